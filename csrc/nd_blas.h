@@ -1,0 +1,56 @@
+/* CBLAS from OpenBLAS, whichever build provides it.
+ *
+ * The scipy-openblas32 wheel exports every symbol with a scipy_ prefix; when the build
+ * uses it (ND_BLAS_SCIPY_PREFIX) the plain names used in neurodyn are mapped here, so
+ * the kernels are written once against standard CBLAS. */
+#ifndef ND_BLAS_H
+#define ND_BLAS_H
+
+#include <stdint.h>
+#include <limits.h>
+
+#ifdef ND_BLAS_SCIPY_PREFIX
+#define cblas_sgemm scipy_cblas_sgemm
+#define cblas_dgemm scipy_cblas_dgemm
+#define cblas_sgemv scipy_cblas_sgemv
+#define cblas_dgemv scipy_cblas_dgemv
+#define cblas_saxpy scipy_cblas_saxpy
+#define cblas_daxpy scipy_cblas_daxpy
+#define cblas_sdot scipy_cblas_sdot
+#define cblas_ddot scipy_cblas_ddot
+#define openblas_set_num_threads scipy_openblas_set_num_threads
+#define openblas_get_num_threads scipy_openblas_get_num_threads
+#define openblas_get_config scipy_openblas_get_config
+#endif
+
+#include <cblas.h>
+
+/* BLAS takes 32-bit sizes: kernels check their dimensions with this before any call. */
+static inline int nd_blas_dims_ok(int64_t a, int64_t b, int64_t c)
+{
+    return a >= 0 && b >= 0 && c >= 0 && a <= INT_MAX && b <= INT_MAX && c <= INT_MAX;
+}
+
+/* Type-generic GEMM on row-major matrices: C = alpha * op(A) op(B) + beta * C. */
+static inline void nd_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
+                               const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                               float *c, int64_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+static inline void nd_gemm_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha,
+                               const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                               double *c, int64_t ldc)
+{
+    cblas_dgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* Thread control of the BLAS library (0 threads requested means "leave as is"). */
+void nd_blas_set_num_threads(int n);
+int nd_blas_get_num_threads(void);
+const char *nd_blas_config(void);
+
+#endif

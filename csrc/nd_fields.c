@@ -1,0 +1,62 @@
+#include "nd_fields.h"
+
+#include "nd_blas.h"
+#include "nd_generic.h"
+#include "nd_mlp.h"
+#include "nd_status.h"
+
+int nd_field_check(const nd_field *f)
+{
+    if (!f || f->batch < 0 || f->dim < 0)
+        return ND_ERR_ARG;
+    switch (f->kind) {
+    case ND_FIELD_LINEAR:
+        return f->A ? ND_OK : ND_ERR_ARG;
+    case ND_FIELD_LORENZ:
+        return f->dim == 3 ? ND_OK : ND_ERR_ARG;
+    case ND_FIELD_RELAX:
+        return (f->a && f->tau) ? ND_OK : ND_ERR_ARG;
+    case ND_FIELD_MLP:
+        if (f->n_layers < 1 || f->n_layers > ND_FIELD_MAX_LAYERS)
+            return ND_ERR_ARG;
+        if (f->widths[0] != f->dim || f->widths[f->n_layers] != f->dim)
+            return ND_ERR_ARG;
+        for (int l = 0; l < f->n_layers; ++l) {
+            if (f->widths[l + 1] < 1 || !f->weights[l] || !nd_act_name(f->acts[l]))
+                return ND_ERR_ARG;
+            if (!nd_blas_dims_ok(f->batch, f->widths[l], f->widths[l + 1]))
+                return ND_ERR_OVERFLOW;
+        }
+        return ND_OK;
+    default:
+        return ND_ERR_ARG;
+    }
+}
+
+int nd_field_workspace_len(const nd_field *f, size_t *len)
+{
+    int st = nd_field_check(f);
+    if (st != ND_OK)
+        return st;
+    *len = 0;
+    if (f->kind != ND_FIELD_MLP)
+        return ND_OK;
+    /* Two ping-pong buffers of the widest hidden layer. */
+    int64_t widest = 0;
+    for (int l = 1; l < f->n_layers; ++l)
+        if (f->widths[l] > widest)
+            widest = f->widths[l];
+    return nd_mul3_size(2, (size_t)f->batch, (size_t)widest, len) ? ND_OK : ND_ERR_OVERFLOW;
+}
+
+#define ND_T float
+#define ND_SFX f32
+#include "nd_fields_impl.inc"
+#undef ND_T
+#undef ND_SFX
+
+#define ND_T double
+#define ND_SFX f64
+#include "nd_fields_impl.inc"
+#undef ND_T
+#undef ND_SFX

@@ -1,0 +1,51 @@
+/* Built-in vector fields dy/dt = f(t, y), evaluated entirely in C.
+ *
+ * A field acts on a batch: the state is `batch` rows of `dim` features, row-major. An
+ * nd_field describes the field and points at its parameters (arrays of the state's type,
+ * owned by the caller) and at its scratch memory. */
+#ifndef ND_FIELDS_H
+#define ND_FIELDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    ND_FIELD_LINEAR = 1, /* dy = A y + b:  A [dim, dim], b [dim] or NULL */
+    ND_FIELD_LORENZ = 2, /* dim 3: sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2 */
+    ND_FIELD_MLP = 3,    /* dy = act_L(... act_1(y W_1 + b_1) ...) W_L + b_L) */
+    ND_FIELD_RELAX = 4   /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
+} nd_field_kind;
+
+#define ND_FIELD_MAX_LAYERS 16
+
+typedef struct {
+    int kind;
+    int64_t batch, dim;
+    /* LINEAR */
+    const void *A, *b;
+    /* LORENZ */
+    double sigma, rho, beta;
+    /* MLP: n_layers dense layers; widths[0] = widths[n_layers] = dim */
+    int n_layers;
+    int64_t widths[ND_FIELD_MAX_LAYERS + 1];
+    const void *weights[ND_FIELD_MAX_LAYERS]; /* [widths[l], widths[l+1]] */
+    const void *biases[ND_FIELD_MAX_LAYERS];  /* [widths[l+1]] or NULL */
+    int acts[ND_FIELD_MAX_LAYERS];            /* nd_act codes */
+    /* RELAX */
+    const void *a, *tau;
+    /* scratch of nd_field_workspace_len() elements of the state's type */
+    void *work;
+} nd_field;
+
+/* Check the description (kind, sizes, layer widths, activation codes). Returns an nd_status. */
+int nd_field_check(const nd_field *f);
+
+/* Scratch elements the field needs for one evaluation, in *len. Returns an nd_status. */
+int nd_field_workspace_len(const nd_field *f, size_t *len);
+
+/* Evaluate dy = f(t, y) on the whole batch; `field` is an nd_field*. The signature is the
+ * ODE right-hand side of nd_ode.h, so a field plugs straight into the solvers. */
+int nd_field_eval_f32(void *field, double t, const float *y, float *dy);
+int nd_field_eval_f64(void *field, double t, const double *y, double *dy);
+
+#endif

@@ -1,0 +1,45 @@
+/* One source for float32 and float64.
+ *
+ * A kernel family keeps its type-generic code in nd_<family>_impl.inc and its .c file
+ * includes that twice:
+ *
+ *     #define ND_T float
+ *     #define ND_SFX f32
+ *     #include "nd_family_impl.inc"
+ *     ...again with double / f64
+ *
+ * Inside the .inc, ND_FN(name) names the typed function (name_f32 / name_f64), ND_GEMM the
+ * matching CBLAS product, and <tgmath.h> makes exp, tanh, fabs ... follow ND_T. */
+#ifndef ND_GENERIC_H
+#define ND_GENERIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ND_CAT_(a, b) a##_##b
+#define ND_CAT(a, b) ND_CAT_(a, b)
+
+/* Overflow-checked size products: return 0 and leave *out untouched on overflow. */
+static inline int nd_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return 0;
+    *out = a * b;
+    return 1;
+}
+
+static inline int nd_mul3_size(size_t a, size_t b, size_t c, size_t *out)
+{
+    size_t ab;
+    return nd_mul_size(a, b, &ab) && nd_mul_size(ab, c, out);
+}
+
+#endif
+
+/* Per-instantiation macros: (re)defined every time an .inc is included. */
+#ifdef ND_SFX
+#undef ND_FN
+#undef ND_GEMM
+#define ND_FN(name) ND_CAT(name, ND_SFX)
+#define ND_GEMM ND_FN(nd_gemm)
+#endif

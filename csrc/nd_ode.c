@@ -1,0 +1,106 @@
+#include "nd_ode.h"
+
+#include <math.h>
+
+#include "nd_generic.h"
+#include "nd_status.h"
+
+const char *nd_ode_method_name(int method)
+{
+    static const char *names[ND_ODE_METHOD_COUNT] = {"euler", "midpoint", "rk4", "dopri5"};
+    return (method >= 0 && method < ND_ODE_METHOD_COUNT) ? names[method] : NULL;
+}
+
+void nd_ode_opts_default(nd_ode_opts *opts)
+{
+    opts->method = ND_ODE_DOPRI5;
+    opts->rtol = 1e-3;
+    opts->atol = 1e-6;
+    opts->dt = 0.0;
+    opts->max_steps = 10000;
+    opts->poll = NULL;
+    opts->poll_ctx = NULL;
+    opts->on_step = NULL;
+    opts->step_ctx = NULL;
+}
+
+/* Ten vectors: the state, the candidate, a stage argument and the seven stage slopes. */
+#define ND_ODE_WORK_VECTORS 10
+
+int nd_odeint_workspace_len(int method, int64_t n, size_t *len)
+{
+    if (!nd_ode_method_name(method) || n < 0)
+        return ND_ERR_ARG;
+    return nd_mul_size(ND_ODE_WORK_VECTORS, (size_t)n, len) ? ND_OK : ND_ERR_OVERFLOW;
+}
+
+/* Validation shared by both precisions. */
+static int nd_ode_check_args(int64_t n, int64_t nt, const double *t, const nd_ode_opts *o)
+{
+    if (n < 0 || nt < 1 || !t || !o || !nd_ode_method_name(o->method))
+        return ND_ERR_ARG;
+    if (!(o->max_steps >= 1) || !(o->dt >= 0) || !isfinite(o->dt))
+        return ND_ERR_ARG;
+    if (o->method == ND_ODE_DOPRI5 &&
+        (!(o->rtol >= 0) || !(o->atol >= 0) || !isfinite(o->rtol) || !isfinite(o->atol) ||
+         (o->rtol == 0 && o->atol == 0)))
+        return ND_ERR_ARG;
+    for (int64_t i = 0; i < nt; ++i)
+        if (!isfinite(t[i]))
+            return ND_ERR_ARG;
+    if (nt > 1) {
+        double dir = t[1] > t[0] ? 1.0 : -1.0;
+        for (int64_t i = 1; i < nt; ++i)
+            if (!((t[i] - t[i - 1]) * dir > 0))
+                return ND_ERR_ARG;
+    }
+    return ND_OK;
+}
+
+/* Substeps between two output times for a fixed-step method: round-half-away(|span| / dt),
+ * at least one. Returns -1 if the count does not fit (the caller reports max_steps). */
+static int64_t nd_ode_substeps(double span, double dt)
+{
+    if (dt <= 0)
+        return 1;
+    double q = round(fabs(span) / dt); /* round() rounds half away from zero */
+    if (!(q < 9.0e18))
+        return -1;
+    return q < 1 ? 1 : (int64_t)q;
+}
+
+/* Dormand & Prince (1980) RK5(4)7M tableau; row 6 of A is the 5th-order solution (FSAL). */
+static const double nd_dp_c[7] = {0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1};
+static const double nd_dp_a[7][6] = {
+    {0},
+    {1.0 / 5},
+    {3.0 / 40, 9.0 / 40},
+    {44.0 / 45, -56.0 / 15, 32.0 / 9},
+    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
+    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
+    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}};
+/* e = b5 - b4: the embedded error estimate y5 - y4 = h sum e_j k_j. */
+static const double nd_dp_e[7] = {71.0 / 57600,      0, -71.0 / 16695, 71.0 / 1920,
+                                      -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
+/* Shampine's 4th-order continuous extension: y(t + th h) = y + h sum_j k_j Q_j(th),
+ * Q_j(th) = sum_p P[j][p] th^(p+1). At th = 1 it reproduces the 5th-order solution. */
+static const double nd_dp_p[7][4] = {
+    {1, -8048581381.0 / 2820520608, 8663915743.0 / 2820520608, -12715105075.0 / 11282082432},
+    {0, 0, 0, 0},
+    {0, 131558114200.0 / 32700410799, -68118460800.0 / 10900136933, 87487479700.0 / 32700410799},
+    {0, -1754552775.0 / 470086768, 14199869525.0 / 1410260304, -10690763975.0 / 1880347072},
+    {0, 127303824393.0 / 49829197408, -318862633887.0 / 49829197408, 701980252875.0 / 199316789632},
+    {0, -282668133.0 / 205662961, 2019193451.0 / 616988883, -1453857185.0 / 822651844},
+    {0, 40617522.0 / 29380423, -110615467.0 / 29380423, 69997945.0 / 29380423}};
+
+#define ND_T float
+#define ND_SFX f32
+#include "nd_ode_impl.inc"
+#undef ND_T
+#undef ND_SFX
+
+#define ND_T double
+#define ND_SFX f64
+#include "nd_ode_impl.inc"
+#undef ND_T
+#undef ND_SFX

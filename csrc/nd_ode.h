@@ -1,0 +1,66 @@
+/* ODE integration: y' = f(t, y) from t[0] through the output times t[1..nt-1].
+ *
+ * Fixed-step methods (euler, midpoint, rk4) take n = max(1, round-half-away(|t1 - t0| / dt))
+ * equal steps between consecutive output times, so every output time is hit exactly.
+ * dopri5 is Dormand-Prince 5(4) with FSAL (6 evaluations per step), Hairer's initial step,
+ * RMS error control, and output times filled by the 4th-order dense-output interpolant.
+ * Time is always double; the state is float or double. */
+#ifndef ND_ODE_H
+#define ND_ODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { ND_ODE_EULER = 0, ND_ODE_MIDPOINT = 1, ND_ODE_RK4 = 2, ND_ODE_DOPRI5 = 3 } nd_ode_method;
+
+#define ND_ODE_METHOD_COUNT 4
+
+/* The method's name ("rk4"), or NULL for an unknown code. */
+const char *nd_ode_method_name(int method);
+
+typedef struct {
+    int method;        /* nd_ode_method */
+    double rtol, atol; /* dopri5 tolerances, >= 0 and not both 0 */
+    double dt;         /* fixed-step: the step to aim for (0: one step per output interval);
+                          dopri5: the first step (0: chosen by Hairer's algorithm) */
+    int64_t max_steps; /* attempted steps (accepted + rejected) over the whole call, >= 1 */
+    /* Called once per attempted step; a non-zero return stops with ND_ERR_INTERRUPTED. */
+    int (*poll)(void *poll_ctx);
+    void *poll_ctx;
+    /* Called after every accepted step with its start time and (signed) size. */
+    void (*on_step)(void *step_ctx, double t, double h);
+    void *step_ctx;
+} nd_ode_opts;
+
+/* rtol 1e-3, atol 1e-6, dopri5, dt 0, max_steps 10000, no callbacks. */
+void nd_ode_opts_default(nd_ode_opts *opts);
+
+typedef struct {
+    int64_t nfev;     /* right-hand side evaluations */
+    int64_t accepted; /* accepted steps (all steps of fixed-step methods) */
+    int64_t rejected; /* rejected steps (dopri5) */
+    int64_t n_out;    /* rows of the output filled (t[0..n_out-1]) */
+    double t;         /* time the state reached (the end time on success) */
+    int status;       /* nd_status of the call */
+} nd_ode_stats;
+
+/* Elements of the state's type that nd_odeint_* needs as workspace for a state of n
+ * elements, in *len. Returns an nd_status (ND_ERR_OVERFLOW for absurd n). */
+int nd_odeint_workspace_len(int method, int64_t n, size_t *len);
+
+/* rhs(ctx, t, y, dy) writes dy = f(t, y) for the whole state and returns an nd_status;
+ * any non-zero return stops the solver with that status.
+ *
+ * t: nt >= 1 output times, strictly monotonic (either direction), finite.
+ * ys: [nt, n] output, ys[0] = y0. On failure rows [0, stats.n_out) are filled and y_last
+ * (n elements, may be NULL) holds the state at stats.t. Returns stats.status. */
+#define ND_ODE_DECLARE(T, SFX)                                                                     \
+    typedef int (*nd_rhs_##SFX)(void *ctx, double t, const T *y, T *dy);                           \
+    int nd_odeint_##SFX(nd_rhs_##SFX rhs, void *ctx, int64_t n, const T *y0, int64_t nt,           \
+                        const double *t, const nd_ode_opts *opts, T *ys, T *y_last, T *work,        \
+                        nd_ode_stats *stats);
+
+ND_ODE_DECLARE(float, f32)
+ND_ODE_DECLARE(double, f64)
+
+#endif

@@ -1,0 +1,68 @@
+/* A minimal unit-test harness for the C kernels: CHECK records a failure and goes on;
+ * ND_TEST_MAIN runs the listed tests and prints "N passed, N failed". */
+#ifndef ND_TEST_H
+#define ND_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+
+static int nd_test_failures = 0;
+
+#define CHECK(cond)                                                                    \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);    \
+            nd_test_failures++;                                                        \
+        }                                                                              \
+    } while (0)
+
+#define CHECK_CLOSE(a, b, tol)                                                                    \
+    do {                                                                                          \
+        double a_ = (double)(a), b_ = (double)(b);                                                \
+        if (!(fabs(a_ - b_) <= (tol))) {                                                          \
+            fprintf(stderr, "%s:%d: %s = %.17g, expected %.17g (tol %g)\n", __FILE__, __LINE__, #a, \
+                    a_, b_, (double)(tol));                                                       \
+            nd_test_failures++;                                                                   \
+        }                                                                                         \
+    } while (0)
+
+typedef void (*nd_test_fn)(void);
+
+static int nd_test_run(const char *const *names, const nd_test_fn *fns, int count)
+{
+    int passed = 0, failed = 0;
+    for (int i = 0; i < count; ++i) {
+        int before = nd_test_failures;
+        fns[i]();
+        if (nd_test_failures == before) {
+            passed++;
+        } else {
+            failed++;
+            fprintf(stderr, "FAILED %s\n", names[i]);
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+#define ND_TEST_MAIN(...)                                                   \
+    int main(void)                                                          \
+    {                                                                       \
+        const nd_test_fn fns[] = {__VA_ARGS__};                             \
+        const char *names_ = #__VA_ARGS__;                                  \
+        const char *names[sizeof fns / sizeof fns[0]];                      \
+        static char buf[4096];                                              \
+        snprintf(buf, sizeof buf, "%s", names_);                            \
+        int k = 0;                                                          \
+        for (char *tok = buf; k < (int)(sizeof fns / sizeof fns[0]); ++k) { \
+            while (*tok == ' ' || *tok == ',') ++tok;                       \
+            names[k] = tok;                                                 \
+            char *comma = tok;                                              \
+            while (*comma && *comma != ',') ++comma;                        \
+            if (*comma) *comma++ = '\0';                                    \
+            tok = comma;                                                    \
+        }                                                                   \
+        return nd_test_run(names, fns, k);                                  \
+    }
+
+#endif
