@@ -1,0 +1,631 @@
+/* Binding of the ODE family: odeint (Python or built-in right-hand side), field_eval,
+ * solve_ltc. Arguments of meaning (method names, tolerance ranges) are checked in
+ * neurodyn/ode.py; this file checks what memory safety needs and runs the kernels with the
+ * GIL released. */
+#include "nd_bind.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "nd_fields.h"
+#include "nd_generic.h"
+#include "nd_ltc.h"
+#include "nd_ode.h"
+#include "nd_status.h"
+
+/* ---- the state of one call, shared with the callbacks -------------------------------- */
+
+typedef struct {
+    /* Python right-hand side: f(t, y, *args) */
+    PyObject *f;
+    PyObject **argv; /* [t, y, *args]: slots 0 and 1 are filled per call */
+    Py_ssize_t nargs;
+    int typenum, ndim;
+    npy_intp shape[NPY_MAXDIMS];
+    size_t nbytes;
+    /* an exception raised on a callback, re-raised by the calling thread */
+    PyObject *exc_type, *exc_value, *exc_tb;
+    /* signal polling of C right-hand sides */
+    double next_poll;
+    /* accepted steps as (t, h) pairs, when recorded */
+    double *steps;
+    size_t n_steps, cap_steps;
+    int steps_nomem;
+} nd_call;
+
+static void nd_call_save_error(nd_call *c)
+{
+    if (!c->exc_type)
+        PyErr_Fetch(&c->exc_type, &c->exc_value, &c->exc_tb);
+    else
+        PyErr_Clear();
+}
+
+static void nd_call_free(nd_call *c)
+{
+    Py_XDECREF(c->exc_type);
+    Py_XDECREF(c->exc_value);
+    Py_XDECREF(c->exc_tb);
+    c->exc_type = c->exc_value = c->exc_tb = NULL;
+    PyMem_Free(c->argv);
+    PyMem_RawFree(c->steps);
+    c->argv = NULL;
+    c->steps = NULL;
+}
+
+/* Copies f's return value into dy after checking its kind and shape. */
+static int nd_copy_derivative(nd_call *c, PyObject *res, void *dy)
+{
+    PyArrayObject *a = nd_float_array(res, c->typenum, "the value returned by f");
+    if (!a)
+        return -1;
+    int same = PyArray_NDIM(a) == c->ndim;
+    for (int i = 0; same && i < c->ndim; ++i)
+        same = PyArray_DIM(a, i) == c->shape[i];
+    if (!same) {
+        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
+        PyObject *want = nd_shape_str(c->ndim, c->shape);
+        if (got && want)
+            PyErr_Format(PyExc_ValueError, "f(t, y) returned an array of shape %S; expected %S, the shape of y0",
+                         got, want);
+        Py_XDECREF(got);
+        Py_XDECREF(want);
+        Py_DECREF(a);
+        return -1;
+    }
+    memcpy(dy, PyArray_DATA(a), c->nbytes);
+    Py_DECREF(a);
+    return 0;
+}
+
+/* The solver runs without the GIL; each evaluation of a Python f takes it for the call. */
+static int nd_py_rhs(nd_call *c, double t, const void *y, void *dy)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int ok = 0;
+    PyObject *ty = PyFloat_FromDouble(t);
+    PyObject *arr = ty ? PyArray_SimpleNew(c->ndim, c->shape, c->typenum) : NULL;
+    if (arr) {
+        /* A fresh array per call: f may keep or modify what it is given. */
+        memcpy(PyArray_DATA((PyArrayObject *)arr), y, c->nbytes);
+        c->argv[0] = ty;
+        c->argv[1] = arr;
+        PyObject *res = PyObject_Vectorcall(c->f, c->argv, (size_t)(2 + c->nargs), NULL);
+        if (res) {
+            ok = nd_copy_derivative(c, res, dy) == 0;
+            Py_DECREF(res);
+        }
+        c->argv[0] = c->argv[1] = NULL;
+    }
+    Py_XDECREF(arr);
+    Py_XDECREF(ty);
+    if (ok && PyErr_CheckSignals() < 0)
+        ok = 0;
+    if (!ok)
+        nd_call_save_error(c);
+    PyGILState_Release(gil);
+    return ok ? ND_OK : ND_ERR_CALLBACK;
+}
+
+static int nd_py_rhs_f32(void *c, double t, const float *y, float *dy) { return nd_py_rhs(c, t, y, dy); }
+static int nd_py_rhs_f64(void *c, double t, const double *y, double *dy) { return nd_py_rhs(c, t, y, dy); }
+
+static double nd_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* C right-hand sides never enter Python, so Ctrl-C is looked for here, at most every 50 ms. */
+static int nd_poll_signals(void *ctx)
+{
+    nd_call *c = ctx;
+    double now = nd_monotonic();
+    if (now < c->next_poll)
+        return 0;
+    c->next_poll = now + 0.05;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int stop = PyErr_CheckSignals() < 0;
+    if (stop)
+        nd_call_save_error(c);
+    PyGILState_Release(gil);
+    return stop;
+}
+
+static void nd_record_step(void *ctx, double t, double h)
+{
+    nd_call *c = ctx;
+    if (c->steps_nomem)
+        return;
+    if (c->n_steps == c->cap_steps) {
+        size_t cap = c->cap_steps ? 2 * c->cap_steps : 256;
+        double *p = PyMem_RawRealloc(c->steps, cap * 2 * sizeof(double));
+        if (!p) {
+            c->steps_nomem = 1;
+            return;
+        }
+        c->steps = p;
+        c->cap_steps = cap;
+    }
+    c->steps[2 * c->n_steps] = t;
+    c->steps[2 * c->n_steps + 1] = h;
+    c->n_steps++;
+}
+
+/* ---- built-in fields ------------------------------------------------------------------- */
+
+/* Converts one parameter to the state's dtype, checks its shape, and keeps it alive in `keep`.
+ * ndim 1 checks d0 only; ndim 2 checks d0 (if >= 0) and d1 (if >= 0). */
+static const void *nd_field_param(PyObject *obj, int typenum, int ndim, npy_intp d0, npy_intp d1,
+                                  const char *name, PyObject *keep)
+{
+    PyArrayObject *a = nd_float_array(obj, typenum, name);
+    if (!a)
+        return NULL;
+    int ok = PyArray_NDIM(a) == ndim && (d0 < 0 || PyArray_DIM(a, 0) == d0) &&
+             (ndim < 2 || d1 < 0 || PyArray_DIM(a, 1) == d1);
+    if (!ok) {
+        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
+        if (got)
+            PyErr_Format(PyExc_ValueError, "%s has shape %S, which does not fit the field", name, got);
+        Py_XDECREF(got);
+        Py_DECREF(a);
+        return NULL;
+    }
+    if (nd_check_finite(a, name) < 0 || PyList_Append(keep, (PyObject *)a) < 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    Py_DECREF(a); /* `keep` holds it */
+    return PyArray_DATA(a);
+}
+
+/* spec = (kind, params, acts, consts) as built by neurodyn.fields. */
+static int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
+{
+    int kind;
+    PyObject *params, *acts, *consts;
+    if (!PyArg_ParseTuple(spec, "iO!O!O!;field spec", &kind, &PyTuple_Type, &params, &PyTuple_Type, &acts,
+                          &PyTuple_Type, &consts))
+        return -1;
+    memset(f, 0, sizeof *f);
+    f->kind = kind;
+    Py_ssize_t np_ = PyTuple_GET_SIZE(params);
+    if (kind == ND_FIELD_LINEAR) {
+        if (np_ != 2)
+            goto bad;
+        PyArrayObject *A = nd_float_array(PyTuple_GET_ITEM(params, 0), typenum, "A");
+        if (!A)
+            return -1;
+        npy_intp n = PyArray_NDIM(A) == 2 ? PyArray_DIM(A, 0) : -1;
+        Py_DECREF(A);
+        if (n < 0) {
+            PyErr_SetString(PyExc_ValueError, "A must be a square matrix");
+            return -1;
+        }
+        if (!(f->A = nd_field_param(PyTuple_GET_ITEM(params, 0), typenum, 2, n, n, "A", keep)))
+            return -1;
+        PyObject *b = PyTuple_GET_ITEM(params, 1);
+        if (b != Py_None && !(f->b = nd_field_param(b, typenum, 1, n, 0, "b", keep)))
+            return -1;
+        f->dim = n;
+    } else if (kind == ND_FIELD_LORENZ) {
+        if (!PyArg_ParseTuple(consts, "ddd;Lorenz constants", &f->sigma, &f->rho, &f->beta))
+            return -1;
+        f->dim = 3;
+    } else if (kind == ND_FIELD_MLP) {
+        Py_ssize_t L = PyTuple_GET_SIZE(acts);
+        if (L < 1 || L > ND_FIELD_MAX_LAYERS || np_ != 2 * L)
+            goto bad;
+        f->n_layers = (int)L;
+        for (Py_ssize_t l = 0; l < L; ++l) {
+            char wname[32], bname[32];
+            snprintf(wname, sizeof wname, "weights[%zd]", l);
+            snprintf(bname, sizeof bname, "biases[%zd]", l);
+            npy_intp in = l == 0 ? -1 : f->widths[l];
+            if (!(f->weights[l] = nd_field_param(PyTuple_GET_ITEM(params, 2 * l), typenum, 2, in, -1, wname, keep)))
+                return -1;
+            PyArrayObject *w = (PyArrayObject *)PyList_GET_ITEM(keep, PyList_GET_SIZE(keep) - 1);
+            if (l == 0)
+                f->widths[0] = PyArray_DIM(w, 0);
+            f->widths[l + 1] = PyArray_DIM(w, 1);
+            PyObject *b = PyTuple_GET_ITEM(params, 2 * l + 1);
+            if (b != Py_None && !(f->biases[l] = nd_field_param(b, typenum, 1, f->widths[l + 1], 0, bname, keep)))
+                return -1;
+            f->acts[l] = (int)PyLong_AsLong(PyTuple_GET_ITEM(acts, l));
+            if (f->acts[l] == -1 && PyErr_Occurred())
+                return -1;
+        }
+        f->dim = f->widths[0];
+        if (f->widths[L] != f->dim) {
+            PyErr_Format(PyExc_ValueError, "the last layer has %lld outputs; a vector field needs %lld (its input size)",
+                         (long long)f->widths[L], (long long)f->dim);
+            return -1;
+        }
+    } else {
+        goto bad;
+    }
+    return 0;
+bad:
+    PyErr_SetString(PyExc_ValueError, "malformed field spec");
+    return -1;
+}
+
+/* Sets f->batch from the state's shape; the last axis must be the field's dimension. */
+static int nd_field_bind_state(nd_field *f, PyArrayObject *y, const char *name)
+{
+    if (PyArray_NDIM(y) < 1 || PyArray_DIM(y, PyArray_NDIM(y) - 1) != f->dim) {
+        PyObject *got = nd_shape_str(PyArray_NDIM(y), PyArray_DIMS(y));
+        if (got)
+            PyErr_Format(PyExc_ValueError, "%s has shape %S; this field needs its last axis of size %lld",
+                         name, got, (long long)f->dim);
+        Py_XDECREF(got);
+        return -1;
+    }
+    f->batch = f->dim ? (int64_t)(PyArray_SIZE(y) / f->dim) : 0;
+    int st = nd_field_check(f);
+    if (st != ND_OK) {
+        nd_raise_status(st, "vector field");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- odeint ----------------------------------------------------------------------------- */
+
+static const char *nd_ode_status_key(int status)
+{
+    switch (status) {
+    case ND_OK: return "success";
+    case ND_ERR_MAX_STEPS: return "max_steps";
+    case ND_ERR_STEP_UNDERFLOW: return "step_underflow";
+    case ND_ERR_NONFINITE: return "nonfinite";
+    case ND_ERR_INTERRUPTED: return "interrupted";
+    default: return "error";
+    }
+}
+
+static PyObject *nd_ode_info(const nd_ode_stats *st, const nd_call *c, int record)
+{
+    PyObject *info = Py_BuildValue("{s:L,s:L,s:L,s:s}", "nfev", (long long)st->nfev, "accepted",
+                                   (long long)st->accepted, "rejected", (long long)st->rejected, "status",
+                                   nd_ode_status_key(st->status));
+    if (!info || !record)
+        return info;
+    npy_intp dims[2] = {(npy_intp)c->n_steps, 2};
+    PyObject *steps = PyArray_SimpleNew(2, dims, NPY_DOUBLE);
+    if (!steps || PyDict_SetItemString(info, "steps", steps) < 0) {
+        Py_XDECREF(steps);
+        Py_DECREF(info);
+        return NULL;
+    }
+    if (c->n_steps)
+        memcpy(PyArray_DATA((PyArrayObject *)steps), c->steps, c->n_steps * 2 * sizeof(double));
+    Py_DECREF(steps);
+    return info;
+}
+
+/* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
+static void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs)
+{
+    PyObject *exc = PyObject_CallOneArg(nd_state(module)->integration_error, message);
+    if (!exc)
+        return;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(attrs, &pos, &key, &value))
+        if (PyObject_SetAttr(exc, key, value) < 0) {
+            Py_DECREF(exc);
+            return;
+        }
+    PyErr_SetObject(nd_state(module)->integration_error, exc);
+    Py_DECREF(exc);
+}
+
+/* The failure of odeint, carrying the time reached and the solution so far. */
+static void nd_raise_integration_error(PyObject *module, const nd_ode_stats *st, const nd_ode_opts *o,
+                                       PyArrayObject *ta, PyArrayObject *ys, PyObject *y_last, PyObject *info)
+{
+    const double t_end = ((const double *)PyArray_DATA(ta))[PyArray_DIM(ta, 0) - 1];
+    char reason[96];
+    if (st->status == ND_ERR_MAX_STEPS)
+        snprintf(reason, sizeof reason, "max_steps=%lld steps were used", (long long)o->max_steps);
+    else
+        snprintf(reason, sizeof reason, "%s", nd_status_str(st->status));
+    PyObject *filled = PySequence_GetSlice((PyObject *)ys, 0, st->n_out);
+    PyObject *ts = PySequence_GetSlice((PyObject *)ta, 0, st->n_out);
+    PyObject *attrs = (filled && ts) ? Py_BuildValue("{s:d,s:O,s:O,s:O,s:O,s:O}", "t", st->t, "y", y_last, "ts", ts,
+                                                     "ys", filled, "status", PyDict_GetItemString(info, "status"),
+                                                     "info", info)
+                                     : NULL;
+    PyObject *tr = PyFloat_FromDouble(st->t), *te = PyFloat_FromDouble(t_end);
+    PyObject *msg = (attrs && tr && te) ? PyUnicode_FromFormat("%s stopped at t=%R before reaching t=%R: %s",
+                                                              nd_ode_method_name(o->method), tr, te, reason)
+                                        : NULL;
+    if (msg)
+        nd_set_integration_error(module, msg, attrs);
+    Py_XDECREF(msg);
+    Py_XDECREF(tr);
+    Py_XDECREF(te);
+    Py_XDECREF(attrs);
+    Py_XDECREF(filled);
+    Py_XDECREF(ts);
+}
+
+static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
+{
+    static char *kwlist[] = {"rhs", "y0", "t", "method", "rtol", "atol", "dt", "max_steps", "args", "record_steps", NULL};
+    PyObject *rhs, *y0obj, *tobj, *args = NULL;
+    nd_ode_opts o;
+    nd_ode_opts_default(&o);
+    long long max_steps = o.max_steps;
+    int record = 0;
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "OOO|idddLO!p:odeint", kwlist, &rhs, &y0obj, &tobj, &o.method, &o.rtol,
+                                     &o.atol, &o.dt, &max_steps, &PyTuple_Type, &args, &record))
+        return NULL;
+    o.max_steps = max_steps;
+    if (!nd_ode_method_name(o.method))
+        return PyErr_Format(PyExc_ValueError, "unknown ODE method code %d", o.method);
+
+    nd_call c = {0};
+    nd_field field;
+    PyArrayObject *y0 = NULL, *ta = NULL, *ys = NULL;
+    PyObject *keep = NULL, *y_last = NULL, *info = NULL, *result = NULL;
+    void *work = NULL;
+
+    int typenum = nd_resolve_float_type(y0obj, "y0");
+    if (typenum < 0 || !(y0 = nd_float_array(y0obj, typenum, "y0")) || nd_check_finite(y0, "y0") < 0)
+        goto done;
+    if (!(ta = (PyArrayObject *)PyArray_FROMANY(tobj, NPY_DOUBLE, 1, 1, NPY_ARRAY_IN_ARRAY)))
+        goto done;
+    const npy_intp nt = PyArray_DIM(ta, 0);
+    if (nt < 1) {
+        PyErr_SetString(PyExc_ValueError, "t must hold at least one time");
+        goto done;
+    }
+    if (PyArray_NDIM(y0) >= NPY_MAXDIMS) {
+        PyErr_SetString(PyExc_ValueError, "y0 has too many dimensions");
+        goto done;
+    }
+    const int64_t n = (int64_t)PyArray_SIZE(y0);
+    const size_t itemsize = (size_t)PyArray_ITEMSIZE(y0);
+
+    size_t work_len, field_len = 0;
+    int st = nd_odeint_workspace_len(o.method, n, &work_len);
+    int is_field = !PyCallable_Check(rhs);
+    if (is_field) {
+        if (!PyTuple_Check(rhs)) {
+            PyErr_SetString(PyExc_TypeError, "f must be callable or a neurodyn.fields vector field");
+            goto done;
+        }
+        if (!(keep = PyList_New(0)) || nd_parse_field(rhs, typenum, &field, keep) < 0 ||
+            nd_field_bind_state(&field, y0, "y0") < 0)
+            goto done;
+        if (st == ND_OK)
+            st = nd_field_workspace_len(&field, &field_len);
+        if (st == ND_OK && work_len > SIZE_MAX - field_len)
+            st = ND_ERR_OVERFLOW;
+        o.poll = nd_poll_signals;
+        o.poll_ctx = &c;
+    } else {
+        c.f = rhs;
+        c.nargs = args ? PyTuple_GET_SIZE(args) : 0;
+        if (!(c.argv = PyMem_Calloc((size_t)(2 + c.nargs), sizeof(PyObject *)))) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < c.nargs; ++i)
+            c.argv[2 + i] = PyTuple_GET_ITEM(args, i);
+        c.typenum = typenum;
+        c.ndim = PyArray_NDIM(y0);
+        memcpy(c.shape, PyArray_DIMS(y0), (size_t)c.ndim * sizeof(npy_intp));
+        c.nbytes = (size_t)n * itemsize;
+    }
+    size_t bytes;
+    if (st != ND_OK || !nd_mul_size(work_len + field_len, itemsize, &bytes)) {
+        nd_raise_status(st != ND_OK ? st : ND_ERR_OVERFLOW, "odeint workspace");
+        goto done;
+    }
+    if (!(work = PyMem_RawMalloc(bytes ? bytes : 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (is_field)
+        field.work = (char *)work + work_len * itemsize;
+
+    npy_intp dims[NPY_MAXDIMS];
+    dims[0] = nt;
+    memcpy(dims + 1, PyArray_DIMS(y0), (size_t)PyArray_NDIM(y0) * sizeof(npy_intp));
+    if (!(ys = (PyArrayObject *)PyArray_SimpleNew(PyArray_NDIM(y0) + 1, dims, typenum)) ||
+        !(y_last = PyArray_SimpleNew(PyArray_NDIM(y0), PyArray_DIMS(y0), typenum)))
+        goto done;
+    if (record) {
+        o.on_step = nd_record_step;
+        o.step_ctx = &c;
+    }
+
+    nd_ode_stats stats;
+    const double *t = PyArray_DATA(ta);
+    void *yd = PyArray_DATA(y0), *ysd = PyArray_DATA(ys), *yl = PyArray_DATA((PyArrayObject *)y_last);
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT)
+        st = nd_odeint_f32(is_field ? nd_field_eval_f32 : nd_py_rhs_f32, is_field ? (void *)&field : (void *)&c, n,
+                           yd, nt, t, &o, ysd, yl, work, &stats);
+    else
+        st = nd_odeint_f64(is_field ? nd_field_eval_f64 : nd_py_rhs_f64, is_field ? (void *)&field : (void *)&c, n,
+                           yd, nt, t, &o, ysd, yl, work, &stats);
+    Py_END_ALLOW_THREADS
+
+    if (c.exc_type) {
+        /* The user's own exception (or KeyboardInterrupt), with its traceback. */
+        PyErr_Restore(c.exc_type, c.exc_value, c.exc_tb);
+        c.exc_type = c.exc_value = c.exc_tb = NULL;
+        goto done;
+    }
+    if (c.steps_nomem) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (st == ND_ERR_ARG || st == ND_ERR_OVERFLOW || st == ND_ERR_NOMEM || st == ND_ERR_CALLBACK) {
+        nd_raise_status(st, "odeint");
+        goto done;
+    }
+    if (!(info = nd_ode_info(&stats, &c, record)))
+        goto done;
+    if (st != ND_OK) {
+        nd_raise_integration_error(module, &stats, &o, ta, ys, y_last, info);
+        goto done;
+    }
+    result = PyTuple_Pack(2, (PyObject *)ys, info);
+
+done:
+    nd_call_free(&c);
+    PyMem_RawFree(work);
+    Py_XDECREF(y0);
+    Py_XDECREF(ta);
+    Py_XDECREF(ys);
+    Py_XDECREF(y_last);
+    Py_XDECREF(info);
+    Py_XDECREF(keep);
+    return result;
+}
+
+/* ---- field_eval ------------------------------------------------------------------------- */
+
+static PyObject *field_eval(PyObject *module, PyObject *a, PyObject *kw)
+{
+    static char *kwlist[] = {"spec", "t", "y", NULL};
+    PyObject *spec, *yobj;
+    double t;
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "O!dO:field_eval", kwlist, &PyTuple_Type, &spec, &t, &yobj))
+        return NULL;
+    nd_field field;
+    PyArrayObject *y = NULL;
+    PyObject *keep = NULL, *dy = NULL;
+    void *work = NULL;
+    size_t len = 0, bytes;
+    int typenum = nd_resolve_float_type(yobj, "y");
+    if (typenum < 0 || !(y = nd_float_array(yobj, typenum, "y")) || !(keep = PyList_New(0)) ||
+        nd_parse_field(spec, typenum, &field, keep) < 0 || nd_field_bind_state(&field, y, "y") < 0)
+        goto fail;
+    int st = nd_field_workspace_len(&field, &len);
+    if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(y), &bytes)) {
+        nd_raise_status(st != ND_OK ? st : ND_ERR_OVERFLOW, "field workspace");
+        goto fail;
+    }
+    if (!(work = PyMem_RawMalloc(bytes ? bytes : 1))) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    field.work = work;
+    if (!(dy = PyArray_SimpleNew(PyArray_NDIM(y), PyArray_DIMS(y), typenum)))
+        goto fail;
+    void *yd = PyArray_DATA(y), *dyd = PyArray_DATA((PyArrayObject *)dy);
+    Py_BEGIN_ALLOW_THREADS
+    st = typenum == NPY_FLOAT ? nd_field_eval_f32(&field, t, yd, dyd) : nd_field_eval_f64(&field, t, yd, dyd);
+    Py_END_ALLOW_THREADS
+    if (st != ND_OK) {
+        nd_raise_status(st, "field_eval");
+        goto fail;
+    }
+    PyMem_RawFree(work);
+    Py_DECREF(y);
+    Py_DECREF(keep);
+    return dy;
+fail:
+    PyMem_RawFree(work);
+    Py_XDECREF(y);
+    Py_XDECREF(keep);
+    Py_XDECREF(dy);
+    return NULL;
+}
+
+/* ---- solve_ltc -------------------------------------------------------------------------- */
+
+static PyObject *solve_ltc(PyObject *module, PyObject *a, PyObject *kw)
+{
+    static char *kwlist[] = {"x", "a", "tau", "solver", "steps", "rtol", "atol", "max_steps", NULL};
+    PyObject *xo, *ao, *to;
+    int solver;
+    long long steps = 1, max_steps = 100;
+    nd_ode_opts o;
+    nd_ode_opts_default(&o);
+    o.rtol = 1e-2;
+    o.atol = 1e-4;
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "OOOi|LddL:solve_ltc", kwlist, &xo, &ao, &to, &solver, &steps, &o.rtol,
+                                     &o.atol, &max_steps))
+        return NULL;
+    if (solver != ND_LTC_EXACT && !nd_ode_method_name(solver))
+        return PyErr_Format(PyExc_ValueError, "unknown LTC solver code %d", solver);
+    o.max_steps = max_steps;
+    PyArrayObject *arr[3] = {NULL, NULL, NULL};
+    const char *names[3] = {"x", "a", "tau"};
+    PyObject *objs[3] = {xo, ao, to}, *out = NULL;
+    void *work = NULL;
+    int typenum = nd_resolve_float_type(xo, "x");
+    if (typenum < 0)
+        return NULL;
+    for (int i = 0; i < 3; ++i) {
+        if (!(arr[i] = nd_float_array(objs[i], typenum, names[i])) || nd_check_finite(arr[i], names[i]) < 0)
+            goto done;
+        if (i > 0 && !PyArray_SAMESHAPE(arr[0], arr[i])) {
+            PyErr_Format(PyExc_ValueError, "%s must have the shape of x", names[i]);
+            goto done;
+        }
+    }
+    const int64_t n = (int64_t)PyArray_SIZE(arr[0]);
+    size_t len, bytes;
+    int st = nd_solve_ltc_workspace_len(solver, n, &len);
+    if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(arr[0]), &bytes)) {
+        nd_raise_status(st != ND_OK ? st : ND_ERR_OVERFLOW, "solve_ltc workspace");
+        goto done;
+    }
+    if (!(work = PyMem_RawMalloc(bytes ? bytes : 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!(out = PyArray_SimpleNew(PyArray_NDIM(arr[0]), PyArray_DIMS(arr[0]), typenum)))
+        goto done;
+    nd_ode_stats stats = {0};
+    void *x = PyArray_DATA(arr[0]), *av = PyArray_DATA(arr[1]), *tau = PyArray_DATA(arr[2]);
+    void *od = PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    st = typenum == NPY_FLOAT ? nd_solve_ltc_f32(solver, n, x, av, tau, steps, &o, od, work, &stats)
+                              : nd_solve_ltc_f64(solver, n, x, av, tau, steps, &o, od, work, &stats);
+    Py_END_ALLOW_THREADS
+    if (st == ND_ERR_MAX_STEPS || st == ND_ERR_STEP_UNDERFLOW || st == ND_ERR_NONFINITE) {
+        PyObject *info = nd_ode_info(&stats, NULL, 0);
+        PyObject *attrs = info ? Py_BuildValue("{s:d,s:O,s:O}", "t", stats.t, "status",
+                                               PyDict_GetItemString(info, "status"), "info", info)
+                               : NULL;
+        PyObject *ts = PyFloat_FromDouble(stats.t);
+        PyObject *msg = (attrs && ts) ? PyUnicode_FromFormat("solve_ltc (dopri5) stopped at s=%R before s=1: %s", ts,
+                                                             nd_status_str(st))
+                                      : NULL;
+        if (msg)
+            nd_set_integration_error(module, msg, attrs);
+        Py_XDECREF(msg);
+        Py_XDECREF(ts);
+        Py_XDECREF(attrs);
+        Py_XDECREF(info);
+        Py_CLEAR(out);
+    } else if (st != ND_OK) {
+        nd_raise_status(st, "solve_ltc");
+        Py_CLEAR(out);
+    }
+done:
+    PyMem_RawFree(work);
+    for (int i = 0; i < 3; ++i)
+        Py_XDECREF(arr[i]);
+    return out;
+}
+
+PyMethodDef nd_ode_methods[] = {
+    {"odeint", (PyCFunction)(void (*)(void))odeint, METH_VARARGS | METH_KEYWORDS,
+     "odeint(rhs, y0, t, method, rtol, atol, dt, max_steps, args=(), record_steps=False) -> (ys, info)"},
+    {"field_eval", (PyCFunction)(void (*)(void))field_eval, METH_VARARGS | METH_KEYWORDS,
+     "field_eval(spec, t, y) -> dy"},
+    {"solve_ltc", (PyCFunction)(void (*)(void))solve_ltc, METH_VARARGS | METH_KEYWORDS,
+     "solve_ltc(x, a, tau, solver, steps=1, rtol=1e-2, atol=1e-4, max_steps=100) -> x(1)"},
+    {NULL, NULL, 0, NULL}};

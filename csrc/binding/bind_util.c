@@ -1,0 +1,113 @@
+/* Array conversion and error mapping shared by every binding. */
+#include "nd_bind.h"
+
+#include <math.h>
+
+#include "nd_blas.h"
+#include "nd_status.h"
+
+int nd_resolve_float_type(PyObject *obj, const char *name)
+{
+    PyArray_Descr *descr = NULL;
+    if (PyArray_Check(obj)) {
+        descr = PyArray_DESCR((PyArrayObject *)obj);
+        Py_INCREF(descr);
+    } else {
+        PyArrayObject *tmp = (PyArrayObject *)PyArray_FROM_O(obj);
+        if (!tmp)
+            return -1;
+        descr = PyArray_DESCR(tmp);
+        Py_INCREF(descr);
+        Py_DECREF(tmp);
+    }
+    int typenum = -1;
+    char kind = descr->kind;
+    if (kind == 'f' && PyDataType_ELSIZE(descr) <= 4)
+        typenum = NPY_FLOAT;
+    else if (kind == 'f' && PyDataType_ELSIZE(descr) == 8)
+        typenum = NPY_DOUBLE;
+    else if (kind == 'i' || kind == 'u' || kind == 'b')
+        typenum = NPY_DOUBLE;
+    if (typenum < 0) {
+        PyObject *dname = PyObject_Str((PyObject *)descr);
+        PyErr_Format(PyExc_TypeError, "%s has dtype %S; neurodyn computes in float32 or float64 "
+                     "(real floats, integers and bools are accepted)", name, dname ? dname : Py_None);
+        Py_XDECREF(dname);
+    }
+    Py_DECREF(descr);
+    return typenum;
+}
+
+PyArrayObject *nd_float_array(PyObject *obj, int typenum, const char *name)
+{
+    if (nd_resolve_float_type(obj, name) < 0)
+        return NULL;
+    /* FORCECAST: a float64 parameter feeding a float32 state is cast to the state's type. */
+    return (PyArrayObject *)PyArray_FROMANY(obj, typenum, 0, 0, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+}
+
+int nd_check_finite(PyArrayObject *a, const char *name)
+{
+    npy_intp n = PyArray_SIZE(a);
+    int ok = 1;
+    if (PyArray_TYPE(a) == NPY_FLOAT) {
+        const float *p = (const float *)PyArray_DATA(a);
+        for (npy_intp i = 0; i < n; ++i)
+            ok &= isfinite(p[i]) != 0;
+    } else {
+        const double *p = (const double *)PyArray_DATA(a);
+        for (npy_intp i = 0; i < n; ++i)
+            ok &= isfinite(p[i]) != 0;
+    }
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "%s contains NaN or inf", name);
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *nd_raise_status(int status, const char *what)
+{
+    PyObject *type = PyExc_RuntimeError;
+    if (status == ND_ERR_ARG)
+        type = PyExc_ValueError;
+    else if (status == ND_ERR_OVERFLOW)
+        type = PyExc_ValueError;
+    else if (status == ND_ERR_NOMEM)
+        type = PyExc_MemoryError;
+    PyErr_Format(type, "%s: %s", what, nd_status_str(status));
+    return NULL;
+}
+
+PyObject *nd_shape_str(int ndim, const npy_intp *shape)
+{
+    PyObject *tuple = PyArray_IntTupleFromIntp(ndim, (npy_intp *)shape);
+    if (!tuple)
+        return NULL;
+    PyObject *s = PyObject_Str(tuple);
+    Py_DECREF(tuple);
+    return s;
+}
+
+static PyObject *blas_info(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("{s:s,s:i}", "config", nd_blas_config(), "num_threads", nd_blas_get_num_threads());
+}
+
+static PyObject *blas_set_num_threads(PyObject *module, PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 1 || n > 4096) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be between 1 and 4096, got %ld", n);
+        return NULL;
+    }
+    nd_blas_set_num_threads((int)n);
+    Py_RETURN_NONE;
+}
+
+PyMethodDef nd_util_methods[] = {
+    {"blas_info", blas_info, METH_NOARGS, "blas_info() -> dict: OpenBLAS build string and thread count."},
+    {"blas_set_num_threads", blas_set_num_threads, METH_O, "blas_set_num_threads(n): OpenBLAS threads."},
+    {NULL, NULL, 0, NULL}};

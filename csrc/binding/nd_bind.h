@@ -1,0 +1,44 @@
+/* Shared helpers of the neurodyn._core binding: array conversion, status mapping,
+ * and the module state. Every helper that fails returns NULL or -1 with an exception set. */
+#ifndef ND_BIND_H
+#define ND_BIND_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#ifndef ND_BIND_MODULE
+#define NO_IMPORT_ARRAY
+#endif
+#define PY_ARRAY_UNIQUE_SYMBOL nd_ARRAY_API
+#include <numpy/arrayobject.h>
+
+typedef struct {
+    PyObject *integration_error; /* neurodyn.IntegrationError */
+} nd_module_state;
+
+nd_module_state *nd_state(PyObject *module);
+
+/* The kernel dtype for an input: float32 stays float32 (float16 widens to it), float64
+ * stays, integers and bools become float64 as in NumPy arithmetic; anything else (complex,
+ * object, long double, strings) is a TypeError naming `name`. Returns NPY_FLOAT, NPY_DOUBLE
+ * or -1. */
+int nd_resolve_float_type(PyObject *obj, const char *name);
+
+/* A C-contiguous, aligned array of `typenum` holding obj's values (a copy only when
+ * needed; never written to). Values are checked to be of a real numeric kind first. */
+PyArrayObject *nd_float_array(PyObject *obj, int typenum, const char *name);
+
+/* -1 with ValueError "<name> contains NaN or inf" when any element is not finite. */
+int nd_check_finite(PyArrayObject *a, const char *name);
+
+/* Sets the exception for a non-solver kernel status, prefixed with `what`; returns NULL. */
+PyObject *nd_raise_status(int status, const char *what);
+
+/* "(2, 3)" for error messages; returns a new str or NULL. */
+PyObject *nd_shape_str(int ndim, const npy_intp *shape);
+
+/* Method tables of each binding file, concatenated by the module. */
+extern PyMethodDef nd_ode_methods[];
+extern PyMethodDef nd_util_methods[];
+
+#endif

@@ -1,0 +1,43 @@
+"""neurodyn: neural models that compute by dynamics, with a C core.
+
+Functions take and return NumPy arrays (float32 or float64, following the input).
+
+ODE integration
+    :func:`odeint`, :func:`solve_ltc`, :mod:`neurodyn.fields`, :class:`IntegrationError`
+"""
+from . import _core, fields
+from .ode import IntegrationError, odeint, solve_ltc
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IntegrationError",
+    "fields",
+    "get_num_threads",
+    "odeint",
+    "set_num_threads",
+    "show_config",
+    "solve_ltc",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads of the BLAS library (OpenBLAS) used by the kernels."""
+    from ._checks import integer
+
+    _core.blas_set_num_threads(integer("n", n, minimum=1))
+
+
+def get_num_threads() -> int:
+    """The number of threads of the BLAS library (OpenBLAS)."""
+    return int(_core.blas_info()["num_threads"])
+
+
+def show_config() -> dict:
+    """Build facts: the OpenBLAS configuration and thread count, and the versions."""
+    import numpy
+
+    info = dict(_core.blas_info())
+    info["neurodyn"] = __version__
+    info["numpy"] = numpy.__version__
+    return info
