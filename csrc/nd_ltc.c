@@ -3,6 +3,7 @@
 #include "nd_fields.h"
 #include "nd_generic.h"
 #include "nd_status.h"
+#include "nd_vmath.h"
 
 int nd_solve_ltc_workspace_len(int solver, int64_t n, size_t *len)
 {

@@ -3,6 +3,7 @@
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_status.h"
+#include "nd_vmath.h"
 
 const char *nd_act_name(int act)
 {

@@ -1,0 +1,103 @@
+/* The vectorisable elementwise math of nd_vmath.h against libm, in ulps, over the whole
+ * range, with the special values; and the activation kernels that use it. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "nd_mlp.h"
+#include "nd_status.h"
+#include "nd_test.h"
+#include "nd_vmath.h"
+
+static double ulps(double got, double want)
+{
+    if (got == want || (isnan(got) && isnan(want)))
+        return 0;
+    double u = fabs(nextafter(want, INFINITY) - want);
+    return fabs(got - want) / (u > 0 ? u : 4.9e-324);
+}
+
+/* Deterministic uniform samples in [lo, hi] (xorshift; no libc rand state). */
+static double sample(uint64_t *s, double lo, double hi)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return lo + (hi - lo) * (double)(*s >> 11) / 9007199254740992.0;
+}
+
+static double max_ulps(double (*f)(double), double (*ref)(double), double lo, double hi)
+{
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    double worst = 0;
+    for (int i = 0; i < 200000; ++i) {
+        double x = sample(&s, lo, hi), u = ulps(f(x), ref(x));
+        worst = u > worst ? u : worst;
+    }
+    return worst;
+}
+
+static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+static void test_exp_accuracy(void)
+{
+    CHECK(max_ulps(nd_exp, exp, -745.0, 709.78) <= 1.0);
+    CHECK(max_ulps(nd_exp, exp, -1e-6, 1e-6) <= 1.0);
+    CHECK(max_ulps(nd_exp, exp, -745.1, -708.0) <= 1.0); /* subnormal results */
+    CHECK(max_ulps(nd_exp, exp, 700.0, 709.78) <= 1.0);  /* near overflow */
+    CHECK(nd_exp(0.0) == 1.0);
+    CHECK(isinf(nd_exp(710.0)) && isinf(nd_exp(INFINITY)));
+    CHECK(nd_exp(-746.0) == 0.0 && nd_exp(-INFINITY) == 0.0);
+    CHECK(isnan(nd_exp(NAN)));
+}
+
+static void test_tanh_sigmoid_accuracy(void)
+{
+    CHECK(max_ulps(nd_tanh, tanh, -30.0, 30.0) <= 3.0);
+    CHECK(max_ulps(nd_tanh, tanh, -1e-5, 1e-5) <= 1.0);
+    CHECK(max_ulps(nd_sigmoid, ref_sigmoid, -30.0, 30.0) <= 3.0);
+    CHECK(nd_tanh(-0.0) == 0.0 && signbit(nd_tanh(-0.0)));
+    CHECK(nd_tanh(INFINITY) == 1.0 && nd_tanh(-INFINITY) == -1.0 && isnan(nd_tanh(NAN)));
+    CHECK(nd_sigmoid(-800.0) == 0.0 && nd_sigmoid(800.0) == 1.0 && isnan(nd_sigmoid(NAN)));
+}
+
+static void test_activation_kernels(void)
+{
+    enum { N = 1001 };
+    static double x[N], y[N];
+    static float xf[N], yf[N];
+    for (int i = 0; i < N; ++i) {
+        x[i] = -25.0 + 50.0 * i / (N - 1);
+        xf[i] = (float)x[i];
+    }
+    double worst[ND_ACT_COUNT] = {0};
+    for (int act = 0; act < ND_ACT_COUNT; ++act) {
+        CHECK(nd_act_forward_f64(act, N, x, y) == ND_OK);
+        CHECK(nd_act_forward_f32(act, N, xf, yf) == ND_OK);
+        for (int i = 0; i < N; ++i) {
+            double v = x[i], want;
+            switch (act) {
+            case ND_ACT_TANH: want = tanh(v); break;
+            case ND_ACT_SILU: want = v / (1.0 + exp(-v)); break;
+            case ND_ACT_RELU: want = v > 0 ? v : 0; break;
+            case ND_ACT_SIGMOID: want = 1.0 / (1.0 + exp(-v)); break;
+            case ND_ACT_SOFTPLUS: want = log1p(exp(v)); break;
+            default: want = v;
+            }
+            double err = fabs(y[i] - want) / (fabs(want) > 1e-300 ? fabs(want) : 1.0);
+            worst[act] = err > worst[act] ? err : worst[act];
+            CHECK_CLOSE(yf[i], want, 1e-6 * (fabs(want) > 1 ? fabs(want) : 1.0));
+        }
+        CHECK(worst[act] < 1e-15);
+    }
+    /* in place, and NaN passes through every activation */
+    double z[2] = {NAN, 0.5};
+    for (int act = 0; act < ND_ACT_COUNT; ++act) {
+        z[0] = NAN;
+        CHECK(nd_act_forward_f64(act, 2, z, z) == ND_OK);
+        CHECK(isnan(z[0]));
+    }
+    CHECK(nd_act_forward_f64(ND_ACT_COUNT, 2, z, z) == ND_ERR_ARG);
+}
+
+ND_TEST_MAIN(test_exp_accuracy, test_tanh_sigmoid_accuracy, test_activation_kernels)
