@@ -21,12 +21,36 @@ typedef enum {
 /* The activation's name ("tanh"), or NULL for an unknown code. */
 const char *nd_act_name(int act);
 
-#define ND_MLP_DECLARE(T, SFX)                                                                 \
-    /* Y[rows, out] = X[rows, in] W[in, out] (+ b[out]). Returns an nd_status. */              \
-    int nd_dense_forward_##SFX(int64_t rows, int64_t in, int64_t out, const T *x, const T *w,  \
-                               const T *b, T *y);                                              \
-    /* y[i] = act(x[i]) for i < n; y may equal x. Returns an nd_status. */                     \
-    int nd_act_forward_##SFX(int act, int64_t n, const T *x, T *y);
+/* Every function returns an nd_status. Gradients named d* are written, or added to when
+ * `accumulate` is non-zero (so a layer used at many time steps sums its gradient in place);
+ * any gradient pointer may be NULL to skip it. */
+#define ND_MLP_DECLARE(T, SFX)                                                                   \
+    /* Y[rows, out] = X[rows, in] W[in, out] (+ b[out]). */                                      \
+    int nd_dense_forward_##SFX(int64_t rows, int64_t in, int64_t out, const T *x, const T *w,    \
+                               const T *b, T *y);                                                \
+    /* dX = dY W^T (always written), dW = X^T dY, db = sum over rows of dY. */                   \
+    int nd_dense_backward_##SFX(int64_t rows, int64_t in, int64_t out, const T *x, const T *w,   \
+                                const T *dy, T *dx, T *dw, T *db, int accumulate);               \
+    /* y[i] = act(x[i]) for i < n; y may equal x. */                                             \
+    int nd_act_forward_##SFX(int act, int64_t n, const T *x, T *y);                              \
+    /* dx[i] = dy[i] act'(x[i]) given x and y = act(x); dx may equal dy. */                      \
+    int nd_act_backward_##SFX(int act, int64_t n, const T *x, const T *y, const T *dy, T *dx);  \
+    /* Layer norm over the last axis: y = (x - mean) rstd gamma + beta, rstd = 1/sqrt(var+eps); \
+     * mean and rstd [rows] are saved for the backward pass (may be NULL in forward only). */    \
+    int nd_layernorm_forward_##SFX(int64_t rows, int64_t n, const T *x, const T *gamma,          \
+                                   const T *beta, double eps, T *y, T *mean, T *rstd);           \
+    int nd_layernorm_backward_##SFX(int64_t rows, int64_t n, const T *x, const T *gamma,         \
+                                    const T *mean, const T *rstd, const T *dy, T *dx, T *dgamma, \
+                                    T *dbeta, int accumulate);                                   \
+    /* SwiGLU gate: out = silu(g) * u, and its backward. */                                      \
+    int nd_swiglu_forward_##SFX(int64_t n, const T *g, const T *u, T *out);                      \
+    int nd_swiglu_backward_##SFX(int64_t n, const T *g, const T *u, const T *dout, T *dg, T *du); \
+    /* Mean softmax cross-entropy over rows with integer labels in [0, classes); dlogits (may be \
+     * NULL) receives the gradient of the mean. ND_ERR_ARG for a label out of range. */           \
+    int nd_softmax_xent_##SFX(int64_t rows, int64_t classes, const T *logits, const int64_t *labels, \
+                              double *loss, T *dlogits);                                         \
+    /* Mean squared error over n elements and its gradient (dpred may be NULL). */               \
+    int nd_mse_##SFX(int64_t n, const T *pred, const T *target, double *loss, T *dpred);
 
 ND_MLP_DECLARE(float, f32)
 ND_MLP_DECLARE(double, f64)

@@ -1,0 +1,229 @@
+/* Forward kernels of nd_mlp against hand loops, and every backward kernel against central
+ * finite differences in double precision. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nd_mlp.h"
+#include "nd_status.h"
+#include "nd_test.h"
+
+static uint64_t rng_state = 0x243F6A8885A308D3ull;
+
+static double uniform(double lo, double hi)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static void fill(double *v, int n, double lo, double hi)
+{
+    for (int i = 0; i < n; ++i)
+        v[i] = uniform(lo, hi);
+}
+
+static double dot(const double *a, const double *b, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; ++i)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* Largest relative disagreement between an analytic gradient and central differences of
+ * loss() (step 1e-6: truncation ~1e-12, rounding ~1e-9 relative, well under the 1e-6 bar),
+ * perturbing each entry of p in turn. */
+static double fd_error(double (*loss)(void), double *p, const double *grad, int n)
+{
+    const double h = 1e-6;
+    double worst = 0;
+    for (int i = 0; i < n; ++i) {
+        double keep = p[i];
+        p[i] = keep + h;
+        double lp = loss();
+        p[i] = keep - h;
+        double lm = loss();
+        p[i] = keep;
+        double fd = (lp - lm) / (2 * h), err = fabs(fd - grad[i]) / fmax(1e-3, fabs(fd) + fabs(grad[i]));
+        worst = err > worst ? err : worst;
+    }
+    return worst;
+}
+
+enum { R = 5, I = 4, O = 3 };
+static double X[R * I], W[I * O], B[O], WY[R * O];
+
+static double dense_loss(void)
+{
+    double y[R * O];
+    nd_dense_forward_f64(R, I, O, X, W, B, y);
+    return dot(y, WY, R * O);
+}
+
+static void test_dense(void)
+{
+    fill(X, R * I, -1, 1);
+    fill(W, I * O, -1, 1);
+    fill(B, O, -1, 1);
+    fill(WY, R * O, -1, 1);
+    double y[R * O];
+    CHECK(nd_dense_forward_f64(R, I, O, X, W, B, y) == ND_OK);
+    for (int r = 0; r < R; ++r)
+        for (int o = 0; o < O; ++o) {
+            double want = B[o];
+            for (int i = 0; i < I; ++i)
+                want += X[r * I + i] * W[i * O + o];
+            CHECK_CLOSE(y[r * O + o], want, 1e-14);
+        }
+    double dx[R * I], dw[I * O], db[O];
+    CHECK(nd_dense_backward_f64(R, I, O, X, W, WY, dx, dw, db, 0) == ND_OK);
+    CHECK(fd_error(dense_loss, X, dx, R * I) < 1e-6);
+    CHECK(fd_error(dense_loss, W, dw, I * O) < 1e-6);
+    CHECK(fd_error(dense_loss, B, db, O) < 1e-6);
+    /* accumulate adds onto what is there */
+    double dw2[I * O], db2[O];
+    memcpy(dw2, dw, sizeof dw);
+    memcpy(db2, db, sizeof db);
+    CHECK(nd_dense_backward_f64(R, I, O, X, W, WY, dx, dw2, db2, 1) == ND_OK);
+    for (int i = 0; i < I * O; ++i)
+        CHECK_CLOSE(dw2[i], 2 * dw[i], 1e-14);
+    for (int i = 0; i < O; ++i)
+        CHECK_CLOSE(db2[i], 2 * db[i], 1e-14);
+}
+
+static int act_under_test;
+static double AX[16], AW[16];
+
+static double act_loss(void)
+{
+    double y[16];
+    nd_act_forward_f64(act_under_test, 16, AX, y);
+    return dot(y, AW, 16);
+}
+
+static void test_activation_backward(void)
+{
+    fill(AX, 16, -3, 3);
+    AX[0] = 0.25; /* keep relu away from its kink */
+    for (int i = 0; i < 16; ++i)
+        if (fabs(AX[i]) < 1e-3)
+            AX[i] = 0.5;
+    fill(AW, 16, -1, 1);
+    for (int act = 0; act < ND_ACT_COUNT; ++act) {
+        double y[16], dx[16];
+        act_under_test = act;
+        nd_act_forward_f64(act, 16, AX, y);
+        CHECK(nd_act_backward_f64(act, 16, AX, y, AW, dx) == ND_OK);
+        double err = fd_error(act_loss, AX, dx, 16);
+        if (err >= 1e-6)
+            fprintf(stderr, "activation %s: fd error %g\n", nd_act_name(act), err);
+        CHECK(err < 1e-6);
+    }
+}
+
+enum { LR = 3, LN = 6 };
+static double LX[LR * LN], LG[LN], LB[LN], LW[LR * LN];
+
+static double ln_loss(void)
+{
+    double y[LR * LN];
+    nd_layernorm_forward_f64(LR, LN, LX, LG, LB, 1e-5, y, NULL, NULL);
+    return dot(y, LW, LR * LN);
+}
+
+static void test_layernorm(void)
+{
+    fill(LX, LR * LN, -2, 2);
+    fill(LG, LN, 0.5, 1.5);
+    fill(LB, LN, -0.5, 0.5);
+    fill(LW, LR * LN, -1, 1);
+    double y[LR * LN], mean[LR], rstd[LR], dx[LR * LN], dg[LN], db[LN];
+    CHECK(nd_layernorm_forward_f64(LR, LN, LX, NULL, NULL, 0.0, y, mean, rstd) == ND_OK);
+    for (int r = 0; r < LR; ++r) {
+        double m = 0, v = 0;
+        for (int j = 0; j < LN; ++j)
+            m += y[r * LN + j];
+        for (int j = 0; j < LN; ++j)
+            v += y[r * LN + j] * y[r * LN + j];
+        CHECK_CLOSE(m / LN, 0.0, 1e-14);
+        CHECK_CLOSE(v / LN, 1.0, 1e-12);
+    }
+    nd_layernorm_forward_f64(LR, LN, LX, LG, LB, 1e-5, y, mean, rstd);
+    CHECK(nd_layernorm_backward_f64(LR, LN, LX, LG, mean, rstd, LW, dx, dg, db, 0) == ND_OK);
+    CHECK(fd_error(ln_loss, LX, dx, LR * LN) < 1e-6);
+    CHECK(fd_error(ln_loss, LG, dg, LN) < 1e-6);
+    CHECK(fd_error(ln_loss, LB, db, LN) < 1e-6);
+}
+
+static double SG[8], SU[8], SW[8];
+
+static double swiglu_loss(void)
+{
+    double y[8];
+    nd_swiglu_forward_f64(8, SG, SU, y);
+    return dot(y, SW, 8);
+}
+
+static void test_swiglu(void)
+{
+    fill(SG, 8, -3, 3);
+    fill(SU, 8, -2, 2);
+    fill(SW, 8, -1, 1);
+    double y[8], dg[8], du[8];
+    nd_swiglu_forward_f64(8, SG, SU, y);
+    for (int i = 0; i < 8; ++i)
+        CHECK_CLOSE(y[i], SG[i] / (1 + exp(-SG[i])) * SU[i], 1e-15);
+    CHECK(nd_swiglu_backward_f64(8, SG, SU, SW, dg, du) == ND_OK);
+    CHECK(fd_error(swiglu_loss, SG, dg, 8) < 1e-6);
+    CHECK(fd_error(swiglu_loss, SU, du, 8) < 1e-6);
+}
+
+static double ZL[4 * 5], PT[12], PP[12];
+static const int64_t LABELS[4] = {0, 4, 2, 2};
+
+static double xent_loss(void)
+{
+    double l;
+    nd_softmax_xent_f64(4, 5, ZL, LABELS, &l, NULL);
+    return l;
+}
+
+static double mse_loss(void)
+{
+    double l;
+    nd_mse_f64(12, PP, PT, &l, NULL);
+    return l;
+}
+
+static void test_losses(void)
+{
+    fill(ZL, 20, -4, 4);
+    double loss, dz[20];
+    CHECK(nd_softmax_xent_f64(4, 5, ZL, LABELS, &loss, dz) == ND_OK);
+    double want = 0;
+    for (int r = 0; r < 4; ++r) {
+        double s = 0;
+        for (int c = 0; c < 5; ++c)
+            s += exp(ZL[r * 5 + c]);
+        want += log(s) - ZL[r * 5 + LABELS[r]];
+    }
+    CHECK_CLOSE(loss, want / 4, 1e-14);
+    CHECK(fd_error(xent_loss, ZL, dz, 20) < 1e-6);
+    /* huge logits do not overflow */
+    double big[2] = {1000.0, 0.0};
+    int64_t lab = 1;
+    CHECK(nd_softmax_xent_f64(1, 2, big, &lab, &loss, NULL) == ND_OK);
+    CHECK_CLOSE(loss, 1000.0, 1e-12);
+    lab = 2;
+    CHECK(nd_softmax_xent_f64(1, 2, big, &lab, &loss, NULL) == ND_ERR_ARG);
+
+    fill(PP, 12, -1, 1);
+    fill(PT, 12, -1, 1);
+    double dp[12];
+    CHECK(nd_mse_f64(12, PP, PT, &loss, dp) == ND_OK);
+    CHECK(fd_error(mse_loss, PP, dp, 12) < 1e-6);
+}
+
+ND_TEST_MAIN(test_dense, test_activation_backward, test_layernorm, test_swiglu, test_losses)
