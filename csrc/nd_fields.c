@@ -33,6 +33,16 @@ int nd_field_check(const nd_field *f)
     }
 }
 
+/* Widest hidden layer of an MLP field (0 for a single layer). */
+static int64_t nd_field_widest_hidden(const nd_field *f)
+{
+    int64_t widest = 0;
+    for (int l = 1; l < f->n_layers; ++l)
+        if (f->widths[l] > widest)
+            widest = f->widths[l];
+    return widest;
+}
+
 int nd_field_workspace_len(const nd_field *f, size_t *len)
 {
     int st = nd_field_check(f);
@@ -41,12 +51,28 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     *len = 0;
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
-    /* Two ping-pong buffers of the widest hidden layer. */
-    int64_t widest = 0;
-    for (int l = 1; l < f->n_layers; ++l)
-        if (f->widths[l] > widest)
-            widest = f->widths[l];
-    return nd_mul3_size(2, (size_t)f->batch, (size_t)widest, len) ? ND_OK : ND_ERR_OVERFLOW;
+    /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps
+     * every layer's pre- and post-activation and two cotangent buffers of the widest layer. */
+    int64_t widest = nd_field_widest_hidden(f), all = widest > f->dim ? widest : f->dim;
+    size_t per_row = 2 * (size_t)all;
+    for (int l = 0; l < f->n_layers; ++l)
+        per_row += 2 * (size_t)f->widths[l + 1];
+    return nd_mul_size((size_t)f->batch, per_row, len) ? ND_OK : ND_ERR_OVERFLOW;
+}
+
+int64_t nd_field_param_count(const nd_field *f)
+{
+    switch (f->kind) {
+    case ND_FIELD_LINEAR: return f->dim * f->dim + (f->b ? f->dim : 0);
+    case ND_FIELD_LORENZ: return 3;
+    case ND_FIELD_MLP: {
+        int64_t p = 0;
+        for (int l = 0; l < f->n_layers; ++l)
+            p += f->widths[l] * f->widths[l + 1] + (f->biases[l] ? f->widths[l + 1] : 0);
+        return p;
+    }
+    default: return 0;
+    }
 }
 
 #define ND_T float

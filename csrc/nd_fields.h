@@ -40,12 +40,25 @@ typedef struct {
 /* Check the description (kind, sizes, layer widths, activation codes). Returns an nd_status. */
 int nd_field_check(const nd_field *f);
 
-/* Scratch elements the field needs for one evaluation, in *len. Returns an nd_status. */
+/* Scratch elements the field needs for one evaluation or one VJP, in *len. */
 int nd_field_workspace_len(const nd_field *f, size_t *len);
+
+/* Number of parameters P of the field, in the flat layout of nd_field_vjp_*:
+ * LINEAR: A (row-major) then b if present; LORENZ: sigma, rho, beta;
+ * MLP: for each layer its weights (row-major) then its bias if present; RELAX: 0. */
+int64_t nd_field_param_count(const nd_field *f);
 
 /* Evaluate dy = f(t, y) on the whole batch; `field` is an nd_field*. The signature is the
  * ODE right-hand side of nd_ode.h, so a field plugs straight into the solvers. */
 int nd_field_eval_f32(void *field, double t, const float *y, float *dy);
 int nd_field_eval_f64(void *field, double t, const double *y, double *dy);
+
+/* Vector-Jacobian products at (t, y) for a cotangent a [batch, dim]: a_out = a^T df/dy
+ * (may be NULL) and dparams = a^T df/dtheta in the flat layout above (may be NULL), written
+ * or, with accumulate, added. The signature is nd_ode.h's nd_vjp_*. */
+int nd_field_vjp_f32(void *field, double t, const float *y, const float *a, float *a_out, float *dparams,
+                     int accumulate);
+int nd_field_vjp_f64(void *field, double t, const double *y, const double *a, double *a_out, double *dparams,
+                     int accumulate);
 
 #endif

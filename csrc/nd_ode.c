@@ -93,6 +93,56 @@ static const double nd_dp_p[7][4] = {
     {0, -282668133.0 / 205662961, 2019193451.0 / 616988883, -1453857185.0 / 822651844},
     {0, 40617522.0 / 29380423, -110615467.0 / 29380423, 69997945.0 / 29380423}};
 
+/* Butcher tableaux of every method, for the backward pass (the forward pass spells its
+ * own stages out). dopri5 has 7 stages: the 7th, f at the new state, serves dense output. */
+typedef struct {
+    int stages;
+    double c[7], a[7][7], b[7];
+} nd_tableau;
+
+static const nd_tableau nd_tableaux[ND_ODE_METHOD_COUNT] = {
+    [ND_ODE_EULER] = {1, {0}, {{0}}, {1}},
+    [ND_ODE_MIDPOINT] = {2, {0, 0.5}, {{0}, {0.5}}, {0, 1}},
+    [ND_ODE_RK4] = {4, {0, 0.5, 0.5, 1}, {{0}, {0.5}, {0, 0.5}, {0, 0, 1}}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}},
+    [ND_ODE_DOPRI5] = {7,
+                       {0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1},
+                       {{0},
+                        {1.0 / 5},
+                        {3.0 / 40, 9.0 / 40},
+                        {44.0 / 45, -56.0 / 15, 32.0 / 9},
+                        {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
+                        {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
+                        {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}},
+                       {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0}},
+};
+
+/* Stage values Y, slopes K and their cotangents for 7 stages, and three state vectors. */
+#define ND_BACKPROP_WORK_VECTORS 24
+
+int nd_ode_backprop_workspace_len(int method, int64_t n, size_t *len)
+{
+    if (!nd_ode_method_name(method) || n < 0)
+        return ND_ERR_ARG;
+    return nd_mul_size(ND_BACKPROP_WORK_VECTORS, (size_t)n, len) ? ND_OK : ND_ERR_OVERFLOW;
+}
+
+int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t *len)
+{
+    if (!nd_ode_method_name(method) || n < 0 || n_params < 0 || n > INT64_MAX / 4 ||
+        n_params > INT64_MAX / 4)
+        return ND_ERR_ARG;
+    /* The augmented state z = [y, a, g], its two outputs, and the solver's workspace. */
+    size_t m = 2 * (size_t)n + (size_t)n_params, ode;
+    int st = nd_odeint_workspace_len(method, (int64_t)m, &ode);
+    if (st != ND_OK)
+        return st;
+    size_t extra;
+    if (!nd_mul_size(3, m, &extra) || ode > SIZE_MAX - extra)
+        return ND_ERR_OVERFLOW;
+    *len = ode + extra;
+    return ND_OK;
+}
+
 #define ND_T float
 #define ND_SFX f32
 #include "nd_ode_impl.inc"

@@ -27,8 +27,10 @@ typedef struct {
     /* Called once per attempted step; a non-zero return stops with ND_ERR_INTERRUPTED. */
     int (*poll)(void *poll_ctx);
     void *poll_ctx;
-    /* Called after every accepted step with its start time and (signed) size. */
-    void (*on_step)(void *step_ctx, double t, double h);
+    /* Called for every accepted step with its start time t, signed size h, the state y at t
+     * (a pointer of the state's type, valid during the call), and the output rows it filled,
+     * [out_lo, out_hi). Enough to replay the step: the tape of nd_ode_backprop_*. */
+    void (*on_step)(void *step_ctx, double t, double h, const void *y, int64_t out_lo, int64_t out_hi);
     void *step_ctx;
 } nd_ode_opts;
 
@@ -62,5 +64,47 @@ int nd_odeint_workspace_len(int method, int64_t n, size_t *len);
 
 ND_ODE_DECLARE(float, f32)
 ND_ODE_DECLARE(double, f64)
+
+/* ---- gradients ------------------------------------------------------------------------ *
+ *
+ * Both backward modes take a vector-Jacobian product of the right-hand side:
+ *   vjp(ctx, t, y, a, a_out, dparams, accumulate) writes a_out = a^T df/dy (if non-NULL) and
+ *   writes or adds (accumulate) dparams = a^T df/dtheta for the P parameters of f.
+ * ybar [nt, n] holds the cotangents of every output ys[i]; the results are y0bar [n], the
+ * cotangent of y0, and dparams [P], the gradient of the parameters (written, not added). */
+
+/* The steps of a forward pass, as recorded through nd_ode_opts.on_step. */
+typedef struct {
+    int64_t n_steps;
+    const double *t, *h;           /* [n_steps] start time and signed size of each step */
+    const int64_t *out_lo, *out_hi; /* [n_steps] output rows each step produced */
+    const void *y;                  /* [n_steps, n] state at each step's start */
+} nd_ode_tape;
+
+/* Workspace elements of nd_ode_backprop_* and nd_ode_adjoint_*, in *len. */
+int nd_ode_backprop_workspace_len(int method, int64_t n, size_t *len);
+int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t *len);
+
+/* Exact discrete backpropagation through the recorded steps (stages recomputed from the
+ * stored step-start states; dopri5 outputs inside a step go back through its dense output).
+ * Memory O(steps * n) for the tape, held by the caller.
+ *
+ * Continuous adjoint (Chen et al. 2018): integrates [y, a, g]' = [f, -a^T f_y, -a^T f_theta]
+ * from t[nt-1] back to t[0] with the method and options of the forward pass, starting from
+ * the forward final state y_end, adding ybar[i] to a at each output time. Memory independent
+ * of the number of steps; stats report the backward solve. */
+#define ND_ODE_GRAD_DECLARE(T, SFX)                                                                \
+    typedef int (*nd_vjp_##SFX)(void *ctx, double t, const T *y, const T *a, T *a_out, T *dparams, \
+                                int accumulate);                                                   \
+    int nd_ode_backprop_##SFX(int method, nd_rhs_##SFX rhs, nd_vjp_##SFX vjp, void *ctx, int64_t n,  \
+                              int64_t n_params, int64_t nt, const double *t, const nd_ode_tape *tape, \
+                              const T *ybar, T *y0bar, T *dparams, T *work);                       \
+    int nd_ode_adjoint_##SFX(nd_rhs_##SFX rhs, nd_vjp_##SFX vjp, void *ctx, int64_t n,               \
+                             int64_t n_params, int64_t nt, const double *t, const T *y_end,        \
+                             const T *ybar, const nd_ode_opts *opts, T *y0bar, T *dparams, T *work, \
+                             nd_ode_stats *stats);
+
+ND_ODE_GRAD_DECLARE(float, f32)
+ND_ODE_GRAD_DECLARE(double, f64)
 
 #endif

@@ -133,7 +133,7 @@ static int nd_poll_signals(void *ctx)
     return stop;
 }
 
-static void nd_record_step(void *ctx, double t, double h)
+static void nd_record_step(void *ctx, double t, double h, const void *y, int64_t out_lo, int64_t out_hi)
 {
     nd_call *c = ctx;
     if (c->steps_nomem)

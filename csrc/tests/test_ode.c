@@ -176,11 +176,12 @@ static void test_fields(void)
     /* MLP 2 -> 3 -> 2 with tanh then identity, against a hand loop. */
     double W1[6] = {0.1, -0.2, 0.3, 0.4, 0.5, -0.6}, b1[3] = {0.01, 0.02, 0.03};
     double W2[6] = {1, -1, 0.5, 2, -0.5, 0.25}, b2[2] = {0.1, 0.2};
-    double work[12], my[4] = {0.3, -0.7, 1.5, 2.0}, mdy[4];
+    double work[32], my[4] = {0.3, -0.7, 1.5, 2.0}, mdy[4];
     nd_field mlp = {.kind = ND_FIELD_MLP, .batch = 2, .dim = 2, .n_layers = 2, .widths = {2, 3, 2},
                     .weights = {W1, W2}, .biases = {b1, b2}, .acts = {1, 0}, .work = work};
     size_t len;
-    CHECK(nd_field_workspace_len(&mlp, &len) == ND_OK && len == 12);
+    /* 2 rows x (2 x widest 3 for evaluation and cotangents + (3 + 2) x 2 kept by the VJP) */
+    CHECK(nd_field_workspace_len(&mlp, &len) == ND_OK && len == 32);
     CHECK(nd_field_eval_f64(&mlp, 0.0, my, mdy) == ND_OK);
     for (int r = 0; r < 2; ++r) {
         double h[3];
