@@ -27,10 +27,15 @@ typedef struct {
     PyObject *exc_type, *exc_value, *exc_tb;
     /* signal polling of C right-hand sides */
     double next_poll;
-    /* accepted steps as (t, h) pairs, when recorded */
+    /* accepted steps as (t, h) pairs, when recorded; with a tape also the output rows each
+     * step filled and the state at its start (the replay data of the backward pass) */
     double *steps;
-    size_t n_steps, cap_steps;
-    int steps_nomem;
+    int64_t *outs;
+    char *states;
+    size_t n_steps, cap_steps, state_bytes;
+    int steps_nomem, record_tape;
+    int state_typenum, state_ndim;
+    npy_intp state_shape[NPY_MAXDIMS];
 } nd_call;
 
 static void nd_call_save_error(nd_call *c)
@@ -49,8 +54,12 @@ static void nd_call_free(nd_call *c)
     c->exc_type = c->exc_value = c->exc_tb = NULL;
     PyMem_Free(c->argv);
     PyMem_RawFree(c->steps);
+    PyMem_RawFree(c->outs);
+    PyMem_RawFree(c->states);
     c->argv = NULL;
     c->steps = NULL;
+    c->outs = NULL;
+    c->states = NULL;
 }
 
 /* Copies f's return value into dy after checking its kind and shape. */
@@ -133,6 +142,19 @@ static int nd_poll_signals(void *ctx)
     return stop;
 }
 
+/* Grows *buf to hold `cap` records of `size` bytes; 0 on overflow or allocation failure. */
+static int nd_grow(void **buf, size_t cap, size_t size)
+{
+    size_t bytes;
+    if (!nd_mul_size(cap, size, &bytes))
+        return 0;
+    void *p = PyMem_RawRealloc(*buf, bytes ? bytes : 1);
+    if (!p)
+        return 0;
+    *buf = p;
+    return 1;
+}
+
 static void nd_record_step(void *ctx, double t, double h, const void *y, int64_t out_lo, int64_t out_hi)
 {
     nd_call *c = ctx;
@@ -140,16 +162,21 @@ static void nd_record_step(void *ctx, double t, double h, const void *y, int64_t
         return;
     if (c->n_steps == c->cap_steps) {
         size_t cap = c->cap_steps ? 2 * c->cap_steps : 256;
-        double *p = PyMem_RawRealloc(c->steps, cap * 2 * sizeof(double));
-        if (!p) {
+        if (!nd_grow((void **)&c->steps, cap, 2 * sizeof(double)) ||
+            (c->record_tape && (!nd_grow((void **)&c->outs, cap, 2 * sizeof(int64_t)) ||
+                                !nd_grow((void **)&c->states, cap, c->state_bytes)))) {
             c->steps_nomem = 1;
             return;
         }
-        c->steps = p;
         c->cap_steps = cap;
     }
     c->steps[2 * c->n_steps] = t;
     c->steps[2 * c->n_steps + 1] = h;
+    if (c->record_tape) {
+        c->outs[2 * c->n_steps] = out_lo;
+        c->outs[2 * c->n_steps + 1] = out_hi;
+        memcpy(c->states + c->n_steps * c->state_bytes, y, c->state_bytes);
+    }
     c->n_steps++;
 }
 
@@ -303,6 +330,29 @@ static PyObject *nd_ode_info(const nd_ode_stats *st, const nd_call *c, int recor
     if (c->n_steps)
         memcpy(PyArray_DATA((PyArrayObject *)steps), c->steps, c->n_steps * 2 * sizeof(double));
     Py_DECREF(steps);
+    if (c->record_tape) {
+        /* "tape": (out rows [steps, 2] int64, states [steps] + y0.shape) */
+        PyObject *outs = PyArray_SimpleNew(2, dims, NPY_INT64);
+        npy_intp sdims[NPY_MAXDIMS];
+        sdims[0] = (npy_intp)c->n_steps;
+        memcpy(sdims + 1, c->state_shape, (size_t)c->state_ndim * sizeof(npy_intp));
+        PyObject *states = outs ? PyArray_SimpleNew(c->state_ndim + 1, sdims, c->state_typenum) : NULL;
+        PyObject *tape = states ? PyTuple_Pack(2, outs, states) : NULL;
+        if (tape) {
+            if (c->n_steps) {
+                memcpy(PyArray_DATA((PyArrayObject *)outs), c->outs, c->n_steps * 2 * sizeof(int64_t));
+                memcpy(PyArray_DATA((PyArrayObject *)states), c->states, c->n_steps * c->state_bytes);
+            }
+        }
+        int bad = !tape || PyDict_SetItemString(info, "tape", tape) < 0;
+        Py_XDECREF(outs);
+        Py_XDECREF(states);
+        Py_XDECREF(tape);
+        if (bad) {
+            Py_DECREF(info);
+            return NULL;
+        }
+    }
     return info;
 }
 
@@ -361,7 +411,7 @@ static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
     nd_ode_opts_default(&o);
     long long max_steps = o.max_steps;
     int record = 0;
-    if (!PyArg_ParseTupleAndKeywords(a, kw, "OOO|idddLO!p:odeint", kwlist, &rhs, &y0obj, &tobj, &o.method, &o.rtol,
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "OOO|idddLO!i:odeint", kwlist, &rhs, &y0obj, &tobj, &o.method, &o.rtol,
                                      &o.atol, &o.dt, &max_steps, &PyTuple_Type, &args, &record))
         return NULL;
     o.max_steps = max_steps;
@@ -443,6 +493,11 @@ static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
     if (record) {
         o.on_step = nd_record_step;
         o.step_ctx = &c;
+        c.record_tape = record > 1;
+        c.state_bytes = (size_t)n * itemsize;
+        c.state_typenum = typenum;
+        c.state_ndim = PyArray_NDIM(y0);
+        memcpy(c.state_shape, PyArray_DIMS(y0), (size_t)c.state_ndim * sizeof(npy_intp));
     }
 
     nd_ode_stats stats;
@@ -621,11 +676,220 @@ done:
     return out;
 }
 
+/* ---- gradients of odeint through a built-in field -------------------------------------- */
+
+/* Parses the field and the cotangents ybar [nt] + state shape; allocates the field's workspace
+ * and the outputs y0bar (state shape) and dparams [P]. */
+static int nd_grad_setup(PyObject *spec, PyObject *ybar_obj, npy_intp nt, nd_field *field, PyObject *keep,
+                         PyArrayObject **ybar, void **fwork, PyObject **y0bar, PyObject **dparams)
+{
+    int typenum = nd_resolve_float_type(ybar_obj, "ybar");
+    if (typenum < 0 || !(*ybar = nd_float_array(ybar_obj, typenum, "ybar")) || nd_check_finite(*ybar, "ybar") < 0)
+        return -1;
+    if (PyArray_NDIM(*ybar) < 2 || PyArray_DIM(*ybar, 0) != nt) {
+        PyErr_SetString(PyExc_ValueError, "ybar must have shape (len(t),) + state shape");
+        return -1;
+    }
+    /* The state is one row of ybar. */
+    PyArrayObject *row = (PyArrayObject *)PySequence_GetItem((PyObject *)*ybar, 0);
+    if (!row)
+        return -1;
+    int bad = nd_parse_field(spec, typenum, field, keep) < 0 || nd_field_bind_state(field, row, "the state") < 0;
+    if (!bad)
+        *y0bar = PyArray_SimpleNew(PyArray_NDIM(row), PyArray_DIMS(row), typenum);
+    Py_DECREF(row);
+    if (bad || !*y0bar)
+        return -1;
+    size_t len, bytes;
+    int st = nd_field_workspace_len(field, &len);
+    if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(*ybar), &bytes)) {
+        nd_raise_status(st != ND_OK ? st : ND_ERR_OVERFLOW, "field workspace");
+        return -1;
+    }
+    if (!(*fwork = PyMem_RawMalloc(bytes ? bytes : 1))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    field->work = *fwork;
+    npy_intp P = (npy_intp)nd_field_param_count(field);
+    *dparams = PyArray_SimpleNew(1, &P, typenum);
+    return *dparams ? typenum : -1;
+}
+
+static PyObject *ode_backprop(PyObject *module, PyObject *a, PyObject *kw)
+{
+    static char *kwlist[] = {"spec", "t", "steps", "outs", "states", "ybar", "method", NULL};
+    PyObject *spec, *tobj, *steps_obj, *outs_obj, *states_obj, *ybar_obj;
+    int method;
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "O!OOOOOi:ode_backprop", kwlist, &PyTuple_Type, &spec, &tobj, &steps_obj,
+                                     &outs_obj, &states_obj, &ybar_obj, &method))
+        return NULL;
+    if (!nd_ode_method_name(method))
+        return PyErr_Format(PyExc_ValueError, "unknown ODE method code %d", method);
+    PyArrayObject *ta = NULL, *steps = NULL, *outs = NULL, *states = NULL, *ybar = NULL;
+    PyObject *keep = PyList_New(0), *y0bar = NULL, *dparams = NULL, *res = NULL;
+    void *fwork = NULL, *work = NULL;
+    nd_field field;
+    int typenum;
+    if (!keep || !(ta = (PyArrayObject *)PyArray_FROMANY(tobj, NPY_DOUBLE, 1, 1, NPY_ARRAY_IN_ARRAY)) ||
+        (typenum = nd_grad_setup(spec, ybar_obj, PyArray_DIM(ta, 0), &field, keep, &ybar, &fwork, &y0bar, &dparams)) < 0)
+        goto done;
+    const int64_t n = (int64_t)PyArray_SIZE((PyArrayObject *)y0bar);
+    if (!(steps = (PyArrayObject *)PyArray_FROMANY(steps_obj, NPY_DOUBLE, 2, 2, NPY_ARRAY_IN_ARRAY)) ||
+        !(outs = (PyArrayObject *)PyArray_FROMANY(outs_obj, NPY_INT64, 2, 2, NPY_ARRAY_IN_ARRAY)) ||
+        !(states = nd_float_array(states_obj, typenum, "tape states")))
+        goto done;
+    const npy_intp S = PyArray_DIM(steps, 0);
+    if (PyArray_DIM(steps, 1) != 2 || PyArray_DIM(outs, 0) != S || PyArray_DIM(outs, 1) != 2 ||
+        PyArray_NDIM(states) < 1 || PyArray_DIM(states, 0) != S || (int64_t)PyArray_SIZE(states) != (int64_t)S * n) {
+        PyErr_SetString(PyExc_ValueError, "the tape does not match the state or itself");
+        goto done;
+    }
+    /* Split the interleaved (t, h) and (lo, hi) pairs into the columns the kernel reads. */
+    size_t len, bytes;
+    int st = nd_ode_backprop_workspace_len(method, n, &len);
+    size_t cols = 2 * (size_t)S * (sizeof(double) + sizeof(int64_t));
+    if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(ybar), &bytes) || bytes > SIZE_MAX - cols) {
+        nd_raise_status(st != ND_OK ? st : ND_ERR_OVERFLOW, "backprop workspace");
+        goto done;
+    }
+    if (!(work = PyMem_RawMalloc(bytes + cols + 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double *tt = (double *)((char *)work + bytes), *hh = tt + S;
+    int64_t *lo = (int64_t *)(hh + S), *hi = lo + S;
+    const double *sp = PyArray_DATA(steps);
+    const int64_t *op = PyArray_DATA(outs);
+    for (npy_intp i = 0; i < S; ++i) {
+        tt[i] = sp[2 * i];
+        hh[i] = sp[2 * i + 1];
+        lo[i] = op[2 * i];
+        hi[i] = op[2 * i + 1];
+    }
+    nd_ode_tape tape = {S, tt, hh, lo, hi, PyArray_DATA(states)};
+    const int64_t P = (int64_t)PyArray_SIZE((PyArrayObject *)dparams), nt = PyArray_DIM(ta, 0);
+    const double *t = PyArray_DATA(ta);
+    void *yb = PyArray_DATA(ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar), *dp = PyArray_DATA((PyArrayObject *)dparams);
+    Py_BEGIN_ALLOW_THREADS
+    st = typenum == NPY_FLOAT ? nd_ode_backprop_f32(method, nd_field_eval_f32, nd_field_vjp_f32, &field, n, P, nt, t,
+                                                    &tape, yb, y0b, dp, work)
+                              : nd_ode_backprop_f64(method, nd_field_eval_f64, nd_field_vjp_f64, &field, n, P, nt, t,
+                                                    &tape, yb, y0b, dp, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? PyTuple_Pack(2, y0bar, dparams) : nd_raise_status(st, "ode_backprop");
+done:
+    PyMem_RawFree(work);
+    PyMem_RawFree(fwork);
+    Py_XDECREF(ta);
+    Py_XDECREF(steps);
+    Py_XDECREF(outs);
+    Py_XDECREF(states);
+    Py_XDECREF(ybar);
+    Py_XDECREF(y0bar);
+    Py_XDECREF(dparams);
+    Py_XDECREF(keep);
+    return res;
+}
+
+static PyObject *ode_adjoint(PyObject *module, PyObject *a, PyObject *kw)
+{
+    static char *kwlist[] = {"spec", "t", "y_end", "ybar", "method", "rtol", "atol", "dt", "max_steps", NULL};
+    PyObject *spec, *tobj, *yend_obj, *ybar_obj;
+    nd_ode_opts o;
+    nd_ode_opts_default(&o);
+    long long max_steps = o.max_steps;
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "O!OOOidddL:ode_adjoint", kwlist, &PyTuple_Type, &spec, &tobj, &yend_obj,
+                                     &ybar_obj, &o.method, &o.rtol, &o.atol, &o.dt, &max_steps))
+        return NULL;
+    o.max_steps = max_steps;
+    if (!nd_ode_method_name(o.method))
+        return PyErr_Format(PyExc_ValueError, "unknown ODE method code %d", o.method);
+    PyArrayObject *ta = NULL, *yend = NULL, *ybar = NULL;
+    PyObject *keep = PyList_New(0), *y0bar = NULL, *dparams = NULL, *info = NULL, *res = NULL;
+    void *fwork = NULL, *work = NULL;
+    nd_field field;
+    nd_call c = {0};
+    int typenum;
+    if (!keep || !(ta = (PyArrayObject *)PyArray_FROMANY(tobj, NPY_DOUBLE, 1, 1, NPY_ARRAY_IN_ARRAY)) ||
+        (typenum = nd_grad_setup(spec, ybar_obj, PyArray_DIM(ta, 0), &field, keep, &ybar, &fwork, &y0bar, &dparams)) < 0 ||
+        !(yend = nd_float_array(yend_obj, typenum, "y_end")))
+        goto done;
+    if (!PyArray_SAMESHAPE(yend, (PyArrayObject *)y0bar)) {
+        PyErr_SetString(PyExc_ValueError, "y_end must have the state's shape");
+        goto done;
+    }
+    const int64_t n = (int64_t)PyArray_SIZE(yend), P = (int64_t)PyArray_SIZE((PyArrayObject *)dparams);
+    size_t len, bytes;
+    int st = nd_ode_adjoint_workspace_len(o.method, n, P, &len);
+    if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(ybar), &bytes)) {
+        nd_raise_status(st != ND_OK ? st : ND_ERR_OVERFLOW, "adjoint workspace");
+        goto done;
+    }
+    if (!(work = PyMem_RawMalloc(bytes ? bytes : 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    o.poll = nd_poll_signals;
+    o.poll_ctx = &c;
+    nd_ode_stats stats;
+    const int64_t nt = PyArray_DIM(ta, 0);
+    const double *t = PyArray_DATA(ta);
+    void *ye = PyArray_DATA(yend), *yb = PyArray_DATA(ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
+    void *dp = PyArray_DATA((PyArrayObject *)dparams);
+    Py_BEGIN_ALLOW_THREADS
+    st = typenum == NPY_FLOAT ? nd_ode_adjoint_f32(nd_field_eval_f32, nd_field_vjp_f32, &field, n, P, nt, t, ye, yb, &o,
+                                                   y0b, dp, work, &stats)
+                              : nd_ode_adjoint_f64(nd_field_eval_f64, nd_field_vjp_f64, &field, n, P, nt, t, ye, yb, &o,
+                                                   y0b, dp, work, &stats);
+    Py_END_ALLOW_THREADS
+    if (c.exc_type) {
+        PyErr_Restore(c.exc_type, c.exc_value, c.exc_tb);
+        c.exc_type = c.exc_value = c.exc_tb = NULL;
+        goto done;
+    }
+    if (!(info = nd_ode_info(&stats, &c, 0)))
+        goto done;
+    if (st == ND_OK) {
+        res = PyTuple_Pack(3, y0bar, dparams, info);
+    } else if (st == ND_ERR_MAX_STEPS || st == ND_ERR_STEP_UNDERFLOW || st == ND_ERR_NONFINITE) {
+        PyObject *attrs = Py_BuildValue("{s:d,s:O,s:O}", "t", stats.t, "status", PyDict_GetItemString(info, "status"),
+                                        "info", info);
+        PyObject *tr = PyFloat_FromDouble(stats.t);
+        PyObject *msg = (attrs && tr) ? PyUnicode_FromFormat("the adjoint solve (%s) stopped at t=%R: %s",
+                                                             nd_ode_method_name(o.method), tr, nd_status_str(st))
+                                      : NULL;
+        if (msg)
+            nd_set_integration_error(module, msg, attrs);
+        Py_XDECREF(msg);
+        Py_XDECREF(tr);
+        Py_XDECREF(attrs);
+    } else {
+        nd_raise_status(st, "ode_adjoint");
+    }
+done:
+    nd_call_free(&c);
+    PyMem_RawFree(work);
+    PyMem_RawFree(fwork);
+    Py_XDECREF(ta);
+    Py_XDECREF(yend);
+    Py_XDECREF(ybar);
+    Py_XDECREF(y0bar);
+    Py_XDECREF(dparams);
+    Py_XDECREF(info);
+    Py_XDECREF(keep);
+    return res;
+}
+
 PyMethodDef nd_ode_methods[] = {
     {"odeint", (PyCFunction)(void (*)(void))odeint, METH_VARARGS | METH_KEYWORDS,
-     "odeint(rhs, y0, t, method, rtol, atol, dt, max_steps, args=(), record_steps=False) -> (ys, info)"},
+     "odeint(rhs, y0, t, method, rtol, atol, dt, max_steps, args=(), record_steps=0) -> (ys, info); record_steps 1: info['steps'], 2: also info['tape']"},
     {"field_eval", (PyCFunction)(void (*)(void))field_eval, METH_VARARGS | METH_KEYWORDS,
      "field_eval(spec, t, y) -> dy"},
+    {"ode_backprop", (PyCFunction)(void (*)(void))ode_backprop, METH_VARARGS | METH_KEYWORDS,
+     "ode_backprop(spec, t, steps, outs, states, ybar, method) -> (y0bar, dparams)"},
+    {"ode_adjoint", (PyCFunction)(void (*)(void))ode_adjoint, METH_VARARGS | METH_KEYWORDS,
+     "ode_adjoint(spec, t, y_end, ybar, method, rtol, atol, dt, max_steps) -> (y0bar, dparams, info)"},
     {"solve_ltc", (PyCFunction)(void (*)(void))solve_ltc, METH_VARARGS | METH_KEYWORDS,
      "solve_ltc(x, a, tau, solver, steps=1, rtol=1e-2, atol=1e-4, max_steps=100) -> x(1)"},
     {NULL, NULL, 0, NULL}};

@@ -40,5 +40,6 @@ PyObject *nd_shape_str(int ndim, const npy_intp *shape);
 /* Method tables of each binding file, concatenated by the module. */
 extern PyMethodDef nd_ode_methods[];
 extern PyMethodDef nd_util_methods[];
+extern PyMethodDef nd_nn_methods[];
 
 #endif
