@@ -4,15 +4,24 @@ Functions take and return NumPy arrays (float32 or float64, following the input)
 
 ODE integration
     :func:`odeint`, :func:`solve_ltc`, :mod:`neurodyn.fields`, :class:`IntegrationError`
+Neural ODE
+    :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
+    :func:`load` for saved models
 """
-from . import _core, fields
+from . import _core, fields, nn, optim
+from .io import load
+from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint, solve_ltc
 
 __version__ = "0.1.0"
 
 __all__ = [
     "IntegrationError",
+    "NeuralODE",
     "fields",
+    "load",
+    "nn",
+    "optim",
     "get_num_threads",
     "odeint",
     "set_num_threads",

@@ -1,0 +1,203 @@
+"""Parameters and layers shared by every model: glorot-uniform init, Dense, LayerNorm,
+activations, SwiGLU, losses, and the :class:`Model` base class.
+
+Layers are functions on a parameter dict (names follow Edifice: ``"<layer>.kernel"``,
+``"<layer>.bias"``, ``"<layer>.gamma"``, ``"<layer>.beta"``); each forward returns what its
+backward needs. Every computation runs in the C kernels.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _checks, _core
+
+ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus")
+LAYERNORM_EPS = 1e-5
+
+
+def as_generator(seed) -> np.random.Generator:
+    """A NumPy Generator from ``seed``: None (fresh entropy), an int, or a Generator."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    return np.random.default_rng(int(seed))
+
+
+def model_dtype(dtype) -> np.dtype:
+    """float32 or float64; anything else is refused."""
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, dtype) -> np.ndarray:
+    """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), shape (fan_in, fan_out)."""
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
+
+
+# ---- layers --------------------------------------------------------------------------------
+
+def init_dense(params: dict, name: str, fan_in: int, fan_out: int, rng, dtype) -> None:
+    """Adds ``name.kernel`` [fan_in, fan_out] (glorot uniform) and ``name.bias`` (zeros)."""
+    params[f"{name}.kernel"] = glorot_uniform(rng, fan_in, fan_out, dtype)
+    params[f"{name}.bias"] = np.zeros(fan_out, dtype=dtype)
+
+
+def init_layernorm(params: dict, name: str, size: int, dtype) -> None:
+    """Adds ``name.gamma`` (ones) and ``name.beta`` (zeros)."""
+    params[f"{name}.gamma"] = np.ones(size, dtype=dtype)
+    params[f"{name}.beta"] = np.zeros(size, dtype=dtype)
+
+
+def dense(params: dict, name: str, x: np.ndarray) -> np.ndarray:
+    """y = x W + b for x of shape (rows, in)."""
+    return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"))
+
+
+def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict) -> np.ndarray:
+    """Stores the kernel and bias gradients in ``grads`` and returns dL/dx."""
+    has_bias = f"{name}.bias" in params
+    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias)
+    grads[f"{name}.kernel"] = dw
+    if has_bias:
+        grads[f"{name}.bias"] = db
+    return dx
+
+
+def layernorm(params: dict, name: str, x: np.ndarray):
+    """Layer norm over the last axis of x (rows, n); returns (y, cache)."""
+    y, mean, rstd = _core.layernorm_forward(x, params[f"{name}.gamma"], params[f"{name}.beta"], LAYERNORM_EPS)
+    return y, (x, mean, rstd)
+
+
+def layernorm_grad(params: dict, name: str, cache, dy: np.ndarray, grads: dict) -> np.ndarray:
+    x, mean, rstd = cache
+    dx, dg, db = _core.layernorm_backward(x, params[f"{name}.gamma"], mean, rstd, dy)
+    grads[f"{name}.gamma"] = dg
+    grads[f"{name}.beta"] = db
+    return dx
+
+
+def activation(name: str, x: np.ndarray) -> np.ndarray:
+    return _core.act_forward(ACTIVATIONS.index(name), x)
+
+
+def activation_grad(name: str, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    return _core.act_backward(ACTIVATIONS.index(name), x, y, dy)
+
+
+# ---- losses ---------------------------------------------------------------------------------
+
+LOSSES = ("mse", "cross_entropy")
+
+
+def mse_loss(pred: np.ndarray, target: np.ndarray):
+    """Mean squared error over every element, and its gradient with respect to ``pred``."""
+    return _core.mse(pred, np.asarray(target, dtype=pred.dtype))
+
+
+def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray):
+    """Mean softmax cross-entropy over rows for integer labels, and dL/dlogits."""
+    return _core.softmax_xent(logits, labels)
+
+
+def loss_and_grad(kind: str, pred: np.ndarray, target: np.ndarray):
+    return mse_loss(pred, target) if kind == "mse" else cross_entropy_loss(pred, target)
+
+
+def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype) -> np.ndarray:
+    """Targets for a loss: class labels (ints in range) or an array of the output's shape."""
+    if kind == "cross_entropy":
+        arr = np.asarray(y)
+        if arr.dtype.kind not in "iu" or arr.shape != (rows,):
+            raise ValueError(f"cross_entropy targets must be integer labels of shape ({rows},), "
+                             f"got dtype {arr.dtype} and shape {arr.shape}")
+        if arr.size and (arr.min() < 0 or arr.max() >= out_shape[-1]):
+            raise ValueError(f"labels must lie in [0, {out_shape[-1]}), got [{arr.min()}, {arr.max()}]")
+        return arr.astype(np.int64)
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"targets have dtype {arr.dtype}; expected real numbers")
+    if arr.shape != out_shape:
+        raise ValueError(f"targets have shape {arr.shape}, expected {out_shape}")
+    arr = arr.astype(dtype)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("targets contain NaN or inf")
+    return arr
+
+
+# ---- models ---------------------------------------------------------------------------------
+
+class Model:
+    """Base of every neurodyn model: ``params`` (an ordered dict name -> ndarray), ``config``
+    (the constructor's arguments, JSON-serialisable), save/load, pickling and a readable repr.
+
+    Subclasses implement ``_build(rng)`` to create the parameters from ``config``.
+    """
+
+    def __init__(self, config: dict, seed=None):
+        self.config = dict(config)
+        self.dtype = model_dtype(self.config.get("dtype", "float32"))
+        self.config["dtype"] = self.dtype.name
+        self.params: dict[str, np.ndarray] = {}
+        self._build(as_generator(seed))
+
+    def _build(self, rng) -> None:
+        raise NotImplementedError
+
+    def param_count(self) -> int:
+        """Total number of scalar parameters."""
+        return int(sum(p.size for p in self.params.values()))
+
+    def save(self, path) -> None:
+        """Write the configuration and every parameter to ``path`` (an .npz with a JSON config;
+        no pickled objects). ``nd.load(path)`` restores the model bit for bit."""
+        from .io import save
+
+        save(self, path)
+
+    def _set_params(self, params: dict) -> None:
+        """Replace the parameters with checked copies (names, shapes and dtype must match)."""
+        if set(params) != set(self.params):
+            missing, extra = set(self.params) - set(params), set(params) - set(self.params)
+            raise ValueError(f"parameter names differ: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        for name, value in params.items():
+            arr = np.asarray(value)
+            if arr.shape != self.params[name].shape:
+                raise ValueError(f"parameter {name!r} has shape {arr.shape}, expected {self.params[name].shape}")
+            if arr.dtype != self.dtype:
+                raise ValueError(f"parameter {name!r} has dtype {arr.dtype}, expected {self.dtype}")
+            self.params[name] = np.array(arr, copy=True)
+
+    def __getstate__(self):
+        return {"config": self.config, "params": self.params}
+
+    def __setstate__(self, state):
+        self.config = state["config"]
+        self.dtype = np.dtype(self.config["dtype"])
+        self.params = {k: np.array(v, copy=True) for k, v in state["params"].items()}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({args}) with {self.param_count():,} parameters"
+
+    def _check_batch(self, x, size: int, name: str = "x") -> np.ndarray:
+        """x as a [batch, size] array of the model's dtype, finite."""
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} has dtype {arr.dtype}; expected real numbers")
+        if arr.ndim != 2 or arr.shape[1] != size:
+            raise ValueError(f"{name} has shape {arr.shape}; expected (batch, {size})")
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or inf")
+        return arr
