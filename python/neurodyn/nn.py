@@ -88,11 +88,13 @@ def layernorm_grad(params: dict, name: str, cache, dy: np.ndarray, grads: dict) 
 
 
 def activation(name: str, x: np.ndarray) -> np.ndarray:
-    return _core.act_forward(ACTIVATIONS.index(name), x)
+    """``name`` (one of ACTIVATIONS) applied elementwise."""
+    return _core.act_forward(_checks.choice("activation", name, ACTIVATIONS), x)
 
 
 def activation_grad(name: str, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    return _core.act_backward(ACTIVATIONS.index(name), x, y, dy)
+    """dL/dx given x, y = activation(name, x) and dL/dy."""
+    return _core.act_backward(_checks.choice("activation", name, ACTIVATIONS), x, y, dy)
 
 
 # ---- losses ---------------------------------------------------------------------------------

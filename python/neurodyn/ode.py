@@ -128,7 +128,12 @@ def solve_ltc(x, a, tau, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, max_s
         raise ValueError("rtol and atol cannot both be 0")
     max_steps = _checks.integer("max_steps", max_steps, minimum=1)
     dtype = _checks.float_dtype("x, a and tau", x, a, tau)
-    xb, ab, tb = np.broadcast_arrays(*(np.asarray(v, dtype=dtype) for v in (x, a, tau)))
+    arrays = [np.asarray(v, dtype=dtype) for v in (x, a, tau)]
+    try:
+        xb, ab, tb = np.broadcast_arrays(*arrays)
+    except ValueError:
+        shapes = ", ".join(f"{n} {v.shape}" for n, v in zip(("x", "a", "tau"), arrays))
+        raise ValueError(f"x, a and tau do not broadcast together: {shapes}") from None
     if not np.all(np.isfinite(tb)):
         raise ValueError("tau contains NaN or inf")
     if tb.size and not np.all(tb > 0):
