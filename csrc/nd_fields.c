@@ -75,14 +75,5 @@ int64_t nd_field_param_count(const nd_field *f)
     }
 }
 
-#define ND_T float
-#define ND_SFX f32
-#include "nd_fields_impl.inc"
-#undef ND_T
-#undef ND_SFX
-
-#define ND_T double
-#define ND_SFX f64
-#include "nd_fields_impl.inc"
-#undef ND_T
-#undef ND_SFX
+#define ND_IMPL "nd_fields_impl.inc"
+#include "nd_instantiate.h"

@@ -1,12 +1,10 @@
 /* One source for float32 and float64.
  *
  * A kernel family keeps its type-generic code in nd_<family>_impl.inc and its .c file
- * includes that twice:
+ * compiles it for both types through nd_instantiate.h:
  *
- *     #define ND_T float
- *     #define ND_SFX f32
- *     #include "nd_family_impl.inc"
- *     ...again with double / f64
+ *     #define ND_IMPL "nd_family_impl.inc"
+ *     #include "nd_instantiate.h"
  *
  * Inside the .inc, ND_FN(name) names the typed function (name_f32 / name_f64), ND_GEMM the
  * matching CBLAS product, and <tgmath.h> makes exp, tanh, fabs ... follow ND_T. */

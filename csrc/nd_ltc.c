@@ -24,14 +24,5 @@ int nd_solve_ltc_workspace_len(int solver, int64_t n, size_t *len)
     return ND_OK;
 }
 
-#define ND_T float
-#define ND_SFX f32
-#include "nd_ltc_impl.inc"
-#undef ND_T
-#undef ND_SFX
-
-#define ND_T double
-#define ND_SFX f64
-#include "nd_ltc_impl.inc"
-#undef ND_T
-#undef ND_SFX
+#define ND_IMPL "nd_ltc_impl.inc"
+#include "nd_instantiate.h"

@@ -11,14 +11,5 @@ const char *nd_act_name(int act)
     return (act >= 0 && act < ND_ACT_COUNT) ? names[act] : NULL;
 }
 
-#define ND_T float
-#define ND_SFX f32
-#include "nd_mlp_impl.inc"
-#undef ND_T
-#undef ND_SFX
-
-#define ND_T double
-#define ND_SFX f64
-#include "nd_mlp_impl.inc"
-#undef ND_T
-#undef ND_SFX
+#define ND_IMPL "nd_mlp_impl.inc"
+#include "nd_instantiate.h"

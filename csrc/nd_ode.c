@@ -143,14 +143,5 @@ int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t
     return ND_OK;
 }
 
-#define ND_T float
-#define ND_SFX f32
-#include "nd_ode_impl.inc"
-#undef ND_T
-#undef ND_SFX
-
-#define ND_T double
-#define ND_SFX f64
-#include "nd_ode_impl.inc"
-#undef ND_T
-#undef ND_SFX
+#define ND_IMPL "nd_ode_impl.inc"
+#include "nd_instantiate.h"

@@ -4,6 +4,7 @@
 #define ND_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 static int nd_test_failures = 0;
@@ -25,6 +26,23 @@ static int nd_test_failures = 0;
             nd_test_failures++;                                                                   \
         }                                                                                         \
     } while (0)
+
+/* Deterministic uniform numbers in [lo, hi) for test data (xorshift64; no libc state). */
+static uint64_t nd_test_rng = 0x9E3779B97F4A7C15ull;
+
+static inline double nd_test_uniform(double lo, double hi)
+{
+    nd_test_rng ^= nd_test_rng << 13;
+    nd_test_rng ^= nd_test_rng >> 7;
+    nd_test_rng ^= nd_test_rng << 17;
+    return lo + (hi - lo) * (double)(nd_test_rng >> 11) / 9007199254740992.0;
+}
+
+static inline void nd_test_fill(double *v, int n, double lo, double hi)
+{
+    for (int i = 0; i < n; ++i)
+        v[i] = nd_test_uniform(lo, hi);
+}
 
 typedef void (*nd_test_fn)(void);
 

@@ -8,22 +8,6 @@
 #include "nd_status.h"
 #include "nd_test.h"
 
-static uint64_t rng_state = 0x243F6A8885A308D3ull;
-
-static double uniform(double lo, double hi)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
-}
-
-static void fill(double *v, int n, double lo, double hi)
-{
-    for (int i = 0; i < n; ++i)
-        v[i] = uniform(lo, hi);
-}
-
 static double dot(const double *a, const double *b, int n)
 {
     double s = 0;
@@ -64,10 +48,10 @@ static double dense_loss(void)
 
 static void test_dense(void)
 {
-    fill(X, R * I, -1, 1);
-    fill(W, I * O, -1, 1);
-    fill(B, O, -1, 1);
-    fill(WY, R * O, -1, 1);
+    nd_test_fill(X, R * I, -1, 1);
+    nd_test_fill(W, I * O, -1, 1);
+    nd_test_fill(B, O, -1, 1);
+    nd_test_fill(WY, R * O, -1, 1);
     double y[R * O];
     CHECK(nd_dense_forward_f64(R, I, O, X, W, B, y) == ND_OK);
     for (int r = 0; r < R; ++r)
@@ -105,12 +89,12 @@ static double act_loss(void)
 
 static void test_activation_backward(void)
 {
-    fill(AX, 16, -3, 3);
+    nd_test_fill(AX, 16, -3, 3);
     AX[0] = 0.25; /* keep relu away from its kink */
     for (int i = 0; i < 16; ++i)
         if (fabs(AX[i]) < 1e-3)
             AX[i] = 0.5;
-    fill(AW, 16, -1, 1);
+    nd_test_fill(AW, 16, -1, 1);
     for (int act = 0; act < ND_ACT_COUNT; ++act) {
         double y[16], dx[16];
         act_under_test = act;
@@ -135,10 +119,10 @@ static double ln_loss(void)
 
 static void test_layernorm(void)
 {
-    fill(LX, LR * LN, -2, 2);
-    fill(LG, LN, 0.5, 1.5);
-    fill(LB, LN, -0.5, 0.5);
-    fill(LW, LR * LN, -1, 1);
+    nd_test_fill(LX, LR * LN, -2, 2);
+    nd_test_fill(LG, LN, 0.5, 1.5);
+    nd_test_fill(LB, LN, -0.5, 0.5);
+    nd_test_fill(LW, LR * LN, -1, 1);
     double y[LR * LN], mean[LR], rstd[LR], dx[LR * LN], dg[LN], db[LN];
     CHECK(nd_layernorm_forward_f64(LR, LN, LX, NULL, NULL, 0.0, y, mean, rstd) == ND_OK);
     for (int r = 0; r < LR; ++r) {
@@ -168,9 +152,9 @@ static double swiglu_loss(void)
 
 static void test_swiglu(void)
 {
-    fill(SG, 8, -3, 3);
-    fill(SU, 8, -2, 2);
-    fill(SW, 8, -1, 1);
+    nd_test_fill(SG, 8, -3, 3);
+    nd_test_fill(SU, 8, -2, 2);
+    nd_test_fill(SW, 8, -1, 1);
     double y[8], dg[8], du[8];
     nd_swiglu_forward_f64(8, SG, SU, y);
     for (int i = 0; i < 8; ++i)
@@ -199,7 +183,7 @@ static double mse_loss(void)
 
 static void test_losses(void)
 {
-    fill(ZL, 20, -4, 4);
+    nd_test_fill(ZL, 20, -4, 4);
     double loss, dz[20];
     CHECK(nd_softmax_xent_f64(4, 5, ZL, LABELS, &loss, dz) == ND_OK);
     double want = 0;
@@ -219,8 +203,8 @@ static void test_losses(void)
     lab = 2;
     CHECK(nd_softmax_xent_f64(1, 2, big, &lab, &loss, NULL) == ND_ERR_ARG);
 
-    fill(PP, 12, -1, 1);
-    fill(PT, 12, -1, 1);
+    nd_test_fill(PP, 12, -1, 1);
+    nd_test_fill(PT, 12, -1, 1);
     double dp[12];
     CHECK(nd_mse_f64(12, PP, PT, &loss, dp) == ND_OK);
     CHECK(fd_error(mse_loss, PP, dp, 12) < 1e-6);

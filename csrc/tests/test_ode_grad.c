@@ -33,29 +33,20 @@ static void record(void *ctx, double t, double h, const void *y, int64_t lo, int
     tape_n++;
 }
 
-static uint64_t rs = 0x0123456789ABCDEFull;
-static double uniform(double lo, double hi)
-{
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return lo + (hi - lo) * (double)(rs >> 11) / 9007199254740992.0;
-}
-
 static void setup(void)
 {
     for (int i = 0; i < D * H; ++i) {
-        W1[i] = uniform(-1, 1);
-        W2[i] = uniform(-1, 1);
+        W1[i] = nd_test_uniform(-1, 1);
+        W2[i] = nd_test_uniform(-1, 1);
     }
     for (int i = 0; i < H; ++i)
-        B1[i] = uniform(-0.5, 0.5);
+        B1[i] = nd_test_uniform(-0.5, 0.5);
     for (int i = 0; i < D; ++i)
-        B2[i] = uniform(-0.5, 0.5);
+        B2[i] = nd_test_uniform(-0.5, 0.5);
     for (int i = 0; i < N; ++i)
-        Y0[i] = uniform(-1, 1);
+        Y0[i] = nd_test_uniform(-1, 1);
     for (int i = 0; i < NT * N; ++i)
-        WOUT[i] = uniform(-1, 1);
+        WOUT[i] = nd_test_uniform(-1, 1);
     nd_field f = {.kind = ND_FIELD_MLP, .batch = B, .dim = D, .n_layers = 2, .widths = {D, H, D},
                   .weights = {W1, W2}, .biases = {B1, B2}, .acts = {2 /* silu */, 1 /* tanh */}, .work = work_field};
     field = f;

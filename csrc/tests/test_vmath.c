@@ -17,21 +17,11 @@ static double ulps(double got, double want)
     return fabs(got - want) / (u > 0 ? u : 4.9e-324);
 }
 
-/* Deterministic uniform samples in [lo, hi] (xorshift; no libc rand state). */
-static double sample(uint64_t *s, double lo, double hi)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return lo + (hi - lo) * (double)(*s >> 11) / 9007199254740992.0;
-}
-
 static double max_ulps(double (*f)(double), double (*ref)(double), double lo, double hi)
 {
-    uint64_t s = 0x9E3779B97F4A7C15ull;
     double worst = 0;
     for (int i = 0; i < 200000; ++i) {
-        double x = sample(&s, lo, hi), u = ulps(f(x), ref(x));
+        double x = nd_test_uniform(lo, hi), u = ulps(f(x), ref(x));
         worst = u > worst ? u : worst;
     }
     return worst;
