@@ -16,24 +16,9 @@ static double dot(const double *a, const double *b, int n)
     return s;
 }
 
-/* Largest relative disagreement between an analytic gradient and central differences of
- * loss() (step 1e-6: truncation ~1e-12, rounding ~1e-9 relative, well under the 1e-6 bar),
- * perturbing each entry of p in turn. */
 static double fd_error(double (*loss)(void), double *p, const double *grad, int n)
 {
-    const double h = 1e-6;
-    double worst = 0;
-    for (int i = 0; i < n; ++i) {
-        double keep = p[i];
-        p[i] = keep + h;
-        double lp = loss();
-        p[i] = keep - h;
-        double lm = loss();
-        p[i] = keep;
-        double fd = (lp - lm) / (2 * h), err = fabs(fd - grad[i]) / fmax(1e-3, fabs(fd) + fabs(grad[i]));
-        worst = err > worst ? err : worst;
-    }
-    return worst;
+    return nd_test_fd_error(loss, p, grad, n, 1e-6, 1e-3);
 }
 
 enum { R = 5, I = 4, O = 3 };

@@ -66,22 +66,9 @@ static double loss(void)
     return l;
 }
 
-/* Relative error of grad against central differences of loss() over the entries of p. */
 static double fd_error(double *p, const double *grad, int n, double h)
 {
-    double worst = 0;
-    for (int i = 0; i < n; ++i) {
-        double keep = p[i];
-        p[i] = keep + h;
-        double lp = loss();
-        p[i] = keep - h;
-        double lm = loss();
-        p[i] = keep;
-        double fd = (lp - lm) / (2 * h);
-        double err = fabs(fd - grad[i]) / fmax(1e-2, fabs(fd));
-        worst = err > worst ? err : worst;
-    }
-    return worst;
+    return nd_test_fd_error(loss, p, grad, n, h, 1e-2);
 }
 
 /* Parameter gradients in the field's flat layout: W1, B1, W2, B2. */
