@@ -23,33 +23,52 @@ def _registry():
 
 
 def save(model, path) -> None:
-    """Write ``model`` to ``path`` (``.npz`` is appended by NumPy when missing)."""
+    """Write ``model`` to exactly ``path`` (no suffix is added)."""
     meta = {"format": _FORMAT, "version": _VERSION, "class": type(model).__name__, "config": model.config,
             "params": list(model.params)}
     arrays = {f"param:{name}": value for name, value in model.params.items()}
     arrays[_CONFIG_KEY] = np.array(json.dumps(meta))
-    np.savez(path, **arrays)
+    with open(os.fspath(path), "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _read(path):
+    """(meta, params) from the file, or ValueError: only arrays and JSON text are read."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError(f"{path!r} is not a neurodyn model file (not an .npz archive)")
+            if _CONFIG_KEY not in data.files:
+                raise ValueError(f"{path!r} is not a neurodyn model file (no configuration entry)")
+            meta = json.loads(str(data[_CONFIG_KEY][()]))
+            names = meta.get("params") if isinstance(meta, dict) else None
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"{path!r} has a malformed configuration (parameter list)")
+            params = {name: data[f"param:{name}"] for name in names}
+    except AttributeError as err:
+        # np.load of a plain .npy returns an array, which is not a context manager.
+        raise ValueError(f"{path!r} is not a neurodyn model file: {err}") from err
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError, UnicodeDecodeError,
+            TypeError) as err:
+        raise ValueError(f"cannot read a neurodyn model from {path!r}: {err}") from err
+    return meta, params
 
 
 def load(path):
     """Read a model written by ``model.save(path)``.
 
+    The configuration is validated and every stored array is checked against the shapes it
+    implies before the model is assembled; nothing in the file is executed.
+
     Raises
     ------
     ValueError
-        The file is not a neurodyn model, is truncated, or its contents do not match its
-        configuration.
+        The file is not a neurodyn model, is truncated or damaged, or its contents do not
+        match its configuration.
     """
     path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if _CONFIG_KEY not in data.files:
-                raise ValueError(f"{path!r} is not a neurodyn model file (no configuration entry)")
-            meta = json.loads(str(data[_CONFIG_KEY][()]))
-            params = {name: data[f"param:{name}"] for name in meta.get("params", [])}
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot read a neurodyn model from {path!r}: {err}") from err
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+    meta, params = _read(path)
+    if meta.get("format") != _FORMAT:
         raise ValueError(f"{path!r} is not a neurodyn model file")
     if meta.get("version") != _VERSION:
         raise ValueError(f"{path!r} has format version {meta.get('version')!r}; this neurodyn reads {_VERSION}")
@@ -60,8 +79,6 @@ def load(path):
     if not isinstance(config, dict):
         raise ValueError(f"{path!r} has a malformed configuration")
     try:
-        model = cls(**config)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path!r} has an invalid configuration: {err}") from err
-    model._set_params(params)
-    return model
+        return cls._from_saved(config, params)
+    except (TypeError, ValueError, KeyError) as err:
+        raise ValueError(f"{path!r} has an invalid configuration or parameters: {err}") from err

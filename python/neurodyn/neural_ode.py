@@ -50,6 +50,13 @@ class NeuralODE(nn.Model):
 
     def __init__(self, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
                  solver="euler", rtol=1e-3, atol=1e-6, gradient="backprop", seed=None, dtype=np.float32):
+        super().__init__(self._validate(input_size=input_size, hidden_size=hidden_size, num_steps=num_steps,
+                                        step_size=step_size, output_size=output_size, solver=solver, rtol=rtol,
+                                        atol=atol, gradient=gradient, dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
+                  solver="euler", rtol=1e-3, atol=1e-6, gradient="backprop", dtype=np.float32) -> dict:
         config = {
             "input_size": _checks.integer("input_size", input_size, minimum=1),
             "hidden_size": _checks.integer("hidden_size", hidden_size, minimum=1),
@@ -66,18 +73,30 @@ class NeuralODE(nn.Model):
         _checks.choice("gradient", gradient, GRADIENTS)
         if solver == "dopri5" and config["rtol"] == 0 and config["atol"] == 0:
             raise ValueError("rtol and atol cannot both be 0")
-        super().__init__(config, seed)
+        return config
+
+    @classmethod
+    def _param_specs(cls, config) -> list:
+        H = config["hidden_size"]
+        specs = []
+        if config["input_size"] != H:
+            specs += nn.dense_specs("input_proj", config["input_size"], H)
+        specs += nn.dense_specs("dynamics_dense1", H, H)
+        specs += nn.dense_specs("dynamics_dense2", H, H)
+        specs += nn.layernorm_specs("output_norm", H)
+        if config["output_size"] is not None and config["output_size"] != H:
+            specs += nn.dense_specs("output_proj", H, config["output_size"])
+        return specs
 
     # ---- structure ------------------------------------------------------------------------
 
     @property
     def has_input_proj(self) -> bool:
-        return self.config["input_size"] != self.config["hidden_size"]
+        return "input_proj.kernel" in self.params
 
     @property
     def has_output_proj(self) -> bool:
-        out = self.config["output_size"]
-        return out is not None and out != self.config["hidden_size"]
+        return "output_proj.kernel" in self.params
 
     @property
     def output_size(self) -> int:
@@ -86,17 +105,6 @@ class NeuralODE(nn.Model):
     @property
     def t_end(self) -> float:
         return self.config["num_steps"] * self.config["step_size"]
-
-    def _build(self, rng):
-        c, dt = self.config, self.dtype
-        H = c["hidden_size"]
-        if self.has_input_proj:
-            nn.init_dense(self.params, "input_proj", c["input_size"], H, rng, dt)
-        nn.init_dense(self.params, "dynamics_dense1", H, H, rng, dt)
-        nn.init_dense(self.params, "dynamics_dense2", H, H, rng, dt)
-        nn.init_layernorm(self.params, "output_norm", H, dt)
-        if self.has_output_proj:
-            nn.init_dense(self.params, "output_proj", H, c["output_size"], rng, dt)
 
     def dynamics(self) -> MLP:
         """The vector field dh/dt = f(h) as a built-in field (usable with ``nd.odeint``)."""
@@ -139,7 +147,7 @@ class NeuralODE(nn.Model):
         ys, info = self._solve(h0, times, record)
         B, H = h0.shape
         out, cache = self._head(ys[skip:].reshape(-1, H))
-        out = out.reshape(times.size - skip, B, -1)
+        out = out.reshape(times.size - skip, B, self.output_size)
         return out, (x, h0, times, skip, ys, info, cache)
 
     def __call__(self, x):
@@ -238,8 +246,10 @@ class NeuralODE(nn.Model):
         opt = optim.make(optimizer, lr)
         rng = nn.as_generator(seed)
         n = x.shape[0]
-        if (y.shape[1] if t is not None else y.shape[0]) != n:
-            raise ValueError(f"x has {n} samples but y has {y.shape[1] if t is not None else y.shape[0]}")
+        if t is not None and y.ndim != 3:
+            raise ValueError(f"with t, y must have shape (len(t), n, output_size); got shape {y.shape}")
+        if y.ndim < 1 or (y.shape[1] if t is not None else y.shape[0]) != n:
+            raise ValueError(f"x has {n} samples but y has shape {y.shape}")
 
         def step(idx):
             yb = y[:, idx] if t is not None else y[idx]

@@ -46,16 +46,38 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, dtype) -
 
 # ---- layers --------------------------------------------------------------------------------
 
+def dense_specs(name: str, fan_in: int, fan_out: int) -> list:
+    """Parameter specs of a Dense layer: ``name.kernel`` [fan_in, fan_out] (glorot uniform)
+    and ``name.bias`` (zeros). A spec is (name, shape, initialiser)."""
+    return [(f"{name}.kernel", (fan_in, fan_out), "glorot"), (f"{name}.bias", (fan_out,), "zeros")]
+
+
+def layernorm_specs(name: str, size: int) -> list:
+    """Parameter specs of a layer norm: ``name.gamma`` (ones) and ``name.beta`` (zeros)."""
+    return [(f"{name}.gamma", (size,), "ones"), (f"{name}.beta", (size,), "zeros")]
+
+
+def initialise(specs: list, rng: np.random.Generator, dtype) -> dict:
+    """Parameters from specs, drawn in order from ``rng`` (so a seed fixes them all)."""
+    params = {}
+    for name, shape, init in specs:
+        if init == "glorot":
+            params[name] = glorot_uniform(rng, shape[0], shape[1], dtype)
+        elif init == "ones":
+            params[name] = np.ones(shape, dtype=dtype)
+        else:
+            params[name] = np.zeros(shape, dtype=dtype)
+    return params
+
+
 def init_dense(params: dict, name: str, fan_in: int, fan_out: int, rng, dtype) -> None:
     """Adds ``name.kernel`` [fan_in, fan_out] (glorot uniform) and ``name.bias`` (zeros)."""
-    params[f"{name}.kernel"] = glorot_uniform(rng, fan_in, fan_out, dtype)
-    params[f"{name}.bias"] = np.zeros(fan_out, dtype=dtype)
+    params.update(initialise(dense_specs(name, fan_in, fan_out), rng, dtype))
 
 
 def init_layernorm(params: dict, name: str, size: int, dtype) -> None:
     """Adds ``name.gamma`` (ones) and ``name.beta`` (zeros)."""
-    params[f"{name}.gamma"] = np.ones(size, dtype=dtype)
-    params[f"{name}.beta"] = np.zeros(size, dtype=dtype)
+    params.update(initialise(layernorm_specs(name, size), rng=None, dtype=dtype))
 
 
 def dense(params: dict, name: str, x: np.ndarray) -> np.ndarray:
@@ -116,24 +138,24 @@ def loss_and_grad(kind: str, pred: np.ndarray, target: np.ndarray):
     return mse_loss(pred, target) if kind == "mse" else cross_entropy_loss(pred, target)
 
 
-def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype) -> np.ndarray:
+def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype, name: str = "y") -> np.ndarray:
     """Targets for a loss: class labels (ints in range) or an array of the output's shape."""
     if kind == "cross_entropy":
         arr = np.asarray(y)
         if arr.dtype.kind not in "iu" or arr.shape != (rows,):
-            raise ValueError(f"cross_entropy targets must be integer labels of shape ({rows},), "
+            raise ValueError(f"{name}: cross_entropy targets must be integer labels of shape ({rows},), "
                              f"got dtype {arr.dtype} and shape {arr.shape}")
         if arr.size and (arr.min() < 0 or arr.max() >= out_shape[-1]):
-            raise ValueError(f"labels must lie in [0, {out_shape[-1]}), got [{arr.min()}, {arr.max()}]")
+            raise ValueError(f"{name}: labels must lie in [0, {out_shape[-1]}), got [{arr.min()}, {arr.max()}]")
         return arr.astype(np.int64)
     arr = np.asarray(y)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"targets have dtype {arr.dtype}; expected real numbers")
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected real numbers")
     if arr.shape != out_shape:
-        raise ValueError(f"targets have shape {arr.shape}, expected {out_shape}")
+        raise ValueError(f"{name} has shape {arr.shape}, expected {out_shape}")
     arr = arr.astype(dtype)
     if not np.all(np.isfinite(arr)):
-        raise ValueError("targets contain NaN or inf")
+        raise ValueError(f"{name} contains NaN or inf")
     return arr
 
 
@@ -143,18 +165,48 @@ class Model:
     """Base of every neurodyn model: ``params`` (an ordered dict name -> ndarray), ``config``
     (the constructor's arguments, JSON-serialisable), save/load, pickling and a readable repr.
 
-    Subclasses implement ``_build(rng)`` to create the parameters from ``config``.
+    A subclass provides ``_validate(**kwargs) -> config`` (checks and normalises the
+    constructor's arguments) and ``_param_specs(config) -> [(name, shape, initialiser)]``, so
+    that a saved file can be checked against its configuration before anything is allocated.
     """
 
     def __init__(self, config: dict, seed=None):
-        self.config = dict(config)
-        self.dtype = model_dtype(self.config.get("dtype", "float32"))
-        self.config["dtype"] = self.dtype.name
-        self.params: dict[str, np.ndarray] = {}
-        self._build(as_generator(seed))
+        self._adopt(config, initialise(self._param_specs(config), as_generator(seed), config["dtype"]))
 
-    def _build(self, rng) -> None:
+    @classmethod
+    def _validate(cls, **kwargs) -> dict:
         raise NotImplementedError
+
+    @classmethod
+    def _param_specs(cls, config: dict) -> list:
+        raise NotImplementedError
+
+    def _adopt(self, config: dict, params: dict) -> None:
+        self.config = dict(config)
+        self.dtype = np.dtype(self.config["dtype"])
+        self.params = params
+
+    @classmethod
+    def _from_saved(cls, config: dict, params: dict):
+        """A model from a validated configuration and stored parameters whose names, shapes and
+        dtype must match the configuration exactly (checked before anything is allocated)."""
+        config = cls._validate(**config)
+        specs = cls._param_specs(config)
+        expected = {name: shape for name, shape, _ in specs}
+        if set(params) != set(expected):
+            missing, extra = set(expected) - set(params), set(params) - set(expected)
+            raise ValueError(f"parameter names differ: missing {sorted(missing)}, unexpected {sorted(extra)}")
+        model = cls.__new__(cls)
+        ordered = {}
+        for name, shape, _ in specs:
+            arr = params[name]
+            if arr.shape != tuple(shape):
+                raise ValueError(f"parameter {name!r} has shape {arr.shape}, expected {tuple(shape)}")
+            if arr.dtype != np.dtype(config["dtype"]):
+                raise ValueError(f"parameter {name!r} has dtype {arr.dtype}, expected {config['dtype']}")
+            ordered[name] = np.array(arr, copy=True)
+        model._adopt(config, ordered)
+        return model
 
     def param_count(self) -> int:
         """Total number of scalar parameters."""
@@ -166,19 +218,6 @@ class Model:
         from .io import save
 
         save(self, path)
-
-    def _set_params(self, params: dict) -> None:
-        """Replace the parameters with checked copies (names, shapes and dtype must match)."""
-        if set(params) != set(self.params):
-            missing, extra = set(self.params) - set(params), set(params) - set(self.params)
-            raise ValueError(f"parameter names differ: missing {sorted(missing)}, unexpected {sorted(extra)}")
-        for name, value in params.items():
-            arr = np.asarray(value)
-            if arr.shape != self.params[name].shape:
-                raise ValueError(f"parameter {name!r} has shape {arr.shape}, expected {self.params[name].shape}")
-            if arr.dtype != self.dtype:
-                raise ValueError(f"parameter {name!r} has dtype {arr.dtype}, expected {self.dtype}")
-            self.params[name] = np.array(arr, copy=True)
 
     def __getstate__(self):
         return {"config": self.config, "params": self.params}

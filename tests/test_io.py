@@ -1,0 +1,266 @@
+"""Saving, loading and pickling models (SPEC §0: save/load with no loss of data, pickling).
+
+The file is an .npz of plain arrays plus a JSON configuration; ``nd.load`` reads it with
+``allow_pickle=False``, so a tampered file may fail to load but must never run code, and
+every failure is a ValueError.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import neurodyn as nd
+
+CONFIG_KEY = "__neurodyn_config__"
+
+
+def trained_like(dtype=np.float64, **kw):
+    """A model whose parameters are all off their initial values (a saved model is usually
+    trained: biases and beta nonzero, gamma not 1)."""
+    args = dict(hidden_size=5, output_size=2, num_steps=3, step_size=0.2, solver="midpoint", seed=4, dtype=dtype)
+    args.update(kw)
+    m = nd.NeuralODE(3, **args)
+    r = np.random.default_rng(8)
+    for p in m.params.values():
+        p += r.normal(size=p.shape).astype(p.dtype)
+    return m
+
+
+def assert_same_model(a, b):
+    assert type(a) is type(b)
+    assert a.config == b.config
+    assert list(a.params) == list(b.params)  # order kept too (an ordered dict by SPEC §0)
+    for k in a.params:
+        assert a.params[k].dtype == b.params[k].dtype, k
+        assert np.array_equal(a.params[k], b.params[k]), k
+        assert a.params[k].tobytes() == b.params[k].tobytes(), k  # bit for bit (signed zeros too)
+    x = np.random.default_rng(0).normal(size=(4, a.config["input_size"]))
+    np.testing.assert_array_equal(a(x), b(x))
+
+
+@pytest.mark.parametrize("kw", [
+    {"dtype": np.float64},
+    {"dtype": np.float32},
+    {"dtype": np.float32, "solver": "dopri5", "rtol": 1e-5, "atol": 1e-7, "gradient": "adjoint"},
+    {"dtype": np.float64, "output_size": None, "hidden_size": 3},  # neither projection
+])
+def test_save_load_round_trip(tmp_path, kw):
+    m = trained_like(**kw)
+    m.params["output_norm.beta"][0] = -0.0  # a signed zero must survive
+    path = tmp_path / "model.npz"
+    m.save(path)
+    loaded = nd.load(path)
+    assert_same_model(m, loaded)
+    assert np.signbit(loaded.params["output_norm.beta"][0])
+    assert repr(loaded) == repr(m)
+    # The loaded copy is independent of the file and of the original.
+    loaded.params["dynamics_dense1.bias"] += 1
+    assert not np.array_equal(loaded.params["dynamics_dense1.bias"], m.params["dynamics_dense1.bias"])
+
+
+def test_loaded_model_keeps_training_identically(tmp_path):
+    m = trained_like()
+    m.save(tmp_path / "m.npz")
+    loaded = nd.load(str(tmp_path / "m.npz"))  # str paths as well as pathlib
+    r = np.random.default_rng(1)
+    x, y = r.normal(size=(8, 3)), r.normal(size=(8, 2))
+    la, ga = m.loss_and_grad(x, y)
+    lb, gb = loaded.loss_and_grad(x, y)
+    assert la == lb
+    for k in ga:
+        np.testing.assert_array_equal(ga[k], gb[k])
+
+
+def test_saved_file_holds_no_pickles(tmp_path):
+    """Every member is a plain numeric or text array, readable with allow_pickle=False."""
+    path = tmp_path / "m.npz"
+    trained_like().save(path)
+    with np.load(path, allow_pickle=False) as data:
+        for name in data.files:
+            assert data[name].dtype.kind in "fU", (name, data[name].dtype)
+        meta = json.loads(str(data[CONFIG_KEY][()]))
+    assert meta["class"] == "NeuralODE" and meta["config"]["hidden_size"] == 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pickle_round_trip(dtype):
+    m = trained_like(dtype=dtype)
+    clone = pickle.loads(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL))
+    assert_same_model(m, clone)
+    for k in m.params:
+        assert not np.shares_memory(m.params[k], clone.params[k])
+
+
+# ---- damaged and foreign files ------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "good.npz"
+    trained_like(dtype=np.float32).save(path)
+    return path
+
+
+@pytest.mark.parametrize("keep", [0, 0.1, 0.5, 0.9, -1])
+def test_truncated_file(saved, tmp_path, keep):
+    raw = saved.read_bytes()
+    n = len(raw) - 1 if keep == -1 else int(len(raw) * keep)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(raw[:n])
+    with pytest.raises(ValueError, match="cannot read a neurodyn model"):
+        nd.load(bad)
+
+
+def test_corrupted_bytes(saved, tmp_path):
+    """Flipped bytes in the middle of a member: zip's CRC check or the parser must notice."""
+    raw = bytearray(saved.read_bytes())
+    for i in range(len(raw) // 3, len(raw) // 3 + 16):
+        raw[i] ^= 0xFF
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ValueError):
+        nd.load(bad)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="cannot read"):
+        nd.load(tmp_path / "nothing.npz")
+
+
+def test_random_npz_is_not_a_model(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, weights=np.random.default_rng(0).normal(size=(3, 3)), labels=np.arange(4))
+    with pytest.raises(ValueError, match="not a neurodyn model"):
+        nd.load(path)
+
+
+def test_random_bytes_are_not_a_model(tmp_path):
+    path = tmp_path / "noise.npz"
+    path.write_bytes(np.random.default_rng(0).bytes(2048))
+    with pytest.raises(ValueError):
+        nd.load(path)
+
+
+def rewrite(saved, tmp_path, edit_meta=None, edit_arrays=None):
+    """A copy of ``saved`` with its JSON entry and/or arrays edited."""
+    with np.load(saved) as data:
+        arrays = {k: data[k] for k in data.files}
+    if edit_meta is not None:
+        meta = json.loads(str(arrays[CONFIG_KEY][()]))
+        meta = edit_meta(meta)
+        arrays[CONFIG_KEY] = np.array(meta if isinstance(meta, str) else json.dumps(meta))
+    if edit_arrays is not None:
+        edit_arrays(arrays)
+    out = tmp_path / "edited.npz"
+    np.savez(out, **arrays)
+    return out
+
+
+def _set(path, value):
+    def edit(meta):
+        node = meta
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return meta
+    return edit
+
+
+JSON_EDITS = {
+    "format": (_set(["format"], "something-else"), "not a neurodyn model"),
+    "version": (_set(["version"], 2), "version"),
+    "class": (_set(["class"], "os.system"), "unknown model class"),
+    "hidden_size": (_set(["config", "hidden_size"], 8), "shape"),
+    "hidden_size_str": (_set(["config", "hidden_size"], "5"), "hidden_size"),
+    "solver": (_set(["config", "solver"], "rk45"), "solver"),
+    "dtype": (_set(["config", "dtype"], "object"), "dtype"),
+    "dtype_float64": (_set(["config", "dtype"], "float64"), "dtype"),  # arrays are float32
+    "step_size": (_set(["config", "step_size"], -1), "step_size"),
+    "config_list": (_set(["config"], [1, 2]), "malformed configuration"),
+    "config_extra_key": (_set(["config", "evil"], 1), "invalid configuration"),
+    "params_fewer": (_set(["params"], ["input_proj.kernel"]), "parameter names differ"),
+    "params_unknown": (lambda m: {**m, "params": m["params"] + ["zzz"]}, "zzz"),
+    "params_dict": (_set(["params"], {"a": 1}), "malformed configuration"),
+    "not_json": (lambda m: "{not json", "cannot read"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(JSON_EDITS))
+def test_modified_json_entry(saved, tmp_path, case):
+    edit, match = JSON_EDITS[case]
+    with pytest.raises(ValueError, match=match):
+        nd.load(rewrite(saved, tmp_path, edit_meta=edit))
+
+
+# JSON entries of the wrong type (not a list of names, not an object) are refused as
+# ValueError too, never as a TypeError or AttributeError from deeper down.
+JSON_EDITS_WRONG_TYPES = {
+    "params_int": _set(["params"], 5),
+    "params_null": _set(["params"], None),
+    "top_level_list": lambda m: [1, 2],
+    "top_level_number": lambda m: 3.5,
+}
+
+
+@pytest.mark.parametrize("case", sorted(JSON_EDITS_WRONG_TYPES))
+def test_modified_json_entry_wrong_types(saved, tmp_path, case):
+    with pytest.raises(ValueError):
+        nd.load(rewrite(saved, tmp_path, edit_meta=JSON_EDITS_WRONG_TYPES[case]))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda a: a.__setitem__("param:output_norm.gamma", a["param:output_norm.gamma"].astype(np.float64)), "dtype"),
+    (lambda a: a.__setitem__("param:output_norm.gamma", np.ones(7, np.float32)), "shape"),
+    (lambda a: a.pop("param:dynamics_dense2.kernel"), "cannot read"),
+    (lambda a: a.pop(CONFIG_KEY), "no configuration"),
+    (lambda a: a.__setitem__(CONFIG_KEY, np.array([b"\xff\xfe"])), "cannot read"),
+])
+def test_modified_arrays(saved, tmp_path, edit, match):
+    with pytest.raises(ValueError, match=match):
+        nd.load(rewrite(saved, tmp_path, edit_arrays=edit))
+
+
+class _Payload:
+    """Unpickling this creates a directory: the observable side effect of running code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+@pytest.mark.parametrize("where", ["param:output_norm.gamma", CONFIG_KEY])
+def test_pickled_payload_is_never_executed(saved, tmp_path, where):
+    marker = str(tmp_path / "EXECUTED")
+    payload = np.array([_Payload(marker)], dtype=object)
+    bad = rewrite(saved, tmp_path, edit_arrays=lambda a: a.__setitem__(where, payload))
+    with zipfile.ZipFile(bad) as z:  # the file really carries a pickle
+        assert any(b"mkdir" in z.read(n) for n in z.namelist())
+    with pytest.raises(ValueError):
+        nd.load(bad)
+    assert not os.path.exists(marker)
+
+
+def test_round_trip_without_npz_suffix(tmp_path):
+    m = trained_like()
+    m.save(tmp_path / "model")
+    assert_same_model(m, nd.load(tmp_path / "model"))
+
+
+def test_npy_file_is_not_a_model(tmp_path):
+    path = tmp_path / "array.npy"
+    np.save(path, np.arange(5))
+    with pytest.raises(ValueError):
+        nd.load(path)
+
+
+def test_huge_config_is_refused_without_allocating(saved, tmp_path):
+    bad = rewrite(saved, tmp_path, edit_meta=_set(["config", "hidden_size"], 10**7))
+    with pytest.raises(ValueError):
+        nd.load(bad)
