@@ -361,8 +361,9 @@ def test_adjoint_memory_does_not_grow_with_steps(record_property):
         record_property(f"peak_{g}_{n}_MB", round(v / 1e6, 3))
     state = B * H * 8
     assert peaks["adjoint", 1000] <= 1.5 * peaks["adjoint", 10], peaks
-    # The tape holds at least one state per step: 990 extra steps cost >= 990 states.
-    assert peaks["backprop", 1000] - peaks["backprop", 10] >= 990 * state, peaks
+    # The tape holds one state per step. Its buffer starts with room for 256 steps, which the
+    # 10-step run already pays for, so 1000 steps cost at least 1000 - 256 more states.
+    assert peaks["backprop", 1000] - peaks["backprop", 10] >= (1000 - 256) * state, peaks
     assert peaks["backprop", 1000] > 5 * peaks["adjoint", 1000], peaks
 
 

@@ -313,7 +313,7 @@ static const char *nd_ode_status_key(int status)
     }
 }
 
-static PyObject *nd_ode_info(const nd_ode_stats *st, const nd_call *c, int record)
+static PyObject *nd_ode_info(const nd_ode_stats *st, nd_call *c, int record)
 {
     PyObject *info = Py_BuildValue("{s:L,s:L,s:L,s:s}", "nfev", (long long)st->nfev, "accepted",
                                    (long long)st->accepted, "rejected", (long long)st->rejected, "status",
@@ -331,19 +331,24 @@ static PyObject *nd_ode_info(const nd_ode_stats *st, const nd_call *c, int recor
         memcpy(PyArray_DATA((PyArrayObject *)steps), c->steps, c->n_steps * 2 * sizeof(double));
     Py_DECREF(steps);
     if (c->record_tape) {
-        /* "tape": (out rows [steps, 2] int64, states [steps] + y0.shape) */
+        /* "tape": (out rows [steps, 2] int64, states [steps] + y0.shape). The states can be
+         * large (steps x state), so their buffer becomes the array's memory instead of being
+         * copied. */
         PyObject *outs = PyArray_SimpleNew(2, dims, NPY_INT64);
+        if (c->n_steps && c->n_steps < c->cap_steps) {
+            /* give back the unused capacity of the growth strategy */
+            void *fit = PyMem_RawRealloc(c->states, c->n_steps * c->state_bytes);
+            if (fit)
+                c->states = fit;
+        }
         npy_intp sdims[NPY_MAXDIMS];
         sdims[0] = (npy_intp)c->n_steps;
         memcpy(sdims + 1, c->state_shape, (size_t)c->state_ndim * sizeof(npy_intp));
-        PyObject *states = outs ? PyArray_SimpleNew(c->state_ndim + 1, sdims, c->state_typenum) : NULL;
+        PyObject *states = outs ? nd_array_adopt((void **)&c->states, c->state_ndim + 1, sdims, c->state_typenum)
+                                : NULL;
         PyObject *tape = states ? PyTuple_Pack(2, outs, states) : NULL;
-        if (tape) {
-            if (c->n_steps) {
-                memcpy(PyArray_DATA((PyArrayObject *)outs), c->outs, c->n_steps * 2 * sizeof(int64_t));
-                memcpy(PyArray_DATA((PyArrayObject *)states), c->states, c->n_steps * c->state_bytes);
-            }
-        }
+        if (tape && c->n_steps)
+            memcpy(PyArray_DATA((PyArrayObject *)outs), c->outs, c->n_steps * 2 * sizeof(int64_t));
         int bad = !tape || PyDict_SetItemString(info, "tape", tape) < 0;
         Py_XDECREF(outs);
         Py_XDECREF(states);

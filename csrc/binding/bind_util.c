@@ -79,6 +79,32 @@ PyObject *nd_raise_status(int status, const char *what)
     return NULL;
 }
 
+static void nd_free_capsule(PyObject *capsule)
+{
+    PyMem_RawFree(PyCapsule_GetPointer(capsule, "neurodyn.buffer"));
+}
+
+PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum)
+{
+    npy_intp size = 1;
+    for (int i = 0; i < ndim; ++i)
+        size *= dims[i];
+    if (size == 0 || !*buf)
+        return PyArray_SimpleNew(ndim, (npy_intp *)dims, typenum);
+    PyObject *arr = PyArray_SimpleNewFromData(ndim, (npy_intp *)dims, typenum, *buf);
+    PyObject *owner = arr ? PyCapsule_New(*buf, "neurodyn.buffer", nd_free_capsule) : NULL;
+    if (!owner) {
+        Py_XDECREF(arr);
+        return NULL;
+    }
+    *buf = NULL; /* from here the capsule owns it, even if the next call fails */
+    if (PyArray_SetBaseObject((PyArrayObject *)arr, owner) < 0) { /* steals owner */
+        Py_DECREF(arr);
+        return NULL;
+    }
+    return arr;
+}
+
 PyObject *nd_shape_str(int ndim, const npy_intp *shape)
 {
     PyObject *tuple = PyArray_IntTupleFromIntp(ndim, (npy_intp *)shape);

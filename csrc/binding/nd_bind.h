@@ -34,6 +34,11 @@ int nd_check_finite(PyArrayObject *a, const char *name);
 /* Sets the exception for a non-solver kernel status, prefixed with `what`; returns NULL. */
 PyObject *nd_raise_status(int status, const char *what);
 
+/* An array that takes ownership of *buf (a PyMem_Raw allocation, freed with the array) and
+ * sets *buf to NULL; with no elements a fresh empty array. NULL with an exception set on
+ * failure, in which case *buf is left to its owner. */
+PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum);
+
 /* "(2, 3)" for error messages; returns a new str or NULL. */
 PyObject *nd_shape_str(int ndim, const npy_intp *shape);
 
