@@ -71,6 +71,7 @@ int64_t nd_field_param_count(const nd_field *f)
             p += f->widths[l] * f->widths[l + 1] + (f->biases[l] ? f->widths[l + 1] : 0);
         return p;
     }
+    case ND_FIELD_RELAX: return 2 * f->batch * f->dim;
     default: return 0;
     }
 }

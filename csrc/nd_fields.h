@@ -45,7 +45,8 @@ int nd_field_workspace_len(const nd_field *f, size_t *len);
 
 /* Number of parameters P of the field, in the flat layout of nd_field_vjp_*:
  * LINEAR: A (row-major) then b if present; LORENZ: sigma, rho, beta;
- * MLP: for each layer its weights (row-major) then its bias if present; RELAX: 0. */
+ * MLP: for each layer its weights (row-major) then its bias if present;
+ * RELAX: a then tau (batch * dim each). */
 int64_t nd_field_param_count(const nd_field *f);
 
 /* Evaluate dy = f(t, y) on the whole batch; `field` is an nd_field*. The signature is the

@@ -16,10 +16,11 @@ int nd_solve_ltc_workspace_len(int solver, int64_t n, size_t *len);
 
 /* out[i] = x(1) for x(0) = x[i], given a[i], tau[i] > 0.
  * solver ND_LTC_EXACT: out = a + (x - a) exp(-1 / tau).
- * ND_ODE_EULER/MIDPOINT/RK4: `steps` equal substeps of 1/steps.
- * ND_ODE_DOPRI5: rtol, atol and max_steps of opts, first step 0.25 (opts->dt ignored).
- * out may alias x. Failures of the adaptive solver are returned as their nd_status, with
- * stats->t the frame time reached. */
+ * ND_ODE_EULER/MIDPOINT/RK4: `steps` equal substeps of 1/steps (computed as the decay factor
+ * the steps amount to, see the scan below).
+ * ND_ODE_DOPRI5: the whole array as one system; rtol, atol and max_steps of opts, first step
+ * 0.25 (opts->dt ignored); work holds nd_solve_ltc_workspace_len elements. Failures of the
+ * adaptive solver are returned as their nd_status, with stats->t the frame time reached. */
 #define ND_LTC_DECLARE(T, SFX)                                                                   \
     int nd_solve_ltc_##SFX(int solver, int64_t n, const T *x, const T *a, const T *tau,          \
                            int64_t steps, const nd_ode_opts *opts, T *out, T *work,              \
@@ -27,5 +28,35 @@ int nd_solve_ltc_workspace_len(int solver, int64_t n, size_t *len);
 
 ND_LTC_DECLARE(float, f32)
 ND_LTC_DECLARE(double, f64)
+
+/* ---- the Liquid layer scan ------------------------------------------------------------- *
+ *
+ * Over a sequence of frames t = 0..T-1 for each of B samples of H units:
+ *     h_t = solve(h_{t-1}, a_t, tau_t),  h_{-1} = h0 (zeros when h0 is NULL),
+ * with a, tau, h of shape [B, T, H] (row-major) and solve one frame of dx/ds = (a - x)/tau.
+ *
+ * The closed form and every fixed-step method reduce, on this linear equation, to
+ * h_t = a + d(tau) (h_{t-1} - a): d = exp(-1/tau) for ND_LTC_EXACT, and R(-1/(k tau))^k for k
+ * substeps of a method with stability polynomial R (euler 1 + z, midpoint 1 + z + z^2/2,
+ * rk4 up to z^4/24). So these solvers cost one decay factor per element, forward and
+ * backward, and give what stepping gives. ND_ODE_DOPRI5 integrates each sample's frame as one
+ * system of H units with odeint's error control (opts: rtol, atol, max_steps; first step 0.25)
+ * and is differentiated by exact backprop through the steps it took.
+ *
+ * Backward: given dh [B, T, H] (the cotangent of every output), writes da, dtau [B, T, H] and
+ * dh0 [B, H] (may be NULL). The forward outputs h must be passed back in. */
+int nd_ltc_scan_workspace_bytes(int solver, int64_t H, int64_t max_steps, int backward, size_t *bytes);
+
+#define ND_LTC_SCAN_DECLARE(T_, SFX)                                                                 \
+    int nd_ltc_scan_forward_##SFX(int solver, int64_t B, int64_t T, int64_t H, const T_ *a,            \
+                                  const T_ *tau, const T_ *h0, int64_t steps, const nd_ode_opts *opts, \
+                                  T_ *h, void *work, nd_ode_stats *stats);                            \
+    int nd_ltc_scan_backward_##SFX(int solver, int64_t B, int64_t T, int64_t H, const T_ *a,           \
+                                   const T_ *tau, const T_ *h0, const T_ *h, int64_t steps,           \
+                                   const nd_ode_opts *opts, const T_ *dh, T_ *da, T_ *dtau, T_ *dh0,  \
+                                   void *work);
+
+ND_LTC_SCAN_DECLARE(float, f32)
+ND_LTC_SCAN_DECLARE(double, f64)
 
 #endif
