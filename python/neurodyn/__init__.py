@@ -7,9 +7,12 @@ ODE integration
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
     :func:`load` for saved models
+Liquid time-constant networks
+    :class:`Liquid`, :func:`ltc_scan`
 """
 from . import _core, fields, nn, optim
 from .io import load
+from .liquid import Liquid, ltc_scan
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint, solve_ltc
 
@@ -17,9 +20,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IntegrationError",
+    "Liquid",
     "NeuralODE",
     "fields",
     "load",
+    "ltc_scan",
     "nn",
     "optim",
     "get_num_threads",

@@ -17,9 +17,10 @@ _CONFIG_KEY = "__neurodyn_config__"
 
 
 def _registry():
+    from .liquid import Liquid
     from .neural_ode import NeuralODE
 
-    return {"NeuralODE": NeuralODE}
+    return {"NeuralODE": NeuralODE, "Liquid": Liquid}
 
 
 def save(model, path) -> None:

@@ -1,0 +1,353 @@
+"""Liquid time-constant networks: Edifice's ``Liquid`` model and the layer scan under it."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks, _core, nn, optim
+from .ode import LTC_SOLVERS
+from .training import fit_loop
+
+TAU_CLAMP = 20.0  # softplus input is clamped here (as in Edifice): tau = softplus(min(z, 20)) + 0.1
+TAU_MIN = 0.1
+
+
+def ltc_scan(a, tau, h0=None, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, max_steps=100):
+    """Run the liquid time-constant recurrence over a sequence, in C.
+
+    ``h_t = solve_ltc(h_{t-1}, a_t, tau_t)`` for t = 0..T-1 from ``h_{-1} = h0`` (zeros by
+    default): each frame integrates ``dh/ds = (a_t - h) / tau_t`` over ``s`` in [0, 1].
+
+    Parameters
+    ----------
+    a, tau : array_like, shape (B, T, H)
+        Targets and (positive) time constants of every frame.
+    h0 : array_like, shape (B, H), optional
+    solver : {"exact", "euler", "midpoint", "rk4", "dopri5"}
+        The fixed-step solvers take ``steps`` substeps per frame. On this linear equation they
+        amount to ``h = a + R(-1/(steps tau))**steps (h - a)`` with ``R`` the method's stability
+        polynomial, which is how they are computed (exactly what stepping gives). ``dopri5``
+        integrates each sample's frame (its H units) as one system with error control
+        (``rtol``, ``atol``, ``max_steps``, first step 0.25), so a sample's result never depends
+        on the rest of the batch.
+
+    Returns
+    -------
+    ndarray, shape (B, T, H)
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> h = nd.ltc_scan(np.full((1, 2, 1), 0.5), np.ones((1, 2, 1)))
+    >>> np.round(h.ravel(), 6).tolist()
+    [0.316060, 0.432332]
+    """
+    code = _checks.choice("solver", solver, LTC_SOLVERS) - 1
+    opts = _scan_options(steps, rtol, atol, max_steps)
+    a, tau, h0 = _scan_inputs(a, tau, h0)
+    return _core.ltc_scan(a, tau, h0, code, *opts)
+
+
+def _scan_options(steps, rtol, atol, max_steps):
+    return (_checks.integer("steps", steps, minimum=1), _checks.real("rtol", rtol, minimum=0.0),
+            _checks.real("atol", atol, minimum=0.0), _checks.integer("max_steps", max_steps, minimum=1))
+
+
+def _scan_inputs(a, tau, h0):
+    dtype = _checks.float_dtype("a and tau", a, tau)
+    a = np.asarray(a, dtype=dtype)
+    tau = np.asarray(tau, dtype=dtype)
+    if a.ndim != 3 or tau.shape != a.shape:
+        raise ValueError(f"a and tau must have the same shape (batch, time, hidden); got {a.shape} and {tau.shape}")
+    if not np.all(np.isfinite(tau)) or (tau.size and not np.all(tau > 0)):
+        raise ValueError("tau must be positive and finite")
+    if h0 is not None:
+        h0 = np.asarray(h0, dtype=dtype)
+        if h0.shape != (a.shape[0], a.shape[2]):
+            raise ValueError(f"h0 has shape {h0.shape}; expected {(a.shape[0], a.shape[2])}")
+    return a, tau, h0
+
+
+class Liquid(nn.Model):
+    """Edifice's Liquid model: a stack of pre-norm liquid time-constant layers.
+
+    ``u = input_projection(x)`` (Dense, only when ``embed_dim != hidden_size``); each layer
+    ``ltc_layer_{i}`` (i = 1..num_layers) computes, with ``x = LN(u)`` (``ltc_layer_{i}_norm``):
+    ``tau = softplus(min(Dense(x), 20)) + 0.1`` (``_tau``),
+    ``a = Dense(silu(Dense_2H(x)))`` (``_f_hidden``, ``_f_out``), then the scan
+    ``h_t = solve_ltc(h_{t-1}, a_t, tau_t)`` from ``h = 0`` with the chosen solver, and
+    ``u = u + Dropout(h)``. With ``ffn=True`` each layer is followed by a pre-norm SwiGLU block
+    (``ffn_{i}_norm``, ``ffn_{i}_gate``, ``ffn_{i}_up``, ``ffn_{i}_down``; inner size 4H) with a
+    residual. Finally a layer norm (``final_norm``) and the last time step.
+
+    Parameters
+    ----------
+    embed_dim : int
+        Features per input frame.
+    hidden_size, num_layers, dropout, integration_steps, solver, ffn
+        As in Edifice (defaults 256, 4, 0.1, 1, "exact", False). Dropout acts only in ``fit``.
+        ``solver="dopri5"`` works here (it does not inside an Edifice model).
+    output_size : int, optional
+        Beyond Edifice: a Dense head (``output``) on the last step, for training on a task.
+    rtol, atol, max_steps : dopri5's tolerances and step budget per frame.
+    seed, dtype
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> model = nd.Liquid(3, hidden_size=8, num_layers=2, seed=0)
+    >>> model(np.zeros((4, 5, 3), dtype=np.float32)).shape
+    (4, 8)
+    """
+
+    def __init__(self, embed_dim, hidden_size=256, num_layers=4, dropout=0.1, integration_steps=1,
+                 solver="exact", ffn=False, output_size=None, rtol=1e-2, atol=1e-4, max_steps=100,
+                 seed=None, dtype=np.float32):
+        super().__init__(self._validate(
+            embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
+            integration_steps=integration_steps, solver=solver, ffn=ffn, output_size=output_size, rtol=rtol,
+            atol=atol, max_steps=max_steps, dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, embed_dim, hidden_size=256, num_layers=4, dropout=0.1, integration_steps=1,
+                  solver="exact", ffn=False, output_size=None, rtol=1e-2, atol=1e-4, max_steps=100,
+                  dtype=np.float32) -> dict:
+        _checks.choice("solver", solver, LTC_SOLVERS)
+        dropout = _checks.real("dropout", dropout, minimum=0.0)
+        if dropout >= 1:
+            raise ValueError(f"dropout must be < 1, got {dropout}")
+        if not isinstance(ffn, (bool, np.bool_)):
+            raise TypeError(f"ffn must be True or False, got {ffn!r}")
+        steps, rtol, atol, max_steps = _scan_options(integration_steps, rtol, atol, max_steps)
+        if solver == "dopri5" and rtol == 0 and atol == 0:
+            raise ValueError("rtol and atol cannot both be 0")
+        return {
+            "embed_dim": _checks.integer("embed_dim", embed_dim, minimum=1),
+            "hidden_size": _checks.integer("hidden_size", hidden_size, minimum=1),
+            "num_layers": _checks.integer("num_layers", num_layers, minimum=1),
+            "dropout": dropout, "integration_steps": steps, "solver": solver, "ffn": bool(ffn),
+            "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
+            "rtol": rtol, "atol": atol, "max_steps": max_steps, "dtype": nn.model_dtype(dtype).name,
+        }
+
+    @classmethod
+    def _param_specs(cls, config) -> list:
+        H, specs = config["hidden_size"], []
+        if config["embed_dim"] != H:
+            specs += nn.dense_specs("input_projection", config["embed_dim"], H)
+        for i in range(1, config["num_layers"] + 1):
+            name = f"ltc_layer_{i}"
+            specs += nn.layernorm_specs(f"{name}_norm", H)
+            specs += nn.dense_specs(f"{name}_tau", H, H)
+            specs += nn.dense_specs(f"{name}_f_hidden", H, 2 * H)
+            specs += nn.dense_specs(f"{name}_f_out", 2 * H, H)
+            if config["ffn"]:
+                specs += nn.layernorm_specs(f"ffn_{i}_norm", H)
+                specs += nn.dense_specs(f"ffn_{i}_gate", H, 4 * H)
+                specs += nn.dense_specs(f"ffn_{i}_up", H, 4 * H)
+                specs += nn.dense_specs(f"ffn_{i}_down", 4 * H, H)
+        specs += nn.layernorm_specs("final_norm", H)
+        if config["output_size"] is not None:
+            specs += nn.dense_specs("output", H, config["output_size"])
+        return specs
+
+    @staticmethod
+    def recommended_defaults() -> dict:
+        """Edifice's recommended configuration (solver rk4)."""
+        return {"hidden_size": 256, "num_layers": 4, "dropout": 0.1, "integration_steps": 1, "solver": "rk4"}
+
+    @staticmethod
+    def high_accuracy_defaults() -> dict:
+        """Edifice's high-accuracy configuration: adaptive Dormand-Prince (works here)."""
+        return {"hidden_size": 256, "num_layers": 4, "dropout": 0.1, "integration_steps": 1, "solver": "dopri5"}
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"] or self.config["hidden_size"]
+
+    # ---- forward --------------------------------------------------------------------------
+
+    def _check_sequence(self, x) -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"x has dtype {arr.dtype}; expected real numbers")
+        E = self.config["embed_dim"]
+        if arr.ndim != 3 or arr.shape[2] != E:
+            raise ValueError(f"x has shape {arr.shape}; expected (batch, time, embed_dim={E})")
+        if arr.shape[1] == 0:
+            raise ValueError("x has no time steps (T = 0)")
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("x contains NaN or inf")
+        return arr
+
+    def _scan_args(self):
+        c = self.config
+        return (LTC_SOLVERS.index(c["solver"]) - 1, c["integration_steps"], c["rtol"], c["atol"], c["max_steps"])
+
+    def _ltc_layer(self, i, u, h0, rng, caches):
+        """One LTC layer on u [B, T, H] from the states h0 [B, H] (or None). Returns u + drop(h)."""
+        p, name = self.params, f"ltc_layer_{i}"
+        B, T, H = u.shape
+        rows = u.reshape(B * T, H)
+        x, ln = nn.layernorm(p, f"{name}_norm", rows)
+        z = nn.dense(p, f"{name}_tau", x)
+        zc = np.minimum(z, TAU_CLAMP)
+        sp = nn.activation("softplus", zc)
+        tau = sp + self.dtype.type(TAU_MIN)
+        f1 = nn.dense(p, f"{name}_f_hidden", x)
+        s = nn.activation("silu", f1)
+        a = nn.dense(p, f"{name}_f_out", s)
+        a3, tau3 = a.reshape(B, T, H), tau.reshape(B, T, H)
+        h = _core.ltc_scan(a3, tau3, h0, *self._scan_args())
+        mask = self._dropout_mask(rng, h.shape)
+        if caches is not None:
+            caches.append(("ltc", i, rows, ln, x, z, zc, sp, f1, s, a3, tau3, h, mask))
+        return u + (h if mask is None else h * mask), h
+
+    def _ffn_block(self, i, u, rng, caches):
+        p = self.params
+        B, T, H = u.shape
+        rows = u.reshape(B * T, H)
+        n, ln = nn.layernorm(p, f"ffn_{i}_norm", rows)
+        g = nn.dense(p, f"ffn_{i}_gate", n)
+        up = nn.dense(p, f"ffn_{i}_up", n)
+        m = _core.swiglu_forward(g, up)
+        d = nn.dense(p, f"ffn_{i}_down", m).reshape(B, T, H)
+        mask = self._dropout_mask(rng, d.shape)
+        if caches is not None:
+            caches.append(("ffn", i, rows, ln, n, g, up, m, mask))
+        return u + (d if mask is None else d * mask)
+
+    def _dropout_mask(self, rng, shape):
+        rate = self.config["dropout"]
+        if rng is None or rate == 0:
+            return None
+        keep = rng.random(shape) >= rate
+        return (keep / (1.0 - rate)).astype(self.dtype)
+
+    def _forward(self, x, rng=None, caches=None, states=None):
+        """Whole-sequence forward. rng enables dropout (training); caches collects what the
+        backward pass needs; states holds per-layer initial states and receives the last ones."""
+        p, c = self.params, self.config
+        B, T, _ = x.shape
+        H = c["hidden_size"]
+        u = (nn.dense(p, "input_projection", x.reshape(B * T, -1)).reshape(B, T, H)
+             if "input_projection.kernel" in p else x)
+        for i in range(1, c["num_layers"] + 1):
+            h0 = None if states is None else states[i - 1]
+            u, h = self._ltc_layer(i, u, h0, rng, caches)
+            if states is not None:
+                states[i - 1] = np.ascontiguousarray(h[:, -1])
+            if c["ffn"]:
+                u = self._ffn_block(i, u, rng, caches)
+        y, ln = nn.layernorm(p, "final_norm", u.reshape(B * T, H))
+        y = y.reshape(B, T, H)
+        if caches is not None:
+            caches.append(("final", ln))
+        return y
+
+    def forward_sequence(self, x):
+        """Normed hidden states of every step, shape (batch, time, hidden_size)."""
+        return self._forward(self._check_sequence(x))
+
+    def __call__(self, x):
+        """Output at the last time step: (batch, hidden_size), or (batch, output_size) with a head."""
+        y = self._forward(self._check_sequence(x))[:, -1]
+        return nn.dense(self.params, "output", y) if "output.kernel" in self.params else y
+
+    # ---- streaming ------------------------------------------------------------------------
+
+    def init_cache(self, batch_size: int) -> dict:
+        """Per-layer states for :meth:`step`: zeros of shape (batch_size, hidden_size)."""
+        batch_size = _checks.integer("batch_size", batch_size, minimum=1)
+        H = self.config["hidden_size"]
+        return {"h": [np.zeros((batch_size, H), dtype=self.dtype) for _ in range(self.config["num_layers"])],
+                "step": 0}
+
+    def step(self, x_t, cache: dict):
+        """One frame x_t (batch, embed_dim) in O(1): returns (y_t, new cache). Stepping through a
+        sequence gives the whole-sequence outputs."""
+        if not isinstance(cache, dict) or "h" not in cache or len(cache["h"]) != self.config["num_layers"]:
+            raise ValueError("cache must come from init_cache() of this model")
+        x = self._check_sequence(np.asarray(x_t)[:, None, :] if np.ndim(x_t) == 2 else x_t)
+        if x.shape[1] != 1:
+            raise ValueError(f"x_t must be one frame (batch, embed_dim); got shape {np.shape(x_t)}")
+        if any(h.shape != (x.shape[0], self.config["hidden_size"]) for h in cache["h"]):
+            raise ValueError("the cache's batch size differs from x_t's")
+        states = list(cache["h"])
+        y = self._forward(x, states=states)[:, 0]
+        if "output.kernel" in self.params:
+            y = nn.dense(self.params, "output", y)
+        return y, {"h": states, "step": cache["step"] + 1}
+
+    # ---- gradients and training -----------------------------------------------------------
+
+    def loss_and_grad(self, x, y, *, loss="mse", seed=None, training=False):
+        """Loss on the last step's output and the gradient of every parameter.
+
+        ``training=True`` applies dropout (drawn from ``seed``)."""
+        _checks.choice("loss", loss, nn.LOSSES)
+        x = self._check_sequence(x)
+        rng = nn.as_generator(seed) if training else None
+        caches = []
+        seq = self._forward(x, rng=rng, caches=caches)
+        B, T, H = seq.shape
+        last = np.ascontiguousarray(seq[:, -1])
+        p, grads = self.params, {}
+        out = nn.dense(p, "output", last) if "output.kernel" in p else last
+        target = nn.check_targets(loss, y, B, out.shape, self.dtype)
+        value, dout = nn.loss_and_grad(loss, out, target)
+        dlast = nn.dense_grad(p, "output", last, dout, grads) if "output.kernel" in p else dout
+        dseq = np.zeros((B, T, H), dtype=self.dtype)
+        dseq[:, -1] = dlast
+        du = self._backward(x, caches, dseq, grads)
+        if "input_projection.kernel" in p:
+            nn.dense_grad(p, "input_projection", x.reshape(B * T, -1), du.reshape(B * T, H), grads)
+        return value, grads
+
+    def _backward(self, x, caches, dseq, grads):
+        p = self.params
+        B, T, H = dseq.shape
+        (_, ln_final), caches = caches[-1], caches[:-1]
+        du = nn.layernorm_grad(p, "final_norm", ln_final, dseq.reshape(B * T, H), grads).reshape(B, T, H)
+        for entry in reversed(caches):
+            if entry[0] == "ffn":
+                _, i, rows, ln, n, g, up, m, mask = entry
+                dd = du if mask is None else du * mask
+                dm = nn.dense_grad(p, f"ffn_{i}_down", m, dd.reshape(B * T, H), grads)
+                dg, dup = _core.swiglu_backward(g, up, dm)
+                dn = nn.dense_grad(p, f"ffn_{i}_gate", n, dg, grads)
+                dn += nn.dense_grad(p, f"ffn_{i}_up", n, dup, grads)
+                du = du + nn.layernorm_grad(p, f"ffn_{i}_norm", ln, dn, grads).reshape(B, T, H)
+                continue
+            _, i, rows, ln, x_ln, z, zc, sp, f1, s, a3, tau3, h, mask = entry
+            name = f"ltc_layer_{i}"
+            dh = du if mask is None else du * mask
+            da, dtau, _ = _core.ltc_scan_backward(a3, tau3, None, h, np.ascontiguousarray(dh), *self._scan_args())
+            ds = nn.dense_grad(p, f"{name}_f_out", s, da.reshape(B * T, H), grads)
+            df1 = nn.activation_grad("silu", f1, s, ds)
+            dx = nn.dense_grad(p, f"{name}_f_hidden", x_ln, df1, grads)
+            dz = nn.activation_grad("softplus", zc, sp, dtau.reshape(B * T, H)) * (z < TAU_CLAMP)
+            dx += nn.dense_grad(p, f"{name}_tau", x_ln, dz.astype(self.dtype), grads)
+            du = du + nn.layernorm_grad(p, f"{name}_norm", ln, dx, grads).reshape(B, T, H)
+        return du
+
+    def fit(self, x, y, *, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
+            verbose=True):
+        """Minibatch training on the last step's output, with dropout and shuffling.
+
+        Returns the history dict (``loss`` per epoch, ``batch_loss``, ``time``)."""
+        x = self._check_sequence(x)
+        y = np.asarray(y)
+        if y.ndim < 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} sequences but y has shape {y.shape}")
+        opt = optim.make(optimizer, lr)
+        rng = nn.as_generator(seed)
+
+        def step(idx):
+            value, grads = self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True)
+            opt.step(self.params, grads)
+            return value
+
+        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
+                        desc="Liquid.fit")
