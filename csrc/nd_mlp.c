@@ -7,7 +7,7 @@
 
 const char *nd_act_name(int act)
 {
-    static const char *names[ND_ACT_COUNT] = {"identity", "tanh", "silu", "relu", "sigmoid", "softplus"};
+    static const char *names[ND_ACT_COUNT] = {"identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh"};
     return (act >= 0 && act < ND_ACT_COUNT) ? names[act] : NULL;
 }
 

@@ -13,10 +13,11 @@ typedef enum {
     ND_ACT_SILU = 2,
     ND_ACT_RELU = 3,
     ND_ACT_SIGMOID = 4,
-    ND_ACT_SOFTPLUS = 5
+    ND_ACT_SOFTPLUS = 5,
+    ND_ACT_LECUN_TANH = 6 /* 1.7159 tanh(0.666 x) (LeCun 1998), the CfC backbone's default */
 } nd_act;
 
-#define ND_ACT_COUNT 6
+#define ND_ACT_COUNT 7
 
 /* The activation's name ("tanh"), or NULL for an unknown code. */
 const char *nd_act_name(int act);

@@ -72,6 +72,7 @@ static void test_activation_kernels(void)
             case ND_ACT_RELU: want = v > 0 ? v : 0; break;
             case ND_ACT_SIGMOID: want = 1.0 / (1.0 + exp(-v)); break;
             case ND_ACT_SOFTPLUS: want = log1p(exp(v)); break;
+            case ND_ACT_LECUN_TANH: want = 1.7159 * tanh(0.666 * v); break;
             default: want = v;
             }
             double err = fabs(y[i] - want) / (fabs(want) > 1e-300 ? fabs(want) : 1.0);

@@ -9,9 +9,10 @@ import numpy as np
 
 from . import _checks, _core
 
-# Codes shared with csrc/nd_fields.h and csrc/nd_mlp.h.
+from .nn import ACTIVATIONS
+
+# Codes shared with csrc/nd_fields.h.
 _LINEAR, _LORENZ, _MLP = 1, 2, 3
-ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus")
 
 
 def _param(name, value, ndim):
@@ -111,7 +112,7 @@ class MLP(Field):
         One per layer (an entry may be None); None means no biases.
     activation : str
         Applied after every layer but the last: one of ``identity``, ``tanh``, ``silu``,
-        ``relu``, ``sigmoid``, ``softplus``.
+        ``relu``, ``sigmoid``, ``softplus``, ``lecun_tanh``.
     final_activation : str
         Applied after the last layer (default ``identity``).
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from . import _checks, _core
 
-ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus")
+# Names of the C activation codes (csrc/nd_mlp.h), in code order.
+ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh")
 LAYERNORM_EPS = 1e-5
 
 
