@@ -1,0 +1,57 @@
+#include "nd_cfc.h"
+
+#include "nd_blas.h"
+#include "nd_generic.h"
+#include "nd_mlp.h"
+#include "nd_status.h"
+#include "nd_vmath.h"
+
+static int64_t nd_cfc_width(const nd_cfc *c) { return c->layers ? c->units : c->input_size + c->hidden_size; }
+
+static int nd_cfc_check(const nd_cfc *c)
+{
+    if (!c || c->input_size < 0 || c->hidden_size < 1 || c->layers < 0 || c->layers > ND_CFC_MAX_LAYERS ||
+        (c->layers && c->units < 1) || !nd_act_name(c->act) || (c->mode != ND_CFC_GATED && c->mode != ND_CFC_NO_GATE))
+        return ND_ERR_ARG;
+    for (int l = 0; l < c->layers; ++l)
+        if (!c->bw[l] || !c->bb[l])
+            return ND_ERR_ARG;
+    for (int k = 0; k < 4; ++k)
+        if (!c->hw[k] || !c->hb[k])
+            return ND_ERR_ARG;
+    return ND_OK;
+}
+
+int64_t nd_cfc_param_count(const nd_cfc *c)
+{
+    int64_t p = 0, in = c->input_size + c->hidden_size;
+    for (int l = 0; l < c->layers; ++l) {
+        p += in * c->units + c->units;
+        in = c->units;
+    }
+    return p + 4 * (in * c->hidden_size + c->hidden_size);
+}
+
+int nd_cfc_sizes(const nd_cfc *c, int64_t B, size_t *cache_per_step, size_t *work)
+{
+    int st = nd_cfc_check(c);
+    if (st != ND_OK)
+        return st;
+    if (B < 0)
+        return ND_ERR_ARG;
+    const size_t z = (size_t)(c->input_size + c->hidden_size), U = (size_t)c->units, H = (size_t)c->hidden_size;
+    const size_t wide = z > U ? z : U;
+    /* per step: z, each layer's pre- and post-activation, f1, f2, g */
+    size_t per_row = z + 2 * (size_t)c->layers * U + 3 * H;
+    /* scratch: two rows of the widest layer, the four heads' pre-activations and a cotangent
+     * per sample, and three single rows for the heads' outputs when nothing is cached */
+    size_t work_row = 2 * wide + 5 * H;
+    if (!nd_mul_size((size_t)B, per_row, cache_per_step) || !nd_mul_size((size_t)B, work_row, work) ||
+        *work > SIZE_MAX - 3 * H)
+        return ND_ERR_OVERFLOW;
+    *work += 3 * H;
+    return ND_OK;
+}
+
+#define ND_IMPL "nd_cfc_impl.inc"
+#include "nd_instantiate.h"

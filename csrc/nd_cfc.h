@@ -1,0 +1,49 @@
+/* Closed-form continuous-time (CfC) cell (Hasani et al. 2022), run over whole sequences.
+ *
+ * Per time step, with z = [x_t, h_{t-1}] and b = backbone(z) (layers of Dense + activation):
+ *     f1 = tanh(b W_ff1 + c_ff1),  f2 = tanh(b W_ff2 + c_ff2),
+ *     g  = sigmoid((b W_ta + c_ta) * dt + (b W_tb + c_tb)),      dt = the step's elapsed time,
+ *     h_t = f1 (1 - g) + g f2      (mode ND_CFC_GATED)
+ *     h_t = f1 + g f2              (mode ND_CFC_NO_GATE)
+ * Every product is one GEMM over the batch. Dense weights are [in, out] row-major. */
+#ifndef ND_CFC_H
+#define ND_CFC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ND_CFC_MAX_LAYERS 8
+
+enum { ND_CFC_GATED = 0, ND_CFC_NO_GATE = 1 };
+
+typedef struct {
+    int64_t input_size, hidden_size, units; /* units: width of the backbone layers */
+    int layers;                             /* backbone layers, 0..ND_CFC_MAX_LAYERS */
+    int act;                                /* backbone activation (nd_act) */
+    int mode;
+    const void *bw[ND_CFC_MAX_LAYERS], *bb[ND_CFC_MAX_LAYERS]; /* [in_l, units], [units] */
+    const void *hw[4], *hb[4];                                 /* heads ff1, ff2, ta, tb: [width, H], [H] */
+} nd_cfc;
+
+/* Parameters in the flat gradient layout: each backbone layer's W then b, then each head's
+ * W then b (ff1, ff2, ta, tb). */
+int64_t nd_cfc_param_count(const nd_cfc *c);
+
+/* Elements of the state's type per time step kept by the forward pass for the backward pass
+ * (cache: T times this), and of scratch for either pass (work), for a batch of B. */
+int nd_cfc_sizes(const nd_cfc *c, int64_t B, size_t *cache_per_step, size_t *work);
+
+/* x [B, T, I]; dt [B, T] elapsed times (NULL: all 1); h0 [B, H] (NULL: zeros) -> h [B, T, H].
+ * cache (NULL when no backward pass follows) receives T * cache_per_step elements.
+ * Backward: dh [B, T, H] -> dx [B, T, I] (may be NULL), dh0 [B, H] (may be NULL) and the
+ * parameter gradients dparams (written). */
+#define ND_CFC_DECLARE(T_, SFX)                                                                       \
+    int nd_cfc_forward_##SFX(const nd_cfc *c, int64_t B, int64_t T, const T_ *x, const T_ *dt,          \
+                             const T_ *h0, T_ *h, T_ *cache, T_ *work);                                 \
+    int nd_cfc_backward_##SFX(const nd_cfc *c, int64_t B, int64_t T, const T_ *dt, const T_ *cache,     \
+                              const T_ *dh, T_ *dx, T_ *dh0, T_ *dparams, T_ *work);
+
+ND_CFC_DECLARE(float, f32)
+ND_CFC_DECLARE(double, f64)
+
+#endif
