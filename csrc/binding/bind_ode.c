@@ -361,23 +361,6 @@ static PyObject *nd_ode_info(const nd_ode_stats *st, nd_call *c, int record)
     return info;
 }
 
-/* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
-static void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs)
-{
-    PyObject *exc = PyObject_CallOneArg(nd_state(module)->integration_error, message);
-    if (!exc)
-        return;
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(attrs, &pos, &key, &value))
-        if (PyObject_SetAttr(exc, key, value) < 0) {
-            Py_DECREF(exc);
-            return;
-        }
-    PyErr_SetObject(nd_state(module)->integration_error, exc);
-    Py_DECREF(exc);
-}
-
 /* The failure of odeint, carrying the time reached and the solution so far. */
 static void nd_raise_integration_error(PyObject *module, const nd_ode_stats *st, const nd_ode_opts *o,
                                        PyArrayObject *ta, PyArrayObject *ys, PyObject *y_last, PyObject *info)
@@ -886,161 +869,6 @@ done:
     return res;
 }
 
-/* ---- the Liquid layer scan -------------------------------------------------------------- */
-
-/* Converts a, tau (and h0, h, dh when given) to one dtype and checks their shapes: a, tau, h
- * and dh [B, T, H], h0 [B, H] or None. */
-static int nd_scan_arrays(PyObject **objs, const char **names, int count, PyArrayObject **arr)
-{
-    for (int i = 0; i < count; ++i)
-        arr[i] = NULL;
-    int typenum = nd_resolve_float_type(objs[0], names[0]);
-    if (typenum < 0)
-        return -1;
-    for (int i = 0; i < count; ++i) {
-        if (objs[i] == Py_None)
-            continue;
-        if (!(arr[i] = nd_float_array(objs[i], typenum, names[i])) || nd_check_finite(arr[i], names[i]) < 0)
-            return -1;
-        const int want = i == 2 ? 2 : 3; /* h0 is [B, H] */
-        int ok = PyArray_NDIM(arr[i]) == want;
-        if (ok && i > 0) {
-            ok = PyArray_DIM(arr[i], 0) == PyArray_DIM(arr[0], 0) &&
-                 PyArray_DIM(arr[i], want - 1) == PyArray_DIM(arr[0], 2) &&
-                 (want == 2 || PyArray_DIM(arr[i], 1) == PyArray_DIM(arr[0], 1));
-        }
-        if (!ok) {
-            PyObject *got = nd_shape_str(PyArray_NDIM(arr[i]), PyArray_DIMS(arr[i]));
-            if (got)
-                PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %s", names[i], got,
-                             want == 2 ? "(batch, hidden) matching a" : "(batch, time, hidden) matching a");
-            Py_XDECREF(got);
-            return -1;
-        }
-    }
-    return typenum;
-}
-
-static PyObject *nd_scan_failure(PyObject *module, int st, const nd_ode_stats *stats)
-{
-    if (st == ND_ERR_MAX_STEPS || st == ND_ERR_STEP_UNDERFLOW || st == ND_ERR_NONFINITE) {
-        PyObject *attrs = Py_BuildValue("{s:d,s:s}", "t", stats ? stats->t : 0.0, "status",
-                                        st == ND_ERR_MAX_STEPS ? "max_steps"
-                                        : st == ND_ERR_NONFINITE ? "nonfinite" : "step_underflow");
-        PyObject *msg = PyUnicode_FromFormat("the LTC scan (dopri5) could not finish a frame: %s", nd_status_str(st));
-        if (attrs && msg)
-            nd_set_integration_error(module, msg, attrs);
-        Py_XDECREF(attrs);
-        Py_XDECREF(msg);
-        return NULL;
-    }
-    return nd_raise_status(st, "ltc_scan");
-}
-
-/* ltc_scan(a, tau, h0|None, solver, steps, rtol, atol, max_steps) -> h [B, T, H] */
-static PyObject *ltc_scan(PyObject *module, PyObject *args)
-{
-    PyObject *objs[3];
-    int solver;
-    long long steps, max_steps;
-    nd_ode_opts o;
-    nd_ode_opts_default(&o);
-    if (!PyArg_ParseTuple(args, "OOOiLddL:ltc_scan", &objs[0], &objs[1], &objs[2], &solver, &steps, &o.rtol, &o.atol,
-                          &max_steps))
-        return NULL;
-    o.max_steps = max_steps;
-    const char *names[3] = {"a", "tau", "h0"};
-    PyArrayObject *arr[3];
-    PyObject *h = NULL;
-    void *work = NULL;
-    int typenum = nd_scan_arrays(objs, names, 3, arr);
-    if (typenum >= 0) {
-        npy_intp B = PyArray_DIM(arr[0], 0), T = PyArray_DIM(arr[0], 1), H = PyArray_DIM(arr[0], 2);
-        size_t bytes;
-        int st = nd_ltc_scan_workspace_bytes(solver, H, o.max_steps, 0, &bytes);
-        if (st != ND_OK)
-            nd_raise_status(st, "ltc_scan workspace");
-        else if (!(work = PyMem_RawMalloc(bytes ? bytes : 1)))
-            PyErr_NoMemory();
-        else if ((h = PyArray_SimpleNew(3, PyArray_DIMS(arr[0]), typenum))) {
-            nd_ode_stats stats;
-            void *a = PyArray_DATA(arr[0]), *tau = PyArray_DATA(arr[1]);
-            void *h0 = arr[2] ? PyArray_DATA(arr[2]) : NULL, *hd = PyArray_DATA((PyArrayObject *)h);
-            Py_BEGIN_ALLOW_THREADS
-            st = typenum == NPY_FLOAT
-                     ? nd_ltc_scan_forward_f32(solver, B, T, H, a, tau, h0, steps, &o, hd, work, &stats)
-                     : nd_ltc_scan_forward_f64(solver, B, T, H, a, tau, h0, steps, &o, hd, work, &stats);
-            Py_END_ALLOW_THREADS
-            if (st != ND_OK) {
-                Py_CLEAR(h);
-                nd_scan_failure(module, st, &stats);
-            }
-        }
-    }
-    PyMem_RawFree(work);
-    for (int i = 0; i < 3; ++i)
-        Py_XDECREF(arr[i]);
-    return h;
-}
-
-/* ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps)
- *   -> (da, dtau, dh0) */
-static PyObject *ltc_scan_backward(PyObject *module, PyObject *args)
-{
-    PyObject *objs[5];
-    int solver;
-    long long steps, max_steps;
-    nd_ode_opts o;
-    nd_ode_opts_default(&o);
-    if (!PyArg_ParseTuple(args, "OOOOOiLddL:ltc_scan_backward", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
-                          &solver, &steps, &o.rtol, &o.atol, &max_steps))
-        return NULL;
-    o.max_steps = max_steps;
-    const char *names[5] = {"a", "tau", "h0", "h", "dh"};
-    PyArrayObject *arr[5];
-    PyObject *da = NULL, *dtau = NULL, *dh0 = NULL, *res = NULL;
-    void *work = NULL;
-    int typenum = nd_scan_arrays(objs, names, 5, arr);
-    if (typenum >= 0 && (!arr[3] || !arr[4])) {
-        PyErr_SetString(PyExc_ValueError, "h and dh are required");
-        typenum = -1;
-    }
-    if (typenum >= 0) {
-        npy_intp B = PyArray_DIM(arr[0], 0), T = PyArray_DIM(arr[0], 1), H = PyArray_DIM(arr[0], 2);
-        npy_intp d0[2] = {B, H};
-        size_t bytes;
-        int st = nd_ltc_scan_workspace_bytes(solver, H, o.max_steps, 1, &bytes);
-        if (st != ND_OK)
-            nd_raise_status(st, "ltc_scan workspace");
-        else if (!(work = PyMem_RawMalloc(bytes ? bytes : 1)))
-            PyErr_NoMemory();
-        else if ((da = PyArray_SimpleNew(3, PyArray_DIMS(arr[0]), typenum)) &&
-                 (dtau = PyArray_SimpleNew(3, PyArray_DIMS(arr[0]), typenum)) &&
-                 (dh0 = PyArray_SimpleNew(2, d0, typenum))) {
-            void *a = PyArray_DATA(arr[0]), *tau = PyArray_DATA(arr[1]), *h0 = arr[2] ? PyArray_DATA(arr[2]) : NULL;
-            void *h = PyArray_DATA(arr[3]), *dh = PyArray_DATA(arr[4]);
-            void *dad = PyArray_DATA((PyArrayObject *)da), *dtd = PyArray_DATA((PyArrayObject *)dtau);
-            void *d0d = PyArray_DATA((PyArrayObject *)dh0);
-            Py_BEGIN_ALLOW_THREADS
-            st = typenum == NPY_FLOAT
-                     ? nd_ltc_scan_backward_f32(solver, B, T, H, a, tau, h0, h, steps, &o, dh, dad, dtd, d0d, work)
-                     : nd_ltc_scan_backward_f64(solver, B, T, H, a, tau, h0, h, steps, &o, dh, dad, dtd, d0d, work);
-            Py_END_ALLOW_THREADS
-            if (st == ND_OK)
-                res = PyTuple_Pack(3, da, dtau, dh0);
-            else
-                nd_scan_failure(module, st, NULL);
-        }
-    }
-    PyMem_RawFree(work);
-    Py_XDECREF(da);
-    Py_XDECREF(dtau);
-    Py_XDECREF(dh0);
-    for (int i = 0; i < 5; ++i)
-        Py_XDECREF(arr[i]);
-    return res;
-}
-
 PyMethodDef nd_ode_methods[] = {
     {"odeint", (PyCFunction)(void (*)(void))odeint, METH_VARARGS | METH_KEYWORDS,
      "odeint(rhs, y0, t, method, rtol, atol, dt, max_steps, args=(), record_steps=0) -> (ys, info); record_steps 1: info['steps'], 2: also info['tape']"},
@@ -1050,9 +878,6 @@ PyMethodDef nd_ode_methods[] = {
      "ode_backprop(spec, t, steps, outs, states, ybar, method) -> (y0bar, dparams)"},
     {"ode_adjoint", (PyCFunction)(void (*)(void))ode_adjoint, METH_VARARGS | METH_KEYWORDS,
      "ode_adjoint(spec, t, y_end, ybar, method, rtol, atol, dt, max_steps) -> (y0bar, dparams, info)"},
-    {"ltc_scan", ltc_scan, METH_VARARGS, "ltc_scan(a, tau, h0, solver, steps, rtol, atol, max_steps) -> h"},
-    {"ltc_scan_backward", ltc_scan_backward, METH_VARARGS,
-     "ltc_scan_backward(a, tau, h0, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)"},
     {"solve_ltc", (PyCFunction)(void (*)(void))solve_ltc, METH_VARARGS | METH_KEYWORDS,
      "solve_ltc(x, a, tau, solver, steps=1, rtol=1e-2, atol=1e-4, max_steps=100) -> x(1)"},
     {NULL, NULL, 0, NULL}};

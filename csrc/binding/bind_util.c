@@ -115,6 +115,23 @@ PyObject *nd_shape_str(int ndim, const npy_intp *shape)
     return s;
 }
 
+/* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
+void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs)
+{
+    PyObject *exc = PyObject_CallOneArg(nd_state(module)->integration_error, message);
+    if (!exc)
+        return;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(attrs, &pos, &key, &value))
+        if (PyObject_SetAttr(exc, key, value) < 0) {
+            Py_DECREF(exc);
+            return;
+        }
+    PyErr_SetObject(nd_state(module)->integration_error, exc);
+    Py_DECREF(exc);
+}
+
 static PyObject *blas_info(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     return Py_BuildValue("{s:s,s:i}", "config", nd_blas_config(), "num_threads", nd_blas_get_num_threads());

@@ -39,6 +39,9 @@ PyObject *nd_raise_status(int status, const char *what);
  * failure, in which case *buf is left to its owner. */
 PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum);
 
+/* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
+void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs);
+
 /* "(2, 3)" for error messages; returns a new str or NULL. */
 PyObject *nd_shape_str(int ndim, const npy_intp *shape);
 
@@ -46,5 +49,6 @@ PyObject *nd_shape_str(int ndim, const npy_intp *shape);
 extern PyMethodDef nd_ode_methods[];
 extern PyMethodDef nd_util_methods[];
 extern PyMethodDef nd_nn_methods[];
+extern PyMethodDef nd_liquid_methods[];
 
 #endif

@@ -8,18 +8,20 @@ Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
     :func:`load` for saved models
 Liquid time-constant networks
-    :class:`Liquid`, :func:`ltc_scan`
+    :class:`Liquid`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
 """
 from . import _core, fields, nn, optim
 from .io import load
-from .liquid import Liquid, ltc_scan
+from .liquid import CfC, Liquid, LTCCell, ltc_scan
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint, solve_ltc
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CfC",
     "IntegrationError",
+    "LTCCell",
     "Liquid",
     "NeuralODE",
     "fields",

@@ -17,10 +17,10 @@ _CONFIG_KEY = "__neurodyn_config__"
 
 
 def _registry():
-    from .liquid import Liquid
+    from .liquid import CfC, Liquid, LTCCell
     from .neural_ode import NeuralODE
 
-    return {"NeuralODE": NeuralODE, "Liquid": Liquid}
+    return {"NeuralODE": NeuralODE, "Liquid": Liquid, "LTCCell": LTCCell, "CfC": CfC}
 
 
 def save(model, path) -> None:

@@ -351,3 +351,321 @@ class Liquid(nn.Model):
 
         return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
                         desc="Liquid.fit")
+
+
+# ---- recurrent cells ---------------------------------------------------------------------------
+
+def _check_timespans(timespans, B, T, dtype):
+    """Elapsed time of every step (B, T), positive and finite; None means 1 everywhere."""
+    if timespans is None:
+        return None
+    ts = np.asarray(timespans)
+    if ts.dtype.kind not in "biuf":
+        raise TypeError(f"timespans has dtype {ts.dtype}; expected real numbers")
+    if ts.shape != (B, T):
+        raise ValueError(f"timespans has shape {ts.shape}; expected (batch, time) = {(B, T)}")
+    ts = np.ascontiguousarray(ts, dtype=dtype)
+    if not np.all(np.isfinite(ts)) or (ts.size and not np.all(ts > 0)):
+        raise ValueError("timespans must be positive and finite")
+    return ts
+
+
+class _RecurrentCell(nn.Model):
+    """Shared by LTCCell and CfC: sequence inputs (B, T, input_size) with per-sample elapsed
+    times, an optional Dense head ``output`` on every step, losses on the last step or on every
+    step, and ``fit``. Subclasses provide ``_run(x, ts, h0, keep) -> (h, cache)``,
+    ``_run_grad(x, ts, cache, dh) -> (dx, dh0, grads)`` and ``_readout`` / ``_readout_grad``."""
+
+    def _check_sequence(self, x) -> np.ndarray:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"x has dtype {arr.dtype}; expected real numbers")
+        size = self.config["input_size"]
+        if arr.ndim != 3 or arr.shape[2] != size:
+            raise ValueError(f"x has shape {arr.shape}; expected (batch, time, input_size={size})")
+        if arr.shape[1] == 0:
+            raise ValueError("x has no time steps (T = 0)")
+        arr = np.ascontiguousarray(arr, dtype=self.dtype)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("x contains NaN or inf")
+        return arr
+
+    def _inputs(self, x, timespans, h0):
+        x = self._check_sequence(x)
+        ts = _check_timespans(timespans, x.shape[0], x.shape[1], self.dtype)
+        if h0 is not None:
+            h0 = np.ascontiguousarray(h0, dtype=self.dtype)
+            if h0.shape != (x.shape[0], self.state_size):
+                raise ValueError(f"h0 has shape {h0.shape}; expected {(x.shape[0], self.state_size)}")
+        return x, ts, h0
+
+    def forward_sequence(self, x, timespans=None, h0=None):
+        """Outputs of every step, (batch, time, output_size)."""
+        x, ts, h0 = self._inputs(x, timespans, h0)
+        h, _ = self._run(x, ts, h0, keep=False)
+        return self._readout(h)
+
+    def states(self, x, timespans=None, h0=None):
+        """The cell's state after every step, (batch, time, state_size)."""
+        x, ts, h0 = self._inputs(x, timespans, h0)
+        return self._run(x, ts, h0, keep=False)[0]
+
+    def __call__(self, x, timespans=None, h0=None):
+        """Output of the last step, (batch, output_size)."""
+        return self.forward_sequence(x, timespans, h0)[:, -1]
+
+    def loss_and_grad(self, x, y, *, timespans=None, loss="mse"):
+        """Loss and parameter gradients. ``y`` of shape (batch, time, output_size) compares every
+        step (mse); (batch, output_size) or labels (batch,) compare the last step."""
+        _checks.choice("loss", loss, nn.LOSSES)
+        x, ts, _ = self._inputs(x, timespans, None)
+        h, cache = self._run(x, ts, None, keep=True)
+        out = self._readout(h)
+        B, T = x.shape[:2]
+        y = np.asarray(y)
+        every_step = loss == "mse" and y.ndim == 3
+        pred = out if every_step else np.ascontiguousarray(out[:, -1])
+        target = nn.check_targets(loss, y, B, pred.shape, self.dtype)
+        value, dpred = nn.loss_and_grad(loss, pred, target)
+        dout = dpred if every_step else np.zeros_like(out)
+        if not every_step:
+            dout[:, -1] = dpred
+        grads = {}
+        dh = self._readout_grad(h, dout, grads)
+        _, _, cell_grads = self._run_grad(x, ts, cache, dh)
+        grads.update(cell_grads)
+        return value, grads
+
+    def fit(self, x, y, *, timespans=None, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
+            seed=None, verbose=True):
+        """Minibatch training with shuffling; see :meth:`loss_and_grad` for the shapes of y."""
+        x = self._check_sequence(x)
+        y = np.asarray(y)
+        if y.ndim < 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} sequences but y has shape {y.shape}")
+        ts = _check_timespans(timespans, x.shape[0], x.shape[1], self.dtype)
+        opt = optim.make(optimizer, lr)
+        rng = nn.as_generator(seed)
+
+        def step(idx):
+            value, grads = self.loss_and_grad(x[idx], y[idx], timespans=None if ts is None else ts[idx], loss=loss)
+            opt.step(self.params, grads)
+            return value
+
+        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
+                        desc=f"{type(self).__name__}.fit")
+
+
+CFC_MODES = ("default", "no_gate")
+
+
+class CfC(_RecurrentCell):
+    """Closed-form continuous-time cell (Hasani et al., 2022) as a recurrent layer, in C.
+
+    Per step, ``z = [x_t, h]`` goes through a backbone (``backbone_{l}``: Dense + activation),
+    then ``f1 = tanh(ff1(b))``, ``f2 = tanh(ff2(b))``,
+    ``g = sigmoid(time_a(b) * dt + time_b(b))`` with ``dt`` the step's elapsed time, and
+    ``h = f1 (1 - g) + g f2`` (``mode="default"``) or ``h = f1 + g f2`` (``"no_gate"``).
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+    backbone_units, backbone_layers, backbone_activation
+        Width, depth (0 allowed) and activation of the backbone (defaults 128, 1, "lecun_tanh").
+    mode : {"default", "no_gate"}
+    output_size : int, optional
+        A Dense head ``output`` applied to every step's state.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> cell = nd.CfC(2, 8, backbone_units=16, seed=0)
+    >>> x, dt = np.zeros((3, 5, 2), np.float32), np.ones((3, 5), np.float32)
+    >>> cell.forward_sequence(x, timespans=dt).shape
+    (3, 5, 8)
+    """
+
+    def __init__(self, input_size, hidden_size, *, backbone_units=128, backbone_layers=1,
+                 backbone_activation="lecun_tanh", mode="default", output_size=None, seed=None, dtype=np.float32):
+        super().__init__(self._validate(input_size=input_size, hidden_size=hidden_size, backbone_units=backbone_units,
+                                        backbone_layers=backbone_layers, backbone_activation=backbone_activation,
+                                        mode=mode, output_size=output_size, dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, input_size, hidden_size, backbone_units=128, backbone_layers=1,
+                  backbone_activation="lecun_tanh", mode="default", output_size=None, dtype=np.float32):
+        _checks.choice("backbone_activation", backbone_activation, nn.ACTIVATIONS)
+        _checks.choice("mode", mode, CFC_MODES)
+        layers = _checks.integer("backbone_layers", backbone_layers, minimum=0)
+        if layers > 8:
+            raise ValueError(f"backbone_layers must be at most 8, got {layers}")
+        return {"input_size": _checks.integer("input_size", input_size, minimum=0),
+                "hidden_size": _checks.integer("hidden_size", hidden_size, minimum=1),
+                "backbone_units": _checks.integer("backbone_units", backbone_units, minimum=1),
+                "backbone_layers": layers, "backbone_activation": backbone_activation, "mode": mode,
+                "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
+                "dtype": nn.model_dtype(dtype).name}
+
+    @classmethod
+    def _param_specs(cls, config):
+        I, H, U, L = config["input_size"], config["hidden_size"], config["backbone_units"], config["backbone_layers"]
+        specs, width = [], I + H
+        for l in range(L):
+            specs += nn.dense_specs(f"backbone_{l}", width, U)
+            width = U
+        for head in ("ff1", "ff2", "time_a", "time_b"):
+            specs += nn.dense_specs(head, width, H)
+        if config["output_size"] is not None:
+            specs += nn.dense_specs("output", H, config["output_size"])
+        return specs
+
+    @property
+    def state_size(self) -> int:
+        return self.config["hidden_size"]
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"] or self.config["hidden_size"]
+
+    def _cell_names(self):
+        names = []
+        for l in range(self.config["backbone_layers"]):
+            names += [f"backbone_{l}.kernel", f"backbone_{l}.bias"]
+        for head in ("ff1", "ff2", "time_a", "time_b"):
+            names += [f"{head}.kernel", f"{head}.bias"]
+        return names
+
+    def _codes(self):
+        return nn.ACTIVATIONS.index(self.config["backbone_activation"]), CFC_MODES.index(self.config["mode"])
+
+    def _run(self, x, ts, h0, keep):
+        params = tuple(self.params[n] for n in self._cell_names())
+        return _core.cfc_forward(x, ts, h0, params, self.config["hidden_size"], *self._codes(), keep)
+
+    def _run_grad(self, x, ts, cache, dh):
+        params = tuple(self.params[n] for n in self._cell_names())
+        dx, dh0, flat = _core.cfc_backward(ts, cache, dh, params, self.config["input_size"], *self._codes())
+        grads, k = {}, 0
+        for name in self._cell_names():
+            size = self.params[name].size
+            grads[name] = flat[k:k + size].reshape(self.params[name].shape)
+            k += size
+        return dx, dh0, grads
+
+    def _readout(self, h):
+        if "output.kernel" not in self.params:
+            return h
+        B, T, H = h.shape
+        return nn.dense(self.params, "output", h.reshape(B * T, H)).reshape(B, T, -1)
+
+    def _readout_grad(self, h, dout, grads):
+        if "output.kernel" not in self.params:
+            return np.ascontiguousarray(dout)
+        B, T, H = h.shape
+        return nn.dense_grad(self.params, "output", h.reshape(B * T, H), dout.reshape(B * T, -1), grads).reshape(B, T, H)
+
+
+# The initial ranges of Hasani et al.'s reference implementation.
+_LTC_INIT = {
+    "gleak": ("softplus_uniform", 0.001, 1.0), "vleak": ("uniform", -0.2, 0.2), "cm": ("softplus_uniform", 0.4, 0.6),
+    "w": ("softplus_uniform", 0.001, 1.0), "sigma": ("uniform", 3.0, 8.0), "mu": ("uniform", 0.3, 0.8), "erev": "sign",
+}
+_LTC_POSITIVE = ("gleak", "cm", "w", "sensory_w")
+
+
+class LTCCell(_RecurrentCell):
+    """The liquid time-constant cell of Hasani et al. (2021) as a recurrent layer, in C.
+
+    ``units`` neurons with potentials v follow
+    ``C dv/dt = g_leak (v_leak - v) + sum_i w_ij s(sigma_ij (v_i - mu_ij)) (E_ij - v)`` plus the
+    same synapses from the (affinely mapped) inputs, i.e. ``dv/dt = -[1/tau + f(v, I)] v +
+    f(v, I) A``. Each step of elapsed time ``dt`` takes ``ode_unfolds`` fused semi-implicit
+    Euler steps ``v <- (c v + g_leak v_leak + sum a E) / (c + g_leak + sum a)``, c = C K / dt.
+    Conductances and capacitance stay positive through a softplus of the stored parameters
+    (``gleak``, ``cm``, ``w``, ``sensory_w`` hold the raw values). The output is the first
+    ``output_size`` neurons (the motor neurons) through an affine map (``output_w``,
+    ``output_b``).
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> cell = nd.LTCCell(2, 6, output_size=1, seed=0)
+    >>> cell(np.zeros((4, 3, 2))).shape
+    (4, 1)
+    """
+
+    def __init__(self, input_size, units, *, output_size=None, ode_unfolds=6, epsilon=1e-8, seed=None,
+                 dtype=np.float32):
+        super().__init__(self._validate(input_size=input_size, units=units, output_size=output_size,
+                                        ode_unfolds=ode_unfolds, epsilon=epsilon, dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, input_size, units, output_size=None, ode_unfolds=6, epsilon=1e-8, dtype=np.float32):
+        units = _checks.integer("units", units, minimum=1)
+        out = units if output_size is None else _checks.integer("output_size", output_size, minimum=1)
+        if out > units:
+            raise ValueError(f"output_size={out} exceeds units={units} (the outputs are motor neurons)")
+        return {"input_size": _checks.integer("input_size", input_size, minimum=0), "units": units,
+                "output_size": out, "ode_unfolds": _checks.integer("ode_unfolds", ode_unfolds, minimum=1),
+                "epsilon": _checks.real("epsilon", epsilon, minimum=0.0), "dtype": nn.model_dtype(dtype).name}
+
+    @classmethod
+    def _param_specs(cls, config):
+        S, N, M = config["input_size"], config["units"], config["output_size"]
+        specs = [(name, (N,), _LTC_INIT[name]) for name in ("gleak", "vleak", "cm")]
+        specs += [(name, (N, N), _LTC_INIT[name]) for name in ("w", "sigma", "mu", "erev")]
+        specs += [(f"sensory_{name}", (S, N), _LTC_INIT[name]) for name in ("w", "sigma", "mu", "erev")]
+        specs += [("input_w", (S,), "ones"), ("input_b", (S,), "zeros"),
+                  ("output_w", (M,), "ones"), ("output_b", (M,), "zeros")]
+        return specs
+
+    _CELL = ("gleak", "vleak", "cm", "w", "sigma", "mu", "erev", "sensory_w", "sensory_sigma", "sensory_mu",
+             "sensory_erev")
+
+    @property
+    def state_size(self) -> int:
+        return self.config["units"]
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"]
+
+    def _effective(self):
+        """The cell's parameters as the kernel uses them (softplus on the positive ones)."""
+        return tuple(nn.activation("softplus", self.params[n]) if n in _LTC_POSITIVE else self.params[n]
+                     for n in self._CELL)
+
+    def _mapped(self, x):
+        return np.ascontiguousarray(x * self.params["input_w"] + self.params["input_b"], dtype=self.dtype)
+
+    def _run(self, x, ts, h0, keep):
+        c = self.config
+        return _core.ltccell_forward(self._mapped(x), ts, h0, self._effective(), c["ode_unfolds"], c["epsilon"], keep)
+
+    def _run_grad(self, x, ts, cache, dh):
+        c = self.config
+        xm = self._mapped(x)
+        dxm, dh0, flat = _core.ltccell_backward(xm, ts, cache, dh, self._effective(), c["ode_unfolds"], c["epsilon"])
+        grads, k = {}, 0
+        for name in self._CELL:
+            p = self.params[name]
+            g = flat[k:k + p.size].reshape(p.shape)
+            k += p.size
+            if name in _LTC_POSITIVE:  # d softplus(r)/dr = sigmoid(r)
+                g = g * nn.activation("sigmoid", p)
+            grads[name] = g
+        grads["input_w"] = np.einsum("bts,bts->s", dxm, x).astype(self.dtype)
+        grads["input_b"] = dxm.sum(axis=(0, 1)).astype(self.dtype)
+        return dxm * self.params["input_w"], dh0, grads
+
+    def _readout(self, h):
+        M = self.config["output_size"]
+        return h[:, :, :M] * self.params["output_w"] + self.params["output_b"]
+
+    def _readout_grad(self, h, dout, grads):
+        M = self.config["output_size"]
+        grads["output_w"] = np.einsum("btm,btm->m", dout, h[:, :, :M]).astype(self.dtype)
+        grads["output_b"] = dout.sum(axis=(0, 1)).astype(self.dtype)
+        dh = np.zeros(h.shape, dtype=self.dtype)
+        dh[:, :, :M] = dout * self.params["output_w"]
+        return dh

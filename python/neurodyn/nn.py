@@ -58,16 +58,36 @@ def layernorm_specs(name: str, size: int) -> list:
     return [(f"{name}.gamma", (size,), "ones"), (f"{name}.beta", (size,), "zeros")]
 
 
+def inverse_softplus(y):
+    """x with softplus(x) = y, for y > 0 (exact for large y, log(expm1(y)) otherwise)."""
+    y = np.asarray(y, dtype=np.float64)
+    return np.where(y > 30, y, np.log(np.expm1(np.minimum(y, 30))))
+
+
 def initialise(specs: list, rng: np.random.Generator, dtype) -> dict:
-    """Parameters from specs, drawn in order from ``rng`` (so a seed fixes them all)."""
+    """Parameters from specs, drawn in order from ``rng`` (so a seed fixes them all).
+
+    An initialiser is "glorot", "zeros", "ones", "sign" (+1 or -1 at random),
+    ("uniform", lo, hi), or ("softplus_uniform", lo, hi): a raw value whose softplus is
+    uniform in [lo, hi) (for parameters kept positive by a softplus)."""
     params = {}
     for name, shape, init in specs:
-        if init == "glorot":
-            params[name] = glorot_uniform(rng, shape[0], shape[1], dtype)
-        elif init == "ones":
-            params[name] = np.ones(shape, dtype=dtype)
+        kind = init[0] if isinstance(init, tuple) else init
+        if kind == "glorot":
+            value = glorot_uniform(rng, shape[0], shape[1], dtype)
+        elif kind == "ones":
+            value = np.ones(shape)
+        elif kind == "zeros":
+            value = np.zeros(shape)
+        elif kind == "sign":
+            value = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+        elif kind == "uniform":
+            value = rng.uniform(init[1], init[2], size=shape)
+        elif kind == "softplus_uniform":
+            value = inverse_softplus(rng.uniform(init[1], init[2], size=shape))
         else:
-            params[name] = np.zeros(shape, dtype=dtype)
+            raise ValueError(f"unknown initialiser {init!r} for {name}")
+        params[name] = np.asarray(value, dtype=dtype)
     return params
 
 
