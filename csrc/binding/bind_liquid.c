@@ -51,7 +51,11 @@ static PyObject *nd_scan_failure(PyObject *module, int st, const nd_ode_stats *s
         PyObject *attrs = Py_BuildValue("{s:d,s:s}", "t", stats ? stats->t : 0.0, "status",
                                         st == ND_ERR_MAX_STEPS ? "max_steps"
                                         : st == ND_ERR_NONFINITE ? "nonfinite" : "step_underflow");
-        PyObject *msg = PyUnicode_FromFormat("the LTC scan (dopri5) could not finish a frame: %s", nd_status_str(st));
+        PyObject *msg = st == ND_ERR_NONFINITE
+                            ? PyUnicode_FromString("the LTC scan's state became NaN or inf: the solver is unstable "
+                                                   "for these time constants (use more substeps, or the exact solver)")
+                            : PyUnicode_FromFormat("the LTC scan (dopri5) could not finish a frame: %s",
+                                                   nd_status_str(st));
         if (attrs && msg)
             nd_set_integration_error(module, msg, attrs);
         Py_XDECREF(attrs);

@@ -47,8 +47,8 @@ def ltc_scan(a, tau, h0=None, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, 
     return _core.ltc_scan(a, tau, h0, code, *opts)
 
 
-def _scan_options(steps, rtol, atol, max_steps):
-    return (_checks.integer("steps", steps, minimum=1), _checks.real("rtol", rtol, minimum=0.0),
+def _scan_options(steps, rtol, atol, max_steps, steps_name="steps"):
+    return (_checks.integer(steps_name, steps, minimum=1), _checks.real("rtol", rtol, minimum=0.0),
             _checks.real("atol", atol, minimum=0.0), _checks.integer("max_steps", max_steps, minimum=1))
 
 
@@ -117,7 +117,7 @@ class Liquid(nn.Model):
             raise ValueError(f"dropout must be < 1, got {dropout}")
         if not isinstance(ffn, (bool, np.bool_)):
             raise TypeError(f"ffn must be True or False, got {ffn!r}")
-        steps, rtol, atol, max_steps = _scan_options(integration_steps, rtol, atol, max_steps)
+        steps, rtol, atol, max_steps = _scan_options(integration_steps, rtol, atol, max_steps, "integration_steps")
         if solver == "dopri5" and rtol == 0 and atol == 0:
             raise ValueError("rtol and atol cannot both be 0")
         return {
@@ -267,18 +267,35 @@ class Liquid(nn.Model):
     def step(self, x_t, cache: dict):
         """One frame x_t (batch, embed_dim) in O(1): returns (y_t, new cache). Stepping through a
         sequence gives the whole-sequence outputs."""
-        if not isinstance(cache, dict) or "h" not in cache or len(cache["h"]) != self.config["num_layers"]:
-            raise ValueError("cache must come from init_cache() of this model")
-        x = self._check_sequence(np.asarray(x_t)[:, None, :] if np.ndim(x_t) == 2 else x_t)
-        if x.shape[1] != 1:
-            raise ValueError(f"x_t must be one frame (batch, embed_dim); got shape {np.shape(x_t)}")
-        if any(h.shape != (x.shape[0], self.config["hidden_size"]) for h in cache["h"]):
-            raise ValueError("the cache's batch size differs from x_t's")
-        states = list(cache["h"])
+        frame = np.asarray(x_t)
+        if frame.ndim != 2:
+            raise ValueError(f"x_t has shape {frame.shape}; expected one frame (batch, embed_dim="
+                             f"{self.config['embed_dim']})")
+        states = self._check_cache(cache, frame.shape[0])
+        try:
+            x = self._check_sequence(frame[:, None, :])
+        except ValueError as err:
+            raise ValueError(f"x_t: {err}") from None
         y = self._forward(x, states=states)[:, 0]
         if "output.kernel" in self.params:
             y = nn.dense(self.params, "output", y)
         return y, {"h": states, "step": cache["step"] + 1}
+
+    def _check_cache(self, cache, batch: int) -> list:
+        """The per-layer states of a cache from init_cache() / step(), checked and copied."""
+        L, H = self.config["num_layers"], self.config["hidden_size"]
+        if not isinstance(cache, dict) or not isinstance(cache.get("h"), (list, tuple)) or len(cache["h"]) != L:
+            raise ValueError(f"cache must be a dict from init_cache() with {L} layer states under 'h'")
+        if not isinstance(cache.get("step"), (int, np.integer)):
+            raise ValueError("cache has no integer 'step' counter; use init_cache()")
+        states = []
+        for i, h in enumerate(cache["h"]):
+            if not isinstance(h, np.ndarray) or h.shape != (batch, H):
+                raise ValueError(f"cache['h'][{i}] must be an array of shape {(batch, H)} (the batch of x_t)")
+            if not np.all(np.isfinite(h)):
+                raise ValueError(f"cache['h'][{i}] contains NaN or inf")
+            states.append(np.ascontiguousarray(h, dtype=self.dtype))
+        return states
 
     # ---- gradients and training -----------------------------------------------------------
 
