@@ -41,6 +41,18 @@ static void test_exp_accuracy(void)
     CHECK(isnan(nd_exp(NAN)));
 }
 
+static double ref_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+static void test_log1p_softplus_accuracy(void)
+{
+    CHECK(max_ulps(nd_log1p_unit, log1p, 0.0, 1.0) <= 2.0);
+    CHECK(max_ulps(nd_log1p_unit, log1p, 0.0, 1e-6) <= 2.0);
+    CHECK(max_ulps(nd_log1p_unit, log1p, 0.4, 0.43) <= 2.0); /* across the range split */
+    CHECK(nd_log1p_unit(0.0) == 0.0);
+    CHECK(max_ulps(nd_softplus, ref_softplus, -40.0, 40.0) <= 3.0);
+    CHECK(nd_softplus(800.0) == 800.0 && nd_softplus(-800.0) == 0.0 && isnan(nd_softplus(NAN)));
+}
+
 static void test_tanh_sigmoid_accuracy(void)
 {
     CHECK(max_ulps(nd_tanh, tanh, -30.0, 30.0) <= 3.0);
@@ -91,4 +103,4 @@ static void test_activation_kernels(void)
     CHECK(nd_act_forward_f64(ND_ACT_COUNT, 2, z, z) == ND_ERR_ARG);
 }
 
-ND_TEST_MAIN(test_exp_accuracy, test_tanh_sigmoid_accuracy, test_activation_kernels)
+ND_TEST_MAIN(test_exp_accuracy, test_log1p_softplus_accuracy, test_tanh_sigmoid_accuracy, test_activation_kernels)
