@@ -1,0 +1,635 @@
+"""A small benchmark harness: a timer, the Case abstraction, and the machine/version record.
+
+A *case* is one problem (same equations, same initial state, same output times, same
+tolerances, float64 unless stated) solved by neurodyn and by named *peers* — the tools a
+user would pick instead. Each side is built lazily by a factory so that a peer which cannot
+be imported is reported as skipped instead of failing the run.
+
+Each side gives two functions:
+
+* ``run()`` — the timed call, doing the whole work once and nothing else;
+* ``probe()`` — one untimed, instrumented run returning the outputs and the work counters
+  (right-hand-side evaluations, accepted and rejected steps). Instrumentation (counting
+  wrappers, step callbacks) stays out of the timed call, so it cannot distort the timing.
+
+ratio = peer median time / neurodyn median time: above 1 means neurodyn is faster.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import gc
+import math
+import os
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------
+# threads
+
+
+def thread_env(n: int) -> None:
+    """Pin every thread pool we know of to ``n`` threads.
+
+    Must run before numpy/torch are imported: OpenBLAS and OpenMP read these variables once,
+    when the library loads, and torch sizes its intra-op pool from OMP_NUM_THREADS.
+    """
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+
+
+def set_threads(n: int) -> dict:
+    """Apply the thread count to neurodyn (its OpenBLAS) and torch; return what each reports."""
+    got = {}
+    try:
+        import neurodyn as nd
+
+        nd.set_num_threads(n)
+        got["neurodyn_blas"] = nd.get_num_threads()
+    except ImportError as exc:  # pragma: no cover - neurodyn is the subject; report anyway
+        got["neurodyn_blas"] = f"unavailable: {exc}"
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+        got["torch_intra_op"] = torch.get_num_threads()
+        got["torch_interop"] = torch.get_num_interop_threads()
+    except ImportError:
+        got["torch_intra_op"] = None
+    got["env"] = {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    return got
+
+
+# --------------------------------------------------------------------------------------
+# timer
+
+
+@dataclass
+class TimerConfig:
+    warmup: int = 2          # untimed calls first: caches, lazy imports, torch's allocator
+    repeats: int = 9         # timed samples; the median is reported
+    min_sample: float = 0.05 # seconds: fast calls are looped inside one sample (like timeit)
+    budget: float = 20.0     # seconds per side: slow sides get fewer repeats (never < 3)
+    max_inner: int = 10_000
+
+
+@dataclass
+class Timing:
+    samples: list            # seconds per call, one per repeat
+    inner: int               # calls per sample
+    warmup: int
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.samples))
+
+    @property
+    def min(self) -> float:
+        return float(np.min(self.samples))
+
+    @property
+    def iqr(self) -> float:
+        q1, q3 = np.percentile(self.samples, [25, 75])
+        return float(q3 - q1)
+
+    def as_dict(self, scale: float = 1.0) -> dict:
+        s = [x * scale for x in self.samples]
+        q1, q3 = np.percentile(s, [25, 75])
+        return {"median_s": float(np.median(s)), "min_s": float(np.min(s)), "q1_s": float(q1),
+                "q3_s": float(q3), "iqr_s": float(q3 - q1), "repeats": len(s), "inner_loops": self.inner,
+                "warmup": self.warmup, "samples_s": s}
+
+
+def _calibrate(fn: Callable[[], Any], cfg: TimerConfig):
+    """Warm up, then choose the calls per sample (inner) and the number of samples."""
+    for _ in range(cfg.warmup):
+        fn()
+    t0 = time.perf_counter()
+    fn()  # calibration call, also warm
+    one = max(time.perf_counter() - t0, 1e-9)
+    inner = int(min(cfg.max_inner, max(1, math.ceil(cfg.min_sample / one))))
+    repeats = cfg.repeats
+    if one * inner * repeats > cfg.budget:
+        repeats = max(3, int(cfg.budget / (one * inner)))
+    return inner, repeats
+
+
+def _sample(fn: Callable[[], Any], inner: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - t0) / inner
+
+
+class _GCPaused:
+    """The cyclic GC is collected then disabled while timing (as timeit does), so a
+    collection triggered by one side's garbage cannot land in another side's sample."""
+
+    def __enter__(self):
+        gc.collect()
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was:
+            gc.enable()
+
+
+def measure(fn: Callable[[], Any], cfg: TimerConfig) -> Timing:
+    """Median-of-repeats wall time of ``fn()`` after warm-up."""
+    return measure_interleaved({"fn": fn}, cfg)["fn"]
+
+
+def measure_interleaved(fns: dict, cfg: TimerConfig) -> dict:
+    """Time several functions with their samples taken round-robin (a, b, c, a, b, c, ...).
+
+    On a machine shared with other work, a burst of contention then lands on every side
+    instead of on whichever side happened to be running, so ratios stay honest even when
+    absolute times wander.
+    """
+    plan = {k: _calibrate(fn, cfg) for k, fn in fns.items()}
+    samples = {k: [] for k in fns}
+    with _GCPaused():
+        for r in range(max(rep for _, rep in plan.values())):
+            for k, fn in fns.items():
+                inner, rep = plan[k]
+                if r < rep:
+                    samples[k].append(_sample(fn, inner))
+    return {k: Timing(samples=samples[k], inner=plan[k][0], warmup=cfg.warmup + 1) for k in fns}
+
+
+# --------------------------------------------------------------------------------------
+# cases
+
+
+class Skip(Exception):
+    """Raised by a side factory when the side cannot run here (a peer is not installed)."""
+
+
+@dataclass
+class Probe:
+    """Outputs and work counters of one untimed run.
+
+    ys: the state at every output time, shape (T, *state). For a side that ran only some
+    rows of a batch (a timed subset), ``rows`` lists which rows of the batch axis (axis 1
+    of the full ys) it holds.
+    """
+    ys: np.ndarray
+    rows: Optional[np.ndarray] = None
+    nfev: Optional[int] = None
+    accepted: Optional[int] = None
+    rejected: Optional[int] = None
+    counts_note: str = ""
+
+
+@dataclass
+class Side:
+    run: Callable[[], Any]
+    probe: Callable[[], Probe]
+    note: str = ""
+    # Multiplier from the timed work to the case's full work, e.g. 10 when 100 of 1000
+    # independent trajectories were timed; reported times are already multiplied.
+    time_scale: float = 1.0
+
+
+@dataclass
+class Target:
+    peer: str
+    min_ratio: float
+    text: str
+
+
+@dataclass
+class Case:
+    name: str
+    description: str
+    params: dict
+    neurodyn: Callable[[], Side]
+    peers: dict                                 # name -> factory returning a Side
+    rtol: float
+    atol: float
+    reference: Optional[Callable[[], Probe]] = None  # a much tighter solution, for accuracy
+    targets: list = field(default_factory=list)
+    extras: Optional[Callable[[dict], dict]] = None  # extra numbers (e.g. GFLOP/s) from the result
+
+
+def select(cases: list, only: Optional[str]) -> list:
+    """Cases whose name matches any comma-separated glob in ``only`` (substring if no glob)."""
+    if not only:
+        return cases
+    pats = [p.strip() for p in only.split(",") if p.strip()]
+    pats = [p if any(ch in p for ch in "*?[") else f"*{p}*" for p in pats]
+    return [c for c in cases if any(fnmatch.fnmatchcase(c.name, p) for p in pats)]
+
+
+def _align(a: Probe, b: Probe):
+    """The two outputs on the batch rows both hold, or None if they cannot be matched."""
+    ya, yb = np.asarray(a.ys), np.asarray(b.ys)
+    if a.rows is None and b.rows is None:
+        return (ya, yb) if ya.shape == yb.shape else None
+    if a.rows is not None and b.rows is not None:
+        return (ya, yb) if np.array_equal(a.rows, b.rows) else None
+    if a.rows is None:
+        return (ya[:, b.rows], yb) if ya[:, b.rows].shape == yb.shape else None
+    return (ya, yb[:, a.rows]) if yb[:, a.rows].shape == ya.shape else None
+
+
+def compare(a: Probe, b: Probe, rtol: float, atol: float) -> Optional[dict]:
+    """Max differences between two solutions, absolute and in units of the tolerance
+    ``atol + rtol * |y|`` (the scale every solver here uses in its error norm)."""
+    pair = _align(a, b)
+    if pair is None:
+        return None
+    ya, yb = pair
+    d = np.abs(ya - yb)
+    scale = atol + rtol * np.maximum(np.abs(ya), np.abs(yb))
+    return {
+        "max_abs_diff_final": float(d[-1].max()),
+        "max_abs_diff_all": float(d.max()),
+        "max_tol_units_final": float((d[-1] / scale[-1]).max()),
+        "rms_tol_units_final": float(np.sqrt(np.mean((d[-1] / scale[-1]) ** 2))),
+        "max_abs_final_state": float(np.abs(ya[-1]).max()),
+        "compared_rows": None if (a.rows is None and b.rows is None) else int(ya.shape[1]),
+    }
+
+
+def accuracy(sides: dict, rtol: float, atol: float) -> dict:
+    """Is neurodyn's answer as accurate as the peers'? Each side's final-state error against
+    the tight reference; ok when neurodyn's is at most twice the best peer's, or within one
+    tolerance unit. (On a chaotic problem such as Lorenz over t in [0, 10] the global error
+    is many tolerance units for every solver, so "agree within the tolerance" is judged
+    against the reference, not pairwise.)"""
+    errs = {n: s["error_vs_reference"]["max_abs_diff_final"] for n, s in sides.items()
+            if s["status"] == "ok" and s.get("error_vs_reference")}
+    nd_err = errs.pop("neurodyn", None)
+    if nd_err is None:
+        return {"ok": None}
+    nd_units = sides["neurodyn"]["error_vs_reference"]["max_tol_units_final"]
+    best = min(errs.values()) if errs else None
+    # A peer that solves the same system with the same control (e.g. SciPy on the flattened
+    # batch) and lands within one tolerance unit of neurodyn shows that any larger error is
+    # the method's, not neurodyn's.
+    twins = [n for n, s in sides.items() if n != "neurodyn" and s["status"] == "ok" and s.get("diff_vs_neurodyn")
+             and s["diff_vs_neurodyn"]["max_tol_units_final"] <= 1.0]
+    if nd_units <= 1.0:
+        ok, why = True, "within one tolerance unit of the reference"
+    elif best is not None and nd_err <= 2.0 * best:
+        ok, why = True, "at most 2x the best peer's error"
+    elif twins:
+        ok, why = True, f"matches {', '.join(twins)} within one tolerance unit (same method, same answer)"
+    else:
+        ok, why = False, "less accurate than the peers"
+    return {"neurodyn_err_final": nd_err, "neurodyn_err_tol_units": nd_units, "peer_err_final": errs,
+            "best_peer_err_final": best, "ok": bool(ok), "why": why}
+
+
+def _counts(p: Probe) -> dict:
+    return {"nfev": p.nfev, "accepted": p.accepted, "rejected": p.rejected, "note": p.counts_note}
+
+
+def _build_and_probe(factory: Callable[[], Side]):
+    """(side, probe, result-dict). Missing peers give status 'skipped'; any other exception
+    gives status 'error' with the message, and the run goes on."""
+    try:
+        side = factory()
+    except (Skip, ImportError) as exc:
+        return None, None, {"status": "skipped", "message": f"{type(exc).__name__}: {exc}"}
+    try:
+        probe = side.probe()
+    except Exception as exc:  # a failing side is a finding to report, not a crash
+        return None, None, {"status": "error", "message": f"{type(exc).__name__}: {exc}",
+                            "traceback": traceback.format_exc(limit=4)}
+    return side, probe, {"status": "ok", "note": side.note, "time_scale": side.time_scale,
+                         "counts": _counts(probe), "_probe": probe}
+
+
+def run_case(case: Case, cfg: TimerConfig, log=print) -> dict:
+    """Probe, time (round-robin), compare and check targets for one case."""
+    log(f"[{case.name}] {case.description}")
+    out = {"name": case.name, "description": case.description, "params": case.params,
+           "rtol": case.rtol, "atol": case.atol, "started": now_iso(), "loadavg_start": _loadavg()}
+    with OtherLoad() as other:
+        _run_case(case, cfg, log, out)
+    out["finished"] = now_iso()
+    out["loadavg_end"] = _loadavg()
+    out["other_cpu_load"] = other.cpus
+    if other.cpus is not None and other.cpus > 0.25:
+        log(f"  warning: other processes kept {other.cpus:.2f} CPUs busy during this case (of "
+            f"{os.cpu_count()}): times may be inflated and scattered")
+    return out
+
+
+def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
+    sides, runnable = {}, {}
+    for name, factory in [("neurodyn", case.neurodyn)] + list(case.peers.items()):
+        side, _, sides[name] = _build_and_probe(factory)
+        if side is not None:
+            runnable[name] = side
+    try:
+        timings = measure_interleaved({k: s.run for k, s in runnable.items()}, cfg)
+    except Exception as exc:  # a side that fails when timed: time the others alone
+        log(f"  interleaved timing failed ({type(exc).__name__}: {exc}); timing sides one by one")
+        timings = {}
+        for k, s in runnable.items():
+            try:
+                timings[k] = measure(s.run, cfg)
+            except Exception as exc2:
+                sides[k] = {"status": "error", "message": f"{type(exc2).__name__}: {exc2}",
+                            "traceback": traceback.format_exc(limit=4)}
+    for k, tm in timings.items():
+        sides[k]["time"] = tm.as_dict(runnable[k].time_scale)
+    for name, s in sides.items():
+        log(f"  {name}: {_brief(s)}")
+
+    ref = None
+    if case.reference is not None:
+        try:
+            ref = case.reference()
+        except (Skip, ImportError) as exc:
+            out["reference"] = {"status": "skipped", "message": str(exc)}
+        except Exception as exc:
+            out["reference"] = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+
+    nd = sides["neurodyn"]
+    for name, s in sides.items():
+        if s["status"] != "ok":
+            continue
+        if ref is not None:
+            s["error_vs_reference"] = compare(ref, s["_probe"], case.rtol, case.atol)
+        if name != "neurodyn" and nd["status"] == "ok":
+            s["diff_vs_neurodyn"] = compare(nd["_probe"], s["_probe"], case.rtol, case.atol)
+            s["ratio"] = s["time"]["median_s"] / nd["time"]["median_s"]
+    if ref is not None:
+        out["reference"] = {"status": "ok", "rows": None if ref.rows is None else len(ref.rows),
+                            "note": ref.counts_note}
+        out["accuracy"] = accuracy(sides, case.rtol, case.atol)
+
+    out["targets"] = []
+    for tg in case.targets:
+        peer = sides.get(tg.peer, {})
+        ratio = peer.get("ratio")
+        out["targets"].append({"peer": tg.peer, "min_ratio": tg.min_ratio, "text": tg.text, "ratio": ratio,
+                               "met": None if ratio is None else bool(ratio >= tg.min_ratio)})
+    if case.extras is not None and nd["status"] == "ok":
+        try:
+            out["extras"] = case.extras(sides)
+        except Exception as exc:
+            out["extras"] = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+    for s in sides.values():
+        s.pop("_probe", None)
+    out["sides"] = sides
+
+
+def _loadavg():
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
+
+
+class OtherLoad:
+    """CPUs kept busy by *other* processes while a case ran: the machine's busy time
+    (/proc/stat) minus this process's own CPU time (/proc/self/stat), over the wall time.
+    The load average cannot tell the two apart (it counts this benchmark too)."""
+
+    def __enter__(self):
+        self.t0, self.sys0, self.me0 = time.perf_counter(), self._system_busy(), self._self_cpu()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self.t0
+        sys1, me1 = self._system_busy(), self._self_cpu()
+        if None in (self.sys0, sys1, self.me0, me1) or wall <= 0:
+            self.cpus = None
+        else:
+            self.cpus = max(0.0, ((sys1 - self.sys0) - (me1 - self.me0)) / wall)
+
+    @staticmethod
+    def _tick():
+        return os.sysconf("SC_CLK_TCK")
+
+    def _system_busy(self):
+        try:
+            with open("/proc/stat") as fh:
+                f = [int(x) for x in fh.readline().split()[1:]]
+            # user nice system idle iowait irq softirq steal: busy = all but idle and iowait
+            return (sum(f[:8]) - f[3] - f[4]) / self._tick()
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _self_cpu(self):
+        try:
+            with open("/proc/self/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / self._tick()  # utime, stime: all threads
+        except (OSError, ValueError, IndexError):
+            return None
+
+
+def _brief(s: dict) -> str:
+    if s["status"] != "ok":
+        return f"{s['status']} ({s['message']})"
+    c = s["counts"]
+    return (f"{fmt_time(s['time']['median_s'])} (x{s['time']['repeats']}), nfev={c['nfev']} "
+            f"accepted={c['accepted']} rejected={c['rejected']}")
+
+
+# --------------------------------------------------------------------------------------
+# reporting
+
+
+def fmt_time(s: Optional[float]) -> str:
+    if s is None:
+        return "-"
+    for unit, f in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= f:
+            return f"{s / f:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def _fmt_counts(c: dict) -> str:
+    if c is None or c.get("nfev") is None:
+        return "-"
+    acc = "?" if c["accepted"] is None else c["accepted"]
+    rej = "?" if c["rejected"] is None else c["rejected"]
+    return f"{c['nfev']}/{acc}/{rej}"
+
+
+def table(results: list) -> str:
+    """One row per side: median time (and IQR), work counters, ratio, agreement."""
+    head = ("case", "side", "median", "IQR", "nfev/acc/rej", "ratio", "|diff| vs nd", "tol units", "err vs ref")
+    rows = [head]
+    notes = []
+    for r in results:
+        for name, s in r["sides"].items():
+            if s["status"] != "ok":
+                rows.append((r["name"], name, s["status"], "", "", "", "", "", ""))
+                notes.append(f"{r['name']} / {name}: {s['message']}")
+                continue
+            d = s.get("diff_vs_neurodyn") or {}
+            e = s.get("error_vs_reference") or {}
+            ratio = s.get("ratio")
+            rows.append((
+                r["name"], name + ("*" if s.get("time_scale", 1.0) != 1.0 else ""),
+                fmt_time(s["time"]["median_s"]), fmt_time(s["time"]["iqr_s"]), _fmt_counts(s["counts"]),
+                "" if ratio is None else f"{ratio:.3g}x",
+                "" if not d else f"{d['max_abs_diff_final']:.2g}",
+                "" if not d else f"{d['max_tol_units_final']:.2g}",
+                "" if not e else f"{e['max_abs_diff_final']:.2g}",
+            ))
+            if s.get("note"):
+                notes.append(f"{r['name']} / {name}: {s['note']}")
+        acc = r.get("accuracy")
+        if acc and acc.get("ok") is not None:
+            best = acc["best_peer_err_final"]
+            notes.append(f"{r['name']}: accuracy vs reference: neurodyn {acc['neurodyn_err_final']:.2g} "
+                         f"({acc['neurodyn_err_tol_units']:.2g} tol units), best peer "
+                         f"{'-' if best is None else format(best, '.2g')} -> {'ok' if acc['ok'] else 'WORSE'} "
+                         f"({acc['why']})")
+        for tg in r.get("targets", []):
+            met = {True: "MET", False: "NOT MET", None: "n/a"}[tg["met"]]
+            ratio = "-" if tg["ratio"] is None else f"{tg['ratio']:.3g}x"
+            notes.append(f"{r['name']}: target {tg['text']}: {ratio} -> {met}")
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if notes:
+        lines.append("")
+        lines.extend(notes)
+    return "\n".join(lines)
+
+
+def markdown(record: dict) -> str:
+    """The results as a Markdown table (for bench/README.md), with the machine described."""
+    m, v = record["machine"], record["versions"]
+    cfg = (v.get("neurodyn_config") or {}).get("config", "?")
+    lines = [
+        f"Machine: {m.get('cpu_model')}, {m.get('physical_cores', '?')} cores / {m.get('logical_cpus')} CPUs, "
+        f"SIMD {'/'.join(m.get('simd', []))}; threads = {record['threads']}; load average at start "
+        f"{(m.get('loadavg') or ['?'])[0]}.",
+        f"Versions: Python {v.get('python')}, NumPy {v.get('numpy')}, SciPy {v.get('scipy')}, "
+        f"torch {v.get('torch')}, torchdiffeq {v.get('torchdiffeq')}, neurodyn {v.get('neurodyn')} ({cfg}).",
+        f"Run {record['started']}{' (--quick)' if record.get('quick') else ''}.",
+        "",
+        "| case | side | median | IQR | nfev / accepted / rejected | ratio (peer / neurodyn) "
+        "| max abs diff vs neurodyn (tol units) | max abs error vs reference |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in record["cases"]:
+        for name, s in r["sides"].items():
+            if s["status"] != "ok":
+                lines.append(f"| {r['name']} | {name} | {s['status']} | | | | | |")
+                continue
+            d = s.get("diff_vs_neurodyn")
+            e = s.get("error_vs_reference")
+            ratio = "" if s.get("ratio") is None else f"{s['ratio']:.3g}x"
+            diff = "" if not d else f"{d['max_abs_diff_final']:.2g} ({d['max_tol_units_final']:.2g})"
+            err = "" if not e else f"{e['max_abs_diff_final']:.2g}"
+            star = " (scaled)" if s.get("time_scale", 1.0) != 1.0 else ""
+            counts = _fmt_counts(s["counts"]).replace("/", " / ")
+            lines.append(f"| {r['name']} | {name}{star} | {fmt_time(s['time']['median_s'])} "
+                         f"| {fmt_time(s['time']['iqr_s'])} | {counts} | {ratio} | {diff} | {err} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# machine and versions
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "machine": platform.machine(), "logical_cpus": os.cpu_count()}
+    try:
+        info["affinity_cpus"] = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        pass
+    try:
+        with open("/proc/cpuinfo") as fh:
+            text = fh.read()
+        models, cores, flags = set(), set(), ""
+        phys = core = None
+        for line in text.splitlines():
+            key, _, val = line.partition(":")
+            key, val = key.strip(), val.strip()
+            if key == "model name":
+                models.add(val)
+            elif key == "physical id":
+                phys = val
+            elif key == "core id":
+                core = val
+                cores.add((phys, core))
+            elif key == "flags" and not flags:
+                flags = val
+        info["cpu_model"] = sorted(models)[0] if len(models) == 1 else sorted(models)
+        if cores:
+            info["physical_cores"] = len(cores)
+        simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags.split()]
+        info["simd"] = simd
+    except OSError:
+        pass
+    try:  # other work on the machine shows up here; it inflates and scatters the times
+        info["loadavg"] = list(os.getloadavg())
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            kb = int(fh.readline().split()[1])
+        info["mem_gib"] = round(kb / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return info
+
+
+def versions() -> dict:
+    v = {"python": sys.version.split()[0], "numpy": np.__version__}
+    try:
+        import neurodyn as nd
+
+        v["neurodyn"] = nd.__version__
+        v["neurodyn_config"] = nd.show_config()
+        v["neurodyn_build"] = _neurodyn_build(nd)
+    except ImportError as exc:
+        v["neurodyn"] = f"unavailable: {exc}"
+    for mod in ("scipy", "torch", "torchdiffeq"):
+        try:
+            v[mod] = __import__(mod).__version__
+        except ImportError:
+            v[mod] = None
+    try:  # numpy's own BLAS is what the NumPy right-hand sides and the GEMM reference use
+        cfg = np.show_config(mode="dicts")
+        blas = cfg.get("Build Dependencies", {}).get("blas", {})
+        v["numpy_blas"] = {k: blas.get(k) for k in ("name", "version", "openblas configuration")}
+    except Exception:
+        pass
+    return v
+
+
+def _neurodyn_build(nd) -> dict:
+    """Which build was measured: the installed extension's path and time, and the source
+    tree's git state now (read-only; the installed build may predate later edits)."""
+    import subprocess
+
+    core = nd._core.__file__
+    out = {"extension": core,
+           "extension_mtime": _dt.datetime.fromtimestamp(os.path.getmtime(core), _dt.timezone.utc)
+           .isoformat(timespec="seconds")}
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", repo, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+        if head.returncode == 0:
+            out["source_head"] = head.stdout.strip()
+            out["source_modified_files"] = [ln[3:] for ln in dirty.stdout.splitlines()]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out

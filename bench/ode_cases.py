@@ -1,0 +1,442 @@
+"""ODE benchmark cases: dopri5 on the Lorenz system (one trajectory, a batch, a Python
+right-hand side) and on an MLP vector field, against SciPy's solve_ivp(RK45) and
+torchdiffeq's dopri5.
+
+Why these peers are the same work: all three use Dormand–Prince 5(4) with the same error
+norm — RMS over the state of err / (atol + rtol * max(|y_old|, |y_new|)), accept when <= 1 —
+Hairer's initial step, a 0.9 safety factor with step ratios clamped to [0.2, 10], and output
+times filled by dense output (the steps do not stop at output times). The controllers differ
+in details (SciPy forbids growth right after a rejection; neurodyn shrinks rejected steps
+with exponent 1/4 rather than 1/5), so step counts can differ by a few percent; they are
+recorded next to each time so the comparison can be checked.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from harness import Case, Probe, Side, Skip, Target
+
+SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
+# neurodyn's default budget (10,000 attempted steps) is a safety net for users; the peers
+# have none, so it is lifted here to make sure no side stops early.
+ND_MAX_STEPS = 1_000_000
+TIGHT_LORENZ = (1e-6, 1e-9)
+TIGHT_MLP = (1e-5, 1e-7)
+DEFAULT = (1e-3, 1e-6)  # neurodyn's defaults, given explicitly to every side
+
+
+# --------------------------------------------------------------------------------------
+# right-hand sides
+
+
+def lorenz_rhs(t, u):
+    """The Lorenz equations in NumPy for one state of shape (3,): the callable given to
+    both nd.odeint and solve_ivp in the Python-callable case, and SciPy's rhs elsewhere."""
+    x, y, z = u
+    return np.array([SIGMA * (y - x), x * (RHO - z) - y, x * y - BETA * z])
+
+
+def lorenz_rhs_batch(t, u):
+    """Vectorised over leading axes: u has shape (..., 3)."""
+    x, y, z = u[..., 0], u[..., 1], u[..., 2]
+    return np.stack([SIGMA * (y - x), x * (RHO - z) - y, x * y - BETA * z], axis=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def _torch():
+    """torch and the torch modules, imported on first use so a missing torch is a skip."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise Skip(f"torch not importable: {exc}") from None
+
+    class TorchLorenz(torch.nn.Module):
+        def forward(self, t, u):
+            x, y, z = u.unbind(-1)
+            return torch.stack([SIGMA * (y - x), x * (RHO - z) - y, x * y - BETA * z], dim=-1)
+
+    class TorchMLP(torch.nn.Module):
+        """dy/dt = tanh(y W1 + b1) W2 + b2 with nn.Linear layers (weight stored [out, in])."""
+
+        def __init__(self, W1, b1, W2, b2):
+            super().__init__()
+            self.l1 = torch.nn.Linear(*W1.shape, dtype=torch.float64)
+            self.l2 = torch.nn.Linear(*W2.shape, dtype=torch.float64)
+            with torch.no_grad():
+                self.l1.weight.copy_(torch.from_numpy(np.ascontiguousarray(W1.T)))
+                self.l1.bias.copy_(torch.from_numpy(b1))
+                self.l2.weight.copy_(torch.from_numpy(np.ascontiguousarray(W2.T)))
+                self.l2.bias.copy_(torch.from_numpy(b2))
+
+        def forward(self, t, y):
+            return self.l2(torch.tanh(self.l1(y)))
+
+    class Counted(torch.nn.Module):
+        """Counts evaluations and torchdiffeq's accepted/rejected step callbacks (probe only)."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.nfev = self.accepted = self.rejected = 0
+
+        def forward(self, t, y):
+            self.nfev += 1
+            return self.inner(t, y)
+
+        def callback_accept_step(self, t0, y0, dt):
+            self.accepted += 1
+
+        def callback_reject_step(self, t0, y0, dt):
+            self.rejected += 1
+
+    return torch, TorchLorenz, TorchMLP, Counted
+
+
+# --------------------------------------------------------------------------------------
+# sides
+
+
+def neurodyn_side(make_f, y0, t, rtol, atol):
+    def factory():
+        import neurodyn as nd
+
+        f = make_f(nd)
+
+        def run():
+            return nd.odeint(f, y0, t, rtol=rtol, atol=atol, max_steps=ND_MAX_STEPS)
+
+        def probe():
+            ys, info = nd.odeint(f, y0, t, rtol=rtol, atol=atol, max_steps=ND_MAX_STEPS, return_info=True)
+            return Probe(ys=ys, nfev=info["nfev"], accepted=info["accepted"], rejected=info["rejected"])
+
+        return Side(run=run, probe=probe)
+
+    return factory
+
+
+def _scipy():
+    try:
+        from scipy.integrate import RK45, solve_ivp
+    except ImportError as exc:
+        raise Skip(f"scipy not importable: {exc}") from None
+    return RK45, solve_ivp
+
+
+def _rk45_counts(fun, t, y0, rtol, atol):
+    """Accepted and rejected steps of SciPy's RK45 on this problem, by driving the solver
+    class step by step (solve_ivp does not report them). t_eval does not change SciPy's
+    steps (it interpolates), so these are the steps of the timed call too. SciPy spends
+    2 evaluations before the first step (f(t0, y0) and the initial-step probe) and 6 per
+    attempted step."""
+    RK45, _ = _scipy()
+    s = RK45(fun, t[0], y0, t[-1], rtol=rtol, atol=atol)
+    accepted = 0
+    while s.status == "running":
+        s.step()
+        accepted += 1
+    if s.status != "finished":
+        raise RuntimeError(f"RK45 failed: {s.status}")
+    attempted, rem = divmod(s.nfev - 2, 6)
+    return s.nfev, accepted, (attempted - accepted if rem == 0 else None)
+
+
+def scipy_side(fun, y0, t, rtol, atol, state_shape, note=""):
+    """solve_ivp(RK45) on the state flattened to 1-D (SciPy's requirement)."""
+
+    def factory():
+        _, solve_ivp = _scipy()
+        flat0 = np.ascontiguousarray(y0, dtype=np.float64).ravel()
+        span = (float(t[0]), float(t[-1]))
+
+        def run():
+            return solve_ivp(fun, span, flat0, method="RK45", t_eval=t, rtol=rtol, atol=atol)
+
+        def probe():
+            sol = run()
+            if not sol.success:
+                raise RuntimeError(sol.message)
+            nfev, acc, rej = _rk45_counts(fun, t, flat0, rtol, atol)
+            assert nfev == sol.nfev
+            return Probe(ys=sol.y.T.reshape((len(t),) + tuple(state_shape)), nfev=sol.nfev, accepted=acc,
+                         rejected=rej)
+
+        return Side(run=run, probe=probe, note=note)
+
+    return factory
+
+
+def scipy_loop_side(fun, Y0, t, rtol, atol, rows):
+    """One solve_ivp(RK45) per trajectory, each with its own step sizes: what a SciPy user
+    does with a batch. Only ``rows`` are timed; the time is scaled to the whole batch, which
+    is linear because the trajectories are independent and drawn from one distribution."""
+
+    def factory():
+        _, solve_ivp = _scipy()
+        span = (float(t[0]), float(t[-1]))
+        sub = [np.ascontiguousarray(Y0[i], dtype=np.float64) for i in rows]
+
+        def run():
+            return [solve_ivp(fun, span, y, method="RK45", t_eval=t, rtol=rtol, atol=atol) for y in sub]
+
+        def probe():
+            sols = run()
+            if not all(s.success for s in sols):
+                raise RuntimeError("a trajectory failed")
+            ys = np.stack([s.y.T for s in sols], axis=1)
+            counts = [_rk45_counts(fun, t, y, rtol, atol) for y in sub]
+            nfev = sum(c[0] for c in counts)
+            acc = sum(c[1] for c in counts)
+            rej = None if any(c[2] is None for c in counts) else sum(c[2] for c in counts)
+            return Probe(ys=ys, rows=np.asarray(rows), nfev=nfev, accepted=acc, rejected=rej,
+                         counts_note=f"summed over the {len(rows)} timed trajectories (per-trajectory steps)")
+
+        scale = Y0.shape[0] / len(rows)
+        note = (f"timed {len(rows)} of {Y0.shape[0]} trajectories (seeded random subset), time scaled x{scale:g}"
+                if scale != 1 else "")
+        return Side(run=run, probe=probe, note=note, time_scale=scale)
+
+    return factory
+
+
+def torchdiffeq_side(make_module, y0, t, rtol, atol):
+    def factory():
+        torch, TorchLorenz, TorchMLP, Counted = _torch()
+        try:
+            import torchdiffeq
+        except ImportError as exc:
+            raise Skip(f"torchdiffeq not importable: {exc}") from None
+        func = make_module(TorchLorenz, TorchMLP)
+        y0t = torch.tensor(np.asarray(y0), dtype=torch.float64)
+        tt = torch.tensor(np.asarray(t), dtype=torch.float64)
+
+        def run():
+            with torch.no_grad():
+                return torchdiffeq.odeint(func, y0t, tt, rtol=rtol, atol=atol, method="dopri5")
+
+        def probe():
+            counted = Counted(func)
+            with torch.no_grad():
+                ys = torchdiffeq.odeint(counted, y0t, tt, rtol=rtol, atol=atol, method="dopri5")
+            return Probe(ys=ys.numpy(), nfev=counted.nfev, accepted=counted.accepted, rejected=counted.rejected)
+
+        return Side(run=run, probe=probe)
+
+    return factory
+
+
+def dop853_reference(fun, Y0, t, rows=None, rtol=1e-12, atol=1e-12):
+    """A much tighter solution (SciPy DOP853) to measure each side's actual error. With
+    ``rows``, Y0 is a batch and only those trajectories are solved, one at a time."""
+
+    def reference():
+        _, solve_ivp = _scipy()
+        span = (float(t[0]), float(t[-1]))
+        starts = [Y0] if rows is None else [Y0[i] for i in rows]
+        out = []
+        for y in starts:
+            y = np.asarray(y, dtype=np.float64)
+            sol = solve_ivp(fun, span, y.ravel(), method="DOP853", t_eval=t, rtol=rtol, atol=atol)
+            if not sol.success:
+                raise RuntimeError(sol.message)
+            out.append(sol.y.T.reshape((len(t),) + y.shape))
+        ys = out[0] if rows is None else np.stack(out, axis=1)
+        return Probe(ys=ys, rows=None if rows is None else np.asarray(rows),
+                     counts_note=f"SciPy DOP853 rtol={rtol:g} atol={atol:g}")
+
+    return reference
+
+
+# --------------------------------------------------------------------------------------
+# the cases
+
+
+def _tol_name(tol):
+    return "tight" if tol in (TIGHT_LORENZ, TIGHT_MLP) else "default"
+
+
+def lorenz_single(tol, t1=10.0):
+    """(a) One trajectory with the C field, against SciPy RK45 and torchdiffeq."""
+    rtol, atol = tol
+    y0 = np.array([1.0, 1.0, 1.0])
+    t = np.linspace(0.0, t1, int(round(10 * t1)) + 1)
+    return Case(
+        name=f"lorenz_single_{_tol_name(tol)}",
+        description=f"dopri5, Lorenz, one trajectory, t in [0, {t1:g}], {len(t)} outputs, rtol={rtol:g} atol={atol:g}",
+        params={"y0": y0.tolist(), "t0": 0.0, "t1": t1, "n_out": len(t), "field": "nd.fields.Lorenz()",
+                "scipy_rhs": "lorenz_rhs (NumPy, unpack + np.array)", "torch_rhs": "unbind + stack"},
+        rtol=rtol, atol=atol,
+        neurodyn=neurodyn_side(lambda nd: nd.fields.Lorenz(SIGMA, RHO, BETA), y0, t, rtol, atol),
+        peers={
+            "scipy_rk45": scipy_side(lorenz_rhs, y0, t, rtol, atol, (3,)),
+            "torchdiffeq": torchdiffeq_side(lambda L, M: L(), y0, t, rtol, atol),
+        },
+        reference=dop853_reference(lorenz_rhs, y0, t),
+    )
+
+
+def lorenz_batch(tol, batch, loop_rows, t1=10.0):
+    """(b) A batch integrated as one system (shared step, like torchdiffeq) against a
+    SciPy loop over trajectories, torchdiffeq on the batch tensor, and SciPy on the
+    flattened batch (the same shared-step system as neurodyn's)."""
+    rtol, atol = tol
+    rng = np.random.default_rng(12345)
+    # A box around the attractor, so every trajectory does real work from t = 0.
+    Y0 = rng.uniform([-20.0, -25.0, 5.0], [20.0, 25.0, 45.0], size=(batch, 3))
+    t = np.linspace(0.0, t1, int(round(10 * t1)) + 1)
+    rows = np.sort(np.random.default_rng(777).permutation(batch)[:loop_rows])
+    flat_rhs = lambda t_, v: lorenz_rhs_batch(t_, v.reshape(-1, 3)).ravel()  # noqa: E731
+    return Case(
+        name=f"lorenz_batch{batch}_{_tol_name(tol)}",
+        description=(f"dopri5, Lorenz, batch of {batch} seeded initial states, t in [0, {t1:g}], {len(t)} outputs, "
+                     f"rtol={rtol:g} atol={atol:g}"),
+        params={"batch": batch, "y0": "uniform box [-20,20]x[-25,25]x[5,45], seed 12345", "t0": 0.0, "t1": t1,
+                "n_out": len(t), "scipy_loop_rows": int(loop_rows), "scipy_loop_subset_seed": 777},
+        rtol=rtol, atol=atol,
+        neurodyn=neurodyn_side(lambda nd: nd.fields.Lorenz(SIGMA, RHO, BETA), Y0, t, rtol, atol),
+        peers={
+            "scipy_rk45_loop": scipy_loop_side(lorenz_rhs, Y0, t, rtol, atol, rows),
+            "torchdiffeq": torchdiffeq_side(lambda L, M: L(), Y0, t, rtol, atol),
+            "scipy_rk45_flat": scipy_side(flat_rhs, Y0, t, rtol, atol, Y0.shape,
+                                          note="one solve_ivp on the flattened batch (shared step, as neurodyn)"),
+        },
+        reference=dop853_reference(lorenz_rhs, Y0, t, rows=rows),
+        targets=[Target("scipy_rk45_loop", 100.0, "neurodyn >= 100x faster than a SciPy solve_ivp loop")],
+    )
+
+
+def mlp_problem(n, hidden, batch, seed=2024):
+    """Glorot-normal weights, small biases, N(0, 1) initial states: |dy/dt| stays O(1), so
+    over t in [0, 1] the dynamics are tame (no blow-up, no stiffness)."""
+    rng = np.random.default_rng(seed)
+    W1 = rng.normal(0.0, np.sqrt(2.0 / (n + hidden)), size=(n, hidden))
+    W2 = rng.normal(0.0, np.sqrt(2.0 / (hidden + n)), size=(hidden, n))
+    b1 = rng.normal(0.0, 0.1, size=hidden)
+    b2 = rng.normal(0.0, 0.1, size=n)
+    Y0 = rng.normal(0.0, 1.0, size=(batch, n))
+    return W1, b1, W2, b2, Y0
+
+
+def mlp_field(tol, n, hidden, batch, timer_for_extras):
+    """(c) An MLP vector field, batch through GEMMs, against torchdiffeq with an
+    equivalent nn.Module and SciPy on the flattened state with a NumPy rhs."""
+    rtol, atol = tol
+    W1, b1, W2, b2, Y0 = mlp_problem(n, hidden, batch)
+    t = np.linspace(0.0, 1.0, 11)
+
+    def numpy_rhs(t_, v):
+        return (np.tanh(v.reshape(batch, n) @ W1 + b1) @ W2 + b2).ravel()
+
+    def extras(sides):
+        return mlp_gemm_limit(sides, W1, b1, W2, b2, Y0, timer_for_extras)
+
+    return Case(
+        name=f"mlp{n}_h{hidden}_b{batch}_{_tol_name(tol)}",
+        description=(f"dopri5, MLP field {n}-{hidden}(tanh)-{n}, batch {batch}, t in [0, 1], {len(t)} outputs, "
+                     f"rtol={rtol:g} atol={atol:g}"),
+        params={"n": n, "hidden": hidden, "batch": batch, "activation": "tanh", "final_activation": "identity",
+                "weights": "glorot normal, biases N(0, 0.1), y0 N(0, 1), seed 2024", "t0": 0.0, "t1": 1.0,
+                "n_out": len(t)},
+        rtol=rtol, atol=atol,
+        neurodyn=neurodyn_side(lambda nd: nd.fields.MLP([W1, W2], [b1, b2], activation="tanh"), Y0, t, rtol, atol),
+        peers={
+            "torchdiffeq": torchdiffeq_side(lambda L, M: M(W1, b1, W2, b2), Y0, t, rtol, atol),
+            "scipy_rk45_flat": scipy_side(numpy_rhs, Y0, t, rtol, atol, Y0.shape),
+        },
+        reference=dop853_reference(numpy_rhs, Y0, t, rtol=1e-11, atol=1e-12),
+        targets=[Target("torchdiffeq", 5.0, "neurodyn >= 5x faster than torchdiffeq")],
+        extras=extras,
+    )
+
+
+def mlp_gemm_limit(sides, W1, b1, W2, b2, Y0, cfg):
+    """The physical limit of the MLP case: the GEMM work neurodyn did, at the rate OpenBLAS
+    reaches on the same shapes, against the time neurodyn took. Also splits one field
+    evaluation into its parts (GEMMs, tanh) to show where the rest of the time goes."""
+    from harness import measure
+
+    import neurodyn as nd
+
+    B, n = Y0.shape
+    h = W1.shape[1]
+    nfev = sides["neurodyn"]["counts"]["nfev"]
+    nd_time = sides["neurodyn"]["time"]["median_s"]
+    flops_eval = 2.0 * B * n * h + 2.0 * B * h * n
+    a = np.empty((B, h))
+    c = np.empty((B, n))
+
+    def numpy_gemms():  # NumPy's own OpenBLAS build, same shapes, no bias/activation
+        np.matmul(Y0, W1, out=a)
+        np.matmul(a, W2, out=c)
+
+    # neurodyn's OpenBLAS through a one-layer identity MLP field: one GEMM + bias per call,
+    # plus the binding's per-call overhead (so an upper bound on one GEMM's time).
+    one_layer = nd.fields.MLP([W1 @ W2], [b2], activation="identity")
+    full = nd.fields.MLP([W1, W2], [b1, b2], activation="tanh")
+    pre = Y0 @ W1 + b1
+    t_np = measure(numpy_gemms, cfg).median
+    t_nd1 = measure(lambda: one_layer(0.0, Y0), cfg).median
+    t_full = measure(lambda: full(0.0, Y0), cfg).median
+    t_tanh = measure(lambda: np.tanh(pre, out=a), cfg).median
+    out = {
+        "flops_per_eval": flops_eval,
+        "nfev": nfev,
+        "gemm_flops_total": flops_eval * nfev,
+        "neurodyn_effective_gflops": flops_eval * nfev / nd_time / 1e9,
+        "numpy_gemm_pair_s": t_np,
+        "numpy_gemm_gflops": flops_eval / t_np / 1e9,
+        "neurodyn_one_layer_field_eval_s": t_nd1,
+        "neurodyn_field_gemm_gflops_upper": (flops_eval / 2) / t_nd1 / 1e9,
+        "neurodyn_full_field_eval_s": t_full,
+        "numpy_tanh_s": t_tanh,
+        "neurodyn_time_per_eval_s": nd_time / nfev,
+        "gemm_bound_time_s": nfev * t_np,
+        "fraction_of_gemm_limit": (nfev * t_np) / nd_time,
+    }
+    td = sides.get("torchdiffeq", {})
+    if td.get("status") == "ok" and td["counts"]["nfev"]:
+        out["torchdiffeq_time_per_eval_s"] = td["time"]["median_s"] / td["counts"]["nfev"]
+    return out
+
+
+def lorenz_pycallable(tol, t1=10.0):
+    """(d) A Python right-hand side: nd.odeint and solve_ivp call the same NumPy function,
+    so this measures each solver's own per-step overhead around the callback."""
+    rtol, atol = tol
+    y0 = np.array([1.0, 1.0, 1.0])
+    t = np.linspace(0.0, t1, int(round(10 * t1)) + 1)
+    return Case(
+        name=f"lorenz_pycallable_{_tol_name(tol)}",
+        description=(f"dopri5, Lorenz as a Python/NumPy callable, one trajectory, t in [0, {t1:g}], {len(t)} outputs, "
+                     f"rtol={rtol:g} atol={atol:g}"),
+        params={"y0": y0.tolist(), "t0": 0.0, "t1": t1, "n_out": len(t), "rhs": "lorenz_rhs on both sides"},
+        rtol=rtol, atol=atol,
+        neurodyn=neurodyn_side(lambda nd: lorenz_rhs, y0, t, rtol, atol),
+        peers={"scipy_rk45": scipy_side(lorenz_rhs, y0, t, rtol, atol, (3,))},
+        reference=dop853_reference(lorenz_rhs, y0, t),
+        targets=[Target("scipy_rk45", 1.0, "neurodyn (Python rhs) no slower than solve_ivp")],
+    )
+
+
+def build(quick: bool, timer_cfg) -> list:
+    """All ODE cases. ``quick`` shrinks the batches so the whole set runs in seconds."""
+    if quick:
+        batch, loop_rows, mlp_batch, t1 = 16, 4, 8, 2.0
+    else:
+        batch, loop_rows, mlp_batch, t1 = 1000, 100, 256, 10.0
+    cases = [
+        lorenz_single(TIGHT_LORENZ, t1),
+        lorenz_single(DEFAULT, t1),
+        lorenz_batch(TIGHT_LORENZ, batch, loop_rows, t1),
+        lorenz_batch(DEFAULT, batch, loop_rows, t1),
+        mlp_field(TIGHT_MLP, 64, 64, mlp_batch, timer_cfg),
+        mlp_field(DEFAULT, 64, 64, mlp_batch, timer_cfg),
+        lorenz_pycallable(TIGHT_LORENZ, t1),
+        lorenz_pycallable(DEFAULT, t1),
+    ]
+    if quick:  # the targets are stated for the full sizes; at smoke-test sizes they only indicate
+        for c in cases:
+            for tg in c.targets:
+                tg.text += " [quick sizes: indicative only]"
+    return cases
