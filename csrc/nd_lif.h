@@ -1,0 +1,64 @@
+/* Leaky integrate-and-fire neurons over T time steps, forward and backward.
+ *
+ * Per step, for currents I_t [B, n] (row-major [T, B, n]):
+ *     V <- beta V + I_t;  S_t = [V > theta];  V <- V - S_t theta   (reset "subtract")
+ *                                              V <- V (1 - S_t)      (reset "zero")
+ * With reset_delay the reset of a spike applies at the next step (snntorch's Leaky):
+ *     R = [V_prev > theta];  V <- beta V_prev + I_t - R theta  (subtract) or
+ *     V <- (beta V_prev + I_t)(1 - R) (zero);  S_t = [V > theta].
+ * beta = 1 with reset "subtract" is the integrate-and-fire neuron of ANN-to-SNN conversion.
+ *
+ * The backward pass replaces dS/dV by a surrogate derivative of (V - theta):
+ *     sigmoid:       k s(k x) (1 - s(k x))          (k = slope, default 10)
+ *     fast_sigmoid:  1 / (1 + k |x|)^2
+ *     atan:          (k / 2) / (1 + (pi k x / 2)^2)
+ * and, by default (detach_reset), treats the reset as a constant. With `smooth` the forward
+ * pass also uses the smooth spike whose derivative the surrogate is (sigmoid s(k x);
+ * fast_sigmoid 1/2 + x / (1 + k |x|); atan 1/2 + atan(pi k x / 2) / pi), making the backward
+ * pass that model's exact gradient (checked by finite differences). It recomputes the membrane
+ * from the currents instead of storing it, so training keeps only the spikes (as bits). */
+#ifndef ND_LIF_H
+#define ND_LIF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { ND_RESET_SUBTRACT = 0, ND_RESET_ZERO = 1 };
+enum { ND_SURROGATE_SIGMOID = 0, ND_SURROGATE_FAST_SIGMOID = 1, ND_SURROGATE_ATAN = 2 };
+
+typedef struct {
+    double beta, threshold;
+    int reset;       /* ND_RESET_* */
+    int reset_delay; /* snntorch's order */
+    int surrogate;   /* ND_SURROGATE_* */
+    double slope;
+    int detach_reset;
+    int smooth;      /* spikes are the surrogate's antiderivative in the forward pass too: the
+                        smooth model whose exact gradient the backward pass computes */
+} nd_lif_params;
+
+/* beta 0.5 (tau 2), threshold 1, subtract, no delay, sigmoid surrogate with slope 10,
+ * detached reset. */
+void nd_lif_params_default(nd_lif_params *p);
+
+/* Bytes of a spike raster [T, B, n] packed one bit per spike. */
+int nd_spike_bits_size(int64_t T, int64_t B, int64_t n, size_t *bytes);
+
+/* Unpacks bits (as written by nd_lif_forward) into 0/1 values. */
+#define ND_LIF_DECLARE(T_, SFX)                                                                        \
+    /* currents [T, B, n], v0 [B, n] (NULL: zeros) -> spikes [T, B, n] (may be NULL), membrane     \
+     * [T, B, n] after each step's reset (may be NULL), bits (may be NULL), v_end [B, n] (may be    \
+     * NULL). Returns an nd_status. */                                                              \
+    int nd_lif_forward_##SFX(const nd_lif_params *p, int64_t T, int64_t B, int64_t n, const T_ *currents, \
+                             const T_ *v0, T_ *spikes, T_ *membrane, uint8_t *bits, T_ *v_end);         \
+    /* Cotangents of the spikes (dspikes, may be NULL) and of the post-reset membrane (dmem, may    \
+     * be NULL) -> dcurrents [T, B, n] and dv0 [B, n] (may be NULL). work: 2 B n elements. */        \
+    int nd_lif_backward_##SFX(const nd_lif_params *p, int64_t T, int64_t B, int64_t n, const T_ *currents, \
+                              const T_ *v0, const T_ *dspikes, const T_ *dmem, T_ *dcurrents, T_ *dv0,  \
+                              T_ *work);                                                                \
+    void nd_spike_bits_unpack_##SFX(int64_t count, const uint8_t *bits, T_ *out);
+
+ND_LIF_DECLARE(float, f32)
+ND_LIF_DECLARE(double, f64)
+
+#endif

@@ -1,0 +1,19 @@
+/* Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11).
+ *
+ * A number is a pure function of (key, stream, index), so any thread can draw any element
+ * and the result never depends on the number of threads or the order of the work. */
+#ifndef ND_RNG_H
+#define ND_RNG_H
+
+#include <stdint.h>
+
+/* Four 32-bit words for counter (c0..c3) under key (k0, k1). */
+void nd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* The i-th uniform double in [0, 1) of stream `stream` under seed `seed` (53 random bits). */
+double nd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t i);
+
+/* Uniforms for indices [first, first + n) into out (doubles in [0, 1)). */
+void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
+
+#endif
