@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nd_rng.h"
+
 enum { ND_RESET_SUBTRACT = 0, ND_RESET_ZERO = 1 };
 enum { ND_SURROGATE_SIGMOID = 0, ND_SURROGATE_FAST_SIGMOID = 1, ND_SURROGATE_ATAN = 2 };
 
@@ -56,7 +58,13 @@ int nd_spike_bits_size(int64_t T, int64_t B, int64_t n, size_t *bytes);
     int nd_lif_backward_##SFX(const nd_lif_params *p, int64_t T, int64_t B, int64_t n, const T_ *currents, \
                               const T_ *v0, const T_ *dspikes, const T_ *dmem, T_ *dcurrents, T_ *dv0,  \
                               T_ *work);                                                                \
-    void nd_spike_bits_unpack_##SFX(int64_t count, const uint8_t *bits, T_ *out);
+    void nd_spike_bits_unpack_##SFX(int64_t count, const uint8_t *bits, T_ *out);                     \
+    /* Poisson (Bernoulli per step) spikes [T, n] with probability clip(x, 0, 1): element (t, i)  \
+     * fires when uniform(seed, stream, t n + i) < x_i, so any slice is reproducible. */           \
+    void nd_encode_poisson_##SFX(int64_t T, int64_t n, const T_ *x, uint64_t seed, uint64_t stream, T_ *out); \
+    /* Latency code [T, n]: one spike at step round((1 - x_i)(T - 1)) for x_i in (0, 1] (clipped), \
+     * none for x_i <= 0: stronger inputs fire earlier. */                                         \
+    void nd_encode_latency_##SFX(int64_t T, int64_t n, const T_ *x, T_ *out);
 
 ND_LIF_DECLARE(float, f32)
 ND_LIF_DECLARE(double, f64)

@@ -39,7 +39,8 @@ ND_LTC_DECLARE(double, f64)
  * h_t = a + d(tau) (h_{t-1} - a): d = exp(-1/tau) for ND_LTC_EXACT, and R(-1/(k tau))^k for k
  * substeps of a method with stability polynomial R (euler 1 + z, midpoint 1 + z + z^2/2,
  * rk4 up to z^4/24). So these solvers cost one decay factor per element, forward and
- * backward, and give what stepping gives. ND_ODE_DOPRI5 integrates each sample's frame as one
+ * backward, and give what stepping gives. A factor outside [-1, 1] (too few substeps for a
+ * small tau: euler needs k tau > 1/2, rk4 k tau > 0.359) stops the scan with ND_ERR_UNSTABLE. ND_ODE_DOPRI5 integrates each sample's frame as one
  * system of H units with odeint's error control (opts: rtol, atol, max_steps; first step 0.25)
  * and is differentiated by exact backprop through the steps it took.
  *

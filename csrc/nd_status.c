@@ -12,6 +12,7 @@ const char *nd_status_str(int status)
     case ND_ERR_NONFINITE: return "non-finite state or derivative";
     case ND_ERR_CALLBACK: return "callback failed";
     case ND_ERR_INTERRUPTED: return "interrupted";
+    case ND_ERR_UNSTABLE: return "unstable: the step is too large for the time constant";
     default: return "unknown status";
     }
 }
@@ -28,6 +29,7 @@ const char *nd_status_name(int status)
     case ND_ERR_NONFINITE: return "ND_ERR_NONFINITE";
     case ND_ERR_CALLBACK: return "ND_ERR_CALLBACK";
     case ND_ERR_INTERRUPTED: return "ND_ERR_INTERRUPTED";
+    case ND_ERR_UNSTABLE: return "ND_ERR_UNSTABLE";
     default: return "ND_ERR_UNKNOWN";
     }
 }

@@ -11,7 +11,8 @@ typedef enum {
     ND_ERR_STEP_UNDERFLOW = -5, /* the adaptive step became too small to advance time */
     ND_ERR_NONFINITE = -6,      /* the state or its derivative became NaN or inf */
     ND_ERR_CALLBACK = -7,       /* a user callback reported failure */
-    ND_ERR_INTERRUPTED = -8     /* the poll callback asked the kernel to stop */
+    ND_ERR_INTERRUPTED = -8,    /* the poll callback asked the kernel to stop */
+    ND_ERR_UNSTABLE = -9        /* a fixed-step method amplifies instead of decaying (step too large) */
 } nd_status;
 
 /* A short, static, human-readable description of a status code. */

@@ -47,13 +47,17 @@ static int nd_scan_arrays(PyObject **objs, const char **names, int count, PyArra
 
 static PyObject *nd_scan_failure(PyObject *module, int st, const nd_ode_stats *stats)
 {
-    if (st == ND_ERR_MAX_STEPS || st == ND_ERR_STEP_UNDERFLOW || st == ND_ERR_NONFINITE) {
+    if (st == ND_ERR_MAX_STEPS || st == ND_ERR_STEP_UNDERFLOW || st == ND_ERR_NONFINITE || st == ND_ERR_UNSTABLE) {
         PyObject *attrs = Py_BuildValue("{s:d,s:s}", "t", stats ? stats->t : 0.0, "status",
-                                        st == ND_ERR_MAX_STEPS ? "max_steps"
-                                        : st == ND_ERR_NONFINITE ? "nonfinite" : "step_underflow");
-        PyObject *msg = st == ND_ERR_NONFINITE
-                            ? PyUnicode_FromString("the LTC scan's state became NaN or inf: the solver is unstable "
-                                                   "for these time constants (use more substeps, or the exact solver)")
+                                        st == ND_ERR_MAX_STEPS   ? "max_steps"
+                                        : st == ND_ERR_NONFINITE ? "nonfinite"
+                                        : st == ND_ERR_UNSTABLE  ? "unstable"
+                                                                 : "step_underflow");
+        PyObject *msg = st == ND_ERR_UNSTABLE
+                            ? PyUnicode_FromString("the LTC scan is unstable: with this many substeps the method "
+                                                   "amplifies instead of relaxing for some tau (euler needs "
+                                                   "steps * tau > 0.5, midpoint > 0.5, rk4 > 0.359); use more "
+                                                   "substeps, or the exact solver")
                             : PyUnicode_FromFormat("the LTC scan (dopri5) could not finish a frame: %s",
                                                    nd_status_str(st));
         if (attrs && msg)

@@ -50,5 +50,6 @@ extern PyMethodDef nd_ode_methods[];
 extern PyMethodDef nd_util_methods[];
 extern PyMethodDef nd_nn_methods[];
 extern PyMethodDef nd_liquid_methods[];
+extern PyMethodDef nd_snn_methods[];
 
 #endif

@@ -1,0 +1,257 @@
+/* Binding of the spiking family: LIF forward and backward over [T, B, n], spike bits, and the
+ * Poisson and latency encoders. */
+#include "nd_bind.h"
+
+#include <string.h>
+
+#include "nd_generic.h"
+#include "nd_lif.h"
+#include "nd_status.h"
+
+/* (beta, threshold, reset, reset_delay, surrogate, slope, detach_reset, smooth) */
+static int nd_parse_lif(PyObject *t, nd_lif_params *p)
+{
+    nd_lif_params_default(p);
+    if (!PyArg_ParseTuple(t, "ddiiidii;LIF parameters", &p->beta, &p->threshold, &p->reset, &p->reset_delay,
+                          &p->surrogate, &p->slope, &p->detach_reset, &p->smooth))
+        return -1;
+    if (!(p->beta >= 0) || !(p->threshold > 0) || !(p->slope > 0) || p->reset < 0 || p->reset > 1 ||
+        p->surrogate < 0 || p->surrogate > ND_SURROGATE_ATAN) {
+        PyErr_SetString(PyExc_ValueError, "invalid LIF parameters");
+        return -1;
+    }
+    return 0;
+}
+
+/* A [T, B, n] array of typenum (None stays NULL) matching `like` when given. */
+static int nd_raster(PyObject *obj, int typenum, PyArrayObject *like, const char *name, PyArrayObject **out)
+{
+    *out = NULL;
+    if (obj == Py_None)
+        return 0;
+    if (!(*out = nd_float_array(obj, typenum, name)) || nd_check_finite(*out, name) < 0)
+        return -1;
+    if (PyArray_NDIM(*out) != 3 || (like && !PyArray_SAMESHAPE(*out, like))) {
+        PyObject *got = nd_shape_str(PyArray_NDIM(*out), PyArray_DIMS(*out));
+        if (got)
+            PyErr_Format(PyExc_ValueError, "%s has shape %S; expected (time, batch, neurons)%s", name, got,
+                         like ? " matching the currents" : "");
+        Py_XDECREF(got);
+        return -1;
+    }
+    return 0;
+}
+
+static int nd_state_row(PyObject *obj, int typenum, npy_intp B, npy_intp n, PyArrayObject **out)
+{
+    *out = NULL;
+    if (obj == Py_None)
+        return 0;
+    if (!(*out = nd_float_array(obj, typenum, "v0")) || nd_check_finite(*out, "v0") < 0)
+        return -1;
+    if (PyArray_NDIM(*out) != 2 || PyArray_DIM(*out, 0) != B || PyArray_DIM(*out, 1) != n) {
+        PyErr_Format(PyExc_ValueError, "v0 must have shape (%zd, %zd), the (batch, neurons) of the currents",
+                     (Py_ssize_t)B, (Py_ssize_t)n);
+        return -1;
+    }
+    return 0;
+}
+
+/* lif_forward(currents [T,B,n], v0|None, params, want_spikes, want_membrane, want_bits)
+ *   -> (spikes|None, membrane|None, bits|None, v_end) */
+static PyObject *lif_forward(PyObject *module, PyObject *args)
+{
+    PyObject *co, *v0o, *pt;
+    int want_s, want_m, want_b;
+    if (!PyArg_ParseTuple(args, "OOO!ppp:lif_forward", &co, &v0o, &PyTuple_Type, &pt, &want_s, &want_m, &want_b))
+        return NULL;
+    nd_lif_params p;
+    if (nd_parse_lif(pt, &p) < 0)
+        return NULL;
+    PyArrayObject *cur = NULL, *v0 = NULL;
+    PyObject *s = NULL, *m = NULL, *bits = NULL, *vend = NULL, *res = NULL;
+    int typenum = nd_resolve_float_type(co, "currents");
+    if (typenum < 0 || nd_raster(co, typenum, NULL, "currents", &cur) < 0)
+        goto done;
+    const npy_intp T = PyArray_DIM(cur, 0), B = PyArray_DIM(cur, 1), n = PyArray_DIM(cur, 2);
+    if (nd_state_row(v0o, typenum, B, n, &v0) < 0)
+        goto done;
+    size_t nbytes;
+    if (nd_spike_bits_size(T, B, n, &nbytes) != ND_OK) {
+        PyErr_SetString(PyExc_ValueError, "the spike raster is too large");
+        goto done;
+    }
+    npy_intp rd[2] = {B, n}, nb = (npy_intp)nbytes;
+    if ((want_s && !(s = PyArray_SimpleNew(3, PyArray_DIMS(cur), typenum))) ||
+        (want_m && !(m = PyArray_SimpleNew(3, PyArray_DIMS(cur), typenum))) ||
+        (want_b && !(bits = PyArray_SimpleNew(1, &nb, NPY_UINT8))) || !(vend = PyArray_SimpleNew(2, rd, typenum)))
+        goto done;
+    int st;
+    void *cd = PyArray_DATA(cur), *v0d = v0 ? PyArray_DATA(v0) : NULL, *sd = s ? PyArray_DATA((PyArrayObject *)s) : NULL;
+    void *md = m ? PyArray_DATA((PyArrayObject *)m) : NULL, *ved = PyArray_DATA((PyArrayObject *)vend);
+    uint8_t *bd = bits ? PyArray_DATA((PyArrayObject *)bits) : NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = typenum == NPY_FLOAT ? nd_lif_forward_f32(&p, T, B, n, cd, v0d, sd, md, bd, ved)
+                              : nd_lif_forward_f64(&p, T, B, n, cd, v0d, sd, md, bd, ved);
+    Py_END_ALLOW_THREADS
+    if (st != ND_OK)
+        nd_raise_status(st, "lif_forward");
+    else
+        res = PyTuple_Pack(4, s ? s : Py_None, m ? m : Py_None, bits ? bits : Py_None, vend);
+done:
+    Py_XDECREF(cur);
+    Py_XDECREF(v0);
+    Py_XDECREF(s);
+    Py_XDECREF(m);
+    Py_XDECREF(bits);
+    Py_XDECREF(vend);
+    return res;
+}
+
+/* lif_backward(currents, v0|None, dspikes|None, dmem|None, params) -> (dcurrents, dv0) */
+static PyObject *lif_backward(PyObject *module, PyObject *args)
+{
+    PyObject *co, *v0o, *dso, *dmo, *pt;
+    if (!PyArg_ParseTuple(args, "OOOOO!:lif_backward", &co, &v0o, &dso, &dmo, &PyTuple_Type, &pt))
+        return NULL;
+    nd_lif_params p;
+    if (nd_parse_lif(pt, &p) < 0)
+        return NULL;
+    PyArrayObject *cur = NULL, *v0 = NULL, *ds = NULL, *dm = NULL;
+    PyObject *dc = NULL, *dv0 = NULL, *res = NULL;
+    void *work = NULL;
+    int typenum = nd_resolve_float_type(co, "currents");
+    if (typenum < 0 || nd_raster(co, typenum, NULL, "currents", &cur) < 0 ||
+        nd_raster(dso, typenum, cur, "dspikes", &ds) < 0 || nd_raster(dmo, typenum, cur, "dmembrane", &dm) < 0)
+        goto done;
+    const npy_intp T = PyArray_DIM(cur, 0), B = PyArray_DIM(cur, 1), n = PyArray_DIM(cur, 2);
+    npy_intp rd[2] = {B, n};
+    size_t elems;
+    if (nd_state_row(v0o, typenum, B, n, &v0) < 0)
+        goto done;
+    if (!nd_mul3_size(2, (size_t)B, (size_t)n, &elems) || !(work = PyMem_RawMalloc(elems * PyArray_ITEMSIZE(cur) + 1))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!(dc = PyArray_SimpleNew(3, PyArray_DIMS(cur), typenum)) || !(dv0 = PyArray_SimpleNew(2, rd, typenum)))
+        goto done;
+    int st;
+    void *cd = PyArray_DATA(cur), *v0d = v0 ? PyArray_DATA(v0) : NULL, *dsd = ds ? PyArray_DATA(ds) : NULL;
+    void *dmd = dm ? PyArray_DATA(dm) : NULL, *dcd = PyArray_DATA((PyArrayObject *)dc);
+    void *dvd = PyArray_DATA((PyArrayObject *)dv0);
+    Py_BEGIN_ALLOW_THREADS
+    st = typenum == NPY_FLOAT ? nd_lif_backward_f32(&p, T, B, n, cd, v0d, dsd, dmd, dcd, dvd, work)
+                              : nd_lif_backward_f64(&p, T, B, n, cd, v0d, dsd, dmd, dcd, dvd, work);
+    Py_END_ALLOW_THREADS
+    if (st != ND_OK)
+        nd_raise_status(st, "lif_backward");
+    else
+        res = PyTuple_Pack(2, dc, dv0);
+done:
+    PyMem_RawFree(work);
+    Py_XDECREF(cur);
+    Py_XDECREF(v0);
+    Py_XDECREF(ds);
+    Py_XDECREF(dm);
+    Py_XDECREF(dc);
+    Py_XDECREF(dv0);
+    return res;
+}
+
+/* spike_bits_unpack(bits uint8, shape (T, B, n), like_dtype_array) -> 0/1 array */
+static PyObject *spike_bits_unpack(PyObject *module, PyObject *args)
+{
+    PyObject *bo, *like;
+    Py_ssize_t T, B, n;
+    if (!PyArg_ParseTuple(args, "O(nnn)O:spike_bits_unpack", &bo, &T, &B, &n, &like))
+        return NULL;
+    int typenum = nd_resolve_float_type(like, "dtype");
+    if (typenum < 0)
+        return NULL;
+    PyArrayObject *bits = (PyArrayObject *)PyArray_FROMANY(bo, NPY_UINT8, 1, 1, NPY_ARRAY_IN_ARRAY);
+    if (!bits)
+        return NULL;
+    size_t nbytes;
+    if (nd_spike_bits_size(T, B, n, &nbytes) != ND_OK || (size_t)PyArray_SIZE(bits) != nbytes) {
+        Py_DECREF(bits);
+        PyErr_SetString(PyExc_ValueError, "the bits do not hold a raster of that shape");
+        return NULL;
+    }
+    npy_intp dims[3] = {T, B, n};
+    PyObject *out = PyArray_SimpleNew(3, dims, typenum);
+    if (out) {
+        const uint8_t *bd = PyArray_DATA(bits);
+        void *od = PyArray_DATA((PyArrayObject *)out);
+        int64_t count = (int64_t)T * B * n;
+        Py_BEGIN_ALLOW_THREADS
+        if (typenum == NPY_FLOAT)
+            nd_spike_bits_unpack_f32(count, bd, od);
+        else
+            nd_spike_bits_unpack_f64(count, bd, od);
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(bits);
+    return out;
+}
+
+/* encode_poisson(x [n-flat], T, seed, stream) -> [T] + x.shape ; encode_latency(x, T) */
+static PyObject *nd_encode(PyObject *args, int poisson)
+{
+    PyObject *xo;
+    long long T;
+    unsigned long long seed = 0, stream = 0;
+    if (poisson ? !PyArg_ParseTuple(args, "OLKK:encode_poisson", &xo, &T, &seed, &stream)
+                : !PyArg_ParseTuple(args, "OL:encode_latency", &xo, &T))
+        return NULL;
+    int typenum = nd_resolve_float_type(xo, "x");
+    if (typenum < 0)
+        return NULL;
+    PyArrayObject *x = nd_float_array(xo, typenum, "x");
+    if (!x || nd_check_finite(x, "x") < 0) {
+        Py_XDECREF(x);
+        return NULL;
+    }
+    if (T < 0 || PyArray_NDIM(x) + 1 > NPY_MAXDIMS) {
+        Py_DECREF(x);
+        PyErr_SetString(PyExc_ValueError, "bad number of time steps or dimensions");
+        return NULL;
+    }
+    npy_intp dims[NPY_MAXDIMS];
+    dims[0] = (npy_intp)T;
+    memcpy(dims + 1, PyArray_DIMS(x), (size_t)PyArray_NDIM(x) * sizeof(npy_intp));
+    size_t total;
+    if (!nd_mul_size((size_t)T, (size_t)PyArray_SIZE(x), &total)) {
+        Py_DECREF(x);
+        PyErr_SetString(PyExc_ValueError, "the spike raster is too large");
+        return NULL;
+    }
+    PyObject *out = PyArray_SimpleNew(PyArray_NDIM(x) + 1, dims, typenum);
+    if (out) {
+        const int64_t n = (int64_t)PyArray_SIZE(x);
+        void *xd = PyArray_DATA(x), *od = PyArray_DATA((PyArrayObject *)out);
+        Py_BEGIN_ALLOW_THREADS
+        if (poisson && typenum == NPY_FLOAT)
+            nd_encode_poisson_f32(T, n, xd, seed, stream, od);
+        else if (poisson)
+            nd_encode_poisson_f64(T, n, xd, seed, stream, od);
+        else if (typenum == NPY_FLOAT)
+            nd_encode_latency_f32(T, n, xd, od);
+        else
+            nd_encode_latency_f64(T, n, xd, od);
+        Py_END_ALLOW_THREADS
+    }
+    Py_DECREF(x);
+    return out;
+}
+
+static PyObject *encode_poisson(PyObject *m, PyObject *a) { return nd_encode(a, 1); }
+static PyObject *encode_latency(PyObject *m, PyObject *a) { return nd_encode(a, 0); }
+
+PyMethodDef nd_snn_methods[] = {
+    {"lif_forward", lif_forward, METH_VARARGS,
+     "lif_forward(currents, v0, params, want_spikes, want_membrane, want_bits) -> (spikes, membrane, bits, v_end)"},
+    {"lif_backward", lif_backward, METH_VARARGS, "lif_backward(currents, v0, dspikes, dmembrane, params) -> (dcurrents, dv0)"},
+    {"spike_bits_unpack", spike_bits_unpack, METH_VARARGS, "spike_bits_unpack(bits, (T, B, n), like) -> spikes"},
+    {"encode_poisson", encode_poisson, METH_VARARGS, "encode_poisson(x, T, seed, stream) -> [T] + x.shape"},
+    {"encode_latency", encode_latency, METH_VARARGS, "encode_latency(x, T) -> [T] + x.shape"},
+    {NULL, NULL, 0, NULL}};
