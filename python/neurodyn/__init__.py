@@ -9,30 +9,45 @@ Neural ODE
     :func:`load` for saved models
 Liquid time-constant networks
     :class:`Liquid`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
+Spiking networks
+    :func:`lif_run`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
+    :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
 from . import _core, fields, nn, optim
+from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint, solve_ltc
+from .snn import SNN, if_neuron, lif_backward, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANN",
+    "ann2snn",
     "CfC",
-    "IntegrationError",
-    "LTCCell",
-    "Liquid",
-    "NeuralODE",
+    "ConvertedSNN",
+    "encode",
     "fields",
+    "get_num_threads",
+    "if_neuron",
+    "IntegrationError",
+    "lif_backward",
+    "lif_run",
+    "lif_step",
+    "Liquid",
     "load",
     "ltc_scan",
+    "LTCCell",
+    "NeuralODE",
     "nn",
-    "optim",
-    "get_num_threads",
     "odeint",
+    "optim",
+    "rate_decode",
     "set_num_threads",
     "show_config",
+    "SNN",
     "solve_ltc",
 ]
 

@@ -17,10 +17,12 @@ _CONFIG_KEY = "__neurodyn_config__"
 
 
 def _registry():
+    from .ann2snn import ANN
     from .liquid import CfC, Liquid, LTCCell
     from .neural_ode import NeuralODE
+    from .snn import SNN
 
-    return {"NeuralODE": NeuralODE, "Liquid": Liquid, "LTCCell": LTCCell, "CfC": CfC}
+    return {"NeuralODE": NeuralODE, "Liquid": Liquid, "LTCCell": LTCCell, "CfC": CfC, "SNN": SNN, "ANN": ANN}
 
 
 def save(model, path) -> None:

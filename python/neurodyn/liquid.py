@@ -414,9 +414,14 @@ class _RecurrentCell(nn.Model):
         x = self._check_sequence(x)
         ts = _check_timespans(timespans, x.shape[0], x.shape[1], self.dtype)
         if h0 is not None:
-            h0 = np.ascontiguousarray(h0, dtype=self.dtype)
+            h0 = np.asarray(h0)
+            if h0.dtype.kind not in "biuf":
+                raise TypeError(f"h0 has dtype {h0.dtype}; expected real numbers")
             if h0.shape != (x.shape[0], self.state_size):
                 raise ValueError(f"h0 has shape {h0.shape}; expected {(x.shape[0], self.state_size)}")
+            h0 = np.ascontiguousarray(h0, dtype=self.dtype)
+            if not np.all(np.isfinite(h0)):
+                raise ValueError("h0 contains NaN or inf")
         return x, ts, h0
 
     def forward_sequence(self, x, timespans=None, h0=None):
@@ -625,8 +630,11 @@ class LTCCell(_RecurrentCell):
         out = units if output_size is None else _checks.integer("output_size", output_size, minimum=1)
         if out > units:
             raise ValueError(f"output_size={out} exceeds units={units} (the outputs are motor neurons)")
+        unfolds = _checks.integer("ode_unfolds", ode_unfolds, minimum=1)
+        if unfolds > 100_000:
+            raise ValueError(f"ode_unfolds={unfolds} is too large (at most 100000)")
         return {"input_size": _checks.integer("input_size", input_size, minimum=0), "units": units,
-                "output_size": out, "ode_unfolds": _checks.integer("ode_unfolds", ode_unfolds, minimum=1),
+                "output_size": out, "ode_unfolds": unfolds,
                 "epsilon": _checks.real("epsilon", epsilon, minimum=0.0), "dtype": nn.model_dtype(dtype).name}
 
     @classmethod
@@ -656,6 +664,10 @@ class LTCCell(_RecurrentCell):
                      for n in self._CELL)
 
     def _mapped(self, x):
+        S, M = self.config["input_size"], self.config["output_size"]
+        for name, size in (("input_w", S), ("input_b", S), ("output_w", M), ("output_b", M)):
+            if self.params[name].shape != (size,):
+                raise ValueError(f"parameter {name!r} has shape {self.params[name].shape}, expected ({size},)")
         return np.ascontiguousarray(x * self.params["input_w"] + self.params["input_b"], dtype=self.dtype)
 
     def _run(self, x, ts, h0, keep):

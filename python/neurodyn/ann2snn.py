@@ -1,0 +1,205 @@
+"""ANN-to-SNN conversion (Rueckauer et al., 2017): a ReLU network trained as usual becomes a
+network of integrate-and-fire neurons whose firing rates approximate its activations."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks, _core, nn, optim
+from .snn import lif_params
+from .training import fit_loop
+
+NORMALIZATIONS = ("percentile", "max", None)
+
+
+class ANN(nn.Model):
+    """Dense -> ReLU per hidden layer (``dense_{i}``, i from 0), and a Dense ``output`` when
+    ``output_size`` is set and differs from the last hidden size (as Edifice).
+
+    Edifice puts a layer norm (``bn_{i}``) after each Dense; a per-sample normalisation has no
+    spiking equivalent, so here it is an option (``norm="layer"``) that :func:`ann2snn`
+    refuses with a clear error.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> nd.ANN(4, hidden_sizes=(8, 6), output_size=3, seed=0)(np.zeros((2, 4))).shape
+    (2, 3)
+    """
+
+    def __init__(self, input_size, hidden_sizes=(256, 128), output_size=None, norm=None, seed=None,
+                 dtype=np.float32):
+        super().__init__(self._validate(input_size=input_size, hidden_sizes=hidden_sizes, output_size=output_size,
+                                        norm=norm, dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, input_size, hidden_sizes=(256, 128), output_size=None, norm=None, dtype=np.float32):
+        sizes = [_checks.integer(f"hidden_sizes[{i}]", h, minimum=1) for i, h in enumerate(hidden_sizes)]
+        if not sizes:
+            raise ValueError("hidden_sizes needs at least one layer")
+        if norm not in (None, "layer"):
+            raise ValueError(f"norm={norm!r} is not one of None, 'layer'")
+        return {"input_size": _checks.integer("input_size", input_size, minimum=1), "hidden_sizes": sizes,
+                "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
+                "norm": norm, "dtype": nn.model_dtype(dtype).name}
+
+    @classmethod
+    def _param_specs(cls, config):
+        specs, width = [], config["input_size"]
+        for i, h in enumerate(config["hidden_sizes"]):
+            specs += nn.dense_specs(f"dense_{i}", width, h)
+            if config["norm"] == "layer":
+                specs += nn.layernorm_specs(f"bn_{i}", h)
+            width = h
+        out = config["output_size"]
+        if out is not None and out != width:
+            specs += nn.dense_specs("output", width, out)
+        return specs
+
+    def activations(self, x) -> list:
+        """Each hidden layer's ReLU output, for x of shape (batch, input_size)."""
+        x = self._check_batch(x, self.config["input_size"])
+        return self._forward(x)[1]
+
+    def _forward(self, x):
+        p, acts, caches, h = self.params, [], [], x
+        for i in range(len(self.config["hidden_sizes"])):
+            z = nn.dense(p, f"dense_{i}", h)
+            ln = None
+            if self.config["norm"] == "layer":
+                z, ln = nn.layernorm(p, f"bn_{i}", z)
+            a = nn.activation("relu", z)
+            caches.append((h, z, ln))
+            acts.append(a)
+            h = a
+        out = nn.dense(p, "output", h) if "output.kernel" in p else h
+        return out, acts, caches
+
+    def __call__(self, x):
+        return self._forward(self._check_batch(x, self.config["input_size"]))[0]
+
+    def loss_and_grad(self, x, y, *, loss="cross_entropy"):
+        _checks.choice("loss", loss, nn.LOSSES)
+        x = self._check_batch(x, self.config["input_size"])
+        out, acts, caches = self._forward(x)
+        target = nn.check_targets(loss, y, x.shape[0], out.shape, self.dtype)
+        value, d = nn.loss_and_grad(loss, out, target)
+        p, grads = self.params, {}
+        if "output.kernel" in p:
+            d = nn.dense_grad(p, "output", acts[-1], d, grads)
+        for i in reversed(range(len(acts))):
+            h, z, ln = caches[i]
+            d = nn.activation_grad("relu", z, acts[i], d)
+            if ln is not None:
+                d = nn.layernorm_grad(p, f"bn_{i}", ln, d, grads)
+            d = nn.dense_grad(p, f"dense_{i}", h, d, grads)
+        return value, grads
+
+    def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
+            verbose=True):
+        x = self._check_batch(x, self.config["input_size"])
+        y = np.asarray(y)
+        if y.ndim < 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} samples but y has shape {y.shape}")
+        opt = optim.make(optimizer, lr)
+        rng = nn.as_generator(seed)
+
+        def step(idx):
+            value, grads = self.loss_and_grad(x[idx], y[idx], loss=loss)
+            opt.step(self.params, grads)
+            return value
+
+        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
+                        desc="ANN.fit")
+
+
+class ConvertedSNN:
+    """The spiking twin of an :class:`ANN` made by :func:`ann2snn`. Parameters keep the ANN's
+    names (rescaled); the analog input drives the first layer at every step, integrate-and-fire
+    neurons (V <- V + I; S = [V > theta]; V <- V - S theta) pass spikes layer to layer, and the
+    output is the output layer's current accumulated over time, divided by T."""
+
+    def __init__(self, params, hidden_sizes, num_timesteps, threshold, scales, dtype):
+        self.params = params
+        self.hidden_sizes = list(hidden_sizes)
+        self.num_timesteps = num_timesteps
+        self.threshold = threshold
+        self.scales = scales  # lambda_l of each hidden layer
+        self.dtype = np.dtype(dtype)
+
+    def __call__(self, x, num_timesteps=None):
+        """Output (batch, output_size) after ``num_timesteps`` steps (default: the converted T)."""
+        T = self.num_timesteps if num_timesteps is None else _checks.integer("num_timesteps", num_timesteps, minimum=1)
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if x.ndim != 2 or x.shape[1] != self.params["dense_0.kernel"].shape[0]:
+            raise ValueError(f"x has shape {x.shape}; expected (batch, {self.params['dense_0.kernel'].shape[0]})")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x contains NaN or inf")
+        p, B = self.params, x.shape[0]
+        lif = lif_params(beta=1.0, threshold=self.threshold, reset="subtract")
+        one = nn.dense(p, "dense_0", x)
+        spikes, _, _, _ = _core.lif_forward(np.ascontiguousarray(np.broadcast_to(one, (T,) + one.shape)), None, lif,
+                                            True, False, False)
+        for i in range(1, len(self.hidden_sizes)):
+            cur = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, -1)).reshape(T, B, -1)
+            spikes, _, _, _ = _core.lif_forward(cur, None, lif, True, False, False)
+        if "output.kernel" in p:
+            # the readout integrates its current: the mean over time of W s_t + b
+            return nn.dense(p, "output", spikes.mean(axis=0))
+        return spikes.mean(axis=0) * (self.threshold * self.scales[-1])
+
+    def __repr__(self):
+        return (f"ConvertedSNN(hidden_sizes={self.hidden_sizes}, num_timesteps={self.num_timesteps}, "
+                f"threshold={self.threshold})")
+
+
+def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=1.0, normalization="percentile", percentile=99.9):
+    """Convert a trained :class:`ANN` into a spiking network of integrate-and-fire neurons.
+
+    Data-based normalisation (Rueckauer et al., 2017): lambda_l is the ``percentile`` (or the
+    max) of layer l's ReLU activations over ``calibration_x``; the weights become
+    ``W_l theta lambda_{l-1} / lambda_l`` and the biases ``b_l theta / lambda_l`` (lambda_0 = 1)
+    so that firing rates approximate a_l / lambda_l, and the output layer gets
+    ``W_out lambda_L``. ``normalization=None`` keeps the weights (times theta).
+
+    Returns
+    -------
+    ConvertedSNN
+        Callable on (batch, input_size); its accuracy approaches the ANN's as T grows.
+
+    Raises
+    ------
+    ValueError
+        The ANN uses layer normalisation (no spiking equivalent), or bad arguments.
+    """
+    if not isinstance(ann, ANN):
+        raise TypeError(f"ann must be a neurodyn.ANN, got {type(ann).__name__}")
+    if ann.config["norm"] is not None:
+        raise ValueError("ann2snn cannot convert an ANN with layer normalisation (norm='layer'): a per-sample "
+                         "normalisation has no integrate-and-fire equivalent; train the ANN with norm=None")
+    T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
+    theta = _checks.real("threshold", threshold, minimum=0.0, strict=True)
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization={normalization!r} is not one of 'percentile', 'max', None")
+    q = _checks.real("percentile", percentile, minimum=0.0)
+    if q > 100:
+        raise ValueError(f"percentile must lie in [0, 100], got {q}")
+    acts = ann.activations(calibration_x)
+    if acts[0].shape[0] == 0:
+        raise ValueError("calibration_x has no samples")
+    scales = []
+    for a in acts:
+        if normalization is None:
+            lam = 1.0
+        else:
+            lam = float(np.percentile(a, q)) if normalization == "percentile" else float(a.max())
+            lam = lam if lam > 0 else 1.0  # a dead layer: nothing to rescale
+        scales.append(lam)
+    params, prev = {}, 1.0
+    for i, lam in enumerate(scales):
+        params[f"dense_{i}.kernel"] = (ann.params[f"dense_{i}.kernel"] * (theta * prev / lam)).astype(ann.dtype)
+        params[f"dense_{i}.bias"] = (ann.params[f"dense_{i}.bias"] * (theta / lam)).astype(ann.dtype)
+        prev = lam / theta  # a rate r stands for activation r * lam, carried by spikes of size 1
+    if "output.kernel" in ann.params:
+        params["output.kernel"] = (ann.params["output.kernel"] * (scales[-1])).astype(ann.dtype)
+        params["output.bias"] = ann.params["output.bias"].copy()
+    return ConvertedSNN(params, ann.config["hidden_sizes"], T, theta, scales, ann.dtype)

@@ -1,0 +1,66 @@
+"""Spike encoders: turn analog inputs into spike trains of shape (T,) + x.shape, in C."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks, _core
+from .nn import as_generator
+
+
+def seed_key(seed) -> int:
+    """A 63-bit key for the counter-based generator from an int or a numpy Generator (drawn
+    from it, so a Generator moves on as with any other use)."""
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63))
+    return int(as_generator(seed).integers(0, 2**63)) if seed is None else _checks.integer("seed", seed, minimum=0)
+
+
+def poisson(x, num_timesteps, seed=None):
+    """Bernoulli spikes: at every step, element i fires with probability clip(x_i, 0, 1).
+
+    Parameters
+    ----------
+    x : array_like
+        Intensities, typically in [0, 1].
+    num_timesteps : int
+    seed : int or numpy.random.Generator, optional
+        The same seed gives the same spikes whatever the thread count (counter-based RNG).
+
+    Returns
+    -------
+    ndarray, shape (num_timesteps,) + x.shape, of 0.0 and 1.0
+
+    Examples
+    --------
+    >>> import neurodyn as nd
+    >>> s = nd.encode.poisson([0.0, 1.0], 5, seed=0)
+    >>> s.sum(axis=0).tolist()
+    [0.0, 5.0]
+    """
+    T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
+    return _core.encode_poisson(x, T, seed_key(seed), 0)
+
+
+def latency(x, num_timesteps):
+    """One spike per element, earlier for larger inputs: at step round((1 - x)(T - 1)) for x
+    in (0, 1] (clipped to 1), none for x <= 0.
+
+    Returns
+    -------
+    ndarray, shape (num_timesteps,) + x.shape
+
+    Examples
+    --------
+    >>> import neurodyn as nd
+    >>> nd.encode.latency([1.0, 0.5, 0.0], 5).argmax(axis=0).tolist()
+    [0, 2, 0]
+    """
+    T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
+    return _core.encode_latency(x, T)
+
+
+def constant(x, num_timesteps):
+    """The analog input itself at every step (Edifice's choice): (T,) + x.shape."""
+    T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
+    arr = np.asarray(x)
+    return np.broadcast_to(arr, (T,) + arr.shape).copy()

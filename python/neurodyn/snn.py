@@ -1,0 +1,294 @@
+"""Spiking networks of leaky integrate-and-fire neurons, trained with surrogate gradients."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _checks, _core, encode, nn, optim
+from .training import fit_loop
+
+SURROGATES = ("sigmoid", "fast_sigmoid", "atan")
+RESETS = ("subtract", "zero")
+ENCODINGS = ("constant", "poisson", "latency")
+
+
+def lif_beta(tau=None, beta=None) -> float:
+    """The membrane decay beta = exp(-1 / tau), or beta itself when given."""
+    if beta is not None:
+        if tau is not None and tau != 2.0:
+            raise ValueError("give tau or beta, not both")
+        beta = _checks.real("beta", beta, minimum=0.0)
+        if beta > 1:
+            raise ValueError(f"beta must lie in [0, 1], got {beta}")
+        return beta
+    tau = _checks.real("tau", 2.0 if tau is None else tau, minimum=0.0, strict=True)
+    return math.exp(-1.0 / tau)
+
+
+def lif_params(*, tau=2.0, beta=None, threshold=1.0, reset="subtract", reset_delay=False, surrogate="sigmoid",
+               slope=10.0, detach_reset=True, smooth=False) -> tuple:
+    """The parameter tuple of the C kernels, checked."""
+    b = lif_beta(None if beta is not None else tau, beta)
+    th = _checks.real("threshold", threshold, minimum=0.0, strict=True)
+    r = _checks.choice("reset", reset, RESETS)
+    s = _checks.choice("surrogate", surrogate, SURROGATES)
+    k = _checks.real("slope", slope, minimum=0.0, strict=True)
+    return (b, th, r, int(bool(reset_delay)), s, k, int(bool(detach_reset)), int(bool(smooth)))
+
+
+def _raster(currents, name="currents"):
+    arr = np.asarray(currents)
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must have shape (time, batch, neurons), got {arr.shape}")
+    return arr
+
+
+def lif_run(currents, *, tau=2.0, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False):
+    """Run leaky integrate-and-fire neurons over time, in one C loop.
+
+    Per step: ``V <- beta V + I_t``; ``S_t = [V > threshold]``; then reset by subtraction
+    ``V <- V - S_t threshold`` (default) or to zero ``V <- V (1 - S_t)``. With
+    ``reset_delay=True`` the reset of a spike applies at the next step, as in snntorch's Leaky.
+
+    Parameters
+    ----------
+    currents : array_like, shape (T, B, n)
+        Input current of every step (time first).
+    tau, beta : float
+        Membrane time constant (beta = exp(-1/tau), default tau 2) or the decay itself.
+    threshold : float
+    reset : {"subtract", "zero"}
+    v0 : array_like, shape (B, n), optional
+
+    Returns
+    -------
+    spikes, membrane : ndarray, shape (T, B, n)
+        Spikes (0/1) and the membrane after each step's reset.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> s, v = nd.lif_run(np.full((4, 1, 1), 0.75), beta=0.5)
+    >>> s.ravel().tolist(), v.ravel().tolist()
+    ([0.0, 1.0, 0.0, 1.0], [0.75, 0.125, 0.8125, 0.15625])
+    """
+    p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay)
+    s, m, _, _ = _core.lif_forward(_raster(currents), v0, p, True, True, False)
+    return s, m
+
+
+def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=2.0, beta=None, threshold=1.0, reset="subtract",
+                 v0=None, reset_delay=False, surrogate="sigmoid", slope=10.0, detach_reset=True, smooth=False):
+    """Gradient of a loss through :func:`lif_run` with a surrogate spike derivative.
+
+    Given the cotangents of the spikes and/or of the membrane (T, B, n), returns
+    ``(dcurrents (T, B, n), dv0 (B, n))``. The membrane is recomputed from the currents rather
+    than stored. ``smooth=True`` evaluates the smooth model (spikes replaced by the surrogate's
+    antiderivative in the forward pass too), whose exact gradient this is."""
+    p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay,
+                   surrogate=surrogate, slope=slope, detach_reset=detach_reset, smooth=smooth)
+    return _core.lif_backward(_raster(currents), v0, dspikes, dmembrane, p)
+
+
+def lif_step(current, v, *, tau=2.0, beta=None, threshold=1.0, reset="subtract"):
+    """One LIF step for currents and membranes of shape (B, n): returns (spikes, new membrane)."""
+    cur = np.asarray(current)
+    if cur.ndim != 2:
+        raise ValueError(f"current must have shape (batch, neurons), got {cur.shape}")
+    p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset)
+    s, _, _, v_end = _core.lif_forward(cur[None], v, p, True, False, False)
+    return s[0], v_end
+
+
+def if_neuron(current, num_timesteps=10, threshold=1.0, v0=None):
+    """Firing rate (spike count / T) of integrate-and-fire neurons under a constant current.
+
+    ``V <- V + I``; ``S = [V > threshold]``; ``V <- V - S threshold``. For 0 < I <= threshold
+    the count is ceil(T I / threshold) - 1; above the threshold the rate saturates at 1.
+
+    Examples
+    --------
+    >>> import neurodyn as nd
+    >>> float(nd.if_neuron(0.35, num_timesteps=10)), float(nd.if_neuron(1.0, num_timesteps=100))
+    (0.3, 0.99)
+    """
+    T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
+    arr = np.asarray(current)
+    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    flat = np.ascontiguousarray(arr, dtype=dtype).reshape(1, 1, -1)
+    cur = np.broadcast_to(flat, (T, 1, flat.shape[2]))
+    v = None if v0 is None else np.asarray(v0, dtype=dtype).reshape(1, -1)
+    p = lif_params(beta=1.0, threshold=threshold, reset="subtract")
+    s, _, _, _ = _core.lif_forward(cur, v, p, True, False, False)
+    return (s.sum(axis=0) / T).reshape(arr.shape)
+
+
+def rate_decode(spikes, axis=0):
+    """Firing rates: the mean of a spike train over its time axis."""
+    arr = np.asarray(spikes)
+    if arr.ndim == 0:
+        raise ValueError("spikes must have a time axis")
+    return arr.mean(axis=axis)
+
+
+class SNN(nn.Model):
+    """A spiking network (Edifice's SNN): Dense -> LIF per hidden layer, spikes propagating
+    layer to layer every time step, and a Dense readout of the last layer's firing rates.
+
+    Trained by backpropagation through time with a surrogate spike derivative; every layer's
+    Dense runs as one GEMM over all T * B rows, and the LIF loops and their backward run in C.
+    Training keeps each layer's spikes as bits and recomputes currents and membranes in the
+    backward pass.
+
+    Parameters
+    ----------
+    input_size, output_size : int
+    hidden_sizes : sequence of int
+        Default (256, 128). Layers ``snn_layer_{i}_dense`` (i from 0) and ``snn_output``.
+    num_timesteps, tau, threshold : as Edifice (25, 2.0, 1.0); beta = exp(-1/tau).
+    surrogate : {"sigmoid", "fast_sigmoid", "atan"} with ``slope`` (default 10).
+    encoding : {"constant", "poisson", "latency"}
+        How the input drives the first layer: the analog input as a constant current (Edifice),
+        Bernoulli spikes, or latency spikes.
+    reset : {"subtract", "zero"}
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> net = nd.SNN(4, 3, hidden_sizes=(8,), num_timesteps=5, seed=0)
+    >>> net(np.ones((2, 4), np.float32)).shape
+    (2, 3)
+    """
+
+    def __init__(self, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=2.0, threshold=1.0,
+                 surrogate="sigmoid", slope=10.0, encoding="constant", reset="subtract", seed=None,
+                 dtype=np.float32):
+        super().__init__(self._validate(input_size=input_size, output_size=output_size, hidden_sizes=hidden_sizes,
+                                        num_timesteps=num_timesteps, tau=tau, threshold=threshold,
+                                        surrogate=surrogate, slope=slope, encoding=encoding, reset=reset,
+                                        dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=2.0,
+                  threshold=1.0, surrogate="sigmoid", slope=10.0, encoding="constant", reset="subtract",
+                  dtype=np.float32):
+        sizes = [_checks.integer(f"hidden_sizes[{i}]", h, minimum=1) for i, h in enumerate(hidden_sizes)]
+        if not sizes:
+            raise ValueError("hidden_sizes needs at least one layer")
+        lif_params(tau=tau, threshold=threshold, reset=reset, surrogate=surrogate, slope=slope)
+        _checks.choice("encoding", encoding, ENCODINGS)
+        return {"input_size": _checks.integer("input_size", input_size, minimum=1),
+                "output_size": _checks.integer("output_size", output_size, minimum=1), "hidden_sizes": sizes,
+                "num_timesteps": _checks.integer("num_timesteps", num_timesteps, minimum=1),
+                "tau": float(tau), "threshold": float(threshold), "surrogate": surrogate, "slope": float(slope),
+                "encoding": encoding, "reset": reset, "dtype": nn.model_dtype(dtype).name}
+
+    @classmethod
+    def _param_specs(cls, config):
+        specs, width = [], config["input_size"]
+        for i, h in enumerate(config["hidden_sizes"]):
+            specs += nn.dense_specs(f"snn_layer_{i}_dense", width, h)
+            width = h
+        return specs + nn.dense_specs("snn_output", width, config["output_size"])
+
+    def _lif(self):
+        c = self.config
+        return lif_params(tau=c["tau"], threshold=c["threshold"], reset=c["reset"], surrogate=c["surrogate"],
+                          slope=c["slope"])
+
+    def _encode(self, x, seed):
+        T, enc = self.config["num_timesteps"], self.config["encoding"]
+        if enc == "poisson":
+            return encode.poisson(x, T, seed)
+        if enc == "latency":
+            return encode.latency(x, T)
+        return None  # constant: the same current every step, computed once
+
+    def _currents(self, i, inputs, x):
+        """Layer i's currents (T, B, n) from its input spikes (T, B, m), or from x for layer 0
+        under constant encoding (one GEMM, broadcast over time)."""
+        T, B = self.config["num_timesteps"], x.shape[0]
+        name = f"snn_layer_{i}_dense"
+        if inputs is None:
+            one = nn.dense(self.params, name, x)
+            return np.ascontiguousarray(np.broadcast_to(one, (T,) + one.shape))
+        flat = nn.dense(self.params, name, inputs.reshape(T * B, -1))
+        return flat.reshape(T, B, -1)
+
+    def _forward(self, x, seed=None, keep=False):
+        """Rates of the last layer and, with keep, each layer's spikes as bits."""
+        inputs = self._encode(x, seed)
+        first_inputs = inputs
+        bits = []
+        p = self._lif()
+        for i in range(len(self.config["hidden_sizes"])):
+            cur = self._currents(i, inputs, x)
+            s, _, b, _ = _core.lif_forward(cur, None, p, True, False, keep)
+            bits.append(b)
+            inputs = s
+        rate = inputs.mean(axis=0)
+        return rate, (first_inputs, bits)
+
+    def __call__(self, x, seed=None):
+        """Readout of the last layer's rates, (batch, output_size). ``seed`` drives Poisson input."""
+        x = self._check_batch(x, self.config["input_size"])
+        rate, _ = self._forward(x, seed)
+        return nn.dense(self.params, "snn_output", rate)
+
+    def spikes(self, x, seed=None):
+        """Every hidden layer's spike raster, a list of (T, B, n_i) arrays."""
+        x = self._check_batch(x, self.config["input_size"])
+        inputs, out, p = self._encode(x, seed), [], self._lif()
+        for i in range(len(self.config["hidden_sizes"])):
+            s, _, _, _ = _core.lif_forward(self._currents(i, inputs, x), None, p, True, False, False)
+            out.append(s)
+            inputs = s
+        return out
+
+    def loss_and_grad(self, x, y, *, loss="cross_entropy", seed=None):
+        """Loss of the readout and the gradient of every parameter (BPTT through the surrogate)."""
+        _checks.choice("loss", loss, nn.LOSSES)
+        x = self._check_batch(x, self.config["input_size"])
+        rate, (enc, bits) = self._forward(x, seed, keep=True)
+        p, grads, c = self.params, {}, self.config
+        out = nn.dense(p, "snn_output", rate)
+        target = nn.check_targets(loss, y, x.shape[0], out.shape, self.dtype)
+        value, dout = nn.loss_and_grad(loss, out, target)
+        drate = nn.dense_grad(p, "snn_output", rate, dout, grads)
+        T, B = c["num_timesteps"], x.shape[0]
+        sizes = c["hidden_sizes"]
+        lif = self._lif()
+        # d rate / d spikes_t = 1/T at every step
+        dspikes = np.ascontiguousarray(np.broadcast_to(drate / T, (T, B, sizes[-1])), dtype=self.dtype)
+        for i in reversed(range(len(sizes))):
+            below = None if i == 0 else _core.spike_bits_unpack(bits[i - 1], (T, B, sizes[i - 1]), rate)
+            layer_in = enc if i == 0 else below
+            cur = self._currents(i, layer_in, x)
+            dcur, _ = _core.lif_backward(cur, None, dspikes, None, lif)
+            name = f"snn_layer_{i}_dense"
+            if i == 0 and layer_in is None:
+                # constant input: the same x feeds every step, so its current gathers all steps
+                nn.dense_grad(p, name, x, np.ascontiguousarray(dcur.sum(axis=0)), grads)
+            else:
+                din = nn.dense_grad(p, name, layer_in.reshape(T * B, -1), dcur.reshape(T * B, -1), grads)
+                dspikes = din.reshape(T, B, -1)
+        return value, grads
+
+    def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
+            verbose=True):
+        """Minibatch BPTT training; returns the history (``loss`` per epoch)."""
+        x = self._check_batch(x, self.config["input_size"])
+        y = np.asarray(y)
+        if y.ndim < 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} samples but y has shape {y.shape}")
+        opt = optim.make(optimizer, lr)
+        rng = nn.as_generator(seed)
+
+        def step(idx):
+            value, grads = self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng)
+            opt.step(self.params, grads)
+            return value
+
+        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
+                        desc="SNN.fit")
