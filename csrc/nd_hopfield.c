@@ -22,5 +22,34 @@ int nd_hopfield_workspace_len(int64_t B, int64_t d, int64_t dv, int backward, si
     return ND_OK;
 }
 
+int64_t nd_hopfield_classical_async(int64_t B, int64_t n, const double *W, int64_t sweeps, const int64_t *order,
+                                    double *x)
+{
+    if (B < 0 || n < 0 || sweeps < 0 || (B > 0 && n > 0 && (!W || !x || (sweeps > 0 && !order))))
+        return ND_ERR_ARG;
+    for (int64_t s = 0; s < sweeps; ++s)
+        for (int64_t i = 0; i < n; ++i)
+            if (order[s * n + i] < 0 || order[s * n + i] >= n)
+                return ND_ERR_ARG;
+    int64_t flips = 0;
+    for (int64_t b = 0; b < B; ++b) {
+        double *xb = x + b * n;
+        for (int64_t s = 0; s < sweeps; ++s) {
+            for (int64_t k = 0; k < n; ++k) {
+                const int64_t i = order[s * n + k];
+                const double *wi = W + i * n;
+                double h = 0;
+                for (int64_t j = 0; j < n; ++j)
+                    h += wi[j] * xb[j];
+                const double next = h > 0 ? 1.0 : (h < 0 ? -1.0 : xb[i]);
+                if (s == sweeps - 1 && next != xb[i])
+                    flips++;
+                xb[i] = next;
+            }
+        }
+    }
+    return flips;
+}
+
 #define ND_IMPL "nd_hopfield_impl.inc"
 #include "nd_instantiate.h"

@@ -30,4 +30,12 @@ int nd_hopfield_workspace_len(int64_t B, int64_t d, int64_t dv, int backward, si
 ND_HOPFIELD_DECLARE(float, f32)
 ND_HOPFIELD_DECLARE(double, f64)
 
+/* Classical Hopfield network, asynchronous updates: for every sample of x [B, n] (values +1 /
+ * -1, updated in place), `sweeps` passes over the neurons in the orders given by order
+ * [sweeps, n]; neuron i takes the sign of its field h_i = sum_j W_ij x_j, and keeps its state
+ * when h_i is exactly 0 (the tie-break). Returns the number of flips in the last sweep summed
+ * over the batch, or a negative nd_status. */
+int64_t nd_hopfield_classical_async(int64_t B, int64_t n, const double *W, int64_t sweeps, const int64_t *order,
+                                    double *x);
+
 #endif

@@ -51,5 +51,6 @@ extern PyMethodDef nd_util_methods[];
 extern PyMethodDef nd_nn_methods[];
 extern PyMethodDef nd_liquid_methods[];
 extern PyMethodDef nd_snn_methods[];
+extern PyMethodDef nd_hopfield_methods[];
 
 #endif

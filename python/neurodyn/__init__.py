@@ -9,12 +9,17 @@ Neural ODE
     :func:`load` for saved models
 Liquid time-constant networks
     :class:`Liquid`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
+Hopfield memories
+    :func:`hopfield_retrieve`, :func:`hopfield_energy`, :func:`hopfield_separation`,
+    :class:`Hopfield`, :class:`AssociativeMemory`, :class:`ClassicalHopfield`
 Spiking networks
     :func:`lif_run`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
 from . import _core, fields, nn, optim
 from .ann2snn import ANN, ConvertedSNN, ann2snn
+from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
+                       hopfield_separation)
 from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan
 from .neural_ode import NeuralODE
@@ -26,11 +31,17 @@ __version__ = "0.1.0"
 __all__ = [
     "ANN",
     "ann2snn",
+    "AssociativeMemory",
     "CfC",
+    "ClassicalHopfield",
     "ConvertedSNN",
     "encode",
     "fields",
     "get_num_threads",
+    "Hopfield",
+    "hopfield_energy",
+    "hopfield_retrieve",
+    "hopfield_separation",
     "if_neuron",
     "IntegrationError",
     "lif_backward",

@@ -1,0 +1,413 @@
+"""Modern and classical Hopfield networks: fused retrieval in C, energies, models."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _checks, _core, nn, optim
+from .training import fit_loop
+
+
+def _beta(beta) -> float:
+    return _checks.real("beta", beta, minimum=0.0, strict=True)
+
+
+def _as_matrix(name, a, dtype=None):
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {arr.dtype}; expected real numbers")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {arr.shape}")
+    return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
+def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, tol=None):
+    """Retrieve from a modern Hopfield memory: ``softmax(beta Q Y^T) V``.
+
+    One fused, tiled kernel with an online softmax: memory stays O(batch x d) however many
+    patterns there are, and large beta cannot overflow (the softmax is taken relative to a
+    running row maximum).
+
+    Parameters
+    ----------
+    queries : array_like, shape (B, d) or (d,)
+    patterns : array_like, shape (N, d)
+        Stored patterns Y (the keys).
+    beta : float
+        Inverse temperature (> 0).
+    values : array_like, shape (N, dv), optional
+        What is read out (default: the patterns themselves).
+    steps : int
+        Number of updates xi <- softmax(beta xi Y^T) Y (values must be None for more than one).
+    tol : float, optional
+        Stop earlier once the largest change of an update is below tol.
+
+    Returns
+    -------
+    ndarray, shape (B, dv) (or (dv,) for a single query), dtype of the queries.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> Y = np.eye(3)
+    >>> nd.hopfield_retrieve([0.9, 0.1, 0.0], Y, beta=50).round(3).tolist()
+    [1.0, 0.0, 0.0]
+    """
+    beta = _beta(beta)
+    steps = _checks.integer("steps", steps, minimum=1)
+    if tol is not None:
+        tol = _checks.real("tol", tol, minimum=0.0)
+    q = np.asarray(queries)
+    single = q.ndim == 1
+    q2 = q[None] if single else q
+    if values is not None and (steps > 1 or tol is not None):
+        raise ValueError("iterating (steps > 1 or tol) needs values=None: the update maps patterns to patterns")
+    if tol is not None and steps == 1:
+        steps = 1000
+    xi = q2
+    for _ in range(steps):
+        new, _ = _core.hopfield_forward(xi, patterns, values, beta)
+        done = tol is not None and np.max(np.abs(new - xi), initial=0.0) < tol
+        xi = new
+        if done:
+            break
+    return xi[0] if single else xi
+
+
+def hopfield_energy(queries, patterns, beta=1.0, *, full=False):
+    """Energy of states under stored patterns.
+
+    ``full=False`` (Edifice's form): ``-logsumexp(beta xi . y_i)``. ``full=True`` (Ramsauer et
+    al., eq. 2): ``-logsumexp(beta xi . y_i) / beta + xi.xi / 2 + log(N) / beta + M^2 / 2`` with
+    M the largest pattern norm; the retrieval update never increases it.
+
+    Returns
+    -------
+    ndarray, shape (B,) (or a scalar for a single state)
+    """
+    beta = _beta(beta)
+    q = np.asarray(queries)
+    single = q.ndim == 1
+    q2 = q[None] if single else q
+    Y = _as_matrix("patterns", patterns)
+    _, lse = _core.hopfield_forward(q2, Y, np.zeros((Y.shape[0], 0), dtype=np.result_type(q2.dtype, np.float32)),
+                                    beta)
+    if not full:
+        e = -lse
+    else:
+        M = float(np.max(np.linalg.norm(Y.astype(np.float64), axis=1)))
+        xi = q2.astype(lse.dtype)
+        e = -lse / beta + 0.5 * np.sum(xi * xi, axis=1) + math.log(Y.shape[0]) / beta + 0.5 * M * M
+    return e[0] if single else e
+
+
+def hopfield_separation(patterns) -> dict:
+    """How well stored patterns are separated, and the beta above which one update retrieves
+    each of them (Ramsauer et al., Theorem 3).
+
+    Pattern i's separation is ``Delta_i = y_i.y_i - max_{j != i} y_i.y_j``. Retrieval of y_i in
+    one update with exponentially small error is guaranteed when
+    ``Delta_i >= 2 / (beta N) + log(2 (N - 1) N beta M^2) / beta`` (M the largest norm); the
+    smallest such beta for the worst separated pattern is returned (inf when two patterns
+    coincide, so that no beta separates them).
+
+    Returns
+    -------
+    dict with ``delta`` (N,), ``min_delta``, ``max_norm`` and ``beta_min``.
+    """
+    Y = _as_matrix("patterns", patterns, np.float64)
+    N = Y.shape[0]
+    if N < 2:
+        raise ValueError("separation needs at least two patterns")
+    G = Y @ Y.T
+    diag = np.diag(G).copy()
+    np.fill_diagonal(G, -np.inf)
+    delta = diag - G.max(axis=1)
+    M = float(np.sqrt(diag.max()))
+    dmin = float(delta.min())
+
+    def bound(b):
+        return 2.0 / (b * N) + math.log(2.0 * (N - 1) * N * b * M * M) / b
+
+    beta_min = math.inf
+    if dmin > 0 and M > 0:
+        lo, hi = 1e-9, 1.0
+        while bound(hi) > dmin and hi < 1e12:
+            hi *= 2.0
+        if bound(hi) <= dmin:
+            # the bound falls with beta past its peak: bisect for the crossing
+            lo = max(lo, hi / 2.0)
+            for _ in range(100):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if bound(mid) > dmin else (lo, mid)
+            beta_min = hi
+    return {"delta": delta, "min_delta": dmin, "max_norm": M, "beta_min": beta_min}
+
+
+# ---- models -------------------------------------------------------------------------------
+
+def _retrieve_layer(params, prefix, x, beta, caches):
+    """Query projection then retrieval from the layer's own patterns (keys = values)."""
+    q = nn.dense(params, f"{prefix}_query_proj", x)
+    Y = params[f"{prefix}_patterns"]
+    out, lse = _core.hopfield_forward(q, Y, None, beta)
+    if caches is not None:
+        caches[prefix] = (x, q, out, lse)
+    return out
+
+
+def _retrieve_layer_grad(params, prefix, beta, caches, dout, grads):
+    x, q, out, lse = caches[prefix]
+    Y = params[f"{prefix}_patterns"]
+    dq, dY, _, _ = _core.hopfield_backward(q, Y, None, beta, out, lse, np.ascontiguousarray(dout), None)
+    grads[f"{prefix}_patterns"] = dY
+    return nn.dense_grad(params, f"{prefix}_query_proj", x, dq, grads)
+
+
+class _Trainable(nn.Model):
+    """fit / loss_and_grad for models with ``_forward(x, caches, rng)`` and ``_backward``."""
+
+    def loss_and_grad(self, x, y, *, loss="mse", seed=None, training=False):
+        _checks.choice("loss", loss, nn.LOSSES)
+        x = self._check_batch(x, self.config["input_dim"])
+        caches = {}
+        out = self._forward(x, caches, nn.as_generator(seed) if training else None)
+        target = nn.check_targets(loss, y, x.shape[0], out.shape, self.dtype)
+        value, dout = nn.loss_and_grad(loss, out, target)
+        grads = {}
+        self._backward(caches, dout, grads)
+        return value, grads
+
+    def __call__(self, x):
+        return self._forward(self._check_batch(x, self.config["input_dim"]), None, None)
+
+    def fit(self, x, y, *, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
+            verbose=True):
+        x = self._check_batch(x, self.config["input_dim"])
+        y = np.asarray(y)
+        if y.ndim < 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} samples but y has shape {y.shape}")
+        opt = optim.make(optimizer, lr)
+        rng = nn.as_generator(seed)
+
+        def step(idx):
+            value, grads = self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True)
+            opt.step(self.params, grads)
+            return value
+
+        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
+                        desc=f"{type(self).__name__}.fit")
+
+
+class Hopfield(_Trainable):
+    """A modern Hopfield layer (Edifice's ``Hopfield``): ``q = Dense(x)`` (``hopfield_query_proj``)
+    and ``softmax(beta q Y^T) Y`` with learnable stored patterns Y [N, M] (``hopfield_patterns``,
+    glorot init). Input (batch, input_dim) -> output (batch, pattern_dim).
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> nd.Hopfield(10, num_patterns=16, pattern_dim=8, seed=0)(np.zeros((2, 10))).shape
+    (2, 8)
+    """
+
+    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, seed=None, dtype=np.float32):
+        super().__init__(self._validate(input_dim=input_dim, num_patterns=num_patterns, pattern_dim=pattern_dim,
+                                        beta=beta, dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, dtype=np.float32):
+        return {"input_dim": _checks.integer("input_dim", input_dim, minimum=1),
+                "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=1),
+                "pattern_dim": _checks.integer("pattern_dim", pattern_dim, minimum=1), "beta": _beta(beta),
+                "dtype": nn.model_dtype(dtype).name}
+
+    @classmethod
+    def _param_specs(cls, config):
+        return (nn.dense_specs("hopfield_query_proj", config["input_dim"], config["pattern_dim"])
+                + [("hopfield_patterns", (config["num_patterns"], config["pattern_dim"]), "glorot")])
+
+    def _forward(self, x, caches, rng):
+        return _retrieve_layer(self.params, "hopfield", x, self.config["beta"], caches)
+
+    def _backward(self, caches, dout, grads):
+        _retrieve_layer_grad(self.params, "hopfield", self.config["beta"], caches, dout, grads)
+
+
+class AssociativeMemory(_Trainable):
+    """Edifice's Hopfield associative memory: ``x = LN(Dense_H(input))`` (``input_proj``,
+    ``input_norm``); per layer l and head h: ``Dense(H / heads)`` (``layer_{l}_head_{h}_proj``)
+    then a Hopfield layer with pattern_dim / heads (``layer_{l}_head_{h}_query_proj``,
+    ``layer_{l}_head_{h}_patterns``); heads concatenated; ``Dropout(Dense_H(...))``
+    (``layer_{l}_out_proj``); post-norm residual ``x = LN(x + o)`` (``layer_{l}_norm``).
+    Output (batch, hidden_size), or (batch, output_size) through a Dense ``output`` head
+    (beyond Edifice) when ``output_size`` is set. Layers and heads count from 1.
+    """
+
+    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, num_heads=1, hidden_size=256,
+                 num_layers=2, dropout=0.1, output_size=None, seed=None, dtype=np.float32):
+        super().__init__(self._validate(input_dim=input_dim, num_patterns=num_patterns, pattern_dim=pattern_dim,
+                                        beta=beta, num_heads=num_heads, hidden_size=hidden_size,
+                                        num_layers=num_layers, dropout=dropout, output_size=output_size,
+                                        dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, num_heads=1, hidden_size=256,
+                  num_layers=2, dropout=0.1, output_size=None, dtype=np.float32):
+        heads = _checks.integer("num_heads", num_heads, minimum=1)
+        H = _checks.integer("hidden_size", hidden_size, minimum=1)
+        M = _checks.integer("pattern_dim", pattern_dim, minimum=1)
+        if H % heads or M % heads:
+            raise ValueError(f"hidden_size={H} and pattern_dim={M} must be divisible by num_heads={heads}")
+        dropout = _checks.real("dropout", dropout, minimum=0.0)
+        if dropout >= 1:
+            raise ValueError(f"dropout must be < 1, got {dropout}")
+        return {"input_dim": _checks.integer("input_dim", input_dim, minimum=1),
+                "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=1), "pattern_dim": M,
+                "beta": _beta(beta), "num_heads": heads, "hidden_size": H,
+                "num_layers": _checks.integer("num_layers", num_layers, minimum=1), "dropout": dropout,
+                "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
+                "dtype": nn.model_dtype(dtype).name}
+
+    @classmethod
+    def _param_specs(cls, c):
+        H, heads, M, N = c["hidden_size"], c["num_heads"], c["pattern_dim"], c["num_patterns"]
+        specs = nn.dense_specs("input_proj", c["input_dim"], H) + nn.layernorm_specs("input_norm", H)
+        for l in range(1, c["num_layers"] + 1):
+            for h in range(1, heads + 1):
+                name = f"layer_{l}_head_{h}"
+                specs += nn.dense_specs(f"{name}_proj", H, H // heads)
+                specs += nn.dense_specs(f"{name}_query_proj", H // heads, M // heads)
+                specs.append((f"{name}_patterns", (N, M // heads), "glorot"))
+            specs += nn.dense_specs(f"layer_{l}_out_proj", M, H)
+            specs += nn.layernorm_specs(f"layer_{l}_norm", H)
+        if c["output_size"] is not None:
+            specs += nn.dense_specs("output", H, c["output_size"])
+        return specs
+
+    def _forward(self, x, caches, rng):
+        p, c = self.params, self.config
+        z = nn.dense(p, "input_proj", x)
+        h, ln = nn.layernorm(p, "input_norm", z)
+        if caches is not None:
+            caches["input"] = (x, ln)
+        for l in range(1, c["num_layers"] + 1):
+            outs = []
+            for k in range(1, c["num_heads"] + 1):
+                name = f"layer_{l}_head_{k}"
+                hp = nn.dense(p, f"{name}_proj", h)
+                outs.append(_retrieve_layer(p, name, hp, c["beta"], caches))
+            cat = np.ascontiguousarray(np.concatenate(outs, axis=1))
+            o = nn.dense(p, f"layer_{l}_out_proj", cat)
+            mask = None
+            if rng is not None and c["dropout"] > 0:
+                mask = ((rng.random(o.shape) >= c["dropout"]) / (1.0 - c["dropout"])).astype(self.dtype)
+                o = o * mask
+            y, ln = nn.layernorm(p, f"layer_{l}_norm", h + o)
+            if caches is not None:
+                caches[f"layer_{l}"] = (h, cat, mask, ln)
+            h = y
+        if "output.kernel" in p:
+            if caches is not None:
+                caches["output"] = h
+            return nn.dense(p, "output", h)
+        return h
+
+    def _backward(self, caches, dout, grads):
+        p, c = self.params, self.config
+        dh = nn.dense_grad(p, "output", caches["output"], dout, grads) if "output.kernel" in p else dout
+        heads, w = c["num_heads"], c["pattern_dim"] // c["num_heads"]
+        for l in range(c["num_layers"], 0, -1):
+            h, cat, mask, ln = caches[f"layer_{l}"]
+            dsum = nn.layernorm_grad(p, f"layer_{l}_norm", ln, dh, grads)
+            do = dsum if mask is None else dsum * mask
+            dcat = nn.dense_grad(p, f"layer_{l}_out_proj", cat, do, grads)
+            dh = dsum.copy()  # the residual path
+            for k in range(1, heads + 1):
+                name = f"layer_{l}_head_{k}"
+                dhp = _retrieve_layer_grad(p, name, c["beta"], caches, dcat[:, (k - 1) * w:k * w], grads)
+                dh += nn.dense_grad(p, f"{name}_proj", h, dhp, grads)
+        x, ln = caches["input"]
+        dz = nn.layernorm_grad(p, "input_norm", ln, dh, grads)
+        nn.dense_grad(p, "input_proj", x, dz, grads)
+
+
+class ClassicalHopfield:
+    """The classical binary Hopfield network on n neurons with states in {-1, +1}.
+
+    Storage: Hebbian ``W = P^T P / n`` with a zero diagonal, or the pseudo-inverse rule
+    ``W = P^T (P P^T)^+ P`` (projection onto the patterns' span, zero diagonal). Updates:
+    synchronous (every neuron at once) or asynchronous (one at a time, in a random order per
+    sweep drawn from ``seed``). A neuron whose field is exactly 0 keeps its state (the
+    tie-break). Energy ``E = -x^T W x / 2``; asynchronous updates never increase it.
+    Capacity of the Hebbian rule is about 0.138 n random patterns.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> net = nd.ClassicalHopfield(4)
+    >>> net.store([[1, -1, 1, -1]])
+    >>> net.recall([[1, -1, 1, 1]]).tolist()
+    [[1.0, -1.0, 1.0, -1.0]]
+    """
+
+    RULES = ("hebbian", "pseudoinverse")
+    MODES = ("async", "sync")
+
+    def __init__(self, n):
+        self.n = _checks.integer("n", n, minimum=1)
+        self.W = np.zeros((self.n, self.n))
+        self.num_patterns = 0
+
+    def _states(self, name, x):
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.ndim == 1:
+            arr = arr[None]
+        if arr.ndim != 2 or arr.shape[1] != self.n:
+            raise ValueError(f"{name} must have shape (count, {self.n}), got {np.shape(x)}")
+        if not np.all(np.isin(arr, (-1.0, 1.0))):
+            raise ValueError(f"{name} must hold only -1 and +1")
+        return arr
+
+    def store(self, patterns, rule="hebbian"):
+        """Store patterns (P, n) of -1/+1, replacing what was stored."""
+        _checks.choice("rule", rule, self.RULES)
+        P = self._states("patterns", patterns)
+        if rule == "hebbian":
+            W = P.T @ P / self.n
+        else:
+            W = P.T @ np.linalg.pinv(P @ P.T) @ P
+        np.fill_diagonal(W, 0.0)
+        self.W = W
+        self.num_patterns = P.shape[0]
+
+    def energy(self, x):
+        """-x^T W x / 2 for states x (B, n): shape (B,)."""
+        X = self._states("x", x)
+        return -0.5 * np.einsum("bi,ij,bj->b", X, self.W, X)
+
+    def recall(self, x, *, mode="async", steps=10, seed=None):
+        """Run up to ``steps`` sweeps (async) or updates (sync) from states x (B, n), stopping
+        at a fixed point; returns the final states (B, n)."""
+        _checks.choice("mode", mode, self.MODES)
+        steps = _checks.integer("steps", steps, minimum=1)
+        X = self._states("x", x).copy()
+        if mode == "sync":
+            for _ in range(steps):
+                h = X @ self.W.T
+                new = np.where(h > 0, 1.0, np.where(h < 0, -1.0, X))
+                if np.array_equal(new, X):
+                    break
+                X = new
+            return X
+        rng = nn.as_generator(seed)
+        for _ in range(steps):
+            order = np.stack([rng.permutation(self.n)]).astype(np.int64)
+            X, flips = _core.hopfield_classical_async(self.W, X, order)
+            if flips == 0:
+                break
+        return X
+
+    def __repr__(self):
+        return f"ClassicalHopfield(n={self.n}, patterns stored={self.num_patterns})"
