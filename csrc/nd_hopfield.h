@@ -12,7 +12,7 @@
 
 /* Pattern tile and row block of the kernels. */
 #define ND_HOPFIELD_TILE 512
-#define ND_HOPFIELD_ROWS 256
+#define ND_HOPFIELD_ROWS 128 /* a 128 x 512 score tile stays in L2 */
 
 /* Scratch elements for forward (backward = 0) or backward, in *len. */
 int nd_hopfield_workspace_len(int64_t B, int64_t d, int64_t dv, int backward, size_t *len);
