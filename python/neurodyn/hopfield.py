@@ -108,9 +108,10 @@ def hopfield_separation(patterns) -> dict:
 
     Pattern i's separation is ``Delta_i = y_i.y_i - max_{j != i} y_i.y_j``. Retrieval of y_i in
     one update with exponentially small error is guaranteed when
-    ``Delta_i >= 2 / (beta N) + log(2 (N - 1) N beta M^2) / beta`` (M the largest norm); the
-    smallest such beta for the worst separated pattern is returned (inf when two patterns
-    coincide, so that no beta separates them).
+    ``Delta_i >= 2 / (beta N) + log(2 (N - 1) N beta M^2) / beta`` (M the largest norm). The
+    right side peaks at a tiny beta and falls after it; the smallest beta past the peak that
+    satisfies it for the worst separated pattern is returned (inf when two patterns coincide,
+    so that no beta separates them).
 
     Returns
     -------
@@ -127,21 +128,27 @@ def hopfield_separation(patterns) -> dict:
     M = float(np.sqrt(diag.max()))
     dmin = float(delta.min())
 
+    c = 2.0 * (N - 1) * N * M * M
+
     def bound(b):
-        return 2.0 / (b * N) + math.log(2.0 * (N - 1) * N * b * M * M) / b
+        return 2.0 / (b * N) + math.log(c * b) / b
 
     beta_min = math.inf
     if dmin > 0 and M > 0:
-        lo, hi = 1e-9, 1.0
-        while bound(hi) > dmin and hi < 1e12:
-            hi *= 2.0
-        if bound(hi) <= dmin:
-            # the bound falls with beta past its peak: bisect for the crossing
-            lo = max(lo, hi / 2.0)
-            for _ in range(100):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if bound(mid) > dmin else (lo, mid)
-            beta_min = hi
+        # The bound rises to its peak at beta* = e^(1 - 2/N) / c and falls after it; the
+        # theorem speaks of the falling branch, so bracket the crossing from beta* upwards.
+        lo = math.exp(1.0 - 2.0 / N) / c
+        if bound(lo) <= dmin:
+            beta_min = lo
+        else:
+            hi = 2.0 * lo
+            while bound(hi) > dmin and hi < 1e15:
+                lo, hi = hi, 2.0 * hi
+            if bound(hi) <= dmin:
+                for _ in range(200):  # bisect in log space: the bracket can span decades
+                    mid = math.sqrt(lo * hi)
+                    lo, hi = (mid, hi) if bound(mid) > dmin else (lo, mid)
+                beta_min = hi
     return {"delta": delta, "min_delta": dmin, "max_norm": M, "beta_min": beta_min}
 
 
