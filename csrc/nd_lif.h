@@ -5,7 +5,7 @@
  *                                              V <- V (1 - S_t)      (reset "zero")
  * With reset_delay the reset of a spike applies at the next step (snntorch's Leaky):
  *     R = [V_prev > theta];  V <- beta V_prev + I_t - R theta  (subtract) or
- *     V <- (beta V_prev + I_t)(1 - R) (zero);  S_t = [V > theta].
+ *     V <- beta V_prev (1 - R) + I_t (zero);  S_t = [V > theta].
  * beta = 1 with reset "subtract" is the integrate-and-fire neuron of ANN-to-SNN conversion.
  *
  * The backward pass replaces dS/dV by a surrogate derivative of (V - theta):

@@ -60,7 +60,7 @@ static struct PyModuleDef nd_module = {
 
 static int nd_collect_methods(void)
 {
-    PyMethodDef *tables[] = {nd_ode_methods, nd_nn_methods, nd_liquid_methods, nd_snn_methods, nd_hopfield_methods, nd_util_methods};
+    PyMethodDef *tables[] = {nd_ode_methods, nd_nn_methods, nd_liquid_methods, nd_snn_methods, nd_hopfield_methods, nd_ebm_methods, nd_util_methods};
     size_t k = 0, cap = sizeof nd_methods / sizeof nd_methods[0] - 1;
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; ++i)
         for (PyMethodDef *m = tables[i]; m->ml_name; ++m) {

@@ -52,5 +52,6 @@ extern PyMethodDef nd_nn_methods[];
 extern PyMethodDef nd_liquid_methods[];
 extern PyMethodDef nd_snn_methods[];
 extern PyMethodDef nd_hopfield_methods[];
+extern PyMethodDef nd_ebm_methods[];
 
 #endif

@@ -12,12 +12,16 @@ Liquid time-constant networks
 Hopfield memories
     :func:`hopfield_retrieve`, :func:`hopfield_energy`, :func:`hopfield_separation`,
     :class:`Hopfield`, :class:`AssociativeMemory`, :class:`ClassicalHopfield`
+Energy-based models
+    :class:`EBM`, :func:`langevin_sample`, :func:`contrastive_divergence_loss`,
+    :mod:`neurodyn.energies`
 Spiking networks
     :func:`lif_run`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
 from . import _core, fields, nn, optim
 from .ann2snn import ANN, ConvertedSNN, ann2snn
+from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
                        hopfield_separation)
 from .io import load
@@ -34,8 +38,11 @@ __all__ = [
     "AssociativeMemory",
     "CfC",
     "ClassicalHopfield",
+    "contrastive_divergence_loss",
     "ConvertedSNN",
+    "EBM",
     "encode",
+    "energies",
     "fields",
     "get_num_threads",
     "Hopfield",
@@ -44,6 +51,7 @@ __all__ = [
     "hopfield_separation",
     "if_neuron",
     "IntegrationError",
+    "langevin_sample",
     "lif_backward",
     "lif_run",
     "lif_step",

@@ -145,7 +145,7 @@ class ConvertedSNN:
         if "output.kernel" in p:
             # the readout integrates its current: the mean over time of W s_t + b
             return nn.dense(p, "output", spikes.mean(axis=0))
-        return spikes.mean(axis=0) * (self.threshold * self.scales[-1])
+        return spikes.mean(axis=0) * self.scales[-1]
 
     def __repr__(self):
         return (f"ConvertedSNN(hidden_sizes={self.hidden_sizes}, num_timesteps={self.num_timesteps}, "
@@ -157,9 +157,9 @@ def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=1.0, normalizati
 
     Data-based normalisation (Rueckauer et al., 2017): lambda_l is the ``percentile`` (or the
     max) of layer l's ReLU activations over ``calibration_x``; the weights become
-    ``W_l theta lambda_{l-1} / lambda_l`` and the biases ``b_l theta / lambda_l`` (lambda_0 = 1)
-    so that firing rates approximate a_l / lambda_l, and the output layer gets
-    ``W_out lambda_L``. ``normalization=None`` keeps the weights (times theta).
+    ``W_l theta lambda_{l-1} / lambda_l`` and the biases ``b_l theta / lambda_l`` (lambda_0 = 1):
+    an IF neuron driven by a current I fires at the rate I / theta, so the rates approximate
+    a_l / lambda_l; the output layer gets ``W_out lambda_L``. ``normalization=None`` keeps the weights (times theta).
 
     Returns
     -------
@@ -198,7 +198,7 @@ def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=1.0, normalizati
     for i, lam in enumerate(scales):
         params[f"dense_{i}.kernel"] = (ann.params[f"dense_{i}.kernel"] * (theta * prev / lam)).astype(ann.dtype)
         params[f"dense_{i}.bias"] = (ann.params[f"dense_{i}.bias"] * (theta / lam)).astype(ann.dtype)
-        prev = lam / theta  # a rate r stands for activation r * lam, carried by spikes of size 1
+        prev = lam  # layer l's rate r (spikes of size 1) stands for the activation r * lam
     if "output.kernel" in ann.params:
         params["output.kernel"] = (ann.params["output.kernel"] * (scales[-1])).astype(ann.dtype)
         params["output.bias"] = ann.params["output.bias"].copy()

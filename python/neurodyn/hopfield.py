@@ -118,6 +118,8 @@ def hopfield_separation(patterns) -> dict:
     dict with ``delta`` (N,), ``min_delta``, ``max_norm`` and ``beta_min``.
     """
     Y = _as_matrix("patterns", patterns, np.float64)
+    if not np.all(np.isfinite(Y)):
+        raise ValueError("patterns contains NaN or inf")
     N = Y.shape[0]
     if N < 2:
         raise ValueError("separation needs at least two patterns")

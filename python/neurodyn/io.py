@@ -18,13 +18,14 @@ _CONFIG_KEY = "__neurodyn_config__"
 
 def _registry():
     from .ann2snn import ANN
+    from .ebm import EBM
     from .hopfield import AssociativeMemory, Hopfield
     from .liquid import CfC, Liquid, LTCCell
     from .neural_ode import NeuralODE
     from .snn import SNN
 
     return {"NeuralODE": NeuralODE, "Liquid": Liquid, "LTCCell": LTCCell, "CfC": CfC, "SNN": SNN, "ANN": ANN,
-            "Hopfield": Hopfield, "AssociativeMemory": AssociativeMemory}
+            "Hopfield": Hopfield, "AssociativeMemory": AssociativeMemory, "EBM": EBM}
 
 
 def save(model, path) -> None:

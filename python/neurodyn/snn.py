@@ -14,9 +14,9 @@ ENCODINGS = ("constant", "poisson", "latency")
 
 
 def lif_beta(tau=None, beta=None) -> float:
-    """The membrane decay beta = exp(-1 / tau), or beta itself when given."""
+    """The membrane decay beta = exp(-1 / tau) (tau 2 when neither is given), or beta itself."""
     if beta is not None:
-        if tau is not None and tau != 2.0:
+        if tau is not None:
             raise ValueError("give tau or beta, not both")
         beta = _checks.real("beta", beta, minimum=0.0)
         if beta > 1:
@@ -26,10 +26,10 @@ def lif_beta(tau=None, beta=None) -> float:
     return math.exp(-1.0 / tau)
 
 
-def lif_params(*, tau=2.0, beta=None, threshold=1.0, reset="subtract", reset_delay=False, surrogate="sigmoid",
+def lif_params(*, tau=None, beta=None, threshold=1.0, reset="subtract", reset_delay=False, surrogate="sigmoid",
                slope=10.0, detach_reset=True, smooth=False) -> tuple:
     """The parameter tuple of the C kernels, checked."""
-    b = lif_beta(None if beta is not None else tau, beta)
+    b = lif_beta(tau, beta)
     th = _checks.real("threshold", threshold, minimum=0.0, strict=True)
     r = _checks.choice("reset", reset, RESETS)
     s = _checks.choice("surrogate", surrogate, SURROGATES)
@@ -44,19 +44,21 @@ def _raster(currents, name="currents"):
     return arr
 
 
-def lif_run(currents, *, tau=2.0, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False):
+def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False):
     """Run leaky integrate-and-fire neurons over time, in one C loop.
 
     Per step: ``V <- beta V + I_t``; ``S_t = [V > threshold]``; then reset by subtraction
     ``V <- V - S_t threshold`` (default) or to zero ``V <- V (1 - S_t)``. With
-    ``reset_delay=True`` the reset of a spike applies at the next step, as in snntorch's Leaky.
+    ``reset_delay=True`` the reset of a spike applies at the next step, as in snntorch's Leaky:
+    ``V <- beta V + I - R threshold`` or ``V <- beta (1 - R) V + I`` with R = [V_prev > threshold].
 
     Parameters
     ----------
     currents : array_like, shape (T, B, n)
         Input current of every step (time first).
     tau, beta : float
-        Membrane time constant (beta = exp(-1/tau), default tau 2) or the decay itself.
+        Membrane time constant (beta = exp(-1/tau); tau 2 when neither is given) or the decay
+        itself; not both.
     threshold : float
     reset : {"subtract", "zero"}
     v0 : array_like, shape (B, n), optional
@@ -78,7 +80,7 @@ def lif_run(currents, *, tau=2.0, beta=None, threshold=1.0, reset="subtract", v0
     return s, m
 
 
-def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=2.0, beta=None, threshold=1.0, reset="subtract",
+def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None, threshold=1.0, reset="subtract",
                  v0=None, reset_delay=False, surrogate="sigmoid", slope=10.0, detach_reset=True, smooth=False):
     """Gradient of a loss through :func:`lif_run` with a surrogate spike derivative.
 
@@ -91,7 +93,7 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=2.0, beta=None, 
     return _core.lif_backward(_raster(currents), v0, dspikes, dmembrane, p)
 
 
-def lif_step(current, v, *, tau=2.0, beta=None, threshold=1.0, reset="subtract"):
+def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"):
     """One LIF step for currents and membranes of shape (B, n): returns (spikes, new membrane)."""
     cur = np.asarray(current)
     if cur.ndim != 2:

@@ -1,0 +1,240 @@
+"""Energy-based models: Langevin sampling in C and contrastive-divergence training."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks, _core, nn, optim
+from .encode import seed_key
+from .energies import Energy
+from .training import fit_loop, progress
+
+
+def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):
+    """``mean(E_real) - mean(E_neg) + reg_alpha (mean(E_real^2) + mean(E_neg^2))``.
+
+    Examples
+    --------
+    >>> import neurodyn as nd
+    >>> round(nd.contrastive_divergence_loss([1.0, 2.0], [3.0, 4.0]), 10)
+    -1.85
+    """
+    a = np.asarray(e_real, dtype=np.float64)
+    b = np.asarray(e_neg, dtype=np.float64)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("the energies must not be empty")
+    alpha = _checks.real("reg_alpha", reg_alpha, minimum=0.0)
+    return float(a.mean() - b.mean() + alpha * (np.mean(a * a) + np.mean(b * b)))
+
+
+def _energy_target(energy):
+    """(what the C sampler takes, the state dimension or None)."""
+    if isinstance(energy, EBM):
+        return energy._spec(), energy.config["input_size"]
+    if isinstance(energy, Energy):
+        return energy._spec(), energy.dim
+    if callable(energy):
+        return energy, None
+    raise TypeError(f"energy must be an EBM, a neurodyn.energies energy or a callable (x) -> (E, grad); "
+                    f"got {type(energy).__name__}")
+
+
+def langevin_sample(energy, x0, *, steps=60, step_size=10.0, noise_scale=0.005, clamp=None, grad_clip=None,
+                    mala=False, seed=None, return_info=False, dtype=None):
+    """Sample with Langevin dynamics, every step in C.
+
+    ``x <- x - (step_size / 2) dE/dx + sqrt(step_size) noise_scale eps``, eps ~ N(0, I), then
+    clamped to ``clamp`` when given. The chains target exp(-E / noise_scale^2) (Edifice's
+    defaults, step 10 and noise 0.005, are a cold, fast descent). With ``mala=True`` each move is
+    accepted with the Metropolis-Hastings ratio, so that distribution is sampled exactly
+    (proposals outside ``clamp`` are rejected rather than clamped).
+
+    Parameters
+    ----------
+    energy : EBM, nd.energies energy, or callable
+        A callable gets x (chains, d) and returns (E (chains,), dE/dx (chains, d)).
+    x0 : array_like (chains, d) or int
+        Starting states, or a number of chains started from U[-1, 1) (needs an energy that
+        knows its dimension).
+    steps, step_size, noise_scale : as above (steps >= 0, step_size > 0, noise_scale >= 0).
+    clamp : (min, max), optional
+    grad_clip : float, optional
+        Clip every gradient entry to [-grad_clip, grad_clip].
+    seed : int or numpy.random.Generator
+        The same seed gives the same chains whatever the thread count.
+    return_info : bool
+        Also return a dict: ``acceptance`` (per chain, MALA) and ``acceptance_rate``.
+
+    Returns
+    -------
+    ndarray (chains, d), and the info dict with ``return_info``.
+    """
+    target, dim = _energy_target(energy)
+    steps = _checks.integer("steps", steps, minimum=0)
+    step_size = _checks.real("step_size", step_size, minimum=0.0, strict=True)
+    noise_scale = _checks.real("noise_scale", noise_scale, minimum=0.0)
+    if mala and noise_scale == 0:
+        raise ValueError("mala=True needs noise_scale > 0 (it samples exp(-E / noise_scale^2))")
+    if clamp is not None:
+        if len(clamp) != 2:
+            raise ValueError(f"clamp must be (min, max), got {clamp!r}")
+        lo, hi = (_checks.real("clamp[0]", clamp[0]), _checks.real("clamp[1]", clamp[1]))
+        if not lo < hi:
+            raise ValueError(f"clamp must have min < max, got {clamp!r}")
+        clamp = (lo, hi)
+    gclip = 0.0 if grad_clip is None else _checks.real("grad_clip", grad_clip, minimum=0.0, strict=True)
+    key = seed_key(seed)
+    if isinstance(x0, (int, np.integer)) and not isinstance(x0, bool):
+        n = _checks.integer("x0", x0, minimum=1)
+        if dim is None:
+            raise ValueError("x0 as a number of chains needs an energy that knows its dimension")
+        dt = np.dtype(dtype or (energy.dtype if isinstance(energy, EBM) else np.float64))
+        x0 = np.random.default_rng(key ^ 0x5DEECE66D).uniform(-1.0, 1.0, size=(n, dim)).astype(dt)
+    else:
+        x0 = np.asarray(x0)
+        if x0.ndim != 2:
+            raise ValueError(f"x0 must have shape (chains, dim), got {x0.shape}")
+        if dim is not None and x0.shape[1] != dim:
+            raise ValueError(f"x0 has dimension {x0.shape[1]}, the energy {dim}")
+        if dtype is not None:
+            x0 = x0.astype(dtype)
+    x, acc = _core.langevin(target, x0, steps, step_size, noise_scale, clamp, gclip, bool(mala), key, 0)
+    if not return_info:
+        return x
+    info = {"steps": steps}
+    if acc is not None:
+        info["acceptance"] = acc / max(steps, 1)
+        info["acceptance_rate"] = float(acc.sum() / max(steps * len(acc), 1))
+    return x, info
+
+
+class EBM(nn.Model):
+    """Edifice's energy-based model: per hidden layer Dense (``energy_dense_{i}``, i from 0) and
+    an activation, then ``energy_output`` Dense(1). The energy of x (batch, input_size) is
+    (batch,); lower means more likely.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> ebm = nd.EBM(2, hidden_sizes=(16, 16), seed=0)
+    >>> ebm.energy(np.zeros((3, 2))).shape, ebm.energy_grad(np.zeros((3, 2))).shape
+    ((3,), (3, 2))
+    """
+
+    def __init__(self, input_size, hidden_sizes=(256, 128), activation="silu", dropout=0.0, seed=None,
+                 dtype=np.float32):
+        super().__init__(self._validate(input_size=input_size, hidden_sizes=hidden_sizes, activation=activation,
+                                        dropout=dropout, dtype=dtype), seed)
+
+    @classmethod
+    def _validate(cls, *, input_size, hidden_sizes=(256, 128), activation="silu", dropout=0.0, dtype=np.float32):
+        sizes = [_checks.integer(f"hidden_sizes[{i}]", h, minimum=1) for i, h in enumerate(hidden_sizes)]
+        _checks.choice("activation", activation, nn.ACTIVATIONS)
+        dropout = _checks.real("dropout", dropout, minimum=0.0)
+        if dropout != 0.0:
+            raise ValueError("dropout must be 0: a random energy would make Langevin sampling meaningless "
+                             "(Edifice's default is 0 too)")
+        return {"input_size": _checks.integer("input_size", input_size, minimum=1), "hidden_sizes": sizes,
+                "activation": activation, "dropout": dropout, "dtype": nn.model_dtype(dtype).name}
+
+    @classmethod
+    def _param_specs(cls, config):
+        specs, width = [], config["input_size"]
+        for i, h in enumerate(config["hidden_sizes"]):
+            specs += nn.dense_specs(f"energy_dense_{i}", width, h)
+            width = h
+        return specs + nn.dense_specs("energy_output", width, 1)
+
+    def _spec(self):
+        p = self.params
+        params = []
+        for i in range(len(self.config["hidden_sizes"])):
+            params += [p[f"energy_dense_{i}.kernel"], p[f"energy_dense_{i}.bias"]]
+        params += [p["energy_output.kernel"], p["energy_output.bias"]]
+        return (1, tuple(params), nn.ACTIVATIONS.index(self.config["activation"]), (0.0, 0.0))
+
+    def energy(self, x):
+        """E(x), shape (batch,)."""
+        return _core.energy_eval(self._spec(), self._check_batch(x, self.config["input_size"]))[0]
+
+    def energy_grad(self, x):
+        """dE/dx, shape (batch, input_size), computed in C."""
+        return _core.energy_eval(self._spec(), self._check_batch(x, self.config["input_size"]))[1]
+
+    def __call__(self, x):
+        return self.energy(x)
+
+    def _energy_and_param_grad(self, x, dE, grads):
+        """E(x) and, adding into grads, the parameter gradient of sum(dE * E)."""
+        p, act = self.params, self.config["activation"]
+        hs, zs, h = [x], [], x
+        for i in range(len(self.config["hidden_sizes"])):
+            z = nn.dense(p, f"energy_dense_{i}", h)
+            h = nn.activation(act, z)
+            zs.append(z)
+            hs.append(h)
+        E = nn.dense(p, "energy_output", h)[:, 0]
+        local = {}
+        g = nn.dense_grad(p, "energy_output", h, np.ascontiguousarray(dE[:, None], dtype=self.dtype), local)
+        for i in reversed(range(len(zs))):
+            g = nn.activation_grad(act, zs[i], hs[i + 1], g)
+            g = nn.dense_grad(p, f"energy_dense_{i}", hs[i], g, local)
+        for k, v in local.items():
+            grads[k] = grads[k] + v if k in grads else v
+        return E
+
+    def cd_loss_and_grad(self, x_real, x_neg, reg_alpha=0.01):
+        """The contrastive-divergence loss of real and negative samples and its parameter
+        gradient (the negatives are constants)."""
+        x_real = self._check_batch(x_real, self.config["input_size"], "x_real")
+        x_neg = self._check_batch(x_neg, self.config["input_size"], "x_neg")
+        e_real, e_neg = self.energy(x_real), self.energy(x_neg)
+        loss = contrastive_divergence_loss(e_real, e_neg, reg_alpha)
+        nr, nn_ = len(e_real), len(e_neg)
+        grads = {}
+        self._energy_and_param_grad(x_real, (1.0 + 2 * reg_alpha * e_real) / nr, grads)
+        self._energy_and_param_grad(x_neg, (-1.0 + 2 * reg_alpha * e_neg) / nn_, grads)
+        return loss, grads
+
+    def sample(self, n, *, steps=60, step_size=10.0, noise_scale=0.005, clamp=None, grad_clip=None, mala=False,
+               seed=None, x0=None, return_info=False):
+        """n samples by Langevin dynamics from U[-1, 1) (or from x0)."""
+        start = n if x0 is None else x0
+        return langevin_sample(self, start, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
+                               grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info)
+
+    def fit(self, x, *, epochs=10, lr=1e-3, batch_size=64, reg_alpha=0.01, langevin=None, replay_buffer=10_000,
+            reinit_prob=0.05, optimizer="adam", seed=None, verbose=True):
+        """Contrastive divergence with a replay buffer of past negatives (Du & Mordatch, 2019).
+
+        Each minibatch draws its negative chains from the buffer, restarting ``reinit_prob`` of
+        them from U[-1, 1); runs Langevin on them (``langevin``: keyword arguments of
+        :func:`langevin_sample`, default steps 60, step_size 10, noise 0.005, clamp (-1, 1)... as
+        given); takes an optimiser step on the CD loss; and puts the chains back.
+
+        Returns the history (``loss`` per epoch, ``batch_loss``, ``time``).
+        """
+        x = self._check_batch(x, self.config["input_size"])
+        size = _checks.integer("replay_buffer", replay_buffer, minimum=1)
+        p_re = _checks.real("reinit_prob", reinit_prob, minimum=0.0)
+        if p_re > 1:
+            raise ValueError(f"reinit_prob must lie in [0, 1], got {p_re}")
+        kw = {"steps": 60, "step_size": 10.0, "noise_scale": 0.005}
+        kw.update(langevin or {})
+        rng = nn.as_generator(seed)
+        opt = optim.make(optimizer, lr)
+        d = self.config["input_size"]
+        buffer = rng.uniform(-1, 1, size=(size, d)).astype(self.dtype)
+
+        def step(idx):
+            slots = rng.integers(0, size, size=len(idx))
+            start = buffer[slots].copy()
+            fresh = rng.random(len(idx)) < p_re
+            start[fresh] = rng.uniform(-1, 1, size=(int(fresh.sum()), d))
+            neg = langevin_sample(self, start, seed=rng, **kw)
+            buffer[slots] = neg
+            loss, grads = self.cd_loss_and_grad(x[idx], neg, reg_alpha)
+            opt.step(self.params, grads)
+            return loss
+
+        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
+                        desc="EBM.fit")

@@ -1,0 +1,130 @@
+"""Analytic energies for :func:`neurodyn.langevin_sample`, evaluated in C.
+
+Each is callable: ``energy(x)`` for x of shape (batch, dim) returns ``(E (batch,), dE/dx
+(batch, dim))``. The Boltzmann density is proportional to exp(-E).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _checks, _core
+
+_MLP, _QUADRATIC, _GMM, _DOUBLE_WELL = 1, 2, 3, 4
+
+
+def _float(name, a, ndim):
+    arr = np.array(a, dtype=np.float64, copy=True)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} axes, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    arr.setflags(write=False)
+    return arr
+
+
+def _precision(name, P, d):
+    if P.shape != (d, d):
+        raise ValueError(f"{name} must have shape ({d}, {d}), got {P.shape}")
+    if not np.allclose(P, P.T):
+        raise ValueError(f"{name} must be symmetric")
+    if np.linalg.eigvalsh(P).min() <= 0:
+        raise ValueError(f"{name} must be positive definite")
+
+
+class Energy:
+    """Base of the built-in energies."""
+
+    dim: int
+
+    def _spec(self) -> tuple:
+        raise NotImplementedError
+
+    def __call__(self, x):
+        """(E, dE/dx) for x of shape (batch, dim)."""
+        return _core.energy_eval(self._spec(), np.atleast_2d(x))
+
+
+class Quadratic(Energy):
+    """``E = (x - mean)^T precision (x - mean) / 2``: the Gaussian N(mean, precision^-1).
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> E, g = nd.energies.Quadratic([1.0, 0.0], np.eye(2))(np.array([[2.0, 0.0]]))
+    >>> float(E[0]), g[0].tolist()
+    (0.5, [1.0, 0.0])
+    """
+
+    def __init__(self, mean, precision):
+        self.mean = _float("mean", mean, 1)
+        self.dim = self.mean.shape[0]
+        self.precision = _float("precision", precision, 2)
+        _precision("precision", self.precision, self.dim)
+
+    def _spec(self):
+        return (_QUADRATIC, (self.mean, self.precision), 0, (0.0, 0.0))
+
+    def __repr__(self):
+        return f"Quadratic(dim={self.dim})"
+
+
+class GaussianMixture(Energy):
+    """``E = -log sum_k w_k N(x; mean_k, cov_k)``.
+
+    Parameters
+    ----------
+    means : (K, d); covs : (K, d, d), symmetric positive definite; weights : (K,), positive,
+    normalised to sum to 1.
+    """
+
+    def __init__(self, means, covs, weights=None):
+        self.means = _float("means", means, 2)
+        K, d = self.means.shape
+        self.dim = d
+        self.covs = _float("covs", covs, 3)
+        if self.covs.shape != (K, d, d):
+            raise ValueError(f"covs must have shape ({K}, {d}, {d}), got {self.covs.shape}")
+        w = np.full(K, 1.0 / K) if weights is None else _float("weights", weights, 1)
+        if w.shape != (K,) or np.any(w <= 0):
+            raise ValueError(f"weights must be {K} positive numbers")
+        self.weights = w / w.sum()
+        precs, logc = [], []
+        for k in range(K):
+            _precision(f"covs[{k}]", self.covs[k], d)
+            P = np.linalg.inv(self.covs[k])
+            precs.append(0.5 * (P + P.T))
+            logc.append(math.log(self.weights[k]) - 0.5 * np.linalg.slogdet(self.covs[k])[1] - 0.5 * d * math.log(2 * math.pi))
+        self._precisions = np.array(precs)
+        self._logc = np.array(logc)
+
+    def _spec(self):
+        return (_GMM, (self.means, self._precisions, self._logc), 0, (0.0, 0.0))
+
+    def __repr__(self):
+        return f"GaussianMixture(components={self.means.shape[0]}, dim={self.dim})"
+
+
+class DoubleWell(Energy):
+    """``E = sum_i barrier (x_i^2 - 1)^2 + tilt x_i``: two wells at about -1 and +1 per
+    coordinate, the tilt making one deeper (Boltzmann weights exp(-E)).
+
+    Examples
+    --------
+    >>> import neurodyn as nd
+    >>> E, g = nd.energies.DoubleWell(barrier=2.0)([[1.0], [0.0]])
+    >>> E.tolist(), g.ravel().tolist()
+    ([0.0, 2.0], [0.0, 0.0])
+    """
+
+    def __init__(self, barrier=1.0, tilt=0.0, dim=1):
+        self.barrier = _checks.real("barrier", barrier, minimum=0.0, strict=True)
+        self.tilt = _checks.real("tilt", tilt)
+        self.dim = _checks.integer("dim", dim, minimum=1)
+
+    def _spec(self):
+        return (_DOUBLE_WELL, (), 0, (self.barrier, self.tilt))
+
+    def __repr__(self):
+        return f"DoubleWell(barrier={self.barrier}, tilt={self.tilt}, dim={self.dim})"
