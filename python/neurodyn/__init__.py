@@ -71,8 +71,25 @@ __all__ = [
 ]
 
 
+def _default_threads() -> None:
+    """One BLAS thread unless the environment asks for more.
+
+    neurodyn's kernels run many small matrix products inside loops over time steps, where
+    OpenBLAS's threads cost more than they give (and spin against other work on a busy
+    machine: 8x slower Langevin sampling was measured with two threads under load). Set
+    OMP_NUM_THREADS or OPENBLAS_NUM_THREADS, or call set_num_threads, to use more."""
+    import os
+
+    if not any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS")):
+        _core.blas_set_num_threads(1)
+
+
+_default_threads()
+
+
 def set_num_threads(n: int) -> None:
-    """Set the number of threads of the BLAS library (OpenBLAS) used by the kernels."""
+    """Set the number of threads of the BLAS library (OpenBLAS) used by the kernels. The
+    default is 1, or what OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say."""
     from ._checks import integer
 
     _core.blas_set_num_threads(integer("n", n, minimum=1))
