@@ -8,7 +8,7 @@
 
 void nd_lif_params_default(nd_lif_params *p)
 {
-    p->beta = 0.5;
+    p->beta = 0.60653065971263342; /* exp(-1/2): tau 2 */
     p->threshold = 1.0;
     p->reset = ND_RESET_SUBTRACT;
     p->reset_delay = 0;

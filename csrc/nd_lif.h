@@ -39,7 +39,7 @@ typedef struct {
                         smooth model whose exact gradient the backward pass computes */
 } nd_lif_params;
 
-/* beta 0.5 (tau 2), threshold 1, subtract, no delay, sigmoid surrogate with slope 10,
+/* beta exp(-1/2) (tau 2), threshold 1, subtract, no delay, sigmoid surrogate with slope 10,
  * detached reset. */
 void nd_lif_params_default(nd_lif_params *p);
 

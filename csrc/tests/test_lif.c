@@ -15,6 +15,8 @@ static void test_hand_trajectory(void)
      * u = 1.15625 spike, V 0.15625 */
     nd_lif_params p;
     nd_lif_params_default(&p);
+    CHECK_CLOSE(p.beta, exp(-0.5), 1e-16); /* the default is tau = 2 */
+    p.beta = 0.5;
     double I[4] = {0.75, 0.75, 0.75, 0.75}, s[4], m[4], v_end;
     CHECK(nd_lif_forward_f64(&p, 4, 1, 1, I, NULL, s, m, NULL, &v_end) == ND_OK);
     const double ws[4] = {0, 1, 0, 1}, wm[4] = {0.75, 0.125, 0.8125, 0.15625};
