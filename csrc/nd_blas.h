@@ -50,6 +50,14 @@ static inline void nd_gemm_f64(int transa, int transb, int64_t m, int64_t n, int
 
 /* Thread control of the BLAS library (0 threads requested means "leave as is"). */
 void nd_blas_set_num_threads(int n);
+
+/* One BLAS thread until the matching end (which restores the previous count): a GEMM split
+ * across threads can round its edge tiles differently, and seeded sampling must give the
+ * same bits whatever the thread count. The count is OpenBLAS's global one (the wheel does
+ * not export a per-thread setter), so BLAS work of other threads meanwhile runs on one
+ * thread too. */
+int nd_blas_single_thread_begin(void);
+void nd_blas_single_thread_end(int previous);
 int nd_blas_get_num_threads(void);
 const char *nd_blas_config(void);
 

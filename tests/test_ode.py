@@ -611,15 +611,22 @@ def test_ctrl_c_stops_a_long_field_integration():
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGINT"):
         pytest.skip("signals are delivered to the main thread only")
     y0 = np.random.default_rng(0).normal(size=(1000, 3)) + [0.0, 0.0, 25.0]
-    timer = threading.Timer(0.1, lambda: os.kill(os.getpid(), signal.SIGINT))
-    start = time.perf_counter()
+    sent = []
+
+    def interrupt():
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    # The latency is measured from the moment the signal is sent: on a loaded machine the timer
+    # thread itself can start late, which says nothing about the solver.
+    timer = threading.Timer(0.1, interrupt)
     timer.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            nd.odeint(nd.fields.Lorenz(), y0, [0.0, 1e4], rtol=1e-12, atol=1e-12, max_steps=150_000)
+            nd.odeint(nd.fields.Lorenz(), y0, [0.0, 1e6], rtol=1e-12, atol=1e-12, max_steps=10_000_000)
     finally:
         timer.cancel()
-    assert time.perf_counter() - start < 1.5
+    assert sent and time.perf_counter() - sent[0] < 1.0
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ Spiking networks
     :func:`lif_run`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, fields, nn, optim
+from . import _core, encode, energies, fields, nn, optim
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,

@@ -97,6 +97,8 @@ def langevin_sample(energy, x0, *, steps=60, step_size=10.0, noise_scale=0.005, 
             raise ValueError(f"x0 has dimension {x0.shape[1]}, the energy {dim}")
         if dtype is not None:
             x0 = x0.astype(dtype)
+        elif isinstance(energy, EBM):
+            x0 = x0.astype(energy.dtype, copy=False)  # a model computes in its own dtype
     x, acc = _core.langevin(target, x0, steps, step_size, noise_scale, clamp, gclip, bool(mala), key, 0)
     if not return_info:
         return x
@@ -208,8 +210,8 @@ class EBM(nn.Model):
 
         Each minibatch draws its negative chains from the buffer, restarting ``reinit_prob`` of
         them from U[-1, 1); runs Langevin on them (``langevin``: keyword arguments of
-        :func:`langevin_sample`, default steps 60, step_size 10, noise 0.005, clamp (-1, 1)... as
-        given); takes an optimiser step on the CD loss; and puts the chains back.
+        :func:`langevin_sample`; by default Edifice's steps 60, step_size 10, noise 0.005, and no
+        clamp); takes an optimiser step on the CD loss; and puts the chains back.
 
         Returns the history (``loss`` per epoch, ``batch_loss``, ``time``).
         """

@@ -43,7 +43,10 @@ class Energy:
 
     def __call__(self, x):
         """(E, dE/dx) for x of shape (batch, dim)."""
-        return _core.energy_eval(self._spec(), np.atleast_2d(x))
+        arr = np.atleast_2d(x)
+        if arr.ndim != 2 or arr.shape[1] != self.dim:
+            raise ValueError(f"x has shape {np.shape(x)}; this energy takes (batch, {self.dim})")
+        return _core.energy_eval(self._spec(), arr)
 
 
 class Quadratic(Energy):
