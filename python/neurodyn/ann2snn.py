@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, _core, nn, optim
+from . import _checks, _core, nn
 from .snn import lif_params
-from .training import fit_loop
+from .training import fit_supervised, matching_targets
 
 NORMALIZATIONS = ("percentile", "max", None)
 
@@ -97,19 +97,10 @@ class ANN(nn.Model):
     def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
             verbose=True):
         x = self._check_batch(x, self.config["input_size"])
-        y = np.asarray(y)
-        if y.ndim < 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"x has {x.shape[0]} samples but y has shape {y.shape}")
-        opt = optim.make(optimizer, lr)
-        rng = nn.as_generator(seed)
-
-        def step(idx):
-            value, grads = self.loss_and_grad(x[idx], y[idx], loss=loss)
-            opt.step(self.params, grads)
-            return value
-
-        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
-                        desc="ANN.fit")
+        y = matching_targets(x.shape[0], y)
+        return fit_supervised(self, x.shape[0], lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss),
+                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                              verbose=verbose)
 
 
 class ConvertedSNN:

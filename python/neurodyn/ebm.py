@@ -6,7 +6,7 @@ import numpy as np
 from . import _checks, _core, nn, optim
 from .encode import seed_key
 from .energies import Energy
-from .training import fit_loop, progress
+from .training import fit_loop
 
 
 def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):

@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from . import _checks, _core, nn, optim
-from .training import fit_loop
+from . import _checks, _core, nn
+from .training import fit_supervised, matching_targets
 
 
 def _beta(beta) -> float:
@@ -194,19 +194,11 @@ class _Trainable(nn.Model):
     def fit(self, x, y, *, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
             verbose=True):
         x = self._check_batch(x, self.config["input_dim"])
-        y = np.asarray(y)
-        if y.ndim < 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"x has {x.shape[0]} samples but y has shape {y.shape}")
-        opt = optim.make(optimizer, lr)
-        rng = nn.as_generator(seed)
-
-        def step(idx):
-            value, grads = self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True)
-            opt.step(self.params, grads)
-            return value
-
-        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
-                        desc=f"{type(self).__name__}.fit")
+        y = matching_targets(x.shape[0], y)
+        return fit_supervised(self, x.shape[0],
+                              lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True),
+                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                              verbose=verbose)
 
 
 class Hopfield(_Trainable):

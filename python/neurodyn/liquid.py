@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, _core, nn, optim
+from . import _checks, _core, nn
 from .ode import LTC_SOLVERS
-from .training import fit_loop
+from .training import fit_supervised, matching_targets
 
 TAU_CLAMP = 20.0  # softplus input is clamped here (as in Edifice): tau = softplus(min(z, 20)) + 0.1
 TAU_MIN = 0.1
@@ -358,19 +358,11 @@ class Liquid(nn.Model):
 
         Returns the history dict (``loss`` per epoch, ``batch_loss``, ``time``)."""
         x = self._check_sequence(x)
-        y = np.asarray(y)
-        if y.ndim < 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"x has {x.shape[0]} sequences but y has shape {y.shape}")
-        opt = optim.make(optimizer, lr)
-        rng = nn.as_generator(seed)
-
-        def step(idx):
-            value, grads = self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True)
-            opt.step(self.params, grads)
-            return value
-
-        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
-                        desc="Liquid.fit")
+        y = matching_targets(x.shape[0], y, unit="sequences")
+        return fit_supervised(self, x.shape[0],
+                              lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True),
+                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                              verbose=verbose)
 
 
 # ---- recurrent cells ---------------------------------------------------------------------------
@@ -465,20 +457,14 @@ class _RecurrentCell(nn.Model):
             seed=None, verbose=True):
         """Minibatch training with shuffling; see :meth:`loss_and_grad` for the shapes of y."""
         x = self._check_sequence(x)
-        y = np.asarray(y)
-        if y.ndim < 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"x has {x.shape[0]} sequences but y has shape {y.shape}")
+        y = matching_targets(x.shape[0], y, unit="sequences")
         ts = _check_timespans(timespans, x.shape[0], x.shape[1], self.dtype)
-        opt = optim.make(optimizer, lr)
-        rng = nn.as_generator(seed)
 
-        def step(idx):
-            value, grads = self.loss_and_grad(x[idx], y[idx], timespans=None if ts is None else ts[idx], loss=loss)
-            opt.step(self.params, grads)
-            return value
+        def batch(idx, rng):
+            return self.loss_and_grad(x[idx], y[idx], timespans=None if ts is None else ts[idx], loss=loss)
 
-        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
-                        desc=f"{type(self).__name__}.fit")
+        return fit_supervised(self, x.shape[0], batch, epochs=epochs, batch_size=batch_size, lr=lr,
+                              optimizer=optimizer, seed=seed, verbose=verbose)
 
 
 CFC_MODES = ("default", "no_gate")

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, _core, nn, optim
+from . import _checks, _core, nn
 from .fields import MLP
 from .ode import METHODS
-from .training import fit_loop
+from .training import fit_supervised, matching_targets
 
 GRADIENTS = ("backprop", "adjoint")
 
@@ -242,20 +242,12 @@ class NeuralODE(nn.Model):
             ``loss`` per epoch, ``batch_loss``, ``time`` per epoch.
         """
         x = self._check_batch(x, self.config["input_size"])
-        y = np.asarray(y)
-        opt = optim.make(optimizer, lr)
-        rng = nn.as_generator(seed)
-        n = x.shape[0]
-        if t is not None and y.ndim != 3:
-            raise ValueError(f"with t, y must have shape (len(t), n, output_size); got shape {y.shape}")
-        if y.ndim < 1 or (y.shape[1] if t is not None else y.shape[0]) != n:
-            raise ValueError(f"x has {n} samples but y has shape {y.shape}")
+        if t is not None and np.ndim(y) != 3:
+            raise ValueError(f"with t, y must have shape (len(t), n, output_size); got shape {np.shape(y)}")
+        y = matching_targets(x.shape[0], y, axis=1 if t is not None else 0)
 
-        def step(idx):
-            yb = y[:, idx] if t is not None else y[idx]
-            value, grads = self.loss_and_grad(x[idx], yb, loss=loss, t=t)
-            opt.step(self.params, grads)
-            return value
+        def batch(idx, rng):
+            return self.loss_and_grad(x[idx], y[:, idx] if t is not None else y[idx], loss=loss, t=t)
 
-        return fit_loop(step, n, epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
-                        desc="NeuralODE.fit")
+        return fit_supervised(self, x.shape[0], batch, epochs=epochs, batch_size=batch_size, lr=lr,
+                              optimizer=optimizer, seed=seed, verbose=verbose)

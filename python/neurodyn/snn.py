@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from . import _checks, _core, encode, nn, optim
-from .training import fit_loop
+from . import _checks, _core, encode, nn
+from .training import fit_supervised, matching_targets
 
 SURROGATES = ("sigmoid", "fast_sigmoid", "atan")
 RESETS = ("subtract", "zero")
@@ -281,16 +281,7 @@ class SNN(nn.Model):
             verbose=True):
         """Minibatch BPTT training; returns the history (``loss`` per epoch)."""
         x = self._check_batch(x, self.config["input_size"])
-        y = np.asarray(y)
-        if y.ndim < 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"x has {x.shape[0]} samples but y has shape {y.shape}")
-        opt = optim.make(optimizer, lr)
-        rng = nn.as_generator(seed)
-
-        def step(idx):
-            value, grads = self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng)
-            opt.step(self.params, grads)
-            return value
-
-        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
-                        desc="SNN.fit")
+        y = matching_targets(x.shape[0], y)
+        return fit_supervised(self, x.shape[0], lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng),
+                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                              verbose=verbose)

@@ -51,3 +51,31 @@ def fit_loop(step, n_samples: int, *, epochs: int, batch_size: int, rng: np.rand
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{history['loss'][-1]:.4g}")
     return history
+
+
+def matching_targets(n_samples: int, y, name: str = "y", axis: int = 0, unit: str = "samples") -> np.ndarray:
+    """y as an array whose ``axis`` holds one entry per sample (or sequence)."""
+    arr = np.asarray(y)
+    if arr.ndim <= axis or arr.shape[axis] != n_samples:
+        raise ValueError(f"x has {n_samples} {unit} but {name} has shape {arr.shape}")
+    return arr
+
+
+def fit_supervised(model, n_samples: int, loss_and_grad, *, epochs, batch_size, lr, optimizer, seed,
+                   verbose) -> dict:
+    """Minibatch training of ``model.params`` with an optimiser from ``neurodyn.optim``.
+
+    ``loss_and_grad(indices, rng) -> (loss, grads)`` evaluates one minibatch; ``rng`` is the
+    training generator (for dropout or encoding noise), seeded from ``seed``."""
+    from . import nn, optim  # here, not at import: nn and optim stay free of training code
+
+    opt = optim.make(optimizer, lr)
+    rng = nn.as_generator(seed)
+
+    def step(idx):
+        value, grads = loss_and_grad(idx, rng)
+        opt.step(model.params, grads)
+        return value
+
+    return fit_loop(step, n_samples, epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
+                    desc=f"{type(model).__name__}.fit")
