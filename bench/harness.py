@@ -77,6 +77,12 @@ class TimerConfig:
     min_sample: float = 0.05 # seconds: fast calls are looped inside one sample (like timeit)
     budget: float = 20.0     # seconds per side: slow sides get fewer repeats (never < 3)
     max_inner: int = 10_000
+    # Round-robin sampling across the sides of a case (see measure_interleaved). Off for
+    # more than one thread: each side then has its own pool (neurodyn's OpenBLAS, NumPy's
+    # OpenBLAS, torch's OpenMP) whose workers keep spinning after a call and take the cores
+    # from the next side (measured: neurodyn's MLP ODE followed by one NumPy matmul, both at
+    # 2 threads on 2 cores, 24 ms instead of 10 ms).
+    interleave: bool = True
 
 
 @dataclass
@@ -153,6 +159,13 @@ def measure_interleaved(fns: dict, cfg: TimerConfig) -> dict:
     instead of on whichever side happened to be running, so ratios stay honest even when
     absolute times wander.
     """
+    if not cfg.interleave:
+        out = {}
+        for k, fn in fns.items():
+            inner, rep = _calibrate(fn, cfg)
+            with _GCPaused():
+                out[k] = Timing(samples=[_sample(fn, inner) for _ in range(rep)], inner=inner, warmup=cfg.warmup + 1)
+        return out
     plan = {k: _calibrate(fn, cfg) for k, fn in fns.items()}
     samples = {k: [] for k in fns}
     with _GCPaused():
@@ -505,14 +518,19 @@ def table(results: list) -> str:
     return "\n".join(lines)
 
 
+def _max_other(record: dict) -> float:
+    vals = [c.get("other_cpu_load") for c in record["cases"]]
+    return max([v for v in vals if v is not None], default=float("nan"))
+
+
 def markdown(record: dict) -> str:
     """The results as a Markdown table (for bench/README.md), with the machine described."""
     m, v = record["machine"], record["versions"]
     cfg = (v.get("neurodyn_config") or {}).get("config", "?")
     lines = [
         f"Machine: {m.get('cpu_model')}, {m.get('physical_cores', '?')} cores / {m.get('logical_cpus')} CPUs, "
-        f"SIMD {'/'.join(m.get('simd', []))}; threads = {record['threads']}; load average at start "
-        f"{(m.get('loadavg') or ['?'])[0]}.",
+        f"SIMD {'/'.join(m.get('simd', []))}; threads = {record['threads']}; CPUs kept busy by other "
+        f"processes during the cases: up to {_max_other(record):.2f}.",
         f"Versions: Python {v.get('python')}, NumPy {v.get('numpy')}, SciPy {v.get('scipy')}, "
         f"torch {v.get('torch')}, torchdiffeq {v.get('torchdiffeq')}, neurodyn {v.get('neurodyn')} ({cfg}).",
         f"Run {record['started']}{' (--quick)' if record.get('quick') else ''}.",

@@ -1,6 +1,8 @@
 """Run the neurodyn benchmarks against their peers and write bench/results/*.json.
 
-    python bench/run.py [--quick] [--threads N] [--only NAME[,NAME...]] [--out PATH]
+    python bench/run.py [--suite SUITE] [--quick] [--threads N] [--only NAME[,NAME...]] [--out PATH]
+
+--suite   ode (default), neural_ode, liquid, snn, or all (each suite writes its own file).
 
 --quick   tiny sizes and few repeats: a smoke test that finishes in seconds (for CI).
 --threads thread count for neurodyn's OpenBLAS and torch (and NumPy's BLAS), default 1.
@@ -15,23 +17,33 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# suite -> module with build(quick, timer_cfg) -> [harness.Case]. A module may also define
+# record_extras() -> dict (merged into the record) and summarize(record) -> dict and
+# markdown_extras(record) -> str (appended to the Markdown table).
+SUITES = {"ode": "ode_cases", "neural_ode": "neural_ode_cases", "liquid": "liquid_cases", "snn": "snn_cases"}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--suite", choices=tuple(SUITES) + ("all",), default="ode", help="which cases (default ode)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, few repeats (smoke test)")
     p.add_argument("--threads", type=int, default=1, help="threads for neurodyn, torch and NumPy (default 1)")
     p.add_argument("--only", default=None, help="comma-separated case names (substring or glob)")
-    p.add_argument("--out", default=None, help="JSON path (default bench/results/ode[-quick][-threadsN].json)")
+    p.add_argument("--out", default=None, help="JSON path (default bench/results/<suite>[-quick][-threadsN].json)")
+    p.add_argument("--interleave", choices=("auto", "yes", "no"), default="auto",
+                   help="sample the sides of a case round-robin (auto: only with --threads 1)")
     p.add_argument("--list", action="store_true", help="list the case names and exit")
+    p.add_argument("--render", metavar="JSON", help="rewrite the Markdown table of an existing results file and exit")
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error("--threads must be >= 1")
+    if args.suite == "all" and args.out:
+        p.error("--out needs a single --suite")
     return args
 
 
-def default_out(args) -> str:
-    name = "ode"
+def default_out(args, suite="ode") -> str:
+    name = suite
     if args.quick:
         name += "-quick"
     if args.threads != 1:
@@ -49,22 +61,44 @@ def main(argv=None) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
     sys.path.insert(0, HERE)
-    import harness
-    import ode_cases
+    import importlib
 
+    import harness
+
+    if args.render:
+        with open(args.render) as fh:
+            record = json.load(fh)
+        md = os.path.splitext(args.render)[0] + ".md"
+        mod = importlib.import_module(SUITES.get(record.get("suite", "ode"), "ode_cases"))
+        with open(md, "w") as fh:
+            fh.write(harness.markdown(record))
+            if hasattr(mod, "markdown_extras"):
+                fh.write(mod.markdown_extras(record))
+        print(f"wrote {md}")
+        return 0
+
+    status = 0
+    for suite in (tuple(SUITES) if args.suite == "all" else (args.suite,)):
+        status = max(status, run_suite(args, suite, importlib.import_module(SUITES[suite]), harness))
+    return status
+
+
+def run_suite(args, suite, cases_mod, harness) -> int:
+    """Build, run and write one suite's cases."""
     cfg = (harness.TimerConfig(warmup=1, repeats=3, min_sample=0.002, budget=0.3) if args.quick
            else harness.TimerConfig())
-    cases = harness.select(ode_cases.build(args.quick, cfg), args.only)
+    cfg.interleave = args.threads == 1 if args.interleave == "auto" else args.interleave == "yes"
+    cases = harness.select(cases_mod.build(args.quick, cfg), args.only)
     if args.list:
         print("\n".join(c.name for c in cases))
         return 0
     if not cases:
-        print(f"no case matches --only {args.only!r}", file=sys.stderr)
-        return 2
+        print(f"[{suite}] no case matches --only {args.only!r}", file=sys.stderr)
+        return 0 if args.suite == "all" else 2
 
     threads = harness.set_threads(args.threads)
     record = {
-        "suite": "ode",
+        "suite": suite,
         "started": harness.now_iso(),
         "quick": args.quick,
         "threads": args.threads,
@@ -72,9 +106,14 @@ def main(argv=None) -> int:
         "timer": vars(cfg),
         "machine": harness.machine(),
         "versions": harness.versions(),
+        "environment": {v: os.environ.get(v) for v in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                       "MKL_NUM_THREADS")},
         "ratio": "peer median time / neurodyn median time (> 1: neurodyn faster)",
         "cases": [],
     }
+    if hasattr(cases_mod, "record_extras"):
+        for key, val in cases_mod.record_extras().items():
+            record.setdefault(key, {}).update(val)
     m = record["machine"]
     print(f"machine: {m.get('cpu_model')}, {m.get('physical_cores')} cores / {m.get('logical_cpus')} cpus; "
           f"threads={args.threads}; {record['versions'].get('neurodyn_config', {}).get('config')}")
@@ -83,10 +122,12 @@ def main(argv=None) -> int:
         record["cases"].append(harness.run_case(case, cfg))
     record["finished"] = harness.now_iso()
     record["elapsed_s"] = time.perf_counter() - t0
+    if hasattr(cases_mod, "summarize"):
+        record["summary"] = cases_mod.summarize(record)
 
     print()
     print(harness.table(record["cases"]))
-    out = args.out or default_out(args)
+    out = args.out or default_out(args, suite)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as fh:
         json.dump(record, fh, indent=1, default=_jsonable)
@@ -94,6 +135,8 @@ def main(argv=None) -> int:
     md = os.path.splitext(out)[0] + ".md"
     with open(md, "w") as fh:
         fh.write(harness.markdown(record))
+        if hasattr(cases_mod, "markdown_extras"):
+            fh.write(cases_mod.markdown_extras(record))
     print(f"\nwrote {os.path.relpath(out)} and {os.path.relpath(md)} ({record['elapsed_s']:.1f} s)")
     return 0
 
