@@ -432,6 +432,11 @@ def build(quick: bool, timer_cfg) -> list:
         lorenz_batch(DEFAULT, batch, loop_rows, t1),
         mlp_field(TIGHT_MLP, 64, 64, mlp_batch, timer_cfg),
         mlp_field(DEFAULT, 64, 64, mlp_batch, timer_cfg),
+        # the other reading of "batch 256, hidden 64": a 2-D state through a 64-wide hidden
+        # layer (a spiral-style field, as in the Neural ODE cases), where per-step overhead
+        # rather than GEMM throughput decides
+        mlp_field(TIGHT_MLP, 2, 64, mlp_batch, timer_cfg),
+        mlp_field(DEFAULT, 2, 64, mlp_batch, timer_cfg),
         lorenz_pycallable(TIGHT_LORENZ, t1),
         lorenz_pycallable(DEFAULT, t1),
     ]
