@@ -1,0 +1,111 @@
+"""Energy-based models: 60 Langevin steps on an MLP energy, and one contrastive-divergence
+training step, neurodyn (all steps in C) against the same loop in PyTorch with autograd."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from harness import Case, Probe, Side, Skip, Target
+
+STEPS, STEP_SIZE, NOISE = 60, 10.0, 0.005
+
+
+def sizes(quick):
+    return {"B": 16, "d": 8, "H": (32, 16)} if quick else {"B": 128, "d": 64, "H": (256, 128)}
+
+
+def _torch_energy(ebm):
+    try:
+        import torch
+    except ImportError as exc:
+        raise Skip(f"torch not installed: {exc}")
+    layers = []
+    p = ebm.params
+    for i in range(len(ebm.config["hidden_sizes"])):
+        layers.append((torch.tensor(p[f"energy_dense_{i}.kernel"]), torch.tensor(p[f"energy_dense_{i}.bias"])))
+    out = (torch.tensor(p["energy_output.kernel"]), torch.tensor(p["energy_output.bias"]))
+    for w, b in layers + [out]:
+        w.requires_grad_(True)
+        b.requires_grad_(True)
+
+    def energy(x):
+        h = x
+        for w, b in layers:
+            h = torch.nn.functional.silu(h @ w + b)
+        return (h @ out[0] + out[1])[:, 0]
+    return torch, energy, [t for wb in layers + [out] for t in wb]
+
+
+def langevin_case(quick):
+    sz = sizes(quick)
+    import neurodyn as nd
+
+    ebm = nd.EBM(sz["d"], hidden_sizes=sz["H"], seed=2024)
+    x0 = np.random.default_rng(1).uniform(-1, 1, (sz["B"], sz["d"])).astype(np.float32)
+
+    def nd_factory():
+        run = lambda: nd.langevin_sample(ebm, x0, steps=STEPS, step_size=STEP_SIZE, noise_scale=NOISE, seed=0)
+        return Side(run=run, probe=lambda: Probe(ys=nd.langevin_sample(ebm, x0, steps=STEPS, step_size=STEP_SIZE,
+                                                                        noise_scale=0.0)[None]))
+
+    def torch_factory():
+        torch, energy, _ = _torch_energy(ebm)
+        gen = torch.Generator().manual_seed(0)
+
+        def loop(noise):
+            x = torch.tensor(x0)
+            for _ in range(STEPS):
+                x = x.detach().requires_grad_(True)
+                g, = torch.autograd.grad(energy(x).sum(), x)
+                x = x - (STEP_SIZE / 2) * g + math.sqrt(STEP_SIZE) * noise * torch.randn(x.shape, generator=gen)
+            return x.detach()
+        return Side(run=lambda: loop(NOISE), probe=lambda: Probe(ys=loop(0.0).numpy()[None]),
+                    note="autograd per step, torch.randn noise")
+
+    return Case(
+        name=f"langevin_{STEPS}steps_B{sz['B']}_d{sz['d']}",
+        description=f"{STEPS} Langevin steps, batch {sz['B']}, input {sz['d']}, MLP {list(sz['H'])} (silu), float32",
+        params={**sz, "steps": STEPS, "step_size": STEP_SIZE, "noise_scale": NOISE,
+                "compare": "noise-free runs (same descent, no sampler noise)"},
+        neurodyn=nd_factory, peers={"torch_autograd": torch_factory}, rtol=1e-3, atol=1e-4,
+        targets=[Target("torch_autograd", 5.0, "sampling >= 5x faster than the PyTorch autograd loop")],
+    )
+
+
+def cd_case(quick):
+    sz = sizes(quick)
+    import neurodyn as nd
+
+    ebm = nd.EBM(sz["d"], hidden_sizes=sz["H"], seed=2024)
+    rng = np.random.default_rng(3)
+    xr = rng.normal(size=(sz["B"], sz["d"])).astype(np.float32) * 0.3
+    xn = rng.uniform(-1, 1, (sz["B"], sz["d"])).astype(np.float32)
+
+    def nd_factory():
+        run = lambda: ebm.cd_loss_and_grad(xr, xn)
+        return Side(run=run, probe=lambda: Probe(ys=np.array([[run()[0]]])))
+
+    def torch_factory():
+        torch, energy, params = _torch_energy(ebm)
+        a, b = torch.tensor(xr), torch.tensor(xn)
+
+        def step():
+            for p_ in params:
+                p_.grad = None
+            er, en = energy(a), energy(b)
+            loss = er.mean() - en.mean() + 0.01 * ((er ** 2).mean() + (en ** 2).mean())
+            loss.backward()
+            return loss.detach()
+        return Side(run=step, probe=lambda: Probe(ys=np.array([[float(step())]])), note="autograd backward()")
+
+    return Case(
+        name=f"cd_step_B{sz['B']}_d{sz['d']}",
+        description=f"one contrastive-divergence loss and parameter gradient, batch {sz['B']} real + {sz['B']} negative",
+        params={**sz, "reg_alpha": 0.01}, neurodyn=nd_factory, peers={"torch_autograd": torch_factory},
+        rtol=1e-4, atol=1e-5, targets=[Target("torch_autograd", 1.0, "CD step faster than PyTorch")],
+    )
+
+
+def build(quick: bool, timer_cfg) -> list:
+    return [langevin_case(quick), cd_case(quick)]
