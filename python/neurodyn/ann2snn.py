@@ -19,6 +19,20 @@ class ANN(nn.Model):
     spiking equivalent, so here it is an option (``norm="layer"``) that :func:`ann2snn`
     refuses with a clear error.
 
+    Parameters
+    ----------
+    input_size : int
+        Features per sample.
+    hidden_sizes : sequence of int, default (256, 128)
+        Widths of the ReLU layers.
+    output_size : int or None
+        Width of the final linear layer (none when None or equal to the last hidden width).
+    norm : {None, "layer"}
+        Layer norm after each hidden Dense (not convertible to spikes).
+    seed : int or None
+        Seed of the initialisation.
+    dtype : float32 or float64
+
     Examples
     --------
     >>> import numpy as np, neurodyn as nd
@@ -151,6 +165,19 @@ def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=1.0, normalizati
     ``W_l theta lambda_{l-1} / lambda_l`` and the biases ``b_l theta / lambda_l`` (lambda_0 = 1):
     an IF neuron driven by a current I fires at the rate I / theta, so the rates approximate
     a_l / lambda_l; the output layer gets ``W_out lambda_L``. ``normalization=None`` keeps the weights (times theta).
+
+    Parameters
+    ----------
+    ann : ANN
+        A trained network without layer norm.
+    calibration_x : array_like, shape (B, input_size)
+        Samples whose activations set the per-layer scales.
+    num_timesteps : int, default 100
+        Simulation length T of the converted network.
+    threshold : float, default 1.0
+        Firing threshold theta of the IF neurons.
+    normalization : {"percentile", "max", None}
+    percentile : float, default 99.9
 
     Returns
     -------

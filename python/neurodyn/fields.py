@@ -121,7 +121,7 @@ class MLP(Field):
     >>> import numpy as np, neurodyn as nd
     >>> W1, W2 = np.eye(2), -np.eye(2)
     >>> nd.fields.MLP([W1, W2], activation="relu")(0.0, np.array([1.0, -1.0])).tolist()
-    [-1.0, -0.0]
+    [-1.0, 0.0]
     """
 
     def __init__(self, weights, biases=None, activation="tanh", final_activation="identity"):

@@ -82,6 +82,16 @@ def hopfield_energy(queries, patterns, beta=1.0, *, full=False):
     al., eq. 2): ``-logsumexp(beta xi . y_i) / beta + xi.xi / 2 + log(N) / beta + M^2 / 2`` with
     M the largest pattern norm; the retrieval update never increases it.
 
+    Parameters
+    ----------
+    queries : array_like, shape (B, M) or (M,)
+        States xi.
+    patterns : array_like, shape (N, M)
+        Stored patterns Y.
+    beta : float, default 1.0
+    full : bool, default False
+        Ramsauer et al.'s full energy instead of Edifice's ``-logsumexp``.
+
     Returns
     -------
     ndarray, shape (B,) (or a scalar for a single state)
@@ -112,6 +122,11 @@ def hopfield_separation(patterns) -> dict:
     right side peaks at a tiny beta and falls after it; the smallest beta past the peak that
     satisfies it for the worst separated pattern is returned (inf when two patterns coincide,
     so that no beta separates them).
+
+    Parameters
+    ----------
+    patterns : array_like, shape (N, M)
+        Stored patterns, N >= 2, finite.
 
     Returns
     -------
@@ -206,6 +221,19 @@ class Hopfield(_Trainable):
     and ``softmax(beta q Y^T) Y`` with learnable stored patterns Y [N, M] (``hopfield_patterns``,
     glorot init). Input (batch, input_dim) -> output (batch, pattern_dim).
 
+    Parameters
+    ----------
+    input_dim : int
+        Features per sample.
+    num_patterns : int, default 64
+        Learnable stored patterns N.
+    pattern_dim : int, default 128
+        Pattern width M (the output width).
+    beta : float, default 1.0
+        Inverse temperature of the retrieval softmax.
+    seed : int or None
+    dtype : float32 or float64
+
     Examples
     --------
     >>> import numpy as np, neurodyn as nd
@@ -244,6 +272,27 @@ class AssociativeMemory(_Trainable):
     (``layer_{l}_out_proj``); post-norm residual ``x = LN(x + o)`` (``layer_{l}_norm``).
     Output (batch, hidden_size), or (batch, output_size) through a Dense ``output`` head
     (beyond Edifice) when ``output_size`` is set. Layers and heads count from 1.
+
+    Parameters
+    ----------
+    input_dim : int
+        Features per sample.
+    num_patterns : int, default 64
+        Stored (learnable) patterns per head.
+    pattern_dim : int, default 128
+        Pattern width, split evenly over the heads.
+    beta : float, default 1.0
+        Inverse temperature of the retrieval softmax.
+    num_heads, num_layers : int, default 1 and 2
+    hidden_size : int, default 256
+        Width of the residual stream H.
+    dropout : float in [0, 1), default 0.1
+        Dropout after each layer's output projection (training only).
+    output_size : int or None
+        Optional Dense head on the last layer.
+    seed : int or None
+    dtype : float32 or float64
+
     """
 
     def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, num_heads=1, hidden_size=256,
@@ -343,6 +392,11 @@ class ClassicalHopfield:
     sweep drawn from ``seed``). A neuron whose field is exactly 0 keeps its state (the
     tie-break). Energy ``E = -x^T W x / 2``; asynchronous updates never increase it.
     Capacity of the Hebbian rule is about 0.138 n random patterns.
+
+    Parameters
+    ----------
+    n : int
+        Number of binary neurons.
 
     Examples
     --------

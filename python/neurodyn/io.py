@@ -66,6 +66,11 @@ def load(path):
     The configuration is validated and every stored array is checked against the shapes it
     implies before the model is assembled; nothing in the file is executed.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npz`` file written by ``save``.
+
     Raises
     ------
     ValueError

@@ -39,7 +39,7 @@ def ltc_scan(a, tau, h0=None, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, 
     >>> import numpy as np, neurodyn as nd
     >>> h = nd.ltc_scan(np.full((1, 2, 1), 0.5), np.ones((1, 2, 1)))
     >>> np.round(h.ravel(), 6).tolist()
-    [0.316060, 0.432332]
+    [0.31606, 0.432332]
     """
     code = _checks.choice("solver", solver, LTC_SOLVERS) - 1
     opts = _scan_options(steps, rtol, atol, max_steps)
@@ -596,6 +596,21 @@ class LTCCell(_RecurrentCell):
     (``gleak``, ``cm``, ``w``, ``sensory_w`` hold the raw values). The output is the first
     ``output_size`` neurons (the motor neurons) through an affine map (``output_w``,
     ``output_b``).
+
+    Parameters
+    ----------
+    input_size : int
+        Features per time step.
+    units : int
+        Neurons in the cell.
+    output_size : int or None
+        Motor neurons read out (default: all ``units``).
+    ode_unfolds : int, default 6
+        Semi-implicit Euler steps per time step.
+    epsilon : float, default 1e-8
+        Added to the denominator of the fused step.
+    seed : int or None
+    dtype : float32 or float64
 
     Examples
     --------

@@ -87,14 +87,43 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
     Given the cotangents of the spikes and/or of the membrane (T, B, n), returns
     ``(dcurrents (T, B, n), dv0 (B, n))``. The membrane is recomputed from the currents rather
     than stored. ``smooth=True`` evaluates the smooth model (spikes replaced by the surrogate's
-    antiderivative in the forward pass too), whose exact gradient this is."""
+    antiderivative in the forward pass too), whose exact gradient this is.
+
+    Parameters
+    ----------
+    currents : array_like, shape (T, B, n)
+        The inputs of the forward run.
+    dspikes, dmembrane : array_like, shape (T, B, n), or None
+        Cotangents of the spike trains and of the membrane (None means zero).
+    tau, beta, threshold, reset, v0, reset_delay
+        As for :func:`lif_run`.
+    surrogate : {"sigmoid", "fast_sigmoid", "atan"}, default "sigmoid"
+        Surrogate derivative of the spike function.
+    slope : float, default 10.0
+        Steepness of the surrogate.
+    detach_reset : bool, default True
+        Treat the reset term as a constant in the backward pass (as snntorch).
+    smooth : bool, default False
+    """
     p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay,
                    surrogate=surrogate, slope=slope, detach_reset=detach_reset, smooth=smooth)
     return _core.lif_backward(_raster(currents), v0, dspikes, dmembrane, p)
 
 
 def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"):
-    """One LIF step for currents and membranes of shape (B, n): returns (spikes, new membrane)."""
+    """One LIF step for currents and membranes of shape (B, n): returns (spikes, new membrane).
+
+    Parameters
+    ----------
+    current, v : array_like, shape (B, n)
+        Input currents and membranes before the step.
+    tau : float or None
+        Membrane time constant; the decay is ``beta = exp(-1/tau)``.
+    beta : float or None
+        Decay per step, instead of ``tau`` (default ``exp(-1/2)``).
+    threshold : float, default 1.0
+    reset : {"subtract", "zero"}, default "subtract"
+    """
     cur = np.asarray(current)
     if cur.ndim != 2:
         raise ValueError(f"current must have shape (batch, neurons), got {cur.shape}")
@@ -108,6 +137,15 @@ def if_neuron(current, num_timesteps=10, threshold=1.0, v0=None):
 
     ``V <- V + I``; ``S = [V > threshold]``; ``V <- V - S threshold``. For 0 < I <= threshold
     the count is ceil(T I / threshold) - 1; above the threshold the rate saturates at 1.
+
+    Parameters
+    ----------
+    current : array_like
+        Constant input current per neuron (any shape).
+    num_timesteps : int, default 10
+    threshold : float, default 1.0
+    v0 : array_like or None
+        Initial membrane (zeros by default), broadcast to ``current``.
 
     Examples
     --------
@@ -127,7 +165,14 @@ def if_neuron(current, num_timesteps=10, threshold=1.0, v0=None):
 
 
 def rate_decode(spikes, axis=0):
-    """Firing rates: the mean of a spike train over its time axis."""
+    """Firing rates: the mean of a spike train over its time axis.
+
+    Parameters
+    ----------
+    spikes : array_like
+        Spike trains, time along ``axis``.
+    axis : int, default 0
+    """
     arr = np.asarray(spikes)
     if arr.ndim == 0:
         raise ValueError("spikes must have a time axis")
