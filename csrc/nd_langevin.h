@@ -50,6 +50,9 @@ typedef struct {
     double grad_clip; /* 0: none */
     int mala;
     uint64_t seed, stream;
+    /* The batch is chains [chain0, chain0 + B) of a run of `chains` chains (0: B): the noise of
+     * a chain depends on its index in the run, so a run split into parts gives the same bits. */
+    int64_t chain0, chains;
     int (*poll)(void *poll_ctx); /* non-zero stops with ND_ERR_INTERRUPTED */
     void *poll_ctx;
 } nd_langevin_opts;

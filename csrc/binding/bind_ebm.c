@@ -210,7 +210,8 @@ static int nd_energy_poll(void *ctx)
 }
 
 /* langevin(energy: spec tuple or callable, x0 [B, d], steps, step_size, noise_scale,
- *          clamp (lo, hi) | None, grad_clip, mala, seed, stream) -> (x, accepted | None) */
+ *          clamp (lo, hi) | None, grad_clip, mala, seed, stream[, chain0, chains])
+ *   -> (x, accepted | None); x0 holds chains [chain0, chain0 + B) of a run of `chains` (0: B) */
 static PyObject *langevin(PyObject *module, PyObject *args)
 {
     PyObject *eo, *xo, *clampo;
@@ -218,9 +219,12 @@ static PyObject *langevin(PyObject *module, PyObject *args)
     long long steps;
     int mala;
     unsigned long long seed, stream;
-    if (!PyArg_ParseTuple(args, "OOLddOdpKK:langevin", &eo, &xo, &steps, &o.step_size, &o.noise_scale, &clampo,
-                          &o.grad_clip, &mala, &seed, &stream))
+    long long chain0 = 0, chains = 0;
+    if (!PyArg_ParseTuple(args, "OOLddOdpKK|LL:langevin", &eo, &xo, &steps, &o.step_size, &o.noise_scale, &clampo,
+                          &o.grad_clip, &mala, &seed, &stream, &chain0, &chains))
         return NULL;
+    o.chain0 = chain0;
+    o.chains = chains;
     o.steps = steps;
     o.mala = mala;
     o.seed = seed;
@@ -243,6 +247,11 @@ static PyObject *langevin(PyObject *module, PyObject *args)
         goto done;
     }
     const npy_intp B = PyArray_DIM(x0, 0), d = PyArray_DIM(x0, 1);
+    if (chain0 < 0 || chains < 0 || chain0 > (chains > 0 ? chains : B) - B) {
+        PyErr_Format(PyExc_ValueError, "chains [%lld, %lld) do not lie in a run of %lld", chain0,
+                     chain0 + (long long)B, chains > 0 ? chains : (long long)B);
+        goto done;
+    }
     int builtin = PyTuple_Check(eo);
     if (builtin) {
         if (nd_parse_energy(eo, tn, d, B, &e, keep) < 0 || !(ework = nd_energy_scratch(&e, B, PyArray_ITEMSIZE(x0))))

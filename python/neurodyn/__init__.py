@@ -32,6 +32,15 @@ from .snn import SNN, if_neuron, lif_backward, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # neurodyn.dask needs dask, which ``import neurodyn`` does not: load it on first use.
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "ANN",
     "ann2snn",

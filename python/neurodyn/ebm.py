@@ -68,6 +68,16 @@ def langevin_sample(energy, x0, *, steps=60, step_size=10.0, noise_scale=0.005, 
     -------
     ndarray (chains, d), and the info dict with ``return_info``.
     """
+    return _langevin(energy, x0, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
+                     grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info, dtype=dtype)
+
+
+def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, mala, seed, return_info, dtype,
+              chain0=0, chains=0, key=None):
+    """:func:`langevin_sample` on chains ``[chain0, chain0 + len(x0))`` of a run of ``chains``
+    (0: just these): each chain draws the noise of its index in the run, so a run sampled in
+    parts, each with the same key (``seed_key(seed)``, given in place of the seed), gives the
+    bits of the run sampled at once."""
     target, dim = _energy_target(energy)
     steps = _checks.integer("steps", steps, minimum=0)
     step_size = _checks.real("step_size", step_size, minimum=0.0, strict=True)
@@ -82,7 +92,8 @@ def langevin_sample(energy, x0, *, steps=60, step_size=10.0, noise_scale=0.005, 
             raise ValueError(f"clamp must have min < max, got {clamp!r}")
         clamp = (lo, hi)
     gclip = 0.0 if grad_clip is None else _checks.real("grad_clip", grad_clip, minimum=0.0, strict=True)
-    key = seed_key(seed)
+    if key is None:
+        key = seed_key(seed)
     if isinstance(x0, (int, np.integer)) and not isinstance(x0, bool):
         n = _checks.integer("x0", x0, minimum=1)
         if dim is None:
@@ -99,7 +110,8 @@ def langevin_sample(energy, x0, *, steps=60, step_size=10.0, noise_scale=0.005, 
             x0 = x0.astype(dtype)
         elif isinstance(energy, EBM):
             x0 = x0.astype(energy.dtype, copy=False)  # a model computes in its own dtype
-    x, acc = _core.langevin(target, x0, steps, step_size, noise_scale, clamp, gclip, bool(mala), key, 0)
+    x, acc = _core.langevin(target, x0, steps, step_size, noise_scale, clamp, gclip, bool(mala), key, 0,
+                            chain0, chains)
     if not return_info:
         return x
     info = {"steps": steps}
