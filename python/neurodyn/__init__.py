@@ -98,7 +98,13 @@ _default_threads()
 
 def set_num_threads(n: int) -> None:
     """Set the number of threads of the BLAS library (OpenBLAS) used by the kernels. The
-    default is 1, or what OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say."""
+    default is 1, or what OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say.
+
+    Parameters
+    ----------
+    n : int
+        Threads, at least 1.
+    """
     from ._checks import integer
 
     _core.blas_set_num_threads(integer("n", n, minimum=1))

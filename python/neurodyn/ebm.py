@@ -12,6 +12,13 @@ from .training import fit_loop
 def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):
     """``mean(E_real) - mean(E_neg) + reg_alpha (mean(E_real^2) + mean(E_neg^2))``.
 
+    Parameters
+    ----------
+    e_real, e_neg : array_like, shape (B,)
+        Energies of data and of negative samples.
+    reg_alpha : float, default 0.01
+        Weight of the energy-magnitude penalty.
+
     Examples
     --------
     >>> import neurodyn as nd
@@ -125,6 +132,17 @@ class EBM(nn.Model):
     """Edifice's energy-based model: per hidden layer Dense (``energy_dense_{i}``, i from 0) and
     an activation, then ``energy_output`` Dense(1). The energy of x (batch, input_size) is
     (batch,); lower means more likely.
+
+    Parameters
+    ----------
+    input_size : int
+        Dimension of x.
+    hidden_sizes : sequence of int, default (256, 128)
+    activation : str, default "silu"
+        Hidden activation (``tanh``, ``silu``, ``relu``, ``sigmoid``, ``softplus``, ...).
+    dropout : float in [0, 1), default 0.0
+    seed : int or None
+    dtype : float32 or float64
 
     Examples
     --------
