@@ -38,7 +38,12 @@ def test_public_name_is_documented(name):
 def _doctests():
     finder = doctest.DocTestFinder(exclude_empty=True)
     out = []
-    for modname in MODULES:
+    try:  # neurodyn.dask's examples need dask, an optional dependency
+        import dask.array  # noqa: F401
+        modules = MODULES + ["dask"]
+    except ImportError:
+        modules = MODULES
+    for modname in modules:
         mod = importlib.import_module(f"neurodyn.{modname}")
         for test in finder.find(mod, f"neurodyn.{modname}", globs={"np": np, "nd": nd}):
             if test.examples:
