@@ -35,7 +35,7 @@ void nd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
 }
 
 /* One block of four words gives two doubles: counter = (block index, stream), key = seed. */
-static void nd_rng_block(uint64_t seed, uint64_t stream, uint64_t block, double two[2])
+void nd_rng_uniform_pair(uint64_t seed, uint64_t stream, uint64_t block, double two[2])
 {
     const uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
     const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
@@ -50,7 +50,7 @@ static void nd_rng_block(uint64_t seed, uint64_t stream, uint64_t block, double 
 double nd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t i)
 {
     double two[2];
-    nd_rng_block(seed, stream, i >> 1, two);
+    nd_rng_uniform_pair(seed, stream, i >> 1, two);
     return two[i & 1];
 }
 
@@ -62,7 +62,7 @@ void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t
     }
     for (; k + 1 < n; k += 2) {
         double two[2];
-        nd_rng_block(seed, stream, (first + (uint64_t)k) >> 1, two);
+        nd_rng_uniform_pair(seed, stream, (first + (uint64_t)k) >> 1, two);
         out[k] = two[0];
         out[k + 1] = two[1];
     }

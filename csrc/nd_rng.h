@@ -13,6 +13,9 @@ void nd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
 /* The i-th uniform double in [0, 1) of stream `stream` under seed `seed` (53 random bits). */
 double nd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t i);
 
+/* Uniforms 2 * pair and 2 * pair + 1 of the stream (one Philox block gives both). */
+void nd_rng_uniform_pair(uint64_t seed, uint64_t stream, uint64_t pair, double two[2]);
+
 /* Uniforms for indices [first, first + n) into out (doubles in [0, 1)). */
 void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
 
