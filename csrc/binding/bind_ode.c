@@ -457,7 +457,8 @@ static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
             c.argv[2 + i] = PyTuple_GET_ITEM(args, i);
         c.typenum = typenum;
         c.ndim = PyArray_NDIM(y0);
-        memcpy(c.shape, PyArray_DIMS(y0), (size_t)c.ndim * sizeof(npy_intp));
+        if (c.ndim > 0) /* a 0-d array's dims pointer may be NULL: not for memcpy */
+            memcpy(c.shape, PyArray_DIMS(y0), (size_t)c.ndim * sizeof(npy_intp));
         c.nbytes = (size_t)n * itemsize;
     }
     size_t bytes;
@@ -474,7 +475,8 @@ static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
 
     npy_intp dims[NPY_MAXDIMS];
     dims[0] = nt;
-    memcpy(dims + 1, PyArray_DIMS(y0), (size_t)PyArray_NDIM(y0) * sizeof(npy_intp));
+    if (PyArray_NDIM(y0) > 0)
+        memcpy(dims + 1, PyArray_DIMS(y0), (size_t)PyArray_NDIM(y0) * sizeof(npy_intp));
     if (!(ys = (PyArrayObject *)PyArray_SimpleNew(PyArray_NDIM(y0) + 1, dims, typenum)) ||
         !(y_last = PyArray_SimpleNew(PyArray_NDIM(y0), PyArray_DIMS(y0), typenum)))
         goto done;
@@ -485,7 +487,8 @@ static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
         c.state_bytes = (size_t)n * itemsize;
         c.state_typenum = typenum;
         c.state_ndim = PyArray_NDIM(y0);
-        memcpy(c.state_shape, PyArray_DIMS(y0), (size_t)c.state_ndim * sizeof(npy_intp));
+        if (c.state_ndim > 0)
+            memcpy(c.state_shape, PyArray_DIMS(y0), (size_t)c.state_ndim * sizeof(npy_intp));
     }
 
     nd_ode_stats stats;

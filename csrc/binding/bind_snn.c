@@ -218,7 +218,8 @@ static PyObject *nd_encode(PyObject *args, int poisson)
     }
     npy_intp dims[NPY_MAXDIMS];
     dims[0] = (npy_intp)T;
-    memcpy(dims + 1, PyArray_DIMS(x), (size_t)PyArray_NDIM(x) * sizeof(npy_intp));
+    if (PyArray_NDIM(x) > 0) /* a 0-d array's dims pointer may be NULL */
+        memcpy(dims + 1, PyArray_DIMS(x), (size_t)PyArray_NDIM(x) * sizeof(npy_intp));
     size_t total;
     if (!nd_mul_size((size_t)T, (size_t)PyArray_SIZE(x), &total)) {
         Py_DECREF(x);
