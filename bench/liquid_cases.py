@@ -217,6 +217,41 @@ def liquid_reference(kind, solver, steps, x, y, L):
     return reference
 
 
+def liquid_gemm_floor(kind, B, T, H, L):
+    """The physical limit of a Liquid case: its dense layers' GEMM work (forward: 3 GEMMs per
+    layer; training step: those plus the input- and weight-gradient GEMMs of each), timed on
+    neurodyn's OpenBLAS at the same shapes, against each side's time. No elementwise work,
+    scan or layer norm is included, so no implementation can beat this floor."""
+
+    def more(sides):
+        import neurodyn as nd
+        from harness import TimerConfig, measure
+
+        cfg = TimerConfig(warmup=1, repeats=5, min_sample=0.02, budget=3.0)
+        rng = np.random.default_rng(0)
+        rows = B * T
+        total, flops = 0.0, 0.0
+        for fan_in, fan_out in ((H, H), (H, 2 * H), (2 * H, H)):
+            x = rng.standard_normal((rows, fan_in)).astype(np.float32)
+            p = {"l.kernel": rng.standard_normal((fan_in, fan_out)).astype(np.float32),
+                 "l.bias": np.zeros(fan_out, np.float32)}
+            t = measure(lambda: nd.nn.dense(p, "l", x), cfg).median
+            f = 2.0 * rows * fan_in * fan_out
+            if kind == "train":
+                dy = rng.standard_normal((rows, fan_out)).astype(np.float32)
+                t += measure(lambda: nd.nn.dense_grad(p, "l", x, dy, {}), cfg).median
+                f *= 3
+            total += L * t
+            flops += L * f
+        out = {"gemm_gflop": flops / 1e9, "gemm_floor_s": total, "gemm_gflops": flops / total / 1e9}
+        for name, s in sides.items():
+            if s.get("status") == "ok":
+                out[f"{name}_time_over_floor"] = s["time"]["median_s"] / total
+        return out
+
+    return more
+
+
 def liquid_cases(B, T, H, L):
     x, y = liquid_problem(B, T, H, H)
     cases = []
@@ -239,7 +274,7 @@ def liquid_cases(B, T, H, L):
                             + (f" x{steps} substeps" if solver != "exact" else "") + ", float32",
                 params=dict(base, kind=kind, **({"forward_case": fwd_name, "loss": "mse"} if kind == "train" else {})),
                 rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers=peers, reference=ref,
-                extras=nn_extras(reference=ref),
+                extras=nn_extras(reference=ref, more=liquid_gemm_floor(kind, B, T, H, L)),
                 targets=[Target("torch", 5.0 if kind == "forward" else 3.0,
                                 f"Liquid {tag} {'forward' if kind == 'forward' else 'training step'} >= "
                                 f"{5 if kind == 'forward' else 3}x faster than PyTorch")],

@@ -231,6 +231,17 @@ def markdown_extras(record: dict) -> str:
             lines.append(f"| {name} | {side} | {_mb(m.get('rss_peak_increase_bytes'))} | "
                          f"{_mb(m.get('allocator_peak_bytes'))} | {m.get('allocator_method', '')} | "
                          f"{m.get('status', 'ok')} |")
+    floors = [(c["name"], c["extras"]) for c in record["cases"] if (c.get("extras") or {}).get("gemm_floor_s")]
+    if floors:
+        lines += ["", "GEMM floor: the dense layers' GEMMs alone on neurodyn's OpenBLAS (no elementwise work); "
+                  "time / floor per side, and the peer's time / floor = the largest ratio any implementation "
+                  "could reach against that peer:", "",
+                  "| case | GEMM GFLOP | floor | GFLOP/s | side time / floor |", "|---|---:|---:|---:|---|"]
+        for name, ex in floors:
+            per = ", ".join(f"{k[:-len('_time_over_floor')]} {v:.2g}" for k, v in ex.items()
+                            if k.endswith("_time_over_floor"))
+            lines.append(f"| {name} | {ex['gemm_gflop']:.3g} | {fmt_time(ex['gemm_floor_s'])} | "
+                         f"{ex['gemm_gflops']:.0f} | {per} |")
     agr = []
     for c in record["cases"]:
         ex = c.get("extras") or {}
@@ -495,8 +506,10 @@ def torch_train_side(solver, gradient, rtol, atol, x, y):
                 counted.nfev = 0
                 loss.backward()
                 note = f"forward solve counts; backward: {counted.nfev} field calls"
-                if gradient == "adjoint":
+                if gradient == "adjoint" and solver == "dopri5":
                     note += f" (adjoint solve accepted={counted.adj_accepted} rejected={counted.adj_rejected})"
+                elif gradient == "adjoint":
+                    note += " (fixed grid)"
                 else:
                     note = "forward solve counts; backward through autograd's graph"
             finally:
