@@ -67,6 +67,21 @@ def _scan_inputs(a, tau, h0):
     return a, tau, h0
 
 
+def _sequence(x, size_name: str, size: int, dtype) -> np.ndarray:
+    """x as a contiguous (batch, time, size) array of ``dtype``: real, T > 0, finite."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"x has dtype {arr.dtype}; expected real numbers")
+    if arr.ndim != 3 or arr.shape[2] != size:
+        raise ValueError(f"x has shape {arr.shape}; expected (batch, time, {size_name}={size})")
+    if arr.shape[1] == 0:
+        raise ValueError("x has no time steps (T = 0)")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("x contains NaN or inf")
+    return arr
+
+
 class Liquid(nn.Model):
     """Edifice's Liquid model: a stack of pre-norm liquid time-constant layers.
 
@@ -170,18 +185,7 @@ class Liquid(nn.Model):
     # ---- forward --------------------------------------------------------------------------
 
     def _check_sequence(self, x) -> np.ndarray:
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"x has dtype {arr.dtype}; expected real numbers")
-        E = self.config["embed_dim"]
-        if arr.ndim != 3 or arr.shape[2] != E:
-            raise ValueError(f"x has shape {arr.shape}; expected (batch, time, embed_dim={E})")
-        if arr.shape[1] == 0:
-            raise ValueError("x has no time steps (T = 0)")
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("x contains NaN or inf")
-        return arr
+        return _sequence(x, "embed_dim", self.config["embed_dim"], self.dtype)
 
     def _scan_args(self):
         c = self.config
@@ -389,18 +393,7 @@ class _RecurrentCell(nn.Model):
     ``_run_grad(x, ts, cache, dh) -> (dx, dh0, grads)`` and ``_readout`` / ``_readout_grad``."""
 
     def _check_sequence(self, x) -> np.ndarray:
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"x has dtype {arr.dtype}; expected real numbers")
-        size = self.config["input_size"]
-        if arr.ndim != 3 or arr.shape[2] != size:
-            raise ValueError(f"x has shape {arr.shape}; expected (batch, time, input_size={size})")
-        if arr.shape[1] == 0:
-            raise ValueError("x has no time steps (T = 0)")
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError("x contains NaN or inf")
-        return arr
+        return _sequence(x, "input_size", self.config["input_size"], self.dtype)
 
     def _inputs(self, x, timespans, h0):
         x = self._check_sequence(x)
