@@ -53,7 +53,9 @@ typedef struct {
     /* The batch is chains [chain0, chain0 + B) of a run of `chains` chains (0: B): the noise of
      * a chain depends on its index in the run, so a run split into parts gives the same bits. */
     int64_t chain0, chains;
-    int (*poll)(void *poll_ctx); /* non-zero stops with ND_ERR_INTERRUPTED */
+    /* Called once per step with the fraction of the steps done; non-zero stops with
+     * ND_ERR_INTERRUPTED. */
+    int (*poll)(void *poll_ctx, double done);
     void *poll_ctx;
 } nd_langevin_opts;
 

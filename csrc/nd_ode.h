@@ -24,8 +24,9 @@ typedef struct {
     double dt;         /* fixed-step: the step to aim for (0: one step per output interval);
                           dopri5: the first step (0: chosen by Hairer's algorithm) */
     int64_t max_steps; /* attempted steps (accepted + rejected) over the whole call, >= 1 */
-    /* Called once per attempted step; a non-zero return stops with ND_ERR_INTERRUPTED. */
-    int (*poll)(void *poll_ctx);
+    /* Called once per attempted step with the fraction of [t[0], t[nt-1]] covered so far;
+     * a non-zero return stops with ND_ERR_INTERRUPTED. */
+    int (*poll)(void *poll_ctx, double done);
     void *poll_ctx;
     /* Called for every accepted step with its start time t, signed size h, the state y at t
      * (a pointer of the state's type, valid during the call), and the output rows it filled,

@@ -143,8 +143,7 @@ typedef struct {
     PyObject *f;
     int typenum;
     npy_intp B, d;
-    PyObject *exc_type, *exc_value, *exc_tb;
-    double next_poll;
+    nd_watch watch; /* Ctrl-C, progress and the first exception of f */
 } nd_py_energy;
 
 static int nd_copy_result(PyObject *obj, int typenum, int ndim, const npy_intp *dims, void *dst, const char *name)
@@ -187,10 +186,8 @@ static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E,
     }
     if (ok && PyErr_CheckSignals() < 0)
         ok = 0;
-    if (!ok && !c->exc_type)
-        PyErr_Fetch(&c->exc_type, &c->exc_value, &c->exc_tb);
-    else if (!ok)
-        PyErr_Clear();
+    if (!ok)
+        nd_watch_save_error(&c->watch);
     PyGILState_Release(gil);
     return ok ? ND_OK : ND_ERR_CALLBACK;
 }
@@ -198,31 +195,23 @@ static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E,
 static int nd_py_energy_f32(void *c, int64_t B, const float *x, float *E, float *g) { return nd_py_energy_call(c, B, x, E, g); }
 static int nd_py_energy_f64(void *c, int64_t B, const double *x, double *E, double *g) { return nd_py_energy_call(c, B, x, E, g); }
 
-static int nd_energy_poll(void *ctx)
-{
-    nd_py_energy *c = ctx;
-    PyGILState_STATE gil = PyGILState_Ensure();
-    int stop = PyErr_CheckSignals() < 0;
-    if (stop && !c->exc_type)
-        PyErr_Fetch(&c->exc_type, &c->exc_value, &c->exc_tb);
-    PyGILState_Release(gil);
-    return stop;
-}
-
 /* langevin(energy: spec tuple or callable, x0 [B, d], steps, step_size, noise_scale,
- *          clamp (lo, hi) | None, grad_clip, mala, seed, stream[, chain0, chains])
- *   -> (x, accepted | None); x0 holds chains [chain0, chain0 + B) of a run of `chains` (0: B) */
+ *          clamp (lo, hi) | None, grad_clip, mala, seed, stream[, chain0, chains, progress])
+ *   -> (x, accepted | None); x0 holds chains [chain0, chain0 + B) of a run of `chains` (0: B);
+ *   progress(done) is called about 20 times a second when not None */
 static PyObject *langevin(PyObject *module, PyObject *args)
 {
-    PyObject *eo, *xo, *clampo;
+    PyObject *eo, *xo, *clampo, *progress = Py_None;
     nd_langevin_opts o = {0};
     long long steps;
     int mala;
     unsigned long long seed, stream;
     long long chain0 = 0, chains = 0;
-    if (!PyArg_ParseTuple(args, "OOLddOdpKK|LL:langevin", &eo, &xo, &steps, &o.step_size, &o.noise_scale, &clampo,
-                          &o.grad_clip, &mala, &seed, &stream, &chain0, &chains))
+    if (!PyArg_ParseTuple(args, "OOLddOdpKK|LLO:langevin", &eo, &xo, &steps, &o.step_size, &o.noise_scale, &clampo,
+                          &o.grad_clip, &mala, &seed, &stream, &chain0, &chains, &progress))
         return NULL;
+    if (progress != Py_None && !PyCallable_Check(progress))
+        return PyErr_Format(PyExc_TypeError, "progress must be callable or None");
     o.chain0 = chain0;
     o.chains = chains;
     o.steps = steps;
@@ -276,8 +265,9 @@ static PyObject *langevin(PyObject *module, PyObject *args)
     }
     if (!(x = PyArray_NewCopy(x0, NPY_CORDER)) || (mala && !(acc = PyArray_SimpleNew(1, &PyArray_DIMS(x0)[0], NPY_INT64))))
         goto done;
-    o.poll = nd_energy_poll;
-    o.poll_ctx = &pc;
+    pc.watch.progress = progress == Py_None ? NULL : progress;
+    o.poll = nd_watch_poll;
+    o.poll_ctx = &pc.watch;
     int st;
     void *xd = PyArray_DATA((PyArrayObject *)x);
     int64_t *ad = acc ? PyArray_DATA((PyArrayObject *)acc) : NULL;
@@ -291,9 +281,7 @@ static PyObject *langevin(PyObject *module, PyObject *args)
                              d, xd, ad, work);
     nd_blas_single_thread_end(threads);
     Py_END_ALLOW_THREADS
-    if (pc.exc_type) {
-        PyErr_Restore(pc.exc_type, pc.exc_value, pc.exc_tb);
-        pc.exc_type = pc.exc_value = pc.exc_tb = NULL;
+    if (nd_watch_reraise(&pc.watch)) {
     } else if (st == ND_ERR_NONFINITE) {
         PyObject *attrs = Py_BuildValue("{s:s}", "status", "nonfinite");
         PyObject *msg = PyUnicode_FromString("Langevin sampling produced NaN or inf: the step size is too large for "
@@ -308,9 +296,7 @@ static PyObject *langevin(PyObject *module, PyObject *args)
         res = PyTuple_Pack(2, x, acc ? acc : Py_None);
     }
 done:
-    Py_XDECREF(pc.exc_type);
-    Py_XDECREF(pc.exc_value);
-    Py_XDECREF(pc.exc_tb);
+    nd_watch_clear(&pc.watch);
     PyMem_RawFree(ework);
     PyMem_RawFree(work);
     Py_XDECREF(x0);

@@ -23,10 +23,8 @@ typedef struct {
     int typenum, ndim;
     npy_intp shape[NPY_MAXDIMS];
     size_t nbytes;
-    /* an exception raised on a callback, re-raised by the calling thread */
-    PyObject *exc_type, *exc_value, *exc_tb;
-    /* signal polling of C right-hand sides */
-    double next_poll;
+    /* Ctrl-C, progress, and the first exception of f, re-raised by the calling thread */
+    nd_watch watch;
     /* accepted steps as (t, h) pairs, when recorded; with a tape also the output rows each
      * step filled and the state at its start (the replay data of the backward pass) */
     double *steps;
@@ -38,20 +36,9 @@ typedef struct {
     npy_intp state_shape[NPY_MAXDIMS];
 } nd_call;
 
-static void nd_call_save_error(nd_call *c)
-{
-    if (!c->exc_type)
-        PyErr_Fetch(&c->exc_type, &c->exc_value, &c->exc_tb);
-    else
-        PyErr_Clear();
-}
-
 static void nd_call_free(nd_call *c)
 {
-    Py_XDECREF(c->exc_type);
-    Py_XDECREF(c->exc_value);
-    Py_XDECREF(c->exc_tb);
-    c->exc_type = c->exc_value = c->exc_tb = NULL;
+    nd_watch_clear(&c->watch);
     PyMem_Free(c->argv);
     PyMem_RawFree(c->steps);
     PyMem_RawFree(c->outs);
@@ -111,36 +98,13 @@ static int nd_py_rhs(nd_call *c, double t, const void *y, void *dy)
     if (ok && PyErr_CheckSignals() < 0)
         ok = 0;
     if (!ok)
-        nd_call_save_error(c);
+        nd_watch_save_error(&c->watch);
     PyGILState_Release(gil);
     return ok ? ND_OK : ND_ERR_CALLBACK;
 }
 
 static int nd_py_rhs_f32(void *c, double t, const float *y, float *dy) { return nd_py_rhs(c, t, y, dy); }
 static int nd_py_rhs_f64(void *c, double t, const double *y, double *dy) { return nd_py_rhs(c, t, y, dy); }
-
-static double nd_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* C right-hand sides never enter Python, so Ctrl-C is looked for here, at most every 50 ms. */
-static int nd_poll_signals(void *ctx)
-{
-    nd_call *c = ctx;
-    double now = nd_monotonic();
-    if (now < c->next_poll)
-        return 0;
-    c->next_poll = now + 0.05;
-    PyGILState_STATE gil = PyGILState_Ensure();
-    int stop = PyErr_CheckSignals() < 0;
-    if (stop)
-        nd_call_save_error(c);
-    PyGILState_Release(gil);
-    return stop;
-}
 
 /* Grows *buf to hold `cap` records of `size` bytes; 0 on overflow or allocation failure. */
 static int nd_grow(void **buf, size_t cap, size_t size)
@@ -393,15 +357,18 @@ static void nd_raise_integration_error(PyObject *module, const nd_ode_stats *st,
 
 static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
 {
-    static char *kwlist[] = {"rhs", "y0", "t", "method", "rtol", "atol", "dt", "max_steps", "args", "record_steps", NULL};
-    PyObject *rhs, *y0obj, *tobj, *args = NULL;
+    static char *kwlist[] = {"rhs",       "y0",   "t",     "method",       "rtol",     "atol", "dt",
+                             "max_steps", "args", "record_steps", "progress", NULL};
+    PyObject *rhs, *y0obj, *tobj, *args = NULL, *progress = Py_None;
     nd_ode_opts o;
     nd_ode_opts_default(&o);
     long long max_steps = o.max_steps;
     int record = 0;
-    if (!PyArg_ParseTupleAndKeywords(a, kw, "OOO|idddLO!i:odeint", kwlist, &rhs, &y0obj, &tobj, &o.method, &o.rtol,
-                                     &o.atol, &o.dt, &max_steps, &PyTuple_Type, &args, &record))
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "OOO|idddLO!iO:odeint", kwlist, &rhs, &y0obj, &tobj, &o.method, &o.rtol,
+                                     &o.atol, &o.dt, &max_steps, &PyTuple_Type, &args, &record, &progress))
         return NULL;
+    if (progress != Py_None && !PyCallable_Check(progress))
+        return PyErr_Format(PyExc_TypeError, "progress must be callable or None");
     o.max_steps = max_steps;
     if (!nd_ode_method_name(o.method))
         return PyErr_Format(PyExc_ValueError, "unknown ODE method code %d", o.method);
@@ -444,8 +411,6 @@ static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
             st = nd_field_workspace_len(&field, &field_len);
         if (st == ND_OK && work_len > SIZE_MAX - field_len)
             st = ND_ERR_OVERFLOW;
-        o.poll = nd_poll_signals;
-        o.poll_ctx = &c;
     } else {
         c.f = rhs;
         c.nargs = args ? PyTuple_GET_SIZE(args) : 0;
@@ -491,6 +456,9 @@ static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
             memcpy(c.state_shape, PyArray_DIMS(y0), (size_t)c.state_ndim * sizeof(npy_intp));
     }
 
+    c.watch.progress = progress == Py_None ? NULL : progress;
+    o.poll = nd_watch_poll;
+    o.poll_ctx = &c.watch;
     nd_ode_stats stats;
     const double *t = PyArray_DATA(ta);
     void *yd = PyArray_DATA(y0), *ysd = PyArray_DATA(ys), *yl = PyArray_DATA((PyArrayObject *)y_last);
@@ -503,12 +471,8 @@ static PyObject *odeint(PyObject *module, PyObject *a, PyObject *kw)
                            yd, nt, t, &o, ysd, yl, work, &stats);
     Py_END_ALLOW_THREADS
 
-    if (c.exc_type) {
-        /* The user's own exception (or KeyboardInterrupt), with its traceback. */
-        PyErr_Restore(c.exc_type, c.exc_value, c.exc_tb);
-        c.exc_type = c.exc_value = c.exc_tb = NULL;
+    if (nd_watch_reraise(&c.watch)) /* the user's own exception (or KeyboardInterrupt), with its traceback */
         goto done;
-    }
     if (c.steps_nomem) {
         PyErr_NoMemory();
         goto done;
@@ -821,8 +785,8 @@ static PyObject *ode_adjoint(PyObject *module, PyObject *a, PyObject *kw)
         PyErr_NoMemory();
         goto done;
     }
-    o.poll = nd_poll_signals;
-    o.poll_ctx = &c;
+    o.poll = nd_watch_poll;
+    o.poll_ctx = &c.watch;
     nd_ode_stats stats;
     const int64_t nt = PyArray_DIM(ta, 0);
     const double *t = PyArray_DATA(ta);
@@ -834,9 +798,7 @@ static PyObject *ode_adjoint(PyObject *module, PyObject *a, PyObject *kw)
                               : nd_ode_adjoint_f64(nd_field_eval_f64, nd_field_vjp_f64, &field, n, P, nt, t, ye, yb, &o,
                                                    y0b, dp, work, &stats);
     Py_END_ALLOW_THREADS
-    if (c.exc_type) {
-        PyErr_Restore(c.exc_type, c.exc_value, c.exc_tb);
-        c.exc_type = c.exc_value = c.exc_tb = NULL;
+    if (nd_watch_reraise(&c.watch)) {
         goto done;
     }
     if (!(info = nd_ode_info(&stats, &c, 0)))

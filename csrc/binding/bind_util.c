@@ -2,6 +2,7 @@
 #include "nd_bind.h"
 
 #include <math.h>
+#include <time.h>
 
 #include "nd_blas.h"
 #include "nd_status.h"
@@ -130,6 +131,61 @@ void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *att
         }
     PyErr_SetObject(nd_state(module)->integration_error, exc);
     Py_DECREF(exc);
+}
+
+static double nd_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int nd_watch_poll(void *ctx, double done)
+{
+    nd_watch *w = ctx;
+    /* Taking the GIL every step would serialise concurrent kernels; 20 times a second is
+     * enough for Ctrl-C to stop within a second and for a progress bar to move. */
+    double now = nd_monotonic();
+    if (now < w->next_poll)
+        return 0;
+    w->next_poll = now + 0.05;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int stop = PyErr_CheckSignals() < 0;
+    if (!stop && w->progress) {
+        PyObject *frac = PyFloat_FromDouble(done < 0 ? 0 : (done > 1 ? 1 : done));
+        PyObject *r = frac ? PyObject_CallOneArg(w->progress, frac) : NULL;
+        stop = r == NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(frac);
+    }
+    if (stop)
+        nd_watch_save_error(w);
+    PyGILState_Release(gil);
+    return stop;
+}
+
+void nd_watch_save_error(nd_watch *w)
+{
+    if (!w->exc_type)
+        PyErr_Fetch(&w->exc_type, &w->exc_value, &w->exc_tb);
+    else
+        PyErr_Clear();
+}
+
+int nd_watch_reraise(nd_watch *w)
+{
+    if (!w->exc_type)
+        return 0;
+    PyErr_Restore(w->exc_type, w->exc_value, w->exc_tb);
+    w->exc_type = w->exc_value = w->exc_tb = NULL;
+    return 1;
+}
+
+void nd_watch_clear(nd_watch *w)
+{
+    Py_CLEAR(w->exc_type);
+    Py_CLEAR(w->exc_value);
+    Py_CLEAR(w->exc_tb);
 }
 
 static PyObject *blas_info(PyObject *module, PyObject *Py_UNUSED(ignored))

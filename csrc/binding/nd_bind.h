@@ -45,6 +45,28 @@ void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *att
 /* "(2, 3)" for error messages; returns a new str or NULL. */
 PyObject *nd_shape_str(int ndim, const npy_intp *shape);
 
+/* What a long kernel call watches while it runs without the GIL: Ctrl-C, an optional
+ * progress callable, and the first Python exception raised by any callback of the call
+ * (kept here to be re-raised, with its traceback, by the calling thread). */
+typedef struct {
+    PyObject *progress; /* progress(done: float in [0, 1]) or NULL; borrowed */
+    PyObject *exc_type, *exc_value, *exc_tb;
+    double next_poll;   /* monotonic seconds; polls closer together are skipped */
+} nd_watch;
+
+/* The kernels' poll hook (ctx: an nd_watch). At most every 50 ms it takes the GIL, runs the
+ * signal handlers and calls progress(done); non-zero when either raised, which stops the kernel. */
+int nd_watch_poll(void *ctx, double done);
+
+/* With the GIL: keeps the raised exception unless one is already kept (then clears it). */
+void nd_watch_save_error(nd_watch *w);
+
+/* With the GIL: 1 and the kept exception set again, or 0 when nothing was kept. */
+int nd_watch_reraise(nd_watch *w);
+
+/* With the GIL: drops a kept exception. */
+void nd_watch_clear(nd_watch *w);
+
 /* Method tables of each binding file, concatenated by the module. */
 extern PyMethodDef nd_ode_methods[];
 extern PyMethodDef nd_util_methods[];

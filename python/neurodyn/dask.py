@@ -89,7 +89,7 @@ def _shared(obj):
 
 
 def _ode_block(field, y0, t, kw):
-    return _odeint(field, y0, t, **kw)
+    return _odeint(field, y0, t, verbose=False, **kw)  # no bars on the workers' stderr
 
 
 def odeint(field, y0, t, *, chunks=None, **kw):
@@ -139,6 +139,7 @@ def odeint(field, y0, t, *, chunks=None, **kw):
     """
     if kw.pop("return_info", False):
         raise TypeError("return_info is not available with nd.dask.odeint")
+    kw.pop("verbose", None)
     if not (isinstance(field, Field) or callable(field)):
         raise TypeError(f"field must be callable or a neurodyn.fields field, got {type(field).__name__}")
     times = _checks.times("t", t)

@@ -6,7 +6,7 @@ import numpy as np
 from . import _checks, _core, nn, optim
 from .encode import seed_key
 from .energies import Energy
-from .training import fit_loop
+from .training import fit_loop, kernel_progress
 
 
 def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):
@@ -46,7 +46,7 @@ def _energy_target(energy):
 
 
 def langevin_sample(energy, x0, *, steps=60, step_size=10.0, noise_scale=0.005, clamp=None, grad_clip=None,
-                    mala=False, seed=None, return_info=False, dtype=None):
+                    mala=False, seed=None, return_info=False, dtype=None, verbose=True):
     """Sample with Langevin dynamics, every step in C.
 
     ``x <- x - (step_size / 2) dE/dx + sqrt(step_size) noise_scale eps``, eps ~ N(0, I), then
@@ -70,17 +70,23 @@ def langevin_sample(energy, x0, *, steps=60, step_size=10.0, noise_scale=0.005, 
         The same seed gives the same chains whatever the thread count.
     return_info : bool
         Also return a dict: ``acceptance`` (per chain, MALA) and ``acceptance_rate``.
+    dtype : numpy dtype, optional
+        Compute in this dtype (default: x0's, or the EBM's own).
+    verbose : bool
+        Show a progress bar (with tqdm installed) once sampling has run for a second;
+        ``False`` never does. Ctrl-C stops the chains either way.
 
     Returns
     -------
     ndarray (chains, d), and the info dict with ``return_info``.
     """
     return _langevin(energy, x0, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
-                     grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info, dtype=dtype)
+                     grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info, dtype=dtype,
+                     verbose=verbose)
 
 
 def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, mala, seed, return_info, dtype,
-              chain0=0, chains=0, key=None):
+              chain0=0, chains=0, key=None, verbose=False):
     """:func:`langevin_sample` on chains ``[chain0, chain0 + len(x0))`` of a run of ``chains``
     (0: just these): each chain draws the noise of its index in the run, so a run sampled in
     parts, each with the same key (``seed_key(seed)``, given in place of the seed), gives the
@@ -117,8 +123,9 @@ def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, ma
             x0 = x0.astype(dtype)
         elif isinstance(energy, EBM):
             x0 = x0.astype(energy.dtype, copy=False)  # a model computes in its own dtype
-    x, acc = _core.langevin(target, x0, steps, step_size, noise_scale, clamp, gclip, bool(mala), key, 0,
-                            chain0, chains)
+    with kernel_progress("langevin", verbose) as bar:
+        x, acc = _core.langevin(target, x0, steps, step_size, noise_scale, clamp, gclip, bool(mala), key, 0,
+                                chain0, chains, bar)
     if not return_info:
         return x
     info = {"steps": steps}
@@ -228,11 +235,14 @@ class EBM(nn.Model):
         return loss, grads
 
     def sample(self, n, *, steps=60, step_size=10.0, noise_scale=0.005, clamp=None, grad_clip=None, mala=False,
-               seed=None, x0=None, return_info=False):
-        """n samples by Langevin dynamics from U[-1, 1) (or from x0)."""
+               seed=None, x0=None, return_info=False, verbose=True):
+        """n samples by Langevin dynamics from U[-1, 1) (or from x0).
+
+        The keywords are those of :func:`langevin_sample` (``verbose``: a progress bar once
+        sampling has run for a second)."""
         start = n if x0 is None else x0
         return langevin_sample(self, start, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
-                               grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info)
+                               grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info, verbose=verbose)
 
     def fit(self, x, *, epochs=10, lr=1e-3, batch_size=64, reg_alpha=0.01, langevin=None, replay_buffer=10_000,
             reinit_prob=0.05, optimizer="adam", seed=None, verbose=True):
@@ -262,7 +272,7 @@ class EBM(nn.Model):
             start = buffer[slots].copy()
             fresh = rng.random(len(idx)) < p_re
             start[fresh] = rng.uniform(-1, 1, size=(int(fresh.sum()), d))
-            neg = langevin_sample(self, start, seed=rng, **kw)
+            neg = langevin_sample(self, start, seed=rng, **{**kw, "verbose": False})  # fit has its own bar
             buffer[slots] = neg
             loss, grads = self.cd_loss_and_grad(x[idx], neg, reg_alpha)
             opt.step(self.params, grads)

@@ -5,6 +5,7 @@ import numpy as np
 
 from . import _checks, _core
 from .fields import Field
+from .training import kernel_progress
 
 IntegrationError = _core.IntegrationError
 
@@ -13,7 +14,7 @@ LTC_SOLVERS = ("exact",) + METHODS
 
 
 def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_steps=10_000,
-           args=(), return_info=False):
+           args=(), return_info=False, verbose=True):
     """Integrate ``dy/dt = f(t, y)`` from ``t[0]`` and return the state at every time in ``t``.
 
     Parameters
@@ -44,6 +45,9 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
     return_info : bool
         Also return a dict of counters: ``nfev``, ``accepted``, ``rejected``, ``status`` and
         ``steps``, an array ``(accepted, 2)`` of each accepted step's start time and size.
+    verbose : bool
+        Show a progress bar (with tqdm installed) once the call has run for a second;
+        ``False`` never does. Ctrl-C stops the integration either way.
 
     Returns
     -------
@@ -87,7 +91,9 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
         rhs = f
     else:
         raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
-    ys, info = _core.odeint(rhs, y0, times, code, rtol, atol, step, max_steps, args, bool(return_info))
+    with kernel_progress("odeint", verbose) as bar:
+        ys, info = _core.odeint(rhs, y0, times, code, rtol, atol, step, max_steps, args, bool(return_info),
+                                progress=bar)
     return (ys, info) if return_info else ys
 
 

@@ -1,6 +1,7 @@
 """The minibatch training loop shared by every model's ``fit``."""
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -8,16 +9,63 @@ import numpy as np
 
 from . import _checks
 
+BAR_DELAY = 1.0  # seconds a kernel call runs before its progress bar appears
 
-def progress(iterable, total: int, desc: str, verbose: bool):
-    """tqdm over ``iterable`` when installed and ``verbose``; the iterable itself otherwise."""
-    if not verbose:
-        return iterable
+
+def _tqdm():
+    """The tqdm class (its notebook flavour in Jupyter), or None when tqdm is not installed."""
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, leave=False)
+        return None
+    return tqdm
+
+
+def progress(iterable, total: int, desc: str, verbose: bool):
+    """tqdm over ``iterable`` when installed and ``verbose``; the iterable itself otherwise."""
+    tqdm = _tqdm() if verbose else None
+    return iterable if tqdm is None else tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+class _KernelBar:
+    """The ``progress(done)`` callable a long C kernel calls about 20 times a second.
+
+    The bar appears only once the call has run ``delay`` seconds, so the many short calls of
+    a typical session print nothing and do not pay for importing tqdm.
+    """
+
+    def __init__(self, desc: str, delay: float):
+        self.desc, self.delay, self.start, self.bar = desc, delay, time.perf_counter(), None
+
+    def __call__(self, done: float) -> None:
+        if self.bar is None:
+            if time.perf_counter() - self.start < self.delay:
+                return
+            tqdm = _tqdm()
+            if tqdm is None:
+                self.delay = math.inf  # never look again during this call
+                return
+            self.bar = tqdm(total=100, desc=self.desc, leave=False,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+        self.bar.n = int(100 * done)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def kernel_progress(desc: str, verbose: bool):
+    """A ``progress`` callable for a C kernel (None when not ``verbose``), closed on exit."""
+    if not verbose:
+        yield None
+        return
+    bar = _KernelBar(desc, BAR_DELAY)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def fit_loop(step, n_samples: int, *, epochs: int, batch_size: int, rng: np.random.Generator,
