@@ -45,15 +45,15 @@ def thread_env(n: int) -> None:
 
 
 def set_threads(n: int) -> dict:
-    """Apply the thread count to neurodyn (its OpenBLAS) and torch; return what each reports."""
+    """Apply the thread count to neurodyn (its kernels and OpenBLAS) and torch; return what each reports."""
     got = {}
     try:
         import neurodyn as nd
 
         nd.set_num_threads(n)
-        got["neurodyn_blas"] = nd.get_num_threads()
+        got["neurodyn_threads"] = nd.get_num_threads()
     except ImportError as exc:  # pragma: no cover - neurodyn is the subject; report anyway
-        got["neurodyn_blas"] = f"unavailable: {exc}"
+        got["neurodyn_threads"] = f"unavailable: {exc}"
     try:
         import torch
 

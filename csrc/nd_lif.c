@@ -3,8 +3,11 @@
 #include <math.h>
 
 #include "nd_generic.h"
+#include "nd_parallel.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
+
+enum { ND_LIF_CHUNK = 256 }; /* neurons a kernel walks through every step at a time */
 
 void nd_lif_params_default(nd_lif_params *p)
 {

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "nd_blas.h"
+#include "nd_parallel.h"
 #include "nd_status.h"
 
 int nd_resolve_float_type(PyObject *obj, const char *name)
@@ -188,12 +189,16 @@ void nd_watch_clear(nd_watch *w)
     Py_CLEAR(w->exc_tb);
 }
 
-static PyObject *blas_info(PyObject *module, PyObject *Py_UNUSED(ignored))
+static PyObject *thread_info(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{s:s,s:i}", "config", nd_blas_config(), "num_threads", nd_blas_get_num_threads());
+    return Py_BuildValue("{s:s,s:i,s:i,s:O}", "blas_config", nd_blas_config(), "blas_threads",
+                         nd_blas_get_num_threads(), "kernel_threads", nd_get_threads(), "openmp",
+                         nd_parallel_available() ? Py_True : Py_False);
 }
 
-static PyObject *blas_set_num_threads(PyObject *module, PyObject *arg)
+/* One count for both pools: the kernels' OpenMP team and OpenBLAS. They never run nested
+ * (no BLAS call inside a parallel region), so n threads is what a call uses at most. */
+static PyObject *set_num_threads(PyObject *module, PyObject *arg)
 {
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred())
@@ -202,11 +207,13 @@ static PyObject *blas_set_num_threads(PyObject *module, PyObject *arg)
         PyErr_Format(PyExc_ValueError, "num_threads must be between 1 and 4096, got %ld", n);
         return NULL;
     }
+    nd_set_threads((int)n);
     nd_blas_set_num_threads((int)n);
     Py_RETURN_NONE;
 }
 
 PyMethodDef nd_util_methods[] = {
-    {"blas_info", blas_info, METH_NOARGS, "blas_info() -> dict: OpenBLAS build string and thread count."},
-    {"blas_set_num_threads", blas_set_num_threads, METH_O, "blas_set_num_threads(n): OpenBLAS threads."},
+    {"thread_info", thread_info, METH_NOARGS,
+     "thread_info() -> dict: OpenBLAS build string and threads, the kernels' threads, OpenMP present."},
+    {"set_num_threads", set_num_threads, METH_O, "set_num_threads(n): the kernels' and OpenBLAS's threads."},
     {NULL, NULL, 0, NULL}};

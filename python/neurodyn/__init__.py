@@ -81,45 +81,68 @@ __all__ = [
 
 
 def _default_threads() -> None:
-    """One BLAS thread unless the environment asks for more.
+    """One thread unless the environment asks for more.
 
     neurodyn's kernels run many small matrix products inside loops over time steps, where
-    OpenBLAS's threads cost more than they give (and spin against other work on a busy
-    machine: 8x slower Langevin sampling was measured with two threads under load). Set
-    OMP_NUM_THREADS or OPENBLAS_NUM_THREADS, or call set_num_threads, to use more."""
+    threads cost more than they give on small batches (and spin against other work on a busy
+    machine: 8x slower Langevin sampling was measured with two BLAS threads under load). Set
+    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more."""
     import os
 
-    if not any(os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS")):
-        _core.blas_set_num_threads(1)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(var, "").split(",")[0].strip()  # OpenMP allows a list per level
+        if value:
+            try:
+                n = int(value)
+            except ValueError:
+                raise ImportError(f"{var}={os.environ[var]!r} is not a thread count") from None
+            if n >= 1:
+                _core.set_num_threads(n)
+                return
+    _core.set_num_threads(1)
 
 
 _default_threads()
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads of the BLAS library (OpenBLAS) used by the kernels. The
-    default is 1, or what OMP_NUM_THREADS / OPENBLAS_NUM_THREADS say.
+    """Set the number of threads used by neurodyn: the C kernels' own (OpenMP) threads and
+    OpenBLAS's, both to ``n``.
+
+    They never nest (no BLAS call runs inside a parallel kernel region), so a call uses at
+    most ``n`` threads. The count applies to calls from every Python thread. Results do not
+    depend on it: the same inputs and seed give the same bits with any count. The default is
+    1, or OMP_NUM_THREADS (else OPENBLAS_NUM_THREADS) at import.
 
     Parameters
     ----------
     n : int
         Threads, at least 1.
+
+    Examples
+    --------
+    >>> import neurodyn as nd
+    >>> before = nd.get_num_threads()
+    >>> nd.set_num_threads(2); nd.get_num_threads()
+    2
+    >>> nd.set_num_threads(before)
     """
     from ._checks import integer
 
-    _core.blas_set_num_threads(integer("n", n, minimum=1))
+    _core.set_num_threads(integer("n", n, minimum=1))
 
 
 def get_num_threads() -> int:
-    """The number of threads of the BLAS library (OpenBLAS)."""
-    return int(_core.blas_info()["num_threads"])
+    """The number of threads set by :func:`set_num_threads` (kernels and OpenBLAS)."""
+    return int(_core.thread_info()["kernel_threads"])
 
 
 def show_config() -> dict:
-    """Build facts: the OpenBLAS configuration and thread count, and the versions."""
+    """Build facts: the OpenBLAS configuration, whether the kernels have OpenMP, the thread
+    counts of both, and the versions of neurodyn and NumPy."""
     import numpy
 
-    info = dict(_core.blas_info())
+    info = dict(_core.thread_info())
     info["neurodyn"] = __version__
     info["numpy"] = numpy.__version__
     return info

@@ -207,8 +207,9 @@ def main(argv=None) -> int:
                         help="run only this part (may be repeated); default: all")
     args = parser.parse_args(argv)
     cfg = nd.show_config()
-    print(f"neurodyn {cfg['neurodyn']} (numpy {cfg['numpy']}; {cfg['config'].strip()}, "
-          f"{cfg['num_threads']} BLAS threads)\n")
+    omp = "OpenMP" if cfg["openmp"] else "no OpenMP"
+    print(f"neurodyn {cfg['neurodyn']} (numpy {cfg['numpy']}; {cfg['blas_config'].strip()}; {omp}; "
+          f"{cfg['kernel_threads']} thread(s))\n")
     start = time.perf_counter()
     for name in args.family or list(FAMILIES):
         FAMILIES[name]()
