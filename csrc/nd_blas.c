@@ -1,4 +1,5 @@
 #include "nd_blas.h"
+#include "nd_parallel.h"
 
 /* The one-thread sections of concurrent callers share OpenBLAS's global count: the first
  * section to open saves the count and sets 1, the last to close restores it, and a count
@@ -62,3 +63,52 @@ void nd_blas_single_thread_end(int previous)
         openblas_set_num_threads(nd_blas_saved);
     ND_BLAS_UNLOCK();
 }
+
+/* ---- GEMM split over the kernel threads ----------------------------------------------- */
+
+/* Below this many multiply-adds a product stays on the calling thread (~50 us of work). */
+#define ND_GEMM_SPLIT_FLOPS (1 << 21)
+
+#define ND_GEMM_DEFINE(T, SFX, CBLAS)                                                                      \
+    typedef struct {                                                                                     \
+        int ta, tb, by_rows;                                                                             \
+        int64_t m, n, k, lda, ldb, ldc;                                                                  \
+        T alpha, beta;                                                                                   \
+        const T *a, *b;                                                                                  \
+        T *c;                                                                                            \
+    } nd_gemm_job_##SFX;                                                                                 \
+                                                                                                         \
+    static void nd_gemm_call_##SFX(const nd_gemm_job_##SFX *j, int64_t m, int64_t n, const T *a, const T *b, \
+                                   T *c)                                                                 \
+    {                                                                                                    \
+        CBLAS(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)m,  \
+              (int)n, (int)j->k, j->alpha, a, (int)j->lda, b, (int)j->ldb, j->beta, c, (int)j->ldc);        \
+    }                                                                                                    \
+                                                                                                         \
+    /* Rows [lo, hi) of C take rows lo.. of op(A); columns take columns lo.. of op(B). */                 \
+    static void nd_gemm_range_##SFX(void *ctx, int64_t lo, int64_t hi)                                   \
+    {                                                                                                    \
+        const nd_gemm_job_##SFX *j = ctx;                                                                \
+        if (j->by_rows)                                                                                  \
+            nd_gemm_call_##SFX(j, hi - lo, j->n, j->a + (j->ta ? lo : lo * j->lda), j->b, j->c + lo * j->ldc); \
+        else                                                                                             \
+            nd_gemm_call_##SFX(j, j->m, hi - lo, j->a, j->b + (j->tb ? lo * j->ldb : lo), j->c + lo);       \
+    }                                                                                                    \
+                                                                                                         \
+    void nd_gemm_##SFX(int transa, int transb, int64_t m, int64_t n, int64_t k, T alpha, const T *a,     \
+                       int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)                  \
+    {                                                                                                    \
+        nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c};    \
+        const double flops = (double)m * (double)n * (double)k;                                          \
+        if (nd_get_threads() < 2 || flops < ND_GEMM_SPLIT_FLOPS) {                                       \
+            nd_gemm_call_##SFX(&j, m, n, a, b, c);                                                       \
+            return;                                                                                      \
+        }                                                                                                \
+        const int64_t span = j.by_rows ? m : n;                                                          \
+        /* blocks of whole 16-row/column tiles, each at least ND_GEMM_SPLIT_FLOPS of work */             \
+        int64_t grain = (int64_t)(ND_GEMM_SPLIT_FLOPS / (flops / (double)span)) + 1;                     \
+        nd_parallel_for(span, grain < 16 ? 16 : grain, 16, nd_gemm_range_##SFX, &j);                     \
+    }
+
+ND_GEMM_DEFINE(float, f32, cblas_sgemm)
+ND_GEMM_DEFINE(double, f64, cblas_dgemm)

@@ -31,22 +31,17 @@ static inline int nd_blas_dims_ok(int64_t a, int64_t b, int64_t c)
     return a >= 0 && b >= 0 && c >= 0 && a <= INT_MAX && b <= INT_MAX && c <= INT_MAX;
 }
 
-/* Type-generic GEMM on row-major matrices: C = alpha * op(A) op(B) + beta * C. */
-static inline void nd_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha,
-                               const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
-                               float *c, int64_t ldc)
-{
-    cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
-
-static inline void nd_gemm_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha,
-                               const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
-                               double *c, int64_t ldc)
-{
-    cblas_dgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans,
-                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-}
+/* Type-generic GEMM on row-major matrices: C = alpha * op(A) op(B) + beta * C.
+ *
+ * With more than one kernel thread (nd_set_threads) a large product is split into blocks of
+ * C's rows (or columns), one per thread, each a one-thread BLAS call: every element is then
+ * computed by the same code in the same order whatever the thread count, so results keep
+ * their bits, which OpenBLAS's own threading does not promise (its threaded GEMM rounded
+ * an SNN's weight gradient differently). OpenBLAS itself stays at one thread. */
+void nd_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+void nd_gemm_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
+                 int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
 /* Thread control of the BLAS library (0 threads requested means "leave as is"). While a
  * one-thread section is open, a count set takes effect when the last section closes, and

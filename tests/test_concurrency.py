@@ -205,6 +205,27 @@ def _seeded_results():
     return out
 
 
+def _split_kernel_results():
+    """Kernels whose work nd.set_num_threads(2) splits over two OpenMP threads: inputs large
+    enough to pass their grain, and odd sizes so the ranges end mid-vector and mid-byte."""
+    rng = np.random.default_rng(4)
+    cur = rng.normal(0.6, 1.0, size=(9, 13, 1001)).astype(np.float32)
+    dspk = rng.normal(size=cur.shape).astype(np.float32)
+    out = {"lif_run": nd.lif_run(cur), "lif_backward": nd.lif_backward(cur, dspk, dspk),
+           "lif_zero_delay": nd.lif_run(cur.astype(np.float64), reset="zero", reset_delay=True)}
+    gmm = nd.energies.GaussianMixture(rng.normal(size=(3, 7)), np.stack([np.eye(7)] * 3))
+    out["langevin"] = nd.langevin_sample(gmm, rng.uniform(-1, 1, (1031, 7)), steps=7, step_size=0.05,
+                                         noise_scale=1.0, clamp=(-2.0, 2.0), seed=5, verbose=False)
+    out["mala"] = nd.langevin_sample(gmm, rng.uniform(-1, 1, (1031, 7)), steps=7, step_size=0.05,
+                                     noise_scale=1.0, mala=True, seed=6, return_info=True, verbose=False)
+    snn = nd.SNN(12, 3, hidden_sizes=(67,), num_timesteps=9, seed=7)  # layers over 1003 x 67 neurons
+    x = rng.uniform(size=(1003, 12)).astype(np.float32)
+    out["snn_forward"] = snn(x)
+    snn.fit(x, rng.integers(0, 3, 1003), epochs=1, batch_size=1003, seed=8, verbose=False)
+    out["snn_trained"] = dict(snn.params)
+    return out
+
+
 def _training_results():
     """A few minibatch steps of small seeded models (dropout and Poisson noise included)."""
     rng = np.random.default_rng(3)
@@ -227,7 +248,8 @@ def _training_results():
     return out
 
 
-@pytest.mark.parametrize("produce", [_seeded_results, _training_results], ids=["seeded", "training"])
+@pytest.mark.parametrize("produce", [_seeded_results, _split_kernel_results, _training_results],
+                         ids=["seeded", "split", "training"])
 def test_same_bits_for_any_blas_thread_count_and_run(produce, blas_threads):
     blas_threads(1)
     first = produce()

@@ -196,8 +196,9 @@ static PyObject *thread_info(PyObject *module, PyObject *Py_UNUSED(ignored))
                          nd_parallel_available() ? Py_True : Py_False);
 }
 
-/* One count for both pools: the kernels' OpenMP team and OpenBLAS. They never run nested
- * (no BLAS call inside a parallel region), so n threads is what a call uses at most. */
+/* The kernels' OpenMP team. OpenBLAS stays at one thread: large products are split over the
+ * team instead, one one-thread BLAS call per block (nd_gemm_*), which keeps every result's
+ * bits whatever the count and never nests two thread pools. */
 static PyObject *set_num_threads(PyObject *module, PyObject *arg)
 {
     long n = PyLong_AsLong(arg);
@@ -208,7 +209,7 @@ static PyObject *set_num_threads(PyObject *module, PyObject *arg)
         return NULL;
     }
     nd_set_threads((int)n);
-    nd_blas_set_num_threads((int)n);
+    nd_blas_set_num_threads(1);
     Py_RETURN_NONE;
 }
 

@@ -106,13 +106,15 @@ _default_threads()
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads used by neurodyn: the C kernels' own (OpenMP) threads and
-    OpenBLAS's, both to ``n``.
+    """Set the number of threads neurodyn's C kernels use (OpenMP).
 
-    They never nest (no BLAS call runs inside a parallel kernel region), so a call uses at
-    most ``n`` threads. The count applies to calls from every Python thread. Results do not
-    depend on it: the same inputs and seed give the same bits with any count. The default is
-    1, or OMP_NUM_THREADS (else OPENBLAS_NUM_THREADS) at import.
+    Elementwise and row-independent work (LIF neurons, Langevin proposals, ...) is split
+    over the threads, and so are large matrix products: each thread makes a one-thread
+    OpenBLAS call on its block of rows. OpenBLAS's own threads are never used, so two thread
+    pools never nest and a call uses at most ``n`` threads. The count applies to calls from
+    every Python thread. Results do not depend on it: the same inputs and seed give the same
+    bits with any count. The default is 1, or OMP_NUM_THREADS (else OPENBLAS_NUM_THREADS) at
+    import.
 
     Parameters
     ----------
@@ -133,13 +135,14 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads set by :func:`set_num_threads` (kernels and OpenBLAS)."""
+    """The number of threads set by :func:`set_num_threads`."""
     return int(_core.thread_info()["kernel_threads"])
 
 
 def show_config() -> dict:
-    """Build facts: the OpenBLAS configuration, whether the kernels have OpenMP, the thread
-    counts of both, and the versions of neurodyn and NumPy."""
+    """Build facts: the OpenBLAS configuration and thread count (always 1, see
+    :func:`set_num_threads`), whether the kernels have OpenMP and their thread count, and the
+    versions of neurodyn and NumPy."""
     import numpy
 
     info = dict(_core.thread_info())
