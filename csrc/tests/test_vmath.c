@@ -63,6 +63,45 @@ static void test_tanh_sigmoid_accuracy(void)
     CHECK(nd_sigmoid(-800.0) == 0.0 && nd_sigmoid(800.0) == 1.0 && isnan(nd_sigmoid(NAN)));
 }
 
+/* float routines against the double result rounded once, in float ulps */
+static double ulpsf(float got, double want)
+{
+    const float w = (float)want;
+    if (got == w || (isnan(got) && isnan(w)))
+        return 0;
+    double u = fabs((double)nextafterf(w, INFINITY) - (double)w);
+    return fabs((double)got - want) / (u > 0 ? u : 1.4e-45);
+}
+
+static double max_ulpsf(float (*f)(float), double (*ref)(double), double lo, double hi)
+{
+    double worst = 0;
+    for (int i = 0; i < 200000; ++i) {
+        const float x = (float)nd_test_uniform(lo, hi);
+        double u = ulpsf(f(x), ref((double)x));
+        worst = u > worst ? u : worst;
+    }
+    return worst;
+}
+
+static void test_float_routines(void)
+{
+    CHECK(max_ulpsf(nd_expf, exp, -103.9, 88.72) <= 2.0);
+    CHECK(max_ulpsf(nd_expf, exp, -1e-4, 1e-4) <= 1.0);
+    CHECK(max_ulpsf(nd_expf, exp, -103.9, -87.0) <= 2.0); /* subnormal results */
+    CHECK(max_ulpsf(nd_expf, exp, 80.0, 88.72) <= 2.0);   /* near overflow */
+    CHECK(nd_expf(0.0f) == 1.0f && isinf(nd_expf(89.0f)) && nd_expf(-105.0f) == 0.0f && isnan(nd_expf(NAN)));
+    CHECK(nd_expf(INFINITY) == INFINITY && nd_expf(-INFINITY) == 0.0f);
+    CHECK(max_ulpsf(nd_tanhf, tanh, -12.0, 12.0) <= 3.0);
+    CHECK(max_ulpsf(nd_tanhf, tanh, -1e-3, 1e-3) <= 2.0);
+    CHECK(nd_tanhf(-0.0f) == 0.0f && signbit(nd_tanhf(-0.0f)) && nd_tanhf(INFINITY) == 1.0f);
+    CHECK(nd_tanhf(-INFINITY) == -1.0f && isnan(nd_tanhf(NAN)));
+    CHECK(max_ulpsf(nd_sigmoidf, ref_sigmoid, -100.0, 30.0) <= 3.0);
+    CHECK(nd_sigmoidf(-200.0f) == 0.0f && nd_sigmoidf(200.0f) == 1.0f && isnan(nd_sigmoidf(NAN)));
+    CHECK(max_ulpsf(nd_softplusf, ref_softplus, -100.0, 40.0) <= 3.0);
+    CHECK(nd_softplusf(200.0f) == 200.0f && nd_softplusf(-200.0f) == 0.0f && isnan(nd_softplusf(NAN)));
+}
+
 static void test_activation_kernels(void)
 {
     enum { N = 1001 };
@@ -103,4 +142,5 @@ static void test_activation_kernels(void)
     CHECK(nd_act_forward_f64(ND_ACT_COUNT, 2, z, z) == ND_ERR_ARG);
 }
 
-ND_TEST_MAIN(test_exp_accuracy, test_log1p_softplus_accuracy, test_tanh_sigmoid_accuracy, test_activation_kernels)
+ND_TEST_MAIN(test_exp_accuracy, test_log1p_softplus_accuracy, test_tanh_sigmoid_accuracy, test_float_routines,
+             test_activation_kernels)
