@@ -66,14 +66,5 @@ int nd_langevin_workspace_len(int64_t B, int64_t d, size_t *len)
     return ND_OK;
 }
 
-/* A standard normal for element i of step s (Box-Muller on two uniforms of the stream). */
-static double nd_normal(uint64_t seed, uint64_t stream, uint64_t index)
-{
-    double u[2]; /* uniforms 2 index and 2 index + 1: one Philox block */
-    nd_rng_uniform_pair(seed, stream, index, u);
-    const double u1 = 1.0 - u[0]; /* in (0, 1]: log is finite */
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u[1]);
-}
-
 #define ND_IMPL "nd_langevin_impl.inc"
 #include "nd_instantiate.h"

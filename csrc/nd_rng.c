@@ -1,26 +1,25 @@
 #include "nd_rng.h"
 
+#include <math.h>
+#include <string.h>
+
+#include "nd_vmath.h" /* ND_VECTOR_CLONES */
+
 /* Multipliers and Weyl increments of Philox4x32 (Salmon et al. 2011, table 2). */
 #define ND_PHILOX_M0 0xD2511F53u
 #define ND_PHILOX_M1 0xCD9E8D57u
 #define ND_PHILOX_W0 0x9E3779B9u
 #define ND_PHILOX_W1 0xBB67AE85u
 
-static inline void nd_mulhilo(uint32_t a, uint32_t b, uint32_t *hi, uint32_t *lo)
+/* Philox4x32-10 on one counter, all in locals: inlined into a loop over counters it is
+ * lane-wise integer arithmetic (32x32->64 products) that gcc vectorises. */
+static inline void nd_philox_block(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
+                                   uint32_t *w)
 {
-    uint64_t p = (uint64_t)a * b;
-    *hi = (uint32_t)(p >> 32);
-    *lo = (uint32_t)p;
-}
-
-void nd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
-{
-    uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3], k0 = key[0], k1 = key[1];
     for (int r = 0; r < 10; ++r) {
-        uint32_t hi0, lo0, hi1, lo1;
-        nd_mulhilo(ND_PHILOX_M0, c0, &hi0, &lo0);
-        nd_mulhilo(ND_PHILOX_M1, c2, &hi1, &lo1);
-        uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
+        const uint64_t p0 = (uint64_t)ND_PHILOX_M0 * c0, p1 = (uint64_t)ND_PHILOX_M1 * c2;
+        const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n1 = (uint32_t)p1;
+        const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1, n3 = (uint32_t)p0;
         c0 = n0;
         c1 = n1;
         c2 = n2;
@@ -28,23 +27,32 @@ void nd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
         k0 += ND_PHILOX_W0;
         k1 += ND_PHILOX_W1;
     }
-    out[0] = c0;
-    out[1] = c1;
-    out[2] = c2;
-    out[3] = c3;
+    w[0] = c0;
+    w[1] = c1;
+    w[2] = c2;
+    w[3] = c3;
+}
+
+void nd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
+{
+    nd_philox_block(ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1], out);
+}
+
+/* 53 random bits of two words as a double in [0, 1). */
+static inline double nd_words_to_unit(uint32_t hi, uint32_t lo)
+{
+    const uint64_t bits = ((uint64_t)hi << 21) ^ (uint64_t)(lo >> 11);
+    return (double)(bits & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
 }
 
 /* One block of four words gives two doubles: counter = (block index, stream), key = seed. */
 void nd_rng_uniform_pair(uint64_t seed, uint64_t stream, uint64_t block, double two[2])
 {
-    const uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32)};
-    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
     uint32_t w[4];
-    nd_philox4x32(ctr, key, w);
-    for (int k = 0; k < 2; ++k) {
-        uint64_t bits = ((uint64_t)w[2 * k] << 21) ^ (uint64_t)(w[2 * k + 1] >> 11); /* 53 bits */
-        two[k] = (double)(bits & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
-    }
+    nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32),
+                    (uint32_t)seed, (uint32_t)(seed >> 32), w);
+    two[0] = nd_words_to_unit(w[0], w[1]);
+    two[1] = nd_words_to_unit(w[2], w[3]);
 }
 
 double nd_rng_uniform(uint64_t seed, uint64_t stream, uint64_t i)
@@ -68,4 +76,96 @@ void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t
     }
     if (k < n)
         out[k] = nd_rng_uniform(seed, stream, first + (uint64_t)k);
+}
+
+/* ---- standard normals ------------------------------------------------------------------ */
+
+static inline double nd_rng_bits_double(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof d);
+    return d;
+}
+
+static inline uint64_t nd_rng_double_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    return u;
+}
+
+/* log(u) for u in [2^-53, 1]: u = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s),
+ * s = (m - 1) / (m + 1), |s| <= 0.1716, by its odd series to double precision. Lane-wise
+ * integer and floating-point steps only (the exponent becomes a double through the magic
+ * 2^52 rather than an int64 conversion, which AVX2 lacks). */
+static inline double nd_log_unit(double u)
+{
+    const uint64_t bits = nd_rng_double_bits(u);
+    /* bias the split so that m lands in [sqrt(1/2), sqrt(2)) */
+    const uint64_t shifted = bits + (0x3ff0000000000000ull - 0x3fe6a09e667f3bcdull);
+    const uint64_t e = shifted >> 52;
+    const double m = nd_rng_bits_double((shifted & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
+    const double ed = nd_rng_bits_double(0x4330000000000000ull | e) - 4503599627370496.0 - 1023.0;
+    const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    double q = 1.0 / 25;
+    q = q * s2 + 1.0 / 23;
+    q = q * s2 + 1.0 / 21;
+    q = q * s2 + 1.0 / 19;
+    q = q * s2 + 1.0 / 17;
+    q = q * s2 + 1.0 / 15;
+    q = q * s2 + 1.0 / 13;
+    q = q * s2 + 1.0 / 11;
+    q = q * s2 + 1.0 / 9;
+    q = q * s2 + 1.0 / 7;
+    q = q * s2 + 1.0 / 5;
+    q = q * s2 + 1.0 / 3;
+    const double logm = 2.0 * s + 2.0 * s * (s2 * q);
+    /* ln 2 in two parts: e ln2_hi is exact for |e| < 2^11 */
+    return ed * 6.93147180369123816490e-01 + (ed * 1.90821492927058770002e-10 + logm);
+}
+
+/* cos(2 pi u) for u in [0, 1): u - k/4 = r with the nearest quarter k (exact), then the
+ * Taylor series of cos and sin at 2 pi r, |2 pi r| <= pi/4, and the quadrant's identity. */
+static inline double nd_cos_turns(double u)
+{
+    const double shifter = 6755399441055744.0; /* 1.5 * 2^52 */
+    const double kd = (4.0 * u + shifter) - shifter;
+    const double r = u - 0.25 * kd, x = 6.283185307179586477 * r, x2 = x * x;
+    double c = 1.0 / 20922789888000.0; /* 1/16! */
+    c = c * -x2 + 1.0 / 87178291200.0;
+    c = c * -x2 + 1.0 / 479001600.0;
+    c = c * -x2 + 1.0 / 3628800.0;
+    c = c * -x2 + 1.0 / 40320.0;
+    c = c * -x2 + 1.0 / 720.0;
+    c = c * -x2 + 1.0 / 24.0;
+    c = c * -x2 + 0.5;
+    const double cosx = 1.0 - x2 * c;
+    double t = 1.0 / 355687428096000.0; /* 1/17! */
+    t = t * -x2 + 1.0 / 1307674368000.0;
+    t = t * -x2 + 1.0 / 6227020800.0;
+    t = t * -x2 + 1.0 / 39916800.0;
+    t = t * -x2 + 1.0 / 362880.0;
+    t = t * -x2 + 1.0 / 5040.0;
+    t = t * -x2 + 1.0 / 120.0;
+    t = t * -x2 + 1.0 / 6.0;
+    const double sinx = x - x * x2 * t;
+    const uint64_t q = (nd_rng_double_bits(kd + shifter) - nd_rng_double_bits(shifter)) & 3u;
+    /* cos(x + q pi/2): cos, -sin, -cos, sin */
+    const double mag = (q & 1u) ? sinx : cosx;
+    return ((q + 1u) & 2u) ? -mag : mag;
+}
+
+ND_VECTOR_CLONES
+void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out)
+{
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32), s0 = (uint32_t)stream,
+                   s1 = (uint32_t)(stream >> 32);
+    for (int64_t i = 0; i < n; ++i) {
+        const uint64_t block = first + (uint64_t)i;
+        uint32_t w[4];
+        nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), s0, s1, k0, k1, w);
+        const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
+        const double u2 = nd_words_to_unit(w[2], w[3]);
+        out[i] = sqrt(-2.0 * nd_log_unit(u1)) * nd_cos_turns(u2);
+    }
 }

@@ -19,4 +19,9 @@ void nd_rng_uniform_pair(uint64_t seed, uint64_t stream, uint64_t pair, double t
 /* Uniforms for indices [first, first + n) into out (doubles in [0, 1)). */
 void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
 
+/* Standard normals k = first .. first + n - 1 into out: Box-Muller (cosine branch) on the
+ * two uniforms of Philox block k, sqrt(-2 log(1 - u_2k)) cos(2 pi u_2k+1), evaluated with
+ * vectorisable log and cos within about an ulp of libm's. */
+void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
+
 #endif
