@@ -526,7 +526,7 @@ def _max_other(record: dict) -> float:
 def markdown(record: dict) -> str:
     """The results as a Markdown table (for bench/README.md), with the machine described."""
     m, v = record["machine"], record["versions"]
-    cfg = (v.get("neurodyn_config") or {}).get("config", "?")
+    cfg = (v.get("neurodyn_config") or {}).get("blas_config", "?")
     lines = [
         f"Machine: {m.get('cpu_model')}, {m.get('physical_cores', '?')} cores / {m.get('logical_cpus')} CPUs, "
         f"SIMD {'/'.join(m.get('simd', []))}; threads = {record['threads']}; CPUs kept busy by other "

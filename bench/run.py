@@ -117,7 +117,7 @@ def run_suite(args, suite, cases_mod, harness) -> int:
             record.setdefault(key, {}).update(val)
     m = record["machine"]
     print(f"machine: {m.get('cpu_model')}, {m.get('physical_cores')} cores / {m.get('logical_cpus')} cpus; "
-          f"threads={args.threads}; {record['versions'].get('neurodyn_config', {}).get('config')}")
+          f"threads={args.threads}; {record['versions'].get('neurodyn_config', {}).get('blas_config')}")
     t0 = time.perf_counter()
     for case in cases:
         record["cases"].append(harness.run_case(case, cfg))
