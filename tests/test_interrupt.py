@@ -223,7 +223,7 @@ def test_a_long_odeint_shows_a_bar_that_ends_closed(fake_tqdm):
 
 
 def test_a_long_sample_shows_a_bar(fake_tqdm):
-    nd.langevin_sample(nd.energies.DoubleWell(dim=8), np.zeros((1000, 8)), steps=1000, step_size=1e-3,
+    nd.langevin_sample(nd.energies.DoubleWell(dim=8), np.zeros((1000, 8)), steps=6000, step_size=1e-3,
                        noise_scale=1.0, seed=0)
     assert [b.desc for b in fake_tqdm] == ["langevin"]
     assert fake_tqdm[0].closed and len(fake_tqdm[0].shown) >= 2
@@ -231,7 +231,7 @@ def test_a_long_sample_shows_a_bar(fake_tqdm):
 
 def test_verbose_false_and_short_calls_show_nothing(fake_tqdm, monkeypatch):
     _long_lorenz(verbose=False)
-    nd.langevin_sample(nd.energies.DoubleWell(dim=8), np.zeros((1000, 8)), steps=1000, step_size=1e-3,
+    nd.langevin_sample(nd.energies.DoubleWell(dim=8), np.zeros((1000, 8)), steps=6000, step_size=1e-3,
                        noise_scale=1.0, seed=0, verbose=False)
     assert fake_tqdm == []
     monkeypatch.setattr(training, "BAR_DELAY", 1.0)

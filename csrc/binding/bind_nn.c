@@ -98,9 +98,9 @@ static PyObject *dense_backward(PyObject *m, PyObject *args)
 {
     PyObject *o[3];
     PyArrayObject *a[3];
-    int has_bias;
+    int has_bias, want_dx = 1;
     const char *names[3] = {"x", "kernel", "dy"};
-    if (!PyArg_ParseTuple(args, "OOOp:dense_backward", &o[0], &o[1], &o[2], &has_bias))
+    if (!PyArg_ParseTuple(args, "OOOp|p:dense_backward", &o[0], &o[1], &o[2], &has_bias, &want_dx))
         return NULL;
     int tn = nd_arrays(o, names, 3, 0u, a);
     if (tn < 0)
@@ -109,13 +109,13 @@ static PyObject *dense_backward(PyObject *m, PyObject *args)
     if (nd_expect(a[0], "x", 2, -1, -1) == 0 && nd_expect(a[1], "kernel", 2, PyArray_DIM(a[0], 1), -1) == 0 &&
         nd_expect(a[2], "dy", 2, PyArray_DIM(a[0], 0), PyArray_DIM(a[1], 1)) == 0) {
         npy_intp rows = PyArray_DIM(a[0], 0), in = PyArray_DIM(a[1], 0), out = PyArray_DIM(a[1], 1);
-        dx = nd_new(2, rows, in, tn);
+        dx = want_dx ? nd_new(2, rows, in, tn) : Py_NewRef(Py_None); /* a first layer needs no dx */
         dw = nd_new(2, in, out, tn);
         db = has_bias ? nd_new(1, out, 0, tn) : Py_NewRef(Py_None);
         if (dx && dw && db) {
             int st;
             void *x = nd_data(a[0]), *w = nd_data(a[1]), *dy = nd_data(a[2]);
-            void *dxd = PyArray_DATA((PyArrayObject *)dx), *dwd = PyArray_DATA((PyArrayObject *)dw);
+            void *dxd = want_dx ? PyArray_DATA((PyArrayObject *)dx) : NULL, *dwd = PyArray_DATA((PyArrayObject *)dw);
             void *dbd = has_bias ? PyArray_DATA((PyArrayObject *)db) : NULL;
             Py_BEGIN_ALLOW_THREADS
             st = tn == NPY_FLOAT ? nd_dense_backward_f32(rows, in, out, x, w, dy, dxd, dwd, dbd, 0)

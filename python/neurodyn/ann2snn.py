@@ -105,7 +105,7 @@ class ANN(nn.Model):
             d = nn.activation_grad("relu", z, acts[i], d)
             if ln is not None:
                 d = nn.layernorm_grad(p, f"bn_{i}", ln, d, grads)
-            d = nn.dense_grad(p, f"dense_{i}", h, d, grads)
+            d = nn.dense_grad(p, f"dense_{i}", h, d, grads, need_dx=i > 0)
         return value, grads
 
     def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,

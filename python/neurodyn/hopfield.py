@@ -380,7 +380,7 @@ class AssociativeMemory(_Trainable):
                 dh += nn.dense_grad(p, f"{name}_proj", h, dhp, grads)
         x, ln = caches["input"]
         dz = nn.layernorm_grad(p, "input_norm", ln, dh, grads)
-        nn.dense_grad(p, "input_proj", x, dz, grads)
+        nn.dense_grad(p, "input_proj", x, dz, grads, need_dx=False)
 
 
 class ClassicalHopfield:

@@ -326,7 +326,7 @@ class Liquid(nn.Model):
         dseq[:, -1] = dlast
         du = self._backward(x, caches, dseq, grads)
         if "input_projection.kernel" in p:
-            nn.dense_grad(p, "input_projection", x.reshape(B * T, -1), du.reshape(B * T, H), grads)
+            nn.dense_grad(p, "input_projection", x.reshape(B * T, -1), du.reshape(B * T, H), grads, need_dx=False)
         return value, grads
 
     def _backward(self, x, caches, dseq, grads):

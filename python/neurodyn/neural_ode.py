@@ -199,7 +199,7 @@ class NeuralODE(nn.Model):
         y0bar, dp = self._ode_grad(times, ys, info, ybar)
         self._unflatten_dynamics(dp, grads)
         if self.has_input_proj:
-            nn.dense_grad(self.params, "input_proj", x, y0bar, grads)
+            nn.dense_grad(self.params, "input_proj", x, y0bar, grads, need_dx=False)
         return value, grads
 
     def _ode_grad(self, times, ys, info, ybar):

@@ -106,10 +106,11 @@ def dense(params: dict, name: str, x: np.ndarray) -> np.ndarray:
     return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"))
 
 
-def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict) -> np.ndarray:
-    """Stores the kernel and bias gradients in ``grads`` and returns dL/dx."""
+def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict, need_dx: bool = True):
+    """Stores the kernel and bias gradients in ``grads`` and returns dL/dx (None when not
+    ``need_dx``: a model's first layer skips that product)."""
     has_bias = f"{name}.bias" in params
-    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias)
+    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias, need_dx)
     grads[f"{name}.kernel"] = dw
     if has_bias:
         grads[f"{name}.bias"] = db

@@ -316,10 +316,12 @@ class SNN(nn.Model):
             name = f"snn_layer_{i}_dense"
             if i == 0 and layer_in is None:
                 # constant input: the same x feeds every step, so its current gathers all steps
-                nn.dense_grad(p, name, x, np.ascontiguousarray(dcur.sum(axis=0)), grads)
+                nn.dense_grad(p, name, x, np.ascontiguousarray(dcur.sum(axis=0)), grads, need_dx=False)
             else:
-                din = nn.dense_grad(p, name, layer_in.reshape(T * B, -1), dcur.reshape(T * B, -1), grads)
-                dspikes = din.reshape(T, B, -1)
+                din = nn.dense_grad(p, name, layer_in.reshape(T * B, -1), dcur.reshape(T * B, -1), grads,
+                                    need_dx=i > 0)  # encoded input spikes need no gradient
+                if i > 0:
+                    dspikes = din.reshape(T, B, -1)
         return value, grads
 
     def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
