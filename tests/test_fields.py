@@ -353,3 +353,24 @@ def test_mlp_field_property(batch, dtype, layout, activation, widths, seed):
     scale = float(np.max(np.abs(expected))) if expected.size else 1.0
     assert dy.dtype == dtype
     assert_allclose(dy, expected, rtol=0, atol=(1e-12 if dtype == np.float64 else 1e-5) * max(1.0, scale) * 4)
+
+
+def test_pickled_fields_and_energies_keep_read_only_parameters():
+    """Parameters are frozen at construction; a pickle round trip (how nd.dask ships them to
+    workers) must not hand back writable copies that silently diverge from the spec."""
+    import pickle
+
+    rng = np.random.default_rng(5)
+    objects = [nd.fields.Linear(rng.normal(size=(3, 3)), rng.normal(size=3)), nd.fields.Lorenz(),
+               nd.fields.MLP([rng.normal(size=(3, 4)), rng.normal(size=(4, 3))], [np.zeros(4), np.zeros(3)]),
+               nd.energies.GaussianMixture(rng.normal(size=(2, 3)), np.stack([np.eye(3)] * 2)),
+               nd.energies.Quadratic(np.zeros(3), np.eye(3))]
+    for obj in objects:
+        copy = pickle.loads(pickle.dumps(obj))
+        arrays = [(k, i, a) for k, v in vars(copy).items()
+                  for i, a in enumerate(v if isinstance(v, list) else [v]) if isinstance(a, np.ndarray)]
+        assert arrays or isinstance(obj, nd.fields.Lorenz)
+        for key, i, value in arrays:
+            assert not value.flags.writeable, (type(obj).__name__, key, i)
+            original = getattr(obj, key)
+            np.testing.assert_array_equal(value, original[i] if isinstance(original, list) else original)

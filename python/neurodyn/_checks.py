@@ -82,3 +82,15 @@ def times(name: str, t) -> np.ndarray:
             raise ValueError(f"{name} must be strictly increasing or strictly decreasing; "
                              f"{name}[{i + 1}]={arr[i + 1]!r} follows {name}[{i}]={arr[i]!r}")
     return arr
+
+
+class FrozenArrays:
+    """Base of objects whose array attributes are read-only (built-in fields and energies):
+    pickle rebuilds arrays writable, so unpickling freezes them again."""
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for value in state.values():
+            for arr in value if isinstance(value, (list, tuple)) else (value,):  # an MLP's layer lists
+                if isinstance(arr, np.ndarray):
+                    arr.setflags(write=False)

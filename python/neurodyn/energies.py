@@ -33,7 +33,7 @@ def _precision(name, P, d):
         raise ValueError(f"{name} must be positive definite")
 
 
-class Energy:
+class Energy(_checks.FrozenArrays):
     """Base of the built-in energies."""
 
     dim: int

@@ -28,7 +28,7 @@ def _param(name, value, ndim):
     return arr
 
 
-class Field:
+class Field(_checks.FrozenArrays):
     """Base class of the built-in vector fields. ``dim`` is the size of the state's last axis."""
 
     dim: int
