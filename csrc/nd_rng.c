@@ -1,9 +1,7 @@
 #include "nd_rng.h"
 
 #include <math.h>
-#include <string.h>
-
-#include "nd_vmath.h" /* ND_VECTOR_CLONES */
+#include "nd_vmath.h" /* ND_VECTOR_CLONES, the bit casts */
 
 /* Multipliers and Weyl increments of Philox4x32 (Salmon et al. 2011, table 2). */
 #define ND_PHILOX_M0 0xD2511F53u
@@ -80,32 +78,18 @@ void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t
 
 /* ---- standard normals ------------------------------------------------------------------ */
 
-static inline double nd_rng_bits_double(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
-static inline uint64_t nd_rng_double_bits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
 /* log(u) for u in [2^-53, 1]: u = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s),
  * s = (m - 1) / (m + 1), |s| <= 0.1716, by its odd series to double precision. Lane-wise
  * integer and floating-point steps only (the exponent becomes a double through the magic
  * 2^52 rather than an int64 conversion, which AVX2 lacks). */
 static inline double nd_log_unit(double u)
 {
-    const uint64_t bits = nd_rng_double_bits(u);
+    const uint64_t bits = nd_double_to_bits(u);
     /* bias the split so that m lands in [sqrt(1/2), sqrt(2)) */
     const uint64_t shifted = bits + (0x3ff0000000000000ull - 0x3fe6a09e667f3bcdull);
     const uint64_t e = shifted >> 52;
-    const double m = nd_rng_bits_double((shifted & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
-    const double ed = nd_rng_bits_double(0x4330000000000000ull | e) - 4503599627370496.0 - 1023.0;
+    const double m = nd_bits_to_double((shifted & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
+    const double ed = nd_bits_to_double(0x4330000000000000ull | e) - 4503599627370496.0 - 1023.0;
     const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
     double q = 1.0 / 25;
     q = q * s2 + 1.0 / 23;
@@ -149,7 +133,7 @@ static inline double nd_cos_turns(double u)
     t = t * -x2 + 1.0 / 120.0;
     t = t * -x2 + 1.0 / 6.0;
     const double sinx = x - x * x2 * t;
-    const uint64_t q = (nd_rng_double_bits(kd + shifter) - nd_rng_double_bits(shifter)) & 3u;
+    const uint64_t q = (nd_double_to_bits(kd + shifter) - nd_double_to_bits(shifter)) & 3u;
     /* cos(x + q pi/2): cos, -sin, -cos, sin */
     const double mag = (q & 1u) ? sinx : cosx;
     return ((q + 1u) & 2u) ? -mag : mag;
