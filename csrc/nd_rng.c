@@ -1,6 +1,7 @@
 #include "nd_rng.h"
 
 #include <math.h>
+
 #include "nd_vmath.h" /* ND_VECTOR_CLONES, the bit casts */
 
 /* Multipliers and Weyl increments of Philox4x32 (Salmon et al. 2011, table 2). */

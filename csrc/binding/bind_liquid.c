@@ -264,6 +264,96 @@ static int nd_parse_cfc(nd_cfc *c, PyObject *params, int typenum, npy_intp NI, n
     return 0;
 }
 
+/* ---- the recurrent cells' shared binding ------------------------------------------------ */
+
+/* What differs between CfC and the LTC cell for the binding: the kernels, typed by typenum. */
+typedef struct {
+    const char *name;
+    const void *cell;
+    int (*forward)(const void *cell, int typenum, int64_t B, int64_t T, const void *x, const void *dt, const void *h0,
+                   void *h, void *cache, void *work);
+    int (*backward)(const void *cell, int typenum, int64_t B, int64_t T, const void *x, const void *dt,
+                    const void *cache, const void *dh, void *dx, void *dh0, void *dparams, void *work);
+} nd_cell_ops;
+
+/* Runs a cell over x [B, T, NI] into h [B, T, H]; returns (h, cache | None). */
+static PyObject *nd_cell_forward(const nd_cell_ops *ops, int typenum, PyArrayObject *x, PyArrayObject *dt,
+                                 PyArrayObject *h0, npy_intp H, size_t cache_len, size_t wlen, int want_cache)
+{
+    const npy_intp B = PyArray_DIM(x, 0), T = PyArray_DIM(x, 1);
+    npy_intp hd[3] = {B, T, H}, cd = (npy_intp)cache_len;
+    PyObject *h = NULL, *cache = NULL, *res = NULL;
+    void *work = nd_scratch(wlen, (size_t)PyArray_ITEMSIZE(x));
+    if (work && (h = PyArray_SimpleNew(3, hd, typenum)) && (!want_cache || (cache = PyArray_SimpleNew(1, &cd, typenum)))) {
+        const void *xd = PyArray_DATA(x), *dtd = dt ? PyArray_DATA(dt) : NULL, *h0d = h0 ? PyArray_DATA(h0) : NULL;
+        void *hdd = PyArray_DATA((PyArrayObject *)h), *cdd = cache ? PyArray_DATA((PyArrayObject *)cache) : NULL;
+        int st;
+        Py_BEGIN_ALLOW_THREADS
+        st = ops->forward(ops->cell, typenum, B, T, xd, dtd, h0d, hdd, cdd, work);
+        Py_END_ALLOW_THREADS
+        res = st == ND_OK ? PyTuple_Pack(2, h, cache ? cache : Py_None) : nd_raise_status(st, ops->name);
+    }
+    PyMem_RawFree(work);
+    Py_XDECREF(h);
+    Py_XDECREF(cache);
+    return res;
+}
+
+/* The backward pass from dh [B, T, H] and the forward's cache; x may be NULL when the cell's
+ * backward does not read it. Returns (dx [B, T, NI], dh0 [B, H], dparams [P]). */
+static PyObject *nd_cell_backward(const nd_cell_ops *ops, int typenum, PyArrayObject *x, PyArrayObject *dt,
+                                  PyObject *cacheo, PyArrayObject *dh, npy_intp NI, size_t cache_len, size_t wlen,
+                                  size_t nparams)
+{
+    const npy_intp B = PyArray_DIM(dh, 0), T = PyArray_DIM(dh, 1), H = PyArray_DIM(dh, 2);
+    PyArrayObject *cache = (PyArrayObject *)PyArray_FROMANY(cacheo, typenum, 1, 1, NPY_ARRAY_IN_ARRAY);
+    PyObject *dx = NULL, *dh0 = NULL, *dp = NULL, *res = NULL;
+    void *work = NULL;
+    if (!cache)
+        return NULL;
+    if ((size_t)PyArray_SIZE(cache) != cache_len) {
+        PyErr_SetString(PyExc_ValueError, "the cache does not come from this forward pass");
+        goto done;
+    }
+    npy_intp xd[3] = {B, T, NI}, hd[2] = {B, H}, pd = (npy_intp)nparams;
+    if (!(work = nd_scratch(wlen, (size_t)PyArray_ITEMSIZE(dh))) || !(dx = PyArray_SimpleNew(3, xd, typenum)) ||
+        !(dh0 = PyArray_SimpleNew(2, hd, typenum)) || !(dp = PyArray_SimpleNew(1, &pd, typenum)))
+        goto done;
+    const void *xdd = x ? PyArray_DATA(x) : NULL, *dtd = dt ? PyArray_DATA(dt) : NULL, *cd = PyArray_DATA(cache);
+    const void *dhd = PyArray_DATA(dh);
+    void *dxd = PyArray_DATA((PyArrayObject *)dx), *d0 = PyArray_DATA((PyArrayObject *)dh0);
+    void *dpd = PyArray_DATA((PyArrayObject *)dp);
+    int st;
+    Py_BEGIN_ALLOW_THREADS
+    st = ops->backward(ops->cell, typenum, B, T, xdd, dtd, cd, dhd, dxd, d0, dpd, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? PyTuple_Pack(3, dx, dh0, dp) : nd_raise_status(st, ops->name);
+done:
+    PyMem_RawFree(work);
+    Py_DECREF(cache);
+    Py_XDECREF(dx);
+    Py_XDECREF(dh0);
+    Py_XDECREF(dp);
+    return res;
+}
+
+/* ---- CfC ---------------------------------------------------------------------------------- */
+
+static int nd_cfc_run_forward(const void *c, int tn, int64_t B, int64_t T, const void *x, const void *dt,
+                              const void *h0, void *h, void *cache, void *work)
+{
+    return tn == NPY_FLOAT ? nd_cfc_forward_f32(c, B, T, x, dt, h0, h, cache, work)
+                           : nd_cfc_forward_f64(c, B, T, x, dt, h0, h, cache, work);
+}
+
+static int nd_cfc_run_backward(const void *c, int tn, int64_t B, int64_t T, const void *x, const void *dt,
+                               const void *cache, const void *dh, void *dx, void *dh0, void *dp, void *work)
+{
+    (void)x; /* the cache holds what CfC's backward needs */
+    return tn == NPY_FLOAT ? nd_cfc_backward_f32(c, B, T, dt, cache, dh, dx, dh0, dp, work)
+                           : nd_cfc_backward_f64(c, B, T, dt, cache, dh, dx, dh0, dp, work);
+}
+
 /* cfc_forward(x [B,T,NI], dt|None, h0|None, params, hidden_size, act, mode, keep_cache) -> (h, cache|None) */
 static PyObject *cfc_forward(PyObject *module, PyObject *args)
 {
@@ -274,8 +364,7 @@ static PyObject *cfc_forward(PyObject *module, PyObject *args)
                           &want_cache))
         return NULL;
     PyArrayObject *x = NULL, *dt = NULL, *h0 = NULL;
-    PyObject *keep = PyList_New(0), *h = NULL, *cache = NULL, *res = NULL;
-    void *work = NULL;
+    PyObject *keep = PyList_New(0), *res = NULL;
     nd_cfc c = {0};
     c.act = act;
     c.mode = mode;
@@ -292,27 +381,12 @@ static PyObject *cfc_forward(PyObject *module, PyObject *args)
         nd_raise_status(st, "cfc");
         goto done;
     }
-    npy_intp hd[3] = {B, T, (npy_intp)H}, cd = (npy_intp)(per_step * (size_t)T);
-    if (!(work = nd_scratch(wlen, (size_t)PyArray_ITEMSIZE(x))) || !(h = PyArray_SimpleNew(3, hd, typenum)) ||
-        (want_cache && !(cache = PyArray_SimpleNew(1, &cd, typenum))))
-        goto done;
-    void *xd = PyArray_DATA(x), *dtd = dt ? PyArray_DATA(dt) : NULL, *h0d = h0 ? PyArray_DATA(h0) : NULL;
-    void *hdd = PyArray_DATA((PyArrayObject *)h), *cdd = cache ? PyArray_DATA((PyArrayObject *)cache) : NULL;
-    Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_cfc_forward_f32(&c, B, T, xd, dtd, h0d, hdd, cdd, work)
-                              : nd_cfc_forward_f64(&c, B, T, xd, dtd, h0d, hdd, cdd, work);
-    Py_END_ALLOW_THREADS
-    if (st != ND_OK)
-        nd_raise_status(st, "cfc_forward");
-    else
-        res = PyTuple_Pack(2, h, cache ? cache : Py_None);
+    const nd_cell_ops ops = {"cfc_forward", &c, nd_cfc_run_forward, nd_cfc_run_backward};
+    res = nd_cell_forward(&ops, typenum, x, dt, h0, (npy_intp)H, per_step * (size_t)T, wlen, want_cache);
 done:
-    PyMem_RawFree(work);
     Py_XDECREF(x);
     Py_XDECREF(dt);
     Py_XDECREF(h0);
-    Py_XDECREF(h);
-    Py_XDECREF(cache);
     Py_XDECREF(keep);
     return res;
 }
@@ -325,9 +399,8 @@ static PyObject *cfc_backward(PyObject *module, PyObject *args)
     int act, mode;
     if (!PyArg_ParseTuple(args, "OOOO!Lii:cfc_backward", &dto, &cacheo, &dho, &PyTuple_Type, &params, &NI, &act, &mode))
         return NULL;
-    PyArrayObject *dh = NULL, *dt = NULL, *cache = NULL;
-    PyObject *keep = PyList_New(0), *dx = NULL, *dh0 = NULL, *dp = NULL, *res = NULL;
-    void *work = NULL;
+    PyArrayObject *dh = NULL, *dt = NULL;
+    PyObject *keep = PyList_New(0), *res = NULL;
     nd_cfc c = {0};
     c.act = act;
     c.mode = mode;
@@ -343,35 +416,12 @@ static PyObject *cfc_backward(PyObject *module, PyObject *args)
         nd_raise_status(st, "cfc");
         goto done;
     }
-    if (!(cache = (PyArrayObject *)PyArray_FROMANY(cacheo, typenum, 1, 1, NPY_ARRAY_IN_ARRAY)))
-        goto done;
-    if ((size_t)PyArray_SIZE(cache) != per_step * (size_t)T) {
-        PyErr_SetString(PyExc_ValueError, "the cache does not come from this forward pass");
-        goto done;
-    }
-    npy_intp xd[3] = {B, T, (npy_intp)NI}, hd[2] = {B, H}, pd = (npy_intp)nd_cfc_param_count(&c);
-    if (!(work = nd_scratch(wlen, (size_t)PyArray_ITEMSIZE(dh))) || !(dx = PyArray_SimpleNew(3, xd, typenum)) ||
-        !(dh0 = PyArray_SimpleNew(2, hd, typenum)) || !(dp = PyArray_SimpleNew(1, &pd, typenum)))
-        goto done;
-    void *dtd = dt ? PyArray_DATA(dt) : NULL, *cd = PyArray_DATA(cache), *dhd = PyArray_DATA(dh);
-    void *dxd = PyArray_DATA((PyArrayObject *)dx), *d0 = PyArray_DATA((PyArrayObject *)dh0);
-    void *dpd = PyArray_DATA((PyArrayObject *)dp);
-    Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_cfc_backward_f32(&c, B, T, dtd, cd, dhd, dxd, d0, dpd, work)
-                              : nd_cfc_backward_f64(&c, B, T, dtd, cd, dhd, dxd, d0, dpd, work);
-    Py_END_ALLOW_THREADS
-    if (st != ND_OK)
-        nd_raise_status(st, "cfc_backward");
-    else
-        res = PyTuple_Pack(3, dx, dh0, dp);
+    const nd_cell_ops ops = {"cfc_backward", &c, nd_cfc_run_forward, nd_cfc_run_backward};
+    res = nd_cell_backward(&ops, typenum, NULL, dt, cacheo, dh, (npy_intp)NI, per_step * (size_t)T, wlen,
+                           (size_t)nd_cfc_param_count(&c));
 done:
-    PyMem_RawFree(work);
     Py_XDECREF(dh);
     Py_XDECREF(dt);
-    Py_XDECREF(cache);
-    Py_XDECREF(dx);
-    Py_XDECREF(dh0);
-    Py_XDECREF(dp);
     Py_XDECREF(keep);
     return res;
 }
@@ -400,7 +450,21 @@ static int nd_parse_ltccell(nd_ltccell *c, PyObject *params, int typenum, npy_in
     return 0;
 }
 
-/* ltccell_forward(x [B,T,S], dt|None, h0|None, params, unfolds, eps, keep_cache) -> (h, cache|None) */
+static int nd_ltccell_run_forward(const void *c, int tn, int64_t B, int64_t T, const void *x, const void *dt,
+                                  const void *h0, void *h, void *cache, void *work)
+{
+    return tn == NPY_FLOAT ? nd_ltccell_forward_f32(c, B, T, x, dt, h0, h, cache, work)
+                           : nd_ltccell_forward_f64(c, B, T, x, dt, h0, h, cache, work);
+}
+
+static int nd_ltccell_run_backward(const void *c, int tn, int64_t B, int64_t T, const void *x, const void *dt,
+                                   const void *cache, const void *dh, void *dx, void *dh0, void *dp, void *work)
+{
+    return tn == NPY_FLOAT ? nd_ltccell_backward_f32(c, B, T, x, dt, NULL, cache, dh, dx, dh0, dp, work)
+                           : nd_ltccell_backward_f64(c, B, T, x, dt, NULL, cache, dh, dx, dh0, dp, work);
+}
+
+/* ltccell_forward(x, dt|None, h0|None, params, unfolds, eps, keep_cache) -> (h, cache|None) */
 static PyObject *ltccell_forward(PyObject *module, PyObject *args)
 {
     PyObject *xo, *dto, *h0o, *params;
@@ -410,8 +474,7 @@ static PyObject *ltccell_forward(PyObject *module, PyObject *args)
                           &want_cache))
         return NULL;
     PyArrayObject *x = NULL, *dt = NULL, *h0 = NULL;
-    PyObject *keep = PyList_New(0), *h = NULL, *cache = NULL, *res = NULL;
-    void *work = NULL;
+    PyObject *keep = PyList_New(0), *res = NULL;
     nd_ltccell c = {0};
     c.unfolds = unfolds;
     c.eps = eps;
@@ -428,27 +491,12 @@ static PyObject *ltccell_forward(PyObject *module, PyObject *args)
         nd_raise_status(st, "ltc cell");
         goto done;
     }
-    npy_intp hd[3] = {B, T, c.units}, cd = (npy_intp)clen;
-    if (!(work = nd_scratch(wlen, (size_t)PyArray_ITEMSIZE(x))) || !(h = PyArray_SimpleNew(3, hd, typenum)) ||
-        (want_cache && !(cache = PyArray_SimpleNew(1, &cd, typenum))))
-        goto done;
-    void *xd = PyArray_DATA(x), *dtd = dt ? PyArray_DATA(dt) : NULL, *h0d = h0 ? PyArray_DATA(h0) : NULL;
-    void *hdd = PyArray_DATA((PyArrayObject *)h), *cdd = cache ? PyArray_DATA((PyArrayObject *)cache) : NULL;
-    Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_ltccell_forward_f32(&c, B, T, xd, dtd, h0d, hdd, cdd, work)
-                              : nd_ltccell_forward_f64(&c, B, T, xd, dtd, h0d, hdd, cdd, work);
-    Py_END_ALLOW_THREADS
-    if (st != ND_OK)
-        nd_raise_status(st, "ltccell_forward");
-    else
-        res = PyTuple_Pack(2, h, cache ? cache : Py_None);
+    const nd_cell_ops ops = {"ltccell_forward", &c, nd_ltccell_run_forward, nd_ltccell_run_backward};
+    res = nd_cell_forward(&ops, typenum, x, dt, h0, c.units, clen, wlen, want_cache);
 done:
-    PyMem_RawFree(work);
     Py_XDECREF(x);
     Py_XDECREF(dt);
     Py_XDECREF(h0);
-    Py_XDECREF(h);
-    Py_XDECREF(cache);
     Py_XDECREF(keep);
     return res;
 }
@@ -462,9 +510,8 @@ static PyObject *ltccell_backward(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOO!id:ltccell_backward", &xo, &dto, &cacheo, &dho, &PyTuple_Type, &params, &unfolds,
                           &eps))
         return NULL;
-    PyArrayObject *x = NULL, *dt = NULL, *cache = NULL, *dh = NULL;
-    PyObject *keep = PyList_New(0), *dx = NULL, *dh0 = NULL, *dp = NULL, *res = NULL;
-    void *work = NULL;
+    PyArrayObject *x = NULL, *dt = NULL, *dh = NULL;
+    PyObject *keep = PyList_New(0), *res = NULL;
     nd_ltccell c = {0};
     c.unfolds = unfolds;
     c.eps = eps;
@@ -481,36 +528,12 @@ static PyObject *ltccell_backward(PyObject *module, PyObject *args)
         nd_raise_status(st, "ltc cell");
         goto done;
     }
-    if (!(cache = (PyArrayObject *)PyArray_FROMANY(cacheo, typenum, 1, 1, NPY_ARRAY_IN_ARRAY)))
-        goto done;
-    if ((size_t)PyArray_SIZE(cache) != clen) {
-        PyErr_SetString(PyExc_ValueError, "the cache does not come from this forward pass");
-        goto done;
-    }
-    npy_intp xd[3] = {B, T, S}, hd[2] = {B, c.units}, pd = (npy_intp)nd_ltccell_param_count(&c);
-    if (!(work = nd_scratch(wlen, (size_t)PyArray_ITEMSIZE(x))) || !(dx = PyArray_SimpleNew(3, xd, typenum)) ||
-        !(dh0 = PyArray_SimpleNew(2, hd, typenum)) || !(dp = PyArray_SimpleNew(1, &pd, typenum)))
-        goto done;
-    void *xdd = PyArray_DATA(x), *dtd = dt ? PyArray_DATA(dt) : NULL, *cd = PyArray_DATA(cache), *dhd = PyArray_DATA(dh);
-    void *dxd = PyArray_DATA((PyArrayObject *)dx), *d0 = PyArray_DATA((PyArrayObject *)dh0);
-    void *dpd = PyArray_DATA((PyArrayObject *)dp);
-    Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_ltccell_backward_f32(&c, B, T, xdd, dtd, NULL, cd, dhd, dxd, d0, dpd, work)
-                              : nd_ltccell_backward_f64(&c, B, T, xdd, dtd, NULL, cd, dhd, dxd, d0, dpd, work);
-    Py_END_ALLOW_THREADS
-    if (st != ND_OK)
-        nd_raise_status(st, "ltccell_backward");
-    else
-        res = PyTuple_Pack(3, dx, dh0, dp);
+    const nd_cell_ops ops = {"ltccell_backward", &c, nd_ltccell_run_forward, nd_ltccell_run_backward};
+    res = nd_cell_backward(&ops, typenum, x, dt, cacheo, dh, S, clen, wlen, (size_t)nd_ltccell_param_count(&c));
 done:
-    PyMem_RawFree(work);
     Py_XDECREF(x);
     Py_XDECREF(dt);
-    Py_XDECREF(cache);
     Py_XDECREF(dh);
-    Py_XDECREF(dx);
-    Py_XDECREF(dh0);
-    Py_XDECREF(dp);
     Py_XDECREF(keep);
     return res;
 }
