@@ -1279,63 +1279,11 @@ NOT_ENTRIES = {"nn.Model", "fields.Field", "energies.Energy", "nn.dense_specs", 
 
 # ---- known bugs (strict xfails) ------------------------------------------------------------------
 
-_NO_DTYPE_CHECK = ("bug: the argument's dtype is not checked: complex values lose their imaginary part with only "
-                   "a ComplexWarning, object and string arrays are parsed (the README says they are refused)")
-_NO_FINITE_CHECK = "bug: NaN/inf are not refused (the README says every entry point checks finiteness)"
-_HANG = ("bug: no size check before a NumPy reduction over the input: a zero-stride view of 2**49 elements "
-         "spins for minutes instead of raising")
-
-_EMPTY = ("bug: an empty batch (B = 0) raises an internal ValueError 'cannot reshape array of size 0 into shape "
-          "(0, newaxis)' (reshape(..., -1) on an empty array) where the other models return an empty result: "
-          "Liquid with an input projection, CfC with an output head, SNN with two hidden layers or Poisson/latency "
-          "input, and the ConvertedSNN of a two-layer ANN")
-_SHAPE = ("bug: the optimisers do not check that a gradient has its parameter's shape: a scalar gradient is "
-          "broadcast over every element, silently")
-
-_TARGET_CAST = ("bug: the target is cast to the dtype of pred: with an integer or bool pred a float target is "
-                "truncated to integers, with a float16 pred it is rounded to float16 (silently wrong losses)")
-
-_REFUSED_KINDS = ("dtype:c*", "dtype:object", "dtype:str")
-
-
-def _unchecked_dtype(entry_pattern, arg_pattern, kinds=_REFUSED_KINDS):
-    return {(entry_pattern, f"{arg_pattern}:{k}"): _NO_DTYPE_CHECK for k in kinds}
-
-
-def _unchecked_finite(entry_pattern, arg_pattern):
-    return {(entry_pattern, f"{arg_pattern}:nan*"): _NO_FINITE_CHECK, (entry_pattern, f"{arg_pattern}:*inf"):
-            _NO_FINITE_CHECK}
-
-
-KNOWN_BUGS = {
-    **_unchecked_dtype("rate_decode", "spikes", ("dtype:c*", "dtype:object")),  # a string array fails in NumPy
-    ("rate_decode", "spikes:dtype:float16"): "bug: float16 spikes give a float16 rate (float32 expected)",
-    **_unchecked_finite("rate_decode", "spikes"),
-    ("rate_decode", "spikes:huge*"): _HANG,
-    **_unchecked_dtype("encode.constant", "x"), **_unchecked_finite("encode.constant", "x"),
-    **_unchecked_dtype("contrastive_divergence_loss", "e_*"), **_unchecked_finite("contrastive_divergence_loss", "e_*"),
-    ("contrastive_divergence_loss", "e_real:huge"): _HANG,
-    **_unchecked_dtype("if_neuron", "*"),
-    **_unchecked_dtype("ltc_scan", "h0"),
-    **_unchecked_dtype("energies.Quadratic()", "*"), **_unchecked_dtype("energies.GaussianMixture()", "*"),
-    **_unchecked_dtype("langevin_sample[EBM]", "x0"), **_unchecked_dtype("EBM.sample", "x0"),
-    **_unchecked_dtype("ConvertedSNN.__call__", "x"),
-    **_unchecked_dtype("ClassicalHopfield.*", "*"),
-    **_unchecked_dtype("Liquid.step", "h*", ("dtype:c*",)),  # object and str fail in np.isfinite
-    **_unchecked_dtype("nn.mse_loss", "target"), **_unchecked_dtype("nn.loss_and_grad", "target"),
-    **_unchecked_dtype("nn.inverse_softplus", "y"),
-    **{(e, f"pred:dtype:{k}"): _TARGET_CAST for e in ("nn.mse_loss", "nn.loss_and_grad")
-       for k in ("float16", "*int*", "bool")},
-    ("nn.loss_and_grad", "kind:unknown-with-labels"): ("bug: an unknown loss kind is not refused: anything but "
-                                                       "'mse' silently means cross_entropy"),
-    **_unchecked_finite("Field.__call__[*]", "y"),
-    **{(e, "zero:B"): _EMPTY for e in ("SNN.__call__*", "SNN.spikes", "SNN.loss_and_grad", "ConvertedSNN.__call__",
-                                       "Liquid.__call__", "Liquid.forward_sequence", "Liquid.loss_and_grad",
-                                       "Liquid.step", "CfC.__call__", "CfC.forward_sequence", "CfC.loss_and_grad")},
-    ("optim.Adam.step", "*:dtype:uint8"): ("bug: an integer gradient is squared in its own dtype (g * g): uint8 "
-                                           "values wrap (254 * 254 = 4 in uint8), silently"),
-    ("optim.*.step", "g:ndim-1"): _SHAPE, ("optim.*.step", "h:ndim-1"): _SHAPE, ("optim.*.step", "h:scalar"): _SHAPE,
-}
+# A bug found by this suite is listed here, as (entry pattern, case pattern) -> "bug: ...", while
+# it is open: its cases then run as strict xfails, so the fix shows up as an XPASS and the line
+# must go. Every bug the suite found so far has been fixed (complex/object/str input accepted,
+# NaN not refused, reductions over absurd views, empty batches, target casts, optimiser checks).
+KNOWN_BUGS: dict = {}
 
 
 @functools.lru_cache(maxsize=None)
@@ -1992,8 +1940,7 @@ exec(compile("def _raise_xfail(msg):\n    raise XFailed(msg)\n", "<known bug>", 
 _raise_xfail = _ns["_raise_xfail"]
 
 
-@pytest.mark.parametrize("name, group, kind", _known_bug_params())
-def test_known_bug(name, group, kind):
+def _check_known_bug(name, group, kind):
     __tracebackhide__ = True
     e = ENTRIES[name]
     d = e.default_dims()
@@ -2012,6 +1959,13 @@ def test_known_bug(name, group, kind):
                 _raise_xfail(f"{known_bug(name, kind)}: {failure}")
             return
     pytest.fail(f"no case {kind!r} for {name}")
+
+
+if KNOWN_BUGS:  # no empty parametrisation (a skipped item would make the case count look partial)
+    @pytest.mark.parametrize("name, group, kind", _known_bug_params())
+    def test_known_bug(name, group, kind):
+        __tracebackhide__ = True
+        _check_known_bug(name, group, kind)
 
 
 def test_every_public_name_is_covered():

@@ -4,8 +4,8 @@
  * GIL released. */
 #include "nd_bind.h"
 
+#include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include "nd_fields.h"
 #include "nd_generic.h"
@@ -515,9 +515,14 @@ static PyObject *field_eval(PyObject *module, PyObject *a, PyObject *kw)
     PyObject *keep = NULL, *dy = NULL;
     void *work = NULL;
     size_t len = 0, bytes;
+    if (!isfinite(t)) {
+        PyErr_SetString(PyExc_ValueError, "t must be finite");
+        return NULL;
+    }
     int typenum = nd_resolve_float_type(yobj, "y");
-    if (typenum < 0 || !(y = nd_float_array(yobj, typenum, "y")) || !(keep = PyList_New(0)) ||
-        nd_parse_field(spec, typenum, &field, keep) < 0 || nd_field_bind_state(&field, y, "y") < 0)
+    if (typenum < 0 || !(y = nd_float_array(yobj, typenum, "y")) || nd_check_finite(y, "y") < 0 ||
+        !(keep = PyList_New(0)) || nd_parse_field(spec, typenum, &field, keep) < 0 ||
+        nd_field_bind_state(&field, y, "y") < 0)
         goto fail;
     int st = nd_field_workspace_len(&field, &len);
     if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(y), &bytes)) {

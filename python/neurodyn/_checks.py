@@ -65,6 +65,21 @@ def float_dtype(name: str, *values) -> np.dtype:
     return np.dtype(np.float64)
 
 
+def real_array(name: str, value, dtype=None, *, finite: bool = True) -> np.ndarray:
+    """``value`` as a C-contiguous float array: of ``dtype`` when given, else float32 for
+    float16/float32 input and float64 otherwise (integers and bools as in NumPy arithmetic).
+    Complex, object and string values raise TypeError; NaN or inf raise ValueError when
+    ``finite``. A non-contiguous input is copied, so an absurd broadcast view fails at once
+    (MemoryError) rather than being reduced over for minutes. The input is never modified."""
+    target = float_dtype(name, value) if dtype is None else np.dtype(dtype)
+    if dtype is not None:
+        float_dtype(name, value)  # refuses complex, object and strings before a silent cast
+    arr = np.asarray(value, dtype=target, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
+    if finite and arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr
+
+
 def times(name: str, t) -> np.ndarray:
     """Output times: a 1-D float64 array, finite, strictly monotonic, at least one entry."""
     arr = np.asarray(t)

@@ -134,18 +134,17 @@ class ConvertedSNN:
     def __call__(self, x, num_timesteps=None):
         """Output (batch, output_size) after ``num_timesteps`` steps (default: the converted T)."""
         T = self.num_timesteps if num_timesteps is None else _checks.integer("num_timesteps", num_timesteps, minimum=1)
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        x = _checks.real_array("x", x, self.dtype)
         if x.ndim != 2 or x.shape[1] != self.params["dense_0.kernel"].shape[0]:
             raise ValueError(f"x has shape {x.shape}; expected (batch, {self.params['dense_0.kernel'].shape[0]})")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("x contains NaN or inf")
         p, B = self.params, x.shape[0]
         lif = lif_params(beta=1.0, threshold=self.threshold, reset="subtract")
         one = nn.dense(p, "dense_0", x)
         spikes, _, _, _ = _core.lif_forward(np.ascontiguousarray(np.broadcast_to(one, (T,) + one.shape)), None, lif,
                                             True, False, False)
         for i in range(1, len(self.hidden_sizes)):
-            cur = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, -1)).reshape(T, B, -1)
+            flat = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, spikes.shape[-1]))
+            cur = flat.reshape(T, B, flat.shape[-1])
             spikes, _, _, _ = _core.lif_forward(cur, None, lif, True, False, False)
         if "output.kernel" in p:
             # the readout integrates its current: the mean over time of W s_t + b

@@ -25,8 +25,8 @@ def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):
     >>> round(nd.contrastive_divergence_loss([1.0, 2.0], [3.0, 4.0]), 10)
     -1.85
     """
-    a = np.asarray(e_real, dtype=np.float64)
-    b = np.asarray(e_neg, dtype=np.float64)
+    a = _checks.real_array("e_real", e_real, np.float64)
+    b = _checks.real_array("e_neg", e_neg, np.float64)
     if a.size == 0 or b.size == 0:
         raise ValueError("the energies must not be empty")
     alpha = _checks.real("reg_alpha", reg_alpha, minimum=0.0)
@@ -114,6 +114,7 @@ def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, ma
         dt = np.dtype(dtype or (energy.dtype if isinstance(energy, EBM) else np.float64))
         x0 = np.random.default_rng(key ^ 0x5DEECE66D).uniform(-1.0, 1.0, size=(n, dim)).astype(dt)
     else:
+        _checks.float_dtype("x0", x0)  # complex, object and strings are refused, not cast
         x0 = np.asarray(x0)
         if x0.ndim != 2:
             raise ValueError(f"x0 must have shape (chains, dim), got {x0.shape}")

@@ -60,7 +60,8 @@ def latency(x, num_timesteps):
 
 
 def constant(x, num_timesteps):
-    """The analog input itself at every step (Edifice's choice): (T,) + x.shape."""
+    """The analog input itself at every step (Edifice's choice): (T,) + x.shape, float32 for
+    float16/float32 input and float64 otherwise."""
     T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
-    arr = np.asarray(x)
+    arr = _checks.real_array("x", x)
     return np.broadcast_to(arr, (T,) + arr.shape).copy()

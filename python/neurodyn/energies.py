@@ -15,11 +15,9 @@ _MLP, _QUADRATIC, _GMM, _DOUBLE_WELL = 1, 2, 3, 4
 
 
 def _float(name, a, ndim):
-    arr = np.array(a, dtype=np.float64, copy=True)
+    arr = _checks.real_array(name, a, np.float64).copy()  # a private, frozen copy
     if arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} axes, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
     arr.setflags(write=False)
     return arr
 

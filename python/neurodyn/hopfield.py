@@ -416,7 +416,7 @@ class ClassicalHopfield:
         self.num_patterns = 0
 
     def _states(self, name, x):
-        arr = np.asarray(x, dtype=np.float64)
+        arr = _checks.real_array(name, x, np.float64, finite=False)  # the +-1 check below covers NaN
         if arr.ndim == 1:
             arr = arr[None]
         if arr.ndim != 2 or arr.shape[1] != self.n:

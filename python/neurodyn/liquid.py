@@ -61,7 +61,7 @@ def _scan_inputs(a, tau, h0):
     if not np.all(np.isfinite(tau)) or (tau.size and not np.all(tau > 0)):
         raise ValueError("tau must be positive and finite")
     if h0 is not None:
-        h0 = np.asarray(h0, dtype=dtype)
+        h0 = _checks.real_array("h0", h0, dtype)
         if h0.shape != (a.shape[0], a.shape[2]):
             raise ValueError(f"h0 has shape {h0.shape}; expected {(a.shape[0], a.shape[2])}")
     return a, tau, h0
@@ -238,7 +238,7 @@ class Liquid(nn.Model):
         p, c = self.params, self.config
         B, T, _ = x.shape
         H = c["hidden_size"]
-        u = (nn.dense(p, "input_projection", x.reshape(B * T, -1)).reshape(B, T, H)
+        u = (nn.dense(p, "input_projection", x.reshape(B * T, x.shape[-1])).reshape(B, T, H)
              if "input_projection.kernel" in p else x)
         for i in range(1, c["num_layers"] + 1):
             h0 = None if states is None else states[i - 1]
@@ -299,9 +299,7 @@ class Liquid(nn.Model):
         for i, h in enumerate(cache["h"]):
             if not isinstance(h, np.ndarray) or h.shape != (batch, H):
                 raise ValueError(f"cache['h'][{i}] must be an array of shape {(batch, H)} (the batch of x_t)")
-            if not np.all(np.isfinite(h)):
-                raise ValueError(f"cache['h'][{i}] contains NaN or inf")
-            states.append(np.ascontiguousarray(h, dtype=self.dtype))
+            states.append(_checks.real_array(f"cache['h'][{i}]", h, self.dtype))
         return states
 
     # ---- gradients and training -----------------------------------------------------------
@@ -326,7 +324,7 @@ class Liquid(nn.Model):
         dseq[:, -1] = dlast
         du = self._backward(x, caches, dseq, grads)
         if "input_projection.kernel" in p:
-            nn.dense_grad(p, "input_projection", x.reshape(B * T, -1), du.reshape(B * T, H), grads, need_dx=False)
+            nn.dense_grad(p, "input_projection", x.reshape(B * T, x.shape[-1]), du.reshape(B * T, H), grads, need_dx=False)
         return value, grads
 
     def _backward(self, x, caches, dseq, grads):
@@ -560,13 +558,14 @@ class CfC(_RecurrentCell):
         if "output.kernel" not in self.params:
             return h
         B, T, H = h.shape
-        return nn.dense(self.params, "output", h.reshape(B * T, H)).reshape(B, T, -1)
+        out = nn.dense(self.params, "output", h.reshape(B * T, H))
+        return out.reshape(B, T, out.shape[-1])  # explicit: -1 is ambiguous for an empty batch
 
     def _readout_grad(self, h, dout, grads):
         if "output.kernel" not in self.params:
             return np.ascontiguousarray(dout)
         B, T, H = h.shape
-        return nn.dense_grad(self.params, "output", h.reshape(B * T, H), dout.reshape(B * T, -1), grads).reshape(B, T, H)
+        return nn.dense_grad(self.params, "output", h.reshape(B * T, H), dout.reshape(B * T, dout.shape[-1]), grads).reshape(B, T, H)
 
 
 # The initial ranges of Hasani et al.'s reference implementation.

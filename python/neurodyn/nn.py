@@ -60,7 +60,7 @@ def layernorm_specs(name: str, size: int) -> list:
 
 def inverse_softplus(y):
     """x with softplus(x) = y, for y > 0 (exact for large y, log(expm1(y)) otherwise)."""
-    y = np.asarray(y, dtype=np.float64)
+    y = _checks.real_array("y", y, np.float64, finite=False)
     return np.where(y > 30, y, np.log(np.expm1(np.minimum(y, 30))))
 
 
@@ -147,8 +147,11 @@ LOSSES = ("mse", "cross_entropy")
 
 
 def mse_loss(pred: np.ndarray, target: np.ndarray):
-    """Mean squared error over every element, and its gradient with respect to ``pred``."""
-    return _core.mse(pred, np.asarray(target, dtype=pred.dtype))
+    """Mean squared error over every element, and its gradient with respect to ``pred``,
+    computed in pred's float dtype (float32 for float16/float32 pred, float64 otherwise)."""
+    dtype = _checks.float_dtype("pred", pred)
+    return _core.mse(_checks.real_array("pred", pred, dtype, finite=False),
+                     _checks.real_array("target", target, dtype, finite=False))
 
 
 def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray):
@@ -157,6 +160,8 @@ def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray):
 
 
 def loss_and_grad(kind: str, pred: np.ndarray, target: np.ndarray):
+    """The loss ``kind`` ("mse" or "cross_entropy") and its gradient with respect to pred."""
+    _checks.choice("loss", kind, LOSSES)
     return mse_loss(pred, target) if kind == "mse" else cross_entropy_loss(pred, target)
 
 

@@ -6,6 +6,19 @@ import numpy as np
 from . import _checks
 
 
+def _pair(params: dict, name: str, g):
+    """The parameter ``name`` and its gradient as an array of the parameter's dtype and shape
+    (an integer gradient would otherwise be squared in its own, wrapping, dtype; a gradient of
+    another shape would silently broadcast)."""
+    if name not in params:
+        raise KeyError(f"a gradient for {name!r}, which is not a parameter")
+    p = params[name]
+    g = _checks.real_array(f"the gradient of {name!r}", g, p.dtype, finite=False)
+    if g.shape != p.shape:
+        raise ValueError(f"the gradient of {name!r} has shape {g.shape}, the parameter {p.shape}")
+    return p, g
+
+
 class Adam:
     """Adam (Kingma & Ba, 2015) with bias correction and optional decoupled weight decay.
 
@@ -48,7 +61,7 @@ class Adam:
         c1 = 1.0 - self.beta1**self.t
         c2 = 1.0 - self.beta2**self.t
         for name, g in grads.items():
-            p = params[name]
+            p, g = _pair(params, name, g)
             if name not in self.m:
                 self.m[name] = np.zeros_like(p)
                 self.v[name] = np.zeros_like(p)
@@ -86,7 +99,7 @@ class SGD:
 
     def step(self, params: dict, grads: dict) -> None:
         for name, g in grads.items():
-            p = params[name]
+            p, g = _pair(params, name, g)
             if self.momentum:
                 v = self.velocity.setdefault(name, np.zeros_like(p))
                 v *= self.momentum

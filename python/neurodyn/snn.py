@@ -154,11 +154,10 @@ def if_neuron(current, num_timesteps=10, threshold=1.0, v0=None):
     (0.3, 0.99)
     """
     T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
-    arr = np.asarray(current)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
-    flat = np.ascontiguousarray(arr, dtype=dtype).reshape(1, 1, -1)
+    arr = _checks.real_array("current", current)
+    flat = arr.reshape(1, 1, -1)
     cur = np.broadcast_to(flat, (T, 1, flat.shape[2]))
-    v = None if v0 is None else np.asarray(v0, dtype=dtype).reshape(1, -1)
+    v = None if v0 is None else _checks.real_array("v0", v0, arr.dtype).reshape(1, -1)
     p = lif_params(beta=1.0, threshold=threshold, reset="subtract")
     s, _, _, _ = _core.lif_forward(cur, v, p, True, False, False)
     return (s.sum(axis=0) / T).reshape(arr.shape)
@@ -173,7 +172,7 @@ def rate_decode(spikes, axis=0):
         Spike trains, time along ``axis``.
     axis : int, default 0
     """
-    arr = np.asarray(spikes)
+    arr = _checks.real_array("spikes", spikes)
     if arr.ndim == 0:
         raise ValueError("spikes must have a time axis")
     return arr.mean(axis=axis)
@@ -260,8 +259,8 @@ class SNN(nn.Model):
         if inputs is None:
             one = nn.dense(self.params, name, x)
             return np.ascontiguousarray(np.broadcast_to(one, (T,) + one.shape))
-        flat = nn.dense(self.params, name, inputs.reshape(T * B, -1))
-        return flat.reshape(T, B, -1)
+        flat = nn.dense(self.params, name, inputs.reshape(T * B, inputs.shape[-1]))
+        return flat.reshape(T, B, flat.shape[-1])
 
     def _forward(self, x, seed=None, keep=False):
         """Rates of the last layer and, with keep, each layer's spikes as bits."""
@@ -318,10 +317,10 @@ class SNN(nn.Model):
                 # constant input: the same x feeds every step, so its current gathers all steps
                 nn.dense_grad(p, name, x, np.ascontiguousarray(dcur.sum(axis=0)), grads, need_dx=False)
             else:
-                din = nn.dense_grad(p, name, layer_in.reshape(T * B, -1), dcur.reshape(T * B, -1), grads,
+                din = nn.dense_grad(p, name, layer_in.reshape(T * B, layer_in.shape[-1]), dcur.reshape(T * B, dcur.shape[-1]), grads,
                                     need_dx=i > 0)  # encoded input spikes need no gradient
                 if i > 0:
-                    dspikes = din.reshape(T, B, -1)
+                    dspikes = din.reshape(T, B, din.shape[-1])
         return value, grads
 
     def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
