@@ -136,6 +136,8 @@ class MLP(Field):
             raise ValueError(f"got {len(biases)} biases for {len(weights)} layers")
         self.biases = [None if b is None else _param(f"biases[{i}]", b, 1) for i, b in enumerate(biases)]
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if 0 in w.shape:
+                raise ValueError(f"weights[{i}] has shape {w.shape}: every layer needs at least one unit")
             if i > 0 and w.shape[0] != self.weights[i - 1].shape[1]:
                 raise ValueError(f"weights[{i}] has {w.shape[0]} inputs but weights[{i - 1}] "
                                  f"has {self.weights[i - 1].shape[1]} outputs")

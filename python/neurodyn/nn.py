@@ -156,6 +156,8 @@ def mse_loss(pred: np.ndarray, target: np.ndarray):
 
 def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray):
     """Mean softmax cross-entropy over rows for integer labels, and dL/dlogits."""
+    if np.asarray(labels).dtype.kind not in "iu":
+        raise TypeError(f"labels must be integers, got dtype {np.asarray(labels).dtype}")
     return _core.softmax_xent(logits, labels)
 
 
