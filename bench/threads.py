@@ -43,11 +43,19 @@ def cases(quick: bool):
     gmm = nd.energies.GaussianMixture(rng.standard_normal((4, 16)), np.stack([np.eye(16)] * 4))
     chains = rng.uniform(-1, 1, (4096 // s, 16))
     ebm = nd.EBM(64, hidden_sizes=(256, 128), seed=0)
+    q = rng.standard_normal((1024 // s, 128)).astype(np.float32)
+    pats = rng.standard_normal((16384 // s, 128)).astype(np.float32)
+    mlp = nd.fields.MLP([rng.standard_normal((64, 256)) * 0.1, rng.standard_normal((256, 64)) * 0.1])
+    y0 = rng.standard_normal((4096 // s, 64))
     x0 = rng.uniform(-1, 1, (128, 64)).astype(np.float32)
     return {
         "lif_run": (f"lif_run, currents {cur.shape} float32", lambda: nd.lif_run(cur)),
         "lif_backward": (f"lif_backward, {cur.shape} float32, spike cotangents",
                          lambda: nd.lif_backward(cur, ones)),
+        "hopfield": (f"hopfield_retrieve, {q.shape[0]} queries, {pats.shape[0]} patterns of 128, float32",
+                     lambda: nd.hopfield_retrieve(q, pats, 1 / np.sqrt(128))),
+        "odeint_mlp": (f"odeint, MLP field 64-256-64 (tanh), batch {y0.shape[0]}, rk4, 20 steps, float64",
+                       lambda: nd.odeint(mlp, y0, [0.0, 1.0], method="rk4", dt=0.05, verbose=False)),
         "langevin_gmm": (f"langevin_sample, GaussianMixture K=4 d=16, {chains.shape[0]} chains, 100 steps",
                          lambda: nd.langevin_sample(gmm, chains, steps=100 // s, step_size=1e-2, noise_scale=1.0,
                                                     seed=0, verbose=False)),

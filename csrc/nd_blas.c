@@ -66,8 +66,12 @@ void nd_blas_single_thread_end(int previous)
 
 /* ---- GEMM split over the kernel threads ----------------------------------------------- */
 
-/* Below this many multiply-adds a product stays on the calling thread (~50 us of work). */
+/* A product of at least this many multiply-adds (~50 us of work) is cut into blocks of
+ * ND_GEMM_BLOCK rows (or columns) of C, each one BLAS call. The cut depends on the shapes
+ * only, never on the thread count: OpenBLAS rounds a row differently depending on the size
+ * of the call it is in, so blocks that moved with the count would change the bits. */
 #define ND_GEMM_SPLIT_FLOPS (1 << 21)
+#define ND_GEMM_BLOCK 256
 
 #define ND_GEMM_DEFINE(T, SFX, CBLAS)                                                                      \
     typedef struct {                                                                                     \
@@ -85,14 +89,19 @@ void nd_blas_single_thread_end(int previous)
               (int)n, (int)j->k, j->alpha, a, (int)j->lda, b, (int)j->ldb, j->beta, c, (int)j->ldc);        \
     }                                                                                                    \
                                                                                                          \
-    /* Rows [lo, hi) of C take rows lo.. of op(A); columns take columns lo.. of op(B). */                 \
-    static void nd_gemm_range_##SFX(void *ctx, int64_t lo, int64_t hi)                                   \
+    /* Blocks [b0, b1): rows of C take rows of op(A); columns take columns of op(B). */                   \
+    static void nd_gemm_range_##SFX(void *ctx, int64_t b0, int64_t b1)                                   \
     {                                                                                                    \
         const nd_gemm_job_##SFX *j = ctx;                                                                \
-        if (j->by_rows)                                                                                  \
-            nd_gemm_call_##SFX(j, hi - lo, j->n, j->a + (j->ta ? lo : lo * j->lda), j->b, j->c + lo * j->ldc); \
-        else                                                                                             \
-            nd_gemm_call_##SFX(j, j->m, hi - lo, j->a, j->b + (j->tb ? lo * j->ldb : lo), j->c + lo);       \
+        const int64_t span = j->by_rows ? j->m : j->n;                                                   \
+        for (int64_t blk = b0; blk < b1; ++blk) {                                                        \
+            const int64_t lo = blk * ND_GEMM_BLOCK, hi = lo + ND_GEMM_BLOCK < span ? lo + ND_GEMM_BLOCK : span; \
+            if (j->by_rows)                                                                              \
+                nd_gemm_call_##SFX(j, hi - lo, j->n, j->a + (j->ta ? lo : lo * j->lda), j->b,            \
+                                   j->c + lo * j->ldc);                                                  \
+            else                                                                                         \
+                nd_gemm_call_##SFX(j, j->m, hi - lo, j->a, j->b + (j->tb ? lo * j->ldb : lo), j->c + lo); \
+        }                                                                                                \
     }                                                                                                    \
                                                                                                          \
     void nd_gemm_##SFX(int transa, int transb, int64_t m, int64_t n, int64_t k, T alpha, const T *a,     \
@@ -100,14 +109,12 @@ void nd_blas_single_thread_end(int previous)
     {                                                                                                    \
         nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c};    \
         const double flops = (double)m * (double)n * (double)k;                                          \
-        if (nd_get_threads() < 2 || flops < ND_GEMM_SPLIT_FLOPS) {                                       \
+        const int64_t span = j.by_rows ? m : n;                                                          \
+        if (flops < ND_GEMM_SPLIT_FLOPS || span <= ND_GEMM_BLOCK) {                                      \
             nd_gemm_call_##SFX(&j, m, n, a, b, c);                                                       \
             return;                                                                                      \
         }                                                                                                \
-        const int64_t span = j.by_rows ? m : n;                                                          \
-        /* blocks of whole 16-row/column tiles, each at least ND_GEMM_SPLIT_FLOPS of work */             \
-        int64_t grain = (int64_t)(ND_GEMM_SPLIT_FLOPS / (flops / (double)span)) + 1;                     \
-        nd_parallel_for(span, grain < 16 ? 16 : grain, 16, nd_gemm_range_##SFX, &j);                     \
+        nd_parallel_for((span + ND_GEMM_BLOCK - 1) / ND_GEMM_BLOCK, 1, 1, nd_gemm_range_##SFX, &j);      \
     }
 
 ND_GEMM_DEFINE(float, f32, cblas_sgemm)

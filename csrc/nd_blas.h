@@ -33,11 +33,12 @@ static inline int nd_blas_dims_ok(int64_t a, int64_t b, int64_t c)
 
 /* Type-generic GEMM on row-major matrices: C = alpha * op(A) op(B) + beta * C.
  *
- * With more than one kernel thread (nd_set_threads) a large product is split into blocks of
- * C's rows (or columns), one per thread, each a one-thread BLAS call: every element is then
- * computed by the same code in the same order whatever the thread count, so results keep
- * their bits, which OpenBLAS's own threading does not promise (its threaded GEMM rounded
- * an SNN's weight gradient differently). OpenBLAS itself stays at one thread. */
+ * A large product is cut into fixed blocks of C's rows (or columns), chosen from the shapes
+ * alone, each a one-thread BLAS call; the kernel threads share the blocks. Every element is
+ * then computed by the same call whatever the thread count, so results keep their bits,
+ * which OpenBLAS's own threading does not promise (its threaded GEMM rounded an SNN's weight
+ * gradient differently, and it rounds a row differently in calls of different sizes).
+ * OpenBLAS itself stays at one thread. */
 void nd_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 void nd_gemm_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,

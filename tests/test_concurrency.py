@@ -218,6 +218,11 @@ def _split_kernel_results():
                                          noise_scale=1.0, clamp=(-2.0, 2.0), seed=5, verbose=False)
     out["mala"] = nd.langevin_sample(gmm, rng.uniform(-1, 1, (1031, 7)), steps=7, step_size=0.05,
                                      noise_scale=1.0, mala=True, seed=6, return_info=True, verbose=False)
+    # large products are cut into blocks shared by the threads: OpenBLAS must see the same calls
+    x_big = rng.normal(size=(1000, 300)).astype(np.float32)
+    out["dense_forward"] = nd._core.dense_forward(x_big, rng.normal(size=(300, 700)).astype(np.float32), None)
+    out["hopfield"] = nd.hopfield_retrieve(rng.normal(size=(300, 128)).astype(np.float32),
+                                           rng.normal(size=(2000, 128)).astype(np.float32), 0.1)
     snn = nd.SNN(12, 3, hidden_sizes=(67,), num_timesteps=9, seed=7)  # layers over 1003 x 67 neurons
     x = rng.uniform(size=(1003, 12)).astype(np.float32)
     out["snn_forward"] = snn(x)
