@@ -52,7 +52,7 @@ int nd_energy_workspace_len(const nd_energy *e, int64_t B, size_t *len)
     } else if (e->kind == ND_ENERGY_QUADRATIC) {
         per_row = 2 * (size_t)e->dim;
     } else if (e->kind == ND_ENERGY_GMM) {
-        per_row = (size_t)(e->components * (e->dim + 1) + e->dim);
+        per_row = (size_t)(e->components * (e->dim + 1)); /* log terms and P_k (x - m_k) */
     }
     return nd_mul_size(per_row, (size_t)B, len) ? ND_OK : ND_ERR_OVERFLOW;
 }

@@ -46,7 +46,7 @@ void nd_parallel_for(int64_t n, int64_t grain, int64_t align, nd_range_fn fn, vo
     if (team > most)
         team = most;
 #ifdef _OPENMP
-    if (team > 1) {
+    if (team > 1 && !omp_in_parallel()) { /* inside a parallel range (a blocked GEMM): inline */
 #pragma omp parallel num_threads((int)team)
         {
             const int k = omp_get_thread_num(), m = omp_get_num_threads();
