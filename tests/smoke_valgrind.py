@@ -57,6 +57,16 @@ def main():
     expect(ValueError, nd.odeint, nd.fields.Lorenz(), np.zeros((2, 2)), t)
     expect(ValueError, nd.hopfield_retrieve, y0, np.zeros((4, 5)))
     expect(ZeroDivisionError, nd.odeint, lambda s, v: 1 / 0, y0, t)
+    # the kernels' OpenMP team: inputs past every split's grain, at 2 threads
+    nd.set_num_threads(2)
+    cur = rng.normal(0.6, 1.0, size=(3, 7, 1100)).astype(np.float32)
+    nd.lif_backward(cur, cur, cur)
+    nd.lif_run(cur)
+    gmm = nd.energies.GaussianMixture(rng.normal(size=(2, 6)), np.stack([np.eye(6)] * 2))
+    nd.langevin_sample(gmm, rng.uniform(-1, 1, (1200, 6)), steps=2, step_size=0.05, noise_scale=1.0, seed=3)
+    nd.hopfield_retrieve(rng.normal(size=(300, 64)).astype(np.float32), rng.normal(size=(1100, 64)).astype(np.float32))
+    nd._core.dense_forward(rng.normal(size=(600, 300)), rng.normal(size=(300, 300)), None)
+    nd.set_num_threads(1)
     print("smoke ok")
 
 

@@ -512,9 +512,11 @@ def test_cfc_learns_to_classify_irregular_waveforms():
     xv, tsv, yv = waveforms(300, 20, 1)
     cell = nd.CfC(1, 16, backbone_units=32, output_size=3, seed=0)
     before = accuracy(cell, xv, tsv, yv)
-    hist = cell.fit(x, y, timespans=ts, loss="cross_entropy", epochs=40, batch_size=32, lr=1e-3, seed=0,
+    # 60 epochs: at 40 the run can still sit on a plateau it leaves a few epochs later, and
+    # whether it has left depends on the last bits of the arithmetic (an -O2 build gave 0.83)
+    hist = cell.fit(x, y, timespans=ts, loss="cross_entropy", epochs=60, batch_size=32, lr=1e-3, seed=0,
                     verbose=False)
-    assert len(hist["loss"]) == 40
+    assert len(hist["loss"]) == 60
     assert hist["loss"][-1] < 0.3 < hist["loss"][0]
     assert accuracy(cell, xv, tsv, yv) >= 0.9 > before + 0.3  # chance is 1/3
 
