@@ -203,8 +203,8 @@ class EBM(nn.Model):
     def __call__(self, x):
         return self.energy(x)
 
-    def _energy_and_param_grad(self, x, dE, grads):
-        """E(x) and, adding into grads, the parameter gradient of sum(dE * E)."""
+    def _forward_cached(self, x):
+        """E(x) (batch,) and the layer inputs and pre-activations the backward pass needs."""
         p, act = self.params, self.config["activation"]
         hs, zs, h = [x], [], x
         for i in range(len(self.config["hidden_sizes"])):
@@ -212,28 +212,30 @@ class EBM(nn.Model):
             h = nn.activation(act, z)
             zs.append(z)
             hs.append(h)
-        E = nn.dense(p, "energy_output", h)[:, 0]
-        local = {}
-        g = nn.dense_grad(p, "energy_output", h, np.ascontiguousarray(dE[:, None], dtype=self.dtype), local)
+        return nn.dense(p, "energy_output", h)[:, 0], hs, zs
+
+    def _param_grad(self, hs, zs, dE):
+        """The parameter gradient of sum(dE * E) from a cached forward pass (no dE/dx)."""
+        p, act, grads = self.params, self.config["activation"], {}
+        g = nn.dense_grad(p, "energy_output", hs[-1], np.ascontiguousarray(dE[:, None], dtype=self.dtype), grads)
         for i in reversed(range(len(zs))):
             g = nn.activation_grad(act, zs[i], hs[i + 1], g)
-            g = nn.dense_grad(p, f"energy_dense_{i}", hs[i], g, local)
-        for k, v in local.items():
-            grads[k] = grads[k] + v if k in grads else v
-        return E
+            g = nn.dense_grad(p, f"energy_dense_{i}", hs[i], g, grads, need_dx=i > 0)
+        return grads
 
     def cd_loss_and_grad(self, x_real, x_neg, reg_alpha=0.01):
         """The contrastive-divergence loss of real and negative samples and its parameter
         gradient (the negatives are constants)."""
         x_real = self._check_batch(x_real, self.config["input_size"], "x_real")
         x_neg = self._check_batch(x_neg, self.config["input_size"], "x_neg")
-        e_real, e_neg = self.energy(x_real), self.energy(x_neg)
+        nr, nn_ = len(x_real), len(x_neg)
+        # one forward and one backward pass over both batches stacked: half the calls, and the
+        # forward's activations serve the backward pass
+        E, hs, zs = self._forward_cached(np.concatenate([x_real, x_neg]))
+        e_real, e_neg = E[:nr], E[nr:]
         loss = contrastive_divergence_loss(e_real, e_neg, reg_alpha)
-        nr, nn_ = len(e_real), len(e_neg)
-        grads = {}
-        self._energy_and_param_grad(x_real, (1.0 + 2 * reg_alpha * e_real) / nr, grads)
-        self._energy_and_param_grad(x_neg, (-1.0 + 2 * reg_alpha * e_neg) / nn_, grads)
-        return loss, grads
+        dE = np.concatenate([(1.0 + 2 * reg_alpha * e_real) / nr, (-1.0 + 2 * reg_alpha * e_neg) / nn_])
+        return loss, self._param_grad(hs, zs, dE)
 
     def sample(self, n, *, steps=60, step_size=10.0, noise_scale=0.005, clamp=None, grad_clip=None, mala=False,
                seed=None, x0=None, return_info=False, verbose=True):
