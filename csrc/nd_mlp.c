@@ -1,7 +1,11 @@
 #include "nd_mlp.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "nd_blas.h"
 #include "nd_generic.h"
+#include "nd_parallel.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 
@@ -10,6 +14,10 @@ const char *nd_act_name(int act)
     static const char *names[ND_ACT_COUNT] = {"identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh"};
     return (act >= 0 && act < ND_ACT_COUNT) ? names[act] : NULL;
 }
+
+/* Spike inputs: W (or dW) is worked through in blocks of ND_SPIKE_COLS columns, each copied
+ * contiguous and kept in cache while every row's selected entries are summed. */
+enum { ND_SPIKE_COLS = 64 };
 
 #define ND_IMPL "nd_mlp_impl.inc"
 #include "nd_instantiate.h"

@@ -32,6 +32,15 @@ const char *nd_act_name(int act);
     /* dX = dY W^T (always written), dW = X^T dY, db = sum over rows of dY. */                   \
     int nd_dense_backward_##SFX(int64_t rows, int64_t in, int64_t out, const T *x, const T *w,   \
                                 const T *dy, T *dx, T *dw, T *db, int accumulate);               \
+    /* The same two for X of spikes (every entry 0 or 1, else ND_ERR_ARG), event-driven: a row  \
+     * of Y adds the rows of W its spikes select, dW adds rows of dY, so the work scales with    \
+     * the spike count. Above a quarter of entries on, the dense kernels are used instead.      \
+     * Allocates O(spikes) index memory (ND_ERR_NOMEM). */                                      \
+    int nd_spike_dense_forward_##SFX(int64_t rows, int64_t in, int64_t out, const T *x,         \
+                                     const T *w, const T *b, T *y);                              \
+    int nd_spike_dense_backward_##SFX(int64_t rows, int64_t in, int64_t out, const T *x,        \
+                                      const T *w, const T *dy, T *dx, T *dw, T *db,             \
+                                      int accumulate);                                           \
     /* y[i] = act(x[i]) for i < n; y may equal x. */                                             \
     int nd_act_forward_##SFX(int act, int64_t n, const T *x, T *y);                              \
     /* dx[i] = dy[i] act'(x[i]) given x and y = act(x); dx may equal dy. */                      \

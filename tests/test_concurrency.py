@@ -221,6 +221,12 @@ def _split_kernel_results():
     # large products are cut into blocks shared by the threads: OpenBLAS must see the same calls
     x_big = rng.normal(size=(1000, 300)).astype(np.float32)
     out["dense_forward"] = nd._core.dense_forward(x_big, rng.normal(size=(300, 700)).astype(np.float32), None)
+    spk = (rng.random((3001, 300)) < 0.05).astype(np.float32)
+    sp = {"fc.kernel": rng.normal(size=(300, 200)).astype(np.float32), "fc.bias": np.zeros(200, np.float32)}
+    out["spike_dense"] = nd.nn.dense(sp, "fc", spk, spikes=True)
+    out["spike_dense_grad"] = {}
+    nd.nn.dense_grad(sp, "fc", spk, rng.normal(size=(3001, 200)).astype(np.float32), out["spike_dense_grad"],
+                     need_dx=False, spikes=True)
     out["hopfield"] = nd.hopfield_retrieve(rng.normal(size=(300, 128)).astype(np.float32),
                                            rng.normal(size=(2000, 128)).astype(np.float32), 0.1)
     snn = nd.SNN(12, 3, hidden_sizes=(67,), num_timesteps=9, seed=7)  # layers over 1003 x 67 neurons

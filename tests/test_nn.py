@@ -394,3 +394,51 @@ def test_dense_then_activation_property(rows, n_in, n_out, dtype, act, seed):
     dx = nn.dense_grad(p, "d", x, np.ones_like(y), grads)
     assert dx.shape == x.shape and grads["d.kernel"].shape == (n_in, n_out)
     np.testing.assert_allclose(grads["d.bias"], np.full(n_out, float(rows)), rtol=1e-6)
+
+
+# ---- event-driven dense layers on spike inputs -------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("density", [0.0, 0.04, 0.2, 0.6])  # 0.6: the dense kernels take over
+def test_spike_dense_is_the_product_and_its_gradient(dtype, density):
+    rng = np.random.default_rng(11)
+    rows, n_in, out = 301, 97, 150  # out is not a multiple of the 64-column blocks
+    x = (rng.random((rows, n_in)) < density).astype(dtype)
+    params = {"fc.kernel": rng.standard_normal((n_in, out)).astype(dtype),
+              "fc.bias": rng.standard_normal(out).astype(dtype)}
+    before = {k: v.copy() for k, v in params.items()}
+    x0 = x.copy()
+    y = nd.nn.dense(params, "fc", x, spikes=True)
+    want = x.astype(np.float64) @ params["fc.kernel"].astype(np.float64) + params["fc.bias"]
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, want, rtol=tol, atol=tol * 10)
+    assert y.dtype == dtype
+    dy = rng.standard_normal((rows, out)).astype(dtype)
+    g_spk, g_dense = {}, {}
+    dx_spk = nd.nn.dense_grad(params, "fc", x, dy, g_spk, spikes=True)
+    dx_dense = nd.nn.dense_grad(params, "fc", x, dy, g_dense)
+    np.testing.assert_allclose(g_spk["fc.kernel"], x.T.astype(np.float64) @ dy, rtol=tol, atol=tol * 10)
+    np.testing.assert_array_equal(g_spk["fc.bias"], g_dense["fc.bias"])  # same kernel for db and dx
+    np.testing.assert_array_equal(dx_spk, dx_dense)
+    assert nd.nn.dense_grad(params, "fc", x, dy, {}, need_dx=False, spikes=True) is None
+    np.testing.assert_array_equal(x, x0)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+
+
+@pytest.mark.parametrize("bad", [0.5, 2.0, -1.0, np.nan, np.inf])
+def test_spike_dense_refuses_values_that_are_not_spikes(bad):
+    params = {"fc.kernel": np.ones((3, 2)), "fc.bias": np.zeros(2)}
+    x = np.array([[1.0, 0.0, bad]])
+    with pytest.raises(ValueError, match="0 or 1"):
+        nd.nn.dense(params, "fc", x, spikes=True)
+    with pytest.raises(ValueError, match="0 or 1"):
+        nd.nn.dense_grad(params, "fc", x, np.ones((1, 2)), {}, spikes=True)
+
+
+def test_spike_dense_empty_shapes():
+    params = {"fc.kernel": np.ones((4, 3)), "fc.bias": np.arange(3.0)}
+    assert nd.nn.dense(params, "fc", np.zeros((0, 4)), spikes=True).shape == (0, 3)
+    g = {}
+    nd.nn.dense_grad(params, "fc", np.zeros((0, 4)), np.zeros((0, 3)), g, spikes=True)
+    np.testing.assert_array_equal(g["fc.kernel"], np.zeros((4, 3)))

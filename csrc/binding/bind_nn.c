@@ -70,8 +70,9 @@ static PyObject *dense_forward(PyObject *m, PyObject *args)
 {
     PyObject *o[3];
     PyArrayObject *a[3];
+    int spikes = 0;
     const char *names[3] = {"x", "kernel", "bias"};
-    if (!PyArg_ParseTuple(args, "OOO:dense_forward", &o[0], &o[1], &o[2]))
+    if (!PyArg_ParseTuple(args, "OOO|p:dense_forward", &o[0], &o[1], &o[2], &spikes))
         return NULL;
     int tn = nd_arrays(o, names, 3, 4u, a);
     if (tn < 0)
@@ -84,12 +85,21 @@ static PyObject *dense_forward(PyObject *m, PyObject *args)
         if ((y = nd_new(2, rows, out, tn))) {
             void *x = nd_data(a[0]), *w = nd_data(a[1]), *b = nd_data(a[2]), *yd = PyArray_DATA((PyArrayObject *)y);
             Py_BEGIN_ALLOW_THREADS
-            st = tn == NPY_FLOAT ? nd_dense_forward_f32(rows, in, out, x, w, b, yd)
-                                 : nd_dense_forward_f64(rows, in, out, x, w, b, yd);
+            if (spikes) /* x holds 0/1 spikes: the event-driven kernel */
+                st = tn == NPY_FLOAT ? nd_spike_dense_forward_f32(rows, in, out, x, w, b, yd)
+                                     : nd_spike_dense_forward_f64(rows, in, out, x, w, b, yd);
+            else
+                st = tn == NPY_FLOAT ? nd_dense_forward_f32(rows, in, out, x, w, b, yd)
+                                     : nd_dense_forward_f64(rows, in, out, x, w, b, yd);
             Py_END_ALLOW_THREADS
         }
     }
     nd_release(a, 3);
+    if (y && spikes && st == ND_ERR_ARG) {
+        Py_DECREF(y);
+        PyErr_SetString(PyExc_ValueError, "x must hold spikes: every value 0 or 1 (spikes=True)");
+        return NULL;
+    }
     return y ? nd_status_result(st, y, "dense_forward") : NULL;
 }
 
@@ -98,9 +108,9 @@ static PyObject *dense_backward(PyObject *m, PyObject *args)
 {
     PyObject *o[3];
     PyArrayObject *a[3];
-    int has_bias, want_dx = 1;
+    int has_bias, want_dx = 1, spikes = 0;
     const char *names[3] = {"x", "kernel", "dy"};
-    if (!PyArg_ParseTuple(args, "OOOp|p:dense_backward", &o[0], &o[1], &o[2], &has_bias, &want_dx))
+    if (!PyArg_ParseTuple(args, "OOOp|pp:dense_backward", &o[0], &o[1], &o[2], &has_bias, &want_dx, &spikes))
         return NULL;
     int tn = nd_arrays(o, names, 3, 0u, a);
     if (tn < 0)
@@ -118,10 +128,17 @@ static PyObject *dense_backward(PyObject *m, PyObject *args)
             void *dxd = want_dx ? PyArray_DATA((PyArrayObject *)dx) : NULL, *dwd = PyArray_DATA((PyArrayObject *)dw);
             void *dbd = has_bias ? PyArray_DATA((PyArrayObject *)db) : NULL;
             Py_BEGIN_ALLOW_THREADS
-            st = tn == NPY_FLOAT ? nd_dense_backward_f32(rows, in, out, x, w, dy, dxd, dwd, dbd, 0)
-                                 : nd_dense_backward_f64(rows, in, out, x, w, dy, dxd, dwd, dbd, 0);
+            if (spikes)
+                st = tn == NPY_FLOAT ? nd_spike_dense_backward_f32(rows, in, out, x, w, dy, dxd, dwd, dbd, 0)
+                                     : nd_spike_dense_backward_f64(rows, in, out, x, w, dy, dxd, dwd, dbd, 0);
+            else
+                st = tn == NPY_FLOAT ? nd_dense_backward_f32(rows, in, out, x, w, dy, dxd, dwd, dbd, 0)
+                                     : nd_dense_backward_f64(rows, in, out, x, w, dy, dxd, dwd, dbd, 0);
             Py_END_ALLOW_THREADS
-            res = st == ND_OK ? PyTuple_Pack(3, dx, dw, db) : nd_raise_status(st, "dense_backward");
+            if (spikes && st == ND_ERR_ARG)
+                PyErr_SetString(PyExc_ValueError, "x must hold spikes: every value 0 or 1 (spikes=True)");
+            else
+                res = st == ND_OK ? PyTuple_Pack(3, dx, dw, db) : nd_raise_status(st, "dense_backward");
         }
     }
     Py_XDECREF(dx);

@@ -143,7 +143,7 @@ class ConvertedSNN:
         spikes, _, _, _ = _core.lif_forward(np.ascontiguousarray(np.broadcast_to(one, (T,) + one.shape)), None, lif,
                                             True, False, False)
         for i in range(1, len(self.hidden_sizes)):
-            flat = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, spikes.shape[-1]))
+            flat = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, spikes.shape[-1]), spikes=True)
             cur = flat.reshape(T, B, flat.shape[-1])
             spikes, _, _, _ = _core.lif_forward(cur, None, lif, True, False, False)
         if "output.kernel" in p:

@@ -101,16 +101,32 @@ def init_layernorm(params: dict, name: str, size: int, dtype) -> None:
     params.update(initialise(layernorm_specs(name, size), rng=None, dtype=dtype))
 
 
-def dense(params: dict, name: str, x: np.ndarray) -> np.ndarray:
-    """y = x W + b for x of shape (rows, in)."""
-    return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"))
+def dense(params: dict, name: str, x: np.ndarray, spikes: bool = False) -> np.ndarray:
+    """y = x W + b for x of shape (rows, in).
+
+    With ``spikes=True`` x must hold spikes (every value 0 or 1, else ValueError) and the
+    product is event-driven: each row adds the rows of W its spikes select, so the work
+    scales with the number of spikes rather than rows x in (with a quarter or more of the
+    entries on, the GEMM is used). The sum runs in a fixed order, so the result does not
+    depend on the thread count; it may differ from the GEMM's in the last bits.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> p = {"fc.kernel": np.arange(6.0).reshape(3, 2), "fc.bias": np.array([0.5, 0.5])}
+    >>> nd.nn.dense(p, "fc", np.array([[1.0, 0.0, 1.0]]), spikes=True).tolist()
+    [[4.5, 6.5]]
+    """
+    return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"), bool(spikes))
 
 
-def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict, need_dx: bool = True):
+def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict, need_dx: bool = True,
+               spikes: bool = False):
     """Stores the kernel and bias gradients in ``grads`` and returns dL/dx (None when not
-    ``need_dx``: a model's first layer skips that product)."""
+    ``need_dx``: a model's first layer skips that product). ``spikes=True``: x holds 0/1
+    spikes and dW = x^T dy is summed event by event, as in :func:`dense`."""
     has_bias = f"{name}.bias" in params
-    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias, need_dx)
+    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias, need_dx, bool(spikes))
     grads[f"{name}.kernel"] = dw
     if has_bias:
         grads[f"{name}.bias"] = db

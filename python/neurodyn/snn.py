@@ -259,7 +259,8 @@ class SNN(nn.Model):
         if inputs is None:
             one = nn.dense(self.params, name, x)
             return np.ascontiguousarray(np.broadcast_to(one, (T,) + one.shape))
-        flat = nn.dense(self.params, name, inputs.reshape(T * B, inputs.shape[-1]))
+        # spikes in (encoded input or the layer below): event-driven, work ~ the spike count
+        flat = nn.dense(self.params, name, inputs.reshape(T * B, inputs.shape[-1]), spikes=True)
         return flat.reshape(T, B, flat.shape[-1])
 
     def _forward(self, x, seed=None, keep=False):
@@ -317,8 +318,9 @@ class SNN(nn.Model):
                 # constant input: the same x feeds every step, so its current gathers all steps
                 nn.dense_grad(p, name, x, np.ascontiguousarray(dcur.sum(axis=0)), grads, need_dx=False)
             else:
-                din = nn.dense_grad(p, name, layer_in.reshape(T * B, layer_in.shape[-1]), dcur.reshape(T * B, dcur.shape[-1]), grads,
-                                    need_dx=i > 0)  # encoded input spikes need no gradient
+                din = nn.dense_grad(p, name, layer_in.reshape(T * B, layer_in.shape[-1]),
+                                    dcur.reshape(T * B, dcur.shape[-1]), grads,
+                                    need_dx=i > 0, spikes=True)  # encoded input spikes need no gradient
                 if i > 0:
                     dspikes = din.reshape(T, B, din.shape[-1])
         return value, grads
