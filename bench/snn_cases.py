@@ -19,11 +19,11 @@
     timed to show the ratio does not hinge on that choice.
 
 (2) ``snn_layer``: one Linear(n, n) + LIF layer, n=4096, B=16, T=500, float32, input spikes
-    X ~ Bernoulli(0.05) of shape (T, B, n). Both sides compute the currents with one GEMM over
-    the T*B rows, run the LIF over T, and use the loss mse(mean_t S, target). neurodyn:
-    ``nd.nn.dense`` (neurodyn's OpenBLAS) + ``nd.lif_run(reset_delay=True)`` +
-    ``nd.lif_backward`` + dW = X^T dcur with NumPy (``nd.nn.dense_grad`` would also compute the
-    unused input gradient, one more GEMM of the same size). snntorch: ``nn.Linear`` on the
+    X ~ Bernoulli(0.05) of shape (T, B, n). Both sides compute the currents over the T*B rows,
+    run the LIF over T, and use the loss mse(mean_t S, target). neurodyn: the event-driven
+    ``nd.nn.dense(spikes=True)`` (each current adds the weight rows its input spikes select) +
+    ``nd.lif_run(reset_delay=True)`` + ``nd.lif_backward`` + ``nd.nn.dense_grad(spikes=True,
+    need_dx=False)`` for dW = X^T dcur, event by event. snntorch: ``nn.Linear`` on the
     (T*B, n) view + stock ``Leaky`` (``reset_delay=True``) stepped over ``cur.unbind(0)`` +
     ``backward()`` (indexing ``cur[t]`` instead makes autograd build T full-size gradients of
     the current tensor: 96 s instead of ~15 s per training step here).
@@ -321,12 +321,14 @@ def nd_layer_fns(X, W, b, target):
 
     # Arrays are dropped as soon as they are no longer needed (lif_run's membrane output at
     # once), as a careful user would: the peak memory is then what the API forces.
+    # The input is a spike raster: the event-driven product (spikes=True) does work in
+    # proportion to the spikes, which a dense Linear cannot.
     def forward():
-        cur = nd.nn.dense(params, "fc", X2).reshape(T, B, n)
+        cur = nd.nn.dense(params, "fc", X2, spikes=True).reshape(T, B, n)
         return nd.lif_run(cur, beta=BETA, reset_delay=True)[0].mean(axis=0)
 
     def train():
-        cur = nd.nn.dense(params, "fc", X2).reshape(T, B, n)
+        cur = nd.nn.dense(params, "fc", X2, spikes=True).reshape(T, B, n)
         rate = nd.lif_run(cur, beta=BETA, reset_delay=True)[0].mean(axis=0)
         diff = rate - target
         loss = float(np.mean(diff * diff))
@@ -335,8 +337,9 @@ def nd_layer_fns(X, W, b, target):
         ds = np.ascontiguousarray(np.broadcast_to((drate / T).astype(np.float32), (T, B, n)))
         dcur = nd.lif_backward(cur, dspikes=ds, beta=BETA, reset_delay=True, surrogate="sigmoid", slope=10.0)[0]
         del ds, cur
-        d2 = dcur.reshape(T * B, n)
-        return loss, {"fc.kernel": X2.T @ d2, "fc.bias": d2.sum(axis=0)}
+        grads = {}
+        nd.nn.dense_grad(params, "fc", X2, dcur.reshape(T * B, n), grads, need_dx=False, spikes=True)
+        return loss, grads
 
     return forward, train
 
@@ -394,7 +397,8 @@ def layer_sides(kind, sz):
             loss, g = train()
             return grad_probe(loss, g, ("fc.kernel", "fc.bias"))
 
-        return Side(run=train, probe=probe, note="nd.nn.dense + nd.lif_run + nd.lif_backward; dW = X^T dcur (NumPy)")
+        return Side(run=train, probe=probe,
+                    note="nd.nn.dense(spikes=True) + nd.lif_run + nd.lif_backward + nd.nn.dense_grad(spikes=True)")
 
     def torch_factory():
         forward, train, grads, _ = torch_layer_fns(X, W, b, target)
@@ -424,6 +428,7 @@ def layer_breakdown(kind, sz):
         cur = nd.nn.dense(params, "fc", X2).reshape(T, B, n)
         out = {"gemm_gflop": 2.0 * T * B * n * n / 1e9}
         t = {"neurodyn_gemm_fwd_s": measure(lambda: nd.nn.dense(params, "fc", X2), cfg).median,
+             "neurodyn_spike_fwd_s": measure(lambda: nd.nn.dense(params, "fc", X2, spikes=True), cfg).median,
              "neurodyn_lif_run_s": measure(lambda: nd.lif_run(cur, beta=BETA, reset_delay=True), cfg).median}
         if kind == "train":
             ds = np.full((T, B, n), 1e-6, dtype=np.float32)
@@ -432,6 +437,8 @@ def layer_breakdown(kind, sz):
             t["neurodyn_lif_backward_s"] = measure(lambda: nd.lif_backward(cur, dspikes=ds, beta=BETA,
                                                                            reset_delay=True), cfg).median
             t["numpy_gemm_dW_s"] = measure(lambda: X2.T @ d2, cfg).median
+            t["neurodyn_spike_dW_s"] = measure(lambda: nd.nn.dense_grad(params, "fc", X2, d2, {}, need_dx=False,
+                                                                        spikes=True), cfg).median
         try:
             torch = torch_mod()
             _, _, _, (fc, lif, Xt) = torch_layer_fns(X, W, b, target)
