@@ -54,10 +54,12 @@ int nd_spike_bits_size(int64_t T, int64_t B, int64_t n, size_t *bytes);
     int nd_lif_forward_##SFX(const nd_lif_params *p, int64_t T, int64_t B, int64_t n, const T_ *currents, \
                              const T_ *v0, T_ *spikes, T_ *membrane, uint8_t *bits, T_ *v_end);         \
     /* Cotangents of the spikes (dspikes, may be NULL) and of the post-reset membrane (dmem, may    \
-     * be NULL) -> dcurrents [T, B, n] and dv0 [B, n] (may be NULL). work: 2 B n elements. */        \
+     * be NULL) -> dcurrents [T, B, n] and dv0 [B, n] (may be NULL). dspikes_tstride: elements      \
+     * between the dspikes of consecutive steps, B n for [T, B, n], or 0 for one [B, n] row that    \
+     * every step shares (the cotangent of a mean rate). work: 2 B n elements. */                   \
     int nd_lif_backward_##SFX(const nd_lif_params *p, int64_t T, int64_t B, int64_t n, const T_ *currents, \
-                              const T_ *v0, const T_ *dspikes, const T_ *dmem, T_ *dcurrents, T_ *dv0,  \
-                              T_ *work);                                                                \
+                              const T_ *v0, const T_ *dspikes, int64_t dspikes_tstride, const T_ *dmem, \
+                              T_ *dcurrents, T_ *dv0, T_ *work);                                       \
     void nd_spike_bits_unpack_##SFX(int64_t count, const uint8_t *bits, T_ *out);                     \
     /* Poisson (Bernoulli per step) spikes [T, n] with probability clip(x, 0, 1): element (t, i)  \
      * fires when uniform(seed, stream, t n + i) < x_i, so any slice is reproducible. */           \

@@ -794,3 +794,22 @@ def test_reset_delay_reproduces_snntorch_leaky():
         assert 0.05 < s.mean() < 0.6
         assert_array_equal(s, np.stack(spikes))
         assert_allclose(v, np.stack(mems), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lif_backward_takes_one_dspikes_row_for_every_step(dtype):
+    """A (B, n) dspikes is the same cotangent at every step: the result is that of the
+    broadcast (T, B, n) raster, bit for bit, without the T-fold copy."""
+    rng = np.random.default_rng(8)
+    cur = rng.normal(0.7, 0.8, size=(9, 5, 301)).astype(dtype)
+    row = rng.normal(size=(5, 301)).astype(dtype)
+    dm = rng.normal(size=cur.shape).astype(dtype)
+    for kw in ({}, {"reset_delay": True}, {"reset": "zero", "surrogate": "atan"}):
+        a = nd.lif_backward(cur, row, dm, **kw)
+        b = nd.lif_backward(cur, np.broadcast_to(row, cur.shape).copy(), dm, **kw)
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="dspikes"):
+        nd.lif_backward(cur, row[:, :-1])
+    with pytest.raises(ValueError, match="dspikes"):
+        nd.lif_backward(cur, np.full((5, 301), np.nan, dtype))

@@ -42,15 +42,15 @@ static int nd_raster(PyObject *obj, int typenum, PyArrayObject *like, const char
     return 0;
 }
 
-static int nd_state_row(PyObject *obj, int typenum, npy_intp B, npy_intp n, PyArrayObject **out)
+static int nd_state_row(PyObject *obj, int typenum, npy_intp B, npy_intp n, const char *name, PyArrayObject **out)
 {
     *out = NULL;
     if (obj == Py_None)
         return 0;
-    if (!(*out = nd_float_array(obj, typenum, "v0")) || nd_check_finite(*out, "v0") < 0)
+    if (!(*out = nd_float_array(obj, typenum, name)) || nd_check_finite(*out, name) < 0)
         return -1;
     if (PyArray_NDIM(*out) != 2 || PyArray_DIM(*out, 0) != B || PyArray_DIM(*out, 1) != n) {
-        PyErr_Format(PyExc_ValueError, "v0 must have shape (%zd, %zd), the (batch, neurons) of the currents",
+        PyErr_Format(PyExc_ValueError, "%s must have shape (%zd, %zd), the (batch, neurons) of the currents", name,
                      (Py_ssize_t)B, (Py_ssize_t)n);
         return -1;
     }
@@ -74,7 +74,7 @@ static PyObject *lif_forward(PyObject *module, PyObject *args)
     if (typenum < 0 || nd_raster(co, typenum, NULL, "currents", &cur) < 0)
         goto done;
     const npy_intp T = PyArray_DIM(cur, 0), B = PyArray_DIM(cur, 1), n = PyArray_DIM(cur, 2);
-    if (nd_state_row(v0o, typenum, B, n, &v0) < 0)
+    if (nd_state_row(v0o, typenum, B, n, "v0", &v0) < 0)
         goto done;
     size_t nbytes;
     if (nd_spike_bits_size(T, B, n, &nbytes) != ND_OK) {
@@ -122,12 +122,21 @@ static PyObject *lif_backward(PyObject *module, PyObject *args)
     void *work = NULL;
     int typenum = nd_resolve_float_type(co, "currents");
     if (typenum < 0 || nd_raster(co, typenum, NULL, "currents", &cur) < 0 ||
-        nd_raster(dso, typenum, cur, "dspikes", &ds) < 0 || nd_raster(dmo, typenum, cur, "dmembrane", &dm) < 0)
+        nd_raster(dmo, typenum, cur, "dmembrane", &dm) < 0)
         goto done;
     const npy_intp T = PyArray_DIM(cur, 0), B = PyArray_DIM(cur, 1), n = PyArray_DIM(cur, 2);
+    /* dspikes: (T, B, n), or one (B, n) row shared by every step (no T-fold copy) */
+    int64_t ds_tstride = (int64_t)B * (int64_t)n;
+    if (dso != Py_None && PyArray_Check(dso) && PyArray_NDIM((PyArrayObject *)dso) == 2) {
+        if (nd_state_row(dso, typenum, B, n, "dspikes", &ds) < 0)
+            goto done;
+        ds_tstride = 0;
+    } else if (nd_raster(dso, typenum, cur, "dspikes", &ds) < 0) {
+        goto done;
+    }
     npy_intp rd[2] = {B, n};
     size_t elems;
-    if (nd_state_row(v0o, typenum, B, n, &v0) < 0)
+    if (nd_state_row(v0o, typenum, B, n, "v0", &v0) < 0)
         goto done;
     if (!nd_mul3_size(2, (size_t)B, (size_t)n, &elems) || !(work = PyMem_RawMalloc(elems * PyArray_ITEMSIZE(cur) + 1))) {
         PyErr_NoMemory();
@@ -140,8 +149,8 @@ static PyObject *lif_backward(PyObject *module, PyObject *args)
     void *dmd = dm ? PyArray_DATA(dm) : NULL, *dcd = PyArray_DATA((PyArrayObject *)dc);
     void *dvd = PyArray_DATA((PyArrayObject *)dv0);
     Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_lif_backward_f32(&p, T, B, n, cd, v0d, dsd, dmd, dcd, dvd, work)
-                              : nd_lif_backward_f64(&p, T, B, n, cd, v0d, dsd, dmd, dcd, dvd, work);
+    st = typenum == NPY_FLOAT ? nd_lif_backward_f32(&p, T, B, n, cd, v0d, dsd, ds_tstride, dmd, dcd, dvd, work)
+                              : nd_lif_backward_f64(&p, T, B, n, cd, v0d, dsd, ds_tstride, dmd, dcd, dvd, work);
     Py_END_ALLOW_THREADS
     if (st != ND_OK)
         nd_raise_status(st, "lif_backward");

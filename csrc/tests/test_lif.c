@@ -113,7 +113,7 @@ static void test_backward_matches_smooth_model(void)
                     G_P.smooth = 1;
                     G_P.detach_reset = 0; /* the smooth model's exact gradient keeps the reset */
                     double dcur[GC], dv0[GB * GN], work[2 * GB * GN];
-                    CHECK(nd_lif_backward_f64(&G_P, GT, GB, GN, G_CUR, G_V0, G_WS, G_WM, dcur, dv0, work) == ND_OK);
+                    CHECK(nd_lif_backward_f64(&G_P, GT, GB, GN, G_CUR, G_V0, G_WS, GB * GN, G_WM, dcur, dv0, work) == ND_OK);
                     double e = fmax(nd_test_fd_error(smooth_loss, G_CUR, dcur, GC, 1e-6, 1e-3),
                                     nd_test_fd_error(smooth_loss, G_V0, dv0, GB * GN, 1e-6, 1e-3));
                     if (e >= 1e-6)
@@ -130,7 +130,7 @@ static void test_detached_reset_drops_the_reset_path(void)
     nd_lif_params_default(&p);
     p.beta = 0.5;
     double cur[3] = {0.75, 0.75, 0.75}, dm[3] = {0, 0, 1}, dcur[3], dv0, work[2];
-    CHECK(nd_lif_backward_f64(&p, 3, 1, 1, cur, NULL, NULL, dm, dcur, &dv0, work) == ND_OK);
+    CHECK(nd_lif_backward_f64(&p, 3, 1, 1, cur, NULL, NULL, 1, dm, dcur, &dv0, work) == ND_OK);
     CHECK(dcur[2] == 1.0 && dcur[1] == 0.5 && dcur[0] == 0.25 && dv0 == 0.125);
 }
 

@@ -84,7 +84,7 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
                  v0=None, reset_delay=False, surrogate="sigmoid", slope=10.0, detach_reset=True, smooth=False):
     """Gradient of a loss through :func:`lif_run` with a surrogate spike derivative.
 
-    Given the cotangents of the spikes and/or of the membrane (T, B, n), returns
+    Given the cotangents of the spikes and/or of the membrane, returns
     ``(dcurrents (T, B, n), dv0 (B, n))``. The membrane is recomputed from the currents rather
     than stored. ``smooth=True`` evaluates the smooth model (spikes replaced by the surrogate's
     antiderivative in the forward pass too), whose exact gradient this is.
@@ -93,8 +93,11 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
     ----------
     currents : array_like, shape (T, B, n)
         The inputs of the forward run.
-    dspikes, dmembrane : array_like, shape (T, B, n), or None
-        Cotangents of the spike trains and of the membrane (None means zero).
+    dspikes : array_like, shape (T, B, n) or (B, n), or None
+        Cotangent of the spike trains (None means zero). A (B, n) array is the same cotangent
+        at every step, as for a loss on the mean rate, without a T-fold copy.
+    dmembrane : array_like, shape (T, B, n), or None
+        Cotangent of the membrane (None means zero).
     tau, beta, threshold, reset, v0, reset_delay
         As for :func:`lif_run`.
     surrogate : {"sigmoid", "fast_sigmoid", "atan"}, default "sigmoid"
@@ -306,8 +309,8 @@ class SNN(nn.Model):
         T, B = c["num_timesteps"], x.shape[0]
         sizes = c["hidden_sizes"]
         lif = self._lif()
-        # d rate / d spikes_t = 1/T at every step
-        dspikes = np.ascontiguousarray(np.broadcast_to(drate / T, (T, B, sizes[-1])), dtype=self.dtype)
+        # d rate / d spikes_t = 1/T at every step: one (B, n) row the kernel reads for every step
+        dspikes = np.ascontiguousarray(drate / T, dtype=self.dtype)
         for i in reversed(range(len(sizes))):
             below = None if i == 0 else _core.spike_bits_unpack(bits[i - 1], (T, B, sizes[i - 1]), rate)
             layer_in = enc if i == 0 else below
