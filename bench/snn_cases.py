@@ -325,11 +325,11 @@ def nd_layer_fns(X, W, b, target):
     # proportion to the spikes, which a dense Linear cannot.
     def forward():
         cur = nd.nn.dense(params, "fc", X2, spikes=True).reshape(T, B, n)
-        return nd.lif_run(cur, beta=BETA, reset_delay=True)[0].mean(axis=0)
+        return nd.lif_run(cur, beta=BETA, reset_delay=True, membrane=False)[0].mean(axis=0)
 
     def train():
         cur = nd.nn.dense(params, "fc", X2, spikes=True).reshape(T, B, n)
-        rate = nd.lif_run(cur, beta=BETA, reset_delay=True)[0].mean(axis=0)
+        rate = nd.lif_run(cur, beta=BETA, reset_delay=True, membrane=False)[0].mean(axis=0)
         diff = rate - target
         loss = float(np.mean(diff * diff))
         drate = (2.0 / diff.size) * diff

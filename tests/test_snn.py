@@ -813,3 +813,13 @@ def test_lif_backward_takes_one_dspikes_row_for_every_step(dtype):
         nd.lif_backward(cur, row[:, :-1])
     with pytest.raises(ValueError, match="dspikes"):
         nd.lif_backward(cur, np.full((5, 301), np.nan, dtype))
+
+
+def test_lif_run_can_skip_the_membrane():
+    cur = np.random.default_rng(3).normal(0.6, 1.0, size=(7, 3, 11))
+    s, m = nd.lif_run(cur, reset_delay=True)
+    s2, none = nd.lif_run(cur, reset_delay=True, membrane=False)
+    assert none is None
+    np.testing.assert_array_equal(s, s2)
+    with pytest.raises(TypeError, match="membrane"):
+        nd.lif_run(cur, membrane="no")

@@ -44,7 +44,8 @@ def _raster(currents, name="currents"):
     return arr
 
 
-def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False):
+def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False,
+            membrane=True):
     """Run leaky integrate-and-fire neurons over time, in one C loop.
 
     Per step: ``V <- beta V + I_t``; ``S_t = [V > threshold]``; then reset by subtraction
@@ -62,11 +63,15 @@ def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v
     threshold : float
     reset : {"subtract", "zero"}
     v0 : array_like, shape (B, n), optional
+    reset_delay : bool, default False
+    membrane : bool, default True
+        Also return the membrane; ``False`` returns None in its place and saves a (T, B, n)
+        array (:func:`lif_backward` recomputes the membrane from the currents anyway).
 
     Returns
     -------
     spikes, membrane : ndarray, shape (T, B, n)
-        Spikes (0/1) and the membrane after each step's reset.
+        Spikes (0/1) and the membrane after each step's reset (None with ``membrane=False``).
 
     Examples
     --------
@@ -76,7 +81,9 @@ def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v
     ([0.0, 1.0, 0.0, 1.0], [0.75, 0.125, 0.8125, 0.15625])
     """
     p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay)
-    s, m, _, _ = _core.lif_forward(_raster(currents), v0, p, True, True, False)
+    if not isinstance(membrane, (bool, np.bool_)):
+        raise TypeError(f"membrane must be True or False, got {membrane!r}")
+    s, m, _, _ = _core.lif_forward(_raster(currents), v0, p, True, bool(membrane), False)
     return s, m
 
 
