@@ -59,8 +59,8 @@ def cases(quick: bool):
         "langevin_gmm": (f"langevin_sample, GaussianMixture K=4 d=16, {chains.shape[0]} chains, 100 steps",
                          lambda: nd.langevin_sample(gmm, chains, steps=100 // s, step_size=1e-2, noise_scale=1.0,
                                                     seed=0, verbose=False)),
-        "langevin_ebm": ("langevin_sample, EBM 64-256-128 float32, 128 chains, 60 steps (BLAS held to 1 thread "
-                         "for seeded bits)",
+        "langevin_ebm": ("langevin_sample, EBM 64-256-128 float32, 128 chains, 60 steps (products too small "
+                         "to split)",
                          lambda: nd.langevin_sample(ebm, x0, steps=60 // s, seed=0, verbose=False)),
     }
 

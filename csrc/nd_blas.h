@@ -44,19 +44,9 @@ void nd_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
 void nd_gemm_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                  int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
-/* Thread control of the BLAS library (0 threads requested means "leave as is"). While a
- * one-thread section is open, a count set takes effect when the last section closes, and
- * the count read is that one. */
+/* OpenBLAS's own (global) thread count; n < 1 leaves it as is. The binding keeps it at 1:
+ * parallel products go through nd_gemm_* blocks on the kernel threads instead. */
 void nd_blas_set_num_threads(int n);
-
-/* One BLAS thread until the matching end: a GEMM split across threads can round its edge
- * tiles differently, and seeded sampling must give the same bits whatever the thread count.
- * The count is OpenBLAS's global one (the wheel does not export a per-thread setter), so
- * BLAS work of other threads meanwhile runs on one thread too. Sections of concurrent
- * callers nest: the first to begin saves the count and sets 1, the last to end restores it
- * (under a lock). begin returns the saved count; end's argument is not needed. */
-int nd_blas_single_thread_begin(void);
-void nd_blas_single_thread_end(int previous);
 int nd_blas_get_num_threads(void);
 const char *nd_blas_config(void);
 

@@ -272,8 +272,8 @@ def test_same_bits_for_any_blas_thread_count_and_run(produce, blas_threads):
 
 
 def test_seeded_sampling_concurrent_with_two_blas_threads(blas_threads):
-    """Seeded samplers in 8 threads while the BLAS count is 2: each sampler's one-thread
-    section must not be undone by another sampler finishing first."""
+    """Seeded samplers in 8 threads while the thread count is 2 give the bits of each
+    sampler run alone at 1 thread."""
     blas_threads(2)
     ebm = nd.EBM(32, hidden_sizes=(96, 96), seed=41)
 
@@ -290,8 +290,8 @@ def test_seeded_sampling_concurrent_with_two_blas_threads(blas_threads):
 
 
 def test_thread_count_set_inside_a_sampler_is_kept(blas_threads):
-    """A count set while a sampler holds BLAS to one thread is the count afterwards, and
-    reading the count there gives the caller's count, not the sampler's 1."""
+    """A count set from inside a sampler's callback is the count afterwards, and reading the
+    count there gives the caller's count."""
     blas_threads(2)
     seen = []
 

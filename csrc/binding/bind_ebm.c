@@ -4,7 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_langevin.h"
 #include "nd_status.h"
@@ -123,9 +122,7 @@ static PyObject *energy_eval(PyObject *module, PyObject *args)
             const npy_intp B = PyArray_DIM(x, 0);
             void *xd = PyArray_DATA(x), *Ed = PyArray_DATA((PyArrayObject *)E), *gd = PyArray_DATA((PyArrayObject *)g);
             Py_BEGIN_ALLOW_THREADS
-            int threads = nd_blas_single_thread_begin(); /* the same bits whatever the thread count */
             st = tn == NPY_FLOAT ? nd_energy_eval_f32(&e, B, xd, Ed, gd) : nd_energy_eval_f64(&e, B, xd, Ed, gd);
-            nd_blas_single_thread_end(threads);
             Py_END_ALLOW_THREADS
             res = st == ND_OK ? PyTuple_Pack(2, E, g) : nd_raise_status(st, "energy_eval");
         }
@@ -272,14 +269,12 @@ static PyObject *langevin(PyObject *module, PyObject *args)
     void *xd = PyArray_DATA((PyArrayObject *)x);
     int64_t *ad = acc ? PyArray_DATA((PyArrayObject *)acc) : NULL;
     Py_BEGIN_ALLOW_THREADS
-    int threads = nd_blas_single_thread_begin(); /* seeded chains: the same bits whatever the threads */
     if (tn == NPY_FLOAT)
         st = nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, builtin ? (void *)&e : (void *)&pc, &o, B,
                              d, xd, ad, work);
     else
         st = nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, builtin ? (void *)&e : (void *)&pc, &o, B,
                              d, xd, ad, work);
-    nd_blas_single_thread_end(threads);
     Py_END_ALLOW_THREADS
     if (nd_watch_reraise(&pc.watch)) {
     } else if (st == ND_ERR_NONFINITE) {
