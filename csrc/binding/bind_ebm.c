@@ -181,12 +181,7 @@ static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E,
         }
         Py_DECREF(arr);
     }
-    if (ok && PyErr_CheckSignals() < 0)
-        ok = 0;
-    if (!ok)
-        nd_watch_save_error(&c->watch);
-    PyGILState_Release(gil);
-    return ok ? ND_OK : ND_ERR_CALLBACK;
+    return nd_watch_callback_done(&c->watch, ok, gil);
 }
 
 static int nd_py_energy_f32(void *c, int64_t B, const float *x, float *E, float *g) { return nd_py_energy_call(c, B, x, E, g); }

@@ -95,12 +95,7 @@ static int nd_py_rhs(nd_call *c, double t, const void *y, void *dy)
     }
     Py_XDECREF(arr);
     Py_XDECREF(ty);
-    if (ok && PyErr_CheckSignals() < 0)
-        ok = 0;
-    if (!ok)
-        nd_watch_save_error(&c->watch);
-    PyGILState_Release(gil);
-    return ok ? ND_OK : ND_ERR_CALLBACK;
+    return nd_watch_callback_done(&c->watch, ok, gil);
 }
 
 static int nd_py_rhs_f32(void *c, double t, const float *y, float *dy) { return nd_py_rhs(c, t, y, dy); }

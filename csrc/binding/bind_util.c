@@ -141,6 +141,15 @@ static double nd_monotonic(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* With the GIL: keeps the raised exception unless one is already kept (then clears it). */
+static void nd_watch_save_error(nd_watch *w)
+{
+    if (!w->exc_type)
+        PyErr_Fetch(&w->exc_type, &w->exc_value, &w->exc_tb);
+    else
+        PyErr_Clear();
+}
+
 int nd_watch_poll(void *ctx, double done)
 {
     nd_watch *w = ctx;
@@ -151,26 +160,25 @@ int nd_watch_poll(void *ctx, double done)
         return 0;
     w->next_poll = now + 0.05;
     PyGILState_STATE gil = PyGILState_Ensure();
-    int stop = PyErr_CheckSignals() < 0;
-    if (!stop && w->progress) {
+    int ok = PyErr_CheckSignals() >= 0;
+    if (ok && w->progress) {
         PyObject *frac = PyFloat_FromDouble(done < 0 ? 0 : (done > 1 ? 1 : done));
         PyObject *r = frac ? PyObject_CallOneArg(w->progress, frac) : NULL;
-        stop = r == NULL;
+        ok = r != NULL;
         Py_XDECREF(r);
         Py_XDECREF(frac);
     }
-    if (stop)
-        nd_watch_save_error(w);
-    PyGILState_Release(gil);
-    return stop;
+    return nd_watch_callback_done(w, ok, gil) != ND_OK;
 }
 
-void nd_watch_save_error(nd_watch *w)
+int nd_watch_callback_done(nd_watch *w, int ok, PyGILState_STATE gil)
 {
-    if (!w->exc_type)
-        PyErr_Fetch(&w->exc_type, &w->exc_value, &w->exc_tb);
-    else
-        PyErr_Clear();
+    if (ok && PyErr_CheckSignals() < 0)
+        ok = 0;
+    if (!ok)
+        nd_watch_save_error(w);
+    PyGILState_Release(gil);
+    return ok ? ND_OK : ND_ERR_CALLBACK;
 }
 
 int nd_watch_reraise(nd_watch *w)

@@ -58,8 +58,9 @@ typedef struct {
  * signal handlers and calls progress(done); non-zero when either raised, which stops the kernel. */
 int nd_watch_poll(void *ctx, double done);
 
-/* With the GIL: keeps the raised exception unless one is already kept (then clears it). */
-void nd_watch_save_error(nd_watch *w);
+/* The end of a Python callback that took the GIL with `gil`: a pending Ctrl-C fails it too,
+ * a failure's exception is kept in w, and the GIL is released. ND_OK or ND_ERR_CALLBACK. */
+int nd_watch_callback_done(nd_watch *w, int ok, PyGILState_STATE gil);
 
 /* With the GIL: 1 and the kept exception set again, or 0 when nothing was kept. */
 int nd_watch_reraise(nd_watch *w);
