@@ -79,10 +79,10 @@ void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t
 
 /* ---- standard normals ------------------------------------------------------------------ */
 
-/* log(u) for u in [2^-53, 1]: u = m 2^e with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s),
- * s = (m - 1) / (m + 1), |s| <= 0.1716, by its odd series to double precision. Lane-wise
- * integer and floating-point steps only (the exponent becomes a double through the magic
- * 2^52 rather than an int64 conversion, which AVX2 lacks). */
+/* log(u) for u in [2^-53, 1]: u = m 2^e with m in [sqrt(1/2), sqrt(2)), and log m =
+ * log1p(m - 1) (m - 1 is exact) by nd_vmath's series. Lane-wise integer and floating-point
+ * steps only (the exponent becomes a double through the magic 2^52 rather than an int64
+ * conversion, which AVX2 lacks). */
 static inline double nd_log_unit(double u)
 {
     const uint64_t bits = nd_double_to_bits(u);
@@ -91,22 +91,8 @@ static inline double nd_log_unit(double u)
     const uint64_t e = shifted >> 52;
     const double m = nd_bits_to_double((shifted & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
     const double ed = nd_bits_to_double(0x4330000000000000ull | e) - 4503599627370496.0 - 1023.0;
-    const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
-    double q = 1.0 / 25;
-    q = q * s2 + 1.0 / 23;
-    q = q * s2 + 1.0 / 21;
-    q = q * s2 + 1.0 / 19;
-    q = q * s2 + 1.0 / 17;
-    q = q * s2 + 1.0 / 15;
-    q = q * s2 + 1.0 / 13;
-    q = q * s2 + 1.0 / 11;
-    q = q * s2 + 1.0 / 9;
-    q = q * s2 + 1.0 / 7;
-    q = q * s2 + 1.0 / 5;
-    q = q * s2 + 1.0 / 3;
-    const double logm = 2.0 * s + 2.0 * s * (s2 * q);
     /* ln 2 in two parts: e ln2_hi is exact for |e| < 2^11 */
-    return ed * 6.93147180369123816490e-01 + (ed * 1.90821492927058770002e-10 + logm);
+    return ed * 6.93147180369123816490e-01 + (ed * 1.90821492927058770002e-10 + nd_log1p_unit(m - 1.0));
 }
 
 /* cos(2 pi u) for u in [0, 1): u - k/4 = r with the nearest quarter k (exact), then the

@@ -108,9 +108,10 @@ static inline double nd_sigmoid(double x)
     return x >= 0 ? s : e * s;
 }
 
-/* log(1 + u) for u in [0, 1] (softplus's log1p(exp(-|x|))): log(m) = 2 atanh((m - 1) / (m + 1)),
- * taken at m = 1 + u below sqrt(2) and at m / 2 above it (adding ln 2), so |s| <= 0.1716 and
- * twelve terms of the odd series reach double precision. */
+/* log(1 + u) for u in [sqrt(1/2) - 1, 1] (softplus's log1p(exp(-|x|)) on [0, 1], and the
+ * mantissa of nd_rng's log): log(m) = 2 atanh((m - 1) / (m + 1)), taken at m = 1 + u below
+ * sqrt(2) and at m / 2 above it (adding ln 2), so |s| <= 0.1716 and twelve terms of the odd
+ * series reach double precision. */
 static inline double nd_log1p_unit(double u)
 {
     const int high = u > 0.41421356237309503;
