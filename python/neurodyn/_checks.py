@@ -71,9 +71,8 @@ def real_array(name: str, value, dtype=None, *, finite: bool = True) -> np.ndarr
     Complex, object and string values raise TypeError; NaN or inf raise ValueError when
     ``finite``. A non-contiguous input is copied, so an absurd broadcast view fails at once
     (MemoryError) rather than being reduced over for minutes. The input is never modified."""
-    target = float_dtype(name, value) if dtype is None else np.dtype(dtype)
-    if dtype is not None:
-        float_dtype(name, value)  # refuses complex, object and strings before a silent cast
+    natural = float_dtype(name, value)  # refuses complex, object and strings before any cast
+    target = natural if dtype is None else np.dtype(dtype)
     arr = np.asarray(value, dtype=target, order="C")  # (ascontiguousarray would make a 0-d array 1-d)
     if finite and arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")

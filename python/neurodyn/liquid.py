@@ -69,16 +69,11 @@ def _scan_inputs(a, tau, h0):
 
 def _sequence(x, size_name: str, size: int, dtype) -> np.ndarray:
     """x as a contiguous (batch, time, size) array of ``dtype``: real, T > 0, finite."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"x has dtype {arr.dtype}; expected real numbers")
+    arr = _checks.real_array("x", x, dtype)
     if arr.ndim != 3 or arr.shape[2] != size:
         raise ValueError(f"x has shape {arr.shape}; expected (batch, time, {size_name}={size})")
     if arr.shape[1] == 0:
         raise ValueError("x has no time steps (T = 0)")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("x contains NaN or inf")
     return arr
 
 

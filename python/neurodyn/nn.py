@@ -193,14 +193,9 @@ def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype, name: str = 
         if arr.size and (arr.min() < 0 or arr.max() >= out_shape[-1]):
             raise ValueError(f"{name}: labels must lie in [0, {out_shape[-1]}), got [{arr.min()}, {arr.max()}]")
         return arr.astype(np.int64)
-    arr = np.asarray(y)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} has dtype {arr.dtype}; expected real numbers")
+    arr = _checks.real_array(name, y, dtype)
     if arr.shape != out_shape:
         raise ValueError(f"{name} has shape {arr.shape}, expected {out_shape}")
-    arr = arr.astype(dtype)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
     return arr
 
 
@@ -278,12 +273,7 @@ class Model:
 
     def _check_batch(self, x, size: int, name: str = "x") -> np.ndarray:
         """x as a [batch, size] array of the model's dtype, finite."""
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} has dtype {arr.dtype}; expected real numbers")
+        arr = _checks.real_array(name, x, self.dtype)
         if arr.ndim != 2 or arr.shape[1] != size:
             raise ValueError(f"{name} has shape {arr.shape}; expected (batch, {size})")
-        arr = np.ascontiguousarray(arr, dtype=self.dtype)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or inf")
         return arr
