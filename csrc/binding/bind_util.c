@@ -1,7 +1,11 @@
 /* Array conversion and error mapping shared by every binding. */
 #include "nd_bind.h"
 
+#include <limits.h>
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* mallopt */
+#endif
 #include <time.h>
 
 #include "nd_blas.h"
@@ -221,7 +225,29 @@ static PyObject *set_num_threads(PyObject *module, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* glibc returns freed heap memory above 128 KiB to the system at once and serves blocks above its
+ * mmap threshold with fresh pages, so a kernel called in a loop page-faults through every output
+ * array on every call (half the time of a small SNN forward pass was spent there). Raising both
+ * thresholds lets arrays up to mmap_threshold bytes reuse heap pages between calls. */
+static PyObject *tune_malloc(PyObject *module, PyObject *args)
+{
+    long long mmap_threshold, trim_threshold;
+    if (!PyArg_ParseTuple(args, "LL", &mmap_threshold, &trim_threshold))
+        return NULL;
+    if (mmap_threshold < 0 || mmap_threshold > INT_MAX || trim_threshold < 0 || trim_threshold > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "malloc thresholds must be between 0 and %d bytes", INT_MAX);
+        return NULL;
+    }
+#ifdef __GLIBC__
+    if (mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, (int)trim_threshold) == 1)
+        Py_RETURN_TRUE;
+#endif
+    Py_RETURN_FALSE;
+}
+
 PyMethodDef nd_util_methods[] = {
+    {"tune_malloc", tune_malloc, METH_VARARGS,
+     "tune_malloc(mmap_threshold, trim_threshold) -> bool: set glibc's thresholds (False without glibc)."},
     {"thread_info", thread_info, METH_NOARGS,
      "thread_info() -> dict: OpenBLAS build string and threads, the kernels' threads, OpenMP present."},
     {"set_num_threads", set_num_threads, METH_O, "set_num_threads(n): the kernels' and OpenBLAS's threads."},
