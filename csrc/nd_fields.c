@@ -7,7 +7,7 @@
 
 int nd_field_check(const nd_field *f)
 {
-    if (!f || f->batch < 0 || f->dim < 0)
+    if (!f || f->batch < 0 || f->dim < 0 || f->keep_slots < 0 || f->keep_slots > ND_FIELD_MAX_SLOTS)
         return ND_ERR_ARG;
     switch (f->kind) {
     case ND_FIELD_LINEAR:
@@ -43,6 +43,22 @@ static int64_t nd_field_widest_hidden(const nd_field *f)
     return widest;
 }
 
+/* Per batch row: every layer's pre-activation and output (one VJP's forward pass, or a slot). */
+static size_t nd_field_mlp_layers_row(const nd_field *f)
+{
+    size_t n = 0;
+    for (int l = 0; l < f->n_layers; ++l)
+        n += 2 * (size_t)f->widths[l + 1];
+    return n;
+}
+
+/* Per batch row: the VJP's layers and its two cotangent buffers; the slots follow. */
+static size_t nd_field_mlp_vjp_row(const nd_field *f)
+{
+    int64_t widest = nd_field_widest_hidden(f), all = widest > f->dim ? widest : f->dim;
+    return nd_field_mlp_layers_row(f) + 2 * (size_t)all;
+}
+
 int nd_field_workspace_len(const nd_field *f, size_t *len)
 {
     int st = nd_field_check(f);
@@ -52,11 +68,9 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
     /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps
-     * every layer's pre- and post-activation and two cotangent buffers of the widest layer. */
-    int64_t widest = nd_field_widest_hidden(f), all = widest > f->dim ? widest : f->dim;
-    size_t per_row = 2 * (size_t)all;
-    for (int l = 0; l < f->n_layers; ++l)
-        per_row += 2 * (size_t)f->widths[l + 1];
+     * every layer's pre- and post-activation and two cotangent buffers of the widest layer;
+     * each slot keeps another set of pre- and post-activations. */
+    size_t per_row = nd_field_mlp_vjp_row(f) + (size_t)f->keep_slots * nd_field_mlp_layers_row(f);
     return nd_mul_size((size_t)f->batch, per_row, len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 

@@ -17,6 +17,7 @@ typedef enum {
 } nd_field_kind;
 
 #define ND_FIELD_MAX_LAYERS 16
+#define ND_FIELD_MAX_SLOTS 7 /* dopri5's stages */
 
 typedef struct {
     int kind;
@@ -33,6 +34,9 @@ typedef struct {
     int acts[ND_FIELD_MAX_LAYERS];            /* nd_act codes */
     /* RELAX */
     const void *a, *tau;
+    /* Linearisation slots (0 to ND_FIELD_MAX_SLOTS) for nd_field_eval_keep_* and
+     * nd_field_vjp_kept_*; set before sizing the scratch. */
+    int keep_slots;
     /* scratch of nd_field_workspace_len() elements of the state's type */
     void *work;
 } nd_field;
@@ -40,7 +44,8 @@ typedef struct {
 /* Check the description (kind, sizes, layer widths, activation codes). Returns an nd_status. */
 int nd_field_check(const nd_field *f);
 
-/* Scratch elements the field needs for one evaluation or one VJP, in *len. */
+/* Scratch elements the field needs for one evaluation or one VJP, and for its keep_slots
+ * linearisation slots, in *len. */
 int nd_field_workspace_len(const nd_field *f, size_t *len);
 
 /* Number of parameters P of the field, in the flat layout of nd_field_vjp_*:
@@ -61,5 +66,17 @@ int nd_field_vjp_f32(void *field, double t, const float *y, const float *a, floa
                      int accumulate);
 int nd_field_vjp_f64(void *field, double t, const double *y, const double *a, double *a_out, double *dparams,
                      int accumulate);
+
+/* dy = f(t, y) as nd_field_eval_*, keeping in slot `slot` (below keep_slots) what a VJP at
+ * (t, y) needs, so that nd_field_vjp_kept_* with the same slot and the same y does not evaluate
+ * the field again (for an MLP field, every layer's pre-activation and output: the VJP's
+ * forward pass was a third of its matrix products). The signatures are nd_ode.h's
+ * nd_rhs_keep_* and nd_vjp_kept_*. Fields without intermediate values ignore the slot. */
+int nd_field_eval_keep_f32(void *field, int slot, double t, const float *y, float *dy);
+int nd_field_eval_keep_f64(void *field, int slot, double t, const double *y, double *dy);
+int nd_field_vjp_kept_f32(void *field, int slot, double t, const float *y, const float *a, float *a_out,
+                          float *dparams, int accumulate);
+int nd_field_vjp_kept_f64(void *field, int slot, double t, const double *y, const double *a, double *a_out,
+                          double *dparams, int accumulate);
 
 #endif

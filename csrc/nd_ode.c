@@ -116,6 +116,11 @@ static const nd_tableau nd_tableaux[ND_ODE_METHOD_COUNT] = {
                        {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0}},
 };
 
+int nd_ode_method_stages(int method)
+{
+    return nd_ode_method_name(method) ? nd_tableaux[method].stages : 0;
+}
+
 /* Stage values Y, slopes K and their cotangents for 7 stages, and three state vectors. */
 #define ND_BACKPROP_WORK_VECTORS 24
 

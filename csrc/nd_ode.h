@@ -17,6 +17,8 @@ typedef enum { ND_ODE_EULER = 0, ND_ODE_MIDPOINT = 1, ND_ODE_RK4 = 2, ND_ODE_DOP
 
 /* The method's name ("rk4"), or NULL for an unknown code. */
 const char *nd_ode_method_name(int method);
+/* Stages of one step of a method (dopri5: 7, counting the slope at the new state); 0 if unknown. */
+int nd_ode_method_stages(int method);
 
 typedef struct {
     int method;        /* nd_ode_method */
@@ -93,17 +95,31 @@ int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t
  * Continuous adjoint (Chen et al. 2018): integrates [y, a, g]' = [f, -a^T f_y, -a^T f_theta]
  * from t[nt-1] back to t[0] with the method and options of the forward pass, starting from
  * the forward final state y_end, adding ybar[i] to a at each output time. Memory independent
- * of the number of steps; stats report the backward solve. */
-#define ND_ODE_GRAD_DECLARE(T, SFX)                                                                \
-    typedef int (*nd_vjp_##SFX)(void *ctx, double t, const T *y, const T *a, T *a_out, T *dparams, \
-                                int accumulate);                                                   \
-    int nd_ode_backprop_##SFX(int method, nd_rhs_##SFX rhs, nd_vjp_##SFX vjp, void *ctx, int64_t n,  \
-                              int64_t n_params, int64_t nt, const double *t, const nd_ode_tape *tape, \
-                              const T *ybar, T *y0bar, T *dparams, T *work);                       \
-    int nd_ode_adjoint_##SFX(nd_rhs_##SFX rhs, nd_vjp_##SFX vjp, void *ctx, int64_t n,               \
-                             int64_t n_params, int64_t nt, const double *t, const T *y_end,        \
-                             const T *ybar, const nd_ode_opts *opts, T *y0bar, T *dparams, T *work, \
-                             nd_ode_stats *stats);
+ * of the number of steps; stats report the backward solve.
+ *
+ * fns holds the right-hand side, its VJP and their context. With keep and vjp_kept (both or
+ * neither), a VJP reuses what the evaluation at the same point kept instead of evaluating the
+ * field again: backprop evaluates stage i into slot i (nd_ode_method_stages() slots), the
+ * adjoint's augmented right-hand side uses slot 0. */
+#define ND_ODE_GRAD_DECLARE(T, SFX)                                                                 \
+    typedef int (*nd_vjp_##SFX)(void *ctx, double t, const T *y, const T *a, T *a_out, T *dparams,  \
+                                int accumulate);                                                    \
+    typedef int (*nd_rhs_keep_##SFX)(void *ctx, int slot, double t, const T *y, T *dy);              \
+    typedef int (*nd_vjp_kept_##SFX)(void *ctx, int slot, double t, const T *y, const T *a, T *a_out, \
+                                     T *dparams, int accumulate);                                   \
+    typedef struct {                                                                                \
+        nd_rhs_##SFX rhs;                                                                           \
+        nd_vjp_##SFX vjp;                                                                           \
+        nd_rhs_keep_##SFX keep;          /* optional, with vjp_kept */                              \
+        nd_vjp_kept_##SFX vjp_kept;                                                                 \
+        void *ctx;                                                                                  \
+    } nd_ode_grad_fns_##SFX;                                                                        \
+    int nd_ode_backprop_##SFX(int method, const nd_ode_grad_fns_##SFX *fns, int64_t n, int64_t n_params, \
+                              int64_t nt, const double *t, const nd_ode_tape *tape, const T *ybar,   \
+                              T *y0bar, T *dparams, T *work);                                       \
+    int nd_ode_adjoint_##SFX(const nd_ode_grad_fns_##SFX *fns, int64_t n, int64_t n_params, int64_t nt, \
+                             const double *t, const T *y_end, const T *ybar, const nd_ode_opts *opts, \
+                             T *y0bar, T *dparams, T *work, nd_ode_stats *stats);
 
 ND_ODE_GRAD_DECLARE(float, f32)
 ND_ODE_GRAD_DECLARE(double, f64)

@@ -635,8 +635,8 @@ done:
 
 /* Parses the field and the cotangents ybar [nt] + state shape; allocates the field's workspace
  * and the outputs y0bar (state shape) and dparams [P]. */
-static int nd_grad_setup(PyObject *spec, PyObject *ybar_obj, npy_intp nt, nd_field *field, PyObject *keep,
-                         PyArrayObject **ybar, void **fwork, PyObject **y0bar, PyObject **dparams)
+static int nd_grad_setup(PyObject *spec, PyObject *ybar_obj, npy_intp nt, int keep_slots, nd_field *field,
+                         PyObject *keep, PyArrayObject **ybar, void **fwork, PyObject **y0bar, PyObject **dparams)
 {
     int typenum = nd_resolve_float_type(ybar_obj, "ybar");
     if (typenum < 0 || !(*ybar = nd_float_array(ybar_obj, typenum, "ybar")) || nd_check_finite(*ybar, "ybar") < 0)
@@ -655,6 +655,7 @@ static int nd_grad_setup(PyObject *spec, PyObject *ybar_obj, npy_intp nt, nd_fie
     Py_DECREF(row);
     if (bad || !*y0bar)
         return -1;
+    field->keep_slots = keep_slots;
     size_t len, bytes;
     int st = nd_field_workspace_len(field, &len);
     if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(*ybar), &bytes)) {
@@ -687,7 +688,8 @@ static PyObject *ode_backprop(PyObject *module, PyObject *a, PyObject *kw)
     nd_field field;
     int typenum;
     if (!keep || !(ta = (PyArrayObject *)PyArray_FROMANY(tobj, NPY_DOUBLE, 1, 1, NPY_ARRAY_IN_ARRAY)) ||
-        (typenum = nd_grad_setup(spec, ybar_obj, PyArray_DIM(ta, 0), &field, keep, &ybar, &fwork, &y0bar, &dparams)) < 0)
+        (typenum = nd_grad_setup(spec, ybar_obj, PyArray_DIM(ta, 0), nd_ode_method_stages(method), &field, keep, &ybar,
+                                 &fwork, &y0bar, &dparams)) < 0)
         goto done;
     const int64_t n = (int64_t)PyArray_SIZE((PyArrayObject *)y0bar);
     if (!(steps = (PyArrayObject *)PyArray_FROMANY(steps_obj, NPY_DOUBLE, 2, 2, NPY_ARRAY_IN_ARRAY)) ||
@@ -727,10 +729,15 @@ static PyObject *ode_backprop(PyObject *module, PyObject *a, PyObject *kw)
     const double *t = PyArray_DATA(ta);
     void *yb = PyArray_DATA(ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar), *dp = PyArray_DATA((PyArrayObject *)dparams);
     Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_ode_backprop_f32(method, nd_field_eval_f32, nd_field_vjp_f32, &field, n, P, nt, t,
-                                                    &tape, yb, y0b, dp, work)
-                              : nd_ode_backprop_f64(method, nd_field_eval_f64, nd_field_vjp_f64, &field, n, P, nt, t,
-                                                    &tape, yb, y0b, dp, work);
+    if (typenum == NPY_FLOAT) {
+        nd_ode_grad_fns_f32 fns = {nd_field_eval_f32, nd_field_vjp_f32, nd_field_eval_keep_f32, nd_field_vjp_kept_f32,
+                                   &field};
+        st = nd_ode_backprop_f32(method, &fns, n, P, nt, t, &tape, yb, y0b, dp, work);
+    } else {
+        nd_ode_grad_fns_f64 fns = {nd_field_eval_f64, nd_field_vjp_f64, nd_field_eval_keep_f64, nd_field_vjp_kept_f64,
+                                   &field};
+        st = nd_ode_backprop_f64(method, &fns, n, P, nt, t, &tape, yb, y0b, dp, work);
+    }
     Py_END_ALLOW_THREADS
     res = st == ND_OK ? PyTuple_Pack(2, y0bar, dparams) : nd_raise_status(st, "ode_backprop");
 done:
@@ -767,7 +774,8 @@ static PyObject *ode_adjoint(PyObject *module, PyObject *a, PyObject *kw)
     nd_call c = {0};
     int typenum;
     if (!keep || !(ta = (PyArrayObject *)PyArray_FROMANY(tobj, NPY_DOUBLE, 1, 1, NPY_ARRAY_IN_ARRAY)) ||
-        (typenum = nd_grad_setup(spec, ybar_obj, PyArray_DIM(ta, 0), &field, keep, &ybar, &fwork, &y0bar, &dparams)) < 0 ||
+        (typenum = nd_grad_setup(spec, ybar_obj, PyArray_DIM(ta, 0), 1, &field, keep, &ybar, &fwork, &y0bar,
+                                 &dparams)) < 0 ||
         !(yend = nd_float_array(yend_obj, typenum, "y_end")))
         goto done;
     if (!PyArray_SAMESHAPE(yend, (PyArrayObject *)y0bar)) {
@@ -793,10 +801,15 @@ static PyObject *ode_adjoint(PyObject *module, PyObject *a, PyObject *kw)
     void *ye = PyArray_DATA(yend), *yb = PyArray_DATA(ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
     void *dp = PyArray_DATA((PyArrayObject *)dparams);
     Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_ode_adjoint_f32(nd_field_eval_f32, nd_field_vjp_f32, &field, n, P, nt, t, ye, yb, &o,
-                                                   y0b, dp, work, &stats)
-                              : nd_ode_adjoint_f64(nd_field_eval_f64, nd_field_vjp_f64, &field, n, P, nt, t, ye, yb, &o,
-                                                   y0b, dp, work, &stats);
+    if (typenum == NPY_FLOAT) {
+        nd_ode_grad_fns_f32 fns = {nd_field_eval_f32, nd_field_vjp_f32, nd_field_eval_keep_f32, nd_field_vjp_kept_f32,
+                                   &field};
+        st = nd_ode_adjoint_f32(&fns, n, P, nt, t, ye, yb, &o, y0b, dp, work, &stats);
+    } else {
+        nd_ode_grad_fns_f64 fns = {nd_field_eval_f64, nd_field_vjp_f64, nd_field_eval_keep_f64, nd_field_vjp_kept_f64,
+                                   &field};
+        st = nd_ode_adjoint_f64(&fns, n, P, nt, t, ye, yb, &o, y0b, dp, work, &stats);
+    }
     Py_END_ALLOW_THREADS
     if (nd_watch_reraise(&c.watch)) {
         goto done;

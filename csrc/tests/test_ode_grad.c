@@ -12,7 +12,8 @@
 
 enum { B = 2, D = 3, H = 4, NT = 4, N = B * D, MAXS = 4096 };
 static double W1[D * H], B1[H], W2[H * D], B2[D], Y0[N], WOUT[NT * N];
-static double work_field[4 * B * H + 2 * B * D + 64];
+/* the VJP's layers and cotangents, then ND_FIELD_MAX_SLOTS kept linearisations */
+static double work_field[B * (2 * (H + D) + 2 * H) + ND_FIELD_MAX_SLOTS * B * 2 * (H + D)];
 static const double T[NT] = {0.0, 0.3, 0.75, 1.0};
 static nd_field field;
 static nd_ode_opts opts;
@@ -48,7 +49,8 @@ static void setup(void)
     for (int i = 0; i < NT * N; ++i)
         WOUT[i] = nd_test_uniform(-1, 1);
     nd_field f = {.kind = ND_FIELD_MLP, .batch = B, .dim = D, .n_layers = 2, .widths = {D, H, D},
-                  .weights = {W1, W2}, .biases = {B1, B2}, .acts = {2 /* silu */, 1 /* tanh */}, .work = work_field};
+                  .weights = {W1, W2}, .biases = {B1, B2}, .acts = {2 /* silu */, 1 /* tanh */}, .keep_slots = ND_FIELD_MAX_SLOTS,
+                  .work = work_field};
     field = f;
 }
 
@@ -69,6 +71,17 @@ static double loss(void)
 static double fd_error(double *p, const double *grad, int n, double h)
 {
     return nd_test_fd_error(loss, p, grad, n, h, 1e-2);
+}
+
+/* The field's functions, with or without the kept linearisations (both must give the same bits). */
+static nd_ode_grad_fns_f64 grad_fns(int kept)
+{
+    nd_ode_grad_fns_f64 fns = {nd_field_eval_f64, nd_field_vjp_f64, NULL, NULL, &field};
+    if (kept) {
+        fns.keep = nd_field_eval_keep_f64;
+        fns.vjp_kept = nd_field_vjp_kept_f64;
+    }
+    return fns;
 }
 
 /* Parameter gradients in the field's flat layout: W1, B1, W2, B2. */
@@ -94,9 +107,11 @@ static void run_backprop(int method, double dt, double rtol, double tol)
     nd_ode_tape tape = {tape_n, tape_t, tape_h, tape_lo, tape_hi, tape_y};
     const int64_t P = nd_field_param_count(&field);
     CHECK(P == 2 * D * H + H + D);
-    double y0bar[N], dp[64], bwork[24 * N];
-    CHECK(nd_ode_backprop_f64(method, nd_field_eval_f64, nd_field_vjp_f64, &field, N, P, NT, T, &tape, WOUT, y0bar,
-                              dp, bwork) == ND_OK);
+    double y0bar[N], dp[64], bwork[24 * N], y0bar_kept[N], dp_kept[64];
+    nd_ode_grad_fns_f64 plain = grad_fns(0), kept = grad_fns(1);
+    CHECK(nd_ode_backprop_f64(method, &plain, N, P, NT, T, &tape, WOUT, y0bar, dp, bwork) == ND_OK);
+    CHECK(nd_ode_backprop_f64(method, &kept, N, P, NT, T, &tape, WOUT, y0bar_kept, dp_kept, bwork) == ND_OK);
+    CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
     double ey = fd_error(Y0, y0bar, N, 1e-6), ep = check_params(dp, 1e-6);
     if (ey >= tol || ep >= tol)
         fprintf(stderr, "backprop %s: y0 error %g, params error %g\n", nd_ode_method_name(method), ey, ep);
@@ -136,11 +151,14 @@ static void test_adjoint(void)
         const int64_t P = nd_field_param_count(&field);
         size_t len;
         CHECK(nd_ode_adjoint_workspace_len(method, N, P, &len) == ND_OK);
-        double awork[2048], y0bar[N], dp[64];
+        double awork[2048], y0bar[N], dp[64], y0bar_kept[N], dp_kept[64];
         CHECK(len <= 2048);
         nd_ode_stats st;
-        CHECK(nd_ode_adjoint_f64(nd_field_eval_f64, nd_field_vjp_f64, &field, N, P, NT, T, ys + (NT - 1) * N, WOUT,
-                                 &opts, y0bar, dp, awork, &st) == ND_OK);
+        nd_ode_grad_fns_f64 plain = grad_fns(0), kept = grad_fns(1);
+        CHECK(nd_ode_adjoint_f64(&plain, N, P, NT, T, ys + (NT - 1) * N, WOUT, &opts, y0bar, dp, awork, &st) == ND_OK);
+        CHECK(nd_ode_adjoint_f64(&kept, N, P, NT, T, ys + (NT - 1) * N, WOUT, &opts, y0bar_kept, dp_kept, awork,
+                                 NULL) == ND_OK);
+        CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
         /* The adjoint solves the continuous problem: it matches the discrete gradient to the
          * accuracy of the method (dopri5 at 1e-10; first-order euler only to O(dt)). */
         double tol = method == ND_ODE_EULER ? 5e-2 : method == ND_ODE_MIDPOINT ? 1e-3 : 1e-5;
@@ -207,4 +225,20 @@ static void test_lorenz_and_linear_vjp(void)
     }
 }
 
-ND_TEST_MAIN(test_backprop_fixed_step, test_backprop_dopri5_dense_output, test_adjoint, test_lorenz_and_linear_vjp)
+static void test_keep_slots_checked(void)
+{
+    setup();
+    double y[N], dy[N], a[N] = {0};
+    CHECK(nd_field_eval_keep_f64(&field, ND_FIELD_MAX_SLOTS, 0.0, y, dy) == ND_ERR_ARG);
+    CHECK(nd_field_vjp_kept_f64(&field, -1, 0.0, y, a, dy, NULL, 0) == ND_ERR_ARG);
+    nd_field bad = field;
+    bad.keep_slots = ND_FIELD_MAX_SLOTS + 1;
+    size_t len;
+    CHECK(nd_field_workspace_len(&bad, &len) == ND_ERR_ARG);
+    nd_ode_grad_fns_f64 half = {nd_field_eval_f64, nd_field_vjp_f64, nd_field_eval_keep_f64, NULL, &field};
+    double y0bar[N], dp[64], bwork[24 * N];
+    nd_ode_tape tape = {0, NULL, NULL, NULL, NULL, NULL};
+    CHECK(nd_ode_backprop_f64(ND_ODE_RK4, &half, N, 1, NT, T, &tape, WOUT, y0bar, dp, bwork) == ND_ERR_ARG);
+}
+
+ND_TEST_MAIN(test_backprop_fixed_step, test_keep_slots_checked, test_backprop_dopri5_dense_output, test_adjoint, test_lorenz_and_linear_vjp)
