@@ -4,6 +4,7 @@
 
 #include "nd_generic.h"
 #include "nd_status.h"
+#include "nd_vmath.h" /* ND_VECTOR_CLONES */
 
 const char *nd_ode_method_name(int method)
 {
