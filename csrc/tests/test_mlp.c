@@ -195,4 +195,52 @@ static void test_losses(void)
     CHECK(fd_error(mse_loss, PP, dp, 12) < 1e-6);
 }
 
-ND_TEST_MAIN(test_dense, test_activation_backward, test_layernorm, test_swiglu, test_losses)
+/* The event-driven kernels against the hand product: forward, dX, dW written and accumulated
+ * (70 output columns: two full dW blocks and a partial one), and values other than 0 and 1
+ * refused. */
+static void test_spike_dense(void)
+{
+    enum { R = 37, I = 23, O = 70 };
+    static double x[R * I], w[I * O], b[O], dy[R * O], y[R * O], dx[R * I], dw[I * O], db[O], dw0[I * O];
+    for (int k = 0; k < R * I; ++k)
+        x[k] = nd_test_uniform(0, 1) < 0.1;
+    for (int k = 0; k < I * O; ++k) {
+        w[k] = nd_test_uniform(-1, 1);
+        dw0[k] = nd_test_uniform(-1, 1);
+    }
+    for (int k = 0; k < O; ++k)
+        b[k] = nd_test_uniform(-1, 1);
+    for (int k = 0; k < R * O; ++k)
+        dy[k] = nd_test_uniform(-1, 1);
+    CHECK(nd_spike_dense_forward_f64(R, I, O, x, w, b, y) == ND_OK);
+    for (int r = 0; r < R; ++r)
+        for (int o = 0; o < O; ++o) {
+            double want = b[o];
+            for (int i = 0; i < I; ++i)
+                want += x[r * I + i] * w[i * O + o];
+            CHECK_CLOSE(y[r * O + o], want, 1e-12);
+        }
+    for (int pass = 0; pass < 2; ++pass) { /* pass 1 accumulates onto dw0 */
+        memcpy(dw, dw0, sizeof dw);
+        CHECK(nd_spike_dense_backward_f64(R, I, O, x, w, dy, dx, dw, db, pass) == ND_OK);
+        for (int i = 0; i < I; ++i)
+            for (int o = 0; o < O; ++o) {
+                double want = pass ? dw0[i * O + o] : 0;
+                for (int r = 0; r < R; ++r)
+                    want += x[r * I + i] * dy[r * O + o];
+                CHECK_CLOSE(dw[i * O + o], want, 1e-12);
+            }
+        for (int r = 0; r < R; ++r)
+            for (int i = 0; i < I; ++i) {
+                double want = 0;
+                for (int o = 0; o < O; ++o)
+                    want += dy[r * O + o] * w[i * O + o];
+                CHECK_CLOSE(dx[r * I + i], want, 1e-12);
+            }
+    }
+    x[5] = 0.5;
+    CHECK(nd_spike_dense_forward_f64(R, I, O, x, w, b, y) == ND_ERR_ARG);
+    CHECK(nd_spike_dense_backward_f64(R, I, O, x, w, dy, dx, dw, db, 0) == ND_ERR_ARG);
+}
+
+ND_TEST_MAIN(test_dense, test_activation_backward, test_layernorm, test_swiglu, test_losses, test_spike_dense)
