@@ -823,3 +823,24 @@ def test_lif_run_can_skip_the_membrane():
     np.testing.assert_array_equal(s, s2)
     with pytest.raises(TypeError, match="membrane"):
         nd.lif_run(cur, membrane="no")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(3, 1, 1), (7, 3, 5), (4, 5, 203), (70, 3, 301)])  # B*n not byte-aligned;
+# the last is split over two threads (rows of 903 neurons in 256-neuron ranges)
+def test_kept_spike_bits_are_the_spikes(threads, shape):
+    """The bits the forward pass keeps for the backward pass hold exactly its spikes, also
+    where a byte straddles two threads' ranges or two time steps."""
+    rng = np.random.default_rng(5)
+    cur = rng.uniform(-0.5, 1.5, size=shape)
+    p = lif_params(beta=0.7)
+    before = nd.get_num_threads()
+    try:
+        nd.set_num_threads(threads)
+        s, _, bits, _ = _core.lif_forward(cur, None, p, True, False, True)
+        unpacked = _core.spike_bits_unpack(bits, shape, cur)
+    finally:
+        nd.set_num_threads(before)
+    assert 0 < s.sum() < s.size
+    np.testing.assert_array_equal(unpacked, s)
+    np.testing.assert_array_equal(np.unpackbits(bits, bitorder="little")[: s.size].reshape(shape), s)
