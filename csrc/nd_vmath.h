@@ -244,6 +244,25 @@ static inline float nd_softplusf(float x)
 }
 
 /* Type-generic names for the float/double templates. */
+/* 1 if all n values are finite: no early exit, so the loop vectorises. */
+static inline int nd_all_finitef(int64_t n, const float *p)
+{
+    int ok = 1;
+    for (int64_t i = 0; i < n; ++i)
+        ok &= isfinite(p[i]) != 0;
+    return ok;
+}
+
+static inline int nd_all_finite(int64_t n, const double *p)
+{
+    int ok = 1;
+    for (int64_t i = 0; i < n; ++i)
+        ok &= isfinite(p[i]) != 0;
+    return ok;
+}
+
+#define nd_vall_finite(n, p) _Generic((p), float *: nd_all_finitef, const float *: nd_all_finitef, \
+                                      default: nd_all_finite)(n, p)
 #define nd_vexp(x) _Generic((x), float: nd_expf, default: nd_exp)(x)
 #define nd_vtanh(x) _Generic((x), float: nd_tanhf, default: nd_tanh)(x)
 #define nd_vsigmoid(x) _Generic((x), float: nd_sigmoidf, default: nd_sigmoid)(x)

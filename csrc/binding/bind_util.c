@@ -11,6 +11,7 @@
 #include "nd_blas.h"
 #include "nd_parallel.h"
 #include "nd_status.h"
+#include "nd_vmath.h" /* nd_all_finite, ND_VECTOR_CLONES */
 
 int nd_resolve_float_type(PyObject *obj, const char *name)
 {
@@ -52,19 +53,17 @@ PyArrayObject *nd_float_array(PyObject *obj, int typenum, const char *name)
     return (PyArrayObject *)PyArray_FROMANY(obj, typenum, 0, 0, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
 }
 
+/* Every input array passes through here: compiled for the machine's widest vectors. */
+ND_VECTOR_CLONES
+static int nd_all_finite_any(npy_intp n, int is_float, const void *p)
+{
+    return is_float ? nd_all_finitef(n, p) : nd_all_finite(n, p);
+}
+
 int nd_check_finite(PyArrayObject *a, const char *name)
 {
-    npy_intp n = PyArray_SIZE(a);
-    int ok = 1;
-    if (PyArray_TYPE(a) == NPY_FLOAT) {
-        const float *p = (const float *)PyArray_DATA(a);
-        for (npy_intp i = 0; i < n; ++i)
-            ok &= isfinite(p[i]) != 0;
-    } else {
-        const double *p = (const double *)PyArray_DATA(a);
-        for (npy_intp i = 0; i < n; ++i)
-            ok &= isfinite(p[i]) != 0;
-    }
+    const npy_intp n = PyArray_SIZE(a);
+    const int ok = nd_all_finite_any(n, PyArray_TYPE(a) == NPY_FLOAT, PyArray_DATA(a));
     if (!ok) {
         PyErr_Format(PyExc_ValueError, "%s contains NaN or inf", name);
         return -1;
