@@ -50,5 +50,7 @@ int nd_ltc_scan_workspace_bytes(int solver, int64_t H, int64_t max_steps, int ba
     return nd_mul_size(elems, sizeof(double), bytes) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
+enum { ND_LTC_BLOCK = 256 }; /* units whose decay factors a frame computes at a time */
+
 #define ND_IMPL "nd_ltc_impl.inc"
 #include "nd_instantiate.h"

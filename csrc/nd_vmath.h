@@ -133,6 +133,16 @@ static inline double nd_log1p_unit(double u)
     return high ? 0.69314718055994530942 + r : r;
 }
 
+/* log(1 + x) for x in [-0.8, 1]: 1 + x below sqrt(1/2) is scaled by 2 or 4 into
+ * [sqrt(1/2), sqrt(2)), with 2 x + 1 and 4 x + 3 exact there (Sterbenz), then ln 2 or 2 ln 2
+ * taken off. */
+static inline double nd_log1p_wide(double x)
+{
+    const int j = (x < -0.29289321881345248) + (x < -0.64644660940672624);
+    const double u = j == 0 ? x : (j == 1 ? 2.0 * x + 1.0 : 4.0 * x + 3.0);
+    return nd_log1p_unit(u) - (double)j * 0.69314718055994530942;
+}
+
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)), exact for large |x|. */
 static inline double nd_softplus(double x)
 {
@@ -223,7 +233,8 @@ static inline float nd_sigmoidf(float x)
     return x >= 0 ? s : e * s;
 }
 
-/* log(1 + u) for u in [0, 1], as nd_log1p_unit with the series cut where float needs it. */
+/* log(1 + u) for u in [sqrt(1/2) - 1, 1], as nd_log1p_unit with the series cut where float
+ * needs it. */
 static inline float nd_log1pf_unit(float u)
 {
     const int high = u > 0.41421356f;
@@ -236,6 +247,14 @@ static inline float nd_log1pf_unit(float u)
     q = q * s2 + 1.0f / 3;
     const float r = 2.0f * s + 2.0f * s * (s2 * q);
     return high ? 0.693147181f + r : r;
+}
+
+/* log(1 + x) for x in [-0.8, 1], as nd_log1p_wide. */
+static inline float nd_log1pf_wide(float x)
+{
+    const int j = (x < -0.292893219f) + (x < -0.646446609f);
+    const float u = j == 0 ? x : (j == 1 ? 2.0f * x + 1.0f : 4.0f * x + 3.0f);
+    return nd_log1pf_unit(u) - (float)j * 0.693147181f;
 }
 
 static inline float nd_softplusf(float x)
@@ -264,6 +283,7 @@ static inline int nd_all_finite(int64_t n, const double *p)
 #define nd_vall_finite(n, p) _Generic((p), float *: nd_all_finitef, const float *: nd_all_finitef, \
                                       default: nd_all_finite)(n, p)
 #define nd_vexp(x) _Generic((x), float: nd_expf, default: nd_exp)(x)
+#define nd_vlog1p_wide(x) _Generic((x), float: nd_log1pf_wide, default: nd_log1p_wide)(x)
 #define nd_vtanh(x) _Generic((x), float: nd_tanhf, default: nd_tanh)(x)
 #define nd_vsigmoid(x) _Generic((x), float: nd_sigmoidf, default: nd_sigmoid)(x)
 #define nd_vsoftplus(x) _Generic((x), float: nd_softplusf, default: nd_softplus)(x)

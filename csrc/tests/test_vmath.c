@@ -27,7 +27,8 @@ static double max_ulps(double (*f)(double), double (*ref)(double), double lo, do
     return worst;
 }
 
-static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+/* in long double: the double formula's own rounding (up to 2 ulps) would count against nd_sigmoid */
+static double ref_sigmoid(double x) { return (double)(1.0L / (1.0L + expl(-(long double)x))); }
 
 static void test_exp_accuracy(void)
 {
@@ -50,6 +51,11 @@ static void test_log1p_softplus_accuracy(void)
     CHECK(max_ulps(nd_log1p_unit, log1p, 0.4, 0.43) <= 2.0); /* across the range split */
     CHECK(max_ulps(nd_log1p_unit, log1p, -0.2928932, 0.0) <= 2.0); /* nd_rng's mantissas below 1 */
     CHECK(nd_log1p_unit(0.0) == 0.0);
+    /* the LTC decay's log1p on [-0.8, 1], across its splits at sqrt(1/2) - 1 and sqrt(1/8) - 1 */
+    CHECK(max_ulps(nd_log1p_wide, log1p, -0.8, 1.0) <= 2.0);
+    CHECK(max_ulps(nd_log1p_wide, log1p, -0.30, -0.28) <= 2.0);
+    CHECK(max_ulps(nd_log1p_wide, log1p, -0.66, -0.63) <= 2.0);
+    CHECK(max_ulps(nd_log1p_wide, log1p, -0.8, -0.79) <= 2.0);
     CHECK(max_ulps(nd_softplus, ref_softplus, -40.0, 40.0) <= 3.0);
     CHECK(nd_softplus(800.0) == 800.0 && nd_softplus(-800.0) == 0.0 && isnan(nd_softplus(NAN)));
 }
@@ -100,6 +106,9 @@ static void test_float_routines(void)
     CHECK(max_ulpsf(nd_sigmoidf, ref_sigmoid, -100.0, 30.0) <= 3.0);
     CHECK(nd_sigmoidf(-200.0f) == 0.0f && nd_sigmoidf(200.0f) == 1.0f && isnan(nd_sigmoidf(NAN)));
     CHECK(max_ulpsf(nd_softplusf, ref_softplus, -100.0, 40.0) <= 3.0);
+    CHECK(max_ulpsf(nd_log1pf_unit, log1p, -0.2928932, 1.0) <= 2.0);
+    CHECK(max_ulpsf(nd_log1pf_wide, log1p, -0.8, 1.0) <= 2.0);
+    CHECK(max_ulpsf(nd_log1pf_wide, log1p, -0.66, -0.63) <= 2.0);
     CHECK(nd_softplusf(200.0f) == 200.0f && nd_softplusf(-200.0f) == 0.0f && isnan(nd_softplusf(NAN)));
 }
 

@@ -108,15 +108,27 @@ _default_threads()
 _MALLOC_TUNING: dict = {}
 
 
+def _trim_threshold() -> int:
+    """Freed memory the process may keep: 1/64 of the machine's memory, within 64-256 MiB."""
+    import os
+
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        ram = 0
+    return min(max(ram // 64, 64 << 20), 256 << 20)
+
+
 def _default_malloc() -> None:
     """Let arrays up to 32 MiB reuse heap memory from one call to the next.
 
     glibc hands freed heap memory back to the system as soon as more than 128 KiB of it lies at
     the top of the heap, and serves larger blocks from fresh pages; a model called in a loop
     then page-faults through every one of its output arrays on every call (in a fresh process
-    this doubled the time of a small SNN's forward pass). neurodyn therefore sets glibc's mmap
-    threshold to 32 MiB (the ceiling glibc's own adaptive threshold reaches) and its trim
-    threshold to 64 MiB. It leaves glibc alone when NEURODYN_MALLOC_TUNING=0, or when the user
+    this doubled the time of a small SNN's forward pass, and took a third of a Liquid training
+    step). neurodyn therefore sets glibc's mmap threshold to 32 MiB (the ceiling glibc's own
+    adaptive threshold reaches) and its trim threshold to 1/64 of the machine's memory, between
+    64 and 256 MiB (:func:`_trim_threshold`). It leaves glibc alone when NEURODYN_MALLOC_TUNING=0, or when the user
     has tuned malloc already (a MALLOC_*_ variable, or malloc tunables in GLIBC_TUNABLES)."""
     import os
 
@@ -130,7 +142,7 @@ def _default_malloc() -> None:
     if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         _MALLOC_TUNING.update(applied=False, reason="GLIBC_TUNABLES sets malloc tunables")
         return
-    mmap_threshold, trim_threshold = 32 << 20, 64 << 20
+    mmap_threshold, trim_threshold = 32 << 20, _trim_threshold()
     if _core.tune_malloc(mmap_threshold, trim_threshold):
         _MALLOC_TUNING.update(applied=True, mmap_threshold=mmap_threshold, trim_threshold=trim_threshold)
     else:
