@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from harness import Case, Probe, Side, Skip, Target
+from neural_ode_cases import markdown_extras  # noqa: F401  (renders the GEMM floor table)
 
 STEPS, STEP_SIZE, NOISE = 60, 10.0, 0.005
 
@@ -35,6 +36,36 @@ def _torch_energy(ebm):
             h = torch.nn.functional.silu(h @ w + b)
         return (h @ out[0] + out[1])[:, 0]
     return torch, energy, [t for wb in layers + [out] for t in wb]
+
+
+def langevin_gemm_floor(sz):
+    """The physical limit of the sampling case: per step, each layer's product and the product
+    of its input gradient (the 1-unit output layer included), timed on neurodyn's OpenBLAS at
+    the same shapes, times the step count. Both sides must do these products every step; no
+    activation, noise or update is included, so no implementation can beat this floor."""
+
+    def more(sides):
+        import neurodyn as nd
+        from harness import TimerConfig, measure
+
+        cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
+        rng = np.random.default_rng(0)
+        widths = [sz["d"], *sz["H"], 1]
+        step, flops = 0.0, 0.0
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            for a, b in ((fan_in, fan_out), (fan_out, fan_in)):  # forward, then the input gradient
+                x = rng.standard_normal((sz["B"], a)).astype(np.float32)
+                p = {"l.kernel": rng.standard_normal((a, b)).astype(np.float32)}
+                step += measure(lambda: nd.nn.dense(p, "l", x), cfg).median
+                flops += 2.0 * sz["B"] * a * b
+        total = STEPS * step
+        out = {"gemm_gflop": STEPS * flops / 1e9, "gemm_floor_s": total, "gemm_gflops": STEPS * flops / total / 1e9}
+        for name, side in sides.items():
+            if side.get("status") == "ok":
+                out[f"{name}_time_over_floor"] = side["time"]["median_s"] / total
+        return out
+
+    return more
 
 
 def langevin_case(quick):
@@ -70,6 +101,7 @@ def langevin_case(quick):
                 "compare": "noise-free runs (same descent, no sampler noise)"},
         neurodyn=nd_factory, peers={"torch_autograd": torch_factory}, rtol=1e-3, atol=1e-4,
         targets=[Target("torch_autograd", 5.0, "sampling >= 5x faster than the PyTorch autograd loop")],
+        extras=langevin_gemm_floor(sz),
     )
 
 

@@ -233,7 +233,7 @@ def markdown_extras(record: dict) -> str:
                          f"{m.get('status', 'ok')} |")
     floors = [(c["name"], c["extras"]) for c in record["cases"] if (c.get("extras") or {}).get("gemm_floor_s")]
     if floors:
-        lines += ["", "GEMM floor: the dense layers' GEMMs alone on neurodyn's OpenBLAS (no elementwise work); "
+        lines += ["", "GEMM floor: the case's matrix products alone on neurodyn's OpenBLAS (no elementwise work); "
                   "time / floor per side, and the peer's time / floor = the largest ratio any implementation "
                   "could reach against that peer:", "",
                   "| case | GEMM GFLOP | floor | GFLOP/s | side time / floor |", "|---|---:|---:|---:|---|"]
