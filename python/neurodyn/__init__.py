@@ -146,7 +146,7 @@ def _default_malloc() -> None:
     if _core.tune_malloc(mmap_threshold, trim_threshold):
         _MALLOC_TUNING.update(applied=True, mmap_threshold=mmap_threshold, trim_threshold=trim_threshold)
     else:
-        _MALLOC_TUNING.update(applied=False, reason="not glibc")
+        _MALLOC_TUNING.update(applied=False, reason="mallopt refused (not glibc's malloc)")
 
 
 _default_malloc()
