@@ -9,6 +9,12 @@
 
 enum { ND_LIF_CHUNK = 256 }; /* neurons a kernel walks through every step at a time */
 
+/* Sets bit pos of a packed spike raster whose byte another thread may be setting too. */
+static inline void nd_spike_bit_set_shared(uint8_t *bits, int64_t pos)
+{
+    __atomic_fetch_or(&bits[pos >> 3], (uint8_t)(1u << (pos & 7)), __ATOMIC_RELAXED);
+}
+
 void nd_lif_params_default(nd_lif_params *p)
 {
     p->beta = 0.60653065971263342; /* exp(-1/2): tau 2 */

@@ -128,8 +128,9 @@ def _default_malloc() -> None:
     this doubled the time of a small SNN's forward pass, and took a third of a Liquid training
     step). neurodyn therefore sets glibc's mmap threshold to 32 MiB (the ceiling glibc's own
     adaptive threshold reaches) and its trim threshold to 1/64 of the machine's memory, between
-    64 and 256 MiB (:func:`_trim_threshold`). It leaves glibc alone when NEURODYN_MALLOC_TUNING=0, or when the user
-    has tuned malloc already (a MALLOC_*_ variable, or malloc tunables in GLIBC_TUNABLES)."""
+    64 and 256 MiB (:func:`_trim_threshold`). It leaves glibc alone when
+    NEURODYN_MALLOC_TUNING=0, or when the user has tuned malloc already (a MALLOC_*_ variable,
+    or malloc tunables in GLIBC_TUNABLES)."""
     import os
 
     if os.environ.get("NEURODYN_MALLOC_TUNING", "").strip() == "0":
