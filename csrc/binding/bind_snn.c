@@ -23,22 +23,49 @@ static int nd_parse_lif(PyObject *t, nd_lif_params *p)
     return 0;
 }
 
-/* A [T, B, n] array of typenum (None stays NULL) matching `like` when given. */
-static int nd_raster(PyObject *obj, int typenum, PyArrayObject *like, const char *name, PyArrayObject **out)
+/* A [T, B, n] array of typenum (None stays NULL), of shape `expect` when given. */
+static int nd_raster(PyObject *obj, int typenum, const npy_intp *expect, const char *name, PyArrayObject **out)
 {
     *out = NULL;
     if (obj == Py_None)
         return 0;
     if (!(*out = nd_float_array(obj, typenum, name)) || nd_check_finite(*out, name) < 0)
         return -1;
-    if (PyArray_NDIM(*out) != 3 || (like && !PyArray_SAMESHAPE(*out, like))) {
+    if (PyArray_NDIM(*out) != 3 || (expect && !PyArray_CompareLists(PyArray_DIMS(*out), expect, 3))) {
         PyObject *got = nd_shape_str(PyArray_NDIM(*out), PyArray_DIMS(*out));
         if (got)
             PyErr_Format(PyExc_ValueError, "%s has shape %S; expected (time, batch, neurons)%s", name, got,
-                         like ? " matching the currents" : "");
+                         expect ? " matching the currents" : "");
         Py_XDECREF(got);
         return -1;
     }
+    return 0;
+}
+
+/* The currents of a LIF run: a [T, B, n] array, or one that repeats a single [B, n] current
+ * along time (a time stride of 0, as np.broadcast_to makes), which is read once without a
+ * T-fold copy; *tstride is then 0, else B n. *T_out gets the number of steps. */
+static int nd_lif_currents(PyObject *obj, int typenum, PyArrayObject **out, npy_intp *T_out, int64_t *tstride)
+{
+    *out = NULL;
+    if (PyArray_Check(obj) && PyArray_NDIM((PyArrayObject *)obj) == 3 && PyArray_DIM((PyArrayObject *)obj, 0) > 1 &&
+        PyArray_STRIDE((PyArrayObject *)obj, 0) == 0) {
+        PyArrayObject *whole = (PyArrayObject *)obj;
+        PyObject *first = PySequence_GetItem(obj, 0); /* the [B, n] current every step reads */
+        if (!first)
+            return -1;
+        *out = nd_float_array(first, typenum, "currents");
+        Py_DECREF(first);
+        if (!*out || nd_check_finite(*out, "currents") < 0)
+            return -1;
+        *T_out = PyArray_DIM(whole, 0);
+        *tstride = 0;
+        return 0;
+    }
+    if (nd_raster(obj, typenum, NULL, "currents", out) < 0)
+        return -1;
+    *T_out = PyArray_DIM(*out, 0);
+    *tstride = (int64_t)PyArray_DIM(*out, 1) * PyArray_DIM(*out, 2);
     return 0;
 }
 
@@ -70,10 +97,13 @@ static PyObject *lif_forward(PyObject *module, PyObject *args)
         return NULL;
     PyArrayObject *cur = NULL, *v0 = NULL;
     PyObject *s = NULL, *m = NULL, *bits = NULL, *vend = NULL, *res = NULL;
+    npy_intp T;
+    int64_t cur_tstride;
     int typenum = nd_resolve_float_type(co, "currents");
-    if (typenum < 0 || nd_raster(co, typenum, NULL, "currents", &cur) < 0)
+    if (typenum < 0 || nd_lif_currents(co, typenum, &cur, &T, &cur_tstride) < 0)
         goto done;
-    const npy_intp T = PyArray_DIM(cur, 0), B = PyArray_DIM(cur, 1), n = PyArray_DIM(cur, 2);
+    const int nd0 = PyArray_NDIM(cur) - 2; /* the (B, n) axes of cur */
+    const npy_intp B = PyArray_DIM(cur, nd0), n = PyArray_DIM(cur, nd0 + 1), dims[3] = {T, B, n};
     if (nd_state_row(v0o, typenum, B, n, "v0", &v0) < 0)
         goto done;
     size_t nbytes;
@@ -82,8 +112,7 @@ static PyObject *lif_forward(PyObject *module, PyObject *args)
         goto done;
     }
     npy_intp rd[2] = {B, n}, nb = (npy_intp)nbytes;
-    if ((want_s && !(s = PyArray_SimpleNew(3, PyArray_DIMS(cur), typenum))) ||
-        (want_m && !(m = PyArray_SimpleNew(3, PyArray_DIMS(cur), typenum))) ||
+    if ((want_s && !(s = PyArray_SimpleNew(3, dims, typenum))) || (want_m && !(m = PyArray_SimpleNew(3, dims, typenum))) ||
         (want_b && !(bits = PyArray_SimpleNew(1, &nb, NPY_UINT8))) || !(vend = PyArray_SimpleNew(2, rd, typenum)))
         goto done;
     int st;
@@ -91,8 +120,8 @@ static PyObject *lif_forward(PyObject *module, PyObject *args)
     void *md = m ? PyArray_DATA((PyArrayObject *)m) : NULL, *ved = PyArray_DATA((PyArrayObject *)vend);
     uint8_t *bd = bits ? PyArray_DATA((PyArrayObject *)bits) : NULL;
     Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_lif_forward_f32(&p, T, B, n, cd, v0d, sd, md, bd, ved)
-                              : nd_lif_forward_f64(&p, T, B, n, cd, v0d, sd, md, bd, ved);
+    st = typenum == NPY_FLOAT ? nd_lif_forward_f32(&p, T, B, n, cd, cur_tstride, v0d, sd, md, bd, ved)
+                              : nd_lif_forward_f64(&p, T, B, n, cd, cur_tstride, v0d, sd, md, bd, ved);
     Py_END_ALLOW_THREADS
     if (st != ND_OK)
         nd_raise_status(st, "lif_forward");
@@ -108,56 +137,59 @@ done:
     return res;
 }
 
-/* lif_backward(currents, v0|None, dspikes|None, dmem|None, params) -> (dcurrents, dv0) */
+/* lif_backward(currents, v0|None, dspikes|None, dmem|None, params, sum_time) -> (dcurrents, dv0):
+ * dcurrents (T, B, n), or with sum_time its sum over steps (B, n), the gradient of a current
+ * that every step shares. */
 static PyObject *lif_backward(PyObject *module, PyObject *args)
 {
     PyObject *co, *v0o, *dso, *dmo, *pt;
-    if (!PyArg_ParseTuple(args, "OOOOO!:lif_backward", &co, &v0o, &dso, &dmo, &PyTuple_Type, &pt))
+    int sum_time;
+    if (!PyArg_ParseTuple(args, "OOOOO!p:lif_backward", &co, &v0o, &dso, &dmo, &PyTuple_Type, &pt, &sum_time))
         return NULL;
     nd_lif_params p;
     if (nd_parse_lif(pt, &p) < 0)
         return NULL;
     PyArrayObject *cur = NULL, *v0 = NULL, *ds = NULL, *dm = NULL;
     PyObject *dc = NULL, *dv0 = NULL, *res = NULL;
-    void *work = NULL;
+    npy_intp T;
+    int64_t cur_tstride;
     int typenum = nd_resolve_float_type(co, "currents");
-    if (typenum < 0 || nd_raster(co, typenum, NULL, "currents", &cur) < 0 ||
-        nd_raster(dmo, typenum, cur, "dmembrane", &dm) < 0)
+    if (typenum < 0 || nd_lif_currents(co, typenum, &cur, &T, &cur_tstride) < 0)
         goto done;
-    const npy_intp T = PyArray_DIM(cur, 0), B = PyArray_DIM(cur, 1), n = PyArray_DIM(cur, 2);
+    const int nd0 = PyArray_NDIM(cur) - 2;
+    const npy_intp B = PyArray_DIM(cur, nd0), n = PyArray_DIM(cur, nd0 + 1), dims[3] = {T, B, n};
+    const int64_t rowlen = (int64_t)B * (int64_t)n;
+    if (nd_raster(dmo, typenum, dims, "dmembrane", &dm) < 0)
+        goto done;
     /* dspikes: (T, B, n), or one (B, n) row shared by every step (no T-fold copy) */
-    int64_t ds_tstride = (int64_t)B * (int64_t)n;
+    int64_t ds_tstride = rowlen;
     if (dso != Py_None && PyArray_Check(dso) && PyArray_NDIM((PyArrayObject *)dso) == 2) {
         if (nd_state_row(dso, typenum, B, n, "dspikes", &ds) < 0)
             goto done;
         ds_tstride = 0;
-    } else if (nd_raster(dso, typenum, cur, "dspikes", &ds) < 0) {
+    } else if (nd_raster(dso, typenum, dims, "dspikes", &ds) < 0) {
         goto done;
     }
-    npy_intp rd[2] = {B, n};
-    size_t elems;
     if (nd_state_row(v0o, typenum, B, n, "v0", &v0) < 0)
         goto done;
-    if (!nd_mul3_size(2, (size_t)B, (size_t)n, &elems) || !(work = PyMem_RawMalloc(elems * PyArray_ITEMSIZE(cur) + 1))) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!(dc = PyArray_SimpleNew(3, PyArray_DIMS(cur), typenum)) || !(dv0 = PyArray_SimpleNew(2, rd, typenum)))
+    if (!(dc = sum_time ? PyArray_SimpleNew(2, dims + 1, typenum) : PyArray_SimpleNew(3, dims, typenum)) ||
+        !(dv0 = PyArray_SimpleNew(2, dims + 1, typenum)))
         goto done;
     int st;
+    const int64_t dc_tstride = sum_time ? 0 : rowlen;
     void *cd = PyArray_DATA(cur), *v0d = v0 ? PyArray_DATA(v0) : NULL, *dsd = ds ? PyArray_DATA(ds) : NULL;
     void *dmd = dm ? PyArray_DATA(dm) : NULL, *dcd = PyArray_DATA((PyArrayObject *)dc);
     void *dvd = PyArray_DATA((PyArrayObject *)dv0);
     Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_lif_backward_f32(&p, T, B, n, cd, v0d, dsd, ds_tstride, dmd, dcd, dvd, work)
-                              : nd_lif_backward_f64(&p, T, B, n, cd, v0d, dsd, ds_tstride, dmd, dcd, dvd, work);
+    st = typenum == NPY_FLOAT
+             ? nd_lif_backward_f32(&p, T, B, n, cd, cur_tstride, v0d, dsd, ds_tstride, dmd, dcd, dc_tstride, dvd)
+             : nd_lif_backward_f64(&p, T, B, n, cd, cur_tstride, v0d, dsd, ds_tstride, dmd, dcd, dc_tstride, dvd);
     Py_END_ALLOW_THREADS
     if (st != ND_OK)
         nd_raise_status(st, "lif_backward");
     else
         res = PyTuple_Pack(2, dc, dv0);
 done:
-    PyMem_RawFree(work);
     Py_XDECREF(cur);
     Py_XDECREF(v0);
     Py_XDECREF(ds);
@@ -260,7 +292,8 @@ static PyObject *encode_latency(PyObject *m, PyObject *a) { return nd_encode(a, 
 PyMethodDef nd_snn_methods[] = {
     {"lif_forward", lif_forward, METH_VARARGS,
      "lif_forward(currents, v0, params, want_spikes, want_membrane, want_bits) -> (spikes, membrane, bits, v_end)"},
-    {"lif_backward", lif_backward, METH_VARARGS, "lif_backward(currents, v0, dspikes, dmembrane, params) -> (dcurrents, dv0)"},
+    {"lif_backward", lif_backward, METH_VARARGS,
+     "lif_backward(currents, v0, dspikes, dmembrane, params, sum_time) -> (dcurrents, dv0)"},
     {"spike_bits_unpack", spike_bits_unpack, METH_VARARGS, "spike_bits_unpack(bits, (T, B, n), like) -> spikes"},
     {"encode_poisson", encode_poisson, METH_VARARGS, "encode_poisson(x, T, seed, stream) -> [T] + x.shape"},
     {"encode_latency", encode_latency, METH_VARARGS, "encode_latency(x, T) -> [T] + x.shape"},

@@ -140,8 +140,8 @@ class ConvertedSNN:
         p, B = self.params, x.shape[0]
         lif = lif_params(beta=1.0, threshold=self.threshold, reset="subtract")
         one = nn.dense(p, "dense_0", x)
-        spikes, _, _, _ = _core.lif_forward(np.ascontiguousarray(np.broadcast_to(one, (T,) + one.shape)), None, lif,
-                                            True, False, False)
+        # the analog input drives the first layer with the same current every step: a view
+        spikes, _, _, _ = _core.lif_forward(np.broadcast_to(one, (T,) + one.shape), None, lif, True, False, False)
         for i in range(1, len(self.hidden_sizes)):
             flat = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, spikes.shape[-1]), spikes=True)
             cur = flat.reshape(T, B, flat.shape[-1])

@@ -117,7 +117,7 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
     """
     p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay,
                    surrogate=surrogate, slope=slope, detach_reset=detach_reset, smooth=smooth)
-    return _core.lif_backward(_raster(currents), v0, dspikes, dmembrane, p)
+    return _core.lif_backward(_raster(currents), v0, dspikes, dmembrane, p, False)
 
 
 def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"):
@@ -263,29 +263,33 @@ class SNN(nn.Model):
 
     def _currents(self, i, inputs, x):
         """Layer i's currents (T, B, n) from its input spikes (T, B, m), or from x for layer 0
-        under constant encoding (one GEMM, broadcast over time)."""
+        under constant encoding: one GEMM, its (B, n) result broadcast over time as a view (the
+        LIF kernels read it once per step, without a T-fold copy)."""
         T, B = self.config["num_timesteps"], x.shape[0]
         name = f"snn_layer_{i}_dense"
         if inputs is None:
             one = nn.dense(self.params, name, x)
-            return np.ascontiguousarray(np.broadcast_to(one, (T,) + one.shape))
+            return np.broadcast_to(one, (T,) + one.shape)
         # spikes in (encoded input or the layer below): event-driven, work ~ the spike count
         flat = nn.dense(self.params, name, inputs.reshape(T * B, inputs.shape[-1]), spikes=True)
         return flat.reshape(T, B, flat.shape[-1])
 
     def _forward(self, x, seed=None, keep=False):
-        """Rates of the last layer and, with keep, each layer's spikes as bits."""
+        """Rates of the last layer and, with keep, what the backward pass needs: the encoded
+        input, each layer's spikes as bits (the next layer's input, 1 bit a spike) and each
+        layer's currents (the membrane is recomputed from them)."""
         inputs = self._encode(x, seed)
         first_inputs = inputs
-        bits = []
+        bits, currents = [], []
         p = self._lif()
         for i in range(len(self.config["hidden_sizes"])):
             cur = self._currents(i, inputs, x)
             s, _, b, _ = _core.lif_forward(cur, None, p, True, False, keep)
             bits.append(b)
+            currents.append(cur if keep else None)
             inputs = s
         rate = inputs.mean(axis=0)
-        return rate, (first_inputs, bits)
+        return rate, (first_inputs, bits, currents)
 
     def __call__(self, x, seed=None):
         """Readout of the last layer's rates, (batch, output_size). ``seed`` drives Poisson input."""
@@ -307,7 +311,7 @@ class SNN(nn.Model):
         """Loss of the readout and the gradient of every parameter (BPTT through the surrogate)."""
         _checks.choice("loss", loss, nn.LOSSES)
         x = self._check_batch(x, self.config["input_size"])
-        rate, (enc, bits) = self._forward(x, seed, keep=True)
+        rate, (enc, bits, currents) = self._forward(x, seed, keep=True)
         p, grads, c = self.params, {}, self.config
         out = nn.dense(p, "snn_output", rate)
         target = nn.check_targets(loss, y, x.shape[0], out.shape, self.dtype)
@@ -321,12 +325,13 @@ class SNN(nn.Model):
         for i in reversed(range(len(sizes))):
             below = None if i == 0 else _core.spike_bits_unpack(bits[i - 1], (T, B, sizes[i - 1]), rate)
             layer_in = enc if i == 0 else below
-            cur = self._currents(i, layer_in, x)
-            dcur, _ = _core.lif_backward(cur, None, dspikes, None, lif)
+            constant = i == 0 and layer_in is None
+            # constant input: the same x feeds every step, so its current's gradient is the sum
+            # over steps, which the kernel returns as (B, n)
+            dcur, _ = _core.lif_backward(currents[i], None, dspikes, None, lif, constant)
             name = f"snn_layer_{i}_dense"
-            if i == 0 and layer_in is None:
-                # constant input: the same x feeds every step, so its current gathers all steps
-                nn.dense_grad(p, name, x, np.ascontiguousarray(dcur.sum(axis=0)), grads, need_dx=False)
+            if constant:
+                nn.dense_grad(p, name, x, dcur, grads, need_dx=False)
             else:
                 din = nn.dense_grad(p, name, layer_in.reshape(T * B, layer_in.shape[-1]),
                                     dcur.reshape(T * B, dcur.shape[-1]), grads,
