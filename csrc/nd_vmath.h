@@ -108,6 +108,15 @@ static inline double nd_sigmoid(double x)
     return x >= 0 ? s : e * s;
 }
 
+/* The sigmoid's derivative s (1 - s) as e / (1 + e)^2 with e = exp(-|x|) (it is even): no
+ * 1 - s, which cancels to nothing in the tails, where it is still far from 0. */
+static inline double nd_dsigmoid(double x)
+{
+    double e = nd_exp(-fabs(x));
+    double r = 1.0 / (1.0 + e);
+    return e * r * r;
+}
+
 /* log(1 + u) for u in [sqrt(1/2) - 1, 1] (softplus's log1p(exp(-|x|)) on [0, 1], and the
  * mantissa of nd_rng's log): log(m) = 2 atanh((m - 1) / (m + 1)), taken at m = 1 + u below
  * sqrt(2) and at m / 2 above it (adding ln 2), so |s| <= 0.1716 and twelve terms of the odd
@@ -233,6 +242,13 @@ static inline float nd_sigmoidf(float x)
     return x >= 0 ? s : e * s;
 }
 
+static inline float nd_dsigmoidf(float x)
+{
+    float e = nd_expf(-fabsf(x));
+    float r = 1.0f / (1.0f + e);
+    return e * r * r;
+}
+
 /* log(1 + u) for u in [sqrt(1/2) - 1, 1], as nd_log1p_unit with the series cut where float
  * needs it. */
 static inline float nd_log1pf_unit(float u)
@@ -286,6 +302,7 @@ static inline int nd_all_finite(int64_t n, const double *p)
 #define nd_vlog1p_wide(x) _Generic((x), float: nd_log1pf_wide, default: nd_log1p_wide)(x)
 #define nd_vtanh(x) _Generic((x), float: nd_tanhf, default: nd_tanh)(x)
 #define nd_vsigmoid(x) _Generic((x), float: nd_sigmoidf, default: nd_sigmoid)(x)
+#define nd_vdsigmoid(x) _Generic((x), float: nd_dsigmoidf, default: nd_dsigmoid)(x)
 #define nd_vsoftplus(x) _Generic((x), float: nd_softplusf, default: nd_softplus)(x)
 
 /* Elementwise kernels carry this attribute: gcc compiles them for AVX-512, AVX2+FMA and

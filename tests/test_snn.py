@@ -815,6 +815,41 @@ def test_lif_backward_takes_one_dspikes_row_for_every_step(dtype):
         nd.lif_backward(cur, np.full((5, 301), np.nan, dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lif_shared_current_is_read_without_copies(dtype, threads):
+    """A current broadcast along time (a zero time stride, as np.broadcast_to gives) runs as
+    its (T, B, n) copy does, bit for bit; the kernel's sum_time gradient is the per-step
+    gradient summed over steps (up to the order of the sum)."""
+    rng = np.random.default_rng(11)
+    one = rng.normal(0.5, 0.7, size=(3, 301)).astype(dtype)
+    view = np.broadcast_to(one, (13,) + one.shape)
+    copy = np.ascontiguousarray(view)
+    ds = rng.normal(size=copy.shape).astype(dtype)
+    before = nd.get_num_threads()
+    try:
+        nd.set_num_threads(threads)
+        for kw in ({}, {"reset_delay": True}, {"reset": "zero"}):
+            for a, b in zip(nd.lif_run(view, **kw), nd.lif_run(copy, **kw)):
+                assert_array_equal(a, b)
+            kw = dict(kw, surrogate="fast_sigmoid" if kw.get("reset") else "sigmoid")
+            p = lif_params(**kw)
+            full, dv_full = _core.lif_backward(copy, None, ds, None, p, False)
+            for cur in (view, copy):
+                summed, dv = _core.lif_backward(cur, None, ds, None, p, True)
+                assert summed.shape == one.shape and summed.dtype == dtype
+                assert_allclose(summed, full.sum(axis=0), rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                atol=1e-6 if dtype == np.float32 else 1e-13)
+                assert_array_equal(dv, dv_full)
+            for a, b in zip(nd.lif_backward(view, ds, **kw), nd.lif_backward(copy, ds, **kw)):
+                assert_array_equal(a, b)
+    finally:
+        nd.set_num_threads(before)
+    assert_array_equal(one, copy[0])  # the input untouched
+    with pytest.raises(ValueError, match="NaN"):
+        nd.lif_run(np.broadcast_to(np.full((3, 4), np.nan, dtype), (5, 3, 4)))
+
+
 def test_lif_run_can_skip_the_membrane():
     cur = np.random.default_rng(3).normal(0.6, 1.0, size=(7, 3, 11))
     s, m = nd.lif_run(cur, reset_delay=True)

@@ -29,6 +29,11 @@ static double max_ulps(double (*f)(double), double (*ref)(double), double lo, do
 
 /* in long double: the double formula's own rounding (up to 2 ulps) would count against nd_sigmoid */
 static double ref_sigmoid(double x) { return (double)(1.0L / (1.0L + expl(-(long double)x))); }
+static double ref_dsigmoid(double x)
+{
+    long double e = expl(-fabsl((long double)x));
+    return (double)(e / ((1.0L + e) * (1.0L + e)));
+}
 
 static void test_exp_accuracy(void)
 {
@@ -68,6 +73,10 @@ static void test_tanh_sigmoid_accuracy(void)
     CHECK(nd_tanh(-0.0) == 0.0 && signbit(nd_tanh(-0.0)));
     CHECK(nd_tanh(INFINITY) == 1.0 && nd_tanh(-INFINITY) == -1.0 && isnan(nd_tanh(NAN)));
     CHECK(nd_sigmoid(-800.0) == 0.0 && nd_sigmoid(800.0) == 1.0 && isnan(nd_sigmoid(NAN)));
+    /* the derivative keeps its relative accuracy in the tails, where s (1 - s) cancels */
+    CHECK(max_ulps(nd_dsigmoid, ref_dsigmoid, -700.0, 700.0) <= 4.0);
+    CHECK(max_ulps(nd_dsigmoid, ref_dsigmoid, 36.0, 40.0) <= 4.0);
+    CHECK(nd_dsigmoid(0.0) == 0.25 && nd_dsigmoid(-800.0) == 0.0 && isnan(nd_dsigmoid(NAN)));
 }
 
 /* float routines against the double result rounded once, in float ulps */
@@ -105,6 +114,9 @@ static void test_float_routines(void)
     CHECK(nd_tanhf(-INFINITY) == -1.0f && isnan(nd_tanhf(NAN)));
     CHECK(max_ulpsf(nd_sigmoidf, ref_sigmoid, -100.0, 30.0) <= 3.0);
     CHECK(nd_sigmoidf(-200.0f) == 0.0f && nd_sigmoidf(200.0f) == 1.0f && isnan(nd_sigmoidf(NAN)));
+    CHECK(max_ulpsf(nd_dsigmoidf, ref_dsigmoid, -80.0, 80.0) <= 4.0);
+    CHECK(max_ulpsf(nd_dsigmoidf, ref_dsigmoid, 17.0, 20.0) <= 4.0); /* where 1 - s is 0 in float */
+    CHECK(nd_dsigmoidf(0.0f) == 0.25f && nd_dsigmoidf(200.0f) == 0.0f && isnan(nd_dsigmoidf(NAN)));
     CHECK(max_ulpsf(nd_softplusf, ref_softplus, -100.0, 40.0) <= 3.0);
     CHECK(max_ulpsf(nd_log1pf_unit, log1p, -0.2928932, 1.0) <= 2.0);
     CHECK(max_ulpsf(nd_log1pf_wide, log1p, -0.8, 1.0) <= 2.0);

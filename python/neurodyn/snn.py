@@ -281,10 +281,11 @@ class SNN(nn.Model):
         inputs = self._encode(x, seed)
         first_inputs = inputs
         bits, currents = [], []
-        p = self._lif()
-        for i in range(len(self.config["hidden_sizes"])):
+        p, layers = self._lif(), len(self.config["hidden_sizes"])
+        for i in range(layers):
             cur = self._currents(i, inputs, x)
-            s, _, b, _ = _core.lif_forward(cur, None, p, True, False, keep)
+            # the last layer's spikes reach the loss only through its rate: no bits for it
+            s, _, b, _ = _core.lif_forward(cur, None, p, True, False, keep and i < layers - 1)
             bits.append(b)
             currents.append(cur if keep else None)
             inputs = s
