@@ -2,6 +2,7 @@
 
 #include <math.h>
 
+#include "nd_bits.h"
 #include "nd_generic.h"
 #include "nd_parallel.h"
 #include "nd_status.h"
