@@ -554,6 +554,43 @@ DOPRI_TOL = 1e-5
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5
 
 
+def node_gemm_floor(kind, batch):
+    """The physical limit of a NeuralODE case: every field evaluation of the forward solve (the
+    neurodyn side's count, the same on both sides: same solver, same steps) does the two H x H
+    products of the dynamics; a training step also does each one's input and weight gradient
+    at least once (backprop's VJPs; the adjoint's backward solve does more). Timed on
+    neurodyn's OpenBLAS at the case's shapes; no activation, solver arithmetic, projection or
+    norm is included, so no implementation can beat this floor."""
+
+    def more(sides):
+        import neurodyn as nd
+        from harness import TimerConfig, measure
+
+        nfev = ((sides.get("neurodyn") or {}).get("counts") or {}).get("nfev")
+        if not nfev:
+            return {}
+        cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((batch, HIDDEN)).astype(np.float32)
+        p = {"l.kernel": rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32),
+             "l.bias": np.zeros(HIDDEN, np.float32)}
+        per_layer = measure(lambda: nd.nn.dense(p, "l", x), cfg).median
+        flops = 2.0 * batch * HIDDEN * HIDDEN
+        if kind == "train":
+            dy = rng.standard_normal((batch, HIDDEN)).astype(np.float32)
+            per_layer += measure(lambda: nd.nn.dense_grad(p, "l", x, dy, {}), cfg).median
+            flops *= 3
+        total = 2 * nfev * per_layer
+        out = {"gemm_gflop": 2 * nfev * flops / 1e9, "gemm_floor_s": total,
+               "gemm_gflops": 2 * nfev * flops / total / 1e9, "gemm_floor_nfev": nfev}
+        for name, side in sides.items():
+            if side.get("status") == "ok":
+                out[f"{name}_time_over_floor"] = side["time"]["median_s"] / total
+        return out
+
+    return more
+
+
 def node_cases(batch, quick):
     x, y = node_problem(batch, 2, HIDDEN, OUT)
     cases = []
@@ -572,7 +609,7 @@ def node_cases(batch, quick):
             neurodyn=nd_forward_side(solver, rtol, atol, x),
             peers={"torchdiffeq": torch_forward_side(solver, rtol, atol, x)},
             reference=ref_fwd,
-            extras=nn_extras(reference=ref_fwd),
+            extras=nn_extras(reference=ref_fwd, more=node_gemm_floor("forward", batch)),
         ))
         for gradient in ("backprop", "adjoint"):
             ref = cached(torch_reference("train", x, y, solver, rtol, atol))
@@ -585,7 +622,7 @@ def node_cases(batch, quick):
                 neurodyn=nd_train_side(solver, gradient, rtol, atol, x, y),
                 peers={"torchdiffeq": torch_train_side(solver, gradient, rtol, atol, x, y)},
                 reference=ref,
-                extras=nn_extras(reference=ref),
+                extras=nn_extras(reference=ref, more=node_gemm_floor("train", batch)),
             ))
     return cases
 
