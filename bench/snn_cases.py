@@ -22,8 +22,9 @@
     X ~ Bernoulli(0.05) of shape (T, B, n). Both sides compute the currents over the T*B rows,
     run the LIF over T, and use the loss mse(mean_t S, target). neurodyn: the event-driven
     ``nd.nn.dense(spikes=True)`` (each current adds the weight rows its input spikes select) +
-    ``nd.lif_run(reset_delay=True)`` + ``nd.lif_backward`` + ``nd.nn.dense_grad(spikes=True,
-    need_dx=False)`` for dW = X^T dcur, event by event. snntorch: ``nn.Linear`` on the
+    ``nd.lif_rate(reset_delay=True)`` (the rates without a spike raster) + ``nd.lif_backward(out=cur)``
+    (the gradient over the currents) + ``nd.nn.dense_grad(spikes=True, need_dx=False)`` for
+    dW = X^T dcur, event by event. snntorch: ``nn.Linear`` on the
     (T*B, n) view + stock ``Leaky`` (``reset_delay=True``) stepped over ``cur.unbind(0)`` +
     ``backward()`` (indexing ``cur[t]`` instead makes autograd build T full-size gradients of
     the current tensor: 96 s instead of ~15 s per training step here).
@@ -319,23 +320,24 @@ def nd_layer_fns(X, W, b, target):
     X2 = X.reshape(T * B, n)
     params = {"fc.kernel": W, "fc.bias": b}
 
-    # Arrays are dropped as soon as they are no longer needed (lif_run's membrane output at
-    # once), as a careful user would: the peak memory is then what the API forces.
+    # As a careful user would: the rates come from nd.lif_rate (no spike raster), and the
+    # gradient overwrites the currents (out=cur), so one (T, B, n) array is alive at a time.
     # The input is a spike raster: the event-driven product (spikes=True) does work in
     # proportion to the spikes, which a dense Linear cannot.
     def forward():
         cur = nd.nn.dense(params, "fc", X2, spikes=True).reshape(T, B, n)
-        return nd.lif_run(cur, beta=BETA, reset_delay=True, membrane=False)[0].mean(axis=0)
+        return nd.lif_rate(cur, beta=BETA, reset_delay=True)
 
     def train():
         cur = nd.nn.dense(params, "fc", X2, spikes=True).reshape(T, B, n)
-        rate = nd.lif_run(cur, beta=BETA, reset_delay=True, membrane=False)[0].mean(axis=0)
+        rate = nd.lif_rate(cur, beta=BETA, reset_delay=True)
         diff = rate - target
         loss = float(np.mean(diff * diff))
         drate = (2.0 / diff.size) * diff
         # the cotangent of a mean rate: one (B, n) row that lif_backward reads for every step
         ds = (drate / T).astype(np.float32)
-        dcur = nd.lif_backward(cur, dspikes=ds, beta=BETA, reset_delay=True, surrogate="sigmoid", slope=10.0)[0]
+        dcur = nd.lif_backward(cur, dspikes=ds, beta=BETA, reset_delay=True, surrogate="sigmoid", slope=10.0,
+                               out=cur)[0]
         del ds, cur
         grads = {}
         nd.nn.dense_grad(params, "fc", X2, dcur.reshape(T * B, n), grads, need_dx=False, spikes=True)
@@ -398,7 +400,8 @@ def layer_sides(kind, sz):
             return grad_probe(loss, g, ("fc.kernel", "fc.bias"))
 
         return Side(run=train, probe=probe,
-                    note="nd.nn.dense(spikes=True) + nd.lif_run + nd.lif_backward + nd.nn.dense_grad(spikes=True)")
+                    note="nd.nn.dense(spikes=True) + nd.lif_rate + nd.lif_backward(out=cur) + "
+                         "nd.nn.dense_grad(spikes=True)")
 
     def torch_factory():
         forward, train, grads, _ = torch_layer_fns(X, W, b, target)
@@ -429,7 +432,8 @@ def layer_breakdown(kind, sz):
         out = {"gemm_gflop": 2.0 * T * B * n * n / 1e9}
         t = {"neurodyn_gemm_fwd_s": measure(lambda: nd.nn.dense(params, "fc", X2), cfg).median,
              "neurodyn_spike_fwd_s": measure(lambda: nd.nn.dense(params, "fc", X2, spikes=True), cfg).median,
-             "neurodyn_lif_run_s": measure(lambda: nd.lif_run(cur, beta=BETA, reset_delay=True), cfg).median}
+             "neurodyn_lif_run_s": measure(lambda: nd.lif_run(cur, beta=BETA, reset_delay=True), cfg).median,
+             "neurodyn_lif_rate_s": measure(lambda: nd.lif_rate(cur, beta=BETA, reset_delay=True), cfg).median}
         if kind == "train":
             ds = np.full((T, B, n), 1e-6, dtype=np.float32)
             dcur, _ = nd.lif_backward(cur, dspikes=ds, beta=BETA, reset_delay=True)

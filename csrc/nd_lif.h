@@ -49,17 +49,19 @@ int nd_spike_bits_size(int64_t T, int64_t B, int64_t n, size_t *bytes);
 /* Unpacks bits (as written by nd_lif_forward) into 0/1 values. */
 #define ND_LIF_DECLARE(T_, SFX)                                                                        \
     /* currents [T, B, n], v0 [B, n] (NULL: zeros) -> spikes [T, B, n] (may be NULL), membrane     \
-     * [T, B, n] after each step's reset (may be NULL), bits (may be NULL), v_end [B, n] (may be    \
-     * NULL). cur_tstride: elements between the currents of consecutive steps, B n, or 0 for one   \
-     * [B, n] current every step shares. Returns an nd_status. */                                   \
+     * [T, B, n] after each step's reset (may be NULL), bits (may be NULL), rate [B, n], the mean   \
+     * of the spikes over the T >= 1 steps (may be NULL; no raster needed), v_end [B, n].           \
+     * cur_tstride: elements between the currents of consecutive steps, B n, or 0 for one [B, n]  \
+     * current every step shares. Returns an nd_status. */                                          \
     int nd_lif_forward_##SFX(const nd_lif_params *p, int64_t T, int64_t B, int64_t n, const T_ *currents, \
                              int64_t cur_tstride, const T_ *v0, T_ *spikes, T_ *membrane, uint8_t *bits, \
-                             T_ *v_end);                                                                \
+                             T_ *rate, T_ *v_end);                                                      \
     /* Cotangents of the spikes (dspikes, may be NULL) and of the post-reset membrane (dmem, may    \
      * be NULL) -> dcurrents and dv0 [B, n] (may be NULL). Each *_tstride is B n for a [T, B, n]    \
      * array or 0 for one [B, n] row shared by every step: currents as in the forward pass,         \
      * dspikes the cotangent of a mean rate, and dcurrents the gradient of a shared current, the    \
-     * sum over steps. Scratch: T * 256 elements per thread. */                                     \
+     * sum over steps. dcurrents may be currents itself (same layout): each chunk of neurons reads  \
+     * all its currents before it writes its gradients. Scratch: T * 256 elements per thread. */    \
     int nd_lif_backward_##SFX(const nd_lif_params *p, int64_t T, int64_t B, int64_t n, const T_ *currents, \
                               int64_t cur_tstride, const T_ *v0, const T_ *dspikes, int64_t dspikes_tstride, \
                               const T_ *dmem, T_ *dcurrents, int64_t dcur_tstride, T_ *dv0);           \

@@ -539,6 +539,12 @@ entry("lif_run", nd.lif_run, [Arr("currents", "TBn", "dyadic"), Arr("v0", "Bn", 
              ("tau:nan", lambda A: nd.lif_run(A["currents"], tau=math.nan), ValueError),
              ("tau:bool", lambda A: nd.lif_run(A["currents"], tau=True), TypeError)])
 
+entry("lif_rate", nd.lif_rate, [Arr("currents", "TBn", "dyadic"), Arr("v0", "Bn", "dyadic")],
+      pos=lambda A: [A["currents"]], kw=lambda A: {"beta": 0.5, "v0": A["v0"]},
+      ref=lambda A: _lif_ref(A)[0].mean(axis=0),
+      dims={"T": (1, 3), "B": (1, 3), "n": (1, 3)}, zero={"T": "raise", "B": "ok", "n": "ok"},
+      options={"reset": "subtract"}, numbers={"beta": "beta|None", "threshold": "real>0"})
+
 entry("lif_step", nd.lif_step, [Arr("current", "Bn", "dyadic"), Arr("v", "Bn", "dyadic")],
       pos=lambda A: [A["current"], A["v"]], kw=lambda A: {"beta": 0.5},
       ref=lambda A: tuple(x[0] for x in ref_snn.lif_forward(A["current"][None], beta=0.5, v0=A["v"])[:2]),

@@ -97,7 +97,7 @@ def smooth_forward(currents, v0, **kw):
     """The kernel's own smooth model (SPEC §0: the backward kernel is checked against finite
     differences of what it differentiates): spikes and membrane with smooth spikes."""
     p = lif_params(smooth=True, **kw)
-    s, m, _, _ = _core.lif_forward(currents, v0, p, True, True, False)
+    s, m, _, _, _ = _core.lif_forward(currents, v0, p, True, True, False, False)
     return s, m
 
 
@@ -834,9 +834,9 @@ def test_lif_shared_current_is_read_without_copies(dtype, threads):
                 assert_array_equal(a, b)
             kw = dict(kw, surrogate="fast_sigmoid" if kw.get("reset") else "sigmoid")
             p = lif_params(**kw)
-            full, dv_full = _core.lif_backward(copy, None, ds, None, p, False)
+            full, dv_full = _core.lif_backward(copy, None, ds, None, p, False, None)
             for cur in (view, copy):
-                summed, dv = _core.lif_backward(cur, None, ds, None, p, True)
+                summed, dv = _core.lif_backward(cur, None, ds, None, p, True, None)
                 assert summed.shape == one.shape and summed.dtype == dtype
                 assert_allclose(summed, full.sum(axis=0), rtol=1e-5 if dtype == np.float32 else 1e-12,
                                 atol=1e-6 if dtype == np.float32 else 1e-13)
@@ -848,6 +848,49 @@ def test_lif_shared_current_is_read_without_copies(dtype, threads):
     assert_array_equal(one, copy[0])  # the input untouched
     with pytest.raises(ValueError, match="NaN"):
         nd.lif_run(np.broadcast_to(np.full((3, 4), np.nan, dtype), (5, 3, 4)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lif_rate_is_the_mean_of_the_spikes(dtype):
+    rng = np.random.default_rng(12)
+    cur = rng.normal(0.6, 0.9, size=(17, 4, 301)).astype(dtype)
+    for kw in ({}, {"reset_delay": True}, {"reset": "zero", "beta": 0.8}):
+        v0 = rng.normal(size=(4, 301)).astype(dtype)
+        r = nd.lif_rate(cur, v0=v0, **kw)
+        assert r.shape == (4, 301) and r.dtype == dtype
+        assert_array_equal(r, nd.lif_run(cur, v0=v0, **kw)[0].mean(axis=0))
+    # golden: beta 0.5, I = 0.75 spikes at steps 2 and 4 of 4 (the docstring trajectory)
+    assert nd.lif_rate(np.full((4, 1, 1), 0.75, dtype), beta=0.5)[0, 0] == 0.5
+    with pytest.raises(ValueError, match="at least one time step"):
+        nd.lif_rate(np.zeros((0, 2, 3), dtype))
+    with pytest.raises(ValueError, match="time, batch, neurons"):
+        nd.lif_rate(np.zeros((2, 3), dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lif_backward_out_overwrites_the_currents(dtype):
+    """out=currents gives the same gradient bit for bit, written over the currents; any other
+    out, or one sharing memory with another input, is refused and nothing is written."""
+    rng = np.random.default_rng(13)
+    cur = rng.normal(0.6, 0.9, size=(9, 3, 301)).astype(dtype)
+    ds = rng.normal(size=(3, 301)).astype(dtype)
+    dm = rng.normal(size=cur.shape).astype(dtype)
+    for kw in ({}, {"reset_delay": True, "surrogate": "atan"}):
+        want, dv_want = nd.lif_backward(cur, ds, dm, **kw)
+        work = cur.copy()
+        got, dv = nd.lif_backward(work, ds, dm, out=work, **kw)
+        assert got is work
+        assert_array_equal(got, want)
+        assert_array_equal(dv, dv_want)
+    work = cur.copy()
+    for bad in (np.empty_like(cur), cur.astype(np.float64 if dtype == np.float32 else np.float32)):
+        with pytest.raises(ValueError, match="out must be the currents array"):
+            nd.lif_backward(work, ds, out=bad)
+    with pytest.raises(ValueError, match="out must be the currents array"):
+        nd.lif_backward(work[:, :, ::2], ds[:, ::2], out=work[:, :, ::2])
+    with pytest.raises(ValueError, match="shares memory"):
+        nd.lif_backward(work, None, work, out=work)
+    assert_array_equal(work, cur)
 
 
 def test_lif_run_can_skip_the_membrane():
@@ -872,7 +915,7 @@ def test_kept_spike_bits_are_the_spikes(threads, shape):
     before = nd.get_num_threads()
     try:
         nd.set_num_threads(threads)
-        s, _, bits, _ = _core.lif_forward(cur, None, p, True, False, True)
+        s, _, bits, _, _ = _core.lif_forward(cur, None, p, True, False, True, False)
         unpacked = _core.spike_bits_unpack(bits, shape, cur)
     finally:
         nd.set_num_threads(before)

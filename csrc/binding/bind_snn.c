@@ -3,6 +3,7 @@
 #include "nd_bind.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "nd_generic.h"
 #include "nd_lif.h"
@@ -42,6 +43,30 @@ static int nd_raster(PyObject *obj, int typenum, const npy_intp *expect, const c
     return 0;
 }
 
+/* A time-broadcast current is read in place, but the run still takes T B n neuron-steps: one
+ * whose (T, B, n) raster would not fit in this machine's memory is refused as its copy would
+ * be (a 2^49-step view would otherwise run for days, not fail). */
+static int nd_raster_fits(PyArrayObject *whole, npy_intp itemsize)
+{
+    size_t elems, bytes;
+    size_t limit = SIZE_MAX;
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && (size_t)pages <= SIZE_MAX / (size_t)page)
+        limit = (size_t)pages * (size_t)page;
+#endif
+    if (!nd_mul3_size((size_t)PyArray_DIM(whole, 0), (size_t)PyArray_DIM(whole, 1), (size_t)PyArray_DIM(whole, 2),
+                      &elems) ||
+        !nd_mul_size(elems, (size_t)itemsize, &bytes) || bytes > limit) {
+        PyErr_Format(PyExc_MemoryError,
+                     "currents of shape (%zd, %zd, %zd) describe a raster larger than this machine's memory",
+                     (Py_ssize_t)PyArray_DIM(whole, 0), (Py_ssize_t)PyArray_DIM(whole, 1),
+                     (Py_ssize_t)PyArray_DIM(whole, 2));
+        return -1;
+    }
+    return 0;
+}
+
 /* The currents of a LIF run: a [T, B, n] array, or one that repeats a single [B, n] current
  * along time (a time stride of 0, as np.broadcast_to makes), which is read once without a
  * T-fold copy; *tstride is then 0, else B n. *T_out gets the number of steps. */
@@ -56,7 +81,7 @@ static int nd_lif_currents(PyObject *obj, int typenum, PyArrayObject **out, npy_
             return -1;
         *out = nd_float_array(first, typenum, "currents");
         Py_DECREF(first);
-        if (!*out || nd_check_finite(*out, "currents") < 0)
+        if (!*out || nd_check_finite(*out, "currents") < 0 || nd_raster_fits(whole, PyArray_ITEMSIZE(*out)) < 0)
             return -1;
         *T_out = PyArray_DIM(whole, 0);
         *tstride = 0;
@@ -84,19 +109,20 @@ static int nd_state_row(PyObject *obj, int typenum, npy_intp B, npy_intp n, cons
     return 0;
 }
 
-/* lif_forward(currents [T,B,n], v0|None, params, want_spikes, want_membrane, want_bits)
- *   -> (spikes|None, membrane|None, bits|None, v_end) */
+/* lif_forward(currents [T,B,n], v0|None, params, want_spikes, want_membrane, want_bits, want_rate)
+ *   -> (spikes|None, membrane|None, bits|None, v_end, rate|None) */
 static PyObject *lif_forward(PyObject *module, PyObject *args)
 {
     PyObject *co, *v0o, *pt;
-    int want_s, want_m, want_b;
-    if (!PyArg_ParseTuple(args, "OOO!ppp:lif_forward", &co, &v0o, &PyTuple_Type, &pt, &want_s, &want_m, &want_b))
+    int want_s, want_m, want_b, want_r;
+    if (!PyArg_ParseTuple(args, "OOO!pppp:lif_forward", &co, &v0o, &PyTuple_Type, &pt, &want_s, &want_m, &want_b,
+                          &want_r))
         return NULL;
     nd_lif_params p;
     if (nd_parse_lif(pt, &p) < 0)
         return NULL;
     PyArrayObject *cur = NULL, *v0 = NULL;
-    PyObject *s = NULL, *m = NULL, *bits = NULL, *vend = NULL, *res = NULL;
+    PyObject *s = NULL, *m = NULL, *bits = NULL, *vend = NULL, *rate = NULL, *res = NULL;
     npy_intp T;
     int64_t cur_tstride;
     int typenum = nd_resolve_float_type(co, "currents");
@@ -113,20 +139,26 @@ static PyObject *lif_forward(PyObject *module, PyObject *args)
     }
     npy_intp rd[2] = {B, n}, nb = (npy_intp)nbytes;
     if ((want_s && !(s = PyArray_SimpleNew(3, dims, typenum))) || (want_m && !(m = PyArray_SimpleNew(3, dims, typenum))) ||
-        (want_b && !(bits = PyArray_SimpleNew(1, &nb, NPY_UINT8))) || !(vend = PyArray_SimpleNew(2, rd, typenum)))
+        (want_b && !(bits = PyArray_SimpleNew(1, &nb, NPY_UINT8))) || !(vend = PyArray_SimpleNew(2, rd, typenum)) ||
+        (want_r && !(rate = PyArray_SimpleNew(2, rd, typenum))))
         goto done;
+    if (want_r && T < 1) {
+        PyErr_SetString(PyExc_ValueError, "a firing rate needs at least one time step");
+        goto done;
+    }
     int st;
     void *cd = PyArray_DATA(cur), *v0d = v0 ? PyArray_DATA(v0) : NULL, *sd = s ? PyArray_DATA((PyArrayObject *)s) : NULL;
     void *md = m ? PyArray_DATA((PyArrayObject *)m) : NULL, *ved = PyArray_DATA((PyArrayObject *)vend);
     uint8_t *bd = bits ? PyArray_DATA((PyArrayObject *)bits) : NULL;
+    void *rtd = rate ? PyArray_DATA((PyArrayObject *)rate) : NULL;
     Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_lif_forward_f32(&p, T, B, n, cd, cur_tstride, v0d, sd, md, bd, ved)
-                              : nd_lif_forward_f64(&p, T, B, n, cd, cur_tstride, v0d, sd, md, bd, ved);
+    st = typenum == NPY_FLOAT ? nd_lif_forward_f32(&p, T, B, n, cd, cur_tstride, v0d, sd, md, bd, rtd, ved)
+                              : nd_lif_forward_f64(&p, T, B, n, cd, cur_tstride, v0d, sd, md, bd, rtd, ved);
     Py_END_ALLOW_THREADS
     if (st != ND_OK)
         nd_raise_status(st, "lif_forward");
     else
-        res = PyTuple_Pack(4, s ? s : Py_None, m ? m : Py_None, bits ? bits : Py_None, vend);
+        res = PyTuple_Pack(5, s ? s : Py_None, m ? m : Py_None, bits ? bits : Py_None, vend, rate ? rate : Py_None);
 done:
     Py_XDECREF(cur);
     Py_XDECREF(v0);
@@ -134,17 +166,44 @@ done:
     Py_XDECREF(m);
     Py_XDECREF(bits);
     Py_XDECREF(vend);
+    Py_XDECREF(rate);
     return res;
 }
 
-/* lif_backward(currents, v0|None, dspikes|None, dmem|None, params, sum_time) -> (dcurrents, dv0):
+/* Whether two contiguous arrays' bytes overlap. */
+static int nd_bytes_overlap(PyArrayObject *a, PyArrayObject *b)
+{
+    const char *pa = PyArray_BYTES(a), *pb = PyArray_BYTES(b);
+    return pa < pb + PyArray_NBYTES(b) && pb < pa + PyArray_NBYTES(a) && PyArray_NBYTES(a) && PyArray_NBYTES(b);
+}
+
+/* The gradient array of lif_backward: a new one, or `out` when it is the currents array itself
+ * (the kernel may overwrite the currents it reads; any other overlap with an input is refused,
+ * and so is an out that the currents were copied from, since the copy would be written). */
+static int nd_lif_out(PyObject *outo, PyObject *co, PyArrayObject *cur, const npy_intp *dims, int typenum,
+                      PyObject **out)
+{
+    if (outo == Py_None)
+        return (*out = PyArray_SimpleNew(3, dims, typenum)) ? 0 : -1;
+    if (!PyArray_Check(outo) || outo != co || (PyObject *)cur != co || !PyArray_ISCARRAY((PyArrayObject *)outo)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "out must be the currents array itself (C-contiguous, writeable, of the result's dtype)");
+        return -1;
+    }
+    Py_INCREF(outo);
+    *out = outo;
+    return 0;
+}
+
+/* lif_backward(currents, v0|None, dspikes|None, dmem|None, params, sum_time, out|None) -> (dcurrents, dv0):
  * dcurrents (T, B, n), or with sum_time its sum over steps (B, n), the gradient of a current
- * that every step shares. */
+ * that every step shares; out=currents writes the gradient over the currents. */
 static PyObject *lif_backward(PyObject *module, PyObject *args)
 {
-    PyObject *co, *v0o, *dso, *dmo, *pt;
+    PyObject *co, *v0o, *dso, *dmo, *pt, *outo;
     int sum_time;
-    if (!PyArg_ParseTuple(args, "OOOOO!p:lif_backward", &co, &v0o, &dso, &dmo, &PyTuple_Type, &pt, &sum_time))
+    if (!PyArg_ParseTuple(args, "OOOOO!pO:lif_backward", &co, &v0o, &dso, &dmo, &PyTuple_Type, &pt, &sum_time,
+                          &outo))
         return NULL;
     nd_lif_params p;
     if (nd_parse_lif(pt, &p) < 0)
@@ -172,9 +231,18 @@ static PyObject *lif_backward(PyObject *module, PyObject *args)
     }
     if (nd_state_row(v0o, typenum, B, n, "v0", &v0) < 0)
         goto done;
-    if (!(dc = sum_time ? PyArray_SimpleNew(2, dims + 1, typenum) : PyArray_SimpleNew(3, dims, typenum)) ||
+    if (sum_time && outo != Py_None) {
+        PyErr_SetString(PyExc_ValueError, "out cannot take a gradient summed over time");
+        goto done;
+    }
+    if ((sum_time ? !(dc = PyArray_SimpleNew(2, dims + 1, typenum)) : nd_lif_out(outo, co, cur, dims, typenum, &dc) < 0) ||
         !(dv0 = PyArray_SimpleNew(2, dims + 1, typenum)))
         goto done;
+    if ((ds && nd_bytes_overlap(ds, (PyArrayObject *)dc)) || (dm && nd_bytes_overlap(dm, (PyArrayObject *)dc)) ||
+        (v0 && nd_bytes_overlap(v0, (PyArrayObject *)dc))) {
+        PyErr_SetString(PyExc_ValueError, "out shares memory with dspikes, dmembrane or v0");
+        goto done;
+    }
     int st;
     const int64_t dc_tstride = sum_time ? 0 : rowlen;
     void *cd = PyArray_DATA(cur), *v0d = v0 ? PyArray_DATA(v0) : NULL, *dsd = ds ? PyArray_DATA(ds) : NULL;
@@ -291,9 +359,10 @@ static PyObject *encode_latency(PyObject *m, PyObject *a) { return nd_encode(a, 
 
 PyMethodDef nd_snn_methods[] = {
     {"lif_forward", lif_forward, METH_VARARGS,
-     "lif_forward(currents, v0, params, want_spikes, want_membrane, want_bits) -> (spikes, membrane, bits, v_end)"},
+     "lif_forward(currents, v0, params, want_spikes, want_membrane, want_bits, want_rate) -> (spikes, membrane, bits, "
+     "v_end, rate)"},
     {"lif_backward", lif_backward, METH_VARARGS,
-     "lif_backward(currents, v0, dspikes, dmembrane, params, sum_time) -> (dcurrents, dv0)"},
+     "lif_backward(currents, v0, dspikes, dmembrane, params, sum_time, out) -> (dcurrents, dv0)"},
     {"spike_bits_unpack", spike_bits_unpack, METH_VARARGS, "spike_bits_unpack(bits, (T, B, n), like) -> spikes"},
     {"encode_poisson", encode_poisson, METH_VARARGS, "encode_poisson(x, T, seed, stream) -> [T] + x.shape"},
     {"encode_latency", encode_latency, METH_VARARGS, "encode_latency(x, T) -> [T] + x.shape"},

@@ -18,7 +18,7 @@ static void test_hand_trajectory(void)
     CHECK_CLOSE(p.beta, exp(-0.5), 1e-16); /* the default is tau = 2 */
     p.beta = 0.5;
     double I[4] = {0.75, 0.75, 0.75, 0.75}, s[4], m[4], v_end;
-    CHECK(nd_lif_forward_f64(&p, 4, 1, 1, I, 1, NULL, s, m, NULL, &v_end) == ND_OK);
+    CHECK(nd_lif_forward_f64(&p, 4, 1, 1, I, 1, NULL, s, m, NULL, NULL, &v_end) == ND_OK);
     const double ws[4] = {0, 1, 0, 1}, wm[4] = {0.75, 0.125, 0.8125, 0.15625};
     for (int t = 0; t < 4; ++t) {
         CHECK(s[t] == ws[t]);
@@ -26,7 +26,7 @@ static void test_hand_trajectory(void)
     }
     /* reset to zero: 0.75; 1.125 spike -> 0; 0.75; 1.125 spike -> 0 */
     p.reset = ND_RESET_ZERO;
-    CHECK(nd_lif_forward_f64(&p, 4, 1, 1, I, 1, NULL, s, m, NULL, &v_end) == ND_OK);
+    CHECK(nd_lif_forward_f64(&p, 4, 1, 1, I, 1, NULL, s, m, NULL, NULL, &v_end) == ND_OK);
     const double zm[4] = {0.75, 0, 0.75, 0};
     for (int t = 0; t < 4; ++t)
         CHECK(m[t] == zm[t] && s[t] == ws[t]);
@@ -34,7 +34,7 @@ static void test_hand_trajectory(void)
      * 0.75; 1.125 (spike); 0.5625 + 0.75 - 1 = 0.3125; 0.15625 + 0.75 = 0.90625 */
     p.reset = ND_RESET_SUBTRACT;
     p.reset_delay = 1;
-    CHECK(nd_lif_forward_f64(&p, 4, 1, 1, I, 1, NULL, s, m, NULL, &v_end) == ND_OK);
+    CHECK(nd_lif_forward_f64(&p, 4, 1, 1, I, 1, NULL, s, m, NULL, NULL, &v_end) == ND_OK);
     const double dm[4] = {0.75, 1.125, 0.3125, 0.90625}, ds[4] = {0, 1, 0, 0};
     for (int t = 0; t < 4; ++t)
         CHECK(m[t] == dm[t] && s[t] == ds[t]);
@@ -48,7 +48,7 @@ static int if_count(double current, int T)
     double cur[1000], s[1000], v;
     for (int t = 0; t < T; ++t)
         cur[t] = current;
-    CHECK(nd_lif_forward_f64(&p, T, 1, 1, cur, 1, NULL, s, NULL, NULL, &v) == ND_OK);
+    CHECK(nd_lif_forward_f64(&p, T, 1, 1, cur, 1, NULL, s, NULL, NULL, NULL, &v) == ND_OK);
     int c = 0;
     for (int t = 0; t < T; ++t)
         c += s[t] != 0;
@@ -75,7 +75,7 @@ static void test_spike_bits(void)
     uint8_t bits[C / 8 + 1];
     size_t bytes;
     CHECK(nd_spike_bits_size(T, B, N, &bytes) == ND_OK && bytes == C / 8 + 1);
-    CHECK(nd_lif_forward_f64(&p, T, B, N, cur, B * N, NULL, s, NULL, bits, v) == ND_OK);
+    CHECK(nd_lif_forward_f64(&p, T, B, N, cur, B * N, NULL, s, NULL, bits, NULL, v) == ND_OK);
     nd_spike_bits_unpack_f64(C, bits, back);
     CHECK(memcmp(s, back, sizeof s) == 0);
 }
@@ -88,7 +88,7 @@ static nd_lif_params G_P;
 static double smooth_loss(void)
 {
     double s[GC], m[GC], v[GB * GN];
-    CHECK(nd_lif_forward_f64(&G_P, GT, GB, GN, G_CUR, GB * GN, G_V0, s, m, NULL, v) == ND_OK);
+    CHECK(nd_lif_forward_f64(&G_P, GT, GB, GN, G_CUR, GB * GN, G_V0, s, m, NULL, NULL, v) == ND_OK);
     double l = 0;
     for (int i = 0; i < GC; ++i)
         l += G_WS[i] * s[i] + G_WM[i] * m[i];
@@ -148,8 +148,8 @@ static void test_shared_current_matches_its_copies(void)
     nd_test_fill(ds, C, -1, 1);
     for (int t = 0; t < T; ++t)
         memcpy(copies + t * R, one, sizeof one);
-    CHECK(nd_lif_forward_f64(&p, T, B, N, one, 0, NULL, s1, NULL, NULL, v1) == ND_OK);
-    CHECK(nd_lif_forward_f64(&p, T, B, N, copies, R, NULL, s2, NULL, NULL, v2) == ND_OK);
+    CHECK(nd_lif_forward_f64(&p, T, B, N, one, 0, NULL, s1, NULL, NULL, NULL, v1) == ND_OK);
+    CHECK(nd_lif_forward_f64(&p, T, B, N, copies, R, NULL, s2, NULL, NULL, NULL, v2) == ND_OK);
     CHECK(memcmp(s1, s2, sizeof s1) == 0 && memcmp(v1, v2, sizeof v1) == 0);
     CHECK(nd_lif_backward_f64(&p, T, B, N, copies, R, NULL, ds, R, NULL, dfull, R, dv1) == ND_OK);
     CHECK(nd_lif_backward_f64(&p, T, B, N, one, 0, NULL, ds, R, NULL, dsum, 0, dv2) == ND_OK);
@@ -160,8 +160,21 @@ static void test_shared_current_matches_its_copies(void)
             want += dfull[t * R + i];
         CHECK_CLOSE(dsum[i], want, 1e-13 * (1 + fabs(want)));
     }
+    /* the rate output is the spike count over T, without the raster */
+    static double rate[R], inplace[C];
+    CHECK(nd_lif_forward_f64(&p, T, B, N, one, 0, NULL, NULL, NULL, NULL, rate, v1) == ND_OK);
+    for (int i = 0; i < R; ++i) {
+        double count = 0;
+        for (int t = 0; t < T; ++t)
+            count += s2[t * R + i];
+        CHECK(rate[i] == count / T);
+    }
+    /* the gradient may overwrite the currents it is computed from */
+    memcpy(inplace, copies, sizeof inplace);
+    CHECK(nd_lif_backward_f64(&p, T, B, N, inplace, R, NULL, ds, R, NULL, inplace, R, dv2) == ND_OK);
+    CHECK(memcmp(inplace, dfull, sizeof inplace) == 0);
     /* a stride that is neither 0 nor B n is refused */
-    CHECK(nd_lif_forward_f64(&p, T, B, N, copies, 7, NULL, s1, NULL, NULL, v1) == ND_ERR_ARG);
+    CHECK(nd_lif_forward_f64(&p, T, B, N, copies, 7, NULL, s1, NULL, NULL, NULL, v1) == ND_ERR_ARG);
     CHECK(nd_lif_backward_f64(&p, T, B, N, copies, R, NULL, ds, R, NULL, dfull, 5, dv1) == ND_ERR_ARG);
 }
 

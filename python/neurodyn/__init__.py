@@ -16,7 +16,7 @@ Energy-based models
     :class:`EBM`, :func:`langevin_sample`, :func:`contrastive_divergence_loss`,
     :mod:`neurodyn.energies`
 Spiking networks
-    :func:`lif_run`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
+    :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
 from . import _core, encode, energies, fields, nn, optim
@@ -28,7 +28,7 @@ from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint, solve_ltc
-from .snn import SNN, if_neuron, lif_backward, lif_run, lif_step, rate_decode
+from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
 
@@ -62,6 +62,7 @@ __all__ = [
     "IntegrationError",
     "langevin_sample",
     "lif_backward",
+    "lif_rate",
     "lif_run",
     "lif_step",
     "Liquid",

@@ -141,11 +141,11 @@ class ConvertedSNN:
         lif = lif_params(beta=1.0, threshold=self.threshold, reset="subtract")
         one = nn.dense(p, "dense_0", x)
         # the analog input drives the first layer with the same current every step: a view
-        spikes, _, _, _ = _core.lif_forward(np.broadcast_to(one, (T,) + one.shape), None, lif, True, False, False)
+        spikes, _, _, _, _ = _core.lif_forward(np.broadcast_to(one, (T,) + one.shape), None, lif, True, False, False, False)
         for i in range(1, len(self.hidden_sizes)):
             flat = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, spikes.shape[-1]), spikes=True)
             cur = flat.reshape(T, B, flat.shape[-1])
-            spikes, _, _, _ = _core.lif_forward(cur, None, lif, True, False, False)
+            spikes, _, _, _, _ = _core.lif_forward(cur, None, lif, True, False, False, False)
         if "output.kernel" in p:
             # the readout integrates its current: the mean over time of W s_t + b
             return nn.dense(p, "output", spikes.mean(axis=0))

@@ -83,12 +83,13 @@ def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v
     p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay)
     if not isinstance(membrane, (bool, np.bool_)):
         raise TypeError(f"membrane must be True or False, got {membrane!r}")
-    s, m, _, _ = _core.lif_forward(_raster(currents), v0, p, True, bool(membrane), False)
+    s, m, _, _, _ = _core.lif_forward(_raster(currents), v0, p, True, bool(membrane), False, False)
     return s, m
 
 
 def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None, threshold=1.0, reset="subtract",
-                 v0=None, reset_delay=False, surrogate="sigmoid", slope=10.0, detach_reset=True, smooth=False):
+                 v0=None, reset_delay=False, surrogate="sigmoid", slope=10.0, detach_reset=True, smooth=False,
+                 out=None):
     """Gradient of a loss through :func:`lif_run` with a surrogate spike derivative.
 
     Given the cotangents of the spikes and/or of the membrane, returns
@@ -114,10 +115,47 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
     detach_reset : bool, default True
         Treat the reset term as a constant in the backward pass (as snntorch).
     smooth : bool, default False
+    out : ndarray or None
+        ``currents`` itself (C-contiguous, writeable, float32 or float64) to write dcurrents over
+        the currents instead of allocating a second (T, B, n) array: the backward pass of a large
+        layer then holds one raster, not two. Any other array is refused.
     """
     p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay,
                    surrogate=surrogate, slope=slope, detach_reset=detach_reset, smooth=smooth)
-    return _core.lif_backward(_raster(currents), v0, dspikes, dmembrane, p, False)
+    return _core.lif_backward(_raster(currents), v0, dspikes, dmembrane, p, False, out)
+
+
+def lif_rate(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False):
+    """Firing rates of :func:`lif_run`'s neurons, the mean of their spikes over time, (B, n),
+    counted in the C loop without the (T, B, n) spike raster.
+
+    Equal to ``lif_run(currents, ...)[0].mean(axis=0)`` bit for bit (the counts are exact), with
+    the same parameters, for a rate-coded readout or loss; :func:`lif_backward` takes the rate's
+    cotangent as a (B, n) ``dspikes`` divided by T.
+
+    Parameters
+    ----------
+    currents : array_like, shape (T, B, n)
+        Input current of every step (time first), T >= 1.
+    tau, beta, threshold, reset, v0, reset_delay
+        As for :func:`lif_run`.
+
+    Returns
+    -------
+    rate : ndarray, shape (B, n)
+        Spike count / T of every neuron.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> nd.lif_rate(np.full((4, 1, 1), 0.75), beta=0.5).tolist()
+    [[0.5]]
+    """
+    p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay)
+    cur = _raster(currents)
+    if cur.shape[0] < 1:
+        raise ValueError("a firing rate needs at least one time step")
+    return _core.lif_forward(cur, v0, p, False, False, False, True)[4]
 
 
 def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"):
@@ -138,7 +176,7 @@ def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"
     if cur.ndim != 2:
         raise ValueError(f"current must have shape (batch, neurons), got {cur.shape}")
     p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset)
-    s, _, _, v_end = _core.lif_forward(cur[None], v, p, True, False, False)
+    s, _, _, v_end, _ = _core.lif_forward(cur[None], v, p, True, False, False, False)
     return s[0], v_end
 
 
@@ -169,7 +207,7 @@ def if_neuron(current, num_timesteps=10, threshold=1.0, v0=None):
     cur = np.broadcast_to(flat, (T, 1, flat.shape[2]))
     v = None if v0 is None else _checks.real_array("v0", v0, arr.dtype).reshape(1, -1)
     p = lif_params(beta=1.0, threshold=threshold, reset="subtract")
-    s, _, _, _ = _core.lif_forward(cur, v, p, True, False, False)
+    s, _, _, _, _ = _core.lif_forward(cur, v, p, True, False, False, False)
     return (s.sum(axis=0) / T).reshape(arr.shape)
 
 
@@ -284,12 +322,13 @@ class SNN(nn.Model):
         p, layers = self._lif(), len(self.config["hidden_sizes"])
         for i in range(layers):
             cur = self._currents(i, inputs, x)
-            # the last layer's spikes reach the loss only through its rate: no bits for it
-            s, _, b, _ = _core.lif_forward(cur, None, p, True, False, keep and i < layers - 1)
+            # the last layer's spikes reach the loss only through its rate: the kernel counts
+            # it, with no raster and no bits
+            last = i == layers - 1
+            s, _, b, _, rate = _core.lif_forward(cur, None, p, not last, False, keep and not last, last)
             bits.append(b)
             currents.append(cur if keep else None)
             inputs = s
-        rate = inputs.mean(axis=0)
         return rate, (first_inputs, bits, currents)
 
     def __call__(self, x, seed=None):
@@ -303,7 +342,7 @@ class SNN(nn.Model):
         x = self._check_batch(x, self.config["input_size"])
         inputs, out, p = self._encode(x, seed), [], self._lif()
         for i in range(len(self.config["hidden_sizes"])):
-            s, _, _, _ = _core.lif_forward(self._currents(i, inputs, x), None, p, True, False, False)
+            s, _, _, _, _ = _core.lif_forward(self._currents(i, inputs, x), None, p, True, False, False, False)
             out.append(s)
             inputs = s
         return out
@@ -329,7 +368,7 @@ class SNN(nn.Model):
             constant = i == 0 and layer_in is None
             # constant input: the same x feeds every step, so its current's gradient is the sum
             # over steps, which the kernel returns as (B, n)
-            dcur, _ = _core.lif_backward(currents[i], None, dspikes, None, lif, constant)
+            dcur, _ = _core.lif_backward(currents[i], None, dspikes, None, lif, constant, None)
             name = f"snn_layer_{i}_dense"
             if constant:
                 nn.dense_grad(p, name, x, dcur, grads, need_dx=False)
