@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from harness import Case, Probe, Side, Skip, Target
+from neural_ode_cases import dense_product_time, floor_record
 from neural_ode_cases import markdown_extras  # noqa: F401  (renders the GEMM floor table)
 
 STEPS, STEP_SIZE, NOISE = 60, 10.0, 0.005
@@ -45,8 +46,7 @@ def langevin_gemm_floor(sz):
     activation, noise or update is included, so no implementation can beat this floor."""
 
     def more(sides):
-        import neurodyn as nd
-        from harness import TimerConfig, measure
+        from harness import TimerConfig
 
         cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
         rng = np.random.default_rng(0)
@@ -54,16 +54,10 @@ def langevin_gemm_floor(sz):
         step, flops = 0.0, 0.0
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             for a, b in ((fan_in, fan_out), (fan_out, fan_in)):  # forward, then the input gradient
-                x = rng.standard_normal((sz["B"], a)).astype(np.float32)
-                p = {"l.kernel": rng.standard_normal((a, b)).astype(np.float32)}
-                step += measure(lambda: nd.nn.dense(p, "l", x), cfg).median
-                flops += 2.0 * sz["B"] * a * b
-        total = STEPS * step
-        out = {"gemm_gflop": STEPS * flops / 1e9, "gemm_floor_s": total, "gemm_gflops": STEPS * flops / total / 1e9}
-        for name, side in sides.items():
-            if side.get("status") == "ok":
-                out[f"{name}_time_over_floor"] = side["time"]["median_s"] / total
-        return out
+                t, f = dense_product_time(sz["B"], a, b, False, cfg, rng)
+                step += t
+                flops += f
+        return floor_record(STEPS * step, STEPS * flops, sides)
 
     return more
 

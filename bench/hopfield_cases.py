@@ -8,6 +8,7 @@ import tracemalloc
 import numpy as np
 
 from harness import Case, Probe, Side, Skip, Target
+from neural_ode_cases import floor_record
 from neural_ode_cases import markdown_extras  # noqa: F401  (renders the GEMM floor table)
 
 BETA = 1.0
@@ -74,10 +75,7 @@ def extras_for(Q, Y):
         t_gemm = (time.perf_counter() - t0) / reps
         flops = 4.0 * Q.shape[0] * Y.shape[0] * Q.shape[1]
         # the floor: the two products alone (scores, then scores x patterns), no softmax
-        out.update(gemm_gflop=flops / 1e9, gemm_floor_s=t_gemm, gemm_gflops=flops / t_gemm / 1e9)
-        for name, side in sides.items():
-            if side.get("status") == "ok":
-                out[f"{name}_time_over_floor"] = side["time"]["median_s"] / t_gemm
+        out.update(floor_record(t_gemm, flops, sides))
         if t_nd:
             out["neurodyn_gflops"] = flops / t_nd / 1e9
             out["gemm_efficiency"] = t_gemm / t_nd

@@ -34,8 +34,8 @@ from __future__ import annotations
 import numpy as np
 
 from harness import Case, Side, Target
-from neural_ode_cases import (cached, grad_probe, import_peer, markdown_extras, nn_extras, out_probe, quickify,  # noqa: F401
-                              record_extras, summarize, torch_mod)
+from neural_ode_cases import (cached, dense_product_time, floor_record, grad_probe, import_peer,  # noqa: F401
+                              markdown_extras, nn_extras, out_probe, quickify, record_extras, summarize, torch_mod)
 
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5  # tolerance units of the harness's table (float32 models)
 
@@ -224,30 +224,16 @@ def liquid_gemm_floor(kind, B, T, H, L):
     scan or layer norm is included, so no implementation can beat this floor."""
 
     def more(sides):
-        import neurodyn as nd
-        from harness import TimerConfig, measure
+        from harness import TimerConfig
 
         cfg = TimerConfig(warmup=1, repeats=5, min_sample=0.02, budget=3.0)
         rng = np.random.default_rng(0)
-        rows = B * T
         total, flops = 0.0, 0.0
         for fan_in, fan_out in ((H, H), (H, 2 * H), (2 * H, H)):
-            x = rng.standard_normal((rows, fan_in)).astype(np.float32)
-            p = {"l.kernel": rng.standard_normal((fan_in, fan_out)).astype(np.float32),
-                 "l.bias": np.zeros(fan_out, np.float32)}
-            t = measure(lambda: nd.nn.dense(p, "l", x), cfg).median
-            f = 2.0 * rows * fan_in * fan_out
-            if kind == "train":
-                dy = rng.standard_normal((rows, fan_out)).astype(np.float32)
-                t += measure(lambda: nd.nn.dense_grad(p, "l", x, dy, {}), cfg).median
-                f *= 3
+            t, f = dense_product_time(B * T, fan_in, fan_out, kind == "train", cfg, rng)
             total += L * t
             flops += L * f
-        out = {"gemm_gflop": flops / 1e9, "gemm_floor_s": total, "gemm_gflops": flops / total / 1e9}
-        for name, s in sides.items():
-            if s.get("status") == "ok":
-                out[f"{name}_time_over_floor"] = s["time"]["median_s"] / total
-        return out
+        return floor_record(total, flops, sides)
 
     return more
 

@@ -554,6 +554,34 @@ DOPRI_TOL = 1e-5
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5
 
 
+def dense_product_time(rows, fan_in, fan_out, train, cfg, rng):
+    """Median time of one Dense layer's products on neurodyn's OpenBLAS, (rows, fan_in) ->
+    fan_out: the forward product, plus with ``train`` its input- and weight-gradient products;
+    returns (seconds, flops)."""
+    import neurodyn as nd
+    from harness import measure
+
+    x = rng.standard_normal((rows, fan_in)).astype(np.float32)
+    p = {"l.kernel": rng.standard_normal((fan_in, fan_out)).astype(np.float32),
+         "l.bias": np.zeros(fan_out, np.float32)}
+    t = measure(lambda: nd.nn.dense(p, "l", x), cfg).median
+    flops = 2.0 * rows * fan_in * fan_out
+    if train:
+        dy = rng.standard_normal((rows, fan_out)).astype(np.float32)
+        t += measure(lambda: nd.nn.dense_grad(p, "l", x, dy, {}), cfg).median
+        flops *= 3
+    return t, flops
+
+
+def floor_record(seconds, flops, sides, **more):
+    """The extras of a GEMM floor: its size and time, and each side's time over it."""
+    out = {"gemm_gflop": flops / 1e9, "gemm_floor_s": seconds, "gemm_gflops": flops / seconds / 1e9, **more}
+    for name, side in sides.items():
+        if side.get("status") == "ok":
+            out[f"{name}_time_over_floor"] = side["time"]["median_s"] / seconds
+    return out
+
+
 def node_gemm_floor(kind, batch):
     """The physical limit of a NeuralODE case: every field evaluation of the forward solve (the
     neurodyn side's count, the same on both sides: same solver, same steps) does the two H x H
@@ -563,30 +591,14 @@ def node_gemm_floor(kind, batch):
     norm is included, so no implementation can beat this floor."""
 
     def more(sides):
-        import neurodyn as nd
-        from harness import TimerConfig, measure
+        from harness import TimerConfig
 
         nfev = ((sides.get("neurodyn") or {}).get("counts") or {}).get("nfev")
         if not nfev:
             return {}
         cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal((batch, HIDDEN)).astype(np.float32)
-        p = {"l.kernel": rng.standard_normal((HIDDEN, HIDDEN)).astype(np.float32),
-             "l.bias": np.zeros(HIDDEN, np.float32)}
-        per_layer = measure(lambda: nd.nn.dense(p, "l", x), cfg).median
-        flops = 2.0 * batch * HIDDEN * HIDDEN
-        if kind == "train":
-            dy = rng.standard_normal((batch, HIDDEN)).astype(np.float32)
-            per_layer += measure(lambda: nd.nn.dense_grad(p, "l", x, dy, {}), cfg).median
-            flops *= 3
-        total = 2 * nfev * per_layer
-        out = {"gemm_gflop": 2 * nfev * flops / 1e9, "gemm_floor_s": total,
-               "gemm_gflops": 2 * nfev * flops / total / 1e9, "gemm_floor_nfev": nfev}
-        for name, side in sides.items():
-            if side.get("status") == "ok":
-                out[f"{name}_time_over_floor"] = side["time"]["median_s"] / total
-        return out
+        t, flops = dense_product_time(batch, HIDDEN, HIDDEN, kind == "train", cfg, np.random.default_rng(0))
+        return floor_record(2 * nfev * t, 2 * nfev * flops, sides, gemm_floor_nfev=nfev)
 
     return more
 
