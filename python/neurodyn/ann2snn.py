@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, _core, nn
-from .snn import lif_params
+from . import _checks, nn
+from .snn import _lif_forward, lif_params
 from .training import fit_supervised, matching_targets
 
 NORMALIZATIONS = ("percentile", "max", None)
@@ -141,11 +141,11 @@ class ConvertedSNN:
         lif = lif_params(beta=1.0, threshold=self.threshold, reset="subtract")
         one = nn.dense(p, "dense_0", x)
         # the analog input drives the first layer with the same current every step: a view
-        spikes, _, _, _, _ = _core.lif_forward(np.broadcast_to(one, (T,) + one.shape), None, lif, True, False, False, False)
+        spikes = _lif_forward(np.broadcast_to(one, (T,) + one.shape), None, lif)[0]
         for i in range(1, len(self.hidden_sizes)):
             flat = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, spikes.shape[-1]), spikes=True)
             cur = flat.reshape(T, B, flat.shape[-1])
-            spikes, _, _, _, _ = _core.lif_forward(cur, None, lif, True, False, False, False)
+            spikes = _lif_forward(cur, None, lif)[0]
         if "output.kernel" in p:
             # the readout integrates its current: the mean over time of W s_t + b
             return nn.dense(p, "output", spikes.mean(axis=0))

@@ -44,6 +44,12 @@ def _raster(currents, name="currents"):
     return arr
 
 
+def _lif_forward(currents, v0, p, *, spikes=True, membrane=False, bits=False, rate=False):
+    """The C forward kernel with its outputs named: returns (spikes, membrane, bits, v_end, rate),
+    None for each output not asked for."""
+    return _core.lif_forward(currents, v0, p, spikes, membrane, bits, rate)
+
+
 def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False,
             membrane=True):
     """Run leaky integrate-and-fire neurons over time, in one C loop.
@@ -83,7 +89,7 @@ def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v
     p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay)
     if not isinstance(membrane, (bool, np.bool_)):
         raise TypeError(f"membrane must be True or False, got {membrane!r}")
-    s, m, _, _, _ = _core.lif_forward(_raster(currents), v0, p, True, bool(membrane), False, False)
+    s, m, _, _, _ = _lif_forward(_raster(currents), v0, p, membrane=bool(membrane))
     return s, m
 
 
@@ -155,7 +161,7 @@ def lif_rate(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", 
     cur = _raster(currents)
     if cur.shape[0] < 1:
         raise ValueError("a firing rate needs at least one time step")
-    return _core.lif_forward(cur, v0, p, False, False, False, True)[4]
+    return _lif_forward(cur, v0, p, spikes=False, rate=True)[4]
 
 
 def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"):
@@ -176,7 +182,7 @@ def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"
     if cur.ndim != 2:
         raise ValueError(f"current must have shape (batch, neurons), got {cur.shape}")
     p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset)
-    s, _, _, v_end, _ = _core.lif_forward(cur[None], v, p, True, False, False, False)
+    s, _, _, v_end, _ = _lif_forward(cur[None], v, p)
     return s[0], v_end
 
 
@@ -207,7 +213,7 @@ def if_neuron(current, num_timesteps=10, threshold=1.0, v0=None):
     cur = np.broadcast_to(flat, (T, 1, flat.shape[2]))
     v = None if v0 is None else _checks.real_array("v0", v0, arr.dtype).reshape(1, -1)
     p = lif_params(beta=1.0, threshold=threshold, reset="subtract")
-    s, _, _, _, _ = _core.lif_forward(cur, v, p, True, False, False, False)
+    s = _lif_forward(cur, v, p)[0]
     return (s.sum(axis=0) / T).reshape(arr.shape)
 
 
@@ -325,7 +331,7 @@ class SNN(nn.Model):
             # the last layer's spikes reach the loss only through its rate: the kernel counts
             # it, with no raster and no bits
             last = i == layers - 1
-            s, _, b, _, rate = _core.lif_forward(cur, None, p, not last, False, keep and not last, last)
+            s, _, b, _, rate = _lif_forward(cur, None, p, spikes=not last, bits=keep and not last, rate=last)
             bits.append(b)
             currents.append(cur if keep else None)
             inputs = s
@@ -342,7 +348,7 @@ class SNN(nn.Model):
         x = self._check_batch(x, self.config["input_size"])
         inputs, out, p = self._encode(x, seed), [], self._lif()
         for i in range(len(self.config["hidden_sizes"])):
-            s, _, _, _, _ = _core.lif_forward(self._currents(i, inputs, x), None, p, True, False, False, False)
+            s = _lif_forward(self._currents(i, inputs, x), None, p)[0]
             out.append(s)
             inputs = s
         return out
