@@ -2,7 +2,7 @@
 
 #include "nd_blas.h"
 #include "nd_generic.h"
-#include "nd_mlp.h"
+#include "nd_nn.h"
 #include "nd_status.h"
 
 int nd_field_check(const nd_field *f)

@@ -7,7 +7,10 @@
  *     #include "nd_instantiate.h"
  *
  * Inside the .inc, ND_FN(name) names the typed function (name_f32 / name_f64), ND_GEMM the
- * matching CBLAS product, and <tgmath.h> makes exp, tanh, fabs ... follow ND_T. */
+ * matching CBLAS product, and <tgmath.h> makes exp, tanh, fabs ... follow ND_T.
+ *
+ * Definitions spell both generated names, ND_TYPED(name_f32, name_f64), so that `git grep
+ * name_f32` finds where a typed function is defined; calls inside a body use ND_FN(name). */
 #ifndef ND_GENERIC_H
 #define ND_GENERIC_H
 
@@ -32,12 +35,18 @@ static inline int nd_mul3_size(size_t a, size_t b, size_t c, size_t *out)
     return nd_mul_size(a, b, &ab) && nd_mul_size(ab, c, out);
 }
 
+/* ND_TYPED's selectors, by ND_SFX. */
+#define ND_PICK_f32(name_f32, name_f64) name_f32
+#define ND_PICK_f64(name_f32, name_f64) name_f64
+
 #endif
 
 /* Per-instantiation macros: (re)defined every time an .inc is included. */
 #ifdef ND_SFX
 #undef ND_FN
 #undef ND_GEMM
+#undef ND_TYPED
 #define ND_FN(name) ND_CAT(name, ND_SFX)
+#define ND_TYPED(name_f32, name_f64) ND_CAT(ND_PICK, ND_SFX)(name_f32, name_f64)
 #define ND_GEMM ND_FN(nd_gemm)
 #endif

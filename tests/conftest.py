@@ -3,7 +3,7 @@
 - ``reference`` (tests/reference.py) is importable from every test module.
 - Hypothesis runs a small, deterministic profile: the suite must stay well under a minute on
   two cores, and a property test that flickers between runs is worse than none.
-- ``layouts`` turns one array into the memory layouts a caller may hand us (SPEC §0: any
+- ``layouts`` turns one array into the memory layouts a caller may hand us (docs/models.md §0: any
   layout in, never written to), each holding the same values.
 """
 from __future__ import annotations

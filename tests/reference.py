@@ -1,4 +1,4 @@
-"""Slow pure-NumPy twins of the ODE kernels, written from the textbooks and SPEC.md §1.
+"""Slow pure-NumPy twins of the ODE kernels, written from the textbooks and docs/models.md §1.
 
 The C core is tested against these: the fixed-step integrators (euler, midpoint, classic
 rk4 with the round-half-away step rule), Dormand–Prince 5(4) with the step-size rules of
@@ -92,7 +92,7 @@ def round_half_away(q: float) -> int:
 
 
 def substeps(span: float, dt: float | None) -> int:
-    """Steps between two output times: max(1, round-half-away(|span| / dt)); SPEC §1."""
+    """Steps between two output times: max(1, round-half-away(|span| / dt)); docs/models.md §1."""
     if dt is None:
         return 1
     return max(1, round_half_away(abs(span) / dt))
@@ -200,7 +200,7 @@ def dense_output(y, y_new, k, h, theta):
 
 
 def odeint_dopri5(f, y0, t, rtol=1e-3, atol=1e-6, dt=None, args=(), max_steps=10_000):
-    """Adaptive DOPRI5 with the control law of SPEC §1; returns (ys, info).
+    """Adaptive DOPRI5 with the control law of docs/models.md §1; returns (ys, info).
 
     info holds nfev, accepted, rejected and steps [(t, signed h)], so the library's step
     sequence can be compared with this one step by step.

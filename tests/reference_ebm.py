@@ -1,4 +1,4 @@
-"""Pure-NumPy twins of the energy-based family (SPEC §7), written from the papers and the
+"""Pure-NumPy twins of the energy-based family (docs/models.md §7), written from the papers and the
 documented semantics, not from the C kernels.
 
 - Philox4x32-10: Salmon, Moraes, Dror & Shaw (2011), "Parallel random numbers: as easy as
@@ -171,7 +171,7 @@ def mlp_energy(params, x, n_hidden, activation):
 
 
 def cd_loss(e_real, e_neg, alpha):
-    """mean(E+) - mean(E-) + alpha (mean(E+^2) + mean(E-^2)) (SPEC §7)."""
+    """mean(E+) - mean(E-) + alpha (mean(E+^2) + mean(E-^2)) (docs/models.md §7)."""
     a, b = np.asarray(e_real, np.float64), np.asarray(e_neg, np.float64)
     return a.mean() - b.mean() + alpha * (np.mean(a**2) + np.mean(b**2))
 

@@ -1,4 +1,4 @@
-"""Pure-NumPy twins of the Hopfield family, written from the papers and SPEC §4, not from
+"""Pure-NumPy twins of the Hopfield family, written from the papers and docs/models.md §4, not from
 the C kernels.
 
 Everything is computed in float64 on whole matrices (no tiling, no online softmax): the
@@ -47,7 +47,7 @@ def retrieve(Q, Y, beta, V=None):
 
 def retrieve_iterated(Q, Y, beta, steps=1, tol=None):
     """``steps`` updates xi <- softmax(beta xi Y^T) Y; with tol, stop after the first update
-    whose largest absolute change is below tol (SPEC §4)."""
+    whose largest absolute change is below tol (docs/models.md §4)."""
     xi = _f64(Q)
     for _ in range(steps):
         new, _ = retrieve(xi, Y, beta)
@@ -167,7 +167,7 @@ def hopfield_model(x, params, beta):
 
 
 def associative_memory(x, params, *, beta, num_heads, num_layers):
-    """Eval-mode forward (no dropout) of SPEC §4's AssociativeMemory."""
+    """Eval-mode forward (no dropout) of docs/models.md §4's AssociativeMemory."""
     h = layernorm(dense(x, params, "input_proj"), params, "input_norm")
     for l in range(1, num_layers + 1):
         heads = []

@@ -1,6 +1,6 @@
-"""Slow pure-NumPy twin of the Liquid family (SPEC.md §1 and §3): the LTC frame solved by
+"""Slow pure-NumPy twin of the Liquid family (docs/models.md §1 and §3): the LTC frame solved by
 literally stepping each method, the layer scan over a sequence, the backward of the exact
-scan in the form SPEC §3 states it, and the whole Edifice Liquid forward pass.
+scan in the form docs/models.md §3 states it, and the whole Edifice Liquid forward pass.
 
 Everything computes in float64 with plain loops, so each function reads like the formula it
 implements. Nothing here imports neurodyn (a twin that shared code with the library could
@@ -14,7 +14,7 @@ import numpy as np
 import reference as ref_ode
 import reference_nn as ref_nn
 
-TAU_CLAMP = 20.0  # tau = softplus(min(z, 20)) + 0.1 (SPEC §3, as in Edifice)
+TAU_CLAMP = 20.0  # tau = softplus(min(z, 20)) + 0.1 (docs/models.md §3, as in Edifice)
 TAU_MIN = 0.1
 
 
@@ -61,7 +61,7 @@ def frame_fixed(x, a, tau, solver, steps):
 
 def frame_dopri5(x, a, tau, rtol, atol, max_steps=10_000):
     """The H units of ONE sample's frame as one system, adaptive Dormand–Prince with the
-    control law of SPEC §1 and a first step of 0.25 (SPEC §1, solve_ltc)."""
+    control law of docs/models.md §1 and a first step of 0.25 (docs/models.md §1, solve_ltc)."""
     a, tau = _f64(a), _f64(tau)
     ys, _ = ref_ode.odeint_dopri5(lambda s, y: (a - y) / tau, _f64(x), [0.0, 1.0], rtol=rtol, atol=atol,
                                   dt=0.25, max_steps=max_steps)
@@ -98,7 +98,7 @@ def ltc_scan(a, tau, h0=None, solver="exact", steps=1, rtol=1e-2, atol=1e-4, max
 
 
 def ltc_scan_exact_backward(a, tau, h0, h, dh):
-    """The exact-scan backward as SPEC §3 writes it: with d = exp(-1/tau), walking t
+    """The exact-scan backward as docs/models.md §3 writes it: with d = exp(-1/tau), walking t
     backwards with g = dh_t + carry: da = g (1 - d), dtau = g (h_{t-1} - a) d / tau^2,
     carry = g d; dh0 is the carry left at t = 0."""
     a, tau, h, dh = _f64(a), _f64(tau), _f64(h), _f64(dh)
@@ -119,7 +119,7 @@ def ltc_scan_exact_backward(a, tau, h0, h, dh):
 
 
 # ---------------------------------------------------------------------------------------
-# The Liquid model (Edifice.Liquid, SPEC §3)
+# The Liquid model (Edifice.Liquid, docs/models.md §3)
 # ---------------------------------------------------------------------------------------
 
 
@@ -166,7 +166,7 @@ def liquid_output(params, config, x, masks=None):
 
 
 def expected_param_shapes(embed_dim, hidden, num_layers, ffn=False, output_size=None):
-    """Parameter names and shapes, in order, as SPEC §3 / Edifice name them."""
+    """Parameter names and shapes, in order, as docs/models.md §3 / Edifice name them."""
     H, shapes = hidden, {}
 
     def dense(name, i, o):

@@ -1,5 +1,5 @@
 """Slow pure-NumPy twins of the neural-network layers, the optimisers and the NeuralODE
-forward pass, written from the formulas in SPEC.md (§0 notation, §2) and the papers.
+forward pass, written from the formulas in docs/models.md (§0 notation, §2) and the papers.
 
 The C kernels are tested against these. Everything is computed in float64 with the
 plainest NumPy that states the formula, so a reader can check the twin against the paper
@@ -23,7 +23,7 @@ def _f64(a):
 
 
 def dense(x, kernel, bias=None):
-    """y = x W + b with W of shape [in, out] (SPEC notation)."""
+    """y = x W + b with W of shape [in, out] (docs/models.md notation)."""
     y = _f64(x) @ _f64(kernel)
     return y if bias is None else y + _f64(bias)
 
@@ -138,12 +138,12 @@ class SGDRef:
 
 
 # ---------------------------------------------------------------------------------------
-# NeuralODE forward (SPEC §2), with its own fixed-step integrators
+# NeuralODE forward (docs/models.md §2), with its own fixed-step integrators
 # ---------------------------------------------------------------------------------------
 
 
 def node_field(params):
-    """f(h) = tanh(Dense2(silu(Dense1(h)))), the autonomous dynamics of SPEC §2."""
+    """f(h) = tanh(Dense2(silu(Dense1(h)))), the autonomous dynamics of docs/models.md §2."""
     w1, b1 = _f64(params["dynamics_dense1.kernel"]), _f64(params["dynamics_dense1.bias"])
     w2, b2 = _f64(params["dynamics_dense2.kernel"]), _f64(params["dynamics_dense2.bias"])
 

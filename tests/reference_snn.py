@@ -1,5 +1,5 @@
-"""Slow pure-NumPy twins of the spiking family, written from SPEC.md §5/§6 and the formulas
-in csrc/nd_lif.h's comment (not from its code).
+"""Slow pure-NumPy twins of the spiking family, written from docs/models.md §5/§6 and the formulas
+in csrc/nd_snn.h's comment (not from its code).
 
 - the LIF neuron forward (hard or smooth spike, subtract or zero reset, with or without the
   delayed reset of snntorch's Leaky), optionally with the reset signal frozen from outside:

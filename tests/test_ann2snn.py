@@ -1,6 +1,6 @@
-"""ANN-to-SNN conversion (SPEC §6): nd.if_neuron, nd.ANN and nd.ann2snn.
+"""ANN-to-SNN conversion (docs/models.md §6): nd.if_neuron, nd.ANN and nd.ann2snn.
 
-- integrate-and-fire rates: SPEC's golden values, the count ceil(T I / theta) - 1 for many
+- integrate-and-fire rates: the golden values, the count ceil(T I / theta) - 1 for many
   (I, T, theta) away from integer T I / theta, saturation above theta, v0;
 - the ANN's forward against a NumPy twin and its gradient against finite differences;
 - the conversion: lambda_l (percentile / max) against np.percentile of the activations, the
@@ -29,7 +29,7 @@ import reference_snn as twin
 
 
 def test_if_neuron_golden_values():
-    # SPEC §6: I = 0.35, T = 10 -> 0.3; I = 1.0, T = 100 -> 0.99 (V = 1 is not above theta
+    # docs/models.md §6: I = 0.35, T = 10 -> 0.3; I = 1.0, T = 100 -> 0.99 (V = 1 is not above theta
     # at the first step, then every step fires)
     assert nd.if_neuron(0.35, num_timesteps=10) == 0.3
     assert nd.if_neuron(1.0, num_timesteps=100) == 0.99
@@ -176,7 +176,7 @@ def small_ann(hidden=(8, 6), output_size=3, seed=0, dtype=np.float64, with_bias=
 
 
 def converted_twin(ann, calib, x, T, theta=1.0, normalization="percentile", q=99.9):
-    """The converted network from SPEC §6's formulas in float64: lambda_l from the calibration
+    """The converted network from docs/models.md §6's formulas in float64: lambda_l from the calibration
     activations; W_l theta lambda_{l-1} / lambda_l, b_l theta / lambda_l (lambda_0 = 1); IF
     neurons (beta 1, subtract) driven by the analog input at every step; the output layer
     (W_out lambda_L, b_out) reads the last layer's rate, or without one the rate stands for

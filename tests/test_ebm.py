@@ -1,4 +1,4 @@
-"""The energy-based family (SPEC §7): contrastive-divergence loss, the analytic energies,
+"""The energy-based family (docs/models.md §7): contrastive-divergence loss, the analytic energies,
 the EBM and its Langevin / MALA sampler.
 
 How each claim is checked:
@@ -12,7 +12,7 @@ How each claim is checked:
   stated number of independent chains (4.5 standard errors: a false alarm about once in
   150 000 runs per assertion, and every run is seeded, so the outcome is fixed anyway).
 - Every gradient (energy input gradients, the EBM's parameter gradient) against central
-  finite differences in float64 (SPEC §0).
+  finite differences in float64 (docs/models.md §0).
 - Training is judged by a measured sample quality (MMD) with the numbers stated.
 """
 from __future__ import annotations
@@ -80,7 +80,7 @@ def test_twin_normals_are_standard_normal():
 # ---- contrastive-divergence loss -------------------------------------------------------------
 
 def test_cd_loss_golden():
-    # SPEC §7: 1.5 - 3.5 + 0.01 (2.5 + 12.5) = -1.85
+    # docs/models.md §7: 1.5 - 3.5 + 0.01 (2.5 + 12.5) = -1.85
     assert nd.contrastive_divergence_loss([1.0, 2.0], [3.0, 4.0]) == pytest.approx(-1.85, abs=1e-12)
     assert nd.contrastive_divergence_loss([1.0, 2.0], [3.0, 4.0], reg_alpha=0.0) == pytest.approx(-2.0, abs=1e-12)
 
@@ -734,5 +734,5 @@ def test_params_names_and_shapes():
         "energy_dense_1.kernel": (6, 5), "energy_dense_1.bias": (5,),
         "energy_output.kernel": (5, 1), "energy_output.bias": (1,)}
     assert all(v.dtype == np.float32 for v in ebm.params.values())
-    assert np.all(ebm.params["energy_dense_0.bias"] == 0)  # SPEC notation: zero bias init
+    assert np.all(ebm.params["energy_dense_0.bias"] == 0)  # docs/models.md notation: zero bias init
     assert "EBM" in repr(ebm)

@@ -1,6 +1,6 @@
 """Built-in vector fields (nd.fields): evaluation in C against the NumPy twins of
 tests/reference.py, across dtypes, batch shapes and memory layouts; their validation; and
-odeint driven by a field against the reference integrators (SPEC §0, §1).
+odeint driven by a field against the reference integrators (docs/models.md §0, §1).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""The Hopfield family (SPEC §4): fused retrieval, energies, separation, the trainable
+"""The Hopfield family (docs/models.md §4): fused retrieval, energies, separation, the trainable
 Hopfield / AssociativeMemory models and the classical binary network.
 
 Forward results are compared with the float64 NumPy twins of tests/reference_hopfield.py;
-every backward is compared with central finite differences in float64 (SPEC §0); capacity
+every backward is compared with central finite differences in float64 (docs/models.md §0); capacity
 and training claims are measured, with the numbers stated in each test.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Saving, loading and pickling models (SPEC §0: save/load with no loss of data, pickling).
+"""Saving, loading and pickling models (docs/models.md §0: save/load with no loss of data, pickling).
 
 The file is an .npz of plain arrays plus a JSON configuration; ``nd.load`` reads it with
 ``allow_pickle=False``, so a tampered file may fail to load but must never run code, and
@@ -34,7 +34,7 @@ def trained_like(dtype=np.float64, **kw):
 def assert_same_model(a, b):
     assert type(a) is type(b)
     assert a.config == b.config
-    assert list(a.params) == list(b.params)  # order kept too (an ordered dict by SPEC §0)
+    assert list(a.params) == list(b.params)  # order kept too (an ordered dict by docs/models.md §0)
     for k in a.params:
         assert a.params[k].dtype == b.params[k].dtype, k
         assert np.array_equal(a.params[k], b.params[k]), k

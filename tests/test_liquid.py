@@ -1,7 +1,7 @@
-"""The Liquid family (SPEC §1 and §3): nd.ltc_scan and its backward kernel, and Edifice's
+"""The Liquid family (docs/models.md §1 and §3): nd.ltc_scan and its backward kernel, and Edifice's
 Liquid model.
 
-- the scan: SPEC golden values, a NumPy twin that steps each method literally, frame-by-frame
+- the scan: the golden values of docs/models.md, a NumPy twin that steps each method literally, frame-by-frame
   nd.solve_ltc, convergence at each method's order, dtypes, layouts, per-sample dopri5;
 - gradients of the scan and of the whole model against central finite differences (float64);
 - the model's forward against a NumPy twin, its parameter names/shapes and Edifice defaults;
@@ -102,7 +102,7 @@ def check_model_gradient(model, x, y, rtol, loss="mse", **kw):
 
 
 # ---------------------------------------------------------------------------------------
-# 1. SPEC §1 golden values through the scan (T = 1, h0 = x)
+# 1. docs/models.md §1 golden values through the scan (T = 1, h0 = x)
 # ---------------------------------------------------------------------------------------
 
 
@@ -318,7 +318,7 @@ def test_scan_backward_without_h0_is_the_zero_start():
 
 
 def test_exact_backward_is_the_spec_formula():
-    """SPEC §3 writes the exact-scan backward out; the kernel must be that recursion."""
+    """docs/models.md §3 writes the exact-scan backward out; the kernel must be that recursion."""
     a, tau, h0 = scan_inputs(11)
     dh = np.random.default_rng(92).normal(size=a.shape)
     h = nd.ltc_scan(a, tau, h0)

@@ -1,4 +1,4 @@
-"""nd.NeuralODE (SPEC §2): structure, forward against a NumPy twin and SciPy, gradients
+"""nd.NeuralODE (docs/models.md §2): structure, forward against a NumPy twin and SciPy, gradients
 against finite differences for every solver and both gradient modes, memory of the adjoint,
 training, dtypes and seeds, and argument checking."""
 from __future__ import annotations
@@ -119,7 +119,7 @@ def test_forward_matches_numpy_twin(solver, dtype):
 
 def test_trajectory_at_off_grid_times_uses_the_fixed_step_rule():
     """Between output times the fixed-step solvers take n = round(|dt_out| / step_size)
-    equal steps (SPEC §1), so t = 0.27 with step 0.1 is 3 steps of 0.09 and 0.27 -> 1.0 is
+    equal steps (docs/models.md §1), so t = 0.27 with step 0.1 is 3 steps of 0.09 and 0.27 -> 1.0 is
     7 steps of 0.73/7."""
     m = make("rk4", num_steps=10, step_size=0.1)
     x = np.random.default_rng(1).normal(size=(2, 3))
@@ -157,7 +157,7 @@ def test_trajectory_equals_odeint_of_the_dynamics(solver):
     kw = {"dt": 0.125} if solver in FIXED else {"rtol": 1e-6, "atol": 1e-6}
     expected = nd.odeint(m.dynamics(), h0, t, method=solver, **kw)
     np.testing.assert_allclose(m.trajectory(x, t), expected, rtol=1e-13, atol=1e-14)
-    # The field evaluates f(h) of SPEC §2.
+    # The field evaluates f(h) of docs/models.md §2.
     np.testing.assert_allclose(m.dynamics()(0.0, h0), ref.node_field(m.params)(h0), rtol=1e-12)
 
 
@@ -346,7 +346,7 @@ def _peak_bytes(model, x, y):
 
 
 def test_adjoint_memory_does_not_grow_with_steps(record_property):
-    """SPEC §2: the adjoint's memory is independent of the number of steps; backprop keeps
+    """docs/models.md §2: the adjoint's memory is independent of the number of steps; backprop keeps
     a tape of states, O(steps)."""
     B, H = 32, 64
     r = np.random.default_rng(0)

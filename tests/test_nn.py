@@ -2,7 +2,7 @@
 
 Forward passes are compared with the pure-NumPy twins of tests/reference_nn.py in float32
 and float64; every backward kernel is compared with central finite differences in float64
-(SPEC §0: "Every backward kernel is checked against finite differences in float64").
+(docs/models.md §0: "Every backward kernel is checked against finite differences in float64").
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def ln_params(rng, n, dtype=np.float64):
 
 
 def layouts(a):
-    """The same values in the layouts a caller may pass (SPEC §0: any layout in)."""
+    """The same values in the layouts a caller may pass (docs/models.md §0: any layout in)."""
     big = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype)
     big[..., ::2] = a
     ro = a.copy()

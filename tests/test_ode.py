@@ -1,4 +1,4 @@
-"""nd.odeint: accuracy, step control, dtypes, bad input and failures (SPEC §0, §1).
+"""nd.odeint: accuracy, step control, dtypes, bad input and failures (docs/models.md §0, §1).
 
 Every accuracy test compares against something independent of the C core: a closed-form
 solution, SciPy's integrators, or the pure-NumPy twins in tests/reference.py.
@@ -132,7 +132,7 @@ def test_convergence_order(method, order, problem):
 
 
 def test_rk4_decay_spec_anchor():
-    """SPEC §1: dx/dt = -x on [0, 1], rk4 with dt 0.1, within 1e-6 of e^-1 (in 10 steps)."""
+    """docs/models.md §1: dx/dt = -x on [0, 1], rk4 with dt 0.1, within 1e-6 of e^-1 (in 10 steps)."""
     ys, info = nd.odeint(decay, np.array([1.0]), [0.0, 1.0], method="rk4", dt=0.1, return_info=True)
     assert abs(ys[-1, 0] - np.exp(-1.0)) < 1e-6
     assert info["accepted"] == 10 and info["nfev"] == 40
@@ -187,7 +187,7 @@ def test_lorenz_step_count_matches_rk45(rhs, rtol, atol):
 
 @pytest.mark.parametrize("case", ["lorenz", "oscillator", "decay_batch", "backward"])
 def test_dopri5_step_sequence_matches_reference(case):
-    """Hairer's first step, the accept/reject factors and the error norm of SPEC §1 fix the
+    """Hairer's first step, the accept/reject factors and the error norm of docs/models.md §1 fix the
     step sequence completely; the twin (tests/reference.py) implements them from the spec.
     The same accepted/rejected counts and step sizes pin every one of those rules."""
     if case == "lorenz":
@@ -222,7 +222,7 @@ def test_dopri5_rejects_and_recovers():
 
 
 def test_dopri5_nan_estimate_rejects_and_shrinks():
-    """SPEC §1: a NaN error estimate rejects the step and shrinks it before giving up. Here
+    """docs/models.md §1: a NaN error estimate rejects the step and shrinks it before giving up. Here
     f is NaN only where a too-long step overshoots below zero; the solver must recover."""
     f = lambda t, y: np.where(y < 0, np.nan, -10.0 * y)  # noqa: E731
     ys, info = nd.odeint(f, np.array([1.0]), [0.0, 1.0], dt=5.0, rtol=1e-8, atol=1e-10, return_info=True)

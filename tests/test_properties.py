@@ -48,7 +48,7 @@ from hypothesis import strategies as st  # noqa: E402
 import neurodyn as nd  # noqa: E402
 
 import reference as ref_ode  # noqa: E402
-import reference_cells as ref_cells  # noqa: E402
+import reference_liquid_cells as ref_cells  # noqa: E402
 import reference_ebm as ref_ebm  # noqa: E402
 import reference_hopfield as ref_hop  # noqa: E402
 import reference_liquid as ref_liquid  # noqa: E402

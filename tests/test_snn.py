@@ -1,4 +1,4 @@
-"""The spiking family (SPEC §5): nd.lif_run / lif_step / lif_backward, the encoders and nd.SNN.
+"""The spiking family (docs/models.md §5): nd.lif_run / lif_step / lif_backward, the encoders and nd.SNN.
 
 - LIF trajectories against values computed by hand in exact rational arithmetic (dyadic
   beta and currents, so float32 and float64 represent every intermediate exactly), for both
@@ -44,7 +44,7 @@ DTYPES = (np.float32, np.float64)
 
 
 def exact_lif(currents, beta, threshold, reset, T, v0=0, delay=False):
-    """The LIF recursion of SPEC §5 (and nd_lif.h for the delay) in exact rational arithmetic
+    """The LIF recursion of docs/models.md §5 (and nd_snn.h for the delay) in exact rational arithmetic
     for one neuron: the 'hand computation' the kernel must reproduce bit for bit when every
     value is a short dyadic fraction."""
     beta, th, v = Fraction(beta), Fraction(threshold), Fraction(v0)
@@ -94,7 +94,7 @@ def random_currents(seed, T=6, B=2, n=3, mean=0.6, scale=0.5, dtype=np.float64):
 
 
 def smooth_forward(currents, v0, **kw):
-    """The kernel's own smooth model (SPEC §0: the backward kernel is checked against finite
+    """The kernel's own smooth model (docs/models.md §0: the backward kernel is checked against finite
     differences of what it differentiates): spikes and membrane with smooth spikes."""
     p = lif_params(smooth=True, **kw)
     s, m, _, _, _ = _core.lif_forward(currents, v0, p, True, True, False, False)
@@ -153,7 +153,7 @@ def test_lif_strict_threshold_and_v0(dtype):
     assert_array_equal(s.ravel(), [0, 1, 0, 0])
     assert_array_equal(v.ravel(), [1.0, 1.25, 0.375, 0.9375])
     # delayed zero reset with v0 above theta: the reset hits the very first step
-    # (V = beta v0 (1 - [v0 > theta]) + I = I, snntorch's rule, as nd_lif.h documents)
+    # (V = beta v0 (1 - [v0 > theta]) + I = I, snntorch's rule, as nd_snn.h documents)
     s, v = nd.lif_run(cur, beta=0.5, v0=np.full((1, 1), 1.5, dtype), reset="zero", reset_delay=True)
     assert_array_equal(s.ravel(), [0, 1, 0, 1])
     assert_array_equal(v.ravel(), [0.75, 1.125, 0.75, 1.125])

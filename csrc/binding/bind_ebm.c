@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "nd_generic.h"
-#include "nd_langevin.h"
+#include "nd_ebm.h"
 #include "nd_status.h"
 
 /* An energy's parameter array, of the state's dtype and an expected shape, kept alive. */

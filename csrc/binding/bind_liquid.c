@@ -4,10 +4,10 @@
 
 #include <string.h>
 
-#include "nd_cfc.h"
+#include "nd_liquid_cfc.h"
 #include "nd_generic.h"
-#include "nd_ltc.h"
-#include "nd_ltccell.h"
+#include "nd_liquid.h"
+#include "nd_liquid_ltccell.h"
 #include "nd_status.h"
 
 /* ---- the Liquid layer scan -------------------------------------------------------------- */

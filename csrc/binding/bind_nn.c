@@ -3,7 +3,7 @@
  * of its first argument), checks their shapes, and runs the kernel without the GIL. */
 #include "nd_bind.h"
 
-#include "nd_mlp.h"
+#include "nd_nn.h"
 #include "nd_status.h"
 
 /* Converts `count` objects to C-contiguous arrays of the dtype of the first; a None stays

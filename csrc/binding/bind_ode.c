@@ -9,7 +9,7 @@
 
 #include "nd_fields.h"
 #include "nd_generic.h"
-#include "nd_ltc.h"
+#include "nd_liquid.h"
 #include "nd_ode.h"
 #include "nd_status.h"
 

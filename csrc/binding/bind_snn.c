@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "nd_generic.h"
-#include "nd_lif.h"
+#include "nd_snn.h"
 #include "nd_status.h"
 
 /* (beta, threshold, reset, reset_delay, surrogate, slope, detach_reset, smooth) */

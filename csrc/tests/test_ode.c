@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "nd_fields.h"
-#include "nd_ltc.h"
+#include "nd_liquid.h"
 #include "nd_ode.h"
 #include "nd_status.h"
 #include "nd_test.h"
@@ -44,7 +44,7 @@ static double solve_decay(int method, double dt, double t_end, nd_ode_stats *st)
 static void test_fixed_step_golden(void)
 {
     nd_ode_stats st;
-    /* dy/dt = -y over [0, 1] with rk4 dt 0.1: within 1e-6 of e^-1 (SPEC 1). */
+    /* dy/dt = -y over [0, 1] with rk4 dt 0.1: within 1e-6 of e^-1 (docs/models.md §1). */
     CHECK_CLOSE(solve_decay(ND_ODE_RK4, 0.1, 1.0, &st), exp(-1.0), 1e-6);
     CHECK(st.accepted == 10 && st.nfev == 40);
     /* Euler with 10 steps is (1 - 0.1)^10 exactly. */

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "nd_mlp.h"
+#include "nd_nn.h"
 #include "nd_status.h"
 #include "nd_test.h"
 #include "nd_vmath.h"

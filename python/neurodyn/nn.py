@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _checks, _core
 
-# Names of the C activation codes (csrc/nd_mlp.h), in code order.
+# Names of the C activation codes (csrc/nd_nn.h), in code order.
 ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh")
 LAYERNORM_EPS = 1e-5
 

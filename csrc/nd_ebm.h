@@ -11,8 +11,8 @@
  * ratio for the density exp(-E / s^2) (proposals outside the clamp box are rejected), so the
  * chain's stationary distribution is exact. Normals come from Philox (Box-Muller on two
  * uniforms) indexed by (step, element): the same seed gives the same chains for any threads. */
-#ifndef ND_LANGEVIN_H
-#define ND_LANGEVIN_H
+#ifndef ND_EBM_H
+#define ND_EBM_H
 
 #include <stddef.h>
 #include <stdint.h>

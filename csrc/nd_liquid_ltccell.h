@@ -8,8 +8,8 @@
  *     v <- (c v + g_leak v_leak + sum a E) / (c + g_leak + sum a + eps),  c = C K / dt,
  * with a the synaptic activations at the current v (the sensory ones fixed within the step).
  * Parameters are effective values (w, w~, g_leak, C positive); arrays [i, j] are [pre, post]. */
-#ifndef ND_LTCCELL_H
-#define ND_LTCCELL_H
+#ifndef ND_LIQUID_LTCCELL_H
+#define ND_LIQUID_LTCCELL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nd_langevin.h"
-#include "nd_mlp.h"
+#include "nd_ebm.h"
+#include "nd_nn.h"
 #include "nd_rng.h"
 #include "nd_status.h"
 #include "nd_test.h"

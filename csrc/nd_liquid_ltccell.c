@@ -1,4 +1,4 @@
-#include "nd_ltccell.h"
+#include "nd_liquid_ltccell.h"
 
 #include "nd_generic.h"
 #include "nd_status.h"
@@ -37,5 +37,5 @@ int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, s
     return ND_OK;
 }
 
-#define ND_IMPL "nd_ltccell_impl.inc"
+#define ND_IMPL "nd_liquid_ltccell_impl.inc"
 #include "nd_instantiate.h"

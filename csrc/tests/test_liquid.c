@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nd_ltc.h"
+#include "nd_liquid.h"
 #include "nd_status.h"
 #include "nd_test.h"
 

@@ -1,8 +1,8 @@
-#include "nd_cfc.h"
+#include "nd_liquid_cfc.h"
 
 #include "nd_blas.h"
 #include "nd_generic.h"
-#include "nd_mlp.h"
+#include "nd_nn.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 
@@ -53,5 +53,5 @@ int nd_cfc_sizes(const nd_cfc *c, int64_t B, size_t *cache_per_step, size_t *wor
     return ND_OK;
 }
 
-#define ND_IMPL "nd_cfc_impl.inc"
+#define ND_IMPL "nd_liquid_cfc_impl.inc"
 #include "nd_instantiate.h"

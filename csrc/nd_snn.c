@@ -1,4 +1,4 @@
-#include "nd_lif.h"
+#include "nd_snn.h"
 
 #include <math.h>
 
@@ -47,5 +47,5 @@ static int nd_lif_check(const nd_lif_params *p, int64_t T, int64_t B, int64_t n)
     return nd_mul3_size((size_t)T, (size_t)B, (size_t)n, &count) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
-#define ND_IMPL "nd_lif_impl.inc"
+#define ND_IMPL "nd_snn_impl.inc"
 #include "nd_instantiate.h"

@@ -1,4 +1,4 @@
-#include "nd_mlp.h"
+#include "nd_nn.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,5 +21,5 @@ const char *nd_act_name(int act)
  * ND_SPIKE_DW_COLS columns (8000 rows of 32 floats, 1 MB, stay in L2). */
 enum { ND_SPIKE_COLS = 64, ND_SPIKE_DW_COLS = 32 };
 
-#define ND_IMPL "nd_mlp_impl.inc"
+#define ND_IMPL "nd_nn_impl.inc"
 #include "nd_instantiate.h"

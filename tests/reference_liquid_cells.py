@@ -1,8 +1,8 @@
-"""Slow pure-NumPy twins of the two recurrent cells of SPEC §3: Hasani et al.'s liquid
+"""Slow pure-NumPy twins of the two recurrent cells of docs/models.md §3: Hasani et al.'s liquid
 time-constant cell (``nd.LTCCell``, Hasani et al. 2021, AAAI) and the closed-form
 continuous-time cell (``nd.CfC``, Hasani et al. 2022, Nature Machine Intelligence).
 
-Written from the equations (the headers csrc/nd_ltccell.h and csrc/nd_cfc.h state them, the
+Written from the equations (the headers csrc/nd_liquid_ltccell.h and csrc/nd_liquid_cfc.h state them, the
 papers define them), never from the C code: every step is a plain loop over time and unfolds
 with broadcasting over the synapse matrix, in float64, so a reader can check each line
 against the formula. Nothing here imports neurodyn, so a mistake shared with the library

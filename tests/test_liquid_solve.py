@@ -1,5 +1,5 @@
 """nd.solve_ltc: the liquid time-constant relaxation dx/ds = (a - x) / tau over s in [0, 1]
-(SPEC §1): golden values, convergence to the closed form, broadcasting, dtypes, validation.
+(docs/models.md §1): golden values, convergence to the closed form, broadcasting, dtypes, validation.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ FIXED = ("euler", "midpoint", "rk4")
 
 
 # ---------------------------------------------------------------------------------------
-# Golden values from SPEC.md
+# Golden values from docs/models.md
 # ---------------------------------------------------------------------------------------
 
 
@@ -51,7 +51,7 @@ def test_golden_decay_to_zero(solver, steps, expected):
 
 
 def test_golden_rk4_within_1e6_of_e_inverse():
-    """SPEC §1 anchor: rk4 with 10 substeps of 0.1 on dx/ds = -x lands within 1e-6 of e^-1."""
+    """docs/models.md §1 anchor: rk4 with 10 substeps of 0.1 on dx/ds = -x lands within 1e-6 of e^-1."""
     assert abs(float(nd.solve_ltc(1.0, 0.0, 1.0, solver="rk4", steps=10)) - np.exp(-1.0)) < 1e-6
 
 

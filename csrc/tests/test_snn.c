@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nd_lif.h"
+#include "nd_snn.h"
 #include "nd_rng.h"
 #include "nd_status.h"
 #include "nd_test.h"
@@ -57,7 +57,7 @@ static int if_count(double current, int T)
 
 static void test_integrate_and_fire_golden(void)
 {
-    /* SPEC 6: ceil(T I / theta) - 1 spikes for 0 < I <= theta */
+    /* docs/models.md §6: ceil(T I / theta) - 1 spikes for 0 < I <= theta */
     CHECK(if_count(0.35, 10) == 3);
     CHECK(if_count(1.0, 100) == 99);
     CHECK(if_count(0.5, 16) == 7);

@@ -6,8 +6,8 @@
  *     h_t = f1 (1 - g) + g f2      (mode ND_CFC_GATED)
  *     h_t = f1 + g f2              (mode ND_CFC_NO_GATE)
  * Every product is one GEMM over the batch. Dense weights are [in, out] row-major. */
-#ifndef ND_CFC_H
-#define ND_CFC_H
+#ifndef ND_LIQUID_CFC_H
+#define ND_LIQUID_CFC_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
-"""The two recurrent cells of SPEC §3: ``nd.LTCCell`` (Hasani et al. 2021) and ``nd.CfC``
+"""The two recurrent cells of docs/models.md §3: ``nd.LTCCell`` (Hasani et al. 2021) and ``nd.CfC``
 (Hasani et al. 2022).
 
-- forward against the pure-NumPy twins in tests/reference_cells.py (float64 to ~1e-12,
+- forward against the pure-NumPy twins in tests/reference_liquid_cells.py (float64 to ~1e-12,
   float32 to ~1e-5), with irregular per-sample timespans, batch > 1 (each row equal to the
   row run alone), h0, both CfC modes, 0/1/2 backbone layers, every activation, larger shapes,
   every memory layout, and random shapes (hypothesis);
@@ -27,7 +27,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import neurodyn as nd
 from neurodyn import _core
 
-import reference_cells as twin
+import reference_liquid_cells as twin
 import reference_nn as ref_nn
 from conftest import LAYOUTS, as_layout
 

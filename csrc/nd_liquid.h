@@ -1,7 +1,7 @@
 /* Liquid time-constant relaxation: dx/ds = (a - x) / tau over one frame s in [0, 1],
  * with a and tau held fixed, elementwise. */
-#ifndef ND_LTC_H
-#define ND_LTC_H
+#ifndef ND_LIQUID_H
+#define ND_LIQUID_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "nd_ltccell.h"
+#include "nd_liquid_ltccell.h"
 #include "nd_status.h"
 #include "nd_test.h"
 

@@ -1,10 +1,10 @@
-#include "nd_langevin.h"
+#include "nd_ebm.h"
 
 #include <math.h>
 
 #include "nd_blas.h"
 #include "nd_generic.h"
-#include "nd_mlp.h"
+#include "nd_nn.h"
 #include "nd_parallel.h"
 #include "nd_rng.h"
 #include "nd_status.h"
@@ -66,5 +66,5 @@ int nd_langevin_workspace_len(int64_t B, int64_t d, size_t *len)
     return ND_OK;
 }
 
-#define ND_IMPL "nd_langevin_impl.inc"
+#define ND_IMPL "nd_ebm_impl.inc"
 #include "nd_instantiate.h"

@@ -1,4 +1,4 @@
-#include "nd_ltc.h"
+#include "nd_liquid.h"
 
 #include "nd_fields.h"
 #include "nd_generic.h"
@@ -52,5 +52,5 @@ int nd_ltc_scan_workspace_bytes(int solver, int64_t H, int64_t max_steps, int ba
 
 enum { ND_LTC_BLOCK = 256 }; /* units whose decay factors a frame computes at a time */
 
-#define ND_IMPL "nd_ltc_impl.inc"
+#define ND_IMPL "nd_liquid_impl.inc"
 #include "nd_instantiate.h"

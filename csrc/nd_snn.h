@@ -17,8 +17,8 @@
  * fast_sigmoid 1/2 + x / (1 + k |x|); atan 1/2 + atan(pi k x / 2) / pi), making the backward
  * pass that model's exact gradient (checked by finite differences). It recomputes the membrane
  * from the currents instead of storing it, so training keeps only the spikes (as bits). */
-#ifndef ND_LIF_H
-#define ND_LIF_H
+#ifndef ND_SNN_H
+#define ND_SNN_H
 
 #include <stddef.h>
 #include <stdint.h>

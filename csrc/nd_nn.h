@@ -2,8 +2,8 @@
  *
  * Conventions: row-major, a batch of `rows` samples; Dense computes Y = X W + b with
  * W of shape [in, out] and b of shape [out] (b may be NULL). */
-#ifndef ND_MLP_H
-#define ND_MLP_H
+#ifndef ND_NN_H
+#define ND_NN_H
 
 #include <stdint.h>
 

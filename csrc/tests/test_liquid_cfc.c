@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "nd_cfc.h"
-#include "nd_mlp.h"
+#include "nd_liquid_cfc.h"
+#include "nd_nn.h"
 #include "nd_status.h"
 #include "nd_test.h"
 
