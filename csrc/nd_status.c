@@ -1,5 +1,45 @@
 #include "nd_status.h"
 
+#include <string.h>
+
+static _Thread_local nd_error nd_err;
+
+static void nd_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+int nd_arg_error(const char *arg, double value, const char *rule)
+{
+    nd_copy(nd_err.arg, sizeof nd_err.arg, arg);
+    nd_copy(nd_err.rule, sizeof nd_err.rule, rule);
+    nd_err.value = value;
+    nd_err.has_value = 1;
+    return ND_ERR_ARG;
+}
+
+int nd_arg_error_novalue(const char *arg, const char *rule)
+{
+    nd_arg_error(arg, 0.0, rule);
+    nd_err.has_value = 0;
+    return ND_ERR_ARG;
+}
+
+int nd_size_error(const char *arg)
+{
+    nd_arg_error_novalue(arg, "has sizes whose byte count overflows");
+    return ND_ERR_OVERFLOW;
+}
+
+const nd_error *nd_last_error(void) { return &nd_err; }
+
+void nd_clear_error(void) { memset(&nd_err, 0, sizeof nd_err); }
+
 const char *nd_status_str(int status)
 {
     switch (status) {
