@@ -126,17 +126,30 @@ static inline double nd_cos_turns(double u)
     return ((q + 1u) & 2u) ? -mag : mag;
 }
 
+/* The standard normal of Philox block `block` of stream (s0, s1) under key (k0, k1). */
+static inline double nd_normal_of(uint64_t block, uint32_t s0, uint32_t s1, uint32_t k0, uint32_t k1)
+{
+    uint32_t w[4];
+    nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), s0, s1, k0, k1, w);
+    const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
+    const double u2 = nd_words_to_unit(w[2], w[3]);
+    return sqrt(-2.0 * nd_log_unit(u1)) * nd_cos_turns(u2);
+}
+
 ND_VECTOR_CLONES
 void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out)
 {
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32), s0 = (uint32_t)stream,
                    s1 = (uint32_t)(stream >> 32);
-    for (int64_t i = 0; i < n; ++i) {
-        const uint64_t block = first + (uint64_t)i;
-        uint32_t w[4];
-        nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), s0, s1, k0, k1, w);
-        const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
-        const double u2 = nd_words_to_unit(w[2], w[3]);
-        out[i] = sqrt(-2.0 * nd_log_unit(u1)) * nd_cos_turns(u2);
-    }
+    for (int64_t i = 0; i < n; ++i)
+        out[i] = nd_normal_of(first + (uint64_t)i, s0, s1, k0, k1);
+}
+
+ND_VECTOR_CLONES
+void nd_rng_normal_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index, uint64_t offset,
+                          double *out)
+{
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int64_t i = 0; i < n; ++i)
+        out[i] = nd_normal_of(index[i] + offset, (uint32_t)stream[i], (uint32_t)(stream[i] >> 32), k0, k1);
 }

@@ -24,4 +24,10 @@ void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t
  * vectorisable log and cos within about an ulp of libm's. */
 void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
 
+/* Standard normals of scattered (stream, index) pairs: out[i] is normal index[i] + offset of
+ * stream stream[i], the value nd_rng_normal_fill gives for it. One vectorised pass over many
+ * streams (the samples of an SDE batch, each with its own stream). */
+void nd_rng_normal_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index, uint64_t offset,
+                          double *out);
+
 #endif
