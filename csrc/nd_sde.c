@@ -11,16 +11,17 @@
 #include "nd_status.h"
 #include "nd_vmath.h" /* nd_vall_finite */
 
+const char *const nd_sde_method_names[ND_SDE_METHOD_COUNT + 1] = {"euler_maruyama", "milstein", "sra", NULL};
+const char *const nd_sde_noise_names[ND_SDE_NOISE_COUNT + 1] = {"diagonal", "additive", "general", NULL};
+
 const char *nd_sde_method_name(int method)
 {
-    static const char *names[ND_SDE_METHOD_COUNT] = {"euler_maruyama", "milstein", "sra"};
-    return (method >= 0 && method < ND_SDE_METHOD_COUNT) ? names[method] : NULL;
+    return (method >= 0 && method < ND_SDE_METHOD_COUNT) ? nd_sde_method_names[method] : NULL;
 }
 
 const char *nd_sde_noise_name(int noise)
 {
-    static const char *names[ND_SDE_NOISE_COUNT] = {"diagonal", "additive", "general"};
-    return (noise >= 0 && noise < ND_SDE_NOISE_COUNT) ? names[noise] : NULL;
+    return (noise >= 0 && noise < ND_SDE_NOISE_COUNT) ? nd_sde_noise_names[noise] : NULL;
 }
 
 int nd_sde_method_supports(int method, int noise)

@@ -39,6 +39,10 @@ typedef enum { ND_SDE_EULER_MARUYAMA = 0, ND_SDE_MILSTEIN = 1, ND_SDE_SRA = 2 } 
 typedef enum { ND_SDE_DIAGONAL = 0, ND_SDE_ADDITIVE = 1, ND_SDE_GENERAL = 2 } nd_sde_noise;
 #define ND_SDE_NOISE_COUNT 3
 
+/* The names by code, NULL-terminated (the binding's option tables). */
+extern const char *const nd_sde_method_names[ND_SDE_METHOD_COUNT + 1];
+extern const char *const nd_sde_noise_names[ND_SDE_NOISE_COUNT + 1];
+
 /* "euler_maruyama", "milstein", "sra" / "diagonal", "additive", "general"; NULL if unknown. */
 const char *nd_sde_method_name(int method);
 const char *nd_sde_noise_name(int noise);

@@ -4,6 +4,8 @@ Functions take and return NumPy arrays (float32 or float64, following the input)
 
 ODE integration
     :func:`odeint`, :func:`solve_ltc`, :mod:`neurodyn.fields`, :class:`IntegrationError`
+Stochastic differential equations
+    :func:`sdeint`, built-in diffusions in :mod:`neurodyn.sde`
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
     :func:`load` for saved models
@@ -19,7 +21,7 @@ Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, encode, energies, fields, nn, optim
+from . import _core, encode, energies, fields, nn, optim, sde
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -28,6 +30,7 @@ from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint, solve_ltc
+from .sde import sdeint
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
@@ -74,6 +77,8 @@ __all__ = [
     "odeint",
     "optim",
     "rate_decode",
+    "sde",
+    "sdeint",
     "set_num_threads",
     "show_config",
     "SNN",

@@ -55,6 +55,14 @@ def ode_adjoint(spec: Any, t: _ArrayLike, y_end: _ArrayLike, ybar: _ArrayLike, m
 def solve_ltc(x: _ArrayLike, a: _ArrayLike, tau: _ArrayLike, solver: int, steps: int = 1,
               rtol: float = 1e-2, atol: float = 1e-4, max_steps: int = 100) -> _Array: ...
 
+# Stochastic differential equations (nd_sde)
+def sdeint(f: Any, g: Any, y0: _ArrayLike, t: _ArrayLike, method: str = ..., noise: str = ..., *, dt: float,
+           seed: Optional[int] = ..., m: int = ..., sample_ids: Optional[_ArrayLike] = ...,
+           dW: Optional[_ArrayLike] = ..., dZ: Optional[_ArrayLike] = ..., record: bool = ...,
+           args: Optional[tuple] = ..., dg: Optional[Callable[..., Any]] = ...,
+           progress: Optional[Callable[[float], None]] = ...) -> Tuple[_Array, Optional[_Array], Optional[_Array],
+                                                                     dict[str, Any]]: ...
+
 # Liquid networks (nd_ltc, nd_ltccell, nd_cfc)
 def ltc_scan(a: _ArrayLike, tau: _ArrayLike, h0: Optional[_ArrayLike], solver: int, steps: int,
              rtol: float, atol: float, max_steps: int) -> _Array: ...
