@@ -37,11 +37,16 @@ void nd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
     nd_philox_block(ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1], out);
 }
 
-/* 53 random bits of two words as a double in [0, 1). */
+/* 53 random bits of two words, hi 2^21 + (lo >> 11), as a double in [0, 1). The integer becomes a
+ * double without an integer conversion, which AVX2 lacks for 64-bit lanes (it kept every loop
+ * calling this scalar): the low 52 bits through the exponent of 2^52, the top bit added, both
+ * exact. */
 static inline double nd_words_to_unit(uint32_t hi, uint32_t lo)
 {
-    const uint64_t bits = ((uint64_t)hi << 21) ^ (uint64_t)(lo >> 11);
-    return (double)(bits & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
+    const uint64_t low52 = (((uint64_t)hi << 21) ^ (uint64_t)(lo >> 11)) & ((1ull << 52) - 1);
+    const double top = (hi >> 31) ? 4503599627370496.0 : 0.0;
+    const double x = (nd_bits_to_double(0x4330000000000000ull | low52) - 4503599627370496.0) + top;
+    return x * (1.0 / 9007199254740992.0);
 }
 
 /* One block of four words gives two doubles: counter = (block index, stream), key = seed. */
@@ -95,9 +100,10 @@ static inline double nd_log_unit(double u)
     return ed * 6.93147180369123816490e-01 + (ed * 1.90821492927058770002e-10 + nd_log1p_unit(m - 1.0));
 }
 
-/* cos(2 pi u) for u in [0, 1): u - k/4 = r with the nearest quarter k (exact), then the
- * Taylor series of cos and sin at 2 pi r, |2 pi r| <= pi/4, and the quadrant's identity. */
-static inline double nd_cos_turns(double u)
+/* cos(2 pi u) and sin(2 pi u) for u in [0, 1): u - k/4 = r with the nearest quarter k (exact),
+ * then the Taylor series of cos and sin at 2 pi r, |2 pi r| <= pi/4, and the quadrant's
+ * identities. */
+static inline void nd_sincos_turns(double u, double *cos_out, double *sin_out)
 {
     const double shifter = 6755399441055744.0; /* 1.5 * 2^52 */
     const double kd = (4.0 * u + shifter) - shifter;
@@ -121,19 +127,17 @@ static inline double nd_cos_turns(double u)
     t = t * -x2 + 1.0 / 6.0;
     const double sinx = x - x * x2 * t;
     const uint64_t q = (nd_double_to_bits(kd + shifter) - nd_double_to_bits(shifter)) & 3u;
-    /* cos(x + q pi/2): cos, -sin, -cos, sin */
-    const double mag = (q & 1u) ? sinx : cosx;
-    return ((q + 1u) & 2u) ? -mag : mag;
+    /* cos(x + q pi/2): cos, -sin, -cos, sin; sin(x + q pi/2): sin, cos, -sin, -cos */
+    const double cmag = (q & 1u) ? sinx : cosx, smag = (q & 1u) ? cosx : sinx;
+    *cos_out = ((q + 1u) & 2u) ? -cmag : cmag;
+    *sin_out = (q & 2u) ? -smag : smag;
 }
 
-/* The standard normal of Philox block `block` of stream (s0, s1) under key (k0, k1). */
-static inline double nd_normal_of(uint64_t block, uint32_t s0, uint32_t s1, uint32_t k0, uint32_t k1)
+static inline double nd_cos_turns(double u)
 {
-    uint32_t w[4];
-    nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), s0, s1, k0, k1, w);
-    const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
-    const double u2 = nd_words_to_unit(w[2], w[3]);
-    return sqrt(-2.0 * nd_log_unit(u1)) * nd_cos_turns(u2);
+    double c, s;
+    nd_sincos_turns(u, &c, &s);
+    return c;
 }
 
 ND_VECTOR_CLONES
@@ -141,15 +145,30 @@ void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t 
 {
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32), s0 = (uint32_t)stream,
                    s1 = (uint32_t)(stream >> 32);
-    for (int64_t i = 0; i < n; ++i)
-        out[i] = nd_normal_of(first + (uint64_t)i, s0, s1, k0, k1);
+    for (int64_t i = 0; i < n; ++i) {
+        const uint64_t block = first + (uint64_t)i;
+        uint32_t w[4];
+        nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), s0, s1, k0, k1, w);
+        const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
+        const double u2 = nd_words_to_unit(w[2], w[3]);
+        out[i] = sqrt(-2.0 * nd_log_unit(u1)) * nd_cos_turns(u2);
+    }
 }
 
 ND_VECTOR_CLONES
-void nd_rng_normal_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index, uint64_t offset,
-                          double *out)
+void nd_rng_normal_pairs_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index,
+                                uint64_t offset, double *out_cos, double *out_sin)
 {
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int64_t i = 0; i < n; ++i)
-        out[i] = nd_normal_of(index[i] + offset, (uint32_t)stream[i], (uint32_t)(stream[i] >> 32), k0, k1);
+    for (int64_t i = 0; i < n; ++i) {
+        const uint64_t block = index[i] + offset, st = stream[i];
+        uint32_t w[4];
+        nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
+        const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
+        const double rad = sqrt(-2.0 * nd_log_unit(u1));
+        double c, s;
+        nd_sincos_turns(nd_words_to_unit(w[2], w[3]), &c, &s);
+        out_cos[i] = rad * c;
+        out_sin[i] = rad * s;
+    }
 }

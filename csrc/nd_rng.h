@@ -24,10 +24,11 @@ void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t
  * vectorisable log and cos within about an ulp of libm's. */
 void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
 
-/* Standard normals of scattered (stream, index) pairs: out[i] is normal index[i] + offset of
- * stream stream[i], the value nd_rng_normal_fill gives for it. One vectorised pass over many
- * streams (the samples of an SDE batch, each with its own stream). */
-void nd_rng_normal_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index, uint64_t offset,
-                          double *out);
+/* Both Box-Muller normals of Philox blocks scattered over streams: for i < n, block index[i] + offset
+ * of stream stream[i] gives out_cos[i] = r cos(2 pi u_2) (the value nd_rng_normal_fill draws from
+ * that block) and out_sin[i] = r sin(2 pi u_2), r = sqrt(-2 log(1 - u_1)). One vectorised pass
+ * over many streams: the samples of an SDE batch, each with its own. */
+void nd_rng_normal_pairs_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index,
+                                uint64_t offset, double *out_cos, double *out_sin);
 
 #endif

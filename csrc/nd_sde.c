@@ -82,6 +82,13 @@ int nd_sde_steps(int64_t nt, const double *t, double dt, int64_t *steps)
  * on the batch it is in. A multiple of every GEMM micro-kernel's height. */
 #define ND_SDE_BLOCK 64
 
+/* Normals per sample drawn at once: a chunk of 2 ceil(16 / m) steps, so that the Philox blocks
+ * (two normals each) of one sample fill a few vectors of the generator's loop. */
+#define ND_SDE_CHUNK_NORMALS 32
+
+/* Philox block offset of lane 1 (the second normal of sra): beyond any lane-0 index. */
+#define ND_SDE_LANE ((uint64_t)1 << 62)
+
 /* Arguments shared by both precisions; *m the Brownian motions per sample, *steps the grid's. */
 static int nd_sde_check(const nd_field *field, int has_drift_fn, const nd_diffusion *g, int has_g_fn, int64_t B,
                         int64_t d, int64_t nt, const double *t, const nd_sde_opts *o, int64_t *m, int64_t *steps,
@@ -146,8 +153,8 @@ static int nd_sde_check(const nd_field *field, int has_drift_fn, const nd_diffus
     int st = nd_sde_steps(nt, t, o->dt, steps);
     if (st != ND_OK)
         return st;
-    /* Philox indices 2 m k + c must not wrap */
-    ND_REQUIRE(*steps <= INT64_MAX / 2 / *m, "dt", o->dt, "gives more random numbers than a 64-bit index holds");
+    /* lane-0 Philox blocks (m k + c) / 2 must stay below the lane-1 offset, chunks included */
+    ND_REQUIRE(*steps <= INT64_MAX / 4 / *m - 64, "dt", o->dt, "gives more random numbers than a 64-bit index holds");
     return ND_OK;
 }
 

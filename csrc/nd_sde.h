@@ -19,9 +19,10 @@
  *                   Y2 = y + 3/4 h f(t, y) + 3/2 chi g(t + h),
  *                   y' = y + h (f(t, y) / 3 + 2/3 f(t + 3h/4, Y2)) + g(t + h) dW + chi (g(t) - g(t + h)).
  *
- * Brownian increments: step k of sample b draws standard normals from Philox (nd_rng.h) with
- * key `seed`, stream ids[b] (b when ids is NULL) and index 2 m k + c for component c (the
- * second variable of sra at 2 m k + m + c). dW = sqrt(h) xi1, I_(1,0) = h^(3/2) (xi1 + xi2 / sqrt 3) / 2
+ * Brownian increments: step k of sample b takes normals xi1 = N(m k + c) of lane 0 and
+ * xi2 = N(m k + c) of lane 1 for component c, where N(2q) and N(2q + 1) are the two Box-Muller
+ * normals (cosine, sine) of Philox block q (lane 1: q + 2^62) of stream ids[b] (b when ids is
+ * NULL) under key `seed` (nd_rng.h). dW = sqrt(h) xi1, I_(1,0) = h^(3/2) (xi1 + xi2 / sqrt 3) / 2
  * (covariances h, h^2 / 2, h^3 / 3), each rounded to the state's type before use. A sample's
  * path is a function of (seed, its id, the step grid) only: the batch, its order, the chunking
  * and the thread count never change a bit, and every method sees the same dW. */
@@ -111,8 +112,10 @@ typedef struct {
         nd_sde_fn_##SFX drift;                                                                      \
         void *drift_ctx;                                                                            \
         const nd_diffusion *diffusion;                                                              \
-        nd_sde_fn_##SFX diffusion_fn, diffusion_dy;                                                 \
+        nd_sde_fn_##SFX diffusion_fn;                                                               \
         void *diffusion_ctx;                                                                        \
+        nd_sde_fn_##SFX diffusion_dy;                                                               \
+        void *diffusion_dy_ctx;                                                                     \
     } nd_sde_problem_##SFX;                                                                         \
     int nd_sdeint_##SFX(const nd_sde_problem_##SFX *p, int64_t B, int64_t d, const T *y0, int64_t nt, \
                         const double *t, const nd_sde_opts *o, T *ys, int32_t *sample_status,        \

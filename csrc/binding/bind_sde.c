@@ -313,6 +313,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
             nd_sde_cb_init(&dgcb, a->dg, "dg(t, y)", "the shape of y0", argv, nargs, y0, tn, 0, 0, &watch);
             p64.diffusion_dy = nd_sde_call_f64;
             p32.diffusion_dy = nd_sde_call_f32;
+            p64.diffusion_dy_ctx = p32.diffusion_dy_ctx = &dgcb;
         }
     } else if (PyTuple_Check(a->g)) {
         if (nd_parse_diffusion(a->g, tn, d, general, &diffusion, keep) < 0)
