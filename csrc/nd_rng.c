@@ -157,9 +157,10 @@ void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t 
 
 ND_VECTOR_CLONES
 void nd_rng_normal_pairs_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index,
-                                uint64_t offset, double *out_cos, double *out_sin)
+                                uint64_t offset, double *out)
 {
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    double *restrict out_cos = out, *restrict out_sin = out + n;
     for (int64_t i = 0; i < n; ++i) {
         const uint64_t block = index[i] + offset, st = stream[i];
         uint32_t w[4];
@@ -170,5 +171,64 @@ void nd_rng_normal_pairs_gather(uint64_t seed, int64_t n, const uint64_t *stream
         nd_sincos_turns(nd_words_to_unit(w[2], w[3]), &c, &s);
         out_cos[i] = rad * c;
         out_sin[i] = rad * s;
+    }
+}
+
+/* ---- single precision: four normals a block ---------------------------------------------- */
+
+/* The top 24 bits of a word as a float in [0, 1) (through int32: a conversion AVX2 has). */
+static inline float nd_word_to_unitf(uint32_t w) { return (float)(int32_t)(w >> 8) * (1.0f / 16777216.0f); }
+
+/* log(u) for u in [2^-24, 1], as nd_log_unit in single precision. */
+static inline float nd_logf_unit(float u)
+{
+    const uint32_t shifted = nd_float_to_bits(u) + (0x3f800000u - 0x3f3504f3u);
+    const float e = (float)((int32_t)(shifted >> 23) - 127);
+    const float m = nd_bits_to_float((shifted & 0x007fffffu) + 0x3f3504f3u);
+    return e * 0.693145752f + (e * 1.42860677e-06f + nd_log1pf_unit(m - 1.0f));
+}
+
+/* cos(2 pi u) and sin(2 pi u) for u in [0, 1) in single precision: as nd_sincos_turns, with
+ * Taylor polynomials of degrees 8 and 9 on |x| <= pi/4 (truncation below 4e-9). */
+static inline void nd_sincosf_turns(float u, float *cos_out, float *sin_out)
+{
+    const float kd = (4.0f * u + ND_VMATHF_SHIFTER) - ND_VMATHF_SHIFTER;
+    const float r = u - 0.25f * kd, x = 6.28318531f * r, x2 = x * x;
+    float c = 1.0f / 40320.0f;
+    c = c * -x2 + 1.0f / 720.0f;
+    c = c * -x2 + 1.0f / 24.0f;
+    c = c * -x2 + 0.5f;
+    const float cosx = 1.0f - x2 * c;
+    float t = 1.0f / 362880.0f;
+    t = t * -x2 + 1.0f / 5040.0f;
+    t = t * -x2 + 1.0f / 120.0f;
+    t = t * -x2 + 1.0f / 6.0f;
+    const float sinx = x - x * x2 * t;
+    const uint32_t q = (nd_float_to_bits(kd + ND_VMATHF_SHIFTER) - nd_float_to_bits(ND_VMATHF_SHIFTER)) & 3u;
+    const float cmag = (q & 1u) ? sinx : cosx, smag = (q & 1u) ? cosx : sinx;
+    *cos_out = ((q + 1u) & 2u) ? -cmag : cmag;
+    *sin_out = (q & 2u) ? -smag : smag;
+}
+
+ND_VECTOR_CLONES
+void nd_rng_normal_quads_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index,
+                                uint64_t offset, float *out)
+{
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    float *restrict o0 = out, *restrict o1 = out + n, *restrict o2 = out + 2 * n, *restrict o3 = out + 3 * n;
+    for (int64_t i = 0; i < n; ++i) {
+        const uint64_t block = index[i] + offset, st = stream[i];
+        uint32_t w[4];
+        nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
+        /* two Box-Muller pairs: radii from words 0 and 2, angles from words 1 and 3 */
+        const float ra = sqrtf(-2.0f * nd_logf_unit(1.0f - nd_word_to_unitf(w[0])));
+        const float rb = sqrtf(-2.0f * nd_logf_unit(1.0f - nd_word_to_unitf(w[2])));
+        float ca, sa, cb, sb;
+        nd_sincosf_turns(nd_word_to_unitf(w[1]), &ca, &sa);
+        nd_sincosf_turns(nd_word_to_unitf(w[3]), &cb, &sb);
+        o0[i] = ra * ca;
+        o1[i] = ra * sa;
+        o2[i] = rb * cb;
+        o3[i] = rb * sb;
     }
 }

@@ -25,10 +25,16 @@ void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t
 void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
 
 /* Both Box-Muller normals of Philox blocks scattered over streams: for i < n, block index[i] + offset
- * of stream stream[i] gives out_cos[i] = r cos(2 pi u_2) (the value nd_rng_normal_fill draws from
- * that block) and out_sin[i] = r sin(2 pi u_2), r = sqrt(-2 log(1 - u_1)). One vectorised pass
- * over many streams: the samples of an SDE batch, each with its own. */
+ * of stream stream[i] gives out[i] = r cos(2 pi u_2) (the value nd_rng_normal_fill draws from that
+ * block) and out[n + i] = r sin(2 pi u_2), r = sqrt(-2 log(1 - u_1)). One vectorised pass over
+ * many streams: the samples of an SDE batch, each with its own. */
 void nd_rng_normal_pairs_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index,
-                                uint64_t offset, double *out_cos, double *out_sin);
+                                uint64_t offset, double *out);
+
+/* The same in single precision, four normals a block from 24-bit uniforms u_0 .. u_3 of its four
+ * words: out[i], out[n + i] = r_0 (cos, sin)(2 pi u_1) and out[2n + i], out[3n + i] =
+ * r_2 (cos, sin)(2 pi u_3), r_k = sqrt(-2 log(1 - u_k)) (|normal| < 5.8). */
+void nd_rng_normal_quads_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index,
+                                uint64_t offset, float *out);
 
 #endif

@@ -75,15 +75,20 @@ int nd_sde_steps(int64_t nt, const double *t, double dt, int64_t *steps)
     return ND_OK;
 }
 
-/* Rows of a block of samples: the unit the kernel threads share, and the batch every built-in
- * drift field is evaluated on (the last block padded with zero rows). A field evaluated on the
- * same number of rows gives each row the same bits wherever it sits (OpenBLAS rounds a row
- * differently in products of different heights, nd_blas.h), so a sample's path does not depend
- * on the batch it is in. A multiple of every GEMM micro-kernel's height. */
+/* Rows every built-in drift field is evaluated on (the last group of a block padded with zero
+ * rows). A field evaluated on the same number of rows gives each row the same bits wherever it
+ * sits (OpenBLAS rounds a row differently in products of different heights, nd_blas.h), so a
+ * sample's path does not depend on the batch it is in. A multiple of every GEMM micro-kernel's
+ * height. */
 #define ND_SDE_BLOCK 64
 
-/* Normals per sample drawn at once: a chunk of 2 ceil(16 / m) steps, so that the Philox blocks
- * (two normals each) of one sample fill a few vectors of the generator's loop. */
+/* Samples of a block, the unit the kernel threads share with built-in right-hand sides: each
+ * step's fixed costs (calls, the noise refill) are spread over this many rows. A multiple of
+ * ND_SDE_BLOCK. */
+#define ND_SDE_WORK_ROWS 256
+
+/* Normals per sample drawn at once: a chunk of 4 ceil(8 / m) steps, so that the Philox blocks
+ * (two or four normals each) of one sample fill a few vectors of the generator's loop. */
 #define ND_SDE_CHUNK_NORMALS 32
 
 /* Philox block offset of lane 1 (the second normal of sra): beyond any lane-0 index. */

@@ -20,10 +20,12 @@
  *                   y' = y + h (f(t, y) / 3 + 2/3 f(t + 3h/4, Y2)) + g(t + h) dW + chi (g(t) - g(t + h)).
  *
  * Brownian increments: step k of sample b takes normals xi1 = N(m k + c) of lane 0 and
- * xi2 = N(m k + c) of lane 1 for component c, where N(2q) and N(2q + 1) are the two Box-Muller
- * normals (cosine, sine) of Philox block q (lane 1: q + 2^62) of stream ids[b] (b when ids is
- * NULL) under key `seed` (nd_rng.h). dW = sqrt(h) xi1, I_(1,0) = h^(3/2) (xi1 + xi2 / sqrt 3) / 2
- * (covariances h, h^2 / 2, h^3 / 3), each rounded to the state's type before use. A sample's
+ * xi2 = N(m k + c) of lane 1 for component c, drawn from Philox (nd_rng.h) under key `seed` and
+ * stream ids[b] (b when ids is NULL): in double, N(2q), N(2q + 1) are the two Box-Muller normals
+ * (cosine, sine) of block q; in float, N(4q) .. N(4q + 3) the two Box-Muller pairs of block q's four
+ * words (so the two precisions draw different paths); lane 1 is block q + 2^62. dW = sqrt(h) xi1,
+ * I_(1,0) = h^(3/2) (xi1 + xi2 / sqrt 3) / 2 (covariances h, h^2 / 2, h^3 / 3), in the state's
+ * type. A sample's
  * path is a function of (seed, its id, the step grid) only: the batch, its order, the chunking
  * and the thread count never change a bit, and every method sees the same dW. */
 #ifndef ND_SDE_H

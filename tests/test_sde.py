@@ -308,13 +308,21 @@ def test_milstein_derivative_free_twin():
     assert_allclose(ys, twin, rtol=1e-12, atol=1e-13)
 
 
-def test_float32_follows_float64():
+def test_float32_follows_float64_on_its_path():
+    # float32 draws its own normals (four per Philox block, in single precision); on its path, a
+    # float64 run gives the same solution up to float32 rounding
     y0 = np.linspace(0.5, 1.5, 40).reshape(20, 2)
     f, g = nd.fields.Linear([[-1.0, 0.2], [0.1, -0.5]]), nd.sde.Linear([0.3, 0.2])
-    y64 = nd.sdeint(f, g, y0, [0, 1], dt=0.01, seed=1, method="milstein")
-    y32 = nd.sdeint(f, g, y0.astype(np.float32), [0, 1], dt=0.01, seed=1, method="milstein")
-    assert y32.dtype == np.float32 and y64.dtype == np.float64
+    y32, dW = nd.sdeint(f, g, y0.astype(np.float32), [0, 1], dt=0.01, seed=1, method="milstein",
+                        return_brownian=True)
+    y64 = nd.sdeint(f, g, y0, [0, 1], dt=0.01, method="milstein", brownian=dW.astype(np.float64))
+    assert y32.dtype == np.float32 and y64.dtype == np.float64 and dW.dtype == np.float32
     assert_allclose(y32, y64, rtol=1e-4, atol=1e-5)
+    # and its increments are N(0, dt) like float64's
+    _, big = nd.sdeint(f, g, np.ones((5000, 2), np.float32), [0, 1], dt=0.1, seed=2, return_brownian=True)
+    z = big.ravel() / np.sqrt(0.1)
+    assert abs(z.mean()) < 0.01 and abs(z.var() - 1) < 0.02
+    assert abs(np.mean(z**4) - 3) < 0.1  # Gaussian kurtosis
 
 
 # ---------------------------------------------------------------------------------------

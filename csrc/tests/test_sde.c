@@ -346,6 +346,45 @@ static void test_general_noise(void)
         }
 }
 
+/* The scattered generators: the cosine normal of a pair is nd_rng_normal_fill's; both precisions
+ * give standard normals (moments of 2^18 and 2^19 draws) and the float ones stay below their bound. */
+static void test_normal_generators(void)
+{
+    enum { N = 1 << 17 };
+    static uint64_t stream[N], index[N];
+    static double pairs[2 * N], fill[64];
+    static float quads[4 * N];
+    for (int i = 0; i < N; ++i) {
+        stream[i] = (uint64_t)(i % 7) + ((uint64_t)1 << 40);
+        index[i] = (uint64_t)(i / 7);
+    }
+    nd_rng_normal_pairs_gather(42, N, stream, index, 3, pairs);
+    nd_rng_normal_fill(42, ((uint64_t)1 << 40) + 5, 3, 64, fill);
+    int same = 1;
+    for (int q = 0; q < 64; ++q)
+        same &= pairs[7 * q + 5] == fill[q];
+    CHECK(same);
+    nd_rng_normal_quads_gather(42, N, stream, index, 3, quads);
+    const int64_t count[2] = {2 * N, 4 * N};
+    double biggest = 0;
+    for (int w = 0; w < 2; ++w) {
+        double m = 0, v = 0, k = 0;
+        for (int64_t i = 0; i < count[w]; ++i) {
+            const double x = w ? (double)quads[i] : pairs[i];
+            m += x;
+            v += x * x;
+            k += x * x * x * x;
+            if (w)
+                biggest = fmax(biggest, fabs(x));
+        }
+        const double n = (double)count[w];
+        CHECK_CLOSE(m / n, 0.0, 5 / sqrt(n));
+        CHECK_CLOSE(v / n, 1.0, 5 * sqrt(2 / n));
+        CHECK_CLOSE(k / n, 3.0, 5 * sqrt(96 / n));
+    }
+    CHECK(biggest < 5.77 && biggest > 4.0);
+}
+
 static void test_argument_errors(void)
 {
     double A[1] = {-1}, s[1] = {1}, y0[1] = {0}, ys[2], t[2] = {0, 1};
@@ -388,4 +427,4 @@ static void test_argument_errors(void)
 
 ND_TEST_MAIN(test_gbm_strong_orders, test_sra_linear_exact_path, test_ou_moments, test_sample_independence,
              test_float32_and_recorded_path, test_failed_sample_leaves_others, test_milstein_forms_agree,
-             test_general_noise, test_argument_errors)
+             test_general_noise, test_normal_generators, test_argument_errors)
