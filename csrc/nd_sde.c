@@ -182,5 +182,42 @@ static void *nd_sde_take(nd_sde_arena *a, size_t count, size_t size)
     return p;
 }
 
+/* The longest output interval of the grid, in steps. */
+static int64_t nd_sde_longest_interval(int64_t nt, const double *t, double dt)
+{
+    int64_t most = 0;
+    for (int64_t i = 1; i < nt; ++i) {
+        const int64_t n = nd_sde_substeps(t[i] - t[i - 1], dt);
+        most = n > most ? n : most;
+    }
+    return most;
+}
+
+/* Backprop's workspace: the outputs [nt, B, d], one interval's states [n + 1, B, d], three
+ * vectors [B, d] (a scaled cotangent, a VJP, a drift) and the field's scratch for B rows. */
+int nd_sde_backprop_workspace_len(const nd_field *field, int64_t B, int64_t d, int64_t nt, const double *t,
+                                  double dt, size_t *len)
+{
+    int64_t steps;
+    int st = nd_sde_steps(nt, t, dt, &steps);
+    if (st != ND_OK)
+        return st;
+    ND_REQUIRE(B >= 0, "y0", B, "must have a batch size >= 0");
+    ND_REQUIRE(d >= 1, "y0", d, "must have a last axis (the state) of size >= 1");
+    if (!field)
+        return nd_arg_error_novalue("f", "must be a built-in field");
+    nd_field f = *field;
+    f.batch = B;
+    f.keep_slots = 0;
+    size_t fl, bd, vectors;
+    if ((st = nd_field_workspace_len(&f, &fl)) != ND_OK)
+        return st == ND_ERR_ARG ? nd_arg_error_novalue("f", "is not a valid built-in field") : nd_size_error("f");
+    const size_t rows = (size_t)nt + (size_t)nd_sde_longest_interval(nt, t, dt) + 1 + 3;
+    if (!nd_mul_size((size_t)B, (size_t)d, &bd) || !nd_mul_size(rows, bd, &vectors) || vectors > SIZE_MAX - fl)
+        return nd_size_error("y0");
+    *len = vectors + fl;
+    return ND_OK;
+}
+
 #define ND_IMPL "nd_sde_impl.inc"
 #include "nd_instantiate.h"

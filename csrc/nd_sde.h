@@ -126,4 +126,26 @@ typedef struct {
 ND_SDE_DECLARE(float, f32)
 ND_SDE_DECLARE(double, f64)
 
+/* ---- gradients ------------------------------------------------------------------------ *
+ *
+ * Exact backpropagation through the Euler-Maruyama steps of a given Brownian path (the
+ * increments dW [steps, B, m] of a forward pass) with a built-in drift field and diffusion:
+ *   y_(k+1) = y_k + h f(t_k, y_k) + g(y_k) dW_k,
+ *   a_k = a_(k+1) + h f_y^T a_(k+1) + g_y^T (a_(k+1) dW_k),
+ * the parameter gradients summed over the steps and the samples. The states are recomputed
+ * forward one output interval at a time (the outputs and one interval's states are kept), then
+ * walked back. ybar [nt, B, d]: cotangents of every output. Results, written: y0bar [B, d];
+ * dfield [P], the field's flat layout (nd_field_param_count, nd_fields.h); dg: CONSTANT [d]
+ * ([d, m] for general noise), LINEAR [2 d] (scale, then offset). */
+int nd_sde_backprop_workspace_len(const nd_field *field, int64_t B, int64_t d, int64_t nt, const double *t,
+                                  double dt, size_t *len);
+
+#define ND_SDE_GRAD_DECLARE(T, SFX)                                                                  \
+    int nd_sde_backprop_##SFX(const nd_field *field, const nd_diffusion *g, int noise, int64_t B, int64_t d, \
+                              const T *y0, int64_t nt, const double *t, double dt, const T *dW, const T *ybar, \
+                              T *y0bar, T *dfield, T *dg, T *work);
+
+ND_SDE_GRAD_DECLARE(float, f32)
+ND_SDE_GRAD_DECLARE(double, f64)
+
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nd_fields.h"
+#include "nd_nn.h"
 #include "nd_parallel.h"
 #include "nd_rng.h"
 #include "nd_sde.h"
@@ -385,6 +386,76 @@ static void test_normal_generators(void)
     CHECK(biggest < 5.77 && biggest > 4.0);
 }
 
+/* Backpropagation through Euler-Maruyama on a fixed path against central differences of the
+ * loss sum_j <c_j, ys[j]>: an MLP drift with a linear diffusion, and a Linear drift with a
+ * general constant diffusion. */
+enum { GB = 3, GD = 2, GH = 4, GNT = 3 };
+static double g_params[GD * GH + GH + GH * GD], g_scale[2 * GD], g_sigma[GD * 3], g_y0[GB * GD], g_c[GNT * GB * GD];
+static double g_dW[16 * GB * 3], g_t[GNT] = {0.0, 0.3, 0.5};
+static int g_general;
+
+static void grad_problem(nd_field *f, nd_diffusion *g, nd_sde_opts *o)
+{
+    nd_sde_opts_default(o);
+    o->dt = 0.05;
+    o->dW_in = g_dW;
+    if (!g_general) {
+        *f = (nd_field){.kind = ND_FIELD_MLP, .dim = GD, .n_layers = 2, .widths = {GD, GH, GD},
+                        .weights = {g_params, g_params + GD * GH + GH}, .biases = {g_params + GD * GH, NULL},
+                        .acts = {ND_ACT_TANH, ND_ACT_IDENTITY}};
+        *g = (nd_diffusion){.kind = ND_DIFFUSION_LINEAR, .dim = GD, .m = GD, .scale = g_scale, .offset = g_scale + GD};
+    } else {
+        *f = (nd_field){.kind = ND_FIELD_LINEAR, .dim = GD, .A = g_params, .b = g_params + GD * GD};
+        *g = (nd_diffusion){.kind = ND_DIFFUSION_CONSTANT, .dim = GD, .m = 3, .sigma = g_sigma};
+        o->noise = ND_SDE_GENERAL;
+        o->m = 3;
+    }
+}
+
+static double grad_loss(void)
+{
+    nd_field f;
+    nd_diffusion g;
+    nd_sde_opts o;
+    grad_problem(&f, &g, &o);
+    nd_sde_problem_f64 p = {.field = &f, .diffusion = &g};
+    double ys[GNT * GB * GD], loss = 0;
+    if (nd_sdeint_f64(&p, GB, GD, g_y0, GNT, g_t, &o, ys, NULL, NULL, NULL) != ND_OK)
+        return NAN;
+    for (int i = 0; i < GNT * GB * GD; ++i)
+        loss += g_c[i] * ys[i];
+    return loss;
+}
+
+static void test_backprop_finite_differences(void)
+{
+    for (g_general = 0; g_general <= 1; ++g_general) {
+        nd_test_fill(g_params, (int)(sizeof g_params / sizeof g_params[0]), -0.6, 0.6);
+        nd_test_fill(g_scale, 2 * GD, 0.1, 0.5);
+        nd_test_fill(g_sigma, GD * 3, -0.5, 0.5);
+        nd_test_fill(g_y0, GB * GD, -1, 1);
+        nd_test_fill(g_c, GNT * GB * GD, -1, 1);
+        nd_test_fill(g_dW, 16 * GB * 3, -0.3, 0.3);
+        nd_field f;
+        nd_diffusion g;
+        nd_sde_opts o;
+        grad_problem(&f, &g, &o);
+        size_t len;
+        CHECK(nd_sde_backprop_workspace_len(&f, GB, GD, GNT, g_t, o.dt, &len) == ND_OK);
+        double *work = malloc(len * sizeof(double)), y0bar[GB * GD], dfield[64], dg[16];
+        CHECK(nd_sde_backprop_f64(&f, &g, o.noise, GB, GD, g_y0, GNT, g_t, o.dt, g_dW, g_c, y0bar, dfield, dg, work) ==
+              ND_OK);
+        const int P = (int)nd_field_param_count(&f);
+        CHECK(nd_test_fd_error(grad_loss, g_y0, y0bar, GB * GD, 1e-6, 1e-3) < 1e-6);
+        CHECK(nd_test_fd_error(grad_loss, g_params, dfield, P, 1e-6, 1e-3) < 1e-6);
+        if (g_general)
+            CHECK(nd_test_fd_error(grad_loss, g_sigma, dg, GD * 3, 1e-6, 1e-3) < 1e-6);
+        else
+            CHECK(nd_test_fd_error(grad_loss, g_scale, dg, 2 * GD, 1e-6, 1e-3) < 1e-6);
+        free(work);
+    }
+}
+
 static void test_argument_errors(void)
 {
     double A[1] = {-1}, s[1] = {1}, y0[1] = {0}, ys[2], t[2] = {0, 1};
@@ -427,4 +498,4 @@ static void test_argument_errors(void)
 
 ND_TEST_MAIN(test_gbm_strong_orders, test_sra_linear_exact_path, test_ou_moments, test_sample_independence,
              test_float32_and_recorded_path, test_failed_sample_leaves_others, test_milstein_forms_agree,
-             test_general_noise, test_normal_generators, test_argument_errors)
+             test_general_noise, test_normal_generators, test_backprop_finite_differences, test_argument_errors)
