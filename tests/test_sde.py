@@ -459,3 +459,90 @@ def test_diffusion_objects():
     import pickle
     g2 = pickle.loads(pickle.dumps(g))
     assert_array_equal(g2.scale, g.scale) and not g2.scale.flags.writeable
+
+
+# ---------------------------------------------------------------------------------------
+# Gradients through Euler-Maruyama on a fixed path, against central differences
+# ---------------------------------------------------------------------------------------
+
+
+def _fd_check(build, params, y0, t, dt, noise, seed=0, h=1e-6):
+    """build(params) -> (f, g); compares sdeint_vjp with central differences of sum(c * ys)."""
+    f, g = build(params)
+    ys, dW = nd.sdeint(f, g, y0, t, dt=dt, noise=noise, seed=seed, return_brownian=True)
+    c = np.random.default_rng(1).uniform(-1, 1, ys.shape)
+
+    def loss(p, y):
+        f_, g_ = build(p)
+        return float(np.sum(c * nd.sdeint(f_, g_, y, t, dt=dt, noise=noise, brownian=dW)))
+
+    y0bar, fg, gg = nd.sde.sdeint_vjp(f, g, y0, t, c, dt=dt, brownian=dW, noise=noise)
+    analytic = [y0bar] + [a for a in fg + gg if a is not None]
+    names = ["y0"] + [n for n, a in zip(params["order"], fg + gg) if a is not None]
+    values = [y0] + [params[n] for n in names[1:]]
+    for name, value, grad in zip(names, values, analytic):
+        value = np.asarray(value, dtype=np.float64)
+        fd = np.zeros(value.shape)
+        for idx in np.ndindex(value.shape):
+            up, down = value.copy(), value.copy()
+            up[idx] += h
+            down[idx] -= h
+            if name == "y0":
+                fd[idx] = (loss(params, up) - loss(params, down)) / (2 * h)
+            else:
+                fd[idx] = (loss({**params, name: up}, y0) - loss({**params, name: down}, y0)) / (2 * h)
+        assert_allclose(np.asarray(grad, dtype=np.float64).reshape(fd.shape), fd, rtol=1e-5, atol=1e-7,
+                        err_msg=name)
+
+
+def test_vjp_linear_drift_linear_diffusion():
+    rng = np.random.default_rng(0)
+    params = {"A": rng.uniform(-1, 1, (2, 2)), "b": rng.uniform(-1, 1, 2), "scale": rng.uniform(0.1, 0.5, 2),
+              "offset": rng.uniform(-0.2, 0.2, 2), "order": ["A", "b", "scale", "offset"]}
+    _fd_check(lambda p: (nd.fields.Linear(p["A"], p["b"]), nd.sde.Linear(p["scale"], p["offset"])), params,
+              rng.uniform(-1, 1, (3, 2)), [0.0, 0.3, 0.5], 0.05, "diagonal")
+
+
+def test_vjp_mlp_drift_constant_diffusion():
+    rng = np.random.default_rng(1)
+    params = {"W1": rng.uniform(-0.5, 0.5, (2, 5)), "b1": rng.uniform(-0.1, 0.1, 5),
+              "W2": rng.uniform(-0.5, 0.5, (5, 2)), "sigma": rng.uniform(0.1, 0.4, 2),
+              "order": ["W1", "b1", "W2", "b2", "sigma"]}
+    _fd_check(lambda p: (nd.fields.MLP([p["W1"], p["W2"]], [p["b1"], None]), nd.sde.Constant(p["sigma"])), params,
+              rng.uniform(-1, 1, (4, 2)), [0.0, 0.2], 0.02, "additive")
+
+
+def test_vjp_lorenz_general_noise():
+    rng = np.random.default_rng(2)
+    params = {"sigma_m": rng.uniform(-0.5, 0.5, (3, 2)), "order": ["s", "r", "beta", "sigma_m"]}
+    y0 = rng.uniform(-1, 1, (2, 3))
+    f = nd.fields.Lorenz()
+    ys, dW = nd.sdeint(f, nd.sde.Constant(params["sigma_m"]), y0, [0, 0.1], dt=0.01, noise="general", seed=0,
+                       return_brownian=True)
+    c = np.ones_like(ys)
+    y0bar, (ds, dr, db), (dsig,) = nd.sde.sdeint_vjp(f, nd.sde.Constant(params["sigma_m"]), y0, [0, 0.1], c,
+                                                      dt=0.01, brownian=dW, noise="general")
+    h = 1e-6
+
+    def loss(**kw):
+        return np.sum(c * nd.sdeint(nd.fields.Lorenz(**kw), nd.sde.Constant(params["sigma_m"]), y0, [0, 0.1], dt=0.01,
+                                    noise="general", brownian=dW))
+
+    for name, grad, base in (("sigma", ds, 10.0), ("rho", dr, 28.0), ("beta", db, 8.0 / 3.0)):
+        fd = (loss(**{name: base + h}) - loss(**{name: base - h})) / (2 * h)
+        assert grad == pytest.approx(fd, rel=1e-5, abs=1e-7), name
+    assert dsig.shape == (3, 2) and y0bar.shape == y0.shape
+
+
+def test_vjp_refusals():
+    f, g = nd.fields.Linear([[-1.0]]), nd.sde.Linear(0.5)
+    y0 = np.ones((2, 1))
+    ys, dW = nd.sdeint(f, g, y0, [0, 1], dt=0.1, seed=0, return_brownian=True)
+    with pytest.raises(NotImplementedError, match="milstein is not differentiated"):
+        nd.sde.sdeint_vjp(f, g, y0, [0, 1], ys, dt=0.1, brownian=dW, method="milstein")
+    with pytest.raises(NotImplementedError, match="built-in drift field"):
+        nd.sde.sdeint_vjp(lambda t, y: -y, g, y0, [0, 1], ys, dt=0.1, brownian=dW)
+    with pytest.raises(ValueError, match=r"ybar has shape \(2, 2\); expected \(2, 2, 1\)"):
+        nd.sde.sdeint_vjp(f, g, y0, [0, 1], ys[..., 0], dt=0.1, brownian=dW)
+    with pytest.raises(ValueError, match=r"dW has shape \(5, 2, 1\)"):
+        nd.sde.sdeint_vjp(f, g, y0, [0, 1], ys, dt=0.1, brownian=dW[:5])

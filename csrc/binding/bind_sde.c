@@ -153,6 +153,25 @@ static int nd_parse_diffusion(PyObject *spec, int typenum, int64_t d, int genera
     return 0;
 }
 
+/* The shape of the increments of a grid of `steps` steps for y0: (steps,) + batch + (m,). */
+static void nd_sde_increment_dims(PyArrayObject *y0, int64_t steps, int64_t m, npy_intp *dims)
+{
+    const int nd = PyArray_NDIM(y0);
+    dims[0] = (npy_intp)steps;
+    memcpy(dims + 1, PyArray_DIMS(y0), (size_t)(nd - 1) * sizeof(npy_intp));
+    dims[nd] = (npy_intp)(m > 0 ? m : 0);
+}
+
+/* -1 with ValueError unless y0 has a last axis (the state) and a free axis for the time. */
+static int nd_sde_check_y0(PyArrayObject *y0)
+{
+    if (PyArray_NDIM(y0) < 1 || PyArray_NDIM(y0) >= NPY_MAXDIMS) {
+        PyErr_SetString(PyExc_ValueError, "y0 must have a last axis (the state) and at most 31 axes");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- sdeint -------------------------------------------------------------------------------- */
 
 static const nd_arg sdeint_args[] = {
@@ -243,10 +262,8 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     nd_sde_args *a = args;
     PyArrayObject *y0 = a->y0;
     const int nd = PyArray_NDIM(y0);
-    if (nd < 1 || nd >= NPY_MAXDIMS) {
-        PyErr_SetString(PyExc_ValueError, "y0 must have a last axis (the state) and at most 31 axes");
+    if (nd_sde_check_y0(y0) < 0)
         return NULL;
-    }
     if (a->args && !PyTuple_Check(a->args))
         return PyErr_Format(PyExc_TypeError, "args must be a tuple, got %s", Py_TYPE(a->args)->tp_name);
     const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
@@ -329,9 +346,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
 
     /* increments: (steps,) + batch + (m,) */
     npy_intp wdims[NPY_MAXDIMS];
-    wdims[0] = (npy_intp)steps;
-    memcpy(wdims + 1, PyArray_DIMS(y0), (size_t)(nd - 1) * sizeof(npy_intp));
-    wdims[nd] = (npy_intp)(m > 0 ? m : 0);
+    nd_sde_increment_dims(y0, steps, m, wdims);
     size_t wcount;
     if (m > 0 && !nd_mul3_size((size_t)steps, (size_t)B, (size_t)m, &wcount)) {
         PyErr_SetString(PyExc_MemoryError, "the Brownian increments of this grid do not fit in memory");
@@ -412,6 +427,99 @@ ND_ENTRY(sdeint, nd_sde_args, nd_sde_args_default,
          "sdeint(f, g, y0, t, method='euler_maruyama', noise='diagonal', dt, seed=None, m=0, sample_ids=None, dW=None, "
          "dZ=None, record=False, args=None, dg=None, progress=None) -> (ys, dW | None, dZ | None, info)")
 
-static const nd_entry *const nd_sde_entries[] = {&sdeint_entry, NULL};
+/* ---- gradients ------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject *f, *g;
+    PyArrayObject *y0, *t, *dW, *ybar;
+    double dt;
+    int noise;
+} nd_sde_grad_args;
+
+static void nd_sde_grad_default(nd_sde_grad_args *a)
+{
+    nd_sde_opts o;
+    nd_sde_opts_default(&o);
+    a->noise = o.noise;
+}
+
+static const nd_arg sde_backprop_args[] = {
+    {"f", ND_ARG_OBJECT, 0, offsetof(nd_sde_grad_args, f), -1, NULL, NULL},
+    {"g", ND_ARG_OBJECT, 0, offsetof(nd_sde_grad_args, g), -1, NULL, NULL},
+    ND_IN(nd_sde_grad_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
+    {"t", ND_ARG_F64ARRAY, 0, offsetof(nd_sde_grad_args, t), 1, "(T,)", NULL},
+    ND_SCALAR(nd_sde_grad_args, dt, "dt", ND_ARG_DOUBLE, 0),
+    ND_IN(nd_sde_grad_args, dW, "dW", ND_FINITE, -1, "(steps,) + batch + (m,)"),
+    ND_IN(nd_sde_grad_args, ybar, "ybar", ND_FINITE, -1, "(T,) + y0.shape"),
+    ND_CHOICE(nd_sde_grad_args, noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
+    {NULL}};
+
+/* -> (y0bar, dfield [P], dg): Euler-Maruyama backpropagated on the path dW */
+static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
+{
+    nd_sde_grad_args *a = args;
+    PyArrayObject *y0 = a->y0;
+    if (nd_sde_check_y0(y0) < 0)
+        return NULL;
+    if (!PyTuple_Check(a->f) || !PyTuple_Check(a->g))
+        return PyErr_Format(PyExc_TypeError, "sde_backprop needs a built-in field f and a built-in diffusion g");
+    const int nd = PyArray_NDIM(y0), general = a->noise == ND_SDE_GENERAL;
+    const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
+    const npy_intp nt = PyArray_DIM(a->t, 0);
+    const double *t = PyArray_DATA(a->t);
+    int64_t steps;
+    int st = nd_sde_steps(nt, t, a->dt, &steps);
+    if (st != ND_OK)
+        return nd_raise_status(st, "sde_backprop");
+    nd_field field;
+    nd_diffusion g;
+    PyObject *keep = PyList_New(0), *y0bar = NULL, *dfield = NULL, *dg = NULL, *res = NULL;
+    void *work = NULL;
+    if (!keep || nd_parse_field(a->f, tn, &field, keep) < 0 || nd_parse_diffusion(a->g, tn, d, general, &g, keep) < 0)
+        goto done;
+    npy_intp wdims[NPY_MAXDIMS], ydims[NPY_MAXDIMS];
+    nd_sde_increment_dims(y0, steps, g.m, wdims);
+    ydims[0] = nt;
+    memcpy(ydims + 1, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
+    if (nd_check_shape(a->dW, "dW", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0 ||
+        nd_check_shape(a->ybar, "ybar", nd + 1, ydims, "(len(t),) + y0.shape") < 0)
+        goto done;
+    nd_field sized = field;
+    sized.batch = B;
+    size_t len;
+    if ((st = nd_sde_backprop_workspace_len(&field, B, d, nt, t, a->dt, &len)) != ND_OK) {
+        nd_raise_status(st, "sde_backprop");
+        goto done;
+    }
+    const npy_intp P = (npy_intp)nd_field_param_count(&sized);
+    const npy_intp n_dg = g.kind == ND_DIFFUSION_LINEAR ? 2 * d : d * (general ? g.m : 1);
+    if (!(work = nd_work_alloc(len, PyArray_ITEMSIZE(y0))) || !(y0bar = PyArray_NewLikeArray(y0, NPY_CORDER, NULL, 0)) ||
+        !(dfield = nd_empty(tn, 1, P)) || !(dg = nd_empty(tn, 1, n_dg)))
+        goto done;
+    void *yd = PyArray_DATA(y0), *wd = PyArray_DATA(a->dW), *bd = PyArray_DATA(a->ybar);
+    void *y0b = PyArray_DATA((PyArrayObject *)y0bar), *dfd = PyArray_DATA((PyArrayObject *)dfield);
+    void *dgd = PyArray_DATA((PyArrayObject *)dg);
+    Py_BEGIN_ALLOW_THREADS
+    st = ND_DISPATCH(tn, nd_sde_backprop, &field, &g, a->noise, B, d, yd, nt, t, a->dt, wd, bd, y0b, dfd, dgd, work);
+    Py_END_ALLOW_THREADS
+    if (st == ND_ERR_NONFINITE)
+        PyErr_SetString(PyExc_FloatingPointError, "sde_backprop: the replayed states became NaN or inf");
+    else if (st != ND_OK)
+        nd_raise_status(st, "sde_backprop");
+    else
+        res = PyTuple_Pack(3, y0bar, dfield, dg);
+done:
+    PyMem_RawFree(work);
+    Py_XDECREF(keep);
+    Py_XDECREF(y0bar);
+    Py_XDECREF(dfield);
+    Py_XDECREF(dg);
+    return res;
+}
+ND_ENTRY(sde_backprop, nd_sde_grad_args, nd_sde_grad_default,
+         "sde_backprop(f, g, y0, t, dt, dW, ybar, noise='diagonal') -> (y0bar, dfield, dg): gradients through "
+         "Euler-Maruyama on the path dW")
+
+static const nd_entry *const nd_sde_entries[] = {&sdeint_entry, &sde_backprop_entry, NULL};
 static const nd_table nd_sde_tables[] = {{"sde_methods", nd_sde_method_names}, {"sde_noises", nd_sde_noise_names}, {NULL}};
 const nd_family nd_sde_family = {nd_sde_entries, nd_sde_tables, NULL};

@@ -62,6 +62,8 @@ def sdeint(f: Any, g: Any, y0: _ArrayLike, t: _ArrayLike, method: str = ..., noi
            args: Optional[tuple] = ..., dg: Optional[Callable[..., Any]] = ...,
            progress: Optional[Callable[[float], None]] = ...) -> Tuple[_Array, Optional[_Array], Optional[_Array],
                                                                      dict[str, Any]]: ...
+def sde_backprop(f: Any, g: Any, y0: _ArrayLike, t: _ArrayLike, dt: float, dW: _ArrayLike, ybar: _ArrayLike,
+                 noise: str = ...) -> Tuple[_Array, _Array, _Array]: ...
 
 # Liquid networks (nd_ltc, nd_ltccell, nd_cfc)
 def ltc_scan(a: _ArrayLike, tau: _ArrayLike, h0: Optional[_ArrayLike], solver: int, steps: int,

@@ -277,3 +277,88 @@ def sdeint(f, g, y0, t, *, dt, noise="diagonal", method="euler_maruyama", seed=N
     if not return_brownian:
         return ys
     return ys, ((bw, bz) if method == "sra" else bw)
+
+
+def _unflatten(params, flat):
+    """A flat gradient back to the shapes of ``params`` (arrays, or None for an absent bias, whose
+    gradient is None); parameters without arrays (Lorenz's constants) give the flat entries."""
+    arrays = [p for p in params if p is not None]
+    if not arrays:
+        return [float(v) for v in flat]
+    out, k = [], 0
+    for p in params:
+        if p is None:
+            out.append(None)
+            continue
+        out.append(flat[k:k + p.size].reshape(p.shape))
+        k += p.size
+    return out
+
+
+def sdeint_vjp(f, g, y0, t, ybar, *, dt, brownian, noise="diagonal", method="euler_maruyama"):
+    """Gradients through :func:`sdeint` on a fixed Brownian path: exact backpropagation through
+    the Euler–Maruyama steps.
+
+    For a loss ``L(ys)`` of the solution ``ys = sdeint(f, g, y0, t, dt=dt, brownian=brownian)``
+    with cotangents ``ybar = dL/dys``, returns ``dL/dy0`` and the gradients of the drift field's
+    and the diffusion's parameters, the path held fixed (pathwise gradients). The steps are
+    replayed in C one output interval at a time.
+
+    Parameters
+    ----------
+    f : neurodyn.fields.Field
+        A built-in drift field (Linear, Lorenz, MLP).
+    g : Constant or Linear
+        A built-in diffusion.
+    y0, t, dt, noise
+        As for :func:`sdeint`.
+    ybar : array_like, shape (T,) + y0.shape
+        Cotangents of every output (zeros where the loss does not look).
+    brownian : ndarray, shape (steps,) + batch + (m,)
+        The increments of the forward pass (``return_brownian=True``).
+    method : {"euler_maruyama"}
+        Only Euler–Maruyama steps are differentiated.
+
+    Returns
+    -------
+    y0bar : ndarray, shape of y0
+    f_grads : list
+        One entry per parameter of f in its order (Linear: ``A``, ``b``; MLP: each layer's
+        weights then bias; None for an absent bias); Lorenz: the gradients of sigma, rho, beta.
+    g_grads : list of ndarray
+        Constant: ``[dsigma]`` (shape of the sigma the kernel used: (d,) or (d, m)); Linear:
+        ``[dscale, doffset]``, each (d,).
+
+    Raises
+    ------
+    NotImplementedError
+        For milstein or sra, or a Python drift or diffusion (no vector-Jacobian product in C).
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> f, g = nd.fields.Linear([[-1.0]]), nd.sde.Linear(0.5)
+    >>> y0 = np.ones((4, 1))
+    >>> ys, dW = nd.sdeint(f, g, y0, [0, 1], dt=0.1, seed=0, return_brownian=True)
+    >>> y0bar, (dA, db), (dscale, doffset) = nd.sde.sdeint_vjp(f, g, y0, [0, 1], np.ones_like(ys),
+    ...                                                         dt=0.1, brownian=dW)
+    >>> dA.shape, db is None
+    ((1, 1), True)
+    """
+    if method != "euler_maruyama":
+        _checks.choice("method", method, METHODS)
+        raise NotImplementedError(f"sdeint_vjp differentiates euler_maruyama steps; {method} is not "
+                                  "differentiated (integrate with method='euler_maruyama' to train through it)")
+    if not isinstance(f, Field) or not isinstance(g, Diffusion):
+        raise NotImplementedError("sdeint_vjp needs a built-in drift field (neurodyn.fields) and a built-in "
+                                  "diffusion (neurodyn.sde): a Python f or g has no vector-Jacobian product in C")
+    if isinstance(brownian, tuple):
+        raise TypeError("brownian is the dW array of the Euler-Maruyama pass")
+    fspec = f._spec()
+    dim = np.shape(y0)[-1] if np.ndim(y0) else 0
+    gspec = g._spec(dim, noise)
+    y0bar, dfield, dg = _core.sde_backprop(fspec, gspec, y0, t, dt, brownian, ybar, noise=noise)
+    g_params = [p for p in gspec[1]]
+    if gspec[0] == _LINEAR and g_params[1] is None:
+        g_params[1] = np.zeros(dim)  # an absent offset still gets its gradient
+    return y0bar, _unflatten(fspec[1], dfield), _unflatten(g_params, dg)
