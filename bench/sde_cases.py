@@ -129,5 +129,18 @@ def ou_case(quick):
     )
 
 
+def record_extras() -> dict:
+    """The peers' versions (the harness records NumPy, SciPy and torch itself)."""
+    import importlib.metadata as md
+
+    found = {}
+    for name in ("torchsde", "jax", "jaxlib", "diffrax", "equinox"):
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            found[name] = None
+    return {"versions": found}
+
+
 def build(quick: bool, timer_cfg) -> list:
     return [ou_case(quick)]

@@ -156,21 +156,24 @@ void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t 
 }
 
 ND_VECTOR_CLONES
-void nd_rng_normal_pairs_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index,
-                                uint64_t offset, double *out)
+void nd_rng_normal_pairs_rows(uint64_t seed, int64_t rows, const uint64_t *streams, int64_t blocks, uint64_t first,
+                              double *out)
 {
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    double *restrict out_cos = out, *restrict out_sin = out + n;
-    for (int64_t i = 0; i < n; ++i) {
-        const uint64_t block = index[i] + offset, st = stream[i];
-        uint32_t w[4];
-        nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
-        const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
-        const double rad = sqrt(-2.0 * nd_log_unit(u1));
-        double c, s;
-        nd_sincos_turns(nd_words_to_unit(w[2], w[3]), &c, &s);
-        out_cos[i] = rad * c;
-        out_sin[i] = rad * s;
+    for (int64_t q = 0; q < blocks; ++q) {
+        const uint64_t block = first + (uint64_t)q;
+        double *restrict out_cos = out + q * rows, *restrict out_sin = out + (blocks + q) * rows;
+        for (int64_t r = 0; r < rows; ++r) {
+            const uint64_t st = streams[r];
+            uint32_t w[4];
+            nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
+            const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
+            const double rad = sqrt(-2.0 * nd_log_unit(u1));
+            double c, sn;
+            nd_sincos_turns(nd_words_to_unit(w[2], w[3]), &c, &sn);
+            out_cos[r] = rad * c;
+            out_sin[r] = rad * sn;
+        }
     }
 }
 
@@ -211,24 +214,28 @@ static inline void nd_sincosf_turns(float u, float *cos_out, float *sin_out)
 }
 
 ND_VECTOR_CLONES
-void nd_rng_normal_quads_gather(uint64_t seed, int64_t n, const uint64_t *stream, const uint64_t *index,
-                                uint64_t offset, float *out)
+void nd_rng_normal_quads_rows(uint64_t seed, int64_t rows, const uint64_t *streams, int64_t blocks, uint64_t first,
+                              float *out)
 {
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    float *restrict o0 = out, *restrict o1 = out + n, *restrict o2 = out + 2 * n, *restrict o3 = out + 3 * n;
-    for (int64_t i = 0; i < n; ++i) {
-        const uint64_t block = index[i] + offset, st = stream[i];
-        uint32_t w[4];
-        nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
-        /* two Box-Muller pairs: radii from words 0 and 2, angles from words 1 and 3 */
-        const float ra = sqrtf(-2.0f * nd_logf_unit(1.0f - nd_word_to_unitf(w[0])));
-        const float rb = sqrtf(-2.0f * nd_logf_unit(1.0f - nd_word_to_unitf(w[2])));
-        float ca, sa, cb, sb;
-        nd_sincosf_turns(nd_word_to_unitf(w[1]), &ca, &sa);
-        nd_sincosf_turns(nd_word_to_unitf(w[3]), &cb, &sb);
-        o0[i] = ra * ca;
-        o1[i] = ra * sa;
-        o2[i] = rb * cb;
-        o3[i] = rb * sb;
+    const int64_t plane = blocks * rows;
+    for (int64_t q = 0; q < blocks; ++q) {
+        const uint64_t block = first + (uint64_t)q;
+        float *restrict o0 = out + q * rows, *restrict o1 = o0 + plane, *restrict o2 = o1 + plane, *restrict o3 = o2 + plane;
+        for (int64_t r = 0; r < rows; ++r) {
+            const uint64_t st = streams[r];
+            uint32_t w[4];
+            nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
+            /* two Box-Muller pairs: radii from words 0 and 2, angles from words 1 and 3 */
+            const float ra = sqrtf(-2.0f * nd_logf_unit(1.0f - nd_word_to_unitf(w[0])));
+            const float rb = sqrtf(-2.0f * nd_logf_unit(1.0f - nd_word_to_unitf(w[2])));
+            float ca, sa, cb, sb;
+            nd_sincosf_turns(nd_word_to_unitf(w[1]), &ca, &sa);
+            nd_sincosf_turns(nd_word_to_unitf(w[3]), &cb, &sb);
+            o0[r] = ra * ca;
+            o1[r] = ra * sa;
+            o2[r] = rb * cb;
+            o3[r] = rb * sb;
+        }
     }
 }

@@ -351,21 +351,19 @@ static void test_general_noise(void)
  * give standard normals (moments of 2^18 and 2^19 draws) and the float ones stay below their bound. */
 static void test_normal_generators(void)
 {
-    enum { N = 1 << 17 };
-    static uint64_t stream[N], index[N];
+    enum { N = 1 << 17, ROWS = 8, BLOCKS = N / ROWS };
+    static uint64_t streams[ROWS];
     static double pairs[2 * N], fill[64];
     static float quads[4 * N];
-    for (int i = 0; i < N; ++i) {
-        stream[i] = (uint64_t)(i % 7) + ((uint64_t)1 << 40);
-        index[i] = (uint64_t)(i / 7);
-    }
-    nd_rng_normal_pairs_gather(42, N, stream, index, 3, pairs);
+    for (int r = 0; r < ROWS; ++r)
+        streams[r] = (uint64_t)r + ((uint64_t)1 << 40);
+    nd_rng_normal_pairs_rows(42, ROWS, streams, BLOCKS, 3, pairs);
     nd_rng_normal_fill(42, ((uint64_t)1 << 40) + 5, 3, 64, fill);
     int same = 1;
     for (int q = 0; q < 64; ++q)
-        same &= pairs[7 * q + 5] == fill[q];
+        same &= pairs[q * ROWS + 5] == fill[q];
     CHECK(same);
-    nd_rng_normal_quads_gather(42, N, stream, index, 3, quads);
+    nd_rng_normal_quads_rows(42, ROWS, streams, BLOCKS, 3, quads);
     const int64_t count[2] = {2 * N, 4 * N};
     double biggest = 0;
     for (int w = 0; w < 2; ++w) {

@@ -12,6 +12,7 @@ import numpy as np
 from . import _checks, _core
 from .encode import seed_key
 from .fields import Field
+from .fields import _param as _field_param
 from .training import kernel_progress
 
 IntegrationError = _core.IntegrationError
@@ -26,13 +27,9 @@ _CONSTANT, _LINEAR = 1, 2
 
 def _param(name, value, ndims):
     """A private, read-only float copy of a diffusion parameter with one of ``ndims`` axes."""
-    arr = np.array(value, dtype=_checks.float_dtype(name, value), copy=True)
-    if arr.ndim not in ndims:
-        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} axes, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
-    arr.setflags(write=False)
-    return arr
+    if np.ndim(value) not in ndims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, ndims))} axes, got shape {np.shape(value)}")
+    return _field_param(name, value, np.ndim(value))
 
 
 class Diffusion(_checks.FrozenArrays):
