@@ -265,7 +265,7 @@ def sdeint(f, g, y0, t, *, dt, noise="diagonal", method="euler_maruyama", seed=N
             dW, dZ = brownian
         else:
             dW = brownian[0] if isinstance(brownian, tuple) else brownian
-    key = 0 if brownian is not None else seed_key(seed)
+    key = seed_key(seed) if (seed is not None or brownian is None) else 0  # a given path needs no key
     kw = {} if m is None else {"m": _checks.integer("m", m, minimum=1)}
     with kernel_progress("sdeint", verbose) as bar:
         ys, bw, bz, _ = _core.sdeint(drift, diffusion, y0, t, method=method, noise=noise, dt=dt, seed=key,
