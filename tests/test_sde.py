@@ -546,3 +546,24 @@ def test_vjp_refusals():
         nd.sde.sdeint_vjp(f, g, y0, [0, 1], ys[..., 0], dt=0.1, brownian=dW)
     with pytest.raises(ValueError, match=r"dW has shape \(5, 2, 1\)"):
         nd.sde.sdeint_vjp(f, g, y0, [0, 1], ys, dt=0.1, brownian=dW[:5])
+
+
+# ---------------------------------------------------------------------------------------
+# Ctrl-C
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_ctrl_c_stops_a_builtin_run(n_threads, threads):
+    from test_interrupt import ctrl_c_after
+
+    threads(n_threads)
+    with ctrl_c_after():
+        nd.sdeint(nd.fields.Lorenz(), nd.sde.Linear(0.1), np.ones((2000, 3)), [0.0, 1e4], dt=1e-3, seed=0)
+
+
+def test_ctrl_c_stops_a_python_drift():
+    from test_interrupt import ctrl_c_after
+
+    with ctrl_c_after():
+        nd.sdeint(lambda t, y: -y, nd.sde.Constant(0.1), np.ones(4), [0.0, 1e6], dt=1e-3, noise="additive")
