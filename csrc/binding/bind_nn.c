@@ -87,7 +87,7 @@ static int nd_dense_sizes(const T *a, npy_intp *rows, npy_intp *in, npy_intp *ou
     *rows = PyArray_DIM(a->x, 0);
     *in = PyArray_DIM(a->x, 1);
     *out = PyArray_DIM(a->kernel, 1);
-    const npy_intp kd[2] = {*in, -1};
+    const npy_intp kd[2] = {*in, *out};
     return nd_check_shape(a->kernel, "kernel", 2, kd, "(in, out) with the in of x (rows, in)");
 }
 
@@ -310,7 +310,7 @@ static const nd_arg softmax_xent_args[] = {ND_IN(T, logits, "logits", ND_TYPE, 2
 static PyObject *softmax_xent_body(PyObject *m, void *args, int tn)
 {
     T *a = args;
-    const npy_intp rows = PyArray_DIM(a->labels, 0), classes = PyArray_DIM(a->logits, 1), ld[2] = {rows, -1};
+    const npy_intp rows = PyArray_DIM(a->labels, 0), classes = PyArray_DIM(a->logits, 1), ld[2] = {rows, classes};
     if (nd_check_shape(a->logits, "logits", 2, ld, "(rows, classes) with a row per label") < 0)
         return NULL;
     PyObject *d[1] = {nd_empty_like(a->logits, tn)};
