@@ -45,7 +45,8 @@ int nd_ode_check_opts(const nd_ode_opts *o)
     ND_REQUIRE(o->rtol >= 0 && isfinite(o->rtol), "rtol", o->rtol, "must be >= 0 and finite");
     ND_REQUIRE(o->atol >= 0 && isfinite(o->atol), "atol", o->atol, "must be >= 0 and finite");
     /* fixed-step methods never read the tolerances */
-    ND_REQUIRE(o->method != ND_ODE_DOPRI5 || o->rtol > 0 || o->atol > 0, "rtol and atol", 0, "cannot both be 0");
+    if (o->method == ND_ODE_DOPRI5 && !(o->rtol > 0 || o->atol > 0))
+        return nd_arg_error_novalue("rtol and atol", "cannot both be 0");
     return ND_OK;
 }
 

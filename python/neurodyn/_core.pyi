@@ -90,6 +90,7 @@ def hopfield_classical_async(W: _ArrayLike, x: _ArrayLike, order: _ArrayLike) ->
 
 # Energy-based models (nd_ebm)
 def energy_eval(spec: Any, x: _ArrayLike) -> Tuple[_Array, _Array]: ...
-def langevin(energy: Any, x0: _ArrayLike, steps: int, step_size: float, noise_scale: float,
-             clamp: Optional[float], grad_clip: Optional[float], mala: bool, seed: int,
-             stream: int, *args: Any) -> Tuple[_Array, float]: ...
+def langevin(energy: Any, x0: _ArrayLike, steps: int = ..., step_size: float = ..., noise_scale: float = ...,
+             clamp: Optional[Tuple[float, float]] = ..., grad_clip: float = ..., mala: bool = ..., seed: int = ...,
+             stream: int = ..., chain0: int = ..., chains: int = ...,
+             progress: Optional[Callable[[float], Any]] = ...) -> Tuple[_Array, Optional[_Array]]: ...
