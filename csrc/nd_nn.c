@@ -10,11 +10,10 @@
 #include "nd_status.h"
 #include "nd_vmath.h"
 
-const char *nd_act_name(int act)
-{
-    static const char *names[ND_ACT_COUNT] = {"identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh"};
-    return (act >= 0 && act < ND_ACT_COUNT) ? names[act] : NULL;
-}
+const char *const nd_act_names[ND_ACT_COUNT + 1] = {"identity", "tanh",     "silu",       "relu",
+                                                    "sigmoid",  "softplus", "lecun_tanh", NULL};
+
+const char *nd_act_name(int act) { return (act >= 0 && act < ND_ACT_COUNT) ? nd_act_names[act] : NULL; }
 
 /* Spike inputs: W is worked through in blocks of ND_SPIKE_COLS columns, each copied contiguous
  * and kept in cache while every row's selected entries are summed; dW takes dY in blocks of

@@ -19,6 +19,8 @@ typedef enum {
 
 #define ND_ACT_COUNT 7
 
+/* The activations' names in code order; NULL-terminated. */
+extern const char *const nd_act_names[];
 /* The activation's name ("tanh"), or NULL for an unknown code. */
 const char *nd_act_name(int act);
 

@@ -143,12 +143,14 @@ static int nd_collect(const char *fn, const nd_arg *spec, PyObject *args, PyObje
     return 0;
 }
 
-/* float32 when every ND_TYPE array is float32 (or narrower), float64 otherwise. */
+/* float32 when every ND_TYPE array is float32 (or narrower), float64 otherwise. Python's own
+ * bool, int and float do not widen (NumPy's weak scalars): solve_ltc(x32, 0.5, 1.0) stays float32. */
 static int nd_call_type(const nd_arg *spec, PyObject **objs, int n)
 {
     int any = 0, all32 = 1;
     for (int i = 0; i < n; ++i) {
-        if (!(spec[i].flags & ND_TYPE) || !objs[i] || objs[i] == Py_None)
+        if (!(spec[i].flags & ND_TYPE) || !objs[i] || objs[i] == Py_None || PyBool_Check(objs[i]) ||
+            PyLong_CheckExact(objs[i]) || PyFloat_CheckExact(objs[i]))
             continue;
         int tn = nd_resolve_float_type(objs[i], spec[i].name);
         if (tn < 0)

@@ -95,7 +95,7 @@ enum {
     ND_OPTIONAL = 1 << 0, /* may be omitted: the field keeps the initialiser's value */
     ND_NONE = 1 << 1,     /* None is accepted: an array or object field stays NULL */
     ND_FINITE = 1 << 2,   /* arrays: NaN and inf are refused */
-    ND_TYPE = 1 << 3,     /* arrays: its dtype takes part in choosing the call's float type */
+    ND_TYPE = 1 << 3,     /* arrays: its dtype takes part in choosing the call's float type (Python scalars do not) */
 };
 
 typedef struct {
