@@ -233,12 +233,25 @@ static int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
     return -1;
 }
 
+/* -1 with TypeError unless obj holds integers (ND_INTEGER: a label is never truncated). */
+static int nd_check_integer(PyObject *obj, const char *name)
+{
+    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!raw)
+        return -1;
+    const char kind = PyArray_DESCR(raw)->kind;
+    if (kind != 'i' && kind != 'u')
+        PyErr_Format(PyExc_TypeError, "%s must be integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
+    Py_DECREF(raw);
+    return kind == 'i' || kind == 'u' ? 0 : -1;
+}
+
 static int nd_parse_array(const nd_arg *a, PyObject *o, int typenum, PyArrayObject **out)
 {
     if (a->kind == ND_ARG_ARRAY)
         *out = nd_float_array(o, typenum, a->name);
     else {
-        if (nd_resolve_float_type(o, a->name) < 0)
+        if ((a->flags & ND_INTEGER) ? nd_check_integer(o, a->name) < 0 : nd_resolve_float_type(o, a->name) < 0)
             return -1;
         *out = (PyArrayObject *)PyArray_FROMANY(o, a->kind == ND_ARG_F64ARRAY ? NPY_DOUBLE : NPY_INT64, 0, 0,
                                                 NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);

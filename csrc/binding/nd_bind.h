@@ -96,6 +96,7 @@ enum {
     ND_NONE = 1 << 1,     /* None is accepted: an array or object field stays NULL */
     ND_FINITE = 1 << 2,   /* arrays: NaN and inf are refused */
     ND_TYPE = 1 << 3,     /* arrays: its dtype takes part in choosing the call's float type (Python scalars do not) */
+    ND_INTEGER = 1 << 4,  /* int64 arrays: values of another kind (floats, bools) are a TypeError, not cast */
 };
 
 typedef struct {
