@@ -868,9 +868,9 @@ static const char *const nd_ode_method_names[] = {"euler", "midpoint", "rk4", "d
 typedef struct {
     PyObject *rhs, *args, *sample_shape, *events, *progress;
     PyArrayObject *y0, *t, *ev_c, *ev_d, *direction, *terminal;
-    int method, record;
+    int method;
     double rtol, atol, dt;
-    int64_t max_steps;
+    int64_t max_steps, record; /* ND_ARG_INT fields are int64_t */
 } nd_samples_args;
 
 static void nd_samples_defaults(nd_samples_args *a)
@@ -1064,7 +1064,7 @@ static PyObject *nd_array_from(int typenum, npy_intp n, const void *src, size_t 
 }
 
 /* info: per-sample counters, status names, totals, and the records asked for. */
-static PyObject *nd_samples_info(const nd_ode_samples_stats *st, npy_intp B, nd_scall *c, int tn, int record,
+static PyObject *nd_samples_info(const nd_ode_samples_stats *st, npy_intp B, nd_scall *c, int tn, int64_t record,
                                  int nv, int64_t ne)
 {
     PyObject *status = PyTuple_New(B);
