@@ -286,8 +286,13 @@ def _raise_failed(raw, info, failed, times, ys, y_last, method, max_steps, batch
             "step_underflow": "step size underflow", "nonfinite": "non-finite state or derivative",
             "interrupted": "interrupted"}.get(key, key)
         attempts = raw["accepted"][s] + raw["rejected"][s]
-        if key in ("max_steps", "step_underflow") and attempts and raw["rejected"][s] >= 0.1 * attempts:
-            reason += f" ({raw['rejected'][s]} of {attempts} steps rejected): {_STIFF_HINT}"
+        progress = (raw["t"][s] - times[0]) / (times[-1] - times[0])
+        if key in ("max_steps", "step_underflow") and attempts and (raw["rejected"][s] >= 0.1 * attempts
+                                                                     or progress < 0.01):
+            # Explicit steps held at the stability limit: many rejections, or a whole budget
+            # spent on a sliver of the interval.
+            reason += (f" ({raw['rejected'][s]} of {attempts} steps rejected, {100 * progress:.2g}% of the "
+                       f"interval covered): {_STIFF_HINT}")
         where = "" if single else f"sample {np.unravel_index(s, batch_shape) if len(batch_shape) > 1 else s} "
         reasons.append(f"{where}stopped at t={raw['t'][s]!r} before reaching t={times[-1]!r}: {reason}")
     more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
