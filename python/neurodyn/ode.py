@@ -70,7 +70,8 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
     return_info : bool
         Also return a dict: per-sample ``nfev``, ``accepted``, ``rejected``, ``status``
         (arrays of shape ``S[:-1]``; plain numbers for a single sample) and ``steps`` (each
-        accepted step's start time and size, ``(accepted, 2)`` per sample); the whole call's
+        accepted step's start time and size, ``(accepted, 2)``; for a batch nested lists over
+        ``S[:-1]`` of one such array per sample); the whole call's
         ``total`` counters (``nfev``, ``accepted``, ``rejected``, ``rhs_calls`` — batched
         evaluations — and ``rounds``); with events ``t_events`` and ``y_events``.
     events : callable, list of callables or neurodyn.fields.LinearEvent, optional
@@ -252,7 +253,7 @@ def _samples_info(raw, batch_shape, B, single, direction):
         else:
             obj = np.empty(B, dtype=object)
             obj[:] = per
-            info["steps"] = obj.reshape(batch_shape)
+            info["steps"] = obj.reshape(batch_shape).tolist()
     if "events" in raw:
         meta, ystates = raw["events"]
         sample, k, te = meta[:, 0].astype(np.int64), meta[:, 1].astype(np.int64), meta[:, 2]
@@ -270,8 +271,8 @@ def _samples_info(raw, batch_shape, B, single, direction):
                     m = sel & (sample == s)
                     tl[s] = te[m]
                     yl[s] = ystates[m]
-                t_events.append(tl.reshape(batch_shape))
-                y_events.append(yl.reshape(batch_shape))
+                t_events.append(tl.reshape(batch_shape).tolist())
+                y_events.append(yl.reshape(batch_shape).tolist())
         info["t_events"] = t_events
         info["y_events"] = y_events
     return info
