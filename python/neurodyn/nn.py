@@ -7,6 +7,8 @@ backward needs. Every computation runs in the C kernels.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 
 import numpy as np
@@ -46,14 +48,40 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, dtype) -
 
 # ---- layers --------------------------------------------------------------------------------
 
+# While a saved file is checked, the parameters its configuration may imply are bounded by the
+# parameters the file holds: a configuration asking for 2**62 layers must be refused after a
+# few specs, not after building a list of 2**62 of them.
+_SPEC_BUDGET: contextvars.ContextVar = contextvars.ContextVar("neurodyn_spec_budget", default=None)
+
+
+@contextlib.contextmanager
+def _spec_budget(n: int):
+    """Within the block, building more than ``n`` parameter specs raises ValueError."""
+    token = _SPEC_BUDGET.set([n])
+    try:
+        yield
+    finally:
+        _SPEC_BUDGET.reset(token)
+
+
+def _spend(count: int) -> None:
+    budget = _SPEC_BUDGET.get()
+    if budget is not None:
+        budget[0] -= count
+        if budget[0] < 0:
+            raise ValueError("the configuration implies more parameters than the file holds")
+
+
 def dense_specs(name: str, fan_in: int, fan_out: int) -> list:
     """Parameter specs of a Dense layer: ``name.kernel`` [fan_in, fan_out] (glorot uniform)
     and ``name.bias`` (zeros). A spec is (name, shape, initialiser)."""
+    _spend(2)
     return [(f"{name}.kernel", (fan_in, fan_out), "glorot"), (f"{name}.bias", (fan_out,), "zeros")]
 
 
 def layernorm_specs(name: str, size: int) -> list:
     """Parameter specs of a layer norm: ``name.gamma`` (ones) and ``name.beta`` (zeros)."""
+    _spend(2)
     return [(f"{name}.gamma", (size,), "ones"), (f"{name}.beta", (size,), "zeros")]
 
 
@@ -228,25 +256,36 @@ class Model:
         self.params = params
 
     @classmethod
-    def _from_saved(cls, config: dict, params: dict):
-        """A model from a validated configuration and stored parameters whose names, shapes and
-        dtype must match the configuration exactly (checked before anything is allocated)."""
+    def _check_saved(cls, config: dict, params: dict, budget: int | None = None) -> dict:
+        """The validated configuration, after checking that the parameters it implies are
+        exactly ``params`` (anything with ``shape`` and ``dtype``: arrays, or the headers of a
+        file's members before their data is read), name for name, shape for shape, dtype for
+        dtype. Building the specs stops at ``budget`` of them (default: as many as ``params``),
+        the number of parameters a file holds."""
         config = cls._validate(**config)
-        specs = cls._param_specs(config)
+        with _spec_budget(len(params) if budget is None else budget):
+            specs = cls._param_specs(config)
         expected = {name: shape for name, shape, _ in specs}
         if set(params) != set(expected):
             missing, extra = set(expected) - set(params), set(params) - set(expected)
             raise ValueError(f"parameter names differ: missing {sorted(missing)}, unexpected {sorted(extra)}")
-        model = cls.__new__(cls)
-        ordered = {}
         for name, shape, _ in specs:
             arr = params[name]
-            if arr.shape != tuple(shape):
-                raise ValueError(f"parameter {name!r} has shape {arr.shape}, expected {tuple(shape)}")
+            if tuple(arr.shape) != tuple(shape):
+                raise ValueError(f"parameter {name!r} has shape {tuple(arr.shape)}, expected {tuple(shape)}")
             if arr.dtype != np.dtype(config["dtype"]):
                 raise ValueError(f"parameter {name!r} has dtype {arr.dtype}, expected {config['dtype']}")
-            ordered[name] = np.array(arr, copy=True)
-        model._adopt(config, ordered)
+        return config
+
+    @classmethod
+    def _from_saved(cls, config: dict, params: dict, copy: bool = True):
+        """A model from a configuration and stored parameters whose names, shapes and dtype
+        must match the configuration exactly (checked before anything is allocated). With
+        ``copy=False`` the arrays are adopted as they are (they must be fresh and writeable)."""
+        config = cls._check_saved(config, params)
+        model = cls.__new__(cls)
+        names = [name for name, _, _ in cls._param_specs(config)]
+        model._adopt(config, {name: np.array(params[name], copy=True) if copy else params[name] for name in names})
         return model
 
     def param_count(self) -> int:
