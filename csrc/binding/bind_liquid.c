@@ -12,6 +12,15 @@
 #include "nd_nn.h"
 #include "nd_status.h"
 
+/* An entry that runs a kernel's rules on its arguments and returns None. */
+#define ND_CHECK_ENTRY(name, type, init, rules, doc)                                               \
+    static PyObject *name##_body(PyObject *m, void *args, int tn)                                   \
+    {                                                                                              \
+        int st = rules((const type *)args);                                                        \
+        return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, #name);                      \
+    }                                                                                              \
+    ND_ENTRY(name, type, init, doc)
+
 /* ---- the LTC relaxation and scan -------------------------------------------------------- */
 
 typedef struct {
@@ -28,11 +37,8 @@ static void nd_ltc_args_default(nd_ltc_args *a)
 }
 
 /* The kernel's solver code, and the kernels' rules on the options. */
-static int nd_ltc_check(const nd_ltc_args *a, int *solver)
-{
-    *solver = a->solver + ND_LTC_EXACT;
-    return nd_ltc_check_opts(*solver, a->steps, &a->o);
-}
+#define ND_LTC_SOLVER(a) ((a)->solver + ND_LTC_EXACT)
+static int nd_ltc_check(const nd_ltc_args *a) { return nd_ltc_check_opts(ND_LTC_SOLVER(a), a->steps, &a->o); }
 
 #define ND_LTC_OPTIONS                                                                             \
     ND_CHOICE(nd_ltc_args, solver, "solver", ND_OPTIONAL, nd_ltc_solver_names),                    \
@@ -109,7 +115,8 @@ static const nd_arg solve_ltc_args[] = {ND_IN(nd_ltc_args, x, "x", ND_TYPE | ND_
 static PyObject *solve_ltc_body(PyObject *module, void *args, int tn)
 {
     nd_ltc_args *a = args;
-    int solver, st = nd_ltc_check(a, &solver);
+    const int solver = ND_LTC_SOLVER(a);
+    int st = nd_ltc_check(a);
     if (st != ND_OK || nd_ltc_broadcast(a) < 0)
         return st != ND_OK ? nd_raise_status(st, "solve_ltc") : NULL;
     const int64_t n = (int64_t)PyArray_SIZE(a->x);
@@ -137,7 +144,8 @@ ND_ENTRY(solve_ltc, nd_ltc_args, nd_ltc_args_default,
 /* Forward -> h [B, T, H]; backward -> (da, dtau [B, T, H], dh0 [B, H]). */
 static PyObject *nd_ltc_scan_run(PyObject *module, nd_ltc_args *a, int tn, int backward)
 {
-    int solver, st = nd_ltc_check(a, &solver);
+    const int solver = ND_LTC_SOLVER(a);
+    int st = nd_ltc_check(a);
     if (st != ND_OK)
         return nd_raise_status(st, "ltc_scan");
     const npy_intp *d = PyArray_DIMS(a->a), B = d[0], T = d[1], H = d[2], d0[2] = {B, H};
@@ -198,13 +206,8 @@ ND_ENTRY(ltc_scan_backward, nd_ltc_args, nd_ltc_args_default,
          "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
 
 static const nd_arg ltc_check_options_args[] = {ND_LTC_OPTIONS, {NULL}};
-static PyObject *ltc_check_options_body(PyObject *module, void *args, int tn)
-{
-    int solver, st = nd_ltc_check(args, &solver);
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "ltc_check_options");
-}
-ND_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default,
-         "ltc_check_options(solver, steps, rtol, atol, max_steps): the kernels' rules on these options")
+ND_CHECK_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default, nd_ltc_check,
+               "ltc_check_options(solver, steps, rtol, atol, max_steps): the kernels' rules on these options")
 
 /* ---- the recurrent cells ---------------------------------------------------------------- */
 
@@ -217,26 +220,18 @@ typedef struct {
     double eps;
 } nd_cell_args;
 
-/* The pointers a kernel call reads and writes. */
-typedef struct {
-    const void *x, *dt, *h0, *cache, *dh;
-    void *h, *cache_out, *dx, *dh0, *dp, *work;
-} nd_cell_io;
-
-typedef int (*nd_cell_kernel)(const void *cell, int tn, int backward, int64_t B, int64_t T, const nd_cell_io *io);
-
 #define ND_DATA(arr) ((arr) ? PyArray_DATA((PyArrayObject *)(arr)) : NULL)
 
 /* dims: B, T, state size H, input size NI, parameter count P. Forward -> (h [B, T, H],
  * cache | None); backward -> (dx [B, T, NI], dh0 [B, H], dparams [P]). */
-static PyObject *nd_cell_run(const char *name, nd_cell_kernel kernel, const void *cell, const nd_cell_args *a,
-                             int tn, int backward, const npy_intp dims[5], size_t clen, size_t wlen)
+static PyObject *nd_cell_run(const char *name, int cfc, const void *cell, const nd_cell_args *a, int tn, int backward,
+                             const npy_intp dims[5], size_t clen, size_t wlen)
 {
     const npy_intp B = dims[0], T = dims[1], H = dims[2], bh[2] = {B, H}, bth[3] = {B, T, H}, cd[1] = {(npy_intp)clen};
     if ((a->dt && nd_check_shape(a->dt, "timespans", 2, dims, "(batch, time)") < 0) ||
         (a->h0 && nd_check_shape(a->h0, "h0", 2, bh, "(batch, state size)") < 0) ||
         (a->dh && nd_check_shape(a->dh, "dh", 3, bth, "(batch, time, state size)") < 0) ||
-        (a->cache && nd_check_shape(a->cache, "cache", 1, cd, "the forward pass's") < 0))
+        (a->cache && nd_check_shape(a->cache, "cache", 1, cd, "from the forward pass of these inputs") < 0))
         return NULL;
     void *work = nd_work_alloc(wlen, tn == NPY_FLOAT ? sizeof(float) : sizeof(double));
     PyObject *o[3] = {NULL, NULL, NULL}, *res = NULL;
@@ -245,12 +240,19 @@ static PyObject *nd_cell_run(const char *name, nd_cell_kernel kernel, const void
     if (work && backward && (o[0] = nd_empty(tn, 3, B, T, dims[3])) && (o[1] = nd_empty(tn, 2, B, H)))
         o[2] = nd_empty(tn, 1, dims[4]);
     if (o[backward ? 2 : 1]) {
-        const nd_cell_io io = {ND_DATA(a->x), ND_DATA(a->dt), ND_DATA(a->h0), ND_DATA(a->cache), ND_DATA(a->dh),
-                               backward ? NULL : ND_DATA(o[0]), o[1] == Py_None ? NULL : ND_DATA(o[1]),
-                               backward ? ND_DATA(o[0]) : NULL, backward ? ND_DATA(o[1]) : NULL, ND_DATA(o[2]), work};
+        const void *x = ND_DATA(a->x), *dt = ND_DATA(a->dt), *h0 = ND_DATA(a->h0), *c = ND_DATA(a->cache);
+        const void *dh = ND_DATA(a->dh);
+        void *o0 = ND_DATA(o[0]), *o1 = o[1] == Py_None ? NULL : ND_DATA(o[1]), *o2 = ND_DATA(o[2]);
         int st;
         Py_BEGIN_ALLOW_THREADS
-        st = kernel(cell, tn, backward, B, T, &io);
+        if (cfc && backward) /* the cache holds what CfC's backward pass reads of x */
+            st = ND_DISPATCH(tn, nd_cfc_backward, cell, B, T, dt, c, dh, o0, o1, o2, work);
+        else if (cfc)
+            st = ND_DISPATCH(tn, nd_cfc_forward, cell, B, T, x, dt, h0, o0, o1, work);
+        else if (backward)
+            st = ND_DISPATCH(tn, nd_ltccell_backward, cell, B, T, x, dt, NULL, c, dh, o0, o1, o2, work);
+        else
+            st = ND_DISPATCH(tn, nd_ltccell_forward, cell, B, T, x, dt, h0, o0, o1, work);
         Py_END_ALLOW_THREADS
         if (st != ND_OK)
             res = nd_raise_status(st, name);
@@ -267,19 +269,11 @@ static PyObject *nd_cell_run(const char *name, nd_cell_kernel kernel, const void
 #define ND_CELL_SEQ(field, name) ND_IN(nd_cell_args, field, name, ND_TYPE | ND_FINITE, 3, "(batch, time, features)")
 #define ND_CELL_TIMESPANS ND_IN(nd_cell_args, dt, "timespans", ND_NONE, 2, "(batch, time)")
 #define ND_CELL_H0 ND_IN(nd_cell_args, h0, "h0", ND_FINITE | ND_NONE, 2, "(batch, state size)")
-#define ND_CELL_CACHE ND_IN(nd_cell_args, cache, "cache", 0, 1, "(the forward pass's,)")
+#define ND_CELL_CACHE ND_IN(nd_cell_args, cache, "cache", 0, 1, "(size,) from the forward pass")
 #define ND_CELL_DH ND_IN(nd_cell_args, dh, "dh", ND_FINITE, 3, "(batch, time, state size)")
 #define ND_CELL_KEEP ND_SCALAR(nd_cell_args, keep, "keep_cache", ND_ARG_BOOL, ND_OPTIONAL)
 
 /* ---- the LTC cell ----------------------------------------------------------------------- */
-
-static int nd_ltccell_kernel(const void *c, int tn, int backward, int64_t B, int64_t T, const nd_cell_io *io)
-{
-    if (backward)
-        return ND_DISPATCH(tn, nd_ltccell_backward, c, B, T, io->x, io->dt, NULL, io->cache, io->dh, io->dx, io->dh0,
-                           io->dp, io->work);
-    return ND_DISPATCH(tn, nd_ltccell_forward, c, B, T, io->x, io->dt, io->h0, io->h, io->cache_out, io->work);
-}
 
 /* The parameters, in nd_ltccell's order: gleak, vleak, cm [N]; w, sigma, mu, erev [N, N]; the
  * sensory four [S, N]. */
@@ -311,7 +305,7 @@ static PyObject *nd_ltccell_body(nd_cell_args *a, int tn, int backward)
     if (st != ND_OK)
         return nd_raise_status(st, "ltccell");
     const npy_intp dims[5] = {B, T, N, S, (npy_intp)nd_ltccell_param_count(&c)};
-    return nd_cell_run("ltccell", nd_ltccell_kernel, &c, a, tn, backward, dims, clen, wlen);
+    return nd_cell_run("ltccell", 0, &c, a, tn, backward, dims, clen, wlen);
 }
 
 static const nd_arg ltccell_forward_args[] = {
@@ -332,23 +326,15 @@ static const nd_arg ltccell_check_args[] = {ND_SCALAR(nd_cell_args, input_size, 
                                             ND_SCALAR(nd_cell_args, units, "units", ND_ARG_INT, 0),
                                             ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),
                                             ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0), {NULL}};
-static PyObject *ltccell_check_body(PyObject *m, void *args, int tn)
+static int nd_ltccell_rules(const nd_cell_args *a)
 {
-    const nd_cell_args *a = args;
     const nd_ltccell c = {.sensory = a->input_size, .units = a->units, .unfolds = a->unfolds, .eps = a->eps};
-    int st = nd_ltccell_check(&c);
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "ltccell_check");
+    return nd_ltccell_check(&c);
 }
-ND_ENTRY(ltccell_check, nd_cell_args, NULL, "ltccell_check(input_size, units, ode_unfolds, epsilon): the kernels' rules")
+ND_CHECK_ENTRY(ltccell_check, nd_cell_args, NULL, nd_ltccell_rules,
+               "ltccell_check(input_size, units, ode_unfolds, epsilon): the kernels' rules")
 
 /* ---- CfC -------------------------------------------------------------------------------- */
-
-static int nd_cfc_kernel(const void *c, int tn, int backward, int64_t B, int64_t T, const nd_cell_io *io)
-{
-    if (backward) /* the cache holds what the backward pass reads of x */
-        return ND_DISPATCH(tn, nd_cfc_backward, c, B, T, io->dt, io->cache, io->dh, io->dx, io->dh0, io->dp, io->work);
-    return ND_DISPATCH(tn, nd_cfc_forward, c, B, T, io->x, io->dt, io->h0, io->h, io->cache_out, io->work);
-}
 
 /* params[k] with ndim axes (d0, d1; -1: any), kept alive in `keep`; NULL with an exception. */
 static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim, npy_intp d0, npy_intp d1,
@@ -398,7 +384,7 @@ static PyObject *nd_cfc_body(nd_cell_args *a, int tn, int backward)
         nd_raise_status(st, "cfc");
     else if (ok) {
         const npy_intp dims[5] = {B, T, c.hidden_size, c.input_size, (npy_intp)nd_cfc_param_count(&c)};
-        res = nd_cell_run("cfc", nd_cfc_kernel, &c, a, tn, backward, dims, per_step * (size_t)T, wlen);
+        res = nd_cell_run("cfc", 1, &c, a, tn, backward, dims, per_step * (size_t)T, wlen);
     }
     Py_XDECREF(keep);
     return res;
@@ -429,17 +415,14 @@ static const nd_arg cfc_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "inp
                                         ND_SCALAR(nd_cell_args, units, "backbone_units", ND_ARG_INT, 0),
                                         ND_SCALAR(nd_cell_args, layers, "backbone_layers", ND_ARG_INT, 0),
                                         ND_CFC_CODES, {NULL}};
-static PyObject *cfc_check_body(PyObject *m, void *args, int tn)
+static int nd_cfc_rules(const nd_cell_args *a)
 {
-    const nd_cell_args *a = args;
     const nd_cfc c = {.input_size = a->input_size, .hidden_size = a->hidden_size, .units = a->units,
                       .layers = a->layers, .act = a->act, .mode = a->mode};
-    int st = nd_cfc_check(&c);
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "cfc_check");
+    return nd_cfc_check(&c);
 }
-ND_ENTRY(cfc_check, nd_cell_args, NULL,
-         "cfc_check(input_size, hidden_size, backbone_units, backbone_layers, backbone_activation, mode): the kernels' "
-         "rules")
+ND_CHECK_ENTRY(cfc_check, nd_cell_args, NULL, nd_cfc_rules,
+               "cfc_check(input_size, hidden_size, backbone_units, backbone_layers, backbone_activation, mode)")
 
 static const nd_entry *const nd_liquid_entries[] = {
     &solve_ltc_entry,       &ltc_scan_entry,         &ltc_scan_backward_entry, &ltc_check_options_entry,
