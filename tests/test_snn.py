@@ -28,7 +28,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import neurodyn as nd
 from neurodyn import _core
-from neurodyn.snn import lif_params
 
 import reference_snn as twin
 from conftest import LAYOUTS, as_layout
@@ -96,8 +95,7 @@ def random_currents(seed, T=6, B=2, n=3, mean=0.6, scale=0.5, dtype=np.float64):
 def smooth_forward(currents, v0, **kw):
     """The kernel's own smooth model (docs/models.md §0: the backward kernel is checked against finite
     differences of what it differentiates): spikes and membrane with smooth spikes."""
-    p = lif_params(smooth=True, **kw)
-    s, m, _, _, _ = _core.lif_forward(currents, v0, p, True, True, False, False)
+    s, m, _, _, _ = _core.lif_forward(currents, v0, smooth=True, membrane=True, **kw)
     return s, m
 
 
@@ -633,7 +631,7 @@ def test_snn_constant_encoding_drives_first_layer_every_step():
 
 def test_lif_bad_input():
     cur = random_currents(0, T=3, B=2, n=2)
-    with pytest.raises(ValueError, match=r"currents must have shape \(time, batch, neurons\)"):
+    with pytest.raises(ValueError, match=r"currents has shape \(3, 4\); expected 3 axes \(time, batch, neurons\)"):
         nd.lif_run(np.ones((3, 4)))
     with pytest.raises(ValueError, match="currents"):
         nd.lif_backward(np.ones((3, 4)), np.ones((3, 4)))
@@ -833,10 +831,9 @@ def test_lif_shared_current_is_read_without_copies(dtype, threads):
             for a, b in zip(nd.lif_run(view, **kw), nd.lif_run(copy, **kw)):
                 assert_array_equal(a, b)
             kw = dict(kw, surrogate="fast_sigmoid" if kw.get("reset") else "sigmoid")
-            p = lif_params(**kw)
-            full, dv_full = _core.lif_backward(copy, None, ds, None, p, False, None)
+            full, dv_full = _core.lif_backward(copy, dspikes=ds, **kw)
             for cur in (view, copy):
-                summed, dv = _core.lif_backward(cur, None, ds, None, p, True, None)
+                summed, dv = _core.lif_backward(cur, dspikes=ds, sum_time=True, **kw)
                 assert summed.shape == one.shape and summed.dtype == dtype
                 tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
                 assert_allclose(summed, full.sum(axis=0), **tol)
@@ -912,12 +909,11 @@ def test_kept_spike_bits_are_the_spikes(threads, shape):
     where a byte straddles two threads' ranges or two time steps."""
     rng = np.random.default_rng(5)
     cur = rng.uniform(-0.5, 1.5, size=shape)
-    p = lif_params(beta=0.7)
     before = nd.get_num_threads()
     try:
         nd.set_num_threads(threads)
-        s, _, bits, _, _ = _core.lif_forward(cur, None, p, True, False, True, False)
-        unpacked = _core.spike_bits_unpack(bits, shape, cur)
+        s, _, bits, _, _ = _core.lif_forward(cur, beta=0.7, bits=True)
+        unpacked = _core.spike_bits_unpack(bits, *shape, cur)
     finally:
         nd.set_num_threads(before)
     assert 0 < s.sum() < s.size
