@@ -195,7 +195,7 @@ def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=_LIF["threshold"
         raise ValueError("ann2snn cannot convert an ANN with layer normalisation (norm='layer'): a per-sample "
                          "normalisation has no integrate-and-fire equivalent; train the ANN with norm=None")
     T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
-    _core.lif_check(threshold=threshold, **_IF)  # the IF neurons' rules, as every LIF entry states them
+    _core.lif_check(threshold=threshold, **_IF)  # the kernel states the IF neurons' rules (nd_lif_params_check)
     theta = float(threshold)
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization={normalization!r} is not one of 'percentile', 'max', None")
