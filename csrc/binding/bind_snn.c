@@ -10,7 +10,6 @@
 #include "nd_status.h"
 
 #define ND_DATA(a) ((a) ? PyArray_DATA((PyArrayObject *)(a)) : NULL)
-#define ND_OBJ(type, field, name, flags) {name, ND_ARG_OBJECT, flags, offsetof(type, field), -1, NULL, NULL}
 
 typedef struct {
     PyObject *currents, *out; /* currents: (T, B, n), or one (B, n) current broadcast along time */
@@ -34,7 +33,7 @@ static void nd_lif_backward_default(nd_lif_args *a)
 /* The neuron's parameters go straight into the kernel's struct: its defaults are _core.DEFAULTS
  * and nd_lif_params_check states its rules. The currents set the call's dtype. */
 #define ND_LIF_ARGS                                                                                                \
-    ND_OBJ(nd_lif_args, currents, "currents", ND_TYPE),                                                            \
+    ND_SCALAR(nd_lif_args, currents, "currents", ND_ARG_OBJECT, ND_TYPE),                                          \
         ND_IN(nd_lif_args, v0, "v0", ND_FINITE | ND_NONE | ND_OPTIONAL, 2, "(batch, neurons)")
 #define ND_LIF_PARAMS                                                                                              \
     ND_SCALAR(nd_lif_args, p.tau, "tau", ND_ARG_DOUBLE, ND_OPTIONAL | ND_GIVEN(nd_lif_args, p.tau_given)),         \
@@ -119,7 +118,7 @@ static int nd_lif_outputs(const nd_lif_args *a, PyArrayObject *cur, const npy_in
     const int shared = a->dspikes && PyArray_NDIM(a->dspikes) == 2;
     const char *raster = "(time, batch, neurons) of the currents", *row = "(batch, neurons) shared by every step";
     if (a->backward)
-        return (a->dspikes && nd_check_shape(a->dspikes, "dspikes", 3 - shared, d + shared, shared ? row : raster) < 0) ||
+        return (a->dspikes && nd_check_shape(a->dspikes, "dspikes", 3 - shared, d + shared, shared ? row : raster)) ||
                        (a->dmem && nd_check_shape(a->dmem, "dmembrane", 3, d, raster) < 0) ||
                        !(o[0] = nd_lif_dcurrents(a, cur, d, tn)) || !(o[1] = nd_empty(tn, 2, d[1], d[2]))
                    ? -1 : 0;
@@ -129,8 +128,8 @@ static int nd_lif_outputs(const nd_lif_args *a, PyArrayObject *cur, const npy_in
         return nd_raise_status(st, "lif_forward"), -1;
     return (a->spikes && !(o[0] = nd_empty(tn, 3, d[0], d[1], d[2]))) ||
                    (a->membrane && !(o[1] = nd_empty(tn, 3, d[0], d[1], d[2]))) ||
-                   (a->bits && !(o[2] = nd_empty(NPY_UINT8, 1, (npy_intp)nb))) || !(o[3] = nd_empty(tn, 2, d[1], d[2])) ||
-                   (a->rate && !(o[4] = nd_empty(tn, 2, d[1], d[2])))
+                   (a->bits && !(o[2] = nd_empty(NPY_UINT8, 1, (npy_intp)nb))) ||
+                   !(o[3] = nd_empty(tn, 2, d[1], d[2])) || (a->rate && !(o[4] = nd_empty(tn, 2, d[1], d[2])))
                ? -1 : 0;
 }
 
@@ -174,15 +173,16 @@ static const nd_arg lif_forward_args[] = {
     ND_SCALAR(nd_lif_args, bits, "bits", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_lif_args, rate, "rate", ND_ARG_BOOL, ND_OPTIONAL), {NULL}};
 ND_ENTRY(lif_forward, nd_lif_args, nd_lif_forward_default,
-         "lif_forward(currents, v0=None, *, tau or beta, threshold, reset, reset_delay, surrogate, slope, detach_reset, "
-         "smooth, spikes=True, membrane=False, bits=False, rate=False) -> (spikes, membrane, bits, v_end, rate)")
+         "lif_forward(currents, v0=None, *, tau or beta, threshold, reset, reset_delay, surrogate, slope, "
+         "detach_reset, smooth, spikes=True, membrane=False, bits=False, rate=False) -> (spikes, membrane, bits, "
+         "v_end, rate)")
 
 static const nd_arg lif_backward_args[] = {
     ND_LIF_ARGS,
     ND_IN(nd_lif_args, dspikes, "dspikes", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(time, batch, neurons)"),
     ND_IN(nd_lif_args, dmem, "dmembrane", ND_FINITE | ND_NONE | ND_OPTIONAL, 3, "(time, batch, neurons)"),
     ND_LIF_PARAMS, ND_SCALAR(nd_lif_args, sum_time, "sum_time", ND_ARG_BOOL, ND_OPTIONAL),
-    ND_OBJ(nd_lif_args, out, "out", ND_NONE | ND_OPTIONAL), {NULL}};
+    ND_SCALAR(nd_lif_args, out, "out", ND_ARG_OBJECT, ND_NONE | ND_OPTIONAL), {NULL}};
 ND_ENTRY(lif_backward, nd_lif_args, nd_lif_backward_default,
          "lif_backward(currents, v0=None, dspikes=None, dmembrane=None, *, the parameters of lif_forward, "
          "sum_time=False, out=None) -> (dcurrents, dv0)")
@@ -199,23 +199,25 @@ ND_ENTRY(lif_check, nd_lif_args, nd_lif_forward_default,
 /* ---- spike bits and encoders -------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *bits, *like, *seed; /* seed: an int in [0, 2^64) */
+    PyObject *bits, *like;
     PyArrayObject *x;
-    int64_t T, B, n, stream;
+    int64_t T, B, n;
+    uint64_t seed, stream;
     int encoding;
 } nd_spike_args;
 
 static const nd_arg spike_bits_unpack_args[] = {
-    ND_OBJ(nd_spike_args, bits, "bits", 0), ND_SCALAR(nd_spike_args, T, "T", ND_ARG_INT, 0),
+    ND_SCALAR(nd_spike_args, bits, "bits", ND_ARG_OBJECT, 0), ND_SCALAR(nd_spike_args, T, "T", ND_ARG_INT, 0),
     ND_SCALAR(nd_spike_args, B, "B", ND_ARG_INT, 0), ND_SCALAR(nd_spike_args, n, "n", ND_ARG_INT, 0),
-    ND_OBJ(nd_spike_args, like, "like", ND_TYPE), {NULL}};
+    ND_SCALAR(nd_spike_args, like, "like", ND_ARG_OBJECT, ND_TYPE), {NULL}};
 
 static PyObject *spike_bits_unpack_body(PyObject *module, void *args, int tn)
 {
     nd_spike_args *a = args;
     size_t nbytes;
     int st = nd_spike_bits_size(a->T, a->B, a->n, &nbytes);
-    PyArrayObject *bits = st == ND_OK ? (PyArrayObject *)PyArray_FROMANY(a->bits, NPY_UINT8, 1, 1, NPY_ARRAY_IN_ARRAY) : NULL;
+    PyArrayObject *bits =
+        st == ND_OK ? (PyArrayObject *)PyArray_FROMANY(a->bits, NPY_UINT8, 1, 1, NPY_ARRAY_IN_ARRAY) : NULL;
     PyObject *out = bits ? nd_empty(tn, 3, (npy_intp)a->T, (npy_intp)a->B, (npy_intp)a->n) : NULL;
     if (out) {
         const uint8_t *bd = PyArray_DATA(bits);
@@ -233,20 +235,22 @@ ND_ENTRY(spike_bits_unpack, nd_spike_args, NULL,
          "spike_bits_unpack(bits, T, B, n, like) -> the (T, B, n) spikes packed in bits, of like's dtype")
 
 static const nd_arg encode_args[] = {
-    ND_IN(nd_spike_args, x, "x", ND_TYPE | ND_FINITE, -1, NULL), ND_SCALAR(nd_spike_args, T, "num_timesteps", ND_ARG_INT, 0),
-    ND_CHOICE(nd_spike_args, encoding, "encoding", 0, nd_encoding_names), ND_OBJ(nd_spike_args, seed, "seed", ND_OPTIONAL),
-    ND_SCALAR(nd_spike_args, stream, "stream", ND_ARG_INT, ND_OPTIONAL), {NULL}};
+    ND_IN(nd_spike_args, x, "x", ND_TYPE | ND_FINITE, -1, NULL),
+    ND_SCALAR(nd_spike_args, T, "num_timesteps", ND_ARG_INT, 0),
+    ND_CHOICE(nd_spike_args, encoding, "encoding", 0, nd_encoding_names),
+    ND_SCALAR(nd_spike_args, seed, "seed", ND_ARG_SEED, ND_OPTIONAL),
+    ND_SCALAR(nd_spike_args, stream, "stream", ND_ARG_SEED, ND_OPTIONAL),
+    {NULL}};
 
 static PyObject *encode_body(PyObject *module, void *args, int tn)
 {
     nd_spike_args *a = args;
     const int nd = PyArray_NDIM(a->x);
     const int64_t n = (int64_t)PyArray_SIZE(a->x);
-    const uint64_t seed = a->seed ? PyLong_AsUnsignedLongLong(a->seed) : 0;
     size_t len;
-    int st = PyErr_Occurred() ? ND_OK : nd_encode_len(a->encoding, a->T, n, &len);
-    if (PyErr_Occurred() || st != ND_OK)
-        return st != ND_OK ? nd_raise_status(st, "encode") : NULL;
+    int st = nd_encode_len(a->encoding, a->T, n, &len);
+    if (st != ND_OK)
+        return nd_raise_status(st, "encode");
     if (nd + 1 > NPY_MAXDIMS)
         return PyErr_Format(PyExc_ValueError, "x has %d axes; a spike train adds one to at most %d", nd, NPY_MAXDIMS);
     npy_intp dims[NPY_MAXDIMS] = {(npy_intp)a->T};
@@ -256,7 +260,7 @@ static PyObject *encode_body(PyObject *module, void *args, int tn)
     void *xd = PyArray_DATA(a->x), *od = ND_DATA(out);
     if (out) {
         Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_encode, a->encoding, a->T, n, xd, seed, (uint64_t)a->stream, od);
+        st = ND_DISPATCH(tn, nd_encode, a->encoding, a->T, n, xd, a->seed, a->stream, od);
         Py_END_ALLOW_THREADS
     }
     if (st != ND_OK)

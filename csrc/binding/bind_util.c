@@ -318,8 +318,8 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
         int ok = 1;
         for (int i = 0; ok && i < n; ++i) {
             ok = !objs[i] || nd_parse_one(&e->args[i], objs[i], typenum, target) == 0;
-            if (ok && objs[i] && objs[i] != Py_None && (e->args[i].flags >> 8))
-                *(int *)((char *)target + (e->args[i].flags >> 8) - 1) = 1;
+            if (ok && objs[i] && objs[i] != Py_None && (e->args[i].flags >> 16))
+                *(int *)((char *)target + (e->args[i].flags >> 16) - 1) = 1;
         }
         if (ok) {
             nd_clear_error();

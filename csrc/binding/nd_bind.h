@@ -100,8 +100,8 @@ enum {
 };
 /* A flag for two ways of giving one quantity, where the kernel must know which one was chosen:
  * the int `given` of the argument struct is set to 1 when the argument is passed (not omitted,
- * not None). Kept in the flags' bits from 8 up as 1 + its offset. */
-#define ND_GIVEN(type, given) ((int)(offsetof(type, given) + 1) << 8)
+ * not None). Kept in the flags' bits from 16 up as 1 + its offset. */
+#define ND_GIVEN(type, given) ((int)(offsetof(type, given) + 1) << 16)
 
 typedef struct {
     const char *name;           /* the keyword, also the name in messages */
