@@ -54,6 +54,11 @@ typedef struct {
 /* rtol 1e-3, atol 1e-6, dopri5, dt 0, max_steps 10000, no callbacks. */
 void nd_ode_opts_default(nd_ode_opts *opts);
 
+/* The rules of the options every solver call shares (tolerances of adaptive methods, dt,
+ * max_steps, the method code), with the detail of nd_arg_error: the one place they are
+ * written, for odeint, the LTC relaxation and scan, and the models built on them. */
+int nd_ode_check_opts(const nd_ode_opts *opts);
+
 typedef struct {
     int64_t nfev;     /* right-hand side evaluations */
     int64_t accepted; /* accepted steps (all steps of fixed-step methods) */

@@ -125,10 +125,10 @@ def test_langevin_chain_range_is_checked():
 
     spec = nd.energies.DoubleWell()._spec()
     x0 = np.zeros((4, 1))
-    with pytest.raises(ValueError, match="do not lie"):
-        _core.langevin(spec, x0, 1, 0.1, 1.0, None, 0.0, False, 1, 0, 8, 10)
-    with pytest.raises(ValueError, match="do not lie"):
-        _core.langevin(spec, x0, 1, 0.1, 1.0, None, 0.0, False, 1, 0, -1, 10)
+    with pytest.raises(ValueError, match="chains must start a range"):
+        _core.langevin(spec, x0, steps=1, step_size=0.1, noise_scale=1.0, seed=1, chain0=8, chains=10)
+    with pytest.raises(ValueError, match="chains must start a range"):
+        _core.langevin(spec, x0, steps=1, step_size=0.1, noise_scale=1.0, seed=1, chain0=-1, chains=10)
 
 
 def test_hopfield_equals_single_process(client):

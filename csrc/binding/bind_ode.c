@@ -9,7 +9,6 @@
 
 #include "nd_fields.h"
 #include "nd_generic.h"
-#include "nd_liquid.h"
 #include "nd_ode.h"
 #include "nd_ode_samples.h"
 #include "nd_status.h"
@@ -552,86 +551,6 @@ fail:
     return NULL;
 }
 
-/* ---- solve_ltc -------------------------------------------------------------------------- */
-
-static PyObject *solve_ltc(PyObject *module, PyObject *a, PyObject *kw)
-{
-    static char *kwlist[] = {"x", "a", "tau", "solver", "steps", "rtol", "atol", "max_steps", NULL};
-    PyObject *xo, *ao, *to;
-    int solver;
-    long long steps = 1, max_steps = 100;
-    nd_ode_opts o;
-    nd_ode_opts_default(&o);
-    o.rtol = 1e-2;
-    o.atol = 1e-4;
-    if (!PyArg_ParseTupleAndKeywords(a, kw, "OOOi|LddL:solve_ltc", kwlist, &xo, &ao, &to, &solver, &steps, &o.rtol,
-                                     &o.atol, &max_steps))
-        return NULL;
-    if (solver != ND_LTC_EXACT && !nd_ode_method_name(solver))
-        return PyErr_Format(PyExc_ValueError, "unknown LTC solver code %d", solver);
-    o.max_steps = max_steps;
-    PyArrayObject *arr[3] = {NULL, NULL, NULL};
-    const char *names[3] = {"x", "a", "tau"};
-    PyObject *objs[3] = {xo, ao, to}, *out = NULL;
-    void *work = NULL;
-    int typenum = nd_resolve_float_type(xo, "x");
-    if (typenum < 0)
-        return NULL;
-    for (int i = 0; i < 3; ++i) {
-        if (!(arr[i] = nd_float_array(objs[i], typenum, names[i])) || nd_check_finite(arr[i], names[i]) < 0)
-            goto done;
-        if (i > 0 && !PyArray_SAMESHAPE(arr[0], arr[i])) {
-            PyErr_Format(PyExc_ValueError, "%s must have the shape of x", names[i]);
-            goto done;
-        }
-    }
-    const int64_t n = (int64_t)PyArray_SIZE(arr[0]);
-    size_t len, bytes;
-    int st = nd_solve_ltc_workspace_len(solver, n, &len);
-    if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(arr[0]), &bytes)) {
-        nd_raise_status(st != ND_OK ? st : ND_ERR_OVERFLOW, "solve_ltc workspace");
-        goto done;
-    }
-    if (!(work = PyMem_RawMalloc(bytes ? bytes : 1))) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!(out = PyArray_SimpleNew(PyArray_NDIM(arr[0]), PyArray_DIMS(arr[0]), typenum)))
-        goto done;
-    nd_ode_stats stats = {0};
-    void *x = PyArray_DATA(arr[0]), *av = PyArray_DATA(arr[1]), *tau = PyArray_DATA(arr[2]);
-    void *od = PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_solve_ltc_f32(solver, n, x, av, tau, steps, &o, od, work, &stats)
-                              : nd_solve_ltc_f64(solver, n, x, av, tau, steps, &o, od, work, &stats);
-    Py_END_ALLOW_THREADS
-    if (st == ND_ERR_MAX_STEPS || st == ND_ERR_STEP_UNDERFLOW || st == ND_ERR_NONFINITE) {
-        PyObject *info = nd_ode_info(&stats, NULL, 0);
-        PyObject *attrs = info ? Py_BuildValue("{s:d,s:O,s:O}", "t", stats.t, "status",
-                                               PyDict_GetItemString(info, "status"), "info", info)
-                               : NULL;
-        PyObject *ts = PyFloat_FromDouble(stats.t);
-        PyObject *msg = (attrs && ts) ? PyUnicode_FromFormat("solve_ltc (dopri5) stopped at s=%R before s=1: %s", ts,
-                                                             nd_status_str(st))
-                                      : NULL;
-        if (msg)
-            nd_set_integration_error(module, msg, attrs);
-        Py_XDECREF(msg);
-        Py_XDECREF(ts);
-        Py_XDECREF(attrs);
-        Py_XDECREF(info);
-        Py_CLEAR(out);
-    } else if (st != ND_OK) {
-        nd_raise_status(st, "solve_ltc");
-        Py_CLEAR(out);
-    }
-done:
-    PyMem_RawFree(work);
-    for (int i = 0; i < 3; ++i)
-        Py_XDECREF(arr[i]);
-    return out;
-}
-
 /* ---- gradients of odeint through a built-in field -------------------------------------- */
 
 /* Parses the field and the cotangents ybar [nt] + state shape; allocates the field's workspace
@@ -857,8 +776,6 @@ static PyMethodDef nd_ode_methods[] = {
      "ode_backprop(spec, t, steps, outs, states, ybar, method) -> (y0bar, dparams)"},
     {"ode_adjoint", (PyCFunction)(void (*)(void))ode_adjoint, METH_VARARGS | METH_KEYWORDS,
      "ode_adjoint(spec, t, y_end, ybar, method, rtol, atol, dt, max_steps) -> (y0bar, dparams, info)"},
-    {"solve_ltc", (PyCFunction)(void (*)(void))solve_ltc, METH_VARARGS | METH_KEYWORDS,
-     "solve_ltc(x, a, tau, solver, steps=1, rtol=1e-2, atol=1e-4, max_steps=100) -> x(1)"},
     {NULL, NULL, 0, NULL}};
 
 /* ---- odeint_samples: every sample its own initial-value problem ------------------------- */
@@ -1341,6 +1258,31 @@ static PyObject *ode_dense_eval_body(PyObject *module, void *args, int tn)
 ND_ENTRY(ode_dense_eval, nd_dense_args, NULL,
          "ode_dense_eval(theta, coef, method) -> y [m, d]: the dense output of each row's step at theta")
 
-static const nd_entry *const nd_ode_entries[] = {&odeint_samples_entry, &ode_dense_eval_entry, NULL};
+/* ---- the solver options' rules, for models that check them at construction ------------- */
+
+typedef struct {
+    nd_ode_opts o;
+} nd_check_args;
+
+static const nd_arg ode_check_options_args[] = {
+    ND_CHOICE(nd_check_args, o.method, "method", ND_OPTIONAL, nd_ode_method_names),
+    ND_SCALAR(nd_check_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_check_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_check_args, o.dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_check_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
+    {NULL}};
+
+static void nd_check_defaults(nd_check_args *a) { nd_ode_opts_default(&a->o); }
+
+static PyObject *ode_check_options_body(PyObject *module, void *args, int tn)
+{
+    int st = nd_ode_check_opts(&((nd_check_args *)args)->o);
+    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "ode_check_options");
+}
+ND_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,
+         "ode_check_options(method, rtol, atol, dt, max_steps): raises as a solver would for bad options")
+
+static const nd_entry *const nd_ode_entries[] = {&odeint_samples_entry, &ode_dense_eval_entry,
+                                                 &ode_check_options_entry, NULL};
 static const nd_table nd_ode_tables[] = {{"ode_methods", nd_ode_method_names}, {NULL, NULL}};
 const nd_family nd_ode_family = {nd_ode_entries, nd_ode_tables, nd_ode_methods};

@@ -35,7 +35,7 @@ import dask
 import dask.array as da
 
 from . import _checks
-from .ebm import EBM, _energy_target, _langevin
+from .ebm import _LANGEVIN, EBM, _energy_target, _langevin
 from .encode import seed_key
 from .fields import Field
 from .hopfield import hopfield_retrieve as _hopfield_retrieve
@@ -304,7 +304,8 @@ def _langevin_block(energy, x0, kw, first, total, start):
     return _langevin(energy, x0, **kw, seed=None, return_info=False, chain0=first, chains=total)
 
 
-def langevin_sample(energy, x0, *, seed=None, chunks=None, steps=60, step_size=10.0, noise_scale=0.005,
+def langevin_sample(energy, x0, *, seed=None, chunks=None, steps=_LANGEVIN["steps"], step_size=_LANGEVIN["step_size"],
+                    noise_scale=_LANGEVIN["noise_scale"],
                     clamp=None, grad_clip=None, mala=False, dtype=None):
     """:func:`neurodyn.langevin_sample` over many chains, one task per chunk of chains.
 

@@ -1,4 +1,4 @@
-"""ODE integration in C: :func:`odeint` and the LTC relaxation :func:`solve_ltc`."""
+"""ODE integration in C: :func:`odeint`."""
 from __future__ import annotations
 
 import warnings
@@ -14,12 +14,15 @@ IntegrationError = _core.IntegrationError
 METHODS = _core.TABLES["ode_methods"]
 ADAPTIVE = ("dopri5", "tsit5", "dop853")
 FIXED = ("euler", "midpoint", "rk4")
-LTC_SOLVERS = ("exact",) + FIXED + ("dopri5",)
 # The stiff solvers named when an explicit method looks stiff (docs/models.md §8).
 _STIFF_HINT = 'the problem looks stiff: try method="radau" or method="bdf"'
 
 
-def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_steps=10_000,
+_OPTS = _core.DEFAULTS["ode_check_options"]
+
+
+def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["atol"], dt=None,
+           max_steps=_OPTS["max_steps"],
            args=(), return_info=False, events=None, dense_output=False, coupled=False,
            on_failure="raise", verbose=True):
     """Integrate ``dy/dt = f(t, y)`` from ``t[0]`` and return the state at every time in ``t``.
@@ -126,13 +129,9 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
     >>> bool(abs(ys[-1, 0] - np.exp(-1)) < 1e-7)
     True
     """
-    _checks.choice("method", method, METHODS)
-    rtol = _checks.real("rtol", rtol, minimum=0.0)
-    atol = _checks.real("atol", atol, minimum=0.0)
-    if method in ADAPTIVE and rtol == 0.0 and atol == 0.0:
-        raise ValueError("rtol and atol cannot both be 0")
-    step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)
-    max_steps = _checks.integer("max_steps", max_steps, minimum=1)
+    _core.ode_check_options(method=method, rtol=rtol, atol=atol, max_steps=max_steps)  # the kernels' rules
+    rtol, atol, max_steps = float(rtol), float(atol), int(max_steps)
+    step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)  # 0 is the kernels' "auto"
     times = _checks.times("t", t)
     if on_failure not in ("raise", "status"):
         raise ValueError(f'on_failure must be "raise" or "status", got {on_failure!r}')
@@ -359,52 +358,3 @@ class OdeSolution:
         if np.any(ok):
             out[ok] = _core.ode_dense_eval(theta[ok], self._coef[idx[ok]], self.method)
         return out.reshape(self.shape)
-
-def solve_ltc(x, a, tau, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, max_steps=100):
-    """Relax ``x`` toward ``a`` with time constant ``tau`` over one frame, elementwise.
-
-    Integrates ``dx/ds = (a - x) / tau`` for ``s`` from 0 to 1 with ``a`` and ``tau`` held
-    fixed: the update of a liquid time-constant layer.
-
-    Parameters
-    ----------
-    x, a, tau : array_like
-        Broadcast together. ``tau`` must be positive. float32 inputs give float32.
-    solver : {"exact", "euler", "midpoint", "rk4", "dopri5"}
-        ``exact``: ``a + (x - a) * exp(-1 / tau)``. The fixed-step solvers take ``steps``
-        substeps of ``1 / steps``. ``dopri5`` treats the whole array as one system with the
-        error control of :func:`odeint`, a first step of 0.25, and ``rtol``, ``atol``,
-        ``max_steps``.
-    steps : int
-        Substeps of the fixed-step solvers (>= 1).
-
-    Returns
-    -------
-    ndarray
-        ``x(1)``, of the broadcast shape.
-
-    Examples
-    --------
-    >>> import neurodyn as nd
-    >>> float(nd.solve_ltc(1.0, 0.5, 1.0, solver="rk4"))
-    0.6875
-    """
-    code = _checks.choice("solver", solver, LTC_SOLVERS) - 1  # "exact" is the C code -1
-    steps = _checks.integer("steps", steps, minimum=1)
-    rtol = _checks.real("rtol", rtol, minimum=0.0)
-    atol = _checks.real("atol", atol, minimum=0.0)
-    if solver == "dopri5" and rtol == 0.0 and atol == 0.0:
-        raise ValueError("rtol and atol cannot both be 0")
-    max_steps = _checks.integer("max_steps", max_steps, minimum=1)
-    dtype = _checks.float_dtype("x, a and tau", x, a, tau)
-    arrays = [np.asarray(v, dtype=dtype) for v in (x, a, tau)]
-    try:
-        xb, ab, tb = np.broadcast_arrays(*arrays)
-    except ValueError:
-        shapes = ", ".join(f"{n} {v.shape}" for n, v in zip(("x", "a", "tau"), arrays))
-        raise ValueError(f"x, a and tau do not broadcast together: {shapes}") from None
-    if not np.all(np.isfinite(tb)):
-        raise ValueError("tau contains NaN or inf")
-    if tb.size and not np.all(tb > 0):
-        raise ValueError(f"tau must be positive, got a minimum of {tb.min()!r}")
-    return _core.solve_ltc(xb, ab, tb, code, steps, rtol, atol, max_steps)
