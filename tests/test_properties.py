@@ -975,10 +975,10 @@ _PKG_FILE = nd.__file__
 _PKG_DIR = os.path.dirname(nd.__file__)
 
 entry("load", nd.load, pos=lambda A: [os.path.join(_PKG_DIR, "no-such-model.npz")], call=lambda A: None,
-      extra=[("path:missing", lambda A: nd.load(os.path.join(_PKG_DIR, "no-such-model.npz")), ValueError),
-             ("path:directory", lambda A: nd.load(_PKG_DIR), ValueError),
+      extra=[("path:missing", lambda A: nd.load(os.path.join(_PKG_DIR, "no-such-model.npz")), FileNotFoundError),
+             ("path:directory", lambda A: nd.load(_PKG_DIR), (ValueError, IsADirectoryError)),
              ("path:not-npz", lambda A: nd.load(_PKG_FILE), ValueError),
-             ("path:bytes", lambda A: nd.load(os.fsencode(os.path.join(_PKG_DIR, "nope.npz"))), ValueError),
+             ("path:bytes", lambda A: nd.load(os.fsencode(os.path.join(_PKG_DIR, "nope.npz"))), (ValueError, FileNotFoundError)),
              ("path:None", lambda A: nd.load(None), TypeError),
              ("path:int", lambda A: nd.load(3), TypeError),
              ("path:array", lambda A: nd.load(np.zeros(3)), TypeError)])

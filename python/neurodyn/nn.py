@@ -55,7 +55,7 @@ _SPEC_BUDGET: contextvars.ContextVar = contextvars.ContextVar("neurodyn_spec_bud
 
 
 @contextlib.contextmanager
-def spec_budget(n: int):
+def _spec_budget(n: int):
     """Within the block, building more than ``n`` parameter specs raises ValueError."""
     token = _SPEC_BUDGET.set([n])
     try:
@@ -260,7 +260,7 @@ class Model:
         dtype. Building the specs stops at ``budget`` of them (default: as many as ``params``),
         the number of parameters a file holds."""
         config = cls._validate(**config)
-        with spec_budget(len(params) if budget is None else budget):
+        with _spec_budget(len(params) if budget is None else budget):
             specs = cls._param_specs(config)
         expected = {name: shape for name, shape, _ in specs}
         if set(params) != set(expected):
