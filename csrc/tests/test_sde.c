@@ -27,19 +27,38 @@ static double fit_order(const double *h, const double *err, int n)
     return (n * sxy - sx * sy) / (n * sxx - sx * sx);
 }
 
+/* dy = (a y + bias) dt + g dW on a scalar state, g = s (CONSTANT) or s y (LINEAR). The field and
+ * the diffusion point into the struct: it stays where it was set up. */
+typedef struct {
+    double A[1], b[1], s[1];
+    nd_field f;
+    nd_diffusion g;
+    nd_sde_problem_f64 p;
+    nd_sde_opts o;
+} scalar_sde;
+
+static void scalar_sde_init(scalar_sde *q, double a, double bias, int kind, double s, int method, int noise, double dt)
+{
+    q->A[0] = a;
+    q->b[0] = bias;
+    q->s[0] = s;
+    q->f = (nd_field){.kind = ND_FIELD_LINEAR, .dim = 1, .A = q->A, .b = bias != 0 ? q->b : NULL};
+    q->g = (nd_diffusion){.kind = kind, .dim = 1, .m = 1, .sigma = kind == ND_DIFFUSION_CONSTANT ? q->s : NULL,
+                          .scale = kind == ND_DIFFUSION_LINEAR ? q->s : NULL};
+    q->p = (nd_sde_problem_f64){.field = &q->f, .diffusion = &q->g};
+    nd_sde_opts_default(&q->o);
+    q->o.method = method;
+    q->o.noise = noise;
+    q->o.dt = dt;
+}
+
 /* dX = mu X dt + sigma X dW on [0, 1]: X(1) = X0 exp((mu - sigma^2 / 2) + sigma W(1)). */
 static double gbm_error(int method, double dt, int64_t B)
 {
     const double mu = 1.5, sigma = 1.0;
-    double A[1] = {mu}, scale[1] = {sigma};
-    nd_field f = {.kind = ND_FIELD_LINEAR, .dim = 1, .A = A};
-    nd_diffusion g = {.kind = ND_DIFFUSION_LINEAR, .dim = 1, .m = 1, .scale = scale};
-    nd_sde_problem_f64 p = {.field = &f, .diffusion = &g};
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    o.method = method;
-    o.dt = dt;
-    o.seed = 7;
+    scalar_sde q;
+    scalar_sde_init(&q, mu, 0, ND_DIFFUSION_LINEAR, sigma, method, ND_SDE_DIAGONAL, dt);
+    q.o.seed = 7;
     double t[2] = {0.0, 1.0};
     int64_t steps = 0;
     CHECK(nd_sde_steps(2, t, dt, &steps) == ND_OK);
@@ -47,8 +66,8 @@ static double gbm_error(int method, double dt, int64_t B)
     double *dW = malloc((size_t)(steps * B) * sizeof(double));
     for (int64_t b = 0; b < B; ++b)
         y0[b] = 1.0;
-    o.dW_out = dW;
-    CHECK(nd_sdeint_f64(&p, B, 1, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_OK);
+    q.o.dW_out = dW;
+    CHECK(nd_sdeint_f64(&q.p, B, 1, y0, 2, t, &q.o, ys, NULL, NULL, NULL) == ND_OK);
     double err = 0;
     for (int64_t b = 0; b < B; ++b) {
         double w = 0;
@@ -106,19 +125,12 @@ static double sra_linear_error(double h, int64_t B)
             dZ[k * B + b] = L[1][0] * z[0] + L[1][1] * z[1];
             x[b] = e * x[b] + sigma * (L[2][0] * z[0] + L[2][1] * z[1] + L[2][2] * z[2]);
         }
-    double A[1] = {a}, s[1] = {sigma};
-    nd_field f = {.kind = ND_FIELD_LINEAR, .dim = 1, .A = A};
-    nd_diffusion g = {.kind = ND_DIFFUSION_CONSTANT, .dim = 1, .m = 1, .sigma = s};
-    nd_sde_problem_f64 p = {.field = &f, .diffusion = &g};
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    o.method = ND_SDE_SRA;
-    o.noise = ND_SDE_ADDITIVE;
-    o.dt = h;
-    o.dW_in = dW;
-    o.dZ_in = dZ;
+    scalar_sde q;
+    scalar_sde_init(&q, a, 0, ND_DIFFUSION_CONSTANT, sigma, ND_SDE_SRA, ND_SDE_ADDITIVE, h);
+    q.o.dW_in = dW;
+    q.o.dZ_in = dZ;
     double t[2] = {0.0, 1.0};
-    CHECK(nd_sdeint_f64(&p, B, 1, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_OK);
+    CHECK(nd_sdeint_f64(&q.p, B, 1, y0, 2, t, &q.o, ys, NULL, NULL, NULL) == ND_OK);
     double err = 0;
     for (int64_t b = 0; b < B; ++b)
         err += fabs(ys[B + b] - x[b]);
@@ -148,21 +160,15 @@ static void test_ou_moments(void)
 {
     const double theta = 2.0, mu = 0.5, sigma = 0.8, h = 0.05;
     const int64_t B = 20000;
-    double A[1] = {-theta}, bias[1] = {theta * mu}, s[1] = {sigma};
-    nd_field f = {.kind = ND_FIELD_LINEAR, .dim = 1, .A = A, .b = bias};
-    nd_diffusion g = {.kind = ND_DIFFUSION_CONSTANT, .dim = 1, .m = 1, .sigma = s};
-    nd_sde_problem_f64 p = {.field = &f, .diffusion = &g};
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    o.dt = h;
-    o.noise = ND_SDE_ADDITIVE;
-    o.seed = 3;
+    scalar_sde q;
+    scalar_sde_init(&q, -theta, theta * mu, ND_DIFFUSION_CONSTANT, sigma, ND_SDE_EULER_MARUYAMA, ND_SDE_ADDITIVE, h);
+    q.o.seed = 3;
     double t[3] = {0.0, 0.5, 1.0};
     double *y0 = malloc(B * sizeof(double)), *ys = malloc(3 * B * sizeof(double));
     for (int64_t b = 0; b < B; ++b)
         y0[b] = 2.0;
     nd_sde_stats st;
-    CHECK(nd_sdeint_f64(&p, B, 1, y0, 3, t, &o, ys, NULL, NULL, &st) == ND_OK);
+    CHECK(nd_sdeint_f64(&q.p, B, 1, y0, 3, t, &q.o, ys, NULL, NULL, &st) == ND_OK);
     CHECK(st.steps == 20 && st.nfev == 20 && st.ngev == 0);
     double mean = 0, var = 0;
     for (int64_t b = 0; b < B; ++b)
@@ -299,21 +305,16 @@ static int geometric_noise(void *ctx, double t, int64_t rows, const double *y, d
 static void test_milstein_forms_agree(void)
 {
     enum { B = 500 };
-    double A[1] = {0.3}, s[1] = {0.7}, y0[B], ys[2 * B], ys2[2 * B];
+    double y0[B], ys[2 * B], ys2[2 * B];
     for (int b = 0; b < B; ++b)
         y0[b] = 1.0;
-    nd_field f = {.kind = ND_FIELD_LINEAR, .dim = 1, .A = A};
-    nd_diffusion g = {.kind = ND_DIFFUSION_LINEAR, .dim = 1, .m = 1, .scale = s};
-    nd_sde_problem_f64 p = {.field = &f, .diffusion = &g};
-    nd_sde_problem_f64 q = {.field = &f, .diffusion_fn = geometric_noise};
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    o.dt = 1e-3;
-    o.method = ND_SDE_MILSTEIN;
+    scalar_sde q;
+    scalar_sde_init(&q, 0.3, 0, ND_DIFFUSION_LINEAR, 0.7, ND_SDE_MILSTEIN, ND_SDE_DIAGONAL, 1e-3);
+    nd_sde_problem_f64 free_form = {.field = &q.f, .diffusion_fn = geometric_noise};
     double t[2] = {0.0, 1.0};
-    CHECK(nd_sdeint_f64(&p, B, 1, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_OK);
+    CHECK(nd_sdeint_f64(&q.p, B, 1, y0, 2, t, &q.o, ys, NULL, NULL, NULL) == ND_OK);
     nd_sde_stats st;
-    CHECK(nd_sdeint_f64(&q, B, 1, y0, 2, t, &o, ys2, NULL, NULL, &st) == ND_OK);
+    CHECK(nd_sdeint_f64(&free_form, B, 1, y0, 2, t, &q.o, ys2, NULL, NULL, &st) == ND_OK);
     CHECK(st.ngev == 2000);
     /* for linear g the two forms agree up to O(h^1.5) per step */
     double worst = 0;
@@ -456,36 +457,34 @@ static void test_backprop_finite_differences(void)
 
 static void test_argument_errors(void)
 {
-    double A[1] = {-1}, s[1] = {1}, y0[1] = {0}, ys[2], t[2] = {0, 1};
-    nd_field f = {.kind = ND_FIELD_LINEAR, .dim = 1, .A = A};
-    nd_diffusion lin = {.kind = ND_DIFFUSION_LINEAR, .dim = 1, .m = 1, .scale = s};
-    nd_sde_problem_f64 p = {.field = &f, .diffusion = &lin};
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    o.dt = -0.1;
-    CHECK(nd_sdeint_f64(&p, 1, 1, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
+    double y0[1] = {0}, ys[2], t[2] = {0, 1};
+    scalar_sde q;
+    scalar_sde_init(&q, -1, 0, ND_DIFFUSION_LINEAR, 1, ND_SDE_EULER_MARUYAMA, ND_SDE_DIAGONAL, -0.1);
+    nd_sde_problem_f64 *p = &q.p;
+    nd_sde_opts *o = &q.o;
+    CHECK(nd_sdeint_f64(p, 1, 1, y0, 2, t, o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
     CHECK(strcmp(nd_last_error()->arg, "dt") == 0 && nd_last_error()->value == -0.1);
-    o.dt = 0.1;
-    o.method = ND_SDE_SRA;
-    CHECK(nd_sdeint_f64(&p, 1, 1, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
+    o->dt = 0.1;
+    o->method = ND_SDE_SRA;
+    CHECK(nd_sdeint_f64(p, 1, 1, y0, 2, t, o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
     CHECK(strcmp(nd_last_error()->arg, "method") == 0);
-    o.noise = ND_SDE_ADDITIVE; /* sra applies, but a Linear diffusion is not additive */
-    CHECK(nd_sdeint_f64(&p, 1, 1, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
+    o->noise = ND_SDE_ADDITIVE; /* sra applies, but a Linear diffusion is not additive */
+    CHECK(nd_sdeint_f64(p, 1, 1, y0, 2, t, o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
     CHECK(strcmp(nd_last_error()->arg, "g") == 0);
-    o.method = ND_SDE_EULER_MARUYAMA;
-    o.noise = ND_SDE_DIAGONAL;
+    o->method = ND_SDE_EULER_MARUYAMA;
+    o->noise = ND_SDE_DIAGONAL;
     double tb[3] = {0, 1, 1};
-    CHECK(nd_sdeint_f64(&p, 1, 1, y0, 3, tb, &o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
+    CHECK(nd_sdeint_f64(p, 1, 1, y0, 3, tb, o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
     CHECK(strcmp(nd_last_error()->arg, "t") == 0);
-    s[0] = NAN;
-    CHECK(nd_sdeint_f64(&p, 1, 1, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
+    q.s[0] = NAN;
+    CHECK(nd_sdeint_f64(p, 1, 1, y0, 2, t, o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
     CHECK(strcmp(nd_last_error()->arg, "g") == 0);
-    s[0] = 1;
-    o.noise = 7;
-    CHECK(nd_sdeint_f64(&p, 1, 1, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
+    q.s[0] = 1;
+    o->noise = 7;
+    CHECK(nd_sdeint_f64(p, 1, 1, y0, 2, t, o, ys, NULL, NULL, NULL) == ND_ERR_ARG);
     CHECK(strcmp(nd_last_error()->arg, "noise") == 0);
-    o.noise = ND_SDE_DIAGONAL;
-    CHECK(nd_sdeint_f64(&p, 1, 2, y0, 2, t, &o, ys, NULL, NULL, NULL) == ND_ERR_ARG); /* field of size 1 */
+    o->noise = ND_SDE_DIAGONAL;
+    CHECK(nd_sdeint_f64(p, 1, 2, y0, 2, t, o, ys, NULL, NULL, NULL) == ND_ERR_ARG); /* field of size 1 */
     CHECK(strcmp(nd_last_error()->arg, "y0") == 0);
     /* round-half-away step counts: 0.25 / 0.1 = 2.5 -> 3 */
     int64_t steps;
