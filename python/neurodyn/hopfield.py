@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from . import _checks, _core, nn
-from .training import fit_supervised, matching_targets
+from .training import with_options_doc
 
 
 def _beta(beta) -> float:
@@ -206,14 +206,36 @@ class _Trainable(nn.Model):
     def __call__(self, x):
         return self._forward(self._check_batch(x, self.config["input_dim"]), None, None)
 
-    def fit(self, x, y, *, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True):
-        x = self._check_batch(x, self.config["input_dim"])
-        y = matching_targets(x.shape[0], y)
-        return fit_supervised(self, x.shape[0],
-                              lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True),
-                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                              verbose=verbose)
+    @with_options_doc
+    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
+            verbose=True, **options):
+        """Minibatch training with shuffling (and dropout where the model has it).
+
+        Parameters
+        ----------
+        x : array_like, shape (n, input_dim)
+        y : array_like
+            Integer class labels (n,) for ``cross_entropy``, or targets (n, output_size) (or (n,)
+            with one output) for ``mse``.
+        loss : {"auto", "cross_entropy", "mse"}
+            "auto": cross-entropy for integer labels, mse otherwise.
+        epochs, batch_size, lr : int, int, float
+        optimizer : "adam", "sgd", or an ``nd.optim`` instance
+        seed : int, numpy.random.Generator or None
+            Shuffling and dropout; None: the model's own ``seed``.
+        verbose : bool
+
+        Returns
+        -------
+        self
+            With the history in ``history_`` (the history itself with ``return_history=True``).
+        """
+        size = self.config["input_dim"]
+        return self._fit_supervised(
+            x, y, loss=loss, check_x=lambda a, name: self._check_batch(a, size, name),
+            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, seed=rng, training=True),
+            predict_for=lambda xb, yb: self(xb), epochs=epochs, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, seed=seed, verbose=verbose, options=options)
 
 
 class Hopfield(_Trainable):
@@ -256,6 +278,12 @@ class Hopfield(_Trainable):
     def _param_specs(cls, config):
         return (nn.dense_specs("hopfield_query_proj", config["input_dim"], config["pattern_dim"])
                 + [("hopfield_patterns", (config["num_patterns"], config["pattern_dim"]), "glorot")])
+
+    _task = "regressor"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["pattern_dim"]
 
     def _forward(self, x, caches, rng):
         return _retrieve_layer(self.params, "hopfield", x, self.config["beta"], caches)
@@ -335,6 +363,12 @@ class AssociativeMemory(_Trainable):
         if c["output_size"] is not None:
             specs += nn.dense_specs("output", H, c["output_size"])
         return specs
+
+    _task = "classifier"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"] or self.config["hidden_size"]
 
     def _forward(self, x, caches, rng):
         p, c = self.params, self.config
