@@ -1279,7 +1279,7 @@ entry("AssociativeMemory.fit", AM.fit, [Arr("x", "Bi"), Arr("y", "Bo")], pos=lam
 
 # Public names that are not called themselves: modules (their functions are entries above)
 # and the exception class (raised by the IntegrationError cases).
-NOT_CALLABLE = {"encode", "energies", "fields", "nn", "optim", "IntegrationError"}
+NOT_CALLABLE = {"encode", "energies", "fields", "nn", "optim", "training", "IntegrationError"}
 # Submodule names without an entry of their own: abstract bases, and the parameter-spec helpers
 # that every model constructor calls (covered through the constructors' size cases).
 NOT_ENTRIES = {"nn.Model", "fields.Field", "energies.Energy", "nn.dense_specs", "nn.layernorm_specs",

@@ -6,7 +6,10 @@ ODE integration
     :func:`odeint`, :func:`solve_ltc`, :mod:`neurodyn.fields`, :class:`IntegrationError`
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
-    :func:`load` for saved models
+    :func:`load` for saved models and checkpoints
+Training
+    every model's ``fit`` (the loop, callbacks, schedules and checkpoints of
+    :mod:`neurodyn.training`); models are scikit-learn estimators
 Liquid time-constant networks
     :class:`Liquid`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
 Hopfield memories
@@ -19,7 +22,7 @@ Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, encode, energies, fields, nn, optim
+from . import _core, encode, energies, fields, nn, optim, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -78,6 +81,7 @@ __all__ = [
     "show_config",
     "SNN",
     "solve_ltc",
+    "training",
 ]
 
 

@@ -213,7 +213,7 @@ class EarlyStopping(Callback):
         if monitor is not None and not isinstance(monitor, str):
             raise TypeError(f"monitor must be a history key or None, got {monitor!r}")
         self.monitor = monitor
-        self.patience = _checks.integer("patience", patience, minimum=0)
+        self.patience = _checks.integer("patience", patience, minimum=1)
         self.min_delta = _checks.real("min_delta", min_delta, minimum=0.0)
         self.restore_best = bool(restore_best)
         self._reset()
@@ -236,7 +236,7 @@ class EarlyStopping(Callback):
                 self.best_params = {k: v.copy() for k, v in state.model.params.items()}
         else:
             self.wait += 1
-            if self.wait > self.patience or not math.isfinite(value):
+            if self.wait >= self.patience or not math.isfinite(value):
                 state.stop = True
 
     def on_train_end(self, state):
@@ -432,6 +432,31 @@ def _rng_from_state(state) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+def _stateful(cb) -> bool:
+    return type(cb).get_state is not Callback.get_state
+
+
+def _match_callbacks(callbacks, saved) -> list:
+    """(callback, index in the checkpoint, its saved state) for every callback that keeps
+    state, matched to the checkpoint's entries class by class in order; stateless callbacks
+    may come and go."""
+    if not isinstance(saved, list) or not all(isinstance(e, dict) and isinstance(e.get("state"), dict)
+                                              for e in saved):
+        raise ValueError("its callback states are malformed")
+    pairs, used = [], set()
+    for cb in filter(_stateful, callbacks):
+        name = type(cb).__name__
+        i = next((i for i, e in enumerate(saved) if i not in used and e.get("class") == name), None)
+        if i is None:
+            raise ValueError(f"it was written without the {name} callback this fit has")
+        used.add(i)
+        pairs.append((cb, i, saved[i]["state"]))
+    left = [saved[i].get("class") for i in range(len(saved)) if i not in used]
+    if left:
+        raise ValueError(f"it was written with callbacks this fit does not have: {left}")
+    return pairs
+
+
 class _Checkpoint:
     """Writing and reading the training section of a checkpoint."""
 
@@ -449,10 +474,10 @@ class _Checkpoint:
         arrays = {f"opt:{k}": v for k, v in opt_arrays.items()}
         arrays.update({f"train:extra:{k}": v for k, v in extra.items()})
         cb_meta = []
-        for i, cb in enumerate(callbacks):
+        for cb in filter(_stateful, callbacks):
             meta, cb_arrays = cb.get_state()
+            arrays.update({f"train:cb{len(cb_meta)}:{k}": v for k, v in cb_arrays.items()})
             cb_meta.append({"class": type(cb).__name__, "state": meta})
-            arrays.update({f"train:cb{i}:{k}": v for k, v in cb_arrays.items()})
         info = {"version": self.VERSION, "epoch": state.epoch, "step": state.step, "stop": state.stop,
                 "n_samples": n_samples, "batch_size": batch_size, "base_lr": base_lr, "rng": _rng_state(rng),
                 "optimizer": opt_meta, "callbacks": cb_meta, "extra": sorted(extra),
@@ -478,7 +503,10 @@ class _Checkpoint:
             kind, _, rest = key.partition(":")
             if kind == "opt":
                 slot, _, name = rest.partition(":")
-                return (params[name].shape, params[name].dtype) if slot in slots and name in params else None
+                if slot not in slots:
+                    raise ValueError(f"cannot resume from {os.fspath(path)!r}: it holds the moment {slot!r} of "
+                                     f"another optimiser than this fit's {type(state.optimizer).__name__}")
+                return (params[name].shape, params[name].dtype) if name in params else None
             sub, _, name = rest.partition(":")
             if sub == "extra":
                 return (extra[name].shape, extra[name].dtype) if name in extra else None
@@ -503,10 +531,7 @@ class _Checkpoint:
                     or not all(isinstance(v, list) for v in history.values())):
                 raise ValueError("its history does not match this fit's (validation data on one side only?)")
             rng = _rng_from_state(info.get("rng"))
-            cb_meta = info.get("callbacks")
-            if not isinstance(cb_meta, list) or [c.get("class") for c in cb_meta] != [type(c).__name__
-                                                                                        for c in callbacks]:
-                raise ValueError("it was written with other callbacks")
+            pairs = _match_callbacks(callbacks, info.get("callbacks"))
             optimizer = type(state.optimizer).__new__(type(state.optimizer))
             optimizer.__dict__.update(state.optimizer.__dict__)
             optimizer.restore(info.get("optimizer") or {}, {k[4:]: v for k, v in arrays.items()
@@ -526,10 +551,9 @@ class _Checkpoint:
             state.logs = {k: v[-1] for k, v in history.items() if k != "batch_loss" and v}
 
         def install_callbacks():
-            for i, (cb, meta) in enumerate(zip(callbacks, cb_meta)):
+            for cb, i, meta in pairs:
                 prefix = f"train:cb{i}:"
-                cb.set_state(meta.get("state") or {}, {k[len(prefix):]: v for k, v in arrays.items()
-                                                         if k.startswith(prefix)})
+                cb.set_state(meta, {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
 
         return install, install_callbacks, rng, base_lr
 
