@@ -417,7 +417,7 @@ class AssociativeMemory(_Trainable):
         nn.dense_grad(p, "input_proj", x, dz, grads, need_dx=False)
 
 
-class ClassicalHopfield:
+class ClassicalHopfield(nn.Model):
     """The classical binary Hopfield network on n neurons with states in {-1, +1}.
 
     Storage: Hebbian ``W = P^T P / n`` with a zero diagonal, or the pseudo-inverse rule
@@ -425,7 +425,8 @@ class ClassicalHopfield:
     synchronous (every neuron at once) or asynchronous (one at a time, in a random order per
     sweep drawn from ``seed``). A neuron whose field is exactly 0 keeps its state (the
     tie-break). Energy ``E = -x^T W x / 2``; asynchronous updates never increase it.
-    Capacity of the Hebbian rule is about 0.138 n random patterns.
+    Capacity of the Hebbian rule is about 0.138 n random patterns. ``save`` and
+    :func:`neurodyn.load` keep the weights (``params["W"]``) and the pattern count.
 
     Parameters
     ----------
@@ -445,9 +446,41 @@ class ClassicalHopfield:
     MODES = ("async", "sync")
 
     def __init__(self, n):
-        self.n = _checks.integer("n", n, minimum=1)
-        self.W = np.zeros((self.n, self.n))
-        self.num_patterns = 0
+        config = self._validate(n=n)
+        self._adopt(config, {"W": np.zeros((config["n"], config["n"]))})
+
+    @classmethod
+    def _validate(cls, *, n, num_patterns=0, dtype="float64"):
+        if nn.model_dtype(dtype) != np.float64:
+            raise ValueError(f"a ClassicalHopfield stores float64 weights, got dtype {dtype}")
+        return {"n": _checks.integer("n", n, minimum=1),
+                "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=0), "dtype": "float64"}
+
+    @classmethod
+    def _param_specs(cls, config):
+        return [("W", (config["n"], config["n"]), "zeros")]
+
+    @property
+    def n(self) -> int:
+        return self.config["n"]
+
+    @property
+    def W(self) -> np.ndarray:
+        """The weight matrix (n, n)."""
+        return self.params["W"]
+
+    @W.setter
+    def W(self, value):
+        self.params["W"] = value
+
+    @property
+    def num_patterns(self) -> int:
+        """How many patterns the last ``store`` stored."""
+        return self.config["num_patterns"]
+
+    @num_patterns.setter
+    def num_patterns(self, value):
+        self.config["num_patterns"] = int(value)
 
     def _states(self, name, x):
         arr = _checks.real_array(name, x, np.float64, finite=False)  # the +-1 check below covers NaN
