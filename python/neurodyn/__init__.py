@@ -91,8 +91,10 @@ def _default_threads() -> None:
     neurodyn's kernels run many small matrix products inside loops over time steps, where
     threads cost more than they give on small batches (and spin against other work on a busy
     machine: 8x slower Langevin sampling was measured with two BLAS threads under load). Set
-    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more."""
+    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more. A value
+    that is not a thread count is skipped with a RuntimeWarning (import never fails over it)."""
     import os
+    import warnings
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = os.environ.get(var, "").split(",")[0].strip()  # OpenMP allows a list per level
@@ -100,7 +102,9 @@ def _default_threads() -> None:
             try:
                 n = int(value)
             except ValueError:
-                raise ImportError(f"{var}={os.environ[var]!r} is not a thread count") from None
+                warnings.warn(f"{var}={os.environ[var]!r} is not a thread count; neurodyn ignores it",
+                              RuntimeWarning, stacklevel=3)
+                continue
             if n >= 1:
                 _core.set_num_threads(n)
                 return
