@@ -736,3 +736,23 @@ def test_params_names_and_shapes():
     assert all(v.dtype == np.float32 for v in ebm.params.values())
     assert np.all(ebm.params["energy_dense_0.bias"] == 0)  # docs/models.md notation: zero bias init
     assert "EBM" in repr(ebm)
+
+
+@pytest.mark.parametrize("mala", [False, True])
+@pytest.mark.parametrize("where", ["energy", "gradient"])
+def test_a_python_energy_returning_nan_is_refused_at_that_evaluation(mala, where):
+    """As a non-finite right-hand side stops odeint: the chains stop at the evaluation that
+    returned NaN (with MALA it would otherwise reject every move silently)."""
+    calls = []
+
+    def energy(x):
+        calls.append(1)
+        E, g = 0.5 * (x * x).sum(axis=1), x.copy()
+        if len(calls) == 4:
+            (E if where == "energy" else g)[0] = np.nan
+        return E, g
+
+    with pytest.raises(nd.IntegrationError, match=f"NaN or inf in its {where} at evaluation 4") as info:
+        nd.langevin_sample(energy, np.zeros((3, 2)), steps=10, step_size=0.1, noise_scale=0.1, mala=mala, seed=0)
+    assert info.value.status == "nonfinite" and info.value.evaluation == 4
+    assert len(calls) == 4
