@@ -20,7 +20,9 @@ import pytest
 import neurodyn as nd
 from neurodyn import optim, training
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32" or not hasattr(signal, "SIGINT"), reason="needs SIGINT")
+pytestmark = [pytest.mark.skipif(sys.platform == "win32" or not hasattr(signal, "SIGINT"), reason="needs SIGINT"),
+              pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                                 reason="interrupts reach the main thread only")]
 
 TRIALS = 40
 
@@ -96,8 +98,6 @@ def _drain(thread):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_an_interrupted_fit_leaves_the_state_of_a_completed_step(name):
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("interrupts reach the main thread only")
     model, x, y = CASES[name](np.random.default_rng(0))
     reference = Recorder()
     start = time.perf_counter()
@@ -127,8 +127,6 @@ def test_an_interrupted_fit_leaves_the_state_of_a_completed_step(name):
 
 def test_an_interrupted_ebm_fit_keeps_its_parameters_whole():
     """EBM.fit: the optimiser update and the replay buffer are written together."""
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("interrupts reach the main thread only")
     x = np.random.default_rng(0).uniform(-1, 1, (64, 3)).astype(np.float32)
     kw = dict(epochs=2, batch_size=8, seed=3, verbose=False, langevin=dict(steps=5, step_size=0.05, noise_scale=0.1))
     reference = Recorder()
@@ -150,8 +148,6 @@ def test_an_interrupted_ebm_fit_keeps_its_parameters_whole():
 
 
 def test_the_held_back_interrupt_arrives_at_the_end_of_the_block():
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("interrupts reach the main thread only")
     done = []
     with pytest.raises(KeyboardInterrupt):
         with training.deferred_interrupts():
@@ -164,8 +160,6 @@ def test_the_held_back_interrupt_arrives_at_the_end_of_the_block():
 
 
 def test_nested_blocks_deliver_once_at_the_outermost_end():
-    if threading.current_thread() is not threading.main_thread():
-        pytest.skip("interrupts reach the main thread only")
     reached = []
     with pytest.raises(KeyboardInterrupt):
         with training.deferred_interrupts():

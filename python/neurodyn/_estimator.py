@@ -13,6 +13,8 @@ import inspect
 
 import numpy as np
 
+from .training import with_options_doc
+
 #: Attributes a fit sets, kept by pickling and dropped by set_params.
 FITTED = ("history_", "loss_", "_flat_target")
 
@@ -274,3 +276,38 @@ class Estimator:
             hit = (pred == np.asarray(y)).astype(np.float64)
             return float(np.average(hit, weights=sample_weight))
         return _r2(y, pred, sample_weight)
+
+
+class RowsFit:
+    """``fit`` for the models whose samples are rows (n, features) with integer-label or real
+    targets (SNN, ANN, Hopfield, AssociativeMemory). A model names its input width
+    (``_input_key``), how a minibatch's loss and gradients are computed (``_batch_loss``) and
+    what it outputs for the validation loss (``_validation_outputs``)."""
+
+    _input_key = "input_size"
+
+    def _batch_loss(self, x, y, *, rng, loss):
+        return self.loss_and_grad(x, y, loss=loss)
+
+    def _validation_outputs(self, x):
+        return self(x)
+
+    @with_options_doc
+    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
+            verbose=True, **options):
+        """Minibatch training with shuffling (and the model's dropout or input noise).
+
+        Parameters
+        ----------
+        x : array_like, shape (n, input features)
+        y : array_like
+            Integer class labels (n,) for ``cross_entropy``, or targets (n, outputs) (or (n,) with
+            one output) for ``mse``.
+        loss : {"auto", "cross_entropy", "mse"}
+            "auto": cross-entropy for integer labels, mse otherwise.
+        """
+        size = self.config[self._input_key]
+        return self._fit_supervised(
+            x, y, loss=loss, check_x=lambda a, name: self._check_batch(a, size, name), batch_loss=self._batch_loss,
+            predict_for=lambda xb, yb: self._validation_outputs(xb), epochs=epochs, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, seed=seed, verbose=verbose, options=options)

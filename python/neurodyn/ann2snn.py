@@ -6,12 +6,12 @@ import numpy as np
 
 from . import _checks, nn
 from .snn import _lif_forward, lif_params
-from .training import with_options_doc
+from ._estimator import RowsFit
 
 NORMALIZATIONS = ("percentile", "max", None)
 
 
-class ANN(nn.Model):
+class ANN(RowsFit, nn.Model):
     """Dense -> ReLU per hidden layer (``dense_{i}``, i from 0), and a Dense ``output`` when
     ``output_size`` is set and differs from the last hidden size (as Edifice).
 
@@ -113,37 +113,6 @@ class ANN(nn.Model):
     @property
     def output_size(self) -> int:
         return self.config["output_size"] or self.config["hidden_sizes"][-1]
-
-    @with_options_doc
-    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True, **options):
-        """Minibatch training with shuffling.
-
-        Parameters
-        ----------
-        x : array_like, shape (n, input_size)
-        y : array_like
-            Integer class labels (n,) for ``cross_entropy``, or targets (n, output_size) (or (n,)
-            with one output) for ``mse``.
-        loss : {"auto", "cross_entropy", "mse"}
-            "auto": cross-entropy for integer labels, mse otherwise.
-        epochs, batch_size, lr : int, int, float
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance
-        seed : int, numpy.random.Generator or None
-            Shuffling; None: the model's own ``seed``.
-        verbose : bool
-
-        Returns
-        -------
-        self
-            With the history in ``history_`` (the history itself with ``return_history=True``).
-        """
-        size = self.config["input_size"]
-        return self._fit_supervised(
-            x, y, loss=loss, check_x=lambda a, name: self._check_batch(a, size, name),
-            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss),
-            predict_for=lambda xb, yb: self(xb), epochs=epochs, batch_size=batch_size, lr=lr,
-            optimizer=optimizer, seed=seed, verbose=verbose, options=options)
 
 
 class ConvertedSNN(nn.Model):

@@ -280,7 +280,8 @@ class EBM(nn.Model):
         them from U[-1, 1); runs Langevin on them (``langevin``: keyword arguments of
         :func:`langevin_sample`; by default Edifice's steps 60, step_size 10, noise 0.005, and no
         clamp); takes an optimiser step on the CD loss; and puts the chains back (with the
-        step, so that an interrupted fit leaves buffer and parameters of the same step).
+        step, so that an interrupted fit leaves buffer and parameters of the same step). The
+        validation options do not apply: contrastive divergence has no held-out loss.
 
         Parameters
         ----------
@@ -288,24 +289,14 @@ class EBM(nn.Model):
             Data samples.
         y : None
             Ignored (the scikit-learn convention for unsupervised models).
-        epochs, lr, batch_size : int, float, int
         reg_alpha : float
             Weight of the energy-magnitude penalty of :func:`contrastive_divergence_loss`.
         langevin : dict, optional
+            Keyword arguments of :func:`langevin_sample` for the negatives.
         replay_buffer : int
-            Chains kept between minibatches.
+            Chains kept between minibatches (in a checkpoint too, so a resumed fit is exact).
         reinit_prob : float in [0, 1]
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance
-        seed : int, numpy.random.Generator or None
-            Shuffling, the buffer and the chains' noise; None: the model's own ``seed``.
-        verbose : bool
-
-        Returns
-        -------
-        self
-            With the history (``loss`` per epoch, ``batch_loss``, ``lr``, ``time``) in
-            ``history_``; the history itself with ``return_history=True``. The validation
-            options do not apply (contrastive divergence has no held-out loss).
+            Share of the chains restarted from U[-1, 1) each minibatch.
         """
         training.split_options("EBM.fit", options)
         if options.get("validation_data") is not None or options.get("validation_split") is not None:

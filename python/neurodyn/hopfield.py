@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from . import _checks, _core, nn
-from .training import with_options_doc
+from ._estimator import RowsFit
 
 
 def _beta(beta) -> float:
@@ -189,8 +189,9 @@ def _retrieve_layer_grad(params, prefix, beta, caches, dout, grads):
     return nn.dense_grad(params, f"{prefix}_query_proj", x, dq, grads)
 
 
-class _Trainable(nn.Model):
-    """fit / loss_and_grad for models with ``_forward(x, caches, rng)`` and ``_backward``."""
+class _Trainable(RowsFit, nn.Model):
+    """loss_and_grad (and, through RowsFit, fit) for models with ``_forward(x, caches, rng)`` and
+    ``_backward``."""
 
     def loss_and_grad(self, x, y, *, loss="mse", seed=None, training=False):
         _checks.choice("loss", loss, nn.LOSSES)
@@ -206,36 +207,10 @@ class _Trainable(nn.Model):
     def __call__(self, x):
         return self._forward(self._check_batch(x, self.config["input_dim"]), None, None)
 
-    @with_options_doc
-    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True, **options):
-        """Minibatch training with shuffling (and dropout where the model has it).
+    _input_key = "input_dim"
 
-        Parameters
-        ----------
-        x : array_like, shape (n, input_dim)
-        y : array_like
-            Integer class labels (n,) for ``cross_entropy``, or targets (n, output_size) (or (n,)
-            with one output) for ``mse``.
-        loss : {"auto", "cross_entropy", "mse"}
-            "auto": cross-entropy for integer labels, mse otherwise.
-        epochs, batch_size, lr : int, int, float
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance
-        seed : int, numpy.random.Generator or None
-            Shuffling and dropout; None: the model's own ``seed``.
-        verbose : bool
-
-        Returns
-        -------
-        self
-            With the history in ``history_`` (the history itself with ``return_history=True``).
-        """
-        size = self.config["input_dim"]
-        return self._fit_supervised(
-            x, y, loss=loss, check_x=lambda a, name: self._check_batch(a, size, name),
-            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, seed=rng, training=True),
-            predict_for=lambda xb, yb: self(xb), epochs=epochs, batch_size=batch_size, lr=lr,
-            optimizer=optimizer, seed=seed, verbose=verbose, options=options)
+    def _batch_loss(self, x, y, *, rng, loss):
+        return self.loss_and_grad(x, y, loss=loss, seed=rng, training=True)
 
 
 class Hopfield(_Trainable):

@@ -365,16 +365,6 @@ class Liquid(nn.Model):
             with one output) for ``mse``.
         loss : {"auto", "cross_entropy", "mse"}
             "auto": cross-entropy for integer labels, mse otherwise.
-        epochs, batch_size, lr : int, int, float
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance
-        seed : int, numpy.random.Generator or None
-            Shuffling and dropout; None: the model's own ``seed``.
-        verbose : bool
-
-        Returns
-        -------
-        self
-            With the history in ``history_`` (the history itself with ``return_history=True``).
         """
         return self._fit_supervised(
             x, y, loss=loss, check_x=lambda a, name: self._check_sequence(a), unit="sequences",
@@ -476,20 +466,10 @@ class _RecurrentCell(nn.Model):
             (n, output_size) for the last step or (n, time, output_size) for every step
             (``mse``).
         timespans : array_like, shape (n, time), optional
-            Elapsed time of every step (1 by default).
+            Elapsed time of every step (1 by default); ``validation_data`` may carry its own as
+            ``(x, y, timespans)``.
         loss : {"auto", "cross_entropy", "mse"}
             "auto": cross-entropy for integer labels, mse otherwise.
-        epochs, batch_size, lr : int, int, float
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance
-        seed : int, numpy.random.Generator or None
-            Shuffling; None: the model's own ``seed``.
-        verbose : bool
-
-        Returns
-        -------
-        self
-            With the history in ``history_`` (the history itself with ``return_history=True``).
-            ``validation_data`` may be ``(x, y)`` or ``(x, y, timespans)``.
         """
 
         def check_ts(ts, x):

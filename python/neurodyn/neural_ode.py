@@ -243,18 +243,6 @@ class NeuralODE(nn.Model):
             Output times of a trajectory loss.
         loss : {"auto", "mse", "cross_entropy"}
             "auto": cross-entropy for integer labels of shape (n,), mse otherwise.
-        epochs, batch_size, lr : int, int, float
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance
-        seed : int, numpy.random.Generator or None
-            Shuffling; None: the model's own ``seed``.
-        verbose : bool
-
-        Returns
-        -------
-        self
-            With the history (``loss`` per epoch, ``batch_loss``, ``lr``, ``time``, and
-            ``val_loss`` with validation data) in ``history_``; the history itself with
-            ``return_history=True``.
         """
         if t is not None and np.ndim(y) != 3:
             raise ValueError(f"with t, y must have shape (len(t), n, output_size); got shape {np.shape(y)}")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from . import _checks, _core, encode, nn
-from .training import with_options_doc
+from ._estimator import RowsFit
 
 SURROGATES = ("sigmoid", "fast_sigmoid", "atan")
 RESETS = ("subtract", "zero")
@@ -232,7 +232,7 @@ def rate_decode(spikes, axis=0):
     return arr.mean(axis=axis)
 
 
-class SNN(nn.Model):
+class SNN(RowsFit, nn.Model):
     """A spiking network (Edifice's SNN): Dense -> LIF per hidden layer, spikes propagating
     layer to layer every time step, and a Dense readout of the last layer's firing rates.
 
@@ -392,36 +392,8 @@ class SNN(nn.Model):
     def output_size(self) -> int:
         return self.config["output_size"]
 
-    @with_options_doc
-    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True, **options):
-        """Minibatch BPTT training with shuffling.
+    def _batch_loss(self, x, y, *, rng, loss):
+        return self.loss_and_grad(x, y, loss=loss, seed=rng)
 
-        Parameters
-        ----------
-        x : array_like, shape (n, input_size)
-        y : array_like
-            Integer class labels (n,) for ``cross_entropy``, or targets (n, output_size) (or (n,)
-            with one output) for ``mse``.
-        loss : {"auto", "cross_entropy", "mse"}
-            "auto": cross-entropy for integer labels, mse otherwise.
-        epochs, batch_size, lr : int, int, float
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance
-        seed : int, numpy.random.Generator or None
-            Shuffling and Poisson encoding; None: the model's own ``seed``.
-        verbose : bool
-            A progress bar per epoch (tqdm).
-
-        Returns
-        -------
-        self
-            With the history (``loss`` per epoch, ``batch_loss``, ``lr``, ``time``, and
-            ``val_loss`` with validation data) in ``history_``; the history itself with
-            ``return_history=True``.
-        """
-        size = self.config["input_size"]
-        return self._fit_supervised(
-            x, y, loss=loss, check_x=lambda a, name: self._check_batch(a, size, name),
-            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, seed=rng),
-            predict_for=lambda xb, yb: self(xb, seed=0), epochs=epochs, batch_size=batch_size, lr=lr,
-            optimizer=optimizer, seed=seed, verbose=verbose, options=options)
+    def _validation_outputs(self, x):
+        return self(x, seed=0)  # fixed Poisson input: the same validation loss every epoch

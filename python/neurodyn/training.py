@@ -341,8 +341,18 @@ OPTIONS = ("validation_data", "validation_split", "callbacks", "early_stopping",
            "clip_value", "checkpoint", "checkpoint_every", "resume", "return_history")
 
 OPTIONS_DOC = """
-        Training options (every model's ``fit``):
-
+        epochs : int
+            Passes over the data (the total, when resuming).
+        batch_size : int
+            Samples per optimiser step.
+        lr : float
+            Learning rate of an optimiser given by name.
+        optimizer : {"adam", "sgd"} or a :mod:`neurodyn.optim` optimiser
+        seed : int, numpy.random.Generator or None
+            Shuffling and the fit's other randomness (dropout, Poisson input, Langevin noise).
+            None: drawn from the model's own ``seed``, so a seeded model fits reproducibly.
+        verbose : bool
+            A progress bar over the epochs (tqdm, when installed).
         validation_data : tuple, optional
             Held-out data in the form ``fit`` takes (``(x, y)``; with the extra per-sample
             arrays of the model, e.g. ``(x, y, timespans)``). Its loss is recorded each epoch as
@@ -367,15 +377,24 @@ OPTIONS_DOC = """
             a model.
         resume : str, os.PathLike or True, optional
             Continue a fit from a checkpoint (True: from ``checkpoint`` if that file exists):
-            the result equals an uninterrupted fit bit for bit. ``epochs`` is the total.
+            the result equals an uninterrupted fit bit for bit.
         return_history : bool, default False
             Return the history dict instead of the model.
+
+        Returns
+        -------
+        self
+            The model, with the history (``loss`` per epoch, ``batch_loss``, ``lr`` and ``time``
+            per epoch, and ``val_loss`` with validation data) in ``history_``; the history
+            itself with ``return_history=True``. Each step is atomic: after Ctrl-C the model
+            and its optimiser are as they were after the last completed step.
 """
 
 
 def with_options_doc(fit):
-    """Append :data:`OPTIONS_DOC` to a ``fit`` docstring (one text for every model)."""
-    fit.__doc__ = (fit.__doc__ or "").rstrip() + "\n" + OPTIONS_DOC
+    """Append :data:`OPTIONS_DOC` to a ``fit`` docstring (one text for every model): the docstring
+    ends inside its Parameters section, after the model's own arguments."""
+    fit.__doc__ = (fit.__doc__ or "").rstrip() + "\n" + OPTIONS_DOC.lstrip("\n")
     return fit
 
 
