@@ -16,9 +16,8 @@ import numpy as np
 from . import _checks, _core
 from ._estimator import FITTED, Estimator
 
-# Names of the C activation codes (csrc/nd_nn.h), in code order.
-ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh")
-LAYERNORM_EPS = 1e-5
+#: The activations the kernels know (their table in csrc/nd_nn.c).
+ACTIVATIONS = _core.TABLES["activations"]
 
 
 def as_generator(seed) -> np.random.Generator:
@@ -146,7 +145,7 @@ def dense(params: dict, name: str, x: np.ndarray, spikes: bool = False) -> np.nd
     >>> nd.nn.dense(p, "fc", np.array([[1.0, 0.0, 1.0]]), spikes=True).tolist()
     [[4.5, 6.5]]
     """
-    return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"), bool(spikes))
+    return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"), spikes=spikes)
 
 
 def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict, need_dx: bool = True,
@@ -155,7 +154,8 @@ def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: di
     ``need_dx``: a model's first layer skips that product). ``spikes=True``: x holds 0/1
     spikes and dW = x^T dy is summed event by event, as in :func:`dense`."""
     has_bias = f"{name}.bias" in params
-    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias, need_dx, bool(spikes))
+    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias=has_bias, need_dx=need_dx,
+                                      spikes=spikes)
     grads[f"{name}.kernel"] = dw
     if has_bias:
         grads[f"{name}.bias"] = db
@@ -163,8 +163,9 @@ def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: di
 
 
 def layernorm(params: dict, name: str, x: np.ndarray):
-    """Layer norm over the last axis of x (rows, n); returns (y, cache)."""
-    y, mean, rstd = _core.layernorm_forward(x, params[f"{name}.gamma"], params[f"{name}.beta"], LAYERNORM_EPS)
+    """Layer norm over the last axis of x (rows, n), with the kernel's epsilon
+    (``_core.DEFAULTS["layernorm_forward"]["eps"]``); returns (y, cache)."""
+    y, mean, rstd = _core.layernorm_forward(x, params[f"{name}.gamma"], params[f"{name}.beta"])
     return y, (x, mean, rstd)
 
 
@@ -178,31 +179,29 @@ def layernorm_grad(params: dict, name: str, cache, dy: np.ndarray, grads: dict) 
 
 def activation(name: str, x: np.ndarray) -> np.ndarray:
     """``name`` (one of ACTIVATIONS) applied elementwise."""
-    return _core.act_forward(_checks.choice("activation", name, ACTIVATIONS), x)
+    return _core.act_forward(name, x)
 
 
 def activation_grad(name: str, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """dL/dx given x, y = activation(name, x) and dL/dy."""
-    return _core.act_backward(_checks.choice("activation", name, ACTIVATIONS), x, y, dy)
+    return _core.act_backward(name, x, y, dy)
 
 
 # ---- losses ---------------------------------------------------------------------------------
 
+#: The losses of the models' ``loss=`` option; each name selects the kernel loss_and_grad calls.
 LOSSES = ("mse", "cross_entropy")
 
 
 def mse_loss(pred: np.ndarray, target: np.ndarray):
     """Mean squared error over every element, and its gradient with respect to ``pred``,
     computed in pred's float dtype (float32 for float16/float32 pred, float64 otherwise)."""
-    dtype = _checks.float_dtype("pred", pred)
-    return _core.mse(_checks.real_array("pred", pred, dtype, finite=False),
-                     _checks.real_array("target", target, dtype, finite=False))
+    return _core.mse(pred, target)
 
 
 def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray):
-    """Mean softmax cross-entropy over rows for integer labels, and dL/dlogits."""
-    if np.asarray(labels).dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers, got dtype {np.asarray(labels).dtype}")
+    """Mean softmax cross-entropy over rows for integer labels in [0, classes), and
+    dL/dlogits."""
     return _core.softmax_xent(logits, labels)
 
 
@@ -219,8 +218,7 @@ def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype, name: str = 
         if arr.dtype.kind not in "iu" or arr.shape != (rows,):
             raise ValueError(f"{name}: cross_entropy targets must be integer labels of shape ({rows},), "
                              f"got dtype {arr.dtype} and shape {arr.shape}")
-        if arr.size and (arr.min() < 0 or arr.max() >= out_shape[-1]):
-            raise ValueError(f"{name}: labels must lie in [0, {out_shape[-1]}), got [{arr.min()}, {arr.max()}]")
+        _core.check_labels(arr, out_shape[-1])  # before the forward pass is paid for
         return arr.astype(np.int64)
     arr = _checks.real_array(name, y, dtype)
     if arr.shape != out_shape:
