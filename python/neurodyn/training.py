@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
 import signal
@@ -511,8 +512,11 @@ class _Checkpoint:
 
     @staticmethod
     def read(path, state: FitState, callbacks, extra: dict, n_samples: int, batch_size: int):
-        """Everything a resumed fit needs, read and checked; returns a function that installs it
-        (run with Ctrl-C held back) and the generator to continue with."""
+        """Everything a resumed fit needs, read and checked before anything changes. Returns
+        ``(install, install_callbacks, rng, base_lr)``: ``install()`` writes the parameters,
+        optimiser, extra state and history (run it with Ctrl-C held back), ``install_callbacks()``
+        restores the callbacks' state after their ``on_train_begin``, ``rng`` is the generator
+        to continue with and ``base_lr`` the learning rate the schedule multiplies."""
         from . import io
 
         model, params = state.model, state.model.params
@@ -549,10 +553,11 @@ class _Checkpoint:
             if (not isinstance(history, dict) or set(history) != set(state.history)
                     or not all(isinstance(v, list) for v in history.values())):
                 raise ValueError("its history does not match this fit's (validation data on one side only?)")
+            if not all(isinstance(e, (int, float)) and not isinstance(e, bool) for v in history.values() for e in v):
+                raise ValueError("its history holds entries that are not numbers")
             rng = _rng_from_state(info.get("rng"))
             pairs = _match_callbacks(callbacks, info.get("callbacks"))
-            optimizer = type(state.optimizer).__new__(type(state.optimizer))
-            optimizer.__dict__.update(state.optimizer.__dict__)
+            optimizer = copy.copy(state.optimizer)  # restored aside, installed with the rest
             optimizer.restore(info.get("optimizer") or {}, {k[4:]: v for k, v in arrays.items()
                                                              if k.startswith("opt:")}, params)
         except (TypeError, ValueError, KeyError, AttributeError) as err:
@@ -695,8 +700,9 @@ def training_generator(model, seed) -> np.random.Generator:
         return own
     if own is None:
         return np.random.default_rng()
+    nn.as_generator(own)  # the seed's own checks
     # a stream of its own, independent of the one that drew the initial parameters
-    return np.random.default_rng(np.random.SeedSequence(nn.as_generator(own) and int(own), spawn_key=(1,)))
+    return np.random.default_rng(np.random.SeedSequence(int(own), spawn_key=(1,)))
 
 
 def _take(arrays, idx):
