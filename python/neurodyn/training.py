@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import os
 import signal
@@ -18,14 +19,63 @@ BAR_DELAY = 1.0  # seconds a kernel call runs before its progress bar appears
 
 
 class _Held:
-    """The SIGINT held back by :func:`deferred_interrupts` (main thread only)."""
+    """The state of the SIGINT handler that holds Ctrl-C back (main thread only): how deep in
+    :func:`deferred_interrupts` blocks we are, the signal held back, and the handler it belongs
+    to (the one in place before ours)."""
 
     depth = 0
     pending: tuple | None = None
+    previous = None
+    guarding = False  # a handler installed for a whole fit by interrupt_guard
 
 
-def _hold(signum, frame):
-    _Held.pending = (signum, frame)
+def _handle(signum, frame):
+    if _Held.depth:
+        _Held.pending = (signum, frame)
+    else:
+        _deliver(_Held.previous, (signum, frame))
+
+
+def _deliver(previous, pending) -> None:
+    """Hand a SIGINT to the handler that was in place: default_int_handler raises
+    KeyboardInterrupt; SIG_DFL ends the process as Ctrl-C would; SIG_IGN ignores it."""
+    if callable(previous):
+        previous(*pending)
+    elif previous == signal.SIG_DFL:
+        signal.raise_signal(signal.SIGINT)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def interrupt_guard():
+    """Install, for the duration of the block, the SIGINT handler that
+    :func:`deferred_interrupts` relies on; outside deferred blocks it acts as the handler it
+    replaces. A fit runs inside one guard, so its many short deferred blocks only flip a
+    counter (installing a handler is a system call, tens of microseconds in some sandboxes)."""
+    previous = signal.getsignal(signal.SIGINT) if _in_main_thread() and not _Held.guarding else None
+    if previous is None:  # another thread, a guard already in place, or a handler Python cannot put back
+        yield
+        return
+    _Held.previous, _Held.pending, _Held.guarding = previous, None, True
+    signal.signal(signal.SIGINT, _handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _Held.guarding = False
+
+
+def _guarded(fn):
+    """``fn`` run inside :func:`interrupt_guard` (one SIGINT handler for the whole call, so that
+    each step's hold-back is a counter)."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with interrupt_guard():
+            return fn(*args, **kwargs)
+    return run
 
 
 @contextlib.contextmanager
@@ -39,34 +89,20 @@ def deferred_interrupts():
     Python never delivers signals, the block changes nothing. Keep the block short: it is meant
     for copies, not for computing.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if not _in_main_thread():
         yield
         return
-    if _Held.depth:  # inside another block: the outer one delivers
+    guard = contextlib.nullcontext() if _Held.guarding or _Held.depth else interrupt_guard()
+    with guard:
         _Held.depth += 1
         try:
             yield
         finally:
             _Held.depth -= 1
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is None:  # a handler installed outside Python: it cannot be put back, so leave it
-        yield
-        return
-    _Held.pending = None
-    signal.signal(signal.SIGINT, _hold)
-    _Held.depth = 1
-    try:
-        yield
-    finally:
-        _Held.depth = 0
-        signal.signal(signal.SIGINT, previous)
-        pending, _Held.pending = _Held.pending, None
-        if pending is not None:
-            if callable(previous):
-                previous(*pending)  # default_int_handler raises KeyboardInterrupt here
-            elif previous == signal.SIG_DFL:
-                signal.raise_signal(signal.SIGINT)
+            pending = _Held.pending if _Held.depth == 0 else None
+            if pending is not None:
+                _Held.pending = None
+                _deliver(_Held.previous, pending)  # the KeyboardInterrupt arrives here
 
 
 def _tqdm():
@@ -582,6 +618,7 @@ class _Checkpoint:
         return install, install_callbacks, rng, base_lr
 
 
+@_guarded
 def fit_loop(step, n_samples: int, *, model, optimizer, rng: np.random.Generator, epochs: int, batch_size: int,
              verbose: bool, desc: str, evaluate=None, extra_state: dict | None = None, callbacks=None,
              early_stopping=None, lr_schedule=None, clip_norm=None, clip_value=None, checkpoint=None,
