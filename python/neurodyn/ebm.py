@@ -6,7 +6,6 @@ import numpy as np
 from . import _checks, _core, nn, optim, training
 from .encode import seed_key
 from .energies import Energy
-from .ode import IntegrationError
 from .training import kernel_progress, with_options_doc
 
 
@@ -34,29 +33,6 @@ def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):
     return float(a.mean() - b.mean() + alpha * (np.mean(a * a) + np.mean(b * b)))
 
 
-class _FiniteEnergy:
-    """A Python energy whose every return value is checked: NaN or inf in E or in dE/dx stops
-    the sampler at that evaluation with :class:`neurodyn.IntegrationError` (status
-    ``"nonfinite"``), as a non-finite right-hand side stops :func:`neurodyn.odeint`, instead of
-    moving the chains by it (or, with MALA, silently rejecting every move)."""
-
-    def __init__(self, f):
-        self.f, self.evaluations = f, 0
-
-    def __call__(self, x):
-        self.evaluations += 1
-        out = self.f(x)
-        if isinstance(out, tuple) and len(out) == 2:
-            for what, value in zip(("energy", "gradient"), out):
-                arr = np.asarray(value)
-                if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
-                    err = IntegrationError(f"the energy callable returned NaN or inf in its {what} at evaluation "
-                                           f"{self.evaluations}; the chains stop there")
-                    err.status, err.evaluation = "nonfinite", self.evaluations
-                    raise err
-        return out  # wrong types and shapes are the binding's to refuse, naming them
-
-
 def _energy_target(energy):
     """(what the C sampler takes, the state dimension or None)."""
     if isinstance(energy, EBM):
@@ -64,7 +40,7 @@ def _energy_target(energy):
     if isinstance(energy, Energy):
         return energy._spec(), energy.dim
     if callable(energy):
-        return _FiniteEnergy(energy), None
+        return energy, None  # NaN or inf it returns stops the chains there (bind_ebm.c)
     raise TypeError(f"energy must be an EBM, a neurodyn.energies energy or a callable (x) -> (E, grad); "
                     f"got {type(energy).__name__}")
 
