@@ -99,9 +99,9 @@ class Lorenz(Field):
 
 
 class MLP(Field):
-    """A multilayer perceptron field ``dy/dt = act_L(... act_1(y W_1 + b_1) ... W_L + b_L)``.
+    """A multilayer perceptron vector field, evaluated in C.
 
-    Dense layers follow ``y = x W + b`` with ``W`` of shape ``[in, out]``; the first layer's
+    ``dy/dt = act_L(... act_1(y W_1 + b_1) ... W_L + b_L)``. Dense layers follow ``y = x W + b`` with ``W`` of shape ``[in, out]``; the first layer's
     input size and the last layer's output size are the state size. The batch goes through
     each layer as one GEMM (CBLAS).
 
