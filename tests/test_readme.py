@@ -8,10 +8,11 @@ A printed claim is written on the line of its ``print`` call as a comment::
 
     print(acc)   # prints 0.97 ± 0.01
 
-The numbers in the comment (up to an em dash, after which the comment is free text) are
-compared with the numbers the statement printed, in order and in count. A number followed by
-``± tol`` may differ by tol; a number without one must agree to the digits it is written
-with (0.6875 means the printed value rounds to 0.6875). A block that cannot run here (one that
+The words and numbers of the comment (up to an em dash, after which the comment is free text)
+are compared with those the statement printed, in order and in count; punctuation is
+ignored. Words (True, float32) must be equal. A number followed by ``± tol`` may differ by
+tol; a number without one must agree to the digits it is written with (0.6875 means the
+printed value rounds to 0.6875). A block that cannot run here (one that
 connects to a cluster) is preceded by ``<!-- not run: REASON -->``, and must give the reason.
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ OPTIONAL = {"sklearn", "dask", "distributed"}  # in the test extra, not in neuro
 _BLOCK = re.compile(r"(?P<before>[^\n]*)\n```python\n(?P<code>.*?)\n```", re.S)
 _SKIP = re.compile(r"<!--\s*not run:\s*(?P<reason>\S.*?)\s*-->")
 _NUMBER = r"[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_CLAIM_NUMBER = re.compile(rf"(?P<value>{_NUMBER})(?:\s*±\s*(?P<tol>{_NUMBER}))?")
+# Words (True, float32, step_underflow) must match exactly; numbers within their tolerance.
+_TOKEN = re.compile(rf"(?P<word>[A-Za-z_]\w*)|(?P<value>{_NUMBER})(?:\s*±\s*(?P<tol>{_NUMBER}))?")
 
 
 def _blocks():
@@ -64,16 +66,20 @@ def _claims(source_lines, stmt):
 
 
 def _check(claim: str, printed: str, where: str) -> None:
-    expected = list(_CLAIM_NUMBER.finditer(claim))
-    got = re.findall(_NUMBER, printed)
-    assert len(got) == len(expected), f"{where}: claims {claim!r} but printed {printed!r}"
-    for m, token in zip(expected, got):
-        want, value = float(m.group("value").replace("_", "")), float(token.replace("_", ""))
-        if m.group("tol"):
-            tol = float(m.group("tol"))
+    expected, got = list(_TOKEN.finditer(claim)), list(_TOKEN.finditer(printed))
+    message = f"{where}: claims {claim!r} but printed {printed!r}"
+    assert len(got) == len(expected), message
+    for want, have in zip(expected, got):
+        if want.group("word") or have.group("word"):
+            assert want.group("word") == have.group("word"), message
+            continue
+        value = float(have.group("value").replace("_", ""))
+        target = float(want.group("value").replace("_", ""))
+        if want.group("tol"):
+            tol = float(want.group("tol"))
         else:  # written to d decimals: the printed value must round to it
-            tol = 0.5 * 10.0 ** -_decimals(m.group("value")) * (1 + 1e-9)
-        assert abs(value - want) <= tol, f"{where}: claims {claim!r} but printed {printed!r}"
+            tol = 0.5 * 10.0 ** -_decimals(want.group("value")) * (1 + 1e-9)
+        assert abs(value - target) <= tol, message
 
 
 def test_there_are_examples():
@@ -123,3 +129,7 @@ def test_claim_checker_uses_the_stated_tolerances():
         _check("0.6875", "0.6877\n", "here")
     with pytest.raises(AssertionError):
         _check("1.0", "1.0 2.0\n", "here")
+    with pytest.raises(AssertionError):
+        _check("True", "False\n", "here")
+    _check("(2, 5, 1) float32", "(2, 5, 1) float32\n", "here")
+    _check("[0.5403 -0.8415]", "[ 0.54030297 -0.84147048]\n", "here")
