@@ -4,7 +4,8 @@ Every ```python block of README.md and of docs/guide/*.md is executed, top to bo
 fresh namespace and a temporary working directory (examples that save files write there).
 Blocks of one page share nothing: each must be complete.
 
-A printed claim is written on the line of its ``print`` call as a comment::
+A printed claim is written on the last line of a statement as a comment, and covers all that
+the statement prints (a loop: every line)::
 
     print(acc)   # prints 0.97 ± 0.01
 
