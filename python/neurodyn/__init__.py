@@ -184,7 +184,14 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads set by :func:`set_num_threads`."""
+    """The number of threads neurodyn's C kernels use.
+
+    Returns
+    -------
+    int
+        The count set by :func:`set_num_threads`, or at import from OMP_NUM_THREADS (else
+        OPENBLAS_NUM_THREADS), 1 by default.
+    """
     return int(_core.thread_info()["kernel_threads"])
 
 

@@ -60,8 +60,20 @@ def latency(x, num_timesteps):
 
 
 def constant(x, num_timesteps):
-    """The analog input itself at every step (Edifice's choice): (T,) + x.shape, float32 for
-    float16/float32 input and float64 otherwise."""
+    """The analog input itself at every step (Edifice's choice).
+
+    Parameters
+    ----------
+    x : array_like
+        The input, any shape.
+    num_timesteps : int
+        T, the number of steps.
+
+    Returns
+    -------
+    ndarray, shape (T,) + x.shape
+        float32 for float16/float32 input, float64 otherwise.
+    """
     T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
     arr = _checks.real_array("x", x)
     return np.broadcast_to(arr, (T,) + arr.shape).copy()

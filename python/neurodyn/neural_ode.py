@@ -159,7 +159,19 @@ class NeuralODE(nn.Model):
         return out[-1]
 
     def trajectory(self, x, t):
-        """Hidden states h(t) at the requested times, shape (len(t), batch, hidden_size)."""
+        """The hidden state h(t) at the requested times.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+        t : array_like of float, shape (len(t),)
+            Non-negative, increasing times (the integration starts at 0 and may go past
+            ``num_steps * step_size``).
+
+        Returns
+        -------
+        ndarray, shape (len(t), batch, hidden_size)
+        """
         x = self._check_batch(x, self.config["input_size"])
         h0 = nn.dense(self.params, "input_proj", x) if self.has_input_proj else x
         times, skip = self._times(t)
@@ -167,8 +179,19 @@ class NeuralODE(nn.Model):
         return ys[skip:]
 
     def predict_trajectory(self, x, t):
-        """Outputs (after the norm and projection) at the requested times,
-        shape (len(t), batch, output_size)."""
+        """The outputs (after the norm and the projection) at the requested times.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+        t : array_like of float, shape (len(t),)
+            Non-negative, increasing times (the integration starts at 0 and may go past
+            ``num_steps * step_size``).
+
+        Returns
+        -------
+        ndarray, shape (len(t), batch, output_size)
+        """
         out, _ = self._forward(x, t, 0)
         return out
 
