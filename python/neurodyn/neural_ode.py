@@ -183,10 +183,8 @@ class NeuralODE(nn.Model):
 
         Parameters
         ----------
-        x : array_like, shape (batch, input_size)
-        t : array_like of float, shape (len(t),)
-            Non-negative, increasing times (the integration starts at 0 and may go past
-            ``num_steps * step_size``).
+        x, t
+            As for :meth:`trajectory`.
 
         Returns
         -------
