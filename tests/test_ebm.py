@@ -587,15 +587,15 @@ Q2 = nd.energies.Quadratic([0.0, 0.0], np.eye(2))
     (dict(x0=0), ValueError, r"x0 must be >= 1"),
     (dict(step_size=0.0), ValueError, r"step_size must be > 0"),
     (dict(step_size=-1.0), ValueError, r"step_size must be > 0.*-1"),
-    (dict(step_size=float("nan")), ValueError, r"step_size must be finite"),
+    (dict(step_size=float("nan")), ValueError, r"step_size must be > 0 and finite"),
     (dict(steps=-1), ValueError, r"steps must be >= 0"),
     (dict(noise_scale=-0.1), ValueError, r"noise_scale must be >= 0"),
-    (dict(clamp=(1.0, 1.0)), ValueError, r"clamp must have min < max.*\(1\.0, 1\.0\)"),
+    (dict(clamp=(1.0, 1.0)), ValueError, r"clamp must have min < max"),
     (dict(clamp=(2.0, -1.0)), ValueError, r"clamp must have min < max"),
     (dict(clamp=(0.0, 1.0, 2.0)), ValueError, r"clamp must be \(min, max\)"),
     (dict(clamp=(0.0, float("nan"))), ValueError, r"clamp\[1\] must be finite"),
     (dict(grad_clip=0.0), ValueError, r"grad_clip must be > 0"),
-    (dict(mala=True, noise_scale=0.0), ValueError, r"mala=True needs noise_scale > 0"),
+    (dict(mala=True, noise_scale=0.0), ValueError, r"noise_scale must be > 0 with mala=True"),
     (dict(seed=-1), ValueError, r"seed must be >= 0"),
     (dict(seed=1.5), TypeError, r"seed must be an integer"),
 ], ids=lambda v: v if isinstance(v, str) else None)
@@ -626,9 +626,9 @@ def test_energy_argument_checked():
 
 
 @pytest.mark.parametrize("fn, exc, match", [
-    (lambda x: (np.zeros(len(x) + 1), x), ValueError, r"returned energy has the wrong shape"),
-    (lambda x: (np.zeros((len(x), 1)), x), ValueError, r"returned energy has the wrong shape"),
-    (lambda x: (np.zeros(len(x)), x[:, :1]), ValueError, r"returned gradient has the wrong shape"),
+    (lambda x: (np.zeros(len(x) + 1), x), ValueError, r"returned energy has shape"),
+    (lambda x: (np.zeros((len(x), 1)), x), ValueError, r"returned energy has shape"),
+    (lambda x: (np.zeros(len(x)), x[:, :1]), ValueError, r"returned gradient has shape"),
     (lambda x: [np.zeros(len(x)), x], TypeError, r"must return a tuple \(E, grad\)"),
     (lambda x: np.zeros(len(x)), TypeError, r"must return a tuple"),
     (lambda x: (np.zeros(len(x)), x, x), TypeError, r"must return a tuple"),

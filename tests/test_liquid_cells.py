@@ -36,7 +36,6 @@ F64_TOL = dict(rtol=1e-12, atol=1e-12)
 # steps stay well inside 1e-5 on O(1) outputs.
 F32_TOL = dict(rtol=1e-5, atol=1e-5)
 CFC_ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh")
-MODE_CODE = {"default": 0, "no_gate": 1}
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,10 +355,10 @@ def test_ltc_raw_kernel_dx_dh0_dparams_match_fd():
     R = _weights((3, 4, 4))
 
     def loss():
-        return float(np.sum(R * _core.ltccell_forward(xm, ts, h0, tuple(params), K, eps, False)[0]))
+        return float(np.sum(R * _core.ltccell_forward(xm, ts, h0, *params, ode_unfolds=K, epsilon=eps)[0]))
 
-    _, cache = _core.ltccell_forward(xm, ts, h0, tuple(params), K, eps, True)
-    dx, dh0, dflat = _core.ltccell_backward(xm, ts, cache, R, tuple(params), K, eps)
+    _, cache = _core.ltccell_forward(xm, ts, h0, *params, ode_unfolds=K, epsilon=eps, keep_cache=True)
+    dx, dh0, dflat = _core.ltccell_backward(xm, ts, cache, R, *params, ode_unfolds=K, epsilon=eps)
     num = ref_nn.central_difference(loss, [xm, h0] + params, eps=FD_EPS)
     assert_fd_close(dx, num[0], "ltccell_backward dx")
     assert_fd_close(dh0, num[1], "ltccell_backward dh0")
@@ -381,17 +380,17 @@ def test_cfc_raw_kernel_dx_dh0_dparams_match_fd(mode, layers):
     names = [f"backbone_{l}.{k}" for l in range(layers) for k in ("kernel", "bias")]
     names += [f"{h}.{k}" for h in ("ff1", "ff2", "time_a", "time_b") for k in ("kernel", "bias")]
     params = [np.ascontiguousarray(cell.params[n]) for n in names]
-    act_code = list(nd.nn.ACTIVATIONS).index(act)  # the C activation codes, in nn.ACTIVATIONS order
+    codes = dict(backbone_activation=act, mode=mode)
     R = _weights((3, 4, 4))
 
     def loss():
-        h, _ = _core.cfc_forward(x, ts, h0, tuple(params), 4, act_code, MODE_CODE[mode], False)
+        h, _ = _core.cfc_forward(x, ts, h0, tuple(params), hidden_size=4, **codes)
         return float(np.sum(R * h))
 
-    h, cache = _core.cfc_forward(x, ts, h0, tuple(params), 4, act_code, MODE_CODE[mode], True)
+    h, cache = _core.cfc_forward(x, ts, h0, tuple(params), hidden_size=4, keep_cache=True, **codes)
     assert_allclose(h, twin.cfc_states(cell.params, x, ts, h0, hidden_size=4, backbone_layers=layers, mode=mode),
                     **F64_TOL)
-    dx, dh0, dflat = _core.cfc_backward(ts, cache, R, tuple(params), 3, act_code, MODE_CODE[mode])
+    dx, dh0, dflat = _core.cfc_backward(ts, cache, R, tuple(params), input_size=3, **codes)
     num = ref_nn.central_difference(loss, [x, h0] + params, eps=FD_EPS)
     assert_fd_close(dx, num[0], "cfc_backward dx")
     assert_fd_close(dh0, num[1], "cfc_backward dh0")

@@ -231,7 +231,7 @@ def test_empty_arrays(solver):
 @pytest.mark.parametrize("args,kwargs,exc,match", [
     ((1.0, 0.0, 0.0), {}, ValueError, r"tau.*positive"),
     ((1.0, 0.0, [1.0, -2.0]), {}, ValueError, r"tau.*-2"),
-    ((1.0, 0.0, np.nan), {}, ValueError, r"tau.*NaN"),
+    ((1.0, 0.0, np.nan), {}, ValueError, r"tau.*(NaN|nan)"),
     ((np.inf, 0.0, 1.0), {}, ValueError, r"\bx\b.*(NaN|inf)"),
     ((1.0, np.nan, 1.0), {}, ValueError, r"\ba\b.*NaN"),
     ((1.0, 0.0, 1.0), {"solver": "rk45"}, ValueError, r"solver.*rk45"),

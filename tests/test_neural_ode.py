@@ -154,7 +154,7 @@ def test_trajectory_equals_odeint_of_the_dynamics(solver):
     x = np.random.default_rng(3).normal(size=(4, 3))
     t = np.array([0.0, 0.3, 0.6, 1.0])
     h0 = ref.dense(x, m.params["input_proj.kernel"], m.params["input_proj.bias"])
-    kw = {"dt": 0.125} if solver in FIXED else {"rtol": 1e-6, "atol": 1e-6}
+    kw = {"dt": 0.125} if solver in FIXED else {"rtol": 1e-6, "atol": 1e-6, "coupled": True}
     expected = nd.odeint(m.dynamics(), h0, t, method=solver, **kw)
     np.testing.assert_allclose(m.trajectory(x, t), expected, rtol=1e-13, atol=1e-14)
     # The field evaluates f(h) of docs/models.md §2.

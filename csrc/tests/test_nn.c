@@ -1,4 +1,4 @@
-/* Forward kernels of nd_mlp against hand loops, and every backward kernel against central
+/* Forward kernels of nd_nn against hand loops, and every backward kernel against central
  * finite differences in double precision. */
 #include <math.h>
 #include <stdint.h>

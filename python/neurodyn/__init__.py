@@ -3,12 +3,12 @@
 Functions take and return NumPy arrays (float32 or float64, following the input).
 
 ODE integration
-    :func:`odeint`, :func:`solve_ltc`, :mod:`neurodyn.fields`, :class:`IntegrationError`
+    :func:`odeint`, :mod:`neurodyn.fields`, :class:`IntegrationError`
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
     :func:`load` for saved models
 Liquid time-constant networks
-    :class:`Liquid`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
+    :class:`Liquid`, :func:`solve_ltc`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
 Hopfield memories
     :func:`hopfield_retrieve`, :func:`hopfield_energy`, :func:`hopfield_separation`,
     :class:`Hopfield`, :class:`AssociativeMemory`, :class:`ClassicalHopfield`
@@ -25,9 +25,9 @@ from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
                        hopfield_separation)
 from .io import load
-from .liquid import CfC, Liquid, LTCCell, ltc_scan
+from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
 from .neural_ode import NeuralODE
-from .ode import IntegrationError, odeint, solve_ltc
+from .ode import IntegrationError, odeint
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"

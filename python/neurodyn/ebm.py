@@ -50,7 +50,11 @@ def _energy_target(energy):
                     f"got {type(energy).__name__}")
 
 
-def langevin_sample(energy, x0, *, steps=60, step_size=10.0, noise_scale=0.005, clamp=None, grad_clip=None,
+_LANGEVIN = _core.DEFAULTS["langevin"]
+
+
+def langevin_sample(energy, x0, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN["step_size"],
+                    noise_scale=_LANGEVIN["noise_scale"], clamp=None, grad_clip=None,
                     mala=False, seed=None, return_info=False, dtype=None, verbose=True):
     """Sample with Langevin dynamics, every step in C.
 
@@ -97,19 +101,7 @@ def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, ma
     parts, each with the same key (``seed_key(seed)``, given in place of the seed), gives the
     bits of the run sampled at once."""
     target, dim = _energy_target(energy)
-    steps = _checks.integer("steps", steps, minimum=0)
-    step_size = _checks.real("step_size", step_size, minimum=0.0, strict=True)
-    noise_scale = _checks.real("noise_scale", noise_scale, minimum=0.0)
-    if mala and noise_scale == 0:
-        raise ValueError("mala=True needs noise_scale > 0 (it samples exp(-E / noise_scale^2))")
-    if clamp is not None:
-        if len(clamp) != 2:
-            raise ValueError(f"clamp must be (min, max), got {clamp!r}")
-        lo, hi = (_checks.real("clamp[0]", clamp[0]), _checks.real("clamp[1]", clamp[1]))
-        if not lo < hi:
-            raise ValueError(f"clamp must have min < max, got {clamp!r}")
-        clamp = (lo, hi)
-    gclip = 0.0 if grad_clip is None else _checks.real("grad_clip", grad_clip, minimum=0.0, strict=True)
+    # steps, step_size, noise_scale, clamp and grad_clip are checked by the sampler (nd_langevin_check)
     if key is None:
         key = seed_key(seed)
     if isinstance(x0, (int, np.integer)) and not isinstance(x0, bool):
@@ -130,8 +122,9 @@ def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, ma
         elif isinstance(energy, EBM):
             x0 = x0.astype(energy.dtype, copy=False)  # a model computes in its own dtype
     with kernel_progress("langevin", verbose) as bar:
-        x, acc = _core.langevin(target, x0, steps, step_size, noise_scale, clamp, gclip, bool(mala), key, 0,
-                                chain0, chains, bar)
+        x, acc = _core.langevin(target, x0, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
+                                grad_clip=grad_clip, mala=bool(mala), seed=key, chain0=chain0, chains=chains,
+                                progress=bar)
     if not return_info:
         return x
     info = {"steps": steps}
@@ -195,7 +188,7 @@ class EBM(nn.Model):
         for i in range(len(self.config["hidden_sizes"])):
             params += [p[f"energy_dense_{i}.kernel"], p[f"energy_dense_{i}.bias"]]
         params += [p["energy_output.kernel"], p["energy_output.bias"]]
-        return (1, tuple(params), nn.ACTIVATIONS.index(self.config["activation"]), (0.0, 0.0))
+        return ("mlp", tuple(params), self.config["activation"], (0.0, 0.0))
 
     def energy(self, x):
         """The energy of each sample (lower = more likely).
@@ -260,7 +253,8 @@ class EBM(nn.Model):
         dE = np.concatenate([(1.0 + 2 * reg_alpha * e_real) / nr, (-1.0 + 2 * reg_alpha * e_neg) / nn_])
         return loss, self._param_grad(hs, zs, dE)
 
-    def sample(self, n, *, steps=60, step_size=10.0, noise_scale=0.005, clamp=None, grad_clip=None, mala=False,
+    def sample(self, n, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN["step_size"],
+               noise_scale=_LANGEVIN["noise_scale"], clamp=None, grad_clip=None, mala=False,
                seed=None, x0=None, return_info=False, verbose=True):
         """Draw samples from the model by Langevin dynamics, every step in C.
 
@@ -300,7 +294,7 @@ class EBM(nn.Model):
         p_re = _checks.real("reinit_prob", reinit_prob, minimum=0.0)
         if p_re > 1:
             raise ValueError(f"reinit_prob must lie in [0, 1], got {p_re}")
-        kw = {"steps": 60, "step_size": 10.0, "noise_scale": 0.005}
+        kw = {k: _LANGEVIN[k] for k in ("steps", "step_size", "noise_scale")}
         kw.update(langevin or {})
         rng = nn.as_generator(seed)
         opt = optim.make(optimizer, lr)

@@ -9,8 +9,8 @@ from . import _checks, _core, nn
 from .training import fit_supervised, matching_targets
 
 
-def _beta(beta) -> float:
-    return _checks.real("beta", beta, minimum=0.0, strict=True)
+# The retrieval kernels' default inverse temperature.
+_BETA = _core.DEFAULTS["hopfield_forward"]["beta"]
 
 
 def _as_matrix(name, a, dtype=None):
@@ -22,7 +22,7 @@ def _as_matrix(name, a, dtype=None):
     return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
-def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, tol=None):
+def hopfield_retrieve(queries, patterns, beta=_BETA, values=None, *, steps=1, tol=None):
     """Retrieve from a modern Hopfield memory: ``softmax(beta Q Y^T) V``.
 
     One fused, tiled kernel with an online softmax: memory stays O(batch x d) however many
@@ -54,7 +54,6 @@ def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, tol=
     >>> nd.hopfield_retrieve([0.9, 0.1, 0.0], Y, beta=50).round(3).tolist()
     [1.0, 0.0, 0.0]
     """
-    beta = _beta(beta)
     steps = _checks.integer("steps", steps, minimum=1)
     if tol is not None:
         tol = _checks.real("tol", tol, minimum=0.0)
@@ -75,7 +74,7 @@ def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, tol=
     return xi[0] if single else xi
 
 
-def hopfield_energy(queries, patterns, beta=1.0, *, full=False):
+def hopfield_energy(queries, patterns, beta=_BETA, *, full=False):
     """Energy of states under stored patterns.
 
     ``full=False`` (Edifice's form): ``-logsumexp(beta xi . y_i)``. ``full=True`` (Ramsauer et
@@ -96,13 +95,13 @@ def hopfield_energy(queries, patterns, beta=1.0, *, full=False):
     -------
     ndarray, shape (B,) (or a scalar for a single state)
     """
-    beta = _beta(beta)
     q = np.asarray(queries)
     single = q.ndim == 1
     q2 = q[None] if single else q
     Y = _as_matrix("patterns", patterns)
     _, lse = _core.hopfield_forward(q2, Y, np.zeros((Y.shape[0], 0), dtype=np.result_type(q2.dtype, np.float32)),
                                     beta)
+    beta = float(beta)  # accepted by the kernel
     if not full:
         e = -lse
     else:
@@ -241,15 +240,16 @@ class Hopfield(_Trainable):
     (2, 8)
     """
 
-    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, seed=None, dtype=np.float32):
+    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, seed=None, dtype=np.float32):
         super().__init__(self._validate(input_dim=input_dim, num_patterns=num_patterns, pattern_dim=pattern_dim,
                                         beta=beta, dtype=dtype), seed)
 
     @classmethod
-    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, dtype=np.float32):
+    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, dtype=np.float32):
         return {"input_dim": _checks.integer("input_dim", input_dim, minimum=1),
                 "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=1),
-                "pattern_dim": _checks.integer("pattern_dim", pattern_dim, minimum=1), "beta": _beta(beta),
+                "pattern_dim": _checks.integer("pattern_dim", pattern_dim, minimum=1),
+                "beta": _core.hopfield_check(beta),
                 "dtype": nn.model_dtype(dtype).name}
 
     @classmethod
@@ -295,7 +295,7 @@ class AssociativeMemory(_Trainable):
 
     """
 
-    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, num_heads=1, hidden_size=256,
+    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, num_heads=1, hidden_size=256,
                  num_layers=2, dropout=0.1, output_size=None, seed=None, dtype=np.float32):
         super().__init__(self._validate(input_dim=input_dim, num_patterns=num_patterns, pattern_dim=pattern_dim,
                                         beta=beta, num_heads=num_heads, hidden_size=hidden_size,
@@ -303,7 +303,7 @@ class AssociativeMemory(_Trainable):
                                         dtype=dtype), seed)
 
     @classmethod
-    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, num_heads=1, hidden_size=256,
+    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, num_heads=1, hidden_size=256,
                   num_layers=2, dropout=0.1, output_size=None, dtype=np.float32):
         heads = _checks.integer("num_heads", num_heads, minimum=1)
         H = _checks.integer("hidden_size", hidden_size, minimum=1)
@@ -315,7 +315,7 @@ class AssociativeMemory(_Trainable):
             raise ValueError(f"dropout must be < 1, got {dropout}")
         return {"input_dim": _checks.integer("input_dim", input_dim, minimum=1),
                 "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=1), "pattern_dim": M,
-                "beta": _beta(beta), "num_heads": heads, "hidden_size": H,
+                "beta": _core.hopfield_check(beta), "num_heads": heads, "hidden_size": H,
                 "num_layers": _checks.integer("num_layers", num_layers, minimum=1), "dropout": dropout,
                 "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
                 "dtype": nn.model_dtype(dtype).name}

@@ -57,6 +57,8 @@ class NeuralODE(nn.Model):
     @classmethod
     def _validate(cls, *, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
                   solver="euler", rtol=1e-3, atol=1e-6, gradient="backprop", dtype=np.float32) -> dict:
+        _checks.choice("solver", solver, METHODS)
+        _core.ode_check_options(method=solver, rtol=rtol, atol=atol)  # the kernels' rules, at construction
         config = {
             "input_size": _checks.integer("input_size", input_size, minimum=1),
             "hidden_size": _checks.integer("hidden_size", hidden_size, minimum=1),
@@ -64,15 +66,13 @@ class NeuralODE(nn.Model):
             "step_size": _checks.real("step_size", step_size, minimum=0.0, strict=True),
             "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
             "solver": solver,
-            "rtol": _checks.real("rtol", rtol, minimum=0.0),
-            "atol": _checks.real("atol", atol, minimum=0.0),
+            "rtol": float(rtol),
+            "atol": float(atol),
             "gradient": gradient,
             "dtype": nn.model_dtype(dtype).name,
         }
         _checks.choice("solver", solver, METHODS)
         _checks.choice("gradient", gradient, GRADIENTS)
-        if solver == "dopri5" and config["rtol"] == 0 and config["atol"] == 0:
-            raise ValueError("rtol and atol cannot both be 0")
         return config
 
     @classmethod
