@@ -165,7 +165,7 @@ class MLP(Field):
 
 
 class LinearEvent:
-    """A built-in event function ``g(y) = c . y - d``, evaluated in C during
+    """A built-in event function ``g(y) = c @ y - d``, evaluated in C during
     :func:`neurodyn.odeint` (zero crossings, thresholds, Poincaré sections).
 
     Parameters
