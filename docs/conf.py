@@ -54,7 +54,8 @@ def _copy_notebooks() -> None:
     """The notebooks live in notebooks/ at the top of the repository; Sphinx reads only
     below docs/, so they are copied to docs/notebooks/ (ignored by git) before each build."""
     target = HERE / "notebooks"
-    target.mkdir(exist_ok=True)
+    shutil.rmtree(target, ignore_errors=True)  # no page for a notebook that is gone
+    target.mkdir()
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         shutil.copy2(nb, target / nb.name)
 
