@@ -70,7 +70,16 @@ class ANN(nn.Model):
         return specs
 
     def activations(self, x) -> list:
-        """Each hidden layer's ReLU output, for x of shape (batch, input_size)."""
+        """Each hidden layer's ReLU output.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+
+        Returns
+        -------
+        list of ndarray, shapes (batch, hidden_sizes[i])
+        """
         x = self._check_batch(x, self.config["input_size"])
         return self._forward(x)[1]
 
@@ -121,7 +130,23 @@ class ConvertedSNN:
     """The spiking twin of an :class:`ANN` made by :func:`ann2snn`. Parameters keep the ANN's
     names (rescaled); the analog input drives the first layer at every step, integrate-and-fire
     neurons (V <- V + I; S = [V > theta]; V <- V - S theta) pass spikes layer to layer, and the
-    output is the output layer's current accumulated over time, divided by T."""
+    output is the output layer's current accumulated over time, divided by T.
+
+    Made by :func:`ann2snn`, which computes the arguments below; not meant to be built by hand.
+
+    Parameters
+    ----------
+    params : dict
+        The ANN's parameters, rescaled by the data-based normalisation.
+    hidden_sizes : sequence of int
+    num_timesteps : int
+        Default number of time steps T of a call.
+    threshold : float
+        Firing threshold of the integrate-and-fire neurons.
+    scales : sequence of float
+        The normalisation factors lambda_l of the layers.
+    dtype : float32 or float64
+    """
 
     def __init__(self, params, hidden_sizes, num_timesteps, threshold, scales, dtype):
         self.params = params

@@ -75,6 +75,8 @@ def langevin_sample(energy, x0, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN
     clamp : (min, max), optional
     grad_clip : float, optional
         Clip every gradient entry to [-grad_clip, grad_clip].
+    mala : bool, default False
+        Accept or reject each move by the Metropolis-Hastings ratio (MALA).
     seed : int or numpy.random.Generator
         The same seed gives the same chains whatever the thread count.
     return_info : bool

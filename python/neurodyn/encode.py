@@ -45,6 +45,13 @@ def latency(x, num_timesteps):
     """One spike per element, earlier for larger inputs: at step round((1 - x)(T - 1)) for x
     in (0, 1] (clipped to 1), none for x <= 0.
 
+    Parameters
+    ----------
+    x : array_like
+        Intensities, any shape.
+    num_timesteps : int
+        T, the number of steps.
+
     Returns
     -------
     ndarray, shape (num_timesteps,) + x.shape

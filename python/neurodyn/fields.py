@@ -74,8 +74,14 @@ class Linear(Field):
 
 
 class Lorenz(Field):
-    """The Lorenz system on states of shape ``(..., 3)``:
-    ``(sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2)``.
+    """The Lorenz system on states of shape ``(..., 3)``.
+
+    ``dy/dt = (sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2)``.
+
+    Parameters
+    ----------
+    sigma, rho, beta : float
+        Lorenz's parameters; the defaults 10, 28, 8/3 give the chaotic attractor.
 
     Examples
     --------

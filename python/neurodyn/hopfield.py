@@ -426,7 +426,18 @@ class ClassicalHopfield:
         return arr
 
     def store(self, patterns, rule="hebbian"):
-        """Store patterns (P, n) of -1/+1, replacing what was stored."""
+        """Store patterns, replacing what was stored.
+
+        Parameters
+        ----------
+        patterns : array_like, shape (P, n)
+            Patterns of -1/+1.
+        rule : {"hebbian", "pseudoinverse"}
+            ``hebbian``: W = P^T P / n (capacity about 0.138 n random patterns);
+            ``pseudoinverse``: the projection onto the patterns' span, which keeps linearly
+            independent patterns fixed (while its diagonal stays below 1, as for P well below
+            n). Both with a zero diagonal.
+        """
         _checks.choice("rule", rule, self.RULES)
         P = self._states("patterns", patterns)
         if rule == "hebbian":

@@ -78,6 +78,12 @@ def ltc_scan(a, tau, h0=None, *, solver=_LTC["solver"], steps=_LTC["steps"], rto
         integrates each sample's frame (its H units) as one system with error control
         (``rtol``, ``atol``, ``max_steps``, first step 0.25), so a sample's result never depends
         on the rest of the batch.
+    steps : int, default 1
+        Substeps per frame of the fixed-step solvers.
+    rtol, atol : float
+        dopri5 tolerances.
+    max_steps : int, default 100
+        dopri5's budget of steps per frame.
 
     Returns
     -------
@@ -204,12 +210,24 @@ class Liquid(nn.Model):
     @staticmethod
     def recommended_defaults() -> dict:
         """Edifice's recommended configuration (solver rk4), with 4 substeps instead of its 1:
-        tau can go down to 0.1, and one rk4 substep is unstable below tau = 0.359."""
+        tau can go down to 0.1, and one rk4 substep is unstable below tau = 0.359.
+
+        Returns
+        -------
+        dict
+            Keyword arguments for :class:`Liquid` (all but ``embed_dim``).
+        """
         return {"hidden_size": 256, "num_layers": 4, "dropout": 0.1, "integration_steps": 4, "solver": "rk4"}
 
     @staticmethod
     def high_accuracy_defaults() -> dict:
-        """Edifice's high-accuracy configuration: adaptive Dormand-Prince (works here)."""
+        """Edifice's high-accuracy configuration: adaptive Dormand-Prince (works here).
+
+        Returns
+        -------
+        dict
+            Keyword arguments for :class:`Liquid` (all but ``embed_dim``).
+        """
         return {"hidden_size": 256, "num_layers": 4, "dropout": 0.1, "integration_steps": 1, "solver": "dopri5"}
 
     @property
@@ -542,6 +560,9 @@ class CfC(_RecurrentCell):
     mode : {"default", "no_gate"}
     output_size : int, optional
         A Dense head ``output`` applied to every step's state.
+    seed : int or numpy.random.Generator, optional
+        Seeds the initialisation.
+    dtype : float32 or float64
 
     Examples
     --------

@@ -107,7 +107,13 @@ class NeuralODE(nn.Model):
         return self.config["num_steps"] * self.config["step_size"]
 
     def dynamics(self) -> MLP:
-        """The vector field dh/dt = f(h) as a built-in field (usable with ``nd.odeint``)."""
+        """The vector field dh/dt = f(h) as a built-in field.
+
+        Returns
+        -------
+        neurodyn.fields.MLP
+            The model's dynamics, usable with :func:`neurodyn.odeint`.
+        """
         p = self.params
         return MLP([p["dynamics_dense1.kernel"], p["dynamics_dense2.kernel"]],
                    [p["dynamics_dense1.bias"], p["dynamics_dense2.bias"]],

@@ -270,11 +270,17 @@ class SNN(nn.Model):
     hidden_sizes : sequence of int
         Default (256, 128). Layers ``snn_layer_{i}_dense`` (i from 0) and ``snn_output``.
     num_timesteps, tau, threshold : as Edifice (25, 2.0, 1.0); beta = exp(-1/tau).
-    surrogate : {"sigmoid", "fast_sigmoid", "atan"} with ``slope`` (default 10).
+    surrogate : {"sigmoid", "fast_sigmoid", "atan"}
+        Surrogate derivative of the spike in the backward pass.
+    slope : float, default 10.0
+        Its steepness.
     encoding : {"constant", "poisson", "latency"}
         How the input drives the first layer: the analog input as a constant current (Edifice),
         Bernoulli spikes, or latency spikes.
     reset : {"subtract", "zero"}
+    seed : int or numpy.random.Generator, optional
+        Seeds the glorot-uniform initialisation.
+    dtype : float32 or float64
 
     Examples
     --------
