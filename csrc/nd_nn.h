@@ -26,7 +26,7 @@ extern const char *const nd_act_names[ND_ACT_COUNT + 1];
 /* The activation's name ("tanh"), or NULL for an unknown code. */
 const char *nd_act_name(int act);
 
-/* Layer norm's epsilon when the caller has no other (the value of PyTorch and Flax). */
+/* Layer norm's epsilon when the caller gives none (docs/models.md: "LN ... eps 1e-5"). */
 #define ND_LAYERNORM_EPS 1e-5
 
 /* ND_OK when every labels[r] (r < rows) lies in [0, classes), else ND_ERR_ARG with the first

@@ -207,7 +207,7 @@ void nd_ode_samples_opts_default(nd_ode_samples_opts *opts)
 /* Byte offsets of every array of one call in its workspace. Per-row arrays (compacted as
  * samples leave) and per-sample arrays have B entries; root problems have B * n_events. */
 typedef struct {
-    size_t Y, YN, YT, YC, K, DN, PY, PG;                 /* state type */
+    size_t Y, YN, YT, YC, HE, K, DN, PY, PG;             /* state type */
     size_t tt, hs, err, tnew, ts, hh, G0, G1;            /* double */
     size_t pa, pb, pfa, pfb, proot, pg;                  /* double, per root problem */
     size_t live, rows, evcount, prow, pk, pq;            /* int64 */
@@ -241,6 +241,7 @@ static int nd_samples_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, int6
     const size_t D = sizeof(double), I = sizeof(int64_t), N = sizeof(int);
     return nd_reserve(&at, &p->Y, (int64_t)bd, es) && nd_reserve(&at, &p->YN, (int64_t)bd, es) &&
            nd_reserve(&at, &p->YT, (int64_t)bd, es) && nd_reserve(&at, &p->YC, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->HE, (int64_t)bd, es) &&
            nd_reserve(&at, &p->K, (int64_t)slopes, es) && nd_reserve(&at, &p->DN, (int64_t)dense, es) &&
            nd_reserve(&at, &p->PY, (int64_t)Pd, es) && nd_reserve(&at, &p->PG, (int64_t)Pne, es) &&
            nd_reserve(&at, &p->tt, B, D) && nd_reserve(&at, &p->hs, B, D) && nd_reserve(&at, &p->err, B, D) &&

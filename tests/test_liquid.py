@@ -838,8 +838,8 @@ def test_scan_rejects_bad_options(kwargs, exc, match):
     (lambda a, t, h: (a, t, h[:, :2]), ValueError, r"h0 has shape \(3, 2\); expected \(3, 5\)"),
     (lambda a, t, h: (a, t, h[:2]), ValueError, r"h0 has shape \(2, 5\)"),
     (lambda a, t, h: (a, t, h * np.nan), ValueError, r"h0 contains NaN"),
-    (lambda a, t, h: (a, t[:, :2], h), ValueError, r"a and tau must have the same shape"),
-    (lambda a, t, h: (a[0], t[0], h), ValueError, r"a and tau must have the same shape"),
+    (lambda a, t, h: (a, t[:, :2], h), ValueError, r"tau has shape \(3, 2, 5\); expected \(3, 4, 5\)"),
+    (lambda a, t, h: (a[0], t[0], h), ValueError, r"a has shape \(4, 5\); expected 3 axes"),
     (lambda a, t, h: (a.astype(complex), t, h), TypeError, r"a has dtype complex"),
 ])
 def test_scan_rejects_bad_arrays(change, exc, match):

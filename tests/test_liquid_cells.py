@@ -835,3 +835,28 @@ def test_concurrent_calls_agree(which):
         t.join()
     for r in results:
         assert_array_equal(r, expected)
+
+
+def test_the_cells_share_the_kernels_timespans_rule():
+    ts = np.ones((2, 3))
+    ts[1, 2] = 0.0
+    for cell in (nd.LTCCell(2, 3, seed=0), nd.CfC(2, 3, backbone_units=4, seed=0)):
+        with pytest.raises(ValueError) as excinfo:
+            cell(GOOD_X, ts)
+        assert str(excinfo.value) == "timespans must be positive and finite, got 0"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nd.CfC(2, 3, backbone_layers=9), "backbone_layers must be at most 8, got 9"),
+    (lambda: nd.CfC(-1, 3), "input_size must be >= 0, got -1"),
+    (lambda: nd.LTCCell(2, 3, ode_unfolds=100_001), "ode_unfolds must be at most 100000, got 100001"),
+    (lambda: nd.LTCCell(2, 3, epsilon=float("inf")), "epsilon must be finite, got inf"),
+])
+def test_construction_runs_the_kernels_rules(make, message):
+    with pytest.raises(ValueError) as excinfo:
+        make()
+    assert str(excinfo.value) == message
+
+
+def test_cfc_modes_come_from_the_kernel():
+    assert nd.liquid.CFC_MODES == _core.TABLES["cfc_modes"] == ("default", "no_gate")

@@ -1,7 +1,7 @@
 /* Binding of the Liquid family: the LTC relaxation (solve_ltc), the layer scan (ltc_scan,
- * forward and backward), the CfC cell and the LTC cell (forward and backward over whole
- * sequences), and the option checks the models run at construction. The rules live in the
- * kernels (nd_ltc_check_opts, nd_liquid_check_positive, nd_cfc_check, nd_ltccell_check). */
+ * forward and backward), the CfC and LTC cells over whole sequences, and the checks the models
+ * run at construction. The rules are the kernels' (nd_ltc_check_opts, nd_liquid_check_positive,
+ * nd_cfc_check, nd_ltccell_check). */
 #include "nd_bind.h"
 
 #include <ctype.h>
@@ -12,44 +12,40 @@
 #include "nd_nn.h"
 #include "nd_status.h"
 
+/* An entry that runs a kernel's rules on its arguments and returns None. */
+#define ND_CHECK_ENTRY(name, type, init, rules, doc)                                               \
+    static PyObject *name##_body(PyObject *m, void *args, int tn)                                   \
+    {                                                                                              \
+        int st = rules((const type *)args);                                                        \
+        return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, #name);                      \
+    }                                                                                              \
+    ND_ENTRY(name, type, init, doc)
+
 /* ---- the LTC relaxation and scan -------------------------------------------------------- */
 
 typedef struct {
     PyArrayObject *x, *a, *tau, *h0, *h, *dh;
     int solver; /* index in nd_ltc_solver_names: the code is solver + ND_LTC_EXACT */
-    int64_t steps, max_steps;
-    double rtol, atol;
+    int64_t steps;
+    nd_ode_opts o; /* rtol, atol, max_steps */
 } nd_ltc_args;
 
 static void nd_ltc_args_default(nd_ltc_args *a)
 {
-    nd_ode_opts o;
-    nd_ltc_defaults(&a->solver, &a->steps, &o);
+    nd_ltc_defaults(&a->solver, &a->steps, &a->o);
     a->solver -= ND_LTC_EXACT;
-    a->rtol = o.rtol;
-    a->atol = o.atol;
-    a->max_steps = o.max_steps;
 }
 
-/* The kernel's solver code and options, checked: ND_OK or the kernel's status. */
-static int nd_ltc_opts(const nd_ltc_args *a, int *solver, nd_ode_opts *o)
-{
-    int unused_solver;
-    int64_t unused_steps;
-    nd_ltc_defaults(&unused_solver, &unused_steps, o);
-    o->rtol = a->rtol;
-    o->atol = a->atol;
-    o->max_steps = a->max_steps;
-    *solver = a->solver + ND_LTC_EXACT;
-    return nd_ltc_check_opts(*solver, a->steps, o);
-}
+/* The kernel's solver code, and the kernels' rules on the options. */
+#define ND_LTC_SOLVER(a) ((a)->solver + ND_LTC_EXACT)
+static int nd_ltc_check(const nd_ltc_args *a) { return nd_ltc_check_opts(ND_LTC_SOLVER(a), a->steps, &a->o); }
 
 #define ND_LTC_OPTIONS                                                                             \
     ND_CHOICE(nd_ltc_args, solver, "solver", ND_OPTIONAL, nd_ltc_solver_names),                    \
         ND_SCALAR(nd_ltc_args, steps, "steps", ND_ARG_INT, ND_OPTIONAL),                           \
-        ND_SCALAR(nd_ltc_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),                          \
-        ND_SCALAR(nd_ltc_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),                          \
-        ND_SCALAR(nd_ltc_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL)
+        ND_SCALAR(nd_ltc_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),                        \
+        ND_SCALAR(nd_ltc_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),                        \
+        ND_SCALAR(nd_ltc_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL)
 
 /* A solver that could not finish raises IntegrationError with the frame time reached, the
  * status (odeint's keys: the status's enum name after ND_ERR_, in lower case) and counters. */
@@ -57,23 +53,20 @@ static PyObject *nd_ltc_failure(PyObject *module, int st, const char *what, cons
 {
     if (st != ND_ERR_MAX_STEPS && st != ND_ERR_STEP_UNDERFLOW && st != ND_ERR_NONFINITE && st != ND_ERR_UNSTABLE)
         return nd_raise_status(st, what);
-    char key[32];
+    char key[32] = {0};
     const char *name = nd_status_name(st) + sizeof "ND_ERR_" - 1;
-    size_t i = 0;
-    for (; name[i] && i < sizeof key - 1; ++i)
+    for (size_t i = 0; name[i] && i < sizeof key - 1; ++i)
         key[i] = (char)tolower((unsigned char)name[i]);
-    key[i] = 0;
     PyObject *info = Py_BuildValue("{s:L,s:L,s:L,s:s}", "nfev", (long long)s->nfev, "accepted",
                                    (long long)s->accepted, "rejected", (long long)s->rejected, "status", key);
     PyObject *attrs = info ? Py_BuildValue("{s:d,s:s,s:O}", "t", s->t, "status", key, "info", info) : NULL;
     PyObject *t = PyFloat_FromDouble(s->t), *msg = NULL;
-    if (attrs && t)
-        msg = st == ND_ERR_UNSTABLE
-                  ? PyUnicode_FromFormat("%s is unstable: with this many substeps the method amplifies instead of "
-                                         "relaxing for some tau (euler needs steps * tau > 0.5, midpoint > 0.5, "
-                                         "rk4 > 0.359); use more substeps, or the exact solver", what)
-                  : PyUnicode_FromFormat("%s (dopri5) stopped at s=%R of a frame before s=1: %s", what, t,
-                                         nd_status_str(st));
+    if (attrs && t && st == ND_ERR_UNSTABLE)
+        msg = PyUnicode_FromFormat("%s is unstable: with this many substeps the method amplifies instead of relaxing "
+                                   "for some tau (euler needs steps * tau > 0.5, midpoint > 0.5, rk4 > 0.359); use "
+                                   "more substeps, or the exact solver", what);
+    else if (attrs && t)
+        msg = PyUnicode_FromFormat("%s (dopri5) stopped at s=%R of a frame before s=1: %s", what, t, nd_status_str(st));
     if (msg)
         nd_set_integration_error(module, msg, attrs);
     Py_XDECREF(msg);
@@ -88,21 +81,19 @@ static int nd_ltc_broadcast(nd_ltc_args *a)
 {
     PyArrayObject **arr[3] = {&a->x, &a->a, &a->tau};
     PyArrayMultiIterObject *it = (PyArrayMultiIterObject *)PyArray_MultiIterNew(3, a->x, a->a, a->tau);
-    const int nd = it ? PyArray_MultiIter_NDIM(it) : 0;
-    npy_intp *dims = it ? PyArray_MultiIter_DIMS(it) : NULL;
     if (!it) {
-        PyObject *s[3] = {NULL, NULL, NULL};
+        PyObject *s[3];
         for (int k = 0; k < 3; ++k)
             s[k] = nd_shape_str(PyArray_NDIM(*arr[k]), PyArray_DIMS(*arr[k]));
-        if (s[0] && s[1] && s[2]) {
-            PyErr_Clear();
+        if (s[0] && s[1] && s[2])
             PyErr_Format(PyExc_ValueError, "x, a and tau do not broadcast together: x %S, a %S, tau %S", s[0], s[1],
                          s[2]);
-        }
         for (int k = 0; k < 3; ++k)
             Py_XDECREF(s[k]);
         return -1;
     }
+    const int nd = PyArray_MultiIter_NDIM(it);
+    npy_intp *dims = PyArray_MultiIter_DIMS(it);
     int ok = 1;
     for (int k = 0; ok && k < 3; ++k) {
         if (PyArray_NDIM(*arr[k]) == nd && PyArray_CompareLists(PyArray_DIMS(*arr[k]), dims, nd))
@@ -116,21 +107,18 @@ static int nd_ltc_broadcast(nd_ltc_args *a)
     return ok ? 0 : -1;
 }
 
+/* tau's rule (positive and finite) is the kernel's, so NaN and inf reach it. */
 static const nd_arg solve_ltc_args[] = {ND_IN(nd_ltc_args, x, "x", ND_TYPE | ND_FINITE, -1, NULL),
                                         ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, -1, NULL),
                                         ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, -1, NULL), ND_LTC_OPTIONS, {NULL}};
 
-/* -> x(1), of the broadcast shape */
 static PyObject *solve_ltc_body(PyObject *module, void *args, int tn)
 {
     nd_ltc_args *a = args;
-    int solver;
-    nd_ode_opts o;
-    int st = nd_ltc_opts(a, &solver, &o);
-    if (st != ND_OK)
-        return nd_raise_status(st, "solve_ltc");
-    if (nd_ltc_broadcast(a) < 0)
-        return NULL;
+    const int solver = ND_LTC_SOLVER(a);
+    int st = nd_ltc_check(a);
+    if (st != ND_OK || nd_ltc_broadcast(a) < 0)
+        return st != ND_OK ? nd_raise_status(st, "solve_ltc") : NULL;
     const int64_t n = (int64_t)PyArray_SIZE(a->x);
     size_t len;
     if ((st = nd_solve_ltc_workspace_len(solver, n, &len)) != ND_OK)
@@ -142,7 +130,7 @@ static PyObject *solve_ltc_body(PyObject *module, void *args, int tn)
         void *xd = PyArray_DATA(a->x), *ad = PyArray_DATA(a->a), *td = PyArray_DATA(a->tau);
         void *od = PyArray_DATA((PyArrayObject *)out);
         Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_solve_ltc, solver, n, xd, ad, td, a->steps, &o, od, work, &stats);
+        st = ND_DISPATCH(tn, nd_solve_ltc, solver, n, xd, ad, td, a->steps, &a->o, od, work, &stats);
         Py_END_ALLOW_THREADS
         res = st == ND_OK ? Py_NewRef(out) : nd_ltc_failure(module, st, "solve_ltc", &stats);
     }
@@ -151,43 +139,23 @@ static PyObject *solve_ltc_body(PyObject *module, void *args, int tn)
     return res;
 }
 ND_ENTRY(solve_ltc, nd_ltc_args, nd_ltc_args_default,
-         "solve_ltc(x, a, tau, solver='exact', steps=1, rtol, atol, max_steps) -> x(1): dx/ds = (a - x) / tau over "
-         "s in [0, 1], elementwise, with x, a and tau broadcast together")
-
-/* a and tau [B, T, H]; h0 [B, H] and, for the backward pass, h and dh [B, T, H]. */
-static int nd_ltc_shapes(const nd_ltc_args *a)
-{
-    if (PyArray_NDIM(a->a) != 3 || !PyArray_SAMESHAPE(a->a, a->tau)) {
-        PyObject *sa = nd_shape_str(PyArray_NDIM(a->a), PyArray_DIMS(a->a));
-        PyObject *st = sa ? nd_shape_str(PyArray_NDIM(a->tau), PyArray_DIMS(a->tau)) : NULL;
-        if (st)
-            PyErr_Format(PyExc_ValueError, "a and tau must have the same shape (batch, time, hidden); got %S and %S",
-                         sa, st);
-        Py_XDECREF(sa);
-        Py_XDECREF(st);
-        return -1;
-    }
-    const npy_intp *d = PyArray_DIMS(a->a), d0[2] = {d[0], d[2]};
-    if ((a->h0 && nd_check_shape(a->h0, "h0", 2, d0, "(batch, hidden) of a") < 0) ||
-        (a->h && nd_check_shape(a->h, "h", 3, d, "(batch, time, hidden) of a") < 0) ||
-        (a->dh && nd_check_shape(a->dh, "dh", 3, d, "(batch, time, hidden) of a") < 0))
-        return -1;
-    return 0;
-}
+         "solve_ltc(x, a, tau, solver, steps, rtol, atol, max_steps) -> x(1) of dx/ds = (a - x) / tau, broadcast")
 
 /* Forward -> h [B, T, H]; backward -> (da, dtau [B, T, H], dh0 [B, H]). */
 static PyObject *nd_ltc_scan_run(PyObject *module, nd_ltc_args *a, int tn, int backward)
 {
-    int solver;
-    nd_ode_opts o;
-    int st = nd_ltc_opts(a, &solver, &o);
+    const int solver = ND_LTC_SOLVER(a);
+    int st = nd_ltc_check(a);
     if (st != ND_OK)
         return nd_raise_status(st, "ltc_scan");
-    if (nd_ltc_shapes(a) < 0)
+    const npy_intp *d = PyArray_DIMS(a->a), B = d[0], T = d[1], H = d[2], d0[2] = {B, H};
+    if (nd_check_shape(a->tau, "tau", 3, d, "the shape of a") < 0 ||
+        (a->h0 && nd_check_shape(a->h0, "h0", 2, d0, "(batch, hidden) of a") < 0) ||
+        (a->h && nd_check_shape(a->h, "h", 3, d, "the shape of a") < 0) ||
+        (a->dh && nd_check_shape(a->dh, "dh", 3, d, "the shape of a") < 0))
         return NULL;
-    const npy_intp B = PyArray_DIM(a->a, 0), T = PyArray_DIM(a->a, 1), H = PyArray_DIM(a->a, 2);
     size_t bytes;
-    if ((st = nd_ltc_scan_workspace_bytes(solver, H, o.max_steps, backward, &bytes)) != ND_OK)
+    if ((st = nd_ltc_scan_workspace_bytes(solver, H, a->o.max_steps, backward, &bytes)) != ND_OK)
         return nd_raise_status(st, "ltc_scan");
     void *work = nd_work_alloc(bytes, 1);
     PyObject *out = work ? nd_empty(tn, 3, B, T, H) : NULL, *dtau = NULL, *dh0 = NULL, *res = NULL;
@@ -200,10 +168,10 @@ static PyObject *nd_ltc_scan_run(PyObject *module, nd_ltc_args *a, int tn, int b
         Py_BEGIN_ALLOW_THREADS
         if (backward)
             st = ND_DISPATCH(tn, nd_ltc_scan_backward, solver, B, T, H, ad, td, h0, PyArray_DATA(a->h), a->steps,
-                             &o, PyArray_DATA(a->dh), od, PyArray_DATA((PyArrayObject *)dtau),
+                             &a->o, PyArray_DATA(a->dh), od, PyArray_DATA((PyArrayObject *)dtau),
                              PyArray_DATA((PyArrayObject *)dh0), work);
         else
-            st = ND_DISPATCH(tn, nd_ltc_scan_forward, solver, B, T, H, ad, td, h0, a->steps, &o, od, work, &stats);
+            st = ND_DISPATCH(tn, nd_ltc_scan_forward, solver, B, T, H, ad, td, h0, a->steps, &a->o, od, work, &stats);
         Py_END_ALLOW_THREADS
         if (st != ND_OK)
             res = nd_ltc_failure(module, st, "ltc_scan", &stats);
@@ -217,18 +185,17 @@ static PyObject *nd_ltc_scan_run(PyObject *module, nd_ltc_args *a, int tn, int b
     return res;
 }
 
-/* The shapes are checked together (nd_ltc_shapes); tau's rule is the kernel's. */
-#define ND_LTC_SCAN_INPUTS                                                                         \
-    ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, -1, NULL), ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, -1, NULL)
-#define ND_LTC_H0(flags) ND_IN(nd_ltc_args, h0, "h0", ND_FINITE | ND_NONE | (flags), -1, NULL)
+#define ND_LTC_SCAN_INPUTS(h0_flags)                                                               \
+    ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, 3, "(batch, time, hidden)"),                   \
+        ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, -1, NULL),                                         \
+        ND_IN(nd_ltc_args, h0, "h0", ND_FINITE | ND_NONE | (h0_flags), -1, NULL)
 
-static const nd_arg ltc_scan_args[] = {ND_LTC_SCAN_INPUTS, ND_LTC_H0(ND_OPTIONAL), ND_LTC_OPTIONS, {NULL}};
+static const nd_arg ltc_scan_args[] = {ND_LTC_SCAN_INPUTS(ND_OPTIONAL), ND_LTC_OPTIONS, {NULL}};
 static PyObject *ltc_scan_body(PyObject *module, void *args, int tn) { return nd_ltc_scan_run(module, args, tn, 0); }
 ND_ENTRY(ltc_scan, nd_ltc_args, nd_ltc_args_default,
-         "ltc_scan(a, tau, h0=None, solver='exact', steps=1, rtol, atol, max_steps) -> h [B, T, H]")
+         "ltc_scan(a, tau, h0=None, solver, steps, rtol, atol, max_steps) -> h [B, T, H]")
 
-static const nd_arg ltc_scan_backward_args[] = {ND_LTC_SCAN_INPUTS, ND_LTC_H0(0),
-                                                ND_IN(nd_ltc_args, h, "h", ND_FINITE, -1, NULL),
+static const nd_arg ltc_scan_backward_args[] = {ND_LTC_SCAN_INPUTS(0), ND_IN(nd_ltc_args, h, "h", ND_FINITE, -1, NULL),
                                                 ND_IN(nd_ltc_args, dh, "dh", ND_FINITE, -1, NULL), ND_LTC_OPTIONS,
                                                 {NULL}};
 static PyObject *ltc_scan_backward_body(PyObject *module, void *args, int tn)
@@ -236,18 +203,11 @@ static PyObject *ltc_scan_backward_body(PyObject *module, void *args, int tn)
     return nd_ltc_scan_run(module, args, tn, 1);
 }
 ND_ENTRY(ltc_scan_backward, nd_ltc_args, nd_ltc_args_default,
-         "ltc_scan_backward(a, tau, h0|None, h, dh, solver='exact', steps=1, rtol, atol, max_steps) -> (da, dtau, dh0)")
+         "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
 
 static const nd_arg ltc_check_options_args[] = {ND_LTC_OPTIONS, {NULL}};
-static PyObject *ltc_check_options_body(PyObject *module, void *args, int tn)
-{
-    int solver;
-    nd_ode_opts o;
-    int st = nd_ltc_opts(args, &solver, &o);
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "ltc_check_options");
-}
-ND_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default,
-         "ltc_check_options(solver, steps, rtol, atol, max_steps): the kernels' rules for these options")
+ND_CHECK_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default, nd_ltc_check,
+               "ltc_check_options(solver, steps, rtol, atol, max_steps): the kernels' rules on these options")
 
 /* ---- the recurrent cells ---------------------------------------------------------------- */
 
@@ -260,41 +220,39 @@ typedef struct {
     double eps;
 } nd_cell_args;
 
-/* The pointers a kernel call reads and writes. */
-typedef struct {
-    const void *x, *dt, *h0, *cache, *dh;
-    void *h, *cache_out, *dx, *dh0, *dp, *work;
-} nd_cell_io;
+#define ND_DATA(arr) ((arr) ? PyArray_DATA((PyArrayObject *)(arr)) : NULL)
 
-typedef int (*nd_cell_kernel)(const void *cell, int tn, int backward, int64_t B, int64_t T, const nd_cell_io *io);
-
-/* Forward over [B, T] -> (h [B, T, H], cache | None); backward -> (dx [B, T, NI], dh0 [B, H],
- * dparams [P]). The sizes come from the cell's own *_sizes. */
-static PyObject *nd_cell_run(const char *name, nd_cell_kernel kernel, const void *cell, const nd_cell_args *a,
-                             int tn, int backward, const npy_intp dims[5], size_t clen, size_t wlen)
+/* dims: B, T, state size H, input size NI, parameter count P. Forward -> (h [B, T, H],
+ * cache | None); backward -> (dx [B, T, NI], dh0 [B, H], dparams [P]). */
+static PyObject *nd_cell_run(const char *name, int cfc, const void *cell, const nd_cell_args *a, int tn, int backward,
+                             const npy_intp dims[5], size_t clen, size_t wlen)
 {
-    const npy_intp B = dims[0], T = dims[1], H = dims[2], NI = dims[3], P = dims[4], bt[2] = {B, T};
-    const npy_intp bh[2] = {B, H}, bth[3] = {B, T, H}, cd[1] = {(npy_intp)clen};
-    if ((a->dt && nd_check_shape(a->dt, "timespans", 2, bt, "(batch, time)") < 0) ||
+    const npy_intp B = dims[0], T = dims[1], H = dims[2], bh[2] = {B, H}, bth[3] = {B, T, H}, cd[1] = {(npy_intp)clen};
+    if ((a->dt && nd_check_shape(a->dt, "timespans", 2, dims, "(batch, time)") < 0) ||
         (a->h0 && nd_check_shape(a->h0, "h0", 2, bh, "(batch, state size)") < 0) ||
         (a->dh && nd_check_shape(a->dh, "dh", 3, bth, "(batch, time, state size)") < 0) ||
-        (a->cache && nd_check_shape(a->cache, "cache", 1, cd, "the forward pass's cache") < 0))
+        (a->cache && nd_check_shape(a->cache, "cache", 1, cd, "from the forward pass of these inputs") < 0))
         return NULL;
     void *work = nd_work_alloc(wlen, tn == NPY_FLOAT ? sizeof(float) : sizeof(double));
     PyObject *o[3] = {NULL, NULL, NULL}, *res = NULL;
     if (work && !backward && (o[0] = nd_empty(tn, 3, B, T, H)))
         o[1] = a->keep ? nd_empty(tn, 1, (npy_intp)clen) : Py_NewRef(Py_None);
-    if (work && backward && (o[0] = nd_empty(tn, 3, B, T, NI)) && (o[1] = nd_empty(tn, 2, B, H)))
-        o[2] = nd_empty(tn, 1, P);
+    if (work && backward && (o[0] = nd_empty(tn, 3, B, T, dims[3])) && (o[1] = nd_empty(tn, 2, B, H)))
+        o[2] = nd_empty(tn, 1, dims[4]);
     if (o[backward ? 2 : 1]) {
-#define ND_DATA(arr) ((arr) ? PyArray_DATA((PyArrayObject *)(arr)) : NULL)
-        const nd_cell_io io = {ND_DATA(a->x), ND_DATA(a->dt), ND_DATA(a->h0), ND_DATA(a->cache), ND_DATA(a->dh),
-                               backward ? NULL : ND_DATA(o[0]), o[1] == Py_None ? NULL : ND_DATA(o[1]),
-                               backward ? ND_DATA(o[0]) : NULL, backward ? ND_DATA(o[1]) : NULL, ND_DATA(o[2]), work};
-#undef ND_DATA
+        const void *x = ND_DATA(a->x), *dt = ND_DATA(a->dt), *h0 = ND_DATA(a->h0), *c = ND_DATA(a->cache);
+        const void *dh = ND_DATA(a->dh);
+        void *o0 = ND_DATA(o[0]), *o1 = o[1] == Py_None ? NULL : ND_DATA(o[1]), *o2 = ND_DATA(o[2]);
         int st;
         Py_BEGIN_ALLOW_THREADS
-        st = kernel(cell, tn, backward, B, T, &io);
+        if (cfc && backward) /* the cache holds what CfC's backward pass reads of x */
+            st = ND_DISPATCH(tn, nd_cfc_backward, cell, B, T, dt, c, dh, o0, o1, o2, work);
+        else if (cfc)
+            st = ND_DISPATCH(tn, nd_cfc_forward, cell, B, T, x, dt, h0, o0, o1, work);
+        else if (backward)
+            st = ND_DISPATCH(tn, nd_ltccell_backward, cell, B, T, x, dt, NULL, c, dh, o0, o1, o2, work);
+        else
+            st = ND_DISPATCH(tn, nd_ltccell_forward, cell, B, T, x, dt, h0, o0, o1, work);
         Py_END_ALLOW_THREADS
         if (st != ND_OK)
             res = nd_raise_status(st, name);
@@ -307,68 +265,55 @@ static PyObject *nd_cell_run(const char *name, nd_cell_kernel kernel, const void
     return res;
 }
 
-/* ---- the LTC cell ----------------------------------------------------------------------- */
-
-static int nd_ltccell_kernel(const void *c, int tn, int backward, int64_t B, int64_t T, const nd_cell_io *io)
-{
-    if (backward)
-        return ND_DISPATCH(tn, nd_ltccell_backward, c, B, T, io->x, io->dt, NULL, io->cache, io->dh, io->dx, io->dh0,
-                           io->dp, io->work);
-    return ND_DISPATCH(tn, nd_ltccell_forward, c, B, T, io->x, io->dt, io->h0, io->h, io->cache_out, io->work);
-}
-
-/* Parameters [N] (gleak, vleak, cm), [N, N] (w, sigma, mu, erev) and [S, N] (the sensory four). */
-#define ND_LTCCELL_PARAMS                                                                          \
-    ND_IN(nd_cell_args, p[0], "gleak", ND_FINITE, 1, "(units,)"),                                  \
-        ND_IN(nd_cell_args, p[1], "vleak", ND_FINITE, 1, "(units,)"),                              \
-        ND_IN(nd_cell_args, p[2], "cm", ND_FINITE, 1, "(units,)"),                                 \
-        ND_IN(nd_cell_args, p[3], "w", ND_FINITE, 2, "(units, units)"),                            \
-        ND_IN(nd_cell_args, p[4], "sigma", ND_FINITE, 2, "(units, units)"),                        \
-        ND_IN(nd_cell_args, p[5], "mu", ND_FINITE, 2, "(units, units)"),                           \
-        ND_IN(nd_cell_args, p[6], "erev", ND_FINITE, 2, "(units, units)"),                         \
-        ND_IN(nd_cell_args, p[7], "sensory_w", ND_FINITE, 2, "(input_size, units)"),               \
-        ND_IN(nd_cell_args, p[8], "sensory_sigma", ND_FINITE, 2, "(input_size, units)"),           \
-        ND_IN(nd_cell_args, p[9], "sensory_mu", ND_FINITE, 2, "(input_size, units)"),              \
-        ND_IN(nd_cell_args, p[10], "sensory_erev", ND_FINITE, 2, "(input_size, units)"),           \
-        ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),                            \
-        ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0)
-
-/* The x (or dh) of a sequence call: [B, T, features], finite, setting the call's type. */
+/* The sequence (x or dh) sets the call's type; the timespans' rule is the kernels'. */
 #define ND_CELL_SEQ(field, name) ND_IN(nd_cell_args, field, name, ND_TYPE | ND_FINITE, 3, "(batch, time, features)")
 #define ND_CELL_TIMESPANS ND_IN(nd_cell_args, dt, "timespans", ND_NONE, 2, "(batch, time)")
 #define ND_CELL_H0 ND_IN(nd_cell_args, h0, "h0", ND_FINITE | ND_NONE, 2, "(batch, state size)")
-#define ND_CELL_CACHE ND_IN(nd_cell_args, cache, "cache", 0, 1, "the forward pass's cache")
+#define ND_CELL_CACHE ND_IN(nd_cell_args, cache, "cache", 0, 1, "(size,) from the forward pass")
 #define ND_CELL_DH ND_IN(nd_cell_args, dh, "dh", ND_FINITE, 3, "(batch, time, state size)")
 #define ND_CELL_KEEP ND_SCALAR(nd_cell_args, keep, "keep_cache", ND_ARG_BOOL, ND_OPTIONAL)
+
+/* ---- the LTC cell ----------------------------------------------------------------------- */
+
+/* The parameters, in nd_ltccell's order: gleak, vleak, cm [N]; w, sigma, mu, erev [N, N]; the
+ * sensory four [S, N]. */
+#define ND_LTCCELL_LIST(X)                                                                         \
+    X(0, "gleak", 1) X(1, "vleak", 1) X(2, "cm", 1) X(3, "w", 2) X(4, "sigma", 2) X(5, "mu", 2)       \
+        X(6, "erev", 2) X(7, "sensory_w", 2) X(8, "sensory_sigma", 2) X(9, "sensory_mu", 2)         \
+            X(10, "sensory_erev", 2)
+#define ND_LTC_ROW(k, name, nd) ND_IN(nd_cell_args, p[k], name, ND_FINITE, nd, NULL),
+#define ND_LTC_NAME(k, name, nd) name,
+static const char *const nd_ltccell_params[11] = {ND_LTCCELL_LIST(ND_LTC_NAME)};
+#define ND_LTCCELL_PARAMS                                                                          \
+    ND_LTCCELL_LIST(ND_LTC_ROW) ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),    \
+        ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0)
 
 static PyObject *nd_ltccell_body(nd_cell_args *a, int tn, int backward)
 {
     const npy_intp B = PyArray_DIM(a->x, 0), T = PyArray_DIM(a->x, 1), S = PyArray_DIM(a->x, 2);
     const npy_intp N = PyArray_DIM(a->p[0], 0), sq[2] = {N, N}, sn[2] = {S, N};
-    static const char *const names[11] = {"gleak", "vleak", "cm", "w", "sigma", "mu", "erev", "sensory_w",
-                                          "sensory_sigma", "sensory_mu", "sensory_erev"};
-    for (int k = 1; k < 11; ++k)
-        if (nd_check_shape(a->p[k], names[k], k < 3 ? 1 : 2, k < 7 ? sq : sn, NULL) < 0)
-            return NULL;
-    nd_ltccell c = {S, N, a->unfolds, a->eps};
+    nd_ltccell c = {.sensory = S, .units = N, .unfolds = a->unfolds, .eps = a->eps};
     const void **dst[11] = {&c.gleak, &c.vleak, &c.cm, &c.w, &c.sigma, &c.mu, &c.erev, &c.sw, &c.ssigma, &c.smu,
                             &c.serev};
-    for (int k = 0; k < 11; ++k)
+    for (int k = 0; k < 11; ++k) {
+        if (nd_check_shape(a->p[k], nd_ltccell_params[k], k < 3 ? 1 : 2, k < 7 ? sq : sn, NULL) < 0)
+            return NULL;
         *dst[k] = PyArray_DATA(a->p[k]);
+    }
     size_t clen, wlen;
     int st = nd_ltccell_sizes(&c, B, T, &clen, &wlen);
     if (st != ND_OK)
         return nd_raise_status(st, "ltccell");
     const npy_intp dims[5] = {B, T, N, S, (npy_intp)nd_ltccell_param_count(&c)};
-    return nd_cell_run("ltccell", nd_ltccell_kernel, &c, a, tn, backward, dims, clen, wlen);
+    return nd_cell_run("ltccell", 0, &c, a, tn, backward, dims, clen, wlen);
 }
 
 static const nd_arg ltccell_forward_args[] = {
     ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_H0, ND_LTCCELL_PARAMS, ND_CELL_KEEP, {NULL}};
 static PyObject *ltccell_forward_body(PyObject *m, void *args, int tn) { return nd_ltccell_body(args, tn, 0); }
 ND_ENTRY(ltccell_forward, nd_cell_args, NULL,
-         "ltccell_forward(x, timespans|None, h0|None, gleak, vleak, cm, w, sigma, mu, erev, sensory_w, sensory_sigma, "
-         "sensory_mu, sensory_erev, ode_unfolds, epsilon, keep_cache=False) -> (h, cache|None)")
+         "ltccell_forward(x, timespans|None, h0|None, gleak, ..., sensory_erev, ode_unfolds, epsilon, keep_cache=False) "
+         "-> (h, cache|None)")
 
 static const nd_arg ltccell_backward_args[] = {
     ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_DH, ND_LTCCELL_PARAMS, {NULL}};
@@ -380,28 +325,18 @@ ND_ENTRY(ltccell_backward, nd_cell_args, NULL,
 static const nd_arg ltccell_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0),
                                             ND_SCALAR(nd_cell_args, units, "units", ND_ARG_INT, 0),
                                             ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),
-                                            ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0),
-                                            {NULL}};
-static PyObject *ltccell_check_body(PyObject *m, void *args, int tn)
+                                            ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0), {NULL}};
+static int nd_ltccell_rules(const nd_cell_args *a)
 {
-    const nd_cell_args *a = args;
-    const nd_ltccell c = {a->input_size, a->units, a->unfolds, a->eps};
-    int st = nd_ltccell_check(&c);
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "ltccell_check");
+    const nd_ltccell c = {.sensory = a->input_size, .units = a->units, .unfolds = a->unfolds, .eps = a->eps};
+    return nd_ltccell_check(&c);
 }
-ND_ENTRY(ltccell_check, nd_cell_args, NULL,
-         "ltccell_check(input_size, units, ode_unfolds, epsilon): the kernels' rules for the configuration")
+ND_CHECK_ENTRY(ltccell_check, nd_cell_args, NULL, nd_ltccell_rules,
+               "ltccell_check(input_size, units, ode_unfolds, epsilon): the kernels' rules")
 
 /* ---- CfC -------------------------------------------------------------------------------- */
 
-static int nd_cfc_kernel(const void *c, int tn, int backward, int64_t B, int64_t T, const nd_cell_io *io)
-{
-    if (backward) /* the cache holds what the backward pass reads of x */
-        return ND_DISPATCH(tn, nd_cfc_backward, c, B, T, io->dt, io->cache, io->dh, io->dx, io->dh0, io->dp, io->work);
-    return ND_DISPATCH(tn, nd_cfc_forward, c, B, T, io->x, io->dt, io->h0, io->h, io->cache_out, io->work);
-}
-
-/* One parameter of the tuple: ndim axes, d0 and d1 when >= 0; kept alive in `keep`. */
+/* params[k] with ndim axes (d0, d1; -1: any), kept alive in `keep`; NULL with an exception. */
 static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim, npy_intp d0, npy_intp d1,
                                 const char *axes, PyObject *keep)
 {
@@ -415,7 +350,7 @@ static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim
     return bad ? NULL : PyArray_DATA(p);
 }
 
-/* params: (bw_1, bb_1, ..., bw_L, bb_L, then W and b of the heads ff1, ff2, ta, tb). */
+/* params: (W, b) of each backbone layer, then of the heads ff1, ff2, ta, tb. */
 static PyObject *nd_cfc_body(nd_cell_args *a, int tn, int backward)
 {
     const Py_ssize_t n = PyTuple_GET_SIZE(a->params);
@@ -426,37 +361,31 @@ static PyObject *nd_cfc_body(nd_cell_args *a, int tn, int backward)
     const npy_intp B = PyArray_DIM(seq, 0), T = PyArray_DIM(seq, 1);
     /* the sizes are checked before any shape is read from them; the backbone's width comes
      * from its first weights (1 stands in for it until then) */
-    nd_cfc c = {backward ? a->input_size : PyArray_DIM(a->x, 2), backward ? PyArray_DIM(a->dh, 2) : a->hidden_size,
-                1, (n - 8) / 2, a->act, a->mode};
+    nd_cfc c = {.input_size = backward ? a->input_size : PyArray_DIM(a->x, 2),
+                .hidden_size = backward ? PyArray_DIM(a->dh, 2) : a->hidden_size, .units = 1, .layers = (n - 8) / 2,
+                .act = a->act, .mode = a->mode};
     int st = nd_cfc_check(&c);
     if (st != ND_OK)
         return nd_raise_status(st, "cfc");
     PyObject *keep = PyList_New(0), *res = NULL;
     npy_intp in = c.input_size + c.hidden_size;
-    for (int64_t l = 0; keep && l < c.layers; ++l, in = c.units) {
-        if (!(c.bw[l] = nd_cfc_param(a->params, 2 * l, tn, 2, in, l ? c.units : -1,
-                                     l ? "(backbone_units, backbone_units)" : "(input_size + hidden_size, backbone_units)",
-                                     keep)))
-            goto done;
-        if (l == 0)
+    int ok = keep != NULL;
+    for (int64_t l = 0; ok && l < c.layers; ++l, in = c.units) {
+        ok = (c.bw[l] = nd_cfc_param(a->params, 2 * l, tn, 2, in, l ? c.units : -1, "(width, backbone_units)", keep)) != NULL;
+        if (ok && l == 0)
             c.units = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(keep, 0), 1);
-        if (!(c.bb[l] = nd_cfc_param(a->params, 2 * l + 1, tn, 1, c.units, -1, "(backbone_units,)", keep)))
-            goto done;
+        ok = ok && (c.bb[l] = nd_cfc_param(a->params, 2 * l + 1, tn, 1, c.units, -1, "(backbone_units,)", keep));
     }
-    for (int k = 0; keep && k < 4; ++k) {
-        const Py_ssize_t i = 2 * c.layers + 2 * k;
-        if (!(c.hw[k] = nd_cfc_param(a->params, i, tn, 2, in, c.hidden_size, "(backbone width, hidden_size)", keep)) ||
-            !(c.hb[k] = nd_cfc_param(a->params, i + 1, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep)))
-            goto done;
-    }
+    for (Py_ssize_t i = 2 * c.layers, k = 0; ok && k < 4; ++k, i += 2)
+        ok = (c.hw[k] = nd_cfc_param(a->params, i, tn, 2, in, c.hidden_size, "(width, hidden_size)", keep)) &&
+             (c.hb[k] = nd_cfc_param(a->params, i + 1, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep));
     size_t per_step, wlen;
-    if (keep && (st = nd_cfc_sizes(&c, B, &per_step, &wlen)) != ND_OK)
+    if (ok && (st = nd_cfc_sizes(&c, B, &per_step, &wlen)) != ND_OK)
         nd_raise_status(st, "cfc");
-    else if (keep) {
+    else if (ok) {
         const npy_intp dims[5] = {B, T, c.hidden_size, c.input_size, (npy_intp)nd_cfc_param_count(&c)};
-        res = nd_cell_run("cfc", nd_cfc_kernel, &c, a, tn, backward, dims, per_step * (size_t)T, wlen);
+        res = nd_cell_run("cfc", 1, &c, a, tn, backward, dims, per_step * (size_t)T, wlen);
     }
-done:
     Py_XDECREF(keep);
     return res;
 }
@@ -485,18 +414,15 @@ static const nd_arg cfc_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "inp
                                         ND_SCALAR(nd_cell_args, hidden_size, "hidden_size", ND_ARG_INT, 0),
                                         ND_SCALAR(nd_cell_args, units, "backbone_units", ND_ARG_INT, 0),
                                         ND_SCALAR(nd_cell_args, layers, "backbone_layers", ND_ARG_INT, 0),
-                                        ND_CFC_CODES,
-                                        {NULL}};
-static PyObject *cfc_check_body(PyObject *m, void *args, int tn)
+                                        ND_CFC_CODES, {NULL}};
+static int nd_cfc_rules(const nd_cell_args *a)
 {
-    const nd_cell_args *a = args;
-    const nd_cfc c = {a->input_size, a->hidden_size, a->units, a->layers, a->act, a->mode};
-    int st = nd_cfc_check(&c);
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "cfc_check");
+    const nd_cfc c = {.input_size = a->input_size, .hidden_size = a->hidden_size, .units = a->units,
+                      .layers = a->layers, .act = a->act, .mode = a->mode};
+    return nd_cfc_check(&c);
 }
-ND_ENTRY(cfc_check, nd_cell_args, NULL,
-         "cfc_check(input_size, hidden_size, backbone_units, backbone_layers, backbone_activation, mode): the kernels' "
-         "rules for the configuration")
+ND_CHECK_ENTRY(cfc_check, nd_cell_args, NULL, nd_cfc_rules,
+               "cfc_check(input_size, hidden_size, backbone_units, backbone_layers, backbone_activation, mode)")
 
 static const nd_entry *const nd_liquid_entries[] = {
     &solve_ltc_entry,       &ltc_scan_entry,         &ltc_scan_backward_entry, &ltc_check_options_entry,

@@ -316,8 +316,11 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
     int typenum = -1;
     if (nd_collect(e->name, e->args, args, kw, objs, n) == 0 && (typenum = nd_call_type(e->args, objs, n)) >= 0) {
         int ok = 1;
-        for (int i = 0; ok && i < n; ++i)
+        for (int i = 0; ok && i < n; ++i) {
             ok = !objs[i] || nd_parse_one(&e->args[i], objs[i], typenum, target) == 0;
+            if (ok && objs[i] && objs[i] != Py_None && (e->args[i].flags >> 16))
+                *(int *)((char *)target + (e->args[i].flags >> 16) - 1) = 1;
+        }
         if (ok) {
             nd_clear_error();
             res = e->body(module, target, typenum);

@@ -98,6 +98,10 @@ enum {
     ND_TYPE = 1 << 3,     /* arrays: its dtype takes part in choosing the call's float type (Python scalars do not) */
     ND_INTEGER = 1 << 4,  /* int64 arrays: values of another kind (floats, bools) are a TypeError, not cast */
 };
+/* A flag for two ways of giving one quantity, where the kernel must know which one was chosen:
+ * the int `given` of the argument struct is set to 1 when the argument is passed (not omitted,
+ * not None). Kept in the flags' bits from 16 up as 1 + its offset. */
+#define ND_GIVEN(type, given) ((int)(offsetof(type, given) + 1) << 16)
 
 typedef struct {
     const char *name;           /* the keyword, also the name in messages */

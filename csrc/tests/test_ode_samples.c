@@ -316,7 +316,7 @@ static void check_dense(void *ctx, int64_t round, int64_t sample, double t, doub
                         int64_t lo, int64_t hi)
 {
     const double *c = dense;
-    double th[2] = {0.0, 1.0}, out[2];
+    double th[2] = {0.0, 1.0}, out[4];
     double coef2[2 * 8 * 2];
     const int nv = nd_ode_dense_vectors(dense_method);
     memcpy(coef2, c, sizeof(double) * (size_t)nv * 2);

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, nn
-from .snn import _lif_forward, lif_params
+from . import _checks, _core, nn
+from .snn import _IF, _LIF
 from .training import fit_supervised, matching_targets
 
 NORMALIZATIONS = ("percentile", "max", None)
@@ -163,14 +163,14 @@ class ConvertedSNN:
         if x.ndim != 2 or x.shape[1] != self.params["dense_0.kernel"].shape[0]:
             raise ValueError(f"x has shape {x.shape}; expected (batch, {self.params['dense_0.kernel'].shape[0]})")
         p, B = self.params, x.shape[0]
-        lif = lif_params(beta=1.0, threshold=self.threshold, reset="subtract")
+        lif = dict(_IF, threshold=self.threshold)
         one = nn.dense(p, "dense_0", x)
         # the analog input drives the first layer with the same current every step: a view
-        spikes = _lif_forward(np.broadcast_to(one, (T,) + one.shape), None, lif)[0]
+        spikes = _core.lif_forward(np.broadcast_to(one, (T,) + one.shape), **lif)[0]
         for i in range(1, len(self.hidden_sizes)):
             flat = nn.dense(p, f"dense_{i}", spikes.reshape(T * B, spikes.shape[-1]), spikes=True)
             cur = flat.reshape(T, B, flat.shape[-1])
-            spikes = _lif_forward(cur, None, lif)[0]
+            spikes = _core.lif_forward(cur, **lif)[0]
         if "output.kernel" in p:
             # the readout integrates its current: the mean over time of W s_t + b
             return nn.dense(p, "output", spikes.mean(axis=0))
@@ -181,7 +181,8 @@ class ConvertedSNN:
                 f"threshold={self.threshold})")
 
 
-def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=1.0, normalization="percentile", percentile=99.9):
+def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=_LIF["threshold"], normalization="percentile",
+            percentile=99.9):
     """Convert a trained :class:`ANN` into a spiking network of integrate-and-fire neurons.
 
     Data-based normalisation (Rueckauer et al., 2017): lambda_l is the ``percentile`` (or the
@@ -219,7 +220,8 @@ def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=1.0, normalizati
         raise ValueError("ann2snn cannot convert an ANN with layer normalisation (norm='layer'): a per-sample "
                          "normalisation has no integrate-and-fire equivalent; train the ANN with norm=None")
     T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
-    theta = _checks.real("threshold", threshold, minimum=0.0, strict=True)
+    _core.lif_check(threshold=threshold, **_IF)  # the kernel states the IF neurons' rules (nd_lif_params_check)
+    theta = float(threshold)
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization={normalization!r} is not one of 'percentile', 'max', None")
     q = _checks.real("percentile", percentile, minimum=0.0)

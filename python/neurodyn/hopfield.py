@@ -98,9 +98,10 @@ def hopfield_energy(queries, patterns, beta=_BETA, *, full=False):
     q = np.asarray(queries)
     single = q.ndim == 1
     q2 = q[None] if single else q
-    Y = _as_matrix("patterns", patterns)
-    _, lse = _core.hopfield_forward(q2, Y, np.zeros((Y.shape[0], 0), dtype=np.result_type(q2.dtype, np.float32)),
-                                    beta)
+    Y = np.asarray(patterns)
+    # zero-width values: the kernel computes the log-sum-exp alone
+    nothing = np.zeros((len(Y) if Y.ndim else 0, 0), dtype=np.result_type(q2.dtype, np.float32))
+    _, lse = _core.hopfield_forward(q2, Y, nothing, beta)
     beta = float(beta)  # accepted by the kernel
     if not full:
         e = -lse

@@ -128,7 +128,10 @@ def init_layernorm(params: dict, name: str, size: int, dtype) -> None:
     params.update(initialise(layernorm_specs(name, size), rng=None, dtype=dtype))
 
 
-def dense(params: dict, name: str, x: np.ndarray, spikes: bool = False) -> np.ndarray:
+_DENSE = _core.DEFAULTS["dense_backward"]  # the kernels' options: spikes, need_dx
+
+
+def dense(params: dict, name: str, x: np.ndarray, spikes: bool = _DENSE["spikes"]) -> np.ndarray:
     """y = x W + b for x of shape (rows, in).
 
     With ``spikes=True`` x must hold spikes (every value 0 or 1, else ValueError) and the
@@ -147,8 +150,8 @@ def dense(params: dict, name: str, x: np.ndarray, spikes: bool = False) -> np.nd
     return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"), spikes=spikes)
 
 
-def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict, need_dx: bool = True,
-               spikes: bool = False):
+def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict,
+               need_dx: bool = _DENSE["need_dx"], spikes: bool = _DENSE["spikes"]):
     """Stores the kernel and bias gradients in ``grads`` and returns dL/dx (None when not
     ``need_dx``: a model's first layer skips that product). ``spikes=True``: x holds 0/1
     spikes and dW = x^T dy is summed event by event, as in :func:`dense`."""
