@@ -35,7 +35,7 @@ nb_execution_mode = "off"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {"members": True, "inherited-members": True}  # predict, score, save, ...: every model has them
 autodoc_typehints = "none"  # numpydoc sections carry the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -1,6 +1,6 @@
 """The API reference (docs/api/index.rst) lists every public name, so that the documentation
-site documents what a user can reach: nd.NAME, the vector fields, energies and encoders, and
-neurodyn.dask's functions."""
+site documents what a user can reach: nd.NAME, the vector fields, energies and encoders, the
+training callbacks and schedules, and neurodyn.dask's functions."""
 import inspect
 import pathlib
 import re
@@ -24,6 +24,8 @@ def _names():
     names = [n for n in nd.__all__ if not inspect.ismodule(getattr(nd, n))]
     names += _public(nd.fields, "fields.") + _public(nd.energies, "energies.")
     names += [f"encode.{n}" for n in ("poisson", "latency", "constant")]
+    names += [f"training.{n}" for n in ("Callback", "EarlyStopping", "FitState", "StepDecay", "ExponentialDecay",
+                                        "CosineDecay", "clip_gradients")]
     try:
         import neurodyn.dask as nd_dask
     except ImportError:  # dask is optional
