@@ -47,6 +47,8 @@ int nd_field_check(const nd_field *f);
 /* Scratch elements the field needs for one evaluation or one VJP, and for its keep_slots
  * linearisation slots, in *len. */
 int nd_field_workspace_len(const nd_field *f, size_t *len);
+/* The same, large enough for nd_field_jac_* as well (at least nd_field_workspace_len). */
+int nd_field_jac_workspace_len(const nd_field *f, size_t *len);
 
 /* Number of parameters P of the field, in the flat layout of nd_field_vjp_*:
  * LINEAR: A (row-major) then b if present; LORENZ: sigma, rho, beta;
@@ -66,6 +68,22 @@ int nd_field_vjp_f32(void *field, double t, const float *y, const float *a, floa
                      int accumulate);
 int nd_field_vjp_f64(void *field, double t, const double *y, const double *a, double *a_out, double *dparams,
                      int accumulate);
+
+/* Jacobians J = df/dy at (t, y), one per batch row: J [batch, dim, dim] with
+ * J[i, r, c] = d f_r / d y_c at row i (an MLP field evaluates itself once to get every
+ * layer's pre-activation). The scratch must hold nd_field_jac_workspace_len() elements.
+ * Used by the implicit solvers (docs/models.md §8). */
+int nd_field_jac_f32(void *field, double t, const float *y, float *J);
+int nd_field_jac_f64(void *field, double t, const double *y, double *J);
+
+/* The field as a batched right-hand side and Jacobian of independent rows (nd_ode_stiff.h):
+ * rows i < m of y [m, d] (d the field's dim, m <= its batch, for which the scratch is sized),
+ * each at its own time t[i]; the built-in fields are autonomous and ignore t. A RELAX field's
+ * per-row parameters belong to rows of its batch and are refused (ND_ERR_ARG). */
+int nd_field_eval_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, float *dy);
+int nd_field_eval_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, double *dy);
+int nd_field_jac_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, float *J);
+int nd_field_jac_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, double *J);
 
 /* dy = f(t, y) as nd_field_eval_*, keeping in slot `slot` (below keep_slots) what a VJP at
  * (t, y) needs, so that nd_field_vjp_kept_* with the same slot and the same y does not evaluate
