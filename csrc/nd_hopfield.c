@@ -27,11 +27,11 @@ int64_t nd_hopfield_classical_async(int64_t B, int64_t n, const double *W, int64
                                     double *x)
 {
     if (B < 0 || n < 0 || sweeps < 0 || (B > 0 && n > 0 && (!W || !x || (sweeps > 0 && !order))))
-        return ND_ERR_ARG;
+        return nd_arg_error_novalue("sizes", "must be >= 0 with every array given");
     for (int64_t s = 0; s < sweeps; ++s)
         for (int64_t i = 0; i < n; ++i)
-            if (order[s * n + i] < 0 || order[s * n + i] >= n)
-                return ND_ERR_ARG;
+            ND_REQUIRE(order[s * n + i] >= 0 && order[s * n + i] < n, "order", order[s * n + i],
+                       "must hold neuron indices in [0, n)");
     int64_t flips = 0;
     for (int64_t b = 0; b < B; ++b) {
         double *xb = x + b * n;

@@ -80,6 +80,7 @@ def test_stub_lists_every_kernel():
     stub = os.path.join(os.path.dirname(nd.__file__), "_core.pyi")
     assert os.path.exists(os.path.join(os.path.dirname(nd.__file__), "py.typed"))
     text = open(stub).read()
-    stubbed = set(re.findall(r"^def (\w+)\(", text, flags=re.M)) | set(re.findall(r"^class (\w+)\(", text, flags=re.M))
+    stubbed = (set(re.findall(r"^def (\w+)\(", text, flags=re.M)) | set(re.findall(r"^class (\w+)\(", text, flags=re.M))
+               | set(re.findall(r"^([A-Z_]+): ", text, flags=re.M)))
     exported = {n for n in dir(_core) if not n.startswith("_")}
     assert stubbed == exported

@@ -296,8 +296,11 @@ done:
     return res;
 }
 
-PyMethodDef nd_ebm_methods[] = {
+static PyMethodDef nd_ebm_methods[] = {
     {"energy_eval", energy_eval, METH_VARARGS, "energy_eval(spec, x) -> (E, grad)"},
     {"langevin", langevin, METH_VARARGS,
      "langevin(energy, x0, steps, step_size, noise_scale, clamp, grad_clip, mala, seed, stream) -> (x, accepted)"},
     {NULL, NULL, 0, NULL}};
+
+static const nd_entry *const nd_ebm_entries[] = {NULL};
+const nd_family nd_ebm_family = {nd_ebm_entries, NULL, nd_ebm_methods};

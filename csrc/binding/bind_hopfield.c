@@ -1,183 +1,166 @@
-/* Binding of the fused Hopfield retrieval kernel, forward and backward. */
+/* Binding of the Hopfield family: the fused retrieval kernel, forward and backward, and the
+ * classical network's asynchronous updates. */
 #include "nd_bind.h"
 
-#include <math.h>
-
-#include "nd_generic.h"
 #include "nd_hopfield.h"
 #include "nd_status.h"
 
-/* q [B, d], k [N, d], v [N, dv] or None -> arrays of one dtype with matching shapes. */
-static int nd_hop_arrays(PyObject *qo, PyObject *ko, PyObject *vo, PyArrayObject **q, PyArrayObject **k,
-                         PyArrayObject **v)
-{
-    *q = *k = *v = NULL;
-    int tn = nd_resolve_float_type(qo, "queries");
-    if (tn < 0 || !(*q = nd_float_array(qo, tn, "queries")) || !(*k = nd_float_array(ko, tn, "patterns")) ||
-        (vo != Py_None && !(*v = nd_float_array(vo, tn, "values"))))
-        return -1;
-    if (nd_check_finite(*q, "queries") < 0 || nd_check_finite(*k, "patterns") < 0 ||
-        (*v && nd_check_finite(*v, "values") < 0))
-        return -1;
-    if (PyArray_NDIM(*q) != 2 || PyArray_NDIM(*k) != 2 || PyArray_DIM(*q, 1) != PyArray_DIM(*k, 1)) {
-        PyErr_SetString(PyExc_ValueError, "queries (batch, d) and patterns (N, d) must share their last axis");
-        return -1;
-    }
-    if (PyArray_DIM(*k, 0) < 1) {
-        PyErr_SetString(PyExc_ValueError, "patterns is empty: a memory needs at least one pattern");
-        return -1;
-    }
-    if (*v && (PyArray_NDIM(*v) != 2 || PyArray_DIM(*v, 0) != PyArray_DIM(*k, 0))) {
-        PyErr_SetString(PyExc_ValueError, "values must have shape (N, dv) with the N of patterns");
-        return -1;
-    }
-    return tn;
-}
+/* ---- fused retrieval -------------------------------------------------------------------- */
 
-static void *nd_hop_work(int64_t B, int64_t d, int64_t dv, int backward, size_t itemsize)
-{
-    size_t len, bytes;
-    if (nd_hopfield_workspace_len(B, d, dv, backward, &len) != ND_OK || !nd_mul_size(len + 1, itemsize, &bytes)) {
-        PyErr_SetString(PyExc_ValueError, "workspace size overflows");
-        return NULL;
-    }
-    void *p = PyMem_RawMalloc(bytes);
-    if (!p)
-        PyErr_NoMemory();
-    return p;
-}
-
-/* hopfield_forward(queries, patterns, values|None, beta) -> (out, lse) */
-static PyObject *hopfield_forward(PyObject *module, PyObject *args)
-{
-    PyObject *qo, *ko, *vo;
+typedef struct {
+    PyArrayObject *q, *k, *v;            /* queries [B, d], patterns [N, d], values [N, dv] or NULL */
     double beta;
-    if (!PyArg_ParseTuple(args, "OOOd:hopfield_forward", &qo, &ko, &vo, &beta))
+    PyArrayObject *out, *lse, *dout, *dlse; /* backward only; dlse may be NULL */
+} nd_hop_args;
+
+/* The shapes the retrieval kernels share: B, N, d, dv from queries, patterns and values. */
+static int nd_hop_sizes(const nd_hop_args *a, npy_intp *B, npy_intp *N, npy_intp *d, npy_intp *dv)
+{
+    *B = PyArray_DIM(a->q, 0);
+    *d = PyArray_DIM(a->q, 1);
+    if (PyArray_DIM(a->k, 1) != *d) {
+        PyErr_Format(PyExc_ValueError, "queries (batch, d) and patterns (N, d) must share their last axis, got d = %zd "
+                     "and %zd", (Py_ssize_t)*d, (Py_ssize_t)PyArray_DIM(a->k, 1));
+        return -1;
+    }
+    *N = PyArray_DIM(a->k, 0);
+    npy_intp vd[2] = {*N, -1};
+    if (a->v && nd_check_shape(a->v, "values", 2, vd, "(N, dv) with the N of patterns") < 0)
+        return -1;
+    *dv = a->v ? PyArray_DIM(a->v, 1) : *d;
+    return 0;
+}
+
+/* The queries set the call's dtype; patterns and values are cast to it. */
+#define ND_HOP_INPUTS(T)                                                                           \
+    ND_IN(T, q, "queries", ND_TYPE | ND_FINITE, 2, "(batch, d)"),                                  \
+        ND_IN(T, k, "patterns", ND_FINITE, 2, "(N, d)"),                                 \
+        ND_IN(T, v, "values", ND_FINITE | ND_NONE | ND_OPTIONAL, 2, "(N, dv)"),            \
+        ND_SCALAR(T, beta, "beta", ND_ARG_DOUBLE, ND_OPTIONAL)
+
+static void nd_hop_defaults(nd_hop_args *a) { a->beta = 1.0; }
+
+static const nd_arg hopfield_forward_args[] = {ND_HOP_INPUTS(nd_hop_args), {NULL}};
+
+/* -> (out [B, dv], lse [B]) */
+static PyObject *hopfield_forward_body(PyObject *module, void *args, int tn)
+{
+    nd_hop_args *a = args;
+    npy_intp B, N, d, dv;
+    if (nd_hop_sizes(a, &B, &N, &d, &dv) < 0)
         return NULL;
-    if (!(beta > 0) || !isfinite(beta))
-        return PyErr_Format(PyExc_ValueError, "beta must be positive and finite, got %R", PyTuple_GET_ITEM(args, 3));
-    PyArrayObject *q, *k, *v;
-    PyObject *out = NULL, *lse = NULL, *res = NULL;
-    void *work = NULL;
-    int tn = nd_hop_arrays(qo, ko, vo, &q, &k, &v);
-    if (tn >= 0) {
-        const npy_intp B = PyArray_DIM(q, 0), N = PyArray_DIM(k, 0), d = PyArray_DIM(q, 1);
-        const npy_intp dv = v ? PyArray_DIM(v, 1) : d;
-        npy_intp od[2] = {B, dv};
-        if ((work = nd_hop_work(B, d, dv, 0, PyArray_ITEMSIZE(q))) && (out = PyArray_SimpleNew(2, od, tn)) &&
-            (lse = PyArray_SimpleNew(1, &od[0], tn))) {
-            int st;
-            void *qd = PyArray_DATA(q), *kd = PyArray_DATA(k), *vd = v ? PyArray_DATA(v) : NULL;
-            void *outd = PyArray_DATA((PyArrayObject *)out), *ld = PyArray_DATA((PyArrayObject *)lse);
-            Py_BEGIN_ALLOW_THREADS
-            st = tn == NPY_FLOAT ? nd_hopfield_forward_f32(B, N, d, dv, beta, qd, kd, vd, outd, ld, work)
-                                 : nd_hopfield_forward_f64(B, N, d, dv, beta, qd, kd, vd, outd, ld, work);
-            Py_END_ALLOW_THREADS
-            res = st == ND_OK ? PyTuple_Pack(2, out, lse) : nd_raise_status(st, "hopfield_forward");
-        }
+    size_t len;
+    int st = nd_hopfield_workspace_len(B, d, dv, 0, &len);
+    if (st != ND_OK)
+        return nd_raise_status(st, "hopfield_forward");
+    void *work = nd_work_alloc(len, PyArray_ITEMSIZE(a->q));
+    PyObject *out = work ? nd_empty(tn, 2, B, dv) : NULL, *lse = out ? nd_empty(tn, 1, B) : NULL, *res = NULL;
+    if (lse) {
+        void *qd = PyArray_DATA(a->q), *kd = PyArray_DATA(a->k), *vd = a->v ? PyArray_DATA(a->v) : NULL;
+        void *od = PyArray_DATA((PyArrayObject *)out), *ld = PyArray_DATA((PyArrayObject *)lse);
+        Py_BEGIN_ALLOW_THREADS
+        st = ND_DISPATCH(tn, nd_hopfield_forward, B, N, d, dv, a->beta, qd, kd, vd, od, ld, work);
+        Py_END_ALLOW_THREADS
+        res = st == ND_OK ? PyTuple_Pack(2, out, lse) : nd_raise_status(st, "hopfield_forward");
     }
     PyMem_RawFree(work);
-    Py_XDECREF(q);
-    Py_XDECREF(k);
-    Py_XDECREF(v);
     Py_XDECREF(out);
     Py_XDECREF(lse);
     return res;
 }
+ND_ENTRY(hopfield_forward, nd_hop_args, nd_hop_defaults,
+         "hopfield_forward(queries, patterns, values=None, beta=1) -> (out, lse): softmax(beta q Y^T) V and the "
+         "row log-sum-exp")
 
-/* hopfield_backward(queries, patterns, values|None, beta, out, lse, dout, dlse|None)
- *   -> (dq, dk, dv|None, dbeta) */
-static PyObject *hopfield_backward(PyObject *module, PyObject *args)
+static const nd_arg hopfield_backward_args[] = {
+    ND_HOP_INPUTS(nd_hop_args),
+    ND_IN(nd_hop_args, out, "out", ND_FINITE, 2, "(batch, dv)"),
+    ND_IN(nd_hop_args, lse, "lse", ND_FINITE, 1, "(batch,)"),
+    ND_IN(nd_hop_args, dout, "dout", ND_FINITE, 2, "(batch, dv)"),
+    ND_IN(nd_hop_args, dlse, "dlse", ND_FINITE | ND_NONE | ND_OPTIONAL, 1, "(batch,)"),
+    {NULL}};
+
+/* -> (dq, dk, dv|None, dbeta) */
+static PyObject *hopfield_backward_body(PyObject *module, void *args, int tn)
 {
-    PyObject *qo, *ko, *vo, *oo, *lo, *doo, *dlo;
-    double beta;
-    if (!PyArg_ParseTuple(args, "OOOdOOOO:hopfield_backward", &qo, &ko, &vo, &beta, &oo, &lo, &doo, &dlo))
+    nd_hop_args *a = args;
+    npy_intp B, N, d, dv;
+    if (nd_hop_sizes(a, &B, &N, &d, &dv) < 0)
         return NULL;
-    if (!(beta > 0) || !isfinite(beta))
-        return PyErr_Format(PyExc_ValueError, "beta must be positive and finite");
-    PyArrayObject *q, *k, *v, *o = NULL, *l = NULL, *dout = NULL, *dlse = NULL;
-    PyObject *dq = NULL, *dk = NULL, *dvv = NULL, *res = NULL;
-    void *work = NULL;
-    int tn = nd_hop_arrays(qo, ko, vo, &q, &k, &v);
-    if (tn >= 0) {
-        const npy_intp B = PyArray_DIM(q, 0), N = PyArray_DIM(k, 0), d = PyArray_DIM(q, 1);
-        const npy_intp dv = v ? PyArray_DIM(v, 1) : d;
-        if ((o = nd_float_array(oo, tn, "out")) && (l = nd_float_array(lo, tn, "lse")) &&
-            (dout = nd_float_array(doo, tn, "dout")) && (dlo == Py_None || (dlse = nd_float_array(dlo, tn, "dlse")))) {
-            int ok = PyArray_NDIM(o) == 2 && PyArray_DIM(o, 0) == B && PyArray_DIM(o, 1) == dv && PyArray_SAMESHAPE(o, dout) &&
-                     PyArray_NDIM(l) == 1 && PyArray_DIM(l, 0) == B && (!dlse || PyArray_SAMESHAPE(l, dlse));
-            npy_intp qd2[2] = {B, d}, kd2[2] = {N, d}, vd2[2] = {N, dv};
-            if (!ok)
-                PyErr_SetString(PyExc_ValueError, "out, lse, dout and dlse do not match the forward pass");
-            else if ((work = nd_hop_work(B, d, dv, 1, PyArray_ITEMSIZE(q))) && (dq = PyArray_SimpleNew(2, qd2, tn)) &&
-                     (dk = PyArray_SimpleNew(2, kd2, tn)) && (!v || (dvv = PyArray_SimpleNew(2, vd2, tn)))) {
-                int st;
-                double dbeta = 0;
-                void *qd = PyArray_DATA(q), *kd = PyArray_DATA(k), *vd = v ? PyArray_DATA(v) : NULL;
-                void *od = PyArray_DATA(o), *ld = PyArray_DATA(l), *dod = PyArray_DATA(dout);
-                void *dld = dlse ? PyArray_DATA(dlse) : NULL, *dqd = PyArray_DATA((PyArrayObject *)dq);
-                void *dkd = PyArray_DATA((PyArrayObject *)dk), *dvd = dvv ? PyArray_DATA((PyArrayObject *)dvv) : NULL;
-                Py_BEGIN_ALLOW_THREADS
-                st = tn == NPY_FLOAT
-                         ? nd_hopfield_backward_f32(B, N, d, dv, beta, qd, kd, vd, od, ld, dod, dld, dqd, dkd, dvd, &dbeta, work)
-                         : nd_hopfield_backward_f64(B, N, d, dv, beta, qd, kd, vd, od, ld, dod, dld, dqd, dkd, dvd, &dbeta, work);
-                Py_END_ALLOW_THREADS
-                res = st == ND_OK ? Py_BuildValue("(OOOd)", dq, dk, dvv ? dvv : Py_None, dbeta)
-                                  : nd_raise_status(st, "hopfield_backward");
-            }
-        }
+    const npy_intp od[2] = {B, dv};
+    if (nd_check_shape(a->out, "out", 2, od, "(batch, dv) of the forward pass") < 0 ||
+        nd_check_shape(a->dout, "dout", 2, od, "(batch, dv) of the forward pass") < 0 ||
+        nd_check_shape(a->lse, "lse", 1, od, "(batch,) of the forward pass") < 0 ||
+        (a->dlse && nd_check_shape(a->dlse, "dlse", 1, od, "(batch,) of the forward pass") < 0))
+        return NULL;
+    size_t len;
+    int st = nd_hopfield_workspace_len(B, d, dv, 1, &len);
+    if (st != ND_OK)
+        return nd_raise_status(st, "hopfield_backward");
+    void *work = nd_work_alloc(len, PyArray_ITEMSIZE(a->q));
+    PyObject *dq = work ? nd_empty(tn, 2, B, d) : NULL, *dk = dq ? nd_empty(tn, 2, N, d) : NULL;
+    PyObject *dvv = (dk && a->v) ? nd_empty(tn, 2, N, dv) : NULL, *res = NULL;
+    if (dk && (!a->v || dvv)) {
+        double dbeta = 0;
+        void *qd = PyArray_DATA(a->q), *kd = PyArray_DATA(a->k), *vd = a->v ? PyArray_DATA(a->v) : NULL;
+        void *outd = PyArray_DATA(a->out), *ld = PyArray_DATA(a->lse), *dod = PyArray_DATA(a->dout);
+        void *dld = a->dlse ? PyArray_DATA(a->dlse) : NULL, *dqd = PyArray_DATA((PyArrayObject *)dq);
+        void *dkd = PyArray_DATA((PyArrayObject *)dk), *dvd = dvv ? PyArray_DATA((PyArrayObject *)dvv) : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        st = ND_DISPATCH(tn, nd_hopfield_backward, B, N, d, dv, a->beta, qd, kd, vd, outd, ld, dod, dld, dqd, dkd,
+                         dvd, &dbeta, work);
+        Py_END_ALLOW_THREADS
+        res = st == ND_OK ? Py_BuildValue("(OOOd)", dq, dk, dvv ? dvv : Py_None, dbeta)
+                          : nd_raise_status(st, "hopfield_backward");
     }
     PyMem_RawFree(work);
-    Py_XDECREF(q);
-    Py_XDECREF(k);
-    Py_XDECREF(v);
-    Py_XDECREF(o);
-    Py_XDECREF(l);
-    Py_XDECREF(dout);
-    Py_XDECREF(dlse);
     Py_XDECREF(dq);
     Py_XDECREF(dk);
     Py_XDECREF(dvv);
     return res;
 }
+ND_ENTRY(hopfield_backward, nd_hop_args, nd_hop_defaults,
+         "hopfield_backward(queries, patterns, values, beta, out, lse, dout, dlse=None) -> (dq, dk, dv|None, dbeta)")
 
-/* hopfield_classical_async(W [n,n] f64, x [B,n] f64 (copied), order [sweeps, n] int64) -> (x, flips) */
-static PyObject *hopfield_classical_async(PyObject *module, PyObject *args)
+/* ---- the classical network -------------------------------------------------------------- */
+
+typedef struct {
+    PyArrayObject *W, *x, *order;
+} nd_classical_args;
+
+static const nd_arg hopfield_classical_async_args[] = {
+    {"W", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_classical_args, W), 2, "(n, n)", NULL},
+    {"x", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_classical_args, x), 2, "(batch, n)", NULL},
+    {"order", ND_ARG_I64ARRAY, 0, offsetof(nd_classical_args, order), 2, "(sweeps, n)", NULL},
+    {NULL}};
+
+/* -> (x after the sweeps, flips in the last sweep); x is updated in a copy. */
+static PyObject *hopfield_classical_async_body(PyObject *module, void *args, int tn)
 {
-    PyObject *wo, *xo, *oo;
-    if (!PyArg_ParseTuple(args, "OOO:hopfield_classical_async", &wo, &xo, &oo))
+    nd_classical_args *a = args;
+    const npy_intp n = PyArray_DIM(a->W, 0), sq[2] = {n, n}, row[2] = {-1, n};
+    if (nd_check_shape(a->W, "W", 2, sq, "(n, n)") < 0 || nd_check_shape(a->x, "x", 2, row, "(batch, n)") < 0 ||
+        nd_check_shape(a->order, "order", 2, row, "(sweeps, n)") < 0)
         return NULL;
-    PyArrayObject *W = (PyArrayObject *)PyArray_FROMANY(wo, NPY_DOUBLE, 2, 2, NPY_ARRAY_IN_ARRAY);
-    PyArrayObject *x = W ? (PyArrayObject *)PyArray_FROMANY(xo, NPY_DOUBLE, 2, 2, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSURECOPY) : NULL;
-    PyArrayObject *order = x ? (PyArrayObject *)PyArray_FROMANY(oo, NPY_INT64, 2, 2, NPY_ARRAY_IN_ARRAY) : NULL;
-    PyObject *res = NULL;
-    if (order) {
-        const npy_intp n = PyArray_DIM(W, 0);
-        if (PyArray_DIM(W, 1) != n || PyArray_DIM(x, 1) != n || PyArray_DIM(order, 1) != n)
-            PyErr_SetString(PyExc_ValueError, "W (n, n), x (batch, n) and order (sweeps, n) do not match");
-        else {
-            int64_t flips;
-            const double *wd = PyArray_DATA(W);
-            double *xd = PyArray_DATA(x);
-            const int64_t *od = PyArray_DATA(order);
-            npy_intp B = PyArray_DIM(x, 0), S = PyArray_DIM(order, 0);
-            Py_BEGIN_ALLOW_THREADS
-            flips = nd_hopfield_classical_async(B, n, wd, S, od, xd);
-            Py_END_ALLOW_THREADS
-            res = flips < 0 ? nd_raise_status((int)flips, "hopfield_classical_async")
-                            : Py_BuildValue("(OL)", (PyObject *)x, (long long)flips);
-        }
-    }
-    Py_XDECREF(W);
-    Py_XDECREF(x);
-    Py_XDECREF(order);
+    PyObject *x = PyArray_NewCopy(a->x, NPY_CORDER);
+    if (!x)
+        return NULL;
+    int64_t flips;
+    const double *wd = PyArray_DATA(a->W);
+    double *xd = PyArray_DATA((PyArrayObject *)x);
+    const int64_t *od = PyArray_DATA(a->order);
+    const npy_intp B = PyArray_DIM(a->x, 0), S = PyArray_DIM(a->order, 0);
+    Py_BEGIN_ALLOW_THREADS
+    flips = nd_hopfield_classical_async(B, n, wd, S, od, xd);
+    Py_END_ALLOW_THREADS
+    PyObject *res = flips < 0 ? nd_raise_status((int)flips, "hopfield_classical_async")
+                              : Py_BuildValue("(OL)", x, (long long)flips);
+    Py_DECREF(x);
     return res;
 }
+ND_ENTRY(hopfield_classical_async, nd_classical_args, NULL,
+         "hopfield_classical_async(W, x, order) -> (x, flips in the last sweep)")
 
-PyMethodDef nd_hopfield_methods[] = {
-    {"hopfield_classical_async", hopfield_classical_async, METH_VARARGS,
-     "hopfield_classical_async(W, x, order) -> (x, flips in the last sweep)"},
-    {"hopfield_forward", hopfield_forward, METH_VARARGS, "hopfield_forward(q, k, v|None, beta) -> (out, lse)"},
-    {"hopfield_backward", hopfield_backward, METH_VARARGS,
-     "hopfield_backward(q, k, v|None, beta, out, lse, dout, dlse|None) -> (dq, dk, dv|None, dbeta)"},
-    {NULL, NULL, 0, NULL}};
+static const nd_entry *const nd_hopfield_entries[] = {&hopfield_forward_entry, &hopfield_backward_entry,
+                                                      &hopfield_classical_async_entry, NULL};
+const nd_family nd_hopfield_family = {nd_hopfield_entries, NULL, NULL};

@@ -538,7 +538,7 @@ done:
     return res;
 }
 
-PyMethodDef nd_liquid_methods[] = {
+static PyMethodDef nd_liquid_methods[] = {
     {"ltc_scan", ltc_scan, METH_VARARGS, "ltc_scan(a, tau, h0, solver, steps, rtol, atol, max_steps) -> h"},
     {"ltc_scan_backward", ltc_scan_backward, METH_VARARGS,
      "ltc_scan_backward(a, tau, h0, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)"},
@@ -550,3 +550,6 @@ PyMethodDef nd_liquid_methods[] = {
     {"ltccell_backward", ltccell_backward, METH_VARARGS,
      "ltccell_backward(x, dt, cache, dh, params, unfolds, eps) -> (dx, dh0, dparams)"},
     {NULL, NULL, 0, NULL}};
+
+static const nd_entry *const nd_liquid_entries[] = {NULL};
+const nd_family nd_liquid_family = {nd_liquid_entries, NULL, nd_liquid_methods};

@@ -418,7 +418,7 @@ static PyObject *mse(PyObject *m, PyObject *args)
     return res;
 }
 
-PyMethodDef nd_nn_methods[] = {
+static PyMethodDef nd_nn_methods[] = {
     {"dense_forward", dense_forward, METH_VARARGS, "dense_forward(x, kernel, bias|None) -> y"},
     {"dense_backward", dense_backward, METH_VARARGS, "dense_backward(x, kernel, dy, has_bias) -> (dx, dkernel, dbias)"},
     {"act_forward", act_forward, METH_VARARGS, "act_forward(code, x) -> y"},
@@ -431,3 +431,6 @@ PyMethodDef nd_nn_methods[] = {
     {"softmax_xent", softmax_xent, METH_VARARGS, "softmax_xent(logits, labels) -> (mean loss, dlogits)"},
     {"mse", mse, METH_VARARGS, "mse(pred, target) -> (mean loss, dpred)"},
     {NULL, NULL, 0, NULL}};
+
+static const nd_entry *const nd_nn_entries[] = {NULL};
+const nd_family nd_nn_family = {nd_nn_entries, NULL, nd_nn_methods};

@@ -847,7 +847,7 @@ done:
     return res;
 }
 
-PyMethodDef nd_ode_methods[] = {
+static PyMethodDef nd_ode_methods[] = {
     {"odeint", (PyCFunction)(void (*)(void))odeint, METH_VARARGS | METH_KEYWORDS,
      "odeint(rhs, y0, t, method, rtol, atol, dt, max_steps, args=(), record_steps=0) -> (ys, info); record_steps 1: info['steps'], 2: also info['tape']"},
     {"field_eval", (PyCFunction)(void (*)(void))field_eval, METH_VARARGS | METH_KEYWORDS,
@@ -859,3 +859,6 @@ PyMethodDef nd_ode_methods[] = {
     {"solve_ltc", (PyCFunction)(void (*)(void))solve_ltc, METH_VARARGS | METH_KEYWORDS,
      "solve_ltc(x, a, tau, solver, steps=1, rtol=1e-2, atol=1e-4, max_steps=100) -> x(1)"},
     {NULL, NULL, 0, NULL}};
+
+static const nd_entry *const nd_ode_entries[] = {NULL};
+const nd_family nd_ode_family = {nd_ode_entries, NULL, nd_ode_methods};

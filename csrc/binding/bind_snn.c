@@ -357,7 +357,7 @@ static PyObject *nd_encode(PyObject *args, int poisson)
 static PyObject *encode_poisson(PyObject *m, PyObject *a) { return nd_encode(a, 1); }
 static PyObject *encode_latency(PyObject *m, PyObject *a) { return nd_encode(a, 0); }
 
-PyMethodDef nd_snn_methods[] = {
+static PyMethodDef nd_snn_methods[] = {
     {"lif_forward", lif_forward, METH_VARARGS,
      "lif_forward(currents, v0, params, want_spikes, want_membrane, want_bits, want_rate) -> (spikes, membrane, bits, "
      "v_end, rate)"},
@@ -367,3 +367,6 @@ PyMethodDef nd_snn_methods[] = {
     {"encode_poisson", encode_poisson, METH_VARARGS, "encode_poisson(x, T, seed, stream) -> [T] + x.shape"},
     {"encode_latency", encode_latency, METH_VARARGS, "encode_latency(x, T) -> [T] + x.shape"},
     {NULL, NULL, 0, NULL}};
+
+static const nd_entry *const nd_snn_entries[] = {NULL};
+const nd_family nd_snn_family = {nd_snn_entries, NULL, nd_snn_methods};

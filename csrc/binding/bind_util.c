@@ -2,6 +2,7 @@
 #include "nd_bind.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h> /* mallopt */
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "nd_blas.h"
+#include "nd_generic.h"
 #include "nd_parallel.h"
 #include "nd_status.h"
 #include "nd_vmath.h" /* nd_all_finite, ND_VECTOR_CLONES */
@@ -74,14 +76,308 @@ int nd_check_finite(PyArrayObject *a, const char *name)
 PyObject *nd_raise_status(int status, const char *what)
 {
     PyObject *type = PyExc_RuntimeError;
-    if (status == ND_ERR_ARG)
-        type = PyExc_ValueError;
-    else if (status == ND_ERR_OVERFLOW)
+    if (status == ND_ERR_ARG || status == ND_ERR_OVERFLOW)
         type = PyExc_ValueError;
     else if (status == ND_ERR_NOMEM)
         type = PyExc_MemoryError;
-    PyErr_Format(type, "%s: %s", what, nd_status_str(status));
+    const nd_error *e = nd_last_error();
+    if ((status == ND_ERR_ARG || status == ND_ERR_OVERFLOW) && e->arg[0]) {
+        if (e->has_value) {
+            PyObject *v = PyFloat_FromDouble(e->value);
+            if (v && e->value == floor(e->value) && fabs(e->value) < 9.0e15) { /* 3, not 3.0 */
+                Py_SETREF(v, PyLong_FromDouble(e->value));
+            }
+            if (v)
+                PyErr_Format(type, "%s %s, got %R", e->arg, e->rule, v);
+            Py_XDECREF(v);
+        } else {
+            PyErr_Format(type, "%s %s", e->arg, e->rule);
+        }
+    } else {
+        PyErr_Format(type, "%s: %s", what, nd_status_str(status));
+    }
+    nd_clear_error();
     return NULL;
+}
+
+/* ---- table-driven entry points ---------------------------------------------------------- */
+
+#define ND_FIELD(base, arg) ((char *)(base) + (arg)->offset)
+
+static int nd_is_array_kind(nd_arg_kind k) { return k == ND_ARG_ARRAY || k == ND_ARG_F64ARRAY || k == ND_ARG_I64ARRAY; }
+
+/* Collects the objects passed for each row (borrowed; NULL when omitted). */
+static int nd_collect(const char *fn, const nd_arg *spec, PyObject *args, PyObject *kw, PyObject **objs, int n)
+{
+    const Py_ssize_t npos = args ? PyTuple_GET_SIZE(args) : 0;
+    if (npos > n) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fn, n, npos);
+        return -1;
+    }
+    for (int i = 0; i < n; ++i)
+        objs[i] = i < npos ? PyTuple_GET_ITEM(args, i) : NULL;
+    if (kw) {
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(kw, &pos, &key, &value)) {
+            int found = -1;
+            for (int i = 0; i < n && found < 0; ++i)
+                if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, spec[i].name) == 0)
+                    found = i;
+            if (found < 0) {
+                PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fn, key);
+                return -1;
+            }
+            if (objs[found]) {
+                PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fn, spec[found].name);
+                return -1;
+            }
+            objs[found] = value;
+        }
+    }
+    for (int i = 0; i < n; ++i)
+        if (!objs[i] && !(spec[i].flags & ND_OPTIONAL)) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fn, spec[i].name);
+            return -1;
+        }
+    return 0;
+}
+
+/* float32 when every ND_TYPE array is float32 (or narrower), float64 otherwise. */
+static int nd_call_type(const nd_arg *spec, PyObject **objs, int n)
+{
+    int any = 0, all32 = 1;
+    for (int i = 0; i < n; ++i) {
+        if (!(spec[i].flags & ND_TYPE) || !objs[i] || objs[i] == Py_None)
+            continue;
+        int tn = nd_resolve_float_type(objs[i], spec[i].name);
+        if (tn < 0)
+            return -1;
+        any = 1;
+        all32 &= tn == NPY_FLOAT;
+    }
+    return any && all32 ? NPY_FLOAT : NPY_DOUBLE;
+}
+
+static int nd_parse_double(const nd_arg *a, PyObject *o, double *out)
+{
+    if (PyBool_Check(o) || !PyNumber_Check(o) || PyComplex_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a real number, got %R", a->name, o);
+        return -1;
+    }
+    double v = PyFloat_AsDouble(o);
+    if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be a real number, got %R", a->name, o);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int nd_parse_int(const nd_arg *a, PyObject *o, int64_t *out)
+{
+    PyObject *idx = PyBool_Check(o) ? NULL : PyNumber_Index(o);
+    if (!idx) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be an integer, got %R", a->name, o);
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
+    Py_DECREF(idx);
+    if (overflow || v > ((long long)1 << 62) || v < -((long long)1 << 62)) {
+        PyErr_Format(PyExc_ValueError, "%s=%R is too large", a->name, o);
+        return -1;
+    }
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+static int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
+{
+    for (int i = 0; a->choices[i]; ++i)
+        if (PyUnicode_Check(o) && PyUnicode_CompareWithASCIIString(o, a->choices[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    PyObject *names = PyUnicode_FromString("");
+    for (int i = 0; names && a->choices[i]; ++i)
+        Py_SETREF(names, PyUnicode_FromFormat("%U%s'%s'", names, i ? ", " : "", a->choices[i]));
+    if (names)
+        PyErr_Format(PyExc_ValueError, "%s=%R is not one of %U", a->name, o, names);
+    Py_XDECREF(names);
+    return -1;
+}
+
+static int nd_parse_array(const nd_arg *a, PyObject *o, int typenum, PyArrayObject **out)
+{
+    if (a->kind == ND_ARG_ARRAY)
+        *out = nd_float_array(o, typenum, a->name);
+    else {
+        if (nd_resolve_float_type(o, a->name) < 0)
+            return -1;
+        *out = (PyArrayObject *)PyArray_FROMANY(o, a->kind == ND_ARG_F64ARRAY ? NPY_DOUBLE : NPY_INT64, 0, 0,
+                                                NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    }
+    if (!*out)
+        return -1;
+    if (a->ndim >= 0 && nd_check_shape(*out, a->name, a->ndim, NULL, a->axes) < 0)
+        return -1;
+    if ((a->flags & ND_FINITE) && a->kind != ND_ARG_I64ARRAY && nd_check_finite(*out, a->name) < 0)
+        return -1;
+    return 0;
+}
+
+static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
+{
+    void *field = ND_FIELD(target, a);
+    if (o == Py_None && (a->flags & ND_NONE))
+        return 0; /* arrays and objects stay NULL */
+    switch (a->kind) {
+    case ND_ARG_ARRAY:
+    case ND_ARG_F64ARRAY:
+    case ND_ARG_I64ARRAY: return nd_parse_array(a, o, typenum, (PyArrayObject **)field);
+    case ND_ARG_DOUBLE: return nd_parse_double(a, o, (double *)field);
+    case ND_ARG_INT: return nd_parse_int(a, o, (int64_t *)field);
+    case ND_ARG_BOOL: {
+        int v = PyObject_IsTrue(o);
+        if (v < 0)
+            return -1;
+        *(int *)field = v;
+        return 0;
+    }
+    case ND_ARG_CHOICE: return nd_parse_choice(a, o, (int *)field);
+    case ND_ARG_OBJECT: *(PyObject **)field = o; return 0;
+    }
+    return 0;
+}
+
+static void nd_release(const nd_arg *spec, void *target)
+{
+    for (const nd_arg *a = spec; a->name; ++a)
+        if (nd_is_array_kind(a->kind))
+            Py_CLEAR(*(PyArrayObject **)ND_FIELD(target, a));
+}
+
+#define ND_MAX_ARGS 48
+
+PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry *e)
+{
+    int n = 0;
+    while (e->args[n].name)
+        ++n;
+    if (n > ND_MAX_ARGS)
+        return PyErr_Format(PyExc_SystemError, "%s: too many arguments in its table", e->name);
+    PyObject *objs[ND_MAX_ARGS];
+    void *target = PyMem_Calloc(1, e->size ? e->size : 1);
+    if (!target)
+        return PyErr_NoMemory();
+    if (e->init)
+        e->init(target);
+    PyObject *res = NULL;
+    int typenum = -1;
+    if (nd_collect(e->name, e->args, args, kw, objs, n) == 0 && (typenum = nd_call_type(e->args, objs, n)) >= 0) {
+        int ok = 1;
+        for (int i = 0; ok && i < n; ++i)
+            ok = !objs[i] || nd_parse_one(&e->args[i], objs[i], typenum, target) == 0;
+        if (ok) {
+            nd_clear_error();
+            res = e->body(module, target, typenum);
+        }
+    }
+    nd_release(e->args, target);
+    PyMem_Free(target);
+    return res;
+}
+
+/* {arg: default} of an entry's optional scalars, read from its initialised struct. */
+PyObject *nd_entry_defaults(const nd_entry *e)
+{
+    PyObject *d = PyDict_New();
+    void *target = d ? PyMem_Calloc(1, e->size ? e->size : 1) : NULL;
+    if (!target) {
+        Py_XDECREF(d);
+        return d ? PyErr_NoMemory() : NULL;
+    }
+    if (e->init)
+        e->init(target);
+    for (const nd_arg *a = e->args; d && a->name; ++a) {
+        if (!(a->flags & ND_OPTIONAL))
+            continue;
+        void *field = ND_FIELD(target, a);
+        PyObject *v = NULL;
+        switch (a->kind) {
+        case ND_ARG_DOUBLE: v = PyFloat_FromDouble(*(double *)field); break;
+        case ND_ARG_INT: v = PyLong_FromLongLong((long long)*(int64_t *)field); break;
+        case ND_ARG_BOOL: v = PyBool_FromLong(*(int *)field); break;
+        case ND_ARG_CHOICE: v = PyUnicode_FromString(a->choices[*(int *)field]); break;
+        default: continue; /* arrays and objects default to None */
+        }
+        if (!v || PyDict_SetItemString(d, a->name, v) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(v);
+    }
+    PyMem_Free(target);
+    return d;
+}
+
+PyObject *nd_empty(int typenum, int ndim, ...)
+{
+    npy_intp dims[NPY_MAXDIMS];
+    va_list ap;
+    va_start(ap, ndim);
+    for (int i = 0; i < ndim && i < NPY_MAXDIMS; ++i)
+        dims[i] = va_arg(ap, npy_intp);
+    va_end(ap);
+    return PyArray_SimpleNew(ndim, dims, typenum);
+}
+
+void *nd_work_alloc(size_t n, size_t itemsize)
+{
+    size_t bytes;
+    if (n == SIZE_MAX || !nd_mul_size(n + 1, itemsize, &bytes)) {
+        PyErr_SetString(PyExc_ValueError, "the workspace's size overflows");
+        return NULL;
+    }
+    void *p = PyMem_RawMalloc(bytes);
+    if (!p)
+        PyErr_NoMemory();
+    return p;
+}
+
+int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp *dims, const char *axes)
+{
+    int ok = PyArray_NDIM(a) == ndim;
+    for (int i = 0; ok && dims && i < ndim; ++i)
+        ok = dims[i] < 0 || PyArray_DIM(a, i) == dims[i];
+    if (ok)
+        return 0;
+    PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
+    if (got && dims) {
+        PyObject *want = NULL;
+        npy_intp w[NPY_MAXDIMS];
+        int any_free = 0;
+        for (int i = 0; i < ndim; ++i) {
+            w[i] = dims[i];
+            any_free |= dims[i] < 0;
+        }
+        if (!any_free)
+            want = nd_shape_str(ndim, w);
+        if (want)
+            PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %S%s%s", name, got, want, axes ? ", " : "",
+                         axes ? axes : "");
+        else
+            PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %s", name, got, axes ? axes : "another shape");
+        Py_XDECREF(want);
+    } else if (got) {
+        PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %d axes%s%s", name, got, ndim, axes ? " " : "",
+                     axes ? axes : "");
+    }
+    Py_XDECREF(got);
+    return -1;
 }
 
 static void nd_free_capsule(PyObject *capsule)
@@ -244,10 +540,13 @@ static PyObject *tune_malloc(PyObject *module, PyObject *args)
     Py_RETURN_FALSE;
 }
 
-PyMethodDef nd_util_methods[] = {
+static PyMethodDef nd_util_methods[] = {
     {"tune_malloc", tune_malloc, METH_VARARGS,
      "tune_malloc(mmap_threshold, trim_threshold) -> bool: set glibc's thresholds (False without glibc)."},
     {"thread_info", thread_info, METH_NOARGS,
      "thread_info() -> dict: OpenBLAS build string and threads, the kernels' threads, OpenMP present."},
     {"set_num_threads", set_num_threads, METH_O, "set_num_threads(n): the kernels' and OpenBLAS's threads."},
     {NULL, NULL, 0, NULL}};
+
+static const nd_entry *const nd_util_entries[] = {NULL};
+const nd_family nd_util_family = {nd_util_entries, NULL, nd_util_methods};

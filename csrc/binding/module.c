@@ -4,6 +4,8 @@
 
 nd_module_state *nd_state(PyObject *module) { return (nd_module_state *)PyModule_GetState(module); }
 
+static int nd_add_defaults_and_tables(PyObject *module);
+
 static int nd_exec(PyObject *module)
 {
     if (PyArray_ImportNumPyAPI() < 0)
@@ -24,7 +26,7 @@ static int nd_exec(PyObject *module)
         return -1;
     if (PyModule_AddObjectRef(module, "IntegrationError", st->integration_error) < 0)
         return -1;
-    return 0;
+    return nd_add_defaults_and_tables(module);
 }
 
 static int nd_traverse(PyObject *module, visitproc visit, void *arg)
@@ -58,19 +60,70 @@ static struct PyModuleDef nd_module = {
     .m_free = nd_free,
 };
 
+static const nd_family *const nd_families[] = {&nd_ode_family,      &nd_nn_family,  &nd_liquid_family, &nd_snn_family,
+                                               &nd_hopfield_family, &nd_ebm_family, &nd_util_family};
+#define ND_FAMILY_COUNT (sizeof nd_families / sizeof nd_families[0])
+
+static int nd_add_method(size_t *k, PyMethodDef m)
+{
+    if (*k >= sizeof nd_methods / sizeof nd_methods[0] - 1) {
+        PyErr_SetString(PyExc_SystemError, "neurodyn._core: method table too small");
+        return -1;
+    }
+    nd_methods[(*k)++] = m;
+    return 0;
+}
+
 static int nd_collect_methods(void)
 {
-    PyMethodDef *tables[] = {nd_ode_methods, nd_nn_methods, nd_liquid_methods, nd_snn_methods, nd_hopfield_methods, nd_ebm_methods, nd_util_methods};
-    size_t k = 0, cap = sizeof nd_methods / sizeof nd_methods[0] - 1;
-    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; ++i)
-        for (PyMethodDef *m = tables[i]; m->ml_name; ++m) {
-            if (k >= cap) {
-                PyErr_SetString(PyExc_SystemError, "neurodyn._core: method table too small");
+    size_t k = 0;
+    for (size_t i = 0; i < ND_FAMILY_COUNT; ++i) {
+        const nd_family *f = nd_families[i];
+        for (const nd_entry *const *e = f->entries; *e; ++e)
+            if (nd_add_method(&k, (PyMethodDef){(*e)->name, (*e)->py, METH_VARARGS | METH_KEYWORDS, (*e)->doc}) < 0)
                 return -1;
-            }
-            nd_methods[k++] = *m;
-        }
+        for (PyMethodDef *m = f->methods; m && m->ml_name; ++m)
+            if (nd_add_method(&k, *m) < 0)
+                return -1;
+    }
     return 0;
+}
+
+/* _core.DEFAULTS[entry][arg] and _core.TABLES[name]: the kernels' defaults and code tables,
+ * which Python reads instead of repeating them. */
+static int nd_add_defaults_and_tables(PyObject *module)
+{
+    PyObject *defaults = PyDict_New(), *tables = PyDict_New();
+    int ok = defaults && tables;
+    for (size_t i = 0; ok && i < ND_FAMILY_COUNT; ++i) {
+        const nd_family *f = nd_families[i];
+        for (const nd_entry *const *e = f->entries; ok && *e; ++e) {
+            PyObject *d = nd_entry_defaults(*e);
+            ok = d && PyDict_SetItemString(defaults, (*e)->name, d) == 0;
+            Py_XDECREF(d);
+        }
+        for (const nd_table *t = f->tables; ok && t && t->name; ++t) {
+            Py_ssize_t n = 0;
+            while (t->names[n])
+                ++n;
+            PyObject *tuple = PyTuple_New(n);
+            for (Py_ssize_t j = 0; tuple && j < n; ++j) {
+                PyObject *s = PyUnicode_FromString(t->names[j]);
+                if (!s) {
+                    Py_CLEAR(tuple);
+                    break;
+                }
+                PyTuple_SET_ITEM(tuple, j, s);
+            }
+            ok = tuple && PyDict_SetItemString(tables, t->name, tuple) == 0;
+            Py_XDECREF(tuple);
+        }
+    }
+    ok = ok && PyModule_AddObjectRef(module, "DEFAULTS", defaults) == 0 &&
+         PyModule_AddObjectRef(module, "TABLES", tables) == 0;
+    Py_XDECREF(defaults);
+    Py_XDECREF(tables);
+    return ok ? 0 : -1;
 }
 
 PyMODINIT_FUNC PyInit__core(void)

@@ -31,7 +31,9 @@ PyArrayObject *nd_float_array(PyObject *obj, int typenum, const char *name);
 /* -1 with ValueError "<name> contains NaN or inf" when any element is not finite. */
 int nd_check_finite(PyArrayObject *a, const char *name);
 
-/* Sets the exception for a non-solver kernel status, prefixed with `what`; returns NULL. */
+/* Sets the exception for a kernel status; returns NULL. With the kernel's detail
+ * (nd_last_error) the message is "<arg> <rule>, got <value>", the same from every entry point
+ * that passes that argument; otherwise "<what>: <status>". */
 PyObject *nd_raise_status(int status, const char *what);
 
 /* An array that takes ownership of *buf (a PyMem_Raw allocation, freed with the array) and
@@ -68,13 +70,98 @@ int nd_watch_reraise(nd_watch *w);
 /* With the GIL: drops a kept exception. */
 void nd_watch_clear(nd_watch *w);
 
-/* Method tables of each binding file, concatenated by the module. */
-extern PyMethodDef nd_ode_methods[];
-extern PyMethodDef nd_util_methods[];
-extern PyMethodDef nd_nn_methods[];
-extern PyMethodDef nd_liquid_methods[];
-extern PyMethodDef nd_snn_methods[];
-extern PyMethodDef nd_hopfield_methods[];
-extern PyMethodDef nd_ebm_methods[];
+/* ---- table-driven entry points -------------------------------------------------------- *
+ *
+ * An entry point is an argument struct, a table describing its fields, a defaults initialiser
+ * (usually the kernel's own *_default function) and a body. nd_run parses positional and
+ * keyword arguments by the table into the struct (arrays converted to the call's float type,
+ * C-contiguous, checked for finiteness when asked), runs the body, and releases the arrays.
+ * The defaults of every optional scalar are read from the initialised struct into
+ * _core.DEFAULTS, so Python never writes a kernel's default again. */
+
+typedef enum {
+    ND_ARG_ARRAY,    /* array of the call's float type (float32 or float64) */
+    ND_ARG_F64ARRAY, /* float64 array whatever the call's type (times) */
+    ND_ARG_I64ARRAY, /* int64 array (indices, counts) */
+    ND_ARG_DOUBLE,   /* double: a real number, not a bool */
+    ND_ARG_INT,      /* int64_t: an integer, not a bool */
+    ND_ARG_BOOL,     /* int: a truth value */
+    ND_ARG_CHOICE,   /* int: the index of a name in `choices` */
+    ND_ARG_OBJECT,   /* PyObject *, borrowed */
+} nd_arg_kind;
+
+enum {
+    ND_OPTIONAL = 1 << 0, /* may be omitted: the field keeps the initialiser's value */
+    ND_NONE = 1 << 1,     /* None is accepted: an array or object field stays NULL */
+    ND_FINITE = 1 << 2,   /* arrays: NaN and inf are refused */
+    ND_TYPE = 1 << 3,     /* arrays: its dtype takes part in choosing the call's float type */
+};
+
+typedef struct {
+    const char *name;           /* the keyword, also the name in messages */
+    nd_arg_kind kind;
+    int flags;
+    size_t offset;              /* of the field in the entry's argument struct */
+    int ndim;                   /* arrays: required number of axes, -1 for any */
+    const char *axes;           /* arrays: the axes for messages, "(batch, d)" */
+    const char *const *choices; /* ND_ARG_CHOICE: NULL-terminated names, the kernel's table */
+} nd_arg;
+
+typedef struct nd_entry {
+    const char *name, *doc;
+    const nd_arg *args; /* ends with a {NULL} row */
+    size_t size;        /* of the argument struct */
+    void (*init)(void *args);
+    /* Runs with the parsed struct; typenum is NPY_FLOAT or NPY_DOUBLE (the ND_TYPE arrays'
+     * common type: float32 when all are float32, else float64; float64 when there are none). */
+    PyObject *(*body)(PyObject *module, void *args, int typenum);
+    PyCFunction py; /* the METH_VARARGS | METH_KEYWORDS function that calls nd_run */
+} nd_entry;
+
+PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry *e);
+/* {arg: default} of the entry's optional scalars (for _core.DEFAULTS). */
+PyObject *nd_entry_defaults(const nd_entry *e);
+
+/* Declares the entry `name` of struct `type`: its table name##_args, its initialiser (or NULL)
+ * and its body name##_body must be defined before. */
+#define ND_ENTRY(name, type, init, doc)                                                            \
+    static PyObject *name##_py(PyObject *m, PyObject *a, PyObject *k);                              \
+    static const nd_entry name##_entry = {#name, doc, name##_args, sizeof(type), (void (*)(void *))(init), \
+                                          name##_body, (PyCFunction)(void (*)(void))name##_py};        \
+    static PyObject *name##_py(PyObject *m, PyObject *a, PyObject *k) { return nd_run(m, a, k, &name##_entry); }
+
+/* Table rows. */
+#define ND_IN(type, field, name, flags, ndim, axes) {name, ND_ARG_ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
+#define ND_SCALAR(type, field, name, kind, flags) {name, kind, flags, offsetof(type, field), -1, NULL, NULL}
+#define ND_CHOICE(type, field, name, flags, names) {name, ND_ARG_CHOICE, flags, offsetof(type, field), -1, NULL, names}
+
+/* The typed kernel for the call's type: ND_DISPATCH(tn, nd_foo, args...) calls nd_foo_f32 or
+ * nd_foo_f64 (pointer arguments pass as void *). */
+#define ND_DISPATCH(typenum, fn, ...) ((typenum) == NPY_FLOAT ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
+
+/* A fresh C-contiguous array of typenum with the given axes; NULL with an exception set. */
+PyObject *nd_empty(int typenum, int ndim, ...);
+/* PyMem_RawMalloc of n elements of itemsize (+1 so that 0 is valid), with the overflow
+ * check; NULL with MemoryError or ValueError set. */
+void *nd_work_alloc(size_t n, size_t itemsize);
+/* -1 with ValueError "<name> has shape (..); expected <axes>" unless a has ndim axes and
+ * each dims[i] >= 0 matches (dims may be NULL). */
+int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp *dims, const char *axes);
+
+/* A family: its entry points and the code tables Python reads (_core.TABLES[name]). */
+typedef struct {
+    const char *name;
+    const char *const *names; /* NULL-terminated */
+} nd_table;
+
+typedef struct {
+    const nd_entry *const *entries; /* NULL-terminated */
+    const nd_table *tables;         /* ends with {NULL}; may be NULL */
+    PyMethodDef *methods;           /* hand-written functions; may be NULL */
+} nd_family;
+
+/* The families, concatenated by the module. */
+extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
+    nd_hopfield_family, nd_ebm_family;
 
 #endif
