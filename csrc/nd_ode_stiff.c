@@ -91,7 +91,7 @@ enum {
     ND_PH_FACTOR,     /* LU factors (if stale) and the Newton start */
     ND_PH_NEWTON,     /* the rows of one Newton iteration arrived */
     ND_PH_ERR_EXTRA,  /* Radau: the error estimate's extra evaluation arrived */
-    ND_PH_ACCEPT_F,   /* Radau: f at the accepted point arrived */
+    ND_PH_ACCEPT_F,   /* Radau: the Jacobian at the accepted point arrived */
     ND_PH_BDF_INIT    /* BDF: the differences from y0, f0 and the first step */
 };
 
@@ -100,12 +100,12 @@ typedef struct {
     double faccon, rate, dn_old, lu_h, lu_c, h0;
     int64_t attempts, accepted, rejected, nfev, njev, nlu, next_out, req_off, jac_off;
     int phase, after_jac, status, done, order, n_equal, k, n_iter, current_jac, lu_ok, rejected_now, first,
-        have_dense, singular, recompute_jac, fd_base_row, has_fpred;
+        have_dense, singular, recompute_jac, fd_base_row, has_fpred, f_exact;
 } nd_stiff_sample;
 
 /* Offsets (in elements of the state's type) of each sample's vectors in its block. */
 typedef struct {
-    size_t y, f, ynew, yold, scale, err, ze, tmp, fd_delta, fd_base; /* d each */
+    size_t y, f, ynew, yold, scale, err, ze, tmp, fd_delta, fd_base, f3; /* d each */
     size_t z0, z, w, dw, q, cx;                                      /* 3d each, cx 2d (Radau) */
     size_t D, ypred, psi, dsum, fpred;                               /* BDF: D 8d, others d */
     size_t J, lu, luc;                                               /* d^2, d^2, 2 d^2 (Radau) */
@@ -121,7 +121,8 @@ static int nd_stiff_layout_of(int method, int64_t d, nd_stiff_layout *L)
     const size_t ud = (size_t)d;
     if (!nd_mul_size(ud, ud, &dd) || dd > SIZE_MAX / 8 || ud > SIZE_MAX / 64)
         return 0;
-    size_t *vec[] = {&L->y, &L->f, &L->ynew, &L->yold, &L->scale, &L->err, &L->ze, &L->tmp, &L->fd_delta, &L->fd_base};
+    size_t *vec[] = {&L->y,   &L->f,        &L->ynew,    &L->yold, &L->scale, &L->err,
+                     &L->ze, &L->tmp, &L->fd_delta, &L->fd_base, &L->f3};
     for (size_t i = 0; i < sizeof vec / sizeof vec[0]; ++i, n += ud)
         *vec[i] = n;
     L->J = n;
@@ -151,9 +152,8 @@ static int nd_stiff_layout_of(int method, int64_t d, nd_stiff_layout *L)
     return 1;
 }
 
-/* Rows of f one sample can ask for in one round: Radau's 3 stages, or a difference Jacobian's d
- * rows and its base point. */
-static size_t nd_stiff_rows_per_sample(int64_t d) { return (size_t)(d + 1 > 3 ? d + 1 : 3); }
+/* Radau's 3 stages, or a difference Jacobian's d rows and its base point. */
+int64_t nd_ode_stiff_max_rows(int64_t d) { return d + 1 > 3 ? d + 1 : 3; }
 
 /* The workspace, in this order: samples, double rows, int64 lists, state-type arrays, ints. */
 typedef struct {
@@ -167,7 +167,7 @@ static int nd_stiff_parts_of(int method, int64_t B, int64_t d, size_t elem, nd_s
         return 0;
     const size_t ub = (size_t)B, ud = (size_t)d;
     size_t rows, sizes[11], dd;
-    if (!nd_mul_size(ub, nd_stiff_rows_per_sample(d), &rows) || !nd_mul_size(ud, ud, &dd))
+    if (!nd_mul_size(ub, (size_t)nd_ode_stiff_max_rows(d), &rows) || !nd_mul_size(ud, ud, &dd))
         return 0;
     /* bytes of each part */
     if (!nd_mul_size(ub, sizeof(nd_stiff_sample), &sizes[0]) || !nd_mul_size(rows, sizeof(double), &sizes[1]) ||

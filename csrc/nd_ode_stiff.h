@@ -88,6 +88,9 @@ typedef int (*nd_batch_jac_f64)(void *ctx, int64_t m, int64_t d, const double *t
  * (4 or 8), in *bytes. Returns an nd_status (ND_ERR_OVERFLOW for absurd sizes). */
 int nd_ode_stiff_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes);
 
+/* The most rows of f one sample asks for in one round (so one call gets at most B times this). */
+int64_t nd_ode_stiff_max_rows(int64_t d);
+
 /* y0 [B, d]; t: nt >= 1 output times, strictly monotonic, finite; ys [nt, B, d]: row j of
  * sample s is its state at t[j]; rows a sample did not reach are NaN. y_last [B, d] (may be
  * NULL): each sample's state at stats.t[s]. jac NULL: forward-difference Jacobians, whose d

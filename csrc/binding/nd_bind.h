@@ -163,5 +163,17 @@ typedef struct {
 /* The families, concatenated by the module. */
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
     nd_hopfield_family, nd_ebm_family;
+extern const nd_family nd_fields_family, nd_ode_stiff_family;
+
+/* ---- built-in vector fields (bind_fields.c) ------------------------------------------------ */
+
+#include "nd_fields.h"
+
+/* The field neurodyn.fields describes as spec = (kind, params, acts, consts), its arrays
+ * converted to typenum, checked, and kept alive in the list `keep`. 0, or -1 with an exception. */
+int nd_bind_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep);
+/* Checks that the last axis of the state y (named `name` in messages) is the field's dim and
+ * sets the field's batch to `rows` (the most rows one evaluation will get). 0 or -1. */
+int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows);
 
 #endif
