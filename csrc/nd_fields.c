@@ -16,6 +16,18 @@ int nd_field_check(const nd_field *f)
         return f->dim == 3 ? ND_OK : ND_ERR_ARG;
     case ND_FIELD_RELAX:
         return (f->a && f->tau) ? ND_OK : ND_ERR_ARG;
+    case ND_FIELD_POLY:
+        ND_REQUIRE(f->n_terms >= 0, "coef", f->n_terms, "must hold >= 0 terms");
+        ND_REQUIRE(f->n_terms == 0 || (f->coef && f->target && f->powers), "coef", 0,
+                   "target and powers must be given");
+        for (int64_t k = 0; k < f->n_terms; ++k) {
+            ND_REQUIRE(f->target[k] >= 0 && f->target[k] < f->dim, "target", f->target[k],
+                       "must index the state (0 <= target < dim)");
+            for (int64_t j = 0; j < f->dim; ++j)
+                ND_REQUIRE(f->powers[k * f->dim + j] >= 0 && f->powers[k * f->dim + j] <= ND_FIELD_MAX_POWER,
+                           "powers", f->powers[k * f->dim + j], "must be integers in [0, 64]");
+        }
+        return ND_OK;
     case ND_FIELD_MLP:
         if (f->n_layers < 1 || f->n_layers > ND_FIELD_MAX_LAYERS)
             return ND_ERR_ARG;
@@ -116,6 +128,7 @@ int64_t nd_field_param_count(const nd_field *f)
         return p;
     }
     case ND_FIELD_RELAX: return 2 * f->batch * f->dim;
+    case ND_FIELD_POLY: return f->n_terms;
     default: return 0;
     }
 }

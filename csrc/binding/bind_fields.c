@@ -7,15 +7,17 @@
 #include "nd_fields.h"
 #include "nd_status.h"
 
-/* One parameter array of the field, of the state's type, with `ndim` axes (and the sizes of
- * `dims` that are >= 0); `keep` holds it for the field's lifetime. */
+/* One parameter array of the field, of the state's type (finite) or NPY_INT64 (indices), with
+ * `ndim` axes (and the sizes of `dims` that are >= 0); `keep` holds it for the field's lifetime. */
 static const void *nd_field_array(PyObject *obj, int typenum, int ndim, const npy_intp *dims, const char *name,
                                   const char *axes, PyObject *keep)
 {
-    PyArrayObject *a = nd_float_array(obj, typenum, name);
+    const int ints = typenum == NPY_INT64;
+    PyArrayObject *a = ints ? (PyArrayObject *)PyArray_FROMANY(obj, NPY_INT64, 0, 0, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST)
+                            : nd_float_array(obj, typenum, name);
     if (!a)
         return NULL;
-    if (nd_check_shape(a, name, ndim, dims, axes) < 0 || nd_check_finite(a, name) < 0 ||
+    if (nd_check_shape(a, name, ndim, dims, axes) < 0 || (!ints && nd_check_finite(a, name) < 0) ||
         PyList_Append(keep, (PyObject *)a) < 0) {
         Py_DECREF(a);
         return NULL;
@@ -84,6 +86,22 @@ int nd_bind_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
             f->acts[l] = (int)act;
         }
         f->dim = f->widths[0];
+        return 0;
+    }
+    case ND_FIELD_POLY: {
+        if (n_params != 3)
+            break;
+        const npy_intp any2[2] = {-1, -1};
+        if (!(f->powers = nd_field_array(PyTuple_GET_ITEM(params, 2), NPY_INT64, 2, any2, "powers", "(terms, dim)", keep)))
+            return -1;
+        PyArrayObject *pw = (PyArrayObject *)PyList_GET_ITEM(keep, PyList_GET_SIZE(keep) - 1);
+        const npy_intp K = PyArray_DIM(pw, 0), kd[1] = {K};
+        f->n_terms = K;
+        f->dim = PyArray_DIM(pw, 1);
+        if (!(f->target = nd_field_array(PyTuple_GET_ITEM(params, 1), NPY_INT64, 1, kd, "target", "(terms,)", keep)))
+            return -1;
+        if (!(f->coef = nd_field_array(PyTuple_GET_ITEM(params, 0), typenum, 1, kd, "coef", "(terms,)", keep)))
+            return -1;
         return 0;
     }
     default: break;

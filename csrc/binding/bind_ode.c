@@ -141,101 +141,10 @@ static void nd_record_step(void *ctx, double t, double h, const void *y, int64_t
 
 /* ---- built-in fields ------------------------------------------------------------------- */
 
-/* Converts one parameter to the state's dtype, checks its shape, and keeps it alive in `keep`.
- * ndim 1 checks d0 only; ndim 2 checks d0 (if >= 0) and d1 (if >= 0). */
-static const void *nd_field_param(PyObject *obj, int typenum, int ndim, npy_intp d0, npy_intp d1,
-                                  const char *name, PyObject *keep)
-{
-    PyArrayObject *a = nd_float_array(obj, typenum, name);
-    if (!a)
-        return NULL;
-    int ok = PyArray_NDIM(a) == ndim && (d0 < 0 || PyArray_DIM(a, 0) == d0) &&
-             (ndim < 2 || d1 < 0 || PyArray_DIM(a, 1) == d1);
-    if (!ok) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S, which does not fit the field", name, got);
-        Py_XDECREF(got);
-        Py_DECREF(a);
-        return NULL;
-    }
-    if (nd_check_finite(a, name) < 0 || PyList_Append(keep, (PyObject *)a) < 0) {
-        Py_DECREF(a);
-        return NULL;
-    }
-    Py_DECREF(a); /* `keep` holds it */
-    return PyArray_DATA(a);
-}
-
-/* spec = (kind, params, acts, consts) as built by neurodyn.fields. */
+/* spec = (kind, params, acts, consts) as built by neurodyn.fields (parsed by bind_fields.c). */
 static int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
 {
-    int kind;
-    PyObject *params, *acts, *consts;
-    if (!PyArg_ParseTuple(spec, "iO!O!O!;field spec", &kind, &PyTuple_Type, &params, &PyTuple_Type, &acts,
-                          &PyTuple_Type, &consts))
-        return -1;
-    memset(f, 0, sizeof *f);
-    f->kind = kind;
-    Py_ssize_t np_ = PyTuple_GET_SIZE(params);
-    if (kind == ND_FIELD_LINEAR) {
-        if (np_ != 2)
-            goto bad;
-        PyArrayObject *A = nd_float_array(PyTuple_GET_ITEM(params, 0), typenum, "A");
-        if (!A)
-            return -1;
-        npy_intp n = PyArray_NDIM(A) == 2 ? PyArray_DIM(A, 0) : -1;
-        Py_DECREF(A);
-        if (n < 0) {
-            PyErr_SetString(PyExc_ValueError, "A must be a square matrix");
-            return -1;
-        }
-        if (!(f->A = nd_field_param(PyTuple_GET_ITEM(params, 0), typenum, 2, n, n, "A", keep)))
-            return -1;
-        PyObject *b = PyTuple_GET_ITEM(params, 1);
-        if (b != Py_None && !(f->b = nd_field_param(b, typenum, 1, n, 0, "b", keep)))
-            return -1;
-        f->dim = n;
-    } else if (kind == ND_FIELD_LORENZ) {
-        if (!PyArg_ParseTuple(consts, "ddd;Lorenz constants", &f->sigma, &f->rho, &f->beta))
-            return -1;
-        f->dim = 3;
-    } else if (kind == ND_FIELD_MLP) {
-        Py_ssize_t L = PyTuple_GET_SIZE(acts);
-        if (L < 1 || L > ND_FIELD_MAX_LAYERS || np_ != 2 * L)
-            goto bad;
-        f->n_layers = (int)L;
-        for (Py_ssize_t l = 0; l < L; ++l) {
-            char wname[32], bname[32];
-            snprintf(wname, sizeof wname, "weights[%zd]", l);
-            snprintf(bname, sizeof bname, "biases[%zd]", l);
-            npy_intp in = l == 0 ? -1 : f->widths[l];
-            if (!(f->weights[l] = nd_field_param(PyTuple_GET_ITEM(params, 2 * l), typenum, 2, in, -1, wname, keep)))
-                return -1;
-            PyArrayObject *w = (PyArrayObject *)PyList_GET_ITEM(keep, PyList_GET_SIZE(keep) - 1);
-            if (l == 0)
-                f->widths[0] = PyArray_DIM(w, 0);
-            f->widths[l + 1] = PyArray_DIM(w, 1);
-            PyObject *b = PyTuple_GET_ITEM(params, 2 * l + 1);
-            if (b != Py_None && !(f->biases[l] = nd_field_param(b, typenum, 1, f->widths[l + 1], 0, bname, keep)))
-                return -1;
-            f->acts[l] = (int)PyLong_AsLong(PyTuple_GET_ITEM(acts, l));
-            if (f->acts[l] == -1 && PyErr_Occurred())
-                return -1;
-        }
-        f->dim = f->widths[0];
-        if (f->widths[L] != f->dim) {
-            PyErr_Format(PyExc_ValueError, "the last layer has %lld outputs; a vector field needs %lld (its input size)",
-                         (long long)f->widths[L], (long long)f->dim);
-            return -1;
-        }
-    } else {
-        goto bad;
-    }
-    return 0;
-bad:
-    PyErr_SetString(PyExc_ValueError, "malformed field spec");
-    return -1;
+    return nd_bind_field(spec, typenum, f, keep);
 }
 
 /* Sets f->batch from the state's shape; the last axis must be the field's dimension. */

@@ -149,4 +149,56 @@ static void test_rows(void)
     CHECK(nd_field_eval_rows_f64(&rx, 1, 3, t, y, dyr) == ND_ERR_ARG);
 }
 
-ND_TEST_MAIN(test_linear_lorenz_relax, test_mlp, test_f32, test_rows)
+/* Robertson's kinetics and a cubic term as a polynomial field: values, Jacobian, VJP. */
+static void test_polynomial(void)
+{
+    /* y0' = -0.04 y0 + 1e4 y1 y2; y1' = 0.04 y0 - 1e4 y1 y2 - 3e7 y1^2; y2' = 3e7 y1^2 + 0.5 y0^3 y2^2 + 2 */
+    const double coef[8] = {-0.04, 1e4, 0.04, -1e4, -3e7, 3e7, 0.5, 2.0};
+    const int64_t target[8] = {0, 0, 1, 1, 1, 2, 2, 2};
+    const int64_t powers[24] = {1, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1, 0, 2, 0, 0, 2, 0, 3, 0, 2, 0, 0, 0};
+    nd_field f = {.kind = ND_FIELD_POLY, .batch = B, .dim = 3, .n_terms = 8, .coef = coef, .target = target,
+                  .powers = powers};
+    CHECK(nd_field_check(&f) == ND_OK && nd_field_param_count(&f) == 8);
+    double y[B * 3], dy[B * 3];
+    nd_test_fill(y, B * 3, 0.1, 1.0);
+    CHECK(nd_field_eval_f64(&f, 0.0, y, dy) == ND_OK);
+    for (int i = 0; i < B; ++i) {
+        const double *v = y + 3 * i;
+        CHECK_CLOSE(dy[3 * i], -0.04 * v[0] + 1e4 * v[1] * v[2], 1e-9);
+        CHECK_CLOSE(dy[3 * i + 1], 0.04 * v[0] - 1e4 * v[1] * v[2] - 3e7 * v[1] * v[1], 1e-6);
+        CHECK_CLOSE(dy[3 * i + 2], 3e7 * v[1] * v[1] + 0.5 * v[0] * v[0] * v[0] * v[2] * v[2] + 2, 1e-6);
+    }
+    /* scaled states keep the differences well conditioned against 3e7 */
+    for (int i = 0; i < B * 3; ++i)
+        y[i] *= 1e-3;
+    CHECK(jac_fd_error(&f, y) < 1e-6);
+    /* VJP: a_out = a^T J, d coef[k] = sum_rows a[target[k]] monomial_k */
+    double a[B * 3], a_out[B * 3], J[B * 9], dp[8];
+    nd_test_fill(a, B * 3, -1, 1);
+    CHECK(nd_field_vjp_f64(&f, 0.0, y, a, a_out, dp, 0) == ND_OK);
+    CHECK(nd_field_jac_f64(&f, 0.0, y, J) == ND_OK);
+    for (int i = 0; i < B; ++i)
+        for (int c = 0; c < 3; ++c) {
+            double want = 0;
+            for (int r = 0; r < 3; ++r)
+                want += a[3 * i + r] * J[9 * i + 3 * r + c];
+            CHECK_CLOSE(a_out[3 * i + c], want, 1e-9 * fmax(1.0, fabs(want)));
+        }
+    double mono_sum = 0; /* term 4: -3e7 y1^2 into component 1 */
+    for (int i = 0; i < B; ++i)
+        mono_sum += a[3 * i + 1] * y[3 * i + 1] * y[3 * i + 1];
+    CHECK_CLOSE(dp[4], mono_sum, 1e-15);
+    /* bad structure */
+    int64_t bad_target[8] = {0, 0, 1, 1, 1, 2, 2, 3};
+    f.target = bad_target;
+    nd_clear_error();
+    CHECK(nd_field_check(&f) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "target") == 0);
+    f.target = target;
+    int64_t bad_powers[24];
+    memcpy(bad_powers, powers, sizeof bad_powers);
+    bad_powers[5] = -1;
+    f.powers = bad_powers;
+    CHECK(nd_field_check(&f) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "powers") == 0);
+}
+
+ND_TEST_MAIN(test_linear_lorenz_relax, test_mlp, test_f32, test_rows, test_polynomial)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks, _core
+from ._stiff import STIFF_METHODS, odeint_stiff
 from .fields import Field
 from .training import kernel_progress
 
@@ -14,7 +15,7 @@ LTC_SOLVERS = ("exact",) + METHODS
 
 
 def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_steps=10_000,
-           args=(), return_info=False, verbose=True):
+           args=(), return_info=False, verbose=True, jac=None):
     """Integrate ``dy/dt = f(t, y)`` from ``t[0]`` and return the state at every time in ``t``.
 
     Parameters
@@ -27,9 +28,15 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
         Initial state. float32 stays float32, float64 stays float64; integers become float64.
     t : array_like of float, shape (T,)
         Output times, strictly increasing or strictly decreasing; ``t[0]`` is the time of ``y0``.
-    method : {"dopri5", "rk4", "midpoint", "euler"}
+    method : {"dopri5", "rk4", "midpoint", "euler", "radau", "bdf"}
         ``dopri5``: adaptive Dormand–Prince 5(4) with FSAL (6 evaluations per step) and
-        output times filled by its 4th-order dense output. The others are fixed-step.
+        output times filled by its 4th-order dense output. ``rk4``, ``midpoint``, ``euler``
+        are fixed-step. ``radau`` (Radau IIA of order 5) and ``bdf`` (variable-order BDF 1–5)
+        are implicit, for stiff problems: every index over the leading axes of ``y0`` is its
+        own problem with its own steps, Jacobian and LU factors (docs/models.md §8). A
+        callable ``f`` then sees the rows that need an evaluation: with a 1-d ``y0``, one row
+        per call, ``f(t: float, y: (d,))``; with a batch, one call per round for the ``m`` rows
+        of that round, ``f(t: (m, 1), y: (m, d))``, each row at its own time.
     rtol, atol : float
         dopri5 tolerances (>= 0, not both 0). The error norm is the RMS over the state of
         ``(y5 - y4) / (atol + rtol * max(|y|, |y5|))``; a step is accepted when it is <= 1.
@@ -48,20 +55,33 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
     verbose : bool
         Show a progress bar (with tqdm installed) once the call has run for a second;
         ``False`` never does. Ctrl-C stops the integration either way.
+    jac : callable, optional
+        ``radau`` and ``bdf`` with a callable ``f``: ``jac(t, y, *args)`` returns
+        ``y.shape + (d,)``, ``J[..., r, c] = d f_r / d y_c``, called as ``f`` is. Without it the
+        Jacobian comes from forward differences (``d`` rows of ``f`` per Jacobian). A built-in
+        field uses its own Jacobian in C.
 
     Returns
     -------
     ys : ndarray, shape (T,) + S
         ``ys[i]`` is the state at ``t[i]``; ``ys[0] == y0``. Its dtype is that of ``y0``.
     info : dict
-        Only with ``return_info=True``.
+        Only with ``return_info=True``. For ``radau`` and ``bdf`` the counters are per sample
+        (arrays of the batch shape ``y0.shape[:-1]``; scalars for a 1-d ``y0``): ``nfev`` (rows
+        of ``f``, difference Jacobians included), ``njev`` (Jacobians), ``nlu`` (LU
+        factorisations; a Radau one is two: the real and the complex matrix), ``accepted``,
+        ``rejected``, ``t`` (time reached) and ``status``; with the call's totals
+        ``nfev_total``, ``njev_total``, ``nlu_total``, ``rhs_calls``, ``jac_calls``, ``rounds``.
 
     Raises
     ------
     neurodyn.IntegrationError
         The solver could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow,
-        or a non-finite state or derivative. It carries ``t`` (time reached), ``y`` (state
-        there), ``ts``/``ys`` (the outputs filled so far), ``status`` and ``info``.
+        or a non-finite state or derivative (``radau``/``bdf`` also: a Newton matrix that
+        stays singular as the step is reduced). It carries ``t`` (time reached), ``y`` (state
+        there), ``ts``/``ys`` (the outputs filled so far), ``status`` and ``info``. With
+        ``radau``/``bdf`` a failing sample leaves the others' results intact: ``ys`` holds
+        every output, NaN where a sample did not reach, and ``t``/``status`` are per sample.
     ValueError, TypeError
         Bad arguments: NaN in ``y0``, ``t`` not strictly monotonic, an unknown method,
         negative tolerances, ``f`` returning the wrong shape, and so on.
@@ -73,7 +93,12 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
     >>> bool(abs(ys[-1, 0] - np.exp(-1)) < 1e-7)
     True
     """
-    code = _checks.choice("method", method, METHODS)
+    if method in STIFF_METHODS:
+        return odeint_stiff(f, y0, t, method=method, rtol=rtol, atol=atol, dt=dt, max_steps=max_steps,
+                            jac=jac, args=args, return_info=return_info, verbose=verbose)
+    if jac is not None:
+        raise TypeError(f"jac is used by the implicit methods {STIFF_METHODS}, not by {method!r}")
+    code = _checks.choice("method", method, METHODS + STIFF_METHODS)
     rtol = _checks.real("rtol", rtol, minimum=0.0)
     atol = _checks.real("atol", atol, minimum=0.0)
     if method == "dopri5" and rtol == 0.0 and atol == 0.0:
