@@ -109,11 +109,137 @@ def neurodyn_side(make_f, y0, t, rtol, atol):
 
         def probe():
             ys, info = nd.odeint(f, y0, t, rtol=rtol, atol=atol, max_steps=ND_MAX_STEPS, return_info=True)
-            return Probe(ys=ys, nfev=info["nfev"], accepted=info["accepted"], rejected=info["rejected"])
+            tot = info.get("total", info)  # a batch: the whole call's counters
+            return Probe(ys=ys, nfev=int(tot["nfev"]), accepted=int(tot["accepted"]),
+                         rejected=int(tot["rejected"]))
 
         return Side(run=run, probe=probe)
 
     return factory
+
+
+def neurodyn_coupled_side(y0, t, rtol, atol):
+    """neurodyn with coupled=True: the batch as one system (one step size, one error norm)."""
+
+    def factory():
+        import neurodyn as nd
+
+        f = nd.fields.Lorenz(SIGMA, RHO, BETA)
+
+        def run():
+            return nd.odeint(f, y0, t, rtol=rtol, atol=atol, max_steps=ND_MAX_STEPS, coupled=True)
+
+        def probe():
+            ys, info = nd.odeint(f, y0, t, rtol=rtol, atol=atol, max_steps=ND_MAX_STEPS, coupled=True,
+                                 return_info=True)
+            return Probe(ys=ys, nfev=int(info["nfev"]) * y0.shape[0], accepted=int(info["accepted"]),
+                         rejected=int(info["rejected"]), counts_note="nfev counts every row of each evaluation")
+
+        return Side(run=run, probe=probe, note="coupled=True: one step size for the whole batch")
+
+    return factory
+
+
+def torchode_side(y0, t, rtol, atol):
+    """torchode's Dopri5 with per-sample step control on the batch (CPU)."""
+
+    def factory():
+        try:
+            import torch
+            import torchode as to
+        except ImportError as exc:
+            raise Skip(f"torchode not importable: {exc}") from None
+        L = _torch()[1]
+        term = to.ODETerm(L())
+        solver = to.AutoDiffAdjoint(to.Dopri5(term=term), to.IntegralController(atol=atol, rtol=rtol, term=term))
+        y = torch.tensor(y0, dtype=torch.float64)
+        te = torch.tensor(np.broadcast_to(t, (y0.shape[0], len(t))).copy(), dtype=torch.float64)
+
+        def run():
+            with torch.no_grad():
+                return solver.solve(to.InitialValueProblem(y0=y, t_eval=te))
+
+        def probe():
+            sol = run()
+            ys = sol.ys.numpy().transpose(1, 0, 2)
+            return Probe(ys=ys, nfev=int(sol.stats["n_f_evals"].sum()),
+                         accepted=int(sol.stats["n_accepted"].sum()), rejected=None)
+
+        return Side(run=run, probe=probe, note="torchode Dopri5, IntegralController, per-sample steps")
+
+    return factory
+
+
+def diffrax_side(y0, t, rtol, atol):
+    """diffrax Dopri5 under jax.jit(jax.vmap(...)): per-sample steps (CPU)."""
+
+    def factory():
+        try:
+            import jax
+            jax.config.update("jax_enable_x64", True)
+            import diffrax
+            import jax.numpy as jnp
+        except ImportError as exc:
+            raise Skip(f"diffrax/jax not importable: {exc}") from None
+
+        def vf(tt, u, args):
+            x, yv, z = u[0], u[1], u[2]
+            return jnp.stack([SIGMA * (yv - x), x * (RHO - z) - yv, x * yv - BETA * z])
+
+        ts = jnp.asarray(t)
+
+        def one(u0):
+            sol = diffrax.diffeqsolve(diffrax.ODETerm(vf), diffrax.Dopri5(), t0=float(t[0]), t1=float(t[-1]),
+                                      dt0=None, y0=u0, saveat=diffrax.SaveAt(ts=ts),
+                                      stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+                                      max_steps=ND_MAX_STEPS)
+            return sol.ys, sol.stats["num_steps"]
+
+        batched = jax.jit(jax.vmap(one))
+        yj = jnp.asarray(y0)
+        jax.block_until_ready(batched(yj))  # compile outside the timing
+
+        def run():
+            return jax.block_until_ready(batched(yj))
+
+        def probe():
+            ys, steps = run()
+            return Probe(ys=np.asarray(ys).transpose(1, 0, 2), accepted=int(np.sum(steps)))
+
+        return Side(run=run, probe=probe, note="diffrax Dopri5, PIDController, jit(vmap)")
+
+    return factory
+
+
+def lorenz_samples(tol, batch, loop_rows, t1=10.0):
+    """(e) The same batch with per-sample step control (neurodyn's default): against
+    neurodyn's own coupled mode, a SciPy solve_ivp loop, torchode and diffrax (jit, vmap),
+    which all step each sample separately."""
+    rtol, atol = tol
+    rng = np.random.default_rng(12345)
+    Y0 = rng.uniform([-20.0, -25.0, 5.0], [20.0, 25.0, 45.0], size=(batch, 3))
+    t = np.linspace(0.0, t1, int(round(10 * t1)) + 1)
+    rows = np.sort(np.random.default_rng(777).permutation(batch)[:loop_rows])
+    return Case(
+        name=f"lorenz_samples{batch}_rtol{rtol:g}",
+        description=(f"dopri5 per sample, Lorenz, batch of {batch}, t in [0, {t1:g}], {len(t)} outputs, "
+                     f"rtol={rtol:g} atol={atol:g}"),
+        params={"batch": batch, "y0": "uniform box [-20,20]x[-25,25]x[5,45], seed 12345", "t0": 0.0, "t1": t1,
+                "n_out": len(t), "scipy_loop_rows": int(loop_rows)},
+        rtol=rtol, atol=atol,
+        neurodyn=neurodyn_side(lambda nd: nd.fields.Lorenz(SIGMA, RHO, BETA), Y0, t, rtol, atol),
+        peers={
+            "neurodyn_coupled": neurodyn_coupled_side(Y0, t, rtol, atol),
+            "scipy_rk45_loop": scipy_loop_side(lorenz_rhs, Y0, t, rtol, atol, rows),
+            "torchode": torchode_side(Y0, t, rtol, atol),
+            "diffrax": diffrax_side(Y0, t, rtol, atol),
+        },
+        reference=dop853_reference(lorenz_rhs, Y0, t, rows=rows),
+        targets=[Target("neurodyn_coupled", 1 / 1.2, "per-sample control no slower than 1.2x the coupled mode"),
+                 Target("torchode", 20.0, "neurodyn >= 20x faster than torchode"),
+                 Target("diffrax", 3.0, "neurodyn >= 3x faster than diffrax (jit, vmap)"),
+                 Target("scipy_rk45_loop", 500.0, "neurodyn >= 500x faster than a SciPy solve_ivp loop")],
+    )
 
 
 def _scipy():
@@ -439,6 +565,7 @@ def build(quick: bool, timer_cfg) -> list:
         mlp_field(DEFAULT, 2, 64, mlp_batch, timer_cfg),
         lorenz_pycallable(TIGHT_LORENZ, t1),
         lorenz_pycallable(DEFAULT, t1),
+        lorenz_samples((1e-8, 1e-8), batch, loop_rows, t1),
     ]
     if quick:  # the targets are stated for the full sizes; at smoke-test sizes they only indicate
         for c in cases:

@@ -255,9 +255,7 @@ def net_extras(kind, sz, x, y):
         except Skip as exc:
             return {"undetached_check": f"skipped: {exc}"}
         alt = make_nd_net(sz)
-        c = alt.config
-        alt._lif = lambda: nd_snn.lif_params(tau=c["tau"], threshold=c["threshold"], reset=c["reset"],  # noqa: E731
-                                             surrogate=c["surrogate"], slope=c["slope"], detach_reset=False)
+        alt._lif = lambda: dict(nd_snn.SNN._lif(alt), detach_reset=False)  # noqa: E731
         loss, g = alt.loss_and_grad(x, y)
         p_alt = grad_probe(loss, g, net_names(sz))
         out["nan_check"] = nan_check(sz)

@@ -17,7 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { ND_ENERGY_MLP = 1, ND_ENERGY_QUADRATIC = 2, ND_ENERGY_GMM = 3, ND_ENERGY_DOUBLE_WELL = 4 };
+enum { ND_ENERGY_MLP = 0, ND_ENERGY_QUADRATIC = 1, ND_ENERGY_GMM = 2, ND_ENERGY_DOUBLE_WELL = 3 };
+
+/* The kinds' names, indexed by kind, NULL-terminated: "mlp", "quadratic", "gmm", "double_well". */
+extern const char *const nd_energy_kind_names[];
 
 #define ND_ENERGY_MAX_LAYERS 16
 
@@ -47,7 +50,8 @@ typedef struct {
     double step_size, noise_scale;
     int clamp;
     double clamp_lo, clamp_hi;
-    double grad_clip; /* 0: none */
+    int clip;         /* clip every gradient entry to [-grad_clip, grad_clip] */
+    double grad_clip;
     int mala;
     uint64_t seed, stream;
     /* The batch is chains [chain0, chain0 + B) of a run of `chains` chains (0: B): the noise of
@@ -58,6 +62,12 @@ typedef struct {
     int (*poll)(void *poll_ctx, double done);
     void *poll_ctx;
 } nd_langevin_opts;
+
+/* 60 steps of size 10 with noise 0.005 (Edifice's cold, fast descent), no clamp, no clipping,
+ * plain Langevin, seed 0. */
+void nd_langevin_opts_default(nd_langevin_opts *o);
+/* The options' rules for a batch of B chains, with the detail of nd_arg_error. */
+int nd_langevin_check(const nd_langevin_opts *o, int64_t B);
 
 /* Scratch elements of nd_langevin_* for a batch [B, d]. */
 int nd_langevin_workspace_len(int64_t B, int64_t d, size_t *len);

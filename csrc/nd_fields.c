@@ -133,7 +133,7 @@ int64_t nd_field_param_count(const nd_field *f)
     }
 }
 
-/* The field restricted to its first m rows: the batched callbacks of nd_ode_stiff.h. */
+/* The field restricted to its first m rows, for nd_field_jac_rows_*. */
 static int nd_field_rows(const nd_field *f, int64_t m, int64_t d, nd_field *g)
 {
     ND_REQUIRE(d == f->dim, "d", d, "must be the field's dimension");

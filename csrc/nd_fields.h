@@ -70,6 +70,14 @@ int64_t nd_field_param_count(const nd_field *f);
 int nd_field_eval_f32(void *field, double t, const float *y, float *dy);
 int nd_field_eval_f64(void *field, double t, const double *y, double *dy);
 
+/* The same as an independent-sample right-hand side (nd_ode_samples.h's nd_batch_rhs_*):
+ * rows of y [m, d] hold d / dim field states each (d = dim for one field state per sample,
+ * a multiple for a whole batch treated as one sample); the built-in fields are autonomous, so
+ * the rows' times are not read. The per-row parameters of RELAX cannot follow a compacted
+ * working set: ND_ERR_ARG. The scratch must be sized for the largest m * d / dim. */
+int nd_field_eval_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, float *dy);
+int nd_field_eval_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, double *dy);
+
 /* Vector-Jacobian products at (t, y) for a cotangent a [batch, dim]: a_out = a^T df/dy
  * (may be NULL) and dparams = a^T df/dtheta in the flat layout above (may be NULL), written
  * or, with accumulate, added. The signature is nd_ode.h's nd_vjp_*. */
@@ -85,12 +93,10 @@ int nd_field_vjp_f64(void *field, double t, const double *y, const double *a, do
 int nd_field_jac_f32(void *field, double t, const float *y, float *J);
 int nd_field_jac_f64(void *field, double t, const double *y, double *J);
 
-/* The field as a batched right-hand side and Jacobian of independent rows (nd_ode_stiff.h):
- * rows i < m of y [m, d] (d the field's dim, m <= its batch, for which the scratch is sized),
- * each at its own time t[i]; the built-in fields are autonomous and ignore t. A RELAX field's
- * per-row parameters belong to rows of its batch and are refused (ND_ERR_ARG). */
-int nd_field_eval_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, float *dy);
-int nd_field_eval_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, double *dy);
+/* The Jacobian as an independent-sample callback (nd_ode_stiff.h's nd_batch_jac_*): J [m, d, d]
+ * for the rows i < m of y [m, d], d the field's dim and m <= its batch (for which the scratch
+ * is sized); the times are not read. RELAX's per-row parameters cannot follow a compacted
+ * working set: ND_ERR_ARG, with a detail. */
 int nd_field_jac_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, float *J);
 int nd_field_jac_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, double *J);
 

@@ -8,6 +8,12 @@
 #include "nd_status.h"
 #include "nd_vmath.h"
 
+int nd_hopfield_check_beta(double beta)
+{
+    ND_REQUIRE(beta > 0 && isfinite(beta), "beta", beta, "must be positive and finite");
+    return ND_OK;
+}
+
 int nd_hopfield_workspace_len(int64_t B, int64_t d, int64_t dv, int backward, size_t *len)
 {
     if (B < 0 || d < 0 || dv < 0)

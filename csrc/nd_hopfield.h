@@ -14,6 +14,10 @@
 #define ND_HOPFIELD_TILE 512
 #define ND_HOPFIELD_ROWS 128 /* a 128 x 512 score tile stays in L2 */
 
+/* The retrieval kernels' rule for the inverse temperature: ND_OK for beta > 0 and finite, else
+ * ND_ERR_ARG with the detail; for models that check beta when they are built. */
+int nd_hopfield_check_beta(double beta);
+
 /* Scratch elements for forward (backward = 0) or backward, in *len. */
 int nd_hopfield_workspace_len(int64_t B, int64_t d, int64_t dv, int backward, size_t *len);
 

@@ -8,13 +8,33 @@
 
 #include "nd_ode.h"
 
-/* Solvers of solve_ltc: the closed form, or one of the nd_ode methods. */
+/* Solvers of solve_ltc and the scan: the closed form ND_LTC_EXACT, or one of the nd_ode methods
+ * euler, midpoint, rk4 and dopri5 under their nd_ode codes. */
 #define ND_LTC_EXACT (-1)
+
+/* The solvers' names in code order: nd_ltc_solver_names[s - ND_LTC_EXACT] names solver s.
+ * NULL-terminated; the binding exports it and parses solver names through it. */
+extern const char *const nd_ltc_solver_names[];
+
+/* The defaults of every LTC entry point: the closed form, 1 substep, and dopri5's rtol 1e-2,
+ * atol 1e-4 and max_steps 100 (per frame). opts gets nd_ode_opts_default's other fields. */
+void nd_ltc_defaults(int *solver, int64_t *steps, nd_ode_opts *opts);
+
+/* The rules of the LTC options, with the detail of nd_arg_error: a known solver, steps >= 1,
+ * and nd_ode_check_opts on rtol, atol and max_steps (both tolerances 0 refused for dopri5
+ * only). opts may be NULL unless the solver is dopri5. The one place they are written, for
+ * solve_ltc, the scan and the Liquid model. */
+int nd_ltc_check_opts(int solver, int64_t steps, const nd_ode_opts *opts);
+
+/* The rule of time constants and elapsed times (tau of the relaxation, the cells'
+ * timespans): every value positive and finite. `name` is the argument reported. */
+int nd_liquid_check_positive_f32(int64_t n, const float *v, const char *name);
+int nd_liquid_check_positive_f64(int64_t n, const double *v, const char *name);
 
 /* Workspace elements for nd_solve_ltc_* on n elements with this solver, in *len. */
 int nd_solve_ltc_workspace_len(int solver, int64_t n, size_t *len);
 
-/* out[i] = x(1) for x(0) = x[i], given a[i], tau[i] > 0.
+/* out[i] = x(1) for x(0) = x[i], given a[i], tau[i] > 0 (checked, as are the options).
  * solver ND_LTC_EXACT: out = a + (x - a) exp(-1 / tau).
  * ND_ODE_EULER/MIDPOINT/RK4: `steps` equal substeps of 1/steps (computed as the decay factor
  * the steps amount to, see the scan below).
@@ -44,8 +64,13 @@ ND_LTC_DECLARE(double, f64)
  * system of H units with odeint's error control (opts: rtol, atol, max_steps; first step 0.25)
  * and is differentiated by exact backprop through the steps it took.
  *
+ * Both passes check the options (nd_ltc_check_opts) and tau (positive and finite).
+ *
  * Backward: given dh [B, T, H] (the cotangent of every output), writes da, dtau [B, T, H] and
- * dh0 [B, H] (may be NULL). The forward outputs h must be passed back in. */
+ * dh0 [B, H] (may be NULL). The forward outputs h must be passed back in.
+ *
+ * The workspace in bytes; max_steps is that of the options (sized as 1 when below, a value the
+ * kernels refuse). */
 int nd_ltc_scan_workspace_bytes(int solver, int64_t H, int64_t max_steps, int backward, size_t *bytes);
 
 #define ND_LTC_SCAN_DECLARE(T_, SFX)                                                                 \

@@ -2,23 +2,44 @@
 
 #include "nd_blas.h"
 #include "nd_generic.h"
+#include "nd_liquid.h" /* nd_liquid_check_positive */
 #include "nd_nn.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 
 static int64_t nd_cfc_width(const nd_cfc *c) { return c->layers ? c->units : c->input_size + c->hidden_size; }
 
-static int nd_cfc_check(const nd_cfc *c)
+#define ND_CFC_STR(x) #x
+#define ND_CFC_XSTR(x) ND_CFC_STR(x)
+
+const char *const nd_cfc_mode_names[] = {"default", "no_gate", NULL};
+
+int nd_cfc_check(const nd_cfc *c)
 {
-    if (!c || c->input_size < 0 || c->hidden_size < 1 || c->layers < 0 || c->layers > ND_CFC_MAX_LAYERS ||
-        (c->layers && c->units < 1) || !nd_act_name(c->act) || (c->mode != ND_CFC_GATED && c->mode != ND_CFC_NO_GATE))
-        return ND_ERR_ARG;
-    for (int l = 0; l < c->layers; ++l)
+    if (!c)
+        return nd_arg_error_novalue("cell", "must be given");
+    ND_REQUIRE(c->input_size >= 0, "input_size", c->input_size, "must be >= 0");
+    ND_REQUIRE(c->hidden_size >= 1, "hidden_size", c->hidden_size, "must be >= 1");
+    ND_REQUIRE(c->layers >= 0, "backbone_layers", c->layers, "must be >= 0");
+    ND_REQUIRE(c->layers <= ND_CFC_MAX_LAYERS, "backbone_layers", c->layers, "must be at most " ND_CFC_XSTR(ND_CFC_MAX_LAYERS));
+    ND_REQUIRE(c->units >= 1 || !c->layers, "backbone_units", c->units, "must be >= 1");
+    ND_REQUIRE(nd_act_name(c->act), "backbone_activation", c->act, "is not a known activation code");
+    ND_REQUIRE(c->mode == ND_CFC_GATED || c->mode == ND_CFC_NO_GATE, "mode", c->mode, "is not a known mode code");
+    return ND_OK;
+}
+
+/* The configuration and every parameter the kernels read. */
+static int nd_cfc_check_params(const nd_cfc *c)
+{
+    int st = nd_cfc_check(c);
+    if (st != ND_OK)
+        return st;
+    for (int64_t l = 0; l < c->layers; ++l)
         if (!c->bw[l] || !c->bb[l])
-            return ND_ERR_ARG;
+            return nd_arg_error_novalue("backbone parameters", "must all be given");
     for (int k = 0; k < 4; ++k)
         if (!c->hw[k] || !c->hb[k])
-            return ND_ERR_ARG;
+            return nd_arg_error_novalue("head parameters", "must all be given");
     return ND_OK;
 }
 
@@ -34,11 +55,10 @@ int64_t nd_cfc_param_count(const nd_cfc *c)
 
 int nd_cfc_sizes(const nd_cfc *c, int64_t B, size_t *cache_per_step, size_t *work)
 {
-    int st = nd_cfc_check(c);
+    int st = nd_cfc_check_params(c);
     if (st != ND_OK)
         return st;
-    if (B < 0)
-        return ND_ERR_ARG;
+    ND_REQUIRE(B >= 0, "x", B, "must have a batch size >= 0");
     const size_t z = (size_t)(c->input_size + c->hidden_size), U = (size_t)c->units, H = (size_t)c->hidden_size;
     const size_t wide = z > U ? z : U;
     /* per step: z, each layer's pre- and post-activation, f1, f2, g */
@@ -48,7 +68,7 @@ int nd_cfc_sizes(const nd_cfc *c, int64_t B, size_t *cache_per_step, size_t *wor
     size_t work_row = 2 * wide + 5 * H;
     if (!nd_mul_size((size_t)B, per_row, cache_per_step) || !nd_mul_size((size_t)B, work_row, work) ||
         *work > SIZE_MAX - 3 * H)
-        return ND_ERR_OVERFLOW;
+        return nd_size_error("x");
     *work += 3 * H;
     return ND_OK;
 }

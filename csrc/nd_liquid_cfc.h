@@ -15,15 +15,22 @@
 #define ND_CFC_MAX_LAYERS 8
 
 enum { ND_CFC_GATED = 0, ND_CFC_NO_GATE = 1 };
+/* The modes' names in code order ("default" is the gated mode); NULL-terminated. */
+extern const char *const nd_cfc_mode_names[];
 
 typedef struct {
-    int64_t input_size, hidden_size, units; /* units: width of the backbone layers */
-    int layers;                             /* backbone layers, 0..ND_CFC_MAX_LAYERS */
+    int64_t input_size, hidden_size, units; /* >= 0, >= 1; units: width of the backbone layers, >= 1 */
+    int64_t layers;                         /* backbone layers, 0..ND_CFC_MAX_LAYERS */
     int act;                                /* backbone activation (nd_act) */
     int mode;
     const void *bw[ND_CFC_MAX_LAYERS], *bb[ND_CFC_MAX_LAYERS]; /* [in_l, units], [units] */
     const void *hw[4], *hb[4];                                 /* heads ff1, ff2, ta, tb: [width, H], [H] */
 } nd_cfc;
+
+/* The rules of the cell's configuration (sizes, layers, activation, mode) under the model's
+ * argument names, with the detail of nd_arg_error; the parameter pointers are not looked at.
+ * The one place they are written, for the kernels and the model's construction. */
+int nd_cfc_check(const nd_cfc *c);
 
 /* Parameters in the flat gradient layout: each backbone layer's W then b, then each head's
  * W then b (ff1, ff2, ta, tb). */
@@ -33,7 +40,7 @@ int64_t nd_cfc_param_count(const nd_cfc *c);
  * (cache: T times this), and of scratch for either pass (work), for a batch of B. */
 int nd_cfc_sizes(const nd_cfc *c, int64_t B, size_t *cache_per_step, size_t *work);
 
-/* x [B, T, I]; dt [B, T] elapsed times (NULL: all 1); h0 [B, H] (NULL: zeros) -> h [B, T, H].
+/* x [B, T, I]; dt [B, T] elapsed times, positive and finite (NULL: all 1); h0 [B, H] (NULL: zeros) -> h [B, T, H].
  * cache (NULL when no backward pass follows) receives T * cache_per_step elements.
  * Backward: dh [B, T, H] -> dx [B, T, I] (may be NULL), dh0 [B, H] (may be NULL) and the
  * parameter gradients dparams (written). */

@@ -1,19 +1,38 @@
 #include "nd_liquid_ltccell.h"
 
+#include <math.h>
+
 #include "nd_generic.h"
+#include "nd_liquid.h" /* nd_liquid_check_positive */
 #include "nd_status.h"
 #include "nd_vmath.h"
 
-static int nd_ltccell_check(const nd_ltccell *c)
+int nd_ltccell_check(const nd_ltccell *c)
 {
-    if (!c || c->sensory < 0 || c->units < 1 || c->unfolds < 1 || !(c->eps >= 0))
-        return ND_ERR_ARG;
+    if (!c)
+        return nd_arg_error_novalue("cell", "must be given");
+    ND_REQUIRE(c->sensory >= 0, "input_size", c->sensory, "must be >= 0");
+    ND_REQUIRE(c->units >= 1, "units", c->units, "must be >= 1");
+    ND_REQUIRE(c->unfolds >= 1, "ode_unfolds", c->unfolds, "must be >= 1");
+    /* the cache holds every unfold's potentials: beyond this the sizes stop being sensible */
+    ND_REQUIRE(c->unfolds <= 100000, "ode_unfolds", c->unfolds, "must be at most 100000");
+    ND_REQUIRE(isfinite(c->eps), "epsilon", c->eps, "must be finite");
+    ND_REQUIRE(c->eps >= 0, "epsilon", c->eps, "must be >= 0");
+    return ND_OK;
+}
+
+/* The configuration and every parameter the sizes need. */
+static int nd_ltccell_check_params(const nd_ltccell *c)
+{
+    int st = nd_ltccell_check(c);
+    if (st != ND_OK)
+        return st;
     const void *p[] = {c->gleak, c->vleak, c->cm, c->w, c->sigma, c->mu, c->erev};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; ++i)
         if (!p[i])
-            return ND_ERR_ARG;
+            return nd_arg_error_novalue("parameters", "must all be given");
     if (c->sensory && (!c->sw || !c->ssigma || !c->smu || !c->serev))
-        return ND_ERR_ARG;
+        return nd_arg_error_novalue("sensory parameters", "must be given when input_size > 0");
     return ND_OK;
 }
 
@@ -24,14 +43,14 @@ int64_t nd_ltccell_param_count(const nd_ltccell *c)
 
 int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, size_t *work)
 {
-    int st = nd_ltccell_check(c);
+    int st = nd_ltccell_check_params(c);
     if (st != ND_OK)
         return st;
-    if (B < 0 || T < 0)
-        return ND_ERR_ARG;
-    if (!nd_mul_size((size_t)B * (size_t)T, (size_t)c->unfolds * (size_t)c->units, cache) || B > INT32_MAX ||
-        T > INT32_MAX)
-        return ND_ERR_OVERFLOW;
+    ND_REQUIRE(B >= 0 && T >= 0, "x", B < 0 ? B : T, "must have sizes >= 0");
+    size_t per_sample;
+    if (B > INT32_MAX || T > INT32_MAX || !nd_mul_size((size_t)c->unfolds, (size_t)c->units, &per_sample) ||
+        !nd_mul_size((size_t)B * (size_t)T, per_sample, cache))
+        return nd_size_error("x");
     /* per sample, reused: 16 rows of N (potentials, sums, cotangents) and one of S */
     *work = 16 * (size_t)c->units + (size_t)c->sensory;
     return ND_OK;

@@ -15,13 +15,18 @@
 #include <stdint.h>
 
 typedef struct {
-    int64_t sensory, units; /* S, N */
-    int unfolds;            /* K >= 1 */
-    double eps;             /* keeps the denominator away from 0 */
+    int64_t sensory, units; /* S >= 0 ("input_size"), N >= 1 ("units") */
+    int64_t unfolds;        /* K in [1, 100000] ("ode_unfolds") */
+    double eps;             /* >= 0 and finite ("epsilon"): keeps the denominator away from 0 */
     const void *gleak, *vleak, *cm;            /* [N] */
     const void *w, *sigma, *mu, *erev;         /* [N, N] */
     const void *sw, *ssigma, *smu, *serev;     /* [S, N] */
 } nd_ltccell;
+
+/* The rules of the cell's configuration (the sizes, unfolds and eps above), with the detail of
+ * nd_arg_error; the parameter pointers are not looked at. The one place they are written, for
+ * the kernels and the model's construction. */
+int nd_ltccell_check(const nd_ltccell *c);
 
 /* 3 N + 4 N^2 + 4 S N, in the gradient order gleak, vleak, cm, w, sigma, mu, erev, sw,
  * ssigma, smu, serev. */
@@ -31,7 +36,8 @@ int64_t nd_ltccell_param_count(const nd_ltccell *c);
  * work: elements of scratch for either pass. */
 int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, size_t *work);
 
-/* x [B, T, S] (already through the input map); dt [B, T] elapsed times (NULL: all 1);
+/* x [B, T, S] (already through the input map); dt [B, T] elapsed times, positive and finite
+ * (NULL: all 1);
  * h0 [B, N] (NULL: zeros) -> h [B, T, N]. Backward: dh [B, T, N] -> dx [B, T, S] (may be
  * NULL), dh0 [B, N] (may be NULL), dparams (written, layout above). */
 #define ND_LTCCELL_DECLARE(T_, SFX)                                                                   \

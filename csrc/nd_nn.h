@@ -19,13 +19,26 @@ typedef enum {
 
 #define ND_ACT_COUNT 7
 
+/* The activations' names in code order, NULL-terminated: the one table of activation names
+ * (exported to Python as _core.TABLES["activations"]). */
+extern const char *const nd_act_names[ND_ACT_COUNT + 1];
+
 /* The activation's name ("tanh"), or NULL for an unknown code. */
 const char *nd_act_name(int act);
 
-/* Every function returns an nd_status. Gradients named d* are written, or added to when
- * `accumulate` is non-zero (so a layer used at many time steps sums its gradient in place);
- * any gradient pointer may be NULL to skip it. */
-#define ND_MLP_DECLARE(T, SFX)                                                                   \
+/* Layer norm's epsilon when the caller gives none (docs/models.md: "LN ... eps 1e-5"). */
+#define ND_LAYERNORM_EPS 1e-5
+
+/* ND_OK when every labels[r] (r < rows) lies in [0, classes), else ND_ERR_ARG with the first
+ * offending label as the detail; the rule of the cross-entropy kernels, for callers that
+ * check targets before computing anything. */
+int nd_check_labels(int64_t rows, int64_t classes, const int64_t *labels);
+
+/* Every function returns an nd_status; a bad argument is reported through nd_arg_error
+ * (nd_status.h) under its user-facing name ("x", "activation", "eps", "logits", "labels").
+ * Gradients named d* are written, or added to when `accumulate` is non-zero (so a layer used
+ * at many time steps sums its gradient in place); any gradient pointer may be NULL to skip it. */
+#define ND_NN_DECLARE(T, SFX)                                                                   \
     /* Y[rows, out] = X[rows, in] W[in, out] (+ b[out]). */                                      \
     int nd_dense_forward_##SFX(int64_t rows, int64_t in, int64_t out, const T *x, const T *w,    \
                                const T *b, T *y);                                                \
@@ -46,7 +59,8 @@ const char *nd_act_name(int act);
     /* dx[i] = dy[i] act'(x[i]) given x and y = act(x); dx may equal dy. */                      \
     int nd_act_backward_##SFX(int act, int64_t n, const T *x, const T *y, const T *dy, T *dx);  \
     /* Layer norm over the last axis: y = (x - mean) rstd gamma + beta, rstd = 1/sqrt(var+eps); \
-     * mean and rstd [rows] are saved for the backward pass (may be NULL in forward only). */    \
+     * n >= 1 and eps >= 0; gamma and beta may be NULL (ones and zeros); mean and rstd [rows]  \
+     * are saved for the backward pass (may be NULL in forward only). */                        \
     int nd_layernorm_forward_##SFX(int64_t rows, int64_t n, const T *x, const T *gamma,          \
                                    const T *beta, double eps, T *y, T *mean, T *rstd);           \
     int nd_layernorm_backward_##SFX(int64_t rows, int64_t n, const T *x, const T *gamma,         \
@@ -62,7 +76,7 @@ const char *nd_act_name(int act);
     /* Mean squared error over n elements and its gradient (dpred may be NULL). */               \
     int nd_mse_##SFX(int64_t n, const T *pred, const T *target, double *loss, T *dpred);
 
-ND_MLP_DECLARE(float, f32)
-ND_MLP_DECLARE(double, f64)
+ND_NN_DECLARE(float, f32)
+ND_NN_DECLARE(double, f64)
 
 #endif

@@ -8,8 +8,19 @@
 
 const char *nd_ode_method_name(int method)
 {
-    static const char *names[ND_ODE_METHOD_COUNT] = {"euler", "midpoint", "rk4", "dopri5"};
+    static const char *names[ND_ODE_METHOD_COUNT] = {"euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853"};
     return (method >= 0 && method < ND_ODE_METHOD_COUNT) ? names[method] : NULL;
+}
+
+int nd_ode_method_adaptive(int method)
+{
+    return method == ND_ODE_DOPRI5 || method == ND_ODE_TSIT5 || method == ND_ODE_DOP853;
+}
+
+/* A method of the coupled solver (and of its gradients). */
+static int nd_ode_coupled_method(int method)
+{
+    return method >= 0 && method < ND_ODE_COUPLED_METHOD_COUNT;
 }
 
 void nd_ode_opts_default(nd_ode_opts *opts)
@@ -30,30 +41,42 @@ void nd_ode_opts_default(nd_ode_opts *opts)
 
 int nd_odeint_workspace_len(int method, int64_t n, size_t *len)
 {
-    if (!nd_ode_method_name(method) || n < 0)
+    if (!nd_ode_coupled_method(method) || n < 0)
         return ND_ERR_ARG;
     return nd_mul_size(ND_ODE_WORK_VECTORS, (size_t)n, len) ? ND_OK : ND_ERR_OVERFLOW;
+}
+
+int nd_ode_check_opts(const nd_ode_opts *o)
+{
+    if (!o)
+        return nd_arg_error_novalue("options", "must be given");
+    ND_REQUIRE(nd_ode_method_name(o->method), "method", o->method, "is not a known method code");
+    ND_REQUIRE(o->max_steps >= 1, "max_steps", o->max_steps, "must be >= 1");
+    ND_REQUIRE(o->dt >= 0 && isfinite(o->dt), "dt", o->dt, "must be >= 0 and finite (0: chosen by the solver)");
+    ND_REQUIRE(o->rtol >= 0 && isfinite(o->rtol), "rtol", o->rtol, "must be >= 0 and finite");
+    ND_REQUIRE(o->atol >= 0 && isfinite(o->atol), "atol", o->atol, "must be >= 0 and finite");
+    /* fixed-step methods never read the tolerances */
+    if (nd_ode_method_adaptive(o->method) && !(o->rtol > 0 || o->atol > 0))
+        return nd_arg_error_novalue("rtol and atol", "cannot both be 0");
+    return ND_OK;
 }
 
 /* Validation shared by both precisions. */
 static int nd_ode_check_args(int64_t n, int64_t nt, const double *t, const nd_ode_opts *o)
 {
-    if (n < 0 || nt < 1 || !t || !o || !nd_ode_method_name(o->method))
-        return ND_ERR_ARG;
-    if (!(o->max_steps >= 1) || !(o->dt >= 0) || !isfinite(o->dt))
-        return ND_ERR_ARG;
-    if (o->method == ND_ODE_DOPRI5 &&
-        (!(o->rtol >= 0) || !(o->atol >= 0) || !isfinite(o->rtol) || !isfinite(o->atol) ||
-         (o->rtol == 0 && o->atol == 0)))
-        return ND_ERR_ARG;
+    int st = nd_ode_check_opts(o);
+    if (st != ND_OK)
+        return st;
+    if (!nd_ode_coupled_method(o->method))
+        return nd_arg_error("method", o->method, "must be euler, midpoint, rk4 or dopri5 for the coupled solver");
+    ND_REQUIRE(n >= 0, "y0", n, "must have a size >= 0");
+    ND_REQUIRE(nt >= 1 && t, "t", nt, "must hold at least one time");
     for (int64_t i = 0; i < nt; ++i)
-        if (!isfinite(t[i]))
-            return ND_ERR_ARG;
+        ND_REQUIRE(isfinite(t[i]), "t", t[i], "must be finite");
     if (nt > 1) {
         double dir = t[1] > t[0] ? 1.0 : -1.0;
         for (int64_t i = 1; i < nt; ++i)
-            if (!((t[i] - t[i - 1]) * dir > 0))
-                return ND_ERR_ARG;
+            ND_REQUIRE((t[i] - t[i - 1]) * dir > 0, "t", t[i], "must be strictly increasing or strictly decreasing");
     }
     return ND_OK;
 }
@@ -101,7 +124,7 @@ typedef struct {
     double c[7], a[7][7], b[7];
 } nd_tableau;
 
-static const nd_tableau nd_tableaux[ND_ODE_METHOD_COUNT] = {
+static const nd_tableau nd_tableaux[ND_ODE_COUPLED_METHOD_COUNT] = {
     [ND_ODE_EULER] = {1, {0}, {{0}}, {1}},
     [ND_ODE_MIDPOINT] = {2, {0, 0.5}, {{0}, {0.5}}, {0, 1}},
     [ND_ODE_RK4] = {4, {0, 0.5, 0.5, 1}, {{0}, {0.5}, {0, 0.5}, {0, 0, 1}}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}},
@@ -119,7 +142,7 @@ static const nd_tableau nd_tableaux[ND_ODE_METHOD_COUNT] = {
 
 int nd_ode_method_stages(int method)
 {
-    return nd_ode_method_name(method) ? nd_tableaux[method].stages : 0;
+    return nd_ode_coupled_method(method) ? nd_tableaux[method].stages : 0;
 }
 
 /* Stage values Y, slopes K and their cotangents for 7 stages, and three state vectors. */
@@ -127,14 +150,14 @@ int nd_ode_method_stages(int method)
 
 int nd_ode_backprop_workspace_len(int method, int64_t n, size_t *len)
 {
-    if (!nd_ode_method_name(method) || n < 0)
+    if (!nd_ode_coupled_method(method) || n < 0)
         return ND_ERR_ARG;
     return nd_mul_size(ND_BACKPROP_WORK_VECTORS, (size_t)n, len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
 int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t *len)
 {
-    if (!nd_ode_method_name(method) || n < 0 || n_params < 0 || n > INT64_MAX / 4 ||
+    if (!nd_ode_coupled_method(method) || n < 0 || n_params < 0 || n > INT64_MAX / 4 ||
         n_params > INT64_MAX / 4)
         return ND_ERR_ARG;
     /* The augmented state z = [y, a, g], its two outputs, and the solver's workspace. */

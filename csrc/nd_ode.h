@@ -11,13 +11,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { ND_ODE_EULER = 0, ND_ODE_MIDPOINT = 1, ND_ODE_RK4 = 2, ND_ODE_DOPRI5 = 3 } nd_ode_method;
+/* tsit5 and dop853 run under the independent-sample driver of nd_ode_samples.h only; the
+ * coupled solver below takes the fixed-step methods and dopri5. */
+typedef enum {
+    ND_ODE_EULER = 0,
+    ND_ODE_MIDPOINT = 1,
+    ND_ODE_RK4 = 2,
+    ND_ODE_DOPRI5 = 3,
+    ND_ODE_TSIT5 = 4,
+    ND_ODE_DOP853 = 5
+} nd_ode_method;
 
-#define ND_ODE_METHOD_COUNT 4
+#define ND_ODE_METHOD_COUNT 6
+/* Methods of the coupled solver nd_odeint_* and its gradients: codes below this. */
+#define ND_ODE_COUPLED_METHOD_COUNT 4
 
 /* The method's name ("rk4"), or NULL for an unknown code. */
 const char *nd_ode_method_name(int method);
-/* Stages of one step of a method (dopri5: 7, counting the slope at the new state); 0 if unknown. */
+/* 1 for the adaptive methods (dopri5, tsit5, dop853). */
+int nd_ode_method_adaptive(int method);
+/* Stages of one step of a method of the coupled solver (dopri5: 7, counting the slope at the
+ * new state); 0 for other codes. */
 int nd_ode_method_stages(int method);
 
 typedef struct {
@@ -39,6 +53,11 @@ typedef struct {
 
 /* rtol 1e-3, atol 1e-6, dopri5, dt 0, max_steps 10000, no callbacks. */
 void nd_ode_opts_default(nd_ode_opts *opts);
+
+/* The rules of the options every solver call shares (tolerances of adaptive methods, dt,
+ * max_steps, the method code), with the detail of nd_arg_error: the one place they are
+ * written, for odeint, the LTC relaxation and scan, and the models built on them. */
+int nd_ode_check_opts(const nd_ode_opts *opts);
 
 typedef struct {
     int64_t nfev;     /* right-hand side evaluations */

@@ -25,28 +25,55 @@
 
 #include "nd_rng.h"
 
+/* Code tables: the enums and their user-facing names (NULL-terminated, in code order), which
+ * the binding exports so that Python passes names and never restates a code. */
 enum { ND_RESET_SUBTRACT = 0, ND_RESET_ZERO = 1 };
+extern const char *const nd_lif_reset_names[];
 enum { ND_SURROGATE_SIGMOID = 0, ND_SURROGATE_FAST_SIGMOID = 1, ND_SURROGATE_ATAN = 2 };
+extern const char *const nd_lif_surrogate_names[];
 
 typedef struct {
-    double beta, threshold;
-    int reset;       /* ND_RESET_* */
-    int reset_delay; /* snntorch's order */
-    int surrogate;   /* ND_SURROGATE_* */
-    double slope;
+    /* The decay per step is beta = exp(-1/tau) (docs/models.md §5), or beta itself when
+     * beta_given: tau > 0 and finite, beta in [0, 1] (1 is the integrate-and-fire neuron).
+     * tau_given and beta_given record which one the caller chose; at most one may be set. */
+    double tau, beta;
+    int tau_given, beta_given;
+    double threshold; /* > 0 and finite */
+    int reset;        /* ND_RESET_* */
+    int reset_delay;  /* snntorch's order */
+    int surrogate;    /* ND_SURROGATE_* */
+    double slope;     /* > 0 and finite */
     int detach_reset;
-    int smooth;      /* spikes are the surrogate's antiderivative in the forward pass too: the
-                        smooth model whose exact gradient the backward pass computes */
+    int smooth;       /* spikes are the surrogate's antiderivative in the forward pass too: the
+                         smooth model whose exact gradient the backward pass computes */
 } nd_lif_params;
 
-/* beta exp(-1/2) (tau 2), threshold 1, subtract, no delay, sigmoid surrogate with slope 10,
- * detached reset. */
+/* tau 2 (beta exp(-1/2)), threshold 1, subtract, no delay, sigmoid surrogate with slope 10,
+ * detached reset, hard spikes. */
 void nd_lif_params_default(nd_lif_params *p);
+
+/* The rules of the parameters (every LIF kernel checks them first): ND_OK, or ND_ERR_ARG with
+ * the argument and its rule recorded (nd_last_error). */
+int nd_lif_params_check(const nd_lif_params *p);
+
+/* The decay per step the parameters give: beta when beta_given, else exp(-1/tau). */
+double nd_lif_decay(const nd_lif_params *p);
 
 /* Bytes of a spike raster [T, B, n] packed one bit per spike. */
 int nd_spike_bits_size(int64_t T, int64_t B, int64_t n, size_t *bytes);
 
-/* Unpacks bits (as written by nd_lif_forward) into 0/1 values. */
+/* Spike encoders: analog inputs x [n] to spike trains [T, n] (docs/models.md §5).
+ *   constant: x itself at every step;
+ *   poisson:  Bernoulli spikes with probability clip(x, 0, 1): element (t, i) fires when
+ *             uniform(seed, stream, t n + i) < x_i, so any slice is reproducible;
+ *   latency:  one spike at step round((1 - x_i)(T - 1)) for x_i in (0, 1] (clipped), none for
+ *             x_i <= 0: stronger inputs fire earlier. */
+enum { ND_ENCODE_CONSTANT = 0, ND_ENCODE_POISSON = 1, ND_ENCODE_LATENCY = 2 };
+extern const char *const nd_encoding_names[];
+
+/* Elements of an encoder's output, T n, after checking its arguments (T >= 1). */
+int nd_encode_len(int encoding, int64_t T, int64_t n, size_t *len);
+
 #define ND_LIF_DECLARE(T_, SFX)                                                                        \
     /* currents [T, B, n], v0 [B, n] (NULL: zeros) -> spikes [T, B, n] (may be NULL), membrane     \
      * [T, B, n] after each step's reset (may be NULL), bits (may be NULL), rate [B, n], the mean   \
@@ -65,13 +92,10 @@ int nd_spike_bits_size(int64_t T, int64_t B, int64_t n, size_t *bytes);
     int nd_lif_backward_##SFX(const nd_lif_params *p, int64_t T, int64_t B, int64_t n, const T_ *currents, \
                               int64_t cur_tstride, const T_ *v0, const T_ *dspikes, int64_t dspikes_tstride, \
                               const T_ *dmem, T_ *dcurrents, int64_t dcur_tstride, T_ *dv0);           \
-    void nd_spike_bits_unpack_##SFX(int64_t count, const uint8_t *bits, T_ *out);                     \
-    /* Poisson (Bernoulli per step) spikes [T, n] with probability clip(x, 0, 1): element (t, i)  \
-     * fires when uniform(seed, stream, t n + i) < x_i, so any slice is reproducible. */           \
-    void nd_encode_poisson_##SFX(int64_t T, int64_t n, const T_ *x, uint64_t seed, uint64_t stream, T_ *out); \
-    /* Latency code [T, n]: one spike at step round((1 - x_i)(T - 1)) for x_i in (0, 1] (clipped), \
-     * none for x_i <= 0: stronger inputs fire earlier. */                                         \
-    void nd_encode_latency_##SFX(int64_t T, int64_t n, const T_ *x, T_ *out);
+    /* Unpacks the nbytes of bits written by nd_lif_forward for a [T, B, n] raster into 0/1 values. */ \
+    int nd_spike_bits_unpack_##SFX(int64_t T, int64_t B, int64_t n, const uint8_t *bits, size_t nbytes, T_ *out); \
+    /* out [T, n] = the encoding of x [n] (see above); seed and stream are read by poisson only. */   \
+    int nd_encode_##SFX(int encoding, int64_t T, int64_t n, const T_ *x, uint64_t seed, uint64_t stream, T_ *out);
 
 ND_LIF_DECLARE(float, f32)
 ND_LIF_DECLARE(double, f64)

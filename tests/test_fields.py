@@ -236,14 +236,14 @@ def test_odeint_field_fixed_step_matches_reference(kind, method, dtype, rng):
 
 @pytest.mark.parametrize("kind", ["linear_b", "lorenz", "mlp"])
 def test_odeint_field_dopri5_one_system(kind, rng):
-    """A batch is one system with one shared step size: the step sequence equals the twin's
-    for the flattened batch, and the trajectories agree to round-off."""
+    """With coupled=True a batch is one system with one shared step size: the step sequence
+    equals the twin's for the flattened batch, and the trajectories agree to round-off."""
     field, twin, n = make_field(kind, rng)
     y0 = rng.normal(size=(3, 2, n))
     if kind == "lorenz":
         y0 = y0 + [0.0, 0.0, 20.0]
     t = np.linspace(0.0, 0.5, 6)
-    ys, info = nd.odeint(field, y0, t, rtol=1e-7, atol=1e-9, return_info=True)
+    ys, info = nd.odeint(field, y0, t, rtol=1e-7, atol=1e-9, return_info=True, coupled=True)
     ys_ref, info_ref = ref.odeint_dopri5(twin, y0, t, rtol=1e-7, atol=1e-9)
     assert (info["accepted"], info["rejected"], info["nfev"]) == (
         info_ref["accepted"], info_ref["rejected"], info_ref["nfev"])

@@ -685,7 +685,7 @@ def test_associative_memory_learns_digits(digits):
     Xtr, ytr, Xte, yte = digits
     m = nd.AssociativeMemory(64, num_patterns=32, pattern_dim=32, num_heads=2, hidden_size=64, num_layers=1,
                              dropout=0.0, output_size=10, seed=0)
-    hist = m.fit(Xtr, ytr, loss="cross_entropy", epochs=10, batch_size=32, lr=3e-3, seed=0, verbose=False)
+    hist = m.fit(Xtr, ytr, loss="cross_entropy", epochs=10, batch_size=32, lr=3e-3, seed=0, verbose=False).history_
     assert hist["loss"][-1] < 0.5 * hist["loss"][0]
     assert np.mean(np.argmax(m(Xte), axis=1) == yte) >= 0.93
 
@@ -886,3 +886,22 @@ def test_model_bad_input():
         m.loss_and_grad(np.ones((2, 3)), np.ones((2, 2)), loss="hinge")
     with pytest.raises(ValueError, match="labels"):
         m.loss_and_grad(np.ones((2, 3)), np.array([0, 5]), loss="cross_entropy")
+
+
+def test_beta_one_message_everywhere():
+    """beta's rule is the kernel's: the same message from the functions, the models and _core."""
+    Q, Y = np.ones((2, 3)), np.eye(4, 3)
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        calls = {"retrieve": lambda: nd.hopfield_retrieve(Q, Y, beta=bad),
+                 "energy": lambda: nd.hopfield_energy(Q, Y, beta=bad, full=True),
+                 "Hopfield": lambda: nd.Hopfield(3, beta=bad),
+                 "AssociativeMemory": lambda: nd.AssociativeMemory(3, beta=bad),
+                 "hopfield_forward": lambda: _core.hopfield_forward(Q, Y, beta=bad)}
+        messages = set()
+        for call in calls.values():
+            with pytest.raises(ValueError) as info:
+                call()
+            messages.add(str(info.value))
+        assert len(messages) == 1 and messages.pop().startswith("beta must be positive and finite, got ")
+    assert nd.Hopfield(3, beta=2).config["beta"] == 2.0 and isinstance(nd.Hopfield(3, beta=2).config["beta"], float)
+    assert nd.Hopfield(3).config["beta"] == _core.DEFAULTS["hopfield_forward"]["beta"]

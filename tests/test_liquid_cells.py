@@ -36,7 +36,6 @@ F64_TOL = dict(rtol=1e-12, atol=1e-12)
 # steps stay well inside 1e-5 on O(1) outputs.
 F32_TOL = dict(rtol=1e-5, atol=1e-5)
 CFC_ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh")
-MODE_CODE = {"default": 0, "no_gate": 1}
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,10 +355,10 @@ def test_ltc_raw_kernel_dx_dh0_dparams_match_fd():
     R = _weights((3, 4, 4))
 
     def loss():
-        return float(np.sum(R * _core.ltccell_forward(xm, ts, h0, tuple(params), K, eps, False)[0]))
+        return float(np.sum(R * _core.ltccell_forward(xm, ts, h0, *params, ode_unfolds=K, epsilon=eps)[0]))
 
-    _, cache = _core.ltccell_forward(xm, ts, h0, tuple(params), K, eps, True)
-    dx, dh0, dflat = _core.ltccell_backward(xm, ts, cache, R, tuple(params), K, eps)
+    _, cache = _core.ltccell_forward(xm, ts, h0, *params, ode_unfolds=K, epsilon=eps, keep_cache=True)
+    dx, dh0, dflat = _core.ltccell_backward(xm, ts, cache, R, *params, ode_unfolds=K, epsilon=eps)
     num = ref_nn.central_difference(loss, [xm, h0] + params, eps=FD_EPS)
     assert_fd_close(dx, num[0], "ltccell_backward dx")
     assert_fd_close(dh0, num[1], "ltccell_backward dh0")
@@ -381,17 +380,17 @@ def test_cfc_raw_kernel_dx_dh0_dparams_match_fd(mode, layers):
     names = [f"backbone_{l}.{k}" for l in range(layers) for k in ("kernel", "bias")]
     names += [f"{h}.{k}" for h in ("ff1", "ff2", "time_a", "time_b") for k in ("kernel", "bias")]
     params = [np.ascontiguousarray(cell.params[n]) for n in names]
-    act_code = list(nd.nn.ACTIVATIONS).index(act)  # the C activation codes, in nn.ACTIVATIONS order
+    codes = dict(backbone_activation=act, mode=mode)
     R = _weights((3, 4, 4))
 
     def loss():
-        h, _ = _core.cfc_forward(x, ts, h0, tuple(params), 4, act_code, MODE_CODE[mode], False)
+        h, _ = _core.cfc_forward(x, ts, h0, tuple(params), hidden_size=4, **codes)
         return float(np.sum(R * h))
 
-    h, cache = _core.cfc_forward(x, ts, h0, tuple(params), 4, act_code, MODE_CODE[mode], True)
+    h, cache = _core.cfc_forward(x, ts, h0, tuple(params), hidden_size=4, keep_cache=True, **codes)
     assert_allclose(h, twin.cfc_states(cell.params, x, ts, h0, hidden_size=4, backbone_layers=layers, mode=mode),
                     **F64_TOL)
-    dx, dh0, dflat = _core.cfc_backward(ts, cache, R, tuple(params), 3, act_code, MODE_CODE[mode])
+    dx, dh0, dflat = _core.cfc_backward(ts, cache, R, tuple(params), input_size=3, **codes)
     num = ref_nn.central_difference(loss, [x, h0] + params, eps=FD_EPS)
     assert_fd_close(dx, num[0], "cfc_backward dx")
     assert_fd_close(dh0, num[1], "cfc_backward dh0")
@@ -515,7 +514,7 @@ def test_cfc_learns_to_classify_irregular_waveforms():
     # 60 epochs: at 40 the run can still sit on a plateau it leaves a few epochs later, and
     # whether it has left depends on the last bits of the arithmetic (an -O2 build gave 0.83)
     hist = cell.fit(x, y, timespans=ts, loss="cross_entropy", epochs=60, batch_size=32, lr=1e-3, seed=0,
-                    verbose=False)
+                    verbose=False).history_
     assert len(hist["loss"]) == 60
     assert hist["loss"][-1] < 0.3 < hist["loss"][0]
     assert accuracy(cell, xv, tsv, yv) >= 0.9 > before + 0.3  # chance is 1/3
@@ -526,7 +525,7 @@ def test_ltc_learns_to_classify_irregular_waveforms():
     xv, tsv, yv = waveforms(300, 20, 1)
     cell = nd.LTCCell(1, 8, output_size=3, seed=0)
     hist = cell.fit(x, y, timespans=ts, loss="cross_entropy", epochs=20, batch_size=32, lr=1e-2, seed=0,
-                    verbose=False)
+                    verbose=False).history_
     assert hist["loss"][-1] < 0.6 * hist["loss"][0]
     assert accuracy(cell, xv, tsv, yv) >= 0.85
 
@@ -561,7 +560,7 @@ def test_same_seed_same_history(kind):
         cell = nd.LTCCell(1, 5, output_size=3, seed=1) if kind == "ltc" else \
             nd.CfC(1, 6, backbone_units=8, output_size=3, seed=1)
         hist = cell.fit(x, y, timespans=ts, loss="cross_entropy", epochs=3, batch_size=16, lr=1e-2, seed=fit_seed,
-                        verbose=False)
+                        verbose=False).history_
         return hist, cell
 
     (h1, c1), (h2, c2), (h3, _) = run(5), run(5), run(6)
@@ -836,3 +835,28 @@ def test_concurrent_calls_agree(which):
         t.join()
     for r in results:
         assert_array_equal(r, expected)
+
+
+def test_the_cells_share_the_kernels_timespans_rule():
+    ts = np.ones((2, 3))
+    ts[1, 2] = 0.0
+    for cell in (nd.LTCCell(2, 3, seed=0), nd.CfC(2, 3, backbone_units=4, seed=0)):
+        with pytest.raises(ValueError) as excinfo:
+            cell(GOOD_X, ts)
+        assert str(excinfo.value) == "timespans must be positive and finite, got 0"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: nd.CfC(2, 3, backbone_layers=9), "backbone_layers must be at most 8, got 9"),
+    (lambda: nd.CfC(-1, 3), "input_size must be >= 0, got -1"),
+    (lambda: nd.LTCCell(2, 3, ode_unfolds=100_001), "ode_unfolds must be at most 100000, got 100001"),
+    (lambda: nd.LTCCell(2, 3, epsilon=float("inf")), "epsilon must be finite, got inf"),
+])
+def test_construction_runs_the_kernels_rules(make, message):
+    with pytest.raises(ValueError) as excinfo:
+        make()
+    assert str(excinfo.value) == message
+
+
+def test_cfc_modes_come_from_the_kernel():
+    assert nd.liquid.CFC_MODES == _core.TABLES["cfc_modes"] == ("default", "no_gate")

@@ -3,6 +3,8 @@
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -231,7 +233,7 @@ def test_empty_arrays(solver):
 @pytest.mark.parametrize("args,kwargs,exc,match", [
     ((1.0, 0.0, 0.0), {}, ValueError, r"tau.*positive"),
     ((1.0, 0.0, [1.0, -2.0]), {}, ValueError, r"tau.*-2"),
-    ((1.0, 0.0, np.nan), {}, ValueError, r"tau.*NaN"),
+    ((1.0, 0.0, np.nan), {}, ValueError, r"tau.*(NaN|nan)"),
     ((np.inf, 0.0, 1.0), {}, ValueError, r"\bx\b.*(NaN|inf)"),
     ((1.0, np.nan, 1.0), {}, ValueError, r"\ba\b.*NaN"),
     ((1.0, 0.0, 1.0), {"solver": "rk45"}, ValueError, r"solver.*rk45"),
@@ -254,3 +256,59 @@ def test_broadcast_mismatch_names_the_arguments():
         nd.solve_ltc(np.ones(2), np.ones(3), 1.0)
     message = str(excinfo.value)
     assert "x" in message.replace("exact", "") and " a " in f" {message} ".replace(",", " ")
+
+
+# ---------------------------------------------------------------------------------------
+# One rule, one message: the kernels' rules reach every entry point that takes the argument
+# ---------------------------------------------------------------------------------------
+
+
+LTC_ENTRIES = {
+    "solve_ltc": lambda **kw: nd.solve_ltc(np.ones((2, 3)), 0.0, np.ones((2, 3)), **kw),
+    "ltc_scan": lambda **kw: nd.ltc_scan(np.zeros((2, 3, 4)), np.ones((2, 3, 4)), **kw),
+    "Liquid": lambda **kw: nd.Liquid(3, hidden_size=4, num_layers=1,
+                                     **{"integration_steps" if k == "steps" else k: v for k, v in kw.items()}),
+}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(solver="dopri5", rtol=0.0, atol=0.0), "rtol and atol cannot both be 0"),
+    (dict(rtol=-1.0), "rtol must be >= 0 and finite, got -1"),
+    (dict(atol=float("nan")), "atol must be >= 0 and finite, got nan"),
+    (dict(max_steps=0), "max_steps must be >= 1, got 0"),
+    (dict(steps=0), "steps must be >= 1, got 0"),
+    (dict(solver="rk45"), "solver='rk45' is not one of 'exact', 'euler', 'midpoint', 'rk4', 'dopri5'"),
+])
+def test_every_entry_gives_the_kernels_message(kwargs, message):
+    for name, call in LTC_ENTRIES.items():
+        with pytest.raises(ValueError) as excinfo:
+            call(**kwargs)
+        # the model calls the kernel's substeps integration_steps, and says so
+        expected = "integration_" + message if name == "Liquid" and "steps" in kwargs else message
+        assert str(excinfo.value) == expected, name
+    if "steps" not in kwargs and kwargs.get("solver") != "rk45":  # odeint's options obey the same rules
+        ode_kwargs = {("method" if k == "solver" else k): v for k, v in kwargs.items()}
+        with pytest.raises(ValueError) as excinfo:
+            nd.odeint(lambda t, y: -y, np.ones(2), [0.0, 1.0], **ode_kwargs)
+        assert str(excinfo.value) == message
+
+
+def test_tau_rule_is_one_message():
+    tau = np.ones((1, 2, 3))
+    tau[0, 1, 2] = -0.5
+    for call in (lambda: nd.solve_ltc(0.0, 0.0, tau), lambda: nd.ltc_scan(np.zeros_like(tau), tau)):
+        with pytest.raises(ValueError) as excinfo:
+            call()
+        assert str(excinfo.value) == "tau must be positive and finite, got -0.5"
+
+
+def test_solver_names_and_defaults_come_from_the_kernels():
+    from neurodyn import _core, liquid
+    assert nd.solve_ltc is liquid.solve_ltc
+    assert liquid.LTC_SOLVERS == _core.TABLES["ltc_solvers"] == ("exact", "euler", "midpoint", "rk4", "dopri5")
+    defaults = _core.DEFAULTS["solve_ltc"]
+    assert defaults == _core.DEFAULTS["ltc_scan"] == _core.DEFAULTS["ltc_check_options"]
+    assert defaults == {"solver": "exact", "steps": 1, "rtol": 1e-2, "atol": 1e-4, "max_steps": 100}
+    for fn in (nd.solve_ltc, nd.ltc_scan):
+        sig = inspect.signature(fn)
+        assert {k: sig.parameters[k].default for k in defaults} == defaults

@@ -442,3 +442,65 @@ def test_spike_dense_empty_shapes():
     g = {}
     nd.nn.dense_grad(params, "fc", np.zeros((0, 4)), np.zeros((0, 3)), g, spikes=True)
     np.testing.assert_array_equal(g["fc.kernel"], np.zeros((4, 3)))
+
+
+# ---- one rule, one message (docs/design.md, "The contract") -------------------------------------
+
+def _message(call, exc=ValueError):
+    with pytest.raises(exc) as info:
+        call()
+    return str(info.value)
+
+
+def test_activation_names_are_the_kernels_table():
+    assert nn.ACTIVATIONS is _core.TABLES["activations"]
+    assert nn.ACTIVATIONS[:2] == ("identity", "tanh") and "lecun_tanh" in nn.ACTIVATIONS
+    x = np.linspace(-2, 2, 9)
+    for name in nn.ACTIVATIONS:  # every name of the table reaches its kernel
+        assert nn.activation(name, x).shape == x.shape
+
+
+def test_unknown_activation_one_message_everywhere():
+    x = np.ones(3)
+    messages = {_message(lambda: nn.activation("gelu", x)),
+                _message(lambda: nn.activation_grad("gelu", x, x, x)),
+                _message(lambda: _core.act_forward(activation="gelu", x=x))}
+    assert messages == {"activation='gelu' is not one of " + ", ".join(map(repr, nn.ACTIVATIONS))}
+
+
+def test_spike_values_one_message_forward_and_backward():
+    params = {"fc.kernel": np.ones((3, 2)), "fc.bias": np.zeros(2)}
+    x = np.array([[1.0, 0.0, 0.5]])
+    forward = _message(lambda: nn.dense(params, "fc", x, spikes=True))
+    backward = _message(lambda: nn.dense_grad(params, "fc", x, np.ones((1, 2)), {}, spikes=True))
+    assert forward == backward == "x must hold spikes: every value 0 or 1 (spikes=True), got 0.5"
+
+
+def test_labels_one_message_through_the_loss_and_the_targets():
+    logits = np.zeros((2, 3))
+    messages = {_message(lambda: nn.cross_entropy_loss(logits, np.array([0, 3]))),
+                _message(lambda: nn.check_targets("cross_entropy", np.array([0, 3]), 2, (2, 3), np.float64)),
+                _message(lambda: nn.loss_and_grad("cross_entropy", logits, np.array([0, 3])))}
+    assert messages == {"labels must lie in [0, 3), got 3"}
+    assert "labels must be integers" in _message(lambda: nn.cross_entropy_loss(logits, [0.0, 1.0]), TypeError)
+
+
+def test_layernorm_rules_are_the_kernels():
+    assert _core.DEFAULTS["layernorm_forward"]["eps"] == 1e-5
+    assert _message(lambda: _core.layernorm_forward(np.ones((2, 3)), eps=-1.0)) == "eps must be >= 0, got -1"
+    assert _message(lambda: nn.layernorm({"n.gamma": np.ones(0), "n.beta": np.ones(0)}, "n", np.ones((2, 0)))) \
+        == "x must have at least one feature (its last axis), got 0"
+    # gamma and beta may be left out: ones and zeros
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    np.testing.assert_array_equal(_core.layernorm_forward(x)[0], _core.layernorm_forward(x, np.ones(4), np.zeros(4))[0])
+
+
+def test_entry_points_take_keywords():
+    x, w = np.ones((2, 3)), np.ones((3, 4))
+    np.testing.assert_array_equal(_core.dense_forward(x=x, kernel=w), np.full((2, 4), 3.0))
+    dx, dw, db = _core.dense_backward(x, w, np.ones((2, 4)), has_bias=False, need_dx=False)
+    assert dx is None and db is None and dw.shape == (3, 4)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        _core.dense_forward(x, w, bogus=1)
+    with pytest.raises(TypeError, match="missing required argument 'has_bias'"):
+        _core.dense_backward(x, w, np.ones((2, 4)))

@@ -364,7 +364,7 @@ FIT_NUMBERS = {"epochs": "int>=1", "batch_size": "int>=1", "lr": "real>0"}
 
 def _fit(model, *args, **kw):
     m = fresh(model)
-    hist = m.fit(*args, **kw)
+    hist = m.fit(*args, **kw).history_
     return {"params": _params(m), "loss": hist["loss"]}
 
 
@@ -393,8 +393,19 @@ entry("odeint[Lorenz,euler]", nd.odeint, [Arr("y0", "Bn")],
 
 entry("odeint[MLP,dopri5]", nd.odeint, [Arr("y0", "Bn")],
       pos=lambda A: [MLP_FIELD, A["y0"], [0.0, 0.3, 0.5]], kw=lambda A: {"rtol": 1e-6, "atol": 1e-9},
-      ref=lambda A: ref_ode.odeint_dopri5(ref_ode.mlp(MLP_W, MLP_B), A["y0"], [0.0, 0.3, 0.5], 1e-6, 1e-9)[0],
+      ref=lambda A: _per_sample(lambda y: ref_ode.odeint_dopri5(ref_ode.mlp(MLP_W, MLP_B), y, [0.0, 0.3, 0.5],
+                                                               1e-6, 1e-9)[0], A["y0"]),
       dims={"B": (1, 3)}, fixed={"n": 2}, zero={"B": "ok"}, tol=(1e-7, 1e-9), allow={"y0:ndim+1", "y0:ndim-1"})
+
+
+def _per_sample(solve, y0):
+    """The twin of per-sample integration (docs/models.md §8): each row of y0 solved alone."""
+    y0 = np.asarray(y0)
+    if y0.ndim <= 1:
+        return solve(y0)
+    rows = y0.reshape(-1, y0.shape[-1])
+    out = np.stack([solve(r) for r in rows], axis=1) if len(rows) else np.zeros((3,) + rows.shape)
+    return out.reshape((out.shape[0],) + y0.shape)
 
 
 def _decay(t, y, k=0.5):
@@ -713,6 +724,9 @@ entry("fields.Linear()", nd.fields.Linear, [Arr("A", "nn"), Arr("b", "n")], pos=
 entry("fields.Lorenz()", nd.fields.Lorenz, call=lambda A, **o: nd.fields.Lorenz(**o)(0.0, PROBE3),
       numbers={"sigma": "real", "rho": "real", "beta": "real"})
 
+entry("fields.LinearEvent()", nd.fields.LinearEvent,
+      call=lambda A, **o: nd.fields.LinearEvent([1.0, 2.0, 3.0], **o)(0.0, PROBE3), numbers={"d": "real"})
+
 entry("fields.MLP()", nd.fields.MLP, [Arr("w1", "nh"), Arr("b1", "h"), Arr("w2", "hn"), Arr("b2", "n")],
       pos=lambda A: [[A["w1"], A["w2"]], [A["b1"], A["b2"]]],
       call=lambda A, **o: _probe_field(nd.fields.MLP([A["w1"], A["w2"]], [A["b1"], A["b2"]], **o)),
@@ -930,10 +944,12 @@ def _optim_ref(RefCls, args, A):
     return p
 
 
-_ADAM_ARRAYS = [Arr("p", "n", mutable=True, no_list=True, finite="propagate"),
-                Arr("q", "Bn", mutable=True, no_list=True, finite="propagate"),
-                Arr("g", "n", "grad", finite="propagate", no_list=True),
-                Arr("h", "Bn", "grad", finite="propagate", no_list=True)]
+# A NaN or inf anywhere makes the update non-finite, which the optimisers refuse (a ValueError)
+# before changing anything.
+_ADAM_ARRAYS = [Arr("p", "n", mutable=True, no_list=True),
+                Arr("q", "Bn", mutable=True, no_list=True),
+                Arr("g", "n", "grad", no_list=True),
+                Arr("h", "Bn", "grad", no_list=True)]
 
 entry("optim.Adam.step", nd.optim.Adam().step, _ADAM_ARRAYS,
       pos=lambda A: [{"w": A["p"], "v": A["q"]}, {"w": A["g"], "v": A["h"]}],
@@ -961,10 +977,10 @@ _PKG_FILE = nd.__file__
 _PKG_DIR = os.path.dirname(nd.__file__)
 
 entry("load", nd.load, pos=lambda A: [os.path.join(_PKG_DIR, "no-such-model.npz")], call=lambda A: None,
-      extra=[("path:missing", lambda A: nd.load(os.path.join(_PKG_DIR, "no-such-model.npz")), ValueError),
-             ("path:directory", lambda A: nd.load(_PKG_DIR), ValueError),
+      extra=[("path:missing", lambda A: nd.load(os.path.join(_PKG_DIR, "no-such-model.npz")), FileNotFoundError),
+             ("path:directory", lambda A: nd.load(_PKG_DIR), IsADirectoryError),
              ("path:not-npz", lambda A: nd.load(_PKG_FILE), ValueError),
-             ("path:bytes", lambda A: nd.load(os.fsencode(os.path.join(_PKG_DIR, "nope.npz"))), ValueError),
+             ("path:bytes", lambda A: nd.load(os.fsencode(os.path.join(_PKG_DIR, "nope.npz"))), FileNotFoundError),
              ("path:None", lambda A: nd.load(None), TypeError),
              ("path:int", lambda A: nd.load(3), TypeError),
              ("path:array", lambda A: nd.load(np.zeros(3)), TypeError)])
@@ -1232,7 +1248,7 @@ _EBM_FIT = dict(epochs=1, batch_size=2, lr=1e-2, seed=0, verbose=False, replay_b
 
 def _ebm_fit(A, **o):
     m = fresh(EBM)
-    hist = m.fit(A["x"], **{**_EBM_FIT, **o})
+    hist = m.fit(A["x"], **{**_EBM_FIT, **o}).history_
     return {"params": _params(m), "loss": hist["loss"]}
 
 
@@ -1277,11 +1293,11 @@ entry("AssociativeMemory.fit", AM.fit, [Arr("x", "Bi"), Arr("y", "Bo")], pos=lam
 
 # Public names that are not called themselves: modules (their functions are entries above)
 # and the exception class (raised by the IntegrationError cases).
-NOT_CALLABLE = {"encode", "energies", "fields", "nn", "optim", "IntegrationError"}
+NOT_CALLABLE = {"encode", "energies", "fields", "nn", "optim", "training", "IntegrationError"}
 # Submodule names without an entry of their own: abstract bases, and the parameter-spec helpers
 # that every model constructor calls (covered through the constructors' size cases).
 NOT_ENTRIES = {"nn.Model", "fields.Field", "energies.Energy", "nn.dense_specs", "nn.layernorm_specs",
-               "nn.init_dense", "nn.init_layernorm"}
+               "nn.init_dense", "nn.init_layernorm", "optim.Optimizer", "optim.NonFiniteError"}
 
 
 # ---- known bugs (strict xfails) ------------------------------------------------------------------

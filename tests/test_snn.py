@@ -28,7 +28,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import neurodyn as nd
 from neurodyn import _core
-from neurodyn.snn import lif_params
 
 import reference_snn as twin
 from conftest import LAYOUTS, as_layout
@@ -96,8 +95,7 @@ def random_currents(seed, T=6, B=2, n=3, mean=0.6, scale=0.5, dtype=np.float64):
 def smooth_forward(currents, v0, **kw):
     """The kernel's own smooth model (docs/models.md §0: the backward kernel is checked against finite
     differences of what it differentiates): spikes and membrane with smooth spikes."""
-    p = lif_params(smooth=True, **kw)
-    s, m, _, _, _ = _core.lif_forward(currents, v0, p, True, True, False, False)
+    s, m, _, _, _ = _core.lif_forward(currents, v0, smooth=True, membrane=True, **kw)
     return s, m
 
 
@@ -515,7 +513,7 @@ def digits_split():
 def test_snn_learns_digits():
     xtr, xte, ytr, yte = digits_split()
     net = nd.SNN(64, 10, hidden_sizes=(128,), num_timesteps=10, seed=0)
-    hist = net.fit(xtr, ytr, epochs=8, batch_size=64, lr=2e-3, seed=0, verbose=False)
+    hist = net.fit(xtr, ytr, epochs=8, batch_size=64, lr=2e-3, seed=0, verbose=False).history_
     losses = np.asarray(hist["loss"])
     assert len(losses) == 8 and losses[-1] < 0.5 * losses[0]
     acc = np.mean(net(xte).argmax(axis=1) == yte)
@@ -633,7 +631,7 @@ def test_snn_constant_encoding_drives_first_layer_every_step():
 
 def test_lif_bad_input():
     cur = random_currents(0, T=3, B=2, n=2)
-    with pytest.raises(ValueError, match=r"currents must have shape \(time, batch, neurons\)"):
+    with pytest.raises(ValueError, match=r"currents has shape \(3, 4\); expected 3 axes \(time, batch, neurons\)"):
         nd.lif_run(np.ones((3, 4)))
     with pytest.raises(ValueError, match="currents"):
         nd.lif_backward(np.ones((3, 4)), np.ones((3, 4)))
@@ -678,6 +676,71 @@ def test_lif_bad_input():
 def test_tau_and_beta_together_refused():
     with pytest.raises(ValueError, match="tau or beta"):
         nd.lif_run(np.ones((2, 1, 1)), tau=5.0, beta=0.5)
+
+
+def _lif_entries(kwargs):
+    """Every public entry that takes the LIF parameters in kwargs (the integrate-and-fire ones
+    fix beta, the models take tau but not beta)."""
+    cur = np.full((5, 2, 3), 0.5)
+    calls = {
+        "lif_run": lambda: nd.lif_run(cur, **kwargs),
+        "lif_rate": lambda: nd.lif_rate(cur, **kwargs),
+        "lif_step": lambda: nd.lif_step(cur[0], cur[0], **kwargs),
+        "lif_backward": lambda: nd.lif_backward(cur, cur, **kwargs),
+    }
+    if "beta" not in kwargs:
+        calls["SNN"] = lambda: nd.SNN(3, 2, hidden_sizes=(4,), **kwargs)
+    if set(kwargs) == {"threshold"}:
+        calls["if_neuron"] = lambda: nd.if_neuron(cur[0], **kwargs)
+        calls["ann2snn"] = lambda: nd.ann2snn(nd.ANN(3, hidden_sizes=(4,), seed=0), np.ones((2, 3)), **kwargs)
+    return calls
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"beta": 1.5}, "beta must lie in [0, 1], got 1.5"),
+    ({"beta": -0.25}, "beta must lie in [0, 1], got -0.25"),
+    ({"beta": np.nan}, "beta must lie in [0, 1], got nan"),
+    ({"tau": -1.0}, "tau must be > 0 and finite, got -1"),
+    ({"tau": 0.0}, "tau must be > 0 and finite, got 0"),
+    ({"tau": np.inf}, "tau must be > 0 and finite, got inf"),
+    ({"tau": 2.0, "beta": 0.5}, "tau or beta may be given, not both"),
+    ({"threshold": 0.0}, "threshold must be > 0 and finite, got 0"),
+    ({"threshold": np.nan}, "threshold must be > 0 and finite, got nan"),
+    ({"threshold": -0.5}, "threshold must be > 0 and finite, got -0.5"),
+])
+def test_lif_parameter_rules_give_one_message(kwargs, message):
+    """The rules live in the kernel's parameter check (nd_lif_params_check): every entry that
+    takes beta, tau or threshold, and the models at construction, give its message."""
+    for name, call in _lif_entries(kwargs).items():
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message, name
+
+
+def test_lif_defaults_and_names_come_from_the_kernel():
+    """Signature defaults are the kernel's (nd_lif_params_default, read through _core.DEFAULTS),
+    option names its tables; tau gives the decay exp(-1/tau) in the kernel, bit for bit as a
+    beta computed in Python, and the ends of beta's range are allowed."""
+    import inspect
+
+    d = _core.DEFAULTS["lif_backward"]
+    assert d["tau"] == 2.0 and d["beta"] == math.exp(-0.5) and d["threshold"] == 1.0
+    for fn in (nd.lif_run, nd.lif_rate, nd.lif_step, nd.lif_backward, nd.SNN):
+        for name, p in inspect.signature(fn).parameters.items():
+            if name in d and p.default is not None:
+                assert p.default == d[name], (fn, name)
+    assert nd.snn.SURROGATES == _core.TABLES["lif_surrogates"] == ("sigmoid", "fast_sigmoid", "atan")
+    assert nd.snn.RESETS == _core.TABLES["lif_resets"] == ("subtract", "zero")
+    cur = random_currents(4, T=9, B=2, n=5)
+    for tau in (0.3, 2.0, 17.0):
+        for a, b in zip(nd.lif_run(cur, tau=tau), nd.lif_run(cur, beta=math.exp(-1.0 / tau))):
+            assert_array_equal(a, b)
+    for a, b in zip(nd.lif_run(cur), nd.lif_run(cur, tau=2.0)):
+        assert_array_equal(a, b)
+    for beta in (0.0, 1.0):
+        s, v = nd.lif_run(cur, beta=beta)
+        _, want, _ = twin.lif_forward(cur, beta=beta)
+        assert_allclose(v, want, rtol=1e-13, atol=1e-13)
 
 
 def test_encoder_bad_input():
@@ -833,10 +896,9 @@ def test_lif_shared_current_is_read_without_copies(dtype, threads):
             for a, b in zip(nd.lif_run(view, **kw), nd.lif_run(copy, **kw)):
                 assert_array_equal(a, b)
             kw = dict(kw, surrogate="fast_sigmoid" if kw.get("reset") else "sigmoid")
-            p = lif_params(**kw)
-            full, dv_full = _core.lif_backward(copy, None, ds, None, p, False, None)
+            full, dv_full = _core.lif_backward(copy, dspikes=ds, **kw)
             for cur in (view, copy):
-                summed, dv = _core.lif_backward(cur, None, ds, None, p, True, None)
+                summed, dv = _core.lif_backward(cur, dspikes=ds, sum_time=True, **kw)
                 assert summed.shape == one.shape and summed.dtype == dtype
                 tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
                 assert_allclose(summed, full.sum(axis=0), **tol)
@@ -912,12 +974,11 @@ def test_kept_spike_bits_are_the_spikes(threads, shape):
     where a byte straddles two threads' ranges or two time steps."""
     rng = np.random.default_rng(5)
     cur = rng.uniform(-0.5, 1.5, size=shape)
-    p = lif_params(beta=0.7)
     before = nd.get_num_threads()
     try:
         nd.set_num_threads(threads)
-        s, _, bits, _, _ = _core.lif_forward(cur, None, p, True, False, True, False)
-        unpacked = _core.spike_bits_unpack(bits, shape, cur)
+        s, _, bits, _, _ = _core.lif_forward(cur, beta=0.7, bits=True)
+        unpacked = _core.spike_bits_unpack(bits, *shape, cur)
     finally:
         nd.set_num_threads(before)
     assert 0 < s.sum() < s.size

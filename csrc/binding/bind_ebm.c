@@ -1,182 +1,206 @@
 /* Binding of the energy-based family: energies and the Langevin / MALA sampler. */
 #include "nd_bind.h"
 
-#include <math.h>
 #include <string.h>
 
-#include "nd_generic.h"
 #include "nd_ebm.h"
+#include "nd_nn.h" /* nd_act_name: the activations' table */
 #include "nd_status.h"
 
-/* An energy's parameter array, of the state's dtype and an expected shape, kept alive. */
-static const void *nd_eparam(PyObject *t, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims, PyObject *keep)
+/* ---- built-in energies ------------------------------------------------------------------ */
+
+/* Parameter i of an energy, of the state's dtype and the given axes (-1: any), kept alive in
+ * `keep`; its size along axis `axis` goes to *size when size is not NULL. */
+static const void *nd_eparam(PyObject *params, Py_ssize_t i, int tn, int ndim, const npy_intp *dims, PyObject *keep,
+                             int axis, int64_t *size)
 {
     char name[48];
     snprintf(name, sizeof name, "energy parameter %zd", i);
-    PyArrayObject *a = nd_float_array(PyTuple_GET_ITEM(t, i), typenum, name);
-    if (!a)
-        return NULL;
-    int ok = PyArray_NDIM(a) == ndim;
-    for (int k = 0; ok && k < ndim; ++k)
-        ok = dims[k] < 0 || PyArray_DIM(a, k) == dims[k];
-    if (!ok || nd_check_finite(a, name) < 0 || PyList_Append(keep, (PyObject *)a) < 0) {
-        if (!ok)
-            PyErr_Format(PyExc_ValueError, "%s has the wrong shape for this energy", name);
-        Py_DECREF(a);
+    PyArrayObject *a = i < PyTuple_GET_SIZE(params) ? nd_float_array(PyTuple_GET_ITEM(params, i), tn, name) : NULL;
+    if (!a) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "malformed energy spec");
         return NULL;
     }
-    Py_DECREF(a);
-    return PyArray_DATA(a);
+    int bad = nd_check_shape(a, name, ndim, dims, "the energy's shape") < 0 || nd_check_finite(a, name) < 0 ||
+              PyList_Append(keep, (PyObject *)a) < 0;
+    if (!bad && size)
+        *size = PyArray_DIM(a, axis);
+    Py_DECREF(a); /* `keep` holds it */
+    return bad ? NULL : PyArray_DATA(a);
 }
 
-/* spec = (kind, params, act, (barrier, tilt)); d = the state's dimension */
-static int nd_parse_energy(PyObject *spec, int typenum, npy_intp d, npy_intp B, nd_energy *e, PyObject *keep)
+/* The index of `name` in a NULL-terminated table, or -1 with ValueError. */
+static int nd_table_index(PyObject *name, const char *what, const char *(*lookup)(int))
 {
-    int kind, act;
-    PyObject *params;
-    double barrier, tilt;
-    if (!PyArg_ParseTuple(spec, "iO!i(dd);energy spec", &kind, &PyTuple_Type, &params, &act, &barrier, &tilt))
-        return -1;
-    memset(e, 0, sizeof *e);
-    e->kind = kind;
-    e->dim = d;
-    e->act = act;
-    e->barrier = barrier;
-    e->tilt = tilt;
-    e->batch_cap = B;
-    Py_ssize_t np_ = PyTuple_GET_SIZE(params);
-    if (kind == ND_ENERGY_MLP) {
-        if (np_ < 2 || np_ % 2 || np_ / 2 - 1 > ND_ENERGY_MAX_LAYERS)
-            goto bad;
-        e->n_layers = (int)(np_ / 2 - 1);
-        e->widths[0] = d;
-        for (int l = 0; l <= e->n_layers; ++l) {
-            npy_intp wd[2] = {e->widths[l], l == e->n_layers ? 1 : -1};
-            if (!(e->weights[l] = nd_eparam(params, 2 * l, typenum, 2, wd, keep)))
-                return -1;
-            npy_intp out = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(keep, PyList_GET_SIZE(keep) - 1), 1);
-            if (l < e->n_layers)
-                e->widths[l + 1] = out;
-            npy_intp bd[1] = {out};
-            if (!(e->biases[l] = nd_eparam(params, 2 * l + 1, typenum, 1, bd, keep)))
-                return -1;
-        }
-    } else if (kind == ND_ENERGY_QUADRATIC) {
-        npy_intp md[1] = {d}, pd[2] = {d, d};
-        if (np_ != 2 || !(e->mean = nd_eparam(params, 0, typenum, 1, md, keep)) ||
-            !(e->precision = nd_eparam(params, 1, typenum, 2, pd, keep)))
-            return np_ != 2 ? (PyErr_SetString(PyExc_ValueError, "malformed energy spec"), -1) : -1;
-    } else if (kind == ND_ENERGY_GMM) {
-        if (np_ != 3)
-            goto bad;
-        npy_intp md[2] = {-1, d};
-        if (!(e->mean = nd_eparam(params, 0, typenum, 2, md, keep)))
-            return -1;
-        e->components = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(keep, PyList_GET_SIZE(keep) - 1), 0);
-        npy_intp pd[3] = {e->components, d, d}, cd[1] = {e->components};
-        if (!(e->precision = nd_eparam(params, 1, typenum, 3, pd, keep)) || !(e->logc = nd_eparam(params, 2, typenum, 1, cd, keep)))
-            return -1;
-    } else if (kind != ND_ENERGY_DOUBLE_WELL) {
-        goto bad;
-    }
-    if (nd_energy_check(e) != ND_OK)
-        goto bad;
-    return 0;
-bad:
-    PyErr_SetString(PyExc_ValueError, "malformed energy spec");
+    for (int i = 0; PyUnicode_Check(name) && lookup(i); ++i)
+        if (PyUnicode_CompareWithASCIIString(name, lookup(i)) == 0)
+            return i;
+    PyErr_Format(PyExc_ValueError, "%s=%R is not known", what, name);
     return -1;
 }
 
-static void *nd_energy_scratch(nd_energy *e, npy_intp B, size_t itemsize)
+static const char *nd_energy_kind_name(int kind) { return kind >= 0 ? nd_energy_kind_names[kind] : NULL; }
+
+/* spec = (kind name, params, activation name, (barrier, tilt)) as built by neurodyn.energies
+ * and neurodyn.EBM; d is the state's dimension and B the batch the workspace must hold. */
+static int nd_parse_energy(PyObject *spec, int tn, npy_intp d, npy_intp B, nd_energy *e, PyObject *keep)
 {
-    size_t len, bytes;
-    if (nd_energy_workspace_len(e, B, &len) != ND_OK || !nd_mul_size(len + 1, itemsize, &bytes)) {
-        PyErr_SetString(PyExc_ValueError, "energy workspace size overflows");
-        return NULL;
+    PyObject *kind, *params, *act;
+    memset(e, 0, sizeof *e);
+    if (!PyArg_ParseTuple(spec, "OO!O(dd);energy spec", &kind, &PyTuple_Type, &params, &act, &e->barrier, &e->tilt) ||
+        (e->kind = nd_table_index(kind, "energy kind", nd_energy_kind_name)) < 0 ||
+        (e->act = nd_table_index(act, "activation", nd_act_name)) < 0)
+        return -1;
+    e->dim = d;
+    e->batch_cap = B;
+    const Py_ssize_t np_ = PyTuple_GET_SIZE(params);
+    if (e->kind == ND_ENERGY_MLP) {
+        e->n_layers = (int)(np_ / 2 - 1);
+        if (np_ < 2 || np_ % 2 || e->n_layers > ND_ENERGY_MAX_LAYERS) {
+            PyErr_SetString(PyExc_ValueError, "malformed energy spec");
+            return -1;
+        }
+        e->widths[0] = d;
+        for (int l = 0; l <= e->n_layers; ++l) {
+            int64_t out = 1;
+            const npy_intp wd[2] = {e->widths[l], l == e->n_layers ? 1 : -1};
+            if (!(e->weights[l] = nd_eparam(params, 2 * l, tn, 2, wd, keep, 1, &out)))
+                return -1;
+            if (l < e->n_layers)
+                e->widths[l + 1] = out;
+            const npy_intp bd[1] = {out};
+            if (!(e->biases[l] = nd_eparam(params, 2 * l + 1, tn, 1, bd, keep, 0, NULL)))
+                return -1;
+        }
+    } else if (e->kind == ND_ENERGY_QUADRATIC) {
+        const npy_intp md[1] = {d}, pd[2] = {d, d};
+        if (!(e->mean = nd_eparam(params, 0, tn, 1, md, keep, 0, NULL)) ||
+            !(e->precision = nd_eparam(params, 1, tn, 2, pd, keep, 0, NULL)))
+            return -1;
+    } else if (e->kind == ND_ENERGY_GMM) {
+        const npy_intp md[2] = {-1, d};
+        if (!(e->mean = nd_eparam(params, 0, tn, 2, md, keep, 0, &e->components)))
+            return -1;
+        const npy_intp pd[3] = {e->components, d, d}, cd[1] = {e->components};
+        if (!(e->precision = nd_eparam(params, 1, tn, 3, pd, keep, 0, NULL)) ||
+            !(e->logc = nd_eparam(params, 2, tn, 1, cd, keep, 0, NULL)))
+            return -1;
     }
-    void *p = PyMem_RawMalloc(bytes);
-    if (!p)
-        PyErr_NoMemory();
-    e->work = p;
-    return p;
+    int st = nd_energy_check(e);
+    return st == ND_OK ? 0 : (nd_raise_status(st, "energy"), -1);
 }
 
-/* energy_eval(spec, x [B, d]) -> (E [B], grad [B, d]) */
-static PyObject *energy_eval(PyObject *module, PyObject *args)
+/* Parses the energy for x [B, d] and gives it its workspace (freed by the caller). */
+static void *nd_energy_setup(PyObject *spec, PyArrayObject *x, int tn, nd_energy *e, PyObject *keep)
 {
-    PyObject *spec, *xo;
-    if (!PyArg_ParseTuple(args, "O!O:energy_eval", &PyTuple_Type, &spec, &xo))
+    size_t len;
+    const npy_intp B = PyArray_DIM(x, 0), d = PyArray_DIM(x, 1);
+    if (nd_parse_energy(spec, tn, d, B, e, keep) < 0)
         return NULL;
-    int tn = nd_resolve_float_type(xo, "x");
-    PyArrayObject *x = tn < 0 ? NULL : nd_float_array(xo, tn, "x");
-    PyObject *keep = PyList_New(0), *E = NULL, *g = NULL, *res = NULL;
-    void *work = NULL;
+    int st = nd_energy_workspace_len(e, B, &len);
+    if (st != ND_OK)
+        return nd_raise_status(st, "energy workspace");
+    return e->work = nd_work_alloc(len, PyArray_ITEMSIZE(x));
+}
+
+typedef struct {
+    PyObject *spec;
+    PyArrayObject *x;
+} nd_energy_args;
+
+static const nd_arg energy_eval_args[] = {
+    ND_SCALAR(nd_energy_args, spec, "spec", ND_ARG_OBJECT, 0),
+    ND_IN(nd_energy_args, x, "x", ND_TYPE | ND_FINITE, 2, "(batch, dim)"),
+    {NULL}};
+
+/* -> (E [B], grad [B, d]) */
+static PyObject *energy_eval_body(PyObject *module, void *args, int tn)
+{
+    nd_energy_args *a = args;
     nd_energy e;
-    if (x && keep && nd_check_finite(x, "x") == 0) {
-        if (PyArray_NDIM(x) != 2 || PyArray_DIM(x, 1) < 1)
-            PyErr_SetString(PyExc_ValueError, "x must have shape (batch, dim)");
-        else if (nd_parse_energy(spec, tn, PyArray_DIM(x, 1), PyArray_DIM(x, 0), &e, keep) == 0 &&
-                 (work = nd_energy_scratch(&e, PyArray_DIM(x, 0), PyArray_ITEMSIZE(x))) &&
-                 (E = PyArray_SimpleNew(1, PyArray_DIMS(x), tn)) && (g = PyArray_SimpleNew(2, PyArray_DIMS(x), tn))) {
-            int st;
-            const npy_intp B = PyArray_DIM(x, 0);
-            void *xd = PyArray_DATA(x), *Ed = PyArray_DATA((PyArrayObject *)E), *gd = PyArray_DATA((PyArrayObject *)g);
-            Py_BEGIN_ALLOW_THREADS
-            st = tn == NPY_FLOAT ? nd_energy_eval_f32(&e, B, xd, Ed, gd) : nd_energy_eval_f64(&e, B, xd, Ed, gd);
-            Py_END_ALLOW_THREADS
-            res = st == ND_OK ? PyTuple_Pack(2, E, g) : nd_raise_status(st, "energy_eval");
-        }
+    PyObject *keep = PyList_New(0), *E = NULL, *g = NULL, *res = NULL;
+    void *work = keep ? nd_energy_setup(a->spec, a->x, tn, &e, keep) : NULL;
+    const npy_intp B = PyArray_DIM(a->x, 0), d = PyArray_DIM(a->x, 1);
+    if (work && (E = nd_empty(tn, 1, B)) && (g = nd_empty(tn, 2, B, d))) {
+        int st;
+        void *xd = PyArray_DATA(a->x), *Ed = PyArray_DATA((PyArrayObject *)E), *gd = PyArray_DATA((PyArrayObject *)g);
+        Py_BEGIN_ALLOW_THREADS
+        st = ND_DISPATCH(tn, nd_energy_eval, &e, B, xd, Ed, gd);
+        Py_END_ALLOW_THREADS
+        res = st == ND_OK ? PyTuple_Pack(2, E, g) : nd_raise_status(st, "energy_eval");
     }
     PyMem_RawFree(work);
-    Py_XDECREF(x);
     Py_XDECREF(keep);
     Py_XDECREF(E);
     Py_XDECREF(g);
     return res;
 }
+ND_ENTRY(energy_eval, nd_energy_args, NULL, "energy_eval(spec, x) -> (E, grad)")
 
-/* A Python energy f(x) -> (E [B], grad [B, d]), called with the GIL for each evaluation. */
+/* ---- a Python energy -------------------------------------------------------------------- */
+
+/* f(x) -> (E [B], grad [B, d]), called with the GIL for each evaluation. */
 typedef struct {
-    PyObject *f;
+    PyObject *f, *module;
     int typenum;
-    npy_intp B, d;
+    npy_intp d;
+    int64_t evaluations;
     nd_watch watch; /* Ctrl-C, progress and the first exception of f */
 } nd_py_energy;
 
-static int nd_copy_result(PyObject *obj, int typenum, int ndim, const npy_intp *dims, void *dst, const char *name)
+/* Copies a returned array of the expected shape into dst: -1 with an exception for a wrong
+ * kind or shape, 1 for NaN or inf, else 0. */
+static int nd_copy_result(PyObject *obj, int tn, int ndim, const npy_intp *dims, void *dst, const char *name)
 {
-    PyArrayObject *a = nd_float_array(obj, typenum, name);
+    PyArrayObject *a = nd_float_array(obj, tn, name);
     if (!a)
         return -1;
-    int ok = PyArray_NDIM(a) == ndim;
-    for (int k = 0; ok && k < ndim; ++k)
-        ok = PyArray_DIM(a, k) == dims[k];
-    if (!ok) {
-        PyErr_Format(PyExc_ValueError, "%s has the wrong shape (expected %s)", name,
-                     ndim == 1 ? "(batch,)" : "(batch, dim), that of x");
-        Py_DECREF(a);
-        return -1;
-    }
-    memcpy(dst, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
+    int bad = nd_check_shape(a, name, ndim, dims, ndim == 1 ? "(chains,)" : "(chains, dim), that of x") < 0;
+    int nonfinite = !bad && nd_check_finite(a, name) < 0;
+    if (nonfinite)
+        PyErr_Clear();
+    if (!bad)
+        memcpy(dst, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
     Py_DECREF(a);
-    return 0;
+    return bad ? -1 : nonfinite;
+}
+
+/* NaN or inf returned by a Python energy stops the chains at that evaluation, as a non-finite
+ * right-hand side stops odeint, instead of moving them by it (or, with MALA, rejecting every
+ * move in silence). With the GIL. */
+static void nd_raise_energy_nonfinite(nd_py_energy *c, const char *what)
+{
+    PyObject *attrs = Py_BuildValue("{s:s,s:L}", "status", "nonfinite", "evaluation", (long long)c->evaluations);
+    PyObject *msg = PyUnicode_FromFormat("the energy callable returned NaN or inf in its %s at evaluation %lld; "
+                                         "the chains stop there", what, (long long)c->evaluations);
+    if (attrs && msg)
+        nd_set_integration_error(c->module, msg, attrs);
+    Py_XDECREF(attrs);
+    Py_XDECREF(msg);
 }
 
 static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E, void *grad)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
     int ok = 0;
-    npy_intp dims[2] = {(npy_intp)B, c->d};
-    PyObject *arr = PyArray_SimpleNew(2, dims, c->typenum);
+    c->evaluations++;
+    const npy_intp dims[2] = {(npy_intp)B, c->d};
+    PyObject *arr = nd_empty(c->typenum, 2, dims[0], dims[1]);
     if (arr) {
         memcpy(PyArray_DATA((PyArrayObject *)arr), x, (size_t)PyArray_NBYTES((PyArrayObject *)arr));
         PyObject *res = PyObject_CallOneArg(c->f, arr);
         if (res) {
             if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2)
                 PyErr_SetString(PyExc_TypeError, "the energy callable must return a tuple (E, grad)");
-            else
-                ok = nd_copy_result(PyTuple_GET_ITEM(res, 0), c->typenum, 1, dims, E, "the returned energy") == 0 &&
-                     nd_copy_result(PyTuple_GET_ITEM(res, 1), c->typenum, 2, dims, grad, "the returned gradient") == 0;
+            else {
+                int e = nd_copy_result(PyTuple_GET_ITEM(res, 0), c->typenum, 1, dims, E, "the returned energy");
+                int g = e < 0 ? -1 : nd_copy_result(PyTuple_GET_ITEM(res, 1), c->typenum, 2, dims, grad,
+                                                     "the returned gradient");
+                ok = e == 0 && g == 0;
+                if (e > 0 || g > 0)
+                    nd_raise_energy_nonfinite(c, e > 0 ? "energy" : "gradient");
+            }
             Py_DECREF(res);
         }
         Py_DECREF(arr);
@@ -187,120 +211,121 @@ static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E,
 static int nd_py_energy_f32(void *c, int64_t B, const float *x, float *E, float *g) { return nd_py_energy_call(c, B, x, E, g); }
 static int nd_py_energy_f64(void *c, int64_t B, const double *x, double *E, double *g) { return nd_py_energy_call(c, B, x, E, g); }
 
-/* langevin(energy: spec tuple or callable, x0 [B, d], steps, step_size, noise_scale,
- *          clamp (lo, hi) | None, grad_clip, mala, seed, stream[, chain0, chains, progress])
- *   -> (x, accepted | None); x0 holds chains [chain0, chain0 + B) of a run of `chains` (0: B);
- *   progress(done) is called about 20 times a second when not None */
-static PyObject *langevin(PyObject *module, PyObject *args)
+/* ---- langevin --------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *energy, *clamp, *grad_clip, *progress;
+    PyArrayObject *x0;
+    nd_langevin_opts o;
+} nd_langevin_args;
+
+static const nd_arg langevin_args[] = {
+    ND_SCALAR(nd_langevin_args, energy, "energy", ND_ARG_OBJECT, 0),
+    ND_IN(nd_langevin_args, x0, "x0", ND_TYPE | ND_FINITE, 2, "(chains, dim)"),
+    ND_SCALAR(nd_langevin_args, o.steps, "steps", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(nd_langevin_args, o.step_size, "step_size", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_langevin_args, o.noise_scale, "noise_scale", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_langevin_args, clamp, "clamp", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(nd_langevin_args, grad_clip, "grad_clip", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(nd_langevin_args, o.mala, "mala", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_langevin_args, o.seed, "seed", ND_ARG_SEED, ND_OPTIONAL),
+    ND_SCALAR(nd_langevin_args, o.stream, "stream", ND_ARG_SEED, ND_OPTIONAL),
+    ND_SCALAR(nd_langevin_args, o.chain0, "chain0", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(nd_langevin_args, o.chains, "chains", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(nd_langevin_args, progress, "progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    {NULL}};
+
+static void nd_langevin_args_default(nd_langevin_args *a) { nd_langevin_opts_default(&a->o); }
+
+static void nd_raise_langevin_nonfinite(PyObject *module)
 {
-    PyObject *eo, *xo, *clampo, *progress = Py_None;
-    nd_langevin_opts o = {0};
-    long long steps;
-    int mala;
-    unsigned long long seed, stream;
-    long long chain0 = 0, chains = 0;
-    if (!PyArg_ParseTuple(args, "OOLddOdpKK|LLO:langevin", &eo, &xo, &steps, &o.step_size, &o.noise_scale, &clampo,
-                          &o.grad_clip, &mala, &seed, &stream, &chain0, &chains, &progress))
-        return NULL;
-    if (progress != Py_None && !PyCallable_Check(progress))
+    PyObject *attrs = Py_BuildValue("{s:s}", "status", "nonfinite");
+    PyObject *msg = PyUnicode_FromString("Langevin sampling produced NaN or inf: the step size is too large for "
+                                         "this energy (or its gradient overflows); lower step_size or set grad_clip");
+    if (attrs && msg)
+        nd_set_integration_error(module, msg, attrs);
+    Py_XDECREF(attrs);
+    Py_XDECREF(msg);
+}
+
+/* -> (x, accepted | None); x0 holds chains [chain0, chain0 + B) of a run of `chains` (0: B). */
+static PyObject *langevin_body(PyObject *module, void *args, int tn)
+{
+    nd_langevin_args *a = args;
+    if (a->progress && !PyCallable_Check(a->progress))
         return PyErr_Format(PyExc_TypeError, "progress must be callable or None");
-    o.chain0 = chain0;
-    o.chains = chains;
-    o.steps = steps;
-    o.mala = mala;
-    o.seed = seed;
-    o.stream = stream;
-    if (clampo != Py_None) {
-        if (!PyArg_ParseTuple(clampo, "dd;clamp must be (min, max)", &o.clamp_lo, &o.clamp_hi))
+    if (a->clamp && (!PySequence_Check(a->clamp) || PyUnicode_Check(a->clamp)))
+        return PyErr_Format(PyExc_TypeError, "clamp must be a pair (min, max), got %R", a->clamp);
+    if (a->clamp) {
+        static const nd_arg lo = {"clamp[0]", ND_ARG_DOUBLE}, hi = {"clamp[1]", ND_ARG_DOUBLE};
+        PyObject *pair = PySequence_Tuple(a->clamp);
+        if (pair && PyTuple_GET_SIZE(pair) != 2)
+            PyErr_Format(PyExc_ValueError, "clamp must be (min, max), got %R", a->clamp);
+        int ok = pair && PyTuple_GET_SIZE(pair) == 2 &&
+                 nd_parse_double(&lo, PyTuple_GET_ITEM(pair, 0), &a->o.clamp_lo) == 0 &&
+                 nd_parse_double(&hi, PyTuple_GET_ITEM(pair, 1), &a->o.clamp_hi) == 0;
+        Py_XDECREF(pair);
+        if (!ok)
             return NULL;
-        o.clamp = 1;
+        a->o.clamp = 1;
     }
-    int tn = nd_resolve_float_type(xo, "x0");
-    PyArrayObject *x0 = tn < 0 ? NULL : nd_float_array(xo, tn, "x0");
+    if (a->grad_clip) {
+        static const nd_arg clip = {"grad_clip", ND_ARG_DOUBLE};
+        if (nd_parse_double(&clip, a->grad_clip, &a->o.grad_clip) < 0)
+            return NULL;
+        a->o.clip = 1;
+    }
+    const npy_intp B = PyArray_DIM(a->x0, 0), d = PyArray_DIM(a->x0, 1);
+    int st = nd_langevin_check(&a->o, B);
+    if (st != ND_OK)
+        return nd_raise_status(st, "langevin");
+    const int builtin = PyTuple_Check(a->energy);
+    if (!builtin && !PyCallable_Check(a->energy))
+        return PyErr_Format(PyExc_TypeError, "energy must be an EBM, a neurodyn.energies energy, or a callable");
+    nd_energy e;
+    nd_py_energy pc = {a->energy, module, tn, d, 0, {0}};
     PyObject *keep = PyList_New(0), *x = NULL, *acc = NULL, *res = NULL;
     void *ework = NULL, *work = NULL;
-    nd_energy e;
-    nd_py_energy pc = {0};
-    if (!x0 || !keep || nd_check_finite(x0, "x0") < 0)
+    size_t len;
+    if (!keep || (builtin && !(ework = nd_energy_setup(a->energy, a->x0, tn, &e, keep))))
         goto done;
-    if (PyArray_NDIM(x0) != 2 || PyArray_DIM(x0, 1) < 1) {
-        PyErr_SetString(PyExc_ValueError, "x0 must have shape (chains, dim)");
-        goto done;
-    }
-    const npy_intp B = PyArray_DIM(x0, 0), d = PyArray_DIM(x0, 1);
-    if (chain0 < 0 || chains < 0 || chain0 > (chains > 0 ? chains : B) - B) {
-        PyErr_Format(PyExc_ValueError, "chains [%lld, %lld) do not lie in a run of %lld", chain0,
-                     chain0 + (long long)B, chains > 0 ? chains : (long long)B);
+    if ((st = nd_langevin_workspace_len(B, d, &len)) != ND_OK) {
+        nd_raise_status(st, "langevin");
         goto done;
     }
-    int builtin = PyTuple_Check(eo);
-    if (builtin) {
-        if (nd_parse_energy(eo, tn, d, B, &e, keep) < 0 || !(ework = nd_energy_scratch(&e, B, PyArray_ITEMSIZE(x0))))
-            goto done;
-    } else if (PyCallable_Check(eo)) {
-        pc.f = eo;
-        pc.typenum = tn;
-        pc.B = B;
-        pc.d = d;
-    } else {
-        PyErr_SetString(PyExc_TypeError, "energy must be an EBM, a neurodyn.energies energy, or a callable");
+    if (!(work = nd_work_alloc(len, PyArray_ITEMSIZE(a->x0))) || !(x = PyArray_NewCopy(a->x0, NPY_CORDER)) ||
+        (a->o.mala && !(acc = nd_empty(NPY_INT64, 1, B))))
         goto done;
-    }
-    size_t len, bytes;
-    if (nd_langevin_workspace_len(B, d, &len) != ND_OK || !nd_mul_size(len + 1, PyArray_ITEMSIZE(x0), &bytes)) {
-        PyErr_SetString(PyExc_ValueError, "the chains are too large");
-        goto done;
-    }
-    if (!(work = PyMem_RawMalloc(bytes))) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!(x = PyArray_NewCopy(x0, NPY_CORDER)) || (mala && !(acc = PyArray_SimpleNew(1, &PyArray_DIMS(x0)[0], NPY_INT64))))
-        goto done;
-    pc.watch.progress = progress == Py_None ? NULL : progress;
-    o.poll = nd_watch_poll;
-    o.poll_ctx = &pc.watch;
-    int st;
-    void *xd = PyArray_DATA((PyArrayObject *)x);
+    pc.watch.progress = a->progress;
+    a->o.poll = nd_watch_poll;
+    a->o.poll_ctx = &pc.watch;
+    void *xd = PyArray_DATA((PyArrayObject *)x), *ctx = builtin ? (void *)&e : (void *)&pc;
     int64_t *ad = acc ? PyArray_DATA((PyArrayObject *)acc) : NULL;
     Py_BEGIN_ALLOW_THREADS
-    if (tn == NPY_FLOAT)
-        st = nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, builtin ? (void *)&e : (void *)&pc, &o, B,
-                             d, xd, ad, work);
-    else
-        st = nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, builtin ? (void *)&e : (void *)&pc, &o, B,
-                             d, xd, ad, work);
+    st = tn == NPY_FLOAT ? nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, ctx, &a->o, B, d, xd, ad, work)
+                         : nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, ctx, &a->o, B, d, xd, ad, work);
     Py_END_ALLOW_THREADS
-    if (nd_watch_reraise(&pc.watch)) {
-    } else if (st == ND_ERR_NONFINITE) {
-        PyObject *attrs = Py_BuildValue("{s:s}", "status", "nonfinite");
-        PyObject *msg = PyUnicode_FromString("Langevin sampling produced NaN or inf: the step size is too large for "
-                                             "this energy (or its gradient overflows); lower step_size or set grad_clip");
-        if (attrs && msg)
-            nd_set_integration_error(module, msg, attrs);
-        Py_XDECREF(attrs);
-        Py_XDECREF(msg);
-    } else if (st != ND_OK) {
+    if (nd_watch_reraise(&pc.watch))
+        ;
+    else if (st == ND_ERR_NONFINITE)
+        nd_raise_langevin_nonfinite(module);
+    else if (st != ND_OK)
         nd_raise_status(st, "langevin");
-    } else {
+    else
         res = PyTuple_Pack(2, x, acc ? acc : Py_None);
-    }
 done:
     nd_watch_clear(&pc.watch);
     PyMem_RawFree(ework);
     PyMem_RawFree(work);
-    Py_XDECREF(x0);
     Py_XDECREF(keep);
     Py_XDECREF(x);
     Py_XDECREF(acc);
     return res;
 }
+ND_ENTRY(langevin, nd_langevin_args, nd_langevin_args_default,
+         "langevin(energy, x0, steps, step_size, noise_scale, clamp=None, grad_clip=0, mala=False, seed=0, stream=0, "
+         "chain0=0, chains=0, progress=None) -> (x, accepted | None)")
 
-static PyMethodDef nd_ebm_methods[] = {
-    {"energy_eval", energy_eval, METH_VARARGS, "energy_eval(spec, x) -> (E, grad)"},
-    {"langevin", langevin, METH_VARARGS,
-     "langevin(energy, x0, steps, step_size, noise_scale, clamp, grad_clip, mala, seed, stream) -> (x, accepted)"},
-    {NULL, NULL, 0, NULL}};
-
-static const nd_entry *const nd_ebm_entries[] = {NULL};
-const nd_family nd_ebm_family = {nd_ebm_entries, NULL, nd_ebm_methods};
+static const nd_entry *const nd_ebm_entries[] = {&energy_eval_entry, &langevin_entry, NULL};
+static const nd_table nd_ebm_tables[] = {{"energy_kinds", nd_energy_kind_names}, {NULL}};
+const nd_family nd_ebm_family = {nd_ebm_entries, nd_ebm_tables, NULL};

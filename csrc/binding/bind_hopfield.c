@@ -122,6 +122,17 @@ static PyObject *hopfield_backward_body(PyObject *module, void *args, int tn)
 ND_ENTRY(hopfield_backward, nd_hop_args, nd_hop_defaults,
          "hopfield_backward(queries, patterns, values, beta, out, lse, dout, dlse=None) -> (dq, dk, dv|None, dbeta)")
 
+static const nd_arg hopfield_check_args[] = {ND_SCALAR(nd_hop_args, beta, "beta", ND_ARG_DOUBLE, 0), {NULL}};
+
+/* -> beta as a float, checked by the kernels' rule (for models built with a beta). */
+static PyObject *hopfield_check_body(PyObject *module, void *args, int tn)
+{
+    const double beta = ((nd_hop_args *)args)->beta;
+    const int st = nd_hopfield_check_beta(beta);
+    return st == ND_OK ? PyFloat_FromDouble(beta) : nd_raise_status(st, "hopfield_check");
+}
+ND_ENTRY(hopfield_check, nd_hop_args, NULL, "hopfield_check(beta) -> beta as a float, if the retrieval kernels accept it")
+
 /* ---- the classical network -------------------------------------------------------------- */
 
 typedef struct {
@@ -162,5 +173,5 @@ ND_ENTRY(hopfield_classical_async, nd_classical_args, NULL,
          "hopfield_classical_async(W, x, order) -> (x, flips in the last sweep)")
 
 static const nd_entry *const nd_hopfield_entries[] = {&hopfield_forward_entry, &hopfield_backward_entry,
-                                                      &hopfield_classical_async_entry, NULL};
+                                                      &hopfield_check_entry, &hopfield_classical_async_entry, NULL};
 const nd_family nd_hopfield_family = {nd_hopfield_entries, NULL, NULL};

@@ -1,555 +1,433 @@
-/* Binding of the Liquid family: the LTC layer scan, the CfC cell and the LTC cell, each
- * forward and backward over whole sequences. */
+/* Binding of the Liquid family: the LTC relaxation (solve_ltc), the layer scan (ltc_scan,
+ * forward and backward), the CfC and LTC cells over whole sequences, and the checks the models
+ * run at construction. The rules are the kernels' (nd_ltc_check_opts, nd_liquid_check_positive,
+ * nd_cfc_check, nd_ltccell_check). */
 #include "nd_bind.h"
 
-#include <string.h>
+#include <ctype.h>
 
-#include "nd_liquid_cfc.h"
-#include "nd_generic.h"
 #include "nd_liquid.h"
+#include "nd_liquid_cfc.h"
 #include "nd_liquid_ltccell.h"
+#include "nd_nn.h"
 #include "nd_status.h"
 
-/* ---- the Liquid layer scan -------------------------------------------------------------- */
+/* An entry that runs a kernel's rules on its arguments and returns None. */
+#define ND_CHECK_ENTRY(name, type, init, rules, doc)                                               \
+    static PyObject *name##_body(PyObject *m, void *args, int tn)                                   \
+    {                                                                                              \
+        int st = rules((const type *)args);                                                        \
+        return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, #name);                      \
+    }                                                                                              \
+    ND_ENTRY(name, type, init, doc)
 
-/* Converts a, tau (and h0, h, dh when given) to one dtype and checks their shapes: a, tau, h
- * and dh [B, T, H], h0 [B, H] or None. */
-static int nd_scan_arrays(PyObject **objs, const char **names, int count, PyArrayObject **arr)
+/* ---- the LTC relaxation and scan -------------------------------------------------------- */
+
+typedef struct {
+    PyArrayObject *x, *a, *tau, *h0, *h, *dh;
+    int solver; /* index in nd_ltc_solver_names: the code is solver + ND_LTC_EXACT */
+    int64_t steps;
+    nd_ode_opts o; /* rtol, atol, max_steps */
+} nd_ltc_args;
+
+static void nd_ltc_args_default(nd_ltc_args *a)
 {
-    for (int i = 0; i < count; ++i)
-        arr[i] = NULL;
-    int typenum = nd_resolve_float_type(objs[0], names[0]);
-    if (typenum < 0)
+    nd_ltc_defaults(&a->solver, &a->steps, &a->o);
+    a->solver -= ND_LTC_EXACT;
+}
+
+/* The kernel's solver code, and the kernels' rules on the options. */
+#define ND_LTC_SOLVER(a) ((a)->solver + ND_LTC_EXACT)
+static int nd_ltc_check(const nd_ltc_args *a) { return nd_ltc_check_opts(ND_LTC_SOLVER(a), a->steps, &a->o); }
+
+#define ND_LTC_OPTIONS                                                                             \
+    ND_CHOICE(nd_ltc_args, solver, "solver", ND_OPTIONAL, nd_ltc_solver_names),                    \
+        ND_SCALAR(nd_ltc_args, steps, "steps", ND_ARG_INT, ND_OPTIONAL),                           \
+        ND_SCALAR(nd_ltc_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),                        \
+        ND_SCALAR(nd_ltc_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),                        \
+        ND_SCALAR(nd_ltc_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL)
+
+/* A solver that could not finish raises IntegrationError with the frame time reached, the
+ * status (odeint's keys: the status's enum name after ND_ERR_, in lower case) and counters. */
+static PyObject *nd_ltc_failure(PyObject *module, int st, const char *what, const nd_ode_stats *s)
+{
+    if (st != ND_ERR_MAX_STEPS && st != ND_ERR_STEP_UNDERFLOW && st != ND_ERR_NONFINITE && st != ND_ERR_UNSTABLE)
+        return nd_raise_status(st, what);
+    char key[32] = {0};
+    const char *name = nd_status_name(st) + sizeof "ND_ERR_" - 1;
+    for (size_t i = 0; name[i] && i < sizeof key - 1; ++i)
+        key[i] = (char)tolower((unsigned char)name[i]);
+    PyObject *info = Py_BuildValue("{s:L,s:L,s:L,s:s}", "nfev", (long long)s->nfev, "accepted",
+                                   (long long)s->accepted, "rejected", (long long)s->rejected, "status", key);
+    PyObject *attrs = info ? Py_BuildValue("{s:d,s:s,s:O}", "t", s->t, "status", key, "info", info) : NULL;
+    PyObject *t = PyFloat_FromDouble(s->t), *msg = NULL;
+    if (attrs && t && st == ND_ERR_UNSTABLE)
+        msg = PyUnicode_FromFormat("%s is unstable: with this many substeps the method amplifies instead of relaxing "
+                                   "for some tau (euler needs steps * tau > 0.5, midpoint > 0.5, rk4 > 0.359); use "
+                                   "more substeps, or the exact solver", what);
+    else if (attrs && t)
+        msg = PyUnicode_FromFormat("%s (dopri5) stopped at s=%R of a frame before s=1: %s", what, t, nd_status_str(st));
+    if (msg)
+        nd_set_integration_error(module, msg, attrs);
+    Py_XDECREF(msg);
+    Py_XDECREF(t);
+    Py_XDECREF(attrs);
+    Py_XDECREF(info);
+    return NULL;
+}
+
+/* x, a and tau broadcast together, each C-contiguous (a copy only where its shape differs). */
+static int nd_ltc_broadcast(nd_ltc_args *a)
+{
+    PyArrayObject **arr[3] = {&a->x, &a->a, &a->tau};
+    PyArrayMultiIterObject *it = (PyArrayMultiIterObject *)PyArray_MultiIterNew(3, a->x, a->a, a->tau);
+    if (!it) {
+        PyObject *s[3];
+        for (int k = 0; k < 3; ++k)
+            s[k] = nd_shape_str(PyArray_NDIM(*arr[k]), PyArray_DIMS(*arr[k]));
+        if (s[0] && s[1] && s[2])
+            PyErr_Format(PyExc_ValueError, "x, a and tau do not broadcast together: x %S, a %S, tau %S", s[0], s[1],
+                         s[2]);
+        for (int k = 0; k < 3; ++k)
+            Py_XDECREF(s[k]);
         return -1;
-    for (int i = 0; i < count; ++i) {
-        if (objs[i] == Py_None)
+    }
+    const int nd = PyArray_MultiIter_NDIM(it);
+    npy_intp *dims = PyArray_MultiIter_DIMS(it);
+    int ok = 1;
+    for (int k = 0; ok && k < 3; ++k) {
+        if (PyArray_NDIM(*arr[k]) == nd && PyArray_CompareLists(PyArray_DIMS(*arr[k]), dims, nd))
             continue;
-        if (!(arr[i] = nd_float_array(objs[i], typenum, names[i])) || nd_check_finite(arr[i], names[i]) < 0)
-            return -1;
-        const int want = i == 2 ? 2 : 3; /* h0 is [B, H] */
-        int ok = PyArray_NDIM(arr[i]) == want;
-        if (ok && i > 0) {
-            ok = PyArray_DIM(arr[i], 0) == PyArray_DIM(arr[0], 0) &&
-                 PyArray_DIM(arr[i], want - 1) == PyArray_DIM(arr[0], 2) &&
-                 (want == 2 || PyArray_DIM(arr[i], 1) == PyArray_DIM(arr[0], 1));
-        }
-        if (!ok) {
-            PyObject *got = nd_shape_str(PyArray_NDIM(arr[i]), PyArray_DIMS(arr[i]));
-            if (got)
-                PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %s", names[i], got,
-                             want == 2 ? "(batch, hidden) matching a" : "(batch, time, hidden) matching a");
-            Py_XDECREF(got);
-            return -1;
-        }
+        PyArrayObject *full = (PyArrayObject *)PyArray_SimpleNew(nd, dims, PyArray_TYPE(*arr[k]));
+        ok = full && PyArray_CopyInto(full, *arr[k]) == 0;
+        if (full)
+            Py_SETREF(*arr[k], full);
     }
-    return typenum;
+    Py_DECREF(it);
+    return ok ? 0 : -1;
 }
 
-static PyObject *nd_scan_failure(PyObject *module, int st, const nd_ode_stats *stats)
-{
-    if (st == ND_ERR_MAX_STEPS || st == ND_ERR_STEP_UNDERFLOW || st == ND_ERR_NONFINITE || st == ND_ERR_UNSTABLE) {
-        PyObject *attrs = Py_BuildValue("{s:d,s:s}", "t", stats ? stats->t : 0.0, "status",
-                                        st == ND_ERR_MAX_STEPS   ? "max_steps"
-                                        : st == ND_ERR_NONFINITE ? "nonfinite"
-                                        : st == ND_ERR_UNSTABLE  ? "unstable"
-                                                                 : "step_underflow");
-        PyObject *msg = st == ND_ERR_UNSTABLE
-                            ? PyUnicode_FromString("the LTC scan is unstable: with this many substeps the method "
-                                                   "amplifies instead of relaxing for some tau (euler needs "
-                                                   "steps * tau > 0.5, midpoint > 0.5, rk4 > 0.359); use more "
-                                                   "substeps, or the exact solver")
-                            : PyUnicode_FromFormat("the LTC scan (dopri5) could not finish a frame: %s",
-                                                   nd_status_str(st));
-        if (attrs && msg)
-            nd_set_integration_error(module, msg, attrs);
-        Py_XDECREF(attrs);
-        Py_XDECREF(msg);
-        return NULL;
-    }
-    return nd_raise_status(st, "ltc_scan");
-}
+/* tau's rule (positive and finite) is the kernel's, so NaN and inf reach it. */
+static const nd_arg solve_ltc_args[] = {ND_IN(nd_ltc_args, x, "x", ND_TYPE | ND_FINITE, -1, NULL),
+                                        ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, -1, NULL),
+                                        ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, -1, NULL), ND_LTC_OPTIONS, {NULL}};
 
-/* ltc_scan(a, tau, h0|None, solver, steps, rtol, atol, max_steps) -> h [B, T, H] */
-static PyObject *ltc_scan(PyObject *module, PyObject *args)
+static PyObject *solve_ltc_body(PyObject *module, void *args, int tn)
 {
-    PyObject *objs[3];
-    int solver;
-    long long steps, max_steps;
-    nd_ode_opts o;
-    nd_ode_opts_default(&o);
-    if (!PyArg_ParseTuple(args, "OOOiLddL:ltc_scan", &objs[0], &objs[1], &objs[2], &solver, &steps, &o.rtol, &o.atol,
-                          &max_steps))
-        return NULL;
-    o.max_steps = max_steps;
-    const char *names[3] = {"a", "tau", "h0"};
-    PyArrayObject *arr[3];
-    PyObject *h = NULL;
-    void *work = NULL;
-    int typenum = nd_scan_arrays(objs, names, 3, arr);
-    if (typenum >= 0) {
-        npy_intp B = PyArray_DIM(arr[0], 0), T = PyArray_DIM(arr[0], 1), H = PyArray_DIM(arr[0], 2);
-        size_t bytes;
-        int st = nd_ltc_scan_workspace_bytes(solver, H, o.max_steps, 0, &bytes);
-        if (st != ND_OK)
-            nd_raise_status(st, "ltc_scan workspace");
-        else if (!(work = PyMem_RawMalloc(bytes ? bytes : 1)))
-            PyErr_NoMemory();
-        else if ((h = PyArray_SimpleNew(3, PyArray_DIMS(arr[0]), typenum))) {
-            nd_ode_stats stats;
-            void *a = PyArray_DATA(arr[0]), *tau = PyArray_DATA(arr[1]);
-            void *h0 = arr[2] ? PyArray_DATA(arr[2]) : NULL, *hd = PyArray_DATA((PyArrayObject *)h);
-            Py_BEGIN_ALLOW_THREADS
-            st = typenum == NPY_FLOAT
-                     ? nd_ltc_scan_forward_f32(solver, B, T, H, a, tau, h0, steps, &o, hd, work, &stats)
-                     : nd_ltc_scan_forward_f64(solver, B, T, H, a, tau, h0, steps, &o, hd, work, &stats);
-            Py_END_ALLOW_THREADS
-            if (st != ND_OK) {
-                Py_CLEAR(h);
-                nd_scan_failure(module, st, &stats);
-            }
-        }
+    nd_ltc_args *a = args;
+    const int solver = ND_LTC_SOLVER(a);
+    int st = nd_ltc_check(a);
+    if (st != ND_OK || nd_ltc_broadcast(a) < 0)
+        return st != ND_OK ? nd_raise_status(st, "solve_ltc") : NULL;
+    const int64_t n = (int64_t)PyArray_SIZE(a->x);
+    size_t len;
+    if ((st = nd_solve_ltc_workspace_len(solver, n, &len)) != ND_OK)
+        return nd_raise_status(st, "solve_ltc");
+    void *work = nd_work_alloc(len, PyArray_ITEMSIZE(a->x));
+    PyObject *out = work ? PyArray_SimpleNew(PyArray_NDIM(a->x), PyArray_DIMS(a->x), tn) : NULL, *res = NULL;
+    if (out) {
+        nd_ode_stats stats = {0};
+        void *xd = PyArray_DATA(a->x), *ad = PyArray_DATA(a->a), *td = PyArray_DATA(a->tau);
+        void *od = PyArray_DATA((PyArrayObject *)out);
+        Py_BEGIN_ALLOW_THREADS
+        st = ND_DISPATCH(tn, nd_solve_ltc, solver, n, xd, ad, td, a->steps, &a->o, od, work, &stats);
+        Py_END_ALLOW_THREADS
+        res = st == ND_OK ? Py_NewRef(out) : nd_ltc_failure(module, st, "solve_ltc", &stats);
     }
     PyMem_RawFree(work);
-    for (int i = 0; i < 3; ++i)
-        Py_XDECREF(arr[i]);
-    return h;
+    Py_XDECREF(out);
+    return res;
 }
+ND_ENTRY(solve_ltc, nd_ltc_args, nd_ltc_args_default,
+         "solve_ltc(x, a, tau, solver, steps, rtol, atol, max_steps) -> x(1) of dx/ds = (a - x) / tau, broadcast")
 
-/* ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps)
- *   -> (da, dtau, dh0) */
-static PyObject *ltc_scan_backward(PyObject *module, PyObject *args)
+/* Forward -> h [B, T, H]; backward -> (da, dtau [B, T, H], dh0 [B, H]). */
+static PyObject *nd_ltc_scan_run(PyObject *module, nd_ltc_args *a, int tn, int backward)
 {
-    PyObject *objs[5];
-    int solver;
-    long long steps, max_steps;
-    nd_ode_opts o;
-    nd_ode_opts_default(&o);
-    if (!PyArg_ParseTuple(args, "OOOOOiLddL:ltc_scan_backward", &objs[0], &objs[1], &objs[2], &objs[3], &objs[4],
-                          &solver, &steps, &o.rtol, &o.atol, &max_steps))
+    const int solver = ND_LTC_SOLVER(a);
+    int st = nd_ltc_check(a);
+    if (st != ND_OK)
+        return nd_raise_status(st, "ltc_scan");
+    const npy_intp *d = PyArray_DIMS(a->a), B = d[0], T = d[1], H = d[2], d0[2] = {B, H};
+    if (nd_check_shape(a->tau, "tau", 3, d, "the shape of a") < 0 ||
+        (a->h0 && nd_check_shape(a->h0, "h0", 2, d0, "(batch, hidden) of a") < 0) ||
+        (a->h && nd_check_shape(a->h, "h", 3, d, "the shape of a") < 0) ||
+        (a->dh && nd_check_shape(a->dh, "dh", 3, d, "the shape of a") < 0))
         return NULL;
-    o.max_steps = max_steps;
-    const char *names[5] = {"a", "tau", "h0", "h", "dh"};
-    PyArrayObject *arr[5];
-    PyObject *da = NULL, *dtau = NULL, *dh0 = NULL, *res = NULL;
-    void *work = NULL;
-    int typenum = nd_scan_arrays(objs, names, 5, arr);
-    if (typenum >= 0 && (!arr[3] || !arr[4])) {
-        PyErr_SetString(PyExc_ValueError, "h and dh are required");
-        typenum = -1;
-    }
-    if (typenum >= 0) {
-        npy_intp B = PyArray_DIM(arr[0], 0), T = PyArray_DIM(arr[0], 1), H = PyArray_DIM(arr[0], 2);
-        npy_intp d0[2] = {B, H};
-        size_t bytes;
-        int st = nd_ltc_scan_workspace_bytes(solver, H, o.max_steps, 1, &bytes);
+    size_t bytes;
+    if ((st = nd_ltc_scan_workspace_bytes(solver, H, a->o.max_steps, backward, &bytes)) != ND_OK)
+        return nd_raise_status(st, "ltc_scan");
+    void *work = nd_work_alloc(bytes, 1);
+    PyObject *out = work ? nd_empty(tn, 3, B, T, H) : NULL, *dtau = NULL, *dh0 = NULL, *res = NULL;
+    if (out && backward && (dtau = nd_empty(tn, 3, B, T, H)))
+        dh0 = nd_empty(tn, 2, B, H);
+    if (out && (!backward || dh0)) {
+        nd_ode_stats stats = {0};
+        void *ad = PyArray_DATA(a->a), *td = PyArray_DATA(a->tau), *h0 = a->h0 ? PyArray_DATA(a->h0) : NULL;
+        void *od = PyArray_DATA((PyArrayObject *)out);
+        Py_BEGIN_ALLOW_THREADS
+        if (backward)
+            st = ND_DISPATCH(tn, nd_ltc_scan_backward, solver, B, T, H, ad, td, h0, PyArray_DATA(a->h), a->steps,
+                             &a->o, PyArray_DATA(a->dh), od, PyArray_DATA((PyArrayObject *)dtau),
+                             PyArray_DATA((PyArrayObject *)dh0), work);
+        else
+            st = ND_DISPATCH(tn, nd_ltc_scan_forward, solver, B, T, H, ad, td, h0, a->steps, &a->o, od, work, &stats);
+        Py_END_ALLOW_THREADS
         if (st != ND_OK)
-            nd_raise_status(st, "ltc_scan workspace");
-        else if (!(work = PyMem_RawMalloc(bytes ? bytes : 1)))
-            PyErr_NoMemory();
-        else if ((da = PyArray_SimpleNew(3, PyArray_DIMS(arr[0]), typenum)) &&
-                 (dtau = PyArray_SimpleNew(3, PyArray_DIMS(arr[0]), typenum)) &&
-                 (dh0 = PyArray_SimpleNew(2, d0, typenum))) {
-            void *a = PyArray_DATA(arr[0]), *tau = PyArray_DATA(arr[1]), *h0 = arr[2] ? PyArray_DATA(arr[2]) : NULL;
-            void *h = PyArray_DATA(arr[3]), *dh = PyArray_DATA(arr[4]);
-            void *dad = PyArray_DATA((PyArrayObject *)da), *dtd = PyArray_DATA((PyArrayObject *)dtau);
-            void *d0d = PyArray_DATA((PyArrayObject *)dh0);
-            Py_BEGIN_ALLOW_THREADS
-            st = typenum == NPY_FLOAT
-                     ? nd_ltc_scan_backward_f32(solver, B, T, H, a, tau, h0, h, steps, &o, dh, dad, dtd, d0d, work)
-                     : nd_ltc_scan_backward_f64(solver, B, T, H, a, tau, h0, h, steps, &o, dh, dad, dtd, d0d, work);
-            Py_END_ALLOW_THREADS
-            if (st == ND_OK)
-                res = PyTuple_Pack(3, da, dtau, dh0);
-            else
-                nd_scan_failure(module, st, NULL);
-        }
+            res = nd_ltc_failure(module, st, "ltc_scan", &stats);
+        else
+            res = backward ? PyTuple_Pack(3, out, dtau, dh0) : Py_NewRef(out);
     }
     PyMem_RawFree(work);
-    Py_XDECREF(da);
+    Py_XDECREF(out);
     Py_XDECREF(dtau);
     Py_XDECREF(dh0);
-    for (int i = 0; i < 5; ++i)
-        Py_XDECREF(arr[i]);
     return res;
 }
 
-/* ---- shared by the cells ------------------------------------------------------------------ */
+#define ND_LTC_SCAN_INPUTS(h0_flags)                                                               \
+    ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, 3, "(batch, time, hidden)"),                   \
+        ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, -1, NULL),                                         \
+        ND_IN(nd_ltc_args, h0, "h0", ND_FINITE | ND_NONE | (h0_flags), -1, NULL)
 
-/* Checks a parameter array's shape (ndim 1 or 2; -1 skips a size) and keeps it alive in keep. */
-static const void *nd_param(PyObject *tuple, Py_ssize_t k, int typenum, int ndim, npy_intp d0, npy_intp d1,
-                            const char *what, PyObject *keep)
+static const nd_arg ltc_scan_args[] = {ND_LTC_SCAN_INPUTS(ND_OPTIONAL), ND_LTC_OPTIONS, {NULL}};
+static PyObject *ltc_scan_body(PyObject *module, void *args, int tn) { return nd_ltc_scan_run(module, args, tn, 0); }
+ND_ENTRY(ltc_scan, nd_ltc_args, nd_ltc_args_default,
+         "ltc_scan(a, tau, h0=None, solver, steps, rtol, atol, max_steps) -> h [B, T, H]")
+
+static const nd_arg ltc_scan_backward_args[] = {ND_LTC_SCAN_INPUTS(0), ND_IN(nd_ltc_args, h, "h", ND_FINITE, -1, NULL),
+                                                ND_IN(nd_ltc_args, dh, "dh", ND_FINITE, -1, NULL), ND_LTC_OPTIONS,
+                                                {NULL}};
+static PyObject *ltc_scan_backward_body(PyObject *module, void *args, int tn)
 {
-    char name[64];
-    snprintf(name, sizeof name, "%s[%zd]", what, k);
-    PyArrayObject *a = nd_float_array(PyTuple_GET_ITEM(tuple, k), typenum, name);
-    if (!a)
-        return NULL;
-    if (PyArray_NDIM(a) != ndim || (d0 >= 0 && PyArray_DIM(a, 0) != d0) || (ndim == 2 && d1 >= 0 && PyArray_DIM(a, 1) != d1)) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S, which does not fit the cell", name, got);
-        Py_XDECREF(got);
-        Py_DECREF(a);
-        return NULL;
-    }
-    int bad = nd_check_finite(a, name) < 0 || PyList_Append(keep, (PyObject *)a) < 0;
-    Py_DECREF(a);
-    return bad ? NULL : PyArray_DATA(a);
+    return nd_ltc_scan_run(module, args, tn, 1);
 }
+ND_ENTRY(ltc_scan_backward, nd_ltc_args, nd_ltc_args_default,
+         "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
 
-/* A sequence input [B, T, F] (F = -1: any) as an array of typenum; None stays NULL. */
-static int nd_sequence(PyObject *obj, int typenum, npy_intp B, npy_intp T, npy_intp F, const char *name,
-                       PyArrayObject **out)
-{
-    *out = NULL;
-    if (obj == Py_None)
-        return 0;
-    if (!(*out = nd_float_array(obj, typenum, name)) || nd_check_finite(*out, name) < 0)
-        return -1;
-    int ndim = F == -2 ? 2 : 3;
-    PyArrayObject *a = *out;
-    if (PyArray_NDIM(a) != ndim || (B >= 0 && PyArray_DIM(a, 0) != B) || (T >= 0 && PyArray_DIM(a, 1) != T) ||
-        (ndim == 3 && F >= 0 && PyArray_DIM(a, 2) != F)) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S, which does not fit", name, got);
-        Py_XDECREF(got);
-        return -1;
-    }
-    return 0;
-}
+static const nd_arg ltc_check_options_args[] = {ND_LTC_OPTIONS, {NULL}};
+ND_CHECK_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default, nd_ltc_check,
+               "ltc_check_options(solver, steps, rtol, atol, max_steps): the kernels' rules on these options")
 
-static void *nd_scratch(size_t elems, size_t itemsize)
-{
-    size_t bytes;
-    if (!nd_mul_size(elems ? elems : 1, itemsize, &bytes)) {
-        PyErr_SetString(PyExc_ValueError, "workspace size overflows");
-        return NULL;
-    }
-    void *p = PyMem_RawMalloc(bytes);
-    if (!p)
-        PyErr_NoMemory();
-    return p;
-}
+/* ---- the recurrent cells ---------------------------------------------------------------- */
 
-/* ---- CfC -------------------------------------------------------------------------------------- */
-
-/* params: (bw_1, bb_1, ..., bw_L, bb_L, hw_ff1, hb_ff1, hw_ff2, hb_ff2, hw_ta, hb_ta, hw_tb, hb_tb) */
-static int nd_parse_cfc(nd_cfc *c, PyObject *params, int typenum, npy_intp NI, npy_intp H, PyObject *keep)
-{
-    Py_ssize_t n = PyTuple_GET_SIZE(params);
-    if (n < 8 || n % 2 || (n - 8) / 2 > ND_CFC_MAX_LAYERS) {
-        PyErr_SetString(PyExc_ValueError, "malformed CfC parameters");
-        return -1;
-    }
-    c->layers = (int)((n - 8) / 2);
-    c->input_size = NI;
-    c->hidden_size = H;
-    npy_intp in = NI + H;
-    for (int l = 0; l < c->layers; ++l) {
-        if (!(c->bw[l] = nd_param(params, 2 * l, typenum, 2, in, l ? c->units : -1, "cfc params", keep)))
-            return -1;
-        if (l == 0)
-            c->units = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(keep, PyList_GET_SIZE(keep) - 1), 1);
-        if (!(c->bb[l] = nd_param(params, 2 * l + 1, typenum, 1, c->units, -1, "cfc params", keep)))
-            return -1;
-        in = c->units;
-    }
-    for (int k = 0; k < 4; ++k) {
-        Py_ssize_t p = 2 * c->layers + 2 * k;
-        if (!(c->hw[k] = nd_param(params, p, typenum, 2, in, H, "cfc params", keep)) ||
-            !(c->hb[k] = nd_param(params, p + 1, typenum, 1, H, -1, "cfc params", keep)))
-            return -1;
-    }
-    return 0;
-}
-
-/* ---- the recurrent cells' shared binding ------------------------------------------------ */
-
-/* What differs between CfC and the LTC cell for the binding: the kernels, typed by typenum. */
 typedef struct {
-    const char *name;
-    const void *cell;
-    int (*forward)(const void *cell, int typenum, int64_t B, int64_t T, const void *x, const void *dt, const void *h0,
-                   void *h, void *cache, void *work);
-    int (*backward)(const void *cell, int typenum, int64_t B, int64_t T, const void *x, const void *dt,
-                    const void *cache, const void *dh, void *dx, void *dh0, void *dparams, void *work);
-} nd_cell_ops;
+    PyArrayObject *x, *dt, *h0, *cache, *dh;
+    PyArrayObject *p[11]; /* the LTC cell's parameters, in nd_ltccell's order */
+    PyObject *params;     /* the CfC's: (W, b) of each backbone layer, then of each head */
+    int64_t input_size, hidden_size, units, layers, unfolds;
+    int act, mode, keep;
+    double eps;
+} nd_cell_args;
 
-/* Runs a cell over x [B, T, NI] into h [B, T, H]; returns (h, cache | None). */
-static PyObject *nd_cell_forward(const nd_cell_ops *ops, int typenum, PyArrayObject *x, PyArrayObject *dt,
-                                 PyArrayObject *h0, npy_intp H, size_t cache_len, size_t wlen, int want_cache)
+#define ND_DATA(arr) ((arr) ? PyArray_DATA((PyArrayObject *)(arr)) : NULL)
+
+/* dims: B, T, state size H, input size NI, parameter count P. Forward -> (h [B, T, H],
+ * cache | None); backward -> (dx [B, T, NI], dh0 [B, H], dparams [P]). */
+static PyObject *nd_cell_run(const char *name, int cfc, const void *cell, const nd_cell_args *a, int tn, int backward,
+                             const npy_intp dims[5], size_t clen, size_t wlen)
 {
-    const npy_intp B = PyArray_DIM(x, 0), T = PyArray_DIM(x, 1);
-    npy_intp hd[3] = {B, T, H}, cd = (npy_intp)cache_len;
-    PyObject *h = NULL, *cache = NULL, *res = NULL;
-    void *work = nd_scratch(wlen, (size_t)PyArray_ITEMSIZE(x));
-    if (work && (h = PyArray_SimpleNew(3, hd, typenum)) && (!want_cache || (cache = PyArray_SimpleNew(1, &cd, typenum)))) {
-        const void *xd = PyArray_DATA(x), *dtd = dt ? PyArray_DATA(dt) : NULL, *h0d = h0 ? PyArray_DATA(h0) : NULL;
-        void *hdd = PyArray_DATA((PyArrayObject *)h), *cdd = cache ? PyArray_DATA((PyArrayObject *)cache) : NULL;
+    const npy_intp B = dims[0], T = dims[1], H = dims[2], bh[2] = {B, H}, bth[3] = {B, T, H}, cd[1] = {(npy_intp)clen};
+    if ((a->dt && nd_check_shape(a->dt, "timespans", 2, dims, "(batch, time)") < 0) ||
+        (a->h0 && nd_check_shape(a->h0, "h0", 2, bh, "(batch, state size)") < 0) ||
+        (a->dh && nd_check_shape(a->dh, "dh", 3, bth, "(batch, time, state size)") < 0) ||
+        (a->cache && nd_check_shape(a->cache, "cache", 1, cd, "from the forward pass of these inputs") < 0))
+        return NULL;
+    void *work = nd_work_alloc(wlen, tn == NPY_FLOAT ? sizeof(float) : sizeof(double));
+    PyObject *o[3] = {NULL, NULL, NULL}, *res = NULL;
+    if (work && !backward && (o[0] = nd_empty(tn, 3, B, T, H)))
+        o[1] = a->keep ? nd_empty(tn, 1, (npy_intp)clen) : Py_NewRef(Py_None);
+    if (work && backward && (o[0] = nd_empty(tn, 3, B, T, dims[3])) && (o[1] = nd_empty(tn, 2, B, H)))
+        o[2] = nd_empty(tn, 1, dims[4]);
+    if (o[backward ? 2 : 1]) {
+        const void *x = ND_DATA(a->x), *dt = ND_DATA(a->dt), *h0 = ND_DATA(a->h0), *c = ND_DATA(a->cache);
+        const void *dh = ND_DATA(a->dh);
+        void *o0 = ND_DATA(o[0]), *o1 = o[1] == Py_None ? NULL : ND_DATA(o[1]), *o2 = ND_DATA(o[2]);
         int st;
         Py_BEGIN_ALLOW_THREADS
-        st = ops->forward(ops->cell, typenum, B, T, xd, dtd, h0d, hdd, cdd, work);
+        if (cfc && backward) /* the cache holds what CfC's backward pass reads of x */
+            st = ND_DISPATCH(tn, nd_cfc_backward, cell, B, T, dt, c, dh, o0, o1, o2, work);
+        else if (cfc)
+            st = ND_DISPATCH(tn, nd_cfc_forward, cell, B, T, x, dt, h0, o0, o1, work);
+        else if (backward)
+            st = ND_DISPATCH(tn, nd_ltccell_backward, cell, B, T, x, dt, NULL, c, dh, o0, o1, o2, work);
+        else
+            st = ND_DISPATCH(tn, nd_ltccell_forward, cell, B, T, x, dt, h0, o0, o1, work);
         Py_END_ALLOW_THREADS
-        res = st == ND_OK ? PyTuple_Pack(2, h, cache ? cache : Py_None) : nd_raise_status(st, ops->name);
+        if (st != ND_OK)
+            res = nd_raise_status(st, name);
+        else
+            res = backward ? PyTuple_Pack(3, o[0], o[1], o[2]) : PyTuple_Pack(2, o[0], o[1]);
     }
     PyMem_RawFree(work);
-    Py_XDECREF(h);
-    Py_XDECREF(cache);
+    for (int k = 0; k < 3; ++k)
+        Py_XDECREF(o[k]);
     return res;
 }
 
-/* The backward pass from dh [B, T, H] and the forward's cache; x may be NULL when the cell's
- * backward does not read it. Returns (dx [B, T, NI], dh0 [B, H], dparams [P]). */
-static PyObject *nd_cell_backward(const nd_cell_ops *ops, int typenum, PyArrayObject *x, PyArrayObject *dt,
-                                  PyObject *cacheo, PyArrayObject *dh, npy_intp NI, size_t cache_len, size_t wlen,
-                                  size_t nparams)
+/* The sequence (x or dh) sets the call's type; the timespans' rule is the kernels'. */
+#define ND_CELL_SEQ(field, name) ND_IN(nd_cell_args, field, name, ND_TYPE | ND_FINITE, 3, "(batch, time, features)")
+#define ND_CELL_TIMESPANS ND_IN(nd_cell_args, dt, "timespans", ND_NONE, 2, "(batch, time)")
+#define ND_CELL_H0 ND_IN(nd_cell_args, h0, "h0", ND_FINITE | ND_NONE, 2, "(batch, state size)")
+#define ND_CELL_CACHE ND_IN(nd_cell_args, cache, "cache", 0, 1, "(size,) from the forward pass")
+#define ND_CELL_DH ND_IN(nd_cell_args, dh, "dh", ND_FINITE, 3, "(batch, time, state size)")
+#define ND_CELL_KEEP ND_SCALAR(nd_cell_args, keep, "keep_cache", ND_ARG_BOOL, ND_OPTIONAL)
+
+/* ---- the LTC cell ----------------------------------------------------------------------- */
+
+/* The parameters, in nd_ltccell's order: gleak, vleak, cm [N]; w, sigma, mu, erev [N, N]; the
+ * sensory four [S, N]. */
+#define ND_LTCCELL_LIST(X)                                                                         \
+    X(0, "gleak", 1) X(1, "vleak", 1) X(2, "cm", 1) X(3, "w", 2) X(4, "sigma", 2) X(5, "mu", 2)       \
+        X(6, "erev", 2) X(7, "sensory_w", 2) X(8, "sensory_sigma", 2) X(9, "sensory_mu", 2)         \
+            X(10, "sensory_erev", 2)
+#define ND_LTC_ROW(k, name, nd) ND_IN(nd_cell_args, p[k], name, ND_FINITE, nd, NULL),
+#define ND_LTC_NAME(k, name, nd) name,
+static const char *const nd_ltccell_params[11] = {ND_LTCCELL_LIST(ND_LTC_NAME)};
+#define ND_LTCCELL_PARAMS                                                                          \
+    ND_LTCCELL_LIST(ND_LTC_ROW) ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),    \
+        ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0)
+
+static PyObject *nd_ltccell_body(nd_cell_args *a, int tn, int backward)
 {
-    const npy_intp B = PyArray_DIM(dh, 0), T = PyArray_DIM(dh, 1), H = PyArray_DIM(dh, 2);
-    PyArrayObject *cache = (PyArrayObject *)PyArray_FROMANY(cacheo, typenum, 1, 1, NPY_ARRAY_IN_ARRAY);
-    PyObject *dx = NULL, *dh0 = NULL, *dp = NULL, *res = NULL;
-    void *work = NULL;
-    if (!cache)
-        return NULL;
-    if ((size_t)PyArray_SIZE(cache) != cache_len) {
-        PyErr_SetString(PyExc_ValueError, "the cache does not come from this forward pass");
-        goto done;
+    const npy_intp B = PyArray_DIM(a->x, 0), T = PyArray_DIM(a->x, 1), S = PyArray_DIM(a->x, 2);
+    const npy_intp N = PyArray_DIM(a->p[0], 0), sq[2] = {N, N}, sn[2] = {S, N};
+    nd_ltccell c = {.sensory = S, .units = N, .unfolds = a->unfolds, .eps = a->eps};
+    const void **dst[11] = {&c.gleak, &c.vleak, &c.cm, &c.w, &c.sigma, &c.mu, &c.erev, &c.sw, &c.ssigma, &c.smu,
+                            &c.serev};
+    for (int k = 0; k < 11; ++k) {
+        if (nd_check_shape(a->p[k], nd_ltccell_params[k], k < 3 ? 1 : 2, k < 7 ? sq : sn, NULL) < 0)
+            return NULL;
+        *dst[k] = PyArray_DATA(a->p[k]);
     }
-    npy_intp xd[3] = {B, T, NI}, hd[2] = {B, H}, pd = (npy_intp)nparams;
-    if (!(work = nd_scratch(wlen, (size_t)PyArray_ITEMSIZE(dh))) || !(dx = PyArray_SimpleNew(3, xd, typenum)) ||
-        !(dh0 = PyArray_SimpleNew(2, hd, typenum)) || !(dp = PyArray_SimpleNew(1, &pd, typenum)))
-        goto done;
-    const void *xdd = x ? PyArray_DATA(x) : NULL, *dtd = dt ? PyArray_DATA(dt) : NULL, *cd = PyArray_DATA(cache);
-    const void *dhd = PyArray_DATA(dh);
-    void *dxd = PyArray_DATA((PyArrayObject *)dx), *d0 = PyArray_DATA((PyArrayObject *)dh0);
-    void *dpd = PyArray_DATA((PyArrayObject *)dp);
-    int st;
-    Py_BEGIN_ALLOW_THREADS
-    st = ops->backward(ops->cell, typenum, B, T, xdd, dtd, cd, dhd, dxd, d0, dpd, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? PyTuple_Pack(3, dx, dh0, dp) : nd_raise_status(st, ops->name);
-done:
-    PyMem_RawFree(work);
-    Py_DECREF(cache);
-    Py_XDECREF(dx);
-    Py_XDECREF(dh0);
-    Py_XDECREF(dp);
-    return res;
-}
-
-/* ---- CfC ---------------------------------------------------------------------------------- */
-
-static int nd_cfc_run_forward(const void *c, int tn, int64_t B, int64_t T, const void *x, const void *dt,
-                              const void *h0, void *h, void *cache, void *work)
-{
-    return tn == NPY_FLOAT ? nd_cfc_forward_f32(c, B, T, x, dt, h0, h, cache, work)
-                           : nd_cfc_forward_f64(c, B, T, x, dt, h0, h, cache, work);
-}
-
-static int nd_cfc_run_backward(const void *c, int tn, int64_t B, int64_t T, const void *x, const void *dt,
-                               const void *cache, const void *dh, void *dx, void *dh0, void *dp, void *work)
-{
-    (void)x; /* the cache holds what CfC's backward needs */
-    return tn == NPY_FLOAT ? nd_cfc_backward_f32(c, B, T, dt, cache, dh, dx, dh0, dp, work)
-                           : nd_cfc_backward_f64(c, B, T, dt, cache, dh, dx, dh0, dp, work);
-}
-
-/* cfc_forward(x [B,T,NI], dt|None, h0|None, params, hidden_size, act, mode, keep_cache) -> (h, cache|None) */
-static PyObject *cfc_forward(PyObject *module, PyObject *args)
-{
-    PyObject *xo, *dto, *h0o, *params;
-    long long H;
-    int act, mode, want_cache;
-    if (!PyArg_ParseTuple(args, "OOOO!Liip:cfc_forward", &xo, &dto, &h0o, &PyTuple_Type, &params, &H, &act, &mode,
-                          &want_cache))
-        return NULL;
-    PyArrayObject *x = NULL, *dt = NULL, *h0 = NULL;
-    PyObject *keep = PyList_New(0), *res = NULL;
-    nd_cfc c = {0};
-    c.act = act;
-    c.mode = mode;
-    int typenum = nd_resolve_float_type(xo, "x");
-    if (!keep || typenum < 0 || H < 1 || nd_sequence(xo, typenum, -1, -1, -1, "x", &x) < 0)
-        goto done;
-    const npy_intp B = PyArray_DIM(x, 0), T = PyArray_DIM(x, 1), NI = PyArray_DIM(x, 2);
-    if (nd_sequence(dto, typenum, B, T, -2, "timespans", &dt) < 0 || nd_sequence(h0o, typenum, B, H, -2, "h0", &h0) < 0 ||
-        nd_parse_cfc(&c, params, typenum, NI, H, keep) < 0)
-        goto done;
-    size_t per_step, wlen;
-    int st = nd_cfc_sizes(&c, B, &per_step, &wlen);
-    if (st != ND_OK) {
-        nd_raise_status(st, "cfc");
-        goto done;
-    }
-    const nd_cell_ops ops = {"cfc_forward", &c, nd_cfc_run_forward, nd_cfc_run_backward};
-    res = nd_cell_forward(&ops, typenum, x, dt, h0, (npy_intp)H, per_step * (size_t)T, wlen, want_cache);
-done:
-    Py_XDECREF(x);
-    Py_XDECREF(dt);
-    Py_XDECREF(h0);
-    Py_XDECREF(keep);
-    return res;
-}
-
-/* cfc_backward(dt|None, cache, dh [B,T,H], params, input_size, act, mode) -> (dx, dh0, dparams) */
-static PyObject *cfc_backward(PyObject *module, PyObject *args)
-{
-    PyObject *dto, *cacheo, *dho, *params;
-    long long NI;
-    int act, mode;
-    if (!PyArg_ParseTuple(args, "OOOO!Lii:cfc_backward", &dto, &cacheo, &dho, &PyTuple_Type, &params, &NI, &act, &mode))
-        return NULL;
-    PyArrayObject *dh = NULL, *dt = NULL;
-    PyObject *keep = PyList_New(0), *res = NULL;
-    nd_cfc c = {0};
-    c.act = act;
-    c.mode = mode;
-    int typenum = nd_resolve_float_type(dho, "dh");
-    if (!keep || typenum < 0 || NI < 0 || nd_sequence(dho, typenum, -1, -1, -1, "dh", &dh) < 0)
-        goto done;
-    const npy_intp B = PyArray_DIM(dh, 0), T = PyArray_DIM(dh, 1), H = PyArray_DIM(dh, 2);
-    if (H < 1 || nd_sequence(dto, typenum, B, T, -2, "timespans", &dt) < 0 || nd_parse_cfc(&c, params, typenum, NI, H, keep) < 0)
-        goto done;
-    size_t per_step, wlen;
-    int st = nd_cfc_sizes(&c, B, &per_step, &wlen);
-    if (st != ND_OK) {
-        nd_raise_status(st, "cfc");
-        goto done;
-    }
-    const nd_cell_ops ops = {"cfc_backward", &c, nd_cfc_run_forward, nd_cfc_run_backward};
-    res = nd_cell_backward(&ops, typenum, NULL, dt, cacheo, dh, (npy_intp)NI, per_step * (size_t)T, wlen,
-                           (size_t)nd_cfc_param_count(&c));
-done:
-    Py_XDECREF(dh);
-    Py_XDECREF(dt);
-    Py_XDECREF(keep);
-    return res;
-}
-
-/* ---- LTC cell --------------------------------------------------------------------------------- */
-
-/* params: (gleak, vleak, cm, w, sigma, mu, erev, sw, ssigma, smu, serev), effective values */
-static int nd_parse_ltccell(nd_ltccell *c, PyObject *params, int typenum, npy_intp S, PyObject *keep)
-{
-    if (PyTuple_GET_SIZE(params) != 11) {
-        PyErr_SetString(PyExc_ValueError, "malformed LTC cell parameters");
-        return -1;
-    }
-    if (!(c->gleak = nd_param(params, 0, typenum, 1, -1, -1, "ltc params", keep)))
-        return -1;
-    npy_intp N = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(keep, PyList_GET_SIZE(keep) - 1), 0);
-    c->units = N;
-    c->sensory = S;
-    const void **dst[10] = {&c->vleak, &c->cm, &c->w, &c->sigma, &c->mu, &c->erev, &c->sw, &c->ssigma, &c->smu, &c->serev};
-    for (int k = 0; k < 10; ++k) {
-        int ndim = k < 2 ? 1 : 2;
-        npy_intp d0 = k < 2 ? N : (k < 6 ? N : S);
-        if (!(*dst[k] = nd_param(params, k + 1, typenum, ndim, d0, N, "ltc params", keep)))
-            return -1;
-    }
-    return 0;
-}
-
-static int nd_ltccell_run_forward(const void *c, int tn, int64_t B, int64_t T, const void *x, const void *dt,
-                                  const void *h0, void *h, void *cache, void *work)
-{
-    return tn == NPY_FLOAT ? nd_ltccell_forward_f32(c, B, T, x, dt, h0, h, cache, work)
-                           : nd_ltccell_forward_f64(c, B, T, x, dt, h0, h, cache, work);
-}
-
-static int nd_ltccell_run_backward(const void *c, int tn, int64_t B, int64_t T, const void *x, const void *dt,
-                                   const void *cache, const void *dh, void *dx, void *dh0, void *dp, void *work)
-{
-    return tn == NPY_FLOAT ? nd_ltccell_backward_f32(c, B, T, x, dt, NULL, cache, dh, dx, dh0, dp, work)
-                           : nd_ltccell_backward_f64(c, B, T, x, dt, NULL, cache, dh, dx, dh0, dp, work);
-}
-
-/* ltccell_forward(x, dt|None, h0|None, params, unfolds, eps, keep_cache) -> (h, cache|None) */
-static PyObject *ltccell_forward(PyObject *module, PyObject *args)
-{
-    PyObject *xo, *dto, *h0o, *params;
-    int unfolds, want_cache;
-    double eps;
-    if (!PyArg_ParseTuple(args, "OOOO!idp:ltccell_forward", &xo, &dto, &h0o, &PyTuple_Type, &params, &unfolds, &eps,
-                          &want_cache))
-        return NULL;
-    PyArrayObject *x = NULL, *dt = NULL, *h0 = NULL;
-    PyObject *keep = PyList_New(0), *res = NULL;
-    nd_ltccell c = {0};
-    c.unfolds = unfolds;
-    c.eps = eps;
-    int typenum = nd_resolve_float_type(xo, "x");
-    if (!keep || typenum < 0 || nd_sequence(xo, typenum, -1, -1, -1, "x", &x) < 0)
-        goto done;
-    const npy_intp B = PyArray_DIM(x, 0), T = PyArray_DIM(x, 1), S = PyArray_DIM(x, 2);
-    if (nd_parse_ltccell(&c, params, typenum, S, keep) < 0 || nd_sequence(dto, typenum, B, T, -2, "timespans", &dt) < 0 ||
-        nd_sequence(h0o, typenum, B, c.units, -2, "h0", &h0) < 0)
-        goto done;
     size_t clen, wlen;
     int st = nd_ltccell_sizes(&c, B, T, &clen, &wlen);
-    if (st != ND_OK) {
-        nd_raise_status(st, "ltc cell");
-        goto done;
-    }
-    const nd_cell_ops ops = {"ltccell_forward", &c, nd_ltccell_run_forward, nd_ltccell_run_backward};
-    res = nd_cell_forward(&ops, typenum, x, dt, h0, c.units, clen, wlen, want_cache);
-done:
-    Py_XDECREF(x);
-    Py_XDECREF(dt);
-    Py_XDECREF(h0);
-    Py_XDECREF(keep);
-    return res;
+    if (st != ND_OK)
+        return nd_raise_status(st, "ltccell");
+    const npy_intp dims[5] = {B, T, N, S, (npy_intp)nd_ltccell_param_count(&c)};
+    return nd_cell_run("ltccell", 0, &c, a, tn, backward, dims, clen, wlen);
 }
 
-/* ltccell_backward(x, dt|None, cache, dh, params, unfolds, eps) -> (dx, dh0, dparams) */
-static PyObject *ltccell_backward(PyObject *module, PyObject *args)
+static const nd_arg ltccell_forward_args[] = {
+    ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_H0, ND_LTCCELL_PARAMS, ND_CELL_KEEP, {NULL}};
+static PyObject *ltccell_forward_body(PyObject *m, void *args, int tn) { return nd_ltccell_body(args, tn, 0); }
+ND_ENTRY(ltccell_forward, nd_cell_args, NULL,
+         "ltccell_forward(x, timespans|None, h0|None, gleak, ..., sensory_erev, ode_unfolds, epsilon, keep_cache=False) "
+         "-> (h, cache|None)")
+
+static const nd_arg ltccell_backward_args[] = {
+    ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_DH, ND_LTCCELL_PARAMS, {NULL}};
+static PyObject *ltccell_backward_body(PyObject *m, void *args, int tn) { return nd_ltccell_body(args, tn, 1); }
+ND_ENTRY(ltccell_backward, nd_cell_args, NULL,
+         "ltccell_backward(x, timespans|None, cache, dh, gleak, ..., sensory_erev, ode_unfolds, epsilon) -> "
+         "(dx, dh0, dparams)")
+
+static const nd_arg ltccell_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0),
+                                            ND_SCALAR(nd_cell_args, units, "units", ND_ARG_INT, 0),
+                                            ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),
+                                            ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0), {NULL}};
+static int nd_ltccell_rules(const nd_cell_args *a)
 {
-    PyObject *xo, *dto, *cacheo, *dho, *params;
-    int unfolds;
-    double eps;
-    if (!PyArg_ParseTuple(args, "OOOOO!id:ltccell_backward", &xo, &dto, &cacheo, &dho, &PyTuple_Type, &params, &unfolds,
-                          &eps))
-        return NULL;
-    PyArrayObject *x = NULL, *dt = NULL, *dh = NULL;
+    const nd_ltccell c = {.sensory = a->input_size, .units = a->units, .unfolds = a->unfolds, .eps = a->eps};
+    return nd_ltccell_check(&c);
+}
+ND_CHECK_ENTRY(ltccell_check, nd_cell_args, NULL, nd_ltccell_rules,
+               "ltccell_check(input_size, units, ode_unfolds, epsilon): the kernels' rules")
+
+/* ---- CfC -------------------------------------------------------------------------------- */
+
+/* params[k] with ndim axes (d0, d1; -1: any), kept alive in `keep`; NULL with an exception. */
+static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim, npy_intp d0, npy_intp d1,
+                                const char *axes, PyObject *keep)
+{
+    char name[32];
+    snprintf(name, sizeof name, "params[%zd]", k);
+    const npy_intp dims[2] = {d0, d1};
+    PyArrayObject *p = nd_float_array(PyTuple_GET_ITEM(params, k), tn, name);
+    int bad = !p || nd_check_shape(p, name, ndim, dims, axes) < 0 || nd_check_finite(p, name) < 0 ||
+              PyList_Append(keep, (PyObject *)p) < 0;
+    Py_XDECREF(p); /* `keep` holds it */
+    return bad ? NULL : PyArray_DATA(p);
+}
+
+/* params: (W, b) of each backbone layer, then of the heads ff1, ff2, ta, tb. */
+static PyObject *nd_cfc_body(nd_cell_args *a, int tn, int backward)
+{
+    const Py_ssize_t n = PyTuple_GET_SIZE(a->params);
+    if (n < 8 || n % 2 || n > 8 + 2 * ND_CFC_MAX_LAYERS)
+        return PyErr_Format(PyExc_ValueError, "params must hold 8 to %d arrays in (W, b) pairs, got %zd",
+                            8 + 2 * ND_CFC_MAX_LAYERS, n);
+    PyArrayObject *seq = backward ? a->dh : a->x;
+    const npy_intp B = PyArray_DIM(seq, 0), T = PyArray_DIM(seq, 1);
+    /* the sizes are checked before any shape is read from them; the backbone's width comes
+     * from its first weights (1 stands in for it until then) */
+    nd_cfc c = {.input_size = backward ? a->input_size : PyArray_DIM(a->x, 2),
+                .hidden_size = backward ? PyArray_DIM(a->dh, 2) : a->hidden_size, .units = 1, .layers = (n - 8) / 2,
+                .act = a->act, .mode = a->mode};
+    int st = nd_cfc_check(&c);
+    if (st != ND_OK)
+        return nd_raise_status(st, "cfc");
     PyObject *keep = PyList_New(0), *res = NULL;
-    nd_ltccell c = {0};
-    c.unfolds = unfolds;
-    c.eps = eps;
-    int typenum = nd_resolve_float_type(xo, "x");
-    if (!keep || typenum < 0 || nd_sequence(xo, typenum, -1, -1, -1, "x", &x) < 0)
-        goto done;
-    const npy_intp B = PyArray_DIM(x, 0), T = PyArray_DIM(x, 1), S = PyArray_DIM(x, 2);
-    if (nd_parse_ltccell(&c, params, typenum, S, keep) < 0 || nd_sequence(dto, typenum, B, T, -2, "timespans", &dt) < 0 ||
-        nd_sequence(dho, typenum, B, T, c.units, "dh", &dh) < 0)
-        goto done;
-    size_t clen, wlen;
-    int st = nd_ltccell_sizes(&c, B, T, &clen, &wlen);
-    if (st != ND_OK) {
-        nd_raise_status(st, "ltc cell");
-        goto done;
+    npy_intp in = c.input_size + c.hidden_size;
+    int ok = keep != NULL;
+    for (int64_t l = 0; ok && l < c.layers; ++l, in = c.units) {
+        ok = (c.bw[l] = nd_cfc_param(a->params, 2 * l, tn, 2, in, l ? c.units : -1, "(width, backbone_units)", keep)) != NULL;
+        if (ok && l == 0)
+            c.units = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(keep, 0), 1);
+        ok = ok && (c.bb[l] = nd_cfc_param(a->params, 2 * l + 1, tn, 1, c.units, -1, "(backbone_units,)", keep));
     }
-    const nd_cell_ops ops = {"ltccell_backward", &c, nd_ltccell_run_forward, nd_ltccell_run_backward};
-    res = nd_cell_backward(&ops, typenum, x, dt, cacheo, dh, S, clen, wlen, (size_t)nd_ltccell_param_count(&c));
-done:
-    Py_XDECREF(x);
-    Py_XDECREF(dt);
-    Py_XDECREF(dh);
+    for (Py_ssize_t i = 2 * c.layers, k = 0; ok && k < 4; ++k, i += 2)
+        ok = (c.hw[k] = nd_cfc_param(a->params, i, tn, 2, in, c.hidden_size, "(width, hidden_size)", keep)) &&
+             (c.hb[k] = nd_cfc_param(a->params, i + 1, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep));
+    size_t per_step, wlen;
+    if (ok && (st = nd_cfc_sizes(&c, B, &per_step, &wlen)) != ND_OK)
+        nd_raise_status(st, "cfc");
+    else if (ok) {
+        const npy_intp dims[5] = {B, T, c.hidden_size, c.input_size, (npy_intp)nd_cfc_param_count(&c)};
+        res = nd_cell_run("cfc", 1, &c, a, tn, backward, dims, per_step * (size_t)T, wlen);
+    }
     Py_XDECREF(keep);
     return res;
 }
 
-static PyMethodDef nd_liquid_methods[] = {
-    {"ltc_scan", ltc_scan, METH_VARARGS, "ltc_scan(a, tau, h0, solver, steps, rtol, atol, max_steps) -> h"},
-    {"ltc_scan_backward", ltc_scan_backward, METH_VARARGS,
-     "ltc_scan_backward(a, tau, h0, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)"},
-    {"cfc_forward", cfc_forward, METH_VARARGS,
-     "cfc_forward(x, dt, h0, params, hidden_size, act, mode, keep_cache) -> (h, cache)"},
-    {"cfc_backward", cfc_backward, METH_VARARGS, "cfc_backward(dt, cache, dh, params, input_size, act, mode) -> (dx, dh0, dparams)"},
-    {"ltccell_forward", ltccell_forward, METH_VARARGS,
-     "ltccell_forward(x, dt, h0, params, unfolds, eps, keep_cache) -> (h, cache)"},
-    {"ltccell_backward", ltccell_backward, METH_VARARGS,
-     "ltccell_backward(x, dt, cache, dh, params, unfolds, eps) -> (dx, dh0, dparams)"},
-    {NULL, NULL, 0, NULL}};
+#define ND_CFC_CODES                                                                               \
+    ND_CHOICE(nd_cell_args, act, "backbone_activation", 0, nd_act_names),                          \
+        ND_CHOICE(nd_cell_args, mode, "mode", 0, nd_cfc_mode_names)
+#define ND_CFC_PARAMS {"params", ND_ARG_OBJECT, 0, offsetof(nd_cell_args, params), -1, NULL, NULL}
 
-static const nd_entry *const nd_liquid_entries[] = {NULL};
-const nd_family nd_liquid_family = {nd_liquid_entries, NULL, nd_liquid_methods};
+static const nd_arg cfc_forward_args[] = {
+    ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_H0, ND_CFC_PARAMS,
+    ND_SCALAR(nd_cell_args, hidden_size, "hidden_size", ND_ARG_INT, 0), ND_CFC_CODES, ND_CELL_KEEP, {NULL}};
+static PyObject *cfc_forward_body(PyObject *m, void *args, int tn) { return nd_cfc_body(args, tn, 0); }
+ND_ENTRY(cfc_forward, nd_cell_args, NULL,
+         "cfc_forward(x, timespans|None, h0|None, params, hidden_size, backbone_activation, mode, keep_cache=False) "
+         "-> (h, cache|None)")
+
+static const nd_arg cfc_backward_args[] = {
+    ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_SEQ(dh, "dh"), ND_CFC_PARAMS,
+    ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0), ND_CFC_CODES, {NULL}};
+static PyObject *cfc_backward_body(PyObject *m, void *args, int tn) { return nd_cfc_body(args, tn, 1); }
+ND_ENTRY(cfc_backward, nd_cell_args, NULL,
+         "cfc_backward(timespans|None, cache, dh, params, input_size, backbone_activation, mode) -> (dx, dh0, dparams)")
+
+static const nd_arg cfc_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0),
+                                        ND_SCALAR(nd_cell_args, hidden_size, "hidden_size", ND_ARG_INT, 0),
+                                        ND_SCALAR(nd_cell_args, units, "backbone_units", ND_ARG_INT, 0),
+                                        ND_SCALAR(nd_cell_args, layers, "backbone_layers", ND_ARG_INT, 0),
+                                        ND_CFC_CODES, {NULL}};
+static int nd_cfc_rules(const nd_cell_args *a)
+{
+    const nd_cfc c = {.input_size = a->input_size, .hidden_size = a->hidden_size, .units = a->units,
+                      .layers = a->layers, .act = a->act, .mode = a->mode};
+    return nd_cfc_check(&c);
+}
+ND_CHECK_ENTRY(cfc_check, nd_cell_args, NULL, nd_cfc_rules,
+               "cfc_check(input_size, hidden_size, backbone_units, backbone_layers, backbone_activation, mode)")
+
+static const nd_entry *const nd_liquid_entries[] = {
+    &solve_ltc_entry,       &ltc_scan_entry,         &ltc_scan_backward_entry, &ltc_check_options_entry,
+    &ltccell_forward_entry, &ltccell_backward_entry, &ltccell_check_entry,     &cfc_forward_entry,
+    &cfc_backward_entry,    &cfc_check_entry,        NULL};
+static const nd_table nd_liquid_tables[] = {
+    {"ltc_solvers", nd_ltc_solver_names}, {"cfc_modes", nd_cfc_mode_names}, {NULL, NULL}};
+const nd_family nd_liquid_family = {nd_liquid_entries, nd_liquid_tables, NULL};

@@ -1,436 +1,293 @@
-/* Binding of the neural-network kernels of nd_mlp: dense, activations, layer norm, SwiGLU
- * and losses, forward and backward. Each entry point takes arrays of one float dtype (that
- * of its first argument), checks their shapes, and runs the kernel without the GIL. */
+/* Binding of the nn family (csrc/nd_nn.h): dense layers (GEMM, or event-driven on spikes),
+ * activations, layer norm, SwiGLU and losses, forward and backward. The first array of each
+ * entry sets the call's float type; the kernels check their own values (activation codes,
+ * spikes, eps, labels) and the binding checks how the arrays' shapes fit together. */
 #include "nd_bind.h"
+
+#include <stddef.h> /* offsetof, in the tables */
 
 #include "nd_nn.h"
 #include "nd_status.h"
 
-/* Converts `count` objects to C-contiguous arrays of the dtype of the first; a None stays
- * NULL where `optional` allows it. Returns the typenum, or -1 with an exception set. */
-static int nd_arrays(PyObject **objs, const char **names, int count, unsigned optional, PyArrayObject **out)
-{
-    for (int i = 0; i < count; ++i)
-        out[i] = NULL;
-    int typenum = nd_resolve_float_type(objs[0], names[0]);
-    if (typenum < 0)
-        return -1;
-    for (int i = 0; i < count; ++i) {
-        if (objs[i] == Py_None && (optional & (1u << i)))
-            continue;
-        if (!(out[i] = nd_float_array(objs[i], typenum, names[i]))) {
-            for (int k = 0; k < i; ++k)
-                Py_XDECREF(out[k]);
-            return -1;
-        }
-    }
-    return typenum;
-}
-
-static void nd_release(PyArrayObject **a, int count)
-{
-    for (int i = 0; i < count; ++i)
-        Py_XDECREF(a[i]);
-}
-
-static int nd_expect(PyArrayObject *a, const char *name, int ndim, npy_intp d0, npy_intp d1)
-{
-    if (!a)
-        return 0;
-    if (PyArray_NDIM(a) != ndim || (d0 >= 0 && PyArray_DIM(a, 0) != d0) || (ndim > 1 && d1 >= 0 && PyArray_DIM(a, 1) != d1)) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S, which does not fit (expected %d axes%s)", name, got, ndim,
-                         d0 >= 0 || d1 >= 0 ? " of matching sizes" : "");
-        Py_XDECREF(got);
-        return -1;
-    }
-    return 0;
-}
-
-static void *nd_data(PyArrayObject *a) { return a ? PyArray_DATA(a) : NULL; }
-
-static PyObject *nd_new(int ndim, npy_intp d0, npy_intp d1, int typenum)
-{
-    npy_intp dims[2] = {d0, d1};
-    return PyArray_SimpleNew(ndim, dims, typenum);
-}
-
-static PyObject *nd_status_result(int st, PyObject *result, const char *what)
-{
-    if (st != ND_OK) {
-        Py_XDECREF(result);
-        return nd_raise_status(st, what);
-    }
-    return result;
-}
-
-/* dense_forward(x [rows, in], w [in, out], b [out] | None) -> y [rows, out] */
-static PyObject *dense_forward(PyObject *m, PyObject *args)
-{
-    PyObject *o[3];
-    PyArrayObject *a[3];
-    int spikes = 0;
-    const char *names[3] = {"x", "kernel", "bias"};
-    if (!PyArg_ParseTuple(args, "OOO|p:dense_forward", &o[0], &o[1], &o[2], &spikes))
-        return NULL;
-    int tn = nd_arrays(o, names, 3, 4u, a);
-    if (tn < 0)
-        return NULL;
-    PyObject *y = NULL;
-    int st = ND_OK;
-    if (nd_expect(a[0], "x", 2, -1, -1) == 0 && nd_expect(a[1], "kernel", 2, PyArray_DIM(a[0], 1), -1) == 0 &&
-        nd_expect(a[2], "bias", 1, PyArray_DIM(a[1], 1), -1) == 0) {
-        npy_intp rows = PyArray_DIM(a[0], 0), in = PyArray_DIM(a[1], 0), out = PyArray_DIM(a[1], 1);
-        if ((y = nd_new(2, rows, out, tn))) {
-            void *x = nd_data(a[0]), *w = nd_data(a[1]), *b = nd_data(a[2]), *yd = PyArray_DATA((PyArrayObject *)y);
-            Py_BEGIN_ALLOW_THREADS
-            if (spikes) /* x holds 0/1 spikes: the event-driven kernel */
-                st = tn == NPY_FLOAT ? nd_spike_dense_forward_f32(rows, in, out, x, w, b, yd)
-                                     : nd_spike_dense_forward_f64(rows, in, out, x, w, b, yd);
-            else
-                st = tn == NPY_FLOAT ? nd_dense_forward_f32(rows, in, out, x, w, b, yd)
-                                     : nd_dense_forward_f64(rows, in, out, x, w, b, yd);
-            Py_END_ALLOW_THREADS
-        }
-    }
-    nd_release(a, 3);
-    if (y && spikes && st == ND_ERR_ARG) {
-        Py_DECREF(y);
-        PyErr_SetString(PyExc_ValueError, "x must hold spikes: every value 0 or 1 (spikes=True)");
-        return NULL;
-    }
-    return y ? nd_status_result(st, y, "dense_forward") : NULL;
-}
-
-/* dense_backward(x, w, dy, has_bias) -> (dx, dw, db | None) */
-static PyObject *dense_backward(PyObject *m, PyObject *args)
-{
-    PyObject *o[3];
-    PyArrayObject *a[3];
-    int has_bias, want_dx = 1, spikes = 0;
-    const char *names[3] = {"x", "kernel", "dy"};
-    if (!PyArg_ParseTuple(args, "OOOp|pp:dense_backward", &o[0], &o[1], &o[2], &has_bias, &want_dx, &spikes))
-        return NULL;
-    int tn = nd_arrays(o, names, 3, 0u, a);
-    if (tn < 0)
-        return NULL;
-    PyObject *dx = NULL, *dw = NULL, *db = NULL, *res = NULL;
-    if (nd_expect(a[0], "x", 2, -1, -1) == 0 && nd_expect(a[1], "kernel", 2, PyArray_DIM(a[0], 1), -1) == 0 &&
-        nd_expect(a[2], "dy", 2, PyArray_DIM(a[0], 0), PyArray_DIM(a[1], 1)) == 0) {
-        npy_intp rows = PyArray_DIM(a[0], 0), in = PyArray_DIM(a[1], 0), out = PyArray_DIM(a[1], 1);
-        dx = want_dx ? nd_new(2, rows, in, tn) : Py_NewRef(Py_None); /* a first layer needs no dx */
-        dw = nd_new(2, in, out, tn);
-        db = has_bias ? nd_new(1, out, 0, tn) : Py_NewRef(Py_None);
-        if (dx && dw && db) {
-            int st;
-            void *x = nd_data(a[0]), *w = nd_data(a[1]), *dy = nd_data(a[2]);
-            void *dxd = want_dx ? PyArray_DATA((PyArrayObject *)dx) : NULL, *dwd = PyArray_DATA((PyArrayObject *)dw);
-            void *dbd = has_bias ? PyArray_DATA((PyArrayObject *)db) : NULL;
-            Py_BEGIN_ALLOW_THREADS
-            if (spikes)
-                st = tn == NPY_FLOAT ? nd_spike_dense_backward_f32(rows, in, out, x, w, dy, dxd, dwd, dbd, 0)
-                                     : nd_spike_dense_backward_f64(rows, in, out, x, w, dy, dxd, dwd, dbd, 0);
-            else
-                st = tn == NPY_FLOAT ? nd_dense_backward_f32(rows, in, out, x, w, dy, dxd, dwd, dbd, 0)
-                                     : nd_dense_backward_f64(rows, in, out, x, w, dy, dxd, dwd, dbd, 0);
-            Py_END_ALLOW_THREADS
-            if (spikes && st == ND_ERR_ARG)
-                PyErr_SetString(PyExc_ValueError, "x must hold spikes: every value 0 or 1 (spikes=True)");
-            else
-                res = st == ND_OK ? PyTuple_Pack(3, dx, dw, db) : nd_raise_status(st, "dense_backward");
-        }
-    }
-    Py_XDECREF(dx);
-    Py_XDECREF(dw);
-    Py_XDECREF(db);
-    nd_release(a, 3);
-    return res;
-}
-
-/* act_forward(act, x) -> y ; act_backward(act, x, y, dy) -> dx ; any shape */
-static PyObject *act_forward(PyObject *m, PyObject *args)
-{
-    int act;
-    PyObject *o[1];
-    PyArrayObject *a[1];
-    const char *names[1] = {"x"};
-    if (!PyArg_ParseTuple(args, "iO:act_forward", &act, &o[0]))
-        return NULL;
-    if (!nd_act_name(act))
-        return PyErr_Format(PyExc_ValueError, "unknown activation code %d", act);
-    int tn = nd_arrays(o, names, 1, 0u, a);
-    if (tn < 0)
-        return NULL;
-    PyObject *y = PyArray_SimpleNew(PyArray_NDIM(a[0]), PyArray_DIMS(a[0]), tn);
-    int st = ND_OK;
-    if (y) {
-        npy_intp n = PyArray_SIZE(a[0]);
-        void *x = nd_data(a[0]), *yd = PyArray_DATA((PyArrayObject *)y);
-        Py_BEGIN_ALLOW_THREADS
-        st = tn == NPY_FLOAT ? nd_act_forward_f32(act, n, x, yd) : nd_act_forward_f64(act, n, x, yd);
-        Py_END_ALLOW_THREADS
-    }
-    nd_release(a, 1);
-    return y ? nd_status_result(st, y, "act_forward") : NULL;
-}
-
-static PyObject *act_backward(PyObject *m, PyObject *args)
-{
-    int act;
-    PyObject *o[3];
-    PyArrayObject *a[3];
-    const char *names[3] = {"x", "y", "dy"};
-    if (!PyArg_ParseTuple(args, "iOOO:act_backward", &act, &o[0], &o[1], &o[2]))
-        return NULL;
-    if (!nd_act_name(act))
-        return PyErr_Format(PyExc_ValueError, "unknown activation code %d", act);
-    int tn = nd_arrays(o, names, 3, 0u, a);
-    if (tn < 0)
-        return NULL;
-    PyObject *dx = NULL;
-    int st = ND_OK;
-    if (!PyArray_SAMESHAPE(a[0], a[1]) || !PyArray_SAMESHAPE(a[0], a[2])) {
-        PyErr_SetString(PyExc_ValueError, "x, y and dy must have the same shape");
-    } else if ((dx = PyArray_SimpleNew(PyArray_NDIM(a[0]), PyArray_DIMS(a[0]), tn))) {
-        npy_intp n = PyArray_SIZE(a[0]);
-        void *x = nd_data(a[0]), *y = nd_data(a[1]), *dy = nd_data(a[2]), *dxd = PyArray_DATA((PyArrayObject *)dx);
-        Py_BEGIN_ALLOW_THREADS
-        st = tn == NPY_FLOAT ? nd_act_backward_f32(act, n, x, y, dy, dxd) : nd_act_backward_f64(act, n, x, y, dy, dxd);
-        Py_END_ALLOW_THREADS
-    }
-    nd_release(a, 3);
-    return dx ? nd_status_result(st, dx, "act_backward") : NULL;
-}
-
-/* layernorm_forward(x [rows, n], gamma, beta, eps) -> (y, mean, rstd) */
-static PyObject *layernorm_forward(PyObject *m, PyObject *args)
-{
-    PyObject *o[3];
-    PyArrayObject *a[3];
+typedef struct {
+    PyArrayObject *x, *kernel, *bias, *y, *dy, *gamma, *beta, *mean, *rstd, *gate, *up, *dout, *logits, *labels,
+        *pred, *target;
+    int activation, spikes, has_bias, need_dx;
     double eps;
-    const char *names[3] = {"x", "gamma", "beta"};
-    if (!PyArg_ParseTuple(args, "OOOd:layernorm_forward", &o[0], &o[1], &o[2], &eps))
-        return NULL;
-    int tn = nd_arrays(o, names, 3, 6u, a);
-    if (tn < 0)
-        return NULL;
-    PyObject *y = NULL, *mean = NULL, *rstd = NULL, *res = NULL;
-    if (nd_expect(a[0], "x", 2, -1, -1) == 0 && PyArray_DIM(a[0], 1) >= 1 &&
-        nd_expect(a[1], "gamma", 1, PyArray_DIM(a[0], 1), -1) == 0 &&
-        nd_expect(a[2], "beta", 1, PyArray_DIM(a[0], 1), -1) == 0) {
-        npy_intp rows = PyArray_DIM(a[0], 0), n = PyArray_DIM(a[0], 1);
-        y = nd_new(2, rows, n, tn);
-        mean = nd_new(1, rows, 0, tn);
-        rstd = nd_new(1, rows, 0, tn);
-        if (y && mean && rstd) {
-            int st;
-            void *x = nd_data(a[0]), *g = nd_data(a[1]), *b = nd_data(a[2]);
-            void *yd = PyArray_DATA((PyArrayObject *)y), *md = PyArray_DATA((PyArrayObject *)mean);
-            void *rd = PyArray_DATA((PyArrayObject *)rstd);
-            Py_BEGIN_ALLOW_THREADS
-            st = tn == NPY_FLOAT ? nd_layernorm_forward_f32(rows, n, x, g, b, eps, yd, md, rd)
-                                 : nd_layernorm_forward_f64(rows, n, x, g, b, eps, yd, md, rd);
-            Py_END_ALLOW_THREADS
-            res = st == ND_OK ? PyTuple_Pack(3, y, mean, rstd) : nd_raise_status(st, "layernorm_forward");
-        }
-    } else if (!PyErr_Occurred()) {
-        PyErr_SetString(PyExc_ValueError, "layer norm needs at least one feature");
+    int64_t classes;
+} nd_nn_args;
+#define T nd_nn_args /* in the tables */
+
+static void nd_nn_defaults(T *a)
+{
+    a->need_dx = 1;
+    a->eps = ND_LAYERNORM_EPS;
+}
+
+/* An input's or output's data; NULL for an absent (None) one. */
+static void *D(const void *a) { return a ? PyArray_DATA((PyArrayObject *)a) : NULL; }
+static PyObject *nd_like(PyArrayObject *a, int tn) { return PyArray_SimpleNew(PyArray_NDIM(a), PyArray_DIMS(a), tn); }
+
+/* Runs a kernel call without the GIL into `int st`, unless an output's allocation failed. */
+#define ND_RUN(call)                                                                                   \
+    int st = ND_OK;                                                                                    \
+    if (!PyErr_Occurred()) {                                                                           \
+        Py_BEGIN_ALLOW_THREADS st = (call);                                                            \
+        Py_END_ALLOW_THREADS                                                                           \
     }
-    Py_XDECREF(y);
-    Py_XDECREF(mean);
-    Py_XDECREF(rstd);
-    nd_release(a, 3);
+
+/* -1 with "<names> must have the same shape, got (..) and (..)" unless b (and c) match a. */
+static int nd_same_shape(const char *names, PyArrayObject *a, PyArrayObject *b, PyArrayObject *c)
+{
+    PyArrayObject *other = !PyArray_SAMESHAPE(a, b) ? b : (c && !PyArray_SAMESHAPE(a, c) ? c : NULL);
+    if (!other)
+        return 0;
+    PyObject *sa = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
+    PyObject *so = sa ? nd_shape_str(PyArray_NDIM(other), PyArray_DIMS(other)) : NULL;
+    if (so)
+        PyErr_Format(PyExc_ValueError, "%s must have the same shape, got %S and %S", names, sa, so);
+    Py_XDECREF(sa);
+    Py_XDECREF(so);
+    return -1;
+}
+
+/* (loss, out[0]) with a loss, else out[0] alone or the tuple of the n outputs (None for a
+ * NULL one). Releases out; NULL when an output's allocation or the kernel failed. */
+static PyObject *nd_nn_result(int st, const char *what, const double *loss, int n, PyObject **out)
+{
+    PyObject *res = NULL;
+    if (PyErr_Occurred())
+        ;
+    else if (st != ND_OK)
+        nd_raise_status(st, what);
+    else if (loss)
+        res = Py_BuildValue("(dO)", *loss, out[0]);
+    else if (n == 1)
+        res = Py_NewRef(out[0]);
+    else if ((res = PyTuple_New(n)))
+        for (int i = 0; i < n; ++i)
+            PyTuple_SET_ITEM(res, i, Py_NewRef(out[i] ? out[i] : Py_None));
+    for (int i = 0; i < n; ++i)
+        Py_XDECREF(out[i]);
     return res;
 }
 
-/* layernorm_backward(x, gamma, mean, rstd, dy) -> (dx, dgamma, dbeta) */
-static PyObject *layernorm_backward(PyObject *m, PyObject *args)
+/* ---- dense ---------------------------------------------------------------------------------- */
+
+/* The GEMM kernel, or the event-driven one when x holds spikes. */
+#define ND_DENSE(tn, spikes, fn, ...) \
+    ((spikes) ? ND_DISPATCH(tn, nd_spike_##fn, __VA_ARGS__) : ND_DISPATCH(tn, nd_##fn, __VA_ARGS__))
+#define ND_DENSE_ARGS                                                                                  \
+    ND_IN(T, x, "x", ND_TYPE, 2, "(rows, in)"), ND_IN(T, kernel, "kernel", 0, 2, "(in, out)")
+#define ND_SPIKES ND_SCALAR(T, spikes, "spikes", ND_ARG_BOOL, ND_OPTIONAL)
+
+/* rows, in, out from x and the kernel, whose in axes must agree. */
+static int nd_dense_sizes(const T *a, npy_intp *rows, npy_intp *in, npy_intp *out)
 {
-    PyObject *o[5];
-    PyArrayObject *a[5];
-    const char *names[5] = {"x", "gamma", "mean", "rstd", "dy"};
-    if (!PyArg_ParseTuple(args, "OOOOO:layernorm_backward", &o[0], &o[1], &o[2], &o[3], &o[4]))
-        return NULL;
-    int tn = nd_arrays(o, names, 5, 2u, a);
-    if (tn < 0)
-        return NULL;
-    PyObject *dx = NULL, *dg = NULL, *dbt = NULL, *res = NULL;
-    if (nd_expect(a[0], "x", 2, -1, -1) == 0 && PyArray_DIM(a[0], 1) >= 1 &&
-        nd_expect(a[1], "gamma", 1, PyArray_DIM(a[0], 1), -1) == 0 &&
-        nd_expect(a[2], "mean", 1, PyArray_DIM(a[0], 0), -1) == 0 &&
-        nd_expect(a[3], "rstd", 1, PyArray_DIM(a[0], 0), -1) == 0 &&
-        nd_expect(a[4], "dy", 2, PyArray_DIM(a[0], 0), PyArray_DIM(a[0], 1)) == 0) {
-        npy_intp rows = PyArray_DIM(a[0], 0), n = PyArray_DIM(a[0], 1);
-        dx = nd_new(2, rows, n, tn);
-        dg = nd_new(1, n, 0, tn);
-        dbt = nd_new(1, n, 0, tn);
-        if (dx && dg && dbt) {
-            int st;
-            void *x = nd_data(a[0]), *g = nd_data(a[1]), *mu = nd_data(a[2]), *rs = nd_data(a[3]), *dy = nd_data(a[4]);
-            void *dxd = PyArray_DATA((PyArrayObject *)dx), *dgd = PyArray_DATA((PyArrayObject *)dg);
-            void *dbd = PyArray_DATA((PyArrayObject *)dbt);
-            Py_BEGIN_ALLOW_THREADS
-            st = tn == NPY_FLOAT ? nd_layernorm_backward_f32(rows, n, x, g, mu, rs, dy, dxd, dgd, dbd, 0)
-                                 : nd_layernorm_backward_f64(rows, n, x, g, mu, rs, dy, dxd, dgd, dbd, 0);
-            Py_END_ALLOW_THREADS
-            res = st == ND_OK ? PyTuple_Pack(3, dx, dg, dbt) : nd_raise_status(st, "layernorm_backward");
-        }
-    } else if (!PyErr_Occurred()) {
-        PyErr_SetString(PyExc_ValueError, "layer norm needs at least one feature");
-    }
-    Py_XDECREF(dx);
-    Py_XDECREF(dg);
-    Py_XDECREF(dbt);
-    nd_release(a, 5);
-    return res;
+    *rows = PyArray_DIM(a->x, 0), *in = PyArray_DIM(a->x, 1), *out = PyArray_DIM(a->kernel, 1);
+    const npy_intp kd[2] = {*in, *out};
+    return nd_check_shape(a->kernel, "kernel", 2, kd, "(in, out) with the in of x (rows, in)");
 }
 
-/* swiglu_forward(g, u) -> out ; swiglu_backward(g, u, dout) -> (dg, du) */
-static PyObject *swiglu_forward(PyObject *m, PyObject *args)
+static const nd_arg dense_forward_args[] = {ND_DENSE_ARGS, ND_IN(T, bias, "bias", ND_NONE | ND_OPTIONAL, 1, "(out,)"),
+                                            ND_SPIKES, {NULL}};
+
+static PyObject *dense_forward_body(PyObject *m, void *args, int tn)
 {
-    PyObject *o[2];
-    PyArrayObject *a[2];
-    const char *names[2] = {"gate", "up"};
-    if (!PyArg_ParseTuple(args, "OO:swiglu_forward", &o[0], &o[1]))
+    T *a = args;
+    npy_intp rows, in, out;
+    if (nd_dense_sizes(a, &rows, &in, &out) < 0 ||
+        (a->bias && nd_check_shape(a->bias, "bias", 1, &out, "(out,) of the kernel") < 0))
         return NULL;
-    int tn = nd_arrays(o, names, 2, 0u, a);
-    if (tn < 0)
+    PyObject *y[1] = {nd_empty(tn, 2, rows, out)};
+    ND_RUN(ND_DENSE(tn, a->spikes, dense_forward, rows, in, out, D(a->x), D(a->kernel), D(a->bias), D(y[0])));
+    return nd_nn_result(st, "dense_forward", NULL, 1, y);
+}
+ND_ENTRY(dense_forward, T, nd_nn_defaults,
+         "dense_forward(x, kernel, bias=None, spikes=False) -> x kernel + bias (event-driven on 0/1 spikes)")
+
+static const nd_arg dense_backward_args[] = {
+    ND_DENSE_ARGS, ND_IN(T, dy, "dy", 0, 2, "(rows, out)"), ND_SCALAR(T, has_bias, "has_bias", ND_ARG_BOOL, 0),
+    ND_SCALAR(T, need_dx, "need_dx", ND_ARG_BOOL, ND_OPTIONAL), ND_SPIKES, {NULL}};
+
+static PyObject *dense_backward_body(PyObject *m, void *args, int tn)
+{
+    T *a = args;
+    npy_intp rows, in, out;
+    if (nd_dense_sizes(a, &rows, &in, &out) < 0 ||
+        nd_check_shape(a->dy, "dy", 2, (npy_intp[]){rows, out}, "(rows, out) of x and the kernel") < 0)
         return NULL;
-    PyObject *out = NULL;
-    if (!PyArray_SAMESHAPE(a[0], a[1]))
-        PyErr_SetString(PyExc_ValueError, "gate and up must have the same shape");
-    else if ((out = PyArray_SimpleNew(PyArray_NDIM(a[0]), PyArray_DIMS(a[0]), tn))) {
-        npy_intp n = PyArray_SIZE(a[0]);
-        void *g = nd_data(a[0]), *u = nd_data(a[1]), *od = PyArray_DATA((PyArrayObject *)out);
-        Py_BEGIN_ALLOW_THREADS
-        if (tn == NPY_FLOAT)
-            nd_swiglu_forward_f32(n, g, u, od);
-        else
-            nd_swiglu_forward_f64(n, g, u, od);
-        Py_END_ALLOW_THREADS
-    }
-    nd_release(a, 2);
-    return out;
+    /* a first layer needs no dx */
+    PyObject *g[3] = {a->need_dx ? nd_empty(tn, 2, rows, in) : NULL, nd_empty(tn, 2, in, out),
+                      a->has_bias ? nd_empty(tn, 1, out) : NULL};
+    ND_RUN(ND_DENSE(tn, a->spikes, dense_backward, rows, in, out, D(a->x), D(a->kernel), D(a->dy), D(g[0]), D(g[1]),
+                    D(g[2]), 0));
+    return nd_nn_result(st, "dense_backward", NULL, 3, g);
+}
+ND_ENTRY(dense_backward, T, nd_nn_defaults,
+         "dense_backward(x, kernel, dy, has_bias, need_dx=True, spikes=False) -> (dx | None, dkernel, dbias | None)")
+
+/* ---- activations and SwiGLU: elementwise, any shape ------------------------------------------ */
+
+#define ND_ACTIVATION_X ND_CHOICE(T, activation, "activation", 0, nd_act_names), ND_IN(T, x, "x", ND_TYPE, -1, NULL)
+
+static const nd_arg act_forward_args[] = {ND_ACTIVATION_X, {NULL}};
+
+static PyObject *act_forward_body(PyObject *m, void *args, int tn)
+{
+    T *a = args;
+    PyObject *y[1] = {nd_like(a->x, tn)};
+    ND_RUN(ND_DISPATCH(tn, nd_act_forward, a->activation, PyArray_SIZE(a->x), D(a->x), D(y[0])));
+    return nd_nn_result(st, "act_forward", NULL, 1, y);
+}
+ND_ENTRY(act_forward, T, nd_nn_defaults, "act_forward(activation, x) -> the activation of x, elementwise")
+
+static const nd_arg act_backward_args[] = {ND_ACTIVATION_X, ND_IN(T, y, "y", 0, -1, NULL),
+                                           ND_IN(T, dy, "dy", 0, -1, NULL), {NULL}};
+
+static PyObject *act_backward_body(PyObject *m, void *args, int tn)
+{
+    T *a = args;
+    if (nd_same_shape("x, y and dy", a->x, a->y, a->dy) < 0)
+        return NULL;
+    PyObject *dx[1] = {nd_like(a->x, tn)};
+    ND_RUN(ND_DISPATCH(tn, nd_act_backward, a->activation, PyArray_SIZE(a->x), D(a->x), D(a->y), D(a->dy), D(dx[0])));
+    return nd_nn_result(st, "act_backward", NULL, 1, dx);
+}
+ND_ENTRY(act_backward, T, nd_nn_defaults, "act_backward(activation, x, y, dy) -> dx given y = activation(x)")
+
+#define ND_GATE_UP ND_IN(T, gate, "gate", ND_TYPE, -1, NULL), ND_IN(T, up, "up", 0, -1, NULL)
+
+static const nd_arg swiglu_forward_args[] = {ND_GATE_UP, {NULL}};
+
+static PyObject *swiglu_forward_body(PyObject *m, void *args, int tn)
+{
+    T *a = args;
+    if (nd_same_shape("gate and up", a->gate, a->up, NULL) < 0)
+        return NULL;
+    PyObject *o[1] = {nd_like(a->gate, tn)};
+    ND_RUN(ND_DISPATCH(tn, nd_swiglu_forward, PyArray_SIZE(a->gate), D(a->gate), D(a->up), D(o[0])));
+    return nd_nn_result(st, "swiglu_forward", NULL, 1, o);
+}
+ND_ENTRY(swiglu_forward, T, nd_nn_defaults, "swiglu_forward(gate, up) -> silu(gate) * up")
+
+static const nd_arg swiglu_backward_args[] = {ND_GATE_UP, ND_IN(T, dout, "dout", 0, -1, NULL), {NULL}};
+
+static PyObject *swiglu_backward_body(PyObject *m, void *args, int tn)
+{
+    T *a = args;
+    if (nd_same_shape("gate, up and dout", a->gate, a->up, a->dout) < 0)
+        return NULL;
+    PyObject *g[2] = {nd_like(a->gate, tn), nd_like(a->gate, tn)};
+    ND_RUN(ND_DISPATCH(tn, nd_swiglu_backward, PyArray_SIZE(a->gate), D(a->gate), D(a->up), D(a->dout), D(g[0]),
+                       D(g[1])));
+    return nd_nn_result(st, "swiglu_backward", NULL, 2, g);
+}
+ND_ENTRY(swiglu_backward, T, nd_nn_defaults, "swiglu_backward(gate, up, dout) -> (dgate, dup)")
+
+/* ---- layer norm over the last axis of x (rows, n) ------------------------------------------- */
+
+/* gamma and beta (when given), and for the backward pass mean, rstd and dy, against x. */
+static int nd_layernorm_shapes(const T *a, int backward)
+{
+    npy_intp *xd = PyArray_DIMS(a->x);
+    return (a->gamma && nd_check_shape(a->gamma, "gamma", 1, xd + 1, "(n,) of x (rows, n)") < 0) ||
+                   (a->beta && nd_check_shape(a->beta, "beta", 1, xd + 1, "(n,) of x (rows, n)") < 0) ||
+                   (backward && (nd_check_shape(a->mean, "mean", 1, xd, "(rows,) of x (rows, n)") < 0 ||
+                                 nd_check_shape(a->rstd, "rstd", 1, xd, "(rows,) of x (rows, n)") < 0 ||
+                                 nd_check_shape(a->dy, "dy", 2, xd, "(rows, n) of x") < 0))
+               ? -1
+               : 0;
 }
 
-static PyObject *swiglu_backward(PyObject *m, PyObject *args)
+#define ND_LN_X_GAMMA(flags) ND_IN(T, x, "x", ND_TYPE, 2, "(rows, n)"), ND_IN(T, gamma, "gamma", flags, 1, "(n,)")
+
+static const nd_arg layernorm_forward_args[] = {
+    ND_LN_X_GAMMA(ND_NONE | ND_OPTIONAL), ND_IN(T, beta, "beta", ND_NONE | ND_OPTIONAL, 1, "(n,)"),
+    ND_SCALAR(T, eps, "eps", ND_ARG_DOUBLE, ND_OPTIONAL), {NULL}};
+
+static PyObject *layernorm_forward_body(PyObject *m, void *args, int tn)
 {
-    PyObject *o[3];
-    PyArrayObject *a[3];
-    const char *names[3] = {"gate", "up", "dout"};
-    if (!PyArg_ParseTuple(args, "OOO:swiglu_backward", &o[0], &o[1], &o[2]))
+    T *a = args;
+    if (nd_layernorm_shapes(a, 0) < 0)
         return NULL;
-    int tn = nd_arrays(o, names, 3, 0u, a);
-    if (tn < 0)
-        return NULL;
-    PyObject *dg = NULL, *du = NULL, *res = NULL;
-    if (!PyArray_SAMESHAPE(a[0], a[1]) || !PyArray_SAMESHAPE(a[0], a[2]))
-        PyErr_SetString(PyExc_ValueError, "gate, up and dout must have the same shape");
-    else {
-        dg = PyArray_SimpleNew(PyArray_NDIM(a[0]), PyArray_DIMS(a[0]), tn);
-        du = PyArray_SimpleNew(PyArray_NDIM(a[0]), PyArray_DIMS(a[0]), tn);
-        if (dg && du) {
-            npy_intp n = PyArray_SIZE(a[0]);
-            void *g = nd_data(a[0]), *u = nd_data(a[1]), *d = nd_data(a[2]);
-            void *dgd = PyArray_DATA((PyArrayObject *)dg), *dud = PyArray_DATA((PyArrayObject *)du);
-            Py_BEGIN_ALLOW_THREADS
-            if (tn == NPY_FLOAT)
-                nd_swiglu_backward_f32(n, g, u, d, dgd, dud);
-            else
-                nd_swiglu_backward_f64(n, g, u, d, dgd, dud);
-            Py_END_ALLOW_THREADS
-            res = PyTuple_Pack(2, dg, du);
-        }
-    }
-    Py_XDECREF(dg);
-    Py_XDECREF(du);
-    nd_release(a, 3);
-    return res;
+    const npy_intp rows = PyArray_DIM(a->x, 0), n = PyArray_DIM(a->x, 1);
+    PyObject *o[3] = {nd_like(a->x, tn), nd_empty(tn, 1, rows), nd_empty(tn, 1, rows)};
+    ND_RUN(ND_DISPATCH(tn, nd_layernorm_forward, rows, n, D(a->x), D(a->gamma), D(a->beta), a->eps, D(o[0]), D(o[1]),
+                       D(o[2])));
+    return nd_nn_result(st, "layernorm_forward", NULL, 3, o);
 }
+ND_ENTRY(layernorm_forward, T, nd_nn_defaults,
+         "layernorm_forward(x, gamma=None, beta=None, eps=1e-5) -> (y, mean, rstd) over the last axis")
 
-/* softmax_xent(logits [rows, classes], labels int64 [rows]) -> (loss, dlogits) */
-static PyObject *softmax_xent(PyObject *m, PyObject *args)
+static const nd_arg layernorm_backward_args[] = {ND_LN_X_GAMMA(ND_NONE), ND_IN(T, mean, "mean", 0, 1, "(rows,)"),
+                                                 ND_IN(T, rstd, "rstd", 0, 1, "(rows,)"),
+                                                 ND_IN(T, dy, "dy", 0, 2, "(rows, n)"), {NULL}};
+
+static PyObject *layernorm_backward_body(PyObject *m, void *args, int tn)
 {
-    PyObject *o[1], *labobj;
-    PyArrayObject *a[1];
-    const char *names[1] = {"logits"};
-    if (!PyArg_ParseTuple(args, "OO:softmax_xent", &o[0], &labobj))
+    T *a = args;
+    if (nd_layernorm_shapes(a, 1) < 0)
         return NULL;
-    int tn = nd_arrays(o, names, 1, 0u, a);
-    if (tn < 0)
-        return NULL;
-    PyArrayObject *lab = (PyArrayObject *)PyArray_FROMANY(labobj, NPY_INT64, 1, 1, NPY_ARRAY_IN_ARRAY);
-    PyObject *d = NULL, *res = NULL;
-    if (lab && nd_expect(a[0], "logits", 2, PyArray_DIM(lab, 0), -1) == 0) {
-        npy_intp rows = PyArray_DIM(a[0], 0), classes = PyArray_DIM(a[0], 1);
-        if (classes < 1)
-            PyErr_SetString(PyExc_ValueError, "logits need at least one class");
-        else if ((d = nd_new(2, rows, classes, tn))) {
-            double loss = 0;
-            int st;
-            void *z = nd_data(a[0]), *dd = PyArray_DATA((PyArrayObject *)d);
-            const int64_t *l = PyArray_DATA(lab);
-            Py_BEGIN_ALLOW_THREADS
-            st = tn == NPY_FLOAT ? nd_softmax_xent_f32(rows, classes, z, l, &loss, dd)
-                                 : nd_softmax_xent_f64(rows, classes, z, l, &loss, dd);
-            Py_END_ALLOW_THREADS
-            if (st == ND_ERR_ARG)
-                PyErr_Format(PyExc_ValueError, "labels must lie in [0, %zd)", (Py_ssize_t)classes);
-            else
-                res = Py_BuildValue("(dO)", loss, d);
-        }
-    }
-    Py_XDECREF(lab);
-    Py_XDECREF(d);
-    nd_release(a, 1);
-    return res;
+    const npy_intp rows = PyArray_DIM(a->x, 0), n = PyArray_DIM(a->x, 1);
+    PyObject *g[3] = {nd_like(a->x, tn), nd_empty(tn, 1, n), nd_empty(tn, 1, n)};
+    ND_RUN(ND_DISPATCH(tn, nd_layernorm_backward, rows, n, D(a->x), D(a->gamma), D(a->mean), D(a->rstd), D(a->dy),
+                       D(g[0]), D(g[1]), D(g[2]), 0));
+    return nd_nn_result(st, "layernorm_backward", NULL, 3, g);
 }
+ND_ENTRY(layernorm_backward, T, nd_nn_defaults, "layernorm_backward(x, gamma, mean, rstd, dy) -> (dx, dgamma, dbeta)")
 
-/* mse(pred, target) -> (loss, dpred) */
-static PyObject *mse(PyObject *m, PyObject *args)
+/* ---- losses --------------------------------------------------------------------------------- */
+
+#define ND_LABELS {"labels", ND_ARG_I64ARRAY, ND_INTEGER, offsetof(T, labels), 1, "(rows,)", NULL}
+
+static const nd_arg softmax_xent_args[] = {ND_IN(T, logits, "logits", ND_TYPE, 2, "(rows, classes)"), ND_LABELS,
+                                           {NULL}};
+
+static PyObject *softmax_xent_body(PyObject *m, void *args, int tn)
 {
-    PyObject *o[2];
-    PyArrayObject *a[2];
-    const char *names[2] = {"pred", "target"};
-    if (!PyArg_ParseTuple(args, "OO:mse", &o[0], &o[1]))
+    T *a = args;
+    const npy_intp rows = PyArray_DIM(a->labels, 0), classes = PyArray_DIM(a->logits, 1);
+    if (nd_check_shape(a->logits, "logits", 2, (npy_intp[]){rows, classes}, "(rows, classes), a row per label") < 0)
         return NULL;
-    int tn = nd_arrays(o, names, 2, 0u, a);
-    if (tn < 0)
-        return NULL;
-    PyObject *d = NULL, *res = NULL;
-    if (!PyArray_SAMESHAPE(a[0], a[1]))
-        PyErr_SetString(PyExc_ValueError, "pred and target must have the same shape");
-    else if ((d = PyArray_SimpleNew(PyArray_NDIM(a[0]), PyArray_DIMS(a[0]), tn))) {
-        double loss = 0;
-        npy_intp n = PyArray_SIZE(a[0]);
-        void *p = nd_data(a[0]), *t = nd_data(a[1]), *dd = PyArray_DATA((PyArrayObject *)d);
-        Py_BEGIN_ALLOW_THREADS
-        if (tn == NPY_FLOAT)
-            nd_mse_f32(n, p, t, &loss, dd);
-        else
-            nd_mse_f64(n, p, t, &loss, dd);
-        Py_END_ALLOW_THREADS
-        res = Py_BuildValue("(dO)", loss, d);
-    }
-    Py_XDECREF(d);
-    nd_release(a, 2);
-    return res;
+    PyObject *d[1] = {nd_like(a->logits, tn)};
+    double loss = 0;
+    ND_RUN(ND_DISPATCH(tn, nd_softmax_xent, rows, classes, D(a->logits), D(a->labels), &loss, D(d[0])));
+    return nd_nn_result(st, "softmax_xent", &loss, 1, d);
 }
+ND_ENTRY(softmax_xent, T, nd_nn_defaults, "softmax_xent(logits, labels) -> (mean loss, dlogits)")
 
-static PyMethodDef nd_nn_methods[] = {
-    {"dense_forward", dense_forward, METH_VARARGS, "dense_forward(x, kernel, bias|None) -> y"},
-    {"dense_backward", dense_backward, METH_VARARGS, "dense_backward(x, kernel, dy, has_bias) -> (dx, dkernel, dbias)"},
-    {"act_forward", act_forward, METH_VARARGS, "act_forward(code, x) -> y"},
-    {"act_backward", act_backward, METH_VARARGS, "act_backward(code, x, y, dy) -> dx"},
-    {"layernorm_forward", layernorm_forward, METH_VARARGS, "layernorm_forward(x, gamma, beta, eps) -> (y, mean, rstd)"},
-    {"layernorm_backward", layernorm_backward, METH_VARARGS,
-     "layernorm_backward(x, gamma, mean, rstd, dy) -> (dx, dgamma, dbeta)"},
-    {"swiglu_forward", swiglu_forward, METH_VARARGS, "swiglu_forward(gate, up) -> silu(gate) * up"},
-    {"swiglu_backward", swiglu_backward, METH_VARARGS, "swiglu_backward(gate, up, dout) -> (dgate, dup)"},
-    {"softmax_xent", softmax_xent, METH_VARARGS, "softmax_xent(logits, labels) -> (mean loss, dlogits)"},
-    {"mse", mse, METH_VARARGS, "mse(pred, target) -> (mean loss, dpred)"},
-    {NULL, NULL, 0, NULL}};
+static const nd_arg check_labels_args[] = {ND_LABELS, ND_SCALAR(T, classes, "classes", ND_ARG_INT, 0), {NULL}};
 
-static const nd_entry *const nd_nn_entries[] = {NULL};
-const nd_family nd_nn_family = {nd_nn_entries, NULL, nd_nn_methods};
+/* The cross-entropy kernels' rule for labels, for targets checked before a forward pass. */
+static PyObject *check_labels_body(PyObject *m, void *args, int tn)
+{
+    T *a = args;
+    const int st = nd_check_labels(PyArray_SIZE(a->labels), a->classes, D(a->labels));
+    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "check_labels");
+}
+ND_ENTRY(check_labels, T, nd_nn_defaults, "check_labels(labels, classes): ValueError unless all lie in [0, classes)")
+
+static const nd_arg mse_args[] = {ND_IN(T, pred, "pred", ND_TYPE, -1, NULL), ND_IN(T, target, "target", 0, -1, NULL),
+                                  {NULL}};
+
+static PyObject *mse_body(PyObject *m, void *args, int tn)
+{
+    T *a = args;
+    if (nd_same_shape("pred and target", a->pred, a->target, NULL) < 0)
+        return NULL;
+    PyObject *d[1] = {nd_like(a->pred, tn)};
+    double loss = 0;
+    ND_RUN(ND_DISPATCH(tn, nd_mse, PyArray_SIZE(a->pred), D(a->pred), D(a->target), &loss, D(d[0])));
+    return nd_nn_result(st, "mse", &loss, 1, d);
+}
+ND_ENTRY(mse, T, nd_nn_defaults, "mse(pred, target) -> (mean loss, dpred)")
+
+#undef T
+
+static const nd_entry *const nd_nn_entries[] = {
+    &dense_forward_entry,  &dense_backward_entry,  &act_forward_entry,    &act_backward_entry,
+    &swiglu_forward_entry, &swiglu_backward_entry, &layernorm_forward_entry, &layernorm_backward_entry,
+    &softmax_xent_entry,   &check_labels_entry,    &mse_entry,            NULL};
+static const nd_table nd_nn_tables[] = {{"activations", nd_act_names}, {NULL, NULL}};
+const nd_family nd_nn_family = {nd_nn_entries, nd_nn_tables, NULL};

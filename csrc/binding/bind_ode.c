@@ -9,8 +9,8 @@
 
 #include "nd_fields.h"
 #include "nd_generic.h"
-#include "nd_liquid.h"
 #include "nd_ode.h"
+#include "nd_ode_samples.h"
 #include "nd_status.h"
 
 /* ---- the state of one call, shared with the callbacks -------------------------------- */
@@ -460,86 +460,6 @@ fail:
     return NULL;
 }
 
-/* ---- solve_ltc -------------------------------------------------------------------------- */
-
-static PyObject *solve_ltc(PyObject *module, PyObject *a, PyObject *kw)
-{
-    static char *kwlist[] = {"x", "a", "tau", "solver", "steps", "rtol", "atol", "max_steps", NULL};
-    PyObject *xo, *ao, *to;
-    int solver;
-    long long steps = 1, max_steps = 100;
-    nd_ode_opts o;
-    nd_ode_opts_default(&o);
-    o.rtol = 1e-2;
-    o.atol = 1e-4;
-    if (!PyArg_ParseTupleAndKeywords(a, kw, "OOOi|LddL:solve_ltc", kwlist, &xo, &ao, &to, &solver, &steps, &o.rtol,
-                                     &o.atol, &max_steps))
-        return NULL;
-    if (solver != ND_LTC_EXACT && !nd_ode_method_name(solver))
-        return PyErr_Format(PyExc_ValueError, "unknown LTC solver code %d", solver);
-    o.max_steps = max_steps;
-    PyArrayObject *arr[3] = {NULL, NULL, NULL};
-    const char *names[3] = {"x", "a", "tau"};
-    PyObject *objs[3] = {xo, ao, to}, *out = NULL;
-    void *work = NULL;
-    int typenum = nd_resolve_float_type(xo, "x");
-    if (typenum < 0)
-        return NULL;
-    for (int i = 0; i < 3; ++i) {
-        if (!(arr[i] = nd_float_array(objs[i], typenum, names[i])) || nd_check_finite(arr[i], names[i]) < 0)
-            goto done;
-        if (i > 0 && !PyArray_SAMESHAPE(arr[0], arr[i])) {
-            PyErr_Format(PyExc_ValueError, "%s must have the shape of x", names[i]);
-            goto done;
-        }
-    }
-    const int64_t n = (int64_t)PyArray_SIZE(arr[0]);
-    size_t len, bytes;
-    int st = nd_solve_ltc_workspace_len(solver, n, &len);
-    if (st != ND_OK || !nd_mul_size(len, (size_t)PyArray_ITEMSIZE(arr[0]), &bytes)) {
-        nd_raise_status(st != ND_OK ? st : ND_ERR_OVERFLOW, "solve_ltc workspace");
-        goto done;
-    }
-    if (!(work = PyMem_RawMalloc(bytes ? bytes : 1))) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!(out = PyArray_SimpleNew(PyArray_NDIM(arr[0]), PyArray_DIMS(arr[0]), typenum)))
-        goto done;
-    nd_ode_stats stats = {0};
-    void *x = PyArray_DATA(arr[0]), *av = PyArray_DATA(arr[1]), *tau = PyArray_DATA(arr[2]);
-    void *od = PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_solve_ltc_f32(solver, n, x, av, tau, steps, &o, od, work, &stats)
-                              : nd_solve_ltc_f64(solver, n, x, av, tau, steps, &o, od, work, &stats);
-    Py_END_ALLOW_THREADS
-    if (st == ND_ERR_MAX_STEPS || st == ND_ERR_STEP_UNDERFLOW || st == ND_ERR_NONFINITE) {
-        PyObject *info = nd_ode_info(&stats, NULL, 0);
-        PyObject *attrs = info ? Py_BuildValue("{s:d,s:O,s:O}", "t", stats.t, "status",
-                                               PyDict_GetItemString(info, "status"), "info", info)
-                               : NULL;
-        PyObject *ts = PyFloat_FromDouble(stats.t);
-        PyObject *msg = (attrs && ts) ? PyUnicode_FromFormat("solve_ltc (dopri5) stopped at s=%R before s=1: %s", ts,
-                                                             nd_status_str(st))
-                                      : NULL;
-        if (msg)
-            nd_set_integration_error(module, msg, attrs);
-        Py_XDECREF(msg);
-        Py_XDECREF(ts);
-        Py_XDECREF(attrs);
-        Py_XDECREF(info);
-        Py_CLEAR(out);
-    } else if (st != ND_OK) {
-        nd_raise_status(st, "solve_ltc");
-        Py_CLEAR(out);
-    }
-done:
-    PyMem_RawFree(work);
-    for (int i = 0; i < 3; ++i)
-        Py_XDECREF(arr[i]);
-    return out;
-}
-
 /* ---- gradients of odeint through a built-in field -------------------------------------- */
 
 /* Parses the field and the cotangents ybar [nt] + state shape; allocates the field's workspace
@@ -765,9 +685,513 @@ static PyMethodDef nd_ode_methods[] = {
      "ode_backprop(spec, t, steps, outs, states, ybar, method) -> (y0bar, dparams)"},
     {"ode_adjoint", (PyCFunction)(void (*)(void))ode_adjoint, METH_VARARGS | METH_KEYWORDS,
      "ode_adjoint(spec, t, y_end, ybar, method, rtol, atol, dt, max_steps) -> (y0bar, dparams, info)"},
-    {"solve_ltc", (PyCFunction)(void (*)(void))solve_ltc, METH_VARARGS | METH_KEYWORDS,
-     "solve_ltc(x, a, tau, solver, steps=1, rtol=1e-2, atol=1e-4, max_steps=100) -> x(1)"},
     {NULL, NULL, 0, NULL}};
 
-static const nd_entry *const nd_ode_entries[] = {NULL};
-const nd_family nd_ode_family = {nd_ode_entries, NULL, nd_ode_methods};
+/* ---- odeint_samples: every sample its own initial-value problem ------------------------- */
+
+static const char *const nd_ode_method_names[] = {"euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853", NULL};
+
+typedef struct {
+    PyObject *rhs, *args, *sample_shape, *events, *progress;
+    PyArrayObject *y0, *t, *ev_c, *ev_d, *direction, *terminal;
+    int method;
+    double rtol, atol, dt;
+    int64_t max_steps, record; /* ND_ARG_INT fields are int64_t */
+} nd_samples_args;
+
+static void nd_samples_defaults(nd_samples_args *a)
+{
+    nd_ode_samples_opts o;
+    nd_ode_samples_opts_default(&o);
+    a->method = o.method;
+    a->rtol = o.rtol;
+    a->atol = o.atol;
+    a->dt = o.dt;
+    a->max_steps = o.max_steps;
+}
+
+/* A growable array of fixed-size records (PyMem_Raw). */
+typedef struct {
+    char *data;
+    size_t n, cap, size;
+} nd_records;
+
+static void *nd_records_add(nd_records *r)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        if (!nd_grow((void **)&r->data, cap, r->size))
+            return NULL;
+        r->cap = cap;
+    }
+    return r->data + r->n++ * r->size;
+}
+
+/* The callbacks' state: Python right-hand side and events, and the records of the call. */
+typedef struct {
+    PyObject *f, *ev;
+    PyObject **argv;
+    Py_ssize_t nargs;
+    int typenum, single, sample_ndim;
+    npy_intp sample_shape[NPY_MAXDIMS];
+    int64_t d;
+    size_t itemsize;
+    nd_watch watch;
+    nd_records steps, dense, events;
+    int nomem;
+} nd_scall;
+
+/* f(t, y, *args) or g(t, y, *args) on m rows: (t [m, 1], y [m, d]) -> [m, width], or for a
+ * single sample (float t, y of its own shape) -> its shape (f) or [width] (events). */
+static int nd_py_rows(nd_scall *c, PyObject *fn, const char *what, int64_t m, int64_t width, int is_f,
+                      const double *t, const void *y, void *out)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int ok = 0;
+    PyObject *targ = NULL, *yarr = NULL, *res = NULL;
+    PyArrayObject *a = NULL;
+    if (c->single) {
+        targ = PyFloat_FromDouble(t[0]);
+        yarr = PyArray_SimpleNew(c->sample_ndim, c->sample_shape, c->typenum);
+    } else {
+        npy_intp td[2] = {(npy_intp)m, 1}, yd[2] = {(npy_intp)m, (npy_intp)c->d};
+        targ = PyArray_SimpleNew(2, td, NPY_DOUBLE);
+        yarr = PyArray_SimpleNew(2, yd, c->typenum);
+        if (targ)
+            memcpy(PyArray_DATA((PyArrayObject *)targ), t, (size_t)m * sizeof(double));
+    }
+    if (targ && yarr) {
+        /* Fresh arrays per call: fn may keep or modify what it is given. */
+        memcpy(PyArray_DATA((PyArrayObject *)yarr), y, (size_t)m * (size_t)c->d * c->itemsize);
+        c->argv[0] = targ;
+        c->argv[1] = yarr;
+        res = PyObject_Vectorcall(fn, c->argv, (size_t)(2 + c->nargs), NULL);
+        c->argv[0] = c->argv[1] = NULL;
+    }
+    if (res && (a = nd_float_array(res, c->typenum, is_f ? "the value returned by f" : "the value returned by events"))) {
+        int same;
+        if (is_f && c->single) {
+            same = PyArray_NDIM(a) == c->sample_ndim;
+            for (int i = 0; same && i < c->sample_ndim; ++i)
+                same = PyArray_DIM(a, i) == c->sample_shape[i];
+        } else if (c->single) {
+            same = PyArray_NDIM(a) == 1 && PyArray_DIM(a, 0) == width;
+        } else {
+            same = PyArray_NDIM(a) == 2 && PyArray_DIM(a, 0) == m && PyArray_DIM(a, 1) == width;
+        }
+        if (same) {
+            memcpy(out, PyArray_DATA(a), (size_t)m * (size_t)width * c->itemsize);
+            ok = 1;
+        } else {
+            PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
+            npy_intp rows[2] = {(npy_intp)m, (npy_intp)width};
+            PyObject *want = c->single && is_f ? nd_shape_str(c->sample_ndim, c->sample_shape)
+                                               : c->single ? nd_shape_str(1, rows + 1) : nd_shape_str(2, rows);
+            if (got && want)
+                PyErr_Format(PyExc_ValueError, "%s returned an array of shape %S; expected %S%s", what, got, want,
+                             is_f ? (c->single ? ", the shape of y0" : ", the shape of y") : "");
+            Py_XDECREF(got);
+            Py_XDECREF(want);
+        }
+    }
+    Py_XDECREF(a);
+    Py_XDECREF(res);
+    Py_XDECREF(yarr);
+    Py_XDECREF(targ);
+    return nd_watch_callback_done(&c->watch, ok, gil);
+}
+
+static int nd_py_rows_f32(void *c, int64_t m, int64_t d, const double *t, const float *y, float *dy)
+{
+    return nd_py_rows(c, ((nd_scall *)c)->f, "f(t, y)", m, d, 1, t, y, dy);
+}
+static int nd_py_rows_f64(void *c, int64_t m, int64_t d, const double *t, const double *y, double *dy)
+{
+    return nd_py_rows(c, ((nd_scall *)c)->f, "f(t, y)", m, d, 1, t, y, dy);
+}
+static int nd_py_events_f32(void *c, int64_t m, int64_t ne, const double *t, const float *y, float *g)
+{
+    return nd_py_rows(c, ((nd_scall *)c)->ev, "the events", m, ne, 0, t, y, g);
+}
+static int nd_py_events_f64(void *c, int64_t m, int64_t ne, const double *t, const double *y, double *g)
+{
+    return nd_py_rows(c, ((nd_scall *)c)->ev, "the events", m, ne, 0, t, y, g);
+}
+
+/* Step records: (sample, round, t, h) and, with dense output, the step's coefficients. */
+static void nd_samples_record_step(void *ctx, int64_t round, int64_t sample, double t, double h, const void *y,
+                                   const void *dense, int64_t lo, int64_t hi)
+{
+    nd_scall *c = ctx;
+    if (c->nomem)
+        return;
+    double *rec = nd_records_add(&c->steps);
+    void *coef = (rec && dense) ? nd_records_add(&c->dense) : NULL;
+    if (!rec || (dense && !coef)) {
+        c->nomem = 1;
+        return;
+    }
+    rec[0] = (double)sample;
+    rec[1] = (double)round;
+    rec[2] = t;
+    rec[3] = h;
+    if (dense)
+        memcpy(coef, dense, c->dense.size);
+}
+
+/* Event records: (sample, k, t) and the state there. */
+static void nd_samples_record_event(void *ctx, int64_t sample, int64_t k, double t, const void *y)
+{
+    nd_scall *c = ctx;
+    if (c->nomem)
+        return;
+    double *rec = nd_records_add(&c->events);
+    if (!rec) {
+        c->nomem = 1;
+        return;
+    }
+    rec[0] = (double)sample;
+    rec[1] = (double)k;
+    rec[2] = t;
+    memcpy(rec + 3, y, (size_t)c->d * c->itemsize);
+}
+
+static const nd_arg odeint_samples_args[] = {
+    ND_SCALAR(nd_samples_args, rhs, "f", ND_ARG_OBJECT, 0),
+    ND_IN(nd_samples_args, y0, "y0", ND_TYPE | ND_FINITE, 2, "(batch, d)"),
+    {"t", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_samples_args, t), 1, "(len(t),)", NULL},
+    ND_CHOICE(nd_samples_args, method, "method", ND_OPTIONAL, nd_ode_method_names),
+    ND_SCALAR(nd_samples_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_samples_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_samples_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_samples_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(nd_samples_args, args, "args", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(nd_samples_args, sample_shape, "sample_shape", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(nd_samples_args, events, "events", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    {"event_c", ND_ARG_F64ARRAY, ND_FINITE | ND_OPTIONAL | ND_NONE, offsetof(nd_samples_args, ev_c), 2,
+     "(n_events, d)", NULL},
+    {"event_d", ND_ARG_F64ARRAY, ND_FINITE | ND_OPTIONAL | ND_NONE, offsetof(nd_samples_args, ev_d), 1,
+     "(n_events,)", NULL},
+    {"direction", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_samples_args, direction), 1, "(n_events,)",
+     NULL},
+    {"terminal", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_samples_args, terminal), 1, "(n_events,)",
+     NULL},
+    ND_SCALAR(nd_samples_args, record, "record", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(nd_samples_args, progress, "progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    {NULL}};
+
+/* A new 1-D array of n elements of typenum holding src (or empty). */
+static PyObject *nd_array_from(int typenum, npy_intp n, const void *src, size_t itemsize)
+{
+    PyObject *a = PyArray_SimpleNew(1, &n, typenum);
+    if (a && n)
+        memcpy(PyArray_DATA((PyArrayObject *)a), src, (size_t)n * itemsize);
+    return a;
+}
+
+/* info: per-sample counters, status names, totals, and the records asked for. */
+static PyObject *nd_samples_info(const nd_ode_samples_stats *st, npy_intp B, nd_scall *c, int tn, int64_t record,
+                                 int nv, int64_t ne)
+{
+    PyObject *status = PyTuple_New(B);
+    PyObject *info = status ? PyDict_New() : NULL;
+    if (!info) {
+        Py_XDECREF(status);
+        return NULL;
+    }
+    for (npy_intp s = 0; s < B; ++s)
+        PyTuple_SET_ITEM(status, s, PyUnicode_FromString(st->status[s] == ND_ODE_SAMPLE_EVENT ? "event"
+                                                                                            : nd_ode_status_key(st->status[s])));
+    PyObject *items[] = {
+        nd_array_from(NPY_INT64, B, st->nfev, sizeof(int64_t)), nd_array_from(NPY_INT64, B, st->accepted, sizeof(int64_t)),
+        nd_array_from(NPY_INT64, B, st->rejected, sizeof(int64_t)), nd_array_from(NPY_INT64, B, st->n_out, sizeof(int64_t)),
+        nd_array_from(NPY_DOUBLE, B, st->t, sizeof(double)), nd_array_from(NPY_INT, B, st->status, sizeof(int)), status,
+        PyLong_FromLongLong(st->nfev_total), PyLong_FromLongLong(st->rhs_calls), PyLong_FromLongLong(st->rounds),
+        PyLong_FromLongLong(st->n_failed)};
+    const char *keys[] = {"nfev", "accepted", "rejected", "n_out", "t", "status_code", "status",
+                          "nfev_total", "rhs_calls", "rounds", "n_failed"};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof items / sizeof *items; ++i) {
+        ok = ok && items[i] && PyDict_SetItemString(info, keys[i], items[i]) == 0;
+        Py_XDECREF(items[i]);
+    }
+    if (ok && record) {
+        /* steps [S, 4]: sample, round, t, h; dense [S, nv, d] */
+        npy_intp sd[2] = {(npy_intp)c->steps.n, 4};
+        PyObject *steps = PyArray_SimpleNew(2, sd, NPY_DOUBLE);
+        ok = steps && PyDict_SetItemString(info, "steps", steps) == 0;
+        if (ok && c->steps.n)
+            memcpy(PyArray_DATA((PyArrayObject *)steps), c->steps.data, c->steps.n * c->steps.size);
+        Py_XDECREF(steps);
+        if (ok && record > 1) {
+            npy_intp dd[3] = {(npy_intp)c->dense.n, nv, (npy_intp)c->d};
+            PyObject *dense = nd_array_adopt((void **)&c->dense.data, 3, dd, tn);
+            ok = dense && PyDict_SetItemString(info, "dense", dense) == 0;
+            Py_XDECREF(dense);
+        }
+    }
+    if (ok && ne) {
+        /* events: (sample, k, t) [E, 3] and the states [E, d] */
+        const npy_intp E = (npy_intp)c->events.n;
+        npy_intp ed[2] = {E, 3}, yd[2] = {E, (npy_intp)c->d};
+        PyObject *ev = PyArray_SimpleNew(2, ed, NPY_DOUBLE), *ey = PyArray_SimpleNew(2, yd, tn);
+        PyObject *pair = (ev && ey) ? PyTuple_Pack(2, ev, ey) : NULL;
+        for (npy_intp e = 0; pair && e < E; ++e) {
+            const double *rec = (const double *)(c->events.data + (size_t)e * c->events.size);
+            memcpy((double *)PyArray_DATA((PyArrayObject *)ev) + 3 * e, rec, 3 * sizeof(double));
+            memcpy((char *)PyArray_DATA((PyArrayObject *)ey) + (size_t)e * (size_t)c->d * c->itemsize, rec + 3,
+                   (size_t)c->d * c->itemsize);
+        }
+        ok = pair && PyDict_SetItemString(info, "events", pair) == 0;
+        Py_XDECREF(ev);
+        Py_XDECREF(ey);
+        Py_XDECREF(pair);
+    }
+    if (!ok)
+        Py_CLEAR(info);
+    return info;
+}
+
+/* -> (ys [nt, B, d], y_last [B, d], info) */
+static PyObject *odeint_samples_body(PyObject *module, void *args, int tn)
+{
+    nd_samples_args *a = args;
+    const npy_intp B = PyArray_DIM(a->y0, 0), d = PyArray_DIM(a->y0, 1), nt = PyArray_DIM(a->t, 0);
+    const size_t itemsize = (size_t)PyArray_ITEMSIZE(a->y0);
+    nd_scall c = {0};
+    nd_field field;
+    PyObject *keep = NULL, *ys = NULL, *y_last = NULL, *info = NULL, *res = NULL;
+    void *work = NULL, *fwork = NULL, *counters = NULL;
+    int *dirs = NULL;
+    nd_ode_samples_opts o;
+    nd_ode_samples_opts_default(&o);
+    o.method = a->method;
+    o.rtol = a->rtol;
+    o.atol = a->atol;
+    o.dt = a->dt;
+    o.max_steps = a->max_steps;
+    if (a->progress && !PyCallable_Check(a->progress))
+        return PyErr_Format(PyExc_TypeError, "progress must be callable or None");
+    if (a->args && !PyTuple_Check(a->args))
+        return PyErr_Format(PyExc_TypeError, "args must be a tuple");
+    c.typenum = tn;
+    c.d = d;
+    c.itemsize = itemsize;
+    c.nargs = a->args ? PyTuple_GET_SIZE(a->args) : 0;
+    if (!(c.argv = PyMem_Calloc((size_t)(2 + c.nargs), sizeof(PyObject *))))
+        return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < c.nargs; ++i)
+        c.argv[2 + i] = PyTuple_GET_ITEM(a->args, i);
+    if (a->sample_shape) {
+        PyObject *shape = PySequence_Tuple(a->sample_shape);
+        if (!shape)
+            goto done;
+        c.single = 1;
+        c.sample_ndim = (int)PyTuple_GET_SIZE(shape);
+        for (int i = 0; i < c.sample_ndim && i < NPY_MAXDIMS; ++i)
+            c.sample_shape[i] = (npy_intp)PyLong_AsSsize_t(PyTuple_GET_ITEM(shape, i));
+        Py_DECREF(shape);
+        if (PyErr_Occurred())
+            goto done;
+        if (B != 1) {
+            PyErr_SetString(PyExc_ValueError, "sample_shape is for a single sample (batch 1)");
+            goto done;
+        }
+    }
+    /* events: a Python callable or the built-in linear specs */
+    int64_t ne = 0;
+    if (a->ev_c) {
+        ne = PyArray_DIM(a->ev_c, 0);
+        npy_intp cd[2] = {(npy_intp)ne, d}, dd[1] = {(npy_intp)ne};
+        if (nd_check_shape(a->ev_c, "event_c", 2, cd, "(n_events, d)") < 0 || !a->ev_d ||
+            nd_check_shape(a->ev_d, "event_d", 1, dd, "(n_events,)") < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "event_d must be given with event_c");
+            goto done;
+        }
+        o.ev_c = PyArray_DATA(a->ev_c);
+        o.ev_d = PyArray_DATA(a->ev_d);
+    } else if (a->events) {
+        if (!PyCallable_Check(a->events)) {
+            PyErr_SetString(PyExc_TypeError, "events must be callable");
+            goto done;
+        }
+        c.ev = a->events;
+        ne = a->direction ? PyArray_DIM(a->direction, 0) : 0;
+    }
+    o.n_events = ne;
+    if (ne) {
+        npy_intp dd[1] = {(npy_intp)ne};
+        if (!a->direction || !a->terminal || nd_check_shape(a->direction, "direction", 1, dd, "(n_events,)") < 0 ||
+            nd_check_shape(a->terminal, "terminal", 1, dd, "(n_events,)") < 0) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "events need direction and terminal");
+            goto done;
+        }
+        if (!(dirs = PyMem_Malloc((size_t)ne * sizeof(int)))) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (int64_t k = 0; k < ne; ++k) {
+            int64_t v = ((const int64_t *)PyArray_DATA(a->direction))[k];
+            dirs[k] = v < -1 ? -2 : v > 1 ? 2 : (int)v; /* the kernel reports the rule */
+        }
+        o.direction = dirs;
+        o.terminal = PyArray_DATA(a->terminal);
+        o.on_event = nd_samples_record_event;
+        o.event_ctx = &c;
+        c.events.size = 3 * sizeof(double) + (size_t)d * itemsize;
+    }
+    if (a->record) {
+        o.on_step = nd_samples_record_step;
+        o.step_ctx = &c;
+        o.dense = a->record > 1;
+        c.steps.size = 4 * sizeof(double);
+        c.dense.size = (size_t)(nd_ode_dense_vectors(a->method) > 0 ? nd_ode_dense_vectors(a->method) : 1) *
+                       (size_t)d * itemsize;
+    }
+    /* the right-hand side: a Python callable or a built-in field */
+    int is_field = !PyCallable_Check(a->rhs);
+    if (is_field) {
+        if (!PyTuple_Check(a->rhs)) {
+            PyErr_SetString(PyExc_TypeError, "f must be callable or a neurodyn.fields vector field");
+            goto done;
+        }
+        if (!(keep = PyList_New(0)) || nd_parse_field(a->rhs, tn, &field, keep) < 0 ||
+            nd_field_bind_state(&field, a->y0, "y0") < 0)
+            goto done;
+        size_t flen;
+        int st = nd_field_workspace_len(&field, &flen);
+        if (st != ND_OK) {
+            nd_raise_status(st, "field workspace");
+            goto done;
+        }
+        if (!(fwork = nd_work_alloc(flen, itemsize)))
+            goto done;
+        field.work = fwork;
+    } else {
+        c.f = a->rhs;
+    }
+    size_t bytes;
+    int st = nd_ode_samples_workspace_size(a->method, B, d, ne, itemsize, &bytes);
+    if (st != ND_OK) {
+        nd_raise_status(st, "odeint");
+        goto done;
+    }
+    if (!(work = nd_work_alloc(bytes, 1)) || !(counters = nd_work_alloc((size_t)B, 5 * sizeof(int64_t) + sizeof(int))))
+        goto done;
+    nd_ode_samples_stats stats = {(int64_t *)counters, (int64_t *)counters + B, (int64_t *)counters + 2 * B,
+                                  (int64_t *)counters + 3 * B, (double *)((int64_t *)counters + 4 * B),
+                                  (int *)((int64_t *)counters + 5 * B), 0, 0, 0, 0};
+    if (!(ys = nd_empty(tn, 3, nt, B, d)) || !(y_last = nd_empty(tn, 2, B, d)))
+        goto done;
+    c.watch.progress = a->progress;
+    o.poll = nd_watch_poll;
+    o.poll_ctx = &c.watch;
+    const double *t = PyArray_DATA(a->t);
+    void *yd = PyArray_DATA(a->y0), *ysd = PyArray_DATA((PyArrayObject *)ys), *yl = PyArray_DATA((PyArrayObject *)y_last);
+    void *rctx = is_field ? (void *)&field : (void *)&c;
+    Py_BEGIN_ALLOW_THREADS
+    if (tn == NPY_FLOAT)
+        st = nd_odeint_samples_f32(is_field ? nd_field_eval_rows_f32 : nd_py_rows_f32, rctx,
+                                   c.ev ? nd_py_events_f32 : NULL, &c, B, d, yd, nt, t, &o, ysd, yl, work, &stats);
+    else
+        st = nd_odeint_samples_f64(is_field ? nd_field_eval_rows_f64 : nd_py_rows_f64, rctx,
+                                   c.ev ? nd_py_events_f64 : NULL, &c, B, d, yd, nt, t, &o, ysd, yl, work, &stats);
+    Py_END_ALLOW_THREADS
+    if (nd_watch_reraise(&c.watch))
+        goto done;
+    if (c.nomem) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (st == ND_ERR_ARG || st == ND_ERR_OVERFLOW || st == ND_ERR_NOMEM || st == ND_ERR_CALLBACK) {
+        nd_raise_status(st, "odeint");
+        goto done;
+    }
+    if (!(info = nd_samples_info(&stats, B, &c, tn, a->record, nd_ode_dense_vectors(a->method), ne)))
+        goto done;
+    res = PyTuple_Pack(3, ys, y_last, info);
+done:
+    nd_watch_clear(&c.watch);
+    PyMem_Free(c.argv);
+    PyMem_RawFree(c.steps.data);
+    PyMem_RawFree(c.dense.data);
+    PyMem_RawFree(c.events.data);
+    PyMem_Free(dirs);
+    PyMem_RawFree(work);
+    PyMem_RawFree(fwork);
+    PyMem_RawFree(counters);
+    Py_XDECREF(keep);
+    Py_XDECREF(ys);
+    Py_XDECREF(y_last);
+    Py_XDECREF(info);
+    return res;
+}
+ND_ENTRY(odeint_samples, nd_samples_args, nd_samples_defaults,
+         "odeint_samples(f, y0, t, method, rtol, atol, dt, max_steps, args=None, sample_shape=None, events=None, "
+         "event_c=None, event_d=None, direction=None, terminal=None, record=0, progress=None) -> (ys [nt, B, d], "
+         "y_last [B, d], info): every row of y0 its own initial-value problem")
+
+typedef struct {
+    PyArrayObject *theta, *coef;
+    int method;
+} nd_dense_args;
+
+static const nd_arg ode_dense_eval_args[] = {
+    {"theta", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_dense_args, theta), 1, "(m,)", NULL},
+    ND_IN(nd_dense_args, coef, "coef", ND_TYPE, 3, "(m, vectors, d)"),
+    ND_CHOICE(nd_dense_args, method, "method", 0, nd_ode_method_names),
+    {NULL}};
+
+/* -> y [m, d]: row i's dense output at theta[i]. */
+static PyObject *ode_dense_eval_body(PyObject *module, void *args, int tn)
+{
+    nd_dense_args *a = args;
+    const npy_intp m = PyArray_DIM(a->coef, 0), d = PyArray_DIM(a->coef, 2);
+    npy_intp cd[3] = {PyArray_DIM(a->theta, 0), nd_ode_dense_vectors(a->method), -1};
+    if (nd_check_shape(a->coef, "coef", 3, cd, "(m, vectors of the method, d) with the m of theta") < 0)
+        return NULL;
+    PyObject *out = nd_empty(tn, 2, m, d);
+    if (!out)
+        return NULL;
+    const double *th = PyArray_DATA(a->theta);
+    void *cf = PyArray_DATA(a->coef), *od = PyArray_DATA((PyArrayObject *)out);
+    int st = ND_DISPATCH(tn, nd_ode_dense_eval, a->method, m, d, th, cf, od);
+    if (st != ND_OK) {
+        Py_DECREF(out);
+        return nd_raise_status(st, "ode_dense_eval");
+    }
+    return out;
+}
+ND_ENTRY(ode_dense_eval, nd_dense_args, NULL,
+         "ode_dense_eval(theta, coef, method) -> y [m, d]: the dense output of each row's step at theta")
+
+/* ---- the solver options' rules, for models that check them at construction ------------- */
+
+typedef struct {
+    nd_ode_opts o;
+} nd_check_args;
+
+static const nd_arg ode_check_options_args[] = {
+    ND_CHOICE(nd_check_args, o.method, "method", ND_OPTIONAL, nd_ode_method_names),
+    ND_SCALAR(nd_check_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_check_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_check_args, o.dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_check_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
+    {NULL}};
+
+static void nd_check_defaults(nd_check_args *a) { nd_ode_opts_default(&a->o); }
+
+static PyObject *ode_check_options_body(PyObject *module, void *args, int tn)
+{
+    int st = nd_ode_check_opts(&((nd_check_args *)args)->o);
+    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "ode_check_options");
+}
+ND_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,
+         "ode_check_options(method, rtol, atol, dt, max_steps): raises as a solver would for bad options")
+
+static const nd_entry *const nd_ode_entries[] = {&odeint_samples_entry, &ode_dense_eval_entry,
+                                                 &ode_check_options_entry, NULL};
+static const nd_table nd_ode_tables[] = {{"ode_methods", nd_ode_method_names}, {NULL, NULL}};
+const nd_family nd_ode_family = {nd_ode_entries, nd_ode_tables, nd_ode_methods};

@@ -176,119 +176,52 @@ typedef struct {
     int *status;
 } nd_stiff_counts;
 
-/* An array of batch shape S (a Python scalar when S is empty) from B values of `typenum`. */
-static PyObject *nd_stiff_per_sample(int nb, const npy_intp *bshape, int typenum, const void *v, size_t item)
+/* The raw record neurodyn.ode turns into the user's info dict (the keys of the explicit
+ * solvers' record, and the Jacobian and LU counters): per-sample arrays of B values, the status
+ * names, and the call's totals. */
+static PyObject *nd_stiff_raw(const nd_ode_stiff_stats *st, const nd_stiff_counts *k, npy_intp B)
 {
-    if (nb == 0)
-        return typenum == NPY_DOUBLE ? PyFloat_FromDouble(*(const double *)v)
-                                     : PyLong_FromLongLong((long long)*(const int64_t *)v);
-    PyObject *a = PyArray_SimpleNew(nb, (npy_intp *)bshape, typenum);
-    if (a)
-        memcpy(PyArray_DATA((PyArrayObject *)a), v, (size_t)PyArray_SIZE((PyArrayObject *)a) * item);
-    return a;
+    PyObject *status = PyTuple_New(B), *raw = status ? PyDict_New() : NULL;
+    if (!raw) {
+        Py_XDECREF(status);
+        return NULL;
+    }
+    for (npy_intp s = 0; s < B; ++s)
+        PyTuple_SET_ITEM(status, s, PyUnicode_FromString(nd_stiff_status_key(k->status[s])));
+    const int64_t *ints[] = {k->nfev, k->njev, k->nlu, k->accepted, k->rejected, k->n_out};
+    const char *int_keys[] = {"nfev", "njev", "nlu", "accepted", "rejected", "n_out"};
+    PyObject *items[16];
+    int n = 0;
+    for (int i = 0; i < 6; ++i)
+        items[n++] = PyArray_SimpleNew(1, &B, NPY_INT64);
+    items[n++] = PyArray_SimpleNew(1, &B, NPY_DOUBLE);
+    items[n++] = PyArray_SimpleNew(1, &B, NPY_INT);
+    items[n++] = status;
+    const int64_t totals[] = {st->nfev_total, st->njev_total, st->nlu_total, st->rhs_calls, st->jac_calls, st->rounds,
+                              st->n_failed};
+    for (int i = 0; i < 7; ++i)
+        items[n++] = PyLong_FromLongLong((long long)totals[i]);
+    const char *keys[] = {"nfev", "njev", "nlu", "accepted", "rejected", "n_out", "t", "status_code", "status",
+                          "nfev_total", "njev_total", "nlu_total", "rhs_calls", "jac_calls", "rounds", "n_failed"};
+    int ok = 1;
+    for (int i = 0; i < n; ++i) {
+        ok = ok && items[i];
+        if (ok && i < 6 && B)
+            memcpy(PyArray_DATA((PyArrayObject *)items[i]), ints[i], (size_t)B * sizeof(int64_t));
+        if (ok && i == 6 && B)
+            memcpy(PyArray_DATA((PyArrayObject *)items[i]), k->t, (size_t)B * sizeof(double));
+        if (ok && i == 7 && B)
+            memcpy(PyArray_DATA((PyArrayObject *)items[i]), k->status, (size_t)B * sizeof(int));
+        ok = ok && PyDict_SetItemString(raw, i < 6 ? int_keys[i] : keys[i], items[i]) == 0;
+    }
+    for (int i = 0; i < n; ++i)
+        Py_XDECREF(items[i]);
+    if (!ok)
+        Py_CLEAR(raw);
+    return raw;
 }
 
-static PyObject *nd_stiff_info(const nd_ode_stiff_stats *st, const nd_stiff_counts *k, int64_t B, int nb,
-                               const npy_intp *bshape)
-{
-    PyObject *info = Py_BuildValue("{s:L,s:L,s:L,s:L,s:L,s:L}", "nfev_total", (long long)st->nfev_total,
-                                   "njev_total", (long long)st->njev_total, "nlu_total", (long long)st->nlu_total,
-                                   "rhs_calls", (long long)st->rhs_calls, "jac_calls", (long long)st->jac_calls,
-                                   "rounds", (long long)st->rounds);
-    const char *names[] = {"nfev", "njev", "nlu", "accepted", "rejected"};
-    const int64_t *vals[] = {k->nfev, k->njev, k->nlu, k->accepted, k->rejected};
-    for (int i = 0; info && i < 5; ++i) {
-        PyObject *v = nd_stiff_per_sample(nb, bshape, NPY_INT64, vals[i], sizeof(int64_t));
-        if (!v || PyDict_SetItemString(info, names[i], v) < 0)
-            Py_CLEAR(info);
-        Py_XDECREF(v);
-    }
-    PyObject *tv = info ? nd_stiff_per_sample(nb, bshape, NPY_DOUBLE, k->t, sizeof(double)) : NULL;
-    PyObject *keys = tv ? PyList_New((Py_ssize_t)B) : NULL;
-    for (int64_t s = 0; keys && s < B; ++s) {
-        PyObject *name = PyUnicode_FromString(nd_stiff_status_key(k->status[s]));
-        if (!name)
-            Py_CLEAR(keys);
-        else
-            PyList_SET_ITEM(keys, (Py_ssize_t)s, name);
-    }
-    PyObject *status = NULL;
-    if (keys) {
-        if (nb == 0) {
-            status = PyList_GET_ITEM(keys, 0);
-            Py_INCREF(status);
-        } else {
-            PyObject *flat = PyArray_FROM_O(keys);
-            PyArray_Dims shape = {(npy_intp *)bshape, nb};
-            status = flat ? PyArray_Newshape((PyArrayObject *)flat, &shape, NPY_CORDER) : NULL;
-            Py_XDECREF(flat);
-        }
-    }
-    if (!status || PyDict_SetItemString(info, "t", tv) < 0 || PyDict_SetItemString(info, "status", status) < 0)
-        Py_CLEAR(info);
-    Py_XDECREF(tv);
-    Py_XDECREF(keys);
-    Py_XDECREF(status);
-    return info;
-}
-
-/* IntegrationError for failed samples: the message names the first one; the attributes carry
- * the times reached, the states there, every output (NaN where not reached), and the info. */
-static void nd_stiff_raise(PyObject *module, const nd_stiff_args *a, const nd_stiff_counts *k, int64_t B, int nb,
-                           const npy_intp *bshape, PyObject *ys, PyObject *y_last, PyObject *info)
-{
-    int64_t first = -1, failed = 0;
-    for (int64_t s = 0; s < B; ++s)
-        if (k->status[s] != ND_OK) {
-            failed++;
-            if (first < 0)
-                first = s;
-        }
-    const double *tt = PyArray_DATA(a->t);
-    const double t_end = tt[PyArray_DIM(a->t, 0) - 1];
-    char reason[128];
-    if (k->status[first] == ND_ERR_MAX_STEPS)
-        snprintf(reason, sizeof reason, "max_steps=%lld steps were used", (long long)a->max_steps);
-    else if (k->status[first] == ND_ERR_SINGULAR)
-        snprintf(reason, sizeof reason, "the Newton matrix stayed singular as the step was reduced");
-    else
-        snprintf(reason, sizeof reason, "%s", nd_status_str(k->status[first]));
-    const char *method = nd_stiff_method_names[a->method];
-    PyObject *tr = PyFloat_FromDouble(k->t[first]), *te = PyFloat_FromDouble(t_end), *msg = NULL;
-    if (tr && te && nb == 0)
-        msg = PyUnicode_FromFormat("%s stopped at t=%R before reaching t=%R: %s", method, tr, te, reason);
-    else if (tr && te) {
-        /* the first failed sample's index in S */
-        PyObject *idx = PyTuple_New(nb);
-        int64_t rem = first;
-        for (int i = nb - 1; idx && i >= 0; --i) {
-            PyObject *v = PyLong_FromLongLong((long long)(rem % bshape[i]));
-            if (!v) {
-                Py_CLEAR(idx);
-                break;
-            }
-            PyTuple_SET_ITEM(idx, i, v);
-            rem /= bshape[i];
-        }
-        if (idx)
-            msg = PyUnicode_FromFormat("%s: %lld of %lld samples failed; the first, sample %R, stopped at t=%R before "
-                                       "reaching t=%R: %s",
-                                       method, (long long)failed, (long long)B, idx, tr, te, reason);
-        Py_XDECREF(idx);
-    }
-    PyObject *t_reached = PyDict_GetItemString(info, "t"), *status = PyDict_GetItemString(info, "status");
-    PyObject *attrs = msg ? Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O}", "t", t_reached, "y", y_last, "ts",
-                                          (PyObject *)a->t, "ys", ys, "status", status, "info", info)
-                          : NULL;
-    if (attrs)
-        nd_set_integration_error(module, msg, attrs);
-    Py_XDECREF(attrs);
-    Py_XDECREF(msg);
-    Py_XDECREF(tr);
-    Py_XDECREF(te);
-}
-
-/* -> (ys [T] + y0.shape, info) */
+/* -> (ys [T] + y0.shape, y_last (y0.shape), raw record); a sample's failure is in the record */
 static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
 {
     nd_stiff_args *a = args;
@@ -308,7 +241,6 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     const int nb = ndim > 1 ? ndim - 1 : 0;
     const int64_t d = ndim == 0 ? 1 : PyArray_DIM(a->y0, ndim - 1);
     const int64_t B = d ? (int64_t)(PyArray_SIZE(a->y0) / d) : (nb ? (int64_t)PyArray_MultiplyList(PyArray_DIMS(a->y0), nb) : 1);
-    const npy_intp *bshape = PyArray_DIMS(a->y0);
     const int64_t nt = PyArray_DIM(a->t, 0);
     const size_t item = (size_t)PyArray_ITEMSIZE(a->y0);
 
@@ -398,13 +330,8 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
         nd_raise_status(st, "odeint");
         goto done;
     }
-    if (!(info = nd_stiff_info(&stats, &k, B, nb, bshape)))
-        goto done;
-    if (st != ND_OK) {
-        nd_stiff_raise(module, a, &k, B, nb, bshape, ys, y_last, info);
-        goto done;
-    }
-    res = PyTuple_Pack(2, ys, info);
+    if ((info = nd_stiff_raw(&stats, &k, (npy_intp)B)))
+        res = PyTuple_Pack(3, ys, y_last, info);
 done:
     nd_watch_clear(&c.watch);
     PyMem_Free(c.argv);
@@ -421,7 +348,8 @@ done:
 }
 ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,
          "odeint_stiff(f, y0, t, method='radau', rtol, atol, dt, max_step, max_steps, jac=None, args=(), "
-         "progress=None) -> (ys, info): implicit integration of every sample of y0 (its leading axes) on its own")
+         "progress=None) -> (ys, y_last, raw): implicit integration of every sample of y0 (its leading axes) on "
+         "its own")
 
 static const nd_table nd_ode_stiff_tables[] = {{"stiff_methods", nd_stiff_method_names}, {NULL, NULL}};
 static const nd_entry *const nd_ode_stiff_entries[] = {&odeint_stiff_entry, NULL};

@@ -1,5 +1,5 @@
-/* Binding of the spiking family: LIF forward and backward over [T, B, n], spike bits, and the
- * Poisson and latency encoders. */
+/* Binding of the spiking family: LIF forward and backward over [T, B, n], their parameter
+ * check, spike bits, and the spike encoders. */
 #include "nd_bind.h"
 
 #include <string.h>
@@ -9,364 +9,271 @@
 #include "nd_snn.h"
 #include "nd_status.h"
 
-/* (beta, threshold, reset, reset_delay, surrogate, slope, detach_reset, smooth) */
-static int nd_parse_lif(PyObject *t, nd_lif_params *p)
+#define ND_DATA(a) ((a) ? PyArray_DATA((PyArrayObject *)(a)) : NULL)
+
+typedef struct {
+    PyObject *currents, *out; /* currents: (T, B, n), or one (B, n) current broadcast along time */
+    PyArrayObject *v0, *dspikes, *dmem;
+    nd_lif_params p;
+    int backward, spikes, membrane, bits, rate, sum_time; /* the outputs asked for */
+} nd_lif_args;
+
+static void nd_lif_forward_default(nd_lif_args *a)
 {
-    nd_lif_params_default(p);
-    if (!PyArg_ParseTuple(t, "ddiiidii;LIF parameters", &p->beta, &p->threshold, &p->reset, &p->reset_delay,
-                          &p->surrogate, &p->slope, &p->detach_reset, &p->smooth))
-        return -1;
-    if (!(p->beta >= 0) || !(p->threshold > 0) || !(p->slope > 0) || p->reset < 0 || p->reset > 1 ||
-        p->surrogate < 0 || p->surrogate > ND_SURROGATE_ATAN) {
-        PyErr_SetString(PyExc_ValueError, "invalid LIF parameters");
-        return -1;
-    }
-    return 0;
+    nd_lif_params_default(&a->p);
+    a->spikes = 1;
 }
 
-/* A [T, B, n] array of typenum (None stays NULL), of shape `expect` when given. */
-static int nd_raster(PyObject *obj, int typenum, const npy_intp *expect, const char *name, PyArrayObject **out)
+static void nd_lif_backward_default(nd_lif_args *a)
 {
-    *out = NULL;
-    if (obj == Py_None)
-        return 0;
-    if (!(*out = nd_float_array(obj, typenum, name)) || nd_check_finite(*out, name) < 0)
-        return -1;
-    if (PyArray_NDIM(*out) != 3 || (expect && !PyArray_CompareLists(PyArray_DIMS(*out), expect, 3))) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(*out), PyArray_DIMS(*out));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; expected (time, batch, neurons)%s", name, got,
-                         expect ? " matching the currents" : "");
-        Py_XDECREF(got);
-        return -1;
-    }
-    return 0;
+    nd_lif_params_default(&a->p);
+    a->backward = 1;
 }
 
-/* A time-broadcast current is read in place, but the run still takes T B n neuron-steps: one
- * whose (T, B, n) raster would not fit in this machine's memory is refused as its copy would
- * be (a 2^49-step view would otherwise run for days, not fail). */
-static int nd_raster_fits(PyArrayObject *whole, npy_intp itemsize)
+/* The neuron's parameters go straight into the kernel's struct: its defaults are _core.DEFAULTS
+ * and nd_lif_params_check states its rules. The currents set the call's dtype. */
+#define ND_LIF_ARGS                                                                                                \
+    ND_SCALAR(nd_lif_args, currents, "currents", ND_ARG_OBJECT, ND_TYPE),                                          \
+        ND_IN(nd_lif_args, v0, "v0", ND_FINITE | ND_NONE | ND_OPTIONAL, 2, "(batch, neurons)")
+#define ND_LIF_PARAMS                                                                                              \
+    ND_SCALAR(nd_lif_args, p.tau, "tau", ND_ARG_DOUBLE, ND_OPTIONAL | ND_GIVEN(nd_lif_args, p.tau_given)),         \
+        ND_SCALAR(nd_lif_args, p.beta, "beta", ND_ARG_DOUBLE, ND_OPTIONAL | ND_GIVEN(nd_lif_args, p.beta_given)),  \
+        ND_SCALAR(nd_lif_args, p.threshold, "threshold", ND_ARG_DOUBLE, ND_OPTIONAL),                              \
+        ND_CHOICE(nd_lif_args, p.reset, "reset", ND_OPTIONAL, nd_lif_reset_names),                                 \
+        ND_SCALAR(nd_lif_args, p.reset_delay, "reset_delay", ND_ARG_BOOL, ND_OPTIONAL),                            \
+        ND_CHOICE(nd_lif_args, p.surrogate, "surrogate", ND_OPTIONAL, nd_lif_surrogate_names),                     \
+        ND_SCALAR(nd_lif_args, p.slope, "slope", ND_ARG_DOUBLE, ND_OPTIONAL),                                      \
+        ND_SCALAR(nd_lif_args, p.detach_reset, "detach_reset", ND_ARG_BOOL, ND_OPTIONAL),                          \
+        ND_SCALAR(nd_lif_args, p.smooth, "smooth", ND_ARG_BOOL, ND_OPTIONAL)
+
+/* The parameters checked before anything is allocated, then the currents and the run's sizes:
+ * a (T, B, n) array (*tstride B n), or one that repeats a single (B, n) current along time (a
+ * time stride of 0, as np.broadcast_to makes), read once without a T-fold copy (*tstride 0). A
+ * broadcast run still takes T B n neuron-steps: one whose raster would not fit in this
+ * machine's memory is refused as its copy would be (a 2^49-step view would run for days). */
+static PyArrayObject *nd_lif_currents(const nd_lif_args *a, int tn, npy_intp d[3], int64_t *tstride, const char *what)
 {
-    size_t elems, bytes;
-    size_t limit = SIZE_MAX;
+    int st = nd_lif_params_check(&a->p);
+    if (st != ND_OK)
+        return (PyArrayObject *)nd_raise_status(st, what);
+    PyArrayObject *whole = PyArray_Check(a->currents) ? (PyArrayObject *)a->currents : NULL, *cur;
+    const int broadcast = whole && PyArray_NDIM(whole) == 3 && PyArray_DIM(whole, 0) > 1 && !PyArray_STRIDE(whole, 0);
+    PyObject *first = broadcast ? PySequence_GetItem(a->currents, 0) : Py_NewRef(a->currents); /* what is read */
+    cur = first ? nd_float_array(first, tn, "currents") : NULL;
+    Py_XDECREF(first);
+    if (!cur || (!broadcast && nd_check_shape(cur, "currents", 3, NULL, "(time, batch, neurons)") < 0) ||
+        nd_check_finite(cur, "currents") < 0) {
+        Py_XDECREF(cur);
+        return NULL;
+    }
+    memcpy(d, PyArray_DIMS(broadcast ? whole : cur), 3 * sizeof(npy_intp));
+    *tstride = broadcast ? 0 : (int64_t)d[1] * d[2];
+    size_t bytes, limit = SIZE_MAX;
 #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    const long pages = broadcast ? sysconf(_SC_PHYS_PAGES) : 0, page = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page > 0 && (size_t)pages <= SIZE_MAX / (size_t)page)
         limit = (size_t)pages * (size_t)page;
 #endif
-    if (!nd_mul3_size((size_t)PyArray_DIM(whole, 0), (size_t)PyArray_DIM(whole, 1), (size_t)PyArray_DIM(whole, 2),
-                      &elems) ||
-        !nd_mul_size(elems, (size_t)itemsize, &bytes) || bytes > limit) {
-        PyErr_Format(PyExc_MemoryError,
-                     "currents of shape (%zd, %zd, %zd) describe a raster larger than this machine's memory",
-                     (Py_ssize_t)PyArray_DIM(whole, 0), (Py_ssize_t)PyArray_DIM(whole, 1),
-                     (Py_ssize_t)PyArray_DIM(whole, 2));
-        return -1;
-    }
-    return 0;
+    if (broadcast && !(nd_mul3_size((size_t)d[0], (size_t)d[1], (size_t)d[2], &bytes) &&
+                       nd_mul_size(bytes, (size_t)PyArray_ITEMSIZE(cur), &bytes) && bytes <= limit))
+        PyErr_Format(PyExc_MemoryError, "currents of shape (%zd, %zd, %zd) describe a raster larger than this "
+                     "machine's memory", (Py_ssize_t)d[0], (Py_ssize_t)d[1], (Py_ssize_t)d[2]);
+    else if (!a->v0 || nd_check_shape(a->v0, "v0", 2, d + 1, "(batch, neurons) of the currents") == 0)
+        return cur;
+    Py_DECREF(cur);
+    return NULL;
 }
 
-/* The currents of a LIF run: a [T, B, n] array, or one that repeats a single [B, n] current
- * along time (a time stride of 0, as np.broadcast_to makes), which is read once without a
- * T-fold copy; *tstride is then 0, else B n. *T_out gets the number of steps. */
-static int nd_lif_currents(PyObject *obj, int typenum, PyArrayObject **out, npy_intp *T_out, int64_t *tstride)
+/* Whether the bytes of a (NULL: no) and of the array b overlap. */
+static int nd_overlap(PyArrayObject *a, PyObject *b)
 {
-    *out = NULL;
-    if (PyArray_Check(obj) && PyArray_NDIM((PyArrayObject *)obj) == 3 && PyArray_DIM((PyArrayObject *)obj, 0) > 1 &&
-        PyArray_STRIDE((PyArrayObject *)obj, 0) == 0) {
-        PyArrayObject *whole = (PyArrayObject *)obj;
-        PyObject *first = PySequence_GetItem(obj, 0); /* the [B, n] current every step reads */
-        if (!first)
-            return -1;
-        *out = nd_float_array(first, typenum, "currents");
-        Py_DECREF(first);
-        if (!*out || nd_check_finite(*out, "currents") < 0 || nd_raster_fits(whole, PyArray_ITEMSIZE(*out)) < 0)
-            return -1;
-        *T_out = PyArray_DIM(whole, 0);
-        *tstride = 0;
-        return 0;
-    }
-    if (nd_raster(obj, typenum, NULL, "currents", out) < 0)
-        return -1;
-    *T_out = PyArray_DIM(*out, 0);
-    *tstride = (int64_t)PyArray_DIM(*out, 1) * PyArray_DIM(*out, 2);
-    return 0;
+    const char *pa = a ? PyArray_BYTES(a) : NULL, *pb = PyArray_BYTES((PyArrayObject *)b);
+    return a && pa < pb + PyArray_NBYTES((PyArrayObject *)b) && pb < pa + PyArray_NBYTES(a) && PyArray_NBYTES(a);
 }
 
-static int nd_state_row(PyObject *obj, int typenum, npy_intp B, npy_intp n, const char *name, PyArrayObject **out)
+/* lif_backward's gradient of the currents: a new array ((B, n) summed over steps with
+ * sum_time), or out when it is the currents array itself, read in place (the kernel may write
+ * over the currents it reads). Any other out is refused, and so are an out the currents were
+ * copied from (the copy would be written) and one sharing memory with another input. */
+static PyObject *nd_lif_dcurrents(const nd_lif_args *a, PyArrayObject *cur, const npy_intp d[3], int tn)
 {
-    *out = NULL;
-    if (obj == Py_None)
-        return 0;
-    if (!(*out = nd_float_array(obj, typenum, name)) || nd_check_finite(*out, name) < 0)
-        return -1;
-    if (PyArray_NDIM(*out) != 2 || PyArray_DIM(*out, 0) != B || PyArray_DIM(*out, 1) != n) {
-        PyErr_Format(PyExc_ValueError, "%s must have shape (%zd, %zd), the (batch, neurons) of the currents", name,
-                     (Py_ssize_t)B, (Py_ssize_t)n);
-        return -1;
-    }
-    return 0;
+    if (!a->out)
+        return a->sum_time ? nd_empty(tn, 2, d[1], d[2]) : nd_empty(tn, 3, d[0], d[1], d[2]);
+    if (a->sum_time)
+        return PyErr_Format(PyExc_ValueError, "out cannot take a gradient summed over time");
+    if (a->out != a->currents || (PyObject *)cur != a->currents || !PyArray_ISCARRAY(cur))
+        return PyErr_Format(PyExc_ValueError,
+                            "out must be the currents array itself (C-contiguous, writeable, of the result's dtype)");
+    if (nd_overlap(a->dspikes, a->out) || nd_overlap(a->dmem, a->out) || nd_overlap(a->v0, a->out))
+        return PyErr_Format(PyExc_ValueError, "out shares memory with dspikes, dmembrane or v0");
+    return Py_NewRef(a->out);
 }
 
-/* lif_forward(currents [T,B,n], v0|None, params, want_spikes, want_membrane, want_bits, want_rate)
- *   -> (spikes|None, membrane|None, bits|None, v_end, rate|None) */
-static PyObject *lif_forward(PyObject *module, PyObject *args)
+/* The call's outputs, allocated after checking the cotangents' shapes: lif_forward's
+ * (spikes, membrane, bits, v_end, rate), NULL where not asked for, or lif_backward's
+ * (dcurrents, dv0). dspikes is (T, B, n) or one (B, n) row every step shares (the cotangent of
+ * a mean rate). -1 with an exception set on failure. */
+static int nd_lif_outputs(const nd_lif_args *a, PyArrayObject *cur, const npy_intp d[3], int tn, PyObject **o)
 {
-    PyObject *co, *v0o, *pt;
-    int want_s, want_m, want_b, want_r;
-    if (!PyArg_ParseTuple(args, "OOO!pppp:lif_forward", &co, &v0o, &PyTuple_Type, &pt, &want_s, &want_m, &want_b,
-                          &want_r))
-        return NULL;
-    nd_lif_params p;
-    if (nd_parse_lif(pt, &p) < 0)
-        return NULL;
-    PyArrayObject *cur = NULL, *v0 = NULL;
-    PyObject *s = NULL, *m = NULL, *bits = NULL, *vend = NULL, *rate = NULL, *res = NULL;
-    npy_intp T;
-    int64_t cur_tstride;
-    int typenum = nd_resolve_float_type(co, "currents");
-    if (typenum < 0 || nd_lif_currents(co, typenum, &cur, &T, &cur_tstride) < 0)
-        goto done;
-    const int nd0 = PyArray_NDIM(cur) - 2; /* the (B, n) axes of cur */
-    const npy_intp B = PyArray_DIM(cur, nd0), n = PyArray_DIM(cur, nd0 + 1), dims[3] = {T, B, n};
-    if (nd_state_row(v0o, typenum, B, n, "v0", &v0) < 0)
-        goto done;
-    size_t nbytes;
-    if (nd_spike_bits_size(T, B, n, &nbytes) != ND_OK) {
-        PyErr_SetString(PyExc_ValueError, "the spike raster is too large");
-        goto done;
-    }
-    npy_intp rd[2] = {B, n}, nb = (npy_intp)nbytes;
-    if ((want_s && !(s = PyArray_SimpleNew(3, dims, typenum))) || (want_m && !(m = PyArray_SimpleNew(3, dims, typenum))) ||
-        (want_b && !(bits = PyArray_SimpleNew(1, &nb, NPY_UINT8))) || !(vend = PyArray_SimpleNew(2, rd, typenum)) ||
-        (want_r && !(rate = PyArray_SimpleNew(2, rd, typenum))))
-        goto done;
-    if (want_r && T < 1) {
-        PyErr_SetString(PyExc_ValueError, "a firing rate needs at least one time step");
-        goto done;
-    }
-    int st;
-    void *cd = PyArray_DATA(cur), *v0d = v0 ? PyArray_DATA(v0) : NULL, *sd = s ? PyArray_DATA((PyArrayObject *)s) : NULL;
-    void *md = m ? PyArray_DATA((PyArrayObject *)m) : NULL, *ved = PyArray_DATA((PyArrayObject *)vend);
-    uint8_t *bd = bits ? PyArray_DATA((PyArrayObject *)bits) : NULL;
-    void *rtd = rate ? PyArray_DATA((PyArrayObject *)rate) : NULL;
-    Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT ? nd_lif_forward_f32(&p, T, B, n, cd, cur_tstride, v0d, sd, md, bd, rtd, ved)
-                              : nd_lif_forward_f64(&p, T, B, n, cd, cur_tstride, v0d, sd, md, bd, rtd, ved);
-    Py_END_ALLOW_THREADS
+    const int shared = a->dspikes && PyArray_NDIM(a->dspikes) == 2;
+    const char *raster = "(time, batch, neurons) of the currents", *row = "(batch, neurons) shared by every step";
+    if (a->backward)
+        return (a->dspikes && nd_check_shape(a->dspikes, "dspikes", 3 - shared, d + shared, shared ? row : raster)) ||
+                       (a->dmem && nd_check_shape(a->dmem, "dmembrane", 3, d, raster) < 0) ||
+                       !(o[0] = nd_lif_dcurrents(a, cur, d, tn)) || !(o[1] = nd_empty(tn, 2, d[1], d[2]))
+                   ? -1 : 0;
+    size_t nb = 0;
+    int st = a->bits ? nd_spike_bits_size(d[0], d[1], d[2], &nb) : ND_OK;
     if (st != ND_OK)
-        nd_raise_status(st, "lif_forward");
-    else
-        res = PyTuple_Pack(5, s ? s : Py_None, m ? m : Py_None, bits ? bits : Py_None, vend, rate ? rate : Py_None);
-done:
+        return nd_raise_status(st, "lif_forward"), -1;
+    return (a->spikes && !(o[0] = nd_empty(tn, 3, d[0], d[1], d[2]))) ||
+                   (a->membrane && !(o[1] = nd_empty(tn, 3, d[0], d[1], d[2]))) ||
+                   (a->bits && !(o[2] = nd_empty(NPY_UINT8, 1, (npy_intp)nb))) ||
+                   !(o[3] = nd_empty(tn, 2, d[1], d[2])) || (a->rate && !(o[4] = nd_empty(tn, 2, d[1], d[2])))
+               ? -1 : 0;
+}
+
+/* lif_forward -> (spikes, membrane, bits, v_end, rate), None for an output not asked for;
+ * lif_backward -> (dcurrents ((B, n) summed over steps with sum_time), dv0). */
+static PyObject *nd_lif_body(PyObject *module, void *args, int tn)
+{
+    nd_lif_args *a = args;
+    const char *what = a->backward ? "lif_backward" : "lif_forward";
+    npy_intp d[3];
+    int64_t ts = 0;
+    PyArrayObject *cur = nd_lif_currents(a, tn, d, &ts, what);
+    PyObject *o[5] = {NULL, NULL, NULL, NULL, NULL}, *res = NULL;
+    if (cur && nd_lif_outputs(a, cur, d, tn, o) == 0) {
+        void *cd = PyArray_DATA(cur), *v0d = ND_DATA(a->v0), *dsd = ND_DATA(a->dspikes), *dmd = ND_DATA(a->dmem);
+        void *o0 = ND_DATA(o[0]), *o1 = ND_DATA(o[1]), *o2 = ND_DATA(o[2]), *o3 = ND_DATA(o[3]), *o4 = ND_DATA(o[4]);
+        const int64_t row = (int64_t)d[1] * d[2], ds_ts = a->dspikes && PyArray_NDIM(a->dspikes) == 2 ? 0 : row;
+        int st;
+        Py_BEGIN_ALLOW_THREADS
+        st = a->backward ? ND_DISPATCH(tn, nd_lif_backward, &a->p, d[0], d[1], d[2], cd, ts, v0d, dsd, ds_ts, dmd, o0,
+                                       a->sum_time ? 0 : row, o1)
+                         : ND_DISPATCH(tn, nd_lif_forward, &a->p, d[0], d[1], d[2], cd, ts, v0d, o0, o1, o2, o4, o3);
+        Py_END_ALLOW_THREADS
+        if (st != ND_OK)
+            nd_raise_status(st, what);
+        else if ((res = PyTuple_New(a->backward ? 2 : 5)))
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(res); ++i)
+                PyTuple_SET_ITEM(res, i, Py_NewRef(o[i] ? o[i] : Py_None));
+    }
     Py_XDECREF(cur);
-    Py_XDECREF(v0);
-    Py_XDECREF(s);
-    Py_XDECREF(m);
-    Py_XDECREF(bits);
-    Py_XDECREF(vend);
-    Py_XDECREF(rate);
+    for (int i = 0; i < 5; ++i)
+        Py_XDECREF(o[i]);
     return res;
 }
+#define lif_forward_body nd_lif_body
+#define lif_backward_body nd_lif_body
 
-/* Whether two contiguous arrays' bytes overlap. */
-static int nd_bytes_overlap(PyArrayObject *a, PyArrayObject *b)
+static const nd_arg lif_forward_args[] = {
+    ND_LIF_ARGS, ND_LIF_PARAMS, ND_SCALAR(nd_lif_args, spikes, "spikes", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_lif_args, membrane, "membrane", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_lif_args, bits, "bits", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_lif_args, rate, "rate", ND_ARG_BOOL, ND_OPTIONAL), {NULL}};
+ND_ENTRY(lif_forward, nd_lif_args, nd_lif_forward_default,
+         "lif_forward(currents, v0=None, *, tau or beta, threshold, reset, reset_delay, surrogate, slope, "
+         "detach_reset, smooth, spikes=True, membrane=False, bits=False, rate=False) -> (spikes, membrane, bits, "
+         "v_end, rate)")
+
+static const nd_arg lif_backward_args[] = {
+    ND_LIF_ARGS,
+    ND_IN(nd_lif_args, dspikes, "dspikes", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(time, batch, neurons)"),
+    ND_IN(nd_lif_args, dmem, "dmembrane", ND_FINITE | ND_NONE | ND_OPTIONAL, 3, "(time, batch, neurons)"),
+    ND_LIF_PARAMS, ND_SCALAR(nd_lif_args, sum_time, "sum_time", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_lif_args, out, "out", ND_ARG_OBJECT, ND_NONE | ND_OPTIONAL), {NULL}};
+ND_ENTRY(lif_backward, nd_lif_args, nd_lif_backward_default,
+         "lif_backward(currents, v0=None, dspikes=None, dmembrane=None, *, the parameters of lif_forward, "
+         "sum_time=False, out=None) -> (dcurrents, dv0)")
+
+static const nd_arg lif_check_args[] = {ND_LIF_PARAMS, {NULL}};
+static PyObject *lif_check_body(PyObject *module, void *args, int tn)
 {
-    const char *pa = PyArray_BYTES(a), *pb = PyArray_BYTES(b);
-    return pa < pb + PyArray_NBYTES(b) && pb < pa + PyArray_NBYTES(a) && PyArray_NBYTES(a) && PyArray_NBYTES(b);
+    int st = nd_lif_params_check(&((nd_lif_args *)args)->p);
+    return st != ND_OK ? nd_raise_status(st, "lif_check") : Py_NewRef(Py_None);
 }
+ND_ENTRY(lif_check, nd_lif_args, nd_lif_forward_default,
+         "lif_check(*, the parameters of lif_forward): raises what a LIF kernel would for them")
 
-/* The gradient array of lif_backward: a new one, or `out` when it is the currents array itself
- * (the kernel may overwrite the currents it reads; any other overlap with an input is refused,
- * and so is an out that the currents were copied from, since the copy would be written). */
-static int nd_lif_out(PyObject *outo, PyObject *co, PyArrayObject *cur, const npy_intp *dims, int typenum,
-                      PyObject **out)
-{
-    if (outo == Py_None)
-        return (*out = PyArray_SimpleNew(3, dims, typenum)) ? 0 : -1;
-    if (!PyArray_Check(outo) || outo != co || (PyObject *)cur != co || !PyArray_ISCARRAY((PyArrayObject *)outo)) {
-        PyErr_SetString(PyExc_ValueError,
-                        "out must be the currents array itself (C-contiguous, writeable, of the result's dtype)");
-        return -1;
-    }
-    Py_INCREF(outo);
-    *out = outo;
-    return 0;
-}
+/* ---- spike bits and encoders -------------------------------------------------------------- */
 
-/* lif_backward(currents, v0|None, dspikes|None, dmem|None, params, sum_time, out|None) -> (dcurrents, dv0):
- * dcurrents (T, B, n), or with sum_time its sum over steps (B, n), the gradient of a current
- * that every step shares; out=currents writes the gradient over the currents. */
-static PyObject *lif_backward(PyObject *module, PyObject *args)
-{
-    PyObject *co, *v0o, *dso, *dmo, *pt, *outo;
-    int sum_time;
-    if (!PyArg_ParseTuple(args, "OOOOO!pO:lif_backward", &co, &v0o, &dso, &dmo, &PyTuple_Type, &pt, &sum_time,
-                          &outo))
-        return NULL;
-    nd_lif_params p;
-    if (nd_parse_lif(pt, &p) < 0)
-        return NULL;
-    PyArrayObject *cur = NULL, *v0 = NULL, *ds = NULL, *dm = NULL;
-    PyObject *dc = NULL, *dv0 = NULL, *res = NULL;
-    npy_intp T;
-    int64_t cur_tstride;
-    int typenum = nd_resolve_float_type(co, "currents");
-    if (typenum < 0 || nd_lif_currents(co, typenum, &cur, &T, &cur_tstride) < 0)
-        goto done;
-    const int nd0 = PyArray_NDIM(cur) - 2;
-    const npy_intp B = PyArray_DIM(cur, nd0), n = PyArray_DIM(cur, nd0 + 1), dims[3] = {T, B, n};
-    const int64_t rowlen = (int64_t)B * (int64_t)n;
-    if (nd_raster(dmo, typenum, dims, "dmembrane", &dm) < 0)
-        goto done;
-    /* dspikes: (T, B, n), or one (B, n) row shared by every step (no T-fold copy) */
-    int64_t ds_tstride = rowlen;
-    if (dso != Py_None && PyArray_Check(dso) && PyArray_NDIM((PyArrayObject *)dso) == 2) {
-        if (nd_state_row(dso, typenum, B, n, "dspikes", &ds) < 0)
-            goto done;
-        ds_tstride = 0;
-    } else if (nd_raster(dso, typenum, dims, "dspikes", &ds) < 0) {
-        goto done;
-    }
-    if (nd_state_row(v0o, typenum, B, n, "v0", &v0) < 0)
-        goto done;
-    if (sum_time && outo != Py_None) {
-        PyErr_SetString(PyExc_ValueError, "out cannot take a gradient summed over time");
-        goto done;
-    }
-    if ((sum_time ? !(dc = PyArray_SimpleNew(2, dims + 1, typenum)) : nd_lif_out(outo, co, cur, dims, typenum, &dc) < 0) ||
-        !(dv0 = PyArray_SimpleNew(2, dims + 1, typenum)))
-        goto done;
-    if ((ds && nd_bytes_overlap(ds, (PyArrayObject *)dc)) || (dm && nd_bytes_overlap(dm, (PyArrayObject *)dc)) ||
-        (v0 && nd_bytes_overlap(v0, (PyArrayObject *)dc))) {
-        PyErr_SetString(PyExc_ValueError, "out shares memory with dspikes, dmembrane or v0");
-        goto done;
-    }
-    int st;
-    const int64_t dc_tstride = sum_time ? 0 : rowlen;
-    void *cd = PyArray_DATA(cur), *v0d = v0 ? PyArray_DATA(v0) : NULL, *dsd = ds ? PyArray_DATA(ds) : NULL;
-    void *dmd = dm ? PyArray_DATA(dm) : NULL, *dcd = PyArray_DATA((PyArrayObject *)dc);
-    void *dvd = PyArray_DATA((PyArrayObject *)dv0);
-    Py_BEGIN_ALLOW_THREADS
-    st = typenum == NPY_FLOAT
-             ? nd_lif_backward_f32(&p, T, B, n, cd, cur_tstride, v0d, dsd, ds_tstride, dmd, dcd, dc_tstride, dvd)
-             : nd_lif_backward_f64(&p, T, B, n, cd, cur_tstride, v0d, dsd, ds_tstride, dmd, dcd, dc_tstride, dvd);
-    Py_END_ALLOW_THREADS
-    if (st != ND_OK)
-        nd_raise_status(st, "lif_backward");
-    else
-        res = PyTuple_Pack(2, dc, dv0);
-done:
-    Py_XDECREF(cur);
-    Py_XDECREF(v0);
-    Py_XDECREF(ds);
-    Py_XDECREF(dm);
-    Py_XDECREF(dc);
-    Py_XDECREF(dv0);
-    return res;
-}
+typedef struct {
+    PyObject *bits, *like;
+    PyArrayObject *x;
+    int64_t T, B, n;
+    uint64_t seed, stream;
+    int encoding;
+} nd_spike_args;
 
-/* spike_bits_unpack(bits uint8, shape (T, B, n), like_dtype_array) -> 0/1 array */
-static PyObject *spike_bits_unpack(PyObject *module, PyObject *args)
+static const nd_arg spike_bits_unpack_args[] = {
+    ND_SCALAR(nd_spike_args, bits, "bits", ND_ARG_OBJECT, 0), ND_SCALAR(nd_spike_args, T, "T", ND_ARG_INT, 0),
+    ND_SCALAR(nd_spike_args, B, "B", ND_ARG_INT, 0), ND_SCALAR(nd_spike_args, n, "n", ND_ARG_INT, 0),
+    ND_SCALAR(nd_spike_args, like, "like", ND_ARG_OBJECT, ND_TYPE), {NULL}};
+
+static PyObject *spike_bits_unpack_body(PyObject *module, void *args, int tn)
 {
-    PyObject *bo, *like;
-    Py_ssize_t T, B, n;
-    if (!PyArg_ParseTuple(args, "O(nnn)O:spike_bits_unpack", &bo, &T, &B, &n, &like))
-        return NULL;
-    int typenum = nd_resolve_float_type(like, "dtype");
-    if (typenum < 0)
-        return NULL;
-    PyArrayObject *bits = (PyArrayObject *)PyArray_FROMANY(bo, NPY_UINT8, 1, 1, NPY_ARRAY_IN_ARRAY);
-    if (!bits)
-        return NULL;
+    nd_spike_args *a = args;
     size_t nbytes;
-    if (nd_spike_bits_size(T, B, n, &nbytes) != ND_OK || (size_t)PyArray_SIZE(bits) != nbytes) {
-        Py_DECREF(bits);
-        PyErr_SetString(PyExc_ValueError, "the bits do not hold a raster of that shape");
-        return NULL;
-    }
-    npy_intp dims[3] = {T, B, n};
-    PyObject *out = PyArray_SimpleNew(3, dims, typenum);
+    int st = nd_spike_bits_size(a->T, a->B, a->n, &nbytes);
+    PyArrayObject *bits =
+        st == ND_OK ? (PyArrayObject *)PyArray_FROMANY(a->bits, NPY_UINT8, 1, 1, NPY_ARRAY_IN_ARRAY) : NULL;
+    PyObject *out = bits ? nd_empty(tn, 3, (npy_intp)a->T, (npy_intp)a->B, (npy_intp)a->n) : NULL;
     if (out) {
         const uint8_t *bd = PyArray_DATA(bits);
-        void *od = PyArray_DATA((PyArrayObject *)out);
-        int64_t count = (int64_t)T * B * n;
+        void *od = ND_DATA(out);
         Py_BEGIN_ALLOW_THREADS
-        if (typenum == NPY_FLOAT)
-            nd_spike_bits_unpack_f32(count, bd, od);
-        else
-            nd_spike_bits_unpack_f64(count, bd, od);
+        st = ND_DISPATCH(tn, nd_spike_bits_unpack, a->T, a->B, a->n, bd, (size_t)PyArray_SIZE(bits), od);
         Py_END_ALLOW_THREADS
     }
-    Py_DECREF(bits);
+    Py_XDECREF(bits);
+    if (st != ND_OK)
+        Py_XSETREF(out, nd_raise_status(st, "spike_bits_unpack"));
     return out;
 }
+ND_ENTRY(spike_bits_unpack, nd_spike_args, NULL,
+         "spike_bits_unpack(bits, T, B, n, like) -> the (T, B, n) spikes packed in bits, of like's dtype")
 
-/* encode_poisson(x [n-flat], T, seed, stream) -> [T] + x.shape ; encode_latency(x, T) */
-static PyObject *nd_encode(PyObject *args, int poisson)
+static const nd_arg encode_args[] = {
+    ND_IN(nd_spike_args, x, "x", ND_TYPE | ND_FINITE, -1, NULL),
+    ND_SCALAR(nd_spike_args, T, "num_timesteps", ND_ARG_INT, 0),
+    ND_CHOICE(nd_spike_args, encoding, "encoding", 0, nd_encoding_names),
+    ND_SCALAR(nd_spike_args, seed, "seed", ND_ARG_SEED, ND_OPTIONAL),
+    ND_SCALAR(nd_spike_args, stream, "stream", ND_ARG_SEED, ND_OPTIONAL),
+    {NULL}};
+
+static PyObject *encode_body(PyObject *module, void *args, int tn)
 {
-    PyObject *xo;
-    long long T;
-    unsigned long long seed = 0, stream = 0;
-    if (poisson ? !PyArg_ParseTuple(args, "OLKK:encode_poisson", &xo, &T, &seed, &stream)
-                : !PyArg_ParseTuple(args, "OL:encode_latency", &xo, &T))
-        return NULL;
-    int typenum = nd_resolve_float_type(xo, "x");
-    if (typenum < 0)
-        return NULL;
-    PyArrayObject *x = nd_float_array(xo, typenum, "x");
-    if (!x || nd_check_finite(x, "x") < 0) {
-        Py_XDECREF(x);
-        return NULL;
-    }
-    if (T < 0 || PyArray_NDIM(x) + 1 > NPY_MAXDIMS) {
-        Py_DECREF(x);
-        PyErr_SetString(PyExc_ValueError, "bad number of time steps or dimensions");
-        return NULL;
-    }
-    npy_intp dims[NPY_MAXDIMS];
-    dims[0] = (npy_intp)T;
-    if (PyArray_NDIM(x) > 0) /* a 0-d array's dims pointer may be NULL */
-        memcpy(dims + 1, PyArray_DIMS(x), (size_t)PyArray_NDIM(x) * sizeof(npy_intp));
-    size_t total;
-    if (!nd_mul_size((size_t)T, (size_t)PyArray_SIZE(x), &total)) {
-        Py_DECREF(x);
-        PyErr_SetString(PyExc_ValueError, "the spike raster is too large");
-        return NULL;
-    }
-    PyObject *out = PyArray_SimpleNew(PyArray_NDIM(x) + 1, dims, typenum);
+    nd_spike_args *a = args;
+    const int nd = PyArray_NDIM(a->x);
+    const int64_t n = (int64_t)PyArray_SIZE(a->x);
+    size_t len;
+    int st = nd_encode_len(a->encoding, a->T, n, &len);
+    if (st != ND_OK)
+        return nd_raise_status(st, "encode");
+    if (nd + 1 > NPY_MAXDIMS)
+        return PyErr_Format(PyExc_ValueError, "x has %d axes; a spike train adds one to at most %d", nd, NPY_MAXDIMS);
+    npy_intp dims[NPY_MAXDIMS] = {(npy_intp)a->T};
+    if (nd > 0) /* a 0-d array's dims pointer may be NULL */
+        memcpy(dims + 1, PyArray_DIMS(a->x), (size_t)nd * sizeof(npy_intp));
+    PyObject *out = PyArray_SimpleNew(nd + 1, dims, tn);
+    void *xd = PyArray_DATA(a->x), *od = ND_DATA(out);
     if (out) {
-        const int64_t n = (int64_t)PyArray_SIZE(x);
-        void *xd = PyArray_DATA(x), *od = PyArray_DATA((PyArrayObject *)out);
         Py_BEGIN_ALLOW_THREADS
-        if (poisson && typenum == NPY_FLOAT)
-            nd_encode_poisson_f32(T, n, xd, seed, stream, od);
-        else if (poisson)
-            nd_encode_poisson_f64(T, n, xd, seed, stream, od);
-        else if (typenum == NPY_FLOAT)
-            nd_encode_latency_f32(T, n, xd, od);
-        else
-            nd_encode_latency_f64(T, n, xd, od);
+        st = ND_DISPATCH(tn, nd_encode, a->encoding, a->T, n, xd, a->seed, a->stream, od);
         Py_END_ALLOW_THREADS
     }
-    Py_DECREF(x);
+    if (st != ND_OK)
+        Py_XSETREF(out, nd_raise_status(st, "encode"));
     return out;
 }
+ND_ENTRY(encode, nd_spike_args, NULL,
+         "encode(x, num_timesteps, encoding, seed=0, stream=0) -> the (num_timesteps,) + x.shape spike train")
 
-static PyObject *encode_poisson(PyObject *m, PyObject *a) { return nd_encode(a, 1); }
-static PyObject *encode_latency(PyObject *m, PyObject *a) { return nd_encode(a, 0); }
-
-static PyMethodDef nd_snn_methods[] = {
-    {"lif_forward", lif_forward, METH_VARARGS,
-     "lif_forward(currents, v0, params, want_spikes, want_membrane, want_bits, want_rate) -> (spikes, membrane, bits, "
-     "v_end, rate)"},
-    {"lif_backward", lif_backward, METH_VARARGS,
-     "lif_backward(currents, v0, dspikes, dmembrane, params, sum_time, out) -> (dcurrents, dv0)"},
-    {"spike_bits_unpack", spike_bits_unpack, METH_VARARGS, "spike_bits_unpack(bits, (T, B, n), like) -> spikes"},
-    {"encode_poisson", encode_poisson, METH_VARARGS, "encode_poisson(x, T, seed, stream) -> [T] + x.shape"},
-    {"encode_latency", encode_latency, METH_VARARGS, "encode_latency(x, T) -> [T] + x.shape"},
-    {NULL, NULL, 0, NULL}};
-
-static const nd_entry *const nd_snn_entries[] = {NULL};
-const nd_family nd_snn_family = {nd_snn_entries, NULL, nd_snn_methods};
+static const nd_entry *const nd_snn_entries[] = {&lif_forward_entry, &lif_backward_entry, &lif_check_entry,
+                                                 &spike_bits_unpack_entry, &encode_entry, NULL};
+static const nd_table nd_snn_tables[] = {{"lif_resets", nd_lif_reset_names},
+                                         {"lif_surrogates", nd_lif_surrogate_names},
+                                         {"spike_encodings", nd_encoding_names},
+                                         {NULL, NULL}};
+const nd_family nd_snn_family = {nd_snn_entries, nd_snn_tables, NULL};

@@ -143,12 +143,14 @@ static int nd_collect(const char *fn, const nd_arg *spec, PyObject *args, PyObje
     return 0;
 }
 
-/* float32 when every ND_TYPE array is float32 (or narrower), float64 otherwise. */
+/* float32 when every ND_TYPE array is float32 (or narrower), float64 otherwise. Python's own
+ * bool, int and float do not widen (NumPy's weak scalars): solve_ltc(x32, 0.5, 1.0) stays float32. */
 static int nd_call_type(const nd_arg *spec, PyObject **objs, int n)
 {
     int any = 0, all32 = 1;
     for (int i = 0; i < n; ++i) {
-        if (!(spec[i].flags & ND_TYPE) || !objs[i] || objs[i] == Py_None)
+        if (!(spec[i].flags & ND_TYPE) || !objs[i] || objs[i] == Py_None || PyBool_Check(objs[i]) ||
+            PyLong_CheckExact(objs[i]) || PyFloat_CheckExact(objs[i]))
             continue;
         int tn = nd_resolve_float_type(objs[i], spec[i].name);
         if (tn < 0)
@@ -159,7 +161,7 @@ static int nd_call_type(const nd_arg *spec, PyObject **objs, int n)
     return any && all32 ? NPY_FLOAT : NPY_DOUBLE;
 }
 
-static int nd_parse_double(const nd_arg *a, PyObject *o, double *out)
+int nd_parse_double(const nd_arg *a, PyObject *o, double *out)
 {
     if (PyBool_Check(o) || !PyNumber_Check(o) || PyComplex_Check(o)) {
         PyErr_Format(PyExc_TypeError, "%s must be a real number, got %R", a->name, o);
@@ -196,6 +198,25 @@ static int nd_parse_int(const nd_arg *a, PyObject *o, int64_t *out)
     return 0;
 }
 
+static int nd_parse_seed(const nd_arg *a, PyObject *o, uint64_t *out)
+{
+    PyObject *idx = PyBool_Check(o) ? NULL : PyNumber_Index(o);
+    if (!idx) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be an integer, got %R", a->name, o);
+        return -1;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(idx);
+    Py_DECREF(idx);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s must be an integer in [0, 2**64), got %R", a->name, o);
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
 static int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
 {
     for (int i = 0; a->choices[i]; ++i)
@@ -212,12 +233,25 @@ static int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
     return -1;
 }
 
+/* -1 with TypeError unless obj holds integers (ND_INTEGER: a label is never truncated). */
+static int nd_check_integer(PyObject *obj, const char *name)
+{
+    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!raw)
+        return -1;
+    const char kind = PyArray_DESCR(raw)->kind;
+    if (kind != 'i' && kind != 'u')
+        PyErr_Format(PyExc_TypeError, "%s must be integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
+    Py_DECREF(raw);
+    return kind == 'i' || kind == 'u' ? 0 : -1;
+}
+
 static int nd_parse_array(const nd_arg *a, PyObject *o, int typenum, PyArrayObject **out)
 {
     if (a->kind == ND_ARG_ARRAY)
         *out = nd_float_array(o, typenum, a->name);
     else {
-        if (nd_resolve_float_type(o, a->name) < 0)
+        if ((a->flags & ND_INTEGER) ? nd_check_integer(o, a->name) < 0 : nd_resolve_float_type(o, a->name) < 0)
             return -1;
         *out = (PyArrayObject *)PyArray_FROMANY(o, a->kind == ND_ARG_F64ARRAY ? NPY_DOUBLE : NPY_INT64, 0, 0,
                                                 NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
@@ -242,6 +276,7 @@ static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
     case ND_ARG_I64ARRAY: return nd_parse_array(a, o, typenum, (PyArrayObject **)field);
     case ND_ARG_DOUBLE: return nd_parse_double(a, o, (double *)field);
     case ND_ARG_INT: return nd_parse_int(a, o, (int64_t *)field);
+    case ND_ARG_SEED: return nd_parse_seed(a, o, (uint64_t *)field);
     case ND_ARG_BOOL: {
         int v = PyObject_IsTrue(o);
         if (v < 0)
@@ -281,8 +316,11 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
     int typenum = -1;
     if (nd_collect(e->name, e->args, args, kw, objs, n) == 0 && (typenum = nd_call_type(e->args, objs, n)) >= 0) {
         int ok = 1;
-        for (int i = 0; ok && i < n; ++i)
+        for (int i = 0; ok && i < n; ++i) {
             ok = !objs[i] || nd_parse_one(&e->args[i], objs[i], typenum, target) == 0;
+            if (ok && objs[i] && objs[i] != Py_None && (e->args[i].flags >> 16))
+                *(int *)((char *)target + (e->args[i].flags >> 16) - 1) = 1;
+        }
         if (ok) {
             nd_clear_error();
             res = e->body(module, target, typenum);
@@ -312,6 +350,7 @@ PyObject *nd_entry_defaults(const nd_entry *e)
         switch (a->kind) {
         case ND_ARG_DOUBLE: v = PyFloat_FromDouble(*(double *)field); break;
         case ND_ARG_INT: v = PyLong_FromLongLong((long long)*(int64_t *)field); break;
+        case ND_ARG_SEED: v = PyLong_FromUnsignedLongLong((unsigned long long)*(uint64_t *)field); break;
         case ND_ARG_BOOL: v = PyBool_FromLong(*(int *)field); break;
         case ND_ARG_CHOICE: v = PyUnicode_FromString(a->choices[*(int *)field]); break;
         default: continue; /* arrays and objects default to None */

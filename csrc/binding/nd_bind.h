@@ -85,6 +85,7 @@ typedef enum {
     ND_ARG_I64ARRAY, /* int64 array (indices, counts) */
     ND_ARG_DOUBLE,   /* double: a real number, not a bool */
     ND_ARG_INT,      /* int64_t: an integer, not a bool */
+    ND_ARG_SEED,     /* uint64_t: an integer in [0, 2^64), not a bool (generator keys) */
     ND_ARG_BOOL,     /* int: a truth value */
     ND_ARG_CHOICE,   /* int: the index of a name in `choices` */
     ND_ARG_OBJECT,   /* PyObject *, borrowed */
@@ -94,8 +95,13 @@ enum {
     ND_OPTIONAL = 1 << 0, /* may be omitted: the field keeps the initialiser's value */
     ND_NONE = 1 << 1,     /* None is accepted: an array or object field stays NULL */
     ND_FINITE = 1 << 2,   /* arrays: NaN and inf are refused */
-    ND_TYPE = 1 << 3,     /* arrays: its dtype takes part in choosing the call's float type */
+    ND_TYPE = 1 << 3,     /* arrays: its dtype takes part in choosing the call's float type (Python scalars do not) */
+    ND_INTEGER = 1 << 4,  /* int64 arrays: values of another kind (floats, bools) are a TypeError, not cast */
 };
+/* A flag for two ways of giving one quantity, where the kernel must know which one was chosen:
+ * the int `given` of the argument struct is set to 1 when the argument is passed (not omitted,
+ * not None). Kept in the flags' bits from 16 up as 1 + its offset. */
+#define ND_GIVEN(type, given) ((int)(offsetof(type, given) + 1) << 16)
 
 typedef struct {
     const char *name;           /* the keyword, also the name in messages */
@@ -138,6 +144,9 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 /* The typed kernel for the call's type: ND_DISPATCH(tn, nd_foo, args...) calls nd_foo_f32 or
  * nd_foo_f64 (pointer arguments pass as void *). */
 #define ND_DISPATCH(typenum, fn, ...) ((typenum) == NPY_FLOAT ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
+
+/* One scalar by a row's rules (for arguments a body converts itself): -1 with TypeError. */
+int nd_parse_double(const nd_arg *a, PyObject *o, double *out);
 
 /* A fresh C-contiguous array of typenum with the given axes; NULL with an exception set. */
 PyObject *nd_empty(int typenum, int ndim, ...);

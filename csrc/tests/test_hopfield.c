@@ -114,6 +114,9 @@ static void test_backward(void)
     double x = 0;
     CHECK(nd_hopfield_forward_f64(1, 0, 1, 1, 1.0, &x, &x, NULL, &x, &x, &x) == ND_ERR_ARG); /* no patterns */
     CHECK(nd_hopfield_forward_f64(1, 1, 1, 1, 0.0, &x, &x, NULL, &x, &x, &x) == ND_ERR_ARG); /* beta 0 */
+    CHECK(strcmp(nd_last_error()->arg, "beta") == 0);
+    CHECK(nd_hopfield_check_beta(INFINITY) == ND_ERR_ARG && nd_hopfield_check_beta(NAN) == ND_ERR_ARG);
+    CHECK(nd_hopfield_check_beta(1e-300) == ND_OK);
 }
 
 ND_TEST_MAIN(test_forward, test_backward)

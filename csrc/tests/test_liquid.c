@@ -94,4 +94,49 @@ static void test_scan_zero_start_and_golden(void)
     CHECK(nd_ltc_scan_workspace_bytes(ND_ODE_DOPRI5, INT64_MAX / 2, 10, 1, &bytes) != ND_OK);
 }
 
-ND_TEST_MAIN(test_scan_every_solver, test_scan_zero_start_and_golden)
+/* The rule a kernel broke is named with the user's argument: arg and rule of nd_last_error. */
+static int broke(int status, const char *arg)
+{
+    return status == ND_ERR_ARG && strcmp(nd_last_error()->arg, arg) == 0;
+}
+
+static void test_rules_name_the_argument(void)
+{
+    int solver;
+    int64_t steps;
+    nd_ode_opts o;
+    nd_ltc_defaults(&solver, &steps, &o);
+    CHECK(solver == ND_LTC_EXACT && steps == 1 && o.rtol == 1e-2 && o.atol == 1e-4 && o.max_steps == 100);
+    CHECK(strcmp(nd_ltc_solver_names[ND_ODE_RK4 - ND_LTC_EXACT], "rk4") == 0 &&
+          strcmp(nd_ltc_solver_names[0], "exact") == 0 && !nd_ltc_solver_names[ND_ODE_DOPRI5 - ND_LTC_EXACT + 1]);
+    CHECK(nd_ltc_check_opts(ND_LTC_EXACT, 1, &o) == ND_OK && nd_ltc_check_opts(ND_ODE_RK4, 1, NULL) == ND_OK);
+    CHECK(broke(nd_ltc_check_opts(ND_ODE_DOPRI5 + 1, 1, &o), "solver"));
+    CHECK(broke(nd_ltc_check_opts(ND_ODE_EULER, 0, &o), "steps"));
+    CHECK(broke(nd_ltc_check_opts(ND_ODE_DOPRI5, 1, NULL), "options"));
+    o.rtol = o.atol = 0; /* odeint's rule: both 0 only refused where they are read */
+    CHECK(nd_ltc_check_opts(ND_LTC_EXACT, 1, &o) == ND_OK && nd_ltc_check_opts(ND_ODE_RK4, 1, &o) == ND_OK);
+    CHECK(broke(nd_ltc_check_opts(ND_ODE_DOPRI5, 1, &o), "rtol and atol"));
+    o.rtol = -1;
+    CHECK(broke(nd_ltc_check_opts(ND_LTC_EXACT, 1, &o), "rtol"));
+    o.rtol = 1e-3;
+    o.max_steps = 0;
+    CHECK(broke(nd_ltc_check_opts(ND_ODE_MIDPOINT, 1, &o), "max_steps"));
+    nd_clear_error();
+
+    /* tau: positive and finite, the first offender reported */
+    double x[3] = {1, 1, 1}, a[3] = {0, 0, 0}, tau[3] = {1, -2, 0}, out[3];
+    nd_ltc_defaults(&solver, &steps, &o);
+    CHECK(broke(nd_solve_ltc_f64(ND_LTC_EXACT, 3, x, a, tau, 1, &o, out, NULL, NULL), "tau") &&
+          nd_last_error()->value == -2 && strcmp(nd_last_error()->rule, "must be positive and finite") == 0);
+    tau[1] = NAN;
+    tau[2] = 1;
+    CHECK(broke(nd_ltc_scan_forward_f64(ND_ODE_RK4, 1, 3, 1, a, tau, NULL, 4, &o, out, NULL, NULL), "tau"));
+    tau[1] = INFINITY;
+    CHECK(broke(nd_liquid_check_positive_f64(3, tau, "timespans"), "timespans"));
+    float t32[2] = {1e-30f, 0};
+    CHECK(broke(nd_liquid_check_positive_f32(2, t32, "tau"), "tau") && nd_last_error()->value == 0);
+    CHECK(nd_liquid_check_positive_f32(1, t32, "tau") == ND_OK);
+    nd_clear_error();
+}
+
+ND_TEST_MAIN(test_scan_every_solver, test_scan_zero_start_and_golden, test_rules_name_the_argument)

@@ -113,4 +113,32 @@ static void test_gradients(void)
     check_grads(1, ND_CFC_NO_GATE);
 }
 
-ND_TEST_MAIN(test_one_step_by_hand, test_gradients)
+static void test_rules_name_the_argument(void)
+{
+    setup(1, ND_CFC_GATED);
+    CHECK(nd_cfc_check(&cell) == ND_OK);
+    nd_cfc c = cell;
+    c.layers = ND_CFC_MAX_LAYERS + 1;
+    CHECK(nd_cfc_check(&c) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "backbone_layers") == 0);
+    c = cell;
+    c.hidden_size = 0;
+    CHECK(nd_cfc_check(&c) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "hidden_size") == 0);
+    c = cell;
+    c.units = 0;
+    CHECK(nd_cfc_check(&c) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "backbone_units") == 0);
+    c.layers = 0; /* without a backbone its width is not used */
+    CHECK(nd_cfc_check(&c) == ND_OK);
+    c = cell;
+    c.act = ND_ACT_COUNT;
+    CHECK(nd_cfc_check(&c) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "backbone_activation") == 0);
+    CHECK(strcmp(nd_cfc_mode_names[ND_CFC_NO_GATE], "no_gate") == 0 && !nd_cfc_mode_names[2]);
+    double dt[B * T], h[B * T * H];
+    for (int i = 0; i < B * T; ++i)
+        dt[i] = 1;
+    dt[3] = -0.5;
+    CHECK(nd_cfc_forward_f64(&cell, B, T, X, dt, H0, h, NULL, work) == ND_ERR_ARG &&
+          strcmp(nd_last_error()->arg, "timespans") == 0 && nd_last_error()->value == -0.5);
+    nd_clear_error();
+}
+
+ND_TEST_MAIN(test_one_step_by_hand, test_gradients, test_rules_name_the_argument)

@@ -94,4 +94,30 @@ static void test_gradients(void)
     CHECK(e < 1e-6);
 }
 
-ND_TEST_MAIN(test_first_unfold_by_hand, test_gradients)
+static void test_rules_name_the_argument(void)
+{
+    setup();
+    const struct {
+        int64_t sensory, units, unfolds;
+        double eps;
+        const char *arg;
+    } bad[] = {{-1, N, K, 0, "input_size"},   {S, 0, K, 0, "units"},       {S, N, 0, 0, "ode_unfolds"},
+               {S, N, 100001, 0, "ode_unfolds"}, {S, N, K, -1e-8, "epsilon"}, {S, N, K, NAN, "epsilon"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+        nd_ltccell c = cell;
+        c.sensory = bad[i].sensory;
+        c.units = bad[i].units;
+        c.unfolds = bad[i].unfolds;
+        c.eps = bad[i].eps;
+        CHECK(nd_ltccell_check(&c) == ND_ERR_ARG && strcmp(nd_last_error()->arg, bad[i].arg) == 0);
+    }
+    double dt[B * T], h[B * T * N];
+    for (int i = 0; i < B * T; ++i)
+        dt[i] = 1;
+    dt[B * T - 1] = 0;
+    CHECK(nd_ltccell_forward_f64(&cell, B, T, X, dt, H0, h, NULL, work) == ND_ERR_ARG &&
+          strcmp(nd_last_error()->arg, "timespans") == 0);
+    nd_clear_error();
+}
+
+ND_TEST_MAIN(test_first_unfold_by_hand, test_gradients, test_rules_name_the_argument)

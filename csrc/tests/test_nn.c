@@ -1,4 +1,4 @@
-/* Forward kernels of nd_mlp against hand loops, and every backward kernel against central
+/* Forward kernels of nd_nn against hand loops, and every backward kernel against central
  * finite differences in double precision. */
 #include <math.h>
 #include <stdint.h>
@@ -243,4 +243,51 @@ static void test_spike_dense(void)
     CHECK(nd_spike_dense_backward_f64(R, I, O, x, w, dy, dx, dw, db, 0) == ND_ERR_ARG);
 }
 
-ND_TEST_MAIN(test_dense, test_activation_backward, test_layernorm, test_swiglu, test_losses, test_spike_dense)
+/* A refused argument is named in the detail, with the offending value. */
+static int detail_is(const char *arg, double value, const char *rule_start)
+{
+    const nd_error *e = nd_last_error();
+    int ok = strcmp(e->arg, arg) == 0 && e->has_value && (e->value == value || (isnan(value) && isnan(e->value))) &&
+             strncmp(e->rule, rule_start, strlen(rule_start)) == 0;
+    if (!ok)
+        fprintf(stderr, "detail: %s %s, got %g\n", e->arg, e->rule, e->value);
+    nd_clear_error();
+    return ok;
+}
+
+static void test_argument_details(void)
+{
+    double x[4] = {0, 1, NAN, 0.5}, w[4] = {1, 2, 3, 4}, y[4], loss;
+    float xf[4] = {0, 1, 1, 2}, yf[4];
+    CHECK(nd_act_forward_f64(ND_ACT_COUNT, 4, x, y) == ND_ERR_ARG);
+    CHECK(detail_is("activation", ND_ACT_COUNT, "is not a known activation"));
+    CHECK(nd_act_backward_f32(-1, 4, xf, xf, xf, yf) == ND_ERR_ARG);
+    CHECK(detail_is("activation", -1, "is not a known activation"));
+    CHECK(nd_spike_dense_forward_f64(1, 4, 1, x, w, NULL, y) == ND_ERR_ARG); /* the first bad value: NaN */
+    CHECK(detail_is("x", NAN, "must hold spikes"));
+    CHECK(nd_spike_dense_forward_f32(2, 2, 1, xf, (const float *)xf, NULL, yf) == ND_ERR_ARG);
+    CHECK(detail_is("x", 2, "must hold spikes"));
+    CHECK(nd_layernorm_forward_f64(1, 4, w, NULL, NULL, -1e-5, y, NULL, NULL) == ND_ERR_ARG);
+    CHECK(detail_is("eps", -1e-5, "must be >= 0"));
+    CHECK(nd_layernorm_forward_f64(1, 0, w, NULL, NULL, 1e-5, y, NULL, NULL) == ND_ERR_ARG);
+    CHECK(detail_is("x", 0, "must have at least one feature"));
+    CHECK(nd_layernorm_backward_f64(1, 0, w, NULL, w, w, w, y, NULL, NULL, 0) == ND_ERR_ARG);
+    CHECK(detail_is("x", 0, "must have at least one feature"));
+    const int64_t labels[3] = {0, 2, 5};
+    CHECK(nd_softmax_xent_f64(1, 0, w, labels, &loss, NULL) == ND_ERR_ARG);
+    CHECK(detail_is("logits", 0, "must have at least one class"));
+    CHECK(nd_softmax_xent_f64(3, 1, w, labels, &loss, NULL) == ND_ERR_ARG);
+    CHECK(detail_is("labels", 2, "must lie in [0, 1)"));
+    CHECK(nd_check_labels(3, 5, labels) == ND_ERR_ARG);
+    CHECK(detail_is("labels", 5, "must lie in [0, 5)"));
+    CHECK(nd_check_labels(3, 6, labels) == ND_OK);
+    CHECK(nd_dense_forward_f64(1, (int64_t)1 << 31, 1, x, w, NULL, y) == ND_ERR_OVERFLOW);
+    CHECK(strcmp(nd_last_error()->arg, "x") == 0);
+    nd_clear_error();
+    /* the one table of names, in code order */
+    CHECK(strcmp(nd_act_names[ND_ACT_TANH], "tanh") == 0 && strcmp(nd_act_name(ND_ACT_LECUN_TANH), "lecun_tanh") == 0);
+    CHECK(nd_act_names[ND_ACT_COUNT] == NULL && nd_act_name(ND_ACT_COUNT) == NULL);
+}
+
+ND_TEST_MAIN(test_dense, test_activation_backward, test_layernorm, test_swiglu, test_losses, test_spike_dense,
+             test_argument_details)

@@ -138,7 +138,7 @@ static void test_backprop_dopri5_dense_output(void)
 static void test_adjoint(void)
 {
     setup();
-    for (int method = 0; method < ND_ODE_METHOD_COUNT; ++method) {
+    for (int method = 0; method < ND_ODE_COUPLED_METHOD_COUNT; ++method) {
         nd_ode_opts_default(&opts);
         opts.method = method;
         opts.dt = method == ND_ODE_EULER ? 1e-3 : 0.01;

@@ -15,8 +15,10 @@ static void test_hand_trajectory(void)
      * u = 1.15625 spike, V 0.15625 */
     nd_lif_params p;
     nd_lif_params_default(&p);
-    CHECK_CLOSE(p.beta, exp(-0.5), 1e-16); /* the default is tau = 2 */
+    CHECK(p.tau == 2.0 && !p.tau_given && !p.beta_given);
+    CHECK_CLOSE(nd_lif_decay(&p), exp(-0.5), 1e-16); /* the default is tau = 2 */
     p.beta = 0.5;
+    p.beta_given = 1;
     double I[4] = {0.75, 0.75, 0.75, 0.75}, s[4], m[4], v_end;
     CHECK(nd_lif_forward_f64(&p, 4, 1, 1, I, 1, NULL, s, m, NULL, NULL, &v_end) == ND_OK);
     const double ws[4] = {0, 1, 0, 1}, wm[4] = {0.75, 0.125, 0.8125, 0.15625};
@@ -45,6 +47,7 @@ static int if_count(double current, int T)
     nd_lif_params p;
     nd_lif_params_default(&p);
     p.beta = 1.0;
+    p.beta_given = 1;
     double cur[1000], s[1000], v;
     for (int t = 0; t < T; ++t)
         cur[t] = current;
@@ -76,7 +79,8 @@ static void test_spike_bits(void)
     size_t bytes;
     CHECK(nd_spike_bits_size(T, B, N, &bytes) == ND_OK && bytes == C / 8 + 1);
     CHECK(nd_lif_forward_f64(&p, T, B, N, cur, B * N, NULL, s, NULL, bits, NULL, v) == ND_OK);
-    nd_spike_bits_unpack_f64(C, bits, back);
+    CHECK(nd_spike_bits_unpack_f64(T, B, N, bits, bytes, back) == ND_OK);
+    CHECK(nd_spike_bits_unpack_f64(T, B, N, bits, bytes - 1, back) == ND_ERR_ARG);
     CHECK(memcmp(s, back, sizeof s) == 0);
 }
 
@@ -106,6 +110,7 @@ static void test_backward_matches_smooth_model(void)
                 for (int sur = 0; sur < 3; ++sur) {
                     nd_lif_params_default(&G_P);
                     G_P.beta = 0.8;
+                    G_P.beta_given = 1;
                     G_P.reset = reset;
                     G_P.reset_delay = delay;
                     G_P.surrogate = sur;
@@ -130,6 +135,7 @@ static void test_detached_reset_drops_the_reset_path(void)
     nd_lif_params p;
     nd_lif_params_default(&p);
     p.beta = 0.5;
+    p.beta_given = 1;
     double cur[3] = {0.75, 0.75, 0.75}, dm[3] = {0, 0, 1}, dcur[3], dv0;
     CHECK(nd_lif_backward_f64(&p, 3, 1, 1, cur, 1, NULL, NULL, 1, dm, dcur, 1, &dv0) == ND_OK);
     CHECK(dcur[2] == 1.0 && dcur[1] == 0.5 && dcur[0] == 0.25 && dv0 == 0.125);
@@ -202,6 +208,87 @@ static void test_philox_known_answers(void)
         CHECK(a[i] == nd_rng_uniform(42, 3, 5 + (uint64_t)i) && a[i] >= 0 && a[i] < 1);
 }
 
+/* Each broken rule is refused with the argument's name recorded; tau gives beta = exp(-1/tau). */
+static int lif_rule_broken(nd_lif_params p, const char *arg)
+{
+    double I = 0.5, s, v;
+    nd_clear_error();
+    int st = nd_lif_forward_f64(&p, 1, 1, 1, &I, 1, NULL, &s, NULL, NULL, NULL, &v);
+    return st == ND_ERR_ARG && nd_lif_params_check(&p) == ND_ERR_ARG && strcmp(nd_last_error()->arg, arg) == 0;
+}
+
+static void test_parameter_rules(void)
+{
+    nd_lif_params d, p;
+    nd_lif_params_default(&d);
+    CHECK(nd_lif_params_check(&d) == ND_OK);
+    p = d, p.tau = 0;
+    CHECK(lif_rule_broken(p, "tau"));
+    p = d, p.tau = NAN, p.tau_given = 1;
+    CHECK(lif_rule_broken(p, "tau"));
+    p = d, p.tau = INFINITY;
+    CHECK(lif_rule_broken(p, "tau"));
+    p = d, p.beta = 1.5, p.beta_given = 1;
+    CHECK(lif_rule_broken(p, "beta"));
+    p = d, p.beta = -0.25, p.beta_given = 1;
+    CHECK(lif_rule_broken(p, "beta"));
+    p = d, p.beta = NAN, p.beta_given = 1;
+    CHECK(lif_rule_broken(p, "beta"));
+    p = d, p.tau_given = p.beta_given = 1;
+    CHECK(lif_rule_broken(p, "tau or beta"));
+    p = d, p.threshold = 0;
+    CHECK(lif_rule_broken(p, "threshold"));
+    p = d, p.threshold = INFINITY;
+    CHECK(lif_rule_broken(p, "threshold"));
+    p = d, p.slope = -1;
+    CHECK(lif_rule_broken(p, "slope"));
+    p = d, p.reset = 2;
+    CHECK(lif_rule_broken(p, "reset"));
+    p = d, p.surrogate = -1;
+    CHECK(lif_rule_broken(p, "surrogate"));
+    /* the ends of beta's range are neurons: no memory, and no leak */
+    p = d, p.beta = 0, p.beta_given = 1;
+    CHECK(nd_lif_params_check(&p) == ND_OK && nd_lif_decay(&p) == 0);
+    p.beta = 1;
+    CHECK(nd_lif_params_check(&p) == ND_OK && nd_lif_decay(&p) == 1);
+    /* tau = 1 / ln 2 halves the membrane each step: I = 1 then nothing gives 1, 1/2, 1/4 */
+    p = d, p.tau = 1 / log(2.0), p.tau_given = 1, p.threshold = 10;
+    double I[3] = {1, 0, 0}, s[3], m[3], v;
+    CHECK(nd_lif_forward_f64(&p, 3, 1, 1, I, 1, NULL, s, m, NULL, NULL, &v) == ND_OK);
+    CHECK_CLOSE(m[1], 0.5, 1e-15);
+    CHECK_CLOSE(m[2], 0.25, 1e-15);
+    /* a rate needs a step to average over */
+    double rate;
+    nd_clear_error();
+    CHECK(nd_lif_forward_f64(&d, 0, 1, 1, I, 1, NULL, NULL, NULL, NULL, &rate, &v) == ND_ERR_ARG);
+    CHECK(strcmp(nd_last_error()->arg, "currents") == 0);
+}
+
+static void test_encoders(void)
+{
+    const double x[4] = {1.0, 0.5, 0.0, 2.0};
+    double out[5 * 4];
+    size_t len;
+    CHECK(nd_encode_len(ND_ENCODE_LATENCY, 5, 4, &len) == ND_OK && len == 20);
+    nd_clear_error();
+    CHECK(nd_encode_f64(ND_ENCODE_POISSON, 0, 4, x, 1, 0, out) == ND_ERR_ARG);
+    CHECK(strcmp(nd_last_error()->arg, "num_timesteps") == 0);
+    CHECK(nd_encode_f64(3, 5, 4, x, 1, 0, out) == ND_ERR_ARG);
+    /* latency: x = 1 (and 2, clipped) fires at step 0, x = 0.5 at round(0.5 * 4) = 2, x = 0 never */
+    CHECK(nd_encode_f64(ND_ENCODE_LATENCY, 5, 4, x, 0, 0, out) == ND_OK);
+    for (int t = 0; t < 5; ++t) {
+        CHECK(out[4 * t + 0] == (t == 0) && out[4 * t + 1] == (t == 2));
+        CHECK(out[4 * t + 2] == 0 && out[4 * t + 3] == (t == 0));
+    }
+    /* constant: x at every step; poisson: probability clip(x, 0, 1), so 1 always and 0 never fire */
+    CHECK(nd_encode_f64(ND_ENCODE_CONSTANT, 5, 4, x, 0, 0, out) == ND_OK);
+    for (int t = 0; t < 5; ++t)
+        CHECK(memcmp(out + 4 * t, x, sizeof x) == 0);
+    CHECK(nd_encode_f64(ND_ENCODE_POISSON, 5, 4, x, 9, 0, out) == ND_OK);
+    for (int t = 0; t < 5; ++t)
+        CHECK(out[4 * t] == 1 && out[4 * t + 2] == 0 && out[4 * t + 3] == 1);
+}
+
 ND_TEST_MAIN(test_hand_trajectory, test_integrate_and_fire_golden, test_spike_bits, test_backward_matches_smooth_model,
              test_detached_reset_drops_the_reset_path, test_shared_current_matches_its_copies,
-             test_philox_known_answers)
+             test_philox_known_answers, test_parameter_rules, test_encoders)

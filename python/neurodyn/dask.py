@@ -11,10 +11,10 @@ as one key, so each worker receives them once rather than once per chunk.
 
 Results are the bits of the single-process call on the whole batch:
 
-* :func:`odeint` with a fixed-step method (``rk4``, ``midpoint``, ``euler``), where every
-  trajectory is integrated on its own. ``dopri5`` adapts one step size for the whole batch
-  (its error norm is taken over every trajectory), so a chunked run equals the single-process
-  call on each chunk, not on the whole batch; results agree to the tolerances.
+* :func:`odeint` with every method: each trajectory is integrated on its own (the adaptive
+  methods control every sample's step separately, docs/models.md §8), so chunking changes
+  nothing. (``coupled=True`` makes a chunk one system: then a chunked run is the
+  single-process call per chunk.)
 * :func:`langevin_sample` with a seed: each chain draws the noise of its index in the whole
   ensemble, so chunking changes nothing.
 * :func:`lif_run` and :func:`hopfield_retrieve` (rows are independent).
@@ -35,7 +35,7 @@ import dask
 import dask.array as da
 
 from . import _checks
-from .ebm import EBM, _energy_target, _langevin
+from .ebm import _LANGEVIN, EBM, _energy_target, _langevin
 from .encode import seed_key
 from .fields import Field
 from .hopfield import hopfield_retrieve as _hopfield_retrieve
@@ -110,9 +110,9 @@ def odeint(field, y0, t, *, chunks=None, **kw):
         Rechunk ``y0`` along the batch to this before integrating.
     **kw
         ``method``, ``rtol``, ``atol``, ``dt``, ``max_steps``, ``args`` of
-        :func:`neurodyn.odeint` (``return_info`` is not available here). With a fixed-step
-        method the result equals the single-process call bit for bit; ``dopri5`` chooses one
-        step size per chunk (see the module notes).
+        :func:`neurodyn.odeint` (``return_info``, ``events`` and ``dense_output`` are not
+        available here). The result equals the single-process call bit for bit (see the
+        module notes).
 
     Returns
     -------
@@ -304,7 +304,8 @@ def _langevin_block(energy, x0, kw, first, total, start):
     return _langevin(energy, x0, **kw, seed=None, return_info=False, chain0=first, chains=total)
 
 
-def langevin_sample(energy, x0, *, seed=None, chunks=None, steps=60, step_size=10.0, noise_scale=0.005,
+def langevin_sample(energy, x0, *, seed=None, chunks=None, steps=_LANGEVIN["steps"], step_size=_LANGEVIN["step_size"],
+                    noise_scale=_LANGEVIN["noise_scale"],
                     clamp=None, grad_clip=None, mala=False, dtype=None):
     """:func:`neurodyn.langevin_sample` over many chains, one task per chunk of chains.
 

@@ -37,8 +37,7 @@ def poisson(x, num_timesteps, seed=None):
     >>> s.sum(axis=0).tolist()
     [0.0, 5.0]
     """
-    T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
-    return _core.encode_poisson(x, T, seed_key(seed), 0)
+    return _core.encode(x, num_timesteps, "poisson", seed_key(seed))
 
 
 def latency(x, num_timesteps):
@@ -55,13 +54,10 @@ def latency(x, num_timesteps):
     >>> nd.encode.latency([1.0, 0.5, 0.0], 5).argmax(axis=0).tolist()
     [0, 2, 0]
     """
-    T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
-    return _core.encode_latency(x, T)
+    return _core.encode(x, num_timesteps, "latency")
 
 
 def constant(x, num_timesteps):
     """The analog input itself at every step (Edifice's choice): (T,) + x.shape, float32 for
     float16/float32 input and float64 otherwise."""
-    T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
-    arr = _checks.real_array("x", x)
-    return np.broadcast_to(arr, (T,) + arr.shape).copy()
+    return _core.encode(x, num_timesteps, "constant")

@@ -11,7 +11,6 @@ import numpy as np
 
 from . import _checks, _core
 
-_MLP, _QUADRATIC, _GMM, _DOUBLE_WELL = 1, 2, 3, 4
 
 
 def _float(name, a, ndim):
@@ -65,7 +64,7 @@ class Quadratic(Energy):
         _precision("precision", self.precision, self.dim)
 
     def _spec(self):
-        return (_QUADRATIC, (self.mean, self.precision), 0, (0.0, 0.0))
+        return ("quadratic", (self.mean, self.precision), "identity", (0.0, 0.0))
 
     def __repr__(self):
         return f"Quadratic(dim={self.dim})"
@@ -101,7 +100,7 @@ class GaussianMixture(Energy):
         self._logc = np.array(logc)
 
     def _spec(self):
-        return (_GMM, (self.means, self._precisions, self._logc), 0, (0.0, 0.0))
+        return ("gmm", (self.means, self._precisions, self._logc), "identity", (0.0, 0.0))
 
     def __repr__(self):
         return f"GaussianMixture(components={self.means.shape[0]}, dim={self.dim})"
@@ -125,7 +124,7 @@ class DoubleWell(Energy):
         self.dim = _checks.integer("dim", dim, minimum=1)
 
     def _spec(self):
-        return (_DOUBLE_WELL, (), 0, (self.barrier, self.tilt))
+        return ("double_well", (), "identity", (self.barrier, self.tilt))
 
     def __repr__(self):
         return f"DoubleWell(barrier={self.barrier}, tilt={self.tilt}, dim={self.dim})"

@@ -249,3 +249,35 @@ class Polynomial(Field):
 
     def __repr__(self):
         return f"Polynomial(dim={self.dim}, terms={len(self.coef)})"
+
+
+class LinearEvent:
+    """A built-in event function ``g(y) = c . y - d``, evaluated in C during
+    :func:`neurodyn.odeint` (zero crossings, thresholds, Poincaré sections).
+
+    Parameters
+    ----------
+    c : array_like, shape (d,)
+        Coefficients over a sample's state (its last axis).
+    d : float
+        Offset.
+    direction : {0, 1, -1}
+        Count rising crossings only (1), falling only (-1) or both (0), as SciPy's ``solve_ivp``.
+    terminal : bool or int
+        Stop the sample at its first (True) or k-th event.
+    """
+
+    def __init__(self, c, d=0.0, direction=0, terminal=False):
+        self.c = _param("c", c, 1).astype(np.float64)
+        self.d = _checks.real("d", d)
+        if direction not in (-1, 0, 1):
+            raise ValueError(f"direction must be -1, 0 or 1, got {direction!r}")
+        self.direction = int(direction)
+        self.terminal = terminal
+
+    def __call__(self, t, y):
+        """``c . y - d`` over the last axis of ``y``."""
+        return np.asarray(y, dtype=np.float64) @ self.c - self.d
+
+    def __repr__(self):
+        return f"LinearEvent(c={self.c.tolist()}, d={self.d}, direction={self.direction}, terminal={self.terminal})"

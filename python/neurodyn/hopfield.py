@@ -6,11 +6,11 @@ import math
 import numpy as np
 
 from . import _checks, _core, nn
-from .training import fit_supervised, matching_targets
+from ._estimator import RowsFit
 
 
-def _beta(beta) -> float:
-    return _checks.real("beta", beta, minimum=0.0, strict=True)
+# The retrieval kernels' default inverse temperature.
+_BETA = _core.DEFAULTS["hopfield_forward"]["beta"]
 
 
 def _as_matrix(name, a, dtype=None):
@@ -22,7 +22,7 @@ def _as_matrix(name, a, dtype=None):
     return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
-def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, tol=None):
+def hopfield_retrieve(queries, patterns, beta=_BETA, values=None, *, steps=1, tol=None):
     """Retrieve from a modern Hopfield memory: ``softmax(beta Q Y^T) V``.
 
     One fused, tiled kernel with an online softmax: memory stays O(batch x d) however many
@@ -54,7 +54,6 @@ def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, tol=
     >>> nd.hopfield_retrieve([0.9, 0.1, 0.0], Y, beta=50).round(3).tolist()
     [1.0, 0.0, 0.0]
     """
-    beta = _beta(beta)
     steps = _checks.integer("steps", steps, minimum=1)
     if tol is not None:
         tol = _checks.real("tol", tol, minimum=0.0)
@@ -75,7 +74,7 @@ def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, tol=
     return xi[0] if single else xi
 
 
-def hopfield_energy(queries, patterns, beta=1.0, *, full=False):
+def hopfield_energy(queries, patterns, beta=_BETA, *, full=False):
     """Energy of states under stored patterns.
 
     ``full=False`` (Edifice's form): ``-logsumexp(beta xi . y_i)``. ``full=True`` (Ramsauer et
@@ -96,13 +95,14 @@ def hopfield_energy(queries, patterns, beta=1.0, *, full=False):
     -------
     ndarray, shape (B,) (or a scalar for a single state)
     """
-    beta = _beta(beta)
     q = np.asarray(queries)
     single = q.ndim == 1
     q2 = q[None] if single else q
-    Y = _as_matrix("patterns", patterns)
-    _, lse = _core.hopfield_forward(q2, Y, np.zeros((Y.shape[0], 0), dtype=np.result_type(q2.dtype, np.float32)),
-                                    beta)
+    Y = np.asarray(patterns)
+    # zero-width values: the kernel computes the log-sum-exp alone
+    nothing = np.zeros((len(Y) if Y.ndim else 0, 0), dtype=np.result_type(q2.dtype, np.float32))
+    _, lse = _core.hopfield_forward(q2, Y, nothing, beta)
+    beta = float(beta)  # accepted by the kernel
     if not full:
         e = -lse
     else:
@@ -189,8 +189,9 @@ def _retrieve_layer_grad(params, prefix, beta, caches, dout, grads):
     return nn.dense_grad(params, f"{prefix}_query_proj", x, dq, grads)
 
 
-class _Trainable(nn.Model):
-    """fit / loss_and_grad for models with ``_forward(x, caches, rng)`` and ``_backward``."""
+class _Trainable(RowsFit, nn.Model):
+    """loss_and_grad (and, through RowsFit, fit) for models with ``_forward(x, caches, rng)`` and
+    ``_backward``."""
 
     def loss_and_grad(self, x, y, *, loss="mse", seed=None, training=False):
         _checks.choice("loss", loss, nn.LOSSES)
@@ -206,14 +207,10 @@ class _Trainable(nn.Model):
     def __call__(self, x):
         return self._forward(self._check_batch(x, self.config["input_dim"]), None, None)
 
-    def fit(self, x, y, *, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True):
-        x = self._check_batch(x, self.config["input_dim"])
-        y = matching_targets(x.shape[0], y)
-        return fit_supervised(self, x.shape[0],
-                              lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True),
-                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                              verbose=verbose)
+    _input_key = "input_dim"
+
+    def _batch_loss(self, x, y, *, rng, loss):
+        return self.loss_and_grad(x, y, loss=loss, seed=rng, training=True)
 
 
 class Hopfield(_Trainable):
@@ -241,21 +238,28 @@ class Hopfield(_Trainable):
     (2, 8)
     """
 
-    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, seed=None, dtype=np.float32):
+    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, seed=None, dtype=np.float32):
         super().__init__(self._validate(input_dim=input_dim, num_patterns=num_patterns, pattern_dim=pattern_dim,
                                         beta=beta, dtype=dtype), seed)
 
     @classmethod
-    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, dtype=np.float32):
+    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, dtype=np.float32):
         return {"input_dim": _checks.integer("input_dim", input_dim, minimum=1),
                 "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=1),
-                "pattern_dim": _checks.integer("pattern_dim", pattern_dim, minimum=1), "beta": _beta(beta),
+                "pattern_dim": _checks.integer("pattern_dim", pattern_dim, minimum=1),
+                "beta": _core.hopfield_check(beta),
                 "dtype": nn.model_dtype(dtype).name}
 
     @classmethod
     def _param_specs(cls, config):
         return (nn.dense_specs("hopfield_query_proj", config["input_dim"], config["pattern_dim"])
                 + [("hopfield_patterns", (config["num_patterns"], config["pattern_dim"]), "glorot")])
+
+    _task = "regressor"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["pattern_dim"]
 
     def _forward(self, x, caches, rng):
         return _retrieve_layer(self.params, "hopfield", x, self.config["beta"], caches)
@@ -295,7 +299,7 @@ class AssociativeMemory(_Trainable):
 
     """
 
-    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, num_heads=1, hidden_size=256,
+    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, num_heads=1, hidden_size=256,
                  num_layers=2, dropout=0.1, output_size=None, seed=None, dtype=np.float32):
         super().__init__(self._validate(input_dim=input_dim, num_patterns=num_patterns, pattern_dim=pattern_dim,
                                         beta=beta, num_heads=num_heads, hidden_size=hidden_size,
@@ -303,7 +307,7 @@ class AssociativeMemory(_Trainable):
                                         dtype=dtype), seed)
 
     @classmethod
-    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=1.0, num_heads=1, hidden_size=256,
+    def _validate(cls, *, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, num_heads=1, hidden_size=256,
                   num_layers=2, dropout=0.1, output_size=None, dtype=np.float32):
         heads = _checks.integer("num_heads", num_heads, minimum=1)
         H = _checks.integer("hidden_size", hidden_size, minimum=1)
@@ -315,7 +319,7 @@ class AssociativeMemory(_Trainable):
             raise ValueError(f"dropout must be < 1, got {dropout}")
         return {"input_dim": _checks.integer("input_dim", input_dim, minimum=1),
                 "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=1), "pattern_dim": M,
-                "beta": _beta(beta), "num_heads": heads, "hidden_size": H,
+                "beta": _core.hopfield_check(beta), "num_heads": heads, "hidden_size": H,
                 "num_layers": _checks.integer("num_layers", num_layers, minimum=1), "dropout": dropout,
                 "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
                 "dtype": nn.model_dtype(dtype).name}
@@ -335,6 +339,12 @@ class AssociativeMemory(_Trainable):
         if c["output_size"] is not None:
             specs += nn.dense_specs("output", H, c["output_size"])
         return specs
+
+    _task = "classifier"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"] or self.config["hidden_size"]
 
     def _forward(self, x, caches, rng):
         p, c = self.params, self.config
@@ -383,7 +393,7 @@ class AssociativeMemory(_Trainable):
         nn.dense_grad(p, "input_proj", x, dz, grads, need_dx=False)
 
 
-class ClassicalHopfield:
+class ClassicalHopfield(nn.Model):
     """The classical binary Hopfield network on n neurons with states in {-1, +1}.
 
     Storage: Hebbian ``W = P^T P / n`` with a zero diagonal, or the pseudo-inverse rule
@@ -391,7 +401,8 @@ class ClassicalHopfield:
     synchronous (every neuron at once) or asynchronous (one at a time, in a random order per
     sweep drawn from ``seed``). A neuron whose field is exactly 0 keeps its state (the
     tie-break). Energy ``E = -x^T W x / 2``; asynchronous updates never increase it.
-    Capacity of the Hebbian rule is about 0.138 n random patterns.
+    Capacity of the Hebbian rule is about 0.138 n random patterns. ``save`` and
+    :func:`neurodyn.load` keep the weights (``params["W"]``) and the pattern count.
 
     Parameters
     ----------
@@ -411,9 +422,41 @@ class ClassicalHopfield:
     MODES = ("async", "sync")
 
     def __init__(self, n):
-        self.n = _checks.integer("n", n, minimum=1)
-        self.W = np.zeros((self.n, self.n))
-        self.num_patterns = 0
+        config = self._validate(n=n)
+        self._adopt(config, {"W": np.zeros((config["n"], config["n"]))})
+
+    @classmethod
+    def _validate(cls, *, n, num_patterns=0, dtype="float64"):
+        if nn.model_dtype(dtype) != np.float64:
+            raise ValueError(f"a ClassicalHopfield stores float64 weights, got dtype {dtype}")
+        return {"n": _checks.integer("n", n, minimum=1),
+                "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=0), "dtype": "float64"}
+
+    @classmethod
+    def _param_specs(cls, config):
+        return [("W", (config["n"], config["n"]), "zeros")]
+
+    @property
+    def n(self) -> int:
+        return self.config["n"]
+
+    @property
+    def W(self) -> np.ndarray:
+        """The weight matrix (n, n)."""
+        return self.params["W"]
+
+    @W.setter
+    def W(self, value):
+        self.params["W"] = value
+
+    @property
+    def num_patterns(self) -> int:
+        """How many patterns the last ``store`` stored."""
+        return self.config["num_patterns"]
+
+    @num_patterns.setter
+    def num_patterns(self, value):
+        self.config["num_patterns"] = int(value)
 
     def _states(self, name, x):
         arr = _checks.real_array(name, x, np.float64, finite=False)  # the +-1 check below covers NaN

@@ -1,17 +1,66 @@
-"""Liquid time-constant networks: Edifice's ``Liquid`` model and the layer scan under it."""
+"""Liquid time-constant networks: the LTC relaxation :func:`solve_ltc`, the layer scan
+:func:`ltc_scan` under Edifice's ``Liquid`` model, and the recurrent cells ``LTCCell`` and ``CfC``."""
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 
 from . import _checks, _core, nn
-from .ode import LTC_SOLVERS
-from .training import fit_supervised, matching_targets
+from .training import with_options_doc
 
 TAU_CLAMP = 20.0  # softplus input is clamped here (as in Edifice): tau = softplus(min(z, 20)) + 0.1
 TAU_MIN = 0.1
 
+LTC_SOLVERS = _core.TABLES["ltc_solvers"]
+CFC_MODES = _core.TABLES["cfc_modes"]
+_LTC = _core.DEFAULTS["ltc_check_options"]  # the kernels' defaults of solver, steps, rtol, atol, max_steps
 
-def ltc_scan(a, tau, h0=None, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, max_steps=100):
+
+def solve_ltc(x, a, tau, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LTC["rtol"], atol=_LTC["atol"],
+              max_steps=_LTC["max_steps"]):
+    """Relax ``x`` toward ``a`` with time constant ``tau`` over one frame, elementwise.
+
+    Integrates ``dx/ds = (a - x) / tau`` for ``s`` from 0 to 1 with ``a`` and ``tau`` held
+    fixed: the update of a liquid time-constant layer (docs/models.md §1).
+
+    Parameters
+    ----------
+    x, a, tau : array_like
+        Broadcast together. ``tau`` must be positive and finite. float32 inputs give float32
+        (Python scalars do not widen).
+    solver : {"exact", "euler", "midpoint", "rk4", "dopri5"}
+        ``exact``: ``a + (x - a) * exp(-1 / tau)``. The fixed-step solvers take ``steps``
+        substeps of ``1 / steps``. ``dopri5`` treats the whole array as one system with the
+        error control of :func:`neurodyn.odeint`, a first step of 0.25, and ``rtol``, ``atol``,
+        ``max_steps``.
+    steps : int
+        Substeps of the fixed-step solvers (>= 1).
+    rtol, atol, max_steps
+        dopri5's tolerances (>= 0, not both 0) and step budget; checked as :func:`neurodyn.odeint`
+        checks them.
+
+    Returns
+    -------
+    ndarray
+        ``x(1)``, of the broadcast shape.
+
+    Raises
+    ------
+    neurodyn.IntegrationError
+        dopri5 could not finish the frame (``max_steps`` used, step underflow, non-finite state).
+
+    Examples
+    --------
+    >>> import neurodyn as nd
+    >>> float(nd.solve_ltc(1.0, 0.5, 1.0, solver="rk4"))
+    0.6875
+    """
+    return _core.solve_ltc(x, a, tau, solver=solver, steps=steps, rtol=rtol, atol=atol, max_steps=max_steps)
+
+
+def ltc_scan(a, tau, h0=None, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LTC["rtol"], atol=_LTC["atol"],
+             max_steps=_LTC["max_steps"]):
     """Run the liquid time-constant recurrence over a sequence, in C.
 
     ``h_t = solve_ltc(h_{t-1}, a_t, tau_t)`` for t = 0..T-1 from ``h_{-1} = h0`` (zeros by
@@ -20,7 +69,7 @@ def ltc_scan(a, tau, h0=None, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, 
     Parameters
     ----------
     a, tau : array_like, shape (B, T, H)
-        Targets and (positive) time constants of every frame.
+        Targets and (positive, finite) time constants of every frame.
     h0 : array_like, shape (B, H), optional
     solver : {"exact", "euler", "midpoint", "rk4", "dopri5"}
         The fixed-step solvers take ``steps`` substeps per frame. On this linear equation they
@@ -41,30 +90,20 @@ def ltc_scan(a, tau, h0=None, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, 
     >>> np.round(h.ravel(), 6).tolist()
     [0.31606, 0.432332]
     """
-    code = _checks.choice("solver", solver, LTC_SOLVERS) - 1
-    opts = _scan_options(steps, rtol, atol, max_steps)
-    a, tau, h0 = _scan_inputs(a, tau, h0)
-    return _core.ltc_scan(a, tau, h0, code, *opts)
+    return _core.ltc_scan(a, tau, h0, solver=solver, steps=steps, rtol=rtol, atol=atol, max_steps=max_steps)
 
 
-def _scan_options(steps, rtol, atol, max_steps, steps_name="steps"):
-    return (_checks.integer(steps_name, steps, minimum=1), _checks.real("rtol", rtol, minimum=0.0),
-            _checks.real("atol", atol, minimum=0.0), _checks.integer("max_steps", max_steps, minimum=1))
-
-
-def _scan_inputs(a, tau, h0):
-    dtype = _checks.float_dtype("a and tau", a, tau)
-    a = np.asarray(a, dtype=dtype)
-    tau = np.asarray(tau, dtype=dtype)
-    if a.ndim != 3 or tau.shape != a.shape:
-        raise ValueError(f"a and tau must have the same shape (batch, time, hidden); got {a.shape} and {tau.shape}")
-    if not np.all(np.isfinite(tau)) or (tau.size and not np.all(tau > 0)):
-        raise ValueError("tau must be positive and finite")
-    if h0 is not None:
-        h0 = _checks.real_array("h0", h0, dtype)
-        if h0.shape != (a.shape[0], a.shape[2]):
-            raise ValueError(f"h0 has shape {h0.shape}; expected {(a.shape[0], a.shape[2])}")
-    return a, tau, h0
+def _kernel_check(check, renamed=None, **options):
+    """Runs a kernel's rules on a model's options; ``renamed`` maps a kernel argument to the
+    model's name for it, so that the message names what the user passed."""
+    try:
+        check(**options)
+    except (ValueError, TypeError) as err:
+        text = str(err)
+        for kernel_name, model_name in (renamed or {}).items():
+            if text.startswith(kernel_name + " ") or text.startswith(kernel_name + "="):
+                raise type(err)(model_name + text[len(kernel_name):]) from None
+        raise
 
 
 def _sequence(x, size_name: str, size: int, dtype) -> np.ndarray:
@@ -111,34 +150,34 @@ class Liquid(nn.Model):
     (4, 8)
     """
 
-    def __init__(self, embed_dim, hidden_size=256, num_layers=4, dropout=0.1, integration_steps=1,
-                 solver="exact", ffn=False, output_size=None, rtol=1e-2, atol=1e-4, max_steps=100,
-                 seed=None, dtype=np.float32):
+    def __init__(self, embed_dim, hidden_size=256, num_layers=4, dropout=0.1, integration_steps=_LTC["steps"],
+                 solver=_LTC["solver"], ffn=False, output_size=None, rtol=_LTC["rtol"], atol=_LTC["atol"],
+                 max_steps=_LTC["max_steps"], seed=None, dtype=np.float32):
         super().__init__(self._validate(
             embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
             integration_steps=integration_steps, solver=solver, ffn=ffn, output_size=output_size, rtol=rtol,
             atol=atol, max_steps=max_steps, dtype=dtype), seed)
 
     @classmethod
-    def _validate(cls, *, embed_dim, hidden_size=256, num_layers=4, dropout=0.1, integration_steps=1,
-                  solver="exact", ffn=False, output_size=None, rtol=1e-2, atol=1e-4, max_steps=100,
-                  dtype=np.float32) -> dict:
-        _checks.choice("solver", solver, LTC_SOLVERS)
+    def _validate(cls, *, embed_dim, hidden_size=256, num_layers=4, dropout=0.1, integration_steps=_LTC["steps"],
+                  solver=_LTC["solver"], ffn=False, output_size=None, rtol=_LTC["rtol"], atol=_LTC["atol"],
+                  max_steps=_LTC["max_steps"], dtype=np.float32) -> dict:
+        _kernel_check(_core.ltc_check_options, {"steps": "integration_steps"}, solver=solver,
+                      steps=integration_steps, rtol=rtol, atol=atol, max_steps=max_steps)
         dropout = _checks.real("dropout", dropout, minimum=0.0)
         if dropout >= 1:
             raise ValueError(f"dropout must be < 1, got {dropout}")
         if not isinstance(ffn, (bool, np.bool_)):
             raise TypeError(f"ffn must be True or False, got {ffn!r}")
-        steps, rtol, atol, max_steps = _scan_options(integration_steps, rtol, atol, max_steps, "integration_steps")
-        if solver == "dopri5" and rtol == 0 and atol == 0:
-            raise ValueError("rtol and atol cannot both be 0")
         return {
             "embed_dim": _checks.integer("embed_dim", embed_dim, minimum=1),
             "hidden_size": _checks.integer("hidden_size", hidden_size, minimum=1),
             "num_layers": _checks.integer("num_layers", num_layers, minimum=1),
-            "dropout": dropout, "integration_steps": steps, "solver": solver, "ffn": bool(ffn),
+            "dropout": dropout, "integration_steps": operator.index(integration_steps), "solver": solver,
+            "ffn": bool(ffn),
             "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
-            "rtol": rtol, "atol": atol, "max_steps": max_steps, "dtype": nn.model_dtype(dtype).name,
+            "rtol": float(rtol), "atol": float(atol), "max_steps": operator.index(max_steps),
+            "dtype": nn.model_dtype(dtype).name,
         }
 
     @classmethod
@@ -182,9 +221,10 @@ class Liquid(nn.Model):
     def _check_sequence(self, x) -> np.ndarray:
         return _sequence(x, "embed_dim", self.config["embed_dim"], self.dtype)
 
-    def _scan_args(self):
+    def _scan_options(self) -> dict:
         c = self.config
-        return (LTC_SOLVERS.index(c["solver"]) - 1, c["integration_steps"], c["rtol"], c["atol"], c["max_steps"])
+        return {"solver": c["solver"], "steps": c["integration_steps"], "rtol": c["rtol"], "atol": c["atol"],
+                "max_steps": c["max_steps"]}
 
     def _ltc_layer(self, i, u, h0, rng, caches):
         """One LTC layer on u [B, T, H] from the states h0 [B, H] (or None). Returns u + drop(h)."""
@@ -200,7 +240,7 @@ class Liquid(nn.Model):
         s = nn.activation("silu", f1)
         a = nn.dense(p, f"{name}_f_out", s)
         a3, tau3 = a.reshape(B, T, H), tau.reshape(B, T, H)
-        h = _core.ltc_scan(a3, tau3, h0, *self._scan_args())
+        h = _core.ltc_scan(a3, tau3, h0, **self._scan_options())
         mask = self._dropout_mask(rng, h.shape)
         if caches is not None:
             caches.append(("ltc", i, rows, ln, x, z, zc, sp, f1, s, a3, tau3, h, mask))
@@ -340,7 +380,7 @@ class Liquid(nn.Model):
             _, i, rows, ln, x_ln, z, zc, sp, f1, s, a3, tau3, h, mask = entry
             name = f"ltc_layer_{i}"
             dh = du if mask is None else du * mask
-            da, dtau, _ = _core.ltc_scan_backward(a3, tau3, None, h, np.ascontiguousarray(dh), *self._scan_args())
+            da, dtau, _ = _core.ltc_scan_backward(a3, tau3, None, h, dh, **self._scan_options())
             ds = nn.dense_grad(p, f"{name}_f_out", s, da.reshape(B * T, H), grads)
             df1 = nn.activation_grad("silu", f1, s, ds)
             dx = nn.dense_grad(p, f"{name}_f_hidden", x_ln, df1, grads)
@@ -349,34 +389,38 @@ class Liquid(nn.Model):
             du = du + nn.layernorm_grad(p, f"{name}_norm", ln, dx, grads).reshape(B, T, H)
         return du
 
-    def fit(self, x, y, *, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True):
+    _task = "classifier"
+    _sequences = True
+
+    @with_options_doc
+    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
+            verbose=True, **options):
         """Minibatch training on the last step's output, with dropout and shuffling.
 
-        Returns the history dict (``loss`` per epoch, ``batch_loss``, ``time``)."""
-        x = self._check_sequence(x)
-        y = matching_targets(x.shape[0], y, unit="sequences")
-        return fit_supervised(self, x.shape[0],
-                              lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True),
-                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                              verbose=verbose)
+        Parameters
+        ----------
+        x : array_like, shape (n, time, embed_dim)
+        y : array_like
+            Integer class labels (n,) for ``cross_entropy``, or targets (n, output_size) (or (n,)
+            with one output) for ``mse``.
+        loss : {"auto", "cross_entropy", "mse"}
+            "auto": cross-entropy for integer labels, mse otherwise.
+        """
+        return self._fit_supervised(
+            x, y, loss=loss, check_x=lambda a, name: self._check_sequence(a), unit="sequences",
+            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, seed=rng, training=True),
+            predict_for=lambda xb, yb: self(xb), epochs=epochs, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, seed=seed, verbose=verbose, options=options)
 
 
 # ---- recurrent cells ---------------------------------------------------------------------------
 
-def _check_timespans(timespans, B, T, dtype):
-    """Elapsed time of every step (B, T), positive and finite; None means 1 everywhere."""
-    if timespans is None:
-        return None
-    ts = np.asarray(timespans)
-    if ts.dtype.kind not in "biuf":
-        raise TypeError(f"timespans has dtype {ts.dtype}; expected real numbers")
-    if ts.shape != (B, T):
-        raise ValueError(f"timespans has shape {ts.shape}; expected (batch, time) = {(B, T)}")
-    ts = np.ascontiguousarray(ts, dtype=dtype)
-    if not np.all(np.isfinite(ts)) or (ts.size and not np.all(ts > 0)):
-        raise ValueError("timespans must be positive and finite")
-    return ts
+def _check_timespans(timespans, B, T):
+    """Elapsed time of every step, (B, T) as x has them; None means 1 everywhere. Their dtype,
+    and the kernels' rule (positive and finite), are checked by the kernels' binding."""
+    if timespans is not None and np.shape(timespans) != (B, T):
+        raise ValueError(f"timespans has shape {np.shape(timespans)}; expected (batch, time) = {(B, T)}")
+    return timespans
 
 
 class _RecurrentCell(nn.Model):
@@ -389,18 +433,9 @@ class _RecurrentCell(nn.Model):
         return _sequence(x, "input_size", self.config["input_size"], self.dtype)
 
     def _inputs(self, x, timespans, h0):
+        """x checked against the model; h0 (batch, state_size) is checked by the kernels' binding."""
         x = self._check_sequence(x)
-        ts = _check_timespans(timespans, x.shape[0], x.shape[1], self.dtype)
-        if h0 is not None:
-            h0 = np.asarray(h0)
-            if h0.dtype.kind not in "biuf":
-                raise TypeError(f"h0 has dtype {h0.dtype}; expected real numbers")
-            if h0.shape != (x.shape[0], self.state_size):
-                raise ValueError(f"h0 has shape {h0.shape}; expected {(x.shape[0], self.state_size)}")
-            h0 = np.ascontiguousarray(h0, dtype=self.dtype)
-            if not np.all(np.isfinite(h0)):
-                raise ValueError("h0 contains NaN or inf")
-        return x, ts, h0
+        return x, _check_timespans(timespans, x.shape[0], x.shape[1]), h0
 
     def forward_sequence(self, x, timespans=None, h0=None):
         """Outputs of every step, (batch, time, output_size)."""
@@ -439,21 +474,45 @@ class _RecurrentCell(nn.Model):
         grads.update(cell_grads)
         return value, grads
 
-    def fit(self, x, y, *, timespans=None, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
-            seed=None, verbose=True):
-        """Minibatch training with shuffling; see :meth:`loss_and_grad` for the shapes of y."""
-        x = self._check_sequence(x)
-        y = matching_targets(x.shape[0], y, unit="sequences")
-        ts = _check_timespans(timespans, x.shape[0], x.shape[1], self.dtype)
+    _task = "classifier"
+    _sequences = True
 
-        def batch(idx, rng):
-            return self.loss_and_grad(x[idx], y[idx], timespans=None if ts is None else ts[idx], loss=loss)
+    @with_options_doc
+    def fit(self, x, y, *, timespans=None, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
+            seed=None, verbose=True, **options):
+        """Minibatch training with shuffling; see :meth:`loss_and_grad` for the shapes of y.
 
-        return fit_supervised(self, x.shape[0], batch, epochs=epochs, batch_size=batch_size, lr=lr,
-                              optimizer=optimizer, seed=seed, verbose=verbose)
+        Parameters
+        ----------
+        x : array_like, shape (n, time, input_size)
+        y : array_like
+            Integer class labels (n,) (``cross_entropy`` on the last step), targets
+            (n, output_size) for the last step or (n, time, output_size) for every step
+            (``mse``).
+        timespans : array_like, shape (n, time), optional
+            Elapsed time of every step (1 by default); ``validation_data`` may carry its own as
+            ``(x, y, timespans)``.
+        loss : {"auto", "cross_entropy", "mse"}
+            "auto": cross-entropy for integer labels, mse otherwise.
+        """
 
+        def check_ts(ts, x):
+            ts = _check_timespans(ts, x.shape[0], x.shape[1])
+            return None if ts is None else np.asarray(ts)  # an array, to take minibatches of
 
-CFC_MODES = ("default", "no_gate")
+        def predict_for(xb, yb, tsb):
+            out = self.forward_sequence(xb, tsb)
+            return out if yb.ndim == 3 else np.ascontiguousarray(out[:, -1])
+
+        return self._fit_supervised(
+            x, y, [(timespans, check_ts)], loss=loss, check_x=lambda a, name: self._check_sequence(a),
+            unit="sequences",
+            batch_loss=lambda xb, yb, tsb, rng, loss: self.loss_and_grad(xb, yb, timespans=tsb, loss=loss),
+            predict_for=predict_for, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+            verbose=verbose, options=options)
+
+    def _decision(self, x, timespans=None, h0=None):
+        return self(x, timespans, h0)
 
 
 class CfC(_RecurrentCell):
@@ -491,15 +550,11 @@ class CfC(_RecurrentCell):
     @classmethod
     def _validate(cls, *, input_size, hidden_size, backbone_units=128, backbone_layers=1,
                   backbone_activation="lecun_tanh", mode="default", output_size=None, dtype=np.float32):
-        _checks.choice("backbone_activation", backbone_activation, nn.ACTIVATIONS)
-        _checks.choice("mode", mode, CFC_MODES)
-        layers = _checks.integer("backbone_layers", backbone_layers, minimum=0)
-        if layers > 8:
-            raise ValueError(f"backbone_layers must be at most 8, got {layers}")
-        return {"input_size": _checks.integer("input_size", input_size, minimum=0),
-                "hidden_size": _checks.integer("hidden_size", hidden_size, minimum=1),
-                "backbone_units": _checks.integer("backbone_units", backbone_units, minimum=1),
-                "backbone_layers": layers, "backbone_activation": backbone_activation, "mode": mode,
+        _kernel_check(_core.cfc_check, input_size=input_size, hidden_size=hidden_size, backbone_units=backbone_units,
+                      backbone_layers=backbone_layers, backbone_activation=backbone_activation, mode=mode)
+        return {"input_size": operator.index(input_size), "hidden_size": operator.index(hidden_size),
+                "backbone_units": operator.index(backbone_units), "backbone_layers": operator.index(backbone_layers),
+                "backbone_activation": backbone_activation, "mode": mode,
                 "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
                 "dtype": nn.model_dtype(dtype).name}
 
@@ -532,16 +587,18 @@ class CfC(_RecurrentCell):
             names += [f"{head}.kernel", f"{head}.bias"]
         return names
 
-    def _codes(self):
-        return nn.ACTIVATIONS.index(self.config["backbone_activation"]), CFC_MODES.index(self.config["mode"])
+    def _codes(self) -> dict:
+        return {"backbone_activation": self.config["backbone_activation"], "mode": self.config["mode"]}
 
     def _run(self, x, ts, h0, keep):
         params = tuple(self.params[n] for n in self._cell_names())
-        return _core.cfc_forward(x, ts, h0, params, self.config["hidden_size"], *self._codes(), keep)
+        return _core.cfc_forward(x, ts, h0, params, hidden_size=self.config["hidden_size"], keep_cache=keep,
+                                 **self._codes())
 
     def _run_grad(self, x, ts, cache, dh):
         params = tuple(self.params[n] for n in self._cell_names())
-        dx, dh0, flat = _core.cfc_backward(ts, cache, dh, params, self.config["input_size"], *self._codes())
+        dx, dh0, flat = _core.cfc_backward(ts, cache, dh, params, input_size=self.config["input_size"],
+                                           **self._codes())
         grads, k = {}, 0
         for name in self._cell_names():
             size = self.params[name].size
@@ -614,16 +671,14 @@ class LTCCell(_RecurrentCell):
 
     @classmethod
     def _validate(cls, *, input_size, units, output_size=None, ode_unfolds=6, epsilon=1e-8, dtype=np.float32):
-        units = _checks.integer("units", units, minimum=1)
+        _kernel_check(_core.ltccell_check, input_size=input_size, units=units, ode_unfolds=ode_unfolds, epsilon=epsilon)
+        units = operator.index(units)
         out = units if output_size is None else _checks.integer("output_size", output_size, minimum=1)
         if out > units:
             raise ValueError(f"output_size={out} exceeds units={units} (the outputs are motor neurons)")
-        unfolds = _checks.integer("ode_unfolds", ode_unfolds, minimum=1)
-        if unfolds > 100_000:
-            raise ValueError(f"ode_unfolds={unfolds} is too large (at most 100000)")
-        return {"input_size": _checks.integer("input_size", input_size, minimum=0), "units": units,
-                "output_size": out, "ode_unfolds": unfolds,
-                "epsilon": _checks.real("epsilon", epsilon, minimum=0.0), "dtype": nn.model_dtype(dtype).name}
+        return {"input_size": operator.index(input_size), "units": units, "output_size": out,
+                "ode_unfolds": operator.index(ode_unfolds), "epsilon": float(epsilon),
+                "dtype": nn.model_dtype(dtype).name}
 
     @classmethod
     def _param_specs(cls, config):
@@ -660,12 +715,14 @@ class LTCCell(_RecurrentCell):
 
     def _run(self, x, ts, h0, keep):
         c = self.config
-        return _core.ltccell_forward(self._mapped(x), ts, h0, self._effective(), c["ode_unfolds"], c["epsilon"], keep)
+        return _core.ltccell_forward(self._mapped(x), ts, h0, *self._effective(), ode_unfolds=c["ode_unfolds"],
+                                     epsilon=c["epsilon"], keep_cache=keep)
 
     def _run_grad(self, x, ts, cache, dh):
         c = self.config
         xm = self._mapped(x)
-        dxm, dh0, flat = _core.ltccell_backward(xm, ts, cache, dh, self._effective(), c["ode_unfolds"], c["epsilon"])
+        dxm, dh0, flat = _core.ltccell_backward(xm, ts, cache, dh, *self._effective(), ode_unfolds=c["ode_unfolds"],
+                                                epsilon=c["epsilon"])
         grads, k = {}, 0
         for name in self._CELL:
             p = self.params[name]

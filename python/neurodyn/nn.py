@@ -7,15 +7,17 @@ backward needs. Every computation runs in the C kernels.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 
 import numpy as np
 
 from . import _checks, _core
+from ._estimator import FITTED, Estimator
 
-# Names of the C activation codes (csrc/nd_nn.h), in code order.
-ACTIVATIONS = ("identity", "tanh", "silu", "relu", "sigmoid", "softplus", "lecun_tanh")
-LAYERNORM_EPS = 1e-5
+#: The activations the kernels know (their table in csrc/nd_nn.c).
+ACTIVATIONS = _core.TABLES["activations"]
 
 
 def as_generator(seed) -> np.random.Generator:
@@ -47,14 +49,40 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, dtype) -
 
 # ---- layers --------------------------------------------------------------------------------
 
+# While a saved file is checked, the parameters its configuration may imply are bounded by the
+# parameters the file holds: a configuration asking for 2**62 layers must be refused after a
+# few specs, not after building a list of 2**62 of them.
+_SPEC_BUDGET: contextvars.ContextVar = contextvars.ContextVar("neurodyn_spec_budget", default=None)
+
+
+@contextlib.contextmanager
+def _spec_budget(n: int):
+    """Within the block, building more than ``n`` parameter specs raises ValueError."""
+    token = _SPEC_BUDGET.set([n])
+    try:
+        yield
+    finally:
+        _SPEC_BUDGET.reset(token)
+
+
+def _spend(count: int) -> None:
+    budget = _SPEC_BUDGET.get()
+    if budget is not None:
+        budget[0] -= count
+        if budget[0] < 0:
+            raise ValueError("the configuration implies more parameters than the file holds")
+
+
 def dense_specs(name: str, fan_in: int, fan_out: int) -> list:
     """Parameter specs of a Dense layer: ``name.kernel`` [fan_in, fan_out] (glorot uniform)
     and ``name.bias`` (zeros). A spec is (name, shape, initialiser)."""
+    _spend(2)
     return [(f"{name}.kernel", (fan_in, fan_out), "glorot"), (f"{name}.bias", (fan_out,), "zeros")]
 
 
 def layernorm_specs(name: str, size: int) -> list:
     """Parameter specs of a layer norm: ``name.gamma`` (ones) and ``name.beta`` (zeros)."""
+    _spend(2)
     return [(f"{name}.gamma", (size,), "ones"), (f"{name}.beta", (size,), "zeros")]
 
 
@@ -101,7 +129,10 @@ def init_layernorm(params: dict, name: str, size: int, dtype) -> None:
     params.update(initialise(layernorm_specs(name, size), rng=None, dtype=dtype))
 
 
-def dense(params: dict, name: str, x: np.ndarray, spikes: bool = False) -> np.ndarray:
+_DENSE = _core.DEFAULTS["dense_backward"]  # the kernels' options: spikes, need_dx
+
+
+def dense(params: dict, name: str, x: np.ndarray, spikes: bool = _DENSE["spikes"]) -> np.ndarray:
     """y = x W + b for x of shape (rows, in).
 
     With ``spikes=True`` x must hold spikes (every value 0 or 1, else ValueError) and the
@@ -117,16 +148,17 @@ def dense(params: dict, name: str, x: np.ndarray, spikes: bool = False) -> np.nd
     >>> nd.nn.dense(p, "fc", np.array([[1.0, 0.0, 1.0]]), spikes=True).tolist()
     [[4.5, 6.5]]
     """
-    return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"), bool(spikes))
+    return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"), spikes=spikes)
 
 
-def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict, need_dx: bool = True,
-               spikes: bool = False):
+def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict,
+               need_dx: bool = _DENSE["need_dx"], spikes: bool = _DENSE["spikes"]):
     """Stores the kernel and bias gradients in ``grads`` and returns dL/dx (None when not
     ``need_dx``: a model's first layer skips that product). ``spikes=True``: x holds 0/1
     spikes and dW = x^T dy is summed event by event, as in :func:`dense`."""
     has_bias = f"{name}.bias" in params
-    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias, need_dx, bool(spikes))
+    dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias=has_bias, need_dx=need_dx,
+                                      spikes=spikes)
     grads[f"{name}.kernel"] = dw
     if has_bias:
         grads[f"{name}.bias"] = db
@@ -134,8 +166,9 @@ def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: di
 
 
 def layernorm(params: dict, name: str, x: np.ndarray):
-    """Layer norm over the last axis of x (rows, n); returns (y, cache)."""
-    y, mean, rstd = _core.layernorm_forward(x, params[f"{name}.gamma"], params[f"{name}.beta"], LAYERNORM_EPS)
+    """Layer norm over the last axis of x (rows, n), with the kernel's epsilon
+    (``_core.DEFAULTS["layernorm_forward"]["eps"]``); returns (y, cache)."""
+    y, mean, rstd = _core.layernorm_forward(x, params[f"{name}.gamma"], params[f"{name}.beta"])
     return y, (x, mean, rstd)
 
 
@@ -149,31 +182,29 @@ def layernorm_grad(params: dict, name: str, cache, dy: np.ndarray, grads: dict) 
 
 def activation(name: str, x: np.ndarray) -> np.ndarray:
     """``name`` (one of ACTIVATIONS) applied elementwise."""
-    return _core.act_forward(_checks.choice("activation", name, ACTIVATIONS), x)
+    return _core.act_forward(name, x)
 
 
 def activation_grad(name: str, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
     """dL/dx given x, y = activation(name, x) and dL/dy."""
-    return _core.act_backward(_checks.choice("activation", name, ACTIVATIONS), x, y, dy)
+    return _core.act_backward(name, x, y, dy)
 
 
 # ---- losses ---------------------------------------------------------------------------------
 
+#: The losses of the models' ``loss=`` option; each name selects the kernel loss_and_grad calls.
 LOSSES = ("mse", "cross_entropy")
 
 
 def mse_loss(pred: np.ndarray, target: np.ndarray):
     """Mean squared error over every element, and its gradient with respect to ``pred``,
     computed in pred's float dtype (float32 for float16/float32 pred, float64 otherwise)."""
-    dtype = _checks.float_dtype("pred", pred)
-    return _core.mse(_checks.real_array("pred", pred, dtype, finite=False),
-                     _checks.real_array("target", target, dtype, finite=False))
+    return _core.mse(pred, target)
 
 
 def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray):
-    """Mean softmax cross-entropy over rows for integer labels, and dL/dlogits."""
-    if np.asarray(labels).dtype.kind not in "iu":
-        raise TypeError(f"labels must be integers, got dtype {np.asarray(labels).dtype}")
+    """Mean softmax cross-entropy over rows for integer labels in [0, classes), and
+    dL/dlogits."""
     return _core.softmax_xent(logits, labels)
 
 
@@ -190,8 +221,7 @@ def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype, name: str = 
         if arr.dtype.kind not in "iu" or arr.shape != (rows,):
             raise ValueError(f"{name}: cross_entropy targets must be integer labels of shape ({rows},), "
                              f"got dtype {arr.dtype} and shape {arr.shape}")
-        if arr.size and (arr.min() < 0 or arr.max() >= out_shape[-1]):
-            raise ValueError(f"{name}: labels must lie in [0, {out_shape[-1]}), got [{arr.min()}, {arr.max()}]")
+        _core.check_labels(arr, out_shape[-1])  # before the forward pass is paid for
         return arr.astype(np.int64)
     arr = _checks.real_array(name, y, dtype)
     if arr.shape != out_shape:
@@ -201,9 +231,10 @@ def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype, name: str = 
 
 # ---- models ---------------------------------------------------------------------------------
 
-class Model:
+class Model(Estimator):
     """Base of every neurodyn model: ``params`` (an ordered dict name -> ndarray), ``config``
-    (the constructor's arguments, JSON-serialisable), save/load, pickling and a readable repr.
+    (the constructor's arguments, JSON-serialisable), save/load, pickling, a readable repr, and
+    scikit-learn's estimator protocol (:class:`neurodyn._estimator.Estimator`).
 
     A subclass provides ``_validate(**kwargs) -> config`` (checks and normalises the
     constructor's arguments) and ``_param_specs(config) -> [(name, shape, initialiser)]``, so
@@ -227,25 +258,36 @@ class Model:
         self.params = params
 
     @classmethod
-    def _from_saved(cls, config: dict, params: dict):
-        """A model from a validated configuration and stored parameters whose names, shapes and
-        dtype must match the configuration exactly (checked before anything is allocated)."""
+    def _check_saved(cls, config: dict, params: dict, budget: int | None = None) -> dict:
+        """The validated configuration, after checking that the parameters it implies are
+        exactly ``params`` (anything with ``shape`` and ``dtype``: arrays, or the headers of a
+        file's members before their data is read), name for name, shape for shape, dtype for
+        dtype. Building the specs stops at ``budget`` of them (default: as many as ``params``),
+        the number of parameters a file holds."""
         config = cls._validate(**config)
-        specs = cls._param_specs(config)
+        with _spec_budget(len(params) if budget is None else budget):
+            specs = cls._param_specs(config)
         expected = {name: shape for name, shape, _ in specs}
         if set(params) != set(expected):
             missing, extra = set(expected) - set(params), set(params) - set(expected)
             raise ValueError(f"parameter names differ: missing {sorted(missing)}, unexpected {sorted(extra)}")
-        model = cls.__new__(cls)
-        ordered = {}
         for name, shape, _ in specs:
             arr = params[name]
-            if arr.shape != tuple(shape):
-                raise ValueError(f"parameter {name!r} has shape {arr.shape}, expected {tuple(shape)}")
+            if tuple(arr.shape) != tuple(shape):
+                raise ValueError(f"parameter {name!r} has shape {tuple(arr.shape)}, expected {tuple(shape)}")
             if arr.dtype != np.dtype(config["dtype"]):
                 raise ValueError(f"parameter {name!r} has dtype {arr.dtype}, expected {config['dtype']}")
-            ordered[name] = np.array(arr, copy=True)
-        model._adopt(config, ordered)
+        return config
+
+    @classmethod
+    def _from_saved(cls, config: dict, params: dict, copy: bool = True):
+        """A model from a configuration and stored parameters whose names, shapes and dtype
+        must match the configuration exactly (checked before anything is allocated). With
+        ``copy=False`` the arrays are adopted as they are (they must be fresh and writeable)."""
+        config = cls._check_saved(config, params)
+        model = cls.__new__(cls)
+        names = [name for name, _, _ in cls._param_specs(config)]
+        model._adopt(config, {name: np.array(params[name], copy=True) if copy else params[name] for name in names})
         return model
 
     def param_count(self) -> int:
@@ -260,12 +302,15 @@ class Model:
         save(self, path)
 
     def __getstate__(self):
-        return {"config": self.config, "params": self.params}
+        state = {"config": self.config, "params": self.params}
+        kept = {k: self.__dict__[k] for k in ("_init_args",) + FITTED if k in self.__dict__}
+        if kept:
+            state["attributes"] = kept
+        return state
 
     def __setstate__(self, state):
-        self.config = state["config"]
-        self.dtype = np.dtype(self.config["dtype"])
-        self.params = {k: np.array(v, copy=True) for k, v in state["params"].items()}
+        self._adopt(state["config"], {k: np.array(v, copy=True) for k, v in state["params"].items()})
+        self.__dict__.update(state.get("attributes", {}))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())

@@ -1,5 +1,7 @@
-"""ODE integration in C: :func:`odeint` and the LTC relaxation :func:`solve_ltc`."""
+"""ODE integration in C: :func:`odeint`."""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -10,78 +12,125 @@ from .training import kernel_progress
 
 IntegrationError = _core.IntegrationError
 
-METHODS = ("euler", "midpoint", "rk4", "dopri5")
-LTC_SOLVERS = ("exact",) + METHODS
+METHODS = _core.TABLES["ode_methods"]
+ADAPTIVE = ("dopri5", "tsit5", "dop853")
+FIXED = ("euler", "midpoint", "rk4")
+# The stiff solvers named when an explicit method looks stiff (docs/models.md §8).
+_STIFF_HINT = 'the problem looks stiff: try method="radau" or method="bdf"'
 
 
-def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_steps=10_000,
-           args=(), return_info=False, verbose=True, jac=None):
+_OPTS = _core.DEFAULTS["ode_check_options"]
+
+
+def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["atol"], dt=None,
+           max_steps=_OPTS["max_steps"],
+           args=(), return_info=False, events=None, dense_output=False, coupled=False,
+           on_failure="raise", verbose=True, jac=None):
     """Integrate ``dy/dt = f(t, y)`` from ``t[0]`` and return the state at every time in ``t``.
+
+    With an adaptive method every index over the leading axes of ``y0`` is its own
+    initial-value problem (docs/models.md §8): each sample has its own step size, its own
+    accept/reject decisions, its own error norm (RMS over its own last axis), its own counters
+    and failure status. A sample's result is bit-identical whether it is solved alone, in any
+    batch, in any order, in any Dask chunking and at any thread count, and samples that
+    finish stop costing work.
 
     Parameters
     ----------
     f : callable or neurodyn.fields.Field
-        ``f(t, y, *args) -> dy/dt`` with ``dy`` of the shape of ``y``, vectorised over any
-        leading batch axes; or a built-in field (``nd.fields.Linear``, ``Lorenz``, ``MLP``)
-        evaluated in C with no Python call per step. A field acts on the last axis of ``y``.
+        ``f(t, y, *args) -> dy/dt``; or a built-in field (``nd.fields.Linear``, ``Lorenz``,
+        ``MLP``) evaluated in C with no Python call per step. How ``f`` is called:
+
+        - ``y0`` with 2 or more axes, adaptive method: ``y`` is the live samples, shape
+          ``(m, d)`` (leading axes flattened, only the samples still running), and ``t`` is
+          their times, shape ``(m, 1)``, which broadcasts against ``y``. Return ``(m, d)``.
+          ``lambda t, y: -y`` and fields that ignore ``t`` work unchanged.
+        - ``y0`` with 0 or 1 axes, or ``coupled=True``, or a fixed-step method: ``t`` is a
+          float and ``y`` has the shape of ``y0``.
     y0 : array_like, shape S
-        Initial state. float32 stays float32, float64 stays float64; integers become float64.
+        Initial state; its last axis is the state of one sample. float32 stays float32,
+        float64 stays float64; integers become float64.
     t : array_like of float, shape (T,)
         Output times, strictly increasing or strictly decreasing; ``t[0]`` is the time of ``y0``.
-    method : {"dopri5", "rk4", "midpoint", "euler", "radau", "bdf"}
-        ``dopri5``: adaptive Dormand–Prince 5(4) with FSAL (6 evaluations per step) and
-        output times filled by its 4th-order dense output. ``rk4``, ``midpoint``, ``euler``
-        are fixed-step. ``radau`` (Radau IIA of order 5) and ``bdf`` (variable-order BDF 1–5)
-        are implicit, for stiff problems: every index over the leading axes of ``y0`` is its
-        own problem with its own steps, Jacobian and LU factors (docs/models.md §8). A
-        callable ``f`` then sees the rows that need an evaluation: with a 1-d ``y0``, one row
-        per call, ``f(t: float, y: (d,))``; with a batch, one call per round for the ``m`` rows
-        of that round, ``f(t: (m, 1), y: (m, d))``, each row at its own time.
+    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler", "radau", "bdf"}
+        ``dopri5``: Dormand–Prince 5(4) with FSAL (6 evaluations per step) and its 4th-order
+        dense output; ``tsit5``: Tsitouras 5(4), FSAL, its own dense output; ``dop853``:
+        Dormand–Prince 8(5,3) with Hairer's error estimator and 7th-order dense output (12
+        evaluations per step, 3 more on steps whose dense output is used). Output times are
+        filled from the dense output. ``rk4``, ``midpoint``, ``euler`` are fixed-step (and always
+        coupled). ``radau`` (Radau IIA of order 5) and ``bdf`` (variable-order BDF 1–5) are
+        implicit, for stiff problems: each sample also has its own Jacobian and LU factors, and
+        a single sample's ``f`` is called once per row it needs (a Radau iteration needs three).
     rtol, atol : float
-        dopri5 tolerances (>= 0, not both 0). The error norm is the RMS over the state of
-        ``(y5 - y4) / (atol + rtol * max(|y|, |y5|))``; a step is accepted when it is <= 1.
+        Tolerances (>= 0, not both 0). The error norm is the RMS over a sample's state of
+        ``err / (atol + rtol * max(|y|, |y_new|))``; a step is accepted when it is <= 1.
     dt : float, optional
         Fixed-step methods: the step to aim for. Between consecutive output times
         ``n = max(1, round_half_away(|t1 - t0| / dt))`` equal steps are taken, so every output
-        time is hit exactly; ``None`` takes one step per output interval. dopri5: the first
-        step (``None`` chooses it by Hairer's algorithm).
+        time is hit exactly; ``None`` takes one step per output interval. Adaptive methods:
+        the first step (``None`` chooses it by Hairer's algorithm, per sample).
     max_steps : int
-        Budget of attempted steps (accepted plus rejected) for the whole call.
+        Budget of attempted steps (accepted plus rejected): per sample for adaptive methods,
+        for the whole call in coupled and fixed-step mode.
     args : tuple
-        Extra positional arguments passed to a callable ``f``.
+        Extra positional arguments passed to a callable ``f`` (and to event functions).
     return_info : bool
-        Also return a dict of counters: ``nfev``, ``accepted``, ``rejected``, ``status`` and
-        ``steps``, an array ``(accepted, 2)`` of each accepted step's start time and size.
+        Also return a dict: per-sample ``nfev``, ``accepted``, ``rejected``, ``status``
+        (arrays of shape ``S[:-1]``; plain numbers for a single sample) and ``steps`` (each
+        accepted step's start time and size, ``(accepted, 2)``; for a batch nested lists over
+        ``S[:-1]`` of one such array per sample); the whole call's
+        ``total`` counters (``nfev``, ``accepted``, ``rejected``, ``rhs_calls`` — batched
+        evaluations — and ``rounds``); with events ``t_events`` and ``y_events``.
+    events : callable, list of callables or neurodyn.fields.LinearEvent, optional
+        As in SciPy's ``solve_ivp``: ``g(t, y, *args)`` called like ``f`` and returning one
+        value per sample (shape ``(m,)`` for rows, a scalar for a single sample); a sign
+        change over a step is located on the dense output to near machine precision.
+        Attributes ``direction`` (+1 rising only, -1 falling only, 0 both) and ``terminal``
+        (True or an int k: stop that sample at its k-th event) are read when present.
+        ``nd.fields.LinearEvent(c, d)`` specs (``g = c . y - d``) are evaluated in C.
+        A sample stopped by a terminal event ends there: its later outputs are NaN and its
+        status is ``"event"``. Adaptive methods only.
+    dense_output : bool
+        Also return a :class:`OdeSolution` that evaluates each sample's continuous solution
+        anywhere in its interval (``sol(t)``, ``t`` a scalar or one time per sample).
+    coupled : bool
+        Treat the whole array as one system with one step size and one error norm over every
+        value (the behaviour before per-sample control). Use it when the leading axes are not
+        independent problems, or to reproduce earlier results.
+    on_failure : {"raise", "status"}
+        ``"raise"``: a failed sample raises :class:`IntegrationError`; ``"status"``: the
+        failed samples' later outputs are NaN and ``info["status"]`` says why (implies
+        ``return_info``).
     verbose : bool
         Show a progress bar (with tqdm installed) once the call has run for a second;
         ``False`` never does. Ctrl-C stops the integration either way.
     jac : callable, optional
-        ``radau`` and ``bdf`` with a callable ``f``: ``jac(t, y, *args)`` returns
-        ``y.shape + (d,)``, ``J[..., r, c] = d f_r / d y_c``, called as ``f`` is. Without it the
-        Jacobian comes from forward differences (``d`` rows of ``f`` per Jacobian). A built-in
-        field uses its own Jacobian in C.
+        ``radau`` and ``bdf`` with a callable ``f``: ``jac(t, y, *args)`` is called as ``f`` is
+        and returns ``y.shape + (d,)``, ``J[..., r, c] = d f_r / d y_c`` (with ``coupled=True``,
+        ``(n, n)`` over the ``n = y0.size`` values). Without it the Jacobian comes from forward
+        differences, ``d`` more rows of ``f`` each. A built-in field uses its own, in C.
 
     Returns
     -------
     ys : ndarray, shape (T,) + S
         ``ys[i]`` is the state at ``t[i]``; ``ys[0] == y0``. Its dtype is that of ``y0``.
     info : dict
-        Only with ``return_info=True``. For ``radau`` and ``bdf`` the counters are per sample
-        (arrays of the batch shape ``y0.shape[:-1]``; scalars for a 1-d ``y0``): ``nfev`` (rows
-        of ``f``, difference Jacobians included), ``njev`` (Jacobians), ``nlu`` (LU
-        factorisations; a Radau one is two: the real and the complex matrix), ``accepted``,
-        ``rejected``, ``t`` (time reached) and ``status``; with the call's totals
-        ``nfev_total``, ``njev_total``, ``nlu_total``, ``rhs_calls``, ``jac_calls``, ``rounds``.
+        Only with ``return_info=True`` (or ``on_failure="status"``). ``radau`` and ``bdf`` add
+        per-sample ``njev`` (Jacobians) and ``nlu`` (LU factorisations; a Radau one is two, the
+        real and the complex matrix) and their totals (with ``jac_calls``, batched Jacobian
+        calls); their ``nfev`` counts difference-Jacobian rows too.
+    sol : OdeSolution
+        Only with ``dense_output=True``; always last.
 
     Raises
     ------
     neurodyn.IntegrationError
-        The solver could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow,
-        or a non-finite state or derivative (``radau``/``bdf`` also: a Newton matrix that
-        stays singular as the step is reduced). It carries ``t`` (time reached), ``y`` (state
-        there), ``ts``/``ys`` (the outputs filled so far), ``status`` and ``info``. With
-        ``radau``/``bdf`` a failing sample leaves the others' results intact: ``ys`` holds
-        every output, NaN where a sample did not reach, and ``t``/``status`` are per sample.
+        A sample could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow, a
+        non-finite state or derivative, or (``radau``, ``bdf``) a Newton matrix that stays
+        singular as the step is reduced. The message names the failed samples; the error
+        carries ``t`` (time reached), ``y`` (state there), ``ts``/``ys`` (outputs; for a
+        batch all of them, NaN where a sample did not reach), ``status``, ``failed`` (indices
+        of the failed samples) and ``info``.
     ValueError, TypeError
         Bad arguments: NaN in ``y0``, ``t`` not strictly monotonic, an unknown method,
         negative tolerances, ``f`` returning the wrong shape, and so on.
@@ -93,19 +142,18 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
     >>> bool(abs(ys[-1, 0] - np.exp(-1)) < 1e-7)
     True
     """
-    if method in STIFF_METHODS:
-        return odeint_stiff(f, y0, t, method=method, rtol=rtol, atol=atol, dt=dt, max_steps=max_steps,
-                            jac=jac, args=args, return_info=return_info, verbose=verbose)
-    if jac is not None:
-        raise TypeError(f"jac is used by the implicit methods {STIFF_METHODS}, not by {method!r}")
-    code = _checks.choice("method", method, METHODS + STIFF_METHODS)
-    rtol = _checks.real("rtol", rtol, minimum=0.0)
-    atol = _checks.real("atol", atol, minimum=0.0)
-    if method == "dopri5" and rtol == 0.0 and atol == 0.0:
-        raise ValueError("rtol and atol cannot both be 0")
-    step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)
-    max_steps = _checks.integer("max_steps", max_steps, minimum=1)
+    stiff = method in STIFF_METHODS
+    if not stiff:
+        if method not in METHODS:
+            _checks.choice("method", method, METHODS + STIFF_METHODS)
+        if jac is not None:
+            raise TypeError(f"jac is used by the implicit methods {STIFF_METHODS}, not by {method!r}")
+        _core.ode_check_options(method=method, rtol=rtol, atol=atol, max_steps=max_steps)  # the kernels' rules
+        rtol, atol, max_steps = float(rtol), float(atol), int(max_steps)
+    step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)  # 0 is the kernels' "auto"
     times = _checks.times("t", t)
+    if on_failure not in ("raise", "status"):
+        raise ValueError(f'on_failure must be "raise" or "status", got {on_failure!r}')
     if not isinstance(args, tuple):
         raise TypeError(f"args must be a tuple, got {type(args).__name__}")
     if isinstance(f, Field):
@@ -116,57 +164,223 @@ def odeint(f, y0, t, *, method="dopri5", rtol=1e-3, atol=1e-6, dt=None, max_step
         rhs = f
     else:
         raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
+    if stiff:  # the implicit methods check their own rules (csrc/nd_ode_stiff.h)
+        if events is not None or dense_output:
+            raise ValueError(f"events and dense_output are not available with method={method!r}")
+        return odeint_stiff(rhs, y0, times, method=method, rtol=rtol, atol=atol, dt=step, max_steps=max_steps,
+                            args=args, jac=jac, return_info=return_info, coupled=coupled, on_failure=on_failure,
+                            verbose=verbose)
+    if method in FIXED or (coupled and method == "dopri5"):
+        if events is not None or dense_output:
+            raise ValueError(f"events and dense_output need an adaptive per-sample solve; method={method!r}"
+                             + (" with coupled=True" if coupled else "") + " has neither")
+        code = METHODS.index(method)
+        with kernel_progress("odeint", verbose) as bar:
+            ys, info = _core.odeint(rhs, y0, times, code, rtol, atol, step, max_steps, args,
+                                    bool(return_info), progress=bar)
+        return (ys, info) if return_info else ys
+    return _odeint_samples(rhs, y0, times, method, rtol, atol, step, max_steps, args, return_info,
+                           events, dense_output, coupled, on_failure, verbose)
+
+
+def _event_specs(events, args, dtype):
+    """(callable or None, linear (c, d) or None, direction, terminal) of ``events``."""
+    from .fields import LinearEvent
+    if events is None:
+        return None, None, None, None
+    evs = list(events) if isinstance(events, (list, tuple)) else [events]
+    if not evs:
+        return None, None, None, None
+    direction = np.array([int(np.sign(getattr(g, "direction", 0))) for g in evs], dtype=np.int64)
+    terminal = []
+    for g in evs:
+        term = getattr(g, "terminal", False)
+        if isinstance(term, (bool, np.bool_)):
+            terminal.append(1 if term else 0)
+        else:
+            terminal.append(_checks.integer("terminal", term, minimum=0))
+    terminal = np.array(terminal, dtype=np.int64)
+    if all(isinstance(g, LinearEvent) for g in evs):
+        c = np.stack([g.c for g in evs]).astype(np.float64)
+        d = np.array([g.d for g in evs], dtype=np.float64)
+        return None, (c, d), direction, terminal
+    if any(isinstance(g, LinearEvent) for g in evs):
+        raise TypeError("events mixes LinearEvent specs and callables; use one kind")
+    for g in evs:
+        if not callable(g):
+            raise TypeError(f"an event must be callable or a LinearEvent, got {type(g).__name__}")
+
+    def stacked(tt, y, *a):
+        return np.stack([np.asarray(g(tt, y, *a), dtype=dtype) for g in evs], axis=-1)
+
+    return stacked, None, direction, terminal
+
+
+def _odeint_samples(rhs, y0, times, method, rtol, atol, step, max_steps, args, return_info, events,
+                    dense_output, coupled, on_failure, verbose):
+    dtype = _checks.float_dtype("y0", y0)
+    y = np.asarray(y0, dtype=dtype)
+    shape = y.shape
+    single = coupled or y.ndim <= 1
+    if single:
+        rows = y.reshape(1, y.size)
+        batch_shape = ()
+    else:
+        batch_shape = shape[:-1]
+        rows = y.reshape(int(np.prod(batch_shape, dtype=np.int64)), shape[-1])
+    if rtol < 100 * np.finfo(dtype).eps:
+        warnings.warn(f"rtol={rtol!r} is below what {dtype} resolves (100 eps = {100 * np.finfo(dtype).eps:.3g}): "
+                      "steps will be driven by rounding errors", RuntimeWarning, stacklevel=3)
+    evfun, linear, direction, terminal = _event_specs(events, args, dtype)
+    record = 2 if dense_output else (1 if return_info else 0)
     with kernel_progress("odeint", verbose) as bar:
-        ys, info = _core.odeint(rhs, y0, times, code, rtol, atol, step, max_steps, args, bool(return_info),
-                                progress=bar)
-    return (ys, info) if return_info else ys
+        ys, y_last, raw = _core.odeint_samples(
+            rhs, rows, times, method=method, rtol=rtol, atol=atol, dt=step, max_steps=max_steps, args=args,
+            sample_shape=shape if single else None, events=evfun,
+            event_c=None if linear is None else linear[0], event_d=None if linear is None else linear[1],
+            direction=direction, terminal=terminal, record=record, progress=bar)
+    ys = ys.reshape((len(times),) + shape)
+    B = rows.shape[0]
+    info = _samples_info(raw, batch_shape, B, single, direction)
+    failed = np.flatnonzero(np.asarray(raw["status_code"]) < 0)
+    if len(failed) and on_failure == "raise":
+        _raise_failed(raw, info, failed, times, ys, y_last.reshape(shape), method, max_steps, batch_shape, single)
+    out = [ys]
+    if return_info or on_failure == "status":
+        out.append(info)
+    if dense_output:
+        out.append(OdeSolution(method, raw, times, shape, single, dtype))
+    return out[0] if len(out) == 1 else tuple(out)
 
 
-def solve_ltc(x, a, tau, *, solver="exact", steps=1, rtol=1e-2, atol=1e-4, max_steps=100):
-    """Relax ``x`` toward ``a`` with time constant ``tau`` over one frame, elementwise.
+def _samples_info(raw, batch_shape, B, single, direction):
+    """The user-facing info dict: per-sample arrays of shape batch_shape (numbers for one sample)."""
+    def per_sample(v):
+        arr = np.asarray(v)
+        return arr.reshape(batch_shape)[()] if single else arr.reshape(batch_shape)
 
-    Integrates ``dx/ds = (a - x) / tau`` for ``s`` from 0 to 1 with ``a`` and ``tau`` held
-    fixed: the update of a liquid time-constant layer.
+    info = {k: per_sample(raw[k]) for k in ("nfev", "accepted", "rejected")}
+    status = np.array(raw["status"], dtype=object if B == 0 else None)
+    info["status"] = str(status[0]) if single else status.reshape(batch_shape)
+    info["t_reached"] = per_sample(raw["t"])
+    info["total"] = {"nfev": int(raw["nfev_total"]), "accepted": int(np.sum(raw["accepted"])),
+                     "rejected": int(np.sum(raw["rejected"])), "rhs_calls": int(raw["rhs_calls"]),
+                     "rounds": int(raw["rounds"]), "failed": int(raw["n_failed"])}
+    if "steps" in raw:
+        steps = raw["steps"]
+        sample = steps[:, 0].astype(np.int64)
+        order = np.argsort(sample, kind="stable")
+        bounds = np.searchsorted(sample[order], np.arange(B + 1))
+        per = [steps[order[bounds[s]:bounds[s + 1]], 2:4] for s in range(B)]
+        if single:
+            info["steps"] = per[0]
+        else:
+            obj = np.empty(B, dtype=object)
+            obj[:] = per
+            info["steps"] = obj.reshape(batch_shape).tolist()
+    if "events" in raw:
+        meta, ystates = raw["events"]
+        sample, k, te = meta[:, 0].astype(np.int64), meta[:, 1].astype(np.int64), meta[:, 2]
+        n_ev = len(direction)
+        t_events, y_events = [], []
+        for j in range(n_ev):
+            sel = k == j
+            if single:
+                t_events.append(te[sel])
+                y_events.append(ystates[sel])
+            else:
+                tl = np.empty(B, dtype=object)
+                yl = np.empty(B, dtype=object)
+                for s in range(B):
+                    m = sel & (sample == s)
+                    tl[s] = te[m]
+                    yl[s] = ystates[m]
+                t_events.append(tl.reshape(batch_shape).tolist())
+                y_events.append(yl.reshape(batch_shape).tolist())
+        info["t_events"] = t_events
+        info["y_events"] = y_events
+    return info
 
-    Parameters
-    ----------
-    x, a, tau : array_like
-        Broadcast together. ``tau`` must be positive. float32 inputs give float32.
-    solver : {"exact", "euler", "midpoint", "rk4", "dopri5"}
-        ``exact``: ``a + (x - a) * exp(-1 / tau)``. The fixed-step solvers take ``steps``
-        substeps of ``1 / steps``. ``dopri5`` treats the whole array as one system with the
-        error control of :func:`odeint`, a first step of 0.25, and ``rtol``, ``atol``,
-        ``max_steps``.
-    steps : int
-        Substeps of the fixed-step solvers (>= 1).
 
-    Returns
-    -------
-    ndarray
-        ``x(1)``, of the broadcast shape.
+def _raise_failed(raw, info, failed, times, ys, y_last, method, max_steps, batch_shape, single):
+    codes = np.asarray(raw["status_code"])
+    reasons = []
+    for s in failed[:5]:
+        key = raw["status"][s]
+        reason = f"max_steps={max_steps} steps were used" if key == "max_steps" else {
+            "step_underflow": "step size underflow", "nonfinite": "non-finite state or derivative",
+            "interrupted": "interrupted",
+            "singular": "the Newton matrix stayed singular as the step was reduced"}.get(key, key)
+        attempts = raw["accepted"][s] + raw["rejected"][s]
+        progress = (raw["t"][s] - times[0]) / (times[-1] - times[0])
+        if method not in STIFF_METHODS and key in ("max_steps", "step_underflow") and attempts and (
+                raw["rejected"][s] >= 0.1 * attempts or progress < 0.01):
+            # Explicit steps held at the stability limit: many rejections, or a whole budget
+            # spent on a sliver of the interval.
+            reason += (f" ({raw['rejected'][s]} of {attempts} steps rejected, {100 * progress:.2g}% of the "
+                       f"interval covered): {_STIFF_HINT}")
+        where = "" if single else f"sample {np.unravel_index(s, batch_shape) if len(batch_shape) > 1 else s} "
+        reasons.append(f"{where}stopped at t={raw['t'][s]!r} before reaching t={times[-1]!r}: {reason}")
+    more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+    if single:
+        n = int(raw["n_out"][0])
+        msg = f"{method} " + reasons[0]
+        err = IntegrationError(msg)
+        err.t, err.y, err.ts, err.ys = float(raw["t"][0]), y_last, times[:n], ys[:n]
+    else:
+        msg = f"{method}: {len(failed)} of {codes.size} samples failed; " + "; ".join(reasons) + more
+        err = IntegrationError(msg)
+        err.t, err.y, err.ts, err.ys = info["t_reached"], y_last, times, ys
+    err.status = info["status"]
+    err.failed = failed if single else np.array(
+        [np.unravel_index(s, batch_shape) for s in failed]) if len(batch_shape) > 1 else failed
+    err.info = info
+    raise err
 
-    Examples
-    --------
-    >>> import neurodyn as nd
-    >>> float(nd.solve_ltc(1.0, 0.5, 1.0, solver="rk4"))
-    0.6875
+
+class OdeSolution:
+    """Each sample's continuous solution from :func:`odeint` with ``dense_output=True``.
+
+    ``sol(t)`` evaluates every sample at ``t`` (a scalar, or an array of shape ``S[:-1]``: one
+    time per sample) with the dense output of the step that covers it, and returns an array of
+    the shape of ``y0``. Times outside a sample's interval ``[t[0], t_reached]`` give NaN.
     """
-    code = _checks.choice("solver", solver, LTC_SOLVERS) - 1  # "exact" is the C code -1
-    steps = _checks.integer("steps", steps, minimum=1)
-    rtol = _checks.real("rtol", rtol, minimum=0.0)
-    atol = _checks.real("atol", atol, minimum=0.0)
-    if solver == "dopri5" and rtol == 0.0 and atol == 0.0:
-        raise ValueError("rtol and atol cannot both be 0")
-    max_steps = _checks.integer("max_steps", max_steps, minimum=1)
-    dtype = _checks.float_dtype("x, a and tau", x, a, tau)
-    arrays = [np.asarray(v, dtype=dtype) for v in (x, a, tau)]
-    try:
-        xb, ab, tb = np.broadcast_arrays(*arrays)
-    except ValueError:
-        shapes = ", ".join(f"{n} {v.shape}" for n, v in zip(("x", "a", "tau"), arrays))
-        raise ValueError(f"x, a and tau do not broadcast together: {shapes}") from None
-    if not np.all(np.isfinite(tb)):
-        raise ValueError("tau contains NaN or inf")
-    if tb.size and not np.all(tb > 0):
-        raise ValueError(f"tau must be positive, got a minimum of {tb.min()!r}")
-    return _core.solve_ltc(xb, ab, tb, code, steps, rtol, atol, max_steps)
+
+    def __init__(self, method, raw, times, shape, single, dtype):
+        steps = raw["steps"]
+        self.method, self.shape, self.dtype = method, shape, dtype
+        self.t0, self.t_end = float(times[0]), float(times[-1])
+        self._dir = 1.0 if len(times) < 2 or times[-1] > times[0] else -1.0
+        B = 1 if single else int(np.prod(shape[:-1], dtype=np.int64))
+        sample = steps[:, 0].astype(np.int64)
+        order = np.lexsort((steps[:, 1], sample))  # by sample, then round: time order
+        self._sample, self._t, self._h = sample[order], steps[order, 2], steps[order, 3]
+        self._coef = raw["dense"][order]
+        self._start = np.searchsorted(self._sample, np.arange(B + 1))
+        self._reached = np.asarray(raw["t"], dtype=np.float64)
+        self._B = B
+
+    def __call__(self, t):
+        B = self._B
+        t_arr = np.asarray(t, dtype=np.float64)
+        tt = np.full(B, float(t_arr)) if t_arr.ndim == 0 else t_arr.reshape(-1)
+        if tt.size != B:
+            raise ValueError(f"t must be a scalar or hold one time per sample ({B}), got shape {np.shape(t)}")
+        d = self._coef.shape[-1] if self._coef.size else (self.shape[-1] if self.shape else 1)
+        out = np.full((B, d), np.nan, dtype=self.dtype)
+        idx = np.full(B, -1, dtype=np.int64)
+        theta = np.zeros(B)
+        for s in range(B):
+            lo, hi = self._start[s], self._start[s + 1]
+            x = tt[s]
+            inside = (x - self.t0) * self._dir >= 0 and (self._reached[s] - x) * self._dir >= 0
+            if hi == lo or not inside:
+                continue
+            ends = self._t[lo:hi] * self._dir
+            j = lo + max(0, min(hi - lo - 1, int(np.searchsorted(ends, x * self._dir, side="right")) - 1))
+            idx[s] = j
+            theta[s] = (x - self._t[j]) / self._h[j]
+        ok = idx >= 0
+        if np.any(ok):
+            out[ok] = _core.ode_dense_eval(theta[ok], self._coef[idx[ok]], self.method)
+        return out.reshape(self.shape)

@@ -1,57 +1,28 @@
 """Spiking networks of leaky integrate-and-fire neurons, trained with surrogate gradients."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import _checks, _core, encode, nn
-from .training import fit_supervised, matching_targets
+from ._estimator import RowsFit
 
-SURROGATES = ("sigmoid", "fast_sigmoid", "atan")
-RESETS = ("subtract", "zero")
-ENCODINGS = ("constant", "poisson", "latency")
-
-
-def lif_beta(tau=None, beta=None) -> float:
-    """The membrane decay beta = exp(-1 / tau) (tau 2 when neither is given), or beta itself."""
-    if beta is not None:
-        if tau is not None:
-            raise ValueError("give tau or beta, not both")
-        beta = _checks.real("beta", beta, minimum=0.0)
-        if beta > 1:
-            raise ValueError(f"beta must lie in [0, 1], got {beta}")
-        return beta
-    tau = _checks.real("tau", 2.0 if tau is None else tau, minimum=0.0, strict=True)
-    return math.exp(-1.0 / tau)
+# The kernel's defaults (nd_lif_params_default) and code tables (nd_snn.h), read from _core.
+_LIF = _core.DEFAULTS["lif_backward"]
+SURROGATES = _core.TABLES["lif_surrogates"]
+RESETS = _core.TABLES["lif_resets"]
+ENCODINGS = _core.TABLES["spike_encodings"]
+# beta = 1 (no leak) with the subtractive reset: the integrate-and-fire neuron (docs/models.md §6)
+_IF = {"beta": 1.0, "reset": "subtract"}
 
 
-def lif_params(*, tau=None, beta=None, threshold=1.0, reset="subtract", reset_delay=False, surrogate="sigmoid",
-               slope=10.0, detach_reset=True, smooth=False) -> tuple:
-    """The parameter tuple of the C kernels, checked."""
-    b = lif_beta(tau, beta)
-    th = _checks.real("threshold", threshold, minimum=0.0, strict=True)
-    r = _checks.choice("reset", reset, RESETS)
-    s = _checks.choice("surrogate", surrogate, SURROGATES)
-    k = _checks.real("slope", slope, minimum=0.0, strict=True)
-    return (b, th, r, int(bool(reset_delay)), s, k, int(bool(detach_reset)), int(bool(smooth)))
+def _decay(tau, beta) -> dict:
+    """The membrane decay as the kernels take it: tau or beta, whichever was given (None: not
+    given; neither gives the kernel's default tau, and both are refused by its check)."""
+    return {k: v for k, v in (("tau", tau), ("beta", beta)) if v is not None}
 
 
-def _raster(currents, name="currents"):
-    arr = np.asarray(currents)
-    if arr.ndim != 3:
-        raise ValueError(f"{name} must have shape (time, batch, neurons), got {arr.shape}")
-    return arr
-
-
-def _lif_forward(currents, v0, p, *, spikes=True, membrane=False, bits=False, rate=False):
-    """The C forward kernel with its outputs named: returns (spikes, membrane, bits, v_end, rate),
-    None for each output not asked for."""
-    return _core.lif_forward(currents, v0, p, spikes, membrane, bits, rate)
-
-
-def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False,
-            membrane=True):
+def lif_run(currents, *, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"], v0=None,
+            reset_delay=_LIF["reset_delay"], membrane=True):
     """Run leaky integrate-and-fire neurons over time, in one C loop.
 
     Per step: ``V <- beta V + I_t``; ``S_t = [V > threshold]``; then reset by subtraction
@@ -86,16 +57,16 @@ def lif_run(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v
     >>> s.ravel().tolist(), v.ravel().tolist()
     ([0.0, 1.0, 0.0, 1.0], [0.75, 0.125, 0.8125, 0.15625])
     """
-    p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay)
     if not isinstance(membrane, (bool, np.bool_)):
         raise TypeError(f"membrane must be True or False, got {membrane!r}")
-    s, m, _, _, _ = _lif_forward(_raster(currents), v0, p, membrane=bool(membrane))
+    s, m, _, _, _ = _core.lif_forward(currents, v0, threshold=threshold, reset=reset, reset_delay=reset_delay,
+                                      membrane=bool(membrane), **_decay(tau, beta))
     return s, m
 
 
-def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None, threshold=1.0, reset="subtract",
-                 v0=None, reset_delay=False, surrogate="sigmoid", slope=10.0, detach_reset=True, smooth=False,
-                 out=None):
+def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None, threshold=_LIF["threshold"],
+                 reset=_LIF["reset"], v0=None, reset_delay=_LIF["reset_delay"], surrogate=_LIF["surrogate"],
+                 slope=_LIF["slope"], detach_reset=_LIF["detach_reset"], smooth=_LIF["smooth"], out=None):
     """Gradient of a loss through :func:`lif_run` with a surrogate spike derivative.
 
     Given the cotangents of the spikes and/or of the membrane, returns
@@ -126,12 +97,13 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
         the currents instead of allocating a second (T, B, n) array: the backward pass of a large
         layer then holds one raster, not two. Any other array is refused.
     """
-    p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay,
-                   surrogate=surrogate, slope=slope, detach_reset=detach_reset, smooth=smooth)
-    return _core.lif_backward(_raster(currents), v0, dspikes, dmembrane, p, False, out)
+    return _core.lif_backward(currents, v0, dspikes, dmembrane, threshold=threshold, reset=reset,
+                              reset_delay=reset_delay, surrogate=surrogate, slope=slope, detach_reset=detach_reset,
+                              smooth=smooth, out=out, **_decay(tau, beta))
 
 
-def lif_rate(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", v0=None, reset_delay=False):
+def lif_rate(currents, *, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"], v0=None,
+             reset_delay=_LIF["reset_delay"]):
     """Firing rates of :func:`lif_run`'s neurons, the mean of their spikes over time, (B, n),
     counted in the C loop without the (T, B, n) spike raster.
 
@@ -157,14 +129,11 @@ def lif_rate(currents, *, tau=None, beta=None, threshold=1.0, reset="subtract", 
     >>> nd.lif_rate(np.full((4, 1, 1), 0.75), beta=0.5).tolist()
     [[0.5]]
     """
-    p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset, reset_delay=reset_delay)
-    cur = _raster(currents)
-    if cur.shape[0] < 1:
-        raise ValueError("a firing rate needs at least one time step")
-    return _lif_forward(cur, v0, p, spikes=False, rate=True)[4]
+    return _core.lif_forward(currents, v0, threshold=threshold, reset=reset, reset_delay=reset_delay, spikes=False,
+                             rate=True, **_decay(tau, beta))[4]
 
 
-def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"):
+def lif_step(current, v, *, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"]):
     """One LIF step for currents and membranes of shape (B, n): returns (spikes, new membrane).
 
     Parameters
@@ -181,12 +150,11 @@ def lif_step(current, v, *, tau=None, beta=None, threshold=1.0, reset="subtract"
     cur = np.asarray(current)
     if cur.ndim != 2:
         raise ValueError(f"current must have shape (batch, neurons), got {cur.shape}")
-    p = lif_params(tau=tau, beta=beta, threshold=threshold, reset=reset)
-    s, _, _, v_end, _ = _lif_forward(cur[None], v, p)
+    s, _, _, v_end, _ = _core.lif_forward(cur[None], v, threshold=threshold, reset=reset, **_decay(tau, beta))
     return s[0], v_end
 
 
-def if_neuron(current, num_timesteps=10, threshold=1.0, v0=None):
+def if_neuron(current, num_timesteps=10, threshold=_LIF["threshold"], v0=None):
     """Firing rate (spike count / T) of integrate-and-fire neurons under a constant current.
 
     ``V <- V + I``; ``S = [V > threshold]``; ``V <- V - S threshold``. For 0 < I <= threshold
@@ -210,11 +178,10 @@ def if_neuron(current, num_timesteps=10, threshold=1.0, v0=None):
     T = _checks.integer("num_timesteps", num_timesteps, minimum=1)
     arr = _checks.real_array("current", current)
     flat = arr.reshape(1, 1, -1)
-    cur = np.broadcast_to(flat, (T, 1, flat.shape[2]))
+    cur = np.broadcast_to(flat, (T, 1, flat.shape[2]))  # read once per step, not copied
     v = None if v0 is None else _checks.real_array("v0", v0, arr.dtype).reshape(1, -1)
-    p = lif_params(beta=1.0, threshold=threshold, reset="subtract")
-    s = _lif_forward(cur, v, p)[0]
-    return (s.sum(axis=0) / T).reshape(arr.shape)
+    rate = _core.lif_forward(cur, v, threshold=threshold, spikes=False, rate=True, **_IF)[4]
+    return rate.reshape(arr.shape)
 
 
 def rate_decode(spikes, axis=0):
@@ -232,7 +199,7 @@ def rate_decode(spikes, axis=0):
     return arr.mean(axis=axis)
 
 
-class SNN(nn.Model):
+class SNN(RowsFit, nn.Model):
     """A spiking network (Edifice's SNN): Dense -> LIF per hidden layer, spikes propagating
     layer to layer every time step, and a Dense readout of the last layer's firing rates.
 
@@ -261,22 +228,22 @@ class SNN(nn.Model):
     (2, 3)
     """
 
-    def __init__(self, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=2.0, threshold=1.0,
-                 surrogate="sigmoid", slope=10.0, encoding="constant", reset="subtract", seed=None,
-                 dtype=np.float32):
+    def __init__(self, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=_LIF["tau"],
+                 threshold=_LIF["threshold"], surrogate=_LIF["surrogate"], slope=_LIF["slope"], encoding="constant",
+                 reset=_LIF["reset"], seed=None, dtype=np.float32):
         super().__init__(self._validate(input_size=input_size, output_size=output_size, hidden_sizes=hidden_sizes,
                                         num_timesteps=num_timesteps, tau=tau, threshold=threshold,
                                         surrogate=surrogate, slope=slope, encoding=encoding, reset=reset,
                                         dtype=dtype), seed)
 
     @classmethod
-    def _validate(cls, *, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=2.0,
-                  threshold=1.0, surrogate="sigmoid", slope=10.0, encoding="constant", reset="subtract",
-                  dtype=np.float32):
+    def _validate(cls, *, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=_LIF["tau"],
+                  threshold=_LIF["threshold"], surrogate=_LIF["surrogate"], slope=_LIF["slope"], encoding="constant",
+                  reset=_LIF["reset"], dtype=np.float32):
         sizes = [_checks.integer(f"hidden_sizes[{i}]", h, minimum=1) for i, h in enumerate(hidden_sizes)]
         if not sizes:
             raise ValueError("hidden_sizes needs at least one layer")
-        lif_params(tau=tau, threshold=threshold, reset=reset, surrogate=surrogate, slope=slope)
+        _core.lif_check(tau=tau, threshold=threshold, reset=reset, surrogate=surrogate, slope=slope)
         _checks.choice("encoding", encoding, ENCODINGS)
         return {"input_size": _checks.integer("input_size", input_size, minimum=1),
                 "output_size": _checks.integer("output_size", output_size, minimum=1), "hidden_sizes": sizes,
@@ -293,9 +260,8 @@ class SNN(nn.Model):
         return specs + nn.dense_specs("snn_output", width, config["output_size"])
 
     def _lif(self):
-        c = self.config
-        return lif_params(tau=c["tau"], threshold=c["threshold"], reset=c["reset"], surrogate=c["surrogate"],
-                          slope=c["slope"])
+        """The LIF parameters of every layer, as keyword arguments of the kernels."""
+        return {k: self.config[k] for k in ("tau", "threshold", "reset", "surrogate", "slope")}
 
     def _encode(self, x, seed):
         T, enc = self.config["num_timesteps"], self.config["encoding"]
@@ -331,7 +297,7 @@ class SNN(nn.Model):
             # the last layer's spikes reach the loss only through its rate: the kernel counts
             # it, with no raster and no bits
             last = i == layers - 1
-            s, _, b, _, rate = _lif_forward(cur, None, p, spikes=not last, bits=keep and not last, rate=last)
+            s, _, b, _, rate = _core.lif_forward(cur, spikes=not last, bits=keep and not last, rate=last, **p)
             bits.append(b)
             currents.append(cur if keep else None)
             inputs = s
@@ -348,7 +314,7 @@ class SNN(nn.Model):
         x = self._check_batch(x, self.config["input_size"])
         inputs, out, p = self._encode(x, seed), [], self._lif()
         for i in range(len(self.config["hidden_sizes"])):
-            s = _lif_forward(self._currents(i, inputs, x), None, p)[0]
+            s = _core.lif_forward(self._currents(i, inputs, x), **p)[0]
             out.append(s)
             inputs = s
         return out
@@ -369,12 +335,12 @@ class SNN(nn.Model):
         # d rate / d spikes_t = 1/T at every step: one (B, n) row the kernel reads for every step
         dspikes = np.ascontiguousarray(drate / T, dtype=self.dtype)
         for i in reversed(range(len(sizes))):
-            below = None if i == 0 else _core.spike_bits_unpack(bits[i - 1], (T, B, sizes[i - 1]), rate)
+            below = None if i == 0 else _core.spike_bits_unpack(bits[i - 1], T, B, sizes[i - 1], rate)
             layer_in = enc if i == 0 else below
             constant = i == 0 and layer_in is None
             # constant input: the same x feeds every step, so its current's gradient is the sum
             # over steps, which the kernel returns as (B, n)
-            dcur, _ = _core.lif_backward(currents[i], None, dspikes, None, lif, constant, None)
+            dcur, _ = _core.lif_backward(currents[i], dspikes=dspikes, sum_time=constant, **lif)
             name = f"snn_layer_{i}_dense"
             if constant:
                 nn.dense_grad(p, name, x, dcur, grads, need_dx=False)
@@ -386,11 +352,14 @@ class SNN(nn.Model):
                     dspikes = din.reshape(T, B, din.shape[-1])
         return value, grads
 
-    def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True):
-        """Minibatch BPTT training; returns the history (``loss`` per epoch)."""
-        x = self._check_batch(x, self.config["input_size"])
-        y = matching_targets(x.shape[0], y)
-        return fit_supervised(self, x.shape[0], lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng),
-                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                              verbose=verbose)
+    _task = "classifier"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"]
+
+    def _batch_loss(self, x, y, *, rng, loss):
+        return self.loss_and_grad(x, y, loss=loss, seed=rng)
+
+    def _validation_outputs(self, x):
+        return self(x, seed=0)  # fixed Poisson input: the same validation loss every epoch

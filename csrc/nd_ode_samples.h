@@ -1,0 +1,122 @@
+/* Independent-sample adaptive integration (docs/models.md §8, docs/design.md "Integration").
+ *
+ * The state is B samples of d values, row-major [B, d]; each row is its own initial-value
+ * problem y' = f(t, y) with its own step size, accept/reject decisions, error norm (RMS over
+ * its own d values), counters and status. A driver runs rounds: every live sample attempts
+ * one step per round, and each stage of the round is ONE batched right-hand-side call over the
+ * live rows, each at its own time. Samples that finish or fail leave the working set (the
+ * rows are compacted), so the work follows each sample's own needs.
+ *
+ * Nothing in a sample's arithmetic reads another row: its result is bit-identical alone, in
+ * any batch, in any order and at any thread count (given a right-hand side that treats rows
+ * independently, as the built-in fields and NumPy elementwise code do).
+ *
+ * Driver and steppers: the driver owns step-size control, output times, dense output, events
+ * and the working set; a stepper is the coefficient set of one explicit Runge-Kutta pair
+ * (its tableau, its error estimator and its continuous extension):
+ *   dopri5  Dormand & Prince 5(4), FSAL, Shampine's 4th-order dense output.
+ *   tsit5   Tsitouras 5(4) (2011), FSAL, its own 4th-order dense output.
+ *   dop853  Dormand & Prince 8(5,3) with Hairer's combined 5th/3rd-order error estimator and
+ *           the 7th-order dense output of three extra stages (Hairer's DOP853).
+ *
+ * Step control (docs/models.md §1): dopri5 and tsit5 accept when the error norm is <= 1 and
+ * scale the step by clamp(0.9 err^(-1/5), 0.2, 10) (10 when err = 0), or by
+ * max(0.2, 0.9 err^(-1/4)) on rejection. dop853 uses the exponent -1/8 both ways and, as
+ * SciPy's DOP853 does, does not grow the step right after a rejection. The first step is
+ * Hairer's (Solving ODEs I, II.4) with the estimator's order, unless opts.dt gives it. */
+#ifndef ND_ODE_SAMPLES_H
+#define ND_ODE_SAMPLES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nd_ode.h"
+
+/* A sample stopped by a terminal event (a success: its outputs end at the event). Failures
+ * use the negative nd_status codes; 0 is success. */
+#define ND_ODE_SAMPLE_EVENT 1
+
+/* Vectors of the dense output of one step of one sample (y(t + theta h) from these alone). */
+int nd_ode_dense_vectors(int method);
+/* 1 for the methods of this driver (dopri5, tsit5, dop853). */
+int nd_ode_samples_method(int method);
+
+typedef struct {
+    int method;        /* ND_ODE_DOPRI5, ND_ODE_TSIT5 or ND_ODE_DOP853 */
+    double rtol, atol; /* >= 0, not both 0 */
+    double dt;         /* first step of every sample; 0: Hairer's algorithm per sample */
+    int64_t max_steps; /* attempted steps (accepted + rejected) per sample, >= 1 */
+    /* Called once per round with the smallest fraction of [t[0], t[nt-1]] covered by a live
+     * sample; non-zero stops every sample with ND_ERR_INTERRUPTED. */
+    int (*poll)(void *poll_ctx, double done);
+    void *poll_ctx;
+
+    /* Events (as SciPy's solve_ivp): n_events functions g_k(t, y) per sample. A sign change
+     * of g_k over an accepted step (from < 0 to >= 0 is rising, from > 0 to <= 0 falling)
+     * counts when direction[k] is 0 or has its sign; its time is located on the step's dense
+     * output by the Illinois method to 4 ulps of t. terminal[k] > 0 stops the sample at its
+     * terminal[k]-th event of function k. With ev_c non-NULL the functions are the built-in
+     * linear ones g_k(y) = ev_c[k, :] . y - ev_d[k] ([n_events, d] and [n_events]), else the
+     * event callback of nd_odeint_samples_*. direction and terminal may be NULL (0). */
+    int64_t n_events;
+    const int *direction;
+    const int64_t *terminal;
+    const double *ev_c, *ev_d;
+    /* Each located event in time order per sample: the sample, the function k, its time and
+     * the state there (a pointer of the state's type, valid during the call). */
+    void (*on_event)(void *event_ctx, int64_t sample, int64_t k, double t, const void *y);
+    void *event_ctx;
+
+    /* Each accepted step of each sample, in rounds: the round, the sample, the step's start
+     * time t and signed size h, the state at t, the output rows [out_lo, out_hi) it filled,
+     * and (with dense non-zero, else NULL) its nd_ode_dense_vectors() x d dense coefficients
+     * for nd_ode_dense_eval_*. */
+    int dense;
+    void (*on_step)(void *step_ctx, int64_t round, int64_t sample, double t, double h, const void *y,
+                    const void *dense, int64_t out_lo, int64_t out_hi);
+    void *step_ctx;
+} nd_ode_samples_opts;
+
+/* rtol 1e-3, atol 1e-6, dopri5, dt 0, max_steps 10000, no events, no callbacks. */
+void nd_ode_samples_opts_default(nd_ode_samples_opts *opts);
+
+/* Per-sample counters (arrays of B, owned by the caller) and the whole call's totals. */
+typedef struct {
+    int64_t *nfev, *accepted, *rejected; /* [B] */
+    int64_t *n_out;                      /* [B] output rows filled */
+    double *t;                           /* [B] time reached (the event time after a terminal event) */
+    int *status;                         /* [B] ND_OK, ND_ODE_SAMPLE_EVENT or a failure's nd_status */
+    int64_t nfev_total, rhs_calls, rounds, n_failed;
+} nd_ode_samples_stats;
+
+/* Bytes of workspace nd_odeint_samples_* needs, in *bytes. */
+int nd_ode_samples_workspace_size(int method, int64_t B, int64_t d, int64_t n_events, size_t elem_size,
+                                  size_t *bytes);
+
+/* rhs(ctx, m, d, t, y, dy): rows i < m of y and dy ([m, d], contiguous) are independent
+ * samples at time t[i]; returns an nd_status (non-zero stops the call).
+ * ev(ctx, m, n_events, t, y, g): g [m, n_events] at the rows of y [m, d] and times t[m].
+ *
+ * y0 [B, d]; t: nt >= 1 output times, strictly monotonic, finite; ys [nt, B, d]: row j of
+ * sample s is its state at t[j]; rows a sample did not reach (failure, terminal event) are
+ * NaN. y_last [B, d] (may be NULL): each sample's state at stats.t[s].
+ * Returns ND_OK when every sample succeeded or stopped at a terminal event; the first failing
+ * sample's status when some failed (the others ran to the end); ND_ERR_CALLBACK or
+ * ND_ERR_INTERRUPTED when a callback or the poll stopped the whole call; ND_ERR_ARG with a
+ * detail (nd_last_error) for bad arguments. */
+#define ND_ODE_SAMPLES_DECLARE(T, SFX)                                                                  \
+    typedef int (*nd_batch_rhs_##SFX)(void *ctx, int64_t m, int64_t d, const double *t, const T *y, T *dy); \
+    typedef int (*nd_batch_event_##SFX)(void *ctx, int64_t m, int64_t n_events, const double *t, const T *y, \
+                                        T *g);                                                         \
+    int nd_odeint_samples_##SFX(nd_batch_rhs_##SFX rhs, void *ctx, nd_batch_event_##SFX ev, void *ev_ctx,     \
+                                int64_t B, int64_t d, const T *y0, int64_t nt, const double *t,               \
+                                const nd_ode_samples_opts *opts, T *ys, T *y_last, void *work,                \
+                                nd_ode_samples_stats *stats);                                                 \
+    /* out[i] = the dense output of row i at theta[i] (0 at the step's start, 1 at its end) from    \
+     * coef [m, nd_ode_dense_vectors(method), d]. */                                                 \
+    int nd_ode_dense_eval_##SFX(int method, int64_t m, int64_t d, const double *theta, const T *coef, T *out);
+
+ND_ODE_SAMPLES_DECLARE(float, f32)
+ND_ODE_SAMPLES_DECLARE(double, f64)
+
+#endif

@@ -1,0 +1,139 @@
+"""The contract of every public entry point (docs/design.md, "One home for every rule").
+
+A table of bad arguments walks through every public function and model: each call must raise
+the documented exception type with a message that names the argument. Where several entry
+points take the same argument (solver tolerances; a LIF neuron's beta, tau and threshold),
+the rule is written once, in the kernel, so the message must be the same through all of them.
+"""
+import re
+
+import numpy as np
+import pytest
+
+import neurodyn as nd
+
+F32 = np.float32
+X2 = np.zeros((2, 3))
+SEQ = np.zeros((2, 4, 3), F32)
+CUR = np.zeros((5, 2, 3))
+LORENZ = nd.fields.Lorenz()
+T01 = [0.0, 1.0]
+
+
+def _ebm():
+    return nd.EBM(3, hidden_sizes=(4,), seed=0)
+
+
+# (id, call, exception type, the argument the message must name)
+BAD = [
+    # ODE integration
+    ("odeint-y0-nan", lambda: nd.odeint(LORENZ, np.array([np.nan, 0, 0]), T01), ValueError, "y0"),
+    ("odeint-t-order", lambda: nd.odeint(LORENZ, np.ones(3), [1.0, 0.5, 0.7]), ValueError, "t"),
+    ("odeint-method", lambda: nd.odeint(LORENZ, np.ones(3), T01, method="rk5"), ValueError, "method"),
+    ("odeint-rtol", lambda: nd.odeint(LORENZ, np.ones(3), T01, rtol=-1.0), ValueError, "rtol"),
+    ("odeint-atol-type", lambda: nd.odeint(LORENZ, np.ones(3), T01, atol="x"), TypeError, "atol"),
+    ("odeint-max-steps", lambda: nd.odeint(LORENZ, np.ones(3), T01, max_steps=0), ValueError, "max_steps"),
+    ("odeint-dt", lambda: nd.odeint(LORENZ, np.ones(3), T01, method="rk4", dt=-0.1), ValueError, "dt"),
+    ("odeint-y0-shape", lambda: nd.odeint(LORENZ, np.ones(4), T01), ValueError, "y0"),
+    ("field-linear-A", lambda: nd.fields.Linear(np.ones((2, 3))), ValueError, "A"),
+    # Liquid family
+    ("solve_ltc-tau", lambda: nd.solve_ltc(1.0, 0.5, -1.0), ValueError, "tau"),
+    ("solve_ltc-solver", lambda: nd.solve_ltc(1.0, 0.5, 1.0, solver="rk5"), ValueError, "solver"),
+    ("solve_ltc-steps", lambda: nd.solve_ltc(1.0, 0.5, 1.0, solver="rk4", steps=0), ValueError, "steps"),
+    ("ltc_scan-tau", lambda: nd.ltc_scan(np.zeros((2, 3, 4)), -np.ones((2, 3, 4))), ValueError, "tau"),
+    ("ltc_scan-rtol", lambda: nd.ltc_scan(np.zeros((2, 3, 4)), np.ones((2, 3, 4)), solver="dopri5", rtol=-1.0),
+     ValueError, "rtol"),
+    ("liquid-solver", lambda: nd.Liquid(3, 4, num_layers=1, solver="rk5"), ValueError, "solver"),
+    ("liquid-x-shape", lambda: nd.Liquid(3, 4, num_layers=1, seed=0)(np.zeros((2, 4, 5), F32)), ValueError, "x"),
+    ("ltccell-x-nan", lambda: nd.LTCCell(3, 4, seed=0).forward_sequence(np.full((2, 4, 3), np.nan, F32)),
+     ValueError, "x"),
+    ("cfc-mode", lambda: nd.CfC(3, 4, mode="other"), ValueError, "mode"),
+    # Neural ODE
+    ("neural_ode-solver", lambda: nd.NeuralODE(2, 4, solver="rk5"), ValueError, "solver"),
+    ("neural_ode-gradient", lambda: nd.NeuralODE(2, 4, gradient="other"), ValueError, "gradient"),
+    ("neural_ode-x-shape", lambda: nd.NeuralODE(2, 4, seed=0)(np.zeros((3, 5), F32)), ValueError, "x"),
+    # Hopfield family
+    ("retrieve-beta", lambda: nd.hopfield_retrieve(X2, np.ones((4, 3)), beta=-1.0), ValueError, "beta"),
+    ("retrieve-patterns", lambda: nd.hopfield_retrieve(X2, np.ones((4, 2))), ValueError, "patterns"),
+    ("retrieve-queries-nan", lambda: nd.hopfield_retrieve(np.full((2, 3), np.nan), np.ones((4, 3))), ValueError,
+     "queries"),
+    ("retrieve-values", lambda: nd.hopfield_retrieve(X2, np.ones((4, 3)), values=np.ones((5, 3))), ValueError,
+     "values"),
+    ("energy-beta", lambda: nd.hopfield_energy(X2, np.ones((4, 3)), beta=0.0), ValueError, "beta"),
+    ("hopfield-beta", lambda: nd.Hopfield(3, beta=-2.0), ValueError, "beta"),
+    ("memory-heads", lambda: nd.AssociativeMemory(3, num_heads=0), ValueError, "num_heads"),
+    ("classical-patterns", lambda: nd.ClassicalHopfield(3).store(np.full((2, 3), 0.5)), ValueError, "patterns"),
+    # Spiking family
+    ("lif_run-beta", lambda: nd.lif_run(CUR, beta=1.5), ValueError, "beta"),
+    ("lif_run-threshold", lambda: nd.lif_run(CUR, threshold=0.0), ValueError, "threshold"),
+    ("lif_run-reset", lambda: nd.lif_run(CUR, reset="other"), ValueError, "reset"),
+    ("lif_run-currents", lambda: nd.lif_run(np.zeros((2, 3))), ValueError, "currents"),
+    ("lif_rate-tau", lambda: nd.lif_rate(CUR, tau=-1.0), ValueError, "tau"),
+    ("lif_step-v", lambda: nd.lif_step(np.zeros((2, 3)), np.zeros((2, 4))), ValueError, "v"),
+    ("lif_backward-surrogate", lambda: nd.lif_backward(CUR, np.zeros_like(CUR), surrogate="other"), ValueError,
+     "surrogate"),
+    ("if_neuron-steps", lambda: nd.if_neuron(np.ones(3), num_timesteps=0), ValueError, "num_timesteps"),
+    ("snn-tau", lambda: nd.SNN(3, 2, hidden_sizes=(4,), tau=-1.0), ValueError, "tau"),
+    ("ann-hidden", lambda: nd.ANN(3, hidden_sizes=(0,)), ValueError, "hidden_sizes"),
+    ("poisson-x", lambda: nd.encode.poisson(np.full(3, np.nan), 5, seed=0), ValueError, "x"),
+    # Energy-based family
+    ("langevin-step", lambda: nd.langevin_sample(_ebm(), np.zeros((2, 3)), step_size=-1.0), ValueError,
+     "step_size"),
+    ("langevin-steps", lambda: nd.langevin_sample(_ebm(), np.zeros((2, 3)), steps=-1), ValueError, "steps"),
+    ("langevin-x0", lambda: nd.langevin_sample(_ebm(), np.zeros((2, 4))), ValueError, "x0"),
+    ("cd-alpha", lambda: nd.contrastive_divergence_loss([1.0], [2.0], reg_alpha=-1.0), ValueError, "reg_alpha"),
+    ("ebm-activation", lambda: nd.EBM(3, activation="other"), ValueError, "activation"),
+]
+
+
+@pytest.mark.parametrize("call,exc,arg", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_argument_names_the_argument(call, exc, arg):
+    with pytest.raises(exc) as info:
+        call()
+    assert re.search(rf"(?<![A-Za-z_]){re.escape(arg)}(?![A-Za-z_])", str(info.value)), str(info.value)
+
+
+def _message(call):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    return str(info.value)
+
+
+def test_tolerances_one_message_everywhere():
+    """rtol and atol both 0 with an adaptive solver: one rule, one message, five entry points."""
+    calls = {
+        "odeint": lambda: nd.odeint(LORENZ, np.ones(3), T01, rtol=0.0, atol=0.0),
+        "solve_ltc": lambda: nd.solve_ltc(1.0, 0.5, 1.0, solver="dopri5", rtol=0.0, atol=0.0),
+        "ltc_scan": lambda: nd.ltc_scan(np.zeros((2, 3, 4)), np.ones((2, 3, 4)), solver="dopri5", rtol=0.0, atol=0.0),
+        "Liquid": lambda: nd.Liquid(3, 4, num_layers=1, solver="dopri5", rtol=0.0, atol=0.0),
+        "NeuralODE": lambda: nd.NeuralODE(2, 4, solver="dopri5", rtol=0.0, atol=0.0),
+    }
+    messages = {name: _message(call) for name, call in calls.items()}
+    assert len(set(messages.values())) == 1, messages
+    assert "rtol and atol" in next(iter(messages.values()))
+    negative = {
+        "odeint": lambda: nd.odeint(LORENZ, np.ones(3), T01, rtol=-1.0),
+        "solve_ltc": lambda: nd.solve_ltc(1.0, 0.5, 1.0, solver="dopri5", rtol=-1.0),
+        "ltc_scan": lambda: nd.ltc_scan(np.zeros((2, 3, 4)), np.ones((2, 3, 4)), solver="dopri5", rtol=-1.0),
+        "Liquid": lambda: nd.Liquid(3, 4, num_layers=1, solver="dopri5", rtol=-1.0),
+        "NeuralODE": lambda: nd.NeuralODE(2, 4, solver="dopri5", rtol=-1.0),
+    }
+    messages = {name: _message(call) for name, call in negative.items()}
+    assert len(set(messages.values())) == 1, messages
+
+
+@pytest.mark.parametrize("kwargs", [dict(beta=1.5), dict(beta=-0.1), dict(tau=-1.0), dict(tau=0.0),
+                                    dict(threshold=0.0), dict(threshold=np.nan)],
+                         ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
+def test_lif_parameters_one_message_everywhere(kwargs):
+    """A LIF neuron's beta, tau and threshold: the same rule and message through every LIF entry."""
+    calls = {
+        "lif_run": lambda: nd.lif_run(CUR, **kwargs),
+        "lif_rate": lambda: nd.lif_rate(CUR, **kwargs),
+        "lif_step": lambda: nd.lif_step(np.zeros((2, 3)), np.zeros((2, 3)), **kwargs),
+        "lif_backward": lambda: nd.lif_backward(CUR, np.zeros_like(CUR), **kwargs),
+    }
+    if "beta" not in kwargs:  # the models take tau and threshold
+        calls["SNN"] = lambda: nd.SNN(3, 2, hidden_sizes=(4,), **kwargs)
+    messages = {name: _message(call) for name, call in calls.items()}
+    assert len(set(messages.values())) == 1, messages
