@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nd_ode_samples.h"
+
 typedef enum { ND_STIFF_RADAU = 0, ND_STIFF_BDF = 1 } nd_stiff_method;
 
 #define ND_STIFF_METHOD_COUNT 2
@@ -47,7 +49,7 @@ extern const char *const nd_stiff_method_names[];
 
 typedef struct {
     int method;        /* nd_stiff_method */
-    double rtol, atol; /* >= 0, not both 0 */
+    double rtol, atol; /* >= 0, not both 0; rtol below 100 eps of the state's type counts as 100 eps */
     double dt;         /* first step of every sample; 0: chosen per sample (Hairer's algorithm) */
     double max_step;   /* largest |h|; 0 for no limit */
     int64_t max_steps; /* attempted steps (accepted + rejected) per sample, >= 1 */
@@ -72,15 +74,10 @@ typedef struct {
     int64_t nfev_total, njev_total, nlu_total, rhs_calls, jac_calls, rounds, n_failed;
 } nd_ode_stiff_stats;
 
-/* The batched callbacks of the independent-sample solvers: rows i < m of y [m, d] (contiguous)
- * are independent samples, row i at time t[i]; rhs writes dy [m, d], jac writes J [m, d, d] with
- * J[i, r, c] = d f_r / d y_c. Each returns an nd_status; non-zero stops the call. (Identical
- * typedefs may be repeated in C11.) */
-#ifndef ND_BATCH_CALLBACKS_DEFINED
-#define ND_BATCH_CALLBACKS_DEFINED
-typedef int (*nd_batch_rhs_f32)(void *ctx, int64_t m, int64_t d, const double *t, const float *y, float *dy);
-typedef int (*nd_batch_rhs_f64)(void *ctx, int64_t m, int64_t d, const double *t, const double *y, double *dy);
-#endif
+/* The right-hand side is nd_ode_samples.h's nd_batch_rhs_*: rows i < m of y [m, d] (contiguous)
+ * are independent samples, row i at time t[i]. The Jacobian callback has the same shape and
+ * writes J [m, d, d] with J[i, r, c] = d f_r / d y_c. Each returns an nd_status; non-zero stops
+ * the call. */
 typedef int (*nd_batch_jac_f32)(void *ctx, int64_t m, int64_t d, const double *t, const float *y, float *J);
 typedef int (*nd_batch_jac_f64)(void *ctx, int64_t m, int64_t d, const double *t, const double *y, double *J);
 

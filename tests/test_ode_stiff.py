@@ -278,8 +278,10 @@ def test_thousand_robertson_problems_bit_identical_to_each_alone(method):
     assert ys.shape == (len(T_ROBER), 1000, 6) and np.all(np.isfinite(ys))
     assert np.all(info["status"] == "success")
     # one call per round over every live sample's rows, not one per sample
-    assert info["rhs_calls"] < info["nfev_total"] / 100
-    assert info["nfev_total"] == info["nfev"].sum() and info["njev_total"] == info["njev"].sum()
+    total = info["total"]
+    assert total["rhs_calls"] < total["nfev"] / 100
+    assert total["nfev"] == info["nfev"].sum() and total["njev"] == info["njev"].sum()
+    assert total["nlu"] == info["nlu"].sum() and total["failed"] == 0
     # the samples' own paths differ (their rates do)
     assert len(np.unique(info["accepted"])) > 10
     # in another order
@@ -321,7 +323,7 @@ def test_builtin_field_batch_bit_identical_alone(method):
     ys, info = nd.odeint(field, y0, t, method=method, rtol=1e-6, atol=1e-6, return_info=True)
     for s in (0, 4, 8):
         assert_array_equal(nd.odeint(field, y0[s], t, method=method, rtol=1e-6, atol=1e-6), ys[:, s])
-    assert info["jac_calls"] > 0 and info["njev_total"] == info["njev"].sum()
+    assert info["total"]["jac_calls"] > 0 and info["total"]["njev"] == info["njev"].sum()
 
 
 # ---------------------------------------------------------------------------------------
@@ -424,7 +426,7 @@ def test_unrecoverable_singular_newton_matrix(method):
     assert e.value.status == "singular" and e.value.t == 0.0
     # in a batch the failing sample leaves the others' results intact
     y0 = np.array([[1.0, 1.0], [2.0, 2.0], [0.5, 0.5]])
-    with pytest.raises(nd.IntegrationError, match=r"1 of 3 samples failed; the first, sample \(1,\)") as e:
+    with pytest.raises(nd.IntegrationError, match=r"1 of 3 samples failed; sample 1 stopped at t=0.0") as e:
         nd.odeint(lambda t, y: -y, y0, [0.0, 0.5, 1.0], method=method, jac=_singular_jac, rtol=1e-8,
                   atol=1e-10, verbose=False)
     err = e.value
@@ -433,6 +435,12 @@ def test_unrecoverable_singular_newton_matrix(method):
                     rtol=1e-6)
     assert np.all(np.isnan(err.ys[1:, 1]))
     assert err.t.tolist() == [1.0, 0.0, 1.0] and err.info["status"][1] == "singular"
+    assert err.failed.tolist() == [1]
+    # or the status instead of an exception
+    ys, info = nd.odeint(lambda t, y: -y, y0, [0.0, 0.5, 1.0], method=method, jac=_singular_jac, rtol=1e-8,
+                         atol=1e-10, on_failure="status", verbose=False)
+    assert info["status"].tolist() == ["success", "singular", "success"] and info["total"]["failed"] == 1
+    assert_array_equal(ys, err.ys)
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -141,12 +141,13 @@ static void test_rows(void)
     for (int i = 0; i < 18; ++i)
         CHECK(Jr[i] == J[i]);
     nd_clear_error();
-    CHECK(nd_field_eval_rows_f64(&lin, B + 1, 3, t, y, dyr) == ND_ERR_ARG);
+    CHECK(nd_field_jac_rows_f64(&lin, B + 1, 3, t, y, Jr) == ND_ERR_ARG);
     CHECK(strcmp(nd_last_error()->arg, "m") == 0);
     CHECK(nd_field_jac_rows_f64(&lin, 1, 2, t, y, Jr) == ND_ERR_ARG);
     CHECK(strcmp(nd_last_error()->arg, "d") == 0);
     nd_field rx = {.kind = ND_FIELD_RELAX, .batch = B, .dim = 3, .a = y, .tau = y};
-    CHECK(nd_field_eval_rows_f64(&rx, 1, 3, t, y, dyr) == ND_ERR_ARG);
+    CHECK(nd_field_jac_rows_f64(&rx, 1, 3, t, y, Jr) == ND_ERR_ARG);
+    CHECK(strcmp(nd_last_error()->arg, "field") == 0);
 }
 
 /* Robertson's kinetics and a cubic term as a polynomial field: values, Jacobian, VJP. */

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 from .training import kernel_progress
 
 #: Names of the implicit methods, from the kernels' table.
@@ -40,6 +40,8 @@ def odeint_stiff(rhs, y0, times, *, method, rtol, atol, dt, max_steps, args, jac
 
     shape = np.shape(y0)
     y = y0
+    if isinstance(rtol, (int, float, np.floating)) and not isinstance(rtol, bool) and rtol >= 0:
+        ode._warn_rtol(float(rtol), _checks.float_dtype("y0", y0))  # the kernel raises rtol to 100 eps
     if coupled:
         rhs, jac, n = _coupled(rhs, jac, shape)
         y = np.reshape(np.asarray(y0), n)

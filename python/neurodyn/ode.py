@@ -228,9 +228,7 @@ def _odeint_samples(rhs, y0, times, method, rtol, atol, step, max_steps, args, r
     else:
         batch_shape = shape[:-1]
         rows = y.reshape(int(np.prod(batch_shape, dtype=np.int64)), shape[-1])
-    if rtol < 100 * np.finfo(dtype).eps:
-        warnings.warn(f"rtol={rtol!r} is below what {dtype} resolves (100 eps = {100 * np.finfo(dtype).eps:.3g}): "
-                      "steps will be driven by rounding errors", RuntimeWarning, stacklevel=3)
+    _warn_rtol(rtol, dtype)
     evfun, linear, direction, terminal = _event_specs(events, args, dtype)
     record = 2 if dense_output else (1 if return_info else 0)
     with kernel_progress("odeint", verbose) as bar:
@@ -251,6 +249,13 @@ def _odeint_samples(rhs, y0, times, method, rtol, atol, step, max_steps, args, r
     if dense_output:
         out.append(OdeSolution(method, raw, times, shape, single, dtype))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _warn_rtol(rtol, dtype):
+    """The adaptive solvers cannot resolve tolerances below 100 eps of the state's type."""
+    if rtol < 100 * np.finfo(dtype).eps:
+        warnings.warn(f"rtol={rtol!r} is below what {dtype} resolves (100 eps = {100 * np.finfo(dtype).eps:.3g}): "
+                      "steps will be driven by rounding errors", RuntimeWarning, stacklevel=4)
 
 
 def _samples_info(raw, batch_shape, B, single, direction):
@@ -320,7 +325,7 @@ def _raise_failed(raw, info, failed, times, ys, y_last, method, max_steps, batch
             reason += (f" ({raw['rejected'][s]} of {attempts} steps rejected, {100 * progress:.2g}% of the "
                        f"interval covered): {_STIFF_HINT}")
         where = "" if single else f"sample {np.unravel_index(s, batch_shape) if len(batch_shape) > 1 else s} "
-        reasons.append(f"{where}stopped at t={raw['t'][s]!r} before reaching t={times[-1]!r}: {reason}")
+        reasons.append(f"{where}stopped at t={float(raw['t'][s])!r} before reaching t={float(times[-1])!r}: {reason}")
     more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
     if single:
         n = int(raw["n_out"][0])
