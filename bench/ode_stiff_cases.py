@@ -92,11 +92,9 @@ def neurodyn_side(make_f, y0, t, method, atol, jac=None):
 
         def probe():
             ys, info = nd.odeint(f, y0, t, return_info=True, **kw)
-            total = "nfev_total" if np.ndim(info["nfev"]) else "nfev"
-            return Probe(ys=ys, nfev=int(np.sum(info["nfev"])), accepted=int(np.sum(info["accepted"])),
-                         rejected=int(np.sum(info["rejected"])),
-                         counts_note=_counts_note(int(np.sum(info["njev"])), int(np.sum(info["nlu"])))
-                         + f" ({total}; rhs calls {info['rhs_calls']})")
+            total = info["total"]
+            return Probe(ys=ys, nfev=total["nfev"], accepted=total["accepted"], rejected=total["rejected"],
+                         counts_note=_counts_note(total["njev"], total["nlu"]) + f", rhs calls {total['rhs_calls']}")
 
         return Side(run=run, probe=probe)
 
