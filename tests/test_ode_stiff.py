@@ -484,3 +484,39 @@ def test_method_names_and_jac_with_explicit_methods():
     with pytest.raises(TypeError, match="jac is used by the implicit methods"):
         nd.odeint(lambda t, y: -y, np.ones(2), [0, 1], method="dopri5", jac=lambda t, y: -np.eye(2))
     assert nd._core.TABLES["stiff_methods"] == ("radau", "bdf")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_coupled_batch_is_one_system(method):
+    """coupled=True: the whole array is one state (here the rows interact), as the 1-d solve of
+    its flattened values; jac is then (n, n)."""
+    def f(t, Y):
+        return -np.array([1.0, 1e3, 1e4]) * Y + 0.5 * np.roll(Y.ravel(), 1).reshape(Y.shape)
+
+    def jac(t, Y):
+        n = Y.size
+        J = np.diag(-np.tile([1.0, 1e3, 1e4], n // 3)) + 0.5 * np.roll(np.eye(n), 1, axis=0)
+        return J
+
+    Y0 = np.arange(1.0, 7.0).reshape(2, 3)
+    t = np.array([0.0, 0.01, 1.0])
+    ys, info = nd.odeint(f, Y0, t, method=method, jac=jac, coupled=True, rtol=1e-8, atol=1e-10, return_info=True,
+                         verbose=False)
+    flat = nd.odeint(lambda t, y: f(t, y.reshape(2, 3)).ravel(), Y0.ravel(), t, method=method, jac=jac, rtol=1e-8,
+                     atol=1e-10, verbose=False)
+    assert_array_equal(ys.reshape(3, 6), flat)
+    exact = np.stack([scipy_linalg.expm(jac(0, Y0) * ti) @ Y0.ravel() for ti in t])
+    assert_allclose(flat, exact, rtol=1e-6, atol=1e-9)
+    assert np.ndim(info["nfev"]) == 0
+    with pytest.raises(ValueError, match="coupled=True with a built-in field"):
+        nd.odeint(nd.fields.Lorenz(), np.ones((2, 3)), [0, 1], method=method, coupled=True)
+    with pytest.raises(ValueError, match="events and dense_output are not available"):
+        nd.odeint(f, Y0, t, method=method, dense_output=True)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("shape", [(5, 0), (0, 3), (0,), (2, 0, 3)], ids=str)
+def test_empty_states(method, shape):
+    ys, info = nd.odeint(lambda t, y: -y, np.ones(shape), [0.0, 1.0, 2.0], method=method, return_info=True,
+                         verbose=False)
+    assert ys.shape == (3,) + shape and info["total"]["nfev"] == 0
