@@ -11,11 +11,14 @@ const char *const nd_stiff_method_names[] = {"radau", "bdf", NULL};
 
 void nd_ode_stiff_opts_default(nd_ode_stiff_opts *o)
 {
+    /* odeint's tolerances and step budget, whichever method (docs/models.md §1) */
+    nd_ode_samples_opts explicit_opts;
+    nd_ode_samples_opts_default(&explicit_opts);
     memset(o, 0, sizeof *o);
     o->method = ND_STIFF_RADAU;
-    o->rtol = 1e-3;
-    o->atol = 1e-6;
-    o->max_steps = 10000;
+    o->rtol = explicit_opts.rtol;
+    o->atol = explicit_opts.atol;
+    o->max_steps = explicit_opts.max_steps;
 }
 
 /* ---- constants ------------------------------------------------------------------------------ */

@@ -59,7 +59,8 @@ typedef struct {
     void *poll_ctx;
 } nd_ode_stiff_opts;
 
-/* radau, rtol 1e-3, atol 1e-6, dt 0, max_step 0, max_steps 10000, no poll. */
+/* radau, the explicit solvers' rtol, atol and max_steps (1e-3, 1e-6, 10000), dt 0, max_step 0,
+ * no poll. */
 void nd_ode_stiff_opts_default(nd_ode_stiff_opts *opts);
 
 /* Per-sample counters (arrays of B, owned by the caller; any may be NULL) and the totals. nfev
