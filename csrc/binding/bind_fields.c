@@ -26,7 +26,7 @@ static const void *nd_field_array(PyObject *obj, int typenum, int ndim, const np
     return PyArray_DATA(a);
 }
 
-int nd_bind_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
+int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
 {
     int kind;
     PyObject *params, *acts, *consts;
@@ -146,7 +146,7 @@ static PyObject *field_jac_body(PyObject *module, void *args, int tn)
     nd_field f;
     PyObject *keep = PyList_New(0), *J = NULL;
     void *work = NULL;
-    if (!keep || nd_bind_field(a->spec, tn, &f, keep) < 0)
+    if (!keep || nd_parse_field(a->spec, tn, &f, keep) < 0)
         goto done;
     const int64_t rows = PyArray_NDIM(a->y) && f.dim ? (int64_t)(PyArray_SIZE(a->y) / f.dim) : 0;
     if (nd_bind_field_rows(&f, a->y, "y", rows) < 0)

@@ -141,11 +141,7 @@ static void nd_record_step(void *ctx, double t, double h, const void *y, int64_t
 
 /* ---- built-in fields ------------------------------------------------------------------- */
 
-/* spec = (kind, params, acts, consts) as built by neurodyn.fields (parsed by bind_fields.c). */
-static int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
-{
-    return nd_bind_field(spec, typenum, f, keep);
-}
+/* The field parser, nd_parse_field, is bind_fields.c's. */
 
 /* Sets f->batch from the state's shape; the last axis must be the field's dimension. */
 static int nd_field_bind_state(nd_field *f, PyArrayObject *y, const char *name)
