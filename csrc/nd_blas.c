@@ -1,5 +1,8 @@
 #include "nd_blas.h"
 #include "nd_parallel.h"
+#include "nd_status.h"
+
+#include <stddef.h>
 
 void nd_blas_set_num_threads(int n)
 {
@@ -66,3 +69,50 @@ const char *nd_blas_config(void) { return openblas_get_config(); }
 
 ND_GEMM_DEFINE(float, f32, cblas_sgemm)
 ND_GEMM_DEFINE(double, f64, cblas_dgemm)
+
+/* ---- LAPACK LU ---------------------------------------------------------------------------- */
+
+/* The Fortran symbols: the wheel's carry its scipy_ prefix; a system OpenBLAS has the plain
+ * names. Integers are 32-bit, as CBLAS's in this build. The trailing length is gfortran's
+ * hidden argument for a CHARACTER dummy (OpenBLAS's C implementations ignore it). */
+#ifdef ND_BLAS_SCIPY_PREFIX
+#define ND_LAPACK(name) scipy_##name##_
+#else
+#define ND_LAPACK(name) name##_
+#endif
+
+#define ND_LU_DEFINE(T, NAME, GETRF, GETRS)                                                              \
+    void GETRF(const int *m, const int *n, T *a, const int *lda, int *ipiv, int *info);                 \
+    void GETRS(const char *trans, const int *n, const int *nrhs, const T *a, const int *lda, const int *ipiv, \
+               T *b, const int *ldb, int *info, size_t trans_len);                                      \
+                                                                                                         \
+    int nd_getrf_##NAME(int64_t n, T *a, int *ipiv)                                                      \
+    {                                                                                                    \
+        ND_REQUIRE(n >= 0, "n", n, "must be >= 0");                                                      \
+        if (n > INT_MAX)                                                                                 \
+            return nd_size_error("n");                                                                   \
+        if (n == 0)                                                                                      \
+            return ND_OK;                                                                                \
+        int ni = (int)n, info = 0;                                                                       \
+        GETRF(&ni, &ni, a, &ni, ipiv, &info);                                                            \
+        return info == 0 ? ND_OK : info > 0 ? ND_ERR_SINGULAR : nd_arg_error("getrf argument", -info, "is invalid"); \
+    }                                                                                                    \
+                                                                                                         \
+    int nd_getrs_##NAME(int64_t n, int64_t nrhs, const T *lu, const int *ipiv, T *b)                     \
+    {                                                                                                    \
+        ND_REQUIRE(n >= 0, "n", n, "must be >= 0");                                                      \
+        ND_REQUIRE(nrhs >= 0, "nrhs", nrhs, "must be >= 0");                                             \
+        if (n > INT_MAX || nrhs > INT_MAX)                                                               \
+            return nd_size_error("n");                                                                   \
+        if (n == 0 || nrhs == 0)                                                                         \
+            return ND_OK;                                                                                \
+        /* 'T': the factors are those of the transpose of the row-major matrix (no conjugate). */        \
+        int ni = (int)n, nr = (int)nrhs, info = 0;                                                       \
+        GETRS("T", &ni, &nr, lu, &ni, ipiv, b, &ni, &info, 1);                                           \
+        return info == 0 ? ND_OK : nd_arg_error("getrs argument", -info, "is invalid");                  \
+    }
+
+ND_LU_DEFINE(float, f32, ND_LAPACK(sgetrf), ND_LAPACK(sgetrs))
+ND_LU_DEFINE(double, f64, ND_LAPACK(dgetrf), ND_LAPACK(dgetrs))
+ND_LU_DEFINE(float, complex_f32, ND_LAPACK(cgetrf), ND_LAPACK(cgetrs))
+ND_LU_DEFINE(double, complex_f64, ND_LAPACK(zgetrf), ND_LAPACK(zgetrs))

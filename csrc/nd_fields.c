@@ -16,6 +16,18 @@ int nd_field_check(const nd_field *f)
         return f->dim == 3 ? ND_OK : ND_ERR_ARG;
     case ND_FIELD_RELAX:
         return (f->a && f->tau) ? ND_OK : ND_ERR_ARG;
+    case ND_FIELD_POLY:
+        ND_REQUIRE(f->n_terms >= 0, "coef", f->n_terms, "must hold >= 0 terms");
+        ND_REQUIRE(f->n_terms == 0 || (f->coef && f->target && f->powers), "coef", 0,
+                   "target and powers must be given");
+        for (int64_t k = 0; k < f->n_terms; ++k) {
+            ND_REQUIRE(f->target[k] >= 0 && f->target[k] < f->dim, "target", f->target[k],
+                       "must index the state (0 <= target < dim)");
+            for (int64_t j = 0; j < f->dim; ++j)
+                ND_REQUIRE(f->powers[k * f->dim + j] >= 0 && f->powers[k * f->dim + j] <= ND_FIELD_MAX_POWER,
+                           "powers", f->powers[k * f->dim + j], "must be integers in [0, 64]");
+        }
+        return ND_OK;
     case ND_FIELD_MLP:
         if (f->n_layers < 1 || f->n_layers > ND_FIELD_MAX_LAYERS)
             return ND_ERR_ARG;
@@ -59,6 +71,22 @@ static size_t nd_field_mlp_vjp_row(const nd_field *f)
     return nd_field_mlp_layers_row(f) + 2 * (size_t)all;
 }
 
+/* The Jacobian's own scratch (not per row): 2 [dim, widest] chains and 2 [widest] rows. */
+static int nd_field_mlp_jac_len(const nd_field *f, size_t *len)
+{
+    int64_t widest = nd_field_widest_hidden(f), all = widest > f->dim ? widest : f->dim;
+    size_t chain;
+    if (!nd_mul_size((size_t)f->dim + 1, (size_t)all, &chain) || !nd_mul_size(chain, 2, len))
+        return 0;
+    return 1;
+}
+
+/* Where the Jacobian's scratch starts: after the rows' scratch and the slots. */
+static size_t nd_field_mlp_jac_offset(const nd_field *f)
+{
+    return (size_t)f->batch * (nd_field_mlp_vjp_row(f) + (size_t)f->keep_slots * nd_field_mlp_layers_row(f));
+}
+
 int nd_field_workspace_len(const nd_field *f, size_t *len)
 {
     int st = nd_field_check(f);
@@ -74,6 +102,20 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     return nd_mul_size((size_t)f->batch, per_row, len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
+int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
+{
+    int st = nd_field_workspace_len(f, len);
+    if (st != ND_OK || f->kind != ND_FIELD_MLP)
+        return st;
+    /* A Jacobian also chains one sample's [dim, width] sensitivities through the layers in two
+     * buffers, next to one layer's activation derivatives and a row of ones. */
+    size_t jac;
+    if (!nd_field_mlp_jac_len(f, &jac) || *len > SIZE_MAX - jac)
+        return ND_ERR_OVERFLOW;
+    *len += jac;
+    return ND_OK;
+}
+
 int64_t nd_field_param_count(const nd_field *f)
 {
     switch (f->kind) {
@@ -86,8 +128,20 @@ int64_t nd_field_param_count(const nd_field *f)
         return p;
     }
     case ND_FIELD_RELAX: return 2 * f->batch * f->dim;
+    case ND_FIELD_POLY: return f->n_terms;
     default: return 0;
     }
+}
+
+/* The field restricted to its first m rows, for nd_field_jac_rows_*. */
+static int nd_field_rows(const nd_field *f, int64_t m, int64_t d, nd_field *g)
+{
+    ND_REQUIRE(d == f->dim, "d", d, "must be the field's dimension");
+    ND_REQUIRE(m >= 0 && m <= f->batch, "m", m, "must be in [0, the field's batch]");
+    ND_REQUIRE(f->kind != ND_FIELD_RELAX, "field", f->kind, "must not have per-row parameters");
+    *g = *f;
+    g->batch = m;
+    return ND_OK;
 }
 
 #define ND_IMPL "nd_fields_impl.inc"

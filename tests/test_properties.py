@@ -855,6 +855,95 @@ entry("fields.MLP()", nd.fields.MLP, [Arr("w1", "nh"), Arr("b1", "h"), Arr("w2",
              ("biases:shape", lambda A: nd.fields.MLP([np.eye(2)], [np.zeros(3)]), ValueError),
              ("weights:1-d", lambda A: nd.fields.MLP([np.zeros(2)]), ValueError)])
 
+
+# Polynomial fields: K terms over 3 values, target k % 3 and powers from a fixed pattern.
+def _poly_parts(K):
+    return np.arange(K) % 3, (np.arange(3 * K).reshape(K, 3) % 3)
+
+
+def _poly_ref(coef, y):
+    target, powers = _poly_parts(len(coef))
+    dy = np.zeros_like(np.asarray(y, F64))
+    for c, r, pw in zip(np.asarray(coef, F64), target, powers):
+        dy[..., r] += c * np.prod(np.asarray(y, F64) ** pw, axis=-1)
+    return dy
+
+
+POLY_FIELD = nd.fields.Polynomial([0.5, -1.0, 2.0, 0.25], *_poly_parts(4))
+
+entry("fields.Polynomial()", nd.fields.Polynomial, [Arr("coef", "K")],
+      pos=lambda A: [A["coef"], *_poly_parts(4)],
+      call=lambda A, **o: _probe_field(nd.fields.Polynomial(A["coef"], *_poly_parts(4), **o)),
+      ref=lambda A: _poly_ref(A["coef"], np.linspace(-1.0, 1.0, 6).reshape(2, 3)),
+      fixed={"K": 4},
+      extra=[("target:out-of-range", lambda A: _probe_field(nd.fields.Polynomial([1.0], [3], [[1, 0, 0]])), ValueError),
+             ("target:negative", lambda A: _probe_field(nd.fields.Polynomial([1.0], [-1], [[1, 0, 0]])), ValueError),
+             ("powers:negative", lambda A: _probe_field(nd.fields.Polynomial([1.0], [0], [[-1, 0, 0]])), ValueError),
+             ("powers:above-64", lambda A: _probe_field(nd.fields.Polynomial([1.0], [0], [[65, 0, 0]])), ValueError),
+             ("powers:float", lambda A: nd.fields.Polynomial([1.0], [0], [[0.5, 0, 0]]), TypeError),
+             ("powers:1-d", lambda A: nd.fields.Polynomial([1.0], [0], [1, 0, 0]), ValueError),
+             ("target:count", lambda A: _probe_field(nd.fields.Polynomial([1.0, 2.0], [0], [[1, 0, 0]] * 2)), ValueError),
+             ("coef:nan", lambda A: nd.fields.Polynomial([np.nan], [0], [[1, 0, 0]]), ValueError),
+             ("terms:component", lambda A: nd.fields.Polynomial.from_terms(3, [(0, 1.0, {5: 1})]), ValueError)])
+
+
+def _lorenz_jac(y, sigma=10.0, rho=28.0, beta=8.0 / 3.0):
+    y = np.asarray(y, F64)
+    J = np.zeros(y.shape + (3,))
+    J[..., 0, 0], J[..., 0, 1] = -sigma, sigma
+    J[..., 1, 0], J[..., 1, 1], J[..., 1, 2] = rho - y[..., 2], -1.0, -y[..., 0]
+    J[..., 2, 0], J[..., 2, 1], J[..., 2, 2] = y[..., 1], y[..., 0], -beta
+    return J
+
+
+for _fname, _field, _jref, _n in (
+        ("Linear", LINEAR, lambda y: np.broadcast_to(LIN_A, np.shape(y) + (3,)), 3),
+        ("Lorenz", LORENZ, _lorenz_jac, 3), ("MLP", MLP_FIELD, None, 2),
+        ("Polynomial", POLY_FIELD, None, 3)):
+    entry(f"Field.jacobian[{_fname}]", _field.jacobian, [Arr("y", "Bn")], kw=lambda A: {"t": 0.25, "y": A["y"]},
+          ref=None if _jref is None else (lambda A, f=_jref: f(A["y"])), dims={"B": (1, 3)}, fixed={"n": _n},
+          zero={"B": "ok"}, allow={"y:ndim-1", "y:ndim+1"}, numbers={"t": "real|any"},
+          extra=[("y:wrong-dim", lambda A, f=_field: f.jacobian(0.0, np.zeros((2, 7))), ValueError)])
+
+
+# The implicit methods on the linear field, against its matrix exponential per sample.
+def _expm_ref(y0, t):
+    from scipy.linalg import expm
+    return np.stack([np.asarray(y0, F64) @ expm(LIN_A * (ti - t[0])).T for ti in t])
+
+
+def _stiff_case(method, **kw):
+    return lambda A: nd.odeint(lambda t, y: -y, A["y0"], [0.0, 0.1], method=method, verbose=False, **kw)
+
+
+for _m in ("radau", "bdf"):
+    entry(f"odeint[Linear,{_m}]", nd.odeint, [Arr("y0", "Bn"), Arr("t", "T", "times")],
+          pos=lambda A: [LINEAR, A["y0"], A["t"]], kw=lambda A, m=_m: {"method": m, "rtol": 1e-10, "atol": 1e-12},
+          ref=lambda A: _expm_ref(A["y0"], A["t"]),
+          dims={"B": (1, 3), "T": (1, 3)}, fixed={"n": 3}, zero={"B": "ok", "T": "raise"}, tol=(1e-6, 1e-8),
+          allow={"y0:ndim+1", "y0:ndim-1"}, options={"method": _m},
+          numbers={"rtol": "real>=0", "atol": "real>=0", "dt": "real>0|None", "max_steps": "int>=1"},
+          extra=[("jac:wrong-shape", _stiff_case(_m, jac=lambda t, y: y), ValueError),
+                 ("jac:complex", _stiff_case(_m, jac=lambda t, y: -np.eye(y.shape[-1]) + 0.5j), TypeError),
+                 ("jac:None", _stiff_case(_m, jac=lambda t, y: None), TypeError),
+                 ("jac:raises", _stiff_case(_m, jac=lambda t, y: 1 / 0), ZeroDivisionError),
+                 ("jac:nan", _stiff_case(_m, jac=lambda t, y: np.full(y.shape + y.shape[-1:], np.nan)),
+                  nd.IntegrationError),
+                 ("jac:not-callable", _stiff_case(_m, jac=3), TypeError),
+                 ("jac:for-a-field", lambda A, m=_m: nd.odeint(LINEAR, A["y0"], [0.0, 0.1], method=m,
+                                                               jac=lambda t, y: None), TypeError),
+                 ("f:wrong-shape", lambda A, m=_m: nd.odeint(lambda t, y: y[..., :1], A["y0"], [0.0, 0.1], method=m,
+                                                             verbose=False), ValueError),
+                 ("f:nan", lambda A, m=_m: nd.odeint(lambda t, y: y * np.nan, A["y0"], [0.0, 0.1], method=m,
+                                                     verbose=False), nd.IntegrationError),
+                 ("rtol=atol=0", lambda A, m=_m: nd.odeint(LINEAR, A["y0"], [0.0, 0.1], method=m, rtol=0, atol=0),
+                  ValueError),
+                 ("t:not-monotonic", lambda A, m=_m: nd.odeint(LINEAR, A["y0"], [0.0, 0.2, 0.1], method=m), ValueError),
+                 ("events:given", lambda A, m=_m: nd.odeint(LINEAR, A["y0"], [0.0, 0.1], method=m,
+                                                            events=nd.fields.LinearEvent([1.0, 0, 0])), ValueError),
+                 ("max_steps:exhausted", lambda A, m=_m: nd.odeint(LORENZ, PROBE3, [0.0, 5.0], method=m, max_steps=2),
+                  nd.IntegrationError)])
+
 entry("energies.Quadratic()", nd.energies.Quadratic, [Arr("mean", "d"), Arr("precision", "dd", "spd")],
       pos=lambda A: [A["mean"], A["precision"]],
       call=lambda A, **o: nd.energies.Quadratic(A["mean"], A["precision"], **o)(PROBE2),

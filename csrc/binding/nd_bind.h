@@ -47,7 +47,8 @@ PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum
 void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs);
 
 /* A built-in vector field from its spec (kind, params, acts, consts) as neurodyn.fields builds
- * it, parameters converted to typenum and kept alive in the list `keep` (bind_ode.c). */
+ * it, parameters converted to typenum, checked, and kept alive in the list `keep`
+ * (bind_fields.c). 0, or -1 with an exception. */
 int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep);
 
 /* "(2, 3)" for error messages; returns a new str or NULL. */
@@ -178,5 +179,12 @@ typedef struct {
 /* The families, concatenated by the module. */
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
     nd_hopfield_family, nd_ebm_family, nd_sde_family;
+extern const nd_family nd_fields_family, nd_ode_stiff_family;
+
+/* ---- built-in vector fields (bind_fields.c) ------------------------------------------------ */
+
+/* Checks that the last axis of the state y (named `name` in messages) is the field's dim and
+ * sets the field's batch to `rows` (the most rows one evaluation will get). 0 or -1. */
+int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows);
 
 #endif

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from . import _checks, _core
+from ._stiff import STIFF_METHODS, odeint_stiff
 from .fields import Field
 from .training import kernel_progress
 
@@ -24,7 +25,7 @@ _OPTS = _core.DEFAULTS["ode_check_options"]
 def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["atol"], dt=None,
            max_steps=_OPTS["max_steps"],
            args=(), return_info=False, events=None, dense_output=False, coupled=False,
-           on_failure="raise", verbose=True):
+           on_failure="raise", verbose=True, jac=None):
     """Integrate ``dy/dt = f(t, y)`` from ``t[0]`` and return the state at every time in ``t``.
 
     With an adaptive method every index over the leading axes of ``y0`` is its own
@@ -51,12 +52,15 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         float64 stays float64; integers become float64.
     t : array_like of float, shape (T,)
         Output times, strictly increasing or strictly decreasing; ``t[0]`` is the time of ``y0``.
-    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler"}
+    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler", "radau", "bdf"}
         ``dopri5``: Dormand–Prince 5(4) with FSAL (6 evaluations per step) and its 4th-order
         dense output; ``tsit5``: Tsitouras 5(4), FSAL, its own dense output; ``dop853``:
         Dormand–Prince 8(5,3) with Hairer's error estimator and 7th-order dense output (12
         evaluations per step, 3 more on steps whose dense output is used). Output times are
-        filled from the dense output. The others are fixed-step (and always coupled).
+        filled from the dense output. ``rk4``, ``midpoint``, ``euler`` are fixed-step (and always
+        coupled). ``radau`` (Radau IIA of order 5) and ``bdf`` (variable-order BDF 1–5) are
+        implicit, for stiff problems: each sample also has its own Jacobian and LU factors, and
+        a single sample's ``f`` is called once per row it needs (a Radau iteration needs three).
     rtol, atol : float
         Tolerances (>= 0, not both 0). The error norm is the RMS over a sample's state of
         ``err / (atol + rtol * max(|y|, |y_new|))``; a step is accepted when it is <= 1.
@@ -103,21 +107,30 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
     verbose : bool
         Show a progress bar (with tqdm installed) once the call has run for a second;
         ``False`` never does. Ctrl-C stops the integration either way.
+    jac : callable, optional
+        ``radau`` and ``bdf`` with a callable ``f``: ``jac(t, y, *args)`` is called as ``f`` is
+        and returns ``y.shape + (d,)``, ``J[..., r, c] = d f_r / d y_c`` (with ``coupled=True``,
+        ``(n, n)`` over the ``n = y0.size`` values). Without it the Jacobian comes from forward
+        differences, ``d`` more rows of ``f`` each. A built-in field uses its own, in C.
 
     Returns
     -------
     ys : ndarray, shape (T,) + S
         ``ys[i]`` is the state at ``t[i]``; ``ys[0] == y0``. Its dtype is that of ``y0``.
     info : dict
-        Only with ``return_info=True`` (or ``on_failure="status"``).
+        Only with ``return_info=True`` (or ``on_failure="status"``). ``radau`` and ``bdf`` add
+        per-sample ``njev`` (Jacobians) and ``nlu`` (LU factorisations; a Radau one is two, the
+        real and the complex matrix) and their totals (with ``jac_calls``, batched Jacobian
+        calls); their ``nfev`` counts difference-Jacobian rows too.
     sol : OdeSolution
         Only with ``dense_output=True``; always last.
 
     Raises
     ------
     neurodyn.IntegrationError
-        A sample could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow, or a
-        non-finite state or derivative. The message names the failed samples; the error
+        A sample could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow, a
+        non-finite state or derivative, or (``radau``, ``bdf``) a Newton matrix that stays
+        singular as the step is reduced. The message names the failed samples; the error
         carries ``t`` (time reached), ``y`` (state there), ``ts``/``ys`` (outputs; for a
         batch all of them, NaN where a sample did not reach), ``status``, ``failed`` (indices
         of the failed samples) and ``info``.
@@ -132,8 +145,14 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
     >>> bool(abs(ys[-1, 0] - np.exp(-1)) < 1e-7)
     True
     """
-    _core.ode_check_options(method=method, rtol=rtol, atol=atol, max_steps=max_steps)  # the kernels' rules
-    rtol, atol, max_steps = float(rtol), float(atol), int(max_steps)
+    stiff = method in STIFF_METHODS
+    if not stiff:
+        if method not in METHODS:
+            _checks.choice("method", method, METHODS + STIFF_METHODS)
+        if jac is not None:
+            raise TypeError(f"jac is used by the implicit methods {STIFF_METHODS}, not by {method!r}")
+        _core.ode_check_options(method=method, rtol=rtol, atol=atol, max_steps=max_steps)  # the kernels' rules
+        rtol, atol, max_steps = float(rtol), float(atol), int(max_steps)
     step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)  # 0 is the kernels' "auto"
     times = _checks.times("t", t)
     if on_failure not in ("raise", "status"):
@@ -148,6 +167,12 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         rhs = f
     else:
         raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
+    if stiff:  # the implicit methods check their own rules (csrc/nd_ode_stiff.h)
+        if events is not None or dense_output:
+            raise ValueError(f"events and dense_output are not available with method={method!r}")
+        return odeint_stiff(rhs, y0, times, method=method, rtol=rtol, atol=atol, dt=step, max_steps=max_steps,
+                            args=args, jac=jac, return_info=return_info, coupled=coupled, on_failure=on_failure,
+                            verbose=verbose)
     if method in FIXED or (coupled and method == "dopri5"):
         if events is not None or dense_output:
             raise ValueError(f"events and dense_output need an adaptive per-sample solve; method={method!r}"
@@ -206,9 +231,7 @@ def _odeint_samples(rhs, y0, times, method, rtol, atol, step, max_steps, args, r
     else:
         batch_shape = shape[:-1]
         rows = y.reshape(int(np.prod(batch_shape, dtype=np.int64)), shape[-1])
-    if rtol < 100 * np.finfo(dtype).eps:
-        warnings.warn(f"rtol={rtol!r} is below what {dtype} resolves (100 eps = {100 * np.finfo(dtype).eps:.3g}): "
-                      "steps will be driven by rounding errors", RuntimeWarning, stacklevel=3)
+    _warn_rtol(rtol, dtype)
     evfun, linear, direction, terminal = _event_specs(events, args, dtype)
     record = 2 if dense_output else (1 if return_info else 0)
     with kernel_progress("odeint", verbose) as bar:
@@ -229,6 +252,13 @@ def _odeint_samples(rhs, y0, times, method, rtol, atol, step, max_steps, args, r
     if dense_output:
         out.append(OdeSolution(method, raw, times, shape, single, dtype))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def _warn_rtol(rtol, dtype):
+    """The adaptive solvers cannot resolve tolerances below 100 eps of the state's type."""
+    if rtol < 100 * np.finfo(dtype).eps:
+        warnings.warn(f"rtol={rtol!r} is below what {dtype} resolves (100 eps = {100 * np.finfo(dtype).eps:.3g}): "
+                      "steps will be driven by rounding errors", RuntimeWarning, stacklevel=4)
 
 
 def _samples_info(raw, batch_shape, B, single, direction):
@@ -287,17 +317,18 @@ def _raise_failed(raw, info, failed, times, ys, y_last, method, max_steps, batch
         key = raw["status"][s]
         reason = f"max_steps={max_steps} steps were used" if key == "max_steps" else {
             "step_underflow": "step size underflow", "nonfinite": "non-finite state or derivative",
-            "interrupted": "interrupted"}.get(key, key)
+            "interrupted": "interrupted",
+            "singular": "the Newton matrix stayed singular as the step was reduced"}.get(key, key)
         attempts = raw["accepted"][s] + raw["rejected"][s]
         progress = (raw["t"][s] - times[0]) / (times[-1] - times[0])
-        if key in ("max_steps", "step_underflow") and attempts and (raw["rejected"][s] >= 0.1 * attempts
-                                                                     or progress < 0.01):
+        if method not in STIFF_METHODS and key in ("max_steps", "step_underflow") and attempts and (
+                raw["rejected"][s] >= 0.1 * attempts or progress < 0.01):
             # Explicit steps held at the stability limit: many rejections, or a whole budget
             # spent on a sliver of the interval.
             reason += (f" ({raw['rejected'][s]} of {attempts} steps rejected, {100 * progress:.2g}% of the "
                        f"interval covered): {_STIFF_HINT}")
         where = "" if single else f"sample {np.unravel_index(s, batch_shape) if len(batch_shape) > 1 else s} "
-        reasons.append(f"{where}stopped at t={raw['t'][s]!r} before reaching t={times[-1]!r}: {reason}")
+        reasons.append(f"{where}stopped at t={float(raw['t'][s])!r} before reaching t={float(times[-1])!r}: {reason}")
     more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
     if single:
         n = int(raw["n_out"][0])
