@@ -5,6 +5,7 @@
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_parallel.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 
@@ -46,6 +47,9 @@ int64_t nd_hopfield_classical_async(int64_t B, int64_t n, const double *W, int64
     for (int64_t b = 0; b < B; ++b) {
         double *xb = x + b * n;
         for (int64_t s = 0; s < sweeps; ++s) {
+            int st = nd_poll_work(n * n);
+            if (st != ND_OK)
+                return st;
             for (int64_t k = 0; k < n; ++k) {
                 const int64_t i = order[s * n + k];
                 const double *wi = W + i * n;

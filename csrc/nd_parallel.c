@@ -1,7 +1,10 @@
 /* nd_parallel_for over an OpenMP team, or inline without OpenMP. */
 #include "nd_parallel.h"
 
+#include "nd_poll.h"
+
 #include <stdatomic.h>
+#include <stddef.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -47,12 +50,17 @@ void nd_parallel_for(int64_t n, int64_t grain, int64_t align, nd_range_fn fn, vo
         team = most;
 #ifdef _OPENMP
     if (team > 1 && !omp_in_parallel()) { /* inside a parallel range (a blocked GEMM): inline */
+        nd_poll_scope *scope = nd_poll_current(); /* the caller's: its threads stop with it */
 #pragma omp parallel num_threads((int)team)
         {
             const int k = omp_get_thread_num(), m = omp_get_num_threads();
             const int64_t lo = nd_part_start(n, align, k, m), hi = nd_part_start(n, align, k + 1, m);
+            if (k > 0)
+                nd_poll_adopt(scope);
             if (lo < hi)
                 fn(ctx, lo, hi);
+            if (k > 0)
+                nd_poll_adopt(NULL);
         }
         return;
     }

@@ -12,6 +12,7 @@
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_parallel.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h" /* nd_all_finite, ND_VECTOR_CLONES */
 
@@ -299,6 +300,19 @@ static void nd_release(const nd_arg *spec, void *target)
 
 #define ND_MAX_ARGS 48
 
+/* The body under a watch polled by its kernels (Ctrl-C stops any of them within a second). */
+static PyObject *nd_run_watched(PyObject *module, const nd_entry *e, void *target, int typenum)
+{
+    nd_watch w = {0};
+    nd_poll_scope scope;
+    nd_poll_begin(&scope, nd_watch_poll, &w);
+    PyObject *res = e->body(module, target, typenum);
+    nd_poll_end(&scope);
+    if (nd_watch_reraise(&w)) /* the interrupt, not the kernel's status it caused */
+        Py_CLEAR(res);
+    return res;
+}
+
 PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry *e)
 {
     int n = 0;
@@ -323,7 +337,7 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
         }
         if (ok) {
             nd_clear_error();
-            res = e->body(module, target, typenum);
+            res = nd_run_watched(module, e, target, typenum);
         }
     }
     nd_release(e->args, target);
@@ -499,7 +513,7 @@ int nd_watch_poll(void *ctx, double done)
     w->next_poll = now + 0.05;
     PyGILState_STATE gil = PyGILState_Ensure();
     int ok = PyErr_CheckSignals() >= 0;
-    if (ok && w->progress) {
+    if (ok && w->progress && done >= 0) {
         PyObject *frac = PyFloat_FromDouble(done < 0 ? 0 : (done > 1 ? 1 : done));
         PyObject *r = frac ? PyObject_CallOneArg(w->progress, frac) : NULL;
         ok = r != NULL;
