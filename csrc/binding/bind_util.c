@@ -551,12 +551,12 @@ void nd_watch_clear(nd_watch *w)
 
 static PyObject *thread_info(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{s:s,s:i,s:i,s:O}", "blas_config", nd_blas_config(), "blas_threads",
-                         nd_blas_get_num_threads(), "kernel_threads", nd_get_threads(), "openmp",
-                         nd_parallel_available() ? Py_True : Py_False);
+    return Py_BuildValue("{s:s,s:i,s:i,s:s}", "blas_config", nd_blas_config(), "blas_threads",
+                         nd_blas_get_num_threads(), "kernel_threads", nd_get_threads(), "thread_pool",
+                         nd_parallel_available() ? "POSIX threads" : "none");
 }
 
-/* The kernels' OpenMP team. OpenBLAS stays at one thread: large products are split over the
+/* The kernels' thread pool. OpenBLAS stays at one thread: large products are split over the
  * team instead, one one-thread BLAS call per block (nd_gemm_*), which keeps every result's
  * bits whatever the count and never nests two thread pools. */
 static PyObject *set_num_threads(PyObject *module, PyObject *arg)
@@ -597,7 +597,7 @@ static PyMethodDef nd_util_methods[] = {
     {"tune_malloc", tune_malloc, METH_VARARGS,
      "tune_malloc(mmap_threshold, trim_threshold) -> bool: set glibc's thresholds (False without glibc)."},
     {"thread_info", thread_info, METH_NOARGS,
-     "thread_info() -> dict: OpenBLAS build string and threads, the kernels' threads, OpenMP present."},
+     "thread_info() -> dict: OpenBLAS build string and threads, the kernels' threads and their pool."},
     {"set_num_threads", set_num_threads, METH_O, "set_num_threads(n): the kernels' and OpenBLAS's threads."},
     {NULL, NULL, 0, NULL}};
 
