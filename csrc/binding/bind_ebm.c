@@ -50,6 +50,10 @@ static int nd_parse_energy(PyObject *spec, int tn, npy_intp d, npy_intp B, nd_en
 {
     PyObject *kind, *params, *act;
     memset(e, 0, sizeof *e);
+    if (!PyTuple_Check(spec)) { /* PyArg_ParseTuple takes a tuple only (SystemError otherwise) */
+        PyErr_Format(PyExc_TypeError, "energy spec must be a tuple, got %R", spec);
+        return -1;
+    }
     if (!PyArg_ParseTuple(spec, "OO!O(dd);energy spec", &kind, &PyTuple_Type, &params, &act, &e->barrier, &e->tilt) ||
         (e->kind = nd_table_index(kind, "energy kind", nd_energy_kind_name)) < 0 ||
         (e->act = nd_table_index(act, "activation", nd_act_name)) < 0)
