@@ -4,9 +4,14 @@ Functions take and return NumPy arrays (float32 or float64, following the input)
 
 ODE integration
     :func:`odeint`, :mod:`neurodyn.fields`, :class:`IntegrationError`
+Stochastic differential equations
+    :func:`sdeint`, built-in diffusions in :mod:`neurodyn.sde`
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
-    :func:`load` for saved models
+    :func:`load` for saved models and checkpoints
+Training
+    every model's ``fit`` (the loop, callbacks, schedules and checkpoints of
+    :mod:`neurodyn.training`); models are scikit-learn estimators
 Liquid time-constant networks
     :class:`Liquid`, :func:`solve_ltc`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
 Hopfield memories
@@ -19,7 +24,7 @@ Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, encode, energies, fields, nn, optim
+from . import _core, encode, energies, fields, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -28,6 +33,7 @@ from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
+from .sde import sdeint
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
@@ -74,10 +80,13 @@ __all__ = [
     "odeint",
     "optim",
     "rate_decode",
+    "sde",
+    "sdeint",
     "set_num_threads",
     "show_config",
     "SNN",
     "solve_ltc",
+    "training",
 ]
 
 
@@ -87,8 +96,10 @@ def _default_threads() -> None:
     neurodyn's kernels run many small matrix products inside loops over time steps, where
     threads cost more than they give on small batches (and spin against other work on a busy
     machine: 8x slower Langevin sampling was measured with two BLAS threads under load). Set
-    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more."""
+    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more. A value
+    that is not a thread count is skipped with a RuntimeWarning (import never fails over it)."""
     import os
+    import warnings
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = os.environ.get(var, "").split(",")[0].strip()  # OpenMP allows a list per level
@@ -96,7 +107,9 @@ def _default_threads() -> None:
             try:
                 n = int(value)
             except ValueError:
-                raise ImportError(f"{var}={os.environ[var]!r} is not a thread count") from None
+                warnings.warn(f"{var}={os.environ[var]!r} is not a thread count; neurodyn ignores it",
+                              RuntimeWarning, stacklevel=3)
+                continue
             if n >= 1:
                 _core.set_num_threads(n)
                 return
@@ -186,15 +199,28 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads set by :func:`set_num_threads`."""
+    """The number of threads neurodyn's C kernels use.
+
+    Returns
+    -------
+    int
+        The count set by :func:`set_num_threads`, or at import from OMP_NUM_THREADS (else
+        OPENBLAS_NUM_THREADS), 1 by default.
+    """
     return int(_core.thread_info()["kernel_threads"])
 
 
 def show_config() -> dict:
-    """Build facts: the OpenBLAS configuration and thread count (always 1, see
-    :func:`set_num_threads`), the kernels' thread pool and their thread count, the
-    malloc thresholds set at import (``malloc_tuning``, see the README's performance notes), and
-    the versions of neurodyn and NumPy."""
+    """Build facts and the thread counts in force.
+
+    Returns
+    -------
+    dict
+        ``blas_config`` (the OpenBLAS configuration) and ``blas_threads`` (always 1, see
+        :func:`set_num_threads`), ``thread_pool`` (the kernels' own pool of POSIX threads) and
+        ``kernel_threads``, ``malloc_tuning`` (the malloc thresholds set at import, see the
+        README's performance notes), and the versions ``neurodyn`` and ``numpy``.
+    """
     import numpy
 
     info = dict(_core.thread_info())

@@ -6,7 +6,7 @@ import numpy as np
 from . import _checks, _core, nn
 from .fields import MLP
 from .ode import METHODS
-from .training import fit_supervised, matching_targets
+from .training import with_options_doc
 
 GRADIENTS = ("backprop", "adjoint")
 
@@ -107,7 +107,13 @@ class NeuralODE(nn.Model):
         return self.config["num_steps"] * self.config["step_size"]
 
     def dynamics(self) -> MLP:
-        """The vector field dh/dt = f(h) as a built-in field (usable with ``nd.odeint``)."""
+        """The vector field dh/dt = f(h) as a built-in field.
+
+        Returns
+        -------
+        neurodyn.fields.MLP
+            The model's dynamics, usable with :func:`neurodyn.odeint`.
+        """
         p = self.params
         return MLP([p["dynamics_dense1.kernel"], p["dynamics_dense2.kernel"]],
                    [p["dynamics_dense1.bias"], p["dynamics_dense2.bias"]],
@@ -159,7 +165,19 @@ class NeuralODE(nn.Model):
         return out[-1]
 
     def trajectory(self, x, t):
-        """Hidden states h(t) at the requested times, shape (len(t), batch, hidden_size)."""
+        """The hidden state h(t) at the requested times.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+        t : array_like of float, shape (len(t),)
+            Non-negative, increasing times (the integration starts at 0 and may go past
+            ``num_steps * step_size``).
+
+        Returns
+        -------
+        ndarray, shape (len(t), batch, hidden_size)
+        """
         x = self._check_batch(x, self.config["input_size"])
         h0 = nn.dense(self.params, "input_proj", x) if self.has_input_proj else x
         times, skip = self._times(t)
@@ -167,8 +185,17 @@ class NeuralODE(nn.Model):
         return ys[skip:]
 
     def predict_trajectory(self, x, t):
-        """Outputs (after the norm and projection) at the requested times,
-        shape (len(t), batch, output_size)."""
+        """The outputs (after the norm and the projection) at the requested times.
+
+        Parameters
+        ----------
+        x, t
+            As for :meth:`trajectory`.
+
+        Returns
+        -------
+        ndarray, shape (len(t), batch, output_size)
+        """
         out, _ = self._forward(x, t, 0)
         return out
 
@@ -225,29 +252,32 @@ class NeuralODE(nn.Model):
 
     # ---- training -------------------------------------------------------------------------
 
-    def fit(self, x, y, *, t=None, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
-            seed=None, verbose=True):
+    _task = "regressor"
+
+    @with_options_doc
+    def fit(self, x, y, *, t=None, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
+            seed=None, verbose=True, **options):
         """Minibatch training with shuffling.
 
         Parameters
         ----------
-        x : array (n, input_size)
-        y : targets: (n, output_size) for ``mse``, integer labels (n,) for ``cross_entropy``,
-            or (len(t), n, output_size) with ``t`` for a loss over a trajectory.
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance.
-
-        Returns
-        -------
-        dict
-            ``loss`` per epoch, ``batch_loss``, ``time`` per epoch.
+        x : array_like, shape (n, input_size)
+        y : array_like
+            Targets (n, output_size) (or (n,) with one output) for ``mse``, integer labels (n,)
+            for ``cross_entropy``, or (len(t), n, output_size) with ``t`` for a loss over a
+            trajectory.
+        t : array_like, optional
+            Output times of a trajectory loss.
+        loss : {"auto", "mse", "cross_entropy"}
+            "auto": cross-entropy for integer labels of shape (n,), mse otherwise.
         """
-        x = self._check_batch(x, self.config["input_size"])
         if t is not None and np.ndim(y) != 3:
             raise ValueError(f"with t, y must have shape (len(t), n, output_size); got shape {np.shape(y)}")
-        y = matching_targets(x.shape[0], y, axis=1 if t is not None else 0)
-
-        def batch(idx, rng):
-            return self.loss_and_grad(x[idx], y[:, idx] if t is not None else y[idx], loss=loss, t=t)
-
-        return fit_supervised(self, x.shape[0], batch, epochs=epochs, batch_size=batch_size, lr=lr,
-                              optimizer=optimizer, seed=seed, verbose=verbose)
+        size = self.config["input_size"]
+        return self._fit_supervised(
+            x, y, loss=loss, check_x=lambda a, name: self._check_batch(a, size, name),
+            y_axis=1 if t is not None else 0,
+            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, t=t),
+            predict_for=lambda xb, yb: self.predict_trajectory(xb, t) if t is not None else self(xb),
+            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, verbose=verbose,
+            options=options)
