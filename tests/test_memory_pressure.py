@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(bool(os.environ.get("ND_UNDER_ASAN")), reason="AddressSanitizer needs unlimited address space"),
 ]
 
-HEADROOMS_MIB = (1, 4, 8, 16, 24, 32, 40, 48, 64, 80, 96, 128, 192)
+HEADROOMS_MIB = (1, 8, 16, 32, 48, 64, 96, 192)
 
 CHILD = textwrap.dedent("""
     import json, resource, sys

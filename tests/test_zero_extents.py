@@ -9,6 +9,7 @@ two free axes.
 """
 import functools
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 import neurodyn as nd
+from test_properties import _sanitizer_env, _unexpected_sanitizer_lines
 
 HUGE = 2**40
 
@@ -85,9 +87,11 @@ CHILD = textwrap.dedent("""
 
 @functools.lru_cache(maxsize=None)
 def _results():
+    # sanitizer reports come back on the child's stderr (a failed giant allocation is expected)
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(CASES)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=_sanitizer_env(os.environ))
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert not _unexpected_sanitizer_lines(proc.stderr), proc.stderr[-3000:]
     if proc.returncode != 0:
         hung = rows[-1].get("start") if rows else None
         raise AssertionError(f"the child failed{' in ' + hung if hung else ''} (return code {proc.returncode}):\n"
