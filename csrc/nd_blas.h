@@ -66,6 +66,18 @@ int nd_getrs_f64(int64_t n, int64_t nrhs, const double *lu, const int *ipiv, dou
 int nd_getrs_complex_f32(int64_t n, int64_t nrhs, const float *lu, const int *ipiv, float *b);
 int nd_getrs_complex_f64(int64_t n, int64_t nrhs, const double *lu, const int *ipiv, double *b);
 
+/* OpenBLAS's buffers. OpenBLAS takes a 32 MiB buffer for every thread that is inside a BLAS
+ * call at the same time as others (kept for reuse), mapped at that thread's first such call,
+ * and exits the process when the mapping fails ("Memory allocation still failed after 10
+ * retries"). So that never happens inside a kernel, the address space is reserved ahead:
+ * nd_blas_prepare maps the first buffer (at import: a failure is a MemoryError there), and
+ * every kernel thread reserves room for its own when it is created (nd_blas_reserve: a thread
+ * that cannot is not created); a BLAS call that raises the number of concurrent callers to a
+ * new high releases one reservation just before OpenBLAS maps the buffer. ND_ERR_NOMEM or
+ * ND_OK. */
+int nd_blas_prepare(void);
+int nd_blas_reserve(void);
+
 /* OpenBLAS's own (global) thread count; n < 1 leaves it as is. The binding keeps it at 1:
  * parallel products go through nd_gemm_* blocks on the kernel threads instead. */
 void nd_blas_set_num_threads(int n);

@@ -2,6 +2,7 @@
 
 #include "nd_blas.h"
 #include "nd_generic.h"
+#include "nd_poll.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 

@@ -2,6 +2,8 @@
 #define ND_BIND_MODULE /* this file owns the NumPy API table */
 #include "nd_bind.h"
 
+#include "nd_blas.h"
+
 nd_module_state *nd_state(PyObject *module) { return (nd_module_state *)PyModule_GetState(module); }
 
 static int nd_add_defaults_and_tables(PyObject *module);
@@ -10,6 +12,11 @@ static int nd_exec(PyObject *module)
 {
     if (PyArray_ImportNumPyAPI() < 0)
         return -1;
+    /* OpenBLAS's first buffer now, where a failure can be raised (nd_blas.h) */
+    if (nd_blas_prepare() != 0) {
+        PyErr_SetString(PyExc_MemoryError, "no address space left for OpenBLAS's 32 MiB work buffer");
+        return -1;
+    }
     nd_module_state *st = nd_state(module);
     st->integration_error = PyErr_NewExceptionWithDoc(
         "neurodyn.IntegrationError",

@@ -64,8 +64,14 @@ typedef struct {
 } nd_watch;
 
 /* The kernels' poll hook (ctx: an nd_watch). At most every 50 ms it takes the GIL, runs the
- * signal handlers and calls progress(done); non-zero when either raised, which stops the kernel. */
+ * signal handlers and calls progress(done) (done >= 0 only); non-zero when either raised,
+ * which stops the kernel. */
 int nd_watch_poll(void *ctx, double done);
+
+/* nd_run runs every body under a watch of its own, polled from every kernel the body calls
+ * (nd_poll.h): after the body it re-raises what the watch kept (Ctrl-C) in place of the
+ * body's own result or exception. A body with a progress callable or Python callbacks opens
+ * a scope of its own with its watch (nd_poll_begin(&scope, nd_watch_poll, &watch)). */
 
 /* The end of a Python callback that took the GIL with `gil`: a pending Ctrl-C fails it too,
  * a failure's exception is kept in w, and the GIL is released. ND_OK or ND_ERR_CALLBACK. */

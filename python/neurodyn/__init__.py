@@ -168,14 +168,16 @@ _default_malloc()
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads neurodyn's C kernels use (OpenMP).
+    """Set the number of threads neurodyn's C kernels use (their own pool of POSIX threads).
 
     Elementwise and row-independent work (LIF neurons, Langevin proposals, ...) is split
     over the threads, and so are large matrix products: each thread makes a one-thread
     OpenBLAS call on its block of rows. OpenBLAS's own threads are never used, so two thread
     pools never nest and a call uses at most ``n`` threads. The count applies to calls from
-    every Python thread. Results do not depend on it: the same inputs and seed give the same
-    bits with any count. The default is 1, or OMP_NUM_THREADS (else OPENBLAS_NUM_THREADS) at
+    every Python thread (while one call uses the pool, a concurrent one runs on its own
+    thread). Results do not depend on it: the same inputs and seed give the same bits with any
+    count. Threads that cannot be created (memory exhausted, the address space limited) are
+    done without: the work is shared among the threads there are, with the same bits. The default is 1, or OMP_NUM_THREADS (else OPENBLAS_NUM_THREADS) at
     import.
 
     Parameters
@@ -215,7 +217,7 @@ def show_config() -> dict:
     -------
     dict
         ``blas_config`` (the OpenBLAS configuration) and ``blas_threads`` (always 1, see
-        :func:`set_num_threads`), ``openmp`` (whether the kernels have OpenMP) and
+        :func:`set_num_threads`), ``thread_pool`` (the kernels' own pool of POSIX threads) and
         ``kernel_threads``, ``malloc_tuning`` (the malloc thresholds set at import, see the
         README's performance notes), and the versions ``neurodyn`` and ``numpy``.
     """
