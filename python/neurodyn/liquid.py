@@ -584,6 +584,19 @@ class CfC(_RecurrentCell):
     def output_size(self) -> int:
         return self.config["output_size"] or self.config["hidden_size"]
 
+    @classmethod
+    def from_ncps(cls, module, *, dtype=None):
+        """The cell of an ncps ``CfC`` / ``CfCCell``; see :func:`neurodyn.interop.cfc_from_ncps`."""
+        from .interop import cfc_from_ncps
+
+        return cfc_from_ncps(module, dtype=dtype)
+
+    def to_ncps(self):
+        """The cell as an ncps ``CfC``; see :func:`neurodyn.interop.cfc_to_ncps`."""
+        from .interop import cfc_to_ncps
+
+        return cfc_to_ncps(self)
+
     @staticmethod
     def _heads(mode):
         return ("ff1",) if mode == "pure" else ("ff1", "ff2", "time_a", "time_b")
@@ -697,6 +710,19 @@ class LTCCell(_RecurrentCell):
 
     _CELL = ("gleak", "vleak", "cm", "w", "sigma", "mu", "erev", "sensory_w", "sensory_sigma", "sensory_mu",
              "sensory_erev")
+
+    @classmethod
+    def from_ncps(cls, module, *, dtype=None):
+        """The cell of an ncps ``LTC`` / ``LTCCell``; see :func:`neurodyn.interop.ltccell_from_ncps`."""
+        from .interop import ltccell_from_ncps
+
+        return ltccell_from_ncps(module, dtype=dtype)
+
+    def to_ncps(self, *, implicit_param_constraints=True):
+        """The cell as an ncps ``LTC``; see :func:`neurodyn.interop.ltccell_to_ncps`."""
+        from .interop import ltccell_to_ncps
+
+        return ltccell_to_ncps(self, implicit_param_constraints=implicit_param_constraints)
 
     @property
     def state_size(self) -> int:
