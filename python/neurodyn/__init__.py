@@ -4,6 +4,8 @@ Functions take and return NumPy arrays (float32 or float64, following the input)
 
 ODE integration
     :func:`odeint`, :mod:`neurodyn.fields`, :class:`IntegrationError`
+Stochastic differential equations
+    :func:`sdeint`, built-in diffusions in :mod:`neurodyn.sde`
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
     :func:`load` for saved models and checkpoints
@@ -27,7 +29,7 @@ Interoperability
     ``from_snntorch`` / ``to_snntorch`` (peer libraries' weights), in :mod:`neurodyn.interop`;
     ``save("model.safetensors")`` (safetensors files)
 """
-from . import _core, encode, energies, fields, nn, optim, training
+from . import _core, encode, energies, fields, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -37,6 +39,7 @@ from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
+from .sde import sdeint
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
@@ -84,6 +87,8 @@ __all__ = [
     "odeint",
     "optim",
     "rate_decode",
+    "sde",
+    "sdeint",
     "set_num_threads",
     "show_config",
     "SNN",
