@@ -352,3 +352,30 @@ def test_import_neurodyn_does_not_import_torch():
     code = "import sys, neurodyn; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(ndt).failed == 0
+
+
+@pytest.mark.parametrize("density", [0.05, 0.6])
+def test_spike_linear(density):
+    rng = np.random.default_rng(20)
+    x = torch.tensor((rng.random((4, 3, 7)) < density).astype(np.float64), requires_grad=True)
+    W, b = t64(rng.normal(size=(5, 7))), t64(rng.normal(size=5))
+    gradcheck(lambda W, b: ndt.spike_linear(x.detach(), W, b), (W, b))
+    y = ndt.spike_linear(x, W, b)
+    ref = torch.nn.functional.linear(x, W, b)
+    np.testing.assert_allclose(y.detach().numpy(), ref.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dy = torch.tensor(rng.normal(size=y.shape))
+    gx, gW, gb = torch.autograd.grad(y, (x, W, b), dy)
+    rx, rW, rb = torch.autograd.grad(ref, (x, W, b), dy)
+    for a, r in ((gx, rx), (gW, rW), (gb, rb)):
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-12, atol=1e-12)
+    layer = ndt.SpikeLinear(7, 5, dtype=F64)
+    np.testing.assert_allclose(layer(x.detach()).detach().numpy(),
+                               torch.nn.functional.linear(x, layer.weight, layer.bias).detach().numpy(), rtol=1e-12)
+    with pytest.raises(ValueError):
+        ndt.spike_linear(x.detach() * 0.5 + 0.25, W, b)

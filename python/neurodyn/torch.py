@@ -36,7 +36,7 @@ from .ode import FIXED, METHODS
 from .snn import _LIF, _decay
 
 __all__ = [
-    "lif", "lif_rate", "LIF",
+    "lif", "lif_rate", "LIF", "spike_linear", "SpikeLinear",
     "hopfield_retrieve", "Hopfield",
     "odeint_mlp", "MLPODE",
     "ltc_cell", "LTCCell",
@@ -235,6 +235,63 @@ class LIF(torch.nn.Module):
 
     def extra_repr(self):
         return ", ".join(f"{k}={v!r}" for k, v in self.opts.items() if k != "smooth") + f", output={self.output!r}"
+
+
+class _SpikeLinearFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spikes, weight, bias):
+        rows = _array(spikes, "spikes").reshape(-1, spikes.shape[-1])
+        kernel = _array(weight, "weight", spikes.dtype).T  # neurodyn's (in, out) layout, a view
+        y = _core.dense_forward(rows, kernel, _optional(bias, "bias", spikes.dtype), spikes=True)
+        ctx.save_for_backward(spikes, weight)
+        ctx.has_bias = bias is not None
+        return _tensor(y).reshape(spikes.shape[:-1] + (weight.shape[0],))
+
+    @staticmethod
+    def backward(ctx, dy):
+        spikes, weight = ctx.saved_tensors
+        rows = _array(spikes, "spikes").reshape(-1, spikes.shape[-1])
+        g = _array(dy, "grad").reshape(rows.shape[0], weight.shape[0])
+        dx, dw, db = _core.dense_backward(rows, _array(weight, "weight").T, g, has_bias=ctx.has_bias,
+                                          need_dx=ctx.needs_input_grad[0], spikes=True)
+        dx_t = None if dx is None else _tensor(dx).reshape(spikes.shape)
+        return dx_t, _tensor(dw).T, (_tensor(db) if ctx.has_bias else None)
+
+
+def spike_linear(spikes, weight, bias=None):
+    """``torch.nn.functional.linear`` for 0/1 spike inputs, event-driven
+    (:func:`neurodyn.nn.dense` with ``spikes=True``): each output row adds the weight columns
+    its spikes select, so the work follows the number of spikes rather than rows x inputs
+    (the kernel takes the dense product when a quarter or more of the inputs are on). The weight
+    gradient is summed spike by spike as well; the input's gradient is ``dy @ weight``.
+
+    Parameters
+    ----------
+    spikes : Tensor, shape (..., in)
+        Every value 0 or 1 (ValueError otherwise), e.g. the output of :func:`lif`.
+    weight : Tensor, shape (out, in)
+        As ``torch.nn.Linear.weight``.
+    bias : Tensor, shape (out,), optional
+
+    Returns
+    -------
+    Tensor, shape (..., out). The sums run in a fixed order, so they may differ from the
+    dense product's in the last bits.
+    """
+    if _needs_grad(spikes, weight, bias):
+        return _SpikeLinearFunction.apply(spikes, weight, bias)
+    rows = _array(spikes, "spikes").reshape(-1, spikes.shape[-1])
+    y = _core.dense_forward(rows, _array(weight, "weight", spikes.dtype).T, _optional(bias, "bias", spikes.dtype),
+                            spikes=True)
+    return _tensor(y).reshape(spikes.shape[:-1] + (weight.shape[0],))
+
+
+class SpikeLinear(torch.nn.Linear):
+    """A ``torch.nn.Linear`` whose input is 0/1 spikes, computed event by event by
+    :func:`spike_linear` (same parameters, same results up to the order of the sums)."""
+
+    def forward(self, spikes):
+        return spike_linear(spikes, self.weight, self.bias)
 
 
 # ---- modern Hopfield retrieval (docs/models.md §4) --------------------------------------------
