@@ -118,19 +118,24 @@ def _lif_currents(currents, v0, num_steps):
     return cur, _optional(v0, "v0", currents.dtype)
 
 
+def _lif_forward(currents, v0, opts, num_steps, what):
+    """The forward kernel's outputs as tensors: spikes, (spikes, membrane) or rates."""
+    cur, v = _lif_currents(currents, v0, num_steps)
+    s, m, _, _, r = _core.lif_forward(cur, v, spikes=what != "rate", membrane=what == "both", rate=what == "rate",
+                                      **opts)
+    if what == "rate":
+        return _tensor(r)
+    return (_tensor(s), _tensor(m)) if what == "both" else _tensor(s)
+
+
 class _LIFFunction(torch.autograd.Function):
     """LIF over time; ``what``: "spikes", "both" (spikes and membrane) or "rate"."""
 
     @staticmethod
     def forward(ctx, currents, v0, opts, num_steps, what):
-        cur, v = _lif_currents(currents, v0, num_steps)
-        s, m, _, _, r = _core.lif_forward(cur, v, spikes=what != "rate", membrane=what == "both",
-                                          rate=what == "rate", **opts)
         ctx.save_for_backward(currents, v0)
         ctx.opts, ctx.num_steps, ctx.what = opts, num_steps, what
-        if what == "rate":
-            return _tensor(r)
-        return (_tensor(s), _tensor(m)) if what == "both" else _tensor(s)
+        return _lif_forward(currents, v0, opts, num_steps, what)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -149,12 +154,7 @@ class _LIFFunction(torch.autograd.Function):
 def _lif_apply(currents, v0, opts, num_steps, what):
     if _needs_grad(currents, v0):
         return _LIFFunction.apply(currents, v0, opts, num_steps, what)
-    cur, v = _lif_currents(currents, v0, num_steps)
-    s, m, _, _, r = _core.lif_forward(cur, v, spikes=what != "rate", membrane=what == "both", rate=what == "rate",
-                                      **opts)
-    if what == "rate":
-        return _tensor(r)
-    return (_tensor(s), _tensor(m)) if what == "both" else _tensor(s)
+    return _lif_forward(currents, v0, opts, num_steps, what)
 
 
 def lif(currents, v0=None, *, num_steps=None, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"],
