@@ -318,6 +318,24 @@ class OdeSolution:
     ``sol(t)`` evaluates every sample at ``t`` (a scalar, or an array of shape ``S[:-1]``: one
     time per sample) with the dense output of the step that covers it, and returns an array of
     the shape of ``y0``. Times outside a sample's interval ``[t[0], t_reached]`` give NaN.
+
+    Returned by :func:`odeint`, which computes the arguments below; not meant to be built by
+    hand.
+
+    Parameters
+    ----------
+    method : str
+        The adaptive method whose dense output is evaluated.
+    raw : dict
+        The kernel's per-sample step records.
+    times : ndarray
+        The output times of the call.
+    shape : tuple
+        The shape of ``y0``.
+    single : bool
+        Whether the call integrated one system (a single sample, or ``coupled=True``).
+    dtype : numpy dtype
+        The dtype of the solution.
     """
 
     def __init__(self, method, raw, times, shape, single, dtype):
