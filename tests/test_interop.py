@@ -374,3 +374,25 @@ def test_nir_refusals():
         nd.from_nir(conv)
     with pytest.raises(TypeError, match="SNN or a ConvertedSNN"):
         nd.interop.to_nir(nd.ANN(2, hidden_sizes=(3,)))
+
+
+def test_foreign_if_graph_is_an_snn_without_leak():
+    dt = 1e-3
+    W1, W2 = np.array([[0.6, 0.2], [0.1, 0.9], [0.4, 0.4]]), np.array([[1.0, -0.5, 0.7]])
+    nodes = [nir.Input(input_type=np.array([2])), nir.Affine(weight=W1, bias=np.zeros(3)),
+             nir.IF(r=np.full(3, 2.0 / dt), v_threshold=np.ones(3)), nir.Affine(weight=W2, bias=np.zeros(1)),
+             nir.Output(output_type=np.array([1]))]
+    model = nd.from_nir(nir.NIRGraph.from_list(*nodes), dt=dt, num_timesteps=10, dtype=np.float64)
+    c = model.config
+    assert (c["beta"], c["reset"], c["threshold"]) == (1.0, "zero", 1.0)
+    # the input gain r dt = 2 is folded into the first layer's weights
+    np.testing.assert_allclose(model.params["snn_layer_0_dense.kernel"], 2 * W1.T)
+    x = np.array([[0.3, 0.1]])
+    cur = 2 * W1 @ x[0]
+    v, s = np.zeros(3), []
+    for _ in range(10):
+        v = v + cur
+        spike = (v > 1).astype(float)
+        v = v * (1 - spike)
+        s.append(spike)
+    np.testing.assert_array_equal(model.spikes(x)[0][:, 0], np.array(s))

@@ -379,3 +379,29 @@ def test_spike_linear(density):
                                torch.nn.functional.linear(x, layer.weight, layer.bias).detach().numpy(), rtol=1e-12)
     with pytest.raises(ValueError):
         ndt.spike_linear(x.detach() * 0.5 + 0.25, W, b)
+
+
+def test_every_wrapper_under_no_grad_keeps_no_graph():
+    rng = np.random.default_rng(30)
+    x = torch.tensor(rng.normal(size=(2, 3, 2)), requires_grad=True)
+    cfc_model = nd.CfC(2, 3, backbone_units=4, seed=0, dtype=np.float64)
+    ltc_model = nd.LTCCell(2, 3, seed=0, dtype=np.float64)
+    a = torch.tensor(rng.normal(size=(2, 3, 3)), requires_grad=True)
+    W = [torch.zeros(3, 3, dtype=F64, requires_grad=True)]
+    calls = [
+        lambda: ndt.lif(a, beta=0.5),
+        lambda: ndt.lif_rate(a, beta=0.5),
+        lambda: ndt.hopfield_retrieve(a[0], a[1], 1.0),
+        lambda: ndt.odeint_mlp(a[0], [0.0, 0.1], W, method="euler", dt=0.1),
+        lambda: ndt.ltc_cell(x, {n: torch.from_numpy(v) for n, v in zip(ndt._LTC_CELL, ltc_model._effective())}),
+        lambda: ndt.cfc(x, [torch.from_numpy(v) for v in cfc_model.params.values()], 3),
+        lambda: ndt.ltc_scan(a, a.detach().abs() + 0.5),
+        lambda: ndt.spike_linear((a > 0).double(), W[0]),
+    ]
+    for call in calls:
+        with torch.no_grad():
+            out = call()
+        assert out.grad_fn is None and not out.requires_grad
+        with_grad = call()
+        assert with_grad.requires_grad or call is calls[-1]
+        np.testing.assert_array_equal(out.numpy(), with_grad.detach().numpy())
