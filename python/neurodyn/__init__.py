@@ -23,12 +23,18 @@ Energy-based models
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
+Interoperability
+    :mod:`neurodyn.torch` (PyTorch autograd functions and modules, imported when asked),
+    :func:`from_nir` and ``to_nir`` (NIR graphs), ``from_ncps`` / ``to_ncps`` and
+    ``from_snntorch`` / ``to_snntorch`` (peer libraries' weights), in :mod:`neurodyn.interop`;
+    ``save("model.safetensors")`` (safetensors files)
 """
 from . import _core, encode, energies, fields, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
                        hopfield_separation)
+from .interop import from_nir
 from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
 from .neural_ode import NeuralODE
@@ -59,6 +65,7 @@ __all__ = [
     "encode",
     "energies",
     "fields",
+    "from_nir",
     "get_num_threads",
     "Hopfield",
     "hopfield_energy",
