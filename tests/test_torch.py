@@ -405,3 +405,7 @@ def test_every_wrapper_under_no_grad_keeps_no_graph():
         with_grad = call()
         assert with_grad.requires_grad or call is calls[-1]
         np.testing.assert_array_equal(out.numpy(), with_grad.detach().numpy())
+
+
+def test_nd_torch_is_loaded_on_first_use():
+    assert nd.torch is ndt

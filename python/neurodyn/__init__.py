@@ -46,11 +46,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # neurodyn.dask needs dask, which ``import neurodyn`` does not: load it on first use.
-    if name == "dask":
+    # neurodyn.dask needs dask and neurodyn.torch needs torch, which ``import neurodyn`` does
+    # not: load them on first use.
+    if name in ("dask", "torch"):
         import importlib
 
-        return importlib.import_module(".dask", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
