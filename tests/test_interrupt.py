@@ -174,6 +174,8 @@ LONG_CALLS = {
     "odeint coupled MLP field": lambda: (
         lambda f=nd.fields.MLP([_rand(3, 256) / 8, _rand(256, 3, seed=1) / 8], [np.zeros(256, F32), np.zeros(3, F32)]),
         y=_rand(2000, 3): nd.odeint(f, y, [0.0, 1e6], method="rk4", dt=1e-3, max_steps=10**12, coupled=True)),
+    "sdeint": lambda: (lambda y=_rand(2000, 3): nd.sdeint(nd.fields.Lorenz(), nd.sde.Constant(0.1), y, [0.0, 1e6],
+                                                           dt=1e-3, seed=0, verbose=False)),
     "langevin gmm": lambda: (lambda e=nd.energies.GaussianMixture(np.stack([np.zeros(64), np.ones(64)]),
                                                                   np.stack([np.eye(64)] * 2)), x=np.zeros((20000, 64)):
                              nd.langevin_sample(e, x, steps=10**9, step_size=1e-3, noise_scale=1.0, seed=0)),
