@@ -1,8 +1,10 @@
 """Faults a user causes: Ctrl-C on long calls, and the progress bars of long calls.
 
-Ctrl-C is a real SIGINT sent to this process from a timer thread. A long `odeint` or
-Langevin run is stopped by the C loop itself (it polls for signals about 20 times a second);
-a `fit` stops between minibatches. Either way the KeyboardInterrupt must arrive within a
+Ctrl-C is a real SIGINT sent to this process from a timer thread. Every long kernel is
+stopped by its own C loops (they report their work to nd_poll_work, csrc/nd_poll.h, and the
+caller's hook looks for signals about 20 times a second; LONG_CALLS holds one long call of
+each, and `python tests/test_interrupt.py` prints their stop latencies); a `fit` stops within
+its step. Either way the KeyboardInterrupt must arrive within a
 second of the signal, and the model must still work afterwards (finite parameters, outputs,
 and another `fit`).
 """
