@@ -1,8 +1,10 @@
 """Faults a user causes: Ctrl-C on long calls, and the progress bars of long calls.
 
-Ctrl-C is a real SIGINT sent to this process from a timer thread. A long `odeint` or
-Langevin run is stopped by the C loop itself (it polls for signals about 20 times a second);
-a `fit` stops between minibatches. Either way the KeyboardInterrupt must arrive within a
+Ctrl-C is a real SIGINT sent to this process from a timer thread. Every long kernel is
+stopped by its own C loops (they report their work to nd_poll_work, csrc/nd_poll.h, and the
+caller's hook looks for signals about 20 times a second; LONG_CALLS holds one long call of
+each, and `python tests/test_interrupt.py` prints their stop latencies); a `fit` stops within
+its step. Either way the KeyboardInterrupt must arrive within a
 second of the signal, and the model must still work afterwards (finite parameters, outputs,
 and another `fit`).
 """
@@ -174,6 +176,8 @@ LONG_CALLS = {
     "odeint coupled MLP field": lambda: (
         lambda f=nd.fields.MLP([_rand(3, 256) / 8, _rand(256, 3, seed=1) / 8], [np.zeros(256, F32), np.zeros(3, F32)]),
         y=_rand(2000, 3): nd.odeint(f, y, [0.0, 1e6], method="rk4", dt=1e-3, max_steps=10**12, coupled=True)),
+    "sdeint": lambda: (lambda y=_rand(2000, 3): nd.sdeint(nd.fields.Lorenz(), nd.sde.Constant(0.1), y, [0.0, 1e6],
+                                                           dt=1e-3, seed=0, verbose=False)),
     "langevin gmm": lambda: (lambda e=nd.energies.GaussianMixture(np.stack([np.zeros(64), np.ones(64)]),
                                                                   np.stack([np.eye(64)] * 2)), x=np.zeros((20000, 64)):
                              nd.langevin_sample(e, x, steps=10**9, step_size=1e-3, noise_scale=1.0, seed=0)),
