@@ -73,7 +73,10 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         Budget of attempted steps (accepted plus rejected): per sample for adaptive methods,
         for the whole call in coupled and fixed-step mode.
     args : tuple
-        Extra positional arguments passed to a callable ``f`` (and to event functions).
+        Extra positional arguments passed to a callable ``f`` (and to event functions), as they
+        are: per-sample integration calls ``f`` with the rows still running only, so a parameter
+        that differs by row travels in the state (a component whose derivative is 0) or the
+        call uses ``coupled=True``.
     return_info : bool
         Also return a dict: per-sample ``nfev``, ``accepted``, ``rejected``, ``status``
         (arrays of shape ``S[:-1]``; plain numbers for a single sample) and ``steps`` (each
