@@ -30,8 +30,11 @@ int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
 {
     int kind;
     PyObject *params, *acts, *consts;
-    if (!PyTuple_Check(spec) ||
-        !PyArg_ParseTuple(spec, "iO!O!O!;a field is described by (kind, params, acts, consts)", &kind, &PyTuple_Type,
+    if (!PyTuple_Check(spec)) {
+        PyErr_Format(PyExc_TypeError, "a field is described by a tuple (kind, params, acts, consts), got %R", spec);
+        return -1;
+    }
+    if (!PyArg_ParseTuple(spec, "iO!O!O!;a field is described by (kind, params, acts, consts)", &kind, &PyTuple_Type,
                           &params, &PyTuple_Type, &acts, &PyTuple_Type, &consts))
         return -1;
     memset(f, 0, sizeof *f);
