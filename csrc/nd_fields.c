@@ -5,6 +5,8 @@
 #include "nd_nn.h"
 #include "nd_status.h"
 
+const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1] = {"linear", "lorenz", "mlp", "relax", NULL};
+
 int nd_field_check(const nd_field *f)
 {
     if (!f || f->batch < 0 || f->dim < 0 || f->keep_slots < 0 || f->keep_slots > ND_FIELD_MAX_SLOTS)

@@ -330,5 +330,124 @@ enum { ND_SAMPLE_REJECTED = 1, ND_SAMPLE_NAN = 2 };
 /* Rows per thread range of the elementwise loops: enough elements to pay for a thread. */
 static int64_t nd_samples_grain(int64_t d) { return d >= 4096 ? 1 : 4096 / (d > 0 ? d : 1); }
 
+/* ---- gradients ----------------------------------------------------------------------- */
+
+/* The weights q_j of a step's dense output as one combination of its slopes,
+ * y(t + th h) = y + h sum_j q_j(th) k_j (the map the forward pass evaluates through its dense
+ * coefficients), for the backward pass. Returns the number of slopes. */
+static int nd_rk_dense_weights(const nd_rk_pair *rk, double th, double q[ND_RK_MAX])
+{
+    for (int j = 0; j < ND_RK_MAX; ++j)
+        q[j] = 0;
+    if (rk == &nd_pair_dop853) {
+        /* y(th) = y + sum_p w_p F_p with Hairer's F0 = h sum b k, F1 = h k0 - F0,
+         * F2 = 2 F0 - h (k12 + k0), F(3+p) = h sum D[p] k and w = th, th s, th^2 s, th^2 s^2,
+         * th^3 s^2, th^3 s^3, th^4 s^3 (s = 1 - th). */
+        const double s = 1 - th, w0 = th, w1 = th * s, w2 = th * th * s, w3 = w2 * s, w4 = w3 * th, w5 = w4 * s,
+                     w6 = w5 * th, wd[4] = {w3, w4, w5, w6};
+        const double *b = rk->a[rk->stages - 1];
+        for (int j = 0; j < rk->stages - 1; ++j)
+            q[j] = (w0 - w1 + 2 * w2) * b[j];
+        q[0] += w1 - w2;
+        q[rk->stages - 1] -= w2;
+        for (int p = 0; p < 4; ++p)
+            for (int j = 0; j < ND_RK_MAX; ++j)
+                q[j] += wd[p] * nd_dop853_dense[p][j];
+        return rk->stages + rk->extra;
+    }
+    const double(*P)[4] = rk == &nd_pair_tsit5 ? nd_tsit5_dense : nd_dopri5_dense;
+    for (int j = 0; j < rk->stages; ++j)
+        q[j] = th * (P[j][0] + th * (P[j][1] + th * (P[j][2] + th * P[j][3])));
+    return rk->stages;
+}
+
+int nd_ode_samples_backprop_slots(int method)
+{
+    const nd_rk_pair *rk = nd_rk_pair_of(method);
+    return rk ? rk->stages + rk->extra : 0;
+}
+
+/* Byte offsets of the backward pass's arrays: per replayed round, S stage states, slopes and
+ * slope cotangents and two cotangent rows for at most B rows; the samples' cotangents. */
+typedef struct {
+    size_t Ys, K, Kb, C, tmp, ycur;          /* state type */
+    size_t h, t0, tnew, tt;                  /* double */
+    size_t sample, seen;                     /* int64 */
+    size_t total;
+} nd_backprop_plan;
+
+static int nd_backprop_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, size_t es, nd_backprop_plan *p)
+{
+    size_t at = 0, bd, sbd;
+    const int64_t S = rk->stages + rk->extra;
+    if (B < 0 || d < 0 || !nd_mul_size((size_t)B, (size_t)d, &bd) || !nd_mul_size((size_t)S, bd, &sbd) ||
+        sbd > INT64_MAX)
+        return 0;
+    const size_t D = sizeof(double), I = sizeof(int64_t);
+    return nd_reserve(&at, &p->Ys, (int64_t)sbd, es) && nd_reserve(&at, &p->K, (int64_t)sbd, es) &&
+           nd_reserve(&at, &p->Kb, (int64_t)sbd, es) && nd_reserve(&at, &p->C, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->tmp, (int64_t)bd, es) && nd_reserve(&at, &p->ycur, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->h, B, D) && nd_reserve(&at, &p->t0, B, D) && nd_reserve(&at, &p->tnew, B, D) &&
+           nd_reserve(&at, &p->tt, B, D) && nd_reserve(&at, &p->sample, B, I) && nd_reserve(&at, &p->seen, B, I) &&
+           ((p->total = at + 64), 1);
+}
+
+/* The adjoint's arrays: the driver's workspace for [y, a] rows of 2d, the state and the
+ * interval's outputs, the split rows of the augmented right-hand side, the interval's counters. */
+typedef struct {
+    size_t drv, z, zs, zl, ys, as, f, ao; /* driver bytes, then state type */
+    size_t nfev, acc, rej, nout, t, status;
+    size_t total;
+} nd_adjoint_plan;
+
+static int nd_adjoint_make_plan(int method, int64_t B, int64_t d, size_t es, nd_adjoint_plan *p)
+{
+    size_t at = 0, bd, drv;
+    if (B < 0 || d < 0 || d > INT64_MAX / 4 || !nd_mul_size((size_t)B, (size_t)d, &bd) || bd > INT64_MAX / 4 ||
+        nd_ode_samples_workspace_size(method, B, 2 * d, 0, es, &drv) != ND_OK)
+        return 0;
+    const int64_t bd2 = 2 * (int64_t)bd;
+    return nd_reserve(&at, &p->drv, (int64_t)drv, 1) && nd_reserve(&at, &p->z, bd2, es) &&
+           nd_reserve(&at, &p->zs, 2 * bd2, es) && nd_reserve(&at, &p->zl, bd2, es) &&
+           nd_reserve(&at, &p->ys, (int64_t)bd, es) && nd_reserve(&at, &p->as, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->f, (int64_t)bd, es) && nd_reserve(&at, &p->ao, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->nfev, B, sizeof(int64_t)) && nd_reserve(&at, &p->acc, B, sizeof(int64_t)) &&
+           nd_reserve(&at, &p->rej, B, sizeof(int64_t)) && nd_reserve(&at, &p->nout, B, sizeof(int64_t)) &&
+           nd_reserve(&at, &p->t, B, sizeof(double)) && nd_reserve(&at, &p->status, B, sizeof(int)) &&
+           ((p->total = at + 64), 1);
+}
+
+int nd_ode_samples_backprop_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes)
+{
+    const nd_rk_pair *rk = nd_rk_pair_of(method);
+    if (!rk)
+        return nd_arg_error("method", method, "must be dopri5, tsit5 or dop853");
+    ND_REQUIRE(B >= 0, "the number of samples", B, "must be >= 0");
+    ND_REQUIRE(d >= 0, "the state size", d, "must be >= 0");
+    ND_REQUIRE(elem_size == sizeof(float) || elem_size == sizeof(double), "elem_size", elem_size, "must be 4 or 8");
+    if (!bytes)
+        return nd_arg_error_novalue("bytes", "must not be NULL");
+    nd_backprop_plan p;
+    if (!nd_backprop_make_plan(rk, B, d, elem_size, &p))
+        return nd_size_error("the backprop workspace");
+    *bytes = p.total;
+    return ND_OK;
+}
+
+int nd_ode_samples_adjoint_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes)
+{
+    int st = nd_ode_samples_workspace_size(method, B, d, 0, elem_size, bytes);
+    if (st != ND_OK)
+        return st;
+    nd_adjoint_plan p;
+    if (!nd_adjoint_make_plan(method, B, d, elem_size, &p))
+        return nd_size_error("the adjoint workspace");
+    *bytes = p.total;
+    return ND_OK;
+}
+
 #define ND_IMPL "nd_ode_samples_impl.inc"
+#include "nd_instantiate.h"
+
+#define ND_IMPL "nd_ode_samples_grad_impl.inc"
 #include "nd_instantiate.h"

@@ -1,12 +1,14 @@
 /* Gradients of odeint through an MLP vector field: discrete backprop (every method, outputs
- * at several times, so dopri5's dense output is differentiated too) and the continuous
- * adjoint, against central finite differences of the forward solve in double precision. */
+ * at several times, so the dense outputs are differentiated too) and the continuous adjoint,
+ * coupled and per sample, against central finite differences of the forward solve in double
+ * precision. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "nd_fields.h"
 #include "nd_ode.h"
+#include "nd_ode_samples.h"
 #include "nd_status.h"
 #include "nd_test.h"
 
@@ -241,4 +243,132 @@ static void test_keep_slots_checked(void)
     CHECK(nd_ode_backprop_f64(ND_ODE_RK4, &half, N, 1, NT, T, &tape, WOUT, y0bar, dp, bwork) == ND_ERR_ARG);
 }
 
-ND_TEST_MAIN(test_backprop_fixed_step, test_keep_slots_checked, test_backprop_dopri5_dense_output, test_adjoint, test_lorenz_and_linear_vjp)
+/* ---- per sample ------------------------------------------------------------------------ */
+
+static int samples_method;
+static double samples_tol;
+/* the tape of the per-sample driver */
+static double stape_steps[4 * MAXS];
+static int64_t stape_outs[2 * MAXS];
+
+static void record_sample(void *ctx, int64_t round, int64_t sample, double t, double h, const void *y,
+                          const void *dense, int64_t lo, int64_t hi)
+{
+    if (tape_n >= MAXS)
+        return;
+    double *st = stape_steps + 4 * tape_n;
+    st[0] = (double)sample, st[1] = (double)round, st[2] = t, st[3] = h;
+    stape_outs[2 * tape_n] = lo;
+    stape_outs[2 * tape_n + 1] = hi;
+    memcpy(tape_y + tape_n * D, y, sizeof(double) * D);
+    tape_n++;
+}
+
+static int solve_samples(const double *y0, double *ys, double *ylast, int record)
+{
+    nd_ode_samples_opts o;
+    nd_ode_samples_opts_default(&o);
+    o.method = samples_method;
+    o.rtol = o.atol = samples_tol;
+    o.max_steps = 100000;
+    if (record) {
+        o.on_step = record_sample;
+        tape_n = 0;
+    }
+    static int64_t cnt[5 * B];
+    static double tr[B];
+    static int status[B];
+    nd_ode_samples_stats st = {cnt, cnt + B, cnt + 2 * B, cnt + 3 * B, tr, status, 0, 0, 0, 0};
+    size_t bytes;
+    CHECK(nd_ode_samples_workspace_size(o.method, B, D, 0, sizeof(double), &bytes) == ND_OK);
+    static double work[8192];
+    CHECK(bytes <= sizeof work);
+    return nd_odeint_samples_f64(nd_field_eval_rows_f64, &field, NULL, NULL, B, D, y0, NT, T, &o, ys, ylast, work, &st);
+}
+
+static double loss_samples(void)
+{
+    double ys[NT * N];
+    CHECK(solve_samples(Y0, ys, NULL, 0) == ND_OK);
+    double l = 0;
+    for (int i = 0; i < NT * N; ++i)
+        l += WOUT[i] * ys[i];
+    return l;
+}
+
+static nd_ode_samples_grad_fns_f64 samples_fns(int kept)
+{
+    nd_ode_samples_grad_fns_f64 fns = {nd_field_eval_rows_f64, nd_field_vjp_rows_f64, NULL, NULL, &field};
+    if (kept) {
+        fns.keep = nd_field_eval_rows_keep_f64;
+        fns.vjp_kept = nd_field_vjp_rows_kept_f64;
+    }
+    return fns;
+}
+
+static double samples_fd(const double *y0bar, const double *dp)
+{
+    double e = nd_test_fd_error(loss_samples, Y0, y0bar, N, 1e-6, 1e-2);
+    const int sizes[4] = {D * H, H, H * D, D};
+    double *params[4] = {W1, B1, W2, B2};
+    for (int k = 0, off = 0; k < 4; off += sizes[k++])
+        e = fmax(e, nd_test_fd_error(loss_samples, params[k], dp + off, sizes[k], 1e-6, 1e-2));
+    return e;
+}
+
+/* Every sample's own steps: backprop (with and without kept linearisations, the same bits)
+ * and the adjoint against finite differences; outputs inside steps go through each method's
+ * dense output. */
+static void test_samples_gradients(void)
+{
+    const int methods[3] = {ND_ODE_DOPRI5, ND_ODE_TSIT5, ND_ODE_DOP853};
+    for (int mi = 0; mi < 3; ++mi) {
+        setup();
+        samples_method = methods[mi];
+        samples_tol = 1e-11;
+        double ys[NT * N], ylast[N];
+        CHECK(solve_samples(Y0, ys, ylast, 1) == ND_OK);
+        CHECK(tape_n > NT && tape_n < MAXS);
+        nd_ode_samples_tape tape = {tape_n, stape_steps, stape_outs, tape_y};
+        const int64_t P = nd_field_param_count(&field);
+        CHECK(nd_ode_samples_backprop_slots(samples_method) <= ND_FIELD_MAX_SLOTS);
+        size_t bytes;
+        CHECK(nd_ode_samples_backprop_workspace_size(samples_method, B, D, sizeof(double), &bytes) == ND_OK);
+        static double bwork[4096];
+        CHECK(bytes <= sizeof bwork);
+        double y0bar[N], dp[64], y0bar_kept[N], dp_kept[64];
+        nd_ode_samples_grad_fns_f64 plain = samples_fns(0), kept = samples_fns(1);
+        CHECK(nd_ode_samples_backprop_f64(samples_method, &plain, B, D, P, NT, T, &tape, WOUT, y0bar, dp, bwork) == ND_OK);
+        CHECK(nd_ode_samples_backprop_f64(samples_method, &kept, B, D, P, NT, T, &tape, WOUT, y0bar_kept, dp_kept,
+                                          bwork) == ND_OK);
+        CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+        double e = samples_fd(y0bar, dp);
+        if (e >= 1e-6)
+            fprintf(stderr, "per-sample backprop %s: error %g\n", nd_ode_method_name(samples_method), e);
+        CHECK(e < 1e-6);
+
+        nd_ode_samples_opts o;
+        nd_ode_samples_opts_default(&o);
+        o.method = samples_method;
+        o.rtol = o.atol = 1e-11;
+        o.max_steps = 100000;
+        CHECK(nd_ode_samples_adjoint_workspace_size(samples_method, B, D, sizeof(double), &bytes) == ND_OK);
+        static double awork[32768];
+        CHECK(bytes <= sizeof awork);
+        static int64_t cnt[5 * B];
+        static double tr[B];
+        static int status[B];
+        nd_ode_samples_stats st = {cnt, cnt + B, cnt + 2 * B, cnt + 3 * B, tr, status, 0, 0, 0, 0};
+        CHECK(nd_ode_samples_adjoint_f64(&plain, B, D, P, NT, T, ylast, WOUT, &o, y0bar, dp, awork, &st) == ND_OK);
+        CHECK(nd_ode_samples_adjoint_f64(&kept, B, D, P, NT, T, ylast, WOUT, &o, y0bar_kept, dp_kept, awork, NULL) ==
+              ND_OK);
+        CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+        CHECK(st.accepted[0] > 0 && st.accepted[1] > 0 && st.n_out[0] == NT && st.t[1] == T[0]);
+        e = samples_fd(y0bar, dp);
+        if (e >= 1e-6)
+            fprintf(stderr, "per-sample adjoint %s: error %g\n", nd_ode_method_name(samples_method), e);
+        CHECK(e < 1e-6);
+    }
+}
+
+ND_TEST_MAIN(test_samples_gradients, test_backprop_fixed_step, test_keep_slots_checked, test_backprop_dopri5_dense_output, test_adjoint, test_lorenz_and_linear_vjp)
