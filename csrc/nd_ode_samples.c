@@ -277,33 +277,26 @@ int nd_ode_samples_workspace_size(int method, int64_t B, int64_t d, int64_t n_ev
     return ND_OK;
 }
 
-/* Argument rules shared by both precisions. */
+/* Argument rules shared by both precisions: the solver options' and output times' rules of
+ * every solver (nd_ode_check_opts, nd_ode_check_times), then this driver's own. */
 static int nd_samples_check(const nd_ode_samples_opts *o, int64_t B, int64_t d, int64_t nt, const double *t)
 {
     if (!o)
         return nd_arg_error_novalue("opts", "must not be NULL");
+    nd_ode_opts shared;
+    nd_ode_opts_default(&shared);
+    shared.method = o->method, shared.rtol = o->rtol, shared.atol = o->atol, shared.dt = o->dt;
+    shared.max_steps = o->max_steps;
+    int st = nd_ode_check_opts(&shared);
+    if (st != ND_OK)
+        return st;
     if (!nd_rk_pair_of(o->method))
-        return nd_arg_error("method", o->method, "must be dopri5, tsit5 or dop853");
-    ND_REQUIRE(o->rtol >= 0 && isfinite(o->rtol), "rtol", o->rtol, "must be finite and >= 0");
-    ND_REQUIRE(o->atol >= 0 && isfinite(o->atol), "atol", o->atol, "must be finite and >= 0");
-    if (o->rtol == 0 && o->atol == 0)
-        return nd_arg_error_novalue("rtol and atol", "cannot both be 0");
-    ND_REQUIRE(o->dt >= 0 && isfinite(o->dt), "dt", o->dt, "must be finite and >= 0");
-    ND_REQUIRE(o->max_steps >= 1, "max_steps", o->max_steps, "must be >= 1");
+        return nd_arg_error("method", o->method, "must be dopri5, tsit5 or dop853 for the per-sample driver");
     ND_REQUIRE(o->n_events >= 0, "n_events", o->n_events, "must be >= 0");
     ND_REQUIRE(B >= 0, "the number of samples", B, "must be >= 0");
     ND_REQUIRE(d >= 0, "the state size", d, "must be >= 0");
-    ND_REQUIRE(nt >= 1, "len(t)", nt, "must be >= 1");
-    if (!t)
-        return nd_arg_error_novalue("t", "must not be NULL");
-    for (int64_t i = 0; i < nt; ++i)
-        ND_REQUIRE(isfinite(t[i]), "t", t[i], "must be finite");
-    if (nt > 1) {
-        const double dir = t[1] > t[0] ? 1.0 : -1.0;
-        for (int64_t i = 1; i < nt; ++i)
-            if (!((t[i] - t[i - 1]) * dir > 0))
-                return nd_arg_error("t", t[i], "must be strictly monotonic");
-    }
+    if ((st = nd_ode_check_times(nt, t)) != ND_OK)
+        return st;
     for (int64_t k = 0; k < o->n_events; ++k) {
         if (o->direction)
             ND_REQUIRE(o->direction[k] >= -1 && o->direction[k] <= 1, "direction", o->direction[k],

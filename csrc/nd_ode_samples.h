@@ -131,16 +131,10 @@ ND_ODE_SAMPLES_DECLARE(double, f64)
 
 /* ---- gradients (docs/models.md §2) ----------------------------------------------------- *
  *
- * The accepted steps of a forward pass, as recorded through on_step: per step its sample,
- * round, start time t and signed size h (steps [n_steps, 4], in the order recorded: rounds
- * ascending), the output rows it filled (outs [n_steps, 2]: [lo, hi)) and the state at its
- * start (y [n_steps, d], of the state's type). */
-typedef struct {
-    int64_t n_steps;
-    const double *steps;
-    const int64_t *outs;
-    const void *y;
-} nd_ode_samples_tape;
+ * The tape of a forward pass is nd_ode.h's nd_ode_tape: per accepted step its sample, round,
+ * start time and signed size, output rows and start state, in the order on_step reported them
+ * (rounds ascending). */
+typedef nd_ode_tape nd_ode_samples_tape;
 
 /* Bytes of workspace of nd_ode_samples_backprop_* and nd_ode_samples_adjoint_*, in *bytes. */
 int nd_ode_samples_backprop_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes);

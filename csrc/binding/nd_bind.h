@@ -147,6 +147,8 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 
 /* One scalar by a row's rules (for arguments a body converts itself): -1 with TypeError. */
 int nd_parse_double(const nd_arg *a, PyObject *o, double *out);
+/* The index of the name o in a->choices: -1 with ValueError "<name>='x' is not one of ...". */
+int nd_parse_choice(const nd_arg *a, PyObject *o, int *out);
 
 /* A fresh C-contiguous array of typenum with the given axes; NULL with an exception set. */
 PyObject *nd_empty(int typenum, int ndim, ...);

@@ -20,20 +20,25 @@ static const double T[NT] = {0.0, 0.3, 0.75, 1.0};
 static nd_field field;
 static nd_ode_opts opts;
 
-/* the tape */
-static double tape_t[MAXS], tape_h[MAXS], tape_y[MAXS * N];
-static int64_t tape_lo[MAXS], tape_hi[MAXS], tape_n;
+/* the tape: sample, round, t, h per step; its output rows; its start state */
+static double tape_steps[4 * MAXS], tape_y[MAXS * N];
+static int64_t tape_outs[2 * MAXS], tape_n;
 
-static void record(void *ctx, double t, double h, const void *y, int64_t lo, int64_t hi)
+static void record_step(int64_t sample, double t, double h, const void *y, int64_t n, int64_t lo, int64_t hi)
 {
     if (tape_n >= MAXS)
         return;
-    tape_t[tape_n] = t;
-    tape_h[tape_n] = h;
-    tape_lo[tape_n] = lo;
-    tape_hi[tape_n] = hi;
-    memcpy(tape_y + tape_n * N, y, sizeof(double) * N);
+    double *st = tape_steps + 4 * tape_n;
+    st[0] = (double)sample, st[1] = (double)tape_n, st[2] = t, st[3] = h;
+    tape_outs[2 * tape_n] = lo;
+    tape_outs[2 * tape_n + 1] = hi;
+    memcpy(tape_y + tape_n * n, y, sizeof(double) * (size_t)n);
     tape_n++;
+}
+
+static void record(void *ctx, double t, double h, const void *y, int64_t lo, int64_t hi)
+{
+    record_step(0, t, h, y, N, lo, hi);
 }
 
 static void setup(void)
@@ -106,7 +111,7 @@ static void run_backprop(int method, double dt, double rtol, double tol)
     double ys[NT * N], work[10 * N];
     CHECK(nd_odeint_f64(nd_field_eval_f64, &field, N, Y0, NT, T, &opts, ys, NULL, work, NULL) == ND_OK);
     CHECK(tape_n > 0 && tape_n < MAXS);
-    nd_ode_tape tape = {tape_n, tape_t, tape_h, tape_lo, tape_hi, tape_y};
+    nd_ode_tape tape = {tape_n, tape_steps, tape_outs, tape_y};
     const int64_t P = nd_field_param_count(&field);
     CHECK(P == 2 * D * H + H + D);
     double y0bar[N], dp[64], bwork[24 * N], y0bar_kept[N], dp_kept[64];
@@ -239,7 +244,7 @@ static void test_keep_slots_checked(void)
     CHECK(nd_field_workspace_len(&bad, &len) == ND_ERR_ARG);
     nd_ode_grad_fns_f64 half = {nd_field_eval_f64, nd_field_vjp_f64, nd_field_eval_keep_f64, NULL, &field};
     double y0bar[N], dp[64], bwork[24 * N];
-    nd_ode_tape tape = {0, NULL, NULL, NULL, NULL, NULL};
+    nd_ode_tape tape = {0, NULL, NULL, NULL};
     CHECK(nd_ode_backprop_f64(ND_ODE_RK4, &half, N, 1, NT, T, &tape, WOUT, y0bar, dp, bwork) == ND_ERR_ARG);
 }
 
@@ -247,21 +252,13 @@ static void test_keep_slots_checked(void)
 
 static int samples_method;
 static double samples_tol;
-/* the tape of the per-sample driver */
-static double stape_steps[4 * MAXS];
-static int64_t stape_outs[2 * MAXS];
-
+/* the per-sample driver's steps go to the same tape, rounds as recorded */
 static void record_sample(void *ctx, int64_t round, int64_t sample, double t, double h, const void *y,
                           const void *dense, int64_t lo, int64_t hi)
 {
-    if (tape_n >= MAXS)
-        return;
-    double *st = stape_steps + 4 * tape_n;
-    st[0] = (double)sample, st[1] = (double)round, st[2] = t, st[3] = h;
-    stape_outs[2 * tape_n] = lo;
-    stape_outs[2 * tape_n + 1] = hi;
-    memcpy(tape_y + tape_n * D, y, sizeof(double) * D);
-    tape_n++;
+    record_step(sample, t, h, y, D, lo, hi);
+    if (tape_n <= MAXS)
+        tape_steps[4 * (tape_n - 1) + 1] = (double)round;
 }
 
 static int solve_samples(const double *y0, double *ys, double *ylast, int record)
@@ -329,7 +326,7 @@ static void test_samples_gradients(void)
         double ys[NT * N], ylast[N];
         CHECK(solve_samples(Y0, ys, ylast, 1) == ND_OK);
         CHECK(tape_n > NT && tape_n < MAXS);
-        nd_ode_samples_tape tape = {tape_n, stape_steps, stape_outs, tape_y};
+        nd_ode_samples_tape tape = {tape_n, tape_steps, tape_outs, tape_y};
         const int64_t P = nd_field_param_count(&field);
         CHECK(nd_ode_samples_backprop_slots(samples_method) <= ND_FIELD_MAX_SLOTS);
         size_t bytes;
