@@ -364,7 +364,7 @@ FIT_NUMBERS = {"epochs": "int>=1", "batch_size": "int>=1", "lr": "real>0"}
 
 def _fit(model, *args, **kw):
     m = fresh(model)
-    hist = m.fit(*args, **kw)
+    hist = m.fit(*args, **kw).history_
     return {"params": _params(m), "loss": hist["loss"]}
 
 
@@ -944,10 +944,12 @@ def _optim_ref(RefCls, args, A):
     return p
 
 
-_ADAM_ARRAYS = [Arr("p", "n", mutable=True, no_list=True, finite="propagate"),
-                Arr("q", "Bn", mutable=True, no_list=True, finite="propagate"),
-                Arr("g", "n", "grad", finite="propagate", no_list=True),
-                Arr("h", "Bn", "grad", finite="propagate", no_list=True)]
+# A NaN or inf anywhere makes the update non-finite, which the optimisers refuse (a ValueError)
+# before changing anything.
+_ADAM_ARRAYS = [Arr("p", "n", mutable=True, no_list=True),
+                Arr("q", "Bn", mutable=True, no_list=True),
+                Arr("g", "n", "grad", no_list=True),
+                Arr("h", "Bn", "grad", no_list=True)]
 
 entry("optim.Adam.step", nd.optim.Adam().step, _ADAM_ARRAYS,
       pos=lambda A: [{"w": A["p"], "v": A["q"]}, {"w": A["g"], "v": A["h"]}],
@@ -976,9 +978,9 @@ _PKG_DIR = os.path.dirname(nd.__file__)
 
 entry("load", nd.load, pos=lambda A: [os.path.join(_PKG_DIR, "no-such-model.npz")], call=lambda A: None,
       extra=[("path:missing", lambda A: nd.load(os.path.join(_PKG_DIR, "no-such-model.npz")), FileNotFoundError),
-             ("path:directory", lambda A: nd.load(_PKG_DIR), (ValueError, IsADirectoryError)),
+             ("path:directory", lambda A: nd.load(_PKG_DIR), IsADirectoryError),
              ("path:not-npz", lambda A: nd.load(_PKG_FILE), ValueError),
-             ("path:bytes", lambda A: nd.load(os.fsencode(os.path.join(_PKG_DIR, "nope.npz"))), (ValueError, FileNotFoundError)),
+             ("path:bytes", lambda A: nd.load(os.fsencode(os.path.join(_PKG_DIR, "nope.npz"))), FileNotFoundError),
              ("path:None", lambda A: nd.load(None), TypeError),
              ("path:int", lambda A: nd.load(3), TypeError),
              ("path:array", lambda A: nd.load(np.zeros(3)), TypeError)])
@@ -1246,7 +1248,7 @@ _EBM_FIT = dict(epochs=1, batch_size=2, lr=1e-2, seed=0, verbose=False, replay_b
 
 def _ebm_fit(A, **o):
     m = fresh(EBM)
-    hist = m.fit(A["x"], **{**_EBM_FIT, **o})
+    hist = m.fit(A["x"], **{**_EBM_FIT, **o}).history_
     return {"params": _params(m), "loss": hist["loss"]}
 
 
@@ -1291,11 +1293,11 @@ entry("AssociativeMemory.fit", AM.fit, [Arr("x", "Bi"), Arr("y", "Bo")], pos=lam
 
 # Public names that are not called themselves: modules (their functions are entries above)
 # and the exception class (raised by the IntegrationError cases).
-NOT_CALLABLE = {"encode", "energies", "fields", "nn", "optim", "IntegrationError"}
+NOT_CALLABLE = {"encode", "energies", "fields", "nn", "optim", "training", "IntegrationError"}
 # Submodule names without an entry of their own: abstract bases, and the parameter-spec helpers
 # that every model constructor calls (covered through the constructors' size cases).
 NOT_ENTRIES = {"nn.Model", "fields.Field", "energies.Energy", "nn.dense_specs", "nn.layernorm_specs",
-               "nn.init_dense", "nn.init_layernorm"}
+               "nn.init_dense", "nn.init_layernorm", "optim.Optimizer", "optim.NonFiniteError"}
 
 
 # ---- known bugs (strict xfails) ------------------------------------------------------------------

@@ -6,7 +6,10 @@ ODE integration
     :func:`odeint`, :mod:`neurodyn.fields`, :class:`IntegrationError`
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
-    :func:`load` for saved models
+    :func:`load` for saved models and checkpoints
+Training
+    every model's ``fit`` (the loop, callbacks, schedules and checkpoints of
+    :mod:`neurodyn.training`); models are scikit-learn estimators
 Liquid time-constant networks
     :class:`Liquid`, :func:`solve_ltc`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
 Hopfield memories
@@ -19,7 +22,7 @@ Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, encode, energies, fields, nn, optim
+from . import _core, encode, energies, fields, nn, optim, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -78,6 +81,7 @@ __all__ = [
     "show_config",
     "SNN",
     "solve_ltc",
+    "training",
 ]
 
 
@@ -87,8 +91,10 @@ def _default_threads() -> None:
     neurodyn's kernels run many small matrix products inside loops over time steps, where
     threads cost more than they give on small batches (and spin against other work on a busy
     machine: 8x slower Langevin sampling was measured with two BLAS threads under load). Set
-    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more."""
+    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more. A value
+    that is not a thread count is skipped with a RuntimeWarning (import never fails over it)."""
     import os
+    import warnings
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = os.environ.get(var, "").split(",")[0].strip()  # OpenMP allows a list per level
@@ -96,7 +102,9 @@ def _default_threads() -> None:
             try:
                 n = int(value)
             except ValueError:
-                raise ImportError(f"{var}={os.environ[var]!r} is not a thread count") from None
+                warnings.warn(f"{var}={os.environ[var]!r} is not a thread count; neurodyn ignores it",
+                              RuntimeWarning, stacklevel=3)
+                continue
             if n >= 1:
                 _core.set_num_threads(n)
                 return
