@@ -16,6 +16,7 @@
 #include "nd_generic.h"
 #include "nd_parallel.h"
 #include "nd_status.h"
+#include "nd_vmath.h"
 
 /* ---- coefficient sets ---------------------------------------------------------------- */
 
@@ -208,7 +209,7 @@ void nd_ode_samples_opts_default(nd_ode_samples_opts *opts)
  * samples leave) and per-sample arrays have B entries; root problems have B * n_events. */
 typedef struct {
     size_t Y, YN, YT, YC, HE, K, DN, PY, PG;             /* state type */
-    size_t tt, hs, err, tnew, ts, hh, G0, G1;            /* double */
+    size_t tt, hs, err, tnew, ts, hh, t0r, fac, G0, G1;  /* double */
     size_t pa, pb, pfa, pfb, proot, pg;                  /* double, per root problem */
     size_t live, rows, evcount, prow, pk, pq;            /* int64 */
     size_t rflag, sflag, pside;                          /* int */
@@ -246,6 +247,7 @@ static int nd_samples_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, int6
            nd_reserve(&at, &p->PY, (int64_t)Pd, es) && nd_reserve(&at, &p->PG, (int64_t)Pne, es) &&
            nd_reserve(&at, &p->tt, B, D) && nd_reserve(&at, &p->hs, B, D) && nd_reserve(&at, &p->err, B, D) &&
            nd_reserve(&at, &p->tnew, B, D) && nd_reserve(&at, &p->ts, B, D) && nd_reserve(&at, &p->hh, B, D) &&
+           nd_reserve(&at, &p->t0r, B, D) && nd_reserve(&at, &p->fac, B, D) &&
            nd_reserve(&at, &p->G0, (int64_t)Bne, D) && nd_reserve(&at, &p->G1, (int64_t)Bne, D) &&
            nd_reserve(&at, &p->pa, (int64_t)P, D) && nd_reserve(&at, &p->pb, (int64_t)P, D) &&
            nd_reserve(&at, &p->pfa, (int64_t)P, D) && nd_reserve(&at, &p->pfb, (int64_t)P, D) &&
@@ -315,10 +317,37 @@ static int nd_samples_check(const nd_ode_samples_opts *o, int64_t B, int64_t d, 
     return ND_OK;
 }
 
-/* Row flags of one round. */
-enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8 };
+/* Row flags of one round: accepted, the step lands on t_end, the step's extra dense stages are
+ * needed (an output inside it, events or a recorded dense output), its dense coefficients too
+ * (events or recorded), the sample left. */
+enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8, ND_ROW_COEF = 16 };
 /* Sample flags kept between rounds. */
 enum { ND_SAMPLE_REJECTED = 1, ND_SAMPLE_NAN = 2 };
+
+/* The step-size factor of a step with error norm err (docs/models.md §1, §8): on acceptance
+ * clamp(0.9 err^-acc_exp, 0.2, 10) (10 at err = 0), on rejection max(0.2, 0.9 err^-rej_exp)
+ * (0.2 for NaN). The power is exp(p log err) from nd_vmath.h, so a flat loop over the rows
+ * vectorises; err is clamped to [1e-10, 1e10], where the clamps have taken over already. */
+static inline double nd_samples_factor(double err, double acc_exp, double rej_exp)
+{
+    const double x = err < 1e-10 ? 1e-10 : (err > 1e10 ? 1e10 : err);
+    const int accept = err <= 1.0;
+    const double pw = 0.9 * nd_exp((accept ? -acc_exp : -rej_exp) * nd_log_pos(x));
+    double f = pw < 0.2 ? 0.2 : pw;
+    f = accept && f > 10.0 ? 10.0 : f;
+    f = err == 0 ? 10.0 : f;
+    return err != err ? 0.2 : f;
+}
+
+/* The factors of n rows: one flat loop, compiled for the machine's widest vectors (each lane
+ * computes what a scalar would, so a row's factor does not depend on its place). */
+ND_VECTOR_CLONES
+static void nd_samples_factors(int64_t n, const double *restrict err, double acc_exp, double rej_exp,
+                               double *restrict fac)
+{
+    for (int64_t i = 0; i < n; ++i)
+        fac[i] = nd_samples_factor(err[i], acc_exp, rej_exp);
+}
 
 /* Rows per thread range of the elementwise loops: enough elements to pay for a thread. */
 static int64_t nd_samples_grain(int64_t d) { return d >= 4096 ? 1 : 4096 / (d > 0 ? d : 1); }
