@@ -209,9 +209,9 @@ void nd_ode_samples_opts_default(nd_ode_samples_opts *opts)
  * samples leave) and per-sample arrays have B entries; root problems have B * n_events. */
 typedef struct {
     size_t Y, YN, YT, YC, HE, K, DN, PY, PG;             /* state type */
-    size_t tt, hs, err, tnew, ts, hh, t0r, fac, G0, G1;  /* double */
+    size_t tt, hs, err, tnew, hh, t0r, tnext, fac, G0, G1; /* double */
     size_t pa, pb, pfa, pfb, proot, pg;                  /* double, per root problem */
-    size_t live, rows, evcount, prow, pk, pq;            /* int64 */
+    size_t live, rows, evcount, prow, pk, pq, accr, rejr, nfevr; /* int64 */
     size_t rflag, sflag, pside;                          /* int */
     size_t total;
 } nd_samples_plan;
@@ -246,8 +246,9 @@ static int nd_samples_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, int6
            nd_reserve(&at, &p->K, (int64_t)slopes, es) && nd_reserve(&at, &p->DN, (int64_t)dense, es) &&
            nd_reserve(&at, &p->PY, (int64_t)Pd, es) && nd_reserve(&at, &p->PG, (int64_t)Pne, es) &&
            nd_reserve(&at, &p->tt, B, D) && nd_reserve(&at, &p->hs, B, D) && nd_reserve(&at, &p->err, B, D) &&
-           nd_reserve(&at, &p->tnew, B, D) && nd_reserve(&at, &p->ts, B, D) && nd_reserve(&at, &p->hh, B, D) &&
-           nd_reserve(&at, &p->t0r, B, D) && nd_reserve(&at, &p->fac, B, D) &&
+           nd_reserve(&at, &p->tnew, B, D) && nd_reserve(&at, &p->tnext, B, D) && nd_reserve(&at, &p->hh, B, D) &&
+           nd_reserve(&at, &p->t0r, B, D) && nd_reserve(&at, &p->fac, B, D) && nd_reserve(&at, &p->accr, B, I) &&
+           nd_reserve(&at, &p->rejr, B, I) && nd_reserve(&at, &p->nfevr, B, I) &&
            nd_reserve(&at, &p->G0, (int64_t)Bne, D) && nd_reserve(&at, &p->G1, (int64_t)Bne, D) &&
            nd_reserve(&at, &p->pa, (int64_t)P, D) && nd_reserve(&at, &p->pb, (int64_t)P, D) &&
            nd_reserve(&at, &p->pfa, (int64_t)P, D) && nd_reserve(&at, &p->pfb, (int64_t)P, D) &&
@@ -319,20 +320,39 @@ static int nd_samples_check(const nd_ode_samples_opts *o, int64_t B, int64_t d, 
 
 /* Row flags of one round: accepted, the step lands on t_end, the step's extra dense stages are
  * needed (an output inside it, events or a recorded dense output), its dense coefficients too
- * (events or recorded), the sample left. */
-enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8, ND_ROW_COEF = 16 };
+ * (events or recorded), the sample left, an output time lies in the step. */
+enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8, ND_ROW_COEF = 16, ND_ROW_OUT = 32 };
 /* Sample flags kept between rounds. */
 enum { ND_SAMPLE_REJECTED = 1, ND_SAMPLE_NAN = 2 };
 
+/* x^p for x in [1e-10, 1e10] and p in [-1/4, -1/8], to about 1e-8 relative (a step-size
+ * heuristic needs no more, and this is a third of a full-precision power): x = 2^k m with m in
+ * [sqrt(1/2), sqrt(2)) from the bits (as nd_log_pos), log m by five terms of
+ * 2 atanh((m - 1) / (m + 1)), then e^z = 2^j e^r with |r| <= ln2 / 2 by eight terms. */
+static inline double nd_samples_pow(double x, double p)
+{
+    const double ln2 = 0.69314718055994530942;
+    const uint64_t u = nd_double_to_bits(x), tmp = u - 0x3FE6A09E667F3BCDull;
+    const double k = nd_bits_to_double(nd_double_to_bits(ND_VMATH_SHIFTER) + ((tmp + (1023ull << 52)) >> 52)) -
+                     (ND_VMATH_SHIFTER + 1023.0);
+    const double m = nd_bits_to_double(u - (tmp & 0xFFF0000000000000ull));
+    const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    const double lm = 2.0 * s * (1.0 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (1.0 / 9)))));
+    const double z = p * (k * ln2 + lm);
+    const double j = (z * 1.4426950408889634074 + ND_VMATH_SHIFTER) - ND_VMATH_SHIFTER, r = z - j * ln2;
+    const double e = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 +
+                                                                                                  r * (1.0 / 5040)))))));
+    return e * nd_pow2i(j);
+}
+
 /* The step-size factor of a step with error norm err (docs/models.md §1, §8): on acceptance
  * clamp(0.9 err^-acc_exp, 0.2, 10) (10 at err = 0), on rejection max(0.2, 0.9 err^-rej_exp)
- * (0.2 for NaN). The power is exp(p log err) from nd_vmath.h, so a flat loop over the rows
- * vectorises; err is clamped to [1e-10, 1e10], where the clamps have taken over already. */
+ * (0.2 for NaN). err is clamped to [1e-10, 1e10], where the clamps have taken over already. */
 static inline double nd_samples_factor(double err, double acc_exp, double rej_exp)
 {
     const double x = err < 1e-10 ? 1e-10 : (err > 1e10 ? 1e10 : err);
     const int accept = err <= 1.0;
-    const double pw = 0.9 * nd_exp((accept ? -acc_exp : -rej_exp) * nd_log_pos(x));
+    const double pw = 0.9 * nd_samples_pow(x, accept ? -acc_exp : -rej_exp);
     double f = pw < 0.2 ? 0.2 : pw;
     f = accept && f > 10.0 ? 10.0 : f;
     f = err == 0 ? 10.0 : f;
