@@ -209,9 +209,10 @@ void nd_ode_samples_opts_default(nd_ode_samples_opts *opts)
  * samples leave) and per-sample arrays have B entries; root problems have B * n_events. */
 typedef struct {
     size_t Y, YN, YT, YC, HE, K, DN, PY, PG;             /* state type */
+    size_t Q;                                            /* double: 2 B d scaled squares */
     size_t tt, hs, err, tnew, hh, t0r, tnext, fac, G0, G1; /* double */
     size_t pa, pb, pfa, pfb, proot, pg;                  /* double, per root problem */
-    size_t live, rows, evcount, prow, pk, pq, accr, rejr, nfevr; /* int64 */
+    size_t live, rows, orows, evcount, prow, pk, pq, accr, rejr, nfevr; /* int64 */
     size_t rflag, sflag, pside;                          /* int */
     size_t total;
 } nd_samples_plan;
@@ -245,6 +246,7 @@ static int nd_samples_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, int6
            nd_reserve(&at, &p->HE, (int64_t)bd, es) &&
            nd_reserve(&at, &p->K, (int64_t)slopes, es) && nd_reserve(&at, &p->DN, (int64_t)dense, es) &&
            nd_reserve(&at, &p->PY, (int64_t)Pd, es) && nd_reserve(&at, &p->PG, (int64_t)Pne, es) &&
+           bd <= INT64_MAX / 2 && nd_reserve(&at, &p->Q, 2 * (int64_t)bd, D) &&
            nd_reserve(&at, &p->tt, B, D) && nd_reserve(&at, &p->hs, B, D) && nd_reserve(&at, &p->err, B, D) &&
            nd_reserve(&at, &p->tnew, B, D) && nd_reserve(&at, &p->tnext, B, D) && nd_reserve(&at, &p->hh, B, D) &&
            nd_reserve(&at, &p->t0r, B, D) && nd_reserve(&at, &p->fac, B, D) && nd_reserve(&at, &p->accr, B, I) &&
@@ -254,7 +256,8 @@ static int nd_samples_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, int6
            nd_reserve(&at, &p->pfa, (int64_t)P, D) && nd_reserve(&at, &p->pfb, (int64_t)P, D) &&
            nd_reserve(&at, &p->proot, (int64_t)P, D) && nd_reserve(&at, &p->pg, (int64_t)Pne, D) &&
            nd_reserve(&at, &p->live, B, I) &&
-           nd_reserve(&at, &p->rows, B, I) && nd_reserve(&at, &p->evcount, (int64_t)Bne, I) &&
+           nd_reserve(&at, &p->rows, B, I) && nd_reserve(&at, &p->orows, B, I) &&
+           nd_reserve(&at, &p->evcount, (int64_t)Bne, I) &&
            nd_reserve(&at, &p->prow, (int64_t)P, I) && nd_reserve(&at, &p->pk, (int64_t)P, I) &&
            nd_reserve(&at, &p->pq, (int64_t)P, I) && nd_reserve(&at, &p->rflag, B, N) &&
            nd_reserve(&at, &p->sflag, B, N) && nd_reserve(&at, &p->pside, (int64_t)P, N) &&
