@@ -212,7 +212,7 @@ typedef struct {
     size_t Q;                                            /* double: 2 B d scaled squares */
     size_t tt, hs, err, tnew, hh, t0r, tnext, fac, G0, G1; /* double */
     size_t pa, pb, pfa, pfb, proot, pg;                  /* double, per root problem */
-    size_t live, rows, orows, evcount, prow, pk, pq, accr, rejr, nfevr; /* int64 */
+    size_t live, rows, orows, jrows, evcount, prow, pk, pq, accr, rejr, nfevr; /* int64 */
     size_t rflag, sflag, pside;                          /* int */
     size_t total;
 } nd_samples_plan;
@@ -256,7 +256,7 @@ static int nd_samples_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, int6
            nd_reserve(&at, &p->pfa, (int64_t)P, D) && nd_reserve(&at, &p->pfb, (int64_t)P, D) &&
            nd_reserve(&at, &p->proot, (int64_t)P, D) && nd_reserve(&at, &p->pg, (int64_t)Pne, D) &&
            nd_reserve(&at, &p->live, B, I) &&
-           nd_reserve(&at, &p->rows, B, I) && nd_reserve(&at, &p->orows, B, I) &&
+           nd_reserve(&at, &p->rows, B, I) && nd_reserve(&at, &p->orows, B, I) && nd_reserve(&at, &p->jrows, B, I) &&
            nd_reserve(&at, &p->evcount, (int64_t)Bne, I) &&
            nd_reserve(&at, &p->prow, (int64_t)P, I) && nd_reserve(&at, &p->pk, (int64_t)P, I) &&
            nd_reserve(&at, &p->pq, (int64_t)P, I) && nd_reserve(&at, &p->rflag, B, N) &&
@@ -324,7 +324,8 @@ static int nd_samples_check(const nd_ode_samples_opts *o, int64_t B, int64_t d, 
 /* Row flags of one round: accepted, the step lands on t_end, the step's extra dense stages are
  * needed (an output inside it, events or a recorded dense output), its dense coefficients too
  * (events or recorded), the sample left, an output time lies in the step. */
-enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8, ND_ROW_COEF = 16, ND_ROW_OUT = 32 };
+enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8, ND_ROW_COEF = 16, ND_ROW_OUT = 32,
+       ND_ROW_CHECK = 64 /* out of budget, or a step near ten ulps of its time: look closer */ };
 /* Sample flags kept between rounds. */
 enum { ND_SAMPLE_REJECTED = 1, ND_SAMPLE_NAN = 2 };
 
@@ -372,6 +373,23 @@ static void nd_samples_factors(int64_t n, const double *restrict err, double acc
         fac[i] = nd_samples_factor(err[i], acc_exp, rej_exp);
 }
 
+/* The norms of n rows from their sums of scaled squares: s5 (in err, replaced by the norm), s3
+ * and the finiteness sums c (0 for finite rows). One flat loop, compiled for the widest vectors. */
+ND_VECTOR_CLONES
+static void nd_samples_norms(int64_t n, int two, double d, const double *restrict hs, const double *restrict s3,
+                             const double *restrict c, double *restrict err)
+{
+    for (int64_t r = 0; r < n; ++r) {
+        const double s5 = err[r];
+        /* Hairer's DOP853: |h| err5^2 / sqrt(d (err5^2 + 0.01 err3^2)), the 5th-order estimate
+         * damped where the 3rd-order one says it is too optimistic. */
+        const double e = two ? ((s5 == 0 && s3[r] == 0) ? 0.0 : fabs(hs[r]) * s5 / sqrt(d * (s5 + 0.01 * s3[r])))
+                             : sqrt(s5 / d);
+        /* An infinite candidate can make its own tolerance infinite and the estimate 0. */
+        err[r] = (e <= 1.0 && c[r] != 0) ? NAN : e;
+    }
+}
+
 /* Rows per thread range of the elementwise loops: enough elements to pay for a thread. */
 static int64_t nd_samples_grain(int64_t d) { return d >= 4096 ? 1 : 4096 / (d > 0 ? d : 1); }
 
@@ -382,28 +400,26 @@ static int64_t nd_samples_grain(int64_t d) { return d >= 4096 ? 1 : 4096 / (d > 
  * coefficients), for the backward pass. Returns the number of slopes. */
 static int nd_rk_dense_weights(const nd_rk_pair *rk, double th, double q[ND_RK_MAX])
 {
-    for (int j = 0; j < ND_RK_MAX; ++j)
-        q[j] = 0;
-    if (rk == &nd_pair_dop853) {
-        /* y(th) = y + sum_p w_p F_p with Hairer's F0 = h sum b k, F1 = h k0 - F0,
-         * F2 = 2 F0 - h (k12 + k0), F(3+p) = h sum D[p] k and w = th, th s, th^2 s, th^2 s^2,
-         * th^3 s^2, th^3 s^3, th^4 s^3 (s = 1 - th). */
-        const double s = 1 - th, w0 = th, w1 = th * s, w2 = th * th * s, w3 = w2 * s, w4 = w3 * th, w5 = w4 * s,
-                     w6 = w5 * th, wd[4] = {w3, w4, w5, w6};
-        const double *b = rk->a[rk->stages - 1];
-        for (int j = 0; j < rk->stages - 1; ++j)
-            q[j] = (w0 - w1 + 2 * w2) * b[j];
-        q[0] += w1 - w2;
-        q[rk->stages - 1] -= w2;
-        for (int p = 0; p < 4; ++p)
-            for (int j = 0; j < ND_RK_MAX; ++j)
-                q[j] += wd[p] * nd_dop853_dense[p][j];
-        return rk->stages + rk->extra;
+    if (rk != &nd_pair_dop853) {
+        const double(*P)[4] = rk == &nd_pair_tsit5 ? nd_tsit5_dense : nd_dopri5_dense;
+        for (int j = 0; j < 7; ++j)
+            q[j] = th * (P[j][0] + th * (P[j][1] + th * (P[j][2] + th * P[j][3])));
+        return 7;
     }
-    const double(*P)[4] = rk == &nd_pair_tsit5 ? nd_tsit5_dense : nd_dopri5_dense;
-    for (int j = 0; j < rk->stages; ++j)
-        q[j] = th * (P[j][0] + th * (P[j][1] + th * (P[j][2] + th * P[j][3])));
-    return rk->stages;
+    /* y(th) = y + sum_p w_p F_p with Hairer's F0 = h sum b k, F1 = h k0 - F0,
+     * F2 = 2 F0 - h (k12 + k0), F(3+p) = h sum D[p] k and w = th, th s, th^2 s, th^2 s^2,
+     * th^3 s^2, th^3 s^3, th^4 s^3 (s = 1 - th). */
+    const double s = 1 - th, w0 = th, w1 = th * s, w2 = th * th * s, w3 = w2 * s, w4 = w3 * th, w5 = w4 * s,
+                 w6 = w5 * th, wd[4] = {w3, w4, w5, w6};
+    const double *b = rk->a[rk->stages - 1];
+    for (int j = 0; j < ND_RK_MAX; ++j)
+        q[j] = j < rk->stages - 1 ? (w0 - w1 + 2 * w2) * b[j] : 0.0;
+    q[0] += w1 - w2;
+    q[rk->stages - 1] -= w2;
+    for (int p = 0; p < 4; ++p)
+        for (int j = 0; j < ND_RK_MAX; ++j)
+            q[j] += wd[p] * nd_dop853_dense[p][j];
+    return rk->stages + rk->extra;
 }
 
 int nd_ode_samples_backprop_slots(int method)
