@@ -169,3 +169,15 @@ void nd_field_release(nd_bound_field *bf)
     PyMem_RawFree(bf->work);
     bf->work = bf->f.work = NULL;
 }
+
+int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
+{
+    nd_bound_field bf;
+    if (nd_field_parse(&bf, spec, typenum) < 0)
+        return -1;
+    /* the parameter arrays join the caller's list, which keeps them alive from here on */
+    const int rc = PyList_SetSlice(keep, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, bf.keep);
+    *f = bf.f;
+    nd_field_release(&bf);
+    return rc;
+}

@@ -4,6 +4,8 @@ Functions take and return NumPy arrays (float32 or float64, following the input)
 
 ODE integration
     :func:`odeint`, :mod:`neurodyn.fields`, :class:`IntegrationError`
+Stochastic differential equations
+    :func:`sdeint`, built-in diffusions in :mod:`neurodyn.sde`
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
     :func:`load` for saved models and checkpoints
@@ -22,7 +24,7 @@ Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, encode, energies, fields, nn, optim, training
+from . import _core, encode, energies, fields, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -31,6 +33,7 @@ from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
+from .sde import sdeint
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
@@ -77,6 +80,8 @@ __all__ = [
     "odeint",
     "optim",
     "rate_decode",
+    "sde",
+    "sdeint",
     "set_num_threads",
     "show_config",
     "SNN",
@@ -192,15 +197,28 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads set by :func:`set_num_threads`."""
+    """The number of threads neurodyn's C kernels use.
+
+    Returns
+    -------
+    int
+        The count set by :func:`set_num_threads`, or at import from OMP_NUM_THREADS (else
+        OPENBLAS_NUM_THREADS), 1 by default.
+    """
     return int(_core.thread_info()["kernel_threads"])
 
 
 def show_config() -> dict:
-    """Build facts: the OpenBLAS configuration and thread count (always 1, see
-    :func:`set_num_threads`), whether the kernels have OpenMP and their thread count, the
-    malloc thresholds set at import (``malloc_tuning``, see the README's performance notes), and
-    the versions of neurodyn and NumPy."""
+    """Build facts and the thread counts in force.
+
+    Returns
+    -------
+    dict
+        ``blas_config`` (the OpenBLAS configuration) and ``blas_threads`` (always 1, see
+        :func:`set_num_threads`), ``openmp`` (whether the kernels have OpenMP) and
+        ``kernel_threads``, ``malloc_tuning`` (the malloc thresholds set at import, see the
+        README's performance notes), and the versions ``neurodyn`` and ``numpy``.
+    """
     import numpy
 
     info = dict(_core.thread_info())

@@ -62,6 +62,16 @@ def ode_adjoint(field: Any, t: _ArrayLike, ybar: _ArrayLike, y_end: _ArrayLike, 
                 coupled: bool = ..., rtol: float = ..., atol: float = ..., dt: float = ..., max_steps: int = ...,
                 progress: Optional[Callable[[float], None]] = ...) -> Tuple[_Array, _Array, dict[str, Any]]: ...
 
+# Stochastic differential equations (nd_sde)
+def sdeint(f: Any, g: Any, y0: _ArrayLike, t: _ArrayLike, method: str = ..., noise: str = ..., *, dt: float,
+           seed: Optional[int] = ..., m: int = ..., sample_ids: Optional[_ArrayLike] = ...,
+           dW: Optional[_ArrayLike] = ..., dZ: Optional[_ArrayLike] = ..., record: bool = ...,
+           args: Optional[tuple] = ..., dg: Optional[Callable[..., Any]] = ...,
+           progress: Optional[Callable[[float], None]] = ...) -> Tuple[_Array, Optional[_Array], Optional[_Array],
+                                                                     dict[str, Any]]: ...
+def sde_backprop(f: Any, g: Any, y0: _ArrayLike, t: _ArrayLike, dt: float, dW: _ArrayLike, ybar: _ArrayLike,
+                 noise: str = ...) -> Tuple[_Array, _Array, _Array]: ...
+
 # Liquid networks (nd_liquid, nd_liquid_ltccell, nd_liquid_cfc). solver is a name of
 # TABLES["ltc_solvers"], mode of TABLES["cfc_modes"]; the options' defaults are in DEFAULTS.
 def solve_ltc(x: _ArrayLike, a: _ArrayLike, tau: _ArrayLike, solver: str = ..., steps: int = ...,
