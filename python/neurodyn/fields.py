@@ -15,10 +15,15 @@ from . import _checks, _core
 KINDS = _core.TABLES["field_kinds"]
 
 
-def _param(name, value):
+def _param(name, value, ndim=None):
     """A private, read-only float copy of a parameter: later changes to the caller's array do
-    not leak in. Its shape and values are checked with the field (``_core.field_check``)."""
+    not leak in. A field's parameters are checked with the field (``_core.field_check``); with
+    ``ndim`` (the diffusions of neurodyn.sde) the number of axes and finiteness are checked here."""
     arr = np.array(value, dtype=_checks.float_dtype(name, value), copy=True)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} axes, got shape {arr.shape}")
+    if ndim is not None and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
     arr.setflags(write=False)
     return arr
 
