@@ -722,6 +722,42 @@ static int nd_grad_setup(const nd_grad_args *a, int tn, int slots, nd_bound_fiel
     return (*dparams = PyArray_SimpleNew(1, &P, tn)) ? 0 : -1;
 }
 
+/* The gradient kernels through a built-in field: the coupled solver's on the whole state (B = 1,
+ * d = its size) or the per-sample driver's on rows, with the field's kept linearisations. */
+#define ND_FIELD_GRADS(T, SFX)                                                                            \
+    static int nd_field_backprop_##SFX(int coupled, int method, nd_field *f, int64_t B, int64_t d, int64_t P,   \
+                                       int64_t nt, const double *t, const nd_ode_tape *tape, const T *ybar,     \
+                                       T *y0bar, T *dp, void *work)                                           \
+    {                                                                                                     \
+        if (coupled) {                                                                                    \
+            nd_ode_grad_fns_##SFX fns = {nd_field_eval_##SFX, nd_field_vjp_##SFX, nd_field_eval_keep_##SFX,  \
+                                         nd_field_vjp_kept_##SFX, f};                                     \
+            return nd_ode_backprop_##SFX(method, &fns, B * d, P, nt, t, tape, ybar, y0bar, dp, work);        \
+        }                                                                                                 \
+        nd_ode_samples_grad_fns_##SFX fns = {nd_field_eval_rows_##SFX, nd_field_vjp_rows_##SFX,            \
+                                             nd_field_eval_rows_keep_##SFX, nd_field_vjp_rows_kept_##SFX, f}; \
+        return nd_ode_samples_backprop_##SFX(method, &fns, B, d, P, nt, t, tape, ybar, y0bar, dp, work);     \
+    }                                                                                                     \
+    static int nd_field_adjoint_##SFX(int coupled, const nd_ode_opts *o, const nd_ode_samples_opts *so,      \
+                                      nd_field *f, int64_t B, int64_t d, int64_t P, int64_t nt, const double *t, \
+                                      const T *y_end, const T *ybar, T *y0bar, T *dp, void *work,           \
+                                      nd_ode_samples_stats *st)                                           \
+    {                                                                                                     \
+        if (coupled) {                                                                                    \
+            nd_ode_grad_fns_##SFX fns = {nd_field_eval_##SFX, nd_field_vjp_##SFX, nd_field_eval_keep_##SFX,  \
+                                         nd_field_vjp_kept_##SFX, f};                                     \
+            nd_ode_stats cst;                                                                             \
+            const int status = nd_ode_adjoint_##SFX(&fns, B * d, P, nt, t, y_end, ybar, o, y0bar, dp, work, &cst); \
+            nd_stats_from_coupled(&cst, st);                                                              \
+            return status;                                                                                \
+        }                                                                                                 \
+        nd_ode_samples_grad_fns_##SFX fns = {nd_field_eval_rows_##SFX, nd_field_vjp_rows_##SFX,            \
+                                             nd_field_eval_rows_keep_##SFX, nd_field_vjp_rows_kept_##SFX, f}; \
+        return nd_ode_samples_adjoint_##SFX(&fns, B, d, P, nt, t, y_end, ybar, so, y0bar, dp, work, st);     \
+    }
+ND_FIELD_GRADS(float, f32)
+ND_FIELD_GRADS(double, f64)
+
 static const nd_arg ode_backprop_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
     {"steps", ND_ARG_F64ARRAY, 0, offsetof(nd_grad_args, steps), 2, "(steps, 4)", NULL},
@@ -765,23 +801,7 @@ static PyObject *ode_backprop_body(PyObject *module, void *args, int tn)
     void *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
     void *dp = PyArray_DATA((PyArrayObject *)dparams);
     Py_BEGIN_ALLOW_THREADS
-    if (coupled && tn == NPY_FLOAT) {
-        nd_ode_grad_fns_f32 fns = {nd_field_eval_f32, nd_field_vjp_f32, nd_field_eval_keep_f32, nd_field_vjp_kept_f32,
-                                   &bf.f};
-        st = nd_ode_backprop_f32(a->method, &fns, n, P, nt, t, &tape, yb, y0b, dp, work);
-    } else if (coupled) {
-        nd_ode_grad_fns_f64 fns = {nd_field_eval_f64, nd_field_vjp_f64, nd_field_eval_keep_f64, nd_field_vjp_kept_f64,
-                                   &bf.f};
-        st = nd_ode_backprop_f64(a->method, &fns, n, P, nt, t, &tape, yb, y0b, dp, work);
-    } else if (tn == NPY_FLOAT) {
-        nd_ode_samples_grad_fns_f32 fns = {nd_field_eval_rows_f32, nd_field_vjp_rows_f32, nd_field_eval_rows_keep_f32,
-                                           nd_field_vjp_rows_kept_f32, &bf.f};
-        st = nd_ode_samples_backprop_f32(a->method, &fns, B, d, P, nt, t, &tape, yb, y0b, dp, work);
-    } else {
-        nd_ode_samples_grad_fns_f64 fns = {nd_field_eval_rows_f64, nd_field_vjp_rows_f64, nd_field_eval_rows_keep_f64,
-                                           nd_field_vjp_rows_kept_f64, &bf.f};
-        st = nd_ode_samples_backprop_f64(a->method, &fns, B, d, P, nt, t, &tape, yb, y0b, dp, work);
-    }
+    st = ND_DISPATCH(tn, nd_field_backprop, coupled, a->method, &bf.f, B, d, P, nt, t, &tape, yb, y0b, dp, work);
     Py_END_ALLOW_THREADS
     res = st == ND_OK ? PyTuple_Pack(2, y0bar, dparams) : nd_raise_status(st, "ode_backprop");
 done:
@@ -843,32 +863,13 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
     o.method = so.method = a->method, o.rtol = so.rtol = a->rtol, o.atol = so.atol = a->atol;
     o.dt = so.dt = a->dt, o.max_steps = so.max_steps = a->max_steps;
     o.poll = so.poll = nd_watch_poll, o.poll_ctx = so.poll_ctx = &c.watch;
-    nd_ode_stats cst;
     const int64_t nt = PyArray_DIM(a->t, 0);
     const double *t = PyArray_DATA(a->t);
     void *ye = PyArray_DATA(a->y_end), *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
     void *dp = PyArray_DATA((PyArrayObject *)dparams);
     Py_BEGIN_ALLOW_THREADS
-    if (coupled && tn == NPY_FLOAT) {
-        nd_ode_grad_fns_f32 fns = {nd_field_eval_f32, nd_field_vjp_f32, nd_field_eval_keep_f32, nd_field_vjp_kept_f32,
-                                   &bf.f};
-        status = nd_ode_adjoint_f32(&fns, n, P, nt, t, ye, yb, &o, y0b, dp, work, &cst);
-    } else if (coupled) {
-        nd_ode_grad_fns_f64 fns = {nd_field_eval_f64, nd_field_vjp_f64, nd_field_eval_keep_f64, nd_field_vjp_kept_f64,
-                                   &bf.f};
-        status = nd_ode_adjoint_f64(&fns, n, P, nt, t, ye, yb, &o, y0b, dp, work, &cst);
-    } else if (tn == NPY_FLOAT) {
-        nd_ode_samples_grad_fns_f32 fns = {nd_field_eval_rows_f32, nd_field_vjp_rows_f32, nd_field_eval_rows_keep_f32,
-                                           nd_field_vjp_rows_kept_f32, &bf.f};
-        status = nd_ode_samples_adjoint_f32(&fns, B, c.d, P, nt, t, ye, yb, &so, y0b, dp, work, &st);
-    } else {
-        nd_ode_samples_grad_fns_f64 fns = {nd_field_eval_rows_f64, nd_field_vjp_rows_f64, nd_field_eval_rows_keep_f64,
-                                           nd_field_vjp_rows_kept_f64, &bf.f};
-        status = nd_ode_samples_adjoint_f64(&fns, B, c.d, P, nt, t, ye, yb, &so, y0b, dp, work, &st);
-    }
+    status = ND_DISPATCH(tn, nd_field_adjoint, coupled, &o, &so, &bf.f, B, c.d, P, nt, t, ye, yb, y0b, dp, work, &st);
     Py_END_ALLOW_THREADS
-    if (coupled)
-        nd_stats_from_coupled(&cst, &st);
     if (nd_watch_reraise(&c.watch))
         goto done;
     if (status == ND_ERR_ARG || status == ND_ERR_OVERFLOW || status == ND_ERR_NOMEM || status == ND_ERR_CALLBACK) {
