@@ -53,6 +53,17 @@ def fd_errors(model, x, y, *, t=None, loss="mse"):
     return {k: ref.rel_err(grads[k], n) for k, n in zip(names, num)}
 
 
+def assert_end_and_trajectory_gradients(model, data, tol):
+    """Gradients of an end-point loss and of a loss over three output times (t[0] > 0, times
+    inside the steps) within ``tol`` of central differences."""
+    x, y = data
+    errs = fd_errors(model, x, y)
+    assert max(errs.values()) < tol, errs
+    yt = np.random.default_rng(12).normal(size=(3, 3, 2))
+    errs = fd_errors(model, x, yt, t=np.array([0.3, 0.55, 1.0]))
+    assert max(errs.values()) < tol, errs
+
+
 def flat(grads):
     return np.concatenate([grads[k].ravel() for k in sorted(grads)])
 
@@ -227,14 +238,7 @@ def test_gradient_without_projections_matches_finite_differences():
 def test_adjoint_gradient_matches_finite_differences(solver, data):
     """The continuous adjoint is exact only up to the solver's accuracy: rk4 with 8 steps
     and dopri5 at 1e-9 are accurate to well below 1e-5."""
-    x, y = data
-    m = make(solver, gradient="adjoint", num_steps=8, step_size=0.125)
-    errs = fd_errors(m, x, y)
-    assert max(errs.values()) < 1e-5, errs
-    t = np.array([0.3, 0.55, 1.0])
-    yt = np.random.default_rng(12).normal(size=(3, 3, 2))
-    errs = fd_errors(m, x, yt, t=t)
-    assert max(errs.values()) < 1e-5, errs
+    assert_end_and_trajectory_gradients(make(solver, gradient="adjoint", num_steps=8, step_size=0.125), data, 1e-5)
 
 
 @pytest.mark.parametrize("solver", ADAPTIVE)
@@ -245,14 +249,7 @@ def test_per_sample_gradients_match_finite_differences(solver, gradient, data):
     1e-6 of central differences of the per-sample forward solve (tolerance 1e-11, so the
     adjoint's continuous gradient is as close as the discrete one); over several output times
     (dense outputs) too."""
-    x, y = data
-    m = make(solver, gradient, tol=1e-11)
-    errs = fd_errors(m, x, y)
-    assert max(errs.values()) < 1e-6, errs
-    t = np.array([0.3, 0.55, 1.0])
-    yt = np.random.default_rng(12).normal(size=(3, 3, 2))
-    errs = fd_errors(m, x, yt, t=t)
-    assert max(errs.values()) < 1e-6, errs
+    assert_end_and_trajectory_gradients(make(solver, gradient, tol=1e-11), data, 1e-6)
 
 
 @pytest.mark.parametrize("gradient", ["backprop", "adjoint"])
