@@ -128,6 +128,20 @@ static int nd_py_rows(nd_call *c, PyObject *fn, const char *what, int64_t m, int
     static int nd_py_coupled_##SFX(void *c, double t, const T *y, T *dy)                               \
     {                                                                                                \
         return nd_py_rows(c, ((nd_call *)c)->f, "f(t, y)", 1, ((nd_call *)c)->d, 1, &t, y, dy);      \
+    }                                                                                                \
+    /* The solvers with a built-in field (ctx an nd_field) or the Python callbacks (ctx the call). */  \
+    static int nd_run_coupled_##SFX(int field, void *ctx, int64_t n, const T *y0, int64_t nt, const double *t, \
+                                    const nd_ode_opts *o, T *ys, T *yl, void *work, nd_ode_stats *st)    \
+    {                                                                                                \
+        return nd_odeint_##SFX(field ? nd_field_eval_##SFX : nd_py_coupled_##SFX, ctx, n, y0, nt, t, o, ys, yl, \
+                               work, st);                                                            \
+    }                                                                                                \
+    static int nd_run_rows_##SFX(int field, void *ctx, nd_call *c, int64_t B, int64_t d, const T *y0, int64_t nt, \
+                                 const double *t, const nd_ode_samples_opts *o, T *ys, T *yl, void *work,  \
+                                 nd_ode_samples_stats *st)                                           \
+    {                                                                                                \
+        return nd_odeint_samples_##SFX(field ? nd_field_eval_rows_##SFX : nd_py_f_##SFX, ctx,            \
+                                       c->ev ? nd_py_events_##SFX : NULL, c, B, d, y0, nt, t, o, ys, yl, work, st); \
     }
 ND_PY_CALLBACKS(float, f32)
 ND_PY_CALLBACKS(double, f64)
@@ -226,7 +240,8 @@ typedef struct {
 
 static nd_batch_shape nd_batch_of(PyArrayObject *y, int single)
 {
-    nd_batch_shape b = {single || PyArray_NDIM(y) <= 1 ? 0 : PyArray_NDIM(y) - 1};
+    nd_batch_shape b;
+    b.ndim = single || PyArray_NDIM(y) <= 1 ? 0 : PyArray_NDIM(y) - 1;
     if (b.ndim)
         memcpy(b.dims, PyArray_DIMS(y), (size_t)b.ndim * sizeof(npy_intp));
     return b;
@@ -438,12 +453,7 @@ static int nd_odeint_coupled(const nd_odeint_args *a, int tn, nd_call *c, nd_bou
     const void *y0 = PyArray_DATA(a->y0);
     void *ctx = bf->keep ? (void *)&bf->f : (void *)c;
     Py_BEGIN_ALLOW_THREADS
-    if (tn == NPY_FLOAT)
-        status = nd_odeint_f32(bf->keep ? nd_field_eval_f32 : nd_py_coupled_f32, ctx, n, y0, nt, t, &o, ys, yl, work,
-                               &stats);
-    else
-        status = nd_odeint_f64(bf->keep ? nd_field_eval_f64 : nd_py_coupled_f64, ctx, n, y0, nt, t, &o, ys, yl, work,
-                               &stats);
+    status = ND_DISPATCH(tn, nd_run_coupled, bf->keep != NULL, ctx, n, y0, nt, t, &o, ys, yl, work, &stats);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(work);
     nd_stats_from_coupled(&stats, st);
@@ -480,12 +490,7 @@ static int nd_odeint_rows(const nd_odeint_args *a, int tn, nd_call *c, nd_bound_
     const int64_t nt = PyArray_DIM(a->t, 0), d = c->d;
     void *ctx = bf->keep ? (void *)&bf->f : (void *)c;
     Py_BEGIN_ALLOW_THREADS
-    if (tn == NPY_FLOAT)
-        status = nd_odeint_samples_f32(bf->keep ? nd_field_eval_rows_f32 : nd_py_f_f32, ctx,
-                                       c->ev ? nd_py_events_f32 : NULL, c, B, d, y0, nt, t, &o, ys, yl, work, st);
-    else
-        status = nd_odeint_samples_f64(bf->keep ? nd_field_eval_rows_f64 : nd_py_f_f64, ctx,
-                                       c->ev ? nd_py_events_f64 : NULL, c, B, d, y0, nt, t, &o, ys, yl, work, st);
+    status = ND_DISPATCH(tn, nd_run_rows, bf->keep != NULL, ctx, c, B, d, y0, nt, t, &o, ys, yl, work, st);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(work);
     PyMem_Free(dirs);
