@@ -5,7 +5,7 @@ import numpy as np
 
 from . import _checks, _core, nn
 from .fields import MLP
-from .ode import ADAPTIVE, METHODS, IntegrationError, _failure_reason, _raise_failed, _samples_info
+from .ode import ADAPTIVE, METHODS, IntegrationError, _failure_reason, _raise_failed
 from .training import with_options_doc
 
 GRADIENTS = ("backprop", "adjoint")
@@ -157,7 +157,7 @@ class NeuralODE(nn.Model):
         of the backprop gradient)."""
         opts = self._solver_options(times)
         ys, y_last, raw = _core.odeint(self.dynamics()._spec(), h0, times, record=record, **opts)
-        _raise_failed(raw, _samples_info(raw, ()), times, ys, y_last, opts["method"], opts["max_steps"])
+        _raise_failed(raw, None, times, ys, y_last, opts["method"], opts["max_steps"])
         return ys, raw
 
     def _head(self, hs):

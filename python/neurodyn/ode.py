@@ -257,11 +257,14 @@ def _failure_reason(raw, s, times, max_steps):
 
 
 def _raise_failed(raw, info, times, ys, y_last, method, max_steps):
-    """IntegrationError naming the failed samples, unless every sample succeeded."""
+    """IntegrationError naming the failed samples, unless every sample succeeded. ``info`` is
+    the user-facing info dict, built from ``raw`` when None (only on failure)."""
     codes = np.ravel(raw["status_code"])
     failed = np.flatnonzero(codes < 0)
     if not len(failed):
         return
+    if info is None:
+        info = _samples_info(raw, ())
     batch_shape = np.shape(raw["nfev"])
     if not batch_shape:
         n = int(raw["n_out"])
