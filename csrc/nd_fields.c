@@ -5,10 +5,12 @@
 
 #include "nd_blas.h"
 #include "nd_generic.h"
+#include "nd_poll.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 
-const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1] = {"linear", "lorenz", "mlp", "relax", NULL};
+const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1] = {"linear", "lorenz", "mlp", "relax", "polynomial",
+                                                                  NULL};
 
 int nd_field_check(const nd_field *f)
 {
@@ -27,6 +29,18 @@ int nd_field_check(const nd_field *f)
         ND_REQUIRE(isfinite(f->sigma), "sigma", f->sigma, "must be finite");
         ND_REQUIRE(isfinite(f->rho), "rho", f->rho, "must be finite");
         ND_REQUIRE(isfinite(f->beta), "beta", f->beta, "must be finite");
+        return ND_OK;
+    case ND_FIELD_POLY:
+        ND_REQUIRE(f->n_terms >= 0, "coef", f->n_terms, "must hold >= 0 terms");
+        ND_REQUIRE(f->n_terms == 0 || (f->coef && f->target && f->powers), "coef", 0,
+                   "target and powers must be given");
+        for (int64_t k = 0; k < f->n_terms; ++k) {
+            ND_REQUIRE(f->target[k] >= 0 && f->target[k] < f->dim, "target", f->target[k],
+                       "must index the state (0 <= target < dim)");
+            for (int64_t j = 0; j < f->dim; ++j)
+                ND_REQUIRE(f->powers[k * f->dim + j] >= 0 && f->powers[k * f->dim + j] <= ND_FIELD_MAX_POWER,
+                           "powers", f->powers[k * f->dim + j], "must be integers in [0, 64]");
+        }
         return ND_OK;
     case ND_FIELD_RELAX:
         return (f->a && f->tau) ? ND_OK : nd_arg_error_novalue("a and tau", "must be given");
@@ -80,6 +94,22 @@ static size_t nd_field_mlp_vjp_row(const nd_field *f)
     return nd_field_mlp_layers_row(f) + 2 * (size_t)all;
 }
 
+/* The Jacobian's own scratch (not per row): 2 [dim, widest] chains and 2 [widest] rows. */
+static int nd_field_mlp_jac_len(const nd_field *f, size_t *len)
+{
+    int64_t widest = nd_field_widest_hidden(f), all = widest > f->dim ? widest : f->dim;
+    size_t chain;
+    if (!nd_mul_size((size_t)f->dim + 1, (size_t)all, &chain) || !nd_mul_size(chain, 2, len))
+        return 0;
+    return 1;
+}
+
+/* Where the Jacobian's scratch starts: after the rows' scratch and the slots. */
+static size_t nd_field_mlp_jac_offset(const nd_field *f)
+{
+    return (size_t)f->batch * (nd_field_mlp_vjp_row(f) + (size_t)f->keep_slots * nd_field_mlp_layers_row(f));
+}
+
 int nd_field_workspace_len(const nd_field *f, size_t *len)
 {
     int st = nd_field_check(f);
@@ -95,6 +125,20 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     return nd_mul_size((size_t)f->batch, per_row, len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
+int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
+{
+    int st = nd_field_workspace_len(f, len);
+    if (st != ND_OK || f->kind != ND_FIELD_MLP)
+        return st;
+    /* A Jacobian also chains one sample's [dim, width] sensitivities through the layers in two
+     * buffers, next to one layer's activation derivatives and a row of ones. */
+    size_t jac;
+    if (!nd_field_mlp_jac_len(f, &jac) || *len > SIZE_MAX - jac)
+        return ND_ERR_OVERFLOW;
+    *len += jac;
+    return ND_OK;
+}
+
 int64_t nd_field_param_count(const nd_field *f)
 {
     switch (f->kind) {
@@ -107,8 +151,21 @@ int64_t nd_field_param_count(const nd_field *f)
         return p;
     }
     case ND_FIELD_RELAX: return 2 * f->batch * f->dim;
+    case ND_FIELD_POLY: return f->n_terms;
     default: return 0;
     }
+}
+
+/* The field on m rows of d values (d / dim field states each), for the row functions; a RELAX
+ * field's parameters belong to its own rows and cannot follow other rows. */
+static int nd_field_rows(const nd_field *f, int64_t m, int64_t d, nd_field *g)
+{
+    ND_REQUIRE(f->dim > 0 && d > 0 && d % f->dim == 0, "d", d, "must be a multiple of the field's dimension");
+    ND_REQUIRE(m >= 0 && m <= f->batch / (d / f->dim), "m", m, "must be in [0, the field's batch]");
+    ND_REQUIRE(f->kind != ND_FIELD_RELAX, "field", f->kind, "must not have per-row parameters");
+    *g = *f;
+    g->batch = m * (d / f->dim);
+    return ND_OK;
 }
 
 #define ND_IMPL "nd_fields_impl.inc"

@@ -2,6 +2,7 @@
 
 #include "nd_fields.h"
 #include "nd_generic.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "nd_generic.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h" /* ND_VECTOR_CLONES */
 

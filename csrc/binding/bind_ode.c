@@ -1,8 +1,8 @@
 /* Binding of the ODE family: odeint (per sample or as one coupled system, a Python callable or
  * a built-in field, events, dense output and tapes), the gradients through a built-in field
- * (ode_backprop, ode_adjoint), field_eval and field_check, the dense output's evaluation and
- * the solver options' rules. */
-#include "bind_field.h"
+ * (ode_backprop, ode_adjoint), the dense output's evaluation and the solver options' rules. The
+ * fields themselves are bind_fields.c's. */
+#include "nd_bind.h"
 
 #include <math.h>
 #include <string.h>
@@ -575,7 +575,7 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
             PyErr_SetString(PyExc_TypeError, "args are passed to a callable f only; a built-in field takes none");
             goto done;
         }
-        if (nd_field_parse(&bf, a->rhs, tn) < 0 || nd_field_bind(&bf, a->y0, "y0", 0) < 0)
+        if (nd_field_parse(&bf, a->rhs, tn) < 0 || nd_field_bind(&bf, a->y0, "y0", 0, 0) < 0)
             goto done;
     } else {
         c.f = a->rhs;
@@ -628,59 +628,6 @@ ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
          "y0 (its last axis) its own initial-value problem, or with coupled the whole array one system; record: "
          "1 steps, 2 dense output, 4 tape")
 
-/* ---- built-in fields ------------------------------------------------------------------ */
-
-typedef struct {
-    PyObject *field;
-    double t;
-    PyArrayObject *y;
-} nd_field_args;
-
-static const nd_arg field_eval_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0),
-                                         ND_SCALAR(nd_field_args, t, "t", ND_ARG_DOUBLE, 0),
-                                         ND_IN(nd_field_args, y, "y", ND_TYPE | ND_FINITE, -1, NULL),
-                                         {NULL}};
-
-/* -> dy = f(t, y) */
-static PyObject *field_eval_body(PyObject *module, void *args, int tn)
-{
-    nd_field_args *a = args;
-    nd_bound_field bf;
-    if (!isfinite(a->t))
-        return PyErr_Format(PyExc_ValueError, "t must be finite, got %s", isnan(a->t) ? "nan" : a->t > 0 ? "inf" : "-inf");
-    if (nd_field_parse(&bf, a->field, tn) < 0)
-        return NULL;
-    PyObject *dy = NULL;
-    if (nd_field_bind(&bf, a->y, "y", 0) == 0 && (dy = PyArray_SimpleNew(PyArray_NDIM(a->y), PyArray_DIMS(a->y), tn))) {
-        void *yd = PyArray_DATA(a->y), *dyd = PyArray_DATA((PyArrayObject *)dy);
-        int st;
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_field_eval, &bf.f, a->t, yd, dyd);
-        Py_END_ALLOW_THREADS
-        if (st != ND_OK) {
-            Py_CLEAR(dy);
-            nd_raise_status(st, "field_eval");
-        }
-    }
-    nd_field_release(&bf);
-    return dy;
-}
-ND_ENTRY(field_eval, nd_field_args, NULL, "field_eval(field, t, y) -> dy: the built-in field at (t, y)")
-
-static const nd_arg field_check_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0), {NULL}};
-
-static PyObject *field_check_body(PyObject *module, void *args, int tn)
-{
-    nd_bound_field bf;
-    if (nd_field_parse(&bf, ((nd_field_args *)args)->field, tn) < 0)
-        return NULL;
-    const long long dim = (long long)bf.f.dim;
-    nd_field_release(&bf);
-    return PyLong_FromLongLong(dim);
-}
-ND_ENTRY(field_check, nd_field_args, NULL,
-         "field_check(field) -> the state size: raises as the solvers would for a malformed field")
-
 /* ---- gradients through a built-in field ------------------------------------------------ */
 
 typedef struct {
@@ -720,7 +667,7 @@ static int nd_grad_setup(const nd_grad_args *a, int tn, int slots, nd_bound_fiel
         return -1;
     }
     if (!(*y0bar = PyArray_SimpleNew(ndim - 1, PyArray_DIMS(a->ybar) + 1, tn)) ||
-        nd_field_parse(bf, a->field, tn) < 0 || nd_field_bind(bf, (PyArrayObject *)*y0bar, "the state", slots) < 0)
+        nd_field_parse(bf, a->field, tn) < 0 || nd_field_bind(bf, (PyArrayObject *)*y0bar, "the state", slots, 0) < 0)
         return -1;
     npy_intp P = (npy_intp)nd_field_param_count(&bf->f);
     nd_state_rows((PyArrayObject *)*y0bar, nd_use_coupled(a->method, a->coupled) || a->coupled, B, d);
@@ -956,11 +903,9 @@ static PyObject *ode_check_options_body(PyObject *module, void *args, int tn)
 ND_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,
          "ode_check_options(method, rtol, atol, dt, max_steps): raises as a solver would for bad options")
 
-static const nd_entry *const nd_ode_entries[] = {&odeint_entry,         &field_eval_entry,     &field_check_entry,
-                                                 &ode_backprop_entry,   &ode_adjoint_entry,    &ode_dense_eval_entry,
-                                                 &ode_check_options_entry, NULL};
+static const nd_entry *const nd_ode_entries[] = {&odeint_entry,         &ode_backprop_entry,   &ode_adjoint_entry,
+                                                 &ode_dense_eval_entry, &ode_check_options_entry, NULL};
 static const nd_table nd_ode_tables[] = {{"ode_methods", nd_ode_method_names},
                                          {"ode_adaptive_methods", nd_ode_adaptive_method_names},
-                                         {"field_kinds", nd_field_kind_names},
                                          {NULL, NULL}};
 const nd_family nd_ode_family = {nd_ode_entries, nd_ode_tables, NULL};

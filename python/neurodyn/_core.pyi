@@ -61,6 +61,10 @@ def ode_backprop(field: Any, t: _ArrayLike, ybar: _ArrayLike, steps: _ArrayLike,
 def ode_adjoint(field: Any, t: _ArrayLike, ybar: _ArrayLike, y_end: _ArrayLike, method: str = ...,
                 coupled: bool = ..., rtol: float = ..., atol: float = ..., dt: float = ..., max_steps: int = ...,
                 progress: Optional[Callable[[float], None]] = ...) -> Tuple[_Array, _Array, dict[str, Any]]: ...
+def field_jac(field: Any, t: float, y: _ArrayLike) -> _Array: ...
+def odeint_stiff(f: Any, y0: _ArrayLike, t: _ArrayLike, method: str = ..., rtol: float = ..., atol: float = ...,
+                 dt: float = ..., max_step: float = ..., max_steps: int = ..., jac: Any = ..., args: Any = ...,
+                 progress: Any = ...) -> Tuple[np.ndarray, np.ndarray, dict]: ...
 
 # Stochastic differential equations (nd_sde)
 def sdeint(f: Any, g: Any, y0: _ArrayLike, t: _ArrayLike, method: str = ..., noise: str = ..., *, dt: float,

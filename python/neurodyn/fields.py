@@ -2,8 +2,9 @@
 
 A field acts on the last axis of the state; with an adaptive method each index over the
 leading axes is a sample of its own (``coupled=True`` makes the whole array one system).
-Calling a field, ``field(t, y)``, evaluates it once (in C) and returns ``dy/dt``. A field is
-checked by the solvers' own rules when it is built (``_core.field_check``).
+Calling a field, ``field(t, y)``, evaluates it once (in C) and returns ``dy/dt``;
+``field.jacobian(t, y)`` returns ``df/dy`` for each row (the implicit methods use it). A field
+is checked by the solvers' own rules when it is built (``_core.field_check``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ def _param(name, value, ndim=None):
     return arr
 
 
+def _index_param(value):
+    """A private, read-only copy of an integer parameter (indices, exponents), checked with the
+    field (integers, shape, range)."""
+    arr = np.array(value, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
 class Field(_checks.FrozenArrays):
     """Base class of the built-in vector fields. ``dim`` is the size of the state's last axis."""
 
@@ -45,6 +54,23 @@ class Field(_checks.FrozenArrays):
     def __call__(self, t, y):
         """Evaluate ``dy/dt`` at time ``t`` for ``y`` of shape ``(..., dim)``."""
         return _core.field_eval(field=self._spec(), t=t, y=y)
+
+    def jacobian(self, t, y):
+        """The Jacobian ``df/dy`` at time ``t`` for each row of ``y`` (shape ``(..., dim)``), in C.
+
+        Returns
+        -------
+        ndarray, shape ``y.shape + (dim,)``
+            ``J[..., r, c] = d f_r / d y_c``; the implicit methods of :func:`neurodyn.odeint`
+            use it.
+
+        Examples
+        --------
+        >>> import numpy as np, neurodyn as nd
+        >>> nd.fields.Lorenz().jacobian(0.0, np.array([1.0, 2.0, 3.0])).tolist()[1]
+        [25.0, -1.0, -1.0]
+        """
+        return _core.field_jac(field=self._spec(), t=t, y=y)
 
 
 class Linear(Field):
@@ -157,6 +183,65 @@ class MLP(Field):
         sizes = [self.dim] + [w.shape[1] for w in self.weights]
         return (f"MLP(sizes={sizes}, activation={self.activation!r}, "
                 f"final_activation={self.final_activation!r})")
+
+
+class Polynomial(Field):
+    """A polynomial field: a sum of monomials, each added to one component of ``dy/dt``.
+
+    ``dy[..., target[k]] += coef[k] * prod_j y[..., j] ** powers[k, j]`` for every term ``k``.
+    Mass-action chemical kinetics, Van der Pol's oscillator and the stiff test problems of
+    Hairer & Wanner (Robertson, HIRES, OREGO) have this form, so they run in C with an exact
+    Jacobian (:meth:`jacobian`), as the implicit methods of :func:`neurodyn.odeint` want.
+
+    Parameters
+    ----------
+    coef : array_like, shape (K,)
+        The terms' coefficients.
+    target : array_like of int, shape (K,)
+        The component each term adds to, in ``[0, dim)``.
+    powers : array_like of int, shape (K, dim)
+        Each term's exponents, in ``[0, 64]``; ``dim`` is the state size.
+
+    Examples
+    --------
+    Robertson's kinetics, ``y0' = -0.04 y0 + 1e4 y1 y2``, ``y1' = 0.04 y0 - 1e4 y1 y2 - 3e7 y1^2``,
+    ``y2' = 3e7 y1^2``:
+
+    >>> import numpy as np, neurodyn as nd
+    >>> rober = nd.fields.Polynomial.from_terms(3, [
+    ...     (0, -0.04, {0: 1}), (0, 1e4, {1: 1, 2: 1}),
+    ...     (1, 0.04, {0: 1}), (1, -1e4, {1: 1, 2: 1}), (1, -3e7, {1: 2}),
+    ...     (2, 3e7, {1: 2})])
+    >>> rober(0.0, np.array([1.0, 0.0, 0.0])).tolist()
+    [-0.04, 0.04, 0.0]
+    """
+
+    kind = "polynomial"
+
+    def __init__(self, coef, target, powers):
+        self.coef = _param("coef", coef)
+        self.target = _index_param(target)
+        self.powers = _index_param(powers)
+        self._check()
+
+    @classmethod
+    def from_terms(cls, dim, terms):
+        """The field of ``terms``, each ``(target, coef, {component: power})``, on ``dim`` values."""
+        dim = _checks.integer("dim", dim, minimum=0)
+        terms = list(terms)
+        powers = np.zeros((len(terms), dim), dtype=np.int64)
+        for k, (_, _, exps) in enumerate(terms):
+            for j, p in dict(exps).items():
+                if not 0 <= j < dim:
+                    raise ValueError(f"term {k} has a power of component {j}; the state has {dim}")
+                powers[k, j] = p
+        return cls([c for _, c, _ in terms], [r for r, _, _ in terms], powers)
+
+    def _spec(self):
+        return (self.kind, (self.coef, self.target, self.powers), (), ())
+
+    def __repr__(self):
+        return f"Polynomial(dim={self.dim}, terms={len(self.coef)})"
 
 
 class LinearEvent:

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from . import _checks, _core
+from ._stiff import STIFF_METHODS, odeint_stiff
 from .fields import Field
 from .training import kernel_progress
 
@@ -23,7 +24,7 @@ _OPTS = _core.DEFAULTS["odeint"]
 def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["atol"], dt=None,
            max_steps=_OPTS["max_steps"],
            args=(), return_info=False, events=None, dense_output=False, coupled=False,
-           on_failure="raise", verbose=True):
+           on_failure="raise", verbose=True, jac=None):
     """Integrate ``dy/dt = f(t, y)`` from ``t[0]`` and return the state at every time in ``t``.
 
     With an adaptive method every index over the leading axes of ``y0`` is its own
@@ -50,12 +51,15 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         float64 stays float64; integers become float64.
     t : array_like of float, shape (T,)
         Output times, strictly increasing or strictly decreasing; ``t[0]`` is the time of ``y0``.
-    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler"}
+    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler", "radau", "bdf"}
         ``dopri5``: Dormand–Prince 5(4) with FSAL (6 evaluations per step) and its 4th-order
         dense output; ``tsit5``: Tsitouras 5(4), FSAL, its own dense output; ``dop853``:
         Dormand–Prince 8(5,3) with Hairer's error estimator and 7th-order dense output (12
         evaluations per step, 3 more on steps whose dense output is used). Output times are
-        filled from the dense output. The others are fixed-step (and always coupled).
+        filled from the dense output. ``rk4``, ``midpoint``, ``euler`` are fixed-step (and always
+        coupled). ``radau`` (Radau IIA of order 5) and ``bdf`` (variable-order BDF 1–5) are
+        implicit, for stiff problems: each sample also has its own Jacobian and LU factors, and
+        a single sample's ``f`` is called once per row it needs (a Radau iteration needs three).
     rtol, atol : float
         Tolerances (>= 0, not both 0). The error norm is the RMS over a sample's state of
         ``err / (atol + rtol * max(|y|, |y_new|))``; a step is accepted when it is <= 1.
@@ -102,21 +106,30 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
     verbose : bool
         Show a progress bar (with tqdm installed) once the call has run for a second;
         ``False`` never does. Ctrl-C stops the integration either way.
+    jac : callable, optional
+        ``radau`` and ``bdf`` with a callable ``f``: ``jac(t, y, *args)`` is called as ``f`` is
+        and returns ``y.shape + (d,)``, ``J[..., r, c] = d f_r / d y_c`` (with ``coupled=True``,
+        ``(n, n)`` over the ``n = y0.size`` values). Without it the Jacobian comes from forward
+        differences, ``d`` more rows of ``f`` each. A built-in field uses its own, in C.
 
     Returns
     -------
     ys : ndarray, shape (T,) + S
         ``ys[i]`` is the state at ``t[i]``; ``ys[0] == y0``. Its dtype is that of ``y0``.
     info : dict
-        Only with ``return_info=True`` (or ``on_failure="status"``).
+        Only with ``return_info=True`` (or ``on_failure="status"``). ``radau`` and ``bdf`` add
+        per-sample ``njev`` (Jacobians) and ``nlu`` (LU factorisations; a Radau one is two, the
+        real and the complex matrix) and their totals (with ``jac_calls``, batched Jacobian
+        calls); their ``nfev`` counts difference-Jacobian rows too.
     sol : OdeSolution
         Only with ``dense_output=True``; always last.
 
     Raises
     ------
     neurodyn.IntegrationError
-        A sample could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow, or a
-        non-finite state or derivative. The message names the failed samples; the error
+        A sample could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow, a
+        non-finite state or derivative, or (``radau``, ``bdf``) a Newton matrix that stays
+        singular as the step is reduced. The message names the failed samples; the error
         carries ``t`` (time reached), ``y`` (state there), ``ts``/``ys`` (outputs; for a
         batch all of them, NaN where a sample did not reach), ``status``, ``failed`` (indices
         of the failed samples) and ``info``.
@@ -133,7 +146,23 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
     """
     if on_failure not in ("raise", "status"):
         raise ValueError(f'on_failure must be "raise" or "status", got {on_failure!r}')
+    if method not in METHODS and method not in STIFF_METHODS:
+        _checks.choice("method", method, METHODS + STIFF_METHODS)
     step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)  # 0 is the kernels' "auto"
+    if method in STIFF_METHODS:  # the implicit methods check their own rules (csrc/nd_ode_stiff.h)
+        if events is not None or dense_output:
+            raise ValueError(f"events and dense_output are not available with method={method!r}")
+        if not isinstance(args, tuple):
+            raise TypeError(f"args must be a tuple, got {type(args).__name__}")
+        if isinstance(f, Field) and args:
+            raise TypeError("args are passed to a callable f only; a built-in field takes none")
+        if not isinstance(f, Field) and not callable(f):
+            raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
+        return odeint_stiff(f._spec() if isinstance(f, Field) else f, y0, _checks.times("t", t), method=method,
+                            rtol=rtol, atol=atol, dt=step, max_steps=max_steps, args=args, jac=jac,
+                            return_info=return_info, coupled=coupled, on_failure=on_failure, verbose=verbose)
+    if jac is not None:
+        raise TypeError(f"jac is used by the implicit methods {STIFF_METHODS}, not by {method!r}")
     dtype = _checks.float_dtype("y0", y0)
     evfun, linear, direction, terminal = _event_specs(events, np.dtype(dtype))
     record = 2 if dense_output else (1 if return_info or on_failure == "status" else 0)
@@ -143,9 +172,8 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
             max_steps=max_steps, args=args, coupled=coupled, events=evfun,
             event_c=None if linear is None else linear[0], event_d=None if linear is None else linear[1],
             direction=direction, terminal=terminal, record=record, progress=bar)
-    if method in ADAPTIVE and rtol < 100 * np.finfo(dtype).eps:  # rtol passed the kernel's rules
-        warnings.warn(f"rtol={rtol!r} is below what {dtype} resolves (100 eps = {100 * np.finfo(dtype).eps:.3g}): "
-                      "steps will be driven by rounding errors", RuntimeWarning, stacklevel=2)
+    if method in ADAPTIVE:  # rtol passed the kernel's rules
+        _warn_rtol(rtol, dtype)
     times = np.asarray(t, dtype=np.float64)
     info = _samples_info(raw, direction)
     if on_failure == "raise":
@@ -189,6 +217,13 @@ def _event_specs(events, dtype):
         return np.stack([np.asarray(g(tt, y, *a), dtype=dtype) for g in evs], axis=-1)
 
     return stacked, None, direction, terminal
+
+
+def _warn_rtol(rtol, dtype):
+    """The adaptive solvers cannot resolve tolerances below 100 eps of the state's type."""
+    if rtol < 100 * np.finfo(dtype).eps:
+        warnings.warn(f"rtol={rtol!r} is below what {dtype} resolves (100 eps = {100 * np.finfo(dtype).eps:.3g}): "
+                      "steps will be driven by rounding errors", RuntimeWarning, stacklevel=3)
 
 
 def _samples_info(raw, direction):
@@ -239,21 +274,24 @@ def _samples_info(raw, direction):
     return info
 
 
-def _failure_reason(raw, s, times, max_steps):
-    """Why flat sample s stopped, with a stiffness hint when its steps kept shrinking."""
+def _failure_reason(raw, s, times, max_steps, method=None):
+    """Why flat sample s stopped, with a stiffness hint when an explicit method's steps kept
+    shrinking."""
     key = raw["status"][s]
     reason = f"max_steps={max_steps} steps were used" if key == "max_steps" else {
         "step_underflow": "step size underflow", "nonfinite": "non-finite state or derivative",
-        "interrupted": "interrupted"}.get(key, key)
+        "interrupted": "interrupted",
+        "singular": "the Newton matrix stayed singular as the step was reduced"}.get(key, key)
     rejected, t_reached = int(np.ravel(raw["rejected"])[s]), float(np.ravel(raw["t"])[s])
     attempts = int(np.ravel(raw["accepted"])[s]) + rejected
     progress = (t_reached - times[0]) / (times[-1] - times[0]) if len(times) > 1 else 1.0
-    if key in ("max_steps", "step_underflow") and attempts and (rejected >= 0.1 * attempts or progress < 0.01):
+    if method not in STIFF_METHODS and key in ("max_steps", "step_underflow") and attempts and (
+            rejected >= 0.1 * attempts or progress < 0.01):
         # Explicit steps held at the stability limit: many rejections, or a whole budget
         # spent on a sliver of the interval.
         reason += (f" ({rejected} of {attempts} steps rejected, {100 * progress:.2g}% of the "
                    f"interval covered): {_STIFF_HINT}")
-    return f"stopped at t={t_reached!r} before reaching t={times[-1]!r}: {reason}"
+    return f"stopped at t={t_reached!r} before reaching t={float(times[-1])!r}: {reason}"
 
 
 def _raise_failed(raw, info, times, ys, y_last, method, max_steps):
@@ -268,13 +306,13 @@ def _raise_failed(raw, info, times, ys, y_last, method, max_steps):
     batch_shape = np.shape(raw["nfev"])
     if not batch_shape:
         n = int(raw["n_out"])
-        err = IntegrationError(f"{method} " + _failure_reason(raw, 0, times, max_steps))
+        err = IntegrationError(f"{method} " + _failure_reason(raw, 0, times, max_steps, method))
         err.t, err.y, err.ts, err.ys = float(raw["t"]), y_last, times[:n], ys[:n]
         err.failed = failed
     else:
         def where(s):
             return np.unravel_index(s, batch_shape) if len(batch_shape) > 1 else s
-        reasons = [f"sample {where(s)} " + _failure_reason(raw, s, times, max_steps) for s in failed[:5]]
+        reasons = [f"sample {where(s)} " + _failure_reason(raw, s, times, max_steps, method) for s in failed[:5]]
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
         err = IntegrationError(f"{method}: {len(failed)} of {codes.size} samples failed; " + "; ".join(reasons) + more)
         err.t, err.y, err.ts, err.ys = info["t_reached"], y_last, times, ys

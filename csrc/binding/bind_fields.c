@@ -1,23 +1,37 @@
-/* Field specs from neurodyn.fields to nd_field descriptions: the parameters converted to the
- * state's type and checked, the rest of the rules left to nd_field_check. */
-#include "bind_field.h"
+/* Binding of the built-in vector fields (csrc/nd_fields.h): the spec neurodyn.fields builds,
+ * turned into an nd_field with its parameters converted to the state's type and checked (the
+ * rest of the rules are nd_field_check's), and the entry points of a field alone: field_eval,
+ * field_jac and field_check; the kinds' names as _core.TABLES["field_kinds"]. */
+#include "nd_bind.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "nd_nn.h"
 #include "nd_status.h"
 
-/* One parameter of typenum with ndim axes matching dims (-1: any), finite, kept alive in
- * bf->keep; NULL with an exception set. */
+/* One parameter of typenum (NPY_INT64 for indices and exponents, values not cast), with ndim
+ * axes matching dims (-1: any), finite, kept alive in bf->keep; NULL with an exception set. */
 static PyArrayObject *nd_field_param(nd_bound_field *bf, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
                                      const char *name, const char *axes)
 {
-    PyArrayObject *a = nd_float_array(obj, typenum, name);
+    const int ints = typenum == NPY_INT64;
+    PyArrayObject *a = NULL;
+    if (!ints) {
+        a = nd_float_array(obj, typenum, name);
+    } else {
+        PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
+        if (raw && PyArray_SIZE(raw) && PyArray_DESCR(raw)->kind != 'i' && PyArray_DESCR(raw)->kind != 'u')
+            PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
+        else if (raw)
+            a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_INT64, 0, 0, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+        Py_XDECREF(raw);
+    }
     if (!a)
         return NULL;
     /* the number of axes first: "expected 2 axes" says more than a shape with free sizes */
     if (nd_check_shape(a, name, ndim, NULL, axes) < 0 || nd_check_shape(a, name, ndim, dims, axes) < 0 ||
-        nd_check_finite(a, name) < 0 || PyList_Append(bf->keep, (PyObject *)a) < 0) {
+        (!ints && nd_check_finite(a, name) < 0) || PyList_Append(bf->keep, (PyObject *)a) < 0) {
         Py_DECREF(a);
         return NULL;
     }
@@ -106,6 +120,28 @@ static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *ac
     return 0;
 }
 
+static int nd_field_parse_poly(nd_bound_field *bf, PyObject *params, int typenum)
+{
+    nd_field *f = &bf->f;
+    if (PyTuple_GET_SIZE(params) != 3)
+        return -1;
+    npy_intp pd[2] = {-1, -1};
+    PyArrayObject *pw = nd_field_param(bf, PyTuple_GET_ITEM(params, 2), NPY_INT64, 2, pd, "powers", "(terms, dim)");
+    if (!pw)
+        return -1;
+    const npy_intp kd[1] = {PyArray_DIM(pw, 0)};
+    PyArrayObject *tg = nd_field_param(bf, PyTuple_GET_ITEM(params, 1), NPY_INT64, 1, kd, "target", "(terms,)");
+    PyArrayObject *cf = tg ? nd_field_param(bf, PyTuple_GET_ITEM(params, 0), typenum, 1, kd, "coef", "(terms,)") : NULL;
+    if (!cf)
+        return -1;
+    f->powers = PyArray_DATA(pw);
+    f->target = PyArray_DATA(tg);
+    f->coef = PyArray_DATA(cf);
+    f->n_terms = kd[0];
+    f->dim = PyArray_DIM(pw, 1);
+    return 0;
+}
+
 int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
 {
     static const nd_arg kind_row = ND_CHOICE(nd_field, kind, "field kind", 0, nd_field_kind_names);
@@ -125,6 +161,7 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
     case ND_FIELD_LINEAR: rc = nd_field_parse_linear(bf, params, typenum); break;
     case ND_FIELD_LORENZ: rc = nd_field_parse_lorenz(bf, consts); break;
     case ND_FIELD_MLP: rc = nd_field_parse_mlp(bf, params, acts, typenum); break;
+    case ND_FIELD_POLY: rc = nd_field_parse_poly(bf, params, typenum); break;
     default: break; /* RELAX holds per-state parameters: not a field of neurodyn.fields */
     }
     int st;
@@ -139,21 +176,29 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
     return rc;
 }
 
-int nd_field_bind(nd_bound_field *bf, PyArrayObject *state, const char *name, int keep_slots)
+int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows)
 {
-    nd_field *f = &bf->f;
-    if (PyArray_NDIM(state) < 1 || PyArray_DIM(state, PyArray_NDIM(state) - 1) != f->dim) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(state), PyArray_DIMS(state));
+    if (PyArray_NDIM(y) < 1 || PyArray_DIM(y, PyArray_NDIM(y) - 1) != f->dim) {
+        PyObject *got = nd_shape_str(PyArray_NDIM(y), PyArray_DIMS(y));
         if (got)
             PyErr_Format(PyExc_ValueError, "%s has shape %S; this field needs its last axis of size %lld", name, got,
                          (long long)f->dim);
         Py_XDECREF(got);
         return -1;
     }
-    f->batch = f->dim ? (int64_t)(PyArray_SIZE(state) / f->dim) : 0;
+    f->batch = rows;
+    const int st = nd_field_check(f);
+    return st == ND_OK ? 0 : (nd_raise_status(st, "field"), -1);
+}
+
+int nd_field_bind(nd_bound_field *bf, PyArrayObject *state, const char *name, int keep_slots, int jac)
+{
+    nd_field *f = &bf->f;
     f->keep_slots = keep_slots;
+    if (nd_bind_field_rows(f, state, name, f->dim ? (int64_t)(PyArray_SIZE(state) / f->dim) : 0) < 0)
+        return -1;
     size_t len;
-    int st = nd_field_workspace_len(f, &len);
+    const int st = jac ? nd_field_jac_workspace_len(f, &len) : nd_field_workspace_len(f, &len);
     if (st != ND_OK) {
         nd_raise_status(st, "field");
         return -1;
@@ -181,3 +226,73 @@ int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
     nd_field_release(&bf);
     return rc;
 }
+
+/* ---- a field alone ---------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *field;
+    double t;
+    PyArrayObject *y;
+} nd_field_args;
+
+static const nd_arg field_eval_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0),
+                                         ND_SCALAR(nd_field_args, t, "t", ND_ARG_DOUBLE, 0),
+                                         ND_IN(nd_field_args, y, "y", ND_TYPE | ND_FINITE, -1, "(..., dim)"),
+                                         {NULL}};
+
+/* dy = f(t, y) (jac 0) or J = df/dy of shape y.shape + (dim,) (jac 1) at every state of y. */
+static PyObject *nd_field_at(const nd_field_args *a, int tn, int jac)
+{
+    nd_bound_field bf;
+    const int ndim = PyArray_NDIM(a->y);
+    if (!isfinite(a->t))
+        return PyErr_Format(PyExc_ValueError, "t must be finite, got %s", isnan(a->t) ? "nan" : a->t > 0 ? "inf" : "-inf");
+    if (ndim >= NPY_MAXDIMS)
+        return PyErr_Format(PyExc_ValueError, "y has too many axes");
+    if (nd_field_parse(&bf, a->field, tn) < 0)
+        return NULL;
+    PyObject *out = NULL;
+    npy_intp dims[NPY_MAXDIMS];
+    if (ndim)
+        memcpy(dims, PyArray_DIMS(a->y), (size_t)ndim * sizeof(npy_intp));
+    dims[ndim] = bf.f.dim;
+    if (nd_field_bind(&bf, a->y, "y", 0, jac) == 0 && (out = PyArray_SimpleNew(ndim + jac, dims, tn))) {
+        void *yd = PyArray_DATA(a->y), *od = PyArray_DATA((PyArrayObject *)out);
+        int st;
+        Py_BEGIN_ALLOW_THREADS
+        st = jac ? ND_DISPATCH(tn, nd_field_jac, &bf.f, a->t, yd, od) : ND_DISPATCH(tn, nd_field_eval, &bf.f, a->t, yd, od);
+        Py_END_ALLOW_THREADS
+        if (st != ND_OK) {
+            Py_CLEAR(out);
+            nd_raise_status(st, jac ? "field_jac" : "field_eval");
+        }
+    }
+    nd_field_release(&bf);
+    return out;
+}
+
+static PyObject *field_eval_body(PyObject *module, void *args, int tn) { return nd_field_at(args, tn, 0); }
+ND_ENTRY(field_eval, nd_field_args, NULL, "field_eval(field, t, y) -> dy: the built-in field at (t, y)")
+
+#define field_jac_args field_eval_args
+static PyObject *field_jac_body(PyObject *module, void *args, int tn) { return nd_field_at(args, tn, 1); }
+ND_ENTRY(field_jac, nd_field_args, NULL,
+         "field_jac(field, t, y) -> J, y.shape + (dim,): the Jacobian df/dy of a built-in field at each row of y")
+
+static const nd_arg field_check_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0), {NULL}};
+
+static PyObject *field_check_body(PyObject *module, void *args, int tn)
+{
+    nd_bound_field bf;
+    if (nd_field_parse(&bf, ((nd_field_args *)args)->field, tn) < 0)
+        return NULL;
+    const long long dim = (long long)bf.f.dim;
+    nd_field_release(&bf);
+    return PyLong_FromLongLong(dim);
+}
+ND_ENTRY(field_check, nd_field_args, NULL,
+         "field_check(field) -> the state size: raises as the solvers would for a malformed field")
+
+static const nd_entry *const nd_fields_entries[] = {&field_eval_entry, &field_jac_entry, &field_check_entry, NULL};
+static const nd_table nd_fields_tables[] = {{"field_kinds", nd_field_kind_names}, {NULL, NULL}};
+const nd_family nd_fields_family = {nd_fields_entries, nd_fields_tables, NULL};
