@@ -1,22 +1,35 @@
 #include "nd_fields.h"
 
+#include <math.h>
+#include <stdio.h>
+
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_poll.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 
+const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1] = {"linear", "lorenz", "mlp", "relax", "polynomial",
+                                                                  NULL};
+
 int nd_field_check(const nd_field *f)
 {
-    if (!f || f->batch < 0 || f->dim < 0 || f->keep_slots < 0 || f->keep_slots > ND_FIELD_MAX_SLOTS)
-        return ND_ERR_ARG;
+    if (!f)
+        return nd_arg_error_novalue("field", "must not be NULL");
+    ND_REQUIRE(f->kind >= 0 && f->kind < ND_FIELD_KIND_COUNT, "the field kind", f->kind, "is not a known kind");
+    ND_REQUIRE(f->batch >= 0, "the number of field states", f->batch, "must be >= 0");
+    ND_REQUIRE(f->dim >= 0, "the state size", f->dim, "must be >= 0");
+    ND_REQUIRE(f->keep_slots >= 0 && f->keep_slots <= ND_FIELD_MAX_SLOTS, "keep_slots", f->keep_slots,
+               "must be between 0 and 16");
     switch (f->kind) {
     case ND_FIELD_LINEAR:
-        return f->A ? ND_OK : ND_ERR_ARG;
+        return f->A ? ND_OK : nd_arg_error_novalue("A", "must be given");
     case ND_FIELD_LORENZ:
-        return f->dim == 3 ? ND_OK : ND_ERR_ARG;
-    case ND_FIELD_RELAX:
-        return (f->a && f->tau) ? ND_OK : ND_ERR_ARG;
+        ND_REQUIRE(f->dim == 3, "the state size", f->dim, "must be 3 for the Lorenz system");
+        ND_REQUIRE(isfinite(f->sigma), "sigma", f->sigma, "must be finite");
+        ND_REQUIRE(isfinite(f->rho), "rho", f->rho, "must be finite");
+        ND_REQUIRE(isfinite(f->beta), "beta", f->beta, "must be finite");
+        return ND_OK;
     case ND_FIELD_POLY:
         ND_REQUIRE(f->n_terms >= 0, "coef", f->n_terms, "must hold >= 0 terms");
         ND_REQUIRE(f->n_terms == 0 || (f->coef && f->target && f->powers), "coef", 0,
@@ -29,21 +42,30 @@ int nd_field_check(const nd_field *f)
                            "powers", f->powers[k * f->dim + j], "must be integers in [0, 64]");
         }
         return ND_OK;
-    case ND_FIELD_MLP:
-        if (f->n_layers < 1 || f->n_layers > ND_FIELD_MAX_LAYERS)
-            return ND_ERR_ARG;
-        if (f->widths[0] != f->dim || f->widths[f->n_layers] != f->dim)
-            return ND_ERR_ARG;
-        for (int l = 0; l < f->n_layers; ++l) {
-            if (f->widths[l + 1] < 1 || !f->weights[l] || !nd_act_name(f->acts[l]))
-                return ND_ERR_ARG;
-            if (!nd_blas_dims_ok(f->batch, f->widths[l], f->widths[l + 1]))
-                return ND_ERR_OVERFLOW;
-        }
-        return ND_OK;
-    default:
-        return ND_ERR_ARG;
+    case ND_FIELD_RELAX:
+        return (f->a && f->tau) ? ND_OK : nd_arg_error_novalue("a and tau", "must be given");
+    default: /* ND_FIELD_MLP */
+        break;
     }
+    ND_REQUIRE(f->n_layers >= 1 && f->n_layers <= ND_FIELD_MAX_LAYERS, "the number of layers", f->n_layers,
+               "must be between 1 and 16 for an MLP field");
+    char name[32], rule[120];
+    for (int l = 0; l < f->n_layers; ++l) {
+        snprintf(name, sizeof name, "weights[%d]", l);
+        ND_REQUIRE(f->widths[l + 1] >= 1, name, f->widths[l + 1], "must have at least one output: every layer needs a unit");
+        if (!f->weights[l])
+            return nd_arg_error_novalue(name, "must be given");
+        if (!nd_act_name(f->acts[l]))
+            return nd_arg_error("activation", f->acts[l], "is not a known activation code");
+        if (!nd_blas_dims_ok(f->batch, f->widths[l], f->widths[l + 1]))
+            return nd_size_error(name);
+    }
+    if (f->widths[0] != f->dim || f->widths[f->n_layers] != f->dim) {
+        snprintf(rule, sizeof rule, "has %lld outputs; a vector field needs %lld (its input size)",
+                 (long long)f->widths[f->n_layers], (long long)f->widths[0]);
+        return nd_arg_error_novalue("the last layer", rule);
+    }
+    return ND_OK;
 }
 
 /* Widest hidden layer of an MLP field (0 for a single layer). */
@@ -134,14 +156,15 @@ int64_t nd_field_param_count(const nd_field *f)
     }
 }
 
-/* The field restricted to its first m rows, for nd_field_jac_rows_*. */
+/* The field on m rows of d values (d / dim field states each), for the row functions; a RELAX
+ * field's parameters belong to its own rows and cannot follow other rows. */
 static int nd_field_rows(const nd_field *f, int64_t m, int64_t d, nd_field *g)
 {
-    ND_REQUIRE(d == f->dim, "d", d, "must be the field's dimension");
-    ND_REQUIRE(m >= 0 && m <= f->batch, "m", m, "must be in [0, the field's batch]");
+    ND_REQUIRE(f->dim > 0 && d > 0 && d % f->dim == 0, "d", d, "must be a multiple of the field's dimension");
+    ND_REQUIRE(m >= 0 && m <= f->batch / (d / f->dim), "m", m, "must be in [0, the field's batch]");
     ND_REQUIRE(f->kind != ND_FIELD_RELAX, "field", f->kind, "must not have per-row parameters");
     *g = *f;
-    g->batch = m;
+    g->batch = m * (d / f->dim);
     return ND_OK;
 }
 

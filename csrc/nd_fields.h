@@ -10,17 +10,21 @@
 #include <stdint.h>
 
 typedef enum {
-    ND_FIELD_LINEAR = 1, /* dy = A y + b:  A [dim, dim], b [dim] or NULL */
-    ND_FIELD_LORENZ = 2, /* dim 3: sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2 */
-    ND_FIELD_MLP = 3,    /* dy = act_L(... act_1(y W_1 + b_1) ...) W_L + b_L) */
-    ND_FIELD_RELAX = 4,  /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
-    ND_FIELD_POLY = 5    /* dy_r = sum over terms k with target[k] = r of coef[k] prod_j y_j^powers[k, j] */
+    ND_FIELD_LINEAR = 0, /* dy = A y + b:  A [dim, dim], b [dim] or NULL */
+    ND_FIELD_LORENZ = 1, /* dim 3: sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2 */
+    ND_FIELD_MLP = 2,    /* dy = act_L(... act_1(y W_1 + b_1) ...) W_L + b_L) */
+    ND_FIELD_RELAX = 3,  /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
+    ND_FIELD_POLY = 4,   /* dy_r = sum over terms k with target[k] = r of coef[k] prod_j y_j^powers[k, j] */
+    ND_FIELD_KIND_COUNT = 5
 } nd_field_kind;
+
+/* The kinds' names by code ("linear", "lorenz", "mlp", "relax", "polynomial"), NULL-terminated. */
+extern const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1];
 
 #define ND_FIELD_MAX_POWER 64
 
 #define ND_FIELD_MAX_LAYERS 16
-#define ND_FIELD_MAX_SLOTS 7 /* dopri5's stages */
+#define ND_FIELD_MAX_SLOTS 16 /* dop853's stages with its dense output's */
 
 typedef struct {
     int kind;
@@ -77,6 +81,21 @@ int nd_field_eval_f64(void *field, double t, const double *y, double *dy);
  * working set: ND_ERR_ARG. The scratch must be sized for the largest m * d / dim. */
 int nd_field_eval_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, float *dy);
 int nd_field_eval_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, double *dy);
+/* The VJP and the kept evaluation and VJP below on such rows (nd_ode_samples.h's
+ * nd_batch_vjp_*, nd_batch_rhs_keep_*, nd_batch_vjp_kept_*): a kept VJP reuses the kept
+ * evaluation of the same slot with the same m. */
+int nd_field_vjp_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, const float *a,
+                          float *a_out, float *dparams, int accumulate);
+int nd_field_vjp_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, const double *a,
+                          double *a_out, double *dparams, int accumulate);
+int nd_field_eval_rows_keep_f32(void *field, int slot, int64_t m, int64_t d, const double *t, const float *y,
+                                float *dy);
+int nd_field_eval_rows_keep_f64(void *field, int slot, int64_t m, int64_t d, const double *t, const double *y,
+                                double *dy);
+int nd_field_vjp_rows_kept_f32(void *field, int slot, int64_t m, int64_t d, const double *t, const float *y,
+                               const float *a, float *a_out, float *dparams, int accumulate);
+int nd_field_vjp_rows_kept_f64(void *field, int slot, int64_t m, int64_t d, const double *t, const double *y,
+                               const double *a, double *a_out, double *dparams, int accumulate);
 
 /* Vector-Jacobian products at (t, y) for a cotangent a [batch, dim]: a_out = a^T df/dy
  * (may be NULL) and dparams = a^T df/dtheta in the flat layout above (may be NULL), written

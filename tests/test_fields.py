@@ -376,6 +376,17 @@ def test_pickled_fields_and_energies_keep_read_only_parameters():
             np.testing.assert_array_equal(value, original[i] if isinstance(original, list) else original)
 
 
+def test_field_kinds_are_the_kernels_table():
+    """The kinds are the kernels' name table (no codes mirrored in Python); an unknown kind is
+    refused by name."""
+    assert nd.fields.KINDS == nd._core.TABLES["field_kinds"]
+    assert {nd.fields.Linear.kind, nd.fields.Lorenz.kind, nd.fields.MLP.kind, nd.fields.Polynomial.kind} <= set(
+        nd.fields.KINDS)
+    with pytest.raises(ValueError, match="field kind='spiral' is not one of 'linear'"):
+        nd._core.field_check(field=("spiral", (), (), ()))
+    assert nd._core.field_check(field=nd.fields.Lorenz()._spec()) == 3
+
+
 # ---------------------------------------------------------------------------------------
 # Jacobians df/dy (the implicit solvers' linearisation) against central differences
 # ---------------------------------------------------------------------------------------

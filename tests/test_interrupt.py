@@ -376,12 +376,12 @@ def test_an_exception_in_a_progress_callable_stops_the_kernel_with_its_traceback
         raise RuntimeError("progress broke")
 
     with pytest.raises(RuntimeError, match="progress broke") as info:
-        nd._core.odeint(nd.fields.Lorenz()._spec(), np.ones((300, 3)), np.array([0.0, 1e6]), 2, 1e-3, 1e-6,
-                        1e-3, 10**10, (), 0, progress=broken)
+        nd._core.odeint(nd.fields.Lorenz()._spec(), np.ones((300, 3)), np.array([0.0, 1e6]), method="rk4",
+                        dt=1e-3, max_steps=10**10, progress=broken)
     assert info.traceback[-1].name == "broken"
     with pytest.raises(TypeError, match="progress must be callable"):
-        nd._core.odeint(nd.fields.Lorenz()._spec(), np.ones(3), np.array([0.0, 1.0]), 2, 1e-3, 1e-6, 0.1, 10,
-                        (), 0, progress=3)
+        nd._core.odeint(nd.fields.Lorenz()._spec(), np.ones(3), np.array([0.0, 1.0]), method="rk4", dt=0.1,
+                        max_steps=10, progress=3)
 
 
 def test_a_real_tqdm_bar_runs_when_installed(monkeypatch, capsys):

@@ -218,7 +218,7 @@ static int nd_parse_seed(const nd_arg *a, PyObject *o, uint64_t *out)
     return 0;
 }
 
-static int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
+int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
 {
     for (int i = 0; a->choices[i]; ++i)
         if (PyUnicode_Check(o) && PyUnicode_CompareWithASCIIString(o, a->choices[i]) == 0) {

@@ -160,6 +160,8 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 
 /* One scalar by a row's rules (for arguments a body converts itself): -1 with TypeError. */
 int nd_parse_double(const nd_arg *a, PyObject *o, double *out);
+/* The index of the name o in a->choices: -1 with ValueError "<name>='x' is not one of ...". */
+int nd_parse_choice(const nd_arg *a, PyObject *o, int *out);
 
 /* A fresh C-contiguous array of typenum with the given axes; NULL with an exception set. */
 PyObject *nd_empty(int typenum, int ndim, ...);
@@ -192,5 +194,25 @@ extern const nd_family nd_fields_family, nd_ode_stiff_family;
 /* Checks that the last axis of the state y (named `name` in messages) is the field's dim and
  * sets the field's batch to `rows` (the most rows one evaluation will get). 0 or -1. */
 int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows);
+
+/* A field read from its spec: the description, the converted parameter arrays it points at, and
+ * its scratch once bound to a state. */
+typedef struct {
+    nd_field f;
+    PyObject *keep; /* list of the parameter arrays */
+    void *work;
+} nd_bound_field;
+
+/* spec = (kind, params, activations, constants) as neurodyn.fields builds it: kind a name of
+ * nd_field_kind_names; Linear (A, b or None); Lorenz constants (sigma, rho, beta); MLP
+ * (W1, b1, ..., WL, bL) with (activation, final_activation) names; Polynomial (coef, target,
+ * powers). The parameters are converted to typenum and checked (shapes, finiteness, the
+ * kernel's nd_field_check). 0, or -1 with an exception set (bf is then released). */
+int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum);
+/* Sizes the field for a state whose last axis is its dim (the state's other values are the
+ * batch of field states) with keep_slots kept linearisations, and allocates its scratch (for
+ * Jacobians too with jac). 0 or -1. */
+int nd_field_bind(nd_bound_field *bf, PyArrayObject *state, const char *name, int keep_slots, int jac);
+void nd_field_release(nd_bound_field *bf);
 
 #endif

@@ -51,12 +51,13 @@ def odeint_stiff(rhs, y0, times, *, method, rtol, atol, dt, max_steps, args, jac
         ys, y_last, raw = _core.odeint_stiff(rhs, y, times, method=method, rtol=rtol, atol=atol, dt=dt,
                                              max_steps=max_steps, jac=jac, args=args, progress=bar)
     ys = ys.reshape((len(times),) + shape)
-    B = 1 if single else int(np.prod(batch_shape, dtype=np.int64))
-    info = ode._samples_info(raw, batch_shape, B, single, None)
+    # per-sample counters of the samples' shape (0-d for a single state), as odeint's are
+    for key in ("nfev", "njev", "nlu", "accepted", "rejected", "n_out", "t", "status_code"):
+        raw[key] = np.asarray(raw[key]).reshape(batch_shape)
+    info = ode._samples_info(raw, ())
     for key in ("njev", "nlu"):
-        info[key] = np.asarray(raw[key]).reshape(batch_shape)[()]
+        info[key] = raw[key][()]
     info["total"].update(njev=int(raw["njev_total"]), nlu=int(raw["nlu_total"]), jac_calls=int(raw["jac_calls"]))
-    failed = np.flatnonzero(np.asarray(raw["status_code"]) < 0)
-    if len(failed) and on_failure == "raise":
-        ode._raise_failed(raw, info, failed, times, ys, y_last.reshape(shape), method, max_steps, batch_shape, single)
+    if on_failure == "raise":
+        ode._raise_failed(raw, info, times, ys, y_last.reshape(shape), method, max_steps)
     return (ys, info) if return_info or on_failure == "status" else ys

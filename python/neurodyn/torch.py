@@ -32,7 +32,7 @@ from .fields import MLP as _MLPField
 from .hopfield import _BETA
 from .liquid import _LTC, _LTC_POSITIVE, CFC_MODES, TAU_CLAMP, TAU_MIN
 from .nn import ACTIVATIONS
-from .ode import FIXED, METHODS
+from .ode import FIXED, IntegrationError
 from .snn import _LIF, _decay
 
 __all__ = [
@@ -422,17 +422,31 @@ def _copy(t, dtype=None) -> np.ndarray:
 # signatures is made here alone.
 
 def _ode_solve(spec, y0, times, method, rtol, atol, dt, max_steps, tape):
-    """ys (len(t),) + y0.shape and the info dict; ``tape``: record what backprop needs."""
-    return _core.odeint(spec, y0, times, METHODS.index(method), rtol, atol, dt, max_steps, (), 2 if tape else 0)
+    """ys (len(t),) + y0.shape and the raw info dict of the batch as one system (``tape``:
+    record what backprop needs); a failure raises IntegrationError as odeint does."""
+    from .ode import _raise_failed
+
+    ys, y_last, info = _core.odeint(spec, y0, times, method=method, rtol=rtol, atol=atol, dt=dt,
+                                    max_steps=max_steps, coupled=True, record=4 if tape else 0)
+    _raise_failed(info, None, times, ys, y_last, method, max_steps)
+    return ys, info
 
 
 def _ode_backprop(spec, times, info, ybar, method):
     outs, states = info["tape"]
-    return _core.ode_backprop(spec, times, info["steps"], outs, states, ybar, METHODS.index(method))
+    return _core.ode_backprop(field=spec, t=times, ybar=ybar, steps=info["steps"], outs=outs, states=states,
+                              method=method, coupled=True)
 
 
 def _ode_adjoint(spec, times, y_end, ybar, method, rtol, atol, dt, max_steps):
-    y0bar, dp, _ = _core.ode_adjoint(spec, times, y_end, ybar, METHODS.index(method), rtol, atol, dt, max_steps)
+    from .ode import _failure_reason
+
+    y0bar, dp, raw = _core.ode_adjoint(field=spec, t=times, ybar=ybar, y_end=y_end, method=method, coupled=True,
+                                       rtol=rtol, atol=atol, dt=dt, max_steps=max_steps)
+    if np.ravel(raw["status_code"])[0] < 0:
+        err = IntegrationError(f"the adjoint solve ({method}) " + _failure_reason(raw, 0, times[::-1], max_steps))
+        err.t, err.status, err.info = float(raw["t"]), raw["status"][0], raw
+        raise err
     return y0bar, dp
 
 
