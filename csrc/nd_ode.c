@@ -118,7 +118,7 @@ static const double nd_dp_e[7] = {71.0 / 57600,      0, -71.0 / 16695, 71.0 / 19
                                       -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
 /* Shampine's 4th-order continuous extension: y(t + th h) = y + h sum_j k_j Q_j(th),
  * Q_j(th) = sum_p P[j][p] th^(p+1). At th = 1 it reproduces the 5th-order solution. */
-static const double nd_dp_p[7][4] = {
+const double nd_dopri5_dense[7][4] = {
     {1, -8048581381.0 / 2820520608, 8663915743.0 / 2820520608, -12715105075.0 / 11282082432},
     {0, 0, 0, 0},
     {0, 131558114200.0 / 32700410799, -68118460800.0 / 10900136933, 87487479700.0 / 32700410799},

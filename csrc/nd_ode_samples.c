@@ -50,15 +50,7 @@ static const nd_rk_pair nd_pair_dopri5 = {
     .e = {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40},
 };
 
-/* Shampine's continuous extension of dopri5: y(t + th h) = y + h sum_j k_j sum_p P[j][p] th^(p+1). */
-static const double nd_dopri5_dense[7][4] = {
-    {1, -8048581381.0 / 2820520608, 8663915743.0 / 2820520608, -12715105075.0 / 11282082432},
-    {0, 0, 0, 0},
-    {0, 131558114200.0 / 32700410799, -68118460800.0 / 10900136933, 87487479700.0 / 32700410799},
-    {0, -1754552775.0 / 470086768, 14199869525.0 / 1410260304, -10690763975.0 / 1880347072},
-    {0, 127303824393.0 / 49829197408, -318862633887.0 / 49829197408, 701980252875.0 / 199316789632},
-    {0, -282668133.0 / 205662961, 2019193451.0 / 616988883, -1453857185.0 / 822651844},
-    {0, 40617522.0 / 29380423, -110615467.0 / 29380423, 69997945.0 / 29380423}};
+/* dopri5's dense output: Shampine's continuous extension, nd_dopri5_dense of nd_ode.c. */
 
 /* Tsitouras, "Runge-Kutta pairs of order 5(4) satisfying only the first column simplifying
  * assumption", Comput. Math. Appl. 62 (2011), Table 1 (the coefficients in double). */
