@@ -2,6 +2,7 @@
 
 #include "nd_blas.h"
 #include "nd_generic.h"
+#include "nd_memories.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 
@@ -16,6 +17,8 @@ int nd_field_check(const nd_field *f)
         return f->dim == 3 ? ND_OK : ND_ERR_ARG;
     case ND_FIELD_RELAX:
         return (f->a && f->tau) ? ND_OK : ND_ERR_ARG;
+    case ND_FIELD_MEMORY:
+        return nd_memory_field_check(f->memory, f->dim);
     case ND_FIELD_MLP:
         if (f->n_layers < 1 || f->n_layers > ND_FIELD_MAX_LAYERS)
             return ND_ERR_ARG;
@@ -65,6 +68,8 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     if (st != ND_OK)
         return st;
     *len = 0;
+    if (f->kind == ND_FIELD_MEMORY)
+        return nd_memory_field_workspace_len(f->memory, f->batch, len);
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
     /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps
