@@ -229,6 +229,9 @@ static int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *ke
                          (long long)f->widths[L], (long long)f->dim);
             return -1;
         }
+    } else if (kind == ND_FIELD_MEMORY) {
+        if (nd_parse_memory_field(params, acts, consts, typenum, f, keep) < 0)
+            return -1;
     } else {
         goto bad;
     }

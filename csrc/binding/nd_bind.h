@@ -171,6 +171,11 @@ typedef struct {
 
 /* The families, concatenated by the module. */
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
-    nd_hopfield_family, nd_ebm_family;
+    nd_hopfield_family, nd_ebm_family, nd_memories_family;
+
+/* A memory network's field spec (bind_memories.c) into the nd_field `field` (nd_fields.h):
+ * its dim and its nd_memory_field, kept alive by `keep`. -1 with an exception set. */
+int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, void *field,
+                          PyObject *keep);
 
 #endif
