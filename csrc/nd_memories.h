@@ -176,8 +176,9 @@ int nd_memory_check_patterns(int binary, int64_t p, int64_t n, const double *pat
  * of the `batch` rows of y [batch, dim] (updated in place), for any built-in field `field`
  * (an nd_field of nd_fields.h with its scratch set). z are standard normals keyed by (seed,
  * stream = sample0 + row, index = (step0 + k) n_noisy + component), so a path depends on
- * neither the batch nor how the steps are split over calls. Every `record` steps (0: never)
- * the state is copied to out [n_steps / record, batch, dim]. work: batch * dim elements of
+ * neither the batch nor how the steps are split over calls. After every step whose number
+ * step0 + k + 1 is a multiple of `record` (0: never) the state is copied to the next of
+ * out [(step0 + n_steps) / record - step0 / record, batch, dim]. work: batch * dim elements of
  * the state's type and n_noisy doubles. A non-finite state is ND_ERR_NONFINITE; poll (may be
  * NULL) is called about every 4096 steps with the fraction done and stops the loop with
  * ND_ERR_INTERRUPTED when non-zero. */

@@ -539,7 +539,14 @@ static PyObject *memories_em_body(PyObject *module, void *args, int tn)
         nd_raise_status(st, "memories_em");
         goto done;
     }
-    const npy_intp nrec = a->o.record > 0 ? (npy_intp)(a->o.n_steps / a->o.record) : 0;
+    if (a->o.n_steps < 0 || a->o.record < 0) {
+        nd_raise_status(nd_arg_error(a->o.n_steps < 0 ? "n_steps" : "record",
+                                     (double)(a->o.n_steps < 0 ? a->o.n_steps : a->o.record), "must be >= 0"),
+                        "memories_em");
+        goto done;
+    }
+    const uint64_t r = (uint64_t)a->o.record, s0 = a->o.step0;
+    const npy_intp nrec = r ? (npy_intp)((s0 + (uint64_t)a->o.n_steps) / r - s0 / r) : 0;
     if (!(fwork = nd_work_alloc(flen, itemsize)) || !(work = nd_work_alloc(bytes, 1)) ||
         !(y = PyArray_NewCopy(a->y0, NPY_CORDER)) || !(rec = nd_empty(tn, 3, nrec, B, d)))
         goto done;
@@ -578,7 +585,8 @@ done:
 }
 ND_ENTRY(memories_em, nd_mem_em_args, NULL,
          "memories_em(spec, y0, dt, n_steps, sigma, n_noisy, seed=0, step0=0, sample0=0, record=0, progress=None) -> "
-         "(y, recorded): Euler-Maruyama steps with additive noise on each row's first n_noisy components")
+         "(y, recorded): Euler-Maruyama steps with additive noise on each row's first n_noisy components, the state "
+         "recorded after every step whose number (from step0 + 1) is a multiple of record")
 
 static const nd_entry *const nd_memories_entries[] = {
     &memories_states_entry, &memories_activation_entry, &memories_rate_design_entry, &memories_check_patterns_entry,
