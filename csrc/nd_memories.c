@@ -46,8 +46,6 @@ int nd_memory_field_check(const nd_memory_field *m, int64_t dim)
     ND_REQUIRE(isfinite(m->tau) && m->tau > 0, "tau", m->tau, "must be > 0 and finite");
     ND_REQUIRE(isfinite(m->alpha) && isfinite(m->beta) && isfinite(m->gamma), "alpha", m->alpha,
                "must be finite (as beta and gamma)");
-    if (m->form == ND_MEM_IDP && !m->input && !m->input_in_state)
-        return nd_arg_error_novalue("saliencies", "must be given, shared or in the state");
     ND_REQUIRE(m->slow == ND_MEM_SLOW_NONE || m->slow == ND_MEM_SLOW_SEQUENCE, "slow", m->slow, "must be a slow-law code");
     if (m->slow == ND_MEM_SLOW_SEQUENCE) {
         if (m->form != ND_MEM_IDP || !m->input_in_state)

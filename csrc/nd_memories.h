@@ -57,7 +57,7 @@ typedef struct {
     double tau;             /* time constant (> 0) */
     double alpha, beta, gamma; /* RATE and CURRENT: W = (alpha/N)(Xi - beta)(Xi - beta)^T + (gamma/N) 1 1^T */
     int zero_diagonal;      /* IDP and ADDITIVE: W with its diagonal removed */
-    const void *input;      /* shared input: u [n] or, for IDP, alpha [p]; NULL: zero input (IDP: needs input_in_state) */
+    const void *input;      /* shared input: u [n] or, for IDP, alpha [p]; NULL: zero input */
     int input_in_state;     /* 1: each state carries its own input after its n units */
     int slow;               /* nd_mem_slow (IDP with input_in_state only) */
     double kappa, eps, leak;

@@ -109,13 +109,17 @@ int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, in
     return 0;
 }
 
-/* A whole spec, which must be a memory network's, bound to states y [batch, dim]. */
-static int nd_mem_spec(PyObject *spec, int typenum, PyArrayObject *y, nd_field *f, PyObject *keep)
+/* A whole spec, which must be a memory network's, into f (not bound to states). */
+static int nd_mem_parse_spec(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
 {
     int kind;
     PyObject *params, *acts, *consts;
-    if (!PyTuple_Check(spec) || !PyArg_ParseTuple(spec, "iO!O!O!;field spec", &kind, &PyTuple_Type, &params,
-                                                  &PyTuple_Type, &acts, &PyTuple_Type, &consts))
+    if (!PyTuple_Check(spec)) {
+        PyErr_SetString(PyExc_TypeError, "spec must be a field spec tuple");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(spec, "iO!O!O!;field spec", &kind, &PyTuple_Type, &params, &PyTuple_Type, &acts,
+                          &PyTuple_Type, &consts))
         return -1;
     if (kind != ND_FIELD_MEMORY) {
         PyErr_SetString(PyExc_ValueError, "field must be a memory network's field");
@@ -123,7 +127,13 @@ static int nd_mem_spec(PyObject *spec, int typenum, PyArrayObject *y, nd_field *
     }
     memset(f, 0, sizeof *f);
     f->kind = kind;
-    if (nd_parse_memory_field(params, acts, consts, typenum, f, keep) < 0)
+    return nd_parse_memory_field(params, acts, consts, typenum, f, keep);
+}
+
+/* A whole spec, which must be a memory network's, bound to states y [batch, dim]. */
+static int nd_mem_spec(PyObject *spec, int typenum, PyArrayObject *y, nd_field *f, PyObject *keep)
+{
+    if (nd_mem_parse_spec(spec, typenum, f, keep) < 0)
         return -1;
     if (PyArray_DIM(y, 1) != f->dim) {
         PyObject *got = nd_shape_str(PyArray_NDIM(y), PyArray_DIMS(y));
@@ -588,7 +598,26 @@ ND_ENTRY(memories_em, nd_mem_em_args, NULL,
          "(y, recorded): Euler-Maruyama steps with additive noise on each row's first n_noisy components, the state "
          "recorded after every step whose number (from step0 + 1) is a multiple of record")
 
-static const nd_entry *const nd_memories_entries[] = {
+typedef struct {
+    PyObject *spec;
+} nd_mem_spec_args;
+
+static const nd_arg memories_check_field_args[] = {ND_SCALAR(nd_mem_spec_args, spec, "spec", ND_ARG_OBJECT, 0), {NULL}};
+
+/* -> the field's state size, after the kernel's checks of the description */
+static PyObject *memories_check_field_body(PyObject *module, void *args, int tn)
+{
+    PyObject *keep = PyList_New(0), *res = NULL;
+    nd_field f;
+    if (keep && nd_mem_parse_spec(((nd_mem_spec_args *)args)->spec, NPY_DOUBLE, &f, keep) == 0)
+        res = PyLong_FromLongLong((long long)f.dim);
+    Py_XDECREF(keep);
+    return res;
+}
+ND_ENTRY(memories_check_field, nd_mem_spec_args, NULL,
+         "memories_check_field(spec) -> the state size; raises as the field would for a bad description")
+
+static const nd_entry *const nd_memories_entries[] = {&memories_check_field_entry,
     &memories_states_entry, &memories_activation_entry, &memories_rate_design_entry, &memories_check_patterns_entry,
     &memories_grams_entry, &memories_stability_entry, &memories_patterns_entry, &memories_em_entry, NULL};
 static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names},

@@ -15,17 +15,21 @@ Hopfield memories
 Energy-based models
     :class:`EBM`, :func:`langevin_sample`, :func:`contrastive_divergence_loss`,
     :mod:`neurodyn.energies`
+Associative memories as dynamical systems
+    :class:`FiringRateMemory`, :class:`IDPHopfield`, :class:`SequentialHopfield`,
+    :mod:`neurodyn.memories`
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, encode, energies, fields, nn, optim
+from . import _core, encode, energies, fields, memories, nn, optim
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
                        hopfield_separation)
 from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
+from .memories import FiringRateMemory, IDPHopfield, SequentialHopfield
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
@@ -53,11 +57,13 @@ __all__ = [
     "encode",
     "energies",
     "fields",
+    "FiringRateMemory",
     "get_num_threads",
     "Hopfield",
     "hopfield_energy",
     "hopfield_retrieve",
     "hopfield_separation",
+    "IDPHopfield",
     "if_neuron",
     "IntegrationError",
     "langevin_sample",
@@ -69,6 +75,7 @@ __all__ = [
     "load",
     "ltc_scan",
     "LTCCell",
+    "memories",
     "NeuralODE",
     "nn",
     "odeint",
@@ -76,6 +83,7 @@ __all__ = [
     "rate_decode",
     "set_num_threads",
     "show_config",
+    "SequentialHopfield",
     "SNN",
     "solve_ltc",
 ]
