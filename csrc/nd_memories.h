@@ -34,9 +34,9 @@ extern const char *const nd_mem_act_names[]; /* "sigmoid", "rectified_tanh", "ta
 
 /* The slow law of the saliencies (IDP with saliencies in the state), tau_s = tau / eps:
  *   NONE      dalpha/dt = 0: the saliencies are a held input
- *   SEQUENCE  tau_s dalpha_v/dt = -m+_v alpha_v^2 + kappa m+_prev(v) - leak (1 - m+_v - m+_prev(v))+ alpha_v
- * with m+ = max(m, 0) the overlaps m_v = xi^v . psi(x) / N and prev(v) the memory whose
- * `next` is v. The retrieved memory's saliency decays as 1/alpha grows linearly, the next one's
+ *   SEQUENCE  tau_s dalpha_v/dt = -|m_v| alpha_v^2 + kappa |m_prev(v)| - leak (1 - |m_v| - |m_prev(v)|)+ alpha_v
+ * with m_v = xi^v . psi(x) / N the overlaps (a state near -xi^v retrieves v as well: the
+ * dynamics are odd) and prev(v) the memory whose `next` is v. The retrieved memory's saliency decays as 1/alpha grows linearly, the next one's
  * grows at rate kappa, every other leaks to 0. With hard-tanh, orthogonal memories and eps -> 0
  * a retrieval lasts until its saliency falls to 1 (x* = alpha xi is an equilibrium iff
  * alpha >= 1), so the next memory starts at Z_{k+1} = kappa (1 - 1/Z_k): docs/models.md §10's

@@ -904,7 +904,7 @@ class SequenceRun:
         self.t, self.overlaps, self.saliencies = t, overlaps, saliencies
         self.visits, self.visit_times, self.escape_times = [], [], []
         for b in range(overlaps.shape[1]):
-            m, a = overlaps[:, b], saliencies[:, b]
+            m, a = np.abs(overlaps[:, b]), saliencies[:, b]
             best = np.argmax(m, axis=1)
             held = np.where(m[np.arange(len(t)), best] >= threshold, best, -1)
             visits, times, escapes = [], [], []
@@ -931,9 +931,10 @@ class SequentialHopfield(_PlusMinusModel):
     ``(tau / eps) dalpha/dt = F(alpha, m)`` driven by the overlaps ``m = Xi^T psi(x) / N``. The
     default law (in C) follows a given sequence of memories:
 
-    ``F_v = -m+_v alpha_v^2 + kappa m+_prev(v) - leak (1 - m+_v - m+_prev(v))+ alpha_v``
+    ``F_v = -|m_v| alpha_v^2 + kappa |m_prev(v)| - leak (1 - |m_v| - |m_prev(v)|)+ alpha_v``
 
-    (m+ = max(m, 0), prev(v) the memory before v in the sequence): the retrieved memory's
+    (prev(v) the memory before v in the sequence; a state near ``-xi^v`` retrieves v as well,
+    the dynamics being odd, hence |m|): the retrieved memory's
     saliency decays (1/alpha grows linearly), the next one's grows at rate kappa, the others
     leak to 0. With hard-tanh and orthogonal memories a retrieval lasts until its saliency falls
     to 1, so in the adiabatic limit (eps -> 0) the saliency a memory is retrieved with follows
