@@ -150,10 +150,9 @@ def map_fixed_points(kappa):
     ([2.0, 2.0], [])
     """
     kappa = _checks.real("kappa", kappa, minimum=0.0)
-    disc = kappa * kappa - 4.0 * kappa
-    if disc < 0:
+    if kappa < 4.0:  # kappa^2 - 4 kappa < 0 (at kappa = 0 the formula's 0 is outside the map's domain)
         return np.empty(0)
-    root = math.sqrt(disc)
+    root = math.sqrt(kappa * kappa - 4.0 * kappa)
     return np.array([(kappa - root) / 2.0, (kappa + root) / 2.0])
 
 
@@ -324,6 +323,9 @@ def _integrate(make_field, x0, t_max, windows, *, method, n_times, dt, noise, se
     from x0 (B, N) over the windows of a piecewise-constant input."""
     B, N = x0.shape
     dtype = x0.dtype
+    single = dtype == np.float32
+    rtol = (1e-4 if single else 1e-6) if rtol is None else rtol
+    atol = (1e-6 if single else 1e-8) if atol is None else atol
     if noise:
         if dt is None:
             raise ValueError("noise needs a step dt")
@@ -618,7 +620,7 @@ class FiringRateMemory(nn.Model):
         return (self._xi[idx] * (rng.random((len(idx), self.config["N"])) < keep)).astype(np.int8)
 
     def recall(self, cues, t_max, *, form="rate", input=None, method="dopri5", n_times=101, dt=None, noise=0.0,
-               seed=None, rtol=1e-6, atol=1e-8, tol=0.02, verbose=True):
+               seed=None, rtol=None, atol=None, tol=0.02, verbose=True):
         """Integrate the network from cues and report what it retrieves.
 
         Parameters
@@ -641,8 +643,9 @@ class FiringRateMemory(nn.Model):
             sigma of additive noise ``sigma dW`` on every unit (0: deterministic).
         seed : int or numpy.random.Generator
             Keys the noise (a sample's path does not depend on the batch).
-        rtol, atol : float
-            Adaptive methods' tolerances.
+        rtol, atol : float, optional
+            Adaptive methods' tolerances (default 1e-6 and 1e-8 in float64, 1e-4 and 1e-6 in
+            float32).
         tol : float
             A sample retrieves memory mu when its overlap is within ``tol`` of phi(b).
 
@@ -830,7 +833,7 @@ class IDPHopfield(_PlusMinusModel):
         return {"residual": res, "equilibrium": ok, "jacobian": J, "max_real_eig": eig, "stable": ok and eig < 0}
 
     def recall(self, x0, t_max, *, input=None, classical=False, method="dopri5", n_times=101, dt=None, noise=0.0,
-               seed=None, rtol=1e-6, atol=1e-8, threshold=0.8, verbose=True):
+               seed=None, rtol=None, atol=None, threshold=0.8, verbose=True):
         """Integrate the network from x0 under an input and report what it retrieves.
 
         Parameters
