@@ -19,6 +19,17 @@ const char *const nd_mem_patterns_names[] = {"bernoulli", "correlated", "balance
 /* The firing-rate forms hold 0/1 memories and firing-rate activations; the others +-1. */
 static int nd_mem_is_rate(int form) { return form == ND_MEM_RATE || form == ND_MEM_CURRENT; }
 
+/* Every byte 1 or lo: one pass that vectorises (an integer reduction), run on every field
+ * check, so it must cost little next to an evaluation's two passes over the patterns. */
+ND_VECTOR_CLONES
+static int nd_mem_bytes_ok(const int8_t *restrict xi, int64_t count, int8_t lo)
+{
+    unsigned bad = 0;
+    for (int64_t k = 0; k < count; ++k)
+        bad |= (unsigned)((xi[k] != 1) & (xi[k] != lo));
+    return !bad;
+}
+
 int64_t nd_memory_field_dim(const nd_memory_field *m)
 {
     if (!m->input_in_state)
@@ -64,12 +75,14 @@ int nd_memory_field_check(const nd_memory_field *m, int64_t dim)
                 ND_REQUIRE(m->next[v] < 0 || m->next[v] != m->next[w], "sequence", (double)m->next[v],
                            "must not give one memory two predecessors");
     }
-    const int8_t *xi = (const int8_t *)m->patterns;
-    const int lo = nd_mem_is_rate(m->form) ? 0 : -1;
-    for (int64_t k = 0; k < m->n * m->p; ++k)
-        if (xi[k] != 1 && xi[k] != lo)
-            return nd_arg_error("patterns", xi[k],
-                                lo == 0 ? "must hold only 0 and 1" : "must hold only -1 and +1");
+    const int8_t lo = nd_mem_is_rate(m->form) ? 0 : -1;
+    if (!nd_mem_bytes_ok((const int8_t *)m->patterns, m->n * m->p, lo)) {
+        const int8_t *xi = (const int8_t *)m->patterns;
+        for (int64_t k = 0;; ++k)
+            if (xi[k] != 1 && xi[k] != lo)
+                return nd_arg_error("patterns", xi[k],
+                                    lo == 0 ? "must hold only 0 and 1" : "must hold only -1 and +1");
+    }
     ND_REQUIRE(dim == nd_memory_field_dim(m), "dim", dim, "must be the memory network's state size");
     return ND_OK;
 }
