@@ -149,7 +149,7 @@ def torchode_side(y0, t, rtol, atol):
             import torchode as to
         except ImportError as exc:
             raise Skip(f"torchode not importable: {exc}") from None
-        L = _torch()[0]
+        L = _torch()[1]
         term = to.ODETerm(L())
         solver = to.AutoDiffAdjoint(to.Dopri5(term=term), to.IntegralController(atol=atol, rtol=rtol, term=term))
         y = torch.tensor(y0, dtype=torch.float64)
@@ -221,7 +221,7 @@ def lorenz_samples(tol, batch, loop_rows, t1=10.0):
     t = np.linspace(0.0, t1, int(round(10 * t1)) + 1)
     rows = np.sort(np.random.default_rng(777).permutation(batch)[:loop_rows])
     return Case(
-        name=f"lorenz_samples{batch}_{_tol_name(tol)}",
+        name=f"lorenz_samples{batch}_rtol{rtol:g}",
         description=(f"dopri5 per sample, Lorenz, batch of {batch}, t in [0, {t1:g}], {len(t)} outputs, "
                      f"rtol={rtol:g} atol={atol:g}"),
         params={"batch": batch, "y0": "uniform box [-20,20]x[-25,25]x[5,45], seed 12345", "t0": 0.0, "t1": t1,

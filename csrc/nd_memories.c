@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "nd_blas.h"
-#include "nd_fields.h"
 #include "nd_generic.h"
 #include "nd_parallel.h"
 #include "nd_rng.h"
@@ -394,16 +393,6 @@ int nd_memory_check_patterns(int binary, int64_t p, int64_t n, const double *xi)
     for (int64_t k = 0; k < p * n; ++k)
         if (xi[k] != 1.0 && xi[k] != lo)
             return nd_arg_error("patterns", xi[k], binary ? "must hold only 0 and 1" : "must hold only -1 and +1");
-    return ND_OK;
-}
-
-int nd_memory_em_workspace_size(int64_t batch, int64_t dim, int64_t n_noisy, size_t itemsize, size_t *bytes)
-{
-    size_t a, b;
-    if (batch < 0 || dim < 0 || n_noisy < 0 || !nd_mul3_size((size_t)batch, (size_t)dim, itemsize, &a) ||
-        !nd_mul_size((size_t)n_noisy, sizeof(double), &b) || a > SIZE_MAX - b)
-        return nd_size_error("batch");
-    *bytes = a + b;
     return ND_OK;
 }
 

@@ -34,13 +34,17 @@ extern const char *const nd_mem_act_names[]; /* "sigmoid", "rectified_tanh", "ta
 
 /* The slow law of the saliencies (IDP with saliencies in the state), tau_s = tau / eps:
  *   NONE      dalpha/dt = 0: the saliencies are a held input
- *   SEQUENCE  tau_s dalpha_v/dt = -|m_v| alpha_v^2 + kappa |m_prev(v)| - leak (1 - |m_v| - |m_prev(v)|)+ alpha_v
+ *   SEQUENCE  tau_s dalpha_v/dt = -|m_v| alpha_v^2 + kappa |m_prev(v)| - leak o_v alpha_v
  * with m_v = xi^v . psi(x) / N the overlaps (a state near -xi^v retrieves v as well: the
- * dynamics are odd) and prev(v) the memory whose `next` is v. The retrieved memory's saliency decays as 1/alpha grows linearly, the next one's
- * grows at rate kappa, every other leaks to 0. With hard-tanh, orthogonal memories and eps -> 0
- * a retrieval lasts until its saliency falls to 1 (x* = alpha xi is an equilibrium iff
- * alpha >= 1), so the next memory starts at Z_{k+1} = kappa (1 - 1/Z_k): docs/models.md §10's
- * map, self-sustained iff kappa >= 4. */
+ * dynamics are odd), prev(v) the memory whose `next` is v, and o_v = sum |m_u| over the
+ * memories u other than v and prev(v). The retrieved memory's saliency decays (1/alpha grows
+ * linearly), the next one's grows at rate kappa, and the others leak to 0 while an unrelated
+ * memory is held (so a transition, when the overlaps of the two memories in play are both
+ * partial, does not drain the incoming one). With hard-tanh, orthogonal memories and
+ * eps -> 0 a retrieval lasts until its saliency falls to 1 (x* = alpha xi is an equilibrium
+ * iff alpha >= 1), so the next memory starts at Z_{k+1} = kappa (1 - 1/Z_k) (three or more
+ * memories in the cycle, each drained before it is excited again): docs/models.md §10's map,
+ * self-sustained iff kappa >= 4. */
 typedef enum { ND_MEM_SLOW_NONE = 0, ND_MEM_SLOW_SEQUENCE = 1 } nd_mem_slow;
 extern const char *const nd_mem_slow_names[]; /* "none", "sequence", NULL */
 
@@ -169,31 +173,5 @@ int nd_memory_patterns(int kind, int64_t p, int64_t n, double q, double r, uint6
 /* Patterns [p, n] checked to hold only 0 and 1 (binary = 1) or only -1 and +1 (binary = 0),
  * with fewer memories than units. */
 int nd_memory_check_patterns(int binary, int64_t p, int64_t n, const double *patterns);
-
-/* ---- Euler–Maruyama with additive noise --------------------------------------------------- */
-
-/* n_steps steps of y <- y + dt f(y) + sigma sqrt(dt) z on the first n_noisy components of each
- * of the `batch` rows of y [batch, dim] (updated in place), for any built-in field `field`
- * (an nd_field of nd_fields.h with its scratch set). z are standard normals keyed by (seed,
- * stream = sample0 + row, index = (step0 + k) n_noisy + component), so a path depends on
- * neither the batch nor how the steps are split over calls. After every step whose number
- * step0 + k + 1 is a multiple of `record` (0: never) the state is copied to the next of
- * out [(step0 + n_steps) / record - step0 / record, batch, dim]. work: batch * dim elements of
- * the state's type and n_noisy doubles. A non-finite state is ND_ERR_NONFINITE; poll (may be
- * NULL) is called about every 4096 steps with the fraction done and stops the loop with
- * ND_ERR_INTERRUPTED when non-zero. */
-typedef struct {
-    double dt, sigma;
-    int64_t n_steps, n_noisy, record;
-    uint64_t seed, step0, sample0;
-    int (*poll)(void *ctx, double done);
-    void *poll_ctx;
-} nd_memory_em_opts;
-
-int nd_memory_em_f32(void *field, int64_t batch, int64_t dim, float *y, const nd_memory_em_opts *o, float *out,
-                     void *work);
-int nd_memory_em_f64(void *field, int64_t batch, int64_t dim, double *y, const nd_memory_em_opts *o, double *out,
-                     void *work);
-int nd_memory_em_workspace_size(int64_t batch, int64_t dim, int64_t n_noisy, size_t itemsize, size_t *bytes);
 
 #endif

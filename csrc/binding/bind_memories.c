@@ -1,7 +1,6 @@
 /* Binding of the memories family (docs/models.md §9, §10): the memory networks as built-in
  * fields (parsed here for odeint's field parser too), their energies, overlaps and Jacobians,
- * the firing-rate design and its stability analysis, pattern generators, and Euler–Maruyama
- * recall with additive noise. */
+ * the firing-rate design and its stability analysis, and pattern generators. */
 #include "nd_bind.h"
 
 #include <math.h>
@@ -47,9 +46,8 @@ static PyArrayObject *nd_mem_keep(PyObject *obj, int typenum, int ndim, const ch
     return bad ? NULL : a;
 }
 
-int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, void *field, PyObject *keep)
+int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f, PyObject *keep)
 {
-    nd_field *f = field;
     PyObject *pat, *input, *next;
     nd_memory_field *m = PyMem_Calloc(1, sizeof *m);
     if (!m)
@@ -112,22 +110,13 @@ int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, in
 /* A whole spec, which must be a memory network's, into f (not bound to states). */
 static int nd_mem_parse_spec(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
 {
-    int kind;
-    PyObject *params, *acts, *consts;
-    if (!PyTuple_Check(spec)) {
-        PyErr_SetString(PyExc_TypeError, "spec must be a field spec tuple");
+    if (nd_parse_field(spec, typenum, f, keep) < 0)
         return -1;
-    }
-    if (!PyArg_ParseTuple(spec, "iO!O!O!;field spec", &kind, &PyTuple_Type, &params, &PyTuple_Type, &acts,
-                          &PyTuple_Type, &consts))
-        return -1;
-    if (kind != ND_FIELD_MEMORY) {
+    if (f->kind != ND_FIELD_MEMORY) {
         PyErr_SetString(PyExc_ValueError, "field must be a memory network's field");
         return -1;
     }
-    memset(f, 0, sizeof *f);
-    f->kind = kind;
-    return nd_parse_memory_field(params, acts, consts, typenum, f, keep);
+    return 0;
 }
 
 /* A whole spec, which must be a memory network's, bound to states y [batch, dim]. */
@@ -503,101 +492,6 @@ ND_ENTRY(memories_patterns, nd_mem_patterns_args, nd_mem_patterns_defaults,
          "memories_patterns(kind, P, N, q=0.5, r=0, seed=0) -> int8 [P, N] memories (P=0 with kind='balanced': its "
          "own count)")
 
-/* ---- Euler–Maruyama recall -------------------------------------------------------------------- */
-
-typedef struct {
-    PyObject *spec, *progress;
-    PyArrayObject *y0;
-    nd_memory_em_opts o;
-} nd_mem_em_args;
-
-static const nd_arg memories_em_args[] = {
-    ND_SCALAR(nd_mem_em_args, spec, "spec", ND_ARG_OBJECT, 0),
-    ND_IN(nd_mem_em_args, y0, "y0", ND_TYPE | ND_FINITE, 2, "(batch, d)"),
-    ND_SCALAR(nd_mem_em_args, o.dt, "dt", ND_ARG_DOUBLE, 0),
-    ND_SCALAR(nd_mem_em_args, o.n_steps, "n_steps", ND_ARG_INT, 0),
-    ND_SCALAR(nd_mem_em_args, o.sigma, "sigma", ND_ARG_DOUBLE, 0),
-    ND_SCALAR(nd_mem_em_args, o.n_noisy, "n_noisy", ND_ARG_INT, 0),
-    ND_SCALAR(nd_mem_em_args, o.seed, "seed", ND_ARG_SEED, ND_OPTIONAL),
-    ND_SCALAR(nd_mem_em_args, o.step0, "step0", ND_ARG_SEED, ND_OPTIONAL),
-    ND_SCALAR(nd_mem_em_args, o.sample0, "sample0", ND_ARG_SEED, ND_OPTIONAL),
-    ND_SCALAR(nd_mem_em_args, o.record, "record", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_mem_em_args, progress, "progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
-    {NULL}};
-
-/* -> (y [batch, d] after the steps, the recorded states [n_steps // record, batch, d]) */
-static PyObject *memories_em_body(PyObject *module, void *args, int tn)
-{
-    nd_mem_em_args *a = args;
-    nd_field f;
-    nd_watch watch = {0};
-    PyObject *keep = PyList_New(0), *y = NULL, *rec = NULL, *res = NULL;
-    void *fwork = NULL, *work = NULL;
-    if (a->progress && !PyCallable_Check(a->progress)) {
-        PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
-        goto done;
-    }
-    if (!keep || nd_mem_spec(a->spec, tn, a->y0, &f, keep) < 0)
-        goto done;
-    const npy_intp B = f.batch, d = f.dim;
-    const size_t itemsize = (size_t)PyArray_ITEMSIZE(a->y0);
-    size_t flen, bytes;
-    int st = nd_field_workspace_len(&f, &flen);
-    if (st == ND_OK)
-        st = nd_memory_em_workspace_size(B, d, a->o.n_noisy, itemsize, &bytes);
-    if (st != ND_OK) {
-        nd_raise_status(st, "memories_em");
-        goto done;
-    }
-    if (a->o.n_steps < 0 || a->o.record < 0) {
-        nd_raise_status(nd_arg_error(a->o.n_steps < 0 ? "n_steps" : "record",
-                                     (double)(a->o.n_steps < 0 ? a->o.n_steps : a->o.record), "must be >= 0"),
-                        "memories_em");
-        goto done;
-    }
-    const uint64_t r = (uint64_t)a->o.record, s0 = a->o.step0;
-    const npy_intp nrec = r ? (npy_intp)((s0 + (uint64_t)a->o.n_steps) / r - s0 / r) : 0;
-    if (!(fwork = nd_work_alloc(flen, itemsize)) || !(work = nd_work_alloc(bytes, 1)) ||
-        !(y = PyArray_NewCopy(a->y0, NPY_CORDER)) || !(rec = nd_empty(tn, 3, nrec, B, d)))
-        goto done;
-    f.work = fwork;
-    watch.progress = a->progress;
-    a->o.poll = nd_watch_poll;
-    a->o.poll_ctx = &watch;
-    void *yd = PyArray_DATA((PyArrayObject *)y), *rd = PyArray_DATA((PyArrayObject *)rec);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_memory_em, &f, B, d, yd, &a->o, rd, work);
-    Py_END_ALLOW_THREADS
-    if (nd_watch_reraise(&watch))
-        goto done;
-    if (st == ND_ERR_NONFINITE) {
-        PyObject *msg = PyUnicode_FromString("memories_em: the state became NaN or inf (the step dt is too large?)");
-        PyObject *attrs = Py_BuildValue("{sOss}", "y", y, "status", "nonfinite");
-        if (msg && attrs)
-            nd_set_integration_error(module, msg, attrs);
-        Py_XDECREF(msg);
-        Py_XDECREF(attrs);
-        goto done;
-    }
-    if (st != ND_OK) {
-        nd_raise_status(st, "memories_em");
-        goto done;
-    }
-    res = PyTuple_Pack(2, y, rec);
-done:
-    nd_watch_clear(&watch);
-    PyMem_RawFree(fwork);
-    PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    Py_XDECREF(y);
-    Py_XDECREF(rec);
-    return res;
-}
-ND_ENTRY(memories_em, nd_mem_em_args, NULL,
-         "memories_em(spec, y0, dt, n_steps, sigma, n_noisy, seed=0, step0=0, sample0=0, record=0, progress=None) -> "
-         "(y, recorded): Euler-Maruyama steps with additive noise on each row's first n_noisy components, the state "
-         "recorded after every step whose number (from step0 + 1) is a multiple of record")
-
 typedef struct {
     PyObject *spec;
 } nd_mem_spec_args;
@@ -619,7 +513,7 @@ ND_ENTRY(memories_check_field, nd_mem_spec_args, NULL,
 
 static const nd_entry *const nd_memories_entries[] = {&memories_check_field_entry,
     &memories_states_entry, &memories_activation_entry, &memories_rate_design_entry, &memories_check_patterns_entry,
-    &memories_grams_entry, &memories_stability_entry, &memories_patterns_entry, &memories_em_entry, NULL};
+    &memories_grams_entry, &memories_stability_entry, &memories_patterns_entry, NULL};
 static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names},
                                               {"memory_activations", nd_mem_act_names},
                                               {"memory_slow_laws", nd_mem_slow_names},

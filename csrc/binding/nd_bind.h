@@ -12,6 +12,8 @@
 #define PY_ARRAY_UNIQUE_SYMBOL nd_ARRAY_API
 #include <numpy/arrayobject.h>
 
+#include "nd_fields.h"
+
 typedef struct {
     PyObject *integration_error; /* neurodyn.IntegrationError */
 } nd_module_state;
@@ -43,6 +45,10 @@ PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum
 
 /* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
 void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs);
+
+/* A built-in vector field from its spec (kind, params, acts, consts) as neurodyn.fields builds
+ * it, parameters converted to typenum and kept alive in the list `keep` (bind_ode.c). */
+int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep);
 
 /* "(2, 3)" for error messages; returns a new str or NULL. */
 PyObject *nd_shape_str(int ndim, const npy_intp *shape);
@@ -171,11 +177,11 @@ typedef struct {
 
 /* The families, concatenated by the module. */
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
-    nd_hopfield_family, nd_ebm_family, nd_memories_family;
+    nd_hopfield_family, nd_ebm_family, nd_sde_family, nd_memories_family;
 
 /* A memory network's field spec (bind_memories.c) into the nd_field `field` (nd_fields.h):
  * its dim and its nd_memory_field, kept alive by `keep`. -1 with an exception set. */
-int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, void *field,
+int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f,
                           PyObject *keep);
 
 #endif

@@ -16,8 +16,9 @@ dynamics, reached by integrating them (docs/models.md §9 and §10).
 
 Every network's synaptic matrix has rank P + 1 and is never formed as N x N in the dynamics:
 a field evaluation costs O(NP), in C. The fields (``model.field(...)``) are built-in fields of
-:func:`neurodyn.odeint`, with analytic Jacobians (``field.jacobian``). Noisy recall runs
-Euler–Maruyama steps in C with counter-based noise keyed by (seed, sample, step).
+:func:`neurodyn.odeint` and :func:`neurodyn.sdeint`, with analytic Jacobians
+(``field.jacobian``). Noisy recall runs :func:`neurodyn.sdeint` (Euler–Maruyama by default)
+with no Python per step.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from .encode import seed_key
 from .fields import Field
 from .fields import _param as _field_param
 from .ode import FIXED, odeint
+from .sde import Constant, sdeint
 from .training import kernel_progress
 
 #: Names in the kernels' order (csrc/nd_memories.h).
@@ -318,9 +320,15 @@ def _windows(input, t_max, batch, size, name="input"):
     return out
 
 
+# Window w of a noisy run draws its increments under key seed + w * this (mod 2^63): the
+# windows are separate nd.sdeint calls, whose steps each count from 0.
+_WINDOW_KEY = 0x9E3779B97F4A7C15
+
+
 def _integrate(make_field, x0, t_max, windows, *, method, n_times, dt, noise, seed, rtol, atol, verbose):
-    """States (T, B, N) at the output times of the dynamics of make_field(shared, per_sample)
-    from x0 (B, N) over the windows of a piecewise-constant input."""
+    """Output times (T,) and states (T, B, N) of the dynamics of make_field(shared, per_sample)
+    from x0 (B, N) over the windows of a piecewise-constant input: nd.odeint per window, or
+    nd.sdeint with additive noise on the units when noise > 0."""
     B, N = x0.shape
     dtype = x0.dtype
     single = dtype == np.float32
@@ -329,41 +337,27 @@ def _integrate(make_field, x0, t_max, windows, *, method, n_times, dt, noise, se
     if noise:
         if dt is None:
             raise ValueError("noise needs a step dt")
-        n_total = max(1, int(round(t_max / dt)))
-        record = max(1, int(round(t_max / max(1, n_times - 1) / dt)))
         key = seed_key(seed)
-        states, t_out, x = [x0], [0.0], x0
-        with kernel_progress("recall", verbose) as bar:
-            for lo, hi, shared, per in windows:
-                k0, k1 = int(round(lo / dt)), min(n_total, int(round(hi / dt)))
-                if k1 <= k0:
-                    continue
-                field = make_field(shared, per is not None)
-                y = x if per is None else np.concatenate([x, per.astype(dtype)], axis=1)
-                y, rec = _core.memories_em(field._spec(), np.ascontiguousarray(y, dtype=dtype), dt=float(dt),
-                                           n_steps=k1 - k0, sigma=float(noise), n_noisy=N, seed=key, step0=k0,
-                                           record=record, progress=bar)
-                x = y[:, :N]
-                states.extend(rec[:, :, :N])
-                first = (k0 // record + 1) * record
-                t_out.extend(dt * np.arange(first, k1 + 1, record))
-        return np.array(t_out), np.stack(states)
     times = np.linspace(0.0, t_max, n_times)
     states = np.empty((n_times, B, N), dtype=dtype)
     states[0] = x0
     x = x0
-    for lo, hi, shared, per in windows:
+    for w, (lo, hi, shared, per) in enumerate(windows):
         inside = times[(times > lo) & (times < hi)]
         tt = np.concatenate([[lo], inside, [hi]])
         field = make_field(shared, per is not None)
         y = x if per is None else np.concatenate([x, per.astype(dtype)], axis=1)
-        kw = {"dt": dt} if method in FIXED else {}
-        ys = odeint(field, y, tt, method=method, rtol=rtol, atol=atol, verbose=verbose, **kw)
-        idx = np.searchsorted(times, inside)
-        states[idx] = ys[1:-1, :, :N]
+        if noise:
+            sigma = np.zeros(field.dim)
+            sigma[:N] = noise  # the units; a state's input (after them) is held
+            ys = sdeint(field, Constant(sigma), y, tt, dt=dt, noise="additive", method=method,
+                        seed=(key + w * _WINDOW_KEY) % 2**63, verbose=verbose)
+        else:
+            kw = {"dt": dt} if method in FIXED else {}
+            ys = odeint(field, y, tt, method=method, rtol=rtol, atol=atol, verbose=verbose, **kw)
+        states[np.searchsorted(times, inside)] = ys[1:-1, :, :N]
         x = ys[-1, :, :N]
-        if hi == t_max or np.isclose(hi, times[-1]):
-            states[-1] = x
+    states[-1] = x
     return times, states
 
 
@@ -374,6 +368,13 @@ def _batch(name, x, N, dtype):
     if arr.ndim != 2 or arr.shape[1] != N:
         raise ValueError(f"{name} has shape {np.shape(x)}; this network needs (batch, {N}) or ({N},)")
     return np.ascontiguousarray(arr)
+
+
+def _method(method, noise):
+    """The integrator's method: odeint's default without noise, sdeint's with it."""
+    if method is None:
+        return "euler_maruyama" if noise else "dopri5"
+    return _name("method", method)
 
 
 def _t_max(t_max):
@@ -619,7 +620,7 @@ class FiringRateMemory(nn.Model):
         rng = nn.as_generator(seed)
         return (self._xi[idx] * (rng.random((len(idx), self.config["N"])) < keep)).astype(np.int8)
 
-    def recall(self, cues, t_max, *, form="rate", input=None, method="dopri5", n_times=101, dt=None, noise=0.0,
+    def recall(self, cues, t_max, *, form="rate", input=None, method=None, n_times=101, dt=None, noise=0.0,
                seed=None, rtol=None, atol=None, tol=0.02, verbose=True):
         """Integrate the network from cues and report what it retrieves.
 
@@ -634,15 +635,18 @@ class FiringRateMemory(nn.Model):
         input : array_like (N,) or (B, N), or PiecewiseInput, optional
             External input u: shared, per sample, or piecewise constant in time (integrated
             window by window).
-        method : str
-            Any :func:`neurodyn.odeint` method (``dt`` is the fixed methods' step). With
-            ``noise > 0``, Euler–Maruyama steps of ``dt`` instead.
+        method : str, optional
+            Any :func:`neurodyn.odeint` method (default ``"dopri5"``; ``dt`` is the fixed
+            methods' step); with ``noise > 0`` any :func:`neurodyn.sdeint` method (default
+            ``"euler_maruyama"``) with steps of ``dt``.
         n_times : int
-            Number of output times from 0 to t_max (with noise: the nearest multiples of dt).
+            Number of output times, evenly spaced from 0 to t_max.
         noise : float
             sigma of additive noise ``sigma dW`` on every unit (0: deterministic).
         seed : int or numpy.random.Generator
-            Keys the noise (a sample's path does not depend on the batch).
+            Keys the noise: a sample's increments depend on the seed, its index in the batch,
+            the window of the input and the step (window w uses the key
+            ``seed + w * 0x9E3779B97F4A7C15``).
         rtol, atol : float, optional
             Adaptive methods' tolerances (default 1e-6 and 1e-8 in float64, 1e-4 and 1e-6 in
             float32).
@@ -658,6 +662,7 @@ class FiringRateMemory(nn.Model):
         t_max = _t_max(t_max)
         n_times = _checks.integer("n_times", n_times, minimum=2)
         noise = _checks.real("noise", noise, minimum=0.0)
+        method = _method(method, noise)
         tol = _checks.real("tol", tol, minimum=0.0)
         C = _batch("cues", cues, self.config["N"], self.dtype)
         if not np.all((C == 0) | (C == 1)):
@@ -832,7 +837,7 @@ class IDPHopfield(_PlusMinusModel):
         ok = res <= (1e-12 if self.dtype == np.float64 else 1e-5) * max(1.0, abs(s))
         return {"residual": res, "equilibrium": ok, "jacobian": J, "max_real_eig": eig, "stable": ok and eig < 0}
 
-    def recall(self, x0, t_max, *, input=None, classical=False, method="dopri5", n_times=101, dt=None, noise=0.0,
+    def recall(self, x0, t_max, *, input=None, classical=False, method=None, n_times=101, dt=None, noise=0.0,
                seed=None, rtol=None, atol=None, threshold=0.8, verbose=True):
         """Integrate the network from x0 under an input and report what it retrieves.
 
@@ -846,8 +851,8 @@ class IDPHopfield(_PlusMinusModel):
         classical : bool
             Integrate the classical additive network instead.
         method, n_times, dt, noise, seed, rtol, atol, verbose
-            As :meth:`FiringRateMemory.recall`; with ``noise > 0`` Euler–Maruyama steps of dt
-            (docs/models.md §10's experiments use dt = 0.01, sigma = 0.5).
+            As :meth:`FiringRateMemory.recall`; with ``noise > 0`` :func:`neurodyn.sdeint` steps
+            of dt (docs/models.md §10's experiments use Euler–Maruyama, dt = 0.01, sigma = 0.5).
         threshold : float
             A sample retrieves memory mu when ``|m_mu| >= threshold`` (the largest such); either
             sign, as -xi^mu is an equilibrium whenever xi^mu is.
@@ -859,6 +864,7 @@ class IDPHopfield(_PlusMinusModel):
         t_max = _t_max(t_max)
         n_times = _checks.integer("n_times", n_times, minimum=2)
         noise = _checks.real("noise", noise, minimum=0.0)
+        method = _method(method, noise)
         threshold = _checks.real("threshold", threshold, minimum=0.0)
         N, P = self.config["N"], self.config["P"]
         X0 = _batch("x0", x0, N, self.dtype)
@@ -934,12 +940,12 @@ class SequentialHopfield(_PlusMinusModel):
     ``(tau / eps) dalpha/dt = F(alpha, m)`` driven by the overlaps ``m = Xi^T psi(x) / N``. The
     default law (in C) follows a given sequence of memories:
 
-    ``F_v = -|m_v| alpha_v^2 + kappa |m_prev(v)| - leak (1 - |m_v| - |m_prev(v)|)+ alpha_v``
+    ``F_v = -|m_v| alpha_v^2 + kappa |m_prev(v)| - leak o_v alpha_v``
 
-    (prev(v) the memory before v in the sequence; a state near ``-xi^v`` retrieves v as well,
-    the dynamics being odd, hence |m|): the retrieved memory's
-    saliency decays (1/alpha grows linearly), the next one's grows at rate kappa, the others
-    leak to 0. With hard-tanh and orthogonal memories a retrieval lasts until its saliency falls
+    (prev(v) the memory before v in the sequence, ``o_v`` the sum of ``|m_u|`` over the other
+    memories; a state near ``-xi^v`` retrieves v as well, the dynamics being odd, hence |m|):
+    the retrieved memory's saliency decays (1/alpha grows linearly), the next one's grows at
+    rate kappa, and the others leak to 0 while an unrelated memory is held. With hard-tanh and orthogonal memories a retrieval lasts until its saliency falls
     to 1, so in the adiabatic limit (eps -> 0) the saliency a memory is retrieved with follows
     the map ``Z_{k+1} = kappa (1 - 1/Z_k)`` (:func:`saliency_map`), whose fixed points exist iff
     ``kappa >= 4``: below that critical gain the sequence collapses, above it is self-sustained.
@@ -960,8 +966,8 @@ class SequentialHopfield(_PlusMinusModel):
     activation, gain, zero_diagonal, tau, dtype
         As :class:`IDPHopfield` (default hard-tanh).
     slow_law : callable, optional
-        ``F(alpha, m) -> dalpha`` on arrays (B, P), replacing the default law (integrated by a
-        Python loop; such a model cannot be saved).
+        ``F(alpha, m) -> dalpha`` on arrays (B, P), replacing the default law (called at every
+        step of the integration; such a model cannot be saved).
     """
 
     def __init__(self, patterns, *, sequence, kappa, eps=0.01, leak=10.0, cyclic=True, activation="hardtanh",
@@ -1015,8 +1021,8 @@ class SequentialHopfield(_PlusMinusModel):
         super().save(path)
 
     def run(self, alpha0, t_max, *, x0=None, dt=0.01, noise=0.02, seed=None, n_times=1001, threshold=0.8,
-            verbose=True):
-        """Integrate from saliencies alpha0 with Euler–Maruyama steps (noise on the units).
+            method="euler_maruyama", verbose=True):
+        """Integrate from saliencies alpha0 with :func:`neurodyn.sdeint` (additive noise on the units).
 
         Parameters
         ----------
@@ -1028,7 +1034,9 @@ class SequentialHopfield(_PlusMinusModel):
         dt, noise, seed
             Step, sigma of the noise on the units, and its seed.
         n_times : int
-            Number of recorded times.
+            Number of output times, evenly spaced from 0 to t_max.
+        method : str
+            An :func:`neurodyn.sdeint` method.
         threshold : float
             The overlap at which a memory counts as retrieved.
 
@@ -1049,32 +1057,23 @@ class SequentialHopfield(_PlusMinusModel):
         else:
             X0 = np.broadcast_to(_batch("x0", x0, N, self.dtype), (B, N))
         y0 = np.ascontiguousarray(np.concatenate([X0, A0], axis=1))
-        n_steps = max(1, int(round(t_max / dt)))
-        record = max(1, n_steps // (n_times - 1))
-        if self.slow_law is None:
-            with kernel_progress("sequence", verbose) as bar:
-                _, rec = _core.memories_em(self.field()._spec(), y0, dt=dt, n_steps=n_steps, sigma=noise, n_noisy=N,
-                                           seed=seed_key(seed), record=record, progress=bar)
-        else:
-            rec = self._run_python(y0, dt, n_steps, noise, seed, record)
-        ys = np.concatenate([y0[None], rec])
-        t = dt * record * np.arange(len(ys))
+        t = np.linspace(0.0, t_max, n_times)
+        sigma = np.zeros(N + P)
+        sigma[:N] = noise  # the units; the saliencies move by the slow law alone
+        ys = sdeint(self.field() if self.slow_law is None else self._python_drift(), Constant(sigma), y0, t, dt=dt,
+                    noise="additive", method=method, seed=seed, verbose=verbose)
         m = self.overlaps(ys[:, :, :N])
         return SequenceRun(t, m, ys[:, :, N:], threshold)
 
-    def _run_python(self, y, dt, n_steps, noise, seed, record):
-        """Euler–Maruyama with the fast part in C and the slow law in Python."""
+    def _python_drift(self):
+        """The drift with the fast part in C and the slow law in Python."""
         N, c = self.config["N"], self.config
         held = self._field("idp", None, True)
-        rng = nn.as_generator(seed)
-        out, y = [], y.copy()
         rate = c["eps"] / c["tau"]
-        for k in range(n_steps):
+
+        def drift(t, y):
             dy = held(0.0, y)
             m = self.overlaps(y[:, :N])
-            dy[:, N:] = rate * np.asarray(self.slow_law(y[:, N:], m), dtype=self.dtype)
-            y += dt * dy
-            y[:, :N] += noise * math.sqrt(dt) * rng.standard_normal((y.shape[0], N)).astype(self.dtype)
-            if (k + 1) % record == 0:
-                out.append(y.copy())
-        return np.stack(out) if out else np.empty((0,) + y.shape, dtype=self.dtype)
+            dy[:, N:] = rate * np.asarray(self.slow_law(y[:, N:], m), dtype=y.dtype)
+            return dy
+        return drift
