@@ -5,8 +5,9 @@ evaluation and a recall of many cues, neurodyn against NumPy on the same work.
   rank P + 1), neurodyn's C field (byte patterns, two O(NP) passes) against NumPy's
   implementation of the same low-rank product (two products with the float64 pattern matrix).
 - recall: 256 cues, N = 1000, P = 14, T = 10 (docs/models.md §9's experiment), neurodyn's
-  ``recall`` (dopri5, per-sample steps, C field) against NumPy Euler loops with dt = 0.01, one
-  with the low-rank product and one with W formed as N x N.
+  ``recall`` (dopri5 at rtol 1e-4, per-sample steps, C field) against NumPy Euler loops with
+  dt = 0.01 (§9's step), one with the low-rank product and one with W formed as N x N; every
+  side's states at t = 0, 1, ..., 10 against a dopri5 solution at rtol 1e-10.
 """
 from __future__ import annotations
 
@@ -70,13 +71,17 @@ def recall_case(quick):
     cues = net.cues(np.arange(B) % P, 0.6, seed=2)
     d = net.design
     r0 = d["phi_a"] + (d["phi_b"] - d["phi_a"]) * cues.astype(np.float64)
-    T, dt = 10.0, 0.01
+    T, dt, n_out = 10.0, 0.01, 11
     steps = int(round(T / dt))
+    every = steps // (n_out - 1)
+
+    def recall(rtol, atol):
+        return net.recall(cues, T, n_times=n_out, rtol=rtol, atol=atol, verbose=False).states
 
     def nd_factory():
-        run = lambda: net.recall(cues, T, n_times=2, verbose=False)
-        return Side(run=run, probe=lambda: Probe(ys=run().states),
-                    note="recall(): dopri5 per sample, rtol 1e-6, atol 1e-8, the C field")
+        run = lambda: recall(1e-4, 1e-6)
+        return Side(run=run, probe=lambda: Probe(ys=run()),
+                    note="recall(): dopri5 per sample, rtol 1e-4, atol 1e-6, the C field")
 
     def euler_factory(dense):
         def factory():
@@ -88,19 +93,22 @@ def recall_case(quick):
                 rhs = numpy_rate_rhs(net)
 
             def run():
-                r = r0.copy()
-                for _ in range(steps):
+                out, r = [r0], r0.copy()
+                for k in range(1, steps + 1):
                     r += dt * rhs(r)
-                return np.stack([r0, r])
+                    if k % every == 0:
+                        out.append(r.copy())
+                return np.stack(out)
             return Side(run=run, probe=lambda: Probe(ys=run()),
                         note=f"Euler, dt={dt}, {steps} steps, " + ("W formed as N x N" if dense else "low-rank product"))
         return factory
 
     return Case(name=f"memories_recall_B{B}_N{N}_P{P}",
-                description=f"recall of {B} cues to T={T}, N={N}, P={P}, float64 (docs/models.md §9's experiment)",
+                description=f"recall of {B} cues to T={T} (states at t = 0, 1, ..., 10), N={N}, P={P}, float64 "
+                            f"(docs/models.md §9's experiment)",
                 params={"B": B, "N": N, "P": P, "T": T, "dtype": "float64"}, neurodyn=nd_factory,
                 peers={"numpy_euler_lowrank": euler_factory(False), "numpy_euler_dense": euler_factory(True)},
-                rtol=1e-3, atol=1e-3,
+                rtol=1e-4, atol=1e-6, reference=lambda: Probe(ys=recall(1e-10, 1e-12)),
                 targets=[Target("numpy_euler_lowrank", 20.0, "recall >= 20x a NumPy Euler loop")])
 
 
