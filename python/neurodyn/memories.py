@@ -397,7 +397,22 @@ def _pm_config(N, P, activation, gain, zero_diagonal, tau, dtype):
 
 # ---- firing-rate memories (§9) -----------------------------------------------------------------
 
-class FiringRateMemory(nn.Model):
+class _Memories(nn.Model):
+    """A network whose one parameter is its memories, ``patterns`` (P, N); ``_adopt`` checks
+    them (and rebuilds what the network derives from them) after construction, loading and
+    unpickling alike."""
+
+    @classmethod
+    def _param_specs(cls, config):
+        nn._spend(1)
+        return [("patterns", (config["P"], config["N"]), "zeros")]
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._adopt(self.config, self.params)
+
+
+class FiringRateMemory(_Memories):
     """A firing-rate associative memory with designed stability (docs/models.md §9).
 
     Rate form ``tau dr/dt = -r + phi(W r + u)``, current form ``tau dx/dt = -x + W phi(x) + u``
@@ -452,11 +467,6 @@ class FiringRateMemory(nn.Model):
                 "overlap": None if overlap is None else _checks.real("overlap", overlap),
                 "tau": _checks.real("tau", tau), "dtype": nn.model_dtype(dtype).name}
 
-    @classmethod
-    def _param_specs(cls, config):
-        nn._spend(1)
-        return [("patterns", (config["P"], config["N"]), "zeros")]
-
     def _adopt(self, config, params):
         super()._adopt(config, params)
         c = self.config
@@ -468,10 +478,6 @@ class FiringRateMemory(nn.Model):
         self._active = np.count_nonzero(self._xi, axis=1)
         self._grams = None
         _core.memories_check_field(self.field()._spec())
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._adopt(self.config, self.params)
 
     # -- the design ---------------------------------------------------------------------------
 
@@ -684,13 +690,8 @@ class FiringRateMemory(nn.Model):
 
 # ---- input-driven Hopfield networks (§10) --------------------------------------------------------
 
-class _PlusMinusModel(nn.Model):
+class _PlusMinusModel(_Memories):
     """Shared by the Hopfield networks of +-1 memories: patterns, activation, saliencies."""
-
-    @classmethod
-    def _param_specs(cls, config):
-        nn._spend(1)
-        return [("patterns", (config["P"], config["N"]), "zeros")]
 
     def _adopt(self, config, params):
         super()._adopt(config, params)
@@ -698,10 +699,6 @@ class _PlusMinusModel(nn.Model):
         self._xi = params["patterns"].astype(np.int8)
         self._xi.setflags(write=False)
         _core.memories_check_field(self._field("idp")._spec())
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self._adopt(self.config, self.params)
 
     def _field(self, form, input=None, per_sample_input=False, **slow):
         c = self.config
