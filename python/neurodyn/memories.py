@@ -225,7 +225,7 @@ class MemoryField(Field):
         """``scale * xi^mu . s(y)`` for each memory, s the rates (rate form), phi(x) (current form) or
         psi(x); shape ``y.shape[:-1] + (P,)``."""
         rows, lead = self._states(y)
-        return _core.memories_states(self._spec(), rows, 1, scale=float(scale)).reshape(lead + (-1,))
+        return _core.memories_states(self._spec(), rows, 1, scale=float(scale)).reshape(lead + self.patterns.shape[:1])
 
     def __repr__(self):
         P, N = self.patterns.shape
@@ -381,17 +381,20 @@ def _t_max(t_max):
     return _checks.real("t_max", t_max, minimum=0.0, strict=True)
 
 
-def _name(name, value):
-    """An option name (which names are allowed is the kernels' rule, checked when used)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {value!r}")
+def _name(name, value, table=None):
+    """An option name from the kernels' table (which of them a network takes is the kernels'
+    rule, checked when used)."""
+    if table is not None:
+        _checks.choice(name, value, table)
+    elif not isinstance(value, str):
+        raise ValueError(f"{name}={value!r} is not a name")
     return value
 
 
 def _pm_config(N, P, activation, gain, zero_diagonal, tau, dtype):
     """The configuration shared by the networks of +-1 memories."""
     return {"N": _checks.integer("N", N, minimum=1), "P": _checks.integer("P", P, minimum=1),
-            "activation": _name("activation", activation), "gain": _checks.real("gain", gain),
+            "activation": _name("activation", activation, ACTIVATIONS), "gain": _checks.real("gain", gain),
             "zero_diagonal": bool(zero_diagonal), "tau": _checks.real("tau", tau), "dtype": nn.model_dtype(dtype).name}
 
 
@@ -462,7 +465,7 @@ class FiringRateMemory(_Memories):
                   dtype=np.float32):
         return {"N": _checks.integer("N", N, minimum=1), "P": _checks.integer("P", P, minimum=1),
                 "a": _checks.real("a", a), "b": _checks.real("b", b),
-                "activation": _name("activation", activation),
+                "activation": _name("activation", activation, ACTIVATIONS),
                 "gain": _checks.real("gain", gain), "threshold": _checks.real("threshold", threshold),
                 "overlap": None if overlap is None else _checks.real("overlap", overlap),
                 "tau": _checks.real("tau", tau), "dtype": nn.model_dtype(dtype).name}
