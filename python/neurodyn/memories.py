@@ -342,8 +342,9 @@ def _integrate(make_field, x0, t_max, windows, *, method, n_times, dt, noise, se
     states = np.empty((n_times, B, N), dtype=dtype)
     states[0] = x0
     x = x0
+    tiny = 1e-12 * max(1.0, t_max)
     for w, (lo, hi, shared, per) in enumerate(windows):
-        inside = times[(times > lo) & (times < hi)]
+        inside = times[(times > lo + tiny) & (times < hi - tiny)]
         tt = np.concatenate([[lo], inside, [hi]])
         field = make_field(shared, per is not None)
         y = x if per is None else np.concatenate([x, per.astype(dtype)], axis=1)
@@ -357,7 +358,7 @@ def _integrate(make_field, x0, t_max, windows, *, method, n_times, dt, noise, se
             ys = odeint(field, y, tt, method=method, rtol=rtol, atol=atol, verbose=verbose, **kw)
         states[np.searchsorted(times, inside)] = ys[1:-1, :, :N]
         x = ys[-1, :, :N]
-    states[-1] = x
+        states[np.abs(times - hi) <= tiny] = x  # an output time at the window's end
     return times, states
 
 
