@@ -245,6 +245,7 @@ def test_recall_with_piecewise_input_window_by_window():
     b = nd.odeint(net.field("rate", u2), a, [2.5, 5.0], rtol=1e-10, atol=1e-12, verbose=False)[-1]
     np.testing.assert_allclose(res.final, b, atol=1e-9)
     np.testing.assert_allclose(res.t, np.linspace(0, 5, 11))
+    np.testing.assert_allclose(res.states[5], a, atol=1e-9)  # t = 2.5, the end of the first window
     # per-sample inputs ride in the state: the same as each sample alone with a shared input
     U = np.stack([u1, u2])
     both = net.recall(cues, 3.0, input=U, n_times=2, rtol=1e-10, atol=1e-12, verbose=False)
