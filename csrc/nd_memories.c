@@ -23,9 +23,9 @@ static int nd_mem_is_rate(int form) { return form == ND_MEM_RATE || form == ND_M
 ND_VECTOR_CLONES
 static int nd_mem_bytes_ok(const int8_t *restrict xi, int64_t count, int8_t lo)
 {
-    unsigned bad = 0;
+    uint8_t bad = 0; /* bytes: no widening of the vector lanes */
     for (int64_t k = 0; k < count; ++k)
-        bad |= (unsigned)((xi[k] != 1) & (xi[k] != lo));
+        bad |= (uint8_t)((xi[k] != 1) & (xi[k] != lo));
     return !bad;
 }
 
