@@ -1,5 +1,6 @@
 #include "nd_memories.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -29,6 +30,17 @@ static int nd_mem_bytes_ok(const int8_t *restrict xi, int64_t count, int8_t lo)
     return !bad;
 }
 
+/* Units u[0..len) increasing and in [0, n): the ends in range and every step up, one pass
+ * that vectorises. */
+ND_VECTOR_CLONES
+static int nd_mem_units_ok(const int32_t *restrict u, int64_t len, int64_t n)
+{
+    int32_t bad = u[0] < 0 || u[len - 1] >= n;
+    for (int64_t k = 1; k < len; ++k)
+        bad |= u[k] <= u[k - 1];
+    return !bad;
+}
+
 int64_t nd_memory_field_dim(const nd_memory_field *m)
 {
     if (!m->input_in_state)
@@ -49,8 +61,11 @@ int nd_memory_field_check(const nd_memory_field *m, int64_t dim)
                    "must be tanh or hardtanh for a Hopfield network");
     ND_REQUIRE(m->p >= 1, "patterns", m->p, "must hold at least one memory");
     ND_REQUIRE(m->p < m->n, "patterns", m->p, "must have fewer memories (rows) than units (columns)");
-    if (!m->patterns)
-        return nd_arg_error_novalue("patterns", "must be given");
+    if (m->active && !nd_mem_is_rate(m->form))
+        return nd_arg_error_novalue("active", "is for 0/1 memories (the rate and current forms)");
+    const int sparse = m->active != NULL;
+    if (!m->patterns && !sparse)
+        return nd_arg_error_novalue("patterns", "must be given (or, for 0/1 memories, their active units)");
     ND_REQUIRE(isfinite(m->gain) && m->gain > 0, "gain", m->gain, "must be > 0 and finite");
     ND_REQUIRE(isfinite(m->threshold), "threshold", m->threshold, "must be finite");
     ND_REQUIRE(isfinite(m->tau) && m->tau > 0, "tau", m->tau, "must be > 0 and finite");
@@ -74,8 +89,20 @@ int nd_memory_field_check(const nd_memory_field *m, int64_t dim)
                 ND_REQUIRE(m->next[v] < 0 || m->next[v] != m->next[w], "sequence", (double)m->next[v],
                            "must not give one memory two predecessors");
     }
+    if (sparse) {
+        /* index lists: from 0, non-decreasing starts, increasing units below n in each memory */
+        if (!m->active_start || m->active_start[0] != 0)
+            return nd_arg_error_novalue("active_start", "must start at 0");
+        for (int64_t mu = 0; mu < m->p; ++mu) {
+            const int64_t a = m->active_start[mu], b = m->active_start[mu + 1];
+            ND_REQUIRE(b >= a, "active_start", (double)b, "must be non-decreasing");
+            if (b > a && !nd_mem_units_ok(m->active + a, b - a, m->n))
+                return nd_arg_error("active", m->active[a],
+                                    "must list each memory's units in increasing order, in [0, N)");
+        }
+    }
     const int8_t lo = nd_mem_is_rate(m->form) ? 0 : -1;
-    if (!nd_mem_bytes_ok((const int8_t *)m->patterns, m->n * m->p, lo)) {
+    if (m->patterns && !nd_mem_bytes_ok((const int8_t *)m->patterns, m->n * m->p, lo)) {
         const int8_t *xi = (const int8_t *)m->patterns;
         for (int64_t k = 0;; ++k)
             if (xi[k] != 1 && xi[k] != lo)
@@ -383,6 +410,28 @@ int nd_memory_patterns(int kind, int64_t p, int64_t n, double q, double r, uint6
     }
     }
     return ND_ERR_ARG;
+}
+
+int nd_memory_active_units(int64_t p, int64_t n, const int8_t *xi, int64_t *active_start, int32_t *active,
+                           int64_t *count)
+{
+    ND_REQUIRE(p >= 0, "P", p, "must be >= 0");
+    ND_REQUIRE(n >= 0 && n <= INT32_MAX, "N", n, "must be in [0, 2^31)");
+    int64_t k = 0;
+    for (int64_t mu = 0; mu < p; ++mu) {
+        if (active_start)
+            active_start[mu] = k;
+        for (int64_t i = 0; i < n; ++i)
+            if (xi[mu * n + i]) {
+                if (active)
+                    active[k] = (int32_t)i;
+                ++k;
+            }
+    }
+    if (active_start)
+        active_start[p] = k;
+    *count = k;
+    return ND_OK;
 }
 
 int nd_memory_check_patterns(int binary, int64_t p, int64_t n, const double *xi)

@@ -49,14 +49,20 @@ typedef enum { ND_MEM_SLOW_NONE = 0, ND_MEM_SLOW_SEQUENCE = 1 } nd_mem_slow;
 extern const char *const nd_mem_slow_names[]; /* "none", "sequence", NULL */
 
 /* A memory network's field. Arrays are of the state's type (float or double) and owned by
- * the caller. The state of one sample is its N units, followed, with input_in_state, by its
+ * the caller (the memories as int8 bytes or, 0/1 ones, as index lists). The state of one
+ * sample is its N units, followed, with input_in_state, by its
  * own input: u [N] (RATE, CURRENT, ADDITIVE) or saliencies alpha [P] (IDP), held constant by
  * the field unless a slow law moves the saliencies. Per-sample inputs ride in the state so
  * that any solver, any batch order and any compaction of the working set carry them. */
 typedef struct {
     int form, act;
     int64_t n, p;           /* units, memories */
-    const void *patterns;   /* [p, n]: {0, 1} for RATE and CURRENT, {-1, +1} for IDP and ADDITIVE */
+    const void *patterns;   /* int8 [p, n]: {0, 1} for RATE and CURRENT, {-1, +1} for IDP and ADDITIVE */
+    /* RATE and CURRENT, instead of `patterns`: the active units of each memory, memory mu's
+     * in active[active_start[mu] .. active_start[mu + 1]), increasing. With activity q the
+     * products then touch q N P units instead of N P (the memories are sparse). */
+    const int64_t *active_start; /* [p + 1] */
+    const int32_t *active;
     double gain, threshold; /* the activation's */
     double tau;             /* time constant (> 0) */
     double alpha, beta, gamma; /* RATE and CURRENT: W = (alpha/N)(Xi - beta)(Xi - beta)^T + (gamma/N) 1 1^T */
@@ -173,5 +179,11 @@ int nd_memory_patterns(int kind, int64_t p, int64_t n, double q, double r, uint6
 /* Patterns [p, n] checked to hold only 0 and 1 (binary = 1) or only -1 and +1 (binary = 0),
  * with fewer memories than units. */
 int nd_memory_check_patterns(int binary, int64_t p, int64_t n, const double *patterns);
+
+/* The active units of 0/1 patterns [p, n] as index lists (nd_memory_field's active_start
+ * [p + 1] and active [count]): *count is the number of ones; with active NULL only the count
+ * is computed (to size active). */
+int nd_memory_active_units(int64_t p, int64_t n, const int8_t *patterns, int64_t *active_start, int32_t *active,
+                           int64_t *count);
 
 #endif

@@ -13,8 +13,9 @@
 /* ---- the field spec ----------------------------------------------------------------------- *
  *
  * (ND_FIELD_MEMORY, params, acts, consts) as built by neurodyn.memories:
- *   params = (patterns int8 [p, n], input [n] or [p] or None, next int64 [p] or None)
- *   acts   = (form, activation, zero_diagonal, input_in_state, slow)
+ *   params = (patterns int8 [p, n] or None, input [n] or [p] or None, next int64 [p] or None,
+ *             active_start int64 [p + 1] or None, active int32 [count] or None)
+ *   acts   = (form, activation, zero_diagonal, input_in_state, slow, n, p)
  *   consts = (gain, threshold, tau, alpha, beta, gamma, kappa, eps, leak) */
 
 static void nd_mem_capsule_free(PyObject *cap) { PyMem_Free(PyCapsule_GetPointer(cap, "nd_memory_field")); }
@@ -23,13 +24,13 @@ static void nd_mem_capsule_free(PyObject *cap) { PyMem_Free(PyCapsule_GetPointer
  * exception set. Integer patterns convert only safely (no float is truncated to a byte). */
 static PyArrayObject *nd_mem_keep(PyObject *obj, int typenum, int ndim, const char *name, PyObject *keep)
 {
-    PyArrayObject *a = typenum == NPY_INT8 || typenum == NPY_INT64
-                           ? (PyArrayObject *)PyArray_FROMANY(obj, typenum, 0, 0, NPY_ARRAY_IN_ARRAY)
-                           : nd_float_array(obj, typenum, name);
+    const int integer = typenum == NPY_INT8 || typenum == NPY_INT32 || typenum == NPY_INT64;
+    PyArrayObject *a = integer ? (PyArrayObject *)PyArray_FROMANY(obj, typenum, 0, 0, NPY_ARRAY_IN_ARRAY)
+                               : nd_float_array(obj, typenum, name);
     if (!a) {
         if (PyErr_ExceptionMatches(PyExc_TypeError))
             PyErr_Format(PyExc_TypeError, "%s must be an array of %s", name,
-                         typenum == NPY_INT8 ? "int8 memories" : "int64 indices");
+                         typenum == NPY_INT8 ? "int8 memories" : "integer indices");
         return NULL;
     }
     if (PyArray_NDIM(a) != ndim) {
@@ -48,7 +49,7 @@ static PyArrayObject *nd_mem_keep(PyObject *obj, int typenum, int ndim, const ch
 
 int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f, PyObject *keep)
 {
-    PyObject *pat, *input, *next;
+    PyObject *pat, *input, *next, *start, *units;
     nd_memory_field *m = PyMem_Calloc(1, sizeof *m);
     if (!m)
         return PyErr_NoMemory(), -1;
@@ -61,18 +62,38 @@ int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, in
     Py_DECREF(cap);
     if (bad)
         return -1;
-    if (!PyArg_ParseTuple(params, "OOO;memory field arrays", &pat, &input, &next) ||
-        !PyArg_ParseTuple(acts, "iiiii;memory field codes", &m->form, &m->act, &m->zero_diagonal,
-                          &m->input_in_state, &m->slow) ||
+    long long n, p;
+    if (!PyArg_ParseTuple(params, "OOOOO;memory field arrays", &pat, &input, &next, &start, &units) ||
+        !PyArg_ParseTuple(acts, "iiiiiLL;memory field codes", &m->form, &m->act, &m->zero_diagonal,
+                          &m->input_in_state, &m->slow, &n, &p) ||
         !PyArg_ParseTuple(consts, "ddddddddd;memory field constants", &m->gain, &m->threshold, &m->tau,
                           &m->alpha, &m->beta, &m->gamma, &m->kappa, &m->eps, &m->leak))
         return -1;
-    PyArrayObject *xi = nd_mem_keep(pat, NPY_INT8, 2, "patterns", keep);
-    if (!xi)
-        return -1;
-    m->p = PyArray_DIM(xi, 0);
-    m->n = PyArray_DIM(xi, 1);
-    m->patterns = PyArray_DATA(xi);
+    m->n = (int64_t)n;
+    m->p = (int64_t)p;
+    if (pat != Py_None) {
+        PyArrayObject *xi = nd_mem_keep(pat, NPY_INT8, 2, "patterns", keep);
+        if (!xi)
+            return -1;
+        if (PyArray_DIM(xi, 0) != m->p || PyArray_DIM(xi, 1) != m->n) {
+            PyErr_Format(PyExc_ValueError, "patterns must have shape (%lld, %lld)", p, n);
+            return -1;
+        }
+        m->patterns = PyArray_DATA(xi);
+    }
+    if (start != Py_None || units != Py_None) {
+        PyArrayObject *st = nd_mem_keep(start, NPY_INT64, 1, "active_start", keep);
+        PyArrayObject *un = st ? nd_mem_keep(units, NPY_INT32, 1, "active", keep) : NULL;
+        if (!un)
+            return -1;
+        if (m->p < 0 || PyArray_DIM(st, 0) != m->p + 1 ||
+            ((const int64_t *)PyArray_DATA(st))[m->p] != (int64_t)PyArray_DIM(un, 0)) {
+            PyErr_SetString(PyExc_ValueError, "active_start must have P + 1 entries ending at the length of active");
+            return -1;
+        }
+        m->active_start = PyArray_DATA(st);
+        m->active = PyArray_DATA(un);
+    }
     if (input != Py_None) {
         PyArrayObject *u = nd_mem_keep(input, typenum, 1, "input", keep);
         if (!u)

@@ -201,6 +201,64 @@ static void test_jacobians(void)
             }
 }
 
+/* The 0/1 memories as index lists give the bytes' derivatives and Jacobians. */
+static void test_active_units(void)
+{
+    enum { n = 40, p = 5, B = 3 };
+    int8_t xi[p * n];
+    CHECK(nd_memory_patterns(ND_MEM_BERNOULLI, p, n, 0.3, 0.0, 5, xi) == ND_OK);
+    int64_t start[p + 1], count;
+    CHECK(nd_memory_active_units(p, n, xi, NULL, NULL, &count) == ND_OK);
+    int32_t *units = malloc((size_t)count * sizeof(int32_t));
+    CHECK(nd_memory_active_units(p, n, xi, start, units, &count) == ND_OK && start[p] == count);
+    nd_rate_design d;
+    CHECK(nd_rate_design_compute(-0.3, 0.95, 0.3, 0.3, ND_MEM_SIGMOID, 2.0, 0.2, &d) == ND_OK);
+    double y[B * n], u[n], dense[B * n], sparse[B * n], work[B * (n + 2 * p)];
+    nd_test_fill(y, B * n, 0.05, 0.95);
+    nd_test_fill(u, n, -0.1, 0.1);
+    for (int form = ND_MEM_RATE; form <= ND_MEM_CURRENT; ++form) {
+        nd_memory_field m;
+        memset(&m, 0, sizeof m);
+        m.form = form;
+        m.act = ND_MEM_SIGMOID;
+        m.n = n;
+        m.p = p;
+        m.patterns = xi;
+        m.gain = 2.0;
+        m.threshold = 0.2;
+        m.tau = 1.5;
+        m.alpha = d.alpha;
+        m.beta = d.beta;
+        m.gamma = d.gamma;
+        m.input = u;
+        CHECK(nd_memory_field_eval_f64(&m, B, y, dense, work) == ND_OK);
+        nd_memory_field s = m;
+        s.patterns = NULL;
+        s.active_start = start;
+        s.active = units;
+        CHECK(nd_memory_field_check(&s, n) == ND_OK);
+        CHECK(nd_memory_field_eval_f64(&s, B, y, sparse, work) == ND_OK);
+        for (int k = 0; k < B * n; ++k)
+            CHECK_CLOSE(sparse[k], dense[k], 1e-13);
+        check_jacobian(&s, B, y);
+    }
+    /* a list out of order is refused */
+    nd_memory_field bad;
+    memset(&bad, 0, sizeof bad);
+    bad.form = ND_MEM_RATE;
+    bad.act = ND_MEM_SIGMOID;
+    bad.n = n;
+    bad.p = p;
+    bad.gain = bad.tau = 1.0;
+    bad.active_start = start;
+    bad.active = units;
+    int32_t keep = units[1];
+    units[1] = units[0];
+    CHECK(nd_memory_field_check(&bad, n) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "active") == 0);
+    units[1] = keep;
+    free(units);
+}
+
 static void test_patterns(void)
 {
     /* balanced: every memory q N active, every pair q^2 N shared */
@@ -292,5 +350,5 @@ static void test_field_kind(void)
 
 static void test_setup(void) { balanced(); }
 
-ND_TEST_MAIN(test_setup, test_check_values, test_residual_and_dense, test_jacobians, test_patterns, test_errors,
-             test_field_kind)
+ND_TEST_MAIN(test_setup, test_check_values, test_residual_and_dense, test_jacobians, test_active_units, test_patterns,
+             test_errors, test_field_kind)

@@ -185,8 +185,10 @@ class MemoryField(Field):
 
     def __init__(self, patterns, *, form, activation, gain, threshold=0.0, tau=1.0, design=(0.0, 0.0, 0.0),
                  zero_diagonal=False, input=None, per_sample_input=False, slow="none", kappa=0.0, eps=0.0,
-                 leak=0.0, successors=None, dtype=np.float64):
-        self.patterns = patterns  # int8 (P, N), read-only, owned by the model
+                 leak=0.0, successors=None, active=None, dtype=np.float64):
+        # int8 (P, N), read-only, owned by the model; 0/1 memories go to C as their active units
+        # (active = (starts (P + 1,), units)), which is all the products need
+        self.patterns, self.active = patterns, active
         _checks.choice("form", form, FORMS)
         _checks.choice("activation", activation, ACTIVATIONS)
         self.form, self.activation = form, activation
@@ -203,7 +205,9 @@ class MemoryField(Field):
         codes = (FORMS.index(self.form), ACTIVATIONS.index(self.activation), int(self.zero_diagonal),
                  int(self.per_sample_input), SLOW_LAWS.index(self.slow))
         consts = (self.gain, self.threshold, self.tau) + self.design + (self.kappa, self.eps, self.leak)
-        return (_MEMORY, (self.patterns, self.input, self.successors), codes, consts)
+        P, N = self.patterns.shape
+        arrays = (None if self.active else self.patterns, self.input, self.successors) + (self.active or (None, None))
+        return (_MEMORY, arrays, codes + (N, P), consts)
 
     def _states(self, y):
         arr = _checks.real_array("y", y)
@@ -479,7 +483,12 @@ class FiringRateMemory(_Memories):
                                                  gain=c["gain"], threshold=c["threshold"], overlap=c["overlap"])
         self._xi = params["patterns"].astype(np.int8)
         self._xi.setflags(write=False)
-        self._active = np.count_nonzero(self._xi, axis=1)
+        self._counts = np.count_nonzero(self._xi, axis=1)
+        starts = np.zeros(len(self._xi) + 1, dtype=np.int64)
+        np.cumsum(self._counts, out=starts[1:])
+        self._units = (starts, np.nonzero(self._xi)[1].astype(np.int32))  # row-major: memory by memory
+        for arr in self._units:
+            arr.setflags(write=False)
         self._grams = None
         _core.memories_check_field(self.field()._spec())
 
@@ -547,7 +556,7 @@ class FiringRateMemory(_Memories):
             raise ValueError("give a shared input or per_sample_input=True, not both")
         return MemoryField(self._xi, form=form, activation=c["activation"], gain=c["gain"], threshold=c["threshold"],
                            tau=c["tau"], design=(d["alpha"], d["beta"], d["gamma"]), input=input,
-                           per_sample_input=per_sample_input, dtype=self.dtype)
+                           per_sample_input=per_sample_input, active=self._units, dtype=self.dtype)
 
     def __call__(self, r, input=None, *, form="rate"):
         """``dr/dt`` (or ``dx/dt`` with ``form="current"``) at states of shape (..., N)."""
@@ -563,7 +572,7 @@ class FiringRateMemory(_Memories):
         memory's own activity (docs/models.md §9's ``N q``, exact for memories whose activity
         is not exactly q): phi(b) at memory mu's target rates, about q for the others."""
         raw = self.field("rate").overlaps(_checks.real_array("r", r, self.dtype), 1.0)
-        return (raw / np.maximum(self._active, 1)).astype(self.dtype)
+        return (raw / np.maximum(self._counts, 1)).astype(self.dtype)
 
     def equilibrium_residual(self):
         """``max_mu || -x*^mu + W phi(x*^mu) ||_inf`` at the target currents (0 by design, up to rounding)."""
