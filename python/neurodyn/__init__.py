@@ -205,15 +205,28 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads set by :func:`set_num_threads`."""
+    """The number of threads neurodyn's C kernels use.
+
+    Returns
+    -------
+    int
+        The count set by :func:`set_num_threads`, or at import from OMP_NUM_THREADS (else
+        OPENBLAS_NUM_THREADS), 1 by default.
+    """
     return int(_core.thread_info()["kernel_threads"])
 
 
 def show_config() -> dict:
-    """Build facts: the OpenBLAS configuration and thread count (always 1, see
-    :func:`set_num_threads`), whether the kernels have OpenMP and their thread count, the
-    malloc thresholds set at import (``malloc_tuning``, see the README's performance notes), and
-    the versions of neurodyn and NumPy."""
+    """Build facts and the thread counts in force.
+
+    Returns
+    -------
+    dict
+        ``blas_config`` (the OpenBLAS configuration) and ``blas_threads`` (always 1, see
+        :func:`set_num_threads`), ``openmp`` (whether the kernels have OpenMP) and
+        ``kernel_threads``, ``malloc_tuning`` (the malloc thresholds set at import, see the
+        README's performance notes), and the versions ``neurodyn`` and ``numpy``.
+    """
     import numpy
 
     info = dict(_core.thread_info())

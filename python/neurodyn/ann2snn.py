@@ -70,7 +70,16 @@ class ANN(RowsFit, nn.Model):
         return specs
 
     def activations(self, x) -> list:
-        """Each hidden layer's ReLU output, for x of shape (batch, input_size)."""
+        """Each hidden layer's ReLU output.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+
+        Returns
+        -------
+        list of ndarray, shapes (batch, hidden_sizes[i])
+        """
         x = self._check_batch(x, self.config["input_size"])
         return self._forward(x)[1]
 

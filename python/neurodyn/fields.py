@@ -74,8 +74,14 @@ class Linear(Field):
 
 
 class Lorenz(Field):
-    """The Lorenz system on states of shape ``(..., 3)``:
-    ``(sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2)``.
+    """The Lorenz system on states of shape ``(..., 3)``.
+
+    ``dy/dt = (sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2)``.
+
+    Parameters
+    ----------
+    sigma, rho, beta : float
+        Lorenz's parameters; the defaults 10, 28, 8/3 give the chaotic attractor.
 
     Examples
     --------
@@ -99,9 +105,9 @@ class Lorenz(Field):
 
 
 class MLP(Field):
-    """A multilayer perceptron field ``dy/dt = act_L(... act_1(y W_1 + b_1) ... W_L + b_L)``.
+    """A multilayer perceptron vector field, evaluated in C.
 
-    Dense layers follow ``y = x W + b`` with ``W`` of shape ``[in, out]``; the first layer's
+    ``dy/dt = act_L(... act_1(y W_1 + b_1) ... W_L + b_L)``. Dense layers follow ``y = x W + b`` with ``W`` of shape ``[in, out]``; the first layer's
     input size and the last layer's output size are the state size. The batch goes through
     each layer as one GEMM (CBLAS).
 
@@ -165,7 +171,7 @@ class MLP(Field):
 
 
 class LinearEvent:
-    """A built-in event function ``g(y) = c . y - d``, evaluated in C during
+    """A built-in event function ``g(y) = c @ y - d``, evaluated in C during
     :func:`neurodyn.odeint` (zero crossings, thresholds, Poincaré sections).
 
     Parameters

@@ -78,6 +78,12 @@ def ltc_scan(a, tau, h0=None, *, solver=_LTC["solver"], steps=_LTC["steps"], rto
         integrates each sample's frame (its H units) as one system with error control
         (``rtol``, ``atol``, ``max_steps``, first step 0.25), so a sample's result never depends
         on the rest of the batch.
+    steps : int, default 1
+        Substeps per frame of the fixed-step solvers.
+    rtol, atol : float
+        dopri5 tolerances.
+    max_steps : int, default 100
+        dopri5's budget of steps per frame.
 
     Returns
     -------
@@ -204,12 +210,24 @@ class Liquid(nn.Model):
     @staticmethod
     def recommended_defaults() -> dict:
         """Edifice's recommended configuration (solver rk4), with 4 substeps instead of its 1:
-        tau can go down to 0.1, and one rk4 substep is unstable below tau = 0.359."""
+        tau can go down to 0.1, and one rk4 substep is unstable below tau = 0.359.
+
+        Returns
+        -------
+        dict
+            Keyword arguments for :class:`Liquid` (all but ``embed_dim``).
+        """
         return {"hidden_size": 256, "num_layers": 4, "dropout": 0.1, "integration_steps": 4, "solver": "rk4"}
 
     @staticmethod
     def high_accuracy_defaults() -> dict:
-        """Edifice's high-accuracy configuration: adaptive Dormand-Prince (works here)."""
+        """Edifice's high-accuracy configuration: adaptive Dormand-Prince (works here).
+
+        Returns
+        -------
+        dict
+            Keyword arguments for :class:`Liquid` (all but ``embed_dim``).
+        """
         return {"hidden_size": 256, "num_layers": 4, "dropout": 0.1, "integration_steps": 1, "solver": "dopri5"}
 
     @property
@@ -289,7 +307,16 @@ class Liquid(nn.Model):
         return y
 
     def forward_sequence(self, x):
-        """Normed hidden states of every step, shape (batch, time, hidden_size)."""
+        """The hidden states of every step, after the final layer norm.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, time, embed_dim)
+
+        Returns
+        -------
+        ndarray, shape (batch, time, hidden_size)
+        """
         return self._forward(self._check_sequence(x))
 
     def __call__(self, x):
@@ -300,15 +327,41 @@ class Liquid(nn.Model):
     # ---- streaming ------------------------------------------------------------------------
 
     def init_cache(self, batch_size: int) -> dict:
-        """Per-layer states for :meth:`step`: zeros of shape (batch_size, hidden_size)."""
+        """The initial state for :meth:`step`.
+
+        Parameters
+        ----------
+        batch_size : int
+
+        Returns
+        -------
+        dict
+            Per-layer states, zeros of shape (batch_size, hidden_size).
+        """
         batch_size = _checks.integer("batch_size", batch_size, minimum=1)
         H = self.config["hidden_size"]
         return {"h": [np.zeros((batch_size, H), dtype=self.dtype) for _ in range(self.config["num_layers"])],
                 "step": 0}
 
     def step(self, x_t, cache: dict):
-        """One frame x_t (batch, embed_dim) in O(1): returns (y_t, new cache). Stepping through a
-        sequence gives the whole-sequence outputs."""
+        """Advance the model by one frame, in O(1) memory.
+
+        Stepping through a sequence gives the outputs of the whole-sequence call.
+
+        Parameters
+        ----------
+        x_t : array_like, shape (batch, embed_dim)
+            The frame.
+        cache : dict
+            From :meth:`init_cache` or the previous step (not modified).
+
+        Returns
+        -------
+        y_t : ndarray, shape (batch, hidden_size), or (batch, output_size) with a head
+            The output after this frame, as :meth:`__call__` would give for the sequence so far.
+        cache : dict
+            The new state.
+        """
         frame = np.asarray(x_t)
         if frame.ndim != 2:
             raise ValueError(f"x_t has shape {frame.shape}; expected one frame (batch, embed_dim="
@@ -438,7 +491,20 @@ class _RecurrentCell(nn.Model):
         return x, _check_timespans(timespans, x.shape[0], x.shape[1]), h0
 
     def forward_sequence(self, x, timespans=None, h0=None):
-        """Outputs of every step, (batch, time, output_size)."""
+        """The outputs of every step.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, time, input_size)
+        timespans : array_like, shape (batch, time), optional
+            Elapsed time of every step, per sample (irregular sampling); 1 by default.
+        h0 : array_like, shape (batch, hidden state size), optional
+            Initial state (zeros by default).
+
+        Returns
+        -------
+        ndarray, shape (batch, time, output_size)
+        """
         x, ts, h0 = self._inputs(x, timespans, h0)
         h, _ = self._run(x, ts, h0, keep=False)
         return self._readout(h)
@@ -531,6 +597,9 @@ class CfC(_RecurrentCell):
     mode : {"default", "no_gate"}
     output_size : int, optional
         A Dense head ``output`` applied to every step's state.
+    seed : int or numpy.random.Generator, optional
+        Seeds the initialisation.
+    dtype : float32 or float64
 
     Examples
     --------

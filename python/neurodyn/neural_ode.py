@@ -107,7 +107,13 @@ class NeuralODE(nn.Model):
         return self.config["num_steps"] * self.config["step_size"]
 
     def dynamics(self) -> MLP:
-        """The vector field dh/dt = f(h) as a built-in field (usable with ``nd.odeint``)."""
+        """The vector field dh/dt = f(h) as a built-in field.
+
+        Returns
+        -------
+        neurodyn.fields.MLP
+            The model's dynamics, usable with :func:`neurodyn.odeint`.
+        """
         p = self.params
         return MLP([p["dynamics_dense1.kernel"], p["dynamics_dense2.kernel"]],
                    [p["dynamics_dense1.bias"], p["dynamics_dense2.bias"]],
@@ -159,7 +165,19 @@ class NeuralODE(nn.Model):
         return out[-1]
 
     def trajectory(self, x, t):
-        """Hidden states h(t) at the requested times, shape (len(t), batch, hidden_size)."""
+        """The hidden state h(t) at the requested times.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+        t : array_like of float, shape (len(t),)
+            Non-negative, increasing times (the integration starts at 0 and may go past
+            ``num_steps * step_size``).
+
+        Returns
+        -------
+        ndarray, shape (len(t), batch, hidden_size)
+        """
         x = self._check_batch(x, self.config["input_size"])
         h0 = nn.dense(self.params, "input_proj", x) if self.has_input_proj else x
         times, skip = self._times(t)
@@ -167,8 +185,17 @@ class NeuralODE(nn.Model):
         return ys[skip:]
 
     def predict_trajectory(self, x, t):
-        """Outputs (after the norm and projection) at the requested times,
-        shape (len(t), batch, output_size)."""
+        """The outputs (after the norm and the projection) at the requested times.
+
+        Parameters
+        ----------
+        x, t
+            As for :meth:`trajectory`.
+
+        Returns
+        -------
+        ndarray, shape (len(t), batch, output_size)
+        """
         out, _ = self._forward(x, t, 0)
         return out
 

@@ -69,7 +69,10 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         Budget of attempted steps (accepted plus rejected): per sample for adaptive methods,
         for the whole call in coupled and fixed-step mode.
     args : tuple
-        Extra positional arguments passed to a callable ``f`` (and to event functions).
+        Extra positional arguments passed to a callable ``f`` (and to event functions), as they
+        are: per-sample integration calls ``f`` with the rows still running only, so a parameter
+        that differs by row travels in the state (a component whose derivative is 0) or the
+        call uses ``coupled=True``.
     return_info : bool
         Also return a dict: per-sample ``nfev``, ``accepted``, ``rejected``, ``status``
         (arrays of shape ``S[:-1]``; plain numbers for a single sample) and ``steps`` (each
@@ -318,6 +321,24 @@ class OdeSolution:
     ``sol(t)`` evaluates every sample at ``t`` (a scalar, or an array of shape ``S[:-1]``: one
     time per sample) with the dense output of the step that covers it, and returns an array of
     the shape of ``y0``. Times outside a sample's interval ``[t[0], t_reached]`` give NaN.
+
+    Returned by :func:`odeint`, which computes the arguments below; not meant to be built by
+    hand.
+
+    Parameters
+    ----------
+    method : str
+        The adaptive method whose dense output is evaluated.
+    raw : dict
+        The kernel's per-sample step records.
+    times : ndarray
+        The output times of the call.
+    shape : tuple
+        The shape of ``y0``.
+    single : bool
+        Whether the call integrated one system (a single sample, or ``coupled=True``).
+    dtype : numpy dtype
+        The dtype of the solution.
     """
 
     def __init__(self, method, raw, times, shape, single, dtype):

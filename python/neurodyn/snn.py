@@ -92,10 +92,18 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
     detach_reset : bool, default True
         Treat the reset term as a constant in the backward pass (as snntorch).
     smooth : bool, default False
+        Differentiate the smooth model exactly instead of using the surrogate.
     out : ndarray or None
         ``currents`` itself (C-contiguous, writeable, float32 or float64) to write dcurrents over
         the currents instead of allocating a second (T, B, n) array: the backward pass of a large
         layer then holds one raster, not two. Any other array is refused.
+
+    Returns
+    -------
+    dcurrents : ndarray, shape (T, B, n)
+        Gradient over the currents (``out`` itself when given).
+    dv0 : ndarray, shape (B, n)
+        Gradient over the initial membrane.
     """
     return _core.lif_backward(currents, v0, dspikes, dmembrane, threshold=threshold, reset=reset,
                               reset_delay=reset_delay, surrogate=surrogate, slope=slope, detach_reset=detach_reset,
@@ -146,6 +154,11 @@ def lif_step(current, v, *, tau=None, beta=None, threshold=_LIF["threshold"], re
         Decay per step, instead of ``tau`` (default ``exp(-1/2)``).
     threshold : float, default 1.0
     reset : {"subtract", "zero"}, default "subtract"
+
+    Returns
+    -------
+    spikes, v : ndarray, shape (B, n)
+        The step's spikes (0/1) and the membranes after the reset.
     """
     cur = np.asarray(current)
     if cur.ndim != 2:
@@ -168,6 +181,11 @@ def if_neuron(current, num_timesteps=10, threshold=_LIF["threshold"], v0=None):
     threshold : float, default 1.0
     v0 : array_like or None
         Initial membrane (zeros by default), broadcast to ``current``.
+
+    Returns
+    -------
+    ndarray
+        The rate of each neuron, in [0, 1], of the shape of ``current``.
 
     Examples
     --------
@@ -192,6 +210,11 @@ def rate_decode(spikes, axis=0):
     spikes : array_like
         Spike trains, time along ``axis``.
     axis : int, default 0
+
+    Returns
+    -------
+    ndarray
+        ``spikes`` averaged over ``axis`` (which is removed).
     """
     arr = _checks.real_array("spikes", spikes)
     if arr.ndim == 0:
@@ -214,11 +237,17 @@ class SNN(RowsFit, nn.Model):
     hidden_sizes : sequence of int
         Default (256, 128). Layers ``snn_layer_{i}_dense`` (i from 0) and ``snn_output``.
     num_timesteps, tau, threshold : as Edifice (25, 2.0, 1.0); beta = exp(-1/tau).
-    surrogate : {"sigmoid", "fast_sigmoid", "atan"} with ``slope`` (default 10).
+    surrogate : {"sigmoid", "fast_sigmoid", "atan"}
+        Surrogate derivative of the spike in the backward pass.
+    slope : float, default 10.0
+        Its steepness.
     encoding : {"constant", "poisson", "latency"}
         How the input drives the first layer: the analog input as a constant current (Edifice),
         Bernoulli spikes, or latency spikes.
     reset : {"subtract", "zero"}
+    seed : int or numpy.random.Generator, optional
+        Seeds the glorot-uniform initialisation.
+    dtype : float32 or float64
 
     Examples
     --------
@@ -310,7 +339,19 @@ class SNN(RowsFit, nn.Model):
         return nn.dense(self.params, "snn_output", rate)
 
     def spikes(self, x, seed=None):
-        """Every hidden layer's spike raster, a list of (T, B, n_i) arrays."""
+        """Every hidden layer's spike raster.
+
+        Parameters
+        ----------
+        x : array_like, shape (B, input_size)
+        seed : int or numpy.random.Generator, optional
+            Drives Poisson input encoding.
+
+        Returns
+        -------
+        list of ndarray, shapes (T, B, n_i)
+            One raster of 0/1 spikes per hidden layer.
+        """
         x = self._check_batch(x, self.config["input_size"])
         inputs, out, p = self._encode(x, seed), [], self._lif()
         for i in range(len(self.config["hidden_sizes"])):
