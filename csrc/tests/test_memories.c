@@ -22,23 +22,30 @@ static void balanced(void)
         xid[k] = xi8[k];
 }
 
-static nd_memory_field rate_field(int form, int act, double thr, double a, double b, nd_rate_design *d)
+/* A firing-rate field on the bytes xi [p, n] with the design d. */
+static nd_memory_field design_field(int form, int act, int64_t n, int64_t p, const int8_t *xi, const nd_rate_design *d,
+                                    double gain, double thr, double tau)
 {
-    CHECK(nd_rate_design_compute(a, b, 0.2, 0.2, act, 4.8, thr, d) == ND_OK);
     nd_memory_field m;
     memset(&m, 0, sizeof m);
     m.form = form;
     m.act = act;
-    m.n = N;
-    m.p = 6;
-    m.patterns = xi8;
-    m.gain = 4.8;
+    m.n = n;
+    m.p = p;
+    m.patterns = xi;
+    m.gain = gain;
     m.threshold = thr;
-    m.tau = 1.0;
+    m.tau = tau;
     m.alpha = d->alpha;
     m.beta = d->beta;
     m.gamma = d->gamma;
     return m;
+}
+
+static nd_memory_field rate_field(int form, int act, double thr, double a, double b, nd_rate_design *d)
+{
+    CHECK(nd_rate_design_compute(a, b, 0.2, 0.2, act, 4.8, thr, d) == ND_OK);
+    return design_field(form, act, N, 6, xi8, d, 4.8, thr, 1.0);
 }
 
 static void test_check_values(void)
@@ -217,19 +224,7 @@ static void test_active_units(void)
     nd_test_fill(y, B * n, 0.05, 0.95);
     nd_test_fill(u, n, -0.1, 0.1);
     for (int form = ND_MEM_RATE; form <= ND_MEM_CURRENT; ++form) {
-        nd_memory_field m;
-        memset(&m, 0, sizeof m);
-        m.form = form;
-        m.act = ND_MEM_SIGMOID;
-        m.n = n;
-        m.p = p;
-        m.patterns = xi;
-        m.gain = 2.0;
-        m.threshold = 0.2;
-        m.tau = 1.5;
-        m.alpha = d.alpha;
-        m.beta = d.beta;
-        m.gamma = d.gamma;
+        nd_memory_field m = design_field(form, ND_MEM_SIGMOID, n, p, xi, &d, 2.0, 0.2, 1.5);
         m.input = u;
         CHECK(nd_memory_field_eval_f64(&m, B, y, dense, work) == ND_OK);
         nd_memory_field s = m;
@@ -243,13 +238,7 @@ static void test_active_units(void)
         check_jacobian(&s, B, y);
     }
     /* a list out of order is refused */
-    nd_memory_field bad;
-    memset(&bad, 0, sizeof bad);
-    bad.form = ND_MEM_RATE;
-    bad.act = ND_MEM_SIGMOID;
-    bad.n = n;
-    bad.p = p;
-    bad.gain = bad.tau = 1.0;
+    nd_memory_field bad = design_field(ND_MEM_RATE, ND_MEM_SIGMOID, n, p, NULL, &d, 1.0, 0.0, 1.0);
     bad.active_start = start;
     bad.active = units;
     int32_t keep = units[1];
