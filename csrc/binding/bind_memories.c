@@ -120,21 +120,21 @@ int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, in
     }
     f->memory = m;
     f->dim = nd_memory_field_dim(m);
-    int st = nd_memory_field_check(m, f->dim);
-    if (st != ND_OK) {
-        nd_raise_status(st, "memory field");
-        return -1;
-    }
-    return 0;
+    return 0; /* checked where the field is bound to states (nd_field_check), once */
 }
 
-/* A whole spec, which must be a memory network's, into f (not bound to states). */
+/* A whole spec, which must be a memory network's, into f (not bound to states), checked. */
 static int nd_mem_parse_spec(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
 {
     if (nd_parse_field(spec, typenum, f, keep) < 0)
         return -1;
     if (f->kind != ND_FIELD_MEMORY) {
         PyErr_SetString(PyExc_ValueError, "field must be a memory network's field");
+        return -1;
+    }
+    int st = nd_memory_field_check(f->memory, f->dim);
+    if (st != ND_OK) {
+        nd_raise_status(st, "memory field");
         return -1;
     }
     return 0;

@@ -180,7 +180,8 @@ extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_fa
     nd_hopfield_family, nd_ebm_family, nd_sde_family, nd_memories_family;
 
 /* A memory network's field spec (bind_memories.c) into the nd_field `field` (nd_fields.h):
- * its dim and its nd_memory_field, kept alive by `keep`. -1 with an exception set. */
+ * its dim and its nd_memory_field, kept alive by `keep`, not yet checked (nd_field_check does
+ * that when the field is bound to states). -1 with an exception set. */
 int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f,
                           PyObject *keep);
 
