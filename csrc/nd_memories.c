@@ -89,10 +89,17 @@ int nd_memory_field_check(const nd_memory_field *m, int64_t dim)
                 ND_REQUIRE(m->next[v] < 0 || m->next[v] != m->next[w], "sequence", (double)m->next[v],
                            "must not give one memory two predecessors");
     }
+    if (sparse && (!m->active_start || m->active_start[0] != 0))
+        return nd_arg_error_novalue("active_start", "must start at 0");
+    ND_REQUIRE(dim == nd_memory_field_dim(m), "dim", dim, "must be the memory network's state size");
+    return ND_OK;
+}
+
+int nd_memory_field_check_contents(const nd_memory_field *m)
+{
+    const int sparse = m->active != NULL;
     if (sparse) {
         /* index lists: from 0, non-decreasing starts, increasing units below n in each memory */
-        if (!m->active_start || m->active_start[0] != 0)
-            return nd_arg_error_novalue("active_start", "must start at 0");
         for (int64_t mu = 0; mu < m->p; ++mu) {
             const int64_t a = m->active_start[mu], b = m->active_start[mu + 1];
             ND_REQUIRE(b >= a, "active_start", (double)b, "must be non-decreasing");
@@ -109,7 +116,6 @@ int nd_memory_field_check(const nd_memory_field *m, int64_t dim)
                 return nd_arg_error("patterns", xi[k],
                                     lo == 0 ? "must hold only 0 and 1" : "must hold only -1 and +1");
     }
-    ND_REQUIRE(dim == nd_memory_field_dim(m), "dim", dim, "must be the memory network's state size");
     return ND_OK;
 }
 

@@ -78,8 +78,15 @@ typedef struct {
 int64_t nd_memory_field_dim(const nd_memory_field *m);
 
 /* Checks the description (form and activation, sizes P < N, gain, tau, the slow law's
- * constants and `next`) and that `dim` is its state size. ND_OK or ND_ERR_ARG with a detail. */
+ * constants and `next`) and that `dim` is its state size, in O(P^2): it runs every time the
+ * field is bound (nd_field_check). ND_OK or ND_ERR_ARG with a detail. */
 int nd_memory_field_check(const nd_memory_field *m, int64_t dim);
+/* Checks the memories themselves, in O(NP): bytes of 0/1 (RATE, CURRENT) or -1/+1, index lists
+ * increasing within each memory and in [0, N), with active_start non-decreasing (its last
+ * entry is the lists' length, which the caller allocated). A field built from data that was
+ * not made by nd_memory_patterns / nd_memory_active_units must pass it once before any
+ * evaluation (the binding does, when it reads a field spec). */
+int nd_memory_field_check_contents(const nd_memory_field *m);
 
 /* Scratch elements (of the state's type) for one evaluation of `batch` samples, and for one
  * Jacobian (at least as many). */

@@ -196,9 +196,27 @@ def test_jacobians_against_central_differences():
              (idp.additive_field(per_sample_input=True), rng.normal(0, 0.5, (2, 64))),
              (seq.field(), np.r_[np.r_[near0, [1.5, 0.7, 0.2]][None], np.c_[rng.normal(0, .5, (1, 32)), [[1, 2, 3]]]])]
     for field, y in cases:
-        J = field.jacobian(y)
+        J = field.jacobian(0.0, y)
         assert J.shape == y.shape + (y.shape[-1],)
         np.testing.assert_allclose(J, central_jacobian(field, y), rtol=0, atol=2e-7, err_msg=repr(field))
+
+
+def test_implicit_methods_with_the_analytic_jacobians():
+    # radau and bdf take the fields' Jacobians from C (nd_field_jac -> nd_memory_field_jac)
+    X = M.bernoulli_patterns(5, 200, 0.25, seed=7)
+    net = nd.FiringRateMemory(X, a=-0.3, b=0.95, gain=4.8, threshold=0.2, dtype="float64")
+    cues = net.cues(np.arange(5), 0.7, seed=9)
+    ref = net.recall(cues, 10.0, rtol=1e-10, atol=1e-12, n_times=2, verbose=False).final
+    for method, tol in (("radau", 1e-6), ("bdf", 2e-5)):
+        res = net.recall(cues, 10.0, method=method, rtol=1e-6, atol=1e-8, n_times=2, verbose=False)
+        assert (res.retrieved == np.arange(5)).all()
+        np.testing.assert_allclose(res.final, ref, atol=tol)
+    seq = nd.SequentialHopfield(M.hadamard_patterns(3, 32, seed=0), sequence=[0, 1, 2], kappa=5.0, eps=0.1,
+                                activation="tanh", gain=2.0, dtype="float64")
+    y0 = np.r_[np.random.default_rng(1).normal(size=32) * 0.5, [2.0, 0.5, 0.1]][None]
+    ya = nd.odeint(seq.field(), y0, [0.0, 5.0], method="radau", rtol=1e-8, atol=1e-10, verbose=False)
+    yb = nd.odeint(seq.field(), y0, [0.0, 5.0], rtol=1e-10, atol=1e-12, verbose=False)
+    np.testing.assert_allclose(ya, yb, atol=1e-6)
 
 
 # ---- recall -----------------------------------------------------------------------------------------

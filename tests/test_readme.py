@@ -29,7 +29,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", ROOT / "docs" / "getting-started.md"] + sorted((ROOT / "docs" / "guide").glob("*.md"))
 
-OPTIONAL = {"sklearn", "dask", "distributed"}  # in the test extra, not in neurodyn's dependencies
+# in the test extra, or in the interop extra, not in neurodyn's dependencies
+OPTIONAL = {"sklearn", "dask", "distributed", "torch", "nir"}
 _BLOCK = re.compile(r"(?P<before>[^\n]*)\n```python\n(?P<code>.*?)\n```", re.S)
 _SKIP = re.compile(r"<!--\s*not run:\s*(?P<reason>\S.*?)\s*-->")
 _NUMBER = r"[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

@@ -12,7 +12,7 @@
 
 /* ---- the field spec ----------------------------------------------------------------------- *
  *
- * (ND_FIELD_MEMORY, params, acts, consts) as built by neurodyn.memories:
+ * ("memory", params, acts, consts) as built by neurodyn.memories:
  *   params = (patterns int8 [p, n] or None, input [n] or [p] or None, next int64 [p] or None,
  *             active_start int64 [p + 1] or None, active int32 [count] or None)
  *   acts   = (form, activation, zero_diagonal, input_in_state, slow, n, p)
@@ -120,21 +120,24 @@ int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, in
     }
     f->memory = m;
     f->dim = nd_memory_field_dim(m);
-    return 0; /* checked where the field is bound to states (nd_field_check), once */
+    /* the memories' contents once, here; the description again wherever the field is bound */
+    int st = nd_memory_field_check(m, f->dim);
+    if (st == ND_OK)
+        st = nd_memory_field_check_contents(m);
+    if (st != ND_OK) {
+        nd_raise_status(st, "memory field");
+        return -1;
+    }
+    return 0;
 }
 
-/* A whole spec, which must be a memory network's, into f (not bound to states), checked. */
+/* A whole spec, which must be a memory network's, into f (checked, not bound to states). */
 static int nd_mem_parse_spec(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
 {
     if (nd_parse_field(spec, typenum, f, keep) < 0)
         return -1;
     if (f->kind != ND_FIELD_MEMORY) {
         PyErr_SetString(PyExc_ValueError, "field must be a memory network's field");
-        return -1;
-    }
-    int st = nd_memory_field_check(f->memory, f->dim);
-    if (st != ND_OK) {
-        nd_raise_status(st, "memory field");
         return -1;
     }
     return 0;
@@ -163,7 +166,7 @@ typedef struct {
     PyObject *spec;
     PyArrayObject *y;
     double scale;
-    int64_t what; /* 0 energy, 1 overlaps, 2 Jacobians */
+    int64_t what; /* 0 energy, 1 overlaps */
 } nd_mem_state_args;
 
 static const nd_arg memories_states_args[] = {
@@ -184,31 +187,29 @@ static PyObject *memories_states_body(PyObject *module, void *args, int tn)
     void *work = NULL;
     if (!keep || nd_mem_spec(a->spec, tn, a->y, &f, keep) < 0)
         goto done;
-    if (a->what < 0 || a->what > 2) {
-        PyErr_Format(PyExc_ValueError, "what must be 0, 1 or 2, got %lld", (long long)a->what);
+    if (a->what < 0 || a->what > 1) {
+        PyErr_Format(PyExc_ValueError, "what must be 0 or 1, got %lld", (long long)a->what);
         goto done;
     }
     const nd_memory_field *m = f.memory;
-    const npy_intp B = f.batch, d = f.dim;
+    const npy_intp B = f.batch;
     size_t len;
-    int st = a->what == 2 ? nd_memory_field_jac_workspace_len(m, B, &len) : nd_memory_field_workspace_len(m, B, &len);
+    int st = nd_memory_field_workspace_len(m, B, &len);
     if (st != ND_OK) {
         nd_raise_status(st, "memories");
         goto done;
     }
     if (!(work = nd_work_alloc(len, PyArray_ITEMSIZE(a->y))))
         goto done;
-    out = a->what == 0 ? nd_empty(tn, 1, B) : a->what == 1 ? nd_empty(tn, 2, B, (npy_intp)m->p) : nd_empty(tn, 3, B, d, d);
+    out = a->what == 0 ? nd_empty(tn, 1, B) : nd_empty(tn, 2, B, (npy_intp)m->p);
     if (!out)
         goto done;
     void *yd = PyArray_DATA(a->y), *od = PyArray_DATA((PyArrayObject *)out);
     Py_BEGIN_ALLOW_THREADS
     if (a->what == 0)
         st = ND_DISPATCH(tn, nd_memory_energy, m, B, yd, od, work);
-    else if (a->what == 1)
-        st = ND_DISPATCH(tn, nd_memory_overlaps, m, B, yd, a->scale, od, work);
     else
-        st = ND_DISPATCH(tn, nd_memory_field_jac, m, B, yd, od, work);
+        st = ND_DISPATCH(tn, nd_memory_overlaps, m, B, yd, a->scale, od, work);
     Py_END_ALLOW_THREADS
     if (st != ND_OK) {
         Py_CLEAR(out);
@@ -220,8 +221,8 @@ done:
     return out;
 }
 ND_ENTRY(memories_states, nd_mem_state_args, nd_mem_state_defaults,
-         "memories_states(spec, y, what, scale=1) -> energies [batch] (what 0), overlaps [batch, P] times scale "
-         "(what 1) or Jacobians [batch, d, d] (what 2) of a memory network's states")
+         "memories_states(spec, y, what, scale=1) -> energies [batch] (what 0) or overlaps [batch, P] times scale "
+         "(what 1) of a memory network's states")
 
 /* ---- activations ---------------------------------------------------------------------------- */
 
@@ -513,26 +514,7 @@ ND_ENTRY(memories_patterns, nd_mem_patterns_args, nd_mem_patterns_defaults,
          "memories_patterns(kind, P, N, q=0.5, r=0, seed=0) -> int8 [P, N] memories (P=0 with kind='balanced': its "
          "own count)")
 
-typedef struct {
-    PyObject *spec;
-} nd_mem_spec_args;
-
-static const nd_arg memories_check_field_args[] = {ND_SCALAR(nd_mem_spec_args, spec, "spec", ND_ARG_OBJECT, 0), {NULL}};
-
-/* -> the field's state size, after the kernel's checks of the description */
-static PyObject *memories_check_field_body(PyObject *module, void *args, int tn)
-{
-    PyObject *keep = PyList_New(0), *res = NULL;
-    nd_field f;
-    if (keep && nd_mem_parse_spec(((nd_mem_spec_args *)args)->spec, NPY_DOUBLE, &f, keep) == 0)
-        res = PyLong_FromLongLong((long long)f.dim);
-    Py_XDECREF(keep);
-    return res;
-}
-ND_ENTRY(memories_check_field, nd_mem_spec_args, NULL,
-         "memories_check_field(spec) -> the state size; raises as the field would for a bad description")
-
-static const nd_entry *const nd_memories_entries[] = {&memories_check_field_entry,
+static const nd_entry *const nd_memories_entries[] = {
     &memories_states_entry, &memories_activation_entry, &memories_rate_design_entry, &memories_check_patterns_entry,
     &memories_grams_entry, &memories_stability_entry, &memories_patterns_entry, NULL};
 static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names},

@@ -231,7 +231,7 @@ static void test_active_units(void)
         s.patterns = NULL;
         s.active_start = start;
         s.active = units;
-        CHECK(nd_memory_field_check(&s, n) == ND_OK);
+        CHECK(nd_memory_field_check(&s, n) == ND_OK && nd_memory_field_check_contents(&s) == ND_OK);
         CHECK(nd_memory_field_eval_f64(&s, B, y, sparse, work) == ND_OK);
         for (int k = 0; k < B * n; ++k)
             CHECK_CLOSE(sparse[k], dense[k], 1e-13);
@@ -243,7 +243,8 @@ static void test_active_units(void)
     bad.active = units;
     int32_t keep = units[1];
     units[1] = units[0];
-    CHECK(nd_memory_field_check(&bad, n) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "active") == 0);
+    CHECK(nd_memory_field_check(&bad, n) == ND_OK);
+    CHECK(nd_memory_field_check_contents(&bad) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "active") == 0);
     units[1] = keep;
     free(units);
 }

@@ -256,7 +256,7 @@ def main(argv=None) -> int:
                         help="run only this part (may be repeated); default: all")
     args = parser.parse_args(argv)
     cfg = nd.show_config()
-    omp = "OpenMP" if cfg["openmp"] else "no OpenMP"
+    omp = f"kernel threads: {cfg['thread_pool']}"
     print(f"neurodyn {cfg['neurodyn']} (numpy {cfg['numpy']}; {cfg['blas_config'].strip()}; {omp}; "
           f"{cfg['kernel_threads']} thread(s))\n")
     start = time.perf_counter()

@@ -220,6 +220,12 @@ class ConvertedSNN(nn.Model):
             return nn.dense(p, "output", spikes.mean(axis=0))
         return spikes.mean(axis=0) * self.scales[-1]
 
+    def to_nir(self, *, dt=1e-4):
+        """The network as a NIR graph of IF neurons; see :func:`neurodyn.interop.to_nir`."""
+        from .interop import to_nir
+
+        return to_nir(self, dt=dt)
+
     def __repr__(self):
         return (f"ConvertedSNN(hidden_sizes={self.hidden_sizes}, num_timesteps={self.num_timesteps}, "
                 f"threshold={self.threshold})")

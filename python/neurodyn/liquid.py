@@ -588,13 +588,16 @@ class CfC(_RecurrentCell):
     then ``f1 = tanh(ff1(b))``, ``f2 = tanh(ff2(b))``,
     ``g = sigmoid(time_a(b) * dt + time_b(b))`` with ``dt`` the step's elapsed time, and
     ``h = f1 (1 - g) + g f2`` (``mode="default"``) or ``h = f1 + g f2`` (``"no_gate"``).
+    ``mode="pure"`` is the direct closed-form solution (Hasani et al. 2022, eq. 3, as ncps
+    computes it): with the one head ``f = ff1(b)`` (no tanh) and learnable per-unit ``w_tau``
+    (zeros at first) and ``A`` (ones), ``h = A - A exp(-dt (|w_tau| + |f|)) f``.
 
     Parameters
     ----------
     input_size, hidden_size : int
     backbone_units, backbone_layers, backbone_activation
         Width, depth (0 allowed) and activation of the backbone (defaults 128, 1, "lecun_tanh").
-    mode : {"default", "no_gate"}
+    mode : {"default", "no_gate", "pure"}
     output_size : int, optional
         A Dense head ``output`` applied to every step's state.
     seed : int or numpy.random.Generator, optional
@@ -634,8 +637,10 @@ class CfC(_RecurrentCell):
         for l in range(L):
             specs += nn.dense_specs(f"backbone_{l}", width, U)
             width = U
-        for head in ("ff1", "ff2", "time_a", "time_b"):
+        for head in cls._heads(config["mode"]):
             specs += nn.dense_specs(head, width, H)
+        if config["mode"] == "pure":
+            specs += [("w_tau", (H,), "zeros"), ("A", (H,), "ones")]
         if config["output_size"] is not None:
             specs += nn.dense_specs("output", H, config["output_size"])
         return specs
@@ -648,13 +653,26 @@ class CfC(_RecurrentCell):
     def output_size(self) -> int:
         return self.config["output_size"] or self.config["hidden_size"]
 
+    @classmethod
+    def from_ncps(cls, module, *, dtype=None):
+        """The cell of an ncps ``CfC`` / ``CfCCell``; see :func:`neurodyn.interop.cfc_from_ncps`."""
+        from .interop import cfc_from_ncps
+
+        return cfc_from_ncps(module, dtype=dtype)
+
+    def to_ncps(self):
+        """The cell as an ncps ``CfC``; see :func:`neurodyn.interop.cfc_to_ncps`."""
+        from .interop import cfc_to_ncps
+
+        return cfc_to_ncps(self)
+
+    @staticmethod
+    def _heads(mode):
+        return ("ff1",) if mode == "pure" else ("ff1", "ff2", "time_a", "time_b")
+
     def _cell_names(self):
-        names = []
-        for l in range(self.config["backbone_layers"]):
-            names += [f"backbone_{l}.kernel", f"backbone_{l}.bias"]
-        for head in ("ff1", "ff2", "time_a", "time_b"):
-            names += [f"{head}.kernel", f"{head}.bias"]
-        return names
+        """The cell's parameters in the kernels' order (everything but the ``output`` head)."""
+        return [name for name, _, _ in self._param_specs(self.config) if not name.startswith("output.")]
 
     def _codes(self) -> dict:
         return {"backbone_activation": self.config["backbone_activation"], "mode": self.config["mode"]}
@@ -761,6 +779,19 @@ class LTCCell(_RecurrentCell):
 
     _CELL = ("gleak", "vleak", "cm", "w", "sigma", "mu", "erev", "sensory_w", "sensory_sigma", "sensory_mu",
              "sensory_erev")
+
+    @classmethod
+    def from_ncps(cls, module, *, dtype=None):
+        """The cell of an ncps ``LTC`` / ``LTCCell``; see :func:`neurodyn.interop.ltccell_from_ncps`."""
+        from .interop import ltccell_from_ncps
+
+        return ltccell_from_ncps(module, dtype=dtype)
+
+    def to_ncps(self, *, implicit_param_constraints=True):
+        """The cell as an ncps ``LTC``; see :func:`neurodyn.interop.ltccell_to_ncps`."""
+        from .interop import ltccell_to_ncps
+
+        return ltccell_to_ncps(self, implicit_param_constraints=implicit_param_constraints)
 
     @property
     def state_size(self) -> int:

@@ -40,7 +40,7 @@ ACTIVATIONS = _core.TABLES["memory_activations"]
 SLOW_LAWS = _core.TABLES["memory_slow_laws"]
 PATTERN_KINDS = _core.TABLES["memory_patterns"]
 
-_MEMORY = 5  # ND_FIELD_MEMORY of csrc/nd_fields.h
+
 
 __all__ = ["FiringRateMemory", "IDPHopfield", "SequentialHopfield", "MemoryField", "PiecewiseInput", "Recall",
            "SequenceRun", "bernoulli_patterns", "correlated_patterns", "balanced_patterns", "random_patterns",
@@ -178,10 +178,12 @@ class MemoryField(Field):
 
     The state of one sample is its N units, followed (``per_sample_input``) by its own input:
     u (N values) for the firing-rate and additive networks, the saliencies alpha (P values) for
-    the IDP network, held constant by the field (or moved by a slow law). ``jacobian(y)``
-    gives the analytic Jacobians, ``energy(y)`` and ``overlaps(y)`` the network's energy and
-    overlaps with its memories.
+    the IDP network, held constant by the field (or moved by a slow law). ``jacobian(t, y)``
+    gives the analytic Jacobians (which the implicit methods use), ``energy(y)`` and
+    ``overlaps(y)`` the network's energy and overlaps with its memories.
     """
+
+    kind = "memory"
 
     def __init__(self, patterns, *, form, activation, gain, threshold=0.0, tau=1.0, design=(0.0, 0.0, 0.0),
                  zero_diagonal=False, input=None, per_sample_input=False, slow="none", kappa=0.0, eps=0.0,
@@ -198,8 +200,7 @@ class MemoryField(Field):
         self.input = None if input is None else _field_param("input", np.asarray(input, dtype=dtype), 1)
         self.slow, self.kappa, self.eps, self.leak = slow, float(kappa), float(eps), float(leak)
         self.successors = successors
-        P, N = patterns.shape
-        self.dim = N + ((P if form == "idp" else N) if per_sample_input else 0)
+        self._check()  # the kernels' rules; sets dim: N, plus N or P with per-sample inputs
 
     def _spec(self):
         codes = (FORMS.index(self.form), ACTIVATIONS.index(self.activation), int(self.zero_diagonal),
@@ -207,18 +208,13 @@ class MemoryField(Field):
         consts = (self.gain, self.threshold, self.tau) + self.design + (self.kappa, self.eps, self.leak)
         P, N = self.patterns.shape
         arrays = (None if self.active else self.patterns, self.input, self.successors) + (self.active or (None, None))
-        return (_MEMORY, arrays, codes + (N, P), consts)
+        return ("memory", arrays, codes + (N, P), consts)
 
     def _states(self, y):
         arr = _checks.real_array("y", y)
         if arr.ndim == 0 or arr.shape[-1] != self.dim:
             raise ValueError(f"y has shape {arr.shape}; this field needs its last axis of size {self.dim}")
         return arr.reshape(-1, self.dim), arr.shape[:-1]
-
-    def jacobian(self, y):
-        """Analytic Jacobians ``df/dy``, shape ``y.shape + (dim,)`` (the field is autonomous)."""
-        rows, lead = self._states(y)
-        return _core.memories_states(self._spec(), rows, 2).reshape(lead + (self.dim, self.dim))
 
     def energy(self, y):
         """The network's energy at each state (docs/models.md §9, §10), shape ``y.shape[:-1]``."""
@@ -490,7 +486,7 @@ class FiringRateMemory(_Memories):
         for arr in self._units:
             arr.setflags(write=False)
         self._grams = None
-        _core.memories_check_field(self.field()._spec())
+        self.field()  # the kernels' rules on the whole network (tau among them)
 
     # -- the design ---------------------------------------------------------------------------
 
@@ -711,7 +707,7 @@ class _PlusMinusModel(_Memories):
         _core.memories_check_patterns(params["patterns"], False)
         self._xi = params["patterns"].astype(np.int8)
         self._xi.setflags(write=False)
-        _core.memories_check_field(self._field("idp")._spec())
+        self._field("idp")  # the kernels' rules on the whole network
 
     def _field(self, form, input=None, per_sample_input=False, **slow):
         c = self.config
@@ -842,7 +838,7 @@ class IDPHopfield(_PlusMinusModel):
         a = self.saliencies(u)
         field = self.field(a)
         res = float(np.max(np.abs(field(0.0, x))))
-        J = field.jacobian(x)
+        J = field.jacobian(0.0, x)
         eig = float(np.max(np.linalg.eigvals(J.astype(np.float64)).real))
         ok = res <= (1e-12 if self.dtype == np.float64 else 1e-5) * max(1.0, abs(s))
         return {"residual": res, "equilibrium": ok, "jacobian": J, "max_real_eig": eig, "stable": ok and eig < 0}
@@ -1016,7 +1012,7 @@ class SequentialHopfield(_PlusMinusModel):
         self._next = nxt
         self._next.setflags(write=False)
         super()._adopt(config, params)
-        _core.memories_check_field(self.field()._spec())
+        self.field()  # the sequence law's rules
 
     def field(self):
         """The two-timescale dynamics as a built-in field on states ``[x, alpha]`` (N + P values),
