@@ -5,12 +5,13 @@
 
 #include "nd_blas.h"
 #include "nd_generic.h"
+#include "nd_memories.h"
 #include "nd_poll.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 
 const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1] = {"linear", "lorenz", "mlp", "relax", "polynomial",
-                                                                  NULL};
+                                                                  "memory", NULL};
 
 int nd_field_check(const nd_field *f)
 {
@@ -44,6 +45,8 @@ int nd_field_check(const nd_field *f)
         return ND_OK;
     case ND_FIELD_RELAX:
         return (f->a && f->tau) ? ND_OK : nd_arg_error_novalue("a and tau", "must be given");
+    case ND_FIELD_MEMORY:
+        return nd_memory_field_check(f->memory, f->dim);
     default: /* ND_FIELD_MLP */
         break;
     }
@@ -116,6 +119,8 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     if (st != ND_OK)
         return st;
     *len = 0;
+    if (f->kind == ND_FIELD_MEMORY)
+        return nd_memory_field_workspace_len(f->memory, f->batch, len);
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
     /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps
@@ -128,6 +133,13 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
 int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
 {
     int st = nd_field_workspace_len(f, len);
+    if (st == ND_OK && f->kind == ND_FIELD_MEMORY) {
+        /* the memory Jacobians' scratch does not grow with the batch: the larger of the two */
+        size_t jac;
+        if ((st = nd_memory_field_jac_workspace_len(f->memory, f->batch, &jac)) == ND_OK && jac > *len)
+            *len = jac;
+        return st;
+    }
     if (st != ND_OK || f->kind != ND_FIELD_MLP)
         return st;
     /* A Jacobian also chains one sample's [dim, width] sensitivities through the layers in two

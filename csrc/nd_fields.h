@@ -15,10 +15,11 @@ typedef enum {
     ND_FIELD_MLP = 2,    /* dy = act_L(... act_1(y W_1 + b_1) ...) W_L + b_L) */
     ND_FIELD_RELAX = 3,  /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
     ND_FIELD_POLY = 4,   /* dy_r = sum over terms k with target[k] = r of coef[k] prod_j y_j^powers[k, j] */
-    ND_FIELD_KIND_COUNT = 5
+    ND_FIELD_MEMORY = 5, /* a memory network of nd_memories.h (docs/models.md §9, §10) */
+    ND_FIELD_KIND_COUNT = 6
 } nd_field_kind;
 
-/* The kinds' names by code ("linear", "lorenz", "mlp", "relax", "polynomial"), NULL-terminated. */
+/* The kinds' names by code ("linear", "lorenz", "mlp", "relax", "polynomial", "memory"), NULL-terminated. */
 extern const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1];
 
 #define ND_FIELD_MAX_POWER 64
@@ -47,6 +48,8 @@ typedef struct {
     int64_t n_terms;
     const void *coef;
     const int64_t *target, *powers;
+    /* MEMORY: an nd_memory_field */
+    const void *memory;
     /* Linearisation slots (0 to ND_FIELD_MAX_SLOTS) for nd_field_eval_keep_* and
      * nd_field_vjp_kept_*; set before sizing the scratch. */
     int keep_slots;

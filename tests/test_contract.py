@@ -24,6 +24,15 @@ def _ebm():
     return nd.EBM(3, hidden_sizes=(4,), seed=0)
 
 
+MEM01 = np.array([[1, 1, 0, 0, 1, 0, 0, 0], [0, 1, 1, 0, 0, 0, 1, 0]], dtype=float)
+
+
+def _frm(patterns, **kw):
+    args = dict(a=-0.3, b=0.95, gain=4.8, threshold=0.2)
+    args.update(kw)
+    return nd.FiringRateMemory(patterns, **args)
+
+
 # (id, call, exception type, the argument the message must name)
 BAD = [
     # ODE integration
@@ -83,6 +92,21 @@ BAD = [
     ("langevin-x0", lambda: nd.langevin_sample(_ebm(), np.zeros((2, 4))), ValueError, "x0"),
     ("cd-alpha", lambda: nd.contrastive_divergence_loss([1.0], [2.0], reg_alpha=-1.0), ValueError, "reg_alpha"),
     ("ebm-activation", lambda: nd.EBM(3, activation="other"), ValueError, "activation"),
+    # Associative memories
+    ("frm-patterns", lambda: _frm(np.full((2, 8), 0.5)), ValueError, "patterns"),
+    ("frm-a", lambda: _frm(MEM01, a=1.0, b=0.0), ValueError, "a"),
+    ("frm-gain", lambda: _frm(MEM01, gain=-1.0), ValueError, "gain"),
+    ("frm-overlap", lambda: _frm(MEM01, overlap=1.5), ValueError, "overlap"),
+    ("frm-tau", lambda: _frm(MEM01, tau=0.0), ValueError, "tau"),
+    ("frm-activation", lambda: _frm(MEM01, activation="tanh"), ValueError, "activation"),
+    ("frm-recall-input", lambda: _frm(MEM01).recall(MEM01[:1], 1.0, input=np.zeros(7), verbose=False), ValueError,
+     "input"),
+    ("idp-patterns", lambda: nd.IDPHopfield(MEM01), ValueError, "patterns"),
+    ("idp-activation", lambda: nd.IDPHopfield(2 * MEM01 - 1, activation="sigmoid"), ValueError, "activation"),
+    ("bernoulli-q", lambda: nd.memories.bernoulli_patterns(2, 8, 1.5), ValueError, "q"),
+    ("hadamard-N", lambda: nd.memories.hadamard_patterns(2, 12), ValueError, "N"),
+    ("sequential-kappa", lambda: nd.SequentialHopfield(2 * MEM01 - 1, sequence=[0, 1], kappa=-1.0), ValueError,
+     "kappa"),
 ]
 
 

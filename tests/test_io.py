@@ -521,7 +521,14 @@ EVERY_MODEL = {
                                                       num_layers=2, output_size=2, seed=0),
     "ClassicalHopfield": _classical,
     "EBM": lambda: nd.EBM(4, hidden_sizes=(6,), seed=0),
+    "FiringRateMemory": lambda: nd.FiringRateMemory(nd.memories.bernoulli_patterns(3, 12, 0.3, seed=0), a=-0.3, b=0.95,
+                                                    gain=4.8, threshold=0.2, overlap=0.35),
+    "IDPHopfield": lambda: nd.IDPHopfield(nd.memories.random_patterns(3, 12, seed=0), zero_diagonal=True),
+    "SequentialHopfield": lambda: nd.SequentialHopfield(nd.memories.hadamard_patterns(3, 8, seed=0),
+                                                        sequence=[2, 0, 1], kappa=5.0),
 }
+# Models whose parameters are data with rules of their own (stored patterns), kept as they are
+KEEP_PARAMS = {"ClassicalHopfield", "FiringRateMemory", "IDPHopfield", "SequentialHopfield"}
 
 
 def test_every_model_class_is_covered():
@@ -533,7 +540,7 @@ def test_every_model_saves_and_loads_bit_for_bit(tmp_path, name):
     m = EVERY_MODEL[name]()
     r = np.random.default_rng(1)
     for p in m.params.values():  # off the initial values, as a trained model is
-        p += r.normal(size=p.shape).astype(p.dtype) * (0 if name == "ClassicalHopfield" else 0.1)
+        p += r.normal(size=p.shape).astype(p.dtype) * (0 if name in KEEP_PARAMS else 0.1)
     path = tmp_path / f"{name}.npz"
     m.save(path)
     loaded = nd.load(path)
@@ -548,6 +555,10 @@ def test_every_model_saves_and_loads_bit_for_bit(tmp_path, name):
     elif name in ("Liquid", "LTCCell", "CfC"):
         x = r.normal(size=(2, 3, 3)).astype(np.float32)
         np.testing.assert_array_equal(loaded(x), m(x))
+    elif name in ("FiringRateMemory", "IDPHopfield", "SequentialHopfield"):
+        f, g = loaded.field(), m.field()  # (IDP, sequential: each state's saliencies after its units)
+        x = r.random(size=(3, f.dim)).astype(np.float32)
+        np.testing.assert_array_equal(f(0.0, x), g(0.0, x))
     else:
         x = r.normal(size=(3, 3 if name == "NeuralODE" else 4)).astype(np.float32)
         np.testing.assert_array_equal(loaded(x), m(x))

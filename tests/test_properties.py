@@ -52,6 +52,7 @@ import reference_liquid_cells as ref_cells  # noqa: E402
 import reference_ebm as ref_ebm  # noqa: E402
 import reference_hopfield as ref_hop  # noqa: E402
 import reference_liquid as ref_liquid  # noqa: E402
+import reference_memories as ref_mem  # noqa: E402
 import reference_nn as ref_nn  # noqa: E402
 import reference_sde as ref_sde  # noqa: E402
 import reference_snn as ref_snn  # noqa: E402
@@ -188,7 +189,16 @@ G = {
     # integer values with a negative one always among them (uint8 then holds 254)
     "grad": Gen(lambda r, s: r.normal(size=s), lambda r, s: _with_negative(r.integers(-2, 3, s))),
     "labels2": Gen(lambda r, s: r.integers(0, 2, s), lambda r, s: r.integers(0, 2, s), kind="labels"),
+    # 0/1 memories with an active and an inactive unit in each (activity strictly inside (0, 1))
+    "memory01": Gen(lambda r, s: _memory01(r, s), lambda r, s: _memory01(r, s).astype(np.int64)),
 }
+
+
+def _memory01(r, s):
+    a = r.integers(0, 2, s).astype(F64)
+    if a.size and a.shape[-1] >= 2:
+        a[..., 0], a[..., -1] = 1.0, 0.0
+    return a
 
 
 def _with_negative(a):
@@ -646,6 +656,81 @@ entry("ClassicalHopfield.recall[sync]", CH.recall, [Arr("x", "Bn", "pm1")], pos=
 entry("ClassicalHopfield.recall[async]", CH.recall, [Arr("x", "Bn", "pm1")], pos=lambda A: [A["x"]],
       kw=lambda A: {"seed": 3}, dims={"B": (1, 3)}, fixed={"n": 5}, zero={"B": "ok"}, allow={"x:ndim-1"},
       numbers={"seed": "seed"})
+
+
+# ---- associative memories ------------------------------------------------------------------------
+
+_FRM_KW = dict(a=-0.3, b=0.95, gain=2.0, threshold=0.2, dtype="float64")
+FRM = nd.FiringRateMemory(_memory01(np.random.default_rng(3), (2, 6)), **_FRM_KW)
+IDP = nd.IDPHopfield(np.array([[1, -1, 1, -1, 1, 1], [1, 1, -1, -1, 1, -1]]), gain=1.5, dtype=F64)
+SEQ = nd.SequentialHopfield(IDP.params["patterns"], sequence=[0, 1], kappa=5.0, eps=0.1, activation="tanh",
+                            gain=1.5, dtype=F64)
+PROBE6 = np.linspace(-0.9, 0.8, 6)
+
+
+def _frm_ref(A):
+    X = A["patterns"]
+    q = X.mean()
+    return ref_mem.rate_weights(X, *ref_mem.design(-0.3, 0.95, q, q, "sigmoid", 2.0, 0.2))
+
+
+entry("FiringRateMemory()", nd.FiringRateMemory, [Arr("patterns", "Pn", "memory01")], pos=lambda A: [A["patterns"]],
+      kw=lambda A: dict(_FRM_KW), call=lambda A, **o: nd.FiringRateMemory(A["patterns"], **{**_FRM_KW, **o})
+      .dense_weights(), ref=_frm_ref, dims={"P": (1, 3)}, fixed={"n": 6}, zero={"P": "raise"},
+      allow={"patterns:lastdim+1"}, options={"activation": "sigmoid", "dtype": "float64"},
+      numbers={"a": "real", "b": "real", "gain": "real>0", "threshold": "real", "tau": "real>0",
+               "overlap": "prob|None"},
+      extra=[("patterns:not-01", lambda A: nd.FiringRateMemory(A["patterns"] * 0.5, **_FRM_KW), ValueError),
+             ("patterns:P>=N", lambda A: nd.FiringRateMemory(np.eye(6), **_FRM_KW), ValueError),
+             ("a:not-below-b", lambda A: nd.FiringRateMemory(A["patterns"], **{**_FRM_KW, "a": 1.0}), ValueError)])
+
+entry("FiringRateMemory.__call__", FRM.__call__, [Arr("r", "Bn", "unit")], pos=lambda A: [A["r"]],
+      ref=lambda A: ref_mem.rate_rhs(FRM.dense_weights(), "sigmoid", 2.0, 0.2, A["r"]),
+      dims={"B": (1, 3)}, fixed={"n": 6}, zero={"B": "ok"}, allow={"r:ndim-1", "r:ndim+1"}, options={"form": "rate"})
+
+entry("FiringRateMemory.energy", FRM.energy, [Arr("r", "Bn", "unit")], pos=lambda A: [A["r"]],
+      dims={"B": (1, 3)}, fixed={"n": 6}, zero={"B": "ok"}, allow={"r:ndim-1", "r:ndim+1"})
+
+entry("FiringRateMemory.recall", FRM.recall, [Arr("cues", "Bn", "spikes")], pos=lambda A: [A["cues"], 1.0],
+      call=lambda A, **o: FRM.recall(A["cues"], **{"t_max": 1.0, "n_times": 3, "verbose": False, **o}).final,
+      dims={"B": (1, 3)}, fixed={"n": 6}, zero={"B": "ok"}, allow={"cues:ndim-1"}, options={"form": "rate"},
+      numbers={"t_max": "real>0", "tol": "real>=0", "noise": "real>=0", "n_times": "int>=2"},
+      extra=[("cues:not-01", lambda A: FRM.recall(A["cues"] + 0.5, 1.0, verbose=False), ValueError),
+             ("input:size", lambda A: FRM.recall(A["cues"], 1.0, input=np.zeros(5), verbose=False), ValueError)])
+
+entry("IDPHopfield()", nd.IDPHopfield, [Arr("patterns", "Pn", "pm1")], pos=lambda A: [A["patterns"]],
+      call=lambda A, **o: nd.IDPHopfield(A["patterns"], **{"dtype": "float64", **o})(PROBE6[None], PROBE6),
+      ref=lambda A: ref_mem.hopfield_rhs(ref_mem.idp_weights(A["patterns"], A["patterns"] @ PROBE6 / 6), "tanh",
+                                         10.0, PROBE6[None]),
+      dims={"P": (1, 3)}, fixed={"n": 6}, zero={"P": "raise"},
+      options={"activation": "tanh", "dtype": "float64"}, numbers={"gain": "real>0", "tau": "real>0"},
+      extra=[("patterns:not-pm1", lambda A: nd.IDPHopfield(A["patterns"] * 0.5), ValueError)])
+
+entry("IDPHopfield.recall", IDP.recall, [Arr("x0", "Bn")], pos=lambda A: [A["x0"], 1.0],
+      call=lambda A, **o: IDP.recall(A["x0"], **{"t_max": 1.0, "input": PROBE6, "n_times": 3, "verbose": False,
+                                                 **o}).final,
+      dims={"B": (1, 3)}, fixed={"n": 6}, zero={"B": "ok"}, allow={"x0:ndim-1"},
+      numbers={"t_max": "real>0", "noise": "real>=0", "threshold": "real>=0", "n_times": "int>=2"})
+
+entry("IDPHopfield.energy", IDP.energy, [Arr("x", "Bn"), Arr("u", "Bn")], pos=lambda A: [A["x"], A["u"]],
+      ref=lambda A: [ref_mem.hopfield_energy(ref_mem.idp_weights(IDP.params["patterns"],
+                                                                 IDP.params["patterns"] @ A["u"][b] / 6),
+                                             "tanh", 1.5, A["x"][b:b + 1])[0] for b in range(len(A["x"]))],
+      dims={"B": (1, 3)}, fixed={"n": 6}, zero={"B": "ok"}, allow={"x:ndim-1", "u:ndim-1"})
+
+entry("SequentialHopfield()", nd.SequentialHopfield, [Arr("patterns", "Pn", "pm1")], pos=lambda A: [A["patterns"]],
+      call=lambda A, **o: nd.SequentialHopfield(A["patterns"], **{"sequence": [0, 1], "kappa": 5.0,
+                                                                  "dtype": "float64", **o}).field()(
+          0.0, np.r_[PROBE6, np.ones(len(A["patterns"]))]),
+      dims={"P": (2, 3)}, fixed={"n": 6}, zero={"P": "raise"}, allow={"patterns:lastdim+1"},
+      options={"activation": "hardtanh", "dtype": "float64"},
+      numbers={"kappa": "real>=0", "eps": "real>0", "leak": "real>=0", "gain": "real>0"})
+
+entry("SequentialHopfield.run", SEQ.run, [Arr("alpha0", "Bp", "pos")], pos=lambda A: [A["alpha0"], 1.0],
+      call=lambda A, **o: SEQ.run(A["alpha0"], **{"t_max": 1.0, "dt": 0.1, "seed": 0, "n_times": 3,
+                                                  "verbose": False, **o}).saliencies[-1],
+      dims={"B": (1, 3)}, fixed={"p": 2}, zero={"B": "ok"}, allow={"alpha0:ndim-1"},
+      numbers={"t_max": "real>0", "dt": "real>0", "noise": "real>=0", "n_times": "int>=2", "seed": "seed"})
 
 
 # ---- spiking -------------------------------------------------------------------------------------
@@ -1496,7 +1581,7 @@ entry("AssociativeMemory.fit", AM.fit, [Arr("x", "Bi"), Arr("y", "Bo")], pos=lam
 
 # Public names that are not called themselves: modules (their functions are entries above)
 # and the exception class (raised by the IntegrationError cases).
-NOT_CALLABLE = {"encode", "energies", "fields", "nn", "optim", "sde", "training", "IntegrationError"}
+NOT_CALLABLE = {"encode", "energies", "fields", "memories", "nn", "optim", "sde", "training", "IntegrationError"}
 # Public functions that take no arrays: from_nir reads a NIR graph (tests/test_interop.py holds
 # its refusals).
 NOT_ARRAYS = {"from_nir"}

@@ -20,6 +20,9 @@ Hopfield memories
 Energy-based models
     :class:`EBM`, :func:`langevin_sample`, :func:`contrastive_divergence_loss`,
     :mod:`neurodyn.energies`
+Associative memories as dynamical systems
+    :class:`FiringRateMemory`, :class:`IDPHopfield`, :class:`SequentialHopfield`,
+    :mod:`neurodyn.memories`
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
@@ -29,7 +32,7 @@ Interoperability
     ``from_snntorch`` / ``to_snntorch`` (peer libraries' weights), in :mod:`neurodyn.interop`;
     ``save("model.safetensors")`` (safetensors files)
 """
-from . import _core, encode, energies, fields, nn, optim, sde, training
+from . import _core, encode, energies, fields, memories, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -37,6 +40,7 @@ from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_
 from .interop import from_nir
 from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
+from .memories import FiringRateMemory, IDPHopfield, SequentialHopfield
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
 from .sde import sdeint
@@ -66,12 +70,14 @@ __all__ = [
     "encode",
     "energies",
     "fields",
+    "FiringRateMemory",
     "from_nir",
     "get_num_threads",
     "Hopfield",
     "hopfield_energy",
     "hopfield_retrieve",
     "hopfield_separation",
+    "IDPHopfield",
     "if_neuron",
     "IntegrationError",
     "langevin_sample",
@@ -83,6 +89,7 @@ __all__ = [
     "load",
     "ltc_scan",
     "LTCCell",
+    "memories",
     "NeuralODE",
     "nn",
     "odeint",
@@ -90,6 +97,7 @@ __all__ = [
     "rate_decode",
     "sde",
     "sdeint",
+    "SequentialHopfield",
     "set_num_threads",
     "show_config",
     "SNN",
