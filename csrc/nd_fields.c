@@ -2,6 +2,7 @@
 
 #include "nd_blas.h"
 #include "nd_generic.h"
+#include "nd_hybrid.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 
@@ -16,6 +17,8 @@ int nd_field_check(const nd_field *f)
         return f->dim == 3 ? ND_OK : ND_ERR_ARG;
     case ND_FIELD_RELAX:
         return (f->a && f->tau) ? ND_OK : ND_ERR_ARG;
+    case ND_FIELD_HYBRID:
+        return nd_hybrid_field_check(f->hybrid, f->dim);
     case ND_FIELD_MLP:
         if (f->n_layers < 1 || f->n_layers > ND_FIELD_MAX_LAYERS)
             return ND_ERR_ARG;
@@ -65,6 +68,8 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     if (st != ND_OK)
         return st;
     *len = 0;
+    if (f->kind == ND_FIELD_HYBRID)
+        return nd_hybrid_field_workspace_len(f->hybrid, f->batch, len);
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
     /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps
@@ -86,6 +91,7 @@ int64_t nd_field_param_count(const nd_field *f)
         return p;
     }
     case ND_FIELD_RELAX: return 2 * f->batch * f->dim;
+    case ND_FIELD_HYBRID: return nd_hybrid_field_param_count(f->hybrid);
     default: return 0;
     }
 }

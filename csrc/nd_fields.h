@@ -13,7 +13,8 @@ typedef enum {
     ND_FIELD_LINEAR = 1, /* dy = A y + b:  A [dim, dim], b [dim] or NULL */
     ND_FIELD_LORENZ = 2, /* dim 3: sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2 */
     ND_FIELD_MLP = 3,    /* dy = act_L(... act_1(y W_1 + b_1) ...) W_L + b_L) */
-    ND_FIELD_RELAX = 4   /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
+    ND_FIELD_RELAX = 4,  /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
+    ND_FIELD_HYBRID = 5  /* a hybrid energy model's field or a target system (nd_hybrid.h) */
 } nd_field_kind;
 
 #define ND_FIELD_MAX_LAYERS 16
@@ -34,6 +35,8 @@ typedef struct {
     int acts[ND_FIELD_MAX_LAYERS];            /* nd_act codes */
     /* RELAX */
     const void *a, *tau;
+    /* HYBRID: an nd_hybrid_field */
+    const void *hybrid;
     /* Linearisation slots (0 to ND_FIELD_MAX_SLOTS) for nd_field_eval_keep_* and
      * nd_field_vjp_kept_*; set before sizing the scratch. */
     int keep_slots;
