@@ -229,6 +229,8 @@ static int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *ke
                          (long long)f->widths[L], (long long)f->dim);
             return -1;
         }
+    } else if (kind == ND_FIELD_HYBRID) {
+        return nd_hybrid_parse_field(params, acts, consts, typenum, f, keep);
     } else {
         goto bad;
     }

@@ -12,6 +12,8 @@
 #define PY_ARRAY_UNIQUE_SYMBOL nd_ARRAY_API
 #include <numpy/arrayobject.h>
 
+#include "nd_fields.h"
+
 typedef struct {
     PyObject *integration_error; /* neurodyn.IntegrationError */
 } nd_module_state;
@@ -171,6 +173,11 @@ typedef struct {
 
 /* The families, concatenated by the module. */
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
-    nd_hopfield_family, nd_ebm_family;
+    nd_hopfield_family, nd_ebm_family, nd_hybrid_family;
+
+/* The ND_FIELD_HYBRID field of a field spec (bind_hybrid.c): parses params, names and consts
+ * into f->hybrid (kept alive by `keep`) and sets f->dim. -1 with an exception. */
+int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, int typenum, nd_field *f,
+                          PyObject *keep);
 
 #endif
