@@ -15,13 +15,16 @@ Hopfield memories
 Energy-based models
     :class:`EBM`, :func:`langevin_sample`, :func:`contrastive_divergence_loss`,
     :mod:`neurodyn.energies`
+Stable system identification
+    :class:`HybridEBM`; target systems in :mod:`neurodyn.hybrid`
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, encode, energies, fields, nn, optim
+from . import _core, encode, energies, fields, hybrid, nn, optim
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
+from .hybrid import HybridEBM
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
                        hopfield_separation)
 from .io import load
@@ -58,6 +61,8 @@ __all__ = [
     "hopfield_energy",
     "hopfield_retrieve",
     "hopfield_separation",
+    "hybrid",
+    "HybridEBM",
     "if_neuron",
     "IntegrationError",
     "langevin_sample",

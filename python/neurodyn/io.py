@@ -36,12 +36,13 @@ def _registry():
     from .ann2snn import ANN, ConvertedSNN
     from .ebm import EBM
     from .hopfield import AssociativeMemory, ClassicalHopfield, Hopfield
+    from .hybrid import HybridEBM
     from .liquid import CfC, Liquid, LTCCell
     from .neural_ode import NeuralODE
     from .snn import SNN
 
     return {cls.__name__: cls for cls in (NeuralODE, Liquid, LTCCell, CfC, SNN, ANN, ConvertedSNN, Hopfield,
-                                          AssociativeMemory, ClassicalHopfield, EBM)}
+                                          AssociativeMemory, ClassicalHopfield, EBM, HybridEBM)}
 
 
 def save(model, path, *, training=None) -> None:
