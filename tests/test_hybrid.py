@@ -164,7 +164,8 @@ def test_energy_never_increases_unforced(form, trained):
     """50 random starts, 200 checkpoints: H(z(t)) is non-increasing for u = 0."""
     m = _trained(form) if trained else make(("tanh", "polynomial"), form=form, d=2, sizes=(8, 6), scale=1.5, seed=3)
     z0 = np.random.default_rng(6).uniform(-4, 4, size=(50, 2))
-    ys = nd.odeint(m.field(), z0, np.linspace(0, 10, 200), method="dopri5", rtol=1e-10, atol=1e-12)
+    ys = nd.odeint(m.field(), z0, np.linspace(0, 10, 200), method="dopri5", rtol=1e-10, atol=1e-12,
+                   verbose=False)
     H = m.energy(ys.reshape(-1, 2)).reshape(200, 50)
     assert np.all(np.diff(H, axis=0) <= 1e-9 * (1 + np.abs(H[:-1])))
     assert np.all(H[-1] < H[0])
@@ -176,7 +177,8 @@ def test_port_hamiltonian_power_balance_along_a_forced_trajectory():
     t_u = np.linspace(0, 4, 41)
     u = np.stack([np.sin(2 * t_u), np.cos(3 * t_u)], axis=-1)
     t = np.linspace(0, 4, 801)
-    ys = nd.odeint(m.field(u, t_u), np.array([[0.5, -1.0, 0.8]]), t, method="dop853", rtol=1e-13, atol=1e-14)[:, 0]
+    ys = nd.odeint(m.field(u, t_u), np.array([[0.5, -1.0, 0.8]]), t, method="dop853", rtol=1e-13, atol=1e-14,
+                   verbose=False)[:, 0]
     _, R = m.port_matrices()
     g = m.energy_grad(ys)
     uu = np.stack([np.interp(t, t_u, u[:, j]) for j in range(2)], axis=-1)
@@ -193,24 +195,22 @@ def test_port_hamiltonian_power_balance_along_a_forced_trajectory():
 @pytest.mark.parametrize("first", ["softmax", "tanh", "sigmoid", "hardtanh"])
 def test_rollouts_enter_the_certified_ball_and_stay(first):
     """1000 starts with |z0| up to 100, random weights at large scales: every unforced trajectory
-    enters the certified ball and never leaves it."""
+    enters the certified ball and never leaves it (a third to two thirds start outside it)."""
     for form in nd.hybrid.FORMS:
-        m = make((first, "polynomial"), form=form, d=2, sizes=(8, 6), scale=2.5, seed=11, guarantee=True)
+        m = make((first, "sigmoid"), form=form, d=2, sizes=(4, 3), scale=2.0, seed=11, guarantee=True)
         cert = m.certificate()
-        assert cert["bounded"] and np.isfinite(cert["radius"])
+        assert cert["bounded"] and 0 < cert["radius"] < 100
         rng = np.random.default_rng(12)
         z0 = rng.normal(size=(1000, 2))
         z0 *= (100 * rng.random((1000, 1))) / np.linalg.norm(z0, axis=1, keepdims=True)
-        ys = nd.odeint(m.field(), z0, np.linspace(0, 60, 121), method="dopri5", rtol=1e-7, atol=1e-9)
-        r = np.linalg.norm(ys, axis=-1)
-        inside = r <= cert["radius"]
+        ys = nd.odeint(m.field(), z0, np.linspace(0, 20, 101), method="rk4", dt=0.04, verbose=False)
+        inside = np.linalg.norm(ys, axis=-1) <= cert["radius"]
+        assert 0.2 < 1 - inside[0].mean() < 0.8  # many start outside: the test is not vacuous
         assert np.all(inside[-1])
         first_in = np.argmax(inside, axis=0)
-        later = np.arange(121)[:, None] >= first_in[None, :]
+        later = np.arange(len(ys))[:, None] >= first_in[None, :]
         assert np.all(inside | ~later)  # once in, never out
-        # the sublevel set {H <= level} is entered too and lies in the ball
-        H = m.energy(ys[-1])
-        assert np.all(H <= cert["level"])
+        assert np.all(m.energy(ys[-1]) <= cert["level"])  # in the sublevel set that lies in the ball
 
 
 def test_certificate_lower_bound_and_refusals():
@@ -335,7 +335,7 @@ def test_bad_input_names_the_argument():
         nd.HybridEBM(2, beta=0.0)
     with pytest.raises(ValueError, match=r"power must be in \[2, 16\]"):
         nd.HybridEBM(2, power=1.0)
-    with pytest.raises(ValueError, match=r"form must be one of"):
+    with pytest.raises(ValueError, match=r"form='hamiltonian' is not one of 'gradient', 'port_hamiltonian'"):
         nd.HybridEBM(2, form="hamiltonian")
     with pytest.raises(ValueError, match="y0 has shape"):
         nd.odeint(m.field(), np.zeros((3, 5)), t)
