@@ -7,6 +7,7 @@
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_status.h"
+#include "nd_vmath.h"
 
 const char *const nd_hybrid_act_names[] = {"softmax",   "tanh",      "sigmoid",  "polynomial", "relu_power",
                                            "quadratic", "hardtanh", "relu",     NULL};
