@@ -37,11 +37,16 @@ void nd_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
     nd_philox_block(ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1], out);
 }
 
-/* 53 random bits of two words as a double in [0, 1). */
+/* 53 random bits of two words, hi 2^21 + (lo >> 11), as a double in [0, 1). The integer becomes a
+ * double without an integer conversion, which AVX2 lacks for 64-bit lanes (it kept every loop
+ * calling this scalar): the low 52 bits through the exponent of 2^52, the top bit added, both
+ * exact. */
 static inline double nd_words_to_unit(uint32_t hi, uint32_t lo)
 {
-    const uint64_t bits = ((uint64_t)hi << 21) ^ (uint64_t)(lo >> 11);
-    return (double)(bits & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
+    const uint64_t low52 = (((uint64_t)hi << 21) ^ (uint64_t)(lo >> 11)) & ((1ull << 52) - 1);
+    const double top = (hi >> 31) ? 4503599627370496.0 : 0.0;
+    const double x = (nd_bits_to_double(0x4330000000000000ull | low52) - 4503599627370496.0) + top;
+    return x * (1.0 / 9007199254740992.0);
 }
 
 /* One block of four words gives two doubles: counter = (block index, stream), key = seed. */
@@ -95,9 +100,10 @@ static inline double nd_log_unit(double u)
     return ed * 6.93147180369123816490e-01 + (ed * 1.90821492927058770002e-10 + nd_log1p_unit(m - 1.0));
 }
 
-/* cos(2 pi u) for u in [0, 1): u - k/4 = r with the nearest quarter k (exact), then the
- * Taylor series of cos and sin at 2 pi r, |2 pi r| <= pi/4, and the quadrant's identity. */
-static inline double nd_cos_turns(double u)
+/* cos(2 pi u) and sin(2 pi u) for u in [0, 1): u - k/4 = r with the nearest quarter k (exact),
+ * then the Taylor series of cos and sin at 2 pi r, |2 pi r| <= pi/4, and the quadrant's
+ * identities. */
+static inline void nd_sincos_turns(double u, double *cos_out, double *sin_out)
 {
     const double shifter = 6755399441055744.0; /* 1.5 * 2^52 */
     const double kd = (4.0 * u + shifter) - shifter;
@@ -121,9 +127,17 @@ static inline double nd_cos_turns(double u)
     t = t * -x2 + 1.0 / 6.0;
     const double sinx = x - x * x2 * t;
     const uint64_t q = (nd_double_to_bits(kd + shifter) - nd_double_to_bits(shifter)) & 3u;
-    /* cos(x + q pi/2): cos, -sin, -cos, sin */
-    const double mag = (q & 1u) ? sinx : cosx;
-    return ((q + 1u) & 2u) ? -mag : mag;
+    /* cos(x + q pi/2): cos, -sin, -cos, sin; sin(x + q pi/2): sin, cos, -sin, -cos */
+    const double cmag = (q & 1u) ? sinx : cosx, smag = (q & 1u) ? cosx : sinx;
+    *cos_out = ((q + 1u) & 2u) ? -cmag : cmag;
+    *sin_out = (q & 2u) ? -smag : smag;
+}
+
+static inline double nd_cos_turns(double u)
+{
+    double c, s;
+    nd_sincos_turns(u, &c, &s);
+    return c;
 }
 
 ND_VECTOR_CLONES
@@ -138,5 +152,90 @@ void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t 
         const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
         const double u2 = nd_words_to_unit(w[2], w[3]);
         out[i] = sqrt(-2.0 * nd_log_unit(u1)) * nd_cos_turns(u2);
+    }
+}
+
+ND_VECTOR_CLONES
+void nd_rng_normal_pairs_rows(uint64_t seed, int64_t rows, const uint64_t *streams, int64_t blocks, uint64_t first,
+                              double *out)
+{
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int64_t q = 0; q < blocks; ++q) {
+        const uint64_t block = first + (uint64_t)q;
+        double *restrict out_cos = out + q * rows, *restrict out_sin = out + (blocks + q) * rows;
+        for (int64_t r = 0; r < rows; ++r) {
+            const uint64_t st = streams[r];
+            uint32_t w[4];
+            nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
+            const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
+            const double rad = sqrt(-2.0 * nd_log_unit(u1));
+            double c, sn;
+            nd_sincos_turns(nd_words_to_unit(w[2], w[3]), &c, &sn);
+            out_cos[r] = rad * c;
+            out_sin[r] = rad * sn;
+        }
+    }
+}
+
+/* ---- single precision: four normals a block ---------------------------------------------- */
+
+/* The top 24 bits of a word as a float in [0, 1) (through int32: a conversion AVX2 has). */
+static inline float nd_word_to_unitf(uint32_t w) { return (float)(int32_t)(w >> 8) * (1.0f / 16777216.0f); }
+
+/* log(u) for u in [2^-24, 1], as nd_log_unit in single precision. */
+static inline float nd_logf_unit(float u)
+{
+    const uint32_t shifted = nd_float_to_bits(u) + (0x3f800000u - 0x3f3504f3u);
+    const float e = (float)((int32_t)(shifted >> 23) - 127);
+    const float m = nd_bits_to_float((shifted & 0x007fffffu) + 0x3f3504f3u);
+    return e * 0.693145752f + (e * 1.42860677e-06f + nd_log1pf_unit(m - 1.0f));
+}
+
+/* cos(2 pi u) and sin(2 pi u) for u in [0, 1) in single precision: as nd_sincos_turns, with
+ * Taylor polynomials of degrees 8 and 9 on |x| <= pi/4 (truncation below 4e-9). */
+static inline void nd_sincosf_turns(float u, float *cos_out, float *sin_out)
+{
+    const float kd = (4.0f * u + ND_VMATHF_SHIFTER) - ND_VMATHF_SHIFTER;
+    const float r = u - 0.25f * kd, x = 6.28318531f * r, x2 = x * x;
+    float c = 1.0f / 40320.0f;
+    c = c * -x2 + 1.0f / 720.0f;
+    c = c * -x2 + 1.0f / 24.0f;
+    c = c * -x2 + 0.5f;
+    const float cosx = 1.0f - x2 * c;
+    float t = 1.0f / 362880.0f;
+    t = t * -x2 + 1.0f / 5040.0f;
+    t = t * -x2 + 1.0f / 120.0f;
+    t = t * -x2 + 1.0f / 6.0f;
+    const float sinx = x - x * x2 * t;
+    const uint32_t q = (nd_float_to_bits(kd + ND_VMATHF_SHIFTER) - nd_float_to_bits(ND_VMATHF_SHIFTER)) & 3u;
+    const float cmag = (q & 1u) ? sinx : cosx, smag = (q & 1u) ? cosx : sinx;
+    *cos_out = ((q + 1u) & 2u) ? -cmag : cmag;
+    *sin_out = (q & 2u) ? -smag : smag;
+}
+
+ND_VECTOR_CLONES
+void nd_rng_normal_quads_rows(uint64_t seed, int64_t rows, const uint64_t *streams, int64_t blocks, uint64_t first,
+                              float *out)
+{
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    const int64_t plane = blocks * rows;
+    for (int64_t q = 0; q < blocks; ++q) {
+        const uint64_t block = first + (uint64_t)q;
+        float *restrict o0 = out + q * rows, *restrict o1 = o0 + plane, *restrict o2 = o1 + plane, *restrict o3 = o2 + plane;
+        for (int64_t r = 0; r < rows; ++r) {
+            const uint64_t st = streams[r];
+            uint32_t w[4];
+            nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
+            /* two Box-Muller pairs: radii from words 0 and 2, angles from words 1 and 3 */
+            const float ra = sqrtf(-2.0f * nd_logf_unit(1.0f - nd_word_to_unitf(w[0])));
+            const float rb = sqrtf(-2.0f * nd_logf_unit(1.0f - nd_word_to_unitf(w[2])));
+            float ca, sa, cb, sb;
+            nd_sincosf_turns(nd_word_to_unitf(w[1]), &ca, &sa);
+            nd_sincosf_turns(nd_word_to_unitf(w[3]), &cb, &sb);
+            o0[r] = ra * ca;
+            o1[r] = ra * sa;
+            o2[r] = rb * cb;
+            o3[r] = rb * sb;
+        }
     }
 }

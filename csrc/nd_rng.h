@@ -24,4 +24,18 @@ void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t
  * vectorisable log and cos within about an ulp of libm's. */
 void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
 
+/* Both Box-Muller normals of blocks first .. first + blocks - 1 of many streams (the samples of
+ * an SDE batch, each with its own): block first + q of stream streams[r] gives
+ * out[q rows + r] = r cos(2 pi u_2) (the value nd_rng_normal_fill draws from that block) and
+ * out[(blocks + q) rows + r] = r sin(2 pi u_2), r = sqrt(-2 log(1 - u_1)). One vectorised pass
+ * over the streams per block. */
+void nd_rng_normal_pairs_rows(uint64_t seed, int64_t rows, const uint64_t *streams, int64_t blocks, uint64_t first,
+                              double *out);
+
+/* The same in single precision, four normals a block from 24-bit uniforms u_0 .. u_3 of its four
+ * words, in four planes of [blocks][rows]: r_0 (cos, sin)(2 pi u_1), then r_2 (cos, sin)(2 pi u_3),
+ * r_k = sqrt(-2 log(1 - u_k)) (|normal| < 5.8). */
+void nd_rng_normal_quads_rows(uint64_t seed, int64_t rows, const uint64_t *streams, int64_t blocks, uint64_t first,
+                              float *out);
+
 #endif

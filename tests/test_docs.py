@@ -10,7 +10,7 @@ import pytest
 
 import neurodyn as nd
 
-MODULES = ["ode", "fields", "neural_ode", "liquid", "snn", "encode", "ann2snn", "hopfield",
+MODULES = ["ode", "sde", "fields", "neural_ode", "liquid", "snn", "encode", "ann2snn", "hopfield",
            "ebm", "energies", "hybrid", "optim", "nn", "io", "training"]
 
 

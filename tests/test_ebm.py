@@ -477,7 +477,7 @@ def test_ebm_learns_eight_gaussians(threads):
     ebm = nd.EBM(2, hidden_sizes=(64, 64), activation="tanh", seed=0)
     untrained = ebm.sample(1000, steps=120, seed=3, **lv)
     hist = ebm.fit(X, epochs=80, lr=3e-3, batch_size=128, reg_alpha=0.01, langevin=dict(steps=40, **lv), seed=1,
-                   verbose=False)
+                   verbose=False).history_
     assert len(hist["loss"]) == 80 and np.all(np.isfinite(hist["loss"]))
     samples = ebm.sample(1000, steps=120, seed=3, **lv)
     mmd_trained, mmd_untrained = ref.mmd2(samples, held_out, 0.5), ref.mmd2(untrained, held_out, 0.5)
@@ -496,7 +496,7 @@ def test_fit_changes_params_and_validates(rng):
     before = {k: v.copy() for k, v in ebm.params.items()}
     x = rng.standard_normal((64, 2)).astype(np.float32)
     hist = ebm.fit(x, epochs=2, batch_size=32, langevin=dict(steps=5, step_size=0.05, noise_scale=0.1), seed=0,
-                   verbose=False)
+                   verbose=False).history_
     assert set(hist) >= {"loss", "batch_loss", "time"} and len(hist["loss"]) == 2 and len(hist["batch_loss"]) == 4
     assert all(not np.array_equal(before[k], ebm.params[k]) for k in before)
     # the same seed trains to the same bits
@@ -736,3 +736,23 @@ def test_params_names_and_shapes():
     assert all(v.dtype == np.float32 for v in ebm.params.values())
     assert np.all(ebm.params["energy_dense_0.bias"] == 0)  # docs/models.md notation: zero bias init
     assert "EBM" in repr(ebm)
+
+
+@pytest.mark.parametrize("mala", [False, True])
+@pytest.mark.parametrize("where", ["energy", "gradient"])
+def test_a_python_energy_returning_nan_is_refused_at_that_evaluation(mala, where):
+    """As a non-finite right-hand side stops odeint: the chains stop at the evaluation that
+    returned NaN (with MALA it would otherwise reject every move silently)."""
+    calls = []
+
+    def energy(x):
+        calls.append(1)
+        E, g = 0.5 * (x * x).sum(axis=1), x.copy()
+        if len(calls) == 4:
+            (E if where == "energy" else g)[0] = np.nan
+        return E, g
+
+    with pytest.raises(nd.IntegrationError, match=f"NaN or inf in its {where} at evaluation 4") as info:
+        nd.langevin_sample(energy, np.zeros((3, 2)), steps=10, step_size=0.1, noise_scale=0.1, mala=mala, seed=0)
+    assert info.value.status == "nonfinite" and info.value.evaluation == 4
+    assert len(calls) == 4

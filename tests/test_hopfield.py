@@ -685,7 +685,7 @@ def test_associative_memory_learns_digits(digits):
     Xtr, ytr, Xte, yte = digits
     m = nd.AssociativeMemory(64, num_patterns=32, pattern_dim=32, num_heads=2, hidden_size=64, num_layers=1,
                              dropout=0.0, output_size=10, seed=0)
-    hist = m.fit(Xtr, ytr, loss="cross_entropy", epochs=10, batch_size=32, lr=3e-3, seed=0, verbose=False)
+    hist = m.fit(Xtr, ytr, loss="cross_entropy", epochs=10, batch_size=32, lr=3e-3, seed=0, verbose=False).history_
     assert hist["loss"][-1] < 0.5 * hist["loss"][0]
     assert np.mean(np.argmax(m(Xte), axis=1) == yte) >= 0.93
 

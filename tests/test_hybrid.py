@@ -284,12 +284,13 @@ def test_fit_reduces_the_loss_and_stays_certified():
     t = np.linspace(0, 1.0, 11)
     X = sysm.trajectories(16, t, seed=0)
     m = nd.HybridEBM(2, hidden_sizes=(16, 8), seed=0)
-    hist = m.fit(X, t, window=5, epochs=15, batch_size=32, lr=2e-2, seed=0, verbose=False)
+    assert m.fit(X, t, window=5, epochs=15, batch_size=32, lr=2e-2, seed=0, verbose=False) is m
+    hist = m.history_
     assert hist["loss"][-1] < 0.5 * hist["loss"][0]
     assert m.certificate()["bounded"]
     hub = nd.HybridEBM(2, hidden_sizes=(8, 4), form="port_hamiltonian", seed=0)
     h2 = hub.fit(X, t, window=5, epochs=2, loss="huber", delta=0.1, gradient="adjoint", method="dopri5",
-                 verbose=False)
+                 verbose=False, return_history=True)
     assert np.isfinite(h2["loss"]).all()
 
 
@@ -298,8 +299,8 @@ def test_forced_fit_and_per_sample_input_rules():
     t = np.linspace(0, 1, 6)
     rng = np.random.default_rng(0)
     X, U = rng.normal(size=(3, 6, 2)), rng.normal(size=(3, 6, 1))
-    hist = m.fit(X, t, u=U, window=3, epochs=2, verbose=False)
-    assert len(hist["loss"]) == 2
+    hist = m.fit(X, t, u=U, window=3, epochs=2, verbose=False, validation_data=(X[:1], t, U[:1])).history_
+    assert len(hist["loss"]) == 2 and len(hist["val_loss"]) == 2
     with pytest.raises(ValueError, match=r"u \(n, T, 1\) is needed"):
         m.fit(X, t, window=3, epochs=1, verbose=False)
     # one input signal per sample cannot follow a per-sample adaptive solve's compacted rows

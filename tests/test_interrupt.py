@@ -136,7 +136,7 @@ def test_ctrl_c_stops_fit_and_the_model_still_works(name):
         assert np.all(np.isfinite(value)), key
     before = _outputs(model, x)
     assert np.all(np.isfinite(before))
-    history = model.fit(x, y, epochs=1, batch_size=16, lr=1e-3, seed=0, verbose=False)
+    history = model.fit(x, y, epochs=1, batch_size=16, lr=1e-3, seed=0, verbose=False).history_
     assert np.isfinite(history["loss"][-1])
     assert not np.array_equal(before, _outputs(model, x))  # it trained again
 
@@ -150,7 +150,7 @@ def test_ctrl_c_stops_ebm_fit_and_the_model_still_works():
                 langevin=dict(steps=5, step_size=0.1, noise_scale=0.01))
     assert all(np.all(np.isfinite(v)) for v in ebm.params.values())
     assert np.all(np.isfinite(ebm.energy(x)))
-    assert np.isfinite(ebm.fit(x, epochs=1, batch_size=64, seed=1, verbose=False)["loss"][0])
+    assert np.isfinite(ebm.fit(x, epochs=1, batch_size=64, seed=1, verbose=False).history_["loss"][0])
 
 
 def test_a_real_ctrl_c_on_a_script_ends_in_keyboardinterrupt():

@@ -492,3 +492,80 @@ def test_a_compressed_model_file_loads(tmp_path):
 def test_a_directory_is_not_a_model(tmp_path):
     with pytest.raises(OSError):
         nd.load(tmp_path)
+
+
+# ---- every model saves and loads ------------------------------------------------------------------
+
+
+def _converted():
+    ann = nd.ANN(4, hidden_sizes=(6, 5), output_size=3, seed=0)
+    return nd.ann2snn(ann, np.random.default_rng(0).normal(size=(20, 4)), num_timesteps=7)
+
+
+def _classical():
+    net = nd.ClassicalHopfield(6)
+    net.store(np.where(np.random.default_rng(0).random((2, 6)) < 0.5, -1, 1), rule="pseudoinverse")
+    return net
+
+
+EVERY_MODEL = {
+    "NeuralODE": lambda: trained_like(),
+    "Liquid": lambda: nd.Liquid(3, hidden_size=4, num_layers=2, ffn=True, output_size=2, seed=0),
+    "LTCCell": lambda: nd.LTCCell(3, 5, output_size=2, seed=0),
+    "CfC": lambda: nd.CfC(3, 4, backbone_units=5, output_size=2, seed=0),
+    "SNN": lambda: nd.SNN(4, 3, hidden_sizes=(6, 5), seed=0),
+    "ANN": lambda: nd.ANN(4, hidden_sizes=(6,), output_size=3, norm="layer", seed=0),
+    "ConvertedSNN": _converted,
+    "Hopfield": lambda: nd.Hopfield(4, num_patterns=5, pattern_dim=3, seed=0),
+    "AssociativeMemory": lambda: nd.AssociativeMemory(4, num_patterns=5, pattern_dim=4, num_heads=2, hidden_size=4,
+                                                      num_layers=2, output_size=2, seed=0),
+    "ClassicalHopfield": _classical,
+    "EBM": lambda: nd.EBM(4, hidden_sizes=(6,), seed=0),
+}
+
+
+def test_every_model_class_is_covered():
+    assert set(EVERY_MODEL) == set(nd.io._registry())
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_MODEL))
+def test_every_model_saves_and_loads_bit_for_bit(tmp_path, name):
+    m = EVERY_MODEL[name]()
+    r = np.random.default_rng(1)
+    for p in m.params.values():  # off the initial values, as a trained model is
+        p += r.normal(size=p.shape).astype(p.dtype) * (0 if name == "ClassicalHopfield" else 0.1)
+    path = tmp_path / f"{name}.npz"
+    m.save(path)
+    loaded = nd.load(path)
+    assert type(loaded) is type(m) and loaded.config == m.config and repr(loaded) == repr(m)
+    assert list(loaded.params) == list(m.params)
+    for k in m.params:
+        assert loaded.params[k].dtype == m.params[k].dtype and loaded.params[k].tobytes() == m.params[k].tobytes()
+    if name == "ClassicalHopfield":
+        q = np.where(r.random((3, 6)) < 0.5, -1.0, 1.0)
+        np.testing.assert_array_equal(loaded.recall(q, seed=0), m.recall(q, seed=0))
+        assert loaded.num_patterns == 2 and loaded.n == 6
+    elif name in ("Liquid", "LTCCell", "CfC"):
+        x = r.normal(size=(2, 3, 3)).astype(np.float32)
+        np.testing.assert_array_equal(loaded(x), m(x))
+    else:
+        x = r.normal(size=(3, 3 if name == "NeuralODE" else 4)).astype(np.float32)
+        np.testing.assert_array_equal(loaded(x), m(x))
+
+
+def test_a_converted_snn_file_is_checked_like_the_others(tmp_path):
+    path = tmp_path / "c.npz"
+    _converted().save(path)
+    for key, value, match in [("scales", [1.0], "scales has 1 entries"), ("scales", [1.0, -2.0], "scales"),
+                              ("threshold", 0.0, "threshold"), ("output_size", 4, "shape")]:
+        with pytest.raises(ValueError, match=match):
+            nd.load(rewrite(path, tmp_path, edit_meta=_set(["config", key], value)))
+
+
+def test_a_classical_hopfield_file_must_hold_float64_weights_of_its_size(tmp_path):
+    path = tmp_path / "h.npz"
+    _classical().save(path)
+    with pytest.raises(ValueError, match="float64"):
+        nd.load(rewrite(path, tmp_path, edit_meta=_set(["config", "dtype"], "float32")))
+    with pytest.raises(ValueError, match="shape"):
+        nd.load(rewrite(path, tmp_path, edit_meta=_set(["config", "n"], 7)))

@@ -637,7 +637,7 @@ def test_fit_classifies_sine_square_sawtooth():
     xte, yte = waveforms(300, 20, 1)
     m = nd.Liquid(1, hidden_size=16, num_layers=2, solver="rk4", integration_steps=4, output_size=3, seed=0)
     assert np.mean(m(xte).argmax(1) == yte) < 0.5
-    hist = m.fit(xtr, ytr, loss="cross_entropy", epochs=30, batch_size=30, lr=1e-2, seed=0, verbose=False)
+    hist = m.fit(xtr, ytr, loss="cross_entropy", epochs=30, batch_size=30, lr=1e-2, seed=0, verbose=False).history_
     assert len(hist["loss"]) == 30 and len(hist["batch_loss"]) == 300 and len(hist["time"]) == 30
     assert hist["loss"][-1] < 0.15 < 0.8 < hist["loss"][0]  # measured 1.10 -> 0.034
     assert np.mean(m(xte).argmax(1) == yte) > 0.9  # measured 0.987
@@ -650,7 +650,7 @@ def test_fit_predicts_irregularly_sampled_damped_sines():
     xte, yte = damped_sines(400, 16, 1)
     persistence = np.mean((xte[:, -1, :1] - yte) ** 2)
     m = nd.Liquid(2, hidden_size=16, num_layers=1, solver="rk4", integration_steps=4, output_size=1, seed=0)
-    hist = m.fit(xtr, ytr, epochs=40, batch_size=32, lr=1e-2, seed=0, verbose=False)
+    hist = m.fit(xtr, ytr, epochs=40, batch_size=32, lr=1e-2, seed=0, verbose=False).history_
     assert hist["loss"][-1] < hist["loss"][0] / 8  # measured 0.34 -> 0.021
     test_mse = np.mean((m(xte) - yte) ** 2)
     assert test_mse < 0.03 and test_mse < 0.4 * persistence, (test_mse, persistence)
@@ -661,14 +661,14 @@ def test_fit_is_reproducible():
     runs = []
     for _ in range(2):
         m = nd.Liquid(1, hidden_size=6, num_layers=1, solver="rk4", integration_steps=4, output_size=3, seed=3)
-        hist = m.fit(xtr, ytr, loss="cross_entropy", epochs=3, batch_size=16, lr=1e-2, seed=11, verbose=False)
+        hist = m.fit(xtr, ytr, loss="cross_entropy", epochs=3, batch_size=16, lr=1e-2, seed=11, verbose=False).history_
         runs.append((hist, m.params))
     (h1, p1), (h2, p2) = runs
     assert h1["loss"] == h2["loss"] and h1["batch_loss"] == h2["batch_loss"]
     for k in p1:
         assert_array_equal(p1[k], p2[k])
     m = nd.Liquid(1, hidden_size=6, num_layers=1, solver="rk4", integration_steps=4, output_size=3, seed=3)
-    other = m.fit(xtr, ytr, loss="cross_entropy", epochs=3, batch_size=16, lr=1e-2, seed=12, verbose=False)
+    other = m.fit(xtr, ytr, loss="cross_entropy", epochs=3, batch_size=16, lr=1e-2, seed=12, verbose=False).history_
     assert other["batch_loss"] != h1["batch_loss"]  # the fit seed drives shuffling and dropout
 
 

@@ -514,7 +514,7 @@ def test_cfc_learns_to_classify_irregular_waveforms():
     # 60 epochs: at 40 the run can still sit on a plateau it leaves a few epochs later, and
     # whether it has left depends on the last bits of the arithmetic (an -O2 build gave 0.83)
     hist = cell.fit(x, y, timespans=ts, loss="cross_entropy", epochs=60, batch_size=32, lr=1e-3, seed=0,
-                    verbose=False)
+                    verbose=False).history_
     assert len(hist["loss"]) == 60
     assert hist["loss"][-1] < 0.3 < hist["loss"][0]
     assert accuracy(cell, xv, tsv, yv) >= 0.9 > before + 0.3  # chance is 1/3
@@ -525,7 +525,7 @@ def test_ltc_learns_to_classify_irregular_waveforms():
     xv, tsv, yv = waveforms(300, 20, 1)
     cell = nd.LTCCell(1, 8, output_size=3, seed=0)
     hist = cell.fit(x, y, timespans=ts, loss="cross_entropy", epochs=20, batch_size=32, lr=1e-2, seed=0,
-                    verbose=False)
+                    verbose=False).history_
     assert hist["loss"][-1] < 0.6 * hist["loss"][0]
     assert accuracy(cell, xv, tsv, yv) >= 0.85
 
@@ -560,7 +560,7 @@ def test_same_seed_same_history(kind):
         cell = nd.LTCCell(1, 5, output_size=3, seed=1) if kind == "ltc" else \
             nd.CfC(1, 6, backbone_units=8, output_size=3, seed=1)
         hist = cell.fit(x, y, timespans=ts, loss="cross_entropy", epochs=3, batch_size=16, lr=1e-2, seed=fit_seed,
-                        verbose=False)
+                        verbose=False).history_
         return hist, cell
 
     (h1, c1), (h2, c2), (h3, _) = run(5), run(5), run(6)

@@ -387,7 +387,7 @@ def test_fit_learns_a_damped_spiral_trajectory():
     t = np.array([0.25, 0.5, 0.75, 1.0])
     y = spiral(x, t)
     m = nd.NeuralODE(2, hidden_size=16, output_size=2, num_steps=4, step_size=0.25, solver="rk4", seed=0)
-    hist = m.fit(x, y, t=t, epochs=40, batch_size=32, lr=2e-2, seed=0, verbose=False)
+    hist = m.fit(x, y, t=t, epochs=40, batch_size=32, lr=2e-2, seed=0, verbose=False).history_
     assert set(hist) >= {"loss", "batch_loss", "time"}
     assert len(hist["loss"]) == 40 and len(hist["time"]) == 40 and len(hist["batch_loss"]) == 40 * 4
     assert hist["loss"][-1] < 0.01
@@ -404,7 +404,7 @@ def test_fit_with_adjoint_and_sgd_momentum_regresses_the_end_point():
     y = spiral(x, [1.0])[0]
     m = nd.NeuralODE(2, hidden_size=16, output_size=2, num_steps=4, step_size=0.25, solver="rk4",
                      gradient="adjoint", seed=0, dtype=np.float64)
-    hist = m.fit(x, y, epochs=60, batch_size=16, optimizer=nd.optim.SGD(lr=0.1, momentum=0.9), seed=0, verbose=False)
+    hist = m.fit(x, y, epochs=60, batch_size=16, optimizer=nd.optim.SGD(lr=0.1, momentum=0.9), seed=0, verbose=False).history_
     assert hist["loss"][-1] < 0.005 and hist["loss"][-1] < hist["loss"][0] / 50
     assert np.mean((m(x) - y) ** 2) < 0.005
 
@@ -415,7 +415,7 @@ def test_fit_classifies_inside_a_circle():
     x = r.uniform(-1, 1, size=(256, 2))
     labels = (np.hypot(x[:, 0], x[:, 1]) < 0.65).astype(np.int64)
     m = nd.NeuralODE(2, hidden_size=16, output_size=2, num_steps=4, step_size=0.25, solver="rk4", seed=0)
-    hist = m.fit(x, labels, loss="cross_entropy", epochs=40, batch_size=32, lr=2e-2, seed=0, verbose=False)
+    hist = m.fit(x, labels, loss="cross_entropy", epochs=40, batch_size=32, lr=2e-2, seed=0, verbose=False).history_
     assert hist["loss"][-1] < 0.2 and hist["loss"][-1] < hist["loss"][0] / 4
     assert np.mean(np.argmax(m(x), axis=1) == labels) > 0.93
 
@@ -426,7 +426,7 @@ def test_fit_is_reproducible():
     runs = []
     for _ in range(2):
         m = nd.NeuralODE(2, hidden_size=8, output_size=2, num_steps=3, step_size=0.2, solver="midpoint", seed=5)
-        hist = m.fit(x, y, epochs=3, batch_size=8, lr=1e-2, seed=7, verbose=False)
+        hist = m.fit(x, y, epochs=3, batch_size=8, lr=1e-2, seed=7, verbose=False).history_
         runs.append((hist["batch_loss"], m.params))
     assert runs[0][0] == runs[1][0]
     for k in runs[0][1]:
@@ -438,7 +438,7 @@ def test_fit_uses_every_sample_once_per_epoch():
     r = np.random.default_rng(3)
     x, y = r.normal(size=(10, 2)), r.normal(size=(10, 2))
     m = nd.NeuralODE(2, hidden_size=4, output_size=2, num_steps=2, step_size=0.1, seed=0)
-    hist = m.fit(x, y, epochs=2, batch_size=4, lr=1e-3, seed=0, verbose=False)
+    hist = m.fit(x, y, epochs=2, batch_size=4, lr=1e-3, seed=0, verbose=False).history_
     assert len(hist["batch_loss"]) == 6
     b = hist["batch_loss"]
     assert hist["loss"][0] == pytest.approx((4 * b[0] + 4 * b[1] + 2 * b[2]) / 10, rel=1e-12)

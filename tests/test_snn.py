@@ -513,7 +513,7 @@ def digits_split():
 def test_snn_learns_digits():
     xtr, xte, ytr, yte = digits_split()
     net = nd.SNN(64, 10, hidden_sizes=(128,), num_timesteps=10, seed=0)
-    hist = net.fit(xtr, ytr, epochs=8, batch_size=64, lr=2e-3, seed=0, verbose=False)
+    hist = net.fit(xtr, ytr, epochs=8, batch_size=64, lr=2e-3, seed=0, verbose=False).history_
     losses = np.asarray(hist["loss"])
     assert len(losses) == 8 and losses[-1] < 0.5 * losses[0]
     acc = np.mean(net(xte).argmax(axis=1) == yte)

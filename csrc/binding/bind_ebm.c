@@ -142,14 +142,15 @@ ND_ENTRY(energy_eval, nd_energy_args, NULL, "energy_eval(spec, x) -> (E, grad)")
 
 /* f(x) -> (E [B], grad [B, d]), called with the GIL for each evaluation. */
 typedef struct {
-    PyObject *f;
+    PyObject *f, *module;
     int typenum;
     npy_intp d;
+    int64_t evaluations;
     nd_watch watch; /* Ctrl-C, progress and the first exception of f */
 } nd_py_energy;
 
 /* Copies a returned array of the expected shape into dst: -1 with an exception for a wrong
- * kind or shape, 1 for NaN or inf (the chains stop at this step as non-finite), else 0. */
+ * kind or shape, 1 for NaN or inf, else 0. */
 static int nd_copy_result(PyObject *obj, int tn, int ndim, const npy_intp *dims, void *dst, const char *name)
 {
     PyArrayObject *a = nd_float_array(obj, tn, name);
@@ -165,10 +166,25 @@ static int nd_copy_result(PyObject *obj, int tn, int ndim, const npy_intp *dims,
     return bad ? -1 : nonfinite;
 }
 
+/* NaN or inf returned by a Python energy stops the chains at that evaluation, as a non-finite
+ * right-hand side stops odeint, instead of moving them by it (or, with MALA, rejecting every
+ * move in silence). With the GIL. */
+static void nd_raise_energy_nonfinite(nd_py_energy *c, const char *what)
+{
+    PyObject *attrs = Py_BuildValue("{s:s,s:L}", "status", "nonfinite", "evaluation", (long long)c->evaluations);
+    PyObject *msg = PyUnicode_FromFormat("the energy callable returned NaN or inf in its %s at evaluation %lld; "
+                                         "the chains stop there", what, (long long)c->evaluations);
+    if (attrs && msg)
+        nd_set_integration_error(c->module, msg, attrs);
+    Py_XDECREF(attrs);
+    Py_XDECREF(msg);
+}
+
 static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E, void *grad)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    int ok = 0, nonfinite = 0;
+    int ok = 0;
+    c->evaluations++;
     const npy_intp dims[2] = {(npy_intp)B, c->d};
     PyObject *arr = nd_empty(c->typenum, 2, dims[0], dims[1]);
     if (arr) {
@@ -181,15 +197,15 @@ static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E,
                 int e = nd_copy_result(PyTuple_GET_ITEM(res, 0), c->typenum, 1, dims, E, "the returned energy");
                 int g = e < 0 ? -1 : nd_copy_result(PyTuple_GET_ITEM(res, 1), c->typenum, 2, dims, grad,
                                                      "the returned gradient");
-                ok = e >= 0 && g >= 0;
-                nonfinite = ok && (e || g);
+                ok = e == 0 && g == 0;
+                if (e > 0 || g > 0)
+                    nd_raise_energy_nonfinite(c, e > 0 ? "energy" : "gradient");
             }
             Py_DECREF(res);
         }
         Py_DECREF(arr);
     }
-    int st = nd_watch_callback_done(&c->watch, ok, gil);
-    return st == ND_OK && nonfinite ? ND_ERR_NONFINITE : st;
+    return nd_watch_callback_done(&c->watch, ok, gil);
 }
 
 static int nd_py_energy_f32(void *c, int64_t B, const float *x, float *E, float *g) { return nd_py_energy_call(c, B, x, E, g); }
@@ -267,7 +283,7 @@ static PyObject *langevin_body(PyObject *module, void *args, int tn)
     if (!builtin && !PyCallable_Check(a->energy))
         return PyErr_Format(PyExc_TypeError, "energy must be an EBM, a neurodyn.energies energy, or a callable");
     nd_energy e;
-    nd_py_energy pc = {a->energy, tn, d, {0}};
+    nd_py_energy pc = {a->energy, module, tn, d, 0, {0}};
     PyObject *keep = PyList_New(0), *x = NULL, *acc = NULL, *res = NULL;
     void *ework = NULL, *work = NULL;
     size_t len;

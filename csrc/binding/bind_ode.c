@@ -168,7 +168,7 @@ static const void *nd_field_param(PyObject *obj, int typenum, int ndim, npy_intp
 }
 
 /* spec = (kind, params, acts, consts) as built by neurodyn.fields. */
-static int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
+int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
 {
     int kind;
     PyObject *params, *acts, *consts;

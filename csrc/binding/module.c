@@ -61,7 +61,8 @@ static struct PyModuleDef nd_module = {
 };
 
 static const nd_family *const nd_families[] = {&nd_ode_family,      &nd_nn_family,  &nd_liquid_family, &nd_snn_family,
-                                               &nd_hopfield_family, &nd_ebm_family, &nd_hybrid_family, &nd_util_family};
+                                               &nd_hopfield_family, &nd_ebm_family, &nd_hybrid_family, &nd_sde_family,
+                                               &nd_util_family};
 #define ND_FAMILY_COUNT (sizeof nd_families / sizeof nd_families[0])
 
 static int nd_add_method(size_t *k, PyMethodDef m)

@@ -46,6 +46,10 @@ PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum
 /* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
 void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs);
 
+/* A built-in vector field from its spec (kind, params, acts, consts) as neurodyn.fields builds
+ * it, parameters converted to typenum and kept alive in the list `keep` (bind_ode.c). */
+int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep);
+
 /* "(2, 3)" for error messages; returns a new str or NULL. */
 PyObject *nd_shape_str(int ndim, const npy_intp *shape);
 
@@ -173,7 +177,7 @@ typedef struct {
 
 /* The families, concatenated by the module. */
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
-    nd_hopfield_family, nd_ebm_family, nd_hybrid_family;
+    nd_hopfield_family, nd_ebm_family, nd_hybrid_family, nd_sde_family;
 
 /* The ND_FIELD_HYBRID field of a field spec (bind_hybrid.c): parses params, names and consts
  * into f->hybrid (kept alive by `keep`) and sets f->dim. -1 with an exception. */

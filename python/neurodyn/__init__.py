@@ -4,9 +4,14 @@ Functions take and return NumPy arrays (float32 or float64, following the input)
 
 ODE integration
     :func:`odeint`, :mod:`neurodyn.fields`, :class:`IntegrationError`
+Stochastic differential equations
+    :func:`sdeint`, built-in diffusions in :mod:`neurodyn.sde`
 Neural ODE
     :class:`NeuralODE`; building blocks in :mod:`neurodyn.nn` and :mod:`neurodyn.optim`;
-    :func:`load` for saved models
+    :func:`load` for saved models and checkpoints
+Training
+    every model's ``fit`` (the loop, callbacks, schedules and checkpoints of
+    :mod:`neurodyn.training`); models are scikit-learn estimators
 Liquid time-constant networks
     :class:`Liquid`, :func:`solve_ltc`, :func:`ltc_scan`, :class:`LTCCell`, :class:`CfC`
 Hopfield memories
@@ -21,7 +26,7 @@ Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
 """
-from . import _core, encode, energies, fields, hybrid, nn, optim
+from . import _core, encode, energies, fields, hybrid, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hybrid import HybridEBM
@@ -31,6 +36,7 @@ from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
+from .sde import sdeint
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
@@ -79,10 +85,13 @@ __all__ = [
     "odeint",
     "optim",
     "rate_decode",
+    "sde",
+    "sdeint",
     "set_num_threads",
     "show_config",
     "SNN",
     "solve_ltc",
+    "training",
 ]
 
 
@@ -92,8 +101,10 @@ def _default_threads() -> None:
     neurodyn's kernels run many small matrix products inside loops over time steps, where
     threads cost more than they give on small batches (and spin against other work on a busy
     machine: 8x slower Langevin sampling was measured with two BLAS threads under load). Set
-    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more."""
+    OMP_NUM_THREADS (or OPENBLAS_NUM_THREADS), or call set_num_threads, to use more. A value
+    that is not a thread count is skipped with a RuntimeWarning (import never fails over it)."""
     import os
+    import warnings
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = os.environ.get(var, "").split(",")[0].strip()  # OpenMP allows a list per level
@@ -101,7 +112,9 @@ def _default_threads() -> None:
             try:
                 n = int(value)
             except ValueError:
-                raise ImportError(f"{var}={os.environ[var]!r} is not a thread count") from None
+                warnings.warn(f"{var}={os.environ[var]!r} is not a thread count; neurodyn ignores it",
+                              RuntimeWarning, stacklevel=3)
+                continue
             if n >= 1:
                 _core.set_num_threads(n)
                 return

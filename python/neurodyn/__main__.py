@@ -72,10 +72,10 @@ def tour_neural_ode() -> None:
         model = nd.NeuralODE(2, hidden_size=32, output_size=2, num_steps=10, step_size=0.1, solver="rk4",
                              gradient=gradient, seed=0)
         before = model.loss_and_grad(x0, target, t=t)[0]
-        history = _timed(f"fit a damped rotation, rk4, gradient={gradient!r}, 40 epochs",
-                         lambda: model.fit(x0, target.astype(np.float32), t=t, epochs=40, batch_size=16,
-                                           lr=1e-2, seed=0, verbose=False))
-        print(f"    trajectory MSE {before:.4f} -> {history['loss'][-1]:.4f} "
+        _timed(f"fit a damped rotation, rk4, gradient={gradient!r}, 40 epochs",
+               lambda: model.fit(x0, target.astype(np.float32), t=t, epochs=40, batch_size=16,
+                                 lr=1e-2, seed=0, verbose=False))
+        print(f"    trajectory MSE {before:.4f} -> {model.history_['loss'][-1]:.4f} "
               f"({model.param_count():,} parameters)")
 
 

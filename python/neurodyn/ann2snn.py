@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks, _core, nn
+from ._estimator import RowsFit
 from .snn import _IF, _LIF
-from .training import fit_supervised, matching_targets
 
 NORMALIZATIONS = ("percentile", "max", None)
 
 
-class ANN(nn.Model):
+class ANN(RowsFit, nn.Model):
     """Dense -> ReLU per hidden layer (``dense_{i}``, i from 0), and a Dense ``output`` when
     ``output_size`` is set and differs from the last hidden size (as Edifice).
 
@@ -108,28 +108,88 @@ class ANN(nn.Model):
             d = nn.dense_grad(p, f"dense_{i}", h, d, grads, need_dx=i > 0)
         return value, grads
 
-    def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True):
-        x = self._check_batch(x, self.config["input_size"])
-        y = matching_targets(x.shape[0], y)
-        return fit_supervised(self, x.shape[0], lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss),
-                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                              verbose=verbose)
+    _task = "classifier"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"] or self.config["hidden_sizes"][-1]
 
 
-class ConvertedSNN:
+class ConvertedSNN(nn.Model):
     """The spiking twin of an :class:`ANN` made by :func:`ann2snn`. Parameters keep the ANN's
     names (rescaled); the analog input drives the first layer at every step, integrate-and-fire
     neurons (V <- V + I; S = [V > theta]; V <- V - S theta) pass spikes layer to layer, and the
-    output is the output layer's current accumulated over time, divided by T."""
+    output is the output layer's current accumulated over time, divided by T.
+
+    It saves and loads like every model (``save``, :func:`neurodyn.load`), and is a
+    scikit-learn classifier (``predict``, ``predict_proba``, ``score``) without a ``fit``.
+
+    Parameters
+    ----------
+    params : dict
+        ``dense_{i}.kernel`` / ``dense_{i}.bias`` per hidden layer and, optionally,
+        ``output.kernel`` / ``output.bias``, as :func:`ann2snn` builds them.
+    hidden_sizes : sequence of int
+    num_timesteps : int
+        Simulation length T.
+    threshold : float
+        Firing threshold theta.
+    scales : sequence of float
+        lambda_l of each hidden layer (the activation a spike rate of 1 stands for).
+    dtype : float32 or float64
+    """
+
+    _task = "classifier"
 
     def __init__(self, params, hidden_sizes, num_timesteps, threshold, scales, dtype):
-        self.params = params
-        self.hidden_sizes = list(hidden_sizes)
-        self.num_timesteps = num_timesteps
-        self.threshold = threshold
-        self.scales = scales  # lambda_l of each hidden layer
-        self.dtype = np.dtype(dtype)
+        if not isinstance(params, dict) or "dense_0.kernel" not in params:
+            raise ValueError("params must be a dict with at least 'dense_0.kernel', as ann2snn builds it")
+        output = params.get("output.kernel")
+        config = self._validate(input_size=np.shape(params["dense_0.kernel"])[0], hidden_sizes=hidden_sizes,
+                                output_size=None if output is None else np.shape(output)[1],
+                                num_timesteps=num_timesteps, threshold=threshold, scales=scales, dtype=dtype)
+        self._check_saved(config, params)  # names, shapes and dtype as the configuration implies them
+        self._adopt(config, {name: params[name] for name, _, _ in self._param_specs(config)})
+
+    @classmethod
+    def _validate(cls, *, input_size, hidden_sizes, output_size, num_timesteps, threshold, scales, dtype):
+        sizes = [_checks.integer(f"hidden_sizes[{i}]", h, minimum=1) for i, h in enumerate(hidden_sizes)]
+        if not sizes:
+            raise ValueError("hidden_sizes needs at least one layer")
+        lams = [_checks.real(f"scales[{i}]", v, minimum=0.0, strict=True) for i, v in enumerate(scales)]
+        if len(lams) != len(sizes):
+            raise ValueError(f"scales has {len(lams)} entries for {len(sizes)} hidden layers")
+        return {"input_size": _checks.integer("input_size", input_size, minimum=1), "hidden_sizes": sizes,
+                "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
+                "num_timesteps": _checks.integer("num_timesteps", num_timesteps, minimum=1),
+                "threshold": _checks.real("threshold", threshold, minimum=0.0, strict=True), "scales": lams,
+                "dtype": nn.model_dtype(dtype).name}
+
+    @classmethod
+    def _param_specs(cls, config):
+        specs, width = [], config["input_size"]
+        for i, h in enumerate(config["hidden_sizes"]):
+            specs += nn.dense_specs(f"dense_{i}", width, h)
+            width = h
+        if config["output_size"] is not None:
+            specs += nn.dense_specs("output", width, config["output_size"])
+        return specs
+
+    def _adopt(self, config, params):
+        super()._adopt(config, params)
+        self.hidden_sizes = list(config["hidden_sizes"])
+        self.num_timesteps = config["num_timesteps"]
+        self.threshold = config["threshold"]
+        self.scales = list(config["scales"])  # lambda_l of each hidden layer
+
+    def _args_from_config(self):
+        c = self.config
+        return {"params": self.params, "hidden_sizes": c["hidden_sizes"], "num_timesteps": c["num_timesteps"],
+                "threshold": c["threshold"], "scales": c["scales"], "dtype": c["dtype"]}
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"] or self.config["hidden_sizes"][-1]
 
     def __call__(self, x, num_timesteps=None):
         """Output (batch, output_size) after ``num_timesteps`` steps (default: the converted T)."""

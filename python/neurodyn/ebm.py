@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, _core, nn, optim
+from . import _checks, _core, nn, optim, training
 from .encode import seed_key
 from .energies import Energy
-from .training import fit_loop, kernel_progress
+from .training import kernel_progress, with_options_doc
 
 
 def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):
@@ -40,7 +40,7 @@ def _energy_target(energy):
     if isinstance(energy, Energy):
         return energy._spec(), energy.dim
     if callable(energy):
-        return energy, None
+        return energy, None  # NaN or inf it returns stops the chains there (bind_ebm.c)
     raise TypeError(f"energy must be an EBM, a neurodyn.energies energy or a callable (x) -> (E, grad); "
                     f"got {type(energy).__name__}")
 
@@ -241,17 +241,39 @@ class EBM(nn.Model):
         return langevin_sample(self, start, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
                                grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info, verbose=verbose)
 
-    def fit(self, x, *, epochs=10, lr=1e-3, batch_size=64, reg_alpha=0.01, langevin=None, replay_buffer=10_000,
-            reinit_prob=0.05, optimizer="adam", seed=None, verbose=True):
+    @with_options_doc
+    def fit(self, x, y=None, *, epochs=10, lr=1e-3, batch_size=64, reg_alpha=0.01, langevin=None,
+            replay_buffer=10_000, reinit_prob=0.05, optimizer="adam", seed=None, verbose=True, **options):
         """Contrastive divergence with a replay buffer of past negatives (Du & Mordatch, 2019).
 
         Each minibatch draws its negative chains from the buffer, restarting ``reinit_prob`` of
         them from U[-1, 1); runs Langevin on them (``langevin``: keyword arguments of
         :func:`langevin_sample`; by default Edifice's steps 60, step_size 10, noise 0.005, and no
-        clamp); takes an optimiser step on the CD loss; and puts the chains back.
+        clamp); takes an optimiser step on the CD loss; and puts the chains back (with the
+        step, so that an interrupted fit leaves buffer and parameters of the same step). The
+        validation options do not apply: contrastive divergence has no held-out loss.
 
-        Returns the history (``loss`` per epoch, ``batch_loss``, ``time``).
+        Parameters
+        ----------
+        x : array_like, shape (n, input_size)
+            Data samples.
+        y : None
+            Ignored (the scikit-learn convention for unsupervised models).
+        reg_alpha : float
+            Weight of the energy-magnitude penalty of :func:`contrastive_divergence_loss`.
+        langevin : dict, optional
+            Keyword arguments of :func:`langevin_sample` for the negatives.
+        replay_buffer : int
+            Chains kept between minibatches (in a checkpoint too, so a resumed fit is exact).
+        reinit_prob : float in [0, 1]
+            Share of the chains restarted from U[-1, 1) each minibatch.
         """
+        training.split_options("EBM.fit", options)
+        if options.get("validation_data") is not None or options.get("validation_split") is not None:
+            raise ValueError("EBM.fit has no validation loss: contrastive divergence needs negatives of its own")
+        return_history = options.pop("return_history", False)
+        options.pop("validation_data", None)
+        options.pop("validation_split", None)
         x = self._check_batch(x, self.config["input_size"])
         size = _checks.integer("replay_buffer", replay_buffer, minimum=1)
         p_re = _checks.real("reinit_prob", reinit_prob, minimum=0.0)
@@ -259,21 +281,25 @@ class EBM(nn.Model):
             raise ValueError(f"reinit_prob must lie in [0, 1], got {p_re}")
         kw = {k: _LANGEVIN[k] for k in ("steps", "step_size", "noise_scale")}
         kw.update(langevin or {})
-        rng = nn.as_generator(seed)
+        rng = training.training_generator(self, seed)
         opt = optim.make(optimizer, lr)
         d = self.config["input_size"]
         buffer = rng.uniform(-1, 1, size=(size, d)).astype(self.dtype)
 
-        def step(idx):
+        def step(idx, rng):
             slots = rng.integers(0, size, size=len(idx))
             start = buffer[slots].copy()
             fresh = rng.random(len(idx)) < p_re
             start[fresh] = rng.uniform(-1, 1, size=(int(fresh.sum()), d))
             neg = langevin_sample(self, start, seed=rng, **{**kw, "verbose": False})  # fit has its own bar
-            buffer[slots] = neg
             loss, grads = self.cd_loss_and_grad(x[idx], neg, reg_alpha)
-            opt.step(self.params, grads)
-            return loss
 
-        return fit_loop(step, x.shape[0], epochs=epochs, batch_size=batch_size, rng=rng, verbose=verbose,
-                        desc="EBM.fit")
+            def keep_negatives():  # written with the parameters, so the buffer matches the step
+                buffer[slots] = neg
+
+            return loss, grads, keep_negatives
+
+        history = training.fit_loop(step, x.shape[0], model=self, optimizer=opt, rng=rng, epochs=epochs,
+                                    batch_size=batch_size, verbose=verbose, desc="EBM.fit",
+                                    extra_state={"replay_buffer": buffer}, **options)
+        return history if return_history else self

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from . import _checks, _core, nn
-from .training import fit_supervised, matching_targets
+from ._estimator import RowsFit
 
 
 # The retrieval kernels' default inverse temperature.
@@ -189,8 +189,9 @@ def _retrieve_layer_grad(params, prefix, beta, caches, dout, grads):
     return nn.dense_grad(params, f"{prefix}_query_proj", x, dq, grads)
 
 
-class _Trainable(nn.Model):
-    """fit / loss_and_grad for models with ``_forward(x, caches, rng)`` and ``_backward``."""
+class _Trainable(RowsFit, nn.Model):
+    """loss_and_grad (and, through RowsFit, fit) for models with ``_forward(x, caches, rng)`` and
+    ``_backward``."""
 
     def loss_and_grad(self, x, y, *, loss="mse", seed=None, training=False):
         _checks.choice("loss", loss, nn.LOSSES)
@@ -206,14 +207,10 @@ class _Trainable(nn.Model):
     def __call__(self, x):
         return self._forward(self._check_batch(x, self.config["input_dim"]), None, None)
 
-    def fit(self, x, y, *, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True):
-        x = self._check_batch(x, self.config["input_dim"])
-        y = matching_targets(x.shape[0], y)
-        return fit_supervised(self, x.shape[0],
-                              lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True),
-                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                              verbose=verbose)
+    _input_key = "input_dim"
+
+    def _batch_loss(self, x, y, *, rng, loss):
+        return self.loss_and_grad(x, y, loss=loss, seed=rng, training=True)
 
 
 class Hopfield(_Trainable):
@@ -257,6 +254,12 @@ class Hopfield(_Trainable):
     def _param_specs(cls, config):
         return (nn.dense_specs("hopfield_query_proj", config["input_dim"], config["pattern_dim"])
                 + [("hopfield_patterns", (config["num_patterns"], config["pattern_dim"]), "glorot")])
+
+    _task = "regressor"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["pattern_dim"]
 
     def _forward(self, x, caches, rng):
         return _retrieve_layer(self.params, "hopfield", x, self.config["beta"], caches)
@@ -337,6 +340,12 @@ class AssociativeMemory(_Trainable):
             specs += nn.dense_specs("output", H, c["output_size"])
         return specs
 
+    _task = "classifier"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"] or self.config["hidden_size"]
+
     def _forward(self, x, caches, rng):
         p, c = self.params, self.config
         z = nn.dense(p, "input_proj", x)
@@ -384,7 +393,7 @@ class AssociativeMemory(_Trainable):
         nn.dense_grad(p, "input_proj", x, dz, grads, need_dx=False)
 
 
-class ClassicalHopfield:
+class ClassicalHopfield(nn.Model):
     """The classical binary Hopfield network on n neurons with states in {-1, +1}.
 
     Storage: Hebbian ``W = P^T P / n`` with a zero diagonal, or the pseudo-inverse rule
@@ -392,7 +401,8 @@ class ClassicalHopfield:
     synchronous (every neuron at once) or asynchronous (one at a time, in a random order per
     sweep drawn from ``seed``). A neuron whose field is exactly 0 keeps its state (the
     tie-break). Energy ``E = -x^T W x / 2``; asynchronous updates never increase it.
-    Capacity of the Hebbian rule is about 0.138 n random patterns.
+    Capacity of the Hebbian rule is about 0.138 n random patterns. ``save`` and
+    :func:`neurodyn.load` keep the weights (``params["W"]``) and the pattern count.
 
     Parameters
     ----------
@@ -412,9 +422,41 @@ class ClassicalHopfield:
     MODES = ("async", "sync")
 
     def __init__(self, n):
-        self.n = _checks.integer("n", n, minimum=1)
-        self.W = np.zeros((self.n, self.n))
-        self.num_patterns = 0
+        config = self._validate(n=n)
+        self._adopt(config, {"W": np.zeros((config["n"], config["n"]))})
+
+    @classmethod
+    def _validate(cls, *, n, num_patterns=0, dtype="float64"):
+        if nn.model_dtype(dtype) != np.float64:
+            raise ValueError(f"a ClassicalHopfield stores float64 weights, got dtype {dtype}")
+        return {"n": _checks.integer("n", n, minimum=1),
+                "num_patterns": _checks.integer("num_patterns", num_patterns, minimum=0), "dtype": "float64"}
+
+    @classmethod
+    def _param_specs(cls, config):
+        return [("W", (config["n"], config["n"]), "zeros")]
+
+    @property
+    def n(self) -> int:
+        return self.config["n"]
+
+    @property
+    def W(self) -> np.ndarray:
+        """The weight matrix (n, n)."""
+        return self.params["W"]
+
+    @W.setter
+    def W(self, value):
+        self.params["W"] = value
+
+    @property
+    def num_patterns(self) -> int:
+        """How many patterns the last ``store`` stored."""
+        return self.config["num_patterns"]
+
+    @num_patterns.setter
+    def num_patterns(self, value):
+        self.config["num_patterns"] = int(value)
 
     def _states(self, name, x):
         arr = _checks.real_array(name, x, np.float64, finite=False)  # the +-1 check below covers NaN

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks, _core, nn
+from . import _checks, _core, nn, training
 from .fields import Field
-from .ode import METHODS, odeint
-from .training import fit_supervised
+from .ode import ADAPTIVE, METHODS, odeint
+from .training import with_options_doc
 
 #: Potential / activation pairs, forms and target systems: the kernels' tables.
 ACTIVATIONS = _core.TABLES["hybrid_activations"]
@@ -339,6 +339,33 @@ class HybridEBM(nn.Model):
         value = float(np.mean(np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))))
         return value, (np.clip(r, -delta, delta) / r.size).astype(pred.dtype)
 
+    def _rollout(self, z0, times, u, method, dt, rtol, atol, record):
+        """odeint of the model's field from z0 over ``times``; returns (spec, ys, info, code, step, budget)."""
+        _checks.choice("method", method, METHODS)
+        code = METHODS.index(method)
+        z0 = self._rows(z0, "z0")
+        times = _checks.times("times", times)
+        t_u, uu = self._inputs(u, times if u is not None else None, rows=z0.shape[0])
+        spec = self._spec(t_u, uu)
+        step = 0.0 if dt is None else float(dt)
+        budget = int(np.ceil((times[-1] - times[0]) / step)) + times.size + 10_000 if step else 100_000
+        ys, info = _core.odeint(spec, z0, times, code, rtol, atol, step, budget, (), record)
+        return spec, times, ys, info, code, step, budget
+
+    def _window_target(self, target, n_times, batch):
+        target = _checks.real_array("target", target, self.dtype)
+        if target.shape != (n_times, batch, self.d):
+            raise ValueError(f"target has shape {target.shape}; expected {(n_times, batch, self.d)}")
+        return target
+
+    def window_loss(self, z0, target, times, *, u=None, loss="mse", delta=1.0, method="rk4", dt=None, rtol=1e-6,
+                    atol=1e-8):
+        """The loss of :meth:`window_loss_and_grad` alone (forward only)."""
+        _checks.choice("loss", loss, LOSSES)
+        _, times, ys, _, _, _, _ = self._rollout(z0, times, u, method, dt, rtol, atol, 0)
+        target = self._window_target(target, times.size, ys.shape[1])
+        return self._loss(loss, delta, ys[1:], target[1:])[0]
+
     def window_loss_and_grad(self, z0, target, times, *, u=None, loss="mse", delta=1.0, method="rk4", dt=None,
                              gradient="backprop", rtol=1e-6, atol=1e-8):
         """Loss of the rollouts from z0 (batch, d) against target (len(times), batch, d) at
@@ -347,15 +374,9 @@ class HybridEBM(nn.Model):
         port-Hamiltonian input sampled at ``times``."""
         _checks.choice("loss", loss, LOSSES)
         _checks.choice("gradient", gradient, GRADIENTS)
-        code = METHODS.index(method)
-        z0 = self._rows(z0, "z0")
-        times = _checks.times("times", times)
-        t_u, uu = self._inputs(u, times if u is not None else None, rows=z0.shape[0])
-        spec = self._spec(t_u, uu)
-        step = 0.0 if dt is None else float(dt)
-        budget = int(np.ceil((times[-1] - times[0]) / step)) + times.size + 10_000 if step else 100_000
-        ys, info = _core.odeint(spec, z0, times, code, rtol, atol, step, budget, (),
-                                2 if gradient == "backprop" else 0)
+        spec, times, ys, info, code, step, budget = self._rollout(z0, times, u, method, dt, rtol, atol,
+                                                                  2 if gradient == "backprop" else 0)
+        target = self._window_target(target, times.size, ys.shape[1])
         value, dpred = self._loss(loss, delta, ys[1:], target[1:])
         ybar = np.zeros_like(ys)
         ybar[1:] = dpred
@@ -366,13 +387,46 @@ class HybridEBM(nn.Model):
             _, dp, _ = _core.ode_adjoint(spec, times, ys[-1], ybar, code, rtol, atol, step, 4 * budget)
         return value, self._unflatten(dp)
 
-    def fit(self, trajectories, t, *, u=None, window=10, epochs=50, batch_size=64, lr=1e-2, loss="mse", delta=1.0,
-            method="rk4", substeps=1, gradient="backprop", optimizer="adam", seed=None, verbose=True):
+    def _check_trajectories(self, trajectories, t, u, name="trajectories"):
+        """(X (n, T, d), times (T,), U (n, T, inputs) or None), checked."""
+        X = _checks.real_array(name, trajectories, self.dtype)
+        if X.ndim != 3 or X.shape[2] != self.d:
+            raise ValueError(f"{name} has shape {X.shape}; expected (n, T, {self.d})")
+        times = _checks.times("t", t)
+        n, T, _ = X.shape
+        if times.size != T:
+            raise ValueError(f"t has {times.size} times but {name} has {T} samples per trajectory (axis 1)")
+        if T >= 2 and (np.any(np.diff(times) <= 0) or not np.allclose(np.diff(times), times[1] - times[0],
+                                                                        rtol=1e-9, atol=0)):
+            raise ValueError("t must be increasing and evenly spaced")
+        forced = self.port and self.config["inputs"] > 0
+        if u is not None and not forced:
+            raise ValueError("u needs form='port_hamiltonian' with inputs > 0")
+        U = None
+        if forced:
+            if u is None:
+                raise ValueError(f"u (n, T, {self.config['inputs']}) is needed: the model has inputs")
+            U = _checks.real_array("u", u, self.dtype)
+            if U.shape != (n, T, self.config["inputs"]):
+                raise ValueError(f"u has shape {U.shape}; expected {(n, T, self.config['inputs'])}")
+        return X, times, U
+
+    @staticmethod
+    def _window_starts(n, T, window):
+        """Every (trajectory, first sample) of a window, trajectory by trajectory."""
+        traj, start = np.divmod(np.arange(n * (T - window + 1), dtype=np.int64), T - window + 1)
+        return traj, start
+
+    @with_options_doc
+    def fit(self, trajectories, t, *, u=None, window=10, loss="mse", delta=1.0, method="rk4", substeps=1,
+            gradient="backprop", epochs=50, batch_size=64, lr=1e-2, optimizer="adam", seed=None, verbose=True,
+            **options):
         """Fit the field to observed trajectories by rolling out over windows.
 
         Every window of ``window`` consecutive samples of every trajectory is a training
         example: the model starts at the window's first state (the encoder is the identity: the
         observations are the state) and its rollout is compared with the window's states.
+        Stability never depends on the loss: the certificate holds for any parameters.
 
         Parameters
         ----------
@@ -390,24 +444,12 @@ class HybridEBM(nn.Model):
             An :func:`neurodyn.odeint` method; fixed-step methods take ``substeps`` steps per
             sample interval.
         gradient : {"backprop", "adjoint"}
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance.
-
-        Returns
-        -------
-        dict
-            ``loss`` per epoch, ``batch_loss``, ``time``. Stability never depends on the loss:
-            the certificate holds for any parameters.
+            Validation data are ``(trajectories, t)`` or ``(trajectories, t, u)``; a validation
+            split holds out the last windows (those of the last trajectories).
         """
-        X = _checks.real_array("trajectories", trajectories, self.dtype)
-        if X.ndim != 3 or X.shape[2] != self.d:
-            raise ValueError(f"trajectories has shape {X.shape}; expected (n, T, {self.d})")
-        times = _checks.times("t", t)
+        training.split_options("HybridEBM.fit", options)
+        X, times, U = self._check_trajectories(trajectories, t, u)
         n, T, _ = X.shape
-        if times.size != T:
-            raise ValueError(f"t has {times.size} times but trajectories has {T} samples per trajectory (axis 1)")
-        if T >= 2 and (np.any(np.diff(times) <= 0) or not np.allclose(np.diff(times), times[1] - times[0],
-                                                                        rtol=1e-9, atol=0)):
-            raise ValueError("t must be increasing and evenly spaced")
         window = _checks.integer("window", window, minimum=2)
         if window > T:
             raise ValueError(f"window={window} is longer than the trajectories ({T} samples)")
@@ -416,30 +458,44 @@ class HybridEBM(nn.Model):
         _checks.choice("gradient", gradient, GRADIENTS)
         _checks.choice("method", method, METHODS)
         delta = _checks.real("delta", delta, minimum=0.0, strict=True)
-        forced = self.port and self.config["inputs"] > 0
-        if u is not None and not forced:
-            raise ValueError("u needs form='port_hamiltonian' with inputs > 0")
-        if forced:
-            if u is None:
-                raise ValueError(f"u (n, T, {self.config['inputs']}) is needed: the model has inputs")
-            U = _checks.real_array("u", u, self.dtype)
-            if U.shape != (n, T, self.config["inputs"]):
-                raise ValueError(f"u has shape {U.shape}; expected {(n, T, self.config['inputs'])}")
         rel = times[:window] - times[0]
-        dt = (rel[1] - rel[0]) / substeps if method not in ("dopri5", "tsit5", "dop853") else None
-        starts = [(i, s) for i in range(n) for s in range(T - window + 1)]
-        traj, start = np.array([p[0] for p in starts]), np.array([p[1] for p in starts])
+        dt = None if method in ADAPTIVE else (rel[1] - rel[0]) / substeps
         offs = np.arange(window)
 
-        def batch(idx, rng):
-            i, s = traj[idx], start[idx]
-            target = np.transpose(X[i[:, None], s[:, None] + offs], (1, 0, 2))
-            uw = np.transpose(U[i[:, None], s[:, None] + offs], (1, 0, 2)) if forced else None
-            return self.window_loss_and_grad(target[0], target, rel, u=uw, loss=loss, delta=delta, method=method,
-                                             dt=dt, gradient=gradient)
+        def windows(traj, start, X, U):
+            """(first states (b, d), targets (window, b, d), inputs (window, b, m) or None)."""
+            take = (traj[:, None], start[:, None] + offs)
+            target = np.ascontiguousarray(np.transpose(X[take], (1, 0, 2)))
+            uw = None if U is None else np.ascontiguousarray(np.transpose(U[take], (1, 0, 2)))
+            return target[0], target, uw
 
-        return fit_supervised(self, len(starts), batch, epochs=epochs, batch_size=batch_size, lr=lr,
-                              optimizer=optimizer, seed=seed, verbose=verbose)
+        def batch_loss(arrays, rng):
+            z0, target, uw = windows(*arrays)
+            return self.window_loss_and_grad(z0, target, rel, u=uw, loss=loss, delta=delta, method=method, dt=dt,
+                                             gradient=gradient)
+
+        def eval_loss(arrays):
+            z0, target, uw = windows(*arrays)
+            return self.window_loss(z0, target, rel, u=uw, loss=loss, delta=delta, method=method, dt=dt)
+
+        def data(X, U):
+            traj, start = self._window_starts(X.shape[0], X.shape[1], window)
+            return [(traj, 0), (start, 0), (X, None), (U, None)]
+
+        def prepare(*validation):
+            if not 2 <= len(validation) <= 3:
+                raise ValueError(f"validation_data must be (trajectories, t) or (trajectories, t, u), "
+                                 f"got {len(validation)} arrays")
+            Xv, tv, Uv = self._check_trajectories(validation[0], validation[1],
+                                                  validation[2] if len(validation) == 3 else None,
+                                                  "validation trajectories")
+            if Xv.shape[1] < window or not np.allclose(np.diff(tv[:window]), rel[1] - rel[0], rtol=1e-9, atol=0):
+                raise ValueError("validation trajectories need at least `window` samples with the spacing of t")
+            return data(Xv, Uv)
+
+        return training.fit_model(self, data(X, U), batch_loss, eval_loss=eval_loss, prepare=prepare, epochs=epochs,
+                                  batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, verbose=verbose,
+                                  **options)
 
 
 # ---- target systems ----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import operator
 import numpy as np
 
 from . import _checks, _core, nn
-from .training import fit_supervised, matching_targets
+from .training import with_options_doc
 
 TAU_CLAMP = 20.0  # softplus input is clamped here (as in Edifice): tau = softplus(min(z, 20)) + 0.1
 TAU_MIN = 0.1
@@ -389,17 +389,28 @@ class Liquid(nn.Model):
             du = du + nn.layernorm_grad(p, f"{name}_norm", ln, dx, grads).reshape(B, T, H)
         return du
 
-    def fit(self, x, y, *, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True):
+    _task = "classifier"
+    _sequences = True
+
+    @with_options_doc
+    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
+            verbose=True, **options):
         """Minibatch training on the last step's output, with dropout and shuffling.
 
-        Returns the history dict (``loss`` per epoch, ``batch_loss``, ``time``)."""
-        x = self._check_sequence(x)
-        y = matching_targets(x.shape[0], y, unit="sequences")
-        return fit_supervised(self, x.shape[0],
-                              lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng, training=True),
-                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                              verbose=verbose)
+        Parameters
+        ----------
+        x : array_like, shape (n, time, embed_dim)
+        y : array_like
+            Integer class labels (n,) for ``cross_entropy``, or targets (n, output_size) (or (n,)
+            with one output) for ``mse``.
+        loss : {"auto", "cross_entropy", "mse"}
+            "auto": cross-entropy for integer labels, mse otherwise.
+        """
+        return self._fit_supervised(
+            x, y, loss=loss, check_x=lambda a, name: self._check_sequence(a), unit="sequences",
+            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, seed=rng, training=True),
+            predict_for=lambda xb, yb: self(xb), epochs=epochs, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, seed=seed, verbose=verbose, options=options)
 
 
 # ---- recurrent cells ---------------------------------------------------------------------------
@@ -463,19 +474,45 @@ class _RecurrentCell(nn.Model):
         grads.update(cell_grads)
         return value, grads
 
-    def fit(self, x, y, *, timespans=None, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
-            seed=None, verbose=True):
-        """Minibatch training with shuffling; see :meth:`loss_and_grad` for the shapes of y."""
-        x = self._check_sequence(x)
-        y = matching_targets(x.shape[0], y, unit="sequences")
-        ts = _check_timespans(timespans, x.shape[0], x.shape[1])
-        ts = None if ts is None else np.asarray(ts)
+    _task = "classifier"
+    _sequences = True
 
-        def batch(idx, rng):
-            return self.loss_and_grad(x[idx], y[idx], timespans=None if ts is None else ts[idx], loss=loss)
+    @with_options_doc
+    def fit(self, x, y, *, timespans=None, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
+            seed=None, verbose=True, **options):
+        """Minibatch training with shuffling; see :meth:`loss_and_grad` for the shapes of y.
 
-        return fit_supervised(self, x.shape[0], batch, epochs=epochs, batch_size=batch_size, lr=lr,
-                              optimizer=optimizer, seed=seed, verbose=verbose)
+        Parameters
+        ----------
+        x : array_like, shape (n, time, input_size)
+        y : array_like
+            Integer class labels (n,) (``cross_entropy`` on the last step), targets
+            (n, output_size) for the last step or (n, time, output_size) for every step
+            (``mse``).
+        timespans : array_like, shape (n, time), optional
+            Elapsed time of every step (1 by default); ``validation_data`` may carry its own as
+            ``(x, y, timespans)``.
+        loss : {"auto", "cross_entropy", "mse"}
+            "auto": cross-entropy for integer labels, mse otherwise.
+        """
+
+        def check_ts(ts, x):
+            ts = _check_timespans(ts, x.shape[0], x.shape[1])
+            return None if ts is None else np.asarray(ts)  # an array, to take minibatches of
+
+        def predict_for(xb, yb, tsb):
+            out = self.forward_sequence(xb, tsb)
+            return out if yb.ndim == 3 else np.ascontiguousarray(out[:, -1])
+
+        return self._fit_supervised(
+            x, y, [(timespans, check_ts)], loss=loss, check_x=lambda a, name: self._check_sequence(a),
+            unit="sequences",
+            batch_loss=lambda xb, yb, tsb, rng, loss: self.loss_and_grad(xb, yb, timespans=tsb, loss=loss),
+            predict_for=predict_for, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+            verbose=verbose, options=options)
+
+    def _decision(self, x, timespans=None, h0=None):
+        return self(x, timespans, h0)
 
 
 class CfC(_RecurrentCell):

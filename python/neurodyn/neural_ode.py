@@ -6,7 +6,7 @@ import numpy as np
 from . import _checks, _core, nn
 from .fields import MLP
 from .ode import METHODS
-from .training import fit_supervised, matching_targets
+from .training import with_options_doc
 
 GRADIENTS = ("backprop", "adjoint")
 
@@ -225,29 +225,32 @@ class NeuralODE(nn.Model):
 
     # ---- training -------------------------------------------------------------------------
 
-    def fit(self, x, y, *, t=None, loss="mse", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
-            seed=None, verbose=True):
+    _task = "regressor"
+
+    @with_options_doc
+    def fit(self, x, y, *, t=None, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
+            seed=None, verbose=True, **options):
         """Minibatch training with shuffling.
 
         Parameters
         ----------
-        x : array (n, input_size)
-        y : targets: (n, output_size) for ``mse``, integer labels (n,) for ``cross_entropy``,
-            or (len(t), n, output_size) with ``t`` for a loss over a trajectory.
-        optimizer : "adam", "sgd", or an ``nd.optim`` instance.
-
-        Returns
-        -------
-        dict
-            ``loss`` per epoch, ``batch_loss``, ``time`` per epoch.
+        x : array_like, shape (n, input_size)
+        y : array_like
+            Targets (n, output_size) (or (n,) with one output) for ``mse``, integer labels (n,)
+            for ``cross_entropy``, or (len(t), n, output_size) with ``t`` for a loss over a
+            trajectory.
+        t : array_like, optional
+            Output times of a trajectory loss.
+        loss : {"auto", "mse", "cross_entropy"}
+            "auto": cross-entropy for integer labels of shape (n,), mse otherwise.
         """
-        x = self._check_batch(x, self.config["input_size"])
         if t is not None and np.ndim(y) != 3:
             raise ValueError(f"with t, y must have shape (len(t), n, output_size); got shape {np.shape(y)}")
-        y = matching_targets(x.shape[0], y, axis=1 if t is not None else 0)
-
-        def batch(idx, rng):
-            return self.loss_and_grad(x[idx], y[:, idx] if t is not None else y[idx], loss=loss, t=t)
-
-        return fit_supervised(self, x.shape[0], batch, epochs=epochs, batch_size=batch_size, lr=lr,
-                              optimizer=optimizer, seed=seed, verbose=verbose)
+        size = self.config["input_size"]
+        return self._fit_supervised(
+            x, y, loss=loss, check_x=lambda a, name: self._check_batch(a, size, name),
+            y_axis=1 if t is not None else 0,
+            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, t=t),
+            predict_for=lambda xb, yb: self.predict_trajectory(xb, t) if t is not None else self(xb),
+            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, verbose=verbose,
+            options=options)

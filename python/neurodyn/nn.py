@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from . import _checks, _core
+from ._estimator import FITTED, Estimator
 
 #: The activations the kernels know (their table in csrc/nd_nn.c).
 ACTIVATIONS = _core.TABLES["activations"]
@@ -230,9 +231,10 @@ def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype, name: str = 
 
 # ---- models ---------------------------------------------------------------------------------
 
-class Model:
+class Model(Estimator):
     """Base of every neurodyn model: ``params`` (an ordered dict name -> ndarray), ``config``
-    (the constructor's arguments, JSON-serialisable), save/load, pickling and a readable repr.
+    (the constructor's arguments, JSON-serialisable), save/load, pickling, a readable repr, and
+    scikit-learn's estimator protocol (:class:`neurodyn._estimator.Estimator`).
 
     A subclass provides ``_validate(**kwargs) -> config`` (checks and normalises the
     constructor's arguments) and ``_param_specs(config) -> [(name, shape, initialiser)]``, so
@@ -300,12 +302,15 @@ class Model:
         save(self, path)
 
     def __getstate__(self):
-        return {"config": self.config, "params": self.params}
+        state = {"config": self.config, "params": self.params}
+        kept = {k: self.__dict__[k] for k in ("_init_args",) + FITTED if k in self.__dict__}
+        if kept:
+            state["attributes"] = kept
+        return state
 
     def __setstate__(self, state):
-        self.config = state["config"]
-        self.dtype = np.dtype(self.config["dtype"])
-        self.params = {k: np.array(v, copy=True) for k, v in state["params"].items()}
+        self._adopt(state["config"], {k: np.array(v, copy=True) for k, v in state["params"].items()})
+        self.__dict__.update(state.get("attributes", {}))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())

@@ -1,4 +1,12 @@
-"""Optimisers that update a parameter dict in place from a gradient dict of the same names."""
+"""Optimisers that update a parameter dict in place from a gradient dict of the same names.
+
+Every update is all or nothing: :meth:`Optimizer.prepare` computes the new parameters and
+moments into fresh arrays (nothing is modified, so an error or a Ctrl-C there leaves every
+array as it was), and :meth:`Optimizer.commit` copies them in with Ctrl-C held back until the
+last copy is done. A step therefore never leaves some parameters updated and others not, and
+the moments always belong to the parameters they sit beside. An update that would make a
+parameter NaN or inf is refused before anything is written.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -16,10 +24,113 @@ def _pair(params: dict, name: str, g):
     g = _checks.real_array(f"the gradient of {name!r}", g, p.dtype, finite=False)
     if g.shape != p.shape:
         raise ValueError(f"the gradient of {name!r} has shape {g.shape}, the parameter {p.shape}")
+    if not p.flags.writeable:
+        raise ValueError(f"the parameter {name!r} is read-only")
     return p, g
 
 
-class Adam:
+class NonFiniteError(ValueError, FloatingPointError):
+    """A loss, gradient or update that is NaN or inf, refused before anything was changed.
+    Both a ValueError (a bad value) and a FloatingPointError (a numerical blow-up)."""
+
+
+def _finite_update(name: str, new: np.ndarray) -> np.ndarray:
+    if not np.isfinite(new).all():
+        raise NonFiniteError(f"the update of {name!r} is NaN or inf (a non-finite gradient, or a step too "
+                                 f"large for this loss); nothing was changed: lower the learning rate or clip the "
+                                 f"gradients")
+    return new
+
+
+class Optimizer:
+    """Base of the optimisers: ``step = prepare + commit`` and the state a checkpoint holds.
+
+    A subclass names its per-parameter moment dicts in ``SLOTS``, its hyper-parameters in
+    ``HYPER``, and implements ``_update(name, p, g, t) -> (new_p, {slot: new_moment})``, which
+    must not modify its inputs.
+    """
+
+    SLOTS: tuple[str, ...] = ()
+    HYPER: tuple[str, ...] = ()
+    lr: float
+
+    def __init__(self):
+        self.t = 0
+        for slot in self.SLOTS:
+            setattr(self, slot, {})
+
+    def _update(self, name, p, g, t):
+        raise NotImplementedError
+
+    def prepare(self, params: dict, grads: dict):
+        """The update of every parameter that has a gradient, computed into new arrays; the
+        parameters and the optimiser are left untouched. Pass the result to :meth:`commit`."""
+        t = self.t + 1
+        updates = []
+        for name, g in grads.items():
+            p, g = _pair(params, name, g)
+            new_p, moments = self._update(name, p, g, t)
+            updates.append((name, p, _finite_update(name, new_p), moments))
+        return t, updates
+
+    def commit(self, params: dict, prepared) -> None:
+        """Write a prepared update: the parameters in place, the moments and the step count.
+        Only copies, which cannot fail; the caller holds back Ctrl-C around it."""
+        t, updates = prepared
+        for name, p, new_p, moments in updates:
+            if params.get(name) is not p:
+                raise ValueError(f"the parameter {name!r} was replaced since the update was prepared")
+        for name, p, new_p, moments in updates:
+            np.copyto(p, new_p)
+            for slot, value in moments.items():
+                getattr(self, slot)[name] = value
+        self.t = t
+
+    def step(self, params: dict, grads: dict) -> None:
+        """One update of every parameter that has a gradient: all of them or, on an error or a
+        Ctrl-C, none."""
+        from .training import deferred_interrupts
+
+        prepared = self.prepare(params, grads)
+        with deferred_interrupts():
+            self.commit(params, prepared)
+
+    # ---- checkpoints ----------------------------------------------------------------------
+
+    def state(self) -> tuple[dict, dict]:
+        """(JSON-serialisable description, {"slot:param": moment array}) of the optimiser."""
+        meta = {"class": type(self).__name__, "t": self.t, "hyper": {k: getattr(self, k) for k in self.HYPER}}
+        arrays = {f"{slot}:{name}": value for slot in self.SLOTS for name, value in getattr(self, slot).items()}
+        return meta, arrays
+
+    def restore(self, meta: dict, arrays: dict, params: dict) -> None:
+        """Take the state written by :meth:`state` (hyper-parameters, step count and moments),
+        each moment checked against the shape and dtype of its parameter."""
+        if meta.get("class") != type(self).__name__:
+            raise ValueError(f"the checkpoint holds a {meta.get('class')!r} optimiser, not {type(self).__name__}")
+        hyper = meta.get("hyper")
+        if not isinstance(hyper, dict) or set(hyper) != set(self.HYPER):
+            raise ValueError("the checkpoint's optimiser hyper-parameters are malformed")
+        fresh = type(self)(**hyper)  # checks them
+        t = _checks.integer("the checkpoint's optimiser step", meta.get("t"), minimum=0)
+        slots = {slot: {} for slot in self.SLOTS}
+        for key, value in arrays.items():
+            slot, _, name = key.partition(":")
+            if slot not in slots or name not in params:
+                raise ValueError(f"the checkpoint holds an unknown optimiser entry {key!r}")
+            p = params[name]
+            if value.shape != p.shape or value.dtype != p.dtype:
+                raise ValueError(f"the optimiser entry {key!r} has shape {value.shape} and dtype {value.dtype}; "
+                                 f"its parameter {p.shape} and {p.dtype}")
+            slots[slot][name] = np.array(value, copy=True)
+        for k in self.HYPER:
+            setattr(self, k, getattr(fresh, k))
+        for slot, values in slots.items():
+            setattr(self, slot, values)
+        self.t = t
+
+
+class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with bias correction and optional decoupled weight decay.
 
     Parameters
@@ -43,7 +154,11 @@ class Adam:
     [0.9]
     """
 
+    SLOTS = ("m", "v")
+    HYPER = ("lr", "beta1", "beta2", "eps", "weight_decay")
+
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        super().__init__()
         self.lr = _checks.real("lr", lr, minimum=0.0, strict=True)
         self.beta1 = _checks.real("beta1", beta1, minimum=0.0)
         self.beta2 = _checks.real("beta2", beta2, minimum=0.0)
@@ -51,34 +166,25 @@ class Adam:
             raise ValueError(f"beta1 and beta2 must be < 1, got {beta1}, {beta2}")
         self.eps = _checks.real("eps", eps, minimum=0.0, strict=True)
         self.weight_decay = _checks.real("weight_decay", weight_decay, minimum=0.0)
-        self.t = 0
-        self.m: dict[str, np.ndarray] = {}
-        self.v: dict[str, np.ndarray] = {}
+        self.m: dict[str, np.ndarray]
+        self.v: dict[str, np.ndarray]
 
-    def step(self, params: dict, grads: dict) -> None:
-        """One update of every parameter that has a gradient."""
-        self.t += 1
-        c1 = 1.0 - self.beta1**self.t
-        c2 = 1.0 - self.beta2**self.t
-        for name, g in grads.items():
-            p, g = _pair(params, name, g)
-            if name not in self.m:
-                self.m[name] = np.zeros_like(p)
-                self.v[name] = np.zeros_like(p)
-            m, v = self.m[name], self.v[name]
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            v *= self.beta2
-            v += (1 - self.beta2) * (g * g)
-            if self.weight_decay:
-                p -= (self.lr * self.weight_decay) * p
-            p -= (self.lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+    def _update(self, name, p, g, t):
+        c1 = 1.0 - self.beta1**t
+        c2 = 1.0 - self.beta2**t
+        m = self.m[name] * self.beta1 if name in self.m else np.zeros_like(p)
+        m += (1 - self.beta1) * g
+        v = self.v[name] * self.beta2 if name in self.v else np.zeros_like(p)
+        v += (1 - self.beta2) * (g * g)
+        new = p - (self.lr * self.weight_decay) * p if self.weight_decay else p.copy()
+        new -= (self.lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+        return new, {"m": m, "v": v}
 
     def __repr__(self):
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, weight_decay={self.weight_decay})"
 
 
-class SGD:
+class SGD(Optimizer):
     """Stochastic gradient descent with optional (heavy-ball) momentum.
 
     Examples
@@ -90,31 +196,34 @@ class SGD:
     [0.0]
     """
 
+    SLOTS = ("velocity",)
+    HYPER = ("lr", "momentum")
+
     def __init__(self, lr=1e-2, momentum=0.0):
+        super().__init__()
         self.lr = _checks.real("lr", lr, minimum=0.0, strict=True)
         self.momentum = _checks.real("momentum", momentum, minimum=0.0)
         if self.momentum >= 1:
             raise ValueError(f"momentum must be < 1, got {momentum}")
-        self.velocity: dict[str, np.ndarray] = {}
+        self.velocity: dict[str, np.ndarray]
 
-    def step(self, params: dict, grads: dict) -> None:
-        for name, g in grads.items():
-            p, g = _pair(params, name, g)
-            if self.momentum:
-                v = self.velocity.setdefault(name, np.zeros_like(p))
-                v *= self.momentum
-                v += g
-                p -= self.lr * v
-            else:
-                p -= self.lr * g
+    def _update(self, name, p, g, t):
+        if not self.momentum:
+            return p - self.lr * g, {}
+        v = self.velocity[name] * self.momentum if name in self.velocity else np.zeros_like(p)
+        v += g
+        return p - self.lr * v, {"velocity": v}
 
     def __repr__(self):
         return f"SGD(lr={self.lr}, momentum={self.momentum})"
 
 
+OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+
+
 def make(optimizer, lr):
     """An optimiser from a name ("adam", "sgd") or an optimiser instance."""
-    if isinstance(optimizer, (Adam, SGD)):
+    if isinstance(optimizer, Optimizer):
         return optimizer
-    _checks.choice("optimizer", optimizer, ("adam", "sgd"))
-    return Adam(lr=lr) if optimizer == "adam" else SGD(lr=lr)
+    _checks.choice("optimizer", optimizer, tuple(OPTIMIZERS))
+    return OPTIMIZERS[optimizer](lr=lr)

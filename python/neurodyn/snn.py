@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _checks, _core, encode, nn
-from .training import fit_supervised, matching_targets
+from ._estimator import RowsFit
 
 # The kernel's defaults (nd_lif_params_default) and code tables (nd_snn.h), read from _core.
 _LIF = _core.DEFAULTS["lif_backward"]
@@ -199,7 +199,7 @@ def rate_decode(spikes, axis=0):
     return arr.mean(axis=axis)
 
 
-class SNN(nn.Model):
+class SNN(RowsFit, nn.Model):
     """A spiking network (Edifice's SNN): Dense -> LIF per hidden layer, spikes propagating
     layer to layer every time step, and a Dense readout of the last layer's firing rates.
 
@@ -352,11 +352,14 @@ class SNN(nn.Model):
                     dspikes = din.reshape(T, B, din.shape[-1])
         return value, grads
 
-    def fit(self, x, y, *, loss="cross_entropy", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True):
-        """Minibatch BPTT training; returns the history (``loss`` per epoch)."""
-        x = self._check_batch(x, self.config["input_size"])
-        y = matching_targets(x.shape[0], y)
-        return fit_supervised(self, x.shape[0], lambda idx, rng: self.loss_and_grad(x[idx], y[idx], loss=loss, seed=rng),
-                              epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                              verbose=verbose)
+    _task = "classifier"
+
+    @property
+    def output_size(self) -> int:
+        return self.config["output_size"]
+
+    def _batch_loss(self, x, y, *, rng, loss):
+        return self.loss_and_grad(x, y, loss=loss, seed=rng)
+
+    def _validation_outputs(self, x):
+        return self(x, seed=0)  # fixed Poisson input: the same validation loss every epoch

@@ -1,0 +1,525 @@
+/* Binding of the SDE family: sdeint with a built-in or Python drift and diffusion. Option
+ * names and defaults are the kernel's (nd_sde.h); the kernel checks its rules, this file what
+ * memory safety needs and the shapes of the arrays it hands over. */
+#include "nd_bind.h"
+
+#include <string.h>
+
+#include "nd_generic.h"
+#include "nd_sde.h"
+#include "nd_status.h"
+
+typedef struct {
+    PyObject *f, *g;
+    PyArrayObject *y0, *t;
+    int method, noise;
+    double dt;
+    PyObject *seed;
+    int64_t m;
+    PyArrayObject *ids, *dW, *dZ;
+    int record;
+    PyObject *args, *dg, *progress;
+} nd_sde_args;
+
+static void nd_sde_args_default(nd_sde_args *a)
+{
+    nd_sde_opts o;
+    nd_sde_opts_default(&o);
+    a->method = o.method;
+    a->noise = o.noise;
+    a->m = o.m;
+}
+
+/* ---- Python callbacks -------------------------------------------------------------------- */
+
+/* One Python function of (t, y, *args): y arrives with y0's shape, the result must have
+ * `out_shape`. */
+typedef struct {
+    PyObject *fn;       /* borrowed */
+    const char *what;   /* "f(t, y)", for messages */
+    const char *expect; /* what out_shape is, for messages */
+    PyObject **argv;    /* [t, y, *args]: slots 0 and 1 are filled per call; borrowed items */
+    Py_ssize_t nargs;
+    int typenum, ndim_in, ndim_out;
+    npy_intp in_shape[NPY_MAXDIMS], out_shape[NPY_MAXDIMS];
+    size_t in_bytes, out_bytes;
+    nd_watch *watch;
+} nd_sde_cb;
+
+static int nd_sde_call(nd_sde_cb *c, double t, const void *y, void *out)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    int ok = 0;
+    PyObject *ty = PyFloat_FromDouble(t);
+    PyObject *arr = ty ? PyArray_SimpleNew(c->ndim_in, c->in_shape, c->typenum) : NULL;
+    if (arr) {
+        /* a fresh array per call: the function may keep or modify what it is given */
+        memcpy(PyArray_DATA((PyArrayObject *)arr), y, c->in_bytes);
+        c->argv[0] = ty;
+        c->argv[1] = arr;
+        PyObject *res = PyObject_Vectorcall(c->fn, c->argv, (size_t)(2 + c->nargs), NULL);
+        c->argv[0] = c->argv[1] = NULL;
+        PyArrayObject *a = res ? nd_float_array(res, c->typenum, c->what) : NULL;
+        if (a) {
+            int same = PyArray_NDIM(a) == c->ndim_out;
+            for (int i = 0; same && i < c->ndim_out; ++i)
+                same = PyArray_DIM(a, i) == c->out_shape[i];
+            if (same) {
+                memcpy(out, PyArray_DATA(a), c->out_bytes);
+                ok = 1;
+            } else {
+                PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
+                PyObject *want = nd_shape_str(c->ndim_out, c->out_shape);
+                if (got && want)
+                    PyErr_Format(PyExc_ValueError, "%s returned an array of shape %S; expected %S, %s", c->what, got,
+                                 want, c->expect);
+                Py_XDECREF(got);
+                Py_XDECREF(want);
+            }
+            Py_DECREF(a);
+        }
+        Py_XDECREF(res);
+    }
+    Py_XDECREF(arr);
+    Py_XDECREF(ty);
+    return nd_watch_callback_done(c->watch, ok, gil);
+}
+
+static int nd_sde_call_f32(void *c, double t, int64_t rows, const float *y, float *out) { return nd_sde_call(c, t, y, out); }
+static int nd_sde_call_f64(void *c, double t, int64_t rows, const double *y, double *out) { return nd_sde_call(c, t, y, out); }
+
+/* Sets up c for fn with y of y0's shape and results of y0's shape plus `extra` trailing axes. */
+static void nd_sde_cb_init(nd_sde_cb *c, PyObject *fn, const char *what, const char *expect, PyObject **argv,
+                           Py_ssize_t nargs, PyArrayObject *y0, int typenum, int extra, npy_intp extra_dim,
+                           nd_watch *watch)
+{
+    const int nd = PyArray_NDIM(y0);
+    c->fn = fn;
+    c->what = what;
+    c->expect = expect;
+    c->argv = argv;
+    c->nargs = nargs;
+    c->typenum = typenum;
+    c->ndim_in = nd;
+    c->ndim_out = nd + extra;
+    memcpy(c->in_shape, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
+    memcpy(c->out_shape, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
+    if (extra)
+        c->out_shape[nd] = extra_dim;
+    c->in_bytes = (size_t)PyArray_NBYTES(y0);
+    c->out_bytes = c->in_bytes * (size_t)(extra ? extra_dim : 1);
+    c->watch = watch;
+}
+
+/* ---- built-in diffusions ---------------------------------------------------------------- */
+
+/* spec = (kind, params) as neurodyn.sde builds it for a state of size d: CONSTANT (sigma,) with
+ * sigma [d] or [d, m] (general noise); LINEAR (scale [d], offset [d] or None). */
+static int nd_parse_diffusion(PyObject *spec, int typenum, int64_t d, int general, nd_diffusion *g, PyObject *keep)
+{
+    int kind;
+    PyObject *params;
+    if (!PyArg_ParseTuple(spec, "iO!;diffusion spec", &kind, &PyTuple_Type, &params))
+        return -1;
+    memset(g, 0, sizeof *g);
+    g->kind = kind;
+    g->dim = d;
+    g->m = d;
+    const Py_ssize_t n = PyTuple_GET_SIZE(params);
+    const char *names[2] = {kind == ND_DIFFUSION_CONSTANT ? "sigma" : "scale", "offset"};
+    const void **slots[2] = {kind == ND_DIFFUSION_CONSTANT ? &g->sigma : &g->scale, &g->offset};
+    if (!((kind == ND_DIFFUSION_CONSTANT && n == 1) || (kind == ND_DIFFUSION_LINEAR && n == 2))) {
+        PyErr_SetString(PyExc_ValueError, "malformed diffusion spec");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        PyObject *obj = PyTuple_GET_ITEM(params, i);
+        if (obj == Py_None)
+            continue;
+        PyArrayObject *a = nd_float_array(obj, typenum, names[i]);
+        if (!a || PyList_Append(keep, (PyObject *)a) < 0) {
+            Py_XDECREF(a);
+            return -1;
+        }
+        Py_DECREF(a); /* `keep` holds it */
+        const int matrix = kind == ND_DIFFUSION_CONSTANT && general;
+        const npy_intp dims[2] = {d, -1};
+        if (nd_check_shape(a, names[i], matrix ? 2 : 1, dims, matrix ? "(d, m) for general noise" : "(d,)") < 0)
+            return -1;
+        if (matrix)
+            g->m = PyArray_DIM(a, 1);
+        *slots[i] = PyArray_DATA(a);
+    }
+    return 0;
+}
+
+/* The shape of the increments of a grid of `steps` steps for y0: (steps,) + batch + (m,). */
+static void nd_sde_increment_dims(PyArrayObject *y0, int64_t steps, int64_t m, npy_intp *dims)
+{
+    const int nd = PyArray_NDIM(y0);
+    dims[0] = (npy_intp)steps;
+    memcpy(dims + 1, PyArray_DIMS(y0), (size_t)(nd - 1) * sizeof(npy_intp));
+    dims[nd] = (npy_intp)(m > 0 ? m : 0);
+}
+
+/* -1 with ValueError unless y0 has a last axis (the state) and a free axis for the time. */
+static int nd_sde_check_y0(PyArrayObject *y0)
+{
+    if (PyArray_NDIM(y0) < 1 || PyArray_NDIM(y0) >= NPY_MAXDIMS) {
+        PyErr_SetString(PyExc_ValueError, "y0 must have a last axis (the state) and at most 31 axes");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- sdeint -------------------------------------------------------------------------------- */
+
+static const nd_arg sdeint_args[] = {
+    {"f", ND_ARG_OBJECT, 0, offsetof(nd_sde_args, f), -1, NULL, NULL},
+    {"g", ND_ARG_OBJECT, 0, offsetof(nd_sde_args, g), -1, NULL, NULL},
+    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
+    {"t", ND_ARG_F64ARRAY, 0, offsetof(nd_sde_args, t), 1, "(T,)", NULL},
+    ND_CHOICE(nd_sde_args, method, "method", ND_OPTIONAL, nd_sde_method_names),
+    ND_CHOICE(nd_sde_args, noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
+    ND_SCALAR(nd_sde_args, dt, "dt", ND_ARG_DOUBLE, 0),
+    {"seed", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, seed), -1, NULL, NULL},
+    ND_SCALAR(nd_sde_args, m, "m", ND_ARG_INT, ND_OPTIONAL),
+    {"sample_ids", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, ids), -1, NULL, NULL},
+    ND_IN(nd_sde_args, dW, "dW", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(steps,) + batch + (m,)"),
+    ND_IN(nd_sde_args, dZ, "dZ", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(steps,) + batch + (m,)"),
+    ND_SCALAR(nd_sde_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
+    {"args", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, args), -1, NULL, NULL},
+    {"dg", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, dg), -1, NULL, NULL},
+    {"progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, progress), -1, NULL, NULL},
+    {NULL}};
+
+/* The failure of samples that became NaN or inf, with every sample's result attached. */
+static void nd_sde_raise_nonfinite(PyObject *module, PyArrayObject *y0, PyArrayObject *ta, PyObject *ys,
+                                   PyObject *status, PyObject *t_reached, PyObject *dW, PyObject *dZ, PyObject *info,
+                                   int64_t failed)
+{
+    const int nb = PyArray_NDIM(y0) - 1;
+    const npy_intp B = PyArray_SIZE((PyArrayObject *)status);
+    const int32_t *sd = PyArray_DATA((PyArrayObject *)status);
+    const double *td = PyArray_DATA((PyArrayObject *)t_reached);
+    npy_intp first = 0;
+    while (first < B && sd[first] == ND_OK)
+        ++first;
+    PyObject *mask = PyArray_SimpleNew(nb, PyArray_DIMS(y0), NPY_BOOL);
+    if (!mask)
+        return;
+    for (npy_intp i = 0; i < B; ++i)
+        ((npy_bool *)PyArray_DATA((PyArrayObject *)mask))[i] = sd[i] != ND_OK;
+    npy_intp bdims[NPY_MAXDIMS];
+    memcpy(bdims, PyArray_DIMS(y0), (size_t)nb * sizeof(npy_intp));
+    PyArray_Dims newshape = {bdims, nb};
+    PyObject *tb = PyArray_Newshape((PyArrayObject *)t_reached, &newshape, NPY_CORDER);
+    const double t_end = ((const double *)PyArray_DATA(ta))[PyArray_DIM(ta, 0) - 1];
+    PyObject *tf = PyFloat_FromDouble(first < B ? td[first] : t_end), *te = PyFloat_FromDouble(t_end);
+    PyObject *attrs = (tb && tf && te) ? Py_BuildValue("{s:O,s:O,s:O,s:s,s:O,s:O,s:O}", "ys", ys, "t", tb, "failed", mask,
+                                                       "status", "nonfinite", "dW", dW ? dW : Py_None, "dZ",
+                                                       dZ ? dZ : Py_None, "info", info)
+                                       : NULL;
+    PyObject *msg = attrs ? PyUnicode_FromFormat(
+                                "sdeint: %lld of %lld samples became NaN or inf (the first, flat index %lld, after "
+                                "t=%R); the others reached t=%R. The exception's ys holds every sample (NaN after its "
+                                "failure), failed marks the samples that stopped and t the time each reached",
+                                (long long)failed, (long long)B, (long long)first, tf, te)
+                          : NULL;
+    if (msg)
+        nd_set_integration_error(module, msg, attrs);
+    Py_XDECREF(msg);
+    Py_XDECREF(attrs);
+    Py_XDECREF(tf);
+    Py_XDECREF(te);
+    Py_XDECREF(tb);
+    Py_DECREF(mask);
+}
+
+/* The seed: an int in [0, 2^64). */
+static int nd_sde_seed(PyObject *obj, uint64_t *seed)
+{
+    *seed = 0;
+    if (!obj)
+        return 0;
+    if (PyBool_Check(obj) || !PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "seed must be an integer, got %R", obj);
+        return -1;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(obj);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "seed must be between 0 and 2**64 - 1, got %R", obj);
+        return -1;
+    }
+    *seed = v;
+    return 0;
+}
+
+/* -> (ys [nt] + y0.shape, dW | None, dZ | None, info) */
+static PyObject *sdeint_body(PyObject *module, void *args, int tn)
+{
+    nd_sde_args *a = args;
+    PyArrayObject *y0 = a->y0;
+    const int nd = PyArray_NDIM(y0);
+    if (nd_sde_check_y0(y0) < 0)
+        return NULL;
+    if (a->args && !PyTuple_Check(a->args))
+        return PyErr_Format(PyExc_TypeError, "args must be a tuple, got %s", Py_TYPE(a->args)->tp_name);
+    const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
+    const npy_intp nt = PyArray_DIM(a->t, 0);
+    const double *t = PyArray_DATA(a->t);
+    const int general = a->noise == ND_SDE_GENERAL;
+    nd_sde_opts o;
+    nd_sde_opts_default(&o);
+    o.method = a->method;
+    o.noise = a->noise;
+    o.dt = a->dt;
+    o.m = a->m;
+    if (nd_sde_seed(a->seed, &o.seed) < 0)
+        return NULL;
+    int64_t steps;
+    int st = nd_sde_steps(nt, t, a->dt, &steps);
+    if (st != ND_OK)
+        return nd_raise_status(st, "sdeint");
+
+    nd_watch watch = {a->progress, NULL, NULL, NULL, 0.0};
+    nd_field field;
+    nd_diffusion diffusion;
+    nd_sde_cb fcb, gcb, dgcb;
+    const Py_ssize_t nargs = a->args ? PyTuple_GET_SIZE(a->args) : 0;
+    PyObject *keep = PyList_New(0), **argv = NULL, *ys = NULL, *dW = NULL, *dZ = NULL, *status = NULL;
+    PyObject *t_reached = NULL, *info = NULL, *res = NULL;
+    if (!keep || !(argv = PyMem_Calloc((size_t)(2 + nargs), sizeof(PyObject *))))
+        goto done;
+    for (Py_ssize_t i = 0; i < nargs; ++i)
+        argv[2 + i] = PyTuple_GET_ITEM(a->args, i);
+
+    /* typed problem: the pointers are the same for both precisions */
+    nd_sde_problem_f64 p64 = {0};
+    nd_sde_problem_f32 p32 = {0};
+    if (PyCallable_Check(a->f)) {
+        nd_sde_cb_init(&fcb, a->f, "f(t, y)", "the shape of y0", argv, nargs, y0, tn, 0, 0, &watch);
+        p64.drift = nd_sde_call_f64;
+        p32.drift = nd_sde_call_f32;
+        p64.drift_ctx = p32.drift_ctx = &fcb;
+    } else if (PyTuple_Check(a->f)) {
+        if (nd_parse_field(a->f, tn, &field, keep) < 0)
+            goto done;
+        p64.field = p32.field = &field;
+    } else {
+        PyErr_Format(PyExc_TypeError, "f must be callable or a neurodyn.fields vector field, got %s",
+                     Py_TYPE(a->f)->tp_name);
+        goto done;
+    }
+    if (PyCallable_Check(a->g)) {
+        if (general && o.m < 1) {
+            PyErr_SetString(PyExc_ValueError, "general noise with a callable g needs m, the number of Brownian motions");
+            goto done;
+        }
+        nd_sde_cb_init(&gcb, a->g, "g(t, y)", general ? "y.shape + (m,) for general noise" : "the shape of y0", argv,
+                       nargs, y0, tn, general, (npy_intp)o.m, &watch);
+        p64.diffusion_fn = nd_sde_call_f64;
+        p32.diffusion_fn = nd_sde_call_f32;
+        p64.diffusion_ctx = p32.diffusion_ctx = &gcb;
+        if (a->dg) {
+            if (!PyCallable_Check(a->dg)) {
+                PyErr_Format(PyExc_TypeError, "dg must be callable, got %s", Py_TYPE(a->dg)->tp_name);
+                goto done;
+            }
+            nd_sde_cb_init(&dgcb, a->dg, "dg(t, y)", "the shape of y0", argv, nargs, y0, tn, 0, 0, &watch);
+            p64.diffusion_dy = nd_sde_call_f64;
+            p32.diffusion_dy = nd_sde_call_f32;
+            p64.diffusion_dy_ctx = p32.diffusion_dy_ctx = &dgcb;
+        }
+    } else if (PyTuple_Check(a->g)) {
+        if (nd_parse_diffusion(a->g, tn, d, general, &diffusion, keep) < 0)
+            goto done;
+        if (general && o.m < 1)
+            o.m = diffusion.m;
+        p64.diffusion = p32.diffusion = &diffusion;
+    } else {
+        PyErr_Format(PyExc_TypeError, "g must be callable or a neurodyn.sde diffusion, got %s", Py_TYPE(a->g)->tp_name);
+        goto done;
+    }
+    const int64_t m = general ? o.m : d;
+
+    /* increments: (steps,) + batch + (m,) */
+    npy_intp wdims[NPY_MAXDIMS];
+    nd_sde_increment_dims(y0, steps, m, wdims);
+    size_t wcount;
+    if (m > 0 && !nd_mul3_size((size_t)steps, (size_t)B, (size_t)m, &wcount)) {
+        PyErr_SetString(PyExc_MemoryError, "the Brownian increments of this grid do not fit in memory");
+        goto done;
+    }
+    const int want_dz = a->method == ND_SDE_SRA;
+    if (a->dW && nd_check_shape(a->dW, "dW", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0)
+        goto done;
+    if (a->dZ && nd_check_shape(a->dZ, "dZ", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0)
+        goto done;
+    o.dW_in = a->dW ? PyArray_DATA(a->dW) : NULL;
+    o.dZ_in = a->dZ && want_dz ? PyArray_DATA(a->dZ) : NULL;
+    if (a->ids) {
+        if (nd_check_shape(a->ids, "sample_ids", nd - 1, PyArray_DIMS(y0), "the batch shape y0.shape[:-1]") < 0)
+            goto done;
+        const int64_t *ids = PyArray_DATA(a->ids);
+        for (int64_t i = 0; i < B; ++i)
+            if (ids[i] < 0) {
+                PyErr_Format(PyExc_ValueError, "sample_ids must be >= 0, got %lld", (long long)ids[i]);
+                goto done;
+            }
+        o.ids = (const uint64_t *)ids; /* the same bits for values >= 0 */
+    }
+    npy_intp ydims[NPY_MAXDIMS];
+    ydims[0] = nt;
+    memcpy(ydims + 1, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
+    if (!(ys = PyArray_SimpleNew(nd + 1, ydims, tn)) || !(status = nd_empty(NPY_INT32, 1, (npy_intp)B)) ||
+        !(t_reached = nd_empty(NPY_DOUBLE, 1, (npy_intp)B)))
+        goto done;
+    if (a->record && m > 0) {
+        if (!(dW = PyArray_SimpleNew(nd + 1, wdims, tn)) || (want_dz && !(dZ = PyArray_SimpleNew(nd + 1, wdims, tn))))
+            goto done;
+        o.dW_out = PyArray_DATA((PyArrayObject *)dW);
+        o.dZ_out = dZ ? PyArray_DATA((PyArrayObject *)dZ) : NULL;
+    }
+    o.poll = nd_watch_poll;
+    o.poll_ctx = &watch;
+    nd_sde_stats stats;
+    void *yd = PyArray_DATA(y0), *ysd = PyArray_DATA((PyArrayObject *)ys);
+    int32_t *sd = PyArray_DATA((PyArrayObject *)status);
+    double *td = PyArray_DATA((PyArrayObject *)t_reached);
+    Py_BEGIN_ALLOW_THREADS
+    if (tn == NPY_FLOAT)
+        st = nd_sdeint_f32(&p32, B, d, yd, nt, t, &o, ysd, sd, td, &stats);
+    else
+        st = nd_sdeint_f64(&p64, B, d, yd, nt, t, &o, ysd, sd, td, &stats);
+    Py_END_ALLOW_THREADS
+    if (st == ND_ERR_CALLBACK || st == ND_ERR_INTERRUPTED) {
+        if (!nd_watch_reraise(&watch))
+            nd_raise_status(st, "sdeint");
+        goto done;
+    }
+    if (st != ND_OK && st != ND_ERR_NONFINITE) {
+        nd_raise_status(st, "sdeint");
+        goto done;
+    }
+    if (!(info = Py_BuildValue("{s:L,s:L,s:L,s:L}", "steps", (long long)stats.steps, "nfev", (long long)stats.nfev,
+                               "ngev", (long long)stats.ngev, "failed", (long long)stats.failed)))
+        goto done;
+    if (st == ND_ERR_NONFINITE) {
+        nd_sde_raise_nonfinite(module, y0, a->t, ys, status, t_reached, dW, dZ, info, stats.failed);
+        goto done;
+    }
+    res = PyTuple_Pack(4, ys, dW ? dW : Py_None, dZ ? dZ : Py_None, info);
+done:
+    nd_watch_clear(&watch);
+    PyMem_Free(argv);
+    Py_XDECREF(keep);
+    Py_XDECREF(ys);
+    Py_XDECREF(dW);
+    Py_XDECREF(dZ);
+    Py_XDECREF(status);
+    Py_XDECREF(t_reached);
+    Py_XDECREF(info);
+    return res;
+}
+ND_ENTRY(sdeint, nd_sde_args, nd_sde_args_default,
+         "sdeint(f, g, y0, t, method='euler_maruyama', noise='diagonal', dt, seed=None, m=0, sample_ids=None, dW=None, "
+         "dZ=None, record=False, args=None, dg=None, progress=None) -> (ys, dW | None, dZ | None, info)")
+
+/* ---- gradients ------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject *f, *g;
+    PyArrayObject *y0, *t, *dW, *ybar;
+    double dt;
+    int noise;
+} nd_sde_grad_args;
+
+static void nd_sde_grad_default(nd_sde_grad_args *a)
+{
+    nd_sde_opts o;
+    nd_sde_opts_default(&o);
+    a->noise = o.noise;
+}
+
+static const nd_arg sde_backprop_args[] = {
+    {"f", ND_ARG_OBJECT, 0, offsetof(nd_sde_grad_args, f), -1, NULL, NULL},
+    {"g", ND_ARG_OBJECT, 0, offsetof(nd_sde_grad_args, g), -1, NULL, NULL},
+    ND_IN(nd_sde_grad_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
+    {"t", ND_ARG_F64ARRAY, 0, offsetof(nd_sde_grad_args, t), 1, "(T,)", NULL},
+    ND_SCALAR(nd_sde_grad_args, dt, "dt", ND_ARG_DOUBLE, 0),
+    ND_IN(nd_sde_grad_args, dW, "dW", ND_FINITE, -1, "(steps,) + batch + (m,)"),
+    ND_IN(nd_sde_grad_args, ybar, "ybar", ND_FINITE, -1, "(T,) + y0.shape"),
+    ND_CHOICE(nd_sde_grad_args, noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
+    {NULL}};
+
+/* -> (y0bar, dfield [P], dg): Euler-Maruyama backpropagated on the path dW */
+static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
+{
+    nd_sde_grad_args *a = args;
+    PyArrayObject *y0 = a->y0;
+    if (nd_sde_check_y0(y0) < 0)
+        return NULL;
+    if (!PyTuple_Check(a->f) || !PyTuple_Check(a->g))
+        return PyErr_Format(PyExc_TypeError, "sde_backprop needs a built-in field f and a built-in diffusion g");
+    const int nd = PyArray_NDIM(y0), general = a->noise == ND_SDE_GENERAL;
+    const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
+    const npy_intp nt = PyArray_DIM(a->t, 0);
+    const double *t = PyArray_DATA(a->t);
+    int64_t steps;
+    int st = nd_sde_steps(nt, t, a->dt, &steps);
+    if (st != ND_OK)
+        return nd_raise_status(st, "sde_backprop");
+    nd_field field;
+    nd_diffusion g;
+    PyObject *keep = PyList_New(0), *y0bar = NULL, *dfield = NULL, *dg = NULL, *res = NULL;
+    void *work = NULL;
+    if (!keep || nd_parse_field(a->f, tn, &field, keep) < 0 || nd_parse_diffusion(a->g, tn, d, general, &g, keep) < 0)
+        goto done;
+    npy_intp wdims[NPY_MAXDIMS], ydims[NPY_MAXDIMS];
+    nd_sde_increment_dims(y0, steps, g.m, wdims);
+    ydims[0] = nt;
+    memcpy(ydims + 1, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
+    if (nd_check_shape(a->dW, "dW", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0 ||
+        nd_check_shape(a->ybar, "ybar", nd + 1, ydims, "(len(t),) + y0.shape") < 0)
+        goto done;
+    nd_field sized = field;
+    sized.batch = B;
+    size_t len;
+    if ((st = nd_sde_backprop_workspace_len(&field, B, d, nt, t, a->dt, &len)) != ND_OK) {
+        nd_raise_status(st, "sde_backprop");
+        goto done;
+    }
+    const npy_intp P = (npy_intp)nd_field_param_count(&sized);
+    const npy_intp n_dg = g.kind == ND_DIFFUSION_LINEAR ? 2 * d : d * (general ? g.m : 1);
+    if (!(work = nd_work_alloc(len, PyArray_ITEMSIZE(y0))) || !(y0bar = PyArray_NewLikeArray(y0, NPY_CORDER, NULL, 0)) ||
+        !(dfield = nd_empty(tn, 1, P)) || !(dg = nd_empty(tn, 1, n_dg)))
+        goto done;
+    void *yd = PyArray_DATA(y0), *wd = PyArray_DATA(a->dW), *bd = PyArray_DATA(a->ybar);
+    void *y0b = PyArray_DATA((PyArrayObject *)y0bar), *dfd = PyArray_DATA((PyArrayObject *)dfield);
+    void *dgd = PyArray_DATA((PyArrayObject *)dg);
+    Py_BEGIN_ALLOW_THREADS
+    st = ND_DISPATCH(tn, nd_sde_backprop, &field, &g, a->noise, B, d, yd, nt, t, a->dt, wd, bd, y0b, dfd, dgd, work);
+    Py_END_ALLOW_THREADS
+    if (st == ND_ERR_NONFINITE)
+        PyErr_SetString(PyExc_FloatingPointError, "sde_backprop: the replayed states became NaN or inf");
+    else if (st != ND_OK)
+        nd_raise_status(st, "sde_backprop");
+    else
+        res = PyTuple_Pack(3, y0bar, dfield, dg);
+done:
+    PyMem_RawFree(work);
+    Py_XDECREF(keep);
+    Py_XDECREF(y0bar);
+    Py_XDECREF(dfield);
+    Py_XDECREF(dg);
+    return res;
+}
+ND_ENTRY(sde_backprop, nd_sde_grad_args, nd_sde_grad_default,
+         "sde_backprop(f, g, y0, t, dt, dW, ybar, noise='diagonal') -> (y0bar, dfield, dg): gradients through "
+         "Euler-Maruyama on the path dW")
+
+static const nd_entry *const nd_sde_entries[] = {&sdeint_entry, &sde_backprop_entry, NULL};
+static const nd_table nd_sde_tables[] = {{"sde_methods", nd_sde_method_names}, {"sde_noises", nd_sde_noise_names}, {NULL}};
+const nd_family nd_sde_family = {nd_sde_entries, nd_sde_tables, NULL};
