@@ -42,10 +42,13 @@ int nd_hybrid_check(const nd_hybrid *h, int params)
     for (int l = 0; l < h->n_layers; ++l) {
         snprintf(name, sizeof name, "hidden_sizes[%d]", l);
         ND_REQUIRE(h->widths[l + 1] >= 1, name, h->widths[l + 1], "must be >= 1");
+        /* each width a BLAS int, and a layer's kernel (widths[l] x widths[l+1]) within one too;
+         * the widths are checked before their product so that it cannot overflow */
+        if (!nd_blas_dims_ok(h->widths[l], h->widths[l + 1], 0) ||
+            !nd_blas_dims_ok(h->widths[l] * h->widths[l + 1], 0, 0))
+            return nd_size_error(l == 0 && h->widths[0] > INT_MAX ? "d" : name);
         snprintf(name, sizeof name, "activations[%d]", l);
         ND_REQUIRE(h->acts[l] >= 0 && h->acts[l] < ND_HACT_COUNT, name, h->acts[l], "must be a known activation code");
-        if (!nd_blas_dims_ok(h->widths[l], h->widths[l + 1], h->widths[l] * h->widths[l + 1]))
-            return nd_size_error(name);
     }
     if (h->guarantee && !nd_hybrid_act_bounded(h->acts[0])) {
         /* §11: the guarantee rests on a bounded first activation; an unbounded one (ReLU,

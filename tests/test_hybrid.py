@@ -294,6 +294,33 @@ def test_fit_reduces_the_loss_and_stays_certified():
     assert np.isfinite(h2["loss"]).all()
 
 
+def test_estimator_protocol_and_fit_options():
+    """get_params/set_params speak of the constructor's arguments; fit returns the model with its
+    history; a validation split, callbacks and the seed behave as for every model."""
+    m = nd.HybridEBM(2, hidden_sizes=(6,), activations="tanh", form="port_hamiltonian", seed=3)
+    params = m.get_params()
+    assert params["hidden_sizes"] == (6,) and params["activations"] == "tanh" and params["seed"] == 3
+    twin = type(m)(**params)
+    for k in m.params:
+        np.testing.assert_array_equal(twin.params[k], m.params[k])
+    t = np.linspace(0, 0.6, 7)
+    X = nd.hybrid.Duffing().trajectories(6, t, seed=1)
+    seen = []
+    kw = dict(window=3, epochs=2, batch_size=8, verbose=False)
+    assert m.fit(X, t, validation_split=0.25, callbacks=[lambda epoch, logs: seen.append(epoch)], **kw) is m
+    assert len(m.history_["val_loss"]) == 2 and seen == [0, 1]
+    again = type(m)(**params).fit(X, t, validation_split=0.25, **kw)
+    np.testing.assert_array_equal(again.history_["batch_loss"], m.history_["batch_loss"])
+    assert m.set_params(hidden_sizes=(4, 3), activations=("tanh", "quadratic")) is m
+    assert m.params["hidden2.kernel"].shape == (4, 3) and not hasattr(m, "history_")
+    with pytest.raises(ValueError, match="invalid parameter 'width'"):
+        m.set_params(width=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'no_such'"):
+        m.fit(X, t, no_such=1, **kw)
+    J, R = m.port_matrices()  # calling the model evaluates its (unforced) field
+    np.testing.assert_allclose(m(X[:, 0]), m.energy_grad(X[:, 0]) @ (J - R).T, rtol=1e-12, atol=1e-12)
+
+
 def test_forced_fit_and_per_sample_input_rules():
     m = nd.HybridEBM(2, hidden_sizes=(8, 4), form="port_hamiltonian", inputs=1, seed=0)
     t = np.linspace(0, 1, 6)

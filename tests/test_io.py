@@ -521,6 +521,7 @@ EVERY_MODEL = {
                                                       num_layers=2, output_size=2, seed=0),
     "ClassicalHopfield": _classical,
     "EBM": lambda: nd.EBM(4, hidden_sizes=(6,), seed=0),
+    "HybridEBM": lambda: nd.HybridEBM(4, hidden_sizes=(6, 5), form="port_hamiltonian", inputs=2, seed=0),
 }
 
 

@@ -32,6 +32,16 @@ GRADIENTS = ("backprop", "adjoint")
 _HYBRID = 5
 
 
+def _rows(z, d, dtype=None, name="z"):
+    """z as rows (batch, d) (a single state (d,) as one row), real and finite."""
+    arr = _checks.real_array(name, z, dtype)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != d:
+        raise ValueError(f"{name} has shape {np.shape(z)}; expected (batch, {d}) or ({d},)")
+    return arr
+
+
 class HybridField(Field):
     """The vector field of a :class:`HybridEBM` as a built-in field (from :meth:`HybridEBM.field`)."""
 
@@ -44,7 +54,7 @@ class HybridField(Field):
     def jacobian(self, z):
         """Jacobians ``df/dz`` at rows z (batch, d), shape (batch, d, d): ``-Hess H`` or
         ``(J - R) Hess H``, analytic (the Hessian of H through its tangent recursion)."""
-        return _core.hybrid_field_jac(self._spec_tuple, np.atleast_2d(z))
+        return _core.hybrid_field_jac(self._spec_tuple, _rows(z, self.dim))
 
     def __repr__(self):
         return f"HybridField(dim={self.dim}, form={self.form!r}, forced={self.forced})"
@@ -111,12 +121,14 @@ class HybridEBM(nn.Model):
             raise TypeError(f"hidden_sizes must be a sequence of ints, got {hidden_sizes!r}")
         if isinstance(activations, str):
             activations = (activations,) * len(hidden_sizes)
+        elif isinstance(activations, bytes) or not hasattr(activations, "__len__"):
+            raise TypeError(f"activations must be a name or a sequence of names, got {activations!r}")
         if not isinstance(guarantee, (bool, np.bool_)):
             raise TypeError(f"guarantee must be a bool, got {guarantee!r}")
         config = {
             "d": _checks.integer("d", d, minimum=1),
             "hidden_sizes": [_checks.integer(f"hidden_sizes[{i}]", w) for i, w in enumerate(hidden_sizes)],
-            "activations": [str(a) if isinstance(a, str) else a for a in activations],
+            "activations": list(activations),
             "form": form,
             "inputs": _checks.integer("inputs", inputs),
             "guarantee": bool(guarantee),
@@ -167,14 +179,14 @@ class HybridEBM(nn.Model):
         return (_HYBRID, tuple(params), names, consts)
 
     def _rows(self, z, name="z"):
-        arr = _checks.real_array(name, z, self.dtype)
-        if arr.ndim == 1:
-            arr = arr[None, :]
-        if arr.ndim != 2 or arr.shape[1] != self.d:
-            raise ValueError(f"{name} has shape {np.shape(z)}; expected (batch, {self.d}) or ({self.d},)")
-        return arr
+        return _rows(z, self.d, self.dtype, name)
 
     # ---- the energy --------------------------------------------------------------------------
+
+    def __call__(self, z):
+        """The unforced vector field ``dz/dt`` at z (batch, d) (or (d,)): ``-grad H(z)``, or
+        ``(J - R) grad H(z)`` in the port-Hamiltonian form; shape (batch, d)."""
+        return _core.field_eval(self._spec(), 0.0, self._rows(z))
 
     def energy(self, z):
         """H(z) for z of shape (batch, d) (or (d,)); returns (batch,)."""
@@ -238,7 +250,10 @@ class HybridEBM(nn.Model):
         one per state row; linear in between, constant outside.
         """
         t_u, u = self._inputs(u, t_u)
-        return HybridField(self._spec(t_u, u), self.d, self.config["form"], u is not None)
+        spec = self._spec(t_u, u)
+        rows = 0 if u is None else u.shape[1]
+        _core.field_eval(spec, 0.0, np.zeros((rows, self.d), dtype=self.dtype))  # the kernel's rules, at once
+        return HybridField(spec, self.d, self.config["form"], u is not None)
 
     def simulate(self, z0, t, *, u=None, t_u=None, method="dopri5", rtol=1e-7, atol=1e-9, dt=None,
                  max_steps=_core.DEFAULTS["ode_check_options"]["max_steps"]):
@@ -332,6 +347,7 @@ class HybridEBM(nn.Model):
         return grads
 
     def _loss(self, kind, delta, pred, target):
+        delta = _checks.real("delta", delta, minimum=0.0, strict=True)
         if kind == "mse":
             return nn.mse_loss(pred, target)
         r = pred - target
@@ -347,7 +363,8 @@ class HybridEBM(nn.Model):
         times = _checks.times("times", times)
         t_u, uu = self._inputs(u, times if u is not None else None, rows=z0.shape[0])
         spec = self._spec(t_u, uu)
-        step = 0.0 if dt is None else float(dt)
+        step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)
+        rtol, atol = _checks.real("rtol", rtol), _checks.real("atol", atol)  # their ranges are the solver's
         budget = int(np.ceil((times[-1] - times[0]) / step)) + times.size + 10_000 if step else 100_000
         ys, info = _core.odeint(spec, z0, times, code, rtol, atol, step, budget, (), record)
         return spec, times, ys, info, code, step, budget
@@ -516,21 +533,34 @@ class TargetSystem(Field):
     def _spec(self):
         return (_HYBRID, self._params(), ("system", self.kind), self._consts())
 
+    def _check(self):
+        """The kernel's rules for the system's constants, on a probe evaluation."""
+        _core.hybrid_field_jac(self._spec(), np.zeros((1, self.dim)))
+
+    def _points(self, z):
+        """z (..., dim) as float64, real and finite (for :meth:`potential`)."""
+        arr = _checks.real_array("z", z, np.float64)
+        if arr.ndim < 1 or arr.shape[-1] != self.dim:
+            raise ValueError(f"z has shape {arr.shape}; expected (..., {self.dim})")
+        return arr
+
     def jacobian(self, z):
         """Analytic Jacobians at rows z (batch, d), shape (batch, d, d)."""
-        return _core.hybrid_field_jac(self._spec(), np.atleast_2d(np.asarray(z, dtype=np.float64)))
+        return _core.hybrid_field_jac(self._spec(), _rows(z, self.dim, np.float64))
 
     def initial_states(self, n, *, scale=2.0, seed=None, dtype=np.float64):
-        """n states uniform in the box [-scale, scale]^d."""
+        """n states uniform in the box [-scale, scale]^d, shape (n, d)."""
+        n = _checks.integer("n", n, minimum=0)
+        scale = _checks.real("scale", scale, minimum=0.0, strict=True)
         rng = nn.as_generator(seed)
-        return rng.uniform(-scale, scale, size=(n, self.dim)).astype(dtype)
+        return rng.uniform(-scale, scale, size=(n, self.dim)).astype(nn.model_dtype(dtype))
 
     def trajectories(self, n, t, *, scale=2.0, seed=None, dtype=np.float64, rtol=1e-10, atol=1e-12):
         """n trajectories from random starts (:meth:`initial_states`) sampled at the times t,
         integrated in C with dop853: shape (n, len(t), d)."""
         z0 = self.initial_states(_checks.integer("n", n, minimum=1), scale=scale, seed=seed, dtype=np.float64)
         ys = odeint(self, z0, t, method="dop853", rtol=rtol, atol=atol, verbose=False)
-        return np.ascontiguousarray(np.transpose(ys, (1, 0, 2))).astype(dtype)
+        return np.ascontiguousarray(np.transpose(ys, (1, 0, 2))).astype(nn.model_dtype(dtype))
 
 
 class MultiWell(TargetSystem):
@@ -540,29 +570,45 @@ class MultiWell(TargetSystem):
 
     Parameters
     ----------
-    centres : array (wells, d)
-    depths : array (wells,)
+    centres : array_like, shape (wells, d)
+        Centres of the Gaussian wells.
+    depths : array_like, shape (wells,)
+    width : float
+        Width of every well (> 0).
+    gamma : float
+        Strength of the metric's deformation (>= 0).
+    omega : float
+        Spatial frequency of the deformation.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> nd.hybrid.MultiWell()(0.0, np.zeros(2)).shape
+    (2,)
     """
 
     kind = "multiwell"
 
     def __init__(self, centres=((1.5, 0.0), (-1.0, 1.2), (-0.8, -1.3)), depths=(2.0, 1.8, 1.6), width=0.6,
                  gamma=0.8, omega=1.2):
-        self.centres = np.array(centres, dtype=np.float64)
-        self.depths = np.array(depths, dtype=np.float64)
+        self.centres = np.array(_checks.real_array("centres", centres, np.float64), copy=True)
+        self.depths = np.array(_checks.real_array("depths", depths, np.float64), copy=True)
         if self.centres.ndim != 2 or self.depths.shape != (self.centres.shape[0],):
             raise ValueError(f"centres (wells, d) and depths (wells,) must agree, got shapes {self.centres.shape} "
                              f"and {self.depths.shape}")
+        self.centres.setflags(write=False)
+        self.depths.setflags(write=False)
         self.dim = self.centres.shape[1]
-        self.width, self.gamma, self.omega = float(width), float(gamma), float(omega)
-        _core.hybrid_field_jac(self._spec(), np.zeros((1, self.dim)))  # the kernel's rules
+        self.width, self.gamma, self.omega = (_checks.real(k, v) for k, v in
+                                              (("width", width), ("gamma", gamma), ("omega", omega)))
+        self._check()
 
     def _params(self):
         return (self.centres, self.depths)
 
     def potential(self, z):
-        """V(z) over the last axis (for plots)."""
-        z = np.asarray(z, dtype=np.float64)
+        """V(z) over the last axis of z (..., d) (for plots)."""
+        z = self._points(z)
         r2 = np.sum((z[..., None, :] - self.centres) ** 2, axis=-1)
         return 0.5 * np.sum(z * z, axis=-1) - np.exp(-r2 / (2 * self.width ** 2)) @ self.depths
 
@@ -572,17 +618,34 @@ class MultiWell(TargetSystem):
 
 class Ring(TargetSystem):
     """The ring system ``dz/dt = -grad V + rotation (-z_1, z_0, 0, ...)`` with
-    ``V = (|z|^2 - radius^2)^2 / 4``: a limit cycle on the circle of that radius."""
+    ``V = (|z|^2 - radius^2)^2 / 4``: a limit cycle on the circle of that radius.
+
+    Parameters
+    ----------
+    dim : int
+        State dimension (2 to 64); the rotation acts on the first two coordinates.
+    radius : float
+        Radius of the limit cycle (> 0).
+    rotation : float
+        Angular speed on the cycle.
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> nd.hybrid.Ring()(0.0, np.array([1.0, 0.0])) + 0.0  # on the cycle: a pure rotation
+    array([0., 1.])
+    """
 
     kind = "ring"
 
     def __init__(self, dim=2, radius=1.0, rotation=1.0):
         self.dim = _checks.integer("dim", dim, minimum=2)
-        self.radius, self.rotation = float(radius), float(rotation)
-        _core.hybrid_field_jac(self._spec(), np.zeros((1, self.dim)))
+        self.radius, self.rotation = _checks.real("radius", radius), _checks.real("rotation", rotation)
+        self._check()
 
     def potential(self, z):
-        z = np.asarray(z, dtype=np.float64)
+        """V(z) over the last axis of z (..., dim)."""
+        z = self._points(z)
         return 0.25 * (np.sum(z * z, axis=-1) - self.radius ** 2) ** 2
 
     def __repr__(self):
@@ -591,18 +654,35 @@ class Ring(TargetSystem):
 
 class Duffing(TargetSystem):
     """The damped Duffing oscillator on (q, p): ``dq = p``, ``dp = -delta p - alpha q - cubic q^3``;
-    with ``alpha < 0`` a double well ``V(q) = alpha q^2/2 + cubic q^4/4``."""
+    with ``alpha < 0`` a double well ``V(q) = alpha q^2/2 + cubic q^4/4``.
+
+    Parameters
+    ----------
+    alpha : float
+        Linear stiffness (negative: two wells at ``q = +-sqrt(-alpha / cubic)``).
+    cubic : float
+        Cubic stiffness (>= 0).
+    delta : float
+        Damping (>= 0).
+
+    Examples
+    --------
+    >>> import numpy as np, neurodyn as nd
+    >>> nd.hybrid.Duffing()(0.0, np.array([1.0, 0.0])).tolist()
+    [0.0, 0.0]
+    """
 
     kind = "duffing"
     dim = 2
 
     def __init__(self, alpha=-1.0, cubic=1.0, delta=0.3):
-        self.alpha, self.cubic, self.delta = float(alpha), float(cubic), float(delta)
-        _core.hybrid_field_jac(self._spec(), np.zeros((1, 2)))
+        self.alpha, self.cubic, self.delta = (_checks.real(k, v) for k, v in
+                                              (("alpha", alpha), ("cubic", cubic), ("delta", delta)))
+        self._check()
 
     def potential(self, z):
-        """The energy p^2/2 + V(q)."""
-        z = np.asarray(z, dtype=np.float64)
+        """The energy p^2/2 + V(q) over the last axis of z (..., 2)."""
+        z = self._points(z)
         q, p = z[..., 0], z[..., 1]
         return 0.5 * p * p + 0.5 * self.alpha * q * q + 0.25 * self.cubic * q ** 4
 
