@@ -69,7 +69,7 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
         return st;
     *len = 0;
     if (f->kind == ND_FIELD_HYBRID)
-        return nd_hybrid_field_workspace_len(f->hybrid, f->batch, len);
+        return nd_hybrid_field_workspace_len(f->hybrid, f->batch, f->keep_slots, len);
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
     /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps

@@ -81,7 +81,8 @@ int nd_field_vjp_f64(void *field, double t, const double *y, const double *a, do
 /* dy = f(t, y) as nd_field_eval_*, keeping in slot `slot` (below keep_slots) what a VJP at
  * (t, y) needs, so that nd_field_vjp_kept_* with the same slot and the same y does not evaluate
  * the field again (for an MLP field, every layer's pre-activation and output: the VJP's
- * forward pass was a third of its matrix products). The signatures are nd_ode.h's
+ * forward pass was a third of its matrix products; for a hybrid model's field, its energy's
+ * primal sweeps: the VJP then runs the tangent sweep alone). The signatures are nd_ode.h's
  * nd_rhs_keep_* and nd_vjp_kept_*. Fields without intermediate values ignore the slot. */
 int nd_field_eval_keep_f32(void *field, int slot, double t, const float *y, float *dy);
 int nd_field_eval_keep_f64(void *field, int slot, double t, const double *y, double *dy);

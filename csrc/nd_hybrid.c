@@ -102,26 +102,40 @@ int64_t nd_hybrid_param_count(const nd_hybrid *h)
     return p;
 }
 
-/* Scratch layout (elements), shared by both types: per row the primal g, a, psi', e and s of
- * every layer and three [d] rows; per tangent row gdot, adot, edot, sdot and two [d] rows;
- * then M = J - R, its cotangent and the full L [d, d] each, and one input row [m]. */
-int nd_hybrid_workspace_len(const nd_hybrid *h, int64_t B, int64_t k, size_t *len)
+/* Total width of the hidden layers. */
+static size_t nd_hybrid_hidden(const nd_hybrid *h)
+{
+    size_t hidden = 0;
+    for (int l = 0; l < h->n_layers; ++l)
+        hidden += (size_t)h->widths[l + 1];
+    return hidden;
+}
+
+/* The primal values of B rows (g, a, psi', psi'', e and s of every layer, and grad H): one
+ * evaluation's, and what a kept evaluation stores in its slot. */
+int nd_hybrid_slot_len(const nd_hybrid *h, int64_t B, size_t *len)
 {
     int st = nd_hybrid_check(h, 0);
     if (st != ND_OK)
         return st;
     ND_REQUIRE(B >= 0, "batch", B, "must be >= 0");
+    return nd_mul_size((size_t)B, 6 * nd_hybrid_hidden(h) + (size_t)h->dim, len) ? ND_OK : nd_size_error("batch");
+}
+
+/* Scratch layout (elements), shared by both types: the primal values of B rows
+ * (nd_hybrid_slot_len); per tangent row gdot, adot, edot, sdot and two [d] rows; then
+ * M = J - R, its cotangent and the full L [d, d] each, and one input row [m]. */
+int nd_hybrid_workspace_len(const nd_hybrid *h, int64_t B, int64_t k, size_t *len)
+{
+    size_t a, b, trows;
+    int st = nd_hybrid_slot_len(h, B, &a);
+    if (st != ND_OK)
+        return st;
     ND_REQUIRE(k >= 1, "directions", k, "must be >= 1");
-    size_t hidden = 0;
-    for (int l = 0; l < h->n_layers; ++l)
-        hidden += (size_t)h->widths[l + 1];
-    const size_t d = (size_t)h->dim;
-    size_t rows, trows, per_row = 5 * hidden + 3 * d, per_trow = 4 * hidden + 2 * d, a, b;
-    if (!nd_mul_size((size_t)B, per_row, &a) || !nd_mul_size((size_t)B, (size_t)k, &trows) ||
-        !nd_mul_size(trows, per_trow, &b) || a > SIZE_MAX - b)
+    const size_t d = (size_t)h->dim, per_trow = 4 * nd_hybrid_hidden(h) + 2 * d;
+    if (!nd_mul_size((size_t)B, (size_t)k, &trows) || !nd_mul_size(trows, per_trow, &b) || a > SIZE_MAX - b)
         return nd_size_error("batch");
-    rows = a + b;
-    size_t extra = 3 * d * d + (size_t)h->inputs + 16;
+    size_t rows = a + b, extra = 3 * d * d + (size_t)h->inputs + 16;
     if (rows > SIZE_MAX - extra)
         return nd_size_error("batch");
     *len = rows + extra;
@@ -181,20 +195,28 @@ int nd_hybrid_field_check(const nd_hybrid_field *f, int64_t dim)
     return ND_OK;
 }
 
-int nd_hybrid_field_workspace_len(const nd_hybrid_field *f, int64_t B, size_t *len)
+int nd_hybrid_field_workspace_len(const nd_hybrid_field *f, int64_t B, int slots, size_t *len)
 {
     if (f->is_system) {
         *len = 0;
         return nd_hybrid_system_check(&f->system);
     }
-    size_t one, jac;
+    ND_REQUIRE(slots >= 0, "keep_slots", slots, "must be >= 0");
+    size_t one, jac, slot, kept;
     const int64_t chunk = B < ND_HYBRID_JAC_CHUNK ? B : ND_HYBRID_JAC_CHUNK;
     int st = nd_hybrid_workspace_len(&f->model, B, 1, &one);
     if (st == ND_OK)
         st = nd_hybrid_workspace_len(&f->model, chunk, f->model.dim, &jac);
     if (st == ND_OK)
-        *len = one > jac ? one : jac;
-    return st;
+        st = nd_hybrid_slot_len(&f->model, B, &slot);
+    if (st != ND_OK)
+        return st;
+    /* the scratch of one call, then the slots */
+    const size_t base = one > jac ? one : jac;
+    if (!nd_mul_size(slot, (size_t)slots, &kept) || kept > SIZE_MAX - base)
+        return nd_size_error("batch");
+    *len = base + kept;
+    return ND_OK;
 }
 
 int64_t nd_hybrid_field_param_count(const nd_hybrid_field *f)
@@ -468,7 +490,7 @@ int nd_hybrid_stability_workspace_len(const nd_hybrid *h, int64_t B, size_t *len
     nd_hybrid_field f = {0};
     f.model = *h;
     size_t field;
-    int st = nd_hybrid_field_workspace_len(&f, B, &field);
+    int st = nd_hybrid_field_workspace_len(&f, B, 0, &field);
     if (st != ND_OK)
         return st;
     const size_t d = (size_t)h->dim, extra = (size_t)B * d * d + 2 * d * d + (size_t)h->widths[1] * (d + 1) +
@@ -489,7 +511,7 @@ int nd_hybrid_stability(const nd_hybrid *h, int64_t B, const double *z, double *
     nd_hybrid_field f = {0};
     f.model = *h;
     size_t field;
-    if ((st = nd_hybrid_field_workspace_len(&f, B, &field)) != ND_OK)
+    if ((st = nd_hybrid_field_workspace_len(&f, B, 0, &field)) != ND_OK)
         return st;
     const int64_t d = h->dim, n2 = h->widths[1];
     double *hess = work + field, *mat = hess + B * d * d, *WQ = mat + d * d, *g = WQ + n2 * d, *eig = g + n2 + d * d;

@@ -87,6 +87,9 @@ int64_t nd_hybrid_param_count(const nd_hybrid *h);
 
 /* Scratch elements for a batch of B rows with k tangent directions per row. */
 int nd_hybrid_workspace_len(const nd_hybrid *h, int64_t B, int64_t k, size_t *len);
+/* Elements of what an evaluation of B rows keeps for a VJP at the same point (the primal
+ * values of every layer: g, psi, psi', psi'', e, s, and grad H). */
+int nd_hybrid_slot_len(const nd_hybrid *h, int64_t B, size_t *len);
 
 /* ---- the target systems ------------------------------------------------------------------ */
 
@@ -118,7 +121,9 @@ typedef struct {
 } nd_hybrid_field;
 
 int nd_hybrid_field_check(const nd_hybrid_field *f, int64_t dim);
-int nd_hybrid_field_workspace_len(const nd_hybrid_field *f, int64_t B, size_t *len);
+/* Scratch elements of the field for B rows, followed by `slots` slots of nd_hybrid_slot_len
+ * (the keep_slots of nd_fields.h: evaluations kept for the VJPs at the same points). */
+int nd_hybrid_field_workspace_len(const nd_hybrid_field *f, int64_t B, int slots, size_t *len);
 int64_t nd_hybrid_field_param_count(const nd_hybrid_field *f);
 
 /* ---- typed kernels ------------------------------------------------------------------------ */
@@ -133,6 +138,13 @@ int64_t nd_hybrid_field_param_count(const nd_hybrid_field *f);
     /* dz [B, d]; rows at time t, or each at t_rows[i] when t_rows is not NULL. */                    \
     int nd_hybrid_field_eval_##SFX(const nd_hybrid *h, int64_t B, double t, const double *t_rows,      \
                                    const T *z, T *dz, void *work);                                    \
+    /* The field evaluation and VJP above, with the evaluation's primal values kept in `kept`     \
+     * [nd_hybrid_slot_len(h, B)] for a VJP at the same z (which then skips the forward pass). */     \
+    int nd_hybrid_field_eval_keep_##SFX(const nd_hybrid *h, int64_t B, double t, const double *t_rows, \
+                                        const T *z, T *dz, T *kept, void *work);                      \
+    int nd_hybrid_field_vjp_kept_##SFX(const nd_hybrid *h, int64_t B, double t, const double *t_rows,  \
+                                       const T *z, const T *a, T *a_out, T *dparams, int accumulate,  \
+                                       T *kept, void *work);                                          \
     /* Output y = G^T grad H [B, m] (port-Hamiltonian form). */                                       \
     int nd_hybrid_output_##SFX(const nd_hybrid *h, int64_t B, const T *z, T *y, void *work);          \
     /* Field Jacobians J [B, d, d], J[i, r, c] = d dz_r / d z_c: -Hess H, or (J - R) Hess H. */       \
@@ -154,6 +166,12 @@ int64_t nd_hybrid_field_param_count(const nd_hybrid_field *f);
                                       const T *z, const T *a, T *a_out, T *dparams, int accumulate,   \
                                       void *work);                                                    \
     int nd_hybrid_field_run_jac_##SFX(const nd_hybrid_field *f, int64_t B, const T *z, T *J, void *work); \
+    /* With slot `slot` of `slots` after the scratch (a target system has nothing to keep). */       \
+    int nd_hybrid_field_run_keep_##SFX(const nd_hybrid_field *f, int slot, int slots, int64_t B, double t, \
+                                       const T *z, T *dz, void *work);                                \
+    int nd_hybrid_field_run_vjp_kept_##SFX(const nd_hybrid_field *f, int slot, int slots, int64_t B,  \
+                                           double t, const T *z, const T *a, T *a_out, T *dparams,    \
+                                           int accumulate, void *work);                               \
     /* Rows i < m of y [m, d] at their own times t[i] (nd_fields.h's eval_rows). */                   \
     int nd_hybrid_field_rows_##SFX(const nd_hybrid_field *f, int64_t dim, int64_t m, int64_t d,        \
                                    const double *t, const T *y, T *dy, void *work);

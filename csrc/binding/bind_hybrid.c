@@ -222,7 +222,7 @@ static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model
         return PyErr_Format(PyExc_ValueError, "z has %zd features; the model has d = %lld", (Py_ssize_t)d,
                             (long long)f.dim);
     size_t len;
-    int st = nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), &len);
+    int st = nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), 0, &len);
     if (st != ND_OK)
         return nd_raise_status(st, "hybrid workspace");
     *out = hf;

@@ -177,6 +177,34 @@ static void check_pair(int a0, int a1, int form)
         fprintf(stderr, "pair (%s, %s) form %d: parameter gradient error %g\n", nd_hybrid_act_names[a0],
                 nd_hybrid_act_names[a1], form, err);
     worst_param = fmax(worst_param, err);
+    /* the same VJP from a kept evaluation (nd_fields.h's slots): the same bits, whatever the
+     * other slot holds */
+    nd_hybrid_field hf = {0};
+    hf.model = H;
+    nd_field f;
+    memset(&f, 0, sizeof f);
+    f.kind = ND_FIELD_HYBRID;
+    f.dim = D;
+    f.batch = B;
+    f.hybrid = &hf;
+    f.keep_slots = 2;
+    size_t flen;
+    static double fw[1 << 15];
+    CHECK(nd_field_workspace_len(&f, &flen) == ND_OK && flen <= sizeof fw / sizeof fw[0]);
+    f.work = fw;
+    double dzk[B * D], dz[B * D], other[B * D], aoutk[B * D], dpk[NP];
+    for (int i = 0; i < B * D; ++i)
+        other[i] = 0.5 - Z[i];
+    CHECK(nd_field_eval_keep_f64(&f, 1, 0.7, Z, dzk) == ND_OK);
+    CHECK(nd_field_eval_keep_f64(&f, 0, 0.7, other, dz) == ND_OK);
+    CHECK(nd_field_eval_f64(&f, 0.7, Z, dz) == ND_OK);
+    CHECK(nd_field_vjp_kept_f64(&f, 1, 0.7, Z, A_, aoutk, dpk, 0) == ND_OK);
+    for (int i = 0; i < B * D; ++i)
+        CHECK(dzk[i] == dz[i] && aoutk[i] == aout[i]);
+    for (int i = 0; i < np; ++i)
+        CHECK(dpk[i] == dp[i]);
+    CHECK(nd_field_vjp_kept_f64(&f, 2, 0.7, Z, A_, aoutk, dpk, 0) == ND_ERR_ARG);
+    nd_clear_error();
     /* accumulate adds */
     double dp2[NP];
     memcpy(dp2, dp, sizeof dp);
@@ -201,7 +229,7 @@ static void test_derivatives_every_pair(void)
     setup(0, 0, ND_HYBRID_PORT_HAMILTONIAN);
     nd_hybrid_field f = {0};
     f.model = H;
-    CHECK(nd_hybrid_field_workspace_len(&f, B, &len) == ND_OK);
+    CHECK(nd_hybrid_field_workspace_len(&f, B, 0, &len) == ND_OK);
     CHECK(len <= sizeof WORK / sizeof WORK[0]);
     for (int a0 = 0; a0 < 8; ++a0)
         for (int a1 = 0; a1 < 8; ++a1)
