@@ -2,7 +2,7 @@
 torchdiffeq, its GEMM floor, and the bounded-rollout experiment against an unconstrained
 NeuralODE field.
 
-    python bench/hybrid_cases.py [--quick] [--threads N]
+    python bench/run.py --suite hybrid [--quick] [--threads N]
 
 The training step: d = 2, hidden (64, 32), activations (tanh, polynomial p = 3), the gradient
 form dz/dt = -grad H(z); a batch of 256 windows rolled out over t = [0, 1] by rk4 with 20
@@ -12,59 +12,75 @@ neurodyn: ``HybridEBM.window_loss_and_grad`` (the field, its VJP with Hessian-ve
 and parameter gradients, all in C) + ``nd.optim.Adam``. PyTorch: the same energy as a module,
 grad H by ``torch.autograd.grad(create_graph=True)`` (the double backward), torchdiffeq's rk4
 (its 3/8-rule variant: 4 evaluations per step, the same cost), ``loss.backward()`` and
-``torch.optim.Adam``. Both sides start from the same parameters and data.
+``torch.optim.Adam``. Both sides start from the same parameters and data, and the probe
+compares their losses there (the two rk4 variants differ by ~1e-7).
 
-The GEMM floor: the matrix products the step cannot avoid, timed alone on neurodyn's OpenBLAS
-at the case's shapes: per stage of the forward solve the two layer products and the two
-backward products of grad H (4), and per stage of the backward pass the same 4 again, the 4
-tangent products of the Hessian-vector product and the 4 weight-gradient products (12).
+Besides the wall-time ratio of the harness, ``extras`` holds each side's CPU time per step
+(this process's, over a few steps): on a machine shared with other work the wall time waits
+for the cores, the CPU time is the work itself.
+
+The GEMM floor: the matrix products the step cannot avoid, each timed alone on neurodyn's
+OpenBLAS at the case's shapes (float64, no bias), minus the cost of an empty call (the Python
+call around each product, which the step does not pay per product). Per stage of the forward
+solve: the two layer products and the two backward products of grad H; per stage of the
+backward pass: the same four again (the stage re-evaluated from the tape, keeping its values),
+the four tangent products of the Hessian-vector product and the four weight-gradient products
+(inner dimension the batch).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import numpy as np
+
+from harness import Case, Probe, Side, Skip, Target
 
 D, H1, H2, BATCH, STEPS, T_END, OUTS = 2, 64, 32, 256, 20, 1.0, 10
+SEED, DATA_SEED, LR = 2024, 7, 1e-3
 
 
-def problem(batch, seed=7):
-    import numpy as np
-
+def problem(batch, seed=DATA_SEED):
     rng = np.random.default_rng(seed)
     z0 = rng.normal(size=(batch, D))
     target = rng.normal(size=(OUTS + 1, batch, D)) * 0.5
     return z0, target
 
 
-def nd_step(batch):
-    import numpy as np
-
+def _model():
     import neurodyn as nd
 
-    model = nd.HybridEBM(D, hidden_sizes=(H1, H2), activations=("tanh", "polynomial"), seed=2024)
+    return nd.HybridEBM(D, hidden_sizes=(H1, H2), activations=("tanh", "polynomial"), seed=SEED)
+
+
+def _times():
+    return np.linspace(0.0, T_END, OUTS + 1)
+
+
+def nd_side(batch):
+    import neurodyn as nd
+
+    model = _model()
     z0, target = problem(batch)
-    times = np.linspace(0.0, T_END, OUTS + 1)
-    opt = nd.optim.Adam(lr=1e-3)
+    opt = nd.optim.Adam(lr=LR)
+    kw = dict(method="rk4", dt=T_END / STEPS)
 
     def step():
-        value, grads = model.window_loss_and_grad(z0, target, times, method="rk4", dt=T_END / STEPS)
+        value, grads = model.window_loss_and_grad(z0, target, _times(), **kw)
         opt.step(model.params, grads)
         return value
 
-    return model, step
+    loss0 = _model().window_loss(z0, target, _times(), **kw)  # at the initial parameters
+    return Side(run=step, probe=lambda: Probe(ys=np.array([[loss0]]), nfev=4 * STEPS),
+                note="window_loss_and_grad (rk4, backprop in C) + nd.optim.Adam, float64")
 
 
-def torch_step(model, batch):
-    import numpy as np
-    import torch
-    import torchdiffeq
-
+def torch_side(batch):
+    try:
+        import torch
+        import torchdiffeq
+    except ImportError as exc:
+        raise Skip(f"torch or torchdiffeq not installed: {exc}")
+    model = _model()
     p = {k: torch.tensor(np.array(v), dtype=torch.float64, requires_grad=True) for k, v in model.params.items()}
     beta, power = model.config["beta"], model.config["power"]
 
@@ -84,49 +100,56 @@ def torch_step(model, batch):
         return -g
 
     z0, target = problem(batch)
-    z0 = torch.tensor(z0)
-    target = torch.tensor(target)
-    times = torch.linspace(0.0, T_END, OUTS + 1, dtype=torch.float64)
-    opt = torch.optim.Adam(list(p.values()), lr=1e-3)
+    z0, target = torch.tensor(z0), torch.tensor(target)
+    times = torch.tensor(_times())
+    opt = torch.optim.Adam(list(p.values()), lr=LR)
+
+    def loss():
+        ys = torchdiffeq.odeint(field, z0, times, method="rk4", options={"step_size": T_END / STEPS})
+        return torch.mean((ys[1:] - target[1:]) ** 2)
 
     def step():
         opt.zero_grad()
-        ys = torchdiffeq.odeint(field, z0, times, method="rk4", options={"step_size": T_END / STEPS})
-        loss = torch.mean((ys[1:] - target[1:]) ** 2)
-        loss.backward()
+        value = loss()
+        value.backward()
         opt.step()
-        return float(loss.detach())
+        return float(value.detach())
 
-    return step
+    loss0 = float(loss().detach())  # before any update
+    return Side(run=step, probe=lambda: Probe(ys=np.array([[loss0]]), nfev=4 * STEPS),
+                note=f"autograd.grad(create_graph=True) field, torchdiffeq rk4, torch.optim.Adam, torch "
+                     f"{torch.__version__}")
 
 
-def gemm_floor(batch, cfg):
-    """Seconds and flops of the step's unavoidable matrix products (module docstring)."""
-    import numpy as np
-
+def _product_time(rows, k, n, cfg, rng):
+    """Median seconds of one (rows, k) x (k, n) float64 product through nd.nn.dense (no bias)."""
     import neurodyn as nd
     from harness import measure
 
+    x = rng.standard_normal((rows, k))
+    p = {"l.kernel": rng.standard_normal((k, n))}
+    return measure(lambda: nd.nn.dense(p, "l", x), cfg).median, 2.0 * rows * k * n
+
+
+def gemm_floor(batch, cfg):
+    """(seconds, flops) of the step's unavoidable matrix products (module docstring)."""
     rng = np.random.default_rng(0)
-    shapes = [(batch, D, H1), (batch, H1, H2), (batch, H2, H1), (batch, H1, D)]  # per evaluation of grad H
-    total_t = total_f = 0.0
-    for rows, k, n in shapes:
-        x = rng.standard_normal((rows, k))
-        p = {"l.kernel": rng.standard_normal((k, n))}
-        t = measure(lambda: nd.nn.dense(p, "l", x), cfg).median
-        total_t += t
-        total_f += 2.0 * rows * k * n
+    empty, _ = _product_time(1, 1, 1, cfg, rng)
+    layer = [(batch, D, H1), (batch, H1, H2), (batch, H2, H1), (batch, H1, D)]  # one evaluation of grad H
+    weight = [(D, batch, H1), (H1, batch, H2)]  # each twice: adot^T e and a^T edot
     stages = 4 * STEPS
-    # forward solve: one set of the 4 products a stage; backward: three (re-evaluation, tangent,
-    # weight gradients, each of the same shapes)
-    return 4 * stages * total_t, 4 * stages * total_f
+    seconds = flops = 0.0
+    for shapes, per_stage in ((layer, 3), (weight, 2)):
+        for rows, k, n in shapes:
+            t, f = _product_time(rows, k, n, cfg, rng)
+            seconds += stages * per_stage * max(t - empty, 0.0)
+            flops += stages * per_stage * f
+    return seconds, flops
 
 
 def bounded_rollouts(n=1000, seed=12):
     """The certified-ball experiment of tests/test_hybrid.py, and the same starts under the
     field of an unconstrained nd.NeuralODE (tanh(W2 silu(W1 h + b1) + b2), random weights)."""
-    import numpy as np
-
     import neurodyn as nd
 
     rng = np.random.default_rng(seed)
@@ -154,56 +177,55 @@ def bounded_rollouts(n=1000, seed=12):
     return out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    from harness import TimerConfig, measure_interleaved, set_threads, thread_env
-
-    thread_env(args.threads)
-    set_threads(args.threads)
-    batch = 16 if args.quick else BATCH
-    cfg = TimerConfig(warmup=1 if args.quick else 3, repeats=3 if args.quick else 9, min_sample=0.05,
-                      budget=2.0 if args.quick else 20.0)
-    record = {"case": "hybrid_train_step", "batch": batch, "d": D, "hidden": [H1, H2], "steps": STEPS,
-              "threads": args.threads, "dtype": "float64"}
-    model, nd_fn = nd_step(batch)
-    fns = {"neurodyn": nd_fn}
-    try:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        fns["torch"] = torch_step(model, batch)
-        # the same loss from the same parameters: the two implementations agree (up to rk4's variant)
-        m2, f2 = nd_step(batch)
-        t2 = torch_step(m2, batch)  # built before f2's Adam update moves m2's parameters
-        record["loss_difference"] = abs(t2() - f2())
-        record["torch"] = torch.__version__
-    except ImportError as exc:
-        record["torch"] = f"skipped: {exc}"
-    # Samples round-robin (a shared machine's bursts land on both sides), wall time and this
-    # process's CPU time per step (one thread: the CPU time is the work, whatever else runs).
-    timings = measure_interleaved(fns, cfg)
-    for name, fn in fns.items():
-        record[f"{name}_s"] = timings[name].median
-        c0 = time.process_time()
-        for _ in range(3):
-            fn()
-        record[f"{name}_cpu_s"] = (time.process_time() - c0) / 3
-    if "torch" in fns:
-        record["ratio"] = record["torch_s"] / record["neurodyn_s"]
-        record["ratio_cpu"] = record["torch_cpu_s"] / record["neurodyn_cpu_s"]
-    floor_s, flops = gemm_floor(batch, cfg)
-    record.update(gemm_floor_s=floor_s, gemm_gflop=flops / 1e9, neurodyn_over_floor=record["neurodyn_s"] / floor_s)
-    if not args.quick:
-        record["bounded_rollouts"] = bounded_rollouts()
-    out = args.out or os.path.join(HERE, "results", "hybrid-quick.json" if args.quick else "hybrid.json")
-    with open(out, "w") as f:
-        json.dump(record, f, indent=2)
-    print(json.dumps(record, indent=2))
+def _cpu_seconds(run, calls=5):
+    run()
+    c0 = time.process_time()
+    for _ in range(calls):
+        run()
+    return (time.process_time() - c0) / calls
 
 
-if __name__ == "__main__":
-    main()
+def train_case(quick):
+    batch = 16 if quick else BATCH
+    built = {}
+
+    def keep(name, make):
+        def factory():
+            built[name] = side = make(batch)
+            return side
+        return factory
+
+    def extras(sides):
+        from harness import TimerConfig
+        from neural_ode_cases import floor_record
+
+        cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
+        seconds, flops = gemm_floor(batch, cfg)
+        cpu = {name: _cpu_seconds(side.run) for name, side in built.items()}
+        more = {f"{name}_cpu_s": s for name, s in cpu.items()}
+        if "torch_torchdiffeq" in cpu:
+            more["ratio_cpu"] = cpu["torch_torchdiffeq"] / cpu["neurodyn"]
+        more["neurodyn_cpu_over_floor"] = cpu["neurodyn"] / seconds
+        if not quick:
+            more["bounded_rollouts"] = bounded_rollouts()
+        return floor_record(seconds, flops, sides, **more)
+
+    return Case(
+        name=f"hybrid_train_step_B{batch}",
+        description=f"HybridEBM training step, d {D}, hidden ({H1}, {H2}) tanh/polynomial, batch {batch}, rk4 "
+                    f"{STEPS} steps, backprop + Adam, float64",
+        params={"d": D, "hidden": [H1, H2], "activations": ["tanh", "polynomial"], "batch": batch, "steps": STEPS,
+                "t": [0.0, T_END], "outputs": OUTS, "dtype": "float64", "init": f"nd.HybridEBM(seed={SEED})",
+                "data_seed": DATA_SEED, "compare": "the loss at the initial parameters"},
+        neurodyn=keep("neurodyn", nd_side), peers={"torch_torchdiffeq": keep("torch_torchdiffeq", torch_side)},
+        rtol=1e-5, atol=1e-9,
+        targets=[Target("torch_torchdiffeq", 3.0, "training step >= 3x faster than PyTorch + torchdiffeq")],
+        extras=extras,
+    )
+
+
+def build(quick: bool, timer_cfg) -> list:
+    return [train_case(quick)]
+
+
+from neural_ode_cases import markdown_extras  # noqa: E402,F401  (renders the GEMM floor table)

@@ -21,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # record_extras() -> dict (merged into the record) and summarize(record) -> dict and
 # markdown_extras(record) -> str (appended to the Markdown table).
 SUITES = {"ode": "ode_cases", "neural_ode": "neural_ode_cases", "liquid": "liquid_cases", "snn": "snn_cases",
-          "hopfield": "hopfield_cases", "ebm": "ebm_cases", "sde": "sde_cases"}
+          "hopfield": "hopfield_cases", "ebm": "ebm_cases", "sde": "sde_cases", "hybrid": "hybrid_cases"}
 
 
 def parse_args(argv=None):
