@@ -443,7 +443,10 @@ class HybridEBM(nn.Model):
         Every window of ``window`` consecutive samples of every trajectory is a training
         example: the model starts at the window's first state (the encoder is the identity: the
         observations are the state) and its rollout is compared with the window's states.
-        Stability never depends on the loss: the certificate holds for any parameters.
+        Stability never depends on the loss: the certificate holds for any parameters. The
+        samples of ``epochs`` and ``batch_size`` are the windows; validation data are
+        ``(trajectories, t)`` or ``(trajectories, t, u)``, and a validation split holds out the
+        last windows (those of the last trajectories).
 
         Parameters
         ----------
@@ -461,8 +464,8 @@ class HybridEBM(nn.Model):
             An :func:`neurodyn.odeint` method; fixed-step methods take ``substeps`` steps per
             sample interval.
         gradient : {"backprop", "adjoint"}
-            Validation data are ``(trajectories, t)`` or ``(trajectories, t, u)``; a validation
-            split holds out the last windows (those of the last trajectories).
+            Backpropagation through the solver's steps (exact for the computed rollout), or the
+            continuous adjoint (memory independent of the number of steps).
         """
         training.split_options("HybridEBM.fit", options)
         X, times, U = self._check_trajectories(trajectories, t, u)
