@@ -70,7 +70,7 @@ def note(entry: str, kind: str) -> None:
 
 
 # The number reached when this file was written; the last test keeps it from shrinking.
-MIN_CASES = 7132
+MIN_CASES = 9210
 
 # ---- calling, comparing, and watching inputs ---------------------------------------------------
 
