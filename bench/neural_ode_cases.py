@@ -307,8 +307,9 @@ def node_problem(batch, inp=2, hidden=64, out=2, seed=7):
 def make_nd_node(solver, gradient, inp, hidden, out, rtol, atol, dtype=np.float32, seed=2024):
     import neurodyn as nd
 
+    # coupled: one step size for the batch, as torchdiffeq integrates it (the same work on both sides)
     return nd.NeuralODE(inp, hidden, output_size=out, num_steps=10, step_size=0.1, solver=solver, rtol=rtol,
-                        atol=atol, gradient=gradient, seed=seed, dtype=dtype)
+                        atol=atol, gradient=gradient, coupled=True, seed=seed, dtype=dtype)
 
 
 def _torch_node_classes():
@@ -399,6 +400,12 @@ def _torch_node_classes():
 # sides
 
 
+def _counts(info):
+    """The forward solve's totals from odeint's raw info."""
+    return dict(nfev=int(info["nfev_total"]), accepted=int(np.sum(info["accepted"])),
+                rejected=int(np.sum(info["rejected"])))
+
+
 def nd_forward_side(solver, rtol, atol, x):
     def factory():
         m = make_nd_node(solver, "backprop", x.shape[1], HIDDEN, OUT, rtol, atol)
@@ -409,7 +416,7 @@ def nd_forward_side(solver, rtol, atol, x):
         def probe():
             out = m(x)
             _, (_, _, _, _, _, info, _) = m._forward(x, None, 0)  # counters only (untimed)
-            return out_probe(out, nfev=info["nfev"], accepted=info["accepted"], rejected=info["rejected"])
+            return out_probe(out, **_counts(info))
 
         return Side(run=run, probe=probe)
 
@@ -419,7 +426,6 @@ def nd_forward_side(solver, rtol, atol, x):
 def nd_train_side(solver, gradient, rtol, atol, x, y):
     def factory():
         import neurodyn as nd
-        from neurodyn.ode import METHODS
 
         m = make_nd_node(solver, gradient, x.shape[1], HIDDEN, OUT, rtol, atol)
 
@@ -434,16 +440,14 @@ def nd_train_side(solver, gradient, rtol, atol, x, y):
                 try:
                     ybar = np.zeros_like(ys)
                     ybar[-1] = 1.0
-                    c = m.config
-                    dt = c["step_size"] if c["solver"] != "dopri5" else 0.0
-                    _, _, binfo = nd._core.ode_adjoint(m.dynamics()._spec(), times, ys[-1], ybar,
-                                                       METHODS.index(c["solver"]), c["rtol"], c["atol"], dt, 100_000)
-                    note += (f"; adjoint backward solve: nfev={binfo['nfev']} accepted={binfo['accepted']} "
-                             f"rejected={binfo['rejected']} (cotangent of ones)")
+                    _, _, binfo = nd._core.ode_adjoint(field=m.dynamics()._spec(), t=times, ybar=ybar, y_end=ys[-1],
+                                                       **m._solver_options(times, budget_per_step=4))
+                    note += (f"; adjoint backward solve: nfev={int(binfo['nfev_total'])} "
+                             f"accepted={int(np.sum(binfo['accepted']))} rejected={int(np.sum(binfo['rejected']))} "
+                             "(cotangent of ones)")
                 except Exception as exc:  # counters are informative only
                     note += f"; backward counters unavailable ({type(exc).__name__})"
-            return grad_probe(loss, grads, PARAM_NAMES, note=note, nfev=info["nfev"], accepted=info["accepted"],
-                              rejected=info["rejected"])
+            return grad_probe(loss, grads, PARAM_NAMES, note=note, **_counts(info))
 
         return Side(run=run, probe=probe)
 

@@ -2,7 +2,8 @@
 
     python bench/run.py [--suite SUITE] [--quick] [--threads N] [--only NAME[,NAME...]] [--out PATH]
 
---suite   ode (default), neural_ode, liquid, snn, hopfield, ebm, sde, or all (each suite writes its own file).
+--suite   ode (default), neural_ode, liquid, snn, hopfield, ebm, sde, ode_stiff, interop, or all (each suite
+          writes its own file).
 
 --quick   tiny sizes and few repeats: a smoke test that finishes in seconds (for CI).
 --threads thread count for neurodyn's OpenBLAS and torch (and NumPy's BLAS), default 1.
@@ -21,7 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # record_extras() -> dict (merged into the record) and summarize(record) -> dict and
 # markdown_extras(record) -> str (appended to the Markdown table).
 SUITES = {"ode": "ode_cases", "neural_ode": "neural_ode_cases", "liquid": "liquid_cases", "snn": "snn_cases",
-          "hopfield": "hopfield_cases", "ebm": "ebm_cases", "sde": "sde_cases", "hybrid": "hybrid_cases"}
+          "hopfield": "hopfield_cases", "ebm": "ebm_cases", "sde": "sde_cases", "ode_stiff": "ode_stiff_cases",
+          "interop": "interop_cases", "hybrid": "hybrid_cases"}
 
 
 def parse_args(argv=None):

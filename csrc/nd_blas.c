@@ -1,5 +1,14 @@
 #include "nd_blas.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
 #include "nd_parallel.h"
+#include "nd_poll.h"
+#include "nd_status.h"
+
+#include <stddef.h>
 
 void nd_blas_set_num_threads(int n)
 {
@@ -11,6 +20,69 @@ int nd_blas_get_num_threads(void) { return openblas_get_num_threads(); }
 
 const char *nd_blas_config(void) { return openblas_get_config(); }
 
+/* ---- OpenBLAS's buffers (see nd_blas.h) ------------------------------------------------ */
+
+/* OpenBLAS 0.3's BUFFER_SIZE on x86-64 is 32 MiB (measured: the first call maps 32 MiB); a
+ * reservation keeps a little more, so that releasing one always makes room for a buffer. */
+#define ND_BLAS_BUFFER_BYTES ((size_t)33 << 20)
+#define ND_BLAS_RESERVED_MAX 4096
+
+static pthread_mutex_t nd_reserve_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *nd_reserved[ND_BLAS_RESERVED_MAX];
+static int nd_nreserved;
+static atomic_int nd_blas_inside;  /* threads inside a BLAS call now */
+static atomic_int nd_blas_buffers; /* the most that ever were: OpenBLAS's buffers */
+
+int nd_blas_reserve(void)
+{
+    /* PROT_NONE and no swap: address space only, which is what RLIMIT_AS counts */
+    void *p = mmap(NULL, ND_BLAS_BUFFER_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return ND_ERR_NOMEM;
+    pthread_mutex_lock(&nd_reserve_mu);
+    const int kept = nd_nreserved < ND_BLAS_RESERVED_MAX;
+    if (kept)
+        nd_reserved[nd_nreserved++] = p;
+    pthread_mutex_unlock(&nd_reserve_mu);
+    if (!kept)
+        munmap(p, ND_BLAS_BUFFER_BYTES);
+    return ND_OK;
+}
+
+static void nd_blas_release(int count)
+{
+    pthread_mutex_lock(&nd_reserve_mu);
+    for (; count > 0 && nd_nreserved > 0; --count)
+        munmap(nd_reserved[--nd_nreserved], ND_BLAS_BUFFER_BYTES);
+    pthread_mutex_unlock(&nd_reserve_mu);
+}
+
+/* Around every BLAS call: a new high of concurrent callers is a buffer OpenBLAS is about to map. */
+static void nd_blas_enter(void)
+{
+    const int now = atomic_fetch_add(&nd_blas_inside, 1) + 1;
+    int have = atomic_load(&nd_blas_buffers);
+    while (now > have && !atomic_compare_exchange_weak(&nd_blas_buffers, &have, now))
+        ;
+    if (now > have)
+        nd_blas_release(now - have);
+}
+
+static void nd_blas_leave(void) { atomic_fetch_sub(&nd_blas_inside, 1); }
+
+int nd_blas_prepare(void)
+{
+    if (atomic_load(&nd_blas_buffers) > 0)
+        return ND_OK;
+    if (nd_blas_reserve() != ND_OK)
+        return ND_ERR_NOMEM;
+    float a = 1, b = 1, c = 0; /* a 1 x 1 product maps the first buffer */
+    nd_blas_enter();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+    nd_blas_leave();
+    return ND_OK;
+}
+
 /* ---- GEMM split over the kernel threads ----------------------------------------------- */
 
 /* A product of at least this many multiply-adds (~50 us of work) is cut into blocks of
@@ -19,6 +91,19 @@ const char *nd_blas_config(void) { return openblas_get_config(); }
  * of the call it is in, so blocks that moved with the count would change the bits. */
 #define ND_GEMM_SPLIT_FLOPS (1 << 21)
 #define ND_GEMM_BLOCK 256
+
+/* A call's inner dimension is summed in slices of about this many multiply-adds (beta = 1
+ * after the first slice), so that a product over a huge inner dimension (a weight gradient over
+ * millions of rows) polls for Ctrl-C between slices (nd_poll.h). Slices depend on the shapes
+ * only, like the blocks. */
+#define ND_GEMM_SLICE_FLOPS ((int64_t)1 << 28)
+#define ND_GEMM_MIN_SLICE 4096
+
+static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
+{
+    const int64_t mn = m * n > 0 ? m * n : 1, ks = ND_GEMM_SLICE_FLOPS / mn;
+    return ks >= k ? k : (ks < ND_GEMM_MIN_SLICE ? ND_GEMM_MIN_SLICE : ks);
+}
 
 #define ND_GEMM_DEFINE(T, SFX, CBLAS)                                                                      \
     typedef struct {                                                                                     \
@@ -32,8 +117,23 @@ const char *nd_blas_config(void) { return openblas_get_config(); }
     static void nd_gemm_call_##SFX(const nd_gemm_job_##SFX *j, int64_t m, int64_t n, const T *a, const T *b, \
                                    T *c)                                                                 \
     {                                                                                                    \
-        CBLAS(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)m,  \
-              (int)n, (int)j->k, j->alpha, a, (int)j->lda, b, (int)j->ldb, j->beta, c, (int)j->ldc);        \
+        const int64_t ks = nd_gemm_slice(m, n, j->k);                                                    \
+        for (int64_t k0 = 0; k0 < j->k; k0 += ks) {                                                      \
+            const int64_t kk = j->k - k0 < ks ? j->k - k0 : ks;                                          \
+            if (k0 && nd_poll_work(m * n * ks))                                                          \
+                return; /* stopped: the caller sees nd_poll_status() */                                  \
+            nd_blas_enter();                                                                             \
+            CBLAS(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,    \
+                  (int)m, (int)n, (int)kk, j->alpha, a + (j->ta ? k0 * j->lda : k0), (int)j->lda,        \
+                  b + (j->tb ? k0 : k0 * j->ldb), (int)j->ldb, k0 ? (T)1 : j->beta, c, (int)j->ldc);      \
+            nd_blas_leave();                                                                             \
+        }                                                                                                \
+        if (j->k == 0) {                                                                                 \
+            nd_blas_enter();                                                                             \
+            CBLAS(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,    \
+                  (int)m, (int)n, 0, j->alpha, a, (int)j->lda, b, (int)j->ldb, j->beta, c, (int)j->ldc); \
+            nd_blas_leave();                                                                             \
+        }                                                                                                \
     }                                                                                                    \
                                                                                                          \
     /* Blocks [b0, b1): rows of C take rows of op(A); columns take columns of op(B). */                   \
@@ -43,6 +143,8 @@ const char *nd_blas_config(void) { return openblas_get_config(); }
         const int64_t span = j->by_rows ? j->m : j->n;                                                   \
         for (int64_t blk = b0; blk < b1; ++blk) {                                                        \
             const int64_t lo = blk * ND_GEMM_BLOCK, hi = lo + ND_GEMM_BLOCK < span ? lo + ND_GEMM_BLOCK : span; \
+            if (nd_poll_work((hi - lo) * (j->by_rows ? j->n : j->m) * j->k))                             \
+                return;                                                                                  \
             if (j->by_rows)                                                                              \
                 nd_gemm_call_##SFX(j, hi - lo, j->n, j->a + (j->ta ? lo : lo * j->lda), j->b,            \
                                    j->c + lo * j->ldc);                                                  \
@@ -66,3 +168,50 @@ const char *nd_blas_config(void) { return openblas_get_config(); }
 
 ND_GEMM_DEFINE(float, f32, cblas_sgemm)
 ND_GEMM_DEFINE(double, f64, cblas_dgemm)
+
+/* ---- LAPACK LU ---------------------------------------------------------------------------- */
+
+/* The Fortran symbols: the wheel's carry its scipy_ prefix; a system OpenBLAS has the plain
+ * names. Integers are 32-bit, as CBLAS's in this build. The trailing length is gfortran's
+ * hidden argument for a CHARACTER dummy (OpenBLAS's C implementations ignore it). */
+#ifdef ND_BLAS_SCIPY_PREFIX
+#define ND_LAPACK(name) scipy_##name##_
+#else
+#define ND_LAPACK(name) name##_
+#endif
+
+#define ND_LU_DEFINE(T, NAME, GETRF, GETRS)                                                              \
+    void GETRF(const int *m, const int *n, T *a, const int *lda, int *ipiv, int *info);                 \
+    void GETRS(const char *trans, const int *n, const int *nrhs, const T *a, const int *lda, const int *ipiv, \
+               T *b, const int *ldb, int *info, size_t trans_len);                                      \
+                                                                                                         \
+    int nd_getrf_##NAME(int64_t n, T *a, int *ipiv)                                                      \
+    {                                                                                                    \
+        ND_REQUIRE(n >= 0, "n", n, "must be >= 0");                                                      \
+        if (n > INT_MAX)                                                                                 \
+            return nd_size_error("n");                                                                   \
+        if (n == 0)                                                                                      \
+            return ND_OK;                                                                                \
+        int ni = (int)n, info = 0;                                                                       \
+        GETRF(&ni, &ni, a, &ni, ipiv, &info);                                                            \
+        return info == 0 ? ND_OK : info > 0 ? ND_ERR_SINGULAR : nd_arg_error("getrf argument", -info, "is invalid"); \
+    }                                                                                                    \
+                                                                                                         \
+    int nd_getrs_##NAME(int64_t n, int64_t nrhs, const T *lu, const int *ipiv, T *b)                     \
+    {                                                                                                    \
+        ND_REQUIRE(n >= 0, "n", n, "must be >= 0");                                                      \
+        ND_REQUIRE(nrhs >= 0, "nrhs", nrhs, "must be >= 0");                                             \
+        if (n > INT_MAX || nrhs > INT_MAX)                                                               \
+            return nd_size_error("n");                                                                   \
+        if (n == 0 || nrhs == 0)                                                                         \
+            return ND_OK;                                                                                \
+        /* 'T': the factors are those of the transpose of the row-major matrix (no conjugate). */        \
+        int ni = (int)n, nr = (int)nrhs, info = 0;                                                       \
+        GETRS("T", &ni, &nr, lu, &ni, ipiv, b, &ni, &info, 1);                                           \
+        return info == 0 ? ND_OK : nd_arg_error("getrs argument", -info, "is invalid");                  \
+    }
+
+ND_LU_DEFINE(float, f32, ND_LAPACK(sgetrf), ND_LAPACK(sgetrs))
+ND_LU_DEFINE(double, f64, ND_LAPACK(dgetrf), ND_LAPACK(dgetrs))
+ND_LU_DEFINE(float, complex_f32, ND_LAPACK(cgetrf), ND_LAPACK(cgetrs))
+ND_LU_DEFINE(double, complex_f64, ND_LAPACK(zgetrf), ND_LAPACK(zgetrs))

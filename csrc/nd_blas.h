@@ -44,6 +44,40 @@ void nd_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
 void nd_gemm_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                  int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
+/* ---- LU factorisation and solves: LAPACK's getrf/getrs from the same OpenBLAS ----------- *
+ *
+ * a is a row-major n x n matrix, factorised in place with partial pivoting (ipiv: n pivots).
+ * LAPACK works on columns, so it factorises a's transpose, P A^T = L U; nd_getrs_* then
+ * solves the system of the row-major a itself, a x = b, by the transposed solve. b holds nrhs
+ * right-hand sides one after another (n values each) and is overwritten by the solutions.
+ * The _complex variants take n x n complex numbers stored as interleaved (real, imaginary)
+ * pairs of the real type, as C99 complex and Fortran COMPLEX lay them out.
+ *
+ * getrf returns ND_OK, ND_ERR_SINGULAR when a pivot is exactly zero (the factors are
+ * complete but U is singular: no solve with them), or ND_ERR_ARG/ND_ERR_OVERFLOW (with a
+ * detail) for n < 0 or sizes beyond LAPACK's 32-bit integers. getrs never fails on factors
+ * that getrf accepted. One call factorises or solves one matrix, on the calling thread. */
+int nd_getrf_f32(int64_t n, float *a, int *ipiv);
+int nd_getrf_f64(int64_t n, double *a, int *ipiv);
+int nd_getrf_complex_f32(int64_t n, float *a, int *ipiv);
+int nd_getrf_complex_f64(int64_t n, double *a, int *ipiv);
+int nd_getrs_f32(int64_t n, int64_t nrhs, const float *lu, const int *ipiv, float *b);
+int nd_getrs_f64(int64_t n, int64_t nrhs, const double *lu, const int *ipiv, double *b);
+int nd_getrs_complex_f32(int64_t n, int64_t nrhs, const float *lu, const int *ipiv, float *b);
+int nd_getrs_complex_f64(int64_t n, int64_t nrhs, const double *lu, const int *ipiv, double *b);
+
+/* OpenBLAS's buffers. OpenBLAS takes a 32 MiB buffer for every thread that is inside a BLAS
+ * call at the same time as others (kept for reuse), mapped at that thread's first such call,
+ * and exits the process when the mapping fails ("Memory allocation still failed after 10
+ * retries"). So that never happens inside a kernel, the address space is reserved ahead:
+ * nd_blas_prepare maps the first buffer (at import: a failure is a MemoryError there), and
+ * every kernel thread reserves room for its own when it is created (nd_blas_reserve: a thread
+ * that cannot is not created); a BLAS call that raises the number of concurrent callers to a
+ * new high releases one reservation just before OpenBLAS maps the buffer. ND_ERR_NOMEM or
+ * ND_OK. */
+int nd_blas_prepare(void);
+int nd_blas_reserve(void);
+
 /* OpenBLAS's own (global) thread count; n < 1 leaves it as is. The binding keeps it at 1:
  * parallel products go through nd_gemm_* blocks on the kernel threads instead. */
 void nd_blas_set_num_threads(int n);

@@ -6,6 +6,7 @@
 #include "nd_generic.h"
 #include "nd_nn.h"
 #include "nd_parallel.h"
+#include "nd_poll.h"
 #include "nd_rng.h"
 #include "nd_status.h"
 #include "nd_vmath.h"

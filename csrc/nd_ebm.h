@@ -57,11 +57,7 @@ typedef struct {
     /* The batch is chains [chain0, chain0 + B) of a run of `chains` chains (0: B): the noise of
      * a chain depends on its index in the run, so a run split into parts gives the same bits. */
     int64_t chain0, chains;
-    /* Called once per step with the fraction of the steps done; non-zero stops with
-     * ND_ERR_INTERRUPTED. */
-    int (*poll)(void *poll_ctx, double done);
-    void *poll_ctx;
-} nd_langevin_opts;
+} nd_langevin_opts; /* every step polls the caller's scope (nd_poll.h) with the fraction done */
 
 /* 60 steps of size 10 with noise 0.005 (Edifice's cold, fast descent), no clamp, no clipping,
  * plain Langevin, seed 0. */

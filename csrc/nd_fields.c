@@ -1,39 +1,74 @@
 #include "nd_fields.h"
 
+#include <math.h>
+#include <stdio.h>
+
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_hybrid.h"
+#include "nd_poll.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 
+const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1] = {"linear", "lorenz", "mlp", "relax", "polynomial",
+                                                                  "hybrid",   NULL};
+
 int nd_field_check(const nd_field *f)
 {
-    if (!f || f->batch < 0 || f->dim < 0 || f->keep_slots < 0 || f->keep_slots > ND_FIELD_MAX_SLOTS)
-        return ND_ERR_ARG;
+    if (!f)
+        return nd_arg_error_novalue("field", "must not be NULL");
+    ND_REQUIRE(f->kind >= 0 && f->kind < ND_FIELD_KIND_COUNT, "the field kind", f->kind, "is not a known kind");
+    ND_REQUIRE(f->batch >= 0, "the number of field states", f->batch, "must be >= 0");
+    ND_REQUIRE(f->dim >= 0, "the state size", f->dim, "must be >= 0");
+    ND_REQUIRE(f->keep_slots >= 0 && f->keep_slots <= ND_FIELD_MAX_SLOTS, "keep_slots", f->keep_slots,
+               "must be between 0 and 16");
     switch (f->kind) {
     case ND_FIELD_LINEAR:
-        return f->A ? ND_OK : ND_ERR_ARG;
+        return f->A ? ND_OK : nd_arg_error_novalue("A", "must be given");
     case ND_FIELD_LORENZ:
-        return f->dim == 3 ? ND_OK : ND_ERR_ARG;
-    case ND_FIELD_RELAX:
-        return (f->a && f->tau) ? ND_OK : ND_ERR_ARG;
-    case ND_FIELD_HYBRID:
-        return nd_hybrid_field_check(f->hybrid, f->dim);
-    case ND_FIELD_MLP:
-        if (f->n_layers < 1 || f->n_layers > ND_FIELD_MAX_LAYERS)
-            return ND_ERR_ARG;
-        if (f->widths[0] != f->dim || f->widths[f->n_layers] != f->dim)
-            return ND_ERR_ARG;
-        for (int l = 0; l < f->n_layers; ++l) {
-            if (f->widths[l + 1] < 1 || !f->weights[l] || !nd_act_name(f->acts[l]))
-                return ND_ERR_ARG;
-            if (!nd_blas_dims_ok(f->batch, f->widths[l], f->widths[l + 1]))
-                return ND_ERR_OVERFLOW;
+        ND_REQUIRE(f->dim == 3, "the state size", f->dim, "must be 3 for the Lorenz system");
+        ND_REQUIRE(isfinite(f->sigma), "sigma", f->sigma, "must be finite");
+        ND_REQUIRE(isfinite(f->rho), "rho", f->rho, "must be finite");
+        ND_REQUIRE(isfinite(f->beta), "beta", f->beta, "must be finite");
+        return ND_OK;
+    case ND_FIELD_POLY:
+        ND_REQUIRE(f->n_terms >= 0, "coef", f->n_terms, "must hold >= 0 terms");
+        ND_REQUIRE(f->n_terms == 0 || (f->coef && f->target && f->powers), "coef", 0,
+                   "target and powers must be given");
+        for (int64_t k = 0; k < f->n_terms; ++k) {
+            ND_REQUIRE(f->target[k] >= 0 && f->target[k] < f->dim, "target", f->target[k],
+                       "must index the state (0 <= target < dim)");
+            for (int64_t j = 0; j < f->dim; ++j)
+                ND_REQUIRE(f->powers[k * f->dim + j] >= 0 && f->powers[k * f->dim + j] <= ND_FIELD_MAX_POWER,
+                           "powers", f->powers[k * f->dim + j], "must be integers in [0, 64]");
         }
         return ND_OK;
-    default:
-        return ND_ERR_ARG;
+    case ND_FIELD_RELAX:
+        return (f->a && f->tau) ? ND_OK : nd_arg_error_novalue("a and tau", "must be given");
+    case ND_FIELD_HYBRID:
+        return nd_hybrid_field_check(f->hybrid, f->dim);
+    default: /* ND_FIELD_MLP */
+        break;
     }
+    ND_REQUIRE(f->n_layers >= 1 && f->n_layers <= ND_FIELD_MAX_LAYERS, "the number of layers", f->n_layers,
+               "must be between 1 and 16 for an MLP field");
+    char name[32], rule[120];
+    for (int l = 0; l < f->n_layers; ++l) {
+        snprintf(name, sizeof name, "weights[%d]", l);
+        ND_REQUIRE(f->widths[l + 1] >= 1, name, f->widths[l + 1], "must have at least one output: every layer needs a unit");
+        if (!f->weights[l])
+            return nd_arg_error_novalue(name, "must be given");
+        if (!nd_act_name(f->acts[l]))
+            return nd_arg_error("activation", f->acts[l], "is not a known activation code");
+        if (!nd_blas_dims_ok(f->batch, f->widths[l], f->widths[l + 1]))
+            return nd_size_error(name);
+    }
+    if (f->widths[0] != f->dim || f->widths[f->n_layers] != f->dim) {
+        snprintf(rule, sizeof rule, "has %lld outputs; a vector field needs %lld (its input size)",
+                 (long long)f->widths[f->n_layers], (long long)f->widths[0]);
+        return nd_arg_error_novalue("the last layer", rule);
+    }
+    return ND_OK;
 }
 
 /* Widest hidden layer of an MLP field (0 for a single layer). */
@@ -62,6 +97,22 @@ static size_t nd_field_mlp_vjp_row(const nd_field *f)
     return nd_field_mlp_layers_row(f) + 2 * (size_t)all;
 }
 
+/* The Jacobian's own scratch (not per row): 2 [dim, widest] chains and 2 [widest] rows. */
+static int nd_field_mlp_jac_len(const nd_field *f, size_t *len)
+{
+    int64_t widest = nd_field_widest_hidden(f), all = widest > f->dim ? widest : f->dim;
+    size_t chain;
+    if (!nd_mul_size((size_t)f->dim + 1, (size_t)all, &chain) || !nd_mul_size(chain, 2, len))
+        return 0;
+    return 1;
+}
+
+/* Where the Jacobian's scratch starts: after the rows' scratch and the slots. */
+static size_t nd_field_mlp_jac_offset(const nd_field *f)
+{
+    return (size_t)f->batch * (nd_field_mlp_vjp_row(f) + (size_t)f->keep_slots * nd_field_mlp_layers_row(f));
+}
+
 int nd_field_workspace_len(const nd_field *f, size_t *len)
 {
     int st = nd_field_check(f);
@@ -79,6 +130,20 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     return nd_mul_size((size_t)f->batch, per_row, len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
+int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
+{
+    int st = nd_field_workspace_len(f, len);
+    if (st != ND_OK || f->kind != ND_FIELD_MLP)
+        return st;
+    /* A Jacobian also chains one sample's [dim, width] sensitivities through the layers in two
+     * buffers, next to one layer's activation derivatives and a row of ones. */
+    size_t jac;
+    if (!nd_field_mlp_jac_len(f, &jac) || *len > SIZE_MAX - jac)
+        return ND_ERR_OVERFLOW;
+    *len += jac;
+    return ND_OK;
+}
+
 int64_t nd_field_param_count(const nd_field *f)
 {
     switch (f->kind) {
@@ -91,9 +156,37 @@ int64_t nd_field_param_count(const nd_field *f)
         return p;
     }
     case ND_FIELD_RELAX: return 2 * f->batch * f->dim;
+    case ND_FIELD_POLY: return f->n_terms;
     case ND_FIELD_HYBRID: return nd_hybrid_field_param_count(f->hybrid);
     default: return 0;
     }
+}
+
+/* The field on m rows of d values (d / dim field states each), for the row functions; a RELAX
+ * field's parameters belong to its own rows and cannot follow other rows. */
+static int nd_field_rows(const nd_field *f, int64_t m, int64_t d, nd_field *g)
+{
+    ND_REQUIRE(f->dim > 0 && d > 0 && d % f->dim == 0, "d", d, "must be a multiple of the field's dimension");
+    ND_REQUIRE(m >= 0 && m <= f->batch / (d / f->dim), "m", m, "must be in [0, the field's batch]");
+    ND_REQUIRE(f->kind != ND_FIELD_RELAX, "field", f->kind, "must not have per-row parameters");
+    *g = *f;
+    g->batch = m * (d / f->dim);
+    return ND_OK;
+}
+
+/* A hybrid field's share of the per-sample forms: rows of y [m, d] with d = dim are m field
+ * states each at its own time (t_rows = t); with d a multiple of dim, one sample (m <= 1) holds
+ * d / dim field states, all at t[0]. */
+static int nd_field_hybrid_rows(const nd_field *f, int64_t m, int64_t d, const double *t, int64_t *B, double *t0,
+                                const double **t_rows)
+{
+    ND_REQUIRE(f->dim > 0 && d > 0 && d % f->dim == 0, "d", d, "must be a multiple of the field's dimension");
+    ND_REQUIRE(d == f->dim || m <= 1, "m", m, "must be 1 when a sample holds several rows of a hybrid field");
+    *B = d == f->dim ? m : (m ? d / f->dim : 0);
+    ND_REQUIRE(m >= 0 && *B <= f->batch, "m", m, "must be in [0, the field's batch]");
+    *t0 = d == f->dim || !m ? 0.0 : t[0];
+    *t_rows = d == f->dim ? t : NULL;
+    return ND_OK;
 }
 
 #define ND_IMPL "nd_fields_impl.inc"

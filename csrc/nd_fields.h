@@ -10,15 +10,23 @@
 #include <stdint.h>
 
 typedef enum {
-    ND_FIELD_LINEAR = 1, /* dy = A y + b:  A [dim, dim], b [dim] or NULL */
-    ND_FIELD_LORENZ = 2, /* dim 3: sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2 */
-    ND_FIELD_MLP = 3,    /* dy = act_L(... act_1(y W_1 + b_1) ...) W_L + b_L) */
-    ND_FIELD_RELAX = 4,  /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
-    ND_FIELD_HYBRID = 5  /* a hybrid energy model's field or a target system (nd_hybrid.h) */
+    ND_FIELD_LINEAR = 0, /* dy = A y + b:  A [dim, dim], b [dim] or NULL */
+    ND_FIELD_LORENZ = 1, /* dim 3: sigma (y1 - y0), y0 (rho - y2) - y1, y0 y1 - beta y2 */
+    ND_FIELD_MLP = 2,    /* dy = act_L(... act_1(y W_1 + b_1) ...) W_L + b_L) */
+    ND_FIELD_RELAX = 3,  /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
+    ND_FIELD_POLY = 4,   /* dy_r = sum over terms k with target[k] = r of coef[k] prod_j y_j^powers[k, j] */
+    ND_FIELD_HYBRID = 5, /* a hybrid energy model's field or a target system (nd_hybrid.h) */
+    ND_FIELD_KIND_COUNT = 6
 } nd_field_kind;
 
+/* The kinds' names by code ("linear", "lorenz", "mlp", "relax", "polynomial", "hybrid"),
+ * NULL-terminated. */
+extern const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1];
+
+#define ND_FIELD_MAX_POWER 64
+
 #define ND_FIELD_MAX_LAYERS 16
-#define ND_FIELD_MAX_SLOTS 7 /* dopri5's stages */
+#define ND_FIELD_MAX_SLOTS 16 /* dop853's stages with its dense output's */
 
 typedef struct {
     int kind;
@@ -35,6 +43,12 @@ typedef struct {
     int acts[ND_FIELD_MAX_LAYERS];            /* nd_act codes */
     /* RELAX */
     const void *a, *tau;
+    /* POLY: n_terms monomials; coef [n_terms] of the state's type, target [n_terms] in
+     * [0, dim), powers [n_terms, dim] in [0, ND_FIELD_MAX_POWER] (mass-action kinetics, Van
+     * der Pol, HIRES, OREGO: the stiff test problems of docs/models.md §8 are polynomial) */
+    int64_t n_terms;
+    const void *coef;
+    const int64_t *target, *powers;
     /* HYBRID: an nd_hybrid_field */
     const void *hybrid;
     /* Linearisation slots (0 to ND_FIELD_MAX_SLOTS) for nd_field_eval_keep_* and
@@ -50,11 +64,13 @@ int nd_field_check(const nd_field *f);
 /* Scratch elements the field needs for one evaluation or one VJP, and for its keep_slots
  * linearisation slots, in *len. */
 int nd_field_workspace_len(const nd_field *f, size_t *len);
+/* The same, large enough for nd_field_jac_* as well (at least nd_field_workspace_len). */
+int nd_field_jac_workspace_len(const nd_field *f, size_t *len);
 
 /* Number of parameters P of the field, in the flat layout of nd_field_vjp_*:
  * LINEAR: A (row-major) then b if present; LORENZ: sigma, rho, beta;
  * MLP: for each layer its weights (row-major) then its bias if present;
- * RELAX: a then tau (batch * dim each). */
+ * RELAX: a then tau (batch * dim each); POLY: coef (its targets and powers are structure). */
 int64_t nd_field_param_count(const nd_field *f);
 
 /* Evaluate dy = f(t, y) on the whole batch; `field` is an nd_field*. The signature is the
@@ -69,6 +85,21 @@ int nd_field_eval_f64(void *field, double t, const double *y, double *dy);
  * working set: ND_ERR_ARG. The scratch must be sized for the largest m * d / dim. */
 int nd_field_eval_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, float *dy);
 int nd_field_eval_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, double *dy);
+/* The VJP and the kept evaluation and VJP below on such rows (nd_ode_samples.h's
+ * nd_batch_vjp_*, nd_batch_rhs_keep_*, nd_batch_vjp_kept_*): a kept VJP reuses the kept
+ * evaluation of the same slot with the same m. */
+int nd_field_vjp_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, const float *a,
+                          float *a_out, float *dparams, int accumulate);
+int nd_field_vjp_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, const double *a,
+                          double *a_out, double *dparams, int accumulate);
+int nd_field_eval_rows_keep_f32(void *field, int slot, int64_t m, int64_t d, const double *t, const float *y,
+                                float *dy);
+int nd_field_eval_rows_keep_f64(void *field, int slot, int64_t m, int64_t d, const double *t, const double *y,
+                                double *dy);
+int nd_field_vjp_rows_kept_f32(void *field, int slot, int64_t m, int64_t d, const double *t, const float *y,
+                               const float *a, float *a_out, float *dparams, int accumulate);
+int nd_field_vjp_rows_kept_f64(void *field, int slot, int64_t m, int64_t d, const double *t, const double *y,
+                               const double *a, double *a_out, double *dparams, int accumulate);
 
 /* Vector-Jacobian products at (t, y) for a cotangent a [batch, dim]: a_out = a^T df/dy
  * (may be NULL) and dparams = a^T df/dtheta in the flat layout above (may be NULL), written
@@ -77,6 +108,20 @@ int nd_field_vjp_f32(void *field, double t, const float *y, const float *a, floa
                      int accumulate);
 int nd_field_vjp_f64(void *field, double t, const double *y, const double *a, double *a_out, double *dparams,
                      int accumulate);
+
+/* Jacobians J = df/dy at (t, y), one per batch row: J [batch, dim, dim] with
+ * J[i, r, c] = d f_r / d y_c at row i (an MLP field evaluates itself once to get every
+ * layer's pre-activation). The scratch must hold nd_field_jac_workspace_len() elements.
+ * Used by the implicit solvers (docs/models.md §8). */
+int nd_field_jac_f32(void *field, double t, const float *y, float *J);
+int nd_field_jac_f64(void *field, double t, const double *y, double *J);
+
+/* The Jacobian as an independent-sample callback (nd_ode_stiff.h's nd_batch_jac_*): J [m, d, d]
+ * for the rows i < m of y [m, d], d the field's dim and m <= its batch (for which the scratch
+ * is sized); the times are not read. RELAX's per-row parameters cannot follow a compacted
+ * working set: ND_ERR_ARG, with a detail. */
+int nd_field_jac_rows_f32(void *field, int64_t m, int64_t d, const double *t, const float *y, float *J);
+int nd_field_jac_rows_f64(void *field, int64_t m, int64_t d, const double *t, const double *y, double *J);
 
 /* dy = f(t, y) as nd_field_eval_*, keeping in slot `slot` (below keep_slots) what a VJP at
  * (t, y) needs, so that nd_field_vjp_kept_* with the same slot and the same y does not evaluate

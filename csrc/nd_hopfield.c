@@ -5,6 +5,7 @@
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_parallel.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 
@@ -34,14 +35,21 @@ int64_t nd_hopfield_classical_async(int64_t B, int64_t n, const double *W, int64
 {
     if (B < 0 || n < 0 || sweeps < 0 || (B > 0 && n > 0 && (!W || !x || (sweeps > 0 && !order))))
         return nd_arg_error_novalue("sizes", "must be >= 0 with every array given");
+    if (n == 0) /* no neurons: no loop over the samples or sweeps */
+        return 0;
     for (int64_t s = 0; s < sweeps; ++s)
         for (int64_t i = 0; i < n; ++i)
             ND_REQUIRE(order[s * n + i] >= 0 && order[s * n + i] < n, "order", order[s * n + i],
                        "must hold neuron indices in [0, n)");
+    if (B == 0 || sweeps == 0)
+        return 0;
     int64_t flips = 0;
     for (int64_t b = 0; b < B; ++b) {
         double *xb = x + b * n;
         for (int64_t s = 0; s < sweeps; ++s) {
+            int st = nd_poll_work(n * n);
+            if (st != ND_OK)
+                return st;
             for (int64_t k = 0; k < n; ++k) {
                 const int64_t i = order[s * n + k];
                 const double *wi = W + i * n;

@@ -168,13 +168,10 @@ int64_t nd_hybrid_field_param_count(const nd_hybrid_field *f);
     int nd_hybrid_field_run_jac_##SFX(const nd_hybrid_field *f, int64_t B, const T *z, T *J, void *work); \
     /* With slot `slot` of `slots` after the scratch (a target system has nothing to keep). */       \
     int nd_hybrid_field_run_keep_##SFX(const nd_hybrid_field *f, int slot, int slots, int64_t B, double t, \
-                                       const T *z, T *dz, void *work);                                \
+                                       const double *t_rows, const T *z, T *dz, void *work);          \
     int nd_hybrid_field_run_vjp_kept_##SFX(const nd_hybrid_field *f, int slot, int slots, int64_t B,  \
-                                           double t, const T *z, const T *a, T *a_out, T *dparams,    \
-                                           int accumulate, void *work);                               \
-    /* Rows i < m of y [m, d] at their own times t[i] (nd_fields.h's eval_rows). */                   \
-    int nd_hybrid_field_rows_##SFX(const nd_hybrid_field *f, int64_t dim, int64_t m, int64_t d,        \
-                                   const double *t, const T *y, T *dy, void *work);
+                                           double t, const double *t_rows, const T *z, const T *a,    \
+                                           T *a_out, T *dparams, int accumulate, void *work);
 
 ND_HYBRID_DECLARE(float, f32)
 ND_HYBRID_DECLARE(double, f64)

@@ -2,6 +2,7 @@
 
 #include "nd_fields.h"
 #include "nd_generic.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 
@@ -77,8 +78,8 @@ int nd_ltc_scan_workspace_bytes(int solver, int64_t H, int64_t max_steps, int ba
     /* In elements of double (enough for either type):
      * forward  - closed forms: none; dopri5: the frame solver (12 H) and a zero state (H);
      * backward - carry, cotangent and a zero state (3 H); dopri5 adds the frame's cotangents,
-     *            solver and backprop workspaces (43 H) and a tape of max_steps states plus four
-     *            scalars per step. */
+     *            solver and backprop workspaces (43 H) and a tape of max_steps states plus six
+     *            scalars per step (nd_ode_tape's sample, round, t, h and output rows). */
     size_t elems = 0;
     if (!backward) {
         elems = solver == ND_ODE_DOPRI5 ? 13 * (size_t)H : 0;
@@ -86,7 +87,7 @@ int nd_ltc_scan_workspace_bytes(int solver, int64_t H, int64_t max_steps, int ba
         elems = 3 * (size_t)H;
         if (solver == ND_ODE_DOPRI5) {
             size_t tape;
-            if (!nd_mul_size(max_steps < 1 ? 1 : (size_t)max_steps, (size_t)H + 4, &tape) ||
+            if (!nd_mul_size(max_steps < 1 ? 1 : (size_t)max_steps, (size_t)H + 6, &tape) ||
                 tape > SIZE_MAX / 8 - 47 * (size_t)H - 1)
                 return nd_size_error("max_steps");
             elems += 43 * (size_t)H + tape + 1; /* + 1: alignment of the step scalars */

@@ -5,6 +5,9 @@
  *     g  = sigmoid((b W_ta + c_ta) * dt + (b W_tb + c_tb)),      dt = the step's elapsed time,
  *     h_t = f1 (1 - g) + g f2      (mode ND_CFC_GATED)
  *     h_t = f1 + g f2              (mode ND_CFC_NO_GATE)
+ * or, in mode ND_CFC_PURE (the closed-form solution of Hasani et al. 2022, eq. 3, as ncps
+ * computes it), with the one head f = b W_ff1 + c_ff1 (no tanh) and per-unit w_tau, A:
+ *     h_t = A - A exp(-dt (|w_tau| + |f|)) f.
  * Every product is one GEMM over the batch. Dense weights are [in, out] row-major. */
 #ifndef ND_LIQUID_CFC_H
 #define ND_LIQUID_CFC_H
@@ -14,7 +17,7 @@
 
 #define ND_CFC_MAX_LAYERS 8
 
-enum { ND_CFC_GATED = 0, ND_CFC_NO_GATE = 1 };
+enum { ND_CFC_GATED = 0, ND_CFC_NO_GATE = 1, ND_CFC_PURE = 2 };
 /* The modes' names in code order ("default" is the gated mode); NULL-terminated. */
 extern const char *const nd_cfc_mode_names[];
 
@@ -25,6 +28,7 @@ typedef struct {
     int mode;
     const void *bw[ND_CFC_MAX_LAYERS], *bb[ND_CFC_MAX_LAYERS]; /* [in_l, units], [units] */
     const void *hw[4], *hb[4];                                 /* heads ff1, ff2, ta, tb: [width, H], [H] */
+    const void *w_tau, *A; /* mode ND_CFC_PURE: [H] each, and only the head ff1 (hw[0], hb[0]) */
 } nd_cfc;
 
 /* The rules of the cell's configuration (sizes, layers, activation, mode) under the model's
@@ -33,7 +37,7 @@ typedef struct {
 int nd_cfc_check(const nd_cfc *c);
 
 /* Parameters in the flat gradient layout: each backbone layer's W then b, then each head's
- * W then b (ff1, ff2, ta, tb). */
+ * W then b (ff1, ff2, ta, tb); in mode ND_CFC_PURE ff1's W and b, then w_tau, then A. */
 int64_t nd_cfc_param_count(const nd_cfc *c);
 
 /* Elements of the state's type per time step kept by the forward pass for the backward pass

@@ -4,6 +4,7 @@
 
 #include "nd_generic.h"
 #include "nd_liquid.h" /* nd_liquid_check_positive */
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 

@@ -3,13 +3,18 @@
 #include <math.h>
 
 #include "nd_generic.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h" /* ND_VECTOR_CLONES */
 
+const char *const nd_ode_method_names[ND_ODE_METHOD_COUNT + 1] = {"euler",  "midpoint", "rk4",
+                                                                  "dopri5", "tsit5",    "dop853", NULL};
+
+const char *const nd_ode_adaptive_method_names[4] = {"dopri5", "tsit5", "dop853", NULL};
+
 const char *nd_ode_method_name(int method)
 {
-    static const char *names[ND_ODE_METHOD_COUNT] = {"euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853"};
-    return (method >= 0 && method < ND_ODE_METHOD_COUNT) ? names[method] : NULL;
+    return (method >= 0 && method < ND_ODE_METHOD_COUNT) ? nd_ode_method_names[method] : NULL;
 }
 
 int nd_ode_method_adaptive(int method)
@@ -61,15 +66,8 @@ int nd_ode_check_opts(const nd_ode_opts *o)
     return ND_OK;
 }
 
-/* Validation shared by both precisions. */
-static int nd_ode_check_args(int64_t n, int64_t nt, const double *t, const nd_ode_opts *o)
+int nd_ode_check_times(int64_t nt, const double *t)
 {
-    int st = nd_ode_check_opts(o);
-    if (st != ND_OK)
-        return st;
-    if (!nd_ode_coupled_method(o->method))
-        return nd_arg_error("method", o->method, "must be euler, midpoint, rk4 or dopri5 for the coupled solver");
-    ND_REQUIRE(n >= 0, "y0", n, "must have a size >= 0");
     ND_REQUIRE(nt >= 1 && t, "t", nt, "must hold at least one time");
     for (int64_t i = 0; i < nt; ++i)
         ND_REQUIRE(isfinite(t[i]), "t", t[i], "must be finite");
@@ -79,6 +77,18 @@ static int nd_ode_check_args(int64_t n, int64_t nt, const double *t, const nd_od
             ND_REQUIRE((t[i] - t[i - 1]) * dir > 0, "t", t[i], "must be strictly increasing or strictly decreasing");
     }
     return ND_OK;
+}
+
+/* Validation shared by both precisions. */
+static int nd_ode_check_args(int64_t n, int64_t nt, const double *t, const nd_ode_opts *o)
+{
+    int st = nd_ode_check_opts(o);
+    if (st != ND_OK)
+        return st;
+    if (!nd_ode_coupled_method(o->method))
+        return nd_arg_error("method", o->method, "must be euler, midpoint, rk4 or dopri5 for the coupled solver");
+    ND_REQUIRE(n >= 0, "y0", n, "must have a size >= 0");
+    return nd_ode_check_times(nt, t);
 }
 
 /* Substeps between two output times for a fixed-step method: round-half-away(|span| / dt),

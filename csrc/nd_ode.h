@@ -26,6 +26,9 @@ typedef enum {
 /* Methods of the coupled solver nd_odeint_* and its gradients: codes below this. */
 #define ND_ODE_COUPLED_METHOD_COUNT 4
 
+/* The methods' names by code, NULL-terminated; the adaptive ones among them. */
+extern const char *const nd_ode_method_names[ND_ODE_METHOD_COUNT + 1];
+extern const char *const nd_ode_adaptive_method_names[4];
 /* The method's name ("rk4"), or NULL for an unknown code. */
 const char *nd_ode_method_name(int method);
 /* 1 for the adaptive methods (dopri5, tsit5, dop853). */
@@ -58,6 +61,8 @@ void nd_ode_opts_default(nd_ode_opts *opts);
  * max_steps, the method code), with the detail of nd_arg_error: the one place they are
  * written, for odeint, the LTC relaxation and scan, and the models built on them. */
 int nd_ode_check_opts(const nd_ode_opts *opts);
+/* The rules of output times every solver shares: nt >= 1 finite times, strictly monotonic. */
+int nd_ode_check_times(int64_t nt, const double *t);
 
 typedef struct {
     int64_t nfev;     /* right-hand side evaluations */
@@ -95,12 +100,16 @@ ND_ODE_DECLARE(double, f64)
  * ybar [nt, n] holds the cotangents of every output ys[i]; the results are y0bar [n], the
  * cotangent of y0, and dparams [P], the gradient of the parameters (written, not added). */
 
-/* The steps of a forward pass, as recorded through nd_ode_opts.on_step. */
+/* The accepted steps of a forward pass, as recorded through on_step, in the layout the
+ * independent-sample driver's records share (nd_ode_samples.h): per step its sample, round,
+ * start time t and signed size h (steps [n_steps, 4]; the coupled solver's steps are of sample
+ * 0, one per round), the output rows it filled (outs [n_steps, 2]: [lo, hi)) and the state at
+ * its start (y [n_steps, n], of the state's type). */
 typedef struct {
     int64_t n_steps;
-    const double *t, *h;           /* [n_steps] start time and signed size of each step */
-    const int64_t *out_lo, *out_hi; /* [n_steps] output rows each step produced */
-    const void *y;                  /* [n_steps, n] state at each step's start */
+    const double *steps;
+    const int64_t *outs;
+    const void *y;
 } nd_ode_tape;
 
 /* Workspace elements of nd_ode_backprop_* and nd_ode_adjoint_*, in *len. */

@@ -16,6 +16,7 @@
 #include "nd_generic.h"
 #include "nd_parallel.h"
 #include "nd_status.h"
+#include "nd_vmath.h"
 
 /* ---- coefficient sets ---------------------------------------------------------------- */
 
@@ -208,9 +209,10 @@ void nd_ode_samples_opts_default(nd_ode_samples_opts *opts)
  * samples leave) and per-sample arrays have B entries; root problems have B * n_events. */
 typedef struct {
     size_t Y, YN, YT, YC, HE, K, DN, PY, PG;             /* state type */
-    size_t tt, hs, err, tnew, ts, hh, G0, G1;            /* double */
+    size_t Q;                                            /* double: 2 B d scaled squares */
+    size_t tt, hs, err, tnew, hh, t0r, tnext, fac, G0, G1; /* double */
     size_t pa, pb, pfa, pfb, proot, pg;                  /* double, per root problem */
-    size_t live, rows, evcount, prow, pk, pq;            /* int64 */
+    size_t live, rows, orows, jrows, evcount, prow, pk, pq, accr, rejr, nfevr; /* int64 */
     size_t rflag, sflag, pside;                          /* int */
     size_t total;
 } nd_samples_plan;
@@ -244,14 +246,18 @@ static int nd_samples_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, int6
            nd_reserve(&at, &p->HE, (int64_t)bd, es) &&
            nd_reserve(&at, &p->K, (int64_t)slopes, es) && nd_reserve(&at, &p->DN, (int64_t)dense, es) &&
            nd_reserve(&at, &p->PY, (int64_t)Pd, es) && nd_reserve(&at, &p->PG, (int64_t)Pne, es) &&
+           bd <= INT64_MAX / 2 && nd_reserve(&at, &p->Q, 2 * (int64_t)bd, D) &&
            nd_reserve(&at, &p->tt, B, D) && nd_reserve(&at, &p->hs, B, D) && nd_reserve(&at, &p->err, B, D) &&
-           nd_reserve(&at, &p->tnew, B, D) && nd_reserve(&at, &p->ts, B, D) && nd_reserve(&at, &p->hh, B, D) &&
+           nd_reserve(&at, &p->tnew, B, D) && nd_reserve(&at, &p->tnext, B, D) && nd_reserve(&at, &p->hh, B, D) &&
+           nd_reserve(&at, &p->t0r, B, D) && nd_reserve(&at, &p->fac, B, D) && nd_reserve(&at, &p->accr, B, I) &&
+           nd_reserve(&at, &p->rejr, B, I) && nd_reserve(&at, &p->nfevr, B, I) &&
            nd_reserve(&at, &p->G0, (int64_t)Bne, D) && nd_reserve(&at, &p->G1, (int64_t)Bne, D) &&
            nd_reserve(&at, &p->pa, (int64_t)P, D) && nd_reserve(&at, &p->pb, (int64_t)P, D) &&
            nd_reserve(&at, &p->pfa, (int64_t)P, D) && nd_reserve(&at, &p->pfb, (int64_t)P, D) &&
            nd_reserve(&at, &p->proot, (int64_t)P, D) && nd_reserve(&at, &p->pg, (int64_t)Pne, D) &&
            nd_reserve(&at, &p->live, B, I) &&
-           nd_reserve(&at, &p->rows, B, I) && nd_reserve(&at, &p->evcount, (int64_t)Bne, I) &&
+           nd_reserve(&at, &p->rows, B, I) && nd_reserve(&at, &p->orows, B, I) && nd_reserve(&at, &p->jrows, B, I) &&
+           nd_reserve(&at, &p->evcount, (int64_t)Bne, I) &&
            nd_reserve(&at, &p->prow, (int64_t)P, I) && nd_reserve(&at, &p->pk, (int64_t)P, I) &&
            nd_reserve(&at, &p->pq, (int64_t)P, I) && nd_reserve(&at, &p->rflag, B, N) &&
            nd_reserve(&at, &p->sflag, B, N) && nd_reserve(&at, &p->pside, (int64_t)P, N) &&
@@ -277,33 +283,26 @@ int nd_ode_samples_workspace_size(int method, int64_t B, int64_t d, int64_t n_ev
     return ND_OK;
 }
 
-/* Argument rules shared by both precisions. */
+/* Argument rules shared by both precisions: the solver options' and output times' rules of
+ * every solver (nd_ode_check_opts, nd_ode_check_times), then this driver's own. */
 static int nd_samples_check(const nd_ode_samples_opts *o, int64_t B, int64_t d, int64_t nt, const double *t)
 {
     if (!o)
         return nd_arg_error_novalue("opts", "must not be NULL");
+    nd_ode_opts shared;
+    nd_ode_opts_default(&shared);
+    shared.method = o->method, shared.rtol = o->rtol, shared.atol = o->atol, shared.dt = o->dt;
+    shared.max_steps = o->max_steps;
+    int st = nd_ode_check_opts(&shared);
+    if (st != ND_OK)
+        return st;
     if (!nd_rk_pair_of(o->method))
-        return nd_arg_error("method", o->method, "must be dopri5, tsit5 or dop853");
-    ND_REQUIRE(o->rtol >= 0 && isfinite(o->rtol), "rtol", o->rtol, "must be finite and >= 0");
-    ND_REQUIRE(o->atol >= 0 && isfinite(o->atol), "atol", o->atol, "must be finite and >= 0");
-    if (o->rtol == 0 && o->atol == 0)
-        return nd_arg_error_novalue("rtol and atol", "cannot both be 0");
-    ND_REQUIRE(o->dt >= 0 && isfinite(o->dt), "dt", o->dt, "must be finite and >= 0");
-    ND_REQUIRE(o->max_steps >= 1, "max_steps", o->max_steps, "must be >= 1");
+        return nd_arg_error("method", o->method, "must be dopri5, tsit5 or dop853 for the per-sample driver");
     ND_REQUIRE(o->n_events >= 0, "n_events", o->n_events, "must be >= 0");
     ND_REQUIRE(B >= 0, "the number of samples", B, "must be >= 0");
     ND_REQUIRE(d >= 0, "the state size", d, "must be >= 0");
-    ND_REQUIRE(nt >= 1, "len(t)", nt, "must be >= 1");
-    if (!t)
-        return nd_arg_error_novalue("t", "must not be NULL");
-    for (int64_t i = 0; i < nt; ++i)
-        ND_REQUIRE(isfinite(t[i]), "t", t[i], "must be finite");
-    if (nt > 1) {
-        const double dir = t[1] > t[0] ? 1.0 : -1.0;
-        for (int64_t i = 1; i < nt; ++i)
-            if (!((t[i] - t[i - 1]) * dir > 0))
-                return nd_arg_error("t", t[i], "must be strictly monotonic");
-    }
+    if ((st = nd_ode_check_times(nt, t)) != ND_OK)
+        return st;
     for (int64_t k = 0; k < o->n_events; ++k) {
         if (o->direction)
             ND_REQUIRE(o->direction[k] >= -1 && o->direction[k] <= 1, "direction", o->direction[k],
@@ -322,13 +321,194 @@ static int nd_samples_check(const nd_ode_samples_opts *o, int64_t B, int64_t d, 
     return ND_OK;
 }
 
-/* Row flags of one round. */
-enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8 };
+/* Row flags of one round: accepted, the step lands on t_end, the step's extra dense stages are
+ * needed (an output inside it, events or a recorded dense output), its dense coefficients too
+ * (events or recorded), the sample left, an output time lies in the step. */
+enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8, ND_ROW_COEF = 16, ND_ROW_OUT = 32,
+       ND_ROW_CHECK = 64 /* out of budget, or a step near ten ulps of its time: look closer */ };
 /* Sample flags kept between rounds. */
 enum { ND_SAMPLE_REJECTED = 1, ND_SAMPLE_NAN = 2 };
+
+/* x^p for x in [1e-10, 1e10] and p in [-1/4, -1/8], to about 1e-8 relative (a step-size
+ * heuristic needs no more, and this is a third of a full-precision power): x = 2^k m with m in
+ * [sqrt(1/2), sqrt(2)) from the bits (as nd_log_pos), log m by five terms of
+ * 2 atanh((m - 1) / (m + 1)), then e^z = 2^j e^r with |r| <= ln2 / 2 by eight terms. */
+static inline double nd_samples_pow(double x, double p)
+{
+    const double ln2 = 0.69314718055994530942;
+    const uint64_t u = nd_double_to_bits(x), tmp = u - 0x3FE6A09E667F3BCDull;
+    const double k = nd_bits_to_double(nd_double_to_bits(ND_VMATH_SHIFTER) + ((tmp + (1023ull << 52)) >> 52)) -
+                     (ND_VMATH_SHIFTER + 1023.0);
+    const double m = nd_bits_to_double(u - (tmp & 0xFFF0000000000000ull));
+    const double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    const double lm = 2.0 * s * (1.0 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (1.0 / 9)))));
+    const double z = p * (k * ln2 + lm);
+    const double j = (z * 1.4426950408889634074 + ND_VMATH_SHIFTER) - ND_VMATH_SHIFTER, r = z - j * ln2;
+    const double e = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 +
+                                                                                                  r * (1.0 / 5040)))))));
+    return e * nd_pow2i(j);
+}
+
+/* The step-size factor of a step with error norm err (docs/models.md §1, §8): on acceptance
+ * clamp(0.9 err^-acc_exp, 0.2, 10) (10 at err = 0), on rejection max(0.2, 0.9 err^-rej_exp)
+ * (0.2 for NaN). err is clamped to [1e-10, 1e10], where the clamps have taken over already. */
+static inline double nd_samples_factor(double err, double acc_exp, double rej_exp)
+{
+    const double x = err < 1e-10 ? 1e-10 : (err > 1e10 ? 1e10 : err);
+    const int accept = err <= 1.0;
+    const double pw = 0.9 * nd_samples_pow(x, accept ? -acc_exp : -rej_exp);
+    double f = pw < 0.2 ? 0.2 : pw;
+    f = accept && f > 10.0 ? 10.0 : f;
+    f = err == 0 ? 10.0 : f;
+    return err != err ? 0.2 : f;
+}
+
+/* The factors of n rows: one flat loop, compiled for the machine's widest vectors (each lane
+ * computes what a scalar would, so a row's factor does not depend on its place). */
+ND_VECTOR_CLONES
+static void nd_samples_factors(int64_t n, const double *restrict err, double acc_exp, double rej_exp,
+                               double *restrict fac)
+{
+    for (int64_t i = 0; i < n; ++i)
+        fac[i] = nd_samples_factor(err[i], acc_exp, rej_exp);
+}
+
+/* The norms of n rows from their sums of scaled squares: s5 (in err, replaced by the norm), s3
+ * and the finiteness sums c (0 for finite rows). One flat loop, compiled for the widest vectors. */
+ND_VECTOR_CLONES
+static void nd_samples_norms(int64_t n, int two, double d, const double *restrict hs, const double *restrict s3,
+                             const double *restrict c, double *restrict err)
+{
+    for (int64_t r = 0; r < n; ++r) {
+        const double s5 = err[r];
+        /* Hairer's DOP853: |h| err5^2 / sqrt(d (err5^2 + 0.01 err3^2)), the 5th-order estimate
+         * damped where the 3rd-order one says it is too optimistic. */
+        const double e = two ? ((s5 == 0 && s3[r] == 0) ? 0.0 : fabs(hs[r]) * s5 / sqrt(d * (s5 + 0.01 * s3[r])))
+                             : sqrt(s5 / d);
+        /* An infinite candidate can make its own tolerance infinite and the estimate 0. */
+        err[r] = (e <= 1.0 && c[r] != 0) ? NAN : e;
+    }
+}
 
 /* Rows per thread range of the elementwise loops: enough elements to pay for a thread. */
 static int64_t nd_samples_grain(int64_t d) { return d >= 4096 ? 1 : 4096 / (d > 0 ? d : 1); }
 
+/* ---- gradients ----------------------------------------------------------------------- */
+
+/* The weights q_j of a step's dense output as one combination of its slopes,
+ * y(t + th h) = y + h sum_j q_j(th) k_j (the map the forward pass evaluates through its dense
+ * coefficients), for the backward pass. Returns the number of slopes. */
+static int nd_rk_dense_weights(const nd_rk_pair *rk, double th, double q[ND_RK_MAX])
+{
+    if (rk != &nd_pair_dop853) {
+        const double(*P)[4] = rk == &nd_pair_tsit5 ? nd_tsit5_dense : nd_dopri5_dense;
+        for (int j = 0; j < 7; ++j)
+            q[j] = th * (P[j][0] + th * (P[j][1] + th * (P[j][2] + th * P[j][3])));
+        return 7;
+    }
+    /* y(th) = y + sum_p w_p F_p with Hairer's F0 = h sum b k, F1 = h k0 - F0,
+     * F2 = 2 F0 - h (k12 + k0), F(3+p) = h sum D[p] k and w = th, th s, th^2 s, th^2 s^2,
+     * th^3 s^2, th^3 s^3, th^4 s^3 (s = 1 - th). */
+    const double s = 1 - th, w0 = th, w1 = th * s, w2 = th * th * s, w3 = w2 * s, w4 = w3 * th, w5 = w4 * s,
+                 w6 = w5 * th, wd[4] = {w3, w4, w5, w6};
+    const double *b = rk->a[rk->stages - 1];
+    for (int j = 0; j < ND_RK_MAX; ++j)
+        q[j] = j < rk->stages - 1 ? (w0 - w1 + 2 * w2) * b[j] : 0.0;
+    q[0] += w1 - w2;
+    q[rk->stages - 1] -= w2;
+    for (int p = 0; p < 4; ++p)
+        for (int j = 0; j < ND_RK_MAX; ++j)
+            q[j] += wd[p] * nd_dop853_dense[p][j];
+    return rk->stages + rk->extra;
+}
+
+int nd_ode_samples_backprop_slots(int method)
+{
+    const nd_rk_pair *rk = nd_rk_pair_of(method);
+    return rk ? rk->stages + rk->extra : 0;
+}
+
+/* Byte offsets of the backward pass's arrays: per replayed round, S stage states, slopes and
+ * slope cotangents and two cotangent rows for at most B rows; the samples' cotangents. */
+typedef struct {
+    size_t Ys, K, Kb, C, tmp, ycur;          /* state type */
+    size_t h, t0, tnew, tt;                  /* double */
+    size_t sample, seen;                     /* int64 */
+    size_t total;
+} nd_backprop_plan;
+
+static int nd_backprop_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, size_t es, nd_backprop_plan *p)
+{
+    size_t at = 0, bd, sbd;
+    const int64_t S = rk->stages + rk->extra;
+    if (B < 0 || d < 0 || !nd_mul_size((size_t)B, (size_t)d, &bd) || !nd_mul_size((size_t)S, bd, &sbd) ||
+        sbd > INT64_MAX)
+        return 0;
+    const size_t D = sizeof(double), I = sizeof(int64_t);
+    return nd_reserve(&at, &p->Ys, (int64_t)sbd, es) && nd_reserve(&at, &p->K, (int64_t)sbd, es) &&
+           nd_reserve(&at, &p->Kb, (int64_t)sbd, es) && nd_reserve(&at, &p->C, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->tmp, (int64_t)bd, es) && nd_reserve(&at, &p->ycur, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->h, B, D) && nd_reserve(&at, &p->t0, B, D) && nd_reserve(&at, &p->tnew, B, D) &&
+           nd_reserve(&at, &p->tt, B, D) && nd_reserve(&at, &p->sample, B, I) && nd_reserve(&at, &p->seen, B, I) &&
+           ((p->total = at + 64), 1);
+}
+
+/* The adjoint's arrays: the driver's workspace for [y, a] rows of 2d, the state and the
+ * interval's outputs, the split rows of the augmented right-hand side, the interval's counters. */
+typedef struct {
+    size_t drv, z, zs, zl, ys, as, f, ao; /* driver bytes, then state type */
+    size_t nfev, acc, rej, nout, t, status;
+    size_t total;
+} nd_adjoint_plan;
+
+static int nd_adjoint_make_plan(int method, int64_t B, int64_t d, size_t es, nd_adjoint_plan *p)
+{
+    size_t at = 0, bd, drv;
+    if (B < 0 || d < 0 || d > INT64_MAX / 4 || !nd_mul_size((size_t)B, (size_t)d, &bd) || bd > INT64_MAX / 4 ||
+        nd_ode_samples_workspace_size(method, B, 2 * d, 0, es, &drv) != ND_OK)
+        return 0;
+    const int64_t bd2 = 2 * (int64_t)bd;
+    return nd_reserve(&at, &p->drv, (int64_t)drv, 1) && nd_reserve(&at, &p->z, bd2, es) &&
+           nd_reserve(&at, &p->zs, 2 * bd2, es) && nd_reserve(&at, &p->zl, bd2, es) &&
+           nd_reserve(&at, &p->ys, (int64_t)bd, es) && nd_reserve(&at, &p->as, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->f, (int64_t)bd, es) && nd_reserve(&at, &p->ao, (int64_t)bd, es) &&
+           nd_reserve(&at, &p->nfev, B, sizeof(int64_t)) && nd_reserve(&at, &p->acc, B, sizeof(int64_t)) &&
+           nd_reserve(&at, &p->rej, B, sizeof(int64_t)) && nd_reserve(&at, &p->nout, B, sizeof(int64_t)) &&
+           nd_reserve(&at, &p->t, B, sizeof(double)) && nd_reserve(&at, &p->status, B, sizeof(int)) &&
+           ((p->total = at + 64), 1);
+}
+
+int nd_ode_samples_backprop_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes)
+{
+    const nd_rk_pair *rk = nd_rk_pair_of(method);
+    if (!rk)
+        return nd_arg_error("method", method, "must be dopri5, tsit5 or dop853");
+    ND_REQUIRE(B >= 0, "the number of samples", B, "must be >= 0");
+    ND_REQUIRE(d >= 0, "the state size", d, "must be >= 0");
+    ND_REQUIRE(elem_size == sizeof(float) || elem_size == sizeof(double), "elem_size", elem_size, "must be 4 or 8");
+    if (!bytes)
+        return nd_arg_error_novalue("bytes", "must not be NULL");
+    nd_backprop_plan p;
+    if (!nd_backprop_make_plan(rk, B, d, elem_size, &p))
+        return nd_size_error("the backprop workspace");
+    *bytes = p.total;
+    return ND_OK;
+}
+
+int nd_ode_samples_adjoint_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes)
+{
+    int st = nd_ode_samples_workspace_size(method, B, d, 0, elem_size, bytes);
+    if (st != ND_OK)
+        return st;
+    nd_adjoint_plan p;
+    if (!nd_adjoint_make_plan(method, B, d, elem_size, &p))
+        return nd_size_error("the adjoint workspace");
+    *bytes = p.total;
+    return ND_OK;
+}
+
 #define ND_IMPL "nd_ode_samples_impl.inc"
+#include "nd_instantiate.h"
+
+#define ND_IMPL "nd_ode_samples_grad_impl.inc"
 #include "nd_instantiate.h"

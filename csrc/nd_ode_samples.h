@@ -75,6 +75,16 @@ typedef struct {
     void (*on_step)(void *step_ctx, int64_t round, int64_t sample, double t, double h, const void *y,
                     const void *dense, int64_t out_lo, int64_t out_hi);
     void *step_ctx;
+
+    /* Quadrature along each sample's accepted steps (the continuous adjoint's parameter
+     * gradient, docs/models.md §2): after the decisions of a round, for every stage i with a
+     * non-zero solution weight b_i, quad(quad_ctx, m, d, t, z, w) receives the stage states z
+     * [m, d] of the m steps accepted in that round (the values their right-hand-side calls
+     * saw; a pointer of the state's type), their times t [m] and weights w = h b_i [m]. A
+     * quantity g' = q(t, y) integrated beside y by the same method, left out of the error
+     * norm, advances by sum w q(t, z): the callback accumulates it. */
+    int (*quad)(void *quad_ctx, int64_t m, int64_t d, const double *t, const void *z, const double *w);
+    void *quad_ctx;
 } nd_ode_samples_opts;
 
 /* rtol 1e-3, atol 1e-6, dopri5, dt 0, max_steps 10000, no events, no callbacks. */
@@ -118,5 +128,64 @@ int nd_ode_samples_workspace_size(int method, int64_t B, int64_t d, int64_t n_ev
 
 ND_ODE_SAMPLES_DECLARE(float, f32)
 ND_ODE_SAMPLES_DECLARE(double, f64)
+
+/* ---- gradients (docs/models.md §2) ----------------------------------------------------- *
+ *
+ * The tape of a forward pass is nd_ode.h's nd_ode_tape: per accepted step its sample, round,
+ * start time and signed size, output rows and start state, in the order on_step reported them
+ * (rounds ascending). */
+typedef nd_ode_tape nd_ode_samples_tape;
+
+/* Bytes of workspace of nd_ode_samples_backprop_* and nd_ode_samples_adjoint_*, in *bytes. */
+int nd_ode_samples_backprop_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes);
+int nd_ode_samples_adjoint_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes);
+/* Slots of kept linearisations the backward pass uses (stage i of a step in slot i). */
+int nd_ode_samples_backprop_slots(int method);
+
+/* Both take the right-hand side on rows (nd_batch_rhs_*) and its vector-Jacobian product on
+ * rows: vjp(ctx, m, d, t, y, a, a_out, dparams, accumulate) writes a_out [m, d] = a^T df/dy
+ * row by row (if non-NULL) and writes or adds dparams [P] = sum over the rows of a^T df/dtheta
+ * (if non-NULL). With keep and vjp_kept (both or neither) a VJP at the rows of the last
+ * evaluation into the same slot reuses what that evaluation kept. ybar [nt, B, d] holds the
+ * cotangents of every output; y0bar [B, d] gets the cotangent of y0 and dparams [P] the sum
+ * over the samples of their parameter gradients.
+ *
+ * Backprop: exact discrete backpropagation through each sample's own accepted steps. The
+ * rounds are replayed last to first; each round's steps are one batch: their stages
+ * recomputed from the recorded start states (bit for bit the forward's), outputs inside a
+ * step taken back through its dense output.
+ *
+ * Adjoint (Chen et al. 2018): every sample integrates its own [y, a]' = [f, -a^T f_y] from
+ * t[nt-1] back to t[0] with its own step control (the error norm over its 2d values), starting
+ * from y_end [B, d] and adding ybar[j] to a at each output time t[j] (one driver call per
+ * output interval; opts.max_steps is per sample and interval, opts' events and callbacks are
+ * not used). The parameter gradient g' = -a^T f_theta goes along as a quadrature over each
+ * sample's accepted steps (opts.quad), outside the error norm. stats [B] (may be NULL) sums the
+ * counters over the intervals; t is the time reached and status the sample's status. */
+#define ND_ODE_SAMPLES_GRAD_DECLARE(T, SFX)                                                              \
+    typedef int (*nd_batch_vjp_##SFX)(void *ctx, int64_t m, int64_t d, const double *t, const T *y, const T *a, \
+                                      T *a_out, T *dparams, int accumulate);                              \
+    typedef int (*nd_batch_rhs_keep_##SFX)(void *ctx, int slot, int64_t m, int64_t d, const double *t, const T *y, \
+                                           T *dy);                                                        \
+    typedef int (*nd_batch_vjp_kept_##SFX)(void *ctx, int slot, int64_t m, int64_t d, const double *t,     \
+                                           const T *y, const T *a, T *a_out, T *dparams, int accumulate); \
+    typedef struct {                                                                                      \
+        nd_batch_rhs_##SFX rhs;                                                                           \
+        nd_batch_vjp_##SFX vjp;                                                                           \
+        nd_batch_rhs_keep_##SFX keep; /* optional, with vjp_kept */                                        \
+        nd_batch_vjp_kept_##SFX vjp_kept;                                                                 \
+        void *ctx;                                                                                        \
+    } nd_ode_samples_grad_fns_##SFX;                                                                      \
+    int nd_ode_samples_backprop_##SFX(int method, const nd_ode_samples_grad_fns_##SFX *fns, int64_t B,        \
+                                      int64_t d, int64_t n_params, int64_t nt, const double *t,             \
+                                      const nd_ode_samples_tape *tape, const T *ybar, T *y0bar, T *dparams, \
+                                      void *work);                                                        \
+    int nd_ode_samples_adjoint_##SFX(const nd_ode_samples_grad_fns_##SFX *fns, int64_t B, int64_t d,          \
+                                     int64_t n_params, int64_t nt, const double *t, const T *y_end,         \
+                                     const T *ybar, const nd_ode_samples_opts *opts, T *y0bar, T *dparams,   \
+                                     void *work, nd_ode_samples_stats *stats);
+
+ND_ODE_SAMPLES_GRAD_DECLARE(float, f32)
+ND_ODE_SAMPLES_GRAD_DECLARE(double, f64)
 
 #endif

@@ -5,6 +5,7 @@
 #include "nd_bits.h"
 #include "nd_generic.h"
 #include "nd_parallel.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
 

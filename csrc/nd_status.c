@@ -53,6 +53,7 @@ const char *nd_status_str(int status)
     case ND_ERR_CALLBACK: return "callback failed";
     case ND_ERR_INTERRUPTED: return "interrupted";
     case ND_ERR_UNSTABLE: return "unstable: the step is too large for the time constant";
+    case ND_ERR_SINGULAR: return "singular matrix";
     default: return "unknown status";
     }
 }
@@ -70,6 +71,7 @@ const char *nd_status_name(int status)
     case ND_ERR_CALLBACK: return "ND_ERR_CALLBACK";
     case ND_ERR_INTERRUPTED: return "ND_ERR_INTERRUPTED";
     case ND_ERR_UNSTABLE: return "ND_ERR_UNSTABLE";
+    case ND_ERR_SINGULAR: return "ND_ERR_SINGULAR";
     default: return "ND_ERR_UNKNOWN";
     }
 }

@@ -12,7 +12,8 @@ typedef enum {
     ND_ERR_NONFINITE = -6,      /* the state or its derivative became NaN or inf */
     ND_ERR_CALLBACK = -7,       /* a user callback reported failure */
     ND_ERR_INTERRUPTED = -8,    /* the poll callback asked the kernel to stop */
-    ND_ERR_UNSTABLE = -9        /* a fixed-step method amplifies instead of decaying (step too large) */
+    ND_ERR_UNSTABLE = -9,       /* a fixed-step method amplifies instead of decaying (step too large) */
+    ND_ERR_SINGULAR = -10       /* a matrix to factorise or solve with is singular */
 } nd_status;
 
 /* Which argument broke which rule, for the last ND_ERR_ARG / ND_ERR_OVERFLOW of a kernel on

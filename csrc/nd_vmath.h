@@ -152,6 +152,20 @@ static inline double nd_log1p_wide(double x)
     return nd_log1p_unit(u) - (double)j * 0.69314718055994530942;
 }
 
+/* log(x) for a normal positive x: x = 2^k m with m in [sqrt(1/2), sqrt(2)) read from the bits
+ * (the bits of sqrt(1/2) subtracted put k in the exponent field), log m by nd_log1p_unit, k ln 2
+ * in two parts. Integer work on 64-bit lanes only (adds, logical shifts), so it vectorises. */
+static inline double nd_log_pos(double x)
+{
+    const uint64_t u = nd_double_to_bits(x), tmp = u - 0x3FE6A09E667F3BCDull; /* the bits of sqrt(1/2) */
+    /* k + 1023 >= 0 in the exponent field: k = that field read through the 1.5 * 2^52 shifter */
+    const double kd = nd_bits_to_double(nd_double_to_bits(ND_VMATH_SHIFTER) + ((tmp + (1023ull << 52)) >> 52)) -
+                      (ND_VMATH_SHIFTER + 1023.0);
+    const double m = nd_bits_to_double(u - (tmp & 0xFFF0000000000000ull));
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    return kd * ln2_hi + (nd_log1p_unit(m - 1.0) + kd * ln2_lo);
+}
+
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)), exact for large |x|. */
 static inline double nd_softplus(double x)
 {

@@ -137,7 +137,8 @@ def cfc_states(params, x, timespans=None, h0=None, *, hidden_size, backbone_laye
     backbone of their reference implementation):
         b = backbone([x_t, h_{t-1}]), f1 = tanh(ff1 b), f2 = tanh(ff2 b),
         g = sigmoid(time_a(b) dt + time_b(b)),
-        h = f1 (1 - g) + g f2 ("default") or f1 + g f2 ("no_gate")."""
+        h = f1 (1 - g) + g f2 ("default") or f1 + g f2 ("no_gate");
+    or ("pure", the closed-form solution, eq. 3) f = ff1 b, h = A - A exp(-dt (|w_tau| + |f|)) f."""
     p = {k: _f64(v) for k, v in params.items()}
     x = _f64(x)
     B, T, _ = x.shape
@@ -152,6 +153,11 @@ def cfc_states(params, x, timespans=None, h0=None, *, hidden_size, backbone_laye
         z = np.concatenate([x[:, t], h], axis=1)
         for l in range(backbone_layers):
             z = cell_activation(activation, dense(f"backbone_{l}", z))
+        if mode == "pure":
+            f = dense("ff1", z)
+            h = p["A"] - p["A"] * np.exp(-dt[:, t, None] * (np.abs(p["w_tau"]) + np.abs(f))) * f
+            out[:, t] = h
+            continue
         f1 = np.tanh(dense("ff1", z))
         f2 = np.tanh(dense("ff2", z))
         g = _sigmoid(dense("time_a", z) * dt[:, t, None] + dense("time_b", z))

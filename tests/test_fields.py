@@ -374,3 +374,137 @@ def test_pickled_fields_and_energies_keep_read_only_parameters():
             assert not value.flags.writeable, (type(obj).__name__, key, i)
             original = getattr(obj, key)
             np.testing.assert_array_equal(value, original[i] if isinstance(original, list) else original)
+
+
+def test_field_kinds_are_the_kernels_table():
+    """The kinds are the kernels' name table (no codes mirrored in Python); an unknown kind is
+    refused by name."""
+    assert nd.fields.KINDS == nd._core.TABLES["field_kinds"]
+    assert {nd.fields.Linear.kind, nd.fields.Lorenz.kind, nd.fields.MLP.kind, nd.fields.Polynomial.kind} <= set(
+        nd.fields.KINDS)
+    with pytest.raises(ValueError, match="field kind='spiral' is not one of 'linear'"):
+        nd._core.field_check(field=("spiral", (), (), ()))
+    assert nd._core.field_check(field=nd.fields.Lorenz()._spec()) == 3
+
+
+# ---------------------------------------------------------------------------------------
+# Jacobians df/dy (the implicit solvers' linearisation) against central differences
+# ---------------------------------------------------------------------------------------
+
+
+def _fd_jacobian(field, y, h=1e-6):
+    """Central differences of field(0, y) over the last axis: shape y.shape + (dim,)."""
+    n = y.shape[-1]
+    J = np.empty(y.shape + (n,))
+    for c in range(n):
+        e = np.zeros(n)
+        e[c] = h
+        J[..., c] = (field(0.0, y + e) - field(0.0, y - e)) / (2 * h)
+    return J
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("batch", [(), (1,), (5,), (2, 3), (0,)], ids=str)
+def test_field_jacobian_matches_finite_differences(kind, batch, rng):
+    field, _, n = make_field(kind, rng)
+    y = rng.normal(size=batch + (n,))
+    J = field.jacobian(0.5, y)
+    assert J.shape == y.shape + (n,) and J.dtype == np.float64
+    fd = _fd_jacobian(field, y)
+    assert_allclose(J, fd, rtol=1e-6, atol=1e-7 * max(1.0, float(np.abs(fd).max(initial=0))))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_mlp_jacobian_every_activation(activation, rng):
+    """A ReLU kink is avoided by the draws (|pre-activation| > 1e-3 checked)."""
+    ws = [rng.normal(size=(3, 6)) / 2, rng.normal(size=(6, 3)) / 2]
+    bs = [rng.normal(size=6), None]
+    field = nd.fields.MLP(ws, bs, activation=activation, final_activation="tanh")
+    y = rng.normal(size=(4, 3))
+    assert np.abs(y @ ws[0] + bs[0]).min() > 1e-3
+    assert_allclose(field.jacobian(0.0, y), _fd_jacobian(field, y), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_field_jacobian_float32_follows_float64(kind, rng):
+    field32, _, n = make_field(kind, rng, dtype=np.float32)
+    y = rng.normal(size=(3, n))
+    J64 = field32.jacobian(0.0, y.astype(np.float64))  # float32 parameters, float64 state
+    J32 = field32.jacobian(0.0, y.astype(np.float32))
+    assert J32.dtype == np.float32
+    assert_allclose(J32, J64, rtol=1e-5, atol=1e-5)
+
+
+def test_field_jacobian_values_and_errors():
+    J = nd.fields.Lorenz().jacobian(0.0, np.array([1.0, 2.0, 3.0]))
+    assert J.tolist() == [[-10.0, 10.0, 0.0], [25.0, -1.0, -1.0], [2.0, 1.0, -8.0 / 3.0]]
+    A = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert_array_equal(nd.fields.Linear(A).jacobian(0.0, np.zeros((2, 2))), np.stack([A, A]))
+    with pytest.raises(ValueError, match="last axis of size 2"):
+        nd.fields.Linear(A).jacobian(0.0, np.zeros(3))
+    with pytest.raises(ValueError, match="y contains NaN or inf"):
+        nd.fields.Linear(A).jacobian(0.0, np.array([np.nan, 0.0]))
+
+
+# ---------------------------------------------------------------------------------------
+# Polynomial fields
+# ---------------------------------------------------------------------------------------
+
+
+def _poly_twin(coef, target, powers):
+    def f(t, y):
+        y = np.asarray(y, dtype=np.float64)
+        dy = np.zeros_like(y)
+        for c, r, p in zip(coef, target, powers):
+            dy[..., r] += c * np.prod(y ** p, axis=-1)
+        return dy
+    return f
+
+
+def _random_poly(rng, n=4, K=9):
+    coef = rng.normal(size=K)
+    target = rng.integers(0, n, size=K)
+    powers = rng.integers(0, 3, size=(K, n))
+    return coef, target, powers
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [(), (5,), (2, 3), (0,)], ids=str)
+def test_polynomial_field_eval_jacobian_vjp(dtype, batch, rng):
+    coef, target, powers = _random_poly(rng)
+    field = nd.fields.Polynomial(coef.astype(dtype), target, powers)
+    twin = _poly_twin(coef.astype(dtype), target, powers)
+    y = rng.uniform(-1.5, 1.5, size=batch + (4,)).astype(dtype)
+    assert_allclose(field(0.0, y), twin(0.0, y), rtol=0, atol=_tol(dtype, 10))
+    if dtype == np.float64:
+        y64 = y.astype(np.float64)
+        assert_allclose(field.jacobian(0.0, y64), _fd_jacobian(field, y64), rtol=1e-6, atol=1e-8)
+
+
+def test_polynomial_from_terms_and_checks():
+    vdp = nd.fields.Polynomial.from_terms(2, [(0, 1.0, {1: 1}), (1, 5.0, {1: 1}), (1, -5.0, {0: 2, 1: 1}),
+                                              (1, -1.0, {0: 1})])
+    y = np.array([[2.0, 0.5], [-0.3, 1.0]])
+    expected = np.stack([y[:, 1], 5.0 * (1 - y[:, 0] ** 2) * y[:, 1] - y[:, 0]], axis=-1)
+    assert_allclose(vdp(0.0, y), expected, rtol=1e-15)
+    assert repr(vdp) == "Polynomial(dim=2, terms=4)"
+    constant = nd.fields.Polynomial([0.5], [1], [[0, 0]])
+    assert constant(0.0, np.zeros(2)).tolist() == [0.0, 0.5]
+    assert constant.jacobian(0.0, np.ones(2)).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    with pytest.raises(ValueError, match="target must index the state"):
+        nd.fields.Polynomial([1.0], [2], [[1, 0]])(0.0, np.zeros(2))
+    with pytest.raises(ValueError, match=r"powers must be integers in \[0, 64\]"):
+        nd.fields.Polynomial([1.0], [0], [[-1, 0]]).jacobian(0.0, np.zeros(2))
+    with pytest.raises(TypeError, match="powers must hold integers"):
+        nd.fields.Polynomial([1.0], [0], [[0.5, 0]])
+    with pytest.raises(ValueError, match="target has shape"):
+        nd.fields.Polynomial([1.0, 2.0], [0], [[1, 0], [0, 1]])(0.0, np.zeros(2))
+    with pytest.raises(ValueError, match="term 0 has a power of component 3"):
+        nd.fields.Polynomial.from_terms(2, [(0, 1.0, {3: 1})])
+
+
+def test_polynomial_field_with_explicit_methods():
+    """The explicit solvers take it as well: y' = -y^2 from 1 is 1 / (1 + t)."""
+    field = nd.fields.Polynomial([-1.0], [0], [[2]])
+    ys = nd.odeint(field, np.array([1.0]), [0.0, 1.0, 3.0], rtol=1e-10, atol=1e-12)
+    assert_allclose(ys[:, 0], [1.0, 0.5, 0.25], rtol=1e-8)

@@ -103,7 +103,7 @@ def test_field_parameter_gradients_match_differences(acts, form):
     uu = None if u is None else np.broadcast_to(0.6 * u[0, 0] + 0.4 * u[1, 0], (len(z), inputs))
     np.testing.assert_allclose(_core.field_eval(spec, 0.4, z), ref.field(m.params, m.config, z, uu), rtol=1e-10,
                                atol=1e-12)
-    J = m.field().jacobian(z)
+    J = m.field().jacobian(0.0, z)
     np.testing.assert_allclose(np.einsum("bi,bij->bj", a, J), a_out, rtol=1e-10, atol=1e-12)
 
 
@@ -267,7 +267,7 @@ def test_target_systems_match_twin_and_their_jacobians():
     duf = nd.hybrid.Duffing()
     np.testing.assert_allclose(duf(0.0, z), ref.duffing(z, -1.0, 1.0, 0.3), rtol=1e-12)
     for sysm, x in ((mw, z), (ring, z3), (duf, z)):
-        J = sysm.jacobian(x)
+        J = sysm.jacobian(0.0, x)
         for i in range(x.shape[1]):
             e = np.zeros(x.shape[1])
             e[i] = 1e-6

@@ -1,8 +1,10 @@
 """Faults a user causes: Ctrl-C on long calls, and the progress bars of long calls.
 
-Ctrl-C is a real SIGINT sent to this process from a timer thread. A long `odeint` or
-Langevin run is stopped by the C loop itself (it polls for signals about 20 times a second);
-a `fit` stops between minibatches. Either way the KeyboardInterrupt must arrive within a
+Ctrl-C is a real SIGINT sent to this process from a timer thread. Every long kernel is
+stopped by its own C loops (they report their work to nd_poll_work, csrc/nd_poll.h, and the
+caller's hook looks for signals about 20 times a second; LONG_CALLS holds one long call of
+each, and `python tests/test_interrupt.py` prints their stop latencies); a `fit` stops within
+its step. Either way the KeyboardInterrupt must arrive within a
 second of the signal, and the model must still work afterwards (finite parameters, outputs,
 and another `fit`).
 """
@@ -91,6 +93,136 @@ def test_ctrl_c_stops_ebm_sample_and_the_model_still_samples():
         ebm.sample(1024, steps=10**9, seed=1)
     a = ebm.sample(8, steps=5, seed=2)
     assert np.array_equal(a, ebm.sample(8, steps=5, seed=2))
+
+
+# ---------------------------------------------------------------------------------------
+# Every long kernel polls (csrc/nd_poll.h): one call of each, many seconds long uninterrupted
+# ---------------------------------------------------------------------------------------
+
+F32 = np.float32
+
+
+def _rand(*shape, lo=None, hi=None, seed=0):
+    r = np.random.default_rng(seed)
+    a = r.standard_normal(shape) if lo is None else r.uniform(lo, hi, shape)
+    return a.astype(F32)
+
+
+def _cfc(units=1024):
+    return nd.CfC(16, 64, backbone_units=units, seed=0)
+
+
+def _cfc_backward():
+    cell = _cfc(128)
+    x = _rand(8, 20000, 16)
+    h, cache = cell._run(x, None, None, True)
+    return lambda: cell._run_grad(x, None, cache, np.ones_like(h))
+
+
+def _ltccell_backward():
+    cell = nd.LTCCell(8, 64, seed=0)
+    x = _rand(16, 3000, 8)
+    h, cache = cell._run(x, None, None, True)
+    return lambda: cell._run_grad(x, None, cache, np.ones_like(h))
+
+
+def _scan_backward():
+    a, tau = _rand(64, 1000, 256), _rand(64, 1000, 256, lo=0.5, hi=2.0)
+    opts = dict(solver="dopri5", rtol=1e-8, atol=1e-8)
+    h = nd._core.ltc_scan(a, tau, None, **opts)
+    return lambda: nd._core.ltc_scan_backward(a, tau, None, h, np.ones_like(h), **opts)
+
+
+def _hopfield_backward():
+    q, k = _rand(2048, 64), _rand(100000, 64, seed=1)
+    out, lse = nd._core.hopfield_forward(q, k, None, 1.0)
+    return lambda: nd._core.hopfield_backward(q, k, None, 1.0, out, lse, np.ones_like(out), None)
+
+
+def _dense(backward):
+    x, w = _rand(100000, 1024), _rand(1024, 1024, seed=1) / 32
+    if backward:
+        return lambda: nd._core.dense_backward(x, w, x, True, need_dx=False)
+    return lambda: nd._core.dense_forward(x, w, None)
+
+
+def _shared_current(T, B=64, n=1024):
+    return np.broadcast_to(_rand(B, n, lo=0.0, hi=2.0), (T, B, n))  # one current every step: no T-fold copy
+
+
+# name -> a function that sets up and returns the long call (the setup is not timed)
+LONG_CALLS = {
+    "CfC forward": lambda: (lambda c=_cfc(), x=_rand(32, 5000, 16): c.forward_sequence(x)),
+    "CfC backward": _cfc_backward,
+    "LTCCell forward": lambda: (lambda c=nd.LTCCell(8, 64, seed=0), x=_rand(16, 3000, 8): c.forward_sequence(x)),
+    "LTCCell backward": _ltccell_backward,
+    "ltc_scan dopri5 forward": lambda: (lambda a=_rand(64, 1000, 256), t=_rand(64, 1000, 256, lo=0.5, hi=2.0):
+                                        nd.ltc_scan(a, t, solver="dopri5", rtol=1e-8, atol=1e-8)),
+    "ltc_scan dopri5 backward": _scan_backward,
+    "solve_ltc dopri5": lambda: (lambda x=_rand(2**20), t=_rand(2**20, lo=1e-3, hi=2.0):
+                                 nd.solve_ltc(x, 0.0, t, solver="dopri5", rtol=1e-9, atol=1e-9, max_steps=10**9)),
+    "hopfield_retrieve": lambda: (lambda q=_rand(4096, 64), k=_rand(100000, 64, seed=1): nd.hopfield_retrieve(q, k)),
+    "hopfield backward": _hopfield_backward,
+    "ClassicalHopfield.recall": lambda: (lambda m=nd.ClassicalHopfield(2000), x=np.sign(_rand(64, 2000)):
+                                         m.recall(x, steps=10**6, seed=0)),
+    "dense forward": lambda: _dense(False),
+    "dense backward": lambda: _dense(True),
+    "lif_rate": lambda: (lambda c=_shared_current(10**5, 16, 2048): nd.lif_rate(c, beta=0.9)),
+    "lif_backward": lambda: (lambda c=np.ascontiguousarray(_shared_current(1000, 32, 8192)), g=_rand(32, 8192):
+                             nd.lif_backward(c, g, beta=0.9, out=c)),  # in place: one raster, 1 GB
+    "odeint per-sample MLP field": lambda: (
+        lambda f=nd.fields.MLP([_rand(3, 256) / 8, _rand(256, 3, seed=1) / 8], [np.zeros(256, F32), np.zeros(3, F32)]),
+        y=_rand(2000, 3): nd.odeint(f, y, [0.0, 1e6], rtol=1e-4, atol=1e-4, max_steps=10**12)),
+    "odeint coupled MLP field": lambda: (
+        lambda f=nd.fields.MLP([_rand(3, 256) / 8, _rand(256, 3, seed=1) / 8], [np.zeros(256, F32), np.zeros(3, F32)]),
+        y=_rand(2000, 3): nd.odeint(f, y, [0.0, 1e6], method="rk4", dt=1e-3, max_steps=10**12, coupled=True)),
+    # a fast rotation over a long time keeps the implicit solvers stepping for hours
+    "odeint radau": lambda: (lambda f=nd.fields.Linear([[-1.0, 1000.0], [-1000.0, -1.0]]), y=_rand(500, 2):
+                             nd.odeint(f, y, [0.0, 1e9], method="radau", rtol=1e-4, atol=1e-7,
+                                       max_steps=10**12, verbose=False)),
+    "odeint bdf": lambda: (lambda f=nd.fields.Linear([[-1.0, 1000.0], [-1000.0, -1.0]]), y=_rand(500, 2):
+                           nd.odeint(f, y, [0.0, 1e9], method="bdf", rtol=1e-4, atol=1e-7,
+                                     max_steps=10**12, verbose=False)),
+    "sdeint": lambda: (lambda y=_rand(2000, 3): nd.sdeint(nd.fields.Lorenz(), nd.sde.Constant(0.1), y, [0.0, 1e6],
+                                                           dt=1e-3, seed=0, verbose=False)),
+    "langevin gmm": lambda: (lambda e=nd.energies.GaussianMixture(np.stack([np.zeros(64), np.ones(64)]),
+                                                                  np.stack([np.eye(64)] * 2)), x=np.zeros((20000, 64)):
+                             nd.langevin_sample(e, x, steps=10**9, step_size=1e-3, noise_scale=1.0, seed=0)),
+}
+
+
+def _stop_latency(name):
+    """Runs the long call, sends SIGINT after 0.3 s, and returns the seconds from the signal
+    to the KeyboardInterrupt."""
+    call = LONG_CALLS[name]()
+    sent = []
+    timer = threading.Timer(0.3, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGINT)))
+    timer.start()
+    try:
+        call()
+    except KeyboardInterrupt:
+        return time.perf_counter() - sent[0]
+    finally:
+        timer.cancel()
+    raise AssertionError(f"{name} finished before the signal: make it longer")
+
+
+@pytest.mark.parametrize("name", sorted(LONG_CALLS))
+def test_ctrl_c_stops_every_long_kernel(name):
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are delivered to the main thread only")
+    assert _stop_latency(name) < LATENCY
+
+
+def test_ctrl_c_stops_a_kernel_on_two_threads():
+    """The kernel threads stop with the caller: each of them polls the caller's stop flag."""
+    before = nd.get_num_threads()
+    nd.set_num_threads(2)
+    try:
+        for name in ("hopfield_retrieve", "lif_rate", "dense forward"):
+            assert _stop_latency(name) < LATENCY
+    finally:
+        nd.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,12 +376,12 @@ def test_an_exception_in_a_progress_callable_stops_the_kernel_with_its_traceback
         raise RuntimeError("progress broke")
 
     with pytest.raises(RuntimeError, match="progress broke") as info:
-        nd._core.odeint(nd.fields.Lorenz()._spec(), np.ones((300, 3)), np.array([0.0, 1e6]), 2, 1e-3, 1e-6,
-                        1e-3, 10**10, (), 0, progress=broken)
+        nd._core.odeint(nd.fields.Lorenz()._spec(), np.ones((300, 3)), np.array([0.0, 1e6]), method="rk4",
+                        dt=1e-3, max_steps=10**10, progress=broken)
     assert info.traceback[-1].name == "broken"
     with pytest.raises(TypeError, match="progress must be callable"):
-        nd._core.odeint(nd.fields.Lorenz()._spec(), np.ones(3), np.array([0.0, 1.0]), 2, 1e-3, 1e-6, 0.1, 10,
-                        (), 0, progress=3)
+        nd._core.odeint(nd.fields.Lorenz()._spec(), np.ones(3), np.array([0.0, 1.0]), method="rk4", dt=0.1,
+                        max_steps=10, progress=3)
 
 
 def test_a_real_tqdm_bar_runs_when_installed(monkeypatch, capsys):
@@ -257,3 +389,11 @@ def test_a_real_tqdm_bar_runs_when_installed(monkeypatch, capsys):
     monkeypatch.setattr(training, "BAR_DELAY", 0.0)
     _long_lorenz()
     assert "odeint" in capsys.readouterr().err
+
+
+if __name__ == "__main__":
+    # The stop latency of each long call, in milliseconds: python tests/test_interrupt.py
+    for threads in (1, 2):
+        nd.set_num_threads(threads)
+        for name in sorted(LONG_CALLS):
+            print(f"{threads} thread(s)  {name:32s} {1000 * _stop_latency(name):7.1f} ms", flush=True)

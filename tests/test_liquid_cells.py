@@ -123,7 +123,7 @@ def test_ltc_forward_matches_twin(dtype, with_h0, K):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("with_h0", [False, True])
-@pytest.mark.parametrize("mode", ["default", "no_gate"])
+@pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
 @pytest.mark.parametrize("layers", [0, 1, 2])
 def test_cfc_forward_matches_twin(dtype, with_h0, mode, layers):
     cell = cfc(3, 4, units=6, layers=layers, mode=mode, out=2, dtype=dtype)
@@ -176,11 +176,11 @@ def test_larger_shapes_match_twin(dtype):
 
 def _cells(dtype=np.float64):
     return [ltc(3, 5, M=2, dtype=dtype), cfc(3, 4, layers=1, out=2, dtype=dtype),
-            cfc(3, 4, layers=0, mode="no_gate", dtype=dtype)]
+            cfc(3, 4, layers=0, mode="no_gate", dtype=dtype), cfc(3, 4, layers=1, mode="pure", dtype=dtype)]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("which", [0, 1, 2], ids=["ltc", "cfc", "cfc-nogate-0layers"])
+@pytest.mark.parametrize("which", [0, 1, 2, 3], ids=["ltc", "cfc", "cfc-nogate-0layers", "cfc-pure"])
 def test_each_row_equals_the_row_run_alone(dtype, which):
     # A popular peer mixes samples when B > 1 (shared state or dt broadcast over the batch):
     # every row, with its own timespans and h0, must give what it gives alone.
@@ -263,7 +263,7 @@ def test_random_shapes_match_twin():
         if kind == "ltc":
             cell = ltc(S, N, M=int(r.integers(1, N + 1)), K=int(r.integers(1, 5)), dtype=dtype, seed=seed)
         else:
-            cell = cfc(S, N, units=int(r.integers(1, 6)), layers=layers, mode=("default", "no_gate")[seed % 2],
+            cell = cfc(S, N, units=int(r.integers(1, 6)), layers=layers, mode=("default", "no_gate", "pure")[seed % 3],
                        act=CFC_ACTIVATIONS[seed % len(CFC_ACTIVATIONS)], dtype=dtype, seed=seed)
         x = r.normal(size=(B, T, S))
         ts = r.uniform(0.01, 4.0, size=(B, T))
@@ -320,7 +320,7 @@ def test_ltc_param_grads_match_fd(kind, K):
 
 
 @pytest.mark.parametrize("kind", LOSS_KINDS)
-@pytest.mark.parametrize("mode", ["default", "no_gate"])
+@pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
 @pytest.mark.parametrize("layers", [0, 1, 2])
 def test_cfc_param_grads_match_fd(kind, mode, layers):
     _check_param_grads(cfc(2, 3, units=4, layers=layers, mode=mode, out=3, seed=2), kind)
@@ -369,7 +369,7 @@ def test_ltc_raw_kernel_dx_dh0_dparams_match_fd():
         k += p.size
 
 
-@pytest.mark.parametrize("mode", ["default", "no_gate"])
+@pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
 @pytest.mark.parametrize("layers", [0, 2])
 def test_cfc_raw_kernel_dx_dh0_dparams_match_fd(mode, layers):
     act = "lecun_tanh"
@@ -378,7 +378,11 @@ def test_cfc_raw_kernel_dx_dh0_dparams_match_fd(mode, layers):
     x = np.ascontiguousarray(x)
     h0 = np.ascontiguousarray(h0[:, :4])
     names = [f"backbone_{l}.{k}" for l in range(layers) for k in ("kernel", "bias")]
-    names += [f"{h}.{k}" for h in ("ff1", "ff2", "time_a", "time_b") for k in ("kernel", "bias")]
+    if mode == "pure":
+        names += ["ff1.kernel", "ff1.bias", "w_tau", "A"]
+    else:
+        names += [f"{h}.{k}" for h in ("ff1", "ff2", "time_a", "time_b") for k in ("kernel", "bias")]
+    assert names == cell._cell_names()
     params = [np.ascontiguousarray(cell.params[n]) for n in names]
     codes = dict(backbone_activation=act, mode=mode)
     R = _weights((3, 4, 4))
@@ -859,4 +863,4 @@ def test_construction_runs_the_kernels_rules(make, message):
 
 
 def test_cfc_modes_come_from_the_kernel():
-    assert nd.liquid.CFC_MODES == _core.TABLES["cfc_modes"] == ("default", "no_gate")
+    assert nd.liquid.CFC_MODES == _core.TABLES["cfc_modes"] == ("default", "no_gate", "pure")

@@ -13,21 +13,22 @@ import neurodyn as nd
 
 import reference_nn as ref
 
-SOLVERS = ("euler", "midpoint", "rk4", "dopri5")
+SOLVERS = ("euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853")
 FIXED = ("euler", "midpoint", "rk4")
+ADAPTIVE = ("dopri5", "tsit5", "dop853")
 NAMES = ("input_proj.kernel", "input_proj.bias", "dynamics_dense1.kernel", "dynamics_dense1.bias",
          "dynamics_dense2.kernel", "dynamics_dense2.bias", "output_norm.gamma", "output_norm.beta",
          "output_proj.kernel", "output_proj.bias")
 
 
 def make(solver="rk4", gradient="backprop", input_size=3, hidden=4, output_size=2, num_steps=4,
-         step_size=0.25, tol=1e-9, dtype=np.float64, perturb=True, seed=1):
+         step_size=0.25, tol=1e-9, dtype=np.float64, perturb=True, seed=1, coupled=False):
     """A small float64 model. ``perturb`` moves every parameter off its initial value (zero
     biases, unit gamma, zero beta) so that no gradient term is tested only at a special point
     where it could vanish by accident."""
     m = nd.NeuralODE(input_size, hidden_size=hidden, num_steps=num_steps, step_size=step_size,
                      output_size=output_size, solver=solver, rtol=tol, atol=tol, gradient=gradient,
-                     seed=seed, dtype=dtype)
+                     coupled=coupled, seed=seed, dtype=dtype)
     if perturb:
         r = np.random.default_rng(100 + seed)
         for p in m.params.values():
@@ -50,6 +51,17 @@ def fd_errors(model, x, y, *, t=None, loss="mse"):
     num = ref.central_difference(lambda: model.loss_and_grad(x, y, loss=loss, t=t)[0],
                                  [model.params[k] for k in names])
     return {k: ref.rel_err(grads[k], n) for k, n in zip(names, num)}
+
+
+def assert_end_and_trajectory_gradients(model, data, tol):
+    """Gradients of an end-point loss and of a loss over three output times (t[0] > 0, times
+    inside the steps) within ``tol`` of central differences."""
+    x, y = data
+    errs = fd_errors(model, x, y)
+    assert max(errs.values()) < tol, errs
+    yt = np.random.default_rng(12).normal(size=(3, 3, 2))
+    errs = fd_errors(model, x, yt, t=np.array([0.3, 0.55, 1.0]))
+    assert max(errs.values()) < tol, errs
 
 
 def flat(grads):
@@ -146,15 +158,16 @@ def test_dopri5_matches_scipy():
     np.testing.assert_allclose(out, [ref.node_head(m.params, e) for e in expected], rtol=0, atol=1e-7)
 
 
-@pytest.mark.parametrize("solver", SOLVERS)
-def test_trajectory_equals_odeint_of_the_dynamics(solver):
+@pytest.mark.parametrize("solver, coupled", [(s, False) for s in SOLVERS] + [("dopri5", True)])
+def test_trajectory_equals_odeint_of_the_dynamics(solver, coupled):
     """The model's ODE is exactly ``nd.odeint(model.dynamics(), h0, t)`` from the projected
-    state: the field object exposes the same weights the model integrates."""
-    m = make(solver, num_steps=8, step_size=0.125, tol=1e-6)
+    state, per sample by default or as one system with ``coupled``: the field object exposes
+    the same weights the model integrates."""
+    m = make(solver, num_steps=8, step_size=0.125, tol=1e-6, coupled=coupled)
     x = np.random.default_rng(3).normal(size=(4, 3))
     t = np.array([0.0, 0.3, 0.6, 1.0])
     h0 = ref.dense(x, m.params["input_proj.kernel"], m.params["input_proj.bias"])
-    kw = {"dt": 0.125} if solver in FIXED else {"rtol": 1e-6, "atol": 1e-6, "coupled": True}
+    kw = {"dt": 0.125} if solver in FIXED else {"rtol": 1e-6, "atol": 1e-6, "coupled": coupled}
     expected = nd.odeint(m.dynamics(), h0, t, method=solver, **kw)
     np.testing.assert_allclose(m.trajectory(x, t), expected, rtol=1e-13, atol=1e-14)
     # The field evaluates f(h) of docs/models.md §2.
@@ -225,14 +238,64 @@ def test_gradient_without_projections_matches_finite_differences():
 def test_adjoint_gradient_matches_finite_differences(solver, data):
     """The continuous adjoint is exact only up to the solver's accuracy: rk4 with 8 steps
     and dopri5 at 1e-9 are accurate to well below 1e-5."""
-    x, y = data
-    m = make(solver, gradient="adjoint", num_steps=8, step_size=0.125)
-    errs = fd_errors(m, x, y)
-    assert max(errs.values()) < 1e-5, errs
-    t = np.array([0.3, 0.55, 1.0])
-    yt = np.random.default_rng(12).normal(size=(3, 3, 2))
-    errs = fd_errors(m, x, yt, t=t)
-    assert max(errs.values()) < 1e-5, errs
+    assert_end_and_trajectory_gradients(make(solver, gradient="adjoint", num_steps=8, step_size=0.125), data, 1e-5)
+
+
+@pytest.mark.parametrize("solver", ADAPTIVE)
+@pytest.mark.parametrize("gradient", ["backprop", "adjoint"])
+def test_per_sample_gradients_match_finite_differences(solver, gradient, data):
+    """Every sample with its own steps (docs/models.md §8): exact backprop through each
+    sample's steps, and the adjoint solved per sample with its own step control, both within
+    1e-6 of central differences of the per-sample forward solve (tolerance 1e-11, so the
+    adjoint's continuous gradient is as close as the discrete one); over several output times
+    (dense outputs) too."""
+    assert_end_and_trajectory_gradients(make(solver, gradient, tol=1e-11), data, 1e-6)
+
+
+@pytest.mark.parametrize("gradient", ["backprop", "adjoint"])
+def test_coupled_dopri5_gradients_match_finite_differences(gradient, data):
+    """coupled=True: the batch as one system, forward and backward."""
+    m = make("dopri5", gradient, tol=1e-11, coupled=True)
+    errs = fd_errors(m, *data)
+    assert max(errs.values()) < 1e-6, errs
+
+
+@pytest.mark.parametrize("solver", ADAPTIVE)
+@pytest.mark.parametrize("gradient", ["backprop", "adjoint"])
+def test_batch_gradient_is_the_sum_of_its_samples(solver, gradient):
+    """Per-sample steps make a batch's gradient the sum of its samples' gradients. Through the
+    ODE with the same cotangents per sample, both modes: each sample's forward and backward
+    steps are its own bits, so the sums agree to rounding. Through the loss with backprop: the
+    MSE of a batch of B is the mean of its samples' losses, so B times its gradient is the sum.
+    (The adjoint's steps follow the size of its cotangent, which the mean scales by 1/B.)"""
+    r = np.random.default_rng(21)
+    x, y = r.normal(size=(5, 3)), r.normal(size=(5, 2))
+    x[2] *= 4.0  # samples of different difficulty take different steps
+    m = make(solver, gradient, tol=1e-7)
+    t = np.array([0.4, 1.0])
+
+    def ode_grad(xs, ybar):
+        _, (_, _, times, _, ys, info, _) = m._forward(xs, t, 4 if gradient == "backprop" else 0)
+        return m._ode_grad(times, ys, info, ybar)
+
+    ybar = r.normal(size=(3, 5, 4))
+    y0bar, dp = ode_grad(x, ybar)
+    alone = [ode_grad(x[i:i + 1], ybar[:, i:i + 1]) for i in range(5)]
+    np.testing.assert_array_equal(y0bar, np.concatenate([a[0] for a in alone]))
+    total = sum(a[1] for a in alone)
+    np.testing.assert_allclose(dp, total, rtol=1e-12, atol=1e-14 * np.max(np.abs(total)))
+    if gradient == "backprop":
+        loss, grads = m.loss_and_grad(x, y)
+        alone = [m.loss_and_grad(x[i:i + 1], y[i:i + 1]) for i in range(5)]
+        assert loss == pytest.approx(np.mean([a[0] for a in alone]), rel=1e-13)
+        for k in grads:
+            total = sum(a[1][k] for a in alone)
+            np.testing.assert_allclose(5 * grads[k], total, rtol=1e-11, atol=1e-13 * np.max(np.abs(total)), err_msg=k)
+    # a coupled batch shares one step size: its gradient is not the sum of the samples'
+    mc = make(solver, gradient, tol=1e-7, coupled=True)
+    gc = mc.loss_and_grad(x, y)[1]["dynamics_dense1.kernel"]
+    assert not np.allclose(5 * gc, sum(mc.loss_and_grad(x[i:i + 1], y[i:i + 1])[1]["dynamics_dense1.kernel"]
+                                       for i in range(5)), rtol=1e-9, atol=0)
 
 
 def test_backprop_and_adjoint_agree_for_tight_dopri5(data):

@@ -399,3 +399,46 @@ def test_a_tampered_checkpoint_is_refused_before_its_arrays_are_read(tmp_path):
         ann().fit(x, y, resume=bad, **FIT)
     info = json.loads(bytes(np.load(path)["__neurodyn_training__"]).decode())
     assert info["epoch"] == FIT["epochs"] and info["optimizer"]["class"] == "Adam"
+
+
+# ---- the progress bar's flavour -------------------------------------------------------------
+
+def test_progress_bar_is_the_text_bar_in_a_terminal():
+    pytest.importorskip("tqdm")
+    import tqdm.std
+
+    from neurodyn import training
+
+    assert training._tqdm() is tqdm.std.tqdm
+
+
+def test_progress_bar_in_jupyter_without_ipywidgets_is_the_text_bar(monkeypatch):
+    pytest.importorskip("tqdm")
+    import sys
+    import types
+    import warnings
+
+    import tqdm.notebook
+    import tqdm.std
+
+    from neurodyn import training
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setattr(tqdm.notebook, "IProgress", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert training._tqdm() is tqdm.std.tqdm
+
+
+def test_progress_bar_in_jupyter_with_ipywidgets_is_the_widget(monkeypatch):
+    pytest.importorskip("tqdm")
+    import sys
+    import types
+
+    import tqdm.notebook
+
+    from neurodyn import training
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setattr(tqdm.notebook, "IProgress", object)
+    assert training._tqdm() is tqdm.notebook.tqdm

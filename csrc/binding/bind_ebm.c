@@ -1,6 +1,8 @@
 /* Binding of the energy-based family: energies and the Langevin / MALA sampler. */
 #include "nd_bind.h"
 
+#include "nd_poll.h"
+
 #include <string.h>
 
 #include "nd_ebm.h"
@@ -48,6 +50,10 @@ static int nd_parse_energy(PyObject *spec, int tn, npy_intp d, npy_intp B, nd_en
 {
     PyObject *kind, *params, *act;
     memset(e, 0, sizeof *e);
+    if (!PyTuple_Check(spec)) { /* PyArg_ParseTuple takes a tuple only (SystemError otherwise) */
+        PyErr_Format(PyExc_TypeError, "energy spec must be a tuple, got %R", spec);
+        return -1;
+    }
     if (!PyArg_ParseTuple(spec, "OO!O(dd);energy spec", &kind, &PyTuple_Type, &params, &act, &e->barrier, &e->tilt) ||
         (e->kind = nd_table_index(kind, "energy kind", nd_energy_kind_name)) < 0 ||
         (e->act = nd_table_index(act, "activation", nd_act_name)) < 0)
@@ -297,14 +303,15 @@ static PyObject *langevin_body(PyObject *module, void *args, int tn)
         (a->o.mala && !(acc = nd_empty(NPY_INT64, 1, B))))
         goto done;
     pc.watch.progress = a->progress;
-    a->o.poll = nd_watch_poll;
-    a->o.poll_ctx = &pc.watch;
+    nd_poll_scope scope; /* the steps and the energies' kernels poll Ctrl-C and progress */
+    nd_poll_begin(&scope, nd_watch_poll, &pc.watch);
     void *xd = PyArray_DATA((PyArrayObject *)x), *ctx = builtin ? (void *)&e : (void *)&pc;
     int64_t *ad = acc ? PyArray_DATA((PyArrayObject *)acc) : NULL;
     Py_BEGIN_ALLOW_THREADS
     st = tn == NPY_FLOAT ? nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, ctx, &a->o, B, d, xd, ad, work)
                          : nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, ctx, &a->o, B, d, xd, ad, work);
     Py_END_ALLOW_THREADS
+    nd_poll_end(&scope);
     if (nd_watch_reraise(&pc.watch))
         ;
     else if (st == ND_ERR_NONFINITE)

@@ -199,20 +199,31 @@ int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, i
     return 0;
 }
 
+/* A "hybrid" field spec (kind, params, names, constants) into f; 0, or -1 with an exception. */
+static int nd_hybrid_spec(PyObject *spec, int tn, nd_field *f, PyObject *keep)
+{
+    PyObject *kind, *params, *names, *consts;
+    memset(f, 0, sizeof *f);
+    if (!PyTuple_Check(spec)) {
+        PyErr_SetString(PyExc_TypeError, "spec must be a hybrid spec tuple");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(spec, "OO!O!O!;hybrid spec", &kind, &PyTuple_Type, &params, &PyTuple_Type, &names,
+                          &PyTuple_Type, &consts))
+        return -1;
+    if (!PyUnicode_Check(kind) || PyUnicode_CompareWithASCIIString(kind, nd_field_kind_names[ND_FIELD_HYBRID]) != 0) {
+        PyErr_SetString(PyExc_ValueError, "spec is not a hybrid spec");
+        return -1;
+    }
+    return nd_hybrid_parse_field(params, names, consts, tn, f, keep);
+}
+
 /* The spec parsed for a batch z [B, d] with its scratch (freed by the caller). */
 static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model_only, const nd_hybrid_field **out,
                              PyObject *keep)
 {
-    int kind;
-    PyObject *params, *names, *consts;
-    if (!PyTuple_Check(spec) || !PyArg_ParseTuple(spec, "iO!O!O!;hybrid spec", &kind, &PyTuple_Type, &params,
-                                                  &PyTuple_Type, &names, &PyTuple_Type, &consts))
-        return PyTuple_Check(spec) ? NULL : PyErr_Format(PyExc_TypeError, "spec must be a hybrid spec tuple");
-    if (kind != ND_FIELD_HYBRID)
-        return PyErr_Format(PyExc_ValueError, "spec is not a hybrid spec");
     nd_field f;
-    memset(&f, 0, sizeof f);
-    if (nd_hybrid_parse_field(params, names, consts, tn, &f, keep) < 0)
+    if (nd_hybrid_spec(spec, tn, &f, keep) < 0)
         return NULL;
     const nd_hybrid_field *hf = f.hybrid;
     if (model_only && hf->is_system)
@@ -326,25 +337,6 @@ static PyObject *hybrid_hessian_body(PyObject *module, void *args, int tn)
 }
 ND_ENTRY(hybrid_hessian, nd_hyb_args, nd_hyb_default, "hybrid_hessian(spec, z) -> Hessians of H [batch, d, d]")
 
-static const nd_arg hybrid_field_jac_args[] = {ND_HYB_SPEC_Z, {NULL}};
-
-static PyObject *hybrid_field_jac_body(PyObject *module, void *args, int tn)
-{
-    PyObject *out = NULL;
-    ND_HYB_BODY_BEGIN(0)
-    if (!(out = nd_empty(tn, 3, B, d, d)))
-        goto done;
-    void *zd = PyArray_DATA(a->z), *od = PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_hybrid_field_run_jac, hf, B, zd, od, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? (Py_INCREF(out), out) : nd_raise_status(st, "hybrid_field_jac");
-    Py_XDECREF(out);
-    ND_HYB_BODY_END
-}
-ND_ENTRY(hybrid_field_jac, nd_hyb_args, nd_hyb_default,
-         "hybrid_field_jac(spec, z) -> the field's Jacobians [batch, d, d], J[i, r, c] = d f_r / d z_c")
-
 static const nd_arg hybrid_field_vjp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "a", ND_FINITE, 2, "(batch, d)"),
                                                ND_SCALAR(nd_hyb_args, t, "t", ND_ARG_DOUBLE, ND_OPTIONAL), {NULL}};
 
@@ -405,13 +397,8 @@ static PyObject *hybrid_certificate_body(PyObject *module, void *args, int tn)
 {
     nd_hyb_cert_args *a = args;
     PyObject *keep = PyList_New(0), *res = NULL;
-    int kind;
-    PyObject *params, *names, *consts;
     nd_field f;
-    memset(&f, 0, sizeof f);
-    if (!keep || !PyArg_ParseTuple(a->spec, "iO!O!O!;hybrid spec", &kind, &PyTuple_Type, &params, &PyTuple_Type,
-                                   &names, &PyTuple_Type, &consts) ||
-        nd_hybrid_parse_field(params, names, consts, NPY_DOUBLE, &f, keep) < 0)
+    if (!keep || nd_hybrid_spec(a->spec, NPY_DOUBLE, &f, keep) < 0)
         goto done;
     const nd_hybrid_field *hf = f.hybrid;
     if (hf->is_system) {
@@ -573,7 +560,7 @@ ND_ENTRY(hybrid_check, nd_hyb_check_args, nd_hyb_check_default,
          "the model's rules")
 
 static const nd_entry *const nd_hybrid_entries[] = {&hybrid_energy_entry,      &hybrid_hvp_entry,
-                                                    &hybrid_hessian_entry,     &hybrid_field_jac_entry,
+                                                    &hybrid_hessian_entry,
                                                     &hybrid_field_vjp_entry,   &hybrid_output_entry,
                                                     &hybrid_certificate_entry, &hybrid_stability_entry,
                                                     &hybrid_check_entry,       NULL};

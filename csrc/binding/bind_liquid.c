@@ -350,20 +350,22 @@ static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim
     return bad ? NULL : PyArray_DATA(p);
 }
 
-/* params: (W, b) of each backbone layer, then of the heads ff1, ff2, ta, tb. */
+/* params: (W, b) of each backbone layer, then of the heads ff1, ff2, ta, tb; in the pure mode
+ * (W, b) of ff1 then w_tau and A. */
 static PyObject *nd_cfc_body(nd_cell_args *a, int tn, int backward)
 {
-    const Py_ssize_t n = PyTuple_GET_SIZE(a->params);
-    if (n < 8 || n % 2 || n > 8 + 2 * ND_CFC_MAX_LAYERS)
-        return PyErr_Format(PyExc_ValueError, "params must hold 8 to %d arrays in (W, b) pairs, got %zd",
-                            8 + 2 * ND_CFC_MAX_LAYERS, n);
+    const Py_ssize_t n = PyTuple_GET_SIZE(a->params), tail = a->mode == ND_CFC_PURE ? 4 : 8;
+    if (n < tail || n % 2 || n > tail + 2 * ND_CFC_MAX_LAYERS)
+        return PyErr_Format(PyExc_ValueError, "params must hold %zd to %zd arrays in mode '%s' (backbone (W, b) pairs, "
+                            "then %s), got %zd", tail, tail + 2 * ND_CFC_MAX_LAYERS, nd_cfc_mode_names[a->mode],
+                            a->mode == ND_CFC_PURE ? "ff1's (W, b), w_tau and A" : "the heads' (W, b) pairs", n);
     PyArrayObject *seq = backward ? a->dh : a->x;
     const npy_intp B = PyArray_DIM(seq, 0), T = PyArray_DIM(seq, 1);
     /* the sizes are checked before any shape is read from them; the backbone's width comes
      * from its first weights (1 stands in for it until then) */
     nd_cfc c = {.input_size = backward ? a->input_size : PyArray_DIM(a->x, 2),
-                .hidden_size = backward ? PyArray_DIM(a->dh, 2) : a->hidden_size, .units = 1, .layers = (n - 8) / 2,
-                .act = a->act, .mode = a->mode};
+                .hidden_size = backward ? PyArray_DIM(a->dh, 2) : a->hidden_size, .units = 1,
+                .layers = (n - tail) / 2, .act = a->act, .mode = a->mode};
     int st = nd_cfc_check(&c);
     if (st != ND_OK)
         return nd_raise_status(st, "cfc");
@@ -376,9 +378,14 @@ static PyObject *nd_cfc_body(nd_cell_args *a, int tn, int backward)
             c.units = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(keep, 0), 1);
         ok = ok && (c.bb[l] = nd_cfc_param(a->params, 2 * l + 1, tn, 1, c.units, -1, "(backbone_units,)", keep));
     }
-    for (Py_ssize_t i = 2 * c.layers, k = 0; ok && k < 4; ++k, i += 2)
+    const int heads = a->mode == ND_CFC_PURE ? 1 : 4;
+    Py_ssize_t i = 2 * c.layers;
+    for (int k = 0; ok && k < heads; ++k, i += 2)
         ok = (c.hw[k] = nd_cfc_param(a->params, i, tn, 2, in, c.hidden_size, "(width, hidden_size)", keep)) &&
              (c.hb[k] = nd_cfc_param(a->params, i + 1, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep));
+    if (ok && heads == 1)
+        ok = (c.w_tau = nd_cfc_param(a->params, i, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep)) &&
+             (c.A = nd_cfc_param(a->params, i + 1, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep));
     size_t per_step, wlen;
     if (ok && (st = nd_cfc_sizes(&c, B, &per_step, &wlen)) != ND_OK)
         nd_raise_status(st, "cfc");

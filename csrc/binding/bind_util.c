@@ -12,6 +12,7 @@
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_parallel.h"
+#include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h" /* nd_all_finite, ND_VECTOR_CLONES */
 
@@ -217,7 +218,7 @@ static int nd_parse_seed(const nd_arg *a, PyObject *o, uint64_t *out)
     return 0;
 }
 
-static int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
+int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
 {
     for (int i = 0; a->choices[i]; ++i)
         if (PyUnicode_Check(o) && PyUnicode_CompareWithASCIIString(o, a->choices[i]) == 0) {
@@ -299,6 +300,19 @@ static void nd_release(const nd_arg *spec, void *target)
 
 #define ND_MAX_ARGS 48
 
+/* The body under a watch polled by its kernels (Ctrl-C stops any of them within a second). */
+static PyObject *nd_run_watched(PyObject *module, const nd_entry *e, void *target, int typenum)
+{
+    nd_watch w = {0};
+    nd_poll_scope scope;
+    nd_poll_begin(&scope, nd_watch_poll, &w);
+    PyObject *res = e->body(module, target, typenum);
+    nd_poll_end(&scope);
+    if (nd_watch_reraise(&w)) /* the interrupt, not the kernel's status it caused */
+        Py_CLEAR(res);
+    return res;
+}
+
 PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry *e)
 {
     int n = 0;
@@ -323,7 +337,7 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
         }
         if (ok) {
             nd_clear_error();
-            res = e->body(module, target, typenum);
+            res = nd_run_watched(module, e, target, typenum);
         }
     }
     nd_release(e->args, target);
@@ -499,7 +513,7 @@ int nd_watch_poll(void *ctx, double done)
     w->next_poll = now + 0.05;
     PyGILState_STATE gil = PyGILState_Ensure();
     int ok = PyErr_CheckSignals() >= 0;
-    if (ok && w->progress) {
+    if (ok && w->progress && done >= 0) {
         PyObject *frac = PyFloat_FromDouble(done < 0 ? 0 : (done > 1 ? 1 : done));
         PyObject *r = frac ? PyObject_CallOneArg(w->progress, frac) : NULL;
         ok = r != NULL;
@@ -537,12 +551,12 @@ void nd_watch_clear(nd_watch *w)
 
 static PyObject *thread_info(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("{s:s,s:i,s:i,s:O}", "blas_config", nd_blas_config(), "blas_threads",
-                         nd_blas_get_num_threads(), "kernel_threads", nd_get_threads(), "openmp",
-                         nd_parallel_available() ? Py_True : Py_False);
+    return Py_BuildValue("{s:s,s:i,s:i,s:s}", "blas_config", nd_blas_config(), "blas_threads",
+                         nd_blas_get_num_threads(), "kernel_threads", nd_get_threads(), "thread_pool",
+                         nd_parallel_available() ? "POSIX threads" : "none");
 }
 
-/* The kernels' OpenMP team. OpenBLAS stays at one thread: large products are split over the
+/* The kernels' thread pool. OpenBLAS stays at one thread: large products are split over the
  * team instead, one one-thread BLAS call per block (nd_gemm_*), which keeps every result's
  * bits whatever the count and never nests two thread pools. */
 static PyObject *set_num_threads(PyObject *module, PyObject *arg)
@@ -583,7 +597,7 @@ static PyMethodDef nd_util_methods[] = {
     {"tune_malloc", tune_malloc, METH_VARARGS,
      "tune_malloc(mmap_threshold, trim_threshold) -> bool: set glibc's thresholds (False without glibc)."},
     {"thread_info", thread_info, METH_NOARGS,
-     "thread_info() -> dict: OpenBLAS build string and threads, the kernels' threads, OpenMP present."},
+     "thread_info() -> dict: OpenBLAS build string and threads, the kernels' threads and their pool."},
     {"set_num_threads", set_num_threads, METH_O, "set_num_threads(n): the kernels' and OpenBLAS's threads."},
     {NULL, NULL, 0, NULL}};
 

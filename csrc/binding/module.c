@@ -2,6 +2,8 @@
 #define ND_BIND_MODULE /* this file owns the NumPy API table */
 #include "nd_bind.h"
 
+#include "nd_blas.h"
+
 nd_module_state *nd_state(PyObject *module) { return (nd_module_state *)PyModule_GetState(module); }
 
 static int nd_add_defaults_and_tables(PyObject *module);
@@ -10,6 +12,11 @@ static int nd_exec(PyObject *module)
 {
     if (PyArray_ImportNumPyAPI() < 0)
         return -1;
+    /* OpenBLAS's first buffer now, where a failure can be raised (nd_blas.h) */
+    if (nd_blas_prepare() != 0) {
+        PyErr_SetString(PyExc_MemoryError, "no address space left for OpenBLAS's 32 MiB work buffer");
+        return -1;
+    }
     nd_module_state *st = nd_state(module);
     st->integration_error = PyErr_NewExceptionWithDoc(
         "neurodyn.IntegrationError",
@@ -62,7 +69,7 @@ static struct PyModuleDef nd_module = {
 
 static const nd_family *const nd_families[] = {&nd_ode_family,      &nd_nn_family,  &nd_liquid_family, &nd_snn_family,
                                                &nd_hopfield_family, &nd_ebm_family, &nd_hybrid_family, &nd_sde_family,
-                                               &nd_util_family};
+                                               &nd_util_family,     &nd_fields_family, &nd_ode_stiff_family};
 #define ND_FAMILY_COUNT (sizeof nd_families / sizeof nd_families[0])
 
 static int nd_add_method(size_t *k, PyMethodDef m)

@@ -47,7 +47,8 @@ PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum
 void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs);
 
 /* A built-in vector field from its spec (kind, params, acts, consts) as neurodyn.fields builds
- * it, parameters converted to typenum and kept alive in the list `keep` (bind_ode.c). */
+ * it, parameters converted to typenum, checked, and kept alive in the list `keep`
+ * (bind_fields.c). 0, or -1 with an exception. */
 int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep);
 
 /* "(2, 3)" for error messages; returns a new str or NULL. */
@@ -63,8 +64,14 @@ typedef struct {
 } nd_watch;
 
 /* The kernels' poll hook (ctx: an nd_watch). At most every 50 ms it takes the GIL, runs the
- * signal handlers and calls progress(done); non-zero when either raised, which stops the kernel. */
+ * signal handlers and calls progress(done) (done >= 0 only); non-zero when either raised,
+ * which stops the kernel. */
 int nd_watch_poll(void *ctx, double done);
+
+/* nd_run runs every body under a watch of its own, polled from every kernel the body calls
+ * (nd_poll.h): after the body it re-raises what the watch kept (Ctrl-C) in place of the
+ * body's own result or exception. A body with a progress callable or Python callbacks opens
+ * a scope of its own with its watch (nd_poll_begin(&scope, nd_watch_poll, &watch)). */
 
 /* The end of a Python callback that took the GIL with `gil`: a pending Ctrl-C fails it too,
  * a failure's exception is kept in w, and the GIL is released. ND_OK or ND_ERR_CALLBACK. */
@@ -153,6 +160,8 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 
 /* One scalar by a row's rules (for arguments a body converts itself): -1 with TypeError. */
 int nd_parse_double(const nd_arg *a, PyObject *o, double *out);
+/* The index of the name o in a->choices: -1 with ValueError "<name>='x' is not one of ...". */
+int nd_parse_choice(const nd_arg *a, PyObject *o, int *out);
 
 /* A fresh C-contiguous array of typenum with the given axes; NULL with an exception set. */
 PyObject *nd_empty(int typenum, int ndim, ...);
@@ -178,9 +187,37 @@ typedef struct {
 /* The families, concatenated by the module. */
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
     nd_hopfield_family, nd_ebm_family, nd_hybrid_family, nd_sde_family;
+extern const nd_family nd_fields_family, nd_ode_stiff_family;
 
-/* The ND_FIELD_HYBRID field of a field spec (bind_hybrid.c): parses params, names and consts
- * into f->hybrid (kept alive by `keep`) and sets f->dim. -1 with an exception. */
+/* ---- built-in vector fields (bind_fields.c) ------------------------------------------------ */
+
+/* Checks that the last axis of the state y (named `name` in messages) is the field's dim and
+ * sets the field's batch to `rows` (the most rows one evaluation will get). 0 or -1. */
+int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows);
+
+/* A field read from its spec: the description, the converted parameter arrays it points at, and
+ * its scratch once bound to a state. */
+typedef struct {
+    nd_field f;
+    PyObject *keep; /* list of the parameter arrays */
+    void *work;
+} nd_bound_field;
+
+/* spec = (kind, params, activations, constants) as neurodyn.fields builds it: kind a name of
+ * nd_field_kind_names; Linear (A, b or None); Lorenz constants (sigma, rho, beta); MLP
+ * (W1, b1, ..., WL, bL) with (activation, final_activation) names; Polynomial (coef, target,
+ * powers); Hybrid (see nd_hybrid_parse_field). The parameters are converted to typenum and checked (shapes, finiteness, the
+ * kernel's nd_field_check). 0, or -1 with an exception set (bf is then released). */
+int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum);
+/* Sizes the field for a state whose last axis is its dim (the state's other values are the
+ * batch of field states) with keep_slots kept linearisations, and allocates its scratch (for
+ * Jacobians too with jac). 0 or -1. */
+int nd_field_bind(nd_bound_field *bf, PyArrayObject *state, const char *name, int keep_slots, int jac);
+void nd_field_release(nd_bound_field *bf);
+
+/* The "hybrid" field of a field spec (bind_hybrid.c): a hybrid energy model's field or a target
+ * system, from the spec's params, names and constants, into f->hybrid (its memory and the
+ * parameter arrays kept alive by `keep`); sets f->dim. -1 with an exception. */
 int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, int typenum, nd_field *f,
                           PyObject *keep);
 

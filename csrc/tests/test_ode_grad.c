@@ -1,12 +1,14 @@
 /* Gradients of odeint through an MLP vector field: discrete backprop (every method, outputs
- * at several times, so dopri5's dense output is differentiated too) and the continuous
- * adjoint, against central finite differences of the forward solve in double precision. */
+ * at several times, so the dense outputs are differentiated too) and the continuous adjoint,
+ * coupled and per sample, against central finite differences of the forward solve in double
+ * precision. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "nd_fields.h"
 #include "nd_ode.h"
+#include "nd_ode_samples.h"
 #include "nd_status.h"
 #include "nd_test.h"
 
@@ -18,20 +20,25 @@ static const double T[NT] = {0.0, 0.3, 0.75, 1.0};
 static nd_field field;
 static nd_ode_opts opts;
 
-/* the tape */
-static double tape_t[MAXS], tape_h[MAXS], tape_y[MAXS * N];
-static int64_t tape_lo[MAXS], tape_hi[MAXS], tape_n;
+/* the tape: sample, round, t, h per step; its output rows; its start state */
+static double tape_steps[4 * MAXS], tape_y[MAXS * N];
+static int64_t tape_outs[2 * MAXS], tape_n;
 
-static void record(void *ctx, double t, double h, const void *y, int64_t lo, int64_t hi)
+static void record_step(int64_t sample, double t, double h, const void *y, int64_t n, int64_t lo, int64_t hi)
 {
     if (tape_n >= MAXS)
         return;
-    tape_t[tape_n] = t;
-    tape_h[tape_n] = h;
-    tape_lo[tape_n] = lo;
-    tape_hi[tape_n] = hi;
-    memcpy(tape_y + tape_n * N, y, sizeof(double) * N);
+    double *st = tape_steps + 4 * tape_n;
+    st[0] = (double)sample, st[1] = (double)tape_n, st[2] = t, st[3] = h;
+    tape_outs[2 * tape_n] = lo;
+    tape_outs[2 * tape_n + 1] = hi;
+    memcpy(tape_y + tape_n * n, y, sizeof(double) * (size_t)n);
     tape_n++;
+}
+
+static void record(void *ctx, double t, double h, const void *y, int64_t lo, int64_t hi)
+{
+    record_step(0, t, h, y, N, lo, hi);
 }
 
 static void setup(void)
@@ -104,7 +111,7 @@ static void run_backprop(int method, double dt, double rtol, double tol)
     double ys[NT * N], work[10 * N];
     CHECK(nd_odeint_f64(nd_field_eval_f64, &field, N, Y0, NT, T, &opts, ys, NULL, work, NULL) == ND_OK);
     CHECK(tape_n > 0 && tape_n < MAXS);
-    nd_ode_tape tape = {tape_n, tape_t, tape_h, tape_lo, tape_hi, tape_y};
+    nd_ode_tape tape = {tape_n, tape_steps, tape_outs, tape_y};
     const int64_t P = nd_field_param_count(&field);
     CHECK(P == 2 * D * H + H + D);
     double y0bar[N], dp[64], bwork[24 * N], y0bar_kept[N], dp_kept[64];
@@ -237,8 +244,128 @@ static void test_keep_slots_checked(void)
     CHECK(nd_field_workspace_len(&bad, &len) == ND_ERR_ARG);
     nd_ode_grad_fns_f64 half = {nd_field_eval_f64, nd_field_vjp_f64, nd_field_eval_keep_f64, NULL, &field};
     double y0bar[N], dp[64], bwork[24 * N];
-    nd_ode_tape tape = {0, NULL, NULL, NULL, NULL, NULL};
+    nd_ode_tape tape = {0, NULL, NULL, NULL};
     CHECK(nd_ode_backprop_f64(ND_ODE_RK4, &half, N, 1, NT, T, &tape, WOUT, y0bar, dp, bwork) == ND_ERR_ARG);
 }
 
-ND_TEST_MAIN(test_backprop_fixed_step, test_keep_slots_checked, test_backprop_dopri5_dense_output, test_adjoint, test_lorenz_and_linear_vjp)
+/* ---- per sample ------------------------------------------------------------------------ */
+
+static int samples_method;
+static double samples_tol;
+/* the per-sample driver's steps go to the same tape, rounds as recorded */
+static void record_sample(void *ctx, int64_t round, int64_t sample, double t, double h, const void *y,
+                          const void *dense, int64_t lo, int64_t hi)
+{
+    record_step(sample, t, h, y, D, lo, hi);
+    if (tape_n <= MAXS)
+        tape_steps[4 * (tape_n - 1) + 1] = (double)round;
+}
+
+static int solve_samples(const double *y0, double *ys, double *ylast, int record)
+{
+    nd_ode_samples_opts o;
+    nd_ode_samples_opts_default(&o);
+    o.method = samples_method;
+    o.rtol = o.atol = samples_tol;
+    o.max_steps = 100000;
+    if (record) {
+        o.on_step = record_sample;
+        tape_n = 0;
+    }
+    static int64_t cnt[5 * B];
+    static double tr[B];
+    static int status[B];
+    nd_ode_samples_stats st = {cnt, cnt + B, cnt + 2 * B, cnt + 3 * B, tr, status, 0, 0, 0, 0};
+    size_t bytes;
+    CHECK(nd_ode_samples_workspace_size(o.method, B, D, 0, sizeof(double), &bytes) == ND_OK);
+    static double work[8192];
+    CHECK(bytes <= sizeof work);
+    return nd_odeint_samples_f64(nd_field_eval_rows_f64, &field, NULL, NULL, B, D, y0, NT, T, &o, ys, ylast, work, &st);
+}
+
+static double loss_samples(void)
+{
+    double ys[NT * N];
+    CHECK(solve_samples(Y0, ys, NULL, 0) == ND_OK);
+    double l = 0;
+    for (int i = 0; i < NT * N; ++i)
+        l += WOUT[i] * ys[i];
+    return l;
+}
+
+static nd_ode_samples_grad_fns_f64 samples_fns(int kept)
+{
+    nd_ode_samples_grad_fns_f64 fns = {nd_field_eval_rows_f64, nd_field_vjp_rows_f64, NULL, NULL, &field};
+    if (kept) {
+        fns.keep = nd_field_eval_rows_keep_f64;
+        fns.vjp_kept = nd_field_vjp_rows_kept_f64;
+    }
+    return fns;
+}
+
+static double samples_fd(const double *y0bar, const double *dp)
+{
+    double e = nd_test_fd_error(loss_samples, Y0, y0bar, N, 1e-6, 1e-2);
+    const int sizes[4] = {D * H, H, H * D, D};
+    double *params[4] = {W1, B1, W2, B2};
+    for (int k = 0, off = 0; k < 4; off += sizes[k++])
+        e = fmax(e, nd_test_fd_error(loss_samples, params[k], dp + off, sizes[k], 1e-6, 1e-2));
+    return e;
+}
+
+/* Every sample's own steps: backprop (with and without kept linearisations, the same bits)
+ * and the adjoint against finite differences; outputs inside steps go through each method's
+ * dense output. */
+static void test_samples_gradients(void)
+{
+    const int methods[3] = {ND_ODE_DOPRI5, ND_ODE_TSIT5, ND_ODE_DOP853};
+    for (int mi = 0; mi < 3; ++mi) {
+        setup();
+        samples_method = methods[mi];
+        samples_tol = 1e-11;
+        double ys[NT * N], ylast[N];
+        CHECK(solve_samples(Y0, ys, ylast, 1) == ND_OK);
+        CHECK(tape_n > NT && tape_n < MAXS);
+        nd_ode_samples_tape tape = {tape_n, tape_steps, tape_outs, tape_y};
+        const int64_t P = nd_field_param_count(&field);
+        CHECK(nd_ode_samples_backprop_slots(samples_method) <= ND_FIELD_MAX_SLOTS);
+        size_t bytes;
+        CHECK(nd_ode_samples_backprop_workspace_size(samples_method, B, D, sizeof(double), &bytes) == ND_OK);
+        static double bwork[4096];
+        CHECK(bytes <= sizeof bwork);
+        double y0bar[N], dp[64], y0bar_kept[N], dp_kept[64];
+        nd_ode_samples_grad_fns_f64 plain = samples_fns(0), kept = samples_fns(1);
+        CHECK(nd_ode_samples_backprop_f64(samples_method, &plain, B, D, P, NT, T, &tape, WOUT, y0bar, dp, bwork) == ND_OK);
+        CHECK(nd_ode_samples_backprop_f64(samples_method, &kept, B, D, P, NT, T, &tape, WOUT, y0bar_kept, dp_kept,
+                                          bwork) == ND_OK);
+        CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+        double e = samples_fd(y0bar, dp);
+        if (e >= 1e-6)
+            fprintf(stderr, "per-sample backprop %s: error %g\n", nd_ode_method_name(samples_method), e);
+        CHECK(e < 1e-6);
+
+        nd_ode_samples_opts o;
+        nd_ode_samples_opts_default(&o);
+        o.method = samples_method;
+        o.rtol = o.atol = 1e-11;
+        o.max_steps = 100000;
+        CHECK(nd_ode_samples_adjoint_workspace_size(samples_method, B, D, sizeof(double), &bytes) == ND_OK);
+        static double awork[32768];
+        CHECK(bytes <= sizeof awork);
+        static int64_t cnt[5 * B];
+        static double tr[B];
+        static int status[B];
+        nd_ode_samples_stats st = {cnt, cnt + B, cnt + 2 * B, cnt + 3 * B, tr, status, 0, 0, 0, 0};
+        CHECK(nd_ode_samples_adjoint_f64(&plain, B, D, P, NT, T, ylast, WOUT, &o, y0bar, dp, awork, &st) == ND_OK);
+        CHECK(nd_ode_samples_adjoint_f64(&kept, B, D, P, NT, T, ylast, WOUT, &o, y0bar_kept, dp_kept, awork, NULL) ==
+              ND_OK);
+        CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+        CHECK(st.accepted[0] > 0 && st.accepted[1] > 0 && st.n_out[0] == NT && st.t[1] == T[0]);
+        e = samples_fd(y0bar, dp);
+        if (e >= 1e-6)
+            fprintf(stderr, "per-sample adjoint %s: error %g\n", nd_ode_method_name(samples_method), e);
+        CHECK(e < 1e-6);
+    }
+}
+
+ND_TEST_MAIN(test_samples_gradients, test_backprop_fixed_step, test_keep_slots_checked, test_backprop_dopri5_dense_output, test_adjoint, test_lorenz_and_linear_vjp)

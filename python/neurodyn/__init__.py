@@ -25,6 +25,11 @@ Stable system identification
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
+Interoperability
+    :mod:`neurodyn.torch` (PyTorch autograd functions and modules, imported when asked),
+    :func:`from_nir` and ``to_nir`` (NIR graphs), ``from_ncps`` / ``to_ncps`` and
+    ``from_snntorch`` / ``to_snntorch`` (peer libraries' weights), in :mod:`neurodyn.interop`;
+    ``save("model.safetensors")`` (safetensors files)
 """
 from . import _core, encode, energies, fields, hybrid, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
@@ -32,6 +37,7 @@ from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hybrid import HybridEBM
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
                        hopfield_separation)
+from .interop import from_nir
 from .io import load
 from .liquid import CfC, Liquid, LTCCell, ltc_scan, solve_ltc
 from .neural_ode import NeuralODE
@@ -43,11 +49,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    # neurodyn.dask needs dask, which ``import neurodyn`` does not: load it on first use.
-    if name == "dask":
+    # neurodyn.dask needs dask and neurodyn.torch needs torch, which ``import neurodyn`` does
+    # not: load them on first use.
+    if name in ("dask", "torch"):
         import importlib
 
-        return importlib.import_module(".dask", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
@@ -62,6 +69,7 @@ __all__ = [
     "encode",
     "energies",
     "fields",
+    "from_nir",
     "get_num_threads",
     "Hopfield",
     "hopfield_energy",
@@ -173,14 +181,16 @@ _default_malloc()
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads neurodyn's C kernels use (OpenMP).
+    """Set the number of threads neurodyn's C kernels use (their own pool of POSIX threads).
 
     Elementwise and row-independent work (LIF neurons, Langevin proposals, ...) is split
     over the threads, and so are large matrix products: each thread makes a one-thread
     OpenBLAS call on its block of rows. OpenBLAS's own threads are never used, so two thread
     pools never nest and a call uses at most ``n`` threads. The count applies to calls from
-    every Python thread. Results do not depend on it: the same inputs and seed give the same
-    bits with any count. The default is 1, or OMP_NUM_THREADS (else OPENBLAS_NUM_THREADS) at
+    every Python thread (while one call uses the pool, a concurrent one runs on its own
+    thread). Results do not depend on it: the same inputs and seed give the same bits with any
+    count. Threads that cannot be created (memory exhausted, the address space limited) are
+    done without: the work is shared among the threads there are, with the same bits. The default is 1, or OMP_NUM_THREADS (else OPENBLAS_NUM_THREADS) at
     import.
 
     Parameters
@@ -202,15 +212,28 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads set by :func:`set_num_threads`."""
+    """The number of threads neurodyn's C kernels use.
+
+    Returns
+    -------
+    int
+        The count set by :func:`set_num_threads`, or at import from OMP_NUM_THREADS (else
+        OPENBLAS_NUM_THREADS), 1 by default.
+    """
     return int(_core.thread_info()["kernel_threads"])
 
 
 def show_config() -> dict:
-    """Build facts: the OpenBLAS configuration and thread count (always 1, see
-    :func:`set_num_threads`), whether the kernels have OpenMP and their thread count, the
-    malloc thresholds set at import (``malloc_tuning``, see the README's performance notes), and
-    the versions of neurodyn and NumPy."""
+    """Build facts and the thread counts in force.
+
+    Returns
+    -------
+    dict
+        ``blas_config`` (the OpenBLAS configuration) and ``blas_threads`` (always 1, see
+        :func:`set_num_threads`), ``thread_pool`` (the kernels' own pool of POSIX threads) and
+        ``kernel_threads``, ``malloc_tuning`` (the malloc thresholds set at import, see the
+        README's performance notes), and the versions ``neurodyn`` and ``numpy``.
+    """
     import numpy
 
     info = dict(_core.thread_info())

@@ -70,7 +70,16 @@ class ANN(RowsFit, nn.Model):
         return specs
 
     def activations(self, x) -> list:
-        """Each hidden layer's ReLU output, for x of shape (batch, input_size)."""
+        """Each hidden layer's ReLU output.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+
+        Returns
+        -------
+        list of ndarray, shapes (batch, hidden_sizes[i])
+        """
         x = self._check_batch(x, self.config["input_size"])
         return self._forward(x)[1]
 
@@ -210,6 +219,12 @@ class ConvertedSNN(nn.Model):
             # the readout integrates its current: the mean over time of W s_t + b
             return nn.dense(p, "output", spikes.mean(axis=0))
         return spikes.mean(axis=0) * self.scales[-1]
+
+    def to_nir(self, *, dt=1e-4):
+        """The network as a NIR graph of IF neurons; see :func:`neurodyn.interop.to_nir`."""
+        from .interop import to_nir
+
+        return to_nir(self, dt=dt)
 
     def __repr__(self):
         return (f"ConvertedSNN(hidden_sizes={self.hidden_sizes}, num_timesteps={self.num_timesteps}, "

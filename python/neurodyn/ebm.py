@@ -19,6 +19,11 @@ def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):
     reg_alpha : float, default 0.01
         Weight of the energy-magnitude penalty.
 
+    Returns
+    -------
+    float
+        The loss; lower energies on the data than on the negatives make it negative.
+
     Examples
     --------
     >>> import neurodyn as nd
@@ -70,6 +75,8 @@ def langevin_sample(energy, x0, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN
     clamp : (min, max), optional
     grad_clip : float, optional
         Clip every gradient entry to [-grad_clip, grad_clip].
+    mala : bool, default False
+        Accept or reject each move by the Metropolis-Hastings ratio (MALA).
     seed : int or numpy.random.Generator
         The same seed gives the same chains whatever the thread count.
     return_info : bool
@@ -186,11 +193,29 @@ class EBM(nn.Model):
         return ("mlp", tuple(params), self.config["activation"], (0.0, 0.0))
 
     def energy(self, x):
-        """E(x), shape (batch,)."""
+        """The energy of each sample (lower = more likely).
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+
+        Returns
+        -------
+        ndarray, shape (batch,)
+        """
         return _core.energy_eval(self._spec(), self._check_batch(x, self.config["input_size"]))[0]
 
     def energy_grad(self, x):
-        """dE/dx, shape (batch, input_size), computed in C."""
+        """The gradient of the energy with respect to the input, computed in C.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+
+        Returns
+        -------
+        ndarray, shape (batch, input_size)
+        """
         return _core.energy_eval(self._spec(), self._check_batch(x, self.config["input_size"]))[1]
 
     def __call__(self, x):
@@ -233,10 +258,24 @@ class EBM(nn.Model):
     def sample(self, n, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN["step_size"],
                noise_scale=_LANGEVIN["noise_scale"], clamp=None, grad_clip=None, mala=False,
                seed=None, x0=None, return_info=False, verbose=True):
-        """n samples by Langevin dynamics from U[-1, 1) (or from x0).
+        """Draw samples from the model by Langevin dynamics, every step in C.
 
-        The keywords are those of :func:`langevin_sample` (``verbose``: a progress bar once
-        sampling has run for a second)."""
+        Parameters
+        ----------
+        n : int
+            Number of chains, started from U[-1, 1) unless ``x0`` is given.
+        steps, step_size, noise_scale, clamp, grad_clip, mala, seed, return_info, verbose
+            As for :func:`langevin_sample` (``verbose``: a progress bar once sampling has run
+            for a second).
+        x0 : array_like, shape (n, input_size), optional
+            Starting states instead of uniform noise.
+
+        Returns
+        -------
+        ndarray, shape (n, input_size)
+            The final states of the chains, and the info dict of :func:`langevin_sample` with
+            ``return_info``.
+        """
         start = n if x0 is None else x0
         return langevin_sample(self, start, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
                                grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info, verbose=verbose)

@@ -44,6 +44,13 @@ def latency(x, num_timesteps):
     """One spike per element, earlier for larger inputs: at step round((1 - x)(T - 1)) for x
     in (0, 1] (clipped to 1), none for x <= 0.
 
+    Parameters
+    ----------
+    x : array_like
+        Intensities, any shape.
+    num_timesteps : int
+        T, the number of steps.
+
     Returns
     -------
     ndarray, shape (num_timesteps,) + x.shape
@@ -58,6 +65,18 @@ def latency(x, num_timesteps):
 
 
 def constant(x, num_timesteps):
-    """The analog input itself at every step (Edifice's choice): (T,) + x.shape, float32 for
-    float16/float32 input and float64 otherwise."""
+    """The analog input itself at every step (Edifice's choice).
+
+    Parameters
+    ----------
+    x : array_like
+        The input, any shape.
+    num_timesteps : int
+        T, the number of steps.
+
+    Returns
+    -------
+    ndarray, shape (T,) + x.shape
+        float32 for float16/float32 input, float64 otherwise.
+    """
     return _core.encode(x, num_timesteps, "constant")

@@ -49,6 +49,12 @@ class Energy(_checks.FrozenArrays):
 class Quadratic(Energy):
     """``E = (x - mean)^T precision (x - mean) / 2``: the Gaussian N(mean, precision^-1).
 
+    Parameters
+    ----------
+    mean : array_like, shape (d,)
+    precision : array_like, shape (d, d)
+        Symmetric positive definite: the inverse covariance.
+
     Examples
     --------
     >>> import numpy as np, neurodyn as nd
@@ -75,8 +81,12 @@ class GaussianMixture(Energy):
 
     Parameters
     ----------
-    means : (K, d); covs : (K, d, d), symmetric positive definite; weights : (K,), positive,
-    normalised to sum to 1.
+    means : array_like, shape (K, d)
+        The components' means.
+    covs : array_like, shape (K, d, d)
+        Their covariances, symmetric positive definite.
+    weights : array_like, shape (K,), optional
+        Positive, normalised to sum to 1 (equal weights by default).
     """
 
     def __init__(self, means, covs, weights=None):
@@ -109,6 +119,15 @@ class GaussianMixture(Energy):
 class DoubleWell(Energy):
     """``E = sum_i barrier (x_i^2 - 1)^2 + tilt x_i``: two wells at about -1 and +1 per
     coordinate, the tilt making one deeper (Boltzmann weights exp(-E)).
+
+    Parameters
+    ----------
+    barrier : float, default 1.0
+        Height of the barrier between the wells, at x_i = 0.
+    tilt : float, default 0.0
+        Slope added to each coordinate; positive makes the left well deeper.
+    dim : int, default 1
+        Number of coordinates (independent wells).
 
     Examples
     --------

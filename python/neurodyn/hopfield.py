@@ -469,7 +469,18 @@ class ClassicalHopfield(nn.Model):
         return arr
 
     def store(self, patterns, rule="hebbian"):
-        """Store patterns (P, n) of -1/+1, replacing what was stored."""
+        """Store patterns, replacing what was stored.
+
+        Parameters
+        ----------
+        patterns : array_like, shape (P, n)
+            Patterns of -1/+1.
+        rule : {"hebbian", "pseudoinverse"}
+            ``hebbian``: W = P^T P / n (capacity about 0.138 n random patterns);
+            ``pseudoinverse``: the projection onto the patterns' span, which keeps linearly
+            independent patterns fixed (while its diagonal stays below 1, as for P well below
+            n). Both with a zero diagonal.
+        """
         _checks.choice("rule", rule, self.RULES)
         P = self._states("patterns", patterns)
         if rule == "hebbian":
@@ -481,13 +492,40 @@ class ClassicalHopfield(nn.Model):
         self.num_patterns = P.shape[0]
 
     def energy(self, x):
-        """-x^T W x / 2 for states x (B, n): shape (B,)."""
+        """The energy ``-x^T W x / 2`` of each state.
+
+        Parameters
+        ----------
+        x : array_like, shape (B, n)
+            States (±1).
+
+        Returns
+        -------
+        ndarray, shape (B,)
+        """
         X = self._states("x", x)
         return -0.5 * np.einsum("bi,ij,bj->b", X, self.W, X)
 
     def recall(self, x, *, mode="async", steps=10, seed=None):
-        """Run up to ``steps`` sweeps (async) or updates (sync) from states x (B, n), stopping
-        at a fixed point; returns the final states (B, n)."""
+        """Recall stored patterns from (corrupted) states by sign updates.
+
+        Parameters
+        ----------
+        x : array_like, shape (B, n)
+            Starting states (±1).
+        mode : {"async", "sync"}
+            ``async``: one neuron at a time in a seeded random order (each sweep visits every
+            neuron once); ``sync``: all neurons at once.
+        steps : int, default 10
+            Sweeps (async) or updates (sync) at most; recall stops earlier at a fixed point.
+        seed : int or numpy.random.Generator, optional
+            Seeds the async update order.
+
+        Returns
+        -------
+        ndarray, shape (B, n)
+            The final states. A neuron whose field is exactly 0 keeps its state.
+        """
         _checks.choice("mode", mode, self.MODES)
         steps = _checks.integer("steps", steps, minimum=1)
         X = self._states("x", x).copy()

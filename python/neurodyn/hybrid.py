@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _checks, _core, nn, training
 from .fields import Field
-from .ode import ADAPTIVE, METHODS, odeint
+from .ode import ADAPTIVE, METHODS, _raise_failed, odeint
 from .training import with_options_doc
 
 #: Potential / activation pairs, forms and target systems: the kernels' tables.
@@ -28,8 +28,8 @@ _DEF = _core.DEFAULTS["hybrid_check"]
 LOSSES = ("mse", "huber")
 GRADIENTS = ("backprop", "adjoint")
 
-# The field kind shared with csrc/nd_fields.h (ND_FIELD_HYBRID), as fields.py's codes are.
-_HYBRID = 5
+#: The field kind of the models' fields and the target systems (csrc/nd_fields.h's table).
+_KIND = "hybrid"
 
 
 def _rows(z, d, dtype=None, name="z"):
@@ -43,18 +43,18 @@ def _rows(z, d, dtype=None, name="z"):
 
 
 class HybridField(Field):
-    """The vector field of a :class:`HybridEBM` as a built-in field (from :meth:`HybridEBM.field`)."""
+    """The vector field of a :class:`HybridEBM` as a built-in field (from :meth:`HybridEBM.field`).
+    Its ``jacobian(t, y)`` is ``-Hess H`` or ``(J - R) Hess H``, analytic (the Hessian of H
+    through its tangent recursion)."""
 
-    def __init__(self, spec, dim, form, forced):
-        self._spec_tuple, self.dim, self.form, self.forced = spec, dim, form, forced
+    kind = _KIND
+
+    def __init__(self, spec, form, forced):
+        self._spec_tuple, self.form, self.forced = spec, form, forced
+        self._check()  # the kernels' rules (inputs and their times included); sets dim
 
     def _spec(self):
         return self._spec_tuple
-
-    def jacobian(self, z):
-        """Jacobians ``df/dz`` at rows z (batch, d), shape (batch, d, d): ``-Hess H`` or
-        ``(J - R) Hess H``, analytic (the Hessian of H through its tangent recursion)."""
-        return _core.hybrid_field_jac(self._spec_tuple, _rows(z, self.dim))
 
     def __repr__(self):
         return f"HybridField(dim={self.dim}, form={self.form!r}, forced={self.forced})"
@@ -176,7 +176,7 @@ class HybridEBM(nn.Model):
                    cast(p["port.G"]) if port and c["inputs"] > 0 else None, u_t, u]
         names = ("model", form or c["form"], *c["activations"])
         consts = (c["beta"], c["power"], c["guarantee"], c["inputs"] if port else 0)
-        return (_HYBRID, tuple(params), names, consts)
+        return (_KIND, tuple(params), names, consts)
 
     def _rows(self, z, name="z"):
         return _rows(z, self.d, self.dtype, name)
@@ -186,7 +186,7 @@ class HybridEBM(nn.Model):
     def __call__(self, z):
         """The unforced vector field ``dz/dt`` at z (batch, d) (or (d,)): ``-grad H(z)``, or
         ``(J - R) grad H(z)`` in the port-Hamiltonian form; shape (batch, d)."""
-        return _core.field_eval(self._spec(), 0.0, self._rows(z))
+        return _core.field_eval(field=self._spec(), t=0.0, y=self._rows(z))
 
     def energy(self, z):
         """H(z) for z of shape (batch, d) (or (d,)); returns (batch,)."""
@@ -250,10 +250,7 @@ class HybridEBM(nn.Model):
         one per state row; linear in between, constant outside.
         """
         t_u, u = self._inputs(u, t_u)
-        spec = self._spec(t_u, u)
-        rows = 0 if u is None else u.shape[1]
-        _core.field_eval(spec, 0.0, np.zeros((rows, self.d), dtype=self.dtype))  # the kernel's rules, at once
-        return HybridField(spec, self.d, self.config["form"], u is not None)
+        return HybridField(self._spec(t_u, u), self.config["form"], u is not None)
 
     def simulate(self, z0, t, *, u=None, t_u=None, method="dopri5", rtol=1e-7, atol=1e-9, dt=None,
                  max_steps=_core.DEFAULTS["ode_check_options"]["max_steps"]):
@@ -305,7 +302,7 @@ class HybridEBM(nn.Model):
         x = rng.normal(size=(n_starts, d))
         x *= (radius * rng.random((n_starts, 1)) ** (1.0 / d)) / np.linalg.norm(x, axis=1, keepdims=True)
         spec = self._spec(dtype=np.float64, form="gradient")
-        flow = HybridField(spec, d, "gradient", False)
+        flow = HybridField(spec, "gradient", False)
         z = odeint(flow, x, [0.0, t_end], method="dopri5", rtol=1e-8, atol=1e-10, verbose=False)[-1]
         for _ in range(newton_steps):
             g = _core.hybrid_energy(spec, z)[1]
@@ -356,9 +353,10 @@ class HybridEBM(nn.Model):
         return value, (np.clip(r, -delta, delta) / r.size).astype(pred.dtype)
 
     def _rollout(self, z0, times, u, method, dt, rtol, atol, record):
-        """odeint of the model's field from z0 over ``times``; returns (spec, ys, info, code, step, budget)."""
+        """odeint of the model's field from z0 over ``times``; returns (spec, times, ys, raw
+        info, the solver options). Inputs per row (one signal per window) make the batch one
+        coupled system: per-sample adaptive solves share one input signal."""
         _checks.choice("method", method, METHODS)
-        code = METHODS.index(method)
         z0 = self._rows(z0, "z0")
         times = _checks.times("times", times)
         t_u, uu = self._inputs(u, times if u is not None else None, rows=z0.shape[0])
@@ -366,8 +364,10 @@ class HybridEBM(nn.Model):
         step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)
         rtol, atol = _checks.real("rtol", rtol), _checks.real("atol", atol)  # their ranges are the solver's
         budget = int(np.ceil((times[-1] - times[0]) / step)) + times.size + 10_000 if step else 100_000
-        ys, info = _core.odeint(spec, z0, times, code, rtol, atol, step, budget, (), record)
-        return spec, times, ys, info, code, step, budget
+        opts = dict(method=method, rtol=rtol, atol=atol, dt=step, max_steps=budget, coupled=uu is not None)
+        ys, y_last, raw = _core.odeint(spec, z0, times, record=record, **opts)
+        _raise_failed(raw, None, times, ys, y_last, method, budget)
+        return spec, times, ys, raw, opts
 
     def _window_target(self, target, n_times, batch):
         target = _checks.real_array("target", target, self.dtype)
@@ -379,7 +379,7 @@ class HybridEBM(nn.Model):
                     atol=1e-8):
         """The loss of :meth:`window_loss_and_grad` alone (forward only)."""
         _checks.choice("loss", loss, LOSSES)
-        _, times, ys, _, _, _, _ = self._rollout(z0, times, u, method, dt, rtol, atol, 0)
+        _, times, ys, _, _ = self._rollout(z0, times, u, method, dt, rtol, atol, 0)
         target = self._window_target(target, times.size, ys.shape[1])
         return self._loss(loss, delta, ys[1:], target[1:])[0]
 
@@ -391,17 +391,21 @@ class HybridEBM(nn.Model):
         port-Hamiltonian input sampled at ``times``."""
         _checks.choice("loss", loss, LOSSES)
         _checks.choice("gradient", gradient, GRADIENTS)
-        spec, times, ys, info, code, step, budget = self._rollout(z0, times, u, method, dt, rtol, atol,
-                                                                  2 if gradient == "backprop" else 0)
+        spec, times, ys, raw, opts = self._rollout(z0, times, u, method, dt, rtol, atol,
+                                                   4 if gradient == "backprop" else 0)  # 4: the tape
         target = self._window_target(target, times.size, ys.shape[1])
         value, dpred = self._loss(loss, delta, ys[1:], target[1:])
         ybar = np.zeros_like(ys)
         ybar[1:] = dpred
         if gradient == "backprop":
-            outs, states = info["tape"]
-            _, dp = _core.ode_backprop(spec, times, info["steps"], outs, states, ybar, code)
+            outs, states = raw["tape"]
+            _, dp = _core.ode_backprop(field=spec, t=times, ybar=ybar, steps=raw["steps"], outs=outs, states=states,
+                                       method=method, coupled=opts["coupled"])
         else:
-            _, dp, _ = _core.ode_adjoint(spec, times, ys[-1], ybar, code, rtol, atol, step, 4 * budget)
+            opts["max_steps"] *= 4
+            _, dp, back = _core.ode_adjoint(field=spec, t=times, ybar=ybar, y_end=ys[-1], **opts)
+            _raise_failed(back, None, times[::-1], ys[::-1], ys[0], f"the adjoint solve ({method})",
+                          opts["max_steps"])
         return value, self._unflatten(dp)
 
     def _check_trajectories(self, trajectories, t, u, name="trajectories"):
@@ -521,9 +525,11 @@ class HybridEBM(nn.Model):
 # ---- target systems ----------------------------------------------------------------------------
 
 class TargetSystem(Field):
-    """Base of the target systems of §11: built-in fields with a trajectory generator."""
+    """Base of the target systems of §11: built-in fields (with analytic ``jacobian(t, y)``)
+    and a trajectory generator."""
 
-    kind: str
+    kind = _KIND
+    system: str  # the target system's name in the kernels' table (SYSTEMS)
 
     def _consts(self):
         return (self.dim, getattr(self, "width", 1.0), getattr(self, "gamma", 0.0), getattr(self, "omega", 0.0),
@@ -534,11 +540,7 @@ class TargetSystem(Field):
         return (None, None)
 
     def _spec(self):
-        return (_HYBRID, self._params(), ("system", self.kind), self._consts())
-
-    def _check(self):
-        """The kernel's rules for the system's constants, on a probe evaluation."""
-        _core.hybrid_field_jac(self._spec(), np.zeros((1, self.dim)))
+        return (_KIND, self._params(), ("system", self.system), self._consts())
 
     def _points(self, z):
         """z (..., dim) as float64, real and finite (for :meth:`potential`)."""
@@ -546,10 +548,6 @@ class TargetSystem(Field):
         if arr.ndim < 1 or arr.shape[-1] != self.dim:
             raise ValueError(f"z has shape {arr.shape}; expected (..., {self.dim})")
         return arr
-
-    def jacobian(self, z):
-        """Analytic Jacobians at rows z (batch, d), shape (batch, d, d)."""
-        return _core.hybrid_field_jac(self._spec(), _rows(z, self.dim, np.float64))
 
     def initial_states(self, n, *, scale=2.0, seed=None, dtype=np.float64):
         """n states uniform in the box [-scale, scale]^d, shape (n, d)."""
@@ -590,7 +588,7 @@ class MultiWell(TargetSystem):
     (2,)
     """
 
-    kind = "multiwell"
+    system = "multiwell"
 
     def __init__(self, centres=((1.5, 0.0), (-1.0, 1.2), (-0.8, -1.3)), depths=(2.0, 1.8, 1.6), width=0.6,
                  gamma=0.8, omega=1.2):
@@ -639,7 +637,7 @@ class Ring(TargetSystem):
     array([0., 1.])
     """
 
-    kind = "ring"
+    system = "ring"
 
     def __init__(self, dim=2, radius=1.0, rotation=1.0):
         self.dim = _checks.integer("dim", dim, minimum=2)
@@ -675,7 +673,7 @@ class Duffing(TargetSystem):
     [0.0, 0.0]
     """
 
-    kind = "duffing"
+    system = "duffing"
     dim = 2
 
     def __init__(self, alpha=-1.0, cubic=1.0, delta=0.3):

@@ -1,4 +1,5 @@
-"""Saving and loading models: one .npz holding every parameter and a JSON configuration.
+"""Saving and loading models: one .npz holding every parameter and a JSON configuration, or a
+.safetensors file (the format PyTorch users read with the safetensors package) holding the same.
 
 The file format holds plain arrays and text only; loading never unpickles anything, so a
 tampered file can fail to load but cannot run code. A file is read in an order that keeps a
@@ -7,6 +8,14 @@ member), then each member's ``.npy`` header, which must agree with the shapes an
 configuration implies; only then is any array data decompressed, and never more bytes than
 its header declares. Every failure of the zip, JSON or NumPy layers is a ``ValueError`` that
 says what was wrong.
+
+A path ending in ``.safetensors`` is written in that format: an 8-byte little-endian header
+length, a JSON header naming every tensor (dtype, shape, byte range), then the raw little-endian
+data; the tensors are the parameters under their own names, and the header's ``__metadata__``
+holds the class, the configuration and the parameter list as JSON text. Reading it follows the
+same order as for an .npz: the header's size is bounded and checked against the file's, then
+the configuration must imply exactly the tensors the header declares (names, shapes, dtype), and
+the byte ranges must tile the data exactly, before any data is read.
 
 A checkpoint written by ``fit(checkpoint=...)`` is a model file with a training section
 beside it (the optimiser's moments, the loop's position and random state, the history);
@@ -18,6 +27,7 @@ import contextlib
 import json
 import math
 import os
+import struct
 import zipfile
 
 import numpy as np
@@ -30,6 +40,9 @@ _TRAINING_PREFIXES = ("opt:", "train:")
 _MAX_CONFIG_CHARS = 1 << 16  # a configuration is a few hundred characters
 _MAX_TRAINING_BYTES = 1 << 26  # the training section's JSON (its history grows by a number a step)
 _MAX_HEADER = 10_000  # bytes of a .npy header (NumPy's own default limit)
+_SAFETENSORS = ".safetensors"
+_MAX_SAFETENSORS_HEADER = 1 << 24  # bytes: ~100 per tensor plus the configuration
+_SAFETENSORS_DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8")}
 
 
 def _registry():
@@ -49,8 +62,14 @@ def save(model, path, *, training=None) -> None:
     """Write ``model`` to exactly ``path`` (no suffix is added).
 
     ``training``: (JSON-serialisable dict, {key: array}) of a checkpoint's training section;
-    each key starts with ``opt:`` or ``train:``.
+    each key starts with ``opt:`` or ``train:``. A path ending in ``.safetensors`` is written
+    in the safetensors format (checkpoints are .npz files).
     """
+    if os.fspath(path).endswith(_SAFETENSORS):
+        if training is not None:
+            raise ValueError("a checkpoint is written as an .npz file, not .safetensors")
+        _save_safetensors(model, path)
+        return
     meta = {"format": _FORMAT, "version": _VERSION, "class": type(model).__name__, "config": model.config,
             "params": list(model.params)}
     arrays = {f"param:{name}": value for name, value in model.params.items()}
@@ -207,6 +226,136 @@ class _Archive:
             return json.loads(text)
 
 
+def _save_safetensors(model, path) -> None:
+    names = list(model.params)
+    header = {"__metadata__": {"format": _FORMAT, "version": str(_VERSION), "class": type(model).__name__,
+                               "config": json.dumps(model.config), "params": json.dumps(names)}}
+    codes = {v: k for k, v in _SAFETENSORS_DTYPES.items()}
+    arrays, offset = [], 0
+    for name in names:
+        a = np.ascontiguousarray(model.params[name])
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)  # the format is little-endian
+        if a.dtype not in codes:
+            raise ValueError(f"parameter {name!r} has dtype {a.dtype}; safetensors files hold float32 or float64 here")
+        header[name] = {"dtype": codes[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+        arrays.append(a)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
+    with open(os.fspath(path), "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for a in arrays:
+            f.write(memoryview(a.reshape(-1)).cast("B") if a.size else b"")
+
+
+def _unique_keys(pairs):
+    """A JSON object that names a key twice is refused (json.loads would keep the last one)."""
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"the JSON header names {k!r} twice")
+        out[k] = v
+    return out
+
+
+class _SafeTensors(_Archive):
+    """A .safetensors model file opened for bounded reading, with the interface of _Archive:
+    ``members`` holds the configuration entry and ``param:<name>`` for every tensor."""
+
+    def __init__(self, path):
+        self.path = path
+        self._file = open(path, "rb")
+        self._headers = {}
+        try:
+            with self.reading():
+                self._parse()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _parse(self):
+        size = os.fstat(self._file.fileno()).st_size
+        head = self._file.read(8)
+        if len(head) != 8:
+            self.fail("it ends inside the header length")
+        (n,) = struct.unpack("<Q", head)
+        if n > _MAX_SAFETENSORS_HEADER or 8 + n > size:
+            self.fail(f"its header declares {n} bytes; at most {min(_MAX_SAFETENSORS_HEADER, size - 8)} are possible")
+        header = json.loads(self._file.read(n).decode("utf-8"), object_pairs_hook=_unique_keys)
+        if not isinstance(header, dict) or not isinstance(header.get("__metadata__"), dict):
+            self.fail("its header has no __metadata__ (it was not written by neurodyn)")
+        self._meta_text = header.pop("__metadata__")
+        self._data_start, data_len = 8 + n, size - 8 - n
+        spans, members = [], {_CONFIG_KEY: None}
+        for name, entry in header.items():
+            if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+                self.fail(f"tensor {name!r} has a malformed entry")
+            dtype = _SAFETENSORS_DTYPES.get(entry["dtype"])
+            shape, span = entry["shape"], entry["data_offsets"]
+            if dtype is None:
+                self.fail(f"tensor {name!r} has dtype {entry['dtype']!r}; F32 or F64 expected")
+            if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape) or len(shape) > 32:
+                self.fail(f"tensor {name!r} has a malformed shape {shape!r}")
+            if not (isinstance(span, list) and len(span) == 2 and all(type(v) is int for v in span)
+                    and 0 <= span[0] <= span[1] <= data_len):
+                self.fail(f"tensor {name!r} has byte range {span!r} outside the {data_len} data bytes")
+            h = _Header(tuple(shape), dtype, False, self._data_start + span[0])
+            if span[1] - span[0] != h.nbytes:
+                self.fail(f"tensor {name!r} declares shape {h.shape} and dtype {dtype} ({h.nbytes} bytes) but a byte "
+                          f"range of {span[1] - span[0]}")
+            key = f"param:{name}"
+            members[key] = None
+            self._headers[key] = h
+            spans.append((span[0], span[1], name))
+        end = 0
+        for begin, stop, name in sorted(spans):
+            if begin != end:
+                self.fail(f"tensor {name!r} starts at byte {begin} of the data, not {end}: the byte ranges must tile it")
+            end = stop
+        if end != data_len:
+            self.fail(f"the tensors cover {end} of the {data_len} data bytes")
+        self.members = members
+
+    def close(self):
+        self._file.close()
+
+    def header(self, key: str) -> _Header:
+        if key not in self._headers:
+            self.fail(f"tensor {key.partition(':')[2]!r} is missing")
+        return self._headers[key]
+
+    def read(self, key: str) -> np.ndarray:
+        h = self.header(key)
+        out = np.empty(h.shape, dtype=h.dtype)
+        with self.reading():
+            self._file.seek(h.offset)
+            if h.nbytes and self._file.readinto(memoryview(out.reshape(-1).view(np.uint8))) != h.nbytes:
+                raise ValueError(f"tensor {key.partition(':')[2]!r} ends early")
+        return out if h.dtype.isnative else out.astype(h.dtype.newbyteorder("="))
+
+    def json(self, key: str, limit: int):
+        """The model's entry rebuilt from the header's __metadata__ (text values only)."""
+        m = self._meta_text
+        if not all(isinstance(v, str) for v in m.values()):
+            self.fail("its __metadata__ holds values that are not text")
+        if len(m.get("config", "")) > limit or len(m.get("params", "")) > _MAX_SAFETENSORS_HEADER:
+            self.fail(f"its configuration is longer than {limit} characters")
+        with self.reading():
+            version = int(m["version"]) if m.get("version", "").isdigit() else m.get("version")
+            return {"format": m.get("format"), "version": version, "class": m.get("class"),
+                    "config": json.loads(m.get("config", "null")), "params": json.loads(m.get("params", "null"))}
+
+
+def _open(path):
+    """The model file at ``path``: an .npz (a zip archive) or a .safetensors file."""
+    with open(path, "rb") as f:
+        magic = f.read(9)
+    if len(magic) == 9 and magic[:2] != b"PK" and magic[8:9] == b"{":
+        return _SafeTensors(path)
+    return _Archive(path)
+
+
 def _meta(ar: _Archive) -> dict:
     """The checked top-level entry of a model file."""
     if _CONFIG_KEY not in ar.members:
@@ -254,7 +403,7 @@ def load(path):
     Parameters
     ----------
     path : str or os.PathLike
-        A ``.npz`` file written by ``save``.
+        A ``.npz`` or ``.safetensors`` file written by ``save`` (told apart by their content).
 
     Returns
     -------
@@ -270,7 +419,7 @@ def load(path):
         not match its configuration.
     """
     path = os.fspath(path)
-    with _Archive(path) as ar:
+    with _open(path) as ar:
         meta = _meta(ar)
         config = _layout(ar, meta)
         params = {name: ar.read(f"param:{name}") for name in meta["params"]}

@@ -78,6 +78,12 @@ def ltc_scan(a, tau, h0=None, *, solver=_LTC["solver"], steps=_LTC["steps"], rto
         integrates each sample's frame (its H units) as one system with error control
         (``rtol``, ``atol``, ``max_steps``, first step 0.25), so a sample's result never depends
         on the rest of the batch.
+    steps : int, default 1
+        Substeps per frame of the fixed-step solvers.
+    rtol, atol : float
+        dopri5 tolerances.
+    max_steps : int, default 100
+        dopri5's budget of steps per frame.
 
     Returns
     -------
@@ -204,12 +210,24 @@ class Liquid(nn.Model):
     @staticmethod
     def recommended_defaults() -> dict:
         """Edifice's recommended configuration (solver rk4), with 4 substeps instead of its 1:
-        tau can go down to 0.1, and one rk4 substep is unstable below tau = 0.359."""
+        tau can go down to 0.1, and one rk4 substep is unstable below tau = 0.359.
+
+        Returns
+        -------
+        dict
+            Keyword arguments for :class:`Liquid` (all but ``embed_dim``).
+        """
         return {"hidden_size": 256, "num_layers": 4, "dropout": 0.1, "integration_steps": 4, "solver": "rk4"}
 
     @staticmethod
     def high_accuracy_defaults() -> dict:
-        """Edifice's high-accuracy configuration: adaptive Dormand-Prince (works here)."""
+        """Edifice's high-accuracy configuration: adaptive Dormand-Prince (works here).
+
+        Returns
+        -------
+        dict
+            Keyword arguments for :class:`Liquid` (all but ``embed_dim``).
+        """
         return {"hidden_size": 256, "num_layers": 4, "dropout": 0.1, "integration_steps": 1, "solver": "dopri5"}
 
     @property
@@ -289,7 +307,16 @@ class Liquid(nn.Model):
         return y
 
     def forward_sequence(self, x):
-        """Normed hidden states of every step, shape (batch, time, hidden_size)."""
+        """The hidden states of every step, after the final layer norm.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, time, embed_dim)
+
+        Returns
+        -------
+        ndarray, shape (batch, time, hidden_size)
+        """
         return self._forward(self._check_sequence(x))
 
     def __call__(self, x):
@@ -300,15 +327,41 @@ class Liquid(nn.Model):
     # ---- streaming ------------------------------------------------------------------------
 
     def init_cache(self, batch_size: int) -> dict:
-        """Per-layer states for :meth:`step`: zeros of shape (batch_size, hidden_size)."""
+        """The initial state for :meth:`step`.
+
+        Parameters
+        ----------
+        batch_size : int
+
+        Returns
+        -------
+        dict
+            Per-layer states, zeros of shape (batch_size, hidden_size).
+        """
         batch_size = _checks.integer("batch_size", batch_size, minimum=1)
         H = self.config["hidden_size"]
         return {"h": [np.zeros((batch_size, H), dtype=self.dtype) for _ in range(self.config["num_layers"])],
                 "step": 0}
 
     def step(self, x_t, cache: dict):
-        """One frame x_t (batch, embed_dim) in O(1): returns (y_t, new cache). Stepping through a
-        sequence gives the whole-sequence outputs."""
+        """Advance the model by one frame, in O(1) memory.
+
+        Stepping through a sequence gives the outputs of the whole-sequence call.
+
+        Parameters
+        ----------
+        x_t : array_like, shape (batch, embed_dim)
+            The frame.
+        cache : dict
+            From :meth:`init_cache` or the previous step (not modified).
+
+        Returns
+        -------
+        y_t : ndarray, shape (batch, hidden_size), or (batch, output_size) with a head
+            The output after this frame, as :meth:`__call__` would give for the sequence so far.
+        cache : dict
+            The new state.
+        """
         frame = np.asarray(x_t)
         if frame.ndim != 2:
             raise ValueError(f"x_t has shape {frame.shape}; expected one frame (batch, embed_dim="
@@ -438,7 +491,20 @@ class _RecurrentCell(nn.Model):
         return x, _check_timespans(timespans, x.shape[0], x.shape[1]), h0
 
     def forward_sequence(self, x, timespans=None, h0=None):
-        """Outputs of every step, (batch, time, output_size)."""
+        """The outputs of every step.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, time, input_size)
+        timespans : array_like, shape (batch, time), optional
+            Elapsed time of every step, per sample (irregular sampling); 1 by default.
+        h0 : array_like, shape (batch, hidden state size), optional
+            Initial state (zeros by default).
+
+        Returns
+        -------
+        ndarray, shape (batch, time, output_size)
+        """
         x, ts, h0 = self._inputs(x, timespans, h0)
         h, _ = self._run(x, ts, h0, keep=False)
         return self._readout(h)
@@ -522,15 +588,21 @@ class CfC(_RecurrentCell):
     then ``f1 = tanh(ff1(b))``, ``f2 = tanh(ff2(b))``,
     ``g = sigmoid(time_a(b) * dt + time_b(b))`` with ``dt`` the step's elapsed time, and
     ``h = f1 (1 - g) + g f2`` (``mode="default"``) or ``h = f1 + g f2`` (``"no_gate"``).
+    ``mode="pure"`` is the direct closed-form solution (Hasani et al. 2022, eq. 3, as ncps
+    computes it): with the one head ``f = ff1(b)`` (no tanh) and learnable per-unit ``w_tau``
+    (zeros at first) and ``A`` (ones), ``h = A - A exp(-dt (|w_tau| + |f|)) f``.
 
     Parameters
     ----------
     input_size, hidden_size : int
     backbone_units, backbone_layers, backbone_activation
         Width, depth (0 allowed) and activation of the backbone (defaults 128, 1, "lecun_tanh").
-    mode : {"default", "no_gate"}
+    mode : {"default", "no_gate", "pure"}
     output_size : int, optional
         A Dense head ``output`` applied to every step's state.
+    seed : int or numpy.random.Generator, optional
+        Seeds the initialisation.
+    dtype : float32 or float64
 
     Examples
     --------
@@ -565,8 +637,10 @@ class CfC(_RecurrentCell):
         for l in range(L):
             specs += nn.dense_specs(f"backbone_{l}", width, U)
             width = U
-        for head in ("ff1", "ff2", "time_a", "time_b"):
+        for head in cls._heads(config["mode"]):
             specs += nn.dense_specs(head, width, H)
+        if config["mode"] == "pure":
+            specs += [("w_tau", (H,), "zeros"), ("A", (H,), "ones")]
         if config["output_size"] is not None:
             specs += nn.dense_specs("output", H, config["output_size"])
         return specs
@@ -579,13 +653,26 @@ class CfC(_RecurrentCell):
     def output_size(self) -> int:
         return self.config["output_size"] or self.config["hidden_size"]
 
+    @classmethod
+    def from_ncps(cls, module, *, dtype=None):
+        """The cell of an ncps ``CfC`` / ``CfCCell``; see :func:`neurodyn.interop.cfc_from_ncps`."""
+        from .interop import cfc_from_ncps
+
+        return cfc_from_ncps(module, dtype=dtype)
+
+    def to_ncps(self):
+        """The cell as an ncps ``CfC``; see :func:`neurodyn.interop.cfc_to_ncps`."""
+        from .interop import cfc_to_ncps
+
+        return cfc_to_ncps(self)
+
+    @staticmethod
+    def _heads(mode):
+        return ("ff1",) if mode == "pure" else ("ff1", "ff2", "time_a", "time_b")
+
     def _cell_names(self):
-        names = []
-        for l in range(self.config["backbone_layers"]):
-            names += [f"backbone_{l}.kernel", f"backbone_{l}.bias"]
-        for head in ("ff1", "ff2", "time_a", "time_b"):
-            names += [f"{head}.kernel", f"{head}.bias"]
-        return names
+        """The cell's parameters in the kernels' order (everything but the ``output`` head)."""
+        return [name for name, _, _ in self._param_specs(self.config) if not name.startswith("output.")]
 
     def _codes(self) -> dict:
         return {"backbone_activation": self.config["backbone_activation"], "mode": self.config["mode"]}
@@ -692,6 +779,19 @@ class LTCCell(_RecurrentCell):
 
     _CELL = ("gleak", "vleak", "cm", "w", "sigma", "mu", "erev", "sensory_w", "sensory_sigma", "sensory_mu",
              "sensory_erev")
+
+    @classmethod
+    def from_ncps(cls, module, *, dtype=None):
+        """The cell of an ncps ``LTC`` / ``LTCCell``; see :func:`neurodyn.interop.ltccell_from_ncps`."""
+        from .interop import ltccell_from_ncps
+
+        return ltccell_from_ncps(module, dtype=dtype)
+
+    def to_ncps(self, *, implicit_param_constraints=True):
+        """The cell as an ncps ``LTC``; see :func:`neurodyn.interop.ltccell_to_ncps`."""
+        from .interop import ltccell_to_ncps
+
+        return ltccell_to_ncps(self, implicit_param_constraints=implicit_param_constraints)
 
     @property
     def state_size(self) -> int:

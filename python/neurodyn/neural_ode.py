@@ -5,10 +5,11 @@ import numpy as np
 
 from . import _checks, _core, nn
 from .fields import MLP
-from .ode import METHODS
+from .ode import ADAPTIVE, METHODS, IntegrationError, _failure_reason, _raise_failed
 from .training import with_options_doc
 
 GRADIENTS = ("backprop", "adjoint")
+_OPTS = _core.DEFAULTS["ode_check_options"]
 
 
 class NeuralODE(nn.Model):
@@ -28,14 +29,21 @@ class NeuralODE(nn.Model):
         The integration interval is ``[0, num_steps * step_size]``; the fixed-step solvers take
         exactly ``num_steps`` steps of ``step_size``.
     output_size : int, optional
-    solver : {"euler", "midpoint", "rk4", "dopri5"}
+    solver : {"euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853"}
         Edifice integrates with Euler only; every solver of :func:`neurodyn.odeint` works here.
+        The adaptive ones (dopri5, tsit5, dop853) step every sample of a batch on its own
+        (docs/models.md §8) unless ``coupled``.
     rtol, atol : float
-        dopri5 tolerances.
+        Tolerances of the adaptive solvers.
     gradient : {"backprop", "adjoint"}
-        ``backprop``: exact backpropagation through the solver's steps (memory grows with the
-        number of steps). ``adjoint``: the continuous adjoint, integrated backwards in C
-        (memory independent of the number of steps; exact up to the solver's accuracy).
+        ``backprop``: exact backpropagation through the solver's steps (each sample's own
+        steps; memory grows with the number of steps). ``adjoint``: the continuous adjoint,
+        integrated backwards in C, per sample with its own step control (memory independent
+        of the number of steps; exact up to the solver's accuracy). Either way the gradient of
+        a batch is the sum of its samples' gradients.
+    coupled : bool
+        Integrate a batch as one system with one step size and one error norm (the behaviour
+        before per-sample control), forward and backward. Fixed-step solvers are unaffected.
     seed : int or numpy.random.Generator, optional
         Seeds the glorot-uniform initialisation.
     dtype : float32 or float64
@@ -49,14 +57,16 @@ class NeuralODE(nn.Model):
     """
 
     def __init__(self, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
-                 solver="euler", rtol=1e-3, atol=1e-6, gradient="backprop", seed=None, dtype=np.float32):
+                 solver="euler", rtol=_OPTS["rtol"], atol=_OPTS["atol"], gradient="backprop", coupled=False,
+                 seed=None, dtype=np.float32):
         super().__init__(self._validate(input_size=input_size, hidden_size=hidden_size, num_steps=num_steps,
                                         step_size=step_size, output_size=output_size, solver=solver, rtol=rtol,
-                                        atol=atol, gradient=gradient, dtype=dtype), seed)
+                                        atol=atol, gradient=gradient, coupled=coupled, dtype=dtype), seed)
 
     @classmethod
     def _validate(cls, *, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
-                  solver="euler", rtol=1e-3, atol=1e-6, gradient="backprop", dtype=np.float32) -> dict:
+                  solver="euler", rtol=_OPTS["rtol"], atol=_OPTS["atol"], gradient="backprop", coupled=False,
+                  dtype=np.float32) -> dict:
         _checks.choice("solver", solver, METHODS)
         _core.ode_check_options(method=solver, rtol=rtol, atol=atol)  # the kernels' rules, at construction
         config = {
@@ -69,9 +79,9 @@ class NeuralODE(nn.Model):
             "rtol": float(rtol),
             "atol": float(atol),
             "gradient": gradient,
+            "coupled": bool(coupled),
             "dtype": nn.model_dtype(dtype).name,
         }
-        _checks.choice("solver", solver, METHODS)
         _checks.choice("gradient", gradient, GRADIENTS)
         return config
 
@@ -107,7 +117,13 @@ class NeuralODE(nn.Model):
         return self.config["num_steps"] * self.config["step_size"]
 
     def dynamics(self) -> MLP:
-        """The vector field dh/dt = f(h) as a built-in field (usable with ``nd.odeint``)."""
+        """The vector field dh/dt = f(h) as a built-in field.
+
+        Returns
+        -------
+        neurodyn.fields.MLP
+            The model's dynamics, usable with :func:`neurodyn.odeint`.
+        """
         p = self.params
         return MLP([p["dynamics_dense1.kernel"], p["dynamics_dense2.kernel"]],
                    [p["dynamics_dense1.bias"], p["dynamics_dense2.bias"]],
@@ -126,13 +142,23 @@ class NeuralODE(nn.Model):
             return np.concatenate([[0.0], times]), 1
         return times, 0
 
-    def _solve(self, h0, times, record):
+    def _solver_options(self, times, budget_per_step=1):
+        """The solver keywords of the forward and backward solves: fixed-step solvers take
+        ``num_steps`` steps of ``step_size`` over the model's interval, the adaptive ones choose
+        their first step; the budget covers any fixed-step schedule over these times."""
         c = self.config
-        method = METHODS.index(c["solver"])
-        dt = c["step_size"] if c["solver"] != "dopri5" else 0.0
-        # Enough steps for any fixed-step schedule over these times; dopri5 gets odeint's budget.
-        budget = int(np.ceil(abs(times[-1] - times[0]) / c["step_size"])) + times.size + 10_000
-        return _core.odeint(self.dynamics()._spec(), h0, times, method, c["rtol"], c["atol"], dt, budget, (), record)
+        steps = int(np.ceil(abs(times[-1] - times[0]) / c["step_size"])) + times.size
+        return dict(method=c["solver"], rtol=c["rtol"], atol=c["atol"], coupled=c["coupled"],
+                    dt=0.0 if c["solver"] in ADAPTIVE else c["step_size"],
+                    max_steps=budget_per_step * steps + 10_000)
+
+    def _solve(self, h0, times, record):
+        """(ys, raw info): the forward solve from h0, recording its steps (record=4: the tape
+        of the backprop gradient)."""
+        opts = self._solver_options(times)
+        ys, y_last, raw = _core.odeint(self.dynamics()._spec(), h0, times, record=record, **opts)
+        _raise_failed(raw, None, times, ys, y_last, opts["method"], opts["max_steps"])
+        return ys, raw
 
     def _head(self, hs):
         """Layer norm and output projection on states hs [rows, H]; returns (out, cache)."""
@@ -159,7 +185,19 @@ class NeuralODE(nn.Model):
         return out[-1]
 
     def trajectory(self, x, t):
-        """Hidden states h(t) at the requested times, shape (len(t), batch, hidden_size)."""
+        """The hidden state h(t) at the requested times.
+
+        Parameters
+        ----------
+        x : array_like, shape (batch, input_size)
+        t : array_like of float, shape (len(t),)
+            Non-negative, increasing times (the integration starts at 0 and may go past
+            ``num_steps * step_size``).
+
+        Returns
+        -------
+        ndarray, shape (len(t), batch, hidden_size)
+        """
         x = self._check_batch(x, self.config["input_size"])
         h0 = nn.dense(self.params, "input_proj", x) if self.has_input_proj else x
         times, skip = self._times(t)
@@ -167,8 +205,17 @@ class NeuralODE(nn.Model):
         return ys[skip:]
 
     def predict_trajectory(self, x, t):
-        """Outputs (after the norm and projection) at the requested times,
-        shape (len(t), batch, output_size)."""
+        """The outputs (after the norm and the projection) at the requested times.
+
+        Parameters
+        ----------
+        x, t
+            As for :meth:`trajectory`.
+
+        Returns
+        -------
+        ndarray, shape (len(t), batch, output_size)
+        """
         out, _ = self._forward(x, t, 0)
         return out
 
@@ -184,7 +231,8 @@ class NeuralODE(nn.Model):
         _checks.choice("loss", loss, nn.LOSSES)
         if t is not None and loss != "mse":
             raise ValueError("a trajectory loss (t given) must be 'mse'")
-        out, (x, h0, times, skip, ys, info, (z, ln_cache)) = self._forward(x, t, 2 if self.config["gradient"] == "backprop" else 0)
+        record = 4 if self.config["gradient"] == "backprop" else 0
+        out, (x, h0, times, skip, ys, info, (z, ln_cache)) = self._forward(x, t, record)
         B, H = h0.shape
         pred = out if t is not None else out[-1]
         target = nn.check_targets(loss, y, B, pred.shape, self.dtype)
@@ -203,15 +251,22 @@ class NeuralODE(nn.Model):
         return value, grads
 
     def _ode_grad(self, times, ys, info, ybar):
+        """(y0bar, flat parameter gradient) of the solve: backprop through its recorded steps,
+        or the continuous adjoint from its end state."""
         c = self.config
         spec = self.dynamics()._spec()
-        method = METHODS.index(c["solver"])
         if c["gradient"] == "backprop":
             outs, states = info["tape"]
-            return _core.ode_backprop(spec, times, info["steps"], outs, states, ybar, method)
-        dt = c["step_size"] if c["solver"] != "dopri5" else 0.0
-        budget = 4 * (int(np.ceil(times[-1] / c["step_size"])) + times.size) + 10_000
-        y0bar, dp, _ = _core.ode_adjoint(spec, times, ys[-1], ybar, method, c["rtol"], c["atol"], dt, budget)
+            return _core.ode_backprop(field=spec, t=times, ybar=ybar, steps=info["steps"], outs=outs, states=states,
+                                      method=c["solver"], coupled=c["coupled"])
+        opts = self._solver_options(times, budget_per_step=4)
+        y0bar, dp, raw = _core.ode_adjoint(field=spec, t=times, ybar=ybar, y_end=ys[-1], **opts)
+        failed = np.flatnonzero(np.ravel(raw["status_code"]) < 0)
+        if len(failed):
+            err = IntegrationError(f"the adjoint solve ({c['solver']}) "
+                                   + _failure_reason(raw, failed[0], times[::-1], opts["max_steps"]))
+            err.t, err.status, err.info = np.ravel(raw["t"])[failed[0]], raw["status"][failed[0]], raw
+            raise err
         return y0bar, dp
 
     def _unflatten_dynamics(self, dp, grads):

@@ -296,7 +296,9 @@ class Model(Estimator):
 
     def save(self, path) -> None:
         """Write the configuration and every parameter to ``path`` (an .npz with a JSON config;
-        no pickled objects). ``nd.load(path)`` restores the model bit for bit."""
+        no pickled objects), or, for a path ending in ``.safetensors``, a safetensors file
+        whose tensors are the parameters under their names (readable without neurodyn, e.g.
+        by ``safetensors.torch.load_file``). ``nd.load(path)`` restores the model bit for bit."""
         from .io import save
 
         save(self, path)

@@ -6,25 +6,26 @@ import warnings
 import numpy as np
 
 from . import _checks, _core
+from ._stiff import STIFF_METHODS, odeint_stiff
 from .fields import Field
 from .training import kernel_progress
 
 IntegrationError = _core.IntegrationError
 
 METHODS = _core.TABLES["ode_methods"]
-ADAPTIVE = ("dopri5", "tsit5", "dop853")
-FIXED = ("euler", "midpoint", "rk4")
+ADAPTIVE = _core.TABLES["ode_adaptive_methods"]
+FIXED = tuple(m for m in METHODS if m not in ADAPTIVE)
 # The stiff solvers named when an explicit method looks stiff (docs/models.md §8).
 _STIFF_HINT = 'the problem looks stiff: try method="radau" or method="bdf"'
 
 
-_OPTS = _core.DEFAULTS["ode_check_options"]
+_OPTS = _core.DEFAULTS["odeint"]
 
 
 def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["atol"], dt=None,
            max_steps=_OPTS["max_steps"],
            args=(), return_info=False, events=None, dense_output=False, coupled=False,
-           on_failure="raise", verbose=True):
+           on_failure="raise", verbose=True, jac=None):
     """Integrate ``dy/dt = f(t, y)`` from ``t[0]`` and return the state at every time in ``t``.
 
     With an adaptive method every index over the leading axes of ``y0`` is its own
@@ -51,12 +52,15 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         float64 stays float64; integers become float64.
     t : array_like of float, shape (T,)
         Output times, strictly increasing or strictly decreasing; ``t[0]`` is the time of ``y0``.
-    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler"}
+    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler", "radau", "bdf"}
         ``dopri5``: Dormand–Prince 5(4) with FSAL (6 evaluations per step) and its 4th-order
         dense output; ``tsit5``: Tsitouras 5(4), FSAL, its own dense output; ``dop853``:
         Dormand–Prince 8(5,3) with Hairer's error estimator and 7th-order dense output (12
         evaluations per step, 3 more on steps whose dense output is used). Output times are
-        filled from the dense output. The others are fixed-step (and always coupled).
+        filled from the dense output. ``rk4``, ``midpoint``, ``euler`` are fixed-step (and always
+        coupled). ``radau`` (Radau IIA of order 5) and ``bdf`` (variable-order BDF 1–5) are
+        implicit, for stiff problems: each sample also has its own Jacobian and LU factors, and
+        a single sample's ``f`` is called once per row it needs (a Radau iteration needs three).
     rtol, atol : float
         Tolerances (>= 0, not both 0). The error norm is the RMS over a sample's state of
         ``err / (atol + rtol * max(|y|, |y_new|))``; a step is accepted when it is <= 1.
@@ -69,7 +73,10 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         Budget of attempted steps (accepted plus rejected): per sample for adaptive methods,
         for the whole call in coupled and fixed-step mode.
     args : tuple
-        Extra positional arguments passed to a callable ``f`` (and to event functions).
+        Extra positional arguments passed to a callable ``f`` (and to event functions), as they
+        are: per-sample integration calls ``f`` with the rows still running only, so a parameter
+        that differs by row travels in the state (a component whose derivative is 0) or the
+        call uses ``coupled=True``.
     return_info : bool
         Also return a dict: per-sample ``nfev``, ``accepted``, ``rejected``, ``status``
         (arrays of shape ``S[:-1]``; plain numbers for a single sample) and ``steps`` (each
@@ -100,21 +107,30 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
     verbose : bool
         Show a progress bar (with tqdm installed) once the call has run for a second;
         ``False`` never does. Ctrl-C stops the integration either way.
+    jac : callable, optional
+        ``radau`` and ``bdf`` with a callable ``f``: ``jac(t, y, *args)`` is called as ``f`` is
+        and returns ``y.shape + (d,)``, ``J[..., r, c] = d f_r / d y_c`` (with ``coupled=True``,
+        ``(n, n)`` over the ``n = y0.size`` values). Without it the Jacobian comes from forward
+        differences, ``d`` more rows of ``f`` each. A built-in field uses its own, in C.
 
     Returns
     -------
     ys : ndarray, shape (T,) + S
         ``ys[i]`` is the state at ``t[i]``; ``ys[0] == y0``. Its dtype is that of ``y0``.
     info : dict
-        Only with ``return_info=True`` (or ``on_failure="status"``).
+        Only with ``return_info=True`` (or ``on_failure="status"``). ``radau`` and ``bdf`` add
+        per-sample ``njev`` (Jacobians) and ``nlu`` (LU factorisations; a Radau one is two, the
+        real and the complex matrix) and their totals (with ``jac_calls``, batched Jacobian
+        calls); their ``nfev`` counts difference-Jacobian rows too.
     sol : OdeSolution
         Only with ``dense_output=True``; always last.
 
     Raises
     ------
     neurodyn.IntegrationError
-        A sample could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow, or a
-        non-finite state or derivative. The message names the failed samples; the error
+        A sample could not reach ``t[-1]``: ``max_steps`` exhausted, step size underflow, a
+        non-finite state or derivative, or (``radau``, ``bdf``) a Newton matrix that stays
+        singular as the step is reduced. The message names the failed samples; the error
         carries ``t`` (time reached), ``y`` (state there), ``ts``/``ys`` (outputs; for a
         batch all of them, NaN where a sample did not reach), ``status``, ``failed`` (indices
         of the failed samples) and ``info``.
@@ -129,36 +145,49 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
     >>> bool(abs(ys[-1, 0] - np.exp(-1)) < 1e-7)
     True
     """
-    _core.ode_check_options(method=method, rtol=rtol, atol=atol, max_steps=max_steps)  # the kernels' rules
-    rtol, atol, max_steps = float(rtol), float(atol), int(max_steps)
-    step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)  # 0 is the kernels' "auto"
-    times = _checks.times("t", t)
     if on_failure not in ("raise", "status"):
         raise ValueError(f'on_failure must be "raise" or "status", got {on_failure!r}')
-    if not isinstance(args, tuple):
-        raise TypeError(f"args must be a tuple, got {type(args).__name__}")
-    if isinstance(f, Field):
-        rhs = f._spec()
-        if args:
-            raise TypeError("args are passed to a callable f only; a built-in field takes none")
-    elif callable(f):
-        rhs = f
-    else:
-        raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
-    if method in FIXED or (coupled and method == "dopri5"):
+    if method not in METHODS and method not in STIFF_METHODS:
+        _checks.choice("method", method, METHODS + STIFF_METHODS)
+    step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)  # 0 is the kernels' "auto"
+    if method in STIFF_METHODS:  # the implicit methods check their own rules (csrc/nd_ode_stiff.h)
         if events is not None or dense_output:
-            raise ValueError(f"events and dense_output need an adaptive per-sample solve; method={method!r}"
-                             + (" with coupled=True" if coupled else "") + " has neither")
-        code = METHODS.index(method)
-        with kernel_progress("odeint", verbose) as bar:
-            ys, info = _core.odeint(rhs, y0, times, code, rtol, atol, step, max_steps, args,
-                                    bool(return_info), progress=bar)
-        return (ys, info) if return_info else ys
-    return _odeint_samples(rhs, y0, times, method, rtol, atol, step, max_steps, args, return_info,
-                           events, dense_output, coupled, on_failure, verbose)
+            raise ValueError(f"events and dense_output are not available with method={method!r}")
+        if not isinstance(args, tuple):
+            raise TypeError(f"args must be a tuple, got {type(args).__name__}")
+        if isinstance(f, Field) and args:
+            raise TypeError("args are passed to a callable f only; a built-in field takes none")
+        if not isinstance(f, Field) and not callable(f):
+            raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
+        return odeint_stiff(f._spec() if isinstance(f, Field) else f, y0, _checks.times("t", t), method=method,
+                            rtol=rtol, atol=atol, dt=step, max_steps=max_steps, args=args, jac=jac,
+                            return_info=return_info, coupled=coupled, on_failure=on_failure, verbose=verbose)
+    if jac is not None:
+        raise TypeError(f"jac is used by the implicit methods {STIFF_METHODS}, not by {method!r}")
+    dtype = _checks.float_dtype("y0", y0)
+    evfun, linear, direction, terminal = _event_specs(events, np.dtype(dtype))
+    record = 2 if dense_output else (1 if return_info or on_failure == "status" else 0)
+    with kernel_progress("odeint", verbose) as bar:
+        ys, y_last, raw = _core.odeint(
+            f._spec() if isinstance(f, Field) else f, y0, t, method=method, rtol=rtol, atol=atol, dt=step,
+            max_steps=max_steps, args=args, coupled=coupled, events=evfun,
+            event_c=None if linear is None else linear[0], event_d=None if linear is None else linear[1],
+            direction=direction, terminal=terminal, record=record, progress=bar)
+    if method in ADAPTIVE:  # rtol passed the kernel's rules
+        _warn_rtol(rtol, dtype)
+    times = np.asarray(t, dtype=np.float64)
+    info = _samples_info(raw, direction)
+    if on_failure == "raise":
+        _raise_failed(raw, info, times, ys, y_last, method, max_steps)
+    out = [ys]
+    if return_info or on_failure == "status":
+        out.append(info)
+    if dense_output:
+        out.append(OdeSolution(method, raw, times, y_last.shape, dtype))
+    return out[0] if len(out) == 1 else tuple(out)
 
 
-def _event_specs(events, args, dtype):
+def _event_specs(events, dtype):
     """(callable or None, linear (c, d) or None, direction, terminal) of ``events``."""
     from .fields import LinearEvent
     if events is None:
@@ -173,7 +202,7 @@ def _event_specs(events, args, dtype):
         if isinstance(term, (bool, np.bool_)):
             terminal.append(1 if term else 0)
         else:
-            terminal.append(_checks.integer("terminal", term, minimum=0))
+            terminal.append(_checks.integer("terminal", term))  # the kernel's rule: >= 0
     terminal = np.array(terminal, dtype=np.int64)
     if all(isinstance(g, LinearEvent) for g in evs):
         c = np.stack([g.c for g in evs]).astype(np.float64)
@@ -191,53 +220,23 @@ def _event_specs(events, args, dtype):
     return stacked, None, direction, terminal
 
 
-def _odeint_samples(rhs, y0, times, method, rtol, atol, step, max_steps, args, return_info, events,
-                    dense_output, coupled, on_failure, verbose):
-    dtype = _checks.float_dtype("y0", y0)
-    y = np.asarray(y0, dtype=dtype)
-    shape = y.shape
-    single = coupled or y.ndim <= 1
-    if single:
-        rows = y.reshape(1, y.size)
-        batch_shape = ()
-    else:
-        batch_shape = shape[:-1]
-        rows = y.reshape(int(np.prod(batch_shape, dtype=np.int64)), shape[-1])
+def _warn_rtol(rtol, dtype):
+    """The adaptive solvers cannot resolve tolerances below 100 eps of the state's type."""
     if rtol < 100 * np.finfo(dtype).eps:
         warnings.warn(f"rtol={rtol!r} is below what {dtype} resolves (100 eps = {100 * np.finfo(dtype).eps:.3g}): "
                       "steps will be driven by rounding errors", RuntimeWarning, stacklevel=3)
-    evfun, linear, direction, terminal = _event_specs(events, args, dtype)
-    record = 2 if dense_output else (1 if return_info else 0)
-    with kernel_progress("odeint", verbose) as bar:
-        ys, y_last, raw = _core.odeint_samples(
-            rhs, rows, times, method=method, rtol=rtol, atol=atol, dt=step, max_steps=max_steps, args=args,
-            sample_shape=shape if single else None, events=evfun,
-            event_c=None if linear is None else linear[0], event_d=None if linear is None else linear[1],
-            direction=direction, terminal=terminal, record=record, progress=bar)
-    ys = ys.reshape((len(times),) + shape)
-    B = rows.shape[0]
-    info = _samples_info(raw, batch_shape, B, single, direction)
-    failed = np.flatnonzero(np.asarray(raw["status_code"]) < 0)
-    if len(failed) and on_failure == "raise":
-        _raise_failed(raw, info, failed, times, ys, y_last.reshape(shape), method, max_steps, batch_shape, single)
-    out = [ys]
-    if return_info or on_failure == "status":
-        out.append(info)
-    if dense_output:
-        out.append(OdeSolution(method, raw, times, shape, single, dtype))
-    return out[0] if len(out) == 1 else tuple(out)
 
 
-def _samples_info(raw, batch_shape, B, single, direction):
-    """The user-facing info dict: per-sample arrays of shape batch_shape (numbers for one sample)."""
-    def per_sample(v):
-        arr = np.asarray(v)
-        return arr.reshape(batch_shape)[()] if single else arr.reshape(batch_shape)
-
-    info = {k: per_sample(raw[k]) for k in ("nfev", "accepted", "rejected")}
+def _samples_info(raw, direction):
+    """The user-facing info dict: per-sample values of the samples' shape (numbers for a
+    single sample, whose counters come as 0-d arrays)."""
+    batch_shape = np.shape(raw["nfev"])
+    single = not batch_shape
+    B = int(np.prod(batch_shape, dtype=np.int64))
+    info = {k: raw[k][()] for k in ("nfev", "accepted", "rejected")}
     status = np.array(raw["status"], dtype=object if B == 0 else None)
     info["status"] = str(status[0]) if single else status.reshape(batch_shape)
-    info["t_reached"] = per_sample(raw["t"])
+    info["t_reached"] = raw["t"][()]
     info["total"] = {"nfev": int(raw["nfev_total"]), "accepted": int(np.sum(raw["accepted"])),
                      "rejected": int(np.sum(raw["rejected"])), "rhs_calls": int(raw["rhs_calls"]),
                      "rounds": int(raw["rounds"]), "failed": int(raw["n_failed"])}
@@ -256,58 +255,70 @@ def _samples_info(raw, batch_shape, B, single, direction):
     if "events" in raw:
         meta, ystates = raw["events"]
         sample, k, te = meta[:, 0].astype(np.int64), meta[:, 1].astype(np.int64), meta[:, 2]
-        n_ev = len(direction)
         t_events, y_events = [], []
-        for j in range(n_ev):
+        for j in range(len(direction)):
             sel = k == j
             if single:
                 t_events.append(te[sel])
                 y_events.append(ystates[sel])
-            else:
-                tl = np.empty(B, dtype=object)
-                yl = np.empty(B, dtype=object)
-                for s in range(B):
-                    m = sel & (sample == s)
-                    tl[s] = te[m]
-                    yl[s] = ystates[m]
-                t_events.append(tl.reshape(batch_shape).tolist())
-                y_events.append(yl.reshape(batch_shape).tolist())
+                continue
+            tl = np.empty(B, dtype=object)
+            yl = np.empty(B, dtype=object)
+            for s in range(B):
+                m = sel & (sample == s)
+                tl[s] = te[m]
+                yl[s] = ystates[m]
+            t_events.append(tl.reshape(batch_shape).tolist())
+            y_events.append(yl.reshape(batch_shape).tolist())
         info["t_events"] = t_events
         info["y_events"] = y_events
     return info
 
 
-def _raise_failed(raw, info, failed, times, ys, y_last, method, max_steps, batch_shape, single):
-    codes = np.asarray(raw["status_code"])
-    reasons = []
-    for s in failed[:5]:
-        key = raw["status"][s]
-        reason = f"max_steps={max_steps} steps were used" if key == "max_steps" else {
-            "step_underflow": "step size underflow", "nonfinite": "non-finite state or derivative",
-            "interrupted": "interrupted"}.get(key, key)
-        attempts = raw["accepted"][s] + raw["rejected"][s]
-        progress = (raw["t"][s] - times[0]) / (times[-1] - times[0])
-        if key in ("max_steps", "step_underflow") and attempts and (raw["rejected"][s] >= 0.1 * attempts
-                                                                     or progress < 0.01):
-            # Explicit steps held at the stability limit: many rejections, or a whole budget
-            # spent on a sliver of the interval.
-            reason += (f" ({raw['rejected'][s]} of {attempts} steps rejected, {100 * progress:.2g}% of the "
-                       f"interval covered): {_STIFF_HINT}")
-        where = "" if single else f"sample {np.unravel_index(s, batch_shape) if len(batch_shape) > 1 else s} "
-        reasons.append(f"{where}stopped at t={raw['t'][s]!r} before reaching t={times[-1]!r}: {reason}")
-    more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
-    if single:
-        n = int(raw["n_out"][0])
-        msg = f"{method} " + reasons[0]
-        err = IntegrationError(msg)
-        err.t, err.y, err.ts, err.ys = float(raw["t"][0]), y_last, times[:n], ys[:n]
+def _failure_reason(raw, s, times, max_steps, method=None):
+    """Why flat sample s stopped, with a stiffness hint when an explicit method's steps kept
+    shrinking."""
+    key = raw["status"][s]
+    reason = f"max_steps={max_steps} steps were used" if key == "max_steps" else {
+        "step_underflow": "step size underflow", "nonfinite": "non-finite state or derivative",
+        "interrupted": "interrupted",
+        "singular": "the Newton matrix stayed singular as the step was reduced"}.get(key, key)
+    rejected, t_reached = int(np.ravel(raw["rejected"])[s]), float(np.ravel(raw["t"])[s])
+    attempts = int(np.ravel(raw["accepted"])[s]) + rejected
+    progress = (t_reached - times[0]) / (times[-1] - times[0]) if len(times) > 1 else 1.0
+    if method not in STIFF_METHODS and key in ("max_steps", "step_underflow") and attempts and (
+            rejected >= 0.1 * attempts or progress < 0.01):
+        # Explicit steps held at the stability limit: many rejections, or a whole budget
+        # spent on a sliver of the interval.
+        reason += (f" ({rejected} of {attempts} steps rejected, {100 * progress:.2g}% of the "
+                   f"interval covered): {_STIFF_HINT}")
+    return f"stopped at t={t_reached!r} before reaching t={float(times[-1])!r}: {reason}"
+
+
+def _raise_failed(raw, info, times, ys, y_last, method, max_steps):
+    """IntegrationError naming the failed samples, unless every sample succeeded. ``info`` is
+    the user-facing info dict, built from ``raw`` when None (only on failure)."""
+    codes = np.ravel(raw["status_code"])
+    failed = np.flatnonzero(codes < 0)
+    if not len(failed):
+        return
+    if info is None:
+        info = _samples_info(raw, ())
+    batch_shape = np.shape(raw["nfev"])
+    if not batch_shape:
+        n = int(raw["n_out"])
+        err = IntegrationError(f"{method} " + _failure_reason(raw, 0, times, max_steps, method))
+        err.t, err.y, err.ts, err.ys = float(raw["t"]), y_last, times[:n], ys[:n]
+        err.failed = failed
     else:
-        msg = f"{method}: {len(failed)} of {codes.size} samples failed; " + "; ".join(reasons) + more
-        err = IntegrationError(msg)
+        def where(s):
+            return np.unravel_index(s, batch_shape) if len(batch_shape) > 1 else s
+        reasons = [f"sample {where(s)} " + _failure_reason(raw, s, times, max_steps, method) for s in failed[:5]]
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        err = IntegrationError(f"{method}: {len(failed)} of {codes.size} samples failed; " + "; ".join(reasons) + more)
         err.t, err.y, err.ts, err.ys = info["t_reached"], y_last, times, ys
+        err.failed = np.array([where(s) for s in failed]) if len(batch_shape) > 1 else failed
     err.status = info["status"]
-    err.failed = failed if single else np.array(
-        [np.unravel_index(s, batch_shape) for s in failed]) if len(batch_shape) > 1 else failed
     err.info = info
     raise err
 
@@ -318,20 +329,38 @@ class OdeSolution:
     ``sol(t)`` evaluates every sample at ``t`` (a scalar, or an array of shape ``S[:-1]``: one
     time per sample) with the dense output of the step that covers it, and returns an array of
     the shape of ``y0``. Times outside a sample's interval ``[t[0], t_reached]`` give NaN.
+
+    Returned by :func:`odeint`, which computes the arguments below; not meant to be built by
+    hand.
+
+    Parameters
+    ----------
+    method : str
+        The adaptive method whose dense output is evaluated.
+    raw : dict
+        The kernel's per-sample step records.
+    times : ndarray
+        The output times of the call.
+    shape : tuple
+        The shape of ``y0``.
+    single : bool
+        Whether the call integrated one system (a single sample, or ``coupled=True``).
+    dtype : numpy dtype
+        The dtype of the solution.
     """
 
-    def __init__(self, method, raw, times, shape, single, dtype):
+    def __init__(self, method, raw, times, shape, dtype):
         steps = raw["steps"]
         self.method, self.shape, self.dtype = method, shape, dtype
         self.t0, self.t_end = float(times[0]), float(times[-1])
         self._dir = 1.0 if len(times) < 2 or times[-1] > times[0] else -1.0
-        B = 1 if single else int(np.prod(shape[:-1], dtype=np.int64))
+        B = int(np.size(raw["nfev"]))
         sample = steps[:, 0].astype(np.int64)
         order = np.lexsort((steps[:, 1], sample))  # by sample, then round: time order
         self._sample, self._t, self._h = sample[order], steps[order, 2], steps[order, 3]
         self._coef = raw["dense"][order]
         self._start = np.searchsorted(self._sample, np.arange(B + 1))
-        self._reached = np.asarray(raw["t"], dtype=np.float64)
+        self._reached = np.ravel(raw["t"]).astype(np.float64)
         self._B = B
 
     def __call__(self, t):

@@ -187,6 +187,13 @@ class Adam(Optimizer):
 class SGD(Optimizer):
     """Stochastic gradient descent with optional (heavy-ball) momentum.
 
+    Parameters
+    ----------
+    lr : float, default 1e-2
+        Learning rate, > 0.
+    momentum : float, default 0.0
+        In [0, 1): the velocity ``v <- momentum v + g`` and the step ``p <- p - lr v``.
+
     Examples
     --------
     >>> import numpy as np, neurodyn as nd

@@ -92,10 +92,18 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
     detach_reset : bool, default True
         Treat the reset term as a constant in the backward pass (as snntorch).
     smooth : bool, default False
+        Differentiate the smooth model exactly instead of using the surrogate.
     out : ndarray or None
         ``currents`` itself (C-contiguous, writeable, float32 or float64) to write dcurrents over
         the currents instead of allocating a second (T, B, n) array: the backward pass of a large
         layer then holds one raster, not two. Any other array is refused.
+
+    Returns
+    -------
+    dcurrents : ndarray, shape (T, B, n)
+        Gradient over the currents (``out`` itself when given).
+    dv0 : ndarray, shape (B, n)
+        Gradient over the initial membrane.
     """
     return _core.lif_backward(currents, v0, dspikes, dmembrane, threshold=threshold, reset=reset,
                               reset_delay=reset_delay, surrogate=surrogate, slope=slope, detach_reset=detach_reset,
@@ -146,6 +154,11 @@ def lif_step(current, v, *, tau=None, beta=None, threshold=_LIF["threshold"], re
         Decay per step, instead of ``tau`` (default ``exp(-1/2)``).
     threshold : float, default 1.0
     reset : {"subtract", "zero"}, default "subtract"
+
+    Returns
+    -------
+    spikes, v : ndarray, shape (B, n)
+        The step's spikes (0/1) and the membranes after the reset.
     """
     cur = np.asarray(current)
     if cur.ndim != 2:
@@ -168,6 +181,11 @@ def if_neuron(current, num_timesteps=10, threshold=_LIF["threshold"], v0=None):
     threshold : float, default 1.0
     v0 : array_like or None
         Initial membrane (zeros by default), broadcast to ``current``.
+
+    Returns
+    -------
+    ndarray
+        The rate of each neuron, in [0, 1], of the shape of ``current``.
 
     Examples
     --------
@@ -192,6 +210,11 @@ def rate_decode(spikes, axis=0):
     spikes : array_like
         Spike trains, time along ``axis``.
     axis : int, default 0
+
+    Returns
+    -------
+    ndarray
+        ``spikes`` averaged over ``axis`` (which is removed).
     """
     arr = _checks.real_array("spikes", spikes)
     if arr.ndim == 0:
@@ -214,11 +237,23 @@ class SNN(RowsFit, nn.Model):
     hidden_sizes : sequence of int
         Default (256, 128). Layers ``snn_layer_{i}_dense`` (i from 0) and ``snn_output``.
     num_timesteps, tau, threshold : as Edifice (25, 2.0, 1.0); beta = exp(-1/tau).
-    surrogate : {"sigmoid", "fast_sigmoid", "atan"} with ``slope`` (default 10).
+    beta : float, optional
+        The decay per step itself, in [0, 1], instead of ``tau`` (not both): a decay taken from
+        another library (snntorch's ``Leaky(beta=...)``, a NIR graph) is then kept bit for bit.
+    surrogate : {"sigmoid", "fast_sigmoid", "atan"}
+        Surrogate derivative of the spike in the backward pass.
+    slope : float, default 10.0
+        Its steepness.
     encoding : {"constant", "poisson", "latency"}
         How the input drives the first layer: the analog input as a constant current (Edifice),
         Bernoulli spikes, or latency spikes.
     reset : {"subtract", "zero"}
+    reset_delay : bool, default False
+        Apply a spike's reset at the next step, as snntorch's ``Leaky`` does by default (see
+        :func:`lif_run`).
+    seed : int or numpy.random.Generator, optional
+        Seeds the glorot-uniform initialisation.
+    dtype : float32 or float64
 
     Examples
     --------
@@ -228,28 +263,32 @@ class SNN(RowsFit, nn.Model):
     (2, 3)
     """
 
-    def __init__(self, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=_LIF["tau"],
+    def __init__(self, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=None,
                  threshold=_LIF["threshold"], surrogate=_LIF["surrogate"], slope=_LIF["slope"], encoding="constant",
-                 reset=_LIF["reset"], seed=None, dtype=np.float32):
+                 reset=_LIF["reset"], seed=None, dtype=np.float32, beta=None, reset_delay=_LIF["reset_delay"]):
         super().__init__(self._validate(input_size=input_size, output_size=output_size, hidden_sizes=hidden_sizes,
                                         num_timesteps=num_timesteps, tau=tau, threshold=threshold,
                                         surrogate=surrogate, slope=slope, encoding=encoding, reset=reset,
-                                        dtype=dtype), seed)
+                                        dtype=dtype, beta=beta, reset_delay=reset_delay), seed)
 
     @classmethod
-    def _validate(cls, *, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=_LIF["tau"],
+    def _validate(cls, *, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=None,
                   threshold=_LIF["threshold"], surrogate=_LIF["surrogate"], slope=_LIF["slope"], encoding="constant",
-                  reset=_LIF["reset"], dtype=np.float32):
+                  reset=_LIF["reset"], dtype=np.float32, beta=None, reset_delay=_LIF["reset_delay"]):
         sizes = [_checks.integer(f"hidden_sizes[{i}]", h, minimum=1) for i, h in enumerate(hidden_sizes)]
         if not sizes:
             raise ValueError("hidden_sizes needs at least one layer")
-        _core.lif_check(tau=tau, threshold=threshold, reset=reset, surrogate=surrogate, slope=slope)
+        if tau is None and beta is None:
+            tau = _LIF["tau"]
+        _core.lif_check(**_decay(tau, beta), threshold=threshold, reset=reset, reset_delay=reset_delay,
+                        surrogate=surrogate, slope=slope)
         _checks.choice("encoding", encoding, ENCODINGS)
         return {"input_size": _checks.integer("input_size", input_size, minimum=1),
                 "output_size": _checks.integer("output_size", output_size, minimum=1), "hidden_sizes": sizes,
                 "num_timesteps": _checks.integer("num_timesteps", num_timesteps, minimum=1),
-                "tau": float(tau), "threshold": float(threshold), "surrogate": surrogate, "slope": float(slope),
-                "encoding": encoding, "reset": reset, "dtype": nn.model_dtype(dtype).name}
+                "tau": None if tau is None else float(tau), "threshold": float(threshold), "surrogate": surrogate,
+                "slope": float(slope), "encoding": encoding, "reset": reset, "dtype": nn.model_dtype(dtype).name,
+                "beta": None if beta is None else float(beta), "reset_delay": bool(reset_delay)}
 
     @classmethod
     def _param_specs(cls, config):
@@ -261,7 +300,9 @@ class SNN(RowsFit, nn.Model):
 
     def _lif(self):
         """The LIF parameters of every layer, as keyword arguments of the kernels."""
-        return {k: self.config[k] for k in ("tau", "threshold", "reset", "surrogate", "slope")}
+        c = self.config
+        return dict(_decay(c["tau"], c["beta"]), **{k: c[k] for k in ("threshold", "reset", "reset_delay",
+                                                                      "surrogate", "slope")})
 
     def _encode(self, x, seed):
         T, enc = self.config["num_timesteps"], self.config["encoding"]
@@ -310,7 +351,19 @@ class SNN(RowsFit, nn.Model):
         return nn.dense(self.params, "snn_output", rate)
 
     def spikes(self, x, seed=None):
-        """Every hidden layer's spike raster, a list of (T, B, n_i) arrays."""
+        """Every hidden layer's spike raster.
+
+        Parameters
+        ----------
+        x : array_like, shape (B, input_size)
+        seed : int or numpy.random.Generator, optional
+            Drives Poisson input encoding.
+
+        Returns
+        -------
+        list of ndarray, shapes (T, B, n_i)
+            One raster of 0/1 spikes per hidden layer.
+        """
         x = self._check_batch(x, self.config["input_size"])
         inputs, out, p = self._encode(x, seed), [], self._lif()
         for i in range(len(self.config["hidden_sizes"])):
@@ -357,6 +410,27 @@ class SNN(RowsFit, nn.Model):
     @property
     def output_size(self) -> int:
         return self.config["output_size"]
+
+    def to_nir(self, *, dt=1e-4):
+        """The network as a NIR graph; see :func:`neurodyn.interop.to_nir` (needs the nir package)."""
+        from .interop import to_nir
+
+        return to_nir(self, dt=dt)
+
+    @classmethod
+    def from_snntorch(cls, net, **options):
+        """The SNN of a feed-forward snntorch net (Linear and Leaky layers); see
+        :func:`neurodyn.interop.snn_from_snntorch` for the options and what cannot be mapped."""
+        from .interop import snn_from_snntorch
+
+        return snn_from_snntorch(net, **options)
+
+    def to_snntorch(self):
+        """The network as a ``torch.nn.Sequential`` of Linear and snntorch Leaky layers; see
+        :func:`neurodyn.interop.snn_to_snntorch`."""
+        from .interop import snn_to_snntorch
+
+        return snn_to_snntorch(self)
 
     def _batch_loss(self, x, y, *, rng, loss):
         return self.loss_and_grad(x, y, loss=loss, seed=rng)

@@ -7,6 +7,7 @@ import functools
 import math
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -106,11 +107,23 @@ def deferred_interrupts():
 
 
 def _tqdm():
-    """The tqdm class (its notebook flavour in Jupyter), or None when tqdm is not installed."""
+    """The tqdm class to draw a bar with, or None when tqdm is not installed.
+
+    In a Jupyter kernel with ipywidgets: the notebook widget. Everywhere else, a Jupyter kernel
+    without ipywidgets included: the text bar, whose carriage returns Jupyter redraws in place.
+    Chosen here rather than by tqdm.auto, which warns (TqdmWarning) when ipywidgets is missing,
+    and whose older versions then left a widget-less bar frozen at its first state."""
     try:
-        from tqdm.auto import tqdm
+        from tqdm.std import tqdm
     except ImportError:
         return None
+    if "ipykernel" in sys.modules:
+        try:
+            from tqdm.notebook import IProgress, tqdm as notebook_tqdm
+        except ImportError:
+            IProgress = None
+        if IProgress is not None:
+            return notebook_tqdm
     return tqdm
 
 

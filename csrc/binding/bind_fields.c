@@ -1,0 +1,299 @@
+/* Binding of the built-in vector fields (csrc/nd_fields.h): the spec neurodyn.fields builds,
+ * turned into an nd_field with its parameters converted to the state's type and checked (the
+ * rest of the rules are nd_field_check's), and the entry points of a field alone: field_eval,
+ * field_jac and field_check; the kinds' names as _core.TABLES["field_kinds"]. */
+#include "nd_bind.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "nd_nn.h"
+#include "nd_status.h"
+
+/* One parameter of typenum (NPY_INT64 for indices and exponents, values not cast), with ndim
+ * axes matching dims (-1: any), finite, kept alive in bf->keep; NULL with an exception set. */
+static PyArrayObject *nd_field_param(nd_bound_field *bf, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
+                                     const char *name, const char *axes)
+{
+    const int ints = typenum == NPY_INT64;
+    PyArrayObject *a = NULL;
+    if (!ints) {
+        a = nd_float_array(obj, typenum, name);
+    } else {
+        PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
+        if (raw && PyArray_SIZE(raw) && PyArray_DESCR(raw)->kind != 'i' && PyArray_DESCR(raw)->kind != 'u')
+            PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
+        else if (raw)
+            a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_INT64, 0, 0, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+        Py_XDECREF(raw);
+    }
+    if (!a)
+        return NULL;
+    /* the number of axes first: "expected 2 axes" says more than a shape with free sizes */
+    if (nd_check_shape(a, name, ndim, NULL, axes) < 0 || nd_check_shape(a, name, ndim, dims, axes) < 0 ||
+        (!ints && nd_check_finite(a, name) < 0) || PyList_Append(bf->keep, (PyObject *)a) < 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    Py_DECREF(a); /* bf->keep holds it */
+    return a;
+}
+
+static int nd_field_parse_linear(nd_bound_field *bf, PyObject *params, int typenum)
+{
+    nd_field *f = &bf->f;
+    if (PyTuple_GET_SIZE(params) != 2)
+        return -1;
+    npy_intp sq[2] = {-1, -1};
+    PyArrayObject *A = nd_field_param(bf, PyTuple_GET_ITEM(params, 0), typenum, 2, sq, "A", "(n, n)");
+    if (!A)
+        return -1;
+    sq[0] = sq[1] = PyArray_DIM(A, 0);
+    if (nd_check_shape(A, "A", 2, sq, "(n, n), a square matrix") < 0)
+        return -1;
+    f->A = PyArray_DATA(A);
+    f->dim = sq[0];
+    PyObject *b = PyTuple_GET_ITEM(params, 1);
+    PyArrayObject *ba = b == Py_None ? NULL : nd_field_param(bf, b, typenum, 1, sq, "b", "(n,) with the n of A");
+    if (b != Py_None && !ba)
+        return -1;
+    f->b = ba ? PyArray_DATA(ba) : NULL;
+    return 0;
+}
+
+static int nd_field_parse_lorenz(nd_bound_field *bf, PyObject *consts)
+{
+    static const nd_arg rows[3] = {ND_SCALAR(nd_field, sigma, "sigma", ND_ARG_DOUBLE, 0),
+                                   ND_SCALAR(nd_field, rho, "rho", ND_ARG_DOUBLE, 0),
+                                   ND_SCALAR(nd_field, beta, "beta", ND_ARG_DOUBLE, 0)};
+    double *out[3] = {&bf->f.sigma, &bf->f.rho, &bf->f.beta};
+    if (PyTuple_GET_SIZE(consts) != 3)
+        return -1;
+    for (int i = 0; i < 3; ++i)
+        if (nd_parse_double(&rows[i], PyTuple_GET_ITEM(consts, i), out[i]) < 0)
+            return -1;
+    bf->f.dim = 3;
+    return 0;
+}
+
+static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *acts, int typenum)
+{
+    static const nd_arg act_rows[2] = {ND_CHOICE(nd_field, acts, "activation", 0, nd_act_names),
+                                       ND_CHOICE(nd_field, acts, "final_activation", 0, nd_act_names)};
+    nd_field *f = &bf->f;
+    const Py_ssize_t L = PyTuple_GET_SIZE(params) / 2;
+    int act[2];
+    if (PyTuple_GET_SIZE(params) % 2 || PyTuple_GET_SIZE(acts) != 2)
+        return -1;
+    for (int i = 0; i < 2; ++i)
+        if (nd_parse_choice(&act_rows[i], PyTuple_GET_ITEM(acts, i), &act[i]) < 0)
+            return -1;
+    f->n_layers = L > (1 << 30) ? 1 << 30 : (int)L;
+    if (L < 1 || L > ND_FIELD_MAX_LAYERS) { /* the kernel's rule on the layer count */
+        nd_raise_status(nd_field_check(f), "field");
+        return -1;
+    }
+    for (Py_ssize_t l = 0; l < L; ++l) {
+        char wname[32], bname[32], axes[64];
+        snprintf(wname, sizeof wname, "weights[%zd]", l);
+        snprintf(bname, sizeof bname, "biases[%zd]", l);
+        if (l == 0)
+            snprintf(axes, sizeof axes, "(d, width)");
+        else
+            snprintf(axes, sizeof axes, "(%lld, width): the outputs of weights[%zd]", (long long)f->widths[l], l - 1);
+        npy_intp wd[2] = {l == 0 ? -1 : (npy_intp)f->widths[l], -1};
+        PyArrayObject *w = nd_field_param(bf, PyTuple_GET_ITEM(params, 2 * l), typenum, 2, wd, wname, axes);
+        if (!w)
+            return -1;
+        f->weights[l] = PyArray_DATA(w);
+        f->widths[l] = PyArray_DIM(w, 0);
+        f->widths[l + 1] = PyArray_DIM(w, 1);
+        PyObject *b = PyTuple_GET_ITEM(params, 2 * l + 1);
+        npy_intp bd[1] = {(npy_intp)f->widths[l + 1]};
+        PyArrayObject *ba = b == Py_None ? NULL : nd_field_param(bf, b, typenum, 1, bd, bname, "(width,)");
+        if (b != Py_None && !ba)
+            return -1;
+        f->biases[l] = ba ? PyArray_DATA(ba) : NULL;
+        f->acts[l] = act[l == L - 1];
+    }
+    f->dim = f->widths[0];
+    return 0;
+}
+
+static int nd_field_parse_poly(nd_bound_field *bf, PyObject *params, int typenum)
+{
+    nd_field *f = &bf->f;
+    if (PyTuple_GET_SIZE(params) != 3)
+        return -1;
+    npy_intp pd[2] = {-1, -1};
+    PyArrayObject *pw = nd_field_param(bf, PyTuple_GET_ITEM(params, 2), NPY_INT64, 2, pd, "powers", "(terms, dim)");
+    if (!pw)
+        return -1;
+    const npy_intp kd[1] = {PyArray_DIM(pw, 0)};
+    PyArrayObject *tg = nd_field_param(bf, PyTuple_GET_ITEM(params, 1), NPY_INT64, 1, kd, "target", "(terms,)");
+    PyArrayObject *cf = tg ? nd_field_param(bf, PyTuple_GET_ITEM(params, 0), typenum, 1, kd, "coef", "(terms,)") : NULL;
+    if (!cf)
+        return -1;
+    f->powers = PyArray_DATA(pw);
+    f->target = PyArray_DATA(tg);
+    f->coef = PyArray_DATA(cf);
+    f->n_terms = kd[0];
+    f->dim = PyArray_DIM(pw, 1);
+    return 0;
+}
+
+int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
+{
+    static const nd_arg kind_row = ND_CHOICE(nd_field, kind, "field kind", 0, nd_field_kind_names);
+    memset(bf, 0, sizeof *bf);
+    PyObject *kind, *params, *acts, *consts;
+    if (!PyTuple_Check(spec) || !PyArg_ParseTuple(spec, "OO!O!O!;a field spec is (kind, params, activations, constants)",
+                                                  &kind, &PyTuple_Type, &params, &PyTuple_Type, &acts, &PyTuple_Type,
+                                                  &consts)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "f must be callable or a neurodyn.fields vector field");
+        return -1;
+    }
+    if (nd_parse_choice(&kind_row, kind, &bf->f.kind) < 0 || !(bf->keep = PyList_New(0)))
+        return -1;
+    int rc = -1;
+    switch (bf->f.kind) {
+    case ND_FIELD_LINEAR: rc = nd_field_parse_linear(bf, params, typenum); break;
+    case ND_FIELD_LORENZ: rc = nd_field_parse_lorenz(bf, consts); break;
+    case ND_FIELD_MLP: rc = nd_field_parse_mlp(bf, params, acts, typenum); break;
+    case ND_FIELD_POLY: rc = nd_field_parse_poly(bf, params, typenum); break;
+    case ND_FIELD_HYBRID: rc = nd_hybrid_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
+    default: break; /* RELAX holds per-state parameters: not a field of neurodyn.fields */
+    }
+    int st;
+    if (rc == 0 && (st = nd_field_check(&bf->f)) != ND_OK) {
+        nd_raise_status(st, "field");
+        rc = -1;
+    }
+    if (rc < 0 && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "malformed field spec");
+    if (rc < 0)
+        nd_field_release(bf);
+    return rc;
+}
+
+int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows)
+{
+    if (PyArray_NDIM(y) < 1 || PyArray_DIM(y, PyArray_NDIM(y) - 1) != f->dim) {
+        PyObject *got = nd_shape_str(PyArray_NDIM(y), PyArray_DIMS(y));
+        if (got)
+            PyErr_Format(PyExc_ValueError, "%s has shape %S; this field needs its last axis of size %lld", name, got,
+                         (long long)f->dim);
+        Py_XDECREF(got);
+        return -1;
+    }
+    f->batch = rows;
+    const int st = nd_field_check(f);
+    return st == ND_OK ? 0 : (nd_raise_status(st, "field"), -1);
+}
+
+int nd_field_bind(nd_bound_field *bf, PyArrayObject *state, const char *name, int keep_slots, int jac)
+{
+    nd_field *f = &bf->f;
+    f->keep_slots = keep_slots;
+    if (nd_bind_field_rows(f, state, name, f->dim ? (int64_t)(PyArray_SIZE(state) / f->dim) : 0) < 0)
+        return -1;
+    size_t len;
+    const int st = jac ? nd_field_jac_workspace_len(f, &len) : nd_field_workspace_len(f, &len);
+    if (st != ND_OK) {
+        nd_raise_status(st, "field");
+        return -1;
+    }
+    PyMem_RawFree(bf->work);
+    f->work = bf->work = nd_work_alloc(len, (size_t)PyArray_ITEMSIZE(state));
+    return bf->work ? 0 : -1;
+}
+
+void nd_field_release(nd_bound_field *bf)
+{
+    Py_CLEAR(bf->keep);
+    PyMem_RawFree(bf->work);
+    bf->work = bf->f.work = NULL;
+}
+
+int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
+{
+    nd_bound_field bf;
+    if (nd_field_parse(&bf, spec, typenum) < 0)
+        return -1;
+    /* the parameter arrays join the caller's list, which keeps them alive from here on */
+    const int rc = PyList_SetSlice(keep, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, bf.keep);
+    *f = bf.f;
+    nd_field_release(&bf);
+    return rc;
+}
+
+/* ---- a field alone ---------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *field;
+    double t;
+    PyArrayObject *y;
+} nd_field_args;
+
+static const nd_arg field_eval_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0),
+                                         ND_SCALAR(nd_field_args, t, "t", ND_ARG_DOUBLE, 0),
+                                         ND_IN(nd_field_args, y, "y", ND_TYPE | ND_FINITE, -1, "(..., dim)"),
+                                         {NULL}};
+
+/* dy = f(t, y) (jac 0) or J = df/dy of shape y.shape + (dim,) (jac 1) at every state of y. */
+static PyObject *nd_field_at(const nd_field_args *a, int tn, int jac)
+{
+    nd_bound_field bf;
+    const int ndim = PyArray_NDIM(a->y);
+    if (!isfinite(a->t))
+        return PyErr_Format(PyExc_ValueError, "t must be finite, got %s", isnan(a->t) ? "nan" : a->t > 0 ? "inf" : "-inf");
+    if (ndim >= NPY_MAXDIMS)
+        return PyErr_Format(PyExc_ValueError, "y has too many axes");
+    if (nd_field_parse(&bf, a->field, tn) < 0)
+        return NULL;
+    PyObject *out = NULL;
+    npy_intp dims[NPY_MAXDIMS];
+    if (ndim)
+        memcpy(dims, PyArray_DIMS(a->y), (size_t)ndim * sizeof(npy_intp));
+    dims[ndim] = bf.f.dim;
+    if (nd_field_bind(&bf, a->y, "y", 0, jac) == 0 && (out = PyArray_SimpleNew(ndim + jac, dims, tn))) {
+        void *yd = PyArray_DATA(a->y), *od = PyArray_DATA((PyArrayObject *)out);
+        int st;
+        Py_BEGIN_ALLOW_THREADS
+        st = jac ? ND_DISPATCH(tn, nd_field_jac, &bf.f, a->t, yd, od) : ND_DISPATCH(tn, nd_field_eval, &bf.f, a->t, yd, od);
+        Py_END_ALLOW_THREADS
+        if (st != ND_OK) {
+            Py_CLEAR(out);
+            nd_raise_status(st, jac ? "field_jac" : "field_eval");
+        }
+    }
+    nd_field_release(&bf);
+    return out;
+}
+
+static PyObject *field_eval_body(PyObject *module, void *args, int tn) { return nd_field_at(args, tn, 0); }
+ND_ENTRY(field_eval, nd_field_args, NULL, "field_eval(field, t, y) -> dy: the built-in field at (t, y)")
+
+#define field_jac_args field_eval_args
+static PyObject *field_jac_body(PyObject *module, void *args, int tn) { return nd_field_at(args, tn, 1); }
+ND_ENTRY(field_jac, nd_field_args, NULL,
+         "field_jac(field, t, y) -> J, y.shape + (dim,): the Jacobian df/dy of a built-in field at each row of y")
+
+static const nd_arg field_check_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0), {NULL}};
+
+static PyObject *field_check_body(PyObject *module, void *args, int tn)
+{
+    nd_bound_field bf;
+    if (nd_field_parse(&bf, ((nd_field_args *)args)->field, tn) < 0)
+        return NULL;
+    const long long dim = (long long)bf.f.dim;
+    nd_field_release(&bf);
+    return PyLong_FromLongLong(dim);
+}
+ND_ENTRY(field_check, nd_field_args, NULL,
+         "field_check(field) -> the state size: raises as the solvers would for a malformed field")
+
+static const nd_entry *const nd_fields_entries[] = {&field_eval_entry, &field_jac_entry, &field_check_entry, NULL};
+static const nd_table nd_fields_tables[] = {{"field_kinds", nd_field_kind_names}, {NULL, NULL}};
+const nd_family nd_fields_family = {nd_fields_entries, nd_fields_tables, NULL};

@@ -1,0 +1,107 @@
+/* Implicit integration of independent samples: Radau IIA order 5 and variable-order BDF 1-5
+ * (docs/models.md §8, docs/design.md "Integration").
+ *
+ * The state is B samples of d values, row-major [B, d]; each row is its own stiff
+ * initial-value problem y' = f(t, y) with its own step size (and BDF order), its own Jacobian
+ * and LU factors, its own Newton iterations, error norm (RMS over its own d values), counters
+ * and status. The driver runs rounds: in each round every live sample advances until it needs
+ * right-hand-side values (Radau's three stages, a BDF corrector, the rows of a difference
+ * Jacobian) or an analytic Jacobian, and each kind of request is ONE batched callback over the
+ * rows of every sample that asked, each row at its own time. Samples that finish or fail leave
+ * the working set. Nothing in a sample's arithmetic reads another sample, so its result is
+ * bit-identical alone, in any batch and in any order (given callbacks that treat rows
+ * independently).
+ *
+ * radau  Radau IIA of order 5 as in Hairer & Wanner, Solving ODEs II, IV.8 (RADAU5) and SciPy's
+ *        Radau: simplified Newton on the transformed collocation system (one real d x d and one
+ *        complex d x d LU per factorisation, LAPACK getrf/getrs), Newton convergence estimated
+ *        from the contraction rate, whose last value lets the next step stop after one
+ *        iteration (Hairer's FACCON); the embedded error estimate filtered through the real LU,
+ *        with the extra solve on the first step and after a rejection (IV.8, (8.20));
+ *        Gustafsson's predictive step control; the Jacobian recomputed only when Newton
+ *        converged slowly, the LU kept while the step does not change; output times from the
+ *        collocation polynomial.
+ * bdf    Variable-order BDF 1-5 in the NDF form of Shampine & Reichelt (1997) as SciPy's BDF:
+ *        modified divided differences at a constant step, rescaled on every step change, the
+ *        order chosen after order + 1 equal steps among order - 1, order, order + 1, the
+ *        Jacobian recomputed only when Newton fails, the LU recomputed when the step changes
+ *        the Newton matrix by more than 30% (CVODE's rule); output times from the
+ *        interpolating polynomial of the differences.
+ *
+ * Tolerances, first step, norms and the limits of step changes are SciPy's (rtol, scalar atol,
+ * RMS norm of err / (atol + rtol |y|), factors in [0.2, 10]). A Newton failure with a current
+ * Jacobian halves the step; a Newton matrix that is singular five times in a row (the step
+ * halved each time) fails the sample with ND_ERR_SINGULAR. */
+#ifndef ND_ODE_STIFF_H
+#define ND_ODE_STIFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nd_ode_samples.h"
+
+typedef enum { ND_STIFF_RADAU = 0, ND_STIFF_BDF = 1 } nd_stiff_method;
+
+#define ND_STIFF_METHOD_COUNT 2
+
+/* {"radau", "bdf", NULL}: the method names by code. */
+extern const char *const nd_stiff_method_names[];
+
+typedef struct {
+    int method;        /* nd_stiff_method */
+    double rtol, atol; /* >= 0, not both 0; rtol below 100 eps of the state's type counts as 100 eps */
+    double dt;         /* first step of every sample; 0: chosen per sample (Hairer's algorithm) */
+    double max_step;   /* largest |h|; 0 for no limit */
+    int64_t max_steps; /* attempted steps (accepted + rejected) per sample, >= 1 */
+    /* Called once per round with the smallest fraction of [t[0], t[nt-1]] covered by a live
+     * sample; non-zero stops every sample with ND_ERR_INTERRUPTED. */
+    int (*poll)(void *poll_ctx, double done);
+    void *poll_ctx;
+} nd_ode_stiff_opts;
+
+/* radau, the explicit solvers' rtol, atol and max_steps (1e-3, 1e-6, 10000), dt 0, max_step 0,
+ * no poll. */
+void nd_ode_stiff_opts_default(nd_ode_stiff_opts *opts);
+
+/* Per-sample counters (arrays of B, owned by the caller; any may be NULL) and the totals. nfev
+ * counts every row of f evaluated for the sample, difference-Jacobian rows included; njev the
+ * Jacobians (analytic or by differences); nlu the LU factorisations (a Radau factorisation is
+ * two: the real and the complex matrix). */
+typedef struct {
+    int64_t *nfev, *njev, *nlu, *accepted, *rejected; /* [B] */
+    int64_t *n_out;                                   /* [B] output rows filled */
+    double *t;                                        /* [B] time reached */
+    int *status;                                      /* [B] ND_OK or the sample's failure */
+    int64_t nfev_total, njev_total, nlu_total, rhs_calls, jac_calls, rounds, n_failed;
+} nd_ode_stiff_stats;
+
+/* The right-hand side is nd_ode_samples.h's nd_batch_rhs_*: rows i < m of y [m, d] (contiguous)
+ * are independent samples, row i at time t[i]. The Jacobian callback has the same shape and
+ * writes J [m, d, d] with J[i, r, c] = d f_r / d y_c. Each returns an nd_status; non-zero stops
+ * the call. */
+typedef int (*nd_batch_jac_f32)(void *ctx, int64_t m, int64_t d, const double *t, const float *y, float *J);
+typedef int (*nd_batch_jac_f64)(void *ctx, int64_t m, int64_t d, const double *t, const double *y, double *J);
+
+/* Bytes of workspace nd_odeint_stiff_* needs for B samples of d values of elem_size bytes
+ * (4 or 8), in *bytes. Returns an nd_status (ND_ERR_OVERFLOW for absurd sizes). */
+int nd_ode_stiff_workspace_size(int method, int64_t B, int64_t d, size_t elem_size, size_t *bytes);
+
+/* The most rows of f one sample asks for in one round (so one call gets at most B times this). */
+int64_t nd_ode_stiff_max_rows(int64_t d);
+
+/* y0 [B, d]; t: nt >= 1 output times, strictly monotonic, finite; ys [nt, B, d]: row j of
+ * sample s is its state at t[j]; rows a sample did not reach are NaN. y_last [B, d] (may be
+ * NULL): each sample's state at stats.t[s]. jac NULL: forward-difference Jacobians, whose d
+ * rows per Jacobian go through rhs in the same rounds as the other rows.
+ * Returns ND_OK when every sample succeeded; the first failing sample's status when some
+ * failed (the others ran to the end); ND_ERR_CALLBACK or ND_ERR_INTERRUPTED (or a callback's
+ * own status) when a callback or the poll stopped the whole call; ND_ERR_ARG with a detail
+ * (nd_last_error) for bad arguments. */
+int nd_odeint_stiff_f32(nd_batch_rhs_f32 rhs, void *rhs_ctx, nd_batch_jac_f32 jac, void *jac_ctx, int64_t B, int64_t d,
+                        const float *y0, int64_t nt, const double *t, const nd_ode_stiff_opts *opts, float *ys,
+                        float *y_last, void *work, nd_ode_stiff_stats *stats);
+int nd_odeint_stiff_f64(nd_batch_rhs_f64 rhs, void *rhs_ctx, nd_batch_jac_f64 jac, void *jac_ctx, int64_t B, int64_t d,
+                        const double *y0, int64_t nt, const double *t, const nd_ode_stiff_opts *opts, double *ys,
+                        double *y_last, void *work, nd_ode_stiff_stats *stats);
+
+#endif

@@ -1,0 +1,63 @@
+"""The implicit methods of :func:`neurodyn.odeint` (``method="radau"`` and ``"bdf"``).
+
+Every index over the leading axes of ``y0`` is its own stiff problem with its own step size,
+Jacobian, LU factors and counters (docs/models.md §8); the C kernels (csrc/nd_ode_stiff.h)
+check the arguments and report which one broke which rule. The info dict and the failures
+are those of the explicit per-sample solvers (neurodyn.ode), with the Jacobian and LU counters.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _checks, _core
+from .training import kernel_progress
+
+#: Names of the implicit methods, from the kernels' table.
+STIFF_METHODS = _core.TABLES["stiff_methods"]
+
+
+def _coupled(rhs, jac, shape):
+    """f and jac over the whole array as one state of n = prod(shape) values."""
+    if isinstance(rhs, tuple):
+        raise ValueError("coupled=True with a built-in field is for the explicit methods: an implicit method "
+                         "solves each field state (the last axis) with its own Jacobian")
+    n = int(np.prod(shape, dtype=np.int64))
+
+    def f(t, y, *args):
+        return np.reshape(rhs(t, np.reshape(y, shape), *args), n)
+
+    def jac_flat(t, y, *args):
+        return np.reshape(jac(t, np.reshape(y, shape), *args), (n, n))
+
+    return f, (None if jac is None else jac_flat), n
+
+
+def odeint_stiff(rhs, y0, times, *, method, rtol, atol, dt, max_steps, args, jac, return_info, coupled,
+                 on_failure, verbose):
+    """:func:`neurodyn.odeint` for ``method`` in :data:`STIFF_METHODS` (``rhs`` a callable or a
+    field's description, ``times`` checked); see its docstring."""
+    from . import ode
+
+    shape = np.shape(y0)
+    y = y0
+    if isinstance(rtol, (int, float, np.floating)) and not isinstance(rtol, bool) and rtol >= 0:
+        ode._warn_rtol(float(rtol), _checks.float_dtype("y0", y0))  # the kernel raises rtol to 100 eps
+    if coupled:
+        rhs, jac, n = _coupled(rhs, jac, shape)
+        y = np.reshape(np.asarray(y0), n)
+    single = coupled or len(shape) <= 1
+    batch_shape = () if single else shape[:-1]
+    with kernel_progress("odeint", verbose) as bar:
+        ys, y_last, raw = _core.odeint_stiff(rhs, y, times, method=method, rtol=rtol, atol=atol, dt=dt,
+                                             max_steps=max_steps, jac=jac, args=args, progress=bar)
+    ys = ys.reshape((len(times),) + shape)
+    # per-sample counters of the samples' shape (0-d for a single state), as odeint's are
+    for key in ("nfev", "njev", "nlu", "accepted", "rejected", "n_out", "t", "status_code"):
+        raw[key] = np.asarray(raw[key]).reshape(batch_shape)
+    info = ode._samples_info(raw, ())
+    for key in ("njev", "nlu"):
+        info[key] = raw[key][()]
+    info["total"].update(njev=int(raw["njev_total"]), nlu=int(raw["nlu_total"]), jac_calls=int(raw["jac_calls"]))
+    if on_failure == "raise":
+        ode._raise_failed(raw, info, times, ys, y_last.reshape(shape), method, max_steps)
+    return (ys, info) if return_info or on_failure == "status" else ys
