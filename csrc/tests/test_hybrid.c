@@ -434,6 +434,28 @@ static void test_through_fields(void)
     CHECK(nd_field_eval_rows_f64(&f, B, D, t, Z, dz1) == ND_OK);
     for (int i = 0; i < B * D; ++i)
         CHECK(dz1[i] == dz2[i]);
+    /* the per-sample forms at different times: the input u(t) of each row at its own time, and
+     * a kept evaluation's VJP equal to the plain one */
+    const double tr[B] = {0.2, 1.1};
+    f.keep_slots = 2;
+    CHECK(nd_field_workspace_len(&f, &len) == ND_OK && len <= (1 << 14));
+    CHECK(nd_field_eval_rows_keep_f64(&f, 1, B, D, tr, Z, dz1) == ND_OK);
+    CHECK(nd_hybrid_field_eval_f64(&H, B, 0.0, tr, Z, dz2, WORK) == ND_OK);
+    CHECK(nd_field_vjp_rows_kept_f64(&f, 1, B, D, tr, Z, A_, a1, p1, 0) == ND_OK);
+    CHECK(nd_hybrid_field_vjp_f64(&H, B, 0.0, tr, Z, A_, a2, p2, 0, WORK) == ND_OK);
+    for (int i = 0; i < B * D; ++i)
+        CHECK(dz1[i] == dz2[i] && a1[i] == a2[i]);
+    for (int i = 0; i < NP; ++i)
+        CHECK(p1[i] == p2[i]);
+    CHECK(nd_field_vjp_rows_f64(&f, B, D, tr, Z, A_, a1, p1, 0) == ND_OK);
+    for (int i = 0; i < NP; ++i)
+        CHECK(p1[i] == p2[i]);
+    /* the Jacobians of the field kind through nd_fields.h against the family's own */
+    double J1[B * D * D], J2[B * D * D];
+    CHECK(nd_field_jac_rows_f64(&f, B, D, tr, Z, J1) == ND_OK);
+    CHECK(nd_hybrid_field_jac_f64(&H, B, Z, J2, WORK) == ND_OK);
+    for (int i = 0; i < B * D * D; ++i)
+        CHECK(J1[i] == J2[i]);
 }
 
 /* float32 follows float64. */
