@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # markdown_extras(record) -> str (appended to the Markdown table).
 SUITES = {"ode": "ode_cases", "neural_ode": "neural_ode_cases", "liquid": "liquid_cases", "snn": "snn_cases",
           "hopfield": "hopfield_cases", "ebm": "ebm_cases", "sde": "sde_cases", "ode_stiff": "ode_stiff_cases",
-          "interop": "interop_cases", "memories": "memories_cases"}
+          "interop": "interop_cases", "memories": "memories_cases", "hybrid": "hybrid_cases"}
 
 
 def parse_args(argv=None):

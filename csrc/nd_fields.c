@@ -6,12 +6,13 @@
 #include "nd_blas.h"
 #include "nd_generic.h"
 #include "nd_memories.h"
+#include "nd_hybrid.h"
 #include "nd_poll.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 
 const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1] = {"linear", "lorenz", "mlp", "relax", "polynomial",
-                                                                  "memory", NULL};
+                                                                  "memory", "hybrid", NULL};
 
 int nd_field_check(const nd_field *f)
 {
@@ -47,6 +48,8 @@ int nd_field_check(const nd_field *f)
         return (f->a && f->tau) ? ND_OK : nd_arg_error_novalue("a and tau", "must be given");
     case ND_FIELD_MEMORY:
         return nd_memory_field_check(f->memory, f->dim);
+    case ND_FIELD_HYBRID:
+        return nd_hybrid_field_check(f->hybrid, f->dim);
     default: /* ND_FIELD_MLP */
         break;
     }
@@ -121,6 +124,8 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     *len = 0;
     if (f->kind == ND_FIELD_MEMORY)
         return nd_memory_field_workspace_len(f->memory, f->batch, len);
+    if (f->kind == ND_FIELD_HYBRID)
+        return nd_hybrid_field_workspace_len(f->hybrid, f->batch, f->keep_slots, len);
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
     /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps
@@ -164,6 +169,7 @@ int64_t nd_field_param_count(const nd_field *f)
     }
     case ND_FIELD_RELAX: return 2 * f->batch * f->dim;
     case ND_FIELD_POLY: return f->n_terms;
+    case ND_FIELD_HYBRID: return nd_hybrid_field_param_count(f->hybrid);
     default: return 0;
     }
 }
@@ -177,6 +183,21 @@ static int nd_field_rows(const nd_field *f, int64_t m, int64_t d, nd_field *g)
     ND_REQUIRE(f->kind != ND_FIELD_RELAX, "field", f->kind, "must not have per-row parameters");
     *g = *f;
     g->batch = m * (d / f->dim);
+    return ND_OK;
+}
+
+/* A hybrid field's share of the per-sample forms: rows of y [m, d] with d = dim are m field
+ * states each at its own time (t_rows = t); with d a multiple of dim, one sample (m <= 1) holds
+ * d / dim field states, all at t[0]. */
+static int nd_field_hybrid_rows(const nd_field *f, int64_t m, int64_t d, const double *t, int64_t *B, double *t0,
+                                const double **t_rows)
+{
+    ND_REQUIRE(f->dim > 0 && d > 0 && d % f->dim == 0, "d", d, "must be a multiple of the field's dimension");
+    ND_REQUIRE(d == f->dim || m <= 1, "m", m, "must be 1 when a sample holds several rows of a hybrid field");
+    *B = d == f->dim ? m : (m ? d / f->dim : 0);
+    ND_REQUIRE(m >= 0 && *B <= f->batch, "m", m, "must be in [0, the field's batch]");
+    *t0 = d == f->dim || !m ? 0.0 : t[0];
+    *t_rows = d == f->dim ? t : NULL;
     return ND_OK;
 }
 

@@ -16,10 +16,12 @@ typedef enum {
     ND_FIELD_RELAX = 3,  /* dy = (a - y) / tau, elementwise; a, tau [batch, dim] */
     ND_FIELD_POLY = 4,   /* dy_r = sum over terms k with target[k] = r of coef[k] prod_j y_j^powers[k, j] */
     ND_FIELD_MEMORY = 5, /* a memory network of nd_memories.h (docs/models.md §9, §10) */
-    ND_FIELD_KIND_COUNT = 6
+    ND_FIELD_HYBRID = 6, /* a hybrid energy model's field or a target system (nd_hybrid.h) */
+    ND_FIELD_KIND_COUNT = 7
 } nd_field_kind;
 
-/* The kinds' names by code ("linear", "lorenz", "mlp", "relax", "polynomial", "memory"), NULL-terminated. */
+/* The kinds' names by code ("linear", "lorenz", "mlp", "relax", "polynomial", "memory",
+ * "hybrid"), NULL-terminated. */
 extern const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1];
 
 #define ND_FIELD_MAX_POWER 64
@@ -50,6 +52,8 @@ typedef struct {
     const int64_t *target, *powers;
     /* MEMORY: an nd_memory_field */
     const void *memory;
+    /* HYBRID: an nd_hybrid_field */
+    const void *hybrid;
     /* Linearisation slots (0 to ND_FIELD_MAX_SLOTS) for nd_field_eval_keep_* and
      * nd_field_vjp_kept_*; set before sizing the scratch. */
     int keep_slots;
@@ -125,7 +129,8 @@ int nd_field_jac_rows_f64(void *field, int64_t m, int64_t d, const double *t, co
 /* dy = f(t, y) as nd_field_eval_*, keeping in slot `slot` (below keep_slots) what a VJP at
  * (t, y) needs, so that nd_field_vjp_kept_* with the same slot and the same y does not evaluate
  * the field again (for an MLP field, every layer's pre-activation and output: the VJP's
- * forward pass was a third of its matrix products). The signatures are nd_ode.h's
+ * forward pass was a third of its matrix products; for a hybrid model's field, its energy's
+ * primal sweeps: the VJP then runs the tangent sweep alone). The signatures are nd_ode.h's
  * nd_rhs_keep_* and nd_vjp_kept_*. Fields without intermediate values ignore the slot. */
 int nd_field_eval_keep_f32(void *field, int slot, double t, const float *y, float *dy);
 int nd_field_eval_keep_f64(void *field, int slot, double t, const double *y, double *dy);

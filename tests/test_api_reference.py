@@ -23,6 +23,7 @@ def _public(module, prefix):
 def _names():
     names = [n for n in nd.__all__ if not inspect.ismodule(getattr(nd, n))]
     names += _public(nd.fields, "fields.") + _public(nd.energies, "energies.")
+    names += [n for n in _public(nd.hybrid, "hybrid.") if n not in ("hybrid.HybridEBM", "hybrid.TargetSystem")]
     names += [f"encode.{n}" for n in ("poisson", "latency", "constant")]
     names += [f"training.{n}" for n in ("Callback", "EarlyStopping", "FitState", "StepDecay", "ExponentialDecay",
                                         "CosineDecay", "clip_gradients")]

@@ -526,6 +526,7 @@ EVERY_MODEL = {
     "IDPHopfield": lambda: nd.IDPHopfield(nd.memories.random_patterns(3, 12, seed=0), zero_diagonal=True),
     "SequentialHopfield": lambda: nd.SequentialHopfield(nd.memories.hadamard_patterns(3, 8, seed=0),
                                                         sequence=[2, 0, 1], kappa=5.0),
+    "HybridEBM": lambda: nd.HybridEBM(4, hidden_sizes=(6, 5), form="port_hamiltonian", inputs=2, seed=0),
 }
 # Models whose parameters are data with rules of their own (stored patterns), kept as they are
 KEEP_PARAMS = {"ClassicalHopfield", "FiringRateMemory", "IDPHopfield", "SequentialHopfield"}

@@ -162,7 +162,8 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
     case ND_FIELD_LORENZ: rc = nd_field_parse_lorenz(bf, consts); break;
     case ND_FIELD_MLP: rc = nd_field_parse_mlp(bf, params, acts, typenum); break;
     case ND_FIELD_POLY: rc = nd_field_parse_poly(bf, params, typenum); break;
-    case ND_FIELD_MEMORY: rc = nd_parse_memory_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
+    case ND_FIELD_MEMORY: rc = nd_memories_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
+    case ND_FIELD_HYBRID: rc = nd_hybrid_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
     default: break; /* RELAX holds per-state parameters: not a field of neurodyn.fields */
     }
     int st;

@@ -47,7 +47,7 @@ static PyArrayObject *nd_mem_keep(PyObject *obj, int typenum, int ndim, const ch
     return bad ? NULL : a;
 }
 
-int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f, PyObject *keep)
+int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f, PyObject *keep)
 {
     PyObject *pat, *input, *next, *start, *units;
     nd_memory_field *m = PyMem_Calloc(1, sizeof *m);

@@ -67,9 +67,9 @@ static struct PyModuleDef nd_module = {
     .m_free = nd_free,
 };
 
-static const nd_family *const nd_families[] = {&nd_ode_family,      &nd_nn_family,  &nd_liquid_family, &nd_snn_family,
-                                               &nd_hopfield_family, &nd_ebm_family, &nd_sde_family,    &nd_util_family,
-                                               &nd_fields_family,   &nd_ode_stiff_family, &nd_memories_family};
+static const nd_family *const nd_families[] = {&nd_ode_family,      &nd_nn_family,     &nd_liquid_family,    &nd_snn_family,
+                                               &nd_hopfield_family, &nd_ebm_family,    &nd_hybrid_family,    &nd_sde_family,
+                                               &nd_util_family,     &nd_fields_family, &nd_ode_stiff_family, &nd_memories_family};
 #define ND_FAMILY_COUNT (sizeof nd_families / sizeof nd_families[0])
 
 static int nd_add_method(size_t *k, PyMethodDef m)

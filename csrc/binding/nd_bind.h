@@ -186,7 +186,7 @@ typedef struct {
 
 /* The families, concatenated by the module. */
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
-    nd_hopfield_family, nd_ebm_family, nd_sde_family;
+    nd_hopfield_family, nd_ebm_family, nd_hybrid_family, nd_sde_family;
 extern const nd_family nd_fields_family, nd_ode_stiff_family, nd_memories_family;
 
 /* ---- built-in vector fields (bind_fields.c) ------------------------------------------------ */
@@ -206,7 +206,8 @@ typedef struct {
 /* spec = (kind, params, activations, constants) as neurodyn.fields builds it: kind a name of
  * nd_field_kind_names; Linear (A, b or None); Lorenz constants (sigma, rho, beta); MLP
  * (W1, b1, ..., WL, bL) with (activation, final_activation) names; Polynomial (coef, target,
- * powers); memory networks as bind_memories.c reads them. The parameters are converted to typenum and checked (shapes, finiteness, the
+ * powers); memory networks as bind_memories.c reads them; Hybrid (see nd_hybrid_parse_field). The
+ * parameters are converted to typenum and checked (shapes, finiteness, the
  * kernel's nd_field_check). 0, or -1 with an exception set (bf is then released). */
 int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum);
 /* Sizes the field for a state whose last axis is its dim (the state's other values are the
@@ -218,7 +219,12 @@ void nd_field_release(nd_bound_field *bf);
 /* A memory network's spec parts (bind_memories.c) into the field f: its dim and its
  * nd_memory_field, with the arrays it points at kept alive by `keep`, the memories' contents
  * (bytes, index lists) checked. 0, or -1 with an exception set. */
-int nd_parse_memory_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f,
+int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f,
+                            PyObject *keep);
+/* The "hybrid" field of a field spec (bind_hybrid.c): a hybrid energy model's field or a target
+ * system, from the spec's params, names and constants, into f->hybrid (its memory and the
+ * parameter arrays kept alive by `keep`); sets f->dim. -1 with an exception. */
+int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, int typenum, nd_field *f,
                           PyObject *keep);
 
 #endif

@@ -23,6 +23,8 @@ Energy-based models
 Associative memories as dynamical systems
     :class:`FiringRateMemory`, :class:`IDPHopfield`, :class:`SequentialHopfield`,
     :mod:`neurodyn.memories`
+Stable system identification
+    :class:`HybridEBM`; target systems in :mod:`neurodyn.hybrid`
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
@@ -32,9 +34,10 @@ Interoperability
     ``from_snntorch`` / ``to_snntorch`` (peer libraries' weights), in :mod:`neurodyn.interop`;
     ``save("model.safetensors")`` (safetensors files)
 """
-from . import _core, encode, energies, fields, memories, nn, optim, sde, training
+from . import _core, encode, energies, fields, hybrid, memories, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
+from .hybrid import HybridEBM
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
                        hopfield_separation)
 from .interop import from_nir
@@ -77,6 +80,8 @@ __all__ = [
     "hopfield_energy",
     "hopfield_retrieve",
     "hopfield_separation",
+    "hybrid",
+    "HybridEBM",
     "IDPHopfield",
     "if_neuron",
     "IntegrationError",

@@ -49,14 +49,15 @@ def _registry():
     from .ann2snn import ANN, ConvertedSNN
     from .ebm import EBM
     from .hopfield import AssociativeMemory, ClassicalHopfield, Hopfield
+    from .hybrid import HybridEBM
     from .liquid import CfC, Liquid, LTCCell
     from .memories import FiringRateMemory, IDPHopfield, SequentialHopfield
     from .neural_ode import NeuralODE
     from .snn import SNN
 
     return {cls.__name__: cls for cls in (NeuralODE, Liquid, LTCCell, CfC, SNN, ANN, ConvertedSNN, Hopfield,
-                                          AssociativeMemory, ClassicalHopfield, EBM, FiringRateMemory, IDPHopfield,
-                                          SequentialHopfield)}
+                                          AssociativeMemory, ClassicalHopfield, EBM, HybridEBM, FiringRateMemory,
+                                          IDPHopfield, SequentialHopfield)}
 
 
 def save(model, path, *, training=None) -> None:

@@ -1,0 +1,571 @@
+/* Binding of the hybrid energy family (docs/models.md §11): energies, gradients, Hessians, the
+ * fields' Jacobians and VJPs, the certificate and the stability test, and the parser of the
+ * ND_FIELD_HYBRID built-in field that odeint and field_eval read.
+ *
+ * A hybrid spec is the field spec of neurodyn.hybrid: (kind, params, names, consts) with
+ *   model:  names = ("model", form, act_0, act_1, ...), consts = (beta, power, guarantee, inputs),
+ *           params = (b1, kernel_0, bias_0, ..., A, L, G, u_t, u) (None where absent);
+ *   system: names = ("system", kind), consts = (d, width, gamma, omega, radius, rotation, alpha,
+ *           cubic, delta), params = (centres, depths) (None for the systems without wells). */
+#include "nd_bind.h"
+
+#include <string.h>
+
+#include "nd_fields.h"
+#include "nd_hybrid.h"
+#include "nd_status.h"
+
+/* The index of a str in a NULL-terminated table, or -1 with ValueError naming `what`. */
+static int nd_hybrid_index(PyObject *name, const char *what, const char *const *names)
+{
+    for (int i = 0; PyUnicode_Check(name) && names[i]; ++i)
+        if (PyUnicode_CompareWithASCIIString(name, names[i]) == 0)
+            return i;
+    PyErr_Format(PyExc_ValueError, "%s=%R is not known", what, name);
+    return -1;
+}
+
+/* Parameter i of a spec, of typenum, with ndim axes and the given sizes (-1: any), kept alive
+ * in `keep`; NULL without an exception for None when `optional`. */
+static PyArrayObject *nd_hybrid_param(PyObject *params, Py_ssize_t i, int tn, int ndim, const npy_intp *dims,
+                                      const char *name, const char *axes, int optional, PyObject *keep)
+{
+    if (i >= PyTuple_GET_SIZE(params)) {
+        PyErr_SetString(PyExc_ValueError, "malformed hybrid spec");
+        return NULL;
+    }
+    PyObject *obj = PyTuple_GET_ITEM(params, i);
+    if (obj == Py_None) {
+        if (!optional)
+            PyErr_Format(PyExc_ValueError, "%s must be given", name);
+        return NULL;
+    }
+    PyArrayObject *a = nd_float_array(obj, tn, name);
+    if (!a)
+        return NULL;
+    if (nd_check_shape(a, name, ndim, dims, axes) < 0 || nd_check_finite(a, name) < 0 ||
+        PyList_Append(keep, (PyObject *)a) < 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    Py_DECREF(a); /* `keep` holds it */
+    return a;
+}
+
+static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *consts, int tn, nd_hybrid *h,
+                                 PyObject *keep)
+{
+    nd_hybrid_default(h);
+    const Py_ssize_t L = PyTuple_GET_SIZE(names) - 2;
+    long long inputs;
+    if (L < 1 || L > ND_HYBRID_MAX_LAYERS || PyTuple_GET_SIZE(params) != 2 * L + 6 ||
+        !PyArg_ParseTuple(consts, "ddpL;hybrid constants", &h->beta, &h->power, &h->guarantee, &inputs)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "malformed hybrid spec");
+        return -1;
+    }
+    h->inputs = inputs;
+    h->n_layers = (int)L;
+    if ((h->form = nd_hybrid_index(PyTuple_GET_ITEM(names, 1), "form", nd_hybrid_form_names)) < 0)
+        return -1;
+    char name[48];
+    for (Py_ssize_t l = 0; l < L; ++l) {
+        snprintf(name, sizeof name, "activations[%zd]", l);
+        if ((h->acts[l] = nd_hybrid_index(PyTuple_GET_ITEM(names, l + 2), name, nd_hybrid_act_names)) < 0)
+            return -1;
+    }
+    PyArrayObject *a = nd_hybrid_param(params, 0, tn, 1, NULL, "b1", "(d,)", 0, keep);
+    if (!a)
+        return -1;
+    h->b1 = PyArray_DATA(a);
+    const npy_intp d = PyArray_DIM(a, 0);
+    h->dim = h->widths[0] = d;
+    for (Py_ssize_t l = 0; l < L; ++l) {
+        char axes[64];
+        const npy_intp kd[2] = {h->widths[l], -1};
+        snprintf(name, sizeof name, "kernels[%zd]", l);
+        snprintf(axes, sizeof axes, "(%lld, width)", (long long)h->widths[l]);
+        if (!(a = nd_hybrid_param(params, 1 + 2 * l, tn, 2, kd, name, axes, 0, keep)))
+            return -1;
+        h->kernels[l] = PyArray_DATA(a);
+        h->widths[l + 1] = PyArray_DIM(a, 1);
+        const npy_intp bd[1] = {h->widths[l + 1]};
+        snprintf(name, sizeof name, "biases[%zd]", l);
+        snprintf(axes, sizeof axes, "(%lld,)", (long long)h->widths[l + 1]);
+        if (!(a = nd_hybrid_param(params, 2 + 2 * l, tn, 1, bd, name, axes, 0, keep)))
+            return -1;
+        h->biases[l] = PyArray_DATA(a);
+    }
+    const Py_ssize_t o = 1 + 2 * L;
+    const int port = h->form == ND_HYBRID_PORT_HAMILTONIAN;
+    const npy_intp ad[1] = {d * (d - 1) / 2}, ld[1] = {d * (d + 1) / 2}, gd[2] = {d, h->inputs};
+    if ((a = nd_hybrid_param(params, o, tn, 1, ad, "A", "(d (d - 1) / 2,)", !port, keep)))
+        h->A = PyArray_DATA(a);
+    else if (PyErr_Occurred())
+        return -1;
+    if ((a = nd_hybrid_param(params, o + 1, tn, 1, ld, "L", "(d (d + 1) / 2,)", !port, keep)))
+        h->L = PyArray_DATA(a);
+    else if (PyErr_Occurred())
+        return -1;
+    if ((a = nd_hybrid_param(params, o + 2, tn, 2, gd, "G", "(d, inputs)", !(port && h->inputs > 0), keep)))
+        h->G = PyArray_DATA(a);
+    else if (PyErr_Occurred())
+        return -1;
+    /* u(t): times as float64, values [n_knots, rows, m] of the state's type */
+    PyObject *ut = PyTuple_GET_ITEM(params, o + 3), *u = PyTuple_GET_ITEM(params, o + 4);
+    if ((ut == Py_None) != (u == Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "u and u_t must be given together");
+        return -1;
+    }
+    if (ut != Py_None) {
+        PyArrayObject *t = (PyArrayObject *)PyArray_FROMANY(ut, NPY_DOUBLE, 1, 1, NPY_ARRAY_IN_ARRAY);
+        if (!t || PyList_Append(keep, (PyObject *)t) < 0) {
+            Py_XDECREF(t);
+            return -1;
+        }
+        Py_DECREF(t);
+        h->n_knots = PyArray_DIM(t, 0);
+        h->u_t = PyArray_DATA(t);
+        const npy_intp udim[3] = {h->n_knots, -1, h->inputs};
+        if (!(a = nd_hybrid_param(params, o + 4, tn, 3, udim, "u", "(len(u_t), rows, inputs)", 0, keep)))
+            return -1;
+        h->u = PyArray_DATA(a);
+        h->u_rows = PyArray_DIM(a, 1);
+    }
+    int st = nd_hybrid_check(h, 1);
+    return st == ND_OK ? 0 : (nd_raise_status(st, "hybrid model"), -1);
+}
+
+static int nd_hybrid_parse_system(PyObject *params, PyObject *names, PyObject *consts, nd_hybrid_system *s,
+                                  PyObject *keep)
+{
+    memset(s, 0, sizeof *s);
+    long long d;
+    if (PyTuple_GET_SIZE(names) != 2 || PyTuple_GET_SIZE(params) != 2 ||
+        !PyArg_ParseTuple(consts, "Ldddddddd;system constants", &d, &s->width, &s->gamma, &s->omega, &s->radius,
+                          &s->rotation, &s->alpha, &s->cubic, &s->delta)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "malformed hybrid system spec");
+        return -1;
+    }
+    s->dim = d;
+    if ((s->kind = nd_hybrid_index(PyTuple_GET_ITEM(names, 1), "system", nd_hybrid_system_names)) < 0)
+        return -1;
+    const npy_intp cd[2] = {-1, d};
+    PyArrayObject *c = nd_hybrid_param(params, 0, NPY_DOUBLE, 2, cd, "centres", "(wells, d)", 1, keep);
+    if (PyErr_Occurred())
+        return -1;
+    if (c) {
+        s->centres = PyArray_DATA(c);
+        s->n_wells = PyArray_DIM(c, 0);
+        const npy_intp dd[1] = {s->n_wells};
+        PyArrayObject *w = nd_hybrid_param(params, 1, NPY_DOUBLE, 1, dd, "depths", "(wells,)", 0, keep);
+        if (!w)
+            return -1;
+        s->depths = PyArray_DATA(w);
+    }
+    int st = nd_hybrid_system_check(s);
+    return st == ND_OK ? 0 : (nd_raise_status(st, "hybrid system"), -1);
+}
+
+static void nd_hybrid_capsule_free(PyObject *cap) { PyMem_Free(PyCapsule_GetPointer(cap, "nd_hybrid_field")); }
+
+int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, int typenum, nd_field *f,
+                          PyObject *keep)
+{
+    if (PyTuple_GET_SIZE(names) < 2) {
+        PyErr_SetString(PyExc_ValueError, "malformed hybrid spec");
+        return -1;
+    }
+    nd_hybrid_field *hf = PyMem_Calloc(1, sizeof *hf);
+    PyObject *cap = hf ? PyCapsule_New(hf, "nd_hybrid_field", nd_hybrid_capsule_free) : NULL;
+    if (!cap) {
+        PyMem_Free(hf);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        return -1;
+    }
+    int bad = PyList_Append(keep, cap) < 0; /* `keep` frees it with the parameters */
+    Py_DECREF(cap);
+    if (bad)
+        return -1;
+    PyObject *which = PyTuple_GET_ITEM(names, 0);
+    hf->is_system = PyUnicode_Check(which) && PyUnicode_CompareWithASCIIString(which, "system") == 0;
+    if (hf->is_system ? nd_hybrid_parse_system(params, names, consts, &hf->system, keep)
+                      : nd_hybrid_parse_model(params, names, consts, typenum, &hf->model, keep))
+        return -1;
+    f->hybrid = hf;
+    f->dim = hf->is_system ? hf->system.dim : hf->model.dim;
+    return 0;
+}
+
+/* A "hybrid" field spec (kind, params, names, constants) into f; 0, or -1 with an exception. */
+static int nd_hybrid_spec(PyObject *spec, int tn, nd_field *f, PyObject *keep)
+{
+    PyObject *kind, *params, *names, *consts;
+    memset(f, 0, sizeof *f);
+    if (!PyTuple_Check(spec)) {
+        PyErr_SetString(PyExc_TypeError, "spec must be a hybrid spec tuple");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(spec, "OO!O!O!;hybrid spec", &kind, &PyTuple_Type, &params, &PyTuple_Type, &names,
+                          &PyTuple_Type, &consts))
+        return -1;
+    if (!PyUnicode_Check(kind) || PyUnicode_CompareWithASCIIString(kind, nd_field_kind_names[ND_FIELD_HYBRID]) != 0) {
+        PyErr_SetString(PyExc_ValueError, "spec is not a hybrid spec");
+        return -1;
+    }
+    return nd_hybrid_parse_field(params, names, consts, tn, f, keep);
+}
+
+/* The spec parsed for a batch z [B, d] with its scratch (freed by the caller). */
+static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model_only, const nd_hybrid_field **out,
+                             PyObject *keep)
+{
+    nd_field f;
+    if (nd_hybrid_spec(spec, tn, &f, keep) < 0)
+        return NULL;
+    const nd_hybrid_field *hf = f.hybrid;
+    if (model_only && hf->is_system)
+        return PyErr_Format(PyExc_ValueError, "this call needs a hybrid model, not a target system");
+    const npy_intp d = PyArray_DIM(z, 1);
+    if (d != f.dim)
+        return PyErr_Format(PyExc_ValueError, "z has %zd features; the model has d = %lld", (Py_ssize_t)d,
+                            (long long)f.dim);
+    size_t len;
+    int st = nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), 0, &len);
+    if (st != ND_OK)
+        return nd_raise_status(st, "hybrid workspace");
+    *out = hf;
+    return nd_work_alloc(len, PyArray_ITEMSIZE(z));
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *spec;
+    PyArrayObject *z, *v;
+    double t;
+    int grad;
+} nd_hyb_args;
+
+static void nd_hyb_default(nd_hyb_args *a)
+{
+    a->grad = 1;
+    a->t = 0.0;
+}
+
+#define ND_HYB_SPEC_Z                                                                                \
+    ND_SCALAR(nd_hyb_args, spec, "spec", ND_ARG_OBJECT, 0), ND_IN(nd_hyb_args, z, "z", ND_TYPE | ND_FINITE, 2, "(batch, d)")
+
+/* Runs `what` on the parsed model with its scratch, outputs allocated by the caller. */
+#define ND_HYB_BODY_BEGIN(model_only)                                                                \
+    nd_hyb_args *a = args;                                                                           \
+    const nd_hybrid_field *hf = NULL;                                                                \
+    PyObject *keep = PyList_New(0), *res = NULL;                                                     \
+    void *work = keep ? nd_hybrid_setup(a->spec, a->z, tn, model_only, &hf, keep) : NULL;             \
+    const npy_intp B = PyArray_DIM(a->z, 0), d = PyArray_DIM(a->z, 1);                                \
+    (void)d;                                                                                         \
+    int st = ND_OK;                                                                                  \
+    if (!work)                                                                                       \
+        goto done;
+
+#define ND_HYB_BODY_END                                                                              \
+    done:                                                                                            \
+    PyMem_RawFree(work);                                                                             \
+    Py_XDECREF(keep);                                                                                \
+    return res;
+
+static const nd_arg hybrid_energy_args[] = {ND_HYB_SPEC_Z, ND_SCALAR(nd_hyb_args, grad, "grad", ND_ARG_BOOL, ND_OPTIONAL),
+                                            {NULL}};
+
+/* -> (H [B], grad [B, d] or None) */
+static PyObject *hybrid_energy_body(PyObject *module, void *args, int tn)
+{
+    PyObject *E = NULL, *g = NULL;
+    ND_HYB_BODY_BEGIN(1)
+    if (!(E = nd_empty(tn, 1, B)) || (a->grad && !(g = nd_empty(tn, 2, B, d))))
+        goto done;
+    void *zd = PyArray_DATA(a->z), *Ed = PyArray_DATA((PyArrayObject *)E), *gd = g ? PyArray_DATA((PyArrayObject *)g) : NULL;
+    Py_BEGIN_ALLOW_THREADS
+    st = ND_DISPATCH(tn, nd_hybrid_energy, &hf->model, B, zd, Ed, gd, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? PyTuple_Pack(2, E, g ? g : Py_None) : nd_raise_status(st, "hybrid_energy");
+    Py_XDECREF(E);
+    Py_XDECREF(g);
+    ND_HYB_BODY_END
+}
+ND_ENTRY(hybrid_energy, nd_hyb_args, nd_hyb_default, "hybrid_energy(spec, z, grad=True) -> (H, grad H or None)")
+
+static const nd_arg hybrid_hvp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "v", ND_FINITE, 2, "(batch, d)"), {NULL}};
+
+static PyObject *hybrid_hvp_body(PyObject *module, void *args, int tn)
+{
+    PyObject *out = NULL;
+    ND_HYB_BODY_BEGIN(1)
+    if (!PyArray_SAMESHAPE(a->v, a->z)) {
+        PyErr_SetString(PyExc_ValueError, "v must have the shape of z");
+        goto done;
+    }
+    if (!(out = nd_empty(tn, 2, B, d)))
+        goto done;
+    void *zd = PyArray_DATA(a->z), *vd = PyArray_DATA(a->v), *od = PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    st = ND_DISPATCH(tn, nd_hybrid_hvp, &hf->model, B, zd, vd, od, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? (Py_INCREF(out), out) : nd_raise_status(st, "hybrid_hvp");
+    Py_XDECREF(out);
+    ND_HYB_BODY_END
+}
+ND_ENTRY(hybrid_hvp, nd_hyb_args, nd_hyb_default, "hybrid_hvp(spec, z, v) -> Hess H(z) v, row by row")
+
+static const nd_arg hybrid_hessian_args[] = {ND_HYB_SPEC_Z, {NULL}};
+
+static PyObject *hybrid_hessian_body(PyObject *module, void *args, int tn)
+{
+    PyObject *out = NULL;
+    ND_HYB_BODY_BEGIN(1)
+    if (!(out = nd_empty(tn, 3, B, d, d)))
+        goto done;
+    void *zd = PyArray_DATA(a->z), *od = PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    st = ND_DISPATCH(tn, nd_hybrid_hessian, &hf->model, B, zd, od, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? (Py_INCREF(out), out) : nd_raise_status(st, "hybrid_hessian");
+    Py_XDECREF(out);
+    ND_HYB_BODY_END
+}
+ND_ENTRY(hybrid_hessian, nd_hyb_args, nd_hyb_default, "hybrid_hessian(spec, z) -> Hessians of H [batch, d, d]")
+
+static const nd_arg hybrid_field_vjp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "a", ND_FINITE, 2, "(batch, d)"),
+                                               ND_SCALAR(nd_hyb_args, t, "t", ND_ARG_DOUBLE, ND_OPTIONAL), {NULL}};
+
+/* -> (a_out [B, d], dparams [P]) */
+static PyObject *hybrid_field_vjp_body(PyObject *module, void *args, int tn)
+{
+    PyObject *ao = NULL, *dp = NULL;
+    ND_HYB_BODY_BEGIN(0)
+    if (!PyArray_SAMESHAPE(a->v, a->z)) {
+        PyErr_SetString(PyExc_ValueError, "a must have the shape of z");
+        goto done;
+    }
+    if (!(ao = nd_empty(tn, 2, B, d)) || !(dp = nd_empty(tn, 1, (npy_intp)nd_hybrid_field_param_count(hf))))
+        goto done;
+    void *zd = PyArray_DATA(a->z), *ad = PyArray_DATA(a->v), *aod = PyArray_DATA((PyArrayObject *)ao);
+    void *dpd = PyArray_DATA((PyArrayObject *)dp);
+    const double t = a->t;
+    Py_BEGIN_ALLOW_THREADS
+    st = ND_DISPATCH(tn, nd_hybrid_field_run_vjp, hf, B, t, NULL, zd, ad, aod, dpd, 0, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? PyTuple_Pack(2, ao, dp) : nd_raise_status(st, "hybrid_field_vjp");
+    Py_XDECREF(ao);
+    Py_XDECREF(dp);
+    ND_HYB_BODY_END
+}
+ND_ENTRY(hybrid_field_vjp, nd_hyb_args, nd_hyb_default,
+         "hybrid_field_vjp(spec, z, a, t=0) -> (a^T df/dz, a^T df/dtheta in the flat parameter layout)")
+
+static const nd_arg hybrid_output_args[] = {ND_HYB_SPEC_Z, {NULL}};
+
+static PyObject *hybrid_output_body(PyObject *module, void *args, int tn)
+{
+    PyObject *out = NULL;
+    ND_HYB_BODY_BEGIN(1)
+    if (!(out = nd_empty(tn, 2, B, (npy_intp)hf->model.inputs)))
+        goto done;
+    void *zd = PyArray_DATA(a->z), *od = PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    st = ND_DISPATCH(tn, nd_hybrid_output, &hf->model, B, zd, od, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? (Py_INCREF(out), out) : nd_raise_status(st, "hybrid_output");
+    Py_XDECREF(out);
+    ND_HYB_BODY_END
+}
+ND_ENTRY(hybrid_output, nd_hyb_args, nd_hyb_default, "hybrid_output(spec, z) -> y = G^T grad H(z) [batch, inputs]")
+
+/* ---- the guarantee (float64) ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject *spec;
+    PyArrayObject *z;
+} nd_hyb_cert_args;
+
+static const nd_arg hybrid_certificate_args[] = {ND_SCALAR(nd_hyb_cert_args, spec, "spec", ND_ARG_OBJECT, 0), {NULL}};
+
+/* -> dict: bounded, M2, c1, c0, eq_radius, level, radius (None when not bounded) */
+static PyObject *hybrid_certificate_body(PyObject *module, void *args, int tn)
+{
+    nd_hyb_cert_args *a = args;
+    PyObject *keep = PyList_New(0), *res = NULL;
+    nd_field f;
+    if (!keep || nd_hybrid_spec(a->spec, NPY_DOUBLE, &f, keep) < 0)
+        goto done;
+    const nd_hybrid_field *hf = f.hybrid;
+    if (hf->is_system) {
+        PyErr_SetString(PyExc_ValueError, "a certificate needs a hybrid model, not a target system");
+        goto done;
+    }
+    size_t len;
+    int st = nd_hybrid_certificate_workspace_len(&hf->model, &len);
+    double *work = st == ND_OK ? nd_work_alloc(len, sizeof(double)) : NULL;
+    if (st != ND_OK) {
+        nd_raise_status(st, "hybrid_certificate");
+        goto done;
+    }
+    if (!work)
+        goto done;
+    nd_hybrid_cert c;
+    Py_BEGIN_ALLOW_THREADS
+    st = nd_hybrid_certificate(&hf->model, &c, work);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(work);
+    if (st != ND_OK) {
+        nd_raise_status(st, "hybrid_certificate");
+        goto done;
+    }
+    if (c.bounded)
+        res = Py_BuildValue("{s:O,s:d,s:d,s:d,s:d,s:d,s:d}", "bounded", Py_True, "M2", c.M2, "c1", c.c1, "c0", c.c0,
+                            "equilibrium_radius", c.eq_radius, "level", c.level, "radius", c.radius);
+    else
+        res = Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "bounded", Py_False, "M2", Py_None, "c1", Py_None, "c0",
+                            Py_None, "equilibrium_radius", Py_None, "level", Py_None, "radius", Py_None);
+done:
+    Py_XDECREF(keep);
+    return res;
+}
+ND_ENTRY(hybrid_certificate, nd_hyb_cert_args, NULL,
+         "hybrid_certificate(spec) -> {bounded, M2, c1, c0, equilibrium_radius, level, radius}")
+
+static const nd_arg hybrid_stability_args[] = {ND_SCALAR(nd_hyb_cert_args, spec, "spec", ND_ARG_OBJECT, 0),
+                                               {"z", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_hyb_cert_args, z), 2,
+                                                "(points, d)", NULL},
+                                               {NULL}};
+
+/* -> (lambda_min(I - W21^T Q W21) [B], lambda_min(Hess H) [B]) */
+static PyObject *hybrid_stability_body(PyObject *module, void *args, int tn)
+{
+    nd_hyb_cert_args *a = args;
+    const nd_hybrid_field *hf = NULL;
+    PyObject *keep = PyList_New(0), *res = NULL, *l1 = NULL, *l2 = NULL;
+    void *w0 = keep ? nd_hybrid_setup(a->spec, a->z, NPY_DOUBLE, 1, &hf, keep) : NULL;
+    PyMem_RawFree(w0);
+    const npy_intp B = PyArray_DIM(a->z, 0);
+    size_t len;
+    double *work = NULL;
+    if (!hf)
+        goto done;
+    int st = nd_hybrid_stability_workspace_len(&hf->model, B, &len);
+    if (st != ND_OK) {
+        nd_raise_status(st, "hybrid_stability");
+        goto done;
+    }
+    if (!(work = nd_work_alloc(len, sizeof(double))) || !(l1 = nd_empty(NPY_DOUBLE, 1, B)) ||
+        !(l2 = nd_empty(NPY_DOUBLE, 1, B)))
+        goto done;
+    const double *zd = PyArray_DATA(a->z);
+    double *p1 = PyArray_DATA((PyArrayObject *)l1), *p2 = PyArray_DATA((PyArrayObject *)l2);
+    Py_BEGIN_ALLOW_THREADS
+    st = nd_hybrid_stability(&hf->model, B, zd, p1, p2, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? PyTuple_Pack(2, l1, l2) : nd_raise_status(st, "hybrid_stability");
+done:
+    PyMem_RawFree(work);
+    Py_XDECREF(l1);
+    Py_XDECREF(l2);
+    Py_XDECREF(keep);
+    return res;
+}
+ND_ENTRY(hybrid_stability, nd_hyb_cert_args, NULL,
+         "hybrid_stability(spec, z) -> (lambda_min(I - W21^T Q W21), lambda_min(Hess H)) at each row of z")
+
+/* ---- the configuration's rules, at construction ---------------------------------------------- */
+
+typedef struct {
+    int64_t d, inputs;
+    PyObject *hidden_sizes, *activations;
+    int form, guarantee;
+    double beta, power;
+} nd_hyb_check_args;
+
+static void nd_hyb_check_default(nd_hyb_check_args *a)
+{
+    nd_hybrid h;
+    nd_hybrid_default(&h);
+    a->inputs = h.inputs;
+    a->form = h.form;
+    a->guarantee = h.guarantee;
+    a->beta = h.beta;
+    a->power = h.power;
+}
+
+static const nd_arg hybrid_check_args[] = {
+    ND_SCALAR(nd_hyb_check_args, d, "d", ND_ARG_INT, 0),
+    ND_SCALAR(nd_hyb_check_args, hidden_sizes, "hidden_sizes", ND_ARG_OBJECT, 0),
+    ND_SCALAR(nd_hyb_check_args, activations, "activations", ND_ARG_OBJECT, 0),
+    ND_CHOICE(nd_hyb_check_args, form, "form", ND_OPTIONAL, nd_hybrid_form_names),
+    ND_SCALAR(nd_hyb_check_args, inputs, "inputs", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(nd_hyb_check_args, guarantee, "guarantee", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_hyb_check_args, beta, "beta", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_hyb_check_args, power, "power", ND_ARG_DOUBLE, ND_OPTIONAL),
+    {NULL}};
+
+static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)
+{
+    nd_hyb_check_args *a = args;
+    nd_hybrid h;
+    nd_hybrid_default(&h);
+    PyObject *sizes = PySequence_Fast(a->hidden_sizes, "hidden_sizes must be a sequence of ints");
+    PyObject *acts = sizes ? PySequence_Fast(a->activations, "activations must be a sequence of names") : NULL;
+    PyObject *res = NULL;
+    if (!acts)
+        goto done;
+    const Py_ssize_t L = PySequence_Fast_GET_SIZE(sizes);
+    if (PySequence_Fast_GET_SIZE(acts) != L) {
+        PyErr_Format(PyExc_ValueError, "activations has %zd entries for %zd hidden layers (hidden_sizes)",
+                     PySequence_Fast_GET_SIZE(acts), L);
+        goto done;
+    }
+    h.dim = a->d;
+    h.n_layers = L > ND_HYBRID_MAX_LAYERS ? ND_HYBRID_MAX_LAYERS + 1 : (int)L;
+    h.widths[0] = a->d;
+    char name[48];
+    for (Py_ssize_t l = 0; l < L && l < ND_HYBRID_MAX_LAYERS; ++l) {
+        PyObject *w = PySequence_Fast_GET_ITEM(sizes, l);
+        snprintf(name, sizeof name, "hidden_sizes[%zd]", l);
+        if (!PyLong_Check(w) || PyBool_Check(w)) {
+            PyErr_Format(PyExc_TypeError, "%s must be an int, got %R", name, w);
+            goto done;
+        }
+        h.widths[l + 1] = PyLong_AsLongLong(w);
+        if (h.widths[l + 1] == -1 && PyErr_Occurred())
+            goto done;
+        snprintf(name, sizeof name, "activations[%zd]", l);
+        if ((h.acts[l] = nd_hybrid_index(PySequence_Fast_GET_ITEM(acts, l), name, nd_hybrid_act_names)) < 0)
+            goto done;
+    }
+    h.form = a->form;
+    h.inputs = a->inputs;
+    h.guarantee = a->guarantee;
+    h.beta = a->beta;
+    h.power = a->power;
+    int st = nd_hybrid_check(&h, 0);
+    res = st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "hybrid model");
+done:
+    Py_XDECREF(sizes);
+    Py_XDECREF(acts);
+    return res;
+}
+ND_ENTRY(hybrid_check, nd_hyb_check_args, nd_hyb_check_default,
+         "hybrid_check(d, hidden_sizes, activations, form='gradient', inputs=0, guarantee=True, beta=1, power=3): "
+         "the model's rules")
+
+static const nd_entry *const nd_hybrid_entries[] = {&hybrid_energy_entry,      &hybrid_hvp_entry,
+                                                    &hybrid_hessian_entry,
+                                                    &hybrid_field_vjp_entry,   &hybrid_output_entry,
+                                                    &hybrid_certificate_entry, &hybrid_stability_entry,
+                                                    &hybrid_check_entry,       NULL};
+static const nd_table nd_hybrid_tables[] = {{"hybrid_activations", nd_hybrid_act_names},
+                                            {"hybrid_forms", nd_hybrid_form_names},
+                                            {"hybrid_systems", nd_hybrid_system_names},
+                                            {NULL}};
+const nd_family nd_hybrid_family = {nd_hybrid_entries, nd_hybrid_tables, NULL};
