@@ -205,7 +205,7 @@ typedef struct {
     size_t tt, hs, err, tnew, hh, t0r, tnext, fac, G0, G1; /* double */
     size_t pa, pb, pfa, pfb, proot, pg;                  /* double, per root problem */
     size_t live, rows, orows, jrows, evcount, prow, pk, pq, accr, rejr, nfevr; /* int64 */
-    size_t rflag, sflag, pside;                          /* int */
+    size_t rflag, sflag, pside, nstiff, ncalm;           /* int (the last two per sample) */
     size_t total;
 } nd_samples_plan;
 
@@ -253,6 +253,7 @@ static int nd_samples_make_plan(const nd_rk_pair *rk, int64_t B, int64_t d, int6
            nd_reserve(&at, &p->prow, (int64_t)P, I) && nd_reserve(&at, &p->pk, (int64_t)P, I) &&
            nd_reserve(&at, &p->pq, (int64_t)P, I) && nd_reserve(&at, &p->rflag, B, N) &&
            nd_reserve(&at, &p->sflag, B, N) && nd_reserve(&at, &p->pside, (int64_t)P, N) &&
+           nd_reserve(&at, &p->nstiff, B, N) && nd_reserve(&at, &p->ncalm, B, N) &&
            ((p->total = at + 64), 1);
 }
 
@@ -295,6 +296,24 @@ static int nd_samples_check(const nd_ode_samples_opts *o, int64_t B, int64_t d, 
     ND_REQUIRE(d >= 0, "the state size", d, "must be >= 0");
     if ((st = nd_ode_check_times(nt, t)) != ND_OK)
         return st;
+    ND_REQUIRE(o->stiff_detect >= 0, "stiff_detect", o->stiff_detect, "must be >= 0");
+    if (o->stiff_detect && o->method != ND_ODE_DOPRI5 && o->method != ND_ODE_TSIT5)
+        return nd_arg_error("method", o->method, "must be dopri5 or tsit5 with stiffness detection");
+    if (o->t_start && !o->h_start)
+        return nd_arg_error_novalue("h_start", "must be given with t_start");
+    const double lo = fmin(t[0], t[nt - 1]), hi = fmax(t[0], t[nt - 1]);
+    for (int64_t s = 0; s < B; ++s) {
+        if (o->t_start)
+            ND_REQUIRE(o->t_start[s] >= lo && o->t_start[s] <= hi, "t_start", o->t_start[s],
+                       "must lie between t[0] and t[-1]");
+        if (o->h_start)
+            ND_REQUIRE(o->h_start[s] > 0 && isfinite(o->h_start[s]), "h_start", o->h_start[s], "must be finite and > 0");
+        if (o->out_start)
+            ND_REQUIRE(o->out_start[s] >= 1 && o->out_start[s] <= nt, "out_start", o->out_start[s],
+                       "must lie in [1, nt]");
+        if (o->budget)
+            ND_REQUIRE(o->budget[s] >= 0, "budget", o->budget[s], "must be >= 0");
+    }
     for (int64_t k = 0; k < o->n_events; ++k) {
         if (o->direction)
             ND_REQUIRE(o->direction[k] >= -1 && o->direction[k] <= 1, "direction", o->direction[k],
@@ -317,7 +336,8 @@ static int nd_samples_check(const nd_ode_samples_opts *o, int64_t B, int64_t d, 
  * needed (an output inside it, events or a recorded dense output), its dense coefficients too
  * (events or recorded), the sample left, an output time lies in the step. */
 enum { ND_ROW_ACCEPT = 1, ND_ROW_LAST = 2, ND_ROW_DENSE = 4, ND_ROW_DONE = 8, ND_ROW_COEF = 16, ND_ROW_OUT = 32,
-       ND_ROW_CHECK = 64 /* out of budget, or a step near ten ulps of its time: look closer */ };
+       ND_ROW_CHECK = 64, /* out of budget, or a step near ten ulps of its time: look closer */
+       ND_ROW_STIFF = 128 /* the stiffness test stops the sample after this step */ };
 /* Sample flags kept between rounds. */
 enum { ND_SAMPLE_REJECTED = 1, ND_SAMPLE_NAN = 2 };
 

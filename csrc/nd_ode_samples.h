@@ -35,6 +35,13 @@
 /* A sample stopped by a terminal event (a success: its outputs end at the event). Failures
  * use the negative nd_status codes; 0 is success. */
 #define ND_ODE_SAMPLE_EVENT 1
+/* A sample stopped by the stiffness test (opts.stiff_detect; not a failure): its state is at
+ * stats.t, its next step in stats.h_next. */
+#define ND_ODE_SAMPLE_STIFF 2
+/* Hairer's DOPRI5 stiffness test (Hairer & Wanner, Solving ODEs II, IV.2): an accepted step
+ * whose h |lambda| ~ |h| ||k7 - k6|| / ||y7 - y6|| (both stages at t + h) passes this bound, a
+ * little under dopri5's stability boundary on the negative axis (about 3.3), is a stiff one. */
+#define ND_ODE_STIFF_BOUND 3.25
 
 /* Vectors of the dense output of one step of one sample (y(t + theta h) from these alone). */
 int nd_ode_dense_vectors(int method);
@@ -85,6 +92,19 @@ typedef struct {
      * norm, advances by sum w q(t, z): the callback accumulates it. */
     int (*quad)(void *quad_ctx, int64_t m, int64_t d, const double *t, const void *z, const double *w);
     void *quad_ctx;
+
+    /* Resumption of samples stopped in an earlier call (the automatic method's phases); each
+     * NULL for a plain call. Per sample: t_start[s] the time of its row of y0 (each between
+     * t[0] and t[nt-1]), h_start[s] > 0 its first step, out_start[s] in [1, nt] the first
+     * output row it fills (the rows before are left as they are, except row 0, y0 as always),
+     * budget[s] the attempts it may still make (in place of max_steps). */
+    const double *t_start, *h_start;
+    const int64_t *out_start, *budget;
+    /* Stiffness detection (dopri5 and tsit5, whose last two stages are both at t + h): 0 off;
+     * else, testing every accepted step against ND_ODE_STIFF_BOUND, a sample whose count of
+     * stiff steps reaches stiff_detect (six non-stiff steps in a row clear it, as in Hairer's
+     * DOPRI5) stops with ND_ODE_SAMPLE_STIFF at the end of that step. */
+    int stiff_detect;
 } nd_ode_samples_opts;
 
 /* rtol 1e-3, atol 1e-6, dopri5, dt 0, max_steps 10000, no events, no callbacks. */
@@ -97,6 +117,7 @@ typedef struct {
     double *t;                           /* [B] time reached (the event time after a terminal event) */
     int *status;                         /* [B] ND_OK, ND_ODE_SAMPLE_EVENT or a failure's nd_status */
     int64_t nfev_total, rhs_calls, rounds, n_failed;
+    double *h_next; /* [B] or NULL: the step a sample stopped by the stiffness test would take next */
 } nd_ode_samples_stats;
 
 /* Bytes of workspace nd_odeint_samples_* needs, in *bytes. */

@@ -7,7 +7,7 @@
 #include "nd_generic.h"
 #include "nd_status.h"
 
-const char *const nd_stiff_method_names[] = {"radau", "bdf", NULL};
+const char *const nd_stiff_method_names[] = {"radau", "bdf", "auto", NULL};
 
 void nd_ode_stiff_opts_default(nd_ode_stiff_opts *o)
 {
@@ -100,8 +100,8 @@ enum {
 
 typedef struct {
     double t, t_old, t_new, h, h_abs, h_abs_old, err_old, err_norm, min_step;
-    double faccon, rate, dn_old, lu_h, lu_c, h0;
-    int64_t attempts, accepted, rejected, nfev, njev, nlu, next_out, req_off, jac_off;
+    double faccon, rate, dn_old, lu_h, lu_c, h0, jnorm;
+    int64_t budget, calm, attempts, accepted, rejected, nfev, njev, nlu, next_out, req_off, jac_off;
     int phase, after_jac, status, done, order, n_equal, k, n_iter, current_jac, lu_ok, rejected_now, first,
         have_dense, singular, recompute_jac, fd_base_row, has_fpred, f_exact;
 } nd_stiff_sample;

@@ -40,11 +40,17 @@
 
 #include "nd_ode_samples.h"
 
-typedef enum { ND_STIFF_RADAU = 0, ND_STIFF_BDF = 1 } nd_stiff_method;
+typedef enum { ND_STIFF_RADAU = 0, ND_STIFF_BDF = 1, ND_STIFF_AUTO = 2 } nd_stiff_method;
 
+/* The implicit methods of this driver (radau, bdf); ND_STIFF_AUTO is nd_ode_auto.h's switching
+ * between dopri5 and radau, named in the same table. */
 #define ND_STIFF_METHOD_COUNT 2
 
-/* {"radau", "bdf", NULL}: the method names by code. */
+/* A sample stopped by the non-stiffness test (opts.nonstiff_detect; not a failure): its state
+ * is at stats.t, its next step in stats.h_next. */
+#define ND_STIFF_SAMPLE_NONSTIFF 2
+
+/* {"radau", "bdf", "auto", NULL}: the method names by code. */
 extern const char *const nd_stiff_method_names[];
 
 typedef struct {
@@ -57,6 +63,18 @@ typedef struct {
      * sample; non-zero stops every sample with ND_ERR_INTERRUPTED. */
     int (*poll)(void *poll_ctx, double done);
     void *poll_ctx;
+    /* Resumption of samples stopped in an earlier call (nd_ode_samples.h's fields of the same
+     * names; each NULL for a plain call): per sample its start time (of its row of y0), first
+     * step (> 0, required with t_start), first output row in [1, nt] and attempt budget. */
+    const double *t_start, *h_start;
+    const int64_t *out_start, *budget;
+    /* Radau only: 0 off; else a sample whose next step h satisfies h ||J||_inf <= the explicit
+     * bound ND_ODE_STIFF_BOUND after this many accepted steps in a row stops with
+     * ND_STIFF_SAMPLE_NONSTIFF. ||J||_inf bounds the spectral radius (Gershgorin), so the
+     * explicit method is stable at that step whatever the eigenvalues (LSODA's switch back to
+     * the non-stiff method compares the step it could take, bounded the same way, with the
+     * current one; Petzold 1983). */
+    int nonstiff_detect;
 } nd_ode_stiff_opts;
 
 /* radau, the explicit solvers' rtol, atol and max_steps (1e-3, 1e-6, 10000), dt 0, max_step 0,
@@ -73,6 +91,7 @@ typedef struct {
     double *t;                                        /* [B] time reached */
     int *status;                                      /* [B] ND_OK or the sample's failure */
     int64_t nfev_total, njev_total, nlu_total, rhs_calls, jac_calls, rounds, n_failed;
+    double *h_next; /* [B] or NULL: the step a sample stopped by the non-stiffness test would take next */
 } nd_ode_stiff_stats;
 
 /* The right-hand side is nd_ode_samples.h's nd_batch_rhs_*: rows i < m of y [m, d] (contiguous)
