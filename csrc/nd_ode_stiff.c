@@ -225,5 +225,72 @@ static double nd_stiff_predict_factor(double h_abs, double h_abs_old, double err
     return err > 0 ? fmin(1.0, multiplier) * pow(err, -0.25) : INFINITY;
 }
 
+/* Radau IIA 5's Butcher matrix (Hairer & Wanner II, IV.5, Table 5.6), for the discrete adjoint:
+ * the collocation equations Z_i = h sum_j A_ij f(t + c_j h, y + Z_j) the transformed Newton
+ * iteration solves. */
+static const double nd_radau_A[3][3] = {
+    {(88.0 - 7.0 * ND_S6) / 360.0, (296.0 - 169.0 * ND_S6) / 1800.0, (-2.0 + 3.0 * ND_S6) / 225.0},
+    {(296.0 + 169.0 * ND_S6) / 1800.0, (88.0 + 7.0 * ND_S6) / 360.0, (-2.0 - 3.0 * ND_S6) / 225.0},
+    {(16.0 - ND_S6) / 36.0, (16.0 + ND_S6) / 36.0, 1.0 / 9.0}};
+
+/* The backward pass's arrays: per sample its cotangent, step count and first step; per round
+ * (at most B samples) their stage states, times, Jacobians, stage cotangents and mu; one
+ * 3d x 3d system and its pivots. */
+typedef struct {
+    size_t a, Y, Jk, Zb, mu, M; /* state type */
+    size_t ts;                  /* double */
+    size_t cnt, first, order, batch; /* int64 */
+    size_t piv;                      /* int */
+    size_t total;
+} nd_stiff_grad_plan;
+
+static int nd_stiff_grad_take(size_t *at, size_t *off, size_t count, size_t size)
+{
+    size_t bytes;
+    if (!nd_mul_size(count, size, &bytes) || bytes > SIZE_MAX - 128 - *at)
+        return 0;
+    *off = *at;
+    *at += (bytes + 63) & ~(size_t)63;
+    return 1;
+}
+
+static int nd_stiff_grad_make_plan(int64_t B, int64_t d, int64_t S, size_t es, nd_stiff_grad_plan *p)
+{
+    size_t bd, rows, rdd, dd3, at = 0;
+    const size_t ub = (size_t)B, ud = (size_t)d;
+    if (B < 0 || d < 0 || S < 0 || ud > SIZE_MAX / 8 || !nd_mul_size(ub, ud, &bd) || !nd_mul_size(3, bd, &rows) ||
+        !nd_mul_size(rows, ud, &rdd) || !nd_mul_size(3 * ud, 3 * ud, &dd3))
+        return 0;
+    const size_t D = sizeof(double), I = sizeof(int64_t);
+    int ok = nd_stiff_grad_take(&at, &p->a, bd, es) && nd_stiff_grad_take(&at, &p->Y, rows, es) &&
+             nd_stiff_grad_take(&at, &p->Jk, rdd, es) && nd_stiff_grad_take(&at, &p->Zb, rows, es) &&
+             nd_stiff_grad_take(&at, &p->mu, rows, es) && nd_stiff_grad_take(&at, &p->M, dd3, es) &&
+             nd_stiff_grad_take(&at, &p->ts, 3 * ub, D) && nd_stiff_grad_take(&at, &p->cnt, ub, I) &&
+             nd_stiff_grad_take(&at, &p->first, ub + 1, I) && nd_stiff_grad_take(&at, &p->order, (size_t)S, I) &&
+             nd_stiff_grad_take(&at, &p->batch, ub, I) && nd_stiff_grad_take(&at, &p->piv, 3 * ud, sizeof(int));
+    p->total = at + 64;
+    return ok;
+}
+
+int nd_ode_stiff_backprop_workspace_size(int64_t B, int64_t d, int64_t n_steps, size_t elem_size, size_t *bytes)
+{
+    ND_REQUIRE(B >= 0, "B", B, "must be >= 0");
+    ND_REQUIRE(d >= 0, "d", d, "must be >= 0");
+    ND_REQUIRE(n_steps >= 0, "n_steps", n_steps, "must be >= 0");
+    ND_REQUIRE(elem_size == 4 || elem_size == 8, "elem_size", (double)elem_size, "must be 4 or 8");
+    if (!bytes)
+        return nd_arg_error_novalue("bytes", "must not be NULL");
+    if (!nd_blas_dims_ok(3 * d, 3 * d, 1))
+        return nd_size_error("d");
+    nd_stiff_grad_plan p;
+    if (!nd_stiff_grad_make_plan(B, d, n_steps, elem_size, &p))
+        return nd_size_error("the backprop workspace");
+    *bytes = p.total;
+    return ND_OK;
+}
+
 #define ND_IMPL "nd_ode_stiff_impl.inc"
+#include "nd_instantiate.h"
+
+#define ND_IMPL "nd_ode_stiff_grad_impl.inc"
 #include "nd_instantiate.h"

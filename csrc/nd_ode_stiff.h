@@ -75,6 +75,13 @@ typedef struct {
      * the non-stiff method compares the step it could take, bounded the same way, with the
      * current one; Petzold 1983). */
     int nonstiff_detect;
+    /* Radau only: each accepted step of each sample, in time order per sample: the sample, the
+     * step's start and end times, its start state [d] and its stage increments Z [3, d] (the
+     * collocation solution, y_stage_i = y_old + Z_i; pointers of the state's type, valid
+     * during the call) and the output rows [out_lo, out_hi) it filled. NULL: none. */
+    void (*on_step)(void *step_ctx, int64_t sample, double t_old, double t_new, const void *y_old, const void *z,
+                    int64_t out_lo, int64_t out_hi);
+    void *step_ctx;
 } nd_ode_stiff_opts;
 
 /* radau, the explicit solvers' rtol, atol and max_steps (1e-3, 1e-6, 10000), dt 0, max_step 0,
@@ -122,5 +129,50 @@ int nd_odeint_stiff_f32(nd_batch_rhs_f32 rhs, void *rhs_ctx, nd_batch_jac_f32 ja
 int nd_odeint_stiff_f64(nd_batch_rhs_f64 rhs, void *rhs_ctx, nd_batch_jac_f64 jac, void *jac_ctx, int64_t B, int64_t d,
                         const double *y0, int64_t nt, const double *t, const nd_ode_stiff_opts *opts, double *ys,
                         double *y_last, void *work, nd_ode_stiff_stats *stats);
+
+/* ---- gradients: the discrete adjoint of Radau's accepted steps (docs/models.md §2) ------------ *
+ *
+ * The tape of a forward pass through on_step: steps [n_steps, 3] (sample, t_old, t_new), outs
+ * [n_steps, 2] (output rows [lo, hi)), y [n_steps, d] (start states) and z [n_steps, 3, d] (stage
+ * increments), each sample's steps in time order. */
+typedef struct {
+    int64_t n_steps;
+    const double *steps;
+    const int64_t *outs;
+    const void *y, *z;
+} nd_ode_stiff_tape;
+
+/* Bytes of workspace of nd_ode_stiff_backprop_* (B samples of d values, n_steps steps). */
+int nd_ode_stiff_backprop_workspace_size(int64_t B, int64_t d, int64_t n_steps, size_t elem_size, size_t *bytes);
+
+/* Backpropagation through each sample's accepted Radau steps: the step's collocation equations
+ * G(Z) = Z_i - h sum_j A_ij f(t + c_j h, y + Z_j) = 0 are differentiated as solved exactly (the
+ * Newton iterate the forward pass accepted, within its tolerance of the solution), so with
+ * Zbar the cotangent of the stages (from y_new = y + Z_3 and the outputs on the collocation
+ * polynomial), lambda solves the 3d x 3d system lambda_k - h J_k^T sum_i A_ik lambda_i =
+ * Zbar_k with the Jacobians J_k at the three stages, mu_k = h sum_i A_ik lambda_i, and
+ *   ybar_old = ybar_new(direct) + sum_k (lambda_k - Zbar_k)   (= sum_k J_k^T mu_k),
+ *   thetabar += sum_k mu_k^T df/dtheta (stage k).
+ * No second derivatives and nothing integrated backwards in time (a stiff state integrated
+ * backwards grows as fast as it decays forwards). The steps' sizes are taken as given, as in
+ * every backpropagation through an adaptive solver. Each round takes the i-th last step of
+ * every sample that has one: one Jacobian call and one VJP call over their 3 stages each.
+ *
+ * jac as nd_batch_jac_*; vjp as nd_ode_samples.h's nd_batch_vjp_* (called with a_out NULL,
+ * accumulating dparams; not called when n_params is 0). ybar [nt, B, d]: the cotangents of the
+ * outputs; y0bar [B, d] the cotangents of y0; dparams [P] the sum of the samples' parameter
+ * gradients (written). */
+#define ND_ODE_STIFF_GRAD_DECLARE(T, SFX)                                                                  \
+    typedef struct {                                                                                      \
+        nd_batch_jac_##SFX jac;                                                                           \
+        nd_batch_vjp_##SFX vjp;                                                                           \
+        void *ctx;                                                                                        \
+    } nd_ode_stiff_grad_fns_##SFX;                                                                        \
+    int nd_ode_stiff_backprop_##SFX(const nd_ode_stiff_grad_fns_##SFX *fns, int64_t B, int64_t d, int64_t n_params, \
+                                    int64_t nt, const double *t, const nd_ode_stiff_tape *tape, const T *ybar,  \
+                                    T *y0bar, T *dparams, void *work);
+
+ND_ODE_STIFF_GRAD_DECLARE(float, f32)
+ND_ODE_STIFF_GRAD_DECLARE(double, f64)
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "nd_fields.h"
 #include "nd_generic.h"
+#include "nd_ode_auto.h"
 #include "nd_ode_stiff.h"
 #include "nd_status.h"
 
@@ -169,12 +170,39 @@ static const char *nd_stiff_status_key(int status)
     }
 }
 
-/* Per-sample counters of the call, B of each. */
+/* Per-sample counters of the call, B of each (the last three and method: the automatic method's). */
 typedef struct {
-    int64_t *nfev, *njev, *nlu, *accepted, *rejected, *n_out;
+    int64_t *nfev, *njev, *nlu, *accepted, *rejected, *n_out, *accepted_implicit, *nfev_implicit, *switches;
     double *t;
-    int *status;
+    int *status, *method;
 } nd_stiff_counts;
+
+/* The automatic method's own entries of the raw record: its per-sample counters, the method
+ * each sample ends with, and the number of phases. */
+static int nd_auto_raw(PyObject *raw, const nd_ode_auto_stats *st, const nd_stiff_counts *k, npy_intp B)
+{
+    const int64_t *ints[] = {k->accepted_implicit, k->nfev_implicit, k->switches};
+    const char *keys[] = {"accepted_implicit", "nfev_implicit", "switches"};
+    for (int i = 0; i < 3; ++i) {
+        PyObject *a = PyArray_SimpleNew(1, &B, NPY_INT64);
+        if (!a)
+            return -1;
+        if (B)
+            memcpy(PyArray_DATA((PyArrayObject *)a), ints[i], (size_t)B * sizeof(int64_t));
+        int bad = PyDict_SetItemString(raw, keys[i], a) < 0;
+        Py_DECREF(a);
+        if (bad)
+            return -1;
+    }
+    PyObject *names = PyTuple_New(B);
+    for (npy_intp s = 0; names && s < B; ++s)
+        PyTuple_SET_ITEM(names, s, PyUnicode_FromString(nd_ode_auto_method_names[k->method[s]]));
+    PyObject *phases = names ? PyLong_FromLongLong((long long)st->phases) : NULL;
+    int bad = !phases || PyDict_SetItemString(raw, "method", names) < 0 || PyDict_SetItemString(raw, "phases", phases) < 0;
+    Py_XDECREF(names);
+    Py_XDECREF(phases);
+    return bad ? -1 : 0;
+}
 
 /* The raw record neurodyn.ode turns into the user's info dict (the keys of the explicit
  * solvers' record, and the Jacobian and LU counters): per-sample arrays of B values, the status
@@ -250,7 +278,9 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     void *work = NULL, *fwork = NULL;
     nd_stiff_counts k = {0};
     size_t bytes, flen = 0;
-    int st = nd_ode_stiff_workspace_size(a->method, B, d, item, &bytes);
+    const int autom = a->method == ND_STIFF_AUTO;
+    int st = autom ? nd_ode_auto_workspace_size(B, d, nt, item, &bytes)
+                   : nd_ode_stiff_workspace_size(a->method, B, d, item, &bytes);
     if (st != ND_OK) {
         nd_raise_status(st, "odeint");
         goto done;
@@ -285,16 +315,17 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     }
     c.watch.progress = a->progress;
     const size_t ub = (size_t)(B ? B : 1);
-    k.nfev = PyMem_RawCalloc(6 * ub, sizeof(int64_t));
+    k.nfev = PyMem_RawCalloc(9 * ub, sizeof(int64_t));
     k.t = PyMem_RawCalloc(ub, sizeof(double));
-    k.status = PyMem_RawCalloc(ub, sizeof(int));
+    k.status = PyMem_RawCalloc(2 * ub, sizeof(int));
     if (!(work = nd_work_alloc(bytes, 1)) || !k.nfev || !k.t || !k.status) {
         if (!PyErr_Occurred())
             PyErr_NoMemory();
         goto done;
     }
     k.njev = k.nfev + ub, k.nlu = k.njev + ub, k.accepted = k.nlu + ub, k.rejected = k.accepted + ub;
-    k.n_out = k.rejected + ub;
+    k.n_out = k.rejected + ub, k.accepted_implicit = k.n_out + ub, k.nfev_implicit = k.accepted_implicit + ub;
+    k.switches = k.nfev_implicit + ub, k.method = k.status + ub;
     npy_intp dims[NPY_MAXDIMS];
     dims[0] = (npy_intp)nt;
     if (ndim)
@@ -309,28 +340,38 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     o.poll = nd_watch_poll;
     o.poll_ctx = &c.watch;
     nd_ode_stiff_stats stats = {k.nfev, k.njev, k.nlu, k.accepted, k.rejected, k.n_out, k.t, k.status, 0, 0, 0, 0, 0, 0, 0};
+    nd_ode_auto_stats astats = {k.nfev, k.njev, k.nlu, k.accepted, k.rejected, k.accepted_implicit, k.nfev_implicit,
+                                k.switches, k.n_out, k.t, k.status, k.method, 0, 0, 0, 0, 0, 0, 0, 0};
+    nd_batch_rhs_f32 rhs32 = is_field ? nd_field_eval_rows_f32 : nd_stiff_py_rhs_f32;
+    nd_batch_rhs_f64 rhs64 = is_field ? nd_field_eval_rows_f64 : nd_stiff_py_rhs_f64;
+    nd_batch_jac_f32 jac32 = is_field ? nd_field_jac_rows_f32 : (c.jac ? nd_stiff_py_jac_f32 : NULL);
+    nd_batch_jac_f64 jac64 = is_field ? nd_field_jac_rows_f64 : (c.jac ? nd_stiff_py_jac_f64 : NULL);
+    void *ctx = is_field ? (void *)&field : (void *)&c;
     const double *t = PyArray_DATA(a->t);
     void *y0 = PyArray_DATA(a->y0), *ysd = PyArray_DATA((PyArrayObject *)ys);
     void *yl = PyArray_DATA((PyArrayObject *)y_last);
     Py_BEGIN_ALLOW_THREADS
-    if (tn == NPY_FLOAT)
-        st = is_field ? nd_odeint_stiff_f32(nd_field_eval_rows_f32, &field, nd_field_jac_rows_f32, &field, B, d, y0, nt,
-                                            t, &o, ysd, yl, work, &stats)
-                      : nd_odeint_stiff_f32(nd_stiff_py_rhs_f32, &c, c.jac ? nd_stiff_py_jac_f32 : NULL, &c, B, d, y0,
-                                            nt, t, &o, ysd, yl, work, &stats);
+    if (autom && tn == NPY_FLOAT)
+        st = nd_odeint_auto_f32(rhs32, ctx, jac32, ctx, B, d, y0, nt, t, &o, ysd, yl, work, &astats);
+    else if (autom)
+        st = nd_odeint_auto_f64(rhs64, ctx, jac64, ctx, B, d, y0, nt, t, &o, ysd, yl, work, &astats);
+    else if (tn == NPY_FLOAT)
+        st = nd_odeint_stiff_f32(rhs32, ctx, jac32, ctx, B, d, y0, nt, t, &o, ysd, yl, work, &stats);
     else
-        st = is_field ? nd_odeint_stiff_f64(nd_field_eval_rows_f64, &field, nd_field_jac_rows_f64, &field, B, d, y0, nt,
-                                            t, &o, ysd, yl, work, &stats)
-                      : nd_odeint_stiff_f64(nd_stiff_py_rhs_f64, &c, c.jac ? nd_stiff_py_jac_f64 : NULL, &c, B, d, y0,
-                                            nt, t, &o, ysd, yl, work, &stats);
+        st = nd_odeint_stiff_f64(rhs64, ctx, jac64, ctx, B, d, y0, nt, t, &o, ysd, yl, work, &stats);
     Py_END_ALLOW_THREADS
+    if (autom) { /* the totals where the record reads them */
+        stats.nfev_total = astats.nfev_total, stats.njev_total = astats.njev_total, stats.nlu_total = astats.nlu_total;
+        stats.rhs_calls = astats.rhs_calls, stats.jac_calls = astats.jac_calls, stats.rounds = astats.rounds;
+        stats.n_failed = astats.n_failed;
+    }
     if (nd_watch_reraise(&c.watch)) /* the callback's own exception, or KeyboardInterrupt */
         goto done;
     if (st == ND_ERR_ARG || st == ND_ERR_OVERFLOW || st == ND_ERR_NOMEM || st == ND_ERR_CALLBACK) {
         nd_raise_status(st, "odeint");
         goto done;
     }
-    if ((info = nd_stiff_raw(&stats, &k, (npy_intp)B)))
+    if ((info = nd_stiff_raw(&stats, &k, (npy_intp)B)) && (!autom || nd_auto_raw(info, &astats, &k, (npy_intp)B) == 0))
         res = PyTuple_Pack(3, ys, y_last, info);
 done:
     nd_watch_clear(&c.watch);
@@ -349,8 +390,9 @@ done:
 ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,
          "odeint_stiff(f, y0, t, method='radau', rtol, atol, dt, max_step, max_steps, jac=None, args=(), "
          "progress=None) -> (ys, y_last, raw): implicit integration of every sample of y0 (its leading axes) on "
-         "its own")
+         "its own; method='auto' switches each sample between dopri5 and radau")
 
-static const nd_table nd_ode_stiff_tables[] = {{"stiff_methods", nd_stiff_method_names}, {NULL, NULL}};
+static const nd_table nd_ode_stiff_tables[] = {
+    {"stiff_methods", nd_stiff_method_names}, {"ode_auto_methods", nd_ode_auto_method_names}, {NULL, NULL}};
 static const nd_entry *const nd_ode_stiff_entries[] = {&odeint_stiff_entry, NULL};
 const nd_family nd_ode_stiff_family = {nd_ode_stiff_entries, nd_ode_stiff_tables, NULL};

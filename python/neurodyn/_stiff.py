@@ -1,4 +1,5 @@
-"""The implicit methods of :func:`neurodyn.odeint` (``method="radau"`` and ``"bdf"``).
+"""The implicit methods of :func:`neurodyn.odeint` (``method="radau"`` and ``"bdf"``) and the
+automatic switching between dopri5 and radau (``method="auto"``, csrc/nd_ode_auto.h).
 
 Every index over the leading axes of ``y0`` is its own stiff problem with its own step size,
 Jacobian, LU factors and counters (docs/models.md §8); the C kernels (csrc/nd_ode_stiff.h)
@@ -12,7 +13,7 @@ import numpy as np
 from . import _checks, _core
 from .training import kernel_progress
 
-#: Names of the implicit methods, from the kernels' table.
+#: Names of the implicit methods and of the automatic one, from the kernels' table.
 STIFF_METHODS = _core.TABLES["stiff_methods"]
 
 
@@ -58,6 +59,23 @@ def odeint_stiff(rhs, y0, times, *, method, rtol, atol, dt, max_steps, args, jac
     for key in ("njev", "nlu"):
         info[key] = raw[key][()]
     info["total"].update(njev=int(raw["njev_total"]), nlu=int(raw["nlu_total"]), jac_calls=int(raw["jac_calls"]))
+    if method == "auto":
+        _auto_info(raw, info, batch_shape)
     if on_failure == "raise":
         ode._raise_failed(raw, info, times, ys, y_last.reshape(shape), method, max_steps)
     return (ys, info) if return_info or on_failure == "status" else ys
+
+
+def _auto_info(raw, info, batch_shape):
+    """The automatic method's per-sample record: its switches, the method it ended with, and
+    the accepted steps and evaluations of each method."""
+    explicit, implicit = (str(m) for m in _core.TABLES["ode_auto_methods"])
+    for key in ("switches", "accepted_implicit", "nfev_implicit"):
+        raw[key] = np.asarray(raw[key]).reshape(batch_shape)
+    names = np.array(raw["method"], dtype=object)
+    info["switches"] = raw["switches"][()]
+    info["method"] = str(names[0]) if not batch_shape else names.reshape(batch_shape)
+    info["accepted_by_method"] = {explicit: (raw["accepted"] - raw["accepted_implicit"])[()],
+                                  implicit: raw["accepted_implicit"][()]}
+    info["nfev_by_method"] = {explicit: (raw["nfev"] - raw["nfev_implicit"])[()], implicit: raw["nfev_implicit"][()]}
+    info["total"]["phases"] = int(raw["phases"])

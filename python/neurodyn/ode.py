@@ -52,7 +52,7 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         float64 stays float64; integers become float64.
     t : array_like of float, shape (T,)
         Output times, strictly increasing or strictly decreasing; ``t[0]`` is the time of ``y0``.
-    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler", "radau", "bdf"}
+    method : {"dopri5", "tsit5", "dop853", "rk4", "midpoint", "euler", "radau", "bdf", "auto"}
         ``dopri5``: Dormand–Prince 5(4) with FSAL (6 evaluations per step) and its 4th-order
         dense output; ``tsit5``: Tsitouras 5(4), FSAL, its own dense output; ``dop853``:
         Dormand–Prince 8(5,3) with Hairer's error estimator and 7th-order dense output (12
@@ -61,6 +61,10 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         coupled). ``radau`` (Radau IIA of order 5) and ``bdf`` (variable-order BDF 1–5) are
         implicit, for stiff problems: each sample also has its own Jacobian and LU factors, and
         a single sample's ``f`` is called once per row it needs (a Radau iteration needs three).
+        ``auto`` starts every sample with dopri5 and switches that sample to radau when
+        Hairer's stiffness test (h |lambda| from dopri5's last two stages beyond its stability
+        boundary, 3.25, on 15 steps) finds it stiff, and back when radau's step times the
+        norm of the Jacobian falls within that boundary for 15 steps (csrc/nd_ode_auto.h).
     rtol, atol : float
         Tolerances (>= 0, not both 0). The error norm is the RMS over a sample's state of
         ``err / (atol + rtol * max(|y|, |y_new|))``; a step is accepted when it is <= 1.
@@ -121,7 +125,9 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         Only with ``return_info=True`` (or ``on_failure="status"``). ``radau`` and ``bdf`` add
         per-sample ``njev`` (Jacobians) and ``nlu`` (LU factorisations; a Radau one is two, the
         real and the complex matrix) and their totals (with ``jac_calls``, batched Jacobian
-        calls); their ``nfev`` counts difference-Jacobian rows too.
+        calls); their ``nfev`` counts difference-Jacobian rows too. ``auto`` adds per-sample
+        ``switches``, ``method`` (the one in use at the end), ``accepted_by_method`` and
+        ``nfev_by_method`` (dicts of per-sample counts by method name) and ``total["phases"]``.
     sol : OdeSolution
         Only with ``dense_output=True``; always last.
 
