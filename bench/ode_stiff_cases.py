@@ -1,4 +1,5 @@
-"""Stiff ODE benchmark cases: neurodyn's implicit methods (radau, bdf) against SciPy's
+"""Stiff ODE benchmark cases: neurodyn's implicit methods (radau, bdf) and its automatic
+switching (auto: dopri5, radau where stiff) against SciPy's
 solve_ivp(BDF) and solve_ivp(Radau) on Hairer & Wanner's Robertson kinetics (t in [0, 1e11],
 log-spaced outputs) and Van der Pol's oscillator with mu = 1e3 (t in [0, 3000]), one
 trajectory with neurodyn's right-hand side in C (a built-in polynomial field with its exact
@@ -232,8 +233,8 @@ def batch(method, n, loop_rows, quick):
 def build(quick: bool, timer_cfg) -> list:
     """All stiff cases; ``quick`` shortens the intervals and the batch."""
     n, loop_rows = (16, 2) if quick else (1000, 10)
-    cases = [single(p, m, quick) for p in ("robertson", "vdp1e3") for m in ("bdf", "radau")]
-    cases += [batch(m, n, loop_rows, quick) for m in ("bdf", "radau")]
+    cases = [single(p, m, quick) for p in ("robertson", "vdp1e3") for m in ("bdf", "radau", "auto")]
+    cases += [batch(m, n, loop_rows, quick) for m in ("bdf", "radau", "auto")]
     if quick:
         for c in cases:
             for tg in c.targets:

@@ -261,13 +261,13 @@ static int nd_stiff_grad_make_plan(int64_t B, int64_t d, int64_t S, size_t es, n
     if (B < 0 || d < 0 || S < 0 || ud > SIZE_MAX / 8 || !nd_mul_size(ub, ud, &bd) || !nd_mul_size(3, bd, &rows) ||
         !nd_mul_size(rows, ud, &rdd) || !nd_mul_size(3 * ud, 3 * ud, &dd3))
         return 0;
-    const size_t D = sizeof(double), I = sizeof(int64_t);
+    const size_t D = sizeof(double), I8 = sizeof(int64_t);
     int ok = nd_stiff_grad_take(&at, &p->a, bd, es) && nd_stiff_grad_take(&at, &p->Y, rows, es) &&
              nd_stiff_grad_take(&at, &p->Jk, rdd, es) && nd_stiff_grad_take(&at, &p->Zb, rows, es) &&
              nd_stiff_grad_take(&at, &p->mu, rows, es) && nd_stiff_grad_take(&at, &p->M, dd3, es) &&
-             nd_stiff_grad_take(&at, &p->ts, 3 * ub, D) && nd_stiff_grad_take(&at, &p->cnt, ub, I) &&
-             nd_stiff_grad_take(&at, &p->first, ub + 1, I) && nd_stiff_grad_take(&at, &p->order, (size_t)S, I) &&
-             nd_stiff_grad_take(&at, &p->batch, ub, I) && nd_stiff_grad_take(&at, &p->piv, 3 * ud, sizeof(int));
+             nd_stiff_grad_take(&at, &p->ts, 3 * ub, D) && nd_stiff_grad_take(&at, &p->cnt, ub, I8) &&
+             nd_stiff_grad_take(&at, &p->first, ub + 1, I8) && nd_stiff_grad_take(&at, &p->order, (size_t)S, I8) &&
+             nd_stiff_grad_take(&at, &p->batch, ub, I8) && nd_stiff_grad_take(&at, &p->piv, 3 * ud, sizeof(int));
     p->total = at + 64;
     return ok;
 }

@@ -202,7 +202,7 @@ static int nd_stats_alloc(npy_intp B, nd_ode_samples_stats *st, void **buf)
     int64_t *p = *buf = nd_work_alloc((size_t)B, 5 * sizeof(int64_t) + sizeof(int));
     if (!p)
         return -1;
-    *st = (nd_ode_samples_stats){p, p + B, p + 2 * B, p + 3 * B, (double *)(p + 4 * B), (int *)(p + 5 * B), 0, 0, 0, 0};
+    *st = (nd_ode_samples_stats){p, p + B, p + 2 * B, p + 3 * B, (double *)(p + 4 * B), (int *)(p + 5 * B), 0, 0, 0, 0, NULL};
     return 0;
 }
 

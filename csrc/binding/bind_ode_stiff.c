@@ -118,6 +118,62 @@ static int nd_stiff_py_jac_f64(void *c, int64_t m, int64_t d, const double *t, c
     return nd_stiff_py_rows(c, 1, m, t, y, J);
 }
 
+/* ---- the tape of Radau's steps (the discrete adjoint's input) ------------------------------------ */
+
+/* One growable buffer of step records: (sample, t_old, t_new) as doubles, (lo, hi), the start
+ * state [d] and the stage increments [3, d]. */
+typedef struct {
+    char *data;
+    size_t n, cap, size, item;
+    int64_t d;
+    int nomem;
+} nd_stiff_tape_buf;
+
+static void nd_stiff_on_step(void *ctx, int64_t sample, double t_old, double t_new, const void *y, const void *z,
+                             int64_t lo, int64_t hi)
+{
+    nd_stiff_tape_buf *b = ctx;
+    if (b->nomem)
+        return;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 256, bytes;
+        char *p = nd_mul_size(cap, b->size, &bytes) ? PyMem_RawRealloc(b->data, bytes) : NULL;
+        if (!p) {
+            b->nomem = 1;
+            return;
+        }
+        b->data = p;
+        b->cap = cap;
+    }
+    char *rec = b->data + b->n++ * b->size;
+    const double head[3] = {(double)sample, t_old, t_new};
+    const int64_t outs[2] = {lo, hi};
+    const size_t row = (size_t)b->d * b->item;
+    memcpy(rec, head, sizeof head);
+    memcpy(rec + sizeof head, outs, sizeof outs);
+    memcpy(rec + sizeof head + sizeof outs, y, row);
+    memcpy(rec + sizeof head + sizeof outs + row, z, 3 * row);
+}
+
+/* The tape as (steps [S, 3], outs [S, 2], states [S, d], stages [S, 3, d]). */
+static PyObject *nd_stiff_tape_arrays(const nd_stiff_tape_buf *b, int tn)
+{
+    const npy_intp S = (npy_intp)b->n, d = (npy_intp)b->d;
+    const npy_intp sd[2] = {S, 3}, od[2] = {S, 2}, yd[2] = {S, d}, zd[3] = {S, 3, d};
+    PyObject *a[4] = {PyArray_SimpleNew(2, sd, NPY_DOUBLE), PyArray_SimpleNew(2, od, NPY_INT64),
+                      PyArray_SimpleNew(2, yd, tn), PyArray_SimpleNew(3, zd, tn)};
+    PyObject *res = (a[0] && a[1] && a[2] && a[3]) ? PyTuple_Pack(4, a[0], a[1], a[2], a[3]) : NULL;
+    const size_t row = (size_t)b->d * b->item, off[4] = {0, 3 * sizeof(double), 3 * sizeof(double) + 16,
+                                                         3 * sizeof(double) + 16 + row};
+    const size_t len[4] = {3 * sizeof(double), 16, row, 3 * row};
+    for (int i = 0; res && i < 4; ++i)
+        for (size_t k = 0; k < b->n; ++k)
+            memcpy((char *)PyArray_DATA((PyArrayObject *)a[i]) + k * len[i], b->data + k * b->size + off[i], len[i]);
+    for (int i = 0; i < 4; ++i)
+        Py_XDECREF(a[i]);
+    return res;
+}
+
 /* ---- odeint_stiff -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -126,6 +182,7 @@ typedef struct {
     int method;
     double rtol, atol, dt, max_step;
     int64_t max_steps;
+    int record; /* the tape of radau's steps, for ode_stiff_backprop */
 } nd_stiff_args;
 
 static void nd_stiff_defaults(nd_stiff_args *a)
@@ -153,6 +210,7 @@ static const nd_arg odeint_stiff_args[] = {
     {"jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_stiff_args, jac), -1, NULL, NULL},
     {"args", ND_ARG_OBJECT, ND_OPTIONAL, offsetof(nd_stiff_args, args), -1, NULL, NULL},
     {"progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_stiff_args, progress), -1, NULL, NULL},
+    ND_SCALAR(nd_stiff_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
     {NULL}};
 
 /* The status of one sample as the info dict and IntegrationError name it. */
@@ -279,6 +337,10 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     nd_stiff_counts k = {0};
     size_t bytes, flen = 0;
     const int autom = a->method == ND_STIFF_AUTO;
+    nd_stiff_tape_buf tape = {0};
+    if (a->record && a->method != ND_STIFF_RADAU)
+        return PyErr_Format(PyExc_ValueError, "record (the tape of the gradient) is available with method='radau' only, "
+                                              "got method='%s'", nd_stiff_method_names[a->method]);
     int st = autom ? nd_ode_auto_workspace_size(B, d, nt, item, &bytes)
                    : nd_ode_stiff_workspace_size(a->method, B, d, item, &bytes);
     if (st != ND_OK) {
@@ -339,7 +401,12 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     o.max_steps = a->max_steps;
     o.poll = nd_watch_poll;
     o.poll_ctx = &c.watch;
-    nd_ode_stiff_stats stats = {k.nfev, k.njev, k.nlu, k.accepted, k.rejected, k.n_out, k.t, k.status, 0, 0, 0, 0, 0, 0, 0};
+    if (a->record) {
+        tape.d = d, tape.item = item, tape.size = 3 * sizeof(double) + 2 * sizeof(int64_t) + 4 * (size_t)d * item;
+        o.on_step = nd_stiff_on_step;
+        o.step_ctx = &tape;
+    }
+    nd_ode_stiff_stats stats = {k.nfev, k.njev, k.nlu, k.accepted, k.rejected, k.n_out, k.t, k.status, 0, 0, 0, 0, 0, 0, 0, NULL};
     nd_ode_auto_stats astats = {k.nfev, k.njev, k.nlu, k.accepted, k.rejected, k.accepted_implicit, k.nfev_implicit,
                                 k.switches, k.n_out, k.t, k.status, k.method, 0, 0, 0, 0, 0, 0, 0, 0};
     nd_batch_rhs_f32 rhs32 = is_field ? nd_field_eval_rows_f32 : nd_stiff_py_rhs_f32;
@@ -371,9 +438,18 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
         nd_raise_status(st, "odeint");
         goto done;
     }
-    if ((info = nd_stiff_raw(&stats, &k, (npy_intp)B)) && (!autom || nd_auto_raw(info, &astats, &k, (npy_intp)B) == 0))
-        res = PyTuple_Pack(3, ys, y_last, info);
+    if (tape.nomem) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if ((info = nd_stiff_raw(&stats, &k, (npy_intp)B)) && (!autom || nd_auto_raw(info, &astats, &k, (npy_intp)B) == 0)) {
+        PyObject *arrays = a->record ? nd_stiff_tape_arrays(&tape, tn) : NULL;
+        if (!a->record || (arrays && PyDict_SetItemString(info, "tape", arrays) == 0))
+            res = PyTuple_Pack(3, ys, y_last, info);
+        Py_XDECREF(arrays);
+    }
 done:
+    PyMem_RawFree(tape.data);
     nd_watch_clear(&c.watch);
     PyMem_Free(c.argv);
     PyMem_RawFree(work);
@@ -392,7 +468,96 @@ ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,
          "progress=None) -> (ys, y_last, raw): implicit integration of every sample of y0 (its leading axes) on "
          "its own; method='auto' switches each sample between dopri5 and radau")
 
+/* ---- ode_stiff_backprop ------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject *field;
+    PyArrayObject *t, *ybar, *steps, *outs, *states, *stages;
+} nd_stiff_grad_args;
+
+static void nd_stiff_grad_defaults(nd_stiff_grad_args *a) { (void)a; }
+
+static const nd_arg ode_stiff_backprop_args[] = {
+    ND_SCALAR(nd_stiff_grad_args, field, "field", ND_ARG_OBJECT, 0),
+    {"t", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_stiff_grad_args, t), 1, "(len(t),)", NULL},
+    ND_IN(nd_stiff_grad_args, ybar, "ybar", ND_TYPE | ND_FINITE, -1, "(len(t),) + the state's shape"),
+    {"steps", ND_ARG_F64ARRAY, 0, offsetof(nd_stiff_grad_args, steps), 2, "(steps, 3)", NULL},
+    {"outs", ND_ARG_I64ARRAY, 0, offsetof(nd_stiff_grad_args, outs), 2, "(steps, 2)", NULL},
+    ND_IN(nd_stiff_grad_args, states, "states", 0, 2, "(steps, d)"),
+    ND_IN(nd_stiff_grad_args, stages, "stages", 0, 3, "(steps, 3, d)"),
+    {NULL}};
+
+#define ND_STIFF_FIELD_GRAD(T, SFX)                                                                          \
+    static int nd_stiff_field_backprop_##SFX(nd_field *f, int64_t B, int64_t d, int64_t P, int64_t nt,           \
+                                             const double *t, const nd_ode_stiff_tape *tape, const T *ybar,      \
+                                             T *y0bar, T *dp, void *work)                                      \
+    {                                                                                                        \
+        nd_ode_stiff_grad_fns_##SFX fns = {nd_field_jac_rows_##SFX, nd_field_vjp_rows_##SFX, f};                \
+        return nd_ode_stiff_backprop_##SFX(&fns, B, d, P, nt, t, tape, ybar, y0bar, dp, work);                  \
+    }
+ND_STIFF_FIELD_GRAD(float, f32)
+ND_STIFF_FIELD_GRAD(double, f64)
+
+/* -> (y0bar, dparams): backpropagation through the Radau steps recorded by odeint_stiff(record=True). */
+static PyObject *ode_stiff_backprop_body(PyObject *module, void *args, int tn)
+{
+    nd_stiff_grad_args *a = args;
+    nd_bound_field bf = {0};
+    PyObject *y0bar = NULL, *dparams = NULL, *res = NULL;
+    void *work = NULL;
+    const int ndim = PyArray_NDIM(a->ybar);
+    if (ndim < 2 || PyArray_DIM(a->ybar, 0) != PyArray_DIM(a->t, 0)) {
+        PyObject *got = nd_shape_str(ndim, PyArray_DIMS(a->ybar));
+        if (got)
+            PyErr_Format(PyExc_ValueError, "ybar has shape %S; expected (len(t),) + the state's shape", got);
+        Py_XDECREF(got);
+        return NULL;
+    }
+    const int64_t d = PyArray_DIM(a->ybar, ndim - 1), nt = PyArray_DIM(a->t, 0);
+    const int64_t B = d ? (int64_t)(PyArray_SIZE(a->ybar) / nt / d) : 0;
+    const npy_intp S = PyArray_DIM(a->steps, 0), sd[2] = {S, 3}, od[2] = {S, 2}, yd[2] = {S, (npy_intp)d};
+    const npy_intp zd[3] = {S, 3, (npy_intp)d};
+    size_t len, flen;
+    if (nd_check_shape(a->steps, "steps", 2, sd, "(steps, 3)") < 0 || nd_check_shape(a->outs, "outs", 2, od, "(steps, 2)") < 0 ||
+        nd_check_shape(a->states, "states", 2, yd, "(steps, d)") < 0 ||
+        nd_check_shape(a->stages, "stages", 3, zd, "(steps, 3, d)") < 0)
+        goto done;
+    if (!(y0bar = PyArray_SimpleNew(ndim - 1, PyArray_DIMS(a->ybar) + 1, tn)) || nd_field_parse(&bf, a->field, tn) < 0 ||
+        nd_bind_field_rows(&bf.f, (PyArrayObject *)y0bar, "ybar", 3 * B) < 0)
+        goto done;
+    npy_intp P = (npy_intp)nd_field_param_count(&bf.f);
+    int st = nd_field_jac_workspace_len(&bf.f, &flen);
+    if (st == ND_OK)
+        st = nd_ode_stiff_backprop_workspace_size(B, d, S, (size_t)PyArray_ITEMSIZE(a->ybar), &len);
+    if (st != ND_OK) {
+        nd_raise_status(st, "ode_stiff_backprop");
+        goto done;
+    }
+    if (!(dparams = PyArray_SimpleNew(1, &P, tn)) || !(bf.work = nd_work_alloc(flen, (size_t)PyArray_ITEMSIZE(a->ybar))) ||
+        !(work = nd_work_alloc(len, 1)))
+        goto done;
+    bf.f.work = bf.work;
+    const nd_ode_stiff_tape tape = {S, PyArray_DATA(a->steps), PyArray_DATA(a->outs), PyArray_DATA(a->states),
+                                    PyArray_DATA(a->stages)};
+    const double *t = PyArray_DATA(a->t);
+    void *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
+    void *dp = PyArray_DATA((PyArrayObject *)dparams);
+    Py_BEGIN_ALLOW_THREADS
+    st = ND_DISPATCH(tn, nd_stiff_field_backprop, &bf.f, B, d, (int64_t)P, nt, t, &tape, yb, y0b, dp, work);
+    Py_END_ALLOW_THREADS
+    res = st == ND_OK ? PyTuple_Pack(2, y0bar, dparams) : nd_raise_status(st, "ode_stiff_backprop");
+done:
+    PyMem_RawFree(work);
+    nd_field_release(&bf);
+    Py_XDECREF(y0bar);
+    Py_XDECREF(dparams);
+    return res;
+}
+ND_ENTRY(ode_stiff_backprop, nd_stiff_grad_args, nd_stiff_grad_defaults,
+         "ode_stiff_backprop(field, t, ybar, steps, outs, states, stages) -> (y0bar, dparams): the discrete adjoint "
+         "of the Radau steps recorded by odeint_stiff(record=True), through a built-in field")
+
 static const nd_table nd_ode_stiff_tables[] = {
     {"stiff_methods", nd_stiff_method_names}, {"ode_auto_methods", nd_ode_auto_method_names}, {NULL, NULL}};
-static const nd_entry *const nd_ode_stiff_entries[] = {&odeint_stiff_entry, NULL};
+static const nd_entry *const nd_ode_stiff_entries[] = {&odeint_stiff_entry, &ode_stiff_backprop_entry, NULL};
 const nd_family nd_ode_stiff_family = {nd_ode_stiff_entries, nd_ode_stiff_tables, NULL};

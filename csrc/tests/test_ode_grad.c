@@ -275,7 +275,7 @@ static int solve_samples(const double *y0, double *ys, double *ylast, int record
     static int64_t cnt[5 * B];
     static double tr[B];
     static int status[B];
-    nd_ode_samples_stats st = {cnt, cnt + B, cnt + 2 * B, cnt + 3 * B, tr, status, 0, 0, 0, 0};
+    nd_ode_samples_stats st = {cnt, cnt + B, cnt + 2 * B, cnt + 3 * B, tr, status, 0, 0, 0, 0, NULL};
     size_t bytes;
     CHECK(nd_ode_samples_workspace_size(o.method, B, D, 0, sizeof(double), &bytes) == ND_OK);
     static double work[8192];
@@ -355,7 +355,7 @@ static void test_samples_gradients(void)
         static int64_t cnt[5 * B];
         static double tr[B];
         static int status[B];
-        nd_ode_samples_stats st = {cnt, cnt + B, cnt + 2 * B, cnt + 3 * B, tr, status, 0, 0, 0, 0};
+        nd_ode_samples_stats st = {cnt, cnt + B, cnt + 2 * B, cnt + 3 * B, tr, status, 0, 0, 0, 0, NULL};
         CHECK(nd_ode_samples_adjoint_f64(&plain, B, D, P, NT, T, ylast, WOUT, &o, y0bar, dp, awork, &st) == ND_OK);
         CHECK(nd_ode_samples_adjoint_f64(&kept, B, D, P, NT, T, ylast, WOUT, &o, y0bar_kept, dp_kept, awork, NULL) ==
               ND_OK);

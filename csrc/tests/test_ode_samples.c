@@ -69,7 +69,7 @@ static void buf_init(run_buf *b, int method, int64_t B, int64_t d, int64_t ne)
     b->nout = calloc((size_t)B + 1, sizeof(int64_t));
     b->t = calloc((size_t)B + 1, sizeof(double));
     b->status = calloc((size_t)B + 1, sizeof(int));
-    b->st = (nd_ode_samples_stats){b->nfev, b->acc, b->rej, b->nout, b->t, b->status, 0, 0, 0, 0};
+    b->st = (nd_ode_samples_stats){b->nfev, b->acc, b->rej, b->nout, b->t, b->status, 0, 0, 0, 0, NULL};
     size_t bytes = 0;
     CHECK(nd_ode_samples_workspace_size(method, B, d, ne, sizeof(double), &bytes) == ND_OK);
     b->work = malloc(bytes + 64);

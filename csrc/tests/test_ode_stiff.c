@@ -84,7 +84,7 @@ static nd_ode_stiff_stats make_stats(int64_t B, counters *c)
     c->nfev = calloc((size_t)B, 8), c->njev = calloc((size_t)B, 8), c->nlu = calloc((size_t)B, 8);
     c->acc = calloc((size_t)B, 8), c->rej = calloc((size_t)B, 8), c->nout = calloc((size_t)B, 8);
     c->t = calloc((size_t)B, 8), c->status = calloc((size_t)B, sizeof(int));
-    nd_ode_stiff_stats st = {c->nfev, c->njev, c->nlu, c->acc, c->rej, c->nout, c->t, c->status, 0, 0, 0, 0, 0, 0, 0};
+    nd_ode_stiff_stats st = {c->nfev, c->njev, c->nlu, c->acc, c->rej, c->nout, c->t, c->status, 0, 0, 0, 0, 0, 0, 0, NULL};
     return st;
 }
 

@@ -5,6 +5,7 @@ import numpy as np
 
 from . import _checks, _core, nn
 from .fields import MLP
+from ._stiff import STIFF_METHODS
 from .ode import ADAPTIVE, METHODS, IntegrationError, _failure_reason, _raise_failed
 from .training import with_options_doc
 
@@ -29,15 +30,18 @@ class NeuralODE(nn.Model):
         The integration interval is ``[0, num_steps * step_size]``; the fixed-step solvers take
         exactly ``num_steps`` steps of ``step_size``.
     output_size : int, optional
-    solver : {"euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853"}
+    solver : {"euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853", "radau", "bdf", "auto"}
         Edifice integrates with Euler only; every solver of :func:`neurodyn.odeint` works here.
         The adaptive ones (dopri5, tsit5, dop853) step every sample of a batch on its own
-        (docs/models.md §8) unless ``coupled``.
+        (docs/models.md §8) unless ``coupled``. The implicit ``radau`` trains through the
+        discrete adjoint of its steps (``gradient="backprop"``); ``bdf`` and ``auto`` integrate
+        (prediction) but have no gradient.
     rtol, atol : float
         Tolerances of the adaptive solvers.
     gradient : {"backprop", "adjoint"}
         ``backprop``: exact backpropagation through the solver's steps (each sample's own
-        steps; memory grows with the number of steps). ``adjoint``: the continuous adjoint,
+        steps; memory grows with the number of steps); with ``radau`` the adjoint of each
+        step's collocation equations, solved with the field's Jacobians at its three stages. ``adjoint``: the continuous adjoint,
         integrated backwards in C, per sample with its own step control (memory independent
         of the number of steps; exact up to the solver's accuracy). Either way the gradient of
         a batch is the sum of its samples' gradients.
@@ -67,8 +71,17 @@ class NeuralODE(nn.Model):
     def _validate(cls, *, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
                   solver="euler", rtol=_OPTS["rtol"], atol=_OPTS["atol"], gradient="backprop", coupled=False,
                   dtype=np.float32) -> dict:
-        _checks.choice("solver", solver, METHODS)
-        _core.ode_check_options(method=solver, rtol=rtol, atol=atol)  # the kernels' rules, at construction
+        _checks.choice("solver", solver, METHODS + STIFF_METHODS)
+        implicit = solver in STIFF_METHODS
+        # the kernels' rules, at construction (the implicit methods' tolerances follow dopri5's)
+        _core.ode_check_options(method="dopri5" if implicit else solver, rtol=rtol, atol=atol)
+        if implicit and coupled:
+            raise ValueError(f"coupled=True is for the explicit solvers; solver={solver!r} solves each sample "
+                             "with its own Jacobian")
+        if implicit and gradient == "adjoint":
+            raise ValueError(f"gradient='adjoint' integrates the state backwards in time, which a stiff problem "
+                             f"does not survive (what decays forwards grows backwards); with solver={solver!r} "
+                             "use gradient='backprop'")
         config = {
             "input_size": _checks.integer("input_size", input_size, minimum=1),
             "hidden_size": _checks.integer("hidden_size", hidden_size, minimum=1),
@@ -148,15 +161,21 @@ class NeuralODE(nn.Model):
         their first step; the budget covers any fixed-step schedule over these times."""
         c = self.config
         steps = int(np.ceil(abs(times[-1] - times[0]) / c["step_size"])) + times.size
-        return dict(method=c["solver"], rtol=c["rtol"], atol=c["atol"], coupled=c["coupled"],
-                    dt=0.0 if c["solver"] in ADAPTIVE else c["step_size"],
+        adaptive = c["solver"] in ADAPTIVE or c["solver"] in STIFF_METHODS
+        opts = dict(method=c["solver"], rtol=c["rtol"], atol=c["atol"], dt=0.0 if adaptive else c["step_size"],
                     max_steps=budget_per_step * steps + 10_000)
+        if c["solver"] not in STIFF_METHODS:
+            opts["coupled"] = c["coupled"]
+        return opts
 
     def _solve(self, h0, times, record):
         """(ys, raw info): the forward solve from h0, recording its steps (record=4: the tape
         of the backprop gradient)."""
         opts = self._solver_options(times)
-        ys, y_last, raw = _core.odeint(self.dynamics()._spec(), h0, times, record=record, **opts)
+        if opts["method"] in STIFF_METHODS:
+            ys, y_last, raw = _core.odeint_stiff(self.dynamics()._spec(), h0, times, record=record == 4, **opts)
+        else:
+            ys, y_last, raw = _core.odeint(self.dynamics()._spec(), h0, times, record=record, **opts)
         _raise_failed(raw, None, times, ys, y_last, opts["method"], opts["max_steps"])
         return ys, raw
 
@@ -231,6 +250,11 @@ class NeuralODE(nn.Model):
         _checks.choice("loss", loss, nn.LOSSES)
         if t is not None and loss != "mse":
             raise ValueError("a trajectory loss (t given) must be 'mse'")
+        solver = self.config["solver"]
+        if solver in STIFF_METHODS and solver != "radau":
+            raise ValueError(f"gradients through solver={solver!r} are not available: radau's are (the discrete "
+                             "adjoint of its steps); bdf's would need the adjoint of its variable-order "
+                             "difference updates, and auto's of both methods and their switches")
         record = 4 if self.config["gradient"] == "backprop" else 0
         out, (x, h0, times, skip, ys, info, (z, ln_cache)) = self._forward(x, t, record)
         B, H = h0.shape
@@ -255,6 +279,10 @@ class NeuralODE(nn.Model):
         or the continuous adjoint from its end state."""
         c = self.config
         spec = self.dynamics()._spec()
+        if c["solver"] == "radau":
+            steps, outs, states, stages = info["tape"]
+            return _core.ode_stiff_backprop(field=spec, t=times, ybar=ybar, steps=steps, outs=outs, states=states,
+                                            stages=stages)
         if c["gradient"] == "backprop":
             outs, states = info["tape"]
             return _core.ode_backprop(field=spec, t=times, ybar=ybar, steps=info["steps"], outs=outs, states=states,
