@@ -130,6 +130,13 @@ int nd_odeint_stiff_f64(nd_batch_rhs_f64 rhs, void *rhs_ctx, nd_batch_jac_f64 ja
                         const double *y0, int64_t nt, const double *t, const nd_ode_stiff_opts *opts, double *ys,
                         double *y_last, void *work, nd_ode_stiff_stats *stats);
 
+/* Radau's dense output of one recorded step (on_step's y_old and z) in the power form of
+ * nd_ode_samples.h's dopri5 coefficients, for nd_ode_dense_eval_* with ND_ODE_DOPRI5: coef [5, d]
+ * = y_old, Q_0, Q_1, Q_2, 0 with y(t_old + u h) = y_old + sum_j Q_j u^(j+1) (the collocation
+ * polynomial, of degree 3). */
+void nd_radau_dense_coef_f32(int64_t d, const float *y_old, const float *z, float *coef);
+void nd_radau_dense_coef_f64(int64_t d, const double *y_old, const double *z, double *coef);
+
 /* ---- gradients: the discrete adjoint of Radau's accepted steps (docs/models.md §2) ------------ *
  *
  * The tape of a forward pass through on_step: steps [n_steps, 3] (sample, t_old, t_new), outs

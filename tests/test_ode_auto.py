@@ -135,5 +135,7 @@ def test_budget_covers_both_methods_and_failures_stay_per_sample():
 
 
 def test_auto_rejects_events_and_dense_output():
-    with pytest.raises(ValueError, match="auto"):
+    with pytest.raises(ValueError, match="dense_output is not available with method='auto'"):
         nd.odeint(lambda t, y: -y, np.ones(2), [0.0, 1.0], method="auto", dense_output=True, verbose=False)
+    with pytest.raises(ValueError, match="events are not available with method='auto'"):
+        nd.odeint(lambda t, y: -y, np.ones(2), [0.0, 1.0], method="auto", events=lambda t, y: y[0], verbose=False)

@@ -510,8 +510,30 @@ def test_coupled_batch_is_one_system(method):
     assert np.ndim(info["nfev"]) == 0
     with pytest.raises(ValueError, match="coupled=True with a built-in field"):
         nd.odeint(nd.fields.Lorenz(), np.ones((2, 3)), [0, 1], method=method, coupled=True)
-    with pytest.raises(ValueError, match="events and dense_output are not available"):
-        nd.odeint(f, Y0, t, method=method, dense_output=True)
+    if method == "bdf":
+        with pytest.raises(ValueError, match="dense_output is not available"):
+            nd.odeint(f, Y0, t, method=method, dense_output=True)
+    with pytest.raises(ValueError, match="events are not available"):
+        nd.odeint(f, Y0, t, method=method, events=lambda t, y: y[0])
+
+
+def test_radau_dense_output_against_expm():
+    """The collocation polynomial of each sample's steps, anywhere in its interval."""
+    A = stiff_linear()
+    y0 = np.array([[1.0, 0.5], [-2.0, 1.0], [0.3, 0.3]])
+    t = np.array([0.0, 0.2, 3.0])
+    ys, info, sol = nd.odeint(nd.fields.Linear(A), y0, t, method="radau", rtol=1e-8, atol=1e-10, return_info=True,
+                              dense_output=True)
+    for x in (1e-5, 3e-4, 0.05, 0.2, 1.234, 3.0):
+        exact = y0 @ scipy_linalg.expm(A * x).T
+        assert_allclose(sol(x), exact, rtol=1e-5, atol=1e-7)
+    assert_allclose(sol(t[-1]), ys[-1], rtol=1e-12, atol=1e-14)
+    # one time per sample; outside the interval NaN
+    per = sol(np.array([0.1, 1.0, 2.0]))
+    assert_allclose(per[1], y0[1] @ scipy_linalg.expm(A * 1.0).T, rtol=1e-5, atol=1e-7)
+    assert np.all(np.isnan(sol(4.0)))
+    one, sol1 = nd.odeint(nd.fields.Linear(A), y0[1], t, method="radau", rtol=1e-8, atol=1e-10, dense_output=True)
+    assert_array_equal(sol1(1.0), per[1])
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -174,6 +174,31 @@ static PyObject *nd_stiff_tape_arrays(const nd_stiff_tape_buf *b, int tn)
     return res;
 }
 
+/* Radau's dense output from the tape, as the explicit solvers record it: raw["steps"] [S, 4]
+ * (sample, step index, t_old, h) and raw["dense"] [S, 5, d] (nd_radau_dense_coef_*). */
+static int nd_stiff_dense_arrays(PyObject *raw, const nd_stiff_tape_buf *b, int tn)
+{
+    const npy_intp S = (npy_intp)b->n, d = (npy_intp)b->d, sd[2] = {S, 4}, cd[3] = {S, 5, d};
+    PyObject *steps = PyArray_SimpleNew(2, sd, NPY_DOUBLE), *coef = steps ? PyArray_SimpleNew(3, cd, tn) : NULL;
+    const size_t row = (size_t)b->d * b->item, head = 3 * sizeof(double) + 2 * sizeof(int64_t);
+    for (size_t k = 0; coef && k < b->n; ++k) {
+        const char *rec = b->data + k * b->size;
+        double h3[3], *out = (double *)PyArray_DATA((PyArrayObject *)steps) + 4 * k;
+        memcpy(h3, rec, sizeof h3);
+        out[0] = h3[0], out[1] = (double)k, out[2] = h3[1], out[3] = h3[2] - h3[1];
+        char *c = (char *)PyArray_DATA((PyArrayObject *)coef) + k * 5 * row;
+        if (tn == NPY_FLOAT)
+            nd_radau_dense_coef_f32(b->d, (const float *)(rec + head), (const float *)(rec + head + row), (float *)c);
+        else
+            nd_radau_dense_coef_f64(b->d, (const double *)(rec + head), (const double *)(rec + head + row), (double *)c);
+    }
+    int rc = coef && PyDict_SetItemString(raw, "steps", steps) == 0 && PyDict_SetItemString(raw, "dense", coef) == 0
+                 ? 0 : -1;
+    Py_XDECREF(steps);
+    Py_XDECREF(coef);
+    return rc;
+}
+
 /* ---- odeint_stiff -------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -183,6 +208,7 @@ typedef struct {
     double rtol, atol, dt, max_step;
     int64_t max_steps;
     int record; /* the tape of radau's steps, for ode_stiff_backprop */
+    int dense;  /* radau's dense output: raw["steps"] and raw["dense"] as odeint(record=2)'s */
 } nd_stiff_args;
 
 static void nd_stiff_defaults(nd_stiff_args *a)
@@ -211,6 +237,7 @@ static const nd_arg odeint_stiff_args[] = {
     {"args", ND_ARG_OBJECT, ND_OPTIONAL, offsetof(nd_stiff_args, args), -1, NULL, NULL},
     {"progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_stiff_args, progress), -1, NULL, NULL},
     ND_SCALAR(nd_stiff_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_stiff_args, dense, "dense", ND_ARG_BOOL, ND_OPTIONAL),
     {NULL}};
 
 /* The status of one sample as the info dict and IntegrationError name it. */
@@ -338,9 +365,10 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     size_t bytes, flen = 0;
     const int autom = a->method == ND_STIFF_AUTO;
     nd_stiff_tape_buf tape = {0};
-    if (a->record && a->method != ND_STIFF_RADAU)
-        return PyErr_Format(PyExc_ValueError, "record (the tape of the gradient) is available with method='radau' only, "
-                                              "got method='%s'", nd_stiff_method_names[a->method]);
+    if ((a->record || a->dense) && a->method != ND_STIFF_RADAU)
+        return PyErr_Format(PyExc_ValueError, "%s is available with method='radau' only, got method='%s'",
+                            a->record ? "record (the tape of the gradient)" : "dense output",
+                            nd_stiff_method_names[a->method]);
     int st = autom ? nd_ode_auto_workspace_size(B, d, nt, item, &bytes)
                    : nd_ode_stiff_workspace_size(a->method, B, d, item, &bytes);
     if (st != ND_OK) {
@@ -401,7 +429,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     o.max_steps = a->max_steps;
     o.poll = nd_watch_poll;
     o.poll_ctx = &c.watch;
-    if (a->record) {
+    if (a->record || a->dense) {
         tape.d = d, tape.item = item, tape.size = 3 * sizeof(double) + 2 * sizeof(int64_t) + 4 * (size_t)d * item;
         o.on_step = nd_stiff_on_step;
         o.step_ctx = &tape;
@@ -444,7 +472,8 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     }
     if ((info = nd_stiff_raw(&stats, &k, (npy_intp)B)) && (!autom || nd_auto_raw(info, &astats, &k, (npy_intp)B) == 0)) {
         PyObject *arrays = a->record ? nd_stiff_tape_arrays(&tape, tn) : NULL;
-        if (!a->record || (arrays && PyDict_SetItemString(info, "tape", arrays) == 0))
+        if ((!a->record || (arrays && PyDict_SetItemString(info, "tape", arrays) == 0)) &&
+            (!a->dense || nd_stiff_dense_arrays(info, &tape, tn) == 0))
             res = PyTuple_Pack(3, ys, y_last, info);
         Py_XDECREF(arrays);
     }

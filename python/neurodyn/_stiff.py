@@ -34,7 +34,7 @@ def _coupled(rhs, jac, shape):
 
 
 def odeint_stiff(rhs, y0, times, *, method, rtol, atol, dt, max_steps, args, jac, return_info, coupled,
-                 on_failure, verbose):
+                 on_failure, verbose, dense_output=False):
     """:func:`neurodyn.odeint` for ``method`` in :data:`STIFF_METHODS` (``rhs`` a callable or a
     field's description, ``times`` checked); see its docstring."""
     from . import ode
@@ -50,7 +50,8 @@ def odeint_stiff(rhs, y0, times, *, method, rtol, atol, dt, max_steps, args, jac
     batch_shape = () if single else shape[:-1]
     with kernel_progress("odeint", verbose) as bar:
         ys, y_last, raw = _core.odeint_stiff(rhs, y, times, method=method, rtol=rtol, atol=atol, dt=dt,
-                                             max_steps=max_steps, jac=jac, args=args, progress=bar)
+                                             max_steps=max_steps, jac=jac, args=args, progress=bar,
+                                             dense=dense_output)
     ys = ys.reshape((len(times),) + shape)
     # per-sample counters of the samples' shape (0-d for a single state), as odeint's are
     for key in ("nfev", "njev", "nlu", "accepted", "rejected", "n_out", "t", "status_code"):
@@ -63,7 +64,12 @@ def odeint_stiff(rhs, y0, times, *, method, rtol, atol, dt, max_steps, args, jac
         _auto_info(raw, info, batch_shape)
     if on_failure == "raise":
         ode._raise_failed(raw, info, times, ys, y_last.reshape(shape), method, max_steps)
-    return (ys, info) if return_info or on_failure == "status" else ys
+    out = [ys]
+    if return_info or on_failure == "status":
+        out.append(info)
+    if dense_output:
+        out.append(ode.OdeSolution(method, raw, times, shape, ys.dtype))
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def _auto_info(raw, info, batch_shape):

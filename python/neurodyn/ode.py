@@ -99,7 +99,8 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         status is ``"event"``. Adaptive methods only.
     dense_output : bool
         Also return a :class:`OdeSolution` that evaluates each sample's continuous solution
-        anywhere in its interval (``sol(t)``, ``t`` a scalar or one time per sample).
+        anywhere in its interval (``sol(t)``, ``t`` a scalar or one time per sample). Adaptive
+        explicit methods and ``radau`` (its collocation polynomial).
     coupled : bool
         Treat the whole array as one system with one step size and one error norm over every
         value (the behaviour before per-sample control). Use it when the leading axes are not
@@ -157,8 +158,9 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
         _checks.choice("method", method, METHODS + STIFF_METHODS)
     step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)  # 0 is the kernels' "auto"
     if method in STIFF_METHODS:  # the implicit methods check their own rules (csrc/nd_ode_stiff.h)
-        if events is not None or dense_output:
-            raise ValueError(f"events and dense_output are not available with method={method!r}")
+        if events is not None or (dense_output and method != "radau"):
+            raise ValueError(f"{'events are' if events is not None else 'dense_output is'} not available with "
+                             f"method={method!r}" + ("" if events is not None else ' (it is with "radau")'))
         if not isinstance(args, tuple):
             raise TypeError(f"args must be a tuple, got {type(args).__name__}")
         if isinstance(f, Field) and args:
@@ -167,7 +169,8 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
             raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
         return odeint_stiff(f._spec() if isinstance(f, Field) else f, y0, _checks.times("t", t), method=method,
                             rtol=rtol, atol=atol, dt=step, max_steps=max_steps, args=args, jac=jac,
-                            return_info=return_info, coupled=coupled, on_failure=on_failure, verbose=verbose)
+                            return_info=return_info, coupled=coupled, on_failure=on_failure, verbose=verbose,
+                            dense_output=dense_output)
     if jac is not None:
         raise TypeError(f"jac is used by the implicit methods {STIFF_METHODS}, not by {method!r}")
     dtype = _checks.float_dtype("y0", y0)
@@ -358,6 +361,8 @@ class OdeSolution:
     def __init__(self, method, raw, times, shape, dtype):
         steps = raw["steps"]
         self.method, self.shape, self.dtype = method, shape, dtype
+        # radau's collocation polynomial comes in dopri5's power form (csrc/nd_ode_stiff.h)
+        self._form = "dopri5" if method == "radau" else method
         self.t0, self.t_end = float(times[0]), float(times[-1])
         self._dir = 1.0 if len(times) < 2 or times[-1] > times[0] else -1.0
         B = int(np.size(raw["nfev"]))
@@ -391,5 +396,5 @@ class OdeSolution:
             theta[s] = (x - self._t[j]) / self._h[j]
         ok = idx >= 0
         if np.any(ok):
-            out[ok] = _core.ode_dense_eval(theta[ok], self._coef[idx[ok]], self.method)
+            out[ok] = _core.ode_dense_eval(theta[ok], self._coef[idx[ok]], self._form)
         return out.reshape(self.shape)
