@@ -35,6 +35,18 @@ static inline int nd_mul3_size(size_t a, size_t b, size_t c, size_t *out)
     return nd_mul_size(a, b, &ab) && nd_mul_size(ab, c, out);
 }
 
+/* One part of a workspace plan: count * size bytes at *at (the running total, kept 64-byte
+ * aligned), its offset in *off. 0 on overflow. */
+static inline int nd_work_part(size_t *at, size_t *off, size_t count, size_t size)
+{
+    size_t bytes;
+    if (!nd_mul_size(count, size, &bytes) || bytes > SIZE_MAX - 128 - *at)
+        return 0;
+    *off = *at;
+    *at += (bytes + 63) & ~(size_t)63;
+    return 1;
+}
+
 /* ND_TYPED's selectors, by ND_SFX. */
 #define ND_PICK_f32(name_f32, name_f64) name_f32
 #define ND_PICK_f64(name_f32, name_f64) name_f64

@@ -20,16 +20,6 @@ typedef struct {
     size_t total;
 } nd_auto_plan;
 
-static int nd_auto_take(size_t *at, size_t *off, size_t count, size_t size)
-{
-    size_t bytes;
-    if (!nd_mul_size(count, size, &bytes) || bytes > SIZE_MAX - 128 - *at)
-        return 0;
-    *off = *at;
-    *at += (bytes + 63) & ~(size_t)63;
-    return 1;
-}
-
 static int nd_auto_make_plan(int64_t B, int64_t d, int64_t nt, size_t es, nd_auto_plan *p)
 {
     size_t ex, im, bd, ntbd, at = 0;
@@ -37,21 +27,21 @@ static int nd_auto_make_plan(int64_t B, int64_t d, int64_t nt, size_t es, nd_aut
         nd_ode_stiff_workspace_size(ND_STIFF_RADAU, B, d, es, &im) != ND_OK ||
         !nd_mul_size((size_t)B, (size_t)d, &bd) || !nd_mul_size(bd, (size_t)nt, &ntbd))
         return 0;
-    const size_t ub = (size_t)B, D = sizeof(double), I = sizeof(int64_t), N = sizeof(int);
+    const size_t ub = (size_t)B, D = sizeof(double), I8 = sizeof(int64_t), N = sizeof(int);
     size_t *vecs[] = {&p->cur_y, &p->sub_y0, &p->sub_yl};
     size_t *dbl[] = {&p->cur_t, &p->cur_h, &p->t_start, &p->h_start, &p->sub_t, &p->sub_h};
     size_t *i64[] = {&p->idx, &p->out_pos, &p->used, &p->out_start, &p->budget, &p->sub_nfev,
                      &p->sub_njev, &p->sub_nlu, &p->sub_acc, &p->sub_rej, &p->sub_nout};
     size_t *ints[] = {&p->mode, &p->done, &p->sub_status};
-    int ok = nd_auto_take(&at, &p->drv, ex > im ? ex : im, 1) && nd_auto_take(&at, &p->sub_ys, ntbd, es);
+    int ok = nd_work_part(&at, &p->drv, ex > im ? ex : im, 1) && nd_work_part(&at, &p->sub_ys, ntbd, es);
     for (size_t i = 0; ok && i < sizeof vecs / sizeof vecs[0]; ++i)
-        ok = nd_auto_take(&at, vecs[i], bd, es);
+        ok = nd_work_part(&at, vecs[i], bd, es);
     for (size_t i = 0; ok && i < sizeof dbl / sizeof dbl[0]; ++i)
-        ok = nd_auto_take(&at, dbl[i], ub, D);
+        ok = nd_work_part(&at, dbl[i], ub, D);
     for (size_t i = 0; ok && i < sizeof i64 / sizeof i64[0]; ++i)
-        ok = nd_auto_take(&at, i64[i], ub, I);
+        ok = nd_work_part(&at, i64[i], ub, I8);
     for (size_t i = 0; ok && i < sizeof ints / sizeof ints[0]; ++i)
-        ok = nd_auto_take(&at, ints[i], ub, N);
+        ok = nd_work_part(&at, ints[i], ub, N);
     p->total = at + 64;
     return ok;
 }

@@ -244,16 +244,6 @@ typedef struct {
     size_t total;
 } nd_stiff_grad_plan;
 
-static int nd_stiff_grad_take(size_t *at, size_t *off, size_t count, size_t size)
-{
-    size_t bytes;
-    if (!nd_mul_size(count, size, &bytes) || bytes > SIZE_MAX - 128 - *at)
-        return 0;
-    *off = *at;
-    *at += (bytes + 63) & ~(size_t)63;
-    return 1;
-}
-
 static int nd_stiff_grad_make_plan(int64_t B, int64_t d, int64_t S, size_t es, nd_stiff_grad_plan *p)
 {
     size_t bd, rows, rdd, dd3, at = 0;
@@ -262,12 +252,12 @@ static int nd_stiff_grad_make_plan(int64_t B, int64_t d, int64_t S, size_t es, n
         !nd_mul_size(rows, ud, &rdd) || !nd_mul_size(3 * ud, 3 * ud, &dd3))
         return 0;
     const size_t D = sizeof(double), I8 = sizeof(int64_t);
-    int ok = nd_stiff_grad_take(&at, &p->a, bd, es) && nd_stiff_grad_take(&at, &p->Y, rows, es) &&
-             nd_stiff_grad_take(&at, &p->Jk, rdd, es) && nd_stiff_grad_take(&at, &p->Zb, rows, es) &&
-             nd_stiff_grad_take(&at, &p->mu, rows, es) && nd_stiff_grad_take(&at, &p->M, dd3, es) &&
-             nd_stiff_grad_take(&at, &p->ts, 3 * ub, D) && nd_stiff_grad_take(&at, &p->cnt, ub, I8) &&
-             nd_stiff_grad_take(&at, &p->first, ub + 1, I8) && nd_stiff_grad_take(&at, &p->order, (size_t)S, I8) &&
-             nd_stiff_grad_take(&at, &p->batch, ub, I8) && nd_stiff_grad_take(&at, &p->piv, 3 * ud, sizeof(int));
+    int ok = nd_work_part(&at, &p->a, bd, es) && nd_work_part(&at, &p->Y, rows, es) &&
+             nd_work_part(&at, &p->Jk, rdd, es) && nd_work_part(&at, &p->Zb, rows, es) &&
+             nd_work_part(&at, &p->mu, rows, es) && nd_work_part(&at, &p->M, dd3, es) &&
+             nd_work_part(&at, &p->ts, 3 * ub, D) && nd_work_part(&at, &p->cnt, ub, I8) &&
+             nd_work_part(&at, &p->first, ub + 1, I8) && nd_work_part(&at, &p->order, (size_t)S, I8) &&
+             nd_work_part(&at, &p->batch, ub, I8) && nd_work_part(&at, &p->piv, 3 * ud, sizeof(int));
     p->total = at + 64;
     return ok;
 }
