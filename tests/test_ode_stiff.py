@@ -483,7 +483,7 @@ def test_method_names_and_jac_with_explicit_methods():
         nd.odeint(lambda t, y: -y, np.ones(2), [0, 1], method="lsoda")
     with pytest.raises(TypeError, match="jac is used by the implicit methods"):
         nd.odeint(lambda t, y: -y, np.ones(2), [0, 1], method="dopri5", jac=lambda t, y: -np.eye(2))
-    assert nd._core.TABLES["stiff_methods"] == ("radau", "bdf")
+    assert nd._core.TABLES["stiff_methods"] == ("radau", "bdf", "auto")
 
 
 @pytest.mark.parametrize("method", METHODS)
