@@ -48,12 +48,12 @@ static int nd_auto_make_plan(int64_t B, int64_t d, int64_t nt, size_t es, nd_aut
 
 int nd_ode_auto_workspace_size(int64_t B, int64_t d, int64_t nt, size_t elem_size, size_t *bytes)
 {
-    ND_REQUIRE(B >= 0, "B", B, "must be >= 0");
-    ND_REQUIRE(d >= 0, "d", d, "must be >= 0");
-    ND_REQUIRE(nt >= 1, "t", nt, "must hold at least one time");
-    ND_REQUIRE(elem_size == 4 || elem_size == 8, "elem_size", (double)elem_size, "must be 4 or 8");
     if (!bytes)
         return nd_arg_error_novalue("bytes", "must not be NULL");
+    const int st = nd_ode_stiff_workspace_size(ND_STIFF_RADAU, B, d, elem_size, bytes); /* B, d, elem_size */
+    if (st != ND_OK)
+        return st;
+    ND_REQUIRE(nt >= 1, "t", nt, "must hold at least one time");
     nd_auto_plan p;
     if (!nd_auto_make_plan(B, d, nt, elem_size, &p))
         return nd_size_error("y0");

@@ -264,12 +264,12 @@ static int nd_stiff_grad_make_plan(int64_t B, int64_t d, int64_t S, size_t es, n
 
 int nd_ode_stiff_backprop_workspace_size(int64_t B, int64_t d, int64_t n_steps, size_t elem_size, size_t *bytes)
 {
-    ND_REQUIRE(B >= 0, "B", B, "must be >= 0");
-    ND_REQUIRE(d >= 0, "d", d, "must be >= 0");
-    ND_REQUIRE(n_steps >= 0, "n_steps", n_steps, "must be >= 0");
-    ND_REQUIRE(elem_size == 4 || elem_size == 8, "elem_size", (double)elem_size, "must be 4 or 8");
     if (!bytes)
         return nd_arg_error_novalue("bytes", "must not be NULL");
+    const int st = nd_ode_stiff_workspace_size(ND_STIFF_RADAU, B, d, elem_size, bytes); /* B, d, elem_size */
+    if (st != ND_OK)
+        return st;
+    ND_REQUIRE(n_steps >= 0, "n_steps", n_steps, "must be >= 0");
     if (!nd_blas_dims_ok(3 * d, 3 * d, 1))
         return nd_size_error("d");
     nd_stiff_grad_plan p;
