@@ -1,5 +1,5 @@
 """Pure-NumPy twins for the reconstruction tests: the NeuralODE field and its Jacobian-vector
-product, and Benettin's estimate of the largest Lyapunov exponent (docs/models.md §12)."""
+product, and Benettin's estimate of the largest Lyapunov exponent (docs/models.md §13)."""
 from __future__ import annotations
 
 import numpy as np

@@ -35,7 +35,7 @@ class NeuralODE(nn.Model):
         ``"identity"``: the outputs are the first ``output_size`` components of the state
         (all of them without ``output_size``), with no parameters — the observation model of
         dynamical-systems reconstruction, needed by teacher forcing (:meth:`fit`), which puts
-        observed values into the state (docs/models.md §12.4).
+        observed values into the state (docs/models.md §13.4).
     solver : {"euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853"}
         Edifice integrates with Euler only; every solver of :func:`neurodyn.odeint` works here.
         The adaptive ones (dopri5, tsit5, dop853) step every sample of a batch on its own
@@ -276,7 +276,7 @@ class NeuralODE(nn.Model):
             nn.dense_grad(self.params, "input_proj", x, y0bar, grads, need_dx=False)
         return value, grads
 
-    # ---- teacher forcing (docs/models.md §12.4) ---------------------------------------------
+    # ---- teacher forcing (docs/models.md §13.4) ---------------------------------------------
 
     def _check_forcing(self, t):
         if t is None:
@@ -414,7 +414,7 @@ class NeuralODE(nn.Model):
         loss : {"auto", "mse", "cross_entropy"}
             "auto": cross-entropy for integer labels of shape (n,), mse otherwise.
         teacher_forcing : {None, "sparse", "generalized"}
-            Training on trajectories of a chaotic system (docs/models.md §12.4; needs ``t`` and
+            Training on trajectories of a chaotic system (docs/models.md §13.4; needs ``t`` and
             ``readout="identity"``): during the training rollout, at every
             ``forcing_interval``-th output time the observed state components are mixed with
             the data, ``h <- (1 - alpha) h + alpha y``, and the gradient flows through the mix
@@ -450,7 +450,7 @@ class NeuralODE(nn.Model):
 
     def _forced_step(self, t, interval, alpha):
         """The minibatch loss of a forced fit; with the adaptive alpha, each step measures the
-        next step's alpha (docs/models.md §12.4)."""
+        next step's alpha (docs/models.md §13.4)."""
         adaptive = alpha == reconstruction.ADAPTIVE_ALPHA
         self.forcing_alpha_ = []
         current = [1.0 if adaptive else alpha]

@@ -1,4 +1,4 @@
-"""Measures of how well a generated trajectory reconstructs a chaotic system (docs/models.md §12).
+"""Measures of how well a generated trajectory reconstructs a chaotic system (docs/models.md §13).
 
 A forecast of a chaotic system fails after a few Lyapunov times whatever the model, so a learned
 model is judged by what survives that horizon: how long its forecast stays close (the valid
@@ -20,7 +20,7 @@ from . import _checks
 __all__ = ["valid_prediction_time", "state_space_divergence", "power_spectrum_distance"]
 
 SPACE_METHODS = ("auto", "binned", "gmm")
-MAX_BINNED_DIMENSION = 3   # "auto" bins up to this many dimensions (docs/models.md §12.2)
+MAX_BINNED_DIMENSION = 3   # "auto" bins up to this many dimensions (docs/models.md §13.2)
 MAX_CELLS = 50_000_000     # a grid beyond this is refused: its histograms would not fit in memory
 _CHUNK = 1 << 22           # distances computed per block in the mixture estimator (values)
 
@@ -83,7 +83,7 @@ def valid_prediction_time(y_true, y_pred, *, dt=1.0, threshold=0.4, scale=None):
     Vlachas et al. 2020; Gilpin 2021). The valid prediction time is ``dt`` times the number of
     leading steps whose error does not exceed ``threshold``: ``K * dt`` with K the first step
     where ``e_K > threshold``, or the whole horizon ``T * dt`` when the forecast never fails
-    (docs/models.md §12.1). Divide by the Lyapunov time to get it in Lyapunov times.
+    (docs/models.md §13.1). Divide by the Lyapunov time to get it in Lyapunov times.
 
     Parameters
     ----------
@@ -124,7 +124,7 @@ def valid_prediction_time(y_true, y_pred, *, dt=1.0, threshold=0.4, scale=None):
 
 def _binned_kl(a: np.ndarray, b: np.ndarray, bins: int, smoothing: float) -> np.ndarray:
     """KL(p_true || p_gen) between the occupation histograms of a and b on a grid spanning the
-    true trajectory (docs/models.md §12.2)."""
+    true trajectory (docs/models.md §13.2)."""
     B, _, d = a.shape
     cells = bins ** d
     out = np.empty(B)
@@ -164,7 +164,7 @@ def _log_mixture(x: np.ndarray, centres: np.ndarray, bandwidth: float) -> np.nda
 
 def _gmm_kl(a: np.ndarray, b: np.ndarray, bandwidth: float, n_samples: int, rng) -> np.ndarray:
     """Monte-Carlo KL(p_true || p_gen) between the Gaussian mixtures placed on the points of a
-    and of b (docs/models.md §12.2)."""
+    and of b (docs/models.md §13.2)."""
     B, T, d = a.shape
     out = np.empty(B)
     for j in range(B):
@@ -277,7 +277,7 @@ def power_spectrum_distance(y_true, y_pred, *, smoothing=2.0, n_freq=None):
     (the zero-frequency bin dropped), smoothed by a Gaussian of standard deviation ``smoothing``
     frequency bins and normalised to sum 1; then ``H(p, q) = sqrt(1 - sum sqrt(p q))``, which
     is 0 for equal spectra and 1 for spectra with no overlap, averaged over the d dimensions
-    (Mikhaeil et al. 2022; Hess et al. 2023; docs/models.md §12.3).
+    (Mikhaeil et al. 2022; Hess et al. 2023; docs/models.md §13.3).
 
     Parameters
     ----------
@@ -311,7 +311,7 @@ def power_spectrum_distance(y_true, y_pred, *, smoothing=2.0, n_freq=None):
     return _result(np.mean(np.sqrt(1.0 - bc), axis=-1), batched)
 
 
-# ---- teacher forcing (docs/models.md §12.4) ----------------------------------------------------
+# ---- teacher forcing (docs/models.md §13.4) ----------------------------------------------------
 
 FORCING = ("sparse", "generalized")
 ADAPTIVE_ALPHA = "adaptive"
