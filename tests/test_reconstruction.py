@@ -91,7 +91,8 @@ def test_dstsp_of_itself_is_zero_and_of_another_attractor_large(attractors, meth
 def test_dstsp_grows_with_noise(attractors, method):
     y, _ = attractors
     z = np.random.default_rng(0).normal(size=y.shape) * y.std(0)
-    values = [nd.state_space_divergence(y, y + level * z, method=method) for level in (0.0, 0.05, 0.2, 0.5, 1.0)]
+    levels = (0.0, 0.05, 0.2, 0.5, 1.0) if method == "binned" else (0.0, 0.2, 0.5, 1.0, 2.0)  # gmm: noise above its bandwidth's blur
+    values = [nd.state_space_divergence(y, y + level * z, method=method) for level in levels]
     assert values[0] == 0.0
     assert np.all(np.diff(values) > 0), values
 
@@ -110,11 +111,12 @@ def test_dstsp_batch_and_dtypes(attractors):
         f32 = nd.state_space_divergence(true.astype(np.float32), pred.astype(np.float32), method=method)
         np.testing.assert_allclose(f32, batch, rtol=0.02, atol=1e-3)
     # the generated trajectory may be longer or shorter
-    assert nd.state_space_divergence(y, y[::2]) < 0.1
+    assert nd.state_space_divergence(y, y[::2], bins=10) < 0.05
 
 
 def gaussian_kl(mu1, v1, mu2, v2):
     """KL(N(mu1, v1 I) || N(mu2, v2 I))."""
+    mu1, mu2 = np.asarray(mu1, float), np.asarray(mu2, float)
     d = len(mu1)
     return 0.5 * (d * v1 / v2 + np.sum((mu2 - mu1) ** 2) / v2 - d + d * math.log(v2 / v1))
 
@@ -294,10 +296,10 @@ def test_forced_gradient_when_t_starts_at_zero():
 def test_alpha_zero_is_the_unforced_fit_bit_for_bit():
     x, y, t = trajectory_data(B=8)
     a, b = forced_model(), forced_model()
-    ha = a.fit(x, y, t=t, epochs=3, batch_size=4, lr=1e-2, seed=0, verbose=False)
-    hb = b.fit(x, y, t=t, epochs=3, batch_size=4, lr=1e-2, seed=0, verbose=False,
+    a.fit(x, y, t=t, epochs=3, batch_size=4, lr=1e-2, seed=0, verbose=False)
+    b.fit(x, y, t=t, epochs=3, batch_size=4, lr=1e-2, seed=0, verbose=False,
                teacher_forcing="generalized", alpha=0.0)
-    assert ha["loss"] == hb["loss"]
+    assert a.history_["loss"] == b.history_["loss"]
     for k in a.params:
         np.testing.assert_array_equal(a.params[k], b.params[k])
 

@@ -307,8 +307,10 @@ def power_spectrum_distance(y_true, y_pred, *, smoothing=2.0, n_freq=None):
     if n_freq is not None:
         n_freq = _checks.integer("n_freq", n_freq, minimum=1)
     p, q = _spectra(a, smoothing, n_freq), _spectra(b, smoothing, n_freq)
-    bc = np.minimum(np.sum(np.sqrt(p * q), axis=-1), 1.0)
-    return _result(np.mean(np.sqrt(1.0 - bc), axis=-1), batched)
+    # (1/2) sum (sqrt p - sqrt q)^2 = 1 - sum sqrt(p q) for normalised p, q; this form is exactly 0
+    # for equal spectra, where 1 - sum would leave the rounding of the sum
+    h2 = 0.5 * np.sum((np.sqrt(p) - np.sqrt(q)) ** 2, axis=-1)
+    return _result(np.mean(np.sqrt(np.minimum(h2, 1.0)), axis=-1), batched)
 
 
 # ---- teacher forcing (docs/models.md §13.4) ----------------------------------------------------
