@@ -68,3 +68,79 @@ class LorenzField:
         f = np.stack([self.sigma * (yy - x), x * (self.rho - z) - yy, x * yy - self.beta * z], axis=-1)
         jv = np.stack([self.sigma * (b - a), (self.rho - z) * a - b - x * c, yy * a + x * b - self.beta * c], axis=-1)
         return f, jv
+
+
+# ---- the measures, one trajectory at a time (docs/models.md §13.1-13.3) --------------------------
+
+
+def _batch(a):
+    a = np.asarray(a, dtype=float)
+    return (a, True) if a.ndim == 3 else (a[None], False)
+
+
+def valid_prediction_time(y_true, y_pred, *, dt=1.0, threshold=0.4):
+    a, batched = _batch(y_true)
+    b, _ = _batch(y_pred)
+    out = []
+    for u, v in zip(a, b):
+        s = u.std(axis=0)
+        s[s == 0] = 1.0
+        k = 0
+        while k < len(u) and np.sqrt(np.mean(((v[k] - u[k]) / s) ** 2)) <= threshold:
+            k += 1
+        out.append(k * dt)
+    return np.array(out) if batched else out[0]
+
+
+def binned_kl(y_true, y_pred, *, bins=30, smoothing=1e-6):
+    a, batched = _batch(y_true)
+    b, _ = _batch(y_pred)
+    out = []
+    for u, v in zip(a, b):
+        s = u.std(axis=0)
+        s[s == 0] = 1.0
+        u, v = u / s, v / s
+        lo, hi = u.min(axis=0), u.max(axis=0)
+        pad = 0.05 * np.where(hi > lo, hi - lo, 1.0)
+        width = (hi - lo + 2 * pad) / bins
+        lo = lo - pad
+
+        def density(x):
+            counts = {}
+            for point in x:
+                cell = tuple(int(min(max(np.floor((point[i] - lo[i]) / width[i]), 0), bins - 1))
+                             for i in range(len(point)))
+                counts[cell] = counts.get(cell, 0) + 1
+            n_cells = bins ** x.shape[1]
+            total = 1.0 + smoothing * n_cells
+            return {c: (n / len(x) + smoothing) / total for c, n in counts.items()}, smoothing / total
+
+        p, p_empty = density(u)
+        q, q_empty = density(v)
+        # cells neither visits add p_empty log(p_empty / q_empty) = 0
+        out.append(sum(p.get(c, p_empty) * np.log(p.get(c, p_empty) / q.get(c, q_empty)) for c in set(p) | set(q)))
+    return np.array(out) if batched else out[0]
+
+
+def power_spectrum_distance(y_true, y_pred, *, smoothing=2.0):
+    a, batched = _batch(y_true)
+    b, _ = _batch(y_pred)
+
+    def spectrum(x):
+        sd = x.std()
+        z = (x - x.mean()) / (sd if sd > 0 else 1.0)
+        power = np.abs(np.fft.rfft(z)[1:]) ** 2
+        if smoothing > 0:
+            r = int(np.ceil(4 * smoothing))
+            kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / smoothing) ** 2)
+            kernel /= kernel.sum()
+            padded = np.pad(power, r, mode="reflect" if len(power) > r else "edge")
+            power = np.convolve(padded, kernel, mode="valid")
+        return power / power.sum() if power.sum() > 0 else np.full(len(power), 1.0 / len(power))
+
+    out = []
+    for u, v in zip(a, b):
+        h = [np.sqrt(min(0.5 * np.sum((np.sqrt(spectrum(u[:, i])) - np.sqrt(spectrum(v[:, i]))) ** 2), 1.0))
+             for i in range(u.shape[1])]
+        out.append(np.mean(h))
+    return np.array(out) if batched else out[0]

@@ -253,7 +253,7 @@ class NeuralODE(nn.Model):
         _checks.choice("loss", loss, nn.LOSSES)
         if t is not None and loss != "mse":
             raise ValueError("a trajectory loss (t given) must be 'mse'")
-        interval, alpha = reconstruction.forcing_options(teacher_forcing, forcing_interval, alpha, adaptive=False)
+        interval, alpha = reconstruction._forcing_options(teacher_forcing, forcing_interval, alpha, adaptive=False)
         if interval is not None:
             self._check_forcing(t)
             if alpha > 0:  # alpha = 0 leaves every state as it is: the unforced rollout, bit for bit
@@ -302,7 +302,7 @@ class NeuralODE(nn.Model):
         record = 4 if self.config["gradient"] == "backprop" else 0
         keep = self.dtype.type(1.0 - alpha)
         mix = self.dtype.type(alpha)
-        bounds = [0] + reconstruction.forcing_times(times.size, interval) + [times.size - 1]
+        bounds = [0] + reconstruction._forcing_times(times.size, interval) + [times.size - 1]
         ys = np.empty((times.size, B, H), dtype=self.dtype)
         ys[0] = h0
         segments, h = [], h0
@@ -435,7 +435,7 @@ class NeuralODE(nn.Model):
         if t is not None and np.ndim(y) != 3:
             raise ValueError(f"with t, y must have shape (len(t), n, output_size); got shape {np.shape(y)}")
         size = self.config["input_size"]
-        interval, alpha = reconstruction.forcing_options(teacher_forcing, forcing_interval, alpha)
+        interval, alpha = reconstruction._forcing_options(teacher_forcing, forcing_interval, alpha)
         batch_loss = lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, t=t)  # noqa: E731
         if interval is not None:
             self._check_forcing(t)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["valid_prediction_time", "state_space_divergence", "power_spectrum_distance"]
+__all__ = ["valid_prediction_time", "state_space_divergence", "power_spectrum_distance", "adaptive_alpha"]
 
 SPACE_METHODS = ("auto", "binned", "gmm")
 MAX_BINNED_DIMENSION = 3   # "auto" bins up to this many dimensions (docs/models.md §13.2)
@@ -319,7 +319,7 @@ FORCING = ("sparse", "generalized")
 ADAPTIVE_ALPHA = "adaptive"
 
 
-def forcing_options(teacher_forcing, forcing_interval, alpha, *, adaptive: bool = True):
+def _forcing_options(teacher_forcing, forcing_interval, alpha, *, adaptive: bool = True):
     """The checked forcing options: (interval, alpha), alpha a float in [0, 1] or "adaptive"
     (only where ``adaptive``), or (None, None) without forcing.
 
@@ -354,7 +354,7 @@ def forcing_options(teacher_forcing, forcing_interval, alpha, *, adaptive: bool 
     return interval, alpha
 
 
-def forcing_times(n_times: int, interval: int) -> list:
+def _forcing_times(n_times: int, interval: int) -> list:
     """Indices of the forced output times among ``n_times`` (the first is the initial state,
     never forced; forcing the last would change nothing)."""
     return list(range(interval, n_times - 1, interval))
@@ -368,13 +368,15 @@ def adaptive_alpha(jacobians) -> float:
 
     Parameters
     ----------
-    jacobians : array_like, shape (..., n, n)
+    jacobians : array_like, shape (K, n, n)
 
     Returns
     -------
     float in [0, 1)
     """
-    J = np.asarray(jacobians, dtype=np.float64)
-    norms = np.linalg.norm(J.reshape(-1, J.shape[-2], J.shape[-1]), ord=2, axis=(1, 2))
+    J = _checks.real_array("jacobians", jacobians).astype(np.float64)
+    if J.ndim != 3 or J.shape[1] != J.shape[2] or J.size == 0:
+        raise ValueError(f"jacobians must have shape (K, n, n) with K, n >= 1; got shape {J.shape}")
+    norms = np.linalg.norm(J, ord=2, axis=(1, 2))
     log_g = float(np.mean(np.log(np.maximum(norms, np.finfo(np.float64).tiny))))
     return max(0.0, 1.0 - math.exp(-log_g))
