@@ -107,7 +107,7 @@ def valid_prediction_time(y_true, y_pred, *, dt=1.0, threshold=0.4, scale=None):
     >>> import numpy as np, neurodyn as nd
     >>> t = np.linspace(0, 20, 201)[:, None]
     >>> nd.valid_prediction_time(np.sin(t), np.sin(1.05 * t), dt=0.1)
-    8.1
+    5.9
     """
     a, b, batched = _pair(y_true, y_pred, same_length=True)
     dt = _checks.real("dt", dt, minimum=0.0, strict=True)
