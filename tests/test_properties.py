@@ -1360,11 +1360,11 @@ FORCE_T = [0.1, 0.2, 0.3]
 entry("NeuralODE.loss_and_grad[forced]", NODE_ID.loss_and_grad, [Arr("x", "Bi"), Arr("y", "TBo")],
       pos=lambda A: [A["x"], A["y"]], kw=lambda A: dict(FORCED, t=FORCE_T), dims={"B": (1, 3)},
       fixed={"i": 2, "o": 2, "T": 3}, zero={"B": "ok"}, options={"teacher_forcing": "generalized"},
-      numbers={"forcing_interval": "int>=1|None", "alpha": "prob1"},
+      numbers={"forcing_interval": "int>=1|None", "alpha": "prob1|None"},  # alpha None: ValueError (required)
       extra=[("teacher_forcing:head-readout", lambda A: NODE.loss_and_grad(
                   np.zeros((2, 3)), np.zeros((3, 2, 2)), t=FORCE_T, **FORCED), ValueError),
              ("alpha:adaptive-outside-fit", lambda A: NODE_ID.loss_and_grad(
-                  A["x"], A["y"], t=FORCE_T, teacher_forcing="generalized", alpha="adaptive"), ValueError),
+                  A["x"], A["y"], t=FORCE_T, teacher_forcing="generalized", alpha="adaptive"), TypeError),
              ("forcing_interval:sparse-missing", lambda A: NODE_ID.loss_and_grad(
                   A["x"], A["y"], t=FORCE_T, teacher_forcing="sparse"), ValueError)])
 
@@ -1372,7 +1372,7 @@ entry("NeuralODE.fit[forced]", NODE_ID.fit, [Arr("x", "Bi"), Arr("y", "TBo")], p
       call=lambda A, **o: _fit(NODE_ID, A["x"], A["y"], **{**FIT, "t": FORCE_T, "teacher_forcing": "sparse",
                                                           "forcing_interval": 1, **o}),
       dims={"B": (1, 3)}, fixed={"i": 2, "o": 2, "T": 3}, zero={"B": "raise"},
-      options={"teacher_forcing": "sparse"}, numbers={"forcing_interval": "int>=1"},
+      options={"teacher_forcing": "sparse"}, numbers={"forcing_interval": "int>=1|None"},  # None: ValueError (required)
       extra=[("alpha:with-sparse", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T, teacher_forcing="sparse",
                                                  forcing_interval=1, alpha=0.5, **FIT), ValueError),
              ("alpha:unknown-string", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T,

@@ -382,8 +382,10 @@ def test_forcing_bad_options():
         m.fit(x, y, t=t, teacher_forcing="generalized", alpha=0.5, forcing_interval=0, verbose=False)
     with pytest.raises(ValueError, match="alpha is an option of teacher forcing"):
         m.fit(x, y, t=t, alpha=0.5, verbose=False)
-    with pytest.raises(ValueError, match="alpha must be a number in"):
+    with pytest.raises(TypeError, match="alpha must be a number in"):
         m.loss_and_grad(x, y, t=t, teacher_forcing="generalized", alpha="adaptive")
+    with pytest.raises(ValueError, match="alpha must be a number in \\[0, 1\\] or 'adaptive'"):
+        m.fit(x, y, t=t, teacher_forcing="generalized", alpha="auto", verbose=False)
     with pytest.raises(ValueError, match="needs a trajectory loss"):
         m.fit(x, y[-1], teacher_forcing="generalized", alpha=0.5, verbose=False)
     head = nd.NeuralODE(2, hidden_size=4, output_size=2, seed=0, dtype=np.float64)

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from . import _checks
+from . import _checks, nn
 
 __all__ = ["valid_prediction_time", "state_space_divergence", "power_spectrum_distance", "adaptive_alpha"]
 
@@ -229,19 +229,20 @@ def state_space_divergence(y_true, y_pred, *, method="auto", bins=30, smoothing=
     d = a.shape[2]
     if method == "auto":
         method = "binned" if d <= MAX_BINNED_DIMENSION else "gmm"
+    # every option is checked whichever estimate runs, so that a mistake never waits for a change of method
+    bins = _checks.integer("bins", bins, minimum=1)
+    smoothing = _checks.real("smoothing", smoothing, minimum=0.0)
+    bandwidth = _checks.real("bandwidth", bandwidth, minimum=0.0, strict=True)
+    n_samples = _checks.integer("n_samples", n_samples, minimum=1)
+    rng = nn.as_generator(seed)
     s = _scale("scale", scale, a)
     a, b = a / s, b / s
     if method == "binned":
-        bins = _checks.integer("bins", bins, minimum=1)
-        smoothing = _checks.real("smoothing", smoothing, minimum=0.0)
         if bins ** d > MAX_CELLS:
             raise ValueError(f"bins={bins} in d={d} dimensions makes {bins ** d} cells (at most {MAX_CELLS}); "
                              f"use fewer bins or method='gmm'")
         return _result(_binned_kl(a, b, bins, smoothing), batched)
-    bandwidth = _checks.real("bandwidth", bandwidth, minimum=0.0, strict=True)
-    n_samples = _checks.integer("n_samples", n_samples, minimum=1)
-    from .nn import as_generator
-    return _result(_gmm_kl(a, b, bandwidth, n_samples, as_generator(seed)), batched)
+    return _result(_gmm_kl(a, b, bandwidth, n_samples, rng), batched)
 
 
 # ---- power-spectrum distance -------------------------------------------------------------------
@@ -344,9 +345,10 @@ def _forcing_options(teacher_forcing, forcing_interval, alpha, *, adaptive: bool
         raise ValueError("teacher_forcing='generalized' needs alpha: a number in [0, 1]"
                          + (" or 'adaptive'" if adaptive else ""))
     if isinstance(alpha, str):
-        if not adaptive or alpha != ADAPTIVE_ALPHA:
-            raise ValueError(f"alpha must be a number in [0, 1]{' or ' + repr(ADAPTIVE_ALPHA) if adaptive else ''}, "
-                             f"got {alpha!r}")
+        if not adaptive:  # the adaptive rule needs the state of a fit
+            raise TypeError(f"alpha must be a number in [0, 1] here, got {alpha!r}")
+        if alpha != ADAPTIVE_ALPHA:
+            raise ValueError(f"alpha must be a number in [0, 1] or {ADAPTIVE_ALPHA!r}, got {alpha!r}")
         return interval, alpha
     alpha = _checks.real("alpha", alpha, minimum=0.0)
     if alpha > 1:
