@@ -432,3 +432,68 @@ def test_teacher_forcing_reconstructs_lorenz_from_noisy_data():
     assert abs(tf_l - LORENZ_EXPONENT) < 0.2 * LORENZ_EXPONENT, (tf_l, free_l)
     assert tf_d < free_d, (tf_d, free_d)
     assert tf_model.forcing_alpha_[0] == 1.0 and tf_model.forcing_alpha_[-1] < 0.5
+
+
+# ---- teacher forcing in the Liquid forecaster ----------------------------------------------------
+
+
+def liquid_forecaster(embed=2, hidden=3, ffn=True, seed=2, dtype=np.float64, solver="rk4"):
+    m = nd.Liquid(embed, hidden_size=hidden, num_layers=2, dropout=0.0, ffn=ffn, output_size=embed,
+                  integration_steps=4, solver=solver, seed=seed, dtype=dtype)
+    r = np.random.default_rng(50 + seed)
+    for p in m.params.values():
+        p += (0.2 * r.normal(size=p.shape)).astype(p.dtype)
+    return m
+
+
+@pytest.mark.parametrize("embed, hidden", [(2, 3), (3, 3)])
+@pytest.mark.parametrize("interval, alpha", [(1, 0.3), (2, 0.6), (3, 1.0), (1, 0.0)])
+def test_liquid_forced_gradient_against_finite_differences(embed, hidden, interval, alpha):
+    m = liquid_forecaster(embed, hidden)
+    r = np.random.default_rng(4)
+    x, y = r.normal(size=(3, 5, embed)), r.normal(size=(3, 5, embed))
+    _, grads = m._closed_loop(x, y, interval, alpha)
+    names = list(m.params)
+    # the free-running stretches amplify: a smaller step keeps the difference's O(eps^2) error below 1e-6
+    num = ref.central_difference(lambda: m._closed_loop(x, y, interval, alpha)[0], [m.params[k] for k in names],
+                                 eps=1e-7)
+    errs = {k: ref.rel_err(grads[k], n) for k, n in zip(names, num)}
+    assert max(errs.values()) < 1e-6, errs
+
+
+def test_liquid_forcing_limits():
+    """alpha = 0: the free-running forecaster, as stepping the model on its own outputs gives
+    it, bit for bit; alpha = 1 at every step: the model reading the observed frames, as the
+    whole-sequence forward gives it."""
+    m = liquid_forecaster()
+    x = np.random.default_rng(5).normal(size=(4, 6, 2))
+    free = m._closed_loop(x, None, 1, 0.0, grad=False)
+    cache, frame, steps = m.init_cache(4), x[:, 0], []
+    for _ in range(6):
+        frame, cache = m.step(frame, cache)
+        steps.append(frame)
+    np.testing.assert_array_equal(free, np.stack(steps, axis=1))
+    forced = m._closed_loop(x, None, 1, 1.0, grad=False)
+    whole = nd.nn.dense(m.params, "output", m.forward_sequence(x).reshape(-1, 3)).reshape(4, 6, 2)
+    np.testing.assert_allclose(forced, whole, rtol=1e-12, atol=1e-14)
+
+
+def test_liquid_forced_fit():
+    """A forecaster of a sine and cosine pair learns with sparse and generalised forcing; the
+    options are checked."""
+    t = 0.3 * np.arange(400)
+    wave = np.stack([np.sin(t), np.cos(t)], axis=1)
+    x = np.stack([wave[i:i + 12] for i in range(0, 380, 4)])
+    y = np.stack([wave[i + 1:i + 13] for i in range(0, 380, 4)])
+    for options in (dict(teacher_forcing="sparse", forcing_interval=4),
+                    dict(teacher_forcing="generalized", alpha=0.5)):
+        m = nd.Liquid(2, hidden_size=8, num_layers=1, dropout=0.0, output_size=2, seed=0, dtype=np.float64)
+        m.fit(x, y, epochs=15, batch_size=16, lr=1e-2, seed=0, verbose=False, **options)
+        assert m.history_["loss"][-1] < 0.3 * m.history_["loss"][0], m.history_["loss"]
+    with pytest.raises(ValueError, match="needs output_size = embed_dim = 2"):
+        nd.Liquid(2, hidden_size=4, num_layers=1, output_size=3).fit(x, y, teacher_forcing="generalized", alpha=0.5,
+                                                                     verbose=False)
+    with pytest.raises(TypeError, match="alpha must be a number"):
+        m.fit(x, y, teacher_forcing="generalized", alpha="adaptive", verbose=False)
+    with pytest.raises(ValueError, match="the loss must be 'mse'"):
+        m.fit(x, y[:, 0, 0] > 0, loss="cross_entropy", teacher_forcing="sparse", forcing_interval=2, verbose=False)
