@@ -1380,6 +1380,17 @@ entry("NeuralODE.fit[forced]", NODE_ID.fit, [Arr("x", "Bi"), Arr("y", "TBo")], p
              ("alpha:without-forcing", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T, alpha=0.5, **FIT),
               ValueError)])
 
+LIQ_FC = nd.Liquid(2, hidden_size=3, num_layers=1, dropout=0.0, output_size=2, seed=2, dtype=F64)
+
+entry("Liquid.fit[forced]", LIQ_FC.fit, [Arr("x", "BTe"), Arr("y", "BTe")], pos=lambda A: [A["x"], A["y"]],
+      call=lambda A, **o: _fit(LIQ_FC, A["x"], A["y"], **{**FIT, "teacher_forcing": "generalized", "alpha": 0.5,
+                                                         **o}),
+      dims={"B": (1, 3), "T": (1, 3)}, fixed={"e": 2}, zero={"B": "raise", "T": "raise"},
+      options={"teacher_forcing": "generalized"}, numbers={"forcing_interval": "int>=1|None", "alpha": "prob1|None"},
+      extra=[("output_size:not-embed_dim", lambda A: _fit(LIQ, np.zeros((2, 3, 3)), np.zeros((2, 3, 3)),
+                                                          teacher_forcing="sparse", forcing_interval=1, **FIT),
+              ValueError)])
+
 entry("valid_prediction_time", nd.valid_prediction_time, [Arr("y_true", "BTd"), Arr("y_pred", "BTd")],
       pos=lambda A: [A["y_true"], A["y_pred"]], kw=lambda A: {"dt": 0.1},
       ref=lambda A: ref_rec.valid_prediction_time(A["y_true"], A["y_pred"], dt=0.1),
