@@ -30,12 +30,6 @@ class NeuralODE(nn.Model):
         The integration interval is ``[0, num_steps * step_size]``; the fixed-step solvers take
         exactly ``num_steps`` steps of ``step_size``.
     output_size : int, optional
-    readout : {"head", "identity"}
-        ``"head"`` (Edifice's): the layer norm and the optional projection above.
-        ``"identity"``: the outputs are the first ``output_size`` components of the state
-        (all of them without ``output_size``), with no parameters — the observation model of
-        dynamical-systems reconstruction, needed by teacher forcing (:meth:`fit`), which puts
-        observed values into the state (docs/models.md §13.4).
     solver : {"euler", "midpoint", "rk4", "dopri5", "tsit5", "dop853"}
         Edifice integrates with Euler only; every solver of :func:`neurodyn.odeint` works here.
         The adaptive ones (dopri5, tsit5, dop853) step every sample of a batch on its own
@@ -51,6 +45,12 @@ class NeuralODE(nn.Model):
     coupled : bool
         Integrate a batch as one system with one step size and one error norm (the behaviour
         before per-sample control), forward and backward. Fixed-step solvers are unaffected.
+    readout : {"head", "identity"}
+        ``"head"`` (Edifice's): the layer norm and the optional projection above.
+        ``"identity"``: the outputs are the first ``output_size`` components of the state
+        (all of them without ``output_size``), with no parameters — the observation model of
+        dynamical-systems reconstruction, needed by teacher forcing (:meth:`fit`), which puts
+        observed values into the state (docs/models.md §13.4).
     seed : int or numpy.random.Generator, optional
         Seeds the glorot-uniform initialisation.
     dtype : float32 or float64
@@ -63,18 +63,18 @@ class NeuralODE(nn.Model):
     (3, 1)
     """
 
-    def __init__(self, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None, readout="head",
+    def __init__(self, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
                  solver="euler", rtol=_OPTS["rtol"], atol=_OPTS["atol"], gradient="backprop", coupled=False,
-                 seed=None, dtype=np.float32):
+                 readout="head", seed=None, dtype=np.float32):
         super().__init__(self._validate(input_size=input_size, hidden_size=hidden_size, num_steps=num_steps,
-                                        step_size=step_size, output_size=output_size, readout=readout,
-                                        solver=solver, rtol=rtol,
-                                        atol=atol, gradient=gradient, coupled=coupled, dtype=dtype), seed)
+                                        step_size=step_size, output_size=output_size, solver=solver, rtol=rtol,
+                                        atol=atol, gradient=gradient, coupled=coupled, readout=readout,
+                                        dtype=dtype), seed)
 
     @classmethod
-    def _validate(cls, *, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None, readout="head",
+    def _validate(cls, *, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
                   solver="euler", rtol=_OPTS["rtol"], atol=_OPTS["atol"], gradient="backprop", coupled=False,
-                  dtype=np.float32) -> dict:
+                  readout="head", dtype=np.float32) -> dict:
         _checks.choice("solver", solver, METHODS)
         _core.ode_check_options(method=solver, rtol=rtol, atol=atol)  # the kernels' rules, at construction
         config = {
