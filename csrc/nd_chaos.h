@@ -3,7 +3,8 @@
  * equations dV/dt = J(t, y) V (flows, classical RK4 on the augmented system) or V <- Dg(y) V
  * (maps); every orth_every steps the tangent vectors are re-orthonormalised by a QR
  * factorisation and log |R_ii| is accumulated after the transient. lambda_i = sum log |R_ii| /
- * (the accumulation's time), in decreasing order by construction. docs/models.md §12.
+ * (the accumulation's time), in decreasing order (sorted: the QR method orders them only in the
+ * limit). docs/models.md §12.
  *
  * A system is a batched right-hand side (or map) and its Jacobian over B states of n values:
  * nd_field_eval_* / nd_field_jac_* of a built-in field, a built-in map below, or the binding's
@@ -73,7 +74,7 @@ int nd_lyapunov_workspace_len(int64_t B, int64_t n, int64_t k, size_t *len);
         int (*jac)(void *ctx, double t, const T *y, T *J); /* J [B, n, n], J[b, r, c] = d f_r / d y_c */ \
         void *ctx;                                                                                        \
     } nd_lyap_system_##SFX;                                                                               \
-    /* The k leading exponents exps [B, k] (decreasing), with div [B] (may be NULL) the time average   \
+    /* The k leading exponents exps [B, k] (sorted, largest first), with div [B] (may be NULL) the time average   \
      * over the same accumulation of the field's divergence tr J (flows, by the same RK4 weights) or   \
      * of log |det Dg| (maps), so that with k = n the exponents sum to div; y_end [B, n] (may be NULL) \
      * the final state. Returns an nd_status: ND_ERR_NONFINITE when the state or a tangent vector     \

@@ -28,6 +28,9 @@ Stable system identification
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
+Chaotic dynamics
+    :func:`lyapunov_spectrum`, :func:`lyapunov_spectrum_map`, :func:`kaplan_yorke_dimension`,
+    :mod:`neurodyn.chaos`; the catalogue of chaotic flows in :mod:`neurodyn.fields`
 Interoperability
     :mod:`neurodyn.torch` (PyTorch autograd functions and modules, imported when asked),
     :func:`from_nir` and ``to_nir`` (NIR graphs), ``from_ncps`` / ``to_ncps`` and
@@ -36,6 +39,8 @@ Interoperability
 """
 from . import _core, encode, energies, fields, hybrid, memories, nn, optim, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
+from . import chaos
+from .chaos import kaplan_yorke_dimension, lyapunov_spectrum, lyapunov_spectrum_map
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hybrid import HybridEBM
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -66,6 +71,7 @@ __all__ = [
     "ann2snn",
     "AssociativeMemory",
     "CfC",
+    "chaos",
     "ClassicalHopfield",
     "contrastive_divergence_loss",
     "ConvertedSNN",
@@ -85,6 +91,7 @@ __all__ = [
     "IDPHopfield",
     "if_neuron",
     "IntegrationError",
+    "kaplan_yorke_dimension",
     "langevin_sample",
     "lif_backward",
     "lif_rate",
@@ -94,6 +101,8 @@ __all__ = [
     "load",
     "ltc_scan",
     "LTCCell",
+    "lyapunov_spectrum",
+    "lyapunov_spectrum_map",
     "memories",
     "NeuralODE",
     "nn",
