@@ -51,16 +51,19 @@ int nd_lyap_check_opts(const nd_lyap_opts *o, int map)
     if (!o)
         return nd_arg_error_novalue("opts", "must not be NULL");
     ND_REQUIRE(isfinite(o->t0), "t0", o->t0, "must be finite");
-    ND_REQUIRE(isfinite(o->dt) && o->dt > 0, "dt", o->dt, "must be finite and > 0");
-    ND_REQUIRE(isfinite(o->t_transient) && o->t_transient >= 0, "t_transient", o->t_transient,
-               "must be finite and >= 0");
-    ND_REQUIRE(isfinite(o->t_total) && o->t_total > 0, "t_total", o->t_total, "must be finite and > 0");
-    ND_REQUIRE(o->t_total / o->dt < 9e15 && o->t_transient / o->dt < 9e15, "t_total", o->t_total,
-               "must be fewer than 9e15 steps of dt");
-    if (map) {
-        ND_REQUIRE(o->t_total == floor(o->t_total) && o->t_total >= 1, "n_iter", o->t_total,
+    if (map) { /* a map counts iterations */
+        ND_REQUIRE(isfinite(o->t_transient) && o->t_transient >= 0 && o->t_transient == floor(o->t_transient),
+                   "n_transient", o->t_transient, "must be an integer >= 0");
+        ND_REQUIRE(isfinite(o->t_total) && o->t_total >= 1 && o->t_total == floor(o->t_total), "n_iter", o->t_total,
                    "must be an integer >= 1");
-        ND_REQUIRE(o->t_transient == floor(o->t_transient), "n_transient", o->t_transient, "must be an integer >= 0");
+        ND_REQUIRE(o->t_total + o->t_transient < 9e15, "n_iter", o->t_total, "must be below 9e15 iterations");
+    } else {
+        ND_REQUIRE(isfinite(o->dt) && o->dt > 0, "dt", o->dt, "must be finite and > 0");
+        ND_REQUIRE(isfinite(o->t_transient) && o->t_transient >= 0, "t_transient", o->t_transient,
+                   "must be finite and >= 0");
+        ND_REQUIRE(isfinite(o->t_total) && o->t_total > 0, "t_total", o->t_total, "must be finite and > 0");
+        ND_REQUIRE(o->t_total / o->dt + o->t_transient / o->dt < 9e15, "t_total", o->t_total,
+                   "must be fewer than 9e15 steps of dt");
     }
     ND_REQUIRE(o->orth_every >= 1, "orth_every", o->orth_every, "must be >= 1");
     ND_REQUIRE(o->qr >= 0 && o->qr < ND_QR_COUNT, "qr", o->qr, "is not a known QR method");

@@ -139,3 +139,33 @@ def lorenz_jac(t, y, sigma=10.0, rho=28.0, beta=8 / 3):
     J[..., 1, 0], J[..., 1, 1], J[..., 1, 2] = rho - z, -1, -x
     J[..., 2, 0], J[..., 2, 1], J[..., 2, 2] = v, x, -beta
     return J
+
+
+def qr_spectrum_map(g, jac, x0, n_transient, n_iter):
+    """The QR method on a map, vectorised over the batch x0 [B, n]: exponents [B, n] per
+    iteration, sorted largest first."""
+    x = np.array(x0, dtype=np.float64)
+    B, n = x.shape
+    V = np.broadcast_to(np.eye(n), (B, n, n)).copy()
+    logs = np.zeros((B, n))
+    for it in range(n_transient + n_iter):
+        V = jac(x) @ V
+        x = g(x)
+        Q, R = np.linalg.qr(V)
+        V = Q
+        if it >= n_transient:
+            logs += np.log(np.abs(np.diagonal(R, axis1=1, axis2=2)))
+    return -np.sort(-logs / n_iter, axis=1)
+
+
+def kaplan_yorke(lam):
+    """D_KY of one spectrum, by its definition, in a loop."""
+    lam = sorted((float(v) for v in lam), reverse=True)
+    if lam[0] < 0:
+        return 0.0
+    s = 0.0
+    for j, v in enumerate(lam):
+        if s + v < 0:
+            return j + s / abs(v)
+        s += v
+    return float(len(lam))

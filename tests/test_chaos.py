@@ -320,7 +320,9 @@ def test_bad_input_raises_clearly():
         nd.lyapunov_spectrum(nd.chaos.Henon(), [0.1, 0.1])
     with pytest.raises(nd.IntegrationError, match="NaN or inf"):
         nd.lyapunov_spectrum(nd.fields.Linear([[50.0]]), [1.0], t_total=100.0, dt=0.1)
-    with pytest.raises(ValueError, match="n_iter must be an integer"):
+    with pytest.raises(ValueError, match="n_iter must be an integer >= 1, got 0"):
+        nd.lyapunov_spectrum_map(nd.chaos.Henon(), [0.1, 0.1], n_iter=0)
+    with pytest.raises(TypeError, match="n_iter must be an integer"):
         nd.lyapunov_spectrum_map(nd.chaos.Henon(), [0.1, 0.1], n_iter=10.5)
     with pytest.raises(TypeError, match="needs jac"):
         nd.lyapunov_spectrum_map(ref.henon, [0.1, 0.1])

@@ -193,7 +193,7 @@ typedef struct {
     int map;
     double t0, dt, t_transient, t_total, tol;
     int64_t n_exponents, orth_every, check_every;
-    int qr;
+    int qr, k_given;
 } nd_lyap_args;
 
 static void nd_lyap_defaults(nd_lyap_args *a)
@@ -203,7 +203,7 @@ static void nd_lyap_defaults(nd_lyap_args *a)
     a->map = 0;
     a->t0 = o.t0, a->dt = o.dt, a->t_transient = o.t_transient, a->t_total = o.t_total, a->tol = o.tol;
     a->orth_every = o.orth_every, a->check_every = o.check_every, a->qr = o.qr;
-    a->n_exponents = 0;
+    a->n_exponents = 0, a->k_given = 0;
 }
 
 static const nd_arg lyapunov_args[] = {
@@ -211,7 +211,8 @@ static const nd_arg lyapunov_args[] = {
     ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(n,) or (B, n)"),
     {"jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_lyap_args, jac), -1, NULL, NULL},
     ND_SCALAR(nd_lyap_args, map, "map", ND_ARG_BOOL, ND_OPTIONAL),
-    ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT,
+              ND_OPTIONAL | ND_NONE | ND_GIVEN(nd_lyap_args, k_given)),
     ND_SCALAR(nd_lyap_args, t0, "t0", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_lyap_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_lyap_args, t_transient, "t_transient", ND_ARG_DOUBLE, ND_OPTIONAL),
@@ -237,7 +238,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     if (a->jac && !PyCallable_Check(a->jac))
         return PyErr_Format(PyExc_TypeError, "jac must be callable, got %s", Py_TYPE(a->jac)->tp_name);
     const int64_t n = PyArray_DIM(a->y0, ndim - 1), B = ndim == 2 ? PyArray_DIM(a->y0, 0) : 1;
-    const int64_t k = a->n_exponents ? a->n_exponents : n;
+    const int64_t k = a->k_given ? a->n_exponents : n; /* None: all of them */
     const size_t item = (size_t)PyArray_ITEMSIZE(a->y0);
     nd_lyap_opts o;
     nd_lyap_opts_default(&o);
@@ -332,7 +333,7 @@ done:
     return res;
 }
 ND_ENTRY(lyapunov, nd_lyap_args, nd_lyap_defaults,
-         "lyapunov(f, y0, jac=None, map=False, n_exponents=0, t0, dt, t_transient, t_total, orth_every, qr, tol, "
+         "lyapunov(f, y0, jac=None, map=False, n_exponents=None, t0, dt, t_transient, t_total, orth_every, qr, tol, "
          "check_every) -> (exps [B, k], div [B], y_end [B, n], info): the QR method on a built-in field, a built-in "
          "map or Python callables f and jac")
 

@@ -132,7 +132,7 @@ def lyapunov_spectrum(f, y0, *, n_exponents=None, t_transient=_OPTS["t_transient
     if not callable(g) and jac is not None:
         raise TypeError("jac is for a callable f: a built-in field has its own Jacobian")
     exps, div, y_end, raw = _core.lyapunov(
-        f=g, y0=y0, jac=jac, map=False, n_exponents=0 if n_exponents is None else n_exponents, t0=t0, dt=dt,
+        f=g, y0=y0, jac=jac, map=False, n_exponents=n_exponents, t0=t0, dt=dt,
         t_transient=t_transient, t_total=t_total, orth_every=orth_every, qr=qr, tol=tol, check_every=check_every)
     return _finish(exps, div, y_end, raw, y0.ndim == 1, return_info)
 
@@ -183,8 +183,10 @@ def lyapunov_spectrum_map(g, x0, *, n_exponents=None, n_transient=1000, n_iter=1
     else:
         raise TypeError(f"g must be a neurodyn.chaos map or a callable g(x), got {type(g).__name__}")
     x0 = _checks.real_array("x0", x0)
+    # iteration counts are integers (a Python type; their ranges are the kernel's rules)
+    n_transient, n_iter = _checks.integer("n_transient", n_transient), _checks.integer("n_iter", n_iter)
     exps, div, y_end, raw = _core.lyapunov(
-        f=spec, y0=x0, jac=jac_cb, map=True, n_exponents=0 if n_exponents is None else n_exponents,
+        f=spec, y0=x0, jac=jac_cb, map=True, n_exponents=n_exponents,
         t_transient=n_transient, t_total=n_iter, orth_every=orth_every, qr=qr, tol=tol, check_every=check_every)
     return _finish(exps, div, y_end, raw, x0.ndim == 1, return_info)
 
