@@ -12,6 +12,7 @@ import neurodyn as nd
 
 MODULES = ["ode", "sde", "fields", "neural_ode", "liquid", "snn", "encode", "ann2snn", "hopfield",
            "ebm", "energies", "hybrid", "optim", "nn", "io", "training", "interop", "memories"]
+MODULES += ["chaos", "_flows"]
 
 
 def _public_names():
