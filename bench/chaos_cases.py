@@ -143,7 +143,7 @@ def _series(n, every):
 
     t = np.arange(n + 500) * every
     ys = nd.odeint(nd.fields.Lorenz(SIGMA, RHO, BETA), np.array([1.0, 1.0, 20.0]), t, method="dop853", rtol=1e-10,
-                   atol=1e-10)
+                   atol=1e-10, max_steps=10**7)
     return ys[500:, 0]  # the transient dropped
 
 

@@ -45,7 +45,9 @@ def _resolve_field(f):
         field = dynamics()
         if isinstance(field, Field):  # a NeuralODE: its autonomous field
             return field._spec()
-    if type(f).__name__ in ("Liquid", "LTCCell", "CfC"):
+    from .liquid import CfC, Liquid, LTCCell  # the models import later than this module
+
+    if isinstance(f, (Liquid, LTCCell, CfC)):
         raise TypeError(f"a {type(f).__name__} is input-driven: its Lyapunov spectrum needs a fixed input; give its "
                         "step as a map to neurodyn.lyapunov_spectrum_map")
     if callable(f):
@@ -94,7 +96,7 @@ def lyapunov_spectrum(f, y0, *, n_exponents=None, t_transient=_OPTS["t_transient
     orth_every : int
         RK4 steps between two re-orthonormalisations.
     qr : {"auto", "householder", "gram_schmidt"}
-        The QR factorisation (auto: Gram–Schmidt up to 64 tangent values ``n k``).
+        The QR factorisation (auto: Gram–Schmidt up to 1024 tangent values ``n k``).
     tol : float
         With ``tol > 0``, stop at the first check at which no exponent of any sample moved by
         ``tol`` or more since the previous check (``info["converged"]``).
