@@ -49,7 +49,11 @@ static int nd_map_parse(PyObject *spec, nd_map *g)
     static const nd_arg param_row = ND_SCALAR(nd_map, params, "map parameter", ND_ARG_DOUBLE, 0);
     PyObject *kind, *params;
     memset(g, 0, sizeof *g);
-    if (!PyTuple_Check(spec) || !PyArg_ParseTuple(spec, "OO!;a map spec is (kind, params)", &kind, &PyTuple_Type, &params))
+    if (!PyTuple_Check(spec)) {
+        PyErr_Format(PyExc_TypeError, "the map must be a neurodyn.chaos map, got %s", Py_TYPE(spec)->tp_name);
+        return -1;
+    }
+    if (!PyArg_ParseTuple(spec, "OO!;a map spec is (kind, params)", &kind, &PyTuple_Type, &params))
         return -1;
     if (nd_parse_choice(&kind_row, kind, &g->kind) < 0)
         return -1;
