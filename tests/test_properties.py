@@ -49,6 +49,7 @@ import neurodyn as nd  # noqa: E402
 
 import reference as ref_ode  # noqa: E402
 import reference_liquid_cells as ref_cells  # noqa: E402
+import reference_chaos as ref_chaos  # noqa: E402
 import reference_ebm as ref_ebm  # noqa: E402
 import reference_hopfield as ref_hop  # noqa: E402
 import reference_hybrid as ref_hyb  # noqa: E402
@@ -993,6 +994,84 @@ for _fname, _field, _jref, _n in (
           extra=[("y:wrong-dim", lambda A, f=_field: f.jacobian(0.0, np.zeros((2, 7))), ValueError)])
 
 
+# ---- chaos: Lyapunov spectra, maps, the catalogue of flows ----------------------------------------
+
+_LYAP = {"t_transient": 0.05, "t_total": 0.2, "dt": 0.01}
+
+
+def _lyap_twin(y0):
+    y = np.atleast_2d(np.asarray(y0, F64))
+    lam, _ = ref_chaos.qr_spectrum(ref_chaos.lorenz, ref_chaos.lorenz_jac, y, 0.01, 5, 20)
+    return -np.sort(-lam, axis=1).reshape(np.shape(y0)[:-1] + (3,))
+
+
+entry("lyapunov_spectrum[Lorenz]", nd.lyapunov_spectrum, [Arr("y0", "Bn")],
+      pos=lambda A: [LORENZ, A["y0"]], kw=lambda A: dict(_LYAP), ref=lambda A: _lyap_twin(A["y0"]),
+      dims={"B": (1, 3)}, fixed={"n": 3}, zero={"B": "ok"}, tol=(1e-8, 1e-10), allow={"y0:ndim-1"},
+      options={"qr": "auto"},
+      numbers={"dt": "real>0", "t_total": "real>0", "t_transient": "real>=0", "tol": "real>=0", "t0": "real",
+               "orth_every": "int>=1", "check_every": "int>=0", "n_exponents": "int>=1|None"},
+      extra=[("n_exponents:above-n", lambda A: nd.lyapunov_spectrum(LORENZ, A["y0"], n_exponents=4), ValueError),
+             ("f:not-a-field", lambda A: nd.lyapunov_spectrum(3, A["y0"]), TypeError),
+             ("f:callable-without-jac", lambda A: nd.lyapunov_spectrum(ref_chaos.lorenz, A["y0"]), TypeError),
+             ("jac:for-a-field", lambda A: nd.lyapunov_spectrum(LORENZ, A["y0"], jac=ref_chaos.lorenz_jac),
+              TypeError),
+             ("f:a-map", lambda A: nd.lyapunov_spectrum(nd.chaos.Henon(), A["y0"]), TypeError),
+             ("y0:3-d", lambda A: nd.lyapunov_spectrum(LORENZ, np.ones((1, 2, 3))), ValueError),
+             ("escapes", lambda A: nd.lyapunov_spectrum(nd.fields.Linear([[60.0]]), [1.0], t_total=50.0, dt=0.1),
+              nd.IntegrationError)])
+
+entry("lyapunov_spectrum[callable]", nd.lyapunov_spectrum, [Arr("y0", "Bn", free=True)],
+      pos=lambda A: [ref_chaos.lorenz, A["y0"]], kw=lambda A: {"jac": ref_chaos.lorenz_jac, **_LYAP},
+      ref=lambda A: _lyap_twin(A["y0"]), dims={"B": (1, 3)}, fixed={"n": 3}, zero={"B": "ok"}, tol=(1e-8, 1e-10),
+      allow={"y0:ndim-1"},
+      extra=[("jac:wrong-shape", lambda A: nd.lyapunov_spectrum(ref_chaos.lorenz, A["y0"], jac=lambda t, y: y,
+                                                                 t_total=0.1), ValueError),
+             ("jac:not-callable", lambda A: nd.lyapunov_spectrum(ref_chaos.lorenz, A["y0"], jac=3), TypeError)])
+
+# a few iterations: from points of the unit square some orbits escape (finitely, this soon)
+entry("lyapunov_spectrum_map[Henon]", nd.lyapunov_spectrum_map, [Arr("x0", "Bn", "unit")],
+      pos=lambda A: [nd.chaos.Henon(), A["x0"]], kw=lambda A: {"n_transient": 2, "n_iter": 4},
+      ref=lambda A: ref_chaos.qr_spectrum_map(ref_chaos.henon, ref_chaos.henon_jac, np.atleast_2d(A["x0"]),
+                                              2, 4).reshape(np.shape(A["x0"])),
+      dims={"B": (1, 3)}, fixed={"n": 2}, zero={"B": "ok"}, tol=(1e-8, 1e-10), allow={"x0:ndim-1"},
+      options={"qr": "auto"},
+      numbers={"n_transient": "int>=0", "n_iter": "int>=1", "tol": "real>=0", "orth_every": "int>=1",
+               "check_every": "int>=0", "n_exponents": "int>=1|None"},
+      extra=[("g:callable-without-jac", lambda A: nd.lyapunov_spectrum_map(ref_chaos.henon, A["x0"]), TypeError),
+             ("g:not-a-map", lambda A: nd.lyapunov_spectrum_map(3, A["x0"]), TypeError)])
+
+entry("kaplan_yorke_dimension", nd.kaplan_yorke_dimension, [Arr("exponents", "Bk", free=True)],
+      pos=lambda A: [A["exponents"]],
+      ref=lambda A: np.array([ref_chaos.kaplan_yorke(r) for r in np.reshape(A["exponents"], (-1, np.shape(
+          A["exponents"])[-1]))]).reshape(np.shape(A["exponents"])[:-1]),
+      dims={"B": (1, 3), "k": (1, 3)}, zero={"B": "ok", "k": "raise"}, allow={"exponents:ndim-1", "exponents:ndim+1"})
+
+for _mname, _map, _mn in (("Henon", nd.chaos.Henon(), 2), ("Logistic", nd.chaos.Logistic(), 1)):
+    entry(f"chaos.{_mname}()", type(_map), call=lambda A, map_=type(_map), n_=_mn, **o: map_(**o)(np.full(n_, 0.3)),
+          numbers={k: "real" for k in (("a", "b") if _mname == "Henon" else ("r",))})
+    entry(f"chaos.{_mname}.jacobian", _map.jacobian, [Arr("x", "Bn")], pos=lambda A: [A["x"]],
+          ref=(lambda A: ref_chaos.henon_jac(A["x"])) if _mname == "Henon" else None,
+          dims={"B": (1, 3)}, fixed={"n": _mn}, zero={"B": "ok"}, allow={"x:ndim-1", "x:ndim+1"})
+
+for _cname in ("Rossler", "Chen", "Chua", "Thomas", "SprottB", "Lorenz96", "HenonHeiles", "DoublePendulum",
+               "Duffing"):
+    _cls = getattr(nd.fields, _cname)
+    _fn, _n = ref_chaos.FLOWS[_cls.system]
+    _n = 5 if _cname == "Lorenz96" else _n
+    _flow = _cls(N=5) if _cname == "Lorenz96" else _cls()
+    entry(f"fields.{_cname}()", _cls,
+          call=lambda A, cls_=_cls, flow_=_flow, **o: cls_(**({"N": 5} if cls_ is nd.fields.Lorenz96 else {}), **o)(
+              0.5, np.full(flow_.dim, 0.3)),
+          numbers={p: "real" for p in _cls.param_names})
+    entry(f"Field.__call__[{_cname}]", _flow, [Arr("y", "Bn")], pos=lambda A: [0.5, A["y"]],
+          ref=lambda A, fn=_fn: fn(0.5, np.asarray(A["y"], F64)),
+          dims={"B": (1, 3)}, fixed={"n": _n}, zero={"B": "ok"}, allow={"y:ndim-1", "y:ndim+1"})
+    entry(f"Field.jacobian[{_cname}]", _flow.jacobian, [Arr("y", "Bn")], kw=lambda A: {"t": 0.25, "y": A["y"]},
+          dims={"B": (1, 3)}, fixed={"n": _n}, zero={"B": "ok"}, allow={"y:ndim-1", "y:ndim+1"},
+          numbers={"t": "real|any"})
+
+
 # The implicit methods on the linear field, against its matrix exponential per sample.
 def _expm_ref(y0, t):
     from scipy.linalg import expm
@@ -1836,6 +1915,7 @@ for _sname, _sys, _sref, _n in (
 # and the exception class (raised by the IntegrationError cases).
 NOT_CALLABLE = {"encode", "energies", "fields", "hybrid", "memories", "nn", "optim", "reconstruction", "sde", "training",
                 "IntegrationError"}
+NOT_CALLABLE |= {"chaos"}
 # Public functions that take no arrays: from_nir reads a NIR graph (tests/test_interop.py holds
 # its refusals).
 NOT_ARRAYS = {"from_nir"}
@@ -1844,6 +1924,8 @@ NOT_ARRAYS = {"from_nir"}
 NOT_ENTRIES = {"nn.Model", "fields.Field", "energies.Energy", "nn.dense_specs", "nn.layernorm_specs",
                "nn.init_dense", "nn.init_layernorm", "optim.Optimizer", "optim.NonFiniteError", "sde.Diffusion",
                "hybrid.TargetSystem", "hybrid.HybridEBM"}  # the last one: nd.HybridEBM
+NOT_ENTRIES |= {"chaos.Map", "chaos.Field", "chaos.lyapunov_spectrum", "chaos.lyapunov_spectrum_map",
+                "chaos.kaplan_yorke_dimension"}  # the base class, its import, and nd.* names
 
 
 # ---- known bugs (strict xfails) ------------------------------------------------------------------
@@ -2578,7 +2660,7 @@ def test_every_public_name_is_covered():
     covered |= {n.split(".")[0] for n in NAMES}
     missing = [n for n in nd.__all__ if n not in covered and n not in NOT_CALLABLE | NOT_ARRAYS]
     assert not missing, f"public names without an entry here: {missing}"
-    for module in (nd.nn, nd.optim, nd.fields, nd.energies, nd.encode, nd.sde, nd.hybrid):
+    for module in (nd.nn, nd.optim, nd.fields, nd.energies, nd.encode, nd.sde, nd.hybrid, nd.chaos):
         short = module.__name__.split(".")[-1]
         for n, obj in vars(module).items():
             if n.startswith("_") or not callable(obj) or getattr(obj, "__module__", "") != module.__name__:

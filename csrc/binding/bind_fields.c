@@ -164,6 +164,7 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
     case ND_FIELD_POLY: rc = nd_field_parse_poly(bf, params, typenum); break;
     case ND_FIELD_MEMORY: rc = nd_memories_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
     case ND_FIELD_HYBRID: rc = nd_hybrid_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
+    case ND_FIELD_FLOW: rc = nd_flows_parse_field(acts, consts, &bf->f); break;
     default: break; /* RELAX holds per-state parameters: not a field of neurodyn.fields */
     }
     int st;

@@ -188,6 +188,7 @@ typedef struct {
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
     nd_hopfield_family, nd_ebm_family, nd_hybrid_family, nd_sde_family;
 extern const nd_family nd_fields_family, nd_ode_stiff_family, nd_memories_family;
+extern const nd_family nd_chaos_family;
 
 /* ---- built-in vector fields (bind_fields.c) ------------------------------------------------ */
 
@@ -226,5 +227,8 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
  * parameter arrays kept alive by `keep`); sets f->dim. -1 with an exception. */
 int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, int typenum, nd_field *f,
                           PyObject *keep);
+/* The "flow" field of a field spec (bind_chaos.c): names (system,), constants (dim, *params)
+ * into f->flow, f->dim and f->flow_params. -1 with an exception. */
+int nd_flows_parse_field(PyObject *acts, PyObject *consts, nd_field *f);
 
 #endif

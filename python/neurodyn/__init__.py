@@ -28,6 +28,9 @@ Stable system identification
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
+Chaotic dynamics
+    :func:`lyapunov_spectrum`, :func:`lyapunov_spectrum_map`, :func:`kaplan_yorke_dimension`,
+    :mod:`neurodyn.chaos`; the catalogue of chaotic flows in :mod:`neurodyn.fields`
 Reconstruction of chaotic systems
     :func:`valid_prediction_time`, :func:`state_space_divergence`,
     :func:`power_spectrum_distance` (:mod:`neurodyn.reconstruction`); teacher forcing in
@@ -38,8 +41,9 @@ Interoperability
     ``from_snntorch`` / ``to_snntorch`` (peer libraries' weights), in :mod:`neurodyn.interop`;
     ``save("model.safetensors")`` (safetensors files)
 """
-from . import _core, encode, energies, fields, hybrid, memories, nn, optim, sde, training
+from . import _core, chaos, encode, energies, fields, hybrid, memories, nn, optim, reconstruction, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
+from .chaos import kaplan_yorke_dimension, lyapunov_spectrum, lyapunov_spectrum_map
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hybrid import HybridEBM
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -51,7 +55,6 @@ from .memories import FiringRateMemory, IDPHopfield, SequentialHopfield
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
 from .sde import sdeint
-from . import reconstruction
 from .reconstruction import power_spectrum_distance, state_space_divergence, valid_prediction_time
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
@@ -72,6 +75,7 @@ __all__ = [
     "ann2snn",
     "AssociativeMemory",
     "CfC",
+    "chaos",
     "ClassicalHopfield",
     "contrastive_divergence_loss",
     "ConvertedSNN",
@@ -91,6 +95,7 @@ __all__ = [
     "IDPHopfield",
     "if_neuron",
     "IntegrationError",
+    "kaplan_yorke_dimension",
     "langevin_sample",
     "lif_backward",
     "lif_rate",
@@ -100,6 +105,8 @@ __all__ = [
     "load",
     "ltc_scan",
     "LTCCell",
+    "lyapunov_spectrum",
+    "lyapunov_spectrum_map",
     "memories",
     "NeuralODE",
     "nn",

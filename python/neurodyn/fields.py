@@ -123,6 +123,9 @@ class Lorenz(Field):
     dim = 3
 
     kind = "lorenz"
+    #: A reference initial condition and the published exponents at the defaults (Sprott).
+    y0_ref = (1.0, 1.0, 1.0)
+    reference_exponents = (0.9056, 0.0, -14.5723)
 
     def __init__(self, sigma=10.0, rho=28.0, beta=8.0 / 3.0):
         self.sigma, self.rho, self.beta = sigma, rho, beta
@@ -276,3 +279,8 @@ class LinearEvent:
 
     def __repr__(self):
         return f"LinearEvent(c={self.c.tolist()}, d={self.d}, direction={self.direction}, terminal={self.terminal})"
+
+
+# The catalogue of chaotic flows (kind "flow"), defined beside the fields it extends.
+from ._flows import (SYSTEMS, Chen, Chua, DoublePendulum, Duffing, Flow, HenonHeiles, Lorenz96,  # noqa: E402
+                     Rossler, SprottB, Thomas)
