@@ -28,6 +28,7 @@ import json
 import math
 import os
 import struct
+from typing import Any
 import zipfile
 
 import numpy as np
@@ -191,7 +192,7 @@ class _Archive:
         declares are decompressed, read straight into the array."""
         h = self.header(key)
         out = np.empty(h.shape[::-1] if h.fortran else h.shape, dtype=h.dtype)
-        view = memoryview(out.reshape(-1).view(np.uint8)) if out.size else memoryview(b"")
+        view = out.reshape(-1).view(np.uint8).data if out.size else memoryview(b"")
         with self.reading(), self._zip.open(self.members[key]) as fp:
             if len(fp.read(h.offset)) != h.offset:
                 raise ValueError(f"member {key!r} ends inside its header")
@@ -230,7 +231,7 @@ class _Archive:
 
 def _save_safetensors(model, path) -> None:
     names = list(model.params)
-    header = {"__metadata__": {"format": _FORMAT, "version": str(_VERSION), "class": type(model).__name__,
+    header: dict[str, Any] = {"__metadata__": {"format": _FORMAT, "version": str(_VERSION), "class": type(model).__name__,
                                "config": json.dumps(model.config), "params": json.dumps(names)}}
     codes = {v: k for k, v in _SAFETENSORS_DTYPES.items()}
     arrays, offset = [], 0
@@ -248,7 +249,7 @@ def _save_safetensors(model, path) -> None:
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
         for a in arrays:
-            f.write(memoryview(a.reshape(-1)).cast("B") if a.size else b"")
+            f.write(a.reshape(-1).data.cast("B") if a.size else b"")
 
 
 def _unique_keys(pairs):
@@ -332,7 +333,7 @@ class _SafeTensors(_Archive):
         out = np.empty(h.shape, dtype=h.dtype)
         with self.reading():
             self._file.seek(h.offset)
-            if h.nbytes and self._file.readinto(memoryview(out.reshape(-1).view(np.uint8))) != h.nbytes:
+            if h.nbytes and self._file.readinto(out.reshape(-1).view(np.uint8).data) != h.nbytes:
                 raise ValueError(f"tensor {key.partition(':')[2]!r} ends early")
         return out if h.dtype.isnative else out.astype(h.dtype.newbyteorder("="))
 
