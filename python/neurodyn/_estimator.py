@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from .optim import Optimizer
+    from .training import History
 
 #: Attributes a fit sets, kept by pickling and dropped by set_params.
 FITTED = ("history_", "loss_", "_flat_target")
@@ -87,6 +88,7 @@ class Estimator:
         _init_args: dict[str, Any]
         loss_: str
         _flat_target: bool
+        history_: History
 
         @property
         def output_size(self) -> int: ...

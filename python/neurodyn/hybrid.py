@@ -13,6 +13,8 @@ fields too, with trajectory generators.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import _checks, _core, nn, training
@@ -142,9 +144,9 @@ class HybridEBM(nn.Model):
         return config
 
     @classmethod
-    def _param_specs(cls, config) -> list:
+    def _param_specs(cls, config: dict[str, Any]) -> list[nn.Spec]:
         d, m = config["d"], config["inputs"]
-        specs = [("visible.bias", (d,), "zeros")]
+        specs: list[nn.Spec] = [("visible.bias", (d,), "zeros")]
         sizes = [d] + list(config["hidden_sizes"])
         for l in range(len(config["hidden_sizes"])):
             specs += nn.dense_specs(f"hidden{l + 1}", sizes[l], sizes[l + 1])

@@ -9,6 +9,7 @@ parameter NaN or inf is refused before anything is written.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,7 @@ class Optimizer:
     def _update(self, name: str, p: np.ndarray, g: np.ndarray, t: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise NotImplementedError
 
-    def prepare(self, params: dict[str, np.ndarray], grads: dict[str, ArrayLike]) -> Prepared:
+    def prepare(self, params: dict[str, np.ndarray], grads: Mapping[str, ArrayLike]) -> Prepared:
         """The update of every parameter that has a gradient, computed into new arrays; the
         parameters and the optimiser are left untouched. Pass the result to :meth:`commit`."""
         t = self.t + 1
@@ -94,7 +95,7 @@ class Optimizer:
                 getattr(self, slot)[name] = value
         self.t = t
 
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, ArrayLike]) -> None:
+    def step(self, params: dict[str, np.ndarray], grads: Mapping[str, ArrayLike]) -> None:
         """One update of every parameter that has a gradient: all of them or, on an error or a
         Ctrl-C, none."""
         from .training import deferred_interrupts
