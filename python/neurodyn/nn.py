@@ -12,7 +12,7 @@ import contextvars
 import numbers
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -163,6 +163,21 @@ def dense(params: dict[str, np.ndarray], name: str, x: np.ndarray, spikes: bool 
     [[4.5, 6.5]]
     """
     return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"), spikes=spikes)
+
+
+@overload
+def dense_grad(params: dict[str, np.ndarray], name: str, x: np.ndarray, dy: np.ndarray, grads: dict[str, np.ndarray],
+               need_dx: Literal[True] = ..., spikes: bool = ...) -> np.ndarray: ...
+
+
+@overload
+def dense_grad(params: dict[str, np.ndarray], name: str, x: np.ndarray, dy: np.ndarray, grads: dict[str, np.ndarray],
+               need_dx: Literal[False], spikes: bool = ...) -> None: ...
+
+
+@overload
+def dense_grad(params: dict[str, np.ndarray], name: str, x: np.ndarray, dy: np.ndarray, grads: dict[str, np.ndarray],
+               need_dx: bool, spikes: bool = ...) -> np.ndarray | None: ...
 
 
 def dense_grad(params: dict[str, np.ndarray], name: str, x: np.ndarray, dy: np.ndarray, grads: dict[str, np.ndarray],
