@@ -28,10 +28,16 @@ import json
 import math
 import os
 import struct
-from typing import Any
 import zipfile
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
+
+from ._typing import PathLike
+
+if TYPE_CHECKING:
+    from .nn import Model
 
 _FORMAT = "neurodyn-model"
 _VERSION = 1
@@ -61,7 +67,8 @@ def _registry():
                                           IDPHopfield, SequentialHopfield)}
 
 
-def save(model, path, *, training=None) -> None:
+def save(model: Model, path: PathLike, *,
+         training: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None) -> None:
     """Write ``model`` to exactly ``path`` (no suffix is added).
 
     ``training``: (JSON-serialisable dict, {key: array}) of a checkpoint's training section;
@@ -125,10 +132,10 @@ class _Archive:
             self._file.close()
             raise
 
-    def __enter__(self):
+    def __enter__(self) -> _Archive:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self):
@@ -137,7 +144,7 @@ class _Archive:
             zf.close()
         self._file.close()
 
-    def fail(self, reason: str):
+    def fail(self, reason: str) -> NoReturn:
         raise ValueError(f"cannot read a neurodyn model from {self.path!r}: {reason}")
 
     @contextlib.contextmanager
@@ -397,7 +404,7 @@ def _layout(ar: _Archive, meta: dict) -> dict:
     return config
 
 
-def load(path):
+def load(path: PathLike) -> Model:
     """Read a model written by ``model.save(path)`` (or a checkpoint written by ``fit``).
 
     The configuration is validated and every stored array's header is checked against the
@@ -432,7 +439,9 @@ def load(path):
         raise ValueError(f"{path!r} has an invalid configuration or parameters: {err}") from err
 
 
-def read_checkpoint(path, model, expected) -> tuple[dict, dict, dict]:
+def read_checkpoint(path: PathLike, model: Model,
+                    expected: Callable[[str], tuple[tuple[int, ...], np.dtype] | None]
+                    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray]]:
     """The parameters, training section and training arrays of a checkpoint written for
     ``model`` (same class and configuration). ``expected(key) -> (shape, dtype) or None`` says
     what each training array must be; every header is checked before any data is read."""
