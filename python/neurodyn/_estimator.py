@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -327,10 +327,17 @@ class RowsFit(Estimator):
     def _validation_outputs(self, x: np.ndarray) -> np.ndarray:
         return self(x)
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
     def fit(self, x: ArrayLike, y: ArrayLike, *, loss: str = "auto", epochs: int = 10, batch_size: int = 32,
             lr: float = 1e-3, optimizer: str | Optimizer = "adam", seed: int | np.random.Generator | None = None,
-            verbose: bool = True, **options: Any) -> Self:
+            verbose: bool = True, **options: Any) -> Self | History:
         """Minibatch training with shuffling (and the model's dropout or input noise).
 
         Parameters

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -294,6 +294,13 @@ class EBM(nn.Model):
         start = n if x0 is None else x0
         return langevin_sample(self, start, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
                                grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info, verbose=verbose)
+
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: object = ..., *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: object = ..., **options: Any) -> Self: ...
 
     @with_options_doc
     def fit(self, x: ArrayLike, y: object = None, *, epochs: int = 10, lr: float = 1e-3, batch_size: int = 64,

@@ -166,21 +166,21 @@ def dense(params: dict[str, np.ndarray], name: str, x: np.ndarray, spikes: bool 
 
 
 @overload
-def dense_grad(params: dict[str, np.ndarray], name: str, x: np.ndarray, dy: np.ndarray, grads: dict[str, np.ndarray],
+def dense_grad(params: dict[str, np.ndarray], name: str, x: ArrayLike, dy: np.ndarray, grads: dict[str, np.ndarray],
                need_dx: Literal[True] = ..., spikes: bool = ...) -> np.ndarray: ...
 
 
 @overload
-def dense_grad(params: dict[str, np.ndarray], name: str, x: np.ndarray, dy: np.ndarray, grads: dict[str, np.ndarray],
+def dense_grad(params: dict[str, np.ndarray], name: str, x: ArrayLike, dy: np.ndarray, grads: dict[str, np.ndarray],
                need_dx: Literal[False], spikes: bool = ...) -> None: ...
 
 
 @overload
-def dense_grad(params: dict[str, np.ndarray], name: str, x: np.ndarray, dy: np.ndarray, grads: dict[str, np.ndarray],
+def dense_grad(params: dict[str, np.ndarray], name: str, x: ArrayLike, dy: np.ndarray, grads: dict[str, np.ndarray],
                need_dx: bool, spikes: bool = ...) -> np.ndarray | None: ...
 
 
-def dense_grad(params: dict[str, np.ndarray], name: str, x: np.ndarray, dy: np.ndarray, grads: dict[str, np.ndarray],
+def dense_grad(params: dict[str, np.ndarray], name: str, x: ArrayLike, dy: np.ndarray, grads: dict[str, np.ndarray],
                need_dx: bool = _DENSE["need_dx"], spikes: bool = _DENSE["spikes"]) -> np.ndarray | None:
     """Stores the kernel and bias gradients in ``grads`` and returns dL/dx (None when not
     ``need_dx``: a model's first layer skips that product). ``spikes=True``: x holds 0/1
