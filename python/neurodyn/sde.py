@@ -8,7 +8,7 @@ with no Python per step, its samples shared among the kernel threads.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Literal, Union, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -136,6 +136,30 @@ class Linear(Diffusion):
     def __repr__(self):
         offset = None if self.offset is None else self.offset.tolist()
         return f"Linear(scale={self.scale.tolist()!r}, offset={offset!r})"
+
+
+@overload
+def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
+           dt: float, noise: str = ..., method: str = ..., seed: Seed = ..., args: tuple[Any, ...] = ...,
+           m: int | None = ..., dg: Callable[..., ArrayLike] | None = ..., sample_ids: ArrayLike | None = ...,
+           brownian: Brownian | None = ..., return_brownian: Literal[False] = ...,
+           verbose: bool = ...) -> np.ndarray: ...
+
+
+@overload
+def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
+           dt: float, noise: str = ..., method: str = ..., seed: Seed = ..., args: tuple[Any, ...] = ...,
+           m: int | None = ..., dg: Callable[..., ArrayLike] | None = ..., sample_ids: ArrayLike | None = ...,
+           brownian: Brownian | None = ..., return_brownian: Literal[True],
+           verbose: bool = ...) -> tuple[np.ndarray, Brownian]: ...
+
+
+@overload
+def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
+           dt: float, noise: str = ..., method: str = ..., seed: Seed = ..., args: tuple[Any, ...] = ...,
+           m: int | None = ..., dg: Callable[..., ArrayLike] | None = ..., sample_ids: ArrayLike | None = ...,
+           brownian: Brownian | None = ..., return_brownian: bool,
+           verbose: bool = ...) -> np.ndarray | tuple[np.ndarray, Brownian]: ...
 
 
 def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
