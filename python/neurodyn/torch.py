@@ -699,8 +699,10 @@ def ltc_cell(x: torch.Tensor, params: Mapping[str, torch.Tensor], timespans: tor
     if _needs_grad(x, h0, *ordered):
         return _LTCCellFunction.apply(x, timespans, h0, opts, *ordered)
     arrays = [_array(p, name, x.dtype) for p, name in zip(ordered, _LTC_CELL)]
+    # (type: ignore: mypy cannot count the list; it holds exactly the 10 arrays of _LTC_CELL, so
+    # ode_unfolds and epsilon come from opts)
     h, _ = _core.ltccell_forward(_array(x, "x"), _timespans(timespans, x.dtype), _optional(h0, "h0", x.dtype),
-                                 *arrays, **opts)
+                                 *arrays, **opts)  # type: ignore[arg-type]
     return _tensor(h)
 
 
