@@ -7,7 +7,10 @@ import importlib
 import inspect
 import pathlib
 import pkgutil
+import re
 import types
+
+import pytest
 
 
 import neurodyn as nd
@@ -152,3 +155,38 @@ def test_core_stub_is_annotated():
             a = node.args
             bare = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs if p.annotation is None]
             assert not bare and node.returns is not None, f"_core.pyi: {node.name} lacks annotations {bare}"
+
+
+def _documented_parameters(fn):
+    """The parameter names the entry point's docstring opens with (``name(a, b=1, *, c) -> ...``),
+    and whether that list is complete (False when it abbreviates: ``gleak, ..., sensory_erev``,
+    ``*, the parameters of lif_forward``)."""
+    first = (fn.__doc__ or "").split("\n")[0]
+    match = re.match(rf"{fn.__name__}\((.*?)\)(?: ->|:|$)", first)
+    assert match, f"_core.{fn.__name__}'s docstring does not open with its signature: {first!r}"
+    names, complete = [], True
+    for piece in filter(None, (p.strip() for p in match.group(1).split(","))):
+        name = piece.split("=")[0].split("|")[0].strip()
+        if name == "*":
+            continue
+        if not name.isidentifier():
+            complete = False
+            continue
+        names.append(name)
+    return names, complete
+
+
+@pytest.mark.parametrize("name", sorted(n for n in _stub_names(PACKAGE / "_core.pyi")
+                                        if callable(getattr(nd._core, n, None))
+                                        and not inspect.isclass(getattr(nd._core, n, None))))
+def test_core_stub_parameters_match_the_entry_point(name):
+    """The stub names the parameters the C entry point documents, in its order."""
+    node = next(n for n in ast.parse((PACKAGE / "_core.pyi").read_text()).body
+                if isinstance(n, ast.FunctionDef) and n.name == name)
+    a = node.args
+    stub = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+    documented, complete = _documented_parameters(getattr(nd._core, name))
+    if complete:
+        assert stub == documented
+    else:
+        assert [n for n in stub if n in documented] == documented
