@@ -208,10 +208,10 @@ def lif_run(currents: DaskArrayLike, *, v0: DaskArrayLike | None = None, chunks:
     if v0 is None:
         starts = [None] * len(blocks)
     else:
-        v0 = _as_dask(v0, "v0", 2, 0)
-        if v0.shape != (B, n):
-            raise ValueError(f"v0 must have shape ({B}, {n}), got {v0.shape}")
-        starts = _blocks(v0.rechunk({0: rows}), 0)
+        start = _as_dask(v0, "v0", 2, 0)
+        if start.shape != (B, n):
+            raise ValueError(f"v0 must have shape ({B}, {n}), got {start.shape}")
+        starts = _blocks(start.rechunk({0: rows}), 0)
     opts = _shared(dict(kw))
     parts = [dask.delayed(_lif_block, pure=True, nout=2)(b, v, opts) for b, v in zip(blocks, starts)]
     dtype = _float_dtype(currents.dtype)
