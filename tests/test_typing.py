@@ -190,3 +190,38 @@ def test_core_stub_parameters_match_the_entry_point(name):
         assert stub == documented
     else:
         assert [n for n in stub if n in documented] == documented
+
+
+USER_CODE = '''
+import numpy as np
+import neurodyn as nd
+
+x = np.zeros((8, 4))
+labels = np.arange(8) % 2
+model: nd.SNN = nd.SNN(4, 2, seed=0).fit(x, labels, epochs=1, verbose=False)
+history: dict[str, list[float]] = nd.ANN(4, (8,), 2).fit(x, labels, return_history=True)
+predicted: np.ndarray = model.predict(x)
+ys: np.ndarray = nd.odeint(lambda t, y: -y, np.ones(2), [0.0, 1.0])
+ys2, info = nd.odeint(lambda t, y: -y, np.ones(2), [0.0, 1.0], return_info=True)
+status: str = info["status"]
+spikes, membrane = nd.lif_run(np.ones((3, 1, 1)), beta=0.5)
+print(membrane.ravel(), nd.langevin_sample(nd.energies.DoubleWell(), 10).shape)
+cell: nd.CfC = nd.CfC(2, 3).fit(np.zeros((2, 5, 2)), np.array([0, 1]), epochs=1, verbose=False)
+'''
+
+
+def test_a_users_code_type_checks(tmp_path):
+    """What a user's checker sees: fit returns the model (the history with return_history),
+    odeint the solution (a tuple with return_info), lif_run a membrane array; and a wrong
+    annotation is caught, so the package's types were read (not taken as Any)."""
+    api = pytest.importorskip("mypy.api")
+    good = tmp_path / "good.py"
+    good.write_text(USER_CODE)
+    bad = tmp_path / "bad.py"
+    bad.write_text("import numpy as np\nimport neurodyn as nd\n"
+                   "wrong: str = nd.odeint(lambda t, y: -y, np.ones(2), [0.0, 1.0])\n")
+    options = ["--python-version", "3.11", "--cache-dir", str(tmp_path / "cache"), "--no-error-summary"]
+    out, err, status = api.run(options + [str(good)])
+    assert status == 0, out + err
+    out, err, status = api.run(options + [str(bad)])
+    assert status == 1 and "Incompatible types in assignment" in out, out + err

@@ -64,6 +64,29 @@ def _energy_target(energy):
 _LANGEVIN = _core.DEFAULTS["langevin"]
 
 
+# langevin_sample and EBM.sample return the samples, and with return_info=True a pair (samples, info)
+@overload
+def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = ..., step_size: float = ...,
+                    noise_scale: float = ..., clamp: tuple[float, float] | None = ..., grad_clip: float | None = ...,
+                    mala: bool = ..., seed: Seed = ..., return_info: Literal[False] = ...,
+                    dtype: DTypeLike | None = ..., verbose: bool = ...) -> np.ndarray: ...
+
+
+@overload
+def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = ..., step_size: float = ...,
+                    noise_scale: float = ..., clamp: tuple[float, float] | None = ..., grad_clip: float | None = ...,
+                    mala: bool = ..., seed: Seed = ..., return_info: Literal[True],
+                    dtype: DTypeLike | None = ..., verbose: bool = ...) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+
+@overload
+def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = ..., step_size: float = ...,
+                    noise_scale: float = ..., clamp: tuple[float, float] | None = ..., grad_clip: float | None = ...,
+                    mala: bool = ..., seed: Seed = ..., return_info: bool,
+                    dtype: DTypeLike | None = ...,
+                    verbose: bool = ...) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]: ...
+
+
 def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = _LANGEVIN["steps"],
                     step_size: float = _LANGEVIN["step_size"], noise_scale: float = _LANGEVIN["noise_scale"],
                     clamp: tuple[float, float] | None = None, grad_clip: float | None = None, mala: bool = False,
@@ -268,6 +291,24 @@ class EBM(nn.Model):
         loss = contrastive_divergence_loss(e_real, e_neg, reg_alpha)
         dE = np.concatenate([(1.0 + 2 * reg_alpha * e_real) / nr, (-1.0 + 2 * reg_alpha * e_neg) / nn_])
         return loss, self._param_grad(hs, zs, dE)
+
+    @overload
+    def sample(self, n: int, *, steps: int = ..., step_size: float = ..., noise_scale: float = ...,
+               clamp: tuple[float, float] | None = ..., grad_clip: float | None = ..., mala: bool = ...,
+               seed: Seed = ..., x0: ArrayLike | None = ..., return_info: Literal[False] = ...,
+               verbose: bool = ...) -> np.ndarray: ...
+
+    @overload
+    def sample(self, n: int, *, steps: int = ..., step_size: float = ..., noise_scale: float = ...,
+               clamp: tuple[float, float] | None = ..., grad_clip: float | None = ..., mala: bool = ...,
+               seed: Seed = ..., x0: ArrayLike | None = ..., return_info: Literal[True],
+               verbose: bool = ...) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+    @overload
+    def sample(self, n: int, *, steps: int = ..., step_size: float = ..., noise_scale: float = ...,
+               clamp: tuple[float, float] | None = ..., grad_clip: float | None = ..., mala: bool = ...,
+               seed: Seed = ..., x0: ArrayLike | None = ..., return_info: bool,
+               verbose: bool = ...) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]: ...
 
     def sample(self, n: int, *, steps: int = _LANGEVIN["steps"], step_size: float = _LANGEVIN["step_size"],
                noise_scale: float = _LANGEVIN["noise_scale"], clamp: tuple[float, float] | None = None,
