@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
@@ -165,6 +165,28 @@ def _lif_apply(currents, v0, opts, num_steps, what):
     if _needs_grad(currents, v0):
         return _LIFFunction.apply(currents, v0, opts, num_steps, what)
     return _lif_forward(currents, v0, opts, num_steps, what)
+
+
+# lif returns the spikes, and with membrane=True the pair (spikes, membrane)
+@overload
+def lif(currents: torch.Tensor, v0: torch.Tensor | None = ..., *, num_steps: int | None = ...,
+        tau: float | None = ..., beta: float | None = ..., threshold: float = ..., reset: str = ...,
+        reset_delay: bool = ..., surrogate: str = ..., slope: float = ..., detach_reset: bool = ...,
+        smooth: bool = ..., membrane: Literal[False] = ...) -> torch.Tensor: ...
+
+
+@overload
+def lif(currents: torch.Tensor, v0: torch.Tensor | None = ..., *, num_steps: int | None = ...,
+        tau: float | None = ..., beta: float | None = ..., threshold: float = ..., reset: str = ...,
+        reset_delay: bool = ..., surrogate: str = ..., slope: float = ..., detach_reset: bool = ...,
+        smooth: bool = ..., membrane: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def lif(currents: torch.Tensor, v0: torch.Tensor | None = ..., *, num_steps: int | None = ...,
+        tau: float | None = ..., beta: float | None = ..., threshold: float = ..., reset: str = ...,
+        reset_delay: bool = ..., surrogate: str = ..., slope: float = ..., detach_reset: bool = ...,
+        smooth: bool = ..., membrane: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def lif(currents: torch.Tensor, v0: torch.Tensor | None = None, *, num_steps: int | None = None,
@@ -334,6 +356,23 @@ class _HopfieldFunction(torch.autograd.Function):
                                                     None if dlse is None else _array(dlse, "grad"))
         dbeta_t = None if not ctx.needs_input_grad[3] else torch.tensor(dbeta, dtype=queries.dtype)
         return _tensor(dq), _tensor(dY), (None if values is None else _tensor(dV)), dbeta_t, None
+
+
+# hopfield_retrieve returns the retrieved values, and with return_lse=True the pair (values, lse)
+@overload
+def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = ...,
+                      values: torch.Tensor | None = ..., *, return_lse: Literal[False] = ...) -> torch.Tensor: ...
+
+
+@overload
+def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = ...,
+                      values: torch.Tensor | None = ..., *, return_lse: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = ...,
+                      values: torch.Tensor | None = ..., *,
+                      return_lse: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
 
 
 def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = _BETA,
