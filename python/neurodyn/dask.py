@@ -241,8 +241,8 @@ def _hopfield_block(queries, patterns, beta, values, steps):
     return _hopfield_retrieve(queries, patterns, beta, values, steps=steps)
 
 
-def hopfield_retrieve(queries: DaskArrayLike, patterns: ArrayLike, beta: float = 1.0, values: ArrayLike | None = None, *,
-                      steps: int = 1, chunks: Chunks = None) -> da.Array:
+def hopfield_retrieve(queries: DaskArrayLike, patterns: ArrayLike, beta: float = 1.0,
+                      values: ArrayLike | None = None, *, steps: int = 1, chunks: Chunks = None) -> da.Array:
     """:func:`neurodyn.hopfield_retrieve` for a large query set, one task per chunk of rows.
 
     Parameters

@@ -458,7 +458,8 @@ class HybridEBM(nn.Model):
 
     # fit returns the model, or its history with return_history=True
     @overload
-    def fit(self, trajectories: ArrayLike, t: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+    def fit(self, trajectories: ArrayLike, t: ArrayLike, *, return_history: Literal[True],
+            **options: Any) -> History: ...
 
     @overload
     def fit(self, trajectories: ArrayLike, t: ArrayLike, **options: Any) -> Self: ...
@@ -583,8 +584,8 @@ class TargetSystem(Field):
         rng = nn.as_generator(seed)
         return rng.uniform(-scale, scale, size=(n, self.dim)).astype(nn.model_dtype(dtype))
 
-    def trajectories(self, n: int, t: ArrayLike, *, scale: float = 2.0, seed: Seed = None, dtype: DTypeLike = np.float64,
-                     rtol: float = 1e-10, atol: float = 1e-12) -> np.ndarray:
+    def trajectories(self, n: int, t: ArrayLike, *, scale: float = 2.0, seed: Seed = None,
+                     dtype: DTypeLike = np.float64, rtol: float = 1e-10, atol: float = 1e-12) -> np.ndarray:
         """n trajectories from random starts (:meth:`initial_states`) sampled at the times t,
         integrated in C with dop853: shape (n, len(t), d)."""
         z0 = self.initial_states(_checks.integer("n", n, minimum=1), scale=scale, seed=seed, dtype=np.float64)

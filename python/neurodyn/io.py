@@ -238,8 +238,9 @@ class _Archive:
 
 def _save_safetensors(model, path) -> None:
     names = list(model.params)
-    header: dict[str, Any] = {"__metadata__": {"format": _FORMAT, "version": str(_VERSION), "class": type(model).__name__,
-                               "config": json.dumps(model.config), "params": json.dumps(names)}}
+    header: dict[str, Any] = {"__metadata__": {"format": _FORMAT, "version": str(_VERSION),
+                                               "class": type(model).__name__, "config": json.dumps(model.config),
+                                               "params": json.dumps(names)}}
     codes = {v: k for k, v in _SAFETENSORS_DTYPES.items()}
     arrays, offset = [], 0
     for name in names:

@@ -27,8 +27,8 @@ CFC_MODES = _core.TABLES["cfc_modes"]
 _LTC = _core.DEFAULTS["ltc_check_options"]  # the kernels' defaults of solver, steps, rtol, atol, max_steps
 
 
-def solve_ltc(x: ArrayLike, a: ArrayLike, tau: ArrayLike, *, solver: str = _LTC["solver"], steps: int = _LTC["steps"], rtol: float = _LTC["rtol"],
-              atol: float = _LTC["atol"], max_steps: int = _LTC["max_steps"]) -> np.ndarray:
+def solve_ltc(x: ArrayLike, a: ArrayLike, tau: ArrayLike, *, solver: str = _LTC["solver"], steps: int = _LTC["steps"],
+              rtol: float = _LTC["rtol"], atol: float = _LTC["atol"], max_steps: int = _LTC["max_steps"]) -> np.ndarray:
     """Relax ``x`` toward ``a`` with time constant ``tau`` over one frame, elementwise.
 
     Integrates ``dx/ds = (a - x) / tau`` for ``s`` from 0 to 1 with ``a`` and ``tau`` held
@@ -69,8 +69,9 @@ def solve_ltc(x: ArrayLike, a: ArrayLike, tau: ArrayLike, *, solver: str = _LTC[
     return _core.solve_ltc(x, a, tau, solver=solver, steps=steps, rtol=rtol, atol=atol, max_steps=max_steps)
 
 
-def ltc_scan(a: ArrayLike, tau: ArrayLike, h0: ArrayLike | None = None, *, solver: str = _LTC["solver"], steps: int = _LTC["steps"], rtol: float = _LTC["rtol"],
-             atol: float = _LTC["atol"], max_steps: int = _LTC["max_steps"]) -> np.ndarray:
+def ltc_scan(a: ArrayLike, tau: ArrayLike, h0: ArrayLike | None = None, *, solver: str = _LTC["solver"],
+             steps: int = _LTC["steps"], rtol: float = _LTC["rtol"], atol: float = _LTC["atol"],
+             max_steps: int = _LTC["max_steps"]) -> np.ndarray:
     """Run the liquid time-constant recurrence over a sequence, in C.
 
     ``h_t = solve_ltc(h_{t-1}, a_t, tau_t)`` for t = 0..T-1 from ``h_{-1} = h0`` (zeros by
@@ -415,8 +416,8 @@ class Liquid(nn.Model):
         seq = self._forward(x, rng=rng, caches=caches)
         B, T, H = seq.shape
         last = np.ascontiguousarray(seq[:, -1])
-        p = self.params
-        grads: dict[str, np.ndarray] = {}
+        grads: dict[str, np.ndarray]
+        p, grads = self.params, {}
         out = nn.dense(p, "output", last) if "output.kernel" in p else last
         target = nn.check_targets(loss, y, B, out.shape, self.dtype)
         value, dout = nn.loss_and_grad(loss, out, target)

@@ -644,10 +644,10 @@ class FiringRateMemory(_Memories):
         rng = nn.as_generator(seed)
         return (self._xi[idx] * (rng.random((len(idx), self.config["N"])) < keep)).astype(np.int8)
 
-    def recall(self, cues: ArrayLike, t_max: float, *, form: str = "rate", input: ArrayLike | PiecewiseInput | None = None,
-               method: str | None = None, n_times: int = 101, dt: float | None = None, noise: float = 0.0,
-               seed: Seed = None, rtol: float | None = None, atol: float | None = None, tol: float = 0.02,
-               verbose: bool = True) -> Recall:
+    def recall(self, cues: ArrayLike, t_max: float, *, form: str = "rate",
+               input: ArrayLike | PiecewiseInput | None = None, method: str | None = None, n_times: int = 101,
+               dt: float | None = None, noise: float = 0.0, seed: Seed = None, rtol: float | None = None,
+               atol: float | None = None, tol: float = 0.02, verbose: bool = True) -> Recall:
         """Integrate the network from cues and report what it retrieves.
 
         Parameters
@@ -790,8 +790,8 @@ class IDPHopfield(_PlusMinusModel):
     (True, False)
     """
 
-    def __init__(self, patterns: ArrayLike, *, activation: str = "tanh", gain: float = 10.0, zero_diagonal: bool = False,
-                 tau: float = 1.0, dtype: DTypeLike = np.float32) -> None:
+    def __init__(self, patterns: ArrayLike, *, activation: str = "tanh", gain: float = 10.0,
+                 zero_diagonal: bool = False, tau: float = 1.0, dtype: DTypeLike = np.float32) -> None:
         X = _pm_patterns(patterns)
         config = self._validate(N=X.shape[1], P=X.shape[0], activation=activation, gain=gain,
                                 zero_diagonal=zero_diagonal, tau=tau, dtype=dtype)
@@ -855,10 +855,10 @@ class IDPHopfield(_PlusMinusModel):
         ok = res <= (1e-12 if self.dtype == np.float64 else 1e-5) * max(1.0, abs(s))
         return {"residual": res, "equilibrium": ok, "jacobian": J, "max_real_eig": eig, "stable": ok and eig < 0}
 
-    def recall(self, x0: ArrayLike, t_max: float, *, input: ArrayLike | PiecewiseInput | None = None, classical: bool = False,
-               method: str | None = None, n_times: int = 101, dt: float | None = None, noise: float = 0.0,
-               seed: Seed = None, rtol: float | None = None, atol: float | None = None, threshold: float = 0.8,
-               verbose: bool = True) -> Recall:
+    def recall(self, x0: ArrayLike, t_max: float, *, input: ArrayLike | PiecewiseInput | None = None,
+               classical: bool = False, method: str | None = None, n_times: int = 101, dt: float | None = None,
+               noise: float = 0.0, seed: Seed = None, rtol: float | None = None, atol: float | None = None,
+               threshold: float = 0.8, verbose: bool = True) -> Recall:
         """Integrate the network from x0 under an input and report what it retrieves.
 
         Parameters

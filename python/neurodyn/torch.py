@@ -366,7 +366,8 @@ def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float
 
 @overload
 def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = ...,
-                      values: torch.Tensor | None = ..., *, return_lse: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
+                      values: torch.Tensor | None = ..., *,
+                      return_lse: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 @overload
