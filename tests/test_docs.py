@@ -11,7 +11,7 @@ import pytest
 import neurodyn as nd
 
 MODULES = ["ode", "sde", "fields", "neural_ode", "liquid", "snn", "encode", "ann2snn", "hopfield",
-           "ebm", "energies", "hybrid", "optim", "nn", "io", "training", "interop", "memories"]
+           "ebm", "energies", "hybrid", "optim", "nn", "io", "training", "interop", "memories", "reconstruction"]
 
 
 def _public_names():

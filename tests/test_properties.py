@@ -55,6 +55,7 @@ import reference_hybrid as ref_hyb  # noqa: E402
 import reference_liquid as ref_liquid  # noqa: E402
 import reference_memories as ref_mem  # noqa: E402
 import reference_nn as ref_nn  # noqa: E402
+import reference_reconstruction as ref_rec  # noqa: E402
 import reference_sde as ref_sde  # noqa: E402
 import reference_snn as ref_snn  # noqa: E402
 
@@ -1351,6 +1352,72 @@ entry("NeuralODE.fit", NODE.fit, [Arr("x", "Bi"), Arr("y", "Bo")], pos=lambda A:
       extra=[("y:rows-mismatch", lambda A: _fit(NODE, A["x"], np.zeros((7, 2)), **FIT), ValueError),
              ("y:2-d-with-t", lambda A: _fit(NODE, A["x"], A["y"], t=[0.1], **FIT), ValueError)])
 
+NODE_ID = nd.NeuralODE(2, hidden_size=3, num_steps=2, step_size=0.1, output_size=2, readout="identity",
+                       solver="rk4", seed=1, dtype=F64)
+FORCED = dict(teacher_forcing="generalized", alpha=0.5)
+FORCE_T = [0.1, 0.2, 0.3]
+
+entry("NeuralODE.loss_and_grad[forced]", NODE_ID.loss_and_grad, [Arr("x", "Bi"), Arr("y", "TBo")],
+      pos=lambda A: [A["x"], A["y"]], kw=lambda A: dict(FORCED, t=FORCE_T), dims={"B": (1, 3)},
+      fixed={"i": 2, "o": 2, "T": 3}, zero={"B": "ok"}, options={"teacher_forcing": "generalized"},
+      numbers={"forcing_interval": "int>=1|None", "alpha": "prob1|None"},  # alpha None: ValueError (required)
+      extra=[("teacher_forcing:head-readout", lambda A: NODE.loss_and_grad(
+                  np.zeros((2, 3)), np.zeros((3, 2, 2)), t=FORCE_T, **FORCED), ValueError),
+             ("alpha:adaptive-outside-fit", lambda A: NODE_ID.loss_and_grad(
+                  A["x"], A["y"], t=FORCE_T, teacher_forcing="generalized", alpha="adaptive"), TypeError),
+             ("forcing_interval:sparse-missing", lambda A: NODE_ID.loss_and_grad(
+                  A["x"], A["y"], t=FORCE_T, teacher_forcing="sparse"), ValueError)])
+
+entry("NeuralODE.fit[forced]", NODE_ID.fit, [Arr("x", "Bi"), Arr("y", "TBo")], pos=lambda A: [A["x"], A["y"]],
+      call=lambda A, **o: _fit(NODE_ID, A["x"], A["y"], **{**FIT, "t": FORCE_T, "teacher_forcing": "sparse",
+                                                          "forcing_interval": 1, **o}),
+      dims={"B": (1, 3)}, fixed={"i": 2, "o": 2, "T": 3}, zero={"B": "raise"},
+      options={"teacher_forcing": "sparse"}, numbers={"forcing_interval": "int>=1|None"},  # None: ValueError (required)
+      extra=[("alpha:with-sparse", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T, teacher_forcing="sparse",
+                                                 forcing_interval=1, alpha=0.5, **FIT), ValueError),
+             ("alpha:unknown-string", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T,
+                                                    teacher_forcing="generalized", alpha="auto", **FIT), ValueError),
+             ("alpha:without-forcing", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T, alpha=0.5, **FIT),
+              ValueError)])
+
+LIQ_FC = nd.Liquid(2, hidden_size=3, num_layers=1, dropout=0.0, output_size=2, seed=2, dtype=F64)
+
+entry("Liquid.fit[forced]", LIQ_FC.fit, [Arr("x", "BTe"), Arr("y", "BTe")], pos=lambda A: [A["x"], A["y"]],
+      call=lambda A, **o: _fit(LIQ_FC, A["x"], A["y"], **{**FIT, "teacher_forcing": "generalized", "alpha": 0.5,
+                                                         **o}),
+      dims={"B": (1, 3), "T": (1, 3)}, fixed={"e": 2}, zero={"B": "raise", "T": "raise"},
+      options={"teacher_forcing": "generalized"}, numbers={"forcing_interval": "int>=1|None", "alpha": "prob1|None"},
+      extra=[("output_size:not-embed_dim", lambda A: _fit(LIQ, np.zeros((2, 3, 3)), np.zeros((2, 3, 3)),
+                                                          teacher_forcing="sparse", forcing_interval=1, **FIT),
+              ValueError)])
+
+entry("valid_prediction_time", nd.valid_prediction_time, [Arr("y_true", "BTd"), Arr("y_pred", "BTd")],
+      pos=lambda A: [A["y_true"], A["y_pred"]], kw=lambda A: {"dt": 0.1},
+      ref=lambda A: ref_rec.valid_prediction_time(A["y_true"], A["y_pred"], dt=0.1),
+      dims={"B": (1, 3), "T": (1, 4), "d": (1, 3)}, zero={"B": "ok", "T": "raise", "d": "raise"},
+      numbers={"dt": "real>0", "threshold": "real>0"},
+      extra=[("y_pred:other-length", lambda A: nd.valid_prediction_time(A["y_true"], A["y_true"][:, :1]),
+              ValueError)])
+
+entry("state_space_divergence", nd.state_space_divergence, [Arr("y_true", "BTd"), Arr("y_pred", "BTd")],
+      pos=lambda A: [A["y_true"], A["y_pred"]], kw=lambda A: {"bins": 4},
+      ref=lambda A: ref_rec.binned_kl(A["y_true"], A["y_pred"], bins=4),
+      dims={"B": (1, 3), "T": (1, 4), "d": (1, 3)}, zero={"B": "ok", "T": "raise", "d": "raise"},
+      options={"method": "binned"},
+      numbers={"bins": "int>=1", "smoothing": "real>=0", "bandwidth": "real>0", "n_samples": "int>=1",
+               "seed": "seed"},
+      extra=[("bins:too-many-cells", lambda A: nd.state_space_divergence(np.zeros((3, 9)), np.zeros((3, 9)),
+                                                                         method="binned"), ValueError)])
+
+entry("power_spectrum_distance", nd.power_spectrum_distance, [Arr("y_true", "BTd"), Arr("y_pred", "BTd")],
+      pos=lambda A: [A["y_true"], A["y_pred"]],
+      ref=lambda A: ref_rec.power_spectrum_distance(A["y_true"], A["y_pred"], smoothing=2.0),
+      dims={"B": (1, 3), "T": (3, 6), "d": (1, 3)}, zero={"B": "ok", "T": "raise", "d": "raise"},
+      numbers={"smoothing": "real>=0", "n_freq": "int>=1|None"}, exact=False)
+
+entry("reconstruction.adaptive_alpha", nd.reconstruction.adaptive_alpha, [Arr("jacobians", "Bnn")],
+      pos=lambda A: [A["jacobians"]], dims={"B": (1, 3), "n": (1, 3)}, zero={"B": "raise", "n": "raise"})
+
 entry("Liquid()", nd.Liquid, pos=lambda A: [3],
       call=_ctor(nd.Liquid, dict(embed_dim=3, hidden_size=4, num_layers=1, seed=0, dtype=F64),
                  lambda m: m(PROBE3[:, None, :])),
@@ -1767,7 +1834,7 @@ for _sname, _sys, _sref, _n in (
 
 # Public names that are not called themselves: modules (their functions are entries above)
 # and the exception class (raised by the IntegrationError cases).
-NOT_CALLABLE = {"encode", "energies", "fields", "hybrid", "memories", "nn", "optim", "sde", "training",
+NOT_CALLABLE = {"encode", "energies", "fields", "hybrid", "memories", "nn", "optim", "reconstruction", "sde", "training",
                 "IntegrationError"}
 # Public functions that take no arrays: from_nir reads a NIR graph (tests/test_interop.py holds
 # its refusals).

@@ -28,6 +28,10 @@ Stable system identification
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
+Reconstruction of chaotic systems
+    :func:`valid_prediction_time`, :func:`state_space_divergence`,
+    :func:`power_spectrum_distance` (:mod:`neurodyn.reconstruction`); teacher forcing in
+    :meth:`NeuralODE.fit`
 Interoperability
     :mod:`neurodyn.torch` (PyTorch autograd functions and modules, imported when asked),
     :func:`from_nir` and ``to_nir`` (NIR graphs), ``from_ncps`` / ``to_ncps`` and
@@ -47,6 +51,8 @@ from .memories import FiringRateMemory, IDPHopfield, SequentialHopfield
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
 from .sde import sdeint
+from . import reconstruction
+from .reconstruction import power_spectrum_distance, state_space_divergence, valid_prediction_time
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
@@ -99,7 +105,9 @@ __all__ = [
     "nn",
     "odeint",
     "optim",
+    "power_spectrum_distance",
     "rate_decode",
+    "reconstruction",
     "sde",
     "sdeint",
     "SequentialHopfield",
@@ -107,7 +115,9 @@ __all__ = [
     "show_config",
     "SNN",
     "solve_ltc",
+    "state_space_divergence",
     "training",
+    "valid_prediction_time",
 ]
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from . import _checks, _core, nn
+from . import _checks, _core, nn, reconstruction
 from .training import with_options_doc
 from ._typing import Seed
 from .optim import Optimizer
@@ -429,9 +429,13 @@ class Liquid(nn.Model):
             nn.dense_grad(p, "input_projection", x.reshape(B * T, x.shape[-1]), du.reshape(B * T, H), grads, need_dx=False)
         return value, grads
 
-    def _backward(self, x, caches, dseq, grads):
+    def _backward(self, x, caches, dseq, grads, h0s=None, dlast=None):
+        """dL/du of the stack from dL/d(output sequence) dseq; parameter gradients into grads.
+        With the layers' initial states h0s (list, or None for zeros) and dlast, the gradients
+        of each layer's last state from later on, also returns the gradients of the h0s."""
         p = self.params
         B, T, H = dseq.shape
+        dh0s = [None] * self.config["num_layers"]
         (_, ln_final), caches = caches[-1], caches[:-1]
         du = nn.layernorm_grad(p, "final_norm", ln_final, dseq.reshape(B * T, H), grads).reshape(B, T, H)
         for entry in reversed(caches):
@@ -447,14 +451,67 @@ class Liquid(nn.Model):
             _, i, rows, ln, x_ln, z, zc, sp, f1, s, a3, tau3, h, mask = entry
             name = f"ltc_layer_{i}"
             dh = du if mask is None else du * mask
-            da, dtau, _ = _core.ltc_scan_backward(a3, tau3, None, h, dh, **self._scan_options())
+            h0 = None if h0s is None else h0s[i - 1]
+            if dlast is not None:
+                dh = dh.copy()
+                dh[:, -1] += dlast[i - 1]
+            da, dtau, dh0s[i - 1] = _core.ltc_scan_backward(a3, tau3, h0, h, dh, **self._scan_options())
             ds = nn.dense_grad(p, f"{name}_f_out", s, da.reshape(B * T, H), grads)
             df1 = nn.activation_grad("silu", f1, s, ds)
             dx = nn.dense_grad(p, f"{name}_f_hidden", x_ln, df1, grads)
             dz = nn.activation_grad("softplus", zc, sp, dtau.reshape(B * T, H)) * (z < TAU_CLAMP)
             dx += nn.dense_grad(p, f"{name}_tau", x_ln, dz.astype(self.dtype), grads)
             du = du + nn.layernorm_grad(p, f"{name}_norm", ln, dx, grads).reshape(B, T, H)
-        return du
+        return du if h0s is None else (du, dh0s)
+
+    # ---- teacher forcing (docs/models.md §13.4) ---------------------------------------------
+
+    def _check_forecaster(self):
+        if self.config["output_size"] != self.config["embed_dim"]:
+            raise ValueError(f"teacher forcing trains a forecaster, whose outputs are the next frames: it needs "
+                             f"output_size = embed_dim = {self.config['embed_dim']}, got {self.config['output_size']}")
+
+    def _closed_loop(self, x, y, interval, alpha, rng=None, grad=True):
+        """The forecaster's rollout on x [B, T, E]: step 0 reads x_0, step t > 0 reads
+        u_t = (1 - a_t) yhat_{t-1} + a_t x_t (a_t = alpha at every interval-th step, else 0;
+        yhat the head's output), one frame at a time with the layers' states carried. Returns
+        (loss, grads) of the MSE of yhat against y [B, T, E], or the outputs without grad."""
+        p, L = self.params, self.config["num_layers"]
+        B, T, E = x.shape
+        H = self.config["hidden_size"]
+        a = np.zeros(T)
+        a[reconstruction._forcing_times(T + 1, interval)] = alpha
+        keep, mix = self.dtype.type(1.0) - a.astype(self.dtype), a.astype(self.dtype)
+        states = [np.zeros((B, H), dtype=self.dtype) for _ in range(L)]
+        tape, out = [], np.empty((B, T, E), dtype=self.dtype)
+        u = x[:, 0]
+        for t in range(T):
+            if t > 0:
+                u = keep[t] * out[:, t - 1] + mix[t] * x[:, t]
+            h0s = [s.copy() for s in states]
+            caches = [] if grad else None
+            last = np.ascontiguousarray(self._forward(u[:, None, :], rng=rng, caches=caches, states=states)[:, 0])
+            out[:, t] = nn.dense(p, "output", last)
+            tape.append((u, h0s, caches, last))
+        if not grad:
+            return out
+        value, dout = nn.loss_and_grad("mse", out, nn.check_targets("mse", y, B, out.shape, self.dtype))
+        grads = {k: np.zeros_like(v) for k, v in p.items()}
+        dlast, du_next = None, None
+        for t in reversed(range(T)):
+            u, h0s, caches, last = tape[t]
+            step_grads = {}
+            d = dout[:, t] if du_next is None else dout[:, t] + keep[t + 1] * du_next
+            dl = nn.dense_grad(p, "output", last, np.ascontiguousarray(d), step_grads)
+            dseq = dl[:, None, :]
+            du, dlast = self._backward(u[:, None, :], caches, dseq, step_grads, h0s=h0s, dlast=dlast)
+            if "input_projection.kernel" in p:
+                du_next = nn.dense_grad(p, "input_projection", u, np.ascontiguousarray(du[:, 0]), step_grads)
+            else:
+                du_next = du[:, 0]
+            for k, g in step_grads.items():
+                grads[k] += g
+        return value, grads
 
     _task = "classifier"
     _sequences = True
@@ -469,8 +526,10 @@ class Liquid(nn.Model):
     @with_options_doc
     def fit(self, x: ArrayLike, y: ArrayLike, *, loss: str = "auto", epochs: int = 10, batch_size: int = 32,
             lr: float = 1e-3, optimizer: str | Optimizer = "adam", seed: Seed = None, verbose: bool = True,
-            **options: Any) -> Self | History:
-        """Minibatch training on the last step's output, with dropout and shuffling.
+            teacher_forcing: str | None = None, forcing_interval: int | None = None,
+            alpha: float | str | None = None, **options: Any) -> Self | History:
+        """Minibatch training on the last step's output, with dropout and shuffling; or, with
+        ``teacher_forcing``, of a forecaster on every step.
 
         Parameters
         ----------
@@ -480,7 +539,37 @@ class Liquid(nn.Model):
             with one output) for ``mse``.
         loss : {"auto", "cross_entropy", "mse"}
             "auto": cross-entropy for integer labels, mse otherwise.
+        teacher_forcing : {None, "sparse", "generalized"}
+            Train a forecaster of a (chaotic) sequence (docs/models.md §13.4; needs
+            ``output_size = embed_dim``): the model runs in closed loop, its output at each step
+            (the head on every step) predicting the next frame and read back as the next input,
+            mixed with the observed frame at every ``forcing_interval``-th step,
+            ``u_t = (1 - alpha) yhat_{t-1} + alpha x_t``; the loss is the MSE of every step's
+            output against ``y`` (n, time, embed_dim), normally ``y[:, t] = x[:, t + 1]``. The
+            gradient flows through the feedback (a factor ``1 - alpha`` at the forced steps).
+            ``"generalized"``: ``alpha`` a number in [0, 1] (Hess et al. 2023), every step by
+            default; ``"sparse"``: alpha = 1 every ``forcing_interval`` steps (Mikhaeil et al.
+            2022). With alpha = 1 at every step this is ordinary (one-step) teacher forcing;
+            with alpha = 0, free-running training. Validation runs free.
+        forcing_interval : int, optional
+            Steps between forcings (>= 1; default 1 for ``"generalized"``, required for
+            ``"sparse"``).
+        alpha : float in [0, 1], optional
+            The weight of the observed frame (``"generalized"`` only).
         """
+        interval, alpha = reconstruction._forcing_options(teacher_forcing, forcing_interval, alpha, adaptive=False)
+        if interval is not None:
+            self._check_forecaster()
+
+            def forced(xb, yb, rng, loss):
+                if loss != "mse":
+                    raise ValueError("teacher forcing trains a forecaster: the loss must be 'mse'")
+                return self._closed_loop(xb, yb, interval, alpha, rng=rng)
+            return self._fit_supervised(
+                x, y, loss=loss, check_x=lambda a, name: self._check_sequence(a), unit="sequences",
+                batch_loss=forced, predict_for=lambda xb, yb: self._closed_loop(xb, yb, 1, 0.0, grad=False),
+                epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, verbose=verbose,
+                options=options)
         return self._fit_supervised(
             x, y, loss=loss, check_x=lambda a, name: self._check_sequence(a), unit="sequences",
             batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, seed=rng, training=True),
