@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import operator
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn, reconstruction
 from .training import with_options_doc
+from ._typing import Seed
+from .optim import Optimizer
+from .training import History
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    import torch
 
 TAU_CLAMP = 20.0  # softplus input is clamped here (as in Edifice): tau = softplus(min(z, 20)) + 0.1
 TAU_MIN = 0.1
@@ -17,8 +27,8 @@ CFC_MODES = _core.TABLES["cfc_modes"]
 _LTC = _core.DEFAULTS["ltc_check_options"]  # the kernels' defaults of solver, steps, rtol, atol, max_steps
 
 
-def solve_ltc(x, a, tau, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LTC["rtol"], atol=_LTC["atol"],
-              max_steps=_LTC["max_steps"]):
+def solve_ltc(x: ArrayLike, a: ArrayLike, tau: ArrayLike, *, solver: str = _LTC["solver"], steps: int = _LTC["steps"],
+              rtol: float = _LTC["rtol"], atol: float = _LTC["atol"], max_steps: int = _LTC["max_steps"]) -> np.ndarray:
     """Relax ``x`` toward ``a`` with time constant ``tau`` over one frame, elementwise.
 
     Integrates ``dx/ds = (a - x) / tau`` for ``s`` from 0 to 1 with ``a`` and ``tau`` held
@@ -59,8 +69,9 @@ def solve_ltc(x, a, tau, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LT
     return _core.solve_ltc(x, a, tau, solver=solver, steps=steps, rtol=rtol, atol=atol, max_steps=max_steps)
 
 
-def ltc_scan(a, tau, h0=None, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LTC["rtol"], atol=_LTC["atol"],
-             max_steps=_LTC["max_steps"]):
+def ltc_scan(a: ArrayLike, tau: ArrayLike, h0: ArrayLike | None = None, *, solver: str = _LTC["solver"],
+             steps: int = _LTC["steps"], rtol: float = _LTC["rtol"], atol: float = _LTC["atol"],
+             max_steps: int = _LTC["max_steps"]) -> np.ndarray:
     """Run the liquid time-constant recurrence over a sequence, in C.
 
     ``h_t = solve_ltc(h_{t-1}, a_t, tau_t)`` for t = 0..T-1 from ``h_{-1} = h0`` (zeros by
@@ -156,9 +167,10 @@ class Liquid(nn.Model):
     (4, 8)
     """
 
-    def __init__(self, embed_dim, hidden_size=256, num_layers=4, dropout=0.1, integration_steps=_LTC["steps"],
-                 solver=_LTC["solver"], ffn=False, output_size=None, rtol=_LTC["rtol"], atol=_LTC["atol"],
-                 max_steps=_LTC["max_steps"], seed=None, dtype=np.float32):
+    def __init__(self, embed_dim: int, hidden_size: int = 256, num_layers: int = 4, dropout: float = 0.1,
+                 integration_steps: int = _LTC["steps"], solver: str = _LTC["solver"], ffn: bool = False,
+                 output_size: int | None = None, rtol: float = _LTC["rtol"], atol: float = _LTC["atol"],
+                 max_steps: int = _LTC["max_steps"], seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(
             embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
             integration_steps=integration_steps, solver=solver, ffn=ffn, output_size=output_size, rtol=rtol,
@@ -306,7 +318,7 @@ class Liquid(nn.Model):
             caches.append(("final", ln))
         return y
 
-    def forward_sequence(self, x):
+    def forward_sequence(self, x: ArrayLike) -> np.ndarray:
         """The hidden states of every step, after the final layer norm.
 
         Parameters
@@ -319,7 +331,7 @@ class Liquid(nn.Model):
         """
         return self._forward(self._check_sequence(x))
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> np.ndarray:
         """Output at the last time step: (batch, hidden_size), or (batch, output_size) with a head."""
         y = self._forward(self._check_sequence(x))[:, -1]
         return nn.dense(self.params, "output", y) if "output.kernel" in self.params else y
@@ -343,7 +355,7 @@ class Liquid(nn.Model):
         return {"h": [np.zeros((batch_size, H), dtype=self.dtype) for _ in range(self.config["num_layers"])],
                 "step": 0}
 
-    def step(self, x_t, cache: dict):
+    def step(self, x_t: ArrayLike, cache: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """Advance the model by one frame, in O(1) memory.
 
         Stepping through a sequence gives the outputs of the whole-sequence call.
@@ -392,17 +404,19 @@ class Liquid(nn.Model):
 
     # ---- gradients and training -----------------------------------------------------------
 
-    def loss_and_grad(self, x, y, *, loss="mse", seed=None, training=False):
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *, loss: str = "mse", seed: Seed = None,
+                      training: bool = False) -> tuple[float, dict[str, np.ndarray]]:
         """Loss on the last step's output and the gradient of every parameter.
 
         ``training=True`` applies dropout (drawn from ``seed``)."""
         _checks.choice("loss", loss, nn.LOSSES)
         x = self._check_sequence(x)
         rng = nn.as_generator(seed) if training else None
-        caches = []
+        caches: list[Any] = []
         seq = self._forward(x, rng=rng, caches=caches)
         B, T, H = seq.shape
         last = np.ascontiguousarray(seq[:, -1])
+        grads: dict[str, np.ndarray]
         p, grads = self.params, {}
         out = nn.dense(p, "output", last) if "output.kernel" in p else last
         target = nn.check_targets(loss, y, B, out.shape, self.dtype)
@@ -502,9 +516,18 @@ class Liquid(nn.Model):
     _task = "classifier"
     _sequences = True
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True, teacher_forcing=None, forcing_interval=None, alpha=None, **options):
+    def fit(self, x: ArrayLike, y: ArrayLike, *, loss: str = "auto", epochs: int = 10, batch_size: int = 32,
+            lr: float = 1e-3, optimizer: str | Optimizer = "adam", seed: Seed = None, verbose: bool = True,
+            teacher_forcing: str | None = None, forcing_interval: int | None = None,
+            alpha: float | str | None = None, **options: Any) -> Self | History:
         """Minibatch training on the last step's output, with dropout and shuffling; or, with
         ``teacher_forcing``, of a forecaster on every step.
 
@@ -570,15 +593,28 @@ class _RecurrentCell(nn.Model):
     step, and ``fit``. Subclasses provide ``_run(x, ts, h0, keep) -> (h, cache)``,
     ``_run_grad(x, ts, cache, dh) -> (dx, dh0, grads)`` and ``_readout`` / ``_readout_grad``."""
 
+    if TYPE_CHECKING:  # what the subclasses provide
+        def _run(self, x: np.ndarray, ts: np.ndarray | None, h0: ArrayLike | None,
+                 keep: bool) -> tuple[np.ndarray, Any]: ...
+
+        def _run_grad(self, x: np.ndarray, ts: np.ndarray | None, cache: Any,
+                      dh: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]: ...
+
+        def _readout(self, h: np.ndarray) -> np.ndarray: ...
+
+        def _readout_grad(self, h: np.ndarray, dout: np.ndarray, grads: dict[str, np.ndarray]) -> np.ndarray: ...
+
     def _check_sequence(self, x) -> np.ndarray:
         return _sequence(x, "input_size", self.config["input_size"], self.dtype)
 
-    def _inputs(self, x, timespans, h0):
+    def _inputs(self, x: ArrayLike, timespans: ArrayLike | None,
+                h0: ArrayLike | None) -> tuple[np.ndarray, np.ndarray | None, ArrayLike | None]:
         """x checked against the model; h0 (batch, state_size) is checked by the kernels' binding."""
         x = self._check_sequence(x)
         return x, _check_timespans(timespans, x.shape[0], x.shape[1]), h0
 
-    def forward_sequence(self, x, timespans=None, h0=None):
+    def forward_sequence(self, x: ArrayLike, timespans: ArrayLike | None = None,
+                         h0: ArrayLike | None = None) -> np.ndarray:
         """The outputs of every step.
 
         Parameters
@@ -597,16 +633,17 @@ class _RecurrentCell(nn.Model):
         h, _ = self._run(x, ts, h0, keep=False)
         return self._readout(h)
 
-    def states(self, x, timespans=None, h0=None):
+    def states(self, x: ArrayLike, timespans: ArrayLike | None = None, h0: ArrayLike | None = None) -> np.ndarray:
         """The cell's state after every step, (batch, time, state_size)."""
         x, ts, h0 = self._inputs(x, timespans, h0)
         return self._run(x, ts, h0, keep=False)[0]
 
-    def __call__(self, x, timespans=None, h0=None):
+    def __call__(self, x: ArrayLike, timespans: ArrayLike | None = None, h0: ArrayLike | None = None) -> np.ndarray:
         """Output of the last step, (batch, output_size)."""
         return self.forward_sequence(x, timespans, h0)[:, -1]
 
-    def loss_and_grad(self, x, y, *, timespans=None, loss="mse"):
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *, timespans: ArrayLike | None = None,
+                      loss: str = "mse") -> tuple[float, dict[str, np.ndarray]]:
         """Loss and parameter gradients. ``y`` of shape (batch, time, output_size) compares every
         step (mse); (batch, output_size) or labels (batch,) compare the last step."""
         _checks.choice("loss", loss, nn.LOSSES)
@@ -622,7 +659,7 @@ class _RecurrentCell(nn.Model):
         dout = dpred if every_step else np.zeros_like(out)
         if not every_step:
             dout[:, -1] = dpred
-        grads = {}
+        grads: dict[str, np.ndarray] = {}
         dh = self._readout_grad(h, dout, grads)
         _, _, cell_grads = self._run_grad(x, ts, cache, dh)
         grads.update(cell_grads)
@@ -631,9 +668,17 @@ class _RecurrentCell(nn.Model):
     _task = "classifier"
     _sequences = True
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, x, y, *, timespans=None, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
-            seed=None, verbose=True, **options):
+    def fit(self, x: ArrayLike, y: ArrayLike, *, timespans: ArrayLike | None = None, loss: str = "auto",
+            epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, optimizer: str | Optimizer = "adam",
+            seed: Seed = None, verbose: bool = True, **options: Any) -> Self | History:
         """Minibatch training with shuffling; see :meth:`loss_and_grad` for the shapes of y.
 
         Parameters
@@ -701,8 +746,9 @@ class CfC(_RecurrentCell):
     (3, 5, 8)
     """
 
-    def __init__(self, input_size, hidden_size, *, backbone_units=128, backbone_layers=1,
-                 backbone_activation="lecun_tanh", mode="default", output_size=None, seed=None, dtype=np.float32):
+    def __init__(self, input_size: int, hidden_size: int, *, backbone_units: int = 128, backbone_layers: int = 1,
+                 backbone_activation: str = "lecun_tanh", mode: str = "default", output_size: int | None = None,
+                 seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_size=input_size, hidden_size=hidden_size, backbone_units=backbone_units,
                                         backbone_layers=backbone_layers, backbone_activation=backbone_activation,
                                         mode=mode, output_size=output_size, dtype=dtype), seed)
@@ -742,13 +788,13 @@ class CfC(_RecurrentCell):
         return self.config["output_size"] or self.config["hidden_size"]
 
     @classmethod
-    def from_ncps(cls, module, *, dtype=None):
+    def from_ncps(cls, module: torch.nn.Module, *, dtype: DTypeLike | None = None) -> CfC:
         """The cell of an ncps ``CfC`` / ``CfCCell``; see :func:`neurodyn.interop.cfc_from_ncps`."""
         from .interop import cfc_from_ncps
 
         return cfc_from_ncps(module, dtype=dtype)
 
-    def to_ncps(self):
+    def to_ncps(self) -> torch.nn.Module:
         """The cell as an ncps ``CfC``; see :func:`neurodyn.interop.cfc_to_ncps`."""
         from .interop import cfc_to_ncps
 
@@ -839,8 +885,8 @@ class LTCCell(_RecurrentCell):
     (4, 1)
     """
 
-    def __init__(self, input_size, units, *, output_size=None, ode_unfolds=6, epsilon=1e-8, seed=None,
-                 dtype=np.float32):
+    def __init__(self, input_size: int, units: int, *, output_size: int | None = None, ode_unfolds: int = 6,
+                 epsilon: float = 1e-8, seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_size=input_size, units=units, output_size=output_size,
                                         ode_unfolds=ode_unfolds, epsilon=epsilon, dtype=dtype), seed)
 
@@ -869,13 +915,13 @@ class LTCCell(_RecurrentCell):
              "sensory_erev")
 
     @classmethod
-    def from_ncps(cls, module, *, dtype=None):
+    def from_ncps(cls, module: torch.nn.Module, *, dtype: DTypeLike | None = None) -> LTCCell:
         """The cell of an ncps ``LTC`` / ``LTCCell``; see :func:`neurodyn.interop.ltccell_from_ncps`."""
         from .interop import ltccell_from_ncps
 
         return ltccell_from_ncps(module, dtype=dtype)
 
-    def to_ncps(self, *, implicit_param_constraints=True):
+    def to_ncps(self, *, implicit_param_constraints: bool = True) -> torch.nn.Module:
         """The cell as an ncps ``LTC``; see :func:`neurodyn.interop.ltccell_to_ncps`."""
         from .interop import ltccell_to_ncps
 

@@ -1,12 +1,21 @@
 """Neural ODE (Chen et al. 2018) with Edifice's architecture, integrated and differentiated in C."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal, overload
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn, reconstruction
 from .fields import MLP
 from .ode import ADAPTIVE, METHODS, IntegrationError, _failure_reason, _raise_failed
 from .training import with_options_doc
+from ._typing import Seed
+from .optim import Optimizer
+from .training import History
+
+if TYPE_CHECKING:
+    from typing import Self
 
 GRADIENTS = ("backprop", "adjoint")
 READOUTS = ("head", "identity")
@@ -63,9 +72,10 @@ class NeuralODE(nn.Model):
     (3, 1)
     """
 
-    def __init__(self, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
-                 solver="euler", rtol=_OPTS["rtol"], atol=_OPTS["atol"], gradient="backprop", coupled=False,
-                 readout="head", seed=None, dtype=np.float32):
+    def __init__(self, input_size: int, hidden_size: int = 256, num_steps: int = 10, step_size: float = 0.1,
+                 output_size: int | None = None, solver: str = "euler", rtol: float = _OPTS["rtol"],
+                 atol: float = _OPTS["atol"], gradient: str = "backprop", coupled: bool = False,
+                 readout: str = "head", seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_size=input_size, hidden_size=hidden_size, num_steps=num_steps,
                                         step_size=step_size, output_size=output_size, solver=solver, rtol=rtol,
                                         atol=atol, gradient=gradient, coupled=coupled, readout=readout,
@@ -196,7 +206,7 @@ class NeuralODE(nn.Model):
         out = out.reshape(times.size - skip, B, self.output_size)
         return out, (x, h0, times, skip, ys, info, cache)
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> np.ndarray:
         """Output at ``t = num_steps * step_size`` for x of shape (batch, input_size).
 
         Returns an array (batch, output_size) of the model's dtype.
@@ -204,7 +214,7 @@ class NeuralODE(nn.Model):
         out, _ = self._forward(x, None, 0)
         return out[-1]
 
-    def trajectory(self, x, t):
+    def trajectory(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The hidden state h(t) at the requested times.
 
         Parameters
@@ -224,7 +234,7 @@ class NeuralODE(nn.Model):
         ys, _ = self._solve(h0, times, 0)
         return ys[skip:]
 
-    def predict_trajectory(self, x, t):
+    def predict_trajectory(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The outputs (after the norm and the projection) at the requested times.
 
         Parameters
@@ -241,7 +251,9 @@ class NeuralODE(nn.Model):
 
     # ---- gradients ------------------------------------------------------------------------
 
-    def loss_and_grad(self, x, y, *, loss="mse", t=None, teacher_forcing=None, forcing_interval=None, alpha=None):
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *, loss: str = "mse", t: ArrayLike | None = None,
+                      teacher_forcing: str | None = None, forcing_interval: int | None = None,
+                      alpha: float | None = None) -> tuple[float, dict[str, np.ndarray]]:
         """Loss and the gradient of every parameter (a dict of the names of ``params``).
 
         With ``t`` the outputs at those times are compared with ``y`` of shape
@@ -266,7 +278,7 @@ class NeuralODE(nn.Model):
         value, dpred = nn.loss_and_grad(loss, pred, target)
         dout = dpred.reshape(-1, out.shape[-1])
 
-        grads = {}
+        grads: dict[str, np.ndarray] = {}
         dh = self._head_grad(z, ln_cache, dout, grads)
         ybar = np.zeros_like(ys)
         ybar[skip:] = dh.reshape(times.size - skip, B, H)
@@ -397,9 +409,18 @@ class NeuralODE(nn.Model):
 
     _task = "regressor"
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, x, y, *, t=None, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
-            seed=None, verbose=True, teacher_forcing=None, forcing_interval=None, alpha=None, **options):
+    def fit(self, x: ArrayLike, y: ArrayLike, *, t: ArrayLike | None = None, loss: str = "auto", epochs: int = 10,
+            batch_size: int = 32, lr: float = 1e-3, optimizer: str | Optimizer = "adam", seed: Seed = None,
+            verbose: bool = True, teacher_forcing: str | None = None, forcing_interval: int | None = None,
+            alpha: float | str | None = None, **options: Any) -> Self | History:
         """Minibatch training with shuffling.
 
         Parameters

@@ -14,8 +14,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks, nn
+from ._typing import Seed
 
 __all__ = ["valid_prediction_time", "state_space_divergence", "power_spectrum_distance", "adaptive_alpha"]
 
@@ -74,7 +76,8 @@ def _result(values: np.ndarray, batched: bool):
 # ---- valid prediction time ---------------------------------------------------------------------
 
 
-def valid_prediction_time(y_true, y_pred, *, dt=1.0, threshold=0.4, scale=None):
+def valid_prediction_time(y_true: ArrayLike, y_pred: ArrayLike, *, dt: float = 1.0, threshold: float = 0.4,
+                          scale: ArrayLike | None = None) -> float | np.ndarray:
     """How long a forecast stays within a normalised error of the truth.
 
     The error at step k is the root mean square over the d dimensions of the difference
@@ -174,8 +177,9 @@ def _gmm_kl(a: np.ndarray, b: np.ndarray, bandwidth: float, n_samples: int, rng)
     return out
 
 
-def state_space_divergence(y_true, y_pred, *, method="auto", bins=30, smoothing=1e-6, bandwidth=0.5,
-                           n_samples=2000, seed=0, scale=None):
+def state_space_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, method: str = "auto", bins: int = 30,
+                           smoothing: float = 1e-6, bandwidth: float = 0.5, n_samples: int = 2000, seed: Seed = 0,
+                           scale: ArrayLike | None = None) -> float | np.ndarray:
     """KL divergence between the occupation densities of a true and a generated trajectory.
 
     ``D_stsp = KL(p_true || p_gen) = sum p_true log(p_true / p_gen)`` compares where the two
@@ -271,7 +275,8 @@ def _spectra(x: np.ndarray, smoothing: float, n_freq: int | None) -> np.ndarray:
     return power / np.where(flat, power.shape[-1], total)
 
 
-def power_spectrum_distance(y_true, y_pred, *, smoothing=2.0, n_freq=None):
+def power_spectrum_distance(y_true: ArrayLike, y_pred: ArrayLike, *, smoothing: float = 2.0,
+                            n_freq: int | None = None) -> float | np.ndarray:
     """Hellinger distance between the smoothed, normalised power spectra, averaged over dimensions.
 
     Each dimension of each trajectory is standardised, its power spectrum ``|rfft|^2`` taken
@@ -362,7 +367,7 @@ def _forcing_times(n_times: int, interval: int) -> list:
     return list(range(interval, n_times - 1, interval))
 
 
-def adaptive_alpha(jacobians) -> float:
+def adaptive_alpha(jacobians: ArrayLike) -> float:
     """The generalised-teacher-forcing weight of Hess et al. (2023): with G the geometric mean of
     the spectral norms of the model's Jacobians between consecutive forcing times,
     ``alpha = max(0, 1 - 1/G)``, so that the forced Jacobians ``(1 - alpha) J`` have a mean
