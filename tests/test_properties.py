@@ -1913,9 +1913,8 @@ for _sname, _sys, _sref, _n in (
 
 # Public names that are not called themselves: modules (their functions are entries above)
 # and the exception class (raised by the IntegrationError cases).
-NOT_CALLABLE = {"encode", "energies", "fields", "hybrid", "memories", "nn", "optim", "reconstruction", "sde", "training",
-                "IntegrationError"}
-NOT_CALLABLE |= {"chaos"}
+NOT_CALLABLE = {"chaos", "encode", "energies", "fields", "hybrid", "memories", "nn", "optim", "reconstruction", "sde",
+                "training", "IntegrationError"}
 # Public functions that take no arrays: from_nir reads a NIR graph (tests/test_interop.py holds
 # its refusals).
 NOT_ARRAYS = {"from_nir"}
