@@ -169,7 +169,7 @@ def memories_patterns(kind: str, P: int, N: int, q: float = ..., r: float = ...,
 
 # Chaos (nd_chaos, nd_flows): flow systems are TABLES["flow_systems"], maps TABLES["map_kinds"],
 # QR methods TABLES["qr_methods"]; the options' defaults are in DEFAULTS["lyapunov"].
-def lyapunov(f: Any, y0: _ArrayLike, jac: Any = ..., map: bool = ..., n_exponents: int = ..., t0: float = ...,
+def lyapunov(f: Any, y0: _ArrayLike, jac: Any = ..., map: bool = ..., n_exponents: Optional[int] = ..., t0: float = ...,
              dt: float = ..., t_transient: float = ..., t_total: float = ..., orth_every: int = ..., qr: str = ...,
              tol: float = ..., check_every: int = ...) -> Tuple[NDArray[np.float64], NDArray[np.float64], _Array,
                                                                Dict[str, Any]]: ...

@@ -21,7 +21,10 @@ What a spectrum can be computed for
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Optional, Union
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks, _core
 from .fields import Field
@@ -65,9 +68,13 @@ def _finish(exps, div, y_end, raw, single, return_info):
     return exps, info
 
 
-def lyapunov_spectrum(f, y0, *, n_exponents=None, t_transient=_OPTS["t_transient"], t_total=_OPTS["t_total"],
-                      dt=_OPTS["dt"], t0=_OPTS["t0"], jac=None, orth_every=_OPTS["orth_every"], qr=_OPTS["qr"],
-                      tol=_OPTS["tol"], check_every=_OPTS["check_every"], return_info=False):
+def lyapunov_spectrum(f: Union[Field, Any, Callable[[float, np.ndarray], ArrayLike]], y0: ArrayLike, *,
+                      n_exponents: Optional[int] = None, t_transient: float = _OPTS["t_transient"],
+                      t_total: float = _OPTS["t_total"], dt: float = _OPTS["dt"], t0: float = _OPTS["t0"],
+                      jac: Optional[Callable[[float, np.ndarray], ArrayLike]] = None,
+                      orth_every: int = _OPTS["orth_every"], qr: str = _OPTS["qr"], tol: float = _OPTS["tol"],
+                      check_every: int = _OPTS["check_every"],
+                      return_info: bool = False) -> Union[np.ndarray, tuple[np.ndarray, dict[str, Any]]]:
     """The Lyapunov spectrum of the flow ``dy/dt = f(t, y)`` by the QR method, in C.
 
     Parameters
@@ -139,9 +146,12 @@ def lyapunov_spectrum(f, y0, *, n_exponents=None, t_transient=_OPTS["t_transient
     return _finish(exps, div, y_end, raw, y0.ndim == 1, return_info)
 
 
-def lyapunov_spectrum_map(g, x0, *, n_exponents=None, n_transient=1000, n_iter=10000, jac=None,
-                          orth_every=_OPTS["orth_every"], qr=_OPTS["qr"], tol=_OPTS["tol"],
-                          check_every=_OPTS["check_every"], return_info=False):
+def lyapunov_spectrum_map(g: Union["Map", Callable[[np.ndarray], ArrayLike]], x0: ArrayLike, *,
+                          n_exponents: Optional[int] = None, n_transient: int = 1000, n_iter: int = 10000,
+                          jac: Optional[Callable[[np.ndarray], ArrayLike]] = None,
+                          orth_every: int = _OPTS["orth_every"], qr: str = _OPTS["qr"], tol: float = _OPTS["tol"],
+                          check_every: int = _OPTS["check_every"],
+                          return_info: bool = False) -> Union[np.ndarray, tuple[np.ndarray, dict[str, Any]]]:
     """The Lyapunov spectrum of the map ``x_{j+1} = g(x_j)`` by the QR method, in C.
 
     Parameters
@@ -193,7 +203,7 @@ def lyapunov_spectrum_map(g, x0, *, n_exponents=None, n_transient=1000, n_iter=1
     return _finish(exps, div, y_end, raw, x0.ndim == 1, return_info)
 
 
-def kaplan_yorke_dimension(exponents):
+def kaplan_yorke_dimension(exponents: ArrayLike) -> Union[float, np.ndarray]:
     """The Kaplan–Yorke (Lyapunov) dimension of spectra.
 
     ``D = j + (lambda_1 + ... + lambda_j) / |lambda_{j+1}|`` with ``j`` the largest index whose
@@ -240,15 +250,15 @@ class Map(_checks.FrozenArrays):
     def _spec(self):
         raise NotImplementedError
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> np.ndarray:
         """``g(x)`` for ``x`` of shape ``(..., dim)``."""
         return _core.map_eval(map=self._spec(), y=x)
 
-    def jacobian(self, x):
+    def jacobian(self, x: ArrayLike) -> np.ndarray:
         """``Dg(x)`` of shape ``x.shape + (dim,)``."""
         return _core.map_jac(map=self._spec(), y=x)
 
-    def iterate(self, x0, n):
+    def iterate(self, x0: ArrayLike, n: int) -> np.ndarray:
         """The orbit ``x_0, ..., x_n`` as an array of shape ``(n + 1,) + x0.shape``."""
         n = _checks.integer("n", n, minimum=0)
         out = [_checks.real_array("x0", x0)]
@@ -271,7 +281,7 @@ class Henon(Map):
     y0_ref = (0.1, 0.1)
     reference_exponents = (0.4192, -1.6232)
 
-    def __init__(self, a=1.4, b=0.3):
+    def __init__(self, a: float = 1.4, b: float = 0.3) -> None:
         self.a, self.b = a, b
         _core.map_check(map=self._spec())
         self.a, self.b = float(a), float(b)
@@ -297,7 +307,7 @@ class Logistic(Map):
     y0_ref = (0.3,)
     reference_exponents = (float(np.log(2.0)),)
 
-    def __init__(self, r=4.0):
+    def __init__(self, r: float = 4.0) -> None:
         self.r = r
         _core.map_check(map=self._spec())
         self.r = float(r)
