@@ -63,9 +63,17 @@ def _members(cls):
                 yield name, raw, True
 
 
+def _defined_for(value, module):
+    """Whether module is where value is public: defined there, or re-exported there from a
+    private module of the package (the chaotic flows of neurodyn.fields live in neurodyn._flows)."""
+    home = getattr(value, "__module__", None) or ""
+    private = home.startswith("neurodyn._") and home != "neurodyn._core"
+    return home == module.__name__ or (private and module.__name__ != "neurodyn")
+
+
 def _runtime_callables(module):
     for name, value in vars(module).items():
-        if name.startswith("_") or getattr(value, "__module__", None) != module.__name__:
+        if name.startswith("_") or not _defined_for(value, module):
             continue
         if inspect.isfunction(value):
             yield f"{module.__name__}.{name}", value, False

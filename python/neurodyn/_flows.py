@@ -9,6 +9,7 @@ exponents :attr:`~Flow.reference_exponents`. The equations are in docs/models.md
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core
 from .fields import Field
@@ -72,7 +73,7 @@ class Rossler(Flow):
     y0_ref = (-9.0, 0.0, 0.0)
     reference_exponents = (0.0714, 0.0, -5.3942)
 
-    def __init__(self, a=0.2, b=0.2, c=5.7):
+    def __init__(self, a: float = 0.2, b: float = 0.2, c: float = 5.7) -> None:
         self._set(3, a=a, b=b, c=c)
 
 
@@ -91,7 +92,7 @@ class Chen(Flow):
     y0_ref = (-10.0, 0.0, 37.0)
     reference_exponents = (2.0272, 0.0, -12.0272)
 
-    def __init__(self, a=35.0, b=3.0, c=28.0):
+    def __init__(self, a: float = 35.0, b: float = 3.0, c: float = 28.0) -> None:
         self._set(3, a=a, b=b, c=c)
 
 
@@ -113,7 +114,7 @@ class Chua(Flow):
     param_names = ("alpha", "beta", "m0", "m1")
     y0_ref = (0.7, 0.0, 0.0)
 
-    def __init__(self, alpha=15.6, beta=28.0, m0=-8.0 / 7.0, m1=-5.0 / 7.0):
+    def __init__(self, alpha: float = 15.6, beta: float = 28.0, m0: float = -8.0 / 7.0, m1: float = -5.0 / 7.0) -> None:
         self._set(3, alpha=alpha, beta=beta, m0=m0, m1=m1)
 
 
@@ -132,7 +133,7 @@ class Thomas(Flow):
     y0_ref = (0.1, 0.0, 0.0)
     reference_exponents = (0.0349, 0.0, -0.6595)
 
-    def __init__(self, b=0.208186):
+    def __init__(self, b: float = 0.208186) -> None:
         self._set(3, b=b)
 
 
@@ -150,7 +151,7 @@ class SprottB(Flow):
     y0_ref = (0.05, 0.05, 0.05)
     reference_exponents = (0.2101, 0.0, -1.2101)
 
-    def __init__(self, a=1.0, b=1.0, c=1.0):
+    def __init__(self, a: float = 1.0, b: float = 1.0, c: float = 1.0) -> None:
         self._set(3, a=a, b=b, c=c)
 
 
@@ -174,19 +175,17 @@ class Lorenz96(Flow):
 
     system = "lorenz96"
     param_names = ("F",)
+    F: float
     #: The leading exponent at N = 40, F = 8 (the others depend on N).
     reference_exponents = (1.68,)
 
-    def __init__(self, N=40, F=8.0):
+    def __init__(self, N: int = 40, F: float = 8.0) -> None:
         self.N = N
         self._set(N, F=F)
         self.N = int(N)
+        self.y0_ref = tuple(self.reference_state().tolist())
 
-    @property
-    def y0_ref(self):
-        return tuple(self.reference_state().tolist())
-
-    def reference_state(self):
+    def reference_state(self) -> np.ndarray:
         """The rest state ``x_i = F`` with the first site nudged by 0.01."""
         x = np.full(self.dim, self.F)
         x[0] += 0.01
@@ -216,21 +215,19 @@ class HenonHeiles(Flow):
 
     system = "henon_heiles"
     param_names = ("lam",)
+    lam: float
 
-    def __init__(self, lam=1.0):
+    def __init__(self, lam: float = 1.0) -> None:
         self._set(4, lam=lam)
+        self.y0_ref = self.state_at_energy(0.125)
 
-    @property
-    def y0_ref(self):
-        return self.state_at_energy(0.125)
-
-    def energy(self, y):
+    def energy(self, y: ArrayLike) -> np.ndarray:
         """The Hamiltonian ``H`` at each state of ``y`` (shape ``(..., 4)``)."""
         y = np.asarray(y, dtype=np.float64)
         x, q, px, py = np.moveaxis(y, -1, 0)
         return 0.5 * (px ** 2 + py ** 2) + 0.5 * (x ** 2 + q ** 2) + self.lam * (x ** 2 * q - q ** 3 / 3)
 
-    def state_at_energy(self, E, y=-0.1):
+    def state_at_energy(self, E: float, y: float = -0.1) -> tuple[float, float, float, float]:
         """``(0, y, px, 0)`` with ``px >= 0`` chosen so that ``H = E``."""
         kinetic = E - self.energy([0.0, y, 0.0, 0.0])
         if kinetic < 0:
@@ -258,12 +255,18 @@ class DoublePendulum(Flow):
 
     system = "double_pendulum"
     param_names = ("m1", "m2", "l1", "l2", "g")
+    m1: float
+    m2: float
+    l1: float
+    l2: float
+    g: float
     y0_ref = (np.pi / 2, np.pi / 2, 0.0, 0.0)
 
-    def __init__(self, m1=1.0, m2=1.0, l1=1.0, l2=1.0, g=9.81):
+    def __init__(self, m1: float = 1.0, m2: float = 1.0, l1: float = 1.0, l2: float = 1.0,
+                 g: float = 9.81) -> None:
         self._set(4, m1=m1, m2=m2, l1=l1, l2=l2, g=g)
 
-    def energy(self, y):
+    def energy(self, y: ArrayLike) -> np.ndarray:
         """Kinetic plus potential energy at each state of ``y`` (shape ``(..., 4)``)."""
         th1, th2, w1, w2 = np.moveaxis(np.asarray(y, dtype=np.float64), -1, 0)
         m1, m2, l1, l2, g = (self.m1, self.m2, self.l1, self.l2, self.g)
@@ -289,7 +292,8 @@ class Duffing(Flow):
     param_names = ("delta", "alpha", "beta", "gamma", "omega")
     y0_ref = (1.0, 0.0)
 
-    def __init__(self, delta=0.3, alpha=-1.0, beta=1.0, gamma=0.5, omega=1.2):
+    def __init__(self, delta: float = 0.3, alpha: float = -1.0, beta: float = 1.0, gamma: float = 0.5,
+                 omega: float = 1.2) -> None:
         self._set(2, delta=delta, alpha=alpha, beta=beta, gamma=gamma, omega=omega)
 
 

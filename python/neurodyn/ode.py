@@ -9,7 +9,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core
-from ._stiff import STIFF_METHODS, odeint_stiff
+from . import _stiff
+from ._stiff import STIFF_METHODS
 from .fields import Field
 from .training import kernel_progress
 from .fields import LinearEvent
@@ -225,7 +226,7 @@ def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, 
             raise TypeError("args are passed to a callable f only; a built-in field takes none")
         if not isinstance(f, Field) and not callable(f):
             raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
-        return odeint_stiff(f._spec() if isinstance(f, Field) else f, y0, _checks.times("t", t), method=method,
+        return _stiff.odeint_stiff(f._spec() if isinstance(f, Field) else f, y0, _checks.times("t", t), method=method,
                             rtol=rtol, atol=atol, dt=step, max_steps=max_steps, args=args, jac=jac,
                             return_info=return_info, coupled=coupled, on_failure=on_failure, verbose=verbose)
     if jac is not None:
