@@ -47,26 +47,17 @@ static PyObject *hopfield_forward_body(PyObject *module, void *args, int tn)
 {
     nd_hop_args *a = args;
     npy_intp B, N, d, dv;
+    size_t len;
     if (nd_hop_sizes(a, &B, &N, &d, &dv) < 0)
         return NULL;
-    size_t len;
-    int st = nd_hopfield_workspace_len(B, d, dv, 0, &len);
-    if (st != ND_OK)
-        return nd_raise_status(st, "hopfield_forward");
-    void *work = nd_work_alloc(len, PyArray_ITEMSIZE(a->q));
-    PyObject *out = work ? nd_empty(tn, 2, B, dv) : NULL, *lse = out ? nd_empty(tn, 1, B) : NULL, *res = NULL;
-    if (lse) {
-        void *qd = PyArray_DATA(a->q), *kd = PyArray_DATA(a->k), *vd = a->v ? PyArray_DATA(a->v) : NULL;
-        void *od = PyArray_DATA((PyArrayObject *)out), *ld = PyArray_DATA((PyArrayObject *)lse);
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_hopfield_forward, B, N, d, dv, a->beta, qd, kd, vd, od, ld, work);
-        Py_END_ALLOW_THREADS
-        res = st == ND_OK ? PyTuple_Pack(2, out, lse) : nd_raise_status(st, "hopfield_forward");
-    }
+    void *work = nd_workspace(nd_hopfield_workspace_len(B, d, dv, 0, &len), &len, PyArray_ITEMSIZE(a->q),
+                              "hopfield_forward");
+    PyObject *o[2] = {work ? nd_empty(tn, 2, B, dv) : NULL, work ? nd_empty(tn, 1, B) : NULL};
+    int st = ND_OK;
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_hopfield_forward, B, N, d, dv, a->beta, ND_DATA(a->q), ND_DATA(a->k),
+                             ND_DATA(a->v), ND_DATA(o[0]), ND_DATA(o[1]), work));
     PyMem_RawFree(work);
-    Py_XDECREF(out);
-    Py_XDECREF(lse);
-    return res;
+    return nd_finish(st, "hopfield_forward", 2, o);
 }
 ND_ENTRY(hopfield_forward, nd_hop_args, nd_hop_defaults,
          "hopfield_forward(queries, patterns, values=None, beta=1) -> (out, lse): softmax(beta q Y^T) V and the "
@@ -85,6 +76,7 @@ static PyObject *hopfield_backward_body(PyObject *module, void *args, int tn)
 {
     nd_hop_args *a = args;
     npy_intp B, N, d, dv;
+    size_t len;
     if (nd_hop_sizes(a, &B, &N, &d, &dv) < 0)
         return NULL;
     const npy_intp od[2] = {B, dv};
@@ -93,31 +85,19 @@ static PyObject *hopfield_backward_body(PyObject *module, void *args, int tn)
         nd_check_shape(a->lse, "lse", 1, od, "(batch,) of the forward pass") < 0 ||
         (a->dlse && nd_check_shape(a->dlse, "dlse", 1, od, "(batch,) of the forward pass") < 0))
         return NULL;
-    size_t len;
-    int st = nd_hopfield_workspace_len(B, d, dv, 1, &len);
-    if (st != ND_OK)
-        return nd_raise_status(st, "hopfield_backward");
-    void *work = nd_work_alloc(len, PyArray_ITEMSIZE(a->q));
-    PyObject *dq = work ? nd_empty(tn, 2, B, d) : NULL, *dk = dq ? nd_empty(tn, 2, N, d) : NULL;
-    PyObject *dvv = (dk && a->v) ? nd_empty(tn, 2, N, dv) : NULL, *res = NULL;
-    if (dk && (!a->v || dvv)) {
-        double dbeta = 0;
-        void *qd = PyArray_DATA(a->q), *kd = PyArray_DATA(a->k), *vd = a->v ? PyArray_DATA(a->v) : NULL;
-        void *outd = PyArray_DATA(a->out), *ld = PyArray_DATA(a->lse), *dod = PyArray_DATA(a->dout);
-        void *dld = a->dlse ? PyArray_DATA(a->dlse) : NULL, *dqd = PyArray_DATA((PyArrayObject *)dq);
-        void *dkd = PyArray_DATA((PyArrayObject *)dk), *dvd = dvv ? PyArray_DATA((PyArrayObject *)dvv) : NULL;
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_hopfield_backward, B, N, d, dv, a->beta, qd, kd, vd, outd, ld, dod, dld, dqd, dkd,
-                         dvd, &dbeta, work);
-        Py_END_ALLOW_THREADS
-        res = st == ND_OK ? Py_BuildValue("(OOOd)", dq, dk, dvv ? dvv : Py_None, dbeta)
-                          : nd_raise_status(st, "hopfield_backward");
-    }
+    void *work = nd_workspace(nd_hopfield_workspace_len(B, d, dv, 1, &len), &len, PyArray_ITEMSIZE(a->q),
+                              "hopfield_backward");
+    double dbeta = 0;
+    PyObject *o[4] = {work ? nd_empty(tn, 2, B, d) : NULL, work ? nd_empty(tn, 2, N, d) : NULL,
+                      work && a->v ? nd_empty(tn, 2, N, dv) : NULL, NULL};
+    int st = ND_OK;
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_hopfield_backward, B, N, d, dv, a->beta, ND_DATA(a->q), ND_DATA(a->k),
+                             ND_DATA(a->v), ND_DATA(a->out), ND_DATA(a->lse), ND_DATA(a->dout), ND_DATA(a->dlse),
+                             ND_DATA(o[0]), ND_DATA(o[1]), ND_DATA(o[2]), &dbeta, work));
     PyMem_RawFree(work);
-    Py_XDECREF(dq);
-    Py_XDECREF(dk);
-    Py_XDECREF(dvv);
-    return res;
+    if (st == ND_OK && !PyErr_Occurred())
+        o[3] = PyFloat_FromDouble(dbeta);
+    return nd_finish(st, "hopfield_backward", 4, o);
 }
 ND_ENTRY(hopfield_backward, nd_hop_args, nd_hop_defaults,
          "hopfield_backward(queries, patterns, values, beta, out, lse, dout, dlse=None) -> (dq, dk, dv|None, dbeta)")
@@ -140,9 +120,9 @@ typedef struct {
 } nd_classical_args;
 
 static const nd_arg hopfield_classical_async_args[] = {
-    {"W", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_classical_args, W), 2, "(n, n)", NULL},
-    {"x", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_classical_args, x), 2, "(batch, n)", NULL},
-    {"order", ND_ARG_I64ARRAY, 0, offsetof(nd_classical_args, order), 2, "(sweeps, n)", NULL},
+    ND_F64IN(nd_classical_args, W, "W", ND_FINITE, 2, "(n, n)"),
+    ND_F64IN(nd_classical_args, x, "x", ND_FINITE, 2, "(batch, n)"),
+    ND_I64IN(nd_classical_args, order, "order", 0, 2, "(sweeps, n)"),
     {NULL}};
 
 /* -> (x after the sweeps, flips in the last sweep); x is updated in a copy. */
@@ -172,6 +152,5 @@ static PyObject *hopfield_classical_async_body(PyObject *module, void *args, int
 ND_ENTRY(hopfield_classical_async, nd_classical_args, NULL,
          "hopfield_classical_async(W, x, order) -> (x, flips in the last sweep)")
 
-static const nd_entry *const nd_hopfield_entries[] = {&hopfield_forward_entry, &hopfield_backward_entry,
-                                                      &hopfield_check_entry, &hopfield_classical_async_entry, NULL};
-const nd_family nd_hopfield_family = {nd_hopfield_entries, NULL, NULL};
+ND_FAMILY(nd_hopfield_family, NULL, &hopfield_forward_entry, &hopfield_backward_entry, &hopfield_check_entry,
+          &hopfield_classical_async_entry);

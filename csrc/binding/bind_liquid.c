@@ -220,7 +220,7 @@ typedef struct {
     double eps;
 } nd_cell_args;
 
-#define ND_DATA(arr) ((arr) ? PyArray_DATA((PyArrayObject *)(arr)) : NULL)
+
 
 /* dims: B, T, state size H, input size NI, parameter count P. Forward -> (h [B, T, H],
  * cache | None); backward -> (dx [B, T, NI], dh0 [B, H], dparams [P]). */

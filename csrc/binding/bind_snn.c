@@ -9,7 +9,7 @@
 #include "nd_snn.h"
 #include "nd_status.h"
 
-#define ND_DATA(a) ((a) ? PyArray_DATA((PyArrayObject *)(a)) : NULL)
+
 
 typedef struct {
     PyObject *currents, *out; /* currents: (T, B, n), or one (B, n) current broadcast along time */
