@@ -192,8 +192,9 @@ static const nd_arg layernorm_backward_args[] = {ND_LN_X_GAMMA(ND_NONE), ND_IN(T
                                                  ND_IN(T, dy, "dy", 0, 2, "(rows, n)"), {NULL}};
 
 /* forward -> (y, mean, rstd); backward -> (dx, dgamma, dbeta). */
-static PyObject *nd_layernorm_body(T *a, int tn, int backward)
+static PyObject *nd_layernorm_body(PyObject *m, void *args, int tn, int backward)
 {
+    T *a = args;
     if (nd_layernorm_shapes(a, backward) < 0)
         return NULL;
     const npy_intp rows = PyArray_DIM(a->x, 0), n = PyArray_DIM(a->x, 1), k = backward ? n : rows;
@@ -205,11 +206,10 @@ static PyObject *nd_layernorm_body(T *a, int tn, int backward)
     return nd_nn_result(st, backward ? "layernorm_backward" : "layernorm_forward", NULL, 3, o);
 }
 
-static PyObject *layernorm_forward_body(PyObject *m, void *args, int tn) { return nd_layernorm_body(args, tn, 0); }
-ND_ENTRY(layernorm_forward, T, nd_nn_defaults,
-         "layernorm_forward(x, gamma=None, beta=None, eps=1e-5) -> (y, mean, rstd) over the last axis")
-static PyObject *layernorm_backward_body(PyObject *m, void *args, int tn) { return nd_layernorm_body(args, tn, 1); }
-ND_ENTRY(layernorm_backward, T, nd_nn_defaults, "layernorm_backward(x, gamma, mean, rstd, dy) -> (dx, dgamma, dbeta)")
+ND_ENTRY_OF(layernorm_forward, T, nd_nn_defaults, nd_layernorm_body, 0,
+            "layernorm_forward(x, gamma=None, beta=None, eps=1e-5) -> (y, mean, rstd) over the last axis")
+ND_ENTRY_OF(layernorm_backward, T, nd_nn_defaults, nd_layernorm_body, 1,
+            "layernorm_backward(x, gamma, mean, rstd, dy) -> (dx, dgamma, dbeta)")
 
 /* ---- losses --------------------------------------------------------------------------------- */
 

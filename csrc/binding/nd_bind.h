@@ -151,6 +151,11 @@ PyObject *nd_entry_defaults(const nd_entry *e);
                                           name##_body, (PyCFunction)(void (*)(void))name##_py};        \
     static PyObject *name##_py(PyObject *m, PyObject *a, PyObject *k) { return nd_run(m, a, k, &name##_entry); }
 
+/* An entry whose body is the shared fn(module, args, typenum, flag) of several entries. */
+#define ND_ENTRY_OF(name, type, init, fn, flag, doc)                                                  \
+    static PyObject *name##_body(PyObject *m, void *args, int tn) { return fn(m, args, tn, flag); }   \
+    ND_ENTRY(name, type, init, doc)
+
 /* Table rows. */
 #define ND_IN(type, field, name, flags, ndim, axes) {name, ND_ARG_ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
 #define ND_SCALAR(type, field, name, kind, flags) {name, kind, flags, offsetof(type, field), -1, NULL, NULL}
