@@ -288,9 +288,7 @@ done:
     nd_watch_clear(&pc.watch);
     PyMem_RawFree(ework);
     PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    Py_XDECREF(x);
-    Py_XDECREF(acc);
+    nd_xdecref(3, keep, x, acc);
     return res;
 }
 ND_ENTRY(langevin, nd_langevin_args, nd_langevin_args_default,

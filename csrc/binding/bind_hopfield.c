@@ -42,27 +42,6 @@ static void nd_hop_defaults(nd_hop_args *a) { a->beta = 1.0; }
 
 static const nd_arg hopfield_forward_args[] = {ND_HOP_INPUTS(nd_hop_args), {NULL}};
 
-/* -> (out [B, dv], lse [B]) */
-static PyObject *hopfield_forward_body(PyObject *module, void *args, int tn)
-{
-    nd_hop_args *a = args;
-    npy_intp B, N, d, dv;
-    size_t len;
-    if (nd_hop_sizes(a, &B, &N, &d, &dv) < 0)
-        return NULL;
-    void *work = nd_workspace(nd_hopfield_workspace_len(B, d, dv, 0, &len), &len, PyArray_ITEMSIZE(a->q),
-                              "hopfield_forward");
-    PyObject *o[2] = {work ? nd_empty(tn, 2, B, dv) : NULL, work ? nd_empty(tn, 1, B) : NULL};
-    int st = ND_OK;
-    ND_NOGIL(st, ND_DISPATCH(tn, nd_hopfield_forward, B, N, d, dv, a->beta, ND_DATA(a->q), ND_DATA(a->k),
-                             ND_DATA(a->v), ND_DATA(o[0]), ND_DATA(o[1]), work));
-    PyMem_RawFree(work);
-    return nd_finish(st, "hopfield_forward", 2, o);
-}
-ND_ENTRY(hopfield_forward, nd_hop_args, nd_hop_defaults,
-         "hopfield_forward(queries, patterns, values=None, beta=1) -> (out, lse): softmax(beta q Y^T) V and the "
-         "row log-sum-exp")
-
 static const nd_arg hopfield_backward_args[] = {
     ND_HOP_INPUTS(nd_hop_args),
     ND_IN(nd_hop_args, out, "out", ND_FINITE, 2, "(batch, dv)"),
@@ -71,36 +50,46 @@ static const nd_arg hopfield_backward_args[] = {
     ND_IN(nd_hop_args, dlse, "dlse", ND_FINITE | ND_NONE | ND_OPTIONAL, 1, "(batch,)"),
     {NULL}};
 
-/* -> (dq, dk, dv|None, dbeta) */
-static PyObject *hopfield_backward_body(PyObject *module, void *args, int tn)
+/* forward -> (out [B, dv], lse [B]); backward -> (dq, dk, dv|None, dbeta) */
+static PyObject *nd_hop_body(PyObject *module, void *args, int tn, int backward)
 {
     nd_hop_args *a = args;
+    const char *what = backward ? "hopfield_backward" : "hopfield_forward";
     npy_intp B, N, d, dv;
-    size_t len;
     if (nd_hop_sizes(a, &B, &N, &d, &dv) < 0)
         return NULL;
     const npy_intp od[2] = {B, dv};
-    if (nd_check_shape(a->out, "out", 2, od, "(batch, dv) of the forward pass") < 0 ||
-        nd_check_shape(a->dout, "dout", 2, od, "(batch, dv) of the forward pass") < 0 ||
-        nd_check_shape(a->lse, "lse", 1, od, "(batch,) of the forward pass") < 0 ||
-        (a->dlse && nd_check_shape(a->dlse, "dlse", 1, od, "(batch,) of the forward pass") < 0))
+    if (backward && (nd_check_shape(a->out, "out", 2, od, "(batch, dv) of the forward pass") < 0 ||
+                     nd_check_shape(a->dout, "dout", 2, od, "(batch, dv) of the forward pass") < 0 ||
+                     nd_check_shape(a->lse, "lse", 1, od, "(batch,) of the forward pass") < 0 ||
+                     (a->dlse && nd_check_shape(a->dlse, "dlse", 1, od, "(batch,) of the forward pass") < 0)))
         return NULL;
-    void *work = nd_workspace(nd_hopfield_workspace_len(B, d, dv, 1, &len), &len, PyArray_ITEMSIZE(a->q),
-                              "hopfield_backward");
+    size_t len;
+    void *work = nd_workspace(nd_hopfield_workspace_len(B, d, dv, backward, &len), &len, PyArray_ITEMSIZE(a->q), what);
+    PyObject *o[4] = {NULL, NULL, NULL, NULL};
+    if (work && backward)
+        o[0] = nd_empty(tn, 2, B, d), o[1] = nd_empty(tn, 2, N, d), o[2] = a->v ? nd_empty(tn, 2, N, dv) : NULL;
+    else if (work)
+        o[0] = nd_empty(tn, 2, B, dv), o[1] = nd_empty(tn, 1, B);
+    void *q = ND_DATA(a->q), *k = ND_DATA(a->k), *v = ND_DATA(a->v);
     double dbeta = 0;
-    PyObject *o[4] = {work ? nd_empty(tn, 2, B, d) : NULL, work ? nd_empty(tn, 2, N, d) : NULL,
-                      work && a->v ? nd_empty(tn, 2, N, dv) : NULL, NULL};
     int st = ND_OK;
-    ND_NOGIL(st, ND_DISPATCH(tn, nd_hopfield_backward, B, N, d, dv, a->beta, ND_DATA(a->q), ND_DATA(a->k),
-                             ND_DATA(a->v), ND_DATA(a->out), ND_DATA(a->lse), ND_DATA(a->dout), ND_DATA(a->dlse),
-                             ND_DATA(o[0]), ND_DATA(o[1]), ND_DATA(o[2]), &dbeta, work));
+    ND_NOGIL(st, backward ? ND_DISPATCH(tn, nd_hopfield_backward, B, N, d, dv, a->beta, q, k, v, ND_DATA(a->out),
+                                        ND_DATA(a->lse), ND_DATA(a->dout), ND_DATA(a->dlse), ND_DATA(o[0]),
+                                        ND_DATA(o[1]), ND_DATA(o[2]), &dbeta, work)
+                          : ND_DISPATCH(tn, nd_hopfield_forward, B, N, d, dv, a->beta, q, k, v, ND_DATA(o[0]),
+                                        ND_DATA(o[1]), work));
     PyMem_RawFree(work);
-    if (st == ND_OK && !PyErr_Occurred())
+    if (backward && st == ND_OK && !PyErr_Occurred())
         o[3] = PyFloat_FromDouble(dbeta);
-    return nd_finish(st, "hopfield_backward", 4, o);
+    return nd_finish(st, what, backward ? 4 : 2, o);
 }
-ND_ENTRY(hopfield_backward, nd_hop_args, nd_hop_defaults,
-         "hopfield_backward(queries, patterns, values, beta, out, lse, dout, dlse=None) -> (dq, dk, dv|None, dbeta)")
+ND_ENTRY_OF(hopfield_forward, nd_hop_args, nd_hop_defaults, nd_hop_body, 0,
+            "hopfield_forward(queries, patterns, values=None, beta=1) -> (out, lse): softmax(beta q Y^T) V and the "
+            "row log-sum-exp")
+ND_ENTRY_OF(hopfield_backward, nd_hop_args, nd_hop_defaults, nd_hop_body, 1,
+            "hopfield_backward(queries, patterns, values, beta, out, lse, dout, dlse=None) -> (dq, dk, dv|None, "
+            "dbeta)")
 
 static const nd_arg hopfield_check_args[] = {ND_SCALAR(nd_hop_args, beta, "beta", ND_ARG_DOUBLE, 0), {NULL}};
 

@@ -15,6 +15,12 @@
 #include "nd_hybrid.h"
 #include "nd_status.h"
 
+/* The family's code tables, as Python reads them (_core.TABLES). */
+static const nd_table nd_hybrid_tables[] = {{"hybrid_activations", nd_hybrid_act_names},
+                                            {"hybrid_forms", nd_hybrid_form_names},
+                                            {"hybrid_systems", nd_hybrid_system_names},
+                                            {NULL}};
+
 /* Parameter i of a spec, of typenum, with ndim axes and the given sizes (-1: any), kept alive
  * in `keep`; NULL without an exception for None when `optional`. */
 static PyArrayObject *nd_hybrid_param(PyObject *params, Py_ssize_t i, int tn, int ndim, const npy_intp *dims,
@@ -388,11 +394,7 @@ static void nd_hyb_check_default(nd_hyb_check_args *a)
 {
     nd_hybrid h;
     nd_hybrid_default(&h);
-    a->inputs = h.inputs;
-    a->form = h.form;
-    a->guarantee = h.guarantee;
-    a->beta = h.beta;
-    a->power = h.power;
+    a->inputs = h.inputs, a->form = h.form, a->guarantee = h.guarantee, a->beta = h.beta, a->power = h.power;
 }
 
 static const nd_arg hybrid_check_args[] = {
@@ -448,18 +450,13 @@ static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)
     int st = nd_hybrid_check(&h, 0);
     res = st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "hybrid model");
 done:
-    Py_XDECREF(sizes);
-    Py_XDECREF(acts);
+    nd_xdecref(2, sizes, acts);
     return res;
 }
 ND_ENTRY(hybrid_check, nd_hyb_check_args, nd_hyb_check_default,
          "hybrid_check(d, hidden_sizes, activations, form='gradient', inputs=0, guarantee=True, beta=1, power=3): "
          "the model's rules")
 
-static const nd_table nd_hybrid_tables[] = {{"hybrid_activations", nd_hybrid_act_names},
-                                            {"hybrid_forms", nd_hybrid_form_names},
-                                            {"hybrid_systems", nd_hybrid_system_names},
-                                            {NULL}};
 ND_FAMILY(nd_hybrid_family, nd_hybrid_tables, &hybrid_energy_entry, &hybrid_hvp_entry, &hybrid_hessian_entry,
           &hybrid_field_vjp_entry, &hybrid_output_entry, &hybrid_certificate_entry, &hybrid_stability_entry,
           &hybrid_check_entry);

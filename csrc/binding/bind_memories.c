@@ -10,6 +10,13 @@
 #include "nd_memories.h"
 #include "nd_status.h"
 
+/* The family's code tables, as Python reads them (_core.TABLES). */
+static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names},
+                                              {"memory_activations", nd_mem_act_names},
+                                              {"memory_slow_laws", nd_mem_slow_names},
+                                              {"memory_patterns", nd_mem_patterns_names},
+                                              {NULL, NULL}};
+
 /* ---- the field spec ----------------------------------------------------------------------- *
  *
  * ("memory", params, acts, consts) as built by neurodyn.memories:
@@ -426,11 +433,6 @@ ND_ENTRY(memories_patterns, nd_mem_patterns_args, nd_mem_patterns_defaults,
          "memories_patterns(kind, P, N, q=0.5, r=0, seed=0) -> int8 [P, N] memories (P=0 with kind='balanced': its "
          "own count)")
 
-static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names},
-                                              {"memory_activations", nd_mem_act_names},
-                                              {"memory_slow_laws", nd_mem_slow_names},
-                                              {"memory_patterns", nd_mem_patterns_names},
-                                              {NULL, NULL}};
 ND_FAMILY(nd_memories_family, nd_memories_tables, &memories_states_entry, &memories_activation_entry,
           &memories_rate_design_entry, &memories_check_patterns_entry, &memories_grams_entry,
           &memories_stability_entry, &memories_patterns_entry);

@@ -351,11 +351,7 @@ static void nd_odeint_defaults(nd_odeint_args *a)
 {
     nd_ode_samples_opts o;
     nd_ode_samples_opts_default(&o);
-    a->method = o.method;
-    a->rtol = o.rtol;
-    a->atol = o.atol;
-    a->dt = o.dt;
-    a->max_steps = o.max_steps;
+    a->method = o.method, a->rtol = o.rtol, a->atol = o.atol, a->dt = o.dt, a->max_steps = o.max_steps;
 }
 
 static const nd_arg odeint_args[] = {
@@ -367,7 +363,7 @@ static const nd_arg odeint_args[] = {
     ND_SCALAR(nd_odeint_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_odeint_args, args, "args", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_odeint_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_odeint_args, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, events, "events", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     {"event_c", ND_ARG_F64ARRAY, ND_FINITE | ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, ev_c), 2,
@@ -377,7 +373,7 @@ static const nd_arg odeint_args[] = {
     {"direction", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, direction), 1, "(n_events,)", NULL},
     {"terminal", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, terminal), 1, "(n_events,)", NULL},
     ND_SCALAR(nd_odeint_args, record, "record", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_odeint_args, progress, "progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_PROGRESS(nd_odeint_args, progress),
     {NULL}};
 
 /* The events of a per-sample call: a Python callable or the built-in linear ones. *dirs holds
@@ -519,14 +515,6 @@ static int nd_call_setup(nd_call *c, PyArrayObject *y0, int tn, int single, PyOb
 {
     const int ndim = PyArray_NDIM(y0);
     npy_intp d;
-    if (args && !PyTuple_Check(args)) {
-        PyErr_SetString(PyExc_TypeError, "args must be a tuple");
-        return -1;
-    }
-    if (progress && !PyCallable_Check(progress)) {
-        PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
-        return -1;
-    }
     c->typenum = tn;
     c->itemsize = (size_t)PyArray_ITEMSIZE(y0);
     c->single = single || ndim <= 1;
@@ -535,13 +523,10 @@ static int nd_call_setup(nd_call *c, PyArrayObject *y0, int tn, int single, PyOb
         memcpy(c->shape, PyArray_DIMS(y0), (size_t)ndim * sizeof(npy_intp));
     nd_state_rows(y0, single, B, &d);
     c->d = d;
-    c->nargs = args ? PyTuple_GET_SIZE(args) : 0;
-    if (!(c->argv = PyMem_Calloc((size_t)(2 + c->nargs), sizeof(PyObject *)))) {
-        PyErr_NoMemory();
+    nd_pyargs pa;
+    if (nd_pyargs_init(&pa, args) < 0)
         return -1;
-    }
-    for (Py_ssize_t i = 0; i < c->nargs; ++i)
-        c->argv[2 + i] = PyTuple_GET_ITEM(args, i);
+    c->argv = pa.argv, c->nargs = pa.nargs;
     c->watch.progress = progress;
     return 0;
 }
@@ -617,9 +602,7 @@ done:
     nd_call_free(&c);
     nd_field_release(&bf);
     PyMem_RawFree(counters);
-    Py_XDECREF(ys);
-    Py_XDECREF(y_last);
-    Py_XDECREF(info);
+    nd_xdecref(3, ys, y_last, info);
     return res;
 }
 ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
@@ -759,8 +742,7 @@ static PyObject *ode_backprop_body(PyObject *module, void *args, int tn)
 done:
     PyMem_RawFree(work);
     nd_field_release(&bf);
-    Py_XDECREF(y0bar);
-    Py_XDECREF(dparams);
+    nd_xdecref(2, y0bar, dparams);
     return res;
 }
 ND_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
@@ -775,7 +757,7 @@ static const nd_arg ode_adjoint_args[] = {
     ND_SCALAR(nd_grad_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_grad_args, progress, "progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_PROGRESS(nd_grad_args, progress),
     {NULL}};
 
 /* -> (y0bar, dparams, info): the continuous adjoint from y_end back to t[0]. */
@@ -836,9 +818,7 @@ done:
     nd_field_release(&bf);
     PyMem_RawFree(work);
     PyMem_RawFree(counters);
-    Py_XDECREF(y0bar);
-    Py_XDECREF(dparams);
-    Py_XDECREF(info);
+    nd_xdecref(3, y0bar, dparams, info);
     return res;
 }
 ND_ENTRY(ode_adjoint, nd_grad_args, nd_grad_defaults,

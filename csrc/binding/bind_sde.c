@@ -25,9 +25,7 @@ static void nd_sde_args_default(nd_sde_args *a)
 {
     nd_sde_opts o;
     nd_sde_opts_default(&o);
-    a->method = o.method;
-    a->noise = o.noise;
-    a->m = o.m;
+    a->method = o.method, a->noise = o.noise, a->m = o.m;
 }
 
 /* ---- Python callbacks -------------------------------------------------------------------- */
@@ -351,13 +349,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
 done:
     nd_watch_clear(&watch);
     nd_pyargs_free(&pa);
-    Py_XDECREF(keep);
-    Py_XDECREF(ys);
-    Py_XDECREF(dW);
-    Py_XDECREF(dZ);
-    Py_XDECREF(status);
-    Py_XDECREF(t_reached);
-    Py_XDECREF(info);
+    nd_xdecref(7, keep, ys, dW, dZ, status, t_reached, info);
     return res;
 }
 ND_ENTRY(sdeint, nd_sde_args, nd_sde_args_default,
@@ -443,10 +435,7 @@ static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
         res = PyTuple_Pack(3, y0bar, dfield, dg);
 done:
     PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    Py_XDECREF(y0bar);
-    Py_XDECREF(dfield);
-    Py_XDECREF(dg);
+    nd_xdecref(4, keep, y0bar, dfield, dg);
     return res;
 }
 ND_ENTRY(sde_backprop, nd_sde_grad_args, nd_sde_grad_default,

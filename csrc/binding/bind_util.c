@@ -505,6 +505,15 @@ PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndi
     return a;
 }
 
+void nd_xdecref(int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; ++i)
+        Py_XDECREF(va_arg(ap, PyObject *));
+    va_end(ap);
+}
+
 int nd_dict_put(PyObject *d, const char *key, PyObject *v)
 {
     const int rc = v ? PyDict_SetItemString(d, key, v) : -1;

@@ -206,6 +206,9 @@ PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndi
  * "<name>='x' is not one of 'a', 'b'" (the message of a choice row). */
 int nd_choice_index(PyObject *o, const char *name, const char *const *names);
 
+/* Py_XDECREF of each of the n objects that follow. */
+void nd_xdecref(int n, ...);
+
 /* d[key] = v, stealing v (NULL: an exception already set). 0 or -1. */
 int nd_dict_put(PyObject *d, const char *key, PyObject *v);
 
