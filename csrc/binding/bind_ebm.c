@@ -258,38 +258,32 @@ static PyObject *langevin_body(PyObject *module, void *args, int tn)
         return PyErr_Format(PyExc_TypeError, "energy must be an EBM, a neurodyn.energies energy, or a callable");
     nd_energy e;
     nd_py_energy pc = {a->energy, module, tn, d, 0, {0}};
-    PyObject *keep = PyList_New(0), *x = NULL, *acc = NULL, *res = NULL;
+    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL}; /* x, accepted */
     void *ework = NULL, *work = NULL;
     size_t len;
-    if (!keep || (builtin && !(ework = nd_energy_setup(a->energy, a->x0, tn, &e, keep))))
-        goto done;
-    if (!(work = nd_workspace(nd_langevin_workspace_len(B, d, &len), &len, PyArray_ITEMSIZE(a->x0), "langevin")) || !(x = PyArray_NewCopy(a->x0, NPY_CORDER)) ||
-        (a->o.mala && !(acc = nd_empty(NPY_INT64, 1, B))))
-        goto done;
-    pc.watch.progress = a->progress;
-    nd_poll_scope scope; /* the steps and the energies' kernels poll Ctrl-C and progress */
-    nd_poll_begin(&scope, nd_watch_poll, &pc.watch);
-    void *xd = PyArray_DATA((PyArrayObject *)x), *ctx = builtin ? (void *)&e : (void *)&pc;
-    int64_t *ad = acc ? PyArray_DATA((PyArrayObject *)acc) : NULL;
-    Py_BEGIN_ALLOW_THREADS
-    st = tn == NPY_FLOAT ? nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, ctx, &a->o, B, d, xd, ad, work)
-                         : nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, ctx, &a->o, B, d, xd, ad, work);
-    Py_END_ALLOW_THREADS
-    nd_poll_end(&scope);
-    if (nd_watch_reraise(&pc.watch))
-        ;
-    else if (st == ND_ERR_NONFINITE)
-        nd_raise_langevin_nonfinite(module);
-    else if (st != ND_OK)
-        nd_raise_status(st, "langevin");
-    else
-        res = PyTuple_Pack(2, x, acc ? acc : Py_None);
-done:
+    if (keep && (!builtin || (ework = nd_energy_setup(a->energy, a->x0, tn, &e, keep))) &&
+        (work = nd_workspace(nd_langevin_workspace_len(B, d, &len), &len, PyArray_ITEMSIZE(a->x0), "langevin")) &&
+        (o[0] = PyArray_NewCopy(a->x0, NPY_CORDER)) && a->o.mala)
+        o[1] = nd_empty(NPY_INT64, 1, B);
+    if (!PyErr_Occurred()) {
+        pc.watch.progress = a->progress;
+        nd_poll_scope scope; /* the steps and the energies' kernels poll Ctrl-C and progress */
+        nd_poll_begin(&scope, nd_watch_poll, &pc.watch);
+        void *x = ND_DATA(o[0]), *ctx = builtin ? (void *)&e : (void *)&pc;
+        int64_t *acc = ND_DATA(o[1]);
+        ND_NOGIL(st, tn == NPY_FLOAT
+                         ? nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, ctx, &a->o, B, d, x, acc, work)
+                         : nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, ctx, &a->o, B, d, x, acc,
+                                           work));
+        nd_poll_end(&scope);
+        if (!nd_watch_reraise(&pc.watch) && st == ND_ERR_NONFINITE)
+            nd_raise_langevin_nonfinite(module);
+    }
     nd_watch_clear(&pc.watch);
     PyMem_RawFree(ework);
     PyMem_RawFree(work);
-    nd_xdecref(3, keep, x, acc);
-    return res;
+    Py_XDECREF(keep);
+    return nd_finish(st, "langevin", 2, o);
 }
 ND_ENTRY(langevin, nd_langevin_args, nd_langevin_args_default,
          "langevin(energy, x0, steps, step_size, noise_scale, clamp=None, grad_clip=0, mala=False, seed=0, stream=0, "

@@ -383,36 +383,30 @@ ND_ENTRY(hybrid_stability, nd_hyb_cert_args, NULL,
 
 /* ---- the configuration's rules, at construction ---------------------------------------------- */
 
+/* The model's options go straight into the kernel's struct: its defaults are _core.DEFAULTS. */
 typedef struct {
-    int64_t d, inputs;
+    int64_t d;
     PyObject *hidden_sizes, *activations;
-    int form, guarantee;
-    double beta, power;
+    nd_hybrid h;
 } nd_hyb_check_args;
 
-static void nd_hyb_check_default(nd_hyb_check_args *a)
-{
-    nd_hybrid h;
-    nd_hybrid_default(&h);
-    a->inputs = h.inputs, a->form = h.form, a->guarantee = h.guarantee, a->beta = h.beta, a->power = h.power;
-}
+static void nd_hyb_check_default(nd_hyb_check_args *a) { nd_hybrid_default(&a->h); }
 
 static const nd_arg hybrid_check_args[] = {
     ND_SCALAR(nd_hyb_check_args, d, "d", ND_ARG_INT, 0),
     ND_SCALAR(nd_hyb_check_args, hidden_sizes, "hidden_sizes", ND_ARG_OBJECT, 0),
     ND_SCALAR(nd_hyb_check_args, activations, "activations", ND_ARG_OBJECT, 0),
-    ND_CHOICE(nd_hyb_check_args, form, "form", ND_OPTIONAL, nd_hybrid_form_names),
-    ND_SCALAR(nd_hyb_check_args, inputs, "inputs", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, guarantee, "guarantee", ND_ARG_BOOL, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, beta, "beta", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, power, "power", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_CHOICE(nd_hyb_check_args, h.form, "form", ND_OPTIONAL, nd_hybrid_form_names),
+    ND_SCALAR(nd_hyb_check_args, h.inputs, "inputs", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(nd_hyb_check_args, h.guarantee, "guarantee", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_hyb_check_args, h.beta, "beta", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_hyb_check_args, h.power, "power", ND_ARG_DOUBLE, ND_OPTIONAL),
     {NULL}};
 
 static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)
 {
     nd_hyb_check_args *a = args;
-    nd_hybrid h;
-    nd_hybrid_default(&h);
+    nd_hybrid h = a->h;
     PyObject *sizes = PySequence_Fast(a->hidden_sizes, "hidden_sizes must be a sequence of ints");
     PyObject *acts = sizes ? PySequence_Fast(a->activations, "activations must be a sequence of names") : NULL;
     PyObject *res = NULL;
@@ -442,11 +436,6 @@ static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)
         if ((h.acts[l] = nd_choice_index(PySequence_Fast_GET_ITEM(acts, l), name, nd_hybrid_act_names)) < 0)
             goto done;
     }
-    h.form = a->form;
-    h.inputs = a->inputs;
-    h.guarantee = a->guarantee;
-    h.beta = a->beta;
-    h.power = a->power;
     int st = nd_hybrid_check(&h, 0);
     res = st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "hybrid model");
 done:

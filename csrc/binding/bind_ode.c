@@ -347,12 +347,15 @@ typedef struct {
     int64_t max_steps, record; /* record: 1 steps, 2 dense output, 4 tape */
 } nd_odeint_args;
 
-static void nd_odeint_defaults(nd_odeint_args *a)
-{
-    nd_ode_samples_opts o;
-    nd_ode_samples_opts_default(&o);
-    a->method = o.method, a->rtol = o.rtol, a->atol = o.atol, a->dt = o.dt, a->max_steps = o.max_steps;
-}
+/* The kernel's default solver options into an entry's fields (odeint's and the gradients'). */
+#define ND_ODE_DEFAULTS(a)                                                                         \
+    do {                                                                                           \
+        nd_ode_samples_opts o_;                                                                    \
+        nd_ode_samples_opts_default(&o_);                                                          \
+        (a)->method = o_.method, (a)->rtol = o_.rtol, (a)->atol = o_.atol, (a)->dt = o_.dt;        \
+        (a)->max_steps = o_.max_steps;                                                             \
+    } while (0)
+static void nd_odeint_defaults(nd_odeint_args *a) { ND_ODE_DEFAULTS(a); }
 
 static const nd_arg odeint_args[] = {
     ND_SCALAR(nd_odeint_args, rhs, "f", ND_ARG_OBJECT, 0),
@@ -621,12 +624,7 @@ typedef struct {
     int64_t max_steps;
 } nd_grad_args;
 
-static void nd_grad_defaults(nd_grad_args *a)
-{
-    nd_odeint_args o;
-    nd_odeint_defaults(&o);
-    a->method = o.method, a->rtol = o.rtol, a->atol = o.atol, a->dt = o.dt, a->max_steps = o.max_steps;
-}
+static void nd_grad_defaults(nd_grad_args *a) { ND_ODE_DEFAULTS(a); }
 
 #define ND_GRAD_FIELD_ROWS(T)                                                                      \
     ND_SCALAR(T, field, "field", ND_ARG_OBJECT, 0),                                                \

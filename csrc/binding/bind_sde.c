@@ -9,24 +9,15 @@
 #include "nd_sde.h"
 #include "nd_status.h"
 
+/* The options go straight into the kernel's struct: its defaults are _core.DEFAULTS. */
 typedef struct {
-    PyObject *f, *g;
-    PyArrayObject *y0, *t;
-    int method, noise;
-    double dt;
-    uint64_t seed;
-    int64_t m;
-    PyArrayObject *ids, *dW, *dZ;
+    PyObject *f, *g, *args, *dg, *progress;
+    PyArrayObject *y0, *t, *ids, *dW, *dZ, *ybar;
     int record;
-    PyObject *args, *dg, *progress;
+    nd_sde_opts o;
 } nd_sde_args;
 
-static void nd_sde_args_default(nd_sde_args *a)
-{
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    a->method = o.method, a->noise = o.noise, a->m = o.m;
-}
+static void nd_sde_defaults(nd_sde_args *a) { nd_sde_opts_default(&a->o); }
 
 /* ---- Python callbacks -------------------------------------------------------------------- */
 
@@ -144,11 +135,11 @@ static const nd_arg sdeint_args[] = {
     ND_OBJ(nd_sde_args, g, "g", ND_ARG_OBJECT, 0),
     ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
     ND_F64IN(nd_sde_args, t, "t", 0, 1, "(T,)"),
-    ND_CHOICE(nd_sde_args, method, "method", ND_OPTIONAL, nd_sde_method_names),
-    ND_CHOICE(nd_sde_args, noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
-    ND_SCALAR(nd_sde_args, dt, "dt", ND_ARG_DOUBLE, 0),
-    ND_SCALAR(nd_sde_args, seed, "seed", ND_ARG_SEED, ND_OPTIONAL | ND_NONE),
-    ND_SCALAR(nd_sde_args, m, "m", ND_ARG_INT, ND_OPTIONAL),
+    ND_CHOICE(nd_sde_args, o.method, "method", ND_OPTIONAL, nd_sde_method_names),
+    ND_CHOICE(nd_sde_args, o.noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
+    ND_SCALAR(nd_sde_args, o.dt, "dt", ND_ARG_DOUBLE, 0),
+    ND_SCALAR(nd_sde_args, o.seed, "seed", ND_ARG_SEED, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(nd_sde_args, o.m, "m", ND_ARG_INT, ND_OPTIONAL),
     ND_I64IN(nd_sde_args, ids, "sample_ids", ND_OPTIONAL | ND_NONE, -1, NULL),
     ND_IN(nd_sde_args, dW, "dW", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(steps,) + batch + (m,)"),
     ND_IN(nd_sde_args, dZ, "dZ", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(steps,) + batch + (m,)"),
@@ -211,16 +202,10 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
     const npy_intp nt = PyArray_DIM(a->t, 0);
     const double *t = PyArray_DATA(a->t);
-    const int general = a->noise == ND_SDE_GENERAL;
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    o.method = a->method;
-    o.noise = a->noise;
-    o.dt = a->dt;
-    o.m = a->m;
-    o.seed = a->seed;
+    nd_sde_opts o = a->o;
+    const int general = o.noise == ND_SDE_GENERAL;
     int64_t steps;
-    int st = nd_sde_steps(nt, t, a->dt, &steps);
+    int st = nd_sde_steps(nt, t, o.dt, &steps);
     if (st != ND_OK)
         return nd_raise_status(st, "sdeint");
 
@@ -287,7 +272,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
         PyErr_SetString(PyExc_MemoryError, "the Brownian increments of this grid do not fit in memory");
         goto done;
     }
-    const int want_dz = a->method == ND_SDE_SRA;
+    const int want_dz = o.method == ND_SDE_SRA;
     if (a->dW && nd_check_shape(a->dW, "dW", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0)
         goto done;
     if (a->dZ && nd_check_shape(a->dZ, "dZ", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0)
@@ -352,50 +337,36 @@ done:
     nd_xdecref(7, keep, ys, dW, dZ, status, t_reached, info);
     return res;
 }
-ND_ENTRY(sdeint, nd_sde_args, nd_sde_args_default,
+ND_ENTRY(sdeint, nd_sde_args, nd_sde_defaults,
          "sdeint(f, g, y0, t, method='euler_maruyama', noise='diagonal', dt, seed=None, m=0, sample_ids=None, dW=None, "
          "dZ=None, record=False, args=None, dg=None, progress=None) -> (ys, dW | None, dZ | None, info)")
 
 /* ---- gradients ------------------------------------------------------------------------------ */
 
-typedef struct {
-    PyObject *f, *g;
-    PyArrayObject *y0, *t, *dW, *ybar;
-    double dt;
-    int noise;
-} nd_sde_grad_args;
-
-static void nd_sde_grad_default(nd_sde_grad_args *a)
-{
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    a->noise = o.noise;
-}
-
 static const nd_arg sde_backprop_args[] = {
-    ND_OBJ(nd_sde_grad_args, f, "f", ND_ARG_TUPLE, 0),
-    ND_OBJ(nd_sde_grad_args, g, "g", ND_ARG_TUPLE, 0),
-    ND_IN(nd_sde_grad_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
-    ND_F64IN(nd_sde_grad_args, t, "t", 0, 1, "(T,)"),
-    ND_SCALAR(nd_sde_grad_args, dt, "dt", ND_ARG_DOUBLE, 0),
-    ND_IN(nd_sde_grad_args, dW, "dW", ND_FINITE, -1, "(steps,) + batch + (m,)"),
-    ND_IN(nd_sde_grad_args, ybar, "ybar", ND_FINITE, -1, "(T,) + y0.shape"),
-    ND_CHOICE(nd_sde_grad_args, noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
+    ND_OBJ(nd_sde_args, f, "f", ND_ARG_TUPLE, 0),
+    ND_OBJ(nd_sde_args, g, "g", ND_ARG_TUPLE, 0),
+    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
+    ND_F64IN(nd_sde_args, t, "t", 0, 1, "(T,)"),
+    ND_SCALAR(nd_sde_args, o.dt, "dt", ND_ARG_DOUBLE, 0),
+    ND_IN(nd_sde_args, dW, "dW", ND_FINITE, -1, "(steps,) + batch + (m,)"),
+    ND_IN(nd_sde_args, ybar, "ybar", ND_FINITE, -1, "(T,) + y0.shape"),
+    ND_CHOICE(nd_sde_args, o.noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
     {NULL}};
 
 /* -> (y0bar, dfield [P], dg): Euler-Maruyama backpropagated on the path dW */
 static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
 {
-    nd_sde_grad_args *a = args;
+    nd_sde_args *a = args;
     PyArrayObject *y0 = a->y0;
     if (nd_sde_check_y0(y0) < 0)
         return NULL;
-    const int nd = PyArray_NDIM(y0), general = a->noise == ND_SDE_GENERAL;
+    const int nd = PyArray_NDIM(y0), general = a->o.noise == ND_SDE_GENERAL;
     const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
     const npy_intp nt = PyArray_DIM(a->t, 0);
     const double *t = PyArray_DATA(a->t);
     int64_t steps;
-    int st = nd_sde_steps(nt, t, a->dt, &steps);
+    int st = nd_sde_steps(nt, t, a->o.dt, &steps);
     if (st != ND_OK)
         return nd_raise_status(st, "sde_backprop");
     nd_field field;
@@ -416,7 +387,7 @@ static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
     size_t len;
     const npy_intp P = (npy_intp)nd_field_param_count(&sized);
     const npy_intp n_dg = g.kind == ND_DIFFUSION_LINEAR ? 2 * d : d * (general ? g.m : 1);
-    if (!(work = nd_workspace(nd_sde_backprop_workspace_len(&field, B, d, nt, t, a->dt, &len), &len,
+    if (!(work = nd_workspace(nd_sde_backprop_workspace_len(&field, B, d, nt, t, a->o.dt, &len), &len,
                               PyArray_ITEMSIZE(y0), "sde_backprop")) ||
         !(y0bar = PyArray_NewLikeArray(y0, NPY_CORDER, NULL, 0)) || !(dfield = nd_empty(tn, 1, P)) ||
         !(dg = nd_empty(tn, 1, n_dg)))
@@ -425,7 +396,8 @@ static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
     void *y0b = PyArray_DATA((PyArrayObject *)y0bar), *dfd = PyArray_DATA((PyArrayObject *)dfield);
     void *dgd = PyArray_DATA((PyArrayObject *)dg);
     Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_sde_backprop, &field, &g, a->noise, B, d, yd, nt, t, a->dt, wd, bd, y0b, dfd, dgd, work);
+    st = ND_DISPATCH(tn, nd_sde_backprop, &field, &g, a->o.noise, B, d, yd, nt, t, a->o.dt, wd, bd, y0b, dfd, dgd,
+                     work);
     Py_END_ALLOW_THREADS
     if (st == ND_ERR_NONFINITE)
         PyErr_SetString(PyExc_FloatingPointError, "sde_backprop: the replayed states became NaN or inf");
@@ -438,7 +410,7 @@ done:
     nd_xdecref(4, keep, y0bar, dfield, dg);
     return res;
 }
-ND_ENTRY(sde_backprop, nd_sde_grad_args, nd_sde_grad_default,
+ND_ENTRY(sde_backprop, nd_sde_args, nd_sde_defaults,
          "sde_backprop(f, g, y0, t, dt, dW, ybar, noise='diagonal') -> (y0bar, dfield, dg): gradients through "
          "Euler-Maruyama on the path dW")
 
