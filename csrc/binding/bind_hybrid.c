@@ -397,10 +397,8 @@ static const nd_arg hybrid_check_args[] = {
     ND_SCALAR(nd_hyb_check_args, hidden_sizes, "hidden_sizes", ND_ARG_OBJECT, 0),
     ND_SCALAR(nd_hyb_check_args, activations, "activations", ND_ARG_OBJECT, 0),
     ND_CHOICE(nd_hyb_check_args, h.form, "form", ND_OPTIONAL, nd_hybrid_form_names),
-    ND_SCALAR(nd_hyb_check_args, h.inputs, "inputs", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, h.guarantee, "guarantee", ND_ARG_BOOL, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, h.beta, "beta", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, h.power, "power", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_OPTION(nd_hyb_check_args, h, inputs, ND_ARG_INT), ND_OPTION(nd_hyb_check_args, h, guarantee, ND_ARG_BOOL),
+    ND_OPTION(nd_hyb_check_args, h, beta, ND_ARG_DOUBLE), ND_OPTION(nd_hyb_check_args, h, power, ND_ARG_DOUBLE),
     {NULL}};
 
 static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)

@@ -163,6 +163,9 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 #define ND_F64IN(type, field, name, flags, ndim, axes) {name, ND_ARG_F64ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
 #define ND_I64IN(type, field, name, flags, ndim, axes) {name, ND_ARG_I64ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
 #define ND_OBJ(type, field, name, kind, flags) {name, kind, flags, offsetof(type, field), -1, NULL, NULL}
+/* An optional scalar kept in the kernel's option struct `s` of the argument struct, under the
+ * keyword of its field's name. */
+#define ND_OPTION(type, s, field, kind) ND_SCALAR(type, s.field, #field, kind, ND_OPTIONAL)
 /* An optional callable or None that reports progress, and the solvers' tolerances. */
 #define ND_PROGRESS(type, field) ND_OBJ(type, field, "progress", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE)
 #define ND_TOLERANCES(type, rtol, atol)                                                               \
