@@ -38,6 +38,7 @@ from . import _checks
 from .ebm import _LANGEVIN, EBM, _energy_target, _langevin
 from .encode import seed_key
 from .fields import Field
+from .hopfield import _BETA
 from .hopfield import hopfield_retrieve as _hopfield_retrieve
 from .ode import odeint as _odeint
 from .snn import lif_run as _lif_run
@@ -228,7 +229,7 @@ def _hopfield_block(queries, patterns, beta, values, steps):
     return _hopfield_retrieve(queries, patterns, beta, values, steps=steps)
 
 
-def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, chunks=None):
+def hopfield_retrieve(queries, patterns, beta=_BETA, values=None, *, steps=1, chunks=None):
     """:func:`neurodyn.hopfield_retrieve` for a large query set, one task per chunk of rows.
 
     Parameters

@@ -97,7 +97,7 @@ def langevin_sample(energy, x0, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN
 
 
 def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, mala, seed, return_info, dtype,
-              chain0=0, chains=0, key=None, verbose=False):
+              chain0=_LANGEVIN["chain0"], chains=_LANGEVIN["chains"], key=None, verbose=False):
     """:func:`langevin_sample` on chains ``[chain0, chain0 + len(x0))`` of a run of ``chains``
     (0: just these): each chain draws the noise of its index in the run, so a run sampled in
     parts, each with the same key (``seed_key(seed)``, given in place of the seed), gives the

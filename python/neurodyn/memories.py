@@ -1027,7 +1027,7 @@ class SequentialHopfield(_PlusMinusModel):
         super().save(path)
 
     def run(self, alpha0, t_max, *, x0=None, dt=0.01, noise=0.02, seed=None, n_times=1001, threshold=0.8,
-            method="euler_maruyama", verbose=True):
+            method=_core.DEFAULTS["sdeint"]["method"], verbose=True):
         """Integrate from saliencies alpha0 with :func:`neurodyn.sdeint` (additive noise on the units).
 
         Parameters

@@ -15,6 +15,8 @@ from .fields import Field
 from .fields import _param as _field_param
 from .training import kernel_progress
 
+_SDE = _core.DEFAULTS["sdeint"]  # the kernel's defaults (nd_sde_opts_default)
+
 IntegrationError = _core.IntegrationError
 
 #: Method and noise names, in the kernel's order (csrc/nd_sde.h).
@@ -130,7 +132,7 @@ class Linear(Diffusion):
         return f"Linear(scale={self.scale.tolist()!r}, offset={offset!r})"
 
 
-def sdeint(f, g, y0, t, *, dt, noise="diagonal", method="euler_maruyama", seed=None, args=(), m=None,
+def sdeint(f, g, y0, t, *, dt, noise=_SDE["noise"], method=_SDE["method"], seed=None, args=(), m=None,
            dg=None, sample_ids=None, brownian=None, return_brownian=False, verbose=True):
     """Integrate the Itô SDE ``dy = f(t, y) dt + g(t, y) dW`` and return the state at every time in ``t``.
 
@@ -292,7 +294,7 @@ def _unflatten(params, flat):
     return out
 
 
-def sdeint_vjp(f, g, y0, t, ybar, *, dt, brownian, noise="diagonal", method="euler_maruyama"):
+def sdeint_vjp(f, g, y0, t, ybar, *, dt, brownian, noise=_SDE["noise"], method=_SDE["method"]):
     """Gradients through :func:`sdeint` on a fixed Brownian path: exact backpropagation through
     the Euler–Maruyama steps.
 

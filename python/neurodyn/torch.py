@@ -35,6 +35,8 @@ from .nn import ACTIVATIONS
 from .ode import FIXED, IntegrationError
 from .snn import _LIF, _decay
 
+_ODE = _core.DEFAULTS["odeint"]  # the solvers' defaults (nd_ode_samples_opts_default)
+
 __all__ = [
     "lif", "lif_rate", "LIF", "spike_linear", "SpikeLinear",
     "hopfield_retrieve", "Hopfield",
@@ -512,7 +514,7 @@ class _ODEFunction(torch.autograd.Function):
 
 
 def odeint_mlp(y0, t, weights, biases=None, *, activation="tanh", final_activation="identity", method="rk4",
-               dt=None, rtol=1e-3, atol=1e-6, max_steps=10_000, gradient="backprop"):
+               dt=None, rtol=_ODE["rtol"], atol=_ODE["atol"], max_steps=_ODE["max_steps"], gradient="backprop"):
     """Integrate ``dy/dt = MLP(y)`` (:class:`neurodyn.fields.MLP`) in C and differentiate it with
     respect to ``y0`` and every weight and bias.
 
@@ -580,8 +582,8 @@ class MLPODE(torch.nn.Module):
     dtype : torch.float32 or torch.float64
     """
 
-    def __init__(self, sizes, activation="tanh", final_activation="identity", method="rk4", dt=0.1, rtol=1e-3,
-                 atol=1e-6, max_steps=10_000, gradient="backprop", dtype=torch.float32):
+    def __init__(self, sizes, activation="tanh", final_activation="identity", method="rk4", dt=0.1, rtol=_ODE["rtol"],
+                 atol=_ODE["atol"], max_steps=_ODE["max_steps"], gradient="backprop", dtype=torch.float32):
         super().__init__()
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or sizes[0] != sizes[-1]:
