@@ -43,8 +43,7 @@ static int nd_ltc_check(const nd_ltc_args *a) { return nd_ltc_check_opts(ND_LTC_
 #define ND_LTC_OPTIONS                                                                             \
     ND_CHOICE(nd_ltc_args, solver, "solver", ND_OPTIONAL, nd_ltc_solver_names),                    \
         ND_SCALAR(nd_ltc_args, steps, "steps", ND_ARG_INT, ND_OPTIONAL),                           \
-        ND_SCALAR(nd_ltc_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),                        \
-        ND_SCALAR(nd_ltc_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),                        \
+        ND_TOLERANCES(nd_ltc_args, o.rtol, o.atol),                                                \
         ND_SCALAR(nd_ltc_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL)
 
 /* A solver that could not finish raises IntegrationError with the frame time reached, the

@@ -257,12 +257,7 @@ static PyObject *nd_array_from(int typenum, const nd_batch_shape *b, const void 
 }
 
 /* Sets info[key] = value (stolen); 0, or -1 with an exception set. */
-static int nd_info_put(PyObject *info, const char *key, PyObject *value)
-{
-    int rc = value ? PyDict_SetItemString(info, key, value) : -1;
-    Py_XDECREF(value);
-    return rc;
-}
+static int nd_info_put(PyObject *info, const char *key, PyObject *value) { return nd_dict_put(info, key, value); }
 
 /* A record buffer as an array [n] + dims that takes its memory. */
 static PyObject *nd_records_array(nd_records *r, int ndim, const npy_intp *dims, int typenum)
