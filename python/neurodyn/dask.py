@@ -44,6 +44,7 @@ from .encode import seed_key
 from ._typing import Seed
 from .ebm import EnergyLike
 from .fields import Field
+from .hopfield import _BETA
 from .hopfield import hopfield_retrieve as _hopfield_retrieve
 from .ode import odeint as _odeint
 from .snn import lif_run as _lif_run
@@ -241,7 +242,7 @@ def _hopfield_block(queries, patterns, beta, values, steps):
     return _hopfield_retrieve(queries, patterns, beta, values, steps=steps)
 
 
-def hopfield_retrieve(queries: DaskArrayLike, patterns: ArrayLike, beta: float = 1.0,
+def hopfield_retrieve(queries: DaskArrayLike, patterns: ArrayLike, beta: float = _BETA,
                       values: ArrayLike | None = None, *, steps: int = 1, chunks: Chunks = None) -> da.Array:
     """:func:`neurodyn.hopfield_retrieve` for a large query set, one task per chunk of rows.
 

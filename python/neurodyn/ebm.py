@@ -133,7 +133,7 @@ def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = _LA
 
 
 def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, mala, seed, return_info, dtype,
-              chain0=0, chains=0, key=None, verbose=False):
+              chain0=_LANGEVIN["chain0"], chains=_LANGEVIN["chains"], key=None, verbose=False):
     """:func:`langevin_sample` on chains ``[chain0, chain0 + len(x0))`` of a run of ``chains``
     (0: just these): each chain draws the noise of its index in the run, so a run sampled in
     parts, each with the same key (``seed_key(seed)``, given in place of the seed), gives the

@@ -377,7 +377,6 @@ class HybridEBM(nn.Model):
         t_u, uu = self._inputs(u, times if u is not None else None, rows=z0.shape[0])
         spec = self._spec(t_u, uu)
         step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)
-        rtol, atol = _checks.real("rtol", rtol), _checks.real("atol", atol)  # their ranges are the solver's
         budget = int(np.ceil((times[-1] - times[0]) / step)) + times.size + 10_000 if step else 100_000
         opts = dict(method=method, rtol=rtol, atol=atol, dt=step, max_steps=budget, coupled=uu is not None)
         ys, y_last, raw = _core.odeint(spec, z0, times, record=record, **opts)

@@ -1045,7 +1045,7 @@ class SequentialHopfield(_PlusMinusModel):
         super().save(path)
 
     def run(self, alpha0: int, t_max: float, *, x0: ArrayLike | None = None, dt: float = 0.01, noise: float = 0.02,
-            seed: Seed = None, n_times: int = 1001, threshold: float = 0.8, method: str = "euler_maruyama",
+            seed: Seed = None, n_times: int = 1001, threshold: float = 0.8, method: str = _core.DEFAULTS["sdeint"]["method"],
             verbose: bool = True) -> SequenceRun:
         """Integrate from saliencies alpha0 with :func:`neurodyn.sdeint` (additive noise on the units).
 

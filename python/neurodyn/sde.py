@@ -23,6 +23,8 @@ from .training import kernel_progress
 #: Brownian increments: ``dW``, or ``(dW, dZ)`` for sra.
 Brownian = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
 
+_SDE = _core.DEFAULTS["sdeint"]  # the kernel's defaults (nd_sde_opts_default)
+
 IntegrationError = _core.IntegrationError
 
 #: Method and noise names, in the kernel's order (csrc/nd_sde.h).
@@ -163,7 +165,7 @@ def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., Arr
 
 
 def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
-           dt: float, noise: str = "diagonal", method: str = "euler_maruyama", seed: Seed = None,
+           dt: float, noise: str = _SDE["noise"], method: str = _SDE["method"], seed: Seed = None,
            args: tuple[Any, ...] = (), m: int | None = None, dg: Callable[..., ArrayLike] | None = None,
            sample_ids: ArrayLike | None = None, brownian: Brownian | None = None, return_brownian: bool = False,
            verbose: bool = True) -> np.ndarray | tuple[np.ndarray, Brownian]:
@@ -336,7 +338,7 @@ def _unflatten(params, flat):
 
 
 def sdeint_vjp(f: Field, g: Diffusion, y0: ArrayLike, t: ArrayLike, ybar: ArrayLike, *, dt: float, brownian: ArrayLike,
-               noise: str = "diagonal", method: str = "euler_maruyama") -> tuple[np.ndarray, list[Any], list[Any]]:
+               noise: str = _SDE["noise"], method: str = _SDE["method"]) -> tuple[np.ndarray, list[Any], list[Any]]:
     """Gradients through :func:`sdeint` on a fixed Brownian path: exact backpropagation through
     the Euler–Maruyama steps.
 

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from .hopfield import Hopfield as NDHopfieldModel
     from .liquid import Liquid
 
+_ODE = _core.DEFAULTS["odeint"]  # the solvers' defaults (nd_ode_samples_opts_default)
+
 __all__ = [
     "lif", "lif_rate", "LIF", "spike_linear", "SpikeLinear",
     "hopfield_retrieve", "Hopfield",
@@ -572,8 +574,9 @@ class _ODEFunction(torch.autograd.Function):
 
 def odeint_mlp(y0: torch.Tensor, t: ArrayLike | torch.Tensor, weights: Sequence[torch.Tensor],
                biases: Sequence[torch.Tensor | None] | None = None, *, activation: str = "tanh",
-               final_activation: str = "identity", method: str = "rk4", dt: float | None = None, rtol: float = 1e-3,
-               atol: float = 1e-6, max_steps: int = 10_000, gradient: str = "backprop") -> torch.Tensor:
+               final_activation: str = "identity", method: str = "rk4", dt: float | None = None,
+               rtol: float = _ODE["rtol"], atol: float = _ODE["atol"], max_steps: int = _ODE["max_steps"],
+               gradient: str = "backprop") -> torch.Tensor:
     """Integrate ``dy/dt = MLP(y)`` (:class:`neurodyn.fields.MLP`) in C and differentiate it with
     respect to ``y0`` and every weight and bias.
 
@@ -642,7 +645,8 @@ class MLPODE(torch.nn.Module):
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "tanh", final_activation: str = "identity",
-                 method: str = "rk4", dt: float = 0.1, rtol: float = 1e-3, atol: float = 1e-6, max_steps: int = 10_000,
+                 method: str = "rk4", dt: float = 0.1, rtol: float = _ODE["rtol"], atol: float = _ODE["atol"],
+                 max_steps: int = _ODE["max_steps"],
                  gradient: str = "backprop", dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         sizes = [int(s) for s in sizes]
