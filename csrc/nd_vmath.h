@@ -67,17 +67,25 @@ static inline double nd_pow2i(double k)
     return nd_bits_to_double((ki + 1023u) << 52);
 }
 
+/* Rounds an integer-valued k / 2 to an integer (ties to even). */
+static inline double nd_half_int(double k)
+{
+    return (k * 0.5 + ND_VMATH_SHIFTER) - ND_VMATH_SHIFTER;
+}
+
 static inline double nd_exp(double x)
 {
     /* Clamp first (NaN passes through the comparisons) so the scaling stays in range. 2^k is
-     * applied in two factors near the ends (k > 1000 or k < -1000) to reach the largest
-     * doubles and the subnormals without overflowing the exponent field. */
+     * applied as two factors 2^k1 2^k2 (k1 = k/2 rounded), each a normal number for every k in
+     * range, so the largest doubles and the subnormals are reached without overflowing the
+     * exponent field. The first product is exact (a scaling by a power of two of a normal
+     * result), so the result is rounded once, as with one factor; the same arithmetic for
+     * every k costs less than choosing a second factor near the ends only. */
     double xc = x > 709.8 ? 709.8 : (x < -745.2 ? -745.2 : x);
     double k;
     double r = nd_exp_reduce(xc, &k);
-    double adj = k < -1000.0 ? 54.0 : (k > 1000.0 ? -54.0 : 0.0);
-    double post = k < -1000.0 ? 5.551115123125783e-17 : (k > 1000.0 ? 18014398509481984.0 : 1.0);
-    double y = (1.0 + nd_expm1_reduced(r)) * nd_pow2i(k + adj) * post;
+    const double k1 = nd_half_int(k);
+    double y = ((1.0 + nd_expm1_reduced(r)) * nd_pow2i(k1)) * nd_pow2i(k - k1);
     y = x > 709.782712893384 ? INFINITY : y;
     return x < -745.1332191019412 ? 0.0 : y;
 }
@@ -220,14 +228,13 @@ static inline float nd_expm1f_reduced(float r)
 
 static inline float nd_expf(float x)
 {
-    /* As nd_exp: clamp, reduce, and apply 2^k in two factors near the ends (subnormal results
-     * and the last binade before overflow). */
+    /* As nd_exp: clamp, reduce, and apply 2^k as two normal factors (subnormal results and the
+     * last binade before overflow in range, one rounding). */
     float xc = x > 88.8f ? 88.8f : (x < -104.0f ? -104.0f : x);
     float k;
     float r = nd_expf_reduce(xc, &k);
-    float adj = k < -100.0f ? 64.0f : (k > 100.0f ? -64.0f : 0.0f);
-    float post = k < -100.0f ? 5.42101086e-20f : (k > 100.0f ? 1.84467441e19f : 1.0f); /* 2^-64, 2^64 */
-    float y = (1.0f + nd_expm1f_reduced(r)) * nd_pow2if(k + adj) * post;
+    const float k1 = (k * 0.5f + ND_VMATHF_SHIFTER) - ND_VMATHF_SHIFTER;
+    float y = ((1.0f + nd_expm1f_reduced(r)) * nd_pow2if(k1)) * nd_pow2if(k - k1);
     y = x > 88.7228391f ? INFINITY : y;
     return x < -103.972084f ? 0.0f : y;
 }
