@@ -2,7 +2,7 @@
 
     python bench/run.py [--suite SUITE] [--quick] [--threads N] [--only NAME[,NAME...]] [--out PATH]
 
---suite   ode (default), neural_ode, liquid, snn, hopfield, ebm, sde, ode_stiff, interop, memories, or all (each
+--suite   ode (default), neural_ode, liquid, snn, hopfield, ebm, sde, ode_stiff, interop, memories, chaos, or all (each
           suite writes its own file).
 
 --quick   tiny sizes and few repeats: a smoke test that finishes in seconds (for CI).
@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SUITES = {"ode": "ode_cases", "neural_ode": "neural_ode_cases", "liquid": "liquid_cases", "snn": "snn_cases",
           "hopfield": "hopfield_cases", "ebm": "ebm_cases", "sde": "sde_cases", "ode_stiff": "ode_stiff_cases",
           "interop": "interop_cases", "memories": "memories_cases", "hybrid": "hybrid_cases"}
+SUITES["chaos"] = "chaos_cases"
 
 
 def parse_args(argv=None):

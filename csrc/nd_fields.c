@@ -7,12 +7,13 @@
 #include "nd_generic.h"
 #include "nd_memories.h"
 #include "nd_hybrid.h"
+#include "nd_flows.h"
 #include "nd_poll.h"
 #include "nd_nn.h"
 #include "nd_status.h"
 
 const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1] = {"linear", "lorenz", "mlp", "relax", "polynomial",
-                                                                  "memory", "hybrid", NULL};
+                                                                  "memory", "hybrid", "flow", NULL};
 
 int nd_field_check(const nd_field *f)
 {
@@ -50,6 +51,8 @@ int nd_field_check(const nd_field *f)
         return nd_memory_field_check(f->memory, f->dim);
     case ND_FIELD_HYBRID:
         return nd_hybrid_field_check(f->hybrid, f->dim);
+    case ND_FIELD_FLOW:
+        return nd_flow_check(f->flow, f->dim, f->flow_params);
     default: /* ND_FIELD_MLP */
         break;
     }
@@ -126,6 +129,8 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
         return nd_memory_field_workspace_len(f->memory, f->batch, len);
     if (f->kind == ND_FIELD_HYBRID)
         return nd_hybrid_field_workspace_len(f->hybrid, f->batch, f->keep_slots, len);
+    if (f->kind == ND_FIELD_FLOW) /* one state's Jacobian for a VJP */
+        return nd_mul_size((size_t)f->dim, (size_t)f->dim, len) ? ND_OK : ND_ERR_OVERFLOW;
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
     /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps
@@ -198,6 +203,17 @@ static int nd_field_hybrid_rows(const nd_field *f, int64_t m, int64_t d, const d
     ND_REQUIRE(m >= 0 && *B <= f->batch, "m", m, "must be in [0, the field's batch]");
     *t0 = d == f->dim || !m ? 0.0 : t[0];
     *t_rows = d == f->dim ? t : NULL;
+    return ND_OK;
+}
+
+/* A flow's share of the per-sample forms: rows of y [m, d] hold per = d / dim states each,
+ * all at the row's time (the forced flows read it). */
+static int nd_field_flow_rows(const nd_field *f, int64_t m, int64_t d, int64_t *states, int64_t *per)
+{
+    ND_REQUIRE(f->dim > 0 && d > 0 && d % f->dim == 0, "d", d, "must be a multiple of the field's dimension");
+    *per = d / f->dim;
+    ND_REQUIRE(m >= 0 && m <= f->batch / *per, "m", m, "must be in [0, the field's batch]");
+    *states = m * *per;
     return ND_OK;
 }
 

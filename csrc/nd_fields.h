@@ -17,14 +17,16 @@ typedef enum {
     ND_FIELD_POLY = 4,   /* dy_r = sum over terms k with target[k] = r of coef[k] prod_j y_j^powers[k, j] */
     ND_FIELD_MEMORY = 5, /* a memory network of nd_memories.h (docs/models.md §9, §10) */
     ND_FIELD_HYBRID = 6, /* a hybrid energy model's field or a target system (nd_hybrid.h) */
-    ND_FIELD_KIND_COUNT = 7
+    ND_FIELD_FLOW = 7,   /* a chaotic flow of the catalogue (nd_flows.h, docs/models.md §12) */
+    ND_FIELD_KIND_COUNT = 8
 } nd_field_kind;
 
 /* The kinds' names by code ("linear", "lorenz", "mlp", "relax", "polynomial", "memory",
- * "hybrid"), NULL-terminated. */
+ * "hybrid", "flow"), NULL-terminated. */
 extern const char *const nd_field_kind_names[ND_FIELD_KIND_COUNT + 1];
 
 #define ND_FIELD_MAX_POWER 64
+#define ND_FIELD_FLOW_PARAMS 8 /* parameters of a flow of the catalogue, at most */
 
 #define ND_FIELD_MAX_LAYERS 16
 #define ND_FIELD_MAX_SLOTS 16 /* dop853's stages with its dense output's */
@@ -54,6 +56,9 @@ typedef struct {
     const void *memory;
     /* HYBRID: an nd_hybrid_field */
     const void *hybrid;
+    /* FLOW: the system (nd_flow_system) and its parameters, constants of the field */
+    int flow;
+    double flow_params[ND_FIELD_FLOW_PARAMS];
     /* Linearisation slots (0 to ND_FIELD_MAX_SLOTS) for nd_field_eval_keep_* and
      * nd_field_vjp_kept_*; set before sizing the scratch. */
     int keep_slots;

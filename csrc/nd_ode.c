@@ -1,4 +1,5 @@
 #include "nd_ode.h"
+#include "nd_rk.h"
 
 #include <math.h>
 
@@ -103,51 +104,24 @@ static int64_t nd_ode_substeps(double span, double dt)
     return q < 1 ? 1 : (int64_t)q;
 }
 
-/* Dormand & Prince (1980) RK5(4)7M tableau; row 6 of A is the 5th-order solution (FSAL). */
-static const double nd_dp_c[7] = {0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1};
-static const double nd_dp_a[7][6] = {
-    {0},
-    {1.0 / 5},
-    {3.0 / 40, 9.0 / 40},
-    {44.0 / 45, -56.0 / 15, 32.0 / 9},
-    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
-    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
-    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}};
-/* e = b5 - b4: the embedded error estimate y5 - y4 = h sum e_j k_j. */
-static const double nd_dp_e[7] = {71.0 / 57600,      0, -71.0 / 16695, 71.0 / 1920,
-                                      -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
-/* Shampine's 4th-order continuous extension: y(t + th h) = y + h sum_j k_j Q_j(th),
- * Q_j(th) = sum_p P[j][p] th^(p+1). At th = 1 it reproduces the 5th-order solution. */
-const double nd_dopri5_dense[7][4] = {
-    {1, -8048581381.0 / 2820520608, 8663915743.0 / 2820520608, -12715105075.0 / 11282082432},
-    {0, 0, 0, 0},
-    {0, 131558114200.0 / 32700410799, -68118460800.0 / 10900136933, 87487479700.0 / 32700410799},
-    {0, -1754552775.0 / 470086768, 14199869525.0 / 1410260304, -10690763975.0 / 1880347072},
-    {0, 127303824393.0 / 49829197408, -318862633887.0 / 49829197408, 701980252875.0 / 199316789632},
-    {0, -282668133.0 / 205662961, 2019193451.0 / 616988883, -1453857185.0 / 822651844},
-    {0, 40617522.0 / 29380423, -110615467.0 / 29380423, 69997945.0 / 29380423}};
-
-/* Butcher tableaux of every method, for the backward pass (the forward pass spells its
- * own stages out). dopri5 has 7 stages: the 7th, f at the new state, serves dense output. */
+/* Butcher tableaux of every method, for the backward pass (the forward pass spells its own
+ * stages out). dopri5's are nd_rk.h's pair: 7 stages, the 7th (f at the new state, whose row
+ * of a is b) serving dense output. */
 typedef struct {
     int stages;
-    double c[7], a[7][7], b[7];
+    const double *c, *b;
+    const double (*a)[ND_RK_MAX];
 } nd_tableau;
 
+static const double nd_fixed_c[3][4] = {{0}, {0, 0.5}, {0, 0.5, 0.5, 1}};
+static const double nd_fixed_b[3][4] = {{1}, {0, 1}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}};
+static const double nd_fixed_a[3][4][ND_RK_MAX] = {{{0}}, {{0}, {0.5}}, {{0}, {0.5}, {0, 0.5}, {0, 0, 1}}};
+
 static const nd_tableau nd_tableaux[ND_ODE_COUPLED_METHOD_COUNT] = {
-    [ND_ODE_EULER] = {1, {0}, {{0}}, {1}},
-    [ND_ODE_MIDPOINT] = {2, {0, 0.5}, {{0}, {0.5}}, {0, 1}},
-    [ND_ODE_RK4] = {4, {0, 0.5, 0.5, 1}, {{0}, {0.5}, {0, 0.5}, {0, 0, 1}}, {1.0 / 6, 1.0 / 3, 1.0 / 3, 1.0 / 6}},
-    [ND_ODE_DOPRI5] = {7,
-                       {0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1},
-                       {{0},
-                        {1.0 / 5},
-                        {3.0 / 40, 9.0 / 40},
-                        {44.0 / 45, -56.0 / 15, 32.0 / 9},
-                        {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
-                        {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
-                        {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}},
-                       {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0}},
+    [ND_ODE_EULER] = {1, nd_fixed_c[0], nd_fixed_b[0], nd_fixed_a[0]},
+    [ND_ODE_MIDPOINT] = {2, nd_fixed_c[1], nd_fixed_b[1], nd_fixed_a[1]},
+    [ND_ODE_RK4] = {4, nd_fixed_c[2], nd_fixed_b[2], nd_fixed_a[2]},
+    [ND_ODE_DOPRI5] = {7, nd_rk_dopri5.c, nd_rk_dopri5.a[6], nd_rk_dopri5.a},
 };
 
 int nd_ode_method_stages(int method)

@@ -29,9 +29,6 @@ typedef enum {
 /* The methods' names by code, NULL-terminated; the adaptive ones among them. */
 extern const char *const nd_ode_method_names[ND_ODE_METHOD_COUNT + 1];
 extern const char *const nd_ode_adaptive_method_names[4];
-/* Shampine's 4th-order continuous extension of dopri5: y(t + th h) = y + h sum_j k_j Q_j(th),
- * Q_j(th) = sum_p nd_dopri5_dense[j][p] th^(p+1); the coupled and the per-sample solvers share it. */
-extern const double nd_dopri5_dense[7][4];
 
 /* The method's name ("rk4"), or NULL for an unknown code. */
 const char *nd_ode_method_name(int method);

@@ -67,18 +67,38 @@ static inline double nd_pow2i(double k)
     return nd_bits_to_double((ki + 1023u) << 52);
 }
 
-static inline double nd_exp(double x)
+/* Rounds an integer-valued k / 2 to an integer (ties to even). */
+static inline double nd_half_int(double k)
 {
-    /* Clamp first (NaN passes through the comparisons) so the scaling stays in range. 2^k is
-     * applied in two factors near the ends (k > 1000 or k < -1000) to reach the largest
-     * doubles and the subnormals without overflowing the exponent field. */
-    double xc = x > 709.8 ? 709.8 : (x < -745.2 ? -745.2 : x);
+    return (k * 0.5 + ND_VMATH_SHIFTER) - ND_VMATH_SHIFTER;
+}
+
+/* e^x for x already clamped to [-745.2, 709.8]. 2^k is applied as two factors 2^k1 2^k2
+ * (k1 = k/2 rounded), each a normal number for every k in range, so the largest doubles and
+ * the subnormals are reached without overflowing the exponent field. The first product is
+ * exact (a normal number scaled by a power of two), so the result is rounded once, as with
+ * one factor; the same arithmetic for every k costs less than choosing a second factor near
+ * the ends only. */
+static inline double nd_exp_clamped(double xc)
+{
     double k;
     double r = nd_exp_reduce(xc, &k);
-    double adj = k < -1000.0 ? 54.0 : (k > 1000.0 ? -54.0 : 0.0);
-    double post = k < -1000.0 ? 5.551115123125783e-17 : (k > 1000.0 ? 18014398509481984.0 : 1.0);
-    double y = (1.0 + nd_expm1_reduced(r)) * nd_pow2i(k + adj) * post;
+    const double k1 = nd_half_int(k);
+    return ((1.0 + nd_expm1_reduced(r)) * nd_pow2i(k1)) * nd_pow2i(k - k1);
+}
+
+static inline double nd_exp(double x)
+{
+    /* Clamp first (NaN passes through the comparisons) so the scaling stays in range. */
+    double y = nd_exp_clamped(x > 709.8 ? 709.8 : (x < -745.2 ? -745.2 : x));
     y = x > 709.782712893384 ? INFINITY : y;
+    return x < -745.1332191019412 ? 0.0 : y;
+}
+
+/* nd_exp for x <= 0 (or NaN), without the overflow side's clamp and select. */
+static inline double nd_exp_nonpos(double x)
+{
+    double y = nd_exp_clamped(x < -745.2 ? -745.2 : x);
     return x < -745.1332191019412 ? 0.0 : y;
 }
 
@@ -103,7 +123,7 @@ static inline double nd_tanh(double x)
 static inline double nd_sigmoid(double x)
 {
     /* exp(-|x|) never overflows; the sign picks s or 1 - s = e s. */
-    double e = nd_exp(-fabs(x));
+    double e = nd_exp_nonpos(-fabs(x));
     double s = 1.0 / (1.0 + e);
     return x >= 0 ? s : e * s;
 }
@@ -112,7 +132,7 @@ static inline double nd_sigmoid(double x)
  * 1 - s, which cancels to nothing in the tails, where it is still far from 0. */
 static inline double nd_dsigmoid(double x)
 {
-    double e = nd_exp(-fabs(x));
+    double e = nd_exp_nonpos(-fabs(x));
     double r = 1.0 / (1.0 + e);
     return e * r * r;
 }
@@ -169,7 +189,7 @@ static inline double nd_log_pos(double x)
 /* softplus(x) = max(x, 0) + log1p(exp(-|x|)), exact for large |x|. */
 static inline double nd_softplus(double x)
 {
-    return (x > 0 ? x : 0.0) + nd_log1p_unit(nd_exp(-fabs(x)));
+    return (x > 0 ? x : 0.0) + nd_log1p_unit(nd_exp_nonpos(-fabs(x)));
 }
 
 /* ---- single precision ------------------------------------------------------------------ */
@@ -218,17 +238,27 @@ static inline float nd_expm1f_reduced(float r)
     return r + r * r * p;
 }
 
-static inline float nd_expf(float x)
+/* e^x for x already clamped to [-104, 88.8], as nd_exp_clamped: 2^k as two normal factors
+ * (subnormal results and the last binade before overflow in range, one rounding). */
+static inline float nd_expf_clamped(float xc)
 {
-    /* As nd_exp: clamp, reduce, and apply 2^k in two factors near the ends (subnormal results
-     * and the last binade before overflow). */
-    float xc = x > 88.8f ? 88.8f : (x < -104.0f ? -104.0f : x);
     float k;
     float r = nd_expf_reduce(xc, &k);
-    float adj = k < -100.0f ? 64.0f : (k > 100.0f ? -64.0f : 0.0f);
-    float post = k < -100.0f ? 5.42101086e-20f : (k > 100.0f ? 1.84467441e19f : 1.0f); /* 2^-64, 2^64 */
-    float y = (1.0f + nd_expm1f_reduced(r)) * nd_pow2if(k + adj) * post;
+    const float k1 = (k * 0.5f + ND_VMATHF_SHIFTER) - ND_VMATHF_SHIFTER;
+    return ((1.0f + nd_expm1f_reduced(r)) * nd_pow2if(k1)) * nd_pow2if(k - k1);
+}
+
+static inline float nd_expf(float x)
+{
+    float y = nd_expf_clamped(x > 88.8f ? 88.8f : (x < -104.0f ? -104.0f : x));
     y = x > 88.7228391f ? INFINITY : y;
+    return x < -103.972084f ? 0.0f : y;
+}
+
+/* nd_expf for x <= 0 (or NaN). */
+static inline float nd_expf_nonpos(float x)
+{
+    float y = nd_expf_clamped(x < -104.0f ? -104.0f : x);
     return x < -103.972084f ? 0.0f : y;
 }
 
@@ -251,14 +281,14 @@ static inline float nd_tanhf(float x)
 
 static inline float nd_sigmoidf(float x)
 {
-    float e = nd_expf(-fabsf(x));
+    float e = nd_expf_nonpos(-fabsf(x));
     float s = 1.0f / (1.0f + e);
     return x >= 0 ? s : e * s;
 }
 
 static inline float nd_dsigmoidf(float x)
 {
-    float e = nd_expf(-fabsf(x));
+    float e = nd_expf_nonpos(-fabsf(x));
     float r = 1.0f / (1.0f + e);
     return e * r * r;
 }
@@ -289,7 +319,7 @@ static inline float nd_log1pf_wide(float x)
 
 static inline float nd_softplusf(float x)
 {
-    return (x > 0 ? x : 0.0f) + nd_log1pf_unit(nd_expf(-fabsf(x)));
+    return (x > 0 ? x : 0.0f) + nd_log1pf_unit(nd_expf_nonpos(-fabsf(x)));
 }
 
 /* Type-generic names for the float/double templates. */
@@ -313,6 +343,7 @@ static inline int nd_all_finite(int64_t n, const double *p)
 #define nd_vall_finite(n, p) _Generic((p), float *: nd_all_finitef, const float *: nd_all_finitef, \
                                       default: nd_all_finite)(n, p)
 #define nd_vexp(x) _Generic((x), float: nd_expf, default: nd_exp)(x)
+#define nd_vexp_nonpos(x) _Generic((x), float: nd_expf_nonpos, default: nd_exp_nonpos)(x)
 #define nd_vlog1p_wide(x) _Generic((x), float: nd_log1pf_wide, default: nd_log1p_wide)(x)
 #define nd_vtanh(x) _Generic((x), float: nd_tanhf, default: nd_tanh)(x)
 #define nd_vsigmoid(x) _Generic((x), float: nd_sigmoidf, default: nd_sigmoid)(x)
@@ -324,8 +355,13 @@ static inline int nd_all_finite(int64_t n, const double *p)
  * widest vectors of the machine it runs on. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(ND_NO_CLONES)
 #define ND_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+/* The same, for kernels whose results must not depend on the machine: no a * b + c fused into
+ * one rounding where the clone has FMA, so every clone rounds as the baseline does. */
+#define ND_VECTOR_CLONES_EXACT                                                                        \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("fp-contract=off")))
 #else
 #define ND_VECTOR_CLONES
+#define ND_VECTOR_CLONES_EXACT
 #endif
 
 #endif

@@ -11,7 +11,8 @@ import pytest
 import neurodyn as nd
 
 MODULES = ["ode", "sde", "fields", "neural_ode", "liquid", "snn", "encode", "ann2snn", "hopfield",
-           "ebm", "energies", "hybrid", "optim", "nn", "io", "training", "interop", "memories"]
+           "ebm", "energies", "hybrid", "optim", "nn", "io", "training", "interop", "memories", "reconstruction",
+           "chaos", "_flows"]
 
 
 def _public_names():

@@ -357,7 +357,7 @@ def test_bad_input_names_the_argument():
         nd.HybridEBM(2, hidden_sizes=(4, 3), activations=("tanh",))
     with pytest.raises(ValueError, match="inputs must be 0 for form='gradient'"):
         nd.HybridEBM(2, inputs=2)
-    with pytest.raises(ValueError, match=r"activations\[1\]='swish' is not known"):
+    with pytest.raises(ValueError, match=r"activations\[1\]='swish' is not one of"):
         nd.HybridEBM(2, activations=("tanh", "swish"))
     with pytest.raises(ValueError, match="beta must be > 0"):
         nd.HybridEBM(2, beta=0.0)

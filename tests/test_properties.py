@@ -49,12 +49,14 @@ import neurodyn as nd  # noqa: E402
 
 import reference as ref_ode  # noqa: E402
 import reference_liquid_cells as ref_cells  # noqa: E402
+import reference_chaos as ref_chaos  # noqa: E402
 import reference_ebm as ref_ebm  # noqa: E402
 import reference_hopfield as ref_hop  # noqa: E402
 import reference_hybrid as ref_hyb  # noqa: E402
 import reference_liquid as ref_liquid  # noqa: E402
 import reference_memories as ref_mem  # noqa: E402
 import reference_nn as ref_nn  # noqa: E402
+import reference_reconstruction as ref_rec  # noqa: E402
 import reference_sde as ref_sde  # noqa: E402
 import reference_snn as ref_snn  # noqa: E402
 
@@ -992,6 +994,84 @@ for _fname, _field, _jref, _n in (
           extra=[("y:wrong-dim", lambda A, f=_field: f.jacobian(0.0, np.zeros((2, 7))), ValueError)])
 
 
+# ---- chaos: Lyapunov spectra, maps, the catalogue of flows ----------------------------------------
+
+_LYAP = {"t_transient": 0.05, "t_total": 0.2, "dt": 0.01}
+
+
+def _lyap_twin(y0):
+    y = np.atleast_2d(np.asarray(y0, F64))
+    lam, _ = ref_chaos.qr_spectrum(ref_chaos.lorenz, ref_chaos.lorenz_jac, y, 0.01, 5, 20)
+    return -np.sort(-lam, axis=1).reshape(np.shape(y0)[:-1] + (3,))
+
+
+entry("lyapunov_spectrum[Lorenz]", nd.lyapunov_spectrum, [Arr("y0", "Bn")],
+      pos=lambda A: [LORENZ, A["y0"]], kw=lambda A: dict(_LYAP), ref=lambda A: _lyap_twin(A["y0"]),
+      dims={"B": (1, 3)}, fixed={"n": 3}, zero={"B": "ok"}, tol=(1e-8, 1e-10), allow={"y0:ndim-1"},
+      options={"qr": "auto"},
+      numbers={"dt": "real>0", "t_total": "real>0", "t_transient": "real>=0", "tol": "real>=0", "t0": "real",
+               "orth_every": "int>=1", "check_every": "int>=0", "n_exponents": "int>=1|None"},
+      extra=[("n_exponents:above-n", lambda A: nd.lyapunov_spectrum(LORENZ, A["y0"], n_exponents=4), ValueError),
+             ("f:not-a-field", lambda A: nd.lyapunov_spectrum(3, A["y0"]), TypeError),
+             ("f:callable-without-jac", lambda A: nd.lyapunov_spectrum(ref_chaos.lorenz, A["y0"]), TypeError),
+             ("jac:for-a-field", lambda A: nd.lyapunov_spectrum(LORENZ, A["y0"], jac=ref_chaos.lorenz_jac),
+              TypeError),
+             ("f:a-map", lambda A: nd.lyapunov_spectrum(nd.chaos.Henon(), A["y0"]), TypeError),
+             ("y0:3-d", lambda A: nd.lyapunov_spectrum(LORENZ, np.ones((1, 2, 3))), ValueError),
+             ("escapes", lambda A: nd.lyapunov_spectrum(nd.fields.Linear([[60.0]]), [1.0], t_total=50.0, dt=0.1),
+              nd.IntegrationError)])
+
+entry("lyapunov_spectrum[callable]", nd.lyapunov_spectrum, [Arr("y0", "Bn", free=True)],
+      pos=lambda A: [ref_chaos.lorenz, A["y0"]], kw=lambda A: {"jac": ref_chaos.lorenz_jac, **_LYAP},
+      ref=lambda A: _lyap_twin(A["y0"]), dims={"B": (1, 3)}, fixed={"n": 3}, zero={"B": "ok"}, tol=(1e-8, 1e-10),
+      allow={"y0:ndim-1"},
+      extra=[("jac:wrong-shape", lambda A: nd.lyapunov_spectrum(ref_chaos.lorenz, A["y0"], jac=lambda t, y: y,
+                                                                 t_total=0.1), ValueError),
+             ("jac:not-callable", lambda A: nd.lyapunov_spectrum(ref_chaos.lorenz, A["y0"], jac=3), TypeError)])
+
+# a few iterations: from points of the unit square some orbits escape (finitely, this soon)
+entry("lyapunov_spectrum_map[Henon]", nd.lyapunov_spectrum_map, [Arr("x0", "Bn", "unit")],
+      pos=lambda A: [nd.chaos.Henon(), A["x0"]], kw=lambda A: {"n_transient": 2, "n_iter": 4},
+      ref=lambda A: ref_chaos.qr_spectrum_map(ref_chaos.henon, ref_chaos.henon_jac, np.atleast_2d(A["x0"]),
+                                              2, 4).reshape(np.shape(A["x0"])),
+      dims={"B": (1, 3)}, fixed={"n": 2}, zero={"B": "ok"}, tol=(1e-8, 1e-10), allow={"x0:ndim-1"},
+      options={"qr": "auto"},
+      numbers={"n_transient": "int>=0", "n_iter": "int>=1", "tol": "real>=0", "orth_every": "int>=1",
+               "check_every": "int>=0", "n_exponents": "int>=1|None"},
+      extra=[("g:callable-without-jac", lambda A: nd.lyapunov_spectrum_map(ref_chaos.henon, A["x0"]), TypeError),
+             ("g:not-a-map", lambda A: nd.lyapunov_spectrum_map(3, A["x0"]), TypeError)])
+
+entry("kaplan_yorke_dimension", nd.kaplan_yorke_dimension, [Arr("exponents", "Bk", free=True)],
+      pos=lambda A: [A["exponents"]],
+      ref=lambda A: np.array([ref_chaos.kaplan_yorke(r) for r in np.reshape(A["exponents"], (-1, np.shape(
+          A["exponents"])[-1]))]).reshape(np.shape(A["exponents"])[:-1]),
+      dims={"B": (1, 3), "k": (1, 3)}, zero={"B": "ok", "k": "raise"}, allow={"exponents:ndim-1", "exponents:ndim+1"})
+
+for _mname, _map, _mn in (("Henon", nd.chaos.Henon(), 2), ("Logistic", nd.chaos.Logistic(), 1)):
+    entry(f"chaos.{_mname}()", type(_map), call=lambda A, map_=type(_map), n_=_mn, **o: map_(**o)(np.full(n_, 0.3)),
+          numbers={k: "real" for k in (("a", "b") if _mname == "Henon" else ("r",))})
+    entry(f"chaos.{_mname}.jacobian", _map.jacobian, [Arr("x", "Bn")], pos=lambda A: [A["x"]],
+          ref=(lambda A: ref_chaos.henon_jac(A["x"])) if _mname == "Henon" else None,
+          dims={"B": (1, 3)}, fixed={"n": _mn}, zero={"B": "ok"}, allow={"x:ndim-1", "x:ndim+1"})
+
+for _cname in ("Rossler", "Chen", "Chua", "Thomas", "SprottB", "Lorenz96", "HenonHeiles", "DoublePendulum",
+               "Duffing"):
+    _cls = getattr(nd.fields, _cname)
+    _fn, _n = ref_chaos.FLOWS[_cls.system]
+    _n = 5 if _cname == "Lorenz96" else _n
+    _flow = _cls(N=5) if _cname == "Lorenz96" else _cls()
+    entry(f"fields.{_cname}()", _cls,
+          call=lambda A, cls_=_cls, flow_=_flow, **o: cls_(**({"N": 5} if cls_ is nd.fields.Lorenz96 else {}), **o)(
+              0.5, np.full(flow_.dim, 0.3)),
+          numbers={p: "real" for p in _cls.param_names})
+    entry(f"Field.__call__[{_cname}]", _flow, [Arr("y", "Bn")], pos=lambda A: [0.5, A["y"]],
+          ref=lambda A, fn=_fn: fn(0.5, np.asarray(A["y"], F64)),
+          dims={"B": (1, 3)}, fixed={"n": _n}, zero={"B": "ok"}, allow={"y:ndim-1", "y:ndim+1"})
+    entry(f"Field.jacobian[{_cname}]", _flow.jacobian, [Arr("y", "Bn")], kw=lambda A: {"t": 0.25, "y": A["y"]},
+          dims={"B": (1, 3)}, fixed={"n": _n}, zero={"B": "ok"}, allow={"y:ndim-1", "y:ndim+1"},
+          numbers={"t": "real|any"})
+
+
 # The implicit methods on the linear field, against its matrix exponential per sample.
 def _expm_ref(y0, t):
     from scipy.linalg import expm
@@ -1350,6 +1430,72 @@ entry("NeuralODE.fit", NODE.fit, [Arr("x", "Bi"), Arr("y", "Bo")], pos=lambda A:
       fixed={"i": 3, "o": 2}, zero={"B": "raise"}, options=dict(OPTIMIZER, loss="mse"), numbers=FIT_NUMBERS,
       extra=[("y:rows-mismatch", lambda A: _fit(NODE, A["x"], np.zeros((7, 2)), **FIT), ValueError),
              ("y:2-d-with-t", lambda A: _fit(NODE, A["x"], A["y"], t=[0.1], **FIT), ValueError)])
+
+NODE_ID = nd.NeuralODE(2, hidden_size=3, num_steps=2, step_size=0.1, output_size=2, readout="identity",
+                       solver="rk4", seed=1, dtype=F64)
+FORCED = dict(teacher_forcing="generalized", alpha=0.5)
+FORCE_T = [0.1, 0.2, 0.3]
+
+entry("NeuralODE.loss_and_grad[forced]", NODE_ID.loss_and_grad, [Arr("x", "Bi"), Arr("y", "TBo")],
+      pos=lambda A: [A["x"], A["y"]], kw=lambda A: dict(FORCED, t=FORCE_T), dims={"B": (1, 3)},
+      fixed={"i": 2, "o": 2, "T": 3}, zero={"B": "ok"}, options={"teacher_forcing": "generalized"},
+      numbers={"forcing_interval": "int>=1|None", "alpha": "prob1|None"},  # alpha None: ValueError (required)
+      extra=[("teacher_forcing:head-readout", lambda A: NODE.loss_and_grad(
+                  np.zeros((2, 3)), np.zeros((3, 2, 2)), t=FORCE_T, **FORCED), ValueError),
+             ("alpha:adaptive-outside-fit", lambda A: NODE_ID.loss_and_grad(
+                  A["x"], A["y"], t=FORCE_T, teacher_forcing="generalized", alpha="adaptive"), TypeError),
+             ("forcing_interval:sparse-missing", lambda A: NODE_ID.loss_and_grad(
+                  A["x"], A["y"], t=FORCE_T, teacher_forcing="sparse"), ValueError)])
+
+entry("NeuralODE.fit[forced]", NODE_ID.fit, [Arr("x", "Bi"), Arr("y", "TBo")], pos=lambda A: [A["x"], A["y"]],
+      call=lambda A, **o: _fit(NODE_ID, A["x"], A["y"], **{**FIT, "t": FORCE_T, "teacher_forcing": "sparse",
+                                                          "forcing_interval": 1, **o}),
+      dims={"B": (1, 3)}, fixed={"i": 2, "o": 2, "T": 3}, zero={"B": "raise"},
+      options={"teacher_forcing": "sparse"}, numbers={"forcing_interval": "int>=1|None"},  # None: ValueError (required)
+      extra=[("alpha:with-sparse", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T, teacher_forcing="sparse",
+                                                 forcing_interval=1, alpha=0.5, **FIT), ValueError),
+             ("alpha:unknown-string", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T,
+                                                    teacher_forcing="generalized", alpha="auto", **FIT), ValueError),
+             ("alpha:without-forcing", lambda A: _fit(NODE_ID, A["x"], A["y"], t=FORCE_T, alpha=0.5, **FIT),
+              ValueError)])
+
+LIQ_FC = nd.Liquid(2, hidden_size=3, num_layers=1, dropout=0.0, output_size=2, seed=2, dtype=F64)
+
+entry("Liquid.fit[forced]", LIQ_FC.fit, [Arr("x", "BTe"), Arr("y", "BTe")], pos=lambda A: [A["x"], A["y"]],
+      call=lambda A, **o: _fit(LIQ_FC, A["x"], A["y"], **{**FIT, "teacher_forcing": "generalized", "alpha": 0.5,
+                                                         **o}),
+      dims={"B": (1, 3), "T": (1, 3)}, fixed={"e": 2}, zero={"B": "raise", "T": "raise"},
+      options={"teacher_forcing": "generalized"}, numbers={"forcing_interval": "int>=1|None", "alpha": "prob1|None"},
+      extra=[("output_size:not-embed_dim", lambda A: _fit(LIQ, np.zeros((2, 3, 3)), np.zeros((2, 3, 3)),
+                                                          teacher_forcing="sparse", forcing_interval=1, **FIT),
+              ValueError)])
+
+entry("valid_prediction_time", nd.valid_prediction_time, [Arr("y_true", "BTd"), Arr("y_pred", "BTd")],
+      pos=lambda A: [A["y_true"], A["y_pred"]], kw=lambda A: {"dt": 0.1},
+      ref=lambda A: ref_rec.valid_prediction_time(A["y_true"], A["y_pred"], dt=0.1),
+      dims={"B": (1, 3), "T": (1, 4), "d": (1, 3)}, zero={"B": "ok", "T": "raise", "d": "raise"},
+      numbers={"dt": "real>0", "threshold": "real>0"},
+      extra=[("y_pred:other-length", lambda A: nd.valid_prediction_time(A["y_true"], A["y_true"][:, :1]),
+              ValueError)])
+
+entry("state_space_divergence", nd.state_space_divergence, [Arr("y_true", "BTd"), Arr("y_pred", "BTd")],
+      pos=lambda A: [A["y_true"], A["y_pred"]], kw=lambda A: {"bins": 4},
+      ref=lambda A: ref_rec.binned_kl(A["y_true"], A["y_pred"], bins=4),
+      dims={"B": (1, 3), "T": (1, 4), "d": (1, 3)}, zero={"B": "ok", "T": "raise", "d": "raise"},
+      options={"method": "binned"},
+      numbers={"bins": "int>=1", "smoothing": "real>=0", "bandwidth": "real>0", "n_samples": "int>=1",
+               "seed": "seed"},
+      extra=[("bins:too-many-cells", lambda A: nd.state_space_divergence(np.zeros((3, 9)), np.zeros((3, 9)),
+                                                                         method="binned"), ValueError)])
+
+entry("power_spectrum_distance", nd.power_spectrum_distance, [Arr("y_true", "BTd"), Arr("y_pred", "BTd")],
+      pos=lambda A: [A["y_true"], A["y_pred"]],
+      ref=lambda A: ref_rec.power_spectrum_distance(A["y_true"], A["y_pred"], smoothing=2.0),
+      dims={"B": (1, 3), "T": (3, 6), "d": (1, 3)}, zero={"B": "ok", "T": "raise", "d": "raise"},
+      numbers={"smoothing": "real>=0", "n_freq": "int>=1|None"}, exact=False)
+
+entry("reconstruction.adaptive_alpha", nd.reconstruction.adaptive_alpha, [Arr("jacobians", "Bnn")],
+      pos=lambda A: [A["jacobians"]], dims={"B": (1, 3), "n": (1, 3)}, zero={"B": "raise", "n": "raise"})
 
 entry("Liquid()", nd.Liquid, pos=lambda A: [3],
       call=_ctor(nd.Liquid, dict(embed_dim=3, hidden_size=4, num_layers=1, seed=0, dtype=F64),
@@ -1767,8 +1913,8 @@ for _sname, _sys, _sref, _n in (
 
 # Public names that are not called themselves: modules (their functions are entries above)
 # and the exception class (raised by the IntegrationError cases).
-NOT_CALLABLE = {"encode", "energies", "fields", "hybrid", "memories", "nn", "optim", "sde", "training",
-                "IntegrationError"}
+NOT_CALLABLE = {"chaos", "encode", "energies", "fields", "hybrid", "memories", "nn", "optim", "reconstruction", "sde",
+                "training", "IntegrationError"}
 # Public functions that take no arrays: from_nir reads a NIR graph (tests/test_interop.py holds
 # its refusals).
 NOT_ARRAYS = {"from_nir"}
@@ -1777,6 +1923,8 @@ NOT_ARRAYS = {"from_nir"}
 NOT_ENTRIES = {"nn.Model", "fields.Field", "energies.Energy", "nn.dense_specs", "nn.layernorm_specs",
                "nn.init_dense", "nn.init_layernorm", "optim.Optimizer", "optim.NonFiniteError", "sde.Diffusion",
                "hybrid.TargetSystem", "hybrid.HybridEBM"}  # the last one: nd.HybridEBM
+NOT_ENTRIES |= {"chaos.Map", "chaos.Field", "chaos.lyapunov_spectrum", "chaos.lyapunov_spectrum_map",
+                "chaos.kaplan_yorke_dimension"}  # the base class, its import, and nd.* names
 
 
 # ---- known bugs (strict xfails) ------------------------------------------------------------------
@@ -2511,7 +2659,7 @@ def test_every_public_name_is_covered():
     covered |= {n.split(".")[0] for n in NAMES}
     missing = [n for n in nd.__all__ if n not in covered and n not in NOT_CALLABLE | NOT_ARRAYS]
     assert not missing, f"public names without an entry here: {missing}"
-    for module in (nd.nn, nd.optim, nd.fields, nd.energies, nd.encode, nd.sde, nd.hybrid):
+    for module in (nd.nn, nd.optim, nd.fields, nd.energies, nd.encode, nd.sde, nd.hybrid, nd.chaos):
         short = module.__name__.split(".")[-1]
         for n, obj in vars(module).items():
             if n.startswith("_") or not callable(obj) or getattr(obj, "__module__", "") != module.__name__:

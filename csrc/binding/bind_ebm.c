@@ -18,31 +18,15 @@ static const void *nd_eparam(PyObject *params, Py_ssize_t i, int tn, int ndim, c
 {
     char name[48];
     snprintf(name, sizeof name, "energy parameter %zd", i);
-    PyArrayObject *a = i < PyTuple_GET_SIZE(params) ? nd_float_array(PyTuple_GET_ITEM(params, i), tn, name) : NULL;
-    if (!a) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "malformed energy spec");
+    if (i >= PyTuple_GET_SIZE(params)) {
+        PyErr_SetString(PyExc_ValueError, "malformed energy spec");
         return NULL;
     }
-    int bad = nd_check_shape(a, name, ndim, dims, "the energy's shape") < 0 || nd_check_finite(a, name) < 0 ||
-              PyList_Append(keep, (PyObject *)a) < 0;
-    if (!bad && size)
+    PyArrayObject *a = nd_keep_param(keep, PyTuple_GET_ITEM(params, i), tn, ndim, dims, name, "the energy's shape");
+    if (a && size)
         *size = PyArray_DIM(a, axis);
-    Py_DECREF(a); /* `keep` holds it */
-    return bad ? NULL : PyArray_DATA(a);
+    return a ? PyArray_DATA(a) : NULL;
 }
-
-/* The index of `name` in a NULL-terminated table, or -1 with ValueError. */
-static int nd_table_index(PyObject *name, const char *what, const char *(*lookup)(int))
-{
-    for (int i = 0; PyUnicode_Check(name) && lookup(i); ++i)
-        if (PyUnicode_CompareWithASCIIString(name, lookup(i)) == 0)
-            return i;
-    PyErr_Format(PyExc_ValueError, "%s=%R is not known", what, name);
-    return -1;
-}
-
-static const char *nd_energy_kind_name(int kind) { return kind >= 0 ? nd_energy_kind_names[kind] : NULL; }
 
 /* spec = (kind name, params, activation name, (barrier, tilt)) as built by neurodyn.energies
  * and neurodyn.EBM; d is the state's dimension and B the batch the workspace must hold. */
@@ -55,8 +39,8 @@ static int nd_parse_energy(PyObject *spec, int tn, npy_intp d, npy_intp B, nd_en
         return -1;
     }
     if (!PyArg_ParseTuple(spec, "OO!O(dd);energy spec", &kind, &PyTuple_Type, &params, &act, &e->barrier, &e->tilt) ||
-        (e->kind = nd_table_index(kind, "energy kind", nd_energy_kind_name)) < 0 ||
-        (e->act = nd_table_index(act, "activation", nd_act_name)) < 0)
+        (e->kind = nd_choice_index(kind, "energy kind", nd_energy_kind_names)) < 0 ||
+        (e->act = nd_choice_index(act, "activation", nd_act_names)) < 0)
         return -1;
     e->dim = d;
     e->batch_cap = B;
@@ -104,10 +88,7 @@ static void *nd_energy_setup(PyObject *spec, PyArrayObject *x, int tn, nd_energy
     const npy_intp B = PyArray_DIM(x, 0), d = PyArray_DIM(x, 1);
     if (nd_parse_energy(spec, tn, d, B, e, keep) < 0)
         return NULL;
-    int st = nd_energy_workspace_len(e, B, &len);
-    if (st != ND_OK)
-        return nd_raise_status(st, "energy workspace");
-    return e->work = nd_work_alloc(len, PyArray_ITEMSIZE(x));
+    return e->work = nd_workspace(nd_energy_workspace_len(e, B, &len), &len, PyArray_ITEMSIZE(x), "energy workspace");
 }
 
 typedef struct {
@@ -125,22 +106,16 @@ static PyObject *energy_eval_body(PyObject *module, void *args, int tn)
 {
     nd_energy_args *a = args;
     nd_energy e;
-    PyObject *keep = PyList_New(0), *E = NULL, *g = NULL, *res = NULL;
+    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL};
     void *work = keep ? nd_energy_setup(a->spec, a->x, tn, &e, keep) : NULL;
     const npy_intp B = PyArray_DIM(a->x, 0), d = PyArray_DIM(a->x, 1);
-    if (work && (E = nd_empty(tn, 1, B)) && (g = nd_empty(tn, 2, B, d))) {
-        int st;
-        void *xd = PyArray_DATA(a->x), *Ed = PyArray_DATA((PyArrayObject *)E), *gd = PyArray_DATA((PyArrayObject *)g);
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_energy_eval, &e, B, xd, Ed, gd);
-        Py_END_ALLOW_THREADS
-        res = st == ND_OK ? PyTuple_Pack(2, E, g) : nd_raise_status(st, "energy_eval");
-    }
+    if (work)
+        o[0] = nd_empty(tn, 1, B), o[1] = nd_empty(tn, 2, B, d);
+    int st = ND_OK;
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_energy_eval, &e, B, ND_DATA(a->x), ND_DATA(o[0]), ND_DATA(o[1])));
     PyMem_RawFree(work);
     Py_XDECREF(keep);
-    Py_XDECREF(E);
-    Py_XDECREF(g);
-    return res;
+    return nd_finish(st, "energy_eval", 2, o);
 }
 ND_ENTRY(energy_eval, nd_energy_args, NULL, "energy_eval(spec, x) -> (E, grad)")
 
@@ -177,13 +152,10 @@ static int nd_copy_result(PyObject *obj, int tn, int ndim, const npy_intp *dims,
  * move in silence). With the GIL. */
 static void nd_raise_energy_nonfinite(nd_py_energy *c, const char *what)
 {
-    PyObject *attrs = Py_BuildValue("{s:s,s:L}", "status", "nonfinite", "evaluation", (long long)c->evaluations);
-    PyObject *msg = PyUnicode_FromFormat("the energy callable returned NaN or inf in its %s at evaluation %lld; "
-                                         "the chains stop there", what, (long long)c->evaluations);
-    if (attrs && msg)
-        nd_set_integration_error(c->module, msg, attrs);
-    Py_XDECREF(attrs);
-    Py_XDECREF(msg);
+    nd_raise_integration(c->module,
+                         PyUnicode_FromFormat("the energy callable returned NaN or inf in its %s at evaluation %lld; "
+                                              "the chains stop there", what, (long long)c->evaluations),
+                         Py_BuildValue("{s:s,s:L}", "status", "nonfinite", "evaluation", (long long)c->evaluations));
 }
 
 static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E, void *grad)
@@ -238,32 +210,28 @@ static const nd_arg langevin_args[] = {
     ND_SCALAR(nd_langevin_args, o.stream, "stream", ND_ARG_SEED, ND_OPTIONAL),
     ND_SCALAR(nd_langevin_args, o.chain0, "chain0", ND_ARG_INT, ND_OPTIONAL),
     ND_SCALAR(nd_langevin_args, o.chains, "chains", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_langevin_args, progress, "progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_PROGRESS(nd_langevin_args, progress),
     {NULL}};
 
 static void nd_langevin_args_default(nd_langevin_args *a) { nd_langevin_opts_default(&a->o); }
 
 static void nd_raise_langevin_nonfinite(PyObject *module)
 {
-    PyObject *attrs = Py_BuildValue("{s:s}", "status", "nonfinite");
-    PyObject *msg = PyUnicode_FromString("Langevin sampling produced NaN or inf: the step size is too large for "
-                                         "this energy (or its gradient overflows); lower step_size or set grad_clip");
-    if (attrs && msg)
-        nd_set_integration_error(module, msg, attrs);
-    Py_XDECREF(attrs);
-    Py_XDECREF(msg);
+    nd_raise_integration(module,
+                         PyUnicode_FromString("Langevin sampling produced NaN or inf: the step size is too large for "
+                                              "this energy (or its gradient overflows); lower step_size or set "
+                                              "grad_clip"),
+                         Py_BuildValue("{s:s}", "status", "nonfinite"));
 }
 
 /* -> (x, accepted | None); x0 holds chains [chain0, chain0 + B) of a run of `chains` (0: B). */
 static PyObject *langevin_body(PyObject *module, void *args, int tn)
 {
     nd_langevin_args *a = args;
-    if (a->progress && !PyCallable_Check(a->progress))
-        return PyErr_Format(PyExc_TypeError, "progress must be callable or None");
     if (a->clamp && (!PySequence_Check(a->clamp) || PyUnicode_Check(a->clamp)))
         return PyErr_Format(PyExc_TypeError, "clamp must be a pair (min, max), got %R", a->clamp);
     if (a->clamp) {
-        static const nd_arg lo = {"clamp[0]", ND_ARG_DOUBLE}, hi = {"clamp[1]", ND_ARG_DOUBLE};
+        static const nd_arg lo = {.name = "clamp[0]", .kind = ND_ARG_DOUBLE}, hi = {.name = "clamp[1]", .kind = ND_ARG_DOUBLE};
         PyObject *pair = PySequence_Tuple(a->clamp);
         if (pair && PyTuple_GET_SIZE(pair) != 2)
             PyErr_Format(PyExc_ValueError, "clamp must be (min, max), got %R", a->clamp);
@@ -276,7 +244,7 @@ static PyObject *langevin_body(PyObject *module, void *args, int tn)
         a->o.clamp = 1;
     }
     if (a->grad_clip) {
-        static const nd_arg clip = {"grad_clip", ND_ARG_DOUBLE};
+        static const nd_arg clip = {.name = "grad_clip", .kind = ND_ARG_DOUBLE};
         if (nd_parse_double(&clip, a->grad_clip, &a->o.grad_clip) < 0)
             return NULL;
         a->o.clip = 1;
@@ -290,49 +258,36 @@ static PyObject *langevin_body(PyObject *module, void *args, int tn)
         return PyErr_Format(PyExc_TypeError, "energy must be an EBM, a neurodyn.energies energy, or a callable");
     nd_energy e;
     nd_py_energy pc = {a->energy, module, tn, d, 0, {0}};
-    PyObject *keep = PyList_New(0), *x = NULL, *acc = NULL, *res = NULL;
+    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL}; /* x, accepted */
     void *ework = NULL, *work = NULL;
     size_t len;
-    if (!keep || (builtin && !(ework = nd_energy_setup(a->energy, a->x0, tn, &e, keep))))
-        goto done;
-    if ((st = nd_langevin_workspace_len(B, d, &len)) != ND_OK) {
-        nd_raise_status(st, "langevin");
-        goto done;
+    if (keep && (!builtin || (ework = nd_energy_setup(a->energy, a->x0, tn, &e, keep))) &&
+        (work = nd_workspace(nd_langevin_workspace_len(B, d, &len), &len, PyArray_ITEMSIZE(a->x0), "langevin")) &&
+        (o[0] = PyArray_NewCopy(a->x0, NPY_CORDER)) && a->o.mala)
+        o[1] = nd_empty(NPY_INT64, 1, B);
+    if (!PyErr_Occurred()) {
+        pc.watch.progress = a->progress;
+        nd_poll_scope scope; /* the steps and the energies' kernels poll Ctrl-C and progress */
+        nd_poll_begin(&scope, nd_watch_poll, &pc.watch);
+        void *x = ND_DATA(o[0]), *ctx = builtin ? (void *)&e : (void *)&pc;
+        int64_t *acc = ND_DATA(o[1]);
+        ND_NOGIL(st, tn == NPY_FLOAT
+                         ? nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, ctx, &a->o, B, d, x, acc, work)
+                         : nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, ctx, &a->o, B, d, x, acc,
+                                           work));
+        nd_poll_end(&scope);
+        if (!nd_watch_reraise(&pc.watch) && st == ND_ERR_NONFINITE)
+            nd_raise_langevin_nonfinite(module);
     }
-    if (!(work = nd_work_alloc(len, PyArray_ITEMSIZE(a->x0))) || !(x = PyArray_NewCopy(a->x0, NPY_CORDER)) ||
-        (a->o.mala && !(acc = nd_empty(NPY_INT64, 1, B))))
-        goto done;
-    pc.watch.progress = a->progress;
-    nd_poll_scope scope; /* the steps and the energies' kernels poll Ctrl-C and progress */
-    nd_poll_begin(&scope, nd_watch_poll, &pc.watch);
-    void *xd = PyArray_DATA((PyArrayObject *)x), *ctx = builtin ? (void *)&e : (void *)&pc;
-    int64_t *ad = acc ? PyArray_DATA((PyArrayObject *)acc) : NULL;
-    Py_BEGIN_ALLOW_THREADS
-    st = tn == NPY_FLOAT ? nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, ctx, &a->o, B, d, xd, ad, work)
-                         : nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, ctx, &a->o, B, d, xd, ad, work);
-    Py_END_ALLOW_THREADS
-    nd_poll_end(&scope);
-    if (nd_watch_reraise(&pc.watch))
-        ;
-    else if (st == ND_ERR_NONFINITE)
-        nd_raise_langevin_nonfinite(module);
-    else if (st != ND_OK)
-        nd_raise_status(st, "langevin");
-    else
-        res = PyTuple_Pack(2, x, acc ? acc : Py_None);
-done:
     nd_watch_clear(&pc.watch);
     PyMem_RawFree(ework);
     PyMem_RawFree(work);
     Py_XDECREF(keep);
-    Py_XDECREF(x);
-    Py_XDECREF(acc);
-    return res;
+    return nd_finish(st, "langevin", 2, o);
 }
 ND_ENTRY(langevin, nd_langevin_args, nd_langevin_args_default,
          "langevin(energy, x0, steps, step_size, noise_scale, clamp=None, grad_clip=0, mala=False, seed=0, stream=0, "
          "chain0=0, chains=0, progress=None) -> (x, accepted | None)")
 
-static const nd_entry *const nd_ebm_entries[] = {&energy_eval_entry, &langevin_entry, NULL};
 static const nd_table nd_ebm_tables[] = {{"energy_kinds", nd_energy_kind_names}, {NULL}};
-const nd_family nd_ebm_family = {nd_ebm_entries, nd_ebm_tables, NULL};
+ND_FAMILY(nd_ebm_family, nd_ebm_tables, &energy_eval_entry, &langevin_entry);

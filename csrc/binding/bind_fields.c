@@ -15,35 +15,12 @@
 static PyArrayObject *nd_field_param(nd_bound_field *bf, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
                                      const char *name, const char *axes)
 {
-    const int ints = typenum == NPY_INT64;
-    PyArrayObject *a = NULL;
-    if (!ints) {
-        a = nd_float_array(obj, typenum, name);
-    } else {
-        PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
-        if (raw && PyArray_SIZE(raw) && PyArray_DESCR(raw)->kind != 'i' && PyArray_DESCR(raw)->kind != 'u')
-            PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
-        else if (raw)
-            a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_INT64, 0, 0, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
-        Py_XDECREF(raw);
-    }
-    if (!a)
-        return NULL;
-    /* the number of axes first: "expected 2 axes" says more than a shape with free sizes */
-    if (nd_check_shape(a, name, ndim, NULL, axes) < 0 || nd_check_shape(a, name, ndim, dims, axes) < 0 ||
-        (!ints && nd_check_finite(a, name) < 0) || PyList_Append(bf->keep, (PyObject *)a) < 0) {
-        Py_DECREF(a);
-        return NULL;
-    }
-    Py_DECREF(a); /* bf->keep holds it */
-    return a;
+    return nd_keep_param(bf->keep, obj, typenum, ndim, dims, name, axes);
 }
 
 static int nd_field_parse_linear(nd_bound_field *bf, PyObject *params, int typenum)
 {
     nd_field *f = &bf->f;
-    if (PyTuple_GET_SIZE(params) != 2)
-        return -1;
     npy_intp sq[2] = {-1, -1};
     PyArrayObject *A = nd_field_param(bf, PyTuple_GET_ITEM(params, 0), typenum, 2, sq, "A", "(n, n)");
     if (!A)
@@ -123,10 +100,7 @@ static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *ac
 static int nd_field_parse_poly(nd_bound_field *bf, PyObject *params, int typenum)
 {
     nd_field *f = &bf->f;
-    if (PyTuple_GET_SIZE(params) != 3)
-        return -1;
-    npy_intp pd[2] = {-1, -1};
-    PyArrayObject *pw = nd_field_param(bf, PyTuple_GET_ITEM(params, 2), NPY_INT64, 2, pd, "powers", "(terms, dim)");
+    PyArrayObject *pw = nd_field_param(bf, PyTuple_GET_ITEM(params, 2), NPY_INT64, 2, NULL, "powers", "(terms, dim)");
     if (!pw)
         return -1;
     const npy_intp kd[1] = {PyArray_DIM(pw, 0)};
@@ -158,12 +132,13 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
         return -1;
     int rc = -1;
     switch (bf->f.kind) {
-    case ND_FIELD_LINEAR: rc = nd_field_parse_linear(bf, params, typenum); break;
+    case ND_FIELD_LINEAR: rc = PyTuple_GET_SIZE(params) == 2 ? nd_field_parse_linear(bf, params, typenum) : -1; break;
     case ND_FIELD_LORENZ: rc = nd_field_parse_lorenz(bf, consts); break;
     case ND_FIELD_MLP: rc = nd_field_parse_mlp(bf, params, acts, typenum); break;
-    case ND_FIELD_POLY: rc = nd_field_parse_poly(bf, params, typenum); break;
+    case ND_FIELD_POLY: rc = PyTuple_GET_SIZE(params) == 3 ? nd_field_parse_poly(bf, params, typenum) : -1; break;
     case ND_FIELD_MEMORY: rc = nd_memories_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
     case ND_FIELD_HYBRID: rc = nd_hybrid_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
+    case ND_FIELD_FLOW: rc = nd_flows_parse_field(acts, consts, &bf->f); break;
     default: break; /* RELAX holds per-state parameters: not a field of neurodyn.fields */
     }
     int st;

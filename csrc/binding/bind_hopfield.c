@@ -42,36 +42,6 @@ static void nd_hop_defaults(nd_hop_args *a) { a->beta = 1.0; }
 
 static const nd_arg hopfield_forward_args[] = {ND_HOP_INPUTS(nd_hop_args), {NULL}};
 
-/* -> (out [B, dv], lse [B]) */
-static PyObject *hopfield_forward_body(PyObject *module, void *args, int tn)
-{
-    nd_hop_args *a = args;
-    npy_intp B, N, d, dv;
-    if (nd_hop_sizes(a, &B, &N, &d, &dv) < 0)
-        return NULL;
-    size_t len;
-    int st = nd_hopfield_workspace_len(B, d, dv, 0, &len);
-    if (st != ND_OK)
-        return nd_raise_status(st, "hopfield_forward");
-    void *work = nd_work_alloc(len, PyArray_ITEMSIZE(a->q));
-    PyObject *out = work ? nd_empty(tn, 2, B, dv) : NULL, *lse = out ? nd_empty(tn, 1, B) : NULL, *res = NULL;
-    if (lse) {
-        void *qd = PyArray_DATA(a->q), *kd = PyArray_DATA(a->k), *vd = a->v ? PyArray_DATA(a->v) : NULL;
-        void *od = PyArray_DATA((PyArrayObject *)out), *ld = PyArray_DATA((PyArrayObject *)lse);
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_hopfield_forward, B, N, d, dv, a->beta, qd, kd, vd, od, ld, work);
-        Py_END_ALLOW_THREADS
-        res = st == ND_OK ? PyTuple_Pack(2, out, lse) : nd_raise_status(st, "hopfield_forward");
-    }
-    PyMem_RawFree(work);
-    Py_XDECREF(out);
-    Py_XDECREF(lse);
-    return res;
-}
-ND_ENTRY(hopfield_forward, nd_hop_args, nd_hop_defaults,
-         "hopfield_forward(queries, patterns, values=None, beta=1) -> (out, lse): softmax(beta q Y^T) V and the "
-         "row log-sum-exp")
-
 static const nd_arg hopfield_backward_args[] = {
     ND_HOP_INPUTS(nd_hop_args),
     ND_IN(nd_hop_args, out, "out", ND_FINITE, 2, "(batch, dv)"),
@@ -80,47 +50,46 @@ static const nd_arg hopfield_backward_args[] = {
     ND_IN(nd_hop_args, dlse, "dlse", ND_FINITE | ND_NONE | ND_OPTIONAL, 1, "(batch,)"),
     {NULL}};
 
-/* -> (dq, dk, dv|None, dbeta) */
-static PyObject *hopfield_backward_body(PyObject *module, void *args, int tn)
+/* forward -> (out [B, dv], lse [B]); backward -> (dq, dk, dv|None, dbeta) */
+static PyObject *nd_hop_body(PyObject *module, void *args, int tn, int backward)
 {
     nd_hop_args *a = args;
+    const char *what = backward ? "hopfield_backward" : "hopfield_forward";
     npy_intp B, N, d, dv;
     if (nd_hop_sizes(a, &B, &N, &d, &dv) < 0)
         return NULL;
     const npy_intp od[2] = {B, dv};
-    if (nd_check_shape(a->out, "out", 2, od, "(batch, dv) of the forward pass") < 0 ||
-        nd_check_shape(a->dout, "dout", 2, od, "(batch, dv) of the forward pass") < 0 ||
-        nd_check_shape(a->lse, "lse", 1, od, "(batch,) of the forward pass") < 0 ||
-        (a->dlse && nd_check_shape(a->dlse, "dlse", 1, od, "(batch,) of the forward pass") < 0))
+    if (backward && (nd_check_shape(a->out, "out", 2, od, "(batch, dv) of the forward pass") < 0 ||
+                     nd_check_shape(a->dout, "dout", 2, od, "(batch, dv) of the forward pass") < 0 ||
+                     nd_check_shape(a->lse, "lse", 1, od, "(batch,) of the forward pass") < 0 ||
+                     (a->dlse && nd_check_shape(a->dlse, "dlse", 1, od, "(batch,) of the forward pass") < 0)))
         return NULL;
     size_t len;
-    int st = nd_hopfield_workspace_len(B, d, dv, 1, &len);
-    if (st != ND_OK)
-        return nd_raise_status(st, "hopfield_backward");
-    void *work = nd_work_alloc(len, PyArray_ITEMSIZE(a->q));
-    PyObject *dq = work ? nd_empty(tn, 2, B, d) : NULL, *dk = dq ? nd_empty(tn, 2, N, d) : NULL;
-    PyObject *dvv = (dk && a->v) ? nd_empty(tn, 2, N, dv) : NULL, *res = NULL;
-    if (dk && (!a->v || dvv)) {
-        double dbeta = 0;
-        void *qd = PyArray_DATA(a->q), *kd = PyArray_DATA(a->k), *vd = a->v ? PyArray_DATA(a->v) : NULL;
-        void *outd = PyArray_DATA(a->out), *ld = PyArray_DATA(a->lse), *dod = PyArray_DATA(a->dout);
-        void *dld = a->dlse ? PyArray_DATA(a->dlse) : NULL, *dqd = PyArray_DATA((PyArrayObject *)dq);
-        void *dkd = PyArray_DATA((PyArrayObject *)dk), *dvd = dvv ? PyArray_DATA((PyArrayObject *)dvv) : NULL;
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_hopfield_backward, B, N, d, dv, a->beta, qd, kd, vd, outd, ld, dod, dld, dqd, dkd,
-                         dvd, &dbeta, work);
-        Py_END_ALLOW_THREADS
-        res = st == ND_OK ? Py_BuildValue("(OOOd)", dq, dk, dvv ? dvv : Py_None, dbeta)
-                          : nd_raise_status(st, "hopfield_backward");
-    }
+    void *work = nd_workspace(nd_hopfield_workspace_len(B, d, dv, backward, &len), &len, PyArray_ITEMSIZE(a->q), what);
+    PyObject *o[4] = {NULL, NULL, NULL, NULL};
+    if (work && backward)
+        o[0] = nd_empty(tn, 2, B, d), o[1] = nd_empty(tn, 2, N, d), o[2] = a->v ? nd_empty(tn, 2, N, dv) : NULL;
+    else if (work)
+        o[0] = nd_empty(tn, 2, B, dv), o[1] = nd_empty(tn, 1, B);
+    void *q = ND_DATA(a->q), *k = ND_DATA(a->k), *v = ND_DATA(a->v);
+    double dbeta = 0;
+    int st = ND_OK;
+    ND_NOGIL(st, backward ? ND_DISPATCH(tn, nd_hopfield_backward, B, N, d, dv, a->beta, q, k, v, ND_DATA(a->out),
+                                        ND_DATA(a->lse), ND_DATA(a->dout), ND_DATA(a->dlse), ND_DATA(o[0]),
+                                        ND_DATA(o[1]), ND_DATA(o[2]), &dbeta, work)
+                          : ND_DISPATCH(tn, nd_hopfield_forward, B, N, d, dv, a->beta, q, k, v, ND_DATA(o[0]),
+                                        ND_DATA(o[1]), work));
     PyMem_RawFree(work);
-    Py_XDECREF(dq);
-    Py_XDECREF(dk);
-    Py_XDECREF(dvv);
-    return res;
+    if (backward && st == ND_OK && !PyErr_Occurred())
+        o[3] = PyFloat_FromDouble(dbeta);
+    return nd_finish(st, what, backward ? 4 : 2, o);
 }
-ND_ENTRY(hopfield_backward, nd_hop_args, nd_hop_defaults,
-         "hopfield_backward(queries, patterns, values, beta, out, lse, dout, dlse=None) -> (dq, dk, dv|None, dbeta)")
+ND_ENTRY_OF(hopfield_forward, nd_hop_args, nd_hop_defaults, nd_hop_body, 0,
+            "hopfield_forward(queries, patterns, values=None, beta=1) -> (out, lse): softmax(beta q Y^T) V and the "
+            "row log-sum-exp")
+ND_ENTRY_OF(hopfield_backward, nd_hop_args, nd_hop_defaults, nd_hop_body, 1,
+            "hopfield_backward(queries, patterns, values, beta, out, lse, dout, dlse=None) -> (dq, dk, dv|None, "
+            "dbeta)")
 
 static const nd_arg hopfield_check_args[] = {ND_SCALAR(nd_hop_args, beta, "beta", ND_ARG_DOUBLE, 0), {NULL}};
 
@@ -140,9 +109,9 @@ typedef struct {
 } nd_classical_args;
 
 static const nd_arg hopfield_classical_async_args[] = {
-    {"W", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_classical_args, W), 2, "(n, n)", NULL},
-    {"x", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_classical_args, x), 2, "(batch, n)", NULL},
-    {"order", ND_ARG_I64ARRAY, 0, offsetof(nd_classical_args, order), 2, "(sweeps, n)", NULL},
+    ND_F64IN(nd_classical_args, W, "W", ND_FINITE, 2, "(n, n)"),
+    ND_F64IN(nd_classical_args, x, "x", ND_FINITE, 2, "(batch, n)"),
+    ND_I64IN(nd_classical_args, order, "order", 0, 2, "(sweeps, n)"),
     {NULL}};
 
 /* -> (x after the sweeps, flips in the last sweep); x is updated in a copy. */
@@ -172,6 +141,5 @@ static PyObject *hopfield_classical_async_body(PyObject *module, void *args, int
 ND_ENTRY(hopfield_classical_async, nd_classical_args, NULL,
          "hopfield_classical_async(W, x, order) -> (x, flips in the last sweep)")
 
-static const nd_entry *const nd_hopfield_entries[] = {&hopfield_forward_entry, &hopfield_backward_entry,
-                                                      &hopfield_check_entry, &hopfield_classical_async_entry, NULL};
-const nd_family nd_hopfield_family = {nd_hopfield_entries, NULL, NULL};
+ND_FAMILY(nd_hopfield_family, NULL, &hopfield_forward_entry, &hopfield_backward_entry, &hopfield_check_entry,
+          &hopfield_classical_async_entry);

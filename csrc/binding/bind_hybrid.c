@@ -15,15 +15,11 @@
 #include "nd_hybrid.h"
 #include "nd_status.h"
 
-/* The index of a str in a NULL-terminated table, or -1 with ValueError naming `what`. */
-static int nd_hybrid_index(PyObject *name, const char *what, const char *const *names)
-{
-    for (int i = 0; PyUnicode_Check(name) && names[i]; ++i)
-        if (PyUnicode_CompareWithASCIIString(name, names[i]) == 0)
-            return i;
-    PyErr_Format(PyExc_ValueError, "%s=%R is not known", what, name);
-    return -1;
-}
+/* The family's code tables, as Python reads them (_core.TABLES). */
+static const nd_table nd_hybrid_tables[] = {{"hybrid_activations", nd_hybrid_act_names},
+                                            {"hybrid_forms", nd_hybrid_form_names},
+                                            {"hybrid_systems", nd_hybrid_system_names},
+                                            {NULL}};
 
 /* Parameter i of a spec, of typenum, with ndim axes and the given sizes (-1: any), kept alive
  * in `keep`; NULL without an exception for None when `optional`. */
@@ -40,16 +36,7 @@ static PyArrayObject *nd_hybrid_param(PyObject *params, Py_ssize_t i, int tn, in
             PyErr_Format(PyExc_ValueError, "%s must be given", name);
         return NULL;
     }
-    PyArrayObject *a = nd_float_array(obj, tn, name);
-    if (!a)
-        return NULL;
-    if (nd_check_shape(a, name, ndim, dims, axes) < 0 || nd_check_finite(a, name) < 0 ||
-        PyList_Append(keep, (PyObject *)a) < 0) {
-        Py_DECREF(a);
-        return NULL;
-    }
-    Py_DECREF(a); /* `keep` holds it */
-    return a;
+    return nd_keep_param(keep, obj, tn, ndim, dims, name, axes);
 }
 
 static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *consts, int tn, nd_hybrid *h,
@@ -66,12 +53,12 @@ static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *co
     }
     h->inputs = inputs;
     h->n_layers = (int)L;
-    if ((h->form = nd_hybrid_index(PyTuple_GET_ITEM(names, 1), "form", nd_hybrid_form_names)) < 0)
+    if ((h->form = nd_choice_index(PyTuple_GET_ITEM(names, 1), "form", nd_hybrid_form_names)) < 0)
         return -1;
     char name[48];
     for (Py_ssize_t l = 0; l < L; ++l) {
         snprintf(name, sizeof name, "activations[%zd]", l);
-        if ((h->acts[l] = nd_hybrid_index(PyTuple_GET_ITEM(names, l + 2), name, nd_hybrid_act_names)) < 0)
+        if ((h->acts[l] = nd_choice_index(PyTuple_GET_ITEM(names, l + 2), name, nd_hybrid_act_names)) < 0)
             return -1;
     }
     PyArrayObject *a = nd_hybrid_param(params, 0, tn, 1, NULL, "b1", "(d,)", 0, keep);
@@ -149,7 +136,7 @@ static int nd_hybrid_parse_system(PyObject *params, PyObject *names, PyObject *c
         return -1;
     }
     s->dim = d;
-    if ((s->kind = nd_hybrid_index(PyTuple_GET_ITEM(names, 1), "system", nd_hybrid_system_names)) < 0)
+    if ((s->kind = nd_choice_index(PyTuple_GET_ITEM(names, 1), "system", nd_hybrid_system_names)) < 0)
         return -1;
     const npy_intp cd[2] = {-1, d};
     PyArrayObject *c = nd_hybrid_param(params, 0, NPY_DOUBLE, 2, cd, "centres", "(wells, d)", 1, keep);
@@ -249,139 +236,78 @@ typedef struct {
     int grad;
 } nd_hyb_args;
 
-static void nd_hyb_default(nd_hyb_args *a)
+static void nd_hyb_default(nd_hyb_args *a) { a->grad = 1; }
+
+enum { ND_HYB_ENERGY, ND_HYB_HVP, ND_HYB_HESSIAN, ND_HYB_VJP, ND_HYB_OUTPUT };
+
+/* The kernel of `op` on B rows of z into the outputs o. */
+static int nd_hyb_kernel(int op, int tn, const nd_hybrid_field *hf, const nd_hyb_args *a, npy_intp B, PyObject **o,
+                         void *work)
 {
-    a->grad = 1;
-    a->t = 0.0;
+    const nd_hybrid *h = &hf->model;
+    void *z = ND_DATA(a->z), *v = ND_DATA(a->v), *o0 = ND_DATA(o[0]), *o1 = ND_DATA(o[1]);
+    switch (op) {
+    case ND_HYB_ENERGY: return ND_DISPATCH(tn, nd_hybrid_energy, h, B, z, o0, o1, work);
+    case ND_HYB_HVP: return ND_DISPATCH(tn, nd_hybrid_hvp, h, B, z, v, o0, work);
+    case ND_HYB_HESSIAN: return ND_DISPATCH(tn, nd_hybrid_hessian, h, B, z, o0, work);
+    case ND_HYB_VJP: return ND_DISPATCH(tn, nd_hybrid_field_run_vjp, hf, B, a->t, NULL, z, v, o0, o1, 0, work);
+    default: return ND_DISPATCH(tn, nd_hybrid_output, h, B, z, o0, work);
+    }
+}
+
+/* The spec parsed for z [B, d] (a model's unless op is the field's VJP), the outputs of `op`
+ * allocated, and its kernel run: energy -> (H [B], grad [B, d] or None); hvp [B, d]; hessian
+ * [B, d, d]; field VJP -> (a^T df/dz [B, d], a^T df/dtheta [P]); output [B, inputs]. */
+static PyObject *nd_hyb_body(const char *what, int op, nd_hyb_args *a, int tn)
+{
+    const nd_hybrid_field *hf = NULL;
+    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL};
+    void *work = keep ? nd_hybrid_setup(a->spec, a->z, tn, op != ND_HYB_VJP, &hf, keep) : NULL;
+    const npy_intp B = PyArray_DIM(a->z, 0), d = PyArray_DIM(a->z, 1);
+    const int n = op == ND_HYB_ENERGY || op == ND_HYB_VJP ? 2 : 1;
+    if (work && a->v && !PyArray_SAMESHAPE(a->v, a->z))
+        PyErr_Format(PyExc_ValueError, "%s must have the shape of z", op == ND_HYB_VJP ? "a" : "v");
+    else if (work && op == ND_HYB_ENERGY)
+        o[0] = nd_empty(tn, 1, B), o[1] = a->grad ? nd_empty(tn, 2, B, d) : NULL;
+    else if (work && op == ND_HYB_HESSIAN)
+        o[0] = nd_empty(tn, 3, B, d, d);
+    else if (work && op == ND_HYB_OUTPUT)
+        o[0] = nd_empty(tn, 2, B, (npy_intp)hf->model.inputs);
+    else if (work) /* hvp, the field's VJP */
+        o[0] = nd_empty(tn, 2, B, d);
+    if (work && op == ND_HYB_VJP)
+        o[1] = nd_empty(tn, 1, (npy_intp)nd_hybrid_field_param_count(hf));
+    int st = ND_OK;
+    ND_NOGIL(st, nd_hyb_kernel(op, tn, hf, a, B, o, work));
+    PyMem_RawFree(work);
+    Py_XDECREF(keep);
+    return nd_finish(st, what, n, o);
 }
 
 #define ND_HYB_SPEC_Z                                                                                \
     ND_SCALAR(nd_hyb_args, spec, "spec", ND_ARG_OBJECT, 0), ND_IN(nd_hyb_args, z, "z", ND_TYPE | ND_FINITE, 2, "(batch, d)")
-
-/* Runs `what` on the parsed model with its scratch, outputs allocated by the caller. */
-#define ND_HYB_BODY_BEGIN(model_only)                                                                \
-    nd_hyb_args *a = args;                                                                           \
-    const nd_hybrid_field *hf = NULL;                                                                \
-    PyObject *keep = PyList_New(0), *res = NULL;                                                     \
-    void *work = keep ? nd_hybrid_setup(a->spec, a->z, tn, model_only, &hf, keep) : NULL;             \
-    const npy_intp B = PyArray_DIM(a->z, 0), d = PyArray_DIM(a->z, 1);                                \
-    (void)d;                                                                                         \
-    int st = ND_OK;                                                                                  \
-    if (!work)                                                                                       \
-        goto done;
-
-#define ND_HYB_BODY_END                                                                              \
-    done:                                                                                            \
-    PyMem_RawFree(work);                                                                             \
-    Py_XDECREF(keep);                                                                                \
-    return res;
+/* An entry of nd_hyb_body. */
+#define ND_HYB_ENTRY(name, op, doc)                                                                  \
+    static PyObject *name##_body(PyObject *m, void *args, int tn) { return nd_hyb_body(#name, op, args, tn); }  \
+    ND_ENTRY(name, nd_hyb_args, nd_hyb_default, doc)
 
 static const nd_arg hybrid_energy_args[] = {ND_HYB_SPEC_Z, ND_SCALAR(nd_hyb_args, grad, "grad", ND_ARG_BOOL, ND_OPTIONAL),
                                             {NULL}};
-
-/* -> (H [B], grad [B, d] or None) */
-static PyObject *hybrid_energy_body(PyObject *module, void *args, int tn)
-{
-    PyObject *E = NULL, *g = NULL;
-    ND_HYB_BODY_BEGIN(1)
-    if (!(E = nd_empty(tn, 1, B)) || (a->grad && !(g = nd_empty(tn, 2, B, d))))
-        goto done;
-    void *zd = PyArray_DATA(a->z), *Ed = PyArray_DATA((PyArrayObject *)E), *gd = g ? PyArray_DATA((PyArrayObject *)g) : NULL;
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_hybrid_energy, &hf->model, B, zd, Ed, gd, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? PyTuple_Pack(2, E, g ? g : Py_None) : nd_raise_status(st, "hybrid_energy");
-    Py_XDECREF(E);
-    Py_XDECREF(g);
-    ND_HYB_BODY_END
-}
-ND_ENTRY(hybrid_energy, nd_hyb_args, nd_hyb_default, "hybrid_energy(spec, z, grad=True) -> (H, grad H or None)")
+ND_HYB_ENTRY(hybrid_energy, ND_HYB_ENERGY, "hybrid_energy(spec, z, grad=True) -> (H, grad H or None)")
 
 static const nd_arg hybrid_hvp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "v", ND_FINITE, 2, "(batch, d)"), {NULL}};
-
-static PyObject *hybrid_hvp_body(PyObject *module, void *args, int tn)
-{
-    PyObject *out = NULL;
-    ND_HYB_BODY_BEGIN(1)
-    if (!PyArray_SAMESHAPE(a->v, a->z)) {
-        PyErr_SetString(PyExc_ValueError, "v must have the shape of z");
-        goto done;
-    }
-    if (!(out = nd_empty(tn, 2, B, d)))
-        goto done;
-    void *zd = PyArray_DATA(a->z), *vd = PyArray_DATA(a->v), *od = PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_hybrid_hvp, &hf->model, B, zd, vd, od, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? (Py_INCREF(out), out) : nd_raise_status(st, "hybrid_hvp");
-    Py_XDECREF(out);
-    ND_HYB_BODY_END
-}
-ND_ENTRY(hybrid_hvp, nd_hyb_args, nd_hyb_default, "hybrid_hvp(spec, z, v) -> Hess H(z) v, row by row")
+ND_HYB_ENTRY(hybrid_hvp, ND_HYB_HVP, "hybrid_hvp(spec, z, v) -> Hess H(z) v, row by row")
 
 static const nd_arg hybrid_hessian_args[] = {ND_HYB_SPEC_Z, {NULL}};
-
-static PyObject *hybrid_hessian_body(PyObject *module, void *args, int tn)
-{
-    PyObject *out = NULL;
-    ND_HYB_BODY_BEGIN(1)
-    if (!(out = nd_empty(tn, 3, B, d, d)))
-        goto done;
-    void *zd = PyArray_DATA(a->z), *od = PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_hybrid_hessian, &hf->model, B, zd, od, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? (Py_INCREF(out), out) : nd_raise_status(st, "hybrid_hessian");
-    Py_XDECREF(out);
-    ND_HYB_BODY_END
-}
-ND_ENTRY(hybrid_hessian, nd_hyb_args, nd_hyb_default, "hybrid_hessian(spec, z) -> Hessians of H [batch, d, d]")
+ND_HYB_ENTRY(hybrid_hessian, ND_HYB_HESSIAN, "hybrid_hessian(spec, z) -> Hessians of H [batch, d, d]")
 
 static const nd_arg hybrid_field_vjp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "a", ND_FINITE, 2, "(batch, d)"),
                                                ND_SCALAR(nd_hyb_args, t, "t", ND_ARG_DOUBLE, ND_OPTIONAL), {NULL}};
+ND_HYB_ENTRY(hybrid_field_vjp, ND_HYB_VJP,
+             "hybrid_field_vjp(spec, z, a, t=0) -> (a^T df/dz, a^T df/dtheta in the flat parameter layout)")
 
-/* -> (a_out [B, d], dparams [P]) */
-static PyObject *hybrid_field_vjp_body(PyObject *module, void *args, int tn)
-{
-    PyObject *ao = NULL, *dp = NULL;
-    ND_HYB_BODY_BEGIN(0)
-    if (!PyArray_SAMESHAPE(a->v, a->z)) {
-        PyErr_SetString(PyExc_ValueError, "a must have the shape of z");
-        goto done;
-    }
-    if (!(ao = nd_empty(tn, 2, B, d)) || !(dp = nd_empty(tn, 1, (npy_intp)nd_hybrid_field_param_count(hf))))
-        goto done;
-    void *zd = PyArray_DATA(a->z), *ad = PyArray_DATA(a->v), *aod = PyArray_DATA((PyArrayObject *)ao);
-    void *dpd = PyArray_DATA((PyArrayObject *)dp);
-    const double t = a->t;
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_hybrid_field_run_vjp, hf, B, t, NULL, zd, ad, aod, dpd, 0, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? PyTuple_Pack(2, ao, dp) : nd_raise_status(st, "hybrid_field_vjp");
-    Py_XDECREF(ao);
-    Py_XDECREF(dp);
-    ND_HYB_BODY_END
-}
-ND_ENTRY(hybrid_field_vjp, nd_hyb_args, nd_hyb_default,
-         "hybrid_field_vjp(spec, z, a, t=0) -> (a^T df/dz, a^T df/dtheta in the flat parameter layout)")
-
-static const nd_arg hybrid_output_args[] = {ND_HYB_SPEC_Z, {NULL}};
-
-static PyObject *hybrid_output_body(PyObject *module, void *args, int tn)
-{
-    PyObject *out = NULL;
-    ND_HYB_BODY_BEGIN(1)
-    if (!(out = nd_empty(tn, 2, B, (npy_intp)hf->model.inputs)))
-        goto done;
-    void *zd = PyArray_DATA(a->z), *od = PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_hybrid_output, &hf->model, B, zd, od, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? (Py_INCREF(out), out) : nd_raise_status(st, "hybrid_output");
-    Py_XDECREF(out);
-    ND_HYB_BODY_END
-}
-ND_ENTRY(hybrid_output, nd_hyb_args, nd_hyb_default, "hybrid_output(spec, z) -> y = G^T grad H(z) [batch, inputs]")
+#define hybrid_output_args hybrid_hessian_args
+ND_HYB_ENTRY(hybrid_output, ND_HYB_OUTPUT, "hybrid_output(spec, z) -> y = G^T grad H(z) [batch, inputs]")
 
 /* ---- the guarantee (float64) ------------------------------------------------------------------ */
 
@@ -398,6 +324,9 @@ static PyObject *hybrid_certificate_body(PyObject *module, void *args, int tn)
     nd_hyb_cert_args *a = args;
     PyObject *keep = PyList_New(0), *res = NULL;
     nd_field f;
+    size_t len;
+    void *work = NULL;
+    int st = ND_OK;
     if (!keep || nd_hybrid_spec(a->spec, NPY_DOUBLE, &f, keep) < 0)
         goto done;
     const nd_hybrid_field *hf = f.hybrid;
@@ -405,31 +334,20 @@ static PyObject *hybrid_certificate_body(PyObject *module, void *args, int tn)
         PyErr_SetString(PyExc_ValueError, "a certificate needs a hybrid model, not a target system");
         goto done;
     }
-    size_t len;
-    int st = nd_hybrid_certificate_workspace_len(&hf->model, &len);
-    double *work = st == ND_OK ? nd_work_alloc(len, sizeof(double)) : NULL;
-    if (st != ND_OK) {
-        nd_raise_status(st, "hybrid_certificate");
-        goto done;
-    }
-    if (!work)
-        goto done;
     nd_hybrid_cert c;
-    Py_BEGIN_ALLOW_THREADS
-    st = nd_hybrid_certificate(&hf->model, &c, work);
-    Py_END_ALLOW_THREADS
-    PyMem_RawFree(work);
-    if (st != ND_OK) {
-        nd_raise_status(st, "hybrid_certificate");
-        goto done;
-    }
-    if (c.bounded)
+    work = nd_workspace(nd_hybrid_certificate_workspace_len(&hf->model, &len), &len, sizeof(double),
+                        "hybrid_certificate");
+    ND_NOGIL(st, nd_hybrid_certificate(&hf->model, &c, work));
+    if (PyErr_Occurred() || st != ND_OK)
+        nd_finish(st, "hybrid_certificate", 0, NULL);
+    else if (c.bounded)
         res = Py_BuildValue("{s:O,s:d,s:d,s:d,s:d,s:d,s:d}", "bounded", Py_True, "M2", c.M2, "c1", c.c1, "c0", c.c0,
                             "equilibrium_radius", c.eq_radius, "level", c.level, "radius", c.radius);
     else
         res = Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "bounded", Py_False, "M2", Py_None, "c1", Py_None, "c0",
                             Py_None, "equilibrium_radius", Py_None, "level", Py_None, "radius", Py_None);
 done:
+    PyMem_RawFree(work);
     Py_XDECREF(keep);
     return res;
 }
@@ -437,8 +355,7 @@ ND_ENTRY(hybrid_certificate, nd_hyb_cert_args, NULL,
          "hybrid_certificate(spec) -> {bounded, M2, c1, c0, equilibrium_radius, level, radius}")
 
 static const nd_arg hybrid_stability_args[] = {ND_SCALAR(nd_hyb_cert_args, spec, "spec", ND_ARG_OBJECT, 0),
-                                               {"z", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_hyb_cert_args, z), 2,
-                                                "(points, d)", NULL},
+                                               ND_F64IN(nd_hyb_cert_args, z, "z", ND_FINITE, 2, "(points, d)"),
                                                {NULL}};
 
 /* -> (lambda_min(I - W21^T Q W21) [B], lambda_min(Hess H) [B]) */
@@ -446,74 +363,48 @@ static PyObject *hybrid_stability_body(PyObject *module, void *args, int tn)
 {
     nd_hyb_cert_args *a = args;
     const nd_hybrid_field *hf = NULL;
-    PyObject *keep = PyList_New(0), *res = NULL, *l1 = NULL, *l2 = NULL;
-    void *w0 = keep ? nd_hybrid_setup(a->spec, a->z, NPY_DOUBLE, 1, &hf, keep) : NULL;
-    PyMem_RawFree(w0);
+    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL};
+    PyMem_RawFree(keep ? nd_hybrid_setup(a->spec, a->z, NPY_DOUBLE, 1, &hf, keep) : NULL); /* the checks only */
     const npy_intp B = PyArray_DIM(a->z, 0);
     size_t len;
-    double *work = NULL;
-    if (!hf)
-        goto done;
-    int st = nd_hybrid_stability_workspace_len(&hf->model, B, &len);
-    if (st != ND_OK) {
-        nd_raise_status(st, "hybrid_stability");
-        goto done;
-    }
-    if (!(work = nd_work_alloc(len, sizeof(double))) || !(l1 = nd_empty(NPY_DOUBLE, 1, B)) ||
-        !(l2 = nd_empty(NPY_DOUBLE, 1, B)))
-        goto done;
-    const double *zd = PyArray_DATA(a->z);
-    double *p1 = PyArray_DATA((PyArrayObject *)l1), *p2 = PyArray_DATA((PyArrayObject *)l2);
-    Py_BEGIN_ALLOW_THREADS
-    st = nd_hybrid_stability(&hf->model, B, zd, p1, p2, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? PyTuple_Pack(2, l1, l2) : nd_raise_status(st, "hybrid_stability");
-done:
+    void *work = hf ? nd_workspace(nd_hybrid_stability_workspace_len(&hf->model, B, &len), &len, sizeof(double),
+                                   "hybrid_stability")
+                    : NULL;
+    if (work)
+        o[0] = nd_empty(NPY_DOUBLE, 1, B), o[1] = nd_empty(NPY_DOUBLE, 1, B);
+    int st = ND_OK;
+    ND_NOGIL(st, nd_hybrid_stability(&hf->model, B, ND_DATA(a->z), ND_DATA(o[0]), ND_DATA(o[1]), work));
     PyMem_RawFree(work);
-    Py_XDECREF(l1);
-    Py_XDECREF(l2);
     Py_XDECREF(keep);
-    return res;
+    return nd_finish(st, "hybrid_stability", 2, o);
 }
 ND_ENTRY(hybrid_stability, nd_hyb_cert_args, NULL,
          "hybrid_stability(spec, z) -> (lambda_min(I - W21^T Q W21), lambda_min(Hess H)) at each row of z")
 
 /* ---- the configuration's rules, at construction ---------------------------------------------- */
 
+/* The model's options go straight into the kernel's struct: its defaults are _core.DEFAULTS. */
 typedef struct {
-    int64_t d, inputs;
+    int64_t d;
     PyObject *hidden_sizes, *activations;
-    int form, guarantee;
-    double beta, power;
+    nd_hybrid h;
 } nd_hyb_check_args;
 
-static void nd_hyb_check_default(nd_hyb_check_args *a)
-{
-    nd_hybrid h;
-    nd_hybrid_default(&h);
-    a->inputs = h.inputs;
-    a->form = h.form;
-    a->guarantee = h.guarantee;
-    a->beta = h.beta;
-    a->power = h.power;
-}
+static void nd_hyb_check_default(nd_hyb_check_args *a) { nd_hybrid_default(&a->h); }
 
 static const nd_arg hybrid_check_args[] = {
     ND_SCALAR(nd_hyb_check_args, d, "d", ND_ARG_INT, 0),
     ND_SCALAR(nd_hyb_check_args, hidden_sizes, "hidden_sizes", ND_ARG_OBJECT, 0),
     ND_SCALAR(nd_hyb_check_args, activations, "activations", ND_ARG_OBJECT, 0),
-    ND_CHOICE(nd_hyb_check_args, form, "form", ND_OPTIONAL, nd_hybrid_form_names),
-    ND_SCALAR(nd_hyb_check_args, inputs, "inputs", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, guarantee, "guarantee", ND_ARG_BOOL, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, beta, "beta", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_hyb_check_args, power, "power", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_CHOICE(nd_hyb_check_args, h.form, "form", ND_OPTIONAL, nd_hybrid_form_names),
+    ND_OPTION(nd_hyb_check_args, h, inputs, ND_ARG_INT), ND_OPTION(nd_hyb_check_args, h, guarantee, ND_ARG_BOOL),
+    ND_OPTION(nd_hyb_check_args, h, beta, ND_ARG_DOUBLE), ND_OPTION(nd_hyb_check_args, h, power, ND_ARG_DOUBLE),
     {NULL}};
 
 static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)
 {
     nd_hyb_check_args *a = args;
-    nd_hybrid h;
-    nd_hybrid_default(&h);
+    nd_hybrid h = a->h;
     PyObject *sizes = PySequence_Fast(a->hidden_sizes, "hidden_sizes must be a sequence of ints");
     PyObject *acts = sizes ? PySequence_Fast(a->activations, "activations must be a sequence of names") : NULL;
     PyObject *res = NULL;
@@ -540,32 +431,19 @@ static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)
         if (h.widths[l + 1] == -1 && PyErr_Occurred())
             goto done;
         snprintf(name, sizeof name, "activations[%zd]", l);
-        if ((h.acts[l] = nd_hybrid_index(PySequence_Fast_GET_ITEM(acts, l), name, nd_hybrid_act_names)) < 0)
+        if ((h.acts[l] = nd_choice_index(PySequence_Fast_GET_ITEM(acts, l), name, nd_hybrid_act_names)) < 0)
             goto done;
     }
-    h.form = a->form;
-    h.inputs = a->inputs;
-    h.guarantee = a->guarantee;
-    h.beta = a->beta;
-    h.power = a->power;
     int st = nd_hybrid_check(&h, 0);
     res = st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "hybrid model");
 done:
-    Py_XDECREF(sizes);
-    Py_XDECREF(acts);
+    nd_xdecref(2, sizes, acts);
     return res;
 }
 ND_ENTRY(hybrid_check, nd_hyb_check_args, nd_hyb_check_default,
          "hybrid_check(d, hidden_sizes, activations, form='gradient', inputs=0, guarantee=True, beta=1, power=3): "
          "the model's rules")
 
-static const nd_entry *const nd_hybrid_entries[] = {&hybrid_energy_entry,      &hybrid_hvp_entry,
-                                                    &hybrid_hessian_entry,
-                                                    &hybrid_field_vjp_entry,   &hybrid_output_entry,
-                                                    &hybrid_certificate_entry, &hybrid_stability_entry,
-                                                    &hybrid_check_entry,       NULL};
-static const nd_table nd_hybrid_tables[] = {{"hybrid_activations", nd_hybrid_act_names},
-                                            {"hybrid_forms", nd_hybrid_form_names},
-                                            {"hybrid_systems", nd_hybrid_system_names},
-                                            {NULL}};
-const nd_family nd_hybrid_family = {nd_hybrid_entries, nd_hybrid_tables, NULL};
+ND_FAMILY(nd_hybrid_family, nd_hybrid_tables, &hybrid_energy_entry, &hybrid_hvp_entry, &hybrid_hessian_entry,
+          &hybrid_field_vjp_entry, &hybrid_output_entry, &hybrid_certificate_entry, &hybrid_stability_entry,
+          &hybrid_check_entry);

@@ -43,8 +43,7 @@ static int nd_ltc_check(const nd_ltc_args *a) { return nd_ltc_check_opts(ND_LTC_
 #define ND_LTC_OPTIONS                                                                             \
     ND_CHOICE(nd_ltc_args, solver, "solver", ND_OPTIONAL, nd_ltc_solver_names),                    \
         ND_SCALAR(nd_ltc_args, steps, "steps", ND_ARG_INT, ND_OPTIONAL),                           \
-        ND_SCALAR(nd_ltc_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),                        \
-        ND_SCALAR(nd_ltc_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),                        \
+        ND_TOLERANCES(nd_ltc_args, o.rtol, o.atol),                                                \
         ND_SCALAR(nd_ltc_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL)
 
 /* A solver that could not finish raises IntegrationError with the frame time reached, the
@@ -57,23 +56,18 @@ static PyObject *nd_ltc_failure(PyObject *module, int st, const char *what, cons
     const char *name = nd_status_name(st) + sizeof "ND_ERR_" - 1;
     for (size_t i = 0; name[i] && i < sizeof key - 1; ++i)
         key[i] = (char)tolower((unsigned char)name[i]);
-    PyObject *info = Py_BuildValue("{s:L,s:L,s:L,s:s}", "nfev", (long long)s->nfev, "accepted",
-                                   (long long)s->accepted, "rejected", (long long)s->rejected, "status", key);
-    PyObject *attrs = info ? Py_BuildValue("{s:d,s:s,s:O}", "t", s->t, "status", key, "info", info) : NULL;
+    PyObject *attrs = Py_BuildValue("{s:d,s:s,s:{s:L,s:L,s:L,s:s}}", "t", s->t, "status", key, "info", "nfev",
+                                    (long long)s->nfev, "accepted", (long long)s->accepted, "rejected",
+                                    (long long)s->rejected, "status", key);
     PyObject *t = PyFloat_FromDouble(s->t), *msg = NULL;
-    if (attrs && t && st == ND_ERR_UNSTABLE)
+    if (t && st == ND_ERR_UNSTABLE)
         msg = PyUnicode_FromFormat("%s is unstable: with this many substeps the method amplifies instead of relaxing "
                                    "for some tau (euler needs steps * tau > 0.5, midpoint > 0.5, rk4 > 0.359); use "
                                    "more substeps, or the exact solver", what);
-    else if (attrs && t)
+    else if (t)
         msg = PyUnicode_FromFormat("%s (dopri5) stopped at s=%R of a frame before s=1: %s", what, t, nd_status_str(st));
-    if (msg)
-        nd_set_integration_error(module, msg, attrs);
-    Py_XDECREF(msg);
     Py_XDECREF(t);
-    Py_XDECREF(attrs);
-    Py_XDECREF(info);
-    return NULL;
+    return nd_raise_integration(module, msg, attrs);
 }
 
 /* x, a and tau broadcast together, each C-contiguous (a copy only where its shape differs). */
@@ -121,29 +115,25 @@ static PyObject *solve_ltc_body(PyObject *module, void *args, int tn)
         return st != ND_OK ? nd_raise_status(st, "solve_ltc") : NULL;
     const int64_t n = (int64_t)PyArray_SIZE(a->x);
     size_t len;
-    if ((st = nd_solve_ltc_workspace_len(solver, n, &len)) != ND_OK)
-        return nd_raise_status(st, "solve_ltc");
-    void *work = nd_work_alloc(len, PyArray_ITEMSIZE(a->x));
-    PyObject *out = work ? PyArray_SimpleNew(PyArray_NDIM(a->x), PyArray_DIMS(a->x), tn) : NULL, *res = NULL;
-    if (out) {
-        nd_ode_stats stats = {0};
-        void *xd = PyArray_DATA(a->x), *ad = PyArray_DATA(a->a), *td = PyArray_DATA(a->tau);
-        void *od = PyArray_DATA((PyArrayObject *)out);
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_solve_ltc, solver, n, xd, ad, td, a->steps, &a->o, od, work, &stats);
-        Py_END_ALLOW_THREADS
-        res = st == ND_OK ? Py_NewRef(out) : nd_ltc_failure(module, st, "solve_ltc", &stats);
-    }
+    void *work = nd_workspace(nd_solve_ltc_workspace_len(solver, n, &len), &len, PyArray_ITEMSIZE(a->x), "solve_ltc");
+    PyObject *out = work ? PyArray_SimpleNew(PyArray_NDIM(a->x), PyArray_DIMS(a->x), tn) : NULL;
+    nd_ode_stats stats = {0};
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_solve_ltc, solver, n, ND_DATA(a->x), ND_DATA(a->a), ND_DATA(a->tau), a->steps,
+                             &a->o, ND_DATA(out), work, &stats));
     PyMem_RawFree(work);
-    Py_XDECREF(out);
-    return res;
+    if (!PyErr_Occurred() && st != ND_OK) {
+        Py_CLEAR(out);
+        nd_ltc_failure(module, st, "solve_ltc", &stats);
+    }
+    return nd_finish(ND_OK, "solve_ltc", 1, &out);
 }
 ND_ENTRY(solve_ltc, nd_ltc_args, nd_ltc_args_default,
          "solve_ltc(x, a, tau, solver, steps, rtol, atol, max_steps) -> x(1) of dx/ds = (a - x) / tau, broadcast")
 
 /* Forward -> h [B, T, H]; backward -> (da, dtau [B, T, H], dh0 [B, H]). */
-static PyObject *nd_ltc_scan_run(PyObject *module, nd_ltc_args *a, int tn, int backward)
+static PyObject *nd_ltc_scan_run(PyObject *module, void *args, int tn, int backward)
 {
+    nd_ltc_args *a = args;
     const int solver = ND_LTC_SOLVER(a);
     int st = nd_ltc_check(a);
     if (st != ND_OK)
@@ -155,34 +145,24 @@ static PyObject *nd_ltc_scan_run(PyObject *module, nd_ltc_args *a, int tn, int b
         (a->dh && nd_check_shape(a->dh, "dh", 3, d, "the shape of a") < 0))
         return NULL;
     size_t bytes;
-    if ((st = nd_ltc_scan_workspace_bytes(solver, H, a->o.max_steps, backward, &bytes)) != ND_OK)
-        return nd_raise_status(st, "ltc_scan");
-    void *work = nd_work_alloc(bytes, 1);
-    PyObject *out = work ? nd_empty(tn, 3, B, T, H) : NULL, *dtau = NULL, *dh0 = NULL, *res = NULL;
-    if (out && backward && (dtau = nd_empty(tn, 3, B, T, H)))
-        dh0 = nd_empty(tn, 2, B, H);
-    if (out && (!backward || dh0)) {
-        nd_ode_stats stats = {0};
-        void *ad = PyArray_DATA(a->a), *td = PyArray_DATA(a->tau), *h0 = a->h0 ? PyArray_DATA(a->h0) : NULL;
-        void *od = PyArray_DATA((PyArrayObject *)out);
-        Py_BEGIN_ALLOW_THREADS
-        if (backward)
-            st = ND_DISPATCH(tn, nd_ltc_scan_backward, solver, B, T, H, ad, td, h0, PyArray_DATA(a->h), a->steps,
-                             &a->o, PyArray_DATA(a->dh), od, PyArray_DATA((PyArrayObject *)dtau),
-                             PyArray_DATA((PyArrayObject *)dh0), work);
-        else
-            st = ND_DISPATCH(tn, nd_ltc_scan_forward, solver, B, T, H, ad, td, h0, a->steps, &a->o, od, work, &stats);
-        Py_END_ALLOW_THREADS
-        if (st != ND_OK)
-            res = nd_ltc_failure(module, st, "ltc_scan", &stats);
-        else
-            res = backward ? PyTuple_Pack(3, out, dtau, dh0) : Py_NewRef(out);
-    }
+    void *work = nd_workspace(nd_ltc_scan_workspace_bytes(solver, H, a->o.max_steps, backward, &bytes), &bytes, 1,
+                              "ltc_scan");
+    PyObject *o[3] = {work ? nd_empty(tn, 3, B, T, H) : NULL, NULL, NULL};
+    if (o[0] && backward)
+        o[1] = nd_empty(tn, 3, B, T, H), o[2] = nd_empty(tn, 2, B, H);
+    nd_ode_stats stats = {0};
+    void *ad = ND_DATA(a->a), *td = ND_DATA(a->tau), *h0 = ND_DATA(a->h0), *o0 = ND_DATA(o[0]);
+    ND_NOGIL(st, backward ? ND_DISPATCH(tn, nd_ltc_scan_backward, solver, B, T, H, ad, td, h0, ND_DATA(a->h),
+                                        a->steps, &a->o, ND_DATA(a->dh), o0, ND_DATA(o[1]), ND_DATA(o[2]), work)
+                          : ND_DISPATCH(tn, nd_ltc_scan_forward, solver, B, T, H, ad, td, h0, a->steps, &a->o, o0,
+                                        work, &stats));
     PyMem_RawFree(work);
-    Py_XDECREF(out);
-    Py_XDECREF(dtau);
-    Py_XDECREF(dh0);
-    return res;
+    if (!PyErr_Occurred() && st != ND_OK) {
+        for (int k = 0; k < 3; ++k)
+            Py_CLEAR(o[k]);
+        nd_ltc_failure(module, st, "ltc_scan", &stats);
+    }
+    return nd_finish(ND_OK, "ltc_scan", backward ? 3 : 1, o);
 }
 
 #define ND_LTC_SCAN_INPUTS(h0_flags)                                                               \
@@ -191,19 +171,14 @@ static PyObject *nd_ltc_scan_run(PyObject *module, nd_ltc_args *a, int tn, int b
         ND_IN(nd_ltc_args, h0, "h0", ND_FINITE | ND_NONE | (h0_flags), -1, NULL)
 
 static const nd_arg ltc_scan_args[] = {ND_LTC_SCAN_INPUTS(ND_OPTIONAL), ND_LTC_OPTIONS, {NULL}};
-static PyObject *ltc_scan_body(PyObject *module, void *args, int tn) { return nd_ltc_scan_run(module, args, tn, 0); }
-ND_ENTRY(ltc_scan, nd_ltc_args, nd_ltc_args_default,
-         "ltc_scan(a, tau, h0=None, solver, steps, rtol, atol, max_steps) -> h [B, T, H]")
+ND_ENTRY_OF(ltc_scan, nd_ltc_args, nd_ltc_args_default, nd_ltc_scan_run, 0,
+            "ltc_scan(a, tau, h0=None, solver, steps, rtol, atol, max_steps) -> h [B, T, H]")
 
 static const nd_arg ltc_scan_backward_args[] = {ND_LTC_SCAN_INPUTS(0), ND_IN(nd_ltc_args, h, "h", ND_FINITE, -1, NULL),
                                                 ND_IN(nd_ltc_args, dh, "dh", ND_FINITE, -1, NULL), ND_LTC_OPTIONS,
                                                 {NULL}};
-static PyObject *ltc_scan_backward_body(PyObject *module, void *args, int tn)
-{
-    return nd_ltc_scan_run(module, args, tn, 1);
-}
-ND_ENTRY(ltc_scan_backward, nd_ltc_args, nd_ltc_args_default,
-         "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
+ND_ENTRY_OF(ltc_scan_backward, nd_ltc_args, nd_ltc_args_default, nd_ltc_scan_run, 1,
+            "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
 
 static const nd_arg ltc_check_options_args[] = {ND_LTC_OPTIONS, {NULL}};
 ND_CHECK_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default, nd_ltc_check,
@@ -220,7 +195,7 @@ typedef struct {
     double eps;
 } nd_cell_args;
 
-#define ND_DATA(arr) ((arr) ? PyArray_DATA((PyArrayObject *)(arr)) : NULL)
+
 
 /* dims: B, T, state size H, input size NI, parameter count P. Forward -> (h [B, T, H],
  * cache | None); backward -> (dx [B, T, NI], dh0 [B, H], dparams [P]). */
@@ -234,35 +209,25 @@ static PyObject *nd_cell_run(const char *name, int cfc, const void *cell, const 
         (a->cache && nd_check_shape(a->cache, "cache", 1, cd, "from the forward pass of these inputs") < 0))
         return NULL;
     void *work = nd_work_alloc(wlen, tn == NPY_FLOAT ? sizeof(float) : sizeof(double));
-    PyObject *o[3] = {NULL, NULL, NULL}, *res = NULL;
-    if (work && !backward && (o[0] = nd_empty(tn, 3, B, T, H)))
-        o[1] = a->keep ? nd_empty(tn, 1, (npy_intp)clen) : Py_NewRef(Py_None);
-    if (work && backward && (o[0] = nd_empty(tn, 3, B, T, dims[3])) && (o[1] = nd_empty(tn, 2, B, H)))
-        o[2] = nd_empty(tn, 1, dims[4]);
-    if (o[backward ? 2 : 1]) {
-        const void *x = ND_DATA(a->x), *dt = ND_DATA(a->dt), *h0 = ND_DATA(a->h0), *c = ND_DATA(a->cache);
-        const void *dh = ND_DATA(a->dh);
-        void *o0 = ND_DATA(o[0]), *o1 = o[1] == Py_None ? NULL : ND_DATA(o[1]), *o2 = ND_DATA(o[2]);
-        int st;
-        Py_BEGIN_ALLOW_THREADS
-        if (cfc && backward) /* the cache holds what CfC's backward pass reads of x */
-            st = ND_DISPATCH(tn, nd_cfc_backward, cell, B, T, dt, c, dh, o0, o1, o2, work);
-        else if (cfc)
-            st = ND_DISPATCH(tn, nd_cfc_forward, cell, B, T, x, dt, h0, o0, o1, work);
-        else if (backward)
-            st = ND_DISPATCH(tn, nd_ltccell_backward, cell, B, T, x, dt, NULL, c, dh, o0, o1, o2, work);
-        else
-            st = ND_DISPATCH(tn, nd_ltccell_forward, cell, B, T, x, dt, h0, o0, o1, work);
-        Py_END_ALLOW_THREADS
-        if (st != ND_OK)
-            res = nd_raise_status(st, name);
-        else
-            res = backward ? PyTuple_Pack(3, o[0], o[1], o[2]) : PyTuple_Pack(2, o[0], o[1]);
-    }
+    PyObject *o[3] = {NULL, NULL, NULL};
+    if (work && !backward && (o[0] = nd_empty(tn, 3, B, T, H)) && a->keep)
+        o[1] = nd_empty(tn, 1, (npy_intp)clen);
+    if (work && backward)
+        o[0] = nd_empty(tn, 3, B, T, dims[3]), o[1] = nd_empty(tn, 2, B, H), o[2] = nd_empty(tn, 1, dims[4]);
+    const void *x = ND_DATA(a->x), *dt = ND_DATA(a->dt), *h0 = ND_DATA(a->h0), *c = ND_DATA(a->cache);
+    const void *dh = ND_DATA(a->dh);
+    void *o0 = ND_DATA(o[0]), *o1 = ND_DATA(o[1]), *o2 = ND_DATA(o[2]);
+    int st = ND_OK;
+    if (cfc && backward) /* the cache holds what CfC's backward pass reads of x */
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_cfc_backward, cell, B, T, dt, c, dh, o0, o1, o2, work));
+    else if (cfc)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_cfc_forward, cell, B, T, x, dt, h0, o0, o1, work));
+    else if (backward)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_ltccell_backward, cell, B, T, x, dt, NULL, c, dh, o0, o1, o2, work));
+    else
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_ltccell_forward, cell, B, T, x, dt, h0, o0, o1, work));
     PyMem_RawFree(work);
-    for (int k = 0; k < 3; ++k)
-        Py_XDECREF(o[k]);
-    return res;
+    return nd_finish(st, name, backward ? 3 : 2, o);
 }
 
 /* The sequence (x or dh) sets the call's type; the timespans' rule is the kernels'. */
@@ -288,8 +253,9 @@ static const char *const nd_ltccell_params[11] = {ND_LTCCELL_LIST(ND_LTC_NAME)};
     ND_LTCCELL_LIST(ND_LTC_ROW) ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),    \
         ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0)
 
-static PyObject *nd_ltccell_body(nd_cell_args *a, int tn, int backward)
+static PyObject *nd_ltccell_body(PyObject *m, void *args, int tn, int backward)
 {
+    nd_cell_args *a = args;
     const npy_intp B = PyArray_DIM(a->x, 0), T = PyArray_DIM(a->x, 1), S = PyArray_DIM(a->x, 2);
     const npy_intp N = PyArray_DIM(a->p[0], 0), sq[2] = {N, N}, sn[2] = {S, N};
     nd_ltccell c = {.sensory = S, .units = N, .unfolds = a->unfolds, .eps = a->eps};
@@ -310,17 +276,15 @@ static PyObject *nd_ltccell_body(nd_cell_args *a, int tn, int backward)
 
 static const nd_arg ltccell_forward_args[] = {
     ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_H0, ND_LTCCELL_PARAMS, ND_CELL_KEEP, {NULL}};
-static PyObject *ltccell_forward_body(PyObject *m, void *args, int tn) { return nd_ltccell_body(args, tn, 0); }
-ND_ENTRY(ltccell_forward, nd_cell_args, NULL,
-         "ltccell_forward(x, timespans|None, h0|None, gleak, ..., sensory_erev, ode_unfolds, epsilon, keep_cache=False) "
-         "-> (h, cache|None)")
+ND_ENTRY_OF(ltccell_forward, nd_cell_args, NULL, nd_ltccell_body, 0,
+            "ltccell_forward(x, timespans|None, h0|None, gleak, ..., sensory_erev, ode_unfolds, epsilon, "
+            "keep_cache=False) -> (h, cache|None)")
 
 static const nd_arg ltccell_backward_args[] = {
     ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_DH, ND_LTCCELL_PARAMS, {NULL}};
-static PyObject *ltccell_backward_body(PyObject *m, void *args, int tn) { return nd_ltccell_body(args, tn, 1); }
-ND_ENTRY(ltccell_backward, nd_cell_args, NULL,
-         "ltccell_backward(x, timespans|None, cache, dh, gleak, ..., sensory_erev, ode_unfolds, epsilon) -> "
-         "(dx, dh0, dparams)")
+ND_ENTRY_OF(ltccell_backward, nd_cell_args, NULL, nd_ltccell_body, 1,
+            "ltccell_backward(x, timespans|None, cache, dh, gleak, ..., sensory_erev, ode_unfolds, epsilon) -> "
+            "(dx, dh0, dparams)")
 
 static const nd_arg ltccell_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0),
                                             ND_SCALAR(nd_cell_args, units, "units", ND_ARG_INT, 0),
@@ -343,17 +307,15 @@ static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim
     char name[32];
     snprintf(name, sizeof name, "params[%zd]", k);
     const npy_intp dims[2] = {d0, d1};
-    PyArrayObject *p = nd_float_array(PyTuple_GET_ITEM(params, k), tn, name);
-    int bad = !p || nd_check_shape(p, name, ndim, dims, axes) < 0 || nd_check_finite(p, name) < 0 ||
-              PyList_Append(keep, (PyObject *)p) < 0;
-    Py_XDECREF(p); /* `keep` holds it */
-    return bad ? NULL : PyArray_DATA(p);
+    PyArrayObject *p = nd_keep_param(keep, PyTuple_GET_ITEM(params, k), tn, ndim, dims, name, axes);
+    return p ? PyArray_DATA(p) : NULL;
 }
 
 /* params: (W, b) of each backbone layer, then of the heads ff1, ff2, ta, tb; in the pure mode
  * (W, b) of ff1 then w_tau and A. */
-static PyObject *nd_cfc_body(nd_cell_args *a, int tn, int backward)
+static PyObject *nd_cfc_body(PyObject *m, void *args, int tn, int backward)
 {
+    nd_cell_args *a = args;
     const Py_ssize_t n = PyTuple_GET_SIZE(a->params), tail = a->mode == ND_CFC_PURE ? 4 : 8;
     if (n < tail || n % 2 || n > tail + 2 * ND_CFC_MAX_LAYERS)
         return PyErr_Format(PyExc_ValueError, "params must hold %zd to %zd arrays in mode '%s' (backbone (W, b) pairs, "
@@ -400,21 +362,19 @@ static PyObject *nd_cfc_body(nd_cell_args *a, int tn, int backward)
 #define ND_CFC_CODES                                                                               \
     ND_CHOICE(nd_cell_args, act, "backbone_activation", 0, nd_act_names),                          \
         ND_CHOICE(nd_cell_args, mode, "mode", 0, nd_cfc_mode_names)
-#define ND_CFC_PARAMS {"params", ND_ARG_OBJECT, 0, offsetof(nd_cell_args, params), -1, NULL, NULL}
+#define ND_CFC_PARAMS ND_OBJ(nd_cell_args, params, "params", ND_ARG_TUPLE, 0)
 
 static const nd_arg cfc_forward_args[] = {
     ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_H0, ND_CFC_PARAMS,
     ND_SCALAR(nd_cell_args, hidden_size, "hidden_size", ND_ARG_INT, 0), ND_CFC_CODES, ND_CELL_KEEP, {NULL}};
-static PyObject *cfc_forward_body(PyObject *m, void *args, int tn) { return nd_cfc_body(args, tn, 0); }
-ND_ENTRY(cfc_forward, nd_cell_args, NULL,
+ND_ENTRY_OF(cfc_forward, nd_cell_args, NULL, nd_cfc_body, 0,
          "cfc_forward(x, timespans|None, h0|None, params, hidden_size, backbone_activation, mode, keep_cache=False) "
          "-> (h, cache|None)")
 
 static const nd_arg cfc_backward_args[] = {
     ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_SEQ(dh, "dh"), ND_CFC_PARAMS,
     ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0), ND_CFC_CODES, {NULL}};
-static PyObject *cfc_backward_body(PyObject *m, void *args, int tn) { return nd_cfc_body(args, tn, 1); }
-ND_ENTRY(cfc_backward, nd_cell_args, NULL,
+ND_ENTRY_OF(cfc_backward, nd_cell_args, NULL, nd_cfc_body, 1,
          "cfc_backward(timespans|None, cache, dh, params, input_size, backbone_activation, mode) -> (dx, dh0, dparams)")
 
 static const nd_arg cfc_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0),
@@ -431,10 +391,8 @@ static int nd_cfc_rules(const nd_cell_args *a)
 ND_CHECK_ENTRY(cfc_check, nd_cell_args, NULL, nd_cfc_rules,
                "cfc_check(input_size, hidden_size, backbone_units, backbone_layers, backbone_activation, mode)")
 
-static const nd_entry *const nd_liquid_entries[] = {
-    &solve_ltc_entry,       &ltc_scan_entry,         &ltc_scan_backward_entry, &ltc_check_options_entry,
-    &ltccell_forward_entry, &ltccell_backward_entry, &ltccell_check_entry,     &cfc_forward_entry,
-    &cfc_backward_entry,    &cfc_check_entry,        NULL};
 static const nd_table nd_liquid_tables[] = {
     {"ltc_solvers", nd_ltc_solver_names}, {"cfc_modes", nd_cfc_mode_names}, {NULL, NULL}};
-const nd_family nd_liquid_family = {nd_liquid_entries, nd_liquid_tables, NULL};
+ND_FAMILY(nd_liquid_family, nd_liquid_tables, &solve_ltc_entry, &ltc_scan_entry, &ltc_scan_backward_entry,
+          &ltc_check_options_entry, &ltccell_forward_entry, &ltccell_backward_entry, &ltccell_check_entry,
+          &cfc_forward_entry, &cfc_backward_entry, &cfc_check_entry);

@@ -10,6 +10,13 @@
 #include "nd_memories.h"
 #include "nd_status.h"
 
+/* The family's code tables, as Python reads them (_core.TABLES). */
+static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names},
+                                              {"memory_activations", nd_mem_act_names},
+                                              {"memory_slow_laws", nd_mem_slow_names},
+                                              {"memory_patterns", nd_mem_patterns_names},
+                                              {NULL, NULL}};
+
 /* ---- the field spec ----------------------------------------------------------------------- *
  *
  * ("memory", params, acts, consts) as built by neurodyn.memories:
@@ -19,33 +26,6 @@
  *   consts = (gain, threshold, tau, alpha, beta, gamma, kappa, eps, leak) */
 
 static void nd_mem_capsule_free(PyObject *cap) { PyMem_Free(PyCapsule_GetPointer(cap, "nd_memory_field")); }
-
-/* obj as a C-contiguous array of typenum with `ndim` axes, kept alive by `keep`; NULL with an
- * exception set. Integer patterns convert only safely (no float is truncated to a byte). */
-static PyArrayObject *nd_mem_keep(PyObject *obj, int typenum, int ndim, const char *name, PyObject *keep)
-{
-    const int integer = typenum == NPY_INT8 || typenum == NPY_INT32 || typenum == NPY_INT64;
-    PyArrayObject *a = integer ? (PyArrayObject *)PyArray_FROMANY(obj, typenum, 0, 0, NPY_ARRAY_IN_ARRAY)
-                               : nd_float_array(obj, typenum, name);
-    if (!a) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError))
-            PyErr_Format(PyExc_TypeError, "%s must be an array of %s", name,
-                         typenum == NPY_INT8 ? "int8 memories" : "integer indices");
-        return NULL;
-    }
-    if (PyArray_NDIM(a) != ndim) {
-        PyErr_Format(PyExc_ValueError, "%s must have %d axes, got %d", name, ndim, PyArray_NDIM(a));
-        Py_DECREF(a);
-        return NULL;
-    }
-    if ((typenum == NPY_FLOAT || typenum == NPY_DOUBLE) && nd_check_finite(a, name) < 0) {
-        Py_DECREF(a);
-        return NULL;
-    }
-    int bad = PyList_Append(keep, (PyObject *)a);
-    Py_DECREF(a); /* `keep` holds it */
-    return bad ? NULL : a;
-}
 
 int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f, PyObject *keep)
 {
@@ -72,7 +52,7 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
     m->n = (int64_t)n;
     m->p = (int64_t)p;
     if (pat != Py_None) {
-        PyArrayObject *xi = nd_mem_keep(pat, NPY_INT8, 2, "patterns", keep);
+        PyArrayObject *xi = nd_keep_param(keep, pat, NPY_INT8, 2, NULL, "patterns", "(p, n)");
         if (!xi)
             return -1;
         if (PyArray_DIM(xi, 0) != m->p || PyArray_DIM(xi, 1) != m->n) {
@@ -82,8 +62,8 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
         m->patterns = PyArray_DATA(xi);
     }
     if (start != Py_None || units != Py_None) {
-        PyArrayObject *st = nd_mem_keep(start, NPY_INT64, 1, "active_start", keep);
-        PyArrayObject *un = st ? nd_mem_keep(units, NPY_INT32, 1, "active", keep) : NULL;
+        PyArrayObject *st = nd_keep_param(keep, start, NPY_INT64, 1, NULL, "active_start", "(p + 1,)");
+        PyArrayObject *un = st ? nd_keep_param(keep, units, NPY_INT32, 1, NULL, "active", "(count,)") : NULL;
         if (!un)
             return -1;
         if (m->p < 0 || PyArray_DIM(st, 0) != m->p + 1 ||
@@ -95,7 +75,7 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
         m->active = PyArray_DATA(un);
     }
     if (input != Py_None) {
-        PyArrayObject *u = nd_mem_keep(input, typenum, 1, "input", keep);
+        PyArrayObject *u = nd_keep_param(keep, input, typenum, 1, NULL, "input", "(n,) or (p,)");
         if (!u)
             return -1;
         const npy_intp want = m->form == ND_MEM_IDP ? m->p : m->n;
@@ -108,7 +88,7 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
         m->input = PyArray_DATA(u);
     }
     if (next != Py_None) {
-        PyArrayObject *nx = nd_mem_keep(next, NPY_INT64, 1, "sequence", keep);
+        PyArrayObject *nx = nd_keep_param(keep, next, NPY_INT64, 1, NULL, "sequence", "(p,)");
         if (!nx)
             return -1;
         if (PyArray_DIM(nx, 0) != m->p) {
@@ -178,47 +158,27 @@ static const nd_arg memories_states_args[] = {
 
 static void nd_mem_state_defaults(nd_mem_state_args *a) { a->scale = 1.0; }
 
-/* -> E [batch], overlaps [batch, p] or J [batch, d, d] */
+/* -> E [batch] or overlaps [batch, p] */
 static PyObject *memories_states_body(PyObject *module, void *args, int tn)
 {
     nd_mem_state_args *a = args;
     nd_field f;
+    size_t len;
+    int st = ND_OK;
     PyObject *keep = PyList_New(0), *out = NULL;
     void *work = NULL;
-    if (!keep || nd_mem_spec(a->spec, tn, a->y, &f, keep) < 0)
-        goto done;
-    if (a->what < 0 || a->what > 1) {
-        PyErr_Format(PyExc_ValueError, "what must be 0 or 1, got %lld", (long long)a->what);
-        goto done;
-    }
-    const nd_memory_field *m = f.memory;
-    const npy_intp B = f.batch;
-    size_t len;
-    int st = nd_memory_field_workspace_len(m, B, &len);
-    if (st != ND_OK) {
-        nd_raise_status(st, "memories");
-        goto done;
-    }
-    if (!(work = nd_work_alloc(len, PyArray_ITEMSIZE(a->y))))
-        goto done;
-    out = a->what == 0 ? nd_empty(tn, 1, B) : nd_empty(tn, 2, B, (npy_intp)m->p);
-    if (!out)
-        goto done;
-    void *yd = PyArray_DATA(a->y), *od = PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    if (a->what == 0)
-        st = ND_DISPATCH(tn, nd_memory_energy, m, B, yd, od, work);
-    else
-        st = ND_DISPATCH(tn, nd_memory_overlaps, m, B, yd, a->scale, od, work);
-    Py_END_ALLOW_THREADS
-    if (st != ND_OK) {
-        Py_CLEAR(out);
-        nd_raise_status(st, "memories");
-    }
-done:
+    if (a->what < 0 || a->what > 1)
+        return PyErr_Format(PyExc_ValueError, "what must be 0 or 1, got %lld", (long long)a->what);
+    if (keep && nd_mem_spec(a->spec, tn, a->y, &f, keep) == 0 &&
+        (work = nd_workspace(nd_memory_field_workspace_len(f.memory, f.batch, &len), &len, PyArray_ITEMSIZE(a->y),
+                             "memories")))
+        out = a->what == 0 ? nd_empty(tn, 1, f.batch) : nd_empty(tn, 2, f.batch, (npy_intp)((const nd_memory_field *)f.memory)->p);
+    ND_NOGIL(st, a->what == 0 ? ND_DISPATCH(tn, nd_memory_energy, f.memory, f.batch, ND_DATA(a->y), ND_DATA(out), work)
+                              : ND_DISPATCH(tn, nd_memory_overlaps, f.memory, f.batch, ND_DATA(a->y), a->scale,
+                                            ND_DATA(out), work));
     PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    return out;
+    Py_XDECREF(keep); /* after the kernel: it holds the field's arrays */
+    return nd_finish(st, "memories", 1, &out);
 }
 ND_ENTRY(memories_states, nd_mem_state_args, nd_mem_state_defaults,
          "memories_states(spec, y, what, scale=1) -> energies [batch] (what 0) or overlaps [batch, P] times scale "
@@ -247,15 +207,10 @@ static PyObject *memories_activation_body(PyObject *module, void *args, int tn)
 {
     nd_mem_act_args *a = args;
     PyObject *out = PyArray_NewLikeArray(a->x, NPY_CORDER, PyArray_DescrFromType(tn), 0);
-    if (!out)
-        return NULL;
-    int st = ND_DISPATCH(tn, nd_memory_act, a->act, a->gain, a->threshold, (int)a->what, PyArray_SIZE(a->x),
-                         PyArray_DATA(a->x), PyArray_DATA((PyArrayObject *)out));
-    if (st != ND_OK) {
-        Py_DECREF(out);
-        return nd_raise_status(st, "memories_activation");
-    }
-    return out;
+    int st = out ? ND_DISPATCH(tn, nd_memory_act, a->act, a->gain, a->threshold, (int)a->what, PyArray_SIZE(a->x),
+                               ND_DATA(a->x), ND_DATA(out))
+                 : ND_OK;
+    return nd_finish(st, "memories_activation", 1, &out);
 }
 ND_ENTRY(memories_activation, nd_mem_act_args, NULL,
          "memories_activation(activation, gain, threshold, what, x) -> phi (0), phi' (1), phi^-1 (2), int phi (3) "
@@ -270,7 +225,7 @@ typedef struct {
 } nd_mem_design_args;
 
 static const nd_arg memories_rate_design_args[] = {
-    {"patterns", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_mem_design_args, patterns), 2, "(P, N)", NULL},
+    ND_F64IN(nd_mem_design_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"),
     ND_SCALAR(nd_mem_design_args, a, "a", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_design_args, b, "b", ND_ARG_DOUBLE, 0),
     ND_CHOICE(nd_mem_design_args, act, "activation", 0, nd_mem_act_names),
@@ -280,23 +235,17 @@ static const nd_arg memories_rate_design_args[] = {
               ND_OPTIONAL | ND_NONE | ND_GIVEN(nd_mem_design_args, overlap_given)),
     {NULL}};
 
-static int nd_mem_put(PyObject *d, const char *key, double v)
+/* The design's quantities, and q and r, as a dict. */
+static PyObject *nd_mem_design_dict(const nd_rate_design *d, double q, double r)
 {
-    PyObject *o = PyFloat_FromDouble(v);
-    int bad = !o || PyDict_SetItemString(d, key, o) < 0;
-    Py_XDECREF(o);
-    return bad ? -1 : 0;
-}
-
-static PyObject *nd_mem_design_dict(const nd_rate_design *d)
-{
+    const char *keys[] = {"alpha", "beta", "gamma", "phi_a", "phi_b", "dphi_a", "dphi_b", "alpha_prime",
+                          "sufficient", "unstable1", "unstable2", "q", "r"};
+    const double v[] = {d->alpha, d->beta, d->gamma, d->phi_a, d->phi_b, d->dphi_a, d->dphi_b, d->alpha_prime,
+                        d->sufficient, d->unstable1, d->unstable2, q, r};
     PyObject *out = PyDict_New();
-    if (!out || nd_mem_put(out, "alpha", d->alpha) || nd_mem_put(out, "beta", d->beta) ||
-        nd_mem_put(out, "gamma", d->gamma) || nd_mem_put(out, "phi_a", d->phi_a) || nd_mem_put(out, "phi_b", d->phi_b) ||
-        nd_mem_put(out, "dphi_a", d->dphi_a) || nd_mem_put(out, "dphi_b", d->dphi_b) ||
-        nd_mem_put(out, "alpha_prime", d->alpha_prime) || nd_mem_put(out, "sufficient", d->sufficient) ||
-        nd_mem_put(out, "unstable1", d->unstable1) || nd_mem_put(out, "unstable2", d->unstable2))
-        Py_CLEAR(out);
+    for (size_t i = 0; out && i < sizeof v / sizeof v[0]; ++i)
+        if (nd_dict_put(out, keys[i], PyFloat_FromDouble(v[i])) < 0)
+            Py_CLEAR(out);
     return out;
 }
 
@@ -317,10 +266,7 @@ static PyObject *memories_rate_design_body(PyObject *module, void *args, int tn)
     nd_rate_design d;
     if ((st = nd_rate_design_compute(a->a, a->b, q, r, a->act, a->gain, a->threshold, &d)) != ND_OK)
         return nd_raise_status(st, "memories_rate_design");
-    PyObject *out = nd_mem_design_dict(&d);
-    if (out && (nd_mem_put(out, "q", q) || nd_mem_put(out, "r", r)))
-        Py_CLEAR(out);
-    return out;
+    return nd_mem_design_dict(&d, q, r);
 }
 ND_ENTRY(memories_rate_design, nd_mem_design_args, NULL,
          "memories_rate_design(patterns, a, b, activation, gain, threshold, overlap=None) -> the synaptic design "
@@ -332,7 +278,7 @@ typedef struct {
 } nd_mem_check_args;
 
 static const nd_arg memories_check_patterns_args[] = {
-    {"patterns", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_mem_check_args, patterns), 2, "(P, N)", NULL},
+    ND_F64IN(nd_mem_check_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"),
     ND_SCALAR(nd_mem_check_args, binary, "binary", ND_ARG_BOOL, 0),
     {NULL}};
 
@@ -354,7 +300,7 @@ typedef struct {
 } nd_mem_grams_args;
 
 static const nd_arg memories_grams_args[] = {
-    {"patterns", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_mem_grams_args, patterns), 2, "(P, N)", NULL}, {NULL}};
+    ND_F64IN(nd_mem_grams_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"), {NULL}};
 
 static PyObject *memories_grams_body(PyObject *module, void *args, int tn)
 {
@@ -366,19 +312,9 @@ static PyObject *memories_grams_body(PyObject *module, void *args, int tn)
         return nd_raise_status(st, "patterns");
     void *work = nd_work_alloc(len, sizeof(double));
     PyObject *T = work ? nd_empty(NPY_DOUBLE, 3, k, k, k) : NULL;
-    if (T) {
-        const double *xi = PyArray_DATA(a->patterns);
-        double *td = PyArray_DATA((PyArrayObject *)T);
-        Py_BEGIN_ALLOW_THREADS
-        st = nd_rate_grams(n, p, xi, td, work);
-        Py_END_ALLOW_THREADS
-        if (st != ND_OK) {
-            Py_CLEAR(T);
-            nd_raise_status(st, "memories_grams");
-        }
-    }
+    ND_NOGIL(st, nd_rate_grams(n, p, ND_DATA(a->patterns), ND_DATA(T), work));
     PyMem_RawFree(work);
-    return T;
+    return nd_finish(st, "memories_grams", 1, &T);
 }
 ND_ENTRY(memories_grams, nd_mem_grams_args, NULL,
          "memories_grams(patterns) -> T [P+1, P+1, P+1]: U U^T / N and U diag(xi^mu) U^T / N, U = [Xi^T; 1^T]")
@@ -390,19 +326,42 @@ typedef struct {
 } nd_mem_lambda_args;
 
 static const nd_arg memories_stability_args[] = {
-    {"grams", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_mem_lambda_args, grams), 3, "(P+1, P+1, P+1)", NULL},
+    ND_F64IN(nd_mem_lambda_args, grams, "grams", ND_FINITE, 3, "(P+1, P+1, P+1)"),
     ND_SCALAR(nd_mem_lambda_args, a, "a", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_lambda_args, b, "b", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_lambda_args, q, "q", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_lambda_args, r, "overlap", ND_ARG_DOUBLE, 0),
     ND_CHOICE(nd_mem_lambda_args, act, "activation", 0, nd_mem_act_names),
-    {"gains", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_mem_lambda_args, gains), 1, "(G,)", NULL},
-    {"thresholds", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_mem_lambda_args, thresholds), 1, "(H,)", NULL},
+    ND_F64IN(nd_mem_lambda_args, gains, "gains", ND_FINITE, 1, "(G,)"),
+    ND_F64IN(nd_mem_lambda_args, thresholds, "thresholds", ND_FINITE, 1, "(H,)"),
     {NULL}};
 
-/* -> {lambda_max [G, H, P], sufficient, unstable1, unstable2 [G, H]}: the design at every
- * (gain, threshold); a point where the design does not exist (phi(b) <= phi(a)) is NaN, unless
- * the grid is a single point, which raises the design's error */
+/* The design and lambda_max at every (gain, threshold) of the grid into out: lambda_max [G, H, P],
+ * then sufficient, unstable1 and unstable2 [G, H]. A point where the design does not exist
+ * (phi(b) <= phi(a)) is NaN, unless the grid is a single point, whose error is returned. */
+static int nd_mem_stability_grid(const nd_mem_lambda_args *a, npy_intp p, npy_intp G, npy_intp H, double *const out[4],
+                                 void *work)
+{
+    const double *T = PyArray_DATA(a->grams), *gains = PyArray_DATA(a->gains), *ths = PyArray_DATA(a->thresholds);
+    for (npy_intp i = 0; i < G; ++i)
+        for (npy_intp j = 0; j < H; ++j) {
+            nd_rate_design d;
+            const npy_intp ij = i * H + j;
+            int s = nd_rate_design_compute(a->a, a->b, a->q, a->r, a->act, gains[i], ths[j], &d);
+            if (s == ND_OK)
+                s = nd_rate_lambda_max(p, T, &d, out[0] + ij * p, work);
+            if (s != ND_OK && (G * H == 1 || s != ND_ERR_ARG || strcmp(nd_last_error()->arg, "b") != 0))
+                return s;
+            for (npy_intp mu = 0; s != ND_OK && mu < p; ++mu)
+                out[0][ij * p + mu] = NAN;
+            out[1][ij] = s == ND_OK ? d.sufficient : NAN;
+            out[2][ij] = s == ND_OK ? d.unstable1 : NAN;
+            out[3][ij] = s == ND_OK ? d.unstable2 : NAN;
+        }
+    return ND_OK;
+}
+
+/* -> {lambda_max [G, H, P], sufficient, unstable1, unstable2 [G, H]} */
 static PyObject *memories_stability_body(PyObject *module, void *args, int tn)
 {
     nd_mem_lambda_args *a = args;
@@ -414,52 +373,21 @@ static PyObject *memories_stability_body(PyObject *module, void *args, int tn)
     if (p < 1)
         return PyErr_Format(PyExc_ValueError, "grams must come from at least one memory");
     size_t len;
-    int st = nd_rate_lambda_workspace_len(p, &len);
-    if (st != ND_OK)
-        return nd_raise_status(st, "memories_stability");
-    void *work = nd_work_alloc(len, sizeof(double));
-    PyObject *lam = work ? nd_empty(NPY_DOUBLE, 3, G, H, p) : NULL, *suf = lam ? nd_empty(NPY_DOUBLE, 2, G, H) : NULL;
-    PyObject *u1 = suf ? nd_empty(NPY_DOUBLE, 2, G, H) : NULL, *u2 = u1 ? nd_empty(NPY_DOUBLE, 2, G, H) : NULL;
-    PyObject *res = NULL;
-    if (!u2)
-        goto done;
-    const double *T = PyArray_DATA(a->grams), *gains = PyArray_DATA(a->gains), *ths = PyArray_DATA(a->thresholds);
-    double *ld = PyArray_DATA((PyArrayObject *)lam), *sd = PyArray_DATA((PyArrayObject *)suf);
-    double *u1d = PyArray_DATA((PyArrayObject *)u1), *u2d = PyArray_DATA((PyArrayObject *)u2);
-    int failed = ND_OK;
-    Py_BEGIN_ALLOW_THREADS
-    for (npy_intp i = 0; i < G && failed == ND_OK; ++i)
-        for (npy_intp j = 0; j < H && failed == ND_OK; ++j) {
-            nd_rate_design d;
-            const npy_intp ij = i * H + j;
-            int s = nd_rate_design_compute(a->a, a->b, a->q, a->r, a->act, gains[i], ths[j], &d);
-            if (s == ND_OK)
-                s = nd_rate_lambda_max(p, T, &d, ld + ij * p, work);
-            if (s == ND_OK) {
-                sd[ij] = d.sufficient;
-                u1d[ij] = d.unstable1;
-                u2d[ij] = d.unstable2;
-            } else if (G * H == 1 || s != ND_ERR_ARG || strcmp(nd_last_error()->arg, "b") != 0) {
-                failed = s;
-            } else {
-                for (npy_intp mu = 0; mu < p; ++mu)
-                    ld[ij * p + mu] = NAN;
-                sd[ij] = u1d[ij] = u2d[ij] = NAN;
-            }
-        }
-    Py_END_ALLOW_THREADS
-    if (failed != ND_OK) {
-        nd_raise_status(failed, "memories_stability");
-        goto done;
-    }
-    res = Py_BuildValue("{sOsOsOsO}", "lambda_max", lam, "sufficient", suf, "unstable1", u1, "unstable2", u2);
-done:
+    void *work = nd_workspace(nd_rate_lambda_workspace_len(p, &len), &len, sizeof(double), "memories_stability");
+    PyObject *o[4] = {work ? nd_empty(NPY_DOUBLE, 3, G, H, p) : NULL, NULL, NULL, NULL};
+    for (int i = 1; work && i < 4; ++i)
+        o[i] = nd_empty(NPY_DOUBLE, 2, G, H);
+    double *const out[4] = {ND_DATA(o[0]), ND_DATA(o[1]), ND_DATA(o[2]), ND_DATA(o[3])};
+    int st = ND_OK;
+    ND_NOGIL(st, nd_mem_stability_grid(a, p, G, H, out, work));
     PyMem_RawFree(work);
-    Py_XDECREF(lam);
-    Py_XDECREF(suf);
-    Py_XDECREF(u1);
-    Py_XDECREF(u2);
-    return res;
+    PyObject *res = nd_finish(st, "memories_stability", 4, o);
+    PyObject *d = res ? Py_BuildValue("{sOsOsOsO}", "lambda_max", PyTuple_GET_ITEM(res, 0), "sufficient",
+                                      PyTuple_GET_ITEM(res, 1), "unstable1", PyTuple_GET_ITEM(res, 2), "unstable2",
+                                      PyTuple_GET_ITEM(res, 3))
+                      : NULL;
+    Py_XDECREF(res);
+    return d;
 }
 ND_ENTRY(memories_stability, nd_mem_lambda_args, NULL,
          "memories_stability(grams, a, b, q, overlap, activation, gains, thresholds) -> lambda_max of -I + D^1/2 W "
@@ -497,29 +425,14 @@ static PyObject *memories_patterns_body(PyObject *module, void *args, int tn)
         return nd_raise_status(nd_arg_error(a->p < 1 ? "P" : "N", (double)(a->p < 1 ? a->p : a->n), "must be >= 1"),
                                "memories_patterns");
     PyObject *out = nd_empty(NPY_INT8, 2, (npy_intp)a->p, (npy_intp)a->n);
-    if (!out)
-        return NULL;
-    int8_t *od = PyArray_DATA((PyArrayObject *)out);
-    int st;
-    Py_BEGIN_ALLOW_THREADS
-    st = nd_memory_patterns(a->kind, a->p, a->n, a->q, a->r, a->seed, od);
-    Py_END_ALLOW_THREADS
-    if (st != ND_OK) {
-        Py_DECREF(out);
-        return nd_raise_status(st, "memories_patterns");
-    }
-    return out;
+    int st = ND_OK;
+    ND_NOGIL(st, nd_memory_patterns(a->kind, a->p, a->n, a->q, a->r, a->seed, ND_DATA(out)));
+    return nd_finish(st, "memories_patterns", 1, &out);
 }
 ND_ENTRY(memories_patterns, nd_mem_patterns_args, nd_mem_patterns_defaults,
          "memories_patterns(kind, P, N, q=0.5, r=0, seed=0) -> int8 [P, N] memories (P=0 with kind='balanced': its "
          "own count)")
 
-static const nd_entry *const nd_memories_entries[] = {
-    &memories_states_entry, &memories_activation_entry, &memories_rate_design_entry, &memories_check_patterns_entry,
-    &memories_grams_entry, &memories_stability_entry, &memories_patterns_entry, NULL};
-static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names},
-                                              {"memory_activations", nd_mem_act_names},
-                                              {"memory_slow_laws", nd_mem_slow_names},
-                                              {"memory_patterns", nd_mem_patterns_names},
-                                              {NULL, NULL}};
-const nd_family nd_memories_family = {nd_memories_entries, nd_memories_tables, NULL};
+ND_FAMILY(nd_memories_family, nd_memories_tables, &memories_states_entry, &memories_activation_entry,
+          &memories_rate_design_entry, &memories_check_patterns_entry, &memories_grams_entry,
+          &memories_stability_entry, &memories_patterns_entry);

@@ -24,17 +24,13 @@ static void nd_nn_defaults(T *a)
     a->eps = ND_LAYERNORM_EPS;
 }
 
-/* An input's or output's data; NULL for an absent (None) one. */
-static void *D(const void *a) { return a ? PyArray_DATA((PyArrayObject *)a) : NULL; }
 static PyObject *nd_like(PyArrayObject *a, int tn) { return PyArray_SimpleNew(PyArray_NDIM(a), PyArray_DIMS(a), tn); }
+#define D ND_DATA
 
 /* Runs a kernel call without the GIL into `int st`, unless an output's allocation failed. */
 #define ND_RUN(call)                                                                                   \
     int st = ND_OK;                                                                                    \
-    if (!PyErr_Occurred()) {                                                                           \
-        Py_BEGIN_ALLOW_THREADS st = (call);                                                            \
-        Py_END_ALLOW_THREADS                                                                           \
-    }
+    ND_NOGIL(st, call)
 
 /* -1 with "<names> must have the same shape, got (..) and (..)" unless b (and c) match a. */
 static int nd_same_shape(const char *names, PyArrayObject *a, PyArrayObject *b, PyArrayObject *c)
@@ -51,25 +47,11 @@ static int nd_same_shape(const char *names, PyArrayObject *a, PyArrayObject *b, 
     return -1;
 }
 
-/* (loss, out[0]) with a loss, else out[0] alone or the tuple of the n outputs (None for a
- * NULL one). Releases out; NULL when an output's allocation or the kernel failed. */
+/* nd_finish's result, with a loss as (loss, out[0]). */
 static PyObject *nd_nn_result(int st, const char *what, const double *loss, int n, PyObject **out)
 {
-    PyObject *res = NULL;
-    if (PyErr_Occurred())
-        ;
-    else if (st != ND_OK)
-        nd_raise_status(st, what);
-    else if (loss)
-        res = Py_BuildValue("(dO)", *loss, out[0]);
-    else if (n == 1)
-        res = Py_NewRef(out[0]);
-    else if ((res = PyTuple_New(n)))
-        for (int i = 0; i < n; ++i)
-            PyTuple_SET_ITEM(res, i, Py_NewRef(out[i] ? out[i] : Py_None));
-    for (int i = 0; i < n; ++i)
-        Py_XDECREF(out[i]);
-    return res;
+    PyObject *res = nd_finish(st, what, n, out);
+    return loss && res ? Py_BuildValue("(dN)", *loss, res) : res;
 }
 
 /* ---- dense ---------------------------------------------------------------------------------- */
@@ -205,41 +187,33 @@ static int nd_layernorm_shapes(const T *a, int backward)
 static const nd_arg layernorm_forward_args[] = {
     ND_LN_X_GAMMA(ND_NONE | ND_OPTIONAL), ND_IN(T, beta, "beta", ND_NONE | ND_OPTIONAL, 1, "(n,)"),
     ND_SCALAR(T, eps, "eps", ND_ARG_DOUBLE, ND_OPTIONAL), {NULL}};
-
-static PyObject *layernorm_forward_body(PyObject *m, void *args, int tn)
-{
-    T *a = args;
-    if (nd_layernorm_shapes(a, 0) < 0)
-        return NULL;
-    const npy_intp rows = PyArray_DIM(a->x, 0), n = PyArray_DIM(a->x, 1);
-    PyObject *o[3] = {nd_like(a->x, tn), nd_empty(tn, 1, rows), nd_empty(tn, 1, rows)};
-    ND_RUN(ND_DISPATCH(tn, nd_layernorm_forward, rows, n, D(a->x), D(a->gamma), D(a->beta), a->eps, D(o[0]), D(o[1]),
-                       D(o[2])));
-    return nd_nn_result(st, "layernorm_forward", NULL, 3, o);
-}
-ND_ENTRY(layernorm_forward, T, nd_nn_defaults,
-         "layernorm_forward(x, gamma=None, beta=None, eps=1e-5) -> (y, mean, rstd) over the last axis")
-
 static const nd_arg layernorm_backward_args[] = {ND_LN_X_GAMMA(ND_NONE), ND_IN(T, mean, "mean", 0, 1, "(rows,)"),
                                                  ND_IN(T, rstd, "rstd", 0, 1, "(rows,)"),
                                                  ND_IN(T, dy, "dy", 0, 2, "(rows, n)"), {NULL}};
 
-static PyObject *layernorm_backward_body(PyObject *m, void *args, int tn)
+/* forward -> (y, mean, rstd); backward -> (dx, dgamma, dbeta). */
+static PyObject *nd_layernorm_body(PyObject *m, void *args, int tn, int backward)
 {
     T *a = args;
-    if (nd_layernorm_shapes(a, 1) < 0)
+    if (nd_layernorm_shapes(a, backward) < 0)
         return NULL;
-    const npy_intp rows = PyArray_DIM(a->x, 0), n = PyArray_DIM(a->x, 1);
-    PyObject *g[3] = {nd_like(a->x, tn), nd_empty(tn, 1, n), nd_empty(tn, 1, n)};
-    ND_RUN(ND_DISPATCH(tn, nd_layernorm_backward, rows, n, D(a->x), D(a->gamma), D(a->mean), D(a->rstd), D(a->dy),
-                       D(g[0]), D(g[1]), D(g[2]), 0));
-    return nd_nn_result(st, "layernorm_backward", NULL, 3, g);
+    const npy_intp rows = PyArray_DIM(a->x, 0), n = PyArray_DIM(a->x, 1), k = backward ? n : rows;
+    PyObject *o[3] = {nd_like(a->x, tn), nd_empty(tn, 1, k), nd_empty(tn, 1, k)};
+    ND_RUN(backward ? ND_DISPATCH(tn, nd_layernorm_backward, rows, n, D(a->x), D(a->gamma), D(a->mean), D(a->rstd),
+                                  D(a->dy), D(o[0]), D(o[1]), D(o[2]), 0)
+                    : ND_DISPATCH(tn, nd_layernorm_forward, rows, n, D(a->x), D(a->gamma), D(a->beta), a->eps, D(o[0]),
+                                  D(o[1]), D(o[2])));
+    return nd_nn_result(st, backward ? "layernorm_backward" : "layernorm_forward", NULL, 3, o);
 }
-ND_ENTRY(layernorm_backward, T, nd_nn_defaults, "layernorm_backward(x, gamma, mean, rstd, dy) -> (dx, dgamma, dbeta)")
+
+ND_ENTRY_OF(layernorm_forward, T, nd_nn_defaults, nd_layernorm_body, 0,
+            "layernorm_forward(x, gamma=None, beta=None, eps=1e-5) -> (y, mean, rstd) over the last axis")
+ND_ENTRY_OF(layernorm_backward, T, nd_nn_defaults, nd_layernorm_body, 1,
+            "layernorm_backward(x, gamma, mean, rstd, dy) -> (dx, dgamma, dbeta)")
 
 /* ---- losses --------------------------------------------------------------------------------- */
 
-#define ND_LABELS {"labels", ND_ARG_I64ARRAY, ND_INTEGER, offsetof(T, labels), 1, "(rows,)", NULL}
+#define ND_LABELS ND_I64IN(T, labels, "labels", ND_INTEGER, 1, "(rows,)")
 
 static const nd_arg softmax_xent_args[] = {ND_IN(T, logits, "logits", ND_TYPE, 2, "(rows, classes)"), ND_LABELS,
                                            {NULL}};
@@ -285,9 +259,7 @@ ND_ENTRY(mse, T, nd_nn_defaults, "mse(pred, target) -> (mean loss, dpred)")
 
 #undef T
 
-static const nd_entry *const nd_nn_entries[] = {
-    &dense_forward_entry,  &dense_backward_entry,  &act_forward_entry,    &act_backward_entry,
-    &swiglu_forward_entry, &swiglu_backward_entry, &layernorm_forward_entry, &layernorm_backward_entry,
-    &softmax_xent_entry,   &check_labels_entry,    &mse_entry,            NULL};
 static const nd_table nd_nn_tables[] = {{"activations", nd_act_names}, {NULL, NULL}};
-const nd_family nd_nn_family = {nd_nn_entries, nd_nn_tables, NULL};
+ND_FAMILY(nd_nn_family, nd_nn_tables, &dense_forward_entry, &dense_backward_entry, &act_forward_entry,
+          &act_backward_entry, &swiglu_forward_entry, &swiglu_backward_entry, &layernorm_forward_entry,
+          &layernorm_backward_entry, &softmax_xent_entry, &check_labels_entry, &mse_entry);

@@ -257,12 +257,7 @@ static PyObject *nd_array_from(int typenum, const nd_batch_shape *b, const void 
 }
 
 /* Sets info[key] = value (stolen); 0, or -1 with an exception set. */
-static int nd_info_put(PyObject *info, const char *key, PyObject *value)
-{
-    int rc = value ? PyDict_SetItemString(info, key, value) : -1;
-    Py_XDECREF(value);
-    return rc;
-}
+static int nd_info_put(PyObject *info, const char *key, PyObject *value) { return nd_dict_put(info, key, value); }
 
 /* A record buffer as an array [n] + dims that takes its memory. */
 static PyObject *nd_records_array(nd_records *r, int ndim, const npy_intp *dims, int typenum)
@@ -347,16 +342,15 @@ typedef struct {
     int64_t max_steps, record; /* record: 1 steps, 2 dense output, 4 tape */
 } nd_odeint_args;
 
-static void nd_odeint_defaults(nd_odeint_args *a)
-{
-    nd_ode_samples_opts o;
-    nd_ode_samples_opts_default(&o);
-    a->method = o.method;
-    a->rtol = o.rtol;
-    a->atol = o.atol;
-    a->dt = o.dt;
-    a->max_steps = o.max_steps;
-}
+/* The kernel's default solver options into an entry's fields (odeint's and the gradients'). */
+#define ND_ODE_DEFAULTS(a)                                                                         \
+    do {                                                                                           \
+        nd_ode_samples_opts o_;                                                                    \
+        nd_ode_samples_opts_default(&o_);                                                          \
+        (a)->method = o_.method, (a)->rtol = o_.rtol, (a)->atol = o_.atol, (a)->dt = o_.dt;        \
+        (a)->max_steps = o_.max_steps;                                                             \
+    } while (0)
+static void nd_odeint_defaults(nd_odeint_args *a) { ND_ODE_DEFAULTS(a); }
 
 static const nd_arg odeint_args[] = {
     ND_SCALAR(nd_odeint_args, rhs, "f", ND_ARG_OBJECT, 0),
@@ -367,7 +361,7 @@ static const nd_arg odeint_args[] = {
     ND_SCALAR(nd_odeint_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_odeint_args, args, "args", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_odeint_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_odeint_args, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, events, "events", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     {"event_c", ND_ARG_F64ARRAY, ND_FINITE | ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, ev_c), 2,
@@ -377,7 +371,7 @@ static const nd_arg odeint_args[] = {
     {"direction", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, direction), 1, "(n_events,)", NULL},
     {"terminal", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, terminal), 1, "(n_events,)", NULL},
     ND_SCALAR(nd_odeint_args, record, "record", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_odeint_args, progress, "progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_PROGRESS(nd_odeint_args, progress),
     {NULL}};
 
 /* The events of a per-sample call: a Python callable or the built-in linear ones. *dirs holds
@@ -519,14 +513,6 @@ static int nd_call_setup(nd_call *c, PyArrayObject *y0, int tn, int single, PyOb
 {
     const int ndim = PyArray_NDIM(y0);
     npy_intp d;
-    if (args && !PyTuple_Check(args)) {
-        PyErr_SetString(PyExc_TypeError, "args must be a tuple");
-        return -1;
-    }
-    if (progress && !PyCallable_Check(progress)) {
-        PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
-        return -1;
-    }
     c->typenum = tn;
     c->itemsize = (size_t)PyArray_ITEMSIZE(y0);
     c->single = single || ndim <= 1;
@@ -535,13 +521,10 @@ static int nd_call_setup(nd_call *c, PyArrayObject *y0, int tn, int single, PyOb
         memcpy(c->shape, PyArray_DIMS(y0), (size_t)ndim * sizeof(npy_intp));
     nd_state_rows(y0, single, B, &d);
     c->d = d;
-    c->nargs = args ? PyTuple_GET_SIZE(args) : 0;
-    if (!(c->argv = PyMem_Calloc((size_t)(2 + c->nargs), sizeof(PyObject *)))) {
-        PyErr_NoMemory();
+    nd_pyargs pa;
+    if (nd_pyargs_init(&pa, args) < 0)
         return -1;
-    }
-    for (Py_ssize_t i = 0; i < c->nargs; ++i)
-        c->argv[2 + i] = PyTuple_GET_ITEM(args, i);
+    c->argv = pa.argv, c->nargs = pa.nargs;
     c->watch.progress = progress;
     return 0;
 }
@@ -617,9 +600,7 @@ done:
     nd_call_free(&c);
     nd_field_release(&bf);
     PyMem_RawFree(counters);
-    Py_XDECREF(ys);
-    Py_XDECREF(y_last);
-    Py_XDECREF(info);
+    nd_xdecref(3, ys, y_last, info);
     return res;
 }
 ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
@@ -638,12 +619,7 @@ typedef struct {
     int64_t max_steps;
 } nd_grad_args;
 
-static void nd_grad_defaults(nd_grad_args *a)
-{
-    nd_odeint_args o;
-    nd_odeint_defaults(&o);
-    a->method = o.method, a->rtol = o.rtol, a->atol = o.atol, a->dt = o.dt, a->max_steps = o.max_steps;
-}
+static void nd_grad_defaults(nd_grad_args *a) { ND_ODE_DEFAULTS(a); }
 
 #define ND_GRAD_FIELD_ROWS(T)                                                                      \
     ND_SCALAR(T, field, "field", ND_ARG_OBJECT, 0),                                                \
@@ -759,8 +735,7 @@ static PyObject *ode_backprop_body(PyObject *module, void *args, int tn)
 done:
     PyMem_RawFree(work);
     nd_field_release(&bf);
-    Py_XDECREF(y0bar);
-    Py_XDECREF(dparams);
+    nd_xdecref(2, y0bar, dparams);
     return res;
 }
 ND_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
@@ -775,7 +750,7 @@ static const nd_arg ode_adjoint_args[] = {
     ND_SCALAR(nd_grad_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_grad_args, progress, "progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_PROGRESS(nd_grad_args, progress),
     {NULL}};
 
 /* -> (y0bar, dparams, info): the continuous adjoint from y_end back to t[0]. */
@@ -836,9 +811,7 @@ done:
     nd_field_release(&bf);
     PyMem_RawFree(work);
     PyMem_RawFree(counters);
-    Py_XDECREF(y0bar);
-    Py_XDECREF(dparams);
-    Py_XDECREF(info);
+    nd_xdecref(3, y0bar, dparams, info);
     return res;
 }
 ND_ENTRY(ode_adjoint, nd_grad_args, nd_grad_defaults,

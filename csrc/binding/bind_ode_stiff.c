@@ -31,34 +31,9 @@ typedef struct {
 static int nd_stiff_call_one(nd_stiff_call *c, PyObject *fn, const char *what, PyObject *t, PyObject *y, int ndim,
                              const npy_intp *want, void *out)
 {
-    c->argv[0] = t;
-    c->argv[1] = y;
-    PyObject *res = PyObject_Vectorcall(fn, c->argv, (size_t)(2 + c->nargs), NULL);
-    c->argv[0] = c->argv[1] = NULL;
-    if (!res)
-        return -1;
-    char name[64];
-    snprintf(name, sizeof name, "the value returned by %s", what);
-    PyArrayObject *a = nd_float_array(res, c->typenum, name);
-    Py_DECREF(res);
-    if (!a)
-        return -1;
-    int same = PyArray_NDIM(a) == ndim;
-    for (int i = 0; same && i < ndim; ++i)
-        same = PyArray_DIM(a, i) == want[i];
-    if (!same) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *exp = nd_shape_str(ndim, want);
-        if (got && exp)
-            PyErr_Format(PyExc_ValueError, "%s(t, y) returned an array of shape %S; expected %S%s", what, got, exp,
-                         fn == c->jac ? ", y.shape + (d,)" : ", the shape of y");
-        Py_XDECREF(got);
-        Py_XDECREF(exp);
-        Py_DECREF(a);
-        return -1;
-    }
-    memcpy(out, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
-    Py_DECREF(a);
-    return 0;
+    nd_pyargs pa = {c->argv, c->nargs};
+    return nd_pycall_into(fn, &pa, t, y, c->typenum, what, ndim, want,
+                          fn == c->jac ? "y.shape + (d,)" : "the shape of y", out);
 }
 
 /* m rows through f (per = d values out per row) or jac (per = d * d). */
@@ -66,7 +41,7 @@ static int nd_stiff_py_rows(nd_stiff_call *c, int is_jac, int64_t m, const doubl
 {
     PyGILState_STATE gil = PyGILState_Ensure();
     PyObject *fn = is_jac ? c->jac : c->f;
-    const char *what = is_jac ? "jac" : "f";
+    const char *what = is_jac ? "jac(t, y)" : "f(t, y)";
     const size_t item = c->typenum == NPY_FLOAT ? sizeof(float) : sizeof(double);
     const size_t row_in = (size_t)c->d * item, row_out = row_in * (is_jac ? (size_t)c->d : 1);
     int ok = 1;
@@ -215,11 +190,7 @@ static void nd_stiff_defaults(nd_stiff_args *a)
 {
     nd_ode_stiff_opts o;
     nd_ode_stiff_opts_default(&o);
-    a->method = o.method;
-    a->rtol = o.rtol;
-    a->atol = o.atol;
-    a->dt = o.dt;
-    a->max_step = o.max_step;
+    a->method = o.method, a->rtol = o.rtol, a->atol = o.atol, a->dt = o.dt, a->max_step = o.max_step;
     a->max_steps = o.max_steps;
 }
 
@@ -234,8 +205,8 @@ static const nd_arg odeint_stiff_args[] = {
     ND_SCALAR(nd_stiff_args, max_step, "max_step", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
     {"jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_stiff_args, jac), -1, NULL, NULL},
-    {"args", ND_ARG_OBJECT, ND_OPTIONAL, offsetof(nd_stiff_args, args), -1, NULL, NULL},
-    {"progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_stiff_args, progress), -1, NULL, NULL},
+    ND_OBJ(nd_stiff_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL),
+    ND_PROGRESS(nd_stiff_args, progress),
     ND_SCALAR(nd_stiff_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, dense, "dense", ND_ARG_BOOL, ND_OPTIONAL),
     {NULL}};
@@ -341,10 +312,6 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     const int ndim = PyArray_NDIM(a->y0);
     if (ndim >= NPY_MAXDIMS)
         return PyErr_Format(PyExc_ValueError, "y0 has too many axes");
-    if (a->args && !PyTuple_Check(a->args))
-        return PyErr_Format(PyExc_TypeError, "args must be a tuple, got %s", Py_TYPE(a->args)->tp_name);
-    if (a->progress && !PyCallable_Check(a->progress))
-        return PyErr_Format(PyExc_TypeError, "progress must be callable or None");
     const int is_field = !PyCallable_Check(a->f);
     if (is_field && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field has its own Jacobian");
@@ -486,10 +453,7 @@ done:
     PyMem_RawFree(k.nfev);
     PyMem_RawFree(k.t);
     PyMem_RawFree(k.status);
-    Py_XDECREF(keep);
-    Py_XDECREF(ys);
-    Py_XDECREF(y_last);
-    Py_XDECREF(info);
+    nd_xdecref(4, keep, ys, y_last, info);
     return res;
 }
 ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,

@@ -9,26 +9,15 @@
 #include "nd_sde.h"
 #include "nd_status.h"
 
+/* The options go straight into the kernel's struct: its defaults are _core.DEFAULTS. */
 typedef struct {
-    PyObject *f, *g;
-    PyArrayObject *y0, *t;
-    int method, noise;
-    double dt;
-    PyObject *seed;
-    int64_t m;
-    PyArrayObject *ids, *dW, *dZ;
+    PyObject *f, *g, *args, *dg, *progress;
+    PyArrayObject *y0, *t, *ids, *dW, *dZ, *ybar;
     int record;
-    PyObject *args, *dg, *progress;
+    nd_sde_opts o;
 } nd_sde_args;
 
-static void nd_sde_args_default(nd_sde_args *a)
-{
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    a->method = o.method;
-    a->noise = o.noise;
-    a->m = o.m;
-}
+static void nd_sde_defaults(nd_sde_args *a) { nd_sde_opts_default(&a->o); }
 
 /* ---- Python callbacks -------------------------------------------------------------------- */
 
@@ -38,48 +27,22 @@ typedef struct {
     PyObject *fn;       /* borrowed */
     const char *what;   /* "f(t, y)", for messages */
     const char *expect; /* what out_shape is, for messages */
-    PyObject **argv;    /* [t, y, *args]: slots 0 and 1 are filled per call; borrowed items */
-    Py_ssize_t nargs;
+    nd_pyargs *args;
     int typenum, ndim_in, ndim_out;
     npy_intp in_shape[NPY_MAXDIMS], out_shape[NPY_MAXDIMS];
-    size_t in_bytes, out_bytes;
+    size_t in_bytes;
     nd_watch *watch;
 } nd_sde_cb;
 
 static int nd_sde_call(nd_sde_cb *c, double t, const void *y, void *out)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    int ok = 0;
     PyObject *ty = PyFloat_FromDouble(t);
     PyObject *arr = ty ? PyArray_SimpleNew(c->ndim_in, c->in_shape, c->typenum) : NULL;
-    if (arr) {
-        /* a fresh array per call: the function may keep or modify what it is given */
+    if (arr) /* a fresh array per call: the function may keep or modify what it is given */
         memcpy(PyArray_DATA((PyArrayObject *)arr), y, c->in_bytes);
-        c->argv[0] = ty;
-        c->argv[1] = arr;
-        PyObject *res = PyObject_Vectorcall(c->fn, c->argv, (size_t)(2 + c->nargs), NULL);
-        c->argv[0] = c->argv[1] = NULL;
-        PyArrayObject *a = res ? nd_float_array(res, c->typenum, c->what) : NULL;
-        if (a) {
-            int same = PyArray_NDIM(a) == c->ndim_out;
-            for (int i = 0; same && i < c->ndim_out; ++i)
-                same = PyArray_DIM(a, i) == c->out_shape[i];
-            if (same) {
-                memcpy(out, PyArray_DATA(a), c->out_bytes);
-                ok = 1;
-            } else {
-                PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
-                PyObject *want = nd_shape_str(c->ndim_out, c->out_shape);
-                if (got && want)
-                    PyErr_Format(PyExc_ValueError, "%s returned an array of shape %S; expected %S, %s", c->what, got,
-                                 want, c->expect);
-                Py_XDECREF(got);
-                Py_XDECREF(want);
-            }
-            Py_DECREF(a);
-        }
-        Py_XDECREF(res);
-    }
+    const int ok = arr && nd_pycall_into(c->fn, c->args, ty, arr, c->typenum, c->what, c->ndim_out, c->out_shape,
+                                         c->expect, out) == 0;
     Py_XDECREF(arr);
     Py_XDECREF(ty);
     return nd_watch_callback_done(c->watch, ok, gil);
@@ -89,16 +52,14 @@ static int nd_sde_call_f32(void *c, double t, int64_t rows, const float *y, floa
 static int nd_sde_call_f64(void *c, double t, int64_t rows, const double *y, double *out) { return nd_sde_call(c, t, y, out); }
 
 /* Sets up c for fn with y of y0's shape and results of y0's shape plus `extra` trailing axes. */
-static void nd_sde_cb_init(nd_sde_cb *c, PyObject *fn, const char *what, const char *expect, PyObject **argv,
-                           Py_ssize_t nargs, PyArrayObject *y0, int typenum, int extra, npy_intp extra_dim,
-                           nd_watch *watch)
+static void nd_sde_cb_init(nd_sde_cb *c, PyObject *fn, const char *what, const char *expect, nd_pyargs *args,
+                           PyArrayObject *y0, int typenum, int extra, npy_intp extra_dim, nd_watch *watch)
 {
     const int nd = PyArray_NDIM(y0);
     c->fn = fn;
     c->what = what;
     c->expect = expect;
-    c->argv = argv;
-    c->nargs = nargs;
+    c->args = args;
     c->typenum = typenum;
     c->ndim_in = nd;
     c->ndim_out = nd + extra;
@@ -107,7 +68,6 @@ static void nd_sde_cb_init(nd_sde_cb *c, PyObject *fn, const char *what, const c
     if (extra)
         c->out_shape[nd] = extra_dim;
     c->in_bytes = (size_t)PyArray_NBYTES(y0);
-    c->out_bytes = c->in_bytes * (size_t)(extra ? extra_dim : 1);
     c->watch = watch;
 }
 
@@ -136,15 +96,11 @@ static int nd_parse_diffusion(PyObject *spec, int typenum, int64_t d, int genera
         PyObject *obj = PyTuple_GET_ITEM(params, i);
         if (obj == Py_None)
             continue;
-        PyArrayObject *a = nd_float_array(obj, typenum, names[i]);
-        if (!a || PyList_Append(keep, (PyObject *)a) < 0) {
-            Py_XDECREF(a);
-            return -1;
-        }
-        Py_DECREF(a); /* `keep` holds it */
         const int matrix = kind == ND_DIFFUSION_CONSTANT && general;
         const npy_intp dims[2] = {d, -1};
-        if (nd_check_shape(a, names[i], matrix ? 2 : 1, dims, matrix ? "(d, m) for general noise" : "(d,)") < 0)
+        PyArrayObject *a = nd_keep_param(keep, obj, typenum, matrix ? 2 : 1, dims, names[i],
+                                         matrix ? "(d, m) for general noise" : "(d,)");
+        if (!a)
             return -1;
         if (matrix)
             g->m = PyArray_DIM(a, 1);
@@ -175,22 +131,22 @@ static int nd_sde_check_y0(PyArrayObject *y0)
 /* ---- sdeint -------------------------------------------------------------------------------- */
 
 static const nd_arg sdeint_args[] = {
-    {"f", ND_ARG_OBJECT, 0, offsetof(nd_sde_args, f), -1, NULL, NULL},
-    {"g", ND_ARG_OBJECT, 0, offsetof(nd_sde_args, g), -1, NULL, NULL},
+    ND_OBJ(nd_sde_args, f, "f", ND_ARG_OBJECT, 0),
+    ND_OBJ(nd_sde_args, g, "g", ND_ARG_OBJECT, 0),
     ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
-    {"t", ND_ARG_F64ARRAY, 0, offsetof(nd_sde_args, t), 1, "(T,)", NULL},
-    ND_CHOICE(nd_sde_args, method, "method", ND_OPTIONAL, nd_sde_method_names),
-    ND_CHOICE(nd_sde_args, noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
-    ND_SCALAR(nd_sde_args, dt, "dt", ND_ARG_DOUBLE, 0),
-    {"seed", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, seed), -1, NULL, NULL},
-    ND_SCALAR(nd_sde_args, m, "m", ND_ARG_INT, ND_OPTIONAL),
-    {"sample_ids", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, ids), -1, NULL, NULL},
+    ND_F64IN(nd_sde_args, t, "t", 0, 1, "(T,)"),
+    ND_CHOICE(nd_sde_args, o.method, "method", ND_OPTIONAL, nd_sde_method_names),
+    ND_CHOICE(nd_sde_args, o.noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
+    ND_SCALAR(nd_sde_args, o.dt, "dt", ND_ARG_DOUBLE, 0),
+    ND_SCALAR(nd_sde_args, o.seed, "seed", ND_ARG_SEED, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(nd_sde_args, o.m, "m", ND_ARG_INT, ND_OPTIONAL),
+    ND_I64IN(nd_sde_args, ids, "sample_ids", ND_OPTIONAL | ND_NONE, -1, NULL),
     ND_IN(nd_sde_args, dW, "dW", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(steps,) + batch + (m,)"),
     ND_IN(nd_sde_args, dZ, "dZ", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(steps,) + batch + (m,)"),
     ND_SCALAR(nd_sde_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
-    {"args", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, args), -1, NULL, NULL},
-    {"dg", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, dg), -1, NULL, NULL},
-    {"progress", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_sde_args, progress), -1, NULL, NULL},
+    ND_OBJ(nd_sde_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_sde_args, dg, "dg", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
+    ND_PROGRESS(nd_sde_args, progress),
     {NULL}};
 
 /* The failure of samples that became NaN or inf, with every sample's result attached. */
@@ -220,40 +176,19 @@ static void nd_sde_raise_nonfinite(PyObject *module, PyArrayObject *y0, PyArrayO
                                                        "status", "nonfinite", "dW", dW ? dW : Py_None, "dZ",
                                                        dZ ? dZ : Py_None, "info", info)
                                        : NULL;
-    PyObject *msg = attrs ? PyUnicode_FromFormat(
-                                "sdeint: %lld of %lld samples became NaN or inf (the first, flat index %lld, after "
-                                "t=%R); the others reached t=%R. The exception's ys holds every sample (NaN after its "
-                                "failure), failed marks the samples that stopped and t the time each reached",
-                                (long long)failed, (long long)B, (long long)first, tf, te)
-                          : NULL;
-    if (msg)
-        nd_set_integration_error(module, msg, attrs);
-    Py_XDECREF(msg);
-    Py_XDECREF(attrs);
+    nd_raise_integration(module,
+                         attrs ? PyUnicode_FromFormat(
+                                     "sdeint: %lld of %lld samples became NaN or inf (the first, flat index %lld, "
+                                     "after t=%R); the others reached t=%R. The exception's ys holds every sample (NaN "
+                                     "after its failure), failed marks the samples that stopped and t the time each "
+                                     "reached",
+                                     (long long)failed, (long long)B, (long long)first, tf, te)
+                               : NULL,
+                         attrs);
     Py_XDECREF(tf);
     Py_XDECREF(te);
     Py_XDECREF(tb);
     Py_DECREF(mask);
-}
-
-/* The seed: an int in [0, 2^64). */
-static int nd_sde_seed(PyObject *obj, uint64_t *seed)
-{
-    *seed = 0;
-    if (!obj)
-        return 0;
-    if (PyBool_Check(obj) || !PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "seed must be an integer, got %R", obj);
-        return -1;
-    }
-    unsigned long long v = PyLong_AsUnsignedLongLong(obj);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "seed must be between 0 and 2**64 - 1, got %R", obj);
-        return -1;
-    }
-    *seed = v;
-    return 0;
 }
 
 /* -> (ys [nt] + y0.shape, dW | None, dZ | None, info) */
@@ -264,22 +199,13 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     const int nd = PyArray_NDIM(y0);
     if (nd_sde_check_y0(y0) < 0)
         return NULL;
-    if (a->args && !PyTuple_Check(a->args))
-        return PyErr_Format(PyExc_TypeError, "args must be a tuple, got %s", Py_TYPE(a->args)->tp_name);
     const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
     const npy_intp nt = PyArray_DIM(a->t, 0);
     const double *t = PyArray_DATA(a->t);
-    const int general = a->noise == ND_SDE_GENERAL;
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    o.method = a->method;
-    o.noise = a->noise;
-    o.dt = a->dt;
-    o.m = a->m;
-    if (nd_sde_seed(a->seed, &o.seed) < 0)
-        return NULL;
+    nd_sde_opts o = a->o;
+    const int general = o.noise == ND_SDE_GENERAL;
     int64_t steps;
-    int st = nd_sde_steps(nt, t, a->dt, &steps);
+    int st = nd_sde_steps(nt, t, o.dt, &steps);
     if (st != ND_OK)
         return nd_raise_status(st, "sdeint");
 
@@ -287,19 +213,17 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     nd_field field;
     nd_diffusion diffusion;
     nd_sde_cb fcb, gcb, dgcb;
-    const Py_ssize_t nargs = a->args ? PyTuple_GET_SIZE(a->args) : 0;
-    PyObject *keep = PyList_New(0), **argv = NULL, *ys = NULL, *dW = NULL, *dZ = NULL, *status = NULL;
+    nd_pyargs pa = {NULL, 0};
+    PyObject *keep = PyList_New(0), *ys = NULL, *dW = NULL, *dZ = NULL, *status = NULL;
     PyObject *t_reached = NULL, *info = NULL, *res = NULL;
-    if (!keep || !(argv = PyMem_Calloc((size_t)(2 + nargs), sizeof(PyObject *))))
+    if (!keep || nd_pyargs_init(&pa, a->args) < 0)
         goto done;
-    for (Py_ssize_t i = 0; i < nargs; ++i)
-        argv[2 + i] = PyTuple_GET_ITEM(a->args, i);
 
     /* typed problem: the pointers are the same for both precisions */
     nd_sde_problem_f64 p64 = {0};
     nd_sde_problem_f32 p32 = {0};
     if (PyCallable_Check(a->f)) {
-        nd_sde_cb_init(&fcb, a->f, "f(t, y)", "the shape of y0", argv, nargs, y0, tn, 0, 0, &watch);
+        nd_sde_cb_init(&fcb, a->f, "f(t, y)", "the shape of y0", &pa, y0, tn, 0, 0, &watch);
         p64.drift = nd_sde_call_f64;
         p32.drift = nd_sde_call_f32;
         p64.drift_ctx = p32.drift_ctx = &fcb;
@@ -317,17 +241,13 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
             PyErr_SetString(PyExc_ValueError, "general noise with a callable g needs m, the number of Brownian motions");
             goto done;
         }
-        nd_sde_cb_init(&gcb, a->g, "g(t, y)", general ? "y.shape + (m,) for general noise" : "the shape of y0", argv,
-                       nargs, y0, tn, general, (npy_intp)o.m, &watch);
+        nd_sde_cb_init(&gcb, a->g, "g(t, y)", general ? "y.shape + (m,) for general noise" : "the shape of y0", &pa,
+                       y0, tn, general, (npy_intp)o.m, &watch);
         p64.diffusion_fn = nd_sde_call_f64;
         p32.diffusion_fn = nd_sde_call_f32;
         p64.diffusion_ctx = p32.diffusion_ctx = &gcb;
         if (a->dg) {
-            if (!PyCallable_Check(a->dg)) {
-                PyErr_Format(PyExc_TypeError, "dg must be callable, got %s", Py_TYPE(a->dg)->tp_name);
-                goto done;
-            }
-            nd_sde_cb_init(&dgcb, a->dg, "dg(t, y)", "the shape of y0", argv, nargs, y0, tn, 0, 0, &watch);
+            nd_sde_cb_init(&dgcb, a->dg, "dg(t, y)", "the shape of y0", &pa, y0, tn, 0, 0, &watch);
             p64.diffusion_dy = nd_sde_call_f64;
             p32.diffusion_dy = nd_sde_call_f32;
             p64.diffusion_dy_ctx = p32.diffusion_dy_ctx = &dgcb;
@@ -352,7 +272,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
         PyErr_SetString(PyExc_MemoryError, "the Brownian increments of this grid do not fit in memory");
         goto done;
     }
-    const int want_dz = a->method == ND_SDE_SRA;
+    const int want_dz = o.method == ND_SDE_SRA;
     if (a->dW && nd_check_shape(a->dW, "dW", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0)
         goto done;
     if (a->dZ && nd_check_shape(a->dZ, "dZ", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0)
@@ -413,62 +333,40 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     res = PyTuple_Pack(4, ys, dW ? dW : Py_None, dZ ? dZ : Py_None, info);
 done:
     nd_watch_clear(&watch);
-    PyMem_Free(argv);
-    Py_XDECREF(keep);
-    Py_XDECREF(ys);
-    Py_XDECREF(dW);
-    Py_XDECREF(dZ);
-    Py_XDECREF(status);
-    Py_XDECREF(t_reached);
-    Py_XDECREF(info);
+    nd_pyargs_free(&pa);
+    nd_xdecref(7, keep, ys, dW, dZ, status, t_reached, info);
     return res;
 }
-ND_ENTRY(sdeint, nd_sde_args, nd_sde_args_default,
+ND_ENTRY(sdeint, nd_sde_args, nd_sde_defaults,
          "sdeint(f, g, y0, t, method='euler_maruyama', noise='diagonal', dt, seed=None, m=0, sample_ids=None, dW=None, "
          "dZ=None, record=False, args=None, dg=None, progress=None) -> (ys, dW | None, dZ | None, info)")
 
 /* ---- gradients ------------------------------------------------------------------------------ */
 
-typedef struct {
-    PyObject *f, *g;
-    PyArrayObject *y0, *t, *dW, *ybar;
-    double dt;
-    int noise;
-} nd_sde_grad_args;
-
-static void nd_sde_grad_default(nd_sde_grad_args *a)
-{
-    nd_sde_opts o;
-    nd_sde_opts_default(&o);
-    a->noise = o.noise;
-}
-
 static const nd_arg sde_backprop_args[] = {
-    {"f", ND_ARG_OBJECT, 0, offsetof(nd_sde_grad_args, f), -1, NULL, NULL},
-    {"g", ND_ARG_OBJECT, 0, offsetof(nd_sde_grad_args, g), -1, NULL, NULL},
-    ND_IN(nd_sde_grad_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
-    {"t", ND_ARG_F64ARRAY, 0, offsetof(nd_sde_grad_args, t), 1, "(T,)", NULL},
-    ND_SCALAR(nd_sde_grad_args, dt, "dt", ND_ARG_DOUBLE, 0),
-    ND_IN(nd_sde_grad_args, dW, "dW", ND_FINITE, -1, "(steps,) + batch + (m,)"),
-    ND_IN(nd_sde_grad_args, ybar, "ybar", ND_FINITE, -1, "(T,) + y0.shape"),
-    ND_CHOICE(nd_sde_grad_args, noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
+    ND_OBJ(nd_sde_args, f, "f", ND_ARG_TUPLE, 0),
+    ND_OBJ(nd_sde_args, g, "g", ND_ARG_TUPLE, 0),
+    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
+    ND_F64IN(nd_sde_args, t, "t", 0, 1, "(T,)"),
+    ND_SCALAR(nd_sde_args, o.dt, "dt", ND_ARG_DOUBLE, 0),
+    ND_IN(nd_sde_args, dW, "dW", ND_FINITE, -1, "(steps,) + batch + (m,)"),
+    ND_IN(nd_sde_args, ybar, "ybar", ND_FINITE, -1, "(T,) + y0.shape"),
+    ND_CHOICE(nd_sde_args, o.noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
     {NULL}};
 
 /* -> (y0bar, dfield [P], dg): Euler-Maruyama backpropagated on the path dW */
 static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
 {
-    nd_sde_grad_args *a = args;
+    nd_sde_args *a = args;
     PyArrayObject *y0 = a->y0;
     if (nd_sde_check_y0(y0) < 0)
         return NULL;
-    if (!PyTuple_Check(a->f) || !PyTuple_Check(a->g))
-        return PyErr_Format(PyExc_TypeError, "sde_backprop needs a built-in field f and a built-in diffusion g");
-    const int nd = PyArray_NDIM(y0), general = a->noise == ND_SDE_GENERAL;
+    const int nd = PyArray_NDIM(y0), general = a->o.noise == ND_SDE_GENERAL;
     const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
     const npy_intp nt = PyArray_DIM(a->t, 0);
     const double *t = PyArray_DATA(a->t);
     int64_t steps;
-    int st = nd_sde_steps(nt, t, a->dt, &steps);
+    int st = nd_sde_steps(nt, t, a->o.dt, &steps);
     if (st != ND_OK)
         return nd_raise_status(st, "sde_backprop");
     nd_field field;
@@ -487,20 +385,19 @@ static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
     nd_field sized = field;
     sized.batch = B;
     size_t len;
-    if ((st = nd_sde_backprop_workspace_len(&field, B, d, nt, t, a->dt, &len)) != ND_OK) {
-        nd_raise_status(st, "sde_backprop");
-        goto done;
-    }
     const npy_intp P = (npy_intp)nd_field_param_count(&sized);
     const npy_intp n_dg = g.kind == ND_DIFFUSION_LINEAR ? 2 * d : d * (general ? g.m : 1);
-    if (!(work = nd_work_alloc(len, PyArray_ITEMSIZE(y0))) || !(y0bar = PyArray_NewLikeArray(y0, NPY_CORDER, NULL, 0)) ||
-        !(dfield = nd_empty(tn, 1, P)) || !(dg = nd_empty(tn, 1, n_dg)))
+    if (!(work = nd_workspace(nd_sde_backprop_workspace_len(&field, B, d, nt, t, a->o.dt, &len), &len,
+                              PyArray_ITEMSIZE(y0), "sde_backprop")) ||
+        !(y0bar = PyArray_NewLikeArray(y0, NPY_CORDER, NULL, 0)) || !(dfield = nd_empty(tn, 1, P)) ||
+        !(dg = nd_empty(tn, 1, n_dg)))
         goto done;
     void *yd = PyArray_DATA(y0), *wd = PyArray_DATA(a->dW), *bd = PyArray_DATA(a->ybar);
     void *y0b = PyArray_DATA((PyArrayObject *)y0bar), *dfd = PyArray_DATA((PyArrayObject *)dfield);
     void *dgd = PyArray_DATA((PyArrayObject *)dg);
     Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_sde_backprop, &field, &g, a->noise, B, d, yd, nt, t, a->dt, wd, bd, y0b, dfd, dgd, work);
+    st = ND_DISPATCH(tn, nd_sde_backprop, &field, &g, a->o.noise, B, d, yd, nt, t, a->o.dt, wd, bd, y0b, dfd, dgd,
+                     work);
     Py_END_ALLOW_THREADS
     if (st == ND_ERR_NONFINITE)
         PyErr_SetString(PyExc_FloatingPointError, "sde_backprop: the replayed states became NaN or inf");
@@ -510,16 +407,12 @@ static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
         res = PyTuple_Pack(3, y0bar, dfield, dg);
 done:
     PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    Py_XDECREF(y0bar);
-    Py_XDECREF(dfield);
-    Py_XDECREF(dg);
+    nd_xdecref(4, keep, y0bar, dfield, dg);
     return res;
 }
-ND_ENTRY(sde_backprop, nd_sde_grad_args, nd_sde_grad_default,
+ND_ENTRY(sde_backprop, nd_sde_args, nd_sde_defaults,
          "sde_backprop(f, g, y0, t, dt, dW, ybar, noise='diagonal') -> (y0bar, dfield, dg): gradients through "
          "Euler-Maruyama on the path dW")
 
-static const nd_entry *const nd_sde_entries[] = {&sdeint_entry, &sde_backprop_entry, NULL};
 static const nd_table nd_sde_tables[] = {{"sde_methods", nd_sde_method_names}, {"sde_noises", nd_sde_noise_names}, {NULL}};
-const nd_family nd_sde_family = {nd_sde_entries, nd_sde_tables, NULL};
+ND_FAMILY(nd_sde_family, nd_sde_tables, &sdeint_entry, &sde_backprop_entry);

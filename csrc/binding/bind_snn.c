@@ -9,7 +9,7 @@
 #include "nd_snn.h"
 #include "nd_status.h"
 
-#define ND_DATA(a) ((a) ? PyArray_DATA((PyArrayObject *)(a)) : NULL)
+
 
 typedef struct {
     PyObject *currents, *out; /* currents: (T, B, n), or one (B, n) current broadcast along time */
@@ -142,27 +142,19 @@ static PyObject *nd_lif_body(PyObject *module, void *args, int tn)
     npy_intp d[3];
     int64_t ts = 0;
     PyArrayObject *cur = nd_lif_currents(a, tn, d, &ts, what);
-    PyObject *o[5] = {NULL, NULL, NULL, NULL, NULL}, *res = NULL;
+    PyObject *o[5] = {NULL, NULL, NULL, NULL, NULL};
+    int st = ND_OK;
     if (cur && nd_lif_outputs(a, cur, d, tn, o) == 0) {
         void *cd = PyArray_DATA(cur), *v0d = ND_DATA(a->v0), *dsd = ND_DATA(a->dspikes), *dmd = ND_DATA(a->dmem);
         void *o0 = ND_DATA(o[0]), *o1 = ND_DATA(o[1]), *o2 = ND_DATA(o[2]), *o3 = ND_DATA(o[3]), *o4 = ND_DATA(o[4]);
         const int64_t row = (int64_t)d[1] * d[2], ds_ts = a->dspikes && PyArray_NDIM(a->dspikes) == 2 ? 0 : row;
-        int st;
-        Py_BEGIN_ALLOW_THREADS
-        st = a->backward ? ND_DISPATCH(tn, nd_lif_backward, &a->p, d[0], d[1], d[2], cd, ts, v0d, dsd, ds_ts, dmd, o0,
-                                       a->sum_time ? 0 : row, o1)
-                         : ND_DISPATCH(tn, nd_lif_forward, &a->p, d[0], d[1], d[2], cd, ts, v0d, o0, o1, o2, o4, o3);
-        Py_END_ALLOW_THREADS
-        if (st != ND_OK)
-            nd_raise_status(st, what);
-        else if ((res = PyTuple_New(a->backward ? 2 : 5)))
-            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(res); ++i)
-                PyTuple_SET_ITEM(res, i, Py_NewRef(o[i] ? o[i] : Py_None));
+        ND_NOGIL(st, a->backward ? ND_DISPATCH(tn, nd_lif_backward, &a->p, d[0], d[1], d[2], cd, ts, v0d, dsd, ds_ts,
+                                               dmd, o0, a->sum_time ? 0 : row, o1)
+                                 : ND_DISPATCH(tn, nd_lif_forward, &a->p, d[0], d[1], d[2], cd, ts, v0d, o0, o1, o2, o4,
+                                               o3));
     }
     Py_XDECREF(cur);
-    for (int i = 0; i < 5; ++i)
-        Py_XDECREF(o[i]);
-    return res;
+    return nd_finish(st, what, a->backward ? 2 : 5, o);
 }
 #define lif_forward_body nd_lif_body
 #define lif_backward_body nd_lif_body
@@ -219,17 +211,11 @@ static PyObject *spike_bits_unpack_body(PyObject *module, void *args, int tn)
     PyArrayObject *bits =
         st == ND_OK ? (PyArrayObject *)PyArray_FROMANY(a->bits, NPY_UINT8, 1, 1, NPY_ARRAY_IN_ARRAY) : NULL;
     PyObject *out = bits ? nd_empty(tn, 3, (npy_intp)a->T, (npy_intp)a->B, (npy_intp)a->n) : NULL;
-    if (out) {
-        const uint8_t *bd = PyArray_DATA(bits);
-        void *od = ND_DATA(out);
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_spike_bits_unpack, a->T, a->B, a->n, bd, (size_t)PyArray_SIZE(bits), od);
-        Py_END_ALLOW_THREADS
-    }
+    if (out)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_spike_bits_unpack, a->T, a->B, a->n, ND_DATA(bits), (size_t)PyArray_SIZE(bits),
+                                 ND_DATA(out)));
     Py_XDECREF(bits);
-    if (st != ND_OK)
-        Py_XSETREF(out, nd_raise_status(st, "spike_bits_unpack"));
-    return out;
+    return nd_finish(st, "spike_bits_unpack", 1, &out);
 }
 ND_ENTRY(spike_bits_unpack, nd_spike_args, NULL,
          "spike_bits_unpack(bits, T, B, n, like) -> the (T, B, n) spikes packed in bits, of like's dtype")
@@ -257,23 +243,15 @@ static PyObject *encode_body(PyObject *module, void *args, int tn)
     if (nd > 0) /* a 0-d array's dims pointer may be NULL */
         memcpy(dims + 1, PyArray_DIMS(a->x), (size_t)nd * sizeof(npy_intp));
     PyObject *out = PyArray_SimpleNew(nd + 1, dims, tn);
-    void *xd = PyArray_DATA(a->x), *od = ND_DATA(out);
-    if (out) {
-        Py_BEGIN_ALLOW_THREADS
-        st = ND_DISPATCH(tn, nd_encode, a->encoding, a->T, n, xd, a->seed, a->stream, od);
-        Py_END_ALLOW_THREADS
-    }
-    if (st != ND_OK)
-        Py_XSETREF(out, nd_raise_status(st, "encode"));
-    return out;
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_encode, a->encoding, a->T, n, ND_DATA(a->x), a->seed, a->stream, ND_DATA(out)));
+    return nd_finish(st, "encode", 1, &out);
 }
 ND_ENTRY(encode, nd_spike_args, NULL,
          "encode(x, num_timesteps, encoding, seed=0, stream=0) -> the (num_timesteps,) + x.shape spike train")
 
-static const nd_entry *const nd_snn_entries[] = {&lif_forward_entry, &lif_backward_entry, &lif_check_entry,
-                                                 &spike_bits_unpack_entry, &encode_entry, NULL};
 static const nd_table nd_snn_tables[] = {{"lif_resets", nd_lif_reset_names},
                                          {"lif_surrogates", nd_lif_surrogate_names},
                                          {"spike_encodings", nd_encoding_names},
                                          {NULL, NULL}};
-const nd_family nd_snn_family = {nd_snn_entries, nd_snn_tables, NULL};
+ND_FAMILY(nd_snn_family, nd_snn_tables, &lif_forward_entry, &lif_backward_entry, &lif_check_entry,
+          &spike_bits_unpack_entry, &encode_entry);

@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <string.h>
 #include <math.h>
 #ifdef __GLIBC__
 #include <malloc.h> /* mallopt */
@@ -178,14 +179,22 @@ int nd_parse_double(const nd_arg *a, PyObject *o, double *out)
     return 0;
 }
 
-static int nd_parse_int(const nd_arg *a, PyObject *o, int64_t *out)
+/* o as a Python int (its __index__; not a bool): a new reference, or NULL with TypeError. */
+static PyObject *nd_index(const nd_arg *a, PyObject *o)
 {
     PyObject *idx = PyBool_Check(o) ? NULL : PyNumber_Index(o);
     if (!idx) {
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError, "%s must be an integer, got %R", a->name, o);
-        return -1;
     }
+    return idx;
+}
+
+static int nd_parse_int(const nd_arg *a, PyObject *o, int64_t *out)
+{
+    PyObject *idx = nd_index(a, o);
+    if (!idx)
+        return -1;
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
     Py_DECREF(idx);
@@ -201,12 +210,9 @@ static int nd_parse_int(const nd_arg *a, PyObject *o, int64_t *out)
 
 static int nd_parse_seed(const nd_arg *a, PyObject *o, uint64_t *out)
 {
-    PyObject *idx = PyBool_Check(o) ? NULL : PyNumber_Index(o);
-    if (!idx) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s must be an integer, got %R", a->name, o);
+    PyObject *idx = nd_index(a, o);
+    if (!idx)
         return -1;
-    }
     unsigned long long v = PyLong_AsUnsignedLongLong(idx);
     Py_DECREF(idx);
     if (v == (unsigned long long)-1 && PyErr_Occurred()) {
@@ -218,20 +224,26 @@ static int nd_parse_seed(const nd_arg *a, PyObject *o, uint64_t *out)
     return 0;
 }
 
+int nd_choice_index(PyObject *o, const char *name, const char *const *names)
+{
+    for (int i = 0; names[i]; ++i)
+        if (PyUnicode_Check(o) && PyUnicode_CompareWithASCIIString(o, names[i]) == 0)
+            return i;
+    PyObject *all = PyUnicode_FromString("");
+    for (int i = 0; all && names[i]; ++i)
+        Py_SETREF(all, PyUnicode_FromFormat("%U%s'%s'", all, i ? ", " : "", names[i]));
+    if (all)
+        PyErr_Format(PyExc_ValueError, "%s=%R is not one of %U", name, o, all);
+    Py_XDECREF(all);
+    return -1;
+}
+
 int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
 {
-    for (int i = 0; a->choices[i]; ++i)
-        if (PyUnicode_Check(o) && PyUnicode_CompareWithASCIIString(o, a->choices[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    PyObject *names = PyUnicode_FromString("");
-    for (int i = 0; names && a->choices[i]; ++i)
-        Py_SETREF(names, PyUnicode_FromFormat("%U%s'%s'", names, i ? ", " : "", a->choices[i]));
-    if (names)
-        PyErr_Format(PyExc_ValueError, "%s=%R is not one of %U", a->name, o, names);
-    Py_XDECREF(names);
-    return -1;
+    const int i = nd_choice_index(o, a->name, a->choices);
+    if (i >= 0)
+        *out = i;
+    return i < 0 ? -1 : 0;
 }
 
 /* -1 with TypeError unless obj holds integers (ND_INTEGER: a label is never truncated). */
@@ -286,6 +298,15 @@ static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
         return 0;
     }
     case ND_ARG_CHOICE: return nd_parse_choice(a, o, (int *)field);
+    case ND_ARG_CALLABLE:
+    case ND_ARG_TUPLE:
+        if (a->kind == ND_ARG_CALLABLE ? !PyCallable_Check(o) : !PyTuple_Check(o)) {
+            PyErr_Format(PyExc_TypeError, "%s must be %s%s, got %s", a->name,
+                         a->kind == ND_ARG_CALLABLE ? "callable" : "a tuple", (a->flags & ND_NONE) ? " or None" : "",
+                         Py_TYPE(o)->tp_name);
+            return -1;
+        }
+        /* fall through */
     case ND_ARG_OBJECT: *(PyObject **)field = o; return 0;
     }
     return 0;
@@ -431,6 +452,132 @@ int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp 
     }
     Py_XDECREF(got);
     return -1;
+}
+
+PyObject *nd_finish(int st, const char *what, int n, PyObject **outs)
+{
+    PyObject *res = NULL;
+    if (PyErr_Occurred())
+        ;
+    else if (st != ND_OK)
+        nd_raise_status(st, what);
+    else if (n == 1)
+        res = Py_NewRef(outs[0]);
+    else if ((res = PyTuple_New(n)))
+        for (int i = 0; i < n; ++i)
+            PyTuple_SET_ITEM(res, i, Py_NewRef(outs[i] ? outs[i] : Py_None));
+    for (int i = 0; i < n; ++i)
+        Py_CLEAR(outs[i]);
+    return res;
+}
+
+void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what)
+{
+    if (st != ND_OK)
+        return nd_raise_status(st, what);
+    return nd_work_alloc(*len, itemsize);
+}
+
+PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
+                             const char *name, const char *axes)
+{
+    const int ints = typenum == NPY_INT8 || typenum == NPY_INT32 || typenum == NPY_INT64;
+    PyArrayObject *a = NULL;
+    if (!ints) {
+        a = nd_float_array(obj, typenum, name);
+    } else {
+        PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
+        if (raw && PyArray_SIZE(raw) && PyArray_DESCR(raw)->kind != 'i' && PyArray_DESCR(raw)->kind != 'u')
+            PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
+        else if (raw) /* a safe cast only: a value that does not fit is refused, never wrapped */
+            a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, typenum, 0, 0, NPY_ARRAY_IN_ARRAY);
+        Py_XDECREF(raw);
+    }
+    if (!a)
+        return NULL;
+    /* the number of axes first: "expected 2 axes" says more than a shape with free sizes */
+    if (nd_check_shape(a, name, ndim, NULL, axes) < 0 || (dims && nd_check_shape(a, name, ndim, dims, axes) < 0) ||
+        (!ints && nd_check_finite(a, name) < 0) || PyList_Append(keep, (PyObject *)a) < 0) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    Py_DECREF(a); /* `keep` holds it */
+    return a;
+}
+
+void nd_xdecref(int n, ...)
+{
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; ++i)
+        Py_XDECREF(va_arg(ap, PyObject *));
+    va_end(ap);
+}
+
+int nd_dict_put(PyObject *d, const char *key, PyObject *v)
+{
+    const int rc = v ? PyDict_SetItemString(d, key, v) : -1;
+    Py_XDECREF(v);
+    return rc;
+}
+
+PyObject *nd_raise_integration(PyObject *module, PyObject *msg, PyObject *attrs)
+{
+    if (msg && attrs)
+        nd_set_integration_error(module, msg, attrs);
+    Py_XDECREF(msg);
+    Py_XDECREF(attrs);
+    return NULL;
+}
+
+int nd_pyargs_init(nd_pyargs *p, PyObject *args)
+{
+    p->nargs = args ? PyTuple_GET_SIZE(args) : 0;
+    if (!(p->argv = PyMem_Calloc((size_t)(2 + p->nargs), sizeof(PyObject *)))) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < p->nargs; ++i)
+        p->argv[2 + i] = PyTuple_GET_ITEM(args, i);
+    return 0;
+}
+
+void nd_pyargs_free(nd_pyargs *p)
+{
+    PyMem_Free(p->argv);
+    p->argv = NULL;
+}
+
+int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typenum, const char *what, int ndim,
+                   const npy_intp *want, const char *expect, void *out)
+{
+    p->argv[0] = t;
+    p->argv[1] = y;
+    PyObject *res = PyObject_Vectorcall(fn, p->argv, (size_t)(2 + p->nargs), NULL);
+    p->argv[0] = p->argv[1] = NULL;
+    if (!res)
+        return -1;
+    char name[80];
+    snprintf(name, sizeof name, "the value returned by %s", what);
+    PyArrayObject *a = nd_float_array(res, typenum, name);
+    Py_DECREF(res);
+    if (!a)
+        return -1;
+    int same = PyArray_NDIM(a) == ndim;
+    for (int i = 0; same && i < ndim; ++i)
+        same = PyArray_DIM(a, i) == want[i];
+    if (same) {
+        memcpy(out, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
+    } else {
+        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *exp = nd_shape_str(ndim, want);
+        if (got && exp)
+            PyErr_Format(PyExc_ValueError, "%s returned an array of shape %S; expected %S%s%s", what, got, exp,
+                         expect ? ", " : "", expect ? expect : "");
+        Py_XDECREF(got);
+        Py_XDECREF(exp);
+    }
+    Py_DECREF(a);
+    return same ? 0 : -1;
 }
 
 static void nd_free_capsule(PyObject *capsule)

@@ -53,7 +53,7 @@ static void nd_free(void *module) { nd_clear((PyObject *)module); }
 static PyModuleDef_Slot nd_slots[] = {{Py_mod_exec, nd_exec}, {0, NULL}};
 
 /* Filled at import from the per-family tables. */
-static PyMethodDef nd_methods[64];
+static PyMethodDef nd_methods[128];
 
 static struct PyModuleDef nd_module = {
     PyModuleDef_HEAD_INIT,
@@ -69,7 +69,8 @@ static struct PyModuleDef nd_module = {
 
 static const nd_family *const nd_families[] = {&nd_ode_family,      &nd_nn_family,     &nd_liquid_family,    &nd_snn_family,
                                                &nd_hopfield_family, &nd_ebm_family,    &nd_hybrid_family,    &nd_sde_family,
-                                               &nd_util_family,     &nd_fields_family, &nd_ode_stiff_family, &nd_memories_family};
+                                               &nd_util_family,     &nd_fields_family, &nd_ode_stiff_family, &nd_memories_family,
+                                               &nd_chaos_family};
 #define ND_FAMILY_COUNT (sizeof nd_families / sizeof nd_families[0])
 
 static int nd_add_method(size_t *k, PyMethodDef m)

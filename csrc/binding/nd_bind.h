@@ -102,6 +102,8 @@ typedef enum {
     ND_ARG_BOOL,     /* int: a truth value */
     ND_ARG_CHOICE,   /* int: the index of a name in `choices` */
     ND_ARG_OBJECT,   /* PyObject *, borrowed */
+    ND_ARG_CALLABLE, /* PyObject *, borrowed: a callable (TypeError otherwise) */
+    ND_ARG_TUPLE,    /* PyObject *, borrowed: a tuple (TypeError otherwise) */
 } nd_arg_kind;
 
 enum {
@@ -149,10 +151,89 @@ PyObject *nd_entry_defaults(const nd_entry *e);
                                           name##_body, (PyCFunction)(void (*)(void))name##_py};        \
     static PyObject *name##_py(PyObject *m, PyObject *a, PyObject *k) { return nd_run(m, a, k, &name##_entry); }
 
+/* An entry whose body is the shared fn(module, args, typenum, flag) of several entries. */
+#define ND_ENTRY_OF(name, type, init, fn, flag, doc)                                                  \
+    static PyObject *name##_body(PyObject *m, void *args, int tn) { return fn(m, args, tn, flag); }   \
+    ND_ENTRY(name, type, init, doc)
+
 /* Table rows. */
 #define ND_IN(type, field, name, flags, ndim, axes) {name, ND_ARG_ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
 #define ND_SCALAR(type, field, name, kind, flags) {name, kind, flags, offsetof(type, field), -1, NULL, NULL}
 #define ND_CHOICE(type, field, name, flags, names) {name, ND_ARG_CHOICE, flags, offsetof(type, field), -1, NULL, names}
+#define ND_F64IN(type, field, name, flags, ndim, axes) {name, ND_ARG_F64ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
+#define ND_I64IN(type, field, name, flags, ndim, axes) {name, ND_ARG_I64ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
+#define ND_OBJ(type, field, name, kind, flags) {name, kind, flags, offsetof(type, field), -1, NULL, NULL}
+/* An optional scalar kept in the kernel's option struct `s` of the argument struct, under the
+ * keyword of its field's name. */
+#define ND_OPTION(type, s, field, kind) ND_SCALAR(type, s.field, #field, kind, ND_OPTIONAL)
+/* An optional callable or None that reports progress, and the solvers' tolerances. */
+#define ND_PROGRESS(type, field) ND_OBJ(type, field, "progress", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE)
+#define ND_TOLERANCES(type, rtol, atol)                                                               \
+    ND_SCALAR(type, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL), ND_SCALAR(type, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL)
+
+/* Declares a family: its entries (each name##_entry) and its tables (or NULL). */
+#define ND_FAMILY(family, tables, ...)                                                               \
+    static const nd_entry *const family##_entries[] = {__VA_ARGS__, NULL};                          \
+    const nd_family family = {family##_entries, tables, NULL}
+
+/* ---- the steps every body shares ------------------------------------------------------ */
+
+/* st = call, run without the GIL, unless an exception is already set (an output's allocation
+ * failed): then st keeps its value. */
+#define ND_NOGIL(st, call)                                                                           \
+    do {                                                                                           \
+        if (!PyErr_Occurred()) {                                                                   \
+            Py_BEGIN_ALLOW_THREADS(st) = (call);                                                   \
+            Py_END_ALLOW_THREADS                                                                   \
+        }                                                                                          \
+    } while (0)
+
+/* An array's data, NULL for NULL (an absent input, an output not asked for, or None). */
+#define ND_DATA(a) ((a) && (PyObject *)(a) != Py_None ? PyArray_DATA((PyArrayObject *)(a)) : NULL)
+
+/* The end of a body: NULL when an exception is set or st is a failure (raised with `what`), else
+ * outs[0] (n == 1) or the tuple of the n outputs (None for a NULL one). Releases the outputs. */
+PyObject *nd_finish(int st, const char *what, int n, PyObject **outs);
+
+/* A kernel's workspace: st is the status of its *_workspace_len query (raised with `what`
+ * unless ND_OK), *len the elements of itemsize it asked for. NULL with an exception set. */
+void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what);
+
+/* A parameter array of a spec: obj as typenum (a float type: finite values; NPY_INT8, NPY_INT32
+ * or NPY_INT64: integers only, never truncated), with ndim axes of the sizes dims (-1: any;
+ * dims NULL: any sizes), held by the list `keep`. Borrowed, or NULL with an exception. */
+PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
+                             const char *name, const char *axes);
+
+/* The index of the str o in the NULL-terminated names: -1 with ValueError
+ * "<name>='x' is not one of 'a', 'b'" (the message of a choice row). */
+int nd_choice_index(PyObject *o, const char *name, const char *const *names);
+
+/* Py_XDECREF of each of the n objects that follow. */
+void nd_xdecref(int n, ...);
+
+/* d[key] = v, stealing v (NULL: an exception already set). 0 or -1. */
+int nd_dict_put(PyObject *d, const char *key, PyObject *v);
+
+/* Raises neurodyn.IntegrationError(msg) with attrs as attributes, stealing both; with a NULL
+ * one (its creation failed, an exception set) it only releases the other. Returns NULL. */
+PyObject *nd_raise_integration(PyObject *module, PyObject *msg, PyObject *attrs);
+
+/* A Python callback of a solver, fn(t, y, *args): argv holds [t, y, *args] (slots 0 and 1 are
+ * filled per call). */
+typedef struct {
+    PyObject **argv;
+    Py_ssize_t nargs;
+} nd_pyargs;
+
+/* argv for the tuple args (NULL: none). 0, or -1 with MemoryError. */
+int nd_pyargs_init(nd_pyargs *p, PyObject *args);
+void nd_pyargs_free(nd_pyargs *p);
+/* fn(t, y, *args) with the GIL held; the result converted to typenum and copied into out when it
+ * has ndim axes of the sizes want, else ValueError "<what> returned an array of shape (..);
+ * expected (..), <expect>". 0, or -1 with an exception set. */
+int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typenum, const char *what, int ndim,
+                   const npy_intp *want, const char *expect, void *out);
 
 /* The typed kernel for the call's type: ND_DISPATCH(tn, nd_foo, args...) calls nd_foo_f32 or
  * nd_foo_f64 (pointer arguments pass as void *). */
@@ -188,6 +269,7 @@ typedef struct {
 extern const nd_family nd_ode_family, nd_util_family, nd_nn_family, nd_liquid_family, nd_snn_family,
     nd_hopfield_family, nd_ebm_family, nd_hybrid_family, nd_sde_family;
 extern const nd_family nd_fields_family, nd_ode_stiff_family, nd_memories_family;
+extern const nd_family nd_chaos_family;
 
 /* ---- built-in vector fields (bind_fields.c) ------------------------------------------------ */
 
@@ -226,5 +308,8 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
  * parameter arrays kept alive by `keep`); sets f->dim. -1 with an exception. */
 int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, int typenum, nd_field *f,
                           PyObject *keep);
+/* The "flow" field of a field spec (bind_chaos.c): names (system,), constants (dim, *params)
+ * into f->flow, f->dim and f->flow_params. -1 with an exception. */
+int nd_flows_parse_field(PyObject *acts, PyObject *consts, nd_field *f);
 
 #endif

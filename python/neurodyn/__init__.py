@@ -28,14 +28,22 @@ Stable system identification
 Spiking networks
     :func:`lif_run`, :func:`lif_rate`, :func:`lif_step`, :func:`if_neuron`, :func:`rate_decode`,
     :mod:`neurodyn.encode`, :class:`SNN`, :class:`ANN`, :func:`ann2snn`
+Chaotic dynamics
+    :func:`lyapunov_spectrum`, :func:`lyapunov_spectrum_map`, :func:`kaplan_yorke_dimension`,
+    :mod:`neurodyn.chaos`; the catalogue of chaotic flows in :mod:`neurodyn.fields`
+Reconstruction of chaotic systems
+    :func:`valid_prediction_time`, :func:`state_space_divergence`,
+    :func:`power_spectrum_distance` (:mod:`neurodyn.reconstruction`); teacher forcing in
+    :meth:`NeuralODE.fit`
 Interoperability
     :mod:`neurodyn.torch` (PyTorch autograd functions and modules, imported when asked),
     :func:`from_nir` and ``to_nir`` (NIR graphs), ``from_ncps`` / ``to_ncps`` and
     ``from_snntorch`` / ``to_snntorch`` (peer libraries' weights), in :mod:`neurodyn.interop`;
     ``save("model.safetensors")`` (safetensors files)
 """
-from . import _core, encode, energies, fields, hybrid, memories, nn, optim, sde, training
+from . import _core, chaos, encode, energies, fields, hybrid, memories, nn, optim, reconstruction, sde, training
 from .ann2snn import ANN, ConvertedSNN, ann2snn
+from .chaos import kaplan_yorke_dimension, lyapunov_spectrum, lyapunov_spectrum_map
 from .ebm import EBM, contrastive_divergence_loss, langevin_sample
 from .hybrid import HybridEBM
 from .hopfield import (AssociativeMemory, ClassicalHopfield, Hopfield, hopfield_energy, hopfield_retrieve,
@@ -47,6 +55,7 @@ from .memories import FiringRateMemory, IDPHopfield, SequentialHopfield
 from .neural_ode import NeuralODE
 from .ode import IntegrationError, odeint
 from .sde import sdeint
+from .reconstruction import power_spectrum_distance, state_space_divergence, valid_prediction_time
 from .snn import SNN, if_neuron, lif_backward, lif_rate, lif_run, lif_step, rate_decode
 
 __version__ = "0.1.0"
@@ -66,6 +75,7 @@ __all__ = [
     "ann2snn",
     "AssociativeMemory",
     "CfC",
+    "chaos",
     "ClassicalHopfield",
     "contrastive_divergence_loss",
     "ConvertedSNN",
@@ -85,6 +95,7 @@ __all__ = [
     "IDPHopfield",
     "if_neuron",
     "IntegrationError",
+    "kaplan_yorke_dimension",
     "langevin_sample",
     "lif_backward",
     "lif_rate",
@@ -94,12 +105,16 @@ __all__ = [
     "load",
     "ltc_scan",
     "LTCCell",
+    "lyapunov_spectrum",
+    "lyapunov_spectrum_map",
     "memories",
     "NeuralODE",
     "nn",
     "odeint",
     "optim",
+    "power_spectrum_distance",
     "rate_decode",
+    "reconstruction",
     "sde",
     "sdeint",
     "SequentialHopfield",
@@ -107,7 +122,9 @@ __all__ = [
     "show_config",
     "SNN",
     "solve_ltc",
+    "state_space_divergence",
     "training",
+    "valid_prediction_time",
 ]
 
 

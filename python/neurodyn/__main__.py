@@ -56,8 +56,8 @@ def tour_ode() -> None:
     wd = w * np.sqrt(1 - zeta**2)
     exact = np.exp(-zeta * w * ts) * (np.cos(wd * ts) + zeta * w / wd * np.sin(wd * ts))
     for method, dt in (("euler", 1e-3), ("midpoint", 1e-2), ("rk4", 1e-2), ("dopri5", None)):
-        kw = {"dt": dt} if dt else {"rtol": 1e-8, "atol": 1e-10}
-        yo = nd.odeint(osc, np.array([1.0, 0.0]), ts, method=method, max_steps=100_000, **kw)
+        yo = (nd.odeint(osc, np.array([1.0, 0.0]), ts, method=method, max_steps=100_000, dt=dt) if dt else
+              nd.odeint(osc, np.array([1.0, 0.0]), ts, method=method, max_steps=100_000, rtol=1e-8, atol=1e-10))
         print(f"    damped oscillator, {method:<8s} max error vs exact: {np.abs(yo[:, 0] - exact).max():.2e}")
     _means("error against the closed form: 0 is perfect; euler's error is of order dt, midpoint's dt^2, "
            "rk4's dt^4, and dopri5 stays near its tolerance 1e-8")

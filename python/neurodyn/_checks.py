@@ -49,7 +49,7 @@ def float_dtype(name: str, *values) -> np.dtype:
     (or a narrower float), float64 otherwise. Python scalars do not widen (as in NumPy);
     integer and bool arrays count as float64; complex, object and other kinds raise a
     TypeError naming the argument."""
-    strong = []
+    strong: list[np.dtype] = []
     for v in values:
         if isinstance(v, (bool, int, float)) and not isinstance(v, np.generic):
             continue

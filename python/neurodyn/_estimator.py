@@ -8,27 +8,42 @@ Whether a model classifies or regresses is decided by the loss of its last ``fit
 """
 from __future__ import annotations
 
-import functools
 import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .training import with_options_doc
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from .optim import Optimizer
+    from .training import History
 
 #: Attributes a fit sets, kept by pickling and dropped by set_params.
 FITTED = ("history_", "loss_", "_flat_target")
 
 
-@functools.lru_cache(maxsize=None)
-def _signature(cls) -> inspect.Signature:
+_SIGNATURES: dict[type, inspect.Signature] = {}
+
+
+def _signature(cls: type[Estimator]) -> inspect.Signature:
+    """The signature of ``cls.__init__`` (cached per class)."""
+    sig = _SIGNATURES.get(cls)
+    if sig is not None:
+        return sig
     sig = inspect.signature(cls.__init__)
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise TypeError(f"{cls.__name__}.__init__ takes *args or **kwargs; get_params needs named arguments")
+    _SIGNATURES[cls] = sig
     return sig
 
 
-def _param_names(cls) -> list[str]:
+def _param_names(cls: type[Estimator]) -> list[str]:
     return list(_signature(cls).parameters)[1:]  # without self
 
 
@@ -37,12 +52,12 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def _r2(y, pred, sample_weight) -> float:
+def _r2(y: ArrayLike, pred: ArrayLike, sample_weight: ArrayLike | None) -> float:
     """The coefficient of determination, averaged uniformly over the outputs (as
     ``sklearn.metrics.r2_score``); an output with constant targets scores 1 when predicted
     exactly, else 0."""
-    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-    pred = np.asarray(pred, dtype=np.float64).reshape(len(pred), -1)
+    y, pred = np.asarray(y, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+    y, pred = y.reshape(len(y), -1), pred.reshape(len(pred), -1)
     if y.shape != pred.shape:
         raise ValueError(f"y has shape {y.shape} but the predictions {pred.shape}")
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -66,7 +81,25 @@ class Estimator:
     #: "classifier", "regressor" or None (neither): the model's role before any fit.
     _task: str | None = None
 
-    def __new__(cls, *args, **kwargs):
+    if TYPE_CHECKING:
+        # provided by neurodyn.nn.Model and by each model
+        config: dict[str, Any]
+        dtype: np.dtype
+        _init_args: dict[str, Any]
+        loss_: str
+        _flat_target: bool
+        history_: History
+
+        @property
+        def output_size(self) -> int: ...
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+        def loss_and_grad(self, *args: Any, **kwargs: Any) -> Any: ...
+
+        def _check_batch(self, x: ArrayLike, size: int, name: str = "x") -> np.ndarray: ...
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         self = super().__new__(cls)
         if args or kwargs:  # not when unpickling or loading, which restore their own state
             try:
@@ -80,7 +113,7 @@ class Estimator:
 
     # ---- parameters ---------------------------------------------------------------------
 
-    def _args_from_config(self) -> dict:
+    def _args_from_config(self) -> dict[str, Any]:
         """Constructor arguments of a model that was not built by its constructor (loaded
         from a file): the configuration's entries, the defaults for the rest."""
         config = getattr(self, "config", {})
@@ -89,7 +122,7 @@ class Estimator:
             out[name] = config.get(name, None if p.default is p.empty else p.default)
         return out
 
-    def get_params(self, deep: bool = True) -> dict:
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's arguments, as given (scikit-learn's ``get_params``).
 
         Parameters
@@ -107,7 +140,7 @@ class Estimator:
             args = self._args_from_config()
         return {name: args[name] for name in _param_names(type(self)) if name in args}
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         """Change constructor arguments and build the model anew (scikit-learn's ``set_params``).
 
         The parameters are initialised again from the new arguments (and ``seed``); the
@@ -144,7 +177,7 @@ class Estimator:
         # scikit-learn before 1.6 reads this attribute; later versions read __sklearn_tags__
         return self._current_task()
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
 
         task = self._current_task()
@@ -168,7 +201,8 @@ class Estimator:
 
     # ---- fit ----------------------------------------------------------------------------
 
-    def _targets(self, n: int, y, loss: str, *, axis: int = 0, unit: str = "samples"):
+    def _targets(self, n: int, y: ArrayLike, loss: str, *, axis: int = 0,
+                 unit: str = "samples") -> tuple[str, np.ndarray, bool]:
         """(loss, y as the loss takes it, flat): ``loss="auto"`` is cross-entropy for integer
         labels of shape (n,) when there are several outputs, mse otherwise; 1-D regression
         targets of a one-output model become a column (``flat``)."""
@@ -230,55 +264,56 @@ class Estimator:
 
     # ---- predict and score --------------------------------------------------------------
 
-    def _decision(self, x, **kwargs) -> np.ndarray:
+    def _decision(self, x: ArrayLike, **kwargs: Any) -> np.ndarray:
         return np.asarray(self(x, **kwargs))
 
-    def _require(self, *tasks):
+    def _require(self, *tasks: str) -> None:
         task = self._current_task()
         if task not in tasks:
             fitted = f" (its last fit used loss {self.loss_!r})" if getattr(self, "loss_", None) else ""
             raise AttributeError(f"{type(self).__name__} is not used as a {' or '.join(tasks)}{fitted}")
 
     @property
-    def predict(self):
+    def predict(self) -> Callable[..., np.ndarray]:
         """``predict(x, **kw)``: class labels (the arg-max output) of a classifier; outputs of a
         regressor (a 1-D array when it was fitted on 1-D targets). Keywords are those of
         calling the model (``timespans`` for the recurrent cells, ``seed`` for a Poisson SNN)."""
         self._require("classifier", "regressor")
         return self._predict
 
-    def _predict(self, x, **kwargs):
+    def _predict(self, x: ArrayLike, **kwargs: Any) -> np.ndarray:
         out = self._decision(x, **kwargs)
         if self._current_task() == "classifier":
             return out.argmax(axis=-1)
         return out[..., 0] if getattr(self, "_flat_target", False) else out
 
     @property
-    def predict_proba(self):
+    def predict_proba(self) -> Callable[..., np.ndarray]:
         """``predict_proba(x, **kw)``: class probabilities of a classifier, the softmax of its
         outputs, shape (batch, output_size)."""
         self._require("classifier")
         return self._predict_proba
 
-    def _predict_proba(self, x, **kwargs):
+    def _predict_proba(self, x: ArrayLike, **kwargs: Any) -> np.ndarray:
         return _softmax(self._decision(x, **kwargs).astype(np.float64))
 
     @property
-    def score(self):
+    def score(self) -> Callable[..., float]:
         """``score(x, y, sample_weight=None, **kw)``: accuracy of a classifier, the coefficient
         of determination R^2 of a regressor (as scikit-learn's ``score``)."""
         self._require("classifier", "regressor")
         return self._score
 
-    def _score(self, x, y, sample_weight=None, **kwargs):
+    def _score(self, x: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, **kwargs: Any) -> float:
         pred = self._predict(x, **kwargs)
         if self._current_task() == "classifier":
             hit = (pred == np.asarray(y)).astype(np.float64)
-            return float(np.average(hit, weights=sample_weight))
+            weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+            return float(np.average(hit, weights=weights))
         return _r2(y, pred, sample_weight)
 
 
-class RowsFit:
+class RowsFit(Estimator):
     """``fit`` for the models whose samples are rows (n, features) with integer-label or real
     targets (SNN, ANN, Hopfield, AssociativeMemory). A model names its input width
     (``_input_key``), how a minibatch's loss and gradients are computed (``_batch_loss``) and
@@ -286,15 +321,23 @@ class RowsFit:
 
     _input_key = "input_size"
 
-    def _batch_loss(self, x, y, *, rng, loss):
+    def _batch_loss(self, x: np.ndarray, y: np.ndarray, *, rng: np.random.Generator, loss: str) -> Any:
         return self.loss_and_grad(x, y, loss=loss)
 
-    def _validation_outputs(self, x):
+    def _validation_outputs(self, x: np.ndarray) -> np.ndarray:
         return self(x)
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True, **options):
+    def fit(self, x: ArrayLike, y: ArrayLike, *, loss: str = "auto", epochs: int = 10, batch_size: int = 32,
+            lr: float = 1e-3, optimizer: str | Optimizer = "adam", seed: int | np.random.Generator | None = None,
+            verbose: bool = True, **options: Any) -> Self | History:
         """Minibatch training with shuffling (and the model's dropout or input noise).
 
         Parameters

@@ -2,11 +2,19 @@
 network of integrate-and-fire neurons whose firing rates approximate its activations."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn
 from ._estimator import RowsFit
+from ._typing import Seed
 from .snn import _IF, _LIF
+
+if TYPE_CHECKING:
+    import nir
 
 NORMALIZATIONS = ("percentile", "max", None)
 
@@ -40,8 +48,8 @@ class ANN(RowsFit, nn.Model):
     (2, 3)
     """
 
-    def __init__(self, input_size, hidden_sizes=(256, 128), output_size=None, norm=None, seed=None,
-                 dtype=np.float32):
+    def __init__(self, input_size: int, hidden_sizes: Sequence[int] = (256, 128), output_size: int | None = None,
+                 norm: str | None = None, seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_size=input_size, hidden_sizes=hidden_sizes, output_size=output_size,
                                         norm=norm, dtype=dtype), seed)
 
@@ -69,7 +77,7 @@ class ANN(RowsFit, nn.Model):
             specs += nn.dense_specs("output", width, out)
         return specs
 
-    def activations(self, x) -> list:
+    def activations(self, x: ArrayLike) -> list[np.ndarray]:
         """Each hidden layer's ReLU output.
 
         Parameters
@@ -97,16 +105,18 @@ class ANN(RowsFit, nn.Model):
         out = nn.dense(p, "output", h) if "output.kernel" in p else h
         return out, acts, caches
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> np.ndarray:
         return self._forward(self._check_batch(x, self.config["input_size"]))[0]
 
-    def loss_and_grad(self, x, y, *, loss="cross_entropy"):
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *,
+                      loss: str = "cross_entropy") -> tuple[float, dict[str, np.ndarray]]:
         _checks.choice("loss", loss, nn.LOSSES)
         x = self._check_batch(x, self.config["input_size"])
         out, acts, caches = self._forward(x)
         target = nn.check_targets(loss, y, x.shape[0], out.shape, self.dtype)
         value, d = nn.loss_and_grad(loss, out, target)
-        p, grads = self.params, {}
+        p = self.params
+        grads: dict[str, np.ndarray] = {}
         if "output.kernel" in p:
             d = nn.dense_grad(p, "output", acts[-1], d, grads)
         for i in reversed(range(len(acts))):
@@ -114,7 +124,10 @@ class ANN(RowsFit, nn.Model):
             d = nn.activation_grad("relu", z, acts[i], d)
             if ln is not None:
                 d = nn.layernorm_grad(p, f"bn_{i}", ln, d, grads)
-            d = nn.dense_grad(p, f"dense_{i}", h, d, grads, need_dx=i > 0)
+            dx = nn.dense_grad(p, f"dense_{i}", h, d, grads, need_dx=i > 0)
+            if dx is None:  # the first layer: no gradient with respect to the input
+                break
+            d = dx
         return value, grads
 
     _task = "classifier"
@@ -150,7 +163,8 @@ class ConvertedSNN(nn.Model):
 
     _task = "classifier"
 
-    def __init__(self, params, hidden_sizes, num_timesteps, threshold, scales, dtype):
+    def __init__(self, params: dict[str, ArrayLike], hidden_sizes: Sequence[int], num_timesteps: int,
+                 threshold: float, scales: Sequence[float], dtype: DTypeLike) -> None:
         if not isinstance(params, dict) or "dense_0.kernel" not in params:
             raise ValueError("params must be a dict with at least 'dense_0.kernel', as ann2snn builds it")
         output = params.get("output.kernel")
@@ -200,7 +214,7 @@ class ConvertedSNN(nn.Model):
     def output_size(self) -> int:
         return self.config["output_size"] or self.config["hidden_sizes"][-1]
 
-    def __call__(self, x, num_timesteps=None):
+    def __call__(self, x: ArrayLike, num_timesteps: int | None = None) -> np.ndarray:
         """Output (batch, output_size) after ``num_timesteps`` steps (default: the converted T)."""
         T = self.num_timesteps if num_timesteps is None else _checks.integer("num_timesteps", num_timesteps, minimum=1)
         x = _checks.real_array("x", x, self.dtype)
@@ -220,7 +234,7 @@ class ConvertedSNN(nn.Model):
             return nn.dense(p, "output", spikes.mean(axis=0))
         return spikes.mean(axis=0) * self.scales[-1]
 
-    def to_nir(self, *, dt=1e-4):
+    def to_nir(self, *, dt: float = 1e-4) -> nir.NIRGraph:
         """The network as a NIR graph of IF neurons; see :func:`neurodyn.interop.to_nir`."""
         from .interop import to_nir
 
@@ -231,8 +245,8 @@ class ConvertedSNN(nn.Model):
                 f"threshold={self.threshold})")
 
 
-def ann2snn(ann, calibration_x, *, num_timesteps=100, threshold=_LIF["threshold"], normalization="percentile",
-            percentile=99.9):
+def ann2snn(ann: ANN, calibration_x: ArrayLike, *, num_timesteps: int = 100, threshold: float = _LIF["threshold"],
+            normalization: str | None = "percentile", percentile: float = 99.9) -> ConvertedSNN:
     """Convert a trained :class:`ANN` into a spiking network of integrate-and-fire neurons.
 
     Data-based normalisation (Rueckauer et al., 2017): lambda_l is the ``percentile`` (or the

@@ -29,7 +29,11 @@ Importing this module needs ``dask[array]``; ``import neurodyn`` does not.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Union
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 import dask
 import dask.array as da
@@ -37,15 +41,23 @@ import dask.array as da
 from . import _checks
 from .ebm import _LANGEVIN, EBM, _energy_target, _langevin
 from .encode import seed_key
+from ._typing import Seed
+from .ebm import EnergyLike
 from .fields import Field
+from .hopfield import _BETA
 from .hopfield import hopfield_retrieve as _hopfield_retrieve
 from .ode import odeint as _odeint
 from .snn import lif_run as _lif_run
 
 __all__ = ["hopfield_retrieve", "langevin_sample", "lif_run", "odeint"]
 
+#: Chunks of the batch axis: a size, a tuple of sizes or "auto" (None: as the input comes).
+Chunks = Union[int, tuple[int, ...], str, None]
+#: An array given to the functions: a dask array (its chunks are kept) or anything NumPy takes.
+DaskArrayLike = Union[da.Array, ArrayLike]
 
-def _as_dask(x, name, ndim, batch_axis, chunks=None):
+
+def _as_dask(x: DaskArrayLike, name: str, ndim: int, batch_axis: int, chunks: Chunks = None) -> da.Array:
     """x as a dask array of ndim axes, split along batch_axis only (other axes one chunk)."""
     if isinstance(x, da.Array):
         arr = x if chunks is None else x.rechunk({batch_axis: chunks})
@@ -53,7 +65,7 @@ def _as_dask(x, name, ndim, batch_axis, chunks=None):
         a = np.asarray(x)
         if a.ndim != ndim:
             raise ValueError(f"{name} must have {ndim} axes, got shape {a.shape}")
-        spec = [-1] * ndim
+        spec: list[int | str | tuple[int, ...]] = [-1] * ndim
         spec[batch_axis] = "auto" if chunks is None else chunks
         arr = da.from_array(a, chunks=tuple(spec))
     if arr.ndim != ndim:
@@ -92,7 +104,8 @@ def _ode_block(field, y0, t, kw):
     return _odeint(field, y0, t, verbose=False, **kw)  # no bars on the workers' stderr
 
 
-def odeint(field, y0, t, *, chunks=None, **kw):
+def odeint(field: Field | Callable[..., ArrayLike], y0: DaskArrayLike, t: ArrayLike, *, chunks: Chunks = None,
+           **kw: Any) -> da.Array:
     """:func:`neurodyn.odeint` over an ensemble, one task per chunk of initial states.
 
     Parameters
@@ -158,7 +171,8 @@ def _lif_block(currents, v0, kw):
     return s, m
 
 
-def lif_run(currents, *, v0=None, chunks=None, **kw):
+def lif_run(currents: DaskArrayLike, *, v0: DaskArrayLike | None = None, chunks: Chunks = None,
+            **kw: Any) -> tuple[da.Array, da.Array | None]:
     """:func:`neurodyn.lif_run` over a batch, one task per chunk of the batch axis.
 
     Parameters
@@ -195,10 +209,10 @@ def lif_run(currents, *, v0=None, chunks=None, **kw):
     if v0 is None:
         starts = [None] * len(blocks)
     else:
-        v0 = _as_dask(v0, "v0", 2, 0)
-        if v0.shape != (B, n):
-            raise ValueError(f"v0 must have shape ({B}, {n}), got {v0.shape}")
-        starts = _blocks(v0.rechunk({0: rows}), 0)
+        start = _as_dask(v0, "v0", 2, 0)
+        if start.shape != (B, n):
+            raise ValueError(f"v0 must have shape ({B}, {n}), got {start.shape}")
+        starts = _blocks(start.rechunk({0: rows}), 0)
     opts = _shared(dict(kw))
     parts = [dask.delayed(_lif_block, pure=True, nout=2)(b, v, opts) for b, v in zip(blocks, starts)]
     dtype = _float_dtype(currents.dtype)
@@ -228,7 +242,8 @@ def _hopfield_block(queries, patterns, beta, values, steps):
     return _hopfield_retrieve(queries, patterns, beta, values, steps=steps)
 
 
-def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, chunks=None):
+def hopfield_retrieve(queries: DaskArrayLike, patterns: ArrayLike, beta: float = _BETA,
+                      values: ArrayLike | None = None, *, steps: int = 1, chunks: Chunks = None) -> da.Array:
     """:func:`neurodyn.hopfield_retrieve` for a large query set, one task per chunk of rows.
 
     Parameters
@@ -271,23 +286,23 @@ def hopfield_retrieve(queries, patterns, beta=1.0, values=None, *, steps=1, chun
     steps = _checks.integer("steps", steps, minimum=1)
     if values is not None and steps > 1:
         raise ValueError("iterating (steps > 1) needs values=None: the update maps patterns to patterns")
-    queries = _as_dask(queries, "queries", 2, 0, chunks)
+    q = _as_dask(queries, "queries", 2, 0, chunks)
     # The kernel works in tiles of 128 rows, and a row's rounding can depend on its place in a
     # tile: chunk boundaries on multiples of 128 keep every row where the whole-batch call puts it.
-    rows = _aligned(queries.chunks[0], _HOPFIELD_ROWS)
-    if rows != queries.chunks[0]:
-        queries = queries.rechunk({0: rows})
+    rows = _aligned(q.chunks[0], _HOPFIELD_ROWS)
+    if rows != q.chunks[0]:
+        q = q.rechunk({0: rows})
     P = np.asarray(patterns)
-    if P.ndim != 2 or P.shape[1] != queries.shape[1]:
-        raise ValueError(f"patterns must have shape (N, {queries.shape[1]}), got {P.shape}")
+    if P.ndim != 2 or P.shape[1] != q.shape[1]:
+        raise ValueError(f"patterns must have shape (N, {q.shape[1]}), got {P.shape}")
     V = None if values is None else np.asarray(values)
     if V is not None and (V.ndim != 2 or V.shape[0] != P.shape[0]):
         raise ValueError(f"values must have shape ({P.shape[0]}, dv), got {V.shape}")
     dv = P.shape[1] if V is None else V.shape[1]
     Ps, Vs = _shared(P), _shared(V)
-    rows = queries.chunks[0]
-    parts = [dask.delayed(_hopfield_block, pure=True)(b, Ps, beta, Vs, steps) for b in _blocks(queries, 0)]
-    return _gather(parts, rows, lambda r: (r, dv), _float_dtype(queries.dtype), 0)
+    rows = q.chunks[0]
+    parts = [dask.delayed(_hopfield_block, pure=True)(b, Ps, beta, Vs, steps) for b in _blocks(q, 0)]
+    return _gather(parts, rows, lambda r: (r, dv), _float_dtype(q.dtype), 0)
 
 
 def _uniform_start(key, first, n, dim, dtype):
@@ -304,9 +319,10 @@ def _langevin_block(energy, x0, kw, first, total, start):
     return _langevin(energy, x0, **kw, seed=None, return_info=False, chain0=first, chains=total)
 
 
-def langevin_sample(energy, x0, *, seed=None, chunks=None, steps=_LANGEVIN["steps"], step_size=_LANGEVIN["step_size"],
-                    noise_scale=_LANGEVIN["noise_scale"],
-                    clamp=None, grad_clip=None, mala=False, dtype=None):
+def langevin_sample(energy: EnergyLike, x0: DaskArrayLike | int, *, seed: Seed = None, chunks: Chunks = None,
+                    steps: int = _LANGEVIN["steps"], step_size: float = _LANGEVIN["step_size"],
+                    noise_scale: float = _LANGEVIN["noise_scale"], clamp: tuple[float, float] | None = None,
+                    grad_clip: float | None = None, mala: bool = False, dtype: DTypeLike | None = None) -> da.Array:
     """:func:`neurodyn.langevin_sample` over many chains, one task per chunk of chains.
 
     Each chain draws the noise of its index in the whole ensemble (counter-based Philox keyed
@@ -358,8 +374,8 @@ def langevin_sample(energy, x0, *, seed=None, chunks=None, steps=_LANGEVIN["step
         out_dtype = np.dtype(dtype if dtype is not None else (model_dtype if model_dtype is not None else np.float64))
         rows = da.core.normalize_chunks(("auto" if chunks is None else chunks, dim), (total, dim),
                                         dtype=out_dtype)[0]
-        blocks = [None] * len(rows)
-        starts = [(r, dim, out_dtype) for r in rows]
+        blocks: list[Any] = [None] * len(rows)  # each chunk's starting states (None: drawn in the task)
+        starts: list[tuple[int, int, np.dtype] | None] = [(r, dim, out_dtype) for r in rows]
     else:
         arr = _as_dask(x0, "x0", 2, 0, chunks)
         total, d = arr.shape

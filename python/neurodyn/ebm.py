@@ -1,15 +1,26 @@
 """Energy-based models: Langevin sampling in C and contrastive-divergence training."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn, optim, training
 from .encode import seed_key
 from .energies import Energy
-from .training import kernel_progress, with_options_doc
+from ._typing import Seed
+from .training import History, kernel_progress, with_options_doc
+
+if TYPE_CHECKING:
+    from typing import Self
+
+#: What the sampler takes as an energy: an EBM, a built-in energy, or ``f(x) -> (E, dE/dx)``.
+EnergyLike = Union["EBM", Energy, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]]
 
 
-def contrastive_divergence_loss(e_real, e_neg, reg_alpha=0.01):
+def contrastive_divergence_loss(e_real: ArrayLike, e_neg: ArrayLike, reg_alpha: float = 0.01) -> float:
     """``mean(E_real) - mean(E_neg) + reg_alpha (mean(E_real^2) + mean(E_neg^2))``.
 
     Parameters
@@ -53,9 +64,34 @@ def _energy_target(energy):
 _LANGEVIN = _core.DEFAULTS["langevin"]
 
 
-def langevin_sample(energy, x0, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN["step_size"],
-                    noise_scale=_LANGEVIN["noise_scale"], clamp=None, grad_clip=None,
-                    mala=False, seed=None, return_info=False, dtype=None, verbose=True):
+# langevin_sample and EBM.sample return the samples, and with return_info=True a pair (samples, info)
+@overload
+def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = ..., step_size: float = ...,
+                    noise_scale: float = ..., clamp: tuple[float, float] | None = ..., grad_clip: float | None = ...,
+                    mala: bool = ..., seed: Seed = ..., return_info: Literal[False] = ...,
+                    dtype: DTypeLike | None = ..., verbose: bool = ...) -> np.ndarray: ...
+
+
+@overload
+def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = ..., step_size: float = ...,
+                    noise_scale: float = ..., clamp: tuple[float, float] | None = ..., grad_clip: float | None = ...,
+                    mala: bool = ..., seed: Seed = ..., return_info: Literal[True],
+                    dtype: DTypeLike | None = ..., verbose: bool = ...) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+
+@overload
+def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = ..., step_size: float = ...,
+                    noise_scale: float = ..., clamp: tuple[float, float] | None = ..., grad_clip: float | None = ...,
+                    mala: bool = ..., seed: Seed = ..., return_info: bool,
+                    dtype: DTypeLike | None = ...,
+                    verbose: bool = ...) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]: ...
+
+
+def langevin_sample(energy: EnergyLike, x0: ArrayLike | int, *, steps: int = _LANGEVIN["steps"],
+                    step_size: float = _LANGEVIN["step_size"], noise_scale: float = _LANGEVIN["noise_scale"],
+                    clamp: tuple[float, float] | None = None, grad_clip: float | None = None, mala: bool = False,
+                    seed: Seed = None, return_info: bool = False, dtype: DTypeLike | None = None,
+                    verbose: bool = True) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
     """Sample with Langevin dynamics, every step in C.
 
     ``x <- x - (step_size / 2) dE/dx + sqrt(step_size) noise_scale eps``, eps ~ N(0, I), then
@@ -97,7 +133,7 @@ def langevin_sample(energy, x0, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN
 
 
 def _langevin(energy, x0, *, steps, step_size, noise_scale, clamp, grad_clip, mala, seed, return_info, dtype,
-              chain0=0, chains=0, key=None, verbose=False):
+              chain0=_LANGEVIN["chain0"], chains=_LANGEVIN["chains"], key=None, verbose=False):
     """:func:`langevin_sample` on chains ``[chain0, chain0 + len(x0))`` of a run of ``chains``
     (0: just these): each chain draws the noise of its index in the run, so a run sampled in
     parts, each with the same key (``seed_key(seed)``, given in place of the seed), gives the
@@ -160,8 +196,8 @@ class EBM(nn.Model):
     ((3,), (3, 2))
     """
 
-    def __init__(self, input_size, hidden_sizes=(256, 128), activation="silu", dropout=0.0, seed=None,
-                 dtype=np.float32):
+    def __init__(self, input_size: int, hidden_sizes: Sequence[int] = (256, 128), activation: str = "silu",
+                 dropout: float = 0.0, seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_size=input_size, hidden_sizes=hidden_sizes, activation=activation,
                                         dropout=dropout, dtype=dtype), seed)
 
@@ -192,7 +228,7 @@ class EBM(nn.Model):
         params += [p["energy_output.kernel"], p["energy_output.bias"]]
         return ("mlp", tuple(params), self.config["activation"], (0.0, 0.0))
 
-    def energy(self, x):
+    def energy(self, x: ArrayLike) -> np.ndarray:
         """The energy of each sample (lower = more likely).
 
         Parameters
@@ -205,7 +241,7 @@ class EBM(nn.Model):
         """
         return _core.energy_eval(self._spec(), self._check_batch(x, self.config["input_size"]))[0]
 
-    def energy_grad(self, x):
+    def energy_grad(self, x: ArrayLike) -> np.ndarray:
         """The gradient of the energy with respect to the input, computed in C.
 
         Parameters
@@ -218,7 +254,7 @@ class EBM(nn.Model):
         """
         return _core.energy_eval(self._spec(), self._check_batch(x, self.config["input_size"]))[1]
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> np.ndarray:
         return self.energy(x)
 
     def _forward_cached(self, x):
@@ -241,7 +277,8 @@ class EBM(nn.Model):
             g = nn.dense_grad(p, f"energy_dense_{i}", hs[i], g, grads, need_dx=i > 0)
         return grads
 
-    def cd_loss_and_grad(self, x_real, x_neg, reg_alpha=0.01):
+    def cd_loss_and_grad(self, x_real: ArrayLike, x_neg: ArrayLike,
+                         reg_alpha: float = 0.01) -> tuple[float, dict[str, np.ndarray]]:
         """The contrastive-divergence loss of real and negative samples and its parameter
         gradient (the negatives are constants)."""
         x_real = self._check_batch(x_real, self.config["input_size"], "x_real")
@@ -255,9 +292,28 @@ class EBM(nn.Model):
         dE = np.concatenate([(1.0 + 2 * reg_alpha * e_real) / nr, (-1.0 + 2 * reg_alpha * e_neg) / nn_])
         return loss, self._param_grad(hs, zs, dE)
 
-    def sample(self, n, *, steps=_LANGEVIN["steps"], step_size=_LANGEVIN["step_size"],
-               noise_scale=_LANGEVIN["noise_scale"], clamp=None, grad_clip=None, mala=False,
-               seed=None, x0=None, return_info=False, verbose=True):
+    @overload
+    def sample(self, n: int, *, steps: int = ..., step_size: float = ..., noise_scale: float = ...,
+               clamp: tuple[float, float] | None = ..., grad_clip: float | None = ..., mala: bool = ...,
+               seed: Seed = ..., x0: ArrayLike | None = ..., return_info: Literal[False] = ...,
+               verbose: bool = ...) -> np.ndarray: ...
+
+    @overload
+    def sample(self, n: int, *, steps: int = ..., step_size: float = ..., noise_scale: float = ...,
+               clamp: tuple[float, float] | None = ..., grad_clip: float | None = ..., mala: bool = ...,
+               seed: Seed = ..., x0: ArrayLike | None = ..., return_info: Literal[True],
+               verbose: bool = ...) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+    @overload
+    def sample(self, n: int, *, steps: int = ..., step_size: float = ..., noise_scale: float = ...,
+               clamp: tuple[float, float] | None = ..., grad_clip: float | None = ..., mala: bool = ...,
+               seed: Seed = ..., x0: ArrayLike | None = ..., return_info: bool,
+               verbose: bool = ...) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]: ...
+
+    def sample(self, n: int, *, steps: int = _LANGEVIN["steps"], step_size: float = _LANGEVIN["step_size"],
+               noise_scale: float = _LANGEVIN["noise_scale"], clamp: tuple[float, float] | None = None,
+               grad_clip: float | None = None, mala: bool = False, seed: Seed = None, x0: ArrayLike | None = None,
+               return_info: bool = False, verbose: bool = True) -> np.ndarray | tuple[np.ndarray, dict[str, Any]]:
         """Draw samples from the model by Langevin dynamics, every step in C.
 
         Parameters
@@ -280,9 +336,18 @@ class EBM(nn.Model):
         return langevin_sample(self, start, steps=steps, step_size=step_size, noise_scale=noise_scale, clamp=clamp,
                                grad_clip=grad_clip, mala=mala, seed=seed, return_info=return_info, verbose=verbose)
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: object = ..., *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: object = ..., **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, x, y=None, *, epochs=10, lr=1e-3, batch_size=64, reg_alpha=0.01, langevin=None,
-            replay_buffer=10_000, reinit_prob=0.05, optimizer="adam", seed=None, verbose=True, **options):
+    def fit(self, x: ArrayLike, y: object = None, *, epochs: int = 10, lr: float = 1e-3, batch_size: int = 64,
+            reg_alpha: float = 0.01, langevin: dict[str, Any] | None = None, replay_buffer: int = 10_000,
+            reinit_prob: float = 0.05, optimizer: str | optim.Optimizer = "adam", seed: Seed = None,
+            verbose: bool = True, **options: Any) -> Self | History:
         """Contrastive divergence with a replay buffer of past negatives (Du & Mordatch, 2019).
 
         Each minibatch draws its negative chains from the buffer, restarting ``reinit_prob`` of

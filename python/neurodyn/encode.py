@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks, _core
+from ._typing import Seed
 from .nn import as_generator
 
 
-def seed_key(seed) -> int:
+def seed_key(seed: Seed) -> int:
     """A 63-bit key for the counter-based generator from an int or a numpy Generator (drawn
     from it, so a Generator moves on as with any other use)."""
     if isinstance(seed, np.random.Generator):
@@ -15,7 +17,7 @@ def seed_key(seed) -> int:
     return int(as_generator(seed).integers(0, 2**63)) if seed is None else _checks.integer("seed", seed, minimum=0)
 
 
-def poisson(x, num_timesteps, seed=None):
+def poisson(x: ArrayLike, num_timesteps: int, seed: Seed = None) -> np.ndarray:
     """Bernoulli spikes: at every step, element i fires with probability clip(x_i, 0, 1).
 
     Parameters
@@ -40,7 +42,7 @@ def poisson(x, num_timesteps, seed=None):
     return _core.encode(x, num_timesteps, "poisson", seed_key(seed))
 
 
-def latency(x, num_timesteps):
+def latency(x: ArrayLike, num_timesteps: int) -> np.ndarray:
     """One spike per element, earlier for larger inputs: at step round((1 - x)(T - 1)) for x
     in (0, 1] (clipped to 1), none for x <= 0.
 
@@ -64,7 +66,7 @@ def latency(x, num_timesteps):
     return _core.encode(x, num_timesteps, "latency")
 
 
-def constant(x, num_timesteps):
+def constant(x: ArrayLike, num_timesteps: int) -> np.ndarray:
     """The analog input itself at every step (Edifice's choice).
 
     Parameters

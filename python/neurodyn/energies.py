@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks, _core
 
@@ -38,7 +39,7 @@ class Energy(_checks.FrozenArrays):
     def _spec(self) -> tuple:
         raise NotImplementedError
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """(E, dE/dx) for x of shape (batch, dim)."""
         arr = np.atleast_2d(x)
         if arr.ndim != 2 or arr.shape[1] != self.dim:
@@ -63,7 +64,7 @@ class Quadratic(Energy):
     (0.5, [1.0, 0.0])
     """
 
-    def __init__(self, mean, precision):
+    def __init__(self, mean: ArrayLike, precision: ArrayLike) -> None:
         self.mean = _float("mean", mean, 1)
         self.dim = self.mean.shape[0]
         self.precision = _float("precision", precision, 2)
@@ -89,7 +90,7 @@ class GaussianMixture(Energy):
         Positive, normalised to sum to 1 (equal weights by default).
     """
 
-    def __init__(self, means, covs, weights=None):
+    def __init__(self, means: ArrayLike, covs: ArrayLike, weights: ArrayLike | None = None) -> None:
         self.means = _float("means", means, 2)
         K, d = self.means.shape
         self.dim = d
@@ -137,7 +138,7 @@ class DoubleWell(Energy):
     ([0.0, 2.0], [0.0, 0.0])
     """
 
-    def __init__(self, barrier=1.0, tilt=0.0, dim=1):
+    def __init__(self, barrier: float = 1.0, tilt: float = 0.0, dim: int = 1) -> None:
         self.barrier = _checks.real("barrier", barrier, minimum=0.0, strict=True)
         self.tilt = _checks.real("tilt", tilt)
         self.dim = _checks.integer("dim", dim, minimum=1)

@@ -8,7 +8,10 @@ is checked by the solvers' own rules when it is built (``_core.field_check``).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks, _core
 
@@ -51,11 +54,11 @@ class Field(_checks.FrozenArrays):
         """The solvers' rules on this field (shapes, finiteness, layer sizes, names); sets dim."""
         self.dim = _core.field_check(field=self._spec())
 
-    def __call__(self, t, y):
+    def __call__(self, t: float, y: ArrayLike) -> np.ndarray:
         """Evaluate ``dy/dt`` at time ``t`` for ``y`` of shape ``(..., dim)``."""
         return _core.field_eval(field=self._spec(), t=t, y=y)
 
-    def jacobian(self, t, y):
+    def jacobian(self, t: float, y: ArrayLike) -> np.ndarray:
         """The Jacobian ``df/dy`` at time ``t`` for each row of ``y`` (shape ``(..., dim)``), in C.
 
         Returns
@@ -91,7 +94,7 @@ class Linear(Field):
 
     kind = "linear"
 
-    def __init__(self, A, b=None):
+    def __init__(self, A: ArrayLike, b: ArrayLike | None = None) -> None:
         self.A = _param("A", A)
         self.b = None if b is None else _param("b", b)
         self._check()
@@ -123,8 +126,11 @@ class Lorenz(Field):
     dim = 3
 
     kind = "lorenz"
+    #: A reference initial condition and the published exponents at the defaults (Sprott).
+    y0_ref = (1.0, 1.0, 1.0)
+    reference_exponents = (0.9056, 0.0, -14.5723)
 
-    def __init__(self, sigma=10.0, rho=28.0, beta=8.0 / 3.0):
+    def __init__(self, sigma: float = 10.0, rho: float = 28.0, beta: float = 8.0 / 3.0) -> None:
         self.sigma, self.rho, self.beta = sigma, rho, beta
         self._check()
         self.sigma, self.rho, self.beta = float(sigma), float(rho), float(beta)
@@ -164,7 +170,8 @@ class MLP(Field):
 
     kind = "mlp"
 
-    def __init__(self, weights, biases=None, activation="tanh", final_activation="identity"):
+    def __init__(self, weights: Sequence[ArrayLike], biases: Sequence[ArrayLike | None] | None = None,
+                 activation: str = "tanh", final_activation: str = "identity") -> None:
         weights = list(weights)
         self.weights = [_param(f"weights[{i}]", w) for i, w in enumerate(weights)]
         biases = [None] * len(weights) if biases is None else list(biases)
@@ -218,14 +225,14 @@ class Polynomial(Field):
 
     kind = "polynomial"
 
-    def __init__(self, coef, target, powers):
+    def __init__(self, coef: ArrayLike, target: ArrayLike, powers: ArrayLike) -> None:
         self.coef = _param("coef", coef)
         self.target = _index_param(target)
         self.powers = _index_param(powers)
         self._check()
 
     @classmethod
-    def from_terms(cls, dim, terms):
+    def from_terms(cls, dim: int, terms: Iterable[tuple[int, float, Mapping[int, int]]]) -> Polynomial:
         """The field of ``terms``, each ``(target, coef, {component: power})``, on ``dim`` values."""
         dim = _checks.integer("dim", dim, minimum=0)
         terms = list(terms)
@@ -260,7 +267,7 @@ class LinearEvent:
         Stop the sample at its first (True) or k-th event.
     """
 
-    def __init__(self, c, d=0.0, direction=0, terminal=False):
+    def __init__(self, c: ArrayLike, d: float = 0.0, direction: int = 0, terminal: bool | int = False) -> None:
         self.c = _checks.real_array("c", c, np.float64)
         if self.c.ndim != 1:
             raise ValueError(f"c must have 1 axis, got shape {self.c.shape}")
@@ -270,9 +277,14 @@ class LinearEvent:
         self.direction = int(direction)
         self.terminal = terminal
 
-    def __call__(self, t, y):
+    def __call__(self, t: float, y: ArrayLike) -> np.ndarray:
         """``c . y - d`` over the last axis of ``y``."""
         return np.asarray(y, dtype=np.float64) @ self.c - self.d
 
     def __repr__(self):
         return f"LinearEvent(c={self.c.tolist()}, d={self.d}, direction={self.direction}, terminal={self.terminal})"
+
+
+# The catalogue of chaotic flows (kind "flow"), defined beside the fields it extends.
+from ._flows import (SYSTEMS, Chen, Chua, DoublePendulum, Duffing, Flow, HenonHeiles, Lorenz96,  # noqa: E402
+                     Rossler, SprottB, Thomas)

@@ -1,12 +1,16 @@
 """Modern and classical Hopfield networks: fused retrieval in C, energies, models."""
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn
 from ._estimator import RowsFit
+from ._typing import Seed
 
 
 # The retrieval kernels' default inverse temperature.
@@ -22,7 +26,8 @@ def _as_matrix(name, a, dtype=None):
     return arr if dtype is None else arr.astype(dtype, copy=False)
 
 
-def hopfield_retrieve(queries, patterns, beta=_BETA, values=None, *, steps=1, tol=None):
+def hopfield_retrieve(queries: ArrayLike, patterns: ArrayLike, beta: float = _BETA, values: ArrayLike | None = None,
+                      *, steps: int = 1, tol: float | None = None) -> np.ndarray:
     """Retrieve from a modern Hopfield memory: ``softmax(beta Q Y^T) V``.
 
     One fused, tiled kernel with an online softmax: memory stays O(batch x d) however many
@@ -74,7 +79,8 @@ def hopfield_retrieve(queries, patterns, beta=_BETA, values=None, *, steps=1, to
     return xi[0] if single else xi
 
 
-def hopfield_energy(queries, patterns, beta=_BETA, *, full=False):
+def hopfield_energy(queries: ArrayLike, patterns: ArrayLike, beta: float = _BETA, *,
+                    full: bool = False) -> np.ndarray | np.floating[Any]:
     """Energy of states under stored patterns.
 
     ``full=False`` (Edifice's form): ``-logsumexp(beta xi . y_i)``. ``full=True`` (Ramsauer et
@@ -112,7 +118,7 @@ def hopfield_energy(queries, patterns, beta=_BETA, *, full=False):
     return e[0] if single else e
 
 
-def hopfield_separation(patterns) -> dict:
+def hopfield_separation(patterns: ArrayLike) -> dict[str, Any]:
     """How well stored patterns are separated, and the beta above which one update retrieves
     each of them (Ramsauer et al., Theorem 3).
 
@@ -193,18 +199,28 @@ class _Trainable(RowsFit, nn.Model):
     """loss_and_grad (and, through RowsFit, fit) for models with ``_forward(x, caches, rng)`` and
     ``_backward``."""
 
-    def loss_and_grad(self, x, y, *, loss="mse", seed=None, training=False):
+    def _forward(self, x: np.ndarray, caches: dict[str, Any] | None, rng: np.random.Generator | None) -> np.ndarray:
+        """The output for x, keeping in ``caches`` (when given) what ``_backward`` needs; ``rng``
+        drives dropout (None: no dropout)."""
+        raise NotImplementedError
+
+    def _backward(self, caches: dict[str, Any], dout: np.ndarray, grads: dict[str, np.ndarray]) -> None:
+        """Every parameter's gradient into ``grads``, from the caches of ``_forward``."""
+        raise NotImplementedError
+
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *, loss: str = "mse", seed: Seed = None,
+                      training: bool = False) -> tuple[float, dict[str, np.ndarray]]:
         _checks.choice("loss", loss, nn.LOSSES)
         x = self._check_batch(x, self.config["input_dim"])
-        caches = {}
+        caches: dict[str, Any] = {}
         out = self._forward(x, caches, nn.as_generator(seed) if training else None)
         target = nn.check_targets(loss, y, x.shape[0], out.shape, self.dtype)
         value, dout = nn.loss_and_grad(loss, out, target)
-        grads = {}
+        grads: dict[str, np.ndarray] = {}
         self._backward(caches, dout, grads)
         return value, grads
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> np.ndarray:
         return self._forward(self._check_batch(x, self.config["input_dim"]), None, None)
 
     _input_key = "input_dim"
@@ -238,7 +254,8 @@ class Hopfield(_Trainable):
     (2, 8)
     """
 
-    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, seed=None, dtype=np.float32):
+    def __init__(self, input_dim: int, num_patterns: int = 64, pattern_dim: int = 128, beta: float = _BETA,
+                 seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_dim=input_dim, num_patterns=num_patterns, pattern_dim=pattern_dim,
                                         beta=beta, dtype=dtype), seed)
 
@@ -299,8 +316,9 @@ class AssociativeMemory(_Trainable):
 
     """
 
-    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, num_heads=1, hidden_size=256,
-                 num_layers=2, dropout=0.1, output_size=None, seed=None, dtype=np.float32):
+    def __init__(self, input_dim: int, num_patterns: int = 64, pattern_dim: int = 128, beta: float = _BETA,
+                 num_heads: int = 1, hidden_size: int = 256, num_layers: int = 2, dropout: float = 0.1,
+                 output_size: int | None = None, seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_dim=input_dim, num_patterns=num_patterns, pattern_dim=pattern_dim,
                                         beta=beta, num_heads=num_heads, hidden_size=hidden_size,
                                         num_layers=num_layers, dropout=dropout, output_size=output_size,
@@ -421,7 +439,7 @@ class ClassicalHopfield(nn.Model):
     RULES = ("hebbian", "pseudoinverse")
     MODES = ("async", "sync")
 
-    def __init__(self, n):
+    def __init__(self, n: int) -> None:
         config = self._validate(n=n)
         self._adopt(config, {"W": np.zeros((config["n"], config["n"]))})
 
@@ -446,7 +464,7 @@ class ClassicalHopfield(nn.Model):
         return self.params["W"]
 
     @W.setter
-    def W(self, value):
+    def W(self, value: np.ndarray) -> None:
         self.params["W"] = value
 
     @property
@@ -455,7 +473,7 @@ class ClassicalHopfield(nn.Model):
         return self.config["num_patterns"]
 
     @num_patterns.setter
-    def num_patterns(self, value):
+    def num_patterns(self, value: int) -> None:
         self.config["num_patterns"] = int(value)
 
     def _states(self, name, x):
@@ -468,7 +486,7 @@ class ClassicalHopfield(nn.Model):
             raise ValueError(f"{name} must hold only -1 and +1")
         return arr
 
-    def store(self, patterns, rule="hebbian"):
+    def store(self, patterns: ArrayLike, rule: str = "hebbian") -> None:
         """Store patterns, replacing what was stored.
 
         Parameters
@@ -491,7 +509,7 @@ class ClassicalHopfield(nn.Model):
         self.W = W
         self.num_patterns = P.shape[0]
 
-    def energy(self, x):
+    def energy(self, x: ArrayLike) -> np.ndarray:
         """The energy ``-x^T W x / 2`` of each state.
 
         Parameters
@@ -506,7 +524,7 @@ class ClassicalHopfield(nn.Model):
         X = self._states("x", x)
         return -0.5 * np.einsum("bi,ij,bj->b", X, self.W, X)
 
-    def recall(self, x, *, mode="async", steps=10, seed=None):
+    def recall(self, x: ArrayLike, *, mode: str = "async", steps: int = 10, seed: Seed = None) -> np.ndarray:
         """Recall stored patterns from (corrupted) states by sign updates.
 
         Parameters

@@ -13,12 +13,22 @@ fields too, with trajectory generators.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn, training
 from .fields import Field
 from .ode import ADAPTIVE, METHODS, _raise_failed, odeint
 from .training import with_options_doc
+from . import optim
+from ._typing import Seed
+from .training import History
+
+if TYPE_CHECKING:
+    from typing import Self
 
 #: Potential / activation pairs, forms and target systems: the kernels' tables.
 ACTIVATIONS = _core.TABLES["hybrid_activations"]
@@ -49,7 +59,7 @@ class HybridField(Field):
 
     kind = _KIND
 
-    def __init__(self, spec, form, forced):
+    def __init__(self, spec: tuple[Any, ...], form: str, forced: bool) -> None:
         self._spec_tuple, self.form, self.forced = spec, form, forced
         self._check()  # the kernels' rules (inputs and their times included); sets dim
 
@@ -106,9 +116,10 @@ class HybridEBM(nn.Model):
     True
     """
 
-    def __init__(self, d, hidden_sizes=(64, 32), activations=("tanh", "polynomial"), form=_DEF["form"],
-                 inputs=_DEF["inputs"], guarantee=_DEF["guarantee"], beta=_DEF["beta"], power=_DEF["power"],
-                 seed=None, dtype=np.float64):
+    def __init__(self, d: int, hidden_sizes: Sequence[int] = (64, 32),
+                 activations: str | Sequence[str] = ("tanh", "polynomial"), form: str = _DEF["form"],
+                 inputs: int = _DEF["inputs"], guarantee: bool = _DEF["guarantee"], beta: float = _DEF["beta"],
+                 power: float = _DEF["power"], seed: Seed = None, dtype: DTypeLike = np.float64) -> None:
         super().__init__(self._validate(d=d, hidden_sizes=hidden_sizes, activations=activations, form=form,
                                         inputs=inputs, guarantee=guarantee, beta=beta, power=power, dtype=dtype),
                          seed)
@@ -142,9 +153,9 @@ class HybridEBM(nn.Model):
         return config
 
     @classmethod
-    def _param_specs(cls, config) -> list:
+    def _param_specs(cls, config: dict[str, Any]) -> list[nn.Spec]:
         d, m = config["d"], config["inputs"]
-        specs = [("visible.bias", (d,), "zeros")]
+        specs: list[nn.Spec] = [("visible.bias", (d,), "zeros")]
         sizes = [d] + list(config["hidden_sizes"])
         for l in range(len(config["hidden_sizes"])):
             specs += nn.dense_specs(f"hidden{l + 1}", sizes[l], sizes[l + 1])
@@ -178,40 +189,40 @@ class HybridEBM(nn.Model):
         consts = (c["beta"], c["power"], c["guarantee"], c["inputs"] if port else 0)
         return (_KIND, tuple(params), names, consts)
 
-    def _rows(self, z, name="z"):
+    def _rows(self, z, name="z") -> np.ndarray:
         return _rows(z, self.d, self.dtype, name)
 
     # ---- the energy --------------------------------------------------------------------------
 
-    def __call__(self, z):
+    def __call__(self, z: ArrayLike) -> np.ndarray:
         """The unforced vector field ``dz/dt`` at z (batch, d) (or (d,)): ``-grad H(z)``, or
         ``(J - R) grad H(z)`` in the port-Hamiltonian form; shape (batch, d)."""
         return _core.field_eval(field=self._spec(), t=0.0, y=self._rows(z))
 
-    def energy(self, z):
+    def energy(self, z: ArrayLike) -> np.ndarray:
         """H(z) for z of shape (batch, d) (or (d,)); returns (batch,)."""
         return _core.hybrid_energy(self._spec(), self._rows(z), grad=False)[0]
 
-    def energy_grad(self, z):
+    def energy_grad(self, z: ArrayLike) -> np.ndarray:
         """grad H(z), shape (batch, d)."""
         return _core.hybrid_energy(self._spec(), self._rows(z))[1]
 
-    def hvp(self, z, v):
+    def hvp(self, z: ArrayLike, v: ArrayLike) -> np.ndarray:
         """Hessian-vector products ``Hess H(z_i) v_i`` row by row, shape (batch, d)."""
         z = self._rows(z)
         return _core.hybrid_hvp(self._spec(), z, self._rows(v, "v"))
 
-    def hessian(self, z):
+    def hessian(self, z: ArrayLike) -> np.ndarray:
         """Hessians of H, shape (batch, d, d)."""
         return _core.hybrid_hessian(self._spec(), self._rows(z))
 
-    def output(self, z):
+    def output(self, z: ArrayLike) -> np.ndarray:
         """The port-Hamiltonian output ``y = G^T grad H(z)``, shape (batch, inputs)."""
         if not self.port:
             raise ValueError("output needs form='port_hamiltonian'")
         return _core.hybrid_output(self._spec(), self._rows(z))
 
-    def port_matrices(self):
+    def port_matrices(self) -> tuple[np.ndarray, np.ndarray]:
         """``(J, R)`` of the port-Hamiltonian form as (d, d) arrays."""
         if not self.port:
             raise ValueError("port_matrices needs form='port_hamiltonian'")
@@ -242,7 +253,7 @@ class HybridEBM(nn.Model):
             raise ValueError(f"u has shape {u.shape}; expected (len(t_u), {m}) or (len(t_u), rows, {m})")
         return t_u, np.ascontiguousarray(u)
 
-    def field(self, u=None, t_u=None) -> HybridField:
+    def field(self, u: ArrayLike | None = None, t_u: ArrayLike | None = None) -> HybridField:
         """The model's vector field as a built-in field for :func:`neurodyn.odeint`.
 
         ``u`` (port-Hamiltonian form with inputs): samples of the input at the increasing
@@ -252,8 +263,9 @@ class HybridEBM(nn.Model):
         t_u, u = self._inputs(u, t_u)
         return HybridField(self._spec(t_u, u), self.config["form"], u is not None)
 
-    def simulate(self, z0, t, *, u=None, t_u=None, method="dopri5", rtol=1e-7, atol=1e-9, dt=None,
-                 max_steps=_core.DEFAULTS["ode_check_options"]["max_steps"]):
+    def simulate(self, z0: ArrayLike, t: ArrayLike, *, u: ArrayLike | None = None, t_u: ArrayLike | None = None,
+                 method: str = "dopri5", rtol: float = 1e-7, atol: float = 1e-9, dt: float | None = None,
+                 max_steps: int = _core.DEFAULTS["ode_check_options"]["max_steps"]) -> np.ndarray:
         """Trajectories from z0 (batch, d) at the times t: shape (len(t), batch, d)."""
         z0 = self._rows(z0, "z0")
         return odeint(self.field(u, t_u), z0, t, method=method, rtol=rtol, atol=atol, dt=dt, max_steps=max_steps,
@@ -261,7 +273,7 @@ class HybridEBM(nn.Model):
 
     # ---- the guarantee ----------------------------------------------------------------------
 
-    def certificate(self) -> dict:
+    def certificate(self) -> dict[str, Any]:
         """The boundedness certificate of docs/models.md §11, computed in float64.
 
         Returns a dict: ``bounded`` (the first activation is bounded), ``c1`` and ``c0`` with
@@ -276,7 +288,8 @@ class HybridEBM(nn.Model):
         cert["guarantee"] = self.config["guarantee"]
         return cert
 
-    def equilibria(self, n_starts=64, *, radius=None, seed=None, t_end=50.0, newton_steps=20, tol=1e-9):
+    def equilibria(self, n_starts: int = 64, *, radius: float | None = None, seed: Seed = None, t_end: float = 50.0,
+                   newton_steps: int = 20, tol: float = 1e-9) -> dict[str, Any]:
         """Minima of H found from ``n_starts`` random starts in the ball of ``radius``
         (default: the certificate's equilibrium radius, else 3).
 
@@ -318,7 +331,8 @@ class HybridEBM(nn.Model):
             z = np.where(ok[:, None], z - step, z)
         H, g = _core.hybrid_energy(spec, z)
         gn = np.linalg.norm(g, axis=1)
-        keep, count = [], []
+        keep: Any = []  # indices into z: a list, then an index array
+        count: list[int] = []
         for i in np.argsort(H):
             for j, k in enumerate(keep):
                 if np.linalg.norm(z[i] - z[k]) <= 1e-5 * (1 + np.linalg.norm(z[k])):
@@ -343,7 +357,7 @@ class HybridEBM(nn.Model):
             k += n
         return grads
 
-    def _loss(self, kind, delta, pred, target):
+    def _loss(self, kind, delta, pred, target) -> tuple[float, np.ndarray]:
         delta = _checks.real("delta", delta, minimum=0.0, strict=True)
         if kind == "mse":
             return nn.mse_loss(pred, target)
@@ -352,7 +366,8 @@ class HybridEBM(nn.Model):
         value = float(np.mean(np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))))
         return value, (np.clip(r, -delta, delta) / r.size).astype(pred.dtype)
 
-    def _rollout(self, z0, times, u, method, dt, rtol, atol, record):
+    def _rollout(self, z0, times, u, method, dt, rtol, atol,
+                 record) -> tuple[tuple[Any, ...], np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
         """odeint of the model's field from z0 over ``times``; returns (spec, times, ys, raw
         info, the solver options). Inputs per row (one signal per window) make the batch one
         coupled system: per-sample adaptive solves share one input signal."""
@@ -362,29 +377,31 @@ class HybridEBM(nn.Model):
         t_u, uu = self._inputs(u, times if u is not None else None, rows=z0.shape[0])
         spec = self._spec(t_u, uu)
         step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)
-        rtol, atol = _checks.real("rtol", rtol), _checks.real("atol", atol)  # their ranges are the solver's
         budget = int(np.ceil((times[-1] - times[0]) / step)) + times.size + 10_000 if step else 100_000
         opts = dict(method=method, rtol=rtol, atol=atol, dt=step, max_steps=budget, coupled=uu is not None)
         ys, y_last, raw = _core.odeint(spec, z0, times, record=record, **opts)
         _raise_failed(raw, None, times, ys, y_last, method, budget)
         return spec, times, ys, raw, opts
 
-    def _window_target(self, target, n_times, batch):
+    def _window_target(self, target, n_times, batch) -> np.ndarray:
         target = _checks.real_array("target", target, self.dtype)
         if target.shape != (n_times, batch, self.d):
             raise ValueError(f"target has shape {target.shape}; expected {(n_times, batch, self.d)}")
         return target
 
-    def window_loss(self, z0, target, times, *, u=None, loss="mse", delta=1.0, method="rk4", dt=None, rtol=1e-6,
-                    atol=1e-8):
+    def window_loss(self, z0: ArrayLike, target: ArrayLike, times: ArrayLike, *, u: ArrayLike | None = None,
+                    loss: str = "mse", delta: float = 1.0, method: str = "rk4", dt: float | None = None,
+                    rtol: float = 1e-6, atol: float = 1e-8) -> float:
         """The loss of :meth:`window_loss_and_grad` alone (forward only)."""
         _checks.choice("loss", loss, LOSSES)
         _, times, ys, _, _ = self._rollout(z0, times, u, method, dt, rtol, atol, 0)
         target = self._window_target(target, times.size, ys.shape[1])
         return self._loss(loss, delta, ys[1:], target[1:])[0]
 
-    def window_loss_and_grad(self, z0, target, times, *, u=None, loss="mse", delta=1.0, method="rk4", dt=None,
-                             gradient="backprop", rtol=1e-6, atol=1e-8):
+    def window_loss_and_grad(self, z0: ArrayLike, target: ArrayLike, times: ArrayLike, *, u: ArrayLike | None = None,
+                             loss: str = "mse", delta: float = 1.0, method: str = "rk4", dt: float | None = None,
+                             gradient: str = "backprop", rtol: float = 1e-6,
+                             atol: float = 1e-8) -> tuple[float, dict[str, np.ndarray]]:
         """Loss of the rollouts from z0 (batch, d) against target (len(times), batch, d) at
         every time after the first, and the gradient of every parameter (through the solver:
         ``backprop`` or the continuous ``adjoint``). ``u`` (len(times), batch, inputs) is the
@@ -438,10 +455,19 @@ class HybridEBM(nn.Model):
         traj, start = np.divmod(np.arange(n * (T - window + 1), dtype=np.int64), T - window + 1)
         return traj, start
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, trajectories: ArrayLike, t: ArrayLike, *, return_history: Literal[True],
+            **options: Any) -> History: ...
+
+    @overload
+    def fit(self, trajectories: ArrayLike, t: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, trajectories, t, *, u=None, window=10, loss="mse", delta=1.0, method="rk4", substeps=1,
-            gradient="backprop", epochs=50, batch_size=64, lr=1e-2, optimizer="adam", seed=None, verbose=True,
-            **options):
+    def fit(self, trajectories: ArrayLike, t: ArrayLike, *, u: ArrayLike | None = None, window: int = 10,
+            loss: str = "mse", delta: float = 1.0, method: str = "rk4", substeps: int = 1, gradient: str = "backprop",
+            epochs: int = 50, batch_size: int = 64, lr: float = 1e-2, optimizer: str | optim.Optimizer = "adam",
+            seed: Seed = None, verbose: bool = True, **options: Any) -> Self | History:
         """Fit the field to observed trajectories by rolling out over windows.
 
         Every window of ``window`` consecutive samples of every trajectory is a training
@@ -542,21 +568,23 @@ class TargetSystem(Field):
     def _spec(self):
         return (_KIND, self._params(), ("system", self.system), self._consts())
 
-    def _points(self, z):
+    def _points(self, z) -> np.ndarray:
         """z (..., dim) as float64, real and finite (for :meth:`potential`)."""
         arr = _checks.real_array("z", z, np.float64)
         if arr.ndim < 1 or arr.shape[-1] != self.dim:
             raise ValueError(f"z has shape {arr.shape}; expected (..., {self.dim})")
         return arr
 
-    def initial_states(self, n, *, scale=2.0, seed=None, dtype=np.float64):
+    def initial_states(self, n: int, *, scale: float = 2.0, seed: Seed = None,
+                       dtype: DTypeLike = np.float64) -> np.ndarray:
         """n states uniform in the box [-scale, scale]^d, shape (n, d)."""
         n = _checks.integer("n", n, minimum=0)
         scale = _checks.real("scale", scale, minimum=0.0, strict=True)
         rng = nn.as_generator(seed)
         return rng.uniform(-scale, scale, size=(n, self.dim)).astype(nn.model_dtype(dtype))
 
-    def trajectories(self, n, t, *, scale=2.0, seed=None, dtype=np.float64, rtol=1e-10, atol=1e-12):
+    def trajectories(self, n: int, t: ArrayLike, *, scale: float = 2.0, seed: Seed = None,
+                     dtype: DTypeLike = np.float64, rtol: float = 1e-10, atol: float = 1e-12) -> np.ndarray:
         """n trajectories from random starts (:meth:`initial_states`) sampled at the times t,
         integrated in C with dop853: shape (n, len(t), d)."""
         z0 = self.initial_states(_checks.integer("n", n, minimum=1), scale=scale, seed=seed, dtype=np.float64)
@@ -590,8 +618,9 @@ class MultiWell(TargetSystem):
 
     system = "multiwell"
 
-    def __init__(self, centres=((1.5, 0.0), (-1.0, 1.2), (-0.8, -1.3)), depths=(2.0, 1.8, 1.6), width=0.6,
-                 gamma=0.8, omega=1.2):
+    def __init__(self, centres: ArrayLike = ((1.5, 0.0), (-1.0, 1.2), (-0.8, -1.3)),
+                 depths: ArrayLike = (2.0, 1.8, 1.6), width: float = 0.6, gamma: float = 0.8,
+                 omega: float = 1.2) -> None:
         self.centres = np.array(_checks.real_array("centres", centres, np.float64), copy=True)
         self.depths = np.array(_checks.real_array("depths", depths, np.float64), copy=True)
         if self.centres.ndim != 2 or self.depths.shape != (self.centres.shape[0],):
@@ -607,7 +636,7 @@ class MultiWell(TargetSystem):
     def _params(self):
         return (self.centres, self.depths)
 
-    def potential(self, z):
+    def potential(self, z: ArrayLike) -> np.ndarray:
         """V(z) over the last axis of z (..., d) (for plots)."""
         z = self._points(z)
         r2 = np.sum((z[..., None, :] - self.centres) ** 2, axis=-1)
@@ -639,12 +668,12 @@ class Ring(TargetSystem):
 
     system = "ring"
 
-    def __init__(self, dim=2, radius=1.0, rotation=1.0):
+    def __init__(self, dim: int = 2, radius: float = 1.0, rotation: float = 1.0) -> None:
         self.dim = _checks.integer("dim", dim, minimum=2)
         self.radius, self.rotation = _checks.real("radius", radius), _checks.real("rotation", rotation)
         self._check()
 
-    def potential(self, z):
+    def potential(self, z: ArrayLike) -> np.ndarray:
         """V(z) over the last axis of z (..., dim)."""
         z = self._points(z)
         return 0.25 * (np.sum(z * z, axis=-1) - self.radius ** 2) ** 2
@@ -676,12 +705,12 @@ class Duffing(TargetSystem):
     system = "duffing"
     dim = 2
 
-    def __init__(self, alpha=-1.0, cubic=1.0, delta=0.3):
+    def __init__(self, alpha: float = -1.0, cubic: float = 1.0, delta: float = 0.3) -> None:
         self.alpha, self.cubic, self.delta = (_checks.real(k, v) for k, v in
                                               (("alpha", alpha), ("cubic", cubic), ("delta", delta)))
         self._check()
 
-    def potential(self, z):
+    def potential(self, z: ArrayLike) -> np.ndarray:
         """The energy p^2/2 + V(q) over the last axis of z (..., 2)."""
         z = self._points(z)
         q, p = z[..., 0], z[..., 1]

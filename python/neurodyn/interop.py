@@ -9,9 +9,22 @@ from __future__ import annotations
 import json
 import math
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import _checks, nn
+from ._typing import PathLike
+
+if TYPE_CHECKING:
+    import nir
+    import torch
+
+    from .ann2snn import ConvertedSNN
+    from .liquid import CfC, LTCCell
+    from .snn import SNN
 
 # ---- NIR (the Neuromorphic Intermediate Representation) ------------------------------------------
 #
@@ -54,7 +67,7 @@ def _neurons(nir, n, beta, threshold, reset, reset_delay, dt):
                    metadata=meta)
 
 
-def to_nir(model, *, dt=_NIR_DT):
+def to_nir(model: SNN | ConvertedSNN, *, dt: float = _NIR_DT) -> nir.NIRGraph:
     """A NIR graph of a spiking network: :class:`neurodyn.SNN` or :class:`neurodyn.ConvertedSNN`.
 
     Nodes, in a chain: ``input`` (Input) -> for each hidden layer i an Affine node (the Dense
@@ -98,7 +111,7 @@ def to_nir(model, *, dt=_NIR_DT):
         beta = c["beta"] if c["beta"] is not None else math.exp(-1.0 / c["tau"])
         names = [f"snn_layer_{i}_dense" for i in range(len(c["hidden_sizes"]))]
         lif = dict(beta=beta, threshold=c["threshold"], reset=c["reset"], reset_delay=c["reset_delay"])
-        readout = "snn_output"
+        readout: str | None = "snn_output"
     elif isinstance(model, ConvertedSNN):
         names = [f"dense_{i}" for i in range(len(c["hidden_sizes"]))]
         lif = dict(beta=1.0, threshold=c["threshold"], reset="subtract", reset_delay=False)
@@ -174,7 +187,8 @@ def _node_dt(name, node, nir):
     return 1.0 / r
 
 
-def from_nir(graph, *, dt=None, num_timesteps=None, dtype=None):
+def from_nir(graph: nir.NIRGraph | PathLike, *, dt: float | None = None, num_timesteps: int | None = None,
+             dtype: DTypeLike | None = None) -> SNN | ConvertedSNN:
     """A neurodyn spiking network from a NIR graph (or a path to a NIR file).
 
     A graph written by :func:`to_nir` comes back as the very model (class, configuration and
@@ -308,7 +322,8 @@ def _snn_from_chain(graph, weights, neurons, has_readout, dt, stored_dt, num_tim
                          ("reset delays", delays)):
         if any(v != values[0] for v in values):
             raise ValueError(f"the neuron layers have different {what} {values}; neurodyn's SNN shares one")
-    params, sizes = {}, []
+    params: dict[str, np.ndarray] = {}
+    sizes: list[int] = []
     for i, (name, W, b) in enumerate(weights[:len(neurons)]):
         g = gains[i]
         params[f"snn_layer_{i}_dense.kernel"] = np.array(W.T * g if g != 1.0 else W.T, dtype=dtype, order="C")
@@ -356,7 +371,9 @@ def _scalar(t, what, name):
     return float(v[0])
 
 
-def snn_from_snntorch(net, *, num_timesteps=25, surrogate=None, slope=None, encoding="constant", dtype=None):
+def snn_from_snntorch(net: torch.nn.Module | Sequence[torch.nn.Module], *, num_timesteps: int = 25,
+                      surrogate: str | None = None, slope: float | None = None, encoding: str = "constant",
+                      dtype: DTypeLike | None = None) -> SNN:
     """An :class:`neurodyn.SNN` with the weights and neurons of a feed-forward snntorch network.
 
     ``net`` is a ``torch.nn.Sequential`` (or a list of modules) alternating ``torch.nn.Linear``
@@ -383,7 +400,8 @@ def snn_from_snntorch(net, *, num_timesteps=25, surrogate=None, slope=None, enco
     from .snn import SNN
 
     mods = list(net)
-    linears, leakies = [], []
+    linears: list[torch.nn.Linear] = []
+    leakies: list[Any] = []  # snntorch.Leaky
     for i, m in enumerate(mods):
         expect = torch.nn.Linear if i % 2 == 0 else Leaky
         if type(m) is not expect:
@@ -415,7 +433,8 @@ def snn_from_snntorch(net, *, num_timesteps=25, surrogate=None, slope=None, enco
     w0 = linears[0].weight
     if dtype is None:
         dtype = np.float64 if w0.dtype == torch.float64 else np.float32
-    params, sizes = {}, []
+    params: dict[str, np.ndarray] = {}
+    sizes: list[int] = []
     for i, lin in enumerate(linears[:len(leakies)]):
         _linear_into(params, f"snn_layer_{i}_dense", lin, dtype)
         sizes.append(lin.out_features)
@@ -438,7 +457,7 @@ def _linear_into(params, name, lin, dtype):
     params[f"{name}.bias"] = np.array(b, dtype=dtype)
 
 
-def snn_to_snntorch(model):
+def snn_to_snntorch(model: SNN) -> torch.nn.Sequential:
     """A ``torch.nn.Sequential`` of ``Linear`` and ``snntorch.Leaky`` (``init_hidden=True``)
     layers with the SNN's weights and neurons: ``Linear, Leaky`` per hidden layer, then the
     ``Linear`` readout. Call ``snntorch.utils.reset(net)`` and then ``net(x)`` once per step
@@ -494,7 +513,7 @@ def _t(x):
     return x.detach().cpu().numpy()
 
 
-def ltccell_from_ncps(module, *, dtype=None):
+def ltccell_from_ncps(module: torch.nn.Module, *, dtype: DTypeLike | None = None) -> LTCCell:
     """An :class:`neurodyn.LTCCell` from an ncps ``LTC`` or ``LTCCell`` (torch).
 
     Every parameter is mapped exactly. ncps applies its ``sparsity_mask`` (the wiring's
@@ -546,7 +565,7 @@ def ltccell_from_ncps(module, *, dtype=None):
     return LTCCell._from_saved(config, {k: np.array(v, dtype=dtype) for k, v in raw.items()}, copy=False)
 
 
-def ltccell_to_ncps(model, *, implicit_param_constraints=True):
+def ltccell_to_ncps(model: LTCCell, *, implicit_param_constraints: bool = True) -> torch.nn.Module:
     """An ncps ``LTC`` (torch; ``return_sequences=True``, ``batch_first=True``) with the cell's
     parameters: a fully connected wiring (``ncps.wirings.FullyConnected(units, output_size)``,
     every synapse present), affine input and output mappings, the same ``ode_unfolds`` and
@@ -579,7 +598,7 @@ def ltccell_to_ncps(model, *, implicit_param_constraints=True):
 _NCPS_ACTIVATIONS = {"LeCun": "lecun_tanh", "SiLU": "silu", "ReLU": "relu", "Tanh": "tanh"}
 
 
-def cfc_from_ncps(module, *, dtype=None):
+def cfc_from_ncps(module: torch.nn.Module, *, dtype: DTypeLike | None = None) -> CfC:
     """An :class:`neurodyn.CfC` from an ncps ``CfC`` or ``CfCCell`` (torch), any mode
     ("default", "no_gate", "pure"): the backbone's Linear layers, the heads (``ff1``, ``ff2``,
     ``time_a``, ``time_b``, or ``ff1``, ``w_tau`` and ``A`` in the pure mode) and the
@@ -612,7 +631,7 @@ def cfc_from_ncps(module, *, dtype=None):
     H, I = cell.hidden_size, cell.input_size
     if dtype is None:
         dtype = np.float64 if cell.ff1.weight.dtype == torch.float64 else np.float32
-    params = {}
+    params: dict[str, np.ndarray] = {}
     for l, lin in enumerate(linears):
         _linear_into(params, f"backbone_{l}", lin, dtype)
     heads = ("ff1",) if cell.mode == "pure" else ("ff1", "ff2", "time_a", "time_b")
@@ -632,7 +651,7 @@ def cfc_from_ncps(module, *, dtype=None):
     return CfC._from_saved(config, params, copy=False)
 
 
-def cfc_to_ncps(model):
+def cfc_to_ncps(model: CfC) -> torch.nn.Module:
     """An ncps ``CfC`` (torch; ``return_sequences=True``, ``batch_first=True``) with the model's
     parameters: same mode, backbone (units, layers, activation; no dropout) and heads, and the
     Dense head ``output`` as ncps's projection (``proj_size``). The backbone activations

@@ -29,8 +29,15 @@ import math
 import os
 import struct
 import zipfile
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
+
+from ._typing import PathLike
+
+if TYPE_CHECKING:
+    from .nn import Model
 
 _FORMAT = "neurodyn-model"
 _VERSION = 1
@@ -60,7 +67,8 @@ def _registry():
                                           IDPHopfield, SequentialHopfield)}
 
 
-def save(model, path, *, training=None) -> None:
+def save(model: Model, path: PathLike, *,
+         training: tuple[dict[str, Any], dict[str, np.ndarray]] | None = None) -> None:
     """Write ``model`` to exactly ``path`` (no suffix is added).
 
     ``training``: (JSON-serialisable dict, {key: array}) of a checkpoint's training section;
@@ -124,10 +132,10 @@ class _Archive:
             self._file.close()
             raise
 
-    def __enter__(self):
+    def __enter__(self) -> _Archive:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self):
@@ -136,7 +144,7 @@ class _Archive:
             zf.close()
         self._file.close()
 
-    def fail(self, reason: str):
+    def fail(self, reason: str) -> NoReturn:
         raise ValueError(f"cannot read a neurodyn model from {self.path!r}: {reason}")
 
     @contextlib.contextmanager
@@ -191,7 +199,7 @@ class _Archive:
         declares are decompressed, read straight into the array."""
         h = self.header(key)
         out = np.empty(h.shape[::-1] if h.fortran else h.shape, dtype=h.dtype)
-        view = memoryview(out.reshape(-1).view(np.uint8)) if out.size else memoryview(b"")
+        view = out.reshape(-1).view(np.uint8).data if out.size else memoryview(b"")
         with self.reading(), self._zip.open(self.members[key]) as fp:
             if len(fp.read(h.offset)) != h.offset:
                 raise ValueError(f"member {key!r} ends inside its header")
@@ -230,8 +238,9 @@ class _Archive:
 
 def _save_safetensors(model, path) -> None:
     names = list(model.params)
-    header = {"__metadata__": {"format": _FORMAT, "version": str(_VERSION), "class": type(model).__name__,
-                               "config": json.dumps(model.config), "params": json.dumps(names)}}
+    header: dict[str, Any] = {"__metadata__": {"format": _FORMAT, "version": str(_VERSION),
+                                               "class": type(model).__name__, "config": json.dumps(model.config),
+                                               "params": json.dumps(names)}}
     codes = {v: k for k, v in _SAFETENSORS_DTYPES.items()}
     arrays, offset = [], 0
     for name in names:
@@ -248,7 +257,7 @@ def _save_safetensors(model, path) -> None:
         f.write(struct.pack("<Q", len(text)))
         f.write(text)
         for a in arrays:
-            f.write(memoryview(a.reshape(-1)).cast("B") if a.size else b"")
+            f.write(a.reshape(-1).data.cast("B") if a.size else b"")
 
 
 def _unique_keys(pairs):
@@ -332,7 +341,7 @@ class _SafeTensors(_Archive):
         out = np.empty(h.shape, dtype=h.dtype)
         with self.reading():
             self._file.seek(h.offset)
-            if h.nbytes and self._file.readinto(memoryview(out.reshape(-1).view(np.uint8))) != h.nbytes:
+            if h.nbytes and self._file.readinto(out.reshape(-1).view(np.uint8).data) != h.nbytes:
                 raise ValueError(f"tensor {key.partition(':')[2]!r} ends early")
         return out if h.dtype.isnative else out.astype(h.dtype.newbyteorder("="))
 
@@ -396,7 +405,7 @@ def _layout(ar: _Archive, meta: dict) -> dict:
     return config
 
 
-def load(path):
+def load(path: PathLike) -> Model:
     """Read a model written by ``model.save(path)`` (or a checkpoint written by ``fit``).
 
     The configuration is validated and every stored array's header is checked against the
@@ -431,7 +440,9 @@ def load(path):
         raise ValueError(f"{path!r} has an invalid configuration or parameters: {err}") from err
 
 
-def read_checkpoint(path, model, expected) -> tuple[dict, dict, dict]:
+def read_checkpoint(path: PathLike, model: Model,
+                    expected: Callable[[str], tuple[tuple[int, ...], np.dtype] | None]
+                    ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray]]:
     """The parameters, training section and training arrays of a checkpoint written for
     ``model`` (same class and configuration). ``expected(key) -> (shape, dtype) or None`` says
     what each training array must be; every header is checked before any data is read."""

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import operator
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from . import _checks, _core, nn
+from . import _checks, _core, nn, reconstruction
 from .training import with_options_doc
+from ._typing import Seed
+from .optim import Optimizer
+from .training import History
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    import torch
 
 TAU_CLAMP = 20.0  # softplus input is clamped here (as in Edifice): tau = softplus(min(z, 20)) + 0.1
 TAU_MIN = 0.1
@@ -17,8 +27,8 @@ CFC_MODES = _core.TABLES["cfc_modes"]
 _LTC = _core.DEFAULTS["ltc_check_options"]  # the kernels' defaults of solver, steps, rtol, atol, max_steps
 
 
-def solve_ltc(x, a, tau, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LTC["rtol"], atol=_LTC["atol"],
-              max_steps=_LTC["max_steps"]):
+def solve_ltc(x: ArrayLike, a: ArrayLike, tau: ArrayLike, *, solver: str = _LTC["solver"], steps: int = _LTC["steps"],
+              rtol: float = _LTC["rtol"], atol: float = _LTC["atol"], max_steps: int = _LTC["max_steps"]) -> np.ndarray:
     """Relax ``x`` toward ``a`` with time constant ``tau`` over one frame, elementwise.
 
     Integrates ``dx/ds = (a - x) / tau`` for ``s`` from 0 to 1 with ``a`` and ``tau`` held
@@ -59,8 +69,9 @@ def solve_ltc(x, a, tau, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LT
     return _core.solve_ltc(x, a, tau, solver=solver, steps=steps, rtol=rtol, atol=atol, max_steps=max_steps)
 
 
-def ltc_scan(a, tau, h0=None, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LTC["rtol"], atol=_LTC["atol"],
-             max_steps=_LTC["max_steps"]):
+def ltc_scan(a: ArrayLike, tau: ArrayLike, h0: ArrayLike | None = None, *, solver: str = _LTC["solver"],
+             steps: int = _LTC["steps"], rtol: float = _LTC["rtol"], atol: float = _LTC["atol"],
+             max_steps: int = _LTC["max_steps"]) -> np.ndarray:
     """Run the liquid time-constant recurrence over a sequence, in C.
 
     ``h_t = solve_ltc(h_{t-1}, a_t, tau_t)`` for t = 0..T-1 from ``h_{-1} = h0`` (zeros by
@@ -156,9 +167,10 @@ class Liquid(nn.Model):
     (4, 8)
     """
 
-    def __init__(self, embed_dim, hidden_size=256, num_layers=4, dropout=0.1, integration_steps=_LTC["steps"],
-                 solver=_LTC["solver"], ffn=False, output_size=None, rtol=_LTC["rtol"], atol=_LTC["atol"],
-                 max_steps=_LTC["max_steps"], seed=None, dtype=np.float32):
+    def __init__(self, embed_dim: int, hidden_size: int = 256, num_layers: int = 4, dropout: float = 0.1,
+                 integration_steps: int = _LTC["steps"], solver: str = _LTC["solver"], ffn: bool = False,
+                 output_size: int | None = None, rtol: float = _LTC["rtol"], atol: float = _LTC["atol"],
+                 max_steps: int = _LTC["max_steps"], seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(
             embed_dim=embed_dim, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout,
             integration_steps=integration_steps, solver=solver, ffn=ffn, output_size=output_size, rtol=rtol,
@@ -306,7 +318,7 @@ class Liquid(nn.Model):
             caches.append(("final", ln))
         return y
 
-    def forward_sequence(self, x):
+    def forward_sequence(self, x: ArrayLike) -> np.ndarray:
         """The hidden states of every step, after the final layer norm.
 
         Parameters
@@ -319,7 +331,7 @@ class Liquid(nn.Model):
         """
         return self._forward(self._check_sequence(x))
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> np.ndarray:
         """Output at the last time step: (batch, hidden_size), or (batch, output_size) with a head."""
         y = self._forward(self._check_sequence(x))[:, -1]
         return nn.dense(self.params, "output", y) if "output.kernel" in self.params else y
@@ -343,7 +355,7 @@ class Liquid(nn.Model):
         return {"h": [np.zeros((batch_size, H), dtype=self.dtype) for _ in range(self.config["num_layers"])],
                 "step": 0}
 
-    def step(self, x_t, cache: dict):
+    def step(self, x_t: ArrayLike, cache: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         """Advance the model by one frame, in O(1) memory.
 
         Stepping through a sequence gives the outputs of the whole-sequence call.
@@ -392,17 +404,19 @@ class Liquid(nn.Model):
 
     # ---- gradients and training -----------------------------------------------------------
 
-    def loss_and_grad(self, x, y, *, loss="mse", seed=None, training=False):
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *, loss: str = "mse", seed: Seed = None,
+                      training: bool = False) -> tuple[float, dict[str, np.ndarray]]:
         """Loss on the last step's output and the gradient of every parameter.
 
         ``training=True`` applies dropout (drawn from ``seed``)."""
         _checks.choice("loss", loss, nn.LOSSES)
         x = self._check_sequence(x)
         rng = nn.as_generator(seed) if training else None
-        caches = []
+        caches: list[Any] = []
         seq = self._forward(x, rng=rng, caches=caches)
         B, T, H = seq.shape
         last = np.ascontiguousarray(seq[:, -1])
+        grads: dict[str, np.ndarray]
         p, grads = self.params, {}
         out = nn.dense(p, "output", last) if "output.kernel" in p else last
         target = nn.check_targets(loss, y, B, out.shape, self.dtype)
@@ -415,9 +429,13 @@ class Liquid(nn.Model):
             nn.dense_grad(p, "input_projection", x.reshape(B * T, x.shape[-1]), du.reshape(B * T, H), grads, need_dx=False)
         return value, grads
 
-    def _backward(self, x, caches, dseq, grads):
+    def _backward(self, x, caches, dseq, grads, h0s=None, dlast=None):
+        """dL/du of the stack from dL/d(output sequence) dseq; parameter gradients into grads.
+        With the layers' initial states h0s (list, or None for zeros) and dlast, the gradients
+        of each layer's last state from later on, also returns the gradients of the h0s."""
         p = self.params
         B, T, H = dseq.shape
+        dh0s = [None] * self.config["num_layers"]
         (_, ln_final), caches = caches[-1], caches[:-1]
         du = nn.layernorm_grad(p, "final_norm", ln_final, dseq.reshape(B * T, H), grads).reshape(B, T, H)
         for entry in reversed(caches):
@@ -433,22 +451,85 @@ class Liquid(nn.Model):
             _, i, rows, ln, x_ln, z, zc, sp, f1, s, a3, tau3, h, mask = entry
             name = f"ltc_layer_{i}"
             dh = du if mask is None else du * mask
-            da, dtau, _ = _core.ltc_scan_backward(a3, tau3, None, h, dh, **self._scan_options())
+            h0 = None if h0s is None else h0s[i - 1]
+            if dlast is not None:
+                dh = dh.copy()
+                dh[:, -1] += dlast[i - 1]
+            da, dtau, dh0s[i - 1] = _core.ltc_scan_backward(a3, tau3, h0, h, dh, **self._scan_options())
             ds = nn.dense_grad(p, f"{name}_f_out", s, da.reshape(B * T, H), grads)
             df1 = nn.activation_grad("silu", f1, s, ds)
             dx = nn.dense_grad(p, f"{name}_f_hidden", x_ln, df1, grads)
             dz = nn.activation_grad("softplus", zc, sp, dtau.reshape(B * T, H)) * (z < TAU_CLAMP)
             dx += nn.dense_grad(p, f"{name}_tau", x_ln, dz.astype(self.dtype), grads)
             du = du + nn.layernorm_grad(p, f"{name}_norm", ln, dx, grads).reshape(B, T, H)
-        return du
+        return du if h0s is None else (du, dh0s)
+
+    # ---- teacher forcing (docs/models.md §13.4) ---------------------------------------------
+
+    def _check_forecaster(self):
+        if self.config["output_size"] != self.config["embed_dim"]:
+            raise ValueError(f"teacher forcing trains a forecaster, whose outputs are the next frames: it needs "
+                             f"output_size = embed_dim = {self.config['embed_dim']}, got {self.config['output_size']}")
+
+    def _closed_loop(self, x, y, interval, alpha, rng=None, grad=True):
+        """The forecaster's rollout on x [B, T, E]: step 0 reads x_0, step t > 0 reads
+        u_t = (1 - a_t) yhat_{t-1} + a_t x_t (a_t = alpha at every interval-th step, else 0;
+        yhat the head's output), one frame at a time with the layers' states carried. Returns
+        (loss, grads) of the MSE of yhat against y [B, T, E], or the outputs without grad."""
+        p, L = self.params, self.config["num_layers"]
+        B, T, E = x.shape
+        H = self.config["hidden_size"]
+        a = np.zeros(T)
+        a[reconstruction._forcing_times(T + 1, interval)] = alpha
+        keep, mix = self.dtype.type(1.0) - a.astype(self.dtype), a.astype(self.dtype)
+        states = [np.zeros((B, H), dtype=self.dtype) for _ in range(L)]
+        tape, out = [], np.empty((B, T, E), dtype=self.dtype)
+        u = x[:, 0]
+        for t in range(T):
+            if t > 0:
+                u = keep[t] * out[:, t - 1] + mix[t] * x[:, t]
+            h0s = [s.copy() for s in states]
+            caches = [] if grad else None
+            last = np.ascontiguousarray(self._forward(u[:, None, :], rng=rng, caches=caches, states=states)[:, 0])
+            out[:, t] = nn.dense(p, "output", last)
+            tape.append((u, h0s, caches, last))
+        if not grad:
+            return out
+        value, dout = nn.loss_and_grad("mse", out, nn.check_targets("mse", y, B, out.shape, self.dtype))
+        grads = {k: np.zeros_like(v) for k, v in p.items()}
+        dlast, du_next = None, None
+        for t in reversed(range(T)):
+            u, h0s, caches, last = tape[t]
+            step_grads = {}
+            d = dout[:, t] if du_next is None else dout[:, t] + keep[t + 1] * du_next
+            dl = nn.dense_grad(p, "output", last, np.ascontiguousarray(d), step_grads)
+            dseq = dl[:, None, :]
+            du, dlast = self._backward(u[:, None, :], caches, dseq, step_grads, h0s=h0s, dlast=dlast)
+            if "input_projection.kernel" in p:
+                du_next = nn.dense_grad(p, "input_projection", u, np.ascontiguousarray(du[:, 0]), step_grads)
+            else:
+                du_next = du[:, 0]
+            for k, g in step_grads.items():
+                grads[k] += g
+        return value, grads
 
     _task = "classifier"
     _sequences = True
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, x, y, *, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam", seed=None,
-            verbose=True, **options):
-        """Minibatch training on the last step's output, with dropout and shuffling.
+    def fit(self, x: ArrayLike, y: ArrayLike, *, loss: str = "auto", epochs: int = 10, batch_size: int = 32,
+            lr: float = 1e-3, optimizer: str | Optimizer = "adam", seed: Seed = None, verbose: bool = True,
+            teacher_forcing: str | None = None, forcing_interval: int | None = None,
+            alpha: float | str | None = None, **options: Any) -> Self | History:
+        """Minibatch training on the last step's output, with dropout and shuffling; or, with
+        ``teacher_forcing``, of a forecaster on every step.
 
         Parameters
         ----------
@@ -458,7 +539,37 @@ class Liquid(nn.Model):
             with one output) for ``mse``.
         loss : {"auto", "cross_entropy", "mse"}
             "auto": cross-entropy for integer labels, mse otherwise.
+        teacher_forcing : {None, "sparse", "generalized"}
+            Train a forecaster of a (chaotic) sequence (docs/models.md §13.4; needs
+            ``output_size = embed_dim``): the model runs in closed loop, its output at each step
+            (the head on every step) predicting the next frame and read back as the next input,
+            mixed with the observed frame at every ``forcing_interval``-th step,
+            ``u_t = (1 - alpha) yhat_{t-1} + alpha x_t``; the loss is the MSE of every step's
+            output against ``y`` (n, time, embed_dim), normally ``y[:, t] = x[:, t + 1]``. The
+            gradient flows through the feedback (a factor ``1 - alpha`` at the forced steps).
+            ``"generalized"``: ``alpha`` a number in [0, 1] (Hess et al. 2023), every step by
+            default; ``"sparse"``: alpha = 1 every ``forcing_interval`` steps (Mikhaeil et al.
+            2022). With alpha = 1 at every step this is ordinary (one-step) teacher forcing;
+            with alpha = 0, free-running training. Validation runs free.
+        forcing_interval : int, optional
+            Steps between forcings (>= 1; default 1 for ``"generalized"``, required for
+            ``"sparse"``).
+        alpha : float in [0, 1], optional
+            The weight of the observed frame (``"generalized"`` only).
         """
+        interval, alpha = reconstruction._forcing_options(teacher_forcing, forcing_interval, alpha, adaptive=False)
+        if interval is not None:
+            self._check_forecaster()
+
+            def forced(xb, yb, rng, loss):
+                if loss != "mse":
+                    raise ValueError("teacher forcing trains a forecaster: the loss must be 'mse'")
+                return self._closed_loop(xb, yb, interval, alpha, rng=rng)
+            return self._fit_supervised(
+                x, y, loss=loss, check_x=lambda a, name: self._check_sequence(a), unit="sequences",
+                batch_loss=forced, predict_for=lambda xb, yb: self._closed_loop(xb, yb, 1, 0.0, grad=False),
+                epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, verbose=verbose,
+                options=options)
         return self._fit_supervised(
             x, y, loss=loss, check_x=lambda a, name: self._check_sequence(a), unit="sequences",
             batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, seed=rng, training=True),
@@ -482,15 +593,28 @@ class _RecurrentCell(nn.Model):
     step, and ``fit``. Subclasses provide ``_run(x, ts, h0, keep) -> (h, cache)``,
     ``_run_grad(x, ts, cache, dh) -> (dx, dh0, grads)`` and ``_readout`` / ``_readout_grad``."""
 
+    if TYPE_CHECKING:  # what the subclasses provide
+        def _run(self, x: np.ndarray, ts: np.ndarray | None, h0: ArrayLike | None,
+                 keep: bool) -> tuple[np.ndarray, Any]: ...
+
+        def _run_grad(self, x: np.ndarray, ts: np.ndarray | None, cache: Any,
+                      dh: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]: ...
+
+        def _readout(self, h: np.ndarray) -> np.ndarray: ...
+
+        def _readout_grad(self, h: np.ndarray, dout: np.ndarray, grads: dict[str, np.ndarray]) -> np.ndarray: ...
+
     def _check_sequence(self, x) -> np.ndarray:
         return _sequence(x, "input_size", self.config["input_size"], self.dtype)
 
-    def _inputs(self, x, timespans, h0):
+    def _inputs(self, x: ArrayLike, timespans: ArrayLike | None,
+                h0: ArrayLike | None) -> tuple[np.ndarray, np.ndarray | None, ArrayLike | None]:
         """x checked against the model; h0 (batch, state_size) is checked by the kernels' binding."""
         x = self._check_sequence(x)
         return x, _check_timespans(timespans, x.shape[0], x.shape[1]), h0
 
-    def forward_sequence(self, x, timespans=None, h0=None):
+    def forward_sequence(self, x: ArrayLike, timespans: ArrayLike | None = None,
+                         h0: ArrayLike | None = None) -> np.ndarray:
         """The outputs of every step.
 
         Parameters
@@ -509,16 +633,17 @@ class _RecurrentCell(nn.Model):
         h, _ = self._run(x, ts, h0, keep=False)
         return self._readout(h)
 
-    def states(self, x, timespans=None, h0=None):
+    def states(self, x: ArrayLike, timespans: ArrayLike | None = None, h0: ArrayLike | None = None) -> np.ndarray:
         """The cell's state after every step, (batch, time, state_size)."""
         x, ts, h0 = self._inputs(x, timespans, h0)
         return self._run(x, ts, h0, keep=False)[0]
 
-    def __call__(self, x, timespans=None, h0=None):
+    def __call__(self, x: ArrayLike, timespans: ArrayLike | None = None, h0: ArrayLike | None = None) -> np.ndarray:
         """Output of the last step, (batch, output_size)."""
         return self.forward_sequence(x, timespans, h0)[:, -1]
 
-    def loss_and_grad(self, x, y, *, timespans=None, loss="mse"):
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *, timespans: ArrayLike | None = None,
+                      loss: str = "mse") -> tuple[float, dict[str, np.ndarray]]:
         """Loss and parameter gradients. ``y`` of shape (batch, time, output_size) compares every
         step (mse); (batch, output_size) or labels (batch,) compare the last step."""
         _checks.choice("loss", loss, nn.LOSSES)
@@ -534,7 +659,7 @@ class _RecurrentCell(nn.Model):
         dout = dpred if every_step else np.zeros_like(out)
         if not every_step:
             dout[:, -1] = dpred
-        grads = {}
+        grads: dict[str, np.ndarray] = {}
         dh = self._readout_grad(h, dout, grads)
         _, _, cell_grads = self._run_grad(x, ts, cache, dh)
         grads.update(cell_grads)
@@ -543,9 +668,17 @@ class _RecurrentCell(nn.Model):
     _task = "classifier"
     _sequences = True
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, x, y, *, timespans=None, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
-            seed=None, verbose=True, **options):
+    def fit(self, x: ArrayLike, y: ArrayLike, *, timespans: ArrayLike | None = None, loss: str = "auto",
+            epochs: int = 10, batch_size: int = 32, lr: float = 1e-3, optimizer: str | Optimizer = "adam",
+            seed: Seed = None, verbose: bool = True, **options: Any) -> Self | History:
         """Minibatch training with shuffling; see :meth:`loss_and_grad` for the shapes of y.
 
         Parameters
@@ -613,8 +746,9 @@ class CfC(_RecurrentCell):
     (3, 5, 8)
     """
 
-    def __init__(self, input_size, hidden_size, *, backbone_units=128, backbone_layers=1,
-                 backbone_activation="lecun_tanh", mode="default", output_size=None, seed=None, dtype=np.float32):
+    def __init__(self, input_size: int, hidden_size: int, *, backbone_units: int = 128, backbone_layers: int = 1,
+                 backbone_activation: str = "lecun_tanh", mode: str = "default", output_size: int | None = None,
+                 seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_size=input_size, hidden_size=hidden_size, backbone_units=backbone_units,
                                         backbone_layers=backbone_layers, backbone_activation=backbone_activation,
                                         mode=mode, output_size=output_size, dtype=dtype), seed)
@@ -654,13 +788,13 @@ class CfC(_RecurrentCell):
         return self.config["output_size"] or self.config["hidden_size"]
 
     @classmethod
-    def from_ncps(cls, module, *, dtype=None):
+    def from_ncps(cls, module: torch.nn.Module, *, dtype: DTypeLike | None = None) -> CfC:
         """The cell of an ncps ``CfC`` / ``CfCCell``; see :func:`neurodyn.interop.cfc_from_ncps`."""
         from .interop import cfc_from_ncps
 
         return cfc_from_ncps(module, dtype=dtype)
 
-    def to_ncps(self):
+    def to_ncps(self) -> torch.nn.Module:
         """The cell as an ncps ``CfC``; see :func:`neurodyn.interop.cfc_to_ncps`."""
         from .interop import cfc_to_ncps
 
@@ -751,8 +885,8 @@ class LTCCell(_RecurrentCell):
     (4, 1)
     """
 
-    def __init__(self, input_size, units, *, output_size=None, ode_unfolds=6, epsilon=1e-8, seed=None,
-                 dtype=np.float32):
+    def __init__(self, input_size: int, units: int, *, output_size: int | None = None, ode_unfolds: int = 6,
+                 epsilon: float = 1e-8, seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_size=input_size, units=units, output_size=output_size,
                                         ode_unfolds=ode_unfolds, epsilon=epsilon, dtype=dtype), seed)
 
@@ -781,13 +915,13 @@ class LTCCell(_RecurrentCell):
              "sensory_erev")
 
     @classmethod
-    def from_ncps(cls, module, *, dtype=None):
+    def from_ncps(cls, module: torch.nn.Module, *, dtype: DTypeLike | None = None) -> LTCCell:
         """The cell of an ncps ``LTC`` / ``LTCCell``; see :func:`neurodyn.interop.ltccell_from_ncps`."""
         from .interop import ltccell_from_ncps
 
         return ltccell_from_ncps(module, dtype=dtype)
 
-    def to_ncps(self, *, implicit_param_constraints=True):
+    def to_ncps(self, *, implicit_param_constraints: bool = True) -> torch.nn.Module:
         """The cell as an ncps ``LTC``; see :func:`neurodyn.interop.ltccell_to_ncps`."""
         from .interop import ltccell_to_ncps
 

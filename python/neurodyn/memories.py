@@ -23,10 +23,14 @@ with no Python per step.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn
+from ._typing import PathLike, Seed
 from .encode import seed_key
 from .fields import Field
 from .fields import _param as _field_param
@@ -49,7 +53,7 @@ __all__ = ["FiringRateMemory", "IDPHopfield", "SequentialHopfield", "MemoryField
 
 # ---- pattern generators ------------------------------------------------------------------------
 
-def bernoulli_patterns(P, N, q, *, seed=None):
+def bernoulli_patterns(P: int, N: int, q: float, *, seed: Seed = None) -> np.ndarray:
     """P memories of N units, each unit active with probability q, independently.
 
     Returns
@@ -65,7 +69,7 @@ def bernoulli_patterns(P, N, q, *, seed=None):
     return _core.memories_patterns("bernoulli", P, N, q=q, seed=seed_key(seed))
 
 
-def correlated_patterns(P, N, q, r, *, seed=None):
+def correlated_patterns(P: int, N: int, q: float, r: float, *, seed: Seed = None) -> np.ndarray:
     """P memories with activity q whose pairs overlap in a fraction r of their active units
     (r in [q, 1); r = q is independent memories).
 
@@ -81,7 +85,7 @@ def correlated_patterns(P, N, q, r, *, seed=None):
     return _core.memories_patterns("correlated", P, N, q=q, r=r, seed=seed_key(seed))
 
 
-def balanced_patterns(N, q):
+def balanced_patterns(N: int, q: float) -> np.ndarray:
     """The exactly balanced deterministic set of docs/models.md §9: ``P = floor(1 + 1/q)``
     memories (fewer if the rounded blocks do not fit in N), ``q^2 N`` units common to all, then
     one private block per memory, so that every memory has ``q N`` active units and every pair
@@ -101,7 +105,7 @@ def balanced_patterns(N, q):
     return _core.memories_patterns("balanced", 0, N, q=q)
 
 
-def random_patterns(P, N, *, seed=None):
+def random_patterns(P: int, N: int, *, seed: Seed = None) -> np.ndarray:
     """P memories of N units, each +1 or -1 with probability 1/2.
 
     Returns
@@ -111,7 +115,7 @@ def random_patterns(P, N, *, seed=None):
     return _core.memories_patterns("rademacher", P, N, seed=seed_key(seed))
 
 
-def hadamard_patterns(P, N, *, seed=None):
+def hadamard_patterns(P: int, N: int, *, seed: Seed = None) -> np.ndarray:
     """P mutually orthogonal +-1 memories: distinct rows (chosen at random from ``seed``, never
     the all-ones row) of the Sylvester-Hadamard matrix of order N, a power of 2.
 
@@ -131,7 +135,7 @@ def hadamard_patterns(P, N, *, seed=None):
 
 # ---- the map of sequential retrieval ---------------------------------------------------------
 
-def saliency_map(z, kappa):
+def saliency_map(z: ArrayLike, kappa: float) -> np.ndarray:
     """``kappa (1 - 1/z)``: the saliency the next memory of a sequence starts with when the
     current one started with ``z`` (docs/models.md §10, hard-tanh and orthogonal memories in the
     adiabatic limit)."""
@@ -140,7 +144,7 @@ def saliency_map(z, kappa):
     return kappa * (1.0 - 1.0 / z)
 
 
-def map_fixed_points(kappa):
+def map_fixed_points(kappa: float) -> np.ndarray:
     """The fixed points ``(kappa -+ sqrt(kappa^2 - 4 kappa)) / 2`` of :func:`saliency_map`,
     ascending: two (one at kappa = 4) when ``kappa >= 4``, none below (the sequence collapses).
     The larger one attracts the saliencies of a self-sustained sequence.
@@ -158,7 +162,7 @@ def map_fixed_points(kappa):
     return np.array([(kappa - root) / 2.0, (kappa + root) / 2.0])
 
 
-def iterate_map(z0, kappa, n):
+def iterate_map(z0: float, kappa: float, n: int) -> np.ndarray:
     """``[z0, f(z0), f(f(z0)), ...]`` for n steps of :func:`saliency_map`, stopping after the
     first value below 1 (a saliency below 1 retrieves nothing: the sequence has collapsed)."""
     z = [_checks.real("z0", z0)]
@@ -185,9 +189,11 @@ class MemoryField(Field):
 
     kind = "memory"
 
-    def __init__(self, patterns, *, form, activation, gain, threshold=0.0, tau=1.0, design=(0.0, 0.0, 0.0),
-                 zero_diagonal=False, input=None, per_sample_input=False, slow="none", kappa=0.0, eps=0.0,
-                 leak=0.0, successors=None, active=None, dtype=np.float64):
+    def __init__(self, patterns: np.ndarray, *, form: str, activation: str, gain: float, threshold: float = 0.0,
+                 tau: float = 1.0, design: tuple[float, float, float] = (0.0, 0.0, 0.0), zero_diagonal: bool = False,
+                 input: ArrayLike | None = None, per_sample_input: bool = False, slow: str = "none",
+                 kappa: float = 0.0, eps: float = 0.0, leak: float = 0.0, successors: ArrayLike | None = None,
+                 active: tuple[np.ndarray, np.ndarray] | None = None, dtype: DTypeLike = np.float64) -> None:
         # int8 (P, N), read-only, owned by the model; 0/1 memories go to C as their active units
         # (active = (starts (P + 1,), units)), which is all the products need
         self.patterns, self.active = patterns, active
@@ -210,18 +216,18 @@ class MemoryField(Field):
         arrays = (None if self.active else self.patterns, self.input, self.successors) + (self.active or (None, None))
         return ("memory", arrays, codes + (N, P), consts)
 
-    def _states(self, y):
+    def _states(self, y: ArrayLike) -> tuple[np.ndarray, tuple[int, ...]]:
         arr = _checks.real_array("y", y)
         if arr.ndim == 0 or arr.shape[-1] != self.dim:
             raise ValueError(f"y has shape {arr.shape}; this field needs its last axis of size {self.dim}")
         return arr.reshape(-1, self.dim), arr.shape[:-1]
 
-    def energy(self, y):
+    def energy(self, y: ArrayLike) -> np.ndarray:
         """The network's energy at each state (docs/models.md §9, §10), shape ``y.shape[:-1]``."""
         rows, lead = self._states(y)
         return _core.memories_states(self._spec(), rows, 0).reshape(lead)
 
-    def overlaps(self, y, scale):
+    def overlaps(self, y: ArrayLike, scale: float) -> np.ndarray:
         """``scale * xi^mu . s(y)`` for each memory, s the rates (rate form), phi(x) (current form) or
         psi(x); shape ``y.shape[:-1] + (P,)``."""
         rows, lead = self._states(y)
@@ -247,7 +253,7 @@ class PiecewiseInput:
         One input per window, shared by every sample or one per sample.
     """
 
-    def __init__(self, starts, values):
+    def __init__(self, starts: ArrayLike, values: ArrayLike) -> None:
         self.starts = _checks.times("starts", starts)
         if len(self.starts) > 1 and self.starts[1] < self.starts[0]:
             raise ValueError("starts must be increasing")
@@ -258,7 +264,7 @@ class PiecewiseInput:
         if self.starts[0] > 0:
             raise ValueError(f"the first window must start at or before 0, got starts[0]={self.starts[0]!r}")
 
-    def windows(self, t_max):
+    def windows(self, t_max: float) -> list[tuple[float, float, np.ndarray]]:
         """[(start, end, value)] covering [0, t_max]."""
         out = []
         for k, s in enumerate(self.starts):
@@ -289,7 +295,8 @@ class Recall:
         The units at every output time.
     """
 
-    def __init__(self, t, states, overlaps, final, retrieved):
+    def __init__(self, t: np.ndarray, states: np.ndarray, overlaps: np.ndarray, final: np.ndarray,
+                 retrieved: np.ndarray) -> None:
         self.t, self.states, self.overlaps, self.final, self.retrieved = t, states, overlaps, final, retrieved
 
     def __repr__(self):
@@ -452,8 +459,9 @@ class FiringRateMemory(_Memories):
     [-0.9998, -0.9998, -0.9998, -0.9998, -0.9998, -0.9998]
     """
 
-    def __init__(self, patterns, *, a, b, activation="sigmoid", gain, threshold, overlap=None, tau=1.0,
-                 dtype=np.float32):
+    def __init__(self, patterns: ArrayLike, *, a: float, b: float, activation: str = "sigmoid", gain: float,
+                 threshold: float, overlap: float | None = None, tau: float = 1.0,
+                 dtype: DTypeLike = np.float32) -> None:
         X = _checks.real_array("patterns", patterns, np.float64)
         if X.ndim != 2:
             raise ValueError(f"patterns has shape {X.shape}; expected (P, N)")
@@ -505,29 +513,29 @@ class FiringRateMemory(_Memories):
         return _core.memories_activation(c["activation"], c["gain"], c["threshold"], what,
                                          _checks.real_array("x", x, self.dtype, finite=False))
 
-    def phi(self, x):
+    def phi(self, x: ArrayLike) -> np.ndarray:
         """The activation at currents x."""
         return self._act(0, x)
 
-    def dphi(self, x):
+    def dphi(self, x: ArrayLike) -> np.ndarray:
         """Its derivative."""
         return self._act(1, x)
 
-    def phi_inv(self, r):
+    def phi_inv(self, r: ArrayLike) -> np.ndarray:
         """Its inverse on the rates' range (0, 1) ([0, 1) for the rectified tanh; 0 maps to the threshold)."""
         return self._act(2, r)
 
-    def int_phi(self, x):
+    def int_phi(self, x: ArrayLike) -> np.ndarray:
         """Its integral from where it vanishes (-inf for the sigmoid, the threshold for the rectified tanh)."""
         return self._act(3, x)
 
-    def targets(self):
+    def targets(self) -> tuple[np.ndarray, np.ndarray]:
         """The target currents ``a + (b - a) xi^mu`` and rates ``phi`` of them, each (P, N)."""
         c = self.config
         x = (c["a"] + (c["b"] - c["a"]) * self._xi).astype(self.dtype)
         return x, self.phi(x)
 
-    def dense_weights(self):
+    def dense_weights(self) -> np.ndarray:
         """W as an N x N matrix (for checks on small networks; the dynamics never form it)."""
         d, N = self.design, self.config["N"]
         Y = self.params["patterns"].astype(np.float64) - d["beta"]
@@ -535,7 +543,8 @@ class FiringRateMemory(_Memories):
 
     # -- the dynamics -------------------------------------------------------------------------
 
-    def field(self, form="rate", input=None, *, per_sample_input=False):
+    def field(self, form: str = "rate", input: ArrayLike | None = None, *,
+              per_sample_input: bool = False) -> MemoryField:
         """The network's dynamics as a built-in field of :func:`neurodyn.odeint`.
 
         Parameters
@@ -554,23 +563,23 @@ class FiringRateMemory(_Memories):
                            tau=c["tau"], design=(d["alpha"], d["beta"], d["gamma"]), input=input,
                            per_sample_input=per_sample_input, active=self._units, dtype=self.dtype)
 
-    def __call__(self, r, input=None, *, form="rate"):
+    def __call__(self, r: ArrayLike, input: ArrayLike | None = None, *, form: str = "rate") -> np.ndarray:
         """``dr/dt`` (or ``dx/dt`` with ``form="current"``) at states of shape (..., N)."""
         return self.field(form, input)(0.0, _checks.real_array("r", r, self.dtype))
 
-    def energy(self, r, input=None):
+    def energy(self, r: ArrayLike, input: ArrayLike | None = None) -> np.ndarray:
         """``E(r) = -1/2 r^T W r - u^T r + sum_i int_0^{r_i} phi^-1``, non-increasing along the rate
         dynamics, for rates r (..., N) in [0, 1]."""
         return self.field("rate", input).energy(_checks.real_array("r", r, self.dtype))
 
-    def overlaps(self, r):
+    def overlaps(self, r: ArrayLike) -> np.ndarray:
         """``m_mu = r . xi^mu / (N q_mu)`` for rates r (..., N), with ``q_mu = |xi^mu| / N`` each
         memory's own activity (docs/models.md §9's ``N q``, exact for memories whose activity
         is not exactly q): phi(b) at memory mu's target rates, about q for the others."""
         raw = self.field("rate").overlaps(_checks.real_array("r", r, self.dtype), 1.0)
         return (raw / np.maximum(self._counts, 1)).astype(self.dtype)
 
-    def equilibrium_residual(self):
+    def equilibrium_residual(self) -> float:
         """``max_mu || -x*^mu + W phi(x*^mu) ||_inf`` at the target currents (0 by design, up to rounding)."""
         x, _ = self.targets()
         return float(np.max(np.abs(self.field("current")(0.0, x))))
@@ -585,7 +594,7 @@ class FiringRateMemory(_Memories):
                                         np.atleast_1d(np.asarray(gains, dtype=np.float64)),
                                         np.atleast_1d(np.asarray(thresholds, dtype=np.float64)))
 
-    def stability(self):
+    def stability(self) -> dict[str, Any]:
         """Local stability of every memory (docs/models.md §9).
 
         ``lambda_max`` (P,): the largest eigenvalue of ``-I + D^1/2 W D^1/2``,
@@ -603,7 +612,7 @@ class FiringRateMemory(_Memories):
                 "unstable": bool(d["unstable1"] > 0 or d["unstable2"] > 0), "sufficient_value": d["sufficient"],
                 "unstable1": d["unstable1"], "unstable2": d["unstable2"], "alpha_prime": d["alpha_prime"]}
 
-    def phase_diagram(self, gains, thresholds):
+    def phase_diagram(self, gains: ArrayLike, thresholds: ArrayLike) -> dict[str, np.ndarray]:
         """The stability analysis over a (gain, threshold) grid, the design recomputed at every point.
 
         Returns
@@ -623,7 +632,7 @@ class FiringRateMemory(_Memories):
 
     # -- recall ---------------------------------------------------------------------------------
 
-    def cues(self, memories, keep=0.6, *, seed=None):
+    def cues(self, memories: ArrayLike, keep: float = 0.6, *, seed: Seed = None) -> np.ndarray:
         """Degraded memories: each active unit of ``patterns[memories[i]]`` kept with probability
         ``keep`` (docs/models.md §9's experiment). Returns int8 (len(memories), N)."""
         idx = np.asarray(memories, dtype=np.int64).reshape(-1)
@@ -635,8 +644,10 @@ class FiringRateMemory(_Memories):
         rng = nn.as_generator(seed)
         return (self._xi[idx] * (rng.random((len(idx), self.config["N"])) < keep)).astype(np.int8)
 
-    def recall(self, cues, t_max, *, form="rate", input=None, method=None, n_times=101, dt=None, noise=0.0,
-               seed=None, rtol=None, atol=None, tol=0.02, verbose=True):
+    def recall(self, cues: ArrayLike, t_max: float, *, form: str = "rate",
+               input: ArrayLike | PiecewiseInput | None = None, method: str | None = None, n_times: int = 101,
+               dt: float | None = None, noise: float = 0.0, seed: Seed = None, rtol: float | None = None,
+               atol: float | None = None, tol: float = 0.02, verbose: bool = True) -> Recall:
         """Integrate the network from cues and report what it retrieves.
 
         Parameters
@@ -715,27 +726,27 @@ class _PlusMinusModel(_Memories):
                            zero_diagonal=c["zero_diagonal"], input=input, per_sample_input=per_sample_input,
                            dtype=self.dtype, **slow)
 
-    def psi(self, x):
+    def psi(self, x: ArrayLike) -> np.ndarray:
         """The activation psi at x."""
         c = self.config
         return _core.memories_activation(c["activation"], c["gain"], 0.0, 0,
                                          _checks.real_array("x", x, self.dtype, finite=False))
 
-    def saliencies(self, u):
+    def saliencies(self, u: ArrayLike) -> np.ndarray:
         """``alpha(u) = Xi^T u / N`` for inputs u (..., N): shape (..., P)."""
         U = _checks.real_array("u", u, self.dtype)
         if U.ndim == 0 or U.shape[-1] != self.config["N"]:
             raise ValueError(f"u has shape {U.shape}; this network needs its last axis of size {self.config['N']}")
         return (U @ self.params["patterns"].T / self.config["N"]).astype(self.dtype)
 
-    def input_from(self, a):
+    def input_from(self, a: ArrayLike) -> np.ndarray:
         """The input ``u = sum_mu a_mu xi^mu`` for coefficients a (..., P): shape (..., N)."""
         A = _checks.real_array("a", a, self.dtype)
         if A.ndim == 0 or A.shape[-1] != self.config["P"]:
             raise ValueError(f"a has shape {A.shape}; this network needs its last axis of size {self.config['P']}")
         return (A @ self.params["patterns"]).astype(self.dtype)
 
-    def overlaps(self, x):
+    def overlaps(self, x: ArrayLike) -> np.ndarray:
         """``m_mu = xi^mu . psi(x) / N`` for states x (..., N): shape (..., P)."""
         return self._field("idp").overlaps(_checks.real_array("x", x, self.dtype), 1.0 / self.config["N"])
 
@@ -779,7 +790,8 @@ class IDPHopfield(_PlusMinusModel):
     (True, False)
     """
 
-    def __init__(self, patterns, *, activation="tanh", gain=10.0, zero_diagonal=False, tau=1.0, dtype=np.float32):
+    def __init__(self, patterns: ArrayLike, *, activation: str = "tanh", gain: float = 10.0,
+                 zero_diagonal: bool = False, tau: float = 1.0, dtype: DTypeLike = np.float32) -> None:
         X = _pm_patterns(patterns)
         config = self._validate(N=X.shape[1], P=X.shape[0], activation=activation, gain=gain,
                                 zero_diagonal=zero_diagonal, tau=tau, dtype=dtype)
@@ -789,23 +801,23 @@ class IDPHopfield(_PlusMinusModel):
     def _validate(cls, *, N, P, activation="tanh", gain=10.0, zero_diagonal=False, tau=1.0, dtype=np.float32):
         return _pm_config(N, P, activation, gain, zero_diagonal, tau, dtype)
 
-    def field(self, saliencies=None):
+    def field(self, saliencies: ArrayLike | None = None) -> MemoryField:
         """The IDP dynamics as a built-in field: with saliencies (P,) shared by every sample, or
         (None) carried by each state after its units, ``y = [x, alpha]`` (N + P values)."""
         return self._field("idp", saliencies, saliencies is None)
 
-    def additive_field(self, input=None, *, per_sample_input=False):
+    def additive_field(self, input: ArrayLike | None = None, *, per_sample_input: bool = False) -> MemoryField:
         """The classical additive network ``tau dx/dt = -x + W psi(x) + u`` as a built-in field."""
         return self._field("additive", input, per_sample_input)
 
-    def __call__(self, x, u):
+    def __call__(self, x: ArrayLike, u: ArrayLike) -> np.ndarray:
         """``dx/dt`` at states x (B, N) under inputs u (N,) or (B, N)."""
         X = _batch("x", x, self.config["N"], self.dtype)
         a = np.broadcast_to(self.saliencies(u), (X.shape[0], self.config["P"]))
         dy = self.field()(0.0, np.concatenate([X, a], axis=1))
         return dy[:, :self.config["N"]]
 
-    def energy(self, x, u=None):
+    def energy(self, x: ArrayLike, u: ArrayLike | None = None) -> np.ndarray:
         """``E(x; u) = -1/2 psi^T W(u) psi + x^T psi - sum_i int_0^{x_i} psi`` for x (B, N) and
         inputs u (N,) or (B, N) (None: W = 0)."""
         X = _batch("x", x, self.config["N"], self.dtype)
@@ -814,7 +826,7 @@ class IDPHopfield(_PlusMinusModel):
         a = np.broadcast_to(self.saliencies(u), (X.shape[0], self.config["P"]))
         return self.field().energy(np.concatenate([X, a], axis=1))
 
-    def equilibrium_check(self, mu, saliency, *, input=None):
+    def equilibrium_check(self, mu: int, saliency: float, *, input: ArrayLike | None = None) -> dict[str, Any]:
         """Is ``x* = saliency * xi^mu`` an equilibrium under the input ``u = saliency * xi^mu``
         (or ``input``), and is it stable?
 
@@ -843,8 +855,10 @@ class IDPHopfield(_PlusMinusModel):
         ok = res <= (1e-12 if self.dtype == np.float64 else 1e-5) * max(1.0, abs(s))
         return {"residual": res, "equilibrium": ok, "jacobian": J, "max_real_eig": eig, "stable": ok and eig < 0}
 
-    def recall(self, x0, t_max, *, input=None, classical=False, method=None, n_times=101, dt=None, noise=0.0,
-               seed=None, rtol=None, atol=None, threshold=0.8, verbose=True):
+    def recall(self, x0: ArrayLike, t_max: float, *, input: ArrayLike | PiecewiseInput | None = None,
+               classical: bool = False, method: str | None = None, n_times: int = 101, dt: float | None = None,
+               noise: float = 0.0, seed: Seed = None, rtol: float | None = None, atol: float | None = None,
+               threshold: float = 0.8, verbose: bool = True) -> Recall:
         """Integrate the network from x0 under an input and report what it retrieves.
 
         Parameters
@@ -915,14 +929,16 @@ class SequenceRun:
         memory was retrieved.
     """
 
-    def __init__(self, t, overlaps, saliencies, threshold):
+    def __init__(self, t: np.ndarray, overlaps: np.ndarray, saliencies: np.ndarray, threshold: float) -> None:
         self.t, self.overlaps, self.saliencies = t, overlaps, saliencies
         self.visits, self.visit_times, self.escape_times = [], [], []
         for b in range(overlaps.shape[1]):
             m, a = np.abs(overlaps[:, b]), saliencies[:, b]
             best = np.argmax(m, axis=1)
             held = np.where(m[np.arange(len(t)), best] >= threshold, best, -1)
-            visits, times, escapes = [], [], []
+            visits: list[int] = []
+            times: list[float] = []
+            escapes: list[float] = []
             for k in range(len(t)):
                 if held[k] >= 0 and (not visits or visits[-1] != held[k]):
                     if visits:
@@ -976,8 +992,10 @@ class SequentialHopfield(_PlusMinusModel):
         step of the integration; such a model cannot be saved).
     """
 
-    def __init__(self, patterns, *, sequence, kappa, eps=0.01, leak=10.0, cyclic=True, activation="hardtanh",
-                 gain=10.0, zero_diagonal=False, tau=1.0, slow_law=None, dtype=np.float32):
+    def __init__(self, patterns: ArrayLike, *, sequence: Sequence[int], kappa: float, eps: float = 0.01,
+                 leak: float = 10.0, cyclic: bool = True, activation: str = "hardtanh", gain: float = 10.0,
+                 zero_diagonal: bool = False, tau: float = 1.0, slow_law: str | None = None,
+                 dtype: DTypeLike = np.float32) -> None:
         X = _pm_patterns(patterns)
         if slow_law is not None and not callable(slow_law):
             raise TypeError(f"slow_law must be callable or None, got {type(slow_law).__name__}")
@@ -1014,20 +1032,21 @@ class SequentialHopfield(_PlusMinusModel):
         super()._adopt(config, params)
         self.field()  # the sequence law's rules
 
-    def field(self):
+    def field(self) -> MemoryField:
         """The two-timescale dynamics as a built-in field on states ``[x, alpha]`` (N + P values),
         with the default slow law."""
         c = self.config
         return self._field("idp", None, True, slow="sequence", kappa=c["kappa"], eps=c["eps"], leak=c["leak"],
                            successors=self._next)
 
-    def save(self, path):
+    def save(self, path: PathLike) -> None:
         if self.slow_law is not None:
             raise ValueError("a SequentialHopfield with a custom slow_law cannot be saved (the law is Python code)")
         super().save(path)
 
-    def run(self, alpha0, t_max, *, x0=None, dt=0.01, noise=0.02, seed=None, n_times=1001, threshold=0.8,
-            method="euler_maruyama", verbose=True):
+    def run(self, alpha0: int, t_max: float, *, x0: ArrayLike | None = None, dt: float = 0.01, noise: float = 0.02,
+            seed: Seed = None, n_times: int = 1001, threshold: float = 0.8, method: str = _core.DEFAULTS["sdeint"]["method"],
+            verbose: bool = True) -> SequenceRun:
         """Integrate from saliencies alpha0 with :func:`neurodyn.sdeint` (additive noise on the units).
 
         Parameters

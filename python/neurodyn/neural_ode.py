@@ -1,15 +1,25 @@
 """Neural ODE (Chen et al. 2018) with Edifice's architecture, integrated and differentiated in C."""
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-from . import _checks, _core, nn
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from . import _checks, _core, nn, reconstruction
 from .fields import MLP
 from ._stiff import STIFF_METHODS
 from .ode import ADAPTIVE, METHODS, IntegrationError, _failure_reason, _raise_failed
 from .training import with_options_doc
+from ._typing import Seed
+from .optim import Optimizer
+from .training import History
+
+if TYPE_CHECKING:
+    from typing import Self
 
 GRADIENTS = ("backprop", "adjoint")
+READOUTS = ("head", "identity")
 _OPTS = _core.DEFAULTS["ode_check_options"]
 
 
@@ -48,6 +58,12 @@ class NeuralODE(nn.Model):
     coupled : bool
         Integrate a batch as one system with one step size and one error norm (the behaviour
         before per-sample control), forward and backward. Fixed-step solvers are unaffected.
+    readout : {"head", "identity"}
+        ``"head"`` (Edifice's): the layer norm and the optional projection above.
+        ``"identity"``: the outputs are the first ``output_size`` components of the state
+        (all of them without ``output_size``), with no parameters — the observation model of
+        dynamical-systems reconstruction, needed by teacher forcing (:meth:`fit`), which puts
+        observed values into the state (docs/models.md §13.4).
     seed : int or numpy.random.Generator, optional
         Seeds the glorot-uniform initialisation.
     dtype : float32 or float64
@@ -60,17 +76,19 @@ class NeuralODE(nn.Model):
     (3, 1)
     """
 
-    def __init__(self, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
-                 solver="euler", rtol=_OPTS["rtol"], atol=_OPTS["atol"], gradient="backprop", coupled=False,
-                 seed=None, dtype=np.float32):
+    def __init__(self, input_size: int, hidden_size: int = 256, num_steps: int = 10, step_size: float = 0.1,
+                 output_size: int | None = None, solver: str = "euler", rtol: float = _OPTS["rtol"],
+                 atol: float = _OPTS["atol"], gradient: str = "backprop", coupled: bool = False,
+                 readout: str = "head", seed: Seed = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__(self._validate(input_size=input_size, hidden_size=hidden_size, num_steps=num_steps,
                                         step_size=step_size, output_size=output_size, solver=solver, rtol=rtol,
-                                        atol=atol, gradient=gradient, coupled=coupled, dtype=dtype), seed)
+                                        atol=atol, gradient=gradient, coupled=coupled, readout=readout,
+                                        dtype=dtype), seed)
 
     @classmethod
     def _validate(cls, *, input_size, hidden_size=256, num_steps=10, step_size=0.1, output_size=None,
                   solver="euler", rtol=_OPTS["rtol"], atol=_OPTS["atol"], gradient="backprop", coupled=False,
-                  dtype=np.float32) -> dict:
+                  readout="head", dtype=np.float32) -> dict:
         _checks.choice("solver", solver, METHODS + STIFF_METHODS)
         implicit = solver in STIFF_METHODS
         # the kernels' rules, at construction (the implicit methods' tolerances follow dopri5's)
@@ -88,6 +106,7 @@ class NeuralODE(nn.Model):
             "num_steps": _checks.integer("num_steps", num_steps, minimum=1),
             "step_size": _checks.real("step_size", step_size, minimum=0.0, strict=True),
             "output_size": None if output_size is None else _checks.integer("output_size", output_size, minimum=1),
+            "readout": readout,
             "solver": solver,
             "rtol": float(rtol),
             "atol": float(atol),
@@ -96,6 +115,10 @@ class NeuralODE(nn.Model):
             "dtype": nn.model_dtype(dtype).name,
         }
         _checks.choice("gradient", gradient, GRADIENTS)
+        _checks.choice("readout", readout, READOUTS)
+        if readout == "identity" and (config["output_size"] or 0) > config["hidden_size"]:
+            raise ValueError(f"with readout='identity', output_size must be <= hidden_size={config['hidden_size']}, "
+                             f"got {config['output_size']}")
         return config
 
     @classmethod
@@ -106,6 +129,8 @@ class NeuralODE(nn.Model):
             specs += nn.dense_specs("input_proj", config["input_size"], H)
         specs += nn.dense_specs("dynamics_dense1", H, H)
         specs += nn.dense_specs("dynamics_dense2", H, H)
+        if config.get("readout", "head") == "identity":
+            return specs
         specs += nn.layernorm_specs("output_norm", H)
         if config["output_size"] is not None and config["output_size"] != H:
             specs += nn.dense_specs("output_proj", H, config["output_size"])
@@ -123,7 +148,9 @@ class NeuralODE(nn.Model):
 
     @property
     def output_size(self) -> int:
-        return self.config["output_size"] if self.has_output_proj else self.config["hidden_size"]
+        if self.has_output_proj or self.config.get("readout", "head") == "identity":
+            return self.config["output_size"] or self.config["hidden_size"]
+        return self.config["hidden_size"]
 
     @property
     def t_end(self) -> float:
@@ -180,7 +207,10 @@ class NeuralODE(nn.Model):
         return ys, raw
 
     def _head(self, hs):
-        """Layer norm and output projection on states hs [rows, H]; returns (out, cache)."""
+        """Layer norm and output projection on states hs [rows, H] (or the identity readout's
+        leading components); returns (out, cache)."""
+        if self.config.get("readout", "head") == "identity":
+            return hs[:, :self.output_size], (None, None)
         z, ln_cache = nn.layernorm(self.params, "output_norm", hs)
         out = nn.dense(self.params, "output_proj", z) if self.has_output_proj else z
         return out, (z, ln_cache)
@@ -195,7 +225,7 @@ class NeuralODE(nn.Model):
         out = out.reshape(times.size - skip, B, self.output_size)
         return out, (x, h0, times, skip, ys, info, cache)
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> np.ndarray:
         """Output at ``t = num_steps * step_size`` for x of shape (batch, input_size).
 
         Returns an array (batch, output_size) of the model's dtype.
@@ -203,7 +233,7 @@ class NeuralODE(nn.Model):
         out, _ = self._forward(x, None, 0)
         return out[-1]
 
-    def trajectory(self, x, t):
+    def trajectory(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The hidden state h(t) at the requested times.
 
         Parameters
@@ -223,7 +253,7 @@ class NeuralODE(nn.Model):
         ys, _ = self._solve(h0, times, 0)
         return ys[skip:]
 
-    def predict_trajectory(self, x, t):
+    def predict_trajectory(self, x: ArrayLike, t: ArrayLike) -> np.ndarray:
         """The outputs (after the norm and the projection) at the requested times.
 
         Parameters
@@ -240,12 +270,16 @@ class NeuralODE(nn.Model):
 
     # ---- gradients ------------------------------------------------------------------------
 
-    def loss_and_grad(self, x, y, *, loss="mse", t=None):
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *, loss: str = "mse", t: ArrayLike | None = None,
+                      teacher_forcing: str | None = None, forcing_interval: int | None = None,
+                      alpha: float | None = None) -> tuple[float, dict[str, np.ndarray]]:
         """Loss and the gradient of every parameter (a dict of the names of ``params``).
 
         With ``t`` the outputs at those times are compared with ``y`` of shape
         (len(t), batch, output_size); without it, the output at the end time with ``y`` of
         shape (batch, output_size) (or integer labels (batch,) for ``cross_entropy``).
+        ``teacher_forcing``, ``forcing_interval`` and ``alpha`` (a number here) are those of
+        :meth:`fit`: the loss and gradient of the forced rollout.
         """
         _checks.choice("loss", loss, nn.LOSSES)
         if t is not None and loss != "mse":
@@ -255,6 +289,11 @@ class NeuralODE(nn.Model):
             raise ValueError(f"gradients through solver={solver!r} are not available: radau's are (the discrete "
                              "adjoint of its steps); bdf's would need the adjoint of its variable-order "
                              "difference updates, and auto's of both methods and their switches")
+        interval, alpha = reconstruction._forcing_options(teacher_forcing, forcing_interval, alpha, adaptive=False)
+        if interval is not None:
+            self._check_forcing(t)
+            if alpha > 0:  # alpha = 0 leaves every state as it is: the unforced rollout, bit for bit
+                return self._forced_loss_and_grad(x, y, t, interval, alpha)[:2]
         record = 4 if self.config["gradient"] == "backprop" else 0
         out, (x, h0, times, skip, ys, info, (z, ln_cache)) = self._forward(x, t, record)
         B, H = h0.shape
@@ -263,9 +302,8 @@ class NeuralODE(nn.Model):
         value, dpred = nn.loss_and_grad(loss, pred, target)
         dout = dpred.reshape(-1, out.shape[-1])
 
-        grads = {}
-        dz = nn.dense_grad(self.params, "output_proj", z, dout, grads) if self.has_output_proj else dout
-        dh = nn.layernorm_grad(self.params, "output_norm", ln_cache, dz, grads)
+        grads: dict[str, np.ndarray] = {}
+        dh = self._head_grad(z, ln_cache, dout, grads)
         ybar = np.zeros_like(ys)
         ybar[skip:] = dh.reshape(times.size - skip, B, H)
         y0bar, dp = self._ode_grad(times, ys, info, ybar)
@@ -273,6 +311,95 @@ class NeuralODE(nn.Model):
         if self.has_input_proj:
             nn.dense_grad(self.params, "input_proj", x, y0bar, grads, need_dx=False)
         return value, grads
+
+    # ---- teacher forcing (docs/models.md §13.4) ---------------------------------------------
+
+    def _check_forcing(self, t):
+        if t is None:
+            raise ValueError("teacher forcing needs a trajectory loss: give t and y of shape (len(t), n, output_size)")
+        if self.config.get("readout", "head") != "identity":
+            raise ValueError("teacher forcing puts observed values into the state: it needs readout='identity'")
+
+    def _forced_loss_and_grad(self, x, y, t, interval, alpha, jacobian_rows=0):
+        """(loss, grads, alpha estimate) of the rollout whose observed components are mixed with
+        the data, ``h[:, :N] <- (1 - alpha) h[:, :N] + alpha y``, at every ``interval``-th output
+        time. The solve runs in C from one forcing time to the next; the blend and its adjoint
+        ``dL/dh_model = (1 - alpha) dL/dh_forced`` on the forced components (the others pass
+        unchanged) sit between the segments. The loss compares the model's states before the
+        blend. With ``jacobian_rows`` > 0 the norms of the flow's Jacobians between forcing
+        times are measured at the blended states of that many trajectories, for the adaptive
+        alpha (else None)."""
+        x = self._check_batch(x, self.config["input_size"])
+        h0 = nn.dense(self.params, "input_proj", x) if self.has_input_proj else x
+        times, skip = self._times(t)
+        B, H = h0.shape
+        N = self.output_size
+        target = nn.check_targets("mse", y, B, (times.size - skip, B, N), self.dtype)
+        record = 4 if self.config["gradient"] == "backprop" else 0
+        keep = self.dtype.type(1.0 - alpha)
+        mix = self.dtype.type(alpha)
+        bounds = [0] + reconstruction._forcing_times(times.size, interval) + [times.size - 1]
+        ys = np.empty((times.size, B, H), dtype=self.dtype)
+        ys[0] = h0
+        segments, h = [], h0
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            seg, info = self._solve(h, times[a:b + 1], record)
+            ys[a + 1:b + 1] = seg[1:]
+            segments.append((a, b, seg, info))
+            h = seg[-1].copy()
+            h[:, :N] = keep * h[:, :N] + mix * target[b - skip]
+        out, (z, ln_cache) = self._head(ys[skip:].reshape(-1, H))
+        value, dout = nn.loss_and_grad("mse", out.reshape(times.size - skip, B, N), target)
+        grads = {}
+        ybar_all = np.zeros_like(ys)
+        ybar_all[skip:] = self._head_grad(z, ln_cache, dout.reshape(-1, N), grads).reshape(times.size - skip, B, H)
+        carry, dp = None, 0
+        for a, b, seg, info in reversed(segments):
+            ybar = ybar_all[a:b + 1].copy()
+            if a > 0:
+                ybar[0] = 0  # the loss saw the state before the blend: it is the previous segment's end
+            if carry is not None:
+                carry[:, :N] *= keep
+                ybar[-1] += carry
+            carry, dp_seg = self._ode_grad(times[a:b + 1], seg, info, ybar)
+            carry = np.array(carry, dtype=self.dtype)
+            dp = dp + dp_seg
+        self._unflatten_dynamics(dp, grads)
+        if self.has_input_proj:
+            nn.dense_grad(self.params, "input_proj", x, carry, grads, need_dx=False)
+        estimate = None
+        if jacobian_rows:
+            starts = [(a, b, seg[0][:jacobian_rows]) for a, b, seg, _ in segments]
+            estimate = reconstruction.adaptive_alpha(self._flow_jacobians(times, starts))
+        return value, grads, estimate
+
+    def _flow_jacobians(self, times, starts, most=8):
+        """Jacobians d h(t_b) / d h(t_a) of the model's flow, (segments * rows, H, H), from the
+        states h(t_a) of ``starts`` [(a, b, states)], for at most ``most`` evenly spread
+        segments: one solve of H copies of each state and the reverse pass with the unit
+        vectors as end gradients (row i of a Jacobian is e_i^T J)."""
+        H = self.config["hidden_size"]
+        pick = np.unique(np.linspace(0, len(starts) - 1, min(most, len(starts))).round().astype(int))
+        record = 4 if self.config["gradient"] == "backprop" else 0
+        out = []
+        for a, b, h in (starts[i] for i in pick):
+            rows = np.repeat(h, H, axis=0)
+            seg, info = self._solve(rows, times[a:b + 1], record)
+            ybar = np.zeros_like(seg)
+            ybar[-1] = np.tile(np.eye(H, dtype=self.dtype), (h.shape[0], 1))
+            jac, _ = self._ode_grad(times[a:b + 1], seg, info, ybar)
+            out.append(np.asarray(jac).reshape(h.shape[0], H, H))
+        return np.concatenate(out)
+
+    def _head_grad(self, z, ln_cache, dout, grads):
+        """The state gradient [rows, H] from the output gradient dout; the head's parameter
+        gradients into grads."""
+        if self.config.get("readout", "head") == "identity":
+            dh = np.zeros((dout.shape[0], self.config["hidden_size"]), dtype=self.dtype)
+            dh[:, :dout.shape[1]] = dout
+            return dh
+        dz = nn.dense_grad(self.params, "output_proj", z, dout, grads) if self.has_output_proj else dout
+        return nn.layernorm_grad(self.params, "output_norm", ln_cache, dz, grads)
 
     def _ode_grad(self, times, ys, info, ybar):
         """(y0bar, flat parameter gradient) of the solve: backprop through its recorded steps,
@@ -310,9 +437,18 @@ class NeuralODE(nn.Model):
 
     _task = "regressor"
 
+    # fit returns the model, or its history with return_history=True
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, *, return_history: Literal[True], **options: Any) -> History: ...
+
+    @overload
+    def fit(self, x: ArrayLike, y: ArrayLike, **options: Any) -> Self: ...
+
     @with_options_doc
-    def fit(self, x, y, *, t=None, loss="auto", epochs=10, batch_size=32, lr=1e-3, optimizer="adam",
-            seed=None, verbose=True, **options):
+    def fit(self, x: ArrayLike, y: ArrayLike, *, t: ArrayLike | None = None, loss: str = "auto", epochs: int = 10,
+            batch_size: int = 32, lr: float = 1e-3, optimizer: str | Optimizer = "adam", seed: Seed = None,
+            verbose: bool = True, teacher_forcing: str | None = None, forcing_interval: int | None = None,
+            alpha: float | str | None = None, **options: Any) -> Self | History:
         """Minibatch training with shuffling.
 
         Parameters
@@ -326,14 +462,57 @@ class NeuralODE(nn.Model):
             Output times of a trajectory loss.
         loss : {"auto", "mse", "cross_entropy"}
             "auto": cross-entropy for integer labels of shape (n,), mse otherwise.
+        teacher_forcing : {None, "sparse", "generalized"}
+            Training on trajectories of a chaotic system (docs/models.md §13.4; needs ``t`` and
+            ``readout="identity"``): during the training rollout, at every
+            ``forcing_interval``-th output time the observed state components are mixed with
+            the data, ``h <- (1 - alpha) h + alpha y``, and the gradient flows through the mix
+            (``(1 - alpha)`` on the forced components). ``"generalized"``: generalised teacher
+            forcing (Hess et al. 2023) with ``alpha``; ``"sparse"``: sparse teacher forcing
+            (Mikhaeil et al. 2022), the state replaced (alpha = 1). The loss compares the
+            model's states before each mix; validation and prediction run free.
+        forcing_interval : int, optional
+            Output times between forcings (>= 1); default 1 for ``"generalized"``, required
+            for ``"sparse"`` (about the system's predictability time).
+        alpha : float in [0, 1] or "adaptive", optional
+            The weight of the data in the mix (``"generalized"`` only). ``"adaptive"``: Hess et
+            al.'s rule ``alpha = max(0, 1 - 1/G)``, G the geometric mean of the spectral norms
+            of the model's flow Jacobians between forcing times, measured before every
+            optimiser step on up to 4 trajectories of the minibatch at the forced states of the
+            previous step (starting from alpha = 1); the values used are in ``forcing_alpha_``.
         """
         if t is not None and np.ndim(y) != 3:
             raise ValueError(f"with t, y must have shape (len(t), n, output_size); got shape {np.shape(y)}")
         size = self.config["input_size"]
+        interval, alpha = reconstruction._forcing_options(teacher_forcing, forcing_interval, alpha)
+        batch_loss = lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, t=t)  # noqa: E731
+        if interval is not None:
+            self._check_forcing(t)
+            batch_loss = self._forced_step(t, interval, alpha)
         return self._fit_supervised(
             x, y, loss=loss, check_x=lambda a, name: self._check_batch(a, size, name),
             y_axis=1 if t is not None else 0,
-            batch_loss=lambda xb, yb, rng, loss: self.loss_and_grad(xb, yb, loss=loss, t=t),
+            batch_loss=batch_loss,
             predict_for=lambda xb, yb: self.predict_trajectory(xb, t) if t is not None else self(xb),
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed, verbose=verbose,
             options=options)
+
+    def _forced_step(self, t, interval, alpha):
+        """The minibatch loss of a forced fit; with the adaptive alpha, each step measures the
+        next step's alpha (docs/models.md §13.4)."""
+        adaptive = alpha == reconstruction.ADAPTIVE_ALPHA
+        self.forcing_alpha_ = []
+        current = [1.0 if adaptive else alpha]
+
+        def step(xb, yb, rng, loss):
+            if loss != "mse":
+                raise ValueError("teacher forcing trains on a trajectory: the loss must be 'mse'")
+            self.forcing_alpha_.append(current[0])
+            if current[0] == 0 and not adaptive:
+                return self.loss_and_grad(xb, yb, loss=loss, t=t)
+            value, grads, estimate = self._forced_loss_and_grad(xb, yb, t, interval, current[0],
+                                                                jacobian_rows=4 if adaptive else 0)
+            if adaptive:
+                current[0] = estimate
+            return value, grads
+        return step

@@ -10,17 +10,29 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import numbers
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core
 from ._estimator import FITTED, Estimator
+
+if TYPE_CHECKING:
+    from typing import Self
+
+#: A parameter spec: (name, shape, initialiser), see :func:`initialise`.
+Spec = tuple[str, tuple[int, ...], Union[str, tuple[str, float, float]]]
+#: What :func:`layernorm` keeps for :func:`layernorm_grad`: (x, mean, rstd).
+LayerNormCache = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 #: The activations the kernels know (their table in csrc/nd_nn.c).
 ACTIVATIONS = _core.TABLES["activations"]
 
 
-def as_generator(seed) -> np.random.Generator:
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A NumPy Generator from ``seed``: None (fresh entropy), an int, or a Generator."""
     if isinstance(seed, np.random.Generator):
         return seed
@@ -33,7 +45,7 @@ def as_generator(seed) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
-def model_dtype(dtype) -> np.dtype:
+def model_dtype(dtype: DTypeLike) -> np.dtype:
     """float32 or float64; anything else is refused."""
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
@@ -41,7 +53,7 @@ def model_dtype(dtype) -> np.dtype:
     return dt
 
 
-def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, dtype) -> np.ndarray:
+def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, dtype: DTypeLike) -> np.ndarray:
     """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), shape (fan_in, fan_out)."""
     limit = np.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
@@ -52,11 +64,11 @@ def glorot_uniform(rng: np.random.Generator, fan_in: int, fan_out: int, dtype) -
 # While a saved file is checked, the parameters its configuration may imply are bounded by the
 # parameters the file holds: a configuration asking for 2**62 layers must be refused after a
 # few specs, not after building a list of 2**62 of them.
-_SPEC_BUDGET: contextvars.ContextVar = contextvars.ContextVar("neurodyn_spec_budget", default=None)
+_SPEC_BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("neurodyn_spec_budget", default=None)
 
 
 @contextlib.contextmanager
-def _spec_budget(n: int):
+def _spec_budget(n: int) -> Iterator[None]:
     """Within the block, building more than ``n`` parameter specs raises ValueError."""
     token = _SPEC_BUDGET.set([n])
     try:
@@ -73,34 +85,34 @@ def _spend(count: int) -> None:
             raise ValueError("the configuration implies more parameters than the file holds")
 
 
-def dense_specs(name: str, fan_in: int, fan_out: int) -> list:
+def dense_specs(name: str, fan_in: int, fan_out: int) -> list[Spec]:
     """Parameter specs of a Dense layer: ``name.kernel`` [fan_in, fan_out] (glorot uniform)
     and ``name.bias`` (zeros). A spec is (name, shape, initialiser)."""
     _spend(2)
     return [(f"{name}.kernel", (fan_in, fan_out), "glorot"), (f"{name}.bias", (fan_out,), "zeros")]
 
 
-def layernorm_specs(name: str, size: int) -> list:
+def layernorm_specs(name: str, size: int) -> list[Spec]:
     """Parameter specs of a layer norm: ``name.gamma`` (ones) and ``name.beta`` (zeros)."""
     _spend(2)
     return [(f"{name}.gamma", (size,), "ones"), (f"{name}.beta", (size,), "zeros")]
 
 
-def inverse_softplus(y):
+def inverse_softplus(y: ArrayLike) -> np.ndarray:
     """x with softplus(x) = y, for y > 0 (exact for large y, log(expm1(y)) otherwise)."""
     y = _checks.real_array("y", y, np.float64, finite=False)
     return np.where(y > 30, y, np.log(np.expm1(np.minimum(y, 30))))
 
 
-def initialise(specs: list, rng: np.random.Generator, dtype) -> dict:
+def initialise(specs: list[Spec], rng: np.random.Generator, dtype: DTypeLike) -> dict[str, np.ndarray]:
     """Parameters from specs, drawn in order from ``rng`` (so a seed fixes them all).
 
     An initialiser is "glorot", "zeros", "ones", "sign" (+1 or -1 at random),
     ("uniform", lo, hi), or ("softplus_uniform", lo, hi): a raw value whose softplus is
     uniform in [lo, hi) (for parameters kept positive by a softplus)."""
-    params = {}
+    params: dict[str, np.ndarray] = {}
     for name, shape, init in specs:
-        kind = init[0] if isinstance(init, tuple) else init
+        kind, lo, hi = init if isinstance(init, tuple) else (init, 0.0, 1.0)
         if kind == "glorot":
             value = glorot_uniform(rng, shape[0], shape[1], dtype)
         elif kind == "ones":
@@ -110,29 +122,31 @@ def initialise(specs: list, rng: np.random.Generator, dtype) -> dict:
         elif kind == "sign":
             value = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
         elif kind == "uniform":
-            value = rng.uniform(init[1], init[2], size=shape)
+            value = rng.uniform(lo, hi, size=shape)
         elif kind == "softplus_uniform":
-            value = inverse_softplus(rng.uniform(init[1], init[2], size=shape))
+            value = inverse_softplus(rng.uniform(lo, hi, size=shape))
         else:
             raise ValueError(f"unknown initialiser {init!r} for {name}")
         params[name] = np.asarray(value, dtype=dtype)
     return params
 
 
-def init_dense(params: dict, name: str, fan_in: int, fan_out: int, rng, dtype) -> None:
+def init_dense(params: dict[str, np.ndarray], name: str, fan_in: int, fan_out: int, rng: np.random.Generator,
+               dtype: DTypeLike) -> None:
     """Adds ``name.kernel`` [fan_in, fan_out] (glorot uniform) and ``name.bias`` (zeros)."""
     params.update(initialise(dense_specs(name, fan_in, fan_out), rng, dtype))
 
 
-def init_layernorm(params: dict, name: str, size: int, dtype) -> None:
+def init_layernorm(params: dict[str, np.ndarray], name: str, size: int, dtype: DTypeLike) -> None:
     """Adds ``name.gamma`` (ones) and ``name.beta`` (zeros)."""
-    params.update(initialise(layernorm_specs(name, size), rng=None, dtype=dtype))
+    # ones and zeros: the generator is never drawn from
+    params.update(initialise(layernorm_specs(name, size), rng=np.random.default_rng(0), dtype=dtype))
 
 
 _DENSE = _core.DEFAULTS["dense_backward"]  # the kernels' options: spikes, need_dx
 
 
-def dense(params: dict, name: str, x: np.ndarray, spikes: bool = _DENSE["spikes"]) -> np.ndarray:
+def dense(params: dict[str, np.ndarray], name: str, x: np.ndarray, spikes: bool = _DENSE["spikes"]) -> np.ndarray:
     """y = x W + b for x of shape (rows, in).
 
     With ``spikes=True`` x must hold spikes (every value 0 or 1, else ValueError) and the
@@ -151,8 +165,23 @@ def dense(params: dict, name: str, x: np.ndarray, spikes: bool = _DENSE["spikes"
     return _core.dense_forward(x, params[f"{name}.kernel"], params.get(f"{name}.bias"), spikes=spikes)
 
 
-def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: dict,
-               need_dx: bool = _DENSE["need_dx"], spikes: bool = _DENSE["spikes"]):
+@overload
+def dense_grad(params: dict[str, np.ndarray], name: str, x: ArrayLike, dy: np.ndarray, grads: dict[str, np.ndarray],
+               need_dx: Literal[True] = ..., spikes: bool = ...) -> np.ndarray: ...
+
+
+@overload
+def dense_grad(params: dict[str, np.ndarray], name: str, x: ArrayLike, dy: np.ndarray, grads: dict[str, np.ndarray],
+               need_dx: Literal[False], spikes: bool = ...) -> None: ...
+
+
+@overload
+def dense_grad(params: dict[str, np.ndarray], name: str, x: ArrayLike, dy: np.ndarray, grads: dict[str, np.ndarray],
+               need_dx: bool, spikes: bool = ...) -> np.ndarray | None: ...
+
+
+def dense_grad(params: dict[str, np.ndarray], name: str, x: ArrayLike, dy: np.ndarray, grads: dict[str, np.ndarray],
+               need_dx: bool = _DENSE["need_dx"], spikes: bool = _DENSE["spikes"]) -> np.ndarray | None:
     """Stores the kernel and bias gradients in ``grads`` and returns dL/dx (None when not
     ``need_dx``: a model's first layer skips that product). ``spikes=True``: x holds 0/1
     spikes and dW = x^T dy is summed event by event, as in :func:`dense`."""
@@ -160,19 +189,22 @@ def dense_grad(params: dict, name: str, x: np.ndarray, dy: np.ndarray, grads: di
     dx, dw, db = _core.dense_backward(x, params[f"{name}.kernel"], dy, has_bias=has_bias, need_dx=need_dx,
                                       spikes=spikes)
     grads[f"{name}.kernel"] = dw
-    if has_bias:
+    if db is not None:
         grads[f"{name}.bias"] = db
     return dx
 
 
-def layernorm(params: dict, name: str, x: np.ndarray):
+def layernorm(params: dict[str, np.ndarray], name: str, x: np.ndarray) -> tuple[np.ndarray, LayerNormCache]:
     """Layer norm over the last axis of x (rows, n), with the kernel's epsilon
     (``_core.DEFAULTS["layernorm_forward"]["eps"]``); returns (y, cache)."""
     y, mean, rstd = _core.layernorm_forward(x, params[f"{name}.gamma"], params[f"{name}.beta"])
     return y, (x, mean, rstd)
 
 
-def layernorm_grad(params: dict, name: str, cache, dy: np.ndarray, grads: dict) -> np.ndarray:
+def layernorm_grad(params: dict[str, np.ndarray], name: str, cache: LayerNormCache, dy: np.ndarray,
+                   grads: dict[str, np.ndarray]) -> np.ndarray:
+    """Stores the gamma and beta gradients in ``grads`` and returns dL/dx, from the cache of
+    :func:`layernorm`."""
     x, mean, rstd = cache
     dx, dg, db = _core.layernorm_backward(x, params[f"{name}.gamma"], mean, rstd, dy)
     grads[f"{name}.gamma"] = dg
@@ -196,25 +228,26 @@ def activation_grad(name: str, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> 
 LOSSES = ("mse", "cross_entropy")
 
 
-def mse_loss(pred: np.ndarray, target: np.ndarray):
+def mse_loss(pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean squared error over every element, and its gradient with respect to ``pred``,
     computed in pred's float dtype (float32 for float16/float32 pred, float64 otherwise)."""
     return _core.mse(pred, target)
 
 
-def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray):
+def cross_entropy_loss(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy over rows for integer labels in [0, classes), and
     dL/dlogits."""
     return _core.softmax_xent(logits, labels)
 
 
-def loss_and_grad(kind: str, pred: np.ndarray, target: np.ndarray):
+def loss_and_grad(kind: str, pred: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
     """The loss ``kind`` ("mse" or "cross_entropy") and its gradient with respect to pred."""
     _checks.choice("loss", kind, LOSSES)
     return mse_loss(pred, target) if kind == "mse" else cross_entropy_loss(pred, target)
 
 
-def check_targets(kind: str, y, rows: int, out_shape: tuple, dtype, name: str = "y") -> np.ndarray:
+def check_targets(kind: str, y: ArrayLike, rows: int, out_shape: tuple[int, ...], dtype: DTypeLike,
+                  name: str = "y") -> np.ndarray:
     """Targets for a loss: class labels (ints in range) or an array of the output's shape."""
     if kind == "cross_entropy":
         arr = np.asarray(y)
@@ -241,15 +274,16 @@ class Model(Estimator):
     that a saved file can be checked against its configuration before anything is allocated.
     """
 
-    def __init__(self, config: dict, seed=None):
+    def __init__(self, config: dict[str, Any], seed: int | np.random.Generator | None = None) -> None:
         self._adopt(config, initialise(self._param_specs(config), as_generator(seed), config["dtype"]))
 
     @classmethod
-    def _validate(cls, **kwargs) -> dict:
+    def _validate(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # (*args, **kwargs): each model's override names its own constructor arguments
         raise NotImplementedError
 
     @classmethod
-    def _param_specs(cls, config: dict) -> list:
+    def _param_specs(cls, config: dict[str, Any]) -> list[Spec]:
         raise NotImplementedError
 
     def _adopt(self, config: dict, params: dict) -> None:
@@ -280,7 +314,7 @@ class Model(Estimator):
         return config
 
     @classmethod
-    def _from_saved(cls, config: dict, params: dict, copy: bool = True):
+    def _from_saved(cls, config: dict[str, Any], params: dict[str, Any], copy: bool = True) -> Self:
         """A model from a configuration and stored parameters whose names, shapes and dtype
         must match the configuration exactly (checked before anything is allocated). With
         ``copy=False`` the arrays are adopted as they are (they must be fresh and writeable)."""
@@ -294,7 +328,7 @@ class Model(Estimator):
         """Total number of scalar parameters."""
         return int(sum(p.size for p in self.params.values()))
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the configuration and every parameter to ``path`` (an .npz with a JSON config;
         no pickled objects), or, for a path ending in ``.safetensors``, a safetensors file
         whose tensors are the parameters under their names (readable without neurodyn, e.g.
@@ -303,22 +337,22 @@ class Model(Estimator):
 
         save(self, path)
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         state = {"config": self.config, "params": self.params}
         kept = {k: self.__dict__[k] for k in ("_init_args",) + FITTED if k in self.__dict__}
         if kept:
             state["attributes"] = kept
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self._adopt(state["config"], {k: np.array(v, copy=True) for k, v in state["params"].items()})
         self.__dict__.update(state.get("attributes", {}))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
         return f"{type(self).__name__}({args}) with {self.param_count():,} parameters"
 
-    def _check_batch(self, x, size: int, name: str = "x") -> np.ndarray:
+    def _check_batch(self, x: ArrayLike, size: int, name: str = "x") -> np.ndarray:
         """x as a [batch, size] array of the model's dtype, finite."""
         arr = _checks.real_array(name, x, self.dtype)
         if arr.ndim != 2 or arr.shape[1] != size:

@@ -2,13 +2,21 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Union, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core
-from ._stiff import STIFF_METHODS, odeint_stiff
+from . import _stiff
+from ._stiff import STIFF_METHODS
 from .fields import Field
 from .training import kernel_progress
+from .fields import LinearEvent
+
+#: What ``odeint(events=...)`` takes: event functions ``g(t, y, *args)`` or LinearEvent specs.
+Events = Union[Callable[..., Any], LinearEvent, Sequence[Union[Callable[..., Any], LinearEvent]]]
 
 IntegrationError = _core.IntegrationError
 
@@ -22,10 +30,69 @@ _STIFF_HINT = 'the problem looks stiff: try method="radau" or method="bdf"'
 _OPTS = _core.DEFAULTS["odeint"]
 
 
-def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["atol"], dt=None,
-           max_steps=_OPTS["max_steps"],
-           args=(), return_info=False, events=None, dense_output=False, coupled=False,
-           on_failure="raise", verbose=True, jac=None):
+# What odeint returns follows return_info, dense_output and on_failure="status" (which implies
+# return_info): the solution alone, or a tuple (ys, info), (ys, solution) or (ys, info, solution).
+@overload
+def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, method: str = ..., rtol: float = ...,
+           atol: float = ..., dt: float | None = ..., max_steps: int = ..., args: tuple[Any, ...] = ...,
+           events: Events | None = ..., coupled: bool = ..., verbose: bool = ...,
+           jac: Callable[..., ArrayLike] | None = ...,
+           return_info: Literal[False] = ..., dense_output: Literal[False] = ...,
+           on_failure: Literal["raise"] = ...) -> np.ndarray: ...
+
+
+@overload
+def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, method: str = ..., rtol: float = ...,
+           atol: float = ..., dt: float | None = ..., max_steps: int = ..., args: tuple[Any, ...] = ...,
+           events: Events | None = ..., coupled: bool = ..., verbose: bool = ...,
+           jac: Callable[..., ArrayLike] | None = ...,
+           return_info: Literal[True], dense_output: Literal[False] = ...,
+           on_failure: str = ...) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+
+@overload
+def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, method: str = ..., rtol: float = ...,
+           atol: float = ..., dt: float | None = ..., max_steps: int = ..., args: tuple[Any, ...] = ...,
+           events: Events | None = ..., coupled: bool = ..., verbose: bool = ...,
+           jac: Callable[..., ArrayLike] | None = ...,
+           return_info: bool = ..., dense_output: Literal[False] = ...,
+           on_failure: Literal["status"]) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+
+@overload
+def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, method: str = ..., rtol: float = ...,
+           atol: float = ..., dt: float | None = ..., max_steps: int = ..., args: tuple[Any, ...] = ...,
+           events: Events | None = ..., coupled: bool = ..., verbose: bool = ...,
+           jac: Callable[..., ArrayLike] | None = ...,
+           return_info: Literal[False] = ..., dense_output: Literal[True],
+           on_failure: Literal["raise"] = ...) -> tuple[np.ndarray, OdeSolution]: ...
+
+
+@overload
+def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, method: str = ..., rtol: float = ...,
+           atol: float = ..., dt: float | None = ..., max_steps: int = ..., args: tuple[Any, ...] = ...,
+           events: Events | None = ..., coupled: bool = ..., verbose: bool = ...,
+           jac: Callable[..., ArrayLike] | None = ...,
+           return_info: Literal[True], dense_output: Literal[True],
+           on_failure: str = ...) -> tuple[np.ndarray, dict[str, Any], OdeSolution]: ...
+
+
+@overload
+def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, method: str = ..., rtol: float = ...,
+           atol: float = ..., dt: float | None = ..., max_steps: int = ..., args: tuple[Any, ...] = ...,
+           events: Events | None = ..., coupled: bool = ..., verbose: bool = ...,
+           jac: Callable[..., ArrayLike] | None = ...,
+           return_info: bool = ..., dense_output: bool = ...,
+           on_failure: str = ...) -> np.ndarray | tuple[Any, ...]: ...
+
+
+def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, method: str = _OPTS["method"],
+           rtol: float = _OPTS["rtol"], atol: float = _OPTS["atol"], dt: float | None = None,
+           max_steps: int = _OPTS["max_steps"],
+           args: tuple[Any, ...] = (), return_info: bool = False, events: Events | None = None,
+           dense_output: bool = False, coupled: bool = False,
+           on_failure: str = "raise", verbose: bool = True,
+           jac: Callable[..., ArrayLike] | None = None) -> np.ndarray | tuple[Any, ...]:
     """Integrate ``dy/dt = f(t, y)`` from ``t[0]`` and return the state at every time in ``t``.
 
     With an adaptive method every index over the leading axes of ``y0`` is its own
@@ -167,7 +234,7 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
             raise TypeError("args are passed to a callable f only; a built-in field takes none")
         if not isinstance(f, Field) and not callable(f):
             raise TypeError(f"f must be callable or a neurodyn.fields field, got {type(f).__name__}")
-        return odeint_stiff(f._spec() if isinstance(f, Field) else f, y0, _checks.times("t", t), method=method,
+        return _stiff.odeint_stiff(f._spec() if isinstance(f, Field) else f, y0, _checks.times("t", t), method=method,
                             rtol=rtol, atol=atol, dt=step, max_steps=max_steps, args=args, jac=jac,
                             return_info=return_info, coupled=coupled, on_failure=on_failure, verbose=verbose,
                             dense_output=dense_output)
@@ -188,7 +255,7 @@ def odeint(f, y0, t, *, method=_OPTS["method"], rtol=_OPTS["rtol"], atol=_OPTS["
     info = _samples_info(raw, direction)
     if on_failure == "raise":
         _raise_failed(raw, info, times, ys, y_last, method, max_steps)
-    out = [ys]
+    out: list[Any] = [ys]
     if return_info or on_failure == "status":
         out.append(info)
     if dense_output:
@@ -358,7 +425,8 @@ class OdeSolution:
         The dtype of the solution.
     """
 
-    def __init__(self, method, raw, times, shape, dtype):
+    def __init__(self, method: str, raw: dict[str, Any], times: np.ndarray, shape: tuple[int, ...],
+                 dtype: DTypeLike) -> None:
         steps = raw["steps"]
         self.method, self.shape, self.dtype = method, shape, dtype
         # radau's collocation polynomial comes in dopri5's power form (csrc/nd_ode_stiff.h)
@@ -374,7 +442,7 @@ class OdeSolution:
         self._reached = np.ravel(raw["t"]).astype(np.float64)
         self._B = B
 
-    def __call__(self, t):
+    def __call__(self, t: ArrayLike) -> np.ndarray:
         B = self._B
         t_arr = np.asarray(t, dtype=np.float64)
         tt = np.full(B, float(t_arr)) if t_arr.ndim == 0 else t_arr.reshape(-1)

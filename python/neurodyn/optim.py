@@ -9,12 +9,16 @@ parameter NaN or inf is refused before anything is written.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks
 
 
-def _pair(params: dict, name: str, g):
+def _pair(params: dict[str, np.ndarray], name: str, g: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """The parameter ``name`` and its gradient as an array of the parameter's dtype and shape
     (an integer gradient would otherwise be squared in its own, wrapping, dtype; a gradient of
     another shape would silently broadcast)."""
@@ -42,6 +46,11 @@ def _finite_update(name: str, new: np.ndarray) -> np.ndarray:
     return new
 
 
+#: What :meth:`Optimizer.prepare` hands to :meth:`Optimizer.commit`: the new step count and, per
+#: parameter, (name, the parameter, its new value, {slot: new moment}).
+Prepared = tuple[int, list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]]]
+
+
 class Optimizer:
     """Base of the optimisers: ``step = prepare + commit`` and the state a checkpoint holds.
 
@@ -54,26 +63,26 @@ class Optimizer:
     HYPER: tuple[str, ...] = ()
     lr: float
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.t = 0
         for slot in self.SLOTS:
             setattr(self, slot, {})
 
-    def _update(self, name, p, g, t):
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray, t: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise NotImplementedError
 
-    def prepare(self, params: dict, grads: dict):
+    def prepare(self, params: dict[str, np.ndarray], grads: Mapping[str, ArrayLike]) -> Prepared:
         """The update of every parameter that has a gradient, computed into new arrays; the
         parameters and the optimiser are left untouched. Pass the result to :meth:`commit`."""
         t = self.t + 1
-        updates = []
+        updates: list[tuple[str, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
         for name, g in grads.items():
             p, g = _pair(params, name, g)
             new_p, moments = self._update(name, p, g, t)
             updates.append((name, p, _finite_update(name, new_p), moments))
         return t, updates
 
-    def commit(self, params: dict, prepared) -> None:
+    def commit(self, params: dict[str, np.ndarray], prepared: Prepared) -> None:
         """Write a prepared update: the parameters in place, the moments and the step count.
         Only copies, which cannot fail; the caller holds back Ctrl-C around it."""
         t, updates = prepared
@@ -86,7 +95,7 @@ class Optimizer:
                 getattr(self, slot)[name] = value
         self.t = t
 
-    def step(self, params: dict, grads: dict) -> None:
+    def step(self, params: dict[str, np.ndarray], grads: Mapping[str, ArrayLike]) -> None:
         """One update of every parameter that has a gradient: all of them or, on an error or a
         Ctrl-C, none."""
         from .training import deferred_interrupts
@@ -97,13 +106,13 @@ class Optimizer:
 
     # ---- checkpoints ----------------------------------------------------------------------
 
-    def state(self) -> tuple[dict, dict]:
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-serialisable description, {"slot:param": moment array}) of the optimiser."""
         meta = {"class": type(self).__name__, "t": self.t, "hyper": {k: getattr(self, k) for k in self.HYPER}}
         arrays = {f"{slot}:{name}": value for slot in self.SLOTS for name, value in getattr(self, slot).items()}
         return meta, arrays
 
-    def restore(self, meta: dict, arrays: dict, params: dict) -> None:
+    def restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], params: dict[str, np.ndarray]) -> None:
         """Take the state written by :meth:`state` (hyper-parameters, step count and moments),
         each moment checked against the shape and dtype of its parameter."""
         if meta.get("class") != type(self).__name__:
@@ -113,7 +122,7 @@ class Optimizer:
             raise ValueError("the checkpoint's optimiser hyper-parameters are malformed")
         fresh = type(self)(**hyper)  # checks them
         t = _checks.integer("the checkpoint's optimiser step", meta.get("t"), minimum=0)
-        slots = {slot: {} for slot in self.SLOTS}
+        slots: dict[str, dict[str, np.ndarray]] = {slot: {} for slot in self.SLOTS}
         for key, value in arrays.items():
             slot, _, name = key.partition(":")
             if slot not in slots or name not in params:
@@ -157,7 +166,8 @@ class Adam(Optimizer):
     SLOTS = ("m", "v")
     HYPER = ("lr", "beta1", "beta2", "eps", "weight_decay")
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         super().__init__()
         self.lr = _checks.real("lr", lr, minimum=0.0, strict=True)
         self.beta1 = _checks.real("beta1", beta1, minimum=0.0)
@@ -169,7 +179,7 @@ class Adam(Optimizer):
         self.m: dict[str, np.ndarray]
         self.v: dict[str, np.ndarray]
 
-    def _update(self, name, p, g, t):
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray, t: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         c1 = 1.0 - self.beta1**t
         c2 = 1.0 - self.beta2**t
         m = self.m[name] * self.beta1 if name in self.m else np.zeros_like(p)
@@ -180,7 +190,7 @@ class Adam(Optimizer):
         new -= (self.lr / c1) * m / (np.sqrt(v / c2) + self.eps)
         return new, {"m": m, "v": v}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, weight_decay={self.weight_decay})"
 
 
@@ -206,7 +216,7 @@ class SGD(Optimizer):
     SLOTS = ("velocity",)
     HYPER = ("lr", "momentum")
 
-    def __init__(self, lr=1e-2, momentum=0.0):
+    def __init__(self, lr: float = 1e-2, momentum: float = 0.0) -> None:
         super().__init__()
         self.lr = _checks.real("lr", lr, minimum=0.0, strict=True)
         self.momentum = _checks.real("momentum", momentum, minimum=0.0)
@@ -214,21 +224,21 @@ class SGD(Optimizer):
             raise ValueError(f"momentum must be < 1, got {momentum}")
         self.velocity: dict[str, np.ndarray]
 
-    def _update(self, name, p, g, t):
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray, t: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if not self.momentum:
             return p - self.lr * g, {}
         v = self.velocity[name] * self.momentum if name in self.velocity else np.zeros_like(p)
         v += g
         return p - self.lr * v, {"velocity": v}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"SGD(lr={self.lr}, momentum={self.momentum})"
 
 
-OPTIMIZERS = {"adam": Adam, "sgd": SGD}
+OPTIMIZERS: dict[str, type[Adam] | type[SGD]] = {"adam": Adam, "sgd": SGD}
 
 
-def make(optimizer, lr):
+def make(optimizer: str | Optimizer, lr: float) -> Optimizer:
     """An optimiser from a name ("adam", "sgd") or an optimiser instance."""
     if isinstance(optimizer, Optimizer):
         return optimizer

@@ -7,13 +7,23 @@ with no Python per step, its samples shared among the kernel threads.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Literal, Union, overload
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks, _core
 from .encode import seed_key
 from .fields import Field
 from .fields import _param as _field_param
+from ._typing import Seed
 from .training import kernel_progress
+
+#: Brownian increments: ``dW``, or ``(dW, dZ)`` for sra.
+Brownian = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
+
+_SDE = _core.DEFAULTS["sdeint"]  # the kernel's defaults (nd_sde_opts_default)
 
 IntegrationError = _core.IntegrationError
 
@@ -40,10 +50,10 @@ class Diffusion(_checks.FrozenArrays):
     def _spec(self, dim: int, noise: str) -> tuple:
         raise NotImplementedError
 
-    def __call__(self, t, y):
+    def __call__(self, t: float, y: ArrayLike) -> np.ndarray:
         raise NotImplementedError
 
-    def derivative(self, t, y):
+    def derivative(self, t: float, y: ArrayLike) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -65,7 +75,7 @@ class Constant(Diffusion):
     (3, 2)
     """
 
-    def __init__(self, sigma):
+    def __init__(self, sigma: ArrayLike) -> None:
         self.sigma = _param("sigma", sigma, (0, 1, 2))
 
     def _spec(self, dim, noise):
@@ -77,13 +87,13 @@ class Constant(Diffusion):
             raise ValueError(f"a (d, m) sigma drives general noise: pass noise='general' (noise={noise!r})")
         return (_CONSTANT, (np.broadcast_to(self.sigma, (dim,)) if self.sigma.ndim == 0 else self.sigma,))
 
-    def __call__(self, t, y):
+    def __call__(self, t: float, y: ArrayLike) -> np.ndarray:
         y = np.asarray(y)
         if self.sigma.ndim == 2:
             return np.broadcast_to(self.sigma, y.shape + self.sigma.shape[1:]).astype(y.dtype)
         return np.broadcast_to(self.sigma, y.shape).astype(y.dtype)
 
-    def derivative(self, t, y):
+    def derivative(self, t: float, y: ArrayLike) -> np.ndarray:
         return np.zeros_like(np.asarray(y))
 
     def __repr__(self):
@@ -107,7 +117,7 @@ class Linear(Diffusion):
     [1.0, -2.0]
     """
 
-    def __init__(self, scale, offset=None):
+    def __init__(self, scale: ArrayLike, offset: ArrayLike | None = None) -> None:
         self.scale = _param("scale", scale, (0, 1))
         self.offset = None if offset is None else _param("offset", offset, (0, 1))
 
@@ -116,12 +126,12 @@ class Linear(Diffusion):
             return None if a is None else (np.broadcast_to(a, (dim,)) if a.ndim == 0 else a)
         return (_LINEAR, (full(self.scale), full(self.offset)))
 
-    def __call__(self, t, y):
+    def __call__(self, t: float, y: ArrayLike) -> np.ndarray:
         y = np.asarray(y)
         g = self.scale * y
         return (g if self.offset is None else g + self.offset).astype(y.dtype, copy=False)
 
-    def derivative(self, t, y):
+    def derivative(self, t: float, y: ArrayLike) -> np.ndarray:
         y = np.asarray(y)
         return np.broadcast_to(self.scale, y.shape).astype(y.dtype)
 
@@ -130,8 +140,35 @@ class Linear(Diffusion):
         return f"Linear(scale={self.scale.tolist()!r}, offset={offset!r})"
 
 
-def sdeint(f, g, y0, t, *, dt, noise="diagonal", method="euler_maruyama", seed=None, args=(), m=None,
-           dg=None, sample_ids=None, brownian=None, return_brownian=False, verbose=True):
+@overload
+def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
+           dt: float, noise: str = ..., method: str = ..., seed: Seed = ..., args: tuple[Any, ...] = ...,
+           m: int | None = ..., dg: Callable[..., ArrayLike] | None = ..., sample_ids: ArrayLike | None = ...,
+           brownian: Brownian | None = ..., return_brownian: Literal[False] = ...,
+           verbose: bool = ...) -> np.ndarray: ...
+
+
+@overload
+def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
+           dt: float, noise: str = ..., method: str = ..., seed: Seed = ..., args: tuple[Any, ...] = ...,
+           m: int | None = ..., dg: Callable[..., ArrayLike] | None = ..., sample_ids: ArrayLike | None = ...,
+           brownian: Brownian | None = ..., return_brownian: Literal[True],
+           verbose: bool = ...) -> tuple[np.ndarray, Brownian]: ...
+
+
+@overload
+def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
+           dt: float, noise: str = ..., method: str = ..., seed: Seed = ..., args: tuple[Any, ...] = ...,
+           m: int | None = ..., dg: Callable[..., ArrayLike] | None = ..., sample_ids: ArrayLike | None = ...,
+           brownian: Brownian | None = ..., return_brownian: bool,
+           verbose: bool = ...) -> np.ndarray | tuple[np.ndarray, Brownian]: ...
+
+
+def sdeint(f: Field | Callable[..., ArrayLike], g: Diffusion | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *,
+           dt: float, noise: str = _SDE["noise"], method: str = _SDE["method"], seed: Seed = None,
+           args: tuple[Any, ...] = (), m: int | None = None, dg: Callable[..., ArrayLike] | None = None,
+           sample_ids: ArrayLike | None = None, brownian: Brownian | None = None, return_brownian: bool = False,
+           verbose: bool = True) -> np.ndarray | tuple[np.ndarray, Brownian]:
     """Integrate the Itô SDE ``dy = f(t, y) dt + g(t, y) dW`` and return the state at every time in ``t``.
 
     Every index over the leading axes of ``y0`` is an independent sample with its own
@@ -232,6 +269,8 @@ def sdeint(f, g, y0, t, *, dt, noise="diagonal", method="euler_maruyama", seed=N
     """
     if not isinstance(args, tuple):
         raise TypeError(f"args must be a tuple, got {type(args).__name__}")
+    drift: tuple[Any, ...] | Callable[..., ArrayLike]  # a built-in field's spec, or the callable
+    diffusion: tuple[Any, ...] | Callable[..., ArrayLike]
     if isinstance(f, Field):
         drift = f._spec()
     elif callable(f):
@@ -245,8 +284,9 @@ def sdeint(f, g, y0, t, *, dt, noise="diagonal", method="euler_maruyama", seed=N
         diffusion = g._spec(dim, noise)
     elif callable(g):
         diffusion = g
-        if dg is None and method == "milstein" and callable(getattr(g, "derivative", None)):
-            dg = g.derivative
+        derivative = getattr(g, "derivative", None)
+        if dg is None and method == "milstein" and callable(derivative):
+            dg = derivative
         if noise == "general" and m is None:
             y = np.asarray(y0)
             t0 = float(np.ravel(np.asarray(t, dtype=np.float64))[0])
@@ -273,7 +313,12 @@ def sdeint(f, g, y0, t, *, dt, noise="diagonal", method="euler_maruyama", seed=N
                                      dg=dg, progress=bar, **kw)
     if not return_brownian:
         return ys
-    return ys, ((bw, bz) if method == "sra" else bw)
+    # record=True: the kernel returned the increments (dZ for sra only)
+    if method == "sra":
+        assert bw is not None and bz is not None
+        return ys, (bw, bz)
+    assert bw is not None
+    return ys, bw
 
 
 def _unflatten(params, flat):
@@ -292,7 +337,8 @@ def _unflatten(params, flat):
     return out
 
 
-def sdeint_vjp(f, g, y0, t, ybar, *, dt, brownian, noise="diagonal", method="euler_maruyama"):
+def sdeint_vjp(f: Field, g: Diffusion, y0: ArrayLike, t: ArrayLike, ybar: ArrayLike, *, dt: float, brownian: ArrayLike,
+               noise: str = _SDE["noise"], method: str = _SDE["method"]) -> tuple[np.ndarray, list[Any], list[Any]]:
     """Gradients through :func:`sdeint` on a fixed Brownian path: exact backpropagation through
     the Euler–Maruyama steps.
 

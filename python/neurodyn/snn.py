@@ -1,10 +1,19 @@
 """Spiking networks of leaky integrate-and-fire neurons, trained with surrogate gradients."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, encode, nn
 from ._estimator import RowsFit
+from ._typing import Seed
+
+if TYPE_CHECKING:
+    import nir
+    import torch
 
 # The kernel's defaults (nd_lif_params_default) and code tables (nd_snn.h), read from _core.
 _LIF = _core.DEFAULTS["lif_backward"]
@@ -12,7 +21,7 @@ SURROGATES = _core.TABLES["lif_surrogates"]
 RESETS = _core.TABLES["lif_resets"]
 ENCODINGS = _core.TABLES["spike_encodings"]
 # beta = 1 (no leak) with the subtractive reset: the integrate-and-fire neuron (docs/models.md §6)
-_IF = {"beta": 1.0, "reset": "subtract"}
+_IF: dict[str, Any] = {"beta": 1.0, "reset": "subtract"}
 
 
 def _decay(tau, beta) -> dict:
@@ -21,8 +30,21 @@ def _decay(tau, beta) -> dict:
     return {k: v for k, v in (("tau", tau), ("beta", beta)) if v is not None}
 
 
-def lif_run(currents, *, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"], v0=None,
-            reset_delay=_LIF["reset_delay"], membrane=True):
+@overload
+def lif_run(currents: ArrayLike, *, tau: float | None = ..., beta: float | None = ..., threshold: float = ...,
+            reset: str = ..., v0: ArrayLike | None = ..., reset_delay: bool = ...,
+            membrane: Literal[True] = ...) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def lif_run(currents: ArrayLike, *, tau: float | None = ..., beta: float | None = ..., threshold: float = ...,
+            reset: str = ..., v0: ArrayLike | None = ..., reset_delay: bool = ...,
+            membrane: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+def lif_run(currents: ArrayLike, *, tau: float | None = None, beta: float | None = None,
+            threshold: float = _LIF["threshold"], reset: str = _LIF["reset"], v0: ArrayLike | None = None,
+            reset_delay: bool = _LIF["reset_delay"], membrane: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Run leaky integrate-and-fire neurons over time, in one C loop.
 
     Per step: ``V <- beta V + I_t``; ``S_t = [V > threshold]``; then reset by subtraction
@@ -64,9 +86,12 @@ def lif_run(currents, *, tau=None, beta=None, threshold=_LIF["threshold"], reset
     return s, m
 
 
-def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None, threshold=_LIF["threshold"],
-                 reset=_LIF["reset"], v0=None, reset_delay=_LIF["reset_delay"], surrogate=_LIF["surrogate"],
-                 slope=_LIF["slope"], detach_reset=_LIF["detach_reset"], smooth=_LIF["smooth"], out=None):
+def lif_backward(currents: ArrayLike, dspikes: ArrayLike | None = None, dmembrane: ArrayLike | None = None, *,
+                 tau: float | None = None, beta: float | None = None, threshold: float = _LIF["threshold"],
+                 reset: str = _LIF["reset"], v0: ArrayLike | None = None, reset_delay: bool = _LIF["reset_delay"],
+                 surrogate: str = _LIF["surrogate"], slope: float = _LIF["slope"],
+                 detach_reset: bool = _LIF["detach_reset"], smooth: bool = _LIF["smooth"],
+                 out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Gradient of a loss through :func:`lif_run` with a surrogate spike derivative.
 
     Given the cotangents of the spikes and/or of the membrane, returns
@@ -110,8 +135,9 @@ def lif_backward(currents, dspikes=None, dmembrane=None, *, tau=None, beta=None,
                               smooth=smooth, out=out, **_decay(tau, beta))
 
 
-def lif_rate(currents, *, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"], v0=None,
-             reset_delay=_LIF["reset_delay"]):
+def lif_rate(currents: ArrayLike, *, tau: float | None = None, beta: float | None = None,
+             threshold: float = _LIF["threshold"], reset: str = _LIF["reset"], v0: ArrayLike | None = None,
+             reset_delay: bool = _LIF["reset_delay"]) -> np.ndarray:
     """Firing rates of :func:`lif_run`'s neurons, the mean of their spikes over time, (B, n),
     counted in the C loop without the (T, B, n) spike raster.
 
@@ -141,7 +167,8 @@ def lif_rate(currents, *, tau=None, beta=None, threshold=_LIF["threshold"], rese
                              rate=True, **_decay(tau, beta))[4]
 
 
-def lif_step(current, v, *, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"]):
+def lif_step(current: ArrayLike, v: ArrayLike, *, tau: float | None = None, beta: float | None = None,
+             threshold: float = _LIF["threshold"], reset: str = _LIF["reset"]) -> tuple[np.ndarray, np.ndarray]:
     """One LIF step for currents and membranes of shape (B, n): returns (spikes, new membrane).
 
     Parameters
@@ -167,7 +194,8 @@ def lif_step(current, v, *, tau=None, beta=None, threshold=_LIF["threshold"], re
     return s[0], v_end
 
 
-def if_neuron(current, num_timesteps=10, threshold=_LIF["threshold"], v0=None):
+def if_neuron(current: ArrayLike, num_timesteps: int = 10, threshold: float = _LIF["threshold"],
+              v0: ArrayLike | None = None) -> np.ndarray:
     """Firing rate (spike count / T) of integrate-and-fire neurons under a constant current.
 
     ``V <- V + I``; ``S = [V > threshold]``; ``V <- V - S threshold``. For 0 < I <= threshold
@@ -202,7 +230,7 @@ def if_neuron(current, num_timesteps=10, threshold=_LIF["threshold"], v0=None):
     return rate.reshape(arr.shape)
 
 
-def rate_decode(spikes, axis=0):
+def rate_decode(spikes: ArrayLike, axis: int = 0) -> np.ndarray:
     """Firing rates: the mean of a spike train over its time axis.
 
     Parameters
@@ -263,9 +291,11 @@ class SNN(RowsFit, nn.Model):
     (2, 3)
     """
 
-    def __init__(self, input_size, output_size, hidden_sizes=(256, 128), num_timesteps=25, tau=None,
-                 threshold=_LIF["threshold"], surrogate=_LIF["surrogate"], slope=_LIF["slope"], encoding="constant",
-                 reset=_LIF["reset"], seed=None, dtype=np.float32, beta=None, reset_delay=_LIF["reset_delay"]):
+    def __init__(self, input_size: int, output_size: int, hidden_sizes: Sequence[int] = (256, 128),
+                 num_timesteps: int = 25, tau: float | None = None, threshold: float = _LIF["threshold"],
+                 surrogate: str = _LIF["surrogate"], slope: float = _LIF["slope"], encoding: str = "constant",
+                 reset: str = _LIF["reset"], seed: Seed = None, dtype: DTypeLike = np.float32,
+                 beta: float | None = None, reset_delay: bool = _LIF["reset_delay"]) -> None:
         super().__init__(self._validate(input_size=input_size, output_size=output_size, hidden_sizes=hidden_sizes,
                                         num_timesteps=num_timesteps, tau=tau, threshold=threshold,
                                         surrogate=surrogate, slope=slope, encoding=encoding, reset=reset,
@@ -344,13 +374,13 @@ class SNN(RowsFit, nn.Model):
             inputs = s
         return rate, (first_inputs, bits, currents)
 
-    def __call__(self, x, seed=None):
+    def __call__(self, x: ArrayLike, seed: Seed = None) -> np.ndarray:
         """Readout of the last layer's rates, (batch, output_size). ``seed`` drives Poisson input."""
         x = self._check_batch(x, self.config["input_size"])
         rate, _ = self._forward(x, seed)
         return nn.dense(self.params, "snn_output", rate)
 
-    def spikes(self, x, seed=None):
+    def spikes(self, x: ArrayLike, seed: Seed = None) -> list[np.ndarray]:
         """Every hidden layer's spike raster.
 
         Parameters
@@ -372,12 +402,14 @@ class SNN(RowsFit, nn.Model):
             inputs = s
         return out
 
-    def loss_and_grad(self, x, y, *, loss="cross_entropy", seed=None):
+    def loss_and_grad(self, x: ArrayLike, y: ArrayLike, *, loss: str = "cross_entropy",
+                      seed: Seed = None) -> tuple[float, dict[str, np.ndarray]]:
         """Loss of the readout and the gradient of every parameter (BPTT through the surrogate)."""
         _checks.choice("loss", loss, nn.LOSSES)
         x = self._check_batch(x, self.config["input_size"])
         rate, (enc, bits, currents) = self._forward(x, seed, keep=True)
-        p, grads, c = self.params, {}, self.config
+        p, c = self.params, self.config
+        grads: dict[str, np.ndarray] = {}
         out = nn.dense(p, "snn_output", rate)
         target = nn.check_targets(loss, y, x.shape[0], out.shape, self.dtype)
         value, dout = nn.loss_and_grad(loss, out, target)
@@ -390,18 +422,18 @@ class SNN(RowsFit, nn.Model):
         for i in reversed(range(len(sizes))):
             below = None if i == 0 else _core.spike_bits_unpack(bits[i - 1], T, B, sizes[i - 1], rate)
             layer_in = enc if i == 0 else below
-            constant = i == 0 and layer_in is None
+            constant = layer_in is None  # only the encoded input can be (below never is)
             # constant input: the same x feeds every step, so its current's gradient is the sum
             # over steps, which the kernel returns as (B, n)
             dcur, _ = _core.lif_backward(currents[i], dspikes=dspikes, sum_time=constant, **lif)
             name = f"snn_layer_{i}_dense"
-            if constant:
+            if layer_in is None:
                 nn.dense_grad(p, name, x, dcur, grads, need_dx=False)
             else:
                 din = nn.dense_grad(p, name, layer_in.reshape(T * B, layer_in.shape[-1]),
                                     dcur.reshape(T * B, dcur.shape[-1]), grads,
                                     need_dx=i > 0, spikes=True)  # encoded input spikes need no gradient
-                if i > 0:
+                if din is not None:  # i > 0
                     dspikes = din.reshape(T, B, din.shape[-1])
         return value, grads
 
@@ -411,21 +443,21 @@ class SNN(RowsFit, nn.Model):
     def output_size(self) -> int:
         return self.config["output_size"]
 
-    def to_nir(self, *, dt=1e-4):
+    def to_nir(self, *, dt: float = 1e-4) -> nir.NIRGraph:
         """The network as a NIR graph; see :func:`neurodyn.interop.to_nir` (needs the nir package)."""
         from .interop import to_nir
 
         return to_nir(self, dt=dt)
 
     @classmethod
-    def from_snntorch(cls, net, **options):
+    def from_snntorch(cls, net: torch.nn.Module, **options: Any) -> SNN:
         """The SNN of a feed-forward snntorch net (Linear and Leaky layers); see
         :func:`neurodyn.interop.snn_from_snntorch` for the options and what cannot be mapped."""
         from .interop import snn_from_snntorch
 
         return snn_from_snntorch(net, **options)
 
-    def to_snntorch(self):
+    def to_snntorch(self) -> torch.nn.Sequential:
         """The network as a ``torch.nn.Sequential`` of Linear and snntorch Leaky layers; see
         :func:`neurodyn.interop.snn_to_snntorch`."""
         from .interop import snn_to_snntorch

@@ -23,17 +23,29 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
-from . import _core
+from . import _core, nn
+from ._typing import Seed
 from .fields import MLP as _MLPField
 from .hopfield import _BETA
 from .liquid import _LTC, _LTC_POSITIVE, CFC_MODES, TAU_CLAMP, TAU_MIN
 from .nn import ACTIVATIONS
 from .ode import FIXED, IntegrationError
 from .snn import _LIF, _decay
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from .hopfield import Hopfield as NDHopfieldModel
+    from .liquid import Liquid
+
+_ODE = _core.DEFAULTS["odeint"]  # the solvers' defaults (nd_ode_samples_opts_default)
 
 __all__ = [
     "lif", "lif_rate", "LIF", "spike_linear", "SpikeLinear",
@@ -157,9 +169,33 @@ def _lif_apply(currents, v0, opts, num_steps, what):
     return _lif_forward(currents, v0, opts, num_steps, what)
 
 
-def lif(currents, v0=None, *, num_steps=None, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"],
-        reset_delay=_LIF["reset_delay"], surrogate=_LIF["surrogate"], slope=_LIF["slope"],
-        detach_reset=_LIF["detach_reset"], smooth=_LIF["smooth"], membrane=False):
+# lif returns the spikes, and with membrane=True the pair (spikes, membrane)
+@overload
+def lif(currents: torch.Tensor, v0: torch.Tensor | None = ..., *, num_steps: int | None = ...,
+        tau: float | None = ..., beta: float | None = ..., threshold: float = ..., reset: str = ...,
+        reset_delay: bool = ..., surrogate: str = ..., slope: float = ..., detach_reset: bool = ...,
+        smooth: bool = ..., membrane: Literal[False] = ...) -> torch.Tensor: ...
+
+
+@overload
+def lif(currents: torch.Tensor, v0: torch.Tensor | None = ..., *, num_steps: int | None = ...,
+        tau: float | None = ..., beta: float | None = ..., threshold: float = ..., reset: str = ...,
+        reset_delay: bool = ..., surrogate: str = ..., slope: float = ..., detach_reset: bool = ...,
+        smooth: bool = ..., membrane: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def lif(currents: torch.Tensor, v0: torch.Tensor | None = ..., *, num_steps: int | None = ...,
+        tau: float | None = ..., beta: float | None = ..., threshold: float = ..., reset: str = ...,
+        reset_delay: bool = ..., surrogate: str = ..., slope: float = ..., detach_reset: bool = ...,
+        smooth: bool = ..., membrane: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def lif(currents: torch.Tensor, v0: torch.Tensor | None = None, *, num_steps: int | None = None,
+        tau: float | None = None, beta: float | None = None, threshold: float = _LIF["threshold"],
+        reset: str = _LIF["reset"], reset_delay: bool = _LIF["reset_delay"], surrogate: str = _LIF["surrogate"],
+        slope: float = _LIF["slope"], detach_reset: bool = _LIF["detach_reset"], smooth: bool = _LIF["smooth"],
+        membrane: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Leaky integrate-and-fire neurons over time (:func:`neurodyn.lif_run`) with a surrogate
     gradient (:func:`neurodyn.lif_backward`): one C loop forward, one backward.
 
@@ -191,9 +227,11 @@ def lif(currents, v0=None, *, num_steps=None, tau=None, beta=None, threshold=_LI
     return _lif_apply(currents, v0, opts, num_steps, "both" if membrane else "spikes")
 
 
-def lif_rate(currents, v0=None, *, num_steps=None, tau=None, beta=None, threshold=_LIF["threshold"],
-             reset=_LIF["reset"], reset_delay=_LIF["reset_delay"], surrogate=_LIF["surrogate"], slope=_LIF["slope"],
-             detach_reset=_LIF["detach_reset"], smooth=_LIF["smooth"]):
+def lif_rate(currents: torch.Tensor, v0: torch.Tensor | None = None, *, num_steps: int | None = None,
+             tau: float | None = None, beta: float | None = None, threshold: float = _LIF["threshold"],
+             reset: str = _LIF["reset"], reset_delay: bool = _LIF["reset_delay"], surrogate: str = _LIF["surrogate"],
+             slope: float = _LIF["slope"], detach_reset: bool = _LIF["detach_reset"],
+             smooth: bool = _LIF["smooth"]) -> torch.Tensor:
     """Firing rates (spike count / T, shape (B, n)) of :func:`lif`'s neurons, counted in the C
     loop without a spike raster (:func:`neurodyn.lif_rate`); the backward pass reads the rate's
     cotangent / T as the cotangent of every step's spikes. Arguments as :func:`lif`."""
@@ -220,20 +258,22 @@ class LIF(torch.nn.Module):
 
     _OUTPUTS = ("spikes", "rate", "membrane")
 
-    def __init__(self, tau=None, beta=None, threshold=_LIF["threshold"], reset=_LIF["reset"],
-                 reset_delay=_LIF["reset_delay"], surrogate=_LIF["surrogate"], slope=_LIF["slope"],
-                 detach_reset=_LIF["detach_reset"], output="spikes", num_steps=None):
+    def __init__(self, tau: float | None = None, beta: float | None = None, threshold: float = _LIF["threshold"],
+                 reset: str = _LIF["reset"], reset_delay: bool = _LIF["reset_delay"],
+                 surrogate: str = _LIF["surrogate"], slope: float = _LIF["slope"],
+                 detach_reset: bool = _LIF["detach_reset"], output: str = "spikes",
+                 num_steps: int | None = None) -> None:
         super().__init__()
         if output not in self._OUTPUTS:
             raise ValueError(f"output={output!r} is not one of 'spikes', 'rate', 'membrane'")
         self.opts = _lif_options(tau, beta, threshold, reset, reset_delay, surrogate, slope, detach_reset, False)
         self.output, self.num_steps = output, num_steps
 
-    def forward(self, currents, v0=None):
+    def forward(self, currents: torch.Tensor, v0: torch.Tensor | None = None) -> Any:
         what = {"spikes": "spikes", "rate": "rate", "membrane": "both"}[self.output]
         return _lif_apply(currents, v0, self.opts, self.num_steps, what)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.opts.items() if k != "smooth") + f", output={self.output!r}"
 
 
@@ -258,7 +298,7 @@ class _SpikeLinearFunction(torch.autograd.Function):
         return dx_t, _tensor(dw).T, (_tensor(db) if ctx.has_bias else None)
 
 
-def spike_linear(spikes, weight, bias=None):
+def spike_linear(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``torch.nn.functional.linear`` for 0/1 spike inputs, event-driven
     (:func:`neurodyn.nn.dense` with ``spikes=True``): each output row adds the weight columns
     its spikes select, so the work follows the number of spikes rather than rows x inputs
@@ -290,7 +330,7 @@ class SpikeLinear(torch.nn.Linear):
     """A ``torch.nn.Linear`` whose input is 0/1 spikes, computed event by event by
     :func:`spike_linear` (same parameters, same results up to the order of the sums)."""
 
-    def forward(self, spikes):
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         return spike_linear(spikes, self.weight, self.bias)
 
 
@@ -320,7 +360,27 @@ class _HopfieldFunction(torch.autograd.Function):
         return _tensor(dq), _tensor(dY), (None if values is None else _tensor(dV)), dbeta_t, None
 
 
-def hopfield_retrieve(queries, patterns, beta=_BETA, values=None, *, return_lse=False):
+# hopfield_retrieve returns the retrieved values, and with return_lse=True the pair (values, lse)
+@overload
+def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = ...,
+                      values: torch.Tensor | None = ..., *, return_lse: Literal[False] = ...) -> torch.Tensor: ...
+
+
+@overload
+def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = ...,
+                      values: torch.Tensor | None = ..., *,
+                      return_lse: Literal[True]) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = ...,
+                      values: torch.Tensor | None = ..., *,
+                      return_lse: bool) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def hopfield_retrieve(queries: torch.Tensor, patterns: torch.Tensor, beta: float | torch.Tensor = _BETA,
+                      values: torch.Tensor | None = None, *,
+                      return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Modern Hopfield retrieval ``softmax(beta Q Y^T) V`` (:func:`neurodyn.hopfield_retrieve`,
     one step) in one fused kernel, with gradients for the queries, patterns, values and beta.
 
@@ -368,18 +428,19 @@ class Hopfield(torch.nn.Module):
     (``hopfield_query_proj.kernel`` is the transpose of ``query_proj.weight``).
     """
 
-    def __init__(self, input_dim, num_patterns=64, pattern_dim=128, beta=_BETA, dtype=torch.float32):
+    def __init__(self, input_dim: int, num_patterns: int = 64, pattern_dim: int = 128, beta: float = _BETA,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.beta = _core.hopfield_check(beta)
         self.query_proj = torch.nn.Linear(input_dim, pattern_dim, dtype=dtype)
         limit = math.sqrt(6.0 / (num_patterns + pattern_dim))
         self.patterns = torch.nn.Parameter(torch.empty(num_patterns, pattern_dim, dtype=dtype).uniform_(-limit, limit))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return hopfield_retrieve(self.query_proj(x), self.patterns, self.beta)
 
     @classmethod
-    def from_model(cls, model):
+    def from_model(cls, model: NDHopfieldModel) -> Hopfield:
         """A module with the parameters of a :class:`neurodyn.Hopfield` (copied)."""
         c = model.config
         mod = cls(c["input_dim"], c["num_patterns"], c["pattern_dim"], c["beta"], dtype=_torch_dtype(model.dtype))
@@ -390,7 +451,7 @@ class Hopfield(torch.nn.Module):
             mod.patterns.copy_(torch.from_numpy(p["hopfield_patterns"]))
         return mod
 
-    def to_model(self):
+    def to_model(self) -> NDHopfieldModel:
         """The same layer as a :class:`neurodyn.Hopfield` (parameters copied)."""
         from .hopfield import Hopfield as NDHopfield
 
@@ -511,8 +572,11 @@ class _ODEFunction(torch.autograd.Function):
         return (_tensor(y0bar), None, None, None, None) + tuple(_tensor(by_param[id(p)]) for p in params)
 
 
-def odeint_mlp(y0, t, weights, biases=None, *, activation="tanh", final_activation="identity", method="rk4",
-               dt=None, rtol=1e-3, atol=1e-6, max_steps=10_000, gradient="backprop"):
+def odeint_mlp(y0: torch.Tensor, t: ArrayLike | torch.Tensor, weights: Sequence[torch.Tensor],
+               biases: Sequence[torch.Tensor | None] | None = None, *, activation: str = "tanh",
+               final_activation: str = "identity", method: str = "rk4", dt: float | None = None,
+               rtol: float = _ODE["rtol"], atol: float = _ODE["atol"], max_steps: int = _ODE["max_steps"],
+               gradient: str = "backprop") -> torch.Tensor:
     """Integrate ``dy/dt = MLP(y)`` (:class:`neurodyn.fields.MLP`) in C and differentiate it with
     respect to ``y0`` and every weight and bias.
 
@@ -580,8 +644,10 @@ class MLPODE(torch.nn.Module):
     dtype : torch.float32 or torch.float64
     """
 
-    def __init__(self, sizes, activation="tanh", final_activation="identity", method="rk4", dt=0.1, rtol=1e-3,
-                 atol=1e-6, max_steps=10_000, gradient="backprop", dtype=torch.float32):
+    def __init__(self, sizes: Sequence[int], activation: str = "tanh", final_activation: str = "identity",
+                 method: str = "rk4", dt: float = 0.1, rtol: float = _ODE["rtol"], atol: float = _ODE["atol"],
+                 max_steps: int = _ODE["max_steps"],
+                 gradient: str = "backprop", dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or sizes[0] != sizes[-1]:
@@ -595,7 +661,7 @@ class MLPODE(torch.nn.Module):
             self.weights.append(torch.nn.Parameter(torch.empty(fan_in, fan_out, dtype=dtype).uniform_(-limit, limit)))
             self.biases.append(torch.nn.Parameter(torch.zeros(fan_out, dtype=dtype)))
 
-    def forward(self, y0, t):
+    def forward(self, y0: torch.Tensor, t: ArrayLike | torch.Tensor) -> torch.Tensor:
         o = self.opts
         return odeint_mlp(y0, t, list(self.weights), list(self.biases), activation=self.activation,
                           final_activation=self.final_activation, method=o["method"], dt=o["dt"] or None,
@@ -644,7 +710,8 @@ def _split(flat, params) -> tuple:
     return tuple(out)
 
 
-def ltc_cell(x, params, timespans=None, h0=None, *, ode_unfolds=6, epsilon=1e-8):
+def ltc_cell(x: torch.Tensor, params: Mapping[str, torch.Tensor], timespans: torch.Tensor | None = None,
+             h0: torch.Tensor | None = None, *, ode_unfolds: int = 6, epsilon: float = 1e-8) -> torch.Tensor:
     """The liquid time-constant cell's state over a sequence (the kernel under
     :class:`neurodyn.LTCCell`), with gradients for the inputs, the initial state and every
     parameter.
@@ -672,12 +739,14 @@ def ltc_cell(x, params, timespans=None, h0=None, *, ode_unfolds=6, epsilon=1e-8)
     if missing:
         raise ValueError(f"params is missing {missing}")
     ordered = [params[n] for n in _LTC_CELL]
-    opts = {"ode_unfolds": ode_unfolds, "epsilon": epsilon}
+    opts: dict[str, Any] = {"ode_unfolds": ode_unfolds, "epsilon": epsilon}
     if _needs_grad(x, h0, *ordered):
         return _LTCCellFunction.apply(x, timespans, h0, opts, *ordered)
     arrays = [_array(p, name, x.dtype) for p, name in zip(ordered, _LTC_CELL)]
+    # (type: ignore: mypy cannot count the list; it holds exactly the 10 arrays of _LTC_CELL, so
+    # ode_unfolds and epsilon come from opts)
     h, _ = _core.ltccell_forward(_array(x, "x"), _timespans(timespans, x.dtype), _optional(h0, "h0", x.dtype),
-                                 *arrays, **opts)
+                                 *arrays, **opts)  # type: ignore[arg-type]
     return _tensor(h)
 
 
@@ -685,18 +754,18 @@ class _Sequence(torch.nn.Module):
     """from_model / to_model for the modules mirroring a neurodyn model parameter for parameter
     (same names, with '.' written '__' in PyTorch's attribute names)."""
 
-    _model = None  # the neurodyn class
+    _model: type[nn.Model]  # the neurodyn class, set on each subclass by _set_model
 
     def _register(self, params: dict, dtype) -> None:
         self._names = list(params)
         for name, value in params.items():
             self.register_parameter(name.replace(".", "__"), torch.nn.Parameter(torch.as_tensor(value, dtype=dtype)))
 
-    def p(self, name):
+    def p(self, name: str) -> torch.Tensor:
         return getattr(self, name.replace(".", "__"))
 
     @classmethod
-    def from_model(cls, model):
+    def from_model(cls, model: nn.Model) -> Self:
         """A module with a copy of the neurodyn model's configuration and parameters."""
         mod = cls.__new__(cls)
         torch.nn.Module.__init__(mod)
@@ -704,7 +773,7 @@ class _Sequence(torch.nn.Module):
         mod._register({k: np.array(v, copy=True) for k, v in model.params.items()}, _torch_dtype(model.dtype))
         return mod
 
-    def to_model(self):
+    def to_model(self) -> nn.Model:
         """The neurodyn model with this module's configuration and (copied) parameters."""
         params = {name: _copy(self.p(name), self.config["dtype"]) for name in self._names}
         return self._model._from_saved(self.config, params, copy=False)
@@ -720,8 +789,8 @@ class LTCCell(_Sequence):
     arguments of :class:`neurodyn.LTCCell`, or with :meth:`from_model`.
     """
 
-    def __init__(self, input_size, units, *, output_size=None, ode_unfolds=6, epsilon=1e-8, seed=None,
-                 dtype=torch.float32):
+    def __init__(self, input_size: int, units: int, *, output_size: int | None = None, ode_unfolds: int = 6,
+                 epsilon: float = 1e-8, seed: Seed = None, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         from .liquid import LTCCell as NDLTCCell
 
@@ -730,7 +799,8 @@ class LTCCell(_Sequence):
         self.config = dict(model.config)
         self._register(model.params, dtype)
 
-    def forward(self, x, timespans=None, h0=None):
+    def forward(self, x: torch.Tensor, timespans: torch.Tensor | None = None,
+                h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         xm = x * self.p("input_w") + self.p("input_b")
         params = {n: torch.nn.functional.softplus(self.p(n)) if n in _LTC_POSITIVE else self.p(n) for n in _LTC_CELL}
@@ -778,7 +848,9 @@ class _CfCFunction(torch.autograd.Function):
         return (_tensor(dx), None, _tensor(dh0) if ctx.has_h0 else None, None) + _split(flat, params)
 
 
-def cfc(x, params, hidden_size, timespans=None, h0=None, *, backbone_activation="lecun_tanh", mode="default"):
+def cfc(x: torch.Tensor, params: Sequence[torch.Tensor], hidden_size: int, timespans: torch.Tensor | None = None,
+        h0: torch.Tensor | None = None, *, backbone_activation: str = "lecun_tanh",
+        mode: str = "default") -> torch.Tensor:
     """The closed-form continuous-time cell's state over a sequence (the kernel under
     :class:`neurodyn.CfC`), with gradients for the inputs, the initial state and every parameter.
 
@@ -802,7 +874,7 @@ def cfc(x, params, hidden_size, timespans=None, h0=None, *, backbone_activation=
     """
     _cfc_check(mode, backbone_activation)
     params = tuple(params)
-    opts = {"hidden_size": int(hidden_size), "backbone_activation": backbone_activation, "mode": mode}
+    opts: dict[str, Any] = {"hidden_size": int(hidden_size), "backbone_activation": backbone_activation, "mode": mode}
     if _needs_grad(x, h0, *params):
         return _CfCFunction.apply(x, timespans, h0, opts, *params)
     arrays = tuple(_array(p, f"params[{i}]", x.dtype) for i, p in enumerate(params))
@@ -819,8 +891,9 @@ class CfC(_Sequence):
     arguments of :class:`neurodyn.CfC`, or with :meth:`from_model`.
     """
 
-    def __init__(self, input_size, hidden_size, *, backbone_units=128, backbone_layers=1,
-                 backbone_activation="lecun_tanh", mode="default", output_size=None, seed=None, dtype=torch.float32):
+    def __init__(self, input_size: int, hidden_size: int, *, backbone_units: int = 128, backbone_layers: int = 1,
+                 backbone_activation: str = "lecun_tanh", mode: str = "default", output_size: int | None = None,
+                 seed: Seed = None, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         from .liquid import CfC as NDCfC
 
@@ -830,7 +903,8 @@ class CfC(_Sequence):
         self.config = dict(model.config)
         self._register(model.params, dtype)
 
-    def forward(self, x, timespans=None, h0=None):
+    def forward(self, x: torch.Tensor, timespans: torch.Tensor | None = None,
+                h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
         cell = [self.p(n) for n in self._names if not n.startswith("output.")]
         h = cfc(x, cell, c["hidden_size"], timespans, h0, backbone_activation=c["backbone_activation"],
@@ -870,8 +944,9 @@ class _ScanFunction(torch.autograd.Function):
         return _tensor(da), _tensor(dtau), (None if h0 is None else _tensor(dh0)), None
 
 
-def ltc_scan(a, tau, h0=None, *, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LTC["rtol"], atol=_LTC["atol"],
-             max_steps=_LTC["max_steps"]):
+def ltc_scan(a: torch.Tensor, tau: torch.Tensor, h0: torch.Tensor | None = None, *, solver: str = _LTC["solver"],
+             steps: int = _LTC["steps"], rtol: float = _LTC["rtol"], atol: float = _LTC["atol"],
+             max_steps: int = _LTC["max_steps"]) -> torch.Tensor:
     """The liquid time-constant recurrence ``h_t = solve_ltc(h_{t-1}, a_t, tau_t)`` over a
     sequence (:func:`neurodyn.ltc_scan`), with gradients for ``a``, ``tau`` and ``h0``.
 
@@ -900,8 +975,9 @@ class LiquidLayer(torch.nn.Module):
     (:func:`ltc_scan`), the dense layers in PyTorch.
     """
 
-    def __init__(self, hidden_size, solver=_LTC["solver"], steps=_LTC["steps"], rtol=_LTC["rtol"], atol=_LTC["atol"],
-                 max_steps=_LTC["max_steps"], dtype=torch.float32):
+    def __init__(self, hidden_size: int, solver: str = _LTC["solver"], steps: int = _LTC["steps"],
+                 rtol: float = _LTC["rtol"], atol: float = _LTC["atol"], max_steps: int = _LTC["max_steps"],
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         H = int(hidden_size)
         self.opts = _scan_options(solver, steps, rtol, atol, max_steps)
@@ -910,14 +986,14 @@ class LiquidLayer(torch.nn.Module):
         self.f_hidden = torch.nn.Linear(H, 2 * H, dtype=dtype)
         self.f_out = torch.nn.Linear(2 * H, H, dtype=dtype)
 
-    def forward(self, u, h0=None):
+    def forward(self, u: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
         x = self.norm(u)
         tau = torch.nn.functional.softplus(torch.clamp(self.tau(x), max=TAU_CLAMP)) + TAU_MIN
         a = self.f_out(torch.nn.functional.silu(self.f_hidden(x)))
         return u + ltc_scan(a, tau, h0, **self.opts)
 
     @classmethod
-    def from_model(cls, model, layer=1):
+    def from_model(cls, model: Liquid, layer: int = 1) -> LiquidLayer:
         """Layer ``layer`` (1-based) of a :class:`neurodyn.Liquid`, its parameters copied."""
         c, p, name = model.config, model.params, f"ltc_layer_{layer}"
         if f"{name}_tau.kernel" not in p:

@@ -10,11 +10,32 @@ import signal
 import sys
 import threading
 import time
+import types
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _checks
-from .optim import NonFiniteError
+from .optim import NonFiniteError, Optimizer
+
+if TYPE_CHECKING:
+    from .nn import Model
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: A training history: entry name -> one value per epoch (per step for ``batch_loss``).
+History = dict[str, list[float]]
+#: A learning-rate schedule: epoch -> multiplier of the base learning rate.
+Schedule = Callable[[int], float]
+#: What ``fit(callbacks=...)`` takes: callbacks, or callables ``f(epoch, logs) -> bool | None``.
+CallbackLike = Union["Callback", Callable[[int, dict[str, float]], Any]]
+#: The per-sample arrays of a fit and the axis that indexes the samples (None: shared by every batch).
+Data = list[tuple[Any, Union[int, None]]]
 
 BAR_DELAY = 1.0  # seconds a kernel call runs before its progress bar appears
 
@@ -26,7 +47,7 @@ class _Held:
 
     depth = 0
     pending: tuple | None = None
-    previous = None
+    previous: Callable[[int, types.FrameType | None], Any] | int | None = None
     guarding = False  # a handler installed for a whole fit by interrupt_guard
 
 
@@ -51,7 +72,7 @@ def _in_main_thread() -> bool:
 
 
 @contextlib.contextmanager
-def interrupt_guard():
+def interrupt_guard() -> Iterator[None]:
     """Install, for the duration of the block, the SIGINT handler that
     :func:`deferred_interrupts` relies on; outside deferred blocks it acts as the handler it
     replaces. A fit runs inside one guard, so its many short deferred blocks only flip a
@@ -69,18 +90,18 @@ def interrupt_guard():
         _Held.guarding = False
 
 
-def _guarded(fn):
+def _guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """``fn`` run inside :func:`interrupt_guard` (one SIGINT handler for the whole call, so that
     each step's hold-back is a counter)."""
     @functools.wraps(fn)
-    def run(*args, **kwargs):
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with interrupt_guard():
             return fn(*args, **kwargs)
     return run
 
 
 @contextlib.contextmanager
-def deferred_interrupts():
+def deferred_interrupts() -> Iterator[None]:
     """Hold back Ctrl-C (SIGINT) for the duration of the block, then deliver it.
 
     A training step's update is a sequence of in-place copies; a KeyboardInterrupt between two
@@ -106,7 +127,7 @@ def deferred_interrupts():
                 _deliver(_Held.previous, pending)  # the KeyboardInterrupt arrives here
 
 
-def _tqdm():
+def _tqdm() -> Any:
     """The tqdm class to draw a bar with, or None when tqdm is not installed.
 
     In a Jupyter kernel with ipywidgets: the notebook widget. Everywhere else, a Jupyter kernel
@@ -127,7 +148,7 @@ def _tqdm():
     return tqdm
 
 
-def progress(iterable, total: int, desc: str, verbose: bool):
+def progress(iterable: Iterable[_T], total: int, desc: str, verbose: bool) -> Iterable[_T]:
     """tqdm over ``iterable`` when installed and ``verbose``; the iterable itself otherwise."""
     tqdm = _tqdm() if verbose else None
     return iterable if tqdm is None else tqdm(iterable, total=total, desc=desc, leave=False)
@@ -141,7 +162,8 @@ class _KernelBar:
     """
 
     def __init__(self, desc: str, delay: float):
-        self.desc, self.delay, self.start, self.bar = desc, delay, time.perf_counter(), None
+        self.desc, self.delay, self.start = desc, delay, time.perf_counter()
+        self.bar: Any = None  # the tqdm bar, once shown
 
     def __call__(self, done: float) -> None:
         if self.bar is None:
@@ -162,7 +184,7 @@ class _KernelBar:
 
 
 @contextlib.contextmanager
-def kernel_progress(desc: str, verbose: bool):
+def kernel_progress(desc: str, verbose: bool) -> Iterator[Callable[[float], None] | None]:
     """A ``progress`` callable for a C kernel (None when not ``verbose``), closed on exit."""
     if not verbose:
         yield None
@@ -193,10 +215,10 @@ class FitState:
     stop : bool, set it to end training after the current epoch.
     """
 
-    def __init__(self, model, optimizer, history):
+    def __init__(self, model: Model, optimizer: Optimizer, history: History) -> None:
         self.model, self.optimizer, self.history = model, optimizer, history
         self.epoch = self.step = 0
-        self.logs: dict = {}
+        self.logs: dict[str, float] = {}
         self.stop = False
 
 
@@ -221,21 +243,21 @@ class Callback:
     def on_train_end(self, state: FitState) -> None:
         pass
 
-    def get_state(self) -> tuple[dict, dict]:
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-serialisable dict, {parameter name: array shaped like that parameter})."""
         return {}, {}
 
-    def set_state(self, meta: dict, arrays: dict) -> None:
-        pass
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Take the state :meth:`get_state` returned (when resuming from a checkpoint)."""
 
 
 class _EpochFunction(Callback):
     """A plain callable ``f(epoch, logs)`` as a callback: returning True stops training."""
 
-    def __init__(self, f):
+    def __init__(self, f: Callable[[int, dict[str, float]], Any]) -> None:
         self.f = f
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state: FitState) -> None:
         answer = self.f(state.epoch - 1, dict(state.logs))
         if answer is not None and not isinstance(answer, (bool, np.bool_)):
             raise TypeError(f"the callback {self.f!r} returned {answer!r}; it must return None, True or False")
@@ -259,7 +281,8 @@ class EarlyStopping(Callback):
         those of the last epoch).
     """
 
-    def __init__(self, monitor=None, patience=5, min_delta=0.0, restore_best=True):
+    def __init__(self, monitor: str | None = None, patience: int = 5, min_delta: float = 0.0,
+                 restore_best: bool = True) -> None:
         if monitor is not None and not isinstance(monitor, str):
             raise TypeError(f"monitor must be a history key or None, got {monitor!r}")
         self.monitor = monitor
@@ -268,17 +291,18 @@ class EarlyStopping(Callback):
         self.restore_best = bool(restore_best)
         self._reset()
 
-    def _reset(self):
-        self.best, self.best_epoch, self.wait, self.best_params = math.inf, -1, 0, {}
+    def _reset(self) -> None:
+        self.best, self.best_epoch, self.wait = math.inf, -1, 0
+        self.best_params: dict[str, np.ndarray] = {}
 
-    def on_train_begin(self, state):
+    def on_train_begin(self, state: FitState) -> None:
         self._reset()
         self.key = self.monitor or ("val_loss" if "val_loss" in state.history else "loss")
         if self.key not in state.history:
             raise ValueError(f"EarlyStopping monitors {self.key!r}, which this fit does not record "
                              f"(val_loss needs validation_data or validation_split)")
 
-    def on_epoch_end(self, state):
+    def on_epoch_end(self, state: FitState) -> None:
         value = state.history[self.key][-1]
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = value, state.epoch - 1, 0
@@ -289,24 +313,24 @@ class EarlyStopping(Callback):
             if self.wait >= self.patience or not math.isfinite(value):
                 state.stop = True
 
-    def on_train_end(self, state):
+    def on_train_end(self, state: FitState) -> None:
         if self.restore_best and self.best_params and self.best_epoch != state.epoch - 1:
             with deferred_interrupts():
                 for name, value in self.best_params.items():
                     np.copyto(state.model.params[name], value)
 
-    def get_state(self):
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         best = self.best if math.isfinite(self.best) else None
         return {"best": best, "best_epoch": self.best_epoch, "wait": self.wait}, dict(self.best_params)
 
-    def set_state(self, meta, arrays):
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         best = meta.get("best")
         self.best = math.inf if best is None else _checks.real("the checkpoint's best value", best)
         self.best_epoch = _checks.integer("the checkpoint's best epoch", meta.get("best_epoch"), minimum=-1)
         self.wait = _checks.integer("the checkpoint's patience count", meta.get("wait"), minimum=0)
         self.best_params = dict(arrays)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, min_delta={self.min_delta}, "
                 f"restore_best={self.restore_best})")
 
@@ -314,27 +338,27 @@ class EarlyStopping(Callback):
 class StepDecay:
     """Learning-rate multiplier ``gamma ** (epoch // every)``: divide by 1/gamma every ``every`` epochs."""
 
-    def __init__(self, every, gamma=0.1):
+    def __init__(self, every: int, gamma: float = 0.1) -> None:
         self.every = _checks.integer("every", every, minimum=1)
         self.gamma = _checks.real("gamma", gamma, minimum=0.0, strict=True)
 
     def __call__(self, epoch: int) -> float:
         return self.gamma ** (epoch // self.every)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"StepDecay(every={self.every}, gamma={self.gamma})"
 
 
 class ExponentialDecay:
     """Learning-rate multiplier ``gamma ** epoch``."""
 
-    def __init__(self, gamma):
+    def __init__(self, gamma: float) -> None:
         self.gamma = _checks.real("gamma", gamma, minimum=0.0, strict=True)
 
     def __call__(self, epoch: int) -> float:
         return self.gamma**epoch
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"ExponentialDecay(gamma={self.gamma})"
 
 
@@ -342,7 +366,7 @@ class CosineDecay:
     """Learning-rate multiplier falling from 1 to ``floor`` over ``epochs`` epochs along half a
     cosine (Loshchilov & Hutter, 2017, without restarts), then staying at ``floor``."""
 
-    def __init__(self, epochs, floor=0.0):
+    def __init__(self, epochs: int, floor: float = 0.0) -> None:
         self.epochs = _checks.integer("epochs", epochs, minimum=1)
         self.floor = _checks.real("floor", floor, minimum=0.0)
 
@@ -350,11 +374,11 @@ class CosineDecay:
         frac = min(epoch, self.epochs) / self.epochs
         return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * frac))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"CosineDecay(epochs={self.epochs}, floor={self.floor})"
 
 
-def _learning_rate(schedule, epoch: int, base: float) -> float:
+def _learning_rate(schedule: Schedule | None, epoch: int, base: float) -> float:
     """The learning rate of ``epoch``: ``base`` times the schedule's multiplier, which must be a
     positive finite number (refused at the epoch it goes wrong, before any step uses it)."""
     if schedule is None:
@@ -368,7 +392,8 @@ def _learning_rate(schedule, epoch: int, base: float) -> float:
     return lr
 
 
-def clip_gradients(grads: dict, clip_norm=None, clip_value=None) -> dict:
+def clip_gradients(grads: dict[str, np.ndarray], clip_norm: float | None = None,
+                   clip_value: float | None = None) -> dict[str, np.ndarray]:
     """Gradients clipped elementwise to [-clip_value, clip_value], then scaled down so that
     their global L2 norm (over every parameter) is at most ``clip_norm`` (Pascanu et al.,
     2013). Returns new arrays; a non-finite norm is refused."""
@@ -441,14 +466,14 @@ OPTIONS_DOC = """
 """
 
 
-def with_options_doc(fit):
+def with_options_doc(fit: _F) -> _F:
     """Append :data:`OPTIONS_DOC` to a ``fit`` docstring (one text for every model): the docstring
     ends inside its Parameters section, after the model's own arguments."""
     fit.__doc__ = (fit.__doc__ or "").rstrip() + "\n" + OPTIONS_DOC.lstrip("\n")
     return fit
 
 
-def split_options(owner: str, options: dict) -> dict:
+def split_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` checked against :data:`OPTIONS` (a TypeError names the unknown one)."""
     for key in options:
         if key not in OPTIONS:
@@ -456,12 +481,13 @@ def split_options(owner: str, options: dict) -> dict:
     return options
 
 
-def _callbacks(callbacks, early_stopping) -> list:
+def _callbacks(callbacks: CallbackLike | Sequence[CallbackLike] | None,
+               early_stopping: int | EarlyStopping | None) -> list[Callback]:
     if callbacks is None:
         callbacks = []
     elif isinstance(callbacks, Callback) or callable(callbacks):
         callbacks = [callbacks]
-    out = []
+    out: list[Callback] = []
     for cb in callbacks:
         if isinstance(cb, Callback):
             out.append(cb)
@@ -542,7 +568,7 @@ class _Checkpoint:
         opt_meta, opt_arrays = state.optimizer.state()
         arrays = {f"opt:{k}": v for k, v in opt_arrays.items()}
         arrays.update({f"train:extra:{k}": v for k, v in extra.items()})
-        cb_meta = []
+        cb_meta: list[dict[str, Any]] = []
         for cb in filter(_stateful, callbacks):
             meta, cb_arrays = cb.get_state()
             arrays.update({f"train:cb{len(cb_meta)}:{k}": v for k, v in cb_arrays.items()})
@@ -632,10 +658,16 @@ class _Checkpoint:
 
 
 @_guarded
-def fit_loop(step, n_samples: int, *, model, optimizer, rng: np.random.Generator, epochs: int, batch_size: int,
-             verbose: bool, desc: str, evaluate=None, extra_state: dict | None = None, callbacks=None,
-             early_stopping=None, lr_schedule=None, clip_norm=None, clip_value=None, checkpoint=None,
-             checkpoint_every=1, resume=None) -> dict:
+def fit_loop(step: Callable[[np.ndarray, np.random.Generator], tuple[float, dict[str, np.ndarray],
+                                                                      Callable[[], None] | None]],
+             n_samples: int, *, model: Model, optimizer: Optimizer, rng: np.random.Generator, epochs: int,
+             batch_size: int, verbose: bool, desc: str, evaluate: Callable[[], dict[str, float]] | None = None,
+             extra_state: dict[str, np.ndarray] | None = None,
+             callbacks: CallbackLike | Sequence[CallbackLike] | None = None,
+             early_stopping: int | EarlyStopping | None = None, lr_schedule: Schedule | None = None,
+             clip_norm: float | None = None, clip_value: float | None = None,
+             checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 1,
+             resume: str | os.PathLike[str] | bool | None = None) -> History:
     """Run ``epochs`` passes of shuffled minibatches, each step atomic.
 
     ``step(indices, rng) -> (loss, grads, on_commit)`` computes the loss and gradients of one
@@ -658,12 +690,12 @@ def fit_loop(step, n_samples: int, *, model, optimizer, rng: np.random.Generator
     callbacks = _callbacks(callbacks, early_stopping)
     ckpt = _Checkpoint(checkpoint, checkpoint_every)
     extra = dict(extra_state or {})
-    history = {"loss": [], "batch_loss": [], "lr": [], "time": []}
+    history: History = {"loss": [], "batch_loss": [], "lr": [], "time": []}
     if evaluate is not None:
         history["val_loss"] = []
     state = FitState(model, optimizer, history)
     base_lr = optimizer.lr
-    source = ckpt.path if resume is True else (None if resume in (None, False) else os.fspath(resume))
+    source = ckpt.path if resume is True else (None if resume is None or resume is False else os.fspath(resume))
     if resume is True and ckpt.path is None:
         raise ValueError("resume=True continues from checkpoint=..., which is not given")
     restored = None
@@ -729,7 +761,8 @@ def fit_loop(step, n_samples: int, *, model, optimizer, rng: np.random.Generator
     return history
 
 
-def matching_targets(n_samples: int, y, name: str = "y", axis: int = 0, unit: str = "samples") -> np.ndarray:
+def matching_targets(n_samples: int, y: ArrayLike, name: str = "y", axis: int = 0,
+                     unit: str = "samples") -> np.ndarray:
     """y as an array whose ``axis`` holds one entry per sample (or sequence)."""
     arr = np.asarray(y)
     if arr.ndim <= axis or arr.shape[axis] != n_samples:
@@ -737,7 +770,7 @@ def matching_targets(n_samples: int, y, name: str = "y", axis: int = 0, unit: st
     return arr
 
 
-def training_generator(model, seed) -> np.random.Generator:
+def training_generator(model: Model, seed: int | np.random.Generator | None) -> np.random.Generator:
     """The generator of a fit: from ``seed`` when given, else from the model's own ``seed``
     (the one that initialised it: an int gives the same shuffles every fit, a Generator goes
     on drawing, None is fresh entropy)."""
@@ -755,12 +788,16 @@ def training_generator(model, seed) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(own), spawn_key=(1,)))
 
 
-def _take(arrays, idx):
+def _take(arrays: Data, idx: np.ndarray) -> list[Any]:
     return [a if axis is None else np.take(a, idx, axis=axis) for a, axis in arrays]
 
 
-def fit_model(model, data, batch_loss, *, eval_loss=None, prepare=None, epochs, batch_size, lr, optimizer, seed,
-              verbose, validation_data=None, validation_split=None, return_history=False, **options):
+def fit_model(model: Model, data: Data, batch_loss: Callable[[list[Any], np.random.Generator], tuple[float, Any]], *,
+              eval_loss: Callable[[list[Any]], float] | None = None, prepare: Callable[..., Data] | None = None,
+              epochs: int, batch_size: int, lr: float, optimizer: str | Optimizer,
+              seed: int | np.random.Generator | None, verbose: bool,
+              validation_data: Sequence[ArrayLike] | None = None, validation_split: float | None = None,
+              return_history: bool = False, **options: Any) -> Any:
     """Minibatch training of ``model.params`` with an optimiser from ``neurodyn.optim``.
 
     ``data`` lists the per-sample arrays as ``(array, axis)`` (axis None: the same for every
@@ -774,7 +811,7 @@ def fit_model(model, data, batch_loss, *, eval_loss=None, prepare=None, epochs, 
     opt = optim.make(optimizer, lr)
     rng = training_generator(model, seed)
     n = next(a.shape[axis] for a, axis in data if axis is not None)
-    val = None
+    val: Data | None = None
     if validation_split is not None:
         if validation_data is not None:
             raise ValueError("give validation_data or validation_split, not both")
@@ -799,7 +836,7 @@ def fit_model(model, data, batch_loss, *, eval_loss=None, prepare=None, epochs, 
             raise ValueError(f"{type(model).__name__}.fit has no validation loss")
         evaluate = _validation(val, eval_loss, batch_size)
 
-    def step(idx, rng):
+    def step(idx: np.ndarray, rng: np.random.Generator) -> tuple[float, Any, None]:
         value, grads = batch_loss(_take(data, idx), rng)
         return value, grads, None
 
@@ -808,11 +845,12 @@ def fit_model(model, data, batch_loss, *, eval_loss=None, prepare=None, epochs, 
     return history if return_history else model
 
 
-def _validation(data, eval_loss, batch_size):
+def _validation(data: Data, eval_loss: Callable[[list[Any]], float],
+                batch_size: int) -> Callable[[], dict[str, float]]:
     """evaluate() -> {"val_loss": mean loss over the validation samples}, in batches."""
     n = next(a.shape[axis] for a, axis in data if axis is not None)
 
-    def evaluate():
+    def evaluate() -> dict[str, float]:
         total = 0.0
         for start in range(0, n, batch_size):
             idx = np.arange(start, min(start + batch_size, n))

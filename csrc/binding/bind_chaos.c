@@ -1,0 +1,350 @@
+/* Binding of the chaos family (csrc/nd_chaos.h, csrc/nd_flows.h): Lyapunov spectra of a built-in
+ * field, a built-in map or Python callables f and jac; the flows' part of a field spec; the
+ * built-in maps alone (map_eval, map_jac, map_check); the tables of flow systems, map kinds and
+ * QR methods.
+ *
+ * A Python f and jac see the whole batch at once, all of it at one time: f(t: float, y) with y
+ * of y0's shape ((n,) or (B, n)) returns that shape, jac(t, y) returns y.shape + (n,). */
+#include "nd_bind.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "nd_chaos.h"
+#include "nd_flows.h"
+#include "nd_status.h"
+
+/* ---- the flows' part of a field spec ---------------------------------------------------------- */
+
+int nd_flows_parse_field(PyObject *acts, PyObject *consts, nd_field *f)
+{
+    static const nd_arg system_row = ND_CHOICE(nd_field, flow, "flow", 0, nd_flow_names);
+    static const nd_arg param_row = ND_SCALAR(nd_field, flow_params, "flow parameter", ND_ARG_DOUBLE, 0);
+    if (PyTuple_GET_SIZE(acts) != 1 || PyTuple_GET_SIZE(consts) < 1)
+        return -1;
+    if (nd_parse_choice(&system_row, PyTuple_GET_ITEM(acts, 0), &f->flow) < 0)
+        return -1;
+    long long dim = PyLong_AsLongLong(PyTuple_GET_ITEM(consts, 0));
+    if (dim == -1 && PyErr_Occurred())
+        return -1;
+    f->dim = (int64_t)dim;
+    const Py_ssize_t np = PyTuple_GET_SIZE(consts) - 1;
+    if (np != nd_flow_param_count(f->flow)) {
+        PyErr_Format(PyExc_ValueError, "the flow '%s' takes %d parameters, got %zd", nd_flow_names[f->flow],
+                     nd_flow_param_count(f->flow), np);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < np; ++i)
+        if (nd_parse_double(&param_row, PyTuple_GET_ITEM(consts, i + 1), &f->flow_params[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* ---- built-in maps ---------------------------------------------------------------------------- */
+
+/* ("henon", (a, b)) or ("logistic", (r,)) into g (batch 0). 0, or -1 with an exception. */
+static int nd_map_parse(PyObject *spec, nd_map *g)
+{
+    static const nd_arg kind_row = ND_CHOICE(nd_map, kind, "map", 0, nd_map_names);
+    static const nd_arg param_row = ND_SCALAR(nd_map, params, "map parameter", ND_ARG_DOUBLE, 0);
+    PyObject *kind, *params;
+    memset(g, 0, sizeof *g);
+    if (!PyTuple_Check(spec)) {
+        PyErr_Format(PyExc_TypeError, "the map must be a neurodyn.chaos map, got %s", Py_TYPE(spec)->tp_name);
+        return -1;
+    }
+    if (!PyArg_ParseTuple(spec, "OO!;a map spec is (kind, params)", &kind, &PyTuple_Type, &params))
+        return -1;
+    if (nd_parse_choice(&kind_row, kind, &g->kind) < 0)
+        return -1;
+    const Py_ssize_t np = PyTuple_GET_SIZE(params), want = g->kind == ND_MAP_HENON ? 2 : 1;
+    if (np != want) {
+        PyErr_Format(PyExc_ValueError, "the map '%s' takes %zd parameters, got %zd", nd_map_names[g->kind], want, np);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < np; ++i)
+        if (nd_parse_double(&param_row, PyTuple_GET_ITEM(params, i), &g->params[i]) < 0)
+            return -1;
+    g->dim = nd_map_dim(g->kind);
+    const int st = nd_map_check(g);
+    return st == ND_OK ? 0 : (nd_raise_status(st, "map"), -1);
+}
+
+/* The states of y as a batch of the map's states: its last axis must be the map's dim. */
+static int nd_map_bind(nd_map *g, PyArrayObject *y, const char *name)
+{
+    const int ndim = PyArray_NDIM(y);
+    if (ndim < 1 || PyArray_DIM(y, ndim - 1) != g->dim) {
+        PyObject *got = nd_shape_str(ndim, PyArray_DIMS(y));
+        if (got)
+            PyErr_Format(PyExc_ValueError, "%s has shape %S; this map needs its last axis of size %lld", name, got,
+                         (long long)g->dim);
+        Py_XDECREF(got);
+        return -1;
+    }
+    g->batch = (int64_t)(PyArray_SIZE(y) / g->dim);
+    return 0;
+}
+
+typedef struct {
+    PyObject *map;
+    PyArrayObject *y;
+} nd_map_args;
+
+static const nd_arg map_eval_args[] = {{"map", ND_ARG_OBJECT, 0, offsetof(nd_map_args, map), -1, NULL, NULL},
+                                       ND_IN(nd_map_args, y, "y", ND_TYPE | ND_FINITE, -1, "(..., dim)"),
+                                       {NULL}};
+
+/* g(y) (jac 0) or its Jacobian y.shape + (dim,) (jac 1) at every state of y. */
+static PyObject *nd_map_at(const nd_map_args *a, int tn, int jac)
+{
+    nd_map g;
+    const int ndim = PyArray_NDIM(a->y);
+    if (ndim >= NPY_MAXDIMS)
+        return PyErr_Format(PyExc_ValueError, "y has too many axes");
+    if (nd_map_parse(a->map, &g) < 0 || nd_map_bind(&g, a->y, "y") < 0)
+        return NULL;
+    npy_intp dims[NPY_MAXDIMS];
+    memcpy(dims, PyArray_DIMS(a->y), (size_t)ndim * sizeof(npy_intp));
+    dims[ndim] = g.dim;
+    PyObject *out = PyArray_SimpleNew(ndim + jac, dims, tn);
+    if (!out)
+        return NULL;
+    void *yd = PyArray_DATA(a->y), *od = PyArray_DATA((PyArrayObject *)out);
+    const int st = jac ? ND_DISPATCH(tn, nd_map_jac, &g, 0.0, yd, od) : ND_DISPATCH(tn, nd_map_eval, &g, 0.0, yd, od);
+    if (st != ND_OK) {
+        Py_DECREF(out);
+        return nd_raise_status(st, "map");
+    }
+    return out;
+}
+
+static PyObject *map_eval_body(PyObject *module, void *args, int tn) { return nd_map_at(args, tn, 0); }
+ND_ENTRY(map_eval, nd_map_args, NULL, "map_eval(map, y) -> the built-in map's image of every state of y")
+
+#define map_jac_args map_eval_args
+static PyObject *map_jac_body(PyObject *module, void *args, int tn) { return nd_map_at(args, tn, 1); }
+ND_ENTRY(map_jac, nd_map_args, NULL, "map_jac(map, y) -> J, y.shape + (dim,): the built-in map's Jacobian")
+
+static const nd_arg map_check_args[] = {{"map", ND_ARG_OBJECT, 0, offsetof(nd_map_args, map), -1, NULL, NULL}, {NULL}};
+static PyObject *map_check_body(PyObject *module, void *args, int tn)
+{
+    nd_map g;
+    return nd_map_parse(((nd_map_args *)args)->map, &g) < 0 ? NULL : PyLong_FromLongLong((long long)g.dim);
+}
+ND_ENTRY(map_check, nd_map_args, NULL, "map_check(map) -> the state size: raises for a malformed map")
+
+/* ---- Python callbacks --------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *f, *jac;
+    int typenum, ndim;
+    npy_intp shape[NPY_MAXDIMS + 1]; /* y0's, then n for the Jacobian */
+    size_t bytes;                    /* of one y */
+    nd_watch watch;
+} nd_chaos_call;
+
+/* fn(t, y) for the whole batch, its result (y's shape, + (n,) for jac) copied into out. */
+static int nd_chaos_py(nd_chaos_call *c, int is_jac, double t, const void *y, void *out)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    const char *what = is_jac ? "jac" : "f";
+    int ok = 0;
+    PyObject *targ = PyFloat_FromDouble(t), *yarr = PyArray_SimpleNew(c->ndim, c->shape, c->typenum), *res = NULL;
+    PyArrayObject *a = NULL;
+    if (targ && yarr) {
+        /* a fresh array per call: fn may keep or modify what it is given */
+        memcpy(PyArray_DATA((PyArrayObject *)yarr), y, c->bytes);
+        res = PyObject_CallFunctionObjArgs(is_jac ? c->jac : c->f, targ, yarr, NULL);
+    }
+    char name[48];
+    snprintf(name, sizeof name, "the value returned by %s", what);
+    if (res && (a = nd_float_array(res, c->typenum, name))) {
+        const int want = c->ndim + is_jac;
+        int same = PyArray_NDIM(a) == want;
+        for (int i = 0; same && i < want; ++i)
+            same = PyArray_DIM(a, i) == c->shape[i];
+        if (same) {
+            memcpy(out, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
+            ok = 1;
+        } else {
+            PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *exp = nd_shape_str(want, c->shape);
+            if (got && exp)
+                PyErr_Format(PyExc_ValueError, "%s(t, y) returned an array of shape %S; expected %S%s", what, got, exp,
+                             is_jac ? ", y.shape + (n,)" : ", the shape of y");
+            Py_XDECREF(got);
+            Py_XDECREF(exp);
+        }
+    }
+    Py_XDECREF(a);
+    Py_XDECREF(res);
+    Py_XDECREF(yarr);
+    Py_XDECREF(targ);
+    return nd_watch_callback_done(&c->watch, ok, gil);
+}
+
+#define ND_CHAOS_PY(T, SFX)                                                                            \
+    static int nd_chaos_py_f_##SFX(void *c, double t, const T *y, T *out) { return nd_chaos_py(c, 0, t, y, out); } \
+    static int nd_chaos_py_jac_##SFX(void *c, double t, const T *y, T *J) { return nd_chaos_py(c, 1, t, y, J); }
+ND_CHAOS_PY(float, f32)
+ND_CHAOS_PY(double, f64)
+
+/* ---- lyapunov ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject *f, *jac;
+    PyArrayObject *y0;
+    int map;
+    double t0, dt, t_transient, t_total, tol;
+    int64_t n_exponents, orth_every, check_every;
+    int qr, k_given;
+} nd_lyap_args;
+
+static void nd_lyap_defaults(nd_lyap_args *a)
+{
+    nd_lyap_opts o;
+    nd_lyap_opts_default(&o);
+    a->map = 0;
+    a->t0 = o.t0, a->dt = o.dt, a->t_transient = o.t_transient, a->t_total = o.t_total, a->tol = o.tol;
+    a->orth_every = o.orth_every, a->check_every = o.check_every, a->qr = o.qr;
+    a->n_exponents = 0, a->k_given = 0;
+}
+
+static const nd_arg lyapunov_args[] = {
+    {"f", ND_ARG_OBJECT, 0, offsetof(nd_lyap_args, f), -1, NULL, NULL},
+    ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(n,) or (B, n)"),
+    {"jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_lyap_args, jac), -1, NULL, NULL},
+    ND_SCALAR(nd_lyap_args, map, "map", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT,
+              ND_OPTIONAL | ND_NONE | ND_GIVEN(nd_lyap_args, k_given)),
+    ND_SCALAR(nd_lyap_args, t0, "t0", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_lyap_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_lyap_args, t_transient, "t_transient", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_lyap_args, t_total, "t_total", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_lyap_args, orth_every, "orth_every", ND_ARG_INT, ND_OPTIONAL),
+    ND_CHOICE(nd_lyap_args, qr, "qr", ND_OPTIONAL, nd_qr_names),
+    ND_SCALAR(nd_lyap_args, tol, "tol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(nd_lyap_args, check_every, "check_every", ND_ARG_INT, ND_OPTIONAL),
+    {NULL}};
+
+/* -> (exps [B, k], div [B], y_end [B, n], info dict); a 1-d y0 is one sample (B = 1). */
+static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
+{
+    nd_lyap_args *a = args;
+    const int ndim = PyArray_NDIM(a->y0);
+    if (ndim < 1 || ndim > 2)
+        return PyErr_Format(PyExc_ValueError, "y0 must have shape (n,) or (B, n), got %d axes", ndim);
+    const int is_py = PyCallable_Check(a->f) && !PyTuple_Check(a->f);
+    if (!is_py && a->jac)
+        return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field or map has its own Jacobian");
+    if (is_py && !a->jac)
+        return PyErr_Format(PyExc_TypeError, "a callable f needs jac=, its Jacobian jac(t, y) -> y.shape + (n,)");
+    if (a->jac && !PyCallable_Check(a->jac))
+        return PyErr_Format(PyExc_TypeError, "jac must be callable, got %s", Py_TYPE(a->jac)->tp_name);
+    const int64_t n = PyArray_DIM(a->y0, ndim - 1), B = ndim == 2 ? PyArray_DIM(a->y0, 0) : 1;
+    const int64_t k = a->k_given ? a->n_exponents : n; /* None: all of them */
+    const size_t item = (size_t)PyArray_ITEMSIZE(a->y0);
+    nd_lyap_opts o;
+    nd_lyap_opts_default(&o);
+    o.t0 = a->t0, o.dt = a->map ? 1.0 : a->dt, o.t_transient = a->t_transient, o.t_total = a->t_total;
+    o.orth_every = a->orth_every, o.qr = a->qr, o.tol = a->tol, o.check_every = a->check_every;
+
+    nd_chaos_call c = {0};
+    nd_field field;
+    nd_map g;
+    void *ctx = NULL, *work = NULL, *fwork = NULL;
+    PyObject *keep = NULL, *exps = NULL, *div = NULL, *y_end = NULL, *info = NULL, *res = NULL;
+    size_t len = 0;
+    int st;
+    if (is_py) {
+        c.f = a->f, c.jac = a->jac, c.typenum = tn, c.ndim = ndim;
+        memcpy(c.shape, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
+        c.shape[ndim] = n;
+        c.bytes = (size_t)PyArray_NBYTES(a->y0);
+        ctx = &c;
+    } else if (a->map) {
+        if (nd_map_parse(a->f, &g) < 0 || nd_map_bind(&g, a->y0, "y0") < 0)
+            goto done;
+        ctx = &g;
+    } else {
+        if (!(keep = PyList_New(0)) || nd_parse_field(a->f, tn, &field, keep) < 0 ||
+            nd_bind_field_rows(&field, a->y0, "y0", B) < 0)
+            goto done;
+        if ((st = nd_field_jac_workspace_len(&field, &len)) != ND_OK) {
+            nd_raise_status(st, "vector field");
+            goto done;
+        }
+        if (!(fwork = nd_work_alloc(len, item)))
+            goto done;
+        field.work = fwork;
+        ctx = &field;
+    }
+    if ((st = nd_lyap_check_opts(&o, a->map)) != ND_OK || (st = nd_lyapunov_workspace_len(B, n, k, &len)) != ND_OK) {
+        nd_raise_status(st, "lyapunov_spectrum");
+        goto done;
+    }
+    npy_intp ed[2] = {(npy_intp)B, (npy_intp)k}, yd[2] = {(npy_intp)B, (npy_intp)n};
+    if (!(work = nd_work_alloc(len, item)) || !(exps = PyArray_SimpleNew(2, ed, NPY_DOUBLE)) ||
+        !(div = PyArray_SimpleNew(1, ed, NPY_DOUBLE)) || !(y_end = PyArray_SimpleNew(2, yd, tn)))
+        goto done;
+    nd_lyap_info inf;
+    void *y0 = PyArray_DATA(a->y0), *ye = PyArray_DATA((PyArrayObject *)y_end);
+    double *ex = PyArray_DATA((PyArrayObject *)exps), *dv = PyArray_DATA((PyArrayObject *)div);
+    Py_BEGIN_ALLOW_THREADS
+    if (tn == NPY_FLOAT) {
+        nd_lyap_system_f32 sys = {a->map, is_py ? nd_chaos_py_f_f32 : a->map ? nd_map_eval_f32 : nd_field_eval_f32,
+                                  is_py ? nd_chaos_py_jac_f32 : a->map ? nd_map_jac_f32 : nd_field_jac_f32, ctx};
+        st = nd_lyapunov_f32(&sys, &o, B, n, k, y0, ex, dv, ye, &inf, work, len);
+    } else {
+        nd_lyap_system_f64 sys = {a->map, is_py ? nd_chaos_py_f_f64 : a->map ? nd_map_eval_f64 : nd_field_eval_f64,
+                                  is_py ? nd_chaos_py_jac_f64 : a->map ? nd_map_jac_f64 : nd_field_jac_f64, ctx};
+        st = nd_lyapunov_f64(&sys, &o, B, n, k, y0, ex, dv, ye, &inf, work, len);
+    }
+    Py_END_ALLOW_THREADS
+    if (nd_watch_reraise(&c.watch)) /* the callback's own exception, or KeyboardInterrupt */
+        goto done;
+    if (st == ND_ERR_NONFINITE || st == ND_ERR_SINGULAR) {
+        PyObject *msg = PyUnicode_FromString(st == ND_ERR_NONFINITE
+                                                 ? "lyapunov_spectrum: the state or a tangent vector became NaN or inf "
+                                                   "(the orbit escapes, or dt is too large for RK4)"
+                                                 : "lyapunov_spectrum: the tangent vectors lost their rank (a Jacobian "
+                                                   "is singular along the orbit; ask for fewer exponents)");
+        PyObject *attrs = Py_BuildValue("{s:s}", "status", st == ND_ERR_NONFINITE ? "nonfinite" : "singular");
+        if (msg && attrs)
+            nd_set_integration_error(module, msg, attrs);
+        Py_XDECREF(msg);
+        Py_XDECREF(attrs);
+        goto done;
+    }
+    if (st != ND_OK) {
+        nd_raise_status(st, "lyapunov_spectrum");
+        goto done;
+    }
+    info = Py_BuildValue("{s:L,s:d,s:d,s:O,s:L,s:L}", "steps", (long long)inf.steps, "t_accum", inf.t_accum, "change",
+                         inf.change, "converged", inf.converged ? Py_True : Py_False, "nfev", (long long)inf.nfev,
+                         "njev", (long long)inf.njev);
+    if (info)
+        res = PyTuple_Pack(4, exps, div, y_end, info);
+done:
+    nd_watch_clear(&c.watch);
+    PyMem_RawFree(work);
+    PyMem_RawFree(fwork);
+    Py_XDECREF(keep);
+    Py_XDECREF(exps);
+    Py_XDECREF(div);
+    Py_XDECREF(y_end);
+    Py_XDECREF(info);
+    return res;
+}
+ND_ENTRY(lyapunov, nd_lyap_args, nd_lyap_defaults,
+         "lyapunov(f, y0, jac=None, map=False, n_exponents=None, t0, dt, t_transient, t_total, orth_every, qr, tol, "
+         "check_every) -> (exps [B, k], div [B], y_end [B, n], info): the QR method on a built-in field, a built-in "
+         "map or Python callables f and jac")
+
+static const nd_entry *const nd_chaos_entries[] = {&lyapunov_entry, &map_eval_entry, &map_jac_entry, &map_check_entry,
+                                                   NULL};
+static const nd_table nd_chaos_tables[] = {{"flow_systems", nd_flow_names},
+                                           {"map_kinds", nd_map_names},
+                                           {"qr_methods", nd_qr_names},
+                                           {NULL, NULL}};
+const nd_family nd_chaos_family = {nd_chaos_entries, nd_chaos_tables, NULL};
