@@ -458,8 +458,9 @@ done:
 }
 ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,
          "odeint_stiff(f, y0, t, method='radau', rtol, atol, dt, max_step, max_steps, jac=None, args=(), "
-         "progress=None) -> (ys, y_last, raw): implicit integration of every sample of y0 (its leading axes) on "
-         "its own; method='auto' switches each sample between dopri5 and radau")
+         "progress=None, record=False, dense=False) -> (ys, y_last, raw): implicit integration of every sample of y0 "
+         "(its leading axes) on its own; method='auto' switches each sample between dopri5 and radau; record: "
+         "radau's tape (raw['tape']), dense: its dense output (raw['steps'], raw['dense'])")
 
 /* ---- ode_stiff_backprop ------------------------------------------------------------------------------ */
 
