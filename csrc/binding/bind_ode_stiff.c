@@ -500,13 +500,11 @@ static PyObject *ode_stiff_backprop_body(PyObject *module, void *args, int tn)
     PyObject *y0bar = NULL, *dparams = NULL, *res = NULL;
     void *work = NULL;
     const int ndim = PyArray_NDIM(a->ybar);
-    if (ndim < 2 || PyArray_DIM(a->ybar, 0) != PyArray_DIM(a->t, 0)) {
-        PyObject *got = nd_shape_str(ndim, PyArray_DIMS(a->ybar));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "ybar has shape %S; expected (len(t),) + the state's shape", got);
-        Py_XDECREF(got);
+    npy_intp want[NPY_MAXDIMS] = {PyArray_DIM(a->t, 0), 1}; /* (len(t),) + the state's shape, >= 2 axes */
+    for (int i = 1; i < ndim; ++i)
+        want[i] = PyArray_DIM(a->ybar, i);
+    if (nd_check_shape(a->ybar, "ybar", ndim < 2 ? 2 : ndim, want, "(len(t),) + the state's shape") < 0)
         return NULL;
-    }
     const int64_t d = PyArray_DIM(a->ybar, ndim - 1), nt = PyArray_DIM(a->t, 0);
     const int64_t B = d ? (int64_t)(PyArray_SIZE(a->ybar) / nt / d) : 0;
     const npy_intp S = PyArray_DIM(a->steps, 0), sd[2] = {S, 3}, od[2] = {S, 2}, yd[2] = {S, (npy_intp)d};
