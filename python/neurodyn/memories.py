@@ -228,7 +228,7 @@ class MemoryField(Field):
         return _core.memories_states(self._spec(), rows, 0).reshape(lead)
 
     def overlaps(self, y: ArrayLike, scale: float) -> np.ndarray:
-        """``scale * xi^mu . s(y)`` for each memory, s the rates (rate form), phi(x) (current form) or
+        """``scale * xi^mu · s(y)`` for each memory, s the rates (rate form), phi(x) (current form) or
         psi(x); shape ``y.shape[:-1] + (P,)``."""
         rows, lead = self._states(y)
         return _core.memories_states(self._spec(), rows, 1, scale=float(scale)).reshape(lead + self.patterns.shape[:1])
@@ -573,7 +573,7 @@ class FiringRateMemory(_Memories):
         return self.field("rate", input).energy(_checks.real_array("r", r, self.dtype))
 
     def overlaps(self, r: ArrayLike) -> np.ndarray:
-        """``m_mu = r . xi^mu / (N q_mu)`` for rates r (..., N), with ``q_mu = |xi^mu| / N`` each
+        """``m_mu = r · xi^mu / (N q_mu)`` for rates r (..., N), with ``q_mu = |xi^mu| / N`` each
         memory's own activity (docs/models.md §9's ``N q``, exact for memories whose activity
         is not exactly q): phi(b) at memory mu's target rates, about q for the others."""
         raw = self.field("rate").overlaps(_checks.real_array("r", r, self.dtype), 1.0)
@@ -747,7 +747,7 @@ class _PlusMinusModel(_Memories):
         return (A @ self.params["patterns"]).astype(self.dtype)
 
     def overlaps(self, x: ArrayLike) -> np.ndarray:
-        """``m_mu = xi^mu . psi(x) / N`` for states x (..., N): shape (..., P)."""
+        """``m_mu = xi^mu · psi(x) / N`` for states x (..., N): shape (..., P)."""
         return self._field("idp").overlaps(_checks.real_array("x", x, self.dtype), 1.0 / self.config["N"])
 
 
@@ -965,7 +965,7 @@ class SequentialHopfield(_PlusMinusModel):
     ``F_v = -|m_v| alpha_v^2 + kappa |m_prev(v)| - leak o_v alpha_v``
 
     (prev(v) the memory before v in the sequence, ``o_v`` the sum of ``|m_u|`` over the other
-    memories; a state near ``-xi^v`` retrieves v as well, the dynamics being odd, hence |m|):
+    memories; a state near ``-xi^v`` retrieves v as well, the dynamics being odd, hence ``|m|``):
     the retrieved memory's saliency decays (1/alpha grows linearly), the next one's grows at
     rate kappa, and the others leak to 0 while an unrelated memory is held. With hard-tanh and orthogonal memories a retrieval lasts until its saliency falls
     to 1, so in the adiabatic limit (eps -> 0) the saliency a memory is retrieved with follows
