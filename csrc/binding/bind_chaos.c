@@ -141,6 +141,7 @@ typedef struct {
     int typenum, ndim;
     npy_intp shape[NPY_MAXDIMS + 1]; /* y0's, then n for the Jacobian */
     size_t bytes;                    /* of one y */
+    nd_pyargs args;                  /* no extra arguments: argv holds t and y */
     nd_watch watch;
 } nd_chaos_call;
 
@@ -148,36 +149,13 @@ typedef struct {
 static int nd_chaos_py(nd_chaos_call *c, int is_jac, double t, const void *y, void *out)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    const char *what = is_jac ? "jac" : "f";
     int ok = 0;
-    PyObject *targ = PyFloat_FromDouble(t), *yarr = PyArray_SimpleNew(c->ndim, c->shape, c->typenum), *res = NULL;
-    PyArrayObject *a = NULL;
+    PyObject *targ = PyFloat_FromDouble(t), *yarr = PyArray_SimpleNew(c->ndim, c->shape, c->typenum);
     if (targ && yarr) {
-        /* a fresh array per call: fn may keep or modify what it is given */
-        memcpy(PyArray_DATA((PyArrayObject *)yarr), y, c->bytes);
-        res = PyObject_CallFunctionObjArgs(is_jac ? c->jac : c->f, targ, yarr, NULL);
+        memcpy(PyArray_DATA((PyArrayObject *)yarr), y, c->bytes); /* fresh: fn may keep or modify it */
+        ok = nd_pycall_into(is_jac ? c->jac : c->f, &c->args, targ, yarr, c->typenum, is_jac ? "jac(t, y)" : "f(t, y)",
+                            c->ndim + is_jac, c->shape, is_jac ? "y.shape + (n,)" : "the shape of y", out) == 0;
     }
-    char name[48];
-    snprintf(name, sizeof name, "the value returned by %s", what);
-    if (res && (a = nd_float_array(res, c->typenum, name))) {
-        const int want = c->ndim + is_jac;
-        int same = PyArray_NDIM(a) == want;
-        for (int i = 0; same && i < want; ++i)
-            same = PyArray_DIM(a, i) == c->shape[i];
-        if (same) {
-            memcpy(out, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
-            ok = 1;
-        } else {
-            PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *exp = nd_shape_str(want, c->shape);
-            if (got && exp)
-                PyErr_Format(PyExc_ValueError, "%s(t, y) returned an array of shape %S; expected %S%s", what, got, exp,
-                             is_jac ? ", y.shape + (n,)" : ", the shape of y");
-            Py_XDECREF(got);
-            Py_XDECREF(exp);
-        }
-    }
-    Py_XDECREF(a);
-    Py_XDECREF(res);
     Py_XDECREF(yarr);
     Py_XDECREF(targ);
     return nd_watch_callback_done(&c->watch, ok, gil);
@@ -195,36 +173,28 @@ typedef struct {
     PyObject *f, *jac;
     PyArrayObject *y0;
     int map;
-    double t0, dt, t_transient, t_total, tol;
-    int64_t n_exponents, orth_every, check_every;
-    int qr, k_given;
+    int64_t n_exponents;
+    int k_given;
+    nd_lyap_opts o; /* the kernel's options: its defaults are the keywords' */
 } nd_lyap_args;
 
 static void nd_lyap_defaults(nd_lyap_args *a)
 {
-    nd_lyap_opts o;
-    nd_lyap_opts_default(&o);
-    a->map = 0;
-    a->t0 = o.t0, a->dt = o.dt, a->t_transient = o.t_transient, a->t_total = o.t_total, a->tol = o.tol;
-    a->orth_every = o.orth_every, a->check_every = o.check_every, a->qr = o.qr;
-    a->n_exponents = 0, a->k_given = 0;
+    nd_lyap_opts_default(&a->o);
+    a->map = 0, a->n_exponents = 0, a->k_given = 0;
 }
 
 static const nd_arg lyapunov_args[] = {
-    {"f", ND_ARG_OBJECT, 0, offsetof(nd_lyap_args, f), -1, NULL, NULL},
+    ND_OBJ(nd_lyap_args, f, "f", ND_ARG_OBJECT, 0),
     ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(n,) or (B, n)"),
-    {"jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_lyap_args, jac), -1, NULL, NULL},
+    ND_OBJ(nd_lyap_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_lyap_args, map, "map", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT,
               ND_OPTIONAL | ND_NONE | ND_GIVEN(nd_lyap_args, k_given)),
-    ND_SCALAR(nd_lyap_args, t0, "t0", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_lyap_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_lyap_args, t_transient, "t_transient", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_lyap_args, t_total, "t_total", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_lyap_args, orth_every, "orth_every", ND_ARG_INT, ND_OPTIONAL),
-    ND_CHOICE(nd_lyap_args, qr, "qr", ND_OPTIONAL, nd_qr_names),
-    ND_SCALAR(nd_lyap_args, tol, "tol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_lyap_args, check_every, "check_every", ND_ARG_INT, ND_OPTIONAL),
+    ND_OPTION(nd_lyap_args, o, t0, ND_ARG_DOUBLE), ND_OPTION(nd_lyap_args, o, dt, ND_ARG_DOUBLE),
+    ND_OPTION(nd_lyap_args, o, t_transient, ND_ARG_DOUBLE), ND_OPTION(nd_lyap_args, o, t_total, ND_ARG_DOUBLE),
+    ND_OPTION(nd_lyap_args, o, orth_every, ND_ARG_INT), ND_CHOICE(nd_lyap_args, o.qr, "qr", ND_OPTIONAL, nd_qr_names),
+    ND_OPTION(nd_lyap_args, o, tol, ND_ARG_DOUBLE), ND_OPTION(nd_lyap_args, o, check_every, ND_ARG_INT),
     {NULL}};
 
 /* -> (exps [B, k], div [B], y_end [B, n], info dict); a 1-d y0 is one sample (B = 1). */
@@ -244,10 +214,9 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     const int64_t n = PyArray_DIM(a->y0, ndim - 1), B = ndim == 2 ? PyArray_DIM(a->y0, 0) : 1;
     const int64_t k = a->k_given ? a->n_exponents : n; /* None: all of them */
     const size_t item = (size_t)PyArray_ITEMSIZE(a->y0);
-    nd_lyap_opts o;
-    nd_lyap_opts_default(&o);
-    o.t0 = a->t0, o.dt = a->map ? 1.0 : a->dt, o.t_transient = a->t_transient, o.t_total = a->t_total;
-    o.orth_every = a->orth_every, o.qr = a->qr, o.tol = a->tol, o.check_every = a->check_every;
+    nd_lyap_opts o = a->o;
+    if (a->map)
+        o.dt = 1.0; /* one iterate per step */
 
     nd_chaos_call c = {0};
     nd_field field;
@@ -261,22 +230,16 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         memcpy(c.shape, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
         c.shape[ndim] = n;
         c.bytes = (size_t)PyArray_NBYTES(a->y0);
+        if (nd_pyargs_init(&c.args, NULL) < 0)
+            goto done;
         ctx = &c;
     } else if (a->map) {
         if (nd_map_parse(a->f, &g) < 0 || nd_map_bind(&g, a->y0, "y0") < 0)
             goto done;
         ctx = &g;
     } else {
-        if (!(keep = PyList_New(0)) || nd_parse_field(a->f, tn, &field, keep) < 0 ||
-            nd_bind_field_rows(&field, a->y0, "y0", B) < 0)
+        if (!(keep = PyList_New(0)) || nd_parse_field_for_jac(a->f, tn, a->y0, "y0", B, &field, keep, &fwork) < 0)
             goto done;
-        if ((st = nd_field_jac_workspace_len(&field, &len)) != ND_OK) {
-            nd_raise_status(st, "vector field");
-            goto done;
-        }
-        if (!(fwork = nd_work_alloc(len, item)))
-            goto done;
-        field.work = fwork;
         ctx = &field;
     }
     if ((st = nd_lyap_check_opts(&o, a->map)) != ND_OK || (st = nd_lyapunov_workspace_len(B, n, k, &len)) != ND_OK) {
@@ -327,6 +290,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         res = PyTuple_Pack(4, exps, div, y_end, info);
 done:
     nd_watch_clear(&c.watch);
+    nd_pyargs_free(&c.args);
     PyMem_RawFree(work);
     PyMem_RawFree(fwork);
     Py_XDECREF(keep);

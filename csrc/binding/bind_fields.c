@@ -204,6 +204,21 @@ int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
     return rc;
 }
 
+int nd_parse_field_for_jac(PyObject *spec, int typenum, PyArrayObject *y, const char *name, int64_t rows,
+                           nd_field *f, PyObject *keep, void **work)
+{
+    size_t len;
+    int st;
+    if (nd_parse_field(spec, typenum, f, keep) < 0 || nd_bind_field_rows(f, y, name, rows) < 0)
+        return -1;
+    if ((st = nd_field_jac_workspace_len(f, &len)) != ND_OK)
+        return nd_raise_status(st, "vector field"), -1;
+    if (!(*work = nd_work_alloc(len, (size_t)PyArray_ITEMSIZE(y))))
+        return -1;
+    f->work = *work;
+    return 0;
+}
+
 /* ---- a field alone ---------------------------------------------------------------------- */
 
 typedef struct {

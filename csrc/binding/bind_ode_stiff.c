@@ -343,16 +343,9 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
         goto done;
     }
     if (is_field) {
-        if (!(keep = PyList_New(0)) || nd_parse_field(a->f, tn, &field, keep) < 0 ||
-            nd_bind_field_rows(&field, a->y0, "y0", B * nd_ode_stiff_max_rows(d)) < 0)
+        if (!(keep = PyList_New(0)) ||
+            nd_parse_field_for_jac(a->f, tn, a->y0, "y0", B * nd_ode_stiff_max_rows(d), &field, keep, &fwork) < 0)
             goto done;
-        if ((st = nd_field_jac_workspace_len(&field, &flen)) != ND_OK) {
-            nd_raise_status(st, "vector field");
-            goto done;
-        }
-        if (!(fwork = nd_work_alloc(flen, item)))
-            goto done;
-        field.work = fwork;
     } else {
         c.f = a->f;
         c.jac = a->jac;

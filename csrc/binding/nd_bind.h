@@ -277,6 +277,12 @@ extern const nd_family nd_chaos_family;
  * sets the field's batch to `rows` (the most rows one evaluation will get). 0 or -1. */
 int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows);
 
+/* nd_parse_field, then nd_bind_field_rows for `rows` rows of y, then scratch for the field's
+ * evaluations and Jacobians in *work (the caller frees it with PyMem_RawFree; f->work points at
+ * it). 0, or -1 with an exception set. */
+int nd_parse_field_for_jac(PyObject *spec, int typenum, PyArrayObject *y, const char *name, int64_t rows,
+                           nd_field *f, PyObject *keep, void **work);
+
 /* A field read from its spec: the description, the converted parameter arrays it points at, and
  * its scratch once bound to a state. */
 typedef struct {
