@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from harness import Case, Probe, Side, Skip, Target
-from neural_ode_cases import dense_product_time, floor_record
+from harness import gemm_floor
 from neural_ode_cases import markdown_extras  # noqa: F401  (renders the GEMM floor table)
 
 STEPS, STEP_SIZE, NOISE = 60, 10.0, 0.005
@@ -41,25 +41,18 @@ def _torch_energy(ebm):
 
 def langevin_gemm_floor(sz):
     """The physical limit of the sampling case: per step, each layer's product and the product
-    of its input gradient (the 1-unit output layer included), timed on neurodyn's OpenBLAS at
-    the same shapes, times the step count. Both sides must do these products every step; no
+    of its input gradient (the 1-unit output layer included), on neurodyn's OpenBLAS at the same
+    shapes, times the step count. Both sides must do these products every step; no
     activation, noise or update is included, so no implementation can beat this floor."""
 
-    def more(sides):
-        from harness import TimerConfig
-
-        cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
-        rng = np.random.default_rng(0)
+    def floor(sides):
         widths = [sz["d"], *sz["H"], 1]
-        step, flops = 0.0, 0.0
+        prods = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            for a, b in ((fan_in, fan_out), (fan_out, fan_in)):  # forward, then the input gradient
-                t, f = dense_product_time(sz["B"], a, b, False, cfg, rng)
-                step += t
-                flops += f
-        return floor_record(STEPS * step, STEPS * flops, sides)
+            prods += [(sz["B"], fan_in, fan_out, False, 1), (sz["B"], fan_out, fan_in, False, 1)]
+        return gemm_floor(prods, f"{STEPS} steps x each layer's product and its input gradient's", time_scale=STEPS)
 
-    return more
+    return floor
 
 
 def langevin_case(quick):
@@ -95,7 +88,7 @@ def langevin_case(quick):
                 "compare": "noise-free runs (same descent, no sampler noise)"},
         neurodyn=nd_factory, peers={"torch_autograd": torch_factory}, rtol=1e-3, atol=1e-4,
         targets=[Target("torch_autograd", 5.0, "sampling >= 5x faster than the PyTorch autograd loop")],
-        extras=langevin_gemm_floor(sz),
+        floor=langevin_gemm_floor(sz),
     )
 
 

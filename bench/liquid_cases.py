@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import Case, Side, Target
-from neural_ode_cases import (cached, dense_product_time, floor_record, grad_probe, import_peer,  # noqa: F401
+from harness import Case, Side, Target, gemm_floor
+from neural_ode_cases import (cached, grad_probe, import_peer,  # noqa: F401
                               markdown_extras, nn_extras, out_probe, quickify, record_extras, summarize, torch_mod)
 
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5  # tolerance units of the harness's table (float32 models)
@@ -219,23 +219,16 @@ def liquid_reference(kind, solver, steps, x, y, L):
 
 def liquid_gemm_floor(kind, B, T, H, L):
     """The physical limit of a Liquid case: its dense layers' GEMM work (forward: 3 GEMMs per
-    layer; training step: those plus the input- and weight-gradient GEMMs of each), timed on
-    neurodyn's OpenBLAS at the same shapes, against each side's time. No elementwise work,
-    scan or layer norm is included, so no implementation can beat this floor."""
+    layer; training step: those plus the input- and weight-gradient GEMMs of each), on
+    neurodyn's OpenBLAS at the same shapes. No elementwise work, scan or layer norm is
+    included, so no implementation can beat this floor."""
 
-    def more(sides):
-        from harness import TimerConfig
+    def floor(sides):
+        prods = [(B * T, fi, fo, kind == "train", L) for fi, fo in ((H, H), (H, 2 * H), (2 * H, H))]
+        return gemm_floor(prods, f"{L} layers x 3 dense products over {B * T} rows"
+                          + (" with their gradients" if kind == "train" else ""))
 
-        cfg = TimerConfig(warmup=1, repeats=5, min_sample=0.02, budget=3.0)
-        rng = np.random.default_rng(0)
-        total, flops = 0.0, 0.0
-        for fan_in, fan_out in ((H, H), (H, 2 * H), (2 * H, H)):
-            t, f = dense_product_time(B * T, fan_in, fan_out, kind == "train", cfg, rng)
-            total += L * t
-            flops += L * f
-        return floor_record(total, flops, sides)
-
-    return more
+    return floor
 
 
 def liquid_cases(B, T, H, L):
@@ -260,7 +253,7 @@ def liquid_cases(B, T, H, L):
                             + (f" x{steps} substeps" if solver != "exact" else "") + ", float32",
                 params=dict(base, kind=kind, **({"forward_case": fwd_name, "loss": "mse"} if kind == "train" else {})),
                 rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers=peers, reference=ref,
-                extras=nn_extras(reference=ref, more=liquid_gemm_floor(kind, B, T, H, L)),
+                extras=nn_extras(reference=ref), floor=liquid_gemm_floor(kind, B, T, H, L),
                 targets=[Target("torch", 5.0 if kind == "forward" else 3.0,
                                 f"Liquid {tag} {'forward' if kind == 'forward' else 'training step'} >= "
                                 f"{5 if kind == 'forward' else 3}x faster than PyTorch")],

@@ -33,7 +33,7 @@ import os
 
 import numpy as np
 
-from harness import Case, Probe, Side, Skip, Target, fmt_time
+from harness import Case, Probe, Side, Skip, Target, fmt_time, gemm_floor
 
 # --------------------------------------------------------------------------------------
 # shared by the neural-network suites
@@ -56,6 +56,32 @@ def import_peer(name: str):
         return __import__(name)
     except ImportError as exc:
         raise Skip(f"{name} not importable: {exc}") from None
+
+
+def torch_compile(obj, quick: bool = False, **kw):
+    """``torch.compile(obj)`` (inductor, CPU: the C++ code it generates is built with the
+    system's compiler), or Skip. The smoke run (--quick) leaves these peers out: compiling
+    takes tens of seconds per graph, more than the rest of the run."""
+    torch = torch_mod()
+    if quick:
+        raise Skip("torch.compile peers run in full runs only (compilation takes tens of seconds per graph)")
+    import shutil
+
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++")):
+        raise Skip("torch.compile (inductor) needs a C++ compiler")
+    return torch.compile(obj, **kw)
+
+
+def jax_mod(x64: bool = False):
+    """jax (CPU), or Skip. With x64, float64 arrays are allowed (they are off by default);
+    every side here passes explicit dtypes, so the switch does not change the float32 cases."""
+    try:
+        import jax
+    except ImportError as exc:
+        raise Skip(f"jax not importable: {exc}") from None
+    if x64:
+        jax.config.update("jax_enable_x64", True)
+    return jax
 
 
 def out_probe(arr, note: str = "", **counts) -> Probe:
@@ -231,17 +257,6 @@ def markdown_extras(record: dict) -> str:
             lines.append(f"| {name} | {side} | {_mb(m.get('rss_peak_increase_bytes'))} | "
                          f"{_mb(m.get('allocator_peak_bytes'))} | {m.get('allocator_method', '')} | "
                          f"{m.get('status', 'ok')} |")
-    floors = [(c["name"], c["extras"]) for c in record["cases"] if (c.get("extras") or {}).get("gemm_floor_s")]
-    if floors:
-        lines += ["", "GEMM floor: the case's matrix products alone on neurodyn's OpenBLAS (no elementwise work); "
-                  "time / floor per side, and the peer's time / floor = the largest ratio any implementation "
-                  "could reach against that peer:", "",
-                  "| case | GEMM GFLOP | floor | GFLOP/s | side time / floor |", "|---|---:|---:|---:|---|"]
-        for name, ex in floors:
-            per = ", ".join(f"{k[:-len('_time_over_floor')]} {v:.2g}" for k, v in ex.items()
-                            if k.endswith("_time_over_floor"))
-            lines.append(f"| {name} | {ex['gemm_gflop']:.3g} | {fmt_time(ex['gemm_floor_s'])} | "
-                         f"{ex['gemm_gflops']:.0f} | {per} |")
     agr = []
     for c in record["cases"]:
         ex = c.get("extras") or {}
@@ -558,53 +573,23 @@ DOPRI_TOL = 1e-5
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5
 
 
-def dense_product_time(rows, fan_in, fan_out, train, cfg, rng):
-    """Median time of one Dense layer's products on neurodyn's OpenBLAS, (rows, fan_in) ->
-    fan_out: the forward product, plus with ``train`` its input- and weight-gradient products;
-    returns (seconds, flops)."""
-    import neurodyn as nd
-    from harness import measure
-
-    x = rng.standard_normal((rows, fan_in)).astype(np.float32)
-    p = {"l.kernel": rng.standard_normal((fan_in, fan_out)).astype(np.float32),
-         "l.bias": np.zeros(fan_out, np.float32)}
-    t = measure(lambda: nd.nn.dense(p, "l", x), cfg).median
-    flops = 2.0 * rows * fan_in * fan_out
-    if train:
-        dy = rng.standard_normal((rows, fan_out)).astype(np.float32)
-        t += measure(lambda: nd.nn.dense_grad(p, "l", x, dy, {}), cfg).median
-        flops *= 3
-    return t, flops
-
-
-def floor_record(seconds, flops, sides, **more):
-    """The extras of a GEMM floor: its size and time, and each side's time over it."""
-    out = {"gemm_gflop": flops / 1e9, "gemm_floor_s": seconds, "gemm_gflops": flops / seconds / 1e9, **more}
-    for name, side in sides.items():
-        if side.get("status") == "ok":
-            out[f"{name}_time_over_floor"] = side["time"]["median_s"] / seconds
-    return out
-
-
 def node_gemm_floor(kind, batch):
     """The physical limit of a NeuralODE case: every field evaluation of the forward solve (the
     neurodyn side's count, the same on both sides: same solver, same steps) does the two H x H
     products of the dynamics; a training step also does each one's input and weight gradient
-    at least once (backprop's VJPs; the adjoint's backward solve does more). Timed on
-    neurodyn's OpenBLAS at the case's shapes; no activation, solver arithmetic, projection or
-    norm is included, so no implementation can beat this floor."""
+    at least once (backprop's VJPs; the adjoint's backward solve does more). On neurodyn's
+    OpenBLAS at the case's shapes; no activation, solver arithmetic, projection or norm is
+    included, so no implementation can beat this floor."""
 
-    def more(sides):
-        from harness import TimerConfig
-
+    def floor(sides):
         nfev = ((sides.get("neurodyn") or {}).get("counts") or {}).get("nfev")
         if not nfev:
-            return {}
-        cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
-        t, flops = dense_product_time(batch, HIDDEN, HIDDEN, kind == "train", cfg, np.random.default_rng(0))
-        return floor_record(2 * nfev * t, 2 * nfev * flops, sides, gemm_floor_nfev=nfev)
+            raise Skip("neurodyn's evaluation count is unknown")
+        return gemm_floor([(batch, HIDDEN, HIDDEN, kind == "train", 2)],
+                          f"{nfev} evaluations x 2 products {batch}x{HIDDEN}x{HIDDEN}"
+                          + (" with their input and weight gradients" if kind == "train" else ""), time_scale=nfev)
 
-    return more
+    return floor
 
 
 def node_cases(batch, quick):
@@ -625,7 +610,7 @@ def node_cases(batch, quick):
             neurodyn=nd_forward_side(solver, rtol, atol, x),
             peers={"torchdiffeq": torch_forward_side(solver, rtol, atol, x)},
             reference=ref_fwd,
-            extras=nn_extras(reference=ref_fwd, more=node_gemm_floor("forward", batch)),
+            extras=nn_extras(reference=ref_fwd), floor=node_gemm_floor("forward", batch),
         ))
         for gradient in ("backprop", "adjoint"):
             ref = cached(torch_reference("train", x, y, solver, rtol, atol))
@@ -638,7 +623,7 @@ def node_cases(batch, quick):
                 neurodyn=nd_train_side(solver, gradient, rtol, atol, x, y),
                 peers={"torchdiffeq": torch_train_side(solver, gradient, rtol, atol, x, y)},
                 reference=ref,
-                extras=nn_extras(reference=ref, more=node_gemm_floor("train", batch)),
+                extras=nn_extras(reference=ref), floor=node_gemm_floor("train", batch),
             ))
     return cases
 

@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from harness import Case, Probe, Side, Skip, Target
+from harness import Case, Probe, Side, Skip, Target, gemm_floor
 
 SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 # neurodyn's default budget (10,000 attempted steps) is a safety net for users; the peers
@@ -170,22 +170,26 @@ def torchode_side(y0, t, rtol, atol):
     return factory
 
 
-def diffrax_side(y0, t, rtol, atol):
-    """diffrax Dopri5 under jax.jit(jax.vmap(...)): per-sample steps (CPU)."""
+def diffrax_side(y0, t, rtol, atol, make_vf=None, what="Lorenz"):
+    """diffrax Dopri5 under jax.jit(jax.vmap(...)): each sample its own steps, as neurodyn's
+    default (CPU, float64). ``make_vf(jnp)`` gives the vector field of one state (default:
+    Lorenz)."""
 
     def factory():
         try:
-            import jax
-            jax.config.update("jax_enable_x64", True)
+            from neural_ode_cases import jax_mod
+
+            jax = jax_mod(x64=True)
             import diffrax
             import jax.numpy as jnp
         except ImportError as exc:
             raise Skip(f"diffrax/jax not importable: {exc}") from None
 
-        def vf(tt, u, args):
+        def lorenz(tt, u, args):
             x, yv, z = u[0], u[1], u[2]
             return jnp.stack([SIGMA * (yv - x), x * (RHO - z) - yv, x * yv - BETA * z])
 
+        vf = lorenz if make_vf is None else make_vf(jnp)
         ts = jnp.asarray(t)
 
         def one(u0):
@@ -193,20 +197,23 @@ def diffrax_side(y0, t, rtol, atol):
                                       dt0=None, y0=u0, saveat=diffrax.SaveAt(ts=ts),
                                       stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
                                       max_steps=ND_MAX_STEPS)
-            return sol.ys, sol.stats["num_steps"]
+            return sol.ys, sol.stats["num_steps"], sol.stats["num_accepted_steps"], sol.stats["num_rejected_steps"]
 
         batched = jax.jit(jax.vmap(one))
-        yj = jnp.asarray(y0)
+        yj = jnp.asarray(y0, dtype=jnp.float64)
         jax.block_until_ready(batched(yj))  # compile outside the timing
 
         def run():
             return jax.block_until_ready(batched(yj))
 
         def probe():
-            ys, steps = run()
-            return Probe(ys=np.asarray(ys).transpose(1, 0, 2), accepted=int(np.sum(steps)))
+            ys, steps, acc, rej = run()
+            return Probe(ys=np.asarray(ys).transpose(1, 0, 2), nfev=int(np.sum(steps)) * 6 + 2 * len(steps),
+                         accepted=int(np.sum(acc)), rejected=int(np.sum(rej)),
+                         counts_note="nfev estimated: 6 per attempted step (FSAL) + 2 for the initial step, per sample")
 
-        return Side(run=run, probe=probe, note="diffrax Dopri5, PIDController, jit(vmap)")
+        return Side(run=run, probe=probe, note=f"diffrax Dopri5, PIDController(rtol, atol), jit(vmap) over samples "
+                                               f"({what}); XLA on one thread (run.py sets XLA_FLAGS)")
 
     return factory
 
@@ -454,9 +461,6 @@ def mlp_field(tol, n, hidden, batch, timer_for_extras):
     def numpy_rhs(t_, v):
         return (np.tanh(v.reshape(batch, n) @ W1 + b1) @ W2 + b2).ravel()
 
-    def extras(sides):
-        return mlp_gemm_limit(sides, W1, b1, W2, b2, Y0, timer_for_extras)
-
     return Case(
         name=f"mlp{n}_h{hidden}_b{batch}_{_tol_name(tol)}",
         description=(f"dopri5, MLP field {n}-{hidden}(tanh)-{n}, batch {batch}, t in [0, 1], {len(t)} outputs, "
@@ -472,58 +476,24 @@ def mlp_field(tol, n, hidden, batch, timer_for_extras):
         },
         reference=dop853_reference(numpy_rhs, Y0, t, rtol=1e-11, atol=1e-12),
         targets=[Target("torchdiffeq", 5.0, "neurodyn >= 5x faster than torchdiffeq")],
-        extras=extras,
+        floor=mlp_floor(batch, n, hidden),
     )
 
 
-def mlp_gemm_limit(sides, W1, b1, W2, b2, Y0, cfg):
-    """The physical limit of the MLP case: the GEMM work neurodyn did, at the rate OpenBLAS
-    reaches on the same shapes, against the time neurodyn took. Also splits one field
-    evaluation into its parts (GEMMs, tanh) to show where the rest of the time goes."""
-    from harness import measure
+def mlp_floor(B, n, h):
+    """The physical limit of the MLP case: the field's two products per evaluation, times
+    neurodyn's evaluation count (the peers take the same steps or more), on neurodyn's
+    OpenBLAS, float64; no tanh, bias or solver arithmetic."""
 
-    import neurodyn as nd
+    def floor(sides):
+        nfev = ((sides.get("neurodyn") or {}).get("counts") or {}).get("nfev")
+        if not nfev:
+            raise Skip("neurodyn's evaluation count is unknown")
+        return gemm_floor([(B, n, h, False, 1), (B, h, n, False, 1)],
+                          f"{nfev} evaluations x products {B}x{n}x{h} and {B}x{h}x{n}", time_scale=nfev,
+                          dtype=np.float64)
 
-    B, n = Y0.shape
-    h = W1.shape[1]
-    nfev = sides["neurodyn"]["counts"]["nfev"]
-    nd_time = sides["neurodyn"]["time"]["median_s"]
-    flops_eval = 2.0 * B * n * h + 2.0 * B * h * n
-    a = np.empty((B, h))
-    c = np.empty((B, n))
-
-    def numpy_gemms():  # NumPy's own OpenBLAS build, same shapes, no bias/activation
-        np.matmul(Y0, W1, out=a)
-        np.matmul(a, W2, out=c)
-
-    # neurodyn's OpenBLAS through a one-layer identity MLP field: one GEMM + bias per call,
-    # plus the binding's per-call overhead (so an upper bound on one GEMM's time).
-    one_layer = nd.fields.MLP([W1 @ W2], [b2], activation="identity")
-    full = nd.fields.MLP([W1, W2], [b1, b2], activation="tanh")
-    pre = Y0 @ W1 + b1
-    t_np = measure(numpy_gemms, cfg).median
-    t_nd1 = measure(lambda: one_layer(0.0, Y0), cfg).median
-    t_full = measure(lambda: full(0.0, Y0), cfg).median
-    t_tanh = measure(lambda: np.tanh(pre, out=a), cfg).median
-    out = {
-        "flops_per_eval": flops_eval,
-        "nfev": nfev,
-        "gemm_flops_total": flops_eval * nfev,
-        "neurodyn_effective_gflops": flops_eval * nfev / nd_time / 1e9,
-        "numpy_gemm_pair_s": t_np,
-        "numpy_gemm_gflops": flops_eval / t_np / 1e9,
-        "neurodyn_one_layer_field_eval_s": t_nd1,
-        "neurodyn_field_gemm_gflops_upper": (flops_eval / 2) / t_nd1 / 1e9,
-        "neurodyn_full_field_eval_s": t_full,
-        "numpy_tanh_s": t_tanh,
-        "neurodyn_time_per_eval_s": nd_time / nfev,
-        "gemm_bound_time_s": nfev * t_np,
-        "fraction_of_gemm_limit": (nfev * t_np) / nd_time,
-    }
-    td = sides.get("torchdiffeq", {})
-    if td.get("status") == "ok" and td["counts"]["nfev"]:
-        out["torchdiffeq_time_per_eval_s"] = td["time"]["median_s"] / td["counts"]["nfev"]
-    return out
+    return floor
 
 
 def lorenz_pycallable(tol, t1=10.0):
