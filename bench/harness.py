@@ -422,10 +422,9 @@ def _build_and_probe(factory: Callable[[], Side]):
     gives status 'error' with the message, and the run goes on."""
     try:
         side = factory()
+        probe = side.probe()
     except (Skip, ImportError) as exc:
         return None, None, {"status": "skipped", "message": f"{type(exc).__name__}: {exc}"}
-    try:
-        probe = side.probe()
     except Exception as exc:  # a failing side is a finding to report, not a crash
         return None, None, {"status": "error", "message": f"{type(exc).__name__}: {exc}",
                             "traceback": traceback.format_exc(limit=4)}

@@ -469,12 +469,15 @@ def nd_train_side(solver, gradient, rtol, atol, x, y):
     return factory
 
 
-def torch_forward_side(solver, rtol, atol, x):
+def torch_forward_side(solver, rtol, atol, x, compiled=False, quick=False):
     def factory():
         import_peer("torchdiffeq")
         torch, TorchNODE, Counted = _torch_node_classes()
         nd_m = make_nd_node(solver, "backprop", x.shape[1], HIDDEN, OUT, rtol, atol)
         model = TorchNODE(nd_m.params, solver, rtol, atol, adjoint=False, dtype=torch.float32)
+        if compiled:
+            model.func = torch_compile(model.field, quick)
+        base = model.func
         xt = torch.from_numpy(x)
 
         def run():
@@ -482,28 +485,31 @@ def torch_forward_side(solver, rtol, atol, x):
                 return model(xt)
 
         def probe():
-            counted = Counted(model.field)
+            counted = Counted(base)
             model.func = counted
             try:
                 with torch.no_grad():
                     out = model(xt).numpy()
             finally:
-                model.func = model.field
+                model.func = base
             return out_probe(out, nfev=counted.nfev, accepted=counted.accepted or None,
                              rejected=counted.rejected if solver == "dopri5" else None)
 
-        return Side(run=run, probe=probe, note="torch.no_grad(); torchdiffeq.odeint" +
-                    (" (rk4 = 3/8 rule)" if solver == "rk4" else ""))
+        return Side(run=run, probe=probe, note=("torch.compile(field); " if compiled else "") +
+                    "torch.no_grad(); torchdiffeq.odeint" + (" (rk4 = 3/8 rule)" if solver == "rk4" else ""))
 
     return factory
 
 
-def torch_train_side(solver, gradient, rtol, atol, x, y):
+def torch_train_side(solver, gradient, rtol, atol, x, y, compiled=False, quick=False):
     def factory():
         import_peer("torchdiffeq")
         torch, TorchNODE, Counted = _torch_node_classes()
         nd_m = make_nd_node(solver, gradient, x.shape[1], HIDDEN, OUT, rtol, atol)
         model = TorchNODE(nd_m.params, solver, rtol, atol, adjoint=gradient == "adjoint", dtype=torch.float32)
+        if compiled:
+            model.func = torch_compile(model.field, quick)
+        base = model.func
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         params = list(model.parameters())
 
@@ -515,7 +521,7 @@ def torch_train_side(solver, gradient, rtol, atol, x, y):
             return loss
 
         def probe():
-            counted = Counted(model.field)
+            counted = Counted(base)
             model.func = counted
             try:
                 for p in params:
@@ -532,12 +538,101 @@ def torch_train_side(solver, gradient, rtol, atol, x, y):
                 else:
                     note = "forward solve counts; backward through autograd's graph"
             finally:
-                model.func = model.field
+                model.func = base
             return grad_probe(loss.item(), model.grads(), PARAM_NAMES, note=note, nfev=fwd[0],
                               accepted=fwd[1] or None, rejected=fwd[2] if solver == "dopri5" else None)
 
         api = "odeint_adjoint" if gradient == "adjoint" else "odeint (autograd through the steps)"
-        return Side(run=run, probe=probe, note=f"torchdiffeq.{api}; grads zeroed, mse_loss, backward()")
+        return Side(run=run, probe=probe, note=("torch.compile(field); " if compiled else "") +
+                    f"torchdiffeq.{api}; grads zeroed, mse_loss, backward()")
+
+    return factory
+
+
+def _diffrax_rk4(diffrax):
+    """The classic RK4 tableau as a diffrax solver (diffrax ships none): the same 4 stages and
+    weights as neurodyn's rk4, fixed steps (no error estimate: b_error = 0)."""
+    rk4_tableau = diffrax.ButcherTableau(c=np.array([0.5, 0.5, 1.0]), b_sol=np.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]),
+                                     b_error=np.zeros(4),
+                                     a_lower=(np.array([0.5]), np.array([0.0, 0.5]), np.array([0.0, 0.0, 1.0])))
+
+    class RK4(diffrax.AbstractERK):
+        # plain class attributes (not dataclass fields): the abstract class declares them as class variables
+        tableau = rk4_tableau
+        interpolation_cls = diffrax.ThirdOrderHermitePolynomialInterpolation.from_k
+
+        def order(self, terms):
+            return 4
+
+    return RK4()
+
+
+def diffrax_node_side(kind, solver, gradient, rtol, atol, x, y):
+    """The same model in JAX: diffrax.diffeqsolve under jax.jit (forward), or jax.value_and_grad
+    of the mse under jax.jit (training step): backprop = RecursiveCheckpointAdjoint (diffrax's
+    default, reverse mode through the steps), adjoint = BacksolveAdjoint (the continuous adjoint
+    solved backwards with the forward's method and tolerances). float32, XLA on one thread."""
+
+    def factory():
+        jax = jax_mod()
+        try:
+            import diffrax
+            import jax.numpy as jnp
+        except ImportError as exc:
+            raise Skip(f"diffrax not importable: {exc}") from None
+        nd_m = make_nd_node(solver, gradient, x.shape[1], HIDDEN, OUT, rtol, atol)
+        params = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in nd_m.params.items()}
+        xj, yj = jnp.asarray(x), jnp.asarray(y)
+        if solver == "rk4":
+            method, control, dt0 = _diffrax_rk4(diffrax), diffrax.ConstantStepSize(), 0.1
+        else:
+            method, control, dt0 = diffrax.Dopri5(), diffrax.PIDController(rtol=rtol, atol=atol), None
+        adjoint = diffrax.BacksolveAdjoint() if gradient == "adjoint" else diffrax.RecursiveCheckpointAdjoint()
+
+        def field(t, h, p):
+            z = h @ p["dynamics_dense1.kernel"] + p["dynamics_dense1.bias"]
+            return jnp.tanh((z * jax.nn.sigmoid(z)) @ p["dynamics_dense2.kernel"] + p["dynamics_dense2.bias"])
+
+        def model(p, xs):
+            h0 = xs @ p["input_proj.kernel"] + p["input_proj.bias"]
+            sol = diffrax.diffeqsolve(diffrax.ODETerm(field), method, t0=0.0, t1=1.0, dt0=dt0, y0=h0, args=p,
+                                      stepsize_controller=control, adjoint=adjoint, max_steps=4096)
+            h = sol.ys[-1]
+            mu = h.mean(-1, keepdims=True)
+            var = ((h - mu) ** 2).mean(-1, keepdims=True)
+            hn = (h - mu) / jnp.sqrt(var + 1e-5) * p["output_norm.gamma"] + p["output_norm.beta"]
+            return hn @ p["output_proj.kernel"] + p["output_proj.bias"], sol.stats
+
+        if kind == "forward":
+            fn = jax.jit(lambda p, xs: model(p, xs))
+
+            def probe():
+                out, st = fn(params, xj)
+                return out_probe(np.asarray(out), nfev=None, accepted=int(st["num_accepted_steps"]),
+                                 rejected=int(st["num_rejected_steps"]))
+        else:
+            def loss(p):
+                out, st = model(p, xj)
+                return jnp.mean((out - yj) ** 2), st
+
+            fn = jax.jit(jax.value_and_grad(loss, has_aux=True))
+
+            def probe():
+                (val, st), g = fn(params)
+                return grad_probe(float(val), {k: np.asarray(v) for k, v in g.items()}, PARAM_NAMES,
+                                  note="forward solve counts", accepted=int(st["num_accepted_steps"]),
+                                  rejected=int(st["num_rejected_steps"]))
+
+        args = (params, xj) if kind == "forward" else (params,)
+        jax.block_until_ready(fn(*args))  # compile outside the timing
+
+        def run():
+            return jax.block_until_ready(fn(*args))
+
+        what = ("classic RK4 tableau, 10 steps" if solver == "rk4" else "Dopri5, PIDController") + \
+            ("" if kind == "forward" else f", {type(adjoint).__name__}")
+        return Side(run=run, probe=probe, note=f"diffrax {what}; jax.jit" + ("" if kind == "forward" else
+                                                                              "(value_and_grad)"))
 
     return factory
 
@@ -601,6 +696,11 @@ def node_cases(batch, quick):
         params = {"input": 2, "hidden": HIDDEN, "output": OUT, "batch": batch, "t": [0.0, 1.0], "solver": solver,
                   "dtype": "float32", "init": "nd.NeuralODE(seed=2024), copied into torch", "data_seed": 7}
         fwd_name = f"node_{solver}_forward"
+        # float32 on every side; rk4: torchdiffeq's is the 3/8 rule (truncation error ~1e-6);
+        # dopri5: the step controllers may differ by a step (differences at the tolerance)
+        agree = 1e-4 if solver == "rk4" else 5e-3
+        why = ("float32; torchdiffeq's rk4 is the 3/8 rule" if solver == "rk4" else
+               "dopri5 at rtol = atol = 1e-5: the peers' step controllers and adjoint norms differ (module docstring)")
         ref_fwd = cached(torch_reference("forward", x, y, solver, rtol, atol))
         cases.append(Case(
             name=fwd_name,
@@ -608,7 +708,10 @@ def node_cases(batch, quick):
             params=dict(params, kind="forward"),
             rtol=CMP_RTOL, atol=CMP_ATOL,
             neurodyn=nd_forward_side(solver, rtol, atol, x),
-            peers={"torchdiffeq": torch_forward_side(solver, rtol, atol, x)},
+            peers={"torchdiffeq": torch_forward_side(solver, rtol, atol, x),
+                   "torchdiffeq_compile": torch_forward_side(solver, rtol, atol, x, True, quick),
+                   "diffrax_jit": diffrax_node_side("forward", solver, "backprop", rtol, atol, x, y)},
+            agree=agree, agree_why=why,
             reference=ref_fwd,
             extras=nn_extras(reference=ref_fwd), floor=node_gemm_floor("forward", batch),
         ))
@@ -621,7 +724,10 @@ def node_cases(batch, quick):
                 params=dict(params, kind="train", gradient=gradient, loss="mse", forward_case=fwd_name),
                 rtol=CMP_RTOL, atol=CMP_ATOL,
                 neurodyn=nd_train_side(solver, gradient, rtol, atol, x, y),
-                peers={"torchdiffeq": torch_train_side(solver, gradient, rtol, atol, x, y)},
+                peers={"torchdiffeq": torch_train_side(solver, gradient, rtol, atol, x, y),
+                       "torchdiffeq_compile": torch_train_side(solver, gradient, rtol, atol, x, y, True, quick),
+                       "diffrax_jit": diffrax_node_side("train", solver, gradient, rtol, atol, x, y)},
+                agree=agree, agree_why=why, agree_metric="rel_l2",
                 reference=ref,
                 extras=nn_extras(reference=ref), floor=node_gemm_floor("train", batch),
             ))
