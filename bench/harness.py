@@ -530,7 +530,7 @@ def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
                 s["agreement"] = check_agreement(case, nd["_probe"], s["_probe"], runnable[name])
                 a = s["agreement"]
                 log(f"  agreement {name}: {a['metric']} {a['worst']:.3g} (worst part: {a['worst_part']}) "
-                    f"<= {a['bound']} -> {'ok' if a['ok'] else 'FAILED'}"
+                    f"<= {a['bound']:g} -> {'ok' if a['ok'] else 'FAILED'}"
                     + (f"; missing {a['missing_or_mismatched']}" if a["missing_or_mismatched"] else ""))
     out["agreement_ok"] = all(s.get("agreement", {}).get("ok", True) for s in sides.values())
 
