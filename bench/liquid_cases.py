@@ -253,6 +253,7 @@ def liquid_cases(B, T, H, L):
                             + (f" x{steps} substeps" if solver != "exact" else "") + ", float32",
                 params=dict(base, kind=kind, **({"forward_case": fwd_name, "loss": "mse"} if kind == "train" else {})),
                 rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers=peers, reference=ref,
+                agree=1e-4, agree_metric="rel_l2", agree_why="float32, relative L2 per tensor",
                 extras=nn_extras(reference=ref), floor=liquid_gemm_floor(kind, B, T, H, L),
                 targets=[Target("torch", 5.0 if kind == "forward" else 3.0,
                                 f"Liquid {tag} {'forward' if kind == 'forward' else 'training step'} >= "
@@ -427,6 +428,7 @@ def cell_cases(B, T, I, N):
                                 f"{'per-step timespans' if timespans else 'dt=1'}, float32",
                     params=dict(base, kind=mode, **({"forward_case": fwd_name, "loss": "mse"} if mode == "train" else {})),
                     rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers={"ncps": ncps_f},
+                    agree=1e-4, agree_metric="rel_l2", agree_why="float32, relative L2 per tensor",
                     extras=nn_extras(), targets=targets,
                 ))
     return cases
