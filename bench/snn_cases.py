@@ -158,7 +158,7 @@ def _spikingjelly_net(sz, params):
             self.fcs = nn.ModuleList([nn.Linear(widths[i], widths[i + 1]) for i in range(len(sz["H"]))])
             self.lifs = nn.ModuleList([neuron.LIFNode(tau=1.0 / (1.0 - BETA), decay_input=False, v_threshold=1.0,
                                                       v_reset=None, surrogate_function=surrogate.Sigmoid(alpha=10.0),
-                                                      detach_reset=True, step_mode="m", backend="torch")
+                                                      detach_reset=True, step_mode="m")
                                        for _ in sz["H"]])
             self.out = nn.Linear(widths[-1], sz["O"])
             copy_net_params(torch, self, params)
