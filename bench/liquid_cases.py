@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import Case, Side, Target, gemm_floor
-from neural_ode_cases import (cached, grad_probe, import_peer,  # noqa: F401
+from neural_ode_cases import (cached, grad_probe, import_peer, torch_compile,  # noqa: F401
                               markdown_extras, nn_extras, out_probe, quickify, record_extras, summarize, torch_mod)
 
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5  # tolerance units of the harness's table (float32 models)
@@ -147,7 +147,7 @@ def _torch_liquid_class():
     return torch, TorchLiquid
 
 
-def liquid_sides(kind, solver, steps, x, y, L, scan="stages"):
+def liquid_sides(kind, solver, steps, x, y, L, scan="stages", compiled=False, quick=False):
     """(neurodyn factory, torch factory) for kind 'forward' or 'train'."""
     B, T, E = x.shape
     H = y.shape[1]
@@ -168,13 +168,16 @@ def liquid_sides(kind, solver, steps, x, y, L, scan="stages"):
         torch, TorchLiquid = _torch_liquid_class()
         nd_m = make_nd_liquid(E, H, L, solver, steps)
         model = TorchLiquid(nd_m.params, L, H, solver, steps, scan, torch.float32)
+        call = torch_compile(model, quick) if compiled else model
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         note = {"stages": "rk4 stages written out" if solver == "rk4" else "",
                 "closed_form": "per-frame factor R(-1/(4 tau))^4, as neurodyn"}[scan]
+        if compiled:
+            note = ("torch.compile(model) (the scan unrolled over T); " + note).strip("; ")
         if kind == "forward":
             def run():
                 with torch.no_grad():
-                    return model(xt)
+                    return call(xt)
 
             return Side(run=run, probe=lambda: out_probe(run().numpy()), note=("no_grad; " + note).strip("; "))
         params = list(model.parameters())
@@ -182,7 +185,7 @@ def liquid_sides(kind, solver, steps, x, y, L, scan="stages"):
         def step():
             for p in params:
                 p.grad = None
-            loss = torch.nn.functional.mse_loss(model(xt), yt)
+            loss = torch.nn.functional.mse_loss(call(xt), yt)
             loss.backward()
             return loss
 
@@ -231,7 +234,7 @@ def liquid_gemm_floor(kind, B, T, H, L):
     return floor
 
 
-def liquid_cases(B, T, H, L):
+def liquid_cases(B, T, H, L, quick):
     x, y = liquid_problem(B, T, H, H)
     cases = []
     for solver, steps in (("exact", 1), ("rk4", 4)):
@@ -243,6 +246,8 @@ def liquid_cases(B, T, H, L):
         for kind in ("forward", "train"):
             nd_f, torch_f = liquid_sides(kind, solver, steps, x, y, L)
             peers = {"torch": torch_f}
+            if solver == "exact":
+                peers["torch_compile"] = liquid_sides(kind, solver, steps, x, y, L, compiled=True, quick=quick)[1]
             if solver == "rk4":
                 peers["torch_rk4_closed_form"] = liquid_sides(kind, solver, steps, x, y, L, scan="closed_form")[1]
             ref = cached(liquid_reference(kind, solver, steps, x, y, L))
@@ -436,7 +441,7 @@ def cell_cases(B, T, I, N):
 
 def build(quick: bool, timer_cfg) -> list:
     if quick:
-        cases = liquid_cases(B=4, T=8, H=16, L=2) + cell_cases(B=4, T=8, I=3, N=6)
+        cases = liquid_cases(B=4, T=8, H=16, L=2, quick=True) + cell_cases(B=4, T=8, I=3, N=6)
     else:
-        cases = liquid_cases(B=64, T=100, H=128, L=2) + cell_cases(B=64, T=100, I=8, N=32)
+        cases = liquid_cases(B=64, T=100, H=128, L=2, quick=False) + cell_cases(B=64, T=100, I=8, N=32)
     return quickify(cases, quick)

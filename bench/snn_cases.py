@@ -2,24 +2,24 @@
 
 (1) ``snn_net``: a 64-256-128-10 SNN, T=25, B=128, float32. neurodyn: ``nd.SNN(64, 10,
     hidden_sizes=(256, 128), num_timesteps=25, tau=2.0)``, ``net(x)`` and
-    ``net.loss_and_grad(x, y)`` (cross-entropy on integer labels). snntorch: ``nn.Linear`` +
-    ``snn.Leaky(beta=exp(-1/2), threshold=1, reset_mechanism="subtract",
-    spike_grad=surrogate.sigmoid(slope=10))`` per layer, stepped over T with the constant input
-    (the first layer's current computed once, as neurodyn does), readout ``nn.Linear`` on the mean
-    spikes, ``F.cross_entropy``. neurodyn's initial parameters are copied in.
+    ``net.loss_and_grad(x, y)`` (cross-entropy on integer labels); the peers get neurodyn's
+    initial parameters, compute the first layer's current once (constant input) and read out
+    ``nn.Linear`` on the mean spikes, ``F.cross_entropy``. Every peer runs the neuron neurodyn
+    runs, so that the gradients are the same function (checked by the harness):
 
-    Reset convention: ``nd.SNN`` resets in the step that spikes (V <- beta V + I; S = [V > 1];
-    V <- V - S), so the peer ``snntorch`` uses ``Leaky(reset_delay=False)``, the same forward
-    model (they differ only when a membrane still exceeds the threshold after its reset, i.e.
-    V > 2, which the probe counts). Gradients: neurodyn detaches the reset (as snntorch does for
-    its default delayed reset), snntorch's ``reset_delay=False`` path does not (``do_reset =
-    spk - reset`` keeps the surrogate gradient). The extras therefore also compare snntorch's
-    gradients with neurodyn's own kernel run with ``detach_reset=False`` (untimed). The peer
-    ``snntorch_default`` is stock ``Leaky`` (``reset_delay=True``): a slightly different model,
-    timed to show the ratio does not hinge on that choice.
+    * ``snn_net_*``: snntorch's stock ``Leaky(beta=exp(-1/2), threshold=1,
+      reset_mechanism="subtract", spike_grad=surrogate.sigmoid(slope=10))``, which applies a
+      spike's reset at the next step and detaches it, against ``nd.SNN(reset_delay=True)``;
+    * ``snn_net_*_reset_now``: SpikingJelly's ``LIFNode`` set to neurodyn's default neuron (the
+      reset in the step that spikes, detached, the sigmoid surrogate of slope 10), against
+      ``nd.SNN()``.
+
+    Each also under ``torch.compile`` (full runs only).
 
 (2) ``snn_layer``: one Linear(n, n) + LIF layer, n=4096, B=16, T=500, float32, input spikes
-    X ~ Bernoulli(0.05) of shape (T, B, n). Both sides compute the currents over the T*B rows,
+    X ~ Bernoulli(0.05) of shape (T, B, n), in two rows: ``*_same_algorithm`` (neurodyn's dense
+    GEMMs, ``spikes=False``, the peer's algorithm) and ``*_end_to_end`` (neurodyn's
+    spike-driven products). Both sides compute the currents over the T*B rows,
     run the LIF over T, and use the loss mse(mean_t S, target). neurodyn: the event-driven
     ``nd.nn.dense(spikes=True)`` (each current adds the weight rows its input spikes select) +
     ``nd.lif_rate(reset_delay=True)`` (the rates without a spike raster) + ``nd.lif_backward(out=cur)``
