@@ -32,7 +32,8 @@ import time
 
 import numpy as np
 
-from harness import Case, Probe, Side, Skip, Target, gemm_floor
+from harness import Case, Side, Skip, Target, gemm_floor
+from neural_ode_cases import grad_probe
 
 D, H1, H2, BATCH, STEPS, T_END, OUTS = 2, 64, 32, 256, 20, 1.0, 10
 SEED, DATA_SEED, LR = 2024, 7, 1e-3
@@ -68,8 +69,10 @@ def nd_side(batch):
         opt.step(model.params, grads)
         return value
 
-    loss0 = _model().window_loss(z0, target, _times(), **kw)  # at the initial parameters
-    return Side(run=step, probe=lambda: Probe(ys=np.array([[loss0]]), nfev=4 * STEPS),
+    # the loss and every gradient at the initial parameters (before any update), for the check
+    loss0, g0 = _model().window_loss_and_grad(z0, target, _times(), **kw)
+    names = sorted(g0)
+    return Side(run=step, probe=lambda: grad_probe(loss0, g0, names, nfev=4 * STEPS),
                 note="window_loss_and_grad (rk4, backprop in C) + nd.optim.Adam, float64")
 
 
@@ -114,8 +117,12 @@ def torch_side(batch):
         opt.step()
         return float(value.detach())
 
-    loss0 = float(loss().detach())  # before any update
-    return Side(run=step, probe=lambda: Probe(ys=np.array([[loss0]]), nfev=4 * STEPS),
+    value = loss()  # before any update: the loss and every gradient, for the check
+    value.backward()
+    loss0 = float(value.detach())
+    g0 = {k: v.grad.detach().numpy().copy() for k, v in p.items()}
+    opt.zero_grad()
+    return Side(run=step, probe=lambda: grad_probe(loss0, g0, sorted(g0), nfev=4 * STEPS),
                 note=f"autograd.grad(create_graph=True) field, torchdiffeq rk4, torch.optim.Adam, torch "
                      f"{torch.__version__}")
 
@@ -199,7 +206,9 @@ def train_case(quick):
                 "t": [0.0, T_END], "outputs": OUTS, "dtype": "float64", "init": f"nd.HybridEBM(seed={SEED})",
                 "data_seed": DATA_SEED, "compare": "the loss at the initial parameters"},
         neurodyn=keep("neurodyn", nd_side), peers={"torch_torchdiffeq": keep("torch_torchdiffeq", torch_side)},
-        rtol=1e-5, atol=1e-9, agree=1e-5, agree_why="the loss at the shared start; torchdiffeq's rk4 is the 3/8 rule",
+        rtol=1e-5, atol=1e-9, agree=1e-5, agree_metric="rel_l2",
+        agree_why="the loss and every gradient at the shared start (relative L2 per tensor); torchdiffeq's rk4 is "
+                  "the 3/8 rule",
         targets=[Target("torch_torchdiffeq", 3.0, "training step >= 3x faster than PyTorch + torchdiffeq")],
         extras=extras, floor=hybrid_floor(batch),
     )
