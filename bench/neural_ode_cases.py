@@ -72,9 +72,13 @@ def torch_compile(obj, quick: bool = False, **kw):
     return torch.compile(obj, **kw)
 
 
-def jax_mod(x64: bool = False):
+def jax_mod(x64: bool = False, quick: bool = False):
     """jax (CPU), or Skip. With x64, float64 arrays are allowed (they are off by default);
-    every side here passes explicit dtypes, so the switch does not change the float32 cases."""
+    every side here passes explicit dtypes, so the switch does not change the float32 cases.
+    Like the torch.compile peers, the jax.jit peers are left out of the smoke run (--quick):
+    compiling them takes seconds each, more than the cases themselves."""
+    if quick:
+        raise Skip("jax.jit peers run in full runs only (compilation takes seconds per case)")
     try:
         import jax
     except ImportError as exc:
@@ -567,14 +571,14 @@ def _diffrax_rk4(diffrax):
     return RK4()
 
 
-def diffrax_node_side(kind, solver, gradient, rtol, atol, x, y):
+def diffrax_node_side(kind, solver, gradient, rtol, atol, x, y, quick=False):
     """The same model in JAX: diffrax.diffeqsolve under jax.jit (forward), or jax.value_and_grad
     of the mse under jax.jit (training step): backprop = RecursiveCheckpointAdjoint (diffrax's
     default, reverse mode through the steps), adjoint = BacksolveAdjoint (the continuous adjoint
     solved backwards with the forward's method and tolerances). float32, XLA on one thread."""
 
     def factory():
-        jax = jax_mod()
+        jax = jax_mod(quick=quick)
         try:
             import diffrax
             import jax.numpy as jnp
@@ -710,7 +714,7 @@ def node_cases(batch, quick):
             neurodyn=nd_forward_side(solver, rtol, atol, x),
             peers={"torchdiffeq": torch_forward_side(solver, rtol, atol, x),
                    "torchdiffeq_compile": torch_forward_side(solver, rtol, atol, x, True, quick),
-                   "diffrax_jit": diffrax_node_side("forward", solver, "backprop", rtol, atol, x, y)},
+                   "diffrax_jit": diffrax_node_side("forward", solver, "backprop", rtol, atol, x, y, quick)},
             agree=agree, agree_why=why,
             reference=ref_fwd,
             extras=nn_extras(reference=ref_fwd), floor=node_gemm_floor("forward", batch),
@@ -726,7 +730,7 @@ def node_cases(batch, quick):
                 neurodyn=nd_train_side(solver, gradient, rtol, atol, x, y),
                 peers={"torchdiffeq": torch_train_side(solver, gradient, rtol, atol, x, y),
                        "torchdiffeq_compile": torch_train_side(solver, gradient, rtol, atol, x, y, True, quick),
-                       "diffrax_jit": diffrax_node_side("train", solver, gradient, rtol, atol, x, y)},
+                       "diffrax_jit": diffrax_node_side("train", solver, gradient, rtol, atol, x, y, quick)},
                 agree=agree, agree_why=why, agree_metric="rel_l2",
                 reference=ref,
                 extras=nn_extras(reference=ref), floor=node_gemm_floor("train", batch),

@@ -170,7 +170,7 @@ def torchode_side(y0, t, rtol, atol):
     return factory
 
 
-def diffrax_side(y0, t, rtol, atol, make_vf=None, what="Lorenz"):
+def diffrax_side(y0, t, rtol, atol, make_vf=None, what="Lorenz", quick=False):
     """diffrax Dopri5 under jax.jit(jax.vmap(...)): each sample its own steps, as neurodyn's
     default (CPU, float64). ``make_vf(jnp)`` gives the vector field of one state (default:
     Lorenz)."""
@@ -179,7 +179,7 @@ def diffrax_side(y0, t, rtol, atol, make_vf=None, what="Lorenz"):
         try:
             from neural_ode_cases import jax_mod
 
-            jax = jax_mod(x64=True)
+            jax = jax_mod(x64=True, quick=quick)
             import diffrax
             import jax.numpy as jnp
         except ImportError as exc:
@@ -218,7 +218,7 @@ def diffrax_side(y0, t, rtol, atol, make_vf=None, what="Lorenz"):
     return factory
 
 
-def lorenz_samples(tol, batch, loop_rows, t1=10.0):
+def lorenz_samples(tol, batch, loop_rows, t1=10.0, quick=False):
     """(e) The same batch with per-sample step control (neurodyn's default): against
     neurodyn's own coupled mode, a SciPy solve_ivp loop, torchode and diffrax (jit, vmap),
     which all step each sample separately."""
@@ -239,7 +239,7 @@ def lorenz_samples(tol, batch, loop_rows, t1=10.0):
             "neurodyn_coupled": neurodyn_coupled_side(Y0, t, rtol, atol),
             "scipy_rk45_loop": scipy_loop_side(lorenz_rhs, Y0, t, rtol, atol, rows),
             "torchode": torchode_side(Y0, t, rtol, atol),
-            "diffrax": diffrax_side(Y0, t, rtol, atol),
+            "diffrax": diffrax_side(Y0, t, rtol, atol, quick=quick),
         },
         reference=dop853_reference(lorenz_rhs, Y0, t, rows=rows),
         agree=100 * rtol, agree_window=slice(0, 11),
@@ -491,7 +491,7 @@ def mlp_field(tol, n, hidden, batch, quick):
             "torchdiffeq": torchdiffeq_side(lambda L, M: M(W1, b1, W2, b2), Y0, t, rtol, atol),
             "torchdiffeq_compile": torchdiffeq_side(lambda L, M: M(W1, b1, W2, b2), Y0, t, rtol, atol, True, quick),
             "diffrax_jit": diffrax_side(Y0, t, rtol, atol, make_vf=lambda jnp: (
-                lambda tt, u, args: jnp.tanh(u @ W1 + b1) @ W2 + b2), what="MLP field"),
+                lambda tt, u, args: jnp.tanh(u @ W1 + b1) @ W2 + b2), what="MLP field", quick=quick),
             "scipy_rk45_flat": scipy_side(numpy_rhs, Y0, t, rtol, atol, Y0.shape),
         },
         agree=100 * rtol,
@@ -563,7 +563,7 @@ def build(quick: bool, timer_cfg) -> list:
         mlp_field(DEFAULT, 2, 64, mlp_batch, quick),
         lorenz_pycallable(TIGHT_LORENZ, t1),
         lorenz_pycallable(DEFAULT, t1),
-        lorenz_samples((1e-8, 1e-8), batch, loop_rows, t1),
+        lorenz_samples((1e-8, 1e-8), batch, loop_rows, t1, quick),
     ]
     if quick:  # the targets are stated for the full sizes; at smoke-test sizes they only indicate
         for c in cases:
