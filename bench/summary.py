@@ -33,13 +33,24 @@ def _agree(side: dict) -> str:
     return f"{a['metric']} {a['worst']:.1g} ({a['worst_part']}) {mark}"
 
 
+def _best_floor(c: dict, side: dict) -> str:
+    fl = c.get("floor") or {}
+    if fl.get("status") != "ok" or "time" not in side:
+        return ""
+    return f"{side['time']['min_s'] / fl['time']['min_s']:.2f}"
+
+
 def rows(record: dict):
-    """(case, neurodyn time, nd/floor, peer, peer time, ratio, peer/floor, agreement) per peer."""
+    """(case, neurodyn median (best), nd/floor median (best), peer, peer median (best),
+    ratio median (best), peer/floor, agreement) per peer. Medians and best-of: on a shared
+    machine a burst of other work inflates single samples; the best sample is the least
+    disturbed one, the median the typical one."""
     out = []
     for c in record["cases"]:
         nd = c["sides"].get("neurodyn", {})
-        nd_t = _t(nd["time"]["median_s"]) if nd.get("status") == "ok" and "time" in nd else nd.get("status", "-")
-        nd_f = f"{nd['time_over_floor']:.2f}" if nd.get("time_over_floor") else "—"
+        ok_nd = nd.get("status") == "ok" and "time" in nd
+        nd_t = f"{_t(nd['time']['median_s'])} ({_t(nd['time']['min_s'])})" if ok_nd else nd.get("status", "-")
+        nd_f = f"{nd['time_over_floor']:.2f} ({_best_floor(c, nd)})" if nd.get("time_over_floor") else "—"
         peers = [(k, v) for k, v in c["sides"].items() if k != "neurodyn"]
         if not peers:
             out.append((c["name"], nd_t, nd_f, "—", "", "", "", ""))
@@ -47,9 +58,10 @@ def rows(record: dict):
             if s["status"] != "ok" or "time" not in s:
                 out.append((c["name"], nd_t, nd_f, name, s["status"], "", "", ""))
                 continue
-            out.append((c["name"], nd_t, nd_f, name, _t(s["time"]["median_s"]),
-                        f"{s['ratio']:.3g}x" if s.get("ratio") else "",
-                        f"{s['time_over_floor']:.2f}" if s.get("time_over_floor") else "", _agree(s)))
+            best = s["time"]["min_s"] / nd["time"]["min_s"] if ok_nd else None
+            ratio = (f"{s['ratio']:.3g}x" if s.get("ratio") else "") + (f" ({best:.3g}x)" if best else "")
+            out.append((c["name"], nd_t, nd_f, name, f"{_t(s['time']['median_s'])} ({_t(s['time']['min_s'])})",
+                        ratio, f"{s['time_over_floor']:.2f}" if s.get("time_over_floor") else "", _agree(s)))
     return out
 
 
@@ -78,7 +90,9 @@ def main(argv=None) -> int:
                  f"suite; load average (1 min) per suite at start/end: "
                  + ", ".join(f"{r['suite']} {la[0][0]:.1f}/{la[1][0]:.1f}" for r, la in zip(records, loads)
                              if la[0] and la[1]) + ".")
-    lines += ["", "| case | neurodyn | neurodyn / GEMM floor | peer | peer time | ratio (peer / neurodyn) "
+    lines += ["", "Times: median (best of the samples). Ratios and time / floor: of the medians (of the "
+                  "best samples).", "",
+              "| case | neurodyn | neurodyn / GEMM floor | peer | peer time | ratio (peer / neurodyn) "
                   "| peer / floor | agreement with neurodyn (worst part) |",
               "|---|---:|---:|---|---:|---:|---:|---|"]
     for r in records:
