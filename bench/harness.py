@@ -77,6 +77,7 @@ class TimerConfig:
     min_sample: float = 0.05 # seconds: fast calls are looped inside one sample (like timeit)
     budget: float = 20.0     # seconds per side: slow sides get fewer repeats (never < 3)
     max_inner: int = 10_000
+    slow: float = 1.0        # seconds: a warm-up call this long ends the warm-up
     # Round-robin sampling across the sides of a case (see measure_interleaved). Off for
     # more than one thread: each side then has its own pool (neurodyn's OpenBLAS, NumPy's
     # OpenBLAS, torch's OpenMP) whose workers keep spinning after a call and take the cores
@@ -116,8 +117,11 @@ class Timing:
 
 def _calibrate(fn: Callable[[], Any], cfg: TimerConfig):
     """Warm up, then choose the calls per sample (inner) and the number of samples."""
-    for _ in range(cfg.warmup):
+    for i in range(cfg.warmup):
+        t0 = time.perf_counter()
         fn()
+        if time.perf_counter() - t0 > cfg.slow:  # a call this long is warm after one run
+            break
     t0 = time.perf_counter()
     fn()  # calibration call, also warm
     one = max(time.perf_counter() - t0, 1e-9)
