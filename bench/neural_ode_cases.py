@@ -69,6 +69,14 @@ def torch_compile(obj, quick: bool = False, **kw):
 
     if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++")):
         raise Skip("torch.compile (inductor) needs a C++ compiler")
+    # Every case compiles a new module of the same class: dynamo keys its cache by the code
+    # object, so after 8 variants (shapes, requires_grad) it would fall back to eager silently.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
+    torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4096)
+    # torchdiffeq's adjoint differentiates the field's output with autograd.grad inside a
+    # backward pass, which compiled graphs with donated buffers refuse (torch's error message
+    # names this switch)
+    torch._functorch.config.donated_buffer = False
     return torch.compile(obj, **kw)
 
 
