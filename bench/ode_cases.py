@@ -242,10 +242,11 @@ def lorenz_samples(tol, batch, loop_rows, t1=10.0, quick=False):
             "diffrax": diffrax_side(Y0, t, rtol, atol, quick=quick),
         },
         reference=dop853_reference(lorenz_rhs, Y0, t, rows=rows),
-        agree=100 * rtol, agree_window=slice(0, 11),
-        agree_why="max |diff| / max |y| <= 100 rtol (global errors of the solvers are tens of tolerance units); Lorenz "
-                  "is chaotic: compared on t <= 1 (the first 11 outputs), before differences at the tolerance "
-                  "grow by orders of magnitude; the whole span is judged against the reference",
+        agree=300 * rtol, agree_window=slice(0, 11),
+        agree_why="max |diff| / max |y| <= 300 rtol (global errors of the solvers are tens of tolerance units, and "
+                  "Lorenz's divergence grows them about 2.5x per unit time); Lorenz is chaotic: compared on t <= 1 "
+                  "(the first 11 outputs), before differences at the tolerance grow by orders of magnitude; the "
+                  "whole span is judged against the reference",
         targets=[Target("neurodyn_coupled", 1 / 1.2, "per-sample control no slower than 1.2x the coupled mode"),
                  Target("torchode", 20.0, "neurodyn >= 20x faster than torchode"),
                  Target("diffrax", 3.0, "neurodyn >= 3x faster than diffrax (jit, vmap)"),
@@ -415,10 +416,11 @@ def lorenz_single(tol, t1=10.0):
             "torchdiffeq": torchdiffeq_side(lambda L, M: L(), y0, t, rtol, atol),
         },
         reference=dop853_reference(lorenz_rhs, y0, t),
-        agree=100 * rtol, agree_window=slice(0, 11),
-        agree_why="max |diff| / max |y| <= 100 rtol (global errors of the solvers are tens of tolerance units); Lorenz "
-                  "is chaotic: compared on t <= 1 (the first 11 outputs), before differences at the tolerance "
-                  "grow by orders of magnitude; the whole span is judged against the reference",
+        agree=300 * rtol, agree_window=slice(0, 11),
+        agree_why="max |diff| / max |y| <= 300 rtol (global errors of the solvers are tens of tolerance units, and "
+                  "Lorenz's divergence grows them about 2.5x per unit time); Lorenz is chaotic: compared on t <= 1 "
+                  "(the first 11 outputs), before differences at the tolerance grow by orders of magnitude; the "
+                  "whole span is judged against the reference",
     )
 
 
@@ -448,10 +450,11 @@ def lorenz_batch(tol, batch, loop_rows, t1=10.0):
                                           note="one solve_ivp on the flattened batch (shared step, as neurodyn)"),
         },
         reference=dop853_reference(lorenz_rhs, Y0, t, rows=rows),
-        agree=100 * rtol, agree_window=slice(0, 11),
-        agree_why="max |diff| / max |y| <= 100 rtol (global errors of the solvers are tens of tolerance units); Lorenz "
-                  "is chaotic: compared on t <= 1 (the first 11 outputs), before differences at the tolerance "
-                  "grow by orders of magnitude; the whole span is judged against the reference",
+        agree=300 * rtol, agree_window=slice(0, 11),
+        agree_why="max |diff| / max |y| <= 300 rtol (global errors of the solvers are tens of tolerance units, and "
+                  "Lorenz's divergence grows them about 2.5x per unit time); Lorenz is chaotic: compared on t <= 1 "
+                  "(the first 11 outputs), before differences at the tolerance grow by orders of magnitude; the "
+                  "whole span is judged against the reference",
         targets=[Target("scipy_rk45_loop", 100.0, "neurodyn >= 100x faster than a SciPy solve_ivp loop")],
     )
 
@@ -535,10 +538,11 @@ def lorenz_pycallable(tol, t1=10.0):
         neurodyn=neurodyn_side(lambda nd: lorenz_rhs, y0, t, rtol, atol),
         peers={"scipy_rk45": scipy_side(lorenz_rhs, y0, t, rtol, atol, (3,))},
         reference=dop853_reference(lorenz_rhs, y0, t),
-        agree=100 * rtol, agree_window=slice(0, 11),
-        agree_why="max |diff| / max |y| <= 100 rtol (global errors of the solvers are tens of tolerance units); Lorenz "
-                  "is chaotic: compared on t <= 1 (the first 11 outputs), before differences at the tolerance "
-                  "grow by orders of magnitude; the whole span is judged against the reference",
+        agree=300 * rtol, agree_window=slice(0, 11),
+        agree_why="max |diff| / max |y| <= 300 rtol (global errors of the solvers are tens of tolerance units, and "
+                  "Lorenz's divergence grows them about 2.5x per unit time); Lorenz is chaotic: compared on t <= 1 "
+                  "(the first 11 outputs), before differences at the tolerance grow by orders of magnitude; the "
+                  "whole span is judged against the reference",
         targets=[Target("scipy_rk45", 1.0, "neurodyn (Python rhs) no slower than solve_ivp")],
     )
 
