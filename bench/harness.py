@@ -843,6 +843,14 @@ def versions() -> dict:
         v["neurodyn_build"] = _neurodyn_build(nd)
     except ImportError as exc:
         v["neurodyn"] = f"unavailable: {exc}"
+    if "torch" in sys.modules:  # set_threads imported it; its backend as torch reports it
+        torch = sys.modules["torch"]
+        try:
+            v["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+            cfg = torch.__config__.show()
+            v["torch_blas"] = "MKL" if "BLAS_INFO=mkl" in cfg else ("OpenBLAS" if "openblas" in cfg.lower() else "?")
+        except Exception:
+            pass
     try:  # numpy's own BLAS is what the NumPy right-hand sides and the GEMM reference use
         cfg = np.show_config(mode="dicts")
         blas = cfg.get("Build Dependencies", {}).get("blas", {})

@@ -235,12 +235,7 @@ def _mb(x):
 def markdown_extras(record: dict) -> str:
     """Markdown appended to the harness's table: environment, the forward/backward split
     with ratios, agreement per tensor, and peak memory where measured."""
-    env = record.get("environment", {})
-    v = record.get("versions", {})
-    lines = ["", f"Environment: OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE')!r} (neurodyn's OpenBLAS "
-             f"kernels); torch {v.get('torch')} ({v.get('torch_blas', '?')}, CPU capability "
-             f"{v.get('torch_cpu_capability', '?')}); peers: "
-             + ", ".join(f"{k} {v.get(k)}" for k in ("torchdiffeq", "snntorch", "ncps") if v.get(k)) + "."]
+    lines = []
     summ = record.get("summary") or {}
     split = summ.get("split") or []
     if split:
