@@ -640,7 +640,7 @@ def _agree_cells(s: dict):
     mabs = max((v["max_abs"] for v in parts), default=float("nan"))
     mrel = max((v["max_rel"] for v in parts), default=float("nan"))
     verdict = f"{a['metric']} {a['worst']:.2g} <= {a['bound']:g}" if a["ok"] else \
-        f"FAILED: {a['metric']} {a['worst']:.2g} > {a['bound']}"
+        f"FAILED: {a['metric']} {a['worst']:.2g} > {a['bound']:g}"
     return f"{mabs:.2g}", f"{mrel:.2g}", verdict
 
 
