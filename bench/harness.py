@@ -93,6 +93,11 @@ class Timing:
     samples: list            # seconds per call, one per repeat
     inner: int               # calls per sample
     warmup: int
+    # CPU seconds of this process per call (all its threads), one per repeat. On a machine
+    # whose cores are shared with other work, a call that outlasts the scheduler's time slice
+    # waits for the CPU while a short one often does not, so wall times favour short calls;
+    # the CPU time counts the work only (at one thread, every side's work is on this process).
+    cpu_samples: list = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -110,9 +115,13 @@ class Timing:
     def as_dict(self, scale: float = 1.0) -> dict:
         s = [x * scale for x in self.samples]
         q1, q3 = np.percentile(s, [25, 75])
-        return {"median_s": float(np.median(s)), "min_s": float(np.min(s)), "q1_s": float(q1),
-                "q3_s": float(q3), "iqr_s": float(q3 - q1), "repeats": len(s), "inner_loops": self.inner,
-                "warmup": self.warmup, "samples_s": s}
+        out = {"median_s": float(np.median(s)), "min_s": float(np.min(s)), "q1_s": float(q1),
+               "q3_s": float(q3), "iqr_s": float(q3 - q1), "repeats": len(s), "inner_loops": self.inner,
+               "warmup": self.warmup, "samples_s": s}
+        if self.cpu_samples:
+            c = [x * scale for x in self.cpu_samples]
+            out.update({"cpu_median_s": float(np.median(c)), "cpu_min_s": float(np.min(c)), "cpu_samples_s": c})
+        return out
 
 
 def _calibrate(fn: Callable[[], Any], cfg: TimerConfig):
@@ -132,11 +141,13 @@ def _calibrate(fn: Callable[[], Any], cfg: TimerConfig):
     return inner, repeats
 
 
-def _sample(fn: Callable[[], Any], inner: int) -> float:
-    t0 = time.perf_counter()
+def _sample(fn: Callable[[], Any], inner: int):
+    """(wall seconds, process CPU seconds) per call, over ``inner`` calls."""
+    c0, t0 = time.process_time(), time.perf_counter()
     for _ in range(inner):
         fn()
-    return (time.perf_counter() - t0) / inner
+    t1, c1 = time.perf_counter(), time.process_time()
+    return (t1 - t0) / inner, (c1 - c0) / inner
 
 
 class _GCPaused:
@@ -170,7 +181,9 @@ def measure_interleaved(fns: dict, cfg: TimerConfig) -> dict:
         for k, fn in fns.items():
             inner, rep = _calibrate(fn, cfg)
             with _GCPaused():
-                out[k] = Timing(samples=[_sample(fn, inner) for _ in range(rep)], inner=inner, warmup=cfg.warmup + 1)
+                got = [_sample(fn, inner) for _ in range(rep)]
+                out[k] = Timing(samples=[w for w, _ in got], inner=inner, warmup=cfg.warmup + 1,
+                                cpu_samples=[c for _, c in got])
         return out
     plan = {k: _calibrate(fn, cfg) for k, fn in fns.items()}
     samples = {k: [] for k in fns}
@@ -180,7 +193,8 @@ def measure_interleaved(fns: dict, cfg: TimerConfig) -> dict:
                 inner, rep = plan[k]
                 if r < rep:
                     samples[k].append(_sample(fn, inner))
-    return {k: Timing(samples=samples[k], inner=plan[k][0], warmup=cfg.warmup + 1) for k in fns}
+    return {k: Timing(samples=[w for w, _ in samples[k]], inner=plan[k][0], warmup=cfg.warmup + 1,
+                      cpu_samples=[c for _, c in samples[k]]) for k in fns}
 
 
 # --------------------------------------------------------------------------------------
@@ -499,6 +513,8 @@ def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
         for s in sides.values():
             if s["status"] == "ok" and "time" in s:
                 s["time_over_floor"] = s["time"]["median_s"] / t["median_s"]
+                if s["time"].get("cpu_median_s") and t.get("cpu_median_s"):
+                    s["cpu_time_over_floor"] = s["time"]["cpu_median_s"] / t["cpu_median_s"]
     for name, s in sides.items():
         log(f"  {name}: {_brief(s)}")
     if (out.get("floor") or {}).get("status") == "ok":
@@ -524,6 +540,8 @@ def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
             s["diff_vs_neurodyn"] = compare(nd["_probe"], s["_probe"], case.rtol, case.atol)
             if "time" in s and "time" in nd:
                 s["ratio"] = s["time"]["median_s"] / nd["time"]["median_s"]
+                if s["time"].get("cpu_median_s") and nd["time"].get("cpu_median_s"):
+                    s["ratio_cpu"] = s["time"]["cpu_median_s"] / nd["time"]["cpu_median_s"]
     if ref is not None:
         out["reference"] = {"status": "ok", "rows": None if ref.rows is None else len(ref.rows),
                             "note": ref.counts_note}
