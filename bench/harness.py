@@ -761,27 +761,32 @@ def markdown(record: dict) -> str:
     """The results as a Markdown table (for bench/README.md), with the machine described."""
     lines = describe(record) + [
         "",
-        "| case | side | median | IQR | nfev / accepted / rejected | ratio (peer / neurodyn) | time / GEMM floor "
-        "| max abs diff vs neurodyn | max rel diff | agreement check | max abs error vs reference |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| case | side | median (wall) | IQR | median CPU time | nfev / accepted / rejected | ratio (peer / neurodyn), "
+        "wall / CPU | time / GEMM floor, wall / CPU | max abs diff vs neurodyn | max rel diff | agreement check "
+        "| max abs error vs reference |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in record["cases"]:
         for name, s, t in _rows(r):
             if t is None:
-                lines.append(f"| {r['name']} | {name} | {s['status'] if s['status'] != 'ok' else 'probed'} | | | | | "
+                lines.append(f"| {r['name']} | {name} | {s['status'] if s['status'] != 'ok' else 'probed'} | | | | | | "
                              + " | ".join(_agree_cells(s)) + " | |")
                 continue
             e = s.get("error_vs_reference")
             ratio = "" if s.get("ratio") is None else f"{s['ratio']:.3g}x"
+            if s.get("ratio_cpu"):
+                ratio += f" / {s['ratio_cpu']:.3g}x"
+            over = _floor_over(s) + (f" / {s['cpu_time_over_floor']:.3g}" if s.get("cpu_time_over_floor") else "")
+            cpu = fmt_time(t.get("cpu_median_s")) if t.get("cpu_median_s") else ""
             err = "" if not e else f"{e['max_abs_diff_final']:.2g}"
             star = " (scaled)" if s.get("time_scale", 1.0) != 1.0 else ""
             counts = _fmt_counts(s["counts"]).replace("/", " / ")
-            lines.append(f"| {r['name']} | {name}{star} | {fmt_time(t['median_s'])} | {fmt_time(t['iqr_s'])} | {counts} "
-                         f"| {ratio} | {_floor_over(s)} | " + " | ".join(_agree_cells(s)) + f" | {err} |")
+            lines.append(f"| {r['name']} | {name}{star} | {fmt_time(t['median_s'])} | {fmt_time(t['iqr_s'])} | {cpu} "
+                         f"| {counts} | {ratio} | {over} | " + " | ".join(_agree_cells(s)) + f" | {err} |")
         fl = r.get("floor") or {}
         if fl.get("status") == "ok":
             lines.append(f"| {r['name']} | {FLOOR}: {fl['what']} | {fmt_time(fl['time']['median_s'])} | "
-                         f"{fmt_time(fl['time']['iqr_s'])} | | | 1 | | | | |")
+                         f"{fmt_time(fl['time']['iqr_s'])} | {fmt_time(fl['time'].get('cpu_median_s'))} | | | 1 | | | | |")
     return "\n".join(lines) + "\n"
 
 

@@ -33,35 +33,37 @@ def _agree(side: dict) -> str:
     return f"{a['metric']} {a['worst']:.1g} ({a['worst_part']}) {mark}"
 
 
-def _best_floor(c: dict, side: dict) -> str:
-    fl = c.get("floor") or {}
-    if fl.get("status") != "ok" or "time" not in side:
-        return ""
-    return f"{side['time']['min_s'] / fl['time']['min_s']:.2f}"
+def _cpu(t: dict) -> str:
+    return _t(t["cpu_median_s"]) if t.get("cpu_median_s") else "-"
+
+
+def _f(x, fmt=".2f", suffix=""):
+    return "" if x is None else f"{x:{fmt}}{suffix}"
 
 
 def rows(record: dict):
-    """(case, neurodyn median (best), nd/floor median (best), peer, peer median (best),
-    ratio median (best), peer/floor, agreement) per peer. Medians and best-of: on a shared
-    machine a burst of other work inflates single samples; the best sample is the least
-    disturbed one, the median the typical one."""
+    """Per peer: (case, neurodyn wall / CPU, neurodyn over floor wall / CPU, peer, peer wall / CPU,
+    ratio of wall medians (of best samples), ratio of CPU medians, peer over floor (CPU),
+    agreement). Medians and best-of wall times: on a shared machine a burst of other work
+    inflates single samples; the CPU time counts the work alone (module docstring)."""
     out = []
     for c in record["cases"]:
         nd = c["sides"].get("neurodyn", {})
         ok_nd = nd.get("status") == "ok" and "time" in nd
-        nd_t = f"{_t(nd['time']['median_s'])} ({_t(nd['time']['min_s'])})" if ok_nd else nd.get("status", "-")
-        nd_f = f"{nd['time_over_floor']:.2f} ({_best_floor(c, nd)})" if nd.get("time_over_floor") else "—"
+        nd_t = f"{_t(nd['time']['median_s'])} / {_cpu(nd['time'])}" if ok_nd else nd.get("status", "-")
+        nd_f = (f"{_f(nd.get('time_over_floor'))} / {_f(nd.get('cpu_time_over_floor'))}"
+                if nd.get("time_over_floor") else "—")
         peers = [(k, v) for k, v in c["sides"].items() if k != "neurodyn"]
         if not peers:
-            out.append((c["name"], nd_t, nd_f, "—", "", "", "", ""))
+            out.append((c["name"], nd_t, nd_f, "—", "", "", "", "", ""))
         for name, s in peers:
             if s["status"] != "ok" or "time" not in s:
-                out.append((c["name"], nd_t, nd_f, name, s["status"], "", "", ""))
+                out.append((c["name"], nd_t, nd_f, name, s["status"], "", "", "", ""))
                 continue
             best = s["time"]["min_s"] / nd["time"]["min_s"] if ok_nd else None
-            ratio = (f"{s['ratio']:.3g}x" if s.get("ratio") else "") + (f" ({best:.3g}x)" if best else "")
-            out.append((c["name"], nd_t, nd_f, name, f"{_t(s['time']['median_s'])} ({_t(s['time']['min_s'])})",
-                        ratio, f"{s['time_over_floor']:.2f}" if s.get("time_over_floor") else "", _agree(s)))
+            ratio = _f(s.get("ratio"), ".3g", "x") + (f" ({best:.3g}x)" if best else "")
+            out.append((c["name"], nd_t, nd_f, name, f"{_t(s['time']['median_s'])} / {_cpu(s['time'])}", ratio,
+                        _f(s.get("ratio_cpu"), ".3g", "x"), _f(s.get("cpu_time_over_floor")), _agree(s)))
     return out
 
 
@@ -90,11 +92,12 @@ def main(argv=None) -> int:
                  f"suite; load average (1 min) per suite at start/end: "
                  + ", ".join(f"{r['suite']} {la[0][0]:.1f}/{la[1][0]:.1f}" for r, la in zip(records, loads)
                              if la[0] and la[1]) + ".")
-    lines += ["", "Times: median (best of the samples). Ratios and time / floor: of the medians (of the "
-                  "best samples).", "",
-              "| case | neurodyn | neurodyn / GEMM floor | peer | peer time | ratio (peer / neurodyn) "
-                  "| peer / floor | agreement with neurodyn (worst part) |",
-              "|---|---:|---:|---|---:|---:|---:|---|"]
+    lines += ["", "Times: median wall time / median CPU time of the process per call. Ratios = peer / neurodyn: "
+                  "of the wall medians (of the best wall samples), and of the CPU medians. Time / GEMM floor: "
+                  "wall / CPU.", "",
+              "| case | neurodyn | neurodyn / GEMM floor | peer | peer time | ratio, wall (best) | ratio, CPU "
+                  "| peer / floor, CPU | agreement with neurodyn (worst part) |",
+              "|---|---:|---:|---|---:|---:|---:|---:|---|"]
     for r in records:
         for row in rows(r):
             lines.append("| " + " | ".join(row) + " |")
