@@ -38,7 +38,9 @@ def _cpu(t: dict) -> str:
 
 
 def _f(x, fmt=".2f", suffix=""):
-    return "" if x is None else f"{x:{fmt}}{suffix}"
+    if x is None:
+        return ""
+    return (f"{x:,.0f}" if fmt == ".3g" and x >= 1000 else f"{x:{fmt}}") + suffix
 
 
 def rows(record: dict):
@@ -61,7 +63,7 @@ def rows(record: dict):
                 out.append((c["name"], nd_t, nd_f, name, s["status"], "", "", "", ""))
                 continue
             best = s["time"]["min_s"] / nd["time"]["min_s"] if ok_nd else None
-            ratio = _f(s.get("ratio"), ".3g", "x") + (f" ({best:.3g}x)" if best else "")
+            ratio = _f(s.get("ratio"), ".3g", "x") + (f" ({_f(best, '.3g', 'x')})" if best else "")
             out.append((c["name"], nd_t, nd_f, name, f"{_t(s['time']['median_s'])} / {_cpu(s['time'])}", ratio,
                         _f(s.get("ratio_cpu"), ".3g", "x"), _f(s.get("cpu_time_over_floor")), _agree(s)))
     return out
