@@ -7,7 +7,8 @@ import math
 import numpy as np
 
 from harness import Case, Probe, Side, Skip, Target
-from neural_ode_cases import dense_product_time, floor_record
+from harness import gemm_floor
+from neural_ode_cases import grad_probe
 from neural_ode_cases import markdown_extras  # noqa: F401  (renders the GEMM floor table)
 
 STEPS, STEP_SIZE, NOISE = 60, 10.0, 0.005
@@ -41,25 +42,18 @@ def _torch_energy(ebm):
 
 def langevin_gemm_floor(sz):
     """The physical limit of the sampling case: per step, each layer's product and the product
-    of its input gradient (the 1-unit output layer included), timed on neurodyn's OpenBLAS at
-    the same shapes, times the step count. Both sides must do these products every step; no
+    of its input gradient (the 1-unit output layer included), on neurodyn's OpenBLAS at the same
+    shapes, times the step count. Both sides must do these products every step; no
     activation, noise or update is included, so no implementation can beat this floor."""
 
-    def more(sides):
-        from harness import TimerConfig
-
-        cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
-        rng = np.random.default_rng(0)
+    def floor(sides):
         widths = [sz["d"], *sz["H"], 1]
-        step, flops = 0.0, 0.0
+        prods = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            for a, b in ((fan_in, fan_out), (fan_out, fan_in)):  # forward, then the input gradient
-                t, f = dense_product_time(sz["B"], a, b, False, cfg, rng)
-                step += t
-                flops += f
-        return floor_record(STEPS * step, STEPS * flops, sides)
+            prods += [(sz["B"], fan_in, fan_out, False, 1), (sz["B"], fan_out, fan_in, False, 1)]
+        return gemm_floor(prods, f"{STEPS} steps x each layer's product and its input gradient's", time_scale=STEPS)
 
-    return more
+    return floor
 
 
 def langevin_case(quick):
@@ -88,14 +82,59 @@ def langevin_case(quick):
         return Side(run=lambda: loop(NOISE), probe=lambda: Probe(ys=loop(0.0).numpy()[None]),
                     note="autograd per step, torch.randn noise")
 
+    def handwritten_factory(compiled):
+        def factory():
+            torch, _, _ = _torch_energy(ebm)
+            p = ebm.params
+            L = len(ebm.config["hidden_sizes"])
+            Ws = [torch.tensor(p[f"energy_dense_{i}.kernel"]) for i in range(L)]
+            bs = [torch.tensor(p[f"energy_dense_{i}.bias"]) for i in range(L)]
+            w_out = torch.tensor(p["energy_output.kernel"])[:, 0]
+
+            def step(x, noise):
+                # the energy's input gradient by hand: forward through the silu layers keeping
+                # the pre-activations, then back: g <- (g * silu'(z)) W^T, silu' = s (1 + z (1 - s))
+                zs, h = [], x
+                for W, b in zip(Ws, bs):
+                    z = torch.addmm(b, h, W)
+                    zs.append(z)
+                    h = torch.nn.functional.silu(z)
+                g = w_out.expand(x.shape[0], -1)
+                for W, z in zip(reversed(Ws), reversed(zs)):
+                    s_ = torch.sigmoid(z)
+                    g = (g * (s_ * (1 + z * (1 - s_)))) @ W.T
+                return x - (STEP_SIZE / 2) * g + math.sqrt(STEP_SIZE) * noise
+
+            fn = step
+            if compiled:
+                from neural_ode_cases import torch_compile
+
+                fn = torch_compile(step, quick)
+            gen = torch.Generator().manual_seed(0)
+            x0t = torch.tensor(x0)
+
+            def loop(scale):
+                x = x0t
+                with torch.no_grad():
+                    for _ in range(STEPS):
+                        x = fn(x, scale * torch.randn(x.shape, generator=gen))
+                return x
+            return Side(run=lambda: loop(NOISE), probe=lambda: Probe(ys=loop(0.0).numpy()[None]),
+                        note=("torch.compile of " if compiled else "") + "one step with the gradient written out, "
+                             "no autograd; torch.randn noise")
+        return factory
+
     return Case(
         name=f"langevin_{STEPS}steps_B{sz['B']}_d{sz['d']}",
         description=f"{STEPS} Langevin steps, batch {sz['B']}, input {sz['d']}, MLP {list(sz['H'])} (silu), float32",
         params={**sz, "steps": STEPS, "step_size": STEP_SIZE, "noise_scale": NOISE,
                 "compare": "noise-free runs (same descent, no sampler noise)"},
-        neurodyn=nd_factory, peers={"torch_autograd": torch_factory}, rtol=1e-3, atol=1e-4,
-        targets=[Target("torch_autograd", 5.0, "sampling >= 5x faster than the PyTorch autograd loop")],
-        extras=langevin_gemm_floor(sz),
+        neurodyn=nd_factory, peers={"torch_autograd": torch_factory, "torch_handwritten": handwritten_factory(False),
+                                    "torch_handwritten_compile": handwritten_factory(True)}, rtol=1e-3, atol=1e-4,
+        agree=1e-4, agree_why="float32, 60 steps of the same descent (noise off in the probe)",
+        targets=[Target("torch_autograd", 5.0, "sampling >= 5x faster than the PyTorch autograd loop"),
+                 Target("torch_handwritten", 1.0, "sampling faster than a torch loop with the gradient written out")],
+        floor=langevin_gemm_floor(sz),
     )
 
 
@@ -107,14 +146,24 @@ def cd_case(quick):
     rng = np.random.default_rng(3)
     xr = rng.normal(size=(sz["B"], sz["d"])).astype(np.float32) * 0.3
     xn = rng.uniform(-1, 1, (sz["B"], sz["d"])).astype(np.float32)
+    names = [f"energy_dense_{i}.{k}" for i in range(len(sz["H"])) for k in ("kernel", "bias")] + \
+        ["energy_output.kernel", "energy_output.bias"]
 
     def nd_factory():
         run = lambda: ebm.cd_loss_and_grad(xr, xn)
-        return Side(run=run, probe=lambda: Probe(ys=np.array([[run()[0]]])))
 
-    def torch_factory():
+        def probe():
+            loss, g = run()
+            return grad_probe(loss, g, names)
+        return Side(run=run, probe=probe)
+
+    def torch_factory(compiled=False):
         torch, energy, params = _torch_energy(ebm)
         a, b = torch.tensor(xr), torch.tensor(xn)
+        if compiled:
+            from neural_ode_cases import torch_compile
+
+            energy = torch_compile(energy, quick)
 
         def step():
             for p_ in params:
@@ -123,13 +172,19 @@ def cd_case(quick):
             loss = er.mean() - en.mean() + 0.01 * ((er ** 2).mean() + (en ** 2).mean())
             loss.backward()
             return loss.detach()
-        return Side(run=step, probe=lambda: Probe(ys=np.array([[float(step())]])), note="autograd backward()")
+        def probe():
+            loss = float(step())
+            return grad_probe(loss, {n: t.grad.numpy() for n, t in zip(names, params)}, names)
+        return Side(run=step, probe=probe, note=("torch.compile(energy); " if compiled else "") + "autograd backward()")
 
     return Case(
         name=f"cd_step_B{sz['B']}_d{sz['d']}",
         description=f"one contrastive-divergence loss and parameter gradient, batch {sz['B']} real + {sz['B']} negative",
-        params={**sz, "reg_alpha": 0.01}, neurodyn=nd_factory, peers={"torch_autograd": torch_factory},
-        rtol=1e-4, atol=1e-5, targets=[Target("torch_autograd", 1.0, "CD step faster than PyTorch")],
+        params={**sz, "reg_alpha": 0.01}, neurodyn=nd_factory,
+        peers={"torch_autograd": torch_factory, "torch_compile": lambda: torch_factory(True)},
+        rtol=1e-4, atol=1e-6, agree=1.0, agree_metric="tol_units",
+        agree_why="float32 loss and gradients within 1e-6 + 1e-4 |g| elementwise (the output bias's gradient is a "
+                  "difference of two means, near 0)", targets=[Target("torch_autograd", 1.0, "CD step faster than PyTorch")],
     )
 
 

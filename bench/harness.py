@@ -77,12 +77,15 @@ class TimerConfig:
     min_sample: float = 0.05 # seconds: fast calls are looped inside one sample (like timeit)
     budget: float = 20.0     # seconds per side: slow sides get fewer repeats (never < 3)
     max_inner: int = 10_000
+    slow: float = 1.0        # seconds: a warm-up call this long ends the warm-up
     # Round-robin sampling across the sides of a case (see measure_interleaved). Off for
     # more than one thread: each side then has its own pool (neurodyn's OpenBLAS, NumPy's
     # OpenBLAS, torch's OpenMP) whose workers keep spinning after a call and take the cores
     # from the next side (measured: neurodyn's MLP ODE followed by one NumPy matmul, both at
     # 2 threads on 2 cores, 24 ms instead of 10 ms).
     interleave: bool = True
+    # Build and probe every side and check the agreement, without timing (run.py --check).
+    probe_only: bool = False
 
 
 @dataclass
@@ -90,6 +93,11 @@ class Timing:
     samples: list            # seconds per call, one per repeat
     inner: int               # calls per sample
     warmup: int
+    # CPU seconds of this process per call (all its threads), one per repeat. On a machine
+    # whose cores are shared with other work, a call that outlasts the scheduler's time slice
+    # waits for the CPU while a short one often does not, so wall times favour short calls;
+    # the CPU time counts the work only (at one thread, every side's work is on this process).
+    cpu_samples: list = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -107,15 +115,22 @@ class Timing:
     def as_dict(self, scale: float = 1.0) -> dict:
         s = [x * scale for x in self.samples]
         q1, q3 = np.percentile(s, [25, 75])
-        return {"median_s": float(np.median(s)), "min_s": float(np.min(s)), "q1_s": float(q1),
-                "q3_s": float(q3), "iqr_s": float(q3 - q1), "repeats": len(s), "inner_loops": self.inner,
-                "warmup": self.warmup, "samples_s": s}
+        out = {"median_s": float(np.median(s)), "min_s": float(np.min(s)), "q1_s": float(q1),
+               "q3_s": float(q3), "iqr_s": float(q3 - q1), "repeats": len(s), "inner_loops": self.inner,
+               "warmup": self.warmup, "samples_s": s}
+        if self.cpu_samples:
+            c = [x * scale for x in self.cpu_samples]
+            out.update({"cpu_median_s": float(np.median(c)), "cpu_min_s": float(np.min(c)), "cpu_samples_s": c})
+        return out
 
 
 def _calibrate(fn: Callable[[], Any], cfg: TimerConfig):
     """Warm up, then choose the calls per sample (inner) and the number of samples."""
-    for _ in range(cfg.warmup):
+    for i in range(cfg.warmup):
+        t0 = time.perf_counter()
         fn()
+        if time.perf_counter() - t0 > cfg.slow:  # a call this long is warm after one run
+            break
     t0 = time.perf_counter()
     fn()  # calibration call, also warm
     one = max(time.perf_counter() - t0, 1e-9)
@@ -126,11 +141,13 @@ def _calibrate(fn: Callable[[], Any], cfg: TimerConfig):
     return inner, repeats
 
 
-def _sample(fn: Callable[[], Any], inner: int) -> float:
-    t0 = time.perf_counter()
+def _sample(fn: Callable[[], Any], inner: int):
+    """(wall seconds, process CPU seconds) per call, over ``inner`` calls."""
+    c0, t0 = time.process_time(), time.perf_counter()
     for _ in range(inner):
         fn()
-    return (time.perf_counter() - t0) / inner
+    t1, c1 = time.perf_counter(), time.process_time()
+    return (t1 - t0) / inner, (c1 - c0) / inner
 
 
 class _GCPaused:
@@ -164,7 +181,9 @@ def measure_interleaved(fns: dict, cfg: TimerConfig) -> dict:
         for k, fn in fns.items():
             inner, rep = _calibrate(fn, cfg)
             with _GCPaused():
-                out[k] = Timing(samples=[_sample(fn, inner) for _ in range(rep)], inner=inner, warmup=cfg.warmup + 1)
+                got = [_sample(fn, inner) for _ in range(rep)]
+                out[k] = Timing(samples=[w for w, _ in got], inner=inner, warmup=cfg.warmup + 1,
+                                cpu_samples=[c for _, c in got])
         return out
     plan = {k: _calibrate(fn, cfg) for k, fn in fns.items()}
     samples = {k: [] for k in fns}
@@ -174,7 +193,8 @@ def measure_interleaved(fns: dict, cfg: TimerConfig) -> dict:
                 inner, rep = plan[k]
                 if r < rep:
                     samples[k].append(_sample(fn, inner))
-    return {k: Timing(samples=samples[k], inner=plan[k][0], warmup=cfg.warmup + 1) for k in fns}
+    return {k: Timing(samples=[w for w, _ in samples[k]], inner=plan[k][0], warmup=cfg.warmup + 1,
+                      cpu_samples=[c for _, c in samples[k]]) for k in fns}
 
 
 # --------------------------------------------------------------------------------------
@@ -209,6 +229,23 @@ class Side:
     # Multiplier from the timed work to the case's full work, e.g. 10 when 100 of 1000
     # independent trajectories were timed; reported times are already multiplied.
     time_scale: float = 1.0
+    # The agreement bound for this peer when it differs from the case's (``Case.agree``),
+    # with the reason (e.g. a different but equally accurate interpolant).
+    agree: Optional[float] = None
+    agree_why: str = ""
+
+
+@dataclass
+class Floor:
+    """The work no implementation of a case can avoid (its matrix products at the case's
+    shapes on neurodyn's OpenBLAS, no elementwise work), timed round-robin with the sides.
+
+    ``run()`` does one unit of that work; ``time_scale`` units make the case's floor (e.g.
+    the products of one field evaluation, times the number of evaluations)."""
+    run: Callable[[], Any]
+    flops: float            # of the whole floor (all units)
+    what: str
+    time_scale: float = 1.0
 
 
 @dataclass
@@ -230,6 +267,44 @@ class Case:
     reference: Optional[Callable[[], Probe]] = None  # a much tighter solution, for accuracy
     targets: list = field(default_factory=list)
     extras: Optional[Callable[[dict], dict]] = None  # extra numbers (e.g. GFLOP/s) from the result
+    # The GEMM floor, built after the probes (it may need a side's work counters, e.g. nfev):
+    # floor(sides) -> Floor, timed round-robin with the sides.
+    floor: Optional[Callable[[dict], "Floor"]] = None
+    # Same work, checked: every peer's outputs (and, for a training step, loss and gradients)
+    # must match neurodyn's within ``agree`` by ``agree_metric`` (see ``agreement``), on the
+    # output times ``agree_window`` (a slice; None = all). A failure makes run.py exit 1.
+    agree: Optional[float] = None
+    agree_metric: str = "max_rel"
+    agree_window: Optional[slice] = None
+    agree_why: str = ""
+
+
+def gemm_floor(products, what: str, time_scale: float = 1.0, dtype=np.float32, seed: int = 0) -> Floor:
+    """A Floor of matrix products on neurodyn's OpenBLAS (through its dense layer kernels, no
+    bias, no activation). ``products``: (rows, fan_in, fan_out, train, count) tuples: ``count``
+    products (rows, fan_in) x (fan_in, fan_out), each with, if ``train``, its input- and
+    weight-gradient products. One call of ``run`` does all of them once; ``time_scale`` calls
+    make the floor."""
+    from neurodyn import _core
+
+    rng = np.random.default_rng(seed)
+    calls, flops = [], 0.0
+    for rows, fan_in, fan_out, train, count in products:
+        x = rng.standard_normal((rows, fan_in)).astype(dtype)
+        w = rng.standard_normal((fan_in, fan_out)).astype(dtype)
+        calls.append((count, _core.dense_forward, (x, w)))
+        flops += count * 2.0 * rows * fan_in * fan_out
+        if train:
+            dy = rng.standard_normal((rows, fan_out)).astype(dtype)
+            calls.append((count, _core.dense_backward, (x, w, dy, False)))
+            flops += count * 4.0 * rows * fan_in * fan_out
+
+    def run():
+        for count, fn, args in calls:
+            for _ in range(count):
+                fn(*args)
+
+    return Floor(run=run, flops=flops * time_scale, what=what, time_scale=time_scale)
 
 
 def select(cases: list, only: Optional[str]) -> list:
@@ -302,6 +377,60 @@ def accuracy(sides: dict, rtol: float, atol: float) -> dict:
             "best_peer_err_final": best, "ok": bool(ok), "why": why}
 
 
+def _parts(p: Probe) -> dict:
+    """A probe's named output tensors (outputs, loss, every gradient), or its ys as one."""
+    parts = getattr(p, "parts", None)
+    return dict(parts) if parts else {"output": np.asarray(p.ys)}
+
+
+def part_agreement(a, b, rtol: float, atol: float) -> Optional[dict]:
+    """How far b is from a (neurodyn's), as max |b - a|; that over max |a| (max_rel); the
+    relative L2 difference; and the largest difference in tolerance units atol + rtol |a|."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return None
+    if a.size == 0:
+        return {"max_abs": 0.0, "max_rel": 0.0, "rel_l2": 0.0, "tol_units": 0.0}
+    d = np.abs(a - b)
+    if not np.all(np.isfinite(d)):
+        return {"max_abs": float("inf"), "max_rel": float("inf"), "rel_l2": float("inf"), "tol_units": float("inf")}
+    scale_max = float(np.abs(a).max())
+    na = float(np.linalg.norm(a))
+    return {"max_abs": float(d.max()), "max_rel": float(d.max()) / (scale_max if scale_max > 0 else 1.0),
+            "rel_l2": float(np.linalg.norm(a - b)) / (na if na > 0 else 1.0),
+            "tol_units": float((d / (atol + rtol * np.maximum(np.abs(a), np.abs(b)))).max())}
+
+
+def check_agreement(case: Case, nd: Probe, peer: Probe, side: Side) -> dict:
+    """Does the peer compute the same thing as neurodyn? Every named part (outputs, loss, each
+    gradient) is compared; ``case.agree_metric`` of the worst part must be at most the bound
+    (the side's own ``agree`` if set, else the case's)."""
+    bound = side.agree if side.agree is not None else case.agree
+    why = side.agree_why or case.agree_why
+    pa, pb = _parts(nd), _parts(peer)
+    if set(pa) == {"output"} and set(pb) == {"output"} and (nd.rows is not None or peer.rows is not None):
+        pair = _align(nd, peer)
+        pa, pb = ({"output": pair[0]}, {"output": pair[1]}) if pair else (pa, pb)
+    per = {}
+    for k, a in pa.items():
+        if k not in pb:
+            continue
+        b = pb[k]
+        if k == "output" and case.agree_window is not None and np.ndim(a) > 1:
+            a, b = np.asarray(a)[case.agree_window], np.asarray(b)[case.agree_window]
+        per[k] = part_agreement(a, b, case.rtol, case.atol)
+    metric = case.agree_metric
+    vals = {k: v[metric] for k, v in per.items() if v is not None}
+    missing = sorted(k for k, v in per.items() if v is None) + sorted(set(pa) - set(pb))
+    worst_part = max(vals, key=vals.get) if vals else None
+    worst = vals[worst_part] if vals else float("nan")
+    ok = bound is not None and bool(vals) and not missing and worst <= bound
+    return {"metric": metric, "bound": bound, "worst": worst, "worst_part": worst_part, "ok": bool(ok),
+            "why_bound": why, "missing_or_mismatched": missing,
+            "window": None if case.agree_window is None else str(case.agree_window), "per_part": per}
+
+
 def _counts(p: Probe) -> dict:
     return {"nfev": p.nfev, "accepted": p.accepted, "rejected": p.rejected, "note": p.counts_note}
 
@@ -311,10 +440,9 @@ def _build_and_probe(factory: Callable[[], Side]):
     gives status 'error' with the message, and the run goes on."""
     try:
         side = factory()
+        probe = side.probe()
     except (Skip, ImportError) as exc:
         return None, None, {"status": "skipped", "message": f"{type(exc).__name__}: {exc}"}
-    try:
-        probe = side.probe()
     except Exception as exc:  # a failing side is a finding to report, not a crash
         return None, None, {"status": "error", "message": f"{type(exc).__name__}: {exc}",
                             "traceback": traceback.format_exc(limit=4)}
@@ -338,27 +466,60 @@ def run_case(case: Case, cfg: TimerConfig, log=print) -> dict:
     return out
 
 
+FLOOR = "GEMM floor"  # the key of a case's floor among its timings
+
+
 def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
     sides, runnable = {}, {}
     for name, factory in [("neurodyn", case.neurodyn)] + list(case.peers.items()):
         side, _, sides[name] = _build_and_probe(factory)
         if side is not None:
             runnable[name] = side
-    try:
-        timings = measure_interleaved({k: s.run for k, s in runnable.items()}, cfg)
-    except Exception as exc:  # a side that fails when timed: time the others alone
-        log(f"  interleaved timing failed ({type(exc).__name__}: {exc}); timing sides one by one")
+    floor = None
+    if case.floor is not None and sides["neurodyn"]["status"] == "ok":
+        try:
+            floor = case.floor(sides)
+        except (Skip, ImportError) as exc:
+            out["floor"] = {"status": "skipped", "message": f"{type(exc).__name__}: {exc}"}
+        except Exception as exc:
+            out["floor"] = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+    fns = {k: s.run for k, s in runnable.items()}
+    if floor is not None:  # sampled in the same rounds as the sides, so the same load lands on it
+        fns[FLOOR] = floor.run
+    if cfg.probe_only:
         timings = {}
-        for k, s in runnable.items():
-            try:
-                timings[k] = measure(s.run, cfg)
-            except Exception as exc2:
-                sides[k] = {"status": "error", "message": f"{type(exc2).__name__}: {exc2}",
-                            "traceback": traceback.format_exc(limit=4)}
+    else:
+        try:
+            timings = measure_interleaved(fns, cfg)
+        except Exception as exc:  # a side that fails when timed: time the others alone
+            log(f"  interleaved timing failed ({type(exc).__name__}: {exc}); timing sides one by one")
+            timings = {}
+            for k, fn in fns.items():
+                try:
+                    timings[k] = measure(fn, cfg)
+                except Exception as exc2:
+                    if k == FLOOR:
+                        out["floor"] = {"status": "error", "message": f"{type(exc2).__name__}: {exc2}"}
+                        continue
+                    sides[k] = {"status": "error", "message": f"{type(exc2).__name__}: {exc2}",
+                                "traceback": traceback.format_exc(limit=4)}
     for k, tm in timings.items():
-        sides[k]["time"] = tm.as_dict(runnable[k].time_scale)
+        if k != FLOOR:
+            sides[k]["time"] = tm.as_dict(runnable[k].time_scale)
+    if FLOOR in timings:
+        t = timings[FLOOR].as_dict(floor.time_scale)
+        out["floor"] = {"status": "ok", "what": floor.what, "time": t, "gflop": floor.flops / 1e9,
+                        "gflops": floor.flops / t["median_s"] / 1e9, "interleaved": cfg.interleave}
+        for s in sides.values():
+            if s["status"] == "ok" and "time" in s:
+                s["time_over_floor"] = s["time"]["median_s"] / t["median_s"]
+                if s["time"].get("cpu_median_s") and t.get("cpu_median_s"):
+                    s["cpu_time_over_floor"] = s["time"]["cpu_median_s"] / t["cpu_median_s"]
     for name, s in sides.items():
         log(f"  {name}: {_brief(s)}")
+    if (out.get("floor") or {}).get("status") == "ok":
+        log(f"  {FLOOR}: {fmt_time(out['floor']['time']['median_s'])}; neurodyn / floor = "
+            f"{sides['neurodyn'].get('time_over_floor', float('nan')):.3g}")
 
     ref = None
     if case.reference is not None:
@@ -377,11 +538,23 @@ def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
             s["error_vs_reference"] = compare(ref, s["_probe"], case.rtol, case.atol)
         if name != "neurodyn" and nd["status"] == "ok":
             s["diff_vs_neurodyn"] = compare(nd["_probe"], s["_probe"], case.rtol, case.atol)
-            s["ratio"] = s["time"]["median_s"] / nd["time"]["median_s"]
+            if "time" in s and "time" in nd:
+                s["ratio"] = s["time"]["median_s"] / nd["time"]["median_s"]
+                if s["time"].get("cpu_median_s") and nd["time"].get("cpu_median_s"):
+                    s["ratio_cpu"] = s["time"]["cpu_median_s"] / nd["time"]["cpu_median_s"]
     if ref is not None:
         out["reference"] = {"status": "ok", "rows": None if ref.rows is None else len(ref.rows),
                             "note": ref.counts_note}
         out["accuracy"] = accuracy(sides, case.rtol, case.atol)
+    if nd["status"] == "ok":
+        for name, s in sides.items():
+            if name != "neurodyn" and s["status"] == "ok":
+                s["agreement"] = check_agreement(case, nd["_probe"], s["_probe"], runnable[name])
+                a = s["agreement"]
+                log(f"  agreement {name}: {a['metric']} {a['worst']:.3g} (worst part: {a['worst_part']}) "
+                    f"<= {a['bound']:g} -> {'ok' if a['ok'] else 'FAILED'}"
+                    + (f"; missing {a['missing_or_mismatched']}" if a["missing_or_mismatched"] else ""))
+    out["agreement_ok"] = all(s.get("agreement", {}).get("ok", True) for s in sides.values())
 
     out["targets"] = []
     for tg in case.targets:
@@ -389,7 +562,7 @@ def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
         ratio = peer.get("ratio")
         out["targets"].append({"peer": tg.peer, "min_ratio": tg.min_ratio, "text": tg.text, "ratio": ratio,
                                "met": None if ratio is None else bool(ratio >= tg.min_ratio)})
-    if case.extras is not None and nd["status"] == "ok":
+    if case.extras is not None and nd["status"] == "ok" and not cfg.probe_only:
         try:
             out["extras"] = case.extras(sides)
         except Exception as exc:
@@ -448,6 +621,8 @@ class OtherLoad:
 def _brief(s: dict) -> str:
     if s["status"] != "ok":
         return f"{s['status']} ({s['message']})"
+    if "time" not in s:
+        return "probed (not timed)"
     c = s["counts"]
     return (f"{fmt_time(s['time']['median_s'])} (x{s['time']['repeats']}), nfev={c['nfev']} "
             f"accepted={c['accepted']} rejected={c['rejected']}")
@@ -474,30 +649,62 @@ def _fmt_counts(c: dict) -> str:
     return f"{c['nfev']}/{acc}/{rej}"
 
 
+def _agree_cells(s: dict):
+    """(max abs, max rel, verdict) of a peer's worst part against neurodyn."""
+    a = s.get("agreement")
+    if not a:
+        return "", "", ""
+    parts = [v for v in a["per_part"].values() if v]
+    mabs = max((v["max_abs"] for v in parts), default=float("nan"))
+    mrel = max((v["max_rel"] for v in parts), default=float("nan"))
+    verdict = f"{a['metric']} {a['worst']:.2g} <= {a['bound']:g}" if a["ok"] else \
+        f"FAILED: {a['metric']} {a['worst']:.2g} > {a['bound']:g}"
+    return f"{mabs:.2g}", f"{mrel:.2g}", verdict
+
+
+def _floor_over(s: dict) -> str:
+    v = s.get("time_over_floor")
+    return "" if v is None else f"{v:.3g}"
+
+
+def _rows(r: dict):
+    """The rows of one case: every side, then its GEMM floor."""
+    rows = []
+    for name, s in r["sides"].items():
+        if s["status"] != "ok" or "time" not in s:
+            rows.append((name, s, None))
+        else:
+            rows.append((name, s, s["time"]))
+    return rows
+
+
 def table(results: list) -> str:
-    """One row per side: median time (and IQR), work counters, ratio, agreement."""
-    head = ("case", "side", "median", "IQR", "nfev/acc/rej", "ratio", "|diff| vs nd", "tol units", "err vs ref")
+    """One row per side: median time (and IQR), work counters, ratio, time over the GEMM floor,
+    agreement with neurodyn; the floor as a row of its own."""
+    head = ("case", "side", "median", "IQR", "nfev/acc/rej", "ratio", "/floor", "max|diff|", "max rel", "agreement")
     rows = [head]
     notes = []
     for r in results:
-        for name, s in r["sides"].items():
-            if s["status"] != "ok":
-                rows.append((r["name"], name, s["status"], "", "", "", "", "", ""))
-                notes.append(f"{r['name']} / {name}: {s['message']}")
+        for name, s, t in _rows(r):
+            if t is None:
+                rows.append((r["name"], name, s["status"] if s["status"] != "ok" else "probed", "", "", "", "",
+                             *_agree_cells(s)))
+                if s["status"] != "ok":
+                    notes.append(f"{r['name']} / {name}: {s['message']}")
                 continue
-            d = s.get("diff_vs_neurodyn") or {}
-            e = s.get("error_vs_reference") or {}
             ratio = s.get("ratio")
-            rows.append((
-                r["name"], name + ("*" if s.get("time_scale", 1.0) != 1.0 else ""),
-                fmt_time(s["time"]["median_s"]), fmt_time(s["time"]["iqr_s"]), _fmt_counts(s["counts"]),
-                "" if ratio is None else f"{ratio:.3g}x",
-                "" if not d else f"{d['max_abs_diff_final']:.2g}",
-                "" if not d else f"{d['max_tol_units_final']:.2g}",
-                "" if not e else f"{e['max_abs_diff_final']:.2g}",
-            ))
+            rows.append((r["name"], name + ("*" if s.get("time_scale", 1.0) != 1.0 else ""), fmt_time(t["median_s"]),
+                         fmt_time(t["iqr_s"]), _fmt_counts(s["counts"]), "" if ratio is None else f"{ratio:.3g}x",
+                         _floor_over(s), *_agree_cells(s)))
             if s.get("note"):
                 notes.append(f"{r['name']} / {name}: {s['note']}")
+        fl = r.get("floor") or {}
+        if fl.get("status") == "ok":
+            rows.append((r["name"], FLOOR, fmt_time(fl["time"]["median_s"]), fmt_time(fl["time"]["iqr_s"]), "", "",
+                         "1", "", "", ""))
+            notes.append(f"{r['name']} / {FLOOR}: {fl['what']} ({fl['gflop']:.3g} GFLOP, {fl['gflops']:.0f} GFLOP/s)")
+        elif fl:
+            notes.append(f"{r['name']} / {FLOOR}: {fl['status']} ({fl.get('message')})")
         acc = r.get("accuracy")
         if acc and acc.get("ok") is not None:
             best = acc["best_peer_err_final"]
@@ -523,36 +730,63 @@ def _max_other(record: dict) -> float:
     return max([v for v in vals if v is not None], default=float("nan"))
 
 
+def describe(record: dict) -> list:
+    """The machine and library lines of a results file, from what the run read itself."""
+    m, v = record["machine"], record["versions"]
+    ob = m.get("openblas") or {}
+    env = record.get("environment") or {}
+    libs = ", ".join(f"{k} {v[k]}" for k in VERSIONED if v.get(k))
+    cores = ob.get("neurodyn_corename") or "?"
+    npcore = ob.get("numpy_corename")
+    la0, la1 = record.get("loadavg_start"), record.get("loadavg_end")
+    load = ""
+    if la0 and la1:
+        load = (f" Load average (1, 5, 15 min) {' '.join(f'{x:.2f}' for x in la0)} at the start, "
+                f"{' '.join(f'{x:.2f}' for x in la1)} at the end: a shared machine.")
+    return [
+        f"Machine: {m.get('cpu_model')}, {m.get('physical_cores', '?')} cores / {m.get('logical_cpus')} CPUs, "
+        f"SIMD {'/'.join(m.get('simd', []))}, {m.get('mem_gib', '?')} GiB; threads = {record['threads']}; CPUs kept "
+        f"busy by other processes during the cases: up to {_max_other(record):.2f}.{load}",
+        f"BLAS: neurodyn's OpenBLAS {ob.get('neurodyn_version', '?')} running its {cores} kernels"
+        + (f", NumPy's OpenBLAS its {npcore} kernels" if npcore else "")
+        + f"; OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE')!r}"
+        + (f"; torch: {v.get('torch_blas')}, CPU capability {v.get('torch_cpu_capability')}"
+           if v.get("torch_cpu_capability") else "") + ".",
+        f"Versions: Python {v.get('python')}, {libs}.",
+        f"Run {record['started']}{' (--quick)' if record.get('quick') else ''}.",
+    ]
+
+
 def markdown(record: dict) -> str:
     """The results as a Markdown table (for bench/README.md), with the machine described."""
-    m, v = record["machine"], record["versions"]
-    cfg = (v.get("neurodyn_config") or {}).get("blas_config", "?")
-    lines = [
-        f"Machine: {m.get('cpu_model')}, {m.get('physical_cores', '?')} cores / {m.get('logical_cpus')} CPUs, "
-        f"SIMD {'/'.join(m.get('simd', []))}; threads = {record['threads']}; CPUs kept busy by other "
-        f"processes during the cases: up to {_max_other(record):.2f}.",
-        f"Versions: Python {v.get('python')}, NumPy {v.get('numpy')}, SciPy {v.get('scipy')}, "
-        f"torch {v.get('torch')}, torchdiffeq {v.get('torchdiffeq')}, neurodyn {v.get('neurodyn')} ({cfg}).",
-        f"Run {record['started']}{' (--quick)' if record.get('quick') else ''}.",
+    lines = describe(record) + [
         "",
-        "| case | side | median | IQR | nfev / accepted / rejected | ratio (peer / neurodyn) "
-        "| max abs diff vs neurodyn (tol units) | max abs error vs reference |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| case | side | median (wall) | IQR | median CPU time | nfev / accepted / rejected | ratio (peer / neurodyn), "
+        "wall / CPU | time / GEMM floor, wall / CPU | max abs diff vs neurodyn | max rel diff | agreement check "
+        "| max abs error vs reference |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in record["cases"]:
-        for name, s in r["sides"].items():
-            if s["status"] != "ok":
-                lines.append(f"| {r['name']} | {name} | {s['status']} | | | | | |")
+        for name, s, t in _rows(r):
+            if t is None:
+                lines.append(f"| {r['name']} | {name} | {s['status'] if s['status'] != 'ok' else 'probed'} | | | | | | "
+                             + " | ".join(_agree_cells(s)) + " | |")
                 continue
-            d = s.get("diff_vs_neurodyn")
             e = s.get("error_vs_reference")
             ratio = "" if s.get("ratio") is None else f"{s['ratio']:.3g}x"
-            diff = "" if not d else f"{d['max_abs_diff_final']:.2g} ({d['max_tol_units_final']:.2g})"
+            if s.get("ratio_cpu"):
+                ratio += f" / {s['ratio_cpu']:.3g}x"
+            over = _floor_over(s) + (f" / {s['cpu_time_over_floor']:.3g}" if s.get("cpu_time_over_floor") else "")
+            cpu = fmt_time(t.get("cpu_median_s")) if t.get("cpu_median_s") else ""
             err = "" if not e else f"{e['max_abs_diff_final']:.2g}"
             star = " (scaled)" if s.get("time_scale", 1.0) != 1.0 else ""
             counts = _fmt_counts(s["counts"]).replace("/", " / ")
-            lines.append(f"| {r['name']} | {name}{star} | {fmt_time(s['time']['median_s'])} "
-                         f"| {fmt_time(s['time']['iqr_s'])} | {counts} | {ratio} | {diff} | {err} |")
+            lines.append(f"| {r['name']} | {name}{star} | {fmt_time(t['median_s'])} | {fmt_time(t['iqr_s'])} | {cpu} "
+                         f"| {counts} | {ratio} | {over} | " + " | ".join(_agree_cells(s)) + f" | {err} |")
+        fl = r.get("floor") or {}
+        if fl.get("status") == "ok":
+            lines.append(f"| {r['name']} | {FLOOR}: {fl['what']} | {fmt_time(fl['time']['median_s'])} | "
+                         f"{fmt_time(fl['time']['iqr_s'])} | {fmt_time(fl['time'].get('cpu_median_s'))} | | | 1 | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -604,24 +838,42 @@ def machine() -> dict:
         info["mem_gib"] = round(kb / 2**20, 1)
     except (OSError, ValueError, IndexError):
         pass
+    info["openblas"] = openblas_info()
+    info["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE")
     return info
 
 
+# The libraries whose versions a results file records (installed distributions; None = absent).
+VERSIONED = ("neurodyn", "numpy", "scipy", "torch", "torchdiffeq", "torchode", "torchsde", "jax", "jaxlib",
+             "diffrax", "equinox", "snntorch", "spikingjelly", "norse", "ncps")
+
+
 def versions() -> dict:
-    v = {"python": sys.version.split()[0], "numpy": np.__version__}
+    """Versions of Python and every library in VERSIONED, read from the installed distributions
+    (no import: importing jax or torch here would start their thread pools early)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    v = {"python": sys.version.split()[0]}
+    for dist in VERSIONED:
+        try:
+            v[dist] = version(dist)
+        except PackageNotFoundError:
+            v[dist] = None
     try:
         import neurodyn as nd
 
-        v["neurodyn"] = nd.__version__
         v["neurodyn_config"] = nd.show_config()
         v["neurodyn_build"] = _neurodyn_build(nd)
     except ImportError as exc:
         v["neurodyn"] = f"unavailable: {exc}"
-    for mod in ("scipy", "torch", "torchdiffeq"):
+    if "torch" in sys.modules:  # set_threads imported it; its backend as torch reports it
+        torch = sys.modules["torch"]
         try:
-            v[mod] = __import__(mod).__version__
-        except ImportError:
-            v[mod] = None
+            v["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+            cfg = torch.__config__.show()
+            v["torch_blas"] = "MKL" if "BLAS_INFO=mkl" in cfg else ("OpenBLAS" if "openblas" in cfg.lower() else "?")
+        except Exception:
+            pass
     try:  # numpy's own BLAS is what the NumPy right-hand sides and the GEMM reference use
         cfg = np.show_config(mode="dicts")
         blas = cfg.get("Build Dependencies", {}).get("blas", {})
@@ -629,6 +881,51 @@ def versions() -> dict:
     except Exception:
         pass
     return v
+
+
+def openblas_info() -> dict:
+    """Every OpenBLAS loaded in this process, asked directly: its core type (the kernels
+    DYNAMIC_ARCH chose at load time, or that OPENBLAS_CORETYPE forced) from
+    ``openblas_get_corename`` and its build from ``openblas_get_config``. Symbol names carry
+    the wheel's prefix/suffix (scipy-openblas: ``scipy_openblas_...``; 64-bit ints: ``64_``)."""
+    import ctypes
+
+    libs = []
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                path = line.split()[-1] if len(line.split()) >= 6 else ""
+                if "openblas" in os.path.basename(path).lower() and ".so" in path and path not in libs:
+                    libs.append(path)
+    except OSError:
+        return {"error": "/proc/self/maps unreadable"}
+    out = {"libraries": []}
+    for path in libs:
+        rec = {"path": path}
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as exc:
+            rec["error"] = str(exc)
+            out["libraries"].append(rec)
+            continue
+        for what in ("corename", "config"):
+            for pre in ("", "scipy_"):
+                for suf in ("", "64_"):
+                    fn = getattr(lib, f"{pre}openblas_get_{what}{suf}", None)
+                    if fn is not None:
+                        fn.restype = ctypes.c_char_p
+                        rec[what] = fn().decode()
+                        break
+                if what in rec:
+                    break
+        out["libraries"].append(rec)
+        low = path.lower()
+        if "scipy_openblas32" in low:
+            out["neurodyn_corename"] = rec.get("corename")
+            out["neurodyn_version"] = (rec.get("config") or "").split(" ")[1] if rec.get("config") else None
+        elif "numpy" in low:
+            out["numpy_corename"] = rec.get("corename")
+    return out
 
 
 def _neurodyn_build(nd) -> dict:

@@ -2,13 +2,11 @@
 attention on the same work, out = softmax(beta Q Y^T) Y, plus the GEMM limit and memory."""
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import numpy as np
 
-from harness import Case, Probe, Side, Skip, Target
-from neural_ode_cases import floor_record
+from harness import Case, Probe, Side, Skip, Target, gemm_floor
 from neural_ode_cases import markdown_extras  # noqa: F401  (renders the GEMM floor table)
 
 BETA = 1.0
@@ -58,27 +56,43 @@ def torch_side(Q, Y):
     return factory
 
 
+def hopfield_floor(Q, Y):
+    """The floor: the two products alone (scores Q Y^T, then weights x patterns), no softmax."""
+
+    def floor(sides):
+        B, d = Q.shape
+        N = Y.shape[0]
+        return gemm_floor([(B, d, N, False, 1), (B, N, d, False, 1)],
+                          f"scores {B}x{d}x{N}, then {B}x{N}x{d}; no softmax")
+
+    return floor
+
+
+def torch_compile_side(Q, Y, quick):
+    """The same three steps in torch, compiled by torch.compile (inductor may fuse the softmax)."""
+    def factory():
+        from neural_ode_cases import torch_compile, torch_mod
+
+        torch = torch_mod()
+        q, k = torch.from_numpy(Q), torch.from_numpy(Y)
+
+        def retrieve(q, k):
+            return torch.softmax(BETA * (q @ k.T), dim=1) @ k
+
+        fn = torch_compile(retrieve, quick)
+
+        def run():
+            with torch.no_grad():
+                return fn(q, k)
+        return Side(run=run, probe=lambda: Probe(ys=run().numpy()[None]), note="torch.compile(softmax(beta q k^T) k)")
+    return factory
+
+
 def extras_for(Q, Y):
     def extras(sides):
         import neurodyn as nd
-        from neurodyn import _core
 
         out = {}
-        t_nd = sides.get("neurodyn", {}).get("time", {}).get("median_s")
-        Yt = np.ascontiguousarray(Y.T)
-        P = np.full((Q.shape[0], Y.shape[0]), 1.0 / Y.shape[0], dtype=np.float32)
-        _core.dense_forward(Q, Yt, None)
-        reps, t0 = 5, time.perf_counter()
-        for _ in range(reps):
-            _core.dense_forward(Q, Yt, None)
-            _core.dense_forward(P, Y, None)
-        t_gemm = (time.perf_counter() - t0) / reps
-        flops = 4.0 * Q.shape[0] * Y.shape[0] * Q.shape[1]
-        # the floor: the two products alone (scores, then scores x patterns), no softmax
-        out.update(floor_record(t_gemm, flops, sides))
-        if t_nd:
-            out["neurodyn_gflops"] = flops / t_nd / 1e9
-            out["gemm_efficiency"] = t_gemm / t_nd
         tracemalloc.start()
         nd.hopfield_retrieve(Q, Y, BETA)
         out["neurodyn_peak_bytes"] = tracemalloc.get_traced_memory()[1]
@@ -97,8 +111,10 @@ def build(quick: bool, timer_cfg) -> list:
             name=f"hopfield_B{B}_N{N}_d{d}",
             description=f"retrieval softmax(beta Q Y^T) Y, B={B}, N={N}, d={d}, float32, beta={BETA}",
             params={"B": B, "N": N, "d": d, "beta": BETA, "dtype": "float32"},
-            neurodyn=neurodyn_side(Q, Y), peers={"numpy": numpy_side(Q, Y), "torch_sdpa": torch_side(Q, Y)},
-            rtol=1e-4, atol=1e-5, extras=extras_for(Q, Y),
+            neurodyn=neurodyn_side(Q, Y), peers={"numpy": numpy_side(Q, Y), "torch_sdpa": torch_side(Q, Y),
+                                                 "torch_compile": torch_compile_side(Q, Y, quick)},
+            rtol=1e-4, atol=1e-5, extras=extras_for(Q, Y), floor=hopfield_floor(Q, Y),
+            agree=1e-5, agree_why="float32: the same sums in another order",
             targets=[Target("numpy", 2.0, "retrieval >= 2x NumPy"), Target("torch_sdpa", 1.0, "retrieval >= PyTorch SDPA")],
         ))
     return cases

@@ -19,9 +19,8 @@ Besides the wall-time ratio of the harness, ``extras`` holds each side's CPU tim
 (this process's, over a few steps): on a machine shared with other work the wall time waits
 for the cores, the CPU time is the work itself.
 
-The GEMM floor: the matrix products the step cannot avoid, each timed alone on neurodyn's
-OpenBLAS at the case's shapes (float64, no bias), minus the cost of an empty call (the Python
-call around each product, which the step does not pay per product). Per stage of the forward
+The GEMM floor: the matrix products the step cannot avoid, on neurodyn's OpenBLAS at the
+case's shapes (float64, no bias), timed round-robin with the two sides. Per stage of the forward
 solve: the two layer products and the two backward products of grad H; per stage of the
 backward pass: the same four again (the stage re-evaluated from the tape, keeping its values),
 the four tangent products of the Hessian-vector product and the four weight-gradient products
@@ -33,7 +32,8 @@ import time
 
 import numpy as np
 
-from harness import Case, Probe, Side, Skip, Target
+from harness import Case, Side, Skip, Target, gemm_floor
+from neural_ode_cases import grad_probe
 
 D, H1, H2, BATCH, STEPS, T_END, OUTS = 2, 64, 32, 256, 20, 1.0, 10
 SEED, DATA_SEED, LR = 2024, 7, 1e-3
@@ -69,8 +69,10 @@ def nd_side(batch):
         opt.step(model.params, grads)
         return value
 
-    loss0 = _model().window_loss(z0, target, _times(), **kw)  # at the initial parameters
-    return Side(run=step, probe=lambda: Probe(ys=np.array([[loss0]]), nfev=4 * STEPS),
+    # the loss and every gradient at the initial parameters (before any update), for the check
+    loss0, g0 = _model().window_loss_and_grad(z0, target, _times(), **kw)
+    names = sorted(g0)
+    return Side(run=step, probe=lambda: grad_probe(loss0, g0, names, nfev=4 * STEPS),
                 note="window_loss_and_grad (rk4, backprop in C) + nd.optim.Adam, float64")
 
 
@@ -115,36 +117,28 @@ def torch_side(batch):
         opt.step()
         return float(value.detach())
 
-    loss0 = float(loss().detach())  # before any update
-    return Side(run=step, probe=lambda: Probe(ys=np.array([[loss0]]), nfev=4 * STEPS),
+    value = loss()  # before any update: the loss and every gradient, for the check
+    value.backward()
+    loss0 = float(value.detach())
+    g0 = {k: v.grad.detach().numpy().copy() for k, v in p.items()}
+    opt.zero_grad()
+    return Side(run=step, probe=lambda: grad_probe(loss0, g0, sorted(g0), nfev=4 * STEPS),
                 note=f"autograd.grad(create_graph=True) field, torchdiffeq rk4, torch.optim.Adam, torch "
                      f"{torch.__version__}")
 
 
-def _product_time(rows, k, n, cfg, rng):
-    """Median seconds of one (rows, k) x (k, n) float64 product through nd.nn.dense (no bias)."""
-    import neurodyn as nd
-    from harness import measure
+def hybrid_floor(batch):
+    """The step's unavoidable matrix products (module docstring), float64, one Python call
+    per product included (about a microsecond each, a few percent of the floor)."""
 
-    x = rng.standard_normal((rows, k))
-    p = {"l.kernel": rng.standard_normal((k, n))}
-    return measure(lambda: nd.nn.dense(p, "l", x), cfg).median, 2.0 * rows * k * n
+    def floor(sides):
+        layer = [(batch, D, H1), (batch, H1, H2), (batch, H2, H1), (batch, H1, D)]  # one evaluation of grad H
+        weight = [(D, batch, H1), (H1, batch, H2)]  # each twice: adot^T e and a^T edot
+        prods = [(r, k, n, False, 3) for r, k, n in layer] + [(r, k, n, False, 2) for r, k, n in weight]
+        return gemm_floor(prods, f"{4 * STEPS} stages x 16 products of grad H, its tangent and weight gradients",
+                          time_scale=4 * STEPS, dtype=np.float64)
 
-
-def gemm_floor(batch, cfg):
-    """(seconds, flops) of the step's unavoidable matrix products (module docstring)."""
-    rng = np.random.default_rng(0)
-    empty, _ = _product_time(1, 1, 1, cfg, rng)
-    layer = [(batch, D, H1), (batch, H1, H2), (batch, H2, H1), (batch, H1, D)]  # one evaluation of grad H
-    weight = [(D, batch, H1), (H1, batch, H2)]  # each twice: adot^T e and a^T edot
-    stages = 4 * STEPS
-    seconds = flops = 0.0
-    for shapes, per_stage in ((layer, 3), (weight, 2)):
-        for rows, k, n in shapes:
-            t, f = _product_time(rows, k, n, cfg, rng)
-            seconds += stages * per_stage * max(t - empty, 0.0)
-            flops += stages * per_stage * f
-    return seconds, flops
+    return floor
 
 
 def bounded_rollouts(n=1000, seed=12):
@@ -196,19 +190,13 @@ def train_case(quick):
         return factory
 
     def extras(sides):
-        from harness import TimerConfig
-        from neural_ode_cases import floor_record
-
-        cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
-        seconds, flops = gemm_floor(batch, cfg)
         cpu = {name: _cpu_seconds(side.run) for name, side in built.items()}
         more = {f"{name}_cpu_s": s for name, s in cpu.items()}
         if "torch_torchdiffeq" in cpu:
             more["ratio_cpu"] = cpu["torch_torchdiffeq"] / cpu["neurodyn"]
-        more["neurodyn_cpu_over_floor"] = cpu["neurodyn"] / seconds
         if not quick:
             more["bounded_rollouts"] = bounded_rollouts()
-        return floor_record(seconds, flops, sides, **more)
+        return more
 
     return Case(
         name=f"hybrid_train_step_B{batch}",
@@ -218,9 +206,11 @@ def train_case(quick):
                 "t": [0.0, T_END], "outputs": OUTS, "dtype": "float64", "init": f"nd.HybridEBM(seed={SEED})",
                 "data_seed": DATA_SEED, "compare": "the loss at the initial parameters"},
         neurodyn=keep("neurodyn", nd_side), peers={"torch_torchdiffeq": keep("torch_torchdiffeq", torch_side)},
-        rtol=1e-5, atol=1e-9,
+        rtol=1e-5, atol=1e-9, agree=1e-5, agree_metric="rel_l2",
+        agree_why="the loss and every gradient at the shared start (relative L2 per tensor); torchdiffeq's rk4 is "
+                  "the 3/8 rule",
         targets=[Target("torch_torchdiffeq", 3.0, "training step >= 3x faster than PyTorch + torchdiffeq")],
-        extras=extras,
+        extras=extras, floor=hybrid_floor(batch),
     )
 
 

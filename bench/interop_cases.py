@@ -121,7 +121,8 @@ def build(quick: bool, timer_cfg) -> list:
                 "reset": "subtract, delayed (snntorch's default)", "surrogate": "sigmoid(slope=10)",
                 "encoding": "constant input x ~ U(0, 1)", "dtype": "float32"},
         neurodyn=lambda: neurodyn_side(sz, x, y), peers={"snntorch": lambda: snntorch_side(sz, x, y)},
-        rtol=1e-4, atol=1e-5,
+        rtol=1e-4, atol=1e-5, agree=1e-5, agree_metric="rel_l2",
+        agree_why="the same torch layers and neuron: loss and every gradient to float32 rounding",
         targets=[Target("snntorch", 3.0, "training step >= 3x faster than the same torch model with snntorch")],
     )]
     return cases

@@ -31,10 +31,12 @@ stepping its public cell (``model.rnn_cell``) over T with ``ts[:, t:t+1]`` (what
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from harness import Case, Side, Target
-from neural_ode_cases import (cached, dense_product_time, floor_record, grad_probe, import_peer,  # noqa: F401
+from harness import Case, Side, Target, gemm_floor
+from neural_ode_cases import (cached, grad_probe, import_peer, torch_compile,  # noqa: F401
                               markdown_extras, nn_extras, out_probe, quickify, record_extras, summarize, torch_mod)
 
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5  # tolerance units of the harness's table (float32 models)
@@ -147,7 +149,7 @@ def _torch_liquid_class():
     return torch, TorchLiquid
 
 
-def liquid_sides(kind, solver, steps, x, y, L, scan="stages"):
+def liquid_sides(kind, solver, steps, x, y, L, scan="stages", compiled=False, quick=False):
     """(neurodyn factory, torch factory) for kind 'forward' or 'train'."""
     B, T, E = x.shape
     H = y.shape[1]
@@ -168,13 +170,16 @@ def liquid_sides(kind, solver, steps, x, y, L, scan="stages"):
         torch, TorchLiquid = _torch_liquid_class()
         nd_m = make_nd_liquid(E, H, L, solver, steps)
         model = TorchLiquid(nd_m.params, L, H, solver, steps, scan, torch.float32)
+        call = torch_compile(model, quick) if compiled else model
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         note = {"stages": "rk4 stages written out" if solver == "rk4" else "",
                 "closed_form": "per-frame factor R(-1/(4 tau))^4, as neurodyn"}[scan]
+        if compiled:
+            note = ("torch.compile(model) (the scan unrolled over T); " + note).strip("; ")
         if kind == "forward":
             def run():
                 with torch.no_grad():
-                    return model(xt)
+                    return call(xt)
 
             return Side(run=run, probe=lambda: out_probe(run().numpy()), note=("no_grad; " + note).strip("; "))
         params = list(model.parameters())
@@ -182,7 +187,7 @@ def liquid_sides(kind, solver, steps, x, y, L, scan="stages"):
         def step():
             for p in params:
                 p.grad = None
-            loss = torch.nn.functional.mse_loss(model(xt), yt)
+            loss = torch.nn.functional.mse_loss(call(xt), yt)
             loss.backward()
             return loss
 
@@ -219,26 +224,19 @@ def liquid_reference(kind, solver, steps, x, y, L):
 
 def liquid_gemm_floor(kind, B, T, H, L):
     """The physical limit of a Liquid case: its dense layers' GEMM work (forward: 3 GEMMs per
-    layer; training step: those plus the input- and weight-gradient GEMMs of each), timed on
-    neurodyn's OpenBLAS at the same shapes, against each side's time. No elementwise work,
-    scan or layer norm is included, so no implementation can beat this floor."""
+    layer; training step: those plus the input- and weight-gradient GEMMs of each), on
+    neurodyn's OpenBLAS at the same shapes. No elementwise work, scan or layer norm is
+    included, so no implementation can beat this floor."""
 
-    def more(sides):
-        from harness import TimerConfig
+    def floor(sides):
+        prods = [(B * T, fi, fo, kind == "train", L) for fi, fo in ((H, H), (H, 2 * H), (2 * H, H))]
+        return gemm_floor(prods, f"{L} layers x 3 dense products over {B * T} rows"
+                          + (" with their gradients" if kind == "train" else ""))
 
-        cfg = TimerConfig(warmup=1, repeats=5, min_sample=0.02, budget=3.0)
-        rng = np.random.default_rng(0)
-        total, flops = 0.0, 0.0
-        for fan_in, fan_out in ((H, H), (H, 2 * H), (2 * H, H)):
-            t, f = dense_product_time(B * T, fan_in, fan_out, kind == "train", cfg, rng)
-            total += L * t
-            flops += L * f
-        return floor_record(total, flops, sides)
-
-    return more
+    return floor
 
 
-def liquid_cases(B, T, H, L):
+def liquid_cases(B, T, H, L, quick):
     x, y = liquid_problem(B, T, H, H)
     cases = []
     for solver, steps in (("exact", 1), ("rk4", 4)):
@@ -250,6 +248,10 @@ def liquid_cases(B, T, H, L):
         for kind in ("forward", "train"):
             nd_f, torch_f = liquid_sides(kind, solver, steps, x, y, L)
             peers = {"torch": torch_f}
+            if solver == "exact" and os.environ.get("ND_BENCH_COMPILE_LIQUID") == "1":
+                # off by default: torch.compile unrolls the scan's 2 x 100 steps into one graph,
+                # which did not finish compiling within minutes on the shared 2-core machine
+                peers["torch_compile"] = liquid_sides(kind, solver, steps, x, y, L, compiled=True, quick=quick)[1]
             if solver == "rk4":
                 peers["torch_rk4_closed_form"] = liquid_sides(kind, solver, steps, x, y, L, scan="closed_form")[1]
             ref = cached(liquid_reference(kind, solver, steps, x, y, L))
@@ -260,7 +262,8 @@ def liquid_cases(B, T, H, L):
                             + (f" x{steps} substeps" if solver != "exact" else "") + ", float32",
                 params=dict(base, kind=kind, **({"forward_case": fwd_name, "loss": "mse"} if kind == "train" else {})),
                 rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers=peers, reference=ref,
-                extras=nn_extras(reference=ref, more=liquid_gemm_floor(kind, B, T, H, L)),
+                agree=1e-4, agree_metric="rel_l2", agree_why="float32, relative L2 per tensor",
+                extras=nn_extras(reference=ref), floor=liquid_gemm_floor(kind, B, T, H, L),
                 targets=[Target("torch", 5.0 if kind == "forward" else 3.0,
                                 f"Liquid {tag} {'forward' if kind == 'forward' else 'training step'} >= "
                                 f"{5 if kind == 'forward' else 3}x faster than PyTorch")],
@@ -434,6 +437,7 @@ def cell_cases(B, T, I, N):
                                 f"{'per-step timespans' if timespans else 'dt=1'}, float32",
                     params=dict(base, kind=mode, **({"forward_case": fwd_name, "loss": "mse"} if mode == "train" else {})),
                     rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers={"ncps": ncps_f},
+                    agree=1e-4, agree_metric="rel_l2", agree_why="float32, relative L2 per tensor",
                     extras=nn_extras(), targets=targets,
                 ))
     return cases
@@ -441,7 +445,7 @@ def cell_cases(B, T, I, N):
 
 def build(quick: bool, timer_cfg) -> list:
     if quick:
-        cases = liquid_cases(B=4, T=8, H=16, L=2) + cell_cases(B=4, T=8, I=3, N=6)
+        cases = liquid_cases(B=4, T=8, H=16, L=2, quick=True) + cell_cases(B=4, T=8, I=3, N=6)
     else:
-        cases = liquid_cases(B=64, T=100, H=128, L=2) + cell_cases(B=64, T=100, I=8, N=32)
+        cases = liquid_cases(B=64, T=100, H=128, L=2, quick=False) + cell_cases(B=64, T=100, I=8, N=32)
     return quickify(cases, quick)

@@ -62,6 +62,7 @@ def field_case(quick):
                 description=f"one rate-form field evaluation, N={N}, P={P}, float64, batch 1",
                 params={"N": N, "P": P, "dtype": "float64"}, neurodyn=nd_factory,
                 peers={"numpy_lowrank": np_factory}, rtol=1e-12, atol=1e-12,
+                agree=1e-10, agree_why="float64, the same products in another order",
                 targets=[Target("numpy_lowrank", 2.0, "field evaluation >= 2x NumPy's low-rank product")])
 
 
@@ -109,6 +110,7 @@ def recall_case(quick):
                 params={"B": B, "N": N, "P": P, "T": T, "dtype": "float64"}, neurodyn=nd_factory,
                 peers={"numpy_euler_lowrank": euler_factory(False), "numpy_euler_dense": euler_factory(True)},
                 rtol=1e-4, atol=1e-6, reference=lambda: Probe(ys=recall(1e-10, 1e-12)),
+                agree=0.05, agree_why="Euler at dt = 0.01 against dopri5: Euler's O(dt) error (rates in [0, 1])",
                 targets=[Target("numpy_euler_lowrank", 20.0, "recall >= 20x a NumPy Euler loop")])
 
 

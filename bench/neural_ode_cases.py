@@ -33,7 +33,7 @@ import os
 
 import numpy as np
 
-from harness import Case, Probe, Side, Skip, Target, fmt_time
+from harness import Case, Probe, Side, Skip, Target, fmt_time, gemm_floor
 
 # --------------------------------------------------------------------------------------
 # shared by the neural-network suites
@@ -56,6 +56,44 @@ def import_peer(name: str):
         return __import__(name)
     except ImportError as exc:
         raise Skip(f"{name} not importable: {exc}") from None
+
+
+def torch_compile(obj, quick: bool = False, **kw):
+    """``torch.compile(obj)`` (inductor, CPU: the C++ code it generates is built with the
+    system's compiler), or Skip. The smoke run (--quick) leaves these peers out: compiling
+    takes tens of seconds per graph, more than the rest of the run."""
+    torch = torch_mod()
+    if quick:
+        raise Skip("torch.compile peers run in full runs only (compilation takes tens of seconds per graph)")
+    import shutil
+
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", "g++"), "g++", "c++", "clang++")):
+        raise Skip("torch.compile (inductor) needs a C++ compiler")
+    # Every case compiles a new module of the same class: dynamo keys its cache by the code
+    # object, so after 8 variants (shapes, requires_grad) it would fall back to eager silently.
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
+    torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 4096)
+    # torchdiffeq's adjoint differentiates the field's output with autograd.grad inside a
+    # backward pass, which compiled graphs with donated buffers refuse (torch's error message
+    # names this switch)
+    torch._functorch.config.donated_buffer = False
+    return torch.compile(obj, **kw)
+
+
+def jax_mod(x64: bool = False, quick: bool = False):
+    """jax (CPU), or Skip. With x64, float64 arrays are allowed (they are off by default);
+    every side here passes explicit dtypes, so the switch does not change the float32 cases.
+    Like the torch.compile peers, the jax.jit peers are left out of the smoke run (--quick):
+    compiling them takes seconds each, more than the cases themselves."""
+    if quick:
+        raise Skip("jax.jit peers run in full runs only (compilation takes seconds per case)")
+    try:
+        import jax
+    except ImportError as exc:
+        raise Skip(f"jax not importable: {exc}") from None
+    if x64:
+        jax.config.update("jax_enable_x64", True)
+    return jax
 
 
 def out_probe(arr, note: str = "", **counts) -> Probe:
@@ -197,12 +235,7 @@ def _mb(x):
 def markdown_extras(record: dict) -> str:
     """Markdown appended to the harness's table: environment, the forward/backward split
     with ratios, agreement per tensor, and peak memory where measured."""
-    env = record.get("environment", {})
-    v = record.get("versions", {})
-    lines = ["", f"Environment: OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE')!r} (neurodyn's OpenBLAS "
-             f"kernels); torch {v.get('torch')} ({v.get('torch_blas', '?')}, CPU capability "
-             f"{v.get('torch_cpu_capability', '?')}); peers: "
-             + ", ".join(f"{k} {v.get(k)}" for k in ("torchdiffeq", "snntorch", "ncps") if v.get(k)) + "."]
+    lines = []
     summ = record.get("summary") or {}
     split = summ.get("split") or []
     if split:
@@ -231,17 +264,6 @@ def markdown_extras(record: dict) -> str:
             lines.append(f"| {name} | {side} | {_mb(m.get('rss_peak_increase_bytes'))} | "
                          f"{_mb(m.get('allocator_peak_bytes'))} | {m.get('allocator_method', '')} | "
                          f"{m.get('status', 'ok')} |")
-    floors = [(c["name"], c["extras"]) for c in record["cases"] if (c.get("extras") or {}).get("gemm_floor_s")]
-    if floors:
-        lines += ["", "GEMM floor: the case's matrix products alone on neurodyn's OpenBLAS (no elementwise work); "
-                  "time / floor per side, and the peer's time / floor = the largest ratio any implementation "
-                  "could reach against that peer:", "",
-                  "| case | GEMM GFLOP | floor | GFLOP/s | side time / floor |", "|---|---:|---:|---:|---|"]
-        for name, ex in floors:
-            per = ", ".join(f"{k[:-len('_time_over_floor')]} {v:.2g}" for k, v in ex.items()
-                            if k.endswith("_time_over_floor"))
-            lines.append(f"| {name} | {ex['gemm_gflop']:.3g} | {fmt_time(ex['gemm_floor_s'])} | "
-                         f"{ex['gemm_gflops']:.0f} | {per} |")
     agr = []
     for c in record["cases"]:
         ex = c.get("extras") or {}
@@ -454,12 +476,15 @@ def nd_train_side(solver, gradient, rtol, atol, x, y):
     return factory
 
 
-def torch_forward_side(solver, rtol, atol, x):
+def torch_forward_side(solver, rtol, atol, x, compiled=False, quick=False):
     def factory():
         import_peer("torchdiffeq")
         torch, TorchNODE, Counted = _torch_node_classes()
         nd_m = make_nd_node(solver, "backprop", x.shape[1], HIDDEN, OUT, rtol, atol)
         model = TorchNODE(nd_m.params, solver, rtol, atol, adjoint=False, dtype=torch.float32)
+        if compiled:
+            model.func = torch_compile(model.field, quick)
+        base = model.func
         xt = torch.from_numpy(x)
 
         def run():
@@ -467,28 +492,31 @@ def torch_forward_side(solver, rtol, atol, x):
                 return model(xt)
 
         def probe():
-            counted = Counted(model.field)
+            counted = Counted(base)
             model.func = counted
             try:
                 with torch.no_grad():
                     out = model(xt).numpy()
             finally:
-                model.func = model.field
+                model.func = base
             return out_probe(out, nfev=counted.nfev, accepted=counted.accepted or None,
                              rejected=counted.rejected if solver == "dopri5" else None)
 
-        return Side(run=run, probe=probe, note="torch.no_grad(); torchdiffeq.odeint" +
-                    (" (rk4 = 3/8 rule)" if solver == "rk4" else ""))
+        return Side(run=run, probe=probe, note=("torch.compile(field); " if compiled else "") +
+                    "torch.no_grad(); torchdiffeq.odeint" + (" (rk4 = 3/8 rule)" if solver == "rk4" else ""))
 
     return factory
 
 
-def torch_train_side(solver, gradient, rtol, atol, x, y):
+def torch_train_side(solver, gradient, rtol, atol, x, y, compiled=False, quick=False):
     def factory():
         import_peer("torchdiffeq")
         torch, TorchNODE, Counted = _torch_node_classes()
         nd_m = make_nd_node(solver, gradient, x.shape[1], HIDDEN, OUT, rtol, atol)
         model = TorchNODE(nd_m.params, solver, rtol, atol, adjoint=gradient == "adjoint", dtype=torch.float32)
+        if compiled:
+            model.func = torch_compile(model.field, quick)
+        base = model.func
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         params = list(model.parameters())
 
@@ -500,7 +528,7 @@ def torch_train_side(solver, gradient, rtol, atol, x, y):
             return loss
 
         def probe():
-            counted = Counted(model.field)
+            counted = Counted(base)
             model.func = counted
             try:
                 for p in params:
@@ -517,12 +545,101 @@ def torch_train_side(solver, gradient, rtol, atol, x, y):
                 else:
                     note = "forward solve counts; backward through autograd's graph"
             finally:
-                model.func = model.field
+                model.func = base
             return grad_probe(loss.item(), model.grads(), PARAM_NAMES, note=note, nfev=fwd[0],
                               accepted=fwd[1] or None, rejected=fwd[2] if solver == "dopri5" else None)
 
         api = "odeint_adjoint" if gradient == "adjoint" else "odeint (autograd through the steps)"
-        return Side(run=run, probe=probe, note=f"torchdiffeq.{api}; grads zeroed, mse_loss, backward()")
+        return Side(run=run, probe=probe, note=("torch.compile(field); " if compiled else "") +
+                    f"torchdiffeq.{api}; grads zeroed, mse_loss, backward()")
+
+    return factory
+
+
+def _diffrax_rk4(diffrax):
+    """The classic RK4 tableau as a diffrax solver (diffrax ships none): the same 4 stages and
+    weights as neurodyn's rk4, fixed steps (no error estimate: b_error = 0)."""
+    rk4_tableau = diffrax.ButcherTableau(c=np.array([0.5, 0.5, 1.0]), b_sol=np.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]),
+                                     b_error=np.zeros(4),
+                                     a_lower=(np.array([0.5]), np.array([0.0, 0.5]), np.array([0.0, 0.0, 1.0])))
+
+    class RK4(diffrax.AbstractERK):
+        # plain class attributes (not dataclass fields): the abstract class declares them as class variables
+        tableau = rk4_tableau
+        interpolation_cls = diffrax.ThirdOrderHermitePolynomialInterpolation.from_k
+
+        def order(self, terms):
+            return 4
+
+    return RK4()
+
+
+def diffrax_node_side(kind, solver, gradient, rtol, atol, x, y, quick=False):
+    """The same model in JAX: diffrax.diffeqsolve under jax.jit (forward), or jax.value_and_grad
+    of the mse under jax.jit (training step): backprop = RecursiveCheckpointAdjoint (diffrax's
+    default, reverse mode through the steps), adjoint = BacksolveAdjoint (the continuous adjoint
+    solved backwards with the forward's method and tolerances). float32, XLA on one thread."""
+
+    def factory():
+        jax = jax_mod(quick=quick)
+        try:
+            import diffrax
+            import jax.numpy as jnp
+        except ImportError as exc:
+            raise Skip(f"diffrax not importable: {exc}") from None
+        nd_m = make_nd_node(solver, gradient, x.shape[1], HIDDEN, OUT, rtol, atol)
+        params = {k: jnp.asarray(v, dtype=jnp.float32) for k, v in nd_m.params.items()}
+        xj, yj = jnp.asarray(x), jnp.asarray(y)
+        if solver == "rk4":
+            method, control, dt0 = _diffrax_rk4(diffrax), diffrax.ConstantStepSize(), 0.1
+        else:
+            method, control, dt0 = diffrax.Dopri5(), diffrax.PIDController(rtol=rtol, atol=atol), None
+        adjoint = diffrax.BacksolveAdjoint() if gradient == "adjoint" else diffrax.RecursiveCheckpointAdjoint()
+
+        def field(t, h, p):
+            z = h @ p["dynamics_dense1.kernel"] + p["dynamics_dense1.bias"]
+            return jnp.tanh((z * jax.nn.sigmoid(z)) @ p["dynamics_dense2.kernel"] + p["dynamics_dense2.bias"])
+
+        def model(p, xs):
+            h0 = xs @ p["input_proj.kernel"] + p["input_proj.bias"]
+            sol = diffrax.diffeqsolve(diffrax.ODETerm(field), method, t0=0.0, t1=1.0, dt0=dt0, y0=h0, args=p,
+                                      stepsize_controller=control, adjoint=adjoint, max_steps=4096)
+            h = sol.ys[-1]
+            mu = h.mean(-1, keepdims=True)
+            var = ((h - mu) ** 2).mean(-1, keepdims=True)
+            hn = (h - mu) / jnp.sqrt(var + 1e-5) * p["output_norm.gamma"] + p["output_norm.beta"]
+            return hn @ p["output_proj.kernel"] + p["output_proj.bias"], sol.stats
+
+        if kind == "forward":
+            fn = jax.jit(lambda p, xs: model(p, xs))
+
+            def probe():
+                out, st = fn(params, xj)
+                return out_probe(np.asarray(out), nfev=None, accepted=int(st["num_accepted_steps"]),
+                                 rejected=int(st["num_rejected_steps"]))
+        else:
+            def loss(p):
+                out, st = model(p, xj)
+                return jnp.mean((out - yj) ** 2), st
+
+            fn = jax.jit(jax.value_and_grad(loss, has_aux=True))
+
+            def probe():
+                (val, st), g = fn(params)
+                return grad_probe(float(val), {k: np.asarray(v) for k, v in g.items()}, PARAM_NAMES,
+                                  note="forward solve counts", accepted=int(st["num_accepted_steps"]),
+                                  rejected=int(st["num_rejected_steps"]))
+
+        args = (params, xj) if kind == "forward" else (params,)
+        jax.block_until_ready(fn(*args))  # compile outside the timing
+
+        def run():
+            return jax.block_until_ready(fn(*args))
+
+        what = ("classic RK4 tableau, 10 steps" if solver == "rk4" else "Dopri5, PIDController") + \
+            ("" if kind == "forward" else f", {type(adjoint).__name__}")
+        return Side(run=run, probe=probe, note=f"diffrax {what}; jax.jit" + ("" if kind == "forward" else
+                                                                              "(value_and_grad)"))
 
     return factory
 
@@ -558,53 +675,23 @@ DOPRI_TOL = 1e-5
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5
 
 
-def dense_product_time(rows, fan_in, fan_out, train, cfg, rng):
-    """Median time of one Dense layer's products on neurodyn's OpenBLAS, (rows, fan_in) ->
-    fan_out: the forward product, plus with ``train`` its input- and weight-gradient products;
-    returns (seconds, flops)."""
-    import neurodyn as nd
-    from harness import measure
-
-    x = rng.standard_normal((rows, fan_in)).astype(np.float32)
-    p = {"l.kernel": rng.standard_normal((fan_in, fan_out)).astype(np.float32),
-         "l.bias": np.zeros(fan_out, np.float32)}
-    t = measure(lambda: nd.nn.dense(p, "l", x), cfg).median
-    flops = 2.0 * rows * fan_in * fan_out
-    if train:
-        dy = rng.standard_normal((rows, fan_out)).astype(np.float32)
-        t += measure(lambda: nd.nn.dense_grad(p, "l", x, dy, {}), cfg).median
-        flops *= 3
-    return t, flops
-
-
-def floor_record(seconds, flops, sides, **more):
-    """The extras of a GEMM floor: its size and time, and each side's time over it."""
-    out = {"gemm_gflop": flops / 1e9, "gemm_floor_s": seconds, "gemm_gflops": flops / seconds / 1e9, **more}
-    for name, side in sides.items():
-        if side.get("status") == "ok":
-            out[f"{name}_time_over_floor"] = side["time"]["median_s"] / seconds
-    return out
-
-
 def node_gemm_floor(kind, batch):
     """The physical limit of a NeuralODE case: every field evaluation of the forward solve (the
     neurodyn side's count, the same on both sides: same solver, same steps) does the two H x H
     products of the dynamics; a training step also does each one's input and weight gradient
-    at least once (backprop's VJPs; the adjoint's backward solve does more). Timed on
-    neurodyn's OpenBLAS at the case's shapes; no activation, solver arithmetic, projection or
-    norm is included, so no implementation can beat this floor."""
+    at least once (backprop's VJPs; the adjoint's backward solve does more). On neurodyn's
+    OpenBLAS at the case's shapes; no activation, solver arithmetic, projection or norm is
+    included, so no implementation can beat this floor."""
 
-    def more(sides):
-        from harness import TimerConfig
-
+    def floor(sides):
         nfev = ((sides.get("neurodyn") or {}).get("counts") or {}).get("nfev")
         if not nfev:
-            return {}
-        cfg = TimerConfig(warmup=2, repeats=7, min_sample=0.02, budget=3.0)
-        t, flops = dense_product_time(batch, HIDDEN, HIDDEN, kind == "train", cfg, np.random.default_rng(0))
-        return floor_record(2 * nfev * t, 2 * nfev * flops, sides, gemm_floor_nfev=nfev)
+            raise Skip("neurodyn's evaluation count is unknown")
+        return gemm_floor([(batch, HIDDEN, HIDDEN, kind == "train", 2)],
+                          f"{nfev} evaluations x 2 products {batch}x{HIDDEN}x{HIDDEN}"
+                          + (" with their input and weight gradients" if kind == "train" else ""), time_scale=nfev)
 
-    return more
+    return floor
 
 
 def node_cases(batch, quick):
@@ -616,6 +703,11 @@ def node_cases(batch, quick):
         params = {"input": 2, "hidden": HIDDEN, "output": OUT, "batch": batch, "t": [0.0, 1.0], "solver": solver,
                   "dtype": "float32", "init": "nd.NeuralODE(seed=2024), copied into torch", "data_seed": 7}
         fwd_name = f"node_{solver}_forward"
+        # float32 on every side; rk4: torchdiffeq's is the 3/8 rule (truncation error ~1e-6);
+        # dopri5: the step controllers may differ by a step (differences at the tolerance)
+        agree = 1e-4 if solver == "rk4" else 5e-3
+        why = ("float32; torchdiffeq's rk4 is the 3/8 rule" if solver == "rk4" else
+               "dopri5 at rtol = atol = 1e-5: the peers' step controllers and adjoint norms differ (module docstring)")
         ref_fwd = cached(torch_reference("forward", x, y, solver, rtol, atol))
         cases.append(Case(
             name=fwd_name,
@@ -623,9 +715,12 @@ def node_cases(batch, quick):
             params=dict(params, kind="forward"),
             rtol=CMP_RTOL, atol=CMP_ATOL,
             neurodyn=nd_forward_side(solver, rtol, atol, x),
-            peers={"torchdiffeq": torch_forward_side(solver, rtol, atol, x)},
+            peers={"torchdiffeq": torch_forward_side(solver, rtol, atol, x),
+                   "torchdiffeq_compile": torch_forward_side(solver, rtol, atol, x, True, quick),
+                   "diffrax_jit": diffrax_node_side("forward", solver, "backprop", rtol, atol, x, y, quick)},
+            agree=agree, agree_why=why,
             reference=ref_fwd,
-            extras=nn_extras(reference=ref_fwd, more=node_gemm_floor("forward", batch)),
+            extras=nn_extras(reference=ref_fwd), floor=node_gemm_floor("forward", batch),
         ))
         for gradient in ("backprop", "adjoint"):
             ref = cached(torch_reference("train", x, y, solver, rtol, atol))
@@ -636,9 +731,12 @@ def node_cases(batch, quick):
                 params=dict(params, kind="train", gradient=gradient, loss="mse", forward_case=fwd_name),
                 rtol=CMP_RTOL, atol=CMP_ATOL,
                 neurodyn=nd_train_side(solver, gradient, rtol, atol, x, y),
-                peers={"torchdiffeq": torch_train_side(solver, gradient, rtol, atol, x, y)},
+                peers={"torchdiffeq": torch_train_side(solver, gradient, rtol, atol, x, y),
+                       "torchdiffeq_compile": torch_train_side(solver, gradient, rtol, atol, x, y, True, quick),
+                       "diffrax_jit": diffrax_node_side("train", solver, gradient, rtol, atol, x, y, quick)},
+                agree=agree, agree_why=why, agree_metric="rel_l2",
                 reference=ref,
-                extras=nn_extras(reference=ref, more=node_gemm_floor("train", batch)),
+                extras=nn_extras(reference=ref), floor=node_gemm_floor("train", batch),
             ))
     return cases
 

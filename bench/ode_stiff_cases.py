@@ -196,6 +196,10 @@ def single(problem, method, quick):
         peers={"scipy_bdf": scipy_side(fun, jac, y0, t, "BDF", atol),
                **({"scipy_radau": scipy_side(fun, jac, y0, t, "Radau", atol)} if method == "radau" else {})},
         reference=tight_reference(make, y0, t, atol),
+        # Van der Pol at mu = 1e3: SciPy's BDF ends 100 tolerance units from the reference itself
+        agree=(100 if problem == "robertson" else 500) * RTOL,
+        agree_why="max |diff| / max |y| <= 100 rtol (global errors are tens of tolerance units; 500 rtol on Van der "
+                  "Pol, where SciPy's BDF is itself 100 tolerance units from the reference)",
         targets=[Target("scipy_bdf", 50.0, "neurodyn (C rhs) >= 50x faster than SciPy's BDF per trajectory")],
     )
 
@@ -226,6 +230,7 @@ def batch(method, n, loop_rows, quick):
         peers={"scipy_bdf_loop": scipy_loop_side(Y0, t, "BDF", atol, rows),
                **({"scipy_radau_loop": scipy_loop_side(Y0, t, "Radau", atol, rows)} if method == "radau" else {})},
         reference=reference,
+        agree=100 * RTOL, agree_why="max |diff| / max |y| <= 100 rtol (global errors are tens of tolerance units)",
         targets=[Target("scipy_bdf_loop", 10.0, "neurodyn batch (Python rhs) >= 10x faster than a SciPy BDF loop")],
     )
 

@@ -8,6 +8,11 @@
 --quick   tiny sizes and few repeats: a smoke test that finishes in seconds (for CI).
 --threads thread count for neurodyn's OpenBLAS and torch (and NumPy's BLAS), default 1.
 --only    run only the cases whose name contains NAME (or matches it as a glob).
+--check   build and probe every side and check that each peer computes what neurodyn does (outputs, loss,
+          gradients), without timing.
+
+Exit status 1 when a peer's outputs or gradients disagree with neurodyn's beyond the case's bound, or a
+side raises (CI runs --quick and relies on this); a peer that is not installed is skipped, not a failure.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ def parse_args(argv=None):
     p.add_argument("--interleave", choices=("auto", "yes", "no"), default="auto",
                    help="sample the sides of a case round-robin (auto: only with --threads 1)")
     p.add_argument("--list", action="store_true", help="list the case names and exit")
+    p.add_argument("--check", action="store_true", help="probe and check agreement only, no timing")
     p.add_argument("--render", metavar="JSON", help="rewrite the Markdown table of an existing results file and exit")
     args = p.parse_args(argv)
     if args.threads < 1:
@@ -50,6 +56,8 @@ def default_out(args, suite="ode") -> str:
     name = suite
     if args.quick:
         name += "-quick"
+    if args.check:
+        name += "-check"
     if args.threads != 1:
         name += f"-threads{args.threads}"
     if args.only:
@@ -64,6 +72,14 @@ def main(argv=None) -> int:
     # numpy, neurodyn or torch is imported (harness imports numpy).
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    if args.threads == 1:
+        # XLA (jax, diffrax) runs its CPU work on an Eigen thread pool sized to the machine;
+        # these flags keep it to the calling thread, as every other side is kept.
+        flags = os.environ.get("XLA_FLAGS", "")
+        for f in ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1"):
+            if f.split("=")[0] not in flags:
+                flags = (flags + " " + f).strip()
+        os.environ["XLA_FLAGS"] = flags
     sys.path.insert(0, HERE)
     import importlib
 
@@ -92,6 +108,7 @@ def run_suite(args, suite, cases_mod, harness) -> int:
     cfg = (harness.TimerConfig(warmup=1, repeats=3, min_sample=0.002, budget=0.3) if args.quick
            else harness.TimerConfig())
     cfg.interleave = args.threads == 1 if args.interleave == "auto" else args.interleave == "yes"
+    cfg.probe_only = args.check
     cases = harness.select(cases_mod.build(args.quick, cfg), args.only)
     if args.list:
         print("\n".join(c.name for c in cases))
@@ -104,6 +121,8 @@ def run_suite(args, suite, cases_mod, harness) -> int:
     record = {
         "suite": suite,
         "started": harness.now_iso(),
+        "loadavg_start": harness._loadavg(),
+        "shared_machine": "other work may run at the same time: see loadavg_* and each case's other_cpu_load",
         "quick": args.quick,
         "threads": args.threads,
         "threads_applied": threads,
@@ -111,7 +130,7 @@ def run_suite(args, suite, cases_mod, harness) -> int:
         "machine": harness.machine(),
         "versions": harness.versions(),
         "environment": {v: os.environ.get(v) for v in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                       "MKL_NUM_THREADS")},
+                                                       "MKL_NUM_THREADS", "XLA_FLAGS")},
         "ratio": "peer median time / neurodyn median time (> 1: neurodyn faster)",
         "cases": [],
     }
@@ -120,11 +139,13 @@ def run_suite(args, suite, cases_mod, harness) -> int:
             record.setdefault(key, {}).update(val)
     m = record["machine"]
     print(f"machine: {m.get('cpu_model')}, {m.get('physical_cores')} cores / {m.get('logical_cpus')} cpus; "
-          f"threads={args.threads}; {record['versions'].get('neurodyn_config', {}).get('blas_config')}")
+          f"threads={args.threads}; OpenBLAS core {m.get('openblas', {}).get('neurodyn_corename')}; "
+          f"loadavg {record['loadavg_start']}")
     t0 = time.perf_counter()
     for case in cases:
         record["cases"].append(harness.run_case(case, cfg))
     record["finished"] = harness.now_iso()
+    record["loadavg_end"] = harness._loadavg()
     record["elapsed_s"] = time.perf_counter() - t0
     if hasattr(cases_mod, "summarize"):
         record["summary"] = cases_mod.summarize(record)
@@ -142,7 +163,24 @@ def run_suite(args, suite, cases_mod, harness) -> int:
         if hasattr(cases_mod, "markdown_extras"):
             fh.write(cases_mod.markdown_extras(record))
     print(f"\nwrote {os.path.relpath(out)} and {os.path.relpath(md)} ({record['elapsed_s']:.1f} s)")
-    return 0
+    return failures(record)
+
+
+def failures(record) -> int:
+    """1 (and a list on stderr) if a peer disagrees with neurodyn or a side raised, else 0."""
+    bad = []
+    for c in record["cases"]:
+        for name, s in c["sides"].items():
+            if s["status"] == "error":
+                bad.append(f"{c['name']} / {name}: error: {s['message']}")
+            a = s.get("agreement")
+            if a and not a["ok"]:
+                bad.append(f"{c['name']} / {name}: disagrees with neurodyn: {a['metric']} {a['worst']:.3g} "
+                           f"(worst part {a['worst_part']}) > bound {a['bound']}"
+                           + (f"; missing {a['missing_or_mismatched']}" if a["missing_or_mismatched"] else ""))
+    for line in bad:
+        print(f"[{record['suite']}] FAIL {line}", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def _jsonable(obj):
