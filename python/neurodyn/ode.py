@@ -129,7 +129,7 @@ def odeint(f: Field | Callable[..., ArrayLike], y0: ArrayLike, t: ArrayLike, *, 
         implicit, for stiff problems: each sample also has its own Jacobian and LU factors, and
         a single sample's ``f`` is called once per row it needs (a Radau iteration needs three).
         ``auto`` starts every sample with dopri5 and switches that sample to radau when
-        Hairer's stiffness test (h |lambda| from dopri5's last two stages beyond its stability
+        Hairer's stiffness test (``h |lambda|`` from dopri5's last two stages beyond its stability
         boundary, 3.25, on 15 steps) finds it stiff, and back when radau's step times the
         norm of the Jacobian falls within that boundary for 15 steps (csrc/nd_ode_auto.h).
     rtol, atol : float
