@@ -208,18 +208,28 @@ static void test_jacobians(void)
             }
 }
 
+/* Bernoulli memories xi [p, n] of activity q, their index lists (start [p + 1], the units
+ * returned, to be freed) and the firing-rate design for them (sigmoid, gain 2, threshold 0.2). */
+static int32_t *bernoulli_lists(int64_t p, int64_t n, double q, uint64_t seed, int8_t *xi, int64_t *start,
+                                nd_rate_design *d)
+{
+    int64_t count;
+    CHECK(nd_rate_design_compute(-0.3, 0.95, q, q, ND_MEM_SIGMOID, 2.0, 0.2, d) == ND_OK);
+    CHECK(nd_memory_patterns(ND_MEM_BERNOULLI, p, n, q, 0.0, seed, xi) == ND_OK);
+    CHECK(nd_memory_active_units(p, n, xi, NULL, NULL, &count) == ND_OK);
+    int32_t *units = malloc((size_t)count * sizeof(int32_t));
+    CHECK(nd_memory_active_units(p, n, xi, start, units, &count) == ND_OK && start[p] == count);
+    return units;
+}
+
 /* The 0/1 memories as index lists give the bytes' derivatives and Jacobians. */
 static void test_active_units(void)
 {
     enum { n = 40, p = 5, B = 3 };
     int8_t xi[p * n];
-    CHECK(nd_memory_patterns(ND_MEM_BERNOULLI, p, n, 0.3, 0.0, 5, xi) == ND_OK);
-    int64_t start[p + 1], count;
-    CHECK(nd_memory_active_units(p, n, xi, NULL, NULL, &count) == ND_OK);
-    int32_t *units = malloc((size_t)count * sizeof(int32_t));
-    CHECK(nd_memory_active_units(p, n, xi, start, units, &count) == ND_OK && start[p] == count);
+    int64_t start[p + 1];
     nd_rate_design d;
-    CHECK(nd_rate_design_compute(-0.3, 0.95, 0.3, 0.3, ND_MEM_SIGMOID, 2.0, 0.2, &d) == ND_OK);
+    int32_t *units = bernoulli_lists(p, n, 0.3, 5, xi, start, &d);
     double y[B * n], u[n], dense[B * n], sparse[B * n], work[B * (n + 2 * p)];
     nd_test_fill(y, B * n, 0.05, 0.95);
     nd_test_fill(u, n, -0.1, 0.1);
@@ -256,13 +266,9 @@ static void test_active_tables(void)
 {
     enum { n = 300, p = 11, B = 4 };
     int8_t xi[p * n];
-    CHECK(nd_memory_patterns(ND_MEM_BERNOULLI, p, n, 0.5, 0.0, 7, xi) == ND_OK);
-    int64_t start[p + 1], count;
-    CHECK(nd_memory_active_units(p, n, xi, NULL, NULL, &count) == ND_OK);
-    int32_t *units = malloc((size_t)count * sizeof(int32_t));
-    CHECK(nd_memory_active_units(p, n, xi, start, units, &count) == ND_OK);
+    int64_t start[p + 1];
     nd_rate_design d;
-    CHECK(nd_rate_design_compute(-0.3, 0.95, 0.5, 0.5, ND_MEM_SIGMOID, 2.0, 0.2, &d) == ND_OK);
+    int32_t *units = bernoulli_lists(p, n, 0.5, 7, xi, start, &d);
     double y[B * n], u[n], dense[B * n], sparse[B * n];
     float yf[B * n], sparsef[B * n];
     nd_test_fill(y, B * n, 0.05, 0.95);
