@@ -580,8 +580,16 @@ class FiringRateMemory(_Memories):
         """``m_mu = r · xi^mu / (N q_mu)`` for rates r (..., N), with ``q_mu = |xi^mu| / N`` each
         memory's own activity (docs/models.md §9's ``N q``, exact for memories whose activity
         is not exactly q): phi(b) at memory mu's target rates, about q for the others."""
-        raw = self.field("rate").overlaps(_checks.real_array("r", r, self.dtype), 1.0)
+        return self._per_memory(self.field("rate").overlaps(_checks.real_array("r", r, self.dtype), 1.0))
+
+    def _per_memory(self, raw: np.ndarray) -> np.ndarray:
         return (raw / np.maximum(self._counts, 1)).astype(self.dtype)
+
+    def _recall_overlaps(self, r: np.ndarray) -> np.ndarray:
+        """overlaps() of a solver's rates (T, B, N), finite and of this network's size: the
+        kernel without the checks of user input."""
+        raw = _core.memories_states(self.field("rate")._spec(), r.reshape(-1, r.shape[-1]), 1, scale=1.0)
+        return self._per_memory(raw.reshape(r.shape[:-1] + (-1,)))
 
     def equilibrium_residual(self) -> float:
         """``max_mu || -x*^mu + W phi(x*^mu) ||_inf`` at the target currents (0 by design, up to rounding)."""
@@ -705,7 +713,7 @@ class FiringRateMemory(_Memories):
                                method=method, n_times=n_times, dt=dt, noise=noise, seed=seed, rtol=rtol, atol=atol,
                                verbose=verbose)
         rates = states if form == "rate" else self.phi(states)
-        m = self.overlaps(rates)
+        m = self._recall_overlaps(np.ascontiguousarray(rates, dtype=self.dtype))
         dist = np.abs(m[-1] - d["phi_b"])
         best = np.argmin(dist, axis=1)
         retrieved = np.where(dist[np.arange(len(best)), best] <= tol, best, -1)
