@@ -589,7 +589,7 @@ class FiringRateMemory(_Memories):
         """overlaps() of a solver's rates (T, B, N), finite and of this network's size: the
         kernel without the checks of user input."""
         raw = _core.memories_states(self.field("rate")._spec(), r.reshape(-1, r.shape[-1]), 1, scale=1.0)
-        return self._per_memory(raw.reshape(r.shape[:-1] + (-1,)))
+        return self._per_memory(raw.reshape(r.shape[:-1] + (self.config["P"],)))
 
     def equilibrium_residual(self) -> float:
         """``max_mu || -x*^mu + W phi(x*^mu) ||_inf`` at the target currents (0 by design, up to rounding)."""
