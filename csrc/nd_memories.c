@@ -119,12 +119,73 @@ int nd_memory_field_check_contents(const nd_memory_field *m)
     return ND_OK;
 }
 
+/* ---- the expansion by lookup tables ----------------------------------------------------------
+ *
+ * h = e + Xi d for 0/1 memories held as index lists costs q N P scattered updates (each a
+ * load, an add and a store into h). Grouping the memories by ND_MEM_GROUP, unit i's
+ * memberships in group g form one byte, codes[g n + i], and sum_mu d_mu xi^mu_i is the sum over
+ * the groups of T_g[codes[g n + i]], T_g holding d summed over every subset of the group's
+ * memories (2^8 entries, built in as many additions). That is ceil(P/8) loads from L1 per unit
+ * and no stores but h's own; it is used when it reads fewer values than the lists hold
+ * (activity q above about 1/8). The codes are built once per evaluation, for all its rows. */
+#define ND_MEM_GROUP 8
+/* Building the codes is one pass over the lists, about what the scattered updates of one row
+ * cost; while they stay in the inner caches that is little next to a batch's rows, but larger
+ * codes make a one-row evaluation slower than the lists (N = 100,000, P = 100: 6.6 ms against
+ * 3.5 ms measured), so larger networks keep the lists. */
+#define ND_MEM_CODES_MAX ((int64_t)1 << 16)
+
+static int64_t nd_mem_groups(const nd_memory_field *m)
+{
+    if (!m->active || m->p <= 0 || m->n <= 0)
+        return 0;
+    const int64_t groups = (m->p + ND_MEM_GROUP - 1) / ND_MEM_GROUP;
+    if (groups > ND_MEM_CODES_MAX / m->n)
+        return 0;
+    /* lookups and table entries against the index lists' length */
+    const double lookups = (double)groups * ((double)m->n + (double)(1 << ND_MEM_GROUP));
+    return lookups <= (double)m->active_start[m->p] ? groups : 0;
+}
+
+/* Entries of one row's tables: 2^(memories in the group), summed over the groups. */
+static int64_t nd_mem_table_len(const nd_memory_field *m)
+{
+    const int64_t groups = nd_mem_groups(m);
+    if (!groups)
+        return 0;
+    const int64_t last = m->p - (groups - 1) * ND_MEM_GROUP;
+    return (groups - 1) * ((int64_t)1 << ND_MEM_GROUP) + ((int64_t)1 << last);
+}
+
+/* Workspace elements ahead of the rows' scratch that hold the codes (bytes, counted in
+ * 4-byte elements: enough for either state type). */
+static int64_t nd_mem_code_elems(const nd_memory_field *m) { return (nd_mem_groups(m) * m->n + 3) / 4; }
+
+/* Scratch elements of one row: the sources [n], the projections [p], the coefficients [p]
+ * and the lookup tables. */
+static int64_t nd_mem_row_work(const nd_memory_field *m) { return m->n + 2 * m->p + nd_mem_table_len(m); }
+
+/* codes [groups, n] of the index lists (nd_mem_groups(m) > 0). */
+static void nd_mem_codes(const nd_memory_field *m, uint8_t *codes)
+{
+    const int64_t n = m->n;
+    memset(codes, 0, (size_t)(nd_mem_groups(m) * n));
+    for (int64_t mu = 0; mu < m->p; ++mu) {
+        uint8_t *cg = codes + (mu / ND_MEM_GROUP) * n;
+        const uint8_t bit = (uint8_t)(1u << (mu % ND_MEM_GROUP));
+        for (int64_t k = m->active_start[mu]; k < m->active_start[mu + 1]; ++k)
+            cg[m->active[k]] |= bit;
+    }
+}
+
 int nd_memory_field_workspace_len(const nd_memory_field *m, int64_t batch, size_t *len)
 {
-    /* per row: the sources [n], the projections [p] and the coefficients [p] */
-    size_t row = (size_t)m->n + 2 * (size_t)m->p;
-    if (batch < 0 || !nd_mul_size((size_t)batch, row, len))
+    /* per row nd_mem_row_work, then the codes once */
+    size_t rows;
+    if (batch < 0 || !nd_mul_size((size_t)batch, (size_t)nd_mem_row_work(m), &rows) ||
+        rows > SIZE_MAX - (size_t)nd_mem_code_elems(m))
         return nd_size_error("batch");
+    *len = rows + (size_t)nd_mem_code_elems(m);
     return ND_OK;
 }
 

@@ -208,18 +208,28 @@ static void test_jacobians(void)
             }
 }
 
+/* Bernoulli memories xi [p, n] of activity q, their index lists (start [p + 1], the units
+ * returned, to be freed) and the firing-rate design for them (sigmoid, gain 2, threshold 0.2). */
+static int32_t *bernoulli_lists(int64_t p, int64_t n, double q, uint64_t seed, int8_t *xi, int64_t *start,
+                                nd_rate_design *d)
+{
+    int64_t count;
+    CHECK(nd_rate_design_compute(-0.3, 0.95, q, q, ND_MEM_SIGMOID, 2.0, 0.2, d) == ND_OK);
+    CHECK(nd_memory_patterns(ND_MEM_BERNOULLI, p, n, q, 0.0, seed, xi) == ND_OK);
+    CHECK(nd_memory_active_units(p, n, xi, NULL, NULL, &count) == ND_OK);
+    int32_t *units = malloc((size_t)count * sizeof(int32_t));
+    CHECK(nd_memory_active_units(p, n, xi, start, units, &count) == ND_OK && start[p] == count);
+    return units;
+}
+
 /* The 0/1 memories as index lists give the bytes' derivatives and Jacobians. */
 static void test_active_units(void)
 {
     enum { n = 40, p = 5, B = 3 };
     int8_t xi[p * n];
-    CHECK(nd_memory_patterns(ND_MEM_BERNOULLI, p, n, 0.3, 0.0, 5, xi) == ND_OK);
-    int64_t start[p + 1], count;
-    CHECK(nd_memory_active_units(p, n, xi, NULL, NULL, &count) == ND_OK);
-    int32_t *units = malloc((size_t)count * sizeof(int32_t));
-    CHECK(nd_memory_active_units(p, n, xi, start, units, &count) == ND_OK && start[p] == count);
+    int64_t start[p + 1];
     nd_rate_design d;
-    CHECK(nd_rate_design_compute(-0.3, 0.95, 0.3, 0.3, ND_MEM_SIGMOID, 2.0, 0.2, &d) == ND_OK);
+    int32_t *units = bernoulli_lists(p, n, 0.3, 5, xi, start, &d);
     double y[B * n], u[n], dense[B * n], sparse[B * n], work[B * (n + 2 * p)];
     nd_test_fill(y, B * n, 0.05, 0.95);
     nd_test_fill(u, n, -0.1, 0.1);
@@ -246,6 +256,57 @@ static void test_active_units(void)
     CHECK(nd_memory_field_check(&bad, n) == ND_OK);
     CHECK(nd_memory_field_check_contents(&bad) == ND_ERR_ARG && strcmp(nd_last_error()->arg, "active") == 0);
     units[1] = keep;
+    free(units);
+}
+
+/* Memories dense enough that the index lists' expansion goes through the subset-sum tables
+ * (two groups of memories, the second partial): the bytes' derivatives again, in float64 and
+ * float32, with or without a shared input. */
+static void test_active_tables(void)
+{
+    enum { n = 300, p = 11, B = 4 };
+    int8_t xi[p * n];
+    int64_t start[p + 1];
+    nd_rate_design d;
+    int32_t *units = bernoulli_lists(p, n, 0.5, 7, xi, start, &d);
+    double y[B * n], u[n], dense[B * n], sparse[B * n];
+    float yf[B * n], sparsef[B * n];
+    nd_test_fill(y, B * n, 0.05, 0.95);
+    nd_test_fill(u, n, -0.1, 0.1);
+    for (int k = 0; k < B * n; ++k)
+        yf[k] = (float)y[k];
+    for (int form = ND_MEM_RATE; form <= ND_MEM_CURRENT; ++form)
+        for (int with_input = 0; with_input < 2; ++with_input) {
+            nd_memory_field m = design_field(form, ND_MEM_SIGMOID, n, p, xi, &d, 2.0, 0.2, 1.5);
+            m.input = with_input ? u : NULL;
+            nd_memory_field s = m;
+            s.patterns = NULL;
+            s.active_start = start;
+            s.active = units;
+            size_t len_dense, len_sparse;
+            CHECK(nd_memory_field_workspace_len(&m, B, &len_dense) == ND_OK);
+            CHECK(nd_memory_field_workspace_len(&s, B, &len_sparse) == ND_OK);
+            CHECK(len_sparse > len_dense); /* the tables and the codes */
+            double *work = malloc(len_sparse * sizeof(double));
+            float *workf = malloc(len_sparse * sizeof(float));
+            CHECK(nd_memory_field_eval_f64(&m, B, y, dense, work) == ND_OK);
+            CHECK(nd_memory_field_eval_f64(&s, B, y, sparse, work) == ND_OK);
+            for (int k = 0; k < B * n; ++k)
+                CHECK_CLOSE(sparse[k], dense[k], 1e-13);
+            /* a row alone gives the batch's result exactly */
+            CHECK(nd_memory_field_eval_f64(&s, 1, y + 2 * n, dense, work) == ND_OK);
+            for (int k = 0; k < n; ++k)
+                CHECK(dense[k] == sparse[2 * n + k]);
+            float uf[n];
+            for (int k = 0; k < n; ++k)
+                uf[k] = (float)u[k];
+            s.input = with_input ? (const void *)uf : NULL;
+            CHECK(nd_memory_field_eval_f32(&s, B, yf, sparsef, workf) == ND_OK);
+            for (int k = 0; k < B * n; ++k)
+                CHECK_CLOSE(sparsef[k], sparse[k], 2e-4);
+            free(work);
+            free(workf);
+        }
     free(units);
 }
 
@@ -340,5 +401,5 @@ static void test_field_kind(void)
 
 static void test_setup(void) { balanced(); }
 
-ND_TEST_MAIN(test_setup, test_check_values, test_residual_and_dense, test_jacobians, test_active_units, test_patterns,
-             test_errors, test_field_kind)
+ND_TEST_MAIN(test_setup, test_check_values, test_residual_and_dense, test_jacobians, test_active_units, test_active_tables,
+             test_patterns, test_errors, test_field_kind)

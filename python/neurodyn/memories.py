@@ -346,8 +346,7 @@ def _integrate(make_field, x0, t_max, windows, *, method, n_times, dt, noise, se
             raise ValueError("noise needs a step dt")
         key = seed_key(seed)
     times = np.linspace(0.0, t_max, n_times)
-    states = np.empty((n_times, B, N), dtype=dtype)
-    states[0] = x0
+    states = None  # (n_times, B, N), filled window by window
     x = x0
     tiny = 1e-12 * max(1.0, t_max)
     for w, (lo, hi, shared, per) in enumerate(windows):
@@ -363,6 +362,11 @@ def _integrate(make_field, x0, t_max, windows, *, method, n_times, dt, noise, se
         else:
             kw = {"dt": dt} if method in FIXED else {}
             ys = odeint(field, y, tt, method=method, rtol=rtol, atol=atol, verbose=verbose, **kw)
+        if len(windows) == 1 and per is None:
+            return times, ys  # one window over all the output times: its solution is the answer
+        if states is None:
+            states = np.empty((n_times, B, N), dtype=dtype)
+            states[0] = x0
         states[np.searchsorted(times, inside)] = ys[1:-1, :, :N]
         x = ys[-1, :, :N]
         states[np.abs(times - hi) <= tiny] = x  # an output time at the window's end
@@ -576,8 +580,16 @@ class FiringRateMemory(_Memories):
         """``m_mu = r · xi^mu / (N q_mu)`` for rates r (..., N), with ``q_mu = |xi^mu| / N`` each
         memory's own activity (docs/models.md §9's ``N q``, exact for memories whose activity
         is not exactly q): phi(b) at memory mu's target rates, about q for the others."""
-        raw = self.field("rate").overlaps(_checks.real_array("r", r, self.dtype), 1.0)
+        return self._per_memory(self.field("rate").overlaps(_checks.real_array("r", r, self.dtype), 1.0))
+
+    def _per_memory(self, raw: np.ndarray) -> np.ndarray:
         return (raw / np.maximum(self._counts, 1)).astype(self.dtype)
+
+    def _recall_overlaps(self, r: np.ndarray) -> np.ndarray:
+        """overlaps() of a solver's rates (T, B, N), finite and of this network's size: the
+        kernel without the checks of user input."""
+        raw = _core.memories_states(self.field("rate")._spec(), r.reshape(-1, r.shape[-1]), 1, scale=1.0)
+        return self._per_memory(raw.reshape(r.shape[:-1] + (self.config["P"],)))
 
     def equilibrium_residual(self) -> float:
         """``max_mu || -x*^mu + W phi(x*^mu) ||_inf`` at the target currents (0 by design, up to rounding)."""
@@ -701,7 +713,7 @@ class FiringRateMemory(_Memories):
                                method=method, n_times=n_times, dt=dt, noise=noise, seed=seed, rtol=rtol, atol=atol,
                                verbose=verbose)
         rates = states if form == "rate" else self.phi(states)
-        m = self.overlaps(rates)
+        m = self._recall_overlaps(np.ascontiguousarray(rates, dtype=self.dtype))
         dist = np.abs(m[-1] - d["phi_b"])
         best = np.argmin(dist, axis=1)
         retrieved = np.where(dist[np.arange(len(best)), best] <= tol, best, -1)
