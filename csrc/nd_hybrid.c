@@ -547,13 +547,6 @@ int nd_hybrid_stability(const nd_hybrid *h, int64_t B, const double *z, double *
                     s += K0[i * n2 + j] * g[j];
                 Kp[i] = s;
             }
-            for (int64_t i = 0; i < d; ++i)
-                for (int64_t c = 0; c < d; ++c) {
-                    double s = 0;
-                    for (int64_t j = 0; j < n2; ++j)
-                        s += K0[i * n2 + j] * g[j] * K0[c * n2 + j];
-                    mat[i * d + c] = (i == c) - h->beta * (s - Kp[i] * Kp[c]);
-                }
         } else {
             for (int64_t j = 0; j < n2; ++j) {
                 double psi, dpsi, F;
@@ -562,14 +555,15 @@ int nd_hybrid_stability(const nd_hybrid *h, int64_t B, const double *z, double *
                     dpsi = 1.0;
                 g[j] = dpsi;
             }
-            for (int64_t i = 0; i < d; ++i)
-                for (int64_t c = 0; c < d; ++c) {
-                    double s = 0;
-                    for (int64_t j = 0; j < n2; ++j)
-                        s += K0[i * n2 + j] * g[j] * K0[c * n2 + j];
-                    mat[i * d + c] = (i == c) - s;
-                }
         }
+        /* K0 diag(g) K0^T, with the softmax's rank-one term */
+        for (int64_t i = 0; i < d; ++i)
+            for (int64_t c = 0; c < d; ++c) {
+                double s = 0;
+                for (int64_t j = 0; j < n2; ++j)
+                    s += K0[i * n2 + j] * g[j] * K0[c * n2 + j];
+                mat[i * d + c] = (i == c) - (act == ND_HACT_SOFTMAX ? h->beta * (s - WQ[i] * WQ[c]) : s);
+            }
         lam_first[r] = nd_sym_eig(d, mat, 0, eig);
     }
     return ND_OK;
