@@ -10,7 +10,8 @@
  * when asked. With MALA the move is a Metropolis-Hastings proposal accepted with the exact
  * ratio for the density exp(-E / s^2) (proposals outside the clamp box are rejected), so the
  * chain's stationary distribution is exact. Normals come from Philox (Box-Muller on two
- * uniforms) indexed by (step, element): the same seed gives the same chains for any threads. */
+ * uniforms, both normals of a block) indexed by (step, element): the same seed gives the same chains
+ * for any threads, and float32 follows the float64 path to rounding. */
 #ifndef ND_EBM_H
 #define ND_EBM_H
 

@@ -1,6 +1,7 @@
 #include "nd_rng.h"
 
 #include <math.h>
+#include <string.h> /* memcpy */
 
 #include "nd_vmath.h" /* ND_VECTOR_CLONES, the bit casts */
 
@@ -133,26 +134,19 @@ static inline void nd_sincos_turns(double u, double *cos_out, double *sin_out)
     *sin_out = (q & 2u) ? -smag : smag;
 }
 
-static inline double nd_cos_turns(double u)
+/* Both Box-Muller normals of one Philox block: r cos(2 pi u_2) and r sin(2 pi u_2) with
+ * r = sqrt(-2 log(1 - u_1)), u_1 and u_2 the block's two 53-bit uniforms. */
+static inline void nd_normal_pair(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
+                                  double *cos_out, double *sin_out)
 {
-    double c, s;
-    nd_sincos_turns(u, &c, &s);
-    return c;
-}
-
-ND_VECTOR_CLONES
-void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out)
-{
-    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32), s0 = (uint32_t)stream,
-                   s1 = (uint32_t)(stream >> 32);
-    for (int64_t i = 0; i < n; ++i) {
-        const uint64_t block = first + (uint64_t)i;
-        uint32_t w[4];
-        nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), s0, s1, k0, k1, w);
-        const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
-        const double u2 = nd_words_to_unit(w[2], w[3]);
-        out[i] = sqrt(-2.0 * nd_log_unit(u1)) * nd_cos_turns(u2);
-    }
+    uint32_t w[4];
+    nd_philox_block(c0, c1, c2, c3, k0, k1, w);
+    const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
+    const double rad = sqrt(-2.0 * nd_log_unit(u1));
+    double c, sn;
+    nd_sincos_turns(nd_words_to_unit(w[2], w[3]), &c, &sn);
+    *cos_out = rad * c;
+    *sin_out = rad * sn;
 }
 
 ND_VECTOR_CLONES
@@ -165,14 +159,8 @@ void nd_rng_normal_pairs_rows(uint64_t seed, int64_t rows, const uint64_t *strea
         double *restrict out_cos = out + q * rows, *restrict out_sin = out + (blocks + q) * rows;
         for (int64_t r = 0; r < rows; ++r) {
             const uint64_t st = streams[r];
-            uint32_t w[4];
-            nd_philox_block((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1, w);
-            const double u1 = 1.0 - nd_words_to_unit(w[0], w[1]); /* in (0, 1]: log is finite */
-            const double rad = sqrt(-2.0 * nd_log_unit(u1));
-            double c, sn;
-            nd_sincos_turns(nd_words_to_unit(w[2], w[3]), &c, &sn);
-            out_cos[r] = rad * c;
-            out_sin[r] = rad * sn;
+            nd_normal_pair((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)st, (uint32_t)(st >> 32), k0, k1,
+                           &out_cos[r], &out_sin[r]);
         }
     }
 }
@@ -182,7 +170,7 @@ void nd_rng_normal_pairs_rows(uint64_t seed, int64_t rows, const uint64_t *strea
 /* The top 24 bits of a word as a float in [0, 1) (through int32: a conversion AVX2 has). */
 static inline float nd_word_to_unitf(uint32_t w) { return (float)(int32_t)(w >> 8) * (1.0f / 16777216.0f); }
 
-/* log(u) for u in [2^-24, 1], as nd_log_unit in single precision. */
+/* log(u) for a normal float u in (0, 1] (down to 2^-53 here), as nd_log_unit in single precision. */
 static inline float nd_logf_unit(float u)
 {
     const uint32_t shifted = nd_float_to_bits(u) + (0x3f800000u - 0x3f3504f3u);
@@ -238,4 +226,79 @@ void nd_rng_normal_quads_rows(uint64_t seed, int64_t rows, const uint64_t *strea
             o3[r] = rb * sb;
         }
     }
+}
+
+/* ---- one stream's normals, both of each block ------------------------------------------- */
+
+/* The pair of nd_normal_pair in single precision: the same two uniforms (53 bits, so the radius
+ * keeps the double's tail), the logarithm and the angle in float. */
+static inline void nd_normal_pairf(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
+                                   float *cos_out, float *sin_out)
+{
+    uint32_t w[4];
+    nd_philox_block(c0, c1, c2, c3, k0, k1, w);
+    /* log(1 - u_1): for small u_1 by log1p(-u_1), since 1 - u_1 in float would lose u_1's digits
+     * (and the radius, sqrt of it, would show the loss); otherwise 1 - u_1 is exact in double, a
+     * normal float >= 2^-53 */
+    const double u1 = nd_words_to_unit(w[0], w[1]);
+    const float lg = u1 < 0.25 ? nd_log1pf_unit(-(float)u1) : nd_logf_unit((float)(1.0 - u1));
+    const float rad = sqrtf(-2.0f * lg);
+    float c, sn;
+    nd_sincosf_turns((float)nd_words_to_unit(w[2], w[3]), &c, &sn);
+    *cos_out = rad * c;
+    *sin_out = rad * sn;
+}
+
+enum { ND_PAIR_CHUNK = 128 }; /* blocks a fill draws at a time, into a buffer on the stack */
+
+/* Blocks block0 .. block0 + nb - 1 of one stream, interleaved: out[2q] the cosine normal of
+ * block block0 + q, out[2q + 1] its sine normal. One vectorised pass over the blocks. */
+ND_VECTOR_CLONES
+static void nd_pairs_f64(uint64_t seed, uint64_t stream, uint64_t block0, int64_t nb, void *buf)
+{
+    double *restrict out = buf;
+    for (int64_t q = 0; q < nb; ++q) {
+        const uint64_t block = block0 + (uint64_t)q;
+        nd_normal_pair((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32),
+                       (uint32_t)seed, (uint32_t)(seed >> 32), &out[2 * q], &out[2 * q + 1]);
+    }
+}
+
+ND_VECTOR_CLONES
+static void nd_pairs_f32(uint64_t seed, uint64_t stream, uint64_t block0, int64_t nb, void *buf)
+{
+    float *restrict out = buf;
+    for (int64_t q = 0; q < nb; ++q) {
+        const uint64_t block = block0 + (uint64_t)q;
+        nd_normal_pairf((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32),
+                        (uint32_t)seed, (uint32_t)(seed >> 32), &out[2 * q], &out[2 * q + 1]);
+    }
+}
+
+/* Normals first .. first + n - 1 of a stream from the interleaved pairs of its blocks, for any
+ * first (an odd one starts at a block's sine normal). */
+static void nd_fill_from_pairs(void (*pairs)(uint64_t, uint64_t, uint64_t, int64_t, void *), size_t size,
+                               uint64_t seed, uint64_t stream, uint64_t first, int64_t n, void *out)
+{
+    double buf[2 * ND_PAIR_CHUNK]; /* room for the doubles; the floats use half */
+    unsigned char *o = out;
+    while (n > 0) {
+        const int64_t skip = (int64_t)(first & 1), room = 2 * ND_PAIR_CHUNK - skip;
+        const int64_t take = n < room ? n : room;
+        pairs(seed, stream, first >> 1, (skip + take + 1) >> 1, buf);
+        memcpy(o, (unsigned char *)buf + (size_t)skip * size, (size_t)take * size);
+        o += (size_t)take * size;
+        first += (uint64_t)take;
+        n -= take;
+    }
+}
+
+void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out)
+{
+    nd_fill_from_pairs(nd_pairs_f64, sizeof(double), seed, stream, first, n, out);
+}
+
+void nd_rng_normal_fillf(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, float *out)
+{
+    nd_fill_from_pairs(nd_pairs_f32, sizeof(float), seed, stream, first, n, out);
 }

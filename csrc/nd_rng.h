@@ -19,14 +19,19 @@ void nd_rng_uniform_pair(uint64_t seed, uint64_t stream, uint64_t pair, double t
 /* Uniforms for indices [first, first + n) into out (doubles in [0, 1)). */
 void nd_rng_uniform_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
 
-/* Standard normals k = first .. first + n - 1 into out: Box-Muller (cosine branch) on the
- * two uniforms of Philox block k, sqrt(-2 log(1 - u_2k)) cos(2 pi u_2k+1), evaluated with
- * vectorisable log and cos within about an ulp of libm's. */
+/* Standard normals k = first .. first + n - 1 of a stream into out: normal k is the cosine (k
+ * even) or sine (k odd) Box-Muller normal of Philox block k >> 1, sqrt(-2 log(1 - u_1))
+ * (cos, sin)(2 pi u_2) with u_1, u_2 the block's two uniforms, evaluated with vectorisable log
+ * and sincos within about an ulp of libm's. */
 void nd_rng_normal_fill(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, double *out);
+
+/* The same normals in single precision: the same uniforms, the log and sincos in float (each
+ * within a few float ulps of the double's value). */
+void nd_rng_normal_fillf(uint64_t seed, uint64_t stream, uint64_t first, int64_t n, float *out);
 
 /* Both Box-Muller normals of blocks first .. first + blocks - 1 of many streams (the samples of
  * an SDE batch, each with its own): block first + q of stream streams[r] gives
- * out[q rows + r] = r cos(2 pi u_2) (the value nd_rng_normal_fill draws from that block) and
+ * out[q rows + r] = r cos(2 pi u_2) (normal 2 (first + q) of nd_rng_normal_fill) and
  * out[(blocks + q) rows + r] = r sin(2 pi u_2), r = sqrt(-2 log(1 - u_1)). One vectorised pass
  * over the streams per block. */
 void nd_rng_normal_pairs_rows(uint64_t seed, int64_t rows, const uint64_t *streams, int64_t blocks, uint64_t first,

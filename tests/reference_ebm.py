@@ -4,8 +4,8 @@ documented semantics, not from the C kernels.
 - Philox4x32-10: Salmon, Moraes, Dror & Shaw (2011), "Parallel random numbers: as easy as
   1, 2, 3", with the Random123 round constants; checked against Random123's published
   known-answer vectors in the tests before anything else relies on it.
-- Uniforms: 53 bits from two 32-bit words; normals: Box-Muller (cosine branch) on the two
-  uniforms 2k and 2k+1, so normal k is a pure function of (seed, stream, k).
+- Uniforms: 53 bits from two 32-bit words; normals: Box-Muller (both normals of a block) on the two
+  uniforms of block k >> 1, so normal k is a pure function of (seed, stream, k).
 - Langevin: x <- x - (eta/2) g + sqrt(eta) s eps (the unadjusted Langevin algorithm, a
   Euler-Maruyama step of dx = -grad(E/s^2) dt + sqrt(2) dW with dt = eta s^2 / 2).
 - MALA: Roberts & Tweedie (1996), Metropolis-Hastings with the Gaussian proposal
@@ -69,14 +69,17 @@ def uniforms(seed, stream, index):
 
 
 def normals(seed, stream, index):
-    """Standard normals at normal indices ``index``: Box-Muller on uniforms 2k and 2k+1.
+    """Standard normals at normal indices ``index``: normal k is Box-Muller's cosine (k even)
+    or sine (k odd) normal of block k >> 1, whose two uniforms are 2 (k >> 1) and 2 (k >> 1) + 1.
 
     1 - u keeps the logarithm's argument in (0, 1], so it is finite.
     """
     k = np.asarray(index, dtype=np.uint64)
-    u1 = uniforms(seed, stream, np.uint64(2) * k)
-    u2 = uniforms(seed, stream, np.uint64(2) * k + np.uint64(1))
-    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * math.pi * u2)
+    block = k >> np.uint64(1)
+    u1 = uniforms(seed, stream, np.uint64(2) * block)
+    u2 = uniforms(seed, stream, np.uint64(2) * block + np.uint64(1))
+    angle = 2.0 * math.pi * u2
+    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.where(k & np.uint64(1), np.sin(angle), np.cos(angle))
 
 
 def step_noise(seed, step, B, d, stream=0):

@@ -120,26 +120,33 @@ static void test_langevin_gaussian_moments(void)
     CHECK(nd_langevin_f64(nd_energy_eval_f64, &quad, &o, 8, 1, a, NULL, w) == ND_ERR_ARG);
 }
 
-/* The vectorised normals against Box-Muller through libm on the same Philox uniforms, over
- * ranges of indices that cross 32-bit counter words, and their first two moments. */
+/* The vectorised normals against Box-Muller through libm on the same Philox uniforms (normal k:
+ * the cosine or sine normal of block k >> 1), from even and odd starts over ranges that cross
+ * 32-bit counter words, their first two moments, and the single-precision fill against them. */
 static void test_normal_fill_matches_libm(void)
 {
-    enum { N = 100000 };
+    enum { N = 100001 };
     static double z[N];
-    const uint64_t firsts[3] = {0, 4294967296ull - N / 2, 1ull << 62};
-    for (int f = 0; f < 3; ++f) {
+    static float zf[N];
+    const uint64_t firsts[4] = {0, 3, 8589934592ull - N / 2, (1ull << 62) + 1};
+    for (int f = 0; f < 4; ++f) {
         nd_rng_normal_fill(77, 5, firsts[f], N, z);
-        double worst = 0, sum = 0, sq = 0;
+        nd_rng_normal_fillf(77, 5, firsts[f], N, zf);
+        double worst = 0, worst_f = 0, sum = 0, sq = 0;
         for (int i = 0; i < N; ++i) {
+            const uint64_t k = firsts[f] + (uint64_t)i;
             double u[2];
-            nd_rng_uniform_pair(77, 5, firsts[f] + (uint64_t)i, u);
-            const double want = sqrt(-2.0 * log(1.0 - u[0])) * cos(6.283185307179586 * u[1]);
-            const double err = fabs(z[i] - want);
+            nd_rng_uniform_pair(77, 5, k >> 1, u);
+            const double r = sqrt(-2.0 * log(1.0 - u[0])), a = 6.283185307179586 * u[1];
+            const double want = r * ((k & 1) ? sin(a) : cos(a));
+            const double err = fabs(z[i] - want), err_f = fabs((double)zf[i] - want) / (1.0 + fabs(want));
             worst = err > worst ? err : worst;
+            worst_f = err_f > worst_f ? err_f : worst_f;
             sum += z[i];
             sq += z[i] * z[i];
         }
         CHECK(worst < 1e-14);
+        CHECK(worst_f < 2e-6); /* a few float ulps of values up to ~8.6 */
         CHECK(fabs(sum / N) < 0.02 && fabs(sq / N - 1.0) < 0.02);
     }
 }

@@ -348,21 +348,21 @@ static void test_general_noise(void)
         }
 }
 
-/* The scattered generators: the cosine normal of a pair is nd_rng_normal_fill's; both precisions
+/* The scattered generators: a block's pair is nd_rng_normal_fill's normals 2k and 2k + 1; both precisions
  * give standard normals (moments of 2^18 and 2^19 draws) and the float ones stay below their bound. */
 static void test_normal_generators(void)
 {
     enum { N = 1 << 17, ROWS = 8, BLOCKS = N / ROWS };
     static uint64_t streams[ROWS];
-    static double pairs[2 * N], fill[64];
+    static double pairs[2 * N], fill[128];
     static float quads[4 * N];
     for (int r = 0; r < ROWS; ++r)
         streams[r] = (uint64_t)r + ((uint64_t)1 << 40);
     nd_rng_normal_pairs_rows(42, ROWS, streams, BLOCKS, 3, pairs);
-    nd_rng_normal_fill(42, ((uint64_t)1 << 40) + 5, 3, 64, fill);
+    nd_rng_normal_fill(42, ((uint64_t)1 << 40) + 5, 6, 128, fill);
     int same = 1;
     for (int q = 0; q < 64; ++q)
-        same &= pairs[q * ROWS + 5] == fill[q];
+        same &= pairs[q * ROWS + 5] == fill[2 * q] && pairs[(BLOCKS + q) * ROWS + 5] == fill[2 * q + 1];
     CHECK(same);
     nd_rng_normal_quads_rows(42, ROWS, streams, BLOCKS, 3, quads);
     const int64_t count[2] = {2 * N, 4 * N};
