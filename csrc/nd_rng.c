@@ -230,21 +230,29 @@ void nd_rng_normal_quads_rows(uint64_t seed, int64_t rows, const uint64_t *strea
 
 /* ---- one stream's normals, both of each block ------------------------------------------- */
 
-/* The pair of nd_normal_pair in single precision: the same two uniforms (53 bits, so the radius
- * keeps the double's tail), the logarithm and the angle in float. */
+/* A 53-bit uniform's two words as a float, to float precision at every magnitude: the top 31
+ * bits of hi and the 21 of lo, each through int32 (a conversion AVX2 has), so that all the work
+ * stays in 32-bit lanes. */
+static inline float nd_words_to_unitf(uint32_t hi, uint32_t lo)
+{
+    return (float)(int32_t)(hi >> 1) * 0x1p-31f + (float)(int32_t)(lo >> 11) * 0x1p-53f;
+}
+
+/* The pair of nd_normal_pair in single precision, from the same uniforms: log(1 - u_1) by
+ * log1p(-u_1) for small u_1 (1 - u_1 in float would lose u_1's digits, and the radius, a square
+ * root, would show the loss), otherwise by log of 1 - u_1 formed from the complemented words
+ * (exact for u_1 near 1, where u_1 itself rounds to 1 in float); the angle from the top 24 bits
+ * of u_2 (2^-24 turns at most off the double's). */
 static inline void nd_normal_pairf(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1,
                                    float *cos_out, float *sin_out)
 {
     uint32_t w[4];
     nd_philox_block(c0, c1, c2, c3, k0, k1, w);
-    /* log(1 - u_1): for small u_1 by log1p(-u_1), since 1 - u_1 in float would lose u_1's digits
-     * (and the radius, sqrt of it, would show the loss); otherwise 1 - u_1 is exact in double, a
-     * normal float >= 2^-53 */
-    const double u1 = nd_words_to_unit(w[0], w[1]);
-    const float lg = u1 < 0.25 ? nd_log1pf_unit(-(float)u1) : nd_logf_unit((float)(1.0 - u1));
+    const float u1 = nd_words_to_unitf(w[0], w[1]), v1 = nd_words_to_unitf(~w[0], ~w[1]) + 0x1p-53f;
+    const float lg = u1 < 0.25f ? nd_log1pf_unit(-u1) : nd_logf_unit(v1);
     const float rad = sqrtf(-2.0f * lg);
     float c, sn;
-    nd_sincosf_turns((float)nd_words_to_unit(w[2], w[3]), &c, &sn);
+    nd_sincosf_turns(nd_word_to_unitf(w[2]), &c, &sn);
     *cos_out = rad * c;
     *sin_out = rad * sn;
 }
