@@ -91,8 +91,8 @@ typedef struct {
     PyArrayObject *y;
 } nd_map_args;
 
-static const nd_arg map_eval_args[] = {{"map", ND_ARG_OBJECT, 0, offsetof(nd_map_args, map), -1, NULL, NULL},
-                                       ND_IN(nd_map_args, y, "y", ND_TYPE | ND_FINITE, -1, "(..., dim)"),
+static const nd_arg map_eval_args[] = {ND_OBJ(nd_map_args, map, "map", ND_ARG_OBJECT, 0),
+                                       ND_IN(nd_map_args, y, "y", ND_TYPE | ND_FINITE, NULL),
                                        {NULL}};
 
 /* g(y) (jac 0) or its Jacobian y.shape + (dim,) (jac 1) at every state of y. */
@@ -126,7 +126,7 @@ ND_ENTRY(map_eval, nd_map_args, NULL, "map_eval(map, y) -> the built-in map's im
 static PyObject *map_jac_body(PyObject *module, void *args, int tn) { return nd_map_at(args, tn, 1); }
 ND_ENTRY(map_jac, nd_map_args, NULL, "map_jac(map, y) -> J, y.shape + (dim,): the built-in map's Jacobian")
 
-static const nd_arg map_check_args[] = {{"map", ND_ARG_OBJECT, 0, offsetof(nd_map_args, map), -1, NULL, NULL}, {NULL}};
+static const nd_arg map_check_args[] = {ND_OBJ(nd_map_args, map, "map", ND_ARG_OBJECT, 0), {NULL}};
 static PyObject *map_check_body(PyObject *module, void *args, int tn)
 {
     nd_map g;
@@ -186,7 +186,7 @@ static void nd_lyap_defaults(nd_lyap_args *a)
 
 static const nd_arg lyapunov_args[] = {
     ND_OBJ(nd_lyap_args, f, "f", ND_ARG_OBJECT, 0),
-    ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(n,) or (B, n)"),
+    ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, NULL),
     ND_OBJ(nd_lyap_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_lyap_args, map, "map", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT,

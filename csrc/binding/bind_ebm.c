@@ -98,7 +98,7 @@ typedef struct {
 
 static const nd_arg energy_eval_args[] = {
     ND_SCALAR(nd_energy_args, spec, "spec", ND_ARG_OBJECT, 0),
-    ND_IN(nd_energy_args, x, "x", ND_TYPE | ND_FINITE, 2, "(batch, dim)"),
+    ND_IN(nd_energy_args, x, "x", ND_TYPE | ND_FINITE, "(batch, dim)"),
     {NULL}};
 
 /* -> (E [B], grad [B, d]) */
@@ -199,7 +199,7 @@ typedef struct {
 
 static const nd_arg langevin_args[] = {
     ND_SCALAR(nd_langevin_args, energy, "energy", ND_ARG_OBJECT, 0),
-    ND_IN(nd_langevin_args, x0, "x0", ND_TYPE | ND_FINITE, 2, "(chains, dim)"),
+    ND_IN(nd_langevin_args, x0, "x0", ND_TYPE | ND_FINITE, "(chains, dim)"),
     ND_SCALAR(nd_langevin_args, o.steps, "steps", ND_ARG_INT, ND_OPTIONAL),
     ND_SCALAR(nd_langevin_args, o.step_size, "step_size", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_langevin_args, o.noise_scale, "noise_scale", ND_ARG_DOUBLE, ND_OPTIONAL),

@@ -229,7 +229,7 @@ typedef struct {
 
 static const nd_arg field_eval_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0),
                                          ND_SCALAR(nd_field_args, t, "t", ND_ARG_DOUBLE, 0),
-                                         ND_IN(nd_field_args, y, "y", ND_TYPE | ND_FINITE, -1, "(..., dim)"),
+                                         ND_IN(nd_field_args, y, "y", ND_TYPE | ND_FINITE, NULL),
                                          {NULL}};
 
 /* dy = f(t, y) (jac 0) or J = df/dy of shape y.shape + (dim,) (jac 1) at every state of y. */

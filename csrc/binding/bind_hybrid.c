@@ -285,7 +285,7 @@ static PyObject *nd_hyb_body(const char *what, int op, nd_hyb_args *a, int tn)
 }
 
 #define ND_HYB_SPEC_Z                                                                                \
-    ND_SCALAR(nd_hyb_args, spec, "spec", ND_ARG_OBJECT, 0), ND_IN(nd_hyb_args, z, "z", ND_TYPE | ND_FINITE, 2, "(batch, d)")
+    ND_SCALAR(nd_hyb_args, spec, "spec", ND_ARG_OBJECT, 0), ND_IN(nd_hyb_args, z, "z", ND_TYPE | ND_FINITE, "(batch, d)")
 /* An entry of nd_hyb_body. */
 #define ND_HYB_ENTRY(name, op, doc)                                                                  \
     static PyObject *name##_body(PyObject *m, void *args, int tn) { return nd_hyb_body(#name, op, args, tn); }  \
@@ -295,13 +295,13 @@ static const nd_arg hybrid_energy_args[] = {ND_HYB_SPEC_Z, ND_SCALAR(nd_hyb_args
                                             {NULL}};
 ND_HYB_ENTRY(hybrid_energy, ND_HYB_ENERGY, "hybrid_energy(spec, z, grad=True) -> (H, grad H or None)")
 
-static const nd_arg hybrid_hvp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "v", ND_FINITE, 2, "(batch, d)"), {NULL}};
+static const nd_arg hybrid_hvp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "v", ND_FINITE, "(batch, d)"), {NULL}};
 ND_HYB_ENTRY(hybrid_hvp, ND_HYB_HVP, "hybrid_hvp(spec, z, v) -> Hess H(z) v, row by row")
 
 static const nd_arg hybrid_hessian_args[] = {ND_HYB_SPEC_Z, {NULL}};
 ND_HYB_ENTRY(hybrid_hessian, ND_HYB_HESSIAN, "hybrid_hessian(spec, z) -> Hessians of H [batch, d, d]")
 
-static const nd_arg hybrid_field_vjp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "a", ND_FINITE, 2, "(batch, d)"),
+static const nd_arg hybrid_field_vjp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "a", ND_FINITE, "(batch, d)"),
                                                ND_SCALAR(nd_hyb_args, t, "t", ND_ARG_DOUBLE, ND_OPTIONAL), {NULL}};
 ND_HYB_ENTRY(hybrid_field_vjp, ND_HYB_VJP,
              "hybrid_field_vjp(spec, z, a, t=0) -> (a^T df/dz, a^T df/dtheta in the flat parameter layout)")
@@ -355,7 +355,7 @@ ND_ENTRY(hybrid_certificate, nd_hyb_cert_args, NULL,
          "hybrid_certificate(spec) -> {bounded, M2, c1, c0, equilibrium_radius, level, radius}")
 
 static const nd_arg hybrid_stability_args[] = {ND_SCALAR(nd_hyb_cert_args, spec, "spec", ND_ARG_OBJECT, 0),
-                                               ND_F64IN(nd_hyb_cert_args, z, "z", ND_FINITE, 2, "(points, d)"),
+                                               ND_F64IN(nd_hyb_cert_args, z, "z", ND_FINITE, "(points, d)"),
                                                {NULL}};
 
 /* -> (lambda_min(I - W21^T Q W21) [B], lambda_min(Hess H) [B]) */

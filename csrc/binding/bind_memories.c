@@ -151,7 +151,7 @@ typedef struct {
 
 static const nd_arg memories_states_args[] = {
     ND_SCALAR(nd_mem_state_args, spec, "spec", ND_ARG_OBJECT, 0),
-    ND_IN(nd_mem_state_args, y, "y", ND_TYPE | ND_FINITE, 2, "(batch, d)"),
+    ND_IN(nd_mem_state_args, y, "y", ND_TYPE | ND_FINITE, "(batch, d)"),
     ND_SCALAR(nd_mem_state_args, what, "what", ND_ARG_INT, 0),
     ND_SCALAR(nd_mem_state_args, scale, "scale", ND_ARG_DOUBLE, ND_OPTIONAL),
     {NULL}};
@@ -198,7 +198,7 @@ static const nd_arg memories_activation_args[] = {
     ND_SCALAR(nd_mem_act_args, gain, "gain", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_act_args, threshold, "threshold", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_act_args, what, "what", ND_ARG_INT, 0),
-    ND_IN(nd_mem_act_args, x, "x", ND_TYPE, -1, "(...)"),
+    ND_IN(nd_mem_act_args, x, "x", ND_TYPE, NULL),
     {NULL}};
 
 /* -> the activation (what 0), its derivative (1), inverse (2), integral (3) or the integral of
@@ -225,7 +225,7 @@ typedef struct {
 } nd_mem_design_args;
 
 static const nd_arg memories_rate_design_args[] = {
-    ND_F64IN(nd_mem_design_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"),
+    ND_F64IN(nd_mem_design_args, patterns, "patterns", ND_FINITE, "(P, N)"),
     ND_SCALAR(nd_mem_design_args, a, "a", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_design_args, b, "b", ND_ARG_DOUBLE, 0),
     ND_CHOICE(nd_mem_design_args, act, "activation", 0, nd_mem_act_names),
@@ -278,7 +278,7 @@ typedef struct {
 } nd_mem_check_args;
 
 static const nd_arg memories_check_patterns_args[] = {
-    ND_F64IN(nd_mem_check_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"),
+    ND_F64IN(nd_mem_check_args, patterns, "patterns", ND_FINITE, "(P, N)"),
     ND_SCALAR(nd_mem_check_args, binary, "binary", ND_ARG_BOOL, 0),
     {NULL}};
 
@@ -300,7 +300,7 @@ typedef struct {
 } nd_mem_grams_args;
 
 static const nd_arg memories_grams_args[] = {
-    ND_F64IN(nd_mem_grams_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"), {NULL}};
+    ND_F64IN(nd_mem_grams_args, patterns, "patterns", ND_FINITE, "(P, N)"), {NULL}};
 
 static PyObject *memories_grams_body(PyObject *module, void *args, int tn)
 {
@@ -326,14 +326,14 @@ typedef struct {
 } nd_mem_lambda_args;
 
 static const nd_arg memories_stability_args[] = {
-    ND_F64IN(nd_mem_lambda_args, grams, "grams", ND_FINITE, 3, "(P+1, P+1, P+1)"),
+    ND_F64IN(nd_mem_lambda_args, grams, "grams", ND_FINITE, "(P+1, P+1, P+1)"),
     ND_SCALAR(nd_mem_lambda_args, a, "a", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_lambda_args, b, "b", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_lambda_args, q, "q", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_lambda_args, r, "overlap", ND_ARG_DOUBLE, 0),
     ND_CHOICE(nd_mem_lambda_args, act, "activation", 0, nd_mem_act_names),
-    ND_F64IN(nd_mem_lambda_args, gains, "gains", ND_FINITE, 1, "(G,)"),
-    ND_F64IN(nd_mem_lambda_args, thresholds, "thresholds", ND_FINITE, 1, "(H,)"),
+    ND_F64IN(nd_mem_lambda_args, gains, "gains", ND_FINITE, "(G,)"),
+    ND_F64IN(nd_mem_lambda_args, thresholds, "thresholds", ND_FINITE, "(H,)"),
     {NULL}};
 
 /* The design and lambda_max at every (gain, threshold) of the grid into out: lambda_max [G, H, P],

@@ -354,8 +354,8 @@ static void nd_odeint_defaults(nd_odeint_args *a) { ND_ODE_DEFAULTS(a); }
 
 static const nd_arg odeint_args[] = {
     ND_SCALAR(nd_odeint_args, rhs, "f", ND_ARG_OBJECT, 0),
-    ND_IN(nd_odeint_args, y0, "y0", ND_TYPE | ND_FINITE, -1, NULL),
-    {"t", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_odeint_args, t), 1, "(len(t),): a 1-D array of times", NULL},
+    ND_IN(nd_odeint_args, y0, "y0", ND_TYPE | ND_FINITE, NULL),
+    ND_F64IN(nd_odeint_args, t, "t", ND_FINITE, "(times,), a 1-D array of times"),
     ND_CHOICE(nd_odeint_args, method, "method", ND_OPTIONAL, nd_ode_method_names),
     ND_SCALAR(nd_odeint_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
@@ -364,12 +364,10 @@ static const nd_arg odeint_args[] = {
     ND_OBJ(nd_odeint_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_odeint_args, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, events, "events", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
-    {"event_c", ND_ARG_F64ARRAY, ND_FINITE | ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, ev_c), 2,
-     "(n_events, d)", NULL},
-    {"event_d", ND_ARG_F64ARRAY, ND_FINITE | ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, ev_d), 1,
-     "(n_events,)", NULL},
-    {"direction", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, direction), 1, "(n_events,)", NULL},
-    {"terminal", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, terminal), 1, "(n_events,)", NULL},
+    ND_F64IN(nd_odeint_args, ev_c, "event_c", ND_FINITE | ND_OPTIONAL | ND_NONE, "(n_events, d)"),
+    ND_F64IN(nd_odeint_args, ev_d, "event_d", ND_FINITE | ND_OPTIONAL | ND_NONE, "(n_events,)"),
+    ND_I64IN(nd_odeint_args, direction, "direction", ND_OPTIONAL | ND_NONE, "(n_events,)"),
+    ND_I64IN(nd_odeint_args, terminal, "terminal", ND_OPTIONAL | ND_NONE, "(n_events,)"),
     ND_SCALAR(nd_odeint_args, record, "record", ND_ARG_INT, ND_OPTIONAL),
     ND_PROGRESS(nd_odeint_args, progress),
     {NULL}};
@@ -623,8 +621,8 @@ static void nd_grad_defaults(nd_grad_args *a) { ND_ODE_DEFAULTS(a); }
 
 #define ND_GRAD_FIELD_ROWS(T)                                                                      \
     ND_SCALAR(T, field, "field", ND_ARG_OBJECT, 0),                                                \
-        {"t", ND_ARG_F64ARRAY, ND_FINITE, offsetof(T, t), 1, "(len(t),)", NULL},                   \
-        ND_IN(T, ybar, "ybar", ND_TYPE | ND_FINITE, -1, "(len(t),) + the state's shape")
+        ND_F64IN(T, t, "t", ND_FINITE, "(times,)"),                   \
+        ND_IN(T, ybar, "ybar", ND_TYPE | ND_FINITE, NULL)
 #define ND_GRAD_METHOD_ROWS(T)                                                                     \
     ND_CHOICE(T, method, "method", ND_OPTIONAL, nd_ode_method_names),                              \
         ND_SCALAR(T, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL)
@@ -688,9 +686,9 @@ ND_FIELD_GRADS(double, f64)
 
 static const nd_arg ode_backprop_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
-    {"steps", ND_ARG_F64ARRAY, 0, offsetof(nd_grad_args, steps), 2, "(steps, 4)", NULL},
-    {"outs", ND_ARG_I64ARRAY, 0, offsetof(nd_grad_args, outs), 2, "(steps, 2)", NULL},
-    ND_IN(nd_grad_args, states, "states", 0, -1, "(steps,) + the state's shape"),
+    ND_F64IN(nd_grad_args, steps, "steps", 0, "(steps, 4)"),
+    ND_I64IN(nd_grad_args, outs, "outs", 0, "(steps, 2)"),
+    ND_IN(nd_grad_args, states, "states", 0, NULL),
     ND_GRAD_METHOD_ROWS(nd_grad_args),
     {NULL}};
 
@@ -744,7 +742,7 @@ ND_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
 
 static const nd_arg ode_adjoint_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
-    ND_IN(nd_grad_args, y_end, "y_end", ND_FINITE, -1, "the state's shape"),
+    ND_IN(nd_grad_args, y_end, "y_end", ND_FINITE, NULL),
     ND_GRAD_METHOD_ROWS(nd_grad_args),
     ND_SCALAR(nd_grad_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
@@ -826,8 +824,8 @@ typedef struct {
 } nd_dense_args;
 
 static const nd_arg ode_dense_eval_args[] = {
-    {"theta", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_dense_args, theta), 1, "(m,)", NULL},
-    ND_IN(nd_dense_args, coef, "coef", ND_TYPE, 3, "(m, vectors, d)"),
+    ND_F64IN(nd_dense_args, theta, "theta", ND_FINITE, "(m,)"),
+    ND_IN(nd_dense_args, coef, "coef", ND_TYPE, "(m, vectors, d)"),
     ND_CHOICE(nd_dense_args, method, "method", 0, nd_ode_method_names),
     {NULL}};
 

@@ -195,16 +195,16 @@ static void nd_stiff_defaults(nd_stiff_args *a)
 }
 
 static const nd_arg odeint_stiff_args[] = {
-    {"f", ND_ARG_OBJECT, 0, offsetof(nd_stiff_args, f), -1, NULL, NULL},
-    ND_IN(nd_stiff_args, y0, "y0", ND_TYPE, -1, "(..., d)"),
-    {"t", ND_ARG_F64ARRAY, 0, offsetof(nd_stiff_args, t), 1, "(T,)", NULL},
+    ND_OBJ(nd_stiff_args, f, "f", ND_ARG_OBJECT, 0),
+    ND_IN(nd_stiff_args, y0, "y0", ND_TYPE, NULL),
+    ND_F64IN(nd_stiff_args, t, "t", 0, "(T,)"),
     ND_CHOICE(nd_stiff_args, method, "method", ND_OPTIONAL, nd_stiff_method_names),
     ND_SCALAR(nd_stiff_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_step, "max_step", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    {"jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_stiff_args, jac), -1, NULL, NULL},
+    ND_OBJ(nd_stiff_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     ND_OBJ(nd_stiff_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL),
     ND_PROGRESS(nd_stiff_args, progress),
     ND_SCALAR(nd_stiff_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
@@ -466,12 +466,12 @@ static void nd_stiff_grad_defaults(nd_stiff_grad_args *a) { (void)a; }
 
 static const nd_arg ode_stiff_backprop_args[] = {
     ND_SCALAR(nd_stiff_grad_args, field, "field", ND_ARG_OBJECT, 0),
-    {"t", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_stiff_grad_args, t), 1, "(len(t),)", NULL},
-    ND_IN(nd_stiff_grad_args, ybar, "ybar", ND_TYPE | ND_FINITE, -1, "(len(t),) + the state's shape"),
-    {"steps", ND_ARG_F64ARRAY, 0, offsetof(nd_stiff_grad_args, steps), 2, "(steps, 3)", NULL},
-    {"outs", ND_ARG_I64ARRAY, 0, offsetof(nd_stiff_grad_args, outs), 2, "(steps, 2)", NULL},
-    ND_IN(nd_stiff_grad_args, states, "states", 0, 2, "(steps, d)"),
-    ND_IN(nd_stiff_grad_args, stages, "stages", 0, 3, "(steps, 3, d)"),
+    ND_F64IN(nd_stiff_grad_args, t, "t", ND_FINITE, "(times,)"),
+    ND_IN(nd_stiff_grad_args, ybar, "ybar", ND_TYPE | ND_FINITE, NULL),
+    ND_F64IN(nd_stiff_grad_args, steps, "steps", 0, "(steps, 3)"),
+    ND_I64IN(nd_stiff_grad_args, outs, "outs", 0, "(steps, 2)"),
+    ND_IN(nd_stiff_grad_args, states, "states", 0, "(steps, d)"),
+    ND_IN(nd_stiff_grad_args, stages, "stages", 0, "(steps, 3, d)"),
     {NULL}};
 
 #define ND_STIFF_FIELD_GRAD(T, SFX)                                                                          \

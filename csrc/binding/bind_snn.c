@@ -34,7 +34,7 @@ static void nd_lif_backward_default(nd_lif_args *a)
  * and nd_lif_params_check states its rules. The currents set the call's dtype. */
 #define ND_LIF_ARGS                                                                                                \
     ND_SCALAR(nd_lif_args, currents, "currents", ND_ARG_OBJECT, ND_TYPE),                                          \
-        ND_IN(nd_lif_args, v0, "v0", ND_FINITE | ND_NONE | ND_OPTIONAL, 2, "(batch, neurons)")
+        ND_IN(nd_lif_args, v0, "v0", ND_FINITE | ND_NONE | ND_OPTIONAL, "(batch, neurons)")
 #define ND_LIF_PARAMS                                                                                              \
     ND_SCALAR(nd_lif_args, p.tau, "tau", ND_ARG_DOUBLE, ND_OPTIONAL | ND_GIVEN(nd_lif_args, p.tau_given)),         \
         ND_SCALAR(nd_lif_args, p.beta, "beta", ND_ARG_DOUBLE, ND_OPTIONAL | ND_GIVEN(nd_lif_args, p.beta_given)),  \
@@ -171,8 +171,8 @@ ND_ENTRY(lif_forward, nd_lif_args, nd_lif_forward_default,
 
 static const nd_arg lif_backward_args[] = {
     ND_LIF_ARGS,
-    ND_IN(nd_lif_args, dspikes, "dspikes", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(time, batch, neurons)"),
-    ND_IN(nd_lif_args, dmem, "dmembrane", ND_FINITE | ND_NONE | ND_OPTIONAL, 3, "(time, batch, neurons)"),
+    ND_IN(nd_lif_args, dspikes, "dspikes", ND_FINITE | ND_NONE | ND_OPTIONAL, NULL),
+    ND_IN(nd_lif_args, dmem, "dmembrane", ND_FINITE | ND_NONE | ND_OPTIONAL, "(time, batch, neurons)"),
     ND_LIF_PARAMS, ND_SCALAR(nd_lif_args, sum_time, "sum_time", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_lif_args, out, "out", ND_ARG_OBJECT, ND_NONE | ND_OPTIONAL), {NULL}};
 ND_ENTRY(lif_backward, nd_lif_args, nd_lif_backward_default,
@@ -221,7 +221,7 @@ ND_ENTRY(spike_bits_unpack, nd_spike_args, NULL,
          "spike_bits_unpack(bits, T, B, n, like) -> the (T, B, n) spikes packed in bits, of like's dtype")
 
 static const nd_arg encode_args[] = {
-    ND_IN(nd_spike_args, x, "x", ND_TYPE | ND_FINITE, -1, NULL),
+    ND_IN(nd_spike_args, x, "x", ND_TYPE | ND_FINITE, NULL),
     ND_SCALAR(nd_spike_args, T, "num_timesteps", ND_ARG_INT, 0),
     ND_CHOICE(nd_spike_args, encoding, "encoding", 0, nd_encoding_names),
     ND_SCALAR(nd_spike_args, seed, "seed", ND_ARG_SEED, ND_OPTIONAL),

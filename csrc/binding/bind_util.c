@@ -108,23 +108,29 @@ PyObject *nd_raise_status(int status, const char *what)
 
 static int nd_is_array_kind(nd_arg_kind k) { return k == ND_ARG_ARRAY || k == ND_ARG_F64ARRAY || k == ND_ARG_I64ARRAY; }
 
-/* Collects the objects passed for each row (borrowed; NULL when omitted). */
+/* Whether a row is a Python argument (the others are the table's checks, dimensions and outputs). */
+static int nd_is_param(nd_arg_kind k) { return k < ND_ARG_DIM; }
+
+/* Collects the objects passed for each argument row (borrowed; NULL when omitted or not an
+ * argument); positional arguments fill the argument rows in order. */
 static int nd_collect(const char *fn, const nd_arg *spec, PyObject *args, PyObject *kw, PyObject **objs, int n)
 {
     const Py_ssize_t npos = args ? PyTuple_GET_SIZE(args) : 0;
-    if (npos > n) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fn, n, npos);
+    Py_ssize_t k = 0;
+    for (int i = 0; i < n; ++i)
+        objs[i] = nd_is_param(spec[i].kind) && k < npos ? PyTuple_GET_ITEM(args, k++) : NULL;
+    if (k < npos) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd arguments (%zd given)", fn, k, npos);
         return -1;
     }
-    for (int i = 0; i < n; ++i)
-        objs[i] = i < npos ? PyTuple_GET_ITEM(args, i) : NULL;
     if (kw) {
         PyObject *key, *value;
         Py_ssize_t pos = 0;
         while (PyDict_Next(kw, &pos, &key, &value)) {
             int found = -1;
             for (int i = 0; i < n && found < 0; ++i)
-                if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, spec[i].name) == 0)
+                if (nd_is_param(spec[i].kind) && PyUnicode_Check(key) &&
+                    PyUnicode_CompareWithASCIIString(key, spec[i].name) == 0)
                     found = i;
             if (found < 0) {
                 PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fn, key);
@@ -138,7 +144,7 @@ static int nd_collect(const char *fn, const nd_arg *spec, PyObject *args, PyObje
         }
     }
     for (int i = 0; i < n; ++i)
-        if (!objs[i] && !(spec[i].flags & ND_OPTIONAL)) {
+        if (!objs[i] && nd_is_param(spec[i].kind) && !(spec[i].flags & ND_OPTIONAL)) {
             PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fn, spec[i].name);
             return -1;
         }
@@ -271,11 +277,7 @@ static int nd_parse_array(const nd_arg *a, PyObject *o, int typenum, PyArrayObje
     }
     if (!*out)
         return -1;
-    if (a->ndim >= 0 && nd_check_shape(*out, a->name, a->ndim, NULL, a->axes) < 0)
-        return -1;
-    if ((a->flags & ND_FINITE) && a->kind != ND_ARG_I64ARRAY && nd_check_finite(*out, a->name) < 0)
-        return -1;
-    return 0;
+    return 0; /* the shape rule and finiteness are checked next (nd_prepare) */
 }
 
 static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
@@ -308,26 +310,359 @@ static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
         }
         /* fall through */
     case ND_ARG_OBJECT: *(PyObject **)field = o; return 0;
+    default: return 0; /* not an argument */
+    }
+}
+
+/* ---- shape rules ------------------------------------------------------------------------- */
+
+#define ND_MAX_ARGS 64
+#define ND_MAX_DIMS 64
+
+/* A bound dimension (or "*group" of axes): its name in a rule, its size(s), where it came from. */
+typedef struct {
+    const char *s;
+    int len, group, n;         /* group: n sizes at dims */
+    npy_intp v;                /* a dimension's size */
+    const npy_intp *dims;
+    const char *from;          /* the argument that bound it, NULL: the entry */
+} nd_dim;
+
+typedef struct {
+    int n;
+    nd_dim d[ND_MAX_DIMS];
+    const nd_arg *table;
+    void *target;
+} nd_env;
+
+/* The items of a rule "(a, *b, 3) note": their starts and lengths, and the note (or NULL).
+ * -1 when the rule is malformed (a SystemError: a table is wrong). */
+typedef struct {
+    int k, group; /* items; the index of the "*name" or "..." item, -1 without */
+    const char *s[NPY_MAXDIMS + 1]; /* in the table's string (what bindings point at) */
+    int len[NPY_MAXDIMS + 1];
+    char item[NPY_MAXDIMS + 1][40]; /* the items and the "(...)" part as C strings, for messages */
+    char head[256];
+    const char *note;
+} nd_rule;
+
+static int nd_rule_parse(const char *r, nd_rule *out)
+{
+    const char *p = r, *close = strchr(r, ')');
+    out->k = 0, out->group = -1, out->note = NULL;
+    if (*p++ != '(' || !close)
+        goto bad;
+    while (p < close) {
+        while (*p == ' ')
+            ++p;
+        const char *end = p;
+        while (end < close && *end != ',')
+            ++end;
+        int len = (int)(end - p);
+        while (len && p[len - 1] == ' ')
+            --len;
+        if (len) {
+            if (out->k > NPY_MAXDIMS)
+                goto bad;
+            if (*p == '*' || (len == 3 && !strncmp(p, "...", 3))) {
+                if (out->group >= 0)
+                    goto bad;
+                out->group = out->k;
+            }
+            snprintf(out->item[out->k], sizeof out->item[0], "%.*s", len, p);
+            out->s[out->k] = p, out->len[out->k++] = len;
+        }
+        p = end < close ? end + 1 : close;
+    }
+    for (p = close + 1; *p == ' ' || *p == ','; ++p)
+        ;
+    out->note = *p ? p : NULL;
+    snprintf(out->head, sizeof out->head, "%.*s", (int)(close + 1 - r), r);
+    return 0;
+bad:
+    PyErr_Format(PyExc_SystemError, "malformed shape rule '%s'", r);
+    return -1;
+}
+
+static int nd_is_number(const char *s, int len)
+{
+    for (int i = 0; i < len; ++i)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return len > 0;
+}
+
+/* The binding of the item (name or "*group"), NULL when unbound. A "*x" naming an earlier
+ * array argument x that is present is x's shape. */
+static nd_dim *nd_lookup(nd_env *env, const char *s, int len)
+{
+    for (int i = 0; i < env->n; ++i)
+        if (env->d[i].len == len && !strncmp(env->d[i].s, s, (size_t)len))
+            return &env->d[i];
+    if (*s != '*' || env->n >= ND_MAX_DIMS)
+        return NULL;
+    for (const nd_arg *a = env->table; a->name; ++a) {
+        PyArrayObject *arr = nd_is_array_kind(a->kind) ? *(PyArrayObject **)ND_FIELD(env->target, a) : NULL;
+        if (arr && (int)strlen(a->name) == len - 1 && !strncmp(a->name, s + 1, (size_t)len - 1)) {
+            env->d[env->n] = (nd_dim){s, len, 1, PyArray_NDIM(arr), 0, PyArray_DIMS(arr), a->name};
+            return &env->d[env->n++];
+        }
+    }
+    return NULL;
+}
+
+static nd_dim *nd_bind(nd_env *env, const char *s, int len, const char *from)
+{
+    if (env->n >= ND_MAX_DIMS) {
+        PyErr_SetString(PyExc_SystemError, "too many dimensions in a table");
+        return NULL;
+    }
+    env->d[env->n] = (nd_dim){s, len, *s == '*', 0, 0, NULL, from};
+    return &env->d[env->n++];
+}
+
+/* Appends to *acc (a str) the text made by the format; NULL on failure (acc released). */
+static PyObject *nd_cat(PyObject *acc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    PyObject *more = acc ? PyUnicode_FromFormatV(fmt, ap) : NULL;
+    va_end(ap);
+    if (more)
+        PyUnicode_Append(&acc, more);
+    else
+        Py_CLEAR(acc);
+    Py_XDECREF(more);
+    return acc;
+}
+
+/* One item of a rule for a message: its size(s) when bound, else its text; *count the sizes so far. */
+static PyObject *nd_item_str(PyObject *acc, const nd_rule *r, int i, nd_dim *d, int *count)
+{
+    if (!d)
+        return nd_cat(acc, "%s%s", (*count)++ ? ", " : "", r->item[i]);
+    for (int j = 0; acc && j < (d->group ? d->n : 1); ++j)
+        acc = nd_cat(acc, "%s%zd", (*count)++ ? ", " : "", (Py_ssize_t)(d->group ? d->dims[j] : d->v));
+    return acc;
+}
+
+/* "<name> has shape (4, 5); expected (3, out) for (in, out), with in = 3 from x[, note]", the
+ * rule's bound items replaced by their sizes ("expected (3, 4), the same shape as x" for "(*x)");
+ * or "expected 2 axes (in, out)" when the number of axes differs. */
+static int nd_shape_error(nd_env *env, const nd_rule *r, const char *rule, PyArrayObject *a, const char *name,
+                          int axes)
+{
+    PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *msg = NULL;
+    if (got && axes) {
+        msg = PyUnicode_FromFormat("%s has shape %U; expected %s%d axes %s", name, got, r->group >= 0 ? "at least " : "",
+                                   r->k - (r->group >= 0), rule);
+    } else if (got) {
+        PyObject *want = PyUnicode_FromString("("), *with = PyUnicode_FromString("");
+        int nbound = 0, nitems = 0;
+        for (int i = 0; i < r->k; ++i) {
+            nd_dim *d = nd_lookup(env, r->s[i], r->len[i]);
+            want = nd_item_str(want, r, i, d, &nitems);
+            nbound += d != NULL;
+            if (!d || !d->from || !strcmp(d->from, name) || !with) /* bound by another argument */
+                continue;
+            PyObject *v = d->group ? nd_shape_str(d->n, d->dims) : PyLong_FromSsize_t((Py_ssize_t)d->v);
+            with = v ? nd_cat(with, "%s%s = %S from %s", PyUnicode_GET_LENGTH(with) ? ", " : ", with ", r->item[i], v,
+                              d->from) : nd_cat(with, "");
+            Py_XDECREF(v);
+        }
+        want = nd_cat(want, nitems == 1 ? ",)" : ")");
+        nd_dim *only = r->k == 1 && r->group == 0 ? nd_lookup(env, r->s[0], r->len[0]) : NULL;
+        if (want && with && only && only->from && !strncmp(only->from, r->s[0] + 1, (size_t)r->len[0] - 1))
+            msg = PyUnicode_FromFormat("%s has shape %U; expected %U, the same shape as %s", name, got, want, only->from);
+        else if (want && with && nbound)
+            msg = PyUnicode_FromFormat("%s has shape %U; expected %U for %s%U", name, got, want, r->head, with);
+        else if (want && with)
+            msg = PyUnicode_FromFormat("%s has shape %U; expected %s", name, got, r->head);
+        Py_XDECREF(want);
+        Py_XDECREF(with);
+    }
+    if (msg && r->note)
+        msg = nd_cat(msg, ", %s", r->note);
+    if (msg)
+        PyErr_SetObject(PyExc_ValueError, msg);
+    Py_XDECREF(got);
+    Py_XDECREF(msg);
+    return -1;
+}
+
+/* Checks the array a (the argument `name`) against its rule, binding the rule's unbound items. */
+static int nd_shape_check(nd_env *env, const char *rule, PyArrayObject *a, const char *name)
+{
+    nd_rule r;
+    if (nd_rule_parse(rule, &r) < 0)
+        return -1;
+    const int nd = PyArray_NDIM(a), fixed = r.k - (r.group >= 0);
+    if (r.group < 0 ? nd != r.k : nd < fixed)
+        return nd_shape_error(env, &r, rule, a, name, 1);
+    const npy_intp *dims = PyArray_DIMS(a);
+    for (int i = 0, ax = 0; i < r.k; ++i) {
+        const int n = i == r.group ? nd - fixed : 1;
+        nd_dim *d = nd_is_number(r.s[i], r.len[i]) ? NULL : nd_lookup(env, r.s[i], r.len[i]);
+        int ok = 1;
+        if (nd_is_number(r.s[i], r.len[i]))
+            ok = dims[ax] == (npy_intp)strtoll(r.s[i], NULL, 10);
+        else if (d && d->group)
+            ok = d->n == n && (n == 0 || !memcmp(d->dims, dims + ax, (size_t)n * sizeof(npy_intp)));
+        else if (d)
+            ok = d->v == dims[ax];
+        else if (strncmp(r.s[i], "...", 3)) {
+            if (!(d = nd_bind(env, r.s[i], r.len[i], name)))
+                return -1;
+            d->v = n == 1 && !d->group ? dims[ax] : 0;
+            d->n = n, d->dims = dims + ax;
+        }
+        if (!ok)
+            return nd_shape_error(env, &r, rule, a, name, 0);
+        ax += n;
     }
     return 0;
+}
+
+/* The sizes of an output's rule, all bound. */
+static int nd_shape_resolve(nd_env *env, const char *rule, const char *name, int *nd, npy_intp *dims)
+{
+    nd_rule r;
+    if (nd_rule_parse(rule, &r) < 0)
+        return -1;
+    *nd = 0;
+    for (int i = 0; i < r.k; ++i) {
+        nd_dim *d = nd_is_number(r.s[i], r.len[i]) ? NULL : nd_lookup(env, r.s[i], r.len[i]);
+        if (nd_is_number(r.s[i], r.len[i]))
+            dims[(*nd)++] = (npy_intp)strtoll(r.s[i], NULL, 10);
+        else if (!d) {
+            PyErr_Format(PyExc_SystemError, "output %s: %s is not bound", name, r.item[i]);
+            return -1;
+        }
+        for (int j = 0; d && j < (d->group ? d->n : 1) && *nd < NPY_MAXDIMS; ++j)
+            dims[(*nd)++] = d->group ? d->dims[j] : d->v;
+    }
+    return 0;
+}
+
+/* ---- the rows in table order -------------------------------------------------------------- */
+
+static int nd_field_flag(const nd_arg *a, void *target) { return *(int *)((char *)target + (a->flags >> 16) - 1); }
+
+/* An argument after its parse: its shape rule, its finiteness, the dimension it binds. */
+static int nd_prepare_param(nd_env *env, const nd_arg *a, PyObject *o, void *target)
+{
+    if (!o || o == Py_None)
+        return 0;
+    if (nd_is_array_kind(a->kind)) {
+        PyArrayObject *arr = *(PyArrayObject **)ND_FIELD(target, a);
+        return (a->shape && nd_shape_check(env, a->shape, arr, a->name) < 0) ||
+                       ((a->flags & ND_FINITE) && a->kind != ND_ARG_I64ARRAY && nd_check_finite(arr, a->name) < 0)
+                   ? -1 : 0;
+    }
+    if (a->kind != ND_ARG_INT || !a->shape)
+        return 0;
+    const npy_intp v = (npy_intp) * (int64_t *)ND_FIELD(target, a);
+    nd_dim *d = nd_lookup(env, a->shape, (int)strlen(a->shape));
+    if (d && d->v != v) {
+        PyErr_Format(PyExc_ValueError, "%s=%zd does not match %s = %zd from %s", a->name, (Py_ssize_t)v, a->shape,
+                     (Py_ssize_t)d->v, d->from);
+        return -1;
+    }
+    if (!d && !(d = nd_bind(env, a->shape, (int)strlen(a->shape), a->name)))
+        return -1;
+    d->v = v;
+    return 0;
+}
+
+/* A row that is not an argument: a check, a dimension's size, an output. */
+static int nd_prepare_row(nd_env *env, const nd_arg *a, void *target, int typenum, const char *what)
+{
+    void *field = ND_FIELD(target, a);
+    if (a->kind == ND_ARG_CHECK) {
+        const int st = a->check(target);
+        if (st != ND_OK && !PyErr_Occurred())
+            nd_raise_status(st, what);
+        return st == ND_OK ? 0 : -1;
+    }
+    if (a->kind == ND_ARG_DIM) {
+        nd_dim *d = nd_lookup(env, a->name, (int)strlen(a->name));
+        if (d)
+            *(int64_t *)field = (int64_t)d->v;
+        else if ((d = nd_bind(env, a->name, (int)strlen(a->name), NULL)))
+            d->v = (npy_intp) * (int64_t *)field; /* set by the initialiser or a check before */
+        return d ? 0 : -1;
+    }
+    if (a->kind != ND_ARG_OUT || ((a->flags >> 16) && !nd_field_flag(a, target)))
+        return 0;
+    int nd;
+    npy_intp dims[NPY_MAXDIMS];
+    if (nd_shape_resolve(env, a->shape, a->name, &nd, dims) < 0)
+        return -1;
+    PyObject *out = PyArray_SimpleNew(nd, dims, a->dtype ? a->dtype : typenum);
+    if (out && (a->flags & ND_COPY)) {
+        nd_dim *src = nd_lookup(env, a->shape + 1, (int)(strchr(a->shape, ')') - a->shape - 1));
+        PyArrayObject *from = NULL;
+        for (const nd_arg *r = env->table; src && r->name; ++r)
+            if (nd_is_array_kind(r->kind) && !strcmp(r->name, src->from))
+                from = *(PyArrayObject **)ND_FIELD(target, r);
+        if (!from || PyArray_CopyInto((PyArrayObject *)out, from) < 0)
+            Py_CLEAR(out);
+    }
+    *(PyObject **)field = out;
+    return out ? 0 : -1;
+}
+
+/* The result of a run entry: its outputs (one: itself; several: a tuple; none: None). */
+static PyObject *nd_outputs(const nd_arg *spec, void *target)
+{
+    int n = 0;
+    for (const nd_arg *a = spec; a->name; ++a)
+        n += a->kind >= ND_ARG_OUT && a->kind <= ND_ARG_OUT_INT;
+    PyObject *res = n == 1 ? NULL : n ? PyTuple_New(n) : Py_NewRef(Py_None);
+    int i = 0;
+    for (const nd_arg *a = spec; a->name && (res || n == 1); ++a) {
+        void *field = ND_FIELD(target, a);
+        PyObject *v = a->kind == ND_ARG_OUT ? Py_NewRef(*(PyObject **)field ? *(PyObject **)field : Py_None)
+                      : a->kind == ND_ARG_OUT_DOUBLE ? PyFloat_FromDouble(*(double *)field)
+                      : a->kind == ND_ARG_OUT_INT    ? PyLong_FromLongLong((long long)*(int64_t *)field)
+                                                     : NULL;
+        if (a->kind < ND_ARG_OUT || a->kind > ND_ARG_OUT_INT)
+            continue;
+        if (n == 1)
+            return v;
+        if (!v)
+            Py_CLEAR(res);
+        else
+            PyTuple_SET_ITEM(res, i++, v);
+    }
+    return res;
 }
 
 static void nd_release(const nd_arg *spec, void *target)
 {
     for (const nd_arg *a = spec; a->name; ++a)
-        if (nd_is_array_kind(a->kind))
-            Py_CLEAR(*(PyArrayObject **)ND_FIELD(target, a));
+        if (nd_is_array_kind(a->kind) || a->kind == ND_ARG_OUT || a->kind == ND_ARG_KEEP)
+            Py_CLEAR(*(PyObject **)ND_FIELD(target, a));
+        else if (a->kind == ND_ARG_WORK) {
+            PyMem_RawFree(*(void **)ND_FIELD(target, a));
+            *(void **)ND_FIELD(target, a) = NULL;
+        }
 }
 
-#define ND_MAX_ARGS 48
-
-/* The body under a watch polled by its kernels (Ctrl-C stops any of them within a second). */
+/* The body (or run) under a watch polled by its kernels (Ctrl-C stops any of them within a second). */
 static PyObject *nd_run_watched(PyObject *module, const nd_entry *e, void *target, int typenum)
 {
     nd_watch w = {0};
     nd_poll_scope scope;
     nd_poll_begin(&scope, nd_watch_poll, &w);
-    PyObject *res = e->body(module, target, typenum);
+    PyObject *res = NULL;
+    if (e->body)
+        res = e->body(module, target, typenum);
+    else {
+        const int st = e->run ? e->run(module, target, typenum) : ND_OK;
+        if (!PyErr_Occurred())
+            res = st == ND_OK ? nd_outputs(e->args, target) : nd_raise_status(st, e->name);
+    }
     nd_poll_end(&scope);
     if (nd_watch_reraise(&w)) /* the interrupt, not the kernel's status it caused */
         Py_CLEAR(res);
@@ -340,28 +675,43 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
     while (e->args[n].name)
         ++n;
     if (n > ND_MAX_ARGS)
-        return PyErr_Format(PyExc_SystemError, "%s: too many arguments in its table", e->name);
+        return PyErr_Format(PyExc_SystemError, "%s: too many rows in its table", e->name);
     PyObject *objs[ND_MAX_ARGS];
     void *target = PyMem_Calloc(1, e->size ? e->size : 1);
-    if (!target)
+    nd_env *env = target ? PyMem_Malloc(sizeof *env) : NULL;
+    if (!env) {
+        PyMem_Free(target);
         return PyErr_NoMemory();
+    }
+    env->n = 0, env->table = e->args, env->target = target;
     if (e->init)
         e->init(target);
     PyObject *res = NULL;
     int typenum = -1;
     if (nd_collect(e->name, e->args, args, kw, objs, n) == 0 && (typenum = nd_call_type(e->args, objs, n)) >= 0) {
         int ok = 1;
+        nd_clear_error();
+        /* the arguments; their shape rules, those that may be None last (the others bind the
+         * dimensions they are checked against); then the table's other rows */
         for (int i = 0; ok && i < n; ++i) {
-            ok = !objs[i] || nd_parse_one(&e->args[i], objs[i], typenum, target) == 0;
-            if (ok && objs[i] && objs[i] != Py_None && (e->args[i].flags >> 16))
-                *(int *)((char *)target + (e->args[i].flags >> 16) - 1) = 1;
+            const nd_arg *a = &e->args[i];
+            ok = !objs[i] || nd_parse_one(a, objs[i], typenum, target) == 0;
+            if (ok && objs[i] && objs[i] != Py_None && (a->flags >> 16))
+                *(int *)((char *)target + (a->flags >> 16) - 1) = 1;
         }
+        for (int pass = 0; pass < 2; ++pass)
+            for (int i = 0; ok && i < n; ++i)
+                if (!(e->args[i].flags & ND_NONE) == !pass)
+                    ok = nd_prepare_param(env, &e->args[i], objs[i], target) == 0;
+        for (int i = 0; ok && i < n; ++i)
+            ok = nd_is_param(e->args[i].kind) || nd_prepare_row(env, &e->args[i], target, typenum, e->name) == 0;
         if (ok) {
             nd_clear_error();
             res = nd_run_watched(module, e, target, typenum);
         }
     }
     nd_release(e->args, target);
+    PyMem_Free(env);
     PyMem_Free(target);
     return res;
 }
