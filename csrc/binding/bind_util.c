@@ -538,8 +538,11 @@ static int nd_shape_resolve(nd_env *env, const char *rule, const char *name, int
             PyErr_Format(PyExc_SystemError, "output %s: %s is not bound", name, r.item[i]);
             return -1;
         }
-        for (int j = 0; d && j < (d->group ? d->n : 1) && *nd < NPY_MAXDIMS; ++j)
-            dims[(*nd)++] = d->group ? d->dims[j] : d->v;
+        for (int j = 0; d && j < (d->group ? d->n : 1); ++j)
+            if (*nd == NPY_MAXDIMS)
+                return PyErr_Format(PyExc_ValueError, "%s would have more than %d axes", name, NPY_MAXDIMS), -1;
+            else
+                dims[(*nd)++] = d->group ? d->dims[j] : d->v;
     }
     return 0;
 }
@@ -592,8 +595,8 @@ static int nd_prepare_row(nd_env *env, const nd_arg *a, void *target, int typenu
             d->v = (npy_intp) * (int64_t *)field; /* set by the initialiser or a check before */
         return d ? 0 : -1;
     }
-    if (a->kind != ND_ARG_OUT || ((a->flags >> 16) && !nd_field_flag(a, target)))
-        return 0;
+    if (a->kind != ND_ARG_OUT || !a->shape || ((a->flags >> 16) && !nd_field_flag(a, target)))
+        return 0; /* an output without a rule is a check's */
     int nd;
     npy_intp dims[NPY_MAXDIMS];
     if (nd_shape_resolve(env, a->shape, a->name, &nd, dims) < 0)

@@ -223,7 +223,8 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 #define ND_CHECK(fn) {.name = "(check)", .kind = ND_ARG_CHECK, .check = (int (*)(void *))(void (*)(void))(fn)}
 #define ND_WORK(type, field) ND_ROW("(work)", ND_ARG_WORK, 0, type, field, .shape = NULL)
 #define ND_KEEP(type, field) ND_ROW("(keep)", ND_ARG_KEEP, 0, type, field, .shape = NULL)
-/* An output of the call's float type (ND_OUT), of NumPy type dtype (ND_OUT_T), or a number. */
+/* An output of the call's float type (ND_OUT), of NumPy type dtype (ND_OUT_T), or a number. An
+ * output with a NULL rule is made by a check before it. */
 #define ND_OUT(type, field, name, flags, rule_) ND_ROW(name, ND_ARG_OUT, flags, type, field, .shape = rule_)
 #define ND_OUT_T(type, field, name, flags, rule_, type_) \
     ND_ROW(name, ND_ARG_OUT, flags, type, field, .shape = rule_, .dtype = type_)
