@@ -87,52 +87,43 @@ static int nd_map_bind(nd_map *g, PyArrayObject *y, const char *name)
 }
 
 typedef struct {
-    PyObject *map;
+    PyObject *map, *out;
     PyArrayObject *y;
+    int jac;
+    int64_t dim;
+    nd_map g;
 } nd_map_args;
+#define A nd_map_args
 
-static const nd_arg map_eval_args[] = {ND_OBJ(nd_map_args, map, "map", ND_ARG_OBJECT, 0),
-                                       ND_IN(nd_map_args, y, "y", ND_TYPE | ND_FINITE, NULL),
-                                       {NULL}};
+static void nd_map_jac_default(A *a) { a->jac = 1; }
+
+/* The map, for the states y when given, and its state size. */
+static int nd_map_setup(A *a)
+{
+    if (nd_map_parse(a->map, &a->g) < 0 || (a->y && nd_map_bind(&a->g, a->y, "y") < 0))
+        return -1;
+    a->dim = a->g.dim;
+    return ND_OK;
+}
+#define ND_MAP_ROWS ND_OBJ(A, map, "map", ND_ARG_OBJECT, 0), ND_IN(A, y, "y", ND_TYPE | ND_FINITE, NULL), \
+    ND_CHECK(nd_map_setup), ND_DIM(A, dim, "dim")
 
 /* g(y) (jac 0) or its Jacobian y.shape + (dim,) (jac 1) at every state of y. */
-static PyObject *nd_map_at(const nd_map_args *a, int tn, int jac)
-{
-    nd_map g;
-    const int ndim = PyArray_NDIM(a->y);
-    if (ndim >= NPY_MAXDIMS)
-        return PyErr_Format(PyExc_ValueError, "y has too many axes");
-    if (nd_map_parse(a->map, &g) < 0 || nd_map_bind(&g, a->y, "y") < 0)
-        return NULL;
-    npy_intp dims[NPY_MAXDIMS];
-    memcpy(dims, PyArray_DIMS(a->y), (size_t)ndim * sizeof(npy_intp));
-    dims[ndim] = g.dim;
-    PyObject *out = PyArray_SimpleNew(ndim + jac, dims, tn);
-    if (!out)
-        return NULL;
-    void *yd = PyArray_DATA(a->y), *od = PyArray_DATA((PyArrayObject *)out);
-    const int st = jac ? ND_DISPATCH(tn, nd_map_jac, &g, 0.0, yd, od) : ND_DISPATCH(tn, nd_map_eval, &g, 0.0, yd, od);
-    if (st != ND_OK) {
-        Py_DECREF(out);
-        return nd_raise_status(st, "map");
-    }
-    return out;
-}
+#define ND_MAP_AT(a)                                                                                   \
+    ((a)->jac ? ND_DISPATCH(tn, nd_map_jac, &(a)->g, 0.0, ND_DATA((a)->y), ND_DATA((a)->out))           \
+              : ND_DISPATCH(tn, nd_map_eval, &(a)->g, 0.0, ND_DATA((a)->y), ND_DATA((a)->out)))
 
-static PyObject *map_eval_body(PyObject *module, void *args, int tn) { return nd_map_at(args, tn, 0); }
-ND_ENTRY(map_eval, nd_map_args, NULL, "map_eval(map, y) -> the built-in map's image of every state of y")
+static const nd_arg map_eval_args[] = {ND_MAP_ROWS, ND_OUT(A, out, "y", 0, "(*y)"), {NULL}};
+ND_KERNEL_ENTRY(map_eval, A, NULL, ND_MAP_AT(a), "map_eval(map, y) -> the built-in map's image of every state of y")
 
-#define map_jac_args map_eval_args
-static PyObject *map_jac_body(PyObject *module, void *args, int tn) { return nd_map_at(args, tn, 1); }
-ND_ENTRY(map_jac, nd_map_args, NULL, "map_jac(map, y) -> J, y.shape + (dim,): the built-in map's Jacobian")
+static const nd_arg map_jac_args[] = {ND_MAP_ROWS, ND_OUT(A, out, "J", 0, "(*y, dim)"), {NULL}};
+ND_KERNEL_ENTRY(map_jac, A, nd_map_jac_default, ND_MAP_AT(a),
+                "map_jac(map, y) -> J, y.shape + (dim,): the built-in map's Jacobian")
 
-static const nd_arg map_check_args[] = {ND_OBJ(nd_map_args, map, "map", ND_ARG_OBJECT, 0), {NULL}};
-static PyObject *map_check_body(PyObject *module, void *args, int tn)
-{
-    nd_map g;
-    return nd_map_parse(((nd_map_args *)args)->map, &g) < 0 ? NULL : PyLong_FromLongLong((long long)g.dim);
-}
-ND_ENTRY(map_check, nd_map_args, NULL, "map_check(map) -> the state size: raises for a malformed map")
+static const nd_arg map_check_args[] = {ND_OBJ(A, map, "map", ND_ARG_OBJECT, 0), ND_CHECK(nd_map_setup),
+                                        ND_OUT_INT(A, dim, "dim"), {NULL}};
+ND_CHECK_ENTRY(map_check, A, NULL, "map_check(map) -> the state size: raises for a malformed map")
+#undef A
 
 /* ---- Python callbacks --------------------------------------------------------------------------- */
 

@@ -381,8 +381,7 @@ static int64_t nd_odeint_events(const nd_odeint_args *a, nd_call *c, nd_ode_samp
     if (a->ev_c) {
         ne = PyArray_DIM(a->ev_c, 0);
         npy_intp cd[2] = {(npy_intp)ne, d};
-        if (nd_check_shape(a->ev_c, "event_c", 2, cd, "(n_events, d)") < 0 ||
-            (a->ev_d && nd_check_shape(a->ev_d, "event_d", 1, cd, "(n_events,)") < 0))
+        if (nd_check_shape(a->ev_c, "event_c", 2, cd, "(n_events, d) with the d of y0") < 0)
             return -1;
         o->ev_c = PyArray_DATA(a->ev_c);
         o->ev_d = a->ev_d ? PyArray_DATA(a->ev_d) : NULL; /* the kernel requires them */
@@ -396,14 +395,11 @@ static int64_t nd_odeint_events(const nd_odeint_args *a, nd_call *c, nd_ode_samp
     }
     if (!ne)
         return 0;
-    npy_intp dd[1] = {(npy_intp)ne};
     if (!a->direction || !a->terminal) {
         PyErr_SetString(PyExc_ValueError, "events need direction and terminal");
         return -1;
     }
-    if (nd_check_shape(a->direction, "direction", 1, dd, "(n_events,)") < 0 ||
-        nd_check_shape(a->terminal, "terminal", 1, dd, "(n_events,)") < 0 ||
-        !(*dirs = PyMem_Malloc((size_t)ne * sizeof(int))))
+    if (!(*dirs = PyMem_Malloc((size_t)ne * sizeof(int))))
         return PyErr_Occurred() ? -1 : (PyErr_NoMemory(), -1);
     for (int64_t k = 0; k < ne; ++k) {
         const int64_t v = ((const int64_t *)PyArray_DATA(a->direction))[k];
@@ -622,7 +618,7 @@ static void nd_grad_defaults(nd_grad_args *a) { ND_ODE_DEFAULTS(a); }
 #define ND_GRAD_FIELD_ROWS(T)                                                                      \
     ND_SCALAR(T, field, "field", ND_ARG_OBJECT, 0),                                                \
         ND_F64IN(T, t, "t", ND_FINITE, "(times,)"),                   \
-        ND_IN(T, ybar, "ybar", ND_TYPE | ND_FINITE, NULL)
+        ND_IN(T, ybar, "ybar", ND_TYPE | ND_FINITE, "(times, *state)")
 #define ND_GRAD_METHOD_ROWS(T)                                                                     \
     ND_CHOICE(T, method, "method", ND_OPTIONAL, nd_ode_method_names),                              \
         ND_SCALAR(T, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL)
@@ -633,13 +629,8 @@ static int nd_grad_setup(const nd_grad_args *a, int tn, int slots, nd_bound_fiel
                          PyObject **dparams, npy_intp *B, npy_intp *d)
 {
     const int ndim = PyArray_NDIM(a->ybar);
-    if (ndim < 2 || PyArray_DIM(a->ybar, 0) != PyArray_DIM(a->t, 0)) {
-        PyObject *got = nd_shape_str(ndim, PyArray_DIMS(a->ybar));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "ybar has shape %S; expected (len(t),) + the state's shape", got);
-        Py_XDECREF(got);
-        return -1;
-    }
+    if (ndim < 2)
+        return PyErr_SetString(PyExc_ValueError, "ybar needs a state of at least one axis after its time axis"), -1;
     if (!(*y0bar = PyArray_SimpleNew(ndim - 1, PyArray_DIMS(a->ybar) + 1, tn)) ||
         nd_field_parse(bf, a->field, tn) < 0 || nd_field_bind(bf, (PyArrayObject *)*y0bar, "the state", slots, 0) < 0)
         return -1;
@@ -688,7 +679,7 @@ static const nd_arg ode_backprop_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
     ND_F64IN(nd_grad_args, steps, "steps", 0, "(steps, 4)"),
     ND_I64IN(nd_grad_args, outs, "outs", 0, "(steps, 2)"),
-    ND_IN(nd_grad_args, states, "states", 0, NULL),
+    ND_IN(nd_grad_args, states, "states", 0, "(steps, ...)"),
     ND_GRAD_METHOD_ROWS(nd_grad_args),
     {NULL}};
 
@@ -704,11 +695,9 @@ static PyObject *ode_backprop_body(PyObject *module, void *args, int tn)
     npy_intp B, d;
     if (nd_grad_setup(a, tn, slots, &bf, &y0bar, &dparams, &B, &d) < 0)
         goto done;
-    const npy_intp S = PyArray_DIM(a->steps, 0), sd[2] = {S, 4}, od[2] = {S, 2};
+    const npy_intp S = PyArray_DIM(a->steps, 0);
     const int64_t n = (int64_t)PyArray_SIZE((PyArrayObject *)y0bar), P = (int64_t)PyArray_SIZE((PyArrayObject *)dparams);
-    if (nd_check_shape(a->steps, "steps", 2, sd, "(steps, 4)") < 0 || nd_check_shape(a->outs, "outs", 2, od, "(steps, 2)") < 0)
-        goto done;
-    if (PyArray_NDIM(a->states) < 1 || PyArray_DIM(a->states, 0) != S || (int64_t)PyArray_SIZE(a->states) != S * d) {
+    if ((int64_t)PyArray_SIZE(a->states) != S * d) {
         PyErr_SetString(PyExc_ValueError, "states must hold one state per step of the tape");
         goto done;
     }
@@ -742,7 +731,7 @@ ND_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
 
 static const nd_arg ode_adjoint_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
-    ND_IN(nd_grad_args, y_end, "y_end", ND_FINITE, NULL),
+    ND_IN(nd_grad_args, y_end, "y_end", ND_FINITE, "(*state)"),
     ND_GRAD_METHOD_ROWS(nd_grad_args),
     ND_SCALAR(nd_grad_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
@@ -764,10 +753,6 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
     nd_ode_samples_stats st;
     if (nd_grad_setup(a, tn, 1, &bf, &y0bar, &dparams, &B, &d) < 0)
         goto done;
-    if (!PyArray_SAMESHAPE(a->y_end, (PyArrayObject *)y0bar)) {
-        PyErr_SetString(PyExc_ValueError, "y_end must have the state's shape, that of ybar[0]");
-        goto done;
-    }
     if (nd_call_setup(&c, a->y_end, tn, coupled || a->coupled, NULL, a->progress, &B) < 0 ||
         nd_stats_alloc(B, &st, &counters) < 0)
         goto done;
@@ -821,58 +806,42 @@ ND_ENTRY(ode_adjoint, nd_grad_args, nd_grad_defaults,
 typedef struct {
     PyArrayObject *theta, *coef;
     int method;
+    int64_t m, d;
+    PyObject *out;
 } nd_dense_args;
 
-static const nd_arg ode_dense_eval_args[] = {
-    ND_F64IN(nd_dense_args, theta, "theta", ND_FINITE, "(m,)"),
-    ND_IN(nd_dense_args, coef, "coef", ND_TYPE, "(m, vectors, d)"),
-    ND_CHOICE(nd_dense_args, method, "method", 0, nd_ode_method_names),
-    {NULL}};
+/* The method's number of dense-output vectors. */
+static int nd_dense_vectors_rule(const nd_dense_args *a)
+{
+    const npy_intp cd[3] = {a->m, nd_ode_dense_vectors(a->method), a->d};
+    return nd_check_shape(a->coef, "coef", 3, cd, "(m, vectors of the method, d)") < 0 ? -1 : ND_OK;
+}
 
 /* -> y [m, d]: row i's dense output at theta[i]. */
-static PyObject *ode_dense_eval_body(PyObject *module, void *args, int tn)
-{
-    nd_dense_args *a = args;
-    const npy_intp m = PyArray_DIM(a->coef, 0), d = PyArray_DIM(a->coef, 2);
-    npy_intp cd[3] = {PyArray_DIM(a->theta, 0), nd_ode_dense_vectors(a->method), -1};
-    if (nd_check_shape(a->coef, "coef", 3, cd, "(m, vectors of the method, d) with the m of theta") < 0)
-        return NULL;
-    PyObject *out = nd_empty(tn, 2, m, d);
-    if (!out)
-        return NULL;
-    const double *th = PyArray_DATA(a->theta);
-    void *cf = PyArray_DATA(a->coef), *od = PyArray_DATA((PyArrayObject *)out);
-    int st = ND_DISPATCH(tn, nd_ode_dense_eval, a->method, m, d, th, cf, od);
-    if (st != ND_OK) {
-        Py_DECREF(out);
-        return nd_raise_status(st, "ode_dense_eval");
-    }
-    return out;
-}
-ND_ENTRY(ode_dense_eval, nd_dense_args, NULL,
-         "ode_dense_eval(theta, coef, method) -> y [m, d]: the dense output of each row's step at theta")
+static const nd_arg ode_dense_eval_args[] = {
+    ND_F64IN(nd_dense_args, theta, "theta", ND_FINITE, "(m,)"), ND_IN(nd_dense_args, coef, "coef", ND_TYPE, "(m, vectors, d)"),
+    ND_CHOICE(nd_dense_args, method, "method", 0, nd_ode_method_names), ND_DIM(nd_dense_args, m, "m"),
+    ND_DIM(nd_dense_args, d, "d"), ND_CHECK(nd_dense_vectors_rule), ND_OUT(nd_dense_args, out, "y", 0, "(m, d)"), {NULL}};
+ND_KERNEL_ENTRY(ode_dense_eval, nd_dense_args, NULL,
+                ND_DISPATCH(tn, nd_ode_dense_eval, a->method, a->m, a->d, ND_DATA(a->theta), ND_DATA(a->coef),
+                            ND_DATA(a->out)),
+                "ode_dense_eval(theta, coef, method) -> y [m, d]: the dense output of each row's step at theta")
 
 typedef struct {
     nd_ode_opts o;
 } nd_check_args;
+
+static void nd_check_defaults(nd_check_args *a) { nd_ode_opts_default(&a->o); }
+static int nd_ode_options_rule(const nd_check_args *a) { return nd_ode_check_opts(&a->o); }
 
 static const nd_arg ode_check_options_args[] = {
     ND_CHOICE(nd_check_args, o.method, "method", ND_OPTIONAL, nd_ode_method_names),
     ND_SCALAR(nd_check_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_check_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_check_args, o.dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_check_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    {NULL}};
-
-static void nd_check_defaults(nd_check_args *a) { nd_ode_opts_default(&a->o); }
-
-static PyObject *ode_check_options_body(PyObject *module, void *args, int tn)
-{
-    int st = nd_ode_check_opts(&((nd_check_args *)args)->o);
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "ode_check_options");
-}
-ND_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,
-         "ode_check_options(method, rtol, atol, dt, max_steps): raises as a solver would for bad options")
+    ND_SCALAR(nd_check_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL), ND_CHECK(nd_ode_options_rule), {NULL}};
+ND_CHECK_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,
+               "ode_check_options(method, rtol, atol, dt, max_steps): raises as a solver would for bad options")
 
 static const nd_entry *const nd_ode_entries[] = {&odeint_entry,         &ode_backprop_entry,   &ode_adjoint_entry,
                                                  &ode_dense_eval_entry, &ode_check_options_entry, NULL};

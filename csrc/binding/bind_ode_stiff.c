@@ -197,7 +197,7 @@ static void nd_stiff_defaults(nd_stiff_args *a)
 static const nd_arg odeint_stiff_args[] = {
     ND_OBJ(nd_stiff_args, f, "f", ND_ARG_OBJECT, 0),
     ND_IN(nd_stiff_args, y0, "y0", ND_TYPE, NULL),
-    ND_F64IN(nd_stiff_args, t, "t", 0, "(T,)"),
+    ND_F64IN(nd_stiff_args, t, "t", 0, "(times,)"),
     ND_CHOICE(nd_stiff_args, method, "method", ND_OPTIONAL, nd_stiff_method_names),
     ND_SCALAR(nd_stiff_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
@@ -329,7 +329,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     PyObject *keep = NULL, *ys = NULL, *y_last = NULL, *info = NULL, *res = NULL;
     void *work = NULL, *fwork = NULL;
     nd_stiff_counts k = {0};
-    size_t bytes, flen = 0;
+    size_t bytes;
     const int autom = a->method == ND_STIFF_AUTO;
     nd_stiff_tape_buf tape = {0};
     if ((a->record || a->dense) && a->method != ND_STIFF_RADAU)
@@ -458,21 +458,14 @@ ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,
 /* ---- ode_stiff_backprop ------------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject *field;
+    PyObject *field, *o[2];
     PyArrayObject *t, *ybar, *steps, *outs, *states, *stages;
+    nd_bound_field bf;
+    nd_ode_stiff_tape tape;
+    int64_t B, d, P, nt;
+    void *work;
 } nd_stiff_grad_args;
-
-static void nd_stiff_grad_defaults(nd_stiff_grad_args *a) { (void)a; }
-
-static const nd_arg ode_stiff_backprop_args[] = {
-    ND_SCALAR(nd_stiff_grad_args, field, "field", ND_ARG_OBJECT, 0),
-    ND_F64IN(nd_stiff_grad_args, t, "t", ND_FINITE, "(times,)"),
-    ND_IN(nd_stiff_grad_args, ybar, "ybar", ND_TYPE | ND_FINITE, NULL),
-    ND_F64IN(nd_stiff_grad_args, steps, "steps", 0, "(steps, 3)"),
-    ND_I64IN(nd_stiff_grad_args, outs, "outs", 0, "(steps, 2)"),
-    ND_IN(nd_stiff_grad_args, states, "states", 0, "(steps, d)"),
-    ND_IN(nd_stiff_grad_args, stages, "stages", 0, "(steps, 3, d)"),
-    {NULL}};
+#define G nd_stiff_grad_args
 
 #define ND_STIFF_FIELD_GRAD(T, SFX)                                                                          \
     static int nd_stiff_field_backprop_##SFX(nd_field *f, int64_t B, int64_t d, int64_t P, int64_t nt,           \
@@ -485,62 +478,41 @@ static const nd_arg ode_stiff_backprop_args[] = {
 ND_STIFF_FIELD_GRAD(float, f32)
 ND_STIFF_FIELD_GRAD(double, f64)
 
-/* -> (y0bar, dparams): backpropagation through the Radau steps recorded by odeint_stiff(record=True). */
-static PyObject *ode_stiff_backprop_body(PyObject *module, void *args, int tn)
+/* The field bound to the samples of ybar (3 rows a step), the tape and the workspaces. */
+static int nd_stiff_grad_setup(G *a)
 {
-    nd_stiff_grad_args *a = args;
-    nd_bound_field bf = {0};
-    PyObject *y0bar = NULL, *dparams = NULL, *res = NULL;
-    void *work = NULL;
-    const int ndim = PyArray_NDIM(a->ybar);
-    npy_intp want[NPY_MAXDIMS] = {PyArray_DIM(a->t, 0), 1}; /* (len(t),) + the state's shape, >= 2 axes */
-    for (int i = 1; i < ndim; ++i)
-        want[i] = PyArray_DIM(a->ybar, i);
-    if (nd_check_shape(a->ybar, "ybar", ndim < 2 ? 2 : ndim, want, "(len(t),) + the state's shape") < 0)
-        return NULL;
-    const int64_t d = PyArray_DIM(a->ybar, ndim - 1), nt = PyArray_DIM(a->t, 0);
-    const int64_t B = d ? (int64_t)(PyArray_SIZE(a->ybar) / nt / d) : 0;
-    const npy_intp S = PyArray_DIM(a->steps, 0), sd[2] = {S, 3}, od[2] = {S, 2}, yd[2] = {S, (npy_intp)d};
-    const npy_intp zd[3] = {S, 3, (npy_intp)d};
     size_t len, flen;
-    if (nd_check_shape(a->steps, "steps", 2, sd, "(steps, 3)") < 0 || nd_check_shape(a->outs, "outs", 2, od, "(steps, 2)") < 0 ||
-        nd_check_shape(a->states, "states", 2, yd, "(steps, d)") < 0 ||
-        nd_check_shape(a->stages, "stages", 3, zd, "(steps, 3, d)") < 0)
-        goto done;
-    if (!(y0bar = PyArray_SimpleNew(ndim - 1, PyArray_DIMS(a->ybar) + 1, tn)) || nd_field_parse(&bf, a->field, tn) < 0 ||
-        nd_bind_field_rows(&bf.f, (PyArrayObject *)y0bar, "ybar", 3 * B) < 0)
-        goto done;
-    npy_intp P = (npy_intp)nd_field_param_count(&bf.f);
-    int st = nd_field_jac_workspace_len(&bf.f, &flen);
+    const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
+    a->nt = PyArray_DIM(a->t, 0), a->d = PyArray_DIM(a->ybar, PyArray_NDIM(a->ybar) - 1);
+    a->B = a->d ? (int64_t)(PyArray_SIZE(a->ybar) / a->nt / a->d) : 0;
+    a->tape = (nd_ode_stiff_tape){PyArray_DIM(a->steps, 0), PyArray_DATA(a->steps), PyArray_DATA(a->outs),
+                                  PyArray_DATA(a->states), PyArray_DATA(a->stages)};
+    if (nd_field_parse(&a->bf, a->field, PyArray_TYPE(a->ybar)) < 0 ||
+        nd_bind_field_rows(&a->bf.f, a->ybar, "ybar", 3 * a->B) < 0)
+        return -1;
+    a->P = nd_field_param_count(&a->bf.f);
+    int st = nd_field_jac_workspace_len(&a->bf.f, &flen);
     if (st == ND_OK)
-        st = nd_ode_stiff_backprop_workspace_size(B, d, S, (size_t)PyArray_ITEMSIZE(a->ybar), &len);
-    if (st != ND_OK) {
-        nd_raise_status(st, "ode_stiff_backprop");
-        goto done;
-    }
-    if (!(dparams = PyArray_SimpleNew(1, &P, tn)) || !(bf.work = nd_work_alloc(flen, (size_t)PyArray_ITEMSIZE(a->ybar))) ||
-        !(work = nd_work_alloc(len, 1)))
-        goto done;
-    bf.f.work = bf.work;
-    const nd_ode_stiff_tape tape = {S, PyArray_DATA(a->steps), PyArray_DATA(a->outs), PyArray_DATA(a->states),
-                                    PyArray_DATA(a->stages)};
-    const double *t = PyArray_DATA(a->t);
-    void *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
-    void *dp = PyArray_DATA((PyArrayObject *)dparams);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_stiff_field_backprop, &bf.f, B, d, (int64_t)P, nt, t, &tape, yb, y0b, dp, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? PyTuple_Pack(2, y0bar, dparams) : nd_raise_status(st, "ode_stiff_backprop");
-done:
-    PyMem_RawFree(work);
-    nd_field_release(&bf);
-    Py_XDECREF(y0bar);
-    Py_XDECREF(dparams);
-    return res;
+        st = nd_ode_stiff_backprop_workspace_size(a->B, a->d, a->tape.n_steps, item, &len);
+    if (st != ND_OK || !(a->bf.work = a->bf.f.work = nd_work_alloc(flen, item)) || !(a->work = nd_work_alloc(len, 1)))
+        return st != ND_OK ? st : -1;
+    return ND_OK;
 }
-ND_ENTRY(ode_stiff_backprop, nd_stiff_grad_args, nd_stiff_grad_defaults,
-         "ode_stiff_backprop(field, t, ybar, steps, outs, states, stages) -> (y0bar, dparams): the discrete adjoint "
-         "of the Radau steps recorded by odeint_stiff(record=True), through a built-in field")
+
+/* -> (y0bar, dparams): backpropagation through the Radau steps recorded by odeint_stiff(record=True). */
+static const nd_arg ode_stiff_backprop_args[] = {
+    ND_SCALAR(G, field, "field", ND_ARG_OBJECT, 0), ND_F64IN(G, t, "t", ND_FINITE, "(times,)"),
+    ND_IN(G, ybar, "ybar", ND_TYPE | ND_FINITE, "(times, *batch, d)"), ND_F64IN(G, steps, "steps", 0, "(steps, 3)"),
+    ND_I64IN(G, outs, "outs", 0, "(steps, 2)"), ND_IN(G, states, "states", 0, "(steps, d)"),
+    ND_IN(G, stages, "stages", 0, "(steps, 3, d)"), ND_CHECK(nd_stiff_grad_setup), ND_KEEP(G, bf.keep),
+    ND_WORK(G, bf.work), ND_WORK(G, work), ND_DIM(G, P, "params"), ND_OUT(G, o[0], "y0bar", 0, "(*batch, d)"),
+    ND_OUT(G, o[1], "dparams", 0, "(params,)"), {NULL}};
+ND_KERNEL_ENTRY(ode_stiff_backprop, G, NULL,
+                ND_DISPATCH(tn, nd_stiff_field_backprop, &a->bf.f, a->B, a->d, a->P, a->nt, ND_DATA(a->t), &a->tape,
+                            ND_DATA(a->ybar), ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work),
+                "ode_stiff_backprop(field, t, ybar, steps, outs, states, stages) -> (y0bar, dparams): the discrete "
+                "adjoint of the Radau steps recorded by odeint_stiff(record=True), through a built-in field")
+#undef G
 
 static const nd_table nd_ode_stiff_tables[] = {
     {"stiff_methods", nd_stiff_method_names}, {"ode_auto_methods", nd_ode_auto_method_names}, {NULL, NULL}};
