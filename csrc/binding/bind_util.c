@@ -319,13 +319,14 @@ static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
 #define ND_MAX_ARGS 64
 #define ND_MAX_DIMS 64
 
-/* A bound dimension (or "*group" of axes): its name in a rule, its size(s), where it came from. */
+/* A bound item of the rules: a dimension (n = 1, its size v) or a "*group" of n sizes, with the
+ * argument that bound it (NULL: the entry). */
 typedef struct {
     const char *s;
-    int len, group, n;         /* group: n sizes at dims */
-    npy_intp v;                /* a dimension's size */
+    int len, n;
     const npy_intp *dims;
-    const char *from;          /* the argument that bound it, NULL: the entry */
+    npy_intp v;
+    const char *from;
 } nd_dim;
 
 typedef struct {
@@ -335,115 +336,100 @@ typedef struct {
     void *target;
 } nd_env;
 
-/* The items of a rule "(a, *b, 3) note": their starts and lengths, and the note (or NULL).
- * -1 when the rule is malformed (a SystemError: a table is wrong). */
+/* The items of a rule "(a, *b, 3) note": starts and lengths, the index of the "*name" or "..."
+ * item (-1 without), the length of the "(...)" part and the note (or NULL). */
 typedef struct {
-    int k, group; /* items; the index of the "*name" or "..." item, -1 without */
-    const char *s[NPY_MAXDIMS + 1]; /* in the table's string (what bindings point at) */
+    int k, group, head;
+    const char *s[NPY_MAXDIMS + 1];
     int len[NPY_MAXDIMS + 1];
-    char item[NPY_MAXDIMS + 1][40]; /* the items and the "(...)" part as C strings, for messages */
-    char head[256];
     const char *note;
 } nd_rule;
 
+/* 0, or -1 with SystemError for a malformed rule (a table is wrong). */
 static int nd_rule_parse(const char *r, nd_rule *out)
 {
-    const char *p = r, *close = strchr(r, ')');
-    out->k = 0, out->group = -1, out->note = NULL;
-    if (*p++ != '(' || !close)
-        goto bad;
-    while (p < close) {
-        while (*p == ' ')
-            ++p;
+    const char *p = r + 1, *close = strchr(r, ')');
+    out->k = 0, out->group = -1;
+    while (*r == '(' && close && p < close && out->k <= NPY_MAXDIMS) {
         const char *end = p;
         while (end < close && *end != ',')
             ++end;
         int len = (int)(end - p);
         while (len && p[len - 1] == ' ')
             --len;
-        if (len) {
-            if (out->k > NPY_MAXDIMS)
-                goto bad;
-            if (*p == '*' || (len == 3 && !strncmp(p, "...", 3))) {
-                if (out->group >= 0)
-                    goto bad;
-                out->group = out->k;
-            }
-            snprintf(out->item[out->k], sizeof out->item[0], "%.*s", len, p);
+        if (len && (*p == '*' || !strncmp(p, "...", 3)))
+            out->group = out->group < 0 ? out->k : NPY_MAXDIMS + 1; /* one group at most */
+        if (len)
             out->s[out->k] = p, out->len[out->k++] = len;
-        }
-        p = end < close ? end + 1 : close;
+        for (p = end + 1; p < close && *p == ' '; ++p)
+            ;
     }
+    if (*r != '(' || !close || p < close || out->group > NPY_MAXDIMS)
+        return PyErr_Format(PyExc_SystemError, "malformed shape rule '%s'", r), -1;
+    out->head = (int)(close + 1 - r);
     for (p = close + 1; *p == ' ' || *p == ','; ++p)
         ;
     out->note = *p ? p : NULL;
-    snprintf(out->head, sizeof out->head, "%.*s", (int)(close + 1 - r), r);
     return 0;
-bad:
-    PyErr_Format(PyExc_SystemError, "malformed shape rule '%s'", r);
-    return -1;
 }
 
 static int nd_is_number(const char *s, int len)
 {
-    for (int i = 0; i < len; ++i)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    return len > 0;
+    int i = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        ++i;
+    return len > 0 && i == len;
 }
 
-/* The binding of the item (name or "*group"), NULL when unbound. A "*x" naming an earlier
- * array argument x that is present is x's shape. */
+static nd_dim *nd_bind(nd_env *env, const char *s, int len, const char *from, int n, const npy_intp *dims)
+{
+    if (env->n >= ND_MAX_DIMS)
+        return PyErr_SetString(PyExc_SystemError, "too many dimensions in a table"), NULL;
+    nd_dim *d = &env->d[env->n++];
+    *d = (nd_dim){s, len, n, dims, n == 1 && dims ? dims[0] : 0, from};
+    if (*s != '*')
+        d->dims = &d->v; /* a dimension's size lives in its binding */
+    return d;
+}
+
+/* The binding of a name or "*group", NULL when unbound; "*x" naming an array argument x that
+ * was passed is x's shape. */
 static nd_dim *nd_lookup(nd_env *env, const char *s, int len)
 {
     for (int i = 0; i < env->n; ++i)
         if (env->d[i].len == len && !strncmp(env->d[i].s, s, (size_t)len))
             return &env->d[i];
-    if (*s != '*' || env->n >= ND_MAX_DIMS)
-        return NULL;
-    for (const nd_arg *a = env->table; a->name; ++a) {
+    for (const nd_arg *a = env->table; *s == '*' && a->name; ++a) {
         PyArrayObject *arr = nd_is_array_kind(a->kind) ? *(PyArrayObject **)ND_FIELD(env->target, a) : NULL;
-        if (arr && (int)strlen(a->name) == len - 1 && !strncmp(a->name, s + 1, (size_t)len - 1)) {
-            env->d[env->n] = (nd_dim){s, len, 1, PyArray_NDIM(arr), 0, PyArray_DIMS(arr), a->name};
-            return &env->d[env->n++];
-        }
+        if (arr && (int)strlen(a->name) == len - 1 && !strncmp(a->name, s + 1, (size_t)len - 1))
+            return nd_bind(env, s, len, a->name, PyArray_NDIM(arr), PyArray_DIMS(arr));
     }
     return NULL;
 }
 
-static nd_dim *nd_bind(nd_env *env, const char *s, int len, const char *from)
-{
-    if (env->n >= ND_MAX_DIMS) {
-        PyErr_SetString(PyExc_SystemError, "too many dimensions in a table");
-        return NULL;
-    }
-    env->d[env->n] = (nd_dim){s, len, *s == '*', 0, 0, NULL, from};
-    return &env->d[env->n++];
-}
+/* A message under construction. */
+typedef struct {
+    char s[1024];
+    size_t n;
+} nd_buf;
 
-/* Appends to *acc (a str) the text made by the format; NULL on failure (acc released). */
-static PyObject *nd_cat(PyObject *acc, const char *fmt, ...)
+static void nd_put(nd_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    PyObject *more = acc ? PyUnicode_FromFormatV(fmt, ap) : NULL;
+    if (b->n < sizeof b->s)
+        b->n += (size_t)vsnprintf(b->s + b->n, sizeof b->s - b->n, fmt, ap);
     va_end(ap);
-    if (more)
-        PyUnicode_Append(&acc, more);
-    else
-        Py_CLEAR(acc);
-    Py_XDECREF(more);
-    return acc;
 }
 
-/* One item of a rule for a message: its size(s) when bound, else its text; *count the sizes so far. */
-static PyObject *nd_item_str(PyObject *acc, const nd_rule *r, int i, nd_dim *d, int *count)
+/* The sizes as items of a list after *count others, or (count NULL) as a shape: "(2, 3)", "(2,)", "()". */
+static void nd_put_sizes(nd_buf *b, int n, const npy_intp *dims, int *count)
 {
-    if (!d)
-        return nd_cat(acc, "%s%s", (*count)++ ? ", " : "", r->item[i]);
-    for (int j = 0; acc && j < (d->group ? d->n : 1); ++j)
-        acc = nd_cat(acc, "%s%zd", (*count)++ ? ", " : "", (Py_ssize_t)(d->group ? d->dims[j] : d->v));
-    return acc;
+    int own = 0, *c = count ? count : &own;
+    nd_put(b, count ? "" : "(");
+    for (int i = 0; i < n; ++i)
+        nd_put(b, "%s%zd", (*c)++ ? ", " : "", (Py_ssize_t)dims[i]);
+    nd_put(b, count ? "" : n == 1 ? ",)" : ")");
 }
 
 /* "<name> has shape (4, 5); expected (3, out) for (in, out), with in = 3 from x[, note]", the
@@ -452,41 +438,38 @@ static PyObject *nd_item_str(PyObject *acc, const nd_rule *r, int i, nd_dim *d, 
 static int nd_shape_error(nd_env *env, const nd_rule *r, const char *rule, PyArrayObject *a, const char *name,
                           int axes)
 {
-    PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *msg = NULL;
-    if (got && axes) {
-        msg = PyUnicode_FromFormat("%s has shape %U; expected %s%d axes %s", name, got, r->group >= 0 ? "at least " : "",
-                                   r->k - (r->group >= 0), rule);
-    } else if (got) {
-        PyObject *want = PyUnicode_FromString("("), *with = PyUnicode_FromString("");
-        int nbound = 0, nitems = 0;
-        for (int i = 0; i < r->k; ++i) {
-            nd_dim *d = nd_lookup(env, r->s[i], r->len[i]);
-            want = nd_item_str(want, r, i, d, &nitems);
-            nbound += d != NULL;
-            if (!d || !d->from || !strcmp(d->from, name) || !with) /* bound by another argument */
-                continue;
-            PyObject *v = d->group ? nd_shape_str(d->n, d->dims) : PyLong_FromSsize_t((Py_ssize_t)d->v);
-            with = v ? nd_cat(with, "%s%s = %S from %s", PyUnicode_GET_LENGTH(with) ? ", " : ", with ", r->item[i], v,
-                              d->from) : nd_cat(with, "");
-            Py_XDECREF(v);
+    nd_buf msg = {.n = 0}, want = {.n = 0}, with = {.n = 0};
+    int count = 0, bound = 0;
+    for (int i = 0; i < r->k; ++i) {
+        nd_dim *d = nd_is_number(r->s[i], r->len[i]) ? NULL : nd_lookup(env, r->s[i], r->len[i]);
+        if (!d)
+            nd_put(&want, "%s%.*s", count++ ? ", " : "", r->len[i], r->s[i]);
+        else
+            nd_put_sizes(&want, d->n, d->dims, &count);
+        bound |= d != NULL;
+        if (d && d->from && strcmp(d->from, name)) { /* bound by another argument */
+            nd_put(&with, "%s%.*s = ", with.n ? ", " : ", with ", r->len[i], r->s[i]);
+            if (*d->s == '*')
+                nd_put_sizes(&with, d->n, d->dims, NULL);
+            else
+                nd_put(&with, "%zd", (Py_ssize_t)d->v);
+            nd_put(&with, " from %s", d->from);
         }
-        want = nd_cat(want, nitems == 1 ? ",)" : ")");
-        nd_dim *only = r->k == 1 && r->group == 0 ? nd_lookup(env, r->s[0], r->len[0]) : NULL;
-        if (want && with && only && only->from && !strncmp(only->from, r->s[0] + 1, (size_t)r->len[0] - 1))
-            msg = PyUnicode_FromFormat("%s has shape %U; expected %U, the same shape as %s", name, got, want, only->from);
-        else if (want && with && nbound)
-            msg = PyUnicode_FromFormat("%s has shape %U; expected %U for %s%U", name, got, want, r->head, with);
-        else if (want && with)
-            msg = PyUnicode_FromFormat("%s has shape %U; expected %s", name, got, r->head);
-        Py_XDECREF(want);
-        Py_XDECREF(with);
     }
-    if (msg && r->note)
-        msg = nd_cat(msg, ", %s", r->note);
-    if (msg)
-        PyErr_SetObject(PyExc_ValueError, msg);
-    Py_XDECREF(got);
-    Py_XDECREF(msg);
+    nd_put(&msg, "%s has shape ", name);
+    nd_put_sizes(&msg, PyArray_NDIM(a), PyArray_DIMS(a), NULL);
+    const nd_dim *only = r->k == 1 && r->group == 0 ? nd_lookup(env, r->s[0], r->len[0]) : NULL;
+    if (axes)
+        nd_put(&msg, "; expected %s%d axes %s", r->group >= 0 ? "at least " : "", r->k - (r->group >= 0), rule);
+    else if (only && only->from && !strncmp(only->from, r->s[0] + 1, (size_t)r->len[0] - 1))
+        nd_put(&msg, "; expected (%s%s), the same shape as %s", want.s, count == 1 ? "," : "", only->from);
+    else if (bound)
+        nd_put(&msg, "; expected (%s%s) for %.*s%s", want.s, count == 1 ? "," : "", r->head, rule, with.s);
+    else
+        nd_put(&msg, "; expected %.*s", r->head, rule);
+    if (!axes && r->note)
+        nd_put(&msg, ", %s", r->note);
+    PyErr_SetString(PyExc_ValueError, msg.s);
     return -1;
 }
 
@@ -500,25 +483,15 @@ static int nd_shape_check(nd_env *env, const char *rule, PyArrayObject *a, const
     if (r.group < 0 ? nd != r.k : nd < fixed)
         return nd_shape_error(env, &r, rule, a, name, 1);
     const npy_intp *dims = PyArray_DIMS(a);
-    for (int i = 0, ax = 0; i < r.k; ++i) {
+    for (int i = 0, ax = 0; i < r.k; ax += i++ == r.group ? nd - fixed : 1) {
         const int n = i == r.group ? nd - fixed : 1;
-        nd_dim *d = nd_is_number(r.s[i], r.len[i]) ? NULL : nd_lookup(env, r.s[i], r.len[i]);
-        int ok = 1;
-        if (nd_is_number(r.s[i], r.len[i]))
-            ok = dims[ax] == (npy_intp)strtoll(r.s[i], NULL, 10);
-        else if (d && d->group)
-            ok = d->n == n && (n == 0 || !memcmp(d->dims, dims + ax, (size_t)n * sizeof(npy_intp)));
-        else if (d)
-            ok = d->v == dims[ax];
-        else if (strncmp(r.s[i], "...", 3)) {
-            if (!(d = nd_bind(env, r.s[i], r.len[i], name)))
-                return -1;
-            d->v = n == 1 && !d->group ? dims[ax] : 0;
-            d->n = n, d->dims = dims + ax;
-        }
-        if (!ok)
+        if (nd_is_number(r.s[i], r.len[i]) ? dims[ax] != (npy_intp)strtoll(r.s[i], NULL, 10) : 0)
             return nd_shape_error(env, &r, rule, a, name, 0);
-        ax += n;
+        nd_dim *d = nd_is_number(r.s[i], r.len[i]) || *r.s[i] == '.' ? NULL : nd_lookup(env, r.s[i], r.len[i]);
+        if (d && (d->n != n || (n && memcmp(d->dims, dims + ax, (size_t)n * sizeof(npy_intp)))))
+            return nd_shape_error(env, &r, rule, a, name, 0);
+        if (!d && !nd_is_number(r.s[i], r.len[i]) && *r.s[i] != '.' && !nd_bind(env, r.s[i], r.len[i], name, n, dims + ax))
+            return -1;
     }
     return 0;
 }
@@ -531,18 +504,16 @@ static int nd_shape_resolve(nd_env *env, const char *rule, const char *name, int
         return -1;
     *nd = 0;
     for (int i = 0; i < r.k; ++i) {
-        nd_dim *d = nd_is_number(r.s[i], r.len[i]) ? NULL : nd_lookup(env, r.s[i], r.len[i]);
-        if (nd_is_number(r.s[i], r.len[i]))
-            dims[(*nd)++] = (npy_intp)strtoll(r.s[i], NULL, 10);
-        else if (!d) {
-            PyErr_Format(PyExc_SystemError, "output %s: %s is not bound", name, r.item[i]);
-            return -1;
-        }
-        for (int j = 0; d && j < (d->group ? d->n : 1); ++j)
+        const int num = nd_is_number(r.s[i], r.len[i]);
+        const npy_intp v = num ? (npy_intp)strtoll(r.s[i], NULL, 10) : 0;
+        nd_dim *d = num ? NULL : nd_lookup(env, r.s[i], r.len[i]);
+        if (!num && !d)
+            return PyErr_Format(PyExc_SystemError, "output %s: %.*s is not bound", name, r.len[i], r.s[i]), -1;
+        for (int j = 0; j < (d ? d->n : 1); ++j)
             if (*nd == NPY_MAXDIMS)
                 return PyErr_Format(PyExc_ValueError, "%s would have more than %d axes", name, NPY_MAXDIMS), -1;
             else
-                dims[(*nd)++] = d->group ? d->dims[j] : d->v;
+                dims[(*nd)++] = d ? d->dims[j] : v;
     }
     return 0;
 }
@@ -571,7 +542,7 @@ static int nd_prepare_param(nd_env *env, const nd_arg *a, PyObject *o, void *tar
                      (Py_ssize_t)d->v, d->from);
         return -1;
     }
-    if (!d && !(d = nd_bind(env, a->shape, (int)strlen(a->shape), a->name)))
+    if (!d && !(d = nd_bind(env, a->shape, (int)strlen(a->shape), a->name, 1, NULL)))
         return -1;
     d->v = v;
     return 0;
@@ -591,7 +562,7 @@ static int nd_prepare_row(nd_env *env, const nd_arg *a, void *target, int typenu
         nd_dim *d = nd_lookup(env, a->name, (int)strlen(a->name));
         if (d)
             *(int64_t *)field = (int64_t)d->v;
-        else if ((d = nd_bind(env, a->name, (int)strlen(a->name), NULL)))
+        else if ((d = nd_bind(env, a->name, (int)strlen(a->name), NULL, 1, NULL)))
             d->v = (npy_intp) * (int64_t *)field; /* set by the initialiser or a check before */
         return d ? 0 : -1;
     }
@@ -805,23 +776,6 @@ int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp 
     }
     Py_XDECREF(got);
     return -1;
-}
-
-PyObject *nd_finish(int st, const char *what, int n, PyObject **outs)
-{
-    PyObject *res = NULL;
-    if (PyErr_Occurred())
-        ;
-    else if (st != ND_OK)
-        nd_raise_status(st, what);
-    else if (n == 1)
-        res = Py_NewRef(outs[0]);
-    else if ((res = PyTuple_New(n)))
-        for (int i = 0; i < n; ++i)
-            PyTuple_SET_ITEM(res, i, Py_NewRef(outs[i] ? outs[i] : Py_None));
-    for (int i = 0; i < n; ++i)
-        Py_CLEAR(outs[i]);
-    return res;
 }
 
 void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what)

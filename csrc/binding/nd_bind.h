@@ -186,10 +186,7 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 #define ND_RUN_ENTRY(name, type, init, doc) ND_ENTRY_WITH(name, type, init, NULL, name##_run, doc)
 #define ND_CHECK_ENTRY(name, type, init, doc) ND_ENTRY_WITH(name, type, init, NULL, NULL, doc)
 
-/* An entry whose body is the shared fn(module, args, typenum, flag) of several entries. */
-#define ND_ENTRY_OF(name, type, init, fn, flag, doc)                                                  \
-    static PyObject *name##_body(PyObject *m, void *args, int tn) { return fn(m, args, tn, flag); }   \
-    ND_ENTRY(name, type, init, doc)
+/* An entry whose run is the shared fn(module, args, typenum, flag) of several entries. */
 #define ND_RUN_ENTRY_OF(name, type, init, fn, flag, doc)                                              \
     static int name##_run(PyObject *m, void *args, int tn) { return fn(m, args, tn, flag); }          \
     ND_RUN_ENTRY(name, type, init, doc)
@@ -257,10 +254,6 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 
 /* An array's data, NULL for NULL (an absent input, an output not asked for, or None). */
 #define ND_DATA(a) ((a) && (PyObject *)(a) != Py_None ? PyArray_DATA((PyArrayObject *)(a)) : NULL)
-
-/* The end of a body: NULL when an exception is set or st is a failure (raised with `what`), else
- * outs[0] (n == 1) or the tuple of the n outputs (None for a NULL one). Releases the outputs. */
-PyObject *nd_finish(int st, const char *what, int n, PyObject **outs);
 
 /* A kernel's workspace: st is the status of its *_workspace_len query (raised with `what`
  * unless ND_OK), *len the elements of itemsize it asked for. NULL with an exception set. */
