@@ -161,10 +161,10 @@ ND_CHAOS_PY(double, f64)
 /* ---- lyapunov ------------------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject *f, *jac;
+    PyObject *f, *jac, *res[3]; /* exps, div, y_end */
     PyArrayObject *y0;
     int map;
-    int64_t n_exponents;
+    int64_t n_exponents, B, n, k;
     int k_given;
     nd_lyap_opts o; /* the kernel's options: its defaults are the keywords' */
 } nd_lyap_args;
@@ -175,9 +175,21 @@ static void nd_lyap_defaults(nd_lyap_args *a)
     a->map = 0, a->n_exponents = 0, a->k_given = 0;
 }
 
+/* A 1-d y0 is one sample (B = 1); k exponents of n (None: all of them). */
+static int nd_lyap_sizes(nd_lyap_args *a)
+{
+    const int ndim = PyArray_NDIM(a->y0);
+    if (ndim < 1 || ndim > 2)
+        return PyErr_Format(PyExc_ValueError, "y0 must have shape (n,) or (B, n), got %d axes", ndim), -1;
+    a->B = ndim == 2 ? PyArray_DIM(a->y0, 0) : 1;
+    a->k = a->k_given ? a->n_exponents : a->n;
+    size_t len; /* the kernel's rule on k, before the outputs are sized by it */
+    return nd_lyapunov_workspace_len(a->B, a->n, a->k, &len);
+}
+
 static const nd_arg lyapunov_args[] = {
     ND_OBJ(nd_lyap_args, f, "f", ND_ARG_OBJECT, 0),
-    ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, NULL),
+    ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, "(..., n)"),
     ND_OBJ(nd_lyap_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_lyap_args, map, "map", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT,
@@ -186,15 +198,15 @@ static const nd_arg lyapunov_args[] = {
     ND_OPTION(nd_lyap_args, o, t_transient, ND_ARG_DOUBLE), ND_OPTION(nd_lyap_args, o, t_total, ND_ARG_DOUBLE),
     ND_OPTION(nd_lyap_args, o, orth_every, ND_ARG_INT), ND_CHOICE(nd_lyap_args, o.qr, "qr", ND_OPTIONAL, nd_qr_names),
     ND_OPTION(nd_lyap_args, o, tol, ND_ARG_DOUBLE), ND_OPTION(nd_lyap_args, o, check_every, ND_ARG_INT),
-    {NULL}};
+    ND_DIM(nd_lyap_args, n, "n"), ND_CHECK(nd_lyap_sizes), ND_DIM(nd_lyap_args, B, "B"), ND_DIM(nd_lyap_args, k, "k"),
+    ND_OUT_T(nd_lyap_args, res[0], "exps", 0, "(B, k)", NPY_DOUBLE), ND_OUT_T(nd_lyap_args, res[1], "div", 0, "(B,)", NPY_DOUBLE),
+    ND_OUT(nd_lyap_args, res[2], "y_end", 0, "(B, n)"), {NULL}};
 
 /* -> (exps [B, k], div [B], y_end [B, n], info dict); a 1-d y0 is one sample (B = 1). */
 static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
 {
     nd_lyap_args *a = args;
     const int ndim = PyArray_NDIM(a->y0);
-    if (ndim < 1 || ndim > 2)
-        return PyErr_Format(PyExc_ValueError, "y0 must have shape (n,) or (B, n), got %d axes", ndim);
     const int is_py = PyCallable_Check(a->f) && !PyTuple_Check(a->f);
     if (!is_py && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field or map has its own Jacobian");
@@ -202,8 +214,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         return PyErr_Format(PyExc_TypeError, "a callable f needs jac=, its Jacobian jac(t, y) -> y.shape + (n,)");
     if (a->jac && !PyCallable_Check(a->jac))
         return PyErr_Format(PyExc_TypeError, "jac must be callable, got %s", Py_TYPE(a->jac)->tp_name);
-    const int64_t n = PyArray_DIM(a->y0, ndim - 1), B = ndim == 2 ? PyArray_DIM(a->y0, 0) : 1;
-    const int64_t k = a->k_given ? a->n_exponents : n; /* None: all of them */
+    const int64_t n = a->n, B = a->B, k = a->k;
     const size_t item = (size_t)PyArray_ITEMSIZE(a->y0);
     nd_lyap_opts o = a->o;
     if (a->map)
@@ -213,7 +224,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     nd_field field;
     nd_map g;
     void *ctx = NULL, *work = NULL, *fwork = NULL;
-    PyObject *keep = NULL, *exps = NULL, *div = NULL, *y_end = NULL, *info = NULL, *res = NULL;
+    PyObject *keep = NULL, *info = NULL, *res = NULL;
     size_t len = 0;
     int st;
     if (is_py) {
@@ -237,13 +248,11 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         nd_raise_status(st, "lyapunov_spectrum");
         goto done;
     }
-    npy_intp ed[2] = {(npy_intp)B, (npy_intp)k}, yd[2] = {(npy_intp)B, (npy_intp)n};
-    if (!(work = nd_work_alloc(len, item)) || !(exps = PyArray_SimpleNew(2, ed, NPY_DOUBLE)) ||
-        !(div = PyArray_SimpleNew(1, ed, NPY_DOUBLE)) || !(y_end = PyArray_SimpleNew(2, yd, tn)))
+    if (!(work = nd_work_alloc(len, item)))
         goto done;
     nd_lyap_info inf;
-    void *y0 = PyArray_DATA(a->y0), *ye = PyArray_DATA((PyArrayObject *)y_end);
-    double *ex = PyArray_DATA((PyArrayObject *)exps), *dv = PyArray_DATA((PyArrayObject *)div);
+    void *y0 = PyArray_DATA(a->y0), *ye = ND_DATA(a->res[2]);
+    double *ex = ND_DATA(a->res[0]), *dv = ND_DATA(a->res[1]);
     Py_BEGIN_ALLOW_THREADS
     if (tn == NPY_FLOAT) {
         nd_lyap_system_f32 sys = {a->map, is_py ? nd_chaos_py_f_f32 : a->map ? nd_map_eval_f32 : nd_field_eval_f32,
@@ -278,17 +287,13 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
                          inf.change, "converged", inf.converged ? Py_True : Py_False, "nfev", (long long)inf.nfev,
                          "njev", (long long)inf.njev);
     if (info)
-        res = PyTuple_Pack(4, exps, div, y_end, info);
+        res = PyTuple_Pack(4, a->res[0], a->res[1], a->res[2], info);
 done:
     nd_watch_clear(&c.watch);
     nd_pyargs_free(&c.args);
     PyMem_RawFree(work);
     PyMem_RawFree(fwork);
-    Py_XDECREF(keep);
-    Py_XDECREF(exps);
-    Py_XDECREF(div);
-    Py_XDECREF(y_end);
-    Py_XDECREF(info);
+    nd_xdecref(2, keep, info);
     return res;
 }
 ND_ENTRY(lyapunov, nd_lyap_args, nd_lyap_defaults,

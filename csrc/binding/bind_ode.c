@@ -256,9 +256,6 @@ static PyObject *nd_array_from(int typenum, const nd_batch_shape *b, const void 
     return a;
 }
 
-/* Sets info[key] = value (stolen); 0, or -1 with an exception set. */
-static int nd_info_put(PyObject *info, const char *key, PyObject *value) { return nd_dict_put(info, key, value); }
-
 /* A record buffer as an array [n] + dims that takes its memory. */
 static PyObject *nd_records_array(nd_records *r, int ndim, const npy_intp *dims, int typenum)
 {
@@ -291,25 +288,25 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
         PyTuple_SET_ITEM(status, s, PyUnicode_FromString(nd_status_key(st->status[s])));
     const int tn = c->typenum;
     const npy_intp four[1] = {4}, two[1] = {2}, dense[2] = {nv, (npy_intp)c->d};
-    int ok = nd_info_put(info, "nfev", nd_array_from(NPY_INT64, bs, st->nfev, sizeof(int64_t))) == 0 &&
-             nd_info_put(info, "accepted", nd_array_from(NPY_INT64, bs, st->accepted, sizeof(int64_t))) == 0 &&
-             nd_info_put(info, "rejected", nd_array_from(NPY_INT64, bs, st->rejected, sizeof(int64_t))) == 0 &&
-             nd_info_put(info, "n_out", nd_array_from(NPY_INT64, bs, st->n_out, sizeof(int64_t))) == 0 &&
-             nd_info_put(info, "t", nd_array_from(NPY_DOUBLE, bs, st->t, sizeof(double))) == 0 &&
-             nd_info_put(info, "status_code", nd_array_from(NPY_INT, bs, st->status, sizeof(int))) == 0 &&
-             nd_info_put(info, "status", status) == 0 &&
-             nd_info_put(info, "nfev_total", PyLong_FromLongLong(st->nfev_total)) == 0 &&
-             nd_info_put(info, "rhs_calls", PyLong_FromLongLong(st->rhs_calls)) == 0 &&
-             nd_info_put(info, "rounds", PyLong_FromLongLong(st->rounds)) == 0 &&
-             nd_info_put(info, "n_failed", PyLong_FromLongLong(st->n_failed)) == 0;
+    int ok = nd_dict_put(info, "nfev", nd_array_from(NPY_INT64, bs, st->nfev, sizeof(int64_t))) == 0 &&
+             nd_dict_put(info, "accepted", nd_array_from(NPY_INT64, bs, st->accepted, sizeof(int64_t))) == 0 &&
+             nd_dict_put(info, "rejected", nd_array_from(NPY_INT64, bs, st->rejected, sizeof(int64_t))) == 0 &&
+             nd_dict_put(info, "n_out", nd_array_from(NPY_INT64, bs, st->n_out, sizeof(int64_t))) == 0 &&
+             nd_dict_put(info, "t", nd_array_from(NPY_DOUBLE, bs, st->t, sizeof(double))) == 0 &&
+             nd_dict_put(info, "status_code", nd_array_from(NPY_INT, bs, st->status, sizeof(int))) == 0 &&
+             nd_dict_put(info, "status", status) == 0 &&
+             nd_dict_put(info, "nfev_total", PyLong_FromLongLong(st->nfev_total)) == 0 &&
+             nd_dict_put(info, "rhs_calls", PyLong_FromLongLong(st->rhs_calls)) == 0 &&
+             nd_dict_put(info, "rounds", PyLong_FromLongLong(st->rounds)) == 0 &&
+             nd_dict_put(info, "n_failed", PyLong_FromLongLong(st->n_failed)) == 0;
     if (ok && c->steps.size)
-        ok = nd_info_put(info, "steps", nd_records_array(&c->steps, 1, four, NPY_DOUBLE)) == 0;
+        ok = nd_dict_put(info, "steps", nd_records_array(&c->steps, 1, four, NPY_DOUBLE)) == 0;
     if (ok && c->dense.size)
-        ok = nd_info_put(info, "dense", nd_records_array(&c->dense, 2, dense, tn)) == 0;
+        ok = nd_dict_put(info, "dense", nd_records_array(&c->dense, 2, dense, tn)) == 0;
     if (ok && c->tape) {
         PyObject *outs = nd_records_array(&c->outs, 1, two, NPY_INT64);
         PyObject *states = outs ? nd_records_array(&c->states, sdim, state_dims, tn) : NULL;
-        ok = nd_info_put(info, "tape", states ? PyTuple_Pack(2, outs, states) : NULL) == 0;
+        ok = nd_dict_put(info, "tape", states ? PyTuple_Pack(2, outs, states) : NULL) == 0;
         Py_XDECREF(outs);
         Py_XDECREF(states);
     }
@@ -323,7 +320,7 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
             memcpy((char *)PyArray_DATA((PyArrayObject *)ey) + (size_t)e * (size_t)c->d * c->itemsize, rec + 3,
                    (size_t)c->d * c->itemsize);
         }
-        ok = nd_info_put(info, "events", (ev && ey) ? PyTuple_Pack(2, ev, ey) : NULL) == 0;
+        ok = nd_dict_put(info, "events", (ev && ey) ? PyTuple_Pack(2, ev, ey) : NULL) == 0;
         Py_XDECREF(ev);
         Py_XDECREF(ey);
     }
@@ -335,7 +332,7 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
 /* ---- odeint ------------------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *rhs, *args, *events, *progress;
+    PyObject *rhs, *args, *events, *progress, *o[2]; /* o: ys, y_last */
     PyArrayObject *y0, *t, *ev_c, *ev_d, *direction, *terminal;
     int method, coupled;
     double rtol, atol, dt;
@@ -370,6 +367,8 @@ static const nd_arg odeint_args[] = {
     ND_I64IN(nd_odeint_args, terminal, "terminal", ND_OPTIONAL | ND_NONE, "(n_events,)"),
     ND_SCALAR(nd_odeint_args, record, "record", ND_ARG_INT, ND_OPTIONAL),
     ND_PROGRESS(nd_odeint_args, progress),
+    ND_OUT(nd_odeint_args, o[0], "ys", 0, "(times, *y0)"),
+    ND_OUT(nd_odeint_args, o[1], "y_last", 0, "(*y0)"),
     {NULL}};
 
 /* The events of a per-sample call: a Python callable or the built-in linear ones. *dirs holds
@@ -528,18 +527,13 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
 {
     nd_odeint_args *a = args;
     const int coupled = nd_use_coupled(a->method, a->coupled);
-    const int ndim = PyArray_NDIM(a->y0);
-    npy_intp B, dims[NPY_MAXDIMS + 1];
+    npy_intp B;
     nd_call c = {0};
     nd_bound_field bf = {0};
-    PyObject *ys = NULL, *y_last = NULL, *info = NULL, *res = NULL;
+    PyObject *info = NULL, *res = NULL;
     void *counters = NULL;
     nd_ode_samples_stats st;
     int64_t ne = 0;
-    if (ndim >= NPY_MAXDIMS) {
-        PyErr_SetString(PyExc_ValueError, "y0 has too many dimensions");
-        return NULL;
-    }
     if (coupled && (a->events || a->ev_c || (a->record & 2))) {
         PyErr_Format(PyExc_ValueError, "events and dense_output need an adaptive method solved per sample; "
                      "method='%s'%s has neither", nd_ode_method_name(a->method), a->coupled ? " with coupled=True" : "");
@@ -565,13 +559,9 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
         const int nv = nd_ode_dense_vectors(a->method);
         c.dense.size = (a->record & 2) && nv > 0 ? (size_t)nv * (size_t)c.d * c.itemsize : 0;
     }
-    dims[0] = PyArray_DIM(a->t, 0);
-    if (ndim > 0)
-        memcpy(dims + 1, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
-    if (!(ys = PyArray_SimpleNew(ndim + 1, dims, tn)) || !(y_last = PyArray_SimpleNew(ndim, dims + 1, tn)) ||
-        nd_stats_alloc(coupled ? 1 : B, &st, &counters) < 0)
+    if (nd_stats_alloc(coupled ? 1 : B, &st, &counters) < 0)
         goto done;
-    void *ysd = PyArray_DATA((PyArrayObject *)ys), *yld = PyArray_DATA((PyArrayObject *)y_last);
+    void *ysd = ND_DATA(a->o[0]), *yld = ND_DATA(a->o[1]);
     int status = coupled ? nd_odeint_coupled(a, tn, &c, &bf, ysd, yld, &st)
                          : nd_odeint_rows(a, tn, &c, &bf, B, ysd, yld, &st, &ne);
     if (nd_watch_reraise(&c.watch) || PyErr_Occurred()) /* the user's exception, with its traceback */
@@ -587,14 +577,14 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
     /* A failure is a status of the info: neurodyn.ode raises with the whole picture. */
     const npy_intp state[1] = {(npy_intp)c.d};
     const nd_batch_shape bs = nd_batch_of(a->y0, c.single);
-    if ((info = nd_info(&st, &bs, &c, nd_ode_dense_vectors(a->method), ne, coupled ? ndim : 1,
-                        coupled ? dims + 1 : state)))
-        res = PyTuple_Pack(3, ys, y_last, info);
+    if ((info = nd_info(&st, &bs, &c, nd_ode_dense_vectors(a->method), ne, coupled ? PyArray_NDIM(a->y0) : 1,
+                        coupled ? PyArray_DIMS(a->y0) : state)))
+        res = PyTuple_Pack(3, a->o[0], a->o[1], info);
 done:
     nd_call_free(&c);
     nd_field_release(&bf);
     PyMem_RawFree(counters);
-    nd_xdecref(3, ys, y_last, info);
+    Py_XDECREF(info);
     return res;
 }
 ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,

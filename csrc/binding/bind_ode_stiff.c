@@ -177,7 +177,7 @@ static int nd_stiff_dense_arrays(PyObject *raw, const nd_stiff_tape_buf *b, int 
 /* ---- odeint_stiff -------------------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *f, *jac, *args, *progress;
+    PyObject *f, *jac, *args, *progress, *o[2]; /* o: ys, y_last */
     PyArrayObject *y0, *t;
     int method;
     double rtol, atol, dt, max_step;
@@ -209,6 +209,8 @@ static const nd_arg odeint_stiff_args[] = {
     ND_PROGRESS(nd_stiff_args, progress),
     ND_SCALAR(nd_stiff_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, dense, "dense", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_OUT(nd_stiff_args, o[0], "ys", 0, "(times, *y0)"),
+    ND_OUT(nd_stiff_args, o[1], "y_last", 0, "(*y0)"),
     {NULL}};
 
 /* The status of one sample as the info dict and IntegrationError name it. */
@@ -310,8 +312,6 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
 {
     nd_stiff_args *a = args;
     const int ndim = PyArray_NDIM(a->y0);
-    if (ndim >= NPY_MAXDIMS)
-        return PyErr_Format(PyExc_ValueError, "y0 has too many axes");
     const int is_field = !PyCallable_Check(a->f);
     if (is_field && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field has its own Jacobian");
@@ -326,7 +326,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
 
     nd_stiff_call c = {0};
     nd_field field;
-    PyObject *keep = NULL, *ys = NULL, *y_last = NULL, *info = NULL, *res = NULL;
+    PyObject *keep = NULL, *info = NULL, *res = NULL;
     void *work = NULL, *fwork = NULL;
     nd_stiff_counts k = {0};
     size_t bytes;
@@ -376,12 +376,6 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     k.njev = k.nfev + ub, k.nlu = k.njev + ub, k.accepted = k.nlu + ub, k.rejected = k.accepted + ub;
     k.n_out = k.rejected + ub, k.accepted_implicit = k.n_out + ub, k.nfev_implicit = k.accepted_implicit + ub;
     k.switches = k.nfev_implicit + ub, k.method = k.status + ub;
-    npy_intp dims[NPY_MAXDIMS];
-    dims[0] = (npy_intp)nt;
-    if (ndim)
-        memcpy(dims + 1, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
-    if (!(ys = PyArray_SimpleNew(ndim + 1, dims, tn)) || !(y_last = PyArray_SimpleNew(ndim, dims + 1, tn)))
-        goto done;
 
     nd_ode_stiff_opts o;
     nd_ode_stiff_opts_default(&o);
@@ -403,8 +397,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     nd_batch_jac_f64 jac64 = is_field ? nd_field_jac_rows_f64 : (c.jac ? nd_stiff_py_jac_f64 : NULL);
     void *ctx = is_field ? (void *)&field : (void *)&c;
     const double *t = PyArray_DATA(a->t);
-    void *y0 = PyArray_DATA(a->y0), *ysd = PyArray_DATA((PyArrayObject *)ys);
-    void *yl = PyArray_DATA((PyArrayObject *)y_last);
+    void *y0 = PyArray_DATA(a->y0), *ysd = ND_DATA(a->o[0]), *yl = ND_DATA(a->o[1]);
     Py_BEGIN_ALLOW_THREADS
     if (autom && tn == NPY_FLOAT)
         st = nd_odeint_auto_f32(rhs32, ctx, jac32, ctx, B, d, y0, nt, t, &o, ysd, yl, work, &astats);
@@ -434,7 +427,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
         PyObject *arrays = a->record ? nd_stiff_tape_arrays(&tape, tn) : NULL;
         if ((!a->record || (arrays && PyDict_SetItemString(info, "tape", arrays) == 0)) &&
             (!a->dense || nd_stiff_dense_arrays(info, &tape, tn) == 0))
-            res = PyTuple_Pack(3, ys, y_last, info);
+            res = PyTuple_Pack(3, a->o[0], a->o[1], info);
         Py_XDECREF(arrays);
     }
 done:
@@ -446,7 +439,7 @@ done:
     PyMem_RawFree(k.nfev);
     PyMem_RawFree(k.t);
     PyMem_RawFree(k.status);
-    nd_xdecref(4, keep, ys, y_last, info);
+    nd_xdecref(2, keep, info);
     return res;
 }
 ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,

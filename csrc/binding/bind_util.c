@@ -748,33 +748,26 @@ void *nd_work_alloc(size_t n, size_t itemsize)
 
 int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp *dims, const char *axes)
 {
-    int ok = PyArray_NDIM(a) == ndim;
-    for (int i = 0; ok && dims && i < ndim; ++i)
-        ok = dims[i] < 0 || PyArray_DIM(a, i) == dims[i];
+    int ok = PyArray_NDIM(a) == ndim, any_free = 0;
+    for (int i = 0; dims && i < ndim; ++i) {
+        ok = ok && (dims[i] < 0 || PyArray_DIM(a, i) == dims[i]);
+        any_free |= dims[i] < 0;
+    }
     if (ok)
         return 0;
-    PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
-    if (got && dims) {
-        PyObject *want = NULL;
-        npy_intp w[NPY_MAXDIMS];
-        int any_free = 0;
-        for (int i = 0; i < ndim; ++i) {
-            w[i] = dims[i];
-            any_free |= dims[i] < 0;
-        }
-        if (!any_free)
-            want = nd_shape_str(ndim, w);
-        if (want)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %S%s%s", name, got, want, axes ? ", " : "",
-                         axes ? axes : "");
-        else
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %s", name, got, axes ? axes : "another shape");
-        Py_XDECREF(want);
-    } else if (got) {
-        PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %d axes%s%s", name, got, ndim, axes ? " " : "",
-                     axes ? axes : "");
+    nd_buf m = {.n = 0};
+    nd_put(&m, "%s has shape ", name);
+    nd_put_sizes(&m, PyArray_NDIM(a), PyArray_DIMS(a), NULL);
+    if (!dims)
+        nd_put(&m, "; expected %d axes%s%s", ndim, axes ? " " : "", axes ? axes : "");
+    else if (any_free)
+        nd_put(&m, "; expected %s", axes ? axes : "another shape");
+    else {
+        nd_put(&m, "; expected ");
+        nd_put_sizes(&m, ndim, dims, NULL);
+        nd_put(&m, "%s%s", axes ? ", " : "", axes ? axes : "");
     }
-    Py_XDECREF(got);
+    PyErr_SetString(PyExc_ValueError, m.s);
     return -1;
 }
 
