@@ -247,15 +247,6 @@ static nd_batch_shape nd_batch_of(PyArrayObject *y, int single)
     return b;
 }
 
-/* A new array of the samples' shape and typenum holding src. */
-static PyObject *nd_array_from(int typenum, const nd_batch_shape *b, const void *src, size_t itemsize)
-{
-    PyObject *a = PyArray_SimpleNew(b->ndim, (npy_intp *)b->dims, typenum);
-    if (a)
-        memcpy(PyArray_DATA((PyArrayObject *)a), src, (size_t)PyArray_SIZE((PyArrayObject *)a) * itemsize);
-    return a;
-}
-
 /* A record buffer as an array [n] + dims that takes its memory. */
 static PyObject *nd_records_array(nd_records *r, int ndim, const npy_intp *dims, int typenum)
 {
@@ -279,22 +270,16 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
     npy_intp B = 1;
     for (int i = 0; i < bs->ndim; ++i)
         B *= bs->dims[i];
-    PyObject *info = PyDict_New(), *status = info ? PyTuple_New(B) : NULL;
-    if (!status) {
-        Py_XDECREF(info);
-        return NULL;
-    }
-    for (npy_intp s = 0; s < B; ++s)
-        PyTuple_SET_ITEM(status, s, PyUnicode_FromString(nd_status_key(st->status[s])));
-    const int tn = c->typenum;
-    const npy_intp four[1] = {4}, two[1] = {2}, dense[2] = {nv, (npy_intp)c->d};
-    int ok = nd_dict_put(info, "nfev", nd_array_from(NPY_INT64, bs, st->nfev, sizeof(int64_t))) == 0 &&
-             nd_dict_put(info, "accepted", nd_array_from(NPY_INT64, bs, st->accepted, sizeof(int64_t))) == 0 &&
-             nd_dict_put(info, "rejected", nd_array_from(NPY_INT64, bs, st->rejected, sizeof(int64_t))) == 0 &&
-             nd_dict_put(info, "n_out", nd_array_from(NPY_INT64, bs, st->n_out, sizeof(int64_t))) == 0 &&
-             nd_dict_put(info, "t", nd_array_from(NPY_DOUBLE, bs, st->t, sizeof(double))) == 0 &&
-             nd_dict_put(info, "status_code", nd_array_from(NPY_INT, bs, st->status, sizeof(int))) == 0 &&
-             nd_dict_put(info, "status", status) == 0 &&
+    PyObject *info = PyDict_New();
+    const int tn = c->typenum, nb = bs->ndim;
+    const npy_intp four[1] = {4}, two[1] = {2}, dense[2] = {nv, (npy_intp)c->d}, *bd = bs->dims;
+    int ok = info && nd_dict_array(info, "nfev", NPY_INT64, nb, bd, st->nfev) == 0 &&
+             nd_dict_array(info, "accepted", NPY_INT64, nb, bd, st->accepted) == 0 &&
+             nd_dict_array(info, "rejected", NPY_INT64, nb, bd, st->rejected) == 0 &&
+             nd_dict_array(info, "n_out", NPY_INT64, nb, bd, st->n_out) == 0 &&
+             nd_dict_array(info, "t", NPY_DOUBLE, nb, bd, st->t) == 0 &&
+             nd_dict_array(info, "status_code", NPY_INT, nb, bd, st->status) == 0 &&
+             nd_dict_names(info, "status", B, st->status, nd_status_key) == 0 &&
              nd_dict_put(info, "nfev_total", PyLong_FromLongLong(st->nfev_total)) == 0 &&
              nd_dict_put(info, "rhs_calls", PyLong_FromLongLong(st->rhs_calls)) == 0 &&
              nd_dict_put(info, "rounds", PyLong_FromLongLong(st->rounds)) == 0 &&

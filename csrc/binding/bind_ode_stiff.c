@@ -235,31 +235,18 @@ typedef struct {
     int *status, *method;
 } nd_stiff_counts;
 
+static const char *nd_auto_method_name(int code) { return nd_ode_auto_method_names[code]; }
+
 /* The automatic method's own entries of the raw record: its per-sample counters, the method
  * each sample ends with, and the number of phases. */
 static int nd_auto_raw(PyObject *raw, const nd_ode_auto_stats *st, const nd_stiff_counts *k, npy_intp B)
 {
-    const int64_t *ints[] = {k->accepted_implicit, k->nfev_implicit, k->switches};
-    const char *keys[] = {"accepted_implicit", "nfev_implicit", "switches"};
-    for (int i = 0; i < 3; ++i) {
-        PyObject *a = PyArray_SimpleNew(1, &B, NPY_INT64);
-        if (!a)
-            return -1;
-        if (B)
-            memcpy(PyArray_DATA((PyArrayObject *)a), ints[i], (size_t)B * sizeof(int64_t));
-        int bad = PyDict_SetItemString(raw, keys[i], a) < 0;
-        Py_DECREF(a);
-        if (bad)
-            return -1;
-    }
-    PyObject *names = PyTuple_New(B);
-    for (npy_intp s = 0; names && s < B; ++s)
-        PyTuple_SET_ITEM(names, s, PyUnicode_FromString(nd_ode_auto_method_names[k->method[s]]));
-    PyObject *phases = names ? PyLong_FromLongLong((long long)st->phases) : NULL;
-    int bad = !phases || PyDict_SetItemString(raw, "method", names) < 0 || PyDict_SetItemString(raw, "phases", phases) < 0;
-    Py_XDECREF(names);
-    Py_XDECREF(phases);
-    return bad ? -1 : 0;
+    return nd_dict_array(raw, "accepted_implicit", NPY_INT64, 1, &B, k->accepted_implicit) < 0 ||
+                   nd_dict_array(raw, "nfev_implicit", NPY_INT64, 1, &B, k->nfev_implicit) < 0 ||
+                   nd_dict_array(raw, "switches", NPY_INT64, 1, &B, k->switches) < 0 ||
+                   nd_dict_names(raw, "method", B, k->method, nd_auto_method_name) < 0 ||
+                   nd_dict_put(raw, "phases", PyLong_FromLongLong((long long)st->phases)) < 0
+               ? -1 : 0;
 }
 
 /* The raw record neurodyn.ode turns into the user's info dict (the keys of the explicit
@@ -267,41 +254,18 @@ static int nd_auto_raw(PyObject *raw, const nd_ode_auto_stats *st, const nd_stif
  * names, and the call's totals. */
 static PyObject *nd_stiff_raw(const nd_ode_stiff_stats *st, const nd_stiff_counts *k, npy_intp B)
 {
-    PyObject *status = PyTuple_New(B), *raw = status ? PyDict_New() : NULL;
-    if (!raw) {
-        Py_XDECREF(status);
-        return NULL;
-    }
-    for (npy_intp s = 0; s < B; ++s)
-        PyTuple_SET_ITEM(status, s, PyUnicode_FromString(nd_stiff_status_key(k->status[s])));
     const int64_t *ints[] = {k->nfev, k->njev, k->nlu, k->accepted, k->rejected, k->n_out};
-    const char *int_keys[] = {"nfev", "njev", "nlu", "accepted", "rejected", "n_out"};
-    PyObject *items[16];
-    int n = 0;
-    for (int i = 0; i < 6; ++i)
-        items[n++] = PyArray_SimpleNew(1, &B, NPY_INT64);
-    items[n++] = PyArray_SimpleNew(1, &B, NPY_DOUBLE);
-    items[n++] = PyArray_SimpleNew(1, &B, NPY_INT);
-    items[n++] = status;
     const int64_t totals[] = {st->nfev_total, st->njev_total, st->nlu_total, st->rhs_calls, st->jac_calls, st->rounds,
                               st->n_failed};
-    for (int i = 0; i < 7; ++i)
-        items[n++] = PyLong_FromLongLong((long long)totals[i]);
-    const char *keys[] = {"nfev", "njev", "nlu", "accepted", "rejected", "n_out", "t", "status_code", "status",
-                          "nfev_total", "njev_total", "nlu_total", "rhs_calls", "jac_calls", "rounds", "n_failed"};
-    int ok = 1;
-    for (int i = 0; i < n; ++i) {
-        ok = ok && items[i];
-        if (ok && i < 6 && B)
-            memcpy(PyArray_DATA((PyArrayObject *)items[i]), ints[i], (size_t)B * sizeof(int64_t));
-        if (ok && i == 6 && B)
-            memcpy(PyArray_DATA((PyArrayObject *)items[i]), k->t, (size_t)B * sizeof(double));
-        if (ok && i == 7 && B)
-            memcpy(PyArray_DATA((PyArrayObject *)items[i]), k->status, (size_t)B * sizeof(int));
-        ok = ok && PyDict_SetItemString(raw, i < 6 ? int_keys[i] : keys[i], items[i]) == 0;
-    }
-    for (int i = 0; i < n; ++i)
-        Py_XDECREF(items[i]);
+    const char *keys[] = {"nfev", "njev", "nlu", "accepted", "rejected", "n_out", "nfev_total", "njev_total",
+                          "nlu_total", "rhs_calls", "jac_calls", "rounds", "n_failed"};
+    PyObject *raw = PyDict_New();
+    int ok = raw && nd_dict_array(raw, "t", NPY_DOUBLE, 1, &B, k->t) == 0 &&
+             nd_dict_array(raw, "status_code", NPY_INT, 1, &B, k->status) == 0 &&
+             nd_dict_names(raw, "status", B, k->status, nd_stiff_status_key) == 0;
+    for (int i = 0; ok && i < 13; ++i)
+        ok = (i < 6 ? nd_dict_array(raw, keys[i], NPY_INT64, 1, &B, ints[i])
+                    : nd_dict_put(raw, keys[i], PyLong_FromLongLong((long long)totals[i - 6]))) == 0;
     if (!ok)
         Py_CLEAR(raw);
     return raw;

@@ -821,6 +821,27 @@ int nd_dict_put(PyObject *d, const char *key, PyObject *v)
     return rc;
 }
 
+int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src)
+{
+    PyObject *a = PyArray_SimpleNew(ndim, (npy_intp *)dims, type);
+    if (a && PyArray_NBYTES((PyArrayObject *)a) > 0)
+        memcpy(PyArray_DATA((PyArrayObject *)a), src, (size_t)PyArray_NBYTES((PyArrayObject *)a));
+    return nd_dict_put(d, key, a);
+}
+
+int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, const char *(*key_of)(int))
+{
+    PyObject *t = PyTuple_New(n);
+    for (npy_intp i = 0; t && i < n; ++i) {
+        PyObject *s = PyUnicode_FromString(key_of(codes[i]));
+        if (!s)
+            Py_CLEAR(t);
+        else
+            PyTuple_SET_ITEM(t, i, s);
+    }
+    return nd_dict_put(d, key, t);
+}
+
 PyObject *nd_raise_integration(PyObject *module, PyObject *msg, PyObject *attrs)
 {
     if (msg && attrs)

@@ -274,6 +274,10 @@ void nd_xdecref(int n, ...);
 
 /* d[key] = v, stealing v (NULL: an exception already set). 0 or -1. */
 int nd_dict_put(PyObject *d, const char *key, PyObject *v);
+/* d[key] = a new array of NumPy type `type` and the given axes holding a copy of src. 0 or -1. */
+int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src);
+/* d[key] = the tuple of the n names key_of(codes[i]). 0 or -1. */
+int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, const char *(*key_of)(int));
 
 /* Raises neurodyn.IntegrationError(msg) with attrs as attributes, stealing both; with a NULL
  * one (its creation failed, an exception set) it only releases the other. Returns NULL. */
