@@ -70,9 +70,7 @@ static int nd_py_rows(nd_call *c, PyObject *fn, const char *what, int64_t m, int
                       const double *t, const void *y, void *out)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    int ok = 0;
-    PyObject *targ = NULL, *yarr = NULL, *res = NULL;
-    PyArrayObject *a = NULL;
+    PyObject *targ = NULL, *yarr = NULL;
     npy_intp rows[2] = {(npy_intp)m, (npy_intp)width}, yd[2] = {(npy_intp)m, (npy_intp)c->d}, td[2] = {(npy_intp)m, 1};
     if (c->single) {
         targ = PyFloat_FromDouble(t[0]);
@@ -83,34 +81,13 @@ static int nd_py_rows(nd_call *c, PyObject *fn, const char *what, int64_t m, int
         if (targ)
             memcpy(PyArray_DATA((PyArrayObject *)targ), t, (size_t)m * sizeof(double));
     }
-    if (targ && yarr) {
-        /* Fresh arrays per call: fn may keep or modify what it is given. */
+    if (yarr) /* fresh arrays per call: fn may keep or modify what it is given */
         memcpy(PyArray_DATA((PyArrayObject *)yarr), y, (size_t)m * (size_t)c->d * c->itemsize);
-        c->argv[0] = targ;
-        c->argv[1] = yarr;
-        res = PyObject_Vectorcall(fn, c->argv, (size_t)(2 + c->nargs), NULL);
-        c->argv[0] = c->argv[1] = NULL;
-    }
-    if (res && (a = nd_float_array(res, c->typenum, is_f ? "the value returned by f" : "the value returned by events"))) {
-        const int want_ndim = c->single ? (is_f ? c->ndim : 1) : 2;
-        const npy_intp *want = c->single ? (is_f ? c->shape : rows + 1) : rows;
-        int same = PyArray_NDIM(a) == want_ndim;
-        for (int i = 0; same && i < want_ndim; ++i)
-            same = PyArray_DIM(a, i) == want[i];
-        if (same) {
-            memcpy(out, PyArray_DATA(a), (size_t)m * (size_t)width * c->itemsize);
-            ok = 1;
-        } else {
-            PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *exp = nd_shape_str(want_ndim, want);
-            if (got && exp)
-                PyErr_Format(PyExc_ValueError, "%s returned an array of shape %S; expected %S%s", what, got, exp,
-                             is_f ? (c->single ? ", the shape of y0" : ", the shape of y") : "");
-            Py_XDECREF(got);
-            Py_XDECREF(exp);
-        }
-    }
-    Py_XDECREF(a);
-    Py_XDECREF(res);
+    nd_pyargs pa = {c->argv, c->nargs};
+    const int ok = targ && yarr &&
+                   nd_pycall_into(fn, &pa, targ, yarr, c->typenum, what, c->single ? (is_f ? c->ndim : 1) : 2,
+                                  c->single ? (is_f ? c->shape : rows + 1) : rows,
+                                  is_f ? (c->single ? "the shape of y0" : "the shape of y") : NULL, out) == 0;
     Py_XDECREF(yarr);
     Py_XDECREF(targ);
     return nd_watch_callback_done(&c->watch, ok, gil);
@@ -581,11 +558,14 @@ ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
 /* ---- gradients through a built-in field ------------------------------------------------ */
 
 typedef struct {
-    PyObject *field, *progress;
+    PyObject *field, *progress, *o[2]; /* o: y0bar, dparams */
     PyArrayObject *t, *steps, *outs, *states, *ybar, *y_end;
     int method, coupled;
     double rtol, atol, dt;
-    int64_t max_steps;
+    int64_t max_steps, P;
+    npy_intp B, d; /* the state as rows */
+    nd_bound_field bf;
+    void *work;
 } nd_grad_args;
 
 static void nd_grad_defaults(nd_grad_args *a) { ND_ODE_DEFAULTS(a); }
@@ -598,20 +578,20 @@ static void nd_grad_defaults(nd_grad_args *a) { ND_ODE_DEFAULTS(a); }
     ND_CHOICE(T, method, "method", ND_OPTIONAL, nd_ode_method_names),                              \
         ND_SCALAR(T, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL)
 
-/* The pieces both gradients share: the field bound to the state (ybar[0]'s shape) with `slots`
- * kept linearisations, y0bar of that shape and dparams [P]. B and d: the state as rows. */
-static int nd_grad_setup(const nd_grad_args *a, int tn, int slots, nd_bound_field *bf, PyObject **y0bar,
-                         PyObject **dparams, npy_intp *B, npy_intp *d)
+/* What both gradients share: the field bound to the state (ybar[0]'s shape) with `slots` kept
+ * linearisations, the state as B rows of d, the parameter count. */
+static int nd_grad_setup(nd_grad_args *a, int slots)
 {
-    const int ndim = PyArray_NDIM(a->ybar);
-    if (ndim < 2)
+    if (PyArray_NDIM(a->ybar) < 2)
         return PyErr_SetString(PyExc_ValueError, "ybar needs a state of at least one axis after its time axis"), -1;
-    if (!(*y0bar = PyArray_SimpleNew(ndim - 1, PyArray_DIMS(a->ybar) + 1, tn)) ||
-        nd_field_parse(bf, a->field, tn) < 0 || nd_field_bind(bf, (PyArrayObject *)*y0bar, "the state", slots, 0) < 0)
-        return -1;
-    npy_intp P = (npy_intp)nd_field_param_count(&bf->f);
-    nd_state_rows((PyArrayObject *)*y0bar, nd_use_coupled(a->method, a->coupled) || a->coupled, B, d);
-    return (*dparams = PyArray_SimpleNew(1, &P, tn)) ? 0 : -1;
+    PyObject *state = PySequence_GetItem((PyObject *)a->ybar, 0);
+    const int ok = state && nd_field_parse(&a->bf, a->field, PyArray_TYPE(a->ybar)) == 0 &&
+                   nd_field_bind(&a->bf, (PyArrayObject *)state, "the state", slots, 0) == 0;
+    if (ok)
+        nd_state_rows((PyArrayObject *)state, nd_use_coupled(a->method, a->coupled) || a->coupled, &a->B, &a->d);
+    Py_XDECREF(state);
+    a->P = nd_field_param_count(&a->bf.f);
+    return ok ? ND_OK : -1;
 }
 
 /* The gradient kernels through a built-in field: the coupled solver's on the whole state (B = 1,
@@ -650,59 +630,60 @@ static int nd_grad_setup(const nd_grad_args *a, int tn, int slots, nd_bound_fiel
 ND_FIELD_GRADS(float, f32)
 ND_FIELD_GRADS(double, f64)
 
+#define ND_GRAD_ROWS(check)                                                                         \
+    ND_CHECK(check), ND_KEEP(nd_grad_args, bf.keep), ND_WORK(nd_grad_args, bf.work), ND_WORK(nd_grad_args, work), \
+        ND_DIM(nd_grad_args, P, "params"), ND_OUT(nd_grad_args, o[0], "y0bar", 0, "(*state)"),           \
+        ND_OUT(nd_grad_args, o[1], "dparams", 0, "(params,)")
+
+static int nd_backprop_setup(nd_grad_args *a)
+{
+    const int coupled = nd_use_coupled(a->method, a->coupled);
+    const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
+    size_t len;
+    if (nd_grad_setup(a, coupled ? nd_ode_method_stages(a->method) : nd_ode_samples_backprop_slots(a->method)) < 0)
+        return -1;
+    if ((int64_t)PyArray_SIZE(a->states) != PyArray_DIM(a->steps, 0) * a->d)
+        return PyErr_SetString(PyExc_ValueError, "states must hold one state per step of the tape"), -1;
+    const int st = coupled ? nd_ode_backprop_workspace_len(a->method, a->B * a->d, &len)
+                           : nd_ode_samples_backprop_workspace_size(a->method, a->B, a->d, item, &len);
+    return (a->work = nd_workspace(st, &len, coupled ? item : 1, "ode_backprop")) ? ND_OK : -1;
+}
+
 static const nd_arg ode_backprop_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
     ND_F64IN(nd_grad_args, steps, "steps", 0, "(steps, 4)"),
     ND_I64IN(nd_grad_args, outs, "outs", 0, "(steps, 2)"),
     ND_IN(nd_grad_args, states, "states", 0, "(steps, ...)"),
-    ND_GRAD_METHOD_ROWS(nd_grad_args),
+    ND_GRAD_METHOD_ROWS(nd_grad_args), ND_GRAD_ROWS(nd_backprop_setup),
     {NULL}};
 
 /* -> (y0bar, dparams): exact backpropagation through the recorded steps of odeint(record=4). */
-static PyObject *ode_backprop_body(PyObject *module, void *args, int tn)
+static int ode_backprop_run(PyObject *module, void *args, int tn)
 {
     nd_grad_args *a = args;
-    const int coupled = nd_use_coupled(a->method, a->coupled);
-    const int slots = coupled ? nd_ode_method_stages(a->method) : nd_ode_samples_backprop_slots(a->method);
-    nd_bound_field bf = {0};
-    PyObject *y0bar = NULL, *dparams = NULL, *res = NULL;
-    void *work = NULL;
-    npy_intp B, d;
-    if (nd_grad_setup(a, tn, slots, &bf, &y0bar, &dparams, &B, &d) < 0)
-        goto done;
-    const npy_intp S = PyArray_DIM(a->steps, 0);
-    const int64_t n = (int64_t)PyArray_SIZE((PyArrayObject *)y0bar), P = (int64_t)PyArray_SIZE((PyArrayObject *)dparams);
-    if ((int64_t)PyArray_SIZE(a->states) != S * d) {
-        PyErr_SetString(PyExc_ValueError, "states must hold one state per step of the tape");
-        goto done;
-    }
-    size_t len;
-    int st = coupled ? nd_ode_backprop_workspace_len(a->method, n, &len)
-                     : nd_ode_samples_backprop_workspace_size(a->method, B, d, PyArray_ITEMSIZE(a->ybar), &len);
-    if (st != ND_OK) {
-        nd_raise_status(st, "ode_backprop");
-        goto done;
-    }
-    if (!(work = nd_work_alloc(len, coupled ? PyArray_ITEMSIZE(a->ybar) : 1)))
-        goto done;
-    const nd_ode_tape tape = {S, PyArray_DATA(a->steps), PyArray_DATA(a->outs), PyArray_DATA(a->states)};
-    const int64_t nt = PyArray_DIM(a->t, 0);
-    const double *t = PyArray_DATA(a->t);
-    void *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
-    void *dp = PyArray_DATA((PyArrayObject *)dparams);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_field_backprop, coupled, a->method, &bf.f, B, d, P, nt, t, &tape, yb, y0b, dp, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? PyTuple_Pack(2, y0bar, dparams) : nd_raise_status(st, "ode_backprop");
-done:
-    PyMem_RawFree(work);
-    nd_field_release(&bf);
-    nd_xdecref(2, y0bar, dparams);
-    return res;
+    const nd_ode_tape tape = {PyArray_DIM(a->steps, 0), PyArray_DATA(a->steps), PyArray_DATA(a->outs),
+                              PyArray_DATA(a->states)};
+    int st = ND_OK;
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_field_backprop, nd_use_coupled(a->method, a->coupled), a->method, &a->bf.f, a->B,
+                             a->d, a->P, PyArray_DIM(a->t, 0), PyArray_DATA(a->t), &tape, ND_DATA(a->ybar),
+                             ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work));
+    return st;
 }
-ND_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
-         "ode_backprop(field, t, ybar, steps, outs, states, method, coupled=False) -> (y0bar, dparams): exact "
-         "backpropagation through the steps recorded by odeint(record=4)")
+ND_RUN_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
+             "ode_backprop(field, t, ybar, steps, outs, states, method, coupled=False) -> (y0bar, dparams): exact "
+             "backpropagation through the steps recorded by odeint(record=4)")
+
+static int nd_adjoint_setup(nd_grad_args *a)
+{
+    const int coupled = nd_use_coupled(a->method, a->coupled);
+    const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
+    size_t len;
+    if (nd_grad_setup(a, 1) < 0)
+        return -1;
+    const int st = coupled ? nd_ode_adjoint_workspace_len(a->method, a->B * a->d, a->P, &len)
+                           : nd_ode_samples_adjoint_workspace_size(a->method, a->B, a->d, item, &len);
+    return (a->work = nd_workspace(st, &len, coupled ? item : 1, "ode_adjoint")) ? ND_OK : -1;
+}
 
 static const nd_arg ode_adjoint_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
@@ -712,7 +693,7 @@ static const nd_arg ode_adjoint_args[] = {
     ND_SCALAR(nd_grad_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_PROGRESS(nd_grad_args, progress),
+    ND_PROGRESS(nd_grad_args, progress), ND_GRAD_ROWS(nd_adjoint_setup),
     {NULL}};
 
 /* -> (y0bar, dparams, info): the continuous adjoint from y_end back to t[0]. */
@@ -720,26 +701,13 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
 {
     nd_grad_args *a = args;
     const int coupled = nd_use_coupled(a->method, a->coupled);
-    nd_bound_field bf = {0};
     nd_call c = {0};
-    PyObject *y0bar = NULL, *dparams = NULL, *info = NULL, *res = NULL;
-    void *work = NULL, *counters = NULL;
-    npy_intp B, d;
+    PyObject *info = NULL, *res = NULL;
+    void *counters = NULL;
+    npy_intp B;
     nd_ode_samples_stats st;
-    if (nd_grad_setup(a, tn, 1, &bf, &y0bar, &dparams, &B, &d) < 0)
-        goto done;
     if (nd_call_setup(&c, a->y_end, tn, coupled || a->coupled, NULL, a->progress, &B) < 0 ||
         nd_stats_alloc(B, &st, &counters) < 0)
-        goto done;
-    const int64_t n = (int64_t)PyArray_SIZE(a->y_end), P = (int64_t)PyArray_SIZE((PyArrayObject *)dparams);
-    size_t len;
-    int status = coupled ? nd_ode_adjoint_workspace_len(a->method, n, P, &len)
-                         : nd_ode_samples_adjoint_workspace_size(a->method, B, c.d, c.itemsize, &len);
-    if (status != ND_OK) {
-        nd_raise_status(status, "ode_adjoint");
-        goto done;
-    }
-    if (!(work = nd_work_alloc(len, coupled ? c.itemsize : 1)))
         goto done;
     nd_ode_opts o;
     nd_ode_opts_default(&o);
@@ -748,13 +716,10 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
     o.method = so.method = a->method, o.rtol = so.rtol = a->rtol, o.atol = so.atol = a->atol;
     o.dt = so.dt = a->dt, o.max_steps = so.max_steps = a->max_steps;
     o.poll = so.poll = nd_watch_poll, o.poll_ctx = so.poll_ctx = &c.watch;
-    const int64_t nt = PyArray_DIM(a->t, 0);
-    const double *t = PyArray_DATA(a->t);
-    void *ye = PyArray_DATA(a->y_end), *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
-    void *dp = PyArray_DATA((PyArrayObject *)dparams);
-    Py_BEGIN_ALLOW_THREADS
-    status = ND_DISPATCH(tn, nd_field_adjoint, coupled, &o, &so, &bf.f, B, c.d, P, nt, t, ye, yb, y0b, dp, work, &st);
-    Py_END_ALLOW_THREADS
+    int status = ND_OK;
+    ND_NOGIL(status, ND_DISPATCH(tn, nd_field_adjoint, coupled, &o, &so, &a->bf.f, B, c.d, a->P, PyArray_DIM(a->t, 0),
+                                 PyArray_DATA(a->t), ND_DATA(a->y_end), ND_DATA(a->ybar), ND_DATA(a->o[0]),
+                                 ND_DATA(a->o[1]), a->work, &st));
     if (nd_watch_reraise(&c.watch))
         goto done;
     if (status == ND_ERR_ARG || status == ND_ERR_OVERFLOW || status == ND_ERR_NOMEM || status == ND_ERR_CALLBACK) {
@@ -763,13 +728,11 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
     }
     const nd_batch_shape bs = nd_batch_of(a->y_end, c.single);
     if ((info = nd_info(&st, &bs, &c, 0, 0, 0, NULL)))
-        res = PyTuple_Pack(3, y0bar, dparams, info);
+        res = PyTuple_Pack(3, a->o[0], a->o[1], info);
 done:
     nd_call_free(&c);
-    nd_field_release(&bf);
-    PyMem_RawFree(work);
     PyMem_RawFree(counters);
-    nd_xdecref(3, y0bar, dparams, info);
+    Py_XDECREF(info);
     return res;
 }
 ND_ENTRY(ode_adjoint, nd_grad_args, nd_grad_defaults,
