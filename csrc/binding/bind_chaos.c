@@ -73,15 +73,8 @@ static int nd_map_parse(PyObject *spec, nd_map *g)
 /* The states of y as a batch of the map's states: its last axis must be the map's dim. */
 static int nd_map_bind(nd_map *g, PyArrayObject *y, const char *name)
 {
-    const int ndim = PyArray_NDIM(y);
-    if (ndim < 1 || PyArray_DIM(y, ndim - 1) != g->dim) {
-        PyObject *got = nd_shape_str(ndim, PyArray_DIMS(y));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; this map needs its last axis of size %lld", name, got,
-                         (long long)g->dim);
-        Py_XDECREF(got);
+    if (nd_check_last_axis(y, name, g->dim, "map") < 0)
         return -1;
-    }
     g->batch = (int64_t)(PyArray_SIZE(y) / g->dim);
     return 0;
 }
@@ -272,11 +265,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
                                                    "(the orbit escapes, or dt is too large for RK4)"
                                                  : "lyapunov_spectrum: the tangent vectors lost their rank (a Jacobian "
                                                    "is singular along the orbit; ask for fewer exponents)");
-        PyObject *attrs = Py_BuildValue("{s:s}", "status", st == ND_ERR_NONFINITE ? "nonfinite" : "singular");
-        if (msg && attrs)
-            nd_set_integration_error(module, msg, attrs);
-        Py_XDECREF(msg);
-        Py_XDECREF(attrs);
+        nd_raise_integration(module, msg, Py_BuildValue("{s:s}", "status", st == ND_ERR_NONFINITE ? "nonfinite" : "singular"));
         goto done;
     }
     if (st != ND_OK) {

@@ -155,14 +155,8 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
 
 int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows)
 {
-    if (PyArray_NDIM(y) < 1 || PyArray_DIM(y, PyArray_NDIM(y) - 1) != f->dim) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(y), PyArray_DIMS(y));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; this field needs its last axis of size %lld", name, got,
-                         (long long)f->dim);
-        Py_XDECREF(got);
+    if (nd_check_last_axis(y, name, f->dim, "field") < 0)
         return -1;
-    }
     f->batch = rows;
     const int st = nd_field_check(f);
     return st == ND_OK ? 0 : (nd_raise_status(st, "field"), -1);

@@ -771,6 +771,19 @@ int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp 
     return -1;
 }
 
+int nd_check_last_axis(PyArrayObject *y, const char *name, int64_t size, const char *what)
+{
+    const int nd = PyArray_NDIM(y);
+    if (nd >= 1 && PyArray_DIM(y, nd - 1) == size)
+        return 0;
+    nd_buf m = {.n = 0};
+    nd_put(&m, "%s has shape ", name);
+    nd_put_sizes(&m, nd, PyArray_DIMS(y), NULL);
+    nd_put(&m, "; this %s needs its last axis of size %lld", what, (long long)size);
+    PyErr_SetString(PyExc_ValueError, m.s);
+    return -1;
+}
+
 void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what)
 {
     if (st != ND_OK)
@@ -844,10 +857,14 @@ int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, co
 
 PyObject *nd_raise_integration(PyObject *module, PyObject *msg, PyObject *attrs)
 {
-    if (msg && attrs)
-        nd_set_integration_error(module, msg, attrs);
-    Py_XDECREF(msg);
-    Py_XDECREF(attrs);
+    PyObject *exc = msg && attrs ? PyObject_CallOneArg(nd_state(module)->integration_error, msg) : NULL, *key, *value;
+    Py_ssize_t pos = 0;
+    int ok = exc != NULL;
+    while (ok && PyDict_Next(attrs, &pos, &key, &value))
+        ok = PyObject_SetAttr(exc, key, value) == 0;
+    if (ok)
+        PyErr_SetObject(nd_state(module)->integration_error, exc);
+    nd_xdecref(3, exc, msg, attrs);
     return NULL;
 }
 
@@ -887,15 +904,16 @@ int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typ
     int same = PyArray_NDIM(a) == ndim;
     for (int i = 0; same && i < ndim; ++i)
         same = PyArray_DIM(a, i) == want[i];
-    if (same) {
+    nd_buf m = {.n = 0};
+    if (same)
         memcpy(out, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
-    } else {
-        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *exp = nd_shape_str(ndim, want);
-        if (got && exp)
-            PyErr_Format(PyExc_ValueError, "%s returned an array of shape %S; expected %S%s%s", what, got, exp,
-                         expect ? ", " : "", expect ? expect : "");
-        Py_XDECREF(got);
-        Py_XDECREF(exp);
+    else {
+        nd_put(&m, "%s returned an array of shape ", what);
+        nd_put_sizes(&m, PyArray_NDIM(a), PyArray_DIMS(a), NULL);
+        nd_put(&m, "; expected ");
+        nd_put_sizes(&m, ndim, want, NULL);
+        nd_put(&m, "%s%s", expect ? ", " : "", expect ? expect : "");
+        PyErr_SetString(PyExc_ValueError, m.s);
     }
     Py_DECREF(a);
     return same ? 0 : -1;
@@ -935,23 +953,6 @@ PyObject *nd_shape_str(int ndim, const npy_intp *shape)
     PyObject *s = PyObject_Str(tuple);
     Py_DECREF(tuple);
     return s;
-}
-
-/* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
-void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs)
-{
-    PyObject *exc = PyObject_CallOneArg(nd_state(module)->integration_error, message);
-    if (!exc)
-        return;
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(attrs, &pos, &key, &value))
-        if (PyObject_SetAttr(exc, key, value) < 0) {
-            Py_DECREF(exc);
-            return;
-        }
-    PyErr_SetObject(nd_state(module)->integration_error, exc);
-    Py_DECREF(exc);
 }
 
 static double nd_monotonic(void)

@@ -43,9 +43,6 @@ PyObject *nd_raise_status(int status, const char *what);
  * failure, in which case *buf is left to its owner. */
 PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum);
 
-/* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
-void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs);
-
 /* A built-in vector field from its spec (kind, params, acts, consts) as neurodyn.fields builds
  * it, parameters converted to typenum, checked, and kept alive in the list `keep`
  * (bind_fields.c). 0, or -1 with an exception. */
@@ -316,6 +313,8 @@ void *nd_work_alloc(size_t n, size_t itemsize);
 /* -1 with ValueError "<name> has shape (..); expected <axes>" unless a has ndim axes and
  * each dims[i] >= 0 matches (dims may be NULL). */
 int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp *dims, const char *axes);
+/* -1 with ValueError "<name> has shape (..); this <what> needs its last axis of size <size>". */
+int nd_check_last_axis(PyArrayObject *y, const char *name, int64_t size, const char *what);
 
 /* A family: its entry points and the code tables Python reads (_core.TABLES[name]). */
 typedef struct {
