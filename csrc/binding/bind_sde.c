@@ -20,6 +20,7 @@ typedef struct {
     nd_field field;
     nd_diffusion diff;
     int64_t B, d, P, n_dg;
+    PyObject *out[3]; /* sdeint's ys, status, t_reached */
     void *work;
 } nd_sde_args;
 
@@ -124,22 +125,20 @@ static void nd_sde_increment_dims(PyArrayObject *y0, int64_t steps, int64_t m, n
     dims[nd] = (npy_intp)(m > 0 ? m : 0);
 }
 
-/* -1 with ValueError unless y0 has a last axis (the state) and a free axis for the time. */
-static int nd_sde_check_y0(PyArrayObject *y0)
-{
-    if (PyArray_NDIM(y0) < 1 || PyArray_NDIM(y0) >= NPY_MAXDIMS) {
-        PyErr_SetString(PyExc_ValueError, "y0 must have a last axis (the state) and at most 31 axes");
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- sdeint -------------------------------------------------------------------------------- */
+
+/* The samples: the batch of y0's leading axes. */
+static int nd_sde_samples(nd_sde_args *a)
+{
+    a->d = PyArray_DIM(a->y0, PyArray_NDIM(a->y0) - 1);
+    a->B = a->d ? (int64_t)(PyArray_SIZE(a->y0) / a->d) : 0;
+    return ND_OK;
+}
 
 static const nd_arg sdeint_args[] = {
     ND_OBJ(nd_sde_args, f, "f", ND_ARG_OBJECT, 0),
     ND_OBJ(nd_sde_args, g, "g", ND_ARG_OBJECT, 0),
-    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, NULL),
+    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, "(*batch, d)"),
     ND_F64IN(nd_sde_args, t, "t", 0, "(times,)"),
     ND_CHOICE(nd_sde_args, o.method, "method", ND_OPTIONAL, nd_sde_method_names),
     ND_CHOICE(nd_sde_args, o.noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
@@ -153,6 +152,10 @@ static const nd_arg sdeint_args[] = {
     ND_OBJ(nd_sde_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
     ND_OBJ(nd_sde_args, dg, "dg", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
     ND_PROGRESS(nd_sde_args, progress),
+    ND_CHECK(nd_sde_samples), ND_DIM(nd_sde_args, B, "samples"),
+    ND_OUT(nd_sde_args, out[0], "ys", 0, "(times, *y0)"),
+    ND_OUT_T(nd_sde_args, out[1], "status", 0, "(samples,)", NPY_INT32),
+    ND_OUT_T(nd_sde_args, out[2], "t_reached", 0, "(samples,)", NPY_DOUBLE),
     {NULL}};
 
 /* The failure of samples that became NaN or inf, with every sample's result attached. */
@@ -203,9 +206,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     nd_sde_args *a = args;
     PyArrayObject *y0 = a->y0;
     const int nd = PyArray_NDIM(y0);
-    if (nd_sde_check_y0(y0) < 0)
-        return NULL;
-    const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
+    const int64_t d = a->d, B = a->B;
     const npy_intp nt = PyArray_DIM(a->t, 0);
     const double *t = PyArray_DATA(a->t);
     nd_sde_opts o = a->o;
@@ -220,8 +221,8 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     nd_diffusion diffusion;
     nd_sde_cb fcb, gcb, dgcb;
     nd_pyargs pa = {NULL, 0};
-    PyObject *keep = PyList_New(0), *ys = NULL, *dW = NULL, *dZ = NULL, *status = NULL;
-    PyObject *t_reached = NULL, *info = NULL, *res = NULL;
+    PyObject *keep = PyList_New(0), *dW = NULL, *dZ = NULL, *info = NULL, *res = NULL;
+    PyObject *ys = a->out[0], *status = a->out[1], *t_reached = a->out[2];
     if (!keep || nd_pyargs_init(&pa, a->args) < 0)
         goto done;
 
@@ -296,12 +297,6 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
             }
         o.ids = (const uint64_t *)ids; /* the same bits for values >= 0 */
     }
-    npy_intp ydims[NPY_MAXDIMS];
-    ydims[0] = nt;
-    memcpy(ydims + 1, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
-    if (!(ys = PyArray_SimpleNew(nd + 1, ydims, tn)) || !(status = nd_empty(NPY_INT32, 1, (npy_intp)B)) ||
-        !(t_reached = nd_empty(NPY_DOUBLE, 1, (npy_intp)B)))
-        goto done;
     if (a->record && m > 0) {
         if (!(dW = PyArray_SimpleNew(nd + 1, wdims, tn)) || (want_dz && !(dZ = PyArray_SimpleNew(nd + 1, wdims, tn))))
             goto done;
@@ -340,7 +335,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
 done:
     nd_watch_clear(&watch);
     nd_pyargs_free(&pa);
-    nd_xdecref(7, keep, ys, dW, dZ, status, t_reached, info);
+    nd_xdecref(4, keep, dW, dZ, info);
     return res;
 }
 ND_ENTRY(sdeint, nd_sde_args, nd_sde_defaults,
