@@ -460,7 +460,8 @@ static int nd_shape_error(nd_env *env, const nd_rule *r, const char *rule, PyArr
     nd_put_sizes(&msg, PyArray_NDIM(a), PyArray_DIMS(a), NULL);
     const nd_dim *only = r->k == 1 && r->group == 0 ? nd_lookup(env, r->s[0], r->len[0]) : NULL;
     if (axes)
-        nd_put(&msg, "; expected %s%d axes %s", r->group >= 0 ? "at least " : "", r->k - (r->group >= 0), rule);
+        nd_put(&msg, "; expected %s%d ax%s %s", r->group >= 0 ? "at least " : "", r->k - (r->group >= 0),
+               r->k - (r->group >= 0) == 1 ? "is" : "es", rule);
     else if (only && only->from && !strncmp(only->from, r->s[0] + 1, (size_t)r->len[0] - 1))
         nd_put(&msg, "; expected (%s%s), the same shape as %s", want.s, count == 1 ? "," : "", only->from);
     else if (bound)
