@@ -145,7 +145,7 @@ static const nd_arg sdeint_args[] = {
     ND_SCALAR(nd_sde_args, o.dt, "dt", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_sde_args, o.seed, "seed", ND_ARG_SEED, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_sde_args, o.m, "m", ND_ARG_INT, ND_OPTIONAL),
-    ND_I64IN(nd_sde_args, ids, "sample_ids", ND_OPTIONAL | ND_NONE, NULL),
+    ND_I64IN(nd_sde_args, ids, "sample_ids", ND_OPTIONAL | ND_NONE, "(*batch) the batch shape y0.shape[:-1]"),
     ND_IN(nd_sde_args, dW, "dW", ND_FINITE | ND_NONE | ND_OPTIONAL, NULL),
     ND_IN(nd_sde_args, dZ, "dZ", ND_FINITE | ND_NONE | ND_OPTIONAL, NULL),
     ND_SCALAR(nd_sde_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
@@ -287,8 +287,6 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     o.dW_in = a->dW ? PyArray_DATA(a->dW) : NULL;
     o.dZ_in = a->dZ && want_dz ? PyArray_DATA(a->dZ) : NULL;
     if (a->ids) {
-        if (nd_check_shape(a->ids, "sample_ids", nd - 1, PyArray_DIMS(y0), "the batch shape y0.shape[:-1]") < 0)
-            goto done;
         const int64_t *ids = PyArray_DATA(a->ids);
         for (int64_t i = 0; i < B; ++i)
             if (ids[i] < 0) {
