@@ -778,8 +778,10 @@ Q3, Y3 = np.ones((2, 3)), np.eye(4, 3)
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(queries=Q3, patterns=np.ones((4, 2))), ValueError, "queries.*patterns"),
-    (dict(queries=np.ones(2), patterns=Y3), ValueError, "queries.*patterns"),
+    (dict(queries=Q3, patterns=np.ones((4, 2))), ValueError,
+     r"patterns has shape \(4, 2\); expected \(4, 3\) for \(N, d\), with d = 3 from queries"),
+    (dict(queries=np.ones(2), patterns=Y3), ValueError,
+     r"patterns has shape \(4, 3\); expected \(4, 2\) for \(N, d\), with d = 2 from queries"),
     (dict(queries=Q3, patterns=np.ones(3)), ValueError, "patterns"),
     (dict(queries=Q3, patterns=np.ones((0, 3))), ValueError, "patterns is empty"),
     (dict(queries=Q3, patterns=Y3, beta=0), ValueError, "beta"),
@@ -808,7 +810,8 @@ def test_retrieve_bad_input(kwargs, exc, match):
 
 
 @pytest.mark.parametrize("kwargs,exc,match", [
-    (dict(queries=Q3, patterns=np.ones((4, 2))), ValueError, "queries.*patterns"),
+    (dict(queries=Q3, patterns=np.ones((4, 2))), ValueError,
+     r"patterns has shape \(4, 2\); expected \(4, 3\) for \(N, d\), with d = 3 from queries"),
     (dict(queries=Q3, patterns=np.ones((0, 3))), ValueError, "patterns"),
     (dict(queries=Q3, patterns=Y3, beta=0.0), ValueError, "beta"),
     (dict(queries=Q3, patterns=Y3, beta=float("nan"), full=True), ValueError, "beta"),

@@ -73,66 +73,50 @@ static int nd_map_parse(PyObject *spec, nd_map *g)
 /* The states of y as a batch of the map's states: its last axis must be the map's dim. */
 static int nd_map_bind(nd_map *g, PyArrayObject *y, const char *name)
 {
-    const int ndim = PyArray_NDIM(y);
-    if (ndim < 1 || PyArray_DIM(y, ndim - 1) != g->dim) {
-        PyObject *got = nd_shape_str(ndim, PyArray_DIMS(y));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; this map needs its last axis of size %lld", name, got,
-                         (long long)g->dim);
-        Py_XDECREF(got);
+    if (nd_check_last_axis(y, name, g->dim, "map") < 0)
         return -1;
-    }
     g->batch = (int64_t)(PyArray_SIZE(y) / g->dim);
     return 0;
 }
 
 typedef struct {
-    PyObject *map;
+    PyObject *map, *out;
     PyArrayObject *y;
+    int jac;
+    int64_t dim;
+    nd_map g;
 } nd_map_args;
+#define A nd_map_args
 
-static const nd_arg map_eval_args[] = {{"map", ND_ARG_OBJECT, 0, offsetof(nd_map_args, map), -1, NULL, NULL},
-                                       ND_IN(nd_map_args, y, "y", ND_TYPE | ND_FINITE, -1, "(..., dim)"),
-                                       {NULL}};
+static void nd_map_jac_default(A *a) { a->jac = 1; }
+
+/* The map, for the states y when given, and its state size. */
+static int nd_map_setup(A *a)
+{
+    if (nd_map_parse(a->map, &a->g) < 0 || (a->y && nd_map_bind(&a->g, a->y, "y") < 0))
+        return -1;
+    a->dim = a->g.dim;
+    return ND_OK;
+}
+#define ND_MAP_ROWS ND_OBJ(A, map, "map", ND_ARG_OBJECT, 0), ND_IN(A, y, "y", ND_TYPE | ND_FINITE, NULL), \
+    ND_CHECK(nd_map_setup), ND_DIM(A, dim, "dim")
 
 /* g(y) (jac 0) or its Jacobian y.shape + (dim,) (jac 1) at every state of y. */
-static PyObject *nd_map_at(const nd_map_args *a, int tn, int jac)
-{
-    nd_map g;
-    const int ndim = PyArray_NDIM(a->y);
-    if (ndim >= NPY_MAXDIMS)
-        return PyErr_Format(PyExc_ValueError, "y has too many axes");
-    if (nd_map_parse(a->map, &g) < 0 || nd_map_bind(&g, a->y, "y") < 0)
-        return NULL;
-    npy_intp dims[NPY_MAXDIMS];
-    memcpy(dims, PyArray_DIMS(a->y), (size_t)ndim * sizeof(npy_intp));
-    dims[ndim] = g.dim;
-    PyObject *out = PyArray_SimpleNew(ndim + jac, dims, tn);
-    if (!out)
-        return NULL;
-    void *yd = PyArray_DATA(a->y), *od = PyArray_DATA((PyArrayObject *)out);
-    const int st = jac ? ND_DISPATCH(tn, nd_map_jac, &g, 0.0, yd, od) : ND_DISPATCH(tn, nd_map_eval, &g, 0.0, yd, od);
-    if (st != ND_OK) {
-        Py_DECREF(out);
-        return nd_raise_status(st, "map");
-    }
-    return out;
-}
+#define ND_MAP_AT(a)                                                                                   \
+    ((a)->jac ? ND_DISPATCH(tn, nd_map_jac, &(a)->g, 0.0, ND_DATA((a)->y), ND_DATA((a)->out))           \
+              : ND_DISPATCH(tn, nd_map_eval, &(a)->g, 0.0, ND_DATA((a)->y), ND_DATA((a)->out)))
 
-static PyObject *map_eval_body(PyObject *module, void *args, int tn) { return nd_map_at(args, tn, 0); }
-ND_ENTRY(map_eval, nd_map_args, NULL, "map_eval(map, y) -> the built-in map's image of every state of y")
+static const nd_arg map_eval_args[] = {ND_MAP_ROWS, ND_OUT(A, out, "y", 0, "(*y)"), {NULL}};
+ND_KERNEL_ENTRY(map_eval, A, NULL, ND_MAP_AT(a), "map_eval(map, y) -> the built-in map's image of every state of y")
 
-#define map_jac_args map_eval_args
-static PyObject *map_jac_body(PyObject *module, void *args, int tn) { return nd_map_at(args, tn, 1); }
-ND_ENTRY(map_jac, nd_map_args, NULL, "map_jac(map, y) -> J, y.shape + (dim,): the built-in map's Jacobian")
+static const nd_arg map_jac_args[] = {ND_MAP_ROWS, ND_OUT(A, out, "J", 0, "(*y, dim)"), {NULL}};
+ND_KERNEL_ENTRY(map_jac, A, nd_map_jac_default, ND_MAP_AT(a),
+                "map_jac(map, y) -> J, y.shape + (dim,): the built-in map's Jacobian")
 
-static const nd_arg map_check_args[] = {{"map", ND_ARG_OBJECT, 0, offsetof(nd_map_args, map), -1, NULL, NULL}, {NULL}};
-static PyObject *map_check_body(PyObject *module, void *args, int tn)
-{
-    nd_map g;
-    return nd_map_parse(((nd_map_args *)args)->map, &g) < 0 ? NULL : PyLong_FromLongLong((long long)g.dim);
-}
-ND_ENTRY(map_check, nd_map_args, NULL, "map_check(map) -> the state size: raises for a malformed map")
+static const nd_arg map_check_args[] = {ND_OBJ(A, map, "map", ND_ARG_OBJECT, 0), ND_CHECK(nd_map_setup),
+                                        ND_OUT_INT(A, dim, "dim"), {NULL}};
+ND_CHECK_ENTRY(map_check, A, NULL, "map_check(map) -> the state size: raises for a malformed map")
+#undef A
 
 /* ---- Python callbacks --------------------------------------------------------------------------- */
 
@@ -170,10 +154,10 @@ ND_CHAOS_PY(double, f64)
 /* ---- lyapunov ------------------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject *f, *jac;
+    PyObject *f, *jac, *res[3]; /* exps, div, y_end */
     PyArrayObject *y0;
     int map;
-    int64_t n_exponents;
+    int64_t n_exponents, B, n, k;
     int k_given;
     nd_lyap_opts o; /* the kernel's options: its defaults are the keywords' */
 } nd_lyap_args;
@@ -184,9 +168,21 @@ static void nd_lyap_defaults(nd_lyap_args *a)
     a->map = 0, a->n_exponents = 0, a->k_given = 0;
 }
 
+/* A 1-d y0 is one sample (B = 1); k exponents of n (None: all of them). */
+static int nd_lyap_sizes(nd_lyap_args *a)
+{
+    const int ndim = PyArray_NDIM(a->y0);
+    if (ndim < 1 || ndim > 2)
+        return PyErr_Format(PyExc_ValueError, "y0 must have shape (n,) or (B, n), got %d axes", ndim), -1;
+    a->B = ndim == 2 ? PyArray_DIM(a->y0, 0) : 1;
+    a->k = a->k_given ? a->n_exponents : a->n;
+    size_t len; /* the kernel's rule on k, before the outputs are sized by it */
+    return nd_lyapunov_workspace_len(a->B, a->n, a->k, &len);
+}
+
 static const nd_arg lyapunov_args[] = {
     ND_OBJ(nd_lyap_args, f, "f", ND_ARG_OBJECT, 0),
-    ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(n,) or (B, n)"),
+    ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, "(..., n)"),
     ND_OBJ(nd_lyap_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_lyap_args, map, "map", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT,
@@ -195,15 +191,15 @@ static const nd_arg lyapunov_args[] = {
     ND_OPTION(nd_lyap_args, o, t_transient, ND_ARG_DOUBLE), ND_OPTION(nd_lyap_args, o, t_total, ND_ARG_DOUBLE),
     ND_OPTION(nd_lyap_args, o, orth_every, ND_ARG_INT), ND_CHOICE(nd_lyap_args, o.qr, "qr", ND_OPTIONAL, nd_qr_names),
     ND_OPTION(nd_lyap_args, o, tol, ND_ARG_DOUBLE), ND_OPTION(nd_lyap_args, o, check_every, ND_ARG_INT),
-    {NULL}};
+    ND_DIM(nd_lyap_args, n, "n"), ND_CHECK(nd_lyap_sizes), ND_DIM(nd_lyap_args, B, "B"), ND_DIM(nd_lyap_args, k, "k"),
+    ND_OUT_T(nd_lyap_args, res[0], "exps", 0, "(B, k)", NPY_DOUBLE), ND_OUT_T(nd_lyap_args, res[1], "div", 0, "(B,)", NPY_DOUBLE),
+    ND_OUT(nd_lyap_args, res[2], "y_end", 0, "(B, n)"), {NULL}};
 
 /* -> (exps [B, k], div [B], y_end [B, n], info dict); a 1-d y0 is one sample (B = 1). */
 static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
 {
     nd_lyap_args *a = args;
     const int ndim = PyArray_NDIM(a->y0);
-    if (ndim < 1 || ndim > 2)
-        return PyErr_Format(PyExc_ValueError, "y0 must have shape (n,) or (B, n), got %d axes", ndim);
     const int is_py = PyCallable_Check(a->f) && !PyTuple_Check(a->f);
     if (!is_py && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field or map has its own Jacobian");
@@ -211,8 +207,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         return PyErr_Format(PyExc_TypeError, "a callable f needs jac=, its Jacobian jac(t, y) -> y.shape + (n,)");
     if (a->jac && !PyCallable_Check(a->jac))
         return PyErr_Format(PyExc_TypeError, "jac must be callable, got %s", Py_TYPE(a->jac)->tp_name);
-    const int64_t n = PyArray_DIM(a->y0, ndim - 1), B = ndim == 2 ? PyArray_DIM(a->y0, 0) : 1;
-    const int64_t k = a->k_given ? a->n_exponents : n; /* None: all of them */
+    const int64_t n = a->n, B = a->B, k = a->k;
     const size_t item = (size_t)PyArray_ITEMSIZE(a->y0);
     nd_lyap_opts o = a->o;
     if (a->map)
@@ -222,7 +217,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     nd_field field;
     nd_map g;
     void *ctx = NULL, *work = NULL, *fwork = NULL;
-    PyObject *keep = NULL, *exps = NULL, *div = NULL, *y_end = NULL, *info = NULL, *res = NULL;
+    PyObject *keep = NULL, *info = NULL, *res = NULL;
     size_t len = 0;
     int st;
     if (is_py) {
@@ -246,13 +241,11 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         nd_raise_status(st, "lyapunov_spectrum");
         goto done;
     }
-    npy_intp ed[2] = {(npy_intp)B, (npy_intp)k}, yd[2] = {(npy_intp)B, (npy_intp)n};
-    if (!(work = nd_work_alloc(len, item)) || !(exps = PyArray_SimpleNew(2, ed, NPY_DOUBLE)) ||
-        !(div = PyArray_SimpleNew(1, ed, NPY_DOUBLE)) || !(y_end = PyArray_SimpleNew(2, yd, tn)))
+    if (!(work = nd_work_alloc(len, item)))
         goto done;
     nd_lyap_info inf;
-    void *y0 = PyArray_DATA(a->y0), *ye = PyArray_DATA((PyArrayObject *)y_end);
-    double *ex = PyArray_DATA((PyArrayObject *)exps), *dv = PyArray_DATA((PyArrayObject *)div);
+    void *y0 = PyArray_DATA(a->y0), *ye = ND_DATA(a->res[2]);
+    double *ex = ND_DATA(a->res[0]), *dv = ND_DATA(a->res[1]);
     Py_BEGIN_ALLOW_THREADS
     if (tn == NPY_FLOAT) {
         nd_lyap_system_f32 sys = {a->map, is_py ? nd_chaos_py_f_f32 : a->map ? nd_map_eval_f32 : nd_field_eval_f32,
@@ -272,11 +265,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
                                                    "(the orbit escapes, or dt is too large for RK4)"
                                                  : "lyapunov_spectrum: the tangent vectors lost their rank (a Jacobian "
                                                    "is singular along the orbit; ask for fewer exponents)");
-        PyObject *attrs = Py_BuildValue("{s:s}", "status", st == ND_ERR_NONFINITE ? "nonfinite" : "singular");
-        if (msg && attrs)
-            nd_set_integration_error(module, msg, attrs);
-        Py_XDECREF(msg);
-        Py_XDECREF(attrs);
+        nd_raise_integration(module, msg, Py_BuildValue("{s:s}", "status", st == ND_ERR_NONFINITE ? "nonfinite" : "singular"));
         goto done;
     }
     if (st != ND_OK) {
@@ -287,17 +276,13 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
                          inf.change, "converged", inf.converged ? Py_True : Py_False, "nfev", (long long)inf.nfev,
                          "njev", (long long)inf.njev);
     if (info)
-        res = PyTuple_Pack(4, exps, div, y_end, info);
+        res = PyTuple_Pack(4, a->res[0], a->res[1], a->res[2], info);
 done:
     nd_watch_clear(&c.watch);
     nd_pyargs_free(&c.args);
     PyMem_RawFree(work);
     PyMem_RawFree(fwork);
-    Py_XDECREF(keep);
-    Py_XDECREF(exps);
-    Py_XDECREF(div);
-    Py_XDECREF(y_end);
-    Py_XDECREF(info);
+    nd_xdecref(2, keep, info);
     return res;
 }
 ND_ENTRY(lyapunov, nd_lyap_args, nd_lyap_defaults,

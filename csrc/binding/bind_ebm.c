@@ -81,43 +81,35 @@ static int nd_parse_energy(PyObject *spec, int tn, npy_intp d, npy_intp B, nd_en
     return st == ND_OK ? 0 : (nd_raise_status(st, "energy"), -1);
 }
 
-/* Parses the energy for x [B, d] and gives it its workspace (freed by the caller). */
-static void *nd_energy_setup(PyObject *spec, PyArrayObject *x, int tn, nd_energy *e, PyObject *keep)
+/* Parses the energy for x [B, d] and gives it its workspace (e->work, freed by the caller). */
+static int nd_energy_setup(PyObject *spec, PyArrayObject *x, nd_energy *e, PyObject **keep)
 {
     size_t len;
     const npy_intp B = PyArray_DIM(x, 0), d = PyArray_DIM(x, 1);
-    if (nd_parse_energy(spec, tn, d, B, e, keep) < 0)
-        return NULL;
-    return e->work = nd_workspace(nd_energy_workspace_len(e, B, &len), &len, PyArray_ITEMSIZE(x), "energy workspace");
+    if (!(*keep = PyList_New(0)) || nd_parse_energy(spec, PyArray_TYPE(x), d, B, e, *keep) < 0)
+        return -1;
+    e->work = nd_workspace(nd_energy_workspace_len(e, B, &len), &len, PyArray_ITEMSIZE(x), "energy workspace");
+    return e->work ? ND_OK : -1;
 }
 
 typedef struct {
-    PyObject *spec;
+    PyObject *spec, *keep, *o[2];
     PyArrayObject *x;
+    nd_energy e;
+    int64_t B, d;
 } nd_energy_args;
+#define T nd_energy_args
+
+static int nd_energy_eval_setup(T *a) { return nd_energy_setup(a->spec, a->x, &a->e, &a->keep); }
 
 static const nd_arg energy_eval_args[] = {
-    ND_SCALAR(nd_energy_args, spec, "spec", ND_ARG_OBJECT, 0),
-    ND_IN(nd_energy_args, x, "x", ND_TYPE | ND_FINITE, 2, "(batch, dim)"),
-    {NULL}};
-
-/* -> (E [B], grad [B, d]) */
-static PyObject *energy_eval_body(PyObject *module, void *args, int tn)
-{
-    nd_energy_args *a = args;
-    nd_energy e;
-    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL};
-    void *work = keep ? nd_energy_setup(a->spec, a->x, tn, &e, keep) : NULL;
-    const npy_intp B = PyArray_DIM(a->x, 0), d = PyArray_DIM(a->x, 1);
-    if (work)
-        o[0] = nd_empty(tn, 1, B), o[1] = nd_empty(tn, 2, B, d);
-    int st = ND_OK;
-    ND_NOGIL(st, ND_DISPATCH(tn, nd_energy_eval, &e, B, ND_DATA(a->x), ND_DATA(o[0]), ND_DATA(o[1])));
-    PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    return nd_finish(st, "energy_eval", 2, o);
-}
-ND_ENTRY(energy_eval, nd_energy_args, NULL, "energy_eval(spec, x) -> (E, grad)")
+    ND_SCALAR(T, spec, "spec", ND_ARG_OBJECT, 0), ND_IN(T, x, "x", ND_TYPE | ND_FINITE, "(batch, dim)"),
+    ND_CHECK(nd_energy_eval_setup), ND_KEEP(T, keep), ND_WORK(T, e.work), ND_DIM(T, B, "batch"),
+    ND_OUT(T, o[0], "E", 0, "(batch,)"), ND_OUT(T, o[1], "grad", 0, "(batch, dim)"), {NULL}};
+ND_KERNEL_ENTRY(energy_eval, T, NULL, ND_DISPATCH(tn, nd_energy_eval, &a->e, a->B, ND_DATA(a->x), ND_DATA(a->o[0]),
+                                                  ND_DATA(a->o[1])),
+                "energy_eval(spec, x) -> (E, grad)")
+#undef T
 
 /* ---- a Python energy -------------------------------------------------------------------- */
 
@@ -192,28 +184,61 @@ static int nd_py_energy_f64(void *c, int64_t B, const double *x, double *E, doub
 /* ---- langevin --------------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *energy, *clamp, *grad_clip, *progress;
+    PyObject *energy, *clamp, *grad_clip, *progress, *keep, *res[2];
     PyArrayObject *x0;
     nd_langevin_opts o;
+    nd_energy e;
+    int64_t B, d;
 } nd_langevin_args;
+#define T nd_langevin_args
+
+/* clamp (min, max) and grad_clip into the options, the options' rules, and a built-in energy. */
+static int nd_langevin_setup(T *a)
+{
+    if (a->clamp && (!PySequence_Check(a->clamp) || PyUnicode_Check(a->clamp)))
+        return PyErr_Format(PyExc_TypeError, "clamp must be a pair (min, max), got %R", a->clamp), -1;
+    if (a->clamp) {
+        static const nd_arg lo = {.name = "clamp[0]", .kind = ND_ARG_DOUBLE}, hi = {.name = "clamp[1]", .kind = ND_ARG_DOUBLE};
+        PyObject *pair = PySequence_Tuple(a->clamp);
+        if (pair && PyTuple_GET_SIZE(pair) != 2)
+            PyErr_Format(PyExc_ValueError, "clamp must be (min, max), got %R", a->clamp);
+        int ok = pair && PyTuple_GET_SIZE(pair) == 2 &&
+                 nd_parse_double(&lo, PyTuple_GET_ITEM(pair, 0), &a->o.clamp_lo) == 0 &&
+                 nd_parse_double(&hi, PyTuple_GET_ITEM(pair, 1), &a->o.clamp_hi) == 0;
+        Py_XDECREF(pair);
+        if (!ok)
+            return -1;
+        a->o.clamp = 1;
+    }
+    if (a->grad_clip) {
+        static const nd_arg clip = {.name = "grad_clip", .kind = ND_ARG_DOUBLE};
+        if (nd_parse_double(&clip, a->grad_clip, &a->o.grad_clip) < 0)
+            return -1;
+        a->o.clip = 1;
+    }
+    int st = nd_langevin_check(&a->o, PyArray_DIM(a->x0, 0));
+    if (st != ND_OK)
+        return st;
+    if (!PyTuple_Check(a->energy) && !PyCallable_Check(a->energy))
+        return PyErr_Format(PyExc_TypeError, "energy must be an EBM, a neurodyn.energies energy, or a callable"), -1;
+    return PyTuple_Check(a->energy) ? nd_energy_setup(a->energy, a->x0, &a->e, &a->keep) : ND_OK;
+}
 
 static const nd_arg langevin_args[] = {
-    ND_SCALAR(nd_langevin_args, energy, "energy", ND_ARG_OBJECT, 0),
-    ND_IN(nd_langevin_args, x0, "x0", ND_TYPE | ND_FINITE, 2, "(chains, dim)"),
-    ND_SCALAR(nd_langevin_args, o.steps, "steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_langevin_args, o.step_size, "step_size", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_langevin_args, o.noise_scale, "noise_scale", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_langevin_args, clamp, "clamp", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
-    ND_SCALAR(nd_langevin_args, grad_clip, "grad_clip", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
-    ND_SCALAR(nd_langevin_args, o.mala, "mala", ND_ARG_BOOL, ND_OPTIONAL),
-    ND_SCALAR(nd_langevin_args, o.seed, "seed", ND_ARG_SEED, ND_OPTIONAL),
-    ND_SCALAR(nd_langevin_args, o.stream, "stream", ND_ARG_SEED, ND_OPTIONAL),
-    ND_SCALAR(nd_langevin_args, o.chain0, "chain0", ND_ARG_INT, ND_OPTIONAL),
-    ND_SCALAR(nd_langevin_args, o.chains, "chains", ND_ARG_INT, ND_OPTIONAL),
-    ND_PROGRESS(nd_langevin_args, progress),
-    {NULL}};
+    ND_SCALAR(T, energy, "energy", ND_ARG_OBJECT, 0), ND_IN(T, x0, "x0", ND_TYPE | ND_FINITE, "(chains, dim)"),
+    ND_SCALAR(T, o.steps, "steps", ND_ARG_INT, ND_OPTIONAL),
+    ND_SCALAR(T, o.step_size, "step_size", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(T, o.noise_scale, "noise_scale", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(T, clamp, "clamp", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(T, grad_clip, "grad_clip", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(T, o.mala, "mala", ND_ARG_BOOL, ND_OPTIONAL), ND_SCALAR(T, o.seed, "seed", ND_ARG_SEED, ND_OPTIONAL),
+    ND_SCALAR(T, o.stream, "stream", ND_ARG_SEED, ND_OPTIONAL),
+    ND_SCALAR(T, o.chain0, "chain0", ND_ARG_INT, ND_OPTIONAL), ND_SCALAR(T, o.chains, "chains", ND_ARG_INT, ND_OPTIONAL),
+    ND_PROGRESS(T, progress), ND_CHECK(nd_langevin_setup), ND_KEEP(T, keep), ND_WORK(T, e.work),
+    ND_DIM(T, B, "chains"), ND_DIM(T, d, "dim"), ND_OUT(T, res[0], "x", ND_COPY, "(*x0)"),
+    ND_OUT_T(T, res[1], "accepted", ND_WHEN(T, o.mala), "(chains,)", NPY_INT64), {NULL}};
 
-static void nd_langevin_args_default(nd_langevin_args *a) { nd_langevin_opts_default(&a->o); }
+static void nd_langevin_args_default(T *a) { nd_langevin_opts_default(&a->o); }
 
 static void nd_raise_langevin_nonfinite(PyObject *module)
 {
@@ -225,69 +250,36 @@ static void nd_raise_langevin_nonfinite(PyObject *module)
 }
 
 /* -> (x, accepted | None); x0 holds chains [chain0, chain0 + B) of a run of `chains` (0: B). */
-static PyObject *langevin_body(PyObject *module, void *args, int tn)
+static int langevin_run(PyObject *module, void *args, int tn)
 {
-    nd_langevin_args *a = args;
-    if (a->clamp && (!PySequence_Check(a->clamp) || PyUnicode_Check(a->clamp)))
-        return PyErr_Format(PyExc_TypeError, "clamp must be a pair (min, max), got %R", a->clamp);
-    if (a->clamp) {
-        static const nd_arg lo = {.name = "clamp[0]", .kind = ND_ARG_DOUBLE}, hi = {.name = "clamp[1]", .kind = ND_ARG_DOUBLE};
-        PyObject *pair = PySequence_Tuple(a->clamp);
-        if (pair && PyTuple_GET_SIZE(pair) != 2)
-            PyErr_Format(PyExc_ValueError, "clamp must be (min, max), got %R", a->clamp);
-        int ok = pair && PyTuple_GET_SIZE(pair) == 2 &&
-                 nd_parse_double(&lo, PyTuple_GET_ITEM(pair, 0), &a->o.clamp_lo) == 0 &&
-                 nd_parse_double(&hi, PyTuple_GET_ITEM(pair, 1), &a->o.clamp_hi) == 0;
-        Py_XDECREF(pair);
-        if (!ok)
-            return NULL;
-        a->o.clamp = 1;
-    }
-    if (a->grad_clip) {
-        static const nd_arg clip = {.name = "grad_clip", .kind = ND_ARG_DOUBLE};
-        if (nd_parse_double(&clip, a->grad_clip, &a->o.grad_clip) < 0)
-            return NULL;
-        a->o.clip = 1;
-    }
-    const npy_intp B = PyArray_DIM(a->x0, 0), d = PyArray_DIM(a->x0, 1);
-    int st = nd_langevin_check(&a->o, B);
-    if (st != ND_OK)
-        return nd_raise_status(st, "langevin");
+    T *a = args;
     const int builtin = PyTuple_Check(a->energy);
-    if (!builtin && !PyCallable_Check(a->energy))
-        return PyErr_Format(PyExc_TypeError, "energy must be an EBM, a neurodyn.energies energy, or a callable");
-    nd_energy e;
-    nd_py_energy pc = {a->energy, module, tn, d, 0, {0}};
-    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL}; /* x, accepted */
-    void *ework = NULL, *work = NULL;
+    nd_py_energy pc = {a->energy, module, tn, a->d, 0, {.progress = a->progress}};
     size_t len;
-    if (keep && (!builtin || (ework = nd_energy_setup(a->energy, a->x0, tn, &e, keep))) &&
-        (work = nd_workspace(nd_langevin_workspace_len(B, d, &len), &len, PyArray_ITEMSIZE(a->x0), "langevin")) &&
-        (o[0] = PyArray_NewCopy(a->x0, NPY_CORDER)) && a->o.mala)
-        o[1] = nd_empty(NPY_INT64, 1, B);
-    if (!PyErr_Occurred()) {
-        pc.watch.progress = a->progress;
+    void *work = nd_workspace(nd_langevin_workspace_len(a->B, a->d, &len), &len, PyArray_ITEMSIZE(a->x0), "langevin");
+    int st = ND_OK;
+    if (work) {
         nd_poll_scope scope; /* the steps and the energies' kernels poll Ctrl-C and progress */
         nd_poll_begin(&scope, nd_watch_poll, &pc.watch);
-        void *x = ND_DATA(o[0]), *ctx = builtin ? (void *)&e : (void *)&pc;
-        int64_t *acc = ND_DATA(o[1]);
+        void *x = ND_DATA(a->res[0]), *ctx = builtin ? (void *)&a->e : (void *)&pc;
+        int64_t *acc = ND_DATA(a->res[1]);
         ND_NOGIL(st, tn == NPY_FLOAT
-                         ? nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, ctx, &a->o, B, d, x, acc, work)
-                         : nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, ctx, &a->o, B, d, x, acc,
-                                           work));
+                         ? nd_langevin_f32(builtin ? nd_energy_eval_f32 : nd_py_energy_f32, ctx, &a->o, a->B, a->d, x,
+                                           acc, work)
+                         : nd_langevin_f64(builtin ? nd_energy_eval_f64 : nd_py_energy_f64, ctx, &a->o, a->B, a->d, x,
+                                           acc, work));
         nd_poll_end(&scope);
         if (!nd_watch_reraise(&pc.watch) && st == ND_ERR_NONFINITE)
             nd_raise_langevin_nonfinite(module);
     }
     nd_watch_clear(&pc.watch);
-    PyMem_RawFree(ework);
     PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    return nd_finish(st, "langevin", 2, o);
+    return st;
 }
-ND_ENTRY(langevin, nd_langevin_args, nd_langevin_args_default,
-         "langevin(energy, x0, steps, step_size, noise_scale, clamp=None, grad_clip=0, mala=False, seed=0, stream=0, "
-         "chain0=0, chains=0, progress=None) -> (x, accepted | None)")
+ND_RUN_ENTRY(langevin, T, nd_langevin_args_default,
+             "langevin(energy, x0, steps, step_size, noise_scale, clamp=None, grad_clip=0, mala=False, seed=0, "
+             "stream=0, chain0=0, chains=0, progress=None) -> (x, accepted | None)")
+#undef T
 
 static const nd_table nd_ebm_tables[] = {{"energy_kinds", nd_energy_kind_names}, {NULL}};
 ND_FAMILY(nd_ebm_family, nd_ebm_tables, &energy_eval_entry, &langevin_entry);

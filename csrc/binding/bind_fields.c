@@ -155,14 +155,8 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
 
 int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t rows)
 {
-    if (PyArray_NDIM(y) < 1 || PyArray_DIM(y, PyArray_NDIM(y) - 1) != f->dim) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(y), PyArray_DIMS(y));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; this field needs its last axis of size %lld", name, got,
-                         (long long)f->dim);
-        Py_XDECREF(got);
+    if (nd_check_last_axis(y, name, f->dim, "field") < 0)
         return -1;
-    }
     f->batch = rows;
     const int st = nd_field_check(f);
     return st == ND_OK ? 0 : (nd_raise_status(st, "field"), -1);
@@ -222,68 +216,51 @@ int nd_parse_field_for_jac(PyObject *spec, int typenum, PyArrayObject *y, const 
 /* ---- a field alone ---------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *field;
+    PyObject *field, *out;
     double t;
     PyArrayObject *y;
+    int jac;
+    int64_t dim;
+    nd_bound_field bf;
 } nd_field_args;
+#define F nd_field_args
 
-static const nd_arg field_eval_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0),
-                                         ND_SCALAR(nd_field_args, t, "t", ND_ARG_DOUBLE, 0),
-                                         ND_IN(nd_field_args, y, "y", ND_TYPE | ND_FINITE, -1, "(..., dim)"),
-                                         {NULL}};
+static void nd_field_jac_default(F *a) { a->jac = 1; }
+
+/* The field for the states y (float64 without them), and the state size. */
+static int nd_field_setup(F *a)
+{
+    if (!isfinite(a->t))
+        return PyErr_Format(PyExc_ValueError, "t must be finite, got %s", isnan(a->t) ? "nan" : a->t > 0 ? "inf" : "-inf"), -1;
+    if (nd_field_parse(&a->bf, a->field, a->y ? PyArray_TYPE(a->y) : NPY_DOUBLE) < 0 ||
+        (a->y && nd_field_bind(&a->bf, a->y, "y", 0, a->jac) < 0))
+        return -1;
+    a->dim = a->bf.f.dim;
+    return ND_OK;
+}
+#define ND_FIELD_ROWS ND_CHECK(nd_field_setup), ND_KEEP(F, bf.keep), ND_WORK(F, bf.work), ND_DIM(F, dim, "dim")
 
 /* dy = f(t, y) (jac 0) or J = df/dy of shape y.shape + (dim,) (jac 1) at every state of y. */
-static PyObject *nd_field_at(const nd_field_args *a, int tn, int jac)
-{
-    nd_bound_field bf;
-    const int ndim = PyArray_NDIM(a->y);
-    if (!isfinite(a->t))
-        return PyErr_Format(PyExc_ValueError, "t must be finite, got %s", isnan(a->t) ? "nan" : a->t > 0 ? "inf" : "-inf");
-    if (ndim >= NPY_MAXDIMS)
-        return PyErr_Format(PyExc_ValueError, "y has too many axes");
-    if (nd_field_parse(&bf, a->field, tn) < 0)
-        return NULL;
-    PyObject *out = NULL;
-    npy_intp dims[NPY_MAXDIMS];
-    if (ndim)
-        memcpy(dims, PyArray_DIMS(a->y), (size_t)ndim * sizeof(npy_intp));
-    dims[ndim] = bf.f.dim;
-    if (nd_field_bind(&bf, a->y, "y", 0, jac) == 0 && (out = PyArray_SimpleNew(ndim + jac, dims, tn))) {
-        void *yd = PyArray_DATA(a->y), *od = PyArray_DATA((PyArrayObject *)out);
-        int st;
-        Py_BEGIN_ALLOW_THREADS
-        st = jac ? ND_DISPATCH(tn, nd_field_jac, &bf.f, a->t, yd, od) : ND_DISPATCH(tn, nd_field_eval, &bf.f, a->t, yd, od);
-        Py_END_ALLOW_THREADS
-        if (st != ND_OK) {
-            Py_CLEAR(out);
-            nd_raise_status(st, jac ? "field_jac" : "field_eval");
-        }
-    }
-    nd_field_release(&bf);
-    return out;
-}
+#define ND_FIELD_AT(a)                                                                                          \
+    ((a)->jac ? ND_DISPATCH(tn, nd_field_jac, &(a)->bf.f, (a)->t, ND_DATA((a)->y), ND_DATA((a)->out))           \
+              : ND_DISPATCH(tn, nd_field_eval, &(a)->bf.f, (a)->t, ND_DATA((a)->y), ND_DATA((a)->out)))
+#define ND_FIELD_ARGS                                                                                           \
+    ND_SCALAR(F, field, "field", ND_ARG_OBJECT, 0), ND_SCALAR(F, t, "t", ND_ARG_DOUBLE, 0),                    \
+        ND_IN(F, y, "y", ND_TYPE | ND_FINITE, NULL), ND_FIELD_ROWS
 
-static PyObject *field_eval_body(PyObject *module, void *args, int tn) { return nd_field_at(args, tn, 0); }
-ND_ENTRY(field_eval, nd_field_args, NULL, "field_eval(field, t, y) -> dy: the built-in field at (t, y)")
+static const nd_arg field_eval_args[] = {ND_FIELD_ARGS, ND_OUT(F, out, "dy", 0, "(*y)"), {NULL}};
+ND_KERNEL_ENTRY(field_eval, F, NULL, ND_FIELD_AT(a), "field_eval(field, t, y) -> dy: the built-in field at (t, y)")
 
-#define field_jac_args field_eval_args
-static PyObject *field_jac_body(PyObject *module, void *args, int tn) { return nd_field_at(args, tn, 1); }
-ND_ENTRY(field_jac, nd_field_args, NULL,
-         "field_jac(field, t, y) -> J, y.shape + (dim,): the Jacobian df/dy of a built-in field at each row of y")
+static const nd_arg field_jac_args[] = {ND_FIELD_ARGS, ND_OUT(F, out, "J", 0, "(*y, dim)"), {NULL}};
+ND_KERNEL_ENTRY(field_jac, F, nd_field_jac_default, ND_FIELD_AT(a),
+                "field_jac(field, t, y) -> J, y.shape + (dim,): the Jacobian df/dy of a built-in field at each row "
+                "of y")
 
-static const nd_arg field_check_args[] = {ND_SCALAR(nd_field_args, field, "field", ND_ARG_OBJECT, 0), {NULL}};
-
-static PyObject *field_check_body(PyObject *module, void *args, int tn)
-{
-    nd_bound_field bf;
-    if (nd_field_parse(&bf, ((nd_field_args *)args)->field, tn) < 0)
-        return NULL;
-    const long long dim = (long long)bf.f.dim;
-    nd_field_release(&bf);
-    return PyLong_FromLongLong(dim);
-}
-ND_ENTRY(field_check, nd_field_args, NULL,
-         "field_check(field) -> the state size: raises as the solvers would for a malformed field")
+static const nd_arg field_check_args[] = {ND_SCALAR(F, field, "field", ND_ARG_OBJECT, 0), ND_FIELD_ROWS,
+                                          ND_OUT_INT(F, dim, "dim"), {NULL}};
+ND_CHECK_ENTRY(field_check, F, NULL, "field_check(field) -> the state size: raises as the solvers would for a malformed "
+               "field")
+#undef F
 
 static const nd_entry *const nd_fields_entries[] = {&field_eval_entry, &field_jac_entry, &field_check_entry, NULL};
 static const nd_table nd_fields_tables[] = {{"field_kinds", nd_field_kind_names}, {NULL, NULL}};

@@ -230,156 +230,142 @@ static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *spec;
+    PyObject *spec, *keep, *o[2];
     PyArrayObject *z, *v;
     double t;
     int grad;
+    const nd_hybrid_field *hf;
+    int64_t B, inputs, P;
+    void *work;
 } nd_hyb_args;
+#define H nd_hyb_args /* in the tables */
 
-static void nd_hyb_default(nd_hyb_args *a) { a->grad = 1; }
+static void nd_hyb_default(H *a) { a->grad = 1; }
+
+/* The spec parsed for z [B, d] (a model's, or for the field's VJP a target system too), its
+ * scratch, and the sizes of the outputs. */
+static int nd_hyb_setup(H *a, int model_only)
+{
+    if (!(a->keep = PyList_New(0)) ||
+        !(a->work = nd_hybrid_setup(a->spec, a->z, PyArray_TYPE(a->z), model_only, &a->hf, a->keep)))
+        return -1;
+    a->inputs = a->hf->model.inputs, a->P = nd_hybrid_field_param_count(a->hf);
+    return ND_OK;
+}
+static int nd_hyb_model(H *a) { return nd_hyb_setup(a, 1); }
+static int nd_hyb_field(H *a) { return nd_hyb_setup(a, 0); }
 
 enum { ND_HYB_ENERGY, ND_HYB_HVP, ND_HYB_HESSIAN, ND_HYB_VJP, ND_HYB_OUTPUT };
 
-/* The kernel of `op` on B rows of z into the outputs o. */
-static int nd_hyb_kernel(int op, int tn, const nd_hybrid_field *hf, const nd_hyb_args *a, npy_intp B, PyObject **o,
-                         void *work)
-{
-    const nd_hybrid *h = &hf->model;
-    void *z = ND_DATA(a->z), *v = ND_DATA(a->v), *o0 = ND_DATA(o[0]), *o1 = ND_DATA(o[1]);
-    switch (op) {
-    case ND_HYB_ENERGY: return ND_DISPATCH(tn, nd_hybrid_energy, h, B, z, o0, o1, work);
-    case ND_HYB_HVP: return ND_DISPATCH(tn, nd_hybrid_hvp, h, B, z, v, o0, work);
-    case ND_HYB_HESSIAN: return ND_DISPATCH(tn, nd_hybrid_hessian, h, B, z, o0, work);
-    case ND_HYB_VJP: return ND_DISPATCH(tn, nd_hybrid_field_run_vjp, hf, B, a->t, NULL, z, v, o0, o1, 0, work);
-    default: return ND_DISPATCH(tn, nd_hybrid_output, h, B, z, o0, work);
-    }
-}
-
-/* The spec parsed for z [B, d] (a model's unless op is the field's VJP), the outputs of `op`
- * allocated, and its kernel run: energy -> (H [B], grad [B, d] or None); hvp [B, d]; hessian
+/* The kernel of `op` on the rows of z: energy -> (H [B], grad [B, d] or None); hvp [B, d]; hessian
  * [B, d, d]; field VJP -> (a^T df/dz [B, d], a^T df/dtheta [P]); output [B, inputs]. */
-static PyObject *nd_hyb_body(const char *what, int op, nd_hyb_args *a, int tn)
+static int nd_hyb_run(PyObject *m, void *args, int tn, int op)
 {
-    const nd_hybrid_field *hf = NULL;
-    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL};
-    void *work = keep ? nd_hybrid_setup(a->spec, a->z, tn, op != ND_HYB_VJP, &hf, keep) : NULL;
-    const npy_intp B = PyArray_DIM(a->z, 0), d = PyArray_DIM(a->z, 1);
-    const int n = op == ND_HYB_ENERGY || op == ND_HYB_VJP ? 2 : 1;
-    if (work && a->v && !PyArray_SAMESHAPE(a->v, a->z))
-        PyErr_Format(PyExc_ValueError, "%s must have the shape of z", op == ND_HYB_VJP ? "a" : "v");
-    else if (work && op == ND_HYB_ENERGY)
-        o[0] = nd_empty(tn, 1, B), o[1] = a->grad ? nd_empty(tn, 2, B, d) : NULL;
-    else if (work && op == ND_HYB_HESSIAN)
-        o[0] = nd_empty(tn, 3, B, d, d);
-    else if (work && op == ND_HYB_OUTPUT)
-        o[0] = nd_empty(tn, 2, B, (npy_intp)hf->model.inputs);
-    else if (work) /* hvp, the field's VJP */
-        o[0] = nd_empty(tn, 2, B, d);
-    if (work && op == ND_HYB_VJP)
-        o[1] = nd_empty(tn, 1, (npy_intp)nd_hybrid_field_param_count(hf));
+    H *a = args;
+    const nd_hybrid *h = &a->hf->model;
+    void *z = ND_DATA(a->z), *v = ND_DATA(a->v), *o0 = ND_DATA(a->o[0]), *o1 = ND_DATA(a->o[1]), *w = a->work;
     int st = ND_OK;
-    ND_NOGIL(st, nd_hyb_kernel(op, tn, hf, a, B, o, work));
-    PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    return nd_finish(st, what, n, o);
+    if (op == ND_HYB_ENERGY)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_hybrid_energy, h, a->B, z, o0, o1, w));
+    else if (op == ND_HYB_HVP)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_hybrid_hvp, h, a->B, z, v, o0, w));
+    else if (op == ND_HYB_HESSIAN)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_hybrid_hessian, h, a->B, z, o0, w));
+    else if (op == ND_HYB_VJP)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_hybrid_field_run_vjp, a->hf, a->B, a->t, NULL, z, v, o0, o1, 0, w));
+    else
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_hybrid_output, h, a->B, z, o0, w));
+    return st;
 }
 
-#define ND_HYB_SPEC_Z                                                                                \
-    ND_SCALAR(nd_hyb_args, spec, "spec", ND_ARG_OBJECT, 0), ND_IN(nd_hyb_args, z, "z", ND_TYPE | ND_FINITE, 2, "(batch, d)")
-/* An entry of nd_hyb_body. */
-#define ND_HYB_ENTRY(name, op, doc)                                                                  \
-    static PyObject *name##_body(PyObject *m, void *args, int tn) { return nd_hyb_body(#name, op, args, tn); }  \
-    ND_ENTRY(name, nd_hyb_args, nd_hyb_default, doc)
+#define ND_HYB_SPEC_Z ND_SCALAR(H, spec, "spec", ND_ARG_OBJECT, 0), ND_IN(H, z, "z", ND_TYPE | ND_FINITE, "(batch, d)")
+#define ND_HYB_ROWS(check) ND_CHECK(check), ND_KEEP(H, keep), ND_WORK(H, work), ND_DIM(H, B, "batch"), \
+    ND_DIM(H, inputs, "inputs"), ND_DIM(H, P, "params")
 
-static const nd_arg hybrid_energy_args[] = {ND_HYB_SPEC_Z, ND_SCALAR(nd_hyb_args, grad, "grad", ND_ARG_BOOL, ND_OPTIONAL),
-                                            {NULL}};
-ND_HYB_ENTRY(hybrid_energy, ND_HYB_ENERGY, "hybrid_energy(spec, z, grad=True) -> (H, grad H or None)")
+static const nd_arg hybrid_energy_args[] = {
+    ND_HYB_SPEC_Z, ND_SCALAR(H, grad, "grad", ND_ARG_BOOL, ND_OPTIONAL), ND_HYB_ROWS(nd_hyb_model),
+    ND_OUT(H, o[0], "H", 0, "(batch,)"), ND_OUT(H, o[1], "grad", ND_WHEN(H, grad), "(batch, d)"), {NULL}};
+ND_RUN_ENTRY_OF(hybrid_energy, H, nd_hyb_default, nd_hyb_run, ND_HYB_ENERGY,
+                "hybrid_energy(spec, z, grad=True) -> (H, grad H or None)")
 
-static const nd_arg hybrid_hvp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "v", ND_FINITE, 2, "(batch, d)"), {NULL}};
-ND_HYB_ENTRY(hybrid_hvp, ND_HYB_HVP, "hybrid_hvp(spec, z, v) -> Hess H(z) v, row by row")
+static const nd_arg hybrid_hvp_args[] = {ND_HYB_SPEC_Z, ND_IN(H, v, "v", ND_FINITE, "(*z)"), ND_HYB_ROWS(nd_hyb_model),
+                                         ND_OUT(H, o[0], "hvp", 0, "(batch, d)"), {NULL}};
+ND_RUN_ENTRY_OF(hybrid_hvp, H, NULL, nd_hyb_run, ND_HYB_HVP, "hybrid_hvp(spec, z, v) -> Hess H(z) v, row by row")
 
-static const nd_arg hybrid_hessian_args[] = {ND_HYB_SPEC_Z, {NULL}};
-ND_HYB_ENTRY(hybrid_hessian, ND_HYB_HESSIAN, "hybrid_hessian(spec, z) -> Hessians of H [batch, d, d]")
+static const nd_arg hybrid_hessian_args[] = {ND_HYB_SPEC_Z, ND_HYB_ROWS(nd_hyb_model),
+                                             ND_OUT(H, o[0], "hessian", 0, "(batch, d, d)"), {NULL}};
+ND_RUN_ENTRY_OF(hybrid_hessian, H, NULL, nd_hyb_run, ND_HYB_HESSIAN,
+                "hybrid_hessian(spec, z) -> Hessians of H [batch, d, d]")
 
-static const nd_arg hybrid_field_vjp_args[] = {ND_HYB_SPEC_Z, ND_IN(nd_hyb_args, v, "a", ND_FINITE, 2, "(batch, d)"),
-                                               ND_SCALAR(nd_hyb_args, t, "t", ND_ARG_DOUBLE, ND_OPTIONAL), {NULL}};
-ND_HYB_ENTRY(hybrid_field_vjp, ND_HYB_VJP,
-             "hybrid_field_vjp(spec, z, a, t=0) -> (a^T df/dz, a^T df/dtheta in the flat parameter layout)")
+static const nd_arg hybrid_field_vjp_args[] = {
+    ND_HYB_SPEC_Z, ND_IN(H, v, "a", ND_FINITE, "(*z)"), ND_SCALAR(H, t, "t", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_HYB_ROWS(nd_hyb_field), ND_OUT(H, o[0], "dz", 0, "(batch, d)"), ND_OUT(H, o[1], "dtheta", 0, "(params,)"),
+    {NULL}};
+ND_RUN_ENTRY_OF(hybrid_field_vjp, H, NULL, nd_hyb_run, ND_HYB_VJP,
+                "hybrid_field_vjp(spec, z, a, t=0) -> (a^T df/dz, a^T df/dtheta in the flat parameter layout)")
 
-#define hybrid_output_args hybrid_hessian_args
-ND_HYB_ENTRY(hybrid_output, ND_HYB_OUTPUT, "hybrid_output(spec, z) -> y = G^T grad H(z) [batch, inputs]")
+static const nd_arg hybrid_output_args[] = {ND_HYB_SPEC_Z, ND_HYB_ROWS(nd_hyb_model),
+                                            ND_OUT(H, o[0], "y", 0, "(batch, inputs)"), {NULL}};
+ND_RUN_ENTRY_OF(hybrid_output, H, NULL, nd_hyb_run, ND_HYB_OUTPUT,
+                "hybrid_output(spec, z) -> y = G^T grad H(z) [batch, inputs]")
 
 /* ---- the guarantee (float64) ------------------------------------------------------------------ */
 
-typedef struct {
-    PyObject *spec;
-    PyArrayObject *z;
-} nd_hyb_cert_args;
-
-static const nd_arg hybrid_certificate_args[] = {ND_SCALAR(nd_hyb_cert_args, spec, "spec", ND_ARG_OBJECT, 0), {NULL}};
-
 /* -> dict: bounded, M2, c1, c0, eq_radius, level, radius (None when not bounded) */
-static PyObject *hybrid_certificate_body(PyObject *module, void *args, int tn)
+static int nd_hyb_cert_setup(H *a)
 {
-    nd_hyb_cert_args *a = args;
-    PyObject *keep = PyList_New(0), *res = NULL;
     nd_field f;
     size_t len;
-    void *work = NULL;
-    int st = ND_OK;
-    if (!keep || nd_hybrid_spec(a->spec, NPY_DOUBLE, &f, keep) < 0)
-        goto done;
-    const nd_hybrid_field *hf = f.hybrid;
-    if (hf->is_system) {
-        PyErr_SetString(PyExc_ValueError, "a certificate needs a hybrid model, not a target system");
-        goto done;
-    }
-    nd_hybrid_cert c;
-    work = nd_workspace(nd_hybrid_certificate_workspace_len(&hf->model, &len), &len, sizeof(double),
-                        "hybrid_certificate");
-    ND_NOGIL(st, nd_hybrid_certificate(&hf->model, &c, work));
-    if (PyErr_Occurred() || st != ND_OK)
-        nd_finish(st, "hybrid_certificate", 0, NULL);
-    else if (c.bounded)
-        res = Py_BuildValue("{s:O,s:d,s:d,s:d,s:d,s:d,s:d}", "bounded", Py_True, "M2", c.M2, "c1", c.c1, "c0", c.c0,
-                            "equilibrium_radius", c.eq_radius, "level", c.level, "radius", c.radius);
-    else
-        res = Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "bounded", Py_False, "M2", Py_None, "c1", Py_None, "c0",
-                            Py_None, "equilibrium_radius", Py_None, "level", Py_None, "radius", Py_None);
-done:
-    PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    return res;
+    if (!(a->keep = PyList_New(0)) || nd_hybrid_spec(a->spec, NPY_DOUBLE, &f, a->keep) < 0)
+        return -1;
+    if ((a->hf = f.hybrid)->is_system)
+        return PyErr_SetString(PyExc_ValueError, "a certificate needs a hybrid model, not a target system"), -1;
+    a->work = nd_workspace(nd_hybrid_certificate_workspace_len(&a->hf->model, &len), &len, sizeof(double),
+                           "hybrid_certificate");
+    return a->work ? ND_OK : -1;
 }
-ND_ENTRY(hybrid_certificate, nd_hyb_cert_args, NULL,
+static const nd_arg hybrid_certificate_args[] = {ND_SCALAR(H, spec, "spec", ND_ARG_OBJECT, 0),
+                                                 ND_CHECK(nd_hyb_cert_setup), ND_KEEP(H, keep), ND_WORK(H, work), {NULL}};
+
+static PyObject *hybrid_certificate_body(PyObject *module, void *args, int tn)
+{
+    H *a = args;
+    nd_hybrid_cert c;
+    int st = ND_OK;
+    ND_NOGIL(st, nd_hybrid_certificate(&a->hf->model, &c, a->work));
+    if (st != ND_OK)
+        return nd_raise_status(st, "hybrid_certificate");
+    if (c.bounded)
+        return Py_BuildValue("{s:O,s:d,s:d,s:d,s:d,s:d,s:d}", "bounded", Py_True, "M2", c.M2, "c1", c.c1, "c0", c.c0,
+                             "equilibrium_radius", c.eq_radius, "level", c.level, "radius", c.radius);
+    return Py_BuildValue("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "bounded", Py_False, "M2", Py_None, "c1", Py_None, "c0",
+                         Py_None, "equilibrium_radius", Py_None, "level", Py_None, "radius", Py_None);
+}
+ND_ENTRY(hybrid_certificate, H, NULL,
          "hybrid_certificate(spec) -> {bounded, M2, c1, c0, equilibrium_radius, level, radius}")
 
-static const nd_arg hybrid_stability_args[] = {ND_SCALAR(nd_hyb_cert_args, spec, "spec", ND_ARG_OBJECT, 0),
-                                               ND_F64IN(nd_hyb_cert_args, z, "z", ND_FINITE, 2, "(points, d)"),
-                                               {NULL}};
+/* The model's checks for the points z, and the stability kernel's workspace. */
+static int nd_hyb_stability_setup(H *a)
+{
+    size_t len;
+    if (nd_hyb_model(a) != ND_OK)
+        return -1;
+    PyMem_RawFree(a->work); /* the checks only */
+    a->work = nd_workspace(nd_hybrid_stability_workspace_len(&a->hf->model, a->B, &len), &len, sizeof(double),
+                           "hybrid_stability");
+    return a->work ? ND_OK : -1;
+}
 
 /* -> (lambda_min(I - W21^T Q W21) [B], lambda_min(Hess H) [B]) */
-static PyObject *hybrid_stability_body(PyObject *module, void *args, int tn)
-{
-    nd_hyb_cert_args *a = args;
-    const nd_hybrid_field *hf = NULL;
-    PyObject *keep = PyList_New(0), *o[2] = {NULL, NULL};
-    PyMem_RawFree(keep ? nd_hybrid_setup(a->spec, a->z, NPY_DOUBLE, 1, &hf, keep) : NULL); /* the checks only */
-    const npy_intp B = PyArray_DIM(a->z, 0);
-    size_t len;
-    void *work = hf ? nd_workspace(nd_hybrid_stability_workspace_len(&hf->model, B, &len), &len, sizeof(double),
-                                   "hybrid_stability")
-                    : NULL;
-    if (work)
-        o[0] = nd_empty(NPY_DOUBLE, 1, B), o[1] = nd_empty(NPY_DOUBLE, 1, B);
-    int st = ND_OK;
-    ND_NOGIL(st, nd_hybrid_stability(&hf->model, B, ND_DATA(a->z), ND_DATA(o[0]), ND_DATA(o[1]), work));
-    PyMem_RawFree(work);
-    Py_XDECREF(keep);
-    return nd_finish(st, "hybrid_stability", 2, o);
-}
-ND_ENTRY(hybrid_stability, nd_hyb_cert_args, NULL,
-         "hybrid_stability(spec, z) -> (lambda_min(I - W21^T Q W21), lambda_min(Hess H)) at each row of z")
+static const nd_arg hybrid_stability_args[] = {
+    ND_SCALAR(H, spec, "spec", ND_ARG_OBJECT, 0), ND_F64IN(H, z, "z", ND_FINITE, "(points, d)"),
+    ND_DIM(H, B, "points"), ND_CHECK(nd_hyb_stability_setup), ND_KEEP(H, keep), ND_WORK(H, work),
+    ND_OUT_T(H, o[0], "lambda_w", 0, "(points,)", NPY_DOUBLE), ND_OUT_T(H, o[1], "lambda_h", 0, "(points,)", NPY_DOUBLE),
+    {NULL}};
+ND_KERNEL_ENTRY(hybrid_stability, H, NULL,
+                nd_hybrid_stability(&a->hf->model, a->B, ND_DATA(a->z), ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work),
+                "hybrid_stability(spec, z) -> (lambda_min(I - W21^T Q W21), lambda_min(Hess H)) at each row of z")
+#undef H
 
 /* ---- the configuration's rules, at construction ---------------------------------------------- */
 
@@ -392,22 +378,13 @@ typedef struct {
 
 static void nd_hyb_check_default(nd_hyb_check_args *a) { nd_hybrid_default(&a->h); }
 
-static const nd_arg hybrid_check_args[] = {
-    ND_SCALAR(nd_hyb_check_args, d, "d", ND_ARG_INT, 0),
-    ND_SCALAR(nd_hyb_check_args, hidden_sizes, "hidden_sizes", ND_ARG_OBJECT, 0),
-    ND_SCALAR(nd_hyb_check_args, activations, "activations", ND_ARG_OBJECT, 0),
-    ND_CHOICE(nd_hyb_check_args, h.form, "form", ND_OPTIONAL, nd_hybrid_form_names),
-    ND_OPTION(nd_hyb_check_args, h, inputs, ND_ARG_INT), ND_OPTION(nd_hyb_check_args, h, guarantee, ND_ARG_BOOL),
-    ND_OPTION(nd_hyb_check_args, h, beta, ND_ARG_DOUBLE), ND_OPTION(nd_hyb_check_args, h, power, ND_ARG_DOUBLE),
-    {NULL}};
 
-static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)
+static int nd_hyb_check_rules(const nd_hyb_check_args *a)
 {
-    nd_hyb_check_args *a = args;
     nd_hybrid h = a->h;
     PyObject *sizes = PySequence_Fast(a->hidden_sizes, "hidden_sizes must be a sequence of ints");
     PyObject *acts = sizes ? PySequence_Fast(a->activations, "activations must be a sequence of names") : NULL;
-    PyObject *res = NULL;
+    int st = -1;
     if (!acts)
         goto done;
     const Py_ssize_t L = PySequence_Fast_GET_SIZE(sizes);
@@ -434,13 +411,20 @@ static PyObject *hybrid_check_body(PyObject *module, void *args, int tn)
         if ((h.acts[l] = nd_choice_index(PySequence_Fast_GET_ITEM(acts, l), name, nd_hybrid_act_names)) < 0)
             goto done;
     }
-    int st = nd_hybrid_check(&h, 0);
-    res = st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "hybrid model");
+    st = nd_hybrid_check(&h, 0);
 done:
     nd_xdecref(2, sizes, acts);
-    return res;
+    return st;
 }
-ND_ENTRY(hybrid_check, nd_hyb_check_args, nd_hyb_check_default,
+static const nd_arg hybrid_check_args[] = {
+    ND_SCALAR(nd_hyb_check_args, d, "d", ND_ARG_INT, 0),
+    ND_SCALAR(nd_hyb_check_args, hidden_sizes, "hidden_sizes", ND_ARG_OBJECT, 0),
+    ND_SCALAR(nd_hyb_check_args, activations, "activations", ND_ARG_OBJECT, 0),
+    ND_CHOICE(nd_hyb_check_args, h.form, "form", ND_OPTIONAL, nd_hybrid_form_names),
+    ND_OPTION(nd_hyb_check_args, h, inputs, ND_ARG_INT), ND_OPTION(nd_hyb_check_args, h, guarantee, ND_ARG_BOOL),
+    ND_OPTION(nd_hyb_check_args, h, beta, ND_ARG_DOUBLE), ND_OPTION(nd_hyb_check_args, h, power, ND_ARG_DOUBLE),
+    ND_CHECK(nd_hyb_check_rules), {NULL}};
+ND_CHECK_ENTRY(hybrid_check, nd_hyb_check_args, nd_hyb_check_default,
          "hybrid_check(d, hidden_sizes, activations, form='gradient', inputs=0, guarantee=True, beta=1, power=3): "
          "the model's rules")
 

@@ -12,28 +12,29 @@
 #include "nd_nn.h"
 #include "nd_status.h"
 
-/* An entry that runs a kernel's rules on its arguments and returns None. */
-#define ND_CHECK_ENTRY(name, type, init, rules, doc)                                               \
-    static PyObject *name##_body(PyObject *m, void *args, int tn)                                   \
-    {                                                                                              \
-        int st = rules((const type *)args);                                                        \
-        return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, #name);                      \
-    }                                                                                              \
-    ND_ENTRY(name, type, init, doc)
-
 /* ---- the LTC relaxation and scan -------------------------------------------------------- */
 
 typedef struct {
     PyArrayObject *x, *a, *tau, *h0, *h, *dh;
     int solver; /* index in nd_ltc_solver_names: the code is solver + ND_LTC_EXACT */
-    int64_t steps;
+    int64_t steps, B, T, H;
     nd_ode_opts o; /* rtol, atol, max_steps */
+    nd_ode_stats stats;
+    int backward;
+    void *work;
+    PyObject *res[3];
 } nd_ltc_args;
+#define D ND_DATA
 
 static void nd_ltc_args_default(nd_ltc_args *a)
 {
     nd_ltc_defaults(&a->solver, &a->steps, &a->o);
     a->solver -= ND_LTC_EXACT;
+}
+static void nd_ltc_backward_default(nd_ltc_args *a)
+{
+    nd_ltc_args_default(a);
+    a->backward = 1;
 }
 
 /* The kernel's solver code, and the kernels' rules on the options. */
@@ -44,14 +45,17 @@ static int nd_ltc_check(const nd_ltc_args *a) { return nd_ltc_check_opts(ND_LTC_
     ND_CHOICE(nd_ltc_args, solver, "solver", ND_OPTIONAL, nd_ltc_solver_names),                    \
         ND_SCALAR(nd_ltc_args, steps, "steps", ND_ARG_INT, ND_OPTIONAL),                           \
         ND_TOLERANCES(nd_ltc_args, o.rtol, o.atol),                                                \
-        ND_SCALAR(nd_ltc_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL)
+        ND_SCALAR(nd_ltc_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL), ND_CHECK(nd_ltc_check)
 
 /* A solver that could not finish raises IntegrationError with the frame time reached, the
- * status (odeint's keys: the status's enum name after ND_ERR_, in lower case) and counters. */
-static PyObject *nd_ltc_failure(PyObject *module, int st, const char *what, const nd_ode_stats *s)
+ * status (odeint's keys: the status's enum name after ND_ERR_, in lower case) and counters.
+ * Returns st, with the exception set. */
+static int nd_ltc_failure(PyObject *module, int st, const char *what, const nd_ode_stats *s)
 {
+    if (st == ND_OK)
+        return st;
     if (st != ND_ERR_MAX_STEPS && st != ND_ERR_STEP_UNDERFLOW && st != ND_ERR_NONFINITE && st != ND_ERR_UNSTABLE)
-        return nd_raise_status(st, what);
+        return nd_raise_status(st, what), st;
     char key[32] = {0};
     const char *name = nd_status_name(st) + sizeof "ND_ERR_" - 1;
     for (size_t i = 0; name[i] && i < sizeof key - 1; ++i)
@@ -67,7 +71,8 @@ static PyObject *nd_ltc_failure(PyObject *module, int st, const char *what, cons
     else if (t)
         msg = PyUnicode_FromFormat("%s (dopri5) stopped at s=%R of a frame before s=1: %s", what, t, nd_status_str(st));
     Py_XDECREF(t);
-    return nd_raise_integration(module, msg, attrs);
+    nd_raise_integration(module, msg, attrs);
+    return st;
 }
 
 /* x, a and tau broadcast together, each C-contiguous (a copy only where its shape differs). */
@@ -101,87 +106,77 @@ static int nd_ltc_broadcast(nd_ltc_args *a)
     return ok ? 0 : -1;
 }
 
-/* tau's rule (positive and finite) is the kernel's, so NaN and inf reach it. */
-static const nd_arg solve_ltc_args[] = {ND_IN(nd_ltc_args, x, "x", ND_TYPE | ND_FINITE, -1, NULL),
-                                        ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, -1, NULL),
-                                        ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, -1, NULL), ND_LTC_OPTIONS, {NULL}};
+static int nd_solve_ltc_work(nd_ltc_args *a)
+{
+    size_t len;
+    a->work = nd_workspace(nd_solve_ltc_workspace_len(ND_LTC_SOLVER(a), PyArray_SIZE(a->x), &len), &len,
+                           PyArray_ITEMSIZE(a->x), "solve_ltc");
+    return a->work ? ND_OK : -1;
+}
 
-static PyObject *solve_ltc_body(PyObject *module, void *args, int tn)
+/* tau's rule (positive and finite) is the kernel's, so NaN and inf reach it. */
+static const nd_arg solve_ltc_args[] = {
+    ND_IN(nd_ltc_args, x, "x", ND_TYPE | ND_FINITE, NULL), ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, NULL),
+    ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, NULL), ND_LTC_OPTIONS, ND_CHECK(nd_ltc_broadcast),
+    ND_CHECK(nd_solve_ltc_work), ND_WORK(nd_ltc_args, work), ND_OUT(nd_ltc_args, res[0], "x", 0, "(*x)"), {NULL}};
+
+static int solve_ltc_run(PyObject *module, void *args, int tn)
 {
     nd_ltc_args *a = args;
-    const int solver = ND_LTC_SOLVER(a);
-    int st = nd_ltc_check(a);
-    if (st != ND_OK || nd_ltc_broadcast(a) < 0)
-        return st != ND_OK ? nd_raise_status(st, "solve_ltc") : NULL;
-    const int64_t n = (int64_t)PyArray_SIZE(a->x);
-    size_t len;
-    void *work = nd_workspace(nd_solve_ltc_workspace_len(solver, n, &len), &len, PyArray_ITEMSIZE(a->x), "solve_ltc");
-    PyObject *out = work ? PyArray_SimpleNew(PyArray_NDIM(a->x), PyArray_DIMS(a->x), tn) : NULL;
-    nd_ode_stats stats = {0};
-    ND_NOGIL(st, ND_DISPATCH(tn, nd_solve_ltc, solver, n, ND_DATA(a->x), ND_DATA(a->a), ND_DATA(a->tau), a->steps,
-                             &a->o, ND_DATA(out), work, &stats));
-    PyMem_RawFree(work);
-    if (!PyErr_Occurred() && st != ND_OK) {
-        Py_CLEAR(out);
-        nd_ltc_failure(module, st, "solve_ltc", &stats);
-    }
-    return nd_finish(ND_OK, "solve_ltc", 1, &out);
+    int st = ND_OK;
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_solve_ltc, ND_LTC_SOLVER(a), PyArray_SIZE(a->x), D(a->x), D(a->a), D(a->tau),
+                             a->steps, &a->o, D(a->res[0]), a->work, &a->stats));
+    return nd_ltc_failure(module, st, "solve_ltc", &a->stats);
 }
-ND_ENTRY(solve_ltc, nd_ltc_args, nd_ltc_args_default,
-         "solve_ltc(x, a, tau, solver, steps, rtol, atol, max_steps) -> x(1) of dx/ds = (a - x) / tau, broadcast")
+ND_RUN_ENTRY(solve_ltc, nd_ltc_args, nd_ltc_args_default,
+             "solve_ltc(x, a, tau, solver, steps, rtol, atol, max_steps) -> x(1) of dx/ds = (a - x) / tau, broadcast")
+
+static int nd_ltc_scan_work(nd_ltc_args *a)
+{
+    size_t bytes;
+    a->work = nd_workspace(nd_ltc_scan_workspace_bytes(ND_LTC_SOLVER(a), a->H, a->o.max_steps, a->backward, &bytes),
+                           &bytes, 1, "ltc_scan");
+    return a->work ? ND_OK : -1;
+}
 
 /* Forward -> h [B, T, H]; backward -> (da, dtau [B, T, H], dh0 [B, H]). */
-static PyObject *nd_ltc_scan_run(PyObject *module, void *args, int tn, int backward)
+static int nd_ltc_scan_run(PyObject *module, void *args, int tn)
 {
     nd_ltc_args *a = args;
+    int st = ND_OK;
     const int solver = ND_LTC_SOLVER(a);
-    int st = nd_ltc_check(a);
-    if (st != ND_OK)
-        return nd_raise_status(st, "ltc_scan");
-    const npy_intp *d = PyArray_DIMS(a->a), B = d[0], T = d[1], H = d[2], d0[2] = {B, H};
-    if (nd_check_shape(a->tau, "tau", 3, d, "the shape of a") < 0 ||
-        (a->h0 && nd_check_shape(a->h0, "h0", 2, d0, "(batch, hidden) of a") < 0) ||
-        (a->h && nd_check_shape(a->h, "h", 3, d, "the shape of a") < 0) ||
-        (a->dh && nd_check_shape(a->dh, "dh", 3, d, "the shape of a") < 0))
-        return NULL;
-    size_t bytes;
-    void *work = nd_workspace(nd_ltc_scan_workspace_bytes(solver, H, a->o.max_steps, backward, &bytes), &bytes, 1,
-                              "ltc_scan");
-    PyObject *o[3] = {work ? nd_empty(tn, 3, B, T, H) : NULL, NULL, NULL};
-    if (o[0] && backward)
-        o[1] = nd_empty(tn, 3, B, T, H), o[2] = nd_empty(tn, 2, B, H);
-    nd_ode_stats stats = {0};
-    void *ad = ND_DATA(a->a), *td = ND_DATA(a->tau), *h0 = ND_DATA(a->h0), *o0 = ND_DATA(o[0]);
-    ND_NOGIL(st, backward ? ND_DISPATCH(tn, nd_ltc_scan_backward, solver, B, T, H, ad, td, h0, ND_DATA(a->h),
-                                        a->steps, &a->o, ND_DATA(a->dh), o0, ND_DATA(o[1]), ND_DATA(o[2]), work)
-                          : ND_DISPATCH(tn, nd_ltc_scan_forward, solver, B, T, H, ad, td, h0, a->steps, &a->o, o0,
-                                        work, &stats));
-    PyMem_RawFree(work);
-    if (!PyErr_Occurred() && st != ND_OK) {
-        for (int k = 0; k < 3; ++k)
-            Py_CLEAR(o[k]);
-        nd_ltc_failure(module, st, "ltc_scan", &stats);
-    }
-    return nd_finish(ND_OK, "ltc_scan", backward ? 3 : 1, o);
+    void *ad = D(a->a), *td = D(a->tau), *h0 = D(a->h0), *o0 = D(a->res[0]);
+    ND_NOGIL(st, a->backward ? ND_DISPATCH(tn, nd_ltc_scan_backward, solver, a->B, a->T, a->H, ad, td, h0, D(a->h),
+                                           a->steps, &a->o, D(a->dh), o0, D(a->res[1]), D(a->res[2]), a->work)
+                             : ND_DISPATCH(tn, nd_ltc_scan_forward, solver, a->B, a->T, a->H, ad, td, h0, a->steps,
+                                           &a->o, o0, a->work, &a->stats));
+    return nd_ltc_failure(module, st, "ltc_scan", &a->stats);
 }
+#define ltc_scan_run nd_ltc_scan_run
+#define ltc_scan_backward_run nd_ltc_scan_run
 
-#define ND_LTC_SCAN_INPUTS(h0_flags)                                                               \
-    ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, 3, "(batch, time, hidden)"),                   \
-        ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, -1, NULL),                                         \
-        ND_IN(nd_ltc_args, h0, "h0", ND_FINITE | ND_NONE | (h0_flags), -1, NULL)
+#define ND_LTC_SCAN_INPUTS(h0_flags)                                                                    \
+    ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, "(batch, time, hidden)"),                           \
+        ND_IN(nd_ltc_args, tau, "tau", ND_TYPE, "(*a)"),                                                \
+        ND_IN(nd_ltc_args, h0, "h0", ND_FINITE | ND_NONE | (h0_flags), "(batch, hidden)")
+#define ND_LTC_SCAN_ROWS                                                                                \
+    ND_LTC_OPTIONS, ND_DIM(nd_ltc_args, B, "batch"), ND_DIM(nd_ltc_args, T, "time"),                    \
+        ND_DIM(nd_ltc_args, H, "hidden"), ND_CHECK(nd_ltc_scan_work), ND_WORK(nd_ltc_args, work)
 
-static const nd_arg ltc_scan_args[] = {ND_LTC_SCAN_INPUTS(ND_OPTIONAL), ND_LTC_OPTIONS, {NULL}};
-ND_ENTRY_OF(ltc_scan, nd_ltc_args, nd_ltc_args_default, nd_ltc_scan_run, 0,
-            "ltc_scan(a, tau, h0=None, solver, steps, rtol, atol, max_steps) -> h [B, T, H]")
+static const nd_arg ltc_scan_args[] = {ND_LTC_SCAN_INPUTS(ND_OPTIONAL), ND_LTC_SCAN_ROWS,
+                                       ND_OUT(nd_ltc_args, res[0], "h", 0, "(batch, time, hidden)"), {NULL}};
+ND_RUN_ENTRY(ltc_scan, nd_ltc_args, nd_ltc_args_default,
+             "ltc_scan(a, tau, h0=None, solver, steps, rtol, atol, max_steps) -> h [B, T, H]")
 
-static const nd_arg ltc_scan_backward_args[] = {ND_LTC_SCAN_INPUTS(0), ND_IN(nd_ltc_args, h, "h", ND_FINITE, -1, NULL),
-                                                ND_IN(nd_ltc_args, dh, "dh", ND_FINITE, -1, NULL), ND_LTC_OPTIONS,
-                                                {NULL}};
-ND_ENTRY_OF(ltc_scan_backward, nd_ltc_args, nd_ltc_args_default, nd_ltc_scan_run, 1,
-            "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
+static const nd_arg ltc_scan_backward_args[] = {
+    ND_LTC_SCAN_INPUTS(0), ND_IN(nd_ltc_args, h, "h", ND_FINITE, "(*a)"), ND_IN(nd_ltc_args, dh, "dh", ND_FINITE, "(*a)"),
+    ND_LTC_SCAN_ROWS, ND_OUT(nd_ltc_args, res[0], "da", 0, "(*a)"), ND_OUT(nd_ltc_args, res[1], "dtau", 0, "(*a)"),
+    ND_OUT(nd_ltc_args, res[2], "dh0", 0, "(batch, hidden)"), {NULL}};
+ND_RUN_ENTRY(ltc_scan_backward, nd_ltc_args, nd_ltc_backward_default,
+             "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
 
 static const nd_arg ltc_check_options_args[] = {ND_LTC_OPTIONS, {NULL}};
-ND_CHECK_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default, nd_ltc_check,
+ND_CHECK_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default,
                "ltc_check_options(solver, steps, rtol, atol, max_steps): the kernels' rules on these options")
 
 /* ---- the recurrent cells ---------------------------------------------------------------- */
@@ -193,109 +188,124 @@ typedef struct {
     int64_t input_size, hidden_size, units, layers, unfolds;
     int act, mode, keep;
     double eps;
+    /* the run: the cell (nd_ltccell or nd_cfc), its sizes, workspace and outputs */
+    int cfc;
+    nd_ltccell ltc;
+    nd_cfc cf;
+    PyObject *kept; /* the CfC's converted parameters */
+    int64_t B, T, H, NI, P, clen;
+    void *work;
+    PyObject *res[3];
 } nd_cell_args;
+#define C nd_cell_args /* in the tables */
 
-
-
-/* dims: B, T, state size H, input size NI, parameter count P. Forward -> (h [B, T, H],
- * cache | None); backward -> (dx [B, T, NI], dh0 [B, H], dparams [P]). */
-static PyObject *nd_cell_run(const char *name, int cfc, const void *cell, const nd_cell_args *a, int tn, int backward,
-                             const npy_intp dims[5], size_t clen, size_t wlen)
+/* The cell's sizes: the cache the forward pass keeps (checked against a given one), the parameter
+ * count, and the workspace of wlen elements. */
+static int nd_cell_sizes(C *a, size_t clen, size_t wlen, int64_t params)
 {
-    const npy_intp B = dims[0], T = dims[1], H = dims[2], bh[2] = {B, H}, bth[3] = {B, T, H}, cd[1] = {(npy_intp)clen};
-    if ((a->dt && nd_check_shape(a->dt, "timespans", 2, dims, "(batch, time)") < 0) ||
-        (a->h0 && nd_check_shape(a->h0, "h0", 2, bh, "(batch, state size)") < 0) ||
-        (a->dh && nd_check_shape(a->dh, "dh", 3, bth, "(batch, time, state size)") < 0) ||
-        (a->cache && nd_check_shape(a->cache, "cache", 1, cd, "from the forward pass of these inputs") < 0))
-        return NULL;
-    void *work = nd_work_alloc(wlen, tn == NPY_FLOAT ? sizeof(float) : sizeof(double));
-    PyObject *o[3] = {NULL, NULL, NULL};
-    if (work && !backward && (o[0] = nd_empty(tn, 3, B, T, H)) && a->keep)
-        o[1] = nd_empty(tn, 1, (npy_intp)clen);
-    if (work && backward)
-        o[0] = nd_empty(tn, 3, B, T, dims[3]), o[1] = nd_empty(tn, 2, B, H), o[2] = nd_empty(tn, 1, dims[4]);
-    const void *x = ND_DATA(a->x), *dt = ND_DATA(a->dt), *h0 = ND_DATA(a->h0), *c = ND_DATA(a->cache);
-    const void *dh = ND_DATA(a->dh);
-    void *o0 = ND_DATA(o[0]), *o1 = ND_DATA(o[1]), *o2 = ND_DATA(o[2]);
-    int st = ND_OK;
-    if (cfc && backward) /* the cache holds what CfC's backward pass reads of x */
-        ND_NOGIL(st, ND_DISPATCH(tn, nd_cfc_backward, cell, B, T, dt, c, dh, o0, o1, o2, work));
-    else if (cfc)
-        ND_NOGIL(st, ND_DISPATCH(tn, nd_cfc_forward, cell, B, T, x, dt, h0, o0, o1, work));
-    else if (backward)
-        ND_NOGIL(st, ND_DISPATCH(tn, nd_ltccell_backward, cell, B, T, x, dt, NULL, c, dh, o0, o1, o2, work));
-    else
-        ND_NOGIL(st, ND_DISPATCH(tn, nd_ltccell_forward, cell, B, T, x, dt, h0, o0, o1, work));
-    PyMem_RawFree(work);
-    return nd_finish(st, name, backward ? 3 : 2, o);
+    const npy_intp cd[1] = {(npy_intp)clen};
+    if (a->cache && nd_check_shape(a->cache, "cache", 1, cd, "from the forward pass of these inputs") < 0)
+        return -1;
+    a->clen = (int64_t)clen, a->P = params;
+    a->work = nd_work_alloc(wlen, PyArray_ITEMSIZE(a->x ? a->x : a->dh));
+    return a->work ? ND_OK : -1;
 }
 
+/* Forward -> (h [B, T, H], cache | None); backward -> (dx [B, T, NI], dh0 [B, H], dparams [P]). */
+static int nd_cell_run(PyObject *m, void *args, int tn)
+{
+    C *a = args;
+    const void *x = D(a->x), *dt = D(a->dt), *h0 = D(a->h0), *c = D(a->cache), *dh = D(a->dh);
+    void *o0 = D(a->res[0]), *o1 = D(a->res[1]), *o2 = D(a->res[2]), *w = a->work;
+    const int64_t B = a->B, T = a->T;
+    int st = ND_OK;
+    if (a->cfc && dh) /* the cache holds what CfC's backward pass reads of x */
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_cfc_backward, &a->cf, B, T, dt, c, dh, o0, o1, o2, w));
+    else if (a->cfc)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_cfc_forward, &a->cf, B, T, x, dt, h0, o0, o1, w));
+    else if (dh)
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_ltccell_backward, &a->ltc, B, T, x, dt, NULL, c, dh, o0, o1, o2, w));
+    else
+        ND_NOGIL(st, ND_DISPATCH(tn, nd_ltccell_forward, &a->ltc, B, T, x, dt, h0, o0, o1, w));
+    return st;
+}
+#define ltccell_forward_run nd_cell_run
+#define ltccell_backward_run nd_cell_run
+#define cfc_forward_run nd_cell_run
+#define cfc_backward_run nd_cell_run
+
 /* The sequence (x or dh) sets the call's type; the timespans' rule is the kernels'. */
-#define ND_CELL_SEQ(field, name) ND_IN(nd_cell_args, field, name, ND_TYPE | ND_FINITE, 3, "(batch, time, features)")
-#define ND_CELL_TIMESPANS ND_IN(nd_cell_args, dt, "timespans", ND_NONE, 2, "(batch, time)")
-#define ND_CELL_H0 ND_IN(nd_cell_args, h0, "h0", ND_FINITE | ND_NONE, 2, "(batch, state size)")
-#define ND_CELL_CACHE ND_IN(nd_cell_args, cache, "cache", 0, 1, "(size,) from the forward pass")
-#define ND_CELL_DH ND_IN(nd_cell_args, dh, "dh", ND_FINITE, 3, "(batch, time, state size)")
-#define ND_CELL_KEEP ND_SCALAR(nd_cell_args, keep, "keep_cache", ND_ARG_BOOL, ND_OPTIONAL)
+#define ND_CELL_SEQ(field, name, rule) ND_IN(C, field, name, ND_TYPE | ND_FINITE, rule)
+#define ND_CELL_X ND_CELL_SEQ(x, "x", "(batch, time, features)")
+#define ND_CELL_TIMESPANS ND_IN(C, dt, "timespans", ND_NONE, "(batch, time)")
+#define ND_CELL_H0 ND_IN(C, h0, "h0", ND_FINITE | ND_NONE, "(batch, state size)")
+#define ND_CELL_CACHE ND_IN(C, cache, "cache", 0, "(cache size,) from the forward pass")
+#define ND_CELL_DH ND_IN(C, dh, "dh", ND_FINITE, "(batch, time, state size)")
+#define ND_CELL_KEEP ND_SCALAR(C, keep, "keep_cache", ND_ARG_BOOL, ND_OPTIONAL)
+/* after the cell's check (nd_cell_sizes) */
+#define ND_CELL_DIMS                                                                                    \
+    ND_DIM(C, B, "batch"), ND_DIM(C, T, "time"), ND_DIM(C, H, "state size"), ND_DIM(C, NI, "features"),  \
+        ND_DIM(C, P, "params"), ND_DIM(C, clen, "cache size"), ND_WORK(C, work)
+#define ND_CELL_FORWARD_OUTS                                                                            \
+    ND_OUT(C, res[0], "h", 0, "(batch, time, state size)"), ND_OUT(C, res[1], "cache", ND_WHEN(C, keep), "(cache size,)")
+#define ND_CELL_BACKWARD_OUTS                                                                           \
+    ND_OUT(C, res[0], "dx", 0, "(batch, time, features)"), ND_OUT(C, res[1], "dh0", 0, "(batch, state size)"),  \
+        ND_OUT(C, res[2], "dparams", 0, "(params,)")
 
 /* ---- the LTC cell ----------------------------------------------------------------------- */
 
 /* The parameters, in nd_ltccell's order: gleak, vleak, cm [N]; w, sigma, mu, erev [N, N]; the
  * sensory four [S, N]. */
 #define ND_LTCCELL_LIST(X)                                                                         \
-    X(0, "gleak", 1) X(1, "vleak", 1) X(2, "cm", 1) X(3, "w", 2) X(4, "sigma", 2) X(5, "mu", 2)       \
-        X(6, "erev", 2) X(7, "sensory_w", 2) X(8, "sensory_sigma", 2) X(9, "sensory_mu", 2)         \
-            X(10, "sensory_erev", 2)
-#define ND_LTC_ROW(k, name, nd) ND_IN(nd_cell_args, p[k], name, ND_FINITE, nd, NULL),
-#define ND_LTC_NAME(k, name, nd) name,
-static const char *const nd_ltccell_params[11] = {ND_LTCCELL_LIST(ND_LTC_NAME)};
-#define ND_LTCCELL_PARAMS                                                                          \
-    ND_LTCCELL_LIST(ND_LTC_ROW) ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),    \
-        ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0)
+    X(0, "gleak", ND_N) X(1, "vleak", ND_N) X(2, "cm", ND_N) X(3, "w", ND_NN) X(4, "sigma", ND_NN)            \
+        X(5, "mu", ND_NN) X(6, "erev", ND_NN) X(7, "sensory_w", ND_SN) X(8, "sensory_sigma", ND_SN)           \
+            X(9, "sensory_mu", ND_SN) X(10, "sensory_erev", ND_SN)
+#define ND_N "(state size,)"
+#define ND_NN "(state size, state size)"
+#define ND_SN "(features, state size)"
+#define ND_LTC_ROW(k, name, rule) ND_IN(C, p[k], name, ND_FINITE, rule),
 
-static PyObject *nd_ltccell_body(PyObject *m, void *args, int tn, int backward)
+static int nd_ltccell_prepare(C *a)
 {
-    nd_cell_args *a = args;
-    const npy_intp B = PyArray_DIM(a->x, 0), T = PyArray_DIM(a->x, 1), S = PyArray_DIM(a->x, 2);
-    const npy_intp N = PyArray_DIM(a->p[0], 0), sq[2] = {N, N}, sn[2] = {S, N};
-    nd_ltccell c = {.sensory = S, .units = N, .unfolds = a->unfolds, .eps = a->eps};
-    const void **dst[11] = {&c.gleak, &c.vleak, &c.cm, &c.w, &c.sigma, &c.mu, &c.erev, &c.sw, &c.ssigma, &c.smu,
-                            &c.serev};
-    for (int k = 0; k < 11; ++k) {
-        if (nd_check_shape(a->p[k], nd_ltccell_params[k], k < 3 ? 1 : 2, k < 7 ? sq : sn, NULL) < 0)
-            return NULL;
+    nd_ltccell *c = &a->ltc;
+    *c = (nd_ltccell){.sensory = PyArray_DIM(a->x, 2), .units = PyArray_DIM(a->p[0], 0), .unfolds = a->unfolds,
+                      .eps = a->eps};
+    const void **dst[11] = {&c->gleak, &c->vleak, &c->cm, &c->w, &c->sigma, &c->mu, &c->erev, &c->sw, &c->ssigma,
+                            &c->smu, &c->serev};
+    for (int k = 0; k < 11; ++k)
         *dst[k] = PyArray_DATA(a->p[k]);
-    }
     size_t clen, wlen;
-    int st = nd_ltccell_sizes(&c, B, T, &clen, &wlen);
-    if (st != ND_OK)
-        return nd_raise_status(st, "ltccell");
-    const npy_intp dims[5] = {B, T, N, S, (npy_intp)nd_ltccell_param_count(&c)};
-    return nd_cell_run("ltccell", 0, &c, a, tn, backward, dims, clen, wlen);
+    int st = nd_ltccell_sizes(c, PyArray_DIM(a->x, 0), PyArray_DIM(a->x, 1), &clen, &wlen);
+    return st != ND_OK ? st : nd_cell_sizes(a, clen, wlen, nd_ltccell_param_count(c));
 }
 
+#define ND_LTCCELL_PARAMS                                                                               \
+    ND_LTCCELL_LIST(ND_LTC_ROW) ND_SCALAR(C, unfolds, "ode_unfolds", ND_ARG_INT, 0),                   \
+        ND_SCALAR(C, eps, "epsilon", ND_ARG_DOUBLE, 0), ND_CHECK(nd_ltccell_prepare), ND_CELL_DIMS
+
 static const nd_arg ltccell_forward_args[] = {
-    ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_H0, ND_LTCCELL_PARAMS, ND_CELL_KEEP, {NULL}};
-ND_ENTRY_OF(ltccell_forward, nd_cell_args, NULL, nd_ltccell_body, 0,
-            "ltccell_forward(x, timespans|None, h0|None, gleak, ..., sensory_erev, ode_unfolds, epsilon, "
-            "keep_cache=False) -> (h, cache|None)")
+    ND_CELL_X, ND_CELL_TIMESPANS, ND_CELL_H0, ND_LTCCELL_PARAMS, ND_CELL_KEEP, ND_CELL_FORWARD_OUTS, {NULL}};
+ND_RUN_ENTRY(ltccell_forward, C, NULL,
+             "ltccell_forward(x, timespans|None, h0|None, gleak, ..., sensory_erev, ode_unfolds, epsilon, "
+             "keep_cache=False) -> (h, cache|None)")
 
 static const nd_arg ltccell_backward_args[] = {
-    ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_DH, ND_LTCCELL_PARAMS, {NULL}};
-ND_ENTRY_OF(ltccell_backward, nd_cell_args, NULL, nd_ltccell_body, 1,
-            "ltccell_backward(x, timespans|None, cache, dh, gleak, ..., sensory_erev, ode_unfolds, epsilon) -> "
-            "(dx, dh0, dparams)")
+    ND_CELL_X, ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_DH, ND_LTCCELL_PARAMS, ND_CELL_BACKWARD_OUTS, {NULL}};
+ND_RUN_ENTRY(ltccell_backward, C, NULL,
+             "ltccell_backward(x, timespans|None, cache, dh, gleak, ..., sensory_erev, ode_unfolds, epsilon) -> "
+             "(dx, dh0, dparams)")
 
-static const nd_arg ltccell_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0),
-                                            ND_SCALAR(nd_cell_args, units, "units", ND_ARG_INT, 0),
-                                            ND_SCALAR(nd_cell_args, unfolds, "ode_unfolds", ND_ARG_INT, 0),
-                                            ND_SCALAR(nd_cell_args, eps, "epsilon", ND_ARG_DOUBLE, 0), {NULL}};
-static int nd_ltccell_rules(const nd_cell_args *a)
+static int nd_ltccell_rules(const C *a)
 {
     const nd_ltccell c = {.sensory = a->input_size, .units = a->units, .unfolds = a->unfolds, .eps = a->eps};
     return nd_ltccell_check(&c);
 }
-ND_CHECK_ENTRY(ltccell_check, nd_cell_args, NULL, nd_ltccell_rules,
+static const nd_arg ltccell_check_args[] = {ND_SCALAR(C, input_size, "input_size", ND_ARG_INT, 0),
+                                            ND_SCALAR(C, units, "units", ND_ARG_INT, 0),
+                                            ND_SCALAR(C, unfolds, "ode_unfolds", ND_ARG_INT, 0),
+                                            ND_SCALAR(C, eps, "epsilon", ND_ARG_DOUBLE, 0),
+                                            ND_CHECK(nd_ltccell_rules), {NULL}};
+ND_CHECK_ENTRY(ltccell_check, C, NULL,
                "ltccell_check(input_size, units, ode_unfolds, epsilon): the kernels' rules")
 
 /* ---- CfC -------------------------------------------------------------------------------- */
@@ -312,83 +322,80 @@ static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim
 }
 
 /* params: (W, b) of each backbone layer, then of the heads ff1, ff2, ta, tb; in the pure mode
- * (W, b) of ff1 then w_tau and A. */
-static PyObject *nd_cfc_body(PyObject *m, void *args, int tn, int backward)
+ * (W, b) of ff1 then w_tau and A. Converted to the sequence's type and kept in a->kept. */
+static int nd_cfc_prepare(C *a)
 {
-    nd_cell_args *a = args;
     const Py_ssize_t n = PyTuple_GET_SIZE(a->params), tail = a->mode == ND_CFC_PURE ? 4 : 8;
     if (n < tail || n % 2 || n > tail + 2 * ND_CFC_MAX_LAYERS)
         return PyErr_Format(PyExc_ValueError, "params must hold %zd to %zd arrays in mode '%s' (backbone (W, b) pairs, "
                             "then %s), got %zd", tail, tail + 2 * ND_CFC_MAX_LAYERS, nd_cfc_mode_names[a->mode],
-                            a->mode == ND_CFC_PURE ? "ff1's (W, b), w_tau and A" : "the heads' (W, b) pairs", n);
-    PyArrayObject *seq = backward ? a->dh : a->x;
-    const npy_intp B = PyArray_DIM(seq, 0), T = PyArray_DIM(seq, 1);
+                            a->mode == ND_CFC_PURE ? "ff1's (W, b), w_tau and A" : "the heads' (W, b) pairs", n), -1;
+    PyArrayObject *seq = a->dh ? a->dh : a->x;
+    const int tn = PyArray_TYPE(seq);
     /* the sizes are checked before any shape is read from them; the backbone's width comes
      * from its first weights (1 stands in for it until then) */
-    nd_cfc c = {.input_size = backward ? a->input_size : PyArray_DIM(a->x, 2),
-                .hidden_size = backward ? PyArray_DIM(a->dh, 2) : a->hidden_size, .units = 1,
-                .layers = (n - tail) / 2, .act = a->act, .mode = a->mode};
-    int st = nd_cfc_check(&c);
-    if (st != ND_OK)
-        return nd_raise_status(st, "cfc");
-    PyObject *keep = PyList_New(0), *res = NULL;
-    npy_intp in = c.input_size + c.hidden_size;
-    int ok = keep != NULL;
-    for (int64_t l = 0; ok && l < c.layers; ++l, in = c.units) {
-        ok = (c.bw[l] = nd_cfc_param(a->params, 2 * l, tn, 2, in, l ? c.units : -1, "(width, backbone_units)", keep)) != NULL;
+    nd_cfc *c = &a->cf;
+    *c = (nd_cfc){.input_size = a->dh ? a->input_size : PyArray_DIM(a->x, 2),
+                  .hidden_size = a->dh ? PyArray_DIM(a->dh, 2) : a->hidden_size, .units = 1,
+                  .layers = (n - tail) / 2, .act = a->act, .mode = a->mode};
+    int st = nd_cfc_check(c);
+    if (st != ND_OK || !(a->kept = PyList_New(0)))
+        return st != ND_OK ? st : -1;
+    npy_intp in = c->input_size + c->hidden_size;
+    int ok = 1;
+    for (int64_t l = 0; ok && l < c->layers; ++l, in = c->units) {
+        ok = (c->bw[l] = nd_cfc_param(a->params, 2 * l, tn, 2, in, l ? c->units : -1, "(width, backbone_units)",
+                                      a->kept)) != NULL;
         if (ok && l == 0)
-            c.units = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(keep, 0), 1);
-        ok = ok && (c.bb[l] = nd_cfc_param(a->params, 2 * l + 1, tn, 1, c.units, -1, "(backbone_units,)", keep));
+            c->units = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(a->kept, 0), 1);
+        ok = ok && (c->bb[l] = nd_cfc_param(a->params, 2 * l + 1, tn, 1, c->units, -1, "(backbone_units,)", a->kept));
     }
     const int heads = a->mode == ND_CFC_PURE ? 1 : 4;
-    Py_ssize_t i = 2 * c.layers;
+    Py_ssize_t i = 2 * c->layers;
     for (int k = 0; ok && k < heads; ++k, i += 2)
-        ok = (c.hw[k] = nd_cfc_param(a->params, i, tn, 2, in, c.hidden_size, "(width, hidden_size)", keep)) &&
-             (c.hb[k] = nd_cfc_param(a->params, i + 1, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep));
+        ok = (c->hw[k] = nd_cfc_param(a->params, i, tn, 2, in, c->hidden_size, "(width, hidden_size)", a->kept)) &&
+             (c->hb[k] = nd_cfc_param(a->params, i + 1, tn, 1, c->hidden_size, -1, "(hidden_size,)", a->kept));
     if (ok && heads == 1)
-        ok = (c.w_tau = nd_cfc_param(a->params, i, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep)) &&
-             (c.A = nd_cfc_param(a->params, i + 1, tn, 1, c.hidden_size, -1, "(hidden_size,)", keep));
+        ok = (c->w_tau = nd_cfc_param(a->params, i, tn, 1, c->hidden_size, -1, "(hidden_size,)", a->kept)) &&
+             (c->A = nd_cfc_param(a->params, i + 1, tn, 1, c->hidden_size, -1, "(hidden_size,)", a->kept));
     size_t per_step, wlen;
-    if (ok && (st = nd_cfc_sizes(&c, B, &per_step, &wlen)) != ND_OK)
-        nd_raise_status(st, "cfc");
-    else if (ok) {
-        const npy_intp dims[5] = {B, T, c.hidden_size, c.input_size, (npy_intp)nd_cfc_param_count(&c)};
-        res = nd_cell_run("cfc", 1, &c, a, tn, backward, dims, per_step * (size_t)T, wlen);
-    }
-    Py_XDECREF(keep);
-    return res;
+    if (!ok || (st = nd_cfc_sizes(c, PyArray_DIM(seq, 0), &per_step, &wlen)) != ND_OK)
+        return ok ? st : -1;
+    a->cfc = 1;
+    return nd_cell_sizes(a, per_step * (size_t)PyArray_DIM(seq, 1), wlen, nd_cfc_param_count(c));
 }
 
 #define ND_CFC_CODES                                                                               \
-    ND_CHOICE(nd_cell_args, act, "backbone_activation", 0, nd_act_names),                          \
-        ND_CHOICE(nd_cell_args, mode, "mode", 0, nd_cfc_mode_names)
-#define ND_CFC_PARAMS ND_OBJ(nd_cell_args, params, "params", ND_ARG_TUPLE, 0)
+    ND_CHOICE(C, act, "backbone_activation", 0, nd_act_names), ND_CHOICE(C, mode, "mode", 0, nd_cfc_mode_names)
+#define ND_CFC_PARAMS ND_OBJ(C, params, "params", ND_ARG_TUPLE, 0)
+#define ND_CFC_ROWS ND_CHECK(nd_cfc_prepare), ND_KEEP(C, kept), ND_CELL_DIMS
 
 static const nd_arg cfc_forward_args[] = {
-    ND_CELL_SEQ(x, "x"), ND_CELL_TIMESPANS, ND_CELL_H0, ND_CFC_PARAMS,
-    ND_SCALAR(nd_cell_args, hidden_size, "hidden_size", ND_ARG_INT, 0), ND_CFC_CODES, ND_CELL_KEEP, {NULL}};
-ND_ENTRY_OF(cfc_forward, nd_cell_args, NULL, nd_cfc_body, 0,
-         "cfc_forward(x, timespans|None, h0|None, params, hidden_size, backbone_activation, mode, keep_cache=False) "
-         "-> (h, cache|None)")
+    ND_CELL_X, ND_CELL_TIMESPANS, ND_CELL_H0, ND_CFC_PARAMS, ND_SIZE(C, hidden_size, "hidden_size", "state size", 0),
+    ND_CFC_CODES, ND_CELL_KEEP, ND_CFC_ROWS, ND_CELL_FORWARD_OUTS, {NULL}};
+ND_RUN_ENTRY(cfc_forward, C, NULL,
+             "cfc_forward(x, timespans|None, h0|None, params, hidden_size, backbone_activation, mode, "
+             "keep_cache=False) -> (h, cache|None)")
 
 static const nd_arg cfc_backward_args[] = {
-    ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_SEQ(dh, "dh"), ND_CFC_PARAMS,
-    ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0), ND_CFC_CODES, {NULL}};
-ND_ENTRY_OF(cfc_backward, nd_cell_args, NULL, nd_cfc_body, 1,
-         "cfc_backward(timespans|None, cache, dh, params, input_size, backbone_activation, mode) -> (dx, dh0, dparams)")
+    ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_SEQ(dh, "dh", "(batch, time, state size)"), ND_CFC_PARAMS,
+    ND_SIZE(C, input_size, "input_size", "features", 0), ND_CFC_CODES, ND_CFC_ROWS, ND_CELL_BACKWARD_OUTS, {NULL}};
+ND_RUN_ENTRY(cfc_backward, C, NULL,
+             "cfc_backward(timespans|None, cache, dh, params, input_size, backbone_activation, mode) -> (dx, dh0, "
+             "dparams)")
 
-static const nd_arg cfc_check_args[] = {ND_SCALAR(nd_cell_args, input_size, "input_size", ND_ARG_INT, 0),
-                                        ND_SCALAR(nd_cell_args, hidden_size, "hidden_size", ND_ARG_INT, 0),
-                                        ND_SCALAR(nd_cell_args, units, "backbone_units", ND_ARG_INT, 0),
-                                        ND_SCALAR(nd_cell_args, layers, "backbone_layers", ND_ARG_INT, 0),
-                                        ND_CFC_CODES, {NULL}};
-static int nd_cfc_rules(const nd_cell_args *a)
+static int nd_cfc_rules(const C *a)
 {
     const nd_cfc c = {.input_size = a->input_size, .hidden_size = a->hidden_size, .units = a->units,
                       .layers = a->layers, .act = a->act, .mode = a->mode};
     return nd_cfc_check(&c);
 }
-ND_CHECK_ENTRY(cfc_check, nd_cell_args, NULL, nd_cfc_rules,
+static const nd_arg cfc_check_args[] = {ND_SCALAR(C, input_size, "input_size", ND_ARG_INT, 0),
+                                        ND_SCALAR(C, hidden_size, "hidden_size", ND_ARG_INT, 0),
+                                        ND_SCALAR(C, units, "backbone_units", ND_ARG_INT, 0),
+                                        ND_SCALAR(C, layers, "backbone_layers", ND_ARG_INT, 0),
+                                        ND_CFC_CODES, ND_CHECK(nd_cfc_rules), {NULL}};
+ND_CHECK_ENTRY(cfc_check, C, NULL,
                "cfc_check(input_size, hidden_size, backbone_units, backbone_layers, backbone_activation, mode)")
 
 static const nd_table nd_liquid_tables[] = {

@@ -143,46 +143,45 @@ static int nd_mem_spec(PyObject *spec, int typenum, PyArrayObject *y, nd_field *
 /* ---- energies, overlaps, Jacobians of states ------------------------------------------------ */
 
 typedef struct {
-    PyObject *spec;
+    PyObject *spec, *keep, *out;
     PyArrayObject *y;
     double scale;
     int64_t what; /* 0 energy, 1 overlaps */
+    nd_field f;
+    void *work;
 } nd_mem_state_args;
+#define M nd_mem_state_args
+
+static void nd_mem_state_defaults(M *a) { a->scale = 1.0; }
+
+/* The memory field for the states y, its workspace, and the output: E [batch] or overlaps [batch, P]. */
+static int nd_mem_state_setup(M *a)
+{
+    size_t len;
+    const int tn = PyArray_TYPE(a->y);
+    if (a->what < 0 || a->what > 1)
+        return PyErr_Format(PyExc_ValueError, "what must be 0 or 1, got %lld", (long long)a->what), -1;
+    if (!(a->keep = PyList_New(0)) || nd_mem_spec(a->spec, tn, a->y, &a->f, a->keep) < 0 ||
+        !(a->work = nd_workspace(nd_memory_field_workspace_len(a->f.memory, a->f.batch, &len), &len,
+                                 PyArray_ITEMSIZE(a->y), "memories")))
+        return -1;
+    a->out = a->what == 0 ? nd_empty(tn, 1, a->f.batch)
+                          : nd_empty(tn, 2, a->f.batch, (npy_intp)((const nd_memory_field *)a->f.memory)->p);
+    return a->out ? ND_OK : -1;
+}
 
 static const nd_arg memories_states_args[] = {
-    ND_SCALAR(nd_mem_state_args, spec, "spec", ND_ARG_OBJECT, 0),
-    ND_IN(nd_mem_state_args, y, "y", ND_TYPE | ND_FINITE, 2, "(batch, d)"),
-    ND_SCALAR(nd_mem_state_args, what, "what", ND_ARG_INT, 0),
-    ND_SCALAR(nd_mem_state_args, scale, "scale", ND_ARG_DOUBLE, ND_OPTIONAL),
-    {NULL}};
-
-static void nd_mem_state_defaults(nd_mem_state_args *a) { a->scale = 1.0; }
-
-/* -> E [batch] or overlaps [batch, p] */
-static PyObject *memories_states_body(PyObject *module, void *args, int tn)
-{
-    nd_mem_state_args *a = args;
-    nd_field f;
-    size_t len;
-    int st = ND_OK;
-    PyObject *keep = PyList_New(0), *out = NULL;
-    void *work = NULL;
-    if (a->what < 0 || a->what > 1)
-        return PyErr_Format(PyExc_ValueError, "what must be 0 or 1, got %lld", (long long)a->what);
-    if (keep && nd_mem_spec(a->spec, tn, a->y, &f, keep) == 0 &&
-        (work = nd_workspace(nd_memory_field_workspace_len(f.memory, f.batch, &len), &len, PyArray_ITEMSIZE(a->y),
-                             "memories")))
-        out = a->what == 0 ? nd_empty(tn, 1, f.batch) : nd_empty(tn, 2, f.batch, (npy_intp)((const nd_memory_field *)f.memory)->p);
-    ND_NOGIL(st, a->what == 0 ? ND_DISPATCH(tn, nd_memory_energy, f.memory, f.batch, ND_DATA(a->y), ND_DATA(out), work)
-                              : ND_DISPATCH(tn, nd_memory_overlaps, f.memory, f.batch, ND_DATA(a->y), a->scale,
-                                            ND_DATA(out), work));
-    PyMem_RawFree(work);
-    Py_XDECREF(keep); /* after the kernel: it holds the field's arrays */
-    return nd_finish(st, "memories", 1, &out);
-}
-ND_ENTRY(memories_states, nd_mem_state_args, nd_mem_state_defaults,
-         "memories_states(spec, y, what, scale=1) -> energies [batch] (what 0) or overlaps [batch, P] times scale "
-         "(what 1) of a memory network's states")
+    ND_SCALAR(M, spec, "spec", ND_ARG_OBJECT, 0), ND_IN(M, y, "y", ND_TYPE | ND_FINITE, "(batch, d)"),
+    ND_SCALAR(M, what, "what", ND_ARG_INT, 0), ND_SCALAR(M, scale, "scale", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_CHECK(nd_mem_state_setup), ND_KEEP(M, keep), ND_WORK(M, work), ND_OUT(M, out, "out", 0, NULL), {NULL}};
+ND_KERNEL_ENTRY(memories_states, M, nd_mem_state_defaults,
+                a->what == 0 ? ND_DISPATCH(tn, nd_memory_energy, a->f.memory, a->f.batch, ND_DATA(a->y),
+                                           ND_DATA(a->out), a->work)
+                             : ND_DISPATCH(tn, nd_memory_overlaps, a->f.memory, a->f.batch, ND_DATA(a->y), a->scale,
+                                           ND_DATA(a->out), a->work),
+                "memories_states(spec, y, what, scale=1) -> energies [batch] (what 0) or overlaps [batch, P] times "
+                "scale (what 1) of a memory network's states")
+#undef M
 
 /* ---- activations ---------------------------------------------------------------------------- */
 
@@ -191,30 +190,22 @@ typedef struct {
     double gain, threshold;
     int64_t what;
     PyArrayObject *x;
+    PyObject *out;
 } nd_mem_act_args;
-
-static const nd_arg memories_activation_args[] = {
-    ND_CHOICE(nd_mem_act_args, act, "activation", 0, nd_mem_act_names),
-    ND_SCALAR(nd_mem_act_args, gain, "gain", ND_ARG_DOUBLE, 0),
-    ND_SCALAR(nd_mem_act_args, threshold, "threshold", ND_ARG_DOUBLE, 0),
-    ND_SCALAR(nd_mem_act_args, what, "what", ND_ARG_INT, 0),
-    ND_IN(nd_mem_act_args, x, "x", ND_TYPE, -1, "(...)"),
-    {NULL}};
+#define M nd_mem_act_args
 
 /* -> the activation (what 0), its derivative (1), inverse (2), integral (3) or the integral of
  * its inverse (4), elementwise, of x's shape */
-static PyObject *memories_activation_body(PyObject *module, void *args, int tn)
-{
-    nd_mem_act_args *a = args;
-    PyObject *out = PyArray_NewLikeArray(a->x, NPY_CORDER, PyArray_DescrFromType(tn), 0);
-    int st = out ? ND_DISPATCH(tn, nd_memory_act, a->act, a->gain, a->threshold, (int)a->what, PyArray_SIZE(a->x),
-                               ND_DATA(a->x), ND_DATA(out))
-                 : ND_OK;
-    return nd_finish(st, "memories_activation", 1, &out);
-}
-ND_ENTRY(memories_activation, nd_mem_act_args, NULL,
-         "memories_activation(activation, gain, threshold, what, x) -> phi (0), phi' (1), phi^-1 (2), int phi (3) "
-         "or int_0 phi^-1 (4) at x")
+static const nd_arg memories_activation_args[] = {
+    ND_CHOICE(M, act, "activation", 0, nd_mem_act_names), ND_SCALAR(M, gain, "gain", ND_ARG_DOUBLE, 0),
+    ND_SCALAR(M, threshold, "threshold", ND_ARG_DOUBLE, 0), ND_SCALAR(M, what, "what", ND_ARG_INT, 0),
+    ND_IN(M, x, "x", ND_TYPE, NULL), ND_OUT(M, out, "y", 0, "(*x)"), {NULL}};
+ND_KERNEL_ENTRY(memories_activation, M, NULL,
+                ND_DISPATCH(tn, nd_memory_act, a->act, a->gain, a->threshold, (int)a->what, PyArray_SIZE(a->x),
+                            ND_DATA(a->x), ND_DATA(a->out)),
+                "memories_activation(activation, gain, threshold, what, x) -> phi (0), phi' (1), phi^-1 (2), int phi "
+                "(3) or int_0 phi^-1 (4) at x")
+#undef M
 
 /* ---- the firing-rate design ------------------------------------------------------------------ */
 
@@ -225,7 +216,7 @@ typedef struct {
 } nd_mem_design_args;
 
 static const nd_arg memories_rate_design_args[] = {
-    ND_F64IN(nd_mem_design_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"),
+    ND_F64IN(nd_mem_design_args, patterns, "patterns", ND_FINITE, "(P, N)"),
     ND_SCALAR(nd_mem_design_args, a, "a", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_mem_design_args, b, "b", ND_ARG_DOUBLE, 0),
     ND_CHOICE(nd_mem_design_args, act, "activation", 0, nd_mem_act_names),
@@ -273,74 +264,52 @@ ND_ENTRY(memories_rate_design, nd_mem_design_args, NULL,
          "(docs/models.md §9) and the closed-form stability quantities")
 
 typedef struct {
-    PyArrayObject *patterns;
-    int binary;
+    PyArrayObject *patterns, *grams, *gains, *thresholds;
+    int binary, act;
+    double a, b, q, r;
+    int64_t k, p, G, H;
+    void *work;
+    PyObject *o[4];
 } nd_mem_check_args;
+#define M nd_mem_check_args
+
+static int nd_mem_patterns_rule(const M *a)
+{
+    return nd_memory_check_patterns(a->binary, PyArray_DIM(a->patterns, 0), PyArray_DIM(a->patterns, 1),
+                                    PyArray_DATA(a->patterns));
+}
+static void nd_mem_binary(M *a) { a->binary = 1; }
 
 static const nd_arg memories_check_patterns_args[] = {
-    ND_F64IN(nd_mem_check_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"),
-    ND_SCALAR(nd_mem_check_args, binary, "binary", ND_ARG_BOOL, 0),
-    {NULL}};
-
-static PyObject *memories_check_patterns_body(PyObject *module, void *args, int tn)
-{
-    nd_mem_check_args *a = args;
-    int st = nd_memory_check_patterns(a->binary, PyArray_DIM(a->patterns, 0), PyArray_DIM(a->patterns, 1),
-                                      PyArray_DATA(a->patterns));
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "patterns");
-}
-ND_ENTRY(memories_check_patterns, nd_mem_check_args, NULL,
-         "memories_check_patterns(patterns, binary) -> None; raises unless the patterns hold only 0/1 (binary) or "
-         "-1/+1, with fewer memories than units")
+    ND_F64IN(M, patterns, "patterns", ND_FINITE, "(P, N)"), ND_SCALAR(M, binary, "binary", ND_ARG_BOOL, 0),
+    ND_CHECK(nd_mem_patterns_rule), {NULL}};
+ND_CHECK_ENTRY(memories_check_patterns, M, NULL,
+               "memories_check_patterns(patterns, binary) -> None; raises unless the patterns hold only 0/1 (binary) "
+               "or -1/+1, with fewer memories than units")
 
 /* ---- stability in the (P+1)-dimensional range ------------------------------------------------ */
 
-typedef struct {
-    PyArrayObject *patterns;
-} nd_mem_grams_args;
+static int nd_mem_grams_work(M *a)
+{
+    size_t len;
+    a->k = PyArray_DIM(a->patterns, 0) + 1;
+    const int st = nd_rate_grams_workspace_len(PyArray_DIM(a->patterns, 1), a->k - 1, &len);
+    if (st == ND_OK)
+        a->work = nd_work_alloc(len, sizeof(double));
+    return st != ND_OK ? st : a->work ? ND_OK : -1;
+}
 
 static const nd_arg memories_grams_args[] = {
-    ND_F64IN(nd_mem_grams_args, patterns, "patterns", ND_FINITE, 2, "(P, N)"), {NULL}};
-
-static PyObject *memories_grams_body(PyObject *module, void *args, int tn)
-{
-    nd_mem_grams_args *a = args;
-    const npy_intp p = PyArray_DIM(a->patterns, 0), n = PyArray_DIM(a->patterns, 1), k = p + 1;
-    int st = nd_memory_check_patterns(1, p, n, PyArray_DATA(a->patterns));
-    size_t len;
-    if (st != ND_OK || (st = nd_rate_grams_workspace_len(n, p, &len)) != ND_OK)
-        return nd_raise_status(st, "patterns");
-    void *work = nd_work_alloc(len, sizeof(double));
-    PyObject *T = work ? nd_empty(NPY_DOUBLE, 3, k, k, k) : NULL;
-    ND_NOGIL(st, nd_rate_grams(n, p, ND_DATA(a->patterns), ND_DATA(T), work));
-    PyMem_RawFree(work);
-    return nd_finish(st, "memories_grams", 1, &T);
-}
-ND_ENTRY(memories_grams, nd_mem_grams_args, NULL,
-         "memories_grams(patterns) -> T [P+1, P+1, P+1]: U U^T / N and U diag(xi^mu) U^T / N, U = [Xi^T; 1^T]")
-
-typedef struct {
-    PyArrayObject *grams, *gains, *thresholds;
-    double a, b, q, r;
-    int act;
-} nd_mem_lambda_args;
-
-static const nd_arg memories_stability_args[] = {
-    ND_F64IN(nd_mem_lambda_args, grams, "grams", ND_FINITE, 3, "(P+1, P+1, P+1)"),
-    ND_SCALAR(nd_mem_lambda_args, a, "a", ND_ARG_DOUBLE, 0),
-    ND_SCALAR(nd_mem_lambda_args, b, "b", ND_ARG_DOUBLE, 0),
-    ND_SCALAR(nd_mem_lambda_args, q, "q", ND_ARG_DOUBLE, 0),
-    ND_SCALAR(nd_mem_lambda_args, r, "overlap", ND_ARG_DOUBLE, 0),
-    ND_CHOICE(nd_mem_lambda_args, act, "activation", 0, nd_mem_act_names),
-    ND_F64IN(nd_mem_lambda_args, gains, "gains", ND_FINITE, 1, "(G,)"),
-    ND_F64IN(nd_mem_lambda_args, thresholds, "thresholds", ND_FINITE, 1, "(H,)"),
-    {NULL}};
+    ND_F64IN(M, patterns, "patterns", ND_FINITE, "(P, N)"), ND_CHECK(nd_mem_patterns_rule), ND_CHECK(nd_mem_grams_work),
+    ND_WORK(M, work), ND_DIM(M, k, "P+1"), ND_OUT_T(M, o[0], "T", 0, "(P+1, P+1, P+1)", NPY_DOUBLE), {NULL}};
+ND_KERNEL_ENTRY(memories_grams, M, nd_mem_binary,
+                nd_rate_grams(PyArray_DIM(a->patterns, 1), a->k - 1, ND_DATA(a->patterns), ND_DATA(a->o[0]), a->work),
+                "memories_grams(patterns) -> T [P+1, P+1, P+1]: U U^T / N and U diag(xi^mu) U^T / N, U = [Xi^T; 1^T]")
 
 /* The design and lambda_max at every (gain, threshold) of the grid into out: lambda_max [G, H, P],
  * then sufficient, unstable1 and unstable2 [G, H]. A point where the design does not exist
  * (phi(b) <= phi(a)) is NaN, unless the grid is a single point, whose error is returned. */
-static int nd_mem_stability_grid(const nd_mem_lambda_args *a, npy_intp p, npy_intp G, npy_intp H, double *const out[4],
-                                 void *work)
+static int nd_mem_stability_grid(const M *a, npy_intp p, npy_intp G, npy_intp H, double *const out[4], void *work)
 {
     const double *T = PyArray_DATA(a->grams), *gains = PyArray_DATA(a->gains), *ths = PyArray_DATA(a->thresholds);
     for (npy_intp i = 0; i < G; ++i)
@@ -361,37 +330,40 @@ static int nd_mem_stability_grid(const nd_mem_lambda_args *a, npy_intp p, npy_in
     return ND_OK;
 }
 
+static int nd_mem_stability_work(M *a)
+{
+    size_t len;
+    if ((a->p = PyArray_DIM(a->grams, 0) - 1) < 1)
+        return PyErr_Format(PyExc_ValueError, "grams must come from at least one memory"), -1;
+    a->work = nd_workspace(nd_rate_lambda_workspace_len(a->p, &len), &len, sizeof(double), "memories_stability");
+    return a->work ? ND_OK : -1;
+}
+
+static const nd_arg memories_stability_args[] = {
+    ND_F64IN(M, grams, "grams", ND_FINITE, "(P+1, P+1, P+1)"), ND_SCALAR(M, a, "a", ND_ARG_DOUBLE, 0),
+    ND_SCALAR(M, b, "b", ND_ARG_DOUBLE, 0), ND_SCALAR(M, q, "q", ND_ARG_DOUBLE, 0),
+    ND_SCALAR(M, r, "overlap", ND_ARG_DOUBLE, 0), ND_CHOICE(M, act, "activation", 0, nd_mem_act_names),
+    ND_F64IN(M, gains, "gains", ND_FINITE, "(G,)"), ND_F64IN(M, thresholds, "thresholds", ND_FINITE, "(H,)"),
+    ND_CHECK(nd_mem_stability_work), ND_WORK(M, work), ND_DIM(M, p, "P"), ND_DIM(M, G, "G"), ND_DIM(M, H, "H"),
+    ND_OUT_T(M, o[0], "lambda_max", 0, "(G, H, P)", NPY_DOUBLE), ND_OUT_T(M, o[1], "sufficient", 0, "(G, H)", NPY_DOUBLE),
+    ND_OUT_T(M, o[2], "unstable1", 0, "(G, H)", NPY_DOUBLE), ND_OUT_T(M, o[3], "unstable2", 0, "(G, H)", NPY_DOUBLE),
+    {NULL}};
+
 /* -> {lambda_max [G, H, P], sufficient, unstable1, unstable2 [G, H]} */
 static PyObject *memories_stability_body(PyObject *module, void *args, int tn)
 {
-    nd_mem_lambda_args *a = args;
-    const npy_intp k = PyArray_DIM(a->grams, 0), p = k - 1, G = PyArray_DIM(a->gains, 0),
-                   H = PyArray_DIM(a->thresholds, 0);
-    const npy_intp gd[3] = {k, k, k};
-    if (nd_check_shape(a->grams, "grams", 3, gd, "(P+1, P+1, P+1)") < 0)
-        return NULL;
-    if (p < 1)
-        return PyErr_Format(PyExc_ValueError, "grams must come from at least one memory");
-    size_t len;
-    void *work = nd_workspace(nd_rate_lambda_workspace_len(p, &len), &len, sizeof(double), "memories_stability");
-    PyObject *o[4] = {work ? nd_empty(NPY_DOUBLE, 3, G, H, p) : NULL, NULL, NULL, NULL};
-    for (int i = 1; work && i < 4; ++i)
-        o[i] = nd_empty(NPY_DOUBLE, 2, G, H);
-    double *const out[4] = {ND_DATA(o[0]), ND_DATA(o[1]), ND_DATA(o[2]), ND_DATA(o[3])};
+    M *a = args;
+    double *const out[4] = {ND_DATA(a->o[0]), ND_DATA(a->o[1]), ND_DATA(a->o[2]), ND_DATA(a->o[3])};
     int st = ND_OK;
-    ND_NOGIL(st, nd_mem_stability_grid(a, p, G, H, out, work));
-    PyMem_RawFree(work);
-    PyObject *res = nd_finish(st, "memories_stability", 4, o);
-    PyObject *d = res ? Py_BuildValue("{sOsOsOsO}", "lambda_max", PyTuple_GET_ITEM(res, 0), "sufficient",
-                                      PyTuple_GET_ITEM(res, 1), "unstable1", PyTuple_GET_ITEM(res, 2), "unstable2",
-                                      PyTuple_GET_ITEM(res, 3))
-                      : NULL;
-    Py_XDECREF(res);
-    return d;
+    ND_NOGIL(st, nd_mem_stability_grid(a, a->p, a->G, a->H, out, a->work));
+    return st != ND_OK ? nd_raise_status(st, "memories_stability")
+                       : Py_BuildValue("{sOsOsOsO}", "lambda_max", a->o[0], "sufficient", a->o[1], "unstable1", a->o[2],
+                                       "unstable2", a->o[3]);
 }
-ND_ENTRY(memories_stability, nd_mem_lambda_args, NULL,
+ND_ENTRY(memories_stability, M, NULL,
          "memories_stability(grams, a, b, q, overlap, activation, gains, thresholds) -> lambda_max of -I + D^1/2 W "
          "D^1/2 for every memory at every (gain, threshold), and the closed-form conditions")
+#undef M
 
 /* ---- pattern generators --------------------------------------------------------------------- */
 
@@ -400,38 +372,32 @@ typedef struct {
     int64_t p, n;
     double q, r;
     uint64_t seed;
+    PyObject *out;
 } nd_mem_patterns_args;
+#define M nd_mem_patterns_args
+
+static void nd_mem_patterns_defaults(M *a) { a->q = 0.5; }
+
+/* P=0 with kind='balanced': its own count. */
+static int nd_mem_patterns_count(M *a)
+{
+    int st = a->kind == ND_MEM_BALANCED && a->p == 0 ? nd_memory_balanced_count(a->n, a->q, &a->p) : ND_OK;
+    if (st == ND_OK && (a->p < 1 || a->n < 1))
+        st = nd_arg_error(a->p < 1 ? "P" : "N", (double)(a->p < 1 ? a->p : a->n), "must be >= 1");
+    return st;
+}
 
 static const nd_arg memories_patterns_args[] = {
-    ND_CHOICE(nd_mem_patterns_args, kind, "kind", 0, nd_mem_patterns_names),
-    ND_SCALAR(nd_mem_patterns_args, p, "P", ND_ARG_INT, 0),
-    ND_SCALAR(nd_mem_patterns_args, n, "N", ND_ARG_INT, 0),
-    ND_SCALAR(nd_mem_patterns_args, q, "q", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_mem_patterns_args, r, "r", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_mem_patterns_args, seed, "seed", ND_ARG_SEED, ND_OPTIONAL),
-    {NULL}};
-
-static void nd_mem_patterns_defaults(nd_mem_patterns_args *a) { a->q = 0.5; }
-
-static PyObject *memories_patterns_body(PyObject *module, void *args, int tn)
-{
-    nd_mem_patterns_args *a = args;
-    if (a->kind == ND_MEM_BALANCED && a->p == 0) {
-        int st = nd_memory_balanced_count(a->n, a->q, &a->p);
-        if (st != ND_OK)
-            return nd_raise_status(st, "memories_patterns");
-    }
-    if (a->p < 1 || a->n < 1)
-        return nd_raise_status(nd_arg_error(a->p < 1 ? "P" : "N", (double)(a->p < 1 ? a->p : a->n), "must be >= 1"),
-                               "memories_patterns");
-    PyObject *out = nd_empty(NPY_INT8, 2, (npy_intp)a->p, (npy_intp)a->n);
-    int st = ND_OK;
-    ND_NOGIL(st, nd_memory_patterns(a->kind, a->p, a->n, a->q, a->r, a->seed, ND_DATA(out)));
-    return nd_finish(st, "memories_patterns", 1, &out);
-}
-ND_ENTRY(memories_patterns, nd_mem_patterns_args, nd_mem_patterns_defaults,
-         "memories_patterns(kind, P, N, q=0.5, r=0, seed=0) -> int8 [P, N] memories (P=0 with kind='balanced': its "
-         "own count)")
+    ND_CHOICE(M, kind, "kind", 0, nd_mem_patterns_names), ND_SCALAR(M, p, "P", ND_ARG_INT, 0),
+    ND_SCALAR(M, n, "N", ND_ARG_INT, 0), ND_SCALAR(M, q, "q", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_SCALAR(M, r, "r", ND_ARG_DOUBLE, ND_OPTIONAL), ND_SCALAR(M, seed, "seed", ND_ARG_SEED, ND_OPTIONAL),
+    ND_CHECK(nd_mem_patterns_count), ND_DIM(M, p, "P"), ND_DIM(M, n, "N"),
+    ND_OUT_T(M, out, "patterns", 0, "(P, N)", NPY_INT8), {NULL}};
+ND_KERNEL_ENTRY(memories_patterns, M, nd_mem_patterns_defaults,
+                nd_memory_patterns(a->kind, a->p, a->n, a->q, a->r, a->seed, ND_DATA(a->out)),
+                "memories_patterns(kind, P, N, q=0.5, r=0, seed=0) -> int8 [P, N] memories (P=0 with kind='balanced': "
+                "its own count)")
+#undef M
 
 ND_FAMILY(nd_memories_family, nd_memories_tables, &memories_states_entry, &memories_activation_entry,
           &memories_rate_design_entry, &memories_check_patterns_entry, &memories_grams_entry,

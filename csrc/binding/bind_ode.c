@@ -70,9 +70,7 @@ static int nd_py_rows(nd_call *c, PyObject *fn, const char *what, int64_t m, int
                       const double *t, const void *y, void *out)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
-    int ok = 0;
-    PyObject *targ = NULL, *yarr = NULL, *res = NULL;
-    PyArrayObject *a = NULL;
+    PyObject *targ = NULL, *yarr = NULL;
     npy_intp rows[2] = {(npy_intp)m, (npy_intp)width}, yd[2] = {(npy_intp)m, (npy_intp)c->d}, td[2] = {(npy_intp)m, 1};
     if (c->single) {
         targ = PyFloat_FromDouble(t[0]);
@@ -83,34 +81,13 @@ static int nd_py_rows(nd_call *c, PyObject *fn, const char *what, int64_t m, int
         if (targ)
             memcpy(PyArray_DATA((PyArrayObject *)targ), t, (size_t)m * sizeof(double));
     }
-    if (targ && yarr) {
-        /* Fresh arrays per call: fn may keep or modify what it is given. */
+    if (yarr) /* fresh arrays per call: fn may keep or modify what it is given */
         memcpy(PyArray_DATA((PyArrayObject *)yarr), y, (size_t)m * (size_t)c->d * c->itemsize);
-        c->argv[0] = targ;
-        c->argv[1] = yarr;
-        res = PyObject_Vectorcall(fn, c->argv, (size_t)(2 + c->nargs), NULL);
-        c->argv[0] = c->argv[1] = NULL;
-    }
-    if (res && (a = nd_float_array(res, c->typenum, is_f ? "the value returned by f" : "the value returned by events"))) {
-        const int want_ndim = c->single ? (is_f ? c->ndim : 1) : 2;
-        const npy_intp *want = c->single ? (is_f ? c->shape : rows + 1) : rows;
-        int same = PyArray_NDIM(a) == want_ndim;
-        for (int i = 0; same && i < want_ndim; ++i)
-            same = PyArray_DIM(a, i) == want[i];
-        if (same) {
-            memcpy(out, PyArray_DATA(a), (size_t)m * (size_t)width * c->itemsize);
-            ok = 1;
-        } else {
-            PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *exp = nd_shape_str(want_ndim, want);
-            if (got && exp)
-                PyErr_Format(PyExc_ValueError, "%s returned an array of shape %S; expected %S%s", what, got, exp,
-                             is_f ? (c->single ? ", the shape of y0" : ", the shape of y") : "");
-            Py_XDECREF(got);
-            Py_XDECREF(exp);
-        }
-    }
-    Py_XDECREF(a);
-    Py_XDECREF(res);
+    nd_pyargs pa = {c->argv, c->nargs};
+    const int ok = targ && yarr &&
+                   nd_pycall_into(fn, &pa, targ, yarr, c->typenum, what, c->single ? (is_f ? c->ndim : 1) : 2,
+                                  c->single ? (is_f ? c->shape : rows + 1) : rows,
+                                  is_f ? (c->single ? "the shape of y0" : "the shape of y") : NULL, out) == 0;
     Py_XDECREF(yarr);
     Py_XDECREF(targ);
     return nd_watch_callback_done(&c->watch, ok, gil);
@@ -247,18 +224,6 @@ static nd_batch_shape nd_batch_of(PyArrayObject *y, int single)
     return b;
 }
 
-/* A new array of the samples' shape and typenum holding src. */
-static PyObject *nd_array_from(int typenum, const nd_batch_shape *b, const void *src, size_t itemsize)
-{
-    PyObject *a = PyArray_SimpleNew(b->ndim, (npy_intp *)b->dims, typenum);
-    if (a)
-        memcpy(PyArray_DATA((PyArrayObject *)a), src, (size_t)PyArray_SIZE((PyArrayObject *)a) * itemsize);
-    return a;
-}
-
-/* Sets info[key] = value (stolen); 0, or -1 with an exception set. */
-static int nd_info_put(PyObject *info, const char *key, PyObject *value) { return nd_dict_put(info, key, value); }
-
 /* A record buffer as an array [n] + dims that takes its memory. */
 static PyObject *nd_records_array(nd_records *r, int ndim, const npy_intp *dims, int typenum)
 {
@@ -282,34 +247,28 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
     npy_intp B = 1;
     for (int i = 0; i < bs->ndim; ++i)
         B *= bs->dims[i];
-    PyObject *info = PyDict_New(), *status = info ? PyTuple_New(B) : NULL;
-    if (!status) {
-        Py_XDECREF(info);
-        return NULL;
-    }
-    for (npy_intp s = 0; s < B; ++s)
-        PyTuple_SET_ITEM(status, s, PyUnicode_FromString(nd_status_key(st->status[s])));
-    const int tn = c->typenum;
-    const npy_intp four[1] = {4}, two[1] = {2}, dense[2] = {nv, (npy_intp)c->d};
-    int ok = nd_info_put(info, "nfev", nd_array_from(NPY_INT64, bs, st->nfev, sizeof(int64_t))) == 0 &&
-             nd_info_put(info, "accepted", nd_array_from(NPY_INT64, bs, st->accepted, sizeof(int64_t))) == 0 &&
-             nd_info_put(info, "rejected", nd_array_from(NPY_INT64, bs, st->rejected, sizeof(int64_t))) == 0 &&
-             nd_info_put(info, "n_out", nd_array_from(NPY_INT64, bs, st->n_out, sizeof(int64_t))) == 0 &&
-             nd_info_put(info, "t", nd_array_from(NPY_DOUBLE, bs, st->t, sizeof(double))) == 0 &&
-             nd_info_put(info, "status_code", nd_array_from(NPY_INT, bs, st->status, sizeof(int))) == 0 &&
-             nd_info_put(info, "status", status) == 0 &&
-             nd_info_put(info, "nfev_total", PyLong_FromLongLong(st->nfev_total)) == 0 &&
-             nd_info_put(info, "rhs_calls", PyLong_FromLongLong(st->rhs_calls)) == 0 &&
-             nd_info_put(info, "rounds", PyLong_FromLongLong(st->rounds)) == 0 &&
-             nd_info_put(info, "n_failed", PyLong_FromLongLong(st->n_failed)) == 0;
+    PyObject *info = PyDict_New();
+    const int tn = c->typenum, nb = bs->ndim;
+    const npy_intp four[1] = {4}, two[1] = {2}, dense[2] = {nv, (npy_intp)c->d}, *bd = bs->dims;
+    int ok = info && nd_dict_array(info, "nfev", NPY_INT64, nb, bd, st->nfev) == 0 &&
+             nd_dict_array(info, "accepted", NPY_INT64, nb, bd, st->accepted) == 0 &&
+             nd_dict_array(info, "rejected", NPY_INT64, nb, bd, st->rejected) == 0 &&
+             nd_dict_array(info, "n_out", NPY_INT64, nb, bd, st->n_out) == 0 &&
+             nd_dict_array(info, "t", NPY_DOUBLE, nb, bd, st->t) == 0 &&
+             nd_dict_array(info, "status_code", NPY_INT, nb, bd, st->status) == 0 &&
+             nd_dict_names(info, "status", B, st->status, nd_status_key) == 0 &&
+             nd_dict_put(info, "nfev_total", PyLong_FromLongLong(st->nfev_total)) == 0 &&
+             nd_dict_put(info, "rhs_calls", PyLong_FromLongLong(st->rhs_calls)) == 0 &&
+             nd_dict_put(info, "rounds", PyLong_FromLongLong(st->rounds)) == 0 &&
+             nd_dict_put(info, "n_failed", PyLong_FromLongLong(st->n_failed)) == 0;
     if (ok && c->steps.size)
-        ok = nd_info_put(info, "steps", nd_records_array(&c->steps, 1, four, NPY_DOUBLE)) == 0;
+        ok = nd_dict_put(info, "steps", nd_records_array(&c->steps, 1, four, NPY_DOUBLE)) == 0;
     if (ok && c->dense.size)
-        ok = nd_info_put(info, "dense", nd_records_array(&c->dense, 2, dense, tn)) == 0;
+        ok = nd_dict_put(info, "dense", nd_records_array(&c->dense, 2, dense, tn)) == 0;
     if (ok && c->tape) {
         PyObject *outs = nd_records_array(&c->outs, 1, two, NPY_INT64);
         PyObject *states = outs ? nd_records_array(&c->states, sdim, state_dims, tn) : NULL;
-        ok = nd_info_put(info, "tape", states ? PyTuple_Pack(2, outs, states) : NULL) == 0;
+        ok = nd_dict_put(info, "tape", states ? PyTuple_Pack(2, outs, states) : NULL) == 0;
         Py_XDECREF(outs);
         Py_XDECREF(states);
     }
@@ -323,7 +282,7 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
             memcpy((char *)PyArray_DATA((PyArrayObject *)ey) + (size_t)e * (size_t)c->d * c->itemsize, rec + 3,
                    (size_t)c->d * c->itemsize);
         }
-        ok = nd_info_put(info, "events", (ev && ey) ? PyTuple_Pack(2, ev, ey) : NULL) == 0;
+        ok = nd_dict_put(info, "events", (ev && ey) ? PyTuple_Pack(2, ev, ey) : NULL) == 0;
         Py_XDECREF(ev);
         Py_XDECREF(ey);
     }
@@ -335,7 +294,7 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
 /* ---- odeint ------------------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *rhs, *args, *events, *progress;
+    PyObject *rhs, *args, *events, *progress, *o[2]; /* o: ys, y_last */
     PyArrayObject *y0, *t, *ev_c, *ev_d, *direction, *terminal;
     int method, coupled;
     double rtol, atol, dt;
@@ -354,8 +313,8 @@ static void nd_odeint_defaults(nd_odeint_args *a) { ND_ODE_DEFAULTS(a); }
 
 static const nd_arg odeint_args[] = {
     ND_SCALAR(nd_odeint_args, rhs, "f", ND_ARG_OBJECT, 0),
-    ND_IN(nd_odeint_args, y0, "y0", ND_TYPE | ND_FINITE, -1, NULL),
-    {"t", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_odeint_args, t), 1, "(len(t),): a 1-D array of times", NULL},
+    ND_IN(nd_odeint_args, y0, "y0", ND_TYPE | ND_FINITE, NULL),
+    ND_F64IN(nd_odeint_args, t, "t", ND_FINITE, "(times,), a 1-D array of times"),
     ND_CHOICE(nd_odeint_args, method, "method", ND_OPTIONAL, nd_ode_method_names),
     ND_SCALAR(nd_odeint_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
@@ -364,14 +323,14 @@ static const nd_arg odeint_args[] = {
     ND_OBJ(nd_odeint_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_odeint_args, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, events, "events", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
-    {"event_c", ND_ARG_F64ARRAY, ND_FINITE | ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, ev_c), 2,
-     "(n_events, d)", NULL},
-    {"event_d", ND_ARG_F64ARRAY, ND_FINITE | ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, ev_d), 1,
-     "(n_events,)", NULL},
-    {"direction", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, direction), 1, "(n_events,)", NULL},
-    {"terminal", ND_ARG_I64ARRAY, ND_OPTIONAL | ND_NONE, offsetof(nd_odeint_args, terminal), 1, "(n_events,)", NULL},
+    ND_F64IN(nd_odeint_args, ev_c, "event_c", ND_FINITE | ND_OPTIONAL | ND_NONE, "(n_events, d)"),
+    ND_F64IN(nd_odeint_args, ev_d, "event_d", ND_FINITE | ND_OPTIONAL | ND_NONE, "(n_events,)"),
+    ND_I64IN(nd_odeint_args, direction, "direction", ND_OPTIONAL | ND_NONE, "(n_events,)"),
+    ND_I64IN(nd_odeint_args, terminal, "terminal", ND_OPTIONAL | ND_NONE, "(n_events,)"),
     ND_SCALAR(nd_odeint_args, record, "record", ND_ARG_INT, ND_OPTIONAL),
     ND_PROGRESS(nd_odeint_args, progress),
+    ND_OUT(nd_odeint_args, o[0], "ys", 0, "(times, *y0)"),
+    ND_OUT(nd_odeint_args, o[1], "y_last", 0, "(*y0)"),
     {NULL}};
 
 /* The events of a per-sample call: a Python callable or the built-in linear ones. *dirs holds
@@ -383,8 +342,7 @@ static int64_t nd_odeint_events(const nd_odeint_args *a, nd_call *c, nd_ode_samp
     if (a->ev_c) {
         ne = PyArray_DIM(a->ev_c, 0);
         npy_intp cd[2] = {(npy_intp)ne, d};
-        if (nd_check_shape(a->ev_c, "event_c", 2, cd, "(n_events, d)") < 0 ||
-            (a->ev_d && nd_check_shape(a->ev_d, "event_d", 1, cd, "(n_events,)") < 0))
+        if (nd_check_shape(a->ev_c, "event_c", 2, cd, "(n_events, d) with the d of y0") < 0)
             return -1;
         o->ev_c = PyArray_DATA(a->ev_c);
         o->ev_d = a->ev_d ? PyArray_DATA(a->ev_d) : NULL; /* the kernel requires them */
@@ -398,14 +356,11 @@ static int64_t nd_odeint_events(const nd_odeint_args *a, nd_call *c, nd_ode_samp
     }
     if (!ne)
         return 0;
-    npy_intp dd[1] = {(npy_intp)ne};
     if (!a->direction || !a->terminal) {
         PyErr_SetString(PyExc_ValueError, "events need direction and terminal");
         return -1;
     }
-    if (nd_check_shape(a->direction, "direction", 1, dd, "(n_events,)") < 0 ||
-        nd_check_shape(a->terminal, "terminal", 1, dd, "(n_events,)") < 0 ||
-        !(*dirs = PyMem_Malloc((size_t)ne * sizeof(int))))
+    if (!(*dirs = PyMem_Malloc((size_t)ne * sizeof(int))))
         return PyErr_Occurred() ? -1 : (PyErr_NoMemory(), -1);
     for (int64_t k = 0; k < ne; ++k) {
         const int64_t v = ((const int64_t *)PyArray_DATA(a->direction))[k];
@@ -534,18 +489,13 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
 {
     nd_odeint_args *a = args;
     const int coupled = nd_use_coupled(a->method, a->coupled);
-    const int ndim = PyArray_NDIM(a->y0);
-    npy_intp B, dims[NPY_MAXDIMS + 1];
+    npy_intp B;
     nd_call c = {0};
     nd_bound_field bf = {0};
-    PyObject *ys = NULL, *y_last = NULL, *info = NULL, *res = NULL;
+    PyObject *info = NULL, *res = NULL;
     void *counters = NULL;
     nd_ode_samples_stats st;
     int64_t ne = 0;
-    if (ndim >= NPY_MAXDIMS) {
-        PyErr_SetString(PyExc_ValueError, "y0 has too many dimensions");
-        return NULL;
-    }
     if (coupled && (a->events || a->ev_c || (a->record & 2))) {
         PyErr_Format(PyExc_ValueError, "events and dense_output need an adaptive method solved per sample; "
                      "method='%s'%s has neither", nd_ode_method_name(a->method), a->coupled ? " with coupled=True" : "");
@@ -571,13 +521,9 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
         const int nv = nd_ode_dense_vectors(a->method);
         c.dense.size = (a->record & 2) && nv > 0 ? (size_t)nv * (size_t)c.d * c.itemsize : 0;
     }
-    dims[0] = PyArray_DIM(a->t, 0);
-    if (ndim > 0)
-        memcpy(dims + 1, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
-    if (!(ys = PyArray_SimpleNew(ndim + 1, dims, tn)) || !(y_last = PyArray_SimpleNew(ndim, dims + 1, tn)) ||
-        nd_stats_alloc(coupled ? 1 : B, &st, &counters) < 0)
+    if (nd_stats_alloc(coupled ? 1 : B, &st, &counters) < 0)
         goto done;
-    void *ysd = PyArray_DATA((PyArrayObject *)ys), *yld = PyArray_DATA((PyArrayObject *)y_last);
+    void *ysd = ND_DATA(a->o[0]), *yld = ND_DATA(a->o[1]);
     int status = coupled ? nd_odeint_coupled(a, tn, &c, &bf, ysd, yld, &st)
                          : nd_odeint_rows(a, tn, &c, &bf, B, ysd, yld, &st, &ne);
     if (nd_watch_reraise(&c.watch) || PyErr_Occurred()) /* the user's exception, with its traceback */
@@ -593,14 +539,14 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
     /* A failure is a status of the info: neurodyn.ode raises with the whole picture. */
     const npy_intp state[1] = {(npy_intp)c.d};
     const nd_batch_shape bs = nd_batch_of(a->y0, c.single);
-    if ((info = nd_info(&st, &bs, &c, nd_ode_dense_vectors(a->method), ne, coupled ? ndim : 1,
-                        coupled ? dims + 1 : state)))
-        res = PyTuple_Pack(3, ys, y_last, info);
+    if ((info = nd_info(&st, &bs, &c, nd_ode_dense_vectors(a->method), ne, coupled ? PyArray_NDIM(a->y0) : 1,
+                        coupled ? PyArray_DIMS(a->y0) : state)))
+        res = PyTuple_Pack(3, a->o[0], a->o[1], info);
 done:
     nd_call_free(&c);
     nd_field_release(&bf);
     PyMem_RawFree(counters);
-    nd_xdecref(3, ys, y_last, info);
+    Py_XDECREF(info);
     return res;
 }
 ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
@@ -612,42 +558,40 @@ ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
 /* ---- gradients through a built-in field ------------------------------------------------ */
 
 typedef struct {
-    PyObject *field, *progress;
+    PyObject *field, *progress, *o[2]; /* o: y0bar, dparams */
     PyArrayObject *t, *steps, *outs, *states, *ybar, *y_end;
     int method, coupled;
     double rtol, atol, dt;
-    int64_t max_steps;
+    int64_t max_steps, P;
+    npy_intp B, d; /* the state as rows */
+    nd_bound_field bf;
+    void *work;
 } nd_grad_args;
 
 static void nd_grad_defaults(nd_grad_args *a) { ND_ODE_DEFAULTS(a); }
 
 #define ND_GRAD_FIELD_ROWS(T)                                                                      \
     ND_SCALAR(T, field, "field", ND_ARG_OBJECT, 0),                                                \
-        {"t", ND_ARG_F64ARRAY, ND_FINITE, offsetof(T, t), 1, "(len(t),)", NULL},                   \
-        ND_IN(T, ybar, "ybar", ND_TYPE | ND_FINITE, -1, "(len(t),) + the state's shape")
+        ND_F64IN(T, t, "t", ND_FINITE, "(times,)"),                   \
+        ND_IN(T, ybar, "ybar", ND_TYPE | ND_FINITE, "(times, *state)")
 #define ND_GRAD_METHOD_ROWS(T)                                                                     \
     ND_CHOICE(T, method, "method", ND_OPTIONAL, nd_ode_method_names),                              \
         ND_SCALAR(T, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL)
 
-/* The pieces both gradients share: the field bound to the state (ybar[0]'s shape) with `slots`
- * kept linearisations, y0bar of that shape and dparams [P]. B and d: the state as rows. */
-static int nd_grad_setup(const nd_grad_args *a, int tn, int slots, nd_bound_field *bf, PyObject **y0bar,
-                         PyObject **dparams, npy_intp *B, npy_intp *d)
+/* What both gradients share: the field bound to the state (ybar[0]'s shape) with `slots` kept
+ * linearisations, the state as B rows of d, the parameter count. */
+static int nd_grad_setup(nd_grad_args *a, int slots)
 {
-    const int ndim = PyArray_NDIM(a->ybar);
-    if (ndim < 2 || PyArray_DIM(a->ybar, 0) != PyArray_DIM(a->t, 0)) {
-        PyObject *got = nd_shape_str(ndim, PyArray_DIMS(a->ybar));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "ybar has shape %S; expected (len(t),) + the state's shape", got);
-        Py_XDECREF(got);
-        return -1;
-    }
-    if (!(*y0bar = PyArray_SimpleNew(ndim - 1, PyArray_DIMS(a->ybar) + 1, tn)) ||
-        nd_field_parse(bf, a->field, tn) < 0 || nd_field_bind(bf, (PyArrayObject *)*y0bar, "the state", slots, 0) < 0)
-        return -1;
-    npy_intp P = (npy_intp)nd_field_param_count(&bf->f);
-    nd_state_rows((PyArrayObject *)*y0bar, nd_use_coupled(a->method, a->coupled) || a->coupled, B, d);
-    return (*dparams = PyArray_SimpleNew(1, &P, tn)) ? 0 : -1;
+    if (PyArray_NDIM(a->ybar) < 2)
+        return PyErr_SetString(PyExc_ValueError, "ybar needs a state of at least one axis after its time axis"), -1;
+    PyObject *state = PySequence_GetItem((PyObject *)a->ybar, 0);
+    const int ok = state && nd_field_parse(&a->bf, a->field, PyArray_TYPE(a->ybar)) == 0 &&
+                   nd_field_bind(&a->bf, (PyArrayObject *)state, "the state", slots, 0) == 0;
+    if (ok)
+        nd_state_rows((PyArrayObject *)state, nd_use_coupled(a->method, a->coupled) || a->coupled, &a->B, &a->d);
+    Py_XDECREF(state);
+    a->P = nd_field_param_count(&a->bf.f);
+    return ok ? ND_OK : -1;
 }
 
 /* The gradient kernels through a built-in field: the coupled solver's on the whole state (B = 1,
@@ -686,71 +630,70 @@ static int nd_grad_setup(const nd_grad_args *a, int tn, int slots, nd_bound_fiel
 ND_FIELD_GRADS(float, f32)
 ND_FIELD_GRADS(double, f64)
 
+#define ND_GRAD_ROWS(check)                                                                         \
+    ND_CHECK(check), ND_KEEP(nd_grad_args, bf.keep), ND_WORK(nd_grad_args, bf.work), ND_WORK(nd_grad_args, work), \
+        ND_DIM(nd_grad_args, P, "params"), ND_OUT(nd_grad_args, o[0], "y0bar", 0, "(*state)"),           \
+        ND_OUT(nd_grad_args, o[1], "dparams", 0, "(params,)")
+
+static int nd_backprop_setup(nd_grad_args *a)
+{
+    const int coupled = nd_use_coupled(a->method, a->coupled);
+    const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
+    size_t len;
+    if (nd_grad_setup(a, coupled ? nd_ode_method_stages(a->method) : nd_ode_samples_backprop_slots(a->method)) < 0)
+        return -1;
+    if ((int64_t)PyArray_SIZE(a->states) != PyArray_DIM(a->steps, 0) * a->d)
+        return PyErr_SetString(PyExc_ValueError, "states must hold one state per step of the tape"), -1;
+    const int st = coupled ? nd_ode_backprop_workspace_len(a->method, a->B * a->d, &len)
+                           : nd_ode_samples_backprop_workspace_size(a->method, a->B, a->d, item, &len);
+    return (a->work = nd_workspace(st, &len, coupled ? item : 1, "ode_backprop")) ? ND_OK : -1;
+}
+
 static const nd_arg ode_backprop_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
-    {"steps", ND_ARG_F64ARRAY, 0, offsetof(nd_grad_args, steps), 2, "(steps, 4)", NULL},
-    {"outs", ND_ARG_I64ARRAY, 0, offsetof(nd_grad_args, outs), 2, "(steps, 2)", NULL},
-    ND_IN(nd_grad_args, states, "states", 0, -1, "(steps,) + the state's shape"),
-    ND_GRAD_METHOD_ROWS(nd_grad_args),
+    ND_F64IN(nd_grad_args, steps, "steps", 0, "(steps, 4)"),
+    ND_I64IN(nd_grad_args, outs, "outs", 0, "(steps, 2)"),
+    ND_IN(nd_grad_args, states, "states", 0, "(steps, ...)"),
+    ND_GRAD_METHOD_ROWS(nd_grad_args), ND_GRAD_ROWS(nd_backprop_setup),
     {NULL}};
 
 /* -> (y0bar, dparams): exact backpropagation through the recorded steps of odeint(record=4). */
-static PyObject *ode_backprop_body(PyObject *module, void *args, int tn)
+static int ode_backprop_run(PyObject *module, void *args, int tn)
 {
     nd_grad_args *a = args;
-    const int coupled = nd_use_coupled(a->method, a->coupled);
-    const int slots = coupled ? nd_ode_method_stages(a->method) : nd_ode_samples_backprop_slots(a->method);
-    nd_bound_field bf = {0};
-    PyObject *y0bar = NULL, *dparams = NULL, *res = NULL;
-    void *work = NULL;
-    npy_intp B, d;
-    if (nd_grad_setup(a, tn, slots, &bf, &y0bar, &dparams, &B, &d) < 0)
-        goto done;
-    const npy_intp S = PyArray_DIM(a->steps, 0), sd[2] = {S, 4}, od[2] = {S, 2};
-    const int64_t n = (int64_t)PyArray_SIZE((PyArrayObject *)y0bar), P = (int64_t)PyArray_SIZE((PyArrayObject *)dparams);
-    if (nd_check_shape(a->steps, "steps", 2, sd, "(steps, 4)") < 0 || nd_check_shape(a->outs, "outs", 2, od, "(steps, 2)") < 0)
-        goto done;
-    if (PyArray_NDIM(a->states) < 1 || PyArray_DIM(a->states, 0) != S || (int64_t)PyArray_SIZE(a->states) != S * d) {
-        PyErr_SetString(PyExc_ValueError, "states must hold one state per step of the tape");
-        goto done;
-    }
-    size_t len;
-    int st = coupled ? nd_ode_backprop_workspace_len(a->method, n, &len)
-                     : nd_ode_samples_backprop_workspace_size(a->method, B, d, PyArray_ITEMSIZE(a->ybar), &len);
-    if (st != ND_OK) {
-        nd_raise_status(st, "ode_backprop");
-        goto done;
-    }
-    if (!(work = nd_work_alloc(len, coupled ? PyArray_ITEMSIZE(a->ybar) : 1)))
-        goto done;
-    const nd_ode_tape tape = {S, PyArray_DATA(a->steps), PyArray_DATA(a->outs), PyArray_DATA(a->states)};
-    const int64_t nt = PyArray_DIM(a->t, 0);
-    const double *t = PyArray_DATA(a->t);
-    void *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
-    void *dp = PyArray_DATA((PyArrayObject *)dparams);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_field_backprop, coupled, a->method, &bf.f, B, d, P, nt, t, &tape, yb, y0b, dp, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? PyTuple_Pack(2, y0bar, dparams) : nd_raise_status(st, "ode_backprop");
-done:
-    PyMem_RawFree(work);
-    nd_field_release(&bf);
-    nd_xdecref(2, y0bar, dparams);
-    return res;
+    const nd_ode_tape tape = {PyArray_DIM(a->steps, 0), PyArray_DATA(a->steps), PyArray_DATA(a->outs),
+                              PyArray_DATA(a->states)};
+    int st = ND_OK;
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_field_backprop, nd_use_coupled(a->method, a->coupled), a->method, &a->bf.f, a->B,
+                             a->d, a->P, PyArray_DIM(a->t, 0), PyArray_DATA(a->t), &tape, ND_DATA(a->ybar),
+                             ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work));
+    return st;
 }
-ND_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
-         "ode_backprop(field, t, ybar, steps, outs, states, method, coupled=False) -> (y0bar, dparams): exact "
-         "backpropagation through the steps recorded by odeint(record=4)")
+ND_RUN_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
+             "ode_backprop(field, t, ybar, steps, outs, states, method, coupled=False) -> (y0bar, dparams): exact "
+             "backpropagation through the steps recorded by odeint(record=4)")
+
+static int nd_adjoint_setup(nd_grad_args *a)
+{
+    const int coupled = nd_use_coupled(a->method, a->coupled);
+    const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
+    size_t len;
+    if (nd_grad_setup(a, 1) < 0)
+        return -1;
+    const int st = coupled ? nd_ode_adjoint_workspace_len(a->method, a->B * a->d, a->P, &len)
+                           : nd_ode_samples_adjoint_workspace_size(a->method, a->B, a->d, item, &len);
+    return (a->work = nd_workspace(st, &len, coupled ? item : 1, "ode_adjoint")) ? ND_OK : -1;
+}
 
 static const nd_arg ode_adjoint_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
-    ND_IN(nd_grad_args, y_end, "y_end", ND_FINITE, -1, "the state's shape"),
+    ND_IN(nd_grad_args, y_end, "y_end", ND_FINITE, "(*state)"),
     ND_GRAD_METHOD_ROWS(nd_grad_args),
     ND_SCALAR(nd_grad_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_PROGRESS(nd_grad_args, progress),
+    ND_PROGRESS(nd_grad_args, progress), ND_GRAD_ROWS(nd_adjoint_setup),
     {NULL}};
 
 /* -> (y0bar, dparams, info): the continuous adjoint from y_end back to t[0]. */
@@ -758,30 +701,13 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
 {
     nd_grad_args *a = args;
     const int coupled = nd_use_coupled(a->method, a->coupled);
-    nd_bound_field bf = {0};
     nd_call c = {0};
-    PyObject *y0bar = NULL, *dparams = NULL, *info = NULL, *res = NULL;
-    void *work = NULL, *counters = NULL;
-    npy_intp B, d;
+    PyObject *info = NULL, *res = NULL;
+    void *counters = NULL;
+    npy_intp B;
     nd_ode_samples_stats st;
-    if (nd_grad_setup(a, tn, 1, &bf, &y0bar, &dparams, &B, &d) < 0)
-        goto done;
-    if (!PyArray_SAMESHAPE(a->y_end, (PyArrayObject *)y0bar)) {
-        PyErr_SetString(PyExc_ValueError, "y_end must have the state's shape, that of ybar[0]");
-        goto done;
-    }
     if (nd_call_setup(&c, a->y_end, tn, coupled || a->coupled, NULL, a->progress, &B) < 0 ||
         nd_stats_alloc(B, &st, &counters) < 0)
-        goto done;
-    const int64_t n = (int64_t)PyArray_SIZE(a->y_end), P = (int64_t)PyArray_SIZE((PyArrayObject *)dparams);
-    size_t len;
-    int status = coupled ? nd_ode_adjoint_workspace_len(a->method, n, P, &len)
-                         : nd_ode_samples_adjoint_workspace_size(a->method, B, c.d, c.itemsize, &len);
-    if (status != ND_OK) {
-        nd_raise_status(status, "ode_adjoint");
-        goto done;
-    }
-    if (!(work = nd_work_alloc(len, coupled ? c.itemsize : 1)))
         goto done;
     nd_ode_opts o;
     nd_ode_opts_default(&o);
@@ -790,13 +716,10 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
     o.method = so.method = a->method, o.rtol = so.rtol = a->rtol, o.atol = so.atol = a->atol;
     o.dt = so.dt = a->dt, o.max_steps = so.max_steps = a->max_steps;
     o.poll = so.poll = nd_watch_poll, o.poll_ctx = so.poll_ctx = &c.watch;
-    const int64_t nt = PyArray_DIM(a->t, 0);
-    const double *t = PyArray_DATA(a->t);
-    void *ye = PyArray_DATA(a->y_end), *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
-    void *dp = PyArray_DATA((PyArrayObject *)dparams);
-    Py_BEGIN_ALLOW_THREADS
-    status = ND_DISPATCH(tn, nd_field_adjoint, coupled, &o, &so, &bf.f, B, c.d, P, nt, t, ye, yb, y0b, dp, work, &st);
-    Py_END_ALLOW_THREADS
+    int status = ND_OK;
+    ND_NOGIL(status, ND_DISPATCH(tn, nd_field_adjoint, coupled, &o, &so, &a->bf.f, B, c.d, a->P, PyArray_DIM(a->t, 0),
+                                 PyArray_DATA(a->t), ND_DATA(a->y_end), ND_DATA(a->ybar), ND_DATA(a->o[0]),
+                                 ND_DATA(a->o[1]), a->work, &st));
     if (nd_watch_reraise(&c.watch))
         goto done;
     if (status == ND_ERR_ARG || status == ND_ERR_OVERFLOW || status == ND_ERR_NOMEM || status == ND_ERR_CALLBACK) {
@@ -805,13 +728,11 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
     }
     const nd_batch_shape bs = nd_batch_of(a->y_end, c.single);
     if ((info = nd_info(&st, &bs, &c, 0, 0, 0, NULL)))
-        res = PyTuple_Pack(3, y0bar, dparams, info);
+        res = PyTuple_Pack(3, a->o[0], a->o[1], info);
 done:
     nd_call_free(&c);
-    nd_field_release(&bf);
-    PyMem_RawFree(work);
     PyMem_RawFree(counters);
-    nd_xdecref(3, y0bar, dparams, info);
+    Py_XDECREF(info);
     return res;
 }
 ND_ENTRY(ode_adjoint, nd_grad_args, nd_grad_defaults,
@@ -823,58 +744,42 @@ ND_ENTRY(ode_adjoint, nd_grad_args, nd_grad_defaults,
 typedef struct {
     PyArrayObject *theta, *coef;
     int method;
+    int64_t m, d;
+    PyObject *out;
 } nd_dense_args;
 
-static const nd_arg ode_dense_eval_args[] = {
-    {"theta", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_dense_args, theta), 1, "(m,)", NULL},
-    ND_IN(nd_dense_args, coef, "coef", ND_TYPE, 3, "(m, vectors, d)"),
-    ND_CHOICE(nd_dense_args, method, "method", 0, nd_ode_method_names),
-    {NULL}};
+/* The method's number of dense-output vectors. */
+static int nd_dense_vectors_rule(const nd_dense_args *a)
+{
+    const npy_intp cd[3] = {a->m, nd_ode_dense_vectors(a->method), a->d};
+    return nd_check_shape(a->coef, "coef", 3, cd, "(m, vectors of the method, d)") < 0 ? -1 : ND_OK;
+}
 
 /* -> y [m, d]: row i's dense output at theta[i]. */
-static PyObject *ode_dense_eval_body(PyObject *module, void *args, int tn)
-{
-    nd_dense_args *a = args;
-    const npy_intp m = PyArray_DIM(a->coef, 0), d = PyArray_DIM(a->coef, 2);
-    npy_intp cd[3] = {PyArray_DIM(a->theta, 0), nd_ode_dense_vectors(a->method), -1};
-    if (nd_check_shape(a->coef, "coef", 3, cd, "(m, vectors of the method, d) with the m of theta") < 0)
-        return NULL;
-    PyObject *out = nd_empty(tn, 2, m, d);
-    if (!out)
-        return NULL;
-    const double *th = PyArray_DATA(a->theta);
-    void *cf = PyArray_DATA(a->coef), *od = PyArray_DATA((PyArrayObject *)out);
-    int st = ND_DISPATCH(tn, nd_ode_dense_eval, a->method, m, d, th, cf, od);
-    if (st != ND_OK) {
-        Py_DECREF(out);
-        return nd_raise_status(st, "ode_dense_eval");
-    }
-    return out;
-}
-ND_ENTRY(ode_dense_eval, nd_dense_args, NULL,
-         "ode_dense_eval(theta, coef, method) -> y [m, d]: the dense output of each row's step at theta")
+static const nd_arg ode_dense_eval_args[] = {
+    ND_F64IN(nd_dense_args, theta, "theta", ND_FINITE, "(m,)"), ND_IN(nd_dense_args, coef, "coef", ND_TYPE, "(m, vectors, d)"),
+    ND_CHOICE(nd_dense_args, method, "method", 0, nd_ode_method_names), ND_DIM(nd_dense_args, m, "m"),
+    ND_DIM(nd_dense_args, d, "d"), ND_CHECK(nd_dense_vectors_rule), ND_OUT(nd_dense_args, out, "y", 0, "(m, d)"), {NULL}};
+ND_KERNEL_ENTRY(ode_dense_eval, nd_dense_args, NULL,
+                ND_DISPATCH(tn, nd_ode_dense_eval, a->method, a->m, a->d, ND_DATA(a->theta), ND_DATA(a->coef),
+                            ND_DATA(a->out)),
+                "ode_dense_eval(theta, coef, method) -> y [m, d]: the dense output of each row's step at theta")
 
 typedef struct {
     nd_ode_opts o;
 } nd_check_args;
+
+static void nd_check_defaults(nd_check_args *a) { nd_ode_opts_default(&a->o); }
+static int nd_ode_options_rule(const nd_check_args *a) { return nd_ode_check_opts(&a->o); }
 
 static const nd_arg ode_check_options_args[] = {
     ND_CHOICE(nd_check_args, o.method, "method", ND_OPTIONAL, nd_ode_method_names),
     ND_SCALAR(nd_check_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_check_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_check_args, o.dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_check_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    {NULL}};
-
-static void nd_check_defaults(nd_check_args *a) { nd_ode_opts_default(&a->o); }
-
-static PyObject *ode_check_options_body(PyObject *module, void *args, int tn)
-{
-    int st = nd_ode_check_opts(&((nd_check_args *)args)->o);
-    return st == ND_OK ? Py_NewRef(Py_None) : nd_raise_status(st, "ode_check_options");
-}
-ND_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,
-         "ode_check_options(method, rtol, atol, dt, max_steps): raises as a solver would for bad options")
+    ND_SCALAR(nd_check_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL), ND_CHECK(nd_ode_options_rule), {NULL}};
+ND_CHECK_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,
+               "ode_check_options(method, rtol, atol, dt, max_steps): raises as a solver would for bad options")
 
 static const nd_entry *const nd_ode_entries[] = {&odeint_entry,         &ode_backprop_entry,   &ode_adjoint_entry,
                                                  &ode_dense_eval_entry, &ode_check_options_entry, NULL};

@@ -177,7 +177,7 @@ static int nd_stiff_dense_arrays(PyObject *raw, const nd_stiff_tape_buf *b, int 
 /* ---- odeint_stiff -------------------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *f, *jac, *args, *progress;
+    PyObject *f, *jac, *args, *progress, *o[2]; /* o: ys, y_last */
     PyArrayObject *y0, *t;
     int method;
     double rtol, atol, dt, max_step;
@@ -195,20 +195,22 @@ static void nd_stiff_defaults(nd_stiff_args *a)
 }
 
 static const nd_arg odeint_stiff_args[] = {
-    {"f", ND_ARG_OBJECT, 0, offsetof(nd_stiff_args, f), -1, NULL, NULL},
-    ND_IN(nd_stiff_args, y0, "y0", ND_TYPE, -1, "(..., d)"),
-    {"t", ND_ARG_F64ARRAY, 0, offsetof(nd_stiff_args, t), 1, "(T,)", NULL},
+    ND_OBJ(nd_stiff_args, f, "f", ND_ARG_OBJECT, 0),
+    ND_IN(nd_stiff_args, y0, "y0", ND_TYPE, NULL),
+    ND_F64IN(nd_stiff_args, t, "t", 0, "(times,)"),
     ND_CHOICE(nd_stiff_args, method, "method", ND_OPTIONAL, nd_stiff_method_names),
     ND_SCALAR(nd_stiff_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_step, "max_step", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    {"jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE, offsetof(nd_stiff_args, jac), -1, NULL, NULL},
+    ND_OBJ(nd_stiff_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     ND_OBJ(nd_stiff_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL),
     ND_PROGRESS(nd_stiff_args, progress),
     ND_SCALAR(nd_stiff_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, dense, "dense", ND_ARG_BOOL, ND_OPTIONAL),
+    ND_OUT(nd_stiff_args, o[0], "ys", 0, "(times, *y0)"),
+    ND_OUT(nd_stiff_args, o[1], "y_last", 0, "(*y0)"),
     {NULL}};
 
 /* The status of one sample as the info dict and IntegrationError name it. */
@@ -233,31 +235,18 @@ typedef struct {
     int *status, *method;
 } nd_stiff_counts;
 
+static const char *nd_auto_method_name(int code) { return nd_ode_auto_method_names[code]; }
+
 /* The automatic method's own entries of the raw record: its per-sample counters, the method
  * each sample ends with, and the number of phases. */
 static int nd_auto_raw(PyObject *raw, const nd_ode_auto_stats *st, const nd_stiff_counts *k, npy_intp B)
 {
-    const int64_t *ints[] = {k->accepted_implicit, k->nfev_implicit, k->switches};
-    const char *keys[] = {"accepted_implicit", "nfev_implicit", "switches"};
-    for (int i = 0; i < 3; ++i) {
-        PyObject *a = PyArray_SimpleNew(1, &B, NPY_INT64);
-        if (!a)
-            return -1;
-        if (B)
-            memcpy(PyArray_DATA((PyArrayObject *)a), ints[i], (size_t)B * sizeof(int64_t));
-        int bad = PyDict_SetItemString(raw, keys[i], a) < 0;
-        Py_DECREF(a);
-        if (bad)
-            return -1;
-    }
-    PyObject *names = PyTuple_New(B);
-    for (npy_intp s = 0; names && s < B; ++s)
-        PyTuple_SET_ITEM(names, s, PyUnicode_FromString(nd_ode_auto_method_names[k->method[s]]));
-    PyObject *phases = names ? PyLong_FromLongLong((long long)st->phases) : NULL;
-    int bad = !phases || PyDict_SetItemString(raw, "method", names) < 0 || PyDict_SetItemString(raw, "phases", phases) < 0;
-    Py_XDECREF(names);
-    Py_XDECREF(phases);
-    return bad ? -1 : 0;
+    return nd_dict_array(raw, "accepted_implicit", NPY_INT64, 1, &B, k->accepted_implicit) < 0 ||
+                   nd_dict_array(raw, "nfev_implicit", NPY_INT64, 1, &B, k->nfev_implicit) < 0 ||
+                   nd_dict_array(raw, "switches", NPY_INT64, 1, &B, k->switches) < 0 ||
+                   nd_dict_names(raw, "method", B, k->method, nd_auto_method_name) < 0 ||
+                   nd_dict_put(raw, "phases", PyLong_FromLongLong((long long)st->phases)) < 0
+               ? -1 : 0;
 }
 
 /* The raw record neurodyn.ode turns into the user's info dict (the keys of the explicit
@@ -265,41 +254,18 @@ static int nd_auto_raw(PyObject *raw, const nd_ode_auto_stats *st, const nd_stif
  * names, and the call's totals. */
 static PyObject *nd_stiff_raw(const nd_ode_stiff_stats *st, const nd_stiff_counts *k, npy_intp B)
 {
-    PyObject *status = PyTuple_New(B), *raw = status ? PyDict_New() : NULL;
-    if (!raw) {
-        Py_XDECREF(status);
-        return NULL;
-    }
-    for (npy_intp s = 0; s < B; ++s)
-        PyTuple_SET_ITEM(status, s, PyUnicode_FromString(nd_stiff_status_key(k->status[s])));
     const int64_t *ints[] = {k->nfev, k->njev, k->nlu, k->accepted, k->rejected, k->n_out};
-    const char *int_keys[] = {"nfev", "njev", "nlu", "accepted", "rejected", "n_out"};
-    PyObject *items[16];
-    int n = 0;
-    for (int i = 0; i < 6; ++i)
-        items[n++] = PyArray_SimpleNew(1, &B, NPY_INT64);
-    items[n++] = PyArray_SimpleNew(1, &B, NPY_DOUBLE);
-    items[n++] = PyArray_SimpleNew(1, &B, NPY_INT);
-    items[n++] = status;
     const int64_t totals[] = {st->nfev_total, st->njev_total, st->nlu_total, st->rhs_calls, st->jac_calls, st->rounds,
                               st->n_failed};
-    for (int i = 0; i < 7; ++i)
-        items[n++] = PyLong_FromLongLong((long long)totals[i]);
-    const char *keys[] = {"nfev", "njev", "nlu", "accepted", "rejected", "n_out", "t", "status_code", "status",
-                          "nfev_total", "njev_total", "nlu_total", "rhs_calls", "jac_calls", "rounds", "n_failed"};
-    int ok = 1;
-    for (int i = 0; i < n; ++i) {
-        ok = ok && items[i];
-        if (ok && i < 6 && B)
-            memcpy(PyArray_DATA((PyArrayObject *)items[i]), ints[i], (size_t)B * sizeof(int64_t));
-        if (ok && i == 6 && B)
-            memcpy(PyArray_DATA((PyArrayObject *)items[i]), k->t, (size_t)B * sizeof(double));
-        if (ok && i == 7 && B)
-            memcpy(PyArray_DATA((PyArrayObject *)items[i]), k->status, (size_t)B * sizeof(int));
-        ok = ok && PyDict_SetItemString(raw, i < 6 ? int_keys[i] : keys[i], items[i]) == 0;
-    }
-    for (int i = 0; i < n; ++i)
-        Py_XDECREF(items[i]);
+    const char *keys[] = {"nfev", "njev", "nlu", "accepted", "rejected", "n_out", "nfev_total", "njev_total",
+                          "nlu_total", "rhs_calls", "jac_calls", "rounds", "n_failed"};
+    PyObject *raw = PyDict_New();
+    int ok = raw && nd_dict_array(raw, "t", NPY_DOUBLE, 1, &B, k->t) == 0 &&
+             nd_dict_array(raw, "status_code", NPY_INT, 1, &B, k->status) == 0 &&
+             nd_dict_names(raw, "status", B, k->status, nd_stiff_status_key) == 0;
+    for (int i = 0; ok && i < 13; ++i)
+        ok = (i < 6 ? nd_dict_array(raw, keys[i], NPY_INT64, 1, &B, ints[i])
+                    : nd_dict_put(raw, keys[i], PyLong_FromLongLong((long long)totals[i - 6]))) == 0;
     if (!ok)
         Py_CLEAR(raw);
     return raw;
@@ -310,8 +276,6 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
 {
     nd_stiff_args *a = args;
     const int ndim = PyArray_NDIM(a->y0);
-    if (ndim >= NPY_MAXDIMS)
-        return PyErr_Format(PyExc_ValueError, "y0 has too many axes");
     const int is_field = !PyCallable_Check(a->f);
     if (is_field && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field has its own Jacobian");
@@ -326,10 +290,10 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
 
     nd_stiff_call c = {0};
     nd_field field;
-    PyObject *keep = NULL, *ys = NULL, *y_last = NULL, *info = NULL, *res = NULL;
+    PyObject *keep = NULL, *info = NULL, *res = NULL;
     void *work = NULL, *fwork = NULL;
     nd_stiff_counts k = {0};
-    size_t bytes, flen = 0;
+    size_t bytes;
     const int autom = a->method == ND_STIFF_AUTO;
     nd_stiff_tape_buf tape = {0};
     if ((a->record || a->dense) && a->method != ND_STIFF_RADAU)
@@ -376,12 +340,6 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     k.njev = k.nfev + ub, k.nlu = k.njev + ub, k.accepted = k.nlu + ub, k.rejected = k.accepted + ub;
     k.n_out = k.rejected + ub, k.accepted_implicit = k.n_out + ub, k.nfev_implicit = k.accepted_implicit + ub;
     k.switches = k.nfev_implicit + ub, k.method = k.status + ub;
-    npy_intp dims[NPY_MAXDIMS];
-    dims[0] = (npy_intp)nt;
-    if (ndim)
-        memcpy(dims + 1, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
-    if (!(ys = PyArray_SimpleNew(ndim + 1, dims, tn)) || !(y_last = PyArray_SimpleNew(ndim, dims + 1, tn)))
-        goto done;
 
     nd_ode_stiff_opts o;
     nd_ode_stiff_opts_default(&o);
@@ -403,8 +361,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     nd_batch_jac_f64 jac64 = is_field ? nd_field_jac_rows_f64 : (c.jac ? nd_stiff_py_jac_f64 : NULL);
     void *ctx = is_field ? (void *)&field : (void *)&c;
     const double *t = PyArray_DATA(a->t);
-    void *y0 = PyArray_DATA(a->y0), *ysd = PyArray_DATA((PyArrayObject *)ys);
-    void *yl = PyArray_DATA((PyArrayObject *)y_last);
+    void *y0 = PyArray_DATA(a->y0), *ysd = ND_DATA(a->o[0]), *yl = ND_DATA(a->o[1]);
     Py_BEGIN_ALLOW_THREADS
     if (autom && tn == NPY_FLOAT)
         st = nd_odeint_auto_f32(rhs32, ctx, jac32, ctx, B, d, y0, nt, t, &o, ysd, yl, work, &astats);
@@ -434,7 +391,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
         PyObject *arrays = a->record ? nd_stiff_tape_arrays(&tape, tn) : NULL;
         if ((!a->record || (arrays && PyDict_SetItemString(info, "tape", arrays) == 0)) &&
             (!a->dense || nd_stiff_dense_arrays(info, &tape, tn) == 0))
-            res = PyTuple_Pack(3, ys, y_last, info);
+            res = PyTuple_Pack(3, a->o[0], a->o[1], info);
         Py_XDECREF(arrays);
     }
 done:
@@ -446,7 +403,7 @@ done:
     PyMem_RawFree(k.nfev);
     PyMem_RawFree(k.t);
     PyMem_RawFree(k.status);
-    nd_xdecref(4, keep, ys, y_last, info);
+    nd_xdecref(2, keep, info);
     return res;
 }
 ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,
@@ -458,21 +415,14 @@ ND_ENTRY(odeint_stiff, nd_stiff_args, nd_stiff_defaults,
 /* ---- ode_stiff_backprop ------------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject *field;
+    PyObject *field, *o[2];
     PyArrayObject *t, *ybar, *steps, *outs, *states, *stages;
+    nd_bound_field bf;
+    nd_ode_stiff_tape tape;
+    int64_t B, d, P, nt;
+    void *work;
 } nd_stiff_grad_args;
-
-static void nd_stiff_grad_defaults(nd_stiff_grad_args *a) { (void)a; }
-
-static const nd_arg ode_stiff_backprop_args[] = {
-    ND_SCALAR(nd_stiff_grad_args, field, "field", ND_ARG_OBJECT, 0),
-    {"t", ND_ARG_F64ARRAY, ND_FINITE, offsetof(nd_stiff_grad_args, t), 1, "(len(t),)", NULL},
-    ND_IN(nd_stiff_grad_args, ybar, "ybar", ND_TYPE | ND_FINITE, -1, "(len(t),) + the state's shape"),
-    {"steps", ND_ARG_F64ARRAY, 0, offsetof(nd_stiff_grad_args, steps), 2, "(steps, 3)", NULL},
-    {"outs", ND_ARG_I64ARRAY, 0, offsetof(nd_stiff_grad_args, outs), 2, "(steps, 2)", NULL},
-    ND_IN(nd_stiff_grad_args, states, "states", 0, 2, "(steps, d)"),
-    ND_IN(nd_stiff_grad_args, stages, "stages", 0, 3, "(steps, 3, d)"),
-    {NULL}};
+#define G nd_stiff_grad_args
 
 #define ND_STIFF_FIELD_GRAD(T, SFX)                                                                          \
     static int nd_stiff_field_backprop_##SFX(nd_field *f, int64_t B, int64_t d, int64_t P, int64_t nt,           \
@@ -485,62 +435,41 @@ static const nd_arg ode_stiff_backprop_args[] = {
 ND_STIFF_FIELD_GRAD(float, f32)
 ND_STIFF_FIELD_GRAD(double, f64)
 
-/* -> (y0bar, dparams): backpropagation through the Radau steps recorded by odeint_stiff(record=True). */
-static PyObject *ode_stiff_backprop_body(PyObject *module, void *args, int tn)
+/* The field bound to the samples of ybar (3 rows a step), the tape and the workspaces. */
+static int nd_stiff_grad_setup(G *a)
 {
-    nd_stiff_grad_args *a = args;
-    nd_bound_field bf = {0};
-    PyObject *y0bar = NULL, *dparams = NULL, *res = NULL;
-    void *work = NULL;
-    const int ndim = PyArray_NDIM(a->ybar);
-    npy_intp want[NPY_MAXDIMS] = {PyArray_DIM(a->t, 0), 1}; /* (len(t),) + the state's shape, >= 2 axes */
-    for (int i = 1; i < ndim; ++i)
-        want[i] = PyArray_DIM(a->ybar, i);
-    if (nd_check_shape(a->ybar, "ybar", ndim < 2 ? 2 : ndim, want, "(len(t),) + the state's shape") < 0)
-        return NULL;
-    const int64_t d = PyArray_DIM(a->ybar, ndim - 1), nt = PyArray_DIM(a->t, 0);
-    const int64_t B = d ? (int64_t)(PyArray_SIZE(a->ybar) / nt / d) : 0;
-    const npy_intp S = PyArray_DIM(a->steps, 0), sd[2] = {S, 3}, od[2] = {S, 2}, yd[2] = {S, (npy_intp)d};
-    const npy_intp zd[3] = {S, 3, (npy_intp)d};
     size_t len, flen;
-    if (nd_check_shape(a->steps, "steps", 2, sd, "(steps, 3)") < 0 || nd_check_shape(a->outs, "outs", 2, od, "(steps, 2)") < 0 ||
-        nd_check_shape(a->states, "states", 2, yd, "(steps, d)") < 0 ||
-        nd_check_shape(a->stages, "stages", 3, zd, "(steps, 3, d)") < 0)
-        goto done;
-    if (!(y0bar = PyArray_SimpleNew(ndim - 1, PyArray_DIMS(a->ybar) + 1, tn)) || nd_field_parse(&bf, a->field, tn) < 0 ||
-        nd_bind_field_rows(&bf.f, (PyArrayObject *)y0bar, "ybar", 3 * B) < 0)
-        goto done;
-    npy_intp P = (npy_intp)nd_field_param_count(&bf.f);
-    int st = nd_field_jac_workspace_len(&bf.f, &flen);
+    const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
+    a->nt = PyArray_DIM(a->t, 0), a->d = PyArray_DIM(a->ybar, PyArray_NDIM(a->ybar) - 1);
+    a->B = a->d ? (int64_t)(PyArray_SIZE(a->ybar) / a->nt / a->d) : 0;
+    a->tape = (nd_ode_stiff_tape){PyArray_DIM(a->steps, 0), PyArray_DATA(a->steps), PyArray_DATA(a->outs),
+                                  PyArray_DATA(a->states), PyArray_DATA(a->stages)};
+    if (nd_field_parse(&a->bf, a->field, PyArray_TYPE(a->ybar)) < 0 ||
+        nd_bind_field_rows(&a->bf.f, a->ybar, "ybar", 3 * a->B) < 0)
+        return -1;
+    a->P = nd_field_param_count(&a->bf.f);
+    int st = nd_field_jac_workspace_len(&a->bf.f, &flen);
     if (st == ND_OK)
-        st = nd_ode_stiff_backprop_workspace_size(B, d, S, (size_t)PyArray_ITEMSIZE(a->ybar), &len);
-    if (st != ND_OK) {
-        nd_raise_status(st, "ode_stiff_backprop");
-        goto done;
-    }
-    if (!(dparams = PyArray_SimpleNew(1, &P, tn)) || !(bf.work = nd_work_alloc(flen, (size_t)PyArray_ITEMSIZE(a->ybar))) ||
-        !(work = nd_work_alloc(len, 1)))
-        goto done;
-    bf.f.work = bf.work;
-    const nd_ode_stiff_tape tape = {S, PyArray_DATA(a->steps), PyArray_DATA(a->outs), PyArray_DATA(a->states),
-                                    PyArray_DATA(a->stages)};
-    const double *t = PyArray_DATA(a->t);
-    void *yb = PyArray_DATA(a->ybar), *y0b = PyArray_DATA((PyArrayObject *)y0bar);
-    void *dp = PyArray_DATA((PyArrayObject *)dparams);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_stiff_field_backprop, &bf.f, B, d, (int64_t)P, nt, t, &tape, yb, y0b, dp, work);
-    Py_END_ALLOW_THREADS
-    res = st == ND_OK ? PyTuple_Pack(2, y0bar, dparams) : nd_raise_status(st, "ode_stiff_backprop");
-done:
-    PyMem_RawFree(work);
-    nd_field_release(&bf);
-    Py_XDECREF(y0bar);
-    Py_XDECREF(dparams);
-    return res;
+        st = nd_ode_stiff_backprop_workspace_size(a->B, a->d, a->tape.n_steps, item, &len);
+    if (st != ND_OK || !(a->bf.work = a->bf.f.work = nd_work_alloc(flen, item)) || !(a->work = nd_work_alloc(len, 1)))
+        return st != ND_OK ? st : -1;
+    return ND_OK;
 }
-ND_ENTRY(ode_stiff_backprop, nd_stiff_grad_args, nd_stiff_grad_defaults,
-         "ode_stiff_backprop(field, t, ybar, steps, outs, states, stages) -> (y0bar, dparams): the discrete adjoint "
-         "of the Radau steps recorded by odeint_stiff(record=True), through a built-in field")
+
+/* -> (y0bar, dparams): backpropagation through the Radau steps recorded by odeint_stiff(record=True). */
+static const nd_arg ode_stiff_backprop_args[] = {
+    ND_SCALAR(G, field, "field", ND_ARG_OBJECT, 0), ND_F64IN(G, t, "t", ND_FINITE, "(times,)"),
+    ND_IN(G, ybar, "ybar", ND_TYPE | ND_FINITE, "(times, *batch, d)"), ND_F64IN(G, steps, "steps", 0, "(steps, 3)"),
+    ND_I64IN(G, outs, "outs", 0, "(steps, 2)"), ND_IN(G, states, "states", 0, "(steps, d)"),
+    ND_IN(G, stages, "stages", 0, "(steps, 3, d)"), ND_CHECK(nd_stiff_grad_setup), ND_KEEP(G, bf.keep),
+    ND_WORK(G, bf.work), ND_WORK(G, work), ND_DIM(G, P, "params"), ND_OUT(G, o[0], "y0bar", 0, "(*batch, d)"),
+    ND_OUT(G, o[1], "dparams", 0, "(params,)"), {NULL}};
+ND_KERNEL_ENTRY(ode_stiff_backprop, G, NULL,
+                ND_DISPATCH(tn, nd_stiff_field_backprop, &a->bf.f, a->B, a->d, a->P, a->nt, ND_DATA(a->t), &a->tape,
+                            ND_DATA(a->ybar), ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work),
+                "ode_stiff_backprop(field, t, ybar, steps, outs, states, stages) -> (y0bar, dparams): the discrete "
+                "adjoint of the Radau steps recorded by odeint_stiff(record=True), through a built-in field")
+#undef G
 
 static const nd_table nd_ode_stiff_tables[] = {
     {"stiff_methods", nd_stiff_method_names}, {"ode_auto_methods", nd_ode_auto_method_names}, {NULL, NULL}};

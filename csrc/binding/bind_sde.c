@@ -15,6 +15,13 @@ typedef struct {
     PyArrayObject *y0, *t, *ids, *dW, *dZ, *ybar;
     int record;
     nd_sde_opts o;
+    /* sde_backprop's run: the drift and diffusion, their sizes, workspace and outputs */
+    PyObject *keep, *res[3];
+    nd_field field;
+    nd_diffusion diff;
+    int64_t B, d, P, n_dg;
+    PyObject *out[3]; /* sdeint's ys, status, t_reached */
+    void *work;
 } nd_sde_args;
 
 static void nd_sde_defaults(nd_sde_args *a) { nd_sde_opts_default(&a->o); }
@@ -118,35 +125,37 @@ static void nd_sde_increment_dims(PyArrayObject *y0, int64_t steps, int64_t m, n
     dims[nd] = (npy_intp)(m > 0 ? m : 0);
 }
 
-/* -1 with ValueError unless y0 has a last axis (the state) and a free axis for the time. */
-static int nd_sde_check_y0(PyArrayObject *y0)
-{
-    if (PyArray_NDIM(y0) < 1 || PyArray_NDIM(y0) >= NPY_MAXDIMS) {
-        PyErr_SetString(PyExc_ValueError, "y0 must have a last axis (the state) and at most 31 axes");
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- sdeint -------------------------------------------------------------------------------- */
+
+/* The samples: the batch of y0's leading axes. */
+static int nd_sde_samples(nd_sde_args *a)
+{
+    a->d = PyArray_DIM(a->y0, PyArray_NDIM(a->y0) - 1);
+    a->B = a->d ? (int64_t)(PyArray_SIZE(a->y0) / a->d) : 0;
+    return ND_OK;
+}
 
 static const nd_arg sdeint_args[] = {
     ND_OBJ(nd_sde_args, f, "f", ND_ARG_OBJECT, 0),
     ND_OBJ(nd_sde_args, g, "g", ND_ARG_OBJECT, 0),
-    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
-    ND_F64IN(nd_sde_args, t, "t", 0, 1, "(T,)"),
+    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, "(*batch, d)"),
+    ND_F64IN(nd_sde_args, t, "t", 0, "(times,)"),
     ND_CHOICE(nd_sde_args, o.method, "method", ND_OPTIONAL, nd_sde_method_names),
     ND_CHOICE(nd_sde_args, o.noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
     ND_SCALAR(nd_sde_args, o.dt, "dt", ND_ARG_DOUBLE, 0),
     ND_SCALAR(nd_sde_args, o.seed, "seed", ND_ARG_SEED, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_sde_args, o.m, "m", ND_ARG_INT, ND_OPTIONAL),
-    ND_I64IN(nd_sde_args, ids, "sample_ids", ND_OPTIONAL | ND_NONE, -1, NULL),
-    ND_IN(nd_sde_args, dW, "dW", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(steps,) + batch + (m,)"),
-    ND_IN(nd_sde_args, dZ, "dZ", ND_FINITE | ND_NONE | ND_OPTIONAL, -1, "(steps,) + batch + (m,)"),
+    ND_I64IN(nd_sde_args, ids, "sample_ids", ND_OPTIONAL | ND_NONE, "(*batch) the batch shape y0.shape[:-1]"),
+    ND_IN(nd_sde_args, dW, "dW", ND_FINITE | ND_NONE | ND_OPTIONAL, NULL),
+    ND_IN(nd_sde_args, dZ, "dZ", ND_FINITE | ND_NONE | ND_OPTIONAL, NULL),
     ND_SCALAR(nd_sde_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
     ND_OBJ(nd_sde_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
     ND_OBJ(nd_sde_args, dg, "dg", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
     ND_PROGRESS(nd_sde_args, progress),
+    ND_CHECK(nd_sde_samples), ND_DIM(nd_sde_args, B, "samples"),
+    ND_OUT(nd_sde_args, out[0], "ys", 0, "(times, *y0)"),
+    ND_OUT_T(nd_sde_args, out[1], "status", 0, "(samples,)", NPY_INT32),
+    ND_OUT_T(nd_sde_args, out[2], "t_reached", 0, "(samples,)", NPY_DOUBLE),
     {NULL}};
 
 /* The failure of samples that became NaN or inf, with every sample's result attached. */
@@ -197,9 +206,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     nd_sde_args *a = args;
     PyArrayObject *y0 = a->y0;
     const int nd = PyArray_NDIM(y0);
-    if (nd_sde_check_y0(y0) < 0)
-        return NULL;
-    const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
+    const int64_t d = a->d, B = a->B;
     const npy_intp nt = PyArray_DIM(a->t, 0);
     const double *t = PyArray_DATA(a->t);
     nd_sde_opts o = a->o;
@@ -214,8 +221,8 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     nd_diffusion diffusion;
     nd_sde_cb fcb, gcb, dgcb;
     nd_pyargs pa = {NULL, 0};
-    PyObject *keep = PyList_New(0), *ys = NULL, *dW = NULL, *dZ = NULL, *status = NULL;
-    PyObject *t_reached = NULL, *info = NULL, *res = NULL;
+    PyObject *keep = PyList_New(0), *dW = NULL, *dZ = NULL, *info = NULL, *res = NULL;
+    PyObject *ys = a->out[0], *status = a->out[1], *t_reached = a->out[2];
     if (!keep || nd_pyargs_init(&pa, a->args) < 0)
         goto done;
 
@@ -280,8 +287,6 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     o.dW_in = a->dW ? PyArray_DATA(a->dW) : NULL;
     o.dZ_in = a->dZ && want_dz ? PyArray_DATA(a->dZ) : NULL;
     if (a->ids) {
-        if (nd_check_shape(a->ids, "sample_ids", nd - 1, PyArray_DIMS(y0), "the batch shape y0.shape[:-1]") < 0)
-            goto done;
         const int64_t *ids = PyArray_DATA(a->ids);
         for (int64_t i = 0; i < B; ++i)
             if (ids[i] < 0) {
@@ -290,12 +295,6 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
             }
         o.ids = (const uint64_t *)ids; /* the same bits for values >= 0 */
     }
-    npy_intp ydims[NPY_MAXDIMS];
-    ydims[0] = nt;
-    memcpy(ydims + 1, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
-    if (!(ys = PyArray_SimpleNew(nd + 1, ydims, tn)) || !(status = nd_empty(NPY_INT32, 1, (npy_intp)B)) ||
-        !(t_reached = nd_empty(NPY_DOUBLE, 1, (npy_intp)B)))
-        goto done;
     if (a->record && m > 0) {
         if (!(dW = PyArray_SimpleNew(nd + 1, wdims, tn)) || (want_dz && !(dZ = PyArray_SimpleNew(nd + 1, wdims, tn))))
             goto done;
@@ -334,7 +333,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
 done:
     nd_watch_clear(&watch);
     nd_pyargs_free(&pa);
-    nd_xdecref(7, keep, ys, dW, dZ, status, t_reached, info);
+    nd_xdecref(4, keep, dW, dZ, info);
     return res;
 }
 ND_ENTRY(sdeint, nd_sde_args, nd_sde_defaults,
@@ -343,76 +342,61 @@ ND_ENTRY(sdeint, nd_sde_args, nd_sde_defaults,
 
 /* ---- gradients ------------------------------------------------------------------------------ */
 
-static const nd_arg sde_backprop_args[] = {
-    ND_OBJ(nd_sde_args, f, "f", ND_ARG_TUPLE, 0),
-    ND_OBJ(nd_sde_args, g, "g", ND_ARG_TUPLE, 0),
-    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, -1, "(..., d)"),
-    ND_F64IN(nd_sde_args, t, "t", 0, 1, "(T,)"),
-    ND_SCALAR(nd_sde_args, o.dt, "dt", ND_ARG_DOUBLE, 0),
-    ND_IN(nd_sde_args, dW, "dW", ND_FINITE, -1, "(steps,) + batch + (m,)"),
-    ND_IN(nd_sde_args, ybar, "ybar", ND_FINITE, -1, "(T,) + y0.shape"),
-    ND_CHOICE(nd_sde_args, o.noise, "noise", ND_OPTIONAL, nd_sde_noise_names),
-    {NULL}};
-
-/* -> (y0bar, dfield [P], dg): Euler-Maruyama backpropagated on the path dW */
-static PyObject *sde_backprop_body(PyObject *module, void *args, int tn)
+/* The drift and diffusion, the increments' shape on this grid, the sizes of the gradients and the
+ * workspace. */
+static int nd_sde_backprop_setup(nd_sde_args *a)
 {
-    nd_sde_args *a = args;
     PyArrayObject *y0 = a->y0;
-    if (nd_sde_check_y0(y0) < 0)
-        return NULL;
-    const int nd = PyArray_NDIM(y0), general = a->o.noise == ND_SDE_GENERAL;
-    const int64_t d = PyArray_DIM(y0, nd - 1), B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
-    const npy_intp nt = PyArray_DIM(a->t, 0);
+    const int nd = PyArray_NDIM(y0), tn = PyArray_TYPE(y0), general = a->o.noise == ND_SDE_GENERAL;
+    const int64_t d = a->d = PyArray_DIM(y0, nd - 1), nt = PyArray_DIM(a->t, 0);
     const double *t = PyArray_DATA(a->t);
     int64_t steps;
+    size_t len;
     int st = nd_sde_steps(nt, t, a->o.dt, &steps);
     if (st != ND_OK)
-        return nd_raise_status(st, "sde_backprop");
-    nd_field field;
-    nd_diffusion g;
-    PyObject *keep = PyList_New(0), *y0bar = NULL, *dfield = NULL, *dg = NULL, *res = NULL;
-    void *work = NULL;
-    if (!keep || nd_parse_field(a->f, tn, &field, keep) < 0 || nd_parse_diffusion(a->g, tn, d, general, &g, keep) < 0)
-        goto done;
-    npy_intp wdims[NPY_MAXDIMS], ydims[NPY_MAXDIMS];
-    nd_sde_increment_dims(y0, steps, g.m, wdims);
-    ydims[0] = nt;
-    memcpy(ydims + 1, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
-    if (nd_check_shape(a->dW, "dW", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0 ||
-        nd_check_shape(a->ybar, "ybar", nd + 1, ydims, "(len(t),) + y0.shape") < 0)
-        goto done;
-    nd_field sized = field;
-    sized.batch = B;
-    size_t len;
-    const npy_intp P = (npy_intp)nd_field_param_count(&sized);
-    const npy_intp n_dg = g.kind == ND_DIFFUSION_LINEAR ? 2 * d : d * (general ? g.m : 1);
-    if (!(work = nd_workspace(nd_sde_backprop_workspace_len(&field, B, d, nt, t, a->o.dt, &len), &len,
-                              PyArray_ITEMSIZE(y0), "sde_backprop")) ||
-        !(y0bar = PyArray_NewLikeArray(y0, NPY_CORDER, NULL, 0)) || !(dfield = nd_empty(tn, 1, P)) ||
-        !(dg = nd_empty(tn, 1, n_dg)))
-        goto done;
-    void *yd = PyArray_DATA(y0), *wd = PyArray_DATA(a->dW), *bd = PyArray_DATA(a->ybar);
-    void *y0b = PyArray_DATA((PyArrayObject *)y0bar), *dfd = PyArray_DATA((PyArrayObject *)dfield);
-    void *dgd = PyArray_DATA((PyArrayObject *)dg);
-    Py_BEGIN_ALLOW_THREADS
-    st = ND_DISPATCH(tn, nd_sde_backprop, &field, &g, a->o.noise, B, d, yd, nt, t, a->o.dt, wd, bd, y0b, dfd, dgd,
-                     work);
-    Py_END_ALLOW_THREADS
+        return st;
+    a->B = d ? (int64_t)(PyArray_SIZE(y0) / d) : 0;
+    if (!(a->keep = PyList_New(0)) || nd_parse_field(a->f, tn, &a->field, a->keep) < 0 ||
+        nd_parse_diffusion(a->g, tn, d, general, &a->diff, a->keep) < 0)
+        return -1;
+    npy_intp wdims[NPY_MAXDIMS];
+    nd_sde_increment_dims(y0, steps, a->diff.m, wdims);
+    if (nd_check_shape(a->dW, "dW", nd + 1, wdims, "(steps,) + batch + (m,) of this grid") < 0)
+        return -1;
+    nd_field sized = a->field;
+    sized.batch = a->B;
+    a->P = nd_field_param_count(&sized);
+    a->n_dg = a->diff.kind == ND_DIFFUSION_LINEAR ? 2 * d : d * (general ? a->diff.m : 1);
+    a->work = nd_workspace(nd_sde_backprop_workspace_len(&a->field, a->B, d, nt, t, a->o.dt, &len), &len,
+                           PyArray_ITEMSIZE(y0), "sde_backprop");
+    return a->work ? ND_OK : -1;
+}
+
+static const nd_arg sde_backprop_args[] = {
+    ND_OBJ(nd_sde_args, f, "f", ND_ARG_TUPLE, 0), ND_OBJ(nd_sde_args, g, "g", ND_ARG_TUPLE, 0),
+    ND_IN(nd_sde_args, y0, "y0", ND_TYPE | ND_FINITE, "(*batch, d)"), ND_F64IN(nd_sde_args, t, "t", 0, "(times,)"),
+    ND_SCALAR(nd_sde_args, o.dt, "dt", ND_ARG_DOUBLE, 0), ND_IN(nd_sde_args, dW, "dW", ND_FINITE, NULL),
+    ND_IN(nd_sde_args, ybar, "ybar", ND_FINITE, "(times, *y0)"),
+    ND_CHOICE(nd_sde_args, o.noise, "noise", ND_OPTIONAL, nd_sde_noise_names), ND_CHECK(nd_sde_backprop_setup),
+    ND_KEEP(nd_sde_args, keep), ND_WORK(nd_sde_args, work), ND_DIM(nd_sde_args, P, "params"),
+    ND_DIM(nd_sde_args, n_dg, "dg"), ND_OUT(nd_sde_args, res[0], "y0bar", 0, "(*y0)"),
+    ND_OUT(nd_sde_args, res[1], "dfield", 0, "(params,)"), ND_OUT(nd_sde_args, res[2], "dg", 0, "(dg,)"), {NULL}};
+
+/* -> (y0bar, dfield [P], dg): Euler-Maruyama backpropagated on the path dW */
+static int sde_backprop_run(PyObject *module, void *args, int tn)
+{
+    nd_sde_args *a = args;
+    int st = ND_OK;
+    ND_NOGIL(st, ND_DISPATCH(tn, nd_sde_backprop, &a->field, &a->diff, a->o.noise, a->B, a->d, ND_DATA(a->y0),
+                             PyArray_DIM(a->t, 0), ND_DATA(a->t), a->o.dt, ND_DATA(a->dW), ND_DATA(a->ybar),
+                             ND_DATA(a->res[0]), ND_DATA(a->res[1]), ND_DATA(a->res[2]), a->work));
     if (st == ND_ERR_NONFINITE)
         PyErr_SetString(PyExc_FloatingPointError, "sde_backprop: the replayed states became NaN or inf");
-    else if (st != ND_OK)
-        nd_raise_status(st, "sde_backprop");
-    else
-        res = PyTuple_Pack(3, y0bar, dfield, dg);
-done:
-    PyMem_RawFree(work);
-    nd_xdecref(4, keep, y0bar, dfield, dg);
-    return res;
+    return st;
 }
-ND_ENTRY(sde_backprop, nd_sde_args, nd_sde_defaults,
-         "sde_backprop(f, g, y0, t, dt, dW, ybar, noise='diagonal') -> (y0bar, dfield, dg): gradients through "
-         "Euler-Maruyama on the path dW")
+ND_RUN_ENTRY(sde_backprop, nd_sde_args, nd_sde_defaults,
+             "sde_backprop(f, g, y0, t, dt, dW, ybar, noise='diagonal') -> (y0bar, dfield, dg): gradients through "
+             "Euler-Maruyama on the path dW")
 
 static const nd_table nd_sde_tables[] = {{"sde_methods", nd_sde_method_names}, {"sde_noises", nd_sde_noise_names}, {NULL}};
 ND_FAMILY(nd_sde_family, nd_sde_tables, &sdeint_entry, &sde_backprop_entry);

@@ -108,23 +108,29 @@ PyObject *nd_raise_status(int status, const char *what)
 
 static int nd_is_array_kind(nd_arg_kind k) { return k == ND_ARG_ARRAY || k == ND_ARG_F64ARRAY || k == ND_ARG_I64ARRAY; }
 
-/* Collects the objects passed for each row (borrowed; NULL when omitted). */
+/* Whether a row is a Python argument (the others are the table's checks, dimensions and outputs). */
+static int nd_is_param(nd_arg_kind k) { return k < ND_ARG_DIM; }
+
+/* Collects the objects passed for each argument row (borrowed; NULL when omitted or not an
+ * argument); positional arguments fill the argument rows in order. */
 static int nd_collect(const char *fn, const nd_arg *spec, PyObject *args, PyObject *kw, PyObject **objs, int n)
 {
     const Py_ssize_t npos = args ? PyTuple_GET_SIZE(args) : 0;
-    if (npos > n) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fn, n, npos);
+    Py_ssize_t k = 0;
+    for (int i = 0; i < n; ++i)
+        objs[i] = nd_is_param(spec[i].kind) && k < npos ? PyTuple_GET_ITEM(args, k++) : NULL;
+    if (k < npos) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd arguments (%zd given)", fn, k, npos);
         return -1;
     }
-    for (int i = 0; i < n; ++i)
-        objs[i] = i < npos ? PyTuple_GET_ITEM(args, i) : NULL;
     if (kw) {
         PyObject *key, *value;
         Py_ssize_t pos = 0;
         while (PyDict_Next(kw, &pos, &key, &value)) {
             int found = -1;
             for (int i = 0; i < n && found < 0; ++i)
-                if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, spec[i].name) == 0)
+                if (nd_is_param(spec[i].kind) && PyUnicode_Check(key) &&
+                    PyUnicode_CompareWithASCIIString(key, spec[i].name) == 0)
                     found = i;
             if (found < 0) {
                 PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fn, key);
@@ -138,7 +144,7 @@ static int nd_collect(const char *fn, const nd_arg *spec, PyObject *args, PyObje
         }
     }
     for (int i = 0; i < n; ++i)
-        if (!objs[i] && !(spec[i].flags & ND_OPTIONAL)) {
+        if (!objs[i] && nd_is_param(spec[i].kind) && !(spec[i].flags & ND_OPTIONAL)) {
             PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", fn, spec[i].name);
             return -1;
         }
@@ -271,11 +277,7 @@ static int nd_parse_array(const nd_arg *a, PyObject *o, int typenum, PyArrayObje
     }
     if (!*out)
         return -1;
-    if (a->ndim >= 0 && nd_check_shape(*out, a->name, a->ndim, NULL, a->axes) < 0)
-        return -1;
-    if ((a->flags & ND_FINITE) && a->kind != ND_ARG_I64ARRAY && nd_check_finite(*out, a->name) < 0)
-        return -1;
-    return 0;
+    return 0; /* the shape rule and finiteness are checked next (nd_prepare) */
 }
 
 static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
@@ -308,26 +310,334 @@ static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
         }
         /* fall through */
     case ND_ARG_OBJECT: *(PyObject **)field = o; return 0;
+    default: return 0; /* not an argument */
+    }
+}
+
+/* ---- shape rules ------------------------------------------------------------------------- */
+
+#define ND_MAX_ARGS 64
+#define ND_MAX_DIMS 64
+
+/* A bound item of the rules: a dimension (n = 1, its size v) or a "*group" of n sizes, with the
+ * argument that bound it (NULL: the entry). */
+typedef struct {
+    const char *s;
+    int len, n;
+    const npy_intp *dims;
+    npy_intp v;
+    const char *from;
+} nd_dim;
+
+typedef struct {
+    int n;
+    nd_dim d[ND_MAX_DIMS];
+    const nd_arg *table;
+    void *target;
+} nd_env;
+
+/* The items of a rule "(a, *b, 3) note": starts and lengths, the index of the "*name" or "..."
+ * item (-1 without), the length of the "(...)" part and the note (or NULL). */
+typedef struct {
+    int k, group, head;
+    const char *s[NPY_MAXDIMS + 1];
+    int len[NPY_MAXDIMS + 1];
+    const char *note;
+} nd_rule;
+
+/* 0, or -1 with SystemError for a malformed rule (a table is wrong). */
+static int nd_rule_parse(const char *r, nd_rule *out)
+{
+    const char *p = r + 1, *close = strchr(r, ')');
+    out->k = 0, out->group = -1;
+    while (*r == '(' && close && p < close && out->k <= NPY_MAXDIMS) {
+        const char *end = p;
+        while (end < close && *end != ',')
+            ++end;
+        int len = (int)(end - p);
+        while (len && p[len - 1] == ' ')
+            --len;
+        if (len && (*p == '*' || !strncmp(p, "...", 3)))
+            out->group = out->group < 0 ? out->k : NPY_MAXDIMS + 1; /* one group at most */
+        if (len)
+            out->s[out->k] = p, out->len[out->k++] = len;
+        for (p = end + 1; p < close && *p == ' '; ++p)
+            ;
+    }
+    if (*r != '(' || !close || p < close || out->group > NPY_MAXDIMS)
+        return PyErr_Format(PyExc_SystemError, "malformed shape rule '%s'", r), -1;
+    out->head = (int)(close + 1 - r);
+    for (p = close + 1; *p == ' ' || *p == ','; ++p)
+        ;
+    out->note = *p ? p : NULL;
+    return 0;
+}
+
+static int nd_is_number(const char *s, int len)
+{
+    int i = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+        ++i;
+    return len > 0 && i == len;
+}
+
+static nd_dim *nd_bind(nd_env *env, const char *s, int len, const char *from, int n, const npy_intp *dims)
+{
+    if (env->n >= ND_MAX_DIMS)
+        return PyErr_SetString(PyExc_SystemError, "too many dimensions in a table"), NULL;
+    nd_dim *d = &env->d[env->n++];
+    *d = (nd_dim){s, len, n, dims, n == 1 && dims ? dims[0] : 0, from};
+    if (*s != '*')
+        d->dims = &d->v; /* a dimension's size lives in its binding */
+    return d;
+}
+
+/* The binding of a name or "*group", NULL when unbound; "*x" naming an array argument x that
+ * was passed is x's shape. */
+static nd_dim *nd_lookup(nd_env *env, const char *s, int len)
+{
+    for (int i = 0; i < env->n; ++i)
+        if (env->d[i].len == len && !strncmp(env->d[i].s, s, (size_t)len))
+            return &env->d[i];
+    for (const nd_arg *a = env->table; *s == '*' && a->name; ++a) {
+        PyArrayObject *arr = nd_is_array_kind(a->kind) ? *(PyArrayObject **)ND_FIELD(env->target, a) : NULL;
+        if (arr && (int)strlen(a->name) == len - 1 && !strncmp(a->name, s + 1, (size_t)len - 1))
+            return nd_bind(env, s, len, a->name, PyArray_NDIM(arr), PyArray_DIMS(arr));
+    }
+    return NULL;
+}
+
+/* A message under construction. */
+typedef struct {
+    char s[1024];
+    size_t n;
+} nd_buf;
+
+static void nd_put(nd_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (b->n < sizeof b->s)
+        b->n += (size_t)vsnprintf(b->s + b->n, sizeof b->s - b->n, fmt, ap);
+    va_end(ap);
+}
+
+/* The sizes as items of a list after *count others, or (count NULL) as a shape: "(2, 3)", "(2,)", "()". */
+static void nd_put_sizes(nd_buf *b, int n, const npy_intp *dims, int *count)
+{
+    int own = 0, *c = count ? count : &own;
+    nd_put(b, count ? "" : "(");
+    for (int i = 0; i < n; ++i)
+        nd_put(b, "%s%zd", (*c)++ ? ", " : "", (Py_ssize_t)dims[i]);
+    nd_put(b, count ? "" : n == 1 ? ",)" : ")");
+}
+
+/* "<name> has shape (4, 5); expected (3, out) for (in, out), with in = 3 from x[, note]", the
+ * rule's bound items replaced by their sizes ("expected (3, 4), the same shape as x" for "(*x)");
+ * or "expected 2 axes (in, out)" when the number of axes differs. */
+static int nd_shape_error(nd_env *env, const nd_rule *r, const char *rule, PyArrayObject *a, const char *name,
+                          int axes)
+{
+    nd_buf msg = {.n = 0}, want = {.n = 0}, with = {.n = 0};
+    int count = 0, bound = 0;
+    for (int i = 0; i < r->k; ++i) {
+        nd_dim *d = nd_is_number(r->s[i], r->len[i]) ? NULL : nd_lookup(env, r->s[i], r->len[i]);
+        if (!d)
+            nd_put(&want, "%s%.*s", count++ ? ", " : "", r->len[i], r->s[i]);
+        else
+            nd_put_sizes(&want, d->n, d->dims, &count);
+        bound |= d != NULL;
+        if (d && d->from && strcmp(d->from, name)) { /* bound by another argument */
+            nd_put(&with, "%s%.*s = ", with.n ? ", " : ", with ", r->len[i], r->s[i]);
+            if (*d->s == '*')
+                nd_put_sizes(&with, d->n, d->dims, NULL);
+            else
+                nd_put(&with, "%zd", (Py_ssize_t)d->v);
+            nd_put(&with, " from %s", d->from);
+        }
+    }
+    nd_put(&msg, "%s has shape ", name);
+    nd_put_sizes(&msg, PyArray_NDIM(a), PyArray_DIMS(a), NULL);
+    const nd_dim *only = r->k == 1 && r->group == 0 ? nd_lookup(env, r->s[0], r->len[0]) : NULL;
+    if (axes)
+        nd_put(&msg, "; expected %s%d ax%s %s", r->group >= 0 ? "at least " : "", r->k - (r->group >= 0),
+               r->k - (r->group >= 0) == 1 ? "is" : "es", rule);
+    else if (only && only->from && !strncmp(only->from, r->s[0] + 1, (size_t)r->len[0] - 1))
+        nd_put(&msg, "; expected (%s%s), the same shape as %s", want.s, count == 1 ? "," : "", only->from);
+    else if (bound)
+        nd_put(&msg, "; expected (%s%s) for %.*s%s", want.s, count == 1 ? "," : "", r->head, rule, with.s);
+    else
+        nd_put(&msg, "; expected %.*s", r->head, rule);
+    if (!axes && r->note)
+        nd_put(&msg, ", %s", r->note);
+    PyErr_SetString(PyExc_ValueError, msg.s);
+    return -1;
+}
+
+/* Checks the array a (the argument `name`) against its rule, binding the rule's unbound items. */
+static int nd_shape_check(nd_env *env, const char *rule, PyArrayObject *a, const char *name)
+{
+    nd_rule r;
+    if (nd_rule_parse(rule, &r) < 0)
+        return -1;
+    const int nd = PyArray_NDIM(a), fixed = r.k - (r.group >= 0);
+    if (r.group < 0 ? nd != r.k : nd < fixed)
+        return nd_shape_error(env, &r, rule, a, name, 1);
+    const npy_intp *dims = PyArray_DIMS(a);
+    for (int i = 0, ax = 0; i < r.k; ax += i++ == r.group ? nd - fixed : 1) {
+        const int n = i == r.group ? nd - fixed : 1;
+        if (nd_is_number(r.s[i], r.len[i]) ? dims[ax] != (npy_intp)strtoll(r.s[i], NULL, 10) : 0)
+            return nd_shape_error(env, &r, rule, a, name, 0);
+        nd_dim *d = nd_is_number(r.s[i], r.len[i]) || *r.s[i] == '.' ? NULL : nd_lookup(env, r.s[i], r.len[i]);
+        if (d && (d->n != n || (n && memcmp(d->dims, dims + ax, (size_t)n * sizeof(npy_intp)))))
+            return nd_shape_error(env, &r, rule, a, name, 0);
+        if (!d && !nd_is_number(r.s[i], r.len[i]) && *r.s[i] != '.' && !nd_bind(env, r.s[i], r.len[i], name, n, dims + ax))
+            return -1;
     }
     return 0;
+}
+
+/* The sizes of an output's rule, all bound. */
+static int nd_shape_resolve(nd_env *env, const char *rule, const char *name, int *nd, npy_intp *dims)
+{
+    nd_rule r;
+    if (nd_rule_parse(rule, &r) < 0)
+        return -1;
+    *nd = 0;
+    for (int i = 0; i < r.k; ++i) {
+        const int num = nd_is_number(r.s[i], r.len[i]);
+        const npy_intp v = num ? (npy_intp)strtoll(r.s[i], NULL, 10) : 0;
+        nd_dim *d = num ? NULL : nd_lookup(env, r.s[i], r.len[i]);
+        if (!num && !d)
+            return PyErr_Format(PyExc_SystemError, "output %s: %.*s is not bound", name, r.len[i], r.s[i]), -1;
+        for (int j = 0; j < (d ? d->n : 1); ++j)
+            if (*nd == NPY_MAXDIMS)
+                return PyErr_Format(PyExc_ValueError, "%s would have more than %d axes", name, NPY_MAXDIMS), -1;
+            else
+                dims[(*nd)++] = d ? d->dims[j] : v;
+    }
+    return 0;
+}
+
+/* ---- the rows in table order -------------------------------------------------------------- */
+
+static int nd_field_flag(const nd_arg *a, void *target) { return *(int *)((char *)target + (a->flags >> 16) - 1); }
+
+/* An argument after its parse: its shape rule, its finiteness, the dimension it binds. */
+static int nd_prepare_param(nd_env *env, const nd_arg *a, PyObject *o, void *target)
+{
+    if (!o || o == Py_None)
+        return 0;
+    if (nd_is_array_kind(a->kind)) {
+        PyArrayObject *arr = *(PyArrayObject **)ND_FIELD(target, a);
+        return (a->shape && nd_shape_check(env, a->shape, arr, a->name) < 0) ||
+                       ((a->flags & ND_FINITE) && a->kind != ND_ARG_I64ARRAY && nd_check_finite(arr, a->name) < 0)
+                   ? -1 : 0;
+    }
+    if (a->kind != ND_ARG_INT || !a->shape)
+        return 0;
+    const npy_intp v = (npy_intp) * (int64_t *)ND_FIELD(target, a);
+    nd_dim *d = nd_lookup(env, a->shape, (int)strlen(a->shape));
+    if (d && d->v != v) {
+        PyErr_Format(PyExc_ValueError, "%s=%zd does not match %s = %zd from %s", a->name, (Py_ssize_t)v, a->shape,
+                     (Py_ssize_t)d->v, d->from);
+        return -1;
+    }
+    if (!d && !(d = nd_bind(env, a->shape, (int)strlen(a->shape), a->name, 1, NULL)))
+        return -1;
+    d->v = v;
+    return 0;
+}
+
+/* A row that is not an argument: a check, a dimension's size, an output. */
+static int nd_prepare_row(nd_env *env, const nd_arg *a, void *target, int typenum, const char *what)
+{
+    void *field = ND_FIELD(target, a);
+    if (a->kind == ND_ARG_CHECK) {
+        const int st = a->check(target);
+        if (st != ND_OK && !PyErr_Occurred())
+            nd_raise_status(st, what);
+        return st == ND_OK ? 0 : -1;
+    }
+    if (a->kind == ND_ARG_DIM) {
+        nd_dim *d = nd_lookup(env, a->name, (int)strlen(a->name));
+        if (d)
+            *(int64_t *)field = (int64_t)d->v;
+        else if ((d = nd_bind(env, a->name, (int)strlen(a->name), NULL, 1, NULL)))
+            d->v = (npy_intp) * (int64_t *)field; /* set by the initialiser or a check before */
+        return d ? 0 : -1;
+    }
+    if (a->kind != ND_ARG_OUT || !a->shape || ((a->flags >> 16) && !nd_field_flag(a, target)))
+        return 0; /* an output without a rule is a check's */
+    int nd;
+    npy_intp dims[NPY_MAXDIMS];
+    if (nd_shape_resolve(env, a->shape, a->name, &nd, dims) < 0)
+        return -1;
+    PyObject *out = PyArray_SimpleNew(nd, dims, a->dtype ? a->dtype : typenum);
+    if (out && (a->flags & ND_COPY)) {
+        nd_dim *src = nd_lookup(env, a->shape + 1, (int)(strchr(a->shape, ')') - a->shape - 1));
+        PyArrayObject *from = NULL;
+        for (const nd_arg *r = env->table; src && r->name; ++r)
+            if (nd_is_array_kind(r->kind) && !strcmp(r->name, src->from))
+                from = *(PyArrayObject **)ND_FIELD(target, r);
+        if (!from || PyArray_CopyInto((PyArrayObject *)out, from) < 0)
+            Py_CLEAR(out);
+    }
+    *(PyObject **)field = out;
+    return out ? 0 : -1;
+}
+
+/* The result of a run entry: its outputs (one: itself; several: a tuple; none: None). */
+static PyObject *nd_outputs(const nd_arg *spec, void *target)
+{
+    int n = 0;
+    for (const nd_arg *a = spec; a->name; ++a)
+        n += a->kind >= ND_ARG_OUT && a->kind <= ND_ARG_OUT_INT;
+    PyObject *res = n == 1 ? NULL : n ? PyTuple_New(n) : Py_NewRef(Py_None);
+    int i = 0;
+    for (const nd_arg *a = spec; a->name && (res || n == 1); ++a) {
+        void *field = ND_FIELD(target, a);
+        PyObject *v = a->kind == ND_ARG_OUT ? Py_NewRef(*(PyObject **)field ? *(PyObject **)field : Py_None)
+                      : a->kind == ND_ARG_OUT_DOUBLE ? PyFloat_FromDouble(*(double *)field)
+                      : a->kind == ND_ARG_OUT_INT    ? PyLong_FromLongLong((long long)*(int64_t *)field)
+                                                     : NULL;
+        if (a->kind < ND_ARG_OUT || a->kind > ND_ARG_OUT_INT)
+            continue;
+        if (n == 1)
+            return v;
+        if (!v)
+            Py_CLEAR(res);
+        else
+            PyTuple_SET_ITEM(res, i++, v);
+    }
+    return res;
 }
 
 static void nd_release(const nd_arg *spec, void *target)
 {
     for (const nd_arg *a = spec; a->name; ++a)
-        if (nd_is_array_kind(a->kind))
-            Py_CLEAR(*(PyArrayObject **)ND_FIELD(target, a));
+        if (nd_is_array_kind(a->kind) || a->kind == ND_ARG_OUT || a->kind == ND_ARG_KEEP)
+            Py_CLEAR(*(PyObject **)ND_FIELD(target, a));
+        else if (a->kind == ND_ARG_WORK) {
+            PyMem_RawFree(*(void **)ND_FIELD(target, a));
+            *(void **)ND_FIELD(target, a) = NULL;
+        }
 }
 
-#define ND_MAX_ARGS 48
-
-/* The body under a watch polled by its kernels (Ctrl-C stops any of them within a second). */
+/* The body (or run) under a watch polled by its kernels (Ctrl-C stops any of them within a second). */
 static PyObject *nd_run_watched(PyObject *module, const nd_entry *e, void *target, int typenum)
 {
     nd_watch w = {0};
     nd_poll_scope scope;
     nd_poll_begin(&scope, nd_watch_poll, &w);
-    PyObject *res = e->body(module, target, typenum);
+    PyObject *res = NULL;
+    if (e->body)
+        res = e->body(module, target, typenum);
+    else {
+        const int st = e->run ? e->run(module, target, typenum) : ND_OK;
+        if (!PyErr_Occurred())
+            res = st == ND_OK ? nd_outputs(e->args, target) : nd_raise_status(st, e->name);
+    }
     nd_poll_end(&scope);
     if (nd_watch_reraise(&w)) /* the interrupt, not the kernel's status it caused */
         Py_CLEAR(res);
@@ -340,28 +650,43 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
     while (e->args[n].name)
         ++n;
     if (n > ND_MAX_ARGS)
-        return PyErr_Format(PyExc_SystemError, "%s: too many arguments in its table", e->name);
+        return PyErr_Format(PyExc_SystemError, "%s: too many rows in its table", e->name);
     PyObject *objs[ND_MAX_ARGS];
     void *target = PyMem_Calloc(1, e->size ? e->size : 1);
-    if (!target)
+    nd_env *env = target ? PyMem_Malloc(sizeof *env) : NULL;
+    if (!env) {
+        PyMem_Free(target);
         return PyErr_NoMemory();
+    }
+    env->n = 0, env->table = e->args, env->target = target;
     if (e->init)
         e->init(target);
     PyObject *res = NULL;
     int typenum = -1;
     if (nd_collect(e->name, e->args, args, kw, objs, n) == 0 && (typenum = nd_call_type(e->args, objs, n)) >= 0) {
         int ok = 1;
+        nd_clear_error();
+        /* the arguments; their shape rules, those that may be None last (the others bind the
+         * dimensions they are checked against); then the table's other rows */
         for (int i = 0; ok && i < n; ++i) {
-            ok = !objs[i] || nd_parse_one(&e->args[i], objs[i], typenum, target) == 0;
-            if (ok && objs[i] && objs[i] != Py_None && (e->args[i].flags >> 16))
-                *(int *)((char *)target + (e->args[i].flags >> 16) - 1) = 1;
+            const nd_arg *a = &e->args[i];
+            ok = !objs[i] || nd_parse_one(a, objs[i], typenum, target) == 0;
+            if (ok && objs[i] && objs[i] != Py_None && (a->flags >> 16))
+                *(int *)((char *)target + (a->flags >> 16) - 1) = 1;
         }
+        for (int pass = 0; pass < 2; ++pass)
+            for (int i = 0; ok && i < n; ++i)
+                if (!(e->args[i].flags & ND_NONE) == !pass)
+                    ok = nd_prepare_param(env, &e->args[i], objs[i], target) == 0;
+        for (int i = 0; ok && i < n; ++i)
+            ok = nd_is_param(e->args[i].kind) || nd_prepare_row(env, &e->args[i], target, typenum, e->name) == 0;
         if (ok) {
             nd_clear_error();
             res = nd_run_watched(module, e, target, typenum);
         }
     }
     nd_release(e->args, target);
+    PyMem_Free(env);
     PyMem_Free(target);
     return res;
 }
@@ -424,51 +749,40 @@ void *nd_work_alloc(size_t n, size_t itemsize)
 
 int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp *dims, const char *axes)
 {
-    int ok = PyArray_NDIM(a) == ndim;
-    for (int i = 0; ok && dims && i < ndim; ++i)
-        ok = dims[i] < 0 || PyArray_DIM(a, i) == dims[i];
+    int ok = PyArray_NDIM(a) == ndim, any_free = 0;
+    for (int i = 0; dims && i < ndim; ++i) {
+        ok = ok && (dims[i] < 0 || PyArray_DIM(a, i) == dims[i]);
+        any_free |= dims[i] < 0;
+    }
     if (ok)
         return 0;
-    PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a));
-    if (got && dims) {
-        PyObject *want = NULL;
-        npy_intp w[NPY_MAXDIMS];
-        int any_free = 0;
-        for (int i = 0; i < ndim; ++i) {
-            w[i] = dims[i];
-            any_free |= dims[i] < 0;
-        }
-        if (!any_free)
-            want = nd_shape_str(ndim, w);
-        if (want)
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %S%s%s", name, got, want, axes ? ", " : "",
-                         axes ? axes : "");
-        else
-            PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %s", name, got, axes ? axes : "another shape");
-        Py_XDECREF(want);
-    } else if (got) {
-        PyErr_Format(PyExc_ValueError, "%s has shape %S; expected %d axes%s%s", name, got, ndim, axes ? " " : "",
-                     axes ? axes : "");
+    nd_buf m = {.n = 0};
+    nd_put(&m, "%s has shape ", name);
+    nd_put_sizes(&m, PyArray_NDIM(a), PyArray_DIMS(a), NULL);
+    if (!dims)
+        nd_put(&m, "; expected %d axes%s%s", ndim, axes ? " " : "", axes ? axes : "");
+    else if (any_free)
+        nd_put(&m, "; expected %s", axes ? axes : "another shape");
+    else {
+        nd_put(&m, "; expected ");
+        nd_put_sizes(&m, ndim, dims, NULL);
+        nd_put(&m, "%s%s", axes ? ", " : "", axes ? axes : "");
     }
-    Py_XDECREF(got);
+    PyErr_SetString(PyExc_ValueError, m.s);
     return -1;
 }
 
-PyObject *nd_finish(int st, const char *what, int n, PyObject **outs)
+int nd_check_last_axis(PyArrayObject *y, const char *name, int64_t size, const char *what)
 {
-    PyObject *res = NULL;
-    if (PyErr_Occurred())
-        ;
-    else if (st != ND_OK)
-        nd_raise_status(st, what);
-    else if (n == 1)
-        res = Py_NewRef(outs[0]);
-    else if ((res = PyTuple_New(n)))
-        for (int i = 0; i < n; ++i)
-            PyTuple_SET_ITEM(res, i, Py_NewRef(outs[i] ? outs[i] : Py_None));
-    for (int i = 0; i < n; ++i)
-        Py_CLEAR(outs[i]);
-    return res;
+    const int nd = PyArray_NDIM(y);
+    if (nd >= 1 && PyArray_DIM(y, nd - 1) == size)
+        return 0;
+    nd_buf m = {.n = 0};
+    nd_put(&m, "%s has shape ", name);
+    nd_put_sizes(&m, nd, PyArray_DIMS(y), NULL);
+    nd_put(&m, "; this %s needs its last axis of size %lld", what, (long long)size);
+    PyErr_SetString(PyExc_ValueError, m.s);
+    return -1;
 }
 
 void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what)
@@ -521,12 +835,37 @@ int nd_dict_put(PyObject *d, const char *key, PyObject *v)
     return rc;
 }
 
+int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src)
+{
+    PyObject *a = PyArray_SimpleNew(ndim, (npy_intp *)dims, type);
+    if (a && PyArray_NBYTES((PyArrayObject *)a) > 0)
+        memcpy(PyArray_DATA((PyArrayObject *)a), src, (size_t)PyArray_NBYTES((PyArrayObject *)a));
+    return nd_dict_put(d, key, a);
+}
+
+int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, const char *(*key_of)(int))
+{
+    PyObject *t = PyTuple_New(n);
+    for (npy_intp i = 0; t && i < n; ++i) {
+        PyObject *s = PyUnicode_FromString(key_of(codes[i]));
+        if (!s)
+            Py_CLEAR(t);
+        else
+            PyTuple_SET_ITEM(t, i, s);
+    }
+    return nd_dict_put(d, key, t);
+}
+
 PyObject *nd_raise_integration(PyObject *module, PyObject *msg, PyObject *attrs)
 {
-    if (msg && attrs)
-        nd_set_integration_error(module, msg, attrs);
-    Py_XDECREF(msg);
-    Py_XDECREF(attrs);
+    PyObject *exc = msg && attrs ? PyObject_CallOneArg(nd_state(module)->integration_error, msg) : NULL, *key, *value;
+    Py_ssize_t pos = 0;
+    int ok = exc != NULL;
+    while (ok && PyDict_Next(attrs, &pos, &key, &value))
+        ok = PyObject_SetAttr(exc, key, value) == 0;
+    if (ok)
+        PyErr_SetObject(nd_state(module)->integration_error, exc);
+    nd_xdecref(3, exc, msg, attrs);
     return NULL;
 }
 
@@ -566,15 +905,16 @@ int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typ
     int same = PyArray_NDIM(a) == ndim;
     for (int i = 0; same && i < ndim; ++i)
         same = PyArray_DIM(a, i) == want[i];
-    if (same) {
+    nd_buf m = {.n = 0};
+    if (same)
         memcpy(out, PyArray_DATA(a), (size_t)PyArray_NBYTES(a));
-    } else {
-        PyObject *got = nd_shape_str(PyArray_NDIM(a), PyArray_DIMS(a)), *exp = nd_shape_str(ndim, want);
-        if (got && exp)
-            PyErr_Format(PyExc_ValueError, "%s returned an array of shape %S; expected %S%s%s", what, got, exp,
-                         expect ? ", " : "", expect ? expect : "");
-        Py_XDECREF(got);
-        Py_XDECREF(exp);
+    else {
+        nd_put(&m, "%s returned an array of shape ", what);
+        nd_put_sizes(&m, PyArray_NDIM(a), PyArray_DIMS(a), NULL);
+        nd_put(&m, "; expected ");
+        nd_put_sizes(&m, ndim, want, NULL);
+        nd_put(&m, "%s%s", expect ? ", " : "", expect ? expect : "");
+        PyErr_SetString(PyExc_ValueError, m.s);
     }
     Py_DECREF(a);
     return same ? 0 : -1;
@@ -614,23 +954,6 @@ PyObject *nd_shape_str(int ndim, const npy_intp *shape)
     PyObject *s = PyObject_Str(tuple);
     Py_DECREF(tuple);
     return s;
-}
-
-/* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
-void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs)
-{
-    PyObject *exc = PyObject_CallOneArg(nd_state(module)->integration_error, message);
-    if (!exc)
-        return;
-    PyObject *key, *value;
-    Py_ssize_t pos = 0;
-    while (PyDict_Next(attrs, &pos, &key, &value))
-        if (PyObject_SetAttr(exc, key, value) < 0) {
-            Py_DECREF(exc);
-            return;
-        }
-    PyErr_SetObject(nd_state(module)->integration_error, exc);
-    Py_DECREF(exc);
 }
 
 static double nd_monotonic(void)

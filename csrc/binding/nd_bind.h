@@ -43,9 +43,6 @@ PyObject *nd_raise_status(int status, const char *what);
  * failure, in which case *buf is left to its owner. */
 PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum);
 
-/* Raises neurodyn.IntegrationError(message) with the items of `attrs` set as attributes. */
-void nd_set_integration_error(PyObject *module, PyObject *message, PyObject *attrs);
-
 /* A built-in vector field from its spec (kind, params, acts, consts) as neurodyn.fields builds
  * it, parameters converted to typenum, checked, and kept alive in the list `keep`
  * (bind_fields.c). 0, or -1 with an exception. */
@@ -97,13 +94,21 @@ typedef enum {
     ND_ARG_F64ARRAY, /* float64 array whatever the call's type (times) */
     ND_ARG_I64ARRAY, /* int64 array (indices, counts) */
     ND_ARG_DOUBLE,   /* double: a real number, not a bool */
-    ND_ARG_INT,      /* int64_t: an integer, not a bool */
+    ND_ARG_INT,      /* int64_t: an integer, not a bool; with a shape, it binds the dimension of that name */
     ND_ARG_SEED,     /* uint64_t: an integer in [0, 2^64), not a bool (generator keys) */
     ND_ARG_BOOL,     /* int: a truth value */
     ND_ARG_CHOICE,   /* int: the index of a name in `choices` */
     ND_ARG_OBJECT,   /* PyObject *, borrowed */
     ND_ARG_CALLABLE, /* PyObject *, borrowed: a callable (TypeError otherwise) */
     ND_ARG_TUPLE,    /* PyObject *, borrowed: a tuple (TypeError otherwise) */
+    /* rows that are not Python arguments, handled in table order after all the arguments */
+    ND_ARG_DIM,        /* int64_t: the size of the dimension `name`, or, still unbound, binds it */
+    ND_ARG_CHECK,      /* runs check(args) */
+    ND_ARG_OUT,        /* PyObject *: an output array allocated by its shape, an item of the result */
+    ND_ARG_OUT_DOUBLE, /* double: an item of the result, as a float */
+    ND_ARG_OUT_INT,    /* int64_t: an item of the result, as an int */
+    ND_ARG_WORK,       /* void *: a workspace a check allocated with nd_work_alloc, freed with the call */
+    ND_ARG_KEEP,       /* PyObject *: a reference a check took (parameter arrays), released with the call */
 } nd_arg_kind;
 
 enum {
@@ -112,20 +117,39 @@ enum {
     ND_FINITE = 1 << 2,   /* arrays: NaN and inf are refused */
     ND_TYPE = 1 << 3,     /* arrays: its dtype takes part in choosing the call's float type (Python scalars do not) */
     ND_INTEGER = 1 << 4,  /* int64 arrays: values of another kind (floats, bools) are a TypeError, not cast */
+    ND_COPY = 1 << 5,     /* outputs of shape "(*x)": start as a copy of the argument x */
 };
-/* A flag for two ways of giving one quantity, where the kernel must know which one was chosen:
- * the int `given` of the argument struct is set to 1 when the argument is passed (not omitted,
- * not None). Kept in the flags' bits from 16 up as 1 + its offset. */
+/* An int field of the argument struct named in a row's flags (bits from 16 up, as 1 + its
+ * offset). ND_GIVEN on an argument: set to 1 when it is passed (not omitted, not None), for two
+ * ways of giving one quantity. ND_WHEN on an output: allocated only when the field is non-zero
+ * (an output not asked for is None in the result). */
 #define ND_GIVEN(type, given) ((int)(offsetof(type, given) + 1) << 16)
+#define ND_WHEN(type, cond) ND_GIVEN(type, cond)
+
+/* Shape rules. An array's row holds its shape as "(rows, in)", optionally followed by a note
+ * for messages ("(size,) from the forward pass"); NULL is any shape. Each item is
+ * - a number: that size;
+ * - a name: a dimension, bound by the first row (in table order) that has it, and checked on
+ *   every later one: "kernel has shape (4, 5); expected (3, out) for (in, out), with in = 3 from x";
+ * - "*name": any number of axes; a group bound like a name; "*x" for the name of an earlier
+ *   argument x is x's whole shape, so "(*x)" reads "the shape of x" and "(T, *y0)" prepends T;
+ * - "...": any number of axes, not bound.
+ * The arguments that may be None (ND_NONE) are checked after the others, so that the required
+ * ones bind the dimensions; an argument omitted or None binds nothing. An ND_ARG_INT row with a
+ * shape binds the dimension of that name to its value. The rows that are not arguments come
+ * after all the arguments' rules, in table order: an ND_ARG_DIM row receives a dimension's size
+ * (or binds it to the field's value, as the initialiser or a check before it set it), and
+ * outputs have rules of bound names only. */
 
 typedef struct {
     const char *name;           /* the keyword, also the name in messages */
     nd_arg_kind kind;
     int flags;
     size_t offset;              /* of the field in the entry's argument struct */
-    int ndim;                   /* arrays: required number of axes, -1 for any */
-    const char *axes;           /* arrays: the axes for messages, "(batch, d)" */
+    const char *shape;          /* arrays and outputs: the shape rule (NULL: any); ND_ARG_INT: a dimension */
     const char *const *choices; /* ND_ARG_CHOICE: NULL-terminated names, the kernel's table */
+    int dtype;                  /* ND_ARG_OUT: its NumPy type, 0 for the call's float type */
+    int (*check)(void *args); /* ND_ARG_CHECK: ND_OK, a kernel status, or -1 with an exception set */
 } nd_arg;
 
 typedef struct nd_entry {
@@ -134,8 +158,11 @@ typedef struct nd_entry {
     size_t size;        /* of the argument struct */
     void (*init)(void *args);
     /* Runs with the parsed struct; typenum is NPY_FLOAT or NPY_DOUBLE (the ND_TYPE arrays'
-     * common type: float32 when all are float32, else float64; float64 when there are none). */
+     * common type: float32 when all are float32, else float64; float64 when there are none).
+     * Either body builds the result, or run returns a kernel status and the result is the
+     * table's outputs (one: itself; several: a tuple; none: None); with neither, None. */
     PyObject *(*body)(PyObject *module, void *args, int typenum);
+    int (*run)(PyObject *module, void *args, int typenum);
     PyCFunction py; /* the METH_VARARGS | METH_KEYWORDS function that calls nd_run */
 } nd_entry;
 
@@ -143,26 +170,60 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
 /* {arg: default} of the entry's optional scalars (for _core.DEFAULTS). */
 PyObject *nd_entry_defaults(const nd_entry *e);
 
-/* Declares the entry `name` of struct `type`: its table name##_args, its initialiser (or NULL)
- * and its body name##_body must be defined before. */
-#define ND_ENTRY(name, type, init, doc)                                                            \
-    static PyObject *name##_py(PyObject *m, PyObject *a, PyObject *k);                              \
+#define ND_ENTRY_WITH(name, type, init, body, run, doc)                                                  \
+    static PyObject *name##_py(PyObject *m, PyObject *a, PyObject *k);                                  \
     static const nd_entry name##_entry = {#name, doc, name##_args, sizeof(type), (void (*)(void *))(init), \
-                                          name##_body, (PyCFunction)(void (*)(void))name##_py};        \
+                                          body, run, (PyCFunction)(void (*)(void))name##_py};           \
     static PyObject *name##_py(PyObject *m, PyObject *a, PyObject *k) { return nd_run(m, a, k, &name##_entry); }
 
-/* An entry whose body is the shared fn(module, args, typenum, flag) of several entries. */
-#define ND_ENTRY_OF(name, type, init, fn, flag, doc)                                                  \
-    static PyObject *name##_body(PyObject *m, void *args, int tn) { return fn(m, args, tn, flag); }   \
-    ND_ENTRY(name, type, init, doc)
+/* Declares the entry `name` of struct `type`: its table name##_args, its initialiser (or NULL)
+ * and its body name##_body (ND_ENTRY) or name##_run (ND_RUN_ENTRY) must be defined before;
+ * ND_CHECK_ENTRY has neither (its table's checks are the call). */
+#define ND_ENTRY(name, type, init, doc) ND_ENTRY_WITH(name, type, init, name##_body, NULL, doc)
+#define ND_RUN_ENTRY(name, type, init, doc) ND_ENTRY_WITH(name, type, init, NULL, name##_run, doc)
+#define ND_CHECK_ENTRY(name, type, init, doc) ND_ENTRY_WITH(name, type, init, NULL, NULL, doc)
+
+/* An entry whose run is the shared fn(module, args, typenum, flag) of several entries. */
+#define ND_RUN_ENTRY_OF(name, type, init, fn, flag, doc)                                              \
+    static int name##_run(PyObject *m, void *args, int tn) { return fn(m, args, tn, flag); }          \
+    ND_RUN_ENTRY(name, type, init, doc)
+
+/* An entry that is one kernel call without the GIL: `call` sees the struct as `a` and the
+ * call's type as `tn`; its status is the result's, its outputs the table's. */
+#define ND_KERNEL_ENTRY(name, type, init, call, doc)                                                    \
+    static int name##_run(PyObject *m, void *args, int tn)                                             \
+    {                                                                                                  \
+        type *a = args;                                                                                \
+        int st = ND_OK;                                                                                \
+        ND_NOGIL(st, call);                                                                            \
+        return st;                                                                                     \
+    }                                                                                                  \
+    ND_RUN_ENTRY(name, type, init, doc)
 
 /* Table rows. */
-#define ND_IN(type, field, name, flags, ndim, axes) {name, ND_ARG_ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
-#define ND_SCALAR(type, field, name, kind, flags) {name, kind, flags, offsetof(type, field), -1, NULL, NULL}
-#define ND_CHOICE(type, field, name, flags, names) {name, ND_ARG_CHOICE, flags, offsetof(type, field), -1, NULL, names}
-#define ND_F64IN(type, field, name, flags, ndim, axes) {name, ND_ARG_F64ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
-#define ND_I64IN(type, field, name, flags, ndim, axes) {name, ND_ARG_I64ARRAY, flags, offsetof(type, field), ndim, axes, NULL}
-#define ND_OBJ(type, field, name, kind, flags) {name, kind, flags, offsetof(type, field), -1, NULL, NULL}
+#define ND_ROW(name_, kind_, flags_, type, field, ...) \
+    {.name = name_, .kind = kind_, .flags = flags_, .offset = offsetof(type, field), __VA_ARGS__}
+#define ND_IN(type, field, name, flags, rule_) ND_ROW(name, ND_ARG_ARRAY, flags, type, field, .shape = rule_)
+#define ND_F64IN(type, field, name, flags, rule_) ND_ROW(name, ND_ARG_F64ARRAY, flags, type, field, .shape = rule_)
+#define ND_I64IN(type, field, name, flags, rule_) ND_ROW(name, ND_ARG_I64ARRAY, flags, type, field, .shape = rule_)
+#define ND_SCALAR(type, field, name, kind, flags) ND_ROW(name, kind, flags, type, field, .shape = NULL)
+/* An integer argument that is also the size of the dimension `dim`. */
+#define ND_SIZE(type, field, name, dim, flags) ND_ROW(name, ND_ARG_INT, flags, type, field, .shape = dim)
+#define ND_CHOICE(type, field, name, flags, names) ND_ROW(name, ND_ARG_CHOICE, flags, type, field, .choices = names)
+#define ND_OBJ(type, field, name, kind, flags) ND_SCALAR(type, field, name, kind, flags)
+#define ND_DIM(type, field, name_) ND_ROW(name_, ND_ARG_DIM, 0, type, field, .shape = NULL)
+/* fn(type *args), run after the arguments' rules and the rows before it: a kernel's rules, sizes
+ * for the ND_DIM rows after it, a workspace. */
+#define ND_CHECK(fn) {.name = "(check)", .kind = ND_ARG_CHECK, .check = (int (*)(void *))(void (*)(void))(fn)}
+#define ND_WORK(type, field) ND_ROW("(work)", ND_ARG_WORK, 0, type, field, .shape = NULL)
+#define ND_KEEP(type, field) ND_ROW("(keep)", ND_ARG_KEEP, 0, type, field, .shape = NULL)
+/* An output of the call's float type (ND_OUT), of NumPy type dtype (ND_OUT_T), or a number. An
+ * output with a NULL rule is made by a check before it. */
+#define ND_OUT(type, field, name, flags, rule_) ND_ROW(name, ND_ARG_OUT, flags, type, field, .shape = rule_)
+#define ND_OUT_T(type, field, name, flags, rule_, type_) \
+    ND_ROW(name, ND_ARG_OUT, flags, type, field, .shape = rule_, .dtype = type_)
+#define ND_OUT_DOUBLE(type, field, name) ND_ROW(name, ND_ARG_OUT_DOUBLE, 0, type, field, .shape = NULL)
+#define ND_OUT_INT(type, field, name) ND_ROW(name, ND_ARG_OUT_INT, 0, type, field, .shape = NULL)
 /* An optional scalar kept in the kernel's option struct `s` of the argument struct, under the
  * keyword of its field's name. */
 #define ND_OPTION(type, s, field, kind) ND_SCALAR(type, s.field, #field, kind, ND_OPTIONAL)
@@ -191,10 +252,6 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 /* An array's data, NULL for NULL (an absent input, an output not asked for, or None). */
 #define ND_DATA(a) ((a) && (PyObject *)(a) != Py_None ? PyArray_DATA((PyArrayObject *)(a)) : NULL)
 
-/* The end of a body: NULL when an exception is set or st is a failure (raised with `what`), else
- * outs[0] (n == 1) or the tuple of the n outputs (None for a NULL one). Releases the outputs. */
-PyObject *nd_finish(int st, const char *what, int n, PyObject **outs);
-
 /* A kernel's workspace: st is the status of its *_workspace_len query (raised with `what`
  * unless ND_OK), *len the elements of itemsize it asked for. NULL with an exception set. */
 void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what);
@@ -214,6 +271,10 @@ void nd_xdecref(int n, ...);
 
 /* d[key] = v, stealing v (NULL: an exception already set). 0 or -1. */
 int nd_dict_put(PyObject *d, const char *key, PyObject *v);
+/* d[key] = a new array of NumPy type `type` and the given axes holding a copy of src. 0 or -1. */
+int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src);
+/* d[key] = the tuple of the n names key_of(codes[i]). 0 or -1. */
+int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, const char *(*key_of)(int));
 
 /* Raises neurodyn.IntegrationError(msg) with attrs as attributes, stealing both; with a NULL
  * one (its creation failed, an exception set) it only releases the other. Returns NULL. */
@@ -252,6 +313,8 @@ void *nd_work_alloc(size_t n, size_t itemsize);
 /* -1 with ValueError "<name> has shape (..); expected <axes>" unless a has ndim axes and
  * each dims[i] >= 0 matches (dims may be NULL). */
 int nd_check_shape(PyArrayObject *a, const char *name, int ndim, const npy_intp *dims, const char *axes);
+/* -1 with ValueError "<name> has shape (..); this <what> needs its last axis of size <size>". */
+int nd_check_last_axis(PyArrayObject *y, const char *name, int64_t size, const char *what);
 
 /* A family: its entry points and the code tables Python reads (_core.TABLES[name]). */
 typedef struct {
