@@ -133,9 +133,9 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
         return nd_mul_size((size_t)f->dim, (size_t)f->dim, len) ? ND_OK : ND_ERR_OVERFLOW;
     if (f->kind != ND_FIELD_MLP)
         return ND_OK;
-    /* Evaluation ping-pongs between two buffers of the widest hidden layer. The VJP keeps
-     * every layer's pre- and post-activation and two cotangent buffers of the widest layer;
-     * each slot keeps another set of pre- and post-activations. */
+    /* The VJP keeps every layer's pre- and post-activation (an evaluation writes its layers
+     * there too) and two cotangent buffers of the widest layer; each slot keeps another set of
+     * pre- and post-activations. */
     size_t per_row = nd_field_mlp_vjp_row(f) + (size_t)f->keep_slots * nd_field_mlp_layers_row(f);
     return nd_mul_size((size_t)f->batch, per_row, len) ? ND_OK : ND_ERR_OVERFLOW;
 }

@@ -95,10 +95,15 @@ static inline double nd_exp(double x)
     return x < -745.1332191019412 ? 0.0 : y;
 }
 
-/* nd_exp for x <= 0 (or NaN), without the overflow side's clamp and select. */
+/* nd_exp for x <= 0 (or NaN), without the overflow side's clamp and select. Here k <= 0, so
+ * 2^(k + 512) is a normal number and the product with it exact; the constant 2^-512 then
+ * rounds once, as nd_exp_clamped's second factor does, with the same bits (checked over the
+ * whole range, subnormals included), at four vector operations fewer than splitting k. */
 static inline double nd_exp_nonpos(double x)
 {
-    double y = nd_exp_clamped(x < -745.2 ? -745.2 : x);
+    double k;
+    const double r = nd_exp_reduce(x < -745.2 ? -745.2 : x, &k);
+    const double y = ((1.0 + nd_expm1_reduced(r)) * nd_pow2i(k + 512.0)) * 0x1p-512;
     return x < -745.1332191019412 ? 0.0 : y;
 }
 
@@ -255,10 +260,13 @@ static inline float nd_expf(float x)
     return x < -103.972084f ? 0.0f : y;
 }
 
-/* nd_expf for x <= 0 (or NaN). */
+/* nd_expf for x <= 0 (or NaN), with one exact scaling by 2^(k + 64) and one rounding by
+ * 2^-64, as nd_exp_nonpos. */
 static inline float nd_expf_nonpos(float x)
 {
-    float y = nd_expf_clamped(x < -104.0f ? -104.0f : x);
+    float k;
+    const float r = nd_expf_reduce(x < -104.0f ? -104.0f : x, &k);
+    const float y = ((1.0f + nd_expm1f_reduced(r)) * nd_pow2if(k + 64.0f)) * 0x1p-64f;
     return x < -103.972084f ? 0.0f : y;
 }
 

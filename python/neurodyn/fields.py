@@ -183,8 +183,14 @@ class MLP(Field):
         self._check()
 
     def _spec(self):
-        params = tuple(p for wb in zip(self.weights, self.biases) for p in wb)
-        return (self.kind, params, (self.activation, self.final_activation), ())
+        return self._spec_of(self.weights, self.biases, self.activation, self.final_activation)
+
+    @classmethod
+    def _spec_of(cls, weights, biases, activation, final_activation):
+        """The kernels' form of an MLP field from its arrays as they are (no copy, no check
+        here: the kernels check a field they are given)."""
+        params = tuple(p for wb in zip(weights, biases) for p in wb)
+        return (cls.kind, params, (activation, final_activation), ())
 
     def __repr__(self):
         sizes = [self.dim] + [w.shape[1] for w in self.weights]

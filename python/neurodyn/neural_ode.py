@@ -164,10 +164,19 @@ class NeuralODE(nn.Model):
         neurodyn.fields.MLP
             The model's dynamics, usable with :func:`neurodyn.odeint`.
         """
+        return MLP(*self._dynamics_arrays())
+
+    def _dynamics_arrays(self):
+        """(weights, biases, activation, final activation) of the dynamics."""
         p = self.params
-        return MLP([p["dynamics_dense1.kernel"], p["dynamics_dense2.kernel"]],
-                   [p["dynamics_dense1.bias"], p["dynamics_dense2.bias"]],
-                   activation="silu", final_activation="tanh")
+        return ([p["dynamics_dense1.kernel"], p["dynamics_dense2.kernel"]],
+                [p["dynamics_dense1.bias"], p["dynamics_dense2.bias"]], "silu", "tanh")
+
+    def _dynamics_spec(self):
+        """The dynamics in the kernels' form, straight from the parameters: building the
+        MLP field (a private copy of each array and a check) took about 50 us of every solve,
+        and the kernels check the field they are given anyway."""
+        return MLP._spec_of(*self._dynamics_arrays())
 
     # ---- forward --------------------------------------------------------------------------
 
@@ -200,9 +209,9 @@ class NeuralODE(nn.Model):
         of the backprop gradient)."""
         opts = self._solver_options(times)
         if opts["method"] in STIFF_METHODS:
-            ys, y_last, raw = _core.odeint_stiff(self.dynamics()._spec(), h0, times, record=record == 4, **opts)
+            ys, y_last, raw = _core.odeint_stiff(self._dynamics_spec(), h0, times, record=record == 4, **opts)
         else:
-            ys, y_last, raw = _core.odeint(self.dynamics()._spec(), h0, times, record=record, **opts)
+            ys, y_last, raw = _core.odeint(self._dynamics_spec(), h0, times, record=record, **opts)
         _raise_failed(raw, None, times, ys, y_last, opts["method"], opts["max_steps"])
         return ys, raw
 
@@ -405,7 +414,7 @@ class NeuralODE(nn.Model):
         """(y0bar, flat parameter gradient) of the solve: backprop through its recorded steps,
         or the continuous adjoint from its end state."""
         c = self.config
-        spec = self.dynamics()._spec()
+        spec = self._dynamics_spec()
         if c["solver"] == "radau":
             steps, outs, states, stages = info["tape"]
             return _core.ode_stiff_backprop(field=spec, t=times, ybar=ybar, steps=steps, outs=outs, states=states,
