@@ -81,6 +81,12 @@ int nd_field_jac_workspace_len(const nd_field *f, size_t *len);
  * RELAX: a then tau (batch * dim each); POLY: coef (its targets and powers are structure). */
 int64_t nd_field_param_count(const nd_field *f);
 
+/* 1 when the field is evaluated row by row at a cost that does not depend on the batch it is
+ * given (memory networks, flows, Lorenz, polynomials), so a solver may evaluate it on a few rows
+ * at a time (nd_ode_samples_opts.row_blocks) at no extra cost; 0 for fields whose batch goes
+ * through matrix products (linear, MLP, hybrid) or that have per-row parameters (relax). */
+int nd_field_row_wise(const nd_field *f);
+
 /* Evaluate dy = f(t, y) on the whole batch; `field` is an nd_field*. The signature is the
  * ODE right-hand side of nd_ode.h, so a field plugs straight into the solvers. */
 int nd_field_eval_f32(void *field, double t, const float *y, float *dy);
