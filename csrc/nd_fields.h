@@ -64,6 +64,11 @@ typedef struct {
     int keep_slots;
     /* scratch of nd_field_workspace_len() elements of the state's type */
     void *work;
+    /* The scratch whose head holds the tables that do not depend on the state (a memory
+     * network's codes, nd_memories.c), built by the first evaluation in it and read by the
+     * next ones; NULL (as a zeroed field starts) until then. Set it back to NULL before the
+     * scratch at `work` holds anything else. */
+    const void *tables_for;
 } nd_field;
 
 /* Check the description (kind, sizes, layer widths, activation codes). Returns an nd_status. */

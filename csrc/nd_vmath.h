@@ -95,10 +95,15 @@ static inline double nd_exp(double x)
     return x < -745.1332191019412 ? 0.0 : y;
 }
 
-/* nd_exp for x <= 0 (or NaN), without the overflow side's clamp and select. */
+/* nd_exp for x <= 0 (or NaN), without the overflow side's clamp and select. Here k lies in
+ * [-1075, 0], so 2^(k + 64) is a normal number and one factor does what nd_exp_clamped's two
+ * do: (e^r 2^(k + 64)) is exact and the product with 2^-64 rounds once, the same bits for less
+ * work (the sigmoid and its kin spend most of their time here). */
 static inline double nd_exp_nonpos(double x)
 {
-    double y = nd_exp_clamped(x < -745.2 ? -745.2 : x);
+    double k;
+    const double r = nd_exp_reduce(x < -745.2 ? -745.2 : x, &k);
+    const double y = ((1.0 + nd_expm1_reduced(r)) * nd_pow2i(k + 64.0)) * 0x1p-64;
     return x < -745.1332191019412 ? 0.0 : y;
 }
 
@@ -255,10 +260,12 @@ static inline float nd_expf(float x)
     return x < -103.972084f ? 0.0f : y;
 }
 
-/* nd_expf for x <= 0 (or NaN). */
+/* nd_expf for x <= 0 (or NaN), one factor as in nd_exp_nonpos (k in [-150, 0]). */
 static inline float nd_expf_nonpos(float x)
 {
-    float y = nd_expf_clamped(x < -104.0f ? -104.0f : x);
+    float k;
+    const float r = nd_expf_reduce(x < -104.0f ? -104.0f : x, &k);
+    const float y = ((1.0f + nd_expm1f_reduced(r)) * nd_pow2if(k + 64.0f)) * 0x1p-64f;
     return x < -103.972084f ? 0.0f : y;
 }
 
