@@ -273,6 +273,22 @@ def test_recall_with_piecewise_input_window_by_window():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_rate_field_by_unit_classes_has_the_bits_of_every_unit(dtype):
+    # Without an input the rate form computes phi(h) once per class of units active in the same
+    # memories (N = 1000, P = 14, q = 0.2: 567 classes); a zero input (added to every unit's h,
+    # which it leaves as it is) takes the path that computes every unit: the same bits.
+    X = M.bernoulli_patterns(14, 1000, 0.2, seed=1)
+    net = rate_net(X, dtype=dtype)
+    r = np.random.default_rng(3).random((5, 1000)).astype(dtype)
+    by_class = net.field("rate")(0.0, r)
+    assert np.array_equal(by_class, net.field("rate", np.zeros(1000))(0.0, r))
+    d = net.design
+    W = ref.rate_weights(X.astype(np.float64), d["alpha"], d["beta"], d["gamma"])
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(by_class, ref.rate_rhs(W, "sigmoid", 4.8, 0.2, r.astype(np.float64)), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_row_blocks_give_each_sample_its_own_bits(dtype):
     # A memory field is evaluated row by row, so the per-sample driver runs the stages on
     # blocks of rows (about 10 of N = 1000 doubles, 20 of floats): 23 samples are several
