@@ -82,7 +82,8 @@ def recall_case(quick):
     def nd_factory():
         run = lambda: recall(1e-4, 1e-6)
         return Side(run=run, probe=lambda: Probe(ys=run()),
-                    note="recall(): dopri5 per sample, rtol 1e-4, atol 1e-6, the C field")
+                    note="recall(): dopri5 per sample (stages in cache-sized blocks of rows), rtol 1e-4, atol 1e-6, "
+                         "the C field (phi once per class of units in the same memories)")
 
     def euler_factory(dense):
         def factory():

@@ -161,6 +161,12 @@ int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
     return ND_OK;
 }
 
+int nd_field_row_wise(const nd_field *f)
+{
+    return f && (f->kind == ND_FIELD_MEMORY || f->kind == ND_FIELD_FLOW || f->kind == ND_FIELD_LORENZ ||
+                 f->kind == ND_FIELD_POLY);
+}
+
 int64_t nd_field_param_count(const nd_field *f)
 {
     switch (f->kind) {

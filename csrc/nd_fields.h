@@ -64,6 +64,11 @@ typedef struct {
     int keep_slots;
     /* scratch of nd_field_workspace_len() elements of the state's type */
     void *work;
+    /* The scratch whose head holds the tables that do not depend on the state (a memory
+     * network's codes, nd_memories.c), built by the first evaluation in it and read by the
+     * next ones; NULL (as a zeroed field starts) until then. Set it back to NULL before the
+     * scratch at `work` holds anything else. */
+    const void *tables_for;
 } nd_field;
 
 /* Check the description (kind, sizes, layer widths, activation codes). Returns an nd_status. */
@@ -80,6 +85,12 @@ int nd_field_jac_workspace_len(const nd_field *f, size_t *len);
  * MLP: for each layer its weights (row-major) then its bias if present;
  * RELAX: a then tau (batch * dim each); POLY: coef (its targets and powers are structure). */
 int64_t nd_field_param_count(const nd_field *f);
+
+/* 1 when the field is evaluated row by row at a cost that does not depend on the batch it is
+ * given (memory networks, flows, Lorenz, polynomials), so a solver may evaluate it on a few rows
+ * at a time (nd_ode_samples_opts.row_blocks) at no extra cost; 0 for fields whose batch goes
+ * through matrix products (linear, MLP, hybrid) or that have per-row parameters (relax). */
+int nd_field_row_wise(const nd_field *f);
 
 /* Evaluate dy = f(t, y) on the whole batch; `field` is an nd_field*. The signature is the
  * ODE right-hand side of nd_ode.h, so a field plugs straight into the solvers. */

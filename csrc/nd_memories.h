@@ -93,9 +93,16 @@ int nd_memory_field_check_contents(const nd_memory_field *m);
 int nd_memory_field_workspace_len(const nd_memory_field *m, int64_t batch, size_t *len);
 int nd_memory_field_jac_workspace_len(const nd_memory_field *m, int64_t batch, size_t *len);
 
-/* dy = f(y) for y [batch, dim] (dim = nd_memory_field_dim). */
+/* dy = f(y) for y [batch, dim] (dim = nd_memory_field_dim). The scratch's head holds tables
+ * that depend on the memories only: with tables_ready non-zero they are read as an earlier
+ * call in the same scratch left them (nd_memory_field_eval_f* builds them every time), and
+ * the Jacobians below do not touch them. */
 int nd_memory_field_eval_f32(const nd_memory_field *m, int64_t batch, const float *y, float *dy, float *work);
 int nd_memory_field_eval_f64(const nd_memory_field *m, int64_t batch, const double *y, double *dy, double *work);
+int nd_memory_field_eval_tables_f32(const nd_memory_field *m, int64_t batch, const float *y, float *dy, float *work,
+                                    int tables_ready);
+int nd_memory_field_eval_tables_f64(const nd_memory_field *m, int64_t batch, const double *y, double *dy,
+                                    double *work, int tables_ready);
 
 /* Jacobians J [batch, dim, dim], J[i, r, c] = d f_r / d y_c at row i (the interface of the
  * implicit solvers, docs/models.md §8). O(N^2 P) for the first sample, O(N^2) per further one

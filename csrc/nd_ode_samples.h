@@ -5,7 +5,9 @@
  * its own d values), counters and status. A driver runs rounds: every live sample attempts
  * one step per round, and each stage of the round is ONE batched right-hand-side call over the
  * live rows, each at its own time. Samples that finish or fail leave the working set (the
- * rows are compacted), so the work follows each sample's own needs.
+ * rows are compacted), so the work follows each sample's own needs. With opts.row_blocks the
+ * stages run block of rows by block of rows instead (each stage one call per block), so that a
+ * block's stage vectors stay in cache from one stage to the next.
  *
  * Nothing in a sample's arithmetic reads another row: its result is bit-identical alone, in
  * any batch, in any order and at any thread count (given a right-hand side that treats rows
@@ -105,7 +107,17 @@ typedef struct {
      * stiff steps reaches stiff_detect (six non-stiff steps in a row clear it, as in Hairer's
      * DOPRI5) stops with ND_ODE_SAMPLE_STIFF at the end of that step. */
     int stiff_detect;
+    /* 1 when a call of rhs on a few rows costs those rows' share of a call on many (a field
+     * evaluated row by row, nd_field_row_wise), so the stages may run on blocks of rows small
+     * enough for their stage vectors to stay in cache (nd_ode_samples_block_rows); 0: every
+     * stage is one call over the whole working set. The results are the same bits either way. */
+    int row_blocks;
 } nd_ode_samples_opts;
+
+/* Rows per block of the stages with opts.row_blocks: as many as keep a block's stage vectors
+ * (the method's slopes and the driver's own per-element arrays) within about a core's L2
+ * cache, but at least enough for every kernel thread to take a share of each elementwise pass. */
+int64_t nd_ode_samples_block_rows(int method, int64_t d, size_t elem_size, int threads);
 
 /* rtol 1e-3, atol 1e-6, dopri5, dt 0, max_steps 10000, no events, no callbacks. */
 void nd_ode_samples_opts_default(nd_ode_samples_opts *opts);

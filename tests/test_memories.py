@@ -272,6 +272,45 @@ def test_recall_with_piecewise_input_window_by_window():
         np.testing.assert_allclose(both.final[k], one.final[0], atol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rate_field_by_unit_classes_has_the_bits_of_every_unit(dtype):
+    # Without an input the rate form computes phi(h) once per class of units active in the same
+    # memories (N = 1000, P = 14, q = 0.2: 567 classes); a zero input (added to every unit's h,
+    # which it leaves as it is) takes the path that computes every unit: the same bits.
+    X = M.bernoulli_patterns(14, 1000, 0.2, seed=1)
+    net = rate_net(X, dtype=dtype)
+    r = np.random.default_rng(3).random((5, 1000)).astype(dtype)
+    by_class = net.field("rate")(0.0, r)
+    assert np.array_equal(by_class, net.field("rate", np.zeros(1000))(0.0, r))
+    d = net.design
+    W = ref.rate_weights(X.astype(np.float64), d["alpha"], d["beta"], d["gamma"])
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(by_class, ref.rate_rhs(W, "sigmoid", 4.8, 0.2, r.astype(np.float64)), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_row_blocks_give_each_sample_its_own_bits(dtype):
+    # A memory field is evaluated row by row, so the per-sample driver runs the stages on
+    # blocks of rows (about 10 of N = 1000 doubles, 20 of floats): 23 samples are several
+    # blocks, the last one partial. Each sample's outputs, inside steps and at their ends, with
+    # the outputs filled by the blocks (plain), after the round (dense output recorded) or
+    # with events (linear: the population's mean rate crossing a level), are its bits alone.
+    N, B = 1000, 23
+    X = M.bernoulli_patterns(6, N, 0.2, seed=3)
+    net = nd.FiringRateMemory(X, a=-0.3, b=0.95, gain=4.8, threshold=0.2, dtype=dtype)
+    d = net.design
+    r0 = (d["phi_a"] + (d["phi_b"] - d["phi_a"]) * net.cues(np.arange(B) % 6, 0.6, seed=4)).astype(dtype)
+    f, t = net.field("rate"), np.linspace(0.0, 3.0, 7)
+    ev = nd.fields.LinearEvent(np.full(N, 1.0 / N), 0.15)
+    for kw in ({}, {"dense_output": True}, {"events": ev}):
+        ys = nd.odeint(f, r0, t, rtol=1e-4, atol=1e-6, verbose=False, **kw)
+        ys = ys[0] if isinstance(ys, tuple) else ys
+        for k in range(B):
+            one = nd.odeint(f, r0[k:k + 1], t, rtol=1e-4, atol=1e-6, verbose=False, **kw)
+            one = one[0] if isinstance(one, tuple) else one
+            assert np.array_equal(ys[:, k], one[:, 0]), (kw, k)
+
+
 def test_sdeint_with_the_memory_field():
     # the field is a built-in drift of nd.sdeint: with sigma = 0, Euler–Maruyama is the Euler twin
     X = M.bernoulli_patterns(3, 60, 0.3, seed=1)

@@ -417,6 +417,7 @@ static int nd_odeint_rows(const nd_odeint_args *a, int tn, nd_call *c, nd_bound_
     nd_ode_samples_opts_default(&o);
     o.method = a->method, o.rtol = a->rtol, o.atol = a->atol, o.dt = a->dt, o.max_steps = a->max_steps;
     o.poll = nd_watch_poll, o.poll_ctx = &c->watch;
+    o.row_blocks = bf->keep != NULL && nd_field_row_wise(&bf->f);
     int *dirs = NULL;
     if ((*ne = nd_odeint_events(a, c, &o, &dirs)) < 0)
         return ND_ERR_ARG;
