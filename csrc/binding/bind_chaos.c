@@ -122,27 +122,16 @@ ND_CHECK_ENTRY(map_check, A, NULL, "map_check(map) -> the state size: raises for
 
 typedef struct {
     PyObject *f, *jac;
-    int typenum, ndim;
+    int ndim;
     npy_intp shape[NPY_MAXDIMS + 1]; /* y0's, then n for the Jacobian */
-    size_t bytes;                    /* of one y */
-    nd_pyargs args;                  /* no extra arguments: argv holds t and y */
-    nd_watch watch;
+    nd_pyargs py;                    /* no extra arguments: argv holds t and y */
 } nd_chaos_call;
 
 /* fn(t, y) for the whole batch, its result (y's shape, + (n,) for jac) copied into out. */
 static int nd_chaos_py(nd_chaos_call *c, int is_jac, double t, const void *y, void *out)
 {
-    PyGILState_STATE gil = PyGILState_Ensure();
-    int ok = 0;
-    PyObject *targ = PyFloat_FromDouble(t), *yarr = PyArray_SimpleNew(c->ndim, c->shape, c->typenum);
-    if (targ && yarr) {
-        memcpy(PyArray_DATA((PyArrayObject *)yarr), y, c->bytes); /* fresh: fn may keep or modify it */
-        ok = nd_pycall_into(is_jac ? c->jac : c->f, &c->args, targ, yarr, c->typenum, is_jac ? "jac(t, y)" : "f(t, y)",
-                            c->ndim + is_jac, c->shape, is_jac ? "y.shape + (n,)" : "the shape of y", out) == 0;
-    }
-    Py_XDECREF(yarr);
-    Py_XDECREF(targ);
-    return nd_watch_callback_done(&c->watch, ok, gil);
+    return nd_pycall(&c->py, is_jac ? c->jac : c->f, -1, &t, c->ndim, c->shape, y, is_jac ? "jac(t, y)" : "f(t, y)",
+                     c->ndim + is_jac, c->shape, is_jac ? "y.shape + (n,)" : "the shape of y", out);
 }
 
 #define ND_CHAOS_PY(T, SFX)                                                                            \
@@ -221,11 +210,10 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     size_t len = 0;
     int st;
     if (is_py) {
-        c.f = a->f, c.jac = a->jac, c.typenum = tn, c.ndim = ndim;
+        c.f = a->f, c.jac = a->jac, c.ndim = ndim;
         memcpy(c.shape, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
         c.shape[ndim] = n;
-        c.bytes = (size_t)PyArray_NBYTES(a->y0);
-        if (nd_pyargs_init(&c.args, NULL) < 0)
+        if (nd_pyargs_init(&c.py, NULL, tn, NULL) < 0)
             goto done;
         ctx = &c;
     } else if (a->map) {
@@ -257,7 +245,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         st = nd_lyapunov_f64(&sys, &o, B, n, k, y0, ex, dv, ye, &inf, work, len);
     }
     Py_END_ALLOW_THREADS
-    if (nd_watch_reraise(&c.watch)) /* the callback's own exception, or KeyboardInterrupt */
+    if (nd_watch_reraise(&c.py.watch)) /* the callback's own exception, or KeyboardInterrupt */
         goto done;
     if (st == ND_ERR_NONFINITE || st == ND_ERR_SINGULAR) {
         PyObject *msg = PyUnicode_FromString(st == ND_ERR_NONFINITE
@@ -278,8 +266,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     if (info)
         res = PyTuple_Pack(4, a->res[0], a->res[1], a->res[2], info);
 done:
-    nd_watch_clear(&c.watch);
-    nd_pyargs_free(&c.args);
+    nd_pyargs_free(&c.py);
     PyMem_RawFree(work);
     PyMem_RawFree(fwork);
     nd_xdecref(2, keep, info);

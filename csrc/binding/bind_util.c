@@ -835,12 +835,17 @@ int nd_dict_put(PyObject *d, const char *key, PyObject *v)
     return rc;
 }
 
-int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src)
+PyObject *nd_array_copy(int type, int ndim, const npy_intp *dims, const void *src)
 {
     PyObject *a = PyArray_SimpleNew(ndim, (npy_intp *)dims, type);
     if (a && PyArray_NBYTES((PyArrayObject *)a) > 0)
         memcpy(PyArray_DATA((PyArrayObject *)a), src, (size_t)PyArray_NBYTES((PyArrayObject *)a));
-    return nd_dict_put(d, key, a);
+    return a;
+}
+
+int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src)
+{
+    return nd_dict_put(d, key, nd_array_copy(type, ndim, dims, src));
 }
 
 int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, const char *(*key_of)(int))
@@ -869,9 +874,9 @@ PyObject *nd_raise_integration(PyObject *module, PyObject *msg, PyObject *attrs)
     return NULL;
 }
 
-int nd_pyargs_init(nd_pyargs *p, PyObject *args)
+int nd_pyargs_init(nd_pyargs *p, PyObject *args, int typenum, PyObject *progress)
 {
-    p->nargs = args ? PyTuple_GET_SIZE(args) : 0;
+    *p = (nd_pyargs){.nargs = args ? PyTuple_GET_SIZE(args) : 0, .typenum = typenum, .watch = {.progress = progress}};
     if (!(p->argv = PyMem_Calloc((size_t)(2 + p->nargs), sizeof(PyObject *)))) {
         PyErr_NoMemory();
         return -1;
@@ -883,22 +888,21 @@ int nd_pyargs_init(nd_pyargs *p, PyObject *args)
 
 void nd_pyargs_free(nd_pyargs *p)
 {
+    nd_watch_clear(&p->watch);
     PyMem_Free(p->argv);
     p->argv = NULL;
 }
 
-int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typenum, const char *what, int ndim,
-                   const npy_intp *want, const char *expect, void *out)
+/* fn(*argv) with the GIL, its result into out by nd_pycall's rules. 0, or -1 with an exception. */
+static int nd_pycall_into(PyObject *fn, nd_pyargs *p, const char *what, int ndim, const npy_intp *want,
+                          const char *expect, void *out)
 {
-    p->argv[0] = t;
-    p->argv[1] = y;
     PyObject *res = PyObject_Vectorcall(fn, p->argv, (size_t)(2 + p->nargs), NULL);
-    p->argv[0] = p->argv[1] = NULL;
     if (!res)
         return -1;
     char name[80];
     snprintf(name, sizeof name, "the value returned by %s", what);
-    PyArrayObject *a = nd_float_array(res, typenum, name);
+    PyArrayObject *a = nd_float_array(res, p->typenum, name);
     Py_DECREF(res);
     if (!a)
         return -1;
@@ -918,6 +922,20 @@ int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typ
     }
     Py_DECREF(a);
     return same ? 0 : -1;
+}
+
+int nd_pycall(nd_pyargs *p, PyObject *fn, int64_t m, const double *t, int yndim, const npy_intp *ydims, const void *y,
+              const char *what, int ndim, const npy_intp *want, const char *expect, void *out)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    const npy_intp td[2] = {(npy_intp)m, 1};
+    PyObject *ta = m < 0 ? PyFloat_FromDouble(t[0]) : nd_array_copy(NPY_DOUBLE, 2, td, t);
+    PyObject *ya = ta ? nd_array_copy(p->typenum, yndim, ydims, y) : NULL;
+    p->argv[0] = ta, p->argv[1] = ya;
+    const int ok = ya && nd_pycall_into(fn, p, what, ndim, want, expect, out) == 0;
+    p->argv[0] = p->argv[1] = NULL;
+    nd_xdecref(2, ta, ya);
+    return nd_watch_callback_done(&p->watch, ok, gil);
 }
 
 static void nd_free_capsule(PyObject *capsule)
