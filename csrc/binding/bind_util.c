@@ -819,6 +819,21 @@ PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndi
     return a;
 }
 
+PyArrayObject *nd_keep_item(PyObject *keep, PyObject *items, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims,
+                            const char *name, const char *axes, int optional, const char *spec)
+{
+    char label[64];
+    snprintf(label, sizeof label, name, i);
+    if (i >= PyTuple_GET_SIZE(items))
+        return PyErr_Format(PyExc_ValueError, "malformed %s spec", spec), NULL;
+    PyObject *obj = PyTuple_GET_ITEM(items, i);
+    if (obj != Py_None)
+        return nd_keep_param(keep, obj, typenum, ndim, dims, label, axes);
+    if (!optional)
+        PyErr_Format(PyExc_ValueError, "%s must be given", label);
+    return NULL;
+}
+
 void nd_xdecref(int n, ...)
 {
     va_list ap;

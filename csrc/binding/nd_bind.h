@@ -262,6 +262,13 @@ void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what)
 PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
                              const char *name, const char *axes);
 
+/* Item i of the spec tuple `items` by nd_keep_param's rules, named by the format `name` given i
+ * ("params[%zd]", or a plain name). An index past the tuple's end is ValueError "malformed <spec>
+ * spec"; None is NULL, without an exception when `optional`, else ValueError "<name> must be
+ * given". */
+PyArrayObject *nd_keep_item(PyObject *keep, PyObject *items, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims,
+                            const char *name, const char *axes, int optional, const char *spec);
+
 /* The index of the str o in the NULL-terminated names: -1 with ValueError
  * "<name>='x' is not one of 'a', 'b'" (the message of a choice row). */
 int nd_choice_index(PyObject *o, const char *name, const char *const *names);
