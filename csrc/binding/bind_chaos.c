@@ -120,23 +120,21 @@ ND_CHECK_ENTRY(map_check, A, NULL, "map_check(map) -> the state size: raises for
 
 /* ---- Python callbacks --------------------------------------------------------------------------- */
 
+/* f and jac (the result + (n,)) see the whole batch y, of y0's shape, at one time. */
 typedef struct {
-    PyObject *f, *jac;
-    int ndim;
-    npy_intp shape[NPY_MAXDIMS + 1]; /* y0's, then n for the Jacobian */
-    nd_pyargs py;                    /* no extra arguments: argv holds t and y */
+    nd_pyfn f, jac;
+    nd_pyargs py; /* no extra arguments: argv holds t and y */
 } nd_chaos_call;
 
-/* fn(t, y) for the whole batch, its result (y's shape, + (n,) for jac) copied into out. */
-static int nd_chaos_py(nd_chaos_call *c, int is_jac, double t, const void *y, void *out)
-{
-    return nd_pycall(&c->py, is_jac ? c->jac : c->f, -1, &t, c->ndim, c->shape, y, is_jac ? "jac(t, y)" : "f(t, y)",
-                     c->ndim + is_jac, c->shape, is_jac ? "y.shape + (n,)" : "the shape of y", out);
-}
-
 #define ND_CHAOS_PY(T, SFX)                                                                            \
-    static int nd_chaos_py_f_##SFX(void *c, double t, const T *y, T *out) { return nd_chaos_py(c, 0, t, y, out); } \
-    static int nd_chaos_py_jac_##SFX(void *c, double t, const T *y, T *J) { return nd_chaos_py(c, 1, t, y, J); }
+    static int nd_chaos_py_f_##SFX(void *c, double t, const T *y, T *out)                               \
+    {                                                                                                  \
+        return nd_pyfn_call(&((nd_chaos_call *)c)->f, t, y, out);                                      \
+    }                                                                                                  \
+    static int nd_chaos_py_jac_##SFX(void *c, double t, const T *y, T *J)                               \
+    {                                                                                                  \
+        return nd_pyfn_call(&((nd_chaos_call *)c)->jac, t, y, J);                                      \
+    }
 ND_CHAOS_PY(float, f32)
 ND_CHAOS_PY(double, f64)
 
@@ -188,7 +186,6 @@ static const nd_arg lyapunov_args[] = {
 static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
 {
     nd_lyap_args *a = args;
-    const int ndim = PyArray_NDIM(a->y0);
     const int is_py = PyCallable_Check(a->f) && !PyTuple_Check(a->f);
     if (!is_py && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field or map has its own Jacobian");
@@ -210,9 +207,8 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     size_t len = 0;
     int st;
     if (is_py) {
-        c.f = a->f, c.jac = a->jac, c.ndim = ndim;
-        memcpy(c.shape, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
-        c.shape[ndim] = n;
+        nd_pyfn_init(&c.f, a->f, "f(t, y)", "the shape of y", &c.py, a->y0, 0, 0);
+        nd_pyfn_init(&c.jac, a->jac, "jac(t, y)", "y.shape + (n,)", &c.py, a->y0, 1, n);
         if (nd_pyargs_init(&c.py, NULL, tn, NULL) < 0)
             goto done;
         ctx = &c;

@@ -296,8 +296,7 @@ static const nd_arg odeint_args[] = {
     ND_IN(nd_odeint_args, y0, "y0", ND_TYPE | ND_FINITE, NULL),
     ND_F64IN(nd_odeint_args, t, "t", ND_FINITE, "(times,), a 1-D array of times"),
     ND_CHOICE(nd_odeint_args, method, "method", ND_OPTIONAL, nd_ode_method_names),
-    ND_SCALAR(nd_odeint_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_odeint_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_TOLERANCES(nd_odeint_args, rtol, atol),
     ND_SCALAR(nd_odeint_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
     ND_OBJ(nd_odeint_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
@@ -663,8 +662,7 @@ static const nd_arg ode_adjoint_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
     ND_IN(nd_grad_args, y_end, "y_end", ND_FINITE, "(*state)"),
     ND_GRAD_METHOD_ROWS(nd_grad_args),
-    ND_SCALAR(nd_grad_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_grad_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_TOLERANCES(nd_grad_args, rtol, atol),
     ND_SCALAR(nd_grad_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
     ND_PROGRESS(nd_grad_args, progress), ND_GRAD_ROWS(nd_adjoint_setup),
@@ -748,8 +746,7 @@ static int nd_ode_options_rule(const nd_check_args *a) { return nd_ode_check_opt
 
 static const nd_arg ode_check_options_args[] = {
     ND_CHOICE(nd_check_args, o.method, "method", ND_OPTIONAL, nd_ode_method_names),
-    ND_SCALAR(nd_check_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_check_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_TOLERANCES(nd_check_args, o.rtol, o.atol),
     ND_SCALAR(nd_check_args, o.dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_check_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL), ND_CHECK(nd_ode_options_rule), {NULL}};
 ND_CHECK_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,

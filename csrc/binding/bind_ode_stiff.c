@@ -18,29 +18,25 @@
 /* ---- Python callbacks ------------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *f, *jac;
+    nd_pyfn f, jac; /* on one row as f sees it when single (jac: y.shape + (d,)) */
     nd_pyargs py;
-    int single, state_ndim; /* single: y0 has no batch axes; f gets rows one at a time */
-    npy_intp state_shape[NPY_MAXDIMS + 1]; /* of one row as f sees it when single: y0.shape, then d */
+    int single; /* single: y0 has no batch axes; f gets rows one at a time */
     int64_t d;
 } nd_stiff_call;
 
 /* m rows through f (d values out per row) or jac (d * d). */
 static int nd_stiff_py_rows(nd_stiff_call *c, int is_jac, int64_t m, const double *t, const void *y, void *out)
 {
-    PyObject *fn = is_jac ? c->jac : c->f;
-    const char *what = is_jac ? "jac(t, y)" : "f(t, y)", *expect = is_jac ? "y.shape + (d,)" : "the shape of y";
+    const nd_pyfn *fn = is_jac ? &c->jac : &c->f;
     if (!c->single) {
         const npy_intp want[3] = {(npy_intp)m, (npy_intp)c->d, (npy_intp)c->d};
-        return nd_pycall(&c->py, fn, m, t, 2, want, y, what, is_jac ? 3 : 2, want, expect, out);
+        return nd_pycall(&c->py, fn->fn, m, t, 2, want, y, fn->what, is_jac ? 3 : 2, want, fn->expect, out);
     }
-    /* one call per row; jac's result is y.shape + (d,): (d, d), or (1, 1)... of a scalar state */
     const size_t row_in = (size_t)c->d * (c->py.typenum == NPY_FLOAT ? sizeof(float) : sizeof(double));
     const size_t row_out = row_in * (is_jac ? (size_t)c->d : 1);
     int st = ND_OK;
     for (int64_t i = 0; st == ND_OK && i < m; ++i)
-        st = nd_pycall(&c->py, fn, -1, t + i, c->state_ndim, c->state_shape, (const char *)y + (size_t)i * row_in, what,
-                       c->state_ndim + is_jac, c->state_shape, expect, (char *)out + (size_t)i * row_out);
+        st = nd_pyfn_call(fn, t[i], (const char *)y + (size_t)i * row_in, (char *)out + (size_t)i * row_out);
     return st;
 }
 
@@ -167,8 +163,7 @@ static const nd_arg odeint_stiff_args[] = {
     ND_IN(nd_stiff_args, y0, "y0", ND_TYPE, NULL),
     ND_F64IN(nd_stiff_args, t, "t", 0, "(times,)"),
     ND_CHOICE(nd_stiff_args, method, "method", ND_OPTIONAL, nd_stiff_method_names),
-    ND_SCALAR(nd_stiff_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_stiff_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_TOLERANCES(nd_stiff_args, rtol, atol),
     ND_SCALAR(nd_stiff_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_step, "max_step", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
@@ -279,14 +274,10 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
             nd_parse_field_for_jac(a->f, tn, a->y0, "y0", B * nd_ode_stiff_max_rows(d), &field, keep, &fwork) < 0)
             goto done;
     } else {
-        c.f = a->f;
-        c.jac = a->jac;
+        nd_pyfn_init(&c.f, a->f, "f(t, y)", "the shape of y", &c.py, a->y0, 0, 0);
+        nd_pyfn_init(&c.jac, a->jac, "jac(t, y)", "y.shape + (d,)", &c.py, a->y0, 1, d);
         c.d = d;
         c.single = nb == 0;
-        c.state_ndim = ndim;
-        if (ndim)
-            memcpy(c.state_shape, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
-        c.state_shape[ndim] = d;
     }
     if (nd_pyargs_init(&c.py, a->args, tn, a->progress) < 0)
         goto done;
@@ -319,8 +310,8 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
                                 k.switches, k.n_out, k.t, k.status, k.method, 0, 0, 0, 0, 0, 0, 0, 0};
     nd_batch_rhs_f32 rhs32 = is_field ? nd_field_eval_rows_f32 : nd_stiff_py_rhs_f32;
     nd_batch_rhs_f64 rhs64 = is_field ? nd_field_eval_rows_f64 : nd_stiff_py_rhs_f64;
-    nd_batch_jac_f32 jac32 = is_field ? nd_field_jac_rows_f32 : (c.jac ? nd_stiff_py_jac_f32 : NULL);
-    nd_batch_jac_f64 jac64 = is_field ? nd_field_jac_rows_f64 : (c.jac ? nd_stiff_py_jac_f64 : NULL);
+    nd_batch_jac_f32 jac32 = is_field ? nd_field_jac_rows_f32 : (c.jac.fn ? nd_stiff_py_jac_f32 : NULL);
+    nd_batch_jac_f64 jac64 = is_field ? nd_field_jac_rows_f64 : (c.jac.fn ? nd_stiff_py_jac_f64 : NULL);
     void *ctx = is_field ? (void *)&field : (void *)&c;
     const double *t = PyArray_DATA(a->t);
     void *y0 = PyArray_DATA(a->y0), *ysd = ND_DATA(a->o[0]), *yl = ND_DATA(a->o[1]);

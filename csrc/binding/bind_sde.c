@@ -28,34 +28,9 @@ static void nd_sde_defaults(nd_sde_args *a) { nd_sde_opts_default(&a->o); }
 
 /* ---- Python callbacks -------------------------------------------------------------------- */
 
-/* One Python function of (t, y, *args): y arrives with y0's shape, the result must have y0's
- * shape and `extra` (0 or 1) trailing axes of size shape[ndim]. */
-typedef struct {
-    PyObject *fn;       /* borrowed */
-    const char *what;   /* "f(t, y)", for messages */
-    const char *expect; /* what the result's shape is, for messages */
-    nd_pyargs *py;
-    int ndim, extra;
-    npy_intp shape[NPY_MAXDIMS + 1];
-} nd_sde_cb;
-
-static int nd_sde_call(nd_sde_cb *c, double t, const void *y, void *out)
-{
-    return nd_pycall(c->py, c->fn, -1, &t, c->ndim, c->shape, y, c->what, c->ndim + c->extra, c->shape, c->expect, out);
-}
-
-static int nd_sde_call_f32(void *c, double t, int64_t rows, const float *y, float *out) { return nd_sde_call(c, t, y, out); }
-static int nd_sde_call_f64(void *c, double t, int64_t rows, const double *y, double *out) { return nd_sde_call(c, t, y, out); }
-
-/* Sets up c for fn with y of y0's shape and results of y0's shape plus `extra` trailing axes. */
-static void nd_sde_cb_init(nd_sde_cb *c, PyObject *fn, const char *what, const char *expect, nd_pyargs *py,
-                           PyArrayObject *y0, int extra, npy_intp extra_dim)
-{
-    const int nd = PyArray_NDIM(y0);
-    *c = (nd_sde_cb){fn, what, expect, py, nd, extra};
-    memcpy(c->shape, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
-    c->shape[nd] = extra_dim;
-}
+/* f, g and dg see y of y0's shape (nd_pyfn). */
+static int nd_sde_call_f32(void *c, double t, int64_t rows, const float *y, float *out) { return nd_pyfn_call(c, t, y, out); }
+static int nd_sde_call_f64(void *c, double t, int64_t rows, const double *y, double *out) { return nd_pyfn_call(c, t, y, out); }
 
 /* ---- built-in diffusions ---------------------------------------------------------------- */
 
@@ -197,7 +172,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
 
     nd_field field;
     nd_diffusion diffusion;
-    nd_sde_cb fcb, gcb, dgcb;
+    nd_pyfn fcb, gcb, dgcb;
     nd_pyargs pa = {0};
     PyObject *keep = PyList_New(0), *dW = NULL, *dZ = NULL, *info = NULL, *res = NULL;
     PyObject *ys = a->out[0], *status = a->out[1], *t_reached = a->out[2];
@@ -208,7 +183,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     nd_sde_problem_f64 p64 = {0};
     nd_sde_problem_f32 p32 = {0};
     if (PyCallable_Check(a->f)) {
-        nd_sde_cb_init(&fcb, a->f, "f(t, y)", "the shape of y0", &pa, y0, 0, 0);
+        nd_pyfn_init(&fcb, a->f, "f(t, y)", "the shape of y0", &pa, y0, 0, 0);
         p64.drift = nd_sde_call_f64;
         p32.drift = nd_sde_call_f32;
         p64.drift_ctx = p32.drift_ctx = &fcb;
@@ -226,13 +201,13 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
             PyErr_SetString(PyExc_ValueError, "general noise with a callable g needs m, the number of Brownian motions");
             goto done;
         }
-        nd_sde_cb_init(&gcb, a->g, "g(t, y)", general ? "y.shape + (m,) for general noise" : "the shape of y0", &pa,
+        nd_pyfn_init(&gcb, a->g, "g(t, y)", general ? "y.shape + (m,) for general noise" : "the shape of y0", &pa,
                        y0, general, (npy_intp)o.m);
         p64.diffusion_fn = nd_sde_call_f64;
         p32.diffusion_fn = nd_sde_call_f32;
         p64.diffusion_ctx = p32.diffusion_ctx = &gcb;
         if (a->dg) {
-            nd_sde_cb_init(&dgcb, a->dg, "dg(t, y)", "the shape of y0", &pa, y0, 0, 0);
+            nd_pyfn_init(&dgcb, a->dg, "dg(t, y)", "the shape of y0", &pa, y0, 0, 0);
             p64.diffusion_dy = nd_sde_call_f64;
             p32.diffusion_dy = nd_sde_call_f32;
             p64.diffusion_dy_ctx = p32.diffusion_dy_ctx = &dgcb;

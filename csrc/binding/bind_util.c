@@ -953,6 +953,21 @@ int nd_pycall(nd_pyargs *p, PyObject *fn, int64_t m, const double *t, int yndim,
     return nd_watch_callback_done(&p->watch, ok, gil);
 }
 
+void nd_pyfn_init(nd_pyfn *c, PyObject *fn, const char *what, const char *expect, nd_pyargs *py, PyArrayObject *y0,
+                  int extra, npy_intp extra_dim)
+{
+    const int nd = PyArray_NDIM(y0);
+    *c = (nd_pyfn){fn, what, expect, py, nd, extra};
+    if (nd) /* a 0-d array's dims pointer may be NULL: not for memcpy */
+        memcpy(c->shape, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
+    c->shape[nd] = extra_dim;
+}
+
+int nd_pyfn_call(const nd_pyfn *c, double t, const void *y, void *out)
+{
+    return nd_pycall(c->py, c->fn, -1, &t, c->ndim, c->shape, y, c->what, c->ndim + c->extra, c->shape, c->expect, out);
+}
+
 static void nd_free_capsule(PyObject *capsule)
 {
     PyMem_RawFree(PyCapsule_GetPointer(capsule, "neurodyn.buffer"));

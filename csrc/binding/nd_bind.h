@@ -312,6 +312,22 @@ void nd_pyargs_free(nd_pyargs *p);
 int nd_pycall(nd_pyargs *p, PyObject *fn, int64_t m, const double *t, int yndim, const npy_intp *ydims, const void *y,
               const char *what, int ndim, const npy_intp *want, const char *expect, void *out);
 
+/* A callback fn(t: float, y, *args) on states of fixed axes: y has ndim axes shape[:ndim], its
+ * result those and `extra` (0 or 1) more of size shape[ndim]. */
+typedef struct {
+    PyObject *fn;              /* borrowed; NULL: none */
+    const char *what, *expect; /* "f(t, y)" and what the result's shape is, for messages */
+    nd_pyargs *py;
+    int ndim, extra;
+    npy_intp shape[NPY_MAXDIMS + 1];
+} nd_pyfn;
+
+/* c for fn with y of y0's shape; with extra, results have one more axis of size extra_dim. */
+void nd_pyfn_init(nd_pyfn *c, PyObject *fn, const char *what, const char *expect, nd_pyargs *py, PyArrayObject *y0,
+                  int extra, npy_intp extra_dim);
+/* nd_pycall of c at the time t. */
+int nd_pyfn_call(const nd_pyfn *c, double t, const void *y, void *out);
+
 /* The typed kernel for the call's type: ND_DISPATCH(tn, nd_foo, args...) calls nd_foo_f32 or
  * nd_foo_f64 (pointer arguments pass as void *). */
 #define ND_DISPATCH(typenum, fn, ...) ((typenum) == NPY_FLOAT ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
