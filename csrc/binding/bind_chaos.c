@@ -241,7 +241,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         st = nd_lyapunov_f64(&sys, &o, B, n, k, y0, ex, dv, ye, &inf, work, len);
     }
     Py_END_ALLOW_THREADS
-    if (nd_watch_reraise(&c.py.watch)) /* the callback's own exception, or KeyboardInterrupt */
+    if (nd_pyargs_raise(&c.py, st, "lyapunov_spectrum"))
         goto done;
     if (st == ND_ERR_NONFINITE || st == ND_ERR_SINGULAR) {
         PyObject *msg = PyUnicode_FromString(st == ND_ERR_NONFINITE

@@ -499,16 +499,10 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
     void *ysd = ND_DATA(a->o[0]), *yld = ND_DATA(a->o[1]);
     int status = coupled ? nd_odeint_coupled(a, tn, &c, &bf, ysd, yld, &st)
                          : nd_odeint_rows(a, tn, &c, &bf, B, ysd, yld, &st, &ne);
-    if (nd_watch_reraise(&c.py.watch) || PyErr_Occurred()) /* the user's exception, with its traceback */
+    /* the user's exception first, with its traceback, then what the call raised or its status */
+    if (nd_watch_reraise(&c.py.watch) || PyErr_Occurred() || nd_pyargs_raise(&c.py, status, "odeint") ||
+        (c.nomem && !PyErr_NoMemory()))
         goto done;
-    if (c.nomem || status == ND_ERR_NOMEM) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (status == ND_ERR_ARG || status == ND_ERR_OVERFLOW || status == ND_ERR_CALLBACK) {
-        nd_raise_status(status, "odeint");
-        goto done;
-    }
     /* A failure is a status of the info: neurodyn.ode raises with the whole picture. */
     const npy_intp state[1] = {(npy_intp)c.d};
     const nd_batch_shape bs = nd_batch_of(a->y0, c.single);
@@ -692,12 +686,8 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
     ND_NOGIL(status, ND_DISPATCH(tn, nd_field_adjoint, coupled, &o, &so, &a->bf.f, B, c.d, a->P, PyArray_DIM(a->t, 0),
                                  PyArray_DATA(a->t), ND_DATA(a->y_end), ND_DATA(a->ybar), ND_DATA(a->o[0]),
                                  ND_DATA(a->o[1]), a->work, &st));
-    if (nd_watch_reraise(&c.py.watch))
+    if (nd_pyargs_raise(&c.py, status, "ode_adjoint"))
         goto done;
-    if (status == ND_ERR_ARG || status == ND_ERR_OVERFLOW || status == ND_ERR_NOMEM || status == ND_ERR_CALLBACK) {
-        nd_raise_status(status, "ode_adjoint");
-        goto done;
-    }
     const nd_batch_shape bs = nd_batch_of(a->y_end, c.single);
     if ((info = nd_info(&st, &bs, &c, 0, 0, 0, NULL)))
         res = PyTuple_Pack(3, a->o[0], a->o[1], info);

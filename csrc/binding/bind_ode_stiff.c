@@ -330,16 +330,8 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
         stats.rhs_calls = astats.rhs_calls, stats.jac_calls = astats.jac_calls, stats.rounds = astats.rounds;
         stats.n_failed = astats.n_failed;
     }
-    if (nd_watch_reraise(&c.py.watch)) /* the callback's own exception, or KeyboardInterrupt */
+    if (nd_pyargs_raise(&c.py, st, "odeint") || (tape.nomem && !PyErr_NoMemory()))
         goto done;
-    if (st == ND_ERR_ARG || st == ND_ERR_OVERFLOW || st == ND_ERR_NOMEM || st == ND_ERR_CALLBACK) {
-        nd_raise_status(st, "odeint");
-        goto done;
-    }
-    if (tape.nomem) {
-        PyErr_NoMemory();
-        goto done;
-    }
     if ((info = nd_stiff_raw(&stats, &k, (npy_intp)B)) && (!autom || nd_auto_raw(info, &astats, &k, (npy_intp)B) == 0)) {
         PyObject *arrays = a->record ? nd_stiff_tape_arrays(&tape, tn) : NULL;
         if ((!a->record || (arrays && PyDict_SetItemString(info, "tape", arrays) == 0)) &&

@@ -266,12 +266,9 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     else
         st = nd_sdeint_f64(&p64, B, d, yd, nt, t, &o, ysd, sd, td, &stats);
     Py_END_ALLOW_THREADS
-    if (st == ND_ERR_CALLBACK || st == ND_ERR_INTERRUPTED) {
-        if (!nd_watch_reraise(&pa.watch))
-            nd_raise_status(st, "sdeint");
+    if (nd_pyargs_raise(&pa, st, "sdeint"))
         goto done;
-    }
-    if (st != ND_OK && st != ND_ERR_NONFINITE) {
+    if (st != ND_OK && st != ND_ERR_NONFINITE) { /* ND_ERR_INTERRUPTED among them */
         nd_raise_status(st, "sdeint");
         goto done;
     }

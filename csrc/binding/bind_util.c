@@ -908,6 +908,16 @@ void nd_pyargs_free(nd_pyargs *p)
     p->argv = NULL;
 }
 
+int nd_pyargs_raise(nd_pyargs *p, int status, const char *what)
+{
+    if (nd_watch_reraise(&p->watch))
+        return 1;
+    if (status != ND_ERR_ARG && status != ND_ERR_OVERFLOW && status != ND_ERR_NOMEM && status != ND_ERR_CALLBACK)
+        return 0;
+    nd_raise_status(status, what);
+    return 1;
+}
+
 /* fn(*argv) with the GIL, its result into out by nd_pycall's rules. 0, or -1 with an exception. */
 static int nd_pycall_into(PyObject *fn, nd_pyargs *p, const char *what, int ndim, const npy_intp *want,
                           const char *expect, void *out)

@@ -303,6 +303,10 @@ typedef struct {
 int nd_pyargs_init(nd_pyargs *p, PyObject *args, int typenum, PyObject *progress);
 /* Frees argv and drops a kept exception (with the GIL). */
 void nd_pyargs_free(nd_pyargs *p);
+/* After the solver call: the callbacks' kept exception (with its traceback) set again, or the
+ * exception of a status that is no sample's failure (ND_ERR_ARG, _OVERFLOW, _NOMEM, _CALLBACK),
+ * raised by nd_raise_status with `what`. 1 when an exception is set, else 0. */
+int nd_pyargs_raise(nd_pyargs *p, int status, const char *what);
 /* fn(t, y, *args) from a kernel thread without the GIL: takes it; t is the float t[0] (m < 0)
  * or the column [m, 1] of m times, y a fresh array (fn may keep or modify it) of the axes ydims
  * holding a copy of y; the result, converted to typenum, is copied into out when it has the
