@@ -170,7 +170,7 @@ static int nd_lyap_sizes(nd_lyap_args *a)
 static const nd_arg lyapunov_args[] = {
     ND_OBJ(nd_lyap_args, f, "f", ND_ARG_OBJECT, 0),
     ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, "(..., n)"),
-    ND_OBJ(nd_lyap_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_lyap_args, jac, "jac", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_lyap_args, map, "map", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT,
               ND_OPTIONAL | ND_NONE | ND_GIVEN(nd_lyap_args, k_given)),
@@ -191,8 +191,6 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field or map has its own Jacobian");
     if (is_py && !a->jac)
         return PyErr_Format(PyExc_TypeError, "a callable f needs jac=, its Jacobian jac(t, y) -> y.shape + (n,)");
-    if (a->jac && !PyCallable_Check(a->jac))
-        return PyErr_Format(PyExc_TypeError, "jac must be callable, got %s", Py_TYPE(a->jac)->tp_name);
     const int64_t n = a->n, B = a->B, k = a->k;
     const size_t item = (size_t)PyArray_ITEMSIZE(a->y0);
     nd_lyap_opts o = a->o;

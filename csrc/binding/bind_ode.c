@@ -301,7 +301,7 @@ static const nd_arg odeint_args[] = {
     ND_SCALAR(nd_odeint_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
     ND_OBJ(nd_odeint_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_odeint_args, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL),
-    ND_SCALAR(nd_odeint_args, events, "events", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_odeint_args, events, "events", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
     ND_F64IN(nd_odeint_args, ev_c, "event_c", ND_FINITE | ND_OPTIONAL | ND_NONE, "(n_events, d)"),
     ND_F64IN(nd_odeint_args, ev_d, "event_d", ND_FINITE | ND_OPTIONAL | ND_NONE, "(n_events,)"),
     ND_I64IN(nd_odeint_args, direction, "direction", ND_OPTIONAL | ND_NONE, "(n_events,)"),
@@ -326,10 +326,6 @@ static int64_t nd_odeint_events(const nd_odeint_args *a, nd_call *c, nd_ode_samp
         o->ev_c = PyArray_DATA(a->ev_c);
         o->ev_d = a->ev_d ? PyArray_DATA(a->ev_d) : NULL; /* the kernel requires them */
     } else if (a->events) {
-        if (!PyCallable_Check(a->events)) {
-            PyErr_SetString(PyExc_TypeError, "events must be callable");
-            return -1;
-        }
         c->ev = a->events;
         ne = a->direction ? PyArray_DIM(a->direction, 0) : 0;
     }

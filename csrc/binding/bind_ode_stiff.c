@@ -167,7 +167,7 @@ static const nd_arg odeint_stiff_args[] = {
     ND_SCALAR(nd_stiff_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_step, "max_step", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_OBJ(nd_stiff_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_stiff_args, jac, "jac", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
     ND_OBJ(nd_stiff_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL),
     ND_PROGRESS(nd_stiff_args, progress),
     ND_SCALAR(nd_stiff_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
@@ -242,8 +242,6 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     const int is_field = !PyCallable_Check(a->f);
     if (is_field && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field has its own Jacobian");
-    if (a->jac && !PyCallable_Check(a->jac))
-        return PyErr_Format(PyExc_TypeError, "jac must be callable or None, got %s", Py_TYPE(a->jac)->tp_name);
     /* samples: the leading axes of y0; a 0-d or 1-d y0 is one sample */
     const int nb = ndim > 1 ? ndim - 1 : 0;
     const int64_t d = ndim == 0 ? 1 : PyArray_DIM(a->y0, ndim - 1);
