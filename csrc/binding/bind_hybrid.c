@@ -204,10 +204,8 @@ static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model
     const nd_hybrid_field *hf = f.hybrid;
     if (model_only && hf->is_system)
         return PyErr_Format(PyExc_ValueError, "this call needs a hybrid model, not a target system");
-    const npy_intp d = PyArray_DIM(z, 1);
-    if (d != f.dim)
-        return PyErr_Format(PyExc_ValueError, "z has %zd features; the model has d = %lld", (Py_ssize_t)d,
-                            (long long)f.dim);
+    if (nd_check_last_axis(z, "z", f.dim, hf->is_system ? "hybrid system" : "hybrid model") < 0)
+        return NULL;
     size_t len;
     int st = nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), 0, &len);
     if (st != ND_OK)

@@ -120,14 +120,8 @@ static int nd_mem_spec(PyObject *spec, int typenum, PyArrayObject *y, nd_field *
 {
     if (nd_mem_parse_spec(spec, typenum, f, keep) < 0)
         return -1;
-    if (PyArray_DIM(y, 1) != f->dim) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(y), PyArray_DIMS(y));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "the states have shape %S; this network needs (batch, %lld)", got,
-                         (long long)f->dim);
-        Py_XDECREF(got);
+    if (nd_check_last_axis(y, "y", f->dim, "memory network") < 0)
         return -1;
-    }
     f->batch = PyArray_DIM(y, 0);
     return 0;
 }
