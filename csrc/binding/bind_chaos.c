@@ -120,34 +120,21 @@ ND_CHECK_ENTRY(map_check, A, NULL, "map_check(map) -> the state size: raises for
 
 /* ---- Python callbacks --------------------------------------------------------------------------- */
 
+/* f and jac (the result + (n,)) see the whole batch y, of y0's shape, at one time. */
 typedef struct {
-    PyObject *f, *jac;
-    int typenum, ndim;
-    npy_intp shape[NPY_MAXDIMS + 1]; /* y0's, then n for the Jacobian */
-    size_t bytes;                    /* of one y */
-    nd_pyargs args;                  /* no extra arguments: argv holds t and y */
-    nd_watch watch;
+    nd_pyfn f, jac;
+    nd_pyargs py; /* no extra arguments: argv holds t and y */
 } nd_chaos_call;
 
-/* fn(t, y) for the whole batch, its result (y's shape, + (n,) for jac) copied into out. */
-static int nd_chaos_py(nd_chaos_call *c, int is_jac, double t, const void *y, void *out)
-{
-    PyGILState_STATE gil = PyGILState_Ensure();
-    int ok = 0;
-    PyObject *targ = PyFloat_FromDouble(t), *yarr = PyArray_SimpleNew(c->ndim, c->shape, c->typenum);
-    if (targ && yarr) {
-        memcpy(PyArray_DATA((PyArrayObject *)yarr), y, c->bytes); /* fresh: fn may keep or modify it */
-        ok = nd_pycall_into(is_jac ? c->jac : c->f, &c->args, targ, yarr, c->typenum, is_jac ? "jac(t, y)" : "f(t, y)",
-                            c->ndim + is_jac, c->shape, is_jac ? "y.shape + (n,)" : "the shape of y", out) == 0;
-    }
-    Py_XDECREF(yarr);
-    Py_XDECREF(targ);
-    return nd_watch_callback_done(&c->watch, ok, gil);
-}
-
 #define ND_CHAOS_PY(T, SFX)                                                                            \
-    static int nd_chaos_py_f_##SFX(void *c, double t, const T *y, T *out) { return nd_chaos_py(c, 0, t, y, out); } \
-    static int nd_chaos_py_jac_##SFX(void *c, double t, const T *y, T *J) { return nd_chaos_py(c, 1, t, y, J); }
+    static int nd_chaos_py_f_##SFX(void *c, double t, const T *y, T *out)                               \
+    {                                                                                                  \
+        return nd_pyfn_call(&((nd_chaos_call *)c)->f, t, y, out);                                      \
+    }                                                                                                  \
+    static int nd_chaos_py_jac_##SFX(void *c, double t, const T *y, T *J)                               \
+    {                                                                                                  \
+        return nd_pyfn_call(&((nd_chaos_call *)c)->jac, t, y, J);                                      \
+    }
 ND_CHAOS_PY(float, f32)
 ND_CHAOS_PY(double, f64)
 
@@ -183,7 +170,7 @@ static int nd_lyap_sizes(nd_lyap_args *a)
 static const nd_arg lyapunov_args[] = {
     ND_OBJ(nd_lyap_args, f, "f", ND_ARG_OBJECT, 0),
     ND_IN(nd_lyap_args, y0, "y0", ND_TYPE | ND_FINITE, "(..., n)"),
-    ND_OBJ(nd_lyap_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_lyap_args, jac, "jac", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_lyap_args, map, "map", ND_ARG_BOOL, ND_OPTIONAL),
     ND_SCALAR(nd_lyap_args, n_exponents, "n_exponents", ND_ARG_INT,
               ND_OPTIONAL | ND_NONE | ND_GIVEN(nd_lyap_args, k_given)),
@@ -199,14 +186,11 @@ static const nd_arg lyapunov_args[] = {
 static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
 {
     nd_lyap_args *a = args;
-    const int ndim = PyArray_NDIM(a->y0);
     const int is_py = PyCallable_Check(a->f) && !PyTuple_Check(a->f);
     if (!is_py && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field or map has its own Jacobian");
     if (is_py && !a->jac)
         return PyErr_Format(PyExc_TypeError, "a callable f needs jac=, its Jacobian jac(t, y) -> y.shape + (n,)");
-    if (a->jac && !PyCallable_Check(a->jac))
-        return PyErr_Format(PyExc_TypeError, "jac must be callable, got %s", Py_TYPE(a->jac)->tp_name);
     const int64_t n = a->n, B = a->B, k = a->k;
     const size_t item = (size_t)PyArray_ITEMSIZE(a->y0);
     nd_lyap_opts o = a->o;
@@ -221,11 +205,9 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     size_t len = 0;
     int st;
     if (is_py) {
-        c.f = a->f, c.jac = a->jac, c.typenum = tn, c.ndim = ndim;
-        memcpy(c.shape, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
-        c.shape[ndim] = n;
-        c.bytes = (size_t)PyArray_NBYTES(a->y0);
-        if (nd_pyargs_init(&c.args, NULL) < 0)
+        nd_pyfn_init(&c.f, a->f, "f(t, y)", "the shape of y", &c.py, a->y0, 0, 0);
+        nd_pyfn_init(&c.jac, a->jac, "jac(t, y)", "y.shape + (n,)", &c.py, a->y0, 1, n);
+        if (nd_pyargs_init(&c.py, NULL, tn, NULL) < 0)
             goto done;
         ctx = &c;
     } else if (a->map) {
@@ -257,7 +239,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
         st = nd_lyapunov_f64(&sys, &o, B, n, k, y0, ex, dv, ye, &inf, work, len);
     }
     Py_END_ALLOW_THREADS
-    if (nd_watch_reraise(&c.watch)) /* the callback's own exception, or KeyboardInterrupt */
+    if (nd_pyargs_raise(&c.py, st, "lyapunov_spectrum"))
         goto done;
     if (st == ND_ERR_NONFINITE || st == ND_ERR_SINGULAR) {
         PyObject *msg = PyUnicode_FromString(st == ND_ERR_NONFINITE
@@ -278,8 +260,7 @@ static PyObject *lyapunov_body(PyObject *module, void *args, int tn)
     if (info)
         res = PyTuple_Pack(4, a->res[0], a->res[1], a->res[2], info);
 done:
-    nd_watch_clear(&c.watch);
-    nd_pyargs_free(&c.args);
+    nd_pyargs_free(&c.py);
     PyMem_RawFree(work);
     PyMem_RawFree(fwork);
     nd_xdecref(2, keep, info);

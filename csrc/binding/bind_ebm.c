@@ -16,13 +16,8 @@
 static const void *nd_eparam(PyObject *params, Py_ssize_t i, int tn, int ndim, const npy_intp *dims, PyObject *keep,
                              int axis, int64_t *size)
 {
-    char name[48];
-    snprintf(name, sizeof name, "energy parameter %zd", i);
-    if (i >= PyTuple_GET_SIZE(params)) {
-        PyErr_SetString(PyExc_ValueError, "malformed energy spec");
-        return NULL;
-    }
-    PyArrayObject *a = nd_keep_param(keep, PyTuple_GET_ITEM(params, i), tn, ndim, dims, name, "the energy's shape");
+    PyArrayObject *a = nd_keep_item(keep, params, i, tn, ndim, dims, "energy parameter %zd", "the energy's shape", 0,
+                                    "energy");
     if (a && size)
         *size = PyArray_DIM(a, axis);
     return a ? PyArray_DATA(a) : NULL;
@@ -156,9 +151,8 @@ static int nd_py_energy_call(nd_py_energy *c, int64_t B, const void *x, void *E,
     int ok = 0;
     c->evaluations++;
     const npy_intp dims[2] = {(npy_intp)B, c->d};
-    PyObject *arr = nd_empty(c->typenum, 2, dims[0], dims[1]);
+    PyObject *arr = nd_array_copy(c->typenum, 2, dims, x); /* fresh: f may keep or modify it */
     if (arr) {
-        memcpy(PyArray_DATA((PyArrayObject *)arr), x, (size_t)PyArray_NBYTES((PyArrayObject *)arr));
         PyObject *res = PyObject_CallOneArg(c->f, arr);
         if (res) {
             if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2)

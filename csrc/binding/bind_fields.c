@@ -10,19 +10,11 @@
 #include "nd_nn.h"
 #include "nd_status.h"
 
-/* One parameter of typenum (NPY_INT64 for indices and exponents, values not cast), with ndim
- * axes matching dims (-1: any), finite, kept alive in bf->keep; NULL with an exception set. */
-static PyArrayObject *nd_field_param(nd_bound_field *bf, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
-                                     const char *name, const char *axes)
-{
-    return nd_keep_param(bf->keep, obj, typenum, ndim, dims, name, axes);
-}
-
 static int nd_field_parse_linear(nd_bound_field *bf, PyObject *params, int typenum)
 {
     nd_field *f = &bf->f;
     npy_intp sq[2] = {-1, -1};
-    PyArrayObject *A = nd_field_param(bf, PyTuple_GET_ITEM(params, 0), typenum, 2, sq, "A", "(n, n)");
+    PyArrayObject *A = nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 0), typenum, 2, sq, "A", "(n, n)");
     if (!A)
         return -1;
     sq[0] = sq[1] = PyArray_DIM(A, 0);
@@ -30,9 +22,8 @@ static int nd_field_parse_linear(nd_bound_field *bf, PyObject *params, int typen
         return -1;
     f->A = PyArray_DATA(A);
     f->dim = sq[0];
-    PyObject *b = PyTuple_GET_ITEM(params, 1);
-    PyArrayObject *ba = b == Py_None ? NULL : nd_field_param(bf, b, typenum, 1, sq, "b", "(n,) with the n of A");
-    if (b != Py_None && !ba)
+    PyArrayObject *ba = nd_keep_item(bf->keep, params, 1, typenum, 1, sq, "b", "(n,) with the n of A", 1, "field");
+    if (!ba && PyErr_Occurred())
         return -1;
     f->b = ba ? PyArray_DATA(ba) : NULL;
     return 0;
@@ -79,16 +70,15 @@ static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *ac
         else
             snprintf(axes, sizeof axes, "(%lld, width): the outputs of weights[%zd]", (long long)f->widths[l], l - 1);
         npy_intp wd[2] = {l == 0 ? -1 : (npy_intp)f->widths[l], -1};
-        PyArrayObject *w = nd_field_param(bf, PyTuple_GET_ITEM(params, 2 * l), typenum, 2, wd, wname, axes);
+        PyArrayObject *w = nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 2 * l), typenum, 2, wd, wname, axes);
         if (!w)
             return -1;
         f->weights[l] = PyArray_DATA(w);
         f->widths[l] = PyArray_DIM(w, 0);
         f->widths[l + 1] = PyArray_DIM(w, 1);
-        PyObject *b = PyTuple_GET_ITEM(params, 2 * l + 1);
         npy_intp bd[1] = {(npy_intp)f->widths[l + 1]};
-        PyArrayObject *ba = b == Py_None ? NULL : nd_field_param(bf, b, typenum, 1, bd, bname, "(width,)");
-        if (b != Py_None && !ba)
+        PyArrayObject *ba = nd_keep_item(bf->keep, params, 2 * l + 1, typenum, 1, bd, bname, "(width,)", 1, "field");
+        if (!ba && PyErr_Occurred())
             return -1;
         f->biases[l] = ba ? PyArray_DATA(ba) : NULL;
         f->acts[l] = act[l == L - 1];
@@ -100,12 +90,12 @@ static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *ac
 static int nd_field_parse_poly(nd_bound_field *bf, PyObject *params, int typenum)
 {
     nd_field *f = &bf->f;
-    PyArrayObject *pw = nd_field_param(bf, PyTuple_GET_ITEM(params, 2), NPY_INT64, 2, NULL, "powers", "(terms, dim)");
+    PyArrayObject *pw = nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 2), NPY_INT64, 2, NULL, "powers", "(terms, dim)");
     if (!pw)
         return -1;
     const npy_intp kd[1] = {PyArray_DIM(pw, 0)};
-    PyArrayObject *tg = nd_field_param(bf, PyTuple_GET_ITEM(params, 1), NPY_INT64, 1, kd, "target", "(terms,)");
-    PyArrayObject *cf = tg ? nd_field_param(bf, PyTuple_GET_ITEM(params, 0), typenum, 1, kd, "coef", "(terms,)") : NULL;
+    PyArrayObject *tg = nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 1), NPY_INT64, 1, kd, "target", "(terms,)");
+    PyArrayObject *cf = tg ? nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 0), typenum, 1, kd, "coef", "(terms,)") : NULL;
     if (!cf)
         return -1;
     f->powers = PyArray_DATA(pw);

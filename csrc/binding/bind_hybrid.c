@@ -21,22 +21,11 @@ static const nd_table nd_hybrid_tables[] = {{"hybrid_activations", nd_hybrid_act
                                             {"hybrid_systems", nd_hybrid_system_names},
                                             {NULL}};
 
-/* Parameter i of a spec, of typenum, with ndim axes and the given sizes (-1: any), kept alive
- * in `keep`; NULL without an exception for None when `optional`. */
+/* Parameter i of a hybrid spec (nd_keep_item); NULL without an exception for None when `optional`. */
 static PyArrayObject *nd_hybrid_param(PyObject *params, Py_ssize_t i, int tn, int ndim, const npy_intp *dims,
                                       const char *name, const char *axes, int optional, PyObject *keep)
 {
-    if (i >= PyTuple_GET_SIZE(params)) {
-        PyErr_SetString(PyExc_ValueError, "malformed hybrid spec");
-        return NULL;
-    }
-    PyObject *obj = PyTuple_GET_ITEM(params, i);
-    if (obj == Py_None) {
-        if (!optional)
-            PyErr_Format(PyExc_ValueError, "%s must be given", name);
-        return NULL;
-    }
-    return nd_keep_param(keep, obj, tn, ndim, dims, name, axes);
+    return nd_keep_item(keep, params, i, tn, ndim, dims, name, axes, optional, "hybrid");
 }
 
 static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *consts, int tn, nd_hybrid *h,
@@ -215,10 +204,8 @@ static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model
     const nd_hybrid_field *hf = f.hybrid;
     if (model_only && hf->is_system)
         return PyErr_Format(PyExc_ValueError, "this call needs a hybrid model, not a target system");
-    const npy_intp d = PyArray_DIM(z, 1);
-    if (d != f.dim)
-        return PyErr_Format(PyExc_ValueError, "z has %zd features; the model has d = %lld", (Py_ssize_t)d,
-                            (long long)f.dim);
+    if (nd_check_last_axis(z, "z", f.dim, hf->is_system ? "hybrid system" : "hybrid model") < 0)
+        return NULL;
     size_t len;
     int st = nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), 0, &len);
     if (st != ND_OK)

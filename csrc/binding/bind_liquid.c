@@ -314,10 +314,8 @@ ND_CHECK_ENTRY(ltccell_check, C, NULL,
 static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim, npy_intp d0, npy_intp d1,
                                 const char *axes, PyObject *keep)
 {
-    char name[32];
-    snprintf(name, sizeof name, "params[%zd]", k);
     const npy_intp dims[2] = {d0, d1};
-    PyArrayObject *p = nd_keep_param(keep, PyTuple_GET_ITEM(params, k), tn, ndim, dims, name, axes);
+    PyArrayObject *p = nd_keep_item(keep, params, k, tn, ndim, dims, "params[%zd]", axes, 0, "CfC");
     return p ? PyArray_DATA(p) : NULL;
 }
 

@@ -51,14 +51,11 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
         return -1;
     m->n = (int64_t)n;
     m->p = (int64_t)p;
+    const npy_intp pn[2] = {(npy_intp)p, (npy_intp)n};
     if (pat != Py_None) {
-        PyArrayObject *xi = nd_keep_param(keep, pat, NPY_INT8, 2, NULL, "patterns", "(p, n)");
+        PyArrayObject *xi = nd_keep_param(keep, pat, NPY_INT8, 2, pn, "patterns", "(p, n)");
         if (!xi)
             return -1;
-        if (PyArray_DIM(xi, 0) != m->p || PyArray_DIM(xi, 1) != m->n) {
-            PyErr_Format(PyExc_ValueError, "patterns must have shape (%lld, %lld)", p, n);
-            return -1;
-        }
         m->patterns = PyArray_DATA(xi);
     }
     if (start != Py_None || units != Py_None) {
@@ -88,14 +85,9 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
         m->input = PyArray_DATA(u);
     }
     if (next != Py_None) {
-        PyArrayObject *nx = nd_keep_param(keep, next, NPY_INT64, 1, NULL, "sequence", "(p,)");
+        PyArrayObject *nx = nd_keep_param(keep, next, NPY_INT64, 1, pn, "sequence", "(p,), one successor per memory");
         if (!nx)
             return -1;
-        if (PyArray_DIM(nx, 0) != m->p) {
-            PyErr_Format(PyExc_ValueError, "sequence successors have %zd entries; one per memory (%zd) expected",
-                         (Py_ssize_t)PyArray_DIM(nx, 0), (Py_ssize_t)m->p);
-            return -1;
-        }
         m->next = PyArray_DATA(nx);
     }
     f->memory = m;
@@ -128,14 +120,8 @@ static int nd_mem_spec(PyObject *spec, int typenum, PyArrayObject *y, nd_field *
 {
     if (nd_mem_parse_spec(spec, typenum, f, keep) < 0)
         return -1;
-    if (PyArray_DIM(y, 1) != f->dim) {
-        PyObject *got = nd_shape_str(PyArray_NDIM(y), PyArray_DIMS(y));
-        if (got)
-            PyErr_Format(PyExc_ValueError, "the states have shape %S; this network needs (batch, %lld)", got,
-                         (long long)f->dim);
-        Py_XDECREF(got);
+    if (nd_check_last_axis(y, "y", f->dim, "memory network") < 0)
         return -1;
-    }
     f->batch = PyArray_DIM(y, 0);
     return 0;
 }

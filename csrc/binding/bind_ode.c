@@ -43,13 +43,11 @@ static void *nd_records_add(nd_records *r)
 /* What a call's callbacks share: the Python right-hand side and events, the records asked for. */
 typedef struct {
     PyObject *f, *ev;
-    PyObject **argv; /* [t, y, *args]: slots 0 and 1 are filled per call */
-    Py_ssize_t nargs;
-    int typenum, single, ndim; /* single: f sees one state of `shape` and a float t */
+    nd_pyargs py;       /* f's and the events' arguments, the arrays' type, the watch */
+    int single, ndim; /* single: f sees one state of `shape` and a float t */
     npy_intp shape[NPY_MAXDIMS];
     int64_t d; /* values per row */
     size_t itemsize;
-    nd_watch watch;
     /* steps: (sample, round, t, h); with a tape, outs (lo, hi) and states; dense coefficients */
     nd_records steps, outs, states, dense, events;
     int tape, nomem;
@@ -57,8 +55,7 @@ typedef struct {
 
 static void nd_call_free(nd_call *c)
 {
-    nd_watch_clear(&c->watch);
-    PyMem_Free(c->argv);
+    nd_pyargs_free(&c->py);
     nd_records *r[] = {&c->steps, &c->outs, &c->states, &c->dense, &c->events};
     for (size_t i = 0; i < sizeof r / sizeof *r; ++i)
         PyMem_RawFree(r[i]->data);
@@ -69,28 +66,11 @@ static void nd_call_free(nd_call *c)
 static int nd_py_rows(nd_call *c, PyObject *fn, const char *what, int64_t m, int64_t width, int is_f,
                       const double *t, const void *y, void *out)
 {
-    PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *targ = NULL, *yarr = NULL;
-    npy_intp rows[2] = {(npy_intp)m, (npy_intp)width}, yd[2] = {(npy_intp)m, (npy_intp)c->d}, td[2] = {(npy_intp)m, 1};
-    if (c->single) {
-        targ = PyFloat_FromDouble(t[0]);
-        yarr = PyArray_SimpleNew(c->ndim, c->shape, c->typenum);
-    } else {
-        targ = PyArray_SimpleNew(2, td, NPY_DOUBLE);
-        yarr = PyArray_SimpleNew(2, yd, c->typenum);
-        if (targ)
-            memcpy(PyArray_DATA((PyArrayObject *)targ), t, (size_t)m * sizeof(double));
-    }
-    if (yarr) /* fresh arrays per call: fn may keep or modify what it is given */
-        memcpy(PyArray_DATA((PyArrayObject *)yarr), y, (size_t)m * (size_t)c->d * c->itemsize);
-    nd_pyargs pa = {c->argv, c->nargs};
-    const int ok = targ && yarr &&
-                   nd_pycall_into(fn, &pa, targ, yarr, c->typenum, what, c->single ? (is_f ? c->ndim : 1) : 2,
-                                  c->single ? (is_f ? c->shape : rows + 1) : rows,
-                                  is_f ? (c->single ? "the shape of y0" : "the shape of y") : NULL, out) == 0;
-    Py_XDECREF(yarr);
-    Py_XDECREF(targ);
-    return nd_watch_callback_done(&c->watch, ok, gil);
+    const npy_intp rows[2] = {(npy_intp)m, (npy_intp)width}, yd[2] = {(npy_intp)m, (npy_intp)c->d};
+    if (c->single)
+        return nd_pycall(&c->py, fn, -1, t, c->ndim, c->shape, y, what, is_f ? c->ndim : 1, is_f ? c->shape : rows + 1,
+                         is_f ? "the shape of y0" : NULL, out);
+    return nd_pycall(&c->py, fn, m, t, 2, yd, y, what, 2, rows, is_f ? "the shape of y" : NULL, out);
 }
 
 #define ND_PY_CALLBACKS(T, SFX)                                                                      \
@@ -248,7 +228,7 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
     for (int i = 0; i < bs->ndim; ++i)
         B *= bs->dims[i];
     PyObject *info = PyDict_New();
-    const int tn = c->typenum, nb = bs->ndim;
+    const int tn = c->py.typenum, nb = bs->ndim;
     const npy_intp four[1] = {4}, two[1] = {2}, dense[2] = {nv, (npy_intp)c->d}, *bd = bs->dims;
     int ok = info && nd_dict_array(info, "nfev", NPY_INT64, nb, bd, st->nfev) == 0 &&
              nd_dict_array(info, "accepted", NPY_INT64, nb, bd, st->accepted) == 0 &&
@@ -316,13 +296,12 @@ static const nd_arg odeint_args[] = {
     ND_IN(nd_odeint_args, y0, "y0", ND_TYPE | ND_FINITE, NULL),
     ND_F64IN(nd_odeint_args, t, "t", ND_FINITE, "(times,), a 1-D array of times"),
     ND_CHOICE(nd_odeint_args, method, "method", ND_OPTIONAL, nd_ode_method_names),
-    ND_SCALAR(nd_odeint_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_odeint_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_TOLERANCES(nd_odeint_args, rtol, atol),
     ND_SCALAR(nd_odeint_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_odeint_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
     ND_OBJ(nd_odeint_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL | ND_NONE),
     ND_SCALAR(nd_odeint_args, coupled, "coupled", ND_ARG_BOOL, ND_OPTIONAL),
-    ND_SCALAR(nd_odeint_args, events, "events", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_odeint_args, events, "events", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
     ND_F64IN(nd_odeint_args, ev_c, "event_c", ND_FINITE | ND_OPTIONAL | ND_NONE, "(n_events, d)"),
     ND_F64IN(nd_odeint_args, ev_d, "event_d", ND_FINITE | ND_OPTIONAL | ND_NONE, "(n_events,)"),
     ND_I64IN(nd_odeint_args, direction, "direction", ND_OPTIONAL | ND_NONE, "(n_events,)"),
@@ -347,10 +326,6 @@ static int64_t nd_odeint_events(const nd_odeint_args *a, nd_call *c, nd_ode_samp
         o->ev_c = PyArray_DATA(a->ev_c);
         o->ev_d = a->ev_d ? PyArray_DATA(a->ev_d) : NULL; /* the kernel requires them */
     } else if (a->events) {
-        if (!PyCallable_Check(a->events)) {
-            PyErr_SetString(PyExc_TypeError, "events must be callable");
-            return -1;
-        }
         c->ev = a->events;
         ne = a->direction ? PyArray_DIM(a->direction, 0) : 0;
     }
@@ -382,7 +357,7 @@ static int nd_odeint_coupled(const nd_odeint_args *a, int tn, nd_call *c, nd_bou
     nd_ode_opts o;
     nd_ode_opts_default(&o);
     o.method = a->method, o.rtol = a->rtol, o.atol = a->atol, o.dt = a->dt, o.max_steps = a->max_steps;
-    o.poll = nd_watch_poll, o.poll_ctx = &c->watch;
+    o.poll = nd_watch_poll, o.poll_ctx = &c->py.watch;
     if (a->record) {
         o.on_step = nd_record_coupled;
         o.step_ctx = c;
@@ -416,7 +391,7 @@ static int nd_odeint_rows(const nd_odeint_args *a, int tn, nd_call *c, nd_bound_
     nd_ode_samples_opts o;
     nd_ode_samples_opts_default(&o);
     o.method = a->method, o.rtol = a->rtol, o.atol = a->atol, o.dt = a->dt, o.max_steps = a->max_steps;
-    o.poll = nd_watch_poll, o.poll_ctx = &c->watch;
+    o.poll = nd_watch_poll, o.poll_ctx = &c->py.watch;
     o.row_blocks = bf->keep != NULL && nd_field_row_wise(&bf->f);
     int *dirs = NULL;
     if ((*ne = nd_odeint_events(a, c, &o, &dirs)) < 0)
@@ -469,7 +444,6 @@ static int nd_call_setup(nd_call *c, PyArrayObject *y0, int tn, int single, PyOb
 {
     const int ndim = PyArray_NDIM(y0);
     npy_intp d;
-    c->typenum = tn;
     c->itemsize = (size_t)PyArray_ITEMSIZE(y0);
     c->single = single || ndim <= 1;
     c->ndim = ndim;
@@ -477,12 +451,7 @@ static int nd_call_setup(nd_call *c, PyArrayObject *y0, int tn, int single, PyOb
         memcpy(c->shape, PyArray_DIMS(y0), (size_t)ndim * sizeof(npy_intp));
     nd_state_rows(y0, single, B, &d);
     c->d = d;
-    nd_pyargs pa;
-    if (nd_pyargs_init(&pa, args) < 0)
-        return -1;
-    c->argv = pa.argv, c->nargs = pa.nargs;
-    c->watch.progress = progress;
-    return 0;
+    return nd_pyargs_init(&c->py, args, tn, progress);
 }
 
 /* -> (ys [len(t)] + y0.shape, y_last [y0.shape], info) */
@@ -527,16 +496,10 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
     void *ysd = ND_DATA(a->o[0]), *yld = ND_DATA(a->o[1]);
     int status = coupled ? nd_odeint_coupled(a, tn, &c, &bf, ysd, yld, &st)
                          : nd_odeint_rows(a, tn, &c, &bf, B, ysd, yld, &st, &ne);
-    if (nd_watch_reraise(&c.watch) || PyErr_Occurred()) /* the user's exception, with its traceback */
+    /* the user's exception first, with its traceback, then what the call raised or its status */
+    if (nd_watch_reraise(&c.py.watch) || PyErr_Occurred() || nd_pyargs_raise(&c.py, status, "odeint") ||
+        (c.nomem && !PyErr_NoMemory()))
         goto done;
-    if (c.nomem || status == ND_ERR_NOMEM) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (status == ND_ERR_ARG || status == ND_ERR_OVERFLOW || status == ND_ERR_CALLBACK) {
-        nd_raise_status(status, "odeint");
-        goto done;
-    }
     /* A failure is a status of the info: neurodyn.ode raises with the whole picture. */
     const npy_intp state[1] = {(npy_intp)c.d};
     const nd_batch_shape bs = nd_batch_of(a->y0, c.single);
@@ -690,8 +653,7 @@ static const nd_arg ode_adjoint_args[] = {
     ND_GRAD_FIELD_ROWS(nd_grad_args),
     ND_IN(nd_grad_args, y_end, "y_end", ND_FINITE, "(*state)"),
     ND_GRAD_METHOD_ROWS(nd_grad_args),
-    ND_SCALAR(nd_grad_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_grad_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_TOLERANCES(nd_grad_args, rtol, atol),
     ND_SCALAR(nd_grad_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_grad_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
     ND_PROGRESS(nd_grad_args, progress), ND_GRAD_ROWS(nd_adjoint_setup),
@@ -716,17 +678,13 @@ static PyObject *ode_adjoint_body(PyObject *module, void *args, int tn)
     nd_ode_samples_opts_default(&so);
     o.method = so.method = a->method, o.rtol = so.rtol = a->rtol, o.atol = so.atol = a->atol;
     o.dt = so.dt = a->dt, o.max_steps = so.max_steps = a->max_steps;
-    o.poll = so.poll = nd_watch_poll, o.poll_ctx = so.poll_ctx = &c.watch;
+    o.poll = so.poll = nd_watch_poll, o.poll_ctx = so.poll_ctx = &c.py.watch;
     int status = ND_OK;
     ND_NOGIL(status, ND_DISPATCH(tn, nd_field_adjoint, coupled, &o, &so, &a->bf.f, B, c.d, a->P, PyArray_DIM(a->t, 0),
                                  PyArray_DATA(a->t), ND_DATA(a->y_end), ND_DATA(a->ybar), ND_DATA(a->o[0]),
                                  ND_DATA(a->o[1]), a->work, &st));
-    if (nd_watch_reraise(&c.watch))
+    if (nd_pyargs_raise(&c.py, status, "ode_adjoint"))
         goto done;
-    if (status == ND_ERR_ARG || status == ND_ERR_OVERFLOW || status == ND_ERR_NOMEM || status == ND_ERR_CALLBACK) {
-        nd_raise_status(status, "ode_adjoint");
-        goto done;
-    }
     const nd_batch_shape bs = nd_batch_of(a->y_end, c.single);
     if ((info = nd_info(&st, &bs, &c, 0, 0, 0, NULL)))
         res = PyTuple_Pack(3, a->o[0], a->o[1], info);
@@ -775,8 +733,7 @@ static int nd_ode_options_rule(const nd_check_args *a) { return nd_ode_check_opt
 
 static const nd_arg ode_check_options_args[] = {
     ND_CHOICE(nd_check_args, o.method, "method", ND_OPTIONAL, nd_ode_method_names),
-    ND_SCALAR(nd_check_args, o.rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_check_args, o.atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_TOLERANCES(nd_check_args, o.rtol, o.atol),
     ND_SCALAR(nd_check_args, o.dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_check_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL), ND_CHECK(nd_ode_options_rule), {NULL}};
 ND_CHECK_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,

@@ -18,62 +18,26 @@
 /* ---- Python callbacks ------------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject *f, *jac;
-    PyObject **argv; /* [t, y, *args]: slots 0 and 1 are filled per call */
-    Py_ssize_t nargs;
-    int typenum, single, state_ndim; /* single: y0 has no batch axes; f gets rows one at a time */
-    npy_intp state_shape[NPY_MAXDIMS]; /* of one row as f sees it when single: y0.shape */
+    nd_pyfn f, jac; /* on one row as f sees it when single (jac: y.shape + (d,)) */
+    nd_pyargs py;
+    int single; /* single: y0 has no batch axes; f gets rows one at a time */
     int64_t d;
-    nd_watch watch;
 } nd_stiff_call;
 
-/* Calls fn(t, y, *args) and copies the result, of shape `want` (ndim axes), into out. */
-static int nd_stiff_call_one(nd_stiff_call *c, PyObject *fn, const char *what, PyObject *t, PyObject *y, int ndim,
-                             const npy_intp *want, void *out)
-{
-    nd_pyargs pa = {c->argv, c->nargs};
-    return nd_pycall_into(fn, &pa, t, y, c->typenum, what, ndim, want,
-                          fn == c->jac ? "y.shape + (d,)" : "the shape of y", out);
-}
-
-/* m rows through f (per = d values out per row) or jac (per = d * d). */
+/* m rows through f (d values out per row) or jac (d * d). */
 static int nd_stiff_py_rows(nd_stiff_call *c, int is_jac, int64_t m, const double *t, const void *y, void *out)
 {
-    PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *fn = is_jac ? c->jac : c->f;
-    const char *what = is_jac ? "jac(t, y)" : "f(t, y)";
-    const size_t item = c->typenum == NPY_FLOAT ? sizeof(float) : sizeof(double);
-    const size_t row_in = (size_t)c->d * item, row_out = row_in * (is_jac ? (size_t)c->d : 1);
-    int ok = 1;
-    if (c->single) {
-        npy_intp want[NPY_MAXDIMS + 1];
-        memcpy(want, c->state_shape, (size_t)c->state_ndim * sizeof(npy_intp));
-        int ndim = c->state_ndim;
-        if (is_jac) /* (d, d), or (1, 1)... of a scalar state: y.shape + (d,) */
-            want[ndim++] = c->d;
-        for (int64_t i = 0; ok && i < m; ++i) {
-            PyObject *ti = PyFloat_FromDouble(t[i]);
-            PyObject *yi = ti ? PyArray_SimpleNew(c->state_ndim, c->state_shape, c->typenum) : NULL;
-            if (yi) /* a fresh array per call: f may keep or modify what it is given */
-                memcpy(PyArray_DATA((PyArrayObject *)yi), (const char *)y + (size_t)i * row_in, row_in);
-            ok = yi && nd_stiff_call_one(c, fn, what, ti, yi, ndim, want, (char *)out + (size_t)i * row_out) == 0;
-            Py_XDECREF(ti);
-            Py_XDECREF(yi);
-        }
-    } else {
-        npy_intp tdims[2] = {(npy_intp)m, 1}, ydims[2] = {(npy_intp)m, (npy_intp)c->d};
-        npy_intp want[3] = {(npy_intp)m, (npy_intp)c->d, (npy_intp)c->d};
-        PyObject *ta = PyArray_SimpleNew(2, tdims, NPY_DOUBLE);
-        PyObject *ya = ta ? PyArray_SimpleNew(2, ydims, c->typenum) : NULL;
-        if (ya) {
-            memcpy(PyArray_DATA((PyArrayObject *)ta), t, (size_t)m * sizeof(double));
-            memcpy(PyArray_DATA((PyArrayObject *)ya), y, (size_t)m * row_in);
-        }
-        ok = ya && nd_stiff_call_one(c, fn, what, ta, ya, is_jac ? 3 : 2, want, out) == 0;
-        Py_XDECREF(ta);
-        Py_XDECREF(ya);
+    const nd_pyfn *fn = is_jac ? &c->jac : &c->f;
+    if (!c->single) {
+        const npy_intp want[3] = {(npy_intp)m, (npy_intp)c->d, (npy_intp)c->d};
+        return nd_pycall(&c->py, fn->fn, m, t, 2, want, y, fn->what, is_jac ? 3 : 2, want, fn->expect, out);
     }
-    return nd_watch_callback_done(&c->watch, ok, gil);
+    const size_t row_in = (size_t)c->d * (c->py.typenum == NPY_FLOAT ? sizeof(float) : sizeof(double));
+    const size_t row_out = row_in * (is_jac ? (size_t)c->d : 1);
+    int st = ND_OK;
+    for (int64_t i = 0; st == ND_OK && i < m; ++i)
+        st = nd_pyfn_call(fn, t[i], (const char *)y + (size_t)i * row_in, (char *)out + (size_t)i * row_out);
+    return st;
 }
 
 static int nd_stiff_py_rhs_f32(void *c, int64_t m, int64_t d, const double *t, const float *y, float *dy)
@@ -199,12 +163,11 @@ static const nd_arg odeint_stiff_args[] = {
     ND_IN(nd_stiff_args, y0, "y0", ND_TYPE, NULL),
     ND_F64IN(nd_stiff_args, t, "t", 0, "(times,)"),
     ND_CHOICE(nd_stiff_args, method, "method", ND_OPTIONAL, nd_stiff_method_names),
-    ND_SCALAR(nd_stiff_args, rtol, "rtol", ND_ARG_DOUBLE, ND_OPTIONAL),
-    ND_SCALAR(nd_stiff_args, atol, "atol", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_TOLERANCES(nd_stiff_args, rtol, atol),
     ND_SCALAR(nd_stiff_args, dt, "dt", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_step, "max_step", ND_ARG_DOUBLE, ND_OPTIONAL),
     ND_SCALAR(nd_stiff_args, max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL),
-    ND_OBJ(nd_stiff_args, jac, "jac", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_OBJ(nd_stiff_args, jac, "jac", ND_ARG_CALLABLE, ND_OPTIONAL | ND_NONE),
     ND_OBJ(nd_stiff_args, args, "args", ND_ARG_TUPLE, ND_OPTIONAL),
     ND_PROGRESS(nd_stiff_args, progress),
     ND_SCALAR(nd_stiff_args, record, "record", ND_ARG_BOOL, ND_OPTIONAL),
@@ -279,8 +242,6 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     const int is_field = !PyCallable_Check(a->f);
     if (is_field && a->jac)
         return PyErr_Format(PyExc_TypeError, "jac is for a callable f: a built-in field has its own Jacobian");
-    if (a->jac && !PyCallable_Check(a->jac))
-        return PyErr_Format(PyExc_TypeError, "jac must be callable or None, got %s", Py_TYPE(a->jac)->tp_name);
     /* samples: the leading axes of y0; a 0-d or 1-d y0 is one sample */
     const int nb = ndim > 1 ? ndim - 1 : 0;
     const int64_t d = ndim == 0 ? 1 : PyArray_DIM(a->y0, ndim - 1);
@@ -311,23 +272,13 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
             nd_parse_field_for_jac(a->f, tn, a->y0, "y0", B * nd_ode_stiff_max_rows(d), &field, keep, &fwork) < 0)
             goto done;
     } else {
-        c.f = a->f;
-        c.jac = a->jac;
-        c.nargs = a->args ? PyTuple_GET_SIZE(a->args) : 0;
-        if (!(c.argv = PyMem_Calloc((size_t)(2 + c.nargs), sizeof(PyObject *)))) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        for (Py_ssize_t i = 0; i < c.nargs; ++i)
-            c.argv[2 + i] = PyTuple_GET_ITEM(a->args, i);
-        c.typenum = tn;
+        nd_pyfn_init(&c.f, a->f, "f(t, y)", "the shape of y", &c.py, a->y0, 0, 0);
+        nd_pyfn_init(&c.jac, a->jac, "jac(t, y)", "y.shape + (d,)", &c.py, a->y0, 1, d);
         c.d = d;
         c.single = nb == 0;
-        c.state_ndim = ndim;
-        if (ndim)
-            memcpy(c.state_shape, PyArray_DIMS(a->y0), (size_t)ndim * sizeof(npy_intp));
     }
-    c.watch.progress = a->progress;
+    if (nd_pyargs_init(&c.py, a->args, tn, a->progress) < 0)
+        goto done;
     const size_t ub = (size_t)(B ? B : 1);
     k.nfev = PyMem_RawCalloc(9 * ub, sizeof(int64_t));
     k.t = PyMem_RawCalloc(ub, sizeof(double));
@@ -346,7 +297,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     o.method = a->method, o.rtol = a->rtol, o.atol = a->atol, o.dt = a->dt, o.max_step = a->max_step;
     o.max_steps = a->max_steps;
     o.poll = nd_watch_poll;
-    o.poll_ctx = &c.watch;
+    o.poll_ctx = &c.py.watch;
     if (a->record || a->dense) {
         tape.d = d, tape.item = item, tape.size = 3 * sizeof(double) + 2 * sizeof(int64_t) + 4 * (size_t)d * item;
         o.on_step = nd_stiff_on_step;
@@ -357,8 +308,8 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
                                 k.switches, k.n_out, k.t, k.status, k.method, 0, 0, 0, 0, 0, 0, 0, 0};
     nd_batch_rhs_f32 rhs32 = is_field ? nd_field_eval_rows_f32 : nd_stiff_py_rhs_f32;
     nd_batch_rhs_f64 rhs64 = is_field ? nd_field_eval_rows_f64 : nd_stiff_py_rhs_f64;
-    nd_batch_jac_f32 jac32 = is_field ? nd_field_jac_rows_f32 : (c.jac ? nd_stiff_py_jac_f32 : NULL);
-    nd_batch_jac_f64 jac64 = is_field ? nd_field_jac_rows_f64 : (c.jac ? nd_stiff_py_jac_f64 : NULL);
+    nd_batch_jac_f32 jac32 = is_field ? nd_field_jac_rows_f32 : (c.jac.fn ? nd_stiff_py_jac_f32 : NULL);
+    nd_batch_jac_f64 jac64 = is_field ? nd_field_jac_rows_f64 : (c.jac.fn ? nd_stiff_py_jac_f64 : NULL);
     void *ctx = is_field ? (void *)&field : (void *)&c;
     const double *t = PyArray_DATA(a->t);
     void *y0 = PyArray_DATA(a->y0), *ysd = ND_DATA(a->o[0]), *yl = ND_DATA(a->o[1]);
@@ -377,16 +328,8 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
         stats.rhs_calls = astats.rhs_calls, stats.jac_calls = astats.jac_calls, stats.rounds = astats.rounds;
         stats.n_failed = astats.n_failed;
     }
-    if (nd_watch_reraise(&c.watch)) /* the callback's own exception, or KeyboardInterrupt */
+    if (nd_pyargs_raise(&c.py, st, "odeint") || (tape.nomem && !PyErr_NoMemory()))
         goto done;
-    if (st == ND_ERR_ARG || st == ND_ERR_OVERFLOW || st == ND_ERR_NOMEM || st == ND_ERR_CALLBACK) {
-        nd_raise_status(st, "odeint");
-        goto done;
-    }
-    if (tape.nomem) {
-        PyErr_NoMemory();
-        goto done;
-    }
     if ((info = nd_stiff_raw(&stats, &k, (npy_intp)B)) && (!autom || nd_auto_raw(info, &astats, &k, (npy_intp)B) == 0)) {
         PyObject *arrays = a->record ? nd_stiff_tape_arrays(&tape, tn) : NULL;
         if ((!a->record || (arrays && PyDict_SetItemString(info, "tape", arrays) == 0)) &&
@@ -396,8 +339,7 @@ static PyObject *odeint_stiff_body(PyObject *module, void *args, int tn)
     }
 done:
     PyMem_RawFree(tape.data);
-    nd_watch_clear(&c.watch);
-    PyMem_Free(c.argv);
+    nd_pyargs_free(&c.py);
     PyMem_RawFree(work);
     PyMem_RawFree(fwork);
     PyMem_RawFree(k.nfev);

@@ -28,55 +28,9 @@ static void nd_sde_defaults(nd_sde_args *a) { nd_sde_opts_default(&a->o); }
 
 /* ---- Python callbacks -------------------------------------------------------------------- */
 
-/* One Python function of (t, y, *args): y arrives with y0's shape, the result must have
- * `out_shape`. */
-typedef struct {
-    PyObject *fn;       /* borrowed */
-    const char *what;   /* "f(t, y)", for messages */
-    const char *expect; /* what out_shape is, for messages */
-    nd_pyargs *args;
-    int typenum, ndim_in, ndim_out;
-    npy_intp in_shape[NPY_MAXDIMS], out_shape[NPY_MAXDIMS];
-    size_t in_bytes;
-    nd_watch *watch;
-} nd_sde_cb;
-
-static int nd_sde_call(nd_sde_cb *c, double t, const void *y, void *out)
-{
-    PyGILState_STATE gil = PyGILState_Ensure();
-    PyObject *ty = PyFloat_FromDouble(t);
-    PyObject *arr = ty ? PyArray_SimpleNew(c->ndim_in, c->in_shape, c->typenum) : NULL;
-    if (arr) /* a fresh array per call: the function may keep or modify what it is given */
-        memcpy(PyArray_DATA((PyArrayObject *)arr), y, c->in_bytes);
-    const int ok = arr && nd_pycall_into(c->fn, c->args, ty, arr, c->typenum, c->what, c->ndim_out, c->out_shape,
-                                         c->expect, out) == 0;
-    Py_XDECREF(arr);
-    Py_XDECREF(ty);
-    return nd_watch_callback_done(c->watch, ok, gil);
-}
-
-static int nd_sde_call_f32(void *c, double t, int64_t rows, const float *y, float *out) { return nd_sde_call(c, t, y, out); }
-static int nd_sde_call_f64(void *c, double t, int64_t rows, const double *y, double *out) { return nd_sde_call(c, t, y, out); }
-
-/* Sets up c for fn with y of y0's shape and results of y0's shape plus `extra` trailing axes. */
-static void nd_sde_cb_init(nd_sde_cb *c, PyObject *fn, const char *what, const char *expect, nd_pyargs *args,
-                           PyArrayObject *y0, int typenum, int extra, npy_intp extra_dim, nd_watch *watch)
-{
-    const int nd = PyArray_NDIM(y0);
-    c->fn = fn;
-    c->what = what;
-    c->expect = expect;
-    c->args = args;
-    c->typenum = typenum;
-    c->ndim_in = nd;
-    c->ndim_out = nd + extra;
-    memcpy(c->in_shape, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
-    memcpy(c->out_shape, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
-    if (extra)
-        c->out_shape[nd] = extra_dim;
-    c->in_bytes = (size_t)PyArray_NBYTES(y0);
-    c->watch = watch;
-}
+/* f, g and dg see y of y0's shape (nd_pyfn). */
+static int nd_sde_call_f32(void *c, double t, int64_t rows, const float *y, float *out) { return nd_pyfn_call(c, t, y, out); }
+static int nd_sde_call_f64(void *c, double t, int64_t rows, const double *y, double *out) { return nd_pyfn_call(c, t, y, out); }
 
 /* ---- built-in diffusions ---------------------------------------------------------------- */
 
@@ -216,21 +170,20 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     if (st != ND_OK)
         return nd_raise_status(st, "sdeint");
 
-    nd_watch watch = {a->progress, NULL, NULL, NULL, 0.0};
     nd_field field;
     nd_diffusion diffusion;
-    nd_sde_cb fcb, gcb, dgcb;
-    nd_pyargs pa = {NULL, 0};
+    nd_pyfn fcb, gcb, dgcb;
+    nd_pyargs pa = {0};
     PyObject *keep = PyList_New(0), *dW = NULL, *dZ = NULL, *info = NULL, *res = NULL;
     PyObject *ys = a->out[0], *status = a->out[1], *t_reached = a->out[2];
-    if (!keep || nd_pyargs_init(&pa, a->args) < 0)
+    if (!keep || nd_pyargs_init(&pa, a->args, tn, a->progress) < 0)
         goto done;
 
     /* typed problem: the pointers are the same for both precisions */
     nd_sde_problem_f64 p64 = {0};
     nd_sde_problem_f32 p32 = {0};
     if (PyCallable_Check(a->f)) {
-        nd_sde_cb_init(&fcb, a->f, "f(t, y)", "the shape of y0", &pa, y0, tn, 0, 0, &watch);
+        nd_pyfn_init(&fcb, a->f, "f(t, y)", "the shape of y0", &pa, y0, 0, 0);
         p64.drift = nd_sde_call_f64;
         p32.drift = nd_sde_call_f32;
         p64.drift_ctx = p32.drift_ctx = &fcb;
@@ -248,13 +201,13 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
             PyErr_SetString(PyExc_ValueError, "general noise with a callable g needs m, the number of Brownian motions");
             goto done;
         }
-        nd_sde_cb_init(&gcb, a->g, "g(t, y)", general ? "y.shape + (m,) for general noise" : "the shape of y0", &pa,
-                       y0, tn, general, (npy_intp)o.m, &watch);
+        nd_pyfn_init(&gcb, a->g, "g(t, y)", general ? "y.shape + (m,) for general noise" : "the shape of y0", &pa,
+                       y0, general, (npy_intp)o.m);
         p64.diffusion_fn = nd_sde_call_f64;
         p32.diffusion_fn = nd_sde_call_f32;
         p64.diffusion_ctx = p32.diffusion_ctx = &gcb;
         if (a->dg) {
-            nd_sde_cb_init(&dgcb, a->dg, "dg(t, y)", "the shape of y0", &pa, y0, tn, 0, 0, &watch);
+            nd_pyfn_init(&dgcb, a->dg, "dg(t, y)", "the shape of y0", &pa, y0, 0, 0);
             p64.diffusion_dy = nd_sde_call_f64;
             p32.diffusion_dy = nd_sde_call_f32;
             p64.diffusion_dy_ctx = p32.diffusion_dy_ctx = &dgcb;
@@ -302,7 +255,7 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
         o.dZ_out = dZ ? PyArray_DATA((PyArrayObject *)dZ) : NULL;
     }
     o.poll = nd_watch_poll;
-    o.poll_ctx = &watch;
+    o.poll_ctx = &pa.watch;
     nd_sde_stats stats;
     void *yd = PyArray_DATA(y0), *ysd = PyArray_DATA((PyArrayObject *)ys);
     int32_t *sd = PyArray_DATA((PyArrayObject *)status);
@@ -313,12 +266,9 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     else
         st = nd_sdeint_f64(&p64, B, d, yd, nt, t, &o, ysd, sd, td, &stats);
     Py_END_ALLOW_THREADS
-    if (st == ND_ERR_CALLBACK || st == ND_ERR_INTERRUPTED) {
-        if (!nd_watch_reraise(&watch))
-            nd_raise_status(st, "sdeint");
+    if (nd_pyargs_raise(&pa, st, "sdeint"))
         goto done;
-    }
-    if (st != ND_OK && st != ND_ERR_NONFINITE) {
+    if (st != ND_OK && st != ND_ERR_NONFINITE) { /* ND_ERR_INTERRUPTED among them */
         nd_raise_status(st, "sdeint");
         goto done;
     }
@@ -331,7 +281,6 @@ static PyObject *sdeint_body(PyObject *module, void *args, int tn)
     }
     res = PyTuple_Pack(4, ys, dW ? dW : Py_None, dZ ? dZ : Py_None, info);
 done:
-    nd_watch_clear(&watch);
     nd_pyargs_free(&pa);
     nd_xdecref(4, keep, dW, dZ, info);
     return res;

@@ -819,6 +819,21 @@ PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndi
     return a;
 }
 
+PyArrayObject *nd_keep_item(PyObject *keep, PyObject *items, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims,
+                            const char *name, const char *axes, int optional, const char *spec)
+{
+    char label[64];
+    snprintf(label, sizeof label, name, i);
+    if (i >= PyTuple_GET_SIZE(items))
+        return PyErr_Format(PyExc_ValueError, "malformed %s spec", spec), NULL;
+    PyObject *obj = PyTuple_GET_ITEM(items, i);
+    if (obj != Py_None)
+        return nd_keep_param(keep, obj, typenum, ndim, dims, label, axes);
+    if (!optional)
+        PyErr_Format(PyExc_ValueError, "%s must be given", label);
+    return NULL;
+}
+
 void nd_xdecref(int n, ...)
 {
     va_list ap;
@@ -835,12 +850,17 @@ int nd_dict_put(PyObject *d, const char *key, PyObject *v)
     return rc;
 }
 
-int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src)
+PyObject *nd_array_copy(int type, int ndim, const npy_intp *dims, const void *src)
 {
     PyObject *a = PyArray_SimpleNew(ndim, (npy_intp *)dims, type);
     if (a && PyArray_NBYTES((PyArrayObject *)a) > 0)
         memcpy(PyArray_DATA((PyArrayObject *)a), src, (size_t)PyArray_NBYTES((PyArrayObject *)a));
-    return nd_dict_put(d, key, a);
+    return a;
+}
+
+int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src)
+{
+    return nd_dict_put(d, key, nd_array_copy(type, ndim, dims, src));
 }
 
 int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, const char *(*key_of)(int))
@@ -869,9 +889,9 @@ PyObject *nd_raise_integration(PyObject *module, PyObject *msg, PyObject *attrs)
     return NULL;
 }
 
-int nd_pyargs_init(nd_pyargs *p, PyObject *args)
+int nd_pyargs_init(nd_pyargs *p, PyObject *args, int typenum, PyObject *progress)
 {
-    p->nargs = args ? PyTuple_GET_SIZE(args) : 0;
+    *p = (nd_pyargs){.nargs = args ? PyTuple_GET_SIZE(args) : 0, .typenum = typenum, .watch = {.progress = progress}};
     if (!(p->argv = PyMem_Calloc((size_t)(2 + p->nargs), sizeof(PyObject *)))) {
         PyErr_NoMemory();
         return -1;
@@ -883,22 +903,31 @@ int nd_pyargs_init(nd_pyargs *p, PyObject *args)
 
 void nd_pyargs_free(nd_pyargs *p)
 {
+    nd_watch_clear(&p->watch);
     PyMem_Free(p->argv);
     p->argv = NULL;
 }
 
-int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typenum, const char *what, int ndim,
-                   const npy_intp *want, const char *expect, void *out)
+int nd_pyargs_raise(nd_pyargs *p, int status, const char *what)
 {
-    p->argv[0] = t;
-    p->argv[1] = y;
+    if (nd_watch_reraise(&p->watch))
+        return 1;
+    if (status != ND_ERR_ARG && status != ND_ERR_OVERFLOW && status != ND_ERR_NOMEM && status != ND_ERR_CALLBACK)
+        return 0;
+    nd_raise_status(status, what);
+    return 1;
+}
+
+/* fn(*argv) with the GIL, its result into out by nd_pycall's rules. 0, or -1 with an exception. */
+static int nd_pycall_into(PyObject *fn, nd_pyargs *p, const char *what, int ndim, const npy_intp *want,
+                          const char *expect, void *out)
+{
     PyObject *res = PyObject_Vectorcall(fn, p->argv, (size_t)(2 + p->nargs), NULL);
-    p->argv[0] = p->argv[1] = NULL;
     if (!res)
         return -1;
     char name[80];
     snprintf(name, sizeof name, "the value returned by %s", what);
-    PyArrayObject *a = nd_float_array(res, typenum, name);
+    PyArrayObject *a = nd_float_array(res, p->typenum, name);
     Py_DECREF(res);
     if (!a)
         return -1;
@@ -918,6 +947,35 @@ int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typ
     }
     Py_DECREF(a);
     return same ? 0 : -1;
+}
+
+int nd_pycall(nd_pyargs *p, PyObject *fn, int64_t m, const double *t, int yndim, const npy_intp *ydims, const void *y,
+              const char *what, int ndim, const npy_intp *want, const char *expect, void *out)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    const npy_intp td[2] = {(npy_intp)m, 1};
+    PyObject *ta = m < 0 ? PyFloat_FromDouble(t[0]) : nd_array_copy(NPY_DOUBLE, 2, td, t);
+    PyObject *ya = ta ? nd_array_copy(p->typenum, yndim, ydims, y) : NULL;
+    p->argv[0] = ta, p->argv[1] = ya;
+    const int ok = ya && nd_pycall_into(fn, p, what, ndim, want, expect, out) == 0;
+    p->argv[0] = p->argv[1] = NULL;
+    nd_xdecref(2, ta, ya);
+    return nd_watch_callback_done(&p->watch, ok, gil);
+}
+
+void nd_pyfn_init(nd_pyfn *c, PyObject *fn, const char *what, const char *expect, nd_pyargs *py, PyArrayObject *y0,
+                  int extra, npy_intp extra_dim)
+{
+    const int nd = PyArray_NDIM(y0);
+    *c = (nd_pyfn){fn, what, expect, py, nd, extra};
+    if (nd) /* a 0-d array's dims pointer may be NULL: not for memcpy */
+        memcpy(c->shape, PyArray_DIMS(y0), (size_t)nd * sizeof(npy_intp));
+    c->shape[nd] = extra_dim;
+}
+
+int nd_pyfn_call(const nd_pyfn *c, double t, const void *y, void *out)
+{
+    return nd_pycall(c->py, c->fn, -1, &t, c->ndim, c->shape, y, c->what, c->ndim + c->extra, c->shape, c->expect, out);
 }
 
 static void nd_free_capsule(PyObject *capsule)

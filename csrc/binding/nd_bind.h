@@ -262,6 +262,13 @@ void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what)
 PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
                              const char *name, const char *axes);
 
+/* Item i of the spec tuple `items` by nd_keep_param's rules, named by the format `name` given i
+ * ("params[%zd]", or a plain name). An index past the tuple's end is ValueError "malformed <spec>
+ * spec"; None is NULL, without an exception when `optional`, else ValueError "<name> must be
+ * given". */
+PyArrayObject *nd_keep_item(PyObject *keep, PyObject *items, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims,
+                            const char *name, const char *axes, int optional, const char *spec);
+
 /* The index of the str o in the NULL-terminated names: -1 with ValueError
  * "<name>='x' is not one of 'a', 'b'" (the message of a choice row). */
 int nd_choice_index(PyObject *o, const char *name, const char *const *names);
@@ -271,7 +278,9 @@ void nd_xdecref(int n, ...);
 
 /* d[key] = v, stealing v (NULL: an exception already set). 0 or -1. */
 int nd_dict_put(PyObject *d, const char *key, PyObject *v);
-/* d[key] = a new array of NumPy type `type` and the given axes holding a copy of src. 0 or -1. */
+/* A new array of NumPy type `type` and the given axes holding a copy of src; NULL with an exception. */
+PyObject *nd_array_copy(int type, int ndim, const npy_intp *dims, const void *src);
+/* d[key] = nd_array_copy(type, ndim, dims, src). 0 or -1. */
 int nd_dict_array(PyObject *d, const char *key, int type, int ndim, const npy_intp *dims, const void *src);
 /* d[key] = the tuple of the n names key_of(codes[i]). 0 or -1. */
 int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, const char *(*key_of)(int));
@@ -280,21 +289,48 @@ int nd_dict_names(PyObject *d, const char *key, npy_intp n, const int *codes, co
  * one (its creation failed, an exception set) it only releases the other. Returns NULL. */
 PyObject *nd_raise_integration(PyObject *module, PyObject *msg, PyObject *attrs);
 
-/* A Python callback of a solver, fn(t, y, *args): argv holds [t, y, *args] (slots 0 and 1 are
- * filled per call). */
+/* The Python callbacks of a solver call, fn(t, y, *args): argv holds [t, y, *args] (slots 0 and 1
+ * are filled per call), typenum is the arrays' type, and watch keeps the first failure. */
 typedef struct {
     PyObject **argv;
     Py_ssize_t nargs;
+    int typenum;
+    nd_watch watch;
 } nd_pyargs;
 
-/* argv for the tuple args (NULL: none). 0, or -1 with MemoryError. */
-int nd_pyargs_init(nd_pyargs *p, PyObject *args);
+/* argv for the tuple args (NULL: none), arrays of typenum, the progress callable (or NULL)
+ * watched. 0, or -1 with MemoryError. */
+int nd_pyargs_init(nd_pyargs *p, PyObject *args, int typenum, PyObject *progress);
+/* Frees argv and drops a kept exception (with the GIL). */
 void nd_pyargs_free(nd_pyargs *p);
-/* fn(t, y, *args) with the GIL held; the result converted to typenum and copied into out when it
- * has ndim axes of the sizes want, else ValueError "<what> returned an array of shape (..);
- * expected (..), <expect>". 0, or -1 with an exception set. */
-int nd_pycall_into(PyObject *fn, nd_pyargs *p, PyObject *t, PyObject *y, int typenum, const char *what, int ndim,
-                   const npy_intp *want, const char *expect, void *out);
+/* After the solver call: the callbacks' kept exception (with its traceback) set again, or the
+ * exception of a status that is no sample's failure (ND_ERR_ARG, _OVERFLOW, _NOMEM, _CALLBACK),
+ * raised by nd_raise_status with `what`. 1 when an exception is set, else 0. */
+int nd_pyargs_raise(nd_pyargs *p, int status, const char *what);
+/* fn(t, y, *args) from a kernel thread without the GIL: takes it; t is the float t[0] (m < 0)
+ * or the column [m, 1] of m times, y a fresh array (fn may keep or modify it) of the axes ydims
+ * holding a copy of y; the result, converted to typenum, is copied into out when it has the
+ * ndim axes want, else ValueError "<what> returned an array of shape (..); expected (..),
+ * <expect>". A failure or Ctrl-C is kept in p->watch; the GIL is released. ND_OK or
+ * ND_ERR_CALLBACK. */
+int nd_pycall(nd_pyargs *p, PyObject *fn, int64_t m, const double *t, int yndim, const npy_intp *ydims, const void *y,
+              const char *what, int ndim, const npy_intp *want, const char *expect, void *out);
+
+/* A callback fn(t: float, y, *args) on states of fixed axes: y has ndim axes shape[:ndim], its
+ * result those and `extra` (0 or 1) more of size shape[ndim]. */
+typedef struct {
+    PyObject *fn;              /* borrowed; NULL: none */
+    const char *what, *expect; /* "f(t, y)" and what the result's shape is, for messages */
+    nd_pyargs *py;
+    int ndim, extra;
+    npy_intp shape[NPY_MAXDIMS + 1];
+} nd_pyfn;
+
+/* c for fn with y of y0's shape; with extra, results have one more axis of size extra_dim. */
+void nd_pyfn_init(nd_pyfn *c, PyObject *fn, const char *what, const char *expect, nd_pyargs *py, PyArrayObject *y0,
+                  int extra, npy_intp extra_dim);
+/* nd_pycall of c at the time t. */
+int nd_pyfn_call(const nd_pyfn *c, double t, const void *y, void *out);
 
 /* The typed kernel for the call's type: ND_DISPATCH(tn, nd_foo, args...) calls nd_foo_f32 or
  * nd_foo_f64 (pointer arguments pass as void *). */
