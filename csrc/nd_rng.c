@@ -260,28 +260,21 @@ static inline void nd_normal_pairf(uint32_t c0, uint32_t c1, uint32_t c2, uint32
 enum { ND_PAIR_CHUNK = 128 }; /* blocks a fill draws at a time, into a buffer on the stack */
 
 /* Blocks block0 .. block0 + nb - 1 of one stream, interleaved: out[2q] the cosine normal of
- * block block0 + q, out[2q + 1] its sine normal. One vectorised pass over the blocks. */
-ND_VECTOR_CLONES
-static void nd_pairs_f64(uint64_t seed, uint64_t stream, uint64_t block0, int64_t nb, void *buf)
-{
-    double *restrict out = buf;
-    for (int64_t q = 0; q < nb; ++q) {
-        const uint64_t block = block0 + (uint64_t)q;
-        nd_normal_pair((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32),
-                       (uint32_t)seed, (uint32_t)(seed >> 32), &out[2 * q], &out[2 * q + 1]);
+ * block block0 + q, out[2q + 1] its sine normal, by pair (nd_normal_pair or its float twin).
+ * One vectorised pass over the blocks; defined once for both precisions. */
+#define ND_PAIRS_LOOP(name, T, pair)                                                                  \
+    ND_VECTOR_CLONES                                                                                  \
+    static void name(uint64_t seed, uint64_t stream, uint64_t block0, int64_t nb, void *buf)          \
+    {                                                                                                 \
+        T *restrict out = buf;                                                                        \
+        for (int64_t q = 0; q < nb; ++q) {                                                            \
+            const uint64_t block = block0 + (uint64_t)q;                                              \
+            pair((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32), \
+                 (uint32_t)seed, (uint32_t)(seed >> 32), &out[2 * q], &out[2 * q + 1]);               \
+        }                                                                                             \
     }
-}
-
-ND_VECTOR_CLONES
-static void nd_pairs_f32(uint64_t seed, uint64_t stream, uint64_t block0, int64_t nb, void *buf)
-{
-    float *restrict out = buf;
-    for (int64_t q = 0; q < nb; ++q) {
-        const uint64_t block = block0 + (uint64_t)q;
-        nd_normal_pairf((uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream, (uint32_t)(stream >> 32),
-                        (uint32_t)seed, (uint32_t)(seed >> 32), &out[2 * q], &out[2 * q + 1]);
-    }
-}
+ND_PAIRS_LOOP(nd_pairs_f64, double, nd_normal_pair) /* defines nd_pairs_f64 */
+ND_PAIRS_LOOP(nd_pairs_f32, float, nd_normal_pairf) /* defines nd_pairs_f32 */
 
 /* Normals first .. first + n - 1 of a stream from the interleaved pairs of its blocks, for any
  * first (an odd one starts at a block's sine normal). */

@@ -222,6 +222,15 @@ static int32_t *bernoulli_lists(int64_t p, int64_t n, double q, uint64_t seed, i
     return units;
 }
 
+/* The field m with its memories read from the index lists (start, units) instead of its patterns. */
+static nd_memory_field as_index_lists(nd_memory_field m, const int64_t *start, const int32_t *units)
+{
+    m.patterns = NULL;
+    m.active_start = start;
+    m.active = units;
+    return m;
+}
+
 /* The 0/1 memories as index lists give the bytes' derivatives and Jacobians. */
 static void test_active_units(void)
 {
@@ -237,10 +246,7 @@ static void test_active_units(void)
         nd_memory_field m = design_field(form, ND_MEM_SIGMOID, n, p, xi, &d, 2.0, 0.2, 1.5);
         m.input = u;
         CHECK(nd_memory_field_eval_f64(&m, B, y, dense, work) == ND_OK);
-        nd_memory_field s = m;
-        s.patterns = NULL;
-        s.active_start = start;
-        s.active = units;
+        nd_memory_field s = as_index_lists(m, start, units);
         CHECK(nd_memory_field_check(&s, n) == ND_OK && nd_memory_field_check_contents(&s) == ND_OK);
         CHECK(nd_memory_field_eval_f64(&s, B, y, sparse, work) == ND_OK);
         for (int k = 0; k < B * n; ++k)
@@ -279,10 +285,7 @@ static void test_active_tables(void)
         for (int with_input = 0; with_input < 2; ++with_input) {
             nd_memory_field m = design_field(form, ND_MEM_SIGMOID, n, p, xi, &d, 2.0, 0.2, 1.5);
             m.input = with_input ? u : NULL;
-            nd_memory_field s = m;
-            s.patterns = NULL;
-            s.active_start = start;
-            s.active = units;
+            nd_memory_field s = as_index_lists(m, start, units);
             size_t len_dense, len_sparse;
             CHECK(nd_memory_field_workspace_len(&m, B, &len_dense) == ND_OK);
             CHECK(nd_memory_field_workspace_len(&s, B, &len_sparse) == ND_OK);
