@@ -504,3 +504,63 @@ def test_entry_points_take_keywords():
         _core.dense_forward(x, w, bogus=1)
     with pytest.raises(TypeError, match="missing required argument 'has_bias'"):
         _core.dense_backward(x, w, np.ones((2, 4)))
+
+
+# ---- subnormal cotangents (docs/models.md §0) ----------------------------------------------
+
+
+def subnormal(a):
+    a = np.asarray(a)
+    return (a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ACTS)
+def test_activation_backward_flushes_subnormal_cotangents(dtype, name):
+    tiny = np.finfo(dtype).tiny
+    x = np.full(6, 0.5, dtype)
+    y = nn.activation(name, x)
+    dy = np.array([tiny / 4, -tiny / 2, 1.0, -3.0, tiny * 8, tiny / 1024], dtype)
+    dx = _core.act_backward(name, x, y, dy)
+    want = _core.act_backward(name, x, y, np.where(subnormal(dy), 0, dy).astype(dtype))
+    assert not subnormal(dx).any()
+    np.testing.assert_array_equal(dx[2:5], want[2:5])  # the normal cotangents keep their bits
+    assert np.array_equal(dx[[0, 1, 5]], np.zeros(3)) and np.signbit(dx[1]) == np.signbit(want[1] * -1.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layernorm_and_swiglu_backward_flush_subnormal_cotangents(rng, dtype):
+    tiny = np.finfo(dtype).tiny
+    x = rng.normal(size=(4, 16)).astype(dtype)
+    dy = (rng.normal(size=(4, 16)) * tiny).astype(dtype)  # about half of it subnormal
+    dy[0] = rng.normal(size=16)  # one row of ordinary cotangents
+    _, (_, mean, rstd) = nn.layernorm({"n.gamma": np.ones(16, dtype), "n.beta": np.zeros(16, dtype)}, "n", x)
+    dx, _, _ = _core.layernorm_backward(x, np.ones(16, dtype), mean, rstd, dy)
+    assert not subnormal(dx).any() and np.abs(dx[0]).min() > 0
+    g, u = rng.normal(size=(2, 64)).astype(dtype)
+    dg, du = _core.swiglu_backward(g, u, (rng.normal(size=64) * tiny).astype(dtype))
+    assert not subnormal(dg).any() and not subnormal(du).any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ltc_scan_backward_flushes_the_decayed_carry(rng, dtype):
+    """A loss on the last frame only: the carry decays by exp(-1/tau) per frame, into the
+    subnormal range after ~45 frames in float32 (~350 in float64); the gradients keep no
+    subnormal value and agree with the float64 twin wherever the twin is a normal number."""
+    import reference_liquid as twin
+
+    B, T, H = 2, 420, 8
+    a = rng.normal(size=(B, T, H)).astype(dtype)
+    tau = np.full((B, T, H), 0.5, dtype)
+    h = _core.ltc_scan(a, tau, None, solver="exact", steps=1, rtol=1e-3, atol=1e-6, max_steps=100)
+    dh = np.zeros((B, T, H), dtype)
+    dh[:, -1] = 1.0
+    got = _core.ltc_scan_backward(a, tau, None, h, dh, solver="exact", steps=1, rtol=1e-3, atol=1e-6,
+                                  max_steps=100)
+    tiny = np.finfo(dtype).tiny
+    for k, (g, e) in enumerate(zip(got, twin.ltc_scan_exact_backward(a, tau, None, h, dh))):
+        assert not subnormal(g).any()
+        normal = np.abs(e) >= 2 * tiny
+        assert (~normal).any() and (normal.any() or k == 2)  # dh0, 420 frames back, is below them all
+        np.testing.assert_allclose(g[normal], e[normal], rtol=1e-4 if dtype == np.float32 else 1e-10)
+        assert np.all(np.abs(g[~normal]) <= 4 * tiny)
