@@ -350,6 +350,25 @@ static inline float nd_softplusf(float x)
 static inline float nd_flush_subnormalf(float x) { return fabsf(x) < FLT_MIN ? 0.0f * x : x; }
 static inline double nd_flush_subnormal(double x) { return fabs(x) < DBL_MIN ? 0.0 * x : x; }
 
+/* out = the sum of TERM over j in [0, n), TERM an expression of the index j: in eight lanes of
+ * double, the tail added first and the lanes one by one at the end. A fixed order (the same bits
+ * on every machine and thread count) that vectorises, where one running sum cannot. */
+#define ND_LANE_SUM(n, j, TERM, out)                                                               \
+    do {                                                                                           \
+        double lane_[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum_ = 0;                                      \
+        int64_t b_ = 0;                                                                            \
+        for (; b_ + 8 <= (n); b_ += 8)                                                             \
+            for (int k_ = 0; k_ < 8; ++k_) {                                                       \
+                const int64_t j = b_ + k_;                                                         \
+                lane_[k_] += (double)(TERM);                                                       \
+            }                                                                                      \
+        for (int64_t j = b_; j < (n); ++j)                                                         \
+            sum_ += (double)(TERM);                                                                \
+        for (int k_ = 0; k_ < 8; ++k_)                                                             \
+            sum_ += lane_[k_];                                                                     \
+        (out) = sum_;                                                                              \
+    } while (0)
+
 /* Type-generic names for the float/double templates. */
 /* 1 if all n values are finite: no early exit, so the loop vectorises. */
 static inline int nd_all_finitef(int64_t n, const float *p)
