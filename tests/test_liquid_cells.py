@@ -864,3 +864,38 @@ def test_construction_runs_the_kernels_rules(make, message):
 
 def test_cfc_modes_come_from_the_kernel():
     assert nd.liquid.CFC_MODES == _core.TABLES["cfc_modes"] == ("default", "no_gate", "pure")
+
+
+def test_ltccell_backward_flushes_decayed_cotangents():
+    """docs/models.md §0: over a long sequence with the loss on the last step the cotangents
+    carried back decay below the normal numbers; the gradients keep none of them, and the
+    parameter gradients (sums dominated by the recent steps) match float64."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 400, 3))
+    y = rng.normal(size=(2, 5))
+    m64 = nd.LTCCell(3, 5, ode_unfolds=2, seed=1, dtype=np.float64)
+    m32 = nd.LTCCell(3, 5, ode_unfolds=2, seed=1, dtype=np.float32)
+    l32, g32 = m32.loss_and_grad(x.astype(np.float32), y.astype(np.float32), loss="mse")
+    l64, g64 = m64.loss_and_grad(x, y, loss="mse")
+    tiny = np.finfo(np.float32).tiny
+    for k, g in g32.items():
+        assert not np.any((g != 0) & (np.abs(g) < tiny)), k
+        np.testing.assert_allclose(g, g64[k], rtol=2e-3, atol=1e-6 * np.abs(g64[k]).max(), err_msg=k)
+    # the input's gradient, step by step: the early steps' cotangents are far below the normal
+    # numbers, and come out as zeros rather than subnormals
+    xf = x.astype(np.float32)
+    _, cache = m32._run(xf, None, None, True)
+    dh = np.zeros((2, 400, 5), np.float32)
+    dh[:, -1] = 1.0
+    dx, dh0 = _core_grad(m32, xf, cache, dh)
+    assert not np.any((dx != 0) & (np.abs(dx) < tiny)) and not np.any((dh0 != 0) & (np.abs(dh0) < tiny))
+    assert np.all(dx[:, :10] == 0) and np.abs(dx[:, -1]).max() > 1e-6
+
+
+def _core_grad(m, x, cache, dh):
+    from neurodyn import _core
+
+    c = m.config
+    dx, dh0, _ = _core.ltccell_backward(m._mapped(x), None, cache, dh, *m._effective(), ode_unfolds=c["ode_unfolds"],
+                                        epsilon=c["epsilon"])
+    return dx, dh0
