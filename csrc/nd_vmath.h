@@ -341,14 +341,17 @@ static inline float nd_softplusf(float x)
     return (x > 0 ? x : 0.0f) + nd_log1pf_unit(nd_expf_nonpos(-fabsf(x)));
 }
 
-/* x, or a zero of its sign where |x| is below the smallest normal number. Gradients that decay
- * geometrically (a scan's cotangent carried back over many frames) fall into the subnormal
- * range; on cores that handle subnormal operands in microcode every product that reads them
- * then runs tens of times slower (a Liquid training step over 100 frames: 8x slower on an
- * Intel Xeon). The values flushed are below 1.2e-38 (2.2e-308 in double): no gradient step
- * can tell them from zero. */
-static inline float nd_flush_subnormalf(float x) { return fabsf(x) < FLT_MIN ? 0.0f * x : x; }
-static inline double nd_flush_subnormal(double x) { return fabs(x) < DBL_MIN ? 0.0 * x : x; }
+/* x, or a zero of its sign where |x| is below the smallest normal number divided by the
+ * machine epsilon (2^-103, about 9.9e-32, in float; 2^-970, about 1.0e-292, in double): the
+ * flush of the backward kernels' cotangents (docs/models.md §0). Gradients that decay
+ * geometrically (a scan's cotangent carried back over many frames) reach the subnormal range,
+ * and on cores that handle subnormal operands and results in microcode every product that
+ * meets them runs tens of times slower (a Liquid training step over 100 frames: 956 ms
+ * against 62 on an Intel Xeon). The margin of one epsilon keeps the products of a flushed
+ * cotangent with factors down to an ulp normal as well; a flush at the smallest normal
+ * number alone left the products rounding into that range (135 ms). */
+static inline float nd_flush_tinyf(float x) { return fabsf(x) < FLT_MIN / FLT_EPSILON ? 0.0f * x : x; }
+static inline double nd_flush_tiny(double x) { return fabs(x) < DBL_MIN / DBL_EPSILON ? 0.0 * x : x; }
 
 /* out = the sum of TERM over j in [0, n), TERM an expression of the index j: in eight lanes of
  * double, the tail added first and the lanes one by one at the end. A fixed order (the same bits
@@ -396,7 +399,7 @@ static inline int nd_all_finite(int64_t n, const double *p)
 #define nd_vsigmoid(x) _Generic((x), float: nd_sigmoidf, default: nd_sigmoid)(x)
 #define nd_vdsigmoid(x) _Generic((x), float: nd_dsigmoidf, default: nd_dsigmoid)(x)
 #define nd_vsoftplus(x) _Generic((x), float: nd_softplusf, default: nd_softplus)(x)
-#define nd_vflush_subnormal(x) _Generic((x), float: nd_flush_subnormalf, default: nd_flush_subnormal)(x)
+#define nd_vflush_tiny(x) _Generic((x), float: nd_flush_tinyf, default: nd_flush_tiny)(x)
 
 /* Elementwise kernels carry this attribute: gcc compiles them for AVX-512, AVX2+FMA and
  * baseline x86-64 and picks one when the library loads, so a portable build still uses the

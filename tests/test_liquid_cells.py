@@ -868,8 +868,9 @@ def test_cfc_modes_come_from_the_kernel():
 
 def test_ltccell_backward_flushes_decayed_cotangents():
     """docs/models.md §0: over a long sequence with the loss on the last step the cotangents
-    carried back decay below the normal numbers; the gradients keep none of them, and the
-    parameter gradients (sums dominated by the recent steps) match float64."""
+    carried back decay below the flush level (the smallest normal number over epsilon); the
+    gradients keep none of them, and the parameter gradients (sums dominated by the recent
+    steps) match float64."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 400, 3))
     y = rng.normal(size=(2, 5))
@@ -877,12 +878,12 @@ def test_ltccell_backward_flushes_decayed_cotangents():
     m32 = nd.LTCCell(3, 5, ode_unfolds=2, seed=1, dtype=np.float32)
     l32, g32 = m32.loss_and_grad(x.astype(np.float32), y.astype(np.float32), loss="mse")
     l64, g64 = m64.loss_and_grad(x, y, loss="mse")
-    tiny = np.finfo(np.float32).tiny
+    tiny = np.finfo(np.float32).tiny / np.finfo(np.float32).eps
     for k, g in g32.items():
         assert not np.any((g != 0) & (np.abs(g) < tiny)), k
         np.testing.assert_allclose(g, g64[k], rtol=2e-3, atol=1e-6 * np.abs(g64[k]).max(), err_msg=k)
-    # the input's gradient, step by step: the early steps' cotangents are far below the normal
-    # numbers, and come out as zeros rather than subnormals
+    # the input's gradient, step by step: the early steps' cotangents are far below the level,
+    # and come out as zeros rather than subnormals
     xf = x.astype(np.float32)
     _, cache = m32._run(xf, None, None, True)
     dh = np.zeros((2, 400, 5), np.float32)

@@ -506,47 +506,52 @@ def test_entry_points_take_keywords():
         _core.dense_backward(x, w, np.ones((2, 4)))
 
 
-# ---- subnormal cotangents (docs/models.md §0) ----------------------------------------------
+# ---- tiny cotangents flushed (docs/models.md §0) ----------------------------------------------
 
 
-def subnormal(a):
+def flush_level(dtype):
+    """The flush threshold of the backward kernels: the smallest normal number over epsilon."""
+    return np.finfo(dtype).tiny / np.finfo(dtype).eps
+
+
+def tiny_nonzero(a):
     a = np.asarray(a)
-    return (a != 0) & (np.abs(a) < np.finfo(a.dtype).tiny)
+    return (a != 0) & (np.abs(a) < flush_level(a.dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ACTS)
-def test_activation_backward_flushes_subnormal_cotangents(dtype, name):
-    tiny = np.finfo(dtype).tiny
+def test_activation_backward_flushes_tiny_cotangents(dtype, name):
+    tiny = flush_level(dtype)
     x = np.full(6, 0.5, dtype)
     y = nn.activation(name, x)
     dy = np.array([tiny / 4, -tiny / 2, 1.0, -3.0, tiny * 8, tiny / 1024], dtype)
     dx = _core.act_backward(name, x, y, dy)
-    want = _core.act_backward(name, x, y, np.where(subnormal(dy), 0, dy).astype(dtype))
-    assert not subnormal(dx).any()
+    want = _core.act_backward(name, x, y, np.where(tiny_nonzero(dy), 0, dy).astype(dtype))
+    assert not tiny_nonzero(dx).any()
     np.testing.assert_array_equal(dx[2:5], want[2:5])  # the normal cotangents keep their bits
     assert np.array_equal(dx[[0, 1, 5]], np.zeros(3)) and np.signbit(dx[1]) == np.signbit(want[1] * -1.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_layernorm_and_swiglu_backward_flush_subnormal_cotangents(rng, dtype):
-    tiny = np.finfo(dtype).tiny
+def test_layernorm_and_swiglu_backward_flush_tiny_cotangents(rng, dtype):
+    tiny = flush_level(dtype)
     x = rng.normal(size=(4, 16)).astype(dtype)
-    dy = (rng.normal(size=(4, 16)) * tiny).astype(dtype)  # about half of it subnormal
+    dy = (rng.normal(size=(4, 16)) * tiny).astype(dtype)  # about half of it below the level
     dy[0] = rng.normal(size=16)  # one row of ordinary cotangents
     _, (_, mean, rstd) = nn.layernorm({"n.gamma": np.ones(16, dtype), "n.beta": np.zeros(16, dtype)}, "n", x)
     dx, _, _ = _core.layernorm_backward(x, np.ones(16, dtype), mean, rstd, dy)
-    assert not subnormal(dx).any() and np.abs(dx[0]).min() > 0
+    assert not tiny_nonzero(dx).any() and np.abs(dx[0]).min() > 0
     g, u = rng.normal(size=(2, 64)).astype(dtype)
     dg, du = _core.swiglu_backward(g, u, (rng.normal(size=64) * tiny).astype(dtype))
-    assert not subnormal(dg).any() and not subnormal(du).any()
+    assert not tiny_nonzero(dg).any() and not tiny_nonzero(du).any()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_ltc_scan_backward_flushes_the_decayed_carry(rng, dtype):
-    """A loss on the last frame only: the carry decays by exp(-1/tau) per frame, into the
-    subnormal range after ~45 frames in float32 (~350 in float64); the gradients keep no
-    subnormal value and agree with the float64 twin wherever the twin is a normal number."""
+    """A loss on the last frame only: the carry decays by exp(-1/tau) per frame, below the
+    flush level after ~35 frames in float32 (~330 in float64); the gradients keep no value
+    below it and agree with the float64 twin wherever the twin is above it."""
     import reference_liquid as twin
 
     B, T, H = 2, 420, 8
@@ -557,9 +562,9 @@ def test_ltc_scan_backward_flushes_the_decayed_carry(rng, dtype):
     dh[:, -1] = 1.0
     got = _core.ltc_scan_backward(a, tau, None, h, dh, solver="exact", steps=1, rtol=1e-3, atol=1e-6,
                                   max_steps=100)
-    tiny = np.finfo(dtype).tiny
+    tiny = flush_level(dtype)
     for k, (g, e) in enumerate(zip(got, twin.ltc_scan_exact_backward(a, tau, None, h, dh))):
-        assert not subnormal(g).any()
+        assert not tiny_nonzero(g).any()
         normal = np.abs(e) >= 2 * tiny
         assert (~normal).any() and (normal.any() or k == 2)  # dh0, 420 frames back, is below them all
         np.testing.assert_allclose(g[normal], e[normal], rtol=1e-4 if dtype == np.float32 else 1e-10)
