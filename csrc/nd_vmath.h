@@ -353,6 +353,12 @@ static inline float nd_softplusf(float x)
 static inline float nd_flush_tinyf(float x) { return fabsf(x) < FLT_MIN / FLT_EPSILON ? 0.0f * x : x; }
 static inline double nd_flush_tiny(double x) { return fabs(x) < DBL_MIN / DBL_EPSILON ? 0.0 * x : x; }
 
+/* e^x for x <= 0 (or NaN), flushed as nd_flush_tiny: the argument is first clamped where the
+ * result is still a normal number (-80 in float, -700 in double; the flush level is e^-71.4 and
+ * e^-672.4), so that the exponential never computes a subnormal intermediate either. */
+static inline float nd_expf_nonpos_flushed(float x) { return nd_flush_tinyf(nd_expf_nonpos(x < -80.0f ? -80.0f : x)); }
+static inline double nd_exp_nonpos_flushed(double x) { return nd_flush_tiny(nd_exp_nonpos(x < -700.0 ? -700.0 : x)); }
+
 /* out = the sum of TERM over j in [0, n), TERM an expression of the index j: in eight lanes of
  * double, the tail added first and the lanes one by one at the end. A fixed order (the same bits
  * on every machine and thread count) that vectorises, where one running sum cannot. */
@@ -400,6 +406,7 @@ static inline int nd_all_finite(int64_t n, const double *p)
 #define nd_vdsigmoid(x) _Generic((x), float: nd_dsigmoidf, default: nd_dsigmoid)(x)
 #define nd_vsoftplus(x) _Generic((x), float: nd_softplusf, default: nd_softplus)(x)
 #define nd_vflush_tiny(x) _Generic((x), float: nd_flush_tinyf, default: nd_flush_tiny)(x)
+#define nd_vexp_nonpos_flushed(x) _Generic((x), float: nd_expf_nonpos_flushed, default: nd_exp_nonpos_flushed)(x)
 
 /* Elementwise kernels carry this attribute: gcc compiles them for AVX-512, AVX2+FMA and
  * baseline x86-64 and picks one when the library loads, so a portable build still uses the

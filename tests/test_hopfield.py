@@ -908,3 +908,21 @@ def test_beta_one_message_everywhere():
         assert len(messages) == 1 and messages.pop().startswith("beta must be positive and finite, got ")
     assert nd.Hopfield(3, beta=2).config["beta"] == 2.0 and isinstance(nd.Hopfield(3, beta=2).config["beta"], float)
     assert nd.Hopfield(3).config["beta"] == _core.DEFAULTS["hopfield_forward"]["beta"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_below_the_flush_level_are_zeros(dtype):
+    """docs/models.md §4: a softmax weight below 2^-103 of the maximum (2^-970 in float64) is 0.
+    Two patterns whose scores differ by `gap`; the value of the best one is 0, so the output is
+    the other one's weight exactly."""
+    level = np.log(np.finfo(dtype).tiny / np.finfo(dtype).eps)  # -71.4 / -672.4
+    for gap, kept in ((-level - 10, True), (-level + 10, False)):
+        q = np.array([[1.0]], dtype)
+        y = np.array([[gap], [0.0]], dtype)
+        v = np.array([[0.0], [1.0]], dtype)
+        out = nd.hopfield_retrieve(q, y, 1.0, v)
+        want = np.exp(-gap) / (1 + np.exp(-gap))
+        if kept:
+            np.testing.assert_allclose(out, [[want]], rtol=1e-5)
+        else:
+            assert want > 0 and out[0, 0] == 0
