@@ -30,6 +30,13 @@ void nd_ltc_defaults(int *solver, int64_t *steps, nd_ode_opts *opts)
     opts->max_steps = 100;
 }
 
+int nd_liquid_tau_check(double clamp, double tau_min)
+{
+    ND_REQUIRE(isfinite(clamp), "clamp", clamp, "must be finite");
+    ND_REQUIRE(tau_min > 0 && isfinite(tau_min), "tau_min", tau_min, "must be positive and finite");
+    return ND_OK;
+}
+
 int nd_ltc_check_opts(int solver, int64_t steps, const nd_ode_opts *opts)
 {
     int st = nd_ltc_check_solver(solver);

@@ -31,6 +31,19 @@ int nd_ltc_check_opts(int solver, int64_t steps, const nd_ode_opts *opts);
 int nd_liquid_check_positive_f32(int64_t n, const float *v, const char *name);
 int nd_liquid_check_positive_f64(int64_t n, const double *v, const char *name);
 
+/* The Liquid layer's time constants from their pre-activation z (docs/models.md §3):
+ * tau = softplus(min(z, clamp)) + tau_min, and its backward dz = dtau sigmoid(z) where z < clamp
+ * (0 above; tiny cotangents flushed as nd_flush_tiny). One pass each. clamp finite, tau_min
+ * positive and finite: ND_LIQUID_TAU_CLAMP and ND_LIQUID_TAU_MIN are the model's values. */
+#define ND_LIQUID_TAU_CLAMP 20.0
+#define ND_LIQUID_TAU_MIN 0.1
+int nd_liquid_tau_check(double clamp, double tau_min);
+#define ND_LIQUID_TAU_DECLARE(T, SFX)                                                                \
+    int nd_liquid_tau_forward_##SFX(int64_t n, const T *z, double clamp, double tau_min, T *tau);    \
+    int nd_liquid_tau_backward_##SFX(int64_t n, const T *z, const T *dtau, double clamp, T *dz);
+ND_LIQUID_TAU_DECLARE(float, f32)
+ND_LIQUID_TAU_DECLARE(double, f64)
+
 /* Workspace elements for nd_solve_ltc_* on n elements with this solver, in *len. */
 int nd_solve_ltc_workspace_len(int solver, int64_t n, size_t *len);
 

@@ -931,3 +931,40 @@ def test_model_overflow_is_not_silent():
     x = np.random.default_rng(0).normal(size=(2, 200, 1))
     with pytest.raises(nd.IntegrationError, match="unstable"):
         m(x)
+
+
+# ---- the layer's time constants (liquid_tau_forward / backward, docs/models.md §3) ----------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_liquid_tau_matches_numpy_and_finite_differences(dtype):
+    rng = np.random.default_rng(3)
+    z = (rng.normal(size=(7, 9)) * 12).astype(dtype)  # some above the clamp of 20
+    z[0, :3] = [20.0, 19.5, 25.0]
+    tau = _core.liquid_tau_forward(z)
+    want = np.logaddexp(0.0, np.minimum(z.astype(np.float64), 20.0)) + 0.1
+    np.testing.assert_allclose(tau, want, rtol=2e-6 if dtype == np.float32 else 1e-13)
+    assert tau.dtype == dtype and tau.shape == z.shape
+    np.testing.assert_allclose(_core.liquid_tau_forward(z, clamp=3.0, tau_min=0.5),
+                               np.logaddexp(0.0, np.minimum(z.astype(np.float64), 3.0)) + 0.5,
+                               rtol=2e-6 if dtype == np.float32 else 1e-13)
+    z64 = z.astype(np.float64)
+    z64[np.abs(z64 - 20.0) < 1e-3] += 0.01  # no difference across the kink
+    dtau = rng.normal(size=z.shape)
+    dz = _core.liquid_tau_backward(z64, dtau)
+    eps = 1e-6
+    fd = (_core.liquid_tau_forward(z64 + eps) - _core.liquid_tau_forward(z64 - eps)) / (2 * eps) * dtau
+    np.testing.assert_allclose(dz, fd, rtol=1e-6, atol=1e-9)
+    assert np.all(dz[z64 >= 20.0] == 0) and np.any(z64 >= 20.0)
+
+
+def test_liquid_tau_rules_and_nan():
+    z = np.array([np.nan, 1.0], np.float32)
+    assert np.isnan(_core.liquid_tau_forward(z)[0])  # a NaN is not clamped away
+    with pytest.raises(ValueError, match="tau_min"):
+        _core.liquid_tau_forward(z, tau_min=0.0)
+    with pytest.raises(ValueError, match="clamp"):
+        _core.liquid_tau_forward(z, clamp=np.inf)
+    with pytest.raises(ValueError, match="dtau"):
+        _core.liquid_tau_backward(z, np.ones(3, np.float32))
+    assert nd.liquid.TAU_CLAMP == 20.0 and nd.liquid.TAU_MIN == 0.1  # the model's values, from the kernel

@@ -396,8 +396,42 @@ static const nd_arg cfc_check_args[] = {ND_SCALAR(C, input_size, "input_size", N
 ND_CHECK_ENTRY(cfc_check, C, NULL,
                "cfc_check(input_size, hidden_size, backbone_units, backbone_layers, backbone_activation, mode)")
 
+/* ---- the Liquid layer's time constants ----------------------------------------------------- */
+
+typedef struct {
+    PyArrayObject *z, *dtau;
+    double clamp, tau_min;
+    PyObject *o[1];
+} nd_tau_args;
+
+static void nd_tau_defaults(nd_tau_args *a)
+{
+    a->clamp = ND_LIQUID_TAU_CLAMP;
+    a->tau_min = ND_LIQUID_TAU_MIN;
+}
+
+#define ND_TAU_Z ND_IN(nd_tau_args, z, "z", ND_TYPE, NULL)
+#define ND_TAU_CLAMP_ARG ND_SCALAR(nd_tau_args, clamp, "clamp", ND_ARG_DOUBLE, ND_OPTIONAL)
+
+static const nd_arg liquid_tau_forward_args[] = {
+    ND_TAU_Z, ND_TAU_CLAMP_ARG, ND_SCALAR(nd_tau_args, tau_min, "tau_min", ND_ARG_DOUBLE, ND_OPTIONAL),
+    ND_OUT(nd_tau_args, o[0], "tau", 0, "(*z)"), {NULL}};
+ND_KERNEL_ENTRY(liquid_tau_forward, nd_tau_args, nd_tau_defaults,
+                ND_DISPATCH(tn, nd_liquid_tau_forward, PyArray_SIZE(a->z), D(a->z), a->clamp, a->tau_min,
+                            D(a->o[0])),
+                "liquid_tau_forward(z, clamp=20.0, tau_min=0.1) -> softplus(min(z, clamp)) + tau_min")
+
+static const nd_arg liquid_tau_backward_args[] = {ND_TAU_Z, ND_IN(nd_tau_args, dtau, "dtau", 0, "(*z)"),
+                                                  ND_TAU_CLAMP_ARG, ND_OUT(nd_tau_args, o[0], "dz", 0, "(*z)"),
+                                                  {NULL}};
+ND_KERNEL_ENTRY(liquid_tau_backward, nd_tau_args, nd_tau_defaults,
+                ND_DISPATCH(tn, nd_liquid_tau_backward, PyArray_SIZE(a->z), D(a->z), D(a->dtau), a->clamp,
+                            D(a->o[0])),
+                "liquid_tau_backward(z, dtau, clamp=20.0) -> dz of liquid_tau_forward")
+
 static const nd_table nd_liquid_tables[] = {
     {"ltc_solvers", nd_ltc_solver_names}, {"cfc_modes", nd_cfc_mode_names}, {NULL, NULL}};
 ND_FAMILY(nd_liquid_family, nd_liquid_tables, &solve_ltc_entry, &ltc_scan_entry, &ltc_scan_backward_entry,
           &ltc_check_options_entry, &ltccell_forward_entry, &ltccell_backward_entry, &ltccell_check_entry,
-          &cfc_forward_entry, &cfc_backward_entry, &cfc_check_entry);
+          &cfc_forward_entry, &cfc_backward_entry, &cfc_check_entry, &liquid_tau_forward_entry,
+          &liquid_tau_backward_entry);

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
     import torch
 
-TAU_CLAMP = 20.0  # softplus input is clamped here (as in Edifice): tau = softplus(min(z, 20)) + 0.1
-TAU_MIN = 0.1
+# tau = softplus(min(z, TAU_CLAMP)) + TAU_MIN (as in Edifice), the kernel's defaults
+TAU_CLAMP = _core.DEFAULTS["liquid_tau_forward"]["clamp"]
+TAU_MIN = _core.DEFAULTS["liquid_tau_forward"]["tau_min"]
 
 LTC_SOLVERS = _core.TABLES["ltc_solvers"]
 CFC_MODES = _core.TABLES["cfc_modes"]
@@ -263,9 +264,7 @@ class Liquid(nn.Model):
         rows = u.reshape(B * T, H)
         x, ln = nn.layernorm(p, f"{name}_norm", rows)
         z = nn.dense(p, f"{name}_tau", x)
-        zc = np.minimum(z, TAU_CLAMP)
-        sp = nn.activation("softplus", zc)
-        tau = sp + self.dtype.type(TAU_MIN)
+        tau = _core.liquid_tau_forward(z)
         f1 = nn.dense(p, f"{name}_f_hidden", x)
         s = nn.activation("silu", f1)
         a = nn.dense(p, f"{name}_f_out", s)
@@ -273,7 +272,7 @@ class Liquid(nn.Model):
         h = _core.ltc_scan(a3, tau3, h0, **self._scan_options())
         mask = self._dropout_mask(rng, h.shape)
         if caches is not None:
-            caches.append(("ltc", i, rows, ln, x, z, zc, sp, f1, s, a3, tau3, h, mask))
+            caches.append(("ltc", i, rows, ln, x, z, f1, s, a3, tau3, h, mask))
         return u + (h if mask is None else h * mask), h
 
     def _ffn_block(self, i, u, rng, caches):
@@ -448,7 +447,7 @@ class Liquid(nn.Model):
                 dn += nn.dense_grad(p, f"ffn_{i}_up", n, dup, grads)
                 du = du + nn.layernorm_grad(p, f"ffn_{i}_norm", ln, dn, grads).reshape(B, T, H)
                 continue
-            _, i, rows, ln, x_ln, z, zc, sp, f1, s, a3, tau3, h, mask = entry
+            _, i, rows, ln, x_ln, z, f1, s, a3, tau3, h, mask = entry
             name = f"ltc_layer_{i}"
             dh = du if mask is None else du * mask
             h0 = None if h0s is None else h0s[i - 1]
@@ -459,8 +458,8 @@ class Liquid(nn.Model):
             ds = nn.dense_grad(p, f"{name}_f_out", s, da.reshape(B * T, H), grads)
             df1 = nn.activation_grad("silu", f1, s, ds)
             dx = nn.dense_grad(p, f"{name}_f_hidden", x_ln, df1, grads)
-            dz = nn.activation_grad("softplus", zc, sp, dtau.reshape(B * T, H)) * (z < TAU_CLAMP)
-            dx += nn.dense_grad(p, f"{name}_tau", x_ln, dz.astype(self.dtype), grads)
+            dz = _core.liquid_tau_backward(z, dtau.reshape(B * T, H))
+            dx += nn.dense_grad(p, f"{name}_tau", x_ln, dz, grads)
             du = du + nn.layernorm_grad(p, f"{name}_norm", ln, dx, grads).reshape(B, T, H)
         return du if h0s is None else (du, dh0s)
 
