@@ -256,6 +256,73 @@ PyObject *nd_entry_defaults(const nd_entry *e);
  * unless ND_OK), *len the elements of itemsize it asked for. NULL with an exception set. */
 void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what);
 
+/* ---- spec tuples ---------------------------------------------------------------------- *
+ *
+ * The tuples of parameter arrays Python passes for a field, an energy or a model are read by
+ * tables too, with the entry tables' shape rules: a dimension is bound by the first item that
+ * has it and checked on every later one, and a caller binds the sizes it already knows (the
+ * state's `dim` from x, a count from the spec's codes) before the walk. */
+
+#define ND_MAX_DIMS 64
+
+/* A bound item of the rules: a dimension (n = 1, its size v) or a "*group" of n sizes, with the
+ * argument that bound it (NULL: the entry). */
+typedef struct {
+    const char *s;
+    int len, n;
+    const npy_intp *dims;
+    npy_intp v;
+    const char *from;
+} nd_dim;
+
+/* The rules' bindings; `text` holds the names and rules a spec walk formats (the bindings point
+ * into them). */
+typedef struct {
+    int n;
+    nd_dim d[ND_MAX_DIMS];
+    const nd_arg *table;
+    void *target;
+    size_t used;
+    char text[4096];
+} nd_env;
+
+/* An item of a spec: its name in messages ("%zd": its index in the tuple), the offset of the
+ * data pointer it sets in the target struct, its shape rule and its type (0: the call's float
+ * type, finite values; NPY_DOUBLE: float64, finite; NPY_INT8, NPY_INT32, NPY_INT64: integers,
+ * never truncated). Flags: ND_NONE, None leaves the pointer NULL (else "<name> must be given");
+ * ND_REPEAT, the rows so marked are a group read `count` times in a row, its pointers an array
+ * (the l-th at offset + l pointers), "[l]" and "[l+1]" in its names and rules standing for the
+ * repetition and the next ("(width[l], width[l+1])" chains the layers of a network). */
+enum { ND_REPEAT = 1 << 6 };
+typedef struct {
+    const char *name;
+    size_t offset;
+    const char *shape;
+    int type, flags;
+} nd_item;
+#define ND_ITEM(type_, field, name, flags, rule) {name, offsetof(type_, field), rule, 0, flags}
+#define ND_ITEM_T(type_, field, name, flags, rule, dtype) {name, offsetof(type_, field), rule, dtype, flags}
+
+typedef struct {
+    nd_env env;
+    PyObject *items, *keep; /* the tuple, and the list that keeps the converted arrays alive */
+    Py_ssize_t pos;         /* the next item a walk reads */
+    int typenum;
+    const char *what;       /* "energy": "malformed energy spec" */
+} nd_spec;
+
+/* A walk over the tuple items (TypeError "<what> parameters must be a tuple" otherwise). 0 or -1. */
+int nd_spec_init(nd_spec *s, PyObject *items, int typenum, PyObject *keep, const char *what);
+/* Binds the dimension `name` to size, bound "from" the text `from` in messages. 0 or -1. */
+int nd_spec_bind(nd_spec *s, const char *name, int64_t size, const char *from);
+/* The size of a bound dimension, -1 when unbound. */
+int64_t nd_spec_size(nd_spec *s, const char *name);
+/* widths[l] = the size of "width[l]" for l < n. */
+void nd_spec_widths(nd_spec *s, int n, int64_t *widths);
+/* Reads the rows (ending with {NULL}) from item s->pos on, into target; the ND_REPEAT group
+ * `count` times. An item past the tuple's end is ValueError "malformed <what> spec". 0 or -1. */
+int nd_spec_walk(nd_spec *s, const nd_item *rows, int count, void *target);
+
 /* A parameter array of a spec: obj as typenum (a float type: finite values; NPY_INT8, NPY_INT32
  * or NPY_INT64: integers only, never truncated), with ndim axes of the sizes dims (-1: any;
  * dims NULL: any sizes), held by the list `keep`. Borrowed, or NULL with an exception. */
