@@ -21,11 +21,25 @@ static const nd_table nd_hybrid_tables[] = {{"hybrid_activations", nd_hybrid_act
                                             {"hybrid_systems", nd_hybrid_system_names},
                                             {NULL}};
 
-/* Parameter i of a hybrid spec (nd_keep_item); NULL without an exception for None when `optional`. */
-static PyArrayObject *nd_hybrid_param(PyObject *params, Py_ssize_t i, int tn, int ndim, const npy_intp *dims,
-                                      const char *name, const char *axes, int optional, PyObject *keep)
+/* A model's parameters: b1, the layers' (kernel, bias), then the port-Hamiltonian parts A, L
+ * and G and the input signal u(t) (times as float64, values of the state's type), None where
+ * absent. The layers chain from width[0] = d; pairs and triangle are the lengths of A's strict
+ * upper and L's lower part. */
+#define H nd_hybrid
+static const nd_item nd_hybrid_b1[] = {ND_ITEM(H, b1, "b1", 0, "(d,)"), {NULL}};
+static const nd_item nd_hybrid_layers[] = {ND_ITEM(H, kernels, "kernels[l]", ND_REPEAT, "(width[l], width[l+1])"),
+                                           ND_ITEM(H, biases, "biases[l]", ND_REPEAT, "(width[l+1],)"), {NULL}};
+static const nd_item nd_hybrid_port[] = {
+    ND_ITEM(H, A, "A", ND_NONE, "(pairs,) d (d - 1) / 2 entries"),
+    ND_ITEM(H, L, "L", ND_NONE, "(triangle,) d (d + 1) / 2 entries"), ND_ITEM(H, G, "G", ND_NONE, "(d, inputs)"),
+    ND_ITEM_T(H, u_t, "u_t", ND_NONE, "(knots,)", NPY_DOUBLE), ND_ITEM(H, u, "u", ND_NONE, "(knots, rows, inputs)"),
+    {NULL}};
+#undef H
+
+/* "<name> must be given" when need and not p. */
+static int nd_hybrid_need(int need, const void *p, const char *name)
 {
-    return nd_keep_item(keep, params, i, tn, ndim, dims, name, axes, optional, "hybrid");
+    return need && !p ? (PyErr_Format(PyExc_ValueError, "%s must be given", name), -1) : 0;
 }
 
 static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *consts, int tn, nd_hybrid *h,
@@ -34,6 +48,7 @@ static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *co
     nd_hybrid_default(h);
     const Py_ssize_t L = PyTuple_GET_SIZE(names) - 2;
     long long inputs;
+    nd_spec s;
     if (L < 1 || L > ND_HYBRID_MAX_LAYERS || PyTuple_GET_SIZE(params) != 2 * L + 6 ||
         !PyArg_ParseTuple(consts, "ddpL;hybrid constants", &h->beta, &h->power, &h->guarantee, &inputs)) {
         if (!PyErr_Occurred())
@@ -50,73 +65,37 @@ static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *co
         if ((h->acts[l] = nd_choice_index(PyTuple_GET_ITEM(names, l + 2), name, nd_hybrid_act_names)) < 0)
             return -1;
     }
-    PyArrayObject *a = nd_hybrid_param(params, 0, tn, 1, NULL, "b1", "(d,)", 0, keep);
-    if (!a)
+    if (nd_spec_init(&s, params, tn, keep, "hybrid") < 0 || nd_spec_walk(&s, nd_hybrid_b1, 0, h) < 0)
         return -1;
-    h->b1 = PyArray_DATA(a);
-    const npy_intp d = PyArray_DIM(a, 0);
-    h->dim = h->widths[0] = d;
-    for (Py_ssize_t l = 0; l < L; ++l) {
-        char axes[64];
-        const npy_intp kd[2] = {h->widths[l], -1};
-        snprintf(name, sizeof name, "kernels[%zd]", l);
-        snprintf(axes, sizeof axes, "(%lld, width)", (long long)h->widths[l]);
-        if (!(a = nd_hybrid_param(params, 1 + 2 * l, tn, 2, kd, name, axes, 0, keep)))
-            return -1;
-        h->kernels[l] = PyArray_DATA(a);
-        h->widths[l + 1] = PyArray_DIM(a, 1);
-        const npy_intp bd[1] = {h->widths[l + 1]};
-        snprintf(name, sizeof name, "biases[%zd]", l);
-        snprintf(axes, sizeof axes, "(%lld,)", (long long)h->widths[l + 1]);
-        if (!(a = nd_hybrid_param(params, 2 + 2 * l, tn, 1, bd, name, axes, 0, keep)))
-            return -1;
-        h->biases[l] = PyArray_DATA(a);
-    }
-    const Py_ssize_t o = 1 + 2 * L;
+    const int64_t d = h->dim = nd_spec_size(&s, "d");
+    if (nd_spec_bind(&s, "width[0]", d, "b1") < 0 || nd_spec_walk(&s, nd_hybrid_layers, (int)L, h) < 0 ||
+        nd_spec_bind(&s, "pairs", d * (d - 1) / 2, "b1") < 0 || nd_spec_bind(&s, "triangle", d * (d + 1) / 2, "b1") < 0 ||
+        nd_spec_bind(&s, "inputs", h->inputs, "the constants") < 0 || nd_spec_walk(&s, nd_hybrid_port, 0, h) < 0)
+        return -1;
+    nd_spec_widths(&s, (int)L + 1, h->widths);
     const int port = h->form == ND_HYBRID_PORT_HAMILTONIAN;
-    const npy_intp ad[1] = {d * (d - 1) / 2}, ld[1] = {d * (d + 1) / 2}, gd[2] = {d, h->inputs};
-    if ((a = nd_hybrid_param(params, o, tn, 1, ad, "A", "(d (d - 1) / 2,)", !port, keep)))
-        h->A = PyArray_DATA(a);
-    else if (PyErr_Occurred())
+    if (nd_hybrid_need(port, h->A, "A") < 0 || nd_hybrid_need(port, h->L, "L") < 0 ||
+        nd_hybrid_need(port && h->inputs > 0, h->G, "G") < 0)
         return -1;
-    if ((a = nd_hybrid_param(params, o + 1, tn, 1, ld, "L", "(d (d + 1) / 2,)", !port, keep)))
-        h->L = PyArray_DATA(a);
-    else if (PyErr_Occurred())
-        return -1;
-    if ((a = nd_hybrid_param(params, o + 2, tn, 2, gd, "G", "(d, inputs)", !(port && h->inputs > 0), keep)))
-        h->G = PyArray_DATA(a);
-    else if (PyErr_Occurred())
-        return -1;
-    /* u(t): times as float64, values [n_knots, rows, m] of the state's type */
-    PyObject *ut = PyTuple_GET_ITEM(params, o + 3), *u = PyTuple_GET_ITEM(params, o + 4);
-    if ((ut == Py_None) != (u == Py_None)) {
-        PyErr_SetString(PyExc_ValueError, "u and u_t must be given together");
-        return -1;
-    }
-    if (ut != Py_None) {
-        PyArrayObject *t = (PyArrayObject *)PyArray_FROMANY(ut, NPY_DOUBLE, 1, 1, NPY_ARRAY_IN_ARRAY);
-        if (!t || PyList_Append(keep, (PyObject *)t) < 0) {
-            Py_XDECREF(t);
-            return -1;
-        }
-        Py_DECREF(t);
-        h->n_knots = PyArray_DIM(t, 0);
-        h->u_t = PyArray_DATA(t);
-        const npy_intp udim[3] = {h->n_knots, -1, h->inputs};
-        if (!(a = nd_hybrid_param(params, o + 4, tn, 3, udim, "u", "(len(u_t), rows, inputs)", 0, keep)))
-            return -1;
-        h->u = PyArray_DATA(a);
-        h->u_rows = PyArray_DIM(a, 1);
-    }
+    if (!h->u_t != !h->u)
+        return PyErr_SetString(PyExc_ValueError, "u and u_t must be given together"), -1;
+    h->n_knots = h->u ? nd_spec_size(&s, "knots") : 0;
+    h->u_rows = h->u ? nd_spec_size(&s, "rows") : 0;
     int st = nd_hybrid_check(h, 1);
     return st == ND_OK ? 0 : (nd_raise_status(st, "hybrid model"), -1);
 }
+
+/* A target system's wells: centres [wells, d] and their depths, or None for the systems without. */
+static const nd_item nd_hybrid_wells[] = {
+    ND_ITEM_T(nd_hybrid_system, centres, "centres", ND_NONE, "(wells, d)", NPY_DOUBLE),
+    ND_ITEM_T(nd_hybrid_system, depths, "depths", ND_NONE, "(wells,)", NPY_DOUBLE), {NULL}};
 
 static int nd_hybrid_parse_system(PyObject *params, PyObject *names, PyObject *consts, nd_hybrid_system *s,
                                   PyObject *keep)
 {
     memset(s, 0, sizeof *s);
     long long d;
+    nd_spec sp;
     if (PyTuple_GET_SIZE(names) != 2 || PyTuple_GET_SIZE(params) != 2 ||
         !PyArg_ParseTuple(consts, "Ldddddddd;system constants", &d, &s->width, &s->gamma, &s->omega, &s->radius,
                           &s->rotation, &s->alpha, &s->cubic, &s->delta)) {
@@ -125,21 +104,13 @@ static int nd_hybrid_parse_system(PyObject *params, PyObject *names, PyObject *c
         return -1;
     }
     s->dim = d;
-    if ((s->kind = nd_choice_index(PyTuple_GET_ITEM(names, 1), "system", nd_hybrid_system_names)) < 0)
+    if ((s->kind = nd_choice_index(PyTuple_GET_ITEM(names, 1), "system", nd_hybrid_system_names)) < 0 ||
+        nd_spec_init(&sp, params, NPY_DOUBLE, keep, "hybrid system") < 0 ||
+        nd_spec_bind(&sp, "d", d, "the system's constants") < 0 || nd_spec_walk(&sp, nd_hybrid_wells, 0, s) < 0 ||
+        nd_hybrid_need(s->centres != NULL, s->depths, "depths") < 0)
         return -1;
-    const npy_intp cd[2] = {-1, d};
-    PyArrayObject *c = nd_hybrid_param(params, 0, NPY_DOUBLE, 2, cd, "centres", "(wells, d)", 1, keep);
-    if (PyErr_Occurred())
-        return -1;
-    if (c) {
-        s->centres = PyArray_DATA(c);
-        s->n_wells = PyArray_DIM(c, 0);
-        const npy_intp dd[1] = {s->n_wells};
-        PyArrayObject *w = nd_hybrid_param(params, 1, NPY_DOUBLE, 1, dd, "depths", "(wells,)", 0, keep);
-        if (!w)
-            return -1;
-        s->depths = PyArray_DATA(w);
-    }
+    s->n_wells = s->centres ? nd_spec_size(&sp, "wells") : 0;
+    s->depths = s->centres ? s->depths : NULL;
     int st = nd_hybrid_system_check(s);
     return st == ND_OK ? 0 : (nd_raise_status(st, "hybrid system"), -1);
 }
