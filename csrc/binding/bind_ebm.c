@@ -56,8 +56,7 @@ static int nd_parse_energy(PyObject *spec, int tn, npy_intp d, npy_intp B, nd_en
         return -1;
     nd_spec_widths(&s, e->n_layers + 1, e->widths);
     e->components = e->kind == ND_ENERGY_GMM ? nd_spec_size(&s, "components") : 0;
-    int st = nd_energy_check(e);
-    return st == ND_OK ? 0 : (nd_raise_status(st, "energy"), -1);
+    return nd_status_check(nd_energy_check(e), "energy");
 }
 
 /* Parses the energy for x [B, d] and gives it its workspace (e->work, freed by the caller). */

@@ -36,6 +36,18 @@ static const nd_item nd_hybrid_port[] = {
     {NULL}};
 #undef H
 
+/* acts[l] for the names of the L layers, items first.. of the list or tuple seq. 0 or -1. */
+static int nd_hybrid_acts(PyObject *seq, Py_ssize_t first, Py_ssize_t L, int *acts)
+{
+    char name[48];
+    for (Py_ssize_t l = 0; l < L; ++l) {
+        snprintf(name, sizeof name, "activations[%zd]", l);
+        if ((acts[l] = nd_choice_index(PySequence_Fast_GET_ITEM(seq, first + l), name, nd_hybrid_act_names)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* "<name> must be given" when need and not p. */
 static int nd_hybrid_need(int need, const void *p, const char *name)
 {
@@ -57,15 +69,9 @@ static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *co
     }
     h->inputs = inputs;
     h->n_layers = (int)L;
-    if ((h->form = nd_choice_index(PyTuple_GET_ITEM(names, 1), "form", nd_hybrid_form_names)) < 0)
-        return -1;
-    char name[48];
-    for (Py_ssize_t l = 0; l < L; ++l) {
-        snprintf(name, sizeof name, "activations[%zd]", l);
-        if ((h->acts[l] = nd_choice_index(PyTuple_GET_ITEM(names, l + 2), name, nd_hybrid_act_names)) < 0)
-            return -1;
-    }
-    if (nd_spec_init(&s, params, tn, keep, "hybrid") < 0 || nd_spec_walk(&s, nd_hybrid_b1, 0, h) < 0)
+    if ((h->form = nd_choice_index(PyTuple_GET_ITEM(names, 1), "form", nd_hybrid_form_names)) < 0 ||
+        nd_hybrid_acts(names, 2, L, h->acts) < 0 || nd_spec_init(&s, params, tn, keep, "hybrid") < 0 ||
+        nd_spec_walk(&s, nd_hybrid_b1, 0, h) < 0)
         return -1;
     const int64_t d = h->dim = nd_spec_size(&s, "d");
     if (nd_spec_bind(&s, "width[0]", d, "b1") < 0 || nd_spec_walk(&s, nd_hybrid_layers, (int)L, h) < 0 ||
@@ -81,8 +87,7 @@ static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *co
         return PyErr_SetString(PyExc_ValueError, "u and u_t must be given together"), -1;
     h->n_knots = h->u ? nd_spec_size(&s, "knots") : 0;
     h->u_rows = h->u ? nd_spec_size(&s, "rows") : 0;
-    int st = nd_hybrid_check(h, 1);
-    return st == ND_OK ? 0 : (nd_raise_status(st, "hybrid model"), -1);
+    return nd_status_check(nd_hybrid_check(h, 1), "hybrid model");
 }
 
 /* A target system's wells: centres [wells, d] and their depths, or None for the systems without. */
@@ -111,11 +116,8 @@ static int nd_hybrid_parse_system(PyObject *params, PyObject *names, PyObject *c
         return -1;
     s->n_wells = s->centres ? nd_spec_size(&sp, "wells") : 0;
     s->depths = s->centres ? s->depths : NULL;
-    int st = nd_hybrid_system_check(s);
-    return st == ND_OK ? 0 : (nd_raise_status(st, "hybrid system"), -1);
+    return nd_status_check(nd_hybrid_system_check(s), "hybrid system");
 }
-
-static void nd_hybrid_capsule_free(PyObject *cap) { PyMem_Free(PyCapsule_GetPointer(cap, "nd_hybrid_field")); }
 
 int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, int typenum, nd_field *f,
                           PyObject *keep)
@@ -124,17 +126,8 @@ int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, i
         PyErr_SetString(PyExc_ValueError, "malformed hybrid spec");
         return -1;
     }
-    nd_hybrid_field *hf = PyMem_Calloc(1, sizeof *hf);
-    PyObject *cap = hf ? PyCapsule_New(hf, "nd_hybrid_field", nd_hybrid_capsule_free) : NULL;
-    if (!cap) {
-        PyMem_Free(hf);
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
-        return -1;
-    }
-    int bad = PyList_Append(keep, cap) < 0; /* `keep` frees it with the parameters */
-    Py_DECREF(cap);
-    if (bad)
+    nd_hybrid_field *hf = nd_keep_block(keep, sizeof *hf); /* `keep` frees it with the parameters */
+    if (!hf)
         return -1;
     PyObject *which = PyTuple_GET_ITEM(names, 0);
     hf->is_system = PyUnicode_Check(which) && PyUnicode_CompareWithASCIIString(which, "system") == 0;
@@ -146,31 +139,14 @@ int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, i
     return 0;
 }
 
-/* A "hybrid" field spec (kind, params, names, constants) into f; 0, or -1 with an exception. */
-static int nd_hybrid_spec(PyObject *spec, int tn, nd_field *f, PyObject *keep)
-{
-    PyObject *kind, *params, *names, *consts;
-    memset(f, 0, sizeof *f);
-    if (!PyTuple_Check(spec)) {
-        PyErr_SetString(PyExc_TypeError, "spec must be a hybrid spec tuple");
-        return -1;
-    }
-    if (!PyArg_ParseTuple(spec, "OO!O!O!;hybrid spec", &kind, &PyTuple_Type, &params, &PyTuple_Type, &names,
-                          &PyTuple_Type, &consts))
-        return -1;
-    if (!PyUnicode_Check(kind) || PyUnicode_CompareWithASCIIString(kind, nd_field_kind_names[ND_FIELD_HYBRID]) != 0) {
-        PyErr_SetString(PyExc_ValueError, "spec is not a hybrid spec");
-        return -1;
-    }
-    return nd_hybrid_parse_field(params, names, consts, tn, f, keep);
-}
+#define ND_HYBRID_SPEC(spec, tn, f, keep) nd_parse_field_of(spec, tn, ND_FIELD_HYBRID, "a hybrid model or system", f, keep)
 
 /* The spec parsed for a batch z [B, d] with its scratch (freed by the caller). */
 static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model_only, const nd_hybrid_field **out,
                              PyObject *keep)
 {
     nd_field f;
-    if (nd_hybrid_spec(spec, tn, &f, keep) < 0)
+    if (ND_HYBRID_SPEC(spec, tn, &f, keep) < 0)
         return NULL;
     const nd_hybrid_field *hf = f.hybrid;
     if (model_only && hf->is_system)
@@ -178,11 +154,9 @@ static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model
     if (nd_check_last_axis(z, "z", f.dim, hf->is_system ? "hybrid system" : "hybrid model") < 0)
         return NULL;
     size_t len;
-    int st = nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), 0, &len);
-    if (st != ND_OK)
-        return nd_raise_status(st, "hybrid workspace");
     *out = hf;
-    return nd_work_alloc(len, PyArray_ITEMSIZE(z));
+    return nd_workspace(nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), 0, &len), &len, PyArray_ITEMSIZE(z),
+                        "hybrid workspace");
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
@@ -274,7 +248,7 @@ static int nd_hyb_cert_setup(H *a)
 {
     nd_field f;
     size_t len;
-    if (!(a->keep = PyList_New(0)) || nd_hybrid_spec(a->spec, NPY_DOUBLE, &f, a->keep) < 0)
+    if (!(a->keep = PyList_New(0)) || ND_HYBRID_SPEC(a->spec, NPY_DOUBLE, &f, a->keep) < 0)
         return -1;
     if ((a->hf = f.hybrid)->is_system)
         return PyErr_SetString(PyExc_ValueError, "a certificate needs a hybrid model, not a target system"), -1;
@@ -365,11 +339,9 @@ static int nd_hyb_check_rules(const nd_hyb_check_args *a)
         h.widths[l + 1] = PyLong_AsLongLong(w);
         if (h.widths[l + 1] == -1 && PyErr_Occurred())
             goto done;
-        snprintf(name, sizeof name, "activations[%zd]", l);
-        if ((h.acts[l] = nd_choice_index(PySequence_Fast_GET_ITEM(acts, l), name, nd_hybrid_act_names)) < 0)
-            goto done;
     }
-    st = nd_hybrid_check(&h, 0);
+    if (nd_hybrid_acts(acts, 0, L < ND_HYBRID_MAX_LAYERS ? L : ND_HYBRID_MAX_LAYERS, h.acts) == 0)
+        st = nd_hybrid_check(&h, 0);
 done:
     nd_xdecref(2, sizes, acts);
     return st;

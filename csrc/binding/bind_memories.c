@@ -25,8 +25,6 @@ static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names
  *   acts   = (form, activation, zero_diagonal, input_in_state, slow, n, p)
  *   consts = (gain, threshold, tau, alpha, beta, gamma, kappa, eps, leak) */
 
-static void nd_mem_capsule_free(PyObject *cap) { PyMem_Free(PyCapsule_GetPointer(cap, "nd_memory_field")); }
-
 /* The arrays, None where absent; an IDP network's input is its saliencies, one per memory. */
 #define M nd_memory_field
 static const nd_item nd_mem_items[] = {
@@ -39,23 +37,12 @@ static const nd_item nd_mem_saliencies = ND_ITEM(M, input, "saliencies", ND_NONE
 
 int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f, PyObject *keep)
 {
-    nd_memory_field *m = PyMem_Calloc(1, sizeof *m);
-    if (!m)
-        return PyErr_NoMemory(), -1;
-    PyObject *cap = PyCapsule_New(m, "nd_memory_field", nd_mem_capsule_free);
-    if (!cap) {
-        PyMem_Free(m);
-        return -1;
-    }
-    int bad = PyList_Append(keep, cap);
-    Py_DECREF(cap);
-    if (bad)
-        return -1;
+    nd_memory_field *m = nd_keep_block(keep, sizeof *m);
     long long n, p;
     nd_spec s;
     nd_item rows[sizeof nd_mem_items / sizeof *nd_mem_items];
     memcpy(rows, nd_mem_items, sizeof rows);
-    if (!PyArg_ParseTuple(acts, "iiiiiLL;memory field codes", &m->form, &m->act, &m->zero_diagonal,
+    if (!m || !PyArg_ParseTuple(acts, "iiiiiLL;memory field codes", &m->form, &m->act, &m->zero_diagonal,
                           &m->input_in_state, &m->slow, &n, &p) ||
         !PyArg_ParseTuple(consts, "ddddddddd;memory field constants", &m->gain, &m->threshold, &m->tau,
                           &m->alpha, &m->beta, &m->gamma, &m->kappa, &m->eps, &m->leak))
@@ -75,33 +62,14 @@ int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, 
     f->dim = nd_memory_field_dim(m);
     /* the memories' contents once, here; the description again wherever the field is bound */
     int st = nd_memory_field_check(m, f->dim);
-    if (st == ND_OK)
-        st = nd_memory_field_check_contents(m);
-    if (st != ND_OK) {
-        nd_raise_status(st, "memory field");
-        return -1;
-    }
-    return 0;
-}
-
-/* A whole spec, which must be a memory network's, into f (checked, not bound to states). */
-static int nd_mem_parse_spec(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
-{
-    if (nd_parse_field(spec, typenum, f, keep) < 0)
-        return -1;
-    if (f->kind != ND_FIELD_MEMORY) {
-        PyErr_SetString(PyExc_ValueError, "field must be a memory network's field");
-        return -1;
-    }
-    return 0;
+    return nd_status_check(st == ND_OK ? nd_memory_field_check_contents(m) : st, "memory field");
 }
 
 /* A whole spec, which must be a memory network's, bound to states y [batch, dim]. */
 static int nd_mem_spec(PyObject *spec, int typenum, PyArrayObject *y, nd_field *f, PyObject *keep)
 {
-    if (nd_mem_parse_spec(spec, typenum, f, keep) < 0)
-        return -1;
-    if (nd_check_last_axis(y, "y", f->dim, "memory network") < 0)
+    if (nd_parse_field_of(spec, typenum, ND_FIELD_MEMORY, "a memory network", f, keep) < 0 ||
+        nd_check_last_axis(y, "y", f->dim, "memory network") < 0)
         return -1;
     f->batch = PyArray_DIM(y, 0);
     return 0;

@@ -102,6 +102,11 @@ PyObject *nd_raise_status(int status, const char *what)
     return NULL;
 }
 
+int nd_status_check(int status, const char *what)
+{
+    return status == ND_OK ? 0 : (nd_raise_status(status, what), -1);
+}
+
 /* ---- table-driven entry points ---------------------------------------------------------- */
 
 #define ND_FIELD(base, arg) ((char *)(base) + (arg)->offset)
@@ -890,48 +895,6 @@ int nd_spec_walk(nd_spec *s, const nd_item *rows, int count, void *target)
     return 0;
 }
 
-PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
-                             const char *name, const char *axes)
-{
-    const int ints = typenum == NPY_INT8 || typenum == NPY_INT32 || typenum == NPY_INT64;
-    PyArrayObject *a = NULL;
-    if (!ints) {
-        a = nd_float_array(obj, typenum, name);
-    } else {
-        PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
-        if (raw && PyArray_SIZE(raw) && PyArray_DESCR(raw)->kind != 'i' && PyArray_DESCR(raw)->kind != 'u')
-            PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
-        else if (raw) /* a safe cast only: a value that does not fit is refused, never wrapped */
-            a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, typenum, 0, 0, NPY_ARRAY_IN_ARRAY);
-        Py_XDECREF(raw);
-    }
-    if (!a)
-        return NULL;
-    /* the number of axes first: "expected 2 axes" says more than a shape with free sizes */
-    if (nd_check_shape(a, name, ndim, NULL, axes) < 0 || (dims && nd_check_shape(a, name, ndim, dims, axes) < 0) ||
-        (!ints && nd_check_finite(a, name) < 0) || PyList_Append(keep, (PyObject *)a) < 0) {
-        Py_DECREF(a);
-        return NULL;
-    }
-    Py_DECREF(a); /* `keep` holds it */
-    return a;
-}
-
-PyArrayObject *nd_keep_item(PyObject *keep, PyObject *items, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims,
-                            const char *name, const char *axes, int optional, const char *spec)
-{
-    char label[64];
-    snprintf(label, sizeof label, name, i);
-    if (i >= PyTuple_GET_SIZE(items))
-        return PyErr_Format(PyExc_ValueError, "malformed %s spec", spec), NULL;
-    PyObject *obj = PyTuple_GET_ITEM(items, i);
-    if (obj != Py_None)
-        return nd_keep_param(keep, obj, typenum, ndim, dims, label, axes);
-    if (!optional)
-        PyErr_Format(PyExc_ValueError, "%s must be given", label);
-    return NULL;
-}
-
 void nd_xdecref(int n, ...)
 {
     va_list ap;
@@ -1079,6 +1042,19 @@ int nd_pyfn_call(const nd_pyfn *c, double t, const void *y, void *out)
 static void nd_free_capsule(PyObject *capsule)
 {
     PyMem_RawFree(PyCapsule_GetPointer(capsule, "neurodyn.buffer"));
+}
+
+void *nd_keep_block(PyObject *keep, size_t size)
+{
+    void *p = PyMem_RawCalloc(1, size);
+    PyObject *cap = p ? PyCapsule_New(p, "neurodyn.buffer", nd_free_capsule) : NULL;
+    if (!cap) {
+        PyMem_RawFree(p);
+        return p ? NULL : PyErr_NoMemory();
+    }
+    const int bad = PyList_Append(keep, cap);
+    Py_DECREF(cap); /* with `keep` from here */
+    return bad ? NULL : p;
 }
 
 PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum)

@@ -37,6 +37,8 @@ int nd_check_finite(PyArrayObject *a, const char *name);
  * (nd_last_error) the message is "<arg> <rule>, got <value>", the same from every entry point
  * that passes that argument; otherwise "<what>: <status>". */
 PyObject *nd_raise_status(int status, const char *what);
+/* 0 for ND_OK, else -1 with nd_raise_status's exception (a kernel's rule checked by a binding). */
+int nd_status_check(int status, const char *what);
 
 /* An array that takes ownership of *buf (a PyMem_Raw allocation, freed with the array) and
  * sets *buf to NULL; with no elements a fresh empty array. NULL with an exception set on
@@ -47,6 +49,13 @@ PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum
  * it, parameters converted to typenum, checked, and kept alive in the list `keep`
  * (bind_fields.c). 0, or -1 with an exception. */
 int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep);
+
+/* A zeroed block of size bytes (a description the kernels read), freed with the list `keep`.
+ * NULL with an exception. */
+void *nd_keep_block(PyObject *keep, size_t size);
+
+/* nd_parse_field of the argument `spec`, which must be a field of `kind` ("spec must be <what>'s"). */
+int nd_parse_field_of(PyObject *spec, int typenum, int kind, const char *what, nd_field *f, PyObject *keep);
 
 /* "(2, 3)" for error messages; returns a new str or NULL. */
 PyObject *nd_shape_str(int ndim, const npy_intp *shape);
@@ -322,19 +331,6 @@ void nd_spec_widths(nd_spec *s, int n, int64_t *widths);
 /* Reads the rows (ending with {NULL}) from item s->pos on, into target; the ND_REPEAT group
  * `count` times. An item past the tuple's end is ValueError "malformed <what> spec". 0 or -1. */
 int nd_spec_walk(nd_spec *s, const nd_item *rows, int count, void *target);
-
-/* A parameter array of a spec: obj as typenum (a float type: finite values; NPY_INT8, NPY_INT32
- * or NPY_INT64: integers only, never truncated), with ndim axes of the sizes dims (-1: any;
- * dims NULL: any sizes), held by the list `keep`. Borrowed, or NULL with an exception. */
-PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
-                             const char *name, const char *axes);
-
-/* Item i of the spec tuple `items` by nd_keep_param's rules, named by the format `name` given i
- * ("params[%zd]", or a plain name). An index past the tuple's end is ValueError "malformed <spec>
- * spec"; None is NULL, without an exception when `optional`, else ValueError "<name> must be
- * given". */
-PyArrayObject *nd_keep_item(PyObject *keep, PyObject *items, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims,
-                            const char *name, const char *axes, int optional, const char *spec);
 
 /* The index of the str o in the NULL-terminated names: -1 with ValueError
  * "<name>='x' is not one of 'a', 'b'" (the message of a choice row). */
