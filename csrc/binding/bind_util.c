@@ -257,32 +257,32 @@ int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
     return i < 0 ? -1 : 0;
 }
 
-/* -1 with TypeError unless obj holds integers (ND_INTEGER: a label is never truncated). */
-static int nd_check_integer(PyObject *obj, const char *name)
+/* obj as integers of typenum: values of another kind are a TypeError, never truncated (labels,
+ * indices); `cast` NPY_ARRAY_FORCECAST, or 0 for a safe cast only (a value that does not fit is
+ * refused, not wrapped). A new reference, or NULL. */
+static PyArrayObject *nd_int_array(PyObject *obj, int typenum, const char *name, int cast)
 {
-    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
-    if (!raw)
-        return -1;
-    const char kind = PyArray_DESCR(raw)->kind;
-    if (kind != 'i' && kind != 'u')
-        PyErr_Format(PyExc_TypeError, "%s must be integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
-    Py_DECREF(raw);
-    return kind == 'i' || kind == 'u' ? 0 : -1;
+    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj), *a = NULL;
+    const char kind = raw ? PyArray_DESCR(raw)->kind : 'i';
+    if (raw && PyArray_SIZE(raw) && kind != 'i' && kind != 'u')
+        PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
+    else if (raw)
+        a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, typenum, 0, 0, NPY_ARRAY_IN_ARRAY | cast);
+    Py_XDECREF(raw);
+    return a;
 }
 
+/* The shape rule and finiteness are checked next (nd_prepare_param). */
 static int nd_parse_array(const nd_arg *a, PyObject *o, int typenum, PyArrayObject **out)
 {
     if (a->kind == ND_ARG_ARRAY)
         *out = nd_float_array(o, typenum, a->name);
-    else {
-        if ((a->flags & ND_INTEGER) ? nd_check_integer(o, a->name) < 0 : nd_resolve_float_type(o, a->name) < 0)
-            return -1;
+    else if (a->flags & ND_INTEGER)
+        *out = nd_int_array(o, NPY_INT64, a->name, NPY_ARRAY_FORCECAST);
+    else if (nd_resolve_float_type(o, a->name) >= 0)
         *out = (PyArrayObject *)PyArray_FROMANY(o, a->kind == ND_ARG_F64ARRAY ? NPY_DOUBLE : NPY_INT64, 0, 0,
                                                 NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
-    }
-    if (!*out)
-        return -1;
-    return 0; /* the shape rule and finiteness are checked next (nd_prepare) */
+    return *out ? 0 : -1;
 }
 
 static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
@@ -834,21 +834,6 @@ void nd_spec_widths(nd_spec *s, int n, int64_t *widths)
     }
 }
 
-/* obj as the item's type: a float type with real values, or integers only (a safe cast: a
- * value that does not fit is refused, never wrapped). A new reference, or NULL. */
-static PyArrayObject *nd_spec_array(PyObject *obj, int typenum, const char *name)
-{
-    if (typenum != NPY_INT8 && typenum != NPY_INT32 && typenum != NPY_INT64)
-        return nd_float_array(obj, typenum, name);
-    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj), *a = NULL;
-    if (raw && PyArray_SIZE(raw) && PyArray_DESCR(raw)->kind != 'i' && PyArray_DESCR(raw)->kind != 'u')
-        PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
-    else if (raw)
-        a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, typenum, 0, 0, NPY_ARRAY_IN_ARRAY);
-    Py_XDECREF(raw);
-    return a;
-}
-
 /* The item at s->pos by its row (the l-th repetition of its group): its shape rule, finiteness
  * for floats, kept alive by s->keep, its data pointer into the target. */
 static int nd_spec_item(nd_spec *s, const nd_item *row, int l, void *target)
@@ -867,9 +852,10 @@ static int nd_spec_item(nd_spec *s, const nd_item *row, int l, void *target)
         return PyErr_Format(PyExc_ValueError, "%s must be given", name), -1;
     if (obj != Py_None) {
         const int type = row->type ? row->type : s->typenum;
-        PyArrayObject *a = nd_spec_array(obj, type, name);
+        const int ints = type == NPY_INT8 || type == NPY_INT32 || type == NPY_INT64;
+        PyArrayObject *a = ints ? nd_int_array(obj, type, name, 0) : nd_float_array(obj, type, name);
         const int ok = a && nd_shape_check(&s->env, rule, a, name) == 0 &&
-                       ((type != NPY_FLOAT && type != NPY_DOUBLE) || nd_check_finite(a, name) == 0) &&
+                       (ints || nd_check_finite(a, name) == 0) &&
                        PyList_Append(s->keep, (PyObject *)a) == 0;
         data = ok ? PyArray_DATA(a) : NULL;
         Py_XDECREF(a); /* `keep` holds it */
