@@ -491,12 +491,12 @@ def test_bad_input_messages(balanced):
         net.recall(np.zeros((2, 999)), 1.0, verbose=False)
     with pytest.raises(ValueError, match=r"y0 has shape \(2, 999\); this field needs its last axis of size 1000"):
         nd.odeint(net.field(), np.zeros((2, 999)), [0, 1], verbose=False)
-    with pytest.raises(ValueError, match=r"input has 999 entries; this network needs 1000"):
+    with pytest.raises(ValueError, match=r"input has shape \(999,\); expected \(1000,\) for \(n,\), with n = 1000 from the network, one per unit"):
         net.field("rate", np.zeros(999))(0.0, np.zeros(1000))
     idp = nd.IDPHopfield(M.random_patterns(3, 16, seed=0))
     with pytest.raises(ValueError, match=r"u has shape \(15,\)"):
         idp(np.zeros((1, 16)), np.zeros(15))
-    with pytest.raises(ValueError, match=r"saliencies has 2 entries; this network needs 3"):
+    with pytest.raises(ValueError, match=r"saliencies has shape \(2,\); expected \(3,\) for \(p,\), with p = 3 from the network, one per memory"):
         idp.field(np.zeros(2))(0.0, np.zeros(16))
     with pytest.raises(ValueError, match=r"r \(the rates\) must lie in \[0, 1\]"):
         net.energy(np.full(1000, 1.5))

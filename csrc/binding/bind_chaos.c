@@ -66,8 +66,7 @@ static int nd_map_parse(PyObject *spec, nd_map *g)
         if (nd_parse_double(&param_row, PyTuple_GET_ITEM(params, i), &g->params[i]) < 0)
             return -1;
     g->dim = nd_map_dim(g->kind);
-    const int st = nd_map_check(g);
-    return st == ND_OK ? 0 : (nd_raise_status(st, "map"), -1);
+    return nd_status_check(nd_map_check(g), "map");
 }
 
 /* The states of y as a batch of the map's states: its last axis must be the map's dim. */

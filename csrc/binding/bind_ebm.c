@@ -11,23 +11,28 @@
 
 /* ---- built-in energies ------------------------------------------------------------------ */
 
-/* Parameter i of an energy, of the state's dtype and the given axes (-1: any), kept alive in
- * `keep`; its size along axis `axis` goes to *size when size is not NULL. */
-static const void *nd_eparam(PyObject *params, Py_ssize_t i, int tn, int ndim, const npy_intp *dims, PyObject *keep,
-                             int axis, int64_t *size)
-{
-    PyArrayObject *a = nd_keep_item(keep, params, i, tn, ndim, dims, "energy parameter %zd", "the energy's shape", 0,
-                                    "energy");
-    if (a && size)
-        *size = PyArray_DIM(a, axis);
-    return a ? PyArray_DATA(a) : NULL;
-}
+/* The parameters of each kind, for a state x [batch, dim]: an MLP's layers (the last one's
+ * output is the energy, width 1), a quadratic's mean and precision, a mixture's components. */
+#define E nd_energy
+static const nd_item nd_energy_mlp[] = {
+    ND_ITEM(E, weights, "energy parameter %zd", ND_REPEAT, "(width[l], width[l+1])"),
+    ND_ITEM(E, biases, "energy parameter %zd", ND_REPEAT, "(width[l+1],)"), {NULL}};
+static const nd_item nd_energy_quadratic[] = {ND_ITEM(E, mean, "energy parameter %zd", 0, "(dim,)"),
+                                              ND_ITEM(E, precision, "energy parameter %zd", 0, "(dim, dim)"), {NULL}};
+static const nd_item nd_energy_gmm[] = {ND_ITEM(E, mean, "energy parameter %zd", 0, "(components, dim)"),
+                                        ND_ITEM(E, precision, "energy parameter %zd", 0, "(components, dim, dim)"),
+                                        ND_ITEM(E, logc, "energy parameter %zd", 0, "(components,)"), {NULL}};
+static const nd_item nd_energy_none[] = {{NULL}};
+#undef E
 
 /* spec = (kind name, params, activation name, (barrier, tilt)) as built by neurodyn.energies
  * and neurodyn.EBM; d is the state's dimension and B the batch the workspace must hold. */
 static int nd_parse_energy(PyObject *spec, int tn, npy_intp d, npy_intp B, nd_energy *e, PyObject *keep)
 {
+    static const nd_item *const kinds[] = {[ND_ENERGY_MLP] = nd_energy_mlp, [ND_ENERGY_QUADRATIC] = nd_energy_quadratic,
+                                           [ND_ENERGY_GMM] = nd_energy_gmm, [ND_ENERGY_DOUBLE_WELL] = nd_energy_none};
     PyObject *kind, *params, *act;
+    nd_spec s;
     memset(e, 0, sizeof *e);
     if (!PyTuple_Check(spec)) { /* PyArg_ParseTuple takes a tuple only (SystemError otherwise) */
         PyErr_Format(PyExc_TypeError, "energy spec must be a tuple, got %R", spec);
@@ -35,45 +40,23 @@ static int nd_parse_energy(PyObject *spec, int tn, npy_intp d, npy_intp B, nd_en
     }
     if (!PyArg_ParseTuple(spec, "OO!O(dd);energy spec", &kind, &PyTuple_Type, &params, &act, &e->barrier, &e->tilt) ||
         (e->kind = nd_choice_index(kind, "energy kind", nd_energy_kind_names)) < 0 ||
-        (e->act = nd_choice_index(act, "activation", nd_act_names)) < 0)
+        (e->act = nd_choice_index(act, "activation", nd_act_names)) < 0 || nd_spec_init(&s, params, tn, keep, "energy") < 0)
         return -1;
     e->dim = d;
     e->batch_cap = B;
+    /* the MLP: n_layers hidden layers of (W, b), then the output layer's */
     const Py_ssize_t np_ = PyTuple_GET_SIZE(params);
-    if (e->kind == ND_ENERGY_MLP) {
-        e->n_layers = (int)(np_ / 2 - 1);
-        if (np_ < 2 || np_ % 2 || e->n_layers > ND_ENERGY_MAX_LAYERS) {
-            PyErr_SetString(PyExc_ValueError, "malformed energy spec");
-            return -1;
-        }
-        e->widths[0] = d;
-        for (int l = 0; l <= e->n_layers; ++l) {
-            int64_t out = 1;
-            const npy_intp wd[2] = {e->widths[l], l == e->n_layers ? 1 : -1};
-            if (!(e->weights[l] = nd_eparam(params, 2 * l, tn, 2, wd, keep, 1, &out)))
-                return -1;
-            if (l < e->n_layers)
-                e->widths[l + 1] = out;
-            const npy_intp bd[1] = {out};
-            if (!(e->biases[l] = nd_eparam(params, 2 * l + 1, tn, 1, bd, keep, 0, NULL)))
-                return -1;
-        }
-    } else if (e->kind == ND_ENERGY_QUADRATIC) {
-        const npy_intp md[1] = {d}, pd[2] = {d, d};
-        if (!(e->mean = nd_eparam(params, 0, tn, 1, md, keep, 0, NULL)) ||
-            !(e->precision = nd_eparam(params, 1, tn, 2, pd, keep, 0, NULL)))
-            return -1;
-    } else if (e->kind == ND_ENERGY_GMM) {
-        const npy_intp md[2] = {-1, d};
-        if (!(e->mean = nd_eparam(params, 0, tn, 2, md, keep, 0, &e->components)))
-            return -1;
-        const npy_intp pd[3] = {e->components, d, d}, cd[1] = {e->components};
-        if (!(e->precision = nd_eparam(params, 1, tn, 3, pd, keep, 0, NULL)) ||
-            !(e->logc = nd_eparam(params, 2, tn, 1, cd, keep, 0, NULL)))
-            return -1;
-    }
-    int st = nd_energy_check(e);
-    return st == ND_OK ? 0 : (nd_raise_status(st, "energy"), -1);
+    e->n_layers = e->kind == ND_ENERGY_MLP ? (int)(np_ / 2 - 1) : 0;
+    char last[32];
+    snprintf(last, sizeof last, "width[%d]", e->n_layers + 1);
+    if (e->kind == ND_ENERGY_MLP && (np_ < 2 || np_ % 2 || e->n_layers > ND_ENERGY_MAX_LAYERS))
+        return PyErr_SetString(PyExc_ValueError, "malformed energy spec"), -1;
+    if (nd_spec_bind(&s, "dim", d, "x") < 0 || nd_spec_bind(&s, "width[0]", d, "x") < 0 ||
+        nd_spec_bind(&s, last, 1, "the energy (a scalar)") < 0 || nd_spec_walk(&s, kinds[e->kind], e->n_layers + 1, e) < 0)
+        return -1;
+    nd_spec_widths(&s, e->n_layers + 1, e->widths);
+    e->components = e->kind == ND_ENERGY_GMM ? nd_spec_size(&s, "components") : 0;
+    return nd_status_check(nd_energy_check(e), "energy");
 }
 
 /* Parses the energy for x [B, d] and gives it its workspace (e->work, freed by the caller). */

@@ -10,22 +10,32 @@
 #include "nd_nn.h"
 #include "nd_status.h"
 
-static int nd_field_parse_linear(nd_bound_field *bf, PyObject *params, int typenum)
+/* The parameters of each kind: Linear (A, b or None); an MLP's (weights, biases or None) per
+ * layer, chained from width[0] = dim; Polynomial (coef, target, powers) with one term a row. */
+#define F nd_field
+static const nd_item nd_linear_items[] = {ND_ITEM(F, A, "A", 0, "(n, n) a square matrix"),
+                                          ND_ITEM(F, b, "b", ND_NONE, "(n,)"), {NULL}};
+static const nd_item nd_mlp_items[] = {ND_ITEM(F, weights, "weights[l]", ND_REPEAT, "(width[l], width[l+1])"),
+                                       ND_ITEM(F, biases, "biases[l]", ND_REPEAT | ND_NONE, "(width[l+1],)"), {NULL}};
+static const nd_item nd_poly_items[] = {ND_ITEM(F, coef, "coef", 0, "(terms,)"),
+                                        ND_ITEM_T(F, target, "target", 0, "(terms,)", NPY_INT64),
+                                        ND_ITEM_T(F, powers, "powers", 0, "(terms, dim)", NPY_INT64), {NULL}};
+#undef F
+
+/* The n parameter arrays of params by the rows (an MLP's `count` layers); f->dim is the size of
+ * the dimension dim, and the layers' widths and terms those the kernel reads. */
+static int nd_field_walk(nd_bound_field *bf, PyObject *params, int typenum, const nd_item *rows, int count, Py_ssize_t n,
+                         const char *dim)
 {
+    nd_spec s;
     nd_field *f = &bf->f;
-    npy_intp sq[2] = {-1, -1};
-    PyArrayObject *A = nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 0), typenum, 2, sq, "A", "(n, n)");
-    if (!A)
+    if (PyTuple_GET_SIZE(params) != n || nd_spec_init(&s, params, typenum, bf->keep, "field") < 0 ||
+        nd_spec_walk(&s, rows, count, f) < 0)
         return -1;
-    sq[0] = sq[1] = PyArray_DIM(A, 0);
-    if (nd_check_shape(A, "A", 2, sq, "(n, n), a square matrix") < 0)
-        return -1;
-    f->A = PyArray_DATA(A);
-    f->dim = sq[0];
-    PyArrayObject *ba = nd_keep_item(bf->keep, params, 1, typenum, 1, sq, "b", "(n,) with the n of A", 1, "field");
-    if (!ba && PyErr_Occurred())
-        return -1;
-    f->b = ba ? PyArray_DATA(ba) : NULL;
+    if (count)
+        nd_spec_widths(&s, count + 1, f->widths);
+    f->dim = nd_spec_size(&s, dim);
+    f->n_terms = rows == nd_poly_items ? nd_spec_size(&s, "terms") : 0;
     return 0;
 }
 
@@ -51,7 +61,7 @@ static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *ac
     nd_field *f = &bf->f;
     const Py_ssize_t L = PyTuple_GET_SIZE(params) / 2;
     int act[2];
-    if (PyTuple_GET_SIZE(params) % 2 || PyTuple_GET_SIZE(acts) != 2)
+    if (PyTuple_GET_SIZE(acts) != 2)
         return -1;
     for (int i = 0; i < 2; ++i)
         if (nd_parse_choice(&act_rows[i], PyTuple_GET_ITEM(acts, i), &act[i]) < 0)
@@ -61,49 +71,9 @@ static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *ac
         nd_raise_status(nd_field_check(f), "field");
         return -1;
     }
-    for (Py_ssize_t l = 0; l < L; ++l) {
-        char wname[32], bname[32], axes[64];
-        snprintf(wname, sizeof wname, "weights[%zd]", l);
-        snprintf(bname, sizeof bname, "biases[%zd]", l);
-        if (l == 0)
-            snprintf(axes, sizeof axes, "(d, width)");
-        else
-            snprintf(axes, sizeof axes, "(%lld, width): the outputs of weights[%zd]", (long long)f->widths[l], l - 1);
-        npy_intp wd[2] = {l == 0 ? -1 : (npy_intp)f->widths[l], -1};
-        PyArrayObject *w = nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 2 * l), typenum, 2, wd, wname, axes);
-        if (!w)
-            return -1;
-        f->weights[l] = PyArray_DATA(w);
-        f->widths[l] = PyArray_DIM(w, 0);
-        f->widths[l + 1] = PyArray_DIM(w, 1);
-        npy_intp bd[1] = {(npy_intp)f->widths[l + 1]};
-        PyArrayObject *ba = nd_keep_item(bf->keep, params, 2 * l + 1, typenum, 1, bd, bname, "(width,)", 1, "field");
-        if (!ba && PyErr_Occurred())
-            return -1;
-        f->biases[l] = ba ? PyArray_DATA(ba) : NULL;
+    for (Py_ssize_t l = 0; l < L; ++l)
         f->acts[l] = act[l == L - 1];
-    }
-    f->dim = f->widths[0];
-    return 0;
-}
-
-static int nd_field_parse_poly(nd_bound_field *bf, PyObject *params, int typenum)
-{
-    nd_field *f = &bf->f;
-    PyArrayObject *pw = nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 2), NPY_INT64, 2, NULL, "powers", "(terms, dim)");
-    if (!pw)
-        return -1;
-    const npy_intp kd[1] = {PyArray_DIM(pw, 0)};
-    PyArrayObject *tg = nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 1), NPY_INT64, 1, kd, "target", "(terms,)");
-    PyArrayObject *cf = tg ? nd_keep_param(bf->keep, PyTuple_GET_ITEM(params, 0), typenum, 1, kd, "coef", "(terms,)") : NULL;
-    if (!cf)
-        return -1;
-    f->powers = PyArray_DATA(pw);
-    f->target = PyArray_DATA(tg);
-    f->coef = PyArray_DATA(cf);
-    f->n_terms = kd[0];
-    f->dim = PyArray_DIM(pw, 1);
-    return 0;
+    return nd_field_walk(bf, params, typenum, nd_mlp_items, (int)L, 2 * L, "width[0]");
 }
 
 int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
@@ -122,20 +92,17 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
         return -1;
     int rc = -1;
     switch (bf->f.kind) {
-    case ND_FIELD_LINEAR: rc = PyTuple_GET_SIZE(params) == 2 ? nd_field_parse_linear(bf, params, typenum) : -1; break;
+    case ND_FIELD_LINEAR: rc = nd_field_walk(bf, params, typenum, nd_linear_items, 0, 2, "n"); break;
     case ND_FIELD_LORENZ: rc = nd_field_parse_lorenz(bf, consts); break;
     case ND_FIELD_MLP: rc = nd_field_parse_mlp(bf, params, acts, typenum); break;
-    case ND_FIELD_POLY: rc = PyTuple_GET_SIZE(params) == 3 ? nd_field_parse_poly(bf, params, typenum) : -1; break;
+    case ND_FIELD_POLY: rc = nd_field_walk(bf, params, typenum, nd_poly_items, 0, 3, "dim"); break;
     case ND_FIELD_MEMORY: rc = nd_memories_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
     case ND_FIELD_HYBRID: rc = nd_hybrid_parse_field(params, acts, consts, typenum, &bf->f, bf->keep); break;
     case ND_FIELD_FLOW: rc = nd_flows_parse_field(acts, consts, &bf->f); break;
     default: break; /* RELAX holds per-state parameters: not a field of neurodyn.fields */
     }
-    int st;
-    if (rc == 0 && (st = nd_field_check(&bf->f)) != ND_OK) {
-        nd_raise_status(st, "field");
-        rc = -1;
-    }
+    if (rc == 0)
+        rc = nd_status_check(nd_field_check(&bf->f), "field");
     if (rc < 0 && !PyErr_Occurred())
         PyErr_SetString(PyExc_ValueError, "malformed field spec");
     if (rc < 0)
@@ -148,8 +115,7 @@ int nd_bind_field_rows(nd_field *f, PyArrayObject *y, const char *name, int64_t 
     if (nd_check_last_axis(y, name, f->dim, "field") < 0)
         return -1;
     f->batch = rows;
-    const int st = nd_field_check(f);
-    return st == ND_OK ? 0 : (nd_raise_status(st, "field"), -1);
+    return nd_status_check(nd_field_check(f), "field");
 }
 
 int nd_field_bind(nd_bound_field *bf, PyArrayObject *state, const char *name, int keep_slots, int jac)
@@ -159,13 +125,9 @@ int nd_field_bind(nd_bound_field *bf, PyArrayObject *state, const char *name, in
     if (nd_bind_field_rows(f, state, name, f->dim ? (int64_t)(PyArray_SIZE(state) / f->dim) : 0) < 0)
         return -1;
     size_t len;
-    const int st = jac ? nd_field_jac_workspace_len(f, &len) : nd_field_workspace_len(f, &len);
-    if (st != ND_OK) {
-        nd_raise_status(st, "field");
-        return -1;
-    }
     PyMem_RawFree(bf->work);
-    f->work = bf->work = nd_work_alloc(len, (size_t)PyArray_ITEMSIZE(state));
+    f->work = bf->work = nd_workspace(jac ? nd_field_jac_workspace_len(f, &len) : nd_field_workspace_len(f, &len), &len,
+                                      PyArray_ITEMSIZE(state), "field");
     return bf->work ? 0 : -1;
 }
 
@@ -188,16 +150,23 @@ int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
     return rc;
 }
 
+int nd_parse_field_of(PyObject *spec, int typenum, int kind, const char *what, nd_field *f, PyObject *keep)
+{
+    if (!PyTuple_Check(spec))
+        return PyErr_Format(PyExc_TypeError, "spec must be %s's spec tuple, got %s", what, Py_TYPE(spec)->tp_name), -1;
+    if (nd_parse_field(spec, typenum, f, keep) < 0)
+        return -1;
+    if (f->kind != kind)
+        return PyErr_Format(PyExc_ValueError, "spec must be %s's, not a '%s' field", what, nd_field_kind_names[f->kind]), -1;
+    return 0;
+}
+
 int nd_parse_field_for_jac(PyObject *spec, int typenum, PyArrayObject *y, const char *name, int64_t rows,
                            nd_field *f, PyObject *keep, void **work)
 {
     size_t len;
-    int st;
-    if (nd_parse_field(spec, typenum, f, keep) < 0 || nd_bind_field_rows(f, y, name, rows) < 0)
-        return -1;
-    if ((st = nd_field_jac_workspace_len(f, &len)) != ND_OK)
-        return nd_raise_status(st, "vector field"), -1;
-    if (!(*work = nd_work_alloc(len, (size_t)PyArray_ITEMSIZE(y))))
+    if (nd_parse_field(spec, typenum, f, keep) < 0 || nd_bind_field_rows(f, y, name, rows) < 0 ||
+        !(*work = nd_workspace(nd_field_jac_workspace_len(f, &len), &len, PyArray_ITEMSIZE(y), "vector field")))
         return -1;
     f->work = *work;
     return 0;

@@ -21,11 +21,37 @@ static const nd_table nd_hybrid_tables[] = {{"hybrid_activations", nd_hybrid_act
                                             {"hybrid_systems", nd_hybrid_system_names},
                                             {NULL}};
 
-/* Parameter i of a hybrid spec (nd_keep_item); NULL without an exception for None when `optional`. */
-static PyArrayObject *nd_hybrid_param(PyObject *params, Py_ssize_t i, int tn, int ndim, const npy_intp *dims,
-                                      const char *name, const char *axes, int optional, PyObject *keep)
+/* A model's parameters: b1, the layers' (kernel, bias), then the port-Hamiltonian parts A, L
+ * and G and the input signal u(t) (times as float64, values of the state's type), None where
+ * absent. The layers chain from width[0] = d; pairs and triangle are the lengths of A's strict
+ * upper and L's lower part. */
+#define H nd_hybrid
+static const nd_item nd_hybrid_b1[] = {ND_ITEM(H, b1, "b1", 0, "(d,)"), {NULL}};
+static const nd_item nd_hybrid_layers[] = {ND_ITEM(H, kernels, "kernels[l]", ND_REPEAT, "(width[l], width[l+1])"),
+                                           ND_ITEM(H, biases, "biases[l]", ND_REPEAT, "(width[l+1],)"), {NULL}};
+static const nd_item nd_hybrid_port[] = {
+    ND_ITEM(H, A, "A", ND_NONE, "(pairs,) d (d - 1) / 2 entries"),
+    ND_ITEM(H, L, "L", ND_NONE, "(triangle,) d (d + 1) / 2 entries"), ND_ITEM(H, G, "G", ND_NONE, "(d, inputs)"),
+    ND_ITEM_T(H, u_t, "u_t", ND_NONE, "(knots,)", NPY_DOUBLE), ND_ITEM(H, u, "u", ND_NONE, "(knots, rows, inputs)"),
+    {NULL}};
+#undef H
+
+/* acts[l] for the names of the L layers, items first.. of the list or tuple seq. 0 or -1. */
+static int nd_hybrid_acts(PyObject *seq, Py_ssize_t first, Py_ssize_t L, int *acts)
 {
-    return nd_keep_item(keep, params, i, tn, ndim, dims, name, axes, optional, "hybrid");
+    char name[48];
+    for (Py_ssize_t l = 0; l < L; ++l) {
+        snprintf(name, sizeof name, "activations[%zd]", l);
+        if ((acts[l] = nd_choice_index(PySequence_Fast_GET_ITEM(seq, first + l), name, nd_hybrid_act_names)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* "<name> must be given" when need and not p. */
+static int nd_hybrid_need(int need, const void *p, const char *name)
+{
+    return need && !p ? (PyErr_Format(PyExc_ValueError, "%s must be given", name), -1) : 0;
 }
 
 static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *consts, int tn, nd_hybrid *h,
@@ -34,6 +60,7 @@ static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *co
     nd_hybrid_default(h);
     const Py_ssize_t L = PyTuple_GET_SIZE(names) - 2;
     long long inputs;
+    nd_spec s;
     if (L < 1 || L > ND_HYBRID_MAX_LAYERS || PyTuple_GET_SIZE(params) != 2 * L + 6 ||
         !PyArg_ParseTuple(consts, "ddpL;hybrid constants", &h->beta, &h->power, &h->guarantee, &inputs)) {
         if (!PyErr_Occurred())
@@ -42,81 +69,38 @@ static int nd_hybrid_parse_model(PyObject *params, PyObject *names, PyObject *co
     }
     h->inputs = inputs;
     h->n_layers = (int)L;
-    if ((h->form = nd_choice_index(PyTuple_GET_ITEM(names, 1), "form", nd_hybrid_form_names)) < 0)
+    if ((h->form = nd_choice_index(PyTuple_GET_ITEM(names, 1), "form", nd_hybrid_form_names)) < 0 ||
+        nd_hybrid_acts(names, 2, L, h->acts) < 0 || nd_spec_init(&s, params, tn, keep, "hybrid") < 0 ||
+        nd_spec_walk(&s, nd_hybrid_b1, 0, h) < 0)
         return -1;
-    char name[48];
-    for (Py_ssize_t l = 0; l < L; ++l) {
-        snprintf(name, sizeof name, "activations[%zd]", l);
-        if ((h->acts[l] = nd_choice_index(PyTuple_GET_ITEM(names, l + 2), name, nd_hybrid_act_names)) < 0)
-            return -1;
-    }
-    PyArrayObject *a = nd_hybrid_param(params, 0, tn, 1, NULL, "b1", "(d,)", 0, keep);
-    if (!a)
+    const int64_t d = h->dim = nd_spec_size(&s, "d");
+    if (nd_spec_bind(&s, "width[0]", d, "b1") < 0 || nd_spec_walk(&s, nd_hybrid_layers, (int)L, h) < 0 ||
+        nd_spec_bind(&s, "pairs", d * (d - 1) / 2, "b1") < 0 || nd_spec_bind(&s, "triangle", d * (d + 1) / 2, "b1") < 0 ||
+        nd_spec_bind(&s, "inputs", h->inputs, "the constants") < 0 || nd_spec_walk(&s, nd_hybrid_port, 0, h) < 0)
         return -1;
-    h->b1 = PyArray_DATA(a);
-    const npy_intp d = PyArray_DIM(a, 0);
-    h->dim = h->widths[0] = d;
-    for (Py_ssize_t l = 0; l < L; ++l) {
-        char axes[64];
-        const npy_intp kd[2] = {h->widths[l], -1};
-        snprintf(name, sizeof name, "kernels[%zd]", l);
-        snprintf(axes, sizeof axes, "(%lld, width)", (long long)h->widths[l]);
-        if (!(a = nd_hybrid_param(params, 1 + 2 * l, tn, 2, kd, name, axes, 0, keep)))
-            return -1;
-        h->kernels[l] = PyArray_DATA(a);
-        h->widths[l + 1] = PyArray_DIM(a, 1);
-        const npy_intp bd[1] = {h->widths[l + 1]};
-        snprintf(name, sizeof name, "biases[%zd]", l);
-        snprintf(axes, sizeof axes, "(%lld,)", (long long)h->widths[l + 1]);
-        if (!(a = nd_hybrid_param(params, 2 + 2 * l, tn, 1, bd, name, axes, 0, keep)))
-            return -1;
-        h->biases[l] = PyArray_DATA(a);
-    }
-    const Py_ssize_t o = 1 + 2 * L;
+    nd_spec_widths(&s, (int)L + 1, h->widths);
     const int port = h->form == ND_HYBRID_PORT_HAMILTONIAN;
-    const npy_intp ad[1] = {d * (d - 1) / 2}, ld[1] = {d * (d + 1) / 2}, gd[2] = {d, h->inputs};
-    if ((a = nd_hybrid_param(params, o, tn, 1, ad, "A", "(d (d - 1) / 2,)", !port, keep)))
-        h->A = PyArray_DATA(a);
-    else if (PyErr_Occurred())
+    if (nd_hybrid_need(port, h->A, "A") < 0 || nd_hybrid_need(port, h->L, "L") < 0 ||
+        nd_hybrid_need(port && h->inputs > 0, h->G, "G") < 0)
         return -1;
-    if ((a = nd_hybrid_param(params, o + 1, tn, 1, ld, "L", "(d (d + 1) / 2,)", !port, keep)))
-        h->L = PyArray_DATA(a);
-    else if (PyErr_Occurred())
-        return -1;
-    if ((a = nd_hybrid_param(params, o + 2, tn, 2, gd, "G", "(d, inputs)", !(port && h->inputs > 0), keep)))
-        h->G = PyArray_DATA(a);
-    else if (PyErr_Occurred())
-        return -1;
-    /* u(t): times as float64, values [n_knots, rows, m] of the state's type */
-    PyObject *ut = PyTuple_GET_ITEM(params, o + 3), *u = PyTuple_GET_ITEM(params, o + 4);
-    if ((ut == Py_None) != (u == Py_None)) {
-        PyErr_SetString(PyExc_ValueError, "u and u_t must be given together");
-        return -1;
-    }
-    if (ut != Py_None) {
-        PyArrayObject *t = (PyArrayObject *)PyArray_FROMANY(ut, NPY_DOUBLE, 1, 1, NPY_ARRAY_IN_ARRAY);
-        if (!t || PyList_Append(keep, (PyObject *)t) < 0) {
-            Py_XDECREF(t);
-            return -1;
-        }
-        Py_DECREF(t);
-        h->n_knots = PyArray_DIM(t, 0);
-        h->u_t = PyArray_DATA(t);
-        const npy_intp udim[3] = {h->n_knots, -1, h->inputs};
-        if (!(a = nd_hybrid_param(params, o + 4, tn, 3, udim, "u", "(len(u_t), rows, inputs)", 0, keep)))
-            return -1;
-        h->u = PyArray_DATA(a);
-        h->u_rows = PyArray_DIM(a, 1);
-    }
-    int st = nd_hybrid_check(h, 1);
-    return st == ND_OK ? 0 : (nd_raise_status(st, "hybrid model"), -1);
+    if (!h->u_t != !h->u)
+        return PyErr_SetString(PyExc_ValueError, "u and u_t must be given together"), -1;
+    h->n_knots = h->u ? nd_spec_size(&s, "knots") : 0;
+    h->u_rows = h->u ? nd_spec_size(&s, "rows") : 0;
+    return nd_status_check(nd_hybrid_check(h, 1), "hybrid model");
 }
+
+/* A target system's wells: centres [wells, d] and their depths, or None for the systems without. */
+static const nd_item nd_hybrid_wells[] = {
+    ND_ITEM_T(nd_hybrid_system, centres, "centres", ND_NONE, "(wells, d)", NPY_DOUBLE),
+    ND_ITEM_T(nd_hybrid_system, depths, "depths", ND_NONE, "(wells,)", NPY_DOUBLE), {NULL}};
 
 static int nd_hybrid_parse_system(PyObject *params, PyObject *names, PyObject *consts, nd_hybrid_system *s,
                                   PyObject *keep)
 {
     memset(s, 0, sizeof *s);
     long long d;
+    nd_spec sp;
     if (PyTuple_GET_SIZE(names) != 2 || PyTuple_GET_SIZE(params) != 2 ||
         !PyArg_ParseTuple(consts, "Ldddddddd;system constants", &d, &s->width, &s->gamma, &s->omega, &s->radius,
                           &s->rotation, &s->alpha, &s->cubic, &s->delta)) {
@@ -125,26 +109,15 @@ static int nd_hybrid_parse_system(PyObject *params, PyObject *names, PyObject *c
         return -1;
     }
     s->dim = d;
-    if ((s->kind = nd_choice_index(PyTuple_GET_ITEM(names, 1), "system", nd_hybrid_system_names)) < 0)
+    if ((s->kind = nd_choice_index(PyTuple_GET_ITEM(names, 1), "system", nd_hybrid_system_names)) < 0 ||
+        nd_spec_init(&sp, params, NPY_DOUBLE, keep, "hybrid system") < 0 ||
+        nd_spec_bind(&sp, "d", d, "the system's constants") < 0 || nd_spec_walk(&sp, nd_hybrid_wells, 0, s) < 0 ||
+        nd_hybrid_need(s->centres != NULL, s->depths, "depths") < 0)
         return -1;
-    const npy_intp cd[2] = {-1, d};
-    PyArrayObject *c = nd_hybrid_param(params, 0, NPY_DOUBLE, 2, cd, "centres", "(wells, d)", 1, keep);
-    if (PyErr_Occurred())
-        return -1;
-    if (c) {
-        s->centres = PyArray_DATA(c);
-        s->n_wells = PyArray_DIM(c, 0);
-        const npy_intp dd[1] = {s->n_wells};
-        PyArrayObject *w = nd_hybrid_param(params, 1, NPY_DOUBLE, 1, dd, "depths", "(wells,)", 0, keep);
-        if (!w)
-            return -1;
-        s->depths = PyArray_DATA(w);
-    }
-    int st = nd_hybrid_system_check(s);
-    return st == ND_OK ? 0 : (nd_raise_status(st, "hybrid system"), -1);
+    s->n_wells = s->centres ? nd_spec_size(&sp, "wells") : 0;
+    s->depths = s->centres ? s->depths : NULL;
+    return nd_status_check(nd_hybrid_system_check(s), "hybrid system");
 }
-
-static void nd_hybrid_capsule_free(PyObject *cap) { PyMem_Free(PyCapsule_GetPointer(cap, "nd_hybrid_field")); }
 
 int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, int typenum, nd_field *f,
                           PyObject *keep)
@@ -153,17 +126,8 @@ int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, i
         PyErr_SetString(PyExc_ValueError, "malformed hybrid spec");
         return -1;
     }
-    nd_hybrid_field *hf = PyMem_Calloc(1, sizeof *hf);
-    PyObject *cap = hf ? PyCapsule_New(hf, "nd_hybrid_field", nd_hybrid_capsule_free) : NULL;
-    if (!cap) {
-        PyMem_Free(hf);
-        if (!PyErr_Occurred())
-            PyErr_NoMemory();
-        return -1;
-    }
-    int bad = PyList_Append(keep, cap) < 0; /* `keep` frees it with the parameters */
-    Py_DECREF(cap);
-    if (bad)
+    nd_hybrid_field *hf = nd_keep_block(keep, sizeof *hf); /* `keep` frees it with the parameters */
+    if (!hf)
         return -1;
     PyObject *which = PyTuple_GET_ITEM(names, 0);
     hf->is_system = PyUnicode_Check(which) && PyUnicode_CompareWithASCIIString(which, "system") == 0;
@@ -175,31 +139,14 @@ int nd_hybrid_parse_field(PyObject *params, PyObject *names, PyObject *consts, i
     return 0;
 }
 
-/* A "hybrid" field spec (kind, params, names, constants) into f; 0, or -1 with an exception. */
-static int nd_hybrid_spec(PyObject *spec, int tn, nd_field *f, PyObject *keep)
-{
-    PyObject *kind, *params, *names, *consts;
-    memset(f, 0, sizeof *f);
-    if (!PyTuple_Check(spec)) {
-        PyErr_SetString(PyExc_TypeError, "spec must be a hybrid spec tuple");
-        return -1;
-    }
-    if (!PyArg_ParseTuple(spec, "OO!O!O!;hybrid spec", &kind, &PyTuple_Type, &params, &PyTuple_Type, &names,
-                          &PyTuple_Type, &consts))
-        return -1;
-    if (!PyUnicode_Check(kind) || PyUnicode_CompareWithASCIIString(kind, nd_field_kind_names[ND_FIELD_HYBRID]) != 0) {
-        PyErr_SetString(PyExc_ValueError, "spec is not a hybrid spec");
-        return -1;
-    }
-    return nd_hybrid_parse_field(params, names, consts, tn, f, keep);
-}
+#define ND_HYBRID_SPEC(spec, tn, f, keep) nd_parse_field_of(spec, tn, ND_FIELD_HYBRID, "a hybrid model or system", f, keep)
 
 /* The spec parsed for a batch z [B, d] with its scratch (freed by the caller). */
 static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model_only, const nd_hybrid_field **out,
                              PyObject *keep)
 {
     nd_field f;
-    if (nd_hybrid_spec(spec, tn, &f, keep) < 0)
+    if (ND_HYBRID_SPEC(spec, tn, &f, keep) < 0)
         return NULL;
     const nd_hybrid_field *hf = f.hybrid;
     if (model_only && hf->is_system)
@@ -207,11 +154,9 @@ static void *nd_hybrid_setup(PyObject *spec, PyArrayObject *z, int tn, int model
     if (nd_check_last_axis(z, "z", f.dim, hf->is_system ? "hybrid system" : "hybrid model") < 0)
         return NULL;
     size_t len;
-    int st = nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), 0, &len);
-    if (st != ND_OK)
-        return nd_raise_status(st, "hybrid workspace");
     *out = hf;
-    return nd_work_alloc(len, PyArray_ITEMSIZE(z));
+    return nd_workspace(nd_hybrid_field_workspace_len(hf, PyArray_DIM(z, 0), 0, &len), &len, PyArray_ITEMSIZE(z),
+                        "hybrid workspace");
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
@@ -303,7 +248,7 @@ static int nd_hyb_cert_setup(H *a)
 {
     nd_field f;
     size_t len;
-    if (!(a->keep = PyList_New(0)) || nd_hybrid_spec(a->spec, NPY_DOUBLE, &f, a->keep) < 0)
+    if (!(a->keep = PyList_New(0)) || ND_HYBRID_SPEC(a->spec, NPY_DOUBLE, &f, a->keep) < 0)
         return -1;
     if ((a->hf = f.hybrid)->is_system)
         return PyErr_SetString(PyExc_ValueError, "a certificate needs a hybrid model, not a target system"), -1;
@@ -394,11 +339,9 @@ static int nd_hyb_check_rules(const nd_hyb_check_args *a)
         h.widths[l + 1] = PyLong_AsLongLong(w);
         if (h.widths[l + 1] == -1 && PyErr_Occurred())
             goto done;
-        snprintf(name, sizeof name, "activations[%zd]", l);
-        if ((h.acts[l] = nd_choice_index(PySequence_Fast_GET_ITEM(acts, l), name, nd_hybrid_act_names)) < 0)
-            goto done;
     }
-    st = nd_hybrid_check(&h, 0);
+    if (nd_hybrid_acts(acts, 0, L < ND_HYBRID_MAX_LAYERS ? L : ND_HYBRID_MAX_LAYERS, h.acts) == 0)
+        st = nd_hybrid_check(&h, 0);
 done:
     nd_xdecref(2, sizes, acts);
     return st;

@@ -310,17 +310,19 @@ ND_CHECK_ENTRY(ltccell_check, C, NULL,
 
 /* ---- CfC -------------------------------------------------------------------------------- */
 
-/* params[k] with ndim axes (d0, d1; -1: any), kept alive in `keep`; NULL with an exception. */
-static const void *nd_cfc_param(PyObject *params, Py_ssize_t k, int tn, int ndim, npy_intp d0, npy_intp d1,
-                                const char *axes, PyObject *keep)
-{
-    const npy_intp dims[2] = {d0, d1};
-    PyArrayObject *p = nd_keep_item(keep, params, k, tn, ndim, dims, "params[%zd]", axes, 0, "CfC");
-    return p ? PyArray_DATA(p) : NULL;
-}
+/* params: (W, b) of each backbone layer, the first from the input and the state (in = input_size
+ * + hidden_size), then of the heads ff1, ff2, ta, tb from the backbone's output; in the pure mode
+ * (W, b) of ff1 then w_tau and A. */
+#define P(field, flags, rule) ND_ITEM(nd_cfc, field, "params[%zd]", flags, rule)
+static const nd_item nd_cfc_first[] = {P(bw, 0, "(in, backbone_units)"), P(bb, 0, "(backbone_units,)"), {NULL}};
+static const nd_item nd_cfc_backbone[] = {P(bw[1], ND_REPEAT, "(backbone_units, backbone_units)"),
+                                          P(bb[1], ND_REPEAT, "(backbone_units,)"), {NULL}};
+static const nd_item nd_cfc_heads[] = {P(hw, ND_REPEAT, "(heads_in, hidden_size)"), P(hb, ND_REPEAT, "(hidden_size,)"),
+                                       {NULL}};
+static const nd_item nd_cfc_pure[] = {P(w_tau, 0, "(hidden_size,)"), P(A, 0, "(hidden_size,)"), {NULL}};
+#undef P
 
-/* params: (W, b) of each backbone layer, then of the heads ff1, ff2, ta, tb; in the pure mode
- * (W, b) of ff1 then w_tau and A. Converted to the sequence's type and kept in a->kept. */
+/* The parameters converted to the sequence's type and kept in a->kept. */
 static int nd_cfc_prepare(C *a)
 {
     const Py_ssize_t n = PyTuple_GET_SIZE(a->params), tail = a->mode == ND_CFC_PURE ? 4 : 8;
@@ -329,7 +331,6 @@ static int nd_cfc_prepare(C *a)
                             "then %s), got %zd", tail, tail + 2 * ND_CFC_MAX_LAYERS, nd_cfc_mode_names[a->mode],
                             a->mode == ND_CFC_PURE ? "ff1's (W, b), w_tau and A" : "the heads' (W, b) pairs", n), -1;
     PyArrayObject *seq = a->dh ? a->dh : a->x;
-    const int tn = PyArray_TYPE(seq);
     /* the sizes are checked before any shape is read from them; the backbone's width comes
      * from its first weights (1 stands in for it until then) */
     nd_cfc *c = &a->cf;
@@ -337,28 +338,23 @@ static int nd_cfc_prepare(C *a)
                   .hidden_size = a->dh ? PyArray_DIM(a->dh, 2) : a->hidden_size, .units = 1,
                   .layers = (n - tail) / 2, .act = a->act, .mode = a->mode};
     int st = nd_cfc_check(c);
+    nd_spec s;
     if (st != ND_OK || !(a->kept = PyList_New(0)))
         return st != ND_OK ? st : -1;
-    npy_intp in = c->input_size + c->hidden_size;
-    int ok = 1;
-    for (int64_t l = 0; ok && l < c->layers; ++l, in = c->units) {
-        ok = (c->bw[l] = nd_cfc_param(a->params, 2 * l, tn, 2, in, l ? c->units : -1, "(width, backbone_units)",
-                                      a->kept)) != NULL;
-        if (ok && l == 0)
-            c->units = PyArray_DIM((PyArrayObject *)PyList_GET_ITEM(a->kept, 0), 1);
-        ok = ok && (c->bb[l] = nd_cfc_param(a->params, 2 * l + 1, tn, 1, c->units, -1, "(backbone_units,)", a->kept));
-    }
-    const int heads = a->mode == ND_CFC_PURE ? 1 : 4;
-    Py_ssize_t i = 2 * c->layers;
-    for (int k = 0; ok && k < heads; ++k, i += 2)
-        ok = (c->hw[k] = nd_cfc_param(a->params, i, tn, 2, in, c->hidden_size, "(width, hidden_size)", a->kept)) &&
-             (c->hb[k] = nd_cfc_param(a->params, i + 1, tn, 1, c->hidden_size, -1, "(hidden_size,)", a->kept));
-    if (ok && heads == 1)
-        ok = (c->w_tau = nd_cfc_param(a->params, i, tn, 1, c->hidden_size, -1, "(hidden_size,)", a->kept)) &&
-             (c->A = nd_cfc_param(a->params, i + 1, tn, 1, c->hidden_size, -1, "(hidden_size,)", a->kept));
+    const int64_t in = c->input_size + c->hidden_size, heads = a->mode == ND_CFC_PURE ? 1 : 4;
+    if (nd_spec_init(&s, a->params, PyArray_TYPE(seq), a->kept, "CfC") < 0 ||
+        nd_spec_bind(&s, "in", in, "input_size + hidden_size") < 0 ||
+        nd_spec_bind(&s, "hidden_size", c->hidden_size, a->dh ? "dh" : "hidden_size") < 0 ||
+        (c->layers && nd_spec_walk(&s, nd_cfc_first, 0, c) < 0) ||
+        nd_spec_walk(&s, nd_cfc_backbone, (int)c->layers - 1, c) < 0)
+        return -1;
+    c->units = c->layers ? nd_spec_size(&s, "backbone_units") : 1;
+    if (nd_spec_bind(&s, "heads_in", c->layers ? c->units : in, c->layers ? "params[0]" : "input_size + hidden_size") < 0 ||
+        nd_spec_walk(&s, nd_cfc_heads, (int)heads, c) < 0 || (heads == 1 && nd_spec_walk(&s, nd_cfc_pure, 0, c) < 0))
+        return -1;
     size_t per_step, wlen;
-    if (!ok || (st = nd_cfc_sizes(c, PyArray_DIM(seq, 0), &per_step, &wlen)) != ND_OK)
-        return ok ? st : -1;
+    if ((st = nd_cfc_sizes(c, PyArray_DIM(seq, 0), &per_step, &wlen)) != ND_OK)
+        return st;
     a->cfc = 1;
     return nd_cell_sizes(a, per_step * (size_t)PyArray_DIM(seq, 1), wlen, nd_cfc_param_count(c));
 }

@@ -25,102 +25,51 @@ static const nd_table nd_memories_tables[] = {{"memory_forms", nd_mem_form_names
  *   acts   = (form, activation, zero_diagonal, input_in_state, slow, n, p)
  *   consts = (gain, threshold, tau, alpha, beta, gamma, kappa, eps, leak) */
 
-static void nd_mem_capsule_free(PyObject *cap) { PyMem_Free(PyCapsule_GetPointer(cap, "nd_memory_field")); }
+/* The arrays, None where absent; an IDP network's input is its saliencies, one per memory. */
+#define M nd_memory_field
+static const nd_item nd_mem_items[] = {
+    ND_ITEM_T(M, patterns, "patterns", ND_NONE, "(p, n)", NPY_INT8), ND_ITEM(M, input, "input", ND_NONE, "(n,) one per unit"),
+    ND_ITEM_T(M, next, "sequence", ND_NONE, "(p,) one successor per memory", NPY_INT64),
+    ND_ITEM_T(M, active_start, "active_start", ND_NONE, "(p+1,)", NPY_INT64),
+    ND_ITEM_T(M, active, "active", ND_NONE, "(count,)", NPY_INT32), {NULL}};
+static const nd_item nd_mem_saliencies = ND_ITEM(M, input, "saliencies", ND_NONE, "(p,) one per memory");
+#undef M
 
 int nd_memories_parse_field(PyObject *params, PyObject *acts, PyObject *consts, int typenum, nd_field *f, PyObject *keep)
 {
-    PyObject *pat, *input, *next, *start, *units;
-    nd_memory_field *m = PyMem_Calloc(1, sizeof *m);
-    if (!m)
-        return PyErr_NoMemory(), -1;
-    PyObject *cap = PyCapsule_New(m, "nd_memory_field", nd_mem_capsule_free);
-    if (!cap) {
-        PyMem_Free(m);
-        return -1;
-    }
-    int bad = PyList_Append(keep, cap);
-    Py_DECREF(cap);
-    if (bad)
-        return -1;
+    nd_memory_field *m = nd_keep_block(keep, sizeof *m);
     long long n, p;
-    if (!PyArg_ParseTuple(params, "OOOOO;memory field arrays", &pat, &input, &next, &start, &units) ||
-        !PyArg_ParseTuple(acts, "iiiiiLL;memory field codes", &m->form, &m->act, &m->zero_diagonal,
+    nd_spec s;
+    nd_item rows[sizeof nd_mem_items / sizeof *nd_mem_items];
+    memcpy(rows, nd_mem_items, sizeof rows);
+    if (!m || !PyArg_ParseTuple(acts, "iiiiiLL;memory field codes", &m->form, &m->act, &m->zero_diagonal,
                           &m->input_in_state, &m->slow, &n, &p) ||
         !PyArg_ParseTuple(consts, "ddddddddd;memory field constants", &m->gain, &m->threshold, &m->tau,
                           &m->alpha, &m->beta, &m->gamma, &m->kappa, &m->eps, &m->leak))
         return -1;
     m->n = (int64_t)n;
     m->p = (int64_t)p;
-    const npy_intp pn[2] = {(npy_intp)p, (npy_intp)n};
-    if (pat != Py_None) {
-        PyArrayObject *xi = nd_keep_param(keep, pat, NPY_INT8, 2, pn, "patterns", "(p, n)");
-        if (!xi)
-            return -1;
-        m->patterns = PyArray_DATA(xi);
-    }
-    if (start != Py_None || units != Py_None) {
-        PyArrayObject *st = nd_keep_param(keep, start, NPY_INT64, 1, NULL, "active_start", "(p + 1,)");
-        PyArrayObject *un = st ? nd_keep_param(keep, units, NPY_INT32, 1, NULL, "active", "(count,)") : NULL;
-        if (!un)
-            return -1;
-        if (m->p < 0 || PyArray_DIM(st, 0) != m->p + 1 ||
-            ((const int64_t *)PyArray_DATA(st))[m->p] != (int64_t)PyArray_DIM(un, 0)) {
-            PyErr_SetString(PyExc_ValueError, "active_start must have P + 1 entries ending at the length of active");
-            return -1;
-        }
-        m->active_start = PyArray_DATA(st);
-        m->active = PyArray_DATA(un);
-    }
-    if (input != Py_None) {
-        PyArrayObject *u = nd_keep_param(keep, input, typenum, 1, NULL, "input", "(n,) or (p,)");
-        if (!u)
-            return -1;
-        const npy_intp want = m->form == ND_MEM_IDP ? m->p : m->n;
-        if (PyArray_DIM(u, 0) != want) {
-            PyErr_Format(PyExc_ValueError, "%s has %zd entries; this network needs %zd (one per %s)",
-                         m->form == ND_MEM_IDP ? "saliencies" : "input", (Py_ssize_t)PyArray_DIM(u, 0),
-                         (Py_ssize_t)want, m->form == ND_MEM_IDP ? "memory" : "unit");
-            return -1;
-        }
-        m->input = PyArray_DATA(u);
-    }
-    if (next != Py_None) {
-        PyArrayObject *nx = nd_keep_param(keep, next, NPY_INT64, 1, pn, "sequence", "(p,), one successor per memory");
-        if (!nx)
-            return -1;
-        m->next = PyArray_DATA(nx);
-    }
+    if (m->form == ND_MEM_IDP)
+        rows[1] = nd_mem_saliencies;
+    if (nd_spec_init(&s, params, typenum, keep, "memory field") < 0 || nd_spec_bind(&s, "p", p, "the network") < 0 ||
+        nd_spec_bind(&s, "n", n, "the network") < 0 || nd_spec_bind(&s, "p+1", p + 1, "the network") < 0 ||
+        nd_spec_walk(&s, rows, 0, m) < 0)
+        return -1;
+    if (!m->active_start != !m->active || (m->active && (m->p < 0 || m->active_start[m->p] != nd_spec_size(&s, "count"))))
+        return PyErr_SetString(PyExc_ValueError, "active_start and active must be given together, active_start ending "
+                               "at the length of active"), -1;
     f->memory = m;
     f->dim = nd_memory_field_dim(m);
     /* the memories' contents once, here; the description again wherever the field is bound */
     int st = nd_memory_field_check(m, f->dim);
-    if (st == ND_OK)
-        st = nd_memory_field_check_contents(m);
-    if (st != ND_OK) {
-        nd_raise_status(st, "memory field");
-        return -1;
-    }
-    return 0;
-}
-
-/* A whole spec, which must be a memory network's, into f (checked, not bound to states). */
-static int nd_mem_parse_spec(PyObject *spec, int typenum, nd_field *f, PyObject *keep)
-{
-    if (nd_parse_field(spec, typenum, f, keep) < 0)
-        return -1;
-    if (f->kind != ND_FIELD_MEMORY) {
-        PyErr_SetString(PyExc_ValueError, "field must be a memory network's field");
-        return -1;
-    }
-    return 0;
+    return nd_status_check(st == ND_OK ? nd_memory_field_check_contents(m) : st, "memory field");
 }
 
 /* A whole spec, which must be a memory network's, bound to states y [batch, dim]. */
 static int nd_mem_spec(PyObject *spec, int typenum, PyArrayObject *y, nd_field *f, PyObject *keep)
 {
-    if (nd_mem_parse_spec(spec, typenum, f, keep) < 0)
-        return -1;
-    if (nd_check_last_axis(y, "y", f->dim, "memory network") < 0)
+    if (nd_parse_field_of(spec, typenum, ND_FIELD_MEMORY, "a memory network", f, keep) < 0 ||
+        nd_check_last_axis(y, "y", f->dim, "memory network") < 0)
         return -1;
     f->batch = PyArray_DIM(y, 0);
     return 0;

@@ -34,39 +34,35 @@ static int nd_sde_call_f64(void *c, double t, int64_t rows, const double *y, dou
 
 /* ---- built-in diffusions ---------------------------------------------------------------- */
 
-/* spec = (kind, params) as neurodyn.sde builds it for a state of size d: CONSTANT (sigma,) with
+/* spec = (kind, params) as neurodyn.sde builds it for a state y0 [..., d]: CONSTANT (sigma,) with
  * sigma [d] or [d, m] (general noise); LINEAR (scale [d], offset [d] or None). */
+#define G nd_diffusion
+static const nd_item nd_sigma_items[] = {ND_ITEM(G, sigma, "sigma", ND_NONE, "(d,)"), {NULL}};
+static const nd_item nd_sigma_general_items[] = {ND_ITEM(G, sigma, "sigma", ND_NONE, "(d, m) for general noise"), {NULL}};
+static const nd_item nd_linear_items[] = {ND_ITEM(G, scale, "scale", ND_NONE, "(d,)"),
+                                          ND_ITEM(G, offset, "offset", ND_NONE, "(d,)"), {NULL}};
+#undef G
+
 static int nd_parse_diffusion(PyObject *spec, int typenum, int64_t d, int general, nd_diffusion *g, PyObject *keep)
 {
     int kind;
     PyObject *params;
+    nd_spec s;
     if (!PyArg_ParseTuple(spec, "iO!;diffusion spec", &kind, &PyTuple_Type, &params))
         return -1;
     memset(g, 0, sizeof *g);
     g->kind = kind;
-    g->dim = d;
-    g->m = d;
+    g->dim = g->m = d;
     const Py_ssize_t n = PyTuple_GET_SIZE(params);
-    const char *names[2] = {kind == ND_DIFFUSION_CONSTANT ? "sigma" : "scale", "offset"};
-    const void **slots[2] = {kind == ND_DIFFUSION_CONSTANT ? &g->sigma : &g->scale, &g->offset};
     if (!((kind == ND_DIFFUSION_CONSTANT && n == 1) || (kind == ND_DIFFUSION_LINEAR && n == 2))) {
         PyErr_SetString(PyExc_ValueError, "malformed diffusion spec");
         return -1;
     }
-    for (Py_ssize_t i = 0; i < n; ++i) {
-        PyObject *obj = PyTuple_GET_ITEM(params, i);
-        if (obj == Py_None)
-            continue;
-        const int matrix = kind == ND_DIFFUSION_CONSTANT && general;
-        const npy_intp dims[2] = {d, -1};
-        PyArrayObject *a = nd_keep_param(keep, obj, typenum, matrix ? 2 : 1, dims, names[i],
-                                         matrix ? "(d, m) for general noise" : "(d,)");
-        if (!a)
-            return -1;
-        if (matrix)
-            g->m = PyArray_DIM(a, 1);
-        *slots[i] = PyArray_DATA(a);
-    }
+    const nd_item *rows = kind == ND_DIFFUSION_LINEAR ? nd_linear_items : general ? nd_sigma_general_items : nd_sigma_items;
+    if (nd_spec_init(&s, params, typenum, keep, "diffusion") < 0 || nd_spec_bind(&s, "d", d, "y0") < 0 ||
+        nd_spec_walk(&s, rows, 0, g) < 0)
+        return -1;
+    g->m = g->sigma && rows == nd_sigma_general_items ? nd_spec_size(&s, "m") : d;
     return 0;
 }
 

@@ -102,6 +102,11 @@ PyObject *nd_raise_status(int status, const char *what)
     return NULL;
 }
 
+int nd_status_check(int status, const char *what)
+{
+    return status == ND_OK ? 0 : (nd_raise_status(status, what), -1);
+}
+
 /* ---- table-driven entry points ---------------------------------------------------------- */
 
 #define ND_FIELD(base, arg) ((char *)(base) + (arg)->offset)
@@ -252,32 +257,32 @@ int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
     return i < 0 ? -1 : 0;
 }
 
-/* -1 with TypeError unless obj holds integers (ND_INTEGER: a label is never truncated). */
-static int nd_check_integer(PyObject *obj, const char *name)
+/* obj as integers of typenum: values of another kind are a TypeError, never truncated (labels,
+ * indices); `cast` NPY_ARRAY_FORCECAST, or 0 for a safe cast only (a value that does not fit is
+ * refused, not wrapped). A new reference, or NULL. */
+static PyArrayObject *nd_int_array(PyObject *obj, int typenum, const char *name, int cast)
 {
-    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
-    if (!raw)
-        return -1;
-    const char kind = PyArray_DESCR(raw)->kind;
-    if (kind != 'i' && kind != 'u')
-        PyErr_Format(PyExc_TypeError, "%s must be integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
-    Py_DECREF(raw);
-    return kind == 'i' || kind == 'u' ? 0 : -1;
+    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj), *a = NULL;
+    const char kind = raw ? PyArray_DESCR(raw)->kind : 'i';
+    if (raw && PyArray_SIZE(raw) && kind != 'i' && kind != 'u')
+        PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
+    else if (raw)
+        a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, typenum, 0, 0, NPY_ARRAY_IN_ARRAY | cast);
+    Py_XDECREF(raw);
+    return a;
 }
 
+/* The shape rule and finiteness are checked next (nd_prepare_param). */
 static int nd_parse_array(const nd_arg *a, PyObject *o, int typenum, PyArrayObject **out)
 {
     if (a->kind == ND_ARG_ARRAY)
         *out = nd_float_array(o, typenum, a->name);
-    else {
-        if ((a->flags & ND_INTEGER) ? nd_check_integer(o, a->name) < 0 : nd_resolve_float_type(o, a->name) < 0)
-            return -1;
+    else if (a->flags & ND_INTEGER)
+        *out = nd_int_array(o, NPY_INT64, a->name, NPY_ARRAY_FORCECAST);
+    else if (nd_resolve_float_type(o, a->name) >= 0)
         *out = (PyArrayObject *)PyArray_FROMANY(o, a->kind == ND_ARG_F64ARRAY ? NPY_DOUBLE : NPY_INT64, 0, 0,
                                                 NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
-    }
-    if (!*out)
-        return -1;
-    return 0; /* the shape rule and finiteness are checked next (nd_prepare) */
+    return *out ? 0 : -1;
 }
 
 static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
@@ -317,25 +322,6 @@ static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
 /* ---- shape rules ------------------------------------------------------------------------- */
 
 #define ND_MAX_ARGS 64
-#define ND_MAX_DIMS 64
-
-/* A bound item of the rules: a dimension (n = 1, its size v) or a "*group" of n sizes, with the
- * argument that bound it (NULL: the entry). */
-typedef struct {
-    const char *s;
-    int len, n;
-    const npy_intp *dims;
-    npy_intp v;
-    const char *from;
-} nd_dim;
-
-typedef struct {
-    int n;
-    nd_dim d[ND_MAX_DIMS];
-    const nd_arg *table;
-    void *target;
-} nd_env;
-
 /* The items of a rule "(a, *b, 3) note": starts and lengths, the index of the "*name" or "..."
  * item (-1 without), the length of the "(...)" part and the note (or NULL). */
 typedef struct {
@@ -399,7 +385,7 @@ static nd_dim *nd_lookup(nd_env *env, const char *s, int len)
     for (int i = 0; i < env->n; ++i)
         if (env->d[i].len == len && !strncmp(env->d[i].s, s, (size_t)len))
             return &env->d[i];
-    for (const nd_arg *a = env->table; *s == '*' && a->name; ++a) {
+    for (const nd_arg *a = env->table; *s == '*' && a && a->name; ++a) {
         PyArrayObject *arr = nd_is_array_kind(a->kind) ? *(PyArrayObject **)ND_FIELD(env->target, a) : NULL;
         if (arr && (int)strlen(a->name) == len - 1 && !strncmp(a->name, s + 1, (size_t)len - 1))
             return nd_bind(env, s, len, a->name, PyArray_NDIM(arr), PyArray_DIMS(arr));
@@ -447,7 +433,10 @@ static int nd_shape_error(nd_env *env, const nd_rule *r, const char *rule, PyArr
         else
             nd_put_sizes(&want, d->n, d->dims, &count);
         bound |= d != NULL;
-        if (d && d->from && strcmp(d->from, name)) { /* bound by another argument */
+        int again = 0; /* "(dim, dim)": one "with" */
+        for (int j = 0; j < i; ++j)
+            again |= r->len[j] == r->len[i] && !strncmp(r->s[j], r->s[i], (size_t)r->len[i]);
+        if (d && d->from && strcmp(d->from, name) && !again) { /* bound by another argument */
             nd_put(&with, "%s%.*s = ", with.n ? ", " : ", with ", r->len[i], r->s[i]);
             if (*d->s == '*')
                 nd_put_sizes(&with, d->n, d->dims, NULL);
@@ -658,7 +647,7 @@ PyObject *nd_run(PyObject *module, PyObject *args, PyObject *kw, const nd_entry 
         PyMem_Free(target);
         return PyErr_NoMemory();
     }
-    env->n = 0, env->table = e->args, env->target = target;
+    env->n = 0, env->table = e->args, env->target = target, env->used = 0;
     if (e->init)
         e->init(target);
     PyObject *res = NULL;
@@ -792,46 +781,104 @@ void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what)
     return nd_work_alloc(*len, itemsize);
 }
 
-PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
-                             const char *name, const char *axes)
+/* ---- spec tuples ------------------------------------------------------------------------- */
+
+int nd_spec_init(nd_spec *s, PyObject *items, int typenum, PyObject *keep, const char *what)
 {
-    const int ints = typenum == NPY_INT8 || typenum == NPY_INT32 || typenum == NPY_INT64;
-    PyArrayObject *a = NULL;
-    if (!ints) {
-        a = nd_float_array(obj, typenum, name);
-    } else {
-        PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
-        if (raw && PyArray_SIZE(raw) && PyArray_DESCR(raw)->kind != 'i' && PyArray_DESCR(raw)->kind != 'u')
-            PyErr_Format(PyExc_TypeError, "%s must hold integers, got dtype %S", name, (PyObject *)PyArray_DESCR(raw));
-        else if (raw) /* a safe cast only: a value that does not fit is refused, never wrapped */
-            a = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, typenum, 0, 0, NPY_ARRAY_IN_ARRAY);
-        Py_XDECREF(raw);
-    }
-    if (!a)
-        return NULL;
-    /* the number of axes first: "expected 2 axes" says more than a shape with free sizes */
-    if (nd_check_shape(a, name, ndim, NULL, axes) < 0 || (dims && nd_check_shape(a, name, ndim, dims, axes) < 0) ||
-        (!ints && nd_check_finite(a, name) < 0) || PyList_Append(keep, (PyObject *)a) < 0) {
-        Py_DECREF(a);
-        return NULL;
-    }
-    Py_DECREF(a); /* `keep` holds it */
-    return a;
+    s->env.n = 0, s->env.table = NULL, s->env.target = NULL, s->env.used = 0;
+    s->items = items, s->keep = keep, s->pos = 0, s->typenum = typenum, s->what = what;
+    if (!PyTuple_Check(items))
+        return PyErr_Format(PyExc_TypeError, "%s parameters must be a tuple, got %s", what, Py_TYPE(items)->tp_name), -1;
+    return 0;
 }
 
-PyArrayObject *nd_keep_item(PyObject *keep, PyObject *items, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims,
-                            const char *name, const char *axes, int optional, const char *spec)
+/* A copy of str in the env's text, "[l]" and "[l+1]" replaced by l and l + 1 (the bindings
+ * point at names and rules for as long as the walk lasts); NULL with SystemError when full. */
+static const char *nd_env_text(nd_env *env, const char *str, int l)
+{
+    char *out = env->text + env->used, *end = env->text + sizeof env->text;
+    for (char *o = out; o < end; ++str) {
+        if (!strncmp(str, "[l]", 3) || !strncmp(str, "[l+1]", 5)) {
+            const int next = str[2] == '+';
+            o += snprintf(o, (size_t)(end - o), "[%d]", l + next);
+            str += next ? 4 : 2;
+        } else if (!(*o++ = *str)) {
+            env->used = (size_t)(o - env->text);
+            return out;
+        }
+    }
+    return PyErr_SetString(PyExc_SystemError, "a spec's names overflow its table's text"), NULL;
+}
+
+int nd_spec_bind(nd_spec *s, const char *name, int64_t size, const char *from)
+{
+    const char *n = nd_env_text(&s->env, name, 0), *f = n ? nd_env_text(&s->env, from, 0) : NULL;
+    nd_dim *d = f ? nd_bind(&s->env, n, (int)strlen(n), f, 1, NULL) : NULL;
+    if (d)
+        d->v = (npy_intp)size;
+    return d ? 0 : -1;
+}
+
+int64_t nd_spec_size(nd_spec *s, const char *name)
+{
+    const nd_dim *d = nd_lookup(&s->env, name, (int)strlen(name));
+    return d ? (int64_t)d->v : -1;
+}
+
+void nd_spec_widths(nd_spec *s, int n, int64_t *widths)
+{
+    char name[32];
+    for (int l = 0; l < n; ++l) {
+        snprintf(name, sizeof name, "width[%d]", l);
+        widths[l] = nd_spec_size(s, name);
+    }
+}
+
+/* The item at s->pos by its row (the l-th repetition of its group): its shape rule, finiteness
+ * for floats, kept alive by s->keep, its data pointer into the target. */
+static int nd_spec_item(nd_spec *s, const nd_item *row, int l, void *target)
 {
     char label[64];
-    snprintf(label, sizeof label, name, i);
-    if (i >= PyTuple_GET_SIZE(items))
-        return PyErr_Format(PyExc_ValueError, "malformed %s spec", spec), NULL;
-    PyObject *obj = PyTuple_GET_ITEM(items, i);
-    if (obj != Py_None)
-        return nd_keep_param(keep, obj, typenum, ndim, dims, label, axes);
-    if (!optional)
-        PyErr_Format(PyExc_ValueError, "%s must be given", label);
-    return NULL;
+    const Py_ssize_t i = s->pos++;
+    snprintf(label, sizeof label, row->name, i);
+    const char *name = nd_env_text(&s->env, label, l), *rule = name ? nd_env_text(&s->env, row->shape, l) : NULL;
+    const void *data = NULL;
+    if (!rule)
+        return -1;
+    if (i >= PyTuple_GET_SIZE(s->items))
+        return PyErr_Format(PyExc_ValueError, "malformed %s spec: %s is missing", s->what, name), -1;
+    PyObject *obj = PyTuple_GET_ITEM(s->items, i);
+    if (obj == Py_None && !(row->flags & ND_NONE))
+        return PyErr_Format(PyExc_ValueError, "%s must be given", name), -1;
+    if (obj != Py_None) {
+        const int type = row->type ? row->type : s->typenum;
+        const int ints = type == NPY_INT8 || type == NPY_INT32 || type == NPY_INT64;
+        PyArrayObject *a = ints ? nd_int_array(obj, type, name, 0) : nd_float_array(obj, type, name);
+        const int ok = a && nd_shape_check(&s->env, rule, a, name) == 0 &&
+                       (ints || nd_check_finite(a, name) == 0) &&
+                       PyList_Append(s->keep, (PyObject *)a) == 0;
+        data = ok ? PyArray_DATA(a) : NULL;
+        Py_XDECREF(a); /* `keep` holds it */
+        if (!ok)
+            return -1;
+    }
+    memcpy((char *)target + row->offset + (size_t)l * sizeof(void *), &data, sizeof data);
+    return 0;
+}
+
+int nd_spec_walk(nd_spec *s, const nd_item *rows, int count, void *target)
+{
+    for (const nd_item *r = rows; r->name;) {
+        const nd_item *end = r + 1;
+        while ((r->flags & ND_REPEAT) && end->name && (end->flags & ND_REPEAT))
+            ++end;
+        for (int l = 0; l < ((r->flags & ND_REPEAT) ? count : 1); ++l)
+            for (const nd_item *g = r; g < end; ++g)
+                if (nd_spec_item(s, g, l, target) < 0)
+                    return -1;
+        r = end;
+    }
+    return 0;
 }
 
 void nd_xdecref(int n, ...)
@@ -981,6 +1028,19 @@ int nd_pyfn_call(const nd_pyfn *c, double t, const void *y, void *out)
 static void nd_free_capsule(PyObject *capsule)
 {
     PyMem_RawFree(PyCapsule_GetPointer(capsule, "neurodyn.buffer"));
+}
+
+void *nd_keep_block(PyObject *keep, size_t size)
+{
+    void *p = PyMem_RawCalloc(1, size);
+    PyObject *cap = p ? PyCapsule_New(p, "neurodyn.buffer", nd_free_capsule) : NULL;
+    if (!cap) {
+        PyMem_RawFree(p);
+        return p ? NULL : PyErr_NoMemory();
+    }
+    const int bad = PyList_Append(keep, cap);
+    Py_DECREF(cap); /* with `keep` from here */
+    return bad ? NULL : p;
 }
 
 PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum)

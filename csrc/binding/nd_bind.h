@@ -37,6 +37,8 @@ int nd_check_finite(PyArrayObject *a, const char *name);
  * (nd_last_error) the message is "<arg> <rule>, got <value>", the same from every entry point
  * that passes that argument; otherwise "<what>: <status>". */
 PyObject *nd_raise_status(int status, const char *what);
+/* 0 for ND_OK, else -1 with nd_raise_status's exception (a kernel's rule checked by a binding). */
+int nd_status_check(int status, const char *what);
 
 /* An array that takes ownership of *buf (a PyMem_Raw allocation, freed with the array) and
  * sets *buf to NULL; with no elements a fresh empty array. NULL with an exception set on
@@ -47,6 +49,13 @@ PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum
  * it, parameters converted to typenum, checked, and kept alive in the list `keep`
  * (bind_fields.c). 0, or -1 with an exception. */
 int nd_parse_field(PyObject *spec, int typenum, nd_field *f, PyObject *keep);
+
+/* A zeroed block of size bytes (a description the kernels read), freed with the list `keep`.
+ * NULL with an exception. */
+void *nd_keep_block(PyObject *keep, size_t size);
+
+/* nd_parse_field of the argument `spec`, which must be a field of `kind` ("spec must be <what>'s"). */
+int nd_parse_field_of(PyObject *spec, int typenum, int kind, const char *what, nd_field *f, PyObject *keep);
 
 /* "(2, 3)" for error messages; returns a new str or NULL. */
 PyObject *nd_shape_str(int ndim, const npy_intp *shape);
@@ -256,18 +265,72 @@ PyObject *nd_entry_defaults(const nd_entry *e);
  * unless ND_OK), *len the elements of itemsize it asked for. NULL with an exception set. */
 void *nd_workspace(int st, const size_t *len, size_t itemsize, const char *what);
 
-/* A parameter array of a spec: obj as typenum (a float type: finite values; NPY_INT8, NPY_INT32
- * or NPY_INT64: integers only, never truncated), with ndim axes of the sizes dims (-1: any;
- * dims NULL: any sizes), held by the list `keep`. Borrowed, or NULL with an exception. */
-PyArrayObject *nd_keep_param(PyObject *keep, PyObject *obj, int typenum, int ndim, const npy_intp *dims,
-                             const char *name, const char *axes);
+/* ---- spec tuples ---------------------------------------------------------------------- *
+ *
+ * The tuples of parameter arrays Python passes for a field, an energy or a model are read by
+ * tables too, with the entry tables' shape rules: a dimension is bound by the first item that
+ * has it and checked on every later one, and a caller binds the sizes it already knows (the
+ * state's `dim` from x, a count from the spec's codes) before the walk. */
 
-/* Item i of the spec tuple `items` by nd_keep_param's rules, named by the format `name` given i
- * ("params[%zd]", or a plain name). An index past the tuple's end is ValueError "malformed <spec>
- * spec"; None is NULL, without an exception when `optional`, else ValueError "<name> must be
- * given". */
-PyArrayObject *nd_keep_item(PyObject *keep, PyObject *items, Py_ssize_t i, int typenum, int ndim, const npy_intp *dims,
-                            const char *name, const char *axes, int optional, const char *spec);
+#define ND_MAX_DIMS 64
+
+/* A bound item of the rules: a dimension (n = 1, its size v) or a "*group" of n sizes, with the
+ * argument that bound it (NULL: the entry). */
+typedef struct {
+    const char *s;
+    int len, n;
+    const npy_intp *dims;
+    npy_intp v;
+    const char *from;
+} nd_dim;
+
+/* The rules' bindings; `text` holds the names and rules a spec walk formats (the bindings point
+ * into them). */
+typedef struct {
+    int n;
+    nd_dim d[ND_MAX_DIMS];
+    const nd_arg *table;
+    void *target;
+    size_t used;
+    char text[4096];
+} nd_env;
+
+/* An item of a spec: its name in messages ("%zd": its index in the tuple), the offset of the
+ * data pointer it sets in the target struct, its shape rule and its type (0: the call's float
+ * type, finite values; NPY_DOUBLE: float64, finite; NPY_INT8, NPY_INT32, NPY_INT64: integers,
+ * never truncated). Flags: ND_NONE, None leaves the pointer NULL (else "<name> must be given");
+ * ND_REPEAT, the rows so marked are a group read `count` times in a row, its pointers an array
+ * (the l-th at offset + l pointers), "[l]" and "[l+1]" in its names and rules standing for the
+ * repetition and the next ("(width[l], width[l+1])" chains the layers of a network). */
+enum { ND_REPEAT = 1 << 6 };
+typedef struct {
+    const char *name;
+    size_t offset;
+    const char *shape;
+    int type, flags;
+} nd_item;
+#define ND_ITEM(type_, field, name, flags, rule) {name, offsetof(type_, field), rule, 0, flags}
+#define ND_ITEM_T(type_, field, name, flags, rule, dtype) {name, offsetof(type_, field), rule, dtype, flags}
+
+typedef struct {
+    nd_env env;
+    PyObject *items, *keep; /* the tuple, and the list that keeps the converted arrays alive */
+    Py_ssize_t pos;         /* the next item a walk reads */
+    int typenum;
+    const char *what;       /* "energy": "malformed energy spec" */
+} nd_spec;
+
+/* A walk over the tuple items (TypeError "<what> parameters must be a tuple" otherwise). 0 or -1. */
+int nd_spec_init(nd_spec *s, PyObject *items, int typenum, PyObject *keep, const char *what);
+/* Binds the dimension `name` to size, bound "from" the text `from` in messages. 0 or -1. */
+int nd_spec_bind(nd_spec *s, const char *name, int64_t size, const char *from);
+/* The size of a bound dimension, -1 when unbound. */
+int64_t nd_spec_size(nd_spec *s, const char *name);
+/* widths[l] = the size of "width[l]" for l < n. */
+void nd_spec_widths(nd_spec *s, int n, int64_t *widths);
+/* Reads the rows (ending with {NULL}) from item s->pos on, into target; the ND_REPEAT group
+ * `count` times. An item past the tuple's end is ValueError "malformed <what> spec". 0 or -1. */
+int nd_spec_walk(nd_spec *s, const nd_item *rows, int count, void *target);
 
 /* The index of the str o in the NULL-terminated names: -1 with ValueError
  * "<name>='x' is not one of 'a', 'b'" (the message of a choice row). */
