@@ -914,5 +914,6 @@ static const nd_entry *const nd_ode_entries[] = {&odeint_entry,         &ode_bac
                                                  &ode_dense_eval_entry, &ode_check_options_entry, NULL};
 static const nd_table nd_ode_tables[] = {{"ode_methods", nd_ode_method_names},
                                          {"ode_adaptive_methods", nd_ode_adaptive_method_names},
+                                         {"ode_coupled_methods", nd_ode_coupled_method_names},
                                          {NULL, NULL}};
 const nd_family nd_ode_family = {nd_ode_entries, nd_ode_tables, NULL};
