@@ -109,8 +109,8 @@ static int64_t nd_ode_substeps(double span, double dt)
     return q < 1 ? 1 : (int64_t)q;
 }
 
-/* Butcher tableaux of every method, for the backward pass (the forward pass spells its own
- * stages out). dopri5's are nd_rk.h's pair: 7 stages, the 7th (f at the new state, whose row
+/* Butcher tableaux of every method, for the backward pass and rk4's stages (euler's and
+ * midpoint's forward steps are spelled out, dopri5's read nd_rk.h). dopri5's are nd_rk.h's pair: 7 stages, the 7th (f at the new state, whose row
  * of a is b) serving dense output. */
 typedef struct {
     int stages;
@@ -240,18 +240,19 @@ static int nd_kept_rows(nd_ode_kept *k, int64_t rows)
  * they have the size this solve needs. */
 static int nd_kept_start(nd_ode_kept *k, int method, int64_t n, size_t keep_len, size_t itemsize, const void *y0)
 {
-    size_t elems, bytes, y0_bytes;
+    size_t bytes, y0_bytes;
     if (n < 0 || keep_len > SIZE_MAX - (size_t)n || !nd_mul_size((size_t)n + keep_len, itemsize, &bytes) ||
         !nd_mul_size((size_t)n, itemsize, &y0_bytes))
         return ND_ERR_OVERFLOW;
-    elems = bytes ? bytes : 1;
-    if (elems != k->buf_bytes || (size_t)k->n * k->itemsize != y0_bytes) {
+    if (!bytes)
+        bytes = 1; /* malloc(0) may return NULL */
+    if (bytes != k->buf_bytes || (size_t)k->n * k->itemsize != y0_bytes) {
         nd_kept_free_buffers(k);
         free(k->y0);
         if (!(k->y0 = malloc(y0_bytes ? y0_bytes : 1)))
             return k->buf_bytes = 0, ND_ERR_NOMEM;
     }
-    k->method = method, k->n = n, k->keep_len = keep_len, k->itemsize = itemsize, k->buf_bytes = elems;
+    k->method = method, k->n = n, k->keep_len = keep_len, k->itemsize = itemsize, k->buf_bytes = bytes;
     k->n_steps = k->next_buf = 0;
     if (k->rows_cap)
         memset(k->slot, 0, (size_t)k->rows_cap * ND_KEPT_STAGES * sizeof(void *));

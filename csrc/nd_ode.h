@@ -120,8 +120,9 @@ int nd_ode_backprop_workspace_len(int method, int64_t n, size_t *len);
 int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t *len);
 
 /* Exact discrete backpropagation through the recorded steps (stages recomputed from the
- * stored step-start states; dopri5 outputs inside a step go back through its dense output).
- * Memory O(steps * n) for the tape, held by the caller.
+ * stored step-start states, each argument formed as the forward pass formed it; dopri5 outputs
+ * inside a step go back through its dense output). Memory O(steps * n) for the tape, held by
+ * the caller. nd_ode_backprop_kept_* below reads the stages a forward solve kept instead.
  *
  * Continuous adjoint (Chen et al. 2018): integrates [y, a, g]' = [f, -a^T f_y, -a^T f_theta]
  * from t[nt-1] back to t[0] with the method and options of the forward pass, starting from
