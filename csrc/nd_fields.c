@@ -152,9 +152,8 @@ int nd_field_keep_len(const nd_field *f, size_t *len)
     int st = nd_field_check(f);
     if (st != ND_OK)
         return st;
-    *len = 0;
-    if (f->kind != ND_FIELD_MLP)
-        return ND_OK;
+    if ((st = nd_field_keep_at_kind(f)) != ND_OK)
+        return st;
     return nd_mul_size((size_t)f->batch, nd_field_mlp_layers_row(f), len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 

@@ -186,15 +186,14 @@ static int nd_py_rows(nd_call *c, PyObject *fn, const char *what, int64_t m, int
 ND_PY_CALLBACKS(float, f32)
 ND_PY_CALLBACKS(double, f64)
 
-/* The coupled solver through a built-in field, keeping its stages in kept when there is one. */
+/* The coupled solver through a built-in field keeping its stages (odeint(record=8)). */
 #define ND_RUN_KEEP(T, SFX)                                                                           \
-    static int nd_run_field_##SFX(nd_field *f, size_t keep_len, nd_ode_kept *kept, int64_t n, const T *y0,  \
-                                  int64_t nt, const double *t, const nd_ode_opts *o, T *ys, T *yl, void *work, \
-                                  nd_ode_stats *st)                                                   \
+    static int nd_run_keep_##SFX(nd_field *f, size_t keep_len, nd_ode_kept *kept, int64_t n, const T *y0,   \
+                                 int64_t nt, const double *t, const nd_ode_opts *o, T *ys, T *yl, void *work, \
+                                 nd_ode_stats *st)                                                    \
     {                                                                                                 \
-        return kept ? nd_odeint_keep_##SFX(nd_field_eval_keep_at_##SFX, f, keep_len, n, y0, nt, t, o, ys, yl, \
-                                           work, kept, st)                                            \
-                    : nd_odeint_##SFX(nd_field_eval_##SFX, f, n, y0, nt, t, o, ys, yl, work, st);     \
+        return nd_odeint_keep_##SFX(nd_field_eval_keep_at_##SFX, f, keep_len, n, y0, nt, t, o, ys, yl, work, kept, \
+                                    st);                                                              \
     }
 ND_RUN_KEEP(float, f32)
 ND_RUN_KEEP(double, f64)
@@ -477,10 +476,10 @@ static int nd_odeint_coupled(const nd_odeint_args *a, int tn, nd_call *c, nd_bou
     void *ctx = bf->keep ? (void *)&bf->f : (void *)c;
     nd_ode_kept *kept = a->box ? a->box->k : NULL;
     size_t keep_len = 0;
-    if (kept && nd_field_keep_len(&bf->f, &keep_len) != ND_OK)
-        keep_len = 0; /* the kernel refuses the field with its detail */
+    if (kept)
+        nd_field_keep_len(&bf->f, &keep_len); /* checked by nd_odeint_kept_setup */
     Py_BEGIN_ALLOW_THREADS
-    status = kept ? ND_DISPATCH(tn, nd_run_field, &bf->f, keep_len, kept, n, y0, nt, t, &o, ys, yl, work, &stats)
+    status = kept ? ND_DISPATCH(tn, nd_run_keep, &bf->f, keep_len, kept, n, y0, nt, t, &o, ys, yl, work, &stats)
                   : ND_DISPATCH(tn, nd_run_coupled, bf->keep != NULL, ctx, n, y0, nt, t, &o, ys, yl, work, &stats);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(work);
@@ -574,9 +573,12 @@ static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_c
         return PyErr_Format(PyExc_ValueError, "record=8 (kept stages) needs the coupled solver: a fixed-step method, "
                             "or dopri5 with coupled=True; method='%s' solves per sample",
                             nd_ode_method_name(a->method)), Py_None;
-    if (c->f || nd_field_keep_len(&bf->f, &keep_len) != ND_OK || keep_len == 0)
-        return PyErr_SetString(PyExc_ValueError, "record=8 (kept stages) keeps the stages of a built-in MLP field only"),
+    if (c->f)
+        return PyErr_SetString(PyExc_ValueError, "record=8 (kept stages) needs a built-in MLP field, not a callable f"),
                Py_None;
+    const int st = nd_field_keep_len(&bf->f, &keep_len);
+    if (st != ND_OK)
+        return nd_raise_status(st, "odeint"), Py_None;
     PyObject *kept = a->kept ? Py_NewRef(a->kept) : nd_kept_box_new();
     if (kept && (a->box = nd_kept_take(kept, "odeint"))) {
         a->box->field_print = nd_field_print(&bf->f, c->itemsize);

@@ -318,12 +318,11 @@ class NeuralODE(nn.Model):
             self._check_forcing(t)
             if alpha > 0:  # alpha = 0 leaves every state as it is: the unforced rollout, bit for bit
                 return self._forced_loss_and_grad(x, y, t, interval, alpha)[:2]
-        record = 4 if self.config["gradient"] == "backprop" else 0
+        keep = self._keeps_stages()
+        record = 12 if keep else 4 if self.config["gradient"] == "backprop" else 0
         # The kept stages of the last training step lend their memory to this one (taken from the
         # model for the call: a concurrent call makes its own).
-        kept = self.__dict__.pop("_kept_stages", None) if self._keeps_stages() else None
-        if self._keeps_stages():
-            record = 12
+        kept = self.__dict__.pop("_kept_stages", None) if keep else None
         out, (x, h0, times, skip, ys, info, (z, ln_cache)) = self._forward(x, t, record, kept)
         B, H = h0.shape
         pred = out if t is not None else out[-1]
