@@ -306,10 +306,15 @@ static int nd_kept_matches(const nd_ode_kept *k, int method, int64_t n, size_t i
     if (k->n_steps != tape->n_steps || k->method != method || k->n != n || k->itemsize != itemsize)
         return nd_arg_error_novalue("kept", "holds the stages of another solve (its method, state or number "
                                             "of steps differ from the tape's)");
-    for (int64_t s = 0; s < k->n_steps; ++s)
+    const int stages = nd_ode_method_stages(method);
+    for (int64_t s = 0; s < k->n_steps; ++s) {
         if (k->th[2 * s] != tape->steps[4 * s + 2] || k->th[2 * s + 1] != tape->steps[4 * s + 3] ||
             k->outs[2 * s] != tape->outs[2 * s] || k->outs[2 * s + 1] != tape->outs[2 * s + 1])
             return nd_arg_error_novalue("kept", "holds the stages of another solve (its steps differ from the tape's)");
+        for (int i = 0; i < stages; ++i) /* every stage of an accepted step was evaluated: a safeguard */
+            if (!k->slot[s * ND_KEPT_STAGES + i])
+                return nd_arg_error_novalue("kept", "misses a stage of an accepted step");
+    }
     if (n && k->n_steps && memcmp(k->y0, tape->y, (size_t)n * itemsize) != 0)
         return nd_arg_error_novalue("kept", "holds the stages of another solve (its initial state differs from "
                                             "the tape's)");
