@@ -174,7 +174,7 @@ typedef struct nd_ode_kept nd_ode_kept;
 /* A new, empty object (NULL when out of memory); nd_ode_kept_free(NULL) does nothing. */
 nd_ode_kept *nd_ode_kept_new(void);
 void nd_ode_kept_free(nd_ode_kept *kept);
-/* Accepted steps held (0 before a solve or after one that failed), and bytes of memory held. */
+/* Accepted steps held (0 before a solve or after one that failed), and bytes of its stage buffers. */
 int64_t nd_ode_kept_steps(const nd_ode_kept *kept);
 size_t nd_ode_kept_bytes(const nd_ode_kept *kept);
 
