@@ -140,6 +140,23 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     return nd_mul_size((size_t)f->batch, per_row, len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
+/* Kept values outside the scratch are an MLP field's alone (nd_fields.h). */
+static int nd_field_keep_at_kind(const nd_field *f)
+{
+    return f->kind == ND_FIELD_MLP ? ND_OK
+                                   : nd_arg_error_novalue("f", "keeps its evaluations outside its scratch only as an MLP field");
+}
+
+int nd_field_keep_len(const nd_field *f, size_t *len)
+{
+    int st = nd_field_check(f);
+    if (st != ND_OK)
+        return st;
+    if ((st = nd_field_keep_at_kind(f)) != ND_OK)
+        return st;
+    return nd_mul_size((size_t)f->batch, nd_field_mlp_layers_row(f), len) ? ND_OK : ND_ERR_OVERFLOW;
+}
+
 int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
 {
     int st = nd_field_workspace_len(f, len);

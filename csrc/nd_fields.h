@@ -155,4 +155,16 @@ int nd_field_vjp_kept_f32(void *field, int slot, double t, const float *y, const
 int nd_field_vjp_kept_f64(void *field, int slot, double t, const double *y, const double *a, double *a_out,
                           double *dparams, int accumulate);
 
+/* The same with the kept values at `kept`, memory of the caller's (nd_field_keep_len() elements
+ * of the state's type) instead of a slot of the scratch, so that a solver may keep as many
+ * evaluations as it takes steps (nd_odeint_keep_*). Only an MLP field keeps its evaluations
+ * this way: for every other kind the three functions return ND_ERR_ARG, with a detail. */
+int nd_field_keep_len(const nd_field *f, size_t *len);
+int nd_field_eval_keep_at_f32(void *field, void *kept, double t, const float *y, float *dy);
+int nd_field_eval_keep_at_f64(void *field, void *kept, double t, const double *y, double *dy);
+int nd_field_vjp_kept_at_f32(void *field, const void *kept, double t, const float *y, const float *a, float *a_out,
+                             float *dparams, int accumulate);
+int nd_field_vjp_kept_at_f64(void *field, const void *kept, double t, const double *y, const double *a,
+                             double *a_out, double *dparams, int accumulate);
+
 #endif

@@ -2,6 +2,8 @@
 #include "nd_rk.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "nd_generic.h"
 #include "nd_poll.h"
@@ -12,6 +14,9 @@ const char *const nd_ode_method_names[ND_ODE_METHOD_COUNT + 1] = {"euler",  "mid
                                                                   "dopri5", "tsit5",    "dop853", NULL};
 
 const char *const nd_ode_adaptive_method_names[4] = {"dopri5", "tsit5", "dop853", NULL};
+
+const char *const nd_ode_coupled_method_names[ND_ODE_COUPLED_METHOD_COUNT + 1] = {"euler", "midpoint", "rk4",
+                                                                                  "dopri5", NULL};
 
 const char *nd_ode_method_name(int method)
 {
@@ -104,8 +109,8 @@ static int64_t nd_ode_substeps(double span, double dt)
     return q < 1 ? 1 : (int64_t)q;
 }
 
-/* Butcher tableaux of every method, for the backward pass (the forward pass spells its own
- * stages out). dopri5's are nd_rk.h's pair: 7 stages, the 7th (f at the new state, whose row
+/* Butcher tableaux of every method, for the backward pass and rk4's stages (euler's and
+ * midpoint's forward steps are spelled out, dopri5's read nd_rk.h). dopri5's are nd_rk.h's pair: 7 stages, the 7th (f at the new state, whose row
  * of a is b) serving dense output. */
 typedef struct {
     int stages;
@@ -154,6 +159,174 @@ int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t
         return ND_ERR_OVERFLOW;
     *len = ode + extra;
     return ND_OK;
+}
+
+/* ---- kept stages ------------------------------------------------------------------------ */
+
+#define ND_KEPT_STAGES 7 /* slots of a step: the most stages of a coupled method (dopri5) */
+
+struct nd_ode_kept {
+    int method;
+    int64_t n;
+    size_t keep_len, itemsize, buf_bytes; /* a buffer: the stage's argument, then the kept values */
+    int64_t n_steps, rows_cap;            /* rows: one per kept step, then the attempted step's */
+    void **slot;                          /* [rows_cap][ND_KEPT_STAGES] buffers, NULL until used */
+    double *th;                           /* [rows_cap][2]: each kept step's t and h */
+    int64_t *outs;                        /* [rows_cap][2]: its output rows */
+    void *y0;                             /* the solve's initial state */
+    void **bufs;                          /* every buffer, handed out in order from next_buf */
+    int64_t n_bufs, bufs_cap, next_buf;
+};
+
+nd_ode_kept *nd_ode_kept_new(void)
+{
+    return calloc(1, sizeof(nd_ode_kept));
+}
+
+static void nd_kept_free_buffers(nd_ode_kept *k)
+{
+    for (int64_t i = 0; i < k->n_bufs; ++i)
+        free(k->bufs[i]);
+    k->n_bufs = k->next_buf = 0;
+}
+
+void nd_ode_kept_free(nd_ode_kept *k)
+{
+    if (!k)
+        return;
+    nd_kept_free_buffers(k);
+    free(k->bufs);
+    free(k->slot);
+    free(k->th);
+    free(k->outs);
+    free(k->y0);
+    free(k);
+}
+
+int64_t nd_ode_kept_steps(const nd_ode_kept *k)
+{
+    return k ? k->n_steps : 0;
+}
+
+size_t nd_ode_kept_bytes(const nd_ode_kept *k)
+{
+    return k ? (size_t)k->n_bufs * k->buf_bytes : 0;
+}
+
+/* Room for rows [0, rows) of the step tables, new rows without buffers. */
+static int nd_kept_rows(nd_ode_kept *k, int64_t rows)
+{
+    if (rows <= k->rows_cap)
+        return ND_OK;
+    const int64_t cap = rows > 2 * k->rows_cap ? rows : 2 * k->rows_cap;
+    if (cap > INT64_MAX / (ND_KEPT_STAGES * 8))
+        return ND_ERR_OVERFLOW;
+    void **slot = realloc(k->slot, (size_t)cap * ND_KEPT_STAGES * sizeof(void *));
+    if (slot)
+        k->slot = slot;
+    double *th = slot ? realloc(k->th, (size_t)cap * 2 * sizeof(double)) : NULL;
+    if (th)
+        k->th = th;
+    int64_t *outs = th ? realloc(k->outs, (size_t)cap * 2 * sizeof(int64_t)) : NULL;
+    if (!outs)
+        return ND_ERR_NOMEM;
+    k->outs = outs;
+    memset(k->slot + k->rows_cap * ND_KEPT_STAGES, 0, (size_t)(cap - k->rows_cap) * ND_KEPT_STAGES * sizeof(void *));
+    k->rows_cap = cap;
+    return ND_OK;
+}
+
+/* Forget the steps held and set the object up for a solve of n elements; the buffers stay when
+ * they have the size this solve needs. */
+static int nd_kept_start(nd_ode_kept *k, int method, int64_t n, size_t keep_len, size_t itemsize, const void *y0)
+{
+    size_t bytes, y0_bytes;
+    if (n < 0 || keep_len > SIZE_MAX - (size_t)n || !nd_mul_size((size_t)n + keep_len, itemsize, &bytes) ||
+        !nd_mul_size((size_t)n, itemsize, &y0_bytes))
+        return ND_ERR_OVERFLOW;
+    if (!bytes)
+        bytes = 1; /* malloc(0) may return NULL */
+    if (bytes != k->buf_bytes || (size_t)k->n * k->itemsize != y0_bytes) {
+        nd_kept_free_buffers(k);
+        free(k->y0);
+        if (!(k->y0 = malloc(y0_bytes ? y0_bytes : 1)))
+            return k->buf_bytes = 0, ND_ERR_NOMEM;
+    }
+    k->method = method, k->n = n, k->keep_len = keep_len, k->itemsize = itemsize, k->buf_bytes = bytes;
+    k->n_steps = k->next_buf = 0;
+    if (k->rows_cap)
+        memset(k->slot, 0, (size_t)k->rows_cap * ND_KEPT_STAGES * sizeof(void *));
+    memcpy(k->y0, y0, y0_bytes);
+    return nd_kept_rows(k, 1);
+}
+
+/* The buffer of stage `stage` of the attempted step, or NULL when out of memory. */
+static void *nd_kept_slot(nd_ode_kept *k, int stage)
+{
+    void **slot = k->slot + k->n_steps * ND_KEPT_STAGES + stage;
+    if (*slot)
+        return *slot;
+    if (k->next_buf == k->n_bufs) {
+        if (k->n_bufs == k->bufs_cap) {
+            const int64_t cap = k->bufs_cap ? 2 * k->bufs_cap : 64;
+            void **bufs = realloc(k->bufs, (size_t)cap * sizeof(void *));
+            if (!bufs)
+                return NULL;
+            k->bufs = bufs, k->bufs_cap = cap;
+        }
+        if (!(k->bufs[k->n_bufs] = malloc(k->buf_bytes)))
+            return NULL;
+        k->n_bufs++;
+    }
+    return *slot = k->bufs[k->next_buf++];
+}
+
+/* The attempted step was accepted: its stages are kept and the next attempt gets a new row, whose
+ * first stage is dopri5's last (FSAL). */
+static int nd_kept_accept(nd_ode_kept *k, double t, double h, int64_t out_lo, int64_t out_hi)
+{
+    const int64_t s = k->n_steps;
+    int st = nd_kept_rows(k, s + 2);
+    if (st != ND_OK)
+        return st;
+    k->th[2 * s] = t, k->th[2 * s + 1] = h;
+    k->outs[2 * s] = out_lo, k->outs[2 * s + 1] = out_hi;
+    if (k->method == ND_ODE_DOPRI5)
+        k->slot[(s + 1) * ND_KEPT_STAGES] = k->slot[s * ND_KEPT_STAGES + 6];
+    k->n_steps = s + 1;
+    return ND_OK;
+}
+
+/* The object holds the stages of the solve that recorded the tape (method, size, every step's t,
+ * h and output rows, the initial state), else the rule it breaks. */
+static int nd_kept_matches(const nd_ode_kept *k, int method, int64_t n, size_t itemsize, const nd_ode_tape *tape)
+{
+    if (!k)
+        return nd_arg_error_novalue("kept", "must be the kept stages of a solve");
+    if (k->n_steps != tape->n_steps || k->method != method || k->n != n || k->itemsize != itemsize)
+        return nd_arg_error_novalue("kept", "holds the stages of another solve (its method, state or number "
+                                            "of steps differ from the tape's)");
+    const int stages = nd_ode_method_stages(method);
+    for (int64_t s = 0; s < k->n_steps; ++s) {
+        if (k->th[2 * s] != tape->steps[4 * s + 2] || k->th[2 * s + 1] != tape->steps[4 * s + 3] ||
+            k->outs[2 * s] != tape->outs[2 * s] || k->outs[2 * s + 1] != tape->outs[2 * s + 1])
+            return nd_arg_error_novalue("kept", "holds the stages of another solve (its steps differ from the tape's)");
+        for (int i = 0; i < stages; ++i) /* every stage of an accepted step was evaluated: a safeguard */
+            if (!k->slot[s * ND_KEPT_STAGES + i])
+                return nd_arg_error_novalue("kept", "misses a stage of an accepted step");
+    }
+    if (n && k->n_steps && memcmp(k->y0, tape->y, (size_t)n * itemsize) != 0)
+        return nd_arg_error_novalue("kept", "holds the stages of another solve (its initial state differs from "
+                                            "the tape's)");
+    return ND_OK;
+}
+
+/* Stage `stage` of kept step s: its argument (NULL for stage 0: the tape's state) and kept values. */
+static const void *nd_kept_values(const nd_ode_kept *k, int64_t s, int stage, const void **arg)
+{
+    const char *buf = k->slot[s * ND_KEPT_STAGES + stage];
+    *arg = stage ? buf : NULL;
+    return buf + (size_t)k->n * k->itemsize;
 }
 
 #define ND_IMPL "nd_ode_impl.inc"

@@ -29,6 +29,8 @@ typedef enum {
 /* The methods' names by code, NULL-terminated; the adaptive ones among them. */
 extern const char *const nd_ode_method_names[ND_ODE_METHOD_COUNT + 1];
 extern const char *const nd_ode_adaptive_method_names[4];
+/* The methods of the coupled solver (codes below ND_ODE_COUPLED_METHOD_COUNT), NULL-terminated. */
+extern const char *const nd_ode_coupled_method_names[ND_ODE_COUPLED_METHOD_COUNT + 1];
 
 /* The method's name ("rk4"), or NULL for an unknown code. */
 const char *nd_ode_method_name(int method);
@@ -118,8 +120,9 @@ int nd_ode_backprop_workspace_len(int method, int64_t n, size_t *len);
 int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t *len);
 
 /* Exact discrete backpropagation through the recorded steps (stages recomputed from the
- * stored step-start states; dopri5 outputs inside a step go back through its dense output).
- * Memory O(steps * n) for the tape, held by the caller.
+ * stored step-start states, each argument formed as the forward pass formed it; dopri5 outputs
+ * inside a step go back through its dense output). Memory O(steps * n) for the tape, held by
+ * the caller. nd_ode_backprop_kept_* below reads the stages a forward solve kept instead.
  *
  * Continuous adjoint (Chen et al. 2018): integrates [y, a, g]' = [f, -a^T f_y, -a^T f_theta]
  * from t[nt-1] back to t[0] with the method and options of the forward pass, starting from
@@ -152,5 +155,48 @@ int nd_ode_adjoint_workspace_len(int method, int64_t n, int64_t n_params, size_t
 
 ND_ODE_GRAD_DECLARE(float, f32)
 ND_ODE_GRAD_DECLARE(double, f64)
+
+/* ---- kept stages ------------------------------------------------------------------------ *
+ *
+ * The stage evaluations of a coupled forward solve's accepted steps, kept so that
+ * nd_ode_backprop_kept_* reads what the forward pass computed instead of evaluating every stage
+ * again (the replay of nd_ode_backprop_*, whose gradients it reproduces bit for bit: the replay
+ * forms each stage's argument with the forward pass's operations). Per (step, stage) the stage's
+ * argument (n elements; stage 0's is the tape's state) and what the right-hand side's VJP reads
+ * (keep_len elements, nd_field_keep_len() for a field: an MLP field's pre-activations and
+ * outputs): memory O(steps * stages * (n + keep_len)), for an MLP field on a batch
+ * O(steps * stages * batch * the sum of its widths). dopri5's first stage of a step is the last
+ * stage of the step before (FSAL), held once; a rejected step's stages are overwritten by the next
+ * attempt. The object keeps its buffers from one solve to the next: a solve starts by forgetting
+ * the steps it held and reuses the memory. */
+typedef struct nd_ode_kept nd_ode_kept;
+
+/* A new, empty object (NULL when out of memory); nd_ode_kept_free(NULL) does nothing. */
+nd_ode_kept *nd_ode_kept_new(void);
+void nd_ode_kept_free(nd_ode_kept *kept);
+/* Accepted steps held (0 before a solve or after one that failed), and bytes of its stage buffers. */
+int64_t nd_ode_kept_steps(const nd_ode_kept *kept);
+size_t nd_ode_kept_bytes(const nd_ode_kept *kept);
+
+/* keep(ctx, kept, t, y, dy) writes dy = f(t, y) and keeps what vjp_kept needs at the memory
+ * `kept` (keep_len elements); vjp_kept(ctx, kept, t, y, a, a_out, dparams, accumulate) is the
+ * VJP of nd_ode.h's gradients at that evaluation (y is the same argument). */
+#define ND_ODE_KEPT_DECLARE(T, SFX)                                                                 \
+    typedef int (*nd_rhs_keep_at_##SFX)(void *ctx, void *kept, double t, const T *y, T *dy);          \
+    typedef int (*nd_vjp_kept_at_##SFX)(void *ctx, const void *kept, double t, const T *y, const T *a, \
+                                        T *a_out, T *dparams, int accumulate);                       \
+    /* nd_odeint_* (fixed-step methods and dopri5) keeping every accepted step's stages in kept. */    \
+    int nd_odeint_keep_##SFX(nd_rhs_keep_at_##SFX keep, void *ctx, size_t keep_len, int64_t n, const T *y0, \
+                             int64_t nt, const double *t, const nd_ode_opts *opts, T *ys, T *y_last, T *work, \
+                             nd_ode_kept *kept, nd_ode_stats *stats);                                 \
+    /* nd_ode_backprop_* through the stages kept by the solve that recorded the tape: ND_ERR_ARG,     \
+     * with a detail, for an object that holds another solve (its method, size, steps, output rows  \
+     * or initial state differ from the call's) or none. */                                          \
+    int nd_ode_backprop_kept_##SFX(int method, nd_vjp_kept_at_##SFX vjp_kept, void *ctx, int64_t n,     \
+                                   int64_t n_params, int64_t nt, const double *t, const nd_ode_tape *tape, \
+                                   const nd_ode_kept *kept, const T *ybar, T *y0bar, T *dparams, T *work);
+
+ND_ODE_KEPT_DECLARE(float, f32)
+ND_ODE_KEPT_DECLARE(double, f64)
 
 #endif

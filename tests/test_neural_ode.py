@@ -3,6 +3,7 @@ against finite differences for every solver and both gradient modes, memory of t
 training, dtypes and seeds, and argument checking."""
 from __future__ import annotations
 
+import pickle
 import re
 import tracemalloc
 
@@ -296,6 +297,140 @@ def test_batch_gradient_is_the_sum_of_its_samples(solver, gradient):
     gc = mc.loss_and_grad(x, y)[1]["dynamics_dense1.kernel"]
     assert not np.allclose(5 * gc, sum(mc.loss_and_grad(x[i:i + 1], y[i:i + 1])[1]["dynamics_dense1.kernel"]
                                        for i in range(5)), rtol=1e-9, atol=0)
+
+
+# ---- kept stages: backprop reads the forward solve's stages (odeint record=8) -----------------------
+
+
+def _replay(model):
+    """The same model evaluating every stage again in its backward pass."""
+    model._keeps_stages = lambda: False
+    return model
+
+
+def _solve_kept(dtype, solver, times, kept=None):
+    """An MLP field's coupled solve recording its tape, with and without its kept stages."""
+    r = np.random.default_rng(31)
+    m = make(solver, tol=1e-6, hidden=5, dtype=dtype, coupled=True)
+    spec = m._dynamics_spec()
+    h0 = r.normal(size=(4, 5)).astype(dtype)
+    opts = m._solver_options(times)
+    ybar = r.normal(size=(len(times), 4, 5)).astype(dtype)
+    return m, spec, h0, opts, ybar
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver, first_step", [("euler", 0), ("midpoint", 0), ("rk4", 0), ("dopri5", 0),
+                                                ("dopri5", 2.0)])
+def test_kept_stages_give_the_replays_gradient_bit_for_bit(solver, first_step, dtype):
+    """The backward pass through the kept stages makes the replay's operations in the replay's
+    order on the forward pass's values (the replay forms each stage's argument as the forward
+    pass does): the same bits, with outputs inside the steps (dopri5's dense output, t between
+    the fixed steps), in both precisions; the forward solve's outputs are unchanged. A first
+    step far too long makes dopri5 reject steps, whose stages the next attempt overwrites."""
+    times = np.array([0.0, 0.3, 0.55, 1.0])
+    m, spec, h0, opts, ybar = _solve_kept(dtype, solver, times)
+    if first_step:
+        opts = {**opts, "dt": first_step, "rtol": 1e-5 if dtype == np.float32 else 1e-9}
+        h0 = 3 * h0
+    ys, _, info = nd._core.odeint(spec, h0, times, record=4, **opts)
+    ys_k, _, info_k = nd._core.odeint(spec, h0, times, record=12, **opts)
+    np.testing.assert_array_equal(ys, ys_k)
+    tape = dict(steps=info["steps"], outs=info["tape"][0], states=info["tape"][1], method=solver, coupled=True)
+    if solver == "dopri5":  # some output falls strictly inside a step
+        st, outs = info["steps"], info["tape"][0]
+        assert any(times[j] < st[i, 2] + st[i, 3] for i in range(len(st)) for j in range(*outs[i]))
+    if first_step:
+        assert info_k["rejected"] > 0
+    replay = nd._core.ode_backprop(field=spec, t=times, ybar=ybar, **tape)
+    kept = nd._core.ode_backprop(field=spec, t=times, ybar=ybar, kept=info_k["kept"], **tape)
+    for a, b in zip(replay, kept):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver, coupled", [("rk4", False), ("dopri5", True)])
+def test_training_through_kept_stages_matches_the_replay(solver, coupled, dtype):
+    """loss_and_grad keeps the stages (and reuses their memory at the next call): every
+    gradient the replay's bits, over successive calls on other data and other times."""
+    r = np.random.default_rng(41)
+    kept, replay = make(solver, tol=1e-6, dtype=dtype, coupled=coupled), _replay(
+        make(solver, tol=1e-6, dtype=dtype, coupled=coupled))
+    assert kept._keeps_stages()
+    held = None
+    for call, t in enumerate([None, np.array([0.3, 0.55, 1.0]), None]):
+        x = r.normal(size=(3, 3)).astype(dtype)
+        y = r.normal(size=(3, 2) if t is None else (3, 3, 2)).astype(dtype)
+        lk, gk = kept.loss_and_grad(x, y, t=t)
+        lr, gr = replay.loss_and_grad(x, y, t=t)
+        assert lk == lr
+        for k in gk:
+            np.testing.assert_array_equal(gk[k], gr[k], err_msg=k)
+        assert held is None or kept._kept_stages is held  # the memory of the last call, reused
+        held = kept._kept_stages
+    assert not hasattr(replay, "_kept_stages")
+    copy = pickle.loads(pickle.dumps(kept))  # the kept stages are not part of the model's state
+    assert not hasattr(copy, "_kept_stages")
+    np.testing.assert_array_equal(copy(x), kept(x))
+
+
+def test_kept_stages_are_not_used_by_the_per_sample_driver():
+    """The per-sample driver's gradient evaluates the stages again (the documented path)."""
+    assert not make("dopri5")._keeps_stages()
+    assert not make("rk4", gradient="adjoint")._keeps_stages()
+    assert make("euler")._keeps_stages() and make("dopri5", coupled=True)._keeps_stages()
+
+
+def test_kept_stages_refuse_another_solve_and_other_objects():
+    times = np.array([0.0, 0.4, 1.0])
+    m, spec, h0, opts, ybar = _solve_kept(np.float64, "rk4", times)
+    core = nd._core
+    _, _, first = core.odeint(spec, h0, times, record=12, **opts)
+    kept = first["kept"]
+    tape = dict(steps=first["steps"], outs=first["tape"][0], states=first["tape"][1], method="rk4", coupled=True)
+    ok = core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)
+    # a later solve reusing the object: the first tape's stages are gone
+    _, _, second = core.odeint(spec, h0 + 1, times, record=12, kept=kept, **opts)
+    assert second["kept"] is kept
+    with pytest.raises(ValueError, match="kept holds the stages of another solve"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)
+    # the same solve again: usable again, the same bits
+    core.odeint(spec, h0, times, record=12, kept=kept, **opts)
+    for a, b in zip(ok, core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)):
+        np.testing.assert_array_equal(a, b)
+    # another field's parameters, another dtype
+    m2 = pickle.loads(pickle.dumps(m))
+    m2.params["dynamics_dense2.bias"][0] += 1e-3
+    other = m2._dynamics_spec()
+    with pytest.raises(ValueError, match="another field"):
+        core.ode_backprop(field=other, t=times, ybar=ybar, kept=kept, **tape)
+    with pytest.raises((ValueError, TypeError)):
+        core.ode_backprop(field=spec, t=times, ybar=ybar.astype(np.float32), kept=kept,
+                          **{**tape, "states": tape["states"].astype(np.float32)})
+    # another method's or a per-sample gradient, another object
+    with pytest.raises(ValueError, match="another solve"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **{**tape, "method": "midpoint"})
+    with pytest.raises(ValueError, match="coupled solver"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **{**tape, "method": "dopri5", "coupled": False})
+    with pytest.raises(TypeError, match="kept must be the info"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=object(), **tape)
+    with pytest.raises(TypeError, match="kept must be the info"):
+        core.odeint(spec, h0, times, record=12, kept="kept", **opts)
+    # what record=8 needs: the coupled solver, a built-in MLP field; kept only with record=8
+    with pytest.raises(ValueError, match="coupled solver"):
+        core.odeint(spec, h0, times, record=12, **{**opts, "method": "dopri5", "coupled": False})
+    with pytest.raises(ValueError, match="needs a built-in MLP field"):
+        core.odeint(lambda t, y: -y, h0, times, record=12, **opts)
+    with pytest.raises(ValueError, match="only as an MLP field"):
+        core.odeint(nd.fields.Linear(np.eye(5))._spec(), h0, times, record=12, **opts)
+    with pytest.raises(ValueError, match=r"record=8\) only"):
+        core.odeint(spec, h0, times, record=4, kept=kept, **opts)
+    # a failed solve keeps no steps: its object serves no tape
+    _, _, failed = core.odeint(spec, h0, times, record=12, kept=kept, **{**opts, "max_steps": 2})
+    assert failed["status_code"] < 0
+    with pytest.raises(ValueError, match="another solve"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)
 
 
 def test_backprop_and_adjoint_agree_for_tight_dopri5(data):

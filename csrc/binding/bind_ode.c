@@ -19,6 +19,89 @@ static int nd_use_coupled(int method, int coupled)
     return nd_ode_method_stages(method) > 0 && (coupled || !nd_ode_method_adaptive(method));
 }
 
+/* ---- kept stages ---------------------------------------------------------------------------- */
+
+/* The object odeint(record=8) returns as info["kept"] and ode_backprop(kept=) reads: the stages
+ * of one solve (nd_ode_kept) and a fingerprint of the field that computed them, so that a
+ * gradient through other parameters is refused. `busy` (read and written with the GIL held)
+ * refuses a second call using the object while one runs without the GIL. */
+typedef struct {
+    nd_ode_kept *k;
+    uint64_t field_print;
+    int typenum, busy;
+} nd_kept_box;
+
+static const char nd_kept_name[] = "neurodyn._core.ode_kept";
+
+static void nd_kept_box_free(PyObject *capsule)
+{
+    nd_kept_box *box = PyCapsule_GetPointer(capsule, nd_kept_name);
+    if (box)
+        nd_ode_kept_free(box->k);
+    PyMem_Free(box);
+}
+
+static PyObject *nd_kept_box_new(void)
+{
+    nd_kept_box *box = PyMem_Calloc(1, sizeof *box);
+    if (box && !(box->k = nd_ode_kept_new())) {
+        PyMem_Free(box);
+        box = NULL;
+    }
+    if (!box)
+        return PyErr_NoMemory();
+    PyObject *capsule = PyCapsule_New(box, nd_kept_name, nd_kept_box_free);
+    if (!capsule) {
+        nd_ode_kept_free(box->k);
+        PyMem_Free(box);
+    }
+    return capsule;
+}
+
+/* The box of `kept` for a call (`what`), marked busy; NULL with TypeError for another object,
+ * ValueError while another call uses it. */
+static nd_kept_box *nd_kept_take(PyObject *kept, const char *what)
+{
+    nd_kept_box *box = PyCapsule_IsValid(kept, nd_kept_name) ? PyCapsule_GetPointer(kept, nd_kept_name) : NULL;
+    if (!box)
+        return PyErr_Format(PyExc_TypeError, "%s: kept must be the info['kept'] of odeint(record=8), not %.200s", what,
+                            Py_TYPE(kept)->tp_name), NULL;
+    if (box->busy)
+        return PyErr_Format(PyExc_ValueError, "%s: kept is in use by another call", what), NULL;
+    box->busy = 1;
+    return box;
+}
+
+/* A fingerprint of an MLP field (its layers, activations and every parameter's bits): the kept
+ * values are those of one field. FNV-1a over 64-bit words, the tail byte by byte. */
+static uint64_t nd_hash_bytes(uint64_t h, const void *p, size_t bytes)
+{
+    const unsigned char *c = p;
+    size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, c + i, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+    }
+    for (; i < bytes; ++i)
+        h = (h ^ c[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static uint64_t nd_field_print(const nd_field *f, size_t item)
+{
+    uint64_t h = nd_hash_bytes(0xcbf29ce484222325ULL, &f->n_layers, sizeof f->n_layers);
+    h = nd_hash_bytes(h, f->widths, (size_t)(f->n_layers + 1) * sizeof f->widths[0]);
+    h = nd_hash_bytes(h, f->acts, (size_t)f->n_layers * sizeof f->acts[0]);
+    for (int l = 0; l < f->n_layers; ++l) {
+        const size_t w = (size_t)f->widths[l + 1];
+        h = nd_hash_bytes(h, f->weights[l], (size_t)f->widths[l] * w * item);
+        if (f->biases[l])
+            h = nd_hash_bytes(h, f->biases[l], w * item);
+    }
+    return h;
+}
+
 /* ---- the records of a call and its Python callbacks ---------------------------------------- */
 
 /* A growable array of fixed-size records (PyMem_Raw). */
@@ -102,6 +185,18 @@ static int nd_py_rows(nd_call *c, PyObject *fn, const char *what, int64_t m, int
     }
 ND_PY_CALLBACKS(float, f32)
 ND_PY_CALLBACKS(double, f64)
+
+/* The coupled solver through a built-in field keeping its stages (odeint(record=8)). */
+#define ND_RUN_KEEP(T, SFX)                                                                           \
+    static int nd_run_keep_##SFX(nd_field *f, size_t keep_len, nd_ode_kept *kept, int64_t n, const T *y0,   \
+                                 int64_t nt, const double *t, const nd_ode_opts *o, T *ys, T *yl, void *work, \
+                                 nd_ode_stats *st)                                                    \
+    {                                                                                                 \
+        return nd_odeint_keep_##SFX(nd_field_eval_keep_at_##SFX, f, keep_len, n, y0, nt, t, o, ys, yl, work, kept, \
+                                    st);                                                              \
+    }
+ND_RUN_KEEP(float, f32)
+ND_RUN_KEEP(double, f64)
 
 /* One accepted step: (sample, round, t, h); with a tape its output rows and start state; with a
  * dense output its coefficients. */
@@ -278,7 +373,9 @@ typedef struct {
     PyArrayObject *y0, *t, *ev_c, *ev_d, *direction, *terminal;
     int method, coupled;
     double rtol, atol, dt;
-    int64_t max_steps, record; /* record: 1 steps, 2 dense output, 4 tape */
+    int64_t max_steps, record; /* record: 1 steps, 2 dense output, 4 tape, 8 kept stages */
+    PyObject *kept;            /* an earlier info["kept"] whose memory the kept stages reuse */
+    nd_kept_box *box;          /* the kept stages' box while the call runs */
 } nd_odeint_args;
 
 /* The kernel's default solver options into an entry's fields (odeint's and the gradients'). */
@@ -307,6 +404,7 @@ static const nd_arg odeint_args[] = {
     ND_I64IN(nd_odeint_args, direction, "direction", ND_OPTIONAL | ND_NONE, "(n_events,)"),
     ND_I64IN(nd_odeint_args, terminal, "terminal", ND_OPTIONAL | ND_NONE, "(n_events,)"),
     ND_SCALAR(nd_odeint_args, record, "record", ND_ARG_INT, ND_OPTIONAL),
+    ND_OBJ(nd_odeint_args, kept, "kept", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
     ND_PROGRESS(nd_odeint_args, progress),
     ND_OUT(nd_odeint_args, o[0], "ys", 0, "(times, *y0)"),
     ND_OUT(nd_odeint_args, o[1], "y_last", 0, "(*y0)"),
@@ -376,8 +474,13 @@ static int nd_odeint_coupled(const nd_odeint_args *a, int tn, nd_call *c, nd_bou
     const double *t = PyArray_DATA(a->t);
     const void *y0 = PyArray_DATA(a->y0);
     void *ctx = bf->keep ? (void *)&bf->f : (void *)c;
+    nd_ode_kept *kept = a->box ? a->box->k : NULL;
+    size_t keep_len = 0;
+    if (kept)
+        nd_field_keep_len(&bf->f, &keep_len); /* checked by nd_odeint_kept_setup */
     Py_BEGIN_ALLOW_THREADS
-    status = ND_DISPATCH(tn, nd_run_coupled, bf->keep != NULL, ctx, n, y0, nt, t, &o, ys, yl, work, &stats);
+    status = kept ? ND_DISPATCH(tn, nd_run_keep, &bf->f, keep_len, kept, n, y0, nt, t, &o, ys, yl, work, &stats)
+                  : ND_DISPATCH(tn, nd_run_coupled, bf->keep != NULL, ctx, n, y0, nt, t, &o, ys, yl, work, &stats);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(work);
     nd_stats_from_coupled(&stats, st);
@@ -454,6 +557,38 @@ static int nd_call_setup(nd_call *c, PyArrayObject *y0, int tn, int single, PyOb
     return nd_pyargs_init(&c->py, args, tn, progress);
 }
 
+/* record=8: the object that keeps the solve's stages (a->kept reused, else a new one), its box
+ * taken in a->box with the field's fingerprint; NULL without record=8; Py_None (borrowed) with
+ * an exception set. */
+static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_call *c, const nd_bound_field *bf,
+                                      int tn)
+{
+    size_t keep_len = 0;
+    if (!(a->record & 8)) {
+        if (a->kept)
+            return PyErr_SetString(PyExc_ValueError, "kept is reused by odeint(record=8) only"), Py_None;
+        return NULL;
+    }
+    if (!coupled)
+        return PyErr_Format(PyExc_ValueError, "record=8 (kept stages) needs the coupled solver: a fixed-step method, "
+                            "or dopri5 with coupled=True; method='%s' solves per sample",
+                            nd_ode_method_name(a->method)), Py_None;
+    if (c->f)
+        return PyErr_SetString(PyExc_ValueError, "record=8 (kept stages) needs a built-in MLP field, not a callable f"),
+               Py_None;
+    const int st = nd_field_keep_len(&bf->f, &keep_len);
+    if (st != ND_OK)
+        return nd_raise_status(st, "odeint"), Py_None;
+    PyObject *kept = a->kept ? Py_NewRef(a->kept) : nd_kept_box_new();
+    if (kept && (a->box = nd_kept_take(kept, "odeint"))) {
+        a->box->field_print = nd_field_print(&bf->f, c->itemsize);
+        a->box->typenum = tn;
+        return kept;
+    }
+    Py_XDECREF(kept);
+    return Py_None;
+}
+
 /* -> (ys [len(t)] + y0.shape, y_last [y0.shape], info) */
 static PyObject *odeint_body(PyObject *module, void *args, int tn)
 {
@@ -462,7 +597,7 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
     npy_intp B;
     nd_call c = {0};
     nd_bound_field bf = {0};
-    PyObject *info = NULL, *res = NULL;
+    PyObject *info = NULL, *res = NULL, *kept = NULL;
     void *counters = NULL;
     nd_ode_samples_stats st;
     int64_t ne = 0;
@@ -483,6 +618,8 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
     } else {
         c.f = a->rhs;
     }
+    if ((kept = nd_odeint_kept_setup(a, coupled, &c, &bf, tn)) == Py_None)
+        goto done;
     c.tape = (a->record & 4) != 0;
     if (a->record) {
         c.steps.size = 4 * sizeof(double);
@@ -504,9 +641,14 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
     const npy_intp state[1] = {(npy_intp)c.d};
     const nd_batch_shape bs = nd_batch_of(a->y0, c.single);
     if ((info = nd_info(&st, &bs, &c, nd_ode_dense_vectors(a->method), ne, coupled ? PyArray_NDIM(a->y0) : 1,
-                        coupled ? PyArray_DIMS(a->y0) : state)))
+                        coupled ? PyArray_DIMS(a->y0) : state)) &&
+        (!kept || nd_dict_put(info, "kept", Py_NewRef(kept)) == 0))
         res = PyTuple_Pack(3, a->o[0], a->o[1], info);
 done:
+    if (a->box)
+        a->box->busy = 0;
+    if (kept != Py_None)
+        Py_XDECREF(kept);
     nd_call_free(&c);
     nd_field_release(&bf);
     PyMem_RawFree(counters);
@@ -515,14 +657,15 @@ done:
 }
 ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
          "odeint(f, y0, t, method, rtol, atol, dt, max_steps, args=None, coupled=False, events=None, event_c=None, "
-         "event_d=None, direction=None, terminal=None, record=0, progress=None) -> (ys, y_last, info): every row of "
-         "y0 (its last axis) its own initial-value problem, or with coupled the whole array one system; record: "
-         "1 steps, 2 dense output, 4 tape")
+         "event_d=None, direction=None, terminal=None, record=0, kept=None, progress=None) -> (ys, y_last, info): "
+         "every row of y0 (its last axis) its own initial-value problem, or with coupled the whole array one system; "
+         "record: 1 steps, 2 dense output, 4 tape, 8 kept stages (info['kept'], for ode_backprop; kept= an earlier "
+         "one whose memory is reused)")
 
 /* ---- gradients through a built-in field ------------------------------------------------ */
 
 typedef struct {
-    PyObject *field, *progress, *o[2]; /* o: y0bar, dparams */
+    PyObject *field, *progress, *kept, *o[2]; /* o: y0bar, dparams; kept: odeint(record=8)'s */
     PyArrayObject *t, *steps, *outs, *states, *ybar, *y_end;
     int method, coupled;
     double rtol, atol, dt;
@@ -559,12 +702,16 @@ static int nd_grad_setup(nd_grad_args *a, int slots)
 }
 
 /* The gradient kernels through a built-in field: the coupled solver's on the whole state (B = 1,
- * d = its size) or the per-sample driver's on rows, with the field's kept linearisations. */
+ * d = its size), through the forward pass's kept stages when there are some, or the per-sample
+ * driver's on rows, with the field's kept linearisations. */
 #define ND_FIELD_GRADS(T, SFX)                                                                            \
     static int nd_field_backprop_##SFX(int coupled, int method, nd_field *f, int64_t B, int64_t d, int64_t P,   \
-                                       int64_t nt, const double *t, const nd_ode_tape *tape, const T *ybar,     \
-                                       T *y0bar, T *dp, void *work)                                           \
+                                       int64_t nt, const double *t, const nd_ode_tape *tape,                  \
+                                       const nd_ode_kept *kept, const T *ybar, T *y0bar, T *dp, void *work)    \
     {                                                                                                     \
+        if (kept)                                                                                         \
+            return nd_ode_backprop_kept_##SFX(method, nd_field_vjp_kept_at_##SFX, f, B * d, P, nt, t, tape, kept, \
+                                              ybar, y0bar, dp, work);                                     \
         if (coupled) {                                                                                    \
             nd_ode_grad_fns_##SFX fns = {nd_field_eval_##SFX, nd_field_vjp_##SFX, nd_field_eval_keep_##SFX,  \
                                          nd_field_vjp_kept_##SFX, f};                                     \
@@ -599,12 +746,31 @@ ND_FIELD_GRADS(double, f64)
         ND_DIM(nd_grad_args, P, "params"), ND_OUT(nd_grad_args, o[0], "y0bar", 0, "(*state)"),           \
         ND_OUT(nd_grad_args, o[1], "dparams", 0, "(params,)")
 
+/* kept (odeint(record=8)'s) goes with the coupled solver and the field that made it. */
+static int nd_backprop_kept_rule(const nd_grad_args *a, int coupled)
+{
+    const nd_kept_box *box = PyCapsule_IsValid(a->kept, nd_kept_name) ? PyCapsule_GetPointer(a->kept, nd_kept_name) : NULL;
+    if (!box)
+        return PyErr_Format(PyExc_TypeError, "ode_backprop: kept must be the info['kept'] of odeint(record=8), not "
+                            "%.200s", Py_TYPE(a->kept)->tp_name), -1;
+    if (!coupled)
+        return PyErr_SetString(PyExc_ValueError, "ode_backprop: kept stages are those of the coupled solver: a "
+                               "fixed-step method, or dopri5 with coupled=True"), -1;
+    if (box->typenum != PyArray_TYPE(a->ybar) ||
+        box->field_print != nd_field_print(&a->bf.f, (size_t)PyArray_ITEMSIZE(a->ybar)))
+        return PyErr_SetString(PyExc_ValueError, "ode_backprop: kept holds the stages of another field (its "
+                               "parameters, layers or dtype differ from field's)"), -1;
+    return 0;
+}
+
 static int nd_backprop_setup(nd_grad_args *a)
 {
     const int coupled = nd_use_coupled(a->method, a->coupled);
     const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
     size_t len;
-    if (nd_grad_setup(a, coupled ? nd_ode_method_stages(a->method) : nd_ode_samples_backprop_slots(a->method)) < 0)
+    /* kept stages need no slots of the field's scratch: they hold their own */
+    const int slots = a->kept ? 0 : coupled ? nd_ode_method_stages(a->method) : nd_ode_samples_backprop_slots(a->method);
+    if (nd_grad_setup(a, slots) < 0 || (a->kept && nd_backprop_kept_rule(a, coupled) < 0))
         return -1;
     if ((int64_t)PyArray_SIZE(a->states) != PyArray_DIM(a->steps, 0) * a->d)
         return PyErr_SetString(PyExc_ValueError, "states must hold one state per step of the tape"), -1;
@@ -618,7 +784,8 @@ static const nd_arg ode_backprop_args[] = {
     ND_F64IN(nd_grad_args, steps, "steps", 0, "(steps, 4)"),
     ND_I64IN(nd_grad_args, outs, "outs", 0, "(steps, 2)"),
     ND_IN(nd_grad_args, states, "states", 0, "(steps, ...)"),
-    ND_GRAD_METHOD_ROWS(nd_grad_args), ND_GRAD_ROWS(nd_backprop_setup),
+    ND_GRAD_METHOD_ROWS(nd_grad_args),
+    ND_OBJ(nd_grad_args, kept, "kept", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE), ND_GRAD_ROWS(nd_backprop_setup),
     {NULL}};
 
 /* -> (y0bar, dparams): exact backpropagation through the recorded steps of odeint(record=4). */
@@ -627,15 +794,21 @@ static int ode_backprop_run(PyObject *module, void *args, int tn)
     nd_grad_args *a = args;
     const nd_ode_tape tape = {PyArray_DIM(a->steps, 0), PyArray_DATA(a->steps), PyArray_DATA(a->outs),
                               PyArray_DATA(a->states)};
+    nd_kept_box *box = a->kept ? nd_kept_take(a->kept, "ode_backprop") : NULL;
+    if (a->kept && !box)
+        return ND_ERR_ARG;
     int st = ND_OK;
     ND_NOGIL(st, ND_DISPATCH(tn, nd_field_backprop, nd_use_coupled(a->method, a->coupled), a->method, &a->bf.f, a->B,
-                             a->d, a->P, PyArray_DIM(a->t, 0), PyArray_DATA(a->t), &tape, ND_DATA(a->ybar),
-                             ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work));
+                             a->d, a->P, PyArray_DIM(a->t, 0), PyArray_DATA(a->t), &tape, box ? box->k : NULL,
+                             ND_DATA(a->ybar), ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work));
+    if (box)
+        box->busy = 0;
     return st;
 }
 ND_RUN_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
-             "ode_backprop(field, t, ybar, steps, outs, states, method, coupled=False) -> (y0bar, dparams): exact "
-             "backpropagation through the steps recorded by odeint(record=4)")
+             "ode_backprop(field, t, ybar, steps, outs, states, method, coupled=False, kept=None) -> (y0bar, dparams): "
+             "exact backpropagation through the steps recorded by odeint(record=4), reading the stages odeint(record=12) "
+             "kept in info['kept'] instead of evaluating them again when kept is given")
 
 static int nd_adjoint_setup(nd_grad_args *a)
 {
@@ -743,5 +916,6 @@ static const nd_entry *const nd_ode_entries[] = {&odeint_entry,         &ode_bac
                                                  &ode_dense_eval_entry, &ode_check_options_entry, NULL};
 static const nd_table nd_ode_tables[] = {{"ode_methods", nd_ode_method_names},
                                          {"ode_adaptive_methods", nd_ode_adaptive_method_names},
+                                         {"ode_coupled_methods", nd_ode_coupled_method_names},
                                          {NULL, NULL}};
 const nd_family nd_ode_family = {nd_ode_entries, nd_ode_tables, NULL};

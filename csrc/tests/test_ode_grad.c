@@ -100,6 +100,57 @@ static double check_params(const double *dp, double h)
     return fmax(e, fd_error(B2, dp + 2 * D * H + H, D, h));
 }
 
+/* The same solve keeping its stages: the same outputs and the same gradient bits as the replay
+ * (y0bar, dp); then the object refused for a tape it does not hold. */
+static void check_kept_stages(int method, nd_ode_tape *tape, const double *ys, const double *y0bar, const double *dp,
+                              int64_t P)
+{
+    nd_ode_opts o = opts;
+    o.on_step = NULL;
+    size_t keep_len;
+    CHECK(nd_field_keep_len(&field, &keep_len) == ND_OK && keep_len == (size_t)(B * 2 * (H + D)));
+    nd_ode_kept *kept = nd_ode_kept_new();
+    CHECK(kept != NULL);
+    double ys_kept[NT * N], work[10 * N], y0bar_kept[N], dp_kept[64], bwork[24 * N];
+    for (int round = 0; round < 2; ++round) { /* the second solve reuses the first one's memory */
+        const size_t bytes = nd_ode_kept_bytes(kept);
+        CHECK(nd_odeint_keep_f64(nd_field_eval_keep_at_f64, &field, keep_len, N, Y0, NT, T, &o, ys_kept, NULL, work,
+                                 kept, NULL) == ND_OK);
+        CHECK(round == 0 || nd_ode_kept_bytes(kept) == bytes);
+        CHECK(nd_ode_kept_steps(kept) == tape->n_steps);
+        CHECK(memcmp(ys, ys_kept, sizeof ys_kept) == 0);
+        CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT,
+                                       y0bar_kept, dp_kept, bwork) == ND_OK);
+        CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar_kept) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+    }
+    /* another tape: one step fewer, a step of another size, another initial state */
+    tape->n_steps--;
+    CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
+                                   dp_kept, bwork) == ND_ERR_ARG);
+    tape->n_steps++;
+    double *h0 = (double *)tape->steps + 3, saved = *h0;
+    *h0 *= 1.5;
+    CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
+                                   dp_kept, bwork) == ND_ERR_ARG);
+    *h0 = saved;
+    double *y00 = (double *)tape->y;
+    *y00 += 1;
+    CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
+                                   dp_kept, bwork) == ND_ERR_ARG);
+    *y00 -= 1;
+    CHECK(nd_ode_backprop_kept_f64((method + 1) % ND_ODE_COUPLED_METHOD_COUNT, nd_field_vjp_kept_at_f64, &field, N, P,
+                                   NT, T, tape, kept, WOUT, y0bar_kept, dp_kept, bwork) == ND_ERR_ARG);
+    CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, NULL, WOUT, y0bar_kept,
+                                   dp_kept, bwork) == ND_ERR_ARG);
+    /* a field that keeps nothing outside its scratch cannot keep the stages */
+    nd_field lin = {.kind = ND_FIELD_LINEAR, .batch = B, .dim = D, .A = W1};
+    CHECK(nd_field_keep_len(&lin, &keep_len) == ND_ERR_ARG);
+    CHECK(nd_odeint_keep_f64(nd_field_eval_keep_at_f64, &lin, 0, N, Y0, NT, T, &o, ys_kept, NULL, work, kept, NULL) ==
+          ND_ERR_ARG);
+    CHECK(nd_ode_kept_steps(kept) == 0);
+    nd_ode_kept_free(kept);
+}
+
 static void run_backprop(int method, double dt, double rtol, double tol)
 {
     nd_ode_opts_default(&opts);
@@ -119,6 +170,7 @@ static void run_backprop(int method, double dt, double rtol, double tol)
     CHECK(nd_ode_backprop_f64(method, &plain, N, P, NT, T, &tape, WOUT, y0bar, dp, bwork) == ND_OK);
     CHECK(nd_ode_backprop_f64(method, &kept, N, P, NT, T, &tape, WOUT, y0bar_kept, dp_kept, bwork) == ND_OK);
     CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+    check_kept_stages(method, &tape, ys, y0bar, dp, P);
     double ey = fd_error(Y0, y0bar, N, 1e-6), ep = check_params(dp, 1e-6);
     if (ey >= tol || ep >= tol)
         fprintf(stderr, "backprop %s: y0 error %g, params error %g\n", nd_ode_method_name(method), ey, ep);

@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from . import _checks, _core, nn, reconstruction
 from .fields import MLP
 from ._stiff import STIFF_METHODS
-from .ode import ADAPTIVE, METHODS, IntegrationError, _failure_reason, _raise_failed
+from .ode import ADAPTIVE, COUPLED, FIXED, METHODS, IntegrationError, _failure_reason, _raise_failed
 from .training import with_options_doc
 from ._typing import Seed
 from .optim import Optimizer
@@ -50,7 +50,13 @@ class NeuralODE(nn.Model):
         Tolerances of the adaptive solvers.
     gradient : {"backprop", "adjoint"}
         ``backprop``: exact backpropagation through the solver's steps (each sample's own
-        steps; memory grows with the number of steps); with ``radau`` the adjoint of each
+        steps; memory grows with the number of steps). Through the coupled solver (a fixed-step
+        solver, or dopri5 with ``coupled``) :meth:`loss_and_grad` keeps every stage's argument and
+        the dynamics' activations from the forward solve and its backward pass reads them instead
+        of evaluating the stages again: memory O(steps * stages * batch * hidden_size), about
+        5 * batch * hidden_size values per stage, held by the model from one training step to
+        the next (and reused); the per-sample adaptive solvers, teacher forcing and radau
+        evaluate the stages again from the recorded states. With ``radau`` the adjoint of each
         step's collocation equations, solved with the field's Jacobians at its three stages. ``adjoint``: the continuous adjoint,
         integrated backwards in C, per sample with its own step control (memory independent
         of the number of steps; exact up to the solver's accuracy). Either way the gradient of
@@ -204,14 +210,23 @@ class NeuralODE(nn.Model):
             opts["coupled"] = c["coupled"]
         return opts
 
-    def _solve(self, h0, times, record):
+    def _keeps_stages(self):
+        """Whether backprop reads the stages its forward solve kept: through the coupled solver
+        (a fixed-step method, or dopri5 with ``coupled``) it does, and its backward pass then makes
+        only the VJPs' products; the per-sample driver and radau evaluate every stage again from
+        the recorded states."""
+        c = self.config
+        return c["gradient"] == "backprop" and c["solver"] in COUPLED and (c["coupled"] or c["solver"] in FIXED)
+
+    def _solve(self, h0, times, record, kept=None):
         """(ys, raw info): the forward solve from h0, recording its steps (record=4: the tape
-        of the backprop gradient)."""
+        of the backprop gradient; record=12 also keeps its stages in raw["kept"], reusing the
+        memory of ``kept``, an earlier solve's)."""
         opts = self._solver_options(times)
         if opts["method"] in STIFF_METHODS:
             ys, y_last, raw = _core.odeint_stiff(self._dynamics_spec(), h0, times, record=record == 4, **opts)
         else:
-            ys, y_last, raw = _core.odeint(self._dynamics_spec(), h0, times, record=record, **opts)
+            ys, y_last, raw = _core.odeint(self._dynamics_spec(), h0, times, record=record, kept=kept, **opts)
         _raise_failed(raw, None, times, ys, y_last, opts["method"], opts["max_steps"])
         return ys, raw
 
@@ -224,11 +239,11 @@ class NeuralODE(nn.Model):
         out = nn.dense(self.params, "output_proj", z) if self.has_output_proj else z
         return out, (z, ln_cache)
 
-    def _forward(self, x, t, record):
+    def _forward(self, x, t, record, kept=None):
         x = self._check_batch(x, self.config["input_size"])
         h0 = nn.dense(self.params, "input_proj", x) if self.has_input_proj else x
         times, skip = self._times(t)
-        ys, info = self._solve(h0, times, record)
+        ys, info = self._solve(h0, times, record, kept)
         B, H = h0.shape
         out, cache = self._head(ys[skip:].reshape(-1, H))
         out = out.reshape(times.size - skip, B, self.output_size)
@@ -303,8 +318,12 @@ class NeuralODE(nn.Model):
             self._check_forcing(t)
             if alpha > 0:  # alpha = 0 leaves every state as it is: the unforced rollout, bit for bit
                 return self._forced_loss_and_grad(x, y, t, interval, alpha)[:2]
-        record = 4 if self.config["gradient"] == "backprop" else 0
-        out, (x, h0, times, skip, ys, info, (z, ln_cache)) = self._forward(x, t, record)
+        keep = self._keeps_stages()
+        record = 12 if keep else 4 if self.config["gradient"] == "backprop" else 0
+        # The kept stages of the last training step lend their memory to this one (taken from the
+        # model for the call: a concurrent call makes its own).
+        kept = self.__dict__.pop("_kept_stages", None) if keep else None
+        out, (x, h0, times, skip, ys, info, (z, ln_cache)) = self._forward(x, t, record, kept)
         B, H = h0.shape
         pred = out if t is not None else out[-1]
         target = nn.check_targets(loss, y, B, pred.shape, self.dtype)
@@ -316,6 +335,8 @@ class NeuralODE(nn.Model):
         ybar = np.zeros_like(ys)
         ybar[skip:] = dh.reshape(times.size - skip, B, H)
         y0bar, dp = self._ode_grad(times, ys, info, ybar)
+        if "kept" in info:
+            self._kept_stages = info["kept"]
         self._unflatten_dynamics(dp, grads)
         if self.has_input_proj:
             nn.dense_grad(self.params, "input_proj", x, y0bar, grads, need_dx=False)
@@ -422,7 +443,7 @@ class NeuralODE(nn.Model):
         if c["gradient"] == "backprop":
             outs, states = info["tape"]
             return _core.ode_backprop(field=spec, t=times, ybar=ybar, steps=info["steps"], outs=outs, states=states,
-                                      method=c["solver"], coupled=c["coupled"])
+                                      method=c["solver"], coupled=c["coupled"], kept=info.get("kept"))
         opts = self._solver_options(times, budget_per_step=4)
         y0bar, dp, raw = _core.ode_adjoint(field=spec, t=times, ybar=ybar, y_end=ys[-1], **opts)
         failed = np.flatnonzero(np.ravel(raw["status_code"]) < 0)
