@@ -81,8 +81,9 @@ def torch_compile(obj, quick: bool = False, **kw):
 
 
 def jax_mod(x64: bool = False, quick: bool = False):
-    """jax (CPU), or Skip. With x64, float64 arrays are allowed (they are off by default);
-    every side here passes explicit dtypes, so the switch does not change the float32 cases.
+    """jax (CPU), or Skip. With x64, float64 arrays are allowed; without, they are switched off
+    again: the flag is process-wide, and a float32 case run after a float64 one in the same
+    process (``--suite all``) otherwise got float64 times in diffrax's BacksolveAdjoint.
     Like the torch.compile peers, the jax.jit peers are left out of the smoke run (--quick):
     compiling them takes seconds each, more than the cases themselves."""
     if quick:
@@ -91,8 +92,7 @@ def jax_mod(x64: bool = False, quick: bool = False):
         import jax
     except ImportError as exc:
         raise Skip(f"jax not importable: {exc}") from None
-    if x64:
-        jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_enable_x64", bool(x64))
     return jax
 
 

@@ -120,7 +120,21 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
         T alpha, beta;                                                                                   \
         const T *a, *b;                                                                                  \
         T *c;                                                                                            \
+        const T *bias; /* nd_gemm_seeded: C's block is set to it (every row) before its product */     \
     } nd_gemm_job_##SFX;                                                                                 \
+                                                                                                         \
+    /* Rows [0, m) of C's columns [n0, n0 + n) set to bias[n0 + j]: plain copies, as gcc would       \
+     * otherwise call memcpy for each row, which costs more than a row of a few hundred bytes. */        \
+    __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void nd_gemm_seed_##SFX(          \
+        const nd_gemm_job_##SFX *j, int64_t m, int64_t n0, int64_t n, T *c)                              \
+    {                                                                                                    \
+        const T *restrict bias = j->bias + n0;                                                           \
+        for (int64_t r = 0; r < m; ++r) {                                                                \
+            T *restrict cr = c + r * j->ldc;                                                             \
+            for (int64_t q = 0; q < n; ++q)                                                              \
+                cr[q] = bias[q];                                                                         \
+        }                                                                                                \
+    }                                                                                                    \
                                                                                                          \
     static void nd_gemm_call_##SFX(const nd_gemm_job_##SFX *j, int64_t m, int64_t n, const T *a, const T *b, \
                                    T *c)                                                                 \
@@ -153,6 +167,9 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
             const int64_t lo = blk * ND_GEMM_BLOCK, hi = lo + ND_GEMM_BLOCK < span ? lo + ND_GEMM_BLOCK : span; \
             if (nd_poll_work((hi - lo) * (j->by_rows ? j->n : j->m) * j->k))                             \
                 return;                                                                                  \
+            if (j->bias)                                                                                 \
+                nd_gemm_seed_##SFX(j, j->by_rows ? hi - lo : j->m, j->by_rows ? 0 : lo,                   \
+                                   j->by_rows ? j->n : hi - lo, j->c + (j->by_rows ? lo * j->ldc : lo));   \
             if (j->by_rows)                                                                              \
                 nd_gemm_call_##SFX(j, hi - lo, j->n, j->a + (j->ta ? lo : lo * j->lda), j->b,            \
                                    j->c + lo * j->ldc);                                                  \
@@ -161,17 +178,31 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
         }                                                                                                \
     }                                                                                                    \
                                                                                                          \
+    static void nd_gemm_run_##SFX(nd_gemm_job_##SFX *j)                                                  \
+    {                                                                                                    \
+        const double flops = (double)j->m * (double)j->n * (double)j->k;                                 \
+        const int64_t span = j->by_rows ? j->m : j->n;                                                   \
+        if (flops < ND_GEMM_SPLIT_FLOPS || span <= ND_GEMM_BLOCK) {                                      \
+            if (j->bias)                                                                                 \
+                nd_gemm_seed_##SFX(j, j->m, 0, j->n, j->c);                                              \
+            nd_gemm_call_##SFX(j, j->m, j->n, j->a, j->b, j->c);                                         \
+            return;                                                                                      \
+        }                                                                                                \
+        nd_parallel_for((span + ND_GEMM_BLOCK - 1) / ND_GEMM_BLOCK, 1, 1, nd_gemm_range_##SFX, j);       \
+    }                                                                                                    \
+                                                                                                         \
     void nd_gemm_##SFX(int transa, int transb, int64_t m, int64_t n, int64_t k, T alpha, const T *a,     \
                        int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)                  \
     {                                                                                                    \
-        nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c};    \
-        const double flops = (double)m * (double)n * (double)k;                                          \
-        const int64_t span = j.by_rows ? m : n;                                                          \
-        if (flops < ND_GEMM_SPLIT_FLOPS || span <= ND_GEMM_BLOCK) {                                      \
-            nd_gemm_call_##SFX(&j, m, n, a, b, c);                                                       \
-            return;                                                                                      \
-        }                                                                                                \
-        nd_parallel_for((span + ND_GEMM_BLOCK - 1) / ND_GEMM_BLOCK, 1, 1, nd_gemm_range_##SFX, &j);      \
+        nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, NULL}; \
+        nd_gemm_run_##SFX(&j);                                                                           \
+    }                                                                                                    \
+                                                                                                         \
+    void nd_gemm_seeded_##SFX(int transa, int transb, int64_t m, int64_t n, int64_t k, const T *a,       \
+                              int64_t lda, const T *b, int64_t ldb, const T *bias, T *c, int64_t ldc)    \
+    {                                                                                                    \
+        nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, 1, 1, a, b, c, bias};     \
+        nd_gemm_run_##SFX(&j);                                                                           \
     }
 
 ND_GEMM_DEFINE(float, f32, cblas_sgemm)

@@ -57,8 +57,10 @@ static inline int nd_work_part(size_t *at, size_t *off, size_t count, size_t siz
 #ifdef ND_SFX
 #undef ND_FN
 #undef ND_GEMM
+#undef ND_GEMM_SEEDED
 #undef ND_TYPED
 #define ND_FN(name) ND_CAT(name, ND_SFX)
 #define ND_TYPED(name_f32, name_f64) ND_CAT(ND_PICK, ND_SFX)(name_f32, name_f64)
 #define ND_GEMM ND_FN(nd_gemm)
+#define ND_GEMM_SEEDED ND_FN(nd_gemm_seeded)
 #endif

@@ -37,14 +37,6 @@ static int nd_dense_dims(int64_t rows, int64_t in, int64_t out)
     return ND_ERR_OVERFLOW;
 }
 
-/* Rows of a seeded product's block (nd_dense_forward): about 256 KiB of outputs, a quarter of
- * Zen 4's L2, and at least 64 rows so each product keeps the GEMM's full tiles. */
-static int64_t nd_dense_seed_rows(int64_t out, size_t itemsize)
-{
-    const int64_t rows = (int64_t)(((size_t)256 << 10) / ((size_t)out * itemsize));
-    return rows < 64 ? 64 : rows;
-}
-
 static int nd_unknown_activation(int act) { return nd_arg_error("activation", act, "is not a known activation code"); }
 
 /* Spike inputs: W is worked through in blocks of ND_SPIKE_COLS columns, each copied contiguous
