@@ -212,11 +212,12 @@ class NeuralODE(nn.Model):
 
     def _keeps_stages(self):
         """Whether backprop reads the stages its forward solve kept: through the coupled solver
-        (a fixed-step method, or dopri5 with ``coupled``) it does, and its backward pass then makes
-        only the VJPs' products; the per-sample driver and radau evaluate every stage again from
-        the recorded states."""
+        (a fixed-step method, or dopri5 with ``coupled``) and the per-sample driver (the explicit
+        adaptive methods) it does, and its backward pass then makes only the VJPs' products (the
+        per-sample one evaluates each step's first stage again, and the rounds with an output
+        inside a step); radau evaluates every stage again from the recorded states."""
         c = self.config
-        return c["gradient"] == "backprop" and c["solver"] in COUPLED and (c["coupled"] or c["solver"] in FIXED)
+        return c["gradient"] == "backprop" and (c["solver"] in COUPLED or c["solver"] in ADAPTIVE)
 
     def _solve(self, h0, times, record, kept=None):
         """(ys, raw info): the forward solve from h0, recording its steps (record=4: the tape
