@@ -185,8 +185,9 @@ int nd_ode_samples_backprop_slots(int method);
  *
  * Backprop: exact discrete backpropagation through each sample's own accepted steps. The
  * rounds are replayed last to first; each round's steps are one batch: their stages
- * recomputed from the recorded start states (bit for bit the forward's), outputs inside a
- * step taken back through its dense output.
+ * recomputed from the recorded start states (bit for bit the forward's), or read from the
+ * stages the forward pass kept (nd_ode_samples_backprop_kept_* below), outputs inside a step
+ * taken back through its dense output.
  *
  * Adjoint (Chen et al. 2018): every sample integrates its own [y, a]' = [f, -a^T f_y] from
  * t[nt-1] back to t[0] with its own step control (the error norm over its 2d values), starting

@@ -308,15 +308,30 @@ def _replay(model):
     return model
 
 
-def _solve_kept(dtype, solver, times, kept=None):
-    """An MLP field's coupled solve recording its tape, with and without its kept stages."""
-    r = np.random.default_rng(31)
-    m = make(solver, tol=1e-6, hidden=5, dtype=dtype, coupled=True)
+def _solve_kept(dtype, solver, times, coupled=True, B=4, H=5, first_step=0.0, seed=31):
+    """An MLP field's model, spec, initial states, solver options and output cotangents for a
+    solve, coupled or per sample; with first_step a first step far too long (most first
+    attempts rejected)."""
+    r = np.random.default_rng(seed)
+    m = make(solver, tol=1e-6, hidden=H, dtype=dtype, coupled=coupled)
     spec = m._dynamics_spec()
-    h0 = r.normal(size=(4, 5)).astype(dtype)
+    h0 = r.normal(size=(B, H)).astype(dtype)
     opts = m._solver_options(times)
-    ybar = r.normal(size=(len(times), 4, 5)).astype(dtype)
+    if first_step:
+        opts = {**opts, "dt": first_step, "rtol": 1e-5 if dtype == np.float32 else 1e-9}
+        h0 = 3 * h0
+    ybar = r.normal(size=(len(times), B, H)).astype(dtype)
     return m, spec, h0, opts, ybar
+
+
+def _first_kept(solver, coupled, seed):
+    """A float64 solve keeping its stages, its tape and the gradient through them."""
+    times = np.array([0.0, 0.4, 1.0])
+    m, spec, h0, opts, ybar = _solve_kept(np.float64, solver, times, coupled=coupled, seed=seed)
+    _, _, first = nd._core.odeint(spec, h0, times, record=12, **opts)
+    tape = dict(steps=first["steps"], outs=first["tape"][0], states=first["tape"][1], method=solver, coupled=coupled)
+    ok = nd._core.ode_backprop(field=spec, t=times, ybar=ybar, kept=first["kept"], **tape)
+    return m, spec, h0, opts, ybar, times, first["kept"], tape, ok
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -329,10 +344,7 @@ def test_kept_stages_give_the_replays_gradient_bit_for_bit(solver, first_step, d
     the fixed steps), in both precisions; the forward solve's outputs are unchanged. A first
     step far too long makes dopri5 reject steps, whose stages the next attempt overwrites."""
     times = np.array([0.0, 0.3, 0.55, 1.0])
-    m, spec, h0, opts, ybar = _solve_kept(dtype, solver, times)
-    if first_step:
-        opts = {**opts, "dt": first_step, "rtol": 1e-5 if dtype == np.float32 else 1e-9}
-        h0 = 3 * h0
+    m, spec, h0, opts, ybar = _solve_kept(dtype, solver, times, first_step=first_step)
     ys, _, info = nd._core.odeint(spec, h0, times, record=4, **opts)
     ys_k, _, info_k = nd._core.odeint(spec, h0, times, record=12, **opts)
     np.testing.assert_array_equal(ys, ys_k)
@@ -385,20 +397,6 @@ def test_kept_stages_are_used_by_backprop_through_the_explicit_solvers():
     assert not make("dopri5", gradient="adjoint")._keeps_stages()
 
 
-def _solve_rows_kept(dtype, solver, times, B=4, H=5, first_step=0.0):
-    """An MLP field's per-sample solve recording its tape, with and without its kept stages."""
-    r = np.random.default_rng(37)
-    m = make(solver, tol=1e-6, hidden=H, dtype=dtype)
-    spec = m._dynamics_spec()
-    h0 = r.normal(size=(B, H)).astype(dtype)
-    opts = m._solver_options(times)
-    if first_step:  # far too long: most samples' first attempts are rejected
-        opts = {**opts, "dt": first_step, "rtol": 1e-5 if dtype == np.float32 else 1e-9}
-        h0 = 3 * h0
-    ybar = r.normal(size=(len(times), B, H)).astype(dtype)
-    return m, spec, h0, opts, ybar
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver", ["dopri5", "tsit5", "dop853"])
 @pytest.mark.parametrize("case", ["ends", "inside", "rejected", "many"])
@@ -406,12 +404,13 @@ def test_per_sample_kept_stages_give_the_replays_gradient_bit_for_bit(solver, dt
     """Through the per-sample driver: the kept stages give the replay's bits, with outputs only
     at the ends of steps (every round through kept stages), with outputs inside steps (those
     rounds replayed whole), with rejected attempts mixed in a round (the accepted rows' stages
-    moved down over them), and with the stages run in several blocks of rows (64 values a row,
-    hundreds of rows); the forward solve's outputs are unchanged."""
+    moved down over them), also for hundreds of rows of 64 values; the forward solve's outputs
+    are unchanged. (The driver runs the stages in blocks of rows for row-wise fields only, not
+    an MLP's: csrc/tests/test_ode_grad.c tests kept stages through blocks.)"""
     long = case in ("rejected", "many")
     times = np.array([0.0, 0.3, 0.55, 1.0]) if case == "inside" else np.array([0.0, 3.0 if long else 1.0])
     B, H = (700, 64) if case == "many" else (6, 5)
-    m, spec, h0, opts, ybar = _solve_rows_kept(dtype, solver, times, B, H, 6.0 if long else 0.0)
+    m, spec, h0, opts, ybar = _solve_kept(dtype, solver, times, False, B, H, 6.0 if long else 0.0, seed=37)
     ys, _, info = nd._core.odeint(spec, h0, times, record=4, **opts)
     ys_k, _, info_k = nd._core.odeint(spec, h0, times, record=12, **opts)
     np.testing.assert_array_equal(ys, ys_k)
@@ -431,13 +430,8 @@ def test_per_sample_kept_stages_give_the_replays_gradient_bit_for_bit(solver, dt
 
 
 def test_per_sample_kept_stages_refuse_another_solve_and_other_objects():
-    times = np.array([0.0, 0.4, 1.0])
-    m, spec, h0, opts, ybar = _solve_rows_kept(np.float64, "dopri5", times)
+    m, spec, h0, opts, ybar, times, kept, tape, ok = _first_kept("dopri5", False, 37)
     core = nd._core
-    _, _, first = core.odeint(spec, h0, times, record=12, **opts)
-    kept = first["kept"]
-    tape = dict(steps=first["steps"], outs=first["tape"][0], states=first["tape"][1], method="dopri5", coupled=False)
-    ok = core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)
     # a later solve reusing the object: the first tape's stages are gone
     _, _, second = core.odeint(spec, h0 * 1.5, times, record=12, kept=kept, **opts)
     assert second["kept"] is kept
@@ -475,13 +469,8 @@ def test_per_sample_kept_stages_refuse_another_solve_and_other_objects():
 
 
 def test_kept_stages_refuse_another_solve_and_other_objects():
-    times = np.array([0.0, 0.4, 1.0])
-    m, spec, h0, opts, ybar = _solve_kept(np.float64, "rk4", times)
+    m, spec, h0, opts, ybar, times, kept, tape, ok = _first_kept("rk4", True, 31)
     core = nd._core
-    _, _, first = core.odeint(spec, h0, times, record=12, **opts)
-    kept = first["kept"]
-    tape = dict(steps=first["steps"], outs=first["tape"][0], states=first["tape"][1], method="rk4", coupled=True)
-    ok = core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)
     # a later solve reusing the object: the first tape's stages are gone
     _, _, second = core.odeint(spec, h0 + 1, times, record=12, kept=kept, **opts)
     assert second["kept"] is kept
