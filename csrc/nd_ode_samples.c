@@ -393,12 +393,13 @@ int nd_ode_samples_adjoint_workspace_size(int method, int64_t B, int64_t d, size
 
 /* ---- kept stages ------------------------------------------------------------------------- */
 
-/* One round's kept stages: stages 1 .. stages-2 of its accepted steps, each m rows of the
+/* One round's kept stages: stages 1 .. `stages` of its accepted steps, each m rows of the
  * stage's argument [m, d] and then the arrays of its kept values [m, width[j]]. */
 typedef struct {
     void *buf;
     size_t cap;
     int64_t round, m;
+    int stages;
 } nd_kept_round;
 
 struct nd_ode_samples_kept {
@@ -443,11 +444,13 @@ size_t nd_ode_samples_kept_bytes(const nd_ode_samples_kept *k)
     return bytes;
 }
 
-/* Stages a step keeps: those after the first (dopri5's and tsit5's FSAL slope, replayed from the
- * tape's state) and before the last (the slope at the new state feeds only the dense output). */
-static int nd_kept_stages(const nd_rk_pair *rk)
+/* Stages a round's steps keep: those after the first (the FSAL slope, evaluated again from the
+ * tape's state), and the last (the slope at the new state) only when a step of the round may
+ * have an output inside it (`dense`), whose dense output reads that slope; not for dop853,
+ * whose dense output also reads three extra stages of the rows that need them. */
+static int nd_kept_stages(const nd_rk_pair *rk, int dense)
 {
-    return rk->stages - 2;
+    return rk->stages - 2 + (dense && !rk->extra);
 }
 
 /* Forget the solve held; set up for one of B samples of d from y0 with kept values of the given
@@ -495,7 +498,8 @@ static char *nd_samples_kept_round(nd_ode_samples_kept *k, int64_t n, int kstage
         memset(r + k->rounds_cap, 0, (size_t)(cap - k->rounds_cap) * sizeof *r);
         k->rounds = r, k->rounds_cap = cap;
     }
-    nd_kept_round *r = k->rounds + k->n_rounds;
+    nd_kept_round *r = k->rounds + k->n_rounds; /* this solve's when the round keeps steps */
+    r->stages = kstages;
     if (r->cap < bytes) {
         free(r->buf);
         r->cap = 0;
@@ -516,10 +520,10 @@ static size_t nd_kept_array_at(const nd_ode_samples_kept *k, int64_t n, int j)
     return at;
 }
 
-/* The round's n rows were attempted and rows acc[0 .. m) (ascending) accepted: their stages move
+/* The round's n rows were attempted (nd_samples_kept_round) and rows acc[0 .. m) (ascending) accepted: their stages move
  * down to the layout of m rows, in place (every row moves towards the start), and their steps
  * are recorded as the tape records them: (sample live[r], round, t0[r], h[r]). */
-static int nd_samples_kept_accept(nd_ode_samples_kept *k, int kstages, int64_t n, int64_t m, const int64_t *acc,
+static int nd_samples_kept_accept(nd_ode_samples_kept *k, int64_t n, int64_t m, const int64_t *acc,
                                   const int64_t *live, const double *t0, const double *h, int64_t round)
 {
     if (m == 0)
@@ -547,7 +551,7 @@ static int nd_samples_kept_accept(nd_ode_samples_kept *k, int kstages, int64_t n
         return ND_OK;
     char *base = r->buf;
     const size_t es = k->itemsize;
-    for (int s = 0; s < kstages; ++s)
+    for (int s = 0; s < r->stages; ++s)
         for (int j = 0; j <= k->n_widths; ++j) {
             const size_t w = (size_t)(j ? k->widths[j - 1] : k->d) * es;
             char *src = base + ((size_t)s * (size_t)n * (size_t)k->row + nd_kept_array_at(k, n, j)) * es;

@@ -234,9 +234,10 @@ ND_ODE_SAMPLES_GRAD_DECLARE(double, f64)
  * [m, widths[j]] one after another. A step keeps its stages 1 to stages-2: the first is the
  * slope at the step's start (evaluated a round or more before, by the step that ended there, or
  * at the start), which the backward pass evaluates again from the tape's state, and the last
- * feeds only the dense output (rounds with an output inside a step are replayed whole). Memory
- * O(accepted steps * (stages - 2) * (d + sum widths)). The object keeps its buffers from one
- * solve to the next. */
+ * feeds only the dense output, kept in the rounds where a live row has an output inside its
+ * step (dop853's such rounds, whose dense output also reads extra stages, are replayed whole).
+ * Memory O(accepted steps * (stages - 1) * (d + sum widths)). The object keeps its buffers
+ * from one solve to the next. */
 #define ND_SAMPLES_KEEP_ARRAYS 32
 typedef struct nd_ode_samples_kept nd_ode_samples_kept;
 

@@ -402,8 +402,8 @@ def test_kept_stages_are_used_by_backprop_through_the_explicit_solvers():
 @pytest.mark.parametrize("case", ["ends", "inside", "rejected", "many"])
 def test_per_sample_kept_stages_give_the_replays_gradient_bit_for_bit(solver, dtype, case):
     """Through the per-sample driver: the kept stages give the replay's bits, with outputs only
-    at the ends of steps (every round through kept stages), with outputs inside steps (those
-    rounds replayed whole), with rejected attempts mixed in a round (the accepted rows' stages
+    at the ends of steps, with outputs inside steps (rounds that keep their last stage too;
+    dop853's replayed whole), with rejected attempts mixed in a round (the accepted rows' stages
     moved down over them), also for hundreds of rows of 64 values; the forward solve's outputs
     are unchanged. (The driver runs the stages in blocks of rows for row-wise fields only, not
     an MLP's: csrc/tests/test_ode_grad.c tests kept stages through blocks.)"""

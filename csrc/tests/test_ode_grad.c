@@ -449,8 +449,8 @@ static void test_samples_kept_stages(void)
 {
     setup();
     double *wf = calloc((size_t)KB * (2 * (H + D) + 2 * H + ND_FIELD_MAX_SLOTS * 2 * (H + D)), sizeof(double));
-    double *y0 = malloc(KB * D * sizeof(double)), *ys = malloc(2 * KB * D * sizeof(double));
-    double *ys_kept = malloc(2 * KB * D * sizeof(double)), *ybar = malloc(2 * KB * D * sizeof(double));
+    double *y0 = malloc(KB * D * sizeof(double)), *ys = malloc(3 * KB * D * sizeof(double));
+    double *ys_kept = malloc(3 * KB * D * sizeof(double)), *ybar = malloc(3 * KB * D * sizeof(double));
     double *y0bar = malloc(KB * D * sizeof(double)), *y0bar_kept = malloc(KB * D * sizeof(double));
     big_tape tp = {malloc(4 * KMAX * sizeof(double)), malloc(KMAX * D * sizeof(double)),
                    malloc(2 * KMAX * sizeof(int64_t)), 0};
@@ -463,9 +463,9 @@ static void test_samples_kept_stages(void)
     f.work = wf;
     for (int i = 0; i < KB * D; ++i) /* rows of three scales, rejected at different rounds */
         y0[i] = nd_test_uniform(-1, 1) * (double)(1 + 4 * ((i / D) % 3));
-    for (int i = 0; i < 2 * KB * D; ++i)
+    for (int i = 0; i < 3 * KB * D; ++i)
         ybar[i] = nd_test_uniform(-1, 1);
-    const double t2[2] = {0.0, 3.0};
+    const double t2[3] = {0.0, 1.3, 3.0}; /* an output inside some steps: rounds keeping every slope */
     const int methods[3] = {ND_ODE_DOPRI5, ND_ODE_TSIT5, ND_ODE_DOP853};
     nd_ode_samples_kept *kept = nd_ode_samples_kept_new();
     CHECK(kept != NULL);
@@ -485,7 +485,7 @@ static void test_samples_kept_stages(void)
         void *work = malloc(bytes > bbytes ? bytes : bbytes);
         CHECK(work != NULL);
         tp.n = 0;
-        CHECK(nd_odeint_samples_f64(nd_field_eval_rows_f64, &f, NULL, NULL, KB, D, y0, 2, t2, &o, ys, NULL, work, &st) ==
+        CHECK(nd_odeint_samples_f64(nd_field_eval_rows_f64, &f, NULL, NULL, KB, D, y0, 3, t2, &o, ys, NULL, work, &st) ==
               ND_OK);
         const int64_t n_steps = tp.n, calls = st.rhs_calls, rounds = st.rounds;
         CHECK(n_steps > KB && n_steps < KMAX);
@@ -511,30 +511,30 @@ static void test_samples_kept_stages(void)
         int n_widths;
         CHECK(nd_field_keep_row_widths(&f, D, widths, &n_widths) == ND_OK && n_widths == 4);
         CHECK(nd_odeint_samples_keep_f64(nd_field_eval_rows_f64, nd_field_eval_rows_keep_at_f64, &f, n_widths, widths,
-                                         NULL, NULL, KB, D, y0, 2, t2, &o, ys_kept, NULL, work, kept, &st) == ND_OK);
-        CHECK(memcmp(ys, ys_kept, 2 * KB * D * sizeof(double)) == 0 && st.rhs_calls == calls);
+                                         NULL, NULL, KB, D, y0, 3, t2, &o, ys_kept, NULL, work, kept, &st) == ND_OK);
+        CHECK(memcmp(ys, ys_kept, 3 * KB * D * sizeof(double)) == 0 && st.rhs_calls == calls);
         CHECK(nd_ode_samples_kept_steps(kept) == n_steps && nd_ode_samples_kept_bytes(kept) > 0);
         nd_ode_samples_tape tape = {n_steps, tp.steps, tp.outs, tp.y};
         nd_ode_samples_grad_fns_f64 fns = {nd_field_eval_rows_f64, nd_field_vjp_rows_f64, nd_field_eval_rows_keep_f64,
                                            nd_field_vjp_rows_kept_f64, &f};
         const int64_t P = nd_field_param_count(&f);
         double dp[64], dp_kept[64];
-        CHECK(nd_ode_samples_backprop_f64(o.method, &fns, KB, D, P, 2, t2, &tape, ybar, y0bar, dp, work) == ND_OK);
-        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 2, t2, &tape,
+        CHECK(nd_ode_samples_backprop_f64(o.method, &fns, KB, D, P, 3, t2, &tape, ybar, y0bar, dp, work) == ND_OK);
+        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2, &tape,
                                                kept, ybar, y0bar_kept, dp_kept, work) == ND_OK);
         CHECK(memcmp(y0bar, y0bar_kept, KB * D * sizeof(double)) == 0 &&
               memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
         /* another method's, another tape's (one step fewer, a step's size changed) */
-        CHECK(nd_ode_samples_backprop_kept_f64(methods[(mi + 1) % 3], &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 2,
+        CHECK(nd_ode_samples_backprop_kept_f64(methods[(mi + 1) % 3], &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3,
                                                t2, &tape, kept, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
         tape.n_steps--;
-        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 2, t2, &tape,
+        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2, &tape,
                                                kept, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
         tape.n_steps++;
         tp.steps[4 * 7 + 3] *= 1 + 1e-15;
-        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 2, t2, &tape,
+        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2, &tape,
                                                kept, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
-        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 2, t2, &tape,
+        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2, &tape,
                                                NULL, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
         free(work);
     }
@@ -548,7 +548,7 @@ static void test_samples_kept_stages(void)
     void *work = malloc(bytes);
     nd_ode_samples_stats st = {cnt, cnt + KB, cnt + 2 * KB, cnt + 3 * KB, tr, status, 0, 0, 0, 0, NULL};
     CHECK(nd_odeint_samples_keep_f64(nd_field_eval_rows_f64, nd_field_eval_rows_keep_at_f64, &lin, 0, w0, NULL, NULL,
-                                     KB, D, y0, 2, t2, &o, ys_kept, NULL, work, kept, &st) == ND_ERR_ARG);
+                                     KB, D, y0, 3, t2, &o, ys_kept, NULL, work, kept, &st) == ND_ERR_ARG);
     CHECK(nd_ode_samples_kept_steps(kept) == 0);
     free(work);
     nd_ode_samples_kept_free(kept);
