@@ -613,6 +613,8 @@ static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_c
         if (coupled || a->box->ks || (a->box->ks = nd_ode_samples_kept_new()))
             return kept;
         PyErr_NoMemory();
+        a->box->busy = 0; /* the object may go below */
+        a->box = NULL;
     }
     Py_XDECREF(kept);
     return Py_None;
