@@ -157,6 +157,20 @@ int nd_field_keep_len(const nd_field *f, size_t *len)
     return nd_mul_size((size_t)f->batch, nd_field_mlp_layers_row(f), len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
+int nd_field_keep_row_widths(const nd_field *f, int64_t d, int64_t *widths, int *count)
+{
+    int st = nd_field_check(f);
+    if (st == ND_OK)
+        st = nd_field_keep_at_kind(f);
+    if (st != ND_OK)
+        return st;
+    ND_REQUIRE(f->dim > 0 && d > 0 && d % f->dim == 0, "d", d, "must be a multiple of the field's dimension");
+    for (int l = 0; l < f->n_layers; ++l)
+        widths[2 * l] = widths[2 * l + 1] = (d / f->dim) * f->widths[l + 1];
+    *count = 2 * f->n_layers;
+    return ND_OK;
+}
+
 int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
 {
     int st = nd_field_workspace_len(f, len);

@@ -167,4 +167,21 @@ int nd_field_vjp_kept_at_f32(void *field, const void *kept, double t, const floa
 int nd_field_vjp_kept_at_f64(void *field, const void *kept, double t, const double *y, const double *a,
                              double *a_out, double *dparams, int accumulate);
 
+/* The same on rows (nd_ode_samples.h's nd_batch_rhs_keep_at_* and nd_batch_vjp_kept_at_*): an
+ * evaluation of `rows` rows of y [., d] kept at `kept` is nd_field_keep_row_widths()'s arrays,
+ * each [rows, width], one after another (2 * n_layers of them for an MLP field, at most
+ * ND_FIELD_KEEP_ARRAYS); eval_rows_keep_at evaluates rows [lo, lo + m) of it (y and dy hold
+ * those m rows), so that blocks of rows fill one evaluation of all of them; vjp_rows_kept_at
+ * reads an evaluation of m rows. Only an MLP field: ND_ERR_ARG otherwise. */
+#define ND_FIELD_KEEP_ARRAYS (2 * ND_FIELD_MAX_LAYERS)
+int nd_field_keep_row_widths(const nd_field *f, int64_t d, int64_t *widths, int *count);
+int nd_field_eval_rows_keep_at_f32(void *field, void *kept, int64_t rows, int64_t lo, int64_t m, int64_t d,
+                                   const double *t, const float *y, float *dy);
+int nd_field_eval_rows_keep_at_f64(void *field, void *kept, int64_t rows, int64_t lo, int64_t m, int64_t d,
+                                   const double *t, const double *y, double *dy);
+int nd_field_vjp_rows_kept_at_f32(void *field, const void *kept, int64_t m, int64_t d, const double *t, const float *y,
+                                  const float *a, float *a_out, float *dparams, int accumulate);
+int nd_field_vjp_rows_kept_at_f64(void *field, const void *kept, int64_t m, int64_t d, const double *t,
+                                  const double *y, const double *a, double *a_out, double *dparams, int accumulate);
+
 #endif

@@ -11,6 +11,7 @@
 #include "nd_rk.h"
 
 #include <float.h>
+#include <stdlib.h>
 #include <math.h>
 #include <string.h>
 
@@ -388,6 +389,207 @@ int nd_ode_samples_adjoint_workspace_size(int method, int64_t B, int64_t d, size
         return nd_size_error("the adjoint workspace");
     *bytes = p.total;
     return ND_OK;
+}
+
+/* ---- kept stages ------------------------------------------------------------------------- */
+
+/* One round's kept stages: stages 1 .. `stages` of its accepted steps, each m rows of the
+ * stage's argument [m, d] and then the arrays of its kept values [m, width[j]]. */
+typedef struct {
+    void *buf;
+    size_t cap;
+    int64_t round, m;
+    int stages;
+} nd_kept_round;
+
+struct nd_ode_samples_kept {
+    int method, valid, n_widths;
+    int64_t B, d, row, widths[ND_SAMPLES_KEEP_ARRAYS]; /* row: elements per row and stage */
+    size_t itemsize;
+    nd_kept_round *rounds; /* [n_rounds] this solve's; up to rounds_cap with buffers to reuse */
+    int64_t n_rounds, rounds_cap;
+    double *steps; /* [n_steps][4]: the accepted steps as the tape records them */
+    int64_t n_steps, steps_cap;
+    void *y0;
+    size_t y0_bytes;
+};
+
+nd_ode_samples_kept *nd_ode_samples_kept_new(void)
+{
+    return calloc(1, sizeof(nd_ode_samples_kept));
+}
+
+void nd_ode_samples_kept_free(nd_ode_samples_kept *k)
+{
+    if (!k)
+        return;
+    for (int64_t i = 0; i < k->rounds_cap; ++i)
+        free(k->rounds[i].buf);
+    free(k->rounds);
+    free(k->steps);
+    free(k->y0);
+    free(k);
+}
+
+int64_t nd_ode_samples_kept_steps(const nd_ode_samples_kept *k)
+{
+    return k && k->valid ? k->n_steps : 0;
+}
+
+size_t nd_ode_samples_kept_bytes(const nd_ode_samples_kept *k)
+{
+    size_t bytes = 0;
+    for (int64_t i = 0; k && i < k->rounds_cap; ++i)
+        bytes += k->rounds[i].cap;
+    return bytes;
+}
+
+/* Stages a round's steps keep: those after the first (the FSAL slope, evaluated again from the
+ * tape's state), and the last (the slope at the new state) only when a step of the round may
+ * have an output inside it (`dense`), whose dense output reads that slope; not for dop853,
+ * whose dense output also reads three extra stages of the rows that need them. */
+static int nd_kept_stages(const nd_rk_pair *rk, int dense)
+{
+    return rk->stages - 2 + (dense && !rk->extra);
+}
+
+/* Forget the solve held; set up for one of B samples of d from y0 with kept values of the given
+ * widths per row. */
+static int nd_samples_kept_start(nd_ode_samples_kept *k, int method, int64_t B, int64_t d, size_t itemsize,
+                                 int n_widths, const int64_t *widths, const void *y0)
+{
+    size_t y0_bytes;
+    if (n_widths < 0 || n_widths > ND_SAMPLES_KEEP_ARRAYS)
+        return nd_arg_error("the kept arrays", n_widths, "must be at most ND_SAMPLES_KEEP_ARRAYS");
+    int64_t row = d;
+    for (int j = 0; j < n_widths; ++j) {
+        if (widths[j] < 0 || widths[j] > INT64_MAX / 4 - row)
+            return nd_size_error("the kept stages");
+        row += widths[j];
+    }
+    if (!nd_mul_size((size_t)B, (size_t)d * itemsize, &y0_bytes))
+        return nd_size_error("the kept stages");
+    if (y0_bytes > k->y0_bytes || !k->y0) {
+        void *p = realloc(k->y0, y0_bytes ? y0_bytes : 1);
+        if (!p)
+            return ND_ERR_NOMEM;
+        k->y0 = p;
+        k->y0_bytes = y0_bytes;
+    }
+    memcpy(k->y0, y0, y0_bytes);
+    k->method = method, k->B = B, k->d = d, k->itemsize = itemsize, k->row = row, k->n_widths = n_widths;
+    memcpy(k->widths, widths, (size_t)n_widths * sizeof(int64_t));
+    k->n_rounds = k->n_steps = 0;
+    k->valid = 0;
+    return ND_OK;
+}
+
+/* The memory of the next round's kept stages for n rows (NULL when out of memory). */
+static char *nd_samples_kept_round(nd_ode_samples_kept *k, int64_t n, int kstages)
+{
+    size_t bytes;
+    if (!nd_mul_size((size_t)n * (size_t)kstages, (size_t)k->row * k->itemsize, &bytes))
+        return NULL;
+    if (k->n_rounds == k->rounds_cap) {
+        const int64_t cap = k->rounds_cap ? 2 * k->rounds_cap : 16;
+        nd_kept_round *r = realloc(k->rounds, (size_t)cap * sizeof *r);
+        if (!r)
+            return NULL;
+        memset(r + k->rounds_cap, 0, (size_t)(cap - k->rounds_cap) * sizeof *r);
+        k->rounds = r, k->rounds_cap = cap;
+    }
+    nd_kept_round *r = k->rounds + k->n_rounds; /* this solve's when the round keeps steps */
+    r->stages = kstages;
+    if (r->cap < bytes) {
+        free(r->buf);
+        r->cap = 0;
+        if (!(r->buf = malloc(bytes ? bytes : 1)))
+            return NULL;
+        r->cap = bytes;
+    }
+    return r->buf;
+}
+
+/* Row offset (in elements) of array j (0: the stage's argument, then the kept values) in the
+ * layout of n rows of one stage. */
+static size_t nd_kept_array_at(const nd_ode_samples_kept *k, int64_t n, int j)
+{
+    size_t at = 0;
+    for (int i = 0; i < j; ++i)
+        at += (size_t)n * (size_t)(i ? k->widths[i - 1] : k->d);
+    return at;
+}
+
+/* The round's n rows were attempted (nd_samples_kept_round) and rows acc[0 .. m) (ascending) accepted: their stages move
+ * down to the layout of m rows, in place (every row moves towards the start), and their steps
+ * are recorded as the tape records them: (sample live[r], round, t0[r], h[r]). */
+static int nd_samples_kept_accept(nd_ode_samples_kept *k, int64_t n, int64_t m, const int64_t *acc,
+                                  const int64_t *live, const double *t0, const double *h, int64_t round)
+{
+    if (m == 0)
+        return ND_OK;
+    if (k->n_steps + m > k->steps_cap) {
+        const int64_t cap = k->n_steps + m > 2 * k->steps_cap ? k->n_steps + m : 2 * k->steps_cap;
+        double *p = realloc(k->steps, (size_t)cap * 4 * sizeof(double));
+        if (!p)
+            return ND_ERR_NOMEM;
+        k->steps = p, k->steps_cap = cap;
+    }
+    for (int64_t q = 0; q < m; ++q) {
+        double *st = k->steps + 4 * (k->n_steps + q);
+        const int64_t r = acc[q];
+        st[0] = (double)live[r], st[1] = (double)round, st[2] = t0[r], st[3] = h[r];
+    }
+    k->n_steps += m;
+    nd_kept_round *r = k->rounds + k->n_rounds++;
+    r->round = round;
+    r->m = m;
+    int all = m == n;
+    for (int64_t q = 0; all && q < m; ++q)
+        all = acc[q] == q;
+    if (all)
+        return ND_OK;
+    char *base = r->buf;
+    const size_t es = k->itemsize;
+    for (int s = 0; s < r->stages; ++s)
+        for (int j = 0; j <= k->n_widths; ++j) {
+            const size_t w = (size_t)(j ? k->widths[j - 1] : k->d) * es;
+            char *src = base + ((size_t)s * (size_t)n * (size_t)k->row + nd_kept_array_at(k, n, j)) * es;
+            char *dst = base + ((size_t)s * (size_t)m * (size_t)k->row + nd_kept_array_at(k, m, j)) * es;
+            for (int64_t q = 0; q < m; ++q)
+                memmove(dst + (size_t)q * w, src + (size_t)acc[q] * w, w);
+        }
+    return ND_OK;
+}
+
+/* The object holds the stages of the solve that recorded the tape, else the rule it breaks. */
+static int nd_samples_kept_matches(const nd_ode_samples_kept *k, int method, int64_t B, int64_t d, size_t itemsize,
+                                   const nd_ode_samples_tape *tape)
+{
+    if (!k || !k->valid)
+        return nd_arg_error_novalue("kept", "must be the kept stages of a per-sample solve that ran to its end");
+    if (k->method != method || k->B != B || k->d != d || k->itemsize != itemsize || k->n_steps != tape->n_steps)
+        return nd_arg_error_novalue("kept", "holds the stages of another solve (its method, samples, state or "
+                                            "number of steps differ from the tape's)");
+    if (k->n_steps && memcmp(k->steps, tape->steps, (size_t)k->n_steps * 4 * sizeof(double)) != 0)
+        return nd_arg_error_novalue("kept", "holds the stages of another solve (its steps differ from the tape's)");
+    /* each sample's first step starts from its initial state */
+    char *seen = calloc((size_t)B + 1, 1);
+    if (!seen)
+        return ND_ERR_NOMEM;
+    const size_t row = (size_t)d * itemsize;
+    int st = ND_OK;
+    for (int64_t s = 0; s < k->n_steps && st == ND_OK; ++s) {
+        const int64_t i = (int64_t)tape->steps[4 * s];
+        if (seen[i])
+            continue;
+        seen[i] = 1;
+        if (memcmp((const char *)tape->y + (size_t)s * row, (const char *)k->y0 + (size_t)i * row, row) != 0)
+            st = nd_arg_error_novalue("kept", "holds the stages of another solve (its initial states differ from "
+                                              "the tape's)");
+    }
+    free(seen);
+    return st;
 }
 
 #define ND_IMPL "nd_ode_samples_impl.inc"

@@ -185,8 +185,9 @@ int nd_ode_samples_backprop_slots(int method);
  *
  * Backprop: exact discrete backpropagation through each sample's own accepted steps. The
  * rounds are replayed last to first; each round's steps are one batch: their stages
- * recomputed from the recorded start states (bit for bit the forward's), outputs inside a
- * step taken back through its dense output.
+ * recomputed from the recorded start states (bit for bit the forward's), or read from the
+ * stages the forward pass kept (nd_ode_samples_backprop_kept_* below), outputs inside a step
+ * taken back through its dense output.
  *
  * Adjoint (Chen et al. 2018): every sample integrates its own [y, a]' = [f, -a^T f_y] from
  * t[nt-1] back to t[0] with its own step control (the error norm over its 2d values), starting
@@ -220,5 +221,61 @@ int nd_ode_samples_backprop_slots(int method);
 
 ND_ODE_SAMPLES_GRAD_DECLARE(float, f32)
 ND_ODE_SAMPLES_GRAD_DECLARE(double, f64)
+
+/* ---- kept stages (docs/models.md §2) --------------------------------------------------- *
+ *
+ * The stage evaluations of a per-sample forward solve's accepted steps, kept so that
+ * nd_ode_samples_backprop_kept_* reads what the forward pass computed instead of evaluating the
+ * stages again (nd_ode.h's kept stages, for the coupled solver, do the same). The driver runs
+ * each round's stages on the live rows into one buffer per round (blocks of rows fill their
+ * rows of it), and after the step control moves the accepted rows' stages down over the
+ * rejected ones, so that a round's steps, in the tape's order, hold every kept stage as one
+ * evaluation of their m rows: the stage's argument [m, d] and the right-hand side's kept arrays
+ * [m, widths[j]] one after another. A step keeps its stages 1 to stages-2: the first is the
+ * slope at the step's start (evaluated a round or more before, by the step that ended there, or
+ * at the start), which the backward pass evaluates again from the tape's state, and the last
+ * feeds only the dense output, kept in the rounds where a live row has an output inside its
+ * step (dop853's such rounds, whose dense output also reads extra stages, are replayed whole).
+ * Memory O(accepted steps * (stages - 1) * (d + sum widths)). The object keeps its buffers
+ * from one solve to the next. */
+#define ND_SAMPLES_KEEP_ARRAYS 32
+typedef struct nd_ode_samples_kept nd_ode_samples_kept;
+
+nd_ode_samples_kept *nd_ode_samples_kept_new(void); /* NULL when out of memory */
+void nd_ode_samples_kept_free(nd_ode_samples_kept *kept);
+/* Accepted steps held (0 when the last solve stopped early) and bytes of the round buffers. */
+int64_t nd_ode_samples_kept_steps(const nd_ode_samples_kept *kept);
+size_t nd_ode_samples_kept_bytes(const nd_ode_samples_kept *kept);
+
+/* keep_at(ctx, kept, rows, lo, m, d, t, y, dy): the right-hand side on m rows (y, dy [m, d]),
+ * keeping what vjp_kept_at needs as rows [lo, lo + m) of an evaluation of `rows` rows at `kept`
+ * (arrays [rows, widths[j]]); vjp_kept_at(ctx, kept, m, d, t, y, a, a_out, dparams, accumulate)
+ * is nd_batch_vjp_* at the evaluation of m rows kept at `kept` (nd_field_eval_rows_keep_at_*,
+ * nd_field_vjp_rows_kept_at_*). */
+#define ND_ODE_SAMPLES_KEEP_DECLARE(T, SFX)                                                                 \
+    typedef int (*nd_batch_rhs_keep_at_##SFX)(void *ctx, void *kept, int64_t rows, int64_t lo, int64_t m,     \
+                                              int64_t d, const double *t, const T *y, T *dy);                 \
+    typedef int (*nd_batch_vjp_kept_at_##SFX)(void *ctx, const void *kept, int64_t m, int64_t d,              \
+                                              const double *t, const T *y, const T *a, T *a_out, T *dparams,  \
+                                              int accumulate);                                               \
+    /* nd_odeint_samples_* keeping every accepted step's stages in kept: rhs for the stages not   \
+     * kept, keep_at for the others; opts.quad is not available. kept holds the solve's stages   \
+     * when it returns ND_OK (or a failure of some samples), else none. */                        \
+    int nd_odeint_samples_keep_##SFX(nd_batch_rhs_##SFX rhs, nd_batch_rhs_keep_at_##SFX keep_at, void *ctx,  \
+                                     int n_widths, const int64_t *widths, nd_batch_event_##SFX ev,           \
+                                     void *ev_ctx, int64_t B, int64_t d, const T *y0, int64_t nt,            \
+                                     const double *t, const nd_ode_samples_opts *opts, T *ys, T *y_last,      \
+                                     void *work, nd_ode_samples_kept *kept, nd_ode_samples_stats *stats);   \
+    /* nd_ode_samples_backprop_* through the stages kept by the solve that recorded the tape      \
+     * (the same bits): fns for the first stage of each step and the rounds replayed whole;        \
+     * ND_ERR_ARG, with a detail, for the stages of another solve. */                             \
+    int nd_ode_samples_backprop_kept_##SFX(int method, const nd_ode_samples_grad_fns_##SFX *fns,             \
+                                           nd_batch_vjp_kept_at_##SFX vjp_kept_at, int64_t B, int64_t d,     \
+                                           int64_t n_params, int64_t nt, const double *t,                    \
+                                           const nd_ode_samples_tape *tape, const nd_ode_samples_kept *kept,  \
+                                           const T *ybar, T *y0bar, T *dparams, void *work);
+
+ND_ODE_SAMPLES_KEEP_DECLARE(float, f32)
+ND_ODE_SAMPLES_KEEP_DECLARE(double, f64)
 
 #endif

@@ -308,15 +308,30 @@ def _replay(model):
     return model
 
 
-def _solve_kept(dtype, solver, times, kept=None):
-    """An MLP field's coupled solve recording its tape, with and without its kept stages."""
-    r = np.random.default_rng(31)
-    m = make(solver, tol=1e-6, hidden=5, dtype=dtype, coupled=True)
+def _solve_kept(dtype, solver, times, coupled=True, B=4, H=5, first_step=0.0, seed=31):
+    """An MLP field's model, spec, initial states, solver options and output cotangents for a
+    solve, coupled or per sample; with first_step a first step far too long (most first
+    attempts rejected)."""
+    r = np.random.default_rng(seed)
+    m = make(solver, tol=1e-6, hidden=H, dtype=dtype, coupled=coupled)
     spec = m._dynamics_spec()
-    h0 = r.normal(size=(4, 5)).astype(dtype)
+    h0 = r.normal(size=(B, H)).astype(dtype)
     opts = m._solver_options(times)
-    ybar = r.normal(size=(len(times), 4, 5)).astype(dtype)
+    if first_step:
+        opts = {**opts, "dt": first_step, "rtol": 1e-5 if dtype == np.float32 else 1e-9}
+        h0 = 3 * h0
+    ybar = r.normal(size=(len(times), B, H)).astype(dtype)
     return m, spec, h0, opts, ybar
+
+
+def _first_kept(solver, coupled, seed):
+    """A float64 solve keeping its stages, its tape and the gradient through them."""
+    times = np.array([0.0, 0.4, 1.0])
+    m, spec, h0, opts, ybar = _solve_kept(np.float64, solver, times, coupled=coupled, seed=seed)
+    _, _, first = nd._core.odeint(spec, h0, times, record=12, **opts)
+    tape = dict(steps=first["steps"], outs=first["tape"][0], states=first["tape"][1], method=solver, coupled=coupled)
+    ok = nd._core.ode_backprop(field=spec, t=times, ybar=ybar, kept=first["kept"], **tape)
+    return m, spec, h0, opts, ybar, times, first["kept"], tape, ok
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -329,10 +344,7 @@ def test_kept_stages_give_the_replays_gradient_bit_for_bit(solver, first_step, d
     the fixed steps), in both precisions; the forward solve's outputs are unchanged. A first
     step far too long makes dopri5 reject steps, whose stages the next attempt overwrites."""
     times = np.array([0.0, 0.3, 0.55, 1.0])
-    m, spec, h0, opts, ybar = _solve_kept(dtype, solver, times)
-    if first_step:
-        opts = {**opts, "dt": first_step, "rtol": 1e-5 if dtype == np.float32 else 1e-9}
-        h0 = 3 * h0
+    m, spec, h0, opts, ybar = _solve_kept(dtype, solver, times, first_step=first_step)
     ys, _, info = nd._core.odeint(spec, h0, times, record=4, **opts)
     ys_k, _, info_k = nd._core.odeint(spec, h0, times, record=12, **opts)
     np.testing.assert_array_equal(ys, ys_k)
@@ -350,7 +362,8 @@ def test_kept_stages_give_the_replays_gradient_bit_for_bit(solver, first_step, d
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("solver, coupled", [("rk4", False), ("dopri5", True)])
+@pytest.mark.parametrize("solver, coupled", [("rk4", False), ("dopri5", True), ("dopri5", False), ("tsit5", False),
+                                            ("dop853", False)])
 def test_training_through_kept_stages_matches_the_replay(solver, coupled, dtype):
     """loss_and_grad keeps the stages (and reuses their memory at the next call): every
     gradient the replay's bits, over successive calls on other data and other times."""
@@ -375,21 +388,89 @@ def test_training_through_kept_stages_matches_the_replay(solver, coupled, dtype)
     np.testing.assert_array_equal(copy(x), kept(x))
 
 
-def test_kept_stages_are_not_used_by_the_per_sample_driver():
-    """The per-sample driver's gradient evaluates the stages again (the documented path)."""
-    assert not make("dopri5")._keeps_stages()
+def test_kept_stages_are_used_by_backprop_through_the_explicit_solvers():
+    """Backprop through the coupled solver and through the per-sample driver reads kept stages;
+    the adjoint keeps none."""
+    assert all(make(s)._keeps_stages() for s in ("euler", "rk4", "dopri5", "tsit5", "dop853"))
+    assert make("dopri5", coupled=True)._keeps_stages()
     assert not make("rk4", gradient="adjoint")._keeps_stages()
-    assert make("euler")._keeps_stages() and make("dopri5", coupled=True)._keeps_stages()
+    assert not make("dopri5", gradient="adjoint")._keeps_stages()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["dopri5", "tsit5", "dop853"])
+@pytest.mark.parametrize("case", ["ends", "inside", "rejected", "many"])
+def test_per_sample_kept_stages_give_the_replays_gradient_bit_for_bit(solver, dtype, case):
+    """Through the per-sample driver: the kept stages give the replay's bits, with outputs only
+    at the ends of steps, with outputs inside steps (rounds that keep their last stage too;
+    dop853's replayed whole), with rejected attempts mixed in a round (the accepted rows' stages
+    moved down over them), also for hundreds of rows of 64 values; the forward solve's outputs
+    are unchanged. (The driver runs the stages in blocks of rows for row-wise fields only, not
+    an MLP's: csrc/tests/test_ode_grad.c tests kept stages through blocks.)"""
+    long = case in ("rejected", "many")
+    times = np.array([0.0, 0.3, 0.55, 1.0]) if case == "inside" else np.array([0.0, 3.0 if long else 1.0])
+    B, H = (700, 64) if case == "many" else (6, 5)
+    m, spec, h0, opts, ybar = _solve_kept(dtype, solver, times, False, B, H, 6.0 if long else 0.0, seed=37)
+    ys, _, info = nd._core.odeint(spec, h0, times, record=4, **opts)
+    ys_k, _, info_k = nd._core.odeint(spec, h0, times, record=12, **opts)
+    np.testing.assert_array_equal(ys, ys_k)
+    np.testing.assert_array_equal(info["steps"], info_k["steps"])
+    if long:
+        assert info_k["rejected"].sum() > 0
+        # some round accepted some of its rows and rejected others
+        st = info["steps"]
+        rounds = [np.sum(st[:, 1] == r) for r in np.unique(st[:, 1])]
+        assert min(rounds) < B
+    tape = dict(steps=info["steps"], outs=info["tape"][0], states=info["tape"][1], method=solver, coupled=False)
+    replay = nd._core.ode_backprop(field=spec, t=times, ybar=ybar, **tape)
+    kept = nd._core.ode_backprop(field=spec, t=times, ybar=ybar, kept=info_k["kept"], **tape)
+    for a, b in zip(replay, kept):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_per_sample_kept_stages_refuse_another_solve_and_other_objects():
+    m, spec, h0, opts, ybar, times, kept, tape, ok = _first_kept("dopri5", False, 37)
+    core = nd._core
+    # a later solve reusing the object: the first tape's stages are gone
+    _, _, second = core.odeint(spec, h0 * 1.5, times, record=12, kept=kept, **opts)
+    assert second["kept"] is kept
+    with pytest.raises(ValueError, match="kept holds the stages of another solve"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)
+    # the same steps from other initial states: refused too
+    _, _, third = core.odeint(spec, h0, times, record=12, kept=kept, **{**opts, "dt": 0.05, "rtol": 1e-2})
+    _, _, fourth = core.odeint(spec, h0 + 1e-9, times, record=12, kept=kept, **{**opts, "dt": 0.05, "rtol": 1e-2})
+    np.testing.assert_array_equal(third["steps"], fourth["steps"])
+    with pytest.raises(ValueError, match="initial states differ"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, steps=third["steps"], outs=third["tape"][0],
+                          states=third["tape"][1], method="dopri5")
+    # the same solve again: usable again, the same bits
+    core.odeint(spec, h0, times, record=12, kept=kept, **opts)
+    for a, b in zip(ok, core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)):
+        np.testing.assert_array_equal(a, b)
+    # another field's parameters, another method, the coupled solver's gradient
+    m2 = pickle.loads(pickle.dumps(m))
+    m2.params["dynamics_dense2.bias"][0] += 1e-3
+    with pytest.raises(ValueError, match="another field"):
+        core.ode_backprop(field=m2._dynamics_spec(), t=times, ybar=ybar, kept=kept, **tape)
+    with pytest.raises(ValueError, match="another solve"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **{**tape, "method": "tsit5"})
+    with pytest.raises(ValueError, match="per-sample solve"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **{**tape, "coupled": True})
+    # an object of the coupled solver for a per-sample gradient, and the other way round
+    _, _, coupled = core.odeint(spec, h0, times, record=12, **{**opts, "coupled": True})
+    with pytest.raises(ValueError, match="coupled solve"):
+        core.ode_backprop(field=spec, t=times, ybar=ybar, kept=coupled["kept"], **tape)
+    # what record=8 needs: a built-in MLP field
+    with pytest.raises(ValueError, match="needs a built-in MLP field"):
+        core.odeint(lambda t, y: -y, h0, times, record=12, **opts)
+    with pytest.raises(ValueError, match="only as an MLP field"):
+        core.odeint(nd.fields.Linear(np.eye(5))._spec(), h0, times, record=12, **opts)
 
 
 def test_kept_stages_refuse_another_solve_and_other_objects():
-    times = np.array([0.0, 0.4, 1.0])
-    m, spec, h0, opts, ybar = _solve_kept(np.float64, "rk4", times)
+    m, spec, h0, opts, ybar, times, kept, tape, ok = _first_kept("rk4", True, 31)
     core = nd._core
-    _, _, first = core.odeint(spec, h0, times, record=12, **opts)
-    kept = first["kept"]
-    tape = dict(steps=first["steps"], outs=first["tape"][0], states=first["tape"][1], method="rk4", coupled=True)
-    ok = core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)
     # a later solve reusing the object: the first tape's stages are gone
     _, _, second = core.odeint(spec, h0 + 1, times, record=12, kept=kept, **opts)
     assert second["kept"] is kept
@@ -411,15 +492,13 @@ def test_kept_stages_refuse_another_solve_and_other_objects():
     # another method's or a per-sample gradient, another object
     with pytest.raises(ValueError, match="another solve"):
         core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **{**tape, "method": "midpoint"})
-    with pytest.raises(ValueError, match="coupled solver"):
+    with pytest.raises(ValueError, match="coupled solve"):
         core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **{**tape, "method": "dopri5", "coupled": False})
     with pytest.raises(TypeError, match="kept must be the info"):
         core.ode_backprop(field=spec, t=times, ybar=ybar, kept=object(), **tape)
     with pytest.raises(TypeError, match="kept must be the info"):
         core.odeint(spec, h0, times, record=12, kept="kept", **opts)
-    # what record=8 needs: the coupled solver, a built-in MLP field; kept only with record=8
-    with pytest.raises(ValueError, match="coupled solver"):
-        core.odeint(spec, h0, times, record=12, **{**opts, "method": "dopri5", "coupled": False})
+    # what record=8 needs: a built-in MLP field; kept only with record=8
     with pytest.raises(ValueError, match="needs a built-in MLP field"):
         core.odeint(lambda t, y: -y, h0, times, record=12, **opts)
     with pytest.raises(ValueError, match="only as an MLP field"):

@@ -22,13 +22,16 @@ static int nd_use_coupled(int method, int coupled)
 /* ---- kept stages ---------------------------------------------------------------------------- */
 
 /* The object odeint(record=8) returns as info["kept"] and ode_backprop(kept=) reads: the stages
- * of one solve (nd_ode_kept) and a fingerprint of the field that computed them, so that a
- * gradient through other parameters is refused. `busy` (read and written with the GIL held)
- * refuses a second call using the object while one runs without the GIL. */
+ * of one solve, the coupled solver's (nd_ode_kept) or the per-sample driver's
+ * (nd_ode_samples_kept, made at its first such solve), `coupled` saying which solve wrote last,
+ * and a fingerprint of the field that computed them, so that a gradient through other
+ * parameters is refused. `busy` (read and written with the GIL held) refuses a second call
+ * using the object while one runs without the GIL. */
 typedef struct {
     nd_ode_kept *k;
+    nd_ode_samples_kept *ks;
     uint64_t field_print;
-    int typenum, busy;
+    int typenum, busy, coupled;
 } nd_kept_box;
 
 static const char nd_kept_name[] = "neurodyn._core.ode_kept";
@@ -36,8 +39,10 @@ static const char nd_kept_name[] = "neurodyn._core.ode_kept";
 static void nd_kept_box_free(PyObject *capsule)
 {
     nd_kept_box *box = PyCapsule_GetPointer(capsule, nd_kept_name);
-    if (box)
+    if (box) {
         nd_ode_kept_free(box->k);
+        nd_ode_samples_kept_free(box->ks);
+    }
     PyMem_Free(box);
 }
 
@@ -197,6 +202,20 @@ ND_PY_CALLBACKS(double, f64)
     }
 ND_RUN_KEEP(float, f32)
 ND_RUN_KEEP(double, f64)
+
+/* The per-sample driver through a built-in field keeping its stages (odeint(record=8)). */
+#define ND_RUN_ROWS_KEEP(T, SFX)                                                                      \
+    static int nd_run_rows_keep_##SFX(nd_field *f, int n_widths, const int64_t *widths, nd_ode_samples_kept *kept, \
+                                      nd_call *c, int64_t B, int64_t d, const T *y0, int64_t nt, const double *t, \
+                                      const nd_ode_samples_opts *o, T *ys, T *yl, void *work,           \
+                                      nd_ode_samples_stats *st)                                       \
+    {                                                                                                 \
+        return nd_odeint_samples_keep_##SFX(nd_field_eval_rows_##SFX, nd_field_eval_rows_keep_at_##SFX, f, n_widths, \
+                                            widths, c->ev ? nd_py_events_##SFX : NULL, c, B, d, y0, nt, t, o, ys, \
+                                            yl, work, kept, st);                                      \
+    }
+ND_RUN_ROWS_KEEP(float, f32)
+ND_RUN_ROWS_KEEP(double, f64)
 
 /* One accepted step: (sample, round, t, h); with a tape its output rows and start state; with a
  * dense output its coefficients. */
@@ -517,8 +536,19 @@ static int nd_odeint_rows(const nd_odeint_args *a, int tn, nd_call *c, nd_bound_
     const void *y0 = PyArray_DATA(a->y0);
     const int64_t nt = PyArray_DIM(a->t, 0), d = c->d;
     void *ctx = bf->keep ? (void *)&bf->f : (void *)c;
+    nd_ode_samples_kept *kept = a->box ? a->box->ks : NULL;
+    int64_t widths[ND_SAMPLES_KEEP_ARRAYS];
+    int n_widths = 0;
+    if (kept && (status = nd_field_keep_row_widths(&bf->f, d, widths, &n_widths)) != ND_OK) {
+        PyMem_RawFree(work);
+        PyMem_Free(dirs);
+        nd_raise_status(status, "odeint");
+        return ND_ERR_ARG;
+    }
     Py_BEGIN_ALLOW_THREADS
-    status = ND_DISPATCH(tn, nd_run_rows, bf->keep != NULL, ctx, c, B, d, y0, nt, t, &o, ys, yl, work, st);
+    status = kept ? ND_DISPATCH(tn, nd_run_rows_keep, &bf->f, n_widths, widths, kept, c, B, d, y0, nt, t, &o, ys, yl,
+                                work, st)
+                  : ND_DISPATCH(tn, nd_run_rows, bf->keep != NULL, ctx, c, B, d, y0, nt, t, &o, ys, yl, work, st);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(work);
     PyMem_Free(dirs);
@@ -569,10 +599,6 @@ static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_c
             return PyErr_SetString(PyExc_ValueError, "kept is reused by odeint(record=8) only"), Py_None;
         return NULL;
     }
-    if (!coupled)
-        return PyErr_Format(PyExc_ValueError, "record=8 (kept stages) needs the coupled solver: a fixed-step method, "
-                            "or dopri5 with coupled=True; method='%s' solves per sample",
-                            nd_ode_method_name(a->method)), Py_None;
     if (c->f)
         return PyErr_SetString(PyExc_ValueError, "record=8 (kept stages) needs a built-in MLP field, not a callable f"),
                Py_None;
@@ -583,7 +609,12 @@ static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_c
     if (kept && (a->box = nd_kept_take(kept, "odeint"))) {
         a->box->field_print = nd_field_print(&bf->f, c->itemsize);
         a->box->typenum = tn;
-        return kept;
+        a->box->coupled = coupled;
+        if (coupled || a->box->ks || (a->box->ks = nd_ode_samples_kept_new()))
+            return kept;
+        PyErr_NoMemory();
+        a->box->busy = 0; /* the object may go below */
+        a->box = NULL;
     }
     Py_XDECREF(kept);
     return Py_None;
@@ -707,9 +738,10 @@ static int nd_grad_setup(nd_grad_args *a, int slots)
 #define ND_FIELD_GRADS(T, SFX)                                                                            \
     static int nd_field_backprop_##SFX(int coupled, int method, nd_field *f, int64_t B, int64_t d, int64_t P,   \
                                        int64_t nt, const double *t, const nd_ode_tape *tape,                  \
-                                       const nd_ode_kept *kept, const T *ybar, T *y0bar, T *dp, void *work)    \
+                                       const nd_ode_kept *kept, const nd_ode_samples_kept *kept_rows,         \
+                                       const T *ybar, T *y0bar, T *dp, void *work)                            \
     {                                                                                                     \
-        if (kept)                                                                                         \
+        if (kept && coupled)                                                                              \
             return nd_ode_backprop_kept_##SFX(method, nd_field_vjp_kept_at_##SFX, f, B * d, P, nt, t, tape, kept, \
                                               ybar, y0bar, dp, work);                                     \
         if (coupled) {                                                                                    \
@@ -719,6 +751,9 @@ static int nd_grad_setup(nd_grad_args *a, int slots)
         }                                                                                                 \
         nd_ode_samples_grad_fns_##SFX fns = {nd_field_eval_rows_##SFX, nd_field_vjp_rows_##SFX,            \
                                              nd_field_eval_rows_keep_##SFX, nd_field_vjp_rows_kept_##SFX, f}; \
+        if (kept_rows)                                                                                    \
+            return nd_ode_samples_backprop_kept_##SFX(method, &fns, nd_field_vjp_rows_kept_at_##SFX, B, d, P, nt, t, \
+                                                      tape, kept_rows, ybar, y0bar, dp, work);            \
         return nd_ode_samples_backprop_##SFX(method, &fns, B, d, P, nt, t, tape, ybar, y0bar, dp, work);     \
     }                                                                                                     \
     static int nd_field_adjoint_##SFX(int coupled, const nd_ode_opts *o, const nd_ode_samples_opts *so,      \
@@ -746,16 +781,17 @@ ND_FIELD_GRADS(double, f64)
         ND_DIM(nd_grad_args, P, "params"), ND_OUT(nd_grad_args, o[0], "y0bar", 0, "(*state)"),           \
         ND_OUT(nd_grad_args, o[1], "dparams", 0, "(params,)")
 
-/* kept (odeint(record=8)'s) goes with the coupled solver and the field that made it. */
+/* kept (odeint(record=8)'s) goes with the solver (coupled or per sample) and the field that made it. */
 static int nd_backprop_kept_rule(const nd_grad_args *a, int coupled)
 {
     const nd_kept_box *box = PyCapsule_IsValid(a->kept, nd_kept_name) ? PyCapsule_GetPointer(a->kept, nd_kept_name) : NULL;
     if (!box)
         return PyErr_Format(PyExc_TypeError, "ode_backprop: kept must be the info['kept'] of odeint(record=8), not "
                             "%.200s", Py_TYPE(a->kept)->tp_name), -1;
-    if (!coupled)
-        return PyErr_SetString(PyExc_ValueError, "ode_backprop: kept stages are those of the coupled solver: a "
-                               "fixed-step method, or dopri5 with coupled=True"), -1;
+    if (box->coupled != coupled)
+        return PyErr_Format(PyExc_ValueError, "ode_backprop: kept holds the stages of a %s solve, and this gradient "
+                            "goes through the %s", box->coupled ? "coupled" : "per-sample",
+                            coupled ? "coupled solver" : "per-sample driver"), -1;
     if (box->typenum != PyArray_TYPE(a->ybar) ||
         box->field_print != nd_field_print(&a->bf.f, (size_t)PyArray_ITEMSIZE(a->ybar)))
         return PyErr_SetString(PyExc_ValueError, "ode_backprop: kept holds the stages of another field (its "
@@ -768,8 +804,9 @@ static int nd_backprop_setup(nd_grad_args *a)
     const int coupled = nd_use_coupled(a->method, a->coupled);
     const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
     size_t len;
-    /* kept stages need no slots of the field's scratch: they hold their own */
-    const int slots = a->kept ? 0 : coupled ? nd_ode_method_stages(a->method) : nd_ode_samples_backprop_slots(a->method);
+    /* the coupled solver's kept stages need no slots of the field's scratch: they hold their own
+     * (the per-sample backward pass evaluates each step's first stage and some rounds again) */
+    const int slots = coupled ? (a->kept ? 0 : nd_ode_method_stages(a->method)) : nd_ode_samples_backprop_slots(a->method);
     if (nd_grad_setup(a, slots) < 0 || (a->kept && nd_backprop_kept_rule(a, coupled) < 0))
         return -1;
     if ((int64_t)PyArray_SIZE(a->states) != PyArray_DIM(a->steps, 0) * a->d)
@@ -800,7 +837,7 @@ static int ode_backprop_run(PyObject *module, void *args, int tn)
     int st = ND_OK;
     ND_NOGIL(st, ND_DISPATCH(tn, nd_field_backprop, nd_use_coupled(a->method, a->coupled), a->method, &a->bf.f, a->B,
                              a->d, a->P, PyArray_DIM(a->t, 0), PyArray_DATA(a->t), &tape, box ? box->k : NULL,
-                             ND_DATA(a->ybar), ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work));
+                             box ? box->ks : NULL, ND_DATA(a->ybar), ND_DATA(a->o[0]), ND_DATA(a->o[1]), a->work));
     if (box)
         box->busy = 0;
     return st;

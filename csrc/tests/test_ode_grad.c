@@ -4,6 +4,7 @@
  * precision. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nd_fields.h"
@@ -420,4 +421,139 @@ static void test_samples_gradients(void)
     }
 }
 
-ND_TEST_MAIN(test_samples_gradients, test_backprop_fixed_step, test_keep_slots_checked, test_backprop_dopri5_dense_output, test_adjoint, test_lorenz_and_linear_vjp)
+/* ---- per sample, kept stages ------------------------------------------------------------ */
+
+enum { KB = 4000, KMAX = 200000 }; /* rows enough for the driver to run its stages in blocks */
+typedef struct {
+    double *steps, *y;
+    int64_t *outs, n;
+} big_tape;
+
+static void record_big(void *ctx, int64_t round, int64_t sample, double t, double h, const void *y, const void *dense,
+                       int64_t lo, int64_t hi)
+{
+    big_tape *tp = ctx;
+    if (tp->n >= KMAX)
+        return;
+    double *st = tp->steps + 4 * tp->n;
+    st[0] = (double)sample, st[1] = (double)round, st[2] = t, st[3] = h;
+    tp->outs[2 * tp->n] = lo, tp->outs[2 * tp->n + 1] = hi;
+    memcpy(tp->y + tp->n * D, y, D * sizeof(double));
+    tp->n++;
+}
+
+/* The per-sample driver keeping its stages, on rows in several blocks, with rejected attempts
+ * among the accepted ones of a round: the replay's outputs and gradient bits; the object refused
+ * for another method, another tape and a field that keeps nothing outside its scratch. */
+static void test_samples_kept_stages(void)
+{
+    setup();
+    double *wf = calloc((size_t)KB * (2 * (H + D) + 2 * H + ND_FIELD_MAX_SLOTS * 2 * (H + D)), sizeof(double));
+    double *y0 = malloc(KB * D * sizeof(double)), *ys = malloc(3 * KB * D * sizeof(double));
+    double *ys_kept = malloc(3 * KB * D * sizeof(double)), *ybar = malloc(3 * KB * D * sizeof(double));
+    double *y0bar = malloc(KB * D * sizeof(double)), *y0bar_kept = malloc(KB * D * sizeof(double));
+    big_tape tp = {malloc(4 * KMAX * sizeof(double)), malloc(KMAX * D * sizeof(double)),
+                   malloc(2 * KMAX * sizeof(int64_t)), 0};
+    int64_t *cnt = malloc(5 * KB * sizeof(int64_t));
+    double *tr = malloc(KB * sizeof(double));
+    int *status = malloc(KB * sizeof(int));
+    CHECK(wf && y0 && ys && ys_kept && ybar && y0bar && y0bar_kept && tp.steps && tp.y && tp.outs && cnt && tr && status);
+    nd_field f = field;
+    f.batch = KB;
+    f.work = wf;
+    for (int i = 0; i < KB * D; ++i) /* rows of three scales, rejected at different rounds */
+        y0[i] = nd_test_uniform(-1, 1) * (double)(1 + 4 * ((i / D) % 3));
+    for (int i = 0; i < 3 * KB * D; ++i)
+        ybar[i] = nd_test_uniform(-1, 1);
+    const double t2[3] = {0.0, 1.3, 3.0}; /* an output inside some steps: rounds keeping every slope */
+    const int methods[3] = {ND_ODE_DOPRI5, ND_ODE_TSIT5, ND_ODE_DOP853};
+    nd_ode_samples_kept *kept = nd_ode_samples_kept_new();
+    CHECK(kept != NULL);
+    for (int mi = 0; mi < 3; ++mi) {
+        nd_ode_samples_opts o;
+        nd_ode_samples_opts_default(&o);
+        o.method = methods[mi];
+        o.rtol = o.atol = 1e-9;
+        o.dt = 6.0; /* far too long: first attempts rejected */
+        o.row_blocks = 1;
+        o.on_step = record_big;
+        o.step_ctx = &tp;
+        nd_ode_samples_stats st = {cnt, cnt + KB, cnt + 2 * KB, cnt + 3 * KB, tr, status, 0, 0, 0, 0, NULL};
+        size_t bytes, bbytes;
+        CHECK(nd_ode_samples_workspace_size(o.method, KB, D, 0, sizeof(double), &bytes) == ND_OK);
+        CHECK(nd_ode_samples_backprop_workspace_size(o.method, KB, D, sizeof(double), &bbytes) == ND_OK);
+        void *work = malloc(bytes > bbytes ? bytes : bbytes);
+        CHECK(work != NULL);
+        tp.n = 0;
+        CHECK(nd_odeint_samples_f64(nd_field_eval_rows_f64, &f, NULL, NULL, KB, D, y0, 3, t2, &o, ys, NULL, work, &st) ==
+              ND_OK);
+        const int64_t n_steps = tp.n, calls = st.rhs_calls, rounds = st.rounds;
+        CHECK(n_steps > KB && n_steps < KMAX);
+        int64_t rejected = 0;
+        for (int s = 0; s < KB; ++s)
+            rejected += st.rejected[s];
+        CHECK(rejected > 0 && rejected < n_steps);
+        /* some round accepted some rows and rejected others: a sample missing from a round with
+         * steps, between its own rounds */
+        int64_t *last = cnt + 4 * KB, partial = 0;
+        for (int s = 0; s < KB; ++s)
+            last[s] = -1;
+        for (int64_t k = 0; k < n_steps; ++k) {
+            const int64_t s = (int64_t)tp.steps[4 * k], r = (int64_t)tp.steps[4 * k + 1];
+            partial += r > last[s] + 1 && last[s] >= 0;
+            last[s] = r;
+        }
+        CHECK(partial > 0);
+        const int stages = nd_ode_samples_backprop_slots(o.method) - (o.method == ND_ODE_DOP853 ? 3 : 0);
+        CHECK(calls > rounds * (stages - 1) + 2); /* the stages ran block by block */
+        o.on_step = NULL;
+        int64_t widths[ND_FIELD_KEEP_ARRAYS];
+        int n_widths;
+        CHECK(nd_field_keep_row_widths(&f, D, widths, &n_widths) == ND_OK && n_widths == 4);
+        CHECK(nd_odeint_samples_keep_f64(nd_field_eval_rows_f64, nd_field_eval_rows_keep_at_f64, &f, n_widths, widths,
+                                         NULL, NULL, KB, D, y0, 3, t2, &o, ys_kept, NULL, work, kept, &st) == ND_OK);
+        CHECK(memcmp(ys, ys_kept, 3 * KB * D * sizeof(double)) == 0 && st.rhs_calls == calls);
+        CHECK(nd_ode_samples_kept_steps(kept) == n_steps && nd_ode_samples_kept_bytes(kept) > 0);
+        nd_ode_samples_tape tape = {n_steps, tp.steps, tp.outs, tp.y};
+        nd_ode_samples_grad_fns_f64 fns = {nd_field_eval_rows_f64, nd_field_vjp_rows_f64, nd_field_eval_rows_keep_f64,
+                                           nd_field_vjp_rows_kept_f64, &f};
+        const int64_t P = nd_field_param_count(&f);
+        double dp[64], dp_kept[64];
+        CHECK(nd_ode_samples_backprop_f64(o.method, &fns, KB, D, P, 3, t2, &tape, ybar, y0bar, dp, work) == ND_OK);
+        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2, &tape,
+                                               kept, ybar, y0bar_kept, dp_kept, work) == ND_OK);
+        CHECK(memcmp(y0bar, y0bar_kept, KB * D * sizeof(double)) == 0 &&
+              memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+        /* another method's, another tape's (one step fewer, a step's size changed) */
+        CHECK(nd_ode_samples_backprop_kept_f64(methods[(mi + 1) % 3], &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3,
+                                               t2, &tape, kept, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
+        tape.n_steps--;
+        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2, &tape,
+                                               kept, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
+        tape.n_steps++;
+        tp.steps[4 * 7 + 3] *= 1 + 1e-15;
+        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2, &tape,
+                                               kept, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
+        CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2, &tape,
+                                               NULL, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
+        free(work);
+    }
+    /* a field that keeps nothing outside its scratch: the solve is refused and keeps no steps */
+    nd_field lin = {.kind = ND_FIELD_LINEAR, .batch = KB, .dim = D, .A = W1};
+    int64_t w0[1] = {0};
+    nd_ode_samples_opts o;
+    nd_ode_samples_opts_default(&o);
+    size_t bytes;
+    CHECK(nd_ode_samples_workspace_size(o.method, KB, D, 0, sizeof(double), &bytes) == ND_OK);
+    void *work = malloc(bytes);
+    nd_ode_samples_stats st = {cnt, cnt + KB, cnt + 2 * KB, cnt + 3 * KB, tr, status, 0, 0, 0, 0, NULL};
+    CHECK(nd_odeint_samples_keep_f64(nd_field_eval_rows_f64, nd_field_eval_rows_keep_at_f64, &lin, 0, w0, NULL, NULL,
+                                     KB, D, y0, 3, t2, &o, ys_kept, NULL, work, kept, &st) == ND_ERR_ARG);
+    CHECK(nd_ode_samples_kept_steps(kept) == 0);
+    free(work);
+    nd_ode_samples_kept_free(kept);
+    free(wf), free(y0), free(ys), free(ys_kept), free(ybar), free(y0bar), free(y0bar_kept);
+    free(tp.steps), free(tp.y), free(tp.outs), free(cnt), free(tr), free(status);
+}
+
+ND_TEST_MAIN(test_samples_kept_stages, test_samples_gradients, test_backprop_fixed_step, test_keep_slots_checked, test_backprop_dopri5_dense_output, test_adjoint, test_lorenz_and_linear_vjp)

@@ -50,13 +50,14 @@ class NeuralODE(nn.Model):
         Tolerances of the adaptive solvers.
     gradient : {"backprop", "adjoint"}
         ``backprop``: exact backpropagation through the solver's steps (each sample's own
-        steps; memory grows with the number of steps). Through the coupled solver (a fixed-step
-        solver, or dopri5 with ``coupled``) :meth:`loss_and_grad` keeps every stage's argument and
-        the dynamics' activations from the forward solve and its backward pass reads them instead
-        of evaluating the stages again: memory O(steps * stages * batch * hidden_size), about
-        5 * batch * hidden_size values per stage, held by the model from one training step to
-        the next (and reused); the per-sample adaptive solvers, teacher forcing and radau
-        evaluate the stages again from the recorded states. With ``radau`` the adjoint of each
+        steps; memory grows with the number of steps). Through the explicit solvers
+        :meth:`loss_and_grad` keeps every stage's argument and the dynamics' activations from
+        the forward solve and its backward pass reads them instead of evaluating the stages
+        again: memory O(steps * stages * batch * hidden_size), about 5 * batch * hidden_size
+        values per stage, held by the model from one training step to the next (and reused);
+        per sample, each step's first stage (and dop853's rounds with an output inside a step)
+        are evaluated again (docs/models.md §2); teacher forcing and radau evaluate the stages
+        again from the recorded states. With ``radau`` the adjoint of each
         step's collocation equations, solved with the field's Jacobians at its three stages. ``adjoint``: the continuous adjoint,
         integrated backwards in C, per sample with its own step control (memory independent
         of the number of steps; exact up to the solver's accuracy). Either way the gradient of
@@ -212,11 +213,12 @@ class NeuralODE(nn.Model):
 
     def _keeps_stages(self):
         """Whether backprop reads the stages its forward solve kept: through the coupled solver
-        (a fixed-step method, or dopri5 with ``coupled``) it does, and its backward pass then makes
-        only the VJPs' products; the per-sample driver and radau evaluate every stage again from
-        the recorded states."""
+        (a fixed-step method, or dopri5 with ``coupled``) and the per-sample driver (the explicit
+        adaptive methods) it does, and its backward pass then makes only the VJPs' products (the
+        per-sample one evaluates each step's first stage again, and dop853's rounds with an
+        output inside a step); radau evaluates every stage again from the recorded states."""
         c = self.config
-        return c["gradient"] == "backprop" and c["solver"] in COUPLED and (c["coupled"] or c["solver"] in FIXED)
+        return c["gradient"] == "backprop" and (c["solver"] in COUPLED or c["solver"] in ADAPTIVE)
 
     def _solve(self, h0, times, record, kept=None):
         """(ys, raw info): the forward solve from h0, recording its steps (record=4: the tape
