@@ -195,12 +195,12 @@ LONG_CALLS = {
 }
 
 
-def _stop_latency(name):
-    """Runs the long call, sends SIGINT after 0.3 s, and returns the seconds from the signal
-    to the KeyboardInterrupt."""
+def _stop_latency(name, delay=0.3):
+    """Runs the long call, sends SIGINT after `delay` seconds, and returns the seconds from the
+    signal to the KeyboardInterrupt."""
     call = LONG_CALLS[name]()
     sent = []
-    timer = threading.Timer(0.3, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGINT)))
+    timer = threading.Timer(delay, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGINT)))
     timer.start()
     try:
         call()
@@ -223,8 +223,10 @@ def test_ctrl_c_stops_a_kernel_on_two_threads():
     before = nd.get_num_threads()
     nd.set_num_threads(2)
     try:
+        # the signal comes sooner: on two AVX-512 threads lif_rate's 3.3e9 neuron-steps take
+        # only 0.32 s, and a longer broadcast raster is refused as larger than the memory
         for name in ("hopfield_retrieve", "lif_rate", "dense forward"):
-            assert _stop_latency(name) < LATENCY
+            assert _stop_latency(name, delay=0.1) < LATENCY
     finally:
         nd.set_num_threads(before)
 
