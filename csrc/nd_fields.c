@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "nd_blas.h"
 #include "nd_generic.h"
@@ -256,3 +257,32 @@ static int nd_field_flow_rows(const nd_field *f, int64_t m, int64_t d, int64_t *
 
 #define ND_IMPL "nd_fields_impl.inc"
 #include "nd_instantiate.h"
+
+/* FNV-1a over 64-bit words, the tail byte by byte (nd_field_fingerprint). */
+static uint64_t nd_hash_bytes(uint64_t h, const void *p, size_t bytes)
+{
+    const unsigned char *c = p;
+    size_t i = 0;
+    for (; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        memcpy(&w, c + i, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+    }
+    for (; i < bytes; ++i)
+        h = (h ^ c[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+uint64_t nd_field_fingerprint(const nd_field *f, size_t item)
+{
+    uint64_t h = nd_hash_bytes(0xcbf29ce484222325ULL, &f->n_layers, sizeof f->n_layers);
+    h = nd_hash_bytes(h, f->widths, (size_t)(f->n_layers + 1) * sizeof f->widths[0]);
+    h = nd_hash_bytes(h, f->acts, (size_t)f->n_layers * sizeof f->acts[0]);
+    for (int l = 0; l < f->n_layers; ++l) {
+        const size_t w = (size_t)f->widths[l + 1];
+        h = nd_hash_bytes(h, f->weights[l], (size_t)f->widths[l] * w * item);
+        if (f->biases[l])
+            h = nd_hash_bytes(h, f->biases[l], w * item);
+    }
+    return h;
+}

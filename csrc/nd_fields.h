@@ -160,6 +160,11 @@ int nd_field_vjp_kept_f64(void *field, int slot, double t, const double *y, cons
  * evaluations as it takes steps (nd_odeint_keep_*). Only an MLP field keeps its evaluations
  * this way: for every other kind the three functions return ND_ERR_ARG, with a detail. */
 int nd_field_keep_len(const nd_field *f, size_t *len);
+
+/* A fingerprint of an MLP field: its layers, activations and every parameter's bits (itemsize
+ * bytes per parameter). Kept stages carry the fingerprint of the field that computed them, so
+ * that a gradient through another field, or other parameters, is refused. */
+uint64_t nd_field_fingerprint(const nd_field *f, size_t itemsize);
 int nd_field_eval_keep_at_f32(void *field, void *kept, double t, const float *y, float *dy);
 int nd_field_eval_keep_at_f64(void *field, void *kept, double t, const double *y, double *dy);
 int nd_field_vjp_kept_at_f32(void *field, const void *kept, double t, const float *y, const float *a, float *a_out,

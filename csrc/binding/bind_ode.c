@@ -77,36 +77,6 @@ static nd_kept_box *nd_kept_take(PyObject *kept, const char *what)
     return box;
 }
 
-/* A fingerprint of an MLP field (its layers, activations and every parameter's bits): the kept
- * values are those of one field. FNV-1a over 64-bit words, the tail byte by byte. */
-static uint64_t nd_hash_bytes(uint64_t h, const void *p, size_t bytes)
-{
-    const unsigned char *c = p;
-    size_t i = 0;
-    for (; i + 8 <= bytes; i += 8) {
-        uint64_t w;
-        memcpy(&w, c + i, 8);
-        h = (h ^ w) * 0x100000001b3ULL;
-    }
-    for (; i < bytes; ++i)
-        h = (h ^ c[i]) * 0x100000001b3ULL;
-    return h;
-}
-
-static uint64_t nd_field_print(const nd_field *f, size_t item)
-{
-    uint64_t h = nd_hash_bytes(0xcbf29ce484222325ULL, &f->n_layers, sizeof f->n_layers);
-    h = nd_hash_bytes(h, f->widths, (size_t)(f->n_layers + 1) * sizeof f->widths[0]);
-    h = nd_hash_bytes(h, f->acts, (size_t)f->n_layers * sizeof f->acts[0]);
-    for (int l = 0; l < f->n_layers; ++l) {
-        const size_t w = (size_t)f->widths[l + 1];
-        h = nd_hash_bytes(h, f->weights[l], (size_t)f->widths[l] * w * item);
-        if (f->biases[l])
-            h = nd_hash_bytes(h, f->biases[l], w * item);
-    }
-    return h;
-}
-
 /* ---- the records of a call and its Python callbacks ---------------------------------------- */
 
 /* A growable array of fixed-size records (PyMem_Raw). */
@@ -607,7 +577,7 @@ static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_c
         return nd_raise_status(st, "odeint"), Py_None;
     PyObject *kept = a->kept ? Py_NewRef(a->kept) : nd_kept_box_new();
     if (kept && (a->box = nd_kept_take(kept, "odeint"))) {
-        a->box->field_print = nd_field_print(&bf->f, c->itemsize);
+        a->box->field_print = nd_field_fingerprint(&bf->f, c->itemsize);
         a->box->typenum = tn;
         a->box->coupled = coupled;
         if (coupled || a->box->ks || (a->box->ks = nd_ode_samples_kept_new()))
@@ -793,7 +763,7 @@ static int nd_backprop_kept_rule(const nd_grad_args *a, int coupled)
                             "goes through the %s", box->coupled ? "coupled" : "per-sample",
                             coupled ? "coupled solver" : "per-sample driver"), -1;
     if (box->typenum != PyArray_TYPE(a->ybar) ||
-        box->field_print != nd_field_print(&a->bf.f, (size_t)PyArray_ITEMSIZE(a->ybar)))
+        box->field_print != nd_field_fingerprint(&a->bf.f, (size_t)PyArray_ITEMSIZE(a->ybar)))
         return PyErr_SetString(PyExc_ValueError, "ode_backprop: kept holds the stages of another field (its "
                                "parameters, layers or dtype differ from field's)"), -1;
     return 0;
