@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h> /* sysconf: the default budget of kept stages */
 
 #include "nd_generic.h"
 #include "nd_poll.h"
@@ -169,18 +170,46 @@ struct nd_ode_kept {
     int method;
     int64_t n;
     size_t keep_len, itemsize, buf_bytes; /* a buffer: the stage's argument, then the kept values */
-    int64_t n_steps, rows_cap;            /* rows: one per kept step, then the attempted step's */
+    int64_t n_steps, rows_cap;            /* rows: one per accepted step, then the attempted step's */
+    int64_t n_kept;                       /* the first n_kept steps hold their stages */
+    int stopped;                          /* the budget stopped keeping for the rest of the solve */
+    size_t budget;                        /* bytes the buffers may take */
     void **slot;                          /* [rows_cap][ND_KEPT_STAGES] buffers, NULL until used */
-    double *th;                           /* [rows_cap][2]: each kept step's t and h */
+    double *th;                           /* [rows_cap][2]: each accepted step's t and h */
     int64_t *outs;                        /* [rows_cap][2]: its output rows */
     void *y0;                             /* the solve's initial state */
+    void *scratch;                        /* one buffer: the stages evaluated beyond the budget */
     void **bufs;                          /* every buffer, handed out in order from next_buf */
     int64_t n_bufs, bufs_cap, next_buf;
 };
 
+size_t nd_ode_kept_default_budget(void)
+{
+    const size_t gib = (size_t)1 << 30;
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && (size_t)pages / 8 < gib / (size_t)page)
+        return (size_t)pages / 8 * (size_t)page;
+#endif
+    return gib;
+}
+
 nd_ode_kept *nd_ode_kept_new(void)
 {
-    return calloc(1, sizeof(nd_ode_kept));
+    nd_ode_kept *k = calloc(1, sizeof(nd_ode_kept));
+    if (k)
+        k->budget = nd_ode_kept_default_budget();
+    return k;
+}
+
+int nd_ode_kept_set_budget(nd_ode_kept *k, int64_t bytes)
+{
+    if (!k)
+        return nd_arg_error_novalue("kept", "must not be NULL");
+    if (bytes < 0)
+        return nd_arg_error("kept_budget", (double)bytes, "must be >= 0");
+    k->budget = (uint64_t)bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
+    return ND_OK;
 }
 
 static void nd_kept_free_buffers(nd_ode_kept *k)
@@ -188,6 +217,8 @@ static void nd_kept_free_buffers(nd_ode_kept *k)
     for (int64_t i = 0; i < k->n_bufs; ++i)
         free(k->bufs[i]);
     k->n_bufs = k->next_buf = 0;
+    free(k->scratch);
+    k->scratch = NULL;
 }
 
 void nd_ode_kept_free(nd_ode_kept *k)
@@ -205,7 +236,12 @@ void nd_ode_kept_free(nd_ode_kept *k)
 
 int64_t nd_ode_kept_steps(const nd_ode_kept *k)
 {
-    return k ? k->n_steps : 0;
+    return k ? k->n_kept : 0;
+}
+
+int nd_ode_kept_complete(const nd_ode_kept *k)
+{
+    return k && k->n_kept == k->n_steps;
 }
 
 size_t nd_ode_kept_bytes(const nd_ode_kept *k)
@@ -246,14 +282,15 @@ static int nd_kept_start(nd_ode_kept *k, int method, int64_t n, size_t keep_len,
         return ND_ERR_OVERFLOW;
     if (!bytes)
         bytes = 1; /* malloc(0) may return NULL */
-    if (bytes != k->buf_bytes || (size_t)k->n * k->itemsize != y0_bytes) {
+    if (bytes != k->buf_bytes || (size_t)k->n * k->itemsize != y0_bytes || k->n_bufs > (int64_t)(k->budget / bytes)) {
         nd_kept_free_buffers(k);
         free(k->y0);
         if (!(k->y0 = malloc(y0_bytes ? y0_bytes : 1)))
             return k->buf_bytes = 0, ND_ERR_NOMEM;
     }
     k->method = method, k->n = n, k->keep_len = keep_len, k->itemsize = itemsize, k->buf_bytes = bytes;
-    k->n_steps = k->next_buf = 0;
+    k->n_steps = k->n_kept = k->next_buf = 0;
+    k->stopped = 0;
     if (k->rows_cap)
         memset(k->slot, 0, (size_t)k->rows_cap * ND_KEPT_STAGES * sizeof(void *));
     memcpy(k->y0, y0, y0_bytes);
@@ -281,8 +318,29 @@ static void *nd_kept_slot(nd_ode_kept *k, int stage)
     return *slot = k->bufs[k->next_buf++];
 }
 
-/* The attempted step was accepted: its stages are kept and the next attempt gets a new row, whose
- * first stage is dopri5's last (FSAL). */
+/* Whether the attempted step keeps its stages: until the first step whose missing buffers would
+ * take the buffers past the budget, which stops keeping for the rest of the solve (its stages then
+ * go through the scratch buffer). ND_ERR_NOMEM in *st when the scratch cannot be had. */
+static int nd_kept_reserve(nd_ode_kept *k, int *st)
+{
+    *st = ND_OK;
+    if (k->stopped)
+        return 0;
+    int need = 0;
+    const int stages = nd_ode_method_stages(k->method);
+    for (int i = 0; i < stages; ++i)
+        need += !k->slot[k->n_steps * ND_KEPT_STAGES + i];
+    const int64_t spare = k->n_bufs - k->next_buf, more = need > spare ? need - spare : 0;
+    if (k->n_bufs + more <= (int64_t)(k->budget / k->buf_bytes))
+        return 1;
+    k->stopped = 1;
+    if (!k->scratch && !(k->scratch = malloc(k->buf_bytes)))
+        *st = ND_ERR_NOMEM;
+    return 0;
+}
+
+/* The attempted step was accepted: its t, h and output rows are recorded; kept, its stages are
+ * held and the next attempt gets a new row, whose first stage is dopri5's last (FSAL). */
 static int nd_kept_accept(nd_ode_kept *k, double t, double h, int64_t out_lo, int64_t out_hi)
 {
     const int64_t s = k->n_steps;
@@ -291,8 +349,11 @@ static int nd_kept_accept(nd_ode_kept *k, double t, double h, int64_t out_lo, in
         return st;
     k->th[2 * s] = t, k->th[2 * s + 1] = h;
     k->outs[2 * s] = out_lo, k->outs[2 * s + 1] = out_hi;
-    if (k->method == ND_ODE_DOPRI5)
-        k->slot[(s + 1) * ND_KEPT_STAGES] = k->slot[s * ND_KEPT_STAGES + 6];
+    if (!k->stopped) {
+        if (k->method == ND_ODE_DOPRI5)
+            k->slot[(s + 1) * ND_KEPT_STAGES] = k->slot[s * ND_KEPT_STAGES + 6];
+        k->n_kept = s + 1;
+    }
     k->n_steps = s + 1;
     return ND_OK;
 }
@@ -311,7 +372,7 @@ static int nd_kept_matches(const nd_ode_kept *k, int method, int64_t n, size_t i
         if (k->th[2 * s] != tape->steps[4 * s + 2] || k->th[2 * s + 1] != tape->steps[4 * s + 3] ||
             k->outs[2 * s] != tape->outs[2 * s] || k->outs[2 * s + 1] != tape->outs[2 * s + 1])
             return nd_arg_error_novalue("kept", "holds the stages of another solve (its steps differ from the tape's)");
-        for (int i = 0; i < stages; ++i) /* every stage of an accepted step was evaluated: a safeguard */
+        for (int i = 0; s < k->n_kept && i < stages; ++i) /* every stage of a kept step was evaluated: a safeguard */
             if (!k->slot[s * ND_KEPT_STAGES + i])
                 return nd_arg_error_novalue("kept", "misses a stage of an accepted step");
     }

@@ -168,14 +168,32 @@ ND_ODE_GRAD_DECLARE(double, f64)
  * O(steps * stages * batch * the sum of its widths). dopri5's first stage of a step is the last
  * stage of the step before (FSAL), held once; a rejected step's stages are overwritten by the next
  * attempt. The object keeps its buffers from one solve to the next: a solve starts by forgetting
- * the steps it held and reuses the memory. */
+ * the steps it held and reuses the memory.
+ *
+ * A byte budget bounds the stage buffers (docs/models.md §2): when keeping the next step would
+ * take them past it, the solve keeps no more steps (those steps' stages are evaluated through
+ * one scratch buffer of the object's), and the backward pass replays the steps it did not keep
+ * from the tape, the same bits either way. Buffers of an earlier solve beyond the budget are freed
+ * when a solve starts. */
 typedef struct nd_ode_kept nd_ode_kept;
 
-/* A new, empty object (NULL when out of memory); nd_ode_kept_free(NULL) does nothing. */
+/* The budget a new object gets: the smaller of 1 GiB and an eighth of the machine's physical
+ * memory (1 GiB where that is unknown). A kept step of an MLP field costs stages * batch *
+ * (state + 2 * the layer widths) values; a training step that fits in the budget reads them
+ * back from memory in about the time the replay would spend on its products. */
+size_t nd_ode_kept_default_budget(void);
+
+/* A new, empty object with the default budget (NULL when out of memory); nd_ode_kept_free(NULL)
+ * does nothing. */
 nd_ode_kept *nd_ode_kept_new(void);
 void nd_ode_kept_free(nd_ode_kept *kept);
-/* Accepted steps held (0 before a solve or after one that failed), and bytes of its stage buffers. */
+/* The byte budget of the stage buffers from the next solve on: ND_ERR_ARG, with a detail, for a
+ * negative one; 0 keeps nothing (the backward pass replays every step). */
+int nd_ode_kept_set_budget(nd_ode_kept *kept, int64_t bytes);
+/* Accepted steps whose stages are held (the solve's first ones; 0 before a solve or after one
+ * that failed), whether they are all of the solve's steps, and bytes of the stage buffers. */
 int64_t nd_ode_kept_steps(const nd_ode_kept *kept);
+int nd_ode_kept_complete(const nd_ode_kept *kept);
 size_t nd_ode_kept_bytes(const nd_ode_kept *kept);
 
 /* keep(ctx, kept, t, y, dy) writes dy = f(t, y) and keeps what vjp_kept needs at the memory
@@ -189,10 +207,13 @@ size_t nd_ode_kept_bytes(const nd_ode_kept *kept);
     int nd_odeint_keep_##SFX(nd_rhs_keep_at_##SFX keep, void *ctx, size_t keep_len, int64_t n, const T *y0, \
                              int64_t nt, const double *t, const nd_ode_opts *opts, T *ys, T *y_last, T *work, \
                              nd_ode_kept *kept, nd_ode_stats *stats);                                 \
-    /* nd_ode_backprop_* through the stages kept by the solve that recorded the tape: ND_ERR_ARG,     \
-     * with a detail, for an object that holds another solve (its method, size, steps, output rows  \
-     * or initial state differ from the call's) or none. */                                          \
-    int nd_ode_backprop_kept_##SFX(int method, nd_vjp_kept_at_##SFX vjp_kept, void *ctx, int64_t n,     \
+    /* nd_ode_backprop_* through the stages kept by the solve that recorded the tape, replaying    \
+     * with fns the steps beyond its budget (fns may be NULL when the object holds every step's     \
+     * stages): ND_ERR_ARG, with a detail, for an object that holds                                 \
+     * another solve (its method, size, steps, output rows or initial state differ from the call's) \
+     * or none. */                                                                                   \
+    int nd_ode_backprop_kept_##SFX(int method, const nd_ode_grad_fns_##SFX *fns,                       \
+                                   nd_vjp_kept_at_##SFX vjp_kept, void *ctx, int64_t n,                \
                                    int64_t n_params, int64_t nt, const double *t, const nd_ode_tape *tape, \
                                    const nd_ode_kept *kept, const T *ybar, T *y0bar, T *dparams, T *work);
 

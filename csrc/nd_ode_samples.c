@@ -404,27 +404,52 @@ typedef struct {
 
 struct nd_ode_samples_kept {
     int method, valid, n_widths;
+    int stopped; /* the budget stopped keeping for the rest of the solve */
     int64_t B, d, row, widths[ND_SAMPLES_KEEP_ARRAYS]; /* row: elements per row and stage */
     size_t itemsize;
+    size_t budget, alloc;  /* bytes the round buffers may take, and take */
     nd_kept_round *rounds; /* [n_rounds] this solve's; up to rounds_cap with buffers to reuse */
     int64_t n_rounds, rounds_cap;
     double *steps; /* [n_steps][4]: the accepted steps as the tape records them */
     int64_t n_steps, steps_cap;
+    int64_t n_kept; /* the first n_kept steps (those of the kept rounds) hold their stages */
     void *y0;
     size_t y0_bytes;
 };
 
 nd_ode_samples_kept *nd_ode_samples_kept_new(void)
 {
-    return calloc(1, sizeof(nd_ode_samples_kept));
+    nd_ode_samples_kept *k = calloc(1, sizeof(nd_ode_samples_kept));
+    if (k)
+        k->budget = nd_ode_kept_default_budget();
+    return k;
+}
+
+int nd_ode_samples_kept_set_budget(nd_ode_samples_kept *k, int64_t bytes)
+{
+    if (!k)
+        return nd_arg_error_novalue("kept", "must not be NULL");
+    if (bytes < 0)
+        return nd_arg_error("kept_budget", (double)bytes, "must be >= 0");
+    k->budget = (uint64_t)bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
+    return ND_OK;
+}
+
+static void nd_samples_kept_free_rounds(nd_ode_samples_kept *k)
+{
+    for (int64_t i = 0; i < k->rounds_cap; ++i) {
+        free(k->rounds[i].buf);
+        k->rounds[i].buf = NULL;
+        k->rounds[i].cap = 0;
+    }
+    k->alloc = 0;
 }
 
 void nd_ode_samples_kept_free(nd_ode_samples_kept *k)
 {
     if (!k)
         return;
-    for (int64_t i = 0; i < k->rounds_cap; ++i)
-        free(k->rounds[i].buf);
+    nd_samples_kept_free_rounds(k);
     free(k->rounds);
     free(k->steps);
     free(k->y0);
@@ -433,15 +458,17 @@ void nd_ode_samples_kept_free(nd_ode_samples_kept *k)
 
 int64_t nd_ode_samples_kept_steps(const nd_ode_samples_kept *k)
 {
-    return k && k->valid ? k->n_steps : 0;
+    return k && k->valid ? k->n_kept : 0;
+}
+
+int nd_ode_samples_kept_complete(const nd_ode_samples_kept *k)
+{
+    return k && k->valid && k->n_kept == k->n_steps;
 }
 
 size_t nd_ode_samples_kept_bytes(const nd_ode_samples_kept *k)
 {
-    size_t bytes = 0;
-    for (int64_t i = 0; k && i < k->rounds_cap; ++i)
-        bytes += k->rounds[i].cap;
-    return bytes;
+    return k ? k->alloc : 0;
 }
 
 /* Stages a round's steps keep: those after the first (the FSAL slope, evaluated again from the
@@ -479,35 +506,50 @@ static int nd_samples_kept_start(nd_ode_samples_kept *k, int method, int64_t B, 
     memcpy(k->y0, y0, y0_bytes);
     k->method = method, k->B = B, k->d = d, k->itemsize = itemsize, k->row = row, k->n_widths = n_widths;
     memcpy(k->widths, widths, (size_t)n_widths * sizeof(int64_t));
-    k->n_rounds = k->n_steps = 0;
-    k->valid = 0;
+    k->n_rounds = k->n_steps = k->n_kept = 0;
+    k->valid = k->stopped = 0;
+    if (k->alloc > k->budget)
+        nd_samples_kept_free_rounds(k);
     return ND_OK;
 }
 
-/* The memory of the next round's kept stages for n rows (NULL when out of memory). */
-static char *nd_samples_kept_round(nd_ode_samples_kept *k, int64_t n, int kstages)
+/* The memory of the next round's kept stages for n rows in *buf: NULL when keeping it would take
+ * the round buffers past the budget, which stops keeping for the rest of the solve. Returns an
+ * nd_status (ND_ERR_NOMEM). */
+static int nd_samples_kept_round(nd_ode_samples_kept *k, int64_t n, int kstages, char **buf)
 {
     size_t bytes;
+    *buf = NULL;
+    if (k->stopped)
+        return ND_OK;
     if (!nd_mul_size((size_t)n * (size_t)kstages, (size_t)k->row * k->itemsize, &bytes))
-        return NULL;
+        return nd_size_error("the kept stages");
     if (k->n_rounds == k->rounds_cap) {
         const int64_t cap = k->rounds_cap ? 2 * k->rounds_cap : 16;
         nd_kept_round *r = realloc(k->rounds, (size_t)cap * sizeof *r);
         if (!r)
-            return NULL;
+            return ND_ERR_NOMEM;
         memset(r + k->rounds_cap, 0, (size_t)(cap - k->rounds_cap) * sizeof *r);
         k->rounds = r, k->rounds_cap = cap;
     }
     nd_kept_round *r = k->rounds + k->n_rounds; /* this solve's when the round keeps steps */
+    const size_t grow = r->cap < bytes ? bytes - r->cap : 0;
+    if (k->alloc + grow > k->budget || k->alloc + grow < k->alloc) {
+        k->stopped = 1;
+        return ND_OK;
+    }
     r->stages = kstages;
-    if (r->cap < bytes) {
+    if (grow) {
         free(r->buf);
+        k->alloc -= r->cap;
         r->cap = 0;
         if (!(r->buf = malloc(bytes ? bytes : 1)))
-            return NULL;
+            return ND_ERR_NOMEM;
         r->cap = bytes;
+        k->alloc += bytes;
     }
-    return r->buf;
+    *buf = r->buf;
+    return ND_OK;
 }
 
 /* Row offset (in elements) of array j (0: the stage's argument, then the kept values) in the
@@ -520,11 +562,12 @@ static size_t nd_kept_array_at(const nd_ode_samples_kept *k, int64_t n, int j)
     return at;
 }
 
-/* The round's n rows were attempted (nd_samples_kept_round) and rows acc[0 .. m) (ascending) accepted: their stages move
- * down to the layout of m rows, in place (every row moves towards the start), and their steps
- * are recorded as the tape records them: (sample live[r], round, t0[r], h[r]). */
+/* The round's n rows were attempted and rows acc[0 .. m) (ascending) accepted: their steps are
+ * recorded as the tape records them, (sample live[r], round, t0[r], h[r]), and when the round
+ * kept its stages (`kept`, nd_samples_kept_round) these move down to the layout of m rows, in
+ * place (every row moves towards the start). */
 static int nd_samples_kept_accept(nd_ode_samples_kept *k, int64_t n, int64_t m, const int64_t *acc,
-                                  const int64_t *live, const double *t0, const double *h, int64_t round)
+                                  const int64_t *live, const double *t0, const double *h, int64_t round, int kept)
 {
     if (m == 0)
         return ND_OK;
@@ -541,6 +584,9 @@ static int nd_samples_kept_accept(nd_ode_samples_kept *k, int64_t n, int64_t m, 
         st[0] = (double)live[r], st[1] = (double)round, st[2] = t0[r], st[3] = h[r];
     }
     k->n_steps += m;
+    if (!kept)
+        return ND_OK;
+    k->n_kept = k->n_steps;
     nd_kept_round *r = k->rounds + k->n_rounds++;
     r->round = round;
     r->m = m;

@@ -237,14 +237,24 @@ ND_ODE_SAMPLES_GRAD_DECLARE(double, f64)
  * feeds only the dense output, kept in the rounds where a live row has an output inside its
  * step (dop853's such rounds, whose dense output also reads extra stages, are replayed whole).
  * Memory O(accepted steps * (stages - 1) * (d + sum widths)). The object keeps its buffers
- * from one solve to the next. */
+ * from one solve to the next.
+ *
+ * A byte budget bounds the round buffers (nd_ode.h's kept stages have one too, and the same
+ * default, nd_ode_kept_default_budget()): when keeping the next round would take them past it,
+ * the solve keeps no more rounds, and the backward pass replays the rounds it did not keep (the
+ * same bits). Buffers of an earlier solve beyond the budget are freed when a solve starts. */
 #define ND_SAMPLES_KEEP_ARRAYS 32
 typedef struct nd_ode_samples_kept nd_ode_samples_kept;
 
 nd_ode_samples_kept *nd_ode_samples_kept_new(void); /* NULL when out of memory */
 void nd_ode_samples_kept_free(nd_ode_samples_kept *kept);
-/* Accepted steps held (0 when the last solve stopped early) and bytes of the round buffers. */
+/* The byte budget of the round buffers from the next solve on (ND_ERR_ARG, with a detail, for a
+ * negative one; 0 keeps nothing). */
+int nd_ode_samples_kept_set_budget(nd_ode_samples_kept *kept, int64_t bytes);
+/* Accepted steps whose stages are held (those of the solve's first rounds; 0 when the last solve
+ * stopped early), whether they are all of the solve's steps, and bytes of the round buffers. */
 int64_t nd_ode_samples_kept_steps(const nd_ode_samples_kept *kept);
+int nd_ode_samples_kept_complete(const nd_ode_samples_kept *kept);
 size_t nd_ode_samples_kept_bytes(const nd_ode_samples_kept *kept);
 
 /* keep_at(ctx, kept, rows, lo, m, d, t, y, dy): the right-hand side on m rows (y, dy [m, d]),

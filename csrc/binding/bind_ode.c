@@ -363,6 +363,7 @@ typedef struct {
     int method, coupled;
     double rtol, atol, dt;
     int64_t max_steps, record; /* record: 1 steps, 2 dense output, 4 tape, 8 kept stages */
+    int64_t kept_budget;       /* bytes the kept stages may take (nd_ode_kept_default_budget) */
     PyObject *kept;            /* an earlier info["kept"] whose memory the kept stages reuse */
     nd_kept_box *box;          /* the kept stages' box while the call runs */
 } nd_odeint_args;
@@ -375,7 +376,12 @@ typedef struct {
         (a)->method = o_.method, (a)->rtol = o_.rtol, (a)->atol = o_.atol, (a)->dt = o_.dt;        \
         (a)->max_steps = o_.max_steps;                                                             \
     } while (0)
-static void nd_odeint_defaults(nd_odeint_args *a) { ND_ODE_DEFAULTS(a); }
+static void nd_odeint_defaults(nd_odeint_args *a)
+{
+    ND_ODE_DEFAULTS(a);
+    const size_t budget = nd_ode_kept_default_budget();
+    a->kept_budget = budget > (size_t)INT64_MAX ? INT64_MAX : (int64_t)budget;
+}
 
 static const nd_arg odeint_args[] = {
     ND_SCALAR(nd_odeint_args, rhs, "f", ND_ARG_OBJECT, 0),
@@ -394,6 +400,7 @@ static const nd_arg odeint_args[] = {
     ND_I64IN(nd_odeint_args, terminal, "terminal", ND_OPTIONAL | ND_NONE, "(n_events,)"),
     ND_SCALAR(nd_odeint_args, record, "record", ND_ARG_INT, ND_OPTIONAL),
     ND_OBJ(nd_odeint_args, kept, "kept", ND_ARG_OBJECT, ND_OPTIONAL | ND_NONE),
+    ND_SCALAR(nd_odeint_args, kept_budget, "kept_budget", ND_ARG_INT, ND_OPTIONAL),
     ND_PROGRESS(nd_odeint_args, progress),
     ND_OUT(nd_odeint_args, o[0], "ys", 0, "(times, *y0)"),
     ND_OUT(nd_odeint_args, o[1], "y_last", 0, "(*y0)"),
@@ -572,7 +579,7 @@ static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_c
     if (c->f)
         return PyErr_SetString(PyExc_ValueError, "record=8 (kept stages) needs a built-in MLP field, not a callable f"),
                Py_None;
-    const int st = nd_field_keep_len(&bf->f, &keep_len);
+    int st = nd_field_keep_len(&bf->f, &keep_len);
     if (st != ND_OK)
         return nd_raise_status(st, "odeint"), Py_None;
     PyObject *kept = a->kept ? Py_NewRef(a->kept) : nd_kept_box_new();
@@ -580,9 +587,15 @@ static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_c
         a->box->field_print = nd_field_fingerprint(&bf->f, c->itemsize);
         a->box->typenum = tn;
         a->box->coupled = coupled;
-        if (coupled || a->box->ks || (a->box->ks = nd_ode_samples_kept_new()))
-            return kept;
-        PyErr_NoMemory();
+        if (coupled || a->box->ks || (a->box->ks = nd_ode_samples_kept_new())) {
+            st = coupled ? nd_ode_kept_set_budget(a->box->k, a->kept_budget)
+                         : nd_ode_samples_kept_set_budget(a->box->ks, a->kept_budget);
+            if (st == ND_OK)
+                return kept;
+            nd_raise_status(st, "odeint");
+        } else {
+            PyErr_NoMemory();
+        }
         a->box->busy = 0; /* the object may go below */
         a->box = NULL;
     }
@@ -643,7 +656,9 @@ static PyObject *odeint_body(PyObject *module, void *args, int tn)
     const nd_batch_shape bs = nd_batch_of(a->y0, c.single);
     if ((info = nd_info(&st, &bs, &c, nd_ode_dense_vectors(a->method), ne, coupled ? PyArray_NDIM(a->y0) : 1,
                         coupled ? PyArray_DIMS(a->y0) : state)) &&
-        (!kept || nd_dict_put(info, "kept", Py_NewRef(kept)) == 0))
+        (!kept || (nd_dict_put(info, "kept", Py_NewRef(kept)) == 0 &&
+                   nd_dict_put(info, "kept_steps", PyLong_FromLongLong(coupled ? nd_ode_kept_steps(a->box->k)
+                                                                               : nd_ode_samples_kept_steps(a->box->ks))) == 0)))
         res = PyTuple_Pack(3, a->o[0], a->o[1], info);
 done:
     if (a->box)
@@ -661,7 +676,8 @@ ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
          "event_d=None, direction=None, terminal=None, record=0, kept=None, progress=None) -> (ys, y_last, info): "
          "every row of y0 (its last axis) its own initial-value problem, or with coupled the whole array one system; "
          "record: 1 steps, 2 dense output, 4 tape, 8 kept stages (info['kept'], for ode_backprop; kept= an earlier "
-         "one whose memory is reused)")
+         "one whose memory is reused; kept_budget= the bytes they may take, beyond which steps are not kept and "
+         "ode_backprop replays them; info['kept_steps'] the steps kept)")
 
 /* ---- gradients through a built-in field ------------------------------------------------ */
 
@@ -711,12 +727,13 @@ static int nd_grad_setup(nd_grad_args *a, int slots)
                                        const nd_ode_kept *kept, const nd_ode_samples_kept *kept_rows,         \
                                        const T *ybar, T *y0bar, T *dp, void *work)                            \
     {                                                                                                     \
-        if (kept && coupled)                                                                              \
-            return nd_ode_backprop_kept_##SFX(method, nd_field_vjp_kept_at_##SFX, f, B * d, P, nt, t, tape, kept, \
-                                              ybar, y0bar, dp, work);                                     \
         if (coupled) {                                                                                    \
             nd_ode_grad_fns_##SFX fns = {nd_field_eval_##SFX, nd_field_vjp_##SFX, nd_field_eval_keep_##SFX,  \
                                          nd_field_vjp_kept_##SFX, f};                                     \
+            if (kept) /* the steps beyond the budget replayed through the slots (nd_backprop_setup) */    \
+                return nd_ode_backprop_kept_##SFX(method, nd_ode_kept_complete(kept) ? NULL : &fns,         \
+                                                  nd_field_vjp_kept_at_##SFX, f, B * d, P, nt, t, tape, kept, \
+                                                  ybar, y0bar, dp, work);                                 \
             return nd_ode_backprop_##SFX(method, &fns, B * d, P, nt, t, tape, ybar, y0bar, dp, work);        \
         }                                                                                                 \
         nd_ode_samples_grad_fns_##SFX fns = {nd_field_eval_rows_##SFX, nd_field_vjp_rows_##SFX,            \
@@ -774,9 +791,13 @@ static int nd_backprop_setup(nd_grad_args *a)
     const int coupled = nd_use_coupled(a->method, a->coupled);
     const size_t item = (size_t)PyArray_ITEMSIZE(a->ybar);
     size_t len;
-    /* the coupled solver's kept stages need no slots of the field's scratch: they hold their own
-     * (the per-sample backward pass evaluates each step's first stage and some rounds again) */
-    const int slots = coupled ? (a->kept ? 0 : nd_ode_method_stages(a->method)) : nd_ode_samples_backprop_slots(a->method);
+    /* the coupled solver's kept stages need no slots of the field's scratch when they hold every
+     * step's (the replay of the steps beyond their budget does; the per-sample backward pass
+     * evaluates each step's first stage and some rounds again) */
+    const nd_kept_box *box = a->kept && PyCapsule_IsValid(a->kept, nd_kept_name)
+                                 ? PyCapsule_GetPointer(a->kept, nd_kept_name) : NULL; /* else refused below */
+    const int slots = coupled ? (box && nd_ode_kept_complete(box->k) ? 0 : nd_ode_method_stages(a->method))
+                              : nd_ode_samples_backprop_slots(a->method);
     if (nd_grad_setup(a, slots) < 0 || (a->kept && nd_backprop_kept_rule(a, coupled) < 0))
         return -1;
     if ((int64_t)PyArray_SIZE(a->states) != PyArray_DIM(a->steps, 0) * a->d)

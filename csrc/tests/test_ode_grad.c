@@ -101,6 +101,41 @@ static double check_params(const double *dp, double h)
     return fmax(e, fd_error(B2, dp + 2 * D * H + H, D, h));
 }
 
+/* Budgets of the kept stages: none (every step replayed), two steps' buffers (the first two steps
+ * kept, the others replayed), and the default (every step kept): the same outputs and gradient
+ * bits as the replay each time, the buffers within the budget. */
+static void check_kept_budget(int method, const nd_ode_tape *tape, const double *ys, const double *y0bar,
+                              const double *dp, int64_t P, size_t keep_len, nd_ode_kept *kept)
+{
+    nd_ode_opts o = opts;
+    o.on_step = NULL;
+    const nd_ode_grad_fns_f64 fns = grad_fns(1);
+    const int stages = nd_ode_method_stages(method);
+    const int64_t buf = (int64_t)((N + keep_len) * sizeof(double));
+    /* dopri5's steps share a stage with the step before (FSAL) */
+    const int64_t two = (method == ND_ODE_DOPRI5 ? 2 * stages - 1 : 2 * stages) * buf;
+    const int64_t budgets[3] = {0, two, (int64_t)nd_ode_kept_default_budget()};
+    CHECK(tape->n_steps > 2); /* some steps beyond two */
+    const int64_t want[3] = {0, 2, tape->n_steps};
+    double ys_kept[NT * N], work[10 * N], y0bar_kept[N], dp_kept[64], bwork[24 * N];
+    CHECK(nd_ode_kept_set_budget(kept, -1) == ND_ERR_ARG);
+    for (int b = 0; b < 3; ++b) {
+        CHECK(nd_ode_kept_set_budget(kept, budgets[b]) == ND_OK);
+        CHECK(nd_odeint_keep_f64(nd_field_eval_keep_at_f64, &field, keep_len, N, Y0, NT, T, &o, ys_kept, NULL, work,
+                                 kept, NULL) == ND_OK);
+        CHECK(memcmp(ys, ys_kept, sizeof ys_kept) == 0);
+        CHECK(nd_ode_kept_steps(kept) == want[b] && nd_ode_kept_complete(kept) == (want[b] == tape->n_steps));
+        CHECK(nd_ode_kept_bytes(kept) <= (size_t)budgets[b]);
+        if (!nd_ode_kept_complete(kept)) /* the steps not kept need the replay's functions */
+            CHECK(nd_ode_backprop_kept_f64(method, NULL, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept,
+                                           WOUT, y0bar_kept, dp_kept, bwork) == ND_ERR_ARG);
+        memset(y0bar_kept, 0, sizeof y0bar_kept);
+        CHECK(nd_ode_backprop_kept_f64(method, &fns, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT,
+                                       y0bar_kept, dp_kept, bwork) == ND_OK);
+        CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar_kept) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+    }
+}
+
 /* The same solve keeping its stages: the same outputs and the same gradient bits as the replay
  * (y0bar, dp); then the object refused for a tape it does not hold. */
 static void check_kept_stages(int method, nd_ode_tape *tape, const double *ys, const double *y0bar, const double *dp,
@@ -120,28 +155,29 @@ static void check_kept_stages(int method, nd_ode_tape *tape, const double *ys, c
         CHECK(round == 0 || nd_ode_kept_bytes(kept) == bytes);
         CHECK(nd_ode_kept_steps(kept) == tape->n_steps);
         CHECK(memcmp(ys, ys_kept, sizeof ys_kept) == 0);
-        CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT,
+        CHECK(nd_ode_backprop_kept_f64(method, NULL, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT,
                                        y0bar_kept, dp_kept, bwork) == ND_OK);
         CHECK(memcmp(y0bar, y0bar_kept, sizeof y0bar_kept) == 0 && memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
     }
+    check_kept_budget(method, tape, ys, y0bar, dp, P, keep_len, kept);
     /* another tape: one step fewer, a step of another size, another initial state */
     tape->n_steps--;
-    CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
+    CHECK(nd_ode_backprop_kept_f64(method, NULL, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
                                    dp_kept, bwork) == ND_ERR_ARG);
     tape->n_steps++;
     double *h0 = (double *)tape->steps + 3, saved = *h0;
     *h0 *= 1.5;
-    CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
+    CHECK(nd_ode_backprop_kept_f64(method, NULL, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
                                    dp_kept, bwork) == ND_ERR_ARG);
     *h0 = saved;
     double *y00 = (double *)tape->y;
     *y00 += 1;
-    CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
+    CHECK(nd_ode_backprop_kept_f64(method, NULL, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, kept, WOUT, y0bar_kept,
                                    dp_kept, bwork) == ND_ERR_ARG);
     *y00 -= 1;
-    CHECK(nd_ode_backprop_kept_f64((method + 1) % ND_ODE_COUPLED_METHOD_COUNT, nd_field_vjp_kept_at_f64, &field, N, P,
+    CHECK(nd_ode_backprop_kept_f64((method + 1) % ND_ODE_COUPLED_METHOD_COUNT, NULL, nd_field_vjp_kept_at_f64, &field, N, P,
                                    NT, T, tape, kept, WOUT, y0bar_kept, dp_kept, bwork) == ND_ERR_ARG);
-    CHECK(nd_ode_backprop_kept_f64(method, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, NULL, WOUT, y0bar_kept,
+    CHECK(nd_ode_backprop_kept_f64(method, NULL, nd_field_vjp_kept_at_f64, &field, N, P, NT, T, tape, NULL, WOUT, y0bar_kept,
                                    dp_kept, bwork) == ND_ERR_ARG);
     /* a field that keeps nothing outside its scratch cannot keep the stages */
     nd_field lin = {.kind = ND_FIELD_LINEAR, .batch = B, .dim = D, .A = W1};
@@ -524,6 +560,28 @@ static void test_samples_kept_stages(void)
                                                kept, ybar, y0bar_kept, dp_kept, work) == ND_OK);
         CHECK(memcmp(y0bar, y0bar_kept, KB * D * sizeof(double)) == 0 &&
               memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+        /* budgets of none and half the buffers: the first rounds kept (none, some), the others
+         * replayed, the same outputs and bits */
+        const int64_t half = (int64_t)nd_ode_samples_kept_bytes(kept) / 2;
+        CHECK(nd_ode_samples_kept_set_budget(kept, -1) == ND_ERR_ARG);
+        for (int64_t budget = 0; budget <= half; budget += half) {
+            CHECK(nd_ode_samples_kept_set_budget(kept, budget) == ND_OK);
+            CHECK(nd_odeint_samples_keep_f64(nd_field_eval_rows_f64, nd_field_eval_rows_keep_at_f64, &f, n_widths,
+                                             widths, NULL, NULL, KB, D, y0, 3, t2, &o, ys_kept, NULL, work, kept,
+                                             &st) == ND_OK);
+            CHECK(memcmp(ys, ys_kept, 3 * KB * D * sizeof(double)) == 0);
+            const int64_t held = nd_ode_samples_kept_steps(kept);
+            CHECK(budget ? held > 0 && held < n_steps : held == 0);
+            CHECK(!nd_ode_samples_kept_complete(kept) && nd_ode_samples_kept_bytes(kept) <= (size_t)budget);
+            memset(y0bar_kept, 0, KB * D * sizeof(double));
+            CHECK(nd_ode_samples_backprop_kept_f64(o.method, &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3, t2,
+                                                   &tape, kept, ybar, y0bar_kept, dp_kept, work) == ND_OK);
+            CHECK(memcmp(y0bar, y0bar_kept, KB * D * sizeof(double)) == 0 &&
+                  memcmp(dp, dp_kept, (size_t)P * sizeof(double)) == 0);
+            if (!half)
+                break;
+        }
+        CHECK(nd_ode_samples_kept_set_budget(kept, (int64_t)nd_ode_kept_default_budget()) == ND_OK);
         /* another method's, another tape's (one step fewer, a step's size changed) */
         CHECK(nd_ode_samples_backprop_kept_f64(methods[(mi + 1) % 3], &fns, nd_field_vjp_rows_kept_at_f64, KB, D, P, 3,
                                                t2, &tape, kept, ybar, y0bar_kept, dp_kept, work) == ND_ERR_ARG);
