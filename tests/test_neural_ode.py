@@ -429,6 +429,55 @@ def test_per_sample_kept_stages_give_the_replays_gradient_bit_for_bit(solver, dt
         np.testing.assert_array_equal(a, b)
 
 
+def _kept_stage_bytes(m, B, dtype):
+    """Bytes of one kept stage of the coupled solver for B rows of an MLP field: its argument
+    [B, H] and each layer's pre-activations and outputs (docs/models.md §2)."""
+    widths = [m.params["dynamics_dense1.kernel"].shape[1], m.params["dynamics_dense2.kernel"].shape[1]]
+    return B * (widths[-1] + 2 * sum(widths)) * np.dtype(dtype).itemsize
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver, coupled", [("rk4", True), ("dopri5", True), ("dopri5", False)])
+def test_kept_stages_beyond_their_budget_are_replayed_bit_for_bit(solver, coupled, dtype):
+    """odeint(record=8, kept_budget=) keeps the stages of the steps (rounds, per sample) that fit
+    in the budget and no more, and info["kept_steps"] counts them: a budget of 0 keeps none, two
+    steps' buffers keep the first two (dopri5's share a stage with the step before), the default
+    keeps all. The backward pass reads the kept ones and replays the others: the gradients are
+    the replay's and the full kept stages' bits, the forward outputs unchanged."""
+    times = np.array([0.0, 0.3, 0.55, 1.0, 6.0])
+    B, H = 4, 5
+    m, spec, h0, opts, ybar = _solve_kept(dtype, solver, times, coupled, B, H, 2.0 if solver == "dopri5" else 0.0)
+    core = nd._core
+    ys, _, info = core.odeint(spec, h0, times, record=4, **opts)
+    n_steps = len(info["steps"])
+    assert n_steps > 3
+    tape = dict(steps=info["steps"], outs=info["tape"][0], states=info["tape"][1], method=solver, coupled=coupled)
+    replay = core.ode_backprop(field=spec, t=times, ybar=ybar, **tape)
+    if coupled:
+        stages = 4 if solver == "rk4" else 7
+        two = (2 * stages - (solver == "dopri5")) * _kept_stage_bytes(m, B, dtype)
+        budgets = {0: 0, two - 1: 1, two: 2, None: n_steps}
+    else:
+        # two rounds of every row, each keeping at most 6 stages: some rounds, not all
+        budgets = {0: 0, 2 * 6 * _kept_stage_bytes(m, B, dtype): None, None: n_steps}
+    kept = None
+    for budget, want in budgets.items():
+        extra = {} if budget is None else {"kept_budget": budget}
+        ys_k, _, info_k = core.odeint(spec, h0, times, record=12, kept=kept, **opts, **extra)
+        kept = info_k["kept"]  # the memory of the last solve, reused (or freed beyond the budget)
+        np.testing.assert_array_equal(ys, ys_k)
+        if want is None:
+            assert 0 < info_k["kept_steps"] < n_steps
+        else:
+            assert info_k["kept_steps"] == want
+        for a, b in zip(replay, core.ode_backprop(field=spec, t=times, ybar=ybar, kept=kept, **tape)):
+            assert b.dtype == dtype
+            np.testing.assert_array_equal(a, b)
+    assert nd._core.DEFAULTS["odeint"]["kept_budget"] > 0
+    with pytest.raises(ValueError, match="kept_budget"):
+        core.odeint(spec, h0, times, record=12, kept_budget=-1, **opts)
+
+
 def test_per_sample_kept_stages_refuse_another_solve_and_other_objects():
     m, spec, h0, opts, ybar, times, kept, tape, ok = _first_kept("dopri5", False, 37)
     core = nd._core
