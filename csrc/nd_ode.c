@@ -202,14 +202,19 @@ nd_ode_kept *nd_ode_kept_new(void)
     return k;
 }
 
-int nd_ode_kept_set_budget(nd_ode_kept *k, int64_t bytes)
+int nd_ode_kept_budget_of(const void *kept, int64_t bytes, size_t *budget)
 {
-    if (!k)
+    if (!kept)
         return nd_arg_error_novalue("kept", "must not be NULL");
     if (bytes < 0)
         return nd_arg_error("kept_budget", (double)bytes, "must be >= 0");
-    k->budget = (uint64_t)bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
+    *budget = (uint64_t)bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
     return ND_OK;
+}
+
+int nd_ode_kept_set_budget(nd_ode_kept *k, int64_t bytes)
+{
+    return nd_ode_kept_budget_of(k, bytes, k ? &k->budget : NULL);
 }
 
 static void nd_kept_free_buffers(nd_ode_kept *k)

@@ -190,6 +190,9 @@ void nd_ode_kept_free(nd_ode_kept *kept);
 /* The byte budget of the stage buffers from the next solve on: ND_ERR_ARG, with a detail, for a
  * negative one; 0 keeps nothing (the backward pass replays every step). */
 int nd_ode_kept_set_budget(nd_ode_kept *kept, int64_t bytes);
+/* The rule of a budget of either kind of kept stages (kept not NULL, bytes >= 0), its size in
+ * *budget. */
+int nd_ode_kept_budget_of(const void *kept, int64_t bytes, size_t *budget);
 /* Accepted steps whose stages are held (the solve's first ones; 0 before a solve or after one
  * that failed), whether they are all of the solve's steps, and bytes of the stage buffers. */
 int64_t nd_ode_kept_steps(const nd_ode_kept *kept);

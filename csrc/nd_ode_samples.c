@@ -427,12 +427,7 @@ nd_ode_samples_kept *nd_ode_samples_kept_new(void)
 
 int nd_ode_samples_kept_set_budget(nd_ode_samples_kept *k, int64_t bytes)
 {
-    if (!k)
-        return nd_arg_error_novalue("kept", "must not be NULL");
-    if (bytes < 0)
-        return nd_arg_error("kept_budget", (double)bytes, "must be >= 0");
-    k->budget = (uint64_t)bytes > SIZE_MAX ? SIZE_MAX : (size_t)bytes;
-    return ND_OK;
+    return nd_ode_kept_budget_of(k, bytes, k ? &k->budget : NULL);
 }
 
 static void nd_samples_kept_free_rounds(nd_ode_samples_kept *k)

@@ -54,8 +54,10 @@ class NeuralODE(nn.Model):
         :meth:`loss_and_grad` keeps every stage's argument and the dynamics' activations from
         the forward solve and its backward pass reads them instead of evaluating the stages
         again: memory O(steps * stages * batch * hidden_size), about 5 * batch * hidden_size
-        values per stage, held by the model from one training step to the next (and reused);
-        per sample, each step's first stage (and dop853's rounds with an output inside a step)
+        values per stage, held by the model from one training step to the next (and reused),
+        at most ``neurodyn._core.DEFAULTS["odeint"]["kept_budget"]`` bytes (the smaller of
+        1 GiB and an eighth of the machine's memory): the steps beyond it are not kept and
+        the backward pass evaluates their stages again, the same gradient bits; per sample, each step's first stage (and dop853's rounds with an output inside a step)
         are evaluated again (docs/models.md §2); teacher forcing and radau evaluate the stages
         again from the recorded states. With ``radau`` the adjoint of each
         step's collocation equations, solved with the field's Jacobians at its three stages. ``adjoint``: the continuous adjoint,
