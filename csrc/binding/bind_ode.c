@@ -836,7 +836,8 @@ static int ode_backprop_run(PyObject *module, void *args, int tn)
 ND_RUN_ENTRY(ode_backprop, nd_grad_args, nd_grad_defaults,
              "ode_backprop(field, t, ybar, steps, outs, states, method, coupled=False, kept=None) -> (y0bar, dparams): "
              "exact backpropagation through the steps recorded by odeint(record=4), reading the stages odeint(record=12) "
-             "kept in info['kept'] instead of evaluating them again when kept is given")
+             "kept in info['kept'] instead of evaluating them again when kept is given (the steps beyond its "
+             "kept_budget evaluated again)")
 
 static int nd_adjoint_setup(nd_grad_args *a)
 {
