@@ -27,6 +27,16 @@ pytestmark = [pytest.mark.skipif(sys.platform == "win32" or not hasattr(signal, 
 TRIALS = 40
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Python's own SIGINT handler, as in an interactive session: a process started as a
+    background job inherits SIGINT ignored, and then Python installs no handler and
+    _thread.interrupt_main() does nothing, so no interrupt would land."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _data(rng, *shape):
     return rng.standard_normal(shape).astype(np.float32)
 
