@@ -141,11 +141,28 @@ int nd_field_workspace_len(const nd_field *f, size_t *len)
     return nd_mul_size((size_t)f->batch, per_row, len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
-/* Kept values outside the scratch are an MLP field's alone (nd_fields.h). */
+/* A hybrid energy model's field (not a target system's) keeps its primal sweeps (nd_hybrid.h). */
+static int nd_field_keeps_hybrid(const nd_field *f)
+{
+    return f->kind == ND_FIELD_HYBRID && !((const nd_hybrid_field *)f->hybrid)->is_system;
+}
+
+/* Kept values outside the scratch: an MLP field's, and a hybrid model's for the whole batch
+ * (nd_fields.h). */
 static int nd_field_keep_at_kind(const nd_field *f)
 {
-    return f->kind == ND_FIELD_MLP ? ND_OK
-                                   : nd_arg_error_novalue("f", "keeps its evaluations outside its scratch only as an MLP field");
+    return f->kind == ND_FIELD_MLP || nd_field_keeps_hybrid(f)
+               ? ND_OK
+               : nd_arg_error_novalue("f", "keeps its evaluations outside its scratch only as an MLP field or a "
+                                           "hybrid energy model's field");
+}
+
+/* Kept values of blocks of rows (the per-sample driver): an MLP field's alone. */
+static int nd_field_keep_rows_kind(const nd_field *f)
+{
+    return f->kind == ND_FIELD_MLP
+               ? ND_OK
+               : nd_arg_error_novalue("f", "keeps its evaluations per sample only as an MLP field");
 }
 
 int nd_field_keep_len(const nd_field *f, size_t *len)
@@ -155,6 +172,8 @@ int nd_field_keep_len(const nd_field *f, size_t *len)
         return st;
     if ((st = nd_field_keep_at_kind(f)) != ND_OK)
         return st;
+    if (f->kind == ND_FIELD_HYBRID)
+        return nd_hybrid_slot_len(&((const nd_hybrid_field *)f->hybrid)->model, f->batch, len);
     return nd_mul_size((size_t)f->batch, nd_field_mlp_layers_row(f), len) ? ND_OK : ND_ERR_OVERFLOW;
 }
 
@@ -162,7 +181,7 @@ int nd_field_keep_row_widths(const nd_field *f, int64_t d, int64_t *widths, int 
 {
     int st = nd_field_check(f);
     if (st == ND_OK)
-        st = nd_field_keep_at_kind(f);
+        st = nd_field_keep_rows_kind(f);
     if (st != ND_OK)
         return st;
     ND_REQUIRE(f->dim > 0 && d > 0 && d % f->dim == 0, "d", d, "must be a multiple of the field's dimension");
@@ -273,8 +292,35 @@ static uint64_t nd_hash_bytes(uint64_t h, const void *p, size_t bytes)
     return h;
 }
 
+/* A hybrid model's configuration and parameters (the flat layout of nd_hybrid_param_count). */
+static uint64_t nd_hybrid_fingerprint(uint64_t h, const nd_hybrid *m, size_t item)
+{
+    const int64_t d = m->dim;
+    h = nd_hash_bytes(h, &m->dim, sizeof m->dim);
+    h = nd_hash_bytes(h, &m->n_layers, sizeof m->n_layers);
+    h = nd_hash_bytes(h, m->widths, (size_t)(m->n_layers + 1) * sizeof m->widths[0]);
+    h = nd_hash_bytes(h, m->acts, (size_t)m->n_layers * sizeof m->acts[0]);
+    const double knobs[2] = {m->beta, m->power};
+    const int64_t form[2] = {m->form, m->inputs};
+    h = nd_hash_bytes(nd_hash_bytes(h, knobs, sizeof knobs), form, sizeof form);
+    h = nd_hash_bytes(h, m->b1, (size_t)d * item);
+    for (int l = 0; l < m->n_layers; ++l) {
+        h = nd_hash_bytes(h, m->kernels[l], (size_t)(m->widths[l] * m->widths[l + 1]) * item);
+        h = nd_hash_bytes(h, m->biases[l], (size_t)m->widths[l + 1] * item);
+    }
+    if (m->form == ND_HYBRID_PORT_HAMILTONIAN) {
+        h = nd_hash_bytes(h, m->A, (size_t)(d * (d - 1) / 2) * item);
+        h = nd_hash_bytes(h, m->L, (size_t)(d * (d + 1) / 2) * item);
+        if (m->inputs > 0)
+            h = nd_hash_bytes(h, m->G, (size_t)(d * m->inputs) * item);
+    }
+    return h;
+}
+
 uint64_t nd_field_fingerprint(const nd_field *f, size_t item)
 {
+    if (nd_field_keeps_hybrid(f))
+        return nd_hybrid_fingerprint(0xcbf29ce484222325ULL, &((const nd_hybrid_field *)f->hybrid)->model, item);
     uint64_t h = nd_hash_bytes(0xcbf29ce484222325ULL, &f->n_layers, sizeof f->n_layers);
     h = nd_hash_bytes(h, f->widths, (size_t)(f->n_layers + 1) * sizeof f->widths[0]);
     h = nd_hash_bytes(h, f->acts, (size_t)f->n_layers * sizeof f->acts[0]);

@@ -157,11 +157,12 @@ int nd_field_vjp_kept_f64(void *field, int slot, double t, const double *y, cons
 
 /* The same with the kept values at `kept`, memory of the caller's (nd_field_keep_len() elements
  * of the state's type) instead of a slot of the scratch, so that a solver may keep as many
- * evaluations as it takes steps (nd_odeint_keep_*). Only an MLP field keeps its evaluations
- * this way: for every other kind the three functions return ND_ERR_ARG, with a detail. */
+ * evaluations as it takes steps (nd_odeint_keep_*). An MLP field and a hybrid energy model's
+ * field (for the whole batch; not a target system's) keep their evaluations this way: for every
+ * other kind the three functions return ND_ERR_ARG, with a detail. */
 int nd_field_keep_len(const nd_field *f, size_t *len);
 
-/* A fingerprint of an MLP field: its layers, activations and every parameter's bits (itemsize
+/* A fingerprint of an MLP or hybrid field: its layers, activations and every parameter's bits (itemsize
  * bytes per parameter). Kept stages carry the fingerprint of the field that computed them, so
  * that a gradient through another field, or other parameters, is refused. */
 uint64_t nd_field_fingerprint(const nd_field *f, size_t itemsize);

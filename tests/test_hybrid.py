@@ -149,6 +149,48 @@ def test_gradient_through_odeint_matches_differences():
             np.testing.assert_allclose(gadj[name], gbp[name], rtol=1e-5, atol=1e-7)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("form", nd.hybrid.FORMS)
+def test_kept_stages_give_the_replays_bits(form, dtype):
+    """The training step keeps each stage's primal sweeps where its solve is coupled (docs/models.md
+    §11): the backward pass that reads them gives the bits of the one that evaluates the stages
+    again from the recorded states, for rk4 and (with inputs, coupled) dopri5."""
+    port = form == "port_hamiltonian"
+    m = make(("tanh", "polynomial"), form=form, inputs=1 if port else 0, d=2, sizes=(4, 3), scale=0.5, dtype=dtype)
+    rng = np.random.default_rng(9)
+    z0 = rng.normal(size=(5, 2)).astype(dtype)
+    times = np.linspace(0.0, 0.5, 6)
+    target = rng.normal(size=(6, 5, 2)).astype(dtype)
+    u = rng.normal(size=(6, 5, 1)).astype(dtype) if port else None
+    for method, dt in [("rk4", 0.05)] + ([("dopri5", None)] if port else []):
+        spec, t, ys, raw, opts = m._rollout(z0, times, u, method, dt, 1e-6, 1e-8, "tape")
+        assert "kept" in raw, method
+        ybar = np.asarray(rng.normal(size=ys.shape), dtype=dtype)
+        outs, states = raw["tape"]
+        tape = dict(steps=raw["steps"], outs=outs, states=states, method=method, coupled=opts["coupled"])
+        kept = _core.ode_backprop(field=spec, t=t, ybar=ybar, kept=raw["kept"], **tape)
+        again = _core.ode_backprop(field=spec, t=t, ybar=ybar, **tape)
+        for a, b in zip(kept, again):
+            np.testing.assert_array_equal(a, b)
+        # the kept stages belong to these parameters: others are refused
+        keep = m.params["hidden1.kernel"].copy()
+        m.params["hidden1.kernel"][0, 0] += 1e-3
+        with pytest.raises(ValueError, match="another field"):
+            _core.ode_backprop(field=m._spec(*m._inputs(u, t if port else None, rows=5)), t=t, ybar=ybar,
+                               kept=raw["kept"], **tape)
+        m.params["hidden1.kernel"] = keep
+    # the next training step reuses the kept stages' memory, and a target system keeps none
+    m.window_loss_and_grad(z0, target, times, u=u, method="rk4", dt=0.05)
+    first = m._kept_stages
+    m.window_loss_and_grad(z0, target, times, u=u, method="rk4", dt=0.05)
+    assert m._kept_stages is first
+    if not port:
+        with pytest.raises(ValueError, match="only as an MLP field or a hybrid energy model's field"):
+            _core.odeint(nd.hybrid.Duffing()._spec(), z0[:, :2].astype(np.float64), times, record=12,
+                         method="rk4", dt=0.05)
+
+
 def _trained(form):
     sysm = nd.hybrid.Duffing()
     t = np.linspace(0, 1.0, 11)

@@ -511,7 +511,7 @@ def test_per_sample_kept_stages_refuse_another_solve_and_other_objects():
     with pytest.raises(ValueError, match="coupled solve"):
         core.ode_backprop(field=spec, t=times, ybar=ybar, kept=coupled["kept"], **tape)
     # what record=8 needs: a built-in MLP field
-    with pytest.raises(ValueError, match="needs a built-in MLP field"):
+    with pytest.raises(ValueError, match="needs a built-in MLP or hybrid field"):
         core.odeint(lambda t, y: -y, h0, times, record=12, **opts)
     with pytest.raises(ValueError, match="only as an MLP field"):
         core.odeint(nd.fields.Linear(np.eye(5))._spec(), h0, times, record=12, **opts)
@@ -548,7 +548,7 @@ def test_kept_stages_refuse_another_solve_and_other_objects():
     with pytest.raises(TypeError, match="kept must be the info"):
         core.odeint(spec, h0, times, record=12, kept="kept", **opts)
     # what record=8 needs: a built-in MLP field; kept only with record=8
-    with pytest.raises(ValueError, match="needs a built-in MLP field"):
+    with pytest.raises(ValueError, match="needs a built-in MLP or hybrid field"):
         core.odeint(lambda t, y: -y, h0, times, record=12, **opts)
     with pytest.raises(ValueError, match="only as an MLP field"):
         core.odeint(nd.fields.Linear(np.eye(5))._spec(), h0, times, record=12, **opts)

@@ -577,7 +577,7 @@ static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_c
         return NULL;
     }
     if (c->f)
-        return PyErr_SetString(PyExc_ValueError, "record=8 (kept stages) needs a built-in MLP field, not a callable f"),
+        return PyErr_SetString(PyExc_ValueError, "record=8 (kept stages) needs a built-in MLP or hybrid field, not a callable f"),
                Py_None;
     int st = nd_field_keep_len(&bf->f, &keep_len);
     if (st != ND_OK)

@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn, training
 from .fields import Field
-from .ode import ADAPTIVE, METHODS, _raise_failed, odeint
+from .ode import ADAPTIVE, COUPLED, METHODS, _raise_failed, odeint
 from .training import with_options_doc
 from . import optim
 from ._typing import Seed
@@ -370,7 +370,10 @@ class HybridEBM(nn.Model):
                  record) -> tuple[tuple[Any, ...], np.ndarray, np.ndarray, dict[str, Any], dict[str, Any]]:
         """odeint of the model's field from z0 over ``times``; returns (spec, times, ys, raw
         info, the solver options). Inputs per row (one signal per window) make the batch one
-        coupled system: per-sample adaptive solves share one input signal."""
+        coupled system: per-sample adaptive solves share one input signal. ``record`` 4 records
+        the backprop tape; "tape" also keeps the stages where the solve is coupled (the
+        backward pass then reads each stage's primal sweeps instead of evaluating it again),
+        in the memory of the last call's kept stages."""
         _checks.choice("method", method, METHODS)
         z0 = self._rows(z0, "z0")
         times = _checks.times("times", times)
@@ -379,7 +382,13 @@ class HybridEBM(nn.Model):
         step = 0.0 if dt is None else _checks.real("dt", dt, minimum=0.0, strict=True)
         budget = int(np.ceil((times[-1] - times[0]) / step)) + times.size + 10_000 if step else 100_000
         opts = dict(method=method, rtol=rtol, atol=atol, dt=step, max_steps=budget, coupled=uu is not None)
-        ys, y_last, raw = _core.odeint(spec, z0, times, record=record, **opts)
+        kept = None
+        if record == "tape":
+            keep = method in COUPLED and (opts["coupled"] or method not in ADAPTIVE)
+            record = 12 if keep else 4
+            # taken from the model for the call: a concurrent call makes its own
+            kept = self.__dict__.pop("_kept_stages", None) if keep else None
+        ys, y_last, raw = _core.odeint(spec, z0, times, record=record, kept=kept, **opts)
         _raise_failed(raw, None, times, ys, y_last, method, budget)
         return spec, times, ys, raw, opts
 
@@ -409,7 +418,7 @@ class HybridEBM(nn.Model):
         _checks.choice("loss", loss, LOSSES)
         _checks.choice("gradient", gradient, GRADIENTS)
         spec, times, ys, raw, opts = self._rollout(z0, times, u, method, dt, rtol, atol,
-                                                   4 if gradient == "backprop" else 0)  # 4: the tape
+                                                   "tape" if gradient == "backprop" else 0)
         target = self._window_target(target, times.size, ys.shape[1])
         value, dpred = self._loss(loss, delta, ys[1:], target[1:])
         ybar = np.zeros_like(ys)
@@ -417,7 +426,9 @@ class HybridEBM(nn.Model):
         if gradient == "backprop":
             outs, states = raw["tape"]
             _, dp = _core.ode_backprop(field=spec, t=times, ybar=ybar, steps=raw["steps"], outs=outs, states=states,
-                                       method=method, coupled=opts["coupled"])
+                                       method=method, coupled=opts["coupled"], kept=raw.get("kept"))
+            if "kept" in raw:
+                self._kept_stages = raw["kept"]
         else:
             opts["max_steps"] *= 4
             _, dp, back = _core.ode_adjoint(field=spec, t=times, ybar=ybar, y_end=ys[-1], **opts)
