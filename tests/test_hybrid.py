@@ -14,9 +14,10 @@ ACTS = nd.hybrid.ACTIVATIONS
 KINKS = {"relu": (0.0,), "relu_power": (0.0,), "hardtanh": (-1.0, 1.0)}
 
 
-def make(acts, form="gradient", inputs=0, d=3, sizes=(5, 4), scale=1.0, seed=0, dtype=np.float64, guarantee=False):
+def make(acts, form="gradient", inputs=0, d=3, sizes=(5, 4), scale=1.0, seed=0, dtype=np.float64, guarantee=False,
+         power=3.5):
     m = nd.HybridEBM(d, hidden_sizes=sizes, activations=acts, form=form, inputs=inputs, guarantee=guarantee,
-                     beta=1.3, power=3.5, seed=seed, dtype=dtype)
+                     beta=1.3, power=power, seed=seed, dtype=dtype)
     rng = np.random.default_rng(seed + 1)
     for k in m.params:  # every parameter non-zero, so each path of the energy is exercised
         m.params[k] = (scale * rng.uniform(-0.9, 0.9, size=m.params[k].shape)).astype(dtype)
@@ -57,9 +58,15 @@ def fd_rel_error(fun, x, grad, h=1e-6, floor=1e-2):
 PAIRS = list(itertools.product(ACTS, ACTS))
 
 
-@pytest.mark.parametrize("acts", PAIRS, ids=["-".join(p) for p in PAIRS])
-def test_energy_and_gradient_match_twin_and_differences(acts):
-    m = make(acts)
+POWERED = [(acts, p) for acts in PAIRS for p in (3.5, 2.0, 3.0)
+           if p == 3.5 or {"polynomial", "relu_power"} & set(acts)]
+
+
+@pytest.mark.parametrize("acts, power", POWERED, ids=[f"{'-'.join(a)}-p{p}" for a, p in POWERED])
+def test_energy_and_gradient_match_twin_and_differences(acts, power):
+    """Every pair of activations (the powered ones at p = 3.5 through pow, and at integral p,
+    whose powers are products) against the twin and differences."""
+    m = make(acts, power=power)
     z = away_from_kinks(m, 4, np.random.default_rng(2))
     H, g = _core.hybrid_energy(m._spec(), z)
     np.testing.assert_allclose(H, ref.energy(m.params, m.config, z), rtol=1e-12, atol=1e-12)
@@ -75,10 +82,10 @@ def test_energy_and_gradient_match_twin_and_differences(acts):
 
 
 @pytest.mark.parametrize("form", nd.hybrid.FORMS)
-@pytest.mark.parametrize("acts", PAIRS, ids=["-".join(p) for p in PAIRS])
-def test_field_parameter_gradients_match_differences(acts, form):
+@pytest.mark.parametrize("acts, power", POWERED, ids=[f"{'-'.join(a)}-p{p}" for a, p in POWERED])
+def test_field_parameter_gradients_match_differences(acts, power, form):
     inputs = 2 if form == "port_hamiltonian" else 0
-    m = make(acts, form=form, inputs=inputs, d=2, sizes=(4, 3))
+    m = make(acts, form=form, inputs=inputs, d=2, sizes=(4, 3), power=power)
     rng = np.random.default_rng(4)
     z = away_from_kinks(m, 3, rng)
     a = rng.normal(size=z.shape)
