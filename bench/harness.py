@@ -868,8 +868,8 @@ def table(results: list) -> str:
             if fl.get("status") == "ok":
                 rows.append((r["name"], key, fmt_time(fl["time"]["median_s"]), fmt_time(fl["time"]["iqr_s"]), "", "",
                              *(("1", "") if attr == "floor" else ("", "1")), "", "", ""))
-                notes.append(f"{r['name']} / {key}: {fl['what']} ({fl['gflop']:.3g} GFLOP, {fl['gflops']:.0f} GFLOP/s)"
-                             + _picks(fl))
+                rate = f" ({fl['gflop']:.3g} GFLOP, {fl['gflops']:.0f} GFLOP/s)" if fl["gflop"] else ""
+                notes.append(f"{r['name']} / {key}: {fl['what']}{rate}{_picks(fl)}")
             elif fl:
                 notes.append(f"{r['name']} / {key}: {fl['status']} ({fl.get('message')})")
         acc = r.get("accuracy")
