@@ -326,9 +326,8 @@ def gemm_floor(products, what: str, time_scale: float = 1.0, dtype=np.float32, s
 # Elements per call of an elementwise part: its input and output arrays stay in the L2 cache
 # (256 KiB each in float64), as in a kernel that applies the function block by block.
 ELEMENTWISE_BLOCK = 32768
-# Each function's float64 definition (to check every implementation) and the inputs it is
-# timed on: N(0, 1), except log1p's argument, which in softplus and the polynomial
-# activation is exp(-|x|), in (0, 1].
+# The functions an elementwise part may name, each by its float64 definition (every
+# implementation is checked against it).
 ELEMENTWISE = {
     "tanh": np.tanh,
     "sigmoid": lambda x: 0.5 + 0.5 * np.tanh(0.5 * x),
@@ -365,9 +364,11 @@ def _elementwise_impls(name: str) -> dict:
     try:
         import torch
 
-        op = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "exp": torch.exp, "log1p": torch.log1p,
-              "softplus": lambda a, out: torch.ops.aten.softplus.out(a, 1, 20, out=out)}[name]
-        impls[f"torch.{name}"] = into(op, torch.from_numpy)
+        label, op = {"tanh": ("torch.tanh", torch.tanh), "sigmoid": ("torch.sigmoid", torch.sigmoid),
+                     "exp": ("torch.exp", torch.exp), "log1p": ("torch.log1p", torch.log1p),
+                     "softplus": ("torch.ops.aten.softplus.out",
+                                  lambda a, out: torch.ops.aten.softplus.out(a, 1, 20, out=out))}[name]
+        impls[label] = into(op, torch.from_numpy)
     except ImportError:
         pass
     from neurodyn import _core
@@ -389,7 +390,7 @@ def _fastest(name: str, x: np.ndarray) -> tuple:
         y = np.empty_like(x)
         call = make(x, y)
         got = call()
-        got = y if got is None or not isinstance(got, np.ndarray) else got
+        got = got if isinstance(got, np.ndarray) else y  # torch returns its tensor view of y
         err = float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want))))
         if not err <= tol:
             raise ValueError(f"{label} computes {name} {err:.2g} away from its definition (bound {tol:g})")
@@ -419,6 +420,8 @@ def work_floor(products, elementwise, what: str, time_scale: float = 1.0, dtype=
             raise ValueError(f"elements of {name} must be a positive integer, got {n!r}")
         n = int(n)
         block = min(n, ELEMENTWISE_BLOCK)
+        # inputs N(0, 1); log1p's argument is exp(-|x|), in (0, 1], as in softplus and the
+        # polynomial activation
         x = rng.standard_normal(block).astype(dtype)
         if name == "log1p":
             x = np.exp(-np.abs(x))
