@@ -237,8 +237,10 @@ class Side:
 
 @dataclass
 class Floor:
-    """The work no implementation of a case can avoid (its matrix products at the case's
-    shapes on neurodyn's OpenBLAS, no elementwise work), timed round-robin with the sides.
+    """Work no implementation of a case can avoid, timed round-robin with the sides: the GEMM
+    floor (its matrix products at the case's shapes on neurodyn's OpenBLAS, no elementwise
+    work) or the work floor (those products and the transcendental functions the model must
+    evaluate, each at the best throughput in the process).
 
     ``run()`` does one unit of that work; ``time_scale`` units make the case's floor (e.g.
     the products of one field evaluation, times the number of evaluations)."""
@@ -246,6 +248,8 @@ class Floor:
     flops: float            # of the whole floor (all units)
     what: str
     time_scale: float = 1.0
+    # the work floor's elementwise parts, one dict each (``work_floor``); empty for the GEMM floor
+    elementwise: list = field(default_factory=list)
 
 
 @dataclass
@@ -270,6 +274,9 @@ class Case:
     # The GEMM floor, built after the probes (it may need a side's work counters, e.g. nfev):
     # floor(sides) -> Floor, timed round-robin with the sides.
     floor: Optional[Callable[[dict], "Floor"]] = None
+    # The work floor: the GEMM floor's products and the case's transcendental elementwise work
+    # (``work_floor``, usually built with the GEMM floor by ``floors``), timed the same way.
+    work_floor: Optional[Callable[[dict], "Floor"]] = None
     # Same work, checked: every peer's outputs (and, for a training step, loss and gradients)
     # must match neurodyn's within ``agree`` by ``agree_metric`` (see ``agreement``), on the
     # output times ``agree_window`` (a slice; None = all). A failure makes run.py exit 1.
@@ -279,15 +286,11 @@ class Case:
     agree_why: str = ""
 
 
-def gemm_floor(products, what: str, time_scale: float = 1.0, dtype=np.float32, seed: int = 0) -> Floor:
-    """A Floor of matrix products on neurodyn's OpenBLAS (through its dense layer kernels, no
-    bias, no activation). ``products``: (rows, fan_in, fan_out, train, count) tuples: ``count``
-    products (rows, fan_in) x (fan_in, fan_out), each with, if ``train``, its input- and
-    weight-gradient products. One call of ``run`` does all of them once; ``time_scale`` calls
-    make the floor."""
+def _products(products, dtype, rng):
+    """(calls, flops) of matrix products on neurodyn's OpenBLAS (through its dense layer kernels,
+    no bias, no activation): ``products`` as in ``gemm_floor``; a call is (count, fn, args)."""
     from neurodyn import _core
 
-    rng = np.random.default_rng(seed)
     calls, flops = [], 0.0
     for rows, fan_in, fan_out, train, count in products:
         x = rng.standard_normal((rows, fan_in)).astype(dtype)
@@ -298,13 +301,157 @@ def gemm_floor(products, what: str, time_scale: float = 1.0, dtype=np.float32, s
             dy = rng.standard_normal((rows, fan_out)).astype(dtype)
             calls.append((count, _core.dense_backward, (x, w, dy, False)))
             flops += count * 4.0 * rows * fan_in * fan_out
+    return calls, flops
 
+
+def _calls_run(calls):
     def run():
         for count, fn, args in calls:
             for _ in range(count):
                 fn(*args)
 
-    return Floor(run=run, flops=flops * time_scale, what=what, time_scale=time_scale)
+    return run
+
+
+def gemm_floor(products, what: str, time_scale: float = 1.0, dtype=np.float32, seed: int = 0) -> Floor:
+    """A Floor of matrix products on neurodyn's OpenBLAS (through its dense layer kernels, no
+    bias, no activation). ``products``: (rows, fan_in, fan_out, train, count) tuples: ``count``
+    products (rows, fan_in) x (fan_in, fan_out), each with, if ``train``, its input- and
+    weight-gradient products. One call of ``run`` does all of them once; ``time_scale`` calls
+    make the floor."""
+    calls, flops = _products(products, dtype, np.random.default_rng(seed))
+    return Floor(run=_calls_run(calls), flops=flops * time_scale, what=what, time_scale=time_scale)
+
+
+# Elements per call of an elementwise part: its input and output arrays stay in the L2 cache
+# (256 KiB each in float64), as in a kernel that applies the function block by block.
+ELEMENTWISE_BLOCK = 32768
+# The functions an elementwise part may name, each by its float64 definition (every
+# implementation is checked against it).
+ELEMENTWISE = {
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 0.5 + 0.5 * np.tanh(0.5 * x),
+    "exp": np.exp,
+    "log1p": np.log1p,
+    "softplus": lambda x: np.logaddexp(0.0, x),
+}
+
+
+def _elementwise_impls(name: str) -> dict:
+    """Every implementation of the function ``name`` in this process: label -> make(x, y), which
+    returns a call writing name(x) into y. NumPy ufuncs (SciPy's expit is one) and torch (at the
+    thread count set_threads gave it) write into y; neurodyn's activation kernel returns a new
+    array (its binding takes no output)."""
+
+    def into(f, wrap=lambda a: a):
+        def make(x, y):
+            a, out = wrap(x), wrap(y)
+            return lambda: f(a, out=out)
+        return make
+
+    impls = {}
+    if name in ("tanh", "exp", "log1p"):
+        impls[f"numpy.{name}"] = into(getattr(np, name))
+    elif name == "softplus":
+        impls["numpy.logaddexp(0, x)"] = into(lambda a, out: np.logaddexp(0.0, a, out=out))
+    else:
+        try:
+            from scipy.special import expit
+
+            impls["scipy.special.expit"] = into(expit)
+        except ImportError:
+            pass
+    try:
+        import torch
+
+        label, op = {"tanh": ("torch.tanh", torch.tanh), "sigmoid": ("torch.sigmoid", torch.sigmoid),
+                     "exp": ("torch.exp", torch.exp), "log1p": ("torch.log1p", torch.log1p),
+                     "softplus": ("torch.ops.aten.softplus.out",
+                                  lambda a, out: torch.ops.aten.softplus.out(a, 1, 20, out=out))}[name]
+        impls[label] = into(op, torch.from_numpy)
+    except ImportError:
+        pass
+    from neurodyn import _core
+
+    if name in _core.TABLES["activations"]:
+        impls[f"neurodyn._core.act_forward('{name}')"] = lambda x, y: (lambda: _core.act_forward(name, x))
+    return impls
+
+
+def _fastest(name: str, x: np.ndarray) -> tuple:
+    """(label, make, ns per element of each implementation) for the function ``name`` on
+    ``x``: each implementation checked against the float64 definition, then timed, outside the
+    harness's samples (best of 5 samples of at least 2 ms)."""
+    want = ELEMENTWISE[name](x.astype(np.float64))
+    tol = 1e-5 if x.dtype == np.float32 else 1e-12
+    ns = {}
+    impls = _elementwise_impls(name)
+    for label, make in impls.items():
+        y = np.empty_like(x)
+        call = make(x, y)
+        got = call()
+        got = got if isinstance(got, np.ndarray) else y  # torch returns its tensor view of y
+        err = float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want))))
+        if not err <= tol:
+            raise ValueError(f"{label} computes {name} {err:.2g} away from its definition (bound {tol:g})")
+        inner, _ = _calibrate(call, TimerConfig(warmup=1, min_sample=2e-3))
+        best = min(_sample(call, inner)[0] for _ in range(5))
+        ns[label] = best / x.size * 1e9
+    label = min(ns, key=ns.get)
+    return label, impls[label], ns
+
+
+def work_floor(products, elementwise, what: str, time_scale: float = 1.0, dtype=np.float32,
+               seed: int = 0) -> Floor:
+    """A Floor of the products of ``gemm_floor`` and the case's transcendental elementwise work:
+    ``elementwise`` is (function, elements) pairs, ``elements`` evaluations of ``function`` (a
+    key of ELEMENTWISE) per unit. Each part is evaluated by the fastest implementation in the
+    process for its function, dtype and block (``_fastest``, picked once, here), in blocks of
+    at most ELEMENTWISE_BLOCK elements on preallocated arrays. One call of ``run`` does one
+    unit; ``time_scale`` calls make the floor. The parts, the implementation picked and every
+    implementation's ns per element are kept in ``Floor.elementwise``."""
+    rng = np.random.default_rng(seed)
+    calls, flops = _products(products, dtype, rng)
+    parts, said = [], []
+    for name, n in elementwise:
+        if name not in ELEMENTWISE:
+            raise ValueError(f"elementwise function {name!r} is not one of {sorted(ELEMENTWISE)}")
+        if int(n) != n or n <= 0:
+            raise ValueError(f"elements of {name} must be a positive integer, got {n!r}")
+        n = int(n)
+        block = min(n, ELEMENTWISE_BLOCK)
+        # inputs N(0, 1); log1p's argument is exp(-|x|), in (0, 1], as in softplus and the
+        # polynomial activation
+        x = rng.standard_normal(block).astype(dtype)
+        if name == "log1p":
+            x = np.exp(-np.abs(x))
+        label, make, ns = _fastest(name, x)
+        full, tail = divmod(n, block)
+        calls.append((full, make(x, np.empty_like(x)), ()))
+        if tail:
+            calls.append((1, make(x[:tail].copy(), np.empty(tail, dtype)), ()))
+        parts.append({"function": name, "elements_per_unit": n, "elements": n * time_scale, "block": block,
+                      "implementation": label, "ns_per_element": ns[label], "candidates_ns_per_element": ns})
+        said.append(f"{name} x {n}")
+    said = ("elementwise per unit: " if time_scale != 1.0 else "elementwise: ") + ", ".join(said)
+    what = f"{what}; {said}" if what else said
+    return Floor(run=_calls_run(calls), flops=flops * time_scale, what=what, time_scale=time_scale,
+                 elementwise=parts)
+
+
+def floors(spec: Callable[[dict], dict], gemm: bool = True, work: bool = True) -> dict:
+    """``Case`` keywords ``floor`` (the GEMM floor: the products) and ``work_floor`` (the products
+    and the elementwise work) from one ``spec(sides) -> dict(products=, elementwise=, what=,
+    [time_scale=, dtype=])``; ``gemm=False`` leaves out the GEMM floor (a case whose products
+    are not most of its work), ``work=False`` the work floor (a case with no transcendental
+    work: it would time the GEMM floor again)."""
+
+    def gemm_of(sides):
+        kw = spec(sides)
+        kw.pop("elementwise")
+        return gemm_floor(**kw)
+
+    return {"floor": gemm_of if gemm else None, "work_floor": (lambda sides: work_floor(**spec(sides))) if work else None}
 
 
 def select(cases: list, only: Optional[str]) -> list:
@@ -467,6 +614,10 @@ def run_case(case: Case, cfg: TimerConfig, log=print) -> dict:
 
 
 FLOOR = "GEMM floor"  # the key of a case's floor among its timings
+WORK_FLOOR = "work floor"
+# timing key -> the Case field that builds it, the record's key and the suffix of the sides'
+# time_over_* fields
+FLOORS = {FLOOR: "floor", WORK_FLOOR: "work_floor"}
 
 
 def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
@@ -475,17 +626,20 @@ def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
         side, _, sides[name] = _build_and_probe(factory)
         if side is not None:
             runnable[name] = side
-    floor = None
-    if case.floor is not None and sides["neurodyn"]["status"] == "ok":
+    built = {}
+    for key, attr in FLOORS.items():
+        make = getattr(case, attr)
+        if make is None or sides["neurodyn"]["status"] != "ok":
+            continue
         try:
-            floor = case.floor(sides)
+            built[key] = make(sides)
         except (Skip, ImportError) as exc:
-            out["floor"] = {"status": "skipped", "message": f"{type(exc).__name__}: {exc}"}
+            out[attr] = {"status": "skipped", "message": f"{type(exc).__name__}: {exc}"}
         except Exception as exc:
-            out["floor"] = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+            out[attr] = {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
     fns = {k: s.run for k, s in runnable.items()}
-    if floor is not None:  # sampled in the same rounds as the sides, so the same load lands on it
-        fns[FLOOR] = floor.run
+    # the floors are sampled in the same rounds as the sides, so the same load lands on them
+    fns.update({k: fl.run for k, fl in built.items()})
     if cfg.probe_only:
         timings = {}
     else:
@@ -498,28 +652,32 @@ def _run_case(case: Case, cfg: TimerConfig, log, out: dict) -> None:
                 try:
                     timings[k] = measure(fn, cfg)
                 except Exception as exc2:
-                    if k == FLOOR:
-                        out["floor"] = {"status": "error", "message": f"{type(exc2).__name__}: {exc2}"}
+                    if k in FLOORS:
+                        out[FLOORS[k]] = {"status": "error", "message": f"{type(exc2).__name__}: {exc2}"}
                         continue
                     sides[k] = {"status": "error", "message": f"{type(exc2).__name__}: {exc2}",
                                 "traceback": traceback.format_exc(limit=4)}
     for k, tm in timings.items():
-        if k != FLOOR:
+        if k not in FLOORS:
             sides[k]["time"] = tm.as_dict(runnable[k].time_scale)
-    if FLOOR in timings:
-        t = timings[FLOOR].as_dict(floor.time_scale)
-        out["floor"] = {"status": "ok", "what": floor.what, "time": t, "gflop": floor.flops / 1e9,
-                        "gflops": floor.flops / t["median_s"] / 1e9, "interleaved": cfg.interleave}
-        for s in sides.values():
-            if s["status"] == "ok" and "time" in s:
-                s["time_over_floor"] = s["time"]["median_s"] / t["median_s"]
-                if s["time"].get("cpu_median_s") and t.get("cpu_median_s"):
-                    s["cpu_time_over_floor"] = s["time"]["cpu_median_s"] / t["cpu_median_s"]
     for name, s in sides.items():
         log(f"  {name}: {_brief(s)}")
-    if (out.get("floor") or {}).get("status") == "ok":
-        log(f"  {FLOOR}: {fmt_time(out['floor']['time']['median_s'])}; neurodyn / floor = "
-            f"{sides['neurodyn'].get('time_over_floor', float('nan')):.3g}")
+    for key, fl in built.items():
+        if key not in timings:
+            continue
+        attr = FLOORS[key]
+        t = timings[key].as_dict(fl.time_scale)
+        out[attr] = {"status": "ok", "what": fl.what, "time": t, "gflop": fl.flops / 1e9,
+                     "gflops": fl.flops / t["median_s"] / 1e9, "interleaved": cfg.interleave}
+        if fl.elementwise:
+            out[attr]["elementwise"] = fl.elementwise
+        for s in sides.values():
+            if s["status"] == "ok" and "time" in s:
+                s[f"time_over_{attr}"] = s["time"]["median_s"] / t["median_s"]
+                if s["time"].get("cpu_median_s") and t.get("cpu_median_s"):
+                    s[f"cpu_time_over_{attr}"] = s["time"]["cpu_median_s"] / t["cpu_median_s"]
+        log(f"  {key}: {fmt_time(t['median_s'])}; neurodyn / {key} = "
+            f"{sides['neurodyn'].get(f'time_over_{attr}', float('nan')):.3g}")
 
     ref = None
     if case.reference is not None:
@@ -662,13 +820,22 @@ def _agree_cells(s: dict):
     return f"{mabs:.2g}", f"{mrel:.2g}", verdict
 
 
-def _floor_over(s: dict) -> str:
-    v = s.get("time_over_floor")
-    return "" if v is None else f"{v:.3g}"
+def _floor_over(s: dict, attr: str = "floor", cpu: bool = False) -> str:
+    """A side's time over the floor ``attr`` ("floor", "work_floor"): wall, and with ``cpu``
+    " / " CPU when measured."""
+    v, c = s.get(f"time_over_{attr}"), s.get(f"cpu_time_over_{attr}")
+    return ("" if v is None else f"{v:.3g}") + (f" / {c:.3g}" if cpu and c else "")
+
+
+def _picks(fl: dict) -> str:
+    """Per elementwise part of a timed floor, the implementation picked and its ns per element."""
+    parts = [f"{p['function']} by {p['implementation']} at {p['ns_per_element']:.3g} ns/element"
+             for p in fl.get("elementwise", [])]
+    return f"; {', '.join(parts)}" if parts else ""
 
 
 def _rows(r: dict):
-    """The rows of one case: every side, then its GEMM floor."""
+    """The rows of one case: every side (the floors are rows of their own, added by the callers)."""
     rows = []
     for name, s in r["sides"].items():
         if s["status"] != "ok" or "time" not in s:
@@ -679,15 +846,16 @@ def _rows(r: dict):
 
 
 def table(results: list) -> str:
-    """One row per side: median time (and IQR), work counters, ratio, time over the GEMM floor,
-    agreement with neurodyn; the floor as a row of its own."""
-    head = ("case", "side", "median", "IQR", "nfev/acc/rej", "ratio", "/floor", "max|diff|", "max rel", "agreement")
+    """One row per side: median time (and IQR), work counters, ratio, time over the GEMM floor and
+    over the work floor, agreement with neurodyn; each floor as a row of its own."""
+    head = ("case", "side", "median", "IQR", "nfev/acc/rej", "ratio", "/floor", "/work", "max|diff|", "max rel",
+            "agreement")
     rows = [head]
     notes = []
     for r in results:
         for name, s, t in _rows(r):
             if t is None:
-                rows.append((r["name"], name, s["status"] if s["status"] != "ok" else "probed", "", "", "", "",
+                rows.append((r["name"], name, s["status"] if s["status"] != "ok" else "probed", "", "", "", "", "",
                              *_agree_cells(s)))
                 if s["status"] != "ok":
                     notes.append(f"{r['name']} / {name}: {s['message']}")
@@ -695,16 +863,18 @@ def table(results: list) -> str:
             ratio = s.get("ratio")
             rows.append((r["name"], name + ("*" if s.get("time_scale", 1.0) != 1.0 else ""), fmt_time(t["median_s"]),
                          fmt_time(t["iqr_s"]), _fmt_counts(s["counts"]), "" if ratio is None else f"{ratio:.3g}x",
-                         _floor_over(s), *_agree_cells(s)))
+                         _floor_over(s), _floor_over(s, "work_floor"), *_agree_cells(s)))
             if s.get("note"):
                 notes.append(f"{r['name']} / {name}: {s['note']}")
-        fl = r.get("floor") or {}
-        if fl.get("status") == "ok":
-            rows.append((r["name"], FLOOR, fmt_time(fl["time"]["median_s"]), fmt_time(fl["time"]["iqr_s"]), "", "",
-                         "1", "", "", ""))
-            notes.append(f"{r['name']} / {FLOOR}: {fl['what']} ({fl['gflop']:.3g} GFLOP, {fl['gflops']:.0f} GFLOP/s)")
-        elif fl:
-            notes.append(f"{r['name']} / {FLOOR}: {fl['status']} ({fl.get('message')})")
+        for key, attr in FLOORS.items():
+            fl = r.get(attr) or {}
+            if fl.get("status") == "ok":
+                rows.append((r["name"], key, fmt_time(fl["time"]["median_s"]), fmt_time(fl["time"]["iqr_s"]), "", "",
+                             *(("1", "") if attr == "floor" else ("", "1")), "", "", ""))
+                rate = f" ({fl['gflop']:.3g} GFLOP, {fl['gflops']:.0f} GFLOP/s)" if fl["gflop"] else ""
+                notes.append(f"{r['name']} / {key}: {fl['what']}{rate}{_picks(fl)}")
+            elif fl:
+                notes.append(f"{r['name']} / {key}: {fl['status']} ({fl.get('message')})")
         acc = r.get("accuracy")
         if acc and acc.get("ok") is not None:
             best = acc["best_peer_err_final"]
@@ -762,31 +932,33 @@ def markdown(record: dict) -> str:
     lines = describe(record) + [
         "",
         "| case | side | median (wall) | IQR | median CPU time | nfev / accepted / rejected | ratio (peer / neurodyn), "
-        "wall / CPU | time / GEMM floor, wall / CPU | max abs diff vs neurodyn | max rel diff | agreement check "
-        "| max abs error vs reference |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "wall / CPU | time / GEMM floor, wall / CPU | time / work floor, wall / CPU | max abs diff vs neurodyn "
+        "| max rel diff | agreement check | max abs error vs reference |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in record["cases"]:
         for name, s, t in _rows(r):
             if t is None:
-                lines.append(f"| {r['name']} | {name} | {s['status'] if s['status'] != 'ok' else 'probed'} | | | | | | "
+                lines.append(f"| {r['name']} | {name} | {s['status'] if s['status'] != 'ok' else 'probed'} | | | | | | | "
                              + " | ".join(_agree_cells(s)) + " | |")
                 continue
             e = s.get("error_vs_reference")
             ratio = "" if s.get("ratio") is None else f"{s['ratio']:.3g}x"
             if s.get("ratio_cpu"):
                 ratio += f" / {s['ratio_cpu']:.3g}x"
-            over = _floor_over(s) + (f" / {s['cpu_time_over_floor']:.3g}" if s.get("cpu_time_over_floor") else "")
+            over = f"{_floor_over(s, cpu=True)} | {_floor_over(s, 'work_floor', cpu=True)}"
             cpu = fmt_time(t.get("cpu_median_s")) if t.get("cpu_median_s") else ""
             err = "" if not e else f"{e['max_abs_diff_final']:.2g}"
             star = " (scaled)" if s.get("time_scale", 1.0) != 1.0 else ""
             counts = _fmt_counts(s["counts"]).replace("/", " / ")
             lines.append(f"| {r['name']} | {name}{star} | {fmt_time(t['median_s'])} | {fmt_time(t['iqr_s'])} | {cpu} "
                          f"| {counts} | {ratio} | {over} | " + " | ".join(_agree_cells(s)) + f" | {err} |")
-        fl = r.get("floor") or {}
-        if fl.get("status") == "ok":
-            lines.append(f"| {r['name']} | {FLOOR}: {fl['what']} | {fmt_time(fl['time']['median_s'])} | "
-                         f"{fmt_time(fl['time']['iqr_s'])} | {fmt_time(fl['time'].get('cpu_median_s'))} | | | 1 | | | | |")
+        for key, attr in FLOORS.items():
+            fl = r.get(attr) or {}
+            if fl.get("status") == "ok":
+                lines.append(f"| {r['name']} | {key}: {fl['what']}{_picks(fl)} | {fmt_time(fl['time']['median_s'])} | "
+                             f"{fmt_time(fl['time']['iqr_s'])} | {fmt_time(fl['time'].get('cpu_median_s'))} | | | "
+                             + ("1 | " if attr == "floor" else " | 1") + " | | | | |")
     return "\n".join(lines) + "\n"
 
 

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from harness import Case, Side, Skip, Target, gemm_floor
+from harness import Case, Side, Skip, Target, floors
 from neural_ode_cases import grad_probe
 
 D, H1, H2, BATCH, STEPS, T_END, OUTS = 2, 64, 32, 256, 20, 1.0, 10
@@ -127,18 +127,24 @@ def torch_side(batch):
                      f"{torch.__version__}")
 
 
-def hybrid_floor(batch):
+def hybrid_floors(batch):
     """The step's unavoidable matrix products (module docstring), float64, one Python call
-    per product included (about a microsecond each, a few percent of the floor)."""
+    per product included (about a microsecond each, a few percent of the floor): the GEMM
+    floor. The work floor adds each forward stage's transcendental functions: the first layer's
+    tanh (batch x 64) and the polynomial activation's exp(-|g|) and log1p of it (batch x 32 each:
+    softplus and sigmoid come from the one exp). Their derivatives up to the second (for the
+    Hessian-vector product) are arithmetic on those values, so the backward needs no more
+    (neurodyn evaluates them again as it re-evaluates each stage from its tape)."""
 
-    def floor(sides):
+    def spec(sides):
         layer = [(batch, D, H1), (batch, H1, H2), (batch, H2, H1), (batch, H1, D)]  # one evaluation of grad H
         weight = [(D, batch, H1), (H1, batch, H2)]  # each twice: adot^T e and a^T edot
         prods = [(r, k, n, False, 3) for r, k, n in layer] + [(r, k, n, False, 2) for r, k, n in weight]
-        return gemm_floor(prods, f"{4 * STEPS} stages x 16 products of grad H, its tangent and weight gradients",
-                          time_scale=4 * STEPS, dtype=np.float64)
+        return dict(products=prods, elementwise=[("tanh", batch * H1), ("exp", batch * H2), ("log1p", batch * H2)],
+                    what=f"{4 * STEPS} stages x 16 products of grad H, its tangent and weight gradients",
+                    time_scale=4 * STEPS, dtype=np.float64)
 
-    return floor
+    return floors(spec)
 
 
 def bounded_rollouts(n=1000, seed=12):
@@ -210,7 +216,7 @@ def train_case(quick):
         agree_why="the loss and every gradient at the shared start (relative L2 per tensor); torchdiffeq's rk4 is "
                   "the 3/8 rule",
         targets=[Target("torch_torchdiffeq", 3.0, "training step >= 3x faster than PyTorch + torchdiffeq")],
-        extras=extras, floor=hybrid_floor(batch),
+        extras=extras, **hybrid_floors(batch),
     )
 
 

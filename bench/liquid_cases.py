@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from harness import Case, Side, Target, gemm_floor
+from harness import Case, Side, Target, floors
 from neural_ode_cases import (cached, grad_probe, import_peer, torch_compile,  # noqa: F401
                               markdown_extras, nn_extras, out_probe, quickify, record_extras, summarize, torch_mod)
 
@@ -222,18 +222,24 @@ def liquid_reference(kind, solver, steps, x, y, L):
     return reference
 
 
-def liquid_gemm_floor(kind, B, T, H, L):
+def liquid_floors(kind, solver, B, T, H, L):
     """The physical limit of a Liquid case: its dense layers' GEMM work (forward: 3 GEMMs per
     layer; training step: those plus the input- and weight-gradient GEMMs of each), on
     neurodyn's OpenBLAS at the same shapes. No elementwise work, scan or layer norm is
-    included, so no implementation can beat this floor."""
+    included, so no implementation can beat this floor (the GEMM floor). The work floor adds,
+    per layer and row, tau's softplus (H), silu's sigmoid (2H) and with the exact solver the
+    decay exp(-1/tau) (H); rk4's decay R(-1/(4 tau))^4 is a polynomial. The derivatives
+    (softplus' = sigmoid from the exp(-|z|) softplus evaluates, silu's from its sigmoid, the
+    decay's from itself) reuse the forward's values: a training step needs no more."""
 
-    def floor(sides):
-        prods = [(B * T, fi, fo, kind == "train", L) for fi, fo in ((H, H), (H, 2 * H), (2 * H, H))]
-        return gemm_floor(prods, f"{L} layers x 3 dense products over {B * T} rows"
-                          + (" with their gradients" if kind == "train" else ""))
+    def spec(sides):
+        rows = L * B * T
+        ew = [("softplus", rows * H), ("sigmoid", rows * 2 * H)] + ([("exp", rows * H)] if solver == "exact" else [])
+        return dict(products=[(B * T, fi, fo, kind == "train", L) for fi, fo in ((H, H), (H, 2 * H), (2 * H, H))],
+                    elementwise=ew, what=f"{L} layers x 3 dense products over {B * T} rows"
+                    + (" with their gradients" if kind == "train" else ""))
 
-    return floor
+    return floors(spec)
 
 
 def liquid_cases(B, T, H, L, quick):
@@ -263,7 +269,7 @@ def liquid_cases(B, T, H, L, quick):
                 params=dict(base, kind=kind, **({"forward_case": fwd_name, "loss": "mse"} if kind == "train" else {})),
                 rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers=peers, reference=ref,
                 agree=1e-4, agree_metric="rel_l2", agree_why="float32, relative L2 per tensor",
-                extras=nn_extras(reference=ref), floor=liquid_gemm_floor(kind, B, T, H, L),
+                extras=nn_extras(reference=ref), **liquid_floors(kind, solver, B, T, H, L),
                 targets=[Target("torch", 5.0 if kind == "forward" else 3.0,
                                 f"Liquid {tag} {'forward' if kind == 'forward' else 'training step'} >= "
                                 f"{5 if kind == 'forward' else 3}x faster than PyTorch")],
@@ -274,6 +280,7 @@ def liquid_cases(B, T, H, L, quick):
 # --------------------------------------------------------------------------------------
 # LTCCell and CfC against ncps
 
+LTC_UNFOLDS, CFC_BACKBONE = 6, 128
 LTC_NAMES = ("gleak", "vleak", "cm", "w", "sigma", "mu", "erev", "sensory_w", "sensory_sigma", "sensory_mu",
              "sensory_erev", "input_w", "input_b", "output_w", "output_b")
 CFC_HEADS = ("ff1", "ff2", "time_a", "time_b")
@@ -291,8 +298,8 @@ def make_nd_cell(kind, I, N):
     import neurodyn as nd
 
     if kind == "ltc":
-        return nd.LTCCell(I, N, ode_unfolds=6, seed=2024)
-    return nd.CfC(I, N, backbone_units=128, backbone_layers=1, backbone_activation="lecun_tanh", mode="default",
+        return nd.LTCCell(I, N, ode_unfolds=LTC_UNFOLDS, seed=2024)
+    return nd.CfC(I, N, backbone_units=CFC_BACKBONE, backbone_layers=1, backbone_activation="lecun_tanh", mode="default",
                   seed=2024)
 
 
@@ -413,6 +420,32 @@ def cell_sides(kind, mode, x, y, ts, N, timespans):
     return nd_factory, ncps_factory
 
 
+def cell_floors(kind, mode, B, T, I, N):
+    """The work floor of an LTCCell or CfC case, per step (T of them). LTCCell: no matrix
+    product (each synapse's sigmoid depends on its pair of neurons, so the sums over the
+    presynaptic neurons are elementwise work), the sigmoid of every sensory synapse (B x I x N)
+    and of every synapse in each of the ode_unfolds unfolds (B x N x N); their derivatives
+    s (1 - s) reuse the values (neurodyn recomputes them twice in its backward, rather than
+    keeping B T unfolds N^2 values). CfC: the backbone's product (B, I + N) x (I + N, 128) and
+    the four heads' (B, 128) x (128, N) (with their gradients in a training step), the
+    backbone's lecun_tanh (a tanh over B x 128), the tanh of ff1 and ff2 and the sigmoid of
+    the time gate (B x N each), whose derivatives the backward takes from the values kept.
+    No GEMM floor of their own: the products are not most of either cell's work."""
+
+    def spec(sides):
+        if kind == "ltc":
+            return dict(products=[], elementwise=[("sigmoid", B * (I * N + LTC_UNFOLDS * N * N))],
+                        what=f"{T} steps x (sensory {B}x{I}x{N} + {LTC_UNFOLDS} unfolds x {B}x{N}x{N} synapses)",
+                        time_scale=T)
+        train = mode == "train"
+        return dict(products=[(B, I + N, CFC_BACKBONE, train, 1), (B, CFC_BACKBONE, N, train, 4)],
+                    elementwise=[("tanh", B * (CFC_BACKBONE + 2 * N)), ("sigmoid", B * N)],
+                    what=f"{T} steps x backbone {B}x{I + N}x{CFC_BACKBONE} and 4 heads {B}x{CFC_BACKBONE}x{N}"
+                    + (" with their gradients" if train else ""), time_scale=T)
+
+    return floors(spec, gemm=False)
+
+
 def cell_cases(B, T, I, N):
     x, y, ts = cell_problem(B, T, I, N)
     cases = []
@@ -438,7 +471,7 @@ def cell_cases(B, T, I, N):
                     params=dict(base, kind=mode, **({"forward_case": fwd_name, "loss": "mse"} if mode == "train" else {})),
                     rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers={"ncps": ncps_f},
                     agree=1e-4, agree_metric="rel_l2", agree_why="float32, relative L2 per tensor",
-                    extras=nn_extras(), targets=targets,
+                    extras=nn_extras(), targets=targets, **cell_floors(kind, mode, B, T, I, N),
                 ))
     return cases
 

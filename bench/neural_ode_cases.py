@@ -33,7 +33,7 @@ import os
 
 import numpy as np
 
-from harness import Case, Probe, Side, Skip, Target, fmt_time, gemm_floor
+from harness import Case, Probe, Side, Skip, Target, floors, fmt_time
 
 # --------------------------------------------------------------------------------------
 # shared by the neural-network suites
@@ -675,23 +675,28 @@ DOPRI_TOL = 1e-5
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5
 
 
-def node_gemm_floor(kind, batch):
+def node_floors(kind, batch):
     """The physical limit of a NeuralODE case: every field evaluation of the forward solve (the
     neurodyn side's count, the same on both sides: same solver, same steps) does the two H x H
     products of the dynamics; a training step also does each one's input and weight gradient
     at least once (backprop's VJPs; the adjoint's backward solve does more). On neurodyn's
     OpenBLAS at the case's shapes; no activation, solver arithmetic, projection or norm is
-    included, so no implementation can beat this floor."""
+    included, so no implementation can beat this floor (the GEMM floor). The work floor adds
+    each evaluation's transcendental functions: silu's sigmoid and the output tanh over the
+    batch x H elements; their derivatives (s (1 + z (1 - s)), 1 - tanh^2) reuse those values,
+    so a training step needs no more (neurodyn's backprop recomputes its stages and the
+    adjoint's backward solve evaluates the field again: more than the floor)."""
 
-    def floor(sides):
+    def spec(sides):
         nfev = ((sides.get("neurodyn") or {}).get("counts") or {}).get("nfev")
         if not nfev:
             raise Skip("neurodyn's evaluation count is unknown")
-        return gemm_floor([(batch, HIDDEN, HIDDEN, kind == "train", 2)],
-                          f"{nfev} evaluations x 2 products {batch}x{HIDDEN}x{HIDDEN}"
-                          + (" with their input and weight gradients" if kind == "train" else ""), time_scale=nfev)
+        return dict(products=[(batch, HIDDEN, HIDDEN, kind == "train", 2)],
+                    elementwise=[("sigmoid", batch * HIDDEN), ("tanh", batch * HIDDEN)],
+                    what=f"{nfev} evaluations x 2 products {batch}x{HIDDEN}x{HIDDEN}"
+                    + (" with their input and weight gradients" if kind == "train" else ""), time_scale=nfev)
 
-    return floor
+    return floors(spec)
 
 
 def node_cases(batch, quick):
@@ -720,7 +725,7 @@ def node_cases(batch, quick):
                    "diffrax_jit": diffrax_node_side("forward", solver, "backprop", rtol, atol, x, y, quick)},
             agree=agree, agree_why=why,
             reference=ref_fwd,
-            extras=nn_extras(reference=ref_fwd), floor=node_gemm_floor("forward", batch),
+            extras=nn_extras(reference=ref_fwd), **node_floors("forward", batch),
         ))
         for gradient in ("backprop", "adjoint"):
             ref = cached(torch_reference("train", x, y, solver, rtol, atol))
@@ -736,7 +741,7 @@ def node_cases(batch, quick):
                        "diffrax_jit": diffrax_node_side("train", solver, gradient, rtol, atol, x, y, quick)},
                 agree=agree, agree_why=why, agree_metric="rel_l2",
                 reference=ref,
-                extras=nn_extras(reference=ref), floor=node_gemm_floor("train", batch),
+                extras=nn_extras(reference=ref), **node_floors("train", batch),
             ))
     return cases
 

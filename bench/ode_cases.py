@@ -16,7 +16,7 @@ import functools
 
 import numpy as np
 
-from harness import Case, Probe, Side, Skip, Target, gemm_floor
+from harness import Case, Probe, Side, Skip, Target, floors
 
 SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 # neurodyn's default budget (10,000 attempted steps) is a safety net for users; the peers
@@ -524,25 +524,26 @@ def mlp_field(tol, n, hidden, batch, quick):
                   "against whole-batch step control)",
         reference=dop853_reference(numpy_rhs, Y0, t, rtol=1e-11, atol=1e-12),
         targets=[Target("torchdiffeq", 5.0, "neurodyn >= 5x faster than torchdiffeq")],
-        floor=mlp_floor(batch, n, hidden),
+        **mlp_floors(batch, n, hidden),
     )
 
 
-def mlp_floor(B, n, h):
+def mlp_floors(B, n, h):
     """The physical limit of the MLP case: the field's two products per evaluation, times
     neurodyn's evaluation count (the peers take the same steps or more), on neurodyn's
-    OpenBLAS, float64; no tanh, bias or solver arithmetic."""
+    OpenBLAS, float64; no tanh, bias or solver arithmetic (the GEMM floor). The work floor adds
+    the hidden layer's tanh over the batch x h elements of every evaluation."""
 
-    def floor(sides):
+    def spec(sides):
         nfev = ((sides.get("neurodyn") or {}).get("counts") or {}).get("nfev")
         if not nfev:
             raise Skip("neurodyn's evaluation count is unknown")
         # nfev counts row evaluations (each sample its own steps): nfev / B whole-batch products
-        return gemm_floor([(B, n, h, False, 1), (B, h, n, False, 1)],
-                          f"{nfev} row evaluations = {nfev / B:.4g} x the batch's products {B}x{n}x{h} and "
-                          f"{B}x{h}x{n}", time_scale=nfev / B, dtype=np.float64)
+        return dict(products=[(B, n, h, False, 1), (B, h, n, False, 1)], elementwise=[("tanh", B * h)],
+                    what=f"{nfev} row evaluations = {nfev / B:.4g} x the batch's products {B}x{n}x{h} and "
+                         f"{B}x{h}x{n}", time_scale=nfev / B, dtype=np.float64)
 
-    return floor
+    return floors(spec)
 
 
 def lorenz_pycallable(tol, t1=10.0):

@@ -51,7 +51,7 @@ import sys
 
 import numpy as np
 
-from harness import Case, Side, Skip, Target, TimerConfig, gemm_floor, measure
+from harness import Case, Side, Skip, Target, TimerConfig, floors, measure
 from neural_ode_cases import (grad_probe, import_peer, markdown_extras, nn_extras, out_probe, quickify,  # noqa: F401
                               record_extras, summarize, torch_compile, torch_mod)
 
@@ -620,18 +620,21 @@ def memory_extras(problem, quick):
 # the cases
 
 
-def layer_floor(kind, sz):
+def layer_floors(kind, sz):
     """The dense layer's GEMMs at the case's shapes on neurodyn's OpenBLAS: the currents
     (T*B, n) x (n, n), and for a training step the weight gradient X^T dcur (the input needs no
     gradient). What a dense implementation cannot avoid; the spike-driven products can go
-    below it, because they skip the zeros."""
+    below it, because they skip the zeros (the GEMM floor). The forward's spike is a step, no
+    transcendental work: only a training step has a work floor, which adds the sigmoid of the
+    surrogate gradient (slope 10) at every neuron and step (T x B x n)."""
 
-    def floor(sides):
+    def spec(sides):
         T, B, n = sz["T"], sz["B"], sz["n"]
         prods = [(T * B, n, n, False, 1)] + ([(n, T * B, n, False, 1)] if kind == "train" else [])
-        return gemm_floor(prods, f"dense currents {T * B}x{n}x{n}" + (" and weight gradient" if kind == "train" else ""))
+        return dict(products=prods, elementwise=[("sigmoid", T * B * n)] if kind == "train" else [],
+                    what=f"dense currents {T * B}x{n}x{n}" + (" and weight gradient" if kind == "train" else ""))
 
-    return floor
+    return floors(spec, work=kind == "train")
 
 
 def build(quick: bool, timer_cfg) -> list:
@@ -688,7 +691,7 @@ def build(quick: bool, timer_cfg) -> list:
                 params=dict(lbase, kind=kind, algorithm=label,
                             **({"forward_case": f"snn_layer{lz['n']}_forward_{tag}"} if kind == "train" else {})),
                 rtol=CMP_RTOL, atol=CMP_ATOL, neurodyn=nd_f, peers={"snntorch": torch_f}, extras=nn_extras(more=more),
-                floor=layer_floor(kind, lz), agree=1e-3, agree_metric="rel_l2",
+                **layer_floors(kind, lz), agree=1e-3, agree_metric="rel_l2",
                 agree_why="relative L2 per tensor: float32 rounding of the currents flips a few spikes",
                 targets=[Target("snntorch", 5.0, f"LIF layer {'forward' if kind == 'forward' else 'forward+backward'} "
                                                  f">= 5x faster than snntorch ({tag.replace('_', ' ')})")],
