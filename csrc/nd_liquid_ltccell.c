@@ -52,8 +52,13 @@ int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, s
     if (B > INT32_MAX || T > INT32_MAX || !nd_mul_size((size_t)c->unfolds, (size_t)c->units, &per_sample) ||
         !nd_mul_size((size_t)B * (size_t)T, per_sample, cache))
         return nd_size_error("x");
-    /* per sample, reused: 16 rows of N (potentials, sums, cotangents) and one of S */
-    *work = 16 * (size_t)c->units + (size_t)c->sensory;
+    /* per sample, reused: 16 rows of N (potentials, sums, cotangents) and one of S, then the
+     * sigmoids of one unfold's synapses [N, N] and of one step's sensory synapses [S, N] */
+    size_t syn;
+    if (!nd_mul_size((size_t)c->units + (size_t)c->sensory, (size_t)c->units, &syn) ||
+        syn > SIZE_MAX - 16 * (size_t)c->units - (size_t)c->sensory)
+        return nd_size_error("units");
+    *work = 16 * (size_t)c->units + (size_t)c->sensory + syn;
     return ND_OK;
 }
 
