@@ -219,6 +219,8 @@ class Probe:
     accepted: Optional[int] = None
     rejected: Optional[int] = None
     counts_note: str = ""
+    # field evaluations of a second solve the side makes (the adjoint's backward solve)
+    nfev_backward: Optional[int] = None
 
 
 @dataclass
@@ -579,7 +581,10 @@ def check_agreement(case: Case, nd: Probe, peer: Probe, side: Side) -> dict:
 
 
 def _counts(p: Probe) -> dict:
-    return {"nfev": p.nfev, "accepted": p.accepted, "rejected": p.rejected, "note": p.counts_note}
+    c = {"nfev": p.nfev, "accepted": p.accepted, "rejected": p.rejected, "note": p.counts_note}
+    if p.nfev_backward is not None:
+        c["nfev_backward"] = p.nfev_backward
+    return c
 
 
 def _build_and_probe(factory: Callable[[], Side]):

@@ -457,7 +457,7 @@ def nd_train_side(solver, gradient, rtol, atol, x, y):
         def probe():
             loss, grads = m.loss_and_grad(x, y, loss="mse")
             _, (_, _, times, _, ys, info, _) = m._forward(x, None, 0)
-            note = "forward solve counts"
+            note, back = "forward solve counts", {}
             if gradient == "adjoint":  # the backward solve's counters, from the same C call (untimed)
                 try:
                     ybar = np.zeros_like(ys)
@@ -467,9 +467,10 @@ def nd_train_side(solver, gradient, rtol, atol, x, y):
                     note += (f"; adjoint backward solve: nfev={int(binfo['nfev_total'])} "
                              f"accepted={int(np.sum(binfo['accepted']))} rejected={int(np.sum(binfo['rejected']))} "
                              "(cotangent of ones)")
+                    back = {"nfev_backward": int(binfo["nfev_total"])}
                 except Exception as exc:  # counters are informative only
                     note += f"; backward counters unavailable ({type(exc).__name__})"
-            return grad_probe(loss, grads, PARAM_NAMES, note=note, **_counts(info))
+            return grad_probe(loss, grads, PARAM_NAMES, note=note, **_counts(info), **back)
 
         return Side(run=run, probe=probe)
 
@@ -675,26 +676,38 @@ DOPRI_TOL = 1e-5
 CMP_RTOL, CMP_ATOL = 1e-4, 1e-5
 
 
-def node_floors(kind, batch):
+def node_floors(kind, batch, gradient=None):
     """The physical limit of a NeuralODE case: every field evaluation of the forward solve (the
     neurodyn side's count, the same on both sides: same solver, same steps) does the two H x H
-    products of the dynamics; a training step also does each one's input and weight gradient
-    at least once (backprop's VJPs; the adjoint's backward solve does more). On neurodyn's
-    OpenBLAS at the case's shapes; no activation, solver arithmetic, projection or norm is
-    included, so no implementation can beat this floor (the GEMM floor). The work floor adds
+    products of the dynamics; a backprop training step also does each one's input and weight
+    gradient once (the VJPs). The continuous adjoint's backward solve integrates the state back
+    with the cotangent: each of its evaluations is the field's two products and their VJP, so
+    its floor adds, per backward evaluation (its count from neurodyn's backward solve, which the
+    peers take too: the same method), the two products once more. On neurodyn's OpenBLAS at the
+    case's shapes; no activation, solver arithmetic, projection or norm is included, so no
+    implementation of the algorithm can beat this floor (the GEMM floor). The work floor adds
     each evaluation's transcendental functions: silu's sigmoid and the output tanh over the
     batch x H elements; their derivatives (s (1 + z (1 - s)), 1 - tanh^2) reuse those values,
-    so a training step needs no more (neurodyn's backprop recomputes its stages and the
-    adjoint's backward solve evaluates the field again: more than the floor)."""
+    so a VJP at a point just evaluated needs no more."""
 
     def spec(sides):
-        nfev = ((sides.get("neurodyn") or {}).get("counts") or {}).get("nfev")
-        if not nfev:
+        counts = (sides.get("neurodyn") or {}).get("counts") or {}
+        nfev, back = counts.get("nfev"), counts.get("nfev_backward")
+        if not nfev or (gradient == "adjoint" and not back):
             raise Skip("neurodyn's evaluation count is unknown")
-        return dict(products=[(batch, HIDDEN, HIDDEN, kind == "train", 2)],
-                    elementwise=[("sigmoid", batch * HIDDEN), ("tanh", batch * HIDDEN)],
-                    what=f"{nfev} evaluations x 2 products {batch}x{HIDDEN}x{HIDDEN}"
-                    + (" with their input and weight gradients" if kind == "train" else ""), time_scale=nfev)
+        prods = f"2 products {batch}x{HIDDEN}x{HIDDEN}"
+        if gradient != "adjoint":
+            return dict(products=[(batch, HIDDEN, HIDDEN, kind == "train", 2)],
+                        elementwise=[("sigmoid", batch * HIDDEN), ("tanh", batch * HIDDEN)],
+                        what=f"{nfev} evaluations x {prods}"
+                        + (" with their input and weight gradients" if kind == "train" else ""), time_scale=nfev)
+        # the forward solve's products, then the backward solve's with their gradients; the
+        # elementwise work of every evaluation
+        evals = nfev + back
+        return dict(products=[(batch, HIDDEN, HIDDEN, False, 2 * nfev), (batch, HIDDEN, HIDDEN, True, 2 * back)],
+                    elementwise=[("sigmoid", evals * batch * HIDDEN), ("tanh", evals * batch * HIDDEN)],
+                    what=f"{nfev} forward and {back} backward evaluations x {prods}, the backward ones with their "
+                    "input and weight gradients")
 
     return floors(spec)
 
@@ -741,7 +754,7 @@ def node_cases(batch, quick):
                        "diffrax_jit": diffrax_node_side("train", solver, gradient, rtol, atol, x, y, quick)},
                 agree=agree, agree_why=why, agree_metric="rel_l2",
                 reference=ref,
-                extras=nn_extras(reference=ref), **node_floors("train", batch),
+                extras=nn_extras(reference=ref), **node_floors("train", batch, gradient),
             ))
     return cases
 
