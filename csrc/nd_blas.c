@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <strings.h>
 
 void nd_blas_set_num_threads(int n)
 {
@@ -107,8 +108,47 @@ int nd_blas_prepare(void)
  * one BLAS call, which packs the whole of the other operand again: fewer, larger blocks pack a
  * weight matrix fewer times (a 6400-row product by a 128 x 256 weight packed it 25 times in
  * 256-row blocks, 11% of the time; 8 times now). */
-static int64_t nd_gemm_block(int64_t span)
+/* Products of up to this many multiply-adds run on OpenBLAS's small-matrix kernels where it has
+ * them (the cores below, float and double: no packing, C written once), measured on its SkylakeX
+ * kernels at 100 GFLOP/s in float32 for 128-244 rows x 64 x 64 against 79-83 for 256-512 rows,
+ * which take the packed path. On those cores a product of up to 8 times as many is cut into
+ * blocks that stay below it, when each keeps at least ND_GEMM_SMALL_BLOCK_MIN rows (columns);
+ * elsewhere (Haswell's kernels have no such path) a cut would only pack the other operand again. */
+#define ND_GEMM_SMALL_MACS 1000000.0
+#define ND_GEMM_SMALL_BLOCK_MIN 128
+
+/* Whether the kernels OpenBLAS runs (its own choice for this CPU, or OPENBLAS_CORETYPE's) have
+ * the small-matrix path; asked once. */
+static int nd_gemm_small_path(void)
 {
+    static atomic_int known = -1;
+    int v = atomic_load(&known);
+    if (v < 0) {
+        static const char *const cores[] = {"skylakex", "cooperlake", "sapphirerapids"};
+        const char *name = openblas_get_corename();
+        v = 0;
+        for (size_t i = 0; name && i < sizeof cores / sizeof cores[0]; ++i)
+            v |= strcasecmp(name, cores[i]) == 0;
+        atomic_store(&known, v);
+    }
+    return v;
+}
+
+static int64_t nd_gemm_block(int64_t span, double macs)
+{
+    if (macs <= ND_GEMM_SMALL_MACS)
+        return span;
+    if (macs <= 8 * ND_GEMM_SMALL_MACS && nd_gemm_small_path()) {
+        const double per = macs / (double)span; /* multiply-adds of one row (column) of C */
+        int64_t blk = (int64_t)(ND_GEMM_SMALL_MACS / per) / 16 * 16;
+        if (blk >= ND_GEMM_SMALL_BLOCK_MIN) { /* thinner blocks cost more in calls than they save */
+            const int64_t nb = (span + blk - 1) / blk;
+            blk = (span + nb - 1) / nb;
+            return (blk + 15) / 16 * 16 < span ? (blk + 15) / 16 * 16 : span;
+        }
+    }
+    if (macs < ND_GEMM_SPLIT_FLOPS || span <= ND_GEMM_BLOCK_MIN)
+        return span;
     int64_t nb = (span + ND_GEMM_BLOCK_MAX - 1) / ND_GEMM_BLOCK_MAX;
     const int64_t most = (span + ND_GEMM_BLOCK_MIN - 1) / ND_GEMM_BLOCK_MIN;
     nb = (nb + 7) / 8 * 8;
@@ -179,7 +219,8 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
     static void nd_gemm_range_##SFX(void *ctx, int64_t b0, int64_t b1)                                   \
     {                                                                                                    \
         const nd_gemm_job_##SFX *j = ctx;                                                                \
-        const int64_t span = j->by_rows ? j->m : j->n, size = nd_gemm_block(span);                      \
+        const int64_t span = j->by_rows ? j->m : j->n;                                                   \
+        const int64_t size = nd_gemm_block(span, (double)j->m * (double)j->n * (double)j->k);           \
         for (int64_t blk = b0; blk < b1; ++blk) {                                                        \
             const int64_t lo = blk * size, hi = lo + size < span ? lo + size : span;                     \
             if (nd_poll_work((hi - lo) * (j->by_rows ? j->n : j->m) * j->k))                             \
@@ -197,15 +238,14 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
                                                                                                          \
     static void nd_gemm_run_##SFX(nd_gemm_job_##SFX *j)                                                  \
     {                                                                                                    \
-        const double flops = (double)j->m * (double)j->n * (double)j->k;                                 \
         const int64_t span = j->by_rows ? j->m : j->n;                                                   \
-        if (flops < ND_GEMM_SPLIT_FLOPS || span <= ND_GEMM_BLOCK_MIN) {                                  \
+        const int64_t size = nd_gemm_block(span, (double)j->m * (double)j->n * (double)j->k);           \
+        if (size >= span) {                                                                              \
             if (j->bias)                                                                                 \
                 nd_gemm_seed_##SFX(j, j->m, 0, j->n, j->c);                                              \
             nd_gemm_call_##SFX(j, j->m, j->n, j->a, j->b, j->c);                                         \
             return;                                                                                      \
         }                                                                                                \
-        const int64_t size = nd_gemm_block(span);                                                        \
         nd_parallel_for((span + size - 1) / size, 1, 1, nd_gemm_range_##SFX, j);                         \
     }                                                                                                    \
                                                                                                          \

@@ -21,6 +21,7 @@
 #define openblas_set_num_threads scipy_openblas_set_num_threads
 #define openblas_get_num_threads scipy_openblas_get_num_threads
 #define openblas_get_config scipy_openblas_get_config
+#define openblas_get_corename scipy_openblas_get_corename
 #endif
 
 #include <cblas.h>
@@ -34,7 +35,8 @@ static inline int nd_blas_dims_ok(int64_t a, int64_t b, int64_t c)
 /* Type-generic GEMM on row-major matrices: C = alpha * op(A) op(B) + beta * C.
  *
  * A large product is cut into fixed blocks of C's rows (or columns), chosen from the shapes
- * alone, each a one-thread BLAS call; the kernel threads share the blocks. Every element is
+ * (and whether OpenBLAS's kernels for this CPU have a small-matrix path, nd_blas.c), never from
+ * the thread count, each a one-thread BLAS call; the kernel threads share the blocks. Every element is
  * then computed by the same call whatever the thread count, so results keep their bits,
  * which OpenBLAS's own threading does not promise (its threaded GEMM rounded an SNN's weight
  * gradient differently, and it rounds a row differently in calls of different sizes).
