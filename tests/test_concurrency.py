@@ -221,6 +221,12 @@ def _split_kernel_results():
     # large products are cut into blocks shared by the threads: OpenBLAS must see the same calls
     x_big = rng.normal(size=(1000, 300)).astype(np.float32)
     out["dense_forward"] = nd._core.dense_forward(x_big, rng.normal(size=(300, 700)).astype(np.float32), None)
+    # 1-8 million multiply-adds: blocks under OpenBLAS's small-matrix limit, where its kernels
+    # have that path (nd_blas.c), in both precisions, an odd row count ending a block short
+    for dt in (np.float32, np.float64):
+        out[f"dense_mid_{np.dtype(dt).name}"] = nd._core.dense_forward(
+            rng.normal(size=(509, 64)).astype(dt), rng.normal(size=(64, 64)).astype(dt),
+            rng.normal(size=64).astype(dt))
     spk = (rng.random((3001, 300)) < 0.05).astype(np.float32)
     sp = {"fc.kernel": rng.normal(size=(300, 200)).astype(np.float32), "fc.bias": np.zeros(200, np.float32)}
     out["spike_dense"] = nd.nn.dense(sp, "fc", spk, spikes=True)
