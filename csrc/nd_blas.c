@@ -102,12 +102,6 @@ int nd_blas_prepare(void)
 #define ND_GEMM_BLOCK_MIN 256
 #define ND_GEMM_BLOCK_MAX 1024
 
-/* Rows (or columns) of C in each block of a product spanning `span` of them: blocks of at most
- * ND_GEMM_BLOCK_MAX, their count rounded up to a multiple of 8 (so that 2, 4 or 8 threads share
- * them evenly) while they keep ND_GEMM_BLOCK_MIN, sized evenly to a multiple of 16. Each block is
- * one BLAS call, which packs the whole of the other operand again: fewer, larger blocks pack a
- * weight matrix fewer times (a 6400-row product by a 128 x 256 weight packed it 25 times in
- * 256-row blocks, 11% of the time; 8 times now). */
 /* Products of up to this many multiply-adds run on OpenBLAS's small-matrix kernels where it has
  * them (the cores below, float and double: no packing, C written once), measured on its SkylakeX
  * kernels at 100 GFLOP/s in float32 for 128-244 rows x 64 x 64 against 79-83 for 256-512 rows,
@@ -134,6 +128,14 @@ static int nd_gemm_small_path(void)
     return v;
 }
 
+/* Rows (or columns) of C in each block of a product spanning `span` of them (span itself: one
+ * call). Up to 8 million multiply-adds on kernels with the small-matrix path: blocks under its
+ * limit (above). From ND_GEMM_SPLIT_FLOPS on: blocks of at most ND_GEMM_BLOCK_MAX, their count
+ * rounded up to a multiple of 8 (so that 2, 4 or 8 threads share them evenly) while they keep
+ * ND_GEMM_BLOCK_MIN. Blocks are sized evenly to a multiple of 16. Each block is one BLAS call,
+ * which packs the whole of the other operand again: fewer, larger blocks pack a weight matrix
+ * fewer times (the 4096-wide layer's 8000 x 4096 x 4096 product repacked its weight 32 times in
+ * 256-row blocks). */
 static int64_t nd_gemm_block(int64_t span, double macs)
 {
     if (macs <= ND_GEMM_SMALL_MACS)
@@ -143,8 +145,8 @@ static int64_t nd_gemm_block(int64_t span, double macs)
         int64_t blk = (int64_t)(ND_GEMM_SMALL_MACS / per) / 16 * 16;
         if (blk >= ND_GEMM_SMALL_BLOCK_MIN) { /* thinner blocks cost more in calls than they save */
             const int64_t nb = (span + blk - 1) / blk;
-            blk = (span + nb - 1) / nb;
-            return (blk + 15) / 16 * 16 < span ? (blk + 15) / 16 * 16 : span;
+            blk = ((span + nb - 1) / nb + 15) / 16 * 16;
+            return blk < span ? blk : span;
         }
     }
     if (macs < ND_GEMM_SPLIT_FLOPS || span <= ND_GEMM_BLOCK_MIN)
@@ -178,6 +180,7 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
         const T *a, *b;                                                                                  \
         T *c;                                                                                            \
         const T *bias; /* nd_gemm_seeded: C's block is set to it (every row) before its product */     \
+        int64_t span, size; /* rows (by_rows) or columns of C, and those of a block (nd_gemm_block) */  \
     } nd_gemm_job_##SFX;                                                                                 \
                                                                                                          \
     /* Rows [0, m) of C's columns [n0, n0 + n) set to bias[n0 + j]: plain copies, as gcc would       \
@@ -219,8 +222,7 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
     static void nd_gemm_range_##SFX(void *ctx, int64_t b0, int64_t b1)                                   \
     {                                                                                                    \
         const nd_gemm_job_##SFX *j = ctx;                                                                \
-        const int64_t span = j->by_rows ? j->m : j->n;                                                   \
-        const int64_t size = nd_gemm_block(span, (double)j->m * (double)j->n * (double)j->k);           \
+        const int64_t span = j->span, size = j->size;                                                    \
         for (int64_t blk = b0; blk < b1; ++blk) {                                                        \
             const int64_t lo = blk * size, hi = lo + size < span ? lo + size : span;                     \
             if (nd_poll_work((hi - lo) * (j->by_rows ? j->n : j->m) * j->k))                             \
@@ -238,28 +240,28 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k)
                                                                                                          \
     static void nd_gemm_run_##SFX(nd_gemm_job_##SFX *j)                                                  \
     {                                                                                                    \
-        const int64_t span = j->by_rows ? j->m : j->n;                                                   \
-        const int64_t size = nd_gemm_block(span, (double)j->m * (double)j->n * (double)j->k);           \
-        if (size >= span) {                                                                              \
+        j->span = j->by_rows ? j->m : j->n;                                                              \
+        j->size = nd_gemm_block(j->span, (double)j->m * (double)j->n * (double)j->k);                   \
+        if (j->size >= j->span) {                                                                        \
             if (j->bias)                                                                                 \
                 nd_gemm_seed_##SFX(j, j->m, 0, j->n, j->c);                                              \
             nd_gemm_call_##SFX(j, j->m, j->n, j->a, j->b, j->c);                                         \
             return;                                                                                      \
         }                                                                                                \
-        nd_parallel_for((span + size - 1) / size, 1, 1, nd_gemm_range_##SFX, j);                         \
+        nd_parallel_for((j->span + j->size - 1) / j->size, 1, 1, nd_gemm_range_##SFX, j);               \
     }                                                                                                    \
                                                                                                          \
     void nd_gemm_##SFX(int transa, int transb, int64_t m, int64_t n, int64_t k, T alpha, const T *a,     \
                        int64_t lda, const T *b, int64_t ldb, T beta, T *c, int64_t ldc)                  \
     {                                                                                                    \
-        nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, NULL}; \
+        nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, NULL, 0, 0}; \
         nd_gemm_run_##SFX(&j);                                                                           \
     }                                                                                                    \
                                                                                                          \
     void nd_gemm_seeded_##SFX(int transa, int transb, int64_t m, int64_t n, int64_t k, const T *a,       \
                               int64_t lda, const T *b, int64_t ldb, const T *bias, T *c, int64_t ldc)    \
     {                                                                                                    \
-        nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, 1, 1, a, b, c, bias};     \
+        nd_gemm_job_##SFX j = {transa, transb, m >= n, m, n, k, lda, ldb, ldc, 1, 1, a, b, c, bias, 0, 0}; \
         nd_gemm_run_##SFX(&j);                                                                           \
     }
 
