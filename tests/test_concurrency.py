@@ -227,6 +227,10 @@ def _split_kernel_results():
         out[f"dense_mid_{np.dtype(dt).name}"] = nd._core.dense_forward(
             rng.normal(size=(509, 64)).astype(dt), rng.normal(size=(64, 64)).astype(dt),
             rng.normal(size=64).astype(dt))
+        # the gradients' products: dy w^T with w^T copied, x^T dy summed over slices of the rows
+        out[f"dense_mid_grad_{np.dtype(dt).name}"] = nd._core.dense_backward(
+            rng.normal(size=(1021, 64)).astype(dt), rng.normal(size=(64, 64)).astype(dt),
+            rng.normal(size=(1021, 64)).astype(dt), True)
     spk = (rng.random((3001, 300)) < 0.05).astype(np.float32)
     sp = {"fc.kernel": rng.normal(size=(300, 200)).astype(np.float32), "fc.bias": np.zeros(200, np.float32)}
     out["spike_dense"] = nd.nn.dense(sp, "fc", spk, spikes=True)
