@@ -103,13 +103,20 @@ int nd_blas_prepare(void)
 #define ND_GEMM_BLOCK_MAX 1024
 
 /* Products of up to this many multiply-adds run on OpenBLAS's small-matrix kernels where it has
- * them (the cores below, float and double: no packing, C written once), measured on its SkylakeX
- * kernels at 100 GFLOP/s in float32 for 128-244 rows x 64 x 64 against 79-83 for 256-512 rows,
- * which take the packed path. On those cores a product of up to 8 times as many is cut into
- * blocks that stay below it, when each keeps at least ND_GEMM_SMALL_BLOCK_MIN rows (columns);
- * elsewhere (Haswell's kernels have no such path) a cut would only pack the other operand again. */
+ * them (the cores below, float and double: no packing, C written once). On those cores a product
+ * of up to ND_GEMM_SMALL_MAX_MACS whose operands the path takes (not B transposed: its
+ * column-major TN form is refused above 1200 elements of C) is cut into blocks that stay below
+ * it, of at least ND_GEMM_SMALL_MIN_ROWS rows or ND_GEMM_SMALL_MIN_COLS columns. Measured on
+ * SkylakeX kernels (float32 GFLOP/s, one call -> blocks): 256 x 64 x 64 79 -> 100, 128 x 128 x 256
+ * 101 -> 117 in 16-row blocks, 1024 x 64 x 256 100 -> 117, 8192 x 64 x 64 95 -> 110, 128 x 256 x 64
+ * 98 -> 110 in 96-column blocks; float64 gains 20-30%. Thinner column blocks read B's columns
+ * strided and lose (64 x 1024 x 256 in 48-column blocks: 84 -> 58), and beyond 2^26 (6400 rows x
+ * 128 x 256) the gain is gone. Elsewhere (Haswell's kernels have no such path) a cut would only
+ * pack the other operand again. */
 #define ND_GEMM_SMALL_MACS 1000000.0
-#define ND_GEMM_SMALL_BLOCK_MIN 128
+#define ND_GEMM_SMALL_MAX_MACS 67108864.0
+#define ND_GEMM_SMALL_MIN_ROWS 16
+#define ND_GEMM_SMALL_MIN_COLS 64
 
 /* Whether the kernels OpenBLAS runs (its own choice for this CPU, or OPENBLAS_CORETYPE's) have
  * the small-matrix path; asked once. */
@@ -128,22 +135,22 @@ static int nd_gemm_small_path(void)
     return v;
 }
 
-/* Rows (or columns) of C in each block of a product spanning `span` of them (span itself: one
- * call). Up to 8 million multiply-adds on kernels with the small-matrix path: blocks under its
- * limit (above). From ND_GEMM_SPLIT_FLOPS on: blocks of at most ND_GEMM_BLOCK_MAX, their count
+/* Rows (by_rows) or columns of C in each block of a product spanning `span` of them (span
+ * itself: one call). With `small` (the product is one the small-matrix path takes), blocks under
+ * its limit (above). From ND_GEMM_SPLIT_FLOPS on: blocks of at most ND_GEMM_BLOCK_MAX, their count
  * rounded up to a multiple of 8 (so that 2, 4 or 8 threads share them evenly) while they keep
  * ND_GEMM_BLOCK_MIN. Blocks are sized evenly to a multiple of 16. Each block is one BLAS call,
  * which packs the whole of the other operand again: fewer, larger blocks pack a weight matrix
  * fewer times (the 4096-wide layer's 8000 x 4096 x 4096 product repacked its weight 32 times in
  * 256-row blocks). */
-static int64_t nd_gemm_block(int64_t span, double macs)
+static int64_t nd_gemm_block(int64_t span, double macs, int by_rows, int small)
 {
     if (macs <= ND_GEMM_SMALL_MACS)
         return span;
-    if (macs <= 8 * ND_GEMM_SMALL_MACS && nd_gemm_small_path()) {
+    if (small && macs <= ND_GEMM_SMALL_MAX_MACS) {
         const double per = macs / (double)span; /* multiply-adds of one row (column) of C */
         int64_t blk = (int64_t)(ND_GEMM_SMALL_MACS / per) / 16 * 16;
-        if (blk >= ND_GEMM_SMALL_BLOCK_MIN) { /* thinner blocks cost more in calls than they save */
+        if (blk >= (by_rows ? ND_GEMM_SMALL_MIN_ROWS : ND_GEMM_SMALL_MIN_COLS)) {
             const int64_t nb = (span + blk - 1) / blk;
             blk = ((span + nb - 1) / nb + 15) / 16 * 16;
             return blk < span ? blk : span;
@@ -191,10 +198,11 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
 
 /* OpenBLAS takes a product whose B is transposed (dY W^T, an input gradient: its column-major TN
  * form) on the small-matrix path only while C has at most 1200 elements, so on the cores that
- * have it, a larger such product of at most 8 ND_GEMM_SMALL_MACS whose B fits in
+ * have it, a larger such product of at most ND_GEMM_SMALL_MAX_MACS whose B fits in
  * ND_GEMM_TRANSPOSE_BYTES is computed as A B' with B' = B^T copied first, which nd_gemm_block
  * then cuts like any other. Measured on SkylakeX kernels, 64-1024 rows x 64 x 64 in float32
- * 86-97 -> 92-114 GFLOP/s with the copy, in float64 42-46 -> 42-56. */
+ * 86-97 -> 92-114 GFLOP/s with the copy, in float64 42-46 -> 42-56. A larger B costs more to
+ * copy than the path gains (128 x 256 x 64: 95 -> 71). */
 #define ND_GEMM_TRANSPOSE_BYTES 32768
 #define ND_GEMM_TRANSPOSE_MIN_C 1200
 
@@ -269,7 +277,8 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
     {                                                                                                    \
         j->by_rows = j->m >= j->n;                                                                       \
         j->span = j->by_rows ? j->m : j->n;                                                              \
-        j->size = nd_gemm_block(j->span, (double)j->m * (double)j->n * (double)j->k);                   \
+        j->size = nd_gemm_block(j->span, (double)j->m * (double)j->n * (double)j->k, j->by_rows,         \
+                                !j->tb && nd_gemm_small_path());                                         \
         j->small_tn = j->ta && !j->tb && nd_gemm_small_path();                                           \
         if (j->size >= j->span) {                                                                        \
             if (j->bias)                                                                                 \
@@ -297,7 +306,7 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
     static void nd_gemm_run_##SFX(nd_gemm_job_##SFX *j)                                                  \
     {                                                                                                    \
         const double macs = (double)j->m * (double)j->n * (double)j->k;                                 \
-        if (!j->ta && j->tb && j->k > 0 && j->m * j->n > ND_GEMM_TRANSPOSE_MIN_C && macs <= 8 * ND_GEMM_SMALL_MACS && \
+        if (!j->ta && j->tb && j->k > 0 && j->m * j->n > ND_GEMM_TRANSPOSE_MIN_C && macs <= ND_GEMM_SMALL_MAX_MACS && \
             (size_t)(j->n * j->k) * sizeof(T) <= ND_GEMM_TRANSPOSE_BYTES && nd_gemm_small_path())        \
             nd_gemm_transposed_##SFX(j);                                                                 \
         else                                                                                             \

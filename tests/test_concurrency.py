@@ -227,6 +227,11 @@ def _split_kernel_results():
         out[f"dense_mid_{np.dtype(dt).name}"] = nd._core.dense_forward(
             rng.normal(size=(509, 64)).astype(dt), rng.normal(size=(64, 64)).astype(dt),
             rng.normal(size=64).astype(dt))
+        # blocks of columns and of 16 rows under the limit
+        out[f"dense_cols_{np.dtype(dt).name}"] = nd._core.dense_forward(
+            rng.normal(size=(128, 64)).astype(dt), rng.normal(size=(64, 256)).astype(dt), None)
+        out[f"dense_thin_{np.dtype(dt).name}"] = nd._core.dense_forward(
+            rng.normal(size=(1021, 256)).astype(dt), rng.normal(size=(256, 64)).astype(dt), None)
         # the gradients' products: dy w^T with w^T copied, x^T dy summed over slices of the rows
         out[f"dense_mid_grad_{np.dtype(dt).name}"] = nd._core.dense_backward(
             rng.normal(size=(1021, 64)).astype(dt), rng.normal(size=(64, 64)).astype(dt),

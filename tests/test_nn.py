@@ -143,18 +143,23 @@ def test_mse_and_cross_entropy_of_no_rows():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rows, fan_in, fan_out", [(256, 64, 64), (1024, 64, 64), (8192, 64, 2), (509, 96, 80)])
-def test_dense_backward_products_match_numpy(rng, dtype, rows, fan_in, fan_out):
-    """The input and weight gradients at the shapes nd_gemm computes by its other routes (on
-    kernels with OpenBLAS's small-matrix path: dy w^T with w^T copied first, x^T dy over slices
-    of the rows) equal float64 products to rounding."""
+@pytest.mark.parametrize("rows, fan_in, fan_out", [(256, 64, 64), (1024, 64, 64), (8192, 64, 2), (509, 96, 80),
+                                                   (128, 64, 256), (1021, 256, 64)])
+def test_dense_products_match_numpy(rng, dtype, rows, fan_in, fan_out):
+    """The layer and its input and weight gradients at the shapes nd_gemm cuts into blocks or
+    computes by its other routes (on kernels with OpenBLAS's small-matrix path: row and column
+    blocks under its limit, dy w^T with w^T copied first, x^T dy over slices of the rows) equal
+    float64 products to rounding."""
     x = rng.normal(size=(rows, fan_in)).astype(dtype)
     w = rng.normal(size=(fan_in, fan_out)).astype(dtype)
+    b = rng.normal(size=fan_out).astype(dtype)
     dy = rng.normal(size=(rows, fan_out)).astype(dtype)
+    y = _core.dense_forward(x, w, b)
     dx, dw, db = _core.dense_backward(x, w, dy, True)
-    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    x64, w64, b64, dy64 = (a.astype(np.float64) for a in (x, w, b, dy))
     scale = 1e-5 if dtype == np.float32 else 1e-13
-    for got, want, inner in ((dx, dy64 @ w64.T, fan_out), (dw, x64.T @ dy64, rows), (db, dy64.sum(0), rows)):
+    for got, want, inner in ((y, x64 @ w64 + b64, fan_in), (dx, dy64 @ w64.T, fan_out), (dw, x64.T @ dy64, rows),
+                             (db, dy64.sum(0), rows)):
         assert got.dtype == dtype
         # each entry is a sum of `inner` products of unit normals: error ~ eps sqrt(inner) |terms|
         bound = scale * np.sqrt(inner) * (np.abs(x64).max() + np.abs(w64).max()) * np.abs(dy64).max()
