@@ -16,9 +16,6 @@ const char *const nd_ode_method_names[ND_ODE_METHOD_COUNT + 1] = {"euler",  "mid
 
 const char *const nd_ode_adaptive_method_names[4] = {"dopri5", "tsit5", "dop853", NULL};
 
-const char *const nd_ode_coupled_method_names[ND_ODE_COUPLED_METHOD_COUNT + 1] = {"euler", "midpoint", "rk4",
-                                                                                  "dopri5", NULL};
-
 const char *nd_ode_method_name(int method)
 {
     return (method >= 0 && method < ND_ODE_METHOD_COUNT) ? nd_ode_method_names[method] : NULL;

@@ -29,8 +29,6 @@ typedef enum {
 /* The methods' names by code, NULL-terminated; the adaptive ones among them. */
 extern const char *const nd_ode_method_names[ND_ODE_METHOD_COUNT + 1];
 extern const char *const nd_ode_adaptive_method_names[4];
-/* The methods of the coupled solver (codes below ND_ODE_COUPLED_METHOD_COUNT), NULL-terminated. */
-extern const char *const nd_ode_coupled_method_names[ND_ODE_COUPLED_METHOD_COUNT + 1];
 
 /* The method's name ("rk4"), or NULL for an unknown code. */
 const char *nd_ode_method_name(int method);

@@ -198,6 +198,33 @@ def test_kept_stages_give_the_replays_bits(form, dtype):
                          method="rk4", dt=0.05)
 
 
+def test_record_16_keeps_the_stages_where_the_solve_can():
+    """odeint(record=16) keeps the stages where its solve can keep them for its field (the rule
+    lives in the binding; the models ask for it): the coupled solver a hybrid or MLP field's, the
+    per-sample driver an MLP field's only; elsewhere nothing is kept, with the same outputs, and
+    an earlier object passed as kept= is left unused."""
+    m = make(("tanh", "polynomial"), d=2, sizes=(4, 3), scale=0.5, dtype=np.float64)
+    mlp = nd.fields.MLP([np.eye(2) * 0.5, np.eye(2)], [np.zeros(2), np.zeros(2)], activation="tanh")
+    z0 = np.random.default_rng(3).normal(size=(5, 2))
+    times = np.linspace(0.0, 0.5, 6)
+    cases = [(m._spec(), "rk4", False, True), (m._spec(), "dopri5", True, True), (m._spec(), "dopri5", False, False),
+             (mlp._spec(), "dopri5", False, True), (nd.hybrid.Duffing()._spec(), "rk4", False, False),
+             (lambda t, y: -y, "rk4", False, False)]
+    for spec, method, coupled, keeps in cases:
+        opts = dict(method=method, dt=0.05 if method == "rk4" else 0.0, rtol=1e-6, atol=1e-8, coupled=coupled)
+        ys, _, plain = _core.odeint(spec, z0, times, record=4, **opts)
+        ys16, _, raw = _core.odeint(spec, z0, times, record=20, **opts)
+        np.testing.assert_array_equal(ys, ys16)
+        assert ("kept" in raw) == keeps, (method, coupled)
+        np.testing.assert_array_equal(plain["tape"][1], raw["tape"][1])
+        if keeps:  # its memory serves the next solve
+            assert _core.odeint(spec, z0, times, record=20, kept=raw["kept"], **opts)[2]["kept"] is raw["kept"]
+    # an object of a solve that kept, passed to one that cannot keep: unused, nothing raised
+    _, _, raw = _core.odeint(m._spec(), z0, times, record=20, method="rk4", dt=0.05)
+    _, _, none = _core.odeint(m._spec(), z0, times, record=20, kept=raw["kept"], method="dopri5")
+    assert "kept" not in none
+
+
 def _trained(form):
     sysm = nd.hybrid.Duffing()
     t = np.linspace(0, 1.0, 11)

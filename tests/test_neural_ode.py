@@ -304,7 +304,7 @@ def test_batch_gradient_is_the_sum_of_its_samples(solver, gradient):
 
 def _replay(model):
     """The same model evaluating every stage again in its backward pass."""
-    model._keeps_stages = lambda: False
+    model._keep_stages = 0
     return model
 
 
@@ -370,7 +370,6 @@ def test_training_through_kept_stages_matches_the_replay(solver, coupled, dtype)
     r = np.random.default_rng(41)
     kept, replay = make(solver, tol=1e-6, dtype=dtype, coupled=coupled), _replay(
         make(solver, tol=1e-6, dtype=dtype, coupled=coupled))
-    assert kept._keeps_stages()
     held = None
     for call, t in enumerate([None, np.array([0.3, 0.55, 1.0]), None]):
         x = r.normal(size=(3, 3)).astype(dtype)
@@ -389,12 +388,18 @@ def test_training_through_kept_stages_matches_the_replay(solver, coupled, dtype)
 
 
 def test_kept_stages_are_used_by_backprop_through_the_explicit_solvers():
-    """Backprop through the coupled solver and through the per-sample driver reads kept stages;
-    the adjoint keeps none."""
-    assert all(make(s)._keeps_stages() for s in ("euler", "rk4", "dopri5", "tsit5", "dop853"))
-    assert make("dopri5", coupled=True)._keeps_stages()
-    assert not make("rk4", gradient="adjoint")._keeps_stages()
-    assert not make("dopri5", gradient="adjoint")._keeps_stages()
+    """Backprop through the coupled solver and through the per-sample driver keeps the stages (the
+    binding decides where a solve can); radau and the adjoint keep none."""
+    r = np.random.default_rng(43)
+    x, y = r.normal(size=(3, 3)), r.normal(size=(3, 2))
+    for solver, coupled, gradient, keeps in [("euler", False, "backprop", True), ("rk4", False, "backprop", True),
+                                             ("dopri5", False, "backprop", True), ("tsit5", False, "backprop", True),
+                                             ("dop853", False, "backprop", True), ("dopri5", True, "backprop", True),
+                                             ("radau", False, "backprop", False), ("rk4", False, "adjoint", False),
+                                             ("dopri5", False, "adjoint", False)]:
+        m = make(solver, gradient, tol=1e-6, coupled=coupled)
+        m.loss_and_grad(x, y)
+        assert hasattr(m, "_kept_stages") == keeps, (solver, coupled, gradient)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -362,7 +362,7 @@ typedef struct {
     PyArrayObject *y0, *t, *ev_c, *ev_d, *direction, *terminal;
     int method, coupled;
     double rtol, atol, dt;
-    int64_t max_steps, record; /* record: 1 steps, 2 dense output, 4 tape, 8 kept stages */
+    int64_t max_steps, record; /* record: 1 steps, 2 dense output, 4 tape, 8 kept stages, 16 kept where they can be */
     int64_t kept_budget;       /* bytes the kept stages may take (nd_ode_kept_default_budget) */
     PyObject *kept;            /* an earlier info["kept"] whose memory the kept stages reuse */
     nd_kept_box *box;          /* the kept stages' box while the call runs */
@@ -564,13 +564,31 @@ static int nd_call_setup(nd_call *c, PyArrayObject *y0, int tn, int single, PyOb
     return nd_pyargs_init(&c->py, args, tn, progress);
 }
 
+/* Whether the solve can keep its stages for the field: the coupled solver those of an MLP or
+ * hybrid field, the per-sample driver those of an MLP field (record=16 asks for them there). */
+static int nd_odeint_can_keep(int coupled, const nd_call *c, const nd_bound_field *bf)
+{
+    size_t len;
+    int64_t widths[ND_SAMPLES_KEEP_ARRAYS];
+    int n;
+    if (c->f)
+        return 0;
+    return (coupled ? nd_field_keep_len(&bf->f, &len) : nd_field_keep_row_widths(&bf->f, c->d, widths, &n)) == ND_OK;
+}
+
 /* record=8: the object that keeps the solve's stages (a->kept reused, else a new one), its box
  * taken in a->box with the field's fingerprint; NULL without record=8; Py_None (borrowed) with
- * an exception set. */
+ * an exception set. record=16 is record=8 where the solve can keep them (nd_odeint_can_keep),
+ * else nothing kept and a->kept left unused. */
 static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_call *c, const nd_bound_field *bf,
                                       int tn)
 {
     size_t keep_len = 0;
+    if (a->record & 16) {
+        a->record = nd_odeint_can_keep(coupled, c, bf) ? a->record | 8 : a->record & ~(int64_t)8;
+        if (!(a->record & 8))
+            return NULL;
+    }
     if (!(a->record & 8)) {
         if (a->kept)
             return PyErr_SetString(PyExc_ValueError, "kept is reused by odeint(record=8) only"), Py_None;
@@ -677,7 +695,9 @@ ND_ENTRY(odeint, nd_odeint_args, nd_odeint_defaults,
          "every row of y0 (its last axis) its own initial-value problem, or with coupled the whole array one system; "
          "record: 1 steps, 2 dense output, 4 tape, 8 kept stages (info['kept'], for ode_backprop; kept= an earlier "
          "one whose memory is reused; kept_budget= the bytes they may take, beyond which steps are not kept and "
-         "ode_backprop replays them; info['kept_steps'] the steps kept)")
+         "ode_backprop replays them; info['kept_steps'] the steps kept), 16 the stages kept where the solve can "
+         "keep them for the field (the coupled solver: an MLP or hybrid field; per sample: an MLP field), else "
+         "none and no info['kept'])")
 
 /* ---- gradients through a built-in field ------------------------------------------------ */
 
@@ -945,6 +965,5 @@ static const nd_entry *const nd_ode_entries[] = {&odeint_entry,         &ode_bac
                                                  &ode_dense_eval_entry, &ode_check_options_entry, NULL};
 static const nd_table nd_ode_tables[] = {{"ode_methods", nd_ode_method_names},
                                          {"ode_adaptive_methods", nd_ode_adaptive_method_names},
-                                         {"ode_coupled_methods", nd_ode_coupled_method_names},
                                          {NULL, NULL}};
 const nd_family nd_ode_family = {nd_ode_entries, nd_ode_tables, NULL};

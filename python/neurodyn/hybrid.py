@@ -21,7 +21,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _checks, _core, nn, training
 from .fields import Field
-from .ode import ADAPTIVE, COUPLED, METHODS, _raise_failed, odeint
+from .ode import ADAPTIVE, METHODS, _raise_failed, odeint
 from .training import with_options_doc
 from . import optim
 from ._typing import Seed
@@ -371,9 +371,9 @@ class HybridEBM(nn.Model):
         """odeint of the model's field from z0 over ``times``; returns (spec, times, ys, raw
         info, the solver options). Inputs per row (one signal per window) make the batch one
         coupled system: per-sample adaptive solves share one input signal. ``record`` 4 records
-        the backprop tape; "tape" also keeps the stages where the solve is coupled (the
-        backward pass then reads each stage's primal sweeps instead of evaluating it again),
-        in the memory of the last call's kept stages."""
+        the backprop tape; "tape" also keeps the stages where the solve can keep them (a coupled
+        solve: the backward pass then reads each stage's primal sweeps instead of evaluating it
+        again), in the memory of the last call's kept stages."""
         _checks.choice("method", method, METHODS)
         z0 = self._rows(z0, "z0")
         times = _checks.times("times", times)
@@ -384,10 +384,10 @@ class HybridEBM(nn.Model):
         opts = dict(method=method, rtol=rtol, atol=atol, dt=step, max_steps=budget, coupled=uu is not None)
         kept = None
         if record == "tape":
-            keep = method in COUPLED and (opts["coupled"] or method not in ADAPTIVE)
-            record = 12 if keep else 4
-            # taken from the model for the call: a concurrent call makes its own
-            kept = self.__dict__.pop("_kept_stages", None) if keep else None
+            # the stages too where the solve can keep them; their memory taken from the model
+            # for the call (a concurrent call makes its own)
+            record = 20
+            kept = self.__dict__.pop("_kept_stages", None)
         ys, y_last, raw = _core.odeint(spec, z0, times, record=record, kept=kept, **opts)
         _raise_failed(raw, None, times, ys, y_last, method, budget)
         return spec, times, ys, raw, opts

@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from . import _checks, _core, nn, reconstruction
 from .fields import MLP
 from ._stiff import STIFF_METHODS
-from .ode import ADAPTIVE, COUPLED, FIXED, METHODS, IntegrationError, _failure_reason, _raise_failed
+from .ode import ADAPTIVE, FIXED, METHODS, IntegrationError, _failure_reason, _raise_failed
 from .training import with_options_doc
 from ._typing import Seed
 from .optim import Optimizer
@@ -213,22 +213,18 @@ class NeuralODE(nn.Model):
             opts["coupled"] = c["coupled"]
         return opts
 
-    def _keeps_stages(self):
-        """Whether backprop reads the stages its forward solve kept: through the coupled solver
-        (a fixed-step method, or dopri5 with ``coupled``) and the per-sample driver (the explicit
-        adaptive methods) it does, and its backward pass then makes only the VJPs' products (the
-        per-sample one evaluates each step's first stage again, and dop853's rounds with an
-        output inside a step); radau evaluates every stage again from the recorded states."""
-        c = self.config
-        return c["gradient"] == "backprop" and (c["solver"] in COUPLED or c["solver"] in ADAPTIVE)
+    # odeint's record bit that keeps the stages where the solve can keep them for this field (the
+    # binding's rule): backprop then reads them and makes only the VJPs' products
+    _keep_stages = 16
 
     def _solve(self, h0, times, record, kept=None):
         """(ys, raw info): the forward solve from h0, recording its steps (record=4: the tape
-        of the backprop gradient; record=12 also keeps its stages in raw["kept"], reusing the
-        memory of ``kept``, an earlier solve's)."""
+        of the backprop gradient; with _keep_stages also its stages in raw["kept"] where the
+        solve can keep them, reusing the memory of ``kept``, an earlier solve's; radau's tape
+        holds only the states)."""
         opts = self._solver_options(times)
         if opts["method"] in STIFF_METHODS:
-            ys, y_last, raw = _core.odeint_stiff(self._dynamics_spec(), h0, times, record=record == 4, **opts)
+            ys, y_last, raw = _core.odeint_stiff(self._dynamics_spec(), h0, times, record=bool(record & 4), **opts)
         else:
             ys, y_last, raw = _core.odeint(self._dynamics_spec(), h0, times, record=record, kept=kept, **opts)
         _raise_failed(raw, None, times, ys, y_last, opts["method"], opts["max_steps"])
@@ -322,11 +318,11 @@ class NeuralODE(nn.Model):
             self._check_forcing(t)
             if alpha > 0:  # alpha = 0 leaves every state as it is: the unforced rollout, bit for bit
                 return self._forced_loss_and_grad(x, y, t, interval, alpha)[:2]
-        keep = self._keeps_stages()
-        record = 12 if keep else 4 if self.config["gradient"] == "backprop" else 0
+        backprop = self.config["gradient"] == "backprop"
+        record = 4 | self._keep_stages if backprop else 0
         # The kept stages of the last training step lend their memory to this one (taken from the
         # model for the call: a concurrent call makes its own).
-        kept = self.__dict__.pop("_kept_stages", None) if keep else None
+        kept = self.__dict__.pop("_kept_stages", None) if backprop else None
         out, (x, h0, times, skip, ys, info, (z, ln_cache)) = self._forward(x, t, record, kept)
         B, H = h0.shape
         pred = out if t is not None else out[-1]

@@ -23,7 +23,6 @@ IntegrationError = _core.IntegrationError
 METHODS = _core.TABLES["ode_methods"]
 ADAPTIVE = _core.TABLES["ode_adaptive_methods"]
 FIXED = tuple(m for m in METHODS if m not in ADAPTIVE)
-COUPLED = _core.TABLES["ode_coupled_methods"]  # the coupled solver's: their stages can be kept (record=8)
 # The stiff solvers named when an explicit method looks stiff (docs/models.md §8).
 _STIFF_HINT = 'the problem looks stiff: try method="radau" or method="bdf"'
 
