@@ -106,7 +106,7 @@ int nd_blas_prepare(void)
  * them (the cores below, float and double: no packing, C written once). On those cores a product
  * of up to ND_GEMM_SMALL_MAX_MACS whose operands the path takes (not B transposed: its
  * column-major TN form is refused above 1200 elements of C) is cut into blocks that stay below
- * it, of at least ND_GEMM_SMALL_MIN_ROWS rows or ND_GEMM_SMALL_MIN_COLS columns. Measured on
+ * it, of at least ND_GEMM_SMALL_MIN_ROWS rows or ND_GEMM_SMALL_MIN_COLS columns (but the last). Measured on
  * SkylakeX kernels (float32 GFLOP/s, one call -> blocks): 256 x 64 x 64 79 -> 100, 128 x 128 x 256
  * 101 -> 117 in 16-row blocks, 1024 x 64 x 256 100 -> 117, 8192 x 64 x 64 95 -> 110, 128 x 256 x 64
  * 98 -> 110 in 96-column blocks; float64 gains 20-30%. Thinner column blocks read B's columns
@@ -175,8 +175,8 @@ static int64_t nd_gemm_block(int64_t span, double macs, int by_rows, int small)
 
 /* OpenBLAS takes a product whose A is transposed (X^T dY, a weight gradient: its column-major
  * NT form) on the small-matrix path only up to ND_GEMM_SMALL_MACS, so on the cores that have it
- * a longer inner dimension is summed in slices under that limit, each at least
- * ND_GEMM_SMALL_SLICE_MIN deep, sized evenly to a multiple of 16. Measured on SkylakeX kernels in
+ * a longer inner dimension is summed in slices under that limit, sized evenly to a multiple of
+ * 16, when that leaves them at least ND_GEMM_SMALL_SLICE_MIN deep (the last may be thinner). Measured on SkylakeX kernels in
  * float32: 64 x 64 over 256-8192 rows 81-93 -> 113-116 GFLOP/s, 128 x 128 over 2048 rows 99 ->
  * 106, 64 x 2 over 8192 rows 15 -> 84; in float64 41-47 -> 51-57. */
 #define ND_GEMM_SMALL_SLICE_MIN 32
@@ -234,7 +234,7 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
     static void nd_gemm_call_##SFX(const nd_gemm_job_##SFX *j, int64_t m, int64_t n, const T *a, const T *b, \
                                    T *c)                                                                 \
     {                                                                                                    \
-        const int64_t ks = nd_gemm_slice(m, n, j->k, j->small_tn);                                                 \
+        const int64_t ks = nd_gemm_slice(m, n, j->k, j->small_tn);                                       \
         for (int64_t k0 = 0; k0 < j->k; k0 += ks) {                                                      \
             const int64_t kk = j->k - k0 < ks ? j->k - k0 : ks;                                          \
             if (k0 && nd_poll_work(m * n * ks))                                                          \

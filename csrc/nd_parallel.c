@@ -17,7 +17,7 @@
 
 #define ND_POOL_MAX 4096     /* workers at most (set_num_threads' bound) */
 #define ND_SPIN 20000        /* polls of a flag before sleeping on a condition (~20-50 us) */
-#define ND_STACK (1 << 20)   /* a worker's stack: the ranges keep a few KiB of locals */
+#define ND_STACK (1 << 20)   /* a worker's stack: the ranges keep a few KiB of locals, nd_gemm's copy of B^T 32 */
 
 static atomic_int nd_threads = 1;
 static atomic_int nd_pool_failed; /* a worker could not be created: until the count is set again */

@@ -223,6 +223,15 @@ def test_record_16_keeps_the_stages_where_the_solve_can():
     _, _, raw = _core.odeint(m._spec(), z0, times, record=20, method="rk4", dt=0.05)
     _, _, none = _core.odeint(m._spec(), z0, times, record=20, kept=raw["kept"], method="dopri5")
     assert "kept" not in none
+    # with 8 asked for as well, record=8's rule holds: a solve that cannot keep raises
+    with pytest.raises(ValueError, match="only as an MLP field"):
+        _core.odeint(m._spec(), z0, times, record=28, method="dopri5")
+    # a training step whose solve keeps none leaves the model the memory of the last that did
+    target = np.zeros((times.size, 5, 2))
+    m.window_loss_and_grad(z0, target, times, method="rk4", dt=0.05)
+    held = m._kept_stages
+    m.window_loss_and_grad(z0, target, times, method="dopri5")
+    assert m._kept_stages is held
 
 
 def _trained(form):

@@ -166,6 +166,21 @@ def test_dense_products_match_numpy(rng, dtype, rows, fan_in, fan_out):
         assert np.max(np.abs(got - want)) < bound
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activation_bits_do_not_depend_on_the_block(rng, dtype):
+    """act_forward evaluates whole blocks of elements unrolled and the rest one at a time; both
+    must give the same bits (a sample's outputs may not depend on its batch, which decides
+    where the blocks fall): an array at once equals its rows one by one, for every activation.
+    gcc's choice of fused multiply-adds in either form can break this; this test catches it."""
+    uint = np.uint64 if dtype == np.float64 else np.uint32
+    for act in _core.TABLES["activations"]:
+        for scale in (0.1, 1.0, 3.0, 10.0):
+            z = (rng.normal(size=(67, 5)) * scale).astype(dtype)
+            whole = _core.act_forward(act, z)
+            rows = np.concatenate([_core.act_forward(act, z[i:i + 1]) for i in range(z.shape[0])])
+            np.testing.assert_array_equal(whole.view(uint), rows.view(uint), err_msg=f"{act} at scale {scale}")
+
+
 # ---- backward against finite differences (float64) ------------------------------------------
 
 

@@ -573,18 +573,21 @@ static int nd_odeint_can_keep(int coupled, const nd_call *c, const nd_bound_fiel
     int n;
     if (c->f)
         return 0;
-    return (coupled ? nd_field_keep_len(&bf->f, &len) : nd_field_keep_row_widths(&bf->f, c->d, widths, &n)) == ND_OK;
+    if ((coupled ? nd_field_keep_len(&bf->f, &len) : nd_field_keep_row_widths(&bf->f, c->d, widths, &n)) == ND_OK)
+        return 1;
+    nd_clear_error(); /* the rule's detail is no error here: it must not name a later failure */
+    return 0;
 }
 
 /* record=8: the object that keeps the solve's stages (a->kept reused, else a new one), its box
  * taken in a->box with the field's fingerprint; NULL without record=8; Py_None (borrowed) with
- * an exception set. record=16 is record=8 where the solve can keep them (nd_odeint_can_keep),
- * else nothing kept and a->kept left unused. */
+ * an exception set. record=16 (without 8) is record=8 where the solve can keep them
+ * (nd_odeint_can_keep), else nothing kept and a->kept left unused. */
 static PyObject *nd_odeint_kept_setup(nd_odeint_args *a, int coupled, const nd_call *c, const nd_bound_field *bf,
                                       int tn)
 {
     size_t keep_len = 0;
-    if (a->record & 16) {
+    if ((a->record & 16) && !(a->record & 8)) { /* with 8 too, record=8's rules hold */
         a->record = nd_odeint_can_keep(coupled, c, bf) ? a->record | 8 : a->record & ~(int64_t)8;
         if (!(a->record & 8))
             return NULL;

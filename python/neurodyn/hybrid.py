@@ -389,6 +389,8 @@ class HybridEBM(nn.Model):
             record = 20
             kept = self.__dict__.pop("_kept_stages", None)
         ys, y_last, raw = _core.odeint(spec, z0, times, record=record, kept=kept, **opts)
+        if kept is not None and "kept" not in raw:  # a solve that keeps none: the memory stays the model's
+            self._kept_stages = kept
         _raise_failed(raw, None, times, ys, y_last, method, budget)
         return spec, times, ys, raw, opts
 
