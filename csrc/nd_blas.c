@@ -135,6 +135,13 @@ static int nd_gemm_small_path(void)
     return v;
 }
 
+/* The size of each of `count` even parts of `span`, rounded up to a multiple of 16 (the last
+ * part takes the rest): the blocks' and the slices' sizes. */
+static int64_t nd_gemm_even(int64_t span, int64_t count)
+{
+    return ((span + count - 1) / count + 15) / 16 * 16;
+}
+
 /* Rows (by_rows) or columns of C in each block of a product spanning `span` of them (span
  * itself: one call). With `small` (the product is one the small-matrix path takes), blocks under
  * its limit (above). From ND_GEMM_SPLIT_FLOPS on: blocks of at most ND_GEMM_BLOCK_MAX, their count
@@ -151,8 +158,7 @@ static int64_t nd_gemm_block(int64_t span, double macs, int by_rows, int small)
         const double per = macs / (double)span; /* multiply-adds of one row (column) of C */
         int64_t blk = (int64_t)(ND_GEMM_SMALL_MACS / per) / 16 * 16;
         if (blk >= (by_rows ? ND_GEMM_SMALL_MIN_ROWS : ND_GEMM_SMALL_MIN_COLS)) {
-            const int64_t nb = (span + blk - 1) / blk;
-            blk = ((span + nb - 1) / nb + 15) / 16 * 16;
+            blk = nd_gemm_even(span, (span + blk - 1) / blk);
             return blk < span ? blk : span;
         }
     }
@@ -161,9 +167,7 @@ static int64_t nd_gemm_block(int64_t span, double macs, int by_rows, int small)
     int64_t nb = (span + ND_GEMM_BLOCK_MAX - 1) / ND_GEMM_BLOCK_MAX;
     const int64_t most = (span + ND_GEMM_BLOCK_MIN - 1) / ND_GEMM_BLOCK_MIN;
     nb = (nb + 7) / 8 * 8;
-    nb = nb < most ? nb : most;
-    const int64_t blk = (span + nb - 1) / nb;
-    return (blk + 15) / 16 * 16;
+    return nd_gemm_even(span, nb < most ? nb : most);
 }
 
 /* A call's inner dimension is summed in slices of about this many multiply-adds (beta = 1
@@ -189,7 +193,7 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
     if (small && (double)mn * (double)k > ND_GEMM_SMALL_MACS) {
         const int64_t most = (int64_t)(ND_GEMM_SMALL_MACS / (double)mn) / 16 * 16;
         if (most >= ND_GEMM_SMALL_SLICE_MIN) {
-            const int64_t count = (k + most - 1) / most, even = ((k + count - 1) / count + 15) / 16 * 16;
+            const int64_t even = nd_gemm_even(k, (k + most - 1) / most);
             ks = even < ks ? even : ks;
         }
     }
