@@ -56,6 +56,8 @@ int nd_check_labels(int64_t rows, int64_t classes, const int64_t *labels);
                                       int accumulate);                                           \
     /* y[i] = act(x[i]) for i < n; y may equal x. */                                             \
     int nd_act_forward_##SFX(int act, int64_t n, const T *x, T *y);                              \
+    /* z [rows, cols] += b on each row, then y = act(z) (y may equal z); b NULL: nd_act_forward. */ \
+    int nd_act_forward_bias_##SFX(int act, int64_t rows, int64_t cols, const T *b, T *z, T *y);  \
     /* dx[i] = dy[i] act'(x[i]) given x and y = act(x); dx may equal dy. */                      \
     int nd_act_backward_##SFX(int act, int64_t n, const T *x, const T *y, const T *dy, T *dx);  \
     /* Layer norm over the last axis: y = (x - mean) rstd gamma + beta, rstd = 1/sqrt(var+eps); \
