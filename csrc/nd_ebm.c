@@ -72,27 +72,46 @@ int nd_langevin_check(const nd_langevin_opts *o, int64_t B)
     return ND_OK;
 }
 
+/* Elements of an energy's scratch per row: an MLP's pre- and post-activations of every hidden
+ * layer, two cotangent rows and its output. */
+static size_t nd_energy_row_len(const nd_energy *e)
+{
+    if (e->kind == ND_ENERGY_QUADRATIC)
+        return 2 * (size_t)e->dim;
+    if (e->kind == ND_ENERGY_GMM)
+        return (size_t)(e->components * (e->dim + 1)); /* log terms and P_k (x - m_k) */
+    if (e->kind != ND_ENERGY_MLP)
+        return 0;
+    size_t per_row = 0;
+    int64_t widest = e->dim;
+    for (int l = 1; l <= e->n_layers; ++l) {
+        per_row += 2 * (size_t)e->widths[l];
+        widest = e->widths[l] > widest ? e->widths[l] : widest;
+    }
+    return per_row + 2 * (size_t)widest + 1;
+}
+
+/* Elements of an MLP energy's transposed kernels (nd_energy_prepare), after the rows' part. */
+static size_t nd_energy_kernels_len(const nd_energy *e)
+{
+    size_t n = 0;
+    for (int l = 1; e->kind == ND_ENERGY_MLP && l <= e->n_layers; ++l)
+        n += (size_t)e->widths[l - 1] * (size_t)e->widths[l];
+    return n;
+}
+
 int nd_energy_workspace_len(const nd_energy *e, int64_t B, size_t *len)
 {
     int st = nd_energy_check(e);
     if (st != ND_OK)
         return st;
     ND_REQUIRE(B >= 0, "x", B, "must have a batch size >= 0");
-    size_t per_row = 0;
-    if (e->kind == ND_ENERGY_MLP) {
-        /* pre- and post-activations of every hidden layer, and two cotangent rows */
-        int64_t widest = e->dim;
-        for (int l = 1; l <= e->n_layers; ++l) {
-            per_row += 2 * (size_t)e->widths[l];
-            widest = e->widths[l] > widest ? e->widths[l] : widest;
-        }
-        per_row += 2 * (size_t)widest + 1;
-    } else if (e->kind == ND_ENERGY_QUADRATIC) {
-        per_row = 2 * (size_t)e->dim;
-    } else if (e->kind == ND_ENERGY_GMM) {
-        per_row = (size_t)(e->components * (e->dim + 1)); /* log terms and P_k (x - m_k) */
-    }
-    return nd_mul_size(per_row, (size_t)B, len) ? ND_OK : ND_ERR_OVERFLOW;
+    size_t rows;
+    const size_t kernels = nd_energy_kernels_len(e);
+    if (!nd_mul_size(nd_energy_row_len(e), (size_t)B, &rows) || rows > SIZE_MAX - kernels)
+        return ND_ERR_OVERFLOW;
+    *len = rows + kernels;
+    return ND_OK;
 }
 
 int nd_langevin_workspace_len(int64_t B, int64_t d, size_t *len)

@@ -41,9 +41,15 @@ typedef struct {
     double barrier, tilt;
     void *work; /* nd_energy_workspace_len elements for batch_cap rows */
     int64_t batch_cap;
+    /* MLP: each hidden layer's kernel transposed, [widths[l], widths[l - 1]] for l = 1..n_layers,
+     * in the workspace after the rows' part (nd_energy_prepare); NULL: not prepared, the
+     * gradient's products read the kernels transposed */
+    const void *weights_t[ND_ENERGY_MAX_LAYERS + 1];
 } nd_energy;
 
 int nd_energy_check(const nd_energy *e);
+/* Elements of the workspace for B = batch_cap rows: the rows' scratch, then (MLP) room for the
+ * transposed kernels. */
 int nd_energy_workspace_len(const nd_energy *e, int64_t B, size_t *len);
 
 typedef struct {
@@ -73,6 +79,10 @@ int nd_langevin_workspace_len(int64_t B, int64_t d, size_t *len);
 #define ND_LANGEVIN_DECLARE(T_, SFX)                                                                   \
     typedef int (*nd_energy_fn_##SFX)(void *ctx, int64_t B, const T_ *x, T_ *E, T_ *grad);             \
     int nd_energy_eval_##SFX(void *energy, int64_t B, const T_ *x, T_ *E, T_ *grad);                   \
+    /* With e->work set: an MLP energy's kernels transposed into the workspace (weights_t), so that  \
+     * each gradient's input products are plain ones (OpenBLAS's small-matrix path takes those, not   \
+     * a transposed kernel of more than 32 KiB); again after the kernels change. */                 \
+    void nd_energy_prepare_##SFX(nd_energy *e);                                                      \
     /* x [B, d] is advanced in place; accepted [B] (may be NULL) counts MALA acceptances. */       \
     int nd_langevin_##SFX(nd_energy_fn_##SFX energy, void *ctx, const nd_langevin_opts *o, int64_t B,     \
                           int64_t d, T_ *x, int64_t *accepted, T_ *work);

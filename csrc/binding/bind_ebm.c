@@ -67,7 +67,10 @@ static int nd_energy_setup(PyObject *spec, PyArrayObject *x, nd_energy *e, PyObj
     if (!(*keep = PyList_New(0)) || nd_parse_energy(spec, PyArray_TYPE(x), d, B, e, *keep) < 0)
         return -1;
     e->work = nd_workspace(nd_energy_workspace_len(e, B, &len), &len, PyArray_ITEMSIZE(x), "energy workspace");
-    return e->work ? ND_OK : -1;
+    if (!e->work)
+        return -1;
+    ND_DISPATCH(PyArray_TYPE(x), nd_energy_prepare, e);
+    return ND_OK;
 }
 
 typedef struct {

@@ -47,6 +47,9 @@ static void test_energy_gradients(void)
     CHECK(nd_energy_workspace_len(&mlp, 1, &len) == ND_OK && len <= 4096);
     EN = mlp;
     check_gradient("mlp");
+    nd_energy_prepare_f64(&EN); /* the gradient's products on the transposed kernels */
+    CHECK(EN.weights_t[1] && EN.weights_t[2] && ((const double *)EN.weights_t[1])[1] == W0[5]);
+    check_gradient("mlp, prepared");
     /* quadratic with a symmetric positive precision */
     double A[D * D];
     nd_test_fill(A, D * D, -1, 1);
