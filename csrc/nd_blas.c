@@ -211,6 +211,15 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
 #define ND_GEMM_TRANSPOSE_MIN_C 1200
 
 #define ND_GEMM_DEFINE(T, SFX, CBLAS)                                                                      \
+    void nd_transpose_##SFX(int64_t rows, int64_t cols, const T *a, int64_t lda, T *at)                 \
+    {                                                                                                    \
+        for (int64_t q = 0; q < rows; ++q) {                                                             \
+            const T *restrict aq = a + q * lda;                                                          \
+            for (int64_t p = 0; p < cols; ++p)                                                           \
+                at[p * rows + q] = aq[p];                                                                \
+        }                                                                                                \
+    }                                                                                                    \
+                                                                                                         \
     typedef struct {                                                                                     \
         int ta, tb, by_rows;                                                                             \
         int64_t m, n, k, lda, ldb, ldc;                                                                  \
@@ -297,13 +306,8 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
     __attribute__((noinline)) static void nd_gemm_transposed_##SFX(nd_gemm_job_##SFX *j)                 \
     {                                                                                                    \
         T bt[ND_GEMM_TRANSPOSE_BYTES / sizeof(T)];                                                       \
-        const int64_t n = j->n, k = j->k;                                                                \
-        for (int64_t q = 0; q < n; ++q) {                                                                \
-            const T *restrict bq = j->b + q * j->ldb;                                                    \
-            for (int64_t p = 0; p < k; ++p)                                                              \
-                bt[p * n + q] = bq[p];                                                                   \
-        }                                                                                                \
-        j->b = bt, j->tb = 0, j->ldb = n;                                                                \
+        nd_transpose_##SFX(j->n, j->k, j->b, j->ldb, bt);                                               \
+        j->b = bt, j->tb = 0, j->ldb = j->n;                                                             \
         nd_gemm_blocks_##SFX(j);                                                                         \
     }                                                                                                    \
                                                                                                          \

@@ -46,6 +46,10 @@ void nd_gemm_f32(int transa, int transb, int64_t m, int64_t n, int64_t k, float 
 void nd_gemm_f64(int transa, int transb, int64_t m, int64_t n, int64_t k, double alpha, const double *a,
                  int64_t lda, const double *b, int64_t ldb, double beta, double *c, int64_t ldc);
 
+/* at [cols, rows] = a^T for a [rows, cols] of row stride lda. */
+void nd_transpose_f32(int64_t rows, int64_t cols, const float *a, int64_t lda, float *at);
+void nd_transpose_f64(int64_t rows, int64_t cols, const double *a, int64_t lda, double *at);
+
 /* C = op(A) op(B) + bias, bias [n] added to every row: each block of C is seeded with the bias
  * just before its product accumulates onto it (beta = 1), so the seeded rows are still in cache
  * (the seeding pass over a whole C cost 8% of a Liquid forward); the same blocks and calls as

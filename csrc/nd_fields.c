@@ -212,6 +212,14 @@ int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
     return ND_OK;
 }
 
+size_t nd_field_prepared_len(const nd_field *f)
+{
+    size_t n = 0;
+    for (int l = 0; f->kind == ND_FIELD_MLP && l < f->n_layers; ++l)
+        n += (size_t)f->widths[l] * (size_t)f->widths[l + 1];
+    return n;
+}
+
 int nd_field_row_wise(const nd_field *f)
 {
     return f && (f->kind == ND_FIELD_MEMORY || f->kind == ND_FIELD_FLOW || f->kind == ND_FIELD_LORENZ ||

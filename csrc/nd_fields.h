@@ -44,6 +44,9 @@ typedef struct {
     const void *weights[ND_FIELD_MAX_LAYERS]; /* [widths[l], widths[l+1]] */
     const void *biases[ND_FIELD_MAX_LAYERS];  /* [widths[l+1]] or NULL */
     int acts[ND_FIELD_MAX_LAYERS];            /* nd_act codes */
+    /* [widths[l+1], widths[l]]: weights[l] transposed (nd_field_prepare), for the VJPs' input
+     * products; NULL: they read weights[l] transposed */
+    const void *weights_t[ND_FIELD_MAX_LAYERS];
     /* RELAX */
     const void *a, *tau;
     /* POLY: n_terms monomials; coef [n_terms] of the state's type, target [n_terms] in
@@ -91,6 +94,14 @@ int64_t nd_field_param_count(const nd_field *f);
  * at a time (nd_ode_samples_opts.row_blocks) at no extra cost; 0 for fields whose batch goes
  * through matrix products (linear, MLP, hybrid) or that have per-row parameters (relax). */
 int nd_field_row_wise(const nd_field *f);
+
+/* Elements of an MLP field's transposed kernels (0 for other kinds), and nd_field_prepare_*,
+ * which writes them to buf (owned by the caller, unchanged while the field is used) and points
+ * weights_t at them: each VJP's input products are then plain ones, without a copy of W^T
+ * each (OpenBLAS's small-matrix path takes a plain product, not a transposed W). */
+size_t nd_field_prepared_len(const nd_field *f);
+void nd_field_prepare_f32(nd_field *f, void *buf);
+void nd_field_prepare_f64(nd_field *f, void *buf);
 
 /* Evaluate dy = f(t, y) on the whole batch; `field` is an nd_field*. The signature is the
  * ODE right-hand side of nd_ode.h, so a field plugs straight into the solvers. */

@@ -73,7 +73,14 @@ static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *ac
     }
     for (Py_ssize_t l = 0; l < L; ++l)
         f->acts[l] = act[l == L - 1];
-    return nd_field_walk(bf, params, typenum, nd_mlp_items, (int)L, 2 * L, "width[0]");
+    if (nd_field_walk(bf, params, typenum, nd_mlp_items, (int)L, 2 * L, "width[0]") < 0)
+        return -1;
+    /* the transposed kernels, kept with the parameters */
+    void *wt = nd_keep_block(bf->keep, nd_field_prepared_len(f) * (typenum == NPY_FLOAT ? 4 : 8));
+    if (!wt)
+        return -1;
+    ND_DISPATCH(typenum, nd_field_prepare, f, wt);
+    return 0;
 }
 
 int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)

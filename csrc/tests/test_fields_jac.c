@@ -86,6 +86,22 @@ static void test_mlp(void)
         CHECK(err < 1e-7);
         free(w);
     }
+    /* the VJP on the transposed kernels (nd_field_prepare) is the VJP */
+    nd_field f = {.kind = ND_FIELD_MLP, .batch = B, .dim = 4, .n_layers = 3, .widths = {4, 5, 3, 4},
+                  .weights = {w0, w1, w2}, .biases = {b0, NULL, b2}, .acts = {ND_ACT_SILU, ND_ACT_TANH, ND_ACT_TANH}};
+    void *fw = alloc_work(&f);
+    double a[B * 4], a1[B * 4], a2[B * 4], p1[56], p2[56], wt[47];
+    nd_test_fill(a, B * 4, -1, 1);
+    CHECK(nd_field_param_count(&f) == 56 && nd_field_prepared_len(&f) == 47);
+    CHECK(nd_field_vjp_f64(&f, 0.0, y, a, a1, p1, 0) == ND_OK);
+    nd_field_prepare_f64(&f, wt);
+    CHECK(f.weights_t[0] == wt && wt[1] == w0[5] && f.weights_t[2] == wt + 35);
+    CHECK(nd_field_vjp_f64(&f, 0.0, y, a, a2, p2, 0) == ND_OK);
+    for (int i = 0; i < B * 4; ++i)
+        CHECK_CLOSE(a2[i], a1[i], 1e-13);
+    for (int i = 0; i < 56; ++i)
+        CHECK_CLOSE(p2[i], p1[i], 1e-13);
+    free(fw);
     /* a single layer: J = diag(act'(z)) W^T */
     nd_field one = {.kind = ND_FIELD_MLP, .batch = B, .dim = 4, .n_layers = 1, .widths = {4, 4},
                     .weights = {w2}, .acts = {ND_ACT_SILU}};
