@@ -75,3 +75,18 @@ const char *nd_status_name(int status)
     default: return "ND_ERR_UNKNOWN";
     }
 }
+
+const char *nd_status_key(int status)
+{
+    switch (status) {
+    case ND_OK: return "success";
+    case ND_ERR_MAX_STEPS: return "max_steps";
+    case ND_ERR_STEP_UNDERFLOW: return "step_underflow";
+    case ND_ERR_NONFINITE: return "nonfinite";
+    case ND_ERR_CALLBACK: return "callback";
+    case ND_ERR_INTERRUPTED: return "interrupted";
+    case ND_ERR_UNSTABLE: return "unstable";
+    case ND_ERR_SINGULAR: return "singular";
+    default: return "error";
+    }
+}

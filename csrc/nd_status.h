@@ -50,4 +50,9 @@ const char *nd_status_str(int status);
 /* The enum name of a status code ("ND_ERR_MAX_STEPS"), for programmatic use. */
 const char *nd_status_name(int status);
 
+/* A solve's status as its results name it in Python (info["status"], IntegrationError.status):
+ * the enum name after ND_ERR_ in lower case ("max_steps"), "success" for ND_OK, "error" for a
+ * status that is no solve's outcome (ND_ERR_ARG, _OVERFLOW, _NOMEM). */
+const char *nd_status_key(int status);
+
 #endif

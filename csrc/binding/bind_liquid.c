@@ -4,8 +4,6 @@
  * nd_cfc_check, nd_ltccell_check). */
 #include "nd_bind.h"
 
-#include <ctype.h>
-
 #include "nd_liquid.h"
 #include "nd_liquid_cfc.h"
 #include "nd_liquid_ltccell.h"
@@ -48,7 +46,7 @@ static int nd_ltc_check(const nd_ltc_args *a) { return nd_ltc_check_opts(ND_LTC_
         ND_SCALAR(nd_ltc_args, o.max_steps, "max_steps", ND_ARG_INT, ND_OPTIONAL), ND_CHECK(nd_ltc_check)
 
 /* A solver that could not finish raises IntegrationError with the frame time reached, the
- * status (odeint's keys: the status's enum name after ND_ERR_, in lower case) and counters.
+ * status (odeint's keys, nd_status_key) and counters.
  * Returns st, with the exception set. */
 static int nd_ltc_failure(PyObject *module, int st, const char *what, const nd_ode_stats *s)
 {
@@ -56,10 +54,7 @@ static int nd_ltc_failure(PyObject *module, int st, const char *what, const nd_o
         return st;
     if (st != ND_ERR_MAX_STEPS && st != ND_ERR_STEP_UNDERFLOW && st != ND_ERR_NONFINITE && st != ND_ERR_UNSTABLE)
         return nd_raise_status(st, what), st;
-    char key[32] = {0};
-    const char *name = nd_status_name(st) + sizeof "ND_ERR_" - 1;
-    for (size_t i = 0; name[i] && i < sizeof key - 1; ++i)
-        key[i] = (char)tolower((unsigned char)name[i]);
+    const char *key = nd_status_key(st);
     PyObject *attrs = Py_BuildValue("{s:d,s:s,s:{s:L,s:L,s:L,s:s}}", "t", s->t, "status", key, "info", "nfev",
                                     (long long)s->nfev, "accepted", (long long)s->accepted, "rejected",
                                     (long long)s->rejected, "status", key);

@@ -260,17 +260,10 @@ static void nd_stats_from_coupled(const nd_ode_stats *c, nd_ode_samples_stats *s
     st->n_failed = c->status < 0;
 }
 
-static const char *nd_status_key(int status)
+/* A sample's status as info["status"] names it: a terminal event, or the kernels' key. */
+static const char *nd_sample_status_key(int status)
 {
-    switch (status) {
-    case ND_OK: return "success";
-    case ND_ODE_SAMPLE_EVENT: return "event";
-    case ND_ERR_MAX_STEPS: return "max_steps";
-    case ND_ERR_STEP_UNDERFLOW: return "step_underflow";
-    case ND_ERR_NONFINITE: return "nonfinite";
-    case ND_ERR_INTERRUPTED: return "interrupted";
-    default: return "error";
-    }
+    return status == ND_ODE_SAMPLE_EVENT ? "event" : nd_status_key(status);
 }
 
 /* The samples' shape: the state's leading axes (none for a single state). */
@@ -320,7 +313,7 @@ static PyObject *nd_info(const nd_ode_samples_stats *st, const nd_batch_shape *b
              nd_dict_array(info, "n_out", NPY_INT64, nb, bd, st->n_out) == 0 &&
              nd_dict_array(info, "t", NPY_DOUBLE, nb, bd, st->t) == 0 &&
              nd_dict_array(info, "status_code", NPY_INT, nb, bd, st->status) == 0 &&
-             nd_dict_names(info, "status", B, st->status, nd_status_key) == 0 &&
+             nd_dict_names(info, "status", B, st->status, nd_sample_status_key) == 0 &&
              nd_dict_put(info, "nfev_total", PyLong_FromLongLong(st->nfev_total)) == 0 &&
              nd_dict_put(info, "rhs_calls", PyLong_FromLongLong(st->rhs_calls)) == 0 &&
              nd_dict_put(info, "rounds", PyLong_FromLongLong(st->rounds)) == 0 &&

@@ -176,21 +176,6 @@ static const nd_arg odeint_stiff_args[] = {
     ND_OUT(nd_stiff_args, o[1], "y_last", 0, "(*y0)"),
     {NULL}};
 
-/* The status of one sample as the info dict and IntegrationError name it. */
-static const char *nd_stiff_status_key(int status)
-{
-    switch (status) {
-    case ND_OK: return "success";
-    case ND_ERR_MAX_STEPS: return "max_steps";
-    case ND_ERR_STEP_UNDERFLOW: return "step_underflow";
-    case ND_ERR_NONFINITE: return "nonfinite";
-    case ND_ERR_SINGULAR: return "singular";
-    case ND_ERR_INTERRUPTED: return "interrupted";
-    case ND_ERR_CALLBACK: return "callback";
-    default: return "error";
-    }
-}
-
 /* Per-sample counters of the call, B of each (the last three and method: the automatic method's). */
 typedef struct {
     int64_t *nfev, *njev, *nlu, *accepted, *rejected, *n_out, *accepted_implicit, *nfev_implicit, *switches;
@@ -225,7 +210,7 @@ static PyObject *nd_stiff_raw(const nd_ode_stiff_stats *st, const nd_stiff_count
     PyObject *raw = PyDict_New();
     int ok = raw && nd_dict_array(raw, "t", NPY_DOUBLE, 1, &B, k->t) == 0 &&
              nd_dict_array(raw, "status_code", NPY_INT, 1, &B, k->status) == 0 &&
-             nd_dict_names(raw, "status", B, k->status, nd_stiff_status_key) == 0;
+             nd_dict_names(raw, "status", B, k->status, nd_status_key) == 0;
     for (int i = 0; ok && i < 13; ++i)
         ok = (i < 6 ? nd_dict_array(raw, keys[i], NPY_INT64, 1, &B, ints[i])
                     : nd_dict_put(raw, keys[i], PyLong_FromLongLong((long long)totals[i - 6]))) == 0;

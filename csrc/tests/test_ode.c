@@ -194,5 +194,20 @@ static void test_fields(void)
     CHECK(nd_field_check(&mlp) == ND_ERR_ARG);
 }
 
+/* The solves' status keys are the enum names after ND_ERR_ in lower case, "success" for ND_OK and
+ * "error" for the statuses that are no solve's outcome. */
+static void test_status_keys(void)
+{
+    CHECK(strcmp(nd_status_key(ND_OK), "success") == 0);
+    for (int st = ND_ERR_MAX_STEPS; st >= ND_ERR_SINGULAR; --st) {
+        const char *name = nd_status_name(st) + strlen("ND_ERR_"), *key = nd_status_key(st);
+        CHECK(strlen(key) == strlen(name));
+        for (size_t i = 0; name[i]; ++i)
+            CHECK(key[i] == (name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]));
+    }
+    CHECK(strcmp(nd_status_key(ND_ERR_ARG), "error") == 0 && strcmp(nd_status_key(ND_ERR_NOMEM), "error") == 0);
+}
+
 ND_TEST_MAIN(test_fixed_step_golden, test_convergence_orders, test_dopri5_oscillator_f32,
-             test_dopri5_backwards_in_time, test_failures_report_progress, test_ltc_golden, test_fields)
+             test_dopri5_backwards_in_time, test_failures_report_progress, test_ltc_golden, test_fields,
+             test_status_keys)
