@@ -436,6 +436,7 @@ class Liquid(nn.Model):
         B, T, H = dseq.shape
         dh0s = [None] * self.config["num_layers"]
         (_, ln_final), caches = caches[-1], caches[:-1]
+        # a fresh array, which the residual connections below add to in place
         du = nn.layernorm_grad(p, "final_norm", ln_final, dseq.reshape(B * T, H), grads).reshape(B, T, H)
         for entry in reversed(caches):
             if entry[0] == "ffn":
@@ -445,7 +446,7 @@ class Liquid(nn.Model):
                 dg, dup = _core.swiglu_backward(g, up, dm)
                 dn = nn.dense_grad(p, f"ffn_{i}_gate", n, dg, grads)
                 dn += nn.dense_grad(p, f"ffn_{i}_up", n, dup, grads)
-                du = du + nn.layernorm_grad(p, f"ffn_{i}_norm", ln, dn, grads).reshape(B, T, H)
+                du += nn.layernorm_grad(p, f"ffn_{i}_norm", ln, dn, grads).reshape(B, T, H)
                 continue
             _, i, rows, ln, x_ln, z, f1, s, a3, tau3, h, mask = entry
             name = f"ltc_layer_{i}"
@@ -460,7 +461,7 @@ class Liquid(nn.Model):
             dx = nn.dense_grad(p, f"{name}_f_hidden", x_ln, df1, grads)
             dz = _core.liquid_tau_backward(z, dtau.reshape(B * T, H))
             dx += nn.dense_grad(p, f"{name}_tau", x_ln, dz, grads)
-            du = du + nn.layernorm_grad(p, f"{name}_norm", ln, dx, grads).reshape(B, T, H)
+            du += nn.layernorm_grad(p, f"{name}_norm", ln, dx, grads).reshape(B, T, H)
         return du if h0s is None else (du, dh0s)
 
     # ---- teacher forcing (docs/models.md §13.4) ---------------------------------------------
