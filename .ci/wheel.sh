@@ -61,7 +61,7 @@ assert "site-packages" in where, f"neurodyn imported from {where}, not from the 
 print(f"neurodyn {nd.__version__} from {where}; {nd.show_config()['blas_config'].strip()}")
 PY
 set +e
-"$WORK/venv/bin/python" -m pytest "$ROOT/tests" --rootdir "$ROOT" -p no:cacheprovider -q
+"$WORK/venv/bin/python" -m pytest "$ROOT/tests" --rootdir "$ROOT" -p no:cacheprovider -q -n auto
 rc=$?
 set -e
 [ "$rc" -eq 5 ] && { echo "pytest collected no tests against the wheel" >&2; exit 1; }
