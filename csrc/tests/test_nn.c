@@ -289,5 +289,36 @@ static void test_argument_details(void)
     CHECK(nd_act_names[ND_ACT_COUNT] == NULL && nd_act_name(ND_ACT_COUNT) == NULL);
 }
 
+/* z += b on each row, y = act(z): for every activation, at widths that take the one-pass blocks
+ * (a multiple of the block) and the chunked path, against the bias added by hand and
+ * nd_act_forward; the same rows alone give the same bits as in the batch. */
+static void test_activation_with_bias(void)
+{
+    enum { ROWS = 7, MAXC = 48 };
+    static double z0[ROWS * MAXC], z[ROWS * MAXC], y[ROWS * MAXC], zr[ROWS * MAXC], yr[ROWS * MAXC], b[MAXC];
+    const int widths[3] = {32, 48, 5};
+    nd_test_fill(z0, ROWS * MAXC, -3, 3);
+    nd_test_fill(b, MAXC, -1, 1);
+    for (int act = 0; act < ND_ACT_COUNT; ++act)
+        for (int w = 0; w < 3; ++w) {
+            const int c = widths[w], n = ROWS * c;
+            memcpy(z, z0, sizeof z);
+            CHECK(nd_act_forward_bias_f64(act, ROWS, c, b, z, y) == ND_OK);
+            for (int i = 0; i < n; ++i)
+                zr[i] = z0[i] + b[i % c];
+            CHECK(nd_act_forward_f64(act, n, zr, yr) == ND_OK);
+            for (int i = 0; i < n; ++i) {
+                CHECK(z[i] == zr[i]);
+                CHECK_CLOSE(y[i], yr[i], 1e-15 * (1 + fabs(yr[i])));
+            }
+            double one_z[MAXC], one_y[MAXC]; /* row 3 alone */
+            memcpy(one_z, z0 + 3 * c, (size_t)c * sizeof(double));
+            CHECK(nd_act_forward_bias_f64(act, 1, c, b, one_z, one_y) == ND_OK);
+            CHECK(memcmp(one_y, y + 3 * c, (size_t)c * sizeof(double)) == 0);
+        }
+    memcpy(z, z0, sizeof z);
+    CHECK(nd_act_forward_bias_f64(ND_ACT_COUNT, ROWS, 32, b, z, y) == ND_ERR_ARG);
+}
+
 ND_TEST_MAIN(test_dense, test_activation_backward, test_layernorm, test_swiglu, test_losses, test_spike_dense,
-             test_argument_details)
+             test_argument_details, test_activation_with_bias)
