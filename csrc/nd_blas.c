@@ -150,17 +150,26 @@ static int64_t nd_gemm_even(int64_t span, int64_t count)
  * which packs the whole of the other operand again: fewer, larger blocks pack a weight matrix
  * fewer times (the 4096-wide layer's 8000 x 4096 x 4096 product repacked its weight 32 times in
  * 256-row blocks). */
+/* The blocks of the small-matrix path's cut (above) of a product spanning `span` rows (by_rows)
+ * or columns of C, or 0 when such blocks would be thinner than the path's minimum. */
+static int64_t nd_gemm_small_block(int64_t span, double macs, int by_rows)
+{
+    const double per = macs / (double)span; /* multiply-adds of one row (column) of C */
+    int64_t blk = (int64_t)(ND_GEMM_SMALL_MACS / per) / 16 * 16;
+    if (blk < (by_rows ? ND_GEMM_SMALL_MIN_ROWS : ND_GEMM_SMALL_MIN_COLS))
+        return 0;
+    blk = nd_gemm_even(span, (span + blk - 1) / blk);
+    return blk < span ? blk : span;
+}
+
 static int64_t nd_gemm_block(int64_t span, double macs, int by_rows, int small)
 {
     if (macs <= ND_GEMM_SMALL_MACS)
         return span;
     if (small && macs <= ND_GEMM_SMALL_MAX_MACS) {
-        const double per = macs / (double)span; /* multiply-adds of one row (column) of C */
-        int64_t blk = (int64_t)(ND_GEMM_SMALL_MACS / per) / 16 * 16;
-        if (blk >= (by_rows ? ND_GEMM_SMALL_MIN_ROWS : ND_GEMM_SMALL_MIN_COLS)) {
-            blk = nd_gemm_even(span, (span + blk - 1) / blk);
-            return blk < span ? blk : span;
-        }
+        const int64_t blk = nd_gemm_small_block(span, macs, by_rows);
+        if (blk)
+            return blk;
     }
     if (macs < ND_GEMM_SPLIT_FLOPS || span <= ND_GEMM_BLOCK_MIN)
         return span;
@@ -288,10 +297,17 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
                                                                                                          \
     static void nd_gemm_blocks_##SFX(nd_gemm_job_##SFX *j)                                               \
     {                                                                                                    \
+        const double macs = (double)j->m * (double)j->n * (double)j->k;                                 \
+        const int small = !j->tb && nd_gemm_small_path();                                               \
         j->by_rows = j->m >= j->n;                                                                       \
+        /* the other way when only it gives the small-matrix path blocks that are not too thin      \
+         * (Langevin's 128 x 256 x 128 input product: 48-column blocks, or 16-row ones) */          \
+        if (small && macs > ND_GEMM_SMALL_MACS && macs <= ND_GEMM_SMALL_MAX_MACS &&                      \
+            !nd_gemm_small_block(j->by_rows ? j->m : j->n, macs, j->by_rows) &&                          \
+            nd_gemm_small_block(j->by_rows ? j->n : j->m, macs, !j->by_rows))                            \
+            j->by_rows = !j->by_rows;                                                                    \
         j->span = j->by_rows ? j->m : j->n;                                                              \
-        j->size = nd_gemm_block(j->span, (double)j->m * (double)j->n * (double)j->k, j->by_rows,         \
-                                !j->tb && nd_gemm_small_path());                                         \
+        j->size = nd_gemm_block(j->span, macs, j->by_rows, small);                                       \
         j->small_tn = j->ta && !j->tb && nd_gemm_small_path();                                           \
         if (j->size >= j->span) {                                                                        \
             if (j->bias)                                                                                 \

@@ -144,12 +144,12 @@ def test_mse_and_cross_entropy_of_no_rows():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows, fan_in, fan_out", [(256, 64, 64), (1024, 64, 64), (8192, 64, 2), (509, 96, 80),
-                                                   (128, 64, 256), (1021, 256, 64)])
+                                                   (128, 64, 256), (1021, 256, 64), (128, 128, 256)])
 def test_dense_products_match_numpy(rng, dtype, rows, fan_in, fan_out):
     """The layer and its input and weight gradients at the shapes nd_gemm cuts into blocks or
     computes by its other routes (on kernels with OpenBLAS's small-matrix path: row and column
-    blocks under its limit, dy w^T with w^T copied first, x^T dy over slices of the rows) equal
-    float64 products to rounding."""
+    blocks under its limit, cut by rows where column blocks would be too thin, dy w^T with w^T
+    copied first, x^T dy over slices of the rows) equal float64 products to rounding."""
     x = rng.normal(size=(rows, fan_in)).astype(dtype)
     w = rng.normal(size=(fan_in, fan_out)).astype(dtype)
     b = rng.normal(size=fan_out).astype(dtype)
