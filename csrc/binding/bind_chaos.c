@@ -18,11 +18,9 @@
 
 int nd_flows_parse_field(PyObject *acts, PyObject *consts, nd_field *f)
 {
-    static const nd_arg system_row = ND_CHOICE(nd_field, flow, "flow", 0, nd_flow_names);
-    static const nd_arg param_row = ND_SCALAR(nd_field, flow_params, "flow parameter", ND_ARG_DOUBLE, 0);
     if (PyTuple_GET_SIZE(acts) != 1 || PyTuple_GET_SIZE(consts) < 1)
         return -1;
-    if (nd_parse_choice(&system_row, PyTuple_GET_ITEM(acts, 0), &f->flow) < 0)
+    if ((f->flow = nd_choice_index(PyTuple_GET_ITEM(acts, 0), "flow", nd_flow_names)) < 0)
         return -1;
     long long dim = PyLong_AsLongLong(PyTuple_GET_ITEM(consts, 0));
     if (dim == -1 && PyErr_Occurred())
@@ -35,7 +33,7 @@ int nd_flows_parse_field(PyObject *acts, PyObject *consts, nd_field *f)
         return -1;
     }
     for (Py_ssize_t i = 0; i < np; ++i)
-        if (nd_parse_double(&param_row, PyTuple_GET_ITEM(consts, i + 1), &f->flow_params[i]) < 0)
+        if (nd_parse_double("flow parameter", PyTuple_GET_ITEM(consts, i + 1), &f->flow_params[i]) < 0)
             return -1;
     return 0;
 }
@@ -45,8 +43,6 @@ int nd_flows_parse_field(PyObject *acts, PyObject *consts, nd_field *f)
 /* ("henon", (a, b)) or ("logistic", (r,)) into g (batch 0). 0, or -1 with an exception. */
 static int nd_map_parse(PyObject *spec, nd_map *g)
 {
-    static const nd_arg kind_row = ND_CHOICE(nd_map, kind, "map", 0, nd_map_names);
-    static const nd_arg param_row = ND_SCALAR(nd_map, params, "map parameter", ND_ARG_DOUBLE, 0);
     PyObject *kind, *params;
     memset(g, 0, sizeof *g);
     if (!PyTuple_Check(spec)) {
@@ -55,7 +51,7 @@ static int nd_map_parse(PyObject *spec, nd_map *g)
     }
     if (!PyArg_ParseTuple(spec, "OO!;a map spec is (kind, params)", &kind, &PyTuple_Type, &params))
         return -1;
-    if (nd_parse_choice(&kind_row, kind, &g->kind) < 0)
+    if ((g->kind = nd_choice_index(kind, "map", nd_map_names)) < 0)
         return -1;
     const Py_ssize_t np = PyTuple_GET_SIZE(params), want = g->kind == ND_MAP_HENON ? 2 : 1;
     if (np != want) {
@@ -63,7 +59,7 @@ static int nd_map_parse(PyObject *spec, nd_map *g)
         return -1;
     }
     for (Py_ssize_t i = 0; i < np; ++i)
-        if (nd_parse_double(&param_row, PyTuple_GET_ITEM(params, i), &g->params[i]) < 0)
+        if (nd_parse_double("map parameter", PyTuple_GET_ITEM(params, i), &g->params[i]) < 0)
             return -1;
     g->dim = nd_map_dim(g->kind);
     return nd_status_check(nd_map_check(g), "map");
@@ -270,10 +266,8 @@ ND_ENTRY(lyapunov, nd_lyap_args, nd_lyap_defaults,
          "check_every) -> (exps [B, k], div [B], y_end [B, n], info): the QR method on a built-in field, a built-in "
          "map or Python callables f and jac")
 
-static const nd_entry *const nd_chaos_entries[] = {&lyapunov_entry, &map_eval_entry, &map_jac_entry, &map_check_entry,
-                                                   NULL};
 static const nd_table nd_chaos_tables[] = {{"flow_systems", nd_flow_names},
                                            {"map_kinds", nd_map_names},
                                            {"qr_methods", nd_qr_names},
                                            {NULL, NULL}};
-const nd_family nd_chaos_family = {nd_chaos_entries, nd_chaos_tables, NULL};
+ND_FAMILY(nd_chaos_family, nd_chaos_tables, &lyapunov_entry, &map_eval_entry, &map_jac_entry, &map_check_entry);

@@ -178,21 +178,19 @@ static int nd_langevin_setup(T *a)
     if (a->clamp && (!PySequence_Check(a->clamp) || PyUnicode_Check(a->clamp)))
         return PyErr_Format(PyExc_TypeError, "clamp must be a pair (min, max), got %R", a->clamp), -1;
     if (a->clamp) {
-        static const nd_arg lo = {.name = "clamp[0]", .kind = ND_ARG_DOUBLE}, hi = {.name = "clamp[1]", .kind = ND_ARG_DOUBLE};
         PyObject *pair = PySequence_Tuple(a->clamp);
         if (pair && PyTuple_GET_SIZE(pair) != 2)
             PyErr_Format(PyExc_ValueError, "clamp must be (min, max), got %R", a->clamp);
         int ok = pair && PyTuple_GET_SIZE(pair) == 2 &&
-                 nd_parse_double(&lo, PyTuple_GET_ITEM(pair, 0), &a->o.clamp_lo) == 0 &&
-                 nd_parse_double(&hi, PyTuple_GET_ITEM(pair, 1), &a->o.clamp_hi) == 0;
+                 nd_parse_double("clamp[0]", PyTuple_GET_ITEM(pair, 0), &a->o.clamp_lo) == 0 &&
+                 nd_parse_double("clamp[1]", PyTuple_GET_ITEM(pair, 1), &a->o.clamp_hi) == 0;
         Py_XDECREF(pair);
         if (!ok)
             return -1;
         a->o.clamp = 1;
     }
     if (a->grad_clip) {
-        static const nd_arg clip = {.name = "grad_clip", .kind = ND_ARG_DOUBLE};
-        if (nd_parse_double(&clip, a->grad_clip, &a->o.grad_clip) < 0)
+        if (nd_parse_double("grad_clip", a->grad_clip, &a->o.grad_clip) < 0)
             return -1;
         a->o.clip = 1;
     }

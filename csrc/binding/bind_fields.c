@@ -41,14 +41,12 @@ static int nd_field_walk(nd_bound_field *bf, PyObject *params, int typenum, cons
 
 static int nd_field_parse_lorenz(nd_bound_field *bf, PyObject *consts)
 {
-    static const nd_arg rows[3] = {ND_SCALAR(nd_field, sigma, "sigma", ND_ARG_DOUBLE, 0),
-                                   ND_SCALAR(nd_field, rho, "rho", ND_ARG_DOUBLE, 0),
-                                   ND_SCALAR(nd_field, beta, "beta", ND_ARG_DOUBLE, 0)};
+    static const char *const names[3] = {"sigma", "rho", "beta"};
     double *out[3] = {&bf->f.sigma, &bf->f.rho, &bf->f.beta};
     if (PyTuple_GET_SIZE(consts) != 3)
         return -1;
     for (int i = 0; i < 3; ++i)
-        if (nd_parse_double(&rows[i], PyTuple_GET_ITEM(consts, i), out[i]) < 0)
+        if (nd_parse_double(names[i], PyTuple_GET_ITEM(consts, i), out[i]) < 0)
             return -1;
     bf->f.dim = 3;
     return 0;
@@ -56,15 +54,14 @@ static int nd_field_parse_lorenz(nd_bound_field *bf, PyObject *consts)
 
 static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *acts, int typenum)
 {
-    static const nd_arg act_rows[2] = {ND_CHOICE(nd_field, acts, "activation", 0, nd_act_names),
-                                       ND_CHOICE(nd_field, acts, "final_activation", 0, nd_act_names)};
     nd_field *f = &bf->f;
     const Py_ssize_t L = PyTuple_GET_SIZE(params) / 2;
     int act[2];
     if (PyTuple_GET_SIZE(acts) != 2)
         return -1;
     for (int i = 0; i < 2; ++i)
-        if (nd_parse_choice(&act_rows[i], PyTuple_GET_ITEM(acts, i), &act[i]) < 0)
+        if ((act[i] = nd_choice_index(PyTuple_GET_ITEM(acts, i), i ? "final_activation" : "activation",
+                                      nd_act_names)) < 0)
             return -1;
     f->n_layers = L > (1 << 30) ? 1 << 30 : (int)L;
     if (L < 1 || L > ND_FIELD_MAX_LAYERS) { /* the kernel's rule on the layer count */
@@ -85,7 +82,6 @@ static int nd_field_parse_mlp(nd_bound_field *bf, PyObject *params, PyObject *ac
 
 int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
 {
-    static const nd_arg kind_row = ND_CHOICE(nd_field, kind, "field kind", 0, nd_field_kind_names);
     memset(bf, 0, sizeof *bf);
     PyObject *kind, *params, *acts, *consts;
     if (!PyTuple_Check(spec) || !PyArg_ParseTuple(spec, "OO!O!O!;a field spec is (kind, params, activations, constants)",
@@ -95,7 +91,7 @@ int nd_field_parse(nd_bound_field *bf, PyObject *spec, int typenum)
             PyErr_SetString(PyExc_TypeError, "f must be callable or a neurodyn.fields vector field");
         return -1;
     }
-    if (nd_parse_choice(&kind_row, kind, &bf->f.kind) < 0 || !(bf->keep = PyList_New(0)))
+    if ((bf->f.kind = nd_choice_index(kind, "field kind", nd_field_kind_names)) < 0 || !(bf->keep = PyList_New(0)))
         return -1;
     int rc = -1;
     switch (bf->f.kind) {
@@ -228,6 +224,5 @@ ND_CHECK_ENTRY(field_check, F, NULL, "field_check(field) -> the state size: rais
                "field")
 #undef F
 
-static const nd_entry *const nd_fields_entries[] = {&field_eval_entry, &field_jac_entry, &field_check_entry, NULL};
 static const nd_table nd_fields_tables[] = {{"field_kinds", nd_field_kind_names}, {NULL, NULL}};
-const nd_family nd_fields_family = {nd_fields_entries, nd_fields_tables, NULL};
+ND_FAMILY(nd_fields_family, nd_fields_tables, &field_eval_entry, &field_jac_entry, &field_check_entry);

@@ -78,7 +78,7 @@ static int nd_ltc_broadcast(nd_ltc_args *a)
     if (!it) {
         PyObject *s[3];
         for (int k = 0; k < 3; ++k)
-            s[k] = nd_shape_str(PyArray_NDIM(*arr[k]), PyArray_DIMS(*arr[k]));
+            s[k] = PyArray_IntTupleFromIntp(PyArray_NDIM(*arr[k]), PyArray_DIMS(*arr[k]));
         if (s[0] && s[1] && s[2])
             PyErr_Format(PyExc_ValueError, "x, a and tau do not broadcast together: x %S, a %S, tau %S", s[0], s[1],
                          s[2]);
@@ -147,8 +147,6 @@ static int nd_ltc_scan_run(PyObject *module, void *args, int tn)
                                            &a->o, o0, a->work, &a->stats));
     return nd_ltc_failure(module, st, "ltc_scan", &a->stats);
 }
-#define ltc_scan_run nd_ltc_scan_run
-#define ltc_scan_backward_run nd_ltc_scan_run
 
 #define ND_LTC_SCAN_INPUTS(h0_flags)                                                                    \
     ND_IN(nd_ltc_args, a, "a", ND_TYPE | ND_FINITE, "(batch, time, hidden)"),                           \
@@ -160,15 +158,15 @@ static int nd_ltc_scan_run(PyObject *module, void *args, int tn)
 
 static const nd_arg ltc_scan_args[] = {ND_LTC_SCAN_INPUTS(ND_OPTIONAL), ND_LTC_SCAN_ROWS,
                                        ND_OUT(nd_ltc_args, res[0], "h", 0, "(batch, time, hidden)"), {NULL}};
-ND_RUN_ENTRY(ltc_scan, nd_ltc_args, nd_ltc_args_default,
-             "ltc_scan(a, tau, h0=None, solver, steps, rtol, atol, max_steps) -> h [B, T, H]")
+ND_ENTRY_WITH(ltc_scan, nd_ltc_args, nd_ltc_args_default, NULL, nd_ltc_scan_run,
+              "ltc_scan(a, tau, h0=None, solver, steps, rtol, atol, max_steps) -> h [B, T, H]")
 
 static const nd_arg ltc_scan_backward_args[] = {
     ND_LTC_SCAN_INPUTS(0), ND_IN(nd_ltc_args, h, "h", ND_FINITE, "(*a)"), ND_IN(nd_ltc_args, dh, "dh", ND_FINITE, "(*a)"),
     ND_LTC_SCAN_ROWS, ND_OUT(nd_ltc_args, res[0], "da", 0, "(*a)"), ND_OUT(nd_ltc_args, res[1], "dtau", 0, "(*a)"),
     ND_OUT(nd_ltc_args, res[2], "dh0", 0, "(batch, hidden)"), {NULL}};
-ND_RUN_ENTRY(ltc_scan_backward, nd_ltc_args, nd_ltc_backward_default,
-             "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
+ND_ENTRY_WITH(ltc_scan_backward, nd_ltc_args, nd_ltc_backward_default, NULL, nd_ltc_scan_run,
+              "ltc_scan_backward(a, tau, h0|None, h, dh, solver, steps, rtol, atol, max_steps) -> (da, dtau, dh0)")
 
 static const nd_arg ltc_check_options_args[] = {ND_LTC_OPTIONS, {NULL}};
 ND_CHECK_ENTRY(ltc_check_options, nd_ltc_args, nd_ltc_args_default,
@@ -224,10 +222,6 @@ static int nd_cell_run(PyObject *m, void *args, int tn)
         ND_NOGIL(st, ND_DISPATCH(tn, nd_ltccell_forward, &a->ltc, B, T, x, dt, h0, o0, o1, w));
     return st;
 }
-#define ltccell_forward_run nd_cell_run
-#define ltccell_backward_run nd_cell_run
-#define cfc_forward_run nd_cell_run
-#define cfc_backward_run nd_cell_run
 
 /* The sequence (x or dh) sets the call's type; the timespans' rule is the kernels'. */
 #define ND_CELL_SEQ(field, name, rule) ND_IN(C, field, name, ND_TYPE | ND_FINITE, rule)
@@ -280,15 +274,15 @@ static int nd_ltccell_prepare(C *a)
 
 static const nd_arg ltccell_forward_args[] = {
     ND_CELL_X, ND_CELL_TIMESPANS, ND_CELL_H0, ND_LTCCELL_PARAMS, ND_CELL_KEEP, ND_CELL_FORWARD_OUTS, {NULL}};
-ND_RUN_ENTRY(ltccell_forward, C, NULL,
-             "ltccell_forward(x, timespans|None, h0|None, gleak, ..., sensory_erev, ode_unfolds, epsilon, "
-             "keep_cache=False) -> (h, cache|None)")
+ND_ENTRY_WITH(ltccell_forward, C, NULL, NULL, nd_cell_run,
+              "ltccell_forward(x, timespans|None, h0|None, gleak, ..., sensory_erev, ode_unfolds, epsilon, "
+              "keep_cache=False) -> (h, cache|None)")
 
 static const nd_arg ltccell_backward_args[] = {
     ND_CELL_X, ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_DH, ND_LTCCELL_PARAMS, ND_CELL_BACKWARD_OUTS, {NULL}};
-ND_RUN_ENTRY(ltccell_backward, C, NULL,
-             "ltccell_backward(x, timespans|None, cache, dh, gleak, ..., sensory_erev, ode_unfolds, epsilon) -> "
-             "(dx, dh0, dparams)")
+ND_ENTRY_WITH(ltccell_backward, C, NULL, NULL, nd_cell_run,
+              "ltccell_backward(x, timespans|None, cache, dh, gleak, ..., sensory_erev, ode_unfolds, epsilon) -> "
+              "(dx, dh0, dparams)")
 
 static int nd_ltccell_rules(const C *a)
 {
@@ -362,16 +356,16 @@ static int nd_cfc_prepare(C *a)
 static const nd_arg cfc_forward_args[] = {
     ND_CELL_X, ND_CELL_TIMESPANS, ND_CELL_H0, ND_CFC_PARAMS, ND_SIZE(C, hidden_size, "hidden_size", "state size", 0),
     ND_CFC_CODES, ND_CELL_KEEP, ND_CFC_ROWS, ND_CELL_FORWARD_OUTS, {NULL}};
-ND_RUN_ENTRY(cfc_forward, C, NULL,
-             "cfc_forward(x, timespans|None, h0|None, params, hidden_size, backbone_activation, mode, "
-             "keep_cache=False) -> (h, cache|None)")
+ND_ENTRY_WITH(cfc_forward, C, NULL, NULL, nd_cell_run,
+              "cfc_forward(x, timespans|None, h0|None, params, hidden_size, backbone_activation, mode, "
+              "keep_cache=False) -> (h, cache|None)")
 
 static const nd_arg cfc_backward_args[] = {
     ND_CELL_TIMESPANS, ND_CELL_CACHE, ND_CELL_SEQ(dh, "dh", "(batch, time, state size)"), ND_CFC_PARAMS,
     ND_SIZE(C, input_size, "input_size", "features", 0), ND_CFC_CODES, ND_CFC_ROWS, ND_CELL_BACKWARD_OUTS, {NULL}};
-ND_RUN_ENTRY(cfc_backward, C, NULL,
-             "cfc_backward(timespans|None, cache, dh, params, input_size, backbone_activation, mode) -> (dx, dh0, "
-             "dparams)")
+ND_ENTRY_WITH(cfc_backward, C, NULL, NULL, nd_cell_run,
+              "cfc_backward(timespans|None, cache, dh, params, input_size, backbone_activation, mode) -> (dx, dh0, "
+              "dparams)")
 
 static int nd_cfc_rules(const C *a)
 {

@@ -100,8 +100,8 @@ static int nd_mem_state_setup(M *a)
         !(a->work = nd_workspace(nd_memory_field_workspace_len(a->f.memory, a->f.batch, &len), &len,
                                  PyArray_ITEMSIZE(a->y), "memories")))
         return -1;
-    a->out = a->what == 0 ? nd_empty(tn, 1, a->f.batch)
-                          : nd_empty(tn, 2, a->f.batch, (npy_intp)((const nd_memory_field *)a->f.memory)->p);
+    const npy_intp dims[2] = {a->f.batch, (npy_intp)((const nd_memory_field *)a->f.memory)->p};
+    a->out = PyArray_SimpleNew((int)a->what + 1, dims, tn);
     return a->out ? ND_OK : -1;
 }
 

@@ -957,9 +957,8 @@ static const nd_arg ode_check_options_args[] = {
 ND_CHECK_ENTRY(ode_check_options, nd_check_args, nd_check_defaults,
                "ode_check_options(method, rtol, atol, dt, max_steps): raises as a solver would for bad options")
 
-static const nd_entry *const nd_ode_entries[] = {&odeint_entry,         &ode_backprop_entry,   &ode_adjoint_entry,
-                                                 &ode_dense_eval_entry, &ode_check_options_entry, NULL};
 static const nd_table nd_ode_tables[] = {{"ode_methods", nd_ode_method_names},
                                          {"ode_adaptive_methods", nd_ode_adaptive_method_names},
                                          {NULL, NULL}};
-const nd_family nd_ode_family = {nd_ode_entries, nd_ode_tables, NULL};
+ND_FAMILY(nd_ode_family, nd_ode_tables, &odeint_entry, &ode_backprop_entry, &ode_adjoint_entry, &ode_dense_eval_entry,
+          &ode_check_options_entry);

@@ -400,5 +400,4 @@ ND_KERNEL_ENTRY(ode_stiff_backprop, G, NULL,
 
 static const nd_table nd_ode_stiff_tables[] = {
     {"stiff_methods", nd_stiff_method_names}, {"ode_auto_methods", nd_ode_auto_method_names}, {NULL, NULL}};
-static const nd_entry *const nd_ode_stiff_entries[] = {&odeint_stiff_entry, &ode_stiff_backprop_entry, NULL};
-const nd_family nd_ode_stiff_family = {nd_ode_stiff_entries, nd_ode_stiff_tables, NULL};
+ND_FAMILY(nd_ode_stiff_family, nd_ode_stiff_tables, &odeint_stiff_entry, &ode_stiff_backprop_entry);

@@ -104,7 +104,7 @@ static int nd_overlap(PyArrayObject *a, PyObject *b)
 static PyObject *nd_lif_dcurrents(const nd_lif_args *a, PyArrayObject *cur, const npy_intp d[3], int tn)
 {
     if (!a->out)
-        return a->sum_time ? nd_empty(tn, 2, d[1], d[2]) : nd_empty(tn, 3, d[0], d[1], d[2]);
+        return PyArray_SimpleNew(3 - a->sum_time, (npy_intp *)d + a->sum_time, tn); /* (B, n) or (T, B, n) */
     if (a->sum_time)
         return PyErr_Format(PyExc_ValueError, "out cannot take a gradient summed over time");
     if (a->out != a->currents || (PyObject *)cur != a->currents || !PyArray_ISCARRAY(cur))
@@ -143,8 +143,6 @@ static int nd_lif_run(PyObject *module, void *args, int tn)
                                            o2, ND_DATA(a->res[4]), o3));
     return st;
 }
-#define lif_forward_run nd_lif_run
-#define lif_backward_run nd_lif_run
 #define ND_LIF_ROWS(...)                                                                                           \
     ND_CHECK(nd_lif_currents), ND_KEEP(L, cur), ND_DIM(L, T, "time"), ND_DIM(L, B, "batch"), ND_DIM(L, n, "neurons"), \
         __VA_ARGS__, {NULL}
@@ -158,10 +156,10 @@ static const nd_arg lif_forward_args[] = {
                , ND_OUT_T(L, res[2], "bits", ND_WHEN(L, bits), "(bytes,)", NPY_UINT8)
                , ND_OUT(L, res[3], "v_end", 0, "(batch, neurons)")
                , ND_OUT(L, res[4], "rate", ND_WHEN(L, rate), "(batch, neurons)"))};
-ND_RUN_ENTRY(lif_forward, L, nd_lif_forward_default,
-             "lif_forward(currents, v0=None, *, tau or beta, threshold, reset, reset_delay, surrogate, slope, "
-             "detach_reset, smooth, spikes=True, membrane=False, bits=False, rate=False) -> (spikes, membrane, bits, "
-             "v_end, rate)")
+ND_ENTRY_WITH(lif_forward, L, nd_lif_forward_default, NULL, nd_lif_run,
+              "lif_forward(currents, v0=None, *, tau or beta, threshold, reset, reset_delay, surrogate, slope, "
+              "detach_reset, smooth, spikes=True, membrane=False, bits=False, rate=False) -> (spikes, membrane, bits, "
+              "v_end, rate)")
 
 static const nd_arg lif_backward_args[] = {
     ND_LIF_ARGS, ND_IN(L, dspikes, "dspikes", ND_FINITE | ND_NONE | ND_OPTIONAL, NULL),
@@ -170,9 +168,9 @@ static const nd_arg lif_backward_args[] = {
     ND_SCALAR(L, out, "out", ND_ARG_OBJECT, ND_NONE | ND_OPTIONAL),
     ND_LIF_ROWS(ND_CHECK(nd_lif_cotangents), ND_OUT(L, res[0], "dcurrents", 0, NULL)
                , ND_OUT(L, res[1], "dv0", 0, "(batch, neurons)"))};
-ND_RUN_ENTRY(lif_backward, L, nd_lif_backward_default,
-             "lif_backward(currents, v0=None, dspikes=None, dmembrane=None, *, the parameters of lif_forward, "
-             "sum_time=False, out=None) -> (dcurrents, dv0)")
+ND_ENTRY_WITH(lif_backward, L, nd_lif_backward_default, NULL, nd_lif_run,
+              "lif_backward(currents, v0=None, dspikes=None, dmembrane=None, *, the parameters of lif_forward, "
+              "sum_time=False, out=None) -> (dcurrents, dv0)")
 
 static int nd_lif_rules(const L *a) { return nd_lif_params_check(&a->p); }
 static const nd_arg lif_check_args[] = {ND_LIF_PARAMS, ND_CHECK(nd_lif_rules), {NULL}};

@@ -174,16 +174,16 @@ static int nd_call_type(const nd_arg *spec, PyObject **objs, int n)
     return any && all32 ? NPY_FLOAT : NPY_DOUBLE;
 }
 
-int nd_parse_double(const nd_arg *a, PyObject *o, double *out)
+int nd_parse_double(const char *name, PyObject *o, double *out)
 {
     if (PyBool_Check(o) || !PyNumber_Check(o) || PyComplex_Check(o)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a real number, got %R", a->name, o);
+        PyErr_Format(PyExc_TypeError, "%s must be a real number, got %R", name, o);
         return -1;
     }
     double v = PyFloat_AsDouble(o);
     if (v == -1.0 && PyErr_Occurred()) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s must be a real number, got %R", a->name, o);
+        PyErr_Format(PyExc_TypeError, "%s must be a real number, got %R", name, o);
         return -1;
     }
     *out = v;
@@ -249,14 +249,6 @@ int nd_choice_index(PyObject *o, const char *name, const char *const *names)
     return -1;
 }
 
-int nd_parse_choice(const nd_arg *a, PyObject *o, int *out)
-{
-    const int i = nd_choice_index(o, a->name, a->choices);
-    if (i >= 0)
-        *out = i;
-    return i < 0 ? -1 : 0;
-}
-
 /* obj as integers of typenum: values of another kind are a TypeError, never truncated (labels,
  * indices); `cast` NPY_ARRAY_FORCECAST, or 0 for a safe cast only (a value that does not fit is
  * refused, not wrapped). A new reference, or NULL. */
@@ -294,7 +286,7 @@ static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
     case ND_ARG_ARRAY:
     case ND_ARG_F64ARRAY:
     case ND_ARG_I64ARRAY: return nd_parse_array(a, o, typenum, (PyArrayObject **)field);
-    case ND_ARG_DOUBLE: return nd_parse_double(a, o, (double *)field);
+    case ND_ARG_DOUBLE: return nd_parse_double(a->name, o, (double *)field);
     case ND_ARG_INT: return nd_parse_int(a, o, (int64_t *)field);
     case ND_ARG_SEED: return nd_parse_seed(a, o, (uint64_t *)field);
     case ND_ARG_BOOL: {
@@ -304,7 +296,7 @@ static int nd_parse_one(const nd_arg *a, PyObject *o, int typenum, void *target)
         *(int *)field = v;
         return 0;
     }
-    case ND_ARG_CHOICE: return nd_parse_choice(a, o, (int *)field);
+    case ND_ARG_CHOICE: return (*(int *)field = nd_choice_index(o, a->name, a->choices)) < 0 ? -1 : 0;
     case ND_ARG_CALLABLE:
     case ND_ARG_TUPLE:
         if (a->kind == ND_ARG_CALLABLE ? !PyCallable_Check(o) : !PyTuple_Check(o)) {
@@ -712,17 +704,6 @@ PyObject *nd_entry_defaults(const nd_entry *e)
     return d;
 }
 
-PyObject *nd_empty(int typenum, int ndim, ...)
-{
-    npy_intp dims[NPY_MAXDIMS];
-    va_list ap;
-    va_start(ap, ndim);
-    for (int i = 0; i < ndim && i < NPY_MAXDIMS; ++i)
-        dims[i] = va_arg(ap, npy_intp);
-    va_end(ap);
-    return PyArray_SimpleNew(ndim, dims, typenum);
-}
-
 void *nd_work_alloc(size_t n, size_t itemsize)
 {
     size_t bytes;
@@ -1062,16 +1043,6 @@ PyObject *nd_array_adopt(void **buf, int ndim, const npy_intp *dims, int typenum
         return NULL;
     }
     return arr;
-}
-
-PyObject *nd_shape_str(int ndim, const npy_intp *shape)
-{
-    PyObject *tuple = PyArray_IntTupleFromIntp(ndim, (npy_intp *)shape);
-    if (!tuple)
-        return NULL;
-    PyObject *s = PyObject_Str(tuple);
-    Py_DECREF(tuple);
-    return s;
 }
 
 static double nd_monotonic(void)

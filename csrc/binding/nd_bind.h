@@ -57,9 +57,6 @@ void *nd_keep_block(PyObject *keep, size_t size);
 /* nd_parse_field of the argument `spec`, which must be a field of `kind` ("spec must be <what>'s"). */
 int nd_parse_field_of(PyObject *spec, int typenum, int kind, const char *what, nd_field *f, PyObject *keep);
 
-/* "(2, 3)" for error messages; returns a new str or NULL. */
-PyObject *nd_shape_str(int ndim, const npy_intp *shape);
-
 /* What a long kernel call watches while it runs without the GIL: Ctrl-C, an optional
  * progress callable, and the first Python exception raised by any callback of the call
  * (kept here to be re-raised, with its traceback, by the calling thread). */
@@ -187,7 +184,8 @@ PyObject *nd_entry_defaults(const nd_entry *e);
 
 /* Declares the entry `name` of struct `type`: its table name##_args, its initialiser (or NULL)
  * and its body name##_body (ND_ENTRY) or name##_run (ND_RUN_ENTRY) must be defined before;
- * ND_CHECK_ENTRY has neither (its table's checks are the call). */
+ * ND_CHECK_ENTRY has neither (its table's checks are the call). Entries that share one run
+ * function name it in ND_ENTRY_WITH(name, type, init, NULL, run, doc). */
 #define ND_ENTRY(name, type, init, doc) ND_ENTRY_WITH(name, type, init, name##_body, NULL, doc)
 #define ND_RUN_ENTRY(name, type, init, doc) ND_ENTRY_WITH(name, type, init, NULL, name##_run, doc)
 #define ND_CHECK_ENTRY(name, type, init, doc) ND_ENTRY_WITH(name, type, init, NULL, NULL, doc)
@@ -399,13 +397,10 @@ int nd_pyfn_call(const nd_pyfn *c, double t, const void *y, void *out);
  * nd_foo_f64 (pointer arguments pass as void *). */
 #define ND_DISPATCH(typenum, fn, ...) ((typenum) == NPY_FLOAT ? fn##_f32(__VA_ARGS__) : fn##_f64(__VA_ARGS__))
 
-/* One scalar by a row's rules (for arguments a body converts itself): -1 with TypeError. */
-int nd_parse_double(const nd_arg *a, PyObject *o, double *out);
-/* The index of the name o in a->choices: -1 with ValueError "<name>='x' is not one of ...". */
-int nd_parse_choice(const nd_arg *a, PyObject *o, int *out);
+/* A real number (not a bool) named `name` in messages, as a double row reads it (for values a
+ * body or a spec walk converts itself): -1 with TypeError. */
+int nd_parse_double(const char *name, PyObject *o, double *out);
 
-/* A fresh C-contiguous array of typenum with the given axes; NULL with an exception set. */
-PyObject *nd_empty(int typenum, int ndim, ...);
 /* PyMem_RawMalloc of n elements of itemsize (+1 so that 0 is valid), with the overflow
  * check; NULL with MemoryError or ValueError set. */
 void *nd_work_alloc(size_t n, size_t itemsize);
