@@ -316,8 +316,10 @@ static void test_activation_with_bias(void)
             CHECK(nd_act_forward_bias_f64(act, 1, c, b, one_z, one_y) == ND_OK);
             CHECK(memcmp(one_y, y + 3 * c, (size_t)c * sizeof(double)) == 0);
         }
-    memcpy(z, z0, sizeof z);
+    memcpy(z, z0, sizeof z); /* refused before z is touched */
     CHECK(nd_act_forward_bias_f64(ND_ACT_COUNT, ROWS, 32, b, z, y) == ND_ERR_ARG);
+    CHECK(nd_act_forward_bias_f64(ND_ACT_TANH, -2, -16, b, z, y) == ND_ERR_ARG);
+    CHECK(memcmp(z, z0, sizeof z) == 0);
 }
 
 ND_TEST_MAIN(test_dense, test_activation_backward, test_layernorm, test_swiglu, test_losses, test_spike_dense,
