@@ -142,14 +142,6 @@ static int64_t nd_gemm_even(int64_t span, int64_t count)
     return ((span + count - 1) / count + 15) / 16 * 16;
 }
 
-/* Rows (by_rows) or columns of C in each block of a product spanning `span` of them (span
- * itself: one call). With `small` (the product is one the small-matrix path takes), blocks under
- * its limit (above). From ND_GEMM_SPLIT_FLOPS on: blocks of at most ND_GEMM_BLOCK_MAX, their count
- * rounded up to a multiple of 8 (so that 2, 4 or 8 threads share them evenly) while they keep
- * ND_GEMM_BLOCK_MIN. Blocks are sized evenly to a multiple of 16. Each block is one BLAS call,
- * which packs the whole of the other operand again: fewer, larger blocks pack a weight matrix
- * fewer times (the 4096-wide layer's 8000 x 4096 x 4096 product repacked its weight 32 times in
- * 256-row blocks). */
 /* The blocks of the small-matrix path's cut (above) of a product spanning `span` rows (by_rows)
  * or columns of C, or 0 when such blocks would be thinner than the path's minimum. */
 static int64_t nd_gemm_small_block(int64_t span, double macs, int by_rows)
@@ -162,6 +154,14 @@ static int64_t nd_gemm_small_block(int64_t span, double macs, int by_rows)
     return blk < span ? blk : span;
 }
 
+/* Rows (by_rows) or columns of C in each block of a product spanning `span` of them (span
+ * itself: one call). With `small` (the product is one the small-matrix path takes), blocks under
+ * its limit (above). From ND_GEMM_SPLIT_FLOPS on: blocks of at most ND_GEMM_BLOCK_MAX, their count
+ * rounded up to a multiple of 8 (so that 2, 4 or 8 threads share them evenly) while they keep
+ * ND_GEMM_BLOCK_MIN. Blocks are sized evenly to a multiple of 16. Each block is one BLAS call,
+ * which packs the whole of the other operand again: fewer, larger blocks pack a weight matrix
+ * fewer times (the 4096-wide layer's 8000 x 4096 x 4096 product repacked its weight 32 times in
+ * 256-row blocks). */
 static int64_t nd_gemm_block(int64_t span, double macs, int by_rows, int small)
 {
     if (macs <= ND_GEMM_SMALL_MACS)
@@ -308,7 +308,7 @@ static int64_t nd_gemm_slice(int64_t m, int64_t n, int64_t k, int small)
             j->by_rows = !j->by_rows;                                                                    \
         j->span = j->by_rows ? j->m : j->n;                                                              \
         j->size = nd_gemm_block(j->span, macs, j->by_rows, small);                                       \
-        j->small_tn = j->ta && !j->tb && nd_gemm_small_path();                                           \
+        j->small_tn = j->ta && small;                                                                    \
         if (j->size >= j->span) {                                                                        \
             if (j->bias)                                                                                 \
                 nd_gemm_seed_##SFX(j, j->m, 0, j->n, j->c);                                              \

@@ -91,15 +91,6 @@ static size_t nd_energy_row_len(const nd_energy *e)
     return per_row + 2 * (size_t)widest + 1;
 }
 
-/* Elements of an MLP energy's transposed kernels (nd_energy_prepare), after the rows' part. */
-static size_t nd_energy_kernels_len(const nd_energy *e)
-{
-    size_t n = 0;
-    for (int l = 1; e->kind == ND_ENERGY_MLP && l <= e->n_layers; ++l)
-        n += (size_t)e->widths[l - 1] * (size_t)e->widths[l];
-    return n;
-}
-
 int nd_energy_workspace_len(const nd_energy *e, int64_t B, size_t *len)
 {
     int st = nd_energy_check(e);
@@ -107,7 +98,8 @@ int nd_energy_workspace_len(const nd_energy *e, int64_t B, size_t *len)
         return st;
     ND_REQUIRE(B >= 0, "x", B, "must have a batch size >= 0");
     size_t rows;
-    const size_t kernels = nd_energy_kernels_len(e);
+    /* an MLP's transposed kernels (nd_energy_prepare) after the rows' part */
+    const size_t kernels = e->kind == ND_ENERGY_MLP ? nd_dense_kernels_len(e->n_layers, e->widths) : 0;
     if (!nd_mul_size(nd_energy_row_len(e), (size_t)B, &rows) || rows > SIZE_MAX - kernels)
         return ND_ERR_OVERFLOW;
     *len = rows + kernels;

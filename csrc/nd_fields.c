@@ -214,10 +214,7 @@ int nd_field_jac_workspace_len(const nd_field *f, size_t *len)
 
 size_t nd_field_prepared_len(const nd_field *f)
 {
-    size_t n = 0;
-    for (int l = 0; f->kind == ND_FIELD_MLP && l < f->n_layers; ++l)
-        n += (size_t)f->widths[l] * (size_t)f->widths[l + 1];
-    return n;
+    return f->kind == ND_FIELD_MLP ? nd_dense_kernels_len(f->n_layers, f->widths) : 0;
 }
 
 int nd_field_row_wise(const nd_field *f)

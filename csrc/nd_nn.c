@@ -15,6 +15,14 @@
 const char *const nd_act_names[ND_ACT_COUNT + 1] = {"identity", "tanh",     "silu",       "relu",
                                                     "sigmoid",  "softplus", "lecun_tanh", NULL};
 
+size_t nd_dense_kernels_len(int n, const int64_t *widths)
+{
+    size_t len = 0;
+    for (int l = 0; l < n; ++l)
+        len += (size_t)widths[l] * (size_t)widths[l + 1];
+    return len;
+}
+
 const char *nd_act_name(int act) { return (act >= 0 && act < ND_ACT_COUNT) ? nd_act_names[act] : NULL; }
 
 int nd_check_labels(int64_t rows, int64_t classes, const int64_t *labels)

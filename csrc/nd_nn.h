@@ -5,6 +5,7 @@
 #ifndef ND_NN_H
 #define ND_NN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum {
@@ -34,6 +35,9 @@ const char *nd_act_name(int act);
  * check targets before computing anything. */
 int nd_check_labels(int64_t rows, int64_t classes, const int64_t *labels);
 
+/* Elements of the transposed kernels of n layers of the given widths (nd_dense_transpose_kernels). */
+size_t nd_dense_kernels_len(int n, const int64_t *widths);
+
 /* Every function returns an nd_status; a bad argument is reported through nd_arg_error
  * (nd_status.h) under its user-facing name ("x", "activation", "eps", "logits", "labels").
  * Gradients named d* are written, or added to when `accumulate` is non-zero (so a layer used
@@ -45,6 +49,14 @@ int nd_check_labels(int64_t rows, int64_t classes, const int64_t *labels);
     /* dX = dY W^T (always written), dW = X^T dY, db = sum over rows of dY. */                   \
     int nd_dense_backward_##SFX(int64_t rows, int64_t in, int64_t out, const T *x, const T *w,   \
                                 const T *dy, T *dx, T *dw, T *db, int accumulate);               \
+    /* Its dX = dY W^T alone: from wt = W^T [out, in] when given, a plain product (no copy of    \
+     * W^T for OpenBLAS's small-matrix path, which refuses W transposed), else W read transposed. */ \
+    int nd_dense_input_grad_##SFX(int64_t rows, int64_t in, int64_t out, const T *w, const T *wt,  \
+                                  const T *dy, T *dx);                                           \
+    /* The kernels of n layers, weights[l] of [widths[l], widths[l + 1]], transposed into buf     \
+     * (nd_dense_kernels_len elements) for nd_dense_input_grad, weights_t[l] pointing at each. */  \
+    void nd_dense_transpose_kernels_##SFX(int n, const int64_t *widths, const void *const *weights, \
+                                          T *buf, const void **weights_t);                        \
     /* The same two for X of spikes (every entry 0 or 1, else ND_ERR_ARG), event-driven: a row  \
      * of Y adds the rows of W its spikes select, dW adds rows of dY, so the work scales with    \
      * the spike count. Above a quarter of entries on, the dense kernels are used instead.      \
