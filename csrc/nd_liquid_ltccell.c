@@ -42,6 +42,18 @@ int64_t nd_ltccell_param_count(const nd_ltccell *c)
     return 3 * c->units + 4 * c->units * c->units + 4 * c->sensory * c->units;
 }
 
+/* The backward runs its samples in blocks of this many (nd_ltccell_backward_f32/_f64): their
+ * synapse gradients are summed in registers before they are added to dparams. */
+#define ND_LTC_BLOCK 8
+
+/* Elements of the work that one sample of a block uses: 13 rows of N (potentials, sums,
+ * cotangents) and one of S, then the sigmoids of one unfold's synapses [N, N] and of one step's
+ * sensory synapses [S, N]. nd_ltccell_sizes checks that it and ND_LTC_BLOCK of it fit. */
+static int64_t nd_ltc_slot(const nd_ltccell *c)
+{
+    return 13 * c->units + c->sensory + (c->units + c->sensory) * c->units;
+}
+
 int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, size_t *work)
 {
     int st = nd_ltccell_check_params(c);
@@ -52,13 +64,15 @@ int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, s
     if (B > INT32_MAX || T > INT32_MAX || !nd_mul_size((size_t)c->unfolds, (size_t)c->units, &per_sample) ||
         !nd_mul_size((size_t)B * (size_t)T, per_sample, cache))
         return nd_size_error("x");
-    /* per sample, reused: 16 rows of N (potentials, sums, cotangents) and one of S, then the
-     * sigmoids of one unfold's synapses [N, N] and of one step's sensory synapses [S, N] */
-    size_t syn;
+    /* per sample of a block (nd_ltc_slot), reused over the steps */
+    size_t syn, slot, slots;
     if (!nd_mul_size((size_t)c->units + (size_t)c->sensory, (size_t)c->units, &syn) ||
-        syn > SIZE_MAX - 16 * (size_t)c->units - (size_t)c->sensory)
+        syn > SIZE_MAX - 13 * (size_t)c->units - (size_t)c->sensory)
         return nd_size_error("units");
-    *work = 16 * (size_t)c->units + (size_t)c->sensory + syn;
+    slot = 13 * (size_t)c->units + (size_t)c->sensory + syn;
+    if (!nd_mul_size(slot, (size_t)(B < ND_LTC_BLOCK ? (B > 0 ? B : 1) : ND_LTC_BLOCK), &slots))
+        return nd_size_error("units");
+    *work = slots;
     return ND_OK;
 }
 

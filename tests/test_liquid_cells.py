@@ -342,31 +342,66 @@ def _weights(shape, seed=9):
     return np.random.default_rng(seed).normal(size=shape)
 
 
-def test_ltc_raw_kernel_dx_dh0_dparams_match_fd():
-    cell = ltc(3, 4, M=4, K=3, seed=6)
-    K, eps = cell.config["ode_unfolds"], cell.config["epsilon"]
-    x, ts, h0 = sequence(3, 4, 3, seed=6, dt_range=(0.2, 2.0))
-    xm = np.ascontiguousarray(x * cell.params["input_w"] + cell.params["input_b"])
-    h0 = np.ascontiguousarray(h0[:, :4])
-    eff = twin.ltc_effective(cell.params)
-    order = ("gleak", "vleak", "cm", "w", "sigma", "mu", "erev", "sensory_w", "sensory_sigma", "sensory_mu",
+LTC_ORDER = ("gleak", "vleak", "cm", "w", "sigma", "mu", "erev", "sensory_w", "sensory_sigma", "sensory_mu",
              "sensory_erev")
-    params = [np.ascontiguousarray(eff[n]) for n in order]
-    R = _weights((3, 4, 4))
+
+
+def _ltc_raw(B, T, S, N, K, seed, dtype=np.float64):
+    """The raw kernels' inputs for an LTCCell of S inputs and N units: mapped inputs, timespans,
+    h0 and the effective parameters in the kernels' order, all of dtype."""
+    cell = ltc(S, N, M=N, K=K, seed=seed)
+    x, ts, h0 = sequence(B, T, S, seed=seed, dt_range=(0.2, 2.0))
+    xm = x * cell.params["input_w"] + cell.params["input_b"]
+    eff = twin.ltc_effective(cell.params)
+    cast = lambda a: np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
+    return dict(x=cast(xm), ts=cast(ts), h0=cast(h0[:, :N]), params=[cast(eff[n]) for n in LTC_ORDER],
+                kw=dict(ode_unfolds=K, epsilon=cell.config["epsilon"]))
+
+
+def _ltc_raw_backward(a, R):
+    _, cache = _core.ltccell_forward(a["x"], a["ts"], a["h0"], *a["params"], **a["kw"], keep_cache=True)
+    return _core.ltccell_backward(a["x"], a["ts"], cache, R.astype(a["x"].dtype), *a["params"], **a["kw"])
+
+
+# The second shape crosses the backward's blocks of 8 samples (B = 11) and has whole 64-byte
+# chunks and a tail in a row of synapses (N = 19 is 16 + 3 floats and 2 x 8 + 3 doubles).
+@pytest.mark.parametrize("B, T, S, N, K", [(3, 4, 3, 4, 3), (11, 2, 17, 19, 2)])
+def test_ltc_raw_kernel_dx_dh0_dparams_match_fd(B, T, S, N, K):
+    a = _ltc_raw(B, T, S, N, K, seed=6)
+    R = _weights((B, T, N))
 
     def loss():
-        return float(np.sum(R * _core.ltccell_forward(xm, ts, h0, *params, ode_unfolds=K, epsilon=eps)[0]))
+        return float(np.sum(R * _core.ltccell_forward(a["x"], a["ts"], a["h0"], *a["params"], **a["kw"])[0]))
 
-    _, cache = _core.ltccell_forward(xm, ts, h0, *params, ode_unfolds=K, epsilon=eps, keep_cache=True)
-    dx, dh0, dflat = _core.ltccell_backward(xm, ts, cache, R, *params, ode_unfolds=K, epsilon=eps)
-    num = ref_nn.central_difference(loss, [xm, h0] + params, eps=FD_EPS)
+    dx, dh0, dflat = _ltc_raw_backward(a, R)
+    num = ref_nn.central_difference(loss, [a["x"], a["h0"]] + a["params"], eps=FD_EPS)
     assert_fd_close(dx, num[0], "ltccell_backward dx")
     assert_fd_close(dh0, num[1], "ltccell_backward dh0")
-    assert dflat.size == sum(p.size for p in params)
+    assert dflat.size == sum(p.size for p in a["params"])
     k = 0
-    for name, p, n in zip(order, params, num[2:]):
+    for name, p, n in zip(LTC_ORDER, a["params"], num[2:]):
         assert_fd_close(dflat[k:k + p.size].reshape(p.shape), n, f"ltccell_backward d{name}")
         k += p.size
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ltc_backward_rows_alone_and_float32(dtype):
+    # A sample's dx and dh0 do not depend on the samples that share its block; float32 follows
+    # float64 at the shape whose rows have whole vector chunks and a tail.
+    B, T, S, N, K = 11, 3, 17, 19, 2
+    a = _ltc_raw(B, T, S, N, K, seed=8, dtype=dtype)
+    R = _weights((B, T, N))
+    dx, dh0, dflat = _ltc_raw_backward(a, R)
+    for b in (0, 7, 8, 10):
+        one = dict(a, x=a["x"][b:b + 1], ts=a["ts"][b:b + 1], h0=a["h0"][b:b + 1])
+        dx1, dh01, _ = _ltc_raw_backward(one, R[b:b + 1])
+        np.testing.assert_array_equal(dx1[0], dx[b], err_msg=f"dx of row {b}")
+        np.testing.assert_array_equal(dh01[0], dh0[b], err_msg=f"dh0 of row {b}")
+    if dtype == np.float32:
+        ref = _ltc_raw_backward(_ltc_raw(B, T, S, N, K, seed=8), R)
+        for got, want, what in zip((dx, dh0, dflat), ref, ("dx", "dh0", "dparams")):
+            assert got.dtype == np.float32
+            assert ref_nn.rel_err(got, want) < 1e-4, what
 
 
 @pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])
