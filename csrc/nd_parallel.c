@@ -61,7 +61,7 @@ static struct {
     int64_t n, align;
     int m;
     nd_poll_scope *scope;
-} nd_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+} nd_pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local int nd_in_job; /* this thread runs a part of a job: nested calls run inline */
 

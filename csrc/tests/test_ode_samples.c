@@ -365,15 +365,5 @@ static void test_bad_arguments(void)
     CHECK(nd_ode_samples_workspace_size(ND_ODE_DOP853, INT64_MAX / 2, 1000, 0, 8, &bytes) == ND_ERR_OVERFLOW);
 }
 
-int main(void)
-{
-    test_orders();
-    test_alone_vs_batch();
-    test_work_follows_samples();
-    test_per_sample_failure();
-    test_oscillator_events();
-    test_dense_coefficients();
-    test_bad_arguments();
-    printf("%d passed, %d failed\n", nd_test_failures ? 0 : 1, nd_test_failures);
-    return nd_test_failures != 0;
-}
+ND_TEST_MAIN(test_orders, test_alone_vs_batch, test_work_follows_samples, test_per_sample_failure,
+             test_oscillator_events, test_dense_coefficients, test_bad_arguments)
