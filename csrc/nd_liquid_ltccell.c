@@ -4,6 +4,7 @@
 
 #include "nd_generic.h"
 #include "nd_liquid.h" /* nd_liquid_check_positive */
+#include "nd_parallel.h"
 #include "nd_poll.h"
 #include "nd_status.h"
 #include "nd_vmath.h"
@@ -42,16 +43,35 @@ int64_t nd_ltccell_param_count(const nd_ltccell *c)
     return 3 * c->units + 4 * c->units * c->units + 4 * c->sensory * c->units;
 }
 
-/* The backward runs its samples in blocks of this many (nd_ltccell_backward_f32/_f64): their
- * synapse gradients are summed in registers before they are added to dparams. */
+/* The backward runs its samples in blocks of this many: their synapse gradients are summed in
+ * registers before they are added to a group's sums. */
 #define ND_LTC_BLOCK 8
+
+/* The samples are split into at most this many groups of whole blocks, whatever the thread count:
+ * the groups are what the threads share out (nd_parallel_for), and each group's parameter
+ * gradients are summed in its own part of the work and the groups' sums added in order, so the
+ * gradients have the same bits on any number of threads. */
+#define ND_LTC_GROUPS 64
 
 /* Elements of the work that one sample of a block uses: 13 rows of N (potentials, sums,
  * cotangents) and one of S, then the sigmoids of one unfold's synapses [N, N] and of one step's
- * sensory synapses [S, N]. nd_ltccell_sizes checks that it and ND_LTC_BLOCK of it fit. */
+ * sensory synapses [S, N]. nd_ltccell_sizes checks that the work's size fits. */
 static int64_t nd_ltc_slot(const nd_ltccell *c)
 {
     return 13 * c->units + c->sensory + (c->units + c->sensory) * c->units;
+}
+
+/* A group's part of the work: its parameter gradients, then a slot per sample of a block. */
+static int64_t nd_ltc_group_stride(const nd_ltccell *c)
+{
+    return nd_ltccell_param_count(c) + ND_LTC_BLOCK * nd_ltc_slot(c);
+}
+
+/* Samples per group (B >= 1): whole blocks, at most ND_LTC_GROUPS groups. */
+static int64_t nd_ltc_group(int64_t B)
+{
+    const int64_t blocks = (B + ND_LTC_BLOCK - 1) / ND_LTC_BLOCK;
+    return (blocks + ND_LTC_GROUPS - 1) / ND_LTC_GROUPS * ND_LTC_BLOCK;
 }
 
 int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, size_t *work)
@@ -64,15 +84,15 @@ int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, s
     if (B > INT32_MAX || T > INT32_MAX || !nd_mul_size((size_t)c->unfolds, (size_t)c->units, &per_sample) ||
         !nd_mul_size((size_t)B * (size_t)T, per_sample, cache))
         return nd_size_error("x");
-    /* per sample of a block (nd_ltc_slot), reused over the steps */
-    size_t syn, slot, slots;
+    /* per group (nd_ltc_group_stride): its gradients, and a slot per sample of a block */
+    size_t syn, stride, groups;
     if (!nd_mul_size((size_t)c->units + (size_t)c->sensory, (size_t)c->units, &syn) ||
-        syn > SIZE_MAX - 13 * (size_t)c->units - (size_t)c->sensory)
+        syn > (SIZE_MAX / 8 - 13 * (size_t)c->units - (size_t)c->sensory) / ND_LTC_BLOCK)
         return nd_size_error("units");
-    slot = 13 * (size_t)c->units + (size_t)c->sensory + syn;
-    if (!nd_mul_size(slot, (size_t)(B < ND_LTC_BLOCK ? (B > 0 ? B : 1) : ND_LTC_BLOCK), &slots))
+    stride = (size_t)nd_ltccell_param_count(c) + ND_LTC_BLOCK * (13 * (size_t)c->units + (size_t)c->sensory + syn);
+    groups = B > 0 ? (size_t)((B + nd_ltc_group(B) - 1) / nd_ltc_group(B)) : 1;
+    if (!nd_mul_size(stride, groups, work))
         return nd_size_error("units");
-    *work = slots;
     return ND_OK;
 }
 

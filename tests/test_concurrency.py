@@ -249,6 +249,11 @@ def _split_kernel_results():
     out["snn_forward"] = snn(x)
     snn.fit(x, rng.integers(0, 3, 1003), epochs=1, batch_size=1003, seed=8, verbose=False)
     out["snn_trained"] = dict(snn.params)
+    # the LTC cell's samples in groups of whole blocks of 8: 27 samples are 4 groups, the last short
+    ltc = nd.LTCCell(6, 19, ode_unfolds=3, seed=9)
+    seq = rng.normal(size=(27, 5, 6)).astype(np.float32)
+    out["ltccell_forward"] = ltc.forward_sequence(seq)
+    out["ltccell_grads"] = ltc.loss_and_grad(seq, rng.normal(size=(27, 19)).astype(np.float32), loss="mse")
     return out
 
 
