@@ -48,6 +48,9 @@ def cases(quick: bool):
     mlp = nd.fields.MLP([rng.standard_normal((64, 256)) * 0.1, rng.standard_normal((256, 64)) * 0.1])
     y0 = rng.standard_normal((4096 // s, 64))
     x0 = rng.uniform(-1, 1, (128, 64)).astype(np.float32)
+    ltc = nd.LTCCell(8, 32, ode_unfolds=6, seed=2024)
+    seq = rng.standard_normal((64, 100 // s, 8)).astype(np.float32)
+    target = rng.standard_normal((64, 32)).astype(np.float32)
     return {
         "lif_run": (f"lif_run, currents {cur.shape} float32", lambda: nd.lif_run(cur)),
         "lif_backward": (f"lif_backward, {cur.shape} float32, spike cotangents",
@@ -62,7 +65,14 @@ def cases(quick: bool):
         "langevin_ebm": ("langevin_sample, EBM 64-256-128 float32, 128 chains, 60 steps (products too small "
                          "to split)",
                          lambda: nd.langevin_sample(ebm, x0, steps=60 // s, seed=0, verbose=False)),
+        "ltccell_train": (f"LTCCell 8-32 (6 unfolds) training step, batch 64, {seq.shape[1]} steps, float32",
+                          lambda: _ltc_step(ltc, seq, target)),
     }
+
+
+def _ltc_step(cell, seq, target):
+    loss, grads = cell.loss_and_grad(seq, target, loss="mse")
+    return [np.asarray(loss)] + [grads[k] for k in sorted(grads)]
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-/* Threads of the C kernels (OpenMP), counted apart from OpenBLAS's.
+/* Threads of the C kernels (a POSIX thread pool, nd_parallel.c), counted apart from OpenBLAS's.
  *
  * A kernel hands elementwise or row-independent work to nd_parallel_for as a function of a
  * range [lo, hi). Ranges never depend on the thread count in a way that changes results:
@@ -20,7 +20,8 @@ void nd_parallel_for(int64_t n, int64_t grain, int64_t align, nd_range_fn fn, vo
 void nd_set_threads(int n);
 int nd_get_threads(void);
 
-/* 1 when built with OpenMP, else 0 (nd_parallel_for then always runs on the caller). */
+/* 1 when the pool can run work on other threads, else 0 (nd_parallel_for then always runs on the
+ * caller). */
 int nd_parallel_available(void);
 
 #endif

@@ -57,7 +57,7 @@ def main():
     expect(ValueError, nd.odeint, nd.fields.Lorenz(), np.zeros((2, 2)), t)
     expect(ValueError, nd.hopfield_retrieve, y0, np.zeros((4, 5)))
     expect(ZeroDivisionError, nd.odeint, lambda s, v: 1 / 0, y0, t)
-    # the kernels' OpenMP team: inputs past every split's grain, at 2 threads
+    # the kernels' thread pool: inputs past every split's grain, at 2 threads
     nd.set_num_threads(2)
     cur = rng.normal(0.6, 1.0, size=(3, 7, 1100)).astype(np.float32)
     nd.lif_backward(cur, cur, cur)

@@ -206,7 +206,7 @@ def _seeded_results():
 
 
 def _split_kernel_results():
-    """Kernels whose work nd.set_num_threads(2) splits over two OpenMP threads: inputs large
+    """Kernels whose work nd.set_num_threads(2) splits over two threads of the kernels' pool: inputs large
     enough to pass their grain, and odd sizes so the ranges end mid-vector and mid-byte."""
     rng = np.random.default_rng(4)
     cur = rng.normal(0.6, 1.0, size=(9, 13, 1001)).astype(np.float32)
