@@ -47,11 +47,13 @@ int64_t nd_ltccell_param_count(const nd_ltccell *c)
  * registers before they are added to a group's sums. */
 #define ND_LTC_BLOCK 8
 
-/* The samples are split into at most this many groups of whole blocks, whatever the thread count:
- * the groups are what the threads share out (nd_parallel_for), and each group's parameter
+/* The samples are split into groups of whole blocks, fixed by the sizes whatever the thread
+ * count: the groups are what the threads share out (nd_parallel_for), and each group's parameter
  * gradients are summed in its own part of the work and the groups' sums added in order, so the
- * gradients have the same bits on any number of threads. */
+ * gradients have the same bits on any number of threads. At most ND_LTC_GROUPS groups, and no
+ * more than keep the work within ND_LTC_WORK_BUDGET elements (one group may exceed it). */
 #define ND_LTC_GROUPS 64
+#define ND_LTC_WORK_BUDGET ((int64_t)1 << 22)
 
 /* Elements of the work that one sample of a block uses: 13 rows of N (potentials, sums,
  * cotangents) and one of S, then the sigmoids of one unfold's synapses [N, N] and of one step's
@@ -67,11 +69,13 @@ static int64_t nd_ltc_group_stride(const nd_ltccell *c)
     return nd_ltccell_param_count(c) + ND_LTC_BLOCK * nd_ltc_slot(c);
 }
 
-/* Samples per group (B >= 1): whole blocks, at most ND_LTC_GROUPS groups. */
-static int64_t nd_ltc_group(int64_t B)
+/* Samples per group (B >= 1): whole blocks, in as many groups as ND_LTC_GROUPS and
+ * ND_LTC_WORK_BUDGET allow. Only called once nd_ltccell_sizes has checked the stride. */
+static int64_t nd_ltc_group(const nd_ltccell *c, int64_t B)
 {
-    const int64_t blocks = (B + ND_LTC_BLOCK - 1) / ND_LTC_BLOCK;
-    return (blocks + ND_LTC_GROUPS - 1) / ND_LTC_GROUPS * ND_LTC_BLOCK;
+    const int64_t blocks = (B + ND_LTC_BLOCK - 1) / ND_LTC_BLOCK, fit = ND_LTC_WORK_BUDGET / nd_ltc_group_stride(c);
+    const int64_t most = fit < 1 ? 1 : (fit < ND_LTC_GROUPS ? fit : ND_LTC_GROUPS);
+    return (blocks + most - 1) / most * ND_LTC_BLOCK;
 }
 
 int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, size_t *work)
@@ -84,13 +88,15 @@ int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, s
     if (B > INT32_MAX || T > INT32_MAX || !nd_mul_size((size_t)c->unfolds, (size_t)c->units, &per_sample) ||
         !nd_mul_size((size_t)B * (size_t)T, per_sample, cache))
         return nd_size_error("x");
-    /* per group (nd_ltc_group_stride): its gradients, and a slot per sample of a block */
-    size_t syn, stride, groups;
-    if (!nd_mul_size((size_t)c->units + (size_t)c->sensory, (size_t)c->units, &syn) ||
-        syn > (SIZE_MAX / 8 - 13 * (size_t)c->units - (size_t)c->sensory) / ND_LTC_BLOCK)
+    /* per group (nd_ltc_group_stride): its gradients, and a slot per sample of a block; every
+     * part below 2^60 elements, so that the sums and the int64 arithmetic of the kernels hold */
+    const size_t N = (size_t)c->units, S = (size_t)c->sensory, big = (size_t)1 << 60;
+    size_t syn, slot, stride, groups;
+    if (N > big || S > big || !nd_mul_size(N + S, N, &syn) || syn > big || 13 * N + S + syn > big ||
+        !nd_mul_size(13 * N + S + syn, ND_LTC_BLOCK, &slot) || slot > big || 4 * syn + 3 * N > big)
         return nd_size_error("units");
-    stride = (size_t)nd_ltccell_param_count(c) + ND_LTC_BLOCK * (13 * (size_t)c->units + (size_t)c->sensory + syn);
-    groups = B > 0 ? (size_t)((B + nd_ltc_group(B) - 1) / nd_ltc_group(B)) : 1;
+    stride = 4 * syn + 3 * N + slot; /* nd_ltccell_param_count + ND_LTC_BLOCK nd_ltc_slot */
+    groups = B > 0 ? (size_t)((B + nd_ltc_group(c, B) - 1) / nd_ltc_group(c, B)) : 1;
     if (!nd_mul_size(stride, groups, work))
         return nd_size_error("units");
     return ND_OK;

@@ -63,6 +63,16 @@ def as_layout(a: np.ndarray, layout: str) -> np.ndarray:
 
 
 @pytest.fixture
+def set_threads():
+    """nd.set_num_threads for a test to call; the count it found is restored after the test."""
+    import neurodyn as nd
+
+    before = nd.get_num_threads()
+    yield nd.set_num_threads
+    nd.set_num_threads(before)
+
+
+@pytest.fixture
 def rng():
     """A fixed-seed generator: every test sees the same numbers on every run."""
     return np.random.default_rng(20240611)

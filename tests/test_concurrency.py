@@ -20,14 +20,6 @@ N_THREADS = 8
 ROUNDS = 5  # calls per thread after the barrier: the threads keep overlapping
 
 
-@pytest.fixture
-def blas_threads():
-    """Restores the BLAS thread count a test changes."""
-    before = nd.get_num_threads()
-    yield nd.set_num_threads
-    nd.set_num_threads(before)
-
-
 def _same(a, b):
     """Bit-identical, recursively through tuples, lists and dicts of arrays or numbers."""
     if isinstance(a, dict):
@@ -169,10 +161,10 @@ def test_threads_match_serial(name):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_mixed_kernels_match_serial(threads, blas_threads):
+def test_mixed_kernels_match_serial(threads, set_threads):
     """Every thread runs a different family at once: seeded samplers (which hold BLAS to one
     thread while they run) overlap GEMM-heavy kernels of other threads."""
-    blas_threads(threads)
+    set_threads(threads)
     names = list(CASES)
     _check_against_serial(lambda i: CASES[names[i % len(names)]](i))
 
@@ -281,38 +273,38 @@ def _training_results():
 
 @pytest.mark.parametrize("produce", [_seeded_results, _split_kernel_results, _training_results],
                          ids=["seeded", "split", "training"])
-def test_same_bits_for_any_blas_thread_count_and_run(produce, blas_threads):
-    blas_threads(1)
+def test_same_bits_for_any_blas_thread_count_and_run(produce, set_threads):
+    set_threads(1)
     first = produce()
     again = produce()
-    blas_threads(2)
+    set_threads(2)
     two = produce()
     _same(again, first)
     _same(two, first)
 
 
-def test_seeded_sampling_concurrent_with_two_blas_threads(blas_threads):
+def test_seeded_sampling_concurrent_with_two_set_threads(set_threads):
     """Seeded samplers in 8 threads while the thread count is 2 give the bits of each
     sampler run alone at 1 thread."""
-    blas_threads(2)
+    set_threads(2)
     ebm = nd.EBM(32, hidden_sizes=(96, 96), seed=41)
 
     def make(i):
         return lambda: ebm.sample(64, steps=15, step_size=0.05, noise_scale=0.05, seed=i)
 
-    blas_threads(1)
+    set_threads(1)
     reference = [make(i)() for i in range(N_THREADS)]
-    blas_threads(2)
+    set_threads(2)
     for i, results in enumerate(_run_concurrently([make(i) for i in range(N_THREADS)])):
         for r in results:
             _same(r, reference[i])
     assert nd.get_num_threads() == 2
 
 
-def test_thread_count_set_inside_a_sampler_is_kept(blas_threads):
+def test_thread_count_set_inside_a_sampler_is_kept(set_threads):
     """A count set from inside a sampler's callback is the count afterwards, and reading the
     count there gives the caller's count."""
-    blas_threads(2)
+    set_threads(2)
     seen = []
 
     def energy(x):

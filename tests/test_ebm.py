@@ -46,14 +46,6 @@ def random_spd(rng, d, lo=0.5):
     return A @ A.T / d + lo * np.eye(d)
 
 
-@pytest.fixture
-def threads():
-    """Lets a test change the BLAS thread count and puts it back afterwards."""
-    before = nd.get_num_threads()
-    yield
-    nd.set_num_threads(before)
-
-
 # ---- the twin's own generator, before anything relies on it ---------------------------------
 
 @pytest.mark.parametrize("ctr, key, expected", [
@@ -462,7 +454,7 @@ def test_cd_param_gradient_finite_differences(rng, activation, hidden):
 
 # ---- training: eight Gaussians ----------------------------------------------------------------
 
-def test_ebm_learns_eight_gaussians(threads):
+def test_ebm_learns_eight_gaussians(set_threads):
     # A tanh (64, 64) EBM, 80 epochs of CD with a replay buffer on 2000 points (~5 s).
     # Sampler: step 0.05, noise 0.1 (temperature s^2 = 0.01; per-step noise 0.022, i.e. a
     # sixth of a mode's sd 0.14), clamp to the box [-3, 3]^2 that holds the ring of radius 2.
@@ -517,7 +509,7 @@ def test_fit_changes_params_and_validates(rng):
 
 @pytest.mark.parametrize("mala", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_same_seed_same_bits_any_threads(threads, mala, dtype):
+def test_same_seed_same_bits_any_threads(set_threads, mala, dtype):
     # The noise is counter-based, so analytic energies and Python callables give the same
     # chains for 1 and 2 BLAS threads; every energy (the EBM too) gives the same chains on
     # repeated calls at a fixed thread count. (The EBM across thread counts: see below.)
@@ -540,7 +532,7 @@ def test_same_seed_same_bits_any_threads(threads, mala, dtype):
     assert np.mean(other != runs[("ebm", 1)][0]) > 0.9
 
 
-def test_ebm_same_bits_any_threads(threads):
+def test_ebm_same_bits_any_threads(set_threads):
     # measured: float32 at 512 chains, ~180 of 512 gradient rows differ; float64 at 129 chains,
     # rows 32 and 128 differ; sampled chains differ in ~50 of 512 rows after 15 steps
     diffs = []

@@ -399,9 +399,36 @@ def test_ltc_backward_rows_alone_and_float32(dtype):
         np.testing.assert_array_equal(dh01[0], dh0[b], err_msg=f"dh0 of row {b}")
     if dtype == np.float32:
         ref = _ltc_raw_backward(_ltc_raw(B, T, S, N, K, seed=8), R)
-        for got, want, what in zip((dx, dh0, dflat), ref, ("dx", "dh0", "dparams")):
-            assert got.dtype == np.float32
-            assert ref_nn.rel_err(got, want) < 1e-4, what
+        got = {"dx": dx, "dh0": dh0} | _ltc_split(dflat, a["params"])
+        want = {"dx": ref[0], "dh0": ref[1]} | _ltc_split(ref[2], a["params"])
+        for what in got:  # array by array: a wrong small one cannot hide in a large one's norm
+            assert got[what].dtype == np.float32
+            assert ref_nn.rel_err(got[what], want[what]) < 1e-4, what
+
+
+def _ltc_split(dflat, params):
+    """The flat parameter gradient as {name: array}, in the kernels' order."""
+    out, k = {}, 0
+    for name, p in zip(LTC_ORDER, params):
+        out[name] = dflat[k:k + p.size].reshape(p.shape)
+        k += p.size
+    return out
+
+
+# 521 samples are groups of several blocks of 8 (the last block short); no sensory inputs, one unit
+@pytest.mark.parametrize("B, S, N", [(521, 2, 3), (19, 0, 1)])
+def test_ltc_batch_gradient_is_the_sum_of_its_rows(B, S, N, set_threads):
+    a = _ltc_raw(B, 2, S, N, 2, seed=12)
+    R = _weights((B, 2, N))
+    dx, dh0, dflat = _ltc_raw_backward(a, R)
+    rows = [_ltc_raw_backward(dict(a, x=a["x"][b:b + 1], ts=a["ts"][b:b + 1], h0=a["h0"][b:b + 1]), R[b:b + 1])
+            for b in range(B)]
+    np.testing.assert_allclose(dflat, np.sum([r[2] for r in rows], axis=0), rtol=1e-11, atol=1e-13)
+    np.testing.assert_array_equal(dx, np.concatenate([r[0] for r in rows]))
+    np.testing.assert_array_equal(dh0, np.concatenate([r[1] for r in rows]))
+    set_threads(2)
+    for got, want in zip(_ltc_raw_backward(a, R), (dx, dh0, dflat)):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("mode", ["default", "no_gate", "pure"])

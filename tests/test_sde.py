@@ -23,13 +23,6 @@ def order(h, err):
     return float(np.polyfit(np.log(h), np.log(err), 1)[0])
 
 
-@pytest.fixture
-def threads():
-    """Sets the kernel threads for a test and restores one thread after it."""
-    yield nd.set_num_threads
-    nd.set_num_threads(1)
-
-
 # ---------------------------------------------------------------------------------------
 # Strong orders
 # ---------------------------------------------------------------------------------------
@@ -188,7 +181,7 @@ def _problems(rng):
 
 @pytest.mark.parametrize("case", range(5))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sample_alone_equals_sample_in_shuffled_batch(case, dtype, threads):
+def test_sample_alone_equals_sample_in_shuffled_batch(case, dtype, set_threads):
     rng = np.random.default_rng(case)
     name, f, g, noise, method = _problems(rng)[case]
     B = 200
@@ -196,11 +189,11 @@ def test_sample_alone_equals_sample_in_shuffled_batch(case, dtype, threads):
     t = [0.0, 0.2, 0.5]
     kw = dict(dt=0.01, noise=noise, method=method, seed=77)
     ids = np.arange(B)
-    threads(1)
+    set_threads(1)
     full = nd.sdeint(f, g, y0, t, sample_ids=ids, **kw)
     perm = rng.permutation(B)
     for n in (1, 2):
-        threads(n)
+        set_threads(n)
         shuffled = nd.sdeint(f, g, y0[perm], t, sample_ids=ids[perm], **kw)
         assert_array_equal(shuffled, full[:, perm])
     for i in (0, 63, 64, 199):
@@ -554,10 +547,10 @@ def test_vjp_refusals():
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_ctrl_c_stops_a_builtin_run(n_threads, threads):
+def test_ctrl_c_stops_a_builtin_run(n_threads, set_threads):
     from test_interrupt import ctrl_c_after
 
-    threads(n_threads)
+    set_threads(n_threads)
     with ctrl_c_after():
         nd.sdeint(nd.fields.Lorenz(), nd.sde.Linear(0.1), np.ones((2000, 3)), [0.0, 1e4], dt=1e-3, seed=0)
 

@@ -120,4 +120,23 @@ static void test_rules_name_the_argument(void)
     nd_clear_error();
 }
 
-ND_TEST_MAIN(test_first_unfold_by_hand, test_gradients, test_rules_name_the_argument)
+/* Sizes whose work would not fit in memory are refused, naming the argument, not wrapped (the
+ * parameters are never read for the sizes, so any pointers will do). */
+static void test_overflowing_sizes(void)
+{
+    setup();
+    size_t clen, wlen;
+    const int64_t huge[][2] = {{((int64_t)1 << 61) - 12, 1}, {1, (int64_t)1 << 31}, {(int64_t)1 << 40, 1 << 20}};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; ++i) {
+        nd_ltccell c = cell;
+        c.sensory = huge[i][0];
+        c.units = huge[i][1];
+        CHECK(nd_ltccell_sizes(&c, 1, 1, &clen, &wlen) == ND_ERR_OVERFLOW &&
+              strcmp(nd_last_error()->arg, "units") == 0);
+        nd_clear_error();
+    }
+    /* the work of many samples stays within the budget of groups, at least one group's */
+    CHECK(nd_ltccell_sizes(&cell, 100000, 1, &clen, &wlen) == ND_OK && wlen <= ((size_t)1 << 22));
+}
+
+ND_TEST_MAIN(test_first_unfold_by_hand, test_gradients, test_rules_name_the_argument, test_overflowing_sizes)
