@@ -77,6 +77,11 @@ int64_t nd_map_dim(int kind)
     return kind == ND_MAP_HENON ? 2 : kind == ND_MAP_LOGISTIC ? 1 : -1;
 }
 
+int nd_map_param_count(int kind)
+{
+    return kind == ND_MAP_HENON ? 2 : kind == ND_MAP_LOGISTIC ? 1 : -1;
+}
+
 int nd_map_check(const nd_map *g)
 {
     if (!g)

@@ -64,6 +64,8 @@ typedef struct {
 int nd_map_check(const nd_map *g);
 /* The state size of a map kind (-1 for an unknown kind). */
 int64_t nd_map_dim(int kind);
+/* The parameters a map kind takes: Henon (a, b), logistic (r) (-1 for an unknown kind). */
+int nd_map_param_count(int kind);
 
 /* Elements of the state's type for nd_lyapunov_* on B states of n values and k exponents. */
 int nd_lyapunov_workspace_len(int64_t B, int64_t n, int64_t k, size_t *len);

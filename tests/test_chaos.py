@@ -325,6 +325,19 @@ def test_bad_input_raises_clearly():
         nd.lyapunov_spectrum_map(ref.henon, [0.1, 0.1])
 
 
+@pytest.mark.parametrize("check, spec, error, match", [
+    ("field_check", ("flow", (), ("rossler",), (3, 0.2, 0.2)), ValueError, "the flow 'rossler' takes 3 parameters, got 2"),
+    ("field_check", ("flow", (), ("rossler",), (3, 0.2, "x", 5.7)), TypeError, "flow parameter must be a real number"),
+    ("map_check", ("henon", (1.4,)), ValueError, "the map 'henon' takes 2 parameters, got 1"),
+    ("map_check", ("logistic", (3.9, 1.0)), ValueError, "the map 'logistic' takes 1 parameters, got 2"),
+    ("map_check", ("henon", (1.4, None)), TypeError, "map parameter must be a real number"),
+])
+def test_raw_specs_with_the_wrong_parameters_are_refused(check, spec, error, match):
+    # the catalogue classes always build whole specs: these reach the binding's one count rule
+    with pytest.raises(error, match=match):
+        getattr(nd._core, check)(**{check.split("_")[0]: spec})
+
+
 def test_bad_catalogue_parameters():
     with pytest.raises(ValueError, match="N must be >= 4 for Lorenz-96, got 3"):
         nd.fields.Lorenz96(N=3)

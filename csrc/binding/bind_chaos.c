@@ -26,16 +26,7 @@ int nd_flows_parse_field(PyObject *acts, PyObject *consts, nd_field *f)
     if (dim == -1 && PyErr_Occurred())
         return -1;
     f->dim = (int64_t)dim;
-    const Py_ssize_t np = PyTuple_GET_SIZE(consts) - 1;
-    if (np != nd_flow_param_count(f->flow)) {
-        PyErr_Format(PyExc_ValueError, "the flow '%s' takes %d parameters, got %zd", nd_flow_names[f->flow],
-                     nd_flow_param_count(f->flow), np);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < np; ++i)
-        if (nd_parse_double("flow parameter", PyTuple_GET_ITEM(consts, i + 1), &f->flow_params[i]) < 0)
-            return -1;
-    return 0;
+    return nd_parse_params("flow", nd_flow_names[f->flow], nd_flow_param_count(f->flow), consts, 1, f->flow_params);
 }
 
 /* ---- built-in maps ---------------------------------------------------------------------------- */
@@ -53,14 +44,8 @@ static int nd_map_parse(PyObject *spec, nd_map *g)
         return -1;
     if ((g->kind = nd_choice_index(kind, "map", nd_map_names)) < 0)
         return -1;
-    const Py_ssize_t np = PyTuple_GET_SIZE(params), want = g->kind == ND_MAP_HENON ? 2 : 1;
-    if (np != want) {
-        PyErr_Format(PyExc_ValueError, "the map '%s' takes %zd parameters, got %zd", nd_map_names[g->kind], want, np);
+    if (nd_parse_params("map", nd_map_names[g->kind], nd_map_param_count(g->kind), params, 0, g->params) < 0)
         return -1;
-    }
-    for (Py_ssize_t i = 0; i < np; ++i)
-        if (nd_parse_double("map parameter", PyTuple_GET_ITEM(params, i), &g->params[i]) < 0)
-            return -1;
     g->dim = nd_map_dim(g->kind);
     return nd_status_check(nd_map_check(g), "map");
 }

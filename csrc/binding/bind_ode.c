@@ -63,14 +63,24 @@ static PyObject *nd_kept_box_new(void)
     return capsule;
 }
 
+/* The box of `kept`; NULL for another object (or none), with a TypeError naming the call `what`
+ * unless `what` is NULL. */
+static nd_kept_box *nd_kept_get(PyObject *kept, const char *what)
+{
+    nd_kept_box *box = kept && PyCapsule_IsValid(kept, nd_kept_name) ? PyCapsule_GetPointer(kept, nd_kept_name) : NULL;
+    if (!box && what)
+        PyErr_Format(PyExc_TypeError, "%s: kept must be the info['kept'] of odeint(record=8), not %.200s", what,
+                     kept ? Py_TYPE(kept)->tp_name : "nothing");
+    return box;
+}
+
 /* The box of `kept` for a call (`what`), marked busy; NULL with TypeError for another object,
  * ValueError while another call uses it. */
 static nd_kept_box *nd_kept_take(PyObject *kept, const char *what)
 {
-    nd_kept_box *box = PyCapsule_IsValid(kept, nd_kept_name) ? PyCapsule_GetPointer(kept, nd_kept_name) : NULL;
+    nd_kept_box *box = nd_kept_get(kept, what);
     if (!box)
-        return PyErr_Format(PyExc_TypeError, "%s: kept must be the info['kept'] of odeint(record=8), not %.200s", what,
-                            Py_TYPE(kept)->tp_name), NULL;
+        return NULL;
     if (box->busy)
         return PyErr_Format(PyExc_ValueError, "%s: kept is in use by another call", what), NULL;
     box->busy = 1;
@@ -787,10 +797,9 @@ ND_FIELD_GRADS(double, f64)
 /* kept (odeint(record=8)'s) goes with the solver (coupled or per sample) and the field that made it. */
 static int nd_backprop_kept_rule(const nd_grad_args *a, int coupled)
 {
-    const nd_kept_box *box = PyCapsule_IsValid(a->kept, nd_kept_name) ? PyCapsule_GetPointer(a->kept, nd_kept_name) : NULL;
+    const nd_kept_box *box = nd_kept_get(a->kept, "ode_backprop");
     if (!box)
-        return PyErr_Format(PyExc_TypeError, "ode_backprop: kept must be the info['kept'] of odeint(record=8), not "
-                            "%.200s", Py_TYPE(a->kept)->tp_name), -1;
+        return -1;
     if (box->coupled != coupled)
         return PyErr_Format(PyExc_ValueError, "ode_backprop: kept holds the stages of a %s solve, and this gradient "
                             "goes through the %s", box->coupled ? "coupled" : "per-sample",
@@ -810,8 +819,7 @@ static int nd_backprop_setup(nd_grad_args *a)
     /* the coupled solver's kept stages need no slots of the field's scratch when they hold every
      * step's (the replay of the steps beyond their budget does; the per-sample backward pass
      * evaluates each step's first stage and some rounds again) */
-    const nd_kept_box *box = a->kept && PyCapsule_IsValid(a->kept, nd_kept_name)
-                                 ? PyCapsule_GetPointer(a->kept, nd_kept_name) : NULL; /* else refused below */
+    const nd_kept_box *box = nd_kept_get(a->kept, NULL); /* another object is refused below */
     const int slots = coupled ? (box && nd_ode_kept_complete(box->k) ? 0 : nd_ode_method_stages(a->method))
                               : nd_ode_samples_backprop_slots(a->method);
     if (nd_grad_setup(a, slots) < 0 || (a->kept && nd_backprop_kept_rule(a, coupled) < 0))

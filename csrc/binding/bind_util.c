@@ -190,6 +190,19 @@ int nd_parse_double(const char *name, PyObject *o, double *out)
     return 0;
 }
 
+int nd_parse_params(const char *what, const char *name, int want, PyObject *t, Py_ssize_t from, double *out)
+{
+    const Py_ssize_t n = PyTuple_GET_SIZE(t) - from;
+    char item[32];
+    if (n != want)
+        return PyErr_Format(PyExc_ValueError, "the %s '%s' takes %d parameters, got %zd", what, name, want, n), -1;
+    snprintf(item, sizeof item, "%s parameter", what);
+    for (Py_ssize_t i = 0; i < n; ++i)
+        if (nd_parse_double(item, PyTuple_GET_ITEM(t, from + i), &out[i]) < 0)
+            return -1;
+    return 0;
+}
+
 /* o as a Python int (its __index__; not a bool): a new reference, or NULL with TypeError. */
 static PyObject *nd_index(const nd_arg *a, PyObject *o)
 {

@@ -400,6 +400,9 @@ int nd_pyfn_call(const nd_pyfn *c, double t, const void *y, void *out);
 /* A real number (not a bool) named `name` in messages, as a double row reads it (for values a
  * body or a spec walk converts itself): -1 with TypeError. */
 int nd_parse_double(const char *name, PyObject *o, double *out);
+/* The parameters of the `what` (a flow, a map) called `name`, which takes `want` of them: the items
+ * of tuple t from `from` on, into out. 0, or -1 with a ValueError naming it. */
+int nd_parse_params(const char *what, const char *name, int want, PyObject *t, Py_ssize_t from, double *out);
 
 /* PyMem_RawMalloc of n elements of itemsize (+1 so that 0 is valid), with the overflow
  * check; NULL with MemoryError or ValueError set. */
