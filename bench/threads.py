@@ -51,6 +51,12 @@ def cases(quick: bool):
     ltc = nd.LTCCell(8, 32, ode_unfolds=6, seed=2024)
     seq = rng.standard_normal((64, 100 // s, 8)).astype(np.float32)
     target = rng.standard_normal((64, 32)).astype(np.float32)
+    node = nd.NeuralODE(2, 64, output_size=2, num_steps=10, step_size=0.1, solver="rk4", seed=2024,
+                        dtype=np.float32)
+    xn, yn = (rng.standard_normal((256 // s, 2)).astype(np.float32) for _ in range(2))
+    field = nd.fields.MLP([rng.standard_normal((64, 64)) * 0.15, rng.standard_normal((64, 64)) * 0.15],
+                          [rng.standard_normal(64) * 0.1, rng.standard_normal(64) * 0.1])
+    yf = rng.standard_normal((256 // s, 64))
     return {
         "lif_run": (f"lif_run, currents {cur.shape} float32", lambda: nd.lif_run(cur)),
         "lif_backward": (f"lif_backward, {cur.shape} float32, spike cotangents",
@@ -67,11 +73,22 @@ def cases(quick: bool):
                          lambda: nd.langevin_sample(ebm, x0, steps=60 // s, seed=0, verbose=False)),
         "ltccell_train": (f"LTCCell 8-32 (6 unfolds) training step, batch 64, {seq.shape[1]} steps, float32",
                           lambda: _ltc_step(ltc, seq, target)),
+        # many small products and loops a step: the pool's wake-up shows here
+        "neural_ode_train": (f"NeuralODE 2-64-2 rk4 training step (backprop), batch {xn.shape[0]}, float32",
+                             lambda: _grads(node.loss_and_grad(xn, yn, loss="mse"))),
+        "odeint_mlp_dopri5": (f"odeint, MLP field 64-64-64 (tanh), batch {yf.shape[0]}, dopri5 rtol 1e-5, each "
+                              "sample its own steps, float64",
+                              lambda: nd.odeint(field, yf, np.linspace(0.0, 1.0, 11), method="dopri5", rtol=1e-5,
+                                                atol=1e-7, verbose=False)),
     }
 
 
 def _ltc_step(cell, seq, target):
-    loss, grads = cell.loss_and_grad(seq, target, loss="mse")
+    return _grads(cell.loss_and_grad(seq, target, loss="mse"))
+
+
+def _grads(loss_and_grads):
+    loss, grads = loss_and_grads
     return [np.asarray(loss)] + [grads[k] for k in sorted(grads)]
 
 
