@@ -72,7 +72,7 @@ def cases(quick: bool):
                          "to split)",
                          lambda: nd.langevin_sample(ebm, x0, steps=60 // s, seed=0, verbose=False)),
         "ltccell_train": (f"LTCCell 8-32 (6 unfolds) training step, batch 64, {seq.shape[1]} steps, float32",
-                          lambda: _ltc_step(ltc, seq, target)),
+                          lambda: _grads(ltc.loss_and_grad(seq, target, loss="mse"))),
         # many small products and loops a step: the pool's wake-up shows here
         "neural_ode_train": (f"NeuralODE 2-64-2 rk4 training step (backprop), batch {xn.shape[0]}, float32",
                              lambda: _grads(node.loss_and_grad(xn, yn, loss="mse"))),
@@ -81,10 +81,6 @@ def cases(quick: bool):
                               lambda: nd.odeint(field, yf, np.linspace(0.0, 1.0, 11), method="dopri5", rtol=1e-5,
                                                 atol=1e-7, verbose=False)),
     }
-
-
-def _ltc_step(cell, seq, target):
-    return _grads(cell.loss_and_grad(seq, target, loss="mse"))
 
 
 def _grads(loss_and_grads):

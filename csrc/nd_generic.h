@@ -47,6 +47,13 @@ static inline int nd_work_part(size_t *at, size_t *off, size_t count, size_t siz
     return 1;
 }
 
+/* A 64-byte vector of float or double (16 or 8 lanes), a gcc/clang vector type that each vector
+ * clone (ND_VECTOR_CLONES) maps to its widest registers: for sums the auto-vectoriser will not
+ * keep in registers. Inside an .inc, ND_FN(nd_vec64); loads and stores go through memcpy, so no
+ * alignment is assumed. */
+typedef float nd_vec64_f32 __attribute__((vector_size(64)));
+typedef double nd_vec64_f64 __attribute__((vector_size(64)));
+
 /* ND_TYPED's selectors, by ND_SFX. */
 #define ND_PICK_f32(name_f32, name_f64) name_f32
 #define ND_PICK_f64(name_f32, name_f64) name_f64

@@ -55,12 +55,13 @@ int64_t nd_ltccell_param_count(const nd_ltccell *c)
 #define ND_LTC_GROUPS 64
 #define ND_LTC_WORK_BUDGET ((int64_t)1 << 22)
 
-/* Elements of the work that one sample of a block uses: 13 rows of N (potentials, sums,
- * cotangents) and one of S, then the sigmoids of one unfold's synapses [N, N] and of one step's
- * sensory synapses [S, N]. nd_ltccell_sizes checks that the work's size fits. */
+/* Elements of the work that one sample of a block uses: ND_LTC_SLOT_ROWS rows of N (potentials,
+ * sums, cotangents) and one of S, then the sigmoids of one unfold's synapses [N, N] and of one
+ * step's sensory synapses [S, N]. nd_ltccell_sizes checks that the work's size fits. */
+#define ND_LTC_SLOT_ROWS 13
 static int64_t nd_ltc_slot(const nd_ltccell *c)
 {
-    return 13 * c->units + c->sensory + (c->units + c->sensory) * c->units;
+    return ND_LTC_SLOT_ROWS * c->units + c->sensory + (c->units + c->sensory) * c->units;
 }
 
 /* A group's part of the work: its parameter gradients, then a slot per sample of a block. */
@@ -91,11 +92,11 @@ int nd_ltccell_sizes(const nd_ltccell *c, int64_t B, int64_t T, size_t *cache, s
     /* per group (nd_ltc_group_stride): its gradients, and a slot per sample of a block; every
      * part below 2^60 elements, so that the sums and the int64 arithmetic of the kernels hold */
     const size_t N = (size_t)c->units, S = (size_t)c->sensory, big = (size_t)1 << 60;
-    size_t syn, slot, stride, groups;
-    if (N > big || S > big || !nd_mul_size(N + S, N, &syn) || syn > big || 13 * N + S + syn > big ||
-        !nd_mul_size(13 * N + S + syn, ND_LTC_BLOCK, &slot) || slot > big || 4 * syn + 3 * N > big)
+    size_t syn, slots, groups;
+    if (N > big || S > big || !nd_mul_size(N + S, N, &syn) || syn > big || ND_LTC_SLOT_ROWS * N + S + syn > big ||
+        !nd_mul_size(ND_LTC_SLOT_ROWS * N + S + syn, ND_LTC_BLOCK, &slots) || slots > big || 4 * syn + 3 * N > big)
         return nd_size_error("units");
-    stride = 4 * syn + 3 * N + slot; /* nd_ltccell_param_count + ND_LTC_BLOCK nd_ltc_slot */
+    const size_t stride = (size_t)nd_ltc_group_stride(c); /* its parts each checked below 2^60 */
     groups = B > 0 ? (size_t)((B + nd_ltc_group(c, B) - 1) / nd_ltc_group(c, B)) : 1;
     if (!nd_mul_size(stride, groups, work))
         return nd_size_error("units");
