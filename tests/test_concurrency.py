@@ -283,7 +283,7 @@ def test_same_bits_for_any_blas_thread_count_and_run(produce, set_threads):
     _same(two, first)
 
 
-def test_seeded_sampling_concurrent_with_two_set_threads(set_threads):
+def test_seeded_sampling_concurrent_with_two_threads(set_threads):
     """Seeded samplers in 8 threads while the thread count is 2 give the bits of each
     sampler run alone at 1 thread."""
     set_threads(2)
